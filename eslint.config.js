@@ -1,0 +1,36 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const ioModules = ['fs', 'node:fs', 'fs/promises', 'node:fs/promises', 'child_process', 'node:child_process',
+  'net', 'node:net', 'http', 'node:http', 'https', 'node:https', 'dgram', 'node:dgram', 'dns', 'node:dns',
+  'ssh2', 'dockerode', 'undici', 'ioredis', 'bullmq', 'execa'];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // plan/ computes what to do; it must stay pure so it can be unit-tested as data.
+    files: ['src/plan/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ioModules.map((name) => ({ name, message: 'src/plan/ is pure: do I/O in src/apply/ and pass results in.' })),
+        patterns: [{ group: ['**/apply/**', '**/workflows/**', '**/cli/**'], message: 'src/plan/ must not depend on effectful layers.' }],
+      }],
+      'no-restricted-globals': ['error', { name: 'fetch', message: 'src/plan/ is pure: no network.' }],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'src/plan/ is pure: pass time in.' }],
+    },
+  },
+  {
+    // the crawler is an application deployed by depl; it must not reach into the operator tool.
+    files: ['src/crawler/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/cli/**', '**/apply/**', '**/workflows/**'], message: 'src/crawler/ never imports cli/ or apply/.' }] }],
+    },
+  },
+);

@@ -1,0 +1,36 @@
+import { execa } from 'execa';
+import { OperationError } from '../../errors.js';
+import type { Logger } from '../../util/log.js';
+
+let aptUpdated = false;
+
+/** Debian packages the operator's own machine needs (docker.io, debootstrap, ...), installed when missing. */
+export async function ensureDebianPackages(packages: string[], log: Logger): Promise<void> {
+  const missing: string[] = [];
+  for (const name of packages) {
+    const status = await execa('dpkg-query', ['-W', '-f=${Status}', name], { reject: false });
+    if (!String(status.stdout).includes('install ok installed')) missing.push(name);
+  }
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    throw new OperationError(
+      `missing packages on this machine: ${missing.join(', ')}`,
+      `Install them as root: apt-get install -y ${missing.join(' ')}`,
+      'HOST_PACKAGES_MISSING',
+    );
+  }
+  const hasApt = await execa('sh', ['-c', 'command -v apt-get'], { reject: false });
+  if (hasApt.exitCode !== 0) {
+    throw new OperationError(`missing ${missing.join(', ')} and this is not a Debian-like system`, `Install the equivalent of: ${missing.join(' ')}`, 'HOST_PACKAGES_MISSING');
+  }
+  log.step(`installing ${missing.join(', ')} with apt-get (once; takes a minute)`);
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    await execa('apt-get', ['update', '-qq'], { env });
+    aptUpdated = true;
+  }
+  const result = await execa('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env, reject: false, all: true });
+  if (result.exitCode !== 0) {
+    throw new OperationError(`apt-get install ${missing.join(' ')} failed:\n${String(result.all).split('\n').slice(-10).join('\n')}`, undefined, 'HOST_PACKAGES_FAILED');
+  }
+}

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { OperationError } from '../errors.js';
+import type { Argv } from '../plan/shell.js';
+import type { ExecOptions, ExecResult, Remote } from './remote.js';
+
+/** This machine as a Remote: for tests of adapters against real local programs (nginx, docker). */
+export class LocalRemote implements Remote {
+  readonly name = 'localhost';
+
+  async exec(argv: Argv, options: ExecOptions = {}): Promise<ExecResult> {
+    const [file, ...args] = argv;
+    if (!file) throw new Error('empty command');
+    return this.run(execa(file, args, this.execaOptions(options)), argv.join(' '), options);
+  }
+
+  async shell(line: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return this.run(execa('sh', ['-c', line], this.execaOptions(options)), line, options);
+  }
+
+  async writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    await mkdir(path.dirname(file), { recursive: true });
+    const temp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+    await writeFile(temp, content, { mode });
+    await rename(temp, file);
+  }
+
+  async readFile(file: string): Promise<string | null> {
+    return readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    });
+  }
+
+  async close(): Promise<void> {}
+
+  private execaOptions(options: ExecOptions) {
+    const stdin = options.stdin;
+    return {
+      reject: false,
+      timeout: options.timeoutMs,
+      ...(typeof stdin === 'string' || Buffer.isBuffer(stdin) ? { input: stdin } : stdin ? { stdin: stdin as never } : {}),
+    } as const;
+  }
+
+  private async run(child: Promise<{ exitCode?: number; stdout: unknown; stderr: unknown; timedOut?: boolean }>, what: string, options: ExecOptions): Promise<ExecResult> {
+    const result = await child;
+    const out: ExecResult = { code: result.exitCode ?? (result.timedOut ? 124 : 1), stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
+    if (options.check !== false && out.code !== 0) {
+      throw new OperationError(`localhost: \`${what}\` failed (exit ${out.code}): ${out.stderr.trim().split('\n').slice(-5).join('\n')}`);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,35 @@
+import { createLogger, type Logger } from '../util/log.js';
+import { redact } from '../util/redact.js';
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  yes?: boolean;
+  verbose?: boolean;
+}
+
+export interface CommandContext {
+  globals: GlobalOptions;
+  log: Logger;
+  /** True when we may ask questions: a TTY on stdin and stderr, and no --yes. */
+  interactive: boolean;
+  /** Progress animations only on a TTY, and never in --json mode. */
+  progress: boolean;
+  /** The command's result: JSON on stdout with --json, else the human text on stdout. */
+  result(data: unknown, human: string): void;
+}
+
+export function createContext(globals: GlobalOptions): CommandContext {
+  const log = createLogger({ verbose: globals.verbose });
+  const stderrTty = Boolean(process.stderr.isTTY);
+  return {
+    globals,
+    log,
+    interactive: !globals.yes && Boolean(process.stdin.isTTY) && stderrTty,
+    progress: stderrTty && !globals.json,
+    result(data, human) {
+      if (globals.json) process.stdout.write(redact(JSON.stringify(data, null, 2)) + '\n');
+      else if (human.length > 0) process.stdout.write(redact(human) + (human.endsWith('\n') ? '' : '\n'));
+    },
+  };
+}

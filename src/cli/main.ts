@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { CommanderError } from 'commander';
+import { buildProgram } from './program.js';
+import { createContext, type GlobalOptions } from './context.js';
+import { isDeplError } from '../errors.js';
+import { redact } from '../util/redact.js';
+
+/** The only place that maps errors to exit codes and calls process.exit. */
+async function main(argv: string[]): Promise<number> {
+  let globals: GlobalOptions = {};
+  const program = buildProgram(async (load, ...args) => {
+    globals = program.opts<GlobalOptions>();
+    const ctx = createContext(globals);
+    const command = await load();
+    await command.default(ctx, ...args);
+  });
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    return report(error, globals);
+  }
+}
+
+function report(error: unknown, globals: GlobalOptions): number {
+  if (error instanceof CommanderError) {
+    // --help and --version end up here too, with exit code 0
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  const write = (s: string) => process.stderr.write(redact(s) + '\n');
+  const colour = process.stderr.isTTY && !process.env.NO_COLOR;
+  const red = (s: string) => (colour ? `\u001b[31m${s}\u001b[0m` : s);
+  if (isDeplError(error)) {
+    write(`${red('error:')} ${error.message}`);
+    if (error.hint) write(`hint: ${error.hint}`);
+    if (globals.verbose && error.cause) write(`cause: ${String((error.cause as Error)?.stack ?? error.cause)}`);
+    if (globals.json) process.stdout.write(redact(JSON.stringify({ error: { code: error.code, message: error.message, hint: error.hint ?? null } })) + '\n');
+    return error.exitCode;
+  }
+  write(`${red('internal error:')} ${(error as Error)?.message ?? String(error)}`);
+  if (globals.verbose) write(String((error as Error)?.stack ?? ''));
+  else write('This is a bug in depl. Run again with --verbose for the stack trace, and report it.');
+  return 1;
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`internal error: ${String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,133 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { CommandContext, GlobalOptions } from './context.js';
+
+/**
+ * The whole command surface. Each action imports its command module only when it runs,
+ * so `depl --help` loads nothing but commander.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command module declares its own argument types
+export type Runner = (load: () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<void> }>, ...args: unknown[]) => Promise<void>;
+
+export function buildProgram(run: Runner): Command {
+  const program = new Command('depl')
+    .description('Provision a Docker Swarm on OpenStack or local nodes, and deploy versioned, zero-downtime releases behind nginx.')
+    .option('--config <file>', 'path to depl.yaml (env DEPL_CONFIG)', undefined)
+    .option('--json', 'print one JSON document on stdout; logs go to stderr')
+    .option('--yes', 'never prompt; fail instead of asking')
+    .option('--verbose', 'more detail, and stack traces for internal errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .exitOverride();
+
+  program.command('init')
+    .description('write a commented depl.yaml for the crawler app')
+    .addOption(new Option('--provider <type>', 'where the nodes come from').choices(['local', 'openstack']).default('local'))
+    .option('--app <name>', 'application name (a DNS label)', 'crawler')
+    .option('--domain <domain>', 'domain the versions are served under', 'crawler.localhost')
+    .option('--force', 'overwrite an existing file')
+    .action((opts) => run(() => import('./commands/init.js'), opts));
+
+  program.command('node-up')
+    .description('provision nodes and bootstrap the Docker Swarm; safe to re-run')
+    .option('--nodes <n>', 'grow or shrink the cluster to N nodes', positiveInt)
+    .action((opts) => run(() => import('./commands/node-up.js'), opts));
+
+  program.command('node-down')
+    .description('remove the nodes (or delete the Heat stack), their network and volumes')
+    .action((opts) => run(() => import('./commands/node-down.js'), opts));
+
+  program.command('status')
+    .description('nodes, live version, canary, installed versions')
+    .action((opts) => run(() => import('./commands/status.js'), opts));
+
+  program.command('buildinst')
+    .description('build the images, install them as a new version, health-check it at <version>.<domain>')
+    .option('--version <id>', 'version label (one DNS label); default: the UTC time')
+    .option('--branch <name>', 'per-branch staging deploy: the label is the branch slug, redeploys replace it')
+    .action((opts) => run(() => import('./commands/buildinst.js'), opts));
+
+  program.command('versions')
+    .description('installed versions, with live, canary and previous marked')
+    .action((opts) => run(() => import('./commands/versions.js'), opts));
+
+  program.command('switch')
+    .description('make <version> live on the domain, atomically')
+    .argument('<version>', 'an installed version')
+    .action((version, opts) => run(() => import('./commands/switch.js'), version, opts));
+
+  program.command('rollback')
+    .description('switch back to the previous live version')
+    .action((opts) => run(() => import('./commands/rollback.js'), opts));
+
+  program.command('canary')
+    .description('send a share of live traffic to <version>')
+    .argument('[version]', 'an installed version (not needed with --promote/--abort)')
+    .option('--weight <pct>', 'percentage of live traffic, 0..100', percentage)
+    .option('--steps <list>', 'automatic analysis: weights to move through, e.g. 10,25,50,100')
+    .option('--interval <duration>', 'time at each step, e.g. 1m', '1m')
+    .option('--max-error-rate <pct>', 'abort when the canary 5xx rate exceeds this, e.g. 1%', '1%')
+    .option('--max-p95 <duration>', 'abort when the canary p95 latency exceeds this, e.g. 500ms', '500ms')
+    .option('--promote', 'make the canary fully live')
+    .option('--abort', 'send all traffic back to the live version')
+    .action((version, opts) => run(() => import('./commands/canary.js'), version, opts));
+
+  program.command('stats')
+    .description('per-version requests, 5xx rate and latency percentiles from the edge logs')
+    .option('--since <duration>', 'time window, e.g. 10m', '10m')
+    .action((opts) => run(() => import('./commands/stats.js'), opts));
+
+  program.command('prune')
+    .description('remove old versions; never the live, canary or previous one')
+    .option('--keep <n>', 'versions to keep besides live, canary and previous', positiveInt, 3)
+    .action((opts) => run(() => import('./commands/prune.js'), opts));
+
+  const lock = program.command('lock').description('the cluster-wide deploy lock');
+  lock.command('status').description('who holds the lock').action((opts) => run(() => import('./commands/lock.js'), 'status', opts));
+  lock.command('release').description('release a stale lock').action((opts) => run(() => import('./commands/lock.js'), 'release', opts));
+
+  const crawl = program.command('crawl').description('use the crawler app deployed on the cluster');
+  crawl.command('submit')
+    .description('create a crawl job')
+    .argument('<url...>', 'start URLs (http or https)')
+    .option('--depth <n>', 'link depth to follow', nonNegativeInt, 2)
+    .option('--max-pages <n>', 'stop after this many pages', positiveInt, 100)
+    .option('--wait', 'show progress and end with the summary')
+    .option('--api <url>', 'crawler API base URL (default: the live version through the edge)')
+    .action((urls, opts) => run(() => import('./commands/crawl-submit.js'), urls, opts));
+  crawl.command('status')
+    .description('job state and counts')
+    .argument('<job>', 'job id')
+    .option('--api <url>', 'crawler API base URL')
+    .action((job, opts) => run(() => import('./commands/crawl-status.js'), job, opts));
+  crawl.command('results')
+    .description('images found, with the page each was found on')
+    .argument('<job>', 'job id')
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'csv']).default('json'))
+    .option('--api <url>', 'crawler API base URL')
+    .action((job, opts) => run(() => import('./commands/crawl-results.js'), job, opts));
+
+  for (const sub of [program, lock, crawl]) sub.exitOverride();
+  return program;
+}
+
+export function globalsOf(program: Command): GlobalOptions {
+  return program.opts<GlobalOptions>();
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of at least 0');
+  return n;
+}
+
+function percentage(value: string): number {
+  const n = Number(value.replace(/%$/, ''));
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('expected a percentage from 0 to 100');
+  return n;
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { checkAppName, checkDomainName, checkServiceName, type NameCheck } from '../plan/names.js';
+
+const named = (check: (v: string) => NameCheck, what: string) =>
+  z.string().superRefine((value, ctx) => {
+    const result = check(value);
+    if (!result.ok) ctx.addIssue({ code: 'custom', message: `${what} "${value}" ${result.reason}` });
+  });
+
+const relativeOrAbsolutePath = z.string().min(1, 'expected a path');
+const command = z.array(z.string()).min(1, 'expected a non-empty list of arguments');
+
+const localProvider = z.strictObject({
+  type: z.literal('local'),
+  nodes: z.number().int().min(1).max(9).default(3),
+  /** The /24 the node containers live on; node i gets .(10+i). */
+  subnet: z.string().regex(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.0\/24$/, 'expected an IPv4 /24 like 192.168.77.0/24').default('192.168.77.0/24'),
+});
+
+const openstackProvider = z.strictObject({
+  type: z.literal('openstack'),
+  /** The cloud's name in clouds.yaml; OS_CLOUD or OS_* variables are used when absent. */
+  cloud: z.string().min(1).optional(),
+  template: relativeOrAbsolutePath.default('heat/stack.yaml'),
+  stack: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'expected a Heat stack name').optional(),
+  nodes: z.number().int().min(1).max(50).default(3),
+  parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  timeoutMinutes: z.number().int().min(1).max(240).default(30),
+  region: z.string().optional(),
+});
+
+const build = z.strictObject({
+  context: relativeOrAbsolutePath.default('.'),
+  dockerfile: relativeOrAbsolutePath,
+  args: z.record(z.string(), z.string()).default({}),
+});
+
+const service = z.strictObject({
+  build: build.optional(),
+  /** Reuse another service's image (the worker runs the api's image with another command). */
+  from: z.string().optional(),
+  image: z.string().optional(),
+  command: command.optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  replicas: z.number().int().min(0).max(100).default(1),
+  /** Reached through the edge at <version>.<domain>. */
+  http: z.boolean().default(false),
+  health: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
+  env: z.record(z.string(), z.string()).default({}),
+  stopGracePeriod: z.string().regex(/^\d+(ms|s|m)$/, 'expected a duration like 10s').default('15s'),
+});
+
+const accessory = z.strictObject({
+  image: z.string().min(1),
+  command: command.optional(),
+  volume: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*:\/[^\s]*$/, 'expected "name:/path/in/container"').optional(),
+  /** "manager", or a node name. */
+  node: z.string().default('manager'),
+  port: z.number().int().min(1).max(65535).optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    app: named(checkAppName, 'app name'),
+    domain: named(checkDomainName, 'domain'),
+    provider: z.discriminatedUnion('type', [localProvider, openstackProvider]).default({ type: 'local', nodes: 3, subnet: '192.168.77.0/24' }),
+    ssh: z.strictObject({
+      user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a Unix user name').default('root'),
+      key: relativeOrAbsolutePath.default('.depl/id_ed25519'),
+      port: z.number().int().min(1).max(65535).default(22),
+    }).default({ user: 'root', key: '.depl/id_ed25519', port: 22 }),
+    images: z.record(z.string(), z.string().min(1)).default({}),
+    registry: z.strictObject({ url: z.string().min(1) }).optional(),
+    services: z.record(named(checkServiceName, 'service name'), service).refine((s) => Object.keys(s).length > 0, 'expected at least one service'),
+    accessories: z.record(named(checkServiceName, 'accessory name'), accessory).default({}),
+    /** The JSON document every service is started with as --config. */
+    config: z.record(z.string(), z.unknown()).default({}),
+  })
+  .superRefine((cfg, ctx) => {
+    for (const [name, svc] of Object.entries(cfg.services)) {
+      const sources = [svc.build, svc.from, svc.image].filter((x) => x !== undefined).length;
+      if (sources !== 1) {
+        ctx.addIssue({ code: 'custom', path: ['services', name], message: 'expected exactly one of "build", "from" or "image"' });
+      }
+      if (svc.from !== undefined && !(svc.from in cfg.services)) {
+        ctx.addIssue({ code: 'custom', path: ['services', name, 'from'], message: `no service named "${svc.from}" (have: ${Object.keys(cfg.services).join(', ')})` });
+      }
+      if (svc.http && svc.port === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['services', name, 'port'], message: 'expected a port for a service with http: true' });
+      }
+      if (svc.from !== undefined && cfg.services[svc.from]?.from !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['services', name, 'from'], message: `"${svc.from}" itself uses "from"; point at the service that builds` });
+      }
+    }
+    for (const [name, acc] of Object.entries(cfg.accessories)) {
+      if (name in cfg.services) {
+        ctx.addIssue({ code: 'custom', path: ['accessories', name], message: `"${name}" is also a service; names must be unique` });
+      }
+      void acc;
+    }
+  });
+
+export type DeplConfig = z.infer<typeof configSchema>;
+export type ServiceConfig = DeplConfig['services'][string];
+export type AccessoryConfig = DeplConfig['accessories'][string];
+export type LocalProviderConfig = z.infer<typeof localProvider>;
+export type OpenStackProviderConfig = z.infer<typeof openstackProvider>;

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/load.js';
+import { renderInitConfig } from '../../../src/plan/init-config.js';
+import { UserError } from '../../../src/errors.js';
+
+const template = readFileSync(new URL('../../../templates/depl.example.yaml', import.meta.url), 'utf8');
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).exitCode).toBe(2);
+    return (error as Error).message.split('\n').slice(1).map((l) => l.trim());
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+const minimal = `
+app: crawler
+domain: crawler.localhost
+services:
+  api: { image: api:1, port: 8000, http: true }
+`;
+
+describe('depl.yaml', () => {
+  it('accepts the example that depl init writes, for both providers', () => {
+    for (const provider of ['local', 'openstack'] as const) {
+      const config = parseConfig(renderInitConfig(template, { app: 'crawler', domain: 'crawler.localhost', provider }));
+      expect(config.provider.type).toBe(provider);
+      expect(config.services.worker?.from).toBe('api');
+      expect(config.accessories.redis?.volume).toBe('redis-data:/data');
+    }
+  });
+
+  it('fills defaults for what a minimal file leaves out', () => {
+    const config = parseConfig(minimal);
+    expect(config.provider).toEqual({ type: 'local', nodes: 3, subnet: '192.168.77.0/24' });
+    expect(config.ssh).toEqual({ user: 'root', key: '.depl/id_ed25519', port: 22 });
+    expect(config.services.api?.replicas).toBe(1);
+  });
+
+  it('reports every problem at once, each by its path', () => {
+    const lines = problems(`
+app: Crawler_App
+domain: "bad..domain"
+provider: { type: local, nodes: "three" }
+services:
+  api: { image: api:1, port: "8000", replicaz: 2 }
+`);
+    expect(lines).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^app: app name "Crawler_App" has upper-case letters/),
+      expect.stringMatching(/^domain: domain "bad\.\.domain" has a bad label ""/),
+      'provider.nodes: expected number, got string "three"',
+      'services.api.port: expected number, got string "8000"',
+      'services.api.replicaz: unknown key (did you mean "replicas"?)',
+    ]));
+    expect(lines).toHaveLength(5);
+  });
+
+  it('suggests the nearest key for a misspelt top-level key', () => {
+    expect(problems(minimal + 'acessories: {}\n')).toEqual(['acessories: unknown key (did you mean "accessories"?)']);
+  });
+
+  it('names the kinds of provider when the type is unknown', () => {
+    const [line] = problems(minimal + 'provider: { type: aws }\n');
+    expect(line).toBe("provider.type: expected one of 'local' | 'openstack'");
+  });
+
+  it('rejects a service with no image source and a "from" that names nothing', () => {
+    const lines = problems(`
+app: crawler
+domain: crawler.localhost
+services:
+  api: { port: 8000 }
+  worker: { from: apii }
+`);
+    expect(lines).toContain('services.api: expected exactly one of "build", "from" or "image"');
+    expect(lines).toContain('services.worker.from: no service named "apii" (have: api, worker)');
+  });
+
+  it('points at the YAML syntax error', () => {
+    expect(() => parseConfig('app: [unclosed\n')).toThrow(/not valid YAML/);
+  });
+});
