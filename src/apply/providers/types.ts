@@ -1,0 +1,21 @@
+import type { Logger } from '../../util/log.js';
+
+/** A machine a provider made; bootstrap reaches it over SSH at `address`. */
+export interface ProvisionedNode {
+  name: string;
+  address: string;
+}
+
+/**
+ * Where nodes come from. `local` makes node containers on this machine; `openstack` a Heat stack.
+ * Everything after provisioning (SSH, Docker, swarm) is the same for both.
+ */
+export interface Provider {
+  readonly kind: 'local' | 'openstack';
+  /** Create or update so that exactly `count` nodes exist; returns them in a stable order (first = manager). */
+  up(count: number, log: Logger): Promise<ProvisionedNode[]>;
+  /** The nodes that exist now, without changing anything. */
+  list(log: Logger): Promise<ProvisionedNode[]>;
+  /** Remove every node (and network / stack). */
+  down(log: Logger): Promise<void>;
+}
