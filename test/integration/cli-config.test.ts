@@ -1,0 +1,84 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+
+describe('depl CLI: help, init and config errors, run as a user would', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'depl-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints help for every command in the contract, and exits 0', async () => {
+    const top = await runCli(['--help'], { cwd: dir });
+    expect(top.exitCode).toBe(0);
+    for (const command of ['init', 'node-up', 'node-down', 'status', 'buildinst', 'versions', 'switch', 'rollback', 'canary', 'stats', 'prune', 'lock', 'crawl']) {
+      expect(top.stdout).toContain(command);
+      const sub = await runCli([command, '--help'], { cwd: dir });
+      expect(sub.exitCode, `${command} --help`).toBe(0);
+      expect(sub.stdout).toMatch(new RegExp(`Usage: depl ${command}`));
+    }
+  });
+
+  it('exits 2 on an unknown command or option', async () => {
+    expect((await runCli(['deploy-everything'], { cwd: dir })).exitCode).toBe(2);
+    expect((await runCli(['status', '--colour'], { cwd: dir })).exitCode).toBe(2);
+    const weight = await runCli(['canary', 'v1', '--weight', '130'], { cwd: dir });
+    expect(weight.exitCode).toBe(2);
+    expect(weight.stderr).toContain('expected a percentage from 0 to 100');
+  });
+
+  it('writes a commented depl.yaml that the next command loads', async () => {
+    const init = await runCli(['init', '--json'], { cwd: dir });
+    expect(init.exitCode).toBe(0);
+    expect(JSON.parse(init.stdout)).toMatchObject({ app: 'crawler', provider: 'local' });
+    const text = await readFile(path.join(dir, 'depl.yaml'), 'utf8');
+    expect(text).toMatch(/^# depl.yaml/);
+    expect((await runCli(['init'], { cwd: dir })).exitCode).toBe(2); // refuses to overwrite
+
+    const status = await runCli(['status', '--json'], { cwd: dir });
+    // past config loading: whatever happens next is about the cluster, not the file
+    expect(status.exitCode).not.toBe(2);
+    expect(status.stderr).not.toMatch(/depl\.yaml has \d+ problem/);
+  });
+
+  it('rejects a broken depl.yaml with every problem named by path, exit 2', async () => {
+    const file = path.join(dir, 'broken.yaml');
+    await writeFile(file, [
+      'app: crawler',
+      'domain: "-bad-.example"',
+      'provider: { type: local, nodes: "3" }',
+      'services:',
+      '  api: { image: api:1, port: 8000, http: true, helth: /healthz }',
+    ].join('\n'));
+    for (const command of [['status'], ['buildinst', '--version', 'v1'], ['node-up']]) {
+      const run = await runCli(['--config', file, ...command], { cwd: dir });
+      expect(run.exitCode, command.join(' ')).toBe(2);
+      expect(run.stderr).toContain('has 3 problems');
+      expect(run.stderr).toContain('domain: domain "-bad-.example" has a bad label "-bad-"');
+      expect(run.stderr).toContain('provider.nodes: expected number, got string "3"');
+      expect(run.stderr).toContain('services.api.helth: unknown key (did you mean "health"?)');
+    }
+  });
+
+  it('rejects a version label that is not a DNS label before doing anything, exit 2', async () => {
+    const run = await runCli(['buildinst', '--version', 'Release_1.0'], { cwd: dir });
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/version "Release_1\.0"/);
+  });
+
+  it('says where the config is missing, with the fix', async () => {
+    const run = await runCli(['status', '--config', path.join(dir, 'nope.yaml')], { cwd: dir });
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain("Run 'depl init'");
+  });
+
+  it('prints a JSON error document on stdout with --json', async () => {
+    const run = await runCli(['status', '--json', '--config', path.join(dir, 'nope.yaml')], { cwd: dir });
+    expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'CONFIG_MISSING' } });
+  });
+});
