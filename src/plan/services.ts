@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import type { AccessoryConfig, DeplConfig } from '../config/schema.js';
+import { serviceName } from './names.js';
+
+/**
+ * Swarm service specs (the Docker Engine API's ServiceSpec, as data) for one version of the app and for its
+ * accessories. Endpoint mode is dnsrr everywhere: the kernels this runs on may lack IPVS, so swarm VIPs and
+ * the routing mesh cannot be relied on; nginx resolves the tasks through Docker's DNS instead.
+ */
+
+/** Where every service finds its config document; it is started with `--config file://<this>`. */
+export const CONFIG_PATH = '/run/depl/config.json';
+export const CONFIG_URL = `file://${CONFIG_PATH}`;
+
+export const LABELS = {
+  app: 'depl.app',
+  version: 'depl.version',
+  service: 'depl.service',
+  branch: 'depl.branch',
+  port: 'depl.port',
+  http: 'depl.http',
+  health: 'depl.health',
+  accessory: 'depl.accessory',
+  config: 'depl.config',
+} as const;
+
+export interface SwarmConfigRef {
+  id: string;
+  name: string;
+}
+
+/** A subset of the Engine API's ServiceSpec: only the fields depl sets. */
+export interface ServiceSpec {
+  Name: string;
+  Labels: Record<string, string>;
+  TaskTemplate: {
+    ContainerSpec: {
+      Image: string;
+      Args?: string[];
+      Env?: string[];
+      Labels?: Record<string, string>;
+      StopGracePeriod: number;
+      StopSignal: string;
+      Configs?: { File: { Name: string; UID: string; GID: string; Mode: number }; ConfigID: string; ConfigName: string }[];
+      Mounts?: { Type: 'volume'; Source: string; Target: string; VolumeOptions?: { Labels: Record<string, string> } }[];
+    };
+    RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; Delay: number; MaxAttempts: number; Window: number };
+    Placement?: { Constraints?: string[]; MaxReplicas?: number };
+    Networks: { Target: string; Aliases?: string[] }[];
+  };
+  Mode: { Replicated: { Replicas: number } };
+  UpdateConfig: UpdatePolicy;
+  RollbackConfig: UpdatePolicy;
+  EndpointSpec: { Mode: 'dnsrr' };
+}
+
+export interface UpdatePolicy {
+  Parallelism: number;
+  Delay: number;
+  FailureAction: 'pause' | 'continue' | 'rollback';
+  Monitor: number;
+  Order: 'start-first' | 'stop-first';
+}
+
+export interface ConfigDocument {
+  /** Swarm config names are immutable: the name carries the content hash, so a new content is a new config. */
+  name: string;
+  data: string;
+  labels: Record<string, string>;
+}
+
+const NS_PER_MS = 1_000_000;
+const seconds = (s: number) => s * 1000 * NS_PER_MS;
+
+/** `15s`, `500ms`, `2m` (as the schema allows) -> nanoseconds, the Engine API's unit. */
+export function durationNs(text: string): number {
+  const match = /^(\d+)(ms|s|m)$/.exec(text);
+  if (!match) throw new Error(`not a duration: ${text}`);
+  const n = Number(match[1]);
+  const ms = match[2] === 'ms' ? n : match[2] === 's' ? n * 1000 : n * 60_000;
+  return ms * NS_PER_MS;
+}
+
+/**
+ * start-first (new task up before the old one stops) is what makes an update lose nothing, but it needs a free
+ * slot: with at most `maxPerNode` tasks per node and every slot taken, the new task stays Pending forever.
+ */
+export function updateOrder(replicas: number, nodes: number, maxPerNode?: number): 'start-first' | 'stop-first' {
+  if (maxPerNode === undefined || maxPerNode === 0) return 'start-first';
+  return replicas >= maxPerNode * nodes ? 'stop-first' : 'start-first';
+}
+
+export function configDocument(config: DeplConfig): ConfigDocument {
+  const data = JSON.stringify(config.config, null, 2) + '\n';
+  const hash = createHash('sha256').update(data).digest('hex').slice(0, 12);
+  return { name: `${config.app}-config-${hash}`, data, labels: { [LABELS.app]: config.app, [LABELS.config]: hash } };
+}
+
+export interface VersionServicesInput {
+  config: DeplConfig;
+  version: string;
+  /** Service name -> image reference (from planImages). */
+  images: Record<string, string>;
+  network: string;
+  configRef: SwarmConfigRef;
+  nodes: number;
+  /** Set for a per-branch staging deploy; the version label is then the branch slug. */
+  branch?: string;
+}
+
+export function planVersionServices(input: VersionServicesInput): ServiceSpec[] {
+  const { config, version } = input;
+  return Object.entries(config.services).map(([name, svc]) => {
+    const image = input.images[name];
+    if (image === undefined) throw new Error(`no image planned for service ${name}`);
+    const labels: Record<string, string> = {
+      [LABELS.app]: config.app,
+      [LABELS.version]: version,
+      [LABELS.service]: name,
+      [LABELS.http]: String(svc.http),
+      ...(svc.port !== undefined ? { [LABELS.port]: String(svc.port) } : {}),
+      ...(svc.health !== undefined ? { [LABELS.health]: svc.health } : {}),
+      ...(input.branch !== undefined ? { [LABELS.branch]: input.branch } : {}),
+    };
+    const order = updateOrder(svc.replicas, input.nodes);
+    return {
+      Name: serviceName(config.app, version, name),
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: image,
+          Args: [...(svc.command ?? []), '--config', CONFIG_URL],
+          Env: Object.entries(svc.env).map(([k, v]) => `${k}=${v}`),
+          Labels: { [LABELS.app]: config.app, [LABELS.version]: version, [LABELS.service]: name },
+          StopGracePeriod: durationNs(svc.stopGracePeriod),
+          StopSignal: 'SIGTERM',
+          Configs: [{
+            File: { Name: CONFIG_PATH, UID: '0', GID: '0', Mode: 0o444 },
+            ConfigID: input.configRef.id,
+            ConfigName: input.configRef.name,
+          }],
+        },
+        RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
+        Networks: [{ Target: input.network }],
+      },
+      Mode: { Replicated: { Replicas: svc.replicas } },
+      UpdateConfig: { Parallelism: 1, Delay: seconds(1), FailureAction: 'rollback', Monitor: seconds(10), Order: order },
+      RollbackConfig: { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: seconds(5), Order: order },
+      EndpointSpec: { Mode: 'dnsrr' },
+    };
+  });
+}
+
+/** `node: manager` pins to the (first) manager; any other value is a node's hostname. */
+export function placementConstraint(node: string): string {
+  return node === 'manager' ? 'node.role==manager' : `node.hostname==${node}`;
+}
+
+/**
+ * An accessory (Redis) outlives versions: its service is named after the accessory so `redis://redis:6379`
+ * resolves on the overlay network, it is pinned to one node so its named volume stays with it, and it is
+ * updated stop-first so two instances never share one append-only file.
+ */
+export function planAccessory(app: string, name: string, accessory: AccessoryConfig, image: string, network: string): ServiceSpec {
+  const labels = { [LABELS.app]: app, [LABELS.accessory]: name };
+  const volume = accessory.volume !== undefined ? parseVolume(accessory.volume) : undefined;
+  const policy: UpdatePolicy = { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: seconds(5), Order: 'stop-first' };
+  return {
+    Name: name,
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: image,
+        ...(accessory.command !== undefined ? { Args: [...accessory.command] } : {}),
+        Labels: labels,
+        StopGracePeriod: seconds(30),
+        StopSignal: 'SIGTERM',
+        ...(volume ? { Mounts: [{ Type: 'volume' as const, Source: volume.source, Target: volume.target, VolumeOptions: { Labels: labels } }] } : {}),
+      },
+      RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
+      Placement: { Constraints: [placementConstraint(accessory.node)] },
+      Networks: [{ Target: network }],
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    UpdateConfig: policy,
+    RollbackConfig: policy,
+    EndpointSpec: { Mode: 'dnsrr' },
+  };
+}
+
+export function parseVolume(text: string): { source: string; target: string } {
+  const at = text.indexOf(':');
+  return { source: text.slice(0, at), target: text.slice(at + 1) };
+}

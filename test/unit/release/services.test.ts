@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { CONFIG_URL, configDocument, durationNs, planAccessory, planVersionServices, placementConstraint, updateOrder } from '../../../src/plan/services.js';
+import { planImages } from '../../../src/plan/images.js';
+import { crawlerConfig } from './fixtures.js';
+
+const version = '20261122-130512';
+
+function specs(branch?: string) {
+  const config = crawlerConfig();
+  const doc = configDocument(config);
+  return planVersionServices({
+    config, version, images: planImages(config, version).services, network: 'crawler-net',
+    configRef: { id: 'cfg123', name: doc.name }, nodes: 3, ...(branch ? { branch } : {}),
+  });
+}
+
+describe('version service specs', () => {
+  it('names services <app>-<version>-<service> and labels them', () => {
+    const [api, worker] = specs();
+    expect(api!.Name).toBe('crawler-20261122-130512-api');
+    expect(worker!.Name).toBe('crawler-20261122-130512-worker');
+    expect(api!.Labels).toEqual({
+      'depl.app': 'crawler', 'depl.version': version, 'depl.service': 'api',
+      'depl.http': 'true', 'depl.port': '8000', 'depl.health': '/healthz',
+    });
+    expect(worker!.Labels['depl.http']).toBe('false');
+    expect(worker!.Labels['depl.port']).toBeUndefined();
+  });
+
+  it('runs the command with --config pointing at the config document mounted as a file', () => {
+    const [api] = specs();
+    const container = api!.TaskTemplate.ContainerSpec;
+    expect(container.Image).toBe('crawler/api:20261122-130512');
+    expect(container.Args).toEqual(['node', 'dist/crawler/api/server.js', '--config', 'file:///run/depl/config.json']);
+    expect(CONFIG_URL).toBe('file:///run/depl/config.json');
+    expect(container.Configs).toEqual([{ File: { Name: '/run/depl/config.json', UID: '0', GID: '0', Mode: 0o444 }, ConfigID: 'cfg123', ConfigName: configDocument(crawlerConfig()).name }]);
+    expect(container.Env).toEqual(['LOG_LEVEL=info']);
+  });
+
+  it('uses replicas, dnsrr on the overlay network, start-first updates, SIGTERM grace periods and restarts', () => {
+    const [api, worker] = specs();
+    expect(api!.Mode).toEqual({ Replicated: { Replicas: 2 } });
+    expect(worker!.Mode).toEqual({ Replicated: { Replicas: 3 } });
+    expect(api!.EndpointSpec).toEqual({ Mode: 'dnsrr' });
+    expect(api!.TaskTemplate.Networks).toEqual([{ Target: 'crawler-net' }]);
+    expect(api!.UpdateConfig.Order).toBe('start-first');
+    expect(api!.UpdateConfig.FailureAction).toBe('rollback');
+    expect(api!.TaskTemplate.ContainerSpec.StopSignal).toBe('SIGTERM');
+    expect(api!.TaskTemplate.ContainerSpec.StopGracePeriod).toBe(15_000_000_000);
+    expect(worker!.TaskTemplate.ContainerSpec.StopGracePeriod).toBe(30_000_000_000);
+    expect(api!.TaskTemplate.RestartPolicy.Condition).toBe('any');
+  });
+
+  it('marks a branch deploy', () => {
+    expect(specs('feature-x')[0]!.Labels['depl.branch']).toBe('feature-x');
+  });
+
+  it('picks stop-first only where start-first could never converge', () => {
+    expect(updateOrder(2, 3)).toBe('start-first');
+    expect(updateOrder(3, 3, 1)).toBe('stop-first');
+    expect(updateOrder(2, 3, 1)).toBe('start-first');
+    expect(updateOrder(6, 3, 2)).toBe('stop-first');
+  });
+
+  it('converts durations to nanoseconds', () => {
+    expect(durationNs('500ms')).toBe(500_000_000);
+    expect(durationNs('2m')).toBe(120_000_000_000);
+    expect(() => durationNs('soon')).toThrow();
+  });
+});
+
+describe('config document', () => {
+  it('is named by its content hash, so a change makes a new (immutable) swarm config', () => {
+    const a = configDocument(crawlerConfig());
+    expect(a.name).toMatch(/^crawler-config-[0-9a-f]{12}$/);
+    expect(JSON.parse(a.data)).toEqual({ redis: 'redis://redis:6379', apiToken: 't0ken' });
+    expect(configDocument(crawlerConfig()).name).toBe(a.name);
+    const changed = { ...crawlerConfig(), config: { redis: 'redis://redis:6380' } };
+    expect(configDocument(changed).name).not.toBe(a.name);
+    expect(a.labels['depl.app']).toBe('crawler');
+  });
+});
+
+describe('accessory specs', () => {
+  it('names redis after itself, pins it, keeps its data in a named volume, append-only, stop-first', () => {
+    const config = crawlerConfig();
+    const spec = planAccessory('crawler', 'redis', config.accessories.redis!, 'depl-base/redis:7', 'crawler-net');
+    expect(spec.Name).toBe('redis');
+    expect(spec.Labels).toEqual({ 'depl.app': 'crawler', 'depl.accessory': 'redis' });
+    expect(spec.TaskTemplate.ContainerSpec.Args).toEqual(['redis-server', '--appendonly', 'yes']);
+    expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([{ Type: 'volume', Source: 'redis-data', Target: '/data', VolumeOptions: { Labels: spec.Labels } }]);
+    expect(spec.TaskTemplate.Placement).toEqual({ Constraints: ['node.role==manager'] });
+    expect(spec.Mode).toEqual({ Replicated: { Replicas: 1 } });
+    expect(spec.UpdateConfig.Order).toBe('stop-first');
+    expect(spec.EndpointSpec.Mode).toBe('dnsrr');
+  });
+
+  it('pins to a named node by hostname', () => {
+    expect(placementConstraint('node-2')).toBe('node.hostname==node-2');
+  });
+});
