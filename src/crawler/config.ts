@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { z } from 'zod';
+import { validateNetwork } from './core/address-policy.js';
+
+/**
+ * The one JSON document every crawler service is started with (`--config <URL>`, see seed 004). It is the
+ * `config:` section of depl.yaml. DEPL_-prefixed environment variables override keys: DEPL_API_TOKEN sets
+ * apiToken, DEPL_WORKER__CONCURRENCY sets worker.concurrency (double underscore = one level down).
+ */
+const network = z.string().superRefine((value, ctx) => {
+  const problem = validateNetwork(value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const workerSchema = z.strictObject({
+  /** Pages in flight per worker process. */
+  concurrency: z.number().int().min(1).max(1024).default(32),
+  /** A message held this long by a silent consumer (crashed, partitioned) is taken over by another. */
+  visibilityTimeoutMs: z.number().int().min(200).default(30_000),
+  fetchTimeoutMs: z.number().int().min(100).default(15_000),
+  maxBodyBytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+  maxRedirects: z.number().int().min(0).max(20).default(5),
+  maxAttempts: z.number().int().min(1).max(20).default(3),
+  retryBaseMs: z.number().int().min(1).default(1000),
+  /** Minimum gap between two requests to one host, across all workers (robots Crawl-delay can raise it). */
+  hostDelayMs: z.number().int().min(0).default(0),
+  /** Crawl-delay values above this are capped, so one host cannot park a job for hours. */
+  maxHostDelayMs: z.number().int().min(0).default(10_000),
+  userAgent: z.string().min(1).default('depl-crawler/0.1 (+https://github.com/depl)'),
+  /** On SIGTERM, in-flight pages get this long to finish; the rest are handed back. */
+  shutdownGraceMs: z.number().int().min(0).default(10_000),
+});
+
+const apiSchema = z.strictObject({
+  maxBodyBytes: z.number().int().min(256).default(64 * 1024),
+  maxPagesLimit: z.number().int().min(1).default(100_000),
+  /** How long a Redis command may take before the API answers 503. */
+  redisTimeoutMs: z.number().int().min(50).default(2000),
+});
+
+export const serviceConfigSchema = z.object({
+  redis: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL'),
+  apiToken: z.string().min(8, 'expected a token of at least 8 characters'),
+  port: z.number().int().min(1).max(65535).default(8000),
+  host: z.string().default('0.0.0.0'),
+  /** Prefix of every Redis key, so several apps (or test runs) can share one Redis. */
+  keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]*$/, 'expected letters, digits, ":", "_" or "-"').default('crawler:'),
+  allow: z.strictObject({
+    hosts: z.array(z.string().min(1)).default([]),
+    networks: z.array(network).default([]),
+  }).default({ hosts: [], networks: [] }),
+  worker: workerSchema.default(workerSchema.parse({})),
+  api: apiSchema.default(apiSchema.parse({})),
+  // Keys of depl.yaml's config: section meant for other services are ignored rather than refused.
+});
+
+export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
+export type WorkerConfig = ServiceConfig['worker'];
+
+/** A config that could not be loaded: the message is the one line the service prints before exiting. */
+export class ConfigLoadError extends Error {}
+
+export async function loadServiceConfig(location: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ServiceConfig> {
+  if (location === undefined || location === '') {
+    throw new ConfigLoadError('missing --config <URL> (a file:// or http(s):// URL of the JSON service config)');
+  }
+  const shown = showUrl(location);
+  let text: string;
+  try {
+    text = await fetchConfigText(location);
+  } catch (error) {
+    throw new ConfigLoadError(`cannot load config from ${shown}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigLoadError(`config at ${shown} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseServiceConfig(applyEnvOverrides(raw, env), shown);
+}
+
+export function parseServiceConfig(raw: unknown, source = 'config'): ServiceConfig {
+  const result = serviceConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ConfigLoadError(`config at ${source} is invalid: ${problems}`);
+  }
+  return result.data;
+}
+
+async function fetchConfigText(location: string): Promise<string> {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    throw new Error('not a URL (use file:///path/config.json or https://...)');
+  }
+  if (url.protocol === 'file:') return readFile(fileURLToPath(url), 'utf8');
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    const response = await request(url, { headersTimeout: 10_000, bodyTimeout: 10_000, signal: AbortSignal.timeout(15_000) });
+    const body = await response.body.text();
+    if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}`);
+    return body;
+  }
+  throw new Error(`unsupported scheme ${url.protocol} (use file:// or http(s)://)`);
+}
+
+/** DEPL_WORKER__CONCURRENCY=8 -> {worker: {concurrency: 8}}; values are JSON when they parse as JSON. */
+export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const out = structuredClone(raw) as Record<string, unknown>;
+  const known = new Set(Object.keys(serviceConfigSchema.shape));
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('DEPL_') || value === undefined) continue;
+    const path = name.slice(5).split('__').map(camelCase);
+    // DEPL_CONFIG and friends belong to the depl CLI, not to this document.
+    if (!known.has(path[0]!)) continue;
+    let target = out;
+    for (const key of path.slice(0, -1)) {
+      const next = target[key];
+      target = typeof next === 'object' && next !== null && !Array.isArray(next) ? (next as Record<string, unknown>) : (target[key] = {});
+    }
+    target[path.at(-1)!] = parseEnvValue(value);
+  }
+  return out;
+}
+
+function camelCase(snake: string): string {
+  return snake.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function parseEnvValue(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function showUrl(location: string): string {
+  try {
+    const url = new URL(location);
+    if (url.password !== '') url.password = '***';
+    return url.href;
+  } catch {
+    return JSON.stringify(location);
+  }
+}

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { canonicalUrl, describeUnsupportedUrl } from './url.js';
+import type { LinkScope } from './scope.js';
+
+/** Limits a submitter may ask for; the service config caps them further (api.maxPagesLimit). */
+export const MAX_SEED_URLS = 100;
+export const MAX_DEPTH = 20;
+
+const seedUrl = z.string().max(2048, 'expected a URL of at most 2048 characters').superRefine((value, ctx) => {
+  const problem = describeUnsupportedUrl(value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `"${value.slice(0, 100)}" ${problem}` });
+});
+
+export const jobRequestSchema = z.strictObject({
+  urls: z.array(seedUrl).min(1, 'expected at least one URL').max(MAX_SEED_URLS, `expected at most ${MAX_SEED_URLS} URLs`),
+  maxDepth: z.number().int().min(0).max(MAX_DEPTH).default(2),
+  maxPages: z.number().int().min(1).default(100),
+  /** Shorthand for scope: true = "host", false = "any". Ignored when scope is given. */
+  sameHost: z.boolean().optional(),
+  scope: z.enum(['host', 'origin', 'domain', 'any']).optional(),
+});
+
+export type JobRequestInput = z.input<typeof jobRequestSchema>;
+
+/** A validated submission, seeds canonicalised and deduplicated. */
+export interface JobRequest {
+  urls: string[];
+  maxDepth: number;
+  maxPages: number;
+  scope: LinkScope;
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+export function parseJobRequest(input: unknown, limits: { maxPages: number }): ParseResult<JobRequest> {
+  const result = jobRequestSchema.safeParse(input);
+  if (!result.success) {
+    return { ok: false, errors: result.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`) };
+  }
+  const { urls, maxDepth, maxPages, sameHost, scope } = result.data;
+  if (maxPages > limits.maxPages) return { ok: false, errors: [`maxPages: expected at most ${limits.maxPages} (this service's limit)`] };
+  const canonical = [...new Set(urls.map((u) => canonicalUrl(u)).filter((u): u is string => u !== null))];
+  return { ok: true, value: { urls: canonical, maxDepth, maxPages, scope: scope ?? (sameHost === false ? 'any' : 'host') } };
+}
+
+/** The seed's plain-text form: one URL per line; blank lines and # comments are ignored. */
+export function jobRequestFromText(text: string): JobRequestInput {
+  const urls = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  return { urls };
+}

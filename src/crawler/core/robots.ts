@@ -1,0 +1,31 @@
+import robotsParser from 'robots-parser';
+
+/** What the crawler needs from a host's robots.txt. */
+export interface RobotsRules {
+  isAllowed(url: string): boolean;
+  /** Seconds between requests asked for by the host, if any. */
+  crawlDelaySeconds: number | undefined;
+}
+
+export const ALLOW_ALL: RobotsRules = { isAllowed: () => true, crawlDelaySeconds: undefined };
+
+/** The URL of the robots.txt that governs `url`. */
+export function robotsUrlFor(url: URL): string {
+  return `${url.origin}/robots.txt`;
+}
+
+/**
+ * Rules from a robots.txt fetch outcome (RFC 9309): a 2xx body is parsed; 4xx means "no rules" (allow all).
+ * 5xx and network errors are transient and are not handled here: the caller retries the page later.
+ */
+export function robotsFromResponse(robotsUrl: string, status: number, body: string, userAgent: string): RobotsRules {
+  if (status >= 400 && status < 500) return ALLOW_ALL;
+  if (status < 200 || status >= 300) throw new Error(`robots.txt answered ${status}`);
+  const robots = robotsParser(robotsUrl, body);
+  const delay = robots.getCrawlDelay(userAgent);
+  return {
+    // robots-parser answers undefined for URLs of another origin; those are governed by their own file.
+    isAllowed: (url) => robots.isAllowed(url, userAgent) !== false,
+    crawlDelaySeconds: typeof delay === 'number' && Number.isFinite(delay) ? delay : undefined,
+  };
+}

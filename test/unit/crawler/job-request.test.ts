@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { jobRequestFromText, parseJobRequest } from '../../../src/crawler/core/job-request.js';
+
+const limits = { maxPages: 1000 };
+
+describe('parseJobRequest', () => {
+  it('fills defaults and canonicalises and dedupes seeds', () => {
+    const result = parseJobRequest({ urls: ['http://S.test/#a', 'http://s.test/'] }, limits);
+    expect(result).toEqual({ ok: true, value: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host' } });
+  });
+
+  it('maps sameHost:false to any scope', () => {
+    const result = parseJobRequest({ urls: ['http://s.test/'], sameHost: false }, limits);
+    expect(result.ok && result.value.scope).toBe('any');
+  });
+
+  it.each([
+    [{ urls: ['file:///etc/passwd'] }, /urls\.0: "file:\/\/\/etc\/passwd" uses file:/],
+    [{ urls: ['ftp://x.test/'] }, /ftp:/],
+    [{ urls: ['javascript:alert(1)'] }, /javascript:/],
+    [{ urls: [] }, /at least one URL/],
+    [{ urls: ['http://x.test/'], maxDepth: -1 }, /maxDepth/],
+    [{ urls: ['http://x.test/'], maxPages: 5000 }, /maxPages: expected at most 1000/],
+    [{ urls: ['http://x.test/'], extra: 1 }, /extra/],
+    ['http://x.test/', /body/],
+  ])('rejects %j', (input, message) => {
+    const result = parseJobRequest(input, limits);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors.join('\n')).toMatch(message);
+  });
+});
+
+describe('jobRequestFromText', () => {
+  it('reads the seed form: one URL per line', () => {
+    expect(jobRequestFromText('http://a.test/\r\n\n# comment\n  http://b.test/  \n')).toEqual({ urls: ['http://a.test/', 'http://b.test/'] });
+  });
+});
