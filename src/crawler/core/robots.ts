@@ -1,4 +1,11 @@
-import robotsParser from 'robots-parser';
+import robotsParserModule from 'robots-parser';
+
+interface ParsedRobots {
+  isAllowed(url: string, ua?: string): boolean | undefined;
+  getCrawlDelay(ua?: string): number | undefined;
+}
+// robots-parser is CommonJS whose typings do not describe its callable default export under NodeNext.
+const robotsParser = robotsParserModule as unknown as (url: string, text: string) => ParsedRobots;
 
 /** What the crawler needs from a host's robots.txt. */
 export interface RobotsRules {
