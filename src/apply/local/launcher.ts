@@ -1,0 +1,127 @@
+import Docker from 'dockerode';
+import { OperationError } from '../../errors.js';
+import {
+  LOCAL_LABEL_INDEX, LOCAL_LABEL_NODE, LOCAL_LABEL_PREFIX, localNames, localNetworkSpec, localNodeAddress, nodeContainerSpec,
+} from '../../plan/local-nodes.js';
+
+export interface LocalNodeContainer {
+  id: string;
+  index: number;
+  name: string;
+  containerName: string;
+  address: string;
+  running: boolean;
+}
+
+export interface LaunchResult {
+  node: LocalNodeContainer;
+  /** 'created': a new machine (new host key); 'started': an existing stopped one booted again. */
+  change: 'created' | 'started' | 'none';
+}
+
+function dockerFromEnv(): Docker {
+  const host = process.env.DOCKER_HOST;
+  if (host?.startsWith('unix://')) return new Docker({ socketPath: host.slice('unix://'.length) });
+  return new Docker({ socketPath: '/var/run/docker.sock' });
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as { statusCode?: number }).statusCode === 404;
+}
+
+/**
+ * Node containers of one local cluster on this machine's Docker Engine: a user-defined bridge with a fixed
+ * address per node, and one container + one /var/lib/docker volume per node. Everything carries the label
+ * depl.local.prefix=<prefix>, and is found again by that label, never by guessing names.
+ */
+export class LocalLauncher {
+  readonly names;
+
+  constructor(readonly prefix: string, readonly subnet: string, readonly docker: Docker = dockerFromEnv()) {
+    this.names = localNames(prefix);
+  }
+
+  async list(): Promise<LocalNodeContainer[]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LOCAL_LABEL_PREFIX}=${this.prefix}`] } });
+    return containers
+      .map((c) => {
+        const index = Number(c.Labels[LOCAL_LABEL_INDEX]);
+        return {
+          id: c.Id,
+          index,
+          name: c.Labels[LOCAL_LABEL_NODE] ?? `node-${index}`,
+          containerName: (c.Names[0] ?? '').replace(/^\//, ''),
+          address: localNodeAddress(this.subnet, index),
+          running: c.State === 'running',
+        };
+      })
+      .sort((a, b) => a.index - b.index);
+  }
+
+  /** Creates the bridge unless it exists; refuses one with the same name on another subnet. */
+  async ensureNetwork(): Promise<{ id: string; created: boolean }> {
+    const spec = localNetworkSpec(this.prefix, this.subnet);
+    try {
+      const info = (await this.docker.getNetwork(spec.Name).inspect()) as { Id: string; IPAM?: { Config?: { Subnet?: string }[] } };
+      const subnets = (info.IPAM?.Config ?? []).map((c) => c.Subnet);
+      if (!subnets.includes(this.subnet)) {
+        throw new OperationError(
+          `docker network ${spec.Name} exists with subnet ${subnets.join(', ') || 'none'}, but depl.yaml asks for ${this.subnet}`,
+          `Run 'depl node-down' to remove the old cluster, or set provider.subnet back to ${subnets[0] ?? 'its old value'}.`,
+          'LOCAL_NETWORK_MISMATCH',
+        );
+      }
+      return { id: info.Id, created: false };
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    try {
+      const network = await this.docker.createNetwork(spec);
+      return { id: network.id, created: true };
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/overlap/i.test(message)) {
+        throw new OperationError(
+          `cannot create docker network ${spec.Name} on ${this.subnet}: ${message.trim()}`,
+          'Another network on this machine uses that range: choose another provider.subnet in depl.yaml.',
+          'LOCAL_SUBNET_TAKEN',
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Makes node `index` run: starts it if it exists but stopped, creates it (and its volume) if missing. */
+  async ensureNode(index: number, image: string, publicKey: string, existing?: LocalNodeContainer): Promise<LaunchResult> {
+    if (existing?.running) return { node: existing, change: 'none' };
+    if (existing) {
+      await this.docker.getContainer(existing.id).start();
+      return { node: { ...existing, running: true }, change: 'started' };
+    }
+    const { name, ...body } = nodeContainerSpec({ prefix: this.prefix, index, subnet: this.subnet, image, publicKey });
+    // a volume left by a removed container belongs to the machine that is gone: a new node starts empty
+    await this.docker.getVolume(this.names.volume(index)).remove({ force: true }).catch(() => {});
+    await this.docker.createVolume({ Name: this.names.volume(index), Labels: { [LOCAL_LABEL_PREFIX]: this.prefix } });
+    const container = await this.docker.createContainer({ name, ...body });
+    await container.start();
+    return {
+      node: { id: container.id, index, name: body.Hostname, containerName: name, address: localNodeAddress(this.subnet, index), running: true },
+      change: 'created',
+    };
+  }
+
+  /** Removes a node container and its volume, by id. */
+  async removeNode(node: LocalNodeContainer): Promise<void> {
+    await this.docker.getContainer(node.id).remove({ force: true, v: true }).catch((error) => { if (!isNotFound(error)) throw error; });
+    await this.docker.getVolume(this.names.volume(node.index)).remove({ force: true }).catch((error) => { if (!isNotFound(error)) throw error; });
+  }
+
+  /** Removes every container, volume and the network of this cluster (found by label). */
+  async removeAll(): Promise<void> {
+    for (const node of await this.list()) await this.removeNode(node);
+    const volumes = await this.docker.listVolumes({ filters: { label: [`${LOCAL_LABEL_PREFIX}=${this.prefix}`] } });
+    for (const volume of volumes.Volumes ?? []) await this.docker.getVolume(volume.Name).remove({ force: true }).catch(() => {});
+    const networks = await this.docker.listNetworks({ filters: { label: [`${LOCAL_LABEL_PREFIX}=${this.prefix}`] } });
+    for (const network of networks) await this.docker.getNetwork(network.Id).remove().catch((error) => { if (!isNotFound(error)) throw error; });
+  }
+}

@@ -1,0 +1,114 @@
+import { access, chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { OperationError } from '../../errors.js';
+import type { Logger } from '../../util/log.js';
+import { ensureDebianPackages } from '../host/packages.js';
+import { deplCacheDir } from './cache-dir.js';
+import { withFileLock } from './file-lock.js';
+import { NODE_DAEMON_JSON, NODE_INIT_PATH, NODE_INIT_SCRIPT, NODE_PACKAGES, NODE_SUITE, nodeImageTag, nodeRecipeHash } from './node-recipe.js';
+
+export interface NodeImage {
+  tag: string;
+  /** The cached rootfs tarball it was imported from. */
+  tarball: string;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(() => true, () => false);
+}
+
+async function imageExists(tag: string): Promise<boolean> {
+  const result = await execa('docker', ['image', 'inspect', '--format', '{{.Id}}', tag], { reject: false });
+  return result.exitCode === 0;
+}
+
+export function nodeTarballPath(cacheDir = deplCacheDir()): string {
+  return path.join(cacheDir, `node-rootfs-${nodeRecipeHash()}.tar.gz`);
+}
+
+/**
+ * The image local nodes run, built offline from Debian packages (no registry is needed or reachable).
+ * Cached twice: as a rootfs tarball under the cache folder (survives `docker system prune`), and as the
+ * imported image. Building takes about a minute, so it happens once per machine, under a lock so that
+ * concurrent node-ups and test files wait for one build instead of racing.
+ */
+export async function ensureNodeImage(log: Logger, cacheDir = deplCacheDir()): Promise<NodeImage> {
+  const tag = nodeImageTag();
+  const tarball = nodeTarballPath(cacheDir);
+  if (await imageExists(tag)) return { tag, tarball };
+  return withFileLock(path.join(cacheDir, `node-image-${nodeRecipeHash()}.lock`), 'node image', log, async () => {
+    if (await imageExists(tag)) return { tag, tarball };
+    if (!(await exists(tarball))) await buildRootfsTarball(tarball, cacheDir, log);
+    log.step(`importing node image ${tag}`);
+    const entrypoint = JSON.stringify(['/usr/bin/tini', '--', NODE_INIT_PATH]);
+    const result = await execa('docker', ['import', '-c', `ENTRYPOINT ${entrypoint}`, '-m', 'depl local node', tarball, tag], { reject: false, all: true });
+    if (result.exitCode !== 0) {
+      throw new OperationError(`docker import of ${tarball} failed: ${String(result.all).trim()}`, `Delete ${tarball} to rebuild it.`, 'NODE_IMAGE_IMPORT');
+    }
+    return { tag, tarball };
+  });
+}
+
+/** The mirror this machine's apt already uses, so the build goes where apt goes; debootstrap's default otherwise. */
+async function hostDebianMirror(): Promise<string | undefined> {
+  const sources = [
+    await readFile('/etc/apt/sources.list.d/debian.sources', 'utf8').catch(() => ''),
+    await readFile('/etc/apt/sources.list', 'utf8').catch(() => ''),
+  ].join('\n');
+  const deb822 = /^URIs:\s*(\S+\/debian)\/?\s*$/m.exec(sources);
+  const oneLine = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\/?\s+/m.exec(sources);
+  return deb822?.[1] ?? oneLine?.[1];
+}
+
+async function buildRootfsTarball(tarball: string, cacheDir: string, log: Logger): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new OperationError('building the local node image needs root (debootstrap)', 'Run depl node-up as root once, or on a machine where the node image is cached.', 'NODE_IMAGE_ROOT');
+  }
+  await ensureDebianPackages(['debootstrap'], log);
+  await mkdir(cacheDir, { recursive: true });
+  const work = await mkdtemp(path.join(cacheDir, 'build-'));
+  const rootfs = path.join(work, 'rootfs');
+  const started = Date.now();
+  try {
+    log.step(`building the local node image with debootstrap (${NODE_SUITE}, once per machine, about a minute)`);
+    const mirror = await hostDebianMirror();
+    const args = ['--variant=minbase', `--include=${NODE_PACKAGES.join(',')}`, NODE_SUITE, rootfs, ...(mirror ? [mirror] : [])];
+    const boot = await execa('debootstrap', args, { reject: false, all: true });
+    if (boot.exitCode !== 0) {
+      const tail = String(boot.all).split('\n').slice(-15).join('\n');
+      throw new OperationError(`debootstrap failed (exit ${boot.exitCode}):\n${tail}`, 'Check that this machine reaches its Debian mirror (apt-get update works).', 'NODE_IMAGE_BUILD');
+    }
+    await customiseRootfs(rootfs);
+    const partial = `${tarball}.partial-${process.pid}`;
+    const pack = await execa('sh', ['-c', 'tar -C "$1" --numeric-owner -c . | gzip -1 > "$2"', 'sh', rootfs, partial], { reject: false, all: true });
+    if (pack.exitCode !== 0) {
+      await rm(partial, { force: true });
+      throw new OperationError(`packing the node rootfs failed: ${String(pack.all).trim()}`, undefined, 'NODE_IMAGE_BUILD');
+    }
+    await rename(partial, tarball);
+    log.step(`node image built in ${Math.round((Date.now() - started) / 1000)} s, cached at ${tarball}`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function customiseRootfs(rootfs: string): Promise<void> {
+  const at = (p: string) => path.join(rootfs, p);
+  // host keys are made per node at first boot; none may be shared through the cached image
+  await execa('sh', ['-c', 'rm -f "$1"/etc/ssh/ssh_host_*', 'sh', rootfs]);
+  await writeFile(at(NODE_INIT_PATH), NODE_INIT_SCRIPT);
+  await chmod(at(NODE_INIT_PATH), 0o755);
+  await mkdir(at('etc/docker'), { recursive: true });
+  await writeFile(at('etc/docker/daemon.json'), NODE_DAEMON_JSON);
+  // Debian's init script raises the open-files limit, which fails without CAP_SYS_RESOURCE; tolerate it
+  const initd = at('etc/init.d/docker');
+  if (await exists(initd)) {
+    const text = await readFile(initd, 'utf8');
+    await writeFile(initd, text.replace(/^(\s*)ulimit -n (\d+)\s*$/m, '$1ulimit -n $2 || true'));
+  }
+  await rm(at('var/cache/apt/archives'), { recursive: true, force: true });
+  await mkdir(at('var/cache/apt/archives/partial'), { recursive: true });
+  await rm(at('var/lib/apt/lists'), { recursive: true, force: true });
+  await mkdir(at('var/lib/apt/lists/partial'), { recursive: true });
+}

@@ -1,0 +1,256 @@
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { Readable } from 'node:stream';
+import { OperationError } from '../errors.js';
+import { asRoot } from '../plan/bootstrap.js';
+import { quote, shellLine, type Argv } from '../plan/shell.js';
+import type { Logger } from '../util/log.js';
+import { fingerprint, KnownHosts, knownHostsName } from './known-hosts.js';
+import type { ExecOptions, ExecResult, Remote } from './remote.js';
+
+export interface SshTarget {
+  /** Node name for messages. */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  privateKey: Buffer | string;
+}
+
+/** Raised when a node presents another host key than the one recorded: never retried. */
+export class HostKeyChangedError extends OperationError {}
+
+/** A node reached over SSH. Commands run as root: through `sudo -n` when the SSH user is not root. */
+export class SshRemote implements Remote {
+  readonly name: string;
+  private readonly sudo: boolean;
+  private closed = false;
+
+  constructor(private readonly client: Client, readonly target: SshTarget) {
+    this.name = `${target.name} (${target.host})`;
+    this.sudo = target.user !== 'root';
+    client.on('close', () => { this.closed = true; });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  exec(argv: Argv, options: ExecOptions = {}): Promise<ExecResult> {
+    return this.run(shellLine(asRoot(argv, this.sudo)), argv.join(' '), options);
+  }
+
+  shell(line: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return this.run(this.sudo ? shellLine(asRoot(['sh', '-c', line], true)) : line, line, options);
+  }
+
+  async writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    const script = 'set -e; mkdir -p "$(dirname "$1")"; t="$1.tmp-$$"; cat > "$t"; chmod "$2" "$t"; mv -f "$t" "$1"';
+    await this.exec(['sh', '-c', script, 'sh', file, mode.toString(8)], { stdin: content });
+  }
+
+  async readFile(file: string): Promise<string | null> {
+    const result = await this.exec(['sh', '-c', 'if [ -e "$1" ]; then exec cat "$1"; else exit 44; fi', 'sh', file], { check: false });
+    if (result.code === 44) return null;
+    if (result.code !== 0) throw new OperationError(`${this.name}: cannot read ${file}: ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await new Promise<void>((resolve) => {
+      this.client.once('close', () => resolve());
+      this.client.end();
+      setTimeout(resolve, 2000).unref();
+    });
+    this.closed = true;
+  }
+
+  private run(line: string, what: string, options: ExecOptions): Promise<ExecResult> {
+    return new Promise<ExecResult>((resolve, reject) => {
+      this.client.exec(line, (error, channel: ClientChannel) => {
+        if (error) {
+          reject(new OperationError(`${this.name}: cannot run \`${what}\`: ${error.message}`, undefined, 'SSH_EXEC'));
+          return;
+        }
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        let timedOut = false;
+        const timer = options.timeoutMs
+          ? setTimeout(() => { timedOut = true; channel.signal('KILL'); channel.close(); }, options.timeoutMs)
+          : undefined;
+        channel.on('data', (chunk: Buffer) => out.push(chunk));
+        channel.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+        channel.on('close', (code: number | null) => {
+          if (timer) clearTimeout(timer);
+          const result: ExecResult = {
+            code: timedOut ? 124 : (code ?? 255),
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: Buffer.concat(err).toString('utf8') + (timedOut ? `\n(timed out after ${options.timeoutMs} ms)` : ''),
+          };
+          if (options.check !== false && result.code !== 0) {
+            const tail = result.stderr.trim().split('\n').slice(-5).join('\n') || result.stdout.trim().split('\n').slice(-5).join('\n');
+            reject(new OperationError(`${this.name}: \`${what}\` failed (exit ${result.code}): ${tail}`, undefined, 'REMOTE_COMMAND_FAILED'));
+          } else {
+            resolve(result);
+          }
+        });
+        const stdin = options.stdin;
+        if (stdin === undefined) channel.end();
+        else if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) channel.end(stdin);
+        else (stdin instanceof Readable ? stdin : Readable.from(stdin as AsyncIterable<Buffer>)).pipe(channel);
+      });
+    });
+  }
+}
+
+export interface ConnectOptions {
+  knownHosts: KnownHosts;
+  /** How long to keep retrying while the node boots (sshd not up yet, connection refused). */
+  waitMs?: number;
+  /** Appended to the timeout message: what to look at when a node never answers. */
+  waitHint?: string;
+  log?: Logger;
+}
+
+type AttemptFailure = { retry: boolean; error: Error };
+
+/** One connection attempt; the host key is checked against known_hosts (trusted on first use). */
+async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: number): Promise<Client | AttemptFailure> {
+  const knownTypes = await knownHosts.typesFor(target.host, target.port);
+  let changed: HostKeyChangedError | undefined;
+  let firstSeen: Buffer | undefined;
+  const client = new Client();
+  const config: ConnectConfig = {
+    host: target.host,
+    port: target.port,
+    username: target.user,
+    privateKey: target.privateKey,
+    readyTimeout: timeoutMs,
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 4,
+    // ask for a key type we have on record, so a comparison is meaningful
+    ...(knownTypes.length > 0 ? { algorithms: { serverHostKey: knownTypes as never } } : {}),
+    hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+      knownHosts.check(target.host, target.port, key).then((verdict) => {
+        if (verdict.kind === 'known') return verify(true);
+        if (verdict.kind === 'unknown') {
+          firstSeen = key;
+          return verify(true);
+        }
+        const entry = knownHostsName(target.host, target.port);
+        changed = new HostKeyChangedError(
+          `${target.name} (${target.host}): its SSH host key changed (recorded: ${verdict.expected.join(', ')}; ` +
+            `offered: ${fingerprint(key)}). Refusing to connect. The recorded key is in ${knownHosts.file}.`,
+          `If this node was rebuilt on purpose, delete the line for ${entry} from ${knownHosts.file} ` +
+            `(ssh-keygen -R '${entry}' -f ${knownHosts.file}) and re-run; otherwise find out who answers at ${target.host}.`,
+          'HOST_KEY_CHANGED',
+        );
+        verify(false);
+      }, () => verify(false));
+    },
+  };
+  return new Promise((resolve) => {
+    const onError = (error: Error) => {
+      client.removeAllListeners('ready');
+      client.end();
+      if (changed) return resolve({ retry: false, error: changed });
+      resolve({ retry: true, error });
+    };
+    client.once('error', onError);
+    client.once('ready', () => {
+      client.removeListener('error', onError);
+      // later errors (connection reset) surface as failed commands, not as unhandled events
+      client.on('error', () => {});
+      const record = firstSeen ? knownHosts.add(target.host, target.port, firstSeen) : Promise.resolve();
+      record.then(() => resolve(client), (error: Error) => { client.end(); resolve({ retry: false, error }); });
+    });
+    client.connect(config);
+  });
+}
+
+/**
+ * Connects, waiting for a booting node with backoff (0.25 s doubling to 2 s) until `waitMs` has passed.
+ * A changed host key fails at once; anything else is retried and the last error is in the timeout message.
+ */
+export async function connectSsh(target: SshTarget, options: ConnectOptions): Promise<SshRemote> {
+  const waitMs = options.waitMs ?? 120_000;
+  const deadline = Date.now() + waitMs;
+  let delay = 250;
+  let tries = 0;
+  for (;;) {
+    tries += 1;
+    const left = deadline - Date.now();
+    const outcome = await attempt(target, options.knownHosts, Math.max(3000, Math.min(20_000, left)));
+    if (outcome instanceof Client) return new SshRemote(outcome, target);
+    if (!outcome.retry) throw outcome.error;
+    if (Date.now() + delay > deadline) {
+      throw new OperationError(
+        `${target.name} (${target.user}@${target.host}:${target.port}): SSH did not answer within ${Math.round(waitMs / 1000)} s ` +
+          `(${tries} attempts; last error: ${outcome.error.message})`,
+        options.waitHint ?? `Check that the node is running and that port ${target.port} on ${target.host} is reachable from here, and that the key is authorised for ${target.user}.`,
+        'SSH_TIMEOUT',
+      );
+    }
+    options.log?.debug(`${target.name}: ssh not ready (${outcome.error.message}); retrying in ${delay} ms`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(2000, delay * 2);
+  }
+}
+
+export interface SshPoolOptions {
+  user: string;
+  port: number;
+  privateKey: Buffer | string;
+  knownHosts: KnownHosts;
+  log?: Logger;
+  waitMs?: number;
+  waitHint?: string;
+}
+
+/** One SSH connection per node, opened on first use and reused by every later command. */
+export class SshPool {
+  private readonly open = new Map<string, Promise<SshRemote>>();
+
+  constructor(readonly options: SshPoolOptions) {}
+
+  get knownHosts(): KnownHosts {
+    return this.options.knownHosts;
+  }
+
+  remote(node: { name: string; address: string }, waitMs = this.options.waitMs): Promise<SshRemote> {
+    const existing = this.open.get(node.address);
+    if (existing) {
+      return existing.then((remote) => (remote.isOpen ? remote : this.reconnect(node, waitMs)), () => this.reconnect(node, waitMs));
+    }
+    return this.reconnect(node, waitMs);
+  }
+
+  private reconnect(node: { name: string; address: string }, waitMs: number | undefined): Promise<SshRemote> {
+    const pending = connectSsh(
+      { name: node.name, host: node.address, port: this.options.port, user: this.options.user, privateKey: this.options.privateKey },
+      { knownHosts: this.options.knownHosts, log: this.options.log, waitMs, waitHint: this.options.waitHint },
+    );
+    this.open.set(node.address, pending);
+    pending.catch(() => { if (this.open.get(node.address) === pending) this.open.delete(node.address); });
+    return pending;
+  }
+
+  /** Drops a node's connection and its recorded host key (it was removed or recreated). */
+  async forget(node: { address: string }): Promise<void> {
+    const pending = this.open.get(node.address);
+    this.open.delete(node.address);
+    if (pending) await pending.then((r) => r.close(), () => {});
+    await this.options.knownHosts.forget(node.address, this.options.port);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(all.map((p) => p.then((r) => r.close(), () => {})));
+  }
+}
+
+/** `ssh` command line an operator can paste to reach a node with the same key and known_hosts. */
+export function sshCommandFor(target: { user: string; host: string; port: number }, keyFile: string, knownHostsFile: string): string {
+  return ['ssh', '-i', keyFile, '-o', `UserKnownHostsFile=${knownHostsFile}`, '-p', String(target.port), `${target.user}@${target.host}`].map(quote).join(' ');
+}

@@ -1,0 +1,216 @@
+import type { Argv } from './shell.js';
+
+/**
+ * Bootstrap of a swarm over SSH, as data (Kamal's commands layer): the commands to run on each node and
+ * the decisions taken from what the nodes report. src/workflows/node-up.ts runs them; nothing here
+ * connects anywhere, so every decision is unit-tested with the facts a node could report.
+ */
+
+export const SWARM_PORT = 2377;
+
+/**
+ * Commands are written as root would run them; for a non-root SSH user (Ubuntu cloud images: `ubuntu`)
+ * the SSH remote runs each one through passwordless sudo (see src/apply/ssh.ts).
+ */
+export function asRoot(argv: Argv, sudo: boolean): Argv {
+  return sudo ? ['sudo', '-n', '--', ...argv] : argv;
+}
+
+export const INSTALL_DOCKER_SCRIPT = `set -e
+if command -v docker >/dev/null 2>&1; then
+  echo docker=present
+else
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "Docker is missing and this node has no apt-get: install Docker on it, then re-run" >&2
+    exit 3
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends docker.io iptables ca-certificates >/dev/null
+  echo docker=installed
+fi
+if ! docker info >/dev/null 2>&1; then
+  if ! pidof dockerd >/dev/null 2>&1; then
+    (systemctl start docker || service docker start) >/dev/null 2>&1 || true
+    echo dockerd=started
+  fi
+  i=0
+  until docker info >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -ge 90 ]; then echo "dockerd does not answer after 90 s (see its log on the node)" >&2; exit 4; fi
+    sleep 1
+  done
+fi
+echo dockerd=ready`;
+
+/** Installs Docker with apt when it is missing (Debian/Ubuntu), and makes sure dockerd answers. */
+export function ensureDockerCommand(): Argv {
+  return ['sh', '-c', INSTALL_DOCKER_SCRIPT];
+}
+
+export interface DockerEnsureOutcome {
+  installed: boolean;
+  started: boolean;
+}
+
+export function parseEnsureDocker(stdout: string): DockerEnsureOutcome {
+  return { installed: /^docker=installed$/m.test(stdout), started: /^dockerd=started$/m.test(stdout) };
+}
+
+export function swarmInfoCommand(): Argv {
+  return ['docker', 'info', '--format', '{{json .Swarm}}'];
+}
+
+export interface SwarmInfo {
+  state: 'inactive' | 'pending' | 'active' | 'error' | 'locked' | string;
+  nodeId: string;
+  nodeAddr: string;
+  isManager: boolean;
+  /** The swarm's id; only managers know it. */
+  clusterId: string;
+  managerAddrs: string[];
+}
+
+export function parseSwarmInfo(json: string): SwarmInfo {
+  const raw = JSON.parse(json) as {
+    LocalNodeState?: string; NodeID?: string; NodeAddr?: string; ControlAvailable?: boolean;
+    Cluster?: { ID?: string } | null; RemoteManagers?: { Addr?: string }[] | null;
+  };
+  return {
+    state: raw.LocalNodeState ?? 'inactive',
+    nodeId: raw.NodeID ?? '',
+    nodeAddr: raw.NodeAddr ?? '',
+    isManager: raw.ControlAvailable === true,
+    clusterId: raw.Cluster?.ID ?? '',
+    managerAddrs: (raw.RemoteManagers ?? []).map((m) => m.Addr ?? '').filter((a) => a.length > 0),
+  };
+}
+
+export function swarmInitCommand(address: string): Argv {
+  return ['docker', 'swarm', 'init', '--advertise-addr', address, '--listen-addr', `${address}:${SWARM_PORT}`];
+}
+
+export function joinTokenCommand(role: 'worker' | 'manager'): Argv {
+  return ['docker', 'swarm', 'join-token', '-q', role];
+}
+
+export function swarmJoinCommand(token: string, managerAddress: string, address: string): Argv {
+  return ['docker', 'swarm', 'join', '--token', token, '--advertise-addr', address,
+    '--listen-addr', `${address}:${SWARM_PORT}`, `${managerAddress}:${SWARM_PORT}`];
+}
+
+export function swarmLeaveCommand(): Argv {
+  return ['docker', 'swarm', 'leave', '--force'];
+}
+
+export function nodeListCommand(): Argv {
+  return ['docker', 'node', 'ls', '--format', '{{json .}}'];
+}
+
+export interface SwarmNodeRow {
+  id: string;
+  hostname: string;
+  /** Ready, Down, Unknown, Disconnected */
+  status: string;
+  /** Active, Pause, Drain */
+  availability: string;
+  /** Leader, Reachable, Unreachable, or "" for a worker */
+  managerStatus: string;
+}
+
+/** `docker node ls --format '{{json .}}'`: one JSON object per line. */
+export function parseNodeList(stdout: string): SwarmNodeRow[] {
+  return stdout.split('\n').filter((l) => l.trim().length > 0).map((line) => {
+    const raw = JSON.parse(line) as Record<string, string>;
+    return {
+      id: raw.ID ?? '',
+      hostname: raw.Hostname ?? '',
+      status: raw.Status ?? '',
+      availability: raw.Availability ?? '',
+      managerStatus: raw.ManagerStatus ?? '',
+    };
+  });
+}
+
+export function nodeLabelsCommand(nodeIds: string[]): Argv {
+  return ['docker', 'node', 'inspect', '--format', '{{.ID}} {{json .Spec.Labels}}', ...nodeIds];
+}
+
+export function parseNodeLabels(stdout: string): Map<string, Record<string, string>> {
+  const labels = new Map<string, Record<string, string>>();
+  for (const line of stdout.split('\n')) {
+    const space = line.indexOf(' ');
+    if (space <= 0) continue;
+    const parsed = JSON.parse(line.slice(space + 1)) as Record<string, string> | null;
+    labels.set(line.slice(0, space), parsed ?? {});
+  }
+  return labels;
+}
+
+/** Labels node-up puts on each swarm node: its depl name, and depl.edge=true on the (first) manager. */
+export function desiredNodeLabels(nodeName: string, isManager: boolean): Record<string, string> {
+  return isManager ? { 'depl.node': nodeName, 'depl.edge': 'true' } : { 'depl.node': nodeName };
+}
+
+/** The labels still to add (missing or different), or null when the node already has them all. */
+export function missingLabels(current: Record<string, string>, desired: Record<string, string>): Record<string, string> | null {
+  const missing = Object.fromEntries(Object.entries(desired).filter(([key, value]) => current[key] !== value));
+  return Object.keys(missing).length > 0 ? missing : null;
+}
+
+export function nodeLabelAddCommand(nodeId: string, labels: Record<string, string>): Argv {
+  return ['docker', 'node', 'update', ...Object.entries(labels).flatMap(([k, v]) => ['--label-add', `${k}=${v}`]), nodeId];
+}
+
+export function nodeDrainCommand(nodeId: string): Argv {
+  return ['docker', 'node', 'update', '--availability', 'drain', nodeId];
+}
+
+export function nodeRemoveCommand(nodeId: string): Argv {
+  return ['docker', 'node', 'rm', '--force', nodeId];
+}
+
+/** The overlay network every service of the app joins; attachable so one-off containers can use it. */
+export function overlayNetworkName(app: string): string {
+  return `${app}-net`;
+}
+
+export function networkExistsCommand(name: string): Argv {
+  return ['docker', 'network', 'inspect', '--format', '{{.Driver}} {{.Attachable}}', name];
+}
+
+export function overlayNetworkCreateCommand(app: string): Argv {
+  return ['docker', 'network', 'create', '--driver', 'overlay', '--attachable', '--label', `depl.app=${app}`, overlayNetworkName(app)];
+}
+
+export type ManagerAction = 'ok' | 'init';
+
+/** The first node must be a swarm manager; an inactive one starts the swarm. */
+export function decideManager(info: SwarmInfo): ManagerAction | { refuse: string } {
+  if (info.state === 'active' && info.isManager) return 'ok';
+  if (info.state === 'inactive') return 'init';
+  if (info.state === 'active') return { refuse: 'is a worker of another swarm, but should be this cluster\'s manager' };
+  if (info.state === 'locked') return { refuse: 'has a locked swarm (autolock): unlock it with `docker swarm unlock`' };
+  return { refuse: `is in swarm state "${info.state}"` };
+}
+
+export type WorkerAction = 'ok' | 'join' | 'rejoin';
+
+/**
+ * A worker is fine when the manager lists its node id; inactive ones join; any other state (pending, error,
+ * active in another swarm, e.g. after the manager was recreated) leaves and joins again.
+ */
+export function decideWorker(info: SwarmInfo, managerList: SwarmNodeRow[]): WorkerAction {
+  if (info.state === 'inactive') return 'join';
+  if (info.state === 'active' && managerList.some((row) => row.id === info.nodeId)) return 'ok';
+  return 'rejoin';
+}
+
+/**
+ * Swarm entries no provisioned node answers for: nodes that were recreated (a new id under the same
+ * hostname) or removed. The manager removes them so `docker node ls` shows only the live cluster.
+ */
+export function staleNodeIds(managerList: SwarmNodeRow[], liveIds: string[]): string[] {
+  const live = new Set(liveIds);
+  return managerList.filter((row) => !live.has(row.id) && row.status !== 'Ready').map((row) => row.id);
+}
