@@ -6,6 +6,11 @@ export interface EdgeUpstream {
   /** Swarm service name, resolved through Docker's DNS on the overlay network (dnsrr). */
   service: string;
   port: number;
+  /**
+   * `host:port` (an IPv4 address or a DNS name) to proxy to instead of `service:port` through Docker's DNS:
+   * for an edge that is not on the overlay network (the loopback nginx of the integration tests).
+   */
+  address?: string;
 }
 
 export interface EdgeVersion {

@@ -1,0 +1,247 @@
+import { request } from 'undici';
+import { OperationError, UserError } from '../errors.js';
+import type { EdgeState } from '../plan/edge-state.js';
+import { CONFIG_PROBE_PATH, configGeneration, renderNginxConfig, type NginxRenderOptions } from '../plan/nginx.js';
+import { quote, type Argv } from '../plan/shell.js';
+import type { Cluster } from './cluster.js';
+import type { Remote } from './remote.js';
+
+/**
+ * Puts the edge's nginx configuration in place: written beside the live file, checked with `nginx -t`,
+ * renamed over the live file, then a graceful reload (SIGHUP: old workers finish their requests). A
+ * configuration nginx rejects never replaces the live one.
+ */
+
+/** One running nginx that serves the edge, and where its files are. */
+export interface EdgeSite {
+  /** The machine holding the configuration directory and running nginx (the edge node, or this machine). */
+  remote: Remote;
+  /** Holds nginx.conf, edge-state.json and logs/; the same path on the node and inside the edge container. */
+  dir: string;
+  /** The argv that runs the serving nginx binary with these arguments (inside its container, or here). */
+  nginx(args: readonly string[]): Argv;
+  /** Tells the running master to reload gracefully. */
+  reload: Argv;
+  render: NginxRenderOptions;
+  /** Where the operator's machine reaches the edge: `http://192.168.77.11:80`. */
+  url: string;
+}
+
+export interface AppliedEdge {
+  generation: string;
+  /** From the moment the checked file replaced the live one to the moment the edge answered with it. */
+  reloadMs: number;
+}
+
+const PROBE_TIMEOUT_MS = 15_000;
+
+export function edgeDir(app: string): string {
+  return `/var/lib/depl/${app}/edge`;
+}
+
+export function edgeServiceName(app: string): string {
+  return `${app}-edge`;
+}
+
+/** Render options for nginx in the edge container: Docker's DNS, files in the bind-mounted directory. */
+export function containerRenderOptions(app: string): NginxRenderOptions {
+  const dir = edgeDir(app);
+  return {
+    listen: { port: 80 },
+    resolver: '127.0.0.11',
+    resolverValidSeconds: 5,
+    paths: { pid: '/run/nginx.pid', accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: '/tmp' },
+    workerProcesses: 'auto',
+  };
+}
+
+/** Render, check, swap, reload; resolves once the edge serves the new configuration. */
+export async function applyEdgeConfig(site: EdgeSite, state: EdgeState): Promise<AppliedEdge> {
+  const text = renderNginxConfig(state, site.render);
+  const generation = configGeneration(state, site.render);
+  const live = `${site.dir}/nginx.conf`;
+  const candidate = `${site.dir}/nginx.conf.next`;
+  await site.remote.exec(['mkdir', '-p', `${site.dir}/logs`]);
+  await site.remote.writeFileAtomic(candidate, text);
+  const check = await site.remote.exec(site.nginx(['-t', '-q', '-e', 'stderr', '-c', candidate]), { check: false, timeoutMs: 30_000 });
+  if (check.code !== 0) {
+    await site.remote.exec(['mv', '-f', candidate, `${site.dir}/nginx.conf.rejected`], { check: false });
+    throw new OperationError(
+      `nginx rejected the new edge configuration; the running one is unchanged:\n${(check.stderr || check.stdout).trim()}`,
+      `The rejected file is kept at ${site.remote.name}:${site.dir}/nginx.conf.rejected.`,
+      'EDGE_CONFIG_REJECTED',
+    );
+  }
+  await site.remote.shell(`[ ! -f ${quote(live)} ] || cp -p ${quote(live)} ${quote(`${site.dir}/nginx.conf.previous`)}`);
+  await site.remote.exec(['mv', '-f', candidate, live]);
+  const swappedAt = performance.now();
+  await site.remote.exec(site.reload);
+  await waitForGeneration(site, generation);
+  const reloadMs = performance.now() - swappedAt;
+  await site.remote.writeFileAtomic(`${site.dir}/edge-state.json`, JSON.stringify(state, null, 2) + '\n');
+  return { generation, reloadMs };
+}
+
+/** The EdgeState the edge last applied, or null before the first apply. */
+export async function readSiteState(site: EdgeSite): Promise<EdgeState | null> {
+  const text = await site.remote.readFile(`${site.dir}/edge-state.json`);
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as EdgeState;
+  } catch (error) {
+    throw new OperationError(`${site.remote.name}:${site.dir}/edge-state.json is not valid JSON`, 'Re-run depl buildinst to rewrite it.', 'EDGE_STATE_CORRUPT', { cause: error });
+  }
+}
+
+/** Access-log lines (JSON, see plan/nginx.ts) of requests that ended at or after sinceMs. */
+export async function readSiteLogs(site: EdgeSite, sinceMs: number): Promise<string[]> {
+  const file = `${site.dir}/logs/access.log`;
+  const result = await site.remote.shell(`[ ! -f ${quote(file)} ] || tail -n 1000000 ${quote(file)}`, { timeoutMs: 60_000 });
+  const sinceSeconds = sinceMs / 1000;
+  return result.stdout.split('\n').filter((line) => {
+    const match = /^\{"msec":([0-9.]+),/.exec(line);
+    return match !== null && Number(match[1]) >= sinceSeconds;
+  });
+}
+
+/** GET a path on the edge as if for `host`; returns status, the serving version and the body. */
+export async function requestThroughEdge(site: EdgeSite, host: string, path: string, timeoutMs = 5_000): Promise<{ status: number; version: string | null; body: string }> {
+  const response = await request(new URL(path, site.url), {
+    headers: { host },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  const body = await response.body.text();
+  const header = response.headers['x-depl-version'];
+  return { status: response.statusCode, version: typeof header === 'string' ? header : null, body };
+}
+
+async function waitForGeneration(site: EdgeSite, generation: string): Promise<void> {
+  const deadline = performance.now() + PROBE_TIMEOUT_MS;
+  let last = 'no answer';
+  while (performance.now() < deadline) {
+    try {
+      const answer = await requestThroughEdge(site, 'depl-edge-probe.invalid', CONFIG_PROBE_PATH, 2_000);
+      if (answer.body.trim() === generation) return;
+      last = `serving generation ${answer.body.trim() || '(none)'} (status ${answer.status})`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(25);
+  }
+  const errors = await site.remote.shell(`tail -n 5 ${quote(`${site.dir}/logs/error.log`)} 2>/dev/null || true`, { check: false });
+  throw new OperationError(
+    `the edge at ${site.url} did not start serving the new configuration ${generation} within ${PROBE_TIMEOUT_MS / 1000}s (${last})`,
+    `nginx's error log ends with:\n${errors.stdout.trim() || '(empty)'}`,
+    'EDGE_RELOAD_TIMEOUT',
+  );
+}
+
+// ---- the edge on a swarm cluster -------------------------------------------------------------------------
+
+/** The edge container on the manager (the edge node), found by its swarm service. */
+export async function clusterEdgeSite(cluster: Cluster, app: string): Promise<EdgeSite> {
+  const containers = await cluster.manager.exec(['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${edgeServiceName(app)}`]);
+  const id = containers.stdout.trim().split('\n')[0];
+  if (!id) {
+    throw new OperationError(`the edge service ${edgeServiceName(app)} has no running container on ${cluster.manager.name}`, 'Run `depl buildinst`, which starts the edge, or check `docker service ps ' + edgeServiceName(app) + '` on the manager.', 'EDGE_NOT_RUNNING');
+  }
+  return {
+    remote: cluster.manager,
+    dir: edgeDir(app),
+    nginx: (args) => ['docker', 'exec', id, 'nginx', ...args],
+    reload: ['docker', 'kill', '--signal', 'HUP', id],
+    render: containerRenderOptions(app),
+    url: `http://${cluster.managerNode.address}:80`,
+  };
+}
+
+/**
+ * nginx as the swarm service `<app>-edge` on the node labelled depl.edge=true, port 80 published in host
+ * mode (no routing mesh here), on the app's overlay network so Docker's DNS resolves version services.
+ * Idempotent: an existing service is left alone unless its image differs.
+ */
+export async function ensureEdgeService(cluster: Cluster, opts: { app: string; image: string }): Promise<void> {
+  const { app, image } = opts;
+  const name = edgeServiceName(app);
+  const dir = edgeDir(app);
+  const manager = cluster.manager;
+  await manager.exec(['mkdir', '-p', `${dir}/logs`]);
+  if ((await manager.readFile(`${dir}/nginx.conf`)) === null) {
+    // Before the first version there is nothing to serve but the 404 default server; the domain is unused.
+    const empty: EdgeState = { app, domain: 'localhost', versions: [] };
+    await manager.writeFileAtomic(`${dir}/nginx.conf`, renderNginxConfig(empty, containerRenderOptions(app)));
+  }
+  const existing = await manager.exec(['docker', 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', name], { check: false });
+  if (existing.code === 0) {
+    if (existing.stdout.trim() !== image) {
+      await manager.exec(['docker', 'service', 'update', '--detach', '--no-resolve-image', '--image', image, name], { timeoutMs: 60_000 });
+    }
+  } else {
+    await manager.exec([
+      'docker', 'service', 'create', '--detach', '--no-resolve-image',
+      '--name', name,
+      '--label', `depl.app=${app}`, '--label', 'depl.role=edge',
+      '--constraint', 'node.labels.depl.edge==true',
+      '--replicas', '1',
+      '--publish', 'mode=host,published=80,target=80,protocol=tcp',
+      '--network', cluster.network,
+      '--mount', `type=bind,source=${dir},target=${dir}`,
+      // SIGQUIT is nginx's graceful shutdown; a host-mode port cannot be held by two tasks, so stop first.
+      '--stop-signal', 'SIGQUIT', '--stop-grace-period', '30s', '--update-order', 'stop-first',
+      '--entrypoint', 'nginx',
+      image, '-c', `${dir}/nginx.conf`, '-g', 'daemon off;',
+    ], { timeoutMs: 60_000 });
+  }
+  await waitForEdgeContainer(cluster, app);
+}
+
+async function waitForEdgeContainer(cluster: Cluster, app: string): Promise<void> {
+  const name = edgeServiceName(app);
+  const deadline = Date.now() + 90_000;
+  let state = '';
+  while (Date.now() < deadline) {
+    const running = await cluster.manager.exec(['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${name}`, '--filter', 'status=running']);
+    if (running.stdout.trim() !== '') {
+      const site = await clusterEdgeSite(cluster, app);
+      const answer = await requestThroughEdge(site, 'depl-edge-probe.invalid', CONFIG_PROBE_PATH, 2_000).catch(() => null);
+      if (answer?.status === 200) return;
+    }
+    const tasks = await cluster.manager.exec(['docker', 'service', 'ps', '--no-trunc', '--format', '{{.CurrentState}} {{.Error}}', name], { check: false });
+    state = tasks.stdout.trim().split('\n')[0] ?? '';
+    await sleep(500);
+  }
+  throw new OperationError(`the edge service ${name} did not start within 90s (${state || 'no task'})`, `Check \`docker service ps --no-trunc ${name}\` on ${cluster.manager.name}.`, 'EDGE_NOT_RUNNING');
+}
+
+/** Render, check with nginx -t, swap atomically and reload the cluster's edge. */
+export async function applyEdge(cluster: Cluster, state: EdgeState): Promise<void> {
+  await applyEdgeConfig(await clusterEdgeSite(cluster, state.app), state);
+}
+
+/** The EdgeState the cluster's edge serves (versions, live, canary), or null before the first apply. */
+export async function readEdgeState(cluster: Cluster, app: string): Promise<EdgeState | null> {
+  return readSiteState(await clusterEdgeSiteFiles(cluster, app));
+}
+
+/** Access-log lines of the cluster's edge for requests since sinceMs (epoch milliseconds). */
+export async function readEdgeLogs(cluster: Cluster, app: string, sinceMs: number): Promise<string[]> {
+  return readSiteLogs(await clusterEdgeSiteFiles(cluster, app), sinceMs);
+}
+
+/** The files of the cluster's edge, readable even while its container is down. */
+async function clusterEdgeSiteFiles(cluster: Cluster, app: string): Promise<EdgeSite> {
+  if (!/^[a-z0-9-]+$/.test(app)) throw new UserError(`app name "${app}" is not a DNS label`);
+  return {
+    remote: cluster.manager,
+    dir: edgeDir(app),
+    nginx: () => { throw new OperationError('the edge container is not known here'); },
+    reload: [],
+    render: containerRenderOptions(app),
+    url: `http://${cluster.managerNode.address}:80`,
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,197 @@
+import { readFile, stat } from 'node:fs/promises';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readState } from '../../src/apply/cluster-state.js';
+import { applyEdgeConfig, readSiteLogs, readSiteState, requestThroughEdge } from '../../src/apply/edge.js';
+import { acquireLock } from '../../src/apply/lock.js';
+import { computeStats } from '../../src/plan/stats.js';
+import { CONFIG_PROBE_PATH, configGeneration } from '../../src/plan/nginx.js';
+import { silentLogger } from '../../src/util/log.js';
+import { abortCanary, promoteCanary, runCanary, setCanary } from '../../src/workflows/canary.js';
+import type { EdgeControl } from '../../src/workflows/edge-control.js';
+import { rollback } from '../../src/workflows/rollback.js';
+import { edgeStats } from '../../src/workflows/stats.js';
+import { switchVersion } from '../../src/workflows/switch.js';
+import { startLocalEdge, startVersionServer, type LocalEdge, type VersionServer } from '../support/local-edge.js';
+
+/** Real nginx (Debian's) on loopback, configured through depl's renderer, applier and workflows. */
+const app = `e${process.pid}`;
+const domain = 'shop.test';
+let edge: LocalEdge;
+let v1: VersionServer;
+let v2: VersionServer;
+let sick: VersionServer;
+let control: EdgeControl;
+
+beforeAll(async () => {
+  edge = await startLocalEdge(app);
+  v1 = await startVersionServer(app, 'v1');
+  v2 = await startVersionServer(app, 'v2', { failPath: '/fail' });
+  sick = await startVersionServer(app, 'sick', { failPath: '/healthz' });
+  await applyEdgeConfig(edge.site, { app, domain, versions: [v1.edgeVersion, v2.edgeVersion, sick.edgeVersion] });
+  control = { app, domain, site: edge.site, stateRemote: edge.site.remote, stateRoot: `${edge.dir}/state`, healthPath: '/healthz', log: silentLogger };
+});
+
+afterAll(async () => {
+  await edge?.stop();
+  await Promise.all([v1, v2, sick].map((s) => s?.stop()));
+});
+
+const get = (host: string, path = '/') => requestThroughEdge(edge.site, host, path);
+
+describe('the edge on real nginx', () => {
+  it('serves each version at its own hostname with an X-Depl-Version header', async () => {
+    const one = await get(`v1.${domain}`, '/hello');
+    expect(one).toMatchObject({ status: 200, version: 'v1' });
+    expect(JSON.parse(one.body)).toMatchObject({ version: 'v1', path: '/hello' });
+    const two = await get(`v2.${domain}`);
+    expect(two).toMatchObject({ status: 200, version: 'v2' });
+    expect((await get(`v2.${domain}`, '/fail')).status).toBe(500);
+    expect((await get(`v2.${domain}`, '/fail')).version).toBe('v2');
+  });
+
+  it('answers 404 for unknown hosts, and for the domain while nothing is live', async () => {
+    expect((await get('nobody.example')).status).toBe(404);
+    expect((await get(`v9.${domain}`)).status).toBe(404);
+    expect((await get(domain)).status).toBe(404);
+  });
+
+  it('refuses to switch to a version that is not installed, or not healthy, and changes nothing', async () => {
+    await expect(switchVersion(control, 'v9')).rejects.toThrow(/not installed \(installed: v1, v2, sick\)/);
+    await expect(switchVersion(control, 'Bad_Label')).rejects.toThrow(/version "Bad_Label"/);
+    await expect(switchVersion(control, 'sick')).rejects.toThrow(/refusing: version sick is not healthy .* answered 500/);
+    expect((await get(domain)).status).toBe(404);
+    expect((await readState(edge.site.remote, app, control.stateRoot)).live).toBeNull();
+  });
+
+  it('switches live atomically: requests during the switch get the old or the new version, never an error', async () => {
+    await switchVersion(control, 'v1');
+    expect(await get(domain)).toMatchObject({ status: 200, version: 'v1' });
+    const seen: string[] = [];
+    let stop = false;
+    const hammer = (async () => {
+      while (!stop) {
+        const answer = await get(domain);
+        seen.push(`${answer.status} ${answer.version}`);
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 200));
+    const result = await switchVersion(control, 'v2');
+    // The command returns only once new requests are served by the new version.
+    expect(await get(domain)).toMatchObject({ status: 200, version: 'v2' });
+    await new Promise((r) => setTimeout(r, 200));
+    stop = true;
+    await hammer;
+    expect(result).toMatchObject({ live: 'v2', previous: 'v1' });
+    expect(new Set(seen)).toEqual(new Set(['200 v1', '200 v2']));
+    // Once v2 appeared, v1 never answered again.
+    expect(seen.slice(seen.indexOf('200 v2'))).not.toContain('200 v1');
+    const state = await readState(edge.site.remote, app, control.stateRoot);
+    expect(state).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+  });
+
+  it('rolls back to the previous version', async () => {
+    expect(await rollback(control)).toMatchObject({ live: 'v1', previous: 'v2' });
+    expect((await get(domain)).version).toBe('v1');
+    const state = await readState(edge.site.remote, app, control.stateRoot);
+    expect(state.history.map((h) => `${h.action} ${h.version}`)).toEqual(['switch v1', 'switch v2', 'rollback v1']);
+  });
+
+  it('never reloads a configuration nginx rejects, and says what nginx said', async () => {
+    const liveBefore = await readFile(`${edge.dir}/nginx.conf`, 'utf8');
+    const stateBefore = await readSiteState(edge.site);
+    const generationBefore = (await get('probe.invalid', CONFIG_PROBE_PATH)).body.trim();
+    // A log directory that does not exist: the renderer accepts the path, nginx -t does not.
+    const broken = { ...edge.site, render: { ...edge.site.render, paths: { ...edge.site.render.paths, errorLog: `${edge.dir}/missing/error.log` } } };
+    await expect(applyEdgeConfig(broken, { ...stateBefore!, live: 'v2' })).rejects.toThrow(/nginx rejected the new edge configuration; the running one is unchanged:\n.*missing\/error.log.*No such file/s);
+    expect(await readFile(`${edge.dir}/nginx.conf`, 'utf8')).toBe(liveBefore);
+    expect(await stat(`${edge.dir}/nginx.conf.rejected`)).toBeTruthy();
+    expect((await get('probe.invalid', CONFIG_PROBE_PATH)).body.trim()).toBe(generationBefore);
+    expect(generationBefore).toBe(configGeneration(stateBefore!, edge.site.render));
+    expect((await get(domain)).version).toBe('v1');
+    expect(await readSiteState(edge.site)).toEqual(stateBefore);
+  });
+
+  it('splits live traffic for a canary by a stable client key, and promotes or aborts it', async () => {
+    await setCanary(control, 'v2', 30);
+    const sides = new Map<string, string>();
+    for (let client = 0; client < 400; client++) {
+      const answer = await requestThroughEdgeWithCookie(`c${client}`);
+      sides.set(`c${client}`, answer);
+    }
+    const share = [...sides.values()].filter((v) => v === 'v2').length / sides.size;
+    expect(share).toBeGreaterThan(0.22);
+    expect(share).toBeLessThan(0.38);
+    for (const client of ['c1', 'c2', 'c3', 'c4', 'c5']) {
+      for (let i = 0; i < 5; i++) expect(await requestThroughEdgeWithCookie(client)).toBe(sides.get(client));
+    }
+    expect((await readState(edge.site.remote, app, control.stateRoot)).canary).toEqual({ version: 'v2', weight: 30 });
+    await abortCanary(control);
+    for (const client of ['c1', 'c2', 'c3']) expect(await requestThroughEdgeWithCookie(client)).toBe('v1');
+    await setCanary(control, 'v2', 50);
+    expect(await promoteCanary(control)).toMatchObject({ live: 'v2', previous: 'v1' });
+    for (const client of ['c1', 'c2', 'c3']) expect(await requestThroughEdgeWithCookie(client)).toBe('v2');
+    expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+  });
+
+  it('holds the cluster lock for every change: a second operator is told who holds it', async () => {
+    const held = await acquireLock(edge.site.remote, app, { command: 'depl buildinst', root: control.stateRoot });
+    try {
+      await expect(switchVersion(control, 'v1')).rejects.toThrow(/the cluster lock is held by .*@.* \(pid \d+, `depl buildinst`/);
+    } finally {
+      await held.release();
+    }
+    expect((await get(domain)).version).toBe('v2');
+  });
+
+  it('logs JSON lines that stats turns into per-version figures', async () => {
+    const since = Date.now();
+    for (let i = 0; i < 20; i++) await get(`v1.${domain}`, `/a${i}`);
+    for (let i = 0; i < 10; i++) await get(`v2.${domain}`, i < 3 ? '/fail' : '/ok');
+    await get('nobody.example');
+    // nginx writes the log line after the response: give it a moment.
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = await readSiteLogs(edge.site, since);
+    const report = computeStats(lines, { sinceMs: since, untilMs: Date.now() });
+    expect(report.unparsed).toBe(0);
+    expect(report.unrouted).toBe(1);
+    const byVersion = Object.fromEntries(report.versions.map((v) => [v.version, v]));
+    expect(byVersion.v1).toMatchObject({ requests: 20, errors: 0, errorRate: 0 });
+    expect(byVersion.v2).toMatchObject({ requests: 10, errors: 3, errorRate: 0.3 });
+    expect(byVersion.v1!.p99Ms).toBeGreaterThanOrEqual(byVersion.v1!.p50Ms);
+    const stats = await edgeStats(control, 60_000);
+    expect(stats.live).toBe('v2');
+    expect(stats.versions[0]!.version).toBe('v2');
+  });
+
+  it('aborts an automatic canary whose version answers 500, with the figures that decided it', async () => {
+    // v2 answers 500 on /fail, v1 does not: a quarter of the traffic asks for /fail.
+    await switchVersion(control, 'v1');
+    let traffic = true;
+    const load = (async () => {
+      let i = 0;
+      while (traffic) {
+        await requestThroughEdgeWithCookie(`u${i % 50}`, i % 4 === 0 ? '/fail' : '/');
+        i++;
+      }
+    })();
+    try {
+      const run = await runCanary(control, 'v2', { steps: [20, 50, 100], intervalMs: 1_500, thresholds: { maxErrorRate: 0.01, maxP95Ms: 500, minRequests: 5 } });
+      expect(run.outcome).toBe('aborted');
+      expect(run.steps).toHaveLength(1);
+      expect(run.reason).toMatch(/canary v2 5xx rate \d+(\.\d+)?% \(\d+ of \d+\) is above the limit 1% \(live v1: 0% 5xx/);
+      expect(run.steps[0]!.decision.canary!.errorRate).toBeGreaterThan(0.1);
+    } finally {
+      traffic = false;
+      await load;
+    }
+    expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v1', canary: null });
+    for (let i = 0; i < 20; i++) expect(await requestThroughEdgeWithCookie(`u${i}`)).toBe('v1');
+  });
+});
+
+async function requestThroughEdgeWithCookie(client: string, path = '/'): Promise<string> {
+  const answer = await request(`${edge.site.url}${path}`, { headers: { host: domain, cookie: `depl_client=${client}` } });
+  await answer.body.text();
+  return String(answer.headers['x-depl-version']);
+}
