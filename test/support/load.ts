@@ -33,29 +33,30 @@ export interface LoadResult {
 
 export async function runLoad(options: LoadOptions, scenario: () => Promise<void>): Promise<LoadResult> {
   const samples: LoadSample[] = [];
-  const request = {
-    method: 'GET' as const,
+  const request: autocannon.Request = {
+    method: 'GET',
     path: '/',
-    setupRequest: (req: Record<string, unknown>) => ({
+    setupRequest: (req) => ({
       ...req,
-      headers: { ...(req.headers as Record<string, string>), host: options.host, cookie: `depl_client=${randomBytes(6).toString('hex')}` },
+      headers: { ...req.headers, host: options.host, cookie: `depl_client=${randomBytes(6).toString('hex')}` },
     }),
-    onResponse: (status: number, _body: string, _context: unknown, headers?: Record<string, string | string[]>) => {
+    // autocannon passes the response headers as a fourth argument its types do not declare yet
+    onResponse: ((status: number, _body: string, _context: unknown, headers?: Record<string, string | string[]>) => {
       const version = headers?.['x-depl-version'] ?? headers?.['X-Depl-Version'];
       samples.push({ at: performance.now(), status, version: String(version ?? '') });
-    },
+    }) as autocannon.Request['onResponse'],
   };
   const common = { url: options.url, duration: options.durationSeconds, timeout: 10, requests: [request] };
-  const keepAlive = autocannon({ ...common, connections: options.keepAlive.connections, overallRate: options.keepAlive.rate } as autocannon.Options);
-  const fresh = autocannon({ ...common, connections: options.newConnections.connections, overallRate: options.newConnections.rate, reconnectRate: 1 } as autocannon.Options);
+  const keepAlive = autocannon({ ...common, connections: options.keepAlive.connections, overallRate: options.keepAlive.rate });
+  const fresh = autocannon({ ...common, connections: options.newConnections.connections, overallRate: options.newConnections.rate, reconnectRate: 1 });
   const scenarioDone = scenario();
   const [a, b] = await Promise.all([keepAlive, fresh]);
   await scenarioDone;
-  const results = [a, b] as autocannon.Result[];
+  const results = [a, b];
   const sum = (pick: (r: autocannon.Result) => number) => results.reduce((total, r) => total + pick(r), 0);
   return {
     samples,
-    requests: sum((r) => r.requests.total) ,
+    requests: sum((r) => r.requests.total),
     errors: sum((r) => r.errors),
     timeouts: sum((r) => r.timeouts),
     non2xx: sum((r) => r.non2xx),
