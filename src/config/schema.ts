@@ -15,6 +15,8 @@ const localProvider = z.strictObject({
   nodes: z.number().int().min(1).max(9).default(3),
   /** The /24 the node containers live on; node i gets .(10+i). */
   subnet: z.string().regex(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.0\/24$/, 'expected an IPv4 /24 like 192.168.77.0/24').default('192.168.77.0/24'),
+  /** Names the node containers, their volumes and bridge (`<prefix>-node-1`, `<prefix>-net`); default `depl-<app>`. */
+  prefix: z.string().regex(/^[a-z][a-z0-9-]{0,29}$/, 'expected lower-case letters, digits and "-", starting with a letter, at most 30 characters').optional(),
 });
 
 const openstackProvider = z.strictObject({

@@ -214,3 +214,8 @@ export function staleNodeIds(managerList: SwarmNodeRow[], liveIds: string[]): st
   const live = new Set(liveIds);
   return managerList.filter((row) => !live.has(row.id) && row.status !== 'Ready').map((row) => row.id);
 }
+
+/** Tasks still meant to run on a node: empty once a drain has moved them elsewhere. */
+export function nodeRunningTasksCommand(nodeId: string): Argv {
+  return ['docker', 'node', 'ps', '--filter', 'desired-state=running', '--format', '{{.ID}}', nodeId];
+}

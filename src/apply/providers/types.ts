@@ -4,6 +4,11 @@ import type { Logger } from '../../util/log.js';
 export interface ProvisionedNode {
   name: string;
   address: string;
+  /**
+   * True when this `up` call made the machine (new or recreated): it has new host keys, so keys recorded
+   * for its address belong to a machine that is gone and are forgotten instead of refused.
+   */
+  fresh?: boolean;
 }
 
 /**

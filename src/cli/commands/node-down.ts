@@ -1,8 +1,23 @@
+import { confirm } from '@inquirer/prompts';
 import type { CommandContext } from '../context.js';
-import { NotImplementedError } from '../../errors.js';
 import { requireConfig } from '../require-config.js';
+import { UserError } from '../../errors.js';
+import { nodeDown, planNodeDown } from '../../workflows/node-down.js';
 
 export default async function command(ctx: CommandContext): Promise<void> {
-  await requireConfig(ctx);
-  throw new NotImplementedError('node-down');
+  const loaded = await requireConfig(ctx);
+  if (!ctx.globals.yes) {
+    const plan = await planNodeDown(loaded, ctx.log);
+    const what = plan.nodes.length > 0 ? plan.nodes.map((n) => `${n.name} (${n.address})`).join(', ') : 'no nodes (only leftovers)';
+    if (!ctx.interactive) {
+      throw new UserError(`node-down would remove ${what}, with the swarm and its data`, 'Pass --yes to confirm.', 'CONFIRMATION_NEEDED');
+    }
+    const ok = await confirm({ message: `Remove ${what}, with the swarm and its data?`, default: false }, { output: process.stderr });
+    if (!ok) {
+      ctx.result({ removed: [] }, 'Nothing removed.');
+      return;
+    }
+  }
+  const result = await nodeDown(loaded, ctx.log);
+  ctx.result({ removed: result.nodes }, `Removed ${result.nodes.length} node${result.nodes.length === 1 ? '' : 's'}.`);
 }

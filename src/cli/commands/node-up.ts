@@ -1,8 +1,15 @@
 import type { CommandContext } from '../context.js';
-import { NotImplementedError } from '../../errors.js';
 import { requireConfig } from '../require-config.js';
+import { formatNodeTable } from '../../plan/node-table.js';
+import { nodeUp } from '../../workflows/node-up.js';
 
-export default async function command(ctx: CommandContext): Promise<void> {
-  await requireConfig(ctx);
-  throw new NotImplementedError('node-up');
+interface NodeUpOptions { nodes?: number }
+
+export default async function command(ctx: CommandContext, opts: NodeUpOptions): Promise<void> {
+  const loaded = await requireConfig(ctx);
+  const result = await nodeUp(loaded, ctx.log, { nodes: opts.nodes });
+  const summary = result.changes.length === 0
+    ? `Cluster already as asked: nothing changed (${result.seconds.toFixed(1)} s).`
+    : `Cluster ready: ${result.changes.length} change${result.changes.length === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s.`;
+  ctx.result(result, `${formatNodeTable(result.nodes)}\n\n${summary} Overlay network: ${result.network}.`);
 }

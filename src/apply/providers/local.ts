@@ -1,0 +1,60 @@
+import type { LoadedConfig } from '../../config/load.js';
+import type { LocalProviderConfig } from '../../config/schema.js';
+import { defaultLocalPrefix } from '../../plan/local-nodes.js';
+import type { Logger } from '../../util/log.js';
+import { LocalLauncher } from '../local/launcher.js';
+import { ensureNodeImage } from '../local/node-image.js';
+import type { Provider, ProvisionedNode } from './types.js';
+
+export function localPrefix(loaded: LoadedConfig): string {
+  const provider = loaded.config.provider as LocalProviderConfig;
+  return provider.prefix ?? defaultLocalPrefix(loaded.config.app);
+}
+
+/**
+ * Nodes as containers on this machine ("VMs" reached only over SSH, like cloud ones): node image built
+ * offline and cached, a bridge with fixed addresses, one container and /var/lib/docker volume per node.
+ */
+export class LocalProvider implements Provider {
+  readonly kind = 'local' as const;
+  readonly launcher: LocalLauncher;
+
+  constructor(readonly prefix: string, readonly subnet: string, private readonly publicKey: string) {
+    this.launcher = new LocalLauncher(prefix, subnet);
+  }
+
+  async up(count: number, log: Logger): Promise<ProvisionedNode[]> {
+    const image = await ensureNodeImage(log);
+    const network = await this.launcher.ensureNetwork();
+    if (network.created) log.step(`network ${this.launcher.names.network} (${this.subnet}) created`);
+    const existing = await this.launcher.list();
+    for (const extra of existing.filter((n) => n.index > count).reverse()) {
+      log.step(`${extra.name}: removing container ${extra.containerName}`);
+      await this.launcher.removeNode(extra);
+    }
+    const wanted = Array.from({ length: count }, (_, i) => i + 1);
+    const results = await Promise.all(wanted.map(async (index) => {
+      const result = await this.launcher.ensureNode(index, image.tag, this.publicKey, existing.find((n) => n.index === index));
+      if (result.change === 'created') log.step(`${result.node.name}: container ${result.node.containerName} created at ${result.node.address}`);
+      if (result.change === 'started') log.step(`${result.node.name}: container ${result.node.containerName} was stopped; started`);
+      return result;
+    }));
+    return results.map(({ node, change }) => ({ name: node.name, address: node.address, fresh: change === 'created' }));
+  }
+
+  async list(): Promise<ProvisionedNode[]> {
+    return (await this.launcher.list()).map((n) => ({ name: n.name, address: n.address }));
+  }
+
+  async down(log: Logger): Promise<void> {
+    const nodes = await this.launcher.list();
+    for (const node of nodes) log.step(`${node.name}: removing container ${node.containerName}`);
+    await this.launcher.removeAll();
+    log.step(`network ${this.launcher.names.network} and node volumes removed`);
+  }
+}
+
+export function createLocalProvider(loaded: LoadedConfig, publicKey: string): LocalProvider {
+  const provider = loaded.config.provider as LocalProviderConfig;
+  return new LocalProvider(localPrefix(loaded), provider.subnet ?? '192.168.77.0/24', publicKey);
+}

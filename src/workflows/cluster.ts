@@ -1,0 +1,65 @@
+import type { Cluster, ClusterNode } from '../apply/cluster.js';
+import { knownHostsPath, requireInventory, sshKeyPath } from '../apply/inventory.js';
+import { KnownHosts } from '../apply/known-hosts.js';
+import { createLocalProvider, localPrefix } from '../apply/providers/local.js';
+import type { Provider } from '../apply/providers/types.js';
+import { SshPool } from '../apply/ssh.js';
+import { ensureKeyPair } from '../apply/ssh-keypair.js';
+import type { LoadedConfig } from '../config/load.js';
+import { OperationError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+
+/** The provider depl.yaml names. The cluster's key pair is made here when missing (local nodes authorise it). */
+export async function providerFor(loaded: LoadedConfig, log: Logger): Promise<Provider> {
+  if (loaded.config.provider.type === 'local') {
+    const key = await ensureKeyPair(sshKeyPath(loaded), `depl-${loaded.config.app}`);
+    if (key.generated) log.step(`SSH key pair generated: ${key.privateKeyFile}`);
+    return createLocalProvider(loaded, key.publicKey);
+  }
+  const { createOpenStackProvider } = await import('../apply/providers/openstack.js');
+  return createOpenStackProvider(loaded, log);
+}
+
+/** Where to look when a node does not answer SSH: the container log for local nodes. */
+export function sshWaitHint(loaded: LoadedConfig): string {
+  if (loaded.config.provider.type === 'local') {
+    return `Look at the node's boot: docker logs ${localPrefix(loaded)}-node-<n>, and /var/log/sshd.log inside it.`;
+  }
+  return `Check the VM's console log and that its security group allows port ${loaded.config.ssh.port} from this machine.`;
+}
+
+/** One SSH connection per node (reused), host keys pinned in .depl/known_hosts. */
+export async function sshPoolFor(loaded: LoadedConfig, log: Logger, waitMs?: number): Promise<SshPool> {
+  const key = await ensureKeyPair(sshKeyPath(loaded), `depl-${loaded.config.app}`);
+  return new SshPool({
+    user: loaded.config.ssh.user,
+    port: loaded.config.ssh.port,
+    privateKey: key.privateKey,
+    knownHosts: new KnownHosts(knownHostsPath(loaded)),
+    log,
+    waitMs,
+    waitHint: sshWaitHint(loaded),
+  });
+}
+
+/** Opens the swarm node-up made, from `.depl/inventory.json`, with an SSH connection to its manager. */
+export async function openCluster(loaded: LoadedConfig, log: Logger): Promise<Cluster> {
+  const inventory = await requireInventory(loaded);
+  const nodes: ClusterNode[] = inventory.nodes.map(({ name, address, role }) => ({ name, address, role }));
+  const managerNode = nodes.find((n) => n.role === 'manager');
+  if (!managerNode) throw new OperationError('the inventory lists no manager', "Run 'depl node-up' to repair the cluster.", 'NO_MANAGER');
+  const pool = await sshPoolFor(loaded, log, 30_000);
+  const manager = await pool.remote(managerNode);
+  return {
+    nodes,
+    manager,
+    managerNode,
+    network: inventory.network,
+    async remote(nodeName: string) {
+      const node = nodes.find((n) => n.name === nodeName);
+      if (!node) throw new OperationError(`no node named "${nodeName}" in this cluster (have: ${nodes.map((n) => n.name).join(', ')})`, undefined, 'NO_SUCH_NODE');
+      return pool.remote(node);
+    },
+    close: () => pool.closeAll(),
+  };
+}

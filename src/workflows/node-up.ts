@@ -1,0 +1,253 @@
+import path from 'node:path';
+import { ansibleInventoryPath, knownHostsPath, readInventory, sshKeyPath, writeFileAtomicLocal, writeInventory, type Inventory } from '../apply/inventory.js';
+import type { ProvisionedNode } from '../apply/providers/types.js';
+import type { SshPool, SshRemote } from '../apply/ssh.js';
+import type { LoadedConfig } from '../config/load.js';
+import { OperationError } from '../errors.js';
+import { renderAnsibleInventory } from '../plan/ansible-inventory.js';
+import {
+  decideManager, decideWorker, desiredNodeLabels, ensureDockerCommand, joinTokenCommand, missingLabels, networkExistsCommand,
+  nodeDrainCommand, nodeLabelAddCommand, nodeLabelsCommand, nodeListCommand, nodeRemoveCommand, nodeRunningTasksCommand,
+  overlayNetworkCreateCommand, overlayNetworkName, parseEnsureDocker, parseNodeList, parseNodeLabels, parseSwarmInfo,
+  staleNodeIds, swarmInfoCommand, swarmInitCommand, swarmJoinCommand, swarmLeaveCommand, type SwarmInfo, type SwarmNodeRow,
+} from '../plan/bootstrap.js';
+import type { Logger } from '../util/log.js';
+import { registerSecret } from '../util/redact.js';
+import { providerFor, sshPoolFor } from './cluster.js';
+
+export interface NodeUpOptions {
+  /** Grow or shrink to this many nodes; default: provider.nodes in depl.yaml. */
+  nodes?: number;
+}
+
+export interface NodeRow {
+  name: string;
+  address: string;
+  role: 'manager' | 'worker';
+  /** Active, Pause or Drain */
+  availability: string;
+  /** Ready, Down, ... as the swarm reports it */
+  state: string;
+}
+
+export interface NodeUpResult {
+  nodes: NodeRow[];
+  network: string;
+  /** What this run changed, one line each; empty when the cluster already was as asked. */
+  changes: string[];
+  seconds: number;
+}
+
+const SSH_WAIT_MS = 120_000;
+const READY_WAIT_MS = 90_000;
+const DRAIN_WAIT_MS = 120_000;
+
+async function swarmInfo(remote: SshRemote): Promise<SwarmInfo> {
+  return parseSwarmInfo((await remote.exec(swarmInfoCommand())).stdout);
+}
+
+async function nodeList(manager: SshRemote): Promise<SwarmNodeRow[]> {
+  return parseNodeList((await manager.exec(nodeListCommand())).stdout);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A node that restarted reports "pending" while it reconnects to its manager: give it a moment. */
+async function settledSwarmInfo(remote: SshRemote): Promise<SwarmInfo> {
+  const deadline = Date.now() + 20_000;
+  let info = await swarmInfo(remote);
+  while (info.state === 'pending' && Date.now() < deadline) {
+    await sleep(500);
+    info = await swarmInfo(remote);
+  }
+  return info;
+}
+
+/**
+ * Brings the cluster to `count` nodes forming one swarm: provision (provider), then over SSH, all nodes in
+ * parallel: Docker present and running, swarm init on the first node, joins, stale entries removed, labels,
+ * the app's overlay network. Every step first looks at what is there, so a re-run on a healthy cluster
+ * changes nothing, and a re-run after a failure or a lost node repairs it.
+ */
+export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpOptions = {}): Promise<NodeUpResult> {
+  const started = Date.now();
+  const { config } = loaded;
+  const count = options.nodes ?? config.provider.nodes;
+  if (options.nodes !== undefined && options.nodes !== config.provider.nodes) {
+    log.warn(`depl.yaml says provider.nodes: ${config.provider.nodes}; a later node-up without --nodes goes back to that. Set provider.nodes: ${count} to keep ${count} nodes.`);
+  }
+  const changes: string[] = [];
+  const change = (line: string) => { changes.push(line); log.step(line); };
+  const provider = await providerFor(loaded, log);
+  const pool = await sshPoolFor(loaded, log, SSH_WAIT_MS);
+  try {
+    const previous = await readInventory(loaded);
+    if (previous && previous.nodes.length > count) await drainSurplus(previous, count, pool, log, change);
+
+    const provisioned = await provider.up(count, log);
+    if (provisioned.length === 0) throw new OperationError('the provider returned no nodes', undefined, 'NO_NODES');
+    for (const node of provisioned.filter((n) => n.fresh)) {
+      await pool.forget(node);
+      change(`${node.name}: new machine at ${node.address}`);
+    }
+
+    const remotes = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
+    const [managerNode, ...workerNodes] = provisioned as [ProvisionedNode, ...ProvisionedNode[]];
+    const manager = remotes[0]!;
+
+    const managerId = await ensureManager(managerNode, manager, change);
+    let tokenPromise: Promise<string> | undefined;
+    const workerToken = () => (tokenPromise ??= manager.exec(joinTokenCommand('worker')).then((r) => {
+      const token = r.stdout.trim();
+      registerSecret(token);
+      return token;
+    }));
+    const listBefore = await nodeList(manager);
+    const workerIds = await Promise.all(workerNodes.map((node, i) =>
+      ensureWorker(node, remotes[i + 1]!, listBefore, managerNode.address, workerToken, log, change)));
+    const liveIds = [managerId, ...workerIds];
+
+    for (const id of staleNodeIds(await nodeList(manager), liveIds)) {
+      await manager.exec(nodeRemoveCommand(id), { check: false });
+      change(`swarm: removed stale node entry ${id.slice(0, 12)}`);
+    }
+    const list = await waitReady(manager, liveIds, provisioned);
+    await ensureLabels(manager, provisioned, liveIds, change);
+    const network = await ensureOverlayNetwork(manager, config.app, change);
+
+    const inventory: Inventory = {
+      version: 1,
+      app: config.app,
+      provider: config.provider.type,
+      network,
+      nodes: provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', nodeId: liveIds[i] })),
+      updatedAt: new Date().toISOString(),
+    };
+    await writeInventory(loaded, inventory);
+    await writeAnsibleInventory(loaded, inventory);
+
+    const rows = provisioned.map((node, i): NodeRow => {
+      const row = list.find((r) => r.id === liveIds[i]);
+      return { name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', availability: row?.availability ?? '?', state: row?.status ?? '?' };
+    });
+    return { nodes: rows, network, changes, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+async function readyNode(node: ProvisionedNode, pool: SshPool, log: Logger, change: (line: string) => void): Promise<SshRemote> {
+  const remote = await pool.remote(node);
+  log.step(`${node.name}: ssh ready`);
+  const outcome = parseEnsureDocker((await remote.exec(ensureDockerCommand(), { timeoutMs: 15 * 60_000 })).stdout);
+  if (outcome.installed) change(`${node.name}: Docker installed`);
+  if (outcome.started) change(`${node.name}: dockerd started`);
+  log.step(`${node.name}: docker ready`);
+  return remote;
+}
+
+async function ensureManager(node: ProvisionedNode, manager: SshRemote, change: (line: string) => void): Promise<string> {
+  const info = await settledSwarmInfo(manager);
+  const action = decideManager(info);
+  if (typeof action === 'object') {
+    throw new OperationError(`${node.name} (${node.address}) ${action.refuse}`, `Fix it on the node (ssh there), or run 'depl node-down' and 'depl node-up' to start afresh.`, 'SWARM_MANAGER');
+  }
+  if (action === 'ok') return info.nodeId;
+  await manager.exec(swarmInitCommand(node.address), { timeoutMs: 60_000 });
+  change(`${node.name}: swarm initialised (manager)`);
+  return (await swarmInfo(manager)).nodeId;
+}
+
+async function ensureWorker(
+  node: ProvisionedNode, remote: SshRemote, managerList: SwarmNodeRow[], managerAddress: string,
+  token: () => Promise<string>, log: Logger, change: (line: string) => void,
+): Promise<string> {
+  const info = await settledSwarmInfo(remote);
+  const action = decideWorker(info, managerList);
+  if (action === 'ok') {
+    log.step(`${node.name}: in the swarm`);
+    return info.nodeId;
+  }
+  if (action === 'rejoin') {
+    log.step(`${node.name}: belongs to another swarm (state ${info.state}); leaving it`);
+    await remote.exec(swarmLeaveCommand(), { check: false, timeoutMs: 60_000 });
+  }
+  await remote.exec(swarmJoinCommand(await token(), managerAddress, node.address), { timeoutMs: 90_000 });
+  change(`${node.name}: joined the swarm`);
+  return (await swarmInfo(remote)).nodeId;
+}
+
+async function waitReady(manager: SshRemote, liveIds: string[], nodes: ProvisionedNode[]): Promise<SwarmNodeRow[]> {
+  const deadline = Date.now() + READY_WAIT_MS;
+  for (;;) {
+    const list = await nodeList(manager);
+    const notReady = liveIds.filter((id) => list.find((row) => row.id === id)?.status !== 'Ready');
+    if (notReady.length === 0) return list;
+    if (Date.now() > deadline) {
+      const names = notReady.map((id) => nodes[liveIds.indexOf(id)]?.name ?? id).join(', ');
+      throw new OperationError(`not Ready after ${READY_WAIT_MS / 1000} s: ${names}`, "Look at `docker node ls` on the manager; re-running 'depl node-up' repairs nodes that failed half-way.", 'SWARM_NOT_READY');
+    }
+    await sleep(500);
+  }
+}
+
+async function ensureLabels(manager: SshRemote, nodes: ProvisionedNode[], ids: string[], change: (line: string) => void): Promise<void> {
+  const current = parseNodeLabels((await manager.exec(nodeLabelsCommand(ids))).stdout);
+  for (const [i, node] of nodes.entries()) {
+    const id = ids[i]!;
+    const missing = missingLabels(current.get(id) ?? {}, desiredNodeLabels(node.name, i === 0));
+    if (!missing) continue;
+    await manager.exec(nodeLabelAddCommand(id, missing));
+    change(`${node.name}: labels ${Object.entries(missing).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  }
+}
+
+async function ensureOverlayNetwork(manager: SshRemote, app: string, change: (line: string) => void): Promise<string> {
+  const name = overlayNetworkName(app);
+  const existing = await manager.exec(networkExistsCommand(name), { check: false });
+  if (existing.code === 0) {
+    const [driver, attachable] = existing.stdout.trim().split(' ');
+    if (driver !== 'overlay' || attachable !== 'true') {
+      throw new OperationError(`network ${name} exists on the manager but is "${driver}", attachable=${attachable}`, `Remove it on the manager (docker network rm ${name}) and re-run node-up.`, 'NETWORK_MISMATCH');
+    }
+    return name;
+  }
+  await manager.exec(overlayNetworkCreateCommand(app));
+  change(`swarm: overlay network ${name} created`);
+  return name;
+}
+
+/** Shrinking: drain the nodes that go so their tasks move first, then take them out of the swarm. */
+async function drainSurplus(previous: Inventory, count: number, pool: SshPool, log: Logger, change: (line: string) => void): Promise<void> {
+  const managerNode = previous.nodes[0]!;
+  const manager = await pool.remote(managerNode, 30_000);
+  for (const node of previous.nodes.slice(count).reverse()) {
+    if (node.nodeId) {
+      await manager.exec(nodeDrainCommand(node.nodeId), { check: false });
+      log.step(`${node.name}: draining`);
+      const deadline = Date.now() + DRAIN_WAIT_MS;
+      while (Date.now() < deadline) {
+        const tasks = await manager.exec(nodeRunningTasksCommand(node.nodeId), { check: false });
+        if (tasks.code !== 0 || tasks.stdout.trim().length === 0) break;
+        await sleep(1000);
+      }
+      if (Date.now() >= deadline) log.warn(`${node.name}: tasks still running after ${DRAIN_WAIT_MS / 1000} s of draining; removing it anyway`);
+    }
+    const remote = await pool.remote(node, 5000).catch(() => null);
+    if (remote) await remote.exec(swarmLeaveCommand(), { check: false, timeoutMs: 30_000 });
+    if (node.nodeId) await manager.exec(nodeRemoveCommand(node.nodeId), { check: false });
+    await pool.forget(node);
+    change(`${node.name}: drained and removed from the swarm`);
+  }
+}
+
+async function writeAnsibleInventory(loaded: LoadedConfig, inventory: Inventory): Promise<void> {
+  const text = renderAnsibleInventory({
+    nodes: inventory.nodes,
+    user: loaded.config.ssh.user,
+    port: loaded.config.ssh.port,
+    keyFile: sshKeyPath(loaded),
+    knownHostsFile: knownHostsPath(loaded),
+  });
+  await writeFileAtomicLocal(path.resolve(ansibleInventoryPath(loaded)), text);
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { execa } from 'execa';
+import { stringify } from 'yaml';
+import type { Cluster } from '../../src/apply/cluster.js';
+import { LOCAL_LABEL_PREFIX } from '../../src/plan/local-nodes.js';
+import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
+import { isDeplError } from '../../src/errors.js';
+import { createLogger, silentLogger, type Logger } from '../../src/util/log.js';
+import { openCluster } from '../../src/workflows/cluster.js';
+import { nodeUp, type NodeUpResult } from '../../src/workflows/node-up.js';
+
+export interface TestClusterOptions {
+  nodes?: number;
+  app?: string;
+  /** Extra top-level depl.yaml keys (services, accessories, config, images...), merged over the defaults. */
+  config?: Record<string, unknown>;
+  /** Default: progress lines on stderr when DEPL_TEST_VERBOSE is set, else silent. */
+  log?: Logger;
+}
+
+export interface TestCluster {
+  /** Temporary folder holding depl.yaml, .depl/ (key, known_hosts, inventory) and ansible/. */
+  dir: string;
+  configFile: string;
+  loaded: LoadedConfig;
+  /** Open on the swarm; closed by stop(). */
+  cluster: Cluster;
+  /** Names every container (`<prefix>-node-<n>`), volume and the bridge (`<prefix>-net`). */
+  prefix: string;
+  subnet: string;
+  nodeUp: NodeUpResult;
+  /** Removes the node containers, their volumes and the bridge this cluster made (by id), and the folder. */
+  stop(): Promise<void>;
+}
+
+const docker = new Docker({ socketPath: process.env.DOCKER_HOST?.replace(/^unix:\/\//, '') || '/var/run/docker.sock' });
+
+async function subnetsInUse(): Promise<Set<string>> {
+  const networks = await docker.listNetworks();
+  const used = new Set<string>();
+  for (const network of networks) {
+    for (const config of network.IPAM?.Config ?? []) if (config.Subnet) used.add(config.Subnet);
+  }
+  return used;
+}
+
+async function freeSubnet(): Promise<string> {
+  const used = await subnetsInUse();
+  for (let tries = 0; tries < 200; tries += 1) {
+    const subnet = `10.213.${Math.floor(Math.random() * 250) + 1}.0/24`;
+    if (!used.has(subnet)) return subnet;
+  }
+  throw new Error('no free 10.213.X.0/24 subnet on this machine: remove old test networks (docker network ls)');
+}
+
+/**
+ * A real local swarm for an integration test: a temporary depl.yaml with its own subnet and container
+ * prefix (so several test files and engineers' runs coexist), `node-up` run on it, and a Cluster opened.
+ * Call stop() in afterAll. The node image is built once per machine (about a minute) and cached.
+ */
+export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
+  const log = options.log ?? (process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-cluster-'));
+  const prefix = `dt-${randomBytes(3).toString('hex')}`;
+  const configFile = path.join(dir, 'depl.yaml');
+  const stopAll = async () => removeByPrefix(prefix);
+  for (let attempt = 1; ; attempt += 1) {
+    const subnet = await freeSubnet();
+    const app = options.app ?? 'testapp';
+    const document = {
+      app,
+      domain: `${app}.localhost`,
+      provider: { type: 'local', nodes: options.nodes ?? 3, subnet, prefix },
+      services: { web: { image: 'depl-test-web:1', port: 8080, http: true } },
+      ...options.config,
+    };
+    await writeFile(configFile, stringify(document));
+    const loaded = await loadConfig(configFile);
+    try {
+      const result = await nodeUp(loaded, log);
+      const cluster = await openCluster(loaded, log);
+      return {
+        dir, configFile, loaded, cluster, prefix, subnet, nodeUp: result,
+        async stop() {
+          await cluster.close().catch(() => {});
+          await stopAll();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    } catch (error) {
+      await stopAll();
+      // another run took the same subnet between our look and our create: pick another
+      if (isDeplError(error) && error.code === 'LOCAL_SUBNET_TAKEN' && attempt < 5) continue;
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+}
+
+/** Every container, volume and network labelled with this cluster's unique prefix, removed by id. */
+async function removeByPrefix(prefix: string): Promise<void> {
+  const label = { label: [`${LOCAL_LABEL_PREFIX}=${prefix}`] };
+  for (const c of await docker.listContainers({ all: true, filters: label })) {
+    await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+  }
+  for (const v of (await docker.listVolumes({ filters: label })).Volumes ?? []) {
+    await docker.getVolume(v.Name).remove({ force: true }).catch(() => {});
+  }
+  for (const n of await docker.listNetworks({ filters: label })) {
+    await docker.getNetwork(n.Id).remove().catch(() => {});
+  }
+}
+
+/**
+ * Puts an image of this machine's engine on every node (no registry here): `docker save` once, then
+ * `docker load` over SSH on all nodes in parallel. Services made from it need --no-resolve-image.
+ */
+export async function loadImageOnNodes(cluster: Cluster, tag: string): Promise<void> {
+  const saved = await execa('docker', ['save', tag], { encoding: 'buffer', maxBuffer: 2 * 1024 ** 3 });
+  const archive = Buffer.from(saved.stdout);
+  await Promise.all(cluster.nodes.map(async (node) => {
+    const remote = await cluster.remote(node.name);
+    await remote.exec(['docker', 'load', '-q'], { stdin: archive, timeoutMs: 300_000 });
+  }));
+}
