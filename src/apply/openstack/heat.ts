@@ -1,0 +1,239 @@
+import type { Dispatcher } from 'undici';
+import { OperationError, UserError } from '../../errors.js';
+import type { Logger } from '../../util/log.js';
+import { header, OpenStackApiError, openstackRequest, type HttpOptions, type HttpResponse } from './http.js';
+import type { KeystoneSession } from './keystone.js';
+import type { HeatOutput } from '../../plan/heat.js';
+
+export interface StackRef {
+  name: string;
+  id: string;
+}
+
+export type { HeatOutput };
+
+export interface HeatStack {
+  id: string;
+  stack_name: string;
+  stack_status: string;
+  stack_status_reason?: string;
+  parameters?: Record<string, string>;
+  outputs?: HeatOutput[];
+}
+
+export interface HeatEvent {
+  id: string;
+  event_time?: string;
+  resource_name: string;
+  logical_resource_id?: string;
+  physical_resource_id?: string;
+  resource_status: string;
+  resource_status_reason?: string;
+}
+
+export interface StackInput {
+  /** The template text (YAML or JSON); Heat accepts it as a string. */
+  template: string;
+  parameters: Record<string, string>;
+  timeoutMinutes?: number;
+}
+
+export interface WaitOptions {
+  action: 'CREATE' | 'UPDATE' | 'DELETE';
+  timeoutMs: number;
+  log: Logger;
+  /** First poll interval; it doubles up to maxPollMs (the python client polls every 5 s). */
+  pollMs?: number;
+  maxPollMs?: number;
+  /** Only events after this one are shown (the last event before the action started). */
+  marker?: string;
+}
+
+/**
+ * Heat v1 over the catalog's orchestration endpoint. Stacks are addressed as /stacks/{name}/{id}: the
+ * name-only form answers 302, and we keep the id instead of following redirects.
+ */
+export class HeatClient {
+  private base?: string;
+
+  constructor(
+    private readonly session: KeystoneSession,
+    private readonly options: { dispatcher?: Dispatcher; sleep?: (ms: number) => Promise<void>; now?: () => number } = {},
+  ) {}
+
+  private async call(path: string, options: Omit<HttpOptions, 'service' | 'dispatcher'> = {}): Promise<HttpResponse> {
+    this.base ??= await this.session.endpoint('orchestration');
+    const send = async () =>
+      openstackRequest(this.base + path, {
+        ...options,
+        headers: { ...options.headers, 'x-auth-token': await this.session.token() },
+        service: 'Heat',
+        dispatcher: this.options.dispatcher,
+      });
+    try {
+      return await send();
+    } catch (error) {
+      // A token can be revoked before its expiry: get a new one once.
+      if (error instanceof OpenStackApiError && error.status === 401) {
+        this.session.invalidate();
+        return send();
+      }
+      throw error;
+    }
+  }
+
+  /** The stack's name and id, or undefined when there is no such stack. */
+  async find(name: string): Promise<StackRef | undefined> {
+    const response = await this.call(`/stacks/${encodeURIComponent(name)}`, { accept: [302, 404] });
+    if (response.status === 404) return undefined;
+    if (response.status === 302) {
+      const location = header(response, 'location') ?? '';
+      const match = /\/stacks\/([^/?]+)\/([^/?]+)/.exec(new URL(location, 'http://x').pathname);
+      if (!match) throw new OperationError(`Heat redirected the lookup of stack ${name} to an unexpected place: ${location}`, undefined, 'OPENSTACK_PROTOCOL');
+      return { name: decodeURIComponent(match[1]!), id: decodeURIComponent(match[2]!) };
+    }
+    const stack = (response.body as { stack?: HeatStack }).stack;
+    if (!stack) throw new OperationError(`Heat answered the lookup of stack ${name} without a stack`, undefined, 'OPENSTACK_PROTOCOL');
+    return { name: stack.stack_name, id: stack.id };
+  }
+
+  async create(name: string, input: StackInput): Promise<StackRef> {
+    const response = await this.call('/stacks', {
+      method: 'POST',
+      json: {
+        stack_name: name,
+        template: input.template,
+        parameters: input.parameters,
+        files: {},
+        environment: {},
+        disable_rollback: true,
+        ...(input.timeoutMinutes ? { timeout_mins: input.timeoutMinutes } : {}),
+      },
+    });
+    const id = (response.body as { stack?: { id?: string } }).stack?.id;
+    if (!id) throw new OperationError(`Heat accepted stack ${name} but returned no id`, undefined, 'OPENSTACK_PROTOCOL');
+    return { name, id };
+  }
+
+  /**
+   * With a template: PUT (the whole stack is replaced by this template and these parameters).
+   * Without: PATCH, which keeps the existing template and changes only the given parameters.
+   */
+  async update(ref: StackRef, input: Partial<StackInput> & { parameters: Record<string, string> }): Promise<void> {
+    const body = {
+      parameters: input.parameters,
+      files: {},
+      environment: {},
+      disable_rollback: true,
+      ...(input.timeoutMinutes ? { timeout_mins: input.timeoutMinutes } : {}),
+      ...(input.template !== undefined ? { template: input.template } : { existing: true }),
+    };
+    await this.call(stackPath(ref), { method: input.template !== undefined ? 'PUT' : 'PATCH', json: body });
+  }
+
+  async show(ref: StackRef): Promise<HeatStack> {
+    const response = await this.call(stackPath(ref));
+    return (response.body as { stack: HeatStack }).stack;
+  }
+
+  /** Events after `marker`, oldest first. */
+  async events(ref: StackRef, marker?: string): Promise<HeatEvent[]> {
+    const query = new URLSearchParams({ sort_dir: 'asc', limit: '100' });
+    if (marker) query.set('marker', marker);
+    const response = await this.call(`${stackPath(ref)}/events?${query}`);
+    return (response.body as { events?: HeatEvent[] }).events ?? [];
+  }
+
+  async lastEventId(ref: StackRef): Promise<string | undefined> {
+    const response = await this.call(`${stackPath(ref)}/events?${new URLSearchParams({ sort_dir: 'desc', limit: '1' })}`);
+    return (response.body as { events?: HeatEvent[] }).events?.[0]?.id;
+  }
+
+  async output(ref: StackRef, key: string): Promise<HeatOutput> {
+    const response = await this.call(`${stackPath(ref)}/outputs/${encodeURIComponent(key)}`);
+    return (response.body as { output: HeatOutput }).output;
+  }
+
+  async delete(ref: StackRef): Promise<void> {
+    await this.call(stackPath(ref), { method: 'DELETE', accept: [404] });
+  }
+
+  /** Heat's own check of the template and parameters; a problem there is the user's to fix (exit 2). */
+  async validate(template: string, parameters: Record<string, string>): Promise<Record<string, unknown>> {
+    try {
+      const response = await this.call('/validate', { method: 'POST', json: { template, parameters, files: {}, environment: {} } });
+      return response.body as Record<string, unknown>;
+    } catch (error) {
+      if (error instanceof OpenStackApiError && error.status === 400) {
+        throw new UserError(`Heat rejected the template or its parameters: ${error.apiText}`, 'Check provider.template and provider.parameters in depl.yaml.', 'HEAT_TEMPLATE_INVALID', { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Polls until the stack reaches <action>_COMPLETE (DELETE: also when it is gone), showing each new event.
+   * <action>_FAILED throws with Heat's reason. The outcome is read from the stack's own events after
+   * `marker`, as the python client does: right after a PUT the stack may still show the previous
+   * action's status (an old UPDATE_COMPLETE must not end the wait).
+   */
+  async waitFor(ref: StackRef, options: WaitOptions): Promise<HeatStack | undefined> {
+    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const now = this.options.now ?? Date.now;
+    const deadline = now() + options.timeoutMs;
+    let marker = options.marker;
+    let delay = options.pollMs ?? 1000;
+    let outcome: string | undefined;
+    for (;;) {
+      let stack: HeatStack | undefined;
+      try {
+        for (const event of await this.events(ref, marker)) {
+          marker = event.id;
+          options.log.step(describeEvent(ref, event));
+          const ofStack = event.physical_resource_id === ref.id || event.resource_name === ref.name;
+          if (ofStack && /_(COMPLETE|FAILED)$/.test(event.resource_status)) outcome = event.resource_status;
+        }
+        stack = await this.show(ref);
+      } catch (error) {
+        if (options.action === 'DELETE' && error instanceof OpenStackApiError && error.status === 404) return undefined;
+        throw error;
+      }
+      // A new stack has no earlier status to confuse with, so its status alone is enough.
+      if (options.action === 'CREATE' || options.action === 'DELETE') outcome ??= terminal(stack.stack_status);
+      if (outcome === `${options.action}_COMPLETE`) return stack;
+      if (outcome !== undefined && (outcome.endsWith('_FAILED') || outcome === 'ROLLBACK_COMPLETE')) {
+        throw new OperationError(
+          `stack ${ref.name} ${outcome}: ${stack.stack_status_reason || '(Heat gave no reason)'}`,
+          options.action === 'DELETE'
+            ? `Look at it with 'openstack stack event list ${ref.name}', then run 'depl node-down' again.`
+            : `Look at it with 'openstack stack event list ${ref.name}'; fix the cause and run again, or remove it with 'depl node-down'.`,
+          'HEAT_STACK_FAILED',
+        );
+      }
+      outcome = undefined;
+      if (now() >= deadline) {
+        throw new OperationError(
+          `stack ${ref.name} is still ${stack.stack_status} after ${Math.round(options.timeoutMs / 60_000)} min`,
+          "Raise provider.timeoutMinutes in depl.yaml, or look at the stack's events with the openstack client.",
+          'HEAT_TIMEOUT',
+        );
+      }
+      await sleep(Math.min(delay, Math.max(0, deadline - now())));
+      delay = Math.min(delay * 2, options.maxPollMs ?? 5000);
+    }
+  }
+}
+
+function terminal(status: string): string | undefined {
+  return /_(COMPLETE|FAILED)$/.test(status) ? status : undefined;
+}
+
+export function stackPath(ref: StackRef): string {
+  return `/stacks/${encodeURIComponent(ref.name)}/${encodeURIComponent(ref.id)}`;
+}
+
+function describeEvent(ref: StackRef, event: HeatEvent): string {
+  const what = event.resource_name === ref.name ? `stack ${ref.name}` : event.resource_name;
+  const reason = event.resource_status_reason && !/^state changed$/i.test(event.resource_status_reason) ? `: ${event.resource_status_reason}` : '';
+  return `${what} ${event.resource_status}${reason}`;
+}

@@ -1,0 +1,121 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Dispatcher } from 'undici';
+import { resolveCloudCredentials } from '../../config/clouds.js';
+import type { LoadedConfig } from '../../config/load.js';
+import { OperationError, UserError } from '../../errors.js';
+import { nodesFromOutputs, stackName, stackParameters } from '../../plan/heat.js';
+import type { Logger } from '../../util/log.js';
+import { packagePath } from '../../util/paths.js';
+import { HeatClient, type StackRef } from '../openstack/heat.js';
+import { KeystoneSession } from '../openstack/keystone.js';
+import type { Provider, ProvisionedNode } from './types.js';
+
+export interface OpenStackProviderOptions {
+  /** May a missing password be asked for? Default: stdin and stderr are TTYs and --yes was not given. */
+  interactive?: boolean;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** First interval between polls of a stack in progress (doubles up to 5 s). */
+  pollMs?: number;
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * Nodes from a Heat stack: `up` creates the stack or updates it in place to the new node count, waits
+ * while showing its events, and reads the nodes from its outputs; `down` deletes it and waits.
+ * Credentials are resolved here, so a missing cloud or password fails before anything is changed.
+ */
+export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger, options: OpenStackProviderOptions = {}): Promise<Provider> {
+  const provider = loaded.config.provider;
+  if (provider.type !== 'openstack') throw new Error(`createOpenStackProvider called for a ${provider.type} provider`);
+  const credentials = await resolveCloudCredentials({
+    cloud: provider.cloud,
+    region: provider.region,
+    env: options.env,
+    cwd: options.cwd,
+    configRoot: loaded.root,
+    interactive: options.interactive ?? defaultInteractive(),
+  });
+  log.debug(`OpenStack credentials: ${credentials.source}`);
+  const session = new KeystoneSession(credentials, { dispatcher: options.dispatcher });
+  const heat = new HeatClient(session, { dispatcher: options.dispatcher });
+  const name = stackName(loaded.config);
+  const timeoutMs = provider.timeoutMinutes * 60_000;
+  const wait = { timeoutMs, log, pollMs: options.pollMs };
+
+  async function nodesOf(ref: StackRef): Promise<ProvisionedNode[]> {
+    const stack = await heat.show(ref);
+    return nodesFromOutputs(name, stack.outputs);
+  }
+
+  return {
+    kind: 'openstack',
+
+    async up(count: number, upLog: Logger): Promise<ProvisionedNode[]> {
+      const template = await readTemplate(loaded.root, provider.template);
+      const parameters = stackParameters(provider, count);
+      await heat.validate(template, parameters);
+      const existing = await heat.find(name);
+      if (existing === undefined) {
+        upLog.step(`creating Heat stack ${name} with ${count} node${count === 1 ? '' : 's'}`);
+        const ref = await heat.create(name, { template, parameters, timeoutMinutes: provider.timeoutMinutes });
+        await heat.waitFor(ref, { ...wait, log: upLog, action: 'CREATE' });
+        return nodesOf(ref);
+      }
+      const current = await heat.show(existing);
+      if (current.stack_status.endsWith('_IN_PROGRESS')) {
+        throw new OperationError(`stack ${name} is busy (${current.stack_status})`, 'Wait until it finishes (openstack stack show), then run again.', 'HEAT_STACK_BUSY');
+      }
+      const marker = await heat.lastEventId(existing);
+      upLog.step(`updating Heat stack ${name} to ${count} node${count === 1 ? '' : 's'} (was ${current.parameters?.count ?? '?'})`);
+      await heat.update(existing, { template, parameters, timeoutMinutes: provider.timeoutMinutes });
+      await heat.waitFor(existing, { ...wait, log: upLog, action: 'UPDATE', marker });
+      return nodesOf(existing);
+    },
+
+    async list(): Promise<ProvisionedNode[]> {
+      const ref = await heat.find(name);
+      if (ref === undefined) return [];
+      const stack = await heat.show(ref);
+      if (!stack.stack_status.endsWith('_COMPLETE')) {
+        throw new OperationError(`stack ${name} is ${stack.stack_status}: ${stack.stack_status_reason ?? ''}`.trim(), "Run 'depl node-up' to repair it, or 'depl node-down' to remove it.", 'HEAT_STACK_NOT_READY');
+      }
+      return nodesFromOutputs(name, stack.outputs);
+    },
+
+    async down(downLog: Logger): Promise<void> {
+      const ref = await heat.find(name);
+      if (ref === undefined) {
+        downLog.info(`no Heat stack named ${name}: nothing to delete`);
+        return;
+      }
+      const marker = await heat.lastEventId(ref);
+      downLog.step(`deleting Heat stack ${name}`);
+      await heat.delete(ref);
+      await heat.waitFor(ref, { ...wait, log: downLog, action: 'DELETE', marker });
+    },
+  };
+}
+
+/** provider.template relative to depl.yaml; the default falls back to the heat/stack.yaml shipped with depl. */
+async function readTemplate(root: string, template: string): Promise<string> {
+  const candidates = [path.resolve(root, template)];
+  if (template === 'heat/stack.yaml') candidates.push(packagePath('heat', 'stack.yaml'));
+  for (const file of candidates) {
+    try {
+      return await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`cannot read ${file}: ${(error as Error).message}`, undefined, 'HEAT_TEMPLATE_UNREADABLE');
+    }
+  }
+  throw new UserError(`no Heat template at ${candidates[0]}`, 'Set provider.template in depl.yaml to your HOT file (or remove it to use heat/stack.yaml).', 'HEAT_TEMPLATE_MISSING');
+}
+
+/**
+ * Callers that know (the CLI context) pass `interactive`; this fallback keeps a provider made without it
+ * from prompting under --yes or without a terminal.
+ */
+function defaultInteractive(): boolean {
+  return Boolean(process.stdin.isTTY && process.stderr.isTTY) && !process.argv.includes('--yes');
+}

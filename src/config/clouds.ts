@@ -1,0 +1,302 @@
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { UserError } from '../errors.js';
+import { registerSecret } from '../util/redact.js';
+
+/**
+ * OpenStack credentials the way users already keep them: a clouds.yaml (with secure.yaml beside it) found
+ * on the standard search path, or the OS_* variables of an "openrc" file. Nothing here talks to the network.
+ */
+
+export type OpenStackAuth = PasswordAuth | ApplicationCredentialAuth;
+
+export interface PasswordAuth {
+  type: 'password';
+  username?: string;
+  userId?: string;
+  userDomainName?: string;
+  userDomainId?: string;
+  password: string;
+  projectId?: string;
+  projectName?: string;
+  projectDomainName?: string;
+  projectDomainId?: string;
+}
+
+export interface ApplicationCredentialAuth {
+  type: 'application_credential';
+  id?: string;
+  /** By name, the credential's owner must be named too (username + user domain, or user id). */
+  name?: string;
+  username?: string;
+  userId?: string;
+  userDomainName?: string;
+  userDomainId?: string;
+  secret: string;
+}
+
+export interface CloudCredentials {
+  authUrl: string;
+  regionName?: string;
+  /** Endpoint interface to pick from the catalog: public unless the cloud says otherwise. */
+  interface: string;
+  auth: OpenStackAuth;
+  /** Where these came from, for messages: `cloud "nectar" in /home/me/clouds.yaml` or `OS_* environment`. */
+  source: string;
+}
+
+export interface ResolveCloudOptions {
+  /** provider.cloud from depl.yaml; OS_CLOUD when absent. */
+  cloud?: string;
+  /** provider.region from depl.yaml; wins over OS_REGION_NAME and the cloud's region_name. */
+  region?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  home?: string;
+  /** Folder of depl.yaml, searched for clouds.yaml right after the working directory. */
+  configRoot?: string;
+  /** May we ask for a missing password? (a TTY and no --yes) */
+  interactive: boolean;
+  /** Masked prompt; the default uses @inquirer/prompts. */
+  askPassword?: (message: string) => Promise<string>;
+}
+
+export function cloudsYamlCandidates(options: Pick<ResolveCloudOptions, 'env' | 'cwd' | 'home' | 'configRoot'>): string[] {
+  const env = options.env ?? process.env;
+  if (env.OS_CLIENT_CONFIG_FILE) return [path.resolve(options.cwd ?? process.cwd(), env.OS_CLIENT_CONFIG_FILE)];
+  const cwd = options.cwd ?? process.cwd();
+  const home = options.home ?? os.homedir();
+  const list = [path.join(cwd, 'clouds.yaml')];
+  if (options.configRoot && path.resolve(options.configRoot) !== path.resolve(cwd)) list.push(path.join(options.configRoot, 'clouds.yaml'));
+  list.push(path.join(home, '.config', 'openstack', 'clouds.yaml'), '/etc/openstack/clouds.yaml');
+  return list;
+}
+
+export async function resolveCloudCredentials(options: ResolveCloudOptions): Promise<CloudCredentials> {
+  const env = options.env ?? process.env;
+  const cloudName = options.cloud ?? (env.OS_CLOUD || undefined);
+  const candidates = cloudsYamlCandidates(options);
+  const found = await firstReadable(candidates);
+  if (env.OS_CLIENT_CONFIG_FILE && !found) {
+    throw new UserError(`OS_CLIENT_CONFIG_FILE points at ${candidates[0]}, which cannot be read`, 'Point OS_CLIENT_CONFIG_FILE at your clouds.yaml, or unset it.', 'CLOUDS_YAML_MISSING');
+  }
+
+  let settings: RawCloud;
+  let source: string;
+  if (cloudName !== undefined) {
+    if (!found) {
+      throw new UserError(
+        `cloud "${cloudName}" is selected but no clouds.yaml was found (looked at ${candidates.join(', ')})`,
+        'Download clouds.yaml from the dashboard (Project > API Access) into this folder or ~/.config/openstack/, or set OS_CLIENT_CONFIG_FILE.',
+        'CLOUDS_YAML_MISSING',
+      );
+    }
+    const clouds = await readClouds(found);
+    const cloud = clouds[cloudName];
+    if (cloud === undefined) {
+      const names = Object.keys(clouds);
+      throw new UserError(
+        `${found} has no cloud named "${cloudName}" (it has: ${names.length > 0 ? names.join(', ') : 'none'})`,
+        'Set provider.cloud in depl.yaml (or OS_CLOUD) to one of those names.',
+        'CLOUD_NOT_FOUND',
+      );
+    }
+    const secure = await readSecure(env.OS_CLIENT_SECURE_FILE ? path.resolve(options.cwd ?? process.cwd(), env.OS_CLIENT_SECURE_FILE) : path.join(path.dirname(found), 'secure.yaml'));
+    settings = deepMerge(cloud, secure[cloudName] ?? {});
+    source = `cloud "${cloudName}" in ${found}`;
+    // The openstack CLI lets these variables override a named cloud; users rely on OS_PASSWORD in particular.
+    settings.auth = { ...settings.auth };
+    if (env.OS_PASSWORD && settings.auth.password === undefined) settings.auth.password = env.OS_PASSWORD;
+    if (env.OS_REGION_NAME) settings.region_name = env.OS_REGION_NAME;
+  } else if (env.OS_AUTH_URL) {
+    settings = settingsFromEnv(env);
+    source = 'the OS_* environment variables';
+  } else if (found) {
+    const clouds = await readClouds(found);
+    const names = Object.keys(clouds);
+    if (names.length !== 1) {
+      throw new UserError(
+        `no cloud selected and ${found} has ${names.length === 0 ? 'no clouds' : `several (${names.join(', ')})`}`,
+        'Set provider.cloud in depl.yaml or OS_CLOUD to the cloud to use.',
+        'CLOUD_NOT_SELECTED',
+      );
+    }
+    return resolveCloudCredentials({ ...options, cloud: names[0]! });
+  } else {
+    throw new UserError(
+      'no OpenStack credentials: no cloud selected, no OS_AUTH_URL and no clouds.yaml',
+      'Download clouds.yaml (dashboard: Project > API Access) and set provider.cloud, or source your openrc file.',
+      'CLOUD_CREDENTIALS_MISSING',
+    );
+  }
+
+  const fromEnv = cloudName === undefined;
+  const auth = await authFrom(settings, fromEnv, options, source);
+  const authUrl = str(settings.auth.auth_url);
+  if (!authUrl) throw missing(fromEnv ? 'OS_AUTH_URL' : 'auth.auth_url', source);
+  if (!/^https?:\/\//.test(authUrl)) throw new UserError(`auth URL "${authUrl}" (${source}) is not an http(s) URL`, undefined, 'CLOUD_CONFIG_INVALID');
+  return {
+    authUrl,
+    regionName: options.region ?? str(settings.region_name),
+    interface: (str(settings.interface) ?? 'public').replace(/URL$/, ''),
+    auth,
+    source,
+  };
+}
+
+interface RawCloud {
+  auth: Record<string, unknown>;
+  auth_type?: unknown;
+  region_name?: unknown;
+  interface?: unknown;
+  [key: string]: unknown;
+}
+
+async function authFrom(settings: RawCloud, fromEnv: boolean, options: ResolveCloudOptions, where: string): Promise<OpenStackAuth> {
+  const a = settings.auth;
+  const type = str(settings.auth_type) ?? (a.application_credential_id || a.application_credential_secret ? 'v3applicationcredential' : 'password');
+  const name = (key: string, envName: string) => (fromEnv ? envName : `auth.${key}`);
+  const user = {
+    username: str(a.username),
+    userId: str(a.user_id),
+    userDomainName: str(a.user_domain_name) ?? str(a.domain_name),
+    userDomainId: str(a.user_domain_id) ?? str(a.domain_id),
+  };
+
+  if (type === 'v3applicationcredential' || type === 'applicationcredential' || type === 'application_credential') {
+    const secret = str(a.application_credential_secret);
+    if (!secret) throw missing(name('application_credential_secret', 'OS_APPLICATION_CREDENTIAL_SECRET'), where);
+    registerSecret(secret);
+    const id = str(a.application_credential_id);
+    const credName = str(a.application_credential_name);
+    if (!id && !credName) throw missing(name('application_credential_id', 'OS_APPLICATION_CREDENTIAL_ID'), where);
+    if (!id && !user.userId && !(user.username && (user.userDomainName || user.userDomainId))) {
+      throw missing(`${name('user_id', 'OS_USER_ID')} (or username and user domain, to use a credential by name)`, where);
+    }
+    return { type: 'application_credential', id, name: id ? undefined : credName, ...user, secret };
+  }
+
+  if (type !== 'password' && type !== 'v3password') {
+    throw new UserError(`auth type "${type}" is not supported`, 'Use an application credential (v3applicationcredential) or password auth.', 'CLOUD_AUTH_UNSUPPORTED');
+  }
+  if (!user.username && !user.userId) throw missing(name('username', 'OS_USERNAME'), where);
+  if (user.username && !user.userId && !user.userDomainName && !user.userDomainId) throw missing(name('user_domain_name', 'OS_USER_DOMAIN_NAME'), where);
+  const project = {
+    projectId: str(a.project_id) ?? str(a.tenant_id),
+    projectName: str(a.project_name) ?? str(a.tenant_name),
+    projectDomainName: str(a.project_domain_name),
+    projectDomainId: str(a.project_domain_id),
+  };
+  if (!project.projectId && !project.projectName) throw missing(name('project_id', 'OS_PROJECT_ID'), where);
+  if (!project.projectId && !project.projectDomainName && !project.projectDomainId) {
+    throw missing(`${name('project_domain_id', 'OS_PROJECT_DOMAIN_ID')} (or ${name('project_domain_name', 'OS_PROJECT_DOMAIN_NAME')}), to find project "${project.projectName}" by name`, where);
+  }
+  let password = str(a.password);
+  if (!password) {
+    const variable = fromEnv ? 'OS_PASSWORD' : 'OS_PASSWORD (or auth.password in clouds.yaml / secure.yaml)';
+    if (!options.interactive) {
+      throw new UserError(`no OpenStack password for user "${user.username ?? user.userId}": set ${variable}`, 'Without --yes on a terminal, depl asks for it instead.', 'CLOUD_PASSWORD_MISSING');
+    }
+    password = await (options.askPassword ?? askPasswordMasked)(`OpenStack password for ${user.username ?? user.userId}:`);
+    if (!password) throw new UserError('no password entered', `Set ${variable} to avoid the prompt.`, 'CLOUD_PASSWORD_MISSING');
+  }
+  registerSecret(password);
+  return { type: 'password', ...user, password, ...project };
+}
+
+async function askPasswordMasked(message: string): Promise<string> {
+  const { password } = await import('@inquirer/prompts');
+  return password({ message, mask: '*' }, { output: process.stderr });
+}
+
+/** The variables an openrc file sets, in clouds.yaml's shape so one code path reads both. */
+function settingsFromEnv(env: NodeJS.ProcessEnv): RawCloud {
+  const pick = (...names: string[]) => names.map((n) => env[n]).find((v) => v !== undefined && v !== '');
+  const auth: Record<string, unknown> = {
+    auth_url: pick('OS_AUTH_URL'),
+    username: pick('OS_USERNAME'),
+    user_id: pick('OS_USER_ID'),
+    user_domain_name: pick('OS_USER_DOMAIN_NAME'),
+    user_domain_id: pick('OS_USER_DOMAIN_ID'),
+    password: pick('OS_PASSWORD'),
+    project_id: pick('OS_PROJECT_ID', 'OS_TENANT_ID'),
+    project_name: pick('OS_PROJECT_NAME', 'OS_TENANT_NAME'),
+    project_domain_name: pick('OS_PROJECT_DOMAIN_NAME'),
+    project_domain_id: pick('OS_PROJECT_DOMAIN_ID'),
+    application_credential_id: pick('OS_APPLICATION_CREDENTIAL_ID'),
+    application_credential_name: pick('OS_APPLICATION_CREDENTIAL_NAME'),
+    application_credential_secret: pick('OS_APPLICATION_CREDENTIAL_SECRET'),
+  };
+  for (const key of Object.keys(auth)) if (auth[key] === undefined) delete auth[key];
+  return { auth, auth_type: pick('OS_AUTH_TYPE'), region_name: pick('OS_REGION_NAME'), interface: pick('OS_INTERFACE', 'OS_ENDPOINT_TYPE') };
+}
+
+async function firstReadable(files: string[]): Promise<string | undefined> {
+  for (const file of files) {
+    try {
+      await readFile(file);
+      return file;
+    } catch {
+      // not there: try the next place on the search path
+    }
+  }
+  return undefined;
+}
+
+async function readClouds(file: string): Promise<Record<string, RawCloud>> {
+  const doc = await readYaml(file);
+  const clouds = doc.clouds;
+  if (clouds === undefined) return {};
+  if (!isObject(clouds)) throw new UserError(`${file}: "clouds" must be a mapping of cloud names`, undefined, 'CLOUDS_YAML_INVALID');
+  const out: Record<string, RawCloud> = {};
+  for (const [name, value] of Object.entries(clouds)) {
+    if (!isObject(value)) throw new UserError(`${file}: clouds.${name} must be a mapping`, undefined, 'CLOUDS_YAML_INVALID');
+    out[name] = { ...value, auth: isObject(value.auth) ? value.auth : {} };
+  }
+  return out;
+}
+
+async function readSecure(file: string): Promise<Record<string, Partial<RawCloud>>> {
+  try {
+    await readFile(file);
+  } catch {
+    return {};
+  }
+  const doc = await readYaml(file);
+  return isObject(doc.clouds) ? (doc.clouds as Record<string, Partial<RawCloud>>) : {};
+}
+
+async function readYaml(file: string): Promise<Record<string, unknown>> {
+  let parsed: unknown;
+  try {
+    parsed = parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new UserError(`${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`, undefined, 'CLOUDS_YAML_INVALID');
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isObject(parsed)) throw new UserError(`${file} must be a YAML mapping with a "clouds" key`, undefined, 'CLOUDS_YAML_INVALID');
+  return parsed;
+}
+
+function deepMerge(base: RawCloud, extra: Partial<RawCloud>): RawCloud {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    out[key] = isObject(value) && isObject(out[key]) ? { ...(out[key] as object), ...value } : value;
+  }
+  return out as RawCloud;
+}
+
+function missing(what: string, where: string): UserError {
+  return new UserError(`OpenStack credentials from ${where} lack ${what}`, `Set ${what.split(' ')[0]}.`, 'CLOUD_CONFIG_INCOMPLETE');
+}
+
+function str(value: unknown): string | undefined {
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,68 @@
+import type { DeplConfig, OpenStackProviderConfig } from '../config/schema.js';
+import { OperationError, UserError } from '../errors.js';
+
+/** One entry of a Heat stack's `outputs`. */
+export interface HeatOutput {
+  output_key: string;
+  output_value?: unknown;
+  description?: string;
+  output_error?: string;
+}
+
+/** Same shape as ProvisionedNode in src/apply/providers/types.ts (plan/ may not import apply/). */
+export interface StackNode {
+  name: string;
+  address: string;
+}
+
+/** The Heat stack's name: provider.stack, else "<app>-nodes". */
+export function stackName(config: DeplConfig): string {
+  const provider = config.provider as OpenStackProviderConfig;
+  return provider.stack ?? `${config.app}-nodes`;
+}
+
+/** Parameters the template gets (Heat wants every value as a string); the node count is always ours. */
+export function stackParameters(provider: OpenStackProviderConfig, count: number): Record<string, string> {
+  if ('count' in provider.parameters) {
+    throw new UserError('provider.parameters.count is set, but the node count comes from provider.nodes (or --nodes)', 'Remove provider.parameters.count.', 'CONFIG_INVALID');
+  }
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(provider.parameters)) out[key] = String(value);
+  out.count = String(count);
+  return out;
+}
+
+/** Output keys of heat/stack.yaml that name the nodes; a custom template must provide the same two. */
+export const NODE_NAMES_OUTPUT = 'node_names';
+export const NODE_ADDRESSES_OUTPUT = 'node_addresses';
+
+/** The nodes, first = manager, from the stack's outputs `node_names` and `node_addresses` (lists in the same order). */
+export function nodesFromOutputs(stack: string, outputs: HeatOutput[] | undefined): StackNode[] {
+  const byKey = new Map((outputs ?? []).map((o) => [o.output_key, o]));
+  const list = (key: string): string[] => {
+    const output = byKey.get(key);
+    if (!output) {
+      throw new OperationError(
+        `stack ${stack} has no output "${key}" (it has: ${[...byKey.keys()].join(', ') || 'none'})`,
+        `A custom template must output ${NODE_NAMES_OUTPUT} and ${NODE_ADDRESSES_OUTPUT} as lists, like heat/stack.yaml.`,
+        'HEAT_OUTPUT_MISSING',
+      );
+    }
+    if (output.output_error) throw new OperationError(`stack ${stack}: output "${key}" failed: ${output.output_error}`, undefined, 'HEAT_OUTPUT_ERROR');
+    const value = output.output_value;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' && v !== null)) {
+      throw new OperationError(`stack ${stack}: output "${key}" is not a list of strings: ${JSON.stringify(value)}`, undefined, 'HEAT_OUTPUT_INVALID');
+    }
+    return value as string[];
+  };
+  const names = list(NODE_NAMES_OUTPUT);
+  const addresses = list(NODE_ADDRESSES_OUTPUT);
+  if (names.length !== addresses.length) {
+    throw new OperationError(`stack ${stack}: ${names.length} node names but ${addresses.length} addresses`, undefined, 'HEAT_OUTPUT_INVALID');
+  }
+  return names.map((name, i) => {
+    const address = addresses[i];
+    if (!name || !address) throw new OperationError(`stack ${stack}: node ${i} has no ${name ? 'address' : 'name'} yet`, undefined, 'HEAT_OUTPUT_INVALID');
+    return { name, address };
+  });
+}

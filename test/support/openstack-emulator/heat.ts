@@ -1,0 +1,537 @@
+import { randomUUID } from 'node:crypto';
+import { heatError, type Reply } from './http.js';
+import {
+  creationOrder,
+  evaluate,
+  HeatTemplateError,
+  parseTemplate,
+  resolveParameters,
+  withIndex,
+  type EvalContext,
+  type ParsedTemplate,
+  type ResourceDef,
+} from './template.js';
+
+/** Where the emulated servers come from: the test decides (real local nodes, or just addresses). */
+export interface ServerDriver {
+  createServer(name: string): Promise<{ address: string }>;
+  deleteServer(name: string): Promise<void>;
+}
+
+export interface HeatBehaviour {
+  /** Fail the next creates: the first server goes to ERROR with this reason. */
+  failCreate?: string;
+  /** Pause this long at each resource step (a slow cloud). */
+  stepDelayMs?: number;
+}
+
+interface Server {
+  index: number;
+  name: string;
+  id: string;
+  address: string;
+}
+
+interface Resource {
+  name: string;
+  type: string;
+  status: string;
+  reason: string;
+  physicalId: string;
+  /** OS::Nova::Server: one; ResourceGroup: its members by index. */
+  servers: Map<number, Server>;
+  updatedTime: string;
+}
+
+interface StackEvent {
+  id: string;
+  event_time: string;
+  resource_name: string;
+  logical_resource_id: string;
+  physical_resource_id: string;
+  resource_status: string;
+  resource_status_reason: string;
+}
+
+interface Stack {
+  id: string;
+  name: string;
+  status: string;
+  reason: string;
+  created: string;
+  updated: string | null;
+  deleted: boolean;
+  template: ParsedTemplate;
+  rawTemplate: unknown;
+  given: Record<string, unknown>;
+  parameters: Record<string, string>;
+  resources: Map<string, Resource>;
+  events: StackEvent[];
+  timeoutMins?: number;
+  disableRollback: boolean;
+  tags: string[];
+}
+
+export interface HeatRequest {
+  method: string;
+  /** Path below /orchestration/v1/{project}, e.g. /stacks/web/1234/events */
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+  /** Absolute URL prefix of the project, for links and redirects. */
+  base: string;
+}
+
+/**
+ * Heat v1: stacks with create / update (PUT, PATCH) / delete running in the background, events with
+ * markers, outputs, validate, the 302 lookup redirect and Heat-shaped errors. Servers are made through
+ * the injected ServerDriver, one per OS::Nova::Server (and per ResourceGroup member).
+ */
+export class EmulatedHeat {
+  private readonly stacks: Stack[] = [];
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly driver: ServerDriver,
+    private readonly behaviour: HeatBehaviour,
+    private readonly projectId: string,
+  ) {}
+
+  /** Stacks that are not deleted, for test assertions. */
+  list(): Array<{ id: string; name: string; status: string; servers: Server[] }> {
+    return this.stacks
+      .filter((s) => !s.deleted)
+      .map((s) => ({ id: s.id, name: s.name, status: s.status, servers: [...s.resources.values()].flatMap((r) => [...r.servers.values()]) }));
+  }
+
+  /** Waits for background stack operations (used when the emulator closes). */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  handle(req: HeatRequest): Reply | Promise<Reply> {
+    const parts = req.path.split('/').filter(Boolean).map(decodeURIComponent);
+    try {
+      if (parts[0] === 'validate' && parts.length === 1 && req.method === 'POST') return this.validate(req.body);
+      if (parts[0] !== 'stacks') return heatError(404, 'HTTPNotFound', `The resource could not be found: ${req.path}`);
+      if (parts.length === 1) {
+        if (req.method === 'GET') return this.index(req);
+        if (req.method === 'POST') return this.create(req);
+        return heatError(405, 'HTTPMethodNotAllowed', 'Method not allowed');
+      }
+      const [, nameOrId, second, ...rest] = parts;
+      const byName = this.lookup(nameOrId!);
+      // /stacks/{name-or-id}[/{sub}] without the id: Heat answers with a redirect to the canonical URL
+      if (second === undefined || (byName && second !== byName.id)) {
+        if (!byName) return heatError(404, 'EntityNotFound', `The Stack (${nameOrId}) could not be found.`);
+        const tail = [second, ...rest].filter((p) => p !== undefined).map(encodeURIComponent).join('/');
+        const query = req.query.toString();
+        const location = `${req.base}/stacks/${encodeURIComponent(byName.name)}/${byName.id}${tail ? '/' + tail : ''}${query ? '?' + query : ''}`;
+        return { status: 302, headers: { location }, body: { code: 302, title: 'Found', explanation: `The resource was found at ${location}` } };
+      }
+      const stack = this.stacks.find((s) => s.id === second && s.name === nameOrId && !s.deleted);
+      if (!stack) return heatError(404, 'EntityNotFound', `The Stack (${nameOrId}) could not be found.`);
+      return this.stackRoute(req, stack, rest);
+    } catch (error) {
+      if (error instanceof HeatTemplateError) return heatError(400, error.type, error.message);
+      throw error;
+    }
+  }
+
+  private lookup(nameOrId: string): Stack | undefined {
+    return this.stacks.find((s) => !s.deleted && (s.name === nameOrId || s.id === nameOrId));
+  }
+
+  private stackRoute(req: HeatRequest, stack: Stack, rest: string[]): Reply {
+    const [sub, key] = rest;
+    if (sub === undefined) {
+      if (req.method === 'GET') return { status: 200, body: { stack: this.show(stack, req, req.query.get('resolve_outputs') !== 'False' && req.query.get('resolve_outputs') !== 'false') } };
+      if (req.method === 'PUT' || req.method === 'PATCH') return this.update(stack, req);
+      if (req.method === 'DELETE') return this.remove(stack);
+      return heatError(405, 'HTTPMethodNotAllowed', 'Method not allowed');
+    }
+    if (req.method !== 'GET') return heatError(405, 'HTTPMethodNotAllowed', 'Method not allowed');
+    if (sub === 'events') return { status: 200, body: { events: this.events(stack, req) } };
+    if (sub === 'outputs' && key === undefined) {
+      return { status: 200, body: { outputs: Object.entries(stack.template.outputs).map(([k, o]) => ({ output_key: k, description: o.description ?? 'No description given' })) } };
+    }
+    if (sub === 'outputs') {
+      const output = this.outputs(stack).find((o) => o.output_key === key);
+      if (!output) return heatError(404, 'NotFound', `Specified output key ${key} not found.`);
+      return { status: 200, body: { output } };
+    }
+    if (sub === 'template') return { status: 200, body: stack.rawTemplate };
+    if (sub === 'resources') {
+      return { status: 200, body: { resources: [...stack.resources.values()].map((r) => this.resourceDoc(stack, r, req)) } };
+    }
+    return heatError(404, 'HTTPNotFound', `The resource could not be found: ${rest.join('/')}`);
+  }
+
+  private index(req: HeatRequest): Reply {
+    const stacks = this.stacks.filter((s) => !s.deleted).map((s) => this.summary(s, req));
+    return { status: 200, body: { stacks } };
+  }
+
+  private summary(s: Stack, req: HeatRequest) {
+    return {
+      id: s.id,
+      stack_name: s.name,
+      description: s.template.description ?? 'No description',
+      creation_time: s.created,
+      updated_time: s.updated,
+      deletion_time: null,
+      stack_status: s.status,
+      stack_status_reason: s.reason,
+      stack_owner: null,
+      parent: null,
+      stack_user_project_id: this.projectId,
+      project: this.projectId,
+      tags: s.tags.length > 0 ? s.tags : null,
+      links: [{ href: `${req.base}/stacks/${encodeURIComponent(s.name)}/${s.id}`, rel: 'self' }],
+    };
+  }
+
+  private show(s: Stack, req: HeatRequest, resolveOutputs: boolean) {
+    return {
+      ...this.summary(s, req),
+      parameters: s.parameters,
+      disable_rollback: s.disableRollback,
+      timeout_mins: s.timeoutMins ?? null,
+      capabilities: [],
+      notification_topics: [],
+      template_description: s.template.description ?? 'No description',
+      ...(resolveOutputs ? { outputs: this.outputs(s) } : {}),
+    };
+  }
+
+  private resourceDoc(s: Stack, r: Resource, req: HeatRequest) {
+    return {
+      resource_name: r.name,
+      logical_resource_id: r.name,
+      physical_resource_id: r.physicalId,
+      resource_type: r.type,
+      resource_status: r.status,
+      resource_status_reason: r.reason,
+      updated_time: r.updatedTime,
+      required_by: [],
+      links: [{ href: `${req.base}/stacks/${encodeURIComponent(s.name)}/${s.id}/resources/${r.name}`, rel: 'self' }],
+    };
+  }
+
+  private events(s: Stack, req: HeatRequest) {
+    const desc = req.query.get('sort_dir') === 'desc';
+    let list = desc ? [...s.events].reverse() : [...s.events];
+    const marker = req.query.get('marker');
+    if (marker) {
+      const at = list.findIndex((e) => e.id === marker);
+      if (at === -1) throw new HeatTemplateError('HTTPBadRequest', `Invalid marker: ${marker}`);
+      list = list.slice(at + 1);
+    }
+    const limit = Number(req.query.get('limit') ?? 'NaN');
+    if (Number.isInteger(limit) && limit >= 0) list = list.slice(0, limit);
+    return list.map((e) => ({
+      ...e,
+      links: [
+        { href: `${req.base}/stacks/${encodeURIComponent(s.name)}/${s.id}/resources/${e.resource_name}/events/${e.id}`, rel: 'self' },
+        { href: `${req.base}/stacks/${encodeURIComponent(s.name)}/${s.id}/resources/${e.resource_name}`, rel: 'resource' },
+        { href: `${req.base}/stacks/${encodeURIComponent(s.name)}/${s.id}`, rel: 'stack' },
+      ],
+    }));
+  }
+
+  private outputs(s: Stack) {
+    return Object.entries(s.template.outputs).map(([key, o]) => {
+      const base = { output_key: key, description: o.description ?? 'No description given' };
+      try {
+        return { ...base, output_value: evaluate(o.value, this.context(s)) };
+      } catch (error) {
+        return { ...base, output_value: null, output_error: (error as Error).message };
+      }
+    });
+  }
+
+  private context(s: Stack): EvalContext {
+    return {
+      parameters: s.parameters,
+      parameterTypes: Object.fromEntries(Object.entries(s.template.parameters).map(([k, d]) => [k, d.type])),
+      resourceId: (name) => s.resources.get(name)?.physicalId ?? (name in s.template.resources ? '' : undefined),
+      attribute: (name, path) => {
+        const r = s.resources.get(name);
+        if (!(name in s.template.resources)) throw new HeatTemplateError('StackValidationFailed', `The Referenced Attribute (${name} ${String(path[0])}) is incorrect.`);
+        if (!r) return null;
+        return resourceAttribute(r, path);
+      },
+    };
+  }
+
+  private validate(body: unknown): Reply {
+    const { template, parameters } = (body ?? {}) as { template?: unknown; parameters?: Record<string, unknown> };
+    if (template === undefined) return heatError(400, 'HTTPBadRequest', 'No Template provided.');
+    const parsed = parseTemplate(template);
+    creationOrder(parsed.resources);
+    resolveParameters(parsed, parameters ?? {}, {});
+    const params = Object.fromEntries(
+      Object.entries(parsed.parameters).map(([k, d]) => [
+        k,
+        {
+          Type: d.type === 'number' ? 'Number' : d.type === 'string' ? 'String' : d.type,
+          Description: d.description ?? '',
+          Label: d.label ?? k,
+          NoEcho: d.hidden ? 'true' : 'false',
+          ...(d.default !== undefined ? { Default: d.default } : {}),
+          ...(parameters?.[k] !== undefined ? { Value: parameters[k] } : {}),
+        },
+      ]),
+    );
+    return { status: 200, body: { Description: parsed.description ?? 'No description', Parameters: params, ParameterGroups: [], Environment: { parameters: parameters ?? {}, resource_registry: { resources: {} } } } };
+  }
+
+  private create(req: HeatRequest): Reply {
+    const body = (req.body ?? {}) as { stack_name?: string; template?: unknown; parameters?: Record<string, unknown>; timeout_mins?: number; disable_rollback?: boolean; tags?: string | string[] };
+    if (!body.stack_name) return heatError(400, 'HTTPBadRequest', 'No stack name specified');
+    if (!/^[a-zA-Z][a-zA-Z0-9_.-]{0,254}$/.test(body.stack_name)) {
+      return heatError(400, 'StackValidationFailed', `Invalid stack name ${body.stack_name} must contain only alphanumeric or "_-." characters, must start with alpha and must be 255 characters or less.`);
+    }
+    if (this.lookup(body.stack_name)) return heatError(409, 'StackExists', `The Stack (${body.stack_name}) already exists.`);
+    if (body.template === undefined) return heatError(400, 'HTTPBadRequest', 'No template specified');
+    const template = parseTemplate(body.template);
+    creationOrder(template.resources);
+    const id = randomUUID();
+    const parameters = resolveParameters(template, body.parameters ?? {}, pseudoParameters(body.stack_name, id, this.projectId));
+    const stack: Stack = {
+      id,
+      name: body.stack_name,
+      status: 'CREATE_IN_PROGRESS',
+      reason: 'Stack CREATE started',
+      created: isoSeconds(),
+      updated: null,
+      deleted: false,
+      template,
+      rawTemplate: typeof body.template === 'string' ? template : body.template,
+      given: body.parameters ?? {},
+      parameters,
+      resources: new Map(),
+      events: [],
+      timeoutMins: body.timeout_mins,
+      disableRollback: body.disable_rollback ?? true,
+      tags: typeof body.tags === 'string' ? body.tags.split(',') : (body.tags ?? []),
+    };
+    this.stacks.push(stack);
+    this.event(stack, stack.name, stack.id, 'CREATE_IN_PROGRESS', 'Stack CREATE started');
+    this.run(stack, 'CREATE', () => this.converge(stack, 'CREATE'));
+    const href = `${req.base}/stacks/${encodeURIComponent(stack.name)}/${stack.id}`;
+    return { status: 201, headers: { location: href }, body: { stack: { id: stack.id, links: [{ href, rel: 'self' }] } } };
+  }
+
+  private update(stack: Stack, req: HeatRequest): Reply {
+    if (stack.status.endsWith('_IN_PROGRESS')) return heatError(409, 'ActionInProgress', `Stack ${stack.name} already has an action (${stack.status.split('_')[0]}) in progress.`);
+    const body = (req.body ?? {}) as { template?: unknown; parameters?: Record<string, unknown>; existing?: boolean; timeout_mins?: number; disable_rollback?: boolean; clear_parameters?: string[] };
+    const patch = req.method === 'PATCH';
+    let template = stack.template;
+    // the python client sends "template": null with --existing
+    const newTemplate = body.template ?? undefined;
+    if (newTemplate !== undefined) template = parseTemplate(newTemplate);
+    else if (!patch) return heatError(400, 'HTTPBadRequest', 'No template specified');
+    creationOrder(template.resources);
+    const given = patch ? { ...stack.given, ...(body.parameters ?? {}) } : { ...(body.parameters ?? {}) };
+    for (const k of body.clear_parameters ?? []) delete given[k];
+    const parameters = resolveParameters(template, given, pseudoParameters(stack.name, stack.id, this.projectId));
+    stack.template = template;
+    if (newTemplate !== undefined) stack.rawTemplate = typeof newTemplate === 'string' ? template : newTemplate;
+    stack.given = given;
+    stack.parameters = parameters;
+    if (body.timeout_mins !== undefined) stack.timeoutMins = body.timeout_mins;
+    stack.status = 'UPDATE_IN_PROGRESS';
+    stack.reason = 'Stack UPDATE started';
+    stack.updated = isoSeconds();
+    this.event(stack, stack.name, stack.id, 'UPDATE_IN_PROGRESS', 'Stack UPDATE started');
+    this.run(stack, 'UPDATE', () => this.converge(stack, 'UPDATE'));
+    return { status: 202, body: null };
+  }
+
+  private remove(stack: Stack): Reply {
+    if (stack.status === 'DELETE_IN_PROGRESS') return { status: 204 };
+    stack.status = 'DELETE_IN_PROGRESS';
+    stack.reason = 'Stack DELETE started';
+    this.event(stack, stack.name, stack.id, 'DELETE_IN_PROGRESS', 'Stack DELETE started');
+    this.run(stack, 'DELETE', async () => {
+      for (const name of creationOrder(stack.template.resources).reverse()) {
+        const r = stack.resources.get(name);
+        if (!r) continue;
+        this.setResource(stack, r, 'DELETE_IN_PROGRESS', 'state changed');
+        await this.pause();
+        for (const server of [...r.servers.values()]) {
+          await this.driver.deleteServer(server.name);
+          r.servers.delete(server.index);
+        }
+        this.setResource(stack, r, 'DELETE_COMPLETE', 'state changed');
+        stack.resources.delete(name);
+      }
+    }, () => {
+      stack.deleted = true;
+    });
+    return { status: 204 };
+  }
+
+  /** Runs an action in the background; the stack ends <ACTION>_COMPLETE or _FAILED with the reason. */
+  private run(stack: Stack, action: string, work: () => Promise<void>, after?: () => void): void {
+    const p = (async () => {
+      try {
+        await work();
+        stack.status = `${action}_COMPLETE`;
+        stack.reason = `Stack ${action} completed successfully`;
+      } catch (error) {
+        stack.status = `${action}_FAILED`;
+        stack.reason = error instanceof ResourceFailure ? `Resource ${action} failed: ${error.message}` : `${action} aborted: ${(error as Error).message}`;
+      }
+      this.event(stack, stack.name, stack.id, stack.status, stack.reason);
+      after?.();
+    })();
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  /** Brings every resource to what the template now says (create missing, grow or shrink groups). */
+  private async converge(stack: Stack, action: 'CREATE' | 'UPDATE'): Promise<void> {
+    const order = creationOrder(stack.template.resources);
+    for (const gone of [...stack.resources.keys()].filter((n) => !(n in stack.template.resources))) {
+      const r = stack.resources.get(gone)!;
+      for (const server of r.servers.values()) await this.driver.deleteServer(server.name);
+      this.setResource(stack, r, 'DELETE_COMPLETE', 'state changed');
+      stack.resources.delete(gone);
+    }
+    for (const name of order) {
+      const def = stack.template.resources[name]!;
+      let r = stack.resources.get(name);
+      const resourceAction = r ? 'UPDATE' : 'CREATE';
+      if (!r) {
+        r = { name, type: def.type, status: 'INIT_COMPLETE', reason: '', physicalId: randomUUID(), servers: new Map(), updatedTime: isoSeconds() };
+        stack.resources.set(name, r);
+      } else if (action === 'UPDATE' && !this.changes(stack, r, def)) {
+        continue;
+      }
+      this.setResource(stack, r, `${resourceAction}_IN_PROGRESS`, 'state changed');
+      await this.pause();
+      try {
+        await this.realise(stack, r, def);
+      } catch (error) {
+        const reason = error instanceof ResourceFailure ? error.message : `${(error as Error).name}: resources.${name}: ${(error as Error).message}`;
+        this.setResource(stack, r, `${resourceAction}_FAILED`, reason);
+        throw new ResourceFailure(reason);
+      }
+      this.setResource(stack, r, `${resourceAction}_COMPLETE`, 'state changed');
+    }
+  }
+
+  /** Only server counts matter to the emulator: a group changes when its count does. */
+  private changes(stack: Stack, r: Resource, def: ResourceDef): boolean {
+    if (def.type === 'OS::Heat::ResourceGroup') return this.groupCount(stack, def) !== r.servers.size;
+    return false;
+  }
+
+  private groupCount(stack: Stack, def: ResourceDef): number {
+    const count = Number(evaluate(def.properties?.count ?? 1, this.context(stack)));
+    if (!Number.isInteger(count) || count < 0) throw new HeatTemplateError('StackValidationFailed', `Property error: count: ${count} is not a non-negative integer`);
+    return count;
+  }
+
+  private async realise(stack: Stack, r: Resource, def: ResourceDef): Promise<void> {
+    if (def.type === 'OS::Nova::Server') {
+      if (r.servers.size === 0) r.servers.set(0, await this.makeServer(stack, def, `resources.${r.name}`, `${stack.name}-${r.name}`));
+      return;
+    }
+    if (def.type !== 'OS::Heat::ResourceGroup') return;
+    const count = this.groupCount(stack, def);
+    const memberDef = def.properties!.resource_def as ResourceDef;
+    // a ResourceGroup shrinks from the highest index, as Heat's does
+    for (const server of [...r.servers.values()].filter((s) => s.index >= count).sort((a, b) => b.index - a.index)) {
+      await this.driver.deleteServer(server.name);
+      r.servers.delete(server.index);
+    }
+    const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !r.servers.has(i));
+    if (memberDef.type !== 'OS::Nova::Server') return;
+    const made = await Promise.allSettled(
+      missing.map(async (i) => {
+        const server = await this.makeServer(stack, withIndex(memberDef, i) as ResourceDef, `resources.${r.name}.resources[${i}]`, `${stack.name}-${r.name}-${i}`, i);
+        r.servers.set(i, server);
+      }),
+    );
+    const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private async makeServer(stack: Stack, def: ResourceDef, path: string, fallbackName: string, index = 0): Promise<Server> {
+    const properties = evaluate(def.properties ?? {}, this.context(stack)) as Record<string, unknown>;
+    const name = typeof properties.name === 'string' && properties.name !== '' ? properties.name : fallbackName;
+    if (this.behaviour.failCreate !== undefined) {
+      throw new ResourceFailure(`ResourceInError: ${path}: Went to status ERROR due to "Message: ${this.behaviour.failCreate}, Code: 500"`);
+    }
+    const { address } = await this.driver.createServer(name);
+    return { index, name, id: randomUUID(), address };
+  }
+
+  private async pause(): Promise<void> {
+    const ms = this.behaviour.stepDelayMs ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  }
+
+  private setResource(stack: Stack, r: Resource, status: string, reason: string): void {
+    r.status = status;
+    r.reason = reason;
+    r.updatedTime = isoSeconds();
+    this.event(stack, r.name, r.physicalId, status, reason);
+  }
+
+  private event(stack: Stack, resource: string, physicalId: string, status: string, reason: string): void {
+    stack.events.push({
+      id: randomUUID(),
+      event_time: isoSeconds(),
+      resource_name: resource,
+      logical_resource_id: resource,
+      physical_resource_id: physicalId,
+      resource_status: status,
+      resource_status_reason: reason,
+    });
+  }
+}
+
+class ResourceFailure extends Error {}
+
+function resourceAttribute(r: Resource, path: unknown[]): unknown {
+  const [first, ...rest] = path.map(String);
+  const serverAttr = (s: Server | undefined, attr: string | undefined, more: string[]): unknown => {
+    if (!s) return null;
+    const attrs: Record<string, unknown> = {
+      name: s.name,
+      first_address: s.address,
+      accessIPv4: s.address,
+      networks: { public: [s.address] },
+      addresses: { public: [{ addr: s.address, version: 4, 'OS-EXT-IPS:type': 'fixed' }] },
+      show: { id: s.id, name: s.name, status: 'ACTIVE' },
+    };
+    if (attr === undefined || !(attr in attrs)) throw new HeatTemplateError('InvalidTemplateAttribute', `The Referenced Attribute (${r.name} ${attr}) is incorrect.`);
+    let v = attrs[attr];
+    for (const p of more) v = (v as Record<string, unknown> | undefined)?.[p];
+    return v ?? null;
+  };
+  if (r.type === 'OS::Nova::Server') return serverAttr(r.servers.get(0), first, rest);
+  if (r.type !== 'OS::Heat::ResourceGroup') return null;
+  const members = [...r.servers.values()].sort((a, b) => a.index - b.index);
+  if (first === 'refs') return members.map((m) => m.id);
+  if (first === 'refs_map') return Object.fromEntries(members.map((m) => [String(m.index), m.id]));
+  const dotted = /^resource\.(\d+)(?:\.(.+))?$/.exec(first ?? '');
+  if (dotted) {
+    const [attr, ...more] = dotted[2] ? [dotted[2], ...rest] : rest;
+    return serverAttr(r.servers.get(Number(dotted[1])), attr, more);
+  }
+  if (first === 'attributes') return Object.fromEntries(members.map((m) => [String(m.index), serverAttr(m, rest[0], rest.slice(1))]));
+  return members.map((m) => serverAttr(m, first, rest));
+}
+
+function pseudoParameters(name: string, id: string, projectId: string): Record<string, string> {
+  return { 'OS::stack_name': name, 'OS::stack_id': id, 'OS::project_id': projectId };
+}
+
+function isoSeconds(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

@@ -1,0 +1,155 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Reply } from './http.js';
+
+export interface EmulatedUser {
+  id?: string;
+  name: string;
+  domain?: string;
+  password: string;
+}
+
+export interface EmulatedApplicationCredential {
+  id: string;
+  name?: string;
+  secret: string;
+  /** Owner, for lookups by name. */
+  user?: string;
+}
+
+export interface IssuedToken {
+  value: string;
+  expiresAt: number;
+  projectId?: string;
+  userId: string;
+}
+
+export interface KeystoneConfig {
+  baseUrl: string;
+  projectId: string;
+  projectName: string;
+  region: string;
+  users: Required<EmulatedUser>[];
+  applicationCredentials: EmulatedApplicationCredential[];
+  tokenTtlSeconds: number;
+  rejectCredentials: () => boolean;
+  now: () => number;
+}
+
+const DOMAIN = { id: 'default', name: 'Default' };
+
+const unauthorized: Reply = {
+  status: 401,
+  body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } },
+};
+
+/** Keystone v3: version discovery and password / application-credential tokens with a service catalog. */
+export class EmulatedKeystone {
+  readonly tokens = new Map<string, IssuedToken>();
+  issued = 0;
+
+  constructor(private readonly config: KeystoneConfig) {}
+
+  private versionDoc() {
+    return {
+      id: 'v3.14',
+      status: 'stable',
+      updated: '2020-04-07T00:00:00Z',
+      links: [{ rel: 'self', href: `${this.config.baseUrl}/identity/v3/` }],
+      'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity-v3+json' }],
+    };
+  }
+
+  catalog() {
+    const { baseUrl, region, projectId } = this.config;
+    const endpoints = (url: string, interfaces: string[]) =>
+      interfaces.map((iface) => ({ id: randomUUID().replace(/-/g, ''), interface: iface, region, region_id: region, url }));
+    return [
+      { type: 'identity', name: 'keystone', id: 'identity0', endpoints: endpoints(`${baseUrl}/identity/v3/`, ['public', 'internal', 'admin']) },
+      { type: 'orchestration', name: 'heat', id: 'orchestration0', endpoints: endpoints(`${baseUrl}/orchestration/v1/${projectId}`, ['public', 'internal', 'admin']) },
+      // listed so that catalog errors look like a real cloud's; the emulator does not serve it
+      { type: 'compute', name: 'nova', id: 'compute0', endpoints: endpoints(`${baseUrl}/compute/v2.1`, ['public']) },
+    ];
+  }
+
+  handle(method: string, path: string, body: unknown): Reply | undefined {
+    if (path === '/identity' || path === '/identity/') {
+      return { status: 300, body: { versions: { values: [this.versionDoc()] } } };
+    }
+    if (method === 'GET' && (path === '/identity/v3' || path === '/identity/v3/')) return { status: 200, body: { version: this.versionDoc() } };
+    if (method === 'POST' && path === '/identity/v3/auth/tokens') return this.issue(body);
+    if (path.startsWith('/identity/')) return { status: 404, body: { error: { code: 404, title: 'Not Found', message: `Could not find ${path}.` } } };
+    return undefined;
+  }
+
+  private issue(body: unknown): Reply {
+    if (this.config.rejectCredentials()) return unauthorized;
+    const auth = (body as { auth?: { identity?: Record<string, unknown>; scope?: { project?: { id?: string; name?: string; domain?: { id?: string; name?: string } } } } })?.auth;
+    const methods = auth?.identity?.methods as string[] | undefined;
+    if (!auth || !Array.isArray(methods) || methods.length !== 1) {
+      return { status: 400, body: { error: { code: 400, title: 'Bad Request', message: 'Invalid input for field \'identity\': \'methods\' is a required property' } } };
+    }
+    const { users, applicationCredentials, projectId, projectName } = this.config;
+    let user: Required<EmulatedUser> | undefined;
+    let appCred: EmulatedApplicationCredential | undefined;
+    if (methods[0] === 'password') {
+      const u = (auth.identity!.password as { user?: { id?: string; name?: string; password?: string; domain?: { id?: string; name?: string } } })?.user;
+      user = users.find(
+        (x) =>
+          (u?.id ? x.id === u.id : x.name === u?.name && domainMatches(u?.domain, x.domain)) && x.password === u?.password,
+      );
+      if (!user) return unauthorized;
+    } else if (methods[0] === 'application_credential') {
+      if (auth.scope) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'Application credentials cannot request a scope.' } } };
+      const c = auth.identity!.application_credential as { id?: string; name?: string; secret?: string; user?: { name?: string } };
+      appCred = applicationCredentials.find((x) => (c?.id ? x.id === c.id : x.name === c?.name && x.user === c?.user?.name) && x.secret === c?.secret);
+      if (!appCred) return unauthorized;
+      user = users[0];
+    } else {
+      return unauthorized;
+    }
+    let project: string | undefined;
+    if (appCred) project = projectId;
+    else if (auth.scope?.project) {
+      const p = auth.scope.project;
+      const ok = p.id ? p.id === projectId : p.name === projectName && domainMatches(p.domain, DOMAIN.name);
+      if (!ok) return unauthorized;
+      project = projectId;
+    }
+    const value = 'gAAAAAB' + randomBytes(48).toString('base64url');
+    const now = this.config.now();
+    const expiresAt = now + this.config.tokenTtlSeconds * 1000;
+    this.tokens.set(value, { value, expiresAt, projectId: project, userId: user!.id });
+    this.issued += 1;
+    const token = {
+      methods,
+      user: { id: user!.id, name: user!.name, domain: DOMAIN, password_expires_at: null },
+      audit_ids: [randomBytes(16).toString('base64url')],
+      expires_at: new Date(expiresAt).toISOString(),
+      issued_at: new Date(now).toISOString(),
+      ...(project
+        ? {
+            project: { id: projectId, name: projectName, domain: DOMAIN },
+            is_domain: false,
+            roles: [{ id: 'member0', name: 'member' }, { id: 'reader0', name: 'reader' }],
+            catalog: this.catalog(),
+          }
+        : {}),
+      ...(appCred ? { application_credential: { id: appCred.id, name: appCred.name ?? appCred.id, restricted: true } } : {}),
+    };
+    return { status: 201, headers: { 'x-subject-token': value }, body: { token } };
+  }
+
+  /** The token's record when it is known and not expired. */
+  check(value: string | undefined): IssuedToken | undefined {
+    if (!value) return undefined;
+    const token = this.tokens.get(value);
+    if (!token || token.expiresAt <= this.config.now()) return undefined;
+    return token;
+  }
+}
+
+function domainMatches(given: { id?: string; name?: string } | undefined, domainName: string): boolean {
+  if (!given) return false;
+  if (given.id !== undefined) return given.id === DOMAIN.id && domainName === DOMAIN.name;
+  return given.name === domainName;
+}
