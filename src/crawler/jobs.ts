@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { JobRequest } from './core/job-request.js';
+import type { LinkScope } from './core/scope.js';
+import { CONSUMER_GROUP, crawlerKeys, type CrawlerKeys } from './keys.js';
+import { LuaScript } from './lua.js';
+import { CANCEL_JOB, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, HOST_SLOT, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
+
+/**
+ * The job store: the only module that knows how jobs, pages and images are laid out in Redis.
+ * The API uses the read/create/cancel half, workers the task half.
+ */
+export type JobStatus = 'running' | 'done' | 'cancelled';
+export type PageOutcome = 'fetched' | 'failed' | 'robots' | 'blocked' | 'cancelled';
+
+export interface JobCounts {
+  /** Pages admitted to the crawl (seeds and links, deduplicated, at most maxPages). */
+  queued: number;
+  /** Admitted pages not finished yet; the job is done when this reaches 0. */
+  pending: number;
+  fetched: number;
+  failed: number;
+  /** Pages skipped because robots.txt disallows them. */
+  robots: number;
+  /** Pages refused because they resolve to an address the config does not allow. */
+  blocked: number;
+  cancelled: number;
+  /** Distinct images found. */
+  images: number;
+}
+
+export interface JobDocument {
+  id: string;
+  status: JobStatus;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  request: { urls: string[]; maxDepth: number; maxPages: number; scope: LinkScope };
+  counts: JobCounts;
+}
+
+export interface JobMeta {
+  id: string;
+  status: JobStatus;
+  maxDepth: number;
+  maxPages: number;
+  scope: LinkScope;
+  seeds: string[];
+}
+
+export interface PageRecord {
+  url: string;
+  depth: number;
+  outcome: PageOutcome;
+  /** HTTP status of the final response, when there was one. */
+  status?: number;
+  finalUrl?: string;
+  images?: number;
+  links?: number;
+  truncated?: boolean;
+  error?: string;
+}
+
+export interface ImageRecord {
+  url: string;
+  /** The page the image was first found on. */
+  page: string;
+  alt: string;
+}
+
+/** A page task as carried on the stream. */
+export interface PageTask {
+  job: string;
+  url: string;
+  depth: number;
+  attempt: number;
+}
+
+export interface PageResult {
+  outcome: PageOutcome;
+  page: PageRecord | null;
+  images: ImageRecord[];
+  children: Array<{ url: string; depth: number; robotsDisallowed: boolean }>;
+}
+
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Job ids are v4 UUIDs; anything else is answered with 404 before Redis is asked. */
+export function isJobId(value: string): boolean {
+  return JOB_ID.test(value);
+}
+
+const scripts = {
+  create: new LuaScript(CREATE_JOB),
+  complete: new LuaScript(COMPLETE_PAGE),
+  delay: new LuaScript(DELAY_TASK),
+  promote: new LuaScript(PROMOTE_DUE),
+  release: new LuaScript(RELEASE_TASK),
+  hostSlot: new LuaScript(HOST_SLOT),
+  cancel: new LuaScript(CANCEL_JOB),
+};
+
+export class JobStore {
+  readonly keys: CrawlerKeys;
+  constructor(readonly redis: Redis, prefix: string) {
+    this.keys = crawlerKeys(prefix);
+  }
+
+  /** Creates the consumer group (and the stream) if needed; from id 0 so tasks queued before it are read. */
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.keys.tasks, CONSUMER_GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
+    }
+  }
+
+  async create(request: JobRequest): Promise<JobDocument> {
+    await this.ensureGroup();
+    const id = randomUUID();
+    const k = this.keys;
+    await scripts.create.run(this.redis, [k.job(id), k.seen(id), k.tasks],
+      [id, request.maxDepth, request.maxPages, request.scope, JSON.stringify(request.urls), ...request.urls]);
+    const doc = await this.get(id);
+    if (doc === null) throw new Error(`job ${id} vanished right after it was created`);
+    return doc;
+  }
+
+  async get(id: string): Promise<JobDocument | null> {
+    if (!isJobId(id)) return null;
+    const hash = await this.redis.hgetall(this.keys.job(id));
+    return Object.keys(hash).length === 0 ? null : documentFrom(hash);
+  }
+
+  async meta(id: string): Promise<JobMeta | null> {
+    const values = await this.redis.hmget(this.keys.job(id), 'status', 'maxDepth', 'maxPages', 'scope', 'seeds');
+    const [status, maxDepth, maxPages, scope, seeds] = values;
+    if (status === null || status === undefined) return null;
+    return {
+      id,
+      status: status as JobStatus,
+      maxDepth: Number(maxDepth),
+      maxPages: Number(maxPages),
+      scope: scope as LinkScope,
+      seeds: JSON.parse(seeds ?? '[]') as string[],
+    };
+  }
+
+  /** Cancels a running job; returns its document, or null when there is no such job. */
+  async cancel(id: string): Promise<JobDocument | null> {
+    if (!isJobId(id)) return null;
+    const previous = await scripts.cancel.run(this.redis, [this.keys.job(id)], []);
+    if (previous === null) return null;
+    return this.get(id);
+  }
+
+  async images(id: string, offset: number, limit: number): Promise<{ total: number; items: ImageRecord[] }> {
+    return this.page<ImageRecord>(this.keys.images(id), offset, limit);
+  }
+
+  async pages(id: string, offset: number, limit: number): Promise<{ total: number; items: PageRecord[] }> {
+    return this.page<PageRecord>(this.keys.pages(id), offset, limit);
+  }
+
+  private async page<T>(key: string, offset: number, limit: number): Promise<{ total: number; items: T[] }> {
+    const result = await this.redis.multi().llen(key).lrange(key, offset, offset + limit - 1).exec();
+    if (result === null) throw new Error('Redis transaction aborted');
+    const [[lenError, total], [rangeError, items]] = result as [[Error | null, number], [Error | null, string[]]];
+    if (lenError ?? rangeError) throw lenError ?? rangeError;
+    return { total, items: items.map((item) => JSON.parse(item) as T) };
+  }
+
+  // ---- worker side ----
+
+  async complete(messageId: string, task: PageTask, result: PageResult): Promise<number> {
+    const k = this.keys;
+    const args: Array<string | number> = [CONSUMER_GROUP, messageId, task.job, task.url, result.outcome,
+      result.page === null ? '' : JSON.stringify(result.page), result.images.length];
+    for (const image of result.images) args.push(image.url, JSON.stringify(image));
+    args.push(result.children.length);
+    for (const child of result.children) args.push(child.url, child.depth, child.robotsDisallowed ? 1 : 0);
+    const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks];
+    return Number(await scripts.complete.run(this.redis, keys, args));
+  }
+
+  async delay(messageId: string, task: PageTask, delayMs: number): Promise<void> {
+    const member = JSON.stringify({ j: task.job, u: task.url, d: task.depth, a: task.attempt });
+    await scripts.delay.run(this.redis, [this.keys.tasks, this.keys.delayed], [CONSUMER_GROUP, messageId, Math.max(0, Math.round(delayMs)), member]);
+  }
+
+  async promoteDue(limit = 500): Promise<number> {
+    return Number(await scripts.promote.run(this.redis, [this.keys.delayed, this.keys.tasks], [limit]));
+  }
+
+  async release(messageId: string, task: PageTask): Promise<void> {
+    await scripts.release.run(this.redis, [this.keys.tasks], [CONSUMER_GROUP, messageId, task.job, task.url, task.depth, task.attempt]);
+  }
+
+  async hostSlot(hostname: string, intervalMs: number, maxWaitMs: number): Promise<{ reserved: boolean; waitMs: number }> {
+    const [reserved, waitMs] = (await scripts.hostSlot.run(this.redis, [this.keys.host(hostname)], [intervalMs, maxWaitMs])) as [number, number];
+    return { reserved: reserved === 1, waitMs };
+  }
+
+  /** Counts one more takeover of a URL's task from a silent worker; returns the total. */
+  async countTakeover(task: PageTask): Promise<number> {
+    return this.redis.hincrby(this.keys.takeovers(task.job), task.url, 1);
+  }
+}
+
+export function taskFromFields(fields: string[]): PageTask | null {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
+  const job = map.get('j');
+  const url = map.get('u');
+  if (job === undefined || url === undefined) return null;
+  return { job, url, depth: Number(map.get('d') ?? 0), attempt: Number(map.get('a') ?? 1) };
+}
+
+function documentFrom(hash: Record<string, string>): JobDocument {
+  const num = (key: string) => Number(hash[key] ?? 0);
+  const iso = (key: string) => (hash[key] ? new Date(Number(hash[key])).toISOString() : null);
+  return {
+    id: hash.id ?? '',
+    status: (hash.status ?? 'running') as JobStatus,
+    createdAt: iso('createdAt') ?? '',
+    updatedAt: iso('updatedAt') ?? '',
+    finishedAt: iso('finishedAt'),
+    request: { urls: JSON.parse(hash.seeds ?? '[]') as string[], maxDepth: num('maxDepth'), maxPages: num('maxPages'), scope: (hash.scope ?? 'host') as LinkScope },
+    counts: {
+      queued: num('queued'), pending: num('pending'), fetched: num('fetched'), failed: num('failed'),
+      robots: num('robots'), blocked: num('blocked'), cancelled: num('cancelled'), images: num('images'),
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * Every Redis key the crawler uses, under one configurable prefix so apps and test runs can share a Redis.
+ * Page tasks of all jobs share one stream; a job's state lives in keys named after its id.
+ */
+export const CONSUMER_GROUP = 'workers';
+
+export interface CrawlerKeys {
+  /** Stream of page tasks, read by the consumer group CONSUMER_GROUP. */
+  tasks: string;
+  /** Sorted set of tasks waiting for a retry or a host's politeness slot, scored by due time (ms). */
+  delayed: string;
+  job(id: string): string;
+  /** Canonical URLs admitted to the job (dedupe), including robots-disallowed ones. */
+  seen(id: string): string;
+  /** URLs whose task has completed: makes a redelivered task a no-op. */
+  done(id: string): string;
+  pages(id: string): string;
+  imageSet(id: string): string;
+  images(id: string): string;
+  /** How often each URL's task was taken over from a silent worker (poison-task guard). */
+  takeovers(id: string): string;
+  robots(origin: string): string;
+  host(hostname: string): string;
+}
+
+export function crawlerKeys(prefix: string): CrawlerKeys {
+  const job = (id: string) => `${prefix}job:${id}`;
+  return {
+    tasks: `${prefix}tasks`,
+    delayed: `${prefix}delayed`,
+    job,
+    seen: (id) => `${job(id)}:seen`,
+    done: (id) => `${job(id)}:done`,
+    pages: (id) => `${job(id)}:pages`,
+    imageSet: (id) => `${job(id)}:imageset`,
+    images: (id) => `${job(id)}:images`,
+    takeovers: (id) => `${job(id)}:takeovers`,
+    robots: (origin) => `${prefix}robots:${origin}`,
+    host: (hostname) => `${prefix}host:${hostname}`,
+  };
+}
+
+/** Every key that belongs to one job, for deletion. */
+export function jobKeyList(keys: CrawlerKeys, id: string): string[] {
+  return [keys.job(id), keys.seen(id), keys.done(id), keys.pages(id), keys.imageSet(id), keys.images(id), keys.takeovers(id)];
+}

@@ -1,0 +1,322 @@
+import { hostname as machineName } from 'node:os';
+import type { Redis } from 'ioredis';
+import { createAddressPolicy } from '../core/address-policy.js';
+import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
+import { inScopeOfAny } from '../core/scope.js';
+import type { ServiceConfig } from '../config.js';
+import { JobStore, taskFromFields, type JobMeta, type PageResult, type PageTask } from '../jobs.js';
+import { CONSUMER_GROUP } from '../keys.js';
+import { RobotsCache } from './robots-cache.js';
+import { createSafeAgent, isBlocked, SafeFetcher } from './safe-fetch.js';
+
+export interface WorkerLog {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface CrawlWorkerOptions {
+  config: ServiceConfig;
+  /** Commands. Needs maxRetriesPerRequest: null so a Redis outage is waited out, not failed. */
+  redis: Redis;
+  /** Blocking reads (XREADGROUP BLOCK holds its connection). */
+  reader: Redis;
+  log: WorkerLog;
+  consumer?: string;
+}
+
+interface Held {
+  messageId: string;
+  task: PageTask;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/** Waits above this are not slept through: the task goes back as a delayed task. */
+const MAX_INLINE_HOST_WAIT_MS = 2000;
+/** Tasks taken over more often than this are recorded as failed: they probably crash whoever runs them. */
+const MAX_TAKEOVERS = 5;
+
+/**
+ * A queue consumer: reads page tasks from the Redis stream with a consumer group, runs up to `concurrency`
+ * at once, and records each result atomically (jobs.ts). Messages it holds are kept fresh with XCLAIM while
+ * it works on them; messages held by a worker that went silent are taken over after the visibility timeout
+ * with XAUTOCLAIM. Delivery is at least once; the completion script makes effects idempotent.
+ */
+export class CrawlWorker {
+  readonly consumer: string;
+  private readonly store: JobStore;
+  private readonly fetcher: SafeFetcher;
+  private readonly robots: RobotsCache;
+  private readonly held = new Map<string, Held>();
+  private readonly metaCache = new Map<string, { meta: JobMeta | null; expires: number }>();
+  private stopping = false;
+  private loops: Promise<unknown>[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private wake: (() => void) | undefined;
+  readonly stats = { completed: 0, duplicates: 0, retried: 0, takenOver: 0, released: 0 };
+
+  constructor(private readonly options: CrawlWorkerOptions) {
+    const { config } = options;
+    this.consumer = options.consumer ?? `${machineName()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    this.store = new JobStore(options.redis, config.keyPrefix);
+    const agent = createSafeAgent(createAddressPolicy(config.allow), {
+      connectTimeoutMs: Math.min(config.worker.fetchTimeoutMs, 10_000),
+      connections: config.worker.concurrency,
+    });
+    this.fetcher = new SafeFetcher(agent, {
+      timeoutMs: config.worker.fetchTimeoutMs,
+      maxBodyBytes: config.worker.maxBodyBytes,
+      maxRedirects: config.worker.maxRedirects,
+      userAgent: config.worker.userAgent,
+    });
+    this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, config.worker.userAgent);
+  }
+
+  async start(): Promise<void> {
+    await this.store.ensureGroup();
+    const visibility = this.options.config.worker.visibilityTimeoutMs;
+    this.every(Math.max(100, Math.floor(visibility / 3)), () => this.heartbeat());
+    this.every(Math.max(100, Math.floor(visibility / 2)), () => this.takeOver());
+    this.every(250, () => this.store.promoteDue().then(() => undefined));
+    this.loops.push(this.readLoop());
+  }
+
+  /**
+   * Graceful stop: take no new work, give held pages `graceMs` to finish, hand back the rest.
+   * Resolves when nothing is held any more; the caller then closes the connections.
+   */
+  async stop(graceMs = this.options.config.worker.shutdownGraceMs): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.wake?.();
+    // The read loop ends within its BLOCK time; anything it read meanwhile it hands back itself.
+    await Promise.allSettled(this.loops);
+    const all = () => Promise.allSettled([...this.held.values()].map((h) => h.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all(), new Promise((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+    clearTimeout(timer);
+    const leftovers = [...this.held.values()];
+    for (const held of leftovers) held.abort.abort(new Error('worker shutting down'));
+    await Promise.allSettled(leftovers.map(async (held) => {
+      await this.store.release(held.messageId, held.task);
+      this.stats.released++;
+    }));
+    await all();
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  private every(ms: number, fn: () => Promise<void>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.stopping) return;
+      running = true;
+      fn().catch((error: Error) => this.options.log.warn(`background step failed: ${error.message}`)).finally(() => { running = false; });
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private async readLoop(): Promise<void> {
+    const { reader, config } = this.options;
+    const concurrency = config.worker.concurrency;
+    while (!this.stopping) {
+      const free = concurrency - this.held.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => { this.wake = resolve; });
+        continue;
+      }
+      let reply: unknown;
+      try {
+        reply = await reader.xreadgroup('GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', free, 'BLOCK', 1000, 'STREAMS', this.store.keys.tasks, '>');
+      } catch (error) {
+        if (this.stopping) break;
+        const message = (error as Error).message;
+        if (message.includes('NOGROUP')) await this.store.ensureGroup().catch(() => undefined);
+        else this.options.log.warn(`reading tasks failed (retrying): ${message}`);
+        await sleep(200);
+        continue;
+      }
+      for (const [id, fields] of messagesOf(reply)) {
+        const task = taskFromFields(fields);
+        if (this.stopping && task !== null) await this.store.release(id, task);
+        else this.dispatch(id, fields, false);
+      }
+    }
+  }
+
+  private dispatch(messageId: string, fields: string[], takenOver: boolean): void {
+    if (this.held.has(messageId)) return;
+    const task = taskFromFields(fields);
+    const abort = new AbortController();
+    const held: Held = { messageId, task: task ?? { job: '', url: '', depth: 0, attempt: 1 }, abort, done: Promise.resolve() };
+    this.held.set(messageId, held);
+    held.done = (async () => {
+      try {
+        if (task === null) {
+          // Not ours to understand: drop it rather than let it circulate forever.
+          await this.options.redis.multi().xack(this.store.keys.tasks, CONSUMER_GROUP, messageId).xdel(this.store.keys.tasks, messageId).exec();
+          return;
+        }
+        await this.handle(messageId, task, takenOver, abort.signal);
+      } catch (error) {
+        // Left unacknowledged on purpose: another worker (or this one) takes it over after the visibility timeout.
+        if (!abort.signal.aborted) this.options.log.warn(`task ${task?.url ?? messageId} failed, will be retried after the visibility timeout: ${(error as Error).message}`);
+      } finally {
+        if (!abort.signal.aborted) this.held.delete(messageId);
+        this.wake?.();
+      }
+    })();
+  }
+
+  private async handle(messageId: string, task: PageTask, takenOver: boolean, signal: AbortSignal): Promise<void> {
+    const { config } = this.options;
+    const meta = await this.jobMeta(task.job);
+    if (meta === null || meta.status !== 'running') {
+      await this.finish(messageId, task, { outcome: 'cancelled', page: null, images: [], children: [] });
+      return;
+    }
+    if (takenOver && (await this.store.countTakeover(task)) > MAX_TAKEOVERS) {
+      await this.finish(messageId, task, { outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', error: `abandoned after ${MAX_TAKEOVERS} takeovers` }, images: [], children: [] });
+      return;
+    }
+    const url = new URL(task.url);
+    let rules;
+    try {
+      rules = await this.robots.rulesFor(url);
+    } catch (error) {
+      await this.failOrRetry(messageId, task, error, undefined);
+      return;
+    }
+    if (!rules.isAllowed(task.url)) {
+      await this.finish(messageId, task, { outcome: 'robots', page: { url: task.url, depth: task.depth, outcome: 'robots' }, images: [], children: [] });
+      return;
+    }
+    const interval = Math.max(config.worker.hostDelayMs, Math.min((rules.crawlDelaySeconds ?? 0) * 1000, config.worker.maxHostDelayMs));
+    if (interval > 0) {
+      const slot = await this.store.hostSlot(url.host, interval, MAX_INLINE_HOST_WAIT_MS);
+      if (!slot.reserved) {
+        await this.store.delay(messageId, task, slot.waitMs);
+        return;
+      }
+      if (slot.waitMs > 0) await sleep(slot.waitMs, signal);
+    }
+    let fetched;
+    try {
+      fetched = await this.fetcher.fetchPage(task.url, signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      await this.failOrRetry(messageId, task, error, undefined);
+      return;
+    }
+    if (fetched.kind === 'http-error') {
+      if (verdictForStatus(fetched.status) === 'retry' && task.attempt < config.worker.maxAttempts) {
+        await this.retry(messageId, task, parseRetryAfter(fetched.retryAfter, Date.now()));
+        return;
+      }
+      await this.finish(messageId, task, {
+        outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', status: fetched.status, finalUrl: fetched.finalUrl }, images: [], children: [],
+      });
+      return;
+    }
+    if (fetched.kind === 'other') {
+      await this.finish(messageId, task, {
+        outcome: 'fetched', page: { url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: 0, links: 0 }, images: [], children: [],
+      });
+      return;
+    }
+    const { images, links } = fetched.extract;
+    const children: PageResult['children'] = [];
+    if (task.depth < meta.maxDepth) {
+      const seeds = meta.seeds.map((s) => new URL(s));
+      for (const link of links) {
+        const linkUrl = new URL(link);
+        if (!inScopeOfAny(linkUrl, seeds, meta.scope)) continue;
+        const known = this.robots.peek(linkUrl);
+        children.push({ url: link, depth: task.depth + 1, robotsDisallowed: known !== undefined && !known.isAllowed(link) });
+      }
+    }
+    await this.finish(messageId, task, {
+      outcome: 'fetched',
+      page: { url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: images.length, links: links.length, ...(fetched.truncated ? { truncated: true } : {}) },
+      images: images.map((image) => ({ url: image.url, page: fetched.finalUrl, alt: image.alt })),
+      children,
+    });
+  }
+
+  private async failOrRetry(messageId: string, task: PageTask, error: unknown, retryAfterMs: number | undefined): Promise<void> {
+    if (isBlocked(error)) {
+      await this.finish(messageId, task, { outcome: 'blocked', page: { url: task.url, depth: task.depth, outcome: 'blocked', error: (error as Error).message }, images: [], children: [] });
+      return;
+    }
+    if (task.attempt < this.options.config.worker.maxAttempts) {
+      await this.retry(messageId, task, retryAfterMs);
+      return;
+    }
+    await this.finish(messageId, task, { outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', error: describe(error) }, images: [], children: [] });
+  }
+
+  private async retry(messageId: string, task: PageTask, retryAfterMs: number | undefined): Promise<void> {
+    const wait = backoffMs(task.attempt, this.options.config.worker.retryBaseMs, Math.random(), retryAfterMs);
+    await this.store.delay(messageId, { ...task, attempt: task.attempt + 1 }, wait);
+    this.stats.retried++;
+  }
+
+  private async finish(messageId: string, task: PageTask, result: PageResult): Promise<void> {
+    const recorded = await this.store.complete(messageId, task, result);
+    if (recorded === 0) this.stats.duplicates++;
+    else this.stats.completed++;
+  }
+
+  private async jobMeta(id: string): Promise<JobMeta | null> {
+    const hit = this.metaCache.get(id);
+    if (hit !== undefined && hit.expires > Date.now()) return hit.meta;
+    const meta = await this.store.meta(id);
+    this.metaCache.set(id, { meta, expires: Date.now() + 1000 });
+    if (this.metaCache.size > 1000) this.metaCache.delete(this.metaCache.keys().next().value!);
+    return meta;
+  }
+
+  /** Resets the idle time of every message this worker holds, so only silent workers lose theirs. */
+  private async heartbeat(): Promise<void> {
+    const ids = [...this.held.keys()];
+    if (ids.length === 0) return;
+    await this.options.redis.xclaim(this.store.keys.tasks, CONSUMER_GROUP, this.consumer, 0, ...ids, 'JUSTID');
+  }
+
+  private async takeOver(): Promise<void> {
+    const { redis, config } = this.options;
+    const free = config.worker.concurrency - this.held.size;
+    if (free <= 0) return;
+    const reply = (await redis.xautoclaim(this.store.keys.tasks, CONSUMER_GROUP, this.consumer, config.worker.visibilityTimeoutMs, '0-0', 'COUNT', free)) as [string, Array<[string, string[]] | null>, string[]?];
+    for (const entry of reply[1]) {
+      if (entry === null) continue;
+      this.stats.takenOver++;
+      this.dispatch(entry[0], entry[1], true);
+    }
+  }
+}
+
+function messagesOf(reply: unknown): Array<[string, string[]]> {
+  if (!Array.isArray(reply)) return [];
+  const out: Array<[string, string[]]> = [];
+  for (const [, messages] of reply as Array<[string, Array<[string, string[]]>]>) out.push(...messages);
+  return out;
+}
+
+function describe(error: unknown): string {
+  const e = error as Error & { code?: string; cause?: { code?: string; message?: string } };
+  return [e.code ?? e.cause?.code, e.message].filter(Boolean).join(': ').slice(0, 300);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    }, { once: true });
+  });
+}

@@ -1,0 +1,170 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { TextDecoder } from 'node:util';
+import { Agent, buildConnector, request } from 'undici';
+import type { AddressPolicy } from '../core/address-policy.js';
+import { createExtractor, type PageExtract } from '../core/extract.js';
+import { parseHttpUrl } from '../core/url.js';
+
+/**
+ * SSRF-safe HTTP for the crawler. undici's `connect.lookup` hook alone is not enough (IP literals skip DNS,
+ * redirects to literals pass), so a custom connector checks every resolved address, and every literal, right
+ * before it connects, and connects to the checked address itself (no second DNS answer can differ). Redirects
+ * are followed by hand, so each hop goes through the same connector and scheme check.
+ */
+export class BlockedAddressError extends Error {
+  readonly code = 'ERR_BLOCKED_ADDRESS';
+}
+
+export function isBlocked(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if ((current as { code?: string }).code === 'ERR_BLOCKED_ADDRESS') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+export async function resolveAllowed(hostname: string, policy: AddressPolicy): Promise<string> {
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  if (isIP(host) !== 0) {
+    const why = policy.checkAddress(host);
+    if (why !== null) throw new BlockedAddressError(`refusing ${host}: ${why}`);
+    return host;
+  }
+  const answers = await lookup(host, { all: true, verbatim: true });
+  if (answers.length === 0) throw new Error(`${host} has no addresses`);
+  if (!policy.hostAllowed(host)) {
+    // One bad answer among good ones is still refused: we cannot tell which one the attacker wants us on.
+    for (const answer of answers) {
+      const why = policy.checkAddress(answer.address);
+      if (why !== null) throw new BlockedAddressError(`refusing ${host} (${answer.address}): ${why}`);
+    }
+  }
+  return answers[0]!.address;
+}
+
+export function createSafeAgent(policy: AddressPolicy, options: { connectTimeoutMs: number; connections?: number }): Agent {
+  const connectDirect = buildConnector({ timeout: options.connectTimeoutMs });
+  return new Agent({
+    connections: options.connections ?? 64,
+    keepAliveTimeout: 10_000,
+    connect(connectOptions, callback) {
+      resolveAllowed(connectOptions.hostname, policy).then(
+        (address) => connectDirect({
+          ...connectOptions,
+          hostname: address,
+          // TLS still verifies (and sends SNI for) the name, not the address we pinned.
+          servername: isIP(connectOptions.hostname.replace(/^\[|\]$/g, '')) === 0 ? connectOptions.hostname : undefined,
+        }, callback),
+        (error: Error) => callback(error, null),
+      );
+    },
+  });
+}
+
+export interface FetchLimits {
+  timeoutMs: number;
+  maxBodyBytes: number;
+  maxRedirects: number;
+  userAgent: string;
+}
+
+export type PageFetch =
+  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean }
+  | { kind: 'other'; status: number; finalUrl: string; contentType: string }
+  | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string };
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+export class SafeFetcher {
+  constructor(private readonly agent: Agent, private readonly limits: FetchLimits) {}
+
+  /** GET a page, following redirects by hand, parsing HTML as it streams in. Throws on network errors. */
+  async fetchPage(url: string, signal?: AbortSignal): Promise<PageFetch> {
+    const { response, finalUrl } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal);
+    const status = response.statusCode;
+    if (status < 200 || status >= 300) {
+      await response.body.dump();
+      const retryAfter = response.headers['retry-after'];
+      return { kind: 'http-error', status, finalUrl, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
+    }
+    const contentType = String(response.headers['content-type'] ?? '');
+    if (!/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(contentType)) {
+      // Only HTML is parsed; anything else is closed without reading it.
+      discard(response.body);
+      return { kind: 'other', status, finalUrl, contentType };
+    }
+    const extractor = createExtractor(finalUrl);
+    const decoder = decoderFor(contentType);
+    let bytes = 0;
+    let truncated = false;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > this.limits.maxBodyBytes) {
+        truncated = true;
+        discard(response.body);
+        break;
+      }
+      extractor.write(decoder.decode(chunk, { stream: true }));
+    }
+    extractor.write(decoder.decode());
+    return { kind: 'html', status, finalUrl, extract: extractor.end(), truncated };
+  }
+
+  /** GET a small text resource (robots.txt) with the same safety and a size cap. */
+  async fetchText(url: string, maxBytes: number, signal?: AbortSignal): Promise<{ status: number; body: string }> {
+    const { response } = await this.follow(url, 'text/plain,*/*;q=0.5', signal);
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        discard(response.body);
+        break;
+      }
+      chunks.push(chunk);
+    }
+    return { status: response.statusCode, body: Buffer.concat(chunks).toString('utf8') };
+  }
+
+  private async follow(url: string, accept: string, signal?: AbortSignal) {
+    let current = url;
+    const deadline = AbortSignal.timeout(this.limits.timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    for (let hop = 0; ; hop++) {
+      if (parseHttpUrl(current) === null) throw new BlockedAddressError(`refusing to follow a redirect to ${current.slice(0, 200)}: only http(s)`);
+      const response = await request(current, {
+        method: 'GET',
+        dispatcher: this.agent,
+        headers: { 'user-agent': this.limits.userAgent, accept },
+        headersTimeout: this.limits.timeoutMs,
+        bodyTimeout: this.limits.timeoutMs,
+        signal: combined,
+      });
+      const location = response.headers.location;
+      if (REDIRECTS.has(response.statusCode) && typeof location === 'string') {
+        discard(response.body);
+        if (hop >= this.limits.maxRedirects) throw new Error(`more than ${this.limits.maxRedirects} redirects`);
+        current = new URL(location, current).href;
+        continue;
+      }
+      return { response, finalUrl: current };
+    }
+  }
+}
+
+/** Closes a body we do not want; the listener keeps undici's AbortError from becoming an uncaught exception. */
+function discard(body: NodeJS.ReadableStream & { destroy(): void }): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+function decoderFor(contentType: string): TextDecoder {
+  const charset = /charset\s*=\s*"?([\w-]+)/i.exec(contentType)?.[1];
+  try {
+    return new TextDecoder(charset ?? 'utf-8');
+  } catch {
+    return new TextDecoder('utf-8');
+  }
+}

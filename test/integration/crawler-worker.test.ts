@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseServiceConfig, type ServiceConfig } from '../../src/crawler/config.js';
+import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../src/crawler/jobs.js';
+import { CrawlWorker } from '../../src/crawler/worker/crawl-worker.js';
+import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
+
+/**
+ * The worker side against a real Redis (append-only, so it can be restarted mid-crawl) and a local site.
+ * Every check compares with the exact sets the site generator says it emitted.
+ */
+let redis: TestRedis;
+let client: Redis;
+const cleanups: Array<() => Promise<unknown>> = [];
+const silent = { info: () => undefined, warn: () => undefined };
+
+beforeAll(async () => {
+  redis = await startRedis({ appendOnly: true });
+  client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  client.on('error', () => undefined);
+});
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
+});
+
+afterAll(async () => {
+  client?.disconnect();
+  await redis?.stop();
+});
+
+function configFor(overrides: Partial<ServiceConfig['worker']> = {}, allowNetworks = ['127.0.0.1/32']): ServiceConfig {
+  return parseServiceConfig({
+    redis: redis.url,
+    apiToken: 'test-token-123',
+    keyPrefix: `test-${randomUUID().slice(0, 8)}:`,
+    allow: { networks: allowNetworks },
+    worker: { concurrency: 8, visibilityTimeoutMs: 1500, retryBaseMs: 50, shutdownGraceMs: 2000, fetchTimeoutMs: 5000, ...overrides },
+  });
+}
+
+async function startInProcessWorker(config: ServiceConfig): Promise<CrawlWorker> {
+  const commands = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const reader = new Redis(redis.url, { maxRetriesPerRequest: null });
+  for (const connection of [commands, reader]) connection.on('error', () => undefined);
+  const worker = new CrawlWorker({ config, redis: commands, reader, log: silent });
+  await worker.start();
+  cleanups.push(async () => {
+    await worker.stop(500);
+    commands.disconnect();
+    reader.disconnect();
+  });
+  return worker;
+}
+
+async function startWorkerProcesses(config: ServiceConfig, count: number): Promise<ServiceProcess[]> {
+  const url = await writeServiceConfig(config);
+  const processes = Array.from({ length: count }, () => spawnService(workerEntry, url));
+  cleanups.push(async () => {
+    for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  });
+  return processes;
+}
+
+async function startSite(options: Parameters<typeof startSyntheticSite>[0]): Promise<SyntheticSite> {
+  const site = await startSyntheticSite(options);
+  cleanups.push(() => site.close());
+  return site;
+}
+
+async function results(store: JobStore, id: string): Promise<{ pages: PageRecord[]; images: ImageRecord[] }> {
+  const pages = await store.pages(id, 0, 100_000);
+  const images = await store.images(id, 0, 100_000);
+  return { pages: pages.items, images: images.items };
+}
+
+/** The crawl found exactly what the site emitted, each page and image once. */
+async function expectExactCrawl(store: JobStore, doc: JobDocument, site: SyntheticSite): Promise<void> {
+  const { pages, images } = await results(store, doc.id);
+  expect(doc.status).toBe('done');
+  const urls = pages.map((p) => p.url);
+  expect(new Set(urls).size).toBe(urls.length);
+  expect(new Set(pages.filter((p) => p.outcome === 'fetched').map((p) => p.url))).toEqual(site.expected.fetched);
+  expect(new Set(pages.filter((p) => p.outcome === 'failed').map((p) => p.url))).toEqual(site.expected.failed);
+  const imageUrls = images.map((i) => i.url);
+  expect(new Set(imageUrls).size).toBe(imageUrls.length);
+  expect(new Set(imageUrls)).toEqual(site.expected.images);
+  expect(doc.counts).toMatchObject({
+    fetched: site.expected.fetched.size,
+    failed: site.expected.failed.size,
+    robots: site.expected.robotsDisallowed.size,
+    images: site.expected.images.size,
+    pending: 0,
+  });
+  expect(site.hitsUnder('/private/')).toBe(0);
+}
+
+describe('crawler workers', () => {
+  it('crawl a 300-page site to exactly the expected pages and images, never touching robots-disallowed pages', async () => {
+    const site = await startSite({ pages: 300 });
+    const config = configFor();
+    const store = new JobStore(client, config.keyPrefix);
+    await startInProcessWorker(config);
+    await startInProcessWorker(config);
+    const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 10_000, scope: 'host' });
+    const doc = await waitForJob(store, job.id, 60_000);
+    await expectExactCrawl(store, doc, site);
+    // Each page fetched once; the 404 is not retried; the 503 is retried once.
+    for (const url of site.expected.fetched) {
+      const path = new URL(url).pathname;
+      expect(site.hits.get(path), path).toBe(path === '/flaky.html' ? 2 : 1);
+    }
+    expect(site.hits.get('/missing.html')).toBe(1);
+    expect(site.hits.get('/robots.txt')).toBe(1);
+    const alt = (await store.images(doc.id, 0, 100_000)).items.find((i) => i.url === `${site.origin}pic/7.jpg`);
+    expect(alt).toEqual({ url: `${site.origin}pic/7.jpg`, page: `${site.origin}p/7.html`, alt: 'picture 7' });
+  });
+
+  it('never connect to a private address the config does not allow, linked or redirected to', async () => {
+    const tripwire = await startTripwire('127.0.0.2');
+    cleanups.push(() => tripwire.close());
+    const port = new URL(tripwire.origin).port;
+    const site = await startSite({
+      pages: 3,
+      specials: false,
+      extraLinksOnRoot: [`${tripwire.origin}direct`, 'http://169.254.169.254/latest/meta-data/', `http://[::ffff:127.0.0.2]:${port}/mapped`],
+      redirects: [`${tripwire.origin}via-redirect`, `http://2130706434:${port}/decimal`],
+    });
+    const config = configFor();
+    const store = new JobStore(client, config.keyPrefix);
+    await startInProcessWorker(config);
+    const job = await store.create({ urls: [site.seed], maxDepth: 3, maxPages: 100, scope: 'any' });
+    const doc = await waitForJob(store, job.id, 30_000);
+    expect(doc.status).toBe('done');
+    expect(doc.counts.blocked).toBe(5);
+    expect(doc.counts.fetched).toBe(3);
+    expect(tripwire.hits()).toBe(0);
+    const blocked = (await store.pages(doc.id, 0, 100)).items.filter((p) => p.outcome === 'blocked');
+    expect(blocked.map((p) => p.error).join('\n')).toMatch(/169\.254\.169\.254 is a linkLocal address/);
+  });
+
+  it('complete exactly with 3 worker processes when one is killed with SIGKILL mid-crawl', async () => {
+    const site = await startSite({ pages: 300, pageDelayMs: 40 });
+    const config = configFor({ concurrency: 4, visibilityTimeoutMs: 1000 });
+    const store = new JobStore(client, config.keyPrefix);
+    const workers = await startWorkerProcesses(config, 3);
+    const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 10_000, scope: 'host' });
+    await waitForJob(store, job.id, 30_000, (d) => d.counts.fetched >= 60);
+    workers[0]!.child.kill('SIGKILL');
+    const doc = await waitForJob(store, job.id, 60_000);
+    expect(doc.counts.fetched).toBeLessThan(site.expected.fetched.size + 1);
+    await expectExactCrawl(store, doc, site);
+    // The killed worker's messages were taken over by the others.
+    expect(await client.hlen(store.keys.takeovers(job.id))).toBeGreaterThan(0);
+  });
+
+  it('complete a crawl across a Redis restart (append-only file)', async () => {
+    const site = await startSite({ pages: 300, pageDelayMs: 20 });
+    const config = configFor({ concurrency: 4 });
+    const store = new JobStore(client, config.keyPrefix);
+    await startWorkerProcesses(config, 2);
+    const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 10_000, scope: 'host' });
+    const before = await waitForJob(store, job.id, 30_000, (d) => d.counts.fetched >= 50);
+    expect(before.status).toBe('running');
+    await redis.restart({ downMs: 1000 });
+    const doc = await waitForJob(store, job.id, 60_000);
+    await expectExactCrawl(store, doc, site);
+  });
+
+  it('stop on SIGTERM within the grace period, handing back what it holds', async () => {
+    const site = await startSite({ pages: 40, pageDelayMs: 300 });
+    const config = configFor({ concurrency: 4, shutdownGraceMs: 200 });
+    const store = new JobStore(client, config.keyPrefix);
+    const [worker] = await startWorkerProcesses(config, 1);
+    const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 10_000, scope: 'host' });
+    await waitForJob(store, job.id, 30_000, (d) => d.counts.fetched >= 2);
+    const started = Date.now();
+    worker!.child.kill('SIGTERM');
+    const exit = await worker!.exited;
+    expect(exit.code, worker!.output()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(worker!.output()).toMatch(/SIGTERM: finishing/);
+    // Nothing is left pending in the group: held pages went back to the stream for the next worker.
+    const pending = (await client.xpending(store.keys.tasks, 'workers')) as [number, ...unknown[]];
+    expect(pending[0]).toBe(0);
+    await startWorkerProcesses(config, 1);
+    const doc = await waitForJob(store, job.id, 60_000);
+    expect(doc.counts.fetched).toBe(site.expected.fetched.size);
+  });
+});

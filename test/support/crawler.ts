@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { repoRoot } from './cli.js';
+import type { JobDocument, JobStore } from '../../src/crawler/jobs.js';
+
+export const workerEntry = path.join(repoRoot, 'dist', 'crawler', 'worker', 'main.js');
+export const apiEntry = path.join(repoRoot, 'dist', 'crawler', 'api', 'server.js');
+
+export function requireBuilt(entry: string): void {
+  if (!existsSync(entry)) throw new Error(`${path.relative(repoRoot, entry)} is missing: run 'npm run build' first (npm test does)`);
+}
+
+/** Writes a service config JSON to a temp file and returns its file:// URL. */
+export async function writeServiceConfig(config: unknown): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crawler-config-'));
+  const file = path.join(dir, 'config.json');
+  await writeFile(file, JSON.stringify(config, null, 2));
+  return pathToFileURL(file).href;
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function spawnService(entry: string, configUrl: string, env: Record<string, string> = {}): ServiceProcess {
+  requireBuilt(entry);
+  const child = spawn(process.execPath, [entry, '--config', configUrl], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { child, output: () => output, exited };
+}
+
+export async function waitForJob(store: JobStore, id: string, timeoutMs: number, until: (doc: JobDocument) => boolean = (d) => d.status !== 'running'): Promise<JobDocument> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const doc = await store.get(id);
+    if (doc !== null && until(doc)) return doc;
+    if (Date.now() > deadline) throw new Error(`job ${id} not there in ${timeoutMs} ms: ${JSON.stringify(doc)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
