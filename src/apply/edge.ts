@@ -221,16 +221,16 @@ export async function applyEdge(cluster: Cluster, state: EdgeState): Promise<voi
 
 /** The EdgeState the cluster's edge serves (versions, live, canary), or null before the first apply. */
 export async function readEdgeState(cluster: Cluster, app: string): Promise<EdgeState | null> {
-  return readSiteState(await clusterEdgeSiteFiles(cluster, app));
+  return readSiteState(await clusterEdgeFiles(cluster, app));
 }
 
 /** Access-log lines of the cluster's edge for requests since sinceMs (epoch milliseconds). */
 export async function readEdgeLogs(cluster: Cluster, app: string, sinceMs: number): Promise<string[]> {
-  return readSiteLogs(await clusterEdgeSiteFiles(cluster, app), sinceMs);
+  return readSiteLogs(await clusterEdgeFiles(cluster, app), sinceMs);
 }
 
 /** The files of the cluster's edge, readable even while its container is down. */
-async function clusterEdgeSiteFiles(cluster: Cluster, app: string): Promise<EdgeSite> {
+export async function clusterEdgeFiles(cluster: Cluster, app: string): Promise<EdgeSite> {
   if (!/^[a-z0-9-]+$/.test(app)) throw new UserError(`app name "${app}" is not a DNS label`);
   return {
     remote: cluster.manager,

@@ -1,8 +1,9 @@
 import type { Cluster } from '../apply/cluster.js';
 import { readState, writeState, DEFAULT_STATE_ROOT, type ClusterState, type HistoryEntry } from '../apply/cluster-state.js';
-import { applyEdgeConfig, clusterEdgeSite, readSiteState, requestThroughEdge, type AppliedEdge, type EdgeSite } from '../apply/edge.js';
+import { applyEdgeConfig, clusterEdgeFiles, clusterEdgeSite, readSiteState, requestThroughEdge, type AppliedEdge, type EdgeSite } from '../apply/edge.js';
 import { withLock } from '../apply/lock.js';
 import type { Remote } from '../apply/remote.js';
+import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import type { EdgeState } from '../plan/edge-state.js';
@@ -28,17 +29,29 @@ export interface EdgeControl {
   lockWaitMs?: number;
 }
 
-export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger): Promise<EdgeControl> {
+/** `filesOnly`: for reading state and logs, which works while the edge container is down. */
+export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false): Promise<EdgeControl> {
   const http = Object.values(config.services).find((s) => s.http);
   return {
     app: config.app,
     domain: config.domain,
-    site: await clusterEdgeSite(cluster, config.app),
+    site: filesOnly ? await clusterEdgeFiles(cluster, config.app) : await clusterEdgeSite(cluster, config.app),
     stateRemote: cluster.manager,
     healthPath: http?.health ?? '/healthz',
     log,
     lockWaitMs: 30_000,
   };
+}
+
+/** For commands: opens the cluster from the inventory, runs fn on its edge, closes the connections. */
+export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: (control: EdgeControl) => Promise<T>, filesOnly = false): Promise<T> {
+  const { openCluster } = await import('./cluster.js');
+  const cluster = await openCluster(loaded, log);
+  try {
+    return await fn(await edgeControlFor(cluster, loaded.config, log, filesOnly));
+  } finally {
+    await cluster.close();
+  }
 }
 
 export function assertVersionLabel(version: string): void {

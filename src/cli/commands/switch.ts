@@ -1,8 +1,14 @@
 import type { CommandContext } from '../context.js';
-import { NotImplementedError } from '../../errors.js';
 import { requireConfig } from '../require-config.js';
+import { withEdgeControl } from '../../workflows/edge-control.js';
+import { switchVersion } from '../../workflows/switch.js';
 
-export default async function command(ctx: CommandContext): Promise<void> {
-  await requireConfig(ctx);
-  throw new NotImplementedError('switch');
+export default async function command(ctx: CommandContext, version: string): Promise<void> {
+  const loaded = await requireConfig(ctx);
+  const result = await withEdgeControl(loaded, ctx.log, (control) => switchVersion(control, version));
+  ctx.log.info(`switched in ${(result.elapsedMs / 1000).toFixed(2)}s (nginx reload ${Math.round(result.reloadMs)}ms)`);
+  ctx.result(
+    { live: result.live, previous: result.previous },
+    `Version ${result.live} is live at http://${loaded.config.domain}/${result.previous ? ` (previous: ${result.previous}; \`depl rollback\` goes back)` : ''}`,
+  );
 }
