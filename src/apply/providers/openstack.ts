@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { resolveCloudCredentials } from '../../config/clouds.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { OperationError, UserError } from '../../errors.js';
+import type { OpenStackProviderConfig } from '../../config/schema.js';
 import { nodesFromOutputs, stackName, stackParameters } from '../../plan/heat.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
@@ -29,16 +30,8 @@ export interface OpenStackProviderOptions {
 export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger, options: OpenStackProviderOptions = {}): Promise<Provider> {
   const provider = loaded.config.provider;
   if (provider.type !== 'openstack') throw new Error(`createOpenStackProvider called for a ${provider.type} provider`);
-  const credentials = await resolveCloudCredentials({
-    cloud: provider.cloud,
-    region: provider.region,
-    env: options.env,
-    cwd: options.cwd,
-    configRoot: loaded.root,
-    interactive: options.interactive ?? defaultInteractive(),
-  });
-  log.debug(`OpenStack credentials: ${credentials.source}`);
-  const session = new KeystoneSession(credentials, { dispatcher: options.dispatcher });
+  const session = await sessionFor(loaded, options);
+  log.debug(`OpenStack credentials: ${session.credentials.source}`);
   const heat = new HeatClient(session, { dispatcher: options.dispatcher });
   const name = stackName(loaded.config);
   const timeoutMs = provider.timeoutMinutes * 60_000;
@@ -61,27 +54,33 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
         upLog.step(`creating Heat stack ${name} with ${count} node${count === 1 ? '' : 's'}`);
         const ref = await heat.create(name, { template, parameters, timeoutMinutes: provider.timeoutMinutes });
         await heat.waitFor(ref, { ...wait, log: upLog, action: 'CREATE' });
-        return nodesOf(ref);
+        return (await nodesOf(ref)).map((node) => ({ ...node, fresh: true }));
       }
       const current = await heat.show(existing);
       if (current.stack_status.endsWith('_IN_PROGRESS')) {
         throw new OperationError(`stack ${name} is busy (${current.stack_status})`, 'Wait until it finishes (openstack stack show), then run again.', 'HEAT_STACK_BUSY');
       }
+      const before = await nodesOf(existing).catch(() => [] as ProvisionedNode[]);
       const marker = await heat.lastEventId(existing);
       upLog.step(`updating Heat stack ${name} to ${count} node${count === 1 ? '' : 's'} (was ${current.parameters?.count ?? '?'})`);
       await heat.update(existing, { template, parameters, timeoutMinutes: provider.timeoutMinutes });
       await heat.waitFor(existing, { ...wait, log: upLog, action: 'UPDATE', marker });
-      return nodesOf(existing);
+      // a server Heat added or replaced is a new machine with new host keys
+      return (await nodesOf(existing)).map((node) => ({ ...node, fresh: !before.some((b) => b.name === node.name && b.address === node.address) }));
     },
 
-    async list(): Promise<ProvisionedNode[]> {
+    async list(listLog: Logger): Promise<ProvisionedNode[]> {
       const ref = await heat.find(name);
       if (ref === undefined) return [];
       const stack = await heat.show(ref);
-      if (!stack.stack_status.endsWith('_COMPLETE')) {
-        throw new OperationError(`stack ${name} is ${stack.stack_status}: ${stack.stack_status_reason ?? ''}`.trim(), "Run 'depl node-up' to repair it, or 'depl node-down' to remove it.", 'HEAT_STACK_NOT_READY');
+      try {
+        return nodesFromOutputs(name, stack.outputs);
+      } catch (error) {
+        // a failed or half-made stack still has to be listable, so that node-down can remove it
+        if (stack.stack_status.endsWith('_COMPLETE')) throw error;
+        listLog.warn(`stack ${name} is ${stack.stack_status}; its nodes cannot be read: ${(error as Error).message}`);
+        return [];
       }
-      return nodesFromOutputs(name, stack.outputs);
     },
 
     async down(downLog: Logger): Promise<void> {
@@ -96,6 +95,31 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
       await heat.waitFor(ref, { ...wait, log: downLog, action: 'DELETE', marker });
     },
   };
+}
+
+/**
+ * One Keystone session per cloud in this process: node-down builds the provider more than once, and a
+ * password typed at the prompt, like the token, must serve all of them.
+ */
+const sessions = new Map<string, Promise<KeystoneSession>>();
+
+async function sessionFor(loaded: LoadedConfig, options: OpenStackProviderOptions): Promise<KeystoneSession> {
+  const provider = loaded.config.provider as OpenStackProviderConfig;
+  const key = JSON.stringify([provider.cloud, provider.region, loaded.root, options.cwd, options.env ?? null]);
+  let session = sessions.get(key);
+  if (!session) {
+    session = resolveCloudCredentials({
+      cloud: provider.cloud,
+      region: provider.region,
+      env: options.env,
+      cwd: options.cwd,
+      configRoot: loaded.root,
+      interactive: options.interactive ?? defaultInteractive(),
+    }).then((credentials) => new KeystoneSession(credentials, { dispatcher: options.dispatcher }));
+    sessions.set(key, session);
+    session.catch(() => sessions.delete(key));
+  }
+  return session;
 }
 
 /** provider.template relative to depl.yaml; the default falls back to the heat/stack.yaml shipped with depl. */

@@ -1,0 +1,119 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
+import { isolatedEnv } from '../support/openstack-emulator/client.js';
+import { runCli } from '../support/cli.js';
+
+/**
+ * The built CLI against the OpenStack emulator, for the ways node-up must fail: each with the right exit
+ * code, the cloud's own words, and no secret printed. No server is ever made here.
+ */
+describe('depl node-up on OpenStack: failures', () => {
+  const secret = `sekret-${randomBytes(8).toString('hex')}`;
+  const password = `pw-${randomBytes(8).toString('hex')}`;
+  const serversMade: string[] = [];
+  let emulator: OpenStackEmulator;
+  let dir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    emulator = await startOpenStackEmulator({
+      servers: {
+        async createServer(name) {
+          serversMade.push(name);
+          throw new Error('this test makes no servers');
+        },
+        async deleteServer() {},
+      },
+      users: [{ name: 'alice', domain: 'Default', password }],
+      applicationCredentials: [{ id: 'ac-errors', secret }],
+    });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'depl-os-errors-'));
+    env = isolatedEnv(dir);
+  });
+
+  afterAll(async () => {
+    await emulator?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function project(name: string, clouds: Record<string, unknown>, provider: Record<string, unknown>): Promise<string> {
+    const folder = path.join(dir, name);
+    await rm(folder, { recursive: true, force: true });
+    await import('node:fs/promises').then((fs) => fs.mkdir(folder, { recursive: true }));
+    await writeFile(path.join(folder, 'clouds.yaml'), stringify({ clouds }));
+    await writeFile(path.join(folder, 'depl.yaml'), stringify({
+      app: 'crawler',
+      domain: 'crawler.localhost',
+      provider: { type: 'openstack', cloud: 'emu', stack: `err-${name}-${randomBytes(2).toString('hex')}`, timeoutMinutes: 2, parameters: { key_name: 'depl' }, ...provider },
+      ssh: { user: 'root' },
+      services: { api: { image: 'crawler:1' } },
+    }));
+    return folder;
+  }
+
+  const appCred = (s = secret) => ({ emu: { auth_type: 'v3applicationcredential', auth: { auth_url: emulator.authUrl, application_credential_id: 'ac-errors', application_credential_secret: s }, region_name: emulator.region } });
+  const nodeUp = (cwd: string) => runCli(['node-up', '--config', path.join(cwd, 'depl.yaml')], { cwd, env });
+
+  it('a clouds.yaml without the named cloud exits 2 naming the clouds it has', async () => {
+    const cwd = await project('missing-cloud', { ...appCred(), 'other-cloud': appCred().emu }, { cloud: 'nectar' });
+    const run = await nodeUp(cwd);
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(run.stderr).toContain('has no cloud named "nectar" (it has: emu, other-cloud)');
+  });
+
+  it('wrong credentials exit 1 with Keystone\'s message and no secret printed', async () => {
+    const wrong = `wrong-${randomBytes(8).toString('hex')}`;
+    const cwd = await project('wrong-credentials', appCred(wrong), {});
+    const run = await runCli(['--verbose', 'node-up', '--config', path.join(cwd, 'depl.yaml')], { cwd, env });
+    expect(run.exitCode, run.stderr).toBe(1);
+    expect(run.stderr).toContain('Keystone rejected the credentials from cloud "emu"');
+    expect(run.stderr).toContain('The request you have made requires authentication.');
+    expect(run.stdout + run.stderr).not.toContain(wrong);
+  });
+
+  it('a missing password without a terminal exits 2 naming OS_PASSWORD', async () => {
+    const cwd = await project('no-password', { emu: { auth: { auth_url: emulator.authUrl, username: 'alice', user_domain_name: 'Default', project_id: emulator.projectId }, region_name: emulator.region } }, {});
+    const run = await nodeUp(cwd);
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(run.stderr).toContain('set OS_PASSWORD');
+    const withPassword = await runCli(['node-up', '--config', path.join(cwd, 'depl.yaml')], { cwd, env: { ...env, OS_PASSWORD: password }, timeoutMs: 60_000 });
+    // with the password it gets past Keystone (this emulator then refuses to make servers)
+    expect(withPassword.stderr).not.toContain('set OS_PASSWORD');
+    expect(withPassword.stdout + withPassword.stderr).not.toContain(password);
+    const down = await runCli(['--yes', 'node-down', '--config', path.join(cwd, 'depl.yaml')], { cwd, env: { ...env, OS_PASSWORD: password } });
+    expect(down.exitCode, down.stderr).toBe(0);
+  });
+
+  it('a template parameter Heat rejects exits 2 with Heat\'s message', async () => {
+    const cwd = await project('no-key', appCred(), { parameters: {} });
+    const run = await nodeUp(cwd);
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(run.stderr).toContain('The Parameter (key_name) was not provided.');
+    expect(emulator.stacks().filter((s) => s.name.startsWith('err-no-key'))).toEqual([]);
+  });
+
+  it('a failing stack shows Heat\'s reason and exits 1; node-down removes the failed stack', async () => {
+    const cwd = await project('failing-stack', appCred(), {});
+    emulator.behaviour.failCreate = 'No valid host was found. There are not enough hosts available.';
+    const made = serversMade.length;
+    let run;
+    try {
+      run = await nodeUp(cwd);
+    } finally {
+      emulator.behaviour.failCreate = undefined;
+    }
+    expect(run.exitCode, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/stack err-failing-stack-\w+ CREATE_FAILED: Resource CREATE failed: ResourceInError: .*No valid host was found/);
+    expect(run.stderr).toContain('nodes CREATE_FAILED');
+    expect(serversMade.length).toBe(made);
+
+    const down = await runCli(['--yes', 'node-down', '--config', path.join(cwd, 'depl.yaml')], { cwd, env });
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(emulator.stacks().filter((s) => s.name.startsWith('err-failing-stack'))).toEqual([]);
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/load.js';
+import type { OpenStackProviderConfig } from '../../../src/config/schema.js';
+import { nodesFromOutputs, stackName, stackParameters } from '../../../src/plan/heat.js';
+
+const config = (provider: Record<string, unknown>) =>
+  parseConfig(`app: crawler\ndomain: crawler.example.org\nprovider: ${JSON.stringify({ type: 'openstack', ...provider })}\nservices: { api: { image: x } }\n`);
+
+describe('Heat planning', () => {
+  it('names the stack after the app unless provider.stack says otherwise', () => {
+    expect(stackName(config({}))).toBe('crawler-nodes');
+    expect(stackName(config({ stack: 'prod' }))).toBe('prod');
+  });
+
+  it('passes every parameter as a string, with the node count from depl', () => {
+    const c = config({ parameters: { key_name: 'me', flavor: 'm3.medium', volume_size: 20, public: true } });
+    expect(stackParameters(c.provider as OpenStackProviderConfig, 4)).toEqual({ key_name: 'me', flavor: 'm3.medium', volume_size: '20', public: 'true', count: '4' });
+  });
+
+  it('refuses a count in provider.parameters', () => {
+    const c = config({ parameters: { count: 2 } });
+    expect(() => stackParameters(c.provider as OpenStackProviderConfig, 3)).toThrow(/node count comes from provider.nodes/);
+  });
+
+  it('reads the nodes from the outputs, first = manager', () => {
+    const outputs = [
+      { output_key: 'manager_ip', output_value: '203.0.113.5' },
+      { output_key: 'node_names', output_value: ['s-0', 's-1'] },
+      { output_key: 'node_addresses', output_value: ['203.0.113.5', '203.0.113.9'] },
+    ];
+    expect(nodesFromOutputs('s', outputs)).toEqual([
+      { name: 's-0', address: '203.0.113.5' },
+      { name: 's-1', address: '203.0.113.9' },
+    ]);
+  });
+
+  it('explains outputs that are missing, failed or malformed', () => {
+    expect(() => nodesFromOutputs('s', [{ output_key: 'manager_ip', output_value: 'x' }])).toThrow('stack s has no output "node_names" (it has: manager_ip)');
+    expect(() => nodesFromOutputs('s', [{ output_key: 'node_names', output_value: null, output_error: 'The Referenced Attribute (nodes name) is incorrect.' }])).toThrow(/output "node_names" failed: The Referenced Attribute/);
+    expect(() => nodesFromOutputs('s', [{ output_key: 'node_names', output_value: ['a'] }, { output_key: 'node_addresses', output_value: ['1', '2'] }])).toThrow(/1 node names but 2 addresses/);
+    expect(() => nodesFromOutputs('s', [{ output_key: 'node_names', output_value: ['a'] }, { output_key: 'node_addresses', output_value: [null] }])).toThrow(/node 0 has no address yet/);
+  });
+});
