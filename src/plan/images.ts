@@ -26,8 +26,10 @@ export interface ImagePlan {
   accessories: Record<string, string>;
 }
 
-export function imageTag(app: string, service: string, version: string): string {
-  return `${app}/${service}:${version}`;
+/** `<app>/<service>:<version>`, under the registry's host when one is configured (nodes pull from it). */
+export function imageTag(app: string, service: string, version: string, registry?: string): string {
+  const name = `${app}/${service}:${version}`;
+  return registry !== undefined ? `${registry.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '')}/${name}` : name;
 }
 
 /** `images:` key -> build argument: `node` -> `NODE_IMAGE`, `node-build` -> `NODE_BUILD_IMAGE`. */
@@ -52,12 +54,13 @@ export function resolveImage(ref: string, images: Record<string, string>): strin
 }
 
 export function planImages(config: DeplConfig, version: string): ImagePlan {
+  const registry = config.registry?.url;
   const builds: ImageBuild[] = [];
   const services: Record<string, string> = {};
   const base = baseImageArgs(config.images);
   for (const [name, svc] of Object.entries(config.services)) {
     if (!svc.build) continue;
-    const tag = imageTag(config.app, name, version);
+    const tag = imageTag(config.app, name, version, registry);
     const usedBy = [name, ...Object.entries(config.services).filter(([, other]) => other.from === name).map(([n]) => n)];
     builds.push({ tag, service: name, context: svc.build.context, dockerfile: svc.build.dockerfile, args: { ...base, ...svc.build.args }, usedBy });
     for (const user of usedBy) services[user] = tag;

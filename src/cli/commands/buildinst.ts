@@ -1,8 +1,14 @@
 import type { CommandContext } from '../context.js';
-import { NotImplementedError } from '../../errors.js';
 import { requireConfig } from '../require-config.js';
+import { buildinst } from '../../workflows/buildinst.js';
 
-export default async function command(ctx: CommandContext): Promise<void> {
-  await requireConfig(ctx);
-  throw new NotImplementedError('buildinst');
+export default async function command(ctx: CommandContext, opts: { version?: string; branch?: string }): Promise<void> {
+  const loaded = await requireConfig(ctx);
+  const result = await buildinst(loaded, { version: opts.version, branch: opts.branch }, ctx.log);
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  ctx.log.info(`build ${seconds(result.timings.build)}, distribute ${seconds(result.timings.distribute)}, install ${seconds(result.timings.install)}, total ${seconds(result.timings.total)}`);
+  ctx.result(
+    { version: result.version, url: result.url, services: result.services },
+    `Version ${result.version} is successfully installed\nPreview: ${result.url}`,
+  );
 }

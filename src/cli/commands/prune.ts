@@ -1,8 +1,11 @@
 import type { CommandContext } from '../context.js';
-import { NotImplementedError } from '../../errors.js';
 import { requireConfig } from '../require-config.js';
+import { prune } from '../../workflows/prune.js';
 
-export default async function command(ctx: CommandContext): Promise<void> {
-  await requireConfig(ctx);
-  throw new NotImplementedError('prune');
+export default async function command(ctx: CommandContext, opts: { keep: number }): Promise<void> {
+  const loaded = await requireConfig(ctx);
+  const result = await prune(loaded, { keep: opts.keep }, ctx.log);
+  const kept = result.kept.map((k) => `${k.version} (${k.why})`).join(', ') || 'none';
+  const human = result.removed.length === 0 ? `Nothing to prune. Kept: ${kept}` : `Removed ${result.removed.join(', ')}. Kept: ${kept}`;
+  ctx.result(result, human);
 }

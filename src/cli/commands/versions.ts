@@ -1,8 +1,9 @@
 import type { CommandContext } from '../context.js';
-import { NotImplementedError } from '../../errors.js';
 import { requireConfig } from '../require-config.js';
+import { listVersions, renderVersions } from '../../workflows/versions.js';
 
 export default async function command(ctx: CommandContext): Promise<void> {
-  await requireConfig(ctx);
-  throw new NotImplementedError('versions');
+  const loaded = await requireConfig(ctx);
+  const rows = await listVersions(loaded, ctx.log);
+  ctx.result({ versions: rows }, renderVersions(rows));
 }

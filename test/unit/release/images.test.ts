@@ -42,3 +42,11 @@ describe('image plan', () => {
     expect(imageTag('crawler', 'api', 'feature-x')).toBe('crawler/api:feature-x');
   });
 });
+
+describe('image plan with a registry', () => {
+  it('tags images under the registry host so nodes can pull them', () => {
+    const config = { ...crawlerConfig(), registry: { url: 'http://10.0.0.5:5000/' } };
+    expect(planImages(config, 'v3').services.worker).toBe('10.0.0.5:5000/crawler/api:v3');
+    expect(imageTag('a', 'b', 'c', 'reg.example.org')).toBe('reg.example.org/a/b:c');
+  });
+});

@@ -1,0 +1,32 @@
+import { request } from 'undici';
+
+export interface ProbeAnswer {
+  status: number;
+  body: string;
+  version: string | null;
+}
+
+/** GET `path` from the edge at `edgeUrl` as if for `host` (the Host header picks the version's server block). */
+export async function probeThroughEdge(edgeUrl: string, host: string, path: string, timeoutMs = 5_000): Promise<ProbeAnswer> {
+  const response = await request(new URL(path, edgeUrl), { headers: { host }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const body = await response.body.text();
+  const header = response.headers['x-depl-version'];
+  return { status: response.statusCode, body, version: typeof header === 'string' ? header : null };
+}
+
+/** Probes until the answer is 200 or `timeoutMs` has passed; returns the last answer or error text. */
+export async function waitForHealthy(edgeUrl: string, host: string, path: string, timeoutMs: number): Promise<{ ok: true; answer: ProbeAnswer } | { ok: false; last: string }> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    try {
+      const answer = await probeThroughEdge(edgeUrl, host, path, Math.min(5_000, Math.max(1_000, deadline - Date.now())));
+      if (answer.status === 200) return { ok: true, answer };
+      last = `HTTP ${answer.status}: ${answer.body.trim().slice(0, 300)}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    if (Date.now() > deadline) return { ok: false, last };
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -1,0 +1,218 @@
+import type Docker from 'dockerode';
+import { OperationError } from '../errors.js';
+import type { ConfigDocument, ServiceSpec } from '../plan/services.js';
+import type { ServiceSummary } from '../plan/releases.js';
+import type { Logger } from '../util/log.js';
+import type { Engine } from './docker.js';
+
+/** Swarm services and configs through the manager's Engine API: create, update, remove, list, wait. */
+
+export interface InstalledService extends ServiceSummary {
+  id: string;
+  /** The spec version, needed to update a service. */
+  specVersion: number;
+  image: string;
+  /** Running tasks, when the engine reports them (API >= 1.41). */
+  running?: number;
+}
+
+function apiMessage(error: unknown): string {
+  return (error as { json?: { message?: string } }).json?.message ?? (error as Error).message ?? String(error);
+}
+
+function fail(engine: Engine, what: string, error: unknown): OperationError {
+  return new OperationError(`${engine.name}: ${what}: ${apiMessage(error).trim()}`, undefined, 'SWARM_API', { cause: error });
+}
+
+/** The swarm config holding the document: reused when one with the same (content-hashed) name exists. */
+export async function ensureSwarmConfig(engine: Engine, doc: ConfigDocument): Promise<{ id: string; name: string }> {
+  const existing = await engine.docker.listConfigs({ filters: JSON.stringify({ name: [doc.name] }) } as object).catch((e) => { throw fail(engine, 'cannot list swarm configs', e); });
+  const found = existing.find((c) => c.Spec?.Name === doc.name);
+  if (found) return { id: found.ID, name: doc.name };
+  try {
+    const created = await engine.docker.createConfig({ Name: doc.name, Labels: doc.labels, Data: Buffer.from(doc.data).toString('base64') }) as unknown as { id: string };
+    return { id: created.id, name: doc.name };
+  } catch (error) {
+    throw fail(engine, `cannot create swarm config ${doc.name}`, error);
+  }
+}
+
+/** Removes the app's swarm configs no service uses any more (swarm refuses to remove one in use). */
+export async function removeUnusedConfigs(engine: Engine, app: string): Promise<string[]> {
+  const configs = await engine.docker.listConfigs({ filters: JSON.stringify({ label: [`depl.app=${app}`] }) } as object);
+  const removed: string[] = [];
+  for (const config of configs) {
+    try {
+      await engine.docker.getConfig(config.ID).remove();
+      removed.push(config.Spec?.Name ?? config.ID);
+    } catch {
+      // in use by a service: kept
+    }
+  }
+  return removed;
+}
+
+export async function listServices(engine: Engine, labels: Record<string, string>): Promise<InstalledService[]> {
+  const filters = { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) };
+  try {
+    const services = await engine.docker.listServices({ filters: JSON.stringify(filters), status: true } as object) as Array<Docker.Service & { ServiceStatus?: { RunningTasks?: number } }>;
+    return services.map((s) => ({
+      id: s.ID,
+      name: s.Spec?.Name ?? s.ID,
+      labels: s.Spec?.Labels ?? {},
+      createdAt: s.CreatedAt ?? '',
+      replicas: s.Spec?.Mode?.Replicated?.Replicas ?? 0,
+      specVersion: s.Version?.Index ?? 0,
+      ...(s.ServiceStatus?.RunningTasks !== undefined ? { running: s.ServiceStatus.RunningTasks } : {}),
+      image: s.Spec?.TaskTemplate && 'ContainerSpec' in s.Spec.TaskTemplate ? String((s.Spec.TaskTemplate as { ContainerSpec?: { Image?: string } }).ContainerSpec?.Image ?? '') : '',
+    }));
+  } catch (error) {
+    throw fail(engine, 'cannot list services', error);
+  }
+}
+
+export async function createService(engine: Engine, spec: ServiceSpec): Promise<string> {
+  try {
+    const created = await engine.docker.createService(spec as never) as unknown as { id?: string; ID?: string };
+    return created.id ?? created.ID ?? spec.Name;
+  } catch (error) {
+    throw fail(engine, `cannot create service ${spec.Name}`, error);
+  }
+}
+
+export async function updateService(engine: Engine, existing: InstalledService, spec: ServiceSpec): Promise<void> {
+  try {
+    await engine.docker.getService(existing.id).update({ ...spec, version: existing.specVersion } as never);
+  } catch (error) {
+    throw fail(engine, `cannot update service ${spec.Name}`, error);
+  }
+}
+
+export async function removeService(engine: Engine, nameOrId: string): Promise<void> {
+  try {
+    await engine.docker.getService(nameOrId).remove();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return;
+    throw fail(engine, `cannot remove service ${nameOrId}`, error);
+  }
+}
+
+export interface TaskView {
+  id: string;
+  state: string;
+  desired: string;
+  error: string;
+  message: string;
+  exitCode?: number;
+  createdAt: string;
+}
+
+export async function serviceTasks(engine: Engine, service: string): Promise<TaskView[]> {
+  try {
+    const tasks = await engine.docker.listTasks({ filters: JSON.stringify({ service: [service] }) } as object) as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    return tasks.map((t) => ({
+      id: String(t.ID),
+      state: String(t.Status?.State ?? ''),
+      desired: String(t.DesiredState ?? ''),
+      error: String(t.Status?.Err ?? ''),
+      message: String(t.Status?.Message ?? ''),
+      exitCode: t.Status?.ContainerStatus?.ExitCode,
+      createdAt: String(t.CreatedAt ?? ''),
+    }));
+  } catch (error) {
+    throw fail(engine, `cannot list the tasks of ${service}`, error);
+  }
+}
+
+/** The last lines a service's tasks wrote (stdout and stderr), across nodes. */
+export async function serviceLogTail(engine: Engine, service: string, lines = 20): Promise<string> {
+  try {
+    const raw = await engine.docker.getService(service).logs({ stdout: true, stderr: true, tail: lines, follow: false } as object) as unknown as Buffer | NodeJS.ReadableStream;
+    const buffer = Buffer.isBuffer(raw) ? raw : await collect(raw);
+    return demux(buffer).trim();
+  } catch (error) {
+    return `(no logs: ${apiMessage(error)})`;
+  }
+}
+
+async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/** Docker's multiplexed log framing: 8-byte headers (stream, 0, 0, 0, length) before each chunk. */
+export function demux(buffer: Buffer): string {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= buffer.length && buffer[offset]! <= 2 && buffer[offset + 1] === 0) {
+    const size = buffer.readUInt32BE(offset + 4);
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  if (offset === 0) return buffer.toString('utf8');
+  return Buffer.concat(parts).toString('utf8');
+}
+
+const FAILED_STATES = new Set(['failed', 'rejected', 'orphaned']);
+
+export interface WaitOptions {
+  timeoutMs: number;
+  /** A service whose tasks failed this many times is given up on before the timeout. */
+  maxFailures?: number;
+  /** Every task must have been running this long (the crash-on-start window). */
+  stableMs?: number;
+  pollMs?: number;
+}
+
+/**
+ * Waits until every service has all its replicas running and they stay up for `stableMs`. Bounded: a
+ * service that keeps failing, or the timeout, ends the wait with the failing task's error and log tail.
+ */
+export async function waitForServices(engine: Engine, services: { name: string; replicas: number }[], options: WaitOptions, log: Logger): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  const maxFailures = options.maxFailures ?? 3;
+  const stableMs = options.stableMs ?? 3_000;
+  let stableSince: number | undefined;
+  let reported = '';
+  for (;;) {
+    const status: string[] = [];
+    let allRunning = true;
+    for (const svc of services) {
+      const tasks = await serviceTasks(engine, svc.name);
+      const running = tasks.filter((t) => t.desired === 'running' && t.state === 'running').length;
+      const failed = tasks.filter((t) => FAILED_STATES.has(t.state) || (t.state === 'complete' && svc.replicas > 0));
+      status.push(`${svc.name} ${running}/${svc.replicas}`);
+      if (running < svc.replicas) allRunning = false;
+      if (failed.length >= maxFailures) throw await taskFailure(engine, svc.name, failed, `its tasks failed ${failed.length} times`);
+    }
+    const line = status.join(', ');
+    if (line !== reported) {
+      log.step(`tasks running: ${line}`);
+      reported = line;
+    }
+    if (allRunning) {
+      stableSince = stableSince ?? Date.now();
+      if (Date.now() - stableSince >= stableMs) return;
+    } else {
+      stableSince = undefined;
+    }
+    if (Date.now() > deadline) {
+      const lagging = services.find((s, i) => !status[i]!.endsWith(`${s.replicas}/${s.replicas}`)) ?? services[0]!;
+      const tasks = await serviceTasks(engine, lagging.name);
+      throw await taskFailure(engine, lagging.name, tasks.filter((t) => t.state !== 'running'), `not all tasks were running after ${Math.round(options.timeoutMs / 1000)} s (${line})`);
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 1_000));
+  }
+}
+
+async function taskFailure(engine: Engine, service: string, tasks: TaskView[], what: string): Promise<OperationError> {
+  const latest = [...tasks].sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+  const reason = latest ? [latest.state, latest.error || latest.message, latest.exitCode !== undefined ? `exit code ${latest.exitCode}` : ''].filter(Boolean).join(': ') : 'no task was scheduled';
+  const logs = await serviceLogTail(engine, service, 15);
+  return new OperationError(
+    `service ${service}: ${what}; last task ${reason}` + (logs ? `\n--- last log lines ---\n${logs}` : ''),
+    `Inspect it with \`docker service ps --no-trunc ${service}\` and \`docker service logs ${service}\` on the manager.`,
+    'TASKS_FAILED',
+  );
+}

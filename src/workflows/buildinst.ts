@@ -1,0 +1,261 @@
+import { ensureBaseImages } from '../apply/base-images.js';
+import type { Cluster } from '../apply/cluster.js';
+import { distributeImage } from '../apply/distribute.js';
+import { engineFor, type Engine } from '../apply/docker.js';
+import { applyEdge, ensureEdgeService, readEdgeState } from '../apply/edge.js';
+import { waitForHealthy } from '../apply/health.js';
+import { knownHostsPath } from '../apply/inventory.js';
+import { KnownHosts } from '../apply/known-hosts.js';
+import { describeHolder, withLock } from '../apply/lock.js';
+import { createService, ensureSwarmConfig, listServices, removeService, serviceLogTail, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { DeplConfig } from '../config/schema.js';
+import { OperationError, UserError } from '../errors.js';
+import type { EdgeState } from '../plan/edge-state.js';
+import { planImages } from '../plan/images.js';
+import { versionHost } from '../plan/names.js';
+import { configDocument, LABELS, planAccessory, planVersionServices, type ServiceSpec } from '../plan/services.js';
+import type { Logger } from '../util/log.js';
+import { openCluster } from './cluster.js';
+import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
+
+export interface BuildinstOptions {
+  version?: string;
+  branch?: string;
+  now?: Date;
+  /** How long to wait for another depl run holding the cluster lock; 0 (default) fails at once naming it. */
+  lockWaitMs?: number;
+  tasksTimeoutMs?: number;
+  healthTimeoutMs?: number;
+  /** An already open cluster (tests); otherwise opened from the inventory and closed at the end. */
+  cluster?: Cluster;
+}
+
+export interface BuildinstResult {
+  version: string;
+  url: string;
+  services: string[];
+  branch?: string;
+  /** Milliseconds per phase, for the operator and the README's figures. */
+  timings: { build: number; distribute: number; install: number; total: number };
+}
+
+const DEFAULT_NGINX = 'nginx:1.27';
+
+/**
+ * depl buildinst: lock -> build -> distribute -> accessories -> version services -> all tasks running ->
+ * edge serves <version>.<domain> -> /healthz answers 200 through the edge. A failure after the first
+ * service was created removes the version's services and puts the edge back as it was; the live version
+ * is never touched.
+ */
+export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions, log: Logger): Promise<BuildinstResult> {
+  const started = Date.now();
+  const { config } = loaded;
+  const target = releaseTarget(config.app, Object.keys(config.services), options, options.now ?? new Date());
+  const inputs = await resolveBuildInputs(loaded);
+  const cluster = options.cluster ?? (await openCluster(loaded, log));
+  let engine: Engine | undefined;
+  try {
+    engine = await engineFor(cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    const opened = engine;
+    return await withLock(cluster.manager, config.app, {
+      command: `buildinst ${target.version}`,
+      waitMs: options.lockWaitMs ?? 0,
+      onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
+    }, () => install({ loaded, cluster, engine: opened, inputs, version: target.version, branch: target.branch, options, log, started }));
+  } finally {
+    await engine?.close();
+    if (!options.cluster) await cluster.close();
+  }
+}
+
+interface InstallContext {
+  loaded: LoadedConfig;
+  cluster: Cluster;
+  engine: Engine;
+  inputs: BuildInput[];
+  version: string;
+  branch?: string;
+  options: BuildinstOptions;
+  log: Logger;
+  started: number;
+}
+
+async function install(ctx: InstallContext): Promise<BuildinstResult> {
+  const { cluster, engine, version, log } = ctx;
+  const app = ctx.loaded.config.app;
+  const existing = await listServices(engine, { [LABELS.app]: app });
+  const previousOfLabel = existing.filter((s) => s.labels[LABELS.version] === version);
+  if (previousOfLabel.length > 0 && ctx.branch === undefined) {
+    throw new UserError(`version ${version} is already installed`, 'Choose another --version, or remove it first with `depl prune`.', 'VERSION_EXISTS');
+  }
+  await checkAccessoryNames(ctx, existing);
+
+  const config = await withBaseImages(ctx);
+  const images = planImages(config, version);
+
+  const buildStarted = Date.now();
+  for (const build of images.builds) {
+    const input = ctx.inputs.find((i) => i.service === build.service)!;
+    log.step(`building ${build.tag} on ${engine.name}`);
+    await engine.build({
+      contextDir: input.contextDir,
+      dockerfile: input.dockerfile,
+      tag: build.tag,
+      args: build.args,
+      labels: { [LABELS.app]: app, [LABELS.version]: version },
+    }, log);
+  }
+  const distributeStarted = Date.now();
+  for (const build of images.builds) {
+    const result = await distributeImage(cluster, engine, build.tag, cluster.nodes, log, config.registry?.url);
+    log.step(`${build.tag}: ${result.pushed ? 'pushed to the registry' : `loaded on ${result.loaded.length}, tagged on ${result.tagged.length}, already on ${result.skipped.length} node(s)`}`);
+  }
+  for (const [name, accessory] of Object.entries(config.accessories)) {
+    const node = accessory.node === 'manager' ? undefined : cluster.nodes.find((n) => n.name === accessory.node);
+    if (node && node.name !== cluster.managerNode.name) await distributeImage(cluster, engine, images.accessories[name]!, [node], log, config.registry?.url);
+  }
+
+  const installStarted = Date.now();
+  const configRef = await ensureSwarmConfig(engine, configDocument(config));
+  const accessories = await ensureAccessories(ctx, config, images.accessories, existing);
+  const specs = planVersionServices({
+    config, version, images: images.services, network: cluster.network, configRef, nodes: cluster.nodes.length,
+    ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
+  });
+
+  let edgeBefore: EdgeState | null | undefined;
+  try {
+    await applyServices(ctx, specs, previousOfLabel);
+    await waitForServices(engine, [...accessories, ...specs.map((s) => ({ name: s.Name, replicas: s.Mode.Replicated.Replicas }))], {
+      timeoutMs: ctx.options.tasksTimeoutMs ?? 180_000,
+    }, log);
+
+    const http = specs.find((s) => s.Labels[LABELS.http] === 'true');
+    if (http) {
+      await ensureEdgeService(cluster, { app, image: config.images.nginx ?? DEFAULT_NGINX });
+      edgeBefore = await readEdgeState(cluster, app);
+      await applyEdge(cluster, withVersion(edgeBefore, config, version, http));
+      await healthGate(ctx, config, http);
+    }
+  } catch (error) {
+    await undo(ctx, specs, edgeBefore);
+    throw error;
+  }
+
+  const done = Date.now();
+  const url = `http://${versionHost(version, config.domain)}/`;
+  log.info(`Version ${version} is successfully installed`);
+  return {
+    version,
+    url,
+    services: specs.map((s) => s.Name),
+    ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
+    timings: { build: distributeStarted - buildStarted, distribute: installStarted - distributeStarted, install: done - installStarted, total: done - ctx.started },
+  };
+}
+
+/**
+ * For the local provider the nodes cannot pull: the base images named in depl.yaml that the manager does not
+ * have are replaced by the offline ones depl makes (node, nginx, redis).
+ */
+async function withBaseImages(ctx: InstallContext): Promise<DeplConfig> {
+  const { config } = ctx.loaded;
+  if (config.provider.type !== 'local') return config;
+  const images = { ...config.images };
+  const wanted = { node: images.node ?? 'node:20-bookworm-slim', nginx: images.nginx ?? DEFAULT_NGINX, redis: images.redis ?? 'redis:7' };
+  const missing = [];
+  for (const [key, ref] of Object.entries(wanted)) if (!(await ctx.engine.imageId(ref))) missing.push(key);
+  if (missing.length === 0) return config;
+  const offline = await ensureBaseImages(ctx.engine, ctx.log);
+  for (const key of missing) {
+    const ref = offline[key as keyof typeof offline];
+    ctx.log.debug(`images.${key}: ${wanted[key as keyof typeof wanted]} is not on the manager; using the offline ${ref}`);
+    images[key] = ref;
+  }
+  return { ...config, images };
+}
+
+async function checkAccessoryNames(ctx: InstallContext, mine: InstalledService[]): Promise<void> {
+  for (const name of Object.keys(ctx.loaded.config.accessories)) {
+    if (mine.some((s) => s.name === name)) continue;
+    const other = (await listServices(ctx.engine, {})).find((s) => s.name === name);
+    if (other) {
+      throw new UserError(
+        `a service named "${name}" already runs on this cluster and is not app ${ctx.loaded.config.app}'s accessory (labels: ${JSON.stringify(other.labels)})`,
+        `Rename the accessory in depl.yaml, or remove that service.`,
+        'ACCESSORY_TAKEN',
+      );
+    }
+  }
+}
+
+/** Accessories are created once and then kept across versions (their data lives in their volume). */
+async function ensureAccessories(ctx: InstallContext, config: DeplConfig, images: Record<string, string>, existing: InstalledService[]): Promise<{ name: string; replicas: number }[]> {
+  const created: { name: string; replicas: number }[] = [];
+  for (const [name, accessory] of Object.entries(config.accessories)) {
+    if (existing.some((s) => s.name === name && s.labels[LABELS.accessory] === name)) continue;
+    ctx.log.step(`creating accessory ${name} (${images[name]}), pinned to ${accessory.node}`);
+    await createService(ctx.engine, planAccessory(config.app, name, accessory, images[name]!, ctx.cluster.network));
+    created.push({ name, replicas: 1 });
+  }
+  return created;
+}
+
+/** A new version's services are created; a branch redeploy updates that branch's services in place. */
+async function applyServices(ctx: InstallContext, specs: ServiceSpec[], previous: InstalledService[]): Promise<void> {
+  for (const spec of specs) {
+    const current = previous.find((s) => s.name === spec.Name);
+    if (current) {
+      ctx.log.step(`updating ${spec.Name} (rolling, ${spec.UpdateConfig.Order})`);
+      await updateService(ctx.engine, current, spec);
+    } else {
+      ctx.log.step(`creating ${spec.Name} (${spec.Mode.Replicated.Replicas} replicas)`);
+      await createService(ctx.engine, spec);
+    }
+  }
+  for (const stale of previous.filter((s) => !specs.some((spec) => spec.Name === s.name))) {
+    ctx.log.step(`removing ${stale.name} (no longer in depl.yaml)`);
+    await removeService(ctx.engine, stale.id);
+  }
+}
+
+function withVersion(before: EdgeState | null, config: DeplConfig, version: string, http: ServiceSpec): EdgeState {
+  const port = Number(http.Labels[LABELS.port]);
+  const others = (before?.versions ?? []).filter((v) => v.label !== version);
+  return {
+    ...(before ?? {}),
+    app: config.app,
+    domain: config.domain,
+    versions: [...others, { label: version, upstream: { service: http.Name, port } }],
+  };
+}
+
+async function healthGate(ctx: InstallContext, config: DeplConfig, http: ServiceSpec): Promise<void> {
+  const path = http.Labels[LABELS.health] ?? '/healthz';
+  const host = versionHost(ctx.version, config.domain);
+  const edgeUrl = `http://${ctx.cluster.managerNode.address}:80`;
+  ctx.log.step(`health check: GET http://${host}${path} through the edge at ${ctx.cluster.managerNode.address}`);
+  const result = await waitForHealthy(edgeUrl, host, path, ctx.options.healthTimeoutMs ?? 60_000);
+  if (!result.ok) {
+    const logs = await serviceLogTail(ctx.engine, http.Name, 15);
+    throw new OperationError(
+      `version ${ctx.version} is not healthy: http://${host}${path} did not answer 200 through the edge (last: ${result.last})` +
+        (logs ? `\n--- last log lines of ${http.Name} ---\n${logs}` : ''),
+      `Check the service with \`docker service logs ${http.Name}\` on the manager.`,
+      'HEALTH_CHECK_FAILED',
+    );
+  }
+}
+
+/** Removes what this run installed and restores the edge; the live version and accessories stay. */
+async function undo(ctx: InstallContext, specs: ServiceSpec[], edgeBefore: EdgeState | null | undefined): Promise<void> {
+  ctx.log.warn(`version ${ctx.version} failed; removing its services`);
+  for (const spec of specs) {
+    await removeService(ctx.engine, spec.Name).catch((error: Error) => ctx.log.warn(`could not remove ${spec.Name}: ${error.message}`));
+  }
+  if (edgeBefore !== undefined) {
+    const restore: EdgeState = edgeBefore ?? { app: ctx.loaded.config.app, domain: ctx.loaded.config.domain, versions: [] };
+    await applyEdge(ctx.cluster, restore).catch((error: Error) => ctx.log.warn(`could not restore the edge configuration: ${error.message}`));
+  }
+}

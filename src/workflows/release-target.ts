@@ -1,0 +1,83 @@
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import { UserError } from '../errors.js';
+import { branchSlug, checkVersionLabel, serviceName, versionFromTime } from '../plan/names.js';
+import { packagePath } from '../util/paths.js';
+
+/**
+ * Everything about a buildinst request that can be wrong by the user's hand, checked before anything is
+ * built or changed: the version label (or branch), the names it makes, the build inputs on disk.
+ */
+export interface ReleaseTarget {
+  version: string;
+  /** The branch as given, for a per-branch staging deploy. */
+  branch?: string;
+}
+
+export function releaseTarget(app: string, services: string[], options: { version?: string; branch?: string }, now: Date): ReleaseTarget {
+  if (options.version !== undefined && options.branch !== undefined) {
+    throw new UserError('--version and --branch cannot be used together', 'A branch deploy is labelled by the branch: pass one of them.', 'BAD_VERSION');
+  }
+  let target: ReleaseTarget;
+  if (options.branch !== undefined) {
+    const slug = branchSlug(options.branch);
+    if (slug === null) {
+      throw new UserError(`branch "${options.branch}" leaves no usable version label`, 'Use a branch name with letters or digits, e.g. feature/login.', 'BAD_BRANCH');
+    }
+    target = { version: slug, branch: options.branch };
+  } else if (options.version !== undefined) {
+    const check = checkVersionLabel(options.version);
+    if (!check.ok) {
+      throw new UserError(`version "${options.version}" ${check.reason}`, 'A version is one DNS label, e.g. 20261122-130512 or v42.', 'BAD_VERSION');
+    }
+    target = { version: options.version };
+  } else {
+    target = { version: versionFromTime(now) };
+  }
+  for (const service of services) {
+    const name = serviceName(app, target.version, service);
+    if (name.length > 63) {
+      throw new UserError(`service name "${name}" is longer than Docker's 63 characters`, 'Use a shorter --version, --branch or service name.', 'BAD_VERSION');
+    }
+  }
+  return target;
+}
+
+export interface BuildInput {
+  service: string;
+  contextDir: string;
+  dockerfile: string;
+}
+
+/**
+ * Build contexts are folders relative to depl.yaml. A Dockerfile is looked for there too, then among depl's
+ * own templates (so `templates/crawler.Dockerfile` works from any project folder).
+ */
+export async function resolveBuildInputs(loaded: LoadedConfig): Promise<BuildInput[]> {
+  const inputs: BuildInput[] = [];
+  for (const [service, svc] of Object.entries(loaded.config.services)) {
+    if (!svc.build) continue;
+    const contextDir = path.resolve(loaded.root, svc.build.context);
+    if (!(await exists(contextDir))) {
+      throw new UserError(`services.${service}.build.context: no folder at ${contextDir}`, 'Paths in depl.yaml are relative to its folder.', 'BUILD_CONTEXT_MISSING');
+    }
+    const candidates = [path.resolve(loaded.root, svc.build.dockerfile), packagePath(svc.build.dockerfile)];
+    let dockerfile: string | undefined;
+    for (const candidate of candidates) {
+      if (await exists(candidate)) {
+        dockerfile = candidate;
+        break;
+      }
+    }
+    if (dockerfile === undefined) {
+      throw new UserError(`services.${service}.build.dockerfile: no file at ${candidates[0]}`, 'Paths in depl.yaml are relative to its folder.', 'DOCKERFILE_MISSING');
+    }
+    inputs.push({ service, contextDir, dockerfile });
+  }
+  return inputs;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(() => true, () => false);
+}

@@ -1,0 +1,82 @@
+import type { Cluster } from '../apply/cluster.js';
+import { readState } from '../apply/cluster-state.js';
+import { engineFor, type Engine } from '../apply/docker.js';
+import { knownHostsPath } from '../apply/inventory.js';
+import { KnownHosts } from '../apply/known-hosts.js';
+import { listServices, type InstalledService } from '../apply/swarm.js';
+import type { LoadedConfig } from '../config/load.js';
+import { versionHost } from '../plan/names.js';
+import { versionsFromServices, type InstalledVersion, type VersionMarks } from '../plan/releases.js';
+import { LABELS } from '../plan/services.js';
+import type { Logger } from '../util/log.js';
+import { openCluster } from './cluster.js';
+
+export interface VersionRow {
+  version: string;
+  createdAt: string;
+  branch: string | null;
+  url: string;
+  live: boolean;
+  previous: boolean;
+  canary: { weight: number } | null;
+  services: { name: string; replicas: number; running: number | null }[];
+}
+
+/** The app's versions as the swarm has them (service labels), with the marks recorded on the cluster. */
+export async function installedVersions(engine: Engine, app: string): Promise<{ versions: InstalledVersion[]; services: InstalledService[] }> {
+  const services = await listServices(engine, { [LABELS.app]: app });
+  return { versions: versionsFromServices(app, services), services };
+}
+
+export async function marksOf(cluster: Cluster, app: string): Promise<VersionMarks> {
+  const state = await readState(cluster.manager, app);
+  return {
+    ...(state.live !== null ? { live: state.live } : {}),
+    ...(state.previous !== null ? { previous: state.previous } : {}),
+    ...(state.canary !== null ? { canary: state.canary } : {}),
+  };
+}
+
+/** Opens the cluster and its manager's engine for a read or a change, and closes both afterwards. */
+export async function withManagerEngine<T>(loaded: LoadedConfig, log: Logger, fn: (cluster: Cluster, engine: Engine) => Promise<T>, given?: Cluster): Promise<T> {
+  const cluster = given ?? (await openCluster(loaded, log));
+  let engine: Engine | undefined;
+  try {
+    engine = await engineFor(cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    return await fn(cluster, engine);
+  } finally {
+    await engine?.close();
+    if (!given) await cluster.close();
+  }
+}
+
+export async function listVersions(loaded: LoadedConfig, log: Logger, cluster?: Cluster): Promise<VersionRow[]> {
+  const { app, domain } = loaded.config;
+  return withManagerEngine(loaded, log, async (open, engine) => {
+    const { versions, services } = await installedVersions(engine, app);
+    const marks = await marksOf(open, app);
+    return versions.map((v) => ({
+      version: v.label,
+      createdAt: v.createdAt,
+      branch: v.branch ?? null,
+      url: `http://${versionHost(v.label, domain)}/`,
+      live: marks.live === v.label,
+      previous: marks.previous === v.label,
+      canary: marks.canary?.version === v.label ? { weight: marks.canary.weight } : null,
+      services: v.services.map((name) => {
+        const svc = services.find((s) => s.name === name);
+        return { name, replicas: svc?.replicas ?? 0, running: svc?.running ?? null };
+      }),
+    }));
+  }, cluster);
+}
+
+export function renderVersions(rows: VersionRow[]): string {
+  if (rows.length === 0) return 'No versions installed. Run `depl buildinst`.';
+  const lines = rows.map((r) => {
+    const marks = [r.live ? 'live' : '', r.canary ? `canary ${r.canary.weight}%` : '', r.previous ? 'previous' : '', r.branch ? `branch ${r.branch}` : ''].filter(Boolean).join(', ');
+    const tasks = r.services.map((s) => `${s.name.slice(s.name.lastIndexOf('-') + 1)} ${s.running ?? '?'}/${s.replicas}`).join(' ');
+    return [r.version, r.createdAt.slice(0, 19).replace('T', ' '), tasks, r.url, marks].join('  ');
+  });
+  return ['VERSION  CREATED  TASKS  URL  MARKS', ...lines].join('\n');
+}
