@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { LocalLauncher } from '../../src/apply/local/launcher.js';
+import { ensureNodeImage } from '../../src/apply/local/node-image.js';
+import { ensureKeyPair } from '../../src/apply/ssh-keypair.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger, silentLogger } from '../../src/util/log.js';
+import { openCluster } from '../../src/workflows/cluster.js';
+import { runCli } from '../support/cli.js';
+import { isolatedEnv } from '../support/openstack-emulator/client.js';
+import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
+
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+async function freeSubnet(): Promise<string> {
+  const used = new Set((await docker.listNetworks()).flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet)));
+  for (let tries = 0; tries < 200; tries += 1) {
+    const subnet = `10.214.${Math.floor(Math.random() * 250) + 1}.0/24`;
+    if (!used.has(subnet)) return subnet;
+  }
+  throw new Error('no free 10.214.X.0/24 subnet on this machine: remove old test networks (docker network ls)');
+}
+
+/**
+ * The acceptance path for Nectar: `depl node-up` (the built CLI) with an application credential from a
+ * clouds.yaml, through Keystone and Heat (the emulator), whose servers are real local nodes (privileged
+ * containers running sshd + dockerd), bootstrapped over SSH into a swarm exactly as on the cloud.
+ */
+describe('depl node-up through the OpenStack provider', () => {
+  const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
+  const prefix = `dos-${randomBytes(3).toString('hex')}`;
+  const stack = `nodes-${randomBytes(2).toString('hex')}`;
+  const credential = { id: `ac-${randomBytes(4).toString('hex')}`, secret: `secret-${randomBytes(12).toString('hex')}` };
+  const serverIndex = new Map<string, number>();
+  let launcher: LocalLauncher;
+  let emulator: OpenStackEmulator;
+  let dir: string;
+  let env: Record<string, string>;
+  const configFile = () => path.join(dir, 'depl.yaml');
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'depl-os-e2e-'));
+    launcher = new LocalLauncher(prefix, await freeSubnet(), docker);
+    const [image, key] = await Promise.all([ensureNodeImage(log), ensureKeyPair(path.join(dir, '.depl', 'id_ed25519'), 'depl-os-e2e')]);
+    await launcher.ensureNetwork();
+    let next = 1;
+    emulator = await startOpenStackEmulator({
+      // each Nova server is a real local node; the key pair stands in for the one key_name names on a cloud
+      servers: {
+        async createServer(name) {
+          const index = next++;
+          serverIndex.set(name, index);
+          const { node } = await launcher.ensureNode(index, image.tag, key.publicKey);
+          return { address: node.address };
+        },
+        async deleteServer(name) {
+          const node = (await launcher.list()).find((n) => n.index === serverIndex.get(name));
+          if (node) await launcher.removeNode(node);
+        },
+      },
+      applicationCredentials: [credential],
+      behaviour: { stepDelayMs: 100 },
+    });
+    await writeFile(path.join(dir, 'clouds.yaml'), stringify({
+      clouds: {
+        emu: {
+          auth_type: 'v3applicationcredential',
+          auth: { auth_url: emulator.authUrl, application_credential_id: credential.id, application_credential_secret: credential.secret },
+          region_name: emulator.region,
+          interface: 'public',
+          identity_api_version: 3,
+        },
+      },
+    }));
+    await writeFile(configFile(), stringify({
+      app: 'crawler',
+      domain: 'crawler.localhost',
+      provider: { type: 'openstack', cloud: 'emu', stack, nodes: 3, parameters: { key_name: 'depl-os-e2e', flavor: 'm3.small' }, timeoutMinutes: 10 },
+      // emulated nodes take root; Nectar's Ubuntu images want ssh.user: ubuntu
+      ssh: { user: 'root', key: '.depl/id_ed25519' },
+      services: { api: { image: 'crawler:1', port: 8000, http: true } },
+    }));
+    env = isolatedEnv(dir);
+  });
+
+  afterAll(async () => {
+    await emulator?.close();
+    await launcher?.removeAll();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function swarmNodes(): Promise<string[]> {
+    const cluster = await openCluster(await loadConfig(configFile()), silentLogger);
+    try {
+      const out = await cluster.manager.exec(['docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}}']);
+      return out.stdout.trim().split('\n').sort();
+    } finally {
+      await cluster.close();
+    }
+  }
+
+  it('creates the Heat stack and ends with a 3-node swarm', async () => {
+    const started = Date.now();
+    const run = await runCli(['--json', 'node-up', '--config', configFile()], { cwd: dir, env, timeoutMs: 290_000 });
+    expect(run.exitCode, run.stderr).toBe(0);
+    log.info(`node-up (3 nodes via Heat) took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const result = JSON.parse(run.stdout) as { nodes: Array<{ name: string; role: string; state: string; address: string }> };
+    expect(result.nodes.map((n) => [n.name, n.role, n.state])).toEqual([
+      [`${stack}-0`, 'manager', 'Ready'],
+      [`${stack}-1`, 'worker', 'Ready'],
+      [`${stack}-2`, 'worker', 'Ready'],
+    ]);
+    expect(run.stderr).toContain(`creating Heat stack ${stack} with 3 nodes`);
+    expect(run.stderr).toContain('nodes CREATE_COMPLETE');
+    expect(run.stdout + run.stderr).not.toContain(credential.secret);
+    expect(emulator.stacks()).toMatchObject([{ name: stack, status: 'CREATE_COMPLETE' }]);
+    expect(await swarmNodes()).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
+  });
+
+  it('re-run with 4 nodes updates the same stack in place and joins the fourth node', async () => {
+    const [before] = emulator.stacks();
+    const started = Date.now();
+    const run = await runCli(['--json', 'node-up', '--nodes', '4', '--config', configFile()], { cwd: dir, env, timeoutMs: 290_000 });
+    expect(run.exitCode, run.stderr).toBe(0);
+    log.info(`node-up 3 -> 4 via a Heat update took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const [after] = emulator.stacks();
+    expect(after!.id).toBe(before!.id);
+    expect(after!.status).toBe('UPDATE_COMPLETE');
+    expect(after!.servers.slice(0, 3)).toEqual(before!.servers);
+    expect(emulator.requests.filter((r) => r.method === 'PUT').map((r) => r.path)).toEqual([expect.stringContaining(`/stacks/${stack}/${before!.id}`)]);
+    expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stacks'))).toHaveLength(1);
+    const result = JSON.parse(run.stdout) as { nodes: Array<{ name: string; state: string }>; changes: string[] };
+    expect(result.nodes.map((n) => `${n.name} ${n.state}`)).toEqual([0, 1, 2, 3].map((i) => `${stack}-${i} Ready`));
+    expect(result.changes).toContain(`${stack}-3: joined the swarm`);
+    expect(result.changes.filter((c) => c.includes('joined the swarm'))).toHaveLength(1);
+    expect(await swarmNodes()).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready', 'node-4 Ready']);
+  });
+
+  it('node-down deletes the stack and its servers', async () => {
+    const run = await runCli(['--yes', 'node-down', '--config', configFile()], { cwd: dir, env, timeoutMs: 120_000 });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(emulator.stacks()).toEqual([]);
+    expect(await launcher.list()).toEqual([]);
+  });
+});
