@@ -9,7 +9,11 @@ FROM ${NODE_BUILD_IMAGE} AS deps
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Scripts are not run: no native addon is needed by the crawler, and none is compiled into the image.
-RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+# --include=dev: the base image may set NODE_ENV=production, which would leave TypeScript out.
+# npm 11 refuses a lockfile that lacks other platforms' optional packages; then install from it without ci.
+RUN npm ci --include=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
+ || { echo 'npm ci refused the lockfile; installing the locked versions with npm install' \
+      && npm install --include=dev --no-save --ignore-scripts --no-audit --no-fund --loglevel=error; }
 
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
