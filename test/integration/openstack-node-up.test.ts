@@ -118,6 +118,7 @@ describe('depl node-up through the OpenStack provider', () => {
     expect(run.stderr).toContain(`creating Heat stack ${stack} with 3 nodes`);
     expect(run.stderr).toContain('nodes CREATE_COMPLETE');
     expect(run.stdout + run.stderr).not.toContain(credential.secret);
+    expect(emulator.tokensIssued()).toBe(1);
     expect(emulator.stacks()).toMatchObject([{ name: stack, status: 'CREATE_COMPLETE' }]);
     expect(await swarmNodes()).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
   });
@@ -142,8 +143,11 @@ describe('depl node-up through the OpenStack provider', () => {
   });
 
   it('node-down deletes the stack and its servers', async () => {
+    const tokens = emulator.tokensIssued();
     const run = await runCli(['--yes', 'node-down', '--config', configFile()], { cwd: dir, env, timeoutMs: 120_000 });
     expect(run.exitCode, run.stderr).toBe(0);
+    // one token for the whole run, though node-down asks for the provider more than once
+    expect(emulator.tokensIssued()).toBe(tokens + 1);
     expect(emulator.stacks()).toEqual([]);
     expect(await launcher.list()).toEqual([]);
   });

@@ -42,6 +42,8 @@ export interface OpenStackEmulator {
   requests: RecordedRequest[];
   /** How many tokens Keystone has issued. */
   tokensIssued(): number;
+  /** Forget every token, as a revocation would: the next Heat call with one gets a 401. */
+  revokeTokens(): void;
   stacks: EmulatedHeat['list'];
   close(): Promise<void>;
 }
@@ -146,6 +148,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     behaviour,
     requests,
     tokensIssued: () => keystone.issued,
+    revokeTokens: () => keystone.tokens.clear(),
     stacks: () => heat.list(),
     async close() {
       server.closeAllConnections();

@@ -119,6 +119,14 @@ describe('Heat v1 client against the emulator', () => {
     expect(await heat.validate(template, { key_name: 'k' })).toMatchObject({ Parameters: { flavor: { Default: 'm3.small' } } });
   });
 
+  it('gets a new token once when Heat answers 401 (a revoked token)', async () => {
+    const ref = await created(1);
+    const before = emulator.tokensIssued();
+    emulator.revokeTokens();
+    expect((await heat.show(ref)).stack_status).toBe('CREATE_COMPLETE');
+    expect(emulator.tokensIssued()).toBe(before + 1);
+  });
+
   it('deletes a stack and waits until it is gone', async () => {
     const ref = await created(2);
     const marker = await heat.lastEventId(ref);

@@ -75,6 +75,15 @@ describe('Keystone v3 session', () => {
     expect(JSON.stringify(error)).not.toContain('wrong-secret-123');
   });
 
+  it('a cloud that rejects every credential: the same error, with Keystone\'s words', async () => {
+    emulator.behaviour.rejectCredentials = true;
+    try {
+      await expect(new KeystoneSession(appCred()).token()).rejects.toThrow(/Keystone rejected the credentials from test: The request you have made requires authentication./);
+    } finally {
+      emulator.behaviour.rejectCredentials = false;
+    }
+  });
+
   it('an unreachable Keystone is an OperationError naming the address', async () => {
     const session = new KeystoneSession({ ...appCred(), authUrl: 'http://127.0.0.1:9/v3' });
     await expect(session.token()).rejects.toThrow(/cannot reach Keystone at http:\/\/127.0.0.1:9/);
