@@ -207,12 +207,19 @@ export function decideWorker(info: SwarmInfo, managerList: SwarmNodeRow[]): Work
 }
 
 /**
- * Swarm entries no provisioned node answers for: nodes that were recreated (a new id under the same
- * hostname) or removed. The manager removes them so `docker node ls` shows only the live cluster.
+ * Swarm entries no provisioned node answers for: a node that was recreated leaves its old entry under the
+ * same hostname (still "Ready" until the manager notices), a removed one leaves a "Down" entry. The
+ * manager removes them so `docker node ls` shows only the live cluster. `formerIds` are ids node-up
+ * recorded before (the inventory): a former id that is no longer live is stale whatever its status.
  */
-export function staleNodeIds(managerList: SwarmNodeRow[], liveIds: string[]): string[] {
+export function staleNodeIds(managerList: SwarmNodeRow[], liveIds: string[], formerIds: string[] = []): string[] {
   const live = new Set(liveIds);
-  return managerList.filter((row) => !live.has(row.id) && row.status !== 'Ready').map((row) => row.id);
+  const former = new Set(formerIds);
+  const liveHostnames = new Set(managerList.filter((row) => live.has(row.id)).map((row) => row.hostname));
+  return managerList
+    .filter((row) => !live.has(row.id))
+    .filter((row) => row.status !== 'Ready' || former.has(row.id) || liveHostnames.has(row.hostname))
+    .map((row) => row.id);
 }
 
 /** Tasks still meant to run on a node: empty once a drain has moved them elsewhere. */

@@ -107,7 +107,8 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       ensureWorker(node, remotes[i + 1]!, listBefore, managerNode.address, workerToken, log, change)));
     const liveIds = [managerId, ...workerIds];
 
-    for (const id of staleNodeIds(await nodeList(manager), liveIds)) {
+    const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
+    for (const id of staleNodeIds(await nodeList(manager), liveIds, formerIds)) {
       await manager.exec(nodeRemoveCommand(id), { check: false });
       change(`swarm: removed stale node entry ${id.slice(0, 12)}`);
     }

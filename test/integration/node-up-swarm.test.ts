@@ -1,21 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../support/cluster.js';
+import { isDeplError } from '../../src/errors.js';
+import { silentLogger } from '../../src/util/log.js';
+import { nodeUp } from '../../src/workflows/node-up.js';
+import { importBusyboxImage } from '../support/busybox-image.js';
+import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
 
-describe('node-up on the local provider, from nothing', () => {
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function nodeRows(tc: TestCluster): Promise<string[]> {
+  const out = await tc.cluster.manager.exec(['docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}']);
+  return out.stdout.trim().split('\n').map((r) => r.trim()).sort();
+}
+
+async function nodeContainerId(tc: TestCluster, index: number): Promise<string> {
+  const [found] = await docker.listContainers({ all: true, filters: { name: [`^/${tc.prefix}-node-${index}$`] } });
+  if (!found) throw new Error(`no container ${tc.prefix}-node-${index}`);
+  return found.Id;
+}
+
+describe('node-up on the local provider', () => {
   let tc: TestCluster;
+  const image = `depl-test-busybox:${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
-    tc = await startTestCluster({ nodes: 3 });
+    const [cluster] = await Promise.all([startTestCluster({ nodes: 3 }), importBusyboxImage(image)]);
+    tc = cluster;
   });
 
   afterAll(async () => {
     await tc?.stop();
+    await docker.getImage(image).remove({ force: true }).catch(() => {});
   });
 
-  it('ends with `docker node ls` on the manager, over SSH, showing 3 Ready nodes', async () => {
-    const out = await tc.cluster.manager.exec(['docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}']);
-    const rows = out.stdout.trim().split('\n').map((r) => r.trim()).sort();
-    expect(rows).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
+  it('from nothing, ends with `docker node ls` on the manager (over SSH) showing 3 Ready nodes', async () => {
+    expect(await nodeRows(tc)).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
     expect(tc.cluster.nodes.map((n) => [n.name, n.role])).toEqual([['node-1', 'manager'], ['node-2', 'worker'], ['node-3', 'worker']]);
   });
 
@@ -24,6 +45,73 @@ describe('node-up on the local provider, from nothing', () => {
     expect(JSON.parse(labels.stdout)).toMatchObject({ 'depl.edge': 'true', 'depl.node': 'node-1' });
     const network = await tc.cluster.manager.exec(['docker', 'network', 'inspect', '--format', '{{.Driver}} {{.Attachable}}', tc.cluster.network]);
     expect(network.stdout.trim()).toBe('overlay true');
-    expect(tc.cluster.network).toBe('testapp-net');
+  });
+
+  it('runs a dnsrr service with 3 replicas on 3 nodes whose tasks reach each other by service name', async () => {
+    await loadImageOnNodes(tc.cluster, image);
+    // each task answers a TCP connection with the name of the node it runs on
+    await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--name', 'echo', '--network', tc.cluster.network,
+      '--endpoint-mode', 'dnsrr', '--replicas', '3', '--replicas-max-per-node', '1', '--no-resolve-image',
+      '--stop-grace-period', '1s', '--env', 'NODE={{.Node.Hostname}}', image, 'nc', '-ll', '-p', '8080', '-e', 'sh', '-c', 'echo $NODE']);
+    let placed: string[] = [];
+    for (let i = 0; i < 120 && placed.length < 3; i += 1) {
+      const ps = await tc.cluster.manager.exec(['docker', 'service', 'ps', 'echo', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
+      placed = ps.stdout.trim().split('\n').filter((l) => l.includes('Running')).map((l) => l.split(' ')[0]!);
+      if (placed.length < 3) await sleep(500);
+    }
+    expect(placed.sort()).toEqual(['node-1', 'node-2', 'node-3']);
+
+    // from the task on node-1: the service name resolves (dnsrr) to the 3 tasks, and each answers over the overlay
+    const node1 = await tc.cluster.remote('node-1');
+    const task = (await node1.exec(['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=echo'])).stdout.trim();
+    expect(task).toMatch(/^[0-9a-f]+$/);
+    const probe = 'for ip in $(nslookup echo | awk \'/^Address: /{print $2}\'); do printf "%s " "$ip"; sleep 1 | nc -w 3 "$ip" 8080; done';
+    let answers: string[] = [];
+    for (let i = 0; i < 10 && answers.length < 3; i += 1) {
+      const out = await node1.exec(['docker', 'exec', task, 'sh', '-c', probe], { check: false });
+      answers = out.stdout.trim().split('\n').map((line) => line.split(' ')[1] ?? '').filter((name) => name.length > 0).sort();
+      if (answers.length < 3) await sleep(1000);
+    }
+    expect(answers).toEqual(['node-1', 'node-2', 'node-3']);
+    // and by name alone (not an address), from inside the task
+    const byName = await node1.exec(['docker', 'exec', task, 'sh', '-c', 'sleep 1 | nc -w 3 echo 8080']);
+    expect(byName.stdout.trim()).toMatch(/^node-[123]$/);
+    await tc.cluster.manager.exec(['docker', 'service', 'rm', 'echo']);
+  });
+
+  it('changes nothing when re-run on a healthy cluster, in under 15 s', async () => {
+    const started = Date.now();
+    const result = await nodeUp(tc.loaded, silentLogger);
+    expect(result.changes).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(result.nodes.map((n) => `${n.name} ${n.state}`)).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
+  });
+
+  it('brings a killed node back into the swarm when re-run', async () => {
+    await docker.getContainer(await nodeContainerId(tc, 2)).kill();
+    const result = await nodeUp(tc.loaded, silentLogger);
+    expect(result.nodes.map((n) => `${n.name} ${n.state}`)).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
+    expect(await nodeRows(tc)).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
+  });
+
+  it('replaces a removed node with a new machine, trusts its new host key, and drops the stale swarm entry', async () => {
+    const before = await nodeContainerId(tc, 3);
+    await docker.getContainer(before).remove({ force: true });
+    const result = await nodeUp(tc.loaded, silentLogger);
+    expect(result.changes).toContain('node-3: joined the swarm');
+    expect(await nodeContainerId(tc, 3)).not.toBe(before);
+    expect(await nodeRows(tc)).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
+  });
+
+  it('refuses a node whose host key changed, naming the known_hosts file to fix', async () => {
+    const node2 = await tc.cluster.remote('node-2');
+    await node2.shell('rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && kill -HUP $(cat /run/sshd.pid)');
+    await sleep(500);
+    const knownHosts = `${tc.dir}/.depl/known_hosts`;
+    const error = await nodeUp(tc.loaded, silentLogger).then(() => null, (e: unknown) => e);
+    expect(isDeplError(error) && error.code).toBe('HOST_KEY_CHANGED');
+    expect((error as Error).message).toContain('node-2');
+    expect((error as Error).message).toContain(knownHosts);
+    expect(isDeplError(error) && error.hint).toContain(knownHosts);
   });
 });

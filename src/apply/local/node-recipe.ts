@@ -20,8 +20,10 @@ export const NODE_INIT_PATH = '/usr/local/sbin/depl-node-init';
 export const NODE_INIT_SCRIPT = `#!/bin/sh
 set -u
 mount -o remount,rw /sys 2>/dev/null || true
+# Docker bind-mounts each cgroup v1 hierarchy read-only: only a bind remount makes them writable
 for fs in /sys/fs/cgroup /sys/fs/cgroup/*; do
-  [ -d "$fs" ] && mount -o remount,rw "$fs" 2>/dev/null
+  [ -d "$fs" ] || continue
+  mount -o remount,bind,rw "$fs" 2>/dev/null || mount -o remount,rw "$fs" 2>/dev/null || true
 done
 # cgroup v2 (most laptops): move ourselves into a child group so dockerd may enable controllers
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then

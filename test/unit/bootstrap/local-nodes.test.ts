@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { localNetworkSpec, localNodeAddress, localNodeNames, nodeContainerSpec } from '../../../src/plan/local-nodes.js';
+import { renderAnsibleInventory } from '../../../src/plan/ansible-inventory.js';
+import { formatNodeTable, nodeTableFromInspect } from '../../../src/plan/node-table.js';
+
+describe('local nodes as data', () => {
+  it('names nodes node-1..N with fixed addresses from .11 on', () => {
+    expect(localNodeNames(3)).toEqual(['node-1', 'node-2', 'node-3']);
+    expect(localNodeAddress('192.168.77.0/24', 1)).toBe('192.168.77.11');
+    expect(localNodeAddress('10.213.5.0/24', 9)).toBe('10.213.5.19');
+    expect(() => localNodeAddress('10.213.5.0/16', 1)).toThrow(/not an IPv4 \/24/);
+  });
+
+  it('makes the bridge with the subnet and gateway .1, labelled with the prefix', () => {
+    expect(localNetworkSpec('depl-crawler', '192.168.77.0/24')).toMatchObject({
+      Name: 'depl-crawler-net', Driver: 'bridge', Labels: { 'depl.local.prefix': 'depl-crawler' },
+      IPAM: { Config: [{ Subnet: '192.168.77.0/24', Gateway: '192.168.77.1' }] },
+    });
+  });
+
+  it('grants capabilities explicitly instead of --privileged, and puts /var/lib/docker on a volume', () => {
+    const spec = nodeContainerSpec({ prefix: 'p', index: 2, subnet: '192.168.77.0/24', image: 'depl-node:abc', publicKey: 'ssh-ed25519 AAAA test\n' });
+    expect(spec).not.toHaveProperty('HostConfig.Privileged');
+    expect(spec.name).toBe('p-node-2');
+    expect(spec.Hostname).toBe('node-2');
+    expect(spec.HostConfig.CapAdd).toEqual(['ALL']);
+    expect(spec.HostConfig.CapDrop).toEqual(['SYS_RESOURCE']);
+    expect(spec.HostConfig.SecurityOpt).toEqual(['seccomp=unconfined', 'apparmor=unconfined']);
+    expect(spec.HostConfig.MaskedPaths).toEqual([]);
+    expect(spec.HostConfig.DeviceCgroupRules).toEqual(['a *:* rwm']);
+    expect(spec.HostConfig.Mounts).toEqual([{ Type: 'volume', Source: 'p-node-2-docker', Target: '/var/lib/docker' }]);
+    expect(spec.NetworkingConfig.EndpointsConfig['p-net']).toEqual({ IPAMConfig: { IPv4Address: '192.168.77.12' } });
+    expect(spec.Env).toEqual(['DEPL_AUTHORIZED_KEY=ssh-ed25519 AAAA test']);
+  });
+});
+
+describe('inventory and node table text', () => {
+  const nodes = [
+    { name: 'node-1', address: '192.168.77.11', role: 'manager' as const },
+    { name: 'node-2', address: '192.168.77.12', role: 'worker' as const },
+  ];
+
+  it('writes an Ansible inventory with manager and workers groups and the cluster key', () => {
+    const text = renderAnsibleInventory({ nodes, user: 'root', port: 22, keyFile: '/p/.depl/id_ed25519', knownHostsFile: '/p/.depl/known_hosts' });
+    expect(text).toContain('[manager]\nnode-1 ansible_host=192.168.77.11\n');
+    expect(text).toContain('[workers]\nnode-2 ansible_host=192.168.77.12\n');
+    expect(text).toContain('ansible_ssh_private_key_file=/p/.depl/id_ed25519');
+    expect(text).not.toContain('ansible_become');
+    expect(renderAnsibleInventory({ nodes, user: 'ubuntu', port: 22, keyFile: 'k', knownHostsFile: 'h' })).toContain('ansible_become=true');
+  });
+
+  it('matches swarm nodes to inventory names by id, then hostname, and lists unknown ones last', () => {
+    const out = 'm1 node-1 192.168.77.11 manager active ready\nw9 node-2 192.168.77.12 worker drain down\nx laptop 10.1.1.1 worker active ready\n';
+    const rows = nodeTableFromInspect(out, [{ name: 'node-1', nodeId: 'm1' }, { name: 'node-2', nodeId: 'old' }]);
+    expect(rows).toEqual([
+      { name: 'node-1', address: '192.168.77.11', role: 'manager', availability: 'Active', state: 'Ready' },
+      { name: 'node-2', address: '192.168.77.12', role: 'worker', availability: 'Drain', state: 'Down' },
+      { name: 'laptop', address: '10.1.1.1', role: 'worker', availability: 'Active', state: 'Ready' },
+    ]);
+    expect(formatNodeTable(rows).split('\n')[0]).toBe('NAME    ADDRESS        ROLE     AVAILABILITY  STATE');
+  });
+});
