@@ -103,7 +103,8 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       dockerfile: input.dockerfile,
       tag: build.tag,
       args: build.args,
-      labels: { [LABELS.app]: app, [LABELS.version]: version },
+      // no version label: an unchanged tree then builds the same image id, which nodes already have
+      labels: { [LABELS.app]: app },
     }, log);
   }
   const distributeStarted = Date.now();

@@ -1,0 +1,166 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeThroughEdge } from '../../src/apply/health.js';
+import { listServices } from '../../src/apply/swarm.js';
+import { engineFor } from '../../src/apply/docker.js';
+import { KnownHosts } from '../../src/apply/known-hosts.js';
+import { knownHostsPath } from '../../src/apply/inventory.js';
+import type { LoadedConfig } from '../../src/config/load.js';
+import { OperationError, UserError } from '../../src/errors.js';
+import { silentLogger, createLogger } from '../../src/util/log.js';
+import { buildinst, type BuildinstResult } from '../../src/workflows/buildinst.js';
+import { listVersions } from '../../src/workflows/versions.js';
+import { startTestCluster, type TestCluster } from '../support/cluster.js';
+
+const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
+
+const SERVER = `
+const http = require('node:http');
+const fs = require('node:fs');
+const os = require('node:os');
+const config = JSON.parse(fs.readFileSync(new URL(process.argv[process.argv.indexOf('--config') + 1]), 'utf8'));
+const server = http.createServer((req, res) => {
+  if (req.url === '/healthz') {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ status: 'ok', greeting: config.greeting, task: os.hostname() }));
+  } else {
+    res.statusCode = 404;
+    res.end('not found');
+  }
+});
+server.listen(8080);
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+const WORKER = `setInterval(() => {}, 1000); process.on('SIGTERM', () => process.exit(0));\n`;
+
+/** A small app standing in for the crawler: an http service with /healthz, and a worker from its image. */
+async function writeApp(dir: string): Promise<void> {
+  await writeFile(path.join(dir, 'server.js'), SERVER);
+  await writeFile(path.join(dir, 'worker.js'), WORKER);
+  await writeFile(path.join(dir, 'Dockerfile'), 'ARG NODE_IMAGE\nFROM ${NODE_IMAGE}\nWORKDIR /app\nCOPY server.js worker.js ./\nUSER nobody\n');
+}
+
+describe('depl buildinst on a local swarm', () => {
+  let test: TestCluster;
+  let appDir: string;
+  let loaded: LoadedConfig;
+  let first: BuildinstResult;
+  const edge = () => `http://${test.cluster.managerNode.address}:80`;
+  const health = (version: string) => probeThroughEdge(edge(), `${version}.${loaded.config.domain}`, '/healthz', 3_000);
+
+  beforeAll(async () => {
+    appDir = await mkdtemp(path.join(os.tmpdir(), 'depl-tinyapp-'));
+    await writeApp(appDir);
+    test = await startTestCluster({
+      nodes: 3,
+      app: 'shop',
+      config: {
+        services: {
+          api: { build: { context: appDir, dockerfile: 'Dockerfile' }, command: ['node', 'server.js'], port: 8080, replicas: 2, http: true, health: '/healthz', stopGracePeriod: '5s' },
+          worker: { from: 'api', command: ['node', 'worker.js'], replicas: 2, stopGracePeriod: '5s' },
+        },
+        accessories: { redis: { image: 'redis', command: ['redis-server', '--appendonly', 'yes'], volume: 'redis-data:/data', node: 'manager', port: 6379 } },
+        config: { greeting: 'hello', redis: 'redis://redis:6379' },
+      },
+    });
+    loaded = test.loaded;
+    // the build context is resolved from depl.yaml's folder
+    loaded = { ...loaded, config: { ...loaded.config, services: { ...loaded.config.services, api: { ...loaded.config.services.api!, build: { context: appDir, dockerfile: path.join(appDir, 'Dockerfile'), args: {} } } } } };
+  });
+
+  afterAll(async () => {
+    await test?.stop();
+    if (appDir) await rm(appDir, { recursive: true, force: true });
+  });
+
+  it('rejects a bad version label or branch before building anything (exit 2)', async () => {
+    for (const options of [{ version: 'Bad_Label' }, { branch: '///' }, { version: 'a'.repeat(41) }]) {
+      const error = await buildinst(loaded, { ...options, cluster: test.cluster }, log).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as UserError).exitCode).toBe(2);
+    }
+    const engine = await engineFor(test.cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    try {
+      expect(await listServices(engine, { 'depl.app': 'shop' })).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('installs a version reachable at <version>.<domain> through the edge', async () => {
+    first = await buildinst(loaded, { version: 'v1', cluster: test.cluster }, log);
+    expect(first.version).toBe('v1');
+    expect(first.url).toBe('http://v1.shop.localhost/');
+    expect(first.services).toEqual(['shop-v1-api', 'shop-v1-worker']);
+    const answer = await health('v1');
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ status: 'ok', greeting: 'hello' });
+    expect(answer.version).toBe('v1');
+  });
+
+  it('installs a second version while the first keeps serving; a concurrent run is refused naming the lock holder', async () => {
+    let failures = 0;
+    let probes = 0;
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        probes += 1;
+        const answer = await health('v1').catch(() => null);
+        if (answer?.status !== 200) failures += 1;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const started = Date.now();
+    const [second, third] = await Promise.allSettled([
+      buildinst(loaded, { version: 'v2', cluster: test.cluster }, log),
+      new Promise((r) => setTimeout(r, 1_500)).then(() => buildinst(loaded, { version: 'v3', cluster: test.cluster }, log)),
+    ]);
+    const elapsed = Date.now() - started;
+    polling = false;
+    await poller;
+    expect(second.status).toBe('fulfilled');
+    expect(third.status).toBe('rejected');
+    const refusal = (third as PromiseRejectedResult).reason as OperationError;
+    expect(refusal.code).toBe('LOCKED');
+    expect(refusal.message).toMatch(/held by .+@.+ \(pid \d+, `buildinst v2`/);
+    expect(failures).toBe(0);
+    expect(probes).toBeGreaterThan(3);
+    expect((await health('v2')).status).toBe(200);
+    expect((await health('v1')).status).toBe(200);
+    const timings = (second as PromiseFulfilledResult<BuildinstResult>).value.timings;
+    process.stderr.write(`buildinst of an unchanged tree (second run): ${(elapsed / 1000).toFixed(1)} s (build ${timings.build} ms, distribute ${timings.distribute} ms, install ${timings.install} ms)\n`);
+  });
+
+  it('lists both versions', async () => {
+    const rows = await listVersions(loaded, log, test.cluster);
+    expect(rows.map((r) => r.version)).toEqual(['v1', 'v2']);
+    expect(rows[0]!.services).toEqual([
+      { name: 'shop-v1-api', replicas: 2, running: 2 },
+      { name: 'shop-v1-worker', replicas: 2, running: 2 },
+    ]);
+  });
+
+  it('rejects a version whose http service crashes on start, with the reason, and leaves nothing behind', async () => {
+    const api = loaded.config.services.api!;
+    const crashing: LoadedConfig = {
+      ...loaded,
+      config: { ...loaded.config, services: { ...loaded.config.services, api: { ...api, command: ['node', '-e', 'console.error("boom: cannot reach the database"); process.exit(3)', '--'] } } },
+    };
+    const error = await buildinst(crashing, { version: 'bad1', cluster: test.cluster, tasksTimeoutMs: 90_000 }, log).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OperationError);
+    expect((error as OperationError).message).toMatch(/shop-bad1-api/);
+    expect((error as OperationError).message).toMatch(/boom: cannot reach the database|exit code 3|non-zero exit \(3\)/);
+    const engine = await engineFor(test.cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    try {
+      const left = await listServices(engine, { 'depl.app': 'shop', 'depl.version': 'bad1' });
+      expect(left).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+    expect((await health('v1')).status).toBe(200);
+    expect((await health('v2')).status).toBe(200);
+    expect((await health('bad1')).status).not.toBe(200);
+  });
+});
