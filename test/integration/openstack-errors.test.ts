@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
-import { runCli } from '../support/cli.js';
+import { execa } from 'execa';
+import { cliEntry, runCli } from '../support/cli.js';
 
 /**
  * The built CLI against the OpenStack emulator, for the ways node-up must fail: each with the right exit
@@ -87,6 +88,38 @@ describe('depl node-up on OpenStack: failures', () => {
     expect(withPassword.stdout + withPassword.stderr).not.toContain(password);
     const down = await runCli(['--yes', 'node-down', '--config', path.join(cwd, 'depl.yaml')], { cwd, env: { ...env, OS_PASSWORD: password } });
     expect(down.exitCode, down.stderr).toBe(0);
+  });
+
+  it('on a terminal, a missing password is asked for at a masked prompt and used', async () => {
+    const cwd = await project('prompt', { emu: { auth: { auth_url: emulator.authUrl, username: 'alice', user_domain_name: 'Default', project_id: emulator.projectId }, region_name: emulator.region } }, { parameters: {} });
+    const tokens = emulator.tokensIssued();
+    // script(1) gives the CLI a pseudo-terminal; the password is typed once the prompt shows
+    const child = execa('script', ['-qec', `node ${cliEntry} node-up --config ${path.join(cwd, 'depl.yaml')}`, '/dev/null'], { cwd, env, extendEnv: false, reject: false, timeout: 60_000 });
+    let seen = '';
+    let typed = false;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (!typed && seen.includes('OpenStack password for alice:')) {
+        typed = true;
+        child.stdin!.write(`${password}\r`);
+      }
+    });
+    const result = await child;
+    expect(typed, seen).toBe(true);
+    expect(seen).toContain('*'.repeat(password.length));
+    expect(seen).not.toContain(password);
+    // past Keystone with the typed password: Heat is reached and rejects the missing key_name
+    expect(emulator.tokensIssued()).toBe(tokens + 1);
+    expect(seen).toContain('The Parameter (key_name) was not provided.');
+    expect(result.exitCode).toBe(2);
+  });
+
+  it('on a terminal with --yes, a missing password is an error naming OS_PASSWORD, not a prompt', async () => {
+    const cwd = await project('prompt-yes', { emu: { auth: { auth_url: emulator.authUrl, username: 'alice', user_domain_name: 'Default', project_id: emulator.projectId }, region_name: emulator.region } }, {});
+    const result = await execa('script', ['-qec', `node ${cliEntry} --yes node-up --config ${path.join(cwd, 'depl.yaml')}`, '/dev/null'], { cwd, env, extendEnv: false, reject: false, timeout: 60_000, stdin: 'ignore' });
+    expect(result.exitCode, String(result.stdout)).toBe(2);
+    expect(String(result.stdout)).toContain('set OS_PASSWORD');
+    expect(String(result.stdout)).not.toContain('OpenStack password for alice:');
   });
 
   it('a template parameter Heat rejects exits 2 with Heat\'s message', async () => {
