@@ -101,6 +101,17 @@ describe('Heat v1 client against the emulator', () => {
     expect((error as Error).message).toMatch(/CREATE_FAILED: Resource CREATE failed: ResourceInError: resources.nodes.resources\[0\]: .*No valid host was found/);
   });
 
+  it('UPDATE_FAILED: throws with Heat\'s reason, and the stack keeps its servers', async () => {
+    const ref = await created(1);
+    emulator.behaviour.failCreate = 'Quota exceeded for instances: Requested 1, but already used 10 of 10 instances';
+    const marker = await heat.lastEventId(ref);
+    await heat.update(ref, { parameters: { count: '2' } });
+    const error = await heat.waitFor(ref, { ...fast, action: 'UPDATE', marker }).catch((e: unknown) => e);
+    expect((error as OperationError).code).toBe('HEAT_STACK_FAILED');
+    expect((error as Error).message).toMatch(/UPDATE_FAILED: Resource UPDATE failed: .*Quota exceeded for instances/);
+    expect(await addresses(ref)).toHaveLength(1);
+  });
+
   it('gives up after the timeout, saying how to raise it', async () => {
     emulator.behaviour.stepDelayMs = 2000;
     const ref = await heat.create(unique(), { template, parameters: { key_name: 'k', count: '1' } });
