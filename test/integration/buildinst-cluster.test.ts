@@ -12,6 +12,8 @@ import { OperationError, UserError } from '../../src/errors.js';
 import { silentLogger, createLogger } from '../../src/util/log.js';
 import { buildinst, type BuildinstResult } from '../../src/workflows/buildinst.js';
 import { listVersions } from '../../src/workflows/versions.js';
+import { prune } from '../../src/workflows/prune.js';
+import { runCli } from '../support/cli.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 
 const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
@@ -133,13 +135,37 @@ describe('depl buildinst on a local swarm', () => {
     process.stderr.write(`buildinst of an unchanged tree (second run): ${(elapsed / 1000).toFixed(1)} s (build ${timings.build} ms, distribute ${timings.distribute} ms, install ${timings.install} ms)\n`);
   });
 
-  it('lists both versions', async () => {
+  it('lists both versions (depl versions --json)', async () => {
     const rows = await listVersions(loaded, log, test.cluster);
     expect(rows.map((r) => r.version)).toEqual(['v1', 'v2']);
     expect(rows[0]!.services).toEqual([
       { name: 'shop-v1-api', replicas: 2, running: 2 },
       { name: 'shop-v1-worker', replicas: 2, running: 2 },
     ]);
+    const cli = await runCli(['--config', test.configFile, '--json', 'versions'], { cwd: test.dir });
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    const listed = JSON.parse(cli.stdout) as { versions: { version: string; url: string; live: boolean }[] };
+    expect(listed.versions.map((v) => [v.version, v.url, v.live])).toEqual([['v1', 'http://v1.shop.localhost/', false], ['v2', 'http://v2.shop.localhost/', false]]);
+  });
+
+  it('exits 2 from the CLI for a bad version label, before building', async () => {
+    const cli = await runCli(['--config', test.configFile, 'buildinst', '--version', 'v1;rm -rf /'], { cwd: test.dir });
+    expect(cli.exitCode).toBe(2);
+    expect(cli.stderr).toMatch(/version "v1;rm -rf \/" may contain only a-z, 0-9 and "-"/);
+    expect(cli.stderr).not.toMatch(/Step 1/);
+  });
+
+  it('redeploys a branch in place: same services, replaced', async () => {
+    const one = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log);
+    expect(one.version).toBe('feature-login');
+    expect(one.services).toEqual(['shop-feature-login-api', 'shop-feature-login-worker']);
+    const changed: LoadedConfig = { ...loaded, config: { ...loaded.config, config: { ...loaded.config.config, greeting: 'hello again' } } };
+    const two = await buildinst(changed, { branch: 'feature/Login', cluster: test.cluster }, log);
+    expect(two.services).toEqual(one.services);
+    const answer = await health('feature-login');
+    expect(JSON.parse(answer.body)).toMatchObject({ greeting: 'hello again' });
+    const rows = await listVersions(loaded, log, test.cluster);
+    expect(rows.filter((r) => r.version === 'feature-login').map((r) => r.branch)).toEqual(['feature/Login']);
   });
 
   it('rejects a version whose http service crashes on start, with the reason, and leaves nothing behind', async () => {
@@ -162,5 +188,15 @@ describe('depl buildinst on a local swarm', () => {
     expect((await health('v1')).status).toBe(200);
     expect((await health('v2')).status).toBe(200);
     expect((await health('bad1')).status).not.toBe(200);
+  });
+
+  it('prunes old versions of this app only, and the edge stops serving them', async () => {
+    const result = await prune(loaded, { keep: 2, cluster: test.cluster }, log);
+    expect(result.removed).toEqual(['v1']);
+    expect(result.kept).toEqual([{ version: 'v2', why: 'recent' }, { version: 'feature-login', why: 'recent' }]);
+    expect((await health('v1')).status).not.toBe(200);
+    expect((await health('v2')).status).toBe(200);
+    const rows = await listVersions(loaded, log, test.cluster);
+    expect(rows.map((r) => r.version)).toEqual(['v2', 'feature-login']);
   });
 });
