@@ -20,6 +20,8 @@ export interface SiteOptions {
   redirects?: string[];
   /** Include the special cases (a 404, a PDF, a page that answers 503 once). */
   specials?: boolean;
+  /** Render every page up front, so a benchmark does not measure the site's first-visit cost. */
+  prerender?: boolean;
   /** Milliseconds each page response is held back, to make a crawl last long enough to interrupt. */
   pageDelayMs?: number;
 }
@@ -45,11 +47,11 @@ export async function startSyntheticSite(options: SiteOptions): Promise<Syntheti
   const branching = options.branching ?? 3;
   const specials = options.specials ?? true;
   const hits = new Map<string, number>();
-  const cache = new Map<number, string>();
+  const cache = new Map<number, Buffer>();
   let origin = '';
   let flakyServed = false;
 
-  const pageHtml = (i: number): string => {
+  const pageHtml = (i: number): Buffer => {
     const cached = cache.get(i);
     if (cached !== undefined) return cached;
     const children: string[] = [];
@@ -77,8 +79,10 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
 <ul>${children.join('')}</ul>
 <p>${'lorem ipsum dolor sit amet '.repeat(Math.ceil((options.padBytes ?? 0) / 27))}</p>
 </main></body></html>`;
-    cache.set(i, html);
-    return html;
+    // Encoded once: the benchmark measures the crawler, not this server's string encoding.
+    const bytes = Buffer.from(html);
+    cache.set(i, bytes);
+    return bytes;
   };
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -111,6 +115,7 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   origin = `http://${host}:${(server.address() as AddressInfo).port}/`;
+  if (options.prerender) for (let i = 0; i < options.pages; i++) pageHtml(i);
 
   const expected = { fetched: new Set<string>(), failed: new Set<string>(), robotsDisallowed: new Set<string>(), images: new Set<string>() };
   for (let i = 0; i < options.pages; i++) {
@@ -161,7 +166,7 @@ export async function startTripwire(host: string): Promise<{ origin: string; hit
   };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
 }

@@ -30,9 +30,20 @@ export function robotsFromResponse(robotsUrl: string, status: number, body: stri
   if (status < 200 || status >= 300) throw new Error(`robots.txt answered ${status}`);
   const robots = robotsParser(robotsUrl, body);
   const delay = robots.getCrawlDelay(userAgent);
+  // robots-parser re-parses the URL on every call (~25 µs); a crawl asks about the same links again and
+  // again (every page links home), so answers are remembered, in a bounded map.
+  const answers = new Map<string, boolean>();
   return {
-    // robots-parser answers undefined for URLs of another origin; those are governed by their own file.
-    isAllowed: (url) => robots.isAllowed(url, userAgent) !== false,
+    isAllowed: (url) => {
+      let allowed = answers.get(url);
+      if (allowed === undefined) {
+        // robots-parser answers undefined for URLs of another origin; those are governed by their own file.
+        allowed = robots.isAllowed(url, userAgent) !== false;
+        if (answers.size >= 50_000) answers.clear();
+        answers.set(url, allowed);
+      }
+      return allowed;
+    },
     crawlDelaySeconds: typeof delay === 'number' && Number.isFinite(delay) ? delay : undefined,
   };
 }

@@ -29,6 +29,8 @@ interface Held {
   task: PageTask;
   abort: AbortController;
   done: Promise<void>;
+  /** Still counts against `concurrency` (fetching); false once only its Redis write is left. */
+  busy: boolean;
 }
 
 /** Waits above this are not slept through: the task goes back as a delayed task. */
@@ -108,6 +110,14 @@ export class CrawlWorker {
     return this.held.size;
   }
 
+  /** Tasks still fetching or parsing. Tasks that only wait on their Redis write do not count, so the next
+   * fetch starts while the previous result is being recorded; held tasks are still bounded (2x concurrency). */
+  private get busyCount(): number {
+    let busy = 0;
+    for (const held of this.held.values()) if (held.busy) busy++;
+    return busy;
+  }
+
   private every(ms: number, fn: () => Promise<void>): void {
     let running = false;
     const timer = setInterval(() => {
@@ -123,7 +133,7 @@ export class CrawlWorker {
     const { reader, config } = this.options;
     const concurrency = config.worker.concurrency;
     while (!this.stopping) {
-      const free = concurrency - this.held.size;
+      const free = Math.min(concurrency - this.busyCount, 2 * concurrency - this.held.size);
       if (free <= 0) {
         await new Promise<void>((resolve) => { this.wake = resolve; });
         continue;
@@ -151,7 +161,7 @@ export class CrawlWorker {
     if (this.held.has(messageId)) return;
     const task = taskFromFields(fields);
     const abort = new AbortController();
-    const held: Held = { messageId, task: task ?? { job: '', url: '', depth: 0, attempt: 1 }, abort, done: Promise.resolve() };
+    const held: Held = { messageId, task: task ?? { job: '', url: '', depth: 0, attempt: 1 }, abort, done: Promise.resolve(), busy: true };
     this.held.set(messageId, held);
     held.done = (async () => {
       try {
@@ -265,6 +275,11 @@ export class CrawlWorker {
   }
 
   private async finish(messageId: string, task: PageTask, result: PageResult): Promise<void> {
+    const held = this.held.get(messageId);
+    if (held !== undefined) {
+      held.busy = false;
+      this.wake?.();
+    }
     const recorded = await this.store.complete(messageId, task, result);
     if (recorded === 0) this.stats.duplicates++;
     else this.stats.completed++;
@@ -288,7 +303,7 @@ export class CrawlWorker {
 
   private async takeOver(): Promise<void> {
     const { redis, config } = this.options;
-    const free = config.worker.concurrency - this.held.size;
+    const free = Math.min(config.worker.concurrency - this.busyCount, 2 * config.worker.concurrency - this.held.size);
     if (free <= 0) return;
     const reply = (await redis.xautoclaim(this.store.keys.tasks, CONSUMER_GROUP, this.consumer, config.worker.visibilityTimeoutMs, '0-0', 'COUNT', free)) as [string, Array<[string, string[]] | null>, string[]?];
     for (const entry of reply[1]) {

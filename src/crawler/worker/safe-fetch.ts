@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { TextDecoder } from 'node:util';
-import { Agent, buildConnector, request } from 'undici';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { AddressPolicy } from '../core/address-policy.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
 import { parseHttpUrl } from '../core/url.js';
@@ -82,7 +82,15 @@ export class SafeFetcher {
 
   /** GET a page, following redirects by hand, parsing HTML as it streams in. Throws on network errors. */
   async fetchPage(url: string, signal?: AbortSignal): Promise<PageFetch> {
-    const { response, finalUrl } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal);
+    const { response, finalUrl, release } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal);
+    try {
+      return await this.readPage(response, finalUrl);
+    } finally {
+      release();
+    }
+  }
+
+  private async readPage(response: Dispatcher.ResponseData, finalUrl: string): Promise<PageFetch> {
     const status = response.statusCode;
     if (status < 200 || status >= 300) {
       await response.body.dump();
@@ -114,24 +122,37 @@ export class SafeFetcher {
 
   /** GET a small text resource (robots.txt) with the same safety and a size cap. */
   async fetchText(url: string, maxBytes: number, signal?: AbortSignal): Promise<{ status: number; body: string }> {
-    const { response } = await this.follow(url, 'text/plain,*/*;q=0.5', signal);
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > maxBytes) {
-        discard(response.body);
-        break;
-      }
-      chunks.push(chunk);
+    const { response, release } = await this.follow(url, 'text/plain,*/*;q=0.5', signal);
+    try {
+      return await readText(response, maxBytes);
+    } finally {
+      release();
     }
-    return { status: response.statusCode, body: Buffer.concat(chunks).toString('utf8') };
   }
 
+  /** Follows redirects; the caller must call `release()` once it has read (or dropped) the body. */
   private async follow(url: string, accept: string, signal?: AbortSignal) {
+    // One controller and one timer per fetch: AbortSignal.any + AbortSignal.timeout cost ~0.2 ms per call on
+    // Node 20, a third of a page's whole CPU budget.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`timed out after ${this.limits.timeoutMs} ms`)), this.limits.timeoutMs);
+    const forward = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    const cleanup = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forward);
+    };
+    try {
+      // The overall deadline keeps running while the caller reads the body.
+      return { ...(await this.hops(url, accept, controller.signal)), release: cleanup };
+    } catch (error) {
+      cleanup();
+      throw error;
+    }
+  }
+
+  private async hops(url: string, accept: string, combined: AbortSignal) {
     let current = url;
-    const deadline = AbortSignal.timeout(this.limits.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
     for (let hop = 0; ; hop++) {
       if (parseHttpUrl(current) === null) throw new BlockedAddressError(`refusing to follow a redirect to ${current.slice(0, 200)}: only http(s)`);
       const response = await request(current, {
@@ -152,6 +173,20 @@ export class SafeFetcher {
       return { response, finalUrl: current };
     }
   }
+}
+
+async function readText(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ status: number; body: string }> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > maxBytes) {
+      discard(response.body);
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return { status: response.statusCode, body: Buffer.concat(chunks).toString('utf8') };
 }
 
 /** Closes a body we do not want; the listener keeps undici's AbortError from becoming an uncaught exception. */
