@@ -1,0 +1,199 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { jobRequestFromText, parseJobRequest } from '../core/job-request.js';
+import type { ServiceConfig } from '../config.js';
+import { JobStore, isJobId } from '../jobs.js';
+import { CONSUMER_GROUP } from '../keys.js';
+import { HttpError, readBody, sendError, sendJson } from './http-io.js';
+import { ApiMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+
+/**
+ * The crawler's HTTP API as a plain request handler, so tests run it in-process and server.ts only listens.
+ *
+ * Why node:http + zod and not fastify: fastify is not a dependency here, and the API is nine routes whose
+ * hard parts (body limits before reading, auth before parsing, fail-fast Redis, JSON errors everywhere) are a
+ * few dozen explicit lines; zod already validates the bodies and is shared with the CLI and the config.
+ */
+export interface ApiDeps {
+  config: ServiceConfig;
+  /** Made by apiConnection(): no offline queue, a command timeout, so Redis trouble is a fast 503. */
+  redis: Redis;
+  log: { error(message: string): void };
+}
+
+export interface CrawlerApi {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  metrics: ApiMetrics;
+}
+
+const paging = z.object({
+  offset: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+type Route = { method: string; pattern: RegExp; name: string; run: (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void> };
+
+export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
+  const { config, redis } = deps;
+  const store = new JobStore(redis, config.keyPrefix);
+  const metrics = new ApiMetrics();
+  const expectedToken = digest(config.apiToken);
+
+  const requireToken = (req: IncomingMessage) => {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    const challenge = { 'www-authenticate': 'Bearer realm="crawler"' };
+    if (match === null) throw new HttpError(401, 'unauthorized', 'missing bearer token: send "Authorization: Bearer <apiToken from the service config>"', undefined, challenge);
+    if (!timingSafeEqual(digest(match[1]!.trim()), expectedToken)) throw new HttpError(401, 'unauthorized', 'invalid bearer token', undefined, challenge);
+  };
+
+  const jobOr404 = async (id: string) => {
+    const job = isJobId(id) ? await store.get(id) : null;
+    if (job === null) throw new HttpError(404, 'job_not_found', `no job with id "${id.slice(0, 64)}"`);
+    return job;
+  };
+
+  const routes: Route[] = [
+    {
+      method: 'POST', pattern: /^\/v1\/jobs\/?$/, name: '/v1/jobs',
+      run: async (req, res) => {
+        requireToken(req);
+        const body = await readBody(req, config.api.maxBodyBytes);
+        const input = parseSubmission(req.headers['content-type'], body);
+        const parsed = parseJobRequest(input, { maxPages: config.api.maxPagesLimit });
+        if (!parsed.ok) throw new HttpError(400, 'invalid_request', 'the job request is invalid', parsed.errors);
+        const job = await store.create(parsed.value);
+        sendJson(res, 201, job, { location: `/v1/jobs/${job.id}` });
+      },
+    },
+    {
+      method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/?$/, name: '/v1/jobs/:id',
+      run: async (_req, res, [id]) => sendJson(res, 200, await jobOr404(id!)),
+    },
+    {
+      method: 'DELETE', pattern: /^\/v1\/jobs\/([^/]+)\/?$/, name: '/v1/jobs/:id',
+      run: async (req, res, [id]) => {
+        requireToken(req);
+        const job = isJobId(id!) ? await store.cancel(id!) : null;
+        if (job === null) throw new HttpError(404, 'job_not_found', `no job with id "${id!.slice(0, 64)}"`);
+        sendJson(res, 200, job);
+      },
+    },
+    ...(['images', 'pages'] as const).map((kind): Route => ({
+      method: 'GET', pattern: new RegExp(`^/v1/jobs/([^/]+)/${kind}/?$`), name: `/v1/jobs/:id/${kind}`,
+      run: async (_req, res, [id], query) => {
+        const page = paging.safeParse(Object.fromEntries(query));
+        if (!page.success) throw new HttpError(400, 'invalid_query', 'offset must be >= 0 and limit between 1 and 1000', page.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+        await jobOr404(id!);
+        const { offset, limit } = page.data;
+        const result = kind === 'images' ? await store.images(id!, offset, limit) : await store.pages(id!, offset, limit);
+        sendJson(res, 200, { total: result.total, offset, limit, items: result.items });
+      },
+    })),
+    { method: 'GET', pattern: /^\/healthz$/, name: '/healthz', run: async (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET', pattern: /^\/readyz$/, name: '/readyz',
+      run: async (_req, res) => {
+        await redis.ping();
+        sendJson(res, 200, { status: 'ready' });
+      },
+    },
+    {
+      method: 'GET', pattern: /^\/metrics$/, name: '/metrics',
+      run: async (_req, res) => {
+        const gauges = await queueGauges(redis, store).catch(() => [{ name: 'crawler_redis_up', help: 'Redis answered the scrape.', value: 0 }]);
+        const text = metrics.render(gauges);
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      },
+    },
+    { method: 'GET', pattern: /^\/openapi\.json$/, name: '/openapi.json', run: async (_req, res) => sendJson(res, 200, openApiDocument) },
+  ];
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'http://api.invalid');
+    const method = req.method ?? 'GET';
+    const candidates = routes.filter((r) => r.pattern.test(url.pathname));
+    const route = candidates.find((r) => r.method === method || (method === 'HEAD' && r.method === 'GET'));
+    const routeName = route?.name ?? candidates[0]?.name ?? 'unmatched';
+    res.once('finish', () => metrics.observe(method, routeName, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9));
+    (async () => {
+      if (route === undefined) {
+        if (candidates.length > 0) {
+          const allow = [...new Set(candidates.map((r) => r.method))].join(', ');
+          throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}; use ${allow}`, undefined, { allow });
+        }
+        throw new HttpError(404, 'not_found', `no route for ${method} ${url.pathname.slice(0, 200)}; see /openapi.json`);
+      }
+      const params = route.pattern.exec(url.pathname)!.slice(1).map(safeDecode);
+      await route.run(req, res, params, url.searchParams);
+    })().catch((error: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (error instanceof HttpError) return sendError(res, error);
+      if (isRedisUnavailable(error)) {
+        return sendError(res, new HttpError(503, 'redis_unavailable', 'the job store is unavailable; try again shortly', undefined, { 'retry-after': '5' }));
+      }
+      // A bug: log it here, tell the client nothing about internals.
+      deps.log.error(`${method} ${url.pathname}: ${(error as Error).stack ?? String(error)}`);
+      sendError(res, new HttpError(500, 'internal_error', 'internal error'));
+    });
+  };
+
+  return { handle, metrics };
+}
+
+/** JSON ({urls, maxDepth, ...}) or the seed's form: text/plain with one URL per line. */
+function parseSubmission(contentType: string | undefined, body: Buffer): unknown {
+  const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  const text = body.toString('utf8');
+  if (type === 'text/plain') return jobRequestFromText(text);
+  if (type !== 'application/json') {
+    throw new HttpError(415, 'unsupported_media_type', `content-type ${type} is not accepted; send application/json or text/plain (one URL per line)`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new HttpError(400, 'malformed_json', `request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+async function queueGauges(redis: Redis, store: JobStore) {
+  const [length, delayed, pending] = await Promise.all([
+    redis.xlen(store.keys.tasks),
+    redis.zcard(store.keys.delayed),
+    (redis.xpending(store.keys.tasks, CONSUMER_GROUP) as Promise<[number, ...unknown[]]>).then((r) => r[0]).catch(() => 0),
+  ]);
+  return [
+    { name: 'crawler_redis_up', help: 'Redis answered the scrape.', value: 1 },
+    { name: 'crawler_tasks_queued', help: 'Page tasks in the stream (waiting or held by a worker).', value: length },
+    { name: 'crawler_tasks_held', help: 'Page tasks delivered to a worker and not yet acknowledged.', value: pending },
+    { name: 'crawler_tasks_delayed', help: 'Page tasks waiting for a retry or a host slot.', value: delayed },
+  ];
+}
+
+function isRedisUnavailable(error: unknown): boolean {
+  const e = error as { name?: string; message?: string; code?: string };
+  const message = e.message ?? '';
+  return e.name === 'MaxRetriesPerRequestError'
+    || /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ETIMEDOUT|LOADING|READONLY|MASTERDOWN/.test(message)
+    || e.code === 'ECONNREFUSED';
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCrawlerApi } from '../../src/crawler/api/app.js';
+import { parseServiceConfig, type ServiceConfig } from '../../src/crawler/config.js';
+import { apiConnection } from '../../src/crawler/redis.js';
+import { CrawlWorker } from '../../src/crawler/worker/crawl-worker.js';
+import { apiEntry, spawnService, writeServiceConfig } from '../support/crawler.js';
+import { freePort, startRedis, type TestRedis } from '../support/redis.js';
+import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
+
+/** The HTTP API in-process against a real Redis, plus the built server.ts as a process. */
+const TOKEN = 'api-test-token-0123';
+let redis: TestRedis;
+let client: Redis;
+const closers: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url);
+});
+
+afterAll(async () => {
+  while (closers.length > 0) await closers.pop()!().catch(() => undefined);
+  client?.disconnect();
+  await redis?.stop();
+});
+
+function configFor(redisUrl = redis.url, extra: Record<string, unknown> = {}): ServiceConfig {
+  return parseServiceConfig({
+    redis: redisUrl, apiToken: TOKEN, keyPrefix: `api-${randomUUID().slice(0, 8)}:`, allow: { networks: ['127.0.0.1/32'] },
+    api: { maxBodyBytes: 2048, redisTimeoutMs: 500 },
+    worker: { concurrency: 8, visibilityTimeoutMs: 2000 },
+    ...extra,
+  });
+}
+
+async function startApi(config: ServiceConfig): Promise<string> {
+  const connection = apiConnection(config.redis, config.api.redisTimeoutMs);
+  connection.on('error', () => undefined);
+  const api = createCrawlerApi({ config, redis: connection, log: { error: () => undefined } });
+  const server: Server = createServer(api.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    connection.disconnect();
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function call(base: string, method: string, path: string, options: { body?: string | Buffer | Readable; type?: string; token?: string | null; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.type !== undefined) headers['content-type'] = options.type;
+  if (options.token !== null) headers.authorization = `Bearer ${options.token ?? TOKEN}`;
+  const response = await request(`${base}${path}`, { method: method as 'GET', headers, body: options.body });
+  const text = await response.body.text();
+  const type = String(response.headers['content-type'] ?? '');
+  return { status: response.statusCode, type, headers: response.headers, json: type.startsWith('application/json') ? JSON.parse(text) : undefined, text };
+}
+
+const json = (value: unknown) => ({ body: JSON.stringify(value), type: 'application/json' });
+
+describe('crawler API', () => {
+  it('answers every bad request with the right status and a JSON error, writing nothing to Redis', async () => {
+    const config = configFor();
+    const base = await startApi(config);
+    const unknown = randomUUID();
+    const cases: Array<[string, Awaited<ReturnType<typeof call>>, number, RegExp]> = [
+      ['malformed JSON', await call(base, 'POST', '/v1/jobs', { body: '{"urls": [', type: 'application/json' }), 400, /not valid JSON/],
+      ['oversized body', await call(base, 'POST', '/v1/jobs', json({ urls: ['http://x.test/' + 'a'.repeat(5000)] })), 413, /exceeds 2048 bytes/],
+      ['oversized chunked body', await call(base, 'POST', '/v1/jobs', { body: Readable.from([Buffer.alloc(1024, 'x'), Buffer.alloc(4096, 'x')]), type: 'text/plain' }), 413, /exceeds/],
+      ['missing token', await call(base, 'POST', '/v1/jobs', { ...json({ urls: ['http://x.test/'] }), token: null }), 401, /missing bearer token/],
+      ['wrong token', await call(base, 'POST', '/v1/jobs', { ...json({ urls: ['http://x.test/'] }), token: 'nope-nope-nope' }), 401, /invalid bearer token/],
+      ['missing token on DELETE', await call(base, 'DELETE', `/v1/jobs/${unknown}`, { token: null }), 401, /bearer/],
+      ['file: URL', await call(base, 'POST', '/v1/jobs', json({ urls: ['file:///etc/passwd'] })), 400, /file:/],
+      ['ftp: URL', await call(base, 'POST', '/v1/jobs', json({ urls: ['ftp://x.test/a'] })), 400, /ftp:/],
+      ['javascript: URL', await call(base, 'POST', '/v1/jobs', { body: 'javascript:alert(1)\n', type: 'text/plain' }), 400, /javascript:/],
+      ['bad field', await call(base, 'POST', '/v1/jobs', json({ urls: ['http://x.test/'], maxDepth: 'deep' })), 400, /the job request is invalid/],
+      ['wrong content type', await call(base, 'POST', '/v1/jobs', { body: '<x/>', type: 'application/xml' }), 415, /application\/xml/],
+      ['unknown job id', await call(base, 'GET', `/v1/jobs/${unknown}`), 404, /no job with id/],
+      ['malformed job id', await call(base, 'GET', '/v1/jobs/..%2F..%2Fetc'), 404, /no job with id/],
+      ['unknown job images', await call(base, 'GET', `/v1/jobs/${unknown}/images`), 404, /no job/],
+      ['unknown job cancel', await call(base, 'DELETE', `/v1/jobs/${unknown}`), 404, /no job/],
+      ['bad paging', await call(base, 'GET', `/v1/jobs/${unknown}/images?limit=0`), 400, /limit/],
+      ['unknown route', await call(base, 'GET', '/v2/nothing'), 404, /no route/],
+      ['wrong method', await call(base, 'PUT', '/v1/jobs'), 405, /PUT is not allowed/],
+    ];
+    for (const [name, response, status, message] of cases) {
+      expect(response.status, name).toBe(status);
+      expect(response.type, name).toMatch(/^application\/json/);
+      expect(response.json.error.message + (response.json.error.details ?? []).join(' '), name).toMatch(message);
+    }
+    expect(cases.find(([n]) => n === 'file: URL')![1].json.error.details.join()).toMatch(/urls\.0/);
+    expect(cases.find(([n]) => n === 'missing token')![1].headers['www-authenticate']).toMatch(/Bearer/);
+    expect(await client.keys(`${config.keyPrefix}*`)).toEqual([]);
+  });
+
+  it('creates a job, reports progress and serves images and pages, paginated; DELETE cancels', async () => {
+    const site: SyntheticSite = await startSyntheticSite({ pages: 30, specials: false });
+    closers.push(() => site.close());
+    const config = configFor();
+    const base = await startApi(config);
+    const commands = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const reader = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const worker = new CrawlWorker({ config, redis: commands, reader, log: { info: () => undefined, warn: () => undefined } });
+    await worker.start();
+    closers.push(async () => {
+      await worker.stop(200);
+      commands.disconnect();
+      reader.disconnect();
+    });
+
+    const created = await call(base, 'POST', '/v1/jobs', json({ urls: [site.seed], maxDepth: 10, maxPages: 1000 }));
+    expect(created.status).toBe(201);
+    expect(created.headers.location).toBe(`/v1/jobs/${created.json.id}`);
+    expect(created.json).toMatchObject({ status: 'running', request: { urls: [site.seed], maxDepth: 10, maxPages: 1000, scope: 'host' } });
+    let job = created.json;
+    for (let i = 0; i < 200 && job.status === 'running'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      job = (await call(base, 'GET', `/v1/jobs/${job.id}`)).json;
+    }
+    expect(job.status).toBe('done');
+    expect(job.counts).toMatchObject({ fetched: 30, images: site.expected.images.size, robots: 5, pending: 0 });
+    expect(job.finishedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+
+    const first = await call(base, 'GET', `/v1/jobs/${job.id}/images?limit=100`);
+    const second = await call(base, 'GET', `/v1/jobs/${job.id}/images?offset=100&limit=1000`);
+    expect(first.json.total).toBe(site.expected.images.size);
+    expect(first.json.items).toHaveLength(100);
+    const all = [...first.json.items, ...second.json.items];
+    expect(new Set(all.map((i: { url: string }) => i.url))).toEqual(site.expected.images);
+    expect(all[0]).toHaveProperty('page');
+    const pages = await call(base, 'GET', `/v1/jobs/${job.id}/pages?limit=1000`);
+    expect(pages.json.total).toBe(30);
+
+    // The seed's form: text/plain, one URL per line.
+    const plain = await call(base, 'POST', '/v1/jobs', { body: `${site.origin}p/1.html\n${site.origin}p/2.html\n`, type: 'text/plain' });
+    expect(plain.status).toBe(201);
+    expect(plain.json.request.urls).toEqual([`${site.origin}p/1.html`, `${site.origin}p/2.html`]);
+    const cancelled = await call(base, 'DELETE', `/v1/jobs/${plain.json.id}`);
+    expect(cancelled.status).toBe(200);
+    expect(['cancelled', 'done']).toContain(cancelled.json.status);
+
+    const metrics = await call(base, 'GET', '/metrics');
+    expect(metrics.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(metrics.text).toMatch(/crawler_api_requests_total\{method="POST",route="\/v1\/jobs",status="201"\} 2/);
+    expect(metrics.text).toMatch(/crawler_redis_up 1/);
+    const openapi = await call(base, 'GET', '/openapi.json');
+    expect(Object.keys(openapi.json.paths)).toContain('/v1/jobs/{id}/images');
+  });
+
+  it('fails fast with 503 when Redis is unreachable, while /healthz stays up', async () => {
+    const base = await startApi(configFor(`redis://127.0.0.1:${await freePort()}`));
+    const started = Date.now();
+    const job = await call(base, 'GET', `/v1/jobs/${randomUUID()}`);
+    const create = await call(base, 'POST', '/v1/jobs', json({ urls: ['http://x.test/'] }));
+    const ready = await call(base, 'GET', '/readyz');
+    expect(Date.now() - started).toBeLessThan(2000);
+    for (const response of [job, create, ready]) {
+      expect(response.status).toBe(503);
+      expect(response.json.error.code).toBe('redis_unavailable');
+    }
+    expect((await call(base, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('runs as a service: listens, becomes ready, stops cleanly on SIGTERM; a bad --config is one clear line', async () => {
+    const port = await freePort();
+    const configUrl = await writeServiceConfig({ ...configFor(), port, host: '127.0.0.1' });
+    const service = spawnService(apiEntry, configUrl);
+    closers.push(async () => { if (service.child.exitCode === null) service.child.kill('SIGKILL'); });
+    let ready = 0;
+    for (let i = 0; i < 100 && ready !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      ready = await call(`http://127.0.0.1:${port}`, 'GET', '/readyz').then((r) => r.status, () => 0);
+    }
+    expect(ready, service.output()).toBe(200);
+    service.child.kill('SIGTERM');
+    expect((await service.exited).code, service.output()).toBe(0);
+
+    const missing = spawnService(apiEntry, 'file:///nonexistent/crawler.json');
+    expect((await missing.exited).code).not.toBe(0);
+    expect(missing.output().trim()).toBe('api: cannot load config from file:///nonexistent/crawler.json: ENOENT: no such file or directory, open \'/nonexistent/crawler.json\'');
+    const invalid = spawnService(apiEntry, await writeServiceConfig({ redis: 'nope' }));
+    expect((await invalid.exited).code).not.toBe(0);
+    expect(invalid.output().trim().split('\n')).toHaveLength(1);
+    expect(invalid.output()).toMatch(/invalid: redis: expected a redis:\/\/ .*apiToken/);
+  });
+});
