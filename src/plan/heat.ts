@@ -1,3 +1,4 @@
+import { parse } from 'yaml';
 import type { DeplConfig, OpenStackProviderConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 
@@ -21,12 +22,35 @@ export function stackName(config: DeplConfig): string {
   return provider.stack ?? `${config.app}-nodes`;
 }
 
-/** Parameters the template gets (Heat wants every value as a string); the node count is always ours. */
-export function stackParameters(provider: OpenStackProviderConfig, count: number): Record<string, string> {
+/** The Nova key pair depl uploads (its SSH key's public half) when provider.parameters.key_name is not set. */
+export function managedKeyName(config: DeplConfig): string {
+  return `depl-${config.app}`;
+}
+
+/** Does depl upload the key pair itself? Only when the user names none and the template takes a key_name. */
+export function wantsManagedKey(provider: OpenStackProviderConfig, templateText: string): boolean {
+  return !('key_name' in provider.parameters) && templateParameterNames(templateText).includes('key_name');
+}
+
+/** Names in the template's `parameters` section ([] when the text cannot be read: Heat's validate says why). */
+export function templateParameterNames(templateText: string): string[] {
+  try {
+    const doc = parse(templateText) as { parameters?: Record<string, unknown> } | null;
+    return Object.keys(doc?.parameters ?? {});
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Parameters the template gets (Heat wants every value as a string): `defaults` under the user's
+ * provider.parameters, and the node count, which is always ours.
+ */
+export function stackParameters(provider: OpenStackProviderConfig, count: number, defaults: Record<string, string> = {}): Record<string, string> {
   if ('count' in provider.parameters) {
     throw new UserError('provider.parameters.count is set, but the node count comes from provider.nodes (or --nodes)', 'Remove provider.parameters.count.', 'CONFIG_INVALID');
   }
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = { ...defaults };
   for (const [key, value] of Object.entries(provider.parameters)) out[key] = String(value);
   out.count = String(count);
   return out;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
 import { ensureOpenStackClient, isolatedEnv, openstack } from '../support/openstack-emulator/client.js';
 import { createOpenStackProvider } from '../../src/apply/providers/openstack.js';
+import { ensureKeyPair } from '../../src/apply/ssh-keypair.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 import { packagePath } from '../../src/util/paths.js';
@@ -75,6 +76,21 @@ describe('the real openstack client against the OpenStack emulator', () => {
     expect(token.project_id).toBe(emulator.projectId);
     expect(token.id).toMatch(/^gAAAAAB/);
     expect(Date.parse(token.expires.replace(/\+0000$/, 'Z'))).toBeGreaterThan(Date.now());
+  });
+
+  it('imports, lists and shows a key pair (Nova), which key_name then refers to', async () => {
+    const key = await ensureKeyPair(path.join(home, 'keys', 'id_ed25519'), 'osc-test');
+    const pubFile = path.join(home, 'keys', 'id_ed25519.pub');
+    await writeFile(pubFile, key.publicKey + '\n');
+    const created = json(ok(await openstack(['keypair', 'create', '--public-key', pubFile, 'depl', '-f', 'json'], appCredEnv)));
+    expect(created).toMatchObject({ name: 'depl', fingerprint: expect.stringMatching(/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/) });
+    const listed = json(ok(await openstack(['keypair', 'list', '-f', 'json'], appCredEnv)));
+    expect(listed.map((k: { Name: string }) => k.Name)).toContain('depl');
+    const shown = ok(await openstack(['keypair', 'show', '--public-key', 'depl'], appCredEnv));
+    expect(String(shown.stdout).trim()).toBe(key.publicKey.trim());
+    const missing = await openstack(['stack', 'create', '-t', template, '--parameter', 'key_name=nobody-has-this', `osc-badkey-${run}`], appCredEnv);
+    expect(missing.exitCode).not.toBe(0);
+    expect(String(missing.stderr)).toContain('The Key (nobody-has-this) could not be found.');
   });
 
   it('creates, shows, lists, updates in place and deletes a stack from heat/stack.yaml', async () => {
@@ -146,7 +162,7 @@ describe('the real openstack client against the OpenStack emulator', () => {
     ok(await openstack(['stack', 'delete', '--yes', '--wait', name], appCredEnv));
   });
 
-  it('rejects a template without the required key_name the same way for the client and for depl', async () => {
+  it('rejects a stack without the required key_name, in Heat\'s words', async () => {
     const viaClient = await openstack(['stack', 'create', '-t', template, `osc-nokey-${run}`], appCredEnv);
     expect(viaClient.exitCode).not.toBe(0);
     expect(String(viaClient.stderr)).toContain('The Parameter (key_name) was not provided.');
@@ -161,7 +177,7 @@ describe('the real openstack client against the OpenStack emulator', () => {
     const config = (stack: string) => parseConfig(stringify({
       app: 'crawler',
       domain: 'crawler.localhost',
-      provider: { type: 'openstack', cloud: 'emu', stack, parameters: { key_name: 'depl' } },
+      provider: { type: 'openstack', cloud: 'emu', stack },
       services: { api: { image: 'x' } },
     }));
     const env = isolatedEnv(home, { OS_CLIENT_CONFIG_FILE: cloudsFile });
@@ -173,6 +189,9 @@ describe('the real openstack client against the OpenStack emulator', () => {
     const out = json(ok(await openstack(['stack', 'output', 'show', byDepl, 'node_addresses', '-f', 'json'], { ...env, OS_CLOUD: 'emu' })));
     expect(nodes.map((n) => n.address)).toEqual(out.output_value);
     expect(nodes.map((n) => n.name)).toEqual([`${byDepl}-0`, `${byDepl}-1`]);
+    // without a key_name, depl uploaded its SSH key's public half as depl-<app>
+    const uploaded = ok(await openstack(['keypair', 'show', '--public-key', 'depl-crawler'], { ...env, OS_CLOUD: 'emu' }));
+    expect(String(uploaded.stdout).trim()).toBe((await readFile(path.join(dir, '.depl', 'id_ed25519.pub'), 'utf8')).trim());
 
     // the client creates; depl lists the same nodes
     const byClient = `client-${run}`;

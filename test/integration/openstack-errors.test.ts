@@ -48,9 +48,10 @@ describe('depl node-up on OpenStack: failures', () => {
     await import('node:fs/promises').then((fs) => fs.mkdir(folder, { recursive: true }));
     await writeFile(path.join(folder, 'clouds.yaml'), stringify({ clouds }));
     await writeFile(path.join(folder, 'depl.yaml'), stringify({
-      app: 'crawler',
+      // one app (and so one managed key pair, depl-<app>) per project folder: each folder has its own SSH key
+      app: name,
       domain: 'crawler.localhost',
-      provider: { type: 'openstack', cloud: 'emu', stack: `err-${name}-${randomBytes(2).toString('hex')}`, timeoutMinutes: 2, parameters: { key_name: 'depl' }, ...provider },
+      provider: { type: 'openstack', cloud: 'emu', stack: `err-${name}-${randomBytes(2).toString('hex')}`, timeoutMinutes: 2, ...provider },
       ssh: { user: 'root' },
       services: { api: { image: 'crawler:1' } },
     }));
@@ -91,7 +92,7 @@ describe('depl node-up on OpenStack: failures', () => {
   });
 
   it('on a terminal, a missing password is asked for at a masked prompt and used', async () => {
-    const cwd = await project('prompt', { emu: { auth: { auth_url: emulator.authUrl, username: 'alice', user_domain_name: 'Default', project_id: emulator.projectId }, region_name: emulator.region } }, { parameters: {} });
+    const cwd = await project('prompt', { emu: { auth: { auth_url: emulator.authUrl, username: 'alice', user_domain_name: 'Default', project_id: emulator.projectId }, region_name: emulator.region } }, { parameters: { colour: 'red' } });
     const tokens = emulator.tokensIssued();
     // script(1) gives the CLI a pseudo-terminal; the password is typed once the prompt shows
     const child = execa('script', ['-qec', `node ${cliEntry} node-up --config ${path.join(cwd, 'depl.yaml')}`, '/dev/null'], { cwd, env, extendEnv: false, reject: false, timeout: 60_000 });
@@ -108,9 +109,9 @@ describe('depl node-up on OpenStack: failures', () => {
     expect(typed, seen).toBe(true);
     expect(seen).toContain('*'.repeat(password.length));
     expect(seen).not.toContain(password);
-    // past Keystone with the typed password: Heat is reached and rejects the missing key_name
+    // past Keystone with the typed password: Heat is reached and rejects the unknown parameter
     expect(emulator.tokensIssued()).toBe(tokens + 1);
-    expect(seen).toContain('The Parameter (key_name) was not provided.');
+    expect(seen).toContain('The Parameter (colour) was not defined in template.');
     expect(result.exitCode).toBe(2);
   });
 
@@ -123,11 +124,11 @@ describe('depl node-up on OpenStack: failures', () => {
   });
 
   it('a template parameter Heat rejects exits 2 with Heat\'s message', async () => {
-    const cwd = await project('no-key', appCred(), { parameters: {} });
+    const cwd = await project('bad-key', appCred(), { parameters: { key_name: 'nobody-has-this' } });
     const run = await nodeUp(cwd);
     expect(run.exitCode, run.stderr).toBe(2);
-    expect(run.stderr).toContain('The Parameter (key_name) was not provided.');
-    expect(emulator.stacks().filter((s) => s.name.startsWith('err-no-key'))).toEqual([]);
+    expect(run.stderr).toContain('The Key (nobody-has-this) could not be found.');
+    expect(emulator.stacks().filter((s) => s.name.startsWith('err-bad-key'))).toEqual([]);
   });
 
   it('a failing stack shows Heat\'s reason and exits 1; node-down removes the failed stack', async () => {

@@ -50,7 +50,8 @@ describe('depl node-up through the OpenStack provider', () => {
     await launcher.ensureNetwork();
     let next = 1;
     emulator = await startOpenStackEmulator({
-      // each Nova server is a real local node; the key pair stands in for the one key_name names on a cloud
+      // each Nova server is a real local node that takes this key, as a cloud server takes the key pair
+      // depl uploads (depl-crawler, the public half of ssh.key)
       servers: {
         async createServer(name) {
           const index = next++;
@@ -80,7 +81,7 @@ describe('depl node-up through the OpenStack provider', () => {
     await writeFile(configFile(), stringify({
       app: 'crawler',
       domain: 'crawler.localhost',
-      provider: { type: 'openstack', cloud: 'emu', stack, nodes: 3, parameters: { key_name: 'depl-os-e2e', flavor: 'm3.small' }, timeoutMinutes: 10 },
+      provider: { type: 'openstack', cloud: 'emu', stack, nodes: 3, parameters: { flavor: 'm3.small' }, timeoutMinutes: 10 },
       // emulated nodes take root; Nectar's Ubuntu images want ssh.user: ubuntu
       ssh: { user: 'root', key: '.depl/id_ed25519' },
       services: { api: { image: 'crawler:1', port: 8000, http: true } },
@@ -116,6 +117,8 @@ describe('depl node-up through the OpenStack provider', () => {
       [`${stack}-2`, 'worker', 'Ready'],
     ]);
     expect(run.stderr).toContain(`creating Heat stack ${stack} with 3 nodes`);
+    expect(run.stderr).toContain('key pair depl-crawler uploaded');
+    expect(emulator.keypairs()).toEqual(['depl-crawler']);
     expect(run.stderr).toContain('nodes CREATE_COMPLETE');
     expect(run.stdout + run.stderr).not.toContain(credential.secret);
     expect(emulator.tokensIssued()).toBe(1);

@@ -81,6 +81,10 @@ export function apiMessage(body: unknown, fallback: string): string {
     if (typeof b.explanation === 'string') return b.explanation;
     if (typeof b.message === 'string') return b.message;
     if (typeof b.error?.title === 'string') return b.error.title;
+    // Nova: {"itemNotFound": {"code": 404, "message": "..."}}
+    const values = Object.values(body as Record<string, unknown>);
+    const only = values.length === 1 ? (values[0] as { message?: unknown }) : undefined;
+    if (only && typeof only === 'object' && typeof only.message === 'string') return only.message;
   }
   return fallback.trim().slice(0, 500) || '(no message)';
 }

@@ -5,11 +5,14 @@ import { resolveCloudCredentials } from '../../config/clouds.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { OperationError, UserError } from '../../errors.js';
 import type { OpenStackProviderConfig } from '../../config/schema.js';
-import { nodesFromOutputs, stackName, stackParameters } from '../../plan/heat.js';
+import { managedKeyName, nodesFromOutputs, stackName, stackParameters, wantsManagedKey } from '../../plan/heat.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
 import { HeatClient, type StackRef } from '../openstack/heat.js';
 import { KeystoneSession } from '../openstack/keystone.js';
+import { NovaClient, samePublicKey } from '../openstack/nova.js';
+import { sshKeyPath } from '../inventory.js';
+import { ensureKeyPair } from '../ssh-keypair.js';
 import type { Provider, ProvisionedNode } from './types.js';
 
 export interface OpenStackProviderOptions {
@@ -33,9 +36,30 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
   const session = await sessionFor(loaded, options);
   log.debug(`OpenStack credentials: ${session.credentials.source}`);
   const heat = new HeatClient(session, { dispatcher: options.dispatcher });
+  const nova = new NovaClient(session, { dispatcher: options.dispatcher });
   const name = stackName(loaded.config);
   const timeoutMs = provider.timeoutMinutes * 60_000;
   const wait = { timeoutMs, log, pollMs: options.pollMs };
+
+  /** Uploads the public half of ssh.key as a Nova key pair (once); refuses one of that name holding another key. */
+  async function ensureManagedKeypair(upLog: Logger): Promise<string> {
+    const keyName = managedKeyName(loaded.config);
+    const keyFile = sshKeyPath(loaded);
+    const { publicKey, generated } = await ensureKeyPair(keyFile, keyName);
+    if (generated) upLog.step(`SSH key pair generated: ${keyFile}`);
+    const existing = await nova.keypair(keyName);
+    if (existing === undefined) {
+      await nova.createKeypair(keyName, publicKey);
+      upLog.step(`key pair ${keyName} uploaded (the public half of ${keyFile})`);
+    } else if (!samePublicKey(existing.public_key, publicKey)) {
+      throw new UserError(
+        `the cloud's key pair "${keyName}" holds another public key than ${keyFile}.pub`,
+        `Point ssh.key at the matching private key, set provider.parameters.key_name to a key pair holding ${keyFile}.pub, or delete the old one: openstack keypair delete ${keyName}`,
+        'KEYPAIR_MISMATCH',
+      );
+    }
+    return keyName;
+  }
 
   async function nodesOf(ref: StackRef): Promise<ProvisionedNode[]> {
     const stack = await heat.show(ref);
@@ -47,7 +71,8 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
 
     async up(count: number, upLog: Logger): Promise<ProvisionedNode[]> {
       const template = await readTemplate(loaded.root, provider.template);
-      const parameters = stackParameters(provider, count);
+      const keyName = wantsManagedKey(provider, template) ? await ensureManagedKeypair(upLog) : undefined;
+      const parameters = stackParameters(provider, count, keyName ? { key_name: keyName } : {});
       await heat.validate(template, parameters);
       const existing = await heat.find(name);
       if (existing === undefined) {

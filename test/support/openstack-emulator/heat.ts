@@ -95,7 +95,27 @@ export class EmulatedHeat {
     private readonly driver: ServerDriver,
     private readonly behaviour: HeatBehaviour,
     private readonly projectId: string,
+    /** Nova's key pairs: key_name is checked against them, as Heat's nova.keypair constraint does. */
+    private readonly keypairExists: (name: string) => boolean = () => true,
   ) {}
+
+  /** Every server's key_name must name an existing key pair. */
+  private checkKeyNames(template: ParsedTemplate, parameters: Record<string, string>): void {
+    const ctx: EvalContext = {
+      parameters,
+      parameterTypes: Object.fromEntries(Object.entries(template.parameters).map(([k, d]) => [k, d.type])),
+      resourceId: () => '',
+      attribute: () => null,
+    };
+    for (const [name, def] of Object.entries(template.resources)) {
+      const server = def.type === 'OS::Nova::Server' ? def : def.type === 'OS::Heat::ResourceGroup' ? (def.properties?.resource_def as ResourceDef) : undefined;
+      if (server?.type !== 'OS::Nova::Server' || server.properties?.key_name === undefined) continue;
+      const key = evaluate(server.properties.key_name, ctx);
+      if (typeof key === 'string' && key !== '' && !this.keypairExists(key)) {
+        throw new HeatTemplateError('StackValidationFailed', `Property error: resources.${name}.properties.key_name: Error validating value '${key}': The Key (${key}) could not be found.`);
+      }
+    }
+  }
 
   /** Stacks that are not deleted, for test assertions. */
   list(): Array<{ id: string; name: string; status: string; servers: Server[] }> {
@@ -269,7 +289,7 @@ export class EmulatedHeat {
     if (template === undefined) return heatError(400, 'HTTPBadRequest', 'No Template provided.');
     const parsed = parseTemplate(template);
     creationOrder(parsed.resources);
-    resolveParameters(parsed, parameters ?? {}, {});
+    this.checkKeyNames(parsed, resolveParameters(parsed, parameters ?? {}, pseudoParameters('validate', 'validate', this.projectId)));
     const params = Object.fromEntries(
       Object.entries(parsed.parameters).map(([k, d]) => [
         k,
@@ -298,6 +318,7 @@ export class EmulatedHeat {
     creationOrder(template.resources);
     const id = randomUUID();
     const parameters = resolveParameters(template, body.parameters ?? {}, pseudoParameters(body.stack_name, id, this.projectId));
+    this.checkKeyNames(template, parameters);
     const stack: Stack = {
       id,
       name: body.stack_name,
@@ -336,6 +357,7 @@ export class EmulatedHeat {
     const given = patch ? { ...stack.given, ...(body.parameters ?? {}) } : { ...(body.parameters ?? {}) };
     for (const k of body.clear_parameters ?? []) delete given[k];
     const parameters = resolveParameters(template, given, pseudoParameters(stack.name, stack.id, this.projectId));
+    this.checkKeyNames(template, parameters);
     stack.template = template;
     if (newTemplate !== undefined) stack.rawTemplate = typeof newTemplate === 'string' ? template : newTemplate;
     stack.given = given;

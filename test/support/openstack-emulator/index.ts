@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EmulatedHeat, type HeatBehaviour, type ServerDriver } from './heat.js';
 import { heatError, type Reply } from './http.js';
+import { EmulatedNova } from './nova.js';
 import { EmulatedKeystone, type EmulatedApplicationCredential, type EmulatedUser } from './keystone.js';
 
 export type { ServerDriver } from './heat.js';
@@ -21,6 +22,8 @@ export interface EmulatorOptions {
   applicationCredentials?: EmulatedApplicationCredential[];
   tokenTtlSeconds?: number;
   behaviour?: EmulatorBehaviour;
+  /** Key pairs that exist from the start: name -> OpenSSH public key. */
+  keypairs?: Record<string, string>;
 }
 
 export interface RecordedRequest {
@@ -40,6 +43,8 @@ export interface OpenStackEmulator {
   /** Change how the cloud behaves between steps of a test. */
   behaviour: EmulatorBehaviour;
   requests: RecordedRequest[];
+  /** Names of the Nova key pairs. */
+  keypairs(): string[];
   /** How many tokens Keystone has issued. */
   tokensIssued(): number;
   /** Forget every token, as a revocation would: the next Heat call with one gets a 401. */
@@ -64,7 +69,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     password: u.password,
   }));
   const requests: RecordedRequest[] = [];
-  const heat = new EmulatedHeat(options.servers, behaviour, projectId);
+  const heat = new EmulatedHeat(options.servers, behaviour, projectId, (name) => nova.has(name));
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -108,6 +113,13 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     if (path === '/orchestration' || path === '/orchestration/') {
       return { status: 300, body: { versions: [{ id: 'v1.0', status: 'CURRENT', links: [{ rel: 'self', href: `${base}/orchestration/v1/` }] }] } };
     }
+    if (path === '/compute' || path.startsWith('/compute/')) {
+      const rest = path.slice('/compute'.length);
+      // version documents are public, as on a real cloud
+      if (rest === '' || rest === '/' || rest === '/v2.1' || rest === '/v2.1/') return nova.handle(method, rest, body);
+      if (!keystone.check(token)) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } } };
+      return nova.handle(method, rest, body);
+    }
     if (path.startsWith('/orchestration/v1/')) {
       const issued = keystone.check(token);
       // keystonemiddleware's answer to a missing, unknown or expired token
@@ -139,8 +151,12 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     now: () => Date.now(),
   });
 
+  const nova = new EmulatedNova(base, users[0]?.id ?? 'nobody');
+  for (const [name, publicKey] of Object.entries(options.keypairs ?? {})) nova.handle('POST', '/v2.1/os-keypairs', { keypair: { name, public_key: publicKey } });
+
   return {
     url: base,
+    keypairs: () => nova.names(),
     authUrl: `${base}/identity/v3`,
     region,
     projectId,

@@ -7,6 +7,8 @@ import type { Logger } from '../../../src/util/log.js';
 import { packagePath } from '../../../src/util/paths.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
+const TEST_PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxQdR7JZqJ3L3cUeGq5rWm6F3VfQeZQ1Xo8kq0v4J2a test';
+
 describe('Heat v1 client against the emulator', () => {
   let emulator: OpenStackEmulator;
   let heat: HeatClient;
@@ -23,6 +25,7 @@ describe('Heat v1 client against the emulator', () => {
     emulator = await startOpenStackEmulator({
       servers: { createServer: async () => ({ address: `10.1.0.${next++}` }), deleteServer: async () => {} },
       applicationCredentials: [{ id: 'ac', secret: 'ac-secret' }],
+      keypairs: { k: TEST_PUBLIC_KEY },
     });
     heat = new HeatClient(new KeystoneSession({ authUrl: emulator.authUrl, regionName: emulator.region, interface: 'public', auth: { type: 'application_credential', id: 'ac', secret: 'ac-secret' }, source: 'test' }));
   });
@@ -136,6 +139,11 @@ describe('Heat v1 client against the emulator', () => {
     emulator.revokeTokens();
     expect((await heat.show(ref)).stack_status).toBe('CREATE_COMPLETE');
     expect(emulator.tokensIssued()).toBe(before + 1);
+  });
+
+  it('checks key_name against Nova\'s key pairs, as Heat\'s nova.keypair constraint does', async () => {
+    await expect(heat.validate(template, { key_name: 'nobody-has-this' })).rejects.toThrow("The Key (nobody-has-this) could not be found.");
+    await expect(heat.create(unique(), { template, parameters: { key_name: 'nobody-has-this' } })).rejects.toThrow(/The Key \(nobody-has-this\) could not be found/);
   });
 
   it('deletes a stack and waits until it is gone', async () => {

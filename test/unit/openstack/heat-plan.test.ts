@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import type { OpenStackProviderConfig } from '../../../src/config/schema.js';
-import { nodesFromOutputs, stackName, stackParameters } from '../../../src/plan/heat.js';
+import { managedKeyName, nodesFromOutputs, stackName, stackParameters, templateParameterNames, wantsManagedKey } from '../../../src/plan/heat.js';
 
 const config = (provider: Record<string, unknown>) =>
   parseConfig(`app: crawler\ndomain: crawler.example.org\nprovider: ${JSON.stringify({ type: 'openstack', ...provider })}\nservices: { api: { image: x } }\n`);
@@ -15,6 +15,17 @@ describe('Heat planning', () => {
   it('passes every parameter as a string, with the node count from depl', () => {
     const c = config({ parameters: { key_name: 'me', flavor: 'm3.medium', volume_size: 20, public: true } });
     expect(stackParameters(c.provider as OpenStackProviderConfig, 4)).toEqual({ key_name: 'me', flavor: 'm3.medium', volume_size: '20', public: 'true', count: '4' });
+  });
+
+  it('manages the key pair only when no key_name is given and the template takes one', () => {
+    const template = 'heat_template_version: 2018-08-31\nparameters:\n  key_name: { type: string }\n  count: { type: number }\n';
+    expect(templateParameterNames(template)).toEqual(['key_name', 'count']);
+    expect(templateParameterNames('{ not yaml')).toEqual([]);
+    expect(wantsManagedKey(config({}).provider as OpenStackProviderConfig, template)).toBe(true);
+    expect(wantsManagedKey(config({ parameters: { key_name: 'mine' } }).provider as OpenStackProviderConfig, template)).toBe(false);
+    expect(wantsManagedKey(config({}).provider as OpenStackProviderConfig, 'parameters: { count: { type: number } }')).toBe(false);
+    expect(managedKeyName(config({}))).toBe('depl-crawler');
+    expect(stackParameters(config({ parameters: { flavor: 'm3.medium' } }).provider as OpenStackProviderConfig, 2, { key_name: 'depl-crawler', flavor: 'x' })).toEqual({ key_name: 'depl-crawler', flavor: 'm3.medium', count: '2' });
   });
 
   it('refuses a count in provider.parameters', () => {

@@ -1,0 +1,57 @@
+import type { Dispatcher } from 'undici';
+import { openstackRequest, OpenStackApiError, type HttpOptions, type HttpResponse } from './http.js';
+import type { KeystoneSession } from './keystone.js';
+
+export interface NovaKeypair {
+  name: string;
+  public_key: string;
+  fingerprint?: string;
+  type?: string;
+}
+
+/** The part of Nova depl manages: the key pair whose public half lets depl's SSH key into new servers. */
+export class NovaClient {
+  private base?: string;
+
+  constructor(
+    private readonly session: KeystoneSession,
+    private readonly options: { dispatcher?: Dispatcher } = {},
+  ) {}
+
+  private async call(path: string, options: Omit<HttpOptions, 'service' | 'dispatcher'> = {}): Promise<HttpResponse> {
+    this.base ??= await this.session.endpoint('compute');
+    const send = async () =>
+      openstackRequest(this.base + path, {
+        ...options,
+        headers: { ...options.headers, 'x-auth-token': await this.session.token() },
+        service: 'Nova',
+        dispatcher: this.options.dispatcher,
+      });
+    try {
+      return await send();
+    } catch (error) {
+      if (error instanceof OpenStackApiError && error.status === 401) {
+        this.session.invalidate();
+        return send();
+      }
+      throw error;
+    }
+  }
+
+  async keypair(name: string): Promise<NovaKeypair | undefined> {
+    const response = await this.call(`/os-keypairs/${encodeURIComponent(name)}`, { accept: [404] });
+    if (response.status === 404) return undefined;
+    return (response.body as { keypair: NovaKeypair }).keypair;
+  }
+
+  async createKeypair(name: string, publicKey: string): Promise<NovaKeypair> {
+    const response = await this.call('/os-keypairs', { method: 'POST', json: { keypair: { name, public_key: publicKey } } });
+    return (response.body as { keypair: NovaKeypair }).keypair;
+  }
+}
+
+/** Same key when type and base64 body match (the comment may differ). */
+export function samePublicKey(a: string, b: string): boolean {
+  const fields = (k: string) => k.trim().split(/\s+/).slice(0, 2).join(' ');
+  return fields(a) === fields(b);
+}
