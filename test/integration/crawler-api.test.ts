@@ -9,6 +9,10 @@ import { createCrawlerApi } from '../../src/crawler/api/app.js';
 import { parseServiceConfig, type ServiceConfig } from '../../src/crawler/config.js';
 import { apiConnection } from '../../src/crawler/redis.js';
 import { CrawlWorker } from '../../src/crawler/worker/crawl-worker.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runCli } from '../support/cli.js';
 import { apiEntry, spawnService, writeServiceConfig } from '../support/crawler.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
@@ -189,5 +193,44 @@ describe('crawler API', () => {
     expect((await invalid.exited).code).not.toBe(0);
     expect(invalid.output().trim().split('\n')).toHaveLength(1);
     expect(invalid.output()).toMatch(/invalid: redis: expected a redis:\/\/ .*apiToken/);
+  });
+
+  it('is driven by depl crawl submit --wait / status / results with --api and DEPL_API_TOKEN', async () => {
+    const site = await startSyntheticSite({ pages: 12, specials: false });
+    closers.push(() => site.close());
+    const config = configFor();
+    const base = await startApi(config);
+    const commands = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const reader = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const worker = new CrawlWorker({ config, redis: commands, reader, log: { info: () => undefined, warn: () => undefined } });
+    await worker.start();
+    closers.push(async () => {
+      await worker.stop(200);
+      commands.disconnect();
+      reader.disconnect();
+    });
+    const cwd = await mkdtemp(path.join(tmpdir(), 'depl-crawl-cli-'));
+    const env = { DEPL_API_TOKEN: TOKEN };
+    const submitted = await runCli(['--json', 'crawl', 'submit', site.seed, '--depth', '5', '--max-pages', '100', '--wait', '--api', base], { cwd, env });
+    expect(submitted.exitCode, submitted.stderr).toBe(0);
+    const job = JSON.parse(submitted.stdout);
+    expect(job).toMatchObject({ status: 'done', counts: { fetched: 12, images: site.expected.images.size } });
+
+    const status = await runCli(['crawl', 'status', job.id, '--api', base], { cwd, env });
+    expect(status.stdout).toMatch(/: done\n\s+pages: 12 fetched, 0 failed, 5 skipped by robots\.txt/);
+    const csv = await runCli(['crawl', 'results', job.id, '--format', 'csv', '--api', base], { cwd, env });
+    const rows = csv.stdout.trim().split('\n');
+    expect(rows[0]).toBe('image_url,page_url,alt');
+    expect(new Set(rows.slice(1).map((r) => r.split(',')[0]))).toEqual(site.expected.images);
+
+    const unknown = await runCli(['crawl', 'status', randomUUID(), '--api', base], { cwd, env });
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(/no job with id/);
+    const noToken = await runCli(['crawl', 'submit', site.seed, '--api', base], { cwd, env: {} });
+    expect(noToken.exitCode).toBe(2);
+    expect(noToken.stderr).toMatch(/missing bearer token/);
+    const refused = await runCli(['crawl', 'submit', 'file:///etc/passwd', '--api', base], { cwd, env });
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toMatch(/file:/);
   });
 });

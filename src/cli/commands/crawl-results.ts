@@ -1,8 +1,10 @@
 import type { CommandContext } from '../context.js';
-import { NotImplementedError } from '../../errors.js';
-import { requireConfig } from '../require-config.js';
+import { imagesCsv } from '../../crawler/client.js';
+import { callApi, crawlerClientFor } from '../../workflows/crawl.js';
 
-export default async function command(ctx: CommandContext): Promise<void> {
-  await requireConfig(ctx);
-  throw new NotImplementedError('crawl-results');
+export default async function command(ctx: CommandContext, id: string, opts: { format: 'json' | 'csv'; api?: string }): Promise<void> {
+  const { client, where } = await crawlerClientFor({ api: opts.api, configFile: ctx.globals.config });
+  const images = await callApi(where, () => client.allImages(id));
+  if (opts.format === 'csv' && !ctx.globals.json) process.stdout.write(imagesCsv(images));
+  else process.stdout.write(JSON.stringify(images, null, 2) + '\n');
 }

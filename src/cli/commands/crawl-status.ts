@@ -1,8 +1,8 @@
 import type { CommandContext } from '../context.js';
-import { NotImplementedError } from '../../errors.js';
-import { requireConfig } from '../require-config.js';
+import { callApi, crawlerClientFor, describeJob } from '../../workflows/crawl.js';
 
-export default async function command(ctx: CommandContext): Promise<void> {
-  await requireConfig(ctx);
-  throw new NotImplementedError('crawl-status');
+export default async function command(ctx: CommandContext, id: string, opts: { api?: string }): Promise<void> {
+  const { client, where } = await crawlerClientFor({ api: opts.api, configFile: ctx.globals.config });
+  const job = await callApi(where, () => client.get(id));
+  ctx.result(job, describeJob(job));
 }

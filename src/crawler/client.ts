@@ -1,0 +1,83 @@
+import { request } from 'undici';
+import type { JobRequestInput } from './core/job-request.js';
+import type { ImageRecord, JobDocument, PageRecord } from './jobs.js';
+
+/** A typed client for the crawler API (used by `depl crawl`). */
+export class CrawlerApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details: string[] = []) {
+    super(message);
+  }
+}
+
+export interface CrawlerClientOptions {
+  /** Base URL, e.g. http://127.0.0.1:8000/ or http://<edge address>/ */
+  baseUrl: string;
+  /** Sent as Host: reaching the live version through the edge by address needs the domain here. */
+  hostHeader?: string;
+  token?: string;
+  timeoutMs?: number;
+}
+
+export class CrawlerClient {
+  constructor(private readonly options: CrawlerClientOptions) {}
+
+  submit(job: JobRequestInput): Promise<JobDocument> {
+    return this.call<JobDocument>('POST', '/v1/jobs', job);
+  }
+
+  get(id: string): Promise<JobDocument> {
+    return this.call<JobDocument>('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  cancel(id: string): Promise<JobDocument> {
+    return this.call<JobDocument>('DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** Every image of a job, following the pagination. */
+  async allImages(id: string): Promise<ImageRecord[]> {
+    return this.all<ImageRecord>(id, 'images');
+  }
+
+  async allPages(id: string): Promise<PageRecord[]> {
+    return this.all<PageRecord>(id, 'pages');
+  }
+
+  private async all<T>(id: string, kind: 'images' | 'pages'): Promise<T[]> {
+    const items: T[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const page = await this.call<{ total: number; items: T[] }>('GET', `/v1/jobs/${encodeURIComponent(id)}/${kind}?offset=${offset}&limit=1000`);
+      items.push(...page.items);
+      if (page.items.length === 0 || items.length >= page.total) return items;
+    }
+  }
+
+  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    if (this.options.hostHeader) headers.host = this.options.hostHeader;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const url = new URL(path.replace(/^\//, ''), this.options.baseUrl.endsWith('/') ? this.options.baseUrl : `${this.options.baseUrl}/`);
+    const timeout = this.options.timeoutMs ?? 15_000;
+    const response = await request(url, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), headersTimeout: timeout, bodyTimeout: timeout,
+    });
+    const text = await response.body.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new CrawlerApiError(response.statusCode, 'not_json', `${method} ${url.pathname} answered ${response.statusCode} with a non-JSON body: ${text.slice(0, 120)}`);
+    }
+    if (response.statusCode >= 400) {
+      const error = (parsed as { error?: { code?: string; message?: string; details?: string[] } }).error ?? {};
+      throw new CrawlerApiError(response.statusCode, error.code ?? 'error', error.message ?? `HTTP ${response.statusCode}`, error.details ?? []);
+    }
+    return parsed as T;
+  }
+}
+
+/** CSV of images, one row per image: image_url,page_url,alt (RFC 4180 quoting). */
+export function imagesCsv(images: ImageRecord[]): string {
+  const cell = (value: string) => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);
+  return ['image_url,page_url,alt', ...images.map((i) => [i.url, i.page, i.alt].map(cell).join(','))].join('\n') + '\n';
+}

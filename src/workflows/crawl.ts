@@ -1,0 +1,93 @@
+import { CrawlerApiError, CrawlerClient } from '../crawler/client.js';
+import type { JobDocument } from '../crawler/jobs.js';
+import { requireInventory } from '../apply/inventory.js';
+import { configPathFrom, loadConfig, type LoadedConfig } from '../config/load.js';
+import { OperationError, UserError, isDeplError } from '../errors.js';
+import { registerSecret } from '../util/redact.js';
+
+/**
+ * `depl crawl`: where the crawler API is and how to talk to it. By default the live version through the
+ * edge: http://<edge node address>/ with Host: <domain> (the edge is the first manager in the inventory),
+ * so it works without DNS for the domain. `--api URL` talks to any API directly.
+ */
+export interface CrawlApiOptions {
+  api?: string;
+  configFile?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function crawlerClientFor(options: CrawlApiOptions): Promise<{ client: CrawlerClient; where: string }> {
+  const env = options.env ?? process.env;
+  const loaded = await loadOptionalConfig(options.configFile, env, options.api === undefined);
+  const fromConfig = loaded?.config.config.apiToken;
+  const token = env.DEPL_API_TOKEN ?? (typeof fromConfig === 'string' ? fromConfig : undefined);
+  registerSecret(token);
+  if (options.api !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(options.api);
+    } catch {
+      throw new UserError(`--api "${options.api}" is not a URL`, 'Pass the API base URL, e.g. --api http://127.0.0.1:8000/', 'BAD_API_URL');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UserError(`--api must be http(s), not ${url.protocol}`, undefined, 'BAD_API_URL');
+    return { client: new CrawlerClient({ baseUrl: url.href, token }), where: url.href };
+  }
+  const inventory = await requireInventory(loaded!);
+  const edge = inventory.nodes.find((n) => n.role === 'manager');
+  if (edge === undefined) throw new OperationError('the inventory lists no manager (the edge node)', "Run 'depl node-up', or pass --api URL.", 'NO_MANAGER');
+  const domain = loaded!.config.domain;
+  return { client: new CrawlerClient({ baseUrl: `http://${edge.address}/`, hostHeader: domain, token }), where: `http://${domain}/ (edge ${edge.address})` };
+}
+
+async function loadOptionalConfig(file: string | undefined, env: NodeJS.ProcessEnv, required: boolean): Promise<LoadedConfig | undefined> {
+  try {
+    return await loadConfig(configPathFrom(file, env));
+  } catch (error) {
+    if (!required && isDeplError(error) && error.code === 'CONFIG_MISSING') return undefined;
+    throw error;
+  }
+}
+
+/** API errors as depl errors: the caller's mistakes exit 2, the service's trouble exits 1. */
+export async function callApi<T>(where: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof CrawlerApiError) {
+      const detail = [error.message, ...error.details].join('\n  ');
+      if (error.status === 401) throw new UserError(`crawler API at ${where}: ${detail}`, 'Set config.apiToken in depl.yaml or DEPL_API_TOKEN to the service token.', 'CRAWL_UNAUTHORIZED');
+      if (error.status >= 400 && error.status < 500) throw new UserError(`crawler API at ${where}: ${detail}`, undefined, `CRAWL_${error.code.toUpperCase()}`);
+      throw new OperationError(`crawler API at ${where} failed: ${detail}`, undefined, `CRAWL_${error.code.toUpperCase()}`);
+    }
+    const message = (error as Error).message || String(error);
+    throw new OperationError(`cannot reach the crawler API at ${where}: ${message}`, 'Is the version live (depl status)? Or pass --api URL.', 'CRAWL_UNREACHABLE', { cause: error });
+  }
+}
+
+/** Polls until the job leaves "running"; `onProgress` sees every document. */
+export async function waitForCrawl(client: CrawlerClient, where: string, id: string, onProgress: (job: JobDocument) => void, intervalMs = 500): Promise<JobDocument> {
+  for (;;) {
+    const job = await callApi(where, () => client.get(id));
+    onProgress(job);
+    if (job.status !== 'running') return job;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export function describeJob(job: JobDocument): string {
+  const c = job.counts;
+  return [
+    `Job ${job.id}: ${job.status}`,
+    `  pages: ${c.fetched} fetched, ${c.failed} failed, ${c.robots} skipped by robots.txt, ${c.blocked} blocked, ${c.pending} pending (of ${c.queued} queued)`,
+    `  images: ${c.images}`,
+    `  started ${job.createdAt}${job.finishedAt ? `, finished ${job.finishedAt}` : ''}`,
+  ].join('\n');
+}
+
+/** One progress line for a TTY: a bar of pages done out of pages queued. */
+export function progressLine(job: JobDocument, width = 30): string {
+  const c = job.counts;
+  const done = c.queued - c.pending;
+  const filled = c.queued === 0 ? 0 : Math.round((done / c.queued) * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] pages ${c.fetched}/${c.queued}  images ${c.images}`;
+}
