@@ -1,6 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
 import { listServices } from '../../src/apply/swarm.js';
@@ -13,68 +12,39 @@ import { silentLogger, createLogger } from '../../src/util/log.js';
 import { buildinst, type BuildinstResult } from '../../src/workflows/buildinst.js';
 import { listVersions } from '../../src/workflows/versions.js';
 import { prune } from '../../src/workflows/prune.js';
-import { runCli } from '../support/cli.js';
+import { repoRoot, runCli } from '../support/cli.js';
+import { renderInitConfig } from '../../src/plan/init-config.js';
+import { packagePath } from '../../src/util/paths.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 
 const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
 
-const SERVER = `
-const http = require('node:http');
-const fs = require('node:fs');
-const os = require('node:os');
-const config = JSON.parse(fs.readFileSync(new URL(process.argv[process.argv.indexOf('--config') + 1]), 'utf8'));
-const server = http.createServer((req, res) => {
-  if (req.url === '/healthz') {
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ status: 'ok', greeting: config.greeting, task: os.hostname() }));
-  } else {
-    res.statusCode = 404;
-    res.end('not found');
-  }
-});
-server.listen(8080);
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
-`;
-const WORKER = `setInterval(() => {}, 1000); process.on('SIGTERM', () => process.exit(0));\n`;
-
-/** A small app standing in for the crawler: an http service with /healthz, and a worker from its image. */
-async function writeApp(dir: string): Promise<void> {
-  await writeFile(path.join(dir, 'server.js'), SERVER);
-  await writeFile(path.join(dir, 'worker.js'), WORKER);
-  await writeFile(path.join(dir, 'Dockerfile'), 'ARG NODE_IMAGE\nFROM ${NODE_IMAGE}\nWORKDIR /app\nCOPY server.js worker.js ./\nUSER nobody\n');
+/**
+ * The default depl.yaml shape (what `depl init` writes), deploying the real crawler from this repository with
+ * templates/crawler.Dockerfile: the Dockerfile path is relative, so it is found among depl's own templates.
+ */
+async function crawlerDeployment(): Promise<Record<string, unknown>> {
+  const text = renderInitConfig(await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8'), { app: 'shop', domain: 'shop.localhost', provider: 'local' });
+  const example = parse(text) as Record<string, Record<string, Record<string, unknown>>>;
+  const services = example.services!;
+  services.api!.build = { ...(services.api!.build as object), context: repoRoot };
+  return { images: example.images, services, accessories: example.accessories, config: { ...example.config, apiToken: 'integration-token-1' } };
 }
 
-describe('depl buildinst on a local swarm', () => {
+describe('depl buildinst deploys the crawler on a local swarm', () => {
   let test: TestCluster;
-  let appDir: string;
   let loaded: LoadedConfig;
   let first: BuildinstResult;
   const edge = () => `http://${test.cluster.managerNode.address}:80`;
   const health = (version: string) => probeThroughEdge(edge(), `${version}.${loaded.config.domain}`, '/healthz', 3_000);
 
   beforeAll(async () => {
-    appDir = await mkdtemp(path.join(os.tmpdir(), 'depl-tinyapp-'));
-    await writeApp(appDir);
-    test = await startTestCluster({
-      nodes: 3,
-      app: 'shop',
-      config: {
-        services: {
-          api: { build: { context: appDir, dockerfile: 'Dockerfile' }, command: ['node', 'server.js'], port: 8080, replicas: 2, http: true, health: '/healthz', stopGracePeriod: '5s' },
-          worker: { from: 'api', command: ['node', 'worker.js'], replicas: 2, stopGracePeriod: '5s' },
-        },
-        accessories: { redis: { image: 'redis', command: ['redis-server', '--appendonly', 'yes'], volume: 'redis-data:/data', node: 'manager', port: 6379 } },
-        config: { greeting: 'hello', redis: 'redis://redis:6379' },
-      },
-    });
+    test = await startTestCluster({ nodes: 3, app: 'shop', config: await crawlerDeployment() });
     loaded = test.loaded;
-    // the build context is resolved from depl.yaml's folder
-    loaded = { ...loaded, config: { ...loaded.config, services: { ...loaded.config.services, api: { ...loaded.config.services.api!, build: { context: appDir, dockerfile: path.join(appDir, 'Dockerfile'), args: {} } } } } };
   });
 
   afterAll(async () => {
     await test?.stop();
-    if (appDir) await rm(appDir, { recursive: true, force: true });
   });
 
   it('rejects a bad version label or branch before building anything (exit 2)', async () => {
@@ -98,8 +68,12 @@ describe('depl buildinst on a local swarm', () => {
     expect(first.services).toEqual(['shop-v1-api', 'shop-v1-worker']);
     const answer = await health('v1');
     expect(answer.status).toBe(200);
-    expect(JSON.parse(answer.body)).toMatchObject({ status: 'ok', greeting: 'hello' });
     expect(answer.version).toBe('v1');
+    process.stderr.write(`crawler API /healthz through the edge: ${answer.body.trim()}\n`);
+    expect(() => JSON.parse(answer.body)).not.toThrow();
+    // the API reaches the redis accessory by its service name across the overlay network
+    const ready = await probeThroughEdge(edge(), 'v1.shop.localhost', '/readyz', 3_000);
+    expect(ready.status, ready.body).toBe(200);
   });
 
   it('installs a second version while the first keeps serving; a concurrent run is refused naming the lock holder', async () => {
@@ -140,7 +114,7 @@ describe('depl buildinst on a local swarm', () => {
     expect(rows.map((r) => r.version)).toEqual(['v1', 'v2']);
     expect(rows[0]!.services).toEqual([
       { name: 'shop-v1-api', replicas: 2, running: 2 },
-      { name: 'shop-v1-worker', replicas: 2, running: 2 },
+      { name: 'shop-v1-worker', replicas: 3, running: 3 },
     ]);
     const cli = await runCli(['--config', test.configFile, '--json', 'versions'], { cwd: test.dir });
     expect(cli.exitCode, cli.stderr).toBe(0);
@@ -159,11 +133,21 @@ describe('depl buildinst on a local swarm', () => {
     const one = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log);
     expect(one.version).toBe('feature-login');
     expect(one.services).toEqual(['shop-feature-login-api', 'shop-feature-login-worker']);
-    const changed: LoadedConfig = { ...loaded, config: { ...loaded.config, config: { ...loaded.config.config, greeting: 'hello again' } } };
+    const configName = async () => {
+      const engine = await engineFor(test.cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+      try {
+        const spec = (await engine.docker.getService('shop-feature-login-api').inspect()).Spec as { TaskTemplate: { ContainerSpec: { Configs: { ConfigName: string }[] } } };
+        return spec.TaskTemplate.ContainerSpec.Configs[0]!.ConfigName;
+      } finally {
+        await engine.close();
+      }
+    };
+    const before = await configName();
+    const changed: LoadedConfig = { ...loaded, config: { ...loaded.config, config: { ...loaded.config.config, worker: { concurrency: 8 } } } };
     const two = await buildinst(changed, { branch: 'feature/Login', cluster: test.cluster }, log);
     expect(two.services).toEqual(one.services);
-    const answer = await health('feature-login');
-    expect(JSON.parse(answer.body)).toMatchObject({ greeting: 'hello again' });
+    expect(await configName()).not.toBe(before);
+    expect((await health('feature-login')).status).toBe(200);
     const rows = await listVersions(loaded, log, test.cluster);
     expect(rows.filter((r) => r.version === 'feature-login').map((r) => r.branch)).toEqual(['feature/Login']);
   });
