@@ -1,6 +1,19 @@
-import { request, type Dispatcher } from 'undici';
+import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { OperationError } from '../../errors.js';
 import { redact } from '../../util/redact.js';
+
+let proxyAgent: Dispatcher | undefined;
+
+/**
+ * Like the python client, go through HTTP(S)_PROXY when one is set (NO_PROXY is honoured);
+ * undici's default dispatcher would ignore them.
+ */
+function defaultDispatcher(env: NodeJS.ProcessEnv = process.env): Dispatcher | undefined {
+  const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((k) => env[k]);
+  if (!proxied) return undefined;
+  proxyAgent ??= new EnvHttpProxyAgent();
+  return proxyAgent;
+}
 
 export interface HttpResponse {
   status: number;
@@ -36,7 +49,7 @@ export async function openstackRequest(url: string, options: HttpOptions): Promi
   const timeout = options.timeoutMs ?? 60_000;
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(url, { method, headers, body, headersTimeout: timeout, bodyTimeout: timeout, dispatcher: options.dispatcher });
+    response = await request(url, { method, headers, body, headersTimeout: timeout, bodyTimeout: timeout, dispatcher: options.dispatcher ?? defaultDispatcher() });
   } catch (error) {
     const reason = (error as { code?: string }).code ?? (error as Error).message;
     throw new OperationError(`cannot reach ${options.service} at ${new URL(url).origin}: ${reason}`, 'Check the auth URL and your network connection.', 'OPENSTACK_UNREACHABLE', { cause: error });
