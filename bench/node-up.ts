@@ -60,6 +60,7 @@ export async function main(): Promise<string[]> {
   return lines;
 }
 
+// also runnable on its own by a runner that keeps argv (node with type stripping, tsx)
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   for (const line of await main()) console.log(line);
 }

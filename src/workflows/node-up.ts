@@ -131,6 +131,7 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       const row = list.find((r) => r.id === liveIds[i]);
       return { name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', availability: row?.availability ?? '?', state: row?.status ?? '?' };
     });
+    for (const row of rows) log.step(`${row.name}: ${row.state}, ${row.role}, ${row.availability.toLowerCase()}`);
     return { nodes: rows, network, changes, seconds: (Date.now() - started) / 1000 };
   } finally {
     await pool.closeAll();

@@ -1,4 +1,4 @@
-import { access, chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { OperationError } from '../../errors.js';
@@ -87,9 +87,19 @@ async function buildRootfsTarball(tarball: string, cacheDir: string, log: Logger
       throw new OperationError(`packing the node rootfs failed: ${String(pack.all).trim()}`, undefined, 'NODE_IMAGE_BUILD');
     }
     await rename(partial, tarball);
+    await removeOtherTarballs(tarball, cacheDir);
     log.step(`node image built in ${Math.round((Date.now() - started) / 1000)} s, cached at ${tarball}`);
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Tarballs of older recipes are dead weight (~150 MB each): the recipe hash in the name says which. */
+async function removeOtherTarballs(keep: string, cacheDir: string): Promise<void> {
+  for (const name of await readdir(cacheDir)) {
+    if (/^node-rootfs-[0-9a-f]{12}\.tar\.gz$/.test(name) && path.join(cacheDir, name) !== keep) {
+      await rm(path.join(cacheDir, name), { force: true });
+    }
   }
 }
 

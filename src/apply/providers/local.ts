@@ -29,8 +29,8 @@ export class LocalProvider implements Provider {
     if (network.created) log.step(`network ${this.launcher.names.network} (${this.subnet}) created`);
     const existing = await this.launcher.list();
     for (const extra of existing.filter((n) => n.index > count).reverse()) {
-      log.step(`${extra.name}: removing container ${extra.containerName}`);
       await this.launcher.removeNode(extra);
+      log.step(`${extra.name}: container ${extra.containerName} removed`);
     }
     const wanted = Array.from({ length: count }, (_, i) => i + 1);
     const results = await Promise.all(wanted.map(async (index) => {

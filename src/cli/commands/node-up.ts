@@ -2,12 +2,15 @@ import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
 import { formatNodeTable } from '../../plan/node-table.js';
 import { nodeUp } from '../../workflows/node-up.js';
+import { nodeProgressLogger } from '../node-progress.js';
 
 interface NodeUpOptions { nodes?: number }
 
 export default async function command(ctx: CommandContext, opts: NodeUpOptions): Promise<void> {
   const loaded = await requireConfig(ctx);
-  const result = await nodeUp(loaded, ctx.log, { nodes: opts.nodes });
+  const progress = ctx.progress ? nodeProgressLogger(ctx.log) : null;
+  const result = await nodeUp(loaded, progress ?? ctx.log, { nodes: opts.nodes });
+  progress?.done();
   const summary = result.changes.length === 0
     ? `Cluster already as asked: nothing changed (${result.seconds.toFixed(1)} s).`
     : `Cluster ready: ${result.changes.length} change${result.changes.length === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s.`;
