@@ -43,6 +43,10 @@ export interface CloudCredentials {
   /** Endpoint interface to pick from the catalog: public unless the cloud says otherwise. */
   interface: string;
   auth: OpenStackAuth;
+  /** A CA bundle (PEM) to trust besides the system's: clouds.yaml `cacert`, OS_CACERT. */
+  caCertFile?: string;
+  /** Skip TLS verification (clouds.yaml `verify: false`, OS_INSECURE=true): for test clouds only. */
+  insecure?: boolean;
   /** Where these came from, for messages: `cloud "nectar" in /home/me/clouds.yaml` or `OS_* environment`. */
   source: string;
 }
@@ -142,6 +146,8 @@ export async function resolveCloudCredentials(options: ResolveCloudOptions): Pro
     regionName: options.region ?? str(settings.region_name),
     interface: (str(settings.interface) ?? 'public').replace(/URL$/, ''),
     auth,
+    ...(str(env.OS_CACERT) ?? str(settings.cacert) ? { caCertFile: str(env.OS_CACERT) ?? str(settings.cacert) } : {}),
+    ...(settings.verify === false || /^(1|true|yes)$/i.test(env.OS_INSECURE ?? '') ? { insecure: true } : {}),
     source,
   };
 }
@@ -230,7 +236,7 @@ function settingsFromEnv(env: NodeJS.ProcessEnv): RawCloud {
     application_credential_secret: pick('OS_APPLICATION_CREDENTIAL_SECRET'),
   };
   for (const key of Object.keys(auth)) if (auth[key] === undefined) delete auth[key];
-  return { auth, auth_type: pick('OS_AUTH_TYPE'), region_name: pick('OS_REGION_NAME'), interface: pick('OS_INTERFACE', 'OS_ENDPOINT_TYPE') };
+  return { auth, auth_type: pick('OS_AUTH_TYPE'), region_name: pick('OS_REGION_NAME'), interface: pick('OS_INTERFACE', 'OS_ENDPOINT_TYPE'), cacert: pick('OS_CACERT') };
 }
 
 async function firstReadable(files: string[]): Promise<string | undefined> {

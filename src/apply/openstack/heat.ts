@@ -68,7 +68,7 @@ export class HeatClient {
         ...options,
         headers: { ...options.headers, 'x-auth-token': await this.session.token() },
         service: 'Heat',
-        dispatcher: this.options.dispatcher,
+        dispatcher: this.options.dispatcher ?? this.session.dispatcher,
       });
     try {
       return await send();

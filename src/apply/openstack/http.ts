@@ -1,5 +1,7 @@
-import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
-import { OperationError } from '../../errors.js';
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { OperationError, UserError } from '../../errors.js';
 import { redact } from '../../util/redact.js';
 
 let proxyAgent: Dispatcher | undefined;
@@ -13,6 +15,22 @@ function defaultDispatcher(env: NodeJS.ProcessEnv = process.env): Dispatcher | u
   if (!proxied) return undefined;
   proxyAgent ??= new EnvHttpProxyAgent();
   return proxyAgent;
+}
+
+/** A dispatcher that also trusts the cloud's own CA (or, when asked, nothing at all); undefined: the default. */
+export async function dispatcherFor(tls: { caCertFile?: string; insecure?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<Dispatcher | undefined> {
+  if (!tls.caCertFile && !tls.insecure) return undefined;
+  let ca: string[] | undefined;
+  if (tls.caCertFile) {
+    try {
+      ca = [...rootCertificates, await readFile(tls.caCertFile, 'utf8')];
+    } catch (error) {
+      throw new UserError(`cannot read the CA bundle ${tls.caCertFile}: ${(error as Error).message}`, 'Fix cacert in clouds.yaml or OS_CACERT.', 'CLOUD_CACERT_UNREADABLE');
+    }
+  }
+  const connect = { ...(ca ? { ca } : {}), rejectUnauthorized: !tls.insecure };
+  const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((k) => env[k]);
+  return proxied ? new EnvHttpProxyAgent({ connect, requestTls: connect }) : new Agent({ connect });
 }
 
 export interface HttpResponse {
@@ -52,7 +70,13 @@ export async function openstackRequest(url: string, options: HttpOptions): Promi
     response = await request(url, { method, headers, body, headersTimeout: timeout, bodyTimeout: timeout, dispatcher: options.dispatcher ?? defaultDispatcher() });
   } catch (error) {
     const reason = (error as { code?: string }).code ?? (error as Error).message;
-    throw new OperationError(`cannot reach ${options.service} at ${new URL(url).origin}: ${reason}`, 'Check the auth URL and your network connection.', 'OPENSTACK_UNREACHABLE', { cause: error });
+    const tlsProblem = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS/i.test(String(reason));
+    throw new OperationError(
+      `cannot reach ${options.service} at ${new URL(url).origin}: ${reason}`,
+      tlsProblem ? "The cloud's certificate is not trusted here: set cacert in clouds.yaml (or OS_CACERT) to its CA bundle." : 'Check the auth URL and your network connection.',
+      'OPENSTACK_UNREACHABLE',
+      { cause: error },
+    );
   }
   const text = await response.body.text();
   let parsed: unknown = undefined;

@@ -49,6 +49,11 @@ export class KeystoneSession {
     private readonly options: KeystoneOptions = {},
   ) {}
 
+  /** The dispatcher (TLS settings, proxy) every service call of this cloud should use. */
+  get dispatcher(): Dispatcher | undefined {
+    return this.options.dispatcher;
+  }
+
   private now(): number {
     return (this.options.now ?? Date.now)();
   }

@@ -25,7 +25,7 @@ export class NovaClient {
         ...options,
         headers: { ...options.headers, 'x-auth-token': await this.session.token() },
         service: 'Nova',
-        dispatcher: this.options.dispatcher,
+        dispatcher: this.options.dispatcher ?? this.session.dispatcher,
       });
     try {
       return await send();

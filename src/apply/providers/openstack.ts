@@ -9,6 +9,7 @@ import { managedKeyName, nodesFromOutputs, stackName, stackParameters, wantsMana
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
 import { HeatClient, type StackRef } from '../openstack/heat.js';
+import { dispatcherFor } from '../openstack/http.js';
 import { KeystoneSession } from '../openstack/keystone.js';
 import { NovaClient, samePublicKey } from '../openstack/nova.js';
 import { sshKeyPath } from '../inventory.js';
@@ -140,7 +141,7 @@ async function sessionFor(loaded: LoadedConfig, options: OpenStackProviderOption
       cwd: options.cwd,
       configRoot: loaded.root,
       interactive: options.interactive ?? defaultInteractive(),
-    }).then((credentials) => new KeystoneSession(credentials, { dispatcher: options.dispatcher }));
+    }).then(async (credentials) => new KeystoneSession(credentials, { dispatcher: options.dispatcher ?? (await dispatcherFor(credentials)) }));
     sessions.set(key, session);
     session.catch(() => sessions.delete(key));
   }

@@ -124,6 +124,14 @@ describe('OpenStack credentials from clouds.yaml and OS_* variables', () => {
     expect(creds.auth).toMatchObject({ type: 'application_credential', id: 'id1', secret: 's3cret-value' });
   });
 
+  it('reads the TLS settings: cacert / OS_CACERT, verify: false / OS_INSECURE', async () => {
+    await write(path.join(cwd, 'clouds.yaml'), { a: { ...appCred, cacert: '/etc/ssl/my-ca.pem' }, b: { ...appCred, verify: false } });
+    expect(await resolveCloudCredentials({ ...base(), cloud: 'a' })).toMatchObject({ caCertFile: '/etc/ssl/my-ca.pem' });
+    expect(await resolveCloudCredentials({ ...base(), cloud: 'b' })).toMatchObject({ insecure: true });
+    const fromEnv = await resolveCloudCredentials({ ...base(), env: { OS_AUTH_URL: 'https://k/v3', OS_AUTH_TYPE: 'v3applicationcredential', OS_APPLICATION_CREDENTIAL_ID: 'i', OS_APPLICATION_CREDENTIAL_SECRET: 'secret-xyz', OS_CACERT: '/ca.pem', OS_INSECURE: 'true' } });
+    expect(fromEnv).toMatchObject({ caCertFile: '/ca.pem', insecure: true });
+  });
+
   it('names the variable that is missing', async () => {
     await expect(resolveCloudCredentials({ ...base(), env: { OS_AUTH_URL: 'https://k/v3', OS_AUTH_TYPE: 'v3applicationcredential', OS_APPLICATION_CREDENTIAL_ID: 'id1' } })).rejects.toThrow(/OS_APPLICATION_CREDENTIAL_SECRET/);
     await expect(resolveCloudCredentials({ ...base(), env: { OS_AUTH_URL: 'https://k/v3', OS_USERNAME: 'bob', OS_PASSWORD: 'x', OS_USER_DOMAIN_NAME: 'Default', OS_PROJECT_NAME: 'p' } })).rejects.toThrow(/OS_PROJECT_DOMAIN_ID/);
