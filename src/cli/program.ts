@@ -27,6 +27,10 @@ export function buildProgram(run: Runner): Command {
     .option('--force', 'overwrite an existing file')
     .action((opts) => run(() => import('./commands/init.js'), opts));
 
+  program.command('demo')
+    .description('the whole path on the embedded default: local 3-node cluster, build, install, switch live, crawl a demo site')
+    .action((opts) => run(() => import('./commands/demo.js'), opts));
+
   program.command('node-up')
     .description('provision nodes and bootstrap the Docker Swarm; safe to re-run')
     .option('--nodes <n>', 'grow or shrink the cluster to N nodes', positiveInt)

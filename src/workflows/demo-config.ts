@@ -1,0 +1,27 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { parseConfig } from '../config/load.js';
+import { renderInitConfig } from '../plan/init-config.js';
+import { packagePath } from '../util/paths.js';
+
+/**
+ * The demo's depl.yaml: what `depl init` writes, plus permission for the crawler to fetch the built-in demo
+ * site, which lives on the local cluster's bridge (a private network the crawler refuses by default).
+ * An existing file is kept: a second run reuses it, and a user's edits survive.
+ */
+export async function ensureDemoConfig(file: string, allowNetwork: string): Promise<{ created: boolean; allowed: boolean }> {
+  const existing = await readFile(file, 'utf8').catch(() => null);
+  const text = existing ?? renderInitConfig(await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8'), {
+    app: 'crawler', domain: 'crawler.localhost', provider: 'local',
+  });
+  const document = parseDocument(text);
+  const networks = document.getIn(['config', 'allow', 'networks']) as { items?: Array<{ value?: unknown }> } | undefined;
+  const already = networks?.items?.some((item) => (item.value ?? item) === allowNetwork) ?? false;
+  if (!already) {
+    document.setIn(['config', 'allow', 'networks'], [...(networks?.items?.map((i) => String(i.value ?? i)) ?? []), allowNetwork]);
+  }
+  const out = document.toString();
+  parseConfig(out, file);
+  if (existing === null || !already) await writeFile(file, out);
+  return { created: existing === null, allowed: !already };
+}
