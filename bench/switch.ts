@@ -21,7 +21,7 @@ function median(values: number[]): number {
 
 export interface SwitchBench {
   switches: number;
-  /** Command start to the last response from the old version. */
+  /** Command start to the send time of the last request the old version answered. */
   servedByNewMs: number[];
   /** Command start to the command returning (health check, lock, check, swap, reload, confirmation). */
   commandMs: number[];
@@ -53,8 +53,8 @@ export async function benchSwitch(): Promise<SwitchBench> {
       },
     );
     const servedByNewMs = runs.map((run) => {
-      const lastOld = load.samples.filter((s) => s.at >= run.start && s.at < run.start + GAP_MS && s.version === run.from).at(-1);
-      return (lastOld?.at ?? run.start) - run.start;
+      const lastOld = load.samples.filter((s) => s.sentAt >= run.start && s.sentAt < run.start + GAP_MS && s.version === run.from).at(-1);
+      return (lastOld?.sentAt ?? run.start) - run.start;
     });
     return {
       switches: runs.length,

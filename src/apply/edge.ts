@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { OperationError, UserError } from '../errors.js';
 import type { EdgeState } from '../plan/edge-state.js';
 import { CONFIG_PROBE_PATH, configGeneration, renderNginxConfig, type NginxRenderOptions } from '../plan/nginx.js';
-import { quote, type Argv } from '../plan/shell.js';
+import { quote, shellLine, type Argv } from '../plan/shell.js';
 import type { Cluster } from './cluster.js';
 import type { Remote } from './remote.js';
 
@@ -22,6 +22,11 @@ export interface EdgeSite {
   nginx(args: readonly string[]): Argv;
   /** Tells the running master to reload gracefully. */
   reload: Argv;
+  /**
+   * Lists the nginx processes as `pid command` lines (`docker top`, `ps`): the switch waits until the old
+   * workers say "shutting down", after which they accept nothing new.
+   */
+  processes?: Argv;
   render: NginxRenderOptions;
   /** Where the operator's machine reaches the edge: `http://192.168.77.11:80`. */
   url: string;
@@ -29,6 +34,8 @@ export interface EdgeSite {
 
 export interface AppliedEdge {
   generation: string;
+  /** Writing the candidate and `nginx -t` on it. */
+  checkMs: number;
   /** From the moment the checked file replaced the live one to the moment the edge answered with it. */
   reloadMs: number;
 }
@@ -61,7 +68,7 @@ export async function applyEdgeConfig(site: EdgeSite, state: EdgeState): Promise
   const generation = configGeneration(state, site.render);
   const live = `${site.dir}/nginx.conf`;
   const candidate = `${site.dir}/nginx.conf.next`;
-  await site.remote.exec(['mkdir', '-p', `${site.dir}/logs`]);
+  const started = performance.now();
   await site.remote.writeFileAtomic(candidate, text);
   const check = await site.remote.exec(site.nginx(['-t', '-q', '-e', 'stderr', '-c', candidate]), { check: false, timeoutMs: 30_000 });
   if (check.code !== 0) {
@@ -72,14 +79,15 @@ export async function applyEdgeConfig(site: EdgeSite, state: EdgeState): Promise
       'EDGE_CONFIG_REJECTED',
     );
   }
-  await site.remote.shell(`[ ! -f ${quote(live)} ] || cp -p ${quote(live)} ${quote(`${site.dir}/nginx.conf.previous`)}`);
-  await site.remote.exec(['mv', '-f', candidate, live]);
+  const checkMs = performance.now() - started;
+  const oldWorkers = await acceptingWorkers(site);
+  // One round trip: keep the previous file for a manual way back, rename (atomic), signal the master.
+  await site.remote.shell(`{ [ ! -f ${quote(live)} ] || cp -p ${quote(live)} ${quote(`${site.dir}/nginx.conf.previous`)}; } && mv -f ${quote(candidate)} ${quote(live)} && ${shellLine(site.reload)}`);
   const swappedAt = performance.now();
-  await site.remote.exec(site.reload);
-  await waitForGeneration(site, generation);
+  await waitForGeneration(site, generation, oldWorkers);
   const reloadMs = performance.now() - swappedAt;
   await site.remote.writeFileAtomic(`${site.dir}/edge-state.json`, JSON.stringify(state, null, 2) + '\n');
-  return { generation, reloadMs };
+  return { generation, checkMs, reloadMs };
 }
 
 /** The EdgeState the edge last applied, or null before the first apply. */
@@ -107,6 +115,8 @@ export async function readSiteLogs(site: EdgeSite, sinceMs: number): Promise<str
 /** GET a path on the edge as if for `host`; returns status, the serving version and the body. */
 export async function requestThroughEdge(site: EdgeSite, host: string, path: string, timeoutMs = 5_000): Promise<{ status: number; version: string | null; body: string }> {
   const response = await request(new URL(path, site.url), {
+    // A fresh connection each time: a pooled one may belong to an nginx worker that a reload is retiring.
+    reset: true,
     headers: { host },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
@@ -116,18 +126,39 @@ export async function requestThroughEdge(site: EdgeSite, host: string, path: str
   return { status: response.statusCode, version: typeof header === 'string' ? header : null, body };
 }
 
-async function waitForGeneration(site: EdgeSite, generation: string): Promise<void> {
+/**
+ * nginx's master starts the new workers, then gives them ~100 ms before telling the old ones to stop
+ * accepting; during that overlap a new connection may still land on an old worker. The new configuration
+ * serves every new request once the edge answers with its generation AND every old worker has been told
+ * to shut down (it closes its listening sockets at once). Without a process listing, a fixed settle time.
+ */
+const GENERATION_SETTLE_MS = 300;
+
+async function waitForGeneration(site: EdgeSite, generation: string, oldWorkers: Set<string> | null): Promise<void> {
   const deadline = performance.now() + PROBE_TIMEOUT_MS;
   let last = 'no answer';
+  let firstSeen: number | null = null;
   while (performance.now() < deadline) {
     try {
       const answer = await requestThroughEdge(site, 'depl-edge-probe.invalid', CONFIG_PROBE_PATH, 2_000);
-      if (answer.body.trim() === generation) return;
-      last = `serving generation ${answer.body.trim() || '(none)'} (status ${answer.status})`;
+      if (answer.body.trim() === generation) {
+        firstSeen ??= performance.now();
+        if (oldWorkers !== null) {
+          const stillAccepting = [...(await acceptingWorkers(site) ?? [])].filter((pid) => oldWorkers.has(pid));
+          if (stillAccepting.length === 0) return;
+          last = `old workers ${stillAccepting.join(', ')} still accepting`;
+        } else if (performance.now() - firstSeen >= GENERATION_SETTLE_MS) {
+          return;
+        }
+      } else {
+        firstSeen = null;
+        last = `serving generation ${answer.body.trim() || '(none)'} (status ${answer.status})`;
+      }
     } catch (error) {
+      firstSeen = null;
       last = (error as Error).message;
     }
-    await sleep(25);
+    await sleep(10);
   }
   const errors = await site.remote.shell(`tail -n 5 ${quote(`${site.dir}/logs/error.log`)} 2>/dev/null || true`, { check: false });
   throw new OperationError(
@@ -151,6 +182,7 @@ export async function clusterEdgeSite(cluster: Cluster, app: string): Promise<Ed
     dir: edgeDir(app),
     nginx: (args) => ['docker', 'exec', id, 'nginx', ...args],
     reload: ['docker', 'kill', '--signal', 'HUP', id],
+    processes: ['docker', 'top', id, '-o', 'pid,args'],
     render: containerRenderOptions(app),
     url: `http://${cluster.managerNode.address}:80`,
   };
@@ -240,6 +272,19 @@ export async function clusterEdgeFiles(cluster: Cluster, app: string): Promise<E
     render: containerRenderOptions(app),
     url: `http://${cluster.managerNode.address}:80`,
   };
+}
+
+/** Pids of nginx workers that still accept connections; null when the site cannot list processes. */
+async function acceptingWorkers(site: EdgeSite): Promise<Set<string> | null> {
+  if (site.processes === undefined) return null;
+  const listing = await site.remote.exec(site.processes, { check: false });
+  if (listing.code !== 0) return null;
+  const pids = new Set<string>();
+  for (const line of listing.stdout.split('\n')) {
+    const match = /^\s*(\d+)\s+(.*)$/.exec(line);
+    if (match && match[2]!.includes('nginx: worker process') && !match[2]!.includes('shutting down')) pids.add(match[1]!);
+  }
+  return pids;
 }
 
 function sleep(ms: number): Promise<void> {

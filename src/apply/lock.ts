@@ -44,10 +44,9 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
     token: randomBytes(8).toString('hex'),
   };
   const deadline = Date.now() + (options.waitMs ?? 0);
-  await remote.exec(['mkdir', '-p', dir.slice(0, dir.lastIndexOf('/'))]);
   let told = false;
   for (;;) {
-    const made = await remote.exec(['mkdir', dir], { check: false });
+    const made = await remote.exec(['sh', '-c', 'mkdir -p "$(dirname "$1")" && mkdir "$1"', 'sh', dir], { check: false });
     if (made.code === 0) {
       await remote.writeFileAtomic(`${dir}/holder.json`, JSON.stringify(me) + '\n');
       return { holder: me, release: () => releaseIfMine(remote, dir, me.token) };

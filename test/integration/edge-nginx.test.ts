@@ -67,25 +67,28 @@ describe('the edge on real nginx', () => {
   it('switches live atomically: requests during the switch get the old or the new version, never an error', async () => {
     await switchVersion(control, 'v1');
     expect(await get(domain)).toMatchObject({ status: 200, version: 'v1' });
-    const seen: string[] = [];
+    const seen: { sentAt: number; answer: string }[] = [];
     let stop = false;
     const hammer = (async () => {
       while (!stop) {
+        const sentAt = performance.now();
         const answer = await get(domain);
-        seen.push(`${answer.status} ${answer.version}`);
+        seen.push({ sentAt, answer: `${answer.status} ${answer.version}` });
       }
     })();
     await new Promise((r) => setTimeout(r, 200));
     const result = await switchVersion(control, 'v2');
-    // The command returns only once new requests are served by the new version.
-    expect(await get(domain)).toMatchObject({ status: 200, version: 'v2' });
-    await new Promise((r) => setTimeout(r, 200));
+    const switched = performance.now();
+    await new Promise((r) => setTimeout(r, 300));
     stop = true;
     await hammer;
     expect(result).toMatchObject({ live: 'v2', previous: 'v1' });
-    expect(new Set(seen)).toEqual(new Set(['200 v1', '200 v2']));
-    // Once v2 appeared, v1 never answered again.
-    expect(seen.slice(seen.indexOf('200 v2'))).not.toContain('200 v1');
+    expect(new Set(seen.map((s) => s.answer))).toEqual(new Set(['200 v1', '200 v2']));
+    // While nginx's old and new workers overlap (about 100 ms) either may answer; once the command has
+    // returned, only the new version does.
+    const after = seen.filter((s) => s.sentAt > switched);
+    expect(after.length).toBeGreaterThan(10);
+    expect(new Set(after.map((s) => s.answer))).toEqual(new Set(['200 v2']));
     const state = await readState(edge.site.remote, app, control.stateRoot);
     expect(state).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
   });
@@ -145,6 +148,9 @@ describe('the edge on real nginx', () => {
   });
 
   it('logs JSON lines that stats turns into per-version figures', async () => {
+    // A connection nginx is still lingering on is logged when it closes (lingering_timeout 1s): let the
+    // earlier tests' lines land before this test's window opens.
+    await new Promise((r) => setTimeout(r, 1_200));
     const since = Date.now();
     for (let i = 0; i < 20; i++) await get(`v1.${domain}`, `/a${i}`);
     for (let i = 0; i < 10; i++) await get(`v2.${domain}`, i < 3 ? '/fail' : '/ok');
@@ -171,7 +177,8 @@ describe('the edge on real nginx', () => {
     const load = (async () => {
       let i = 0;
       while (traffic) {
-        await requestThroughEdgeWithCookie(`u${i % 50}`, i % 4 === 0 ? '/fail' : '/');
+        // Background traffic only; a keep-alive connection closed by a retiring worker is not this test's subject.
+        await requestThroughEdgeWithCookie(`u${i % 50}`, i % 4 === 0 ? '/fail' : '/').catch(() => null);
         i++;
       }
     })();

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
+import { request } from 'undici';
 
 /**
- * Steady load through the edge with autocannon, two kinds of clients at once: keep-alive connections, and
- * a new connection for every request. Each request carries a fresh client id cookie, so a canary split
- * shows as a share of responses. Every response's version is recorded with its time.
+ * Steady load through the edge, two kinds of clients at once: keep-alive connections (autocannon), and a
+ * new connection for every request (undici with `reset`, which also checks each status). Each request
+ * carries a fresh client id cookie, so a canary split shows as a share of responses. Every response is
+ * recorded with its send time and the version that served it.
  */
 export interface LoadOptions {
   url: string;
@@ -15,6 +17,9 @@ export interface LoadOptions {
 }
 
 export interface LoadSample {
+  client: 'keep-alive' | 'new-connection';
+  /** performance.now() when the request was written. */
+  sentAt: number;
   /** performance.now() when the response was complete. */
   at: number;
   version: string;
@@ -23,43 +28,82 @@ export interface LoadSample {
 
 export interface LoadResult {
   samples: LoadSample[];
-  /** Requests autocannon counted: every started request that ended in a response, error or timeout. */
+  /** Requests made: answered, failed or timed out. */
   requests: number;
   errors: number;
   timeouts: number;
   non2xx: number;
-  resets: number;
+  /** What failed, when, and on which kind of client. */
+  failures: { at: number; client: LoadSample['client']; error: string }[];
 }
+
+const clientCookie = () => `depl_client=${randomBytes(6).toString('hex')}`;
 
 export async function runLoad(options: LoadOptions, scenario: () => Promise<void>): Promise<LoadResult> {
   const samples: LoadSample[] = [];
-  const request: autocannon.Request = {
+  const failures: LoadResult['failures'] = [];
+  const keepAliveRequest: autocannon.Request = {
     method: 'GET',
     path: '/',
-    setupRequest: (req) => ({
-      ...req,
-      headers: { ...req.headers, host: options.host, cookie: `depl_client=${randomBytes(6).toString('hex')}` },
-    }),
+    // One request in flight per connection: the context autocannon hands to both callbacks carries its send time.
+    setupRequest: (req, context) => {
+      (context as { sentAt?: number }).sentAt = performance.now();
+      return { ...req, headers: { ...req.headers, host: options.host, cookie: clientCookie() } };
+    },
     // autocannon passes the response headers as a fourth argument its types do not declare yet
-    onResponse: ((status: number, _body: string, _context: unknown, headers?: Record<string, string | string[]>) => {
-      const version = headers?.['x-depl-version'] ?? headers?.['X-Depl-Version'];
-      samples.push({ at: performance.now(), status, version: String(version ?? '') });
+    onResponse: ((status: number, _body: string, context: { sentAt?: number }, headers?: Record<string, string | string[]>) => {
+      const at = performance.now();
+      const version = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'x-depl-version')?.[1];
+      samples.push({ client: 'keep-alive', sentAt: context.sentAt ?? at, at, status, version: String(version ?? '') });
     }) as autocannon.Request['onResponse'],
   };
-  const common = { url: options.url, duration: options.durationSeconds, timeout: 10, requests: [request] };
-  const keepAlive = autocannon({ ...common, connections: options.keepAlive.connections, overallRate: options.keepAlive.rate });
-  const fresh = autocannon({ ...common, connections: options.newConnections.connections, overallRate: options.newConnections.rate, reconnectRate: 1 });
+  // Without a callback autocannon returns its instance, an event emitter that is also a promise of the result.
+  type Running = autocannon.Instance & Promise<autocannon.Result>;
+  const keepAlive = autocannon({
+    url: options.url, duration: options.durationSeconds, timeout: 10, requests: [keepAliveRequest],
+    connections: options.keepAlive.connections, overallRate: options.keepAlive.rate,
+  }) as unknown as Running;
+  keepAlive.on('reqError', (error: Error & { code?: string }) => failures.push({ at: performance.now(), client: 'keep-alive', error: error.code ?? error.message }));
+
+  const fresh = { requests: 0, non2xx: 0, timeouts: 0 };
+  const stopAt = performance.now() + options.durationSeconds * 1000;
+  const gapMs = (options.newConnections.connections / options.newConnections.rate) * 1000;
+  const freshClient = async () => {
+    let next = performance.now();
+    while (performance.now() < stopAt) {
+      const sentAt = performance.now();
+      fresh.requests++;
+      try {
+        const response = await request(new URL('/', options.url), {
+          reset: true,
+          headers: { host: options.host, cookie: clientCookie() },
+          headersTimeout: 10_000,
+          bodyTimeout: 10_000,
+        });
+        await response.body.text();
+        if (response.statusCode < 200 || response.statusCode > 299) fresh.non2xx++;
+        samples.push({ client: 'new-connection', sentAt, at: performance.now(), status: response.statusCode, version: String(response.headers['x-depl-version'] ?? '') });
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? (error as Error).message;
+        if (/Timeout/i.test(code)) fresh.timeouts++;
+        failures.push({ at: performance.now(), client: 'new-connection', error: code });
+      }
+      next += gapMs;
+      const wait = next - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  };
+
   const scenarioDone = scenario();
-  const [a, b] = await Promise.all([keepAlive, fresh]);
+  const [result] = await Promise.all([keepAlive, ...Array.from({ length: options.newConnections.connections }, freshClient)]);
   await scenarioDone;
-  const results = [a, b];
-  const sum = (pick: (r: autocannon.Result) => number) => results.reduce((total, r) => total + pick(r), 0);
+  const freshFailures = failures.filter((f) => f.client === 'new-connection').length;
   return {
     samples,
-    requests: sum((r) => r.requests.total),
-    errors: sum((r) => r.errors),
-    timeouts: sum((r) => r.timeouts),
-    non2xx: sum((r) => r.non2xx),
-    resets: sum((r) => r.resets),
+    requests: result.requests.total + fresh.requests,
+    errors: result.errors + freshFailures,
+    timeouts: result.timeouts + fresh.timeouts,
+    non2xx: result.non2xx + fresh.non2xx,
+    failures,
   };
 }

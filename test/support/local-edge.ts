@@ -44,6 +44,7 @@ export async function startLocalEdge(app: string): Promise<LocalEdge> {
     dir,
     nginx: (args) => ['nginx', ...args],
     reload: ['kill', '-HUP', String(pid)],
+    processes: ['ps', '-o', 'pid=,args=', '--ppid', String(pid)],
     render,
     url: `http://127.0.0.1:${port}`,
   };

@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyEdge, ensureEdgeService, readEdgeLogs, readEdgeState, requestThroughEdge } from '../../src/apply/edge.js';
+import { readState } from '../../src/apply/cluster-state.js';
+import { computeStats } from '../../src/plan/stats.js';
+import { silentLogger } from '../../src/util/log.js';
+import { promoteCanary, setCanary } from '../../src/workflows/canary.js';
+import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
+import { rollback } from '../../src/workflows/rollback.js';
+import { switchVersion } from '../../src/workflows/switch.js';
+import { importBusyboxImage } from '../support/busybox-image.js';
+import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { runLoad, type LoadSample } from '../support/load.js';
+import { importNginxImage } from '../support/nginx-image.js';
+
+/**
+ * The edge on a real local swarm: nginx as the `<app>-edge` service on the manager, port 80 in host mode,
+ * resolving two versions' dnsrr services (2 tasks each, spread over 3 nodes) through Docker's DNS.
+ */
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const suffix = randomBytes(4).toString('hex');
+const busybox = `depl-test-busybox:${suffix}`;
+const nginx = `depl-test-nginx:${suffix}`;
+let tc: TestCluster;
+let control: EdgeControl;
+let app: string;
+let domain: string;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function startVersion(version: string): Promise<void> {
+  const serve = `mkdir -p /www && echo "${version} $(hostname)" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
+  await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
+    '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '2', '--stop-grace-period', '2s',
+    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, busybox, 'sh', '-c', serve]);
+}
+
+async function waitRunning(service: string, replicas: number): Promise<void> {
+  for (let i = 0; i < 240; i++) {
+    const ps = await tc.cluster.manager.exec(['docker', 'service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}']);
+    if (ps.stdout.split('\n').filter((l) => l.startsWith('Running')).length >= replicas) return;
+    await sleep(500);
+  }
+  throw new Error(`${service} did not get ${replicas} running tasks`);
+}
+
+beforeAll(async () => {
+  const [cluster] = await Promise.all([startTestCluster({ nodes: 3 }), importBusyboxImage(busybox), importNginxImage(nginx)]);
+  tc = cluster;
+  app = tc.loaded.config.app;
+  domain = tc.loaded.config.domain;
+  await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
+  await Promise.all([startVersion('v1'), startVersion('v2')]);
+  await Promise.all([waitRunning(`${app}-v1-web`, 2), waitRunning(`${app}-v2-web`, 2)]);
+  await ensureEdgeService(tc.cluster, { app, image: nginx });
+  const upstream = (version: string) => ({ label: version, upstream: { service: `${app}-${version}-web`, port: 8080 } });
+  await applyEdge(tc.cluster, { app, domain, versions: [upstream('v1'), upstream('v2')] });
+  control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
+});
+
+afterAll(async () => {
+  await tc?.stop();
+  for (const image of [busybox, nginx]) await docker.getImage(image).remove({ force: true }).catch(() => {});
+});
+
+describe('the edge on a local swarm', () => {
+  it('runs nginx as <app>-edge on the edge node, port 80 published in host mode', async () => {
+    const spec = JSON.parse((await tc.cluster.manager.exec(['docker', 'service', 'inspect', `${app}-edge`])).stdout)[0].Spec;
+    expect(spec.TaskTemplate.Placement.Constraints).toEqual(['node.labels.depl.edge==true']);
+    expect(spec.EndpointSpec.Ports).toEqual([expect.objectContaining({ PublishMode: 'host', PublishedPort: 80, TargetPort: 80 })]);
+    // ensureEdgeService is idempotent: a second call changes nothing.
+    await ensureEdgeService(tc.cluster, { app, image: nginx });
+    expect(await readEdgeState(tc.cluster, app)).toMatchObject({ versions: [{ label: 'v1' }, { label: 'v2' }] });
+  });
+
+  it('serves each version at <version>.<domain> through the edge node, from tasks on several nodes', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const answer = await requestThroughEdge(control.site, `v1.${domain}`, '/');
+      expect(answer).toMatchObject({ status: 200, version: 'v1' });
+      seen.add(answer.body.trim());
+    }
+    expect(seen.size).toBe(2);
+    expect(await requestThroughEdge(control.site, `v2.${domain}`, '/healthz')).toMatchObject({ status: 200, version: 'v2' });
+    expect((await requestThroughEdge(control.site, `nope.${domain}`, '/')).status).toBe(404);
+  });
+
+  it('switches, rolls back, canaries 30% and promotes under 20 s of load with no failed request', async () => {
+    await switchVersion(control, 'v1');
+    const marks: Record<string, number> = {};
+    const result = await runLoad(
+      { url: control.site.url, host: domain, durationSeconds: 22, keepAlive: { connections: 8, rate: 250 }, newConnections: { connections: 4, rate: 80 } },
+      async () => {
+        await sleep(2_000);
+        marks.switchStart = performance.now();
+        await switchVersion(control, 'v2');
+        marks.switched = performance.now();
+        await sleep(2_000);
+        marks.rollbackStart = performance.now();
+        await rollback(control);
+        marks.rolledBack = performance.now();
+        await sleep(1_000);
+        await setCanary(control, 'v2', 30);
+        marks.canaryOn = performance.now();
+        await sleep(11_000);
+        marks.promoteStart = performance.now();
+        await promoteCanary(control);
+        marks.promoted = performance.now();
+      },
+    );
+    // By send time: a request sent after a change returned must be served by the new side.
+    const between = (from: number, to: number) => result.samples.filter((s) => s.sentAt > from && s.sentAt < to);
+    const share = (samples: LoadSample[], version: string) => samples.filter((s) => s.version === version).length / samples.length;
+    const canaryWindow = between(marks.canaryOn!, marks.promoteStart!);
+    const lastOld = between(marks.switchStart!, marks.rollbackStart!).filter((s) => s.version === 'v1').at(-1);
+    console.log(`cluster load: ${result.samples.length} responses, ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx; ` +
+      `switch command ${(marks.switched! - marks.switchStart!).toFixed(0)} ms, last request to v1 sent ${((lastOld?.sentAt ?? marks.switchStart!) - marks.switchStart!).toFixed(0)} ms after its start; ` +
+      `canary share ${(share(canaryWindow, 'v2') * 100).toFixed(1)}% of ${canaryWindow.length}`);
+    const t0 = marks.switchStart! - 2_000;
+    console.log(`marks (ms from load start): ${Object.entries(marks).map(([k, v]) => `${k} ${(v - t0).toFixed(0)}`).join(', ')}; failures: ${JSON.stringify(result.failures.map((f) => ({ ...f, at: Math.round(f.at - t0) })))}`);
+
+    expect({ errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx }).toEqual({ errors: 0, timeouts: 0, non2xx: 0 });
+    expect(result.samples.every((s) => s.status === 200)).toBe(true);
+    // Once a change returned, every request sent later went to the new side.
+    expect(share(between(marks.switched!, marks.switched! + 1_500), 'v2')).toBe(1);
+    expect(share(between(marks.rolledBack!, marks.canaryOn! - 300), 'v1')).toBe(1);
+    expect(canaryWindow.length).toBeGreaterThanOrEqual(2_000);
+    expect(share(canaryWindow, 'v2')).toBeGreaterThan(0.25);
+    expect(share(canaryWindow, 'v2')).toBeLessThan(0.35);
+    expect(share(between(marks.promoted!, Infinity), 'v2')).toBe(1);
+    expect(await readState(tc.cluster.manager, app)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+  });
+
+  it('loses no request while a version rolls its tasks (retries to another task at the edge)', async () => {
+    const result = await runLoad(
+      { url: control.site.url, host: domain, durationSeconds: 15, keepAlive: { connections: 6, rate: 150 }, newConnections: { connections: 2, rate: 40 } },
+      async () => {
+        await sleep(1_000);
+        await tc.cluster.manager.exec(['docker', 'service', 'update', '--detach', '--force', '--update-parallelism', '1', '--update-delay', '2s', `${app}-v2-web`]);
+        await sleep(2_000);
+        await waitRunning(`${app}-v2-web`, 2);
+      },
+    );
+    console.log(`rolling update under load: ${result.samples.length} responses, ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`);
+    expect({ errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx }).toEqual({ errors: 0, timeouts: 0, non2xx: 0 });
+  });
+
+  it('reads the edge access log from the node for stats', async () => {
+    const since = Date.now() - 120_000;
+    const report = computeStats(await readEdgeLogs(tc.cluster, app, since), { sinceMs: since, untilMs: Date.now() });
+    const v2 = report.versions.find((v) => v.version === 'v2');
+    expect(v2?.requests).toBeGreaterThan(1_000);
+    expect(v2?.errors).toBe(0);
+  });
+});
