@@ -32,6 +32,11 @@ fi
 if ! docker info >/dev/null 2>&1; then
   if ! pidof dockerd >/dev/null 2>&1; then
     (systemctl start docker || service docker start) >/dev/null 2>&1 || true
+    sleep 1
+    if ! pidof dockerd >/dev/null 2>&1; then
+      # no init system could start it (e.g. a container without CAP_SYS_RESOURCE): run it directly
+      setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+    fi
     echo dockerd=started
   fi
   i=0

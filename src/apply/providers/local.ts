@@ -2,6 +2,7 @@ import type { LoadedConfig } from '../../config/load.js';
 import type { LocalProviderConfig } from '../../config/schema.js';
 import { defaultLocalPrefix } from '../../plan/local-nodes.js';
 import type { Logger } from '../../util/log.js';
+import { ensureDockerEngine } from '../host/docker-engine.js';
 import { LocalLauncher } from '../local/launcher.js';
 import { ensureNodeImage } from '../local/node-image.js';
 import type { Provider, ProvisionedNode } from './types.js';
@@ -24,6 +25,8 @@ export class LocalProvider implements Provider {
   }
 
   async up(count: number, log: Logger): Promise<ProvisionedNode[]> {
+    // node containers live in this machine's engine: install / start it when it is not answering
+    await ensureDockerEngine(log);
     const image = await ensureNodeImage(log);
     const network = await this.launcher.ensureNetwork();
     if (network.created) log.step(`network ${this.launcher.names.network} (${this.subnet}) created`);
@@ -42,11 +45,13 @@ export class LocalProvider implements Provider {
     return results.map(({ node, change }) => ({ name: node.name, address: node.address, fresh: change === 'created' }));
   }
 
-  async list(): Promise<ProvisionedNode[]> {
+  async list(log: Logger): Promise<ProvisionedNode[]> {
+    await ensureDockerEngine(log);
     return (await this.launcher.list()).map((n) => ({ name: n.name, address: n.address }));
   }
 
   async down(log: Logger): Promise<void> {
+    await ensureDockerEngine(log);
     const nodes = await this.launcher.list();
     for (const node of nodes) log.step(`${node.name}: removing container ${node.containerName}`);
     await this.launcher.removeAll();
