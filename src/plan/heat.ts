@@ -43,6 +43,42 @@ export function templateParameterNames(templateText: string): string[] {
 }
 
 /**
+ * Would an update change nothing? The same template document, and every template parameter at the value
+ * it would get now (ours, else the template's default). Unsure answers are "no": an update is harmless.
+ */
+export function stackUpToDate(input: {
+  templateText: string;
+  storedTemplate: unknown;
+  wanted: Record<string, string>;
+  current: Record<string, string> | undefined;
+  status: string;
+}): boolean {
+  if (!/^(CREATE|UPDATE)_COMPLETE$/.test(input.status)) return false;
+  let doc: { parameters?: Record<string, { default?: unknown }> } | null;
+  try {
+    doc = parse(input.templateText) as typeof doc;
+  } catch {
+    return false;
+  }
+  if (!deepEqual(doc, input.storedTemplate)) return false;
+  for (const [key, def] of Object.entries(doc?.parameters ?? {})) {
+    const fallback = def?.default;
+    const expected = input.wanted[key] ?? (fallback === undefined || fallback === null ? undefined : typeof fallback === 'object' ? JSON.stringify(fallback) : String(fallback));
+    if (expected === undefined || input.current?.[key] !== expected) return false;
+  }
+  return true;
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/**
  * Parameters the template gets (Heat wants every value as a string): `defaults` under the user's
  * provider.parameters, and the node count, which is always ours.
  */

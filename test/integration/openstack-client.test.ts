@@ -112,6 +112,9 @@ describe('the real openstack client against the OpenStack emulator', () => {
 
     const listed = json(ok(await openstack(['stack', 'list', '-f', 'json'], appCredEnv)));
     expect(listed.map((s: { 'Stack Name': string }) => s['Stack Name'])).toContain(name);
+    const stored = json(ok(await openstack(['stack', 'template', 'show', name, '-f', 'json'], appCredEnv)));
+    expect(stored.heat_template_version).toBe('2018-08-31');
+    expect(Object.keys(stored.resources)).toEqual(['swarm_security_group', 'nodes']);
 
     ok(await openstack(['stack', 'update', '--wait', '--existing', '--parameter', 'count=3', name], appCredEnv));
     const updated = json(ok(await openstack(['stack', 'output', 'show', name, 'node_addresses', '-f', 'json'], appCredEnv)));

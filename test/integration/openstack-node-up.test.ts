@@ -145,6 +145,15 @@ describe('depl node-up through the OpenStack provider', () => {
     expect(await swarmNodes()).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready', 'node-4 Ready']);
   });
 
+  it('a re-run with the same count changes nothing, without a Heat update', async () => {
+    const puts = emulator.requests.filter((r) => r.method === 'PUT').length;
+    const run = await runCli(['--json', 'node-up', '--nodes', '4', '--config', configFile()], { cwd: dir, env, timeoutMs: 120_000 });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain('already has 4 nodes from this template: no update');
+    expect(emulator.requests.filter((r) => r.method === 'PUT')).toHaveLength(puts);
+    expect((JSON.parse(run.stdout) as { changes: string[] }).changes).toEqual([]);
+  });
+
   it('node-down deletes the stack and its servers', async () => {
     const tokens = emulator.tokensIssued();
     const run = await runCli(['--yes', 'node-down', '--config', configFile()], { cwd: dir, env, timeoutMs: 120_000 });

@@ -149,6 +149,11 @@ export class HeatClient {
     return (response.body as { events?: HeatEvent[] }).events?.[0]?.id;
   }
 
+  /** The stack's current template, as a document. */
+  async template(ref: StackRef): Promise<unknown> {
+    return (await this.call(`${stackPath(ref)}/template`)).body;
+  }
+
   async output(ref: StackRef, key: string): Promise<HeatOutput> {
     const response = await this.call(`${stackPath(ref)}/outputs/${encodeURIComponent(key)}`);
     return (response.body as { output: HeatOutput }).output;

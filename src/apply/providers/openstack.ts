@@ -5,7 +5,7 @@ import { resolveCloudCredentials } from '../../config/clouds.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { OperationError, UserError } from '../../errors.js';
 import type { OpenStackProviderConfig } from '../../config/schema.js';
-import { managedKeyName, nodesFromOutputs, stackName, stackParameters, wantsManagedKey } from '../../plan/heat.js';
+import { managedKeyName, nodesFromOutputs, stackName, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
 import { HeatClient, type StackRef } from '../openstack/heat.js';
@@ -87,6 +87,10 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
         throw new OperationError(`stack ${name} is busy (${current.stack_status})`, 'Wait until it finishes (openstack stack show), then run again.', 'HEAT_STACK_BUSY');
       }
       const before = await nodesOf(existing).catch(() => [] as ProvisionedNode[]);
+      if (stackUpToDate({ templateText: template, storedTemplate: await heat.template(existing), wanted: parameters, current: current.parameters, status: current.stack_status })) {
+        upLog.step(`Heat stack ${name} already has ${count} node${count === 1 ? '' : 's'} from this template: no update`);
+        return (await nodesOf(existing)).map((node) => ({ ...node, fresh: false }));
+      }
       const marker = await heat.lastEventId(existing);
       upLog.step(`updating Heat stack ${name} to ${count} node${count === 1 ? '' : 's'} (was ${current.parameters?.count ?? '?'})`);
       await heat.update(existing, { template, parameters, timeoutMinutes: provider.timeoutMinutes });

@@ -62,7 +62,6 @@ interface Stack {
   updated: string | null;
   deleted: boolean;
   template: ParsedTemplate;
-  rawTemplate: unknown;
   given: Record<string, unknown>;
   parameters: Record<string, string>;
   resources: Map<string, Resource>;
@@ -180,7 +179,7 @@ export class EmulatedHeat {
       if (!output) return heatError(404, 'NotFound', `Specified output key ${key} not found.`);
       return { status: 200, body: { output } };
     }
-    if (sub === 'template') return { status: 200, body: stack.rawTemplate };
+    if (sub === 'template') return { status: 200, body: stack.template.document };
     if (sub === 'resources') {
       return { status: 200, body: { resources: [...stack.resources.values()].map((r) => this.resourceDoc(stack, r, req)) } };
     }
@@ -328,7 +327,6 @@ export class EmulatedHeat {
       updated: null,
       deleted: false,
       template,
-      rawTemplate: typeof body.template === 'string' ? template : body.template,
       given: body.parameters ?? {},
       parameters,
       resources: new Map(),
@@ -359,7 +357,6 @@ export class EmulatedHeat {
     const parameters = resolveParameters(template, given, pseudoParameters(stack.name, stack.id, this.projectId));
     this.checkKeyNames(template, parameters);
     stack.template = template;
-    if (newTemplate !== undefined) stack.rawTemplate = typeof newTemplate === 'string' ? template : newTemplate;
     stack.given = given;
     stack.parameters = parameters;
     if (body.timeout_mins !== undefined) stack.timeoutMins = body.timeout_mins;

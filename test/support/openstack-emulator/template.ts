@@ -36,6 +36,8 @@ export interface ParsedTemplate {
   parameters: Record<string, ParameterDef>;
   resources: Record<string, ResourceDef>;
   outputs: Record<string, { value: unknown; description?: string }>;
+  /** The template as a document, as GET .../template answers it. */
+  document: Record<string, unknown>;
 }
 
 export const KNOWN_TYPES = new Set([
@@ -78,6 +80,7 @@ export function parseTemplate(template: unknown): ParsedTemplate {
     parameters: (t.parameters ?? {}) as Record<string, ParameterDef>,
     resources,
     outputs: (t.outputs ?? {}) as Record<string, { value: unknown; description?: string }>,
+    document: t,
   };
 }
 

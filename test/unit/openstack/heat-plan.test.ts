@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import type { OpenStackProviderConfig } from '../../../src/config/schema.js';
-import { managedKeyName, nodesFromOutputs, stackName, stackParameters, templateParameterNames, wantsManagedKey } from '../../../src/plan/heat.js';
+import { managedKeyName, nodesFromOutputs, stackUpToDate, stackName, stackParameters, templateParameterNames, wantsManagedKey } from '../../../src/plan/heat.js';
 
 const config = (provider: Record<string, unknown>) =>
   parseConfig(`app: crawler\ndomain: crawler.example.org\nprovider: ${JSON.stringify({ type: 'openstack', ...provider })}\nservices: { api: { image: x } }\n`);
@@ -26,6 +26,17 @@ describe('Heat planning', () => {
     expect(wantsManagedKey(config({}).provider as OpenStackProviderConfig, 'parameters: { count: { type: number } }')).toBe(false);
     expect(managedKeyName(config({}))).toBe('depl-crawler');
     expect(stackParameters(config({ parameters: { flavor: 'm3.medium' } }).provider as OpenStackProviderConfig, 2, { key_name: 'depl-crawler', flavor: 'x' })).toEqual({ key_name: 'depl-crawler', flavor: 'm3.medium', count: '2' });
+  });
+
+  it('knows when an update would change nothing: same template document, every parameter as it would be now', () => {
+    const templateText = 'heat_template_version: 2018-08-31\nparameters:\n  count: { type: number, default: 3 }\n  flavor: { type: string, default: m3.small }\n';
+    const storedTemplate = { heat_template_version: '2018-08-31', parameters: { count: { type: 'number', default: 3 }, flavor: { type: 'string', default: 'm3.small' } } };
+    const base = { templateText, storedTemplate, wanted: { count: '3' }, current: { count: '3', flavor: 'm3.small', 'OS::stack_name': 's' }, status: 'CREATE_COMPLETE' };
+    expect(stackUpToDate(base)).toBe(true);
+    expect(stackUpToDate({ ...base, wanted: { count: '4' } })).toBe(false);
+    expect(stackUpToDate({ ...base, current: { ...base.current, flavor: 'm3.medium' } })).toBe(false); // flavor back to its default
+    expect(stackUpToDate({ ...base, storedTemplate: { ...storedTemplate, description: 'older' } })).toBe(false);
+    expect(stackUpToDate({ ...base, status: 'UPDATE_FAILED' })).toBe(false);
   });
 
   it('refuses a count in provider.parameters', () => {

@@ -54,7 +54,13 @@ describe('the OpenStack provider', () => {
     const publicKey = (await readFile(path.join(dir, '.depl', 'id_ed25519.pub'), 'utf8')).trim();
     expect(publicKey).toMatch(/^ssh-ed25519 /);
 
+    const puts = () => emulator.requests.filter((r) => r.method === 'PUT').length;
+    const again = await p.up(2, silentLogger);
+    expect(again).toEqual(nodes.map((n) => ({ ...n, fresh: false })));
+    expect(puts()).toBe(0);
+
     const grown = await p.up(3, silentLogger);
+    expect(puts()).toBe(1);
     expect(grown.map((n) => n.fresh)).toEqual([false, false, true]);
     expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/os-keypairs'))).toHaveLength(1);
     expect(await p.list(silentLogger)).toEqual(grown.map(({ name, address }) => ({ name, address })));
