@@ -67,6 +67,10 @@ async function buildRootfsTarball(tarball: string, cacheDir: string, log: Logger
   }
   await ensureDebianPackages(['debootstrap'], log);
   await mkdir(cacheDir, { recursive: true });
+  // we hold the build lock, so any build folder or partial tarball is left over from a build that was killed
+  for (const name of await readdir(cacheDir)) {
+    if (/^build-/.test(name) || /^node-rootfs-.*\.partial-\d+$/.test(name)) await rm(path.join(cacheDir, name), { recursive: true, force: true });
+  }
   const work = await mkdtemp(path.join(cacheDir, 'build-'));
   const rootfs = path.join(work, 'rootfs');
   const started = Date.now();
