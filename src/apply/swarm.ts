@@ -105,6 +105,9 @@ export interface TaskView {
   message: string;
   exitCode?: number;
   createdAt: string;
+  image: string;
+  configs: string[];
+  labels: Record<string, string>;
 }
 
 export async function serviceTasks(engine: Engine, service: string): Promise<TaskView[]> {
@@ -118,6 +121,9 @@ export async function serviceTasks(engine: Engine, service: string): Promise<Tas
       message: String(t.Status?.Message ?? ''),
       exitCode: t.Status?.ContainerStatus?.ExitCode,
       createdAt: String(t.CreatedAt ?? ''),
+      image: String(t.Spec?.ContainerSpec?.Image ?? ''),
+      labels: (t.Spec?.ContainerSpec?.Labels ?? {}) as Record<string, string>,
+      configs: ((t.Spec?.ContainerSpec?.Configs ?? []) as { ConfigName?: string }[]).map((c) => String(c.ConfigName ?? '')),
     }));
   } catch (error) {
     throw fail(engine, `cannot list the tasks of ${service}`, error);
@@ -163,13 +169,25 @@ export interface WaitOptions {
   /** Every task must have been running this long (the crash-on-start window). */
   stableMs?: number;
   pollMs?: number;
+  /** Tasks that existed before this change (a redeployed branch's history): their failures do not count. */
+  ignoreTasks?: Set<string>;
 }
 
 /**
  * Waits until every service has all its replicas running and they stay up for `stableMs`. Bounded: a
  * service that keeps failing, or the timeout, ends the wait with the failing task's error and log tail.
  */
-export async function waitForServices(engine: Engine, services: { name: string; replicas: number }[], options: WaitOptions, log: Logger): Promise<void> {
+export interface AwaitedService {
+  name: string;
+  replicas: number;
+  /**
+   * Only tasks of this spec count (a service updated in place still runs old tasks for a while).
+   * Compared by image reference and config names.
+   */
+  spec?: { image: string; configs: string[]; labels?: Record<string, string> };
+}
+
+export async function waitForServices(engine: Engine, services: AwaitedService[], options: WaitOptions, log: Logger): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   const maxFailures = options.maxFailures ?? 3;
   const stableMs = options.stableMs ?? 3_000;
@@ -179,9 +197,12 @@ export async function waitForServices(engine: Engine, services: { name: string; 
     const status: string[] = [];
     let allRunning = true;
     for (const svc of services) {
-      const tasks = await serviceTasks(engine, svc.name);
+      const spec = svc.spec;
+      const current = (t: TaskView) => spec === undefined || (t.image === spec.image && t.configs.join() === spec.configs.join() &&
+        Object.entries(spec.labels ?? {}).every(([k, v]) => t.labels[k] === v));
+      const tasks = (await serviceTasks(engine, svc.name)).filter(current);
       const running = tasks.filter((t) => t.desired === 'running' && t.state === 'running').length;
-      const failed = tasks.filter((t) => FAILED_STATES.has(t.state) || (t.state === 'complete' && svc.replicas > 0));
+      const failed = tasks.filter((t) => !options.ignoreTasks?.has(t.id) && (FAILED_STATES.has(t.state) || (t.state === 'complete' && svc.replicas > 0)));
       status.push(`${svc.name} ${running}/${svc.replicas}`);
       if (running < svc.replicas) allRunning = false;
       if (failed.length >= maxFailures) throw await taskFailure(engine, svc.name, failed, `its tasks failed ${failed.length} times`);

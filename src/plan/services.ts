@@ -22,6 +22,8 @@ export const LABELS = {
   health: 'depl.health',
   accessory: 'depl.accessory',
   config: 'depl.config',
+  /** On the container spec: the image id, so a rebuilt image under the same tag (a branch) replaces tasks. */
+  imageId: 'depl.image-id',
 } as const;
 
 export interface SwarmConfigRef {
@@ -101,6 +103,8 @@ export interface VersionServicesInput {
   version: string;
   /** Service name -> image reference (from planImages). */
   images: Record<string, string>;
+  /** Service name -> id of the image built for it, when depl built it. */
+  imageIds?: Record<string, string>;
   network: string;
   configRef: SwarmConfigRef;
   nodes: number;
@@ -131,7 +135,10 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
           Image: image,
           Args: [...(svc.command ?? []), '--config', CONFIG_URL],
           Env: Object.entries(svc.env).map(([k, v]) => `${k}=${v}`),
-          Labels: { [LABELS.app]: config.app, [LABELS.version]: version, [LABELS.service]: name },
+          Labels: {
+            [LABELS.app]: config.app, [LABELS.version]: version, [LABELS.service]: name,
+            ...(input.imageIds?.[name] !== undefined ? { [LABELS.imageId]: input.imageIds[name] } : {}),
+          },
           StopGracePeriod: durationNs(svc.stopGracePeriod),
           StopSignal: 'SIGTERM',
           Configs: [{

@@ -7,7 +7,7 @@ import { waitForHealthy } from '../apply/health.js';
 import { knownHostsPath } from '../apply/inventory.js';
 import { KnownHosts } from '../apply/known-hosts.js';
 import { describeHolder, withLock } from '../apply/lock.js';
-import { createService, ensureSwarmConfig, listServices, removeService, serviceLogTail, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
+import { createService, ensureSwarmConfig, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
@@ -41,6 +41,7 @@ export interface BuildinstResult {
 }
 
 const DEFAULT_NGINX = 'nginx:1.27';
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
  * depl buildinst: lock -> build -> distribute -> accessories -> version services -> all tasks running ->
@@ -95,10 +96,12 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const images = planImages(config, version);
 
   const buildStarted = Date.now();
+  const imageIds: Record<string, string> = {};
   for (const build of images.builds) {
     const input = ctx.inputs.find((i) => i.service === build.service)!;
     log.step(`building ${build.tag} on ${engine.name}`);
-    await engine.build({
+    const buildStep = Date.now();
+    const id = await engine.build({
       contextDir: input.contextDir,
       dockerfile: input.dockerfile,
       tag: build.tag,
@@ -106,6 +109,8 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       // no version label: an unchanged tree then builds the same image id, which nodes already have
       labels: { [LABELS.app]: app },
     }, log);
+    for (const service of build.usedBy) imageIds[service] = id;
+    log.step(`built ${build.tag} in ${seconds(Date.now() - buildStep)}`);
   }
   const distributeStarted = Date.now();
   for (const build of images.builds) {
@@ -118,18 +123,27 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   }
 
   const installStarted = Date.now();
+  if (images.builds.length > 0) log.step(`images on every node in ${seconds(installStarted - distributeStarted)}`);
   const configRef = await ensureSwarmConfig(engine, configDocument(config));
   const accessories = await ensureAccessories(ctx, config, images.accessories, existing);
   const specs = planVersionServices({
-    config, version, images: images.services, network: cluster.network, configRef, nodes: cluster.nodes.length,
+    config, version, images: images.services, imageIds, network: cluster.network, configRef, nodes: cluster.nodes.length,
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
   });
 
   let edgeBefore: EdgeState | null | undefined;
   try {
+    const earlierTasks = new Set<string>();
+    for (const svc of previousOfLabel) for (const task of await serviceTasks(engine, svc.id)) earlierTasks.add(task.id);
     await applyServices(ctx, specs, previousOfLabel);
-    await waitForServices(engine, [...accessories, ...specs.map((s) => ({ name: s.Name, replicas: s.Mode.Replicated.Replicas }))], {
+    const awaited = specs.map((s) => ({
+      name: s.Name,
+      replicas: s.Mode.Replicated.Replicas,
+      spec: { image: s.TaskTemplate.ContainerSpec.Image, configs: (s.TaskTemplate.ContainerSpec.Configs ?? []).map((c) => c.ConfigName), labels: s.TaskTemplate.ContainerSpec.Labels ?? {} },
+    }));
+    await waitForServices(engine, [...accessories, ...awaited], {
       timeoutMs: ctx.options.tasksTimeoutMs ?? 180_000,
+      ignoreTasks: earlierTasks,
     }, log);
 
     const http = specs.find((s) => s.Labels[LABELS.http] === 'true');

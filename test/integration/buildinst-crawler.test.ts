@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
+import { readEdgeState } from '../../src/apply/edge.js';
 import { listServices } from '../../src/apply/swarm.js';
 import { engineFor } from '../../src/apply/docker.js';
 import { KnownHosts } from '../../src/apply/known-hosts.js';
@@ -172,6 +173,24 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect((await health('v1')).status).toBe(200);
     expect((await health('v2')).status).toBe(200);
     expect((await health('bad1')).status).not.toBe(200);
+  });
+
+  it('rejects a version that runs but fails its health check, and puts the edge back as it was', async () => {
+    const api = loaded.config.services.api!;
+    const unhealthy: LoadedConfig = { ...loaded, config: { ...loaded.config, services: { ...loaded.config.services, api: { ...api, health: '/no-such-health-path' } } } };
+    const before = await readEdgeState(test.cluster, 'shop');
+    const error = await buildinst(unhealthy, { version: 'bad2', cluster: test.cluster, healthTimeoutMs: 5_000 }, log).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OperationError);
+    expect((error as OperationError).code).toBe('HEALTH_CHECK_FAILED');
+    expect((error as OperationError).message).toMatch(/http:\/\/bad2\.shop\.localhost\/no-such-health-path did not answer 200 through the edge \(last: HTTP 404/);
+    expect(await readEdgeState(test.cluster, 'shop')).toEqual(before);
+    const engine = await engineFor(test.cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    try {
+      expect(await listServices(engine, { 'depl.app': 'shop', 'depl.version': 'bad2' })).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+    expect((await health('v2')).status).toBe(200);
   });
 
   it('prunes old versions of this app only, and the edge stops serving them', async () => {

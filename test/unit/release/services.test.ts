@@ -51,6 +51,17 @@ describe('version service specs', () => {
     expect(api!.TaskTemplate.RestartPolicy.Condition).toBe('any');
   });
 
+  it('labels tasks with the built image id, so a rebuilt image under a branch\'s unchanged tag still replaces them', () => {
+    const config = crawlerConfig();
+    const [api, worker] = planVersionServices({
+      config, version, images: planImages(config, version).services, imageIds: { api: 'sha256:abc', worker: 'sha256:abc' },
+      network: 'n', configRef: { id: 'c', name: 'crawler-config-x' }, nodes: 3,
+    });
+    expect(api!.TaskTemplate.ContainerSpec.Labels!['depl.image-id']).toBe('sha256:abc');
+    expect(worker!.TaskTemplate.ContainerSpec.Labels!['depl.image-id']).toBe('sha256:abc');
+    expect(specs()[0]!.TaskTemplate.ContainerSpec.Labels!['depl.image-id']).toBeUndefined();
+  });
+
   it('marks a branch deploy', () => {
     expect(specs('feature-x')[0]!.Labels['depl.branch']).toBe('feature-x');
   });
