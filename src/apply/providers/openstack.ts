@@ -1,19 +1,16 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import { resolveCloudCredentials } from '../../config/clouds.js';
 import type { LoadedConfig } from '../../config/load.js';
-import { OperationError, UserError } from '../../errors.js';
+import { OperationError } from '../../errors.js';
 import type { OpenStackProviderConfig } from '../../config/schema.js';
-import { managedKeyName, nodesFromOutputs, stackName, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
+import { nodesFromOutputs, stackName, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
 import type { Logger } from '../../util/log.js';
-import { packagePath } from '../../util/paths.js';
 import { HeatClient, type StackRef } from '../openstack/heat.js';
 import { dispatcherFor } from '../openstack/http.js';
 import { KeystoneSession } from '../openstack/keystone.js';
-import { NovaClient, samePublicKey } from '../openstack/nova.js';
-import { sshKeyPath } from '../inventory.js';
-import { ensureKeyPair } from '../ssh-keypair.js';
+import { ensureManagedKeypair } from '../openstack/keypair.js';
+import { NovaClient } from '../openstack/nova.js';
+import { readTemplate } from '../openstack/template.js';
 import type { Provider, ProvisionedNode } from './types.js';
 
 export interface OpenStackProviderOptions {
@@ -42,26 +39,6 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
   const timeoutMs = provider.timeoutMinutes * 60_000;
   const wait = { timeoutMs, log, pollMs: options.pollMs };
 
-  /** Uploads the public half of ssh.key as a Nova key pair (once); refuses one of that name holding another key. */
-  async function ensureManagedKeypair(upLog: Logger): Promise<string> {
-    const keyName = managedKeyName(loaded.config);
-    const keyFile = sshKeyPath(loaded);
-    const { publicKey, generated } = await ensureKeyPair(keyFile, keyName);
-    if (generated) upLog.step(`SSH key pair generated: ${keyFile}`);
-    const existing = await nova.keypair(keyName);
-    if (existing === undefined) {
-      await nova.createKeypair(keyName, publicKey);
-      upLog.step(`key pair ${keyName} uploaded (the public half of ${keyFile})`);
-    } else if (!samePublicKey(existing.public_key, publicKey)) {
-      throw new UserError(
-        `the cloud's key pair "${keyName}" holds another public key than ${keyFile}.pub`,
-        `Point ssh.key at the matching private key, set provider.parameters.key_name to a key pair holding ${keyFile}.pub, or delete the old one: openstack keypair delete ${keyName}`,
-        'KEYPAIR_MISMATCH',
-      );
-    }
-    return keyName;
-  }
-
   async function nodesOf(ref: StackRef): Promise<ProvisionedNode[]> {
     const stack = await heat.show(ref);
     return nodesFromOutputs(name, stack.outputs);
@@ -72,7 +49,7 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
 
     async up(count: number, upLog: Logger): Promise<ProvisionedNode[]> {
       const template = await readTemplate(loaded.root, provider.template);
-      const keyName = wantsManagedKey(provider, template) ? await ensureManagedKeypair(upLog) : undefined;
+      const keyName = wantsManagedKey(provider, template) ? await ensureManagedKeypair(nova, loaded, upLog) : undefined;
       const parameters = stackParameters(provider, count, keyName ? { key_name: keyName } : {});
       await heat.validate(template, parameters);
       const existing = await heat.find(name);
@@ -150,20 +127,6 @@ async function sessionFor(loaded: LoadedConfig, options: OpenStackProviderOption
     session.catch(() => sessions.delete(key));
   }
   return session;
-}
-
-/** provider.template relative to depl.yaml; the default falls back to the heat/stack.yaml shipped with depl. */
-async function readTemplate(root: string, template: string): Promise<string> {
-  const candidates = [path.resolve(root, template)];
-  if (template === 'heat/stack.yaml') candidates.push(packagePath('heat', 'stack.yaml'));
-  for (const file of candidates) {
-    try {
-      return await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`cannot read ${file}: ${(error as Error).message}`, undefined, 'HEAT_TEMPLATE_UNREADABLE');
-    }
-  }
-  throw new UserError(`no Heat template at ${candidates[0]}`, 'Set provider.template in depl.yaml to your HOT file (or remove it to use heat/stack.yaml).', 'HEAT_TEMPLATE_MISSING');
 }
 
 /**
