@@ -250,6 +250,36 @@ export class SshPool {
   }
 }
 
+/**
+ * A node's Remote that goes through the pool on every call, so a dropped connection (node restarted,
+ * idle timeout) is reopened instead of failing every later command. Closing it is the pool's job.
+ */
+export class PooledRemote implements Remote {
+  readonly name: string;
+
+  constructor(private readonly pool: SshPool, private readonly node: { name: string; address: string }) {
+    this.name = `${node.name} (${node.address})`;
+  }
+
+  async exec(argv: Argv, options?: ExecOptions): Promise<ExecResult> {
+    return (await this.pool.remote(this.node)).exec(argv, options);
+  }
+
+  async shell(line: string, options?: ExecOptions): Promise<ExecResult> {
+    return (await this.pool.remote(this.node)).shell(line, options);
+  }
+
+  async writeFileAtomic(file: string, content: string | Buffer, mode?: number): Promise<void> {
+    return (await this.pool.remote(this.node)).writeFileAtomic(file, content, mode);
+  }
+
+  async readFile(file: string): Promise<string | null> {
+    return (await this.pool.remote(this.node)).readFile(file);
+  }
+
+  async close(): Promise<void> {}
+}
+
 /** `ssh` command line an operator can paste to reach a node with the same key and known_hosts. */
 export function sshCommandFor(target: { user: string; host: string; port: number }, keyFile: string, knownHostsFile: string): string {
   return ['ssh', '-i', keyFile, '-o', `UserKnownHostsFile=${knownHostsFile}`, '-p', String(target.port), `${target.user}@${target.host}`].map(quote).join(' ');

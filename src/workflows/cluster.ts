@@ -3,7 +3,7 @@ import { knownHostsPath, requireInventory, sshKeyPath } from '../apply/inventory
 import { KnownHosts } from '../apply/known-hosts.js';
 import { createLocalProvider, localPrefix } from '../apply/providers/local.js';
 import type { Provider } from '../apply/providers/types.js';
-import { SshPool } from '../apply/ssh.js';
+import { PooledRemote, SshPool } from '../apply/ssh.js';
 import { ensureKeyPair } from '../apply/ssh-keypair.js';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
@@ -49,7 +49,9 @@ export async function openCluster(loaded: LoadedConfig, log: Logger): Promise<Cl
   const managerNode = nodes.find((n) => n.role === 'manager');
   if (!managerNode) throw new OperationError('the inventory lists no manager', "Run 'depl node-up' to repair the cluster.", 'NO_MANAGER');
   const pool = await sshPoolFor(loaded, log, 30_000);
-  const manager = await pool.remote(managerNode);
+  // connect now, so a cluster that cannot be reached fails here with the SSH error, not in a later step
+  await pool.remote(managerNode);
+  const manager = new PooledRemote(pool, managerNode);
   return {
     nodes,
     manager,
@@ -58,7 +60,8 @@ export async function openCluster(loaded: LoadedConfig, log: Logger): Promise<Cl
     async remote(nodeName: string) {
       const node = nodes.find((n) => n.name === nodeName);
       if (!node) throw new OperationError(`no node named "${nodeName}" in this cluster (have: ${nodes.map((n) => n.name).join(', ')})`, undefined, 'NO_SUCH_NODE');
-      return pool.remote(node);
+      await pool.remote(node);
+      return new PooledRemote(pool, node);
     },
     close: () => pool.closeAll(),
   };

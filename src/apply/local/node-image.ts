@@ -46,8 +46,18 @@ export async function ensureNodeImage(log: Logger, cacheDir = deplCacheDir()): P
     if (result.exitCode !== 0) {
       throw new OperationError(`docker import of ${tarball} failed: ${String(result.all).trim()}`, `Delete ${tarball} to rebuild it.`, 'NODE_IMAGE_IMPORT');
     }
+    await removeOlderImages(tag);
     return { tag, tarball };
   });
+}
+
+/** Node images of older recipes; one still used by a node container is kept (docker refuses without -f). */
+async function removeOlderImages(current: string): Promise<void> {
+  const [repository] = current.split(':');
+  const listed = await execa('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}', repository!], { reject: false });
+  for (const tag of String(listed.stdout).split('\n').filter((t) => t.length > 0 && t !== current)) {
+    await execa('docker', ['rmi', tag], { reject: false });
+  }
 }
 
 /** The mirror this machine's apt already uses, so the build goes where apt goes; debootstrap's default otherwise. */
