@@ -103,6 +103,15 @@ describe('node-up on the local provider', () => {
     expect(await nodeRows(tc)).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
   });
 
+  it('rebuilds the swarm when the manager was lost: workers leave the dead swarm and join the new one', async () => {
+    await docker.getContainer(await nodeContainerId(tc, 1)).remove({ force: true });
+    const result = await nodeUp(tc.loaded, silentLogger);
+    expect(result.changes).toEqual(expect.arrayContaining([
+      'node-1: swarm initialised (manager)', 'node-2: joined the swarm', 'node-3: joined the swarm', `swarm: overlay network ${tc.cluster.network} created`,
+    ]));
+    expect(await nodeRows(tc)).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
+  });
+
   it('refuses a node whose host key changed, naming the known_hosts file to fix', async () => {
     const node2 = await tc.cluster.remote('node-2');
     await node2.shell('rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && kill -HUP $(cat /run/sshd.pid)');
