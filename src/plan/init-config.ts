@@ -18,7 +18,8 @@ const providers = {
   parameters:
     image: "NeCTAR Ubuntu 22.04 LTS (Jammy) amd64"
     flavor: m3.small
-    key_name: my-nectar-key   # a key pair you created in the Nectar dashboard
+    # key_name: my-nectar-key # optional: a Nova key pair you made; without it depl uploads
+    #                         # .depl/id_ed25519.pub as key pair "depl-<app>"
     availability_zone: melbourne-qh2`,
 };
 
