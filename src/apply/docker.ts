@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
@@ -6,9 +7,12 @@ import { Client, type ClientChannel } from 'ssh2';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { CONTEXT_DOCKERFILE, packContext } from './build-context.js';
-import type { KnownHosts } from './known-hosts.js';
-import type { Remote } from './remote.js';
-import { SshRemote, type SshTarget } from './ssh.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Cluster } from './cluster.js';
+import { knownHostsPath, sshKeyPath } from './inventory.js';
+import { KnownHosts } from './known-hosts.js';
+import { LocalRemote } from './local-remote.js';
+import type { SshTarget } from './ssh.js';
 
 /**
  * A Docker Engine API client for one node's engine (the manager's, for builds and services). Over SSH the
@@ -82,13 +86,21 @@ export async function engineOverSsh(target: SshTarget, knownHosts: KnownHosts): 
   });
 }
 
-/** The Engine for a Remote: over SSH for a node, at the local socket for this machine. */
-export async function engineFor(remote: Remote, knownHosts?: KnownHosts): Promise<Engine> {
-  if (remote instanceof SshRemote) {
-    if (!knownHosts) throw new Error('engineFor: an SSH remote needs the known_hosts it was checked against');
-    return engineOverSsh(remote.target, knownHosts);
-  }
-  return engineAtSocket(SOCKET, remote.name);
+/**
+ * The engine of a cluster's manager: at the local socket when the manager is this machine, otherwise over
+ * SSH with the cluster's key, user and port from depl.yaml, to the manager's address from the inventory.
+ */
+export async function managerEngine(loaded: LoadedConfig, cluster: Cluster): Promise<Engine> {
+  if (cluster.manager instanceof LocalRemote) return engineAtSocket(SOCKET, cluster.manager.name);
+  const keyFile = sshKeyPath(loaded);
+  const privateKey = await readFile(keyFile).catch((error: Error) => {
+    throw new OperationError(`cannot read the cluster's SSH key ${keyFile}: ${error.message}`, "Run 'depl node-up' to make the cluster and its key.", 'SSH_KEY_MISSING');
+  });
+  const node = cluster.managerNode;
+  return engineOverSsh(
+    { name: node.name, host: node.address, port: loaded.config.ssh.port, user: loaded.config.ssh.user, privateKey },
+    new KnownHosts(knownHostsPath(loaded)),
+  );
 }
 
 /** The few socket methods http.Agent calls on keep-alive connections, as no-ops on an SSH channel. */

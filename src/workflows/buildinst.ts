@@ -1,11 +1,9 @@
 import { ensureBaseImages } from '../apply/base-images.js';
 import type { Cluster } from '../apply/cluster.js';
 import { distributeImage } from '../apply/distribute.js';
-import { engineFor, type Engine } from '../apply/docker.js';
+import { managerEngine, type Engine } from '../apply/docker.js';
 import { applyEdge, ensureEdgeService, readEdgeState } from '../apply/edge.js';
 import { waitForHealthy } from '../apply/health.js';
-import { knownHostsPath } from '../apply/inventory.js';
-import { KnownHosts } from '../apply/known-hosts.js';
 import { describeHolder, withLock } from '../apply/lock.js';
 import { createService, ensureSwarmConfig, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -57,7 +55,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const cluster = options.cluster ?? (await openCluster(loaded, log));
   let engine: Engine | undefined;
   try {
-    engine = await engineFor(cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    engine = await managerEngine(loaded, cluster);
     const opened = engine;
     return await withLock(cluster.manager, config.app, {
       command: `buildinst ${target.version}`,

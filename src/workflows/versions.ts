@@ -1,8 +1,6 @@
 import type { Cluster } from '../apply/cluster.js';
 import { readState } from '../apply/cluster-state.js';
-import { engineFor, type Engine } from '../apply/docker.js';
-import { knownHostsPath } from '../apply/inventory.js';
-import { KnownHosts } from '../apply/known-hosts.js';
+import { managerEngine, type Engine } from '../apply/docker.js';
 import { listServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import { versionHost } from '../plan/names.js';
@@ -42,7 +40,7 @@ export async function withManagerEngine<T>(loaded: LoadedConfig, log: Logger, fn
   const cluster = given ?? (await openCluster(loaded, log));
   let engine: Engine | undefined;
   try {
-    engine = await engineFor(cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    engine = await managerEngine(loaded, cluster);
     return await fn(cluster, engine);
   } finally {
     await engine?.close();

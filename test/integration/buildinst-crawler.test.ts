@@ -4,9 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
 import { readEdgeState } from '../../src/apply/edge.js';
 import { listServices } from '../../src/apply/swarm.js';
-import { engineFor } from '../../src/apply/docker.js';
-import { KnownHosts } from '../../src/apply/known-hosts.js';
-import { knownHostsPath } from '../../src/apply/inventory.js';
+import { managerEngine } from '../../src/apply/docker.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { OperationError, UserError } from '../../src/errors.js';
 import { silentLogger, createLogger } from '../../src/util/log.js';
@@ -54,7 +52,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
       expect(error).toBeInstanceOf(UserError);
       expect((error as UserError).exitCode).toBe(2);
     }
-    const engine = await engineFor(test.cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    const engine = await managerEngine(loaded, test.cluster);
     try {
       expect(await listServices(engine, { 'depl.app': 'shop' })).toEqual([]);
     } finally {
@@ -135,7 +133,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(one.version).toBe('feature-login');
     expect(one.services).toEqual(['shop-feature-login-api', 'shop-feature-login-worker']);
     const configName = async () => {
-      const engine = await engineFor(test.cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+      const engine = await managerEngine(loaded, test.cluster);
       try {
         const spec = (await engine.docker.getService('shop-feature-login-api').inspect()).Spec as { TaskTemplate: { ContainerSpec: { Configs: { ConfigName: string }[] } } };
         return spec.TaskTemplate.ContainerSpec.Configs[0]!.ConfigName;
@@ -163,7 +161,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(error).toBeInstanceOf(OperationError);
     expect((error as OperationError).message).toMatch(/shop-bad1-api/);
     expect((error as OperationError).message).toMatch(/boom: cannot reach the database|exit code 3|non-zero exit \(3\)/);
-    const engine = await engineFor(test.cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    const engine = await managerEngine(loaded, test.cluster);
     try {
       const left = await listServices(engine, { 'depl.app': 'shop', 'depl.version': 'bad1' });
       expect(left).toEqual([]);
@@ -184,7 +182,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect((error as OperationError).code).toBe('HEALTH_CHECK_FAILED');
     expect((error as OperationError).message).toMatch(/http:\/\/bad2\.shop\.localhost\/no-such-health-path did not answer 200 through the edge \(last: HTTP 404/);
     expect(await readEdgeState(test.cluster, 'shop')).toEqual(before);
-    const engine = await engineFor(test.cluster.manager, new KnownHosts(knownHostsPath(loaded)));
+    const engine = await managerEngine(loaded, test.cluster);
     try {
       expect(await listServices(engine, { 'depl.app': 'shop', 'depl.version': 'bad2' })).toEqual([]);
     } finally {
