@@ -53,7 +53,8 @@ export async function benchSwitch(): Promise<SwitchBench> {
       },
     );
     const servedByNewMs = runs.map((run) => {
-      const lastOld = load.samples.filter((s) => s.sentAt >= run.start && s.sentAt < run.start + GAP_MS && s.version === run.from).at(-1);
+      // New connections: a keep-alive connection opened during nginx's worker overlap may carry one later old answer.
+      const lastOld = load.samples.filter((s) => s.client === 'new-connection' && s.sentAt >= run.start && s.sentAt < run.start + GAP_MS && s.version === run.from).at(-1);
       return (lastOld?.sentAt ?? run.start) - run.start;
     });
     return {
@@ -77,7 +78,7 @@ export async function main(): Promise<string[]> {
   return [
     `${r.switches} switches under ~400 req/s (keep-alive + new connections) through nginx ${'on loopback'}:`,
     `  command start -> every new request on the new version: median ${served.toFixed(0)} ms (max ${Math.max(...r.servedByNewMs).toFixed(0)} ms)`,
-    `  whole command (health check, lock, nginx -t, swap, reload, confirm): median ${median(r.commandMs).toFixed(0)} ms`,
+    `  whole command (lock, health check, nginx -t, swap, reload, record, confirm): median ${median(r.commandMs).toFixed(0)} ms`,
     `  nginx graceful reload alone (swap -> new workers answering): median ${reload.toFixed(0)} ms; switch/reload = ${(served / Math.max(reload, 1)).toFixed(1)}x`,
     `  failed requests: ${r.failed} of ${r.requests} (ratio ${(r.failed / Math.max(r.requests, 1)).toFixed(5)})`,
   ];

@@ -106,8 +106,7 @@ export async function applyAndRecord(
   edge: EdgeState,
   update: (state: ClusterState) => ClusterState,
 ): Promise<{ state: ClusterState; applied: AppliedEdge }> {
-  const before = await readState(control.stateRemote, control.app, control.stateRoot);
-  const applied = await applyEdgeConfig(control.site, edge);
+  const [before, applied] = await Promise.all([readState(control.stateRemote, control.app, control.stateRoot), applyEdgeConfig(control.site, edge)]);
   const state = update(before);
   await writeState(control.stateRemote, control.app, state, control.stateRoot);
   return { state, applied };

@@ -8,6 +8,8 @@ export interface SwitchResult {
   elapsedMs: number;
   /** Of which: new configuration in place to nginx's new workers answering. */
   reloadMs: number;
+  /** Where the time went: lock, checks (state, health), nginx -t, reload, recording, confirmation. */
+  phases: Record<string, number>;
 }
 
 /**
@@ -25,11 +27,20 @@ export async function switchVersion(control: EdgeControl, version: string): Prom
  */
 export async function switchTo(control: EdgeControl, pick: (state: ClusterState) => string, action: HistoryEntry['action']): Promise<SwitchResult> {
   const started = performance.now();
+  const phases: Record<string, number> = {};
+  let mark = started;
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = Math.round(now - mark);
+    mark = now;
+  };
   return underLock(control, `depl ${action}`, async () => {
-    const version = pick(await readState(control.stateRemote, control.app, control.stateRoot));
-    const edge = await loadEdgeState(control);
+    phase('lock');
+    const [clusterState, edge] = await Promise.all([readState(control.stateRemote, control.app, control.stateRoot), loadEdgeState(control)]);
+    const version = pick(clusterState);
     requireInstalled(edge, version);
     await requireHealthy(control, version);
+    phase('checks');
     const { state, applied } = await applyAndRecord(control, { ...edge, live: version, canary: undefined }, (state) => ({
       ...state,
       live: version,
@@ -37,8 +48,13 @@ export async function switchTo(control: EdgeControl, pick: (state: ClusterState)
       canary: null,
       history: [...state.history, historyEntry(action, version, state.live !== null ? { note: `was ${state.live}` } : {})],
     }));
+    phase('apply');
     await confirmLive(control, version);
+    phase('confirm');
+    phases.nginxCheck = Math.round(applied.checkMs);
+    phases.reload = Math.round(applied.reloadMs);
+    control.log.debug(`${action} ${version}: ${Object.entries(phases).map(([k, v]) => `${k} ${v}ms`).join(', ')}`);
     control.log.step(`${version} is live on ${control.domain}${state.previous ? ` (previous: ${state.previous})` : ''}`);
-    return { live: version, previous: state.previous, elapsedMs: performance.now() - started, reloadMs: applied.reloadMs };
+    return { live: version, previous: state.previous, elapsedMs: performance.now() - started, reloadMs: applied.reloadMs, phases };
   });
 }

@@ -89,12 +89,13 @@ describe('the edge on a local swarm', () => {
   it('switches, rolls back, canaries 30% and promotes under 26 s of load with no failed request', async () => {
     await switchVersion(control, 'v1');
     const marks: Record<string, number> = {};
+    let phases: Record<string, number> = {};
     const result = await runLoad(
       { url: control.site.url, host: domain, durationSeconds: 26, keepAlive: { connections: 8, rate: 250 }, newConnections: { connections: 4, rate: 80 } },
       async () => {
         await sleep(2_000);
         marks.switchStart = performance.now();
-        await switchVersion(control, 'v2');
+        phases = (await switchVersion(control, 'v2')).phases;
         marks.switched = performance.now();
         await sleep(2_000);
         marks.rollbackStart = performance.now();
@@ -114,9 +115,9 @@ describe('the edge on a local swarm', () => {
     const between = (from: number, to: number) => result.samples.filter((s) => s.sentAt > from && s.sentAt < to);
     const share = (samples: LoadSample[], version: string) => samples.filter((s) => s.version === version).length / samples.length;
     const canaryWindow = between(marks.canaryOn!, marks.promoteStart!);
-    const lastOld = between(marks.switchStart!, marks.rollbackStart!).filter((s) => s.version === 'v1').at(-1);
+    const lastOld = between(marks.switchStart!, marks.rollbackStart!).filter((s) => s.client === 'new-connection' && s.version === 'v1').at(-1);
     console.log(`cluster load: ${result.samples.length} responses, ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx; ` +
-      `switch command ${(marks.switched! - marks.switchStart!).toFixed(0)} ms, last request to v1 sent ${((lastOld?.sentAt ?? marks.switchStart!) - marks.switchStart!).toFixed(0)} ms after its start; ` +
+      `switch command ${(marks.switched! - marks.switchStart!).toFixed(0)} ms (${JSON.stringify(phases)}), last new-connection request to v1 sent ${((lastOld?.sentAt ?? marks.switchStart!) - marks.switchStart!).toFixed(0)} ms after its start; ` +
       `canary share ${(share(canaryWindow, 'v2') * 100).toFixed(1)}% of ${canaryWindow.length}`);
     const t0 = marks.switchStart! - 2_000;
     console.log(`marks (ms from load start): ${Object.entries(marks).map(([k, v]) => `${k} ${(v - t0).toFixed(0)}`).join(', ')}; failures: ${JSON.stringify(result.failures.map((f) => ({ ...f, at: Math.round(f.at - t0) })))}`);

@@ -5,7 +5,7 @@ import { parseSteps } from '../../plan/canary-analysis.js';
 import { parseDuration, parsePercent } from '../../plan/duration.js';
 import { formatStats } from '../../plan/stats.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../workflows/canary.js';
-import { withEdgeControl } from '../../workflows/edge-control.js';
+import { assertVersionLabel, withEdgeControl } from '../../workflows/edge-control.js';
 
 interface CanaryOptions {
   weight?: number;
@@ -32,6 +32,7 @@ export default async function command(ctx: CommandContext, version: string | und
   if ((opts.weight !== undefined || opts.steps !== undefined) && version === undefined) {
     throw new UserError('which version is the canary?', 'depl canary <version> --weight 10', 'BAD_USAGE');
   }
+  if (version !== undefined) assertVersionLabel(version);
   const steps = opts.steps !== undefined ? parseSteps(opts.steps) : [];
   const intervalMs = parseDuration(opts.interval, '--interval');
   const thresholds = { maxErrorRate: parsePercent(opts.maxErrorRate, '--max-error-rate'), maxP95Ms: parseDuration(opts.maxP95, '--max-p95'), minRequests: MIN_REQUESTS_PER_STEP };

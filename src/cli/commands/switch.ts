@@ -1,12 +1,13 @@
 import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
-import { withEdgeControl } from '../../workflows/edge-control.js';
+import { assertVersionLabel, withEdgeControl } from '../../workflows/edge-control.js';
 import { switchVersion } from '../../workflows/switch.js';
 
 export default async function command(ctx: CommandContext, version: string): Promise<void> {
+  assertVersionLabel(version);
   const loaded = await requireConfig(ctx);
   const result = await withEdgeControl(loaded, ctx.log, (control) => switchVersion(control, version));
-  ctx.log.info(`switched in ${(result.elapsedMs / 1000).toFixed(2)}s (nginx reload ${Math.round(result.reloadMs)}ms)`);
+  ctx.log.info(`switched in ${(result.elapsedMs / 1000).toFixed(2)}s (${Object.entries(result.phases).map(([k, v]) => `${k} ${v}ms`).join(', ')})`);
   ctx.result(
     { live: result.live, previous: result.previous },
     `Version ${result.live} is live at http://${loaded.config.domain}/${result.previous ? ` (previous: ${result.previous}; \`depl rollback\` goes back)` : ''}`,
