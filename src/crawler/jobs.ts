@@ -79,7 +79,9 @@ export interface PageTask {
 export interface PageResult {
   outcome: PageOutcome;
   page: PageRecord | null;
-  images: ImageRecord[];
+  /** The URL the images were found on (the final URL after redirects). */
+  imagePage?: string;
+  images: Array<{ url: string; alt: string }>;
   children: Array<{ url: string; depth: number; robotsDisallowed: boolean }>;
 }
 
@@ -175,8 +177,8 @@ export class JobStore {
   async complete(messageId: string, task: PageTask, result: PageResult): Promise<number> {
     const k = this.keys;
     const args: Array<string | number> = [CONSUMER_GROUP, messageId, task.job, task.url, result.outcome,
-      result.page === null ? '' : JSON.stringify(result.page), result.images.length];
-    for (const image of result.images) args.push(image.url, JSON.stringify(image));
+      result.page === null ? '' : JSON.stringify(result.page), result.imagePage ?? task.url, result.images.length];
+    for (const image of result.images) args.push(image.url, image.alt);
     args.push(result.children.length);
     for (const child of result.children) args.push(child.url, child.depth, child.robotsDisallowed ? 1 : 0);
     const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks];

@@ -25,8 +25,9 @@ return n`;
 
 /**
  * The one step that records a page's result. KEYS: job, seen, done, pages, imageSet, images, tasks.
- * ARGV: group, messageId, jobId, url, outcome (a count field), pageJson,
- *       nImages, (imageUrl, imageJson) x nImages, nChildren, (url, depth, robotsDisallowed 0|1) x nChildren.
+ * ARGV: group, messageId, jobId, url, outcome (a count field), pageJson, imagePage,
+ *       nImages, (imageUrl, alt) x nImages, nChildren, (url, depth, robotsDisallowed 0|1) x nChildren.
+ * Image records are built here from (url, page, alt): sending each URL once keeps the command small.
  * Marking the URL done, counting it, storing new images, admitting children (dedupe + max pages + pending)
  * and acknowledging the message happen together, so a crash anywhere leaves either nothing or everything;
  * a redelivered message finds its URL in "done" and is only acknowledged.
@@ -44,13 +45,13 @@ if redis.call('SADD', KEYS[3], ARGV[4]) == 0 then ack() return 0 end
 local status = redis.call('HGET', KEYS[1], 'status')
 redis.call('HINCRBY', KEYS[1], ARGV[5], 1)
 if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[6]) end
-local i = 7
+local i = 8
 local nImages = tonumber(ARGV[i])
 i = i + 1
 local newImages = 0
 for _ = 1, nImages do
   if redis.call('SADD', KEYS[5], ARGV[i]) == 1 then
-    redis.call('RPUSH', KEYS[6], ARGV[i + 1])
+    redis.call('RPUSH', KEYS[6], cjson.encode({ url = ARGV[i], page = ARGV[7], alt = ARGV[i + 1] }))
     newImages = newImages + 1
   end
   i = i + 2

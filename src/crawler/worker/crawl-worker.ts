@@ -51,6 +51,8 @@ export class CrawlWorker {
   private readonly robots: RobotsCache;
   private readonly held = new Map<string, Held>();
   private readonly metaCache = new Map<string, { meta: JobMeta | null; expires: number }>();
+  /** Per job: URLs (links and images) whose completion script already ran in this process. */
+  private readonly recorded = new Map<string, Set<string>>();
   private stopping = false;
   private loops: Promise<unknown>[] = [];
   private timers: NodeJS.Timeout[] = [];
@@ -251,7 +253,8 @@ export class CrawlWorker {
     await this.finish(messageId, task, {
       outcome: 'fetched',
       page: { url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: images.length, links: links.length, ...(fetched.truncated ? { truncated: true } : {}) },
-      images: images.map((image) => ({ url: image.url, page: fetched.finalUrl, alt: image.alt })),
+      imagePage: fetched.finalUrl,
+      images,
       children,
     });
   }
@@ -280,9 +283,28 @@ export class CrawlWorker {
       held.busy = false;
       this.wake?.();
     }
-    const recorded = await this.store.complete(messageId, task, result);
+    // Links and images this process has already had recorded for the job (navigation, logos: on every page)
+    // are not sent again; the script would only find them in its sets. Marked only after the script
+    // succeeded, so a failed or interrupted completion still sends everything when it is retried.
+    const known = this.recordedFor(task.job);
+    const children = result.children.filter((c) => !known.has(c.url));
+    // Images are keyed apart from links: <a href="big.jpg"> and <img src="big.jpg"> are two facts.
+    const images = result.images.filter((i) => !known.has(`\0${i.url}`));
+    const recorded = await this.store.complete(messageId, task, { ...result, children, images });
+    for (const c of children) known.add(c.url);
+    for (const i of images) known.add(`\0${i.url}`);
     if (recorded === 0) this.stats.duplicates++;
     else this.stats.completed++;
+  }
+
+  private recordedFor(job: string): Set<string> {
+    let known = this.recorded.get(job);
+    if (known === undefined || known.size > 200_000) {
+      if (this.recorded.size > 20) this.recorded.clear();
+      known = new Set();
+      this.recorded.set(job, known);
+    }
+    return known;
   }
 
   private async jobMeta(id: string): Promise<JobMeta | null> {
