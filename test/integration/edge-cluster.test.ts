@@ -13,6 +13,11 @@ import { importBusyboxImage } from '../support/busybox-image.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { runLoad, type LoadSample } from '../support/load.js';
 import { importNginxImage } from '../support/nginx-image.js';
+import type { CommandContext } from '../../src/cli/context.js';
+import switchCommand from '../../src/cli/commands/switch.js';
+import rollbackCommand from '../../src/cli/commands/rollback.js';
+import statsCommand from '../../src/cli/commands/stats.js';
+import lockCommand from '../../src/cli/commands/lock.js';
 
 /**
  * The edge on a real local swarm: nginx as the `<app>-edge` service on the manager, port 80 in host mode,
@@ -170,5 +175,21 @@ describe('the edge on a local swarm', () => {
     const v2 = report.versions.find((v) => v.version === 'v2');
     expect(v2?.requests).toBeGreaterThan(1_000);
     expect(v2?.errors).toBe(0);
+  });
+
+  it('drives the same through the commands, as another operator would (--json results)', async () => {
+    const results: unknown[] = [];
+    const ctx: CommandContext = { globals: { config: tc.configFile, json: true }, log: silentLogger, interactive: false, progress: false, result: (data) => results.push(data) };
+    await switchCommand(ctx, 'v1');
+    expect(results.pop()).toEqual({ live: 'v1', previous: 'v2' });
+    await rollbackCommand(ctx);
+    expect(results.pop()).toEqual({ live: 'v2', previous: 'v1' });
+    await expect(switchCommand(ctx, 'v7')).rejects.toThrow(/version "v7" is not installed \(installed: v1, v2\)/);
+    await statsCommand(ctx, { since: '10m' });
+    const stats = results.pop() as { live: string; versions: { version: string; requests: number }[] };
+    expect(stats.live).toBe('v2');
+    expect(stats.versions.map((v) => v.version)).toEqual(['v2', 'v1']);
+    await lockCommand(ctx, 'status');
+    expect(results.pop()).toEqual({ locked: false, holder: null });
   });
 });
