@@ -43,6 +43,12 @@ function report(error: unknown, globals: GlobalOptions): number {
   return 1;
 }
 
+// If every handle closes while a command still awaits something, Node would exit 0 as if all went well.
+process.on('beforeExit', () => {
+  process.stderr.write('internal error: depl stopped with work unfinished (an awaited operation can never complete). This is a bug in depl; run again with --verbose and report it.\n');
+  process.exit(1);
+});
+
 main(process.argv).then(
   (code) => process.exit(code),
   (error) => {
