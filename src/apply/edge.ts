@@ -104,8 +104,10 @@ export async function readSiteState(site: EdgeSite): Promise<EdgeState | null> {
 /** Access-log lines (JSON, see plan/nginx.ts) of requests that ended at or after sinceMs. */
 export async function readSiteLogs(site: EdgeSite, sinceMs: number): Promise<string[]> {
   const file = `${site.dir}/logs/access.log`;
-  const result = await site.remote.shell(`[ ! -f ${quote(file)} ] || tail -n 1000000 ${quote(file)}`, { timeoutMs: 60_000 });
   const sinceSeconds = sinceMs / 1000;
+  // Filtered on the node, so only the window crosses SSH; every line starts with {"msec":<seconds>,
+  const awk = `match($0, /^\\{"msec":[0-9.]+/) && substr($0, 9, RLENGTH - 8) + 0 >= ${sinceSeconds.toFixed(3)}`;
+  const result = await site.remote.shell(`[ ! -f ${quote(file)} ] || awk ${quote(awk)} ${quote(file)}`, { timeoutMs: 120_000 });
   return result.stdout.split('\n').filter((line) => {
     const match = /^\{"msec":([0-9.]+),/.exec(line);
     return match !== null && Number(match[1]) >= sinceSeconds;

@@ -75,6 +75,8 @@ describe('renderNginxConfig', () => {
     expect(text).toContain('proxy_next_upstream_tries 3;');
     expect(text).toContain('proxy_next_upstream_timeout 10s;');
     expect(text).toContain('keepalive_timeout 65s;');
+    // retiring workers read and drop a request that raced their close, instead of resetting the connection
+    expect(text).toContain('lingering_close always;');
   });
 
   it('keeps version names that are map keywords out of map keyword positions', () => {
