@@ -27,6 +27,6 @@ describe('depl crawl output', () => {
   });
 
   it('summarises a job in words', () => {
-    expect(describeJob(job)).toMatch(/running\n  pages: 28 fetched, 1 failed, 1 skipped by robots\.txt, 0 blocked, 10 pending \(of 40 queued\)\n  images: 70/);
+    expect(describeJob(job)).toMatch(/running\n {2}pages: 28 fetched, 1 failed, 1 skipped by robots\.txt, 0 blocked, 10 pending \(of 40 queued\)\n {2}images: 70/);
   });
 });
