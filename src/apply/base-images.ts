@@ -22,8 +22,9 @@ export type BaseImages = Record<BaseImageKind, string>;
 
 const SUITE = 'bookworm';
 const PACKAGES = ['nginx-light', 'redis-server', 'tini'];
-const NODE_BINARY = '/usr/bin/node';
-const NPM_DIR = '/usr/lib/node_modules/npm';
+// The node running depl (>= 20.19 by package.json) and the npm installed beside it.
+const NODE_BINARY = process.execPath;
+const NPM_DIR = path.join(path.dirname(path.dirname(process.execPath)), 'lib', 'node_modules', 'npm');
 
 // Debian's redis listens with protected mode on, which refuses every client from another container; the
 // official image turns it off the same way. Data goes to the volume at /data.
@@ -92,6 +93,9 @@ export async function ensureBaseTarballs(log: Logger, cacheDir = deplCacheDir())
   const version = await nodeVersion();
   const caBundle = await readFile(CA_BUNDLE).catch(() => Buffer.alloc(0));
   const baseHash = baseRecipeHash();
+  if (!(await exists(path.join(NPM_DIR, 'bin', 'npm-cli.js')))) {
+    throw new OperationError(`no npm at ${NPM_DIR} (beside ${NODE_BINARY})`, 'Install Node 20 with its npm (nodesource or nodejs.org builds include it).', 'BASE_IMAGE_NODE');
+  }
   const nodeHash = shortHash({ baseHash, version, ca: createHash('sha256').update(caBundle).digest('hex'), rev: 1 });
   const tarballs: Tarballs = {
     base: path.join(cacheDir, `base-rootfs-${baseHash}.tar.gz`),

@@ -1,4 +1,5 @@
 import { ensureBaseImages } from '../apply/base-images.js';
+import { readState } from '../apply/cluster-state.js';
 import type { Cluster } from '../apply/cluster.js';
 import { distributeImage } from '../apply/distribute.js';
 import { managerEngine, type Engine } from '../apply/docker.js';
@@ -87,6 +88,16 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const previousOfLabel = existing.filter((s) => s.labels[LABELS.version] === version);
   if (previousOfLabel.length > 0 && ctx.branch === undefined) {
     throw new UserError(`version ${version} is already installed`, 'Choose another --version, or remove it first with `depl prune`.', 'VERSION_EXISTS');
+  }
+  if (previousOfLabel.length > 0) {
+    const state = await readState(cluster.manager, app);
+    if (state.live === version || state.canary?.version === version) {
+      throw new UserError(
+        `branch ${ctx.branch} (version ${version}) is ${state.live === version ? 'live' : 'the canary'}; buildinst never changes what serves live traffic`,
+        'Switch live to another version first (depl switch / depl canary --abort), then redeploy the branch.',
+        'VERSION_LIVE',
+      );
+    }
   }
   await checkAccessoryNames(ctx, existing);
 

@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
 import { readEdgeState } from '../../src/apply/edge.js';
+import { emptyState, writeState } from '../../src/apply/cluster-state.js';
 import { listServices } from '../../src/apply/swarm.js';
 import { managerEngine } from '../../src/apply/docker.js';
 import type { LoadedConfig } from '../../src/config/load.js';
@@ -149,6 +150,13 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect((await health('feature-login')).status).toBe(200);
     const rows = await listVersions(loaded, log, test.cluster);
     expect(rows.filter((r) => r.version === 'feature-login').map((r) => r.branch)).toEqual(['feature/Login']);
+
+    // a branch that is live is not redeployed: buildinst never changes what serves live traffic
+    await writeState(test.cluster.manager, 'shop', { ...emptyState('shop'), live: 'feature-login' });
+    const refused = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log).catch((e: unknown) => e);
+    await writeState(test.cluster.manager, 'shop', emptyState('shop'));
+    expect(refused).toBeInstanceOf(UserError);
+    expect((refused as UserError).message).toMatch(/version feature-login\) is live/);
   });
 
   it('rejects a version whose http service crashes on start, with the reason, and leaves nothing behind', async () => {
