@@ -10,14 +10,14 @@ import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 
 /** The provider depl.yaml names. The cluster's key pair is made here when missing (local nodes authorise it). */
-export async function providerFor(loaded: LoadedConfig, log: Logger): Promise<Provider> {
+export async function providerFor(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean } = {}): Promise<Provider> {
   if (loaded.config.provider.type === 'local') {
     const key = await ensureKeyPair(sshKeyPath(loaded), `depl-${loaded.config.app}`);
     if (key.generated) log.step(`SSH key pair generated: ${key.privateKeyFile}`);
     return createLocalProvider(loaded, key.publicKey);
   }
   const { createOpenStackProvider } = await import('../apply/providers/openstack.js');
-  return createOpenStackProvider(loaded, log);
+  return createOpenStackProvider(loaded, log, { interactive: options.interactive });
 }
 
 /** Where to look when a node does not answer SSH: the container log for local nodes. */

@@ -11,8 +11,8 @@ export interface NodeDownPlan {
 }
 
 /** What node-down would remove, without changing anything: for the confirmation question. */
-export async function planNodeDown(loaded: LoadedConfig, log: Logger): Promise<NodeDownPlan> {
-  const provider = await providerFor(loaded, log);
+export async function planNodeDown(loaded: LoadedConfig, log: Logger, interactive?: boolean): Promise<NodeDownPlan> {
+  const provider = await providerFor(loaded, log, { interactive });
   const listed = await provider.list(log);
   const inventory = await readInventory(loaded);
   const nodes = [...listed];
@@ -24,9 +24,9 @@ export async function planNodeDown(loaded: LoadedConfig, log: Logger): Promise<N
  * Removes the nodes with their network and volumes (or the Heat stack), forgets their host keys (their
  * addresses will belong to new machines) and deletes the inventory files node-up wrote.
  */
-export async function nodeDown(loaded: LoadedConfig, log: Logger): Promise<NodeDownPlan> {
-  const plan = await planNodeDown(loaded, log);
-  const provider = await providerFor(loaded, log);
+export async function nodeDown(loaded: LoadedConfig, log: Logger, interactive?: boolean): Promise<NodeDownPlan> {
+  const plan = await planNodeDown(loaded, log, interactive);
+  const provider = await providerFor(loaded, log, { interactive });
   await provider.down(log);
   const knownHosts = new KnownHosts(knownHostsPath(loaded));
   for (const node of plan.nodes) await knownHosts.forget(node.address, loaded.config.ssh.port);

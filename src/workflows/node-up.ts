@@ -18,6 +18,8 @@ import { providerFor, sshPoolFor } from './cluster.js';
 export interface NodeUpOptions {
   /** Grow or shrink to this many nodes; default: provider.nodes in depl.yaml. */
   nodes?: number;
+  /** May a provider ask for a missing password? The CLI passes ctx.interactive. */
+  interactive?: boolean;
 }
 
 export interface NodeRow {
@@ -78,7 +80,7 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
   }
   const changes: string[] = [];
   const change = (line: string) => { changes.push(line); log.step(line); };
-  const provider = await providerFor(loaded, log);
+  const provider = await providerFor(loaded, log, { interactive: options.interactive });
   const pool = await sshPoolFor(loaded, log, SSH_WAIT_MS);
   try {
     const previous = await readInventory(loaded);

@@ -7,7 +7,7 @@ import { nodeDown, planNodeDown } from '../../workflows/node-down.js';
 export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
   if (!ctx.globals.yes) {
-    const plan = await planNodeDown(loaded, ctx.log);
+    const plan = await planNodeDown(loaded, ctx.log, ctx.interactive);
     const what = plan.nodes.length > 0 ? plan.nodes.map((n) => `${n.name} (${n.address})`).join(', ') : 'no nodes (only leftovers)';
     if (!ctx.interactive) {
       throw new UserError(`node-down would remove ${what}, with the swarm and its data`, 'Pass --yes to confirm.', 'CONFIRMATION_NEEDED');
@@ -18,6 +18,6 @@ export default async function command(ctx: CommandContext): Promise<void> {
       return;
     }
   }
-  const result = await nodeDown(loaded, ctx.log);
+  const result = await nodeDown(loaded, ctx.log, ctx.interactive);
   ctx.result({ removed: result.nodes }, `Removed ${result.nodes.length} node${result.nodes.length === 1 ? '' : 's'}.`);
 }

@@ -9,7 +9,7 @@ interface NodeUpOptions { nodes?: number }
 export default async function command(ctx: CommandContext, opts: NodeUpOptions): Promise<void> {
   const loaded = await requireConfig(ctx);
   const progress = ctx.progress ? nodeProgressLogger(ctx.log) : null;
-  const result = await nodeUp(loaded, progress ?? ctx.log, { nodes: opts.nodes });
+  const result = await nodeUp(loaded, progress ?? ctx.log, { nodes: opts.nodes, interactive: ctx.interactive });
   progress?.done();
   const summary = result.changes.length === 0
     ? `Cluster already as asked: nothing changed (${result.seconds.toFixed(1)} s).`
