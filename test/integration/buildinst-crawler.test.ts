@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
+import { ensureBaseTarballs } from '../../src/apply/base-images.js';
 import { readEdgeState } from '../../src/apply/edge.js';
 import { emptyState, writeState } from '../../src/apply/cluster-state.js';
 import { listServices } from '../../src/apply/swarm.js';
@@ -39,7 +40,13 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   const health = (version: string) => probeThroughEdge(edge(), `${version}.${loaded.config.domain}`, '/healthz', 3_000);
 
   beforeAll(async () => {
-    test = await startTestCluster({ nodes: 3, app: 'shop', config: await crawlerDeployment() });
+    // The offline base images' rootfs is built once per machine (debootstrap, minutes on a fresh one): here,
+    // next to the cluster's start, rather than inside the first buildinst and its test timeout.
+    const [cluster] = await Promise.all([
+      startTestCluster({ nodes: 3, app: 'shop', config: await crawlerDeployment() }),
+      ensureBaseTarballs(log),
+    ]);
+    test = cluster;
     loaded = test.loaded;
   });
 
@@ -74,7 +81,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     // the API reaches the redis accessory by its service name across the overlay network
     const ready = await probeThroughEdge(edge(), 'v1.shop.localhost', '/readyz', 3_000);
     expect(ready.status, ready.body).toBe(200);
-  });
+  }, 480_000);
 
   it('installs a second version while the first keeps serving; a concurrent run is refused naming the lock holder', async () => {
     let failures = 0;
