@@ -195,6 +195,28 @@ describe('the edge on real nginx', () => {
     expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v1', canary: null });
     for (let i = 0; i < 20; i++) expect(await requestThroughEdgeWithCookie(`u${i}`)).toBe('v1');
   });
+
+  it('promotes an automatic canary whose figures hold at every step', async () => {
+    let traffic = true;
+    const load = (async () => {
+      let i = 0;
+      while (traffic) {
+        await requestThroughEdgeWithCookie(`p${i % 40}`).catch(() => null);
+        i++;
+      }
+    })();
+    try {
+      const run = await runCanary(control, 'v2', { steps: [50, 100], intervalMs: 1_000, thresholds: { maxErrorRate: 0.01, maxP95Ms: 500, minRequests: 5 } });
+      expect(run.outcome).toBe('promoted');
+      expect(run.steps.map((s) => [s.weight, s.decision.action])).toEqual([[50, 'continue'], [100, 'continue']]);
+      expect(run.steps[1]!.decision.canary!.requests).toBeGreaterThan(run.steps[0]!.decision.canary!.requests / 2);
+    } finally {
+      traffic = false;
+      await load;
+    }
+    expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+    expect((await get(domain)).version).toBe('v2');
+  });
 });
 
 async function requestThroughEdgeWithCookie(client: string, path = '/'): Promise<string> {
