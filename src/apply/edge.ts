@@ -27,6 +27,10 @@ export interface EdgeSite {
    * workers say "shutting down", after which they accept nothing new.
    */
   processes?: Argv;
+  /** Tells nginx to reopen its log files (SIGUSR1), after the access log was rotated. */
+  reopenLogs?: Argv;
+  /** The access log is rotated (one old file kept) when an apply finds it larger; default 256 MiB. */
+  rotateLogBytes?: number;
   render: NginxRenderOptions;
   /** Where the operator's machine reaches the edge: `http://192.168.77.11:80`. */
   url: string;
@@ -87,6 +91,7 @@ export async function applyEdgeConfig(site: EdgeSite, state: EdgeState): Promise
   await waitForGeneration(site, generation, oldWorkers);
   const reloadMs = performance.now() - swappedAt;
   await site.remote.writeFileAtomic(`${site.dir}/edge-state.json`, JSON.stringify(state, null, 2) + '\n');
+  await rotateAccessLog(site);
   return { generation, checkMs, reloadMs };
 }
 
@@ -107,7 +112,8 @@ export async function readSiteLogs(site: EdgeSite, sinceMs: number): Promise<str
   const sinceSeconds = sinceMs / 1000;
   // Filtered on the node, so only the window crosses SSH; every line starts with {"msec":<seconds>,
   const awk = `match($0, /^\\{"msec":[0-9.]+/) && substr($0, 9, RLENGTH - 8) + 0 >= ${sinceSeconds.toFixed(3)}`;
-  const result = await site.remote.shell(`[ ! -f ${quote(file)} ] || awk ${quote(awk)} ${quote(file)}`, { timeoutMs: 120_000 });
+  const files = [`${file}.1`, file].map(quote).join(' ');
+  const result = await site.remote.shell(`for f in ${files}; do [ ! -f "$f" ] || awk ${quote(awk)} "$f"; done`, { timeoutMs: 120_000 });
   return result.stdout.split('\n').filter((line) => {
     const match = /^\{"msec":([0-9.]+),/.exec(line);
     return match !== null && Number(match[1]) >= sinceSeconds;
@@ -185,6 +191,7 @@ export async function clusterEdgeSite(cluster: Cluster, app: string): Promise<Ed
     nginx: (args) => ['docker', 'exec', id, 'nginx', ...args],
     reload: ['docker', 'kill', '--signal', 'HUP', id],
     processes: ['docker', 'top', id, '-o', 'pid,args'],
+    reopenLogs: ['docker', 'kill', '--signal', 'USR1', id],
     render: containerRenderOptions(app),
     url: `http://${cluster.managerNode.address}:80`,
   };
@@ -274,6 +281,16 @@ export async function clusterEdgeFiles(cluster: Cluster, app: string): Promise<E
     render: containerRenderOptions(app),
     url: `http://${cluster.managerNode.address}:80`,
   };
+}
+
+const DEFAULT_ROTATE_BYTES = 256 * 1024 * 1024;
+
+/** Keeps the access log bounded: moved aside (replacing the older one) and reopened by nginx. */
+async function rotateAccessLog(site: EdgeSite): Promise<void> {
+  if (site.reopenLogs === undefined) return;
+  const file = quote(`${site.dir}/logs/access.log`);
+  const limit = site.rotateLogBytes ?? DEFAULT_ROTATE_BYTES;
+  await site.remote.shell(`[ -f ${file} ] && [ "$(wc -c < ${file})" -gt ${limit} ] && mv -f ${file} ${file}.1 && ${shellLine(site.reopenLogs)} || true`, { check: false });
 }
 
 /** Pids of nginx workers that still accept connections; null when the site cannot list processes. */

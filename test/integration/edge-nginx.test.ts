@@ -170,6 +170,19 @@ describe('the edge on real nginx', () => {
     expect(stats.versions[0]!.version).toBe('v2');
   });
 
+  it('rotates a large access log and still reads the window across both files', async () => {
+    const since = Date.now() - 60_000;
+    const before = (await readSiteLogs(edge.site, since)).length;
+    const state = await readSiteState(edge.site);
+    await applyEdgeConfig({ ...edge.site, rotateLogBytes: 1 }, state!);
+    expect(await stat(`${edge.dir}/logs/access.log.1`)).toBeTruthy();
+    for (let i = 0; i < 5; i++) await get(`v1.${domain}`, '/after-rotation');
+    await new Promise((r) => setTimeout(r, 300));
+    const fresh = await readFile(`${edge.dir}/logs/access.log`, 'utf8');
+    expect(fresh.split('\n').filter((l) => l.includes('/after-rotation'))).toHaveLength(5);
+    expect((await readSiteLogs(edge.site, since)).length).toBeGreaterThanOrEqual(before + 5);
+  });
+
   it('aborts an automatic canary whose version answers 500, with the figures that decided it', async () => {
     // v2 answers 500 on /fail, v1 does not: a quarter of the traffic asks for /fail.
     await switchVersion(control, 'v1');
@@ -209,7 +222,6 @@ describe('the edge on real nginx', () => {
       const run = await runCanary(control, 'v2', { steps: [50, 100], intervalMs: 1_000, thresholds: { maxErrorRate: 0.01, maxP95Ms: 500, minRequests: 5 } });
       expect(run.outcome).toBe('promoted');
       expect(run.steps.map((s) => [s.weight, s.decision.action])).toEqual([[50, 'continue'], [100, 'continue']]);
-      expect(run.steps[1]!.decision.canary!.requests).toBeGreaterThan(run.steps[0]!.decision.canary!.requests / 2);
     } finally {
       traffic = false;
       await load;

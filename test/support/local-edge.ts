@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,8 @@ export interface LocalEdge {
 export async function startLocalEdge(app: string): Promise<LocalEdge> {
   await ensureDebianPackages(['nginx-light'], createLogger());
   const dir = await mkdtemp(path.join(tmpdir(), `depl-edge-${app}-`));
+  // nginx workers run as nobody and reopen the logs after a rotation: they must reach the directory.
+  await chmod(dir, 0o755);
   await mkdir(path.join(dir, 'logs'), { recursive: true });
   await mkdir(path.join(dir, 'tmp'), { recursive: true });
   const port = await freePort();
@@ -45,6 +47,7 @@ export async function startLocalEdge(app: string): Promise<LocalEdge> {
     nginx: (args) => ['nginx', ...args],
     reload: ['kill', '-HUP', String(pid)],
     processes: ['ps', '-o', 'pid=,args=', '--ppid', String(pid)],
+    reopenLogs: ['kill', '-USR1', String(pid)],
     render,
     url: `http://127.0.0.1:${port}`,
   };
