@@ -78,3 +78,13 @@ export function renderVersions(rows: VersionRow[]): string {
   });
   return ['VERSION  CREATED  TASKS  URL  MARKS', ...lines].join('\n');
 }
+
+/**
+ * The release part of `depl status` (a ReleaseStatusReader for src/workflows/status.ts): live and canary from
+ * the cluster state, installed versions from the swarm.
+ */
+export async function readReleaseStatus(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<{ live: string | null; canary: { version: string; weight: number } | null; versions: VersionRow[] }> {
+  const versions = await listVersions(loaded, log, cluster);
+  const marks = await marksOf(cluster, loaded.config.app);
+  return { live: marks.live ?? null, canary: marks.canary ?? null, versions };
+}

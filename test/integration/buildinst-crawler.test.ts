@@ -83,6 +83,15 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(ready.status, ready.body).toBe(200);
   }, 480_000);
 
+  it('ships a runtime image with node, production dependencies and the compiled crawler only', async () => {
+    const inImage = async (script: string) => (await test.cluster.manager.exec(['docker', 'run', '--rm', '--entrypoint', 'sh', 'shop/api:v1', '-c', script])).stdout.trim();
+    expect(await inImage('for t in gcc cc g++ make python3 tsc; do command -v $t || true; done; ls -d node_modules/typescript node_modules/vitest 2>/dev/null || true')).toBe('');
+    expect(await inImage('ls dist')).toBe('crawler');
+    expect(await inImage('ls dist/crawler/api/server.js dist/crawler/worker/main.js')).toBe('dist/crawler/api/server.js\ndist/crawler/worker/main.js');
+    expect(await inImage('node --version')).toMatch(/^v2\d\./);
+    expect(await inImage('id -un')).toBe('nobody');
+  });
+
   it('installs a second version while the first keeps serving; a concurrent run is refused naming the lock holder', async () => {
     let failures = 0;
     let probes = 0;
@@ -127,6 +136,9 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(cli.exitCode, cli.stderr).toBe(0);
     const listed = JSON.parse(cli.stdout) as { versions: { version: string; url: string; live: boolean }[] };
     expect(listed.versions.map((v) => [v.version, v.url, v.live])).toEqual([['v1', 'http://v1.shop.localhost/', false], ['v2', 'http://v2.shop.localhost/', false]]);
+    const status = await runCli(['--config', test.configFile, '--json', 'status'], { cwd: test.dir });
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as { versions: { version: string }[] }).versions.map((v) => v.version)).toEqual(['v1', 'v2']);
   });
 
   it('exits 2 from the CLI for a bad version label, before building', async () => {
