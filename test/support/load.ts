@@ -11,6 +11,7 @@ import { request } from 'undici';
 export interface LoadOptions {
   url: string;
   host: string;
+  /** The load runs at least this long, and until 2 s after the scenario finished. */
   durationSeconds: number;
   keepAlive: { connections: number; rate: number };
   newConnections: { connections: number; rate: number };
@@ -60,13 +61,13 @@ export async function runLoad(options: LoadOptions, scenario: () => Promise<void
   // Without a callback autocannon returns its instance, an event emitter that is also a promise of the result.
   type Running = autocannon.Instance & Promise<autocannon.Result>;
   const keepAlive = autocannon({
-    url: options.url, duration: options.durationSeconds, timeout: 10, requests: [keepAliveRequest],
+    url: options.url, duration: 3_600, timeout: 10, requests: [keepAliveRequest],
     connections: options.keepAlive.connections, overallRate: options.keepAlive.rate,
   }) as unknown as Running;
   keepAlive.on('reqError', (error: Error & { code?: string }) => failures.push({ at: performance.now(), client: 'keep-alive', error: error.code ?? error.message }));
 
   const fresh = { requests: 0, non2xx: 0, timeouts: 0 };
-  const stopAt = performance.now() + options.durationSeconds * 1000;
+  let stopAt = Infinity;
   const gapMs = (options.newConnections.connections / options.newConnections.rate) * 1000;
   const freshClient = async () => {
     let next = performance.now();
@@ -94,9 +95,16 @@ export async function runLoad(options: LoadOptions, scenario: () => Promise<void
     }
   };
 
-  const scenarioDone = scenario();
-  const [result] = await Promise.all([keepAlive, ...Array.from({ length: options.newConnections.connections }, freshClient)]);
-  await scenarioDone;
+  const started = performance.now();
+  const loads = Promise.all([keepAlive, ...Array.from({ length: options.newConnections.connections }, freshClient)]);
+  loads.catch(() => undefined); // awaited below; this only keeps a failed scenario from leaving it unhandled
+  try {
+    await scenario();
+  } finally {
+    stopAt = Math.max(started + options.durationSeconds * 1000, performance.now() + 2_000);
+    setTimeout(() => keepAlive.stop(), stopAt - performance.now());
+  }
+  const [result] = await loads;
   const freshFailures = failures.filter((f) => f.client === 'new-connection').length;
   return {
     samples,
