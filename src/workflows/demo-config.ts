@@ -4,17 +4,21 @@ import { parseConfig } from '../config/load.js';
 import { renderInitConfig } from '../plan/init-config.js';
 import { packagePath } from '../util/paths.js';
 
+const DEFAULT_SUBNET = '192.168.77.0/24';
+
 /**
  * The demo's depl.yaml: what `depl init` writes, plus permission for the crawler to fetch the built-in demo
  * site, which lives on the local cluster's bridge (a private network the crawler refuses by default).
  * An existing file is kept: a second run reuses it, and a user's edits survive.
  */
-export async function ensureDemoConfig(file: string, allowNetwork: string): Promise<{ created: boolean; allowed: boolean }> {
+export async function ensureDemoConfig(file: string): Promise<{ created: boolean; allowed: string | null }> {
   const existing = await readFile(file, 'utf8').catch(() => null);
   const text = existing ?? renderInitConfig(await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8'), {
     app: 'crawler', domain: 'crawler.localhost', provider: 'local',
   });
   const document = parseDocument(text);
+  // the demo site is served on the cluster bridge's gateway, inside the local provider's subnet
+  const allowNetwork = String(document.getIn(['provider', 'subnet']) ?? DEFAULT_SUBNET);
   const networks = document.getIn(['config', 'allow', 'networks']) as { items?: Array<{ value?: unknown }> } | undefined;
   const already = networks?.items?.some((item) => (item.value ?? item) === allowNetwork) ?? false;
   if (!already) {
@@ -23,5 +27,5 @@ export async function ensureDemoConfig(file: string, allowNetwork: string): Prom
   const out = document.toString();
   parseConfig(out, file);
   if (existing === null || !already) await writeFile(file, out);
-  return { created: existing === null, allowed: !already };
+  return { created: existing === null, allowed: already ? null : allowNetwork };
 }

@@ -25,8 +25,6 @@ export interface DemoResult {
   seconds: number;
 }
 
-const DEFAULT_SUBNET = '192.168.77.0/24';
-
 /**
  * The README's main job on the embedded default: a local 3-node cluster, a version built, installed and
  * switched live, and a crawl of a built-in website run through the live version. Every step is the same
@@ -38,8 +36,9 @@ export async function runDemo(configFile: string, log: Logger, onCrawlProgress: 
   await ensureDockerEngine(log);
 
   log.step(`2/6 config: ${configFile}`);
-  const demoConfig = await ensureDemoConfig(configFile, DEFAULT_SUBNET);
-  if (demoConfig.created) log.info(`   wrote ${configFile} (the file \`depl init\` writes, allowed to crawl the demo site on ${DEFAULT_SUBNET})`);
+  const demoConfig = await ensureDemoConfig(configFile);
+  if (demoConfig.created) log.info(`   wrote ${configFile}: the file \`depl init\` writes`);
+  if (demoConfig.allowed) log.info(`   config.allow.networks gains ${demoConfig.allowed}, so the crawler may fetch the demo site on the cluster's bridge`);
   const loaded = await loadConfig(configFile);
   if (loaded.config.provider.type !== 'local') {
     throw new OperationError(`the demo runs on the local provider; ${configFile} says "${loaded.config.provider.type}"`, 'Run it in a folder without a depl.yaml, or use the individual commands.', 'DEMO_PROVIDER');
@@ -54,7 +53,6 @@ export async function runDemo(configFile: string, log: Logger, onCrawlProgress: 
 
   log.step('4/6 depl buildinst: build the crawler image on the manager, install it as a new version, health-check it through nginx');
   const installed = await buildinst(loaded, {}, log);
-  log.info(`   Version ${installed.version} is successfully installed (${(installed.timings.total / 1000).toFixed(1)} s)`);
 
   log.step(`5/6 depl switch ${installed.version}: make it live on http://${loaded.config.domain}/`);
   const switched = await withEdgeControl(loaded, log, (control) => switchVersion(control, installed.version));

@@ -48,7 +48,7 @@ async function subnetsInUse(): Promise<Set<string>> {
   return used;
 }
 
-async function freeSubnet(): Promise<string> {
+export async function freeSubnet(): Promise<string> {
   const used = await subnetsInUse();
   for (let tries = 0; tries < 200; tries += 1) {
     const subnet = `10.213.${Math.floor(Math.random() * 250) + 1}.0/24`;
@@ -102,7 +102,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
 }
 
 /** Every container, volume and network labelled with this cluster's unique prefix, removed by id. */
-async function removeByPrefix(prefix: string): Promise<void> {
+export async function removeByPrefix(prefix: string): Promise<void> {
   const label = { label: [`${LOCAL_LABEL_PREFIX}=${prefix}`] };
   for (const c of await docker.listContainers({ all: true, filters: label })) {
     await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});

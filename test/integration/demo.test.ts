@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
+import { runCli, repoRoot } from '../support/cli.js';
+import { freeSubnet, removeByPrefix } from '../support/cluster.js';
+
+/**
+ * The README's main job, `npm run demo`, is `depl demo`: from nothing to a crawl through a live version.
+ * Run here through the built CLI with its own subnet and container prefix, so it can sit beside a user's
+ * demo cluster and other tests.
+ */
+describe('depl demo: the main job on the embedded default', () => {
+  let dir: string;
+  let prefix: string;
+  let configFile: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'depl-demo-'));
+    prefix = `dd-${randomBytes(3).toString('hex')}`;
+    configFile = path.join(dir, 'depl.yaml');
+    expect((await runCli(['init', '--config', configFile], { cwd: dir })).exitCode).toBe(0);
+    const document = parseDocument(await readFile(configFile, 'utf8'));
+    document.setIn(['provider', 'subnet'], await freeSubnet());
+    document.setIn(['provider', 'prefix'], prefix);
+    // the crawler's source is this repository; a user runs the demo from its root, where "." is right
+    document.setIn(['services', 'api', 'build', 'context'], repoRoot);
+    await writeFile(configFile, document.toString());
+  });
+
+  afterAll(async () => {
+    await removeByPrefix(prefix);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('brings up 3 nodes, installs and switches a version live, and crawls the demo site through it', async () => {
+    const run = await runCli(['demo', '--config', configFile], { cwd: dir, timeoutMs: 900_000 });
+    expect(run.exitCode, run.stderr.slice(-3000)).toBe(0);
+    for (const step of ['1/6 Docker Engine', '2/6 config', '3/6 depl node-up', '4/6 depl buildinst', '5/6 depl switch', '6/6 depl crawl submit']) {
+      expect(run.stderr).toContain(step);
+    }
+    expect(run.stderr).toMatch(/Version [0-9]{8}-[0-9]{6} is successfully installed/);
+    // the demo site: 11 crawlable pages, /private/ kept out by robots.txt, 32 distinct images
+    expect(run.stdout).toMatch(/Crawl [0-9a-f-]{36}: done, 11 pages fetched, 1 skipped by robots\.txt, 32 images found:/);
+    expect(run.stdout).toContain('/img/harbour-2@2x.svg');
+    expect(run.stdout).not.toContain('secret.svg');
+    expect(run.stdout).toMatch(/curl -H 'Host: crawler\.localhost' http:\/\/[0-9.]+\/healthz/);
+
+    const status = await runCli(['status', '--json', '--config', configFile], { cwd: dir });
+    expect(status.exitCode, status.stderr).toBe(0);
+    const report = JSON.parse(status.stdout) as { nodes: { state: string }[]; live: string | null };
+    expect(report.nodes.map((n) => n.state)).toEqual(['Ready', 'Ready', 'Ready']);
+    expect(report.live, status.stdout).toMatch(/^[0-9]{8}-[0-9]{6}$/);
+    expect(run.stdout).toContain(`Live version ${report.live}`);
+  });
+});
