@@ -142,6 +142,20 @@ describe('crawler workers', () => {
     expect(blocked.map((p) => p.error).join('\n')).toMatch(/169\.254\.169\.254 is a linkLocal address/);
   });
 
+  it('space requests to one host by the configured delay, across workers', async () => {
+    const site = await startSite({ pages: 12, specials: false });
+    const config = configFor({ hostDelayMs: 100 });
+    const store = new JobStore(client, config.keyPrefix);
+    await startInProcessWorker(config);
+    await startInProcessWorker(config);
+    const job = await store.create({ urls: [site.seed], maxDepth: 5, maxPages: 100, scope: 'host' });
+    const doc = await waitForJob(store, job.id, 30_000);
+    expect(doc.counts.fetched).toBe(12);
+    const gaps = site.pageTimes.slice(1).map((t, i) => t - site.pageTimes[i]!);
+    // Slots come from Redis' clock; allow a few ms of scheduling jitter on arrival.
+    expect(Math.min(...gaps)).toBeGreaterThan(85);
+  });
+
   it('complete exactly with 3 worker processes when one is killed with SIGKILL mid-crawl', async () => {
     const site = await startSite({ pages: 300, pageDelayMs: 40 });
     const config = configFor({ concurrency: 4, visibilityTimeoutMs: 1000 });

@@ -31,6 +31,8 @@ export interface SyntheticSite {
   origin: string;
   seed: string;
   hits: Map<string, number>;
+  /** performance.now() of every page request (/p/...), in arrival order. */
+  pageTimes: number[];
   hitsUnder(prefix: string): number;
   expected: {
     /** Canonical URLs of every page that should end up fetched (HTML and non-HTML). */
@@ -47,6 +49,7 @@ export async function startSyntheticSite(options: SiteOptions): Promise<Syntheti
   const branching = options.branching ?? 3;
   const specials = options.specials ?? true;
   const hits = new Map<string, number>();
+  const pageTimes: number[] = [];
   const cache = new Map<number, Buffer>();
   let origin = '';
   let flakyServed = false;
@@ -90,6 +93,7 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
     hits.set(path, (hits.get(path) ?? 0) + 1);
     const page = /^\/p\/(\d+)\.html$/.exec(path);
     if (page && Number(page[1]) < options.pages) {
+      pageTimes.push(performance.now());
       const html = pageHtml(Number(page[1]));
       if (options.pageDelayMs) setTimeout(() => send(res, 200, 'text/html; charset=utf-8', html), options.pageDelayMs);
       else send(res, 200, 'text/html; charset=utf-8', html);
@@ -138,6 +142,7 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
     origin,
     seed: `${origin}p/0.html`,
     hits,
+    pageTimes,
     hitsUnder: (prefix) => [...hits].filter(([p]) => p.startsWith(prefix)).reduce((sum, [, n]) => sum + n, 0),
     expected,
     close: () => new Promise<void>((resolve) => {
