@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import { hostDebianMirror } from './host/debian-mirror.js';
 import { ensureDebianPackages } from './host/packages.js';
 import { deplCacheDir } from './local/cache-dir.js';
 import { withFileLock } from './local/file-lock.js';
@@ -130,17 +131,6 @@ export async function ensureBaseImages(engine: Engine, log: Logger, cacheDir = d
 
 async function exists(file: string): Promise<boolean> {
   return access(file).then(() => true, () => false);
-}
-
-/** The mirror this machine's apt uses, so the build goes where apt goes; debootstrap's default otherwise. */
-async function hostDebianMirror(): Promise<string | undefined> {
-  const sources = [
-    await readFile('/etc/apt/sources.list.d/debian.sources', 'utf8').catch(() => ''),
-    await readFile('/etc/apt/sources.list', 'utf8').catch(() => ''),
-  ].join('\n');
-  const deb822 = /^URIs:\s*(\S+\/debian)\/?\s*$/m.exec(sources);
-  const oneLine = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\/?\s+/m.exec(sources);
-  return deb822?.[1] ?? oneLine?.[1];
 }
 
 async function buildBaseTarball(target: string, cacheDir: string, log: Logger): Promise<void> {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { OperationError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
+import { hostDebianMirror } from '../host/debian-mirror.js';
 import { ensureDebianPackages } from '../host/packages.js';
 import { deplCacheDir } from './cache-dir.js';
 import { withFileLock } from './file-lock.js';
@@ -58,17 +59,6 @@ async function removeOlderImages(current: string): Promise<void> {
   for (const tag of String(listed.stdout).split('\n').filter((t) => t.length > 0 && t !== current)) {
     await execa('docker', ['rmi', tag], { reject: false });
   }
-}
-
-/** The mirror this machine's apt already uses, so the build goes where apt goes; debootstrap's default otherwise. */
-async function hostDebianMirror(): Promise<string | undefined> {
-  const sources = [
-    await readFile('/etc/apt/sources.list.d/debian.sources', 'utf8').catch(() => ''),
-    await readFile('/etc/apt/sources.list', 'utf8').catch(() => ''),
-  ].join('\n');
-  const deb822 = /^URIs:\s*(\S+\/debian)\/?\s*$/m.exec(sources);
-  const oneLine = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\/?\s+/m.exec(sources);
-  return deb822?.[1] ?? oneLine?.[1];
 }
 
 async function buildRootfsTarball(tarball: string, cacheDir: string, log: Logger): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { OperationError, UserError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
-import { header, OpenStackApiError, openstackRequest, type HttpOptions, type HttpResponse } from './http.js';
+import { header, OpenStackApiError, type HttpOptions, type HttpResponse } from './http.js';
 import type { KeystoneSession } from './keystone.js';
 import type { HeatOutput } from '../../plan/heat.js';
 
@@ -63,24 +63,9 @@ export class HeatClient {
 
   private async call(path: string, options: Omit<HttpOptions, 'service' | 'dispatcher'> = {}): Promise<HttpResponse> {
     this.base ??= await this.session.endpoint('orchestration');
-    const send = async () =>
-      openstackRequest(this.base + path, {
-        ...options,
-        headers: { ...options.headers, 'x-auth-token': await this.session.token() },
-        service: 'Heat',
-        dispatcher: this.options.dispatcher ?? this.session.dispatcher,
-      });
-    try {
-      return await send();
-    } catch (error) {
-      // A token can be revoked before its expiry: get a new one once.
-      if (error instanceof OpenStackApiError && error.status === 401) {
-        this.session.invalidate();
-        return send();
-      }
-      throw error;
-    }
+    return this.session.serviceRequest(this.base, path, { ...options, service: 'Heat', dispatcher: this.options.dispatcher });
   }
+
 
   /** The stack's name and id, or undefined when there is no such stack. */
   async find(name: string): Promise<StackRef | undefined> {

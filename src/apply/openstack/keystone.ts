@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { CloudCredentials, OpenStackAuth } from '../../config/clouds.js';
 import { OperationError } from '../../errors.js';
 import { registerSecret } from '../../util/redact.js';
-import { header, OpenStackApiError, openstackRequest } from './http.js';
+import { header, OpenStackApiError, openstackRequest, type HttpOptions, type HttpResponse } from './http.js';
 
 export interface CatalogEndpoint {
   interface: string;
@@ -69,6 +69,32 @@ export class KeystoneSession {
   /** Forget the token (after a 401 from a service: it was revoked or expired early). */
   invalidate(): void {
     this.current = undefined;
+  }
+
+  /**
+   * One authenticated request to a service's endpoint from the catalog. A token can be revoked before
+   * its expiry, so a 401 gets one retry with a new token.
+   */
+  async serviceRequest(
+    endpoint: string,
+    path: string,
+    options: Omit<HttpOptions, 'dispatcher'> & { dispatcher?: Dispatcher },
+  ): Promise<HttpResponse> {
+    const send = async () =>
+      openstackRequest(endpoint + path, {
+        ...options,
+        headers: { ...options.headers, 'x-auth-token': await this.token() },
+        dispatcher: options.dispatcher ?? this.dispatcher,
+      });
+    try {
+      return await send();
+    } catch (error) {
+      if (error instanceof OpenStackApiError && error.status === 401) {
+        this.invalidate();
+        return send();
+      }
+      throw error;
+    }
   }
 
   private async valid(): Promise<Token> {

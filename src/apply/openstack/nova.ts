@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { openstackRequest, OpenStackApiError, type HttpOptions, type HttpResponse } from './http.js';
+import type { HttpOptions, HttpResponse } from './http.js';
 import type { KeystoneSession } from './keystone.js';
 
 export interface NovaKeypair {
@@ -20,23 +20,9 @@ export class NovaClient {
 
   private async call(path: string, options: Omit<HttpOptions, 'service' | 'dispatcher'> = {}): Promise<HttpResponse> {
     this.base ??= await this.session.endpoint('compute');
-    const send = async () =>
-      openstackRequest(this.base + path, {
-        ...options,
-        headers: { ...options.headers, 'x-auth-token': await this.session.token() },
-        service: 'Nova',
-        dispatcher: this.options.dispatcher ?? this.session.dispatcher,
-      });
-    try {
-      return await send();
-    } catch (error) {
-      if (error instanceof OpenStackApiError && error.status === 401) {
-        this.session.invalidate();
-        return send();
-      }
-      throw error;
-    }
+    return this.session.serviceRequest(this.base, path, { ...options, service: 'Nova', dispatcher: this.options.dispatcher });
   }
+
 
   async keypair(name: string): Promise<NovaKeypair | undefined> {
     const response = await this.call(`/os-keypairs/${encodeURIComponent(name)}`, { accept: [404] });
