@@ -79,7 +79,8 @@ export class CrawlWorker {
   async start(): Promise<void> {
     await this.store.ensureGroup();
     const visibility = this.options.config.worker.visibilityTimeoutMs;
-    this.every(Math.max(100, Math.floor(visibility / 3)), () => this.heartbeat());
+    // The heartbeat keeps running through a graceful stop: held pages must not be taken over while they finish.
+    this.every(Math.max(100, Math.floor(visibility / 3)), () => this.heartbeat(), true);
     this.every(Math.max(100, Math.floor(visibility / 2)), () => this.takeOver());
     this.every(250, () => this.store.promoteDue().then(() => undefined));
     this.loops.push(this.readLoop());
@@ -91,7 +92,6 @@ export class CrawlWorker {
    */
   async stop(graceMs = this.options.config.worker.shutdownGraceMs): Promise<void> {
     this.stopping = true;
-    for (const timer of this.timers) clearInterval(timer);
     this.wake?.();
     // The read loop ends within its BLOCK time; anything it read meanwhile it hands back itself.
     await Promise.allSettled(this.loops);
@@ -106,6 +106,7 @@ export class CrawlWorker {
       this.stats.released++;
     }));
     await all();
+    for (const timer of this.timers) clearInterval(timer);
   }
 
   get heldCount(): number {
@@ -120,10 +121,10 @@ export class CrawlWorker {
     return busy;
   }
 
-  private every(ms: number, fn: () => Promise<void>): void {
+  private every(ms: number, fn: () => Promise<void>, duringStop = false): void {
     let running = false;
     const timer = setInterval(() => {
-      if (running || this.stopping) return;
+      if (running || (this.stopping && !duringStop)) return;
       running = true;
       fn().catch((error: Error) => this.options.log.warn(`background step failed: ${error.message}`)).finally(() => { running = false; });
     }, ms);
