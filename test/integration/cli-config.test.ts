@@ -41,9 +41,9 @@ describe('depl CLI: help, init and config errors, run as a user would', () => {
     expect((await runCli(['init'], { cwd: dir })).exitCode).toBe(2); // refuses to overwrite
 
     const status = await runCli(['status', '--json'], { cwd: dir });
-    // past config loading: whatever happens next is about the cluster, not the file
-    expect(status.exitCode).not.toBe(2);
+    // past config loading: what stops it now is the cluster (none yet), not the file
     expect(status.stderr).not.toMatch(/depl\.yaml has \d+ problem/);
+    expect(JSON.parse(status.stdout)).toMatchObject({ error: { code: 'NO_CLUSTER', hint: "Run 'depl node-up' first." } });
   });
 
   it('rejects a broken depl.yaml with every problem named by path, exit 2', async () => {
