@@ -1,0 +1,79 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAddressPolicy } from '../../src/crawler/core/address-policy.js';
+import { createSafeAgent, isBlocked, resolveAllowed, SafeFetcher } from '../../src/crawler/worker/safe-fetch.js';
+
+/** The SSRF-safe fetcher against a loopback server: limits, content types, redirect checks. */
+let server: Server;
+let origin: string;
+const limits = { timeoutMs: 2000, maxBodyBytes: 64 * 1024, maxRedirects: 2, userAgent: 'test' };
+const allowLoopback = createAddressPolicy({ hosts: [], networks: ['127.0.0.1/32'] });
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    if (path === '/big') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.write('<html><body><img src="/early.png">');
+      res.end(`${'<p>filler</p>'.repeat(20_000)}<img src="/late.png"></body></html>`);
+    } else if (path === '/pdf') {
+      res.writeHead(200, { 'content-type': 'application/pdf' }).end('%PDF <img src="/no.png">');
+    } else if (path === '/to-file') {
+      res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+    } else if (path === '/loop') {
+      res.writeHead(302, { location: '/loop' }).end();
+    } else if (path === '/slow') {
+      setTimeout(() => res.end('late'), 5000).unref();
+    } else {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<img src="ok.png" alt="é">');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe('SafeFetcher', () => {
+  const fetcher = () => new SafeFetcher(createSafeAgent(allowLoopback, { connectTimeoutMs: 1000 }), limits);
+
+  it('parses HTML as it streams and decodes the declared charset', async () => {
+    const page = await fetcher().fetchPage(`${origin}/`);
+    expect(page).toMatchObject({ kind: 'html', status: 200, extract: { images: [{ url: `${origin}/ok.png`, alt: 'é' }] } });
+  });
+
+  it('stops reading at the body cap and keeps what it parsed', async () => {
+    const page = await fetcher().fetchPage(`${origin}/big`);
+    expect(page.kind).toBe('html');
+    if (page.kind !== 'html') return;
+    expect(page.truncated).toBe(true);
+    expect(page.extract.images.map((i) => i.url)).toEqual([`${origin}/early.png`]);
+  });
+
+  it('does not parse other content types', async () => {
+    expect(await fetcher().fetchPage(`${origin}/pdf`)).toMatchObject({ kind: 'other', contentType: 'application/pdf' });
+  });
+
+  it('refuses a redirect to a non-http scheme and stops redirect loops', async () => {
+    const error = await fetcher().fetchPage(`${origin}/to-file`).catch((e: unknown) => e);
+    expect(isBlocked(error)).toBe(true);
+    await expect(fetcher().fetchPage(`${origin}/loop`)).rejects.toThrow(/more than 2 redirects/);
+  });
+
+  it('times out a page that does not answer', async () => {
+    await expect(fetcher().fetchPage(`${origin}/slow`)).rejects.toThrow();
+  });
+
+  it('refuses loopback when the config does not allow it, and names whatever resolves inside', async () => {
+    const strict = new SafeFetcher(createSafeAgent(createAddressPolicy({ hosts: [], networks: [] }), { connectTimeoutMs: 1000 }), limits);
+    const error = await strict.fetchPage(`${origin}/`).catch((e: unknown) => e);
+    expect(isBlocked(error)).toBe(true);
+    await expect(resolveAllowed('localhost', createAddressPolicy({ hosts: [], networks: [] }))).rejects.toThrow(/refusing localhost .* loopback/);
+    await expect(resolveAllowed('localhost', createAddressPolicy({ hosts: ['localhost'], networks: [] }))).resolves.toBeTruthy();
+    await expect(resolveAllowed('[::ffff:169.254.169.254]', allowLoopback)).rejects.toThrow(/linkLocal/);
+  });
+});
