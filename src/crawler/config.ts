@@ -51,6 +51,8 @@ export const serviceConfigSchema = z.object({
     hosts: z.array(z.string().min(1)).default([]),
     networks: z.array(network).default([]),
   }).default({ hosts: [], networks: [] }),
+  /** How long a finished (or cancelled) job's pages and images stay readable. */
+  jobTtlSeconds: z.number().int().min(60).default(7 * 24 * 3600),
   worker: workerSchema.default(workerSchema.parse({})),
   api: apiSchema.default(apiSchema.parse({})),
   // Keys of depl.yaml's config: section meant for other services are ignored rather than refused.

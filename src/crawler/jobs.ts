@@ -104,8 +104,11 @@ const scripts = {
 
 export class JobStore {
   readonly keys: CrawlerKeys;
-  constructor(readonly redis: Redis, prefix: string) {
+  /** How long a finished job's data is kept (0: forever). */
+  private readonly jobTtlSeconds: number;
+  constructor(readonly redis: Redis, prefix: string, options: { jobTtlSeconds?: number } = {}) {
     this.keys = crawlerKeys(prefix);
+    this.jobTtlSeconds = options.jobTtlSeconds ?? 7 * 24 * 3600;
   }
 
   /** Creates the consumer group (and the stream) if needed; from id 0 so tasks queued before it are read. */
@@ -122,7 +125,7 @@ export class JobStore {
     const id = randomUUID();
     const k = this.keys;
     await scripts.create.run(this.redis, [k.job(id), k.seen(id), k.tasks],
-      [id, request.maxDepth, request.maxPages, request.scope, JSON.stringify(request.urls), ...request.urls]);
+      [id, request.maxDepth, request.maxPages, request.scope, JSON.stringify(request.urls), this.jobTtlSeconds, ...request.urls]);
     const doc = await this.get(id);
     if (doc === null) throw new Error(`job ${id} vanished right after it was created`);
     return doc;
@@ -181,7 +184,7 @@ export class JobStore {
     for (const image of result.images) args.push(image.url, image.alt);
     args.push(result.children.length);
     for (const child of result.children) args.push(child.url, child.depth, child.robotsDisallowed ? 1 : 0);
-    const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks];
+    const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks, k.takeovers(task.job)];
     return Number(await scripts.complete.run(this.redis, keys, args));
   }
 

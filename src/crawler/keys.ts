@@ -40,7 +40,7 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
   };
 }
 
-/** Every key that belongs to one job, for deletion. */
+/** Every key that belongs to one job (they expire together once the job has nothing in flight). */
 export function jobKeyList(keys: CrawlerKeys, id: string): string[] {
   return [keys.job(id), keys.seen(id), keys.done(id), keys.pages(id), keys.imageSet(id), keys.images(id), keys.takeovers(id)];
 }

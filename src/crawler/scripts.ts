@@ -5,14 +5,14 @@
 const NOW = `local __t = redis.call('TIME') local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
 
 /**
- * KEYS: job, seen, tasks. ARGV: id, maxDepth, maxPages, scope, seedsJson, url...
- * Creates the job hash and enqueues the seeds; returns the number of seeds queued (0 if the id exists).
+ * KEYS: job, seen, tasks. ARGV: id, maxDepth, maxPages, scope, seedsJson, ttlSeconds, url...
+ * Creates the job hash and enqueues the seeds; returns the number of seeds queued (-1 if the id exists).
  */
 export const CREATE_JOB = `${NOW}
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local maxPages = tonumber(ARGV[3])
 local n = 0
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   if n < maxPages and redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
     n = n + 1
     redis.call('XADD', KEYS[3], '*', 'j', ARGV[1], 'u', ARGV[i], 'd', '0', 'a', '1')
@@ -20,11 +20,11 @@ for i = 6, #ARGV do
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'status', 'running', 'createdAt', now, 'updatedAt', now,
   'maxDepth', ARGV[2], 'maxPages', ARGV[3], 'scope', ARGV[4], 'seeds', ARGV[5],
-  'queued', n, 'pending', n, 'fetched', 0, 'failed', 0, 'robots', 0, 'blocked', 0, 'cancelled', 0, 'images', 0)
+  'queued', n, 'pending', n, 'fetched', 0, 'failed', 0, 'robots', 0, 'blocked', 0, 'cancelled', 0, 'images', 0, 'ttl', ARGV[6])
 return n`;
 
 /**
- * The one step that records a page's result. KEYS: job, seen, done, pages, imageSet, images, tasks.
+ * The one step that records a page's result. KEYS: job, seen, done, pages, imageSet, images, tasks, takeovers.
  * ARGV: group, messageId, jobId, url, outcome (a count field), pageJson, imagePage,
  *       nImages, (imageUrl, alt) x nImages, nChildren, (url, depth, robotsDisallowed 0|1) x nChildren.
  * Image records are built here from (url, page, alt): sending each URL once keeps the command small.
@@ -86,6 +86,14 @@ end
 local pending = redis.call('HINCRBY', KEYS[1], 'pending', -1)
 redis.call('HSET', KEYS[1], 'updatedAt', now)
 if pending <= 0 and status == 'running' then redis.call('HSET', KEYS[1], 'status', 'done', 'finishedAt', now) end
+if pending <= 0 then
+  -- Nothing of this job is in flight any more: its data is kept for the job's retention time, then dropped.
+  local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0')
+  if ttl and ttl > 0 then
+    for k = 1, 6 do redis.call('EXPIRE', KEYS[k], ttl) end
+    redis.call('EXPIRE', KEYS[8], ttl)
+  end
+end
 ack()
 return 1`;
 

@@ -115,6 +115,10 @@ describe('crawler workers', () => {
     }
     expect(site.hits.get('/missing.html')).toBe(1);
     expect(site.hits.get('/robots.txt')).toBe(1);
+    // A finished job's keys expire together (7 days by default).
+    for (const key of [store.keys.job(doc.id), store.keys.seen(doc.id), store.keys.images(doc.id)]) {
+      expect(await client.ttl(key)).toBeGreaterThan(6 * 24 * 3600);
+    }
     const alt = (await store.images(doc.id, 0, 100_000)).items.find((i) => i.url === `${site.origin}pic/7.jpg`);
     expect(alt).toEqual({ url: `${site.origin}pic/7.jpg`, page: `${site.origin}p/7.html`, alt: 'picture 7' });
   });

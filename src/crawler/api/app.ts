@@ -38,7 +38,7 @@ type Route = { method: string; pattern: RegExp; name: string; run: (req: Incomin
 
 export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
   const { config, redis } = deps;
-  const store = new JobStore(redis, config.keyPrefix);
+  const store = new JobStore(redis, config.keyPrefix, { jobTtlSeconds: config.jobTtlSeconds });
   const metrics = new ApiMetrics();
   const expectedToken = digest(config.apiToken);
 
