@@ -5,13 +5,12 @@ import { applyEdge, ensureEdgeService, readEdgeLogs, readEdgeState, requestThrou
 import { readState } from '../../src/apply/cluster-state.js';
 import { computeStats } from '../../src/plan/stats.js';
 import { silentLogger } from '../../src/util/log.js';
-import { promoteCanary, setCanary } from '../../src/workflows/canary.js';
 import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
-import { rollback } from '../../src/workflows/rollback.js';
 import { switchVersion } from '../../src/workflows/switch.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
-import { runLoad, type LoadSample } from '../support/load.js';
+import { runLoad } from '../support/load.js';
+import { expectScenarioHeld, sentBetween, switchRollbackCanaryPromote, type ScenarioMarks } from '../support/switch-scenario.js';
 import { importNginxImage } from '../support/nginx-image.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import switchCommand from '../../src/cli/commands/switch.js';
@@ -93,67 +92,26 @@ describe('the edge on a local swarm', () => {
 
   it('switches, rolls back, canaries 30% and promotes under at least 24 s of load with no failed request', async () => {
     await switchVersion(control, 'v1');
-    const marks: Record<string, number> = {};
-    let phases: Record<string, number> = {};
+    let marks: ScenarioMarks | undefined;
     const result = await runLoad(
       { url: control.site.url, host: domain, durationSeconds: 24, keepAlive: { connections: 8, rate: 250 }, newConnections: { connections: 4, rate: 80 } },
       async () => {
-        await sleep(2_000);
-        marks.switchStart = performance.now();
-        phases = (await switchVersion(control, 'v2')).phases;
-        marks.switched = performance.now();
-        await sleep(2_000);
-        marks.rollbackStart = performance.now();
-        await rollback(control);
-        marks.rolledBack = performance.now();
-        await sleep(1_000);
-        marks.canaryStart = performance.now();
-        await setCanary(control, 'v2', 30);
-        marks.canaryOn = performance.now();
-        await sleep(11_000);
-        marks.promoteStart = performance.now();
-        await promoteCanary(control);
-        marks.promoted = performance.now();
+        marks = await switchRollbackCanaryPromote(control, { afterSwitch: 2_000, canary: 11_000 });
       },
     );
-    // By send time: a request sent after a change returned must be served by the new side.
-    const between = (from: number, to: number) => result.samples.filter((s) => s.sentAt > from && s.sentAt < to);
-    const share = (samples: LoadSample[], version: string) => samples.filter((s) => s.version === version).length / samples.length;
-    const canaryWindow = between(marks.canaryOn!, marks.promoteStart!);
-    const lastOld = between(marks.switchStart!, marks.rollbackStart!).filter((s) => s.client === 'new-connection' && s.version === 'v1').at(-1);
+    const m = marks!;
+    const lastOld = sentBetween(result, m.switchStart, m.rollbackStart).filter((s) => s.client === 'new-connection' && s.version === 'v1').at(-1);
+    const t0 = m.switchStart - 2_000;
+    const { switchPhases, ...instants } = m;
     console.log(`cluster load: ${result.samples.length} responses, ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx; ` +
-      `switch command ${(marks.switched! - marks.switchStart!).toFixed(0)} ms (${JSON.stringify(phases)}), last new-connection request to v1 sent ${((lastOld?.sentAt ?? marks.switchStart!) - marks.switchStart!).toFixed(0)} ms after its start; ` +
-      `canary share ${(share(canaryWindow, 'v2') * 100).toFixed(1)}% of ${canaryWindow.length}`);
-    const t0 = marks.switchStart! - 2_000;
-    console.log(`marks (ms from load start): ${Object.entries(marks).map(([k, v]) => `${k} ${(v - t0).toFixed(0)}`).join(', ')}; failures: ${JSON.stringify(result.failures.map((f) => ({ ...f, at: Math.round(f.at - t0) })))}`);
-
-    for (const [name, from, to, expected] of [['switch', marks.switched!, marks.switched! + 1_500, 'v2'], ['rollback', marks.rolledBack!, marks.canaryStart!, 'v1'], ['promote', marks.promoted!, Infinity, 'v2']] as const) {
-      const late = between(from, to).filter((s) => s.version !== expected);
-      if (late.length > 0) console.log(`late after ${name} (${late.length}): ${JSON.stringify(late.slice(0, 5).map((s) => ({ c: s.client, sent: Math.round(s.sentAt - from), got: Math.round(s.at - from), v: s.version })))}`);
-    }
-    expect({ errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx }).toEqual({ errors: 0, timeouts: 0, non2xx: 0 });
-    expect(result.samples.every((s) => s.status === 200)).toBe(true);
-    expect(between(marks.promoted!, Infinity).length).toBeGreaterThan(100);
-    // Once a change returned, every request sent later on a new connection went to the new side. A keep-alive
-    // client may have opened a connection during nginx's ~100 ms overlap of old and new workers and send its
-    // first request on it only at its next rate tick (autocannon opens connections ahead of requests): that
-    // one request is answered by the old side, then the old worker closes the connection.
-    const servedByNew = (from: number, to: number, version: string) => {
-      const window = between(from, to);
-      expect(window.length).toBeGreaterThan(10);
-      expect(window.filter((s) => s.client === 'new-connection' && s.version !== version)).toEqual([]);
-      const late = window.filter((s) => s.version !== version);
-      expect(late.length).toBeLessThanOrEqual(Math.max(3, window.length * 0.01));
-      expect(late.every((s) => s.sentAt - from < 1_100)).toBe(true);
-    };
-    servedByNew(marks.switched!, marks.switched! + 1_500, 'v2');
-    servedByNew(marks.rolledBack!, marks.canaryStart!, 'v1');
-    expect(canaryWindow.length).toBeGreaterThanOrEqual(2_000);
-    expect(share(canaryWindow, 'v2')).toBeGreaterThan(0.25);
-    expect(share(canaryWindow, 'v2')).toBeLessThan(0.35);
-    servedByNew(marks.promoted!, Infinity, 'v2');
+      `switch command ${(m.switched - m.switchStart).toFixed(0)} ms (${JSON.stringify(switchPhases)}), last new-connection request to v1 sent ${((lastOld?.sentAt ?? m.switchStart) - m.switchStart).toFixed(0)} ms after its start`);
+    console.log(`marks (ms from load start): ${Object.entries(instants as Record<string, number>).map(([k, v]) => `${k} ${(v - t0).toFixed(0)}`).join(', ')}; failures: ${JSON.stringify(result.failures.map((f) => ({ ...f, at: Math.round(f.at - t0) })))}`);
+    const canary = expectScenarioHeld(result, m);
+    console.log(`canary share ${(canary.canaryShare * 100).toFixed(1)}% of ${canary.canaryRequests}`);
+    expect(sentBetween(result, m.promoted, Infinity).length).toBeGreaterThan(100);
     expect(await readState(tc.cluster.manager, app)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
   });
+
 
   it('loses no request while a version rolls its tasks (retries to another task at the edge)', async () => {
     const result = await runLoad(
