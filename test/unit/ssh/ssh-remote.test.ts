@@ -4,14 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { generateParseableKeyPair } from '../../../src/apply/ssh-keypair.js';
 import { KnownHosts } from '../../../src/apply/known-hosts.js';
 import { connectSsh, SshPool } from '../../../src/apply/ssh.js';
 import { isDeplError } from '../../../src/errors.js';
 
-const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+const clientKey = generateParseableKeyPair();
 
 /** An in-process SSH server on loopback: runs nothing, answers each exec with the command line it got. */
-function startServer(hostKey = ssh2.utils.generateKeyPairSync('ed25519').private, port = 0): Promise<{ server: ssh2.Server; port: number; execs: string[] }> {
+function startServer(hostKey = generateParseableKeyPair().private, port = 0): Promise<{ server: ssh2.Server; port: number; execs: string[] }> {
   const execs: string[] = [];
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
     client.on('authentication', (ctx) => {
