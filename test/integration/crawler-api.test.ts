@@ -104,11 +104,8 @@ describe('crawler API', () => {
     expect(await client.keys(`${config.keyPrefix}*`)).toEqual([]);
   });
 
-  it('creates a job, reports progress and serves images and pages, paginated; DELETE cancels', async () => {
-    const site: SyntheticSite = await startSyntheticSite({ pages: 30, specials: false });
-    closers.push(() => site.close());
-    const config = configFor();
-    const base = await startApi(config);
+  /** One crawl worker in this process on the test's Redis, stopped by the closers. */
+  async function startWorker(config: ServiceConfig): Promise<void> {
     const commands = new Redis(redis.url, { maxRetriesPerRequest: null });
     const reader = new Redis(redis.url, { maxRetriesPerRequest: null });
     const worker = new CrawlWorker({ config, redis: commands, reader, log: { info: () => undefined, warn: () => undefined } });
@@ -118,6 +115,14 @@ describe('crawler API', () => {
       commands.disconnect();
       reader.disconnect();
     });
+  }
+
+  it('creates a job, reports progress and serves images and pages, paginated; DELETE cancels', async () => {
+    const site: SyntheticSite = await startSyntheticSite({ pages: 30, specials: false });
+    closers.push(() => site.close());
+    const config = configFor();
+    const base = await startApi(config);
+    await startWorker(config);
 
     const created = await call(base, 'POST', '/v1/jobs', json({ urls: [site.seed], maxDepth: 10, maxPages: 1000 }));
     expect(created.status).toBe(201);
@@ -200,15 +205,7 @@ describe('crawler API', () => {
     closers.push(() => site.close());
     const config = configFor();
     const base = await startApi(config);
-    const commands = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const reader = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const worker = new CrawlWorker({ config, redis: commands, reader, log: { info: () => undefined, warn: () => undefined } });
-    await worker.start();
-    closers.push(async () => {
-      await worker.stop(200);
-      commands.disconnect();
-      reader.disconnect();
-    });
+    await startWorker(config);
     const cwd = await mkdtemp(path.join(tmpdir(), 'depl-crawl-cli-'));
     const env = { DEPL_API_TOKEN: TOKEN };
     const submitted = await runCli(['--json', 'crawl', 'submit', site.seed, '--depth', '5', '--max-pages', '100', '--wait', '--api', base], { cwd, env });
