@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { looksSecret } from '../util/secret.js';
 
 /**
  * Turns zod issues into lines a person can act on: `services.api.port: expected number, got string`.
@@ -30,7 +31,9 @@ export function describeIssues(schema: z.ZodType, issues: readonly z.core.$ZodIs
 
 function humanMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type') {
-    const got = issue.input === undefined ? 'nothing (required)' : describeValue(issue.input);
+    // the value under a key like DB_PASSWORD is never printed, only its kind
+    const hide = issue.path.some((p) => typeof p === 'string' && looksSecret(p));
+    const got = issue.input === undefined ? 'nothing (required)' : hide ? describeKind(issue.input) : describeValue(issue.input);
     return `expected ${issue.expected}, got ${got}`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
@@ -40,6 +43,13 @@ function humanMessage(issue: z.core.$ZodIssue): string {
     return issue.message.replace(/^Invalid discriminator value\. Expected /, 'expected one of ');
   }
   return issue.message.replace(/^Invalid input: /, '');
+}
+
+function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `a ${typeof value} (value not shown)`;
 }
 
 function describeValue(value: unknown): string {

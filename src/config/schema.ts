@@ -1,11 +1,21 @@
 import { z } from 'zod';
-import { checkAppName, checkDomainName, checkServiceName, type NameCheck } from '../plan/names.js';
+import { checkAppName, checkDomainName, checkHealthPath, checkSecretName, checkServiceName, type NameCheck } from '../plan/names.js';
+import { looksSecret } from '../util/secret.js';
 
 const named = (check: (v: string) => NameCheck, what: string) =>
   z.string().superRefine((value, ctx) => {
     const result = check(value);
     if (!result.ok) ctx.addIssue({ code: 'custom', message: `${what} "${value}" ${result.reason}` });
   });
+
+const healthPath = z.string().superRefine((value, ctx) => {
+  const result = checkHealthPath(value);
+  if (!result.ok) ctx.addIssue({ code: 'custom', message: `health path ${JSON.stringify(value)} ${result.reason}` });
+});
+
+const secretName = named(checkSecretName, 'secret name');
+/** Names of secrets (declared in the top-level `secrets:`) mounted at /run/secrets/<name>. */
+const secretRefs = z.array(secretName).default([]);
 
 const relativeOrAbsolutePath = z.string().min(1, 'expected a path');
 const command = z.array(z.string()).min(1, 'expected a non-empty list of arguments');
@@ -47,8 +57,9 @@ const service = z.strictObject({
   replicas: z.number().int().min(0).max(100).default(1),
   /** Reached through the edge at <version>.<domain>. */
   http: z.boolean().default(false),
-  health: z.string().startsWith('/', 'expected a path starting with "/"').optional(),
+  health: healthPath.optional(),
   env: z.record(z.string(), z.string()).default({}),
+  secrets: secretRefs,
   stopGracePeriod: z.string().regex(/^\d+(ms|s|m)$/, 'expected a duration like 10s').default('15s'),
 });
 
@@ -59,6 +70,7 @@ const accessory = z.strictObject({
   /** "manager", or a node name. */
   node: z.string().default('manager'),
   port: z.number().int().min(1).max(65535).optional(),
+  secrets: secretRefs,
 });
 
 export const configSchema = z
@@ -75,6 +87,16 @@ export const configSchema = z
     registry: z.strictObject({ url: z.string().min(1) }).optional(),
     services: z.record(named(checkServiceName, 'service name'), service).refine((s) => Object.keys(s).length > 0, 'expected at least one service'),
     accessories: z.record(named(checkServiceName, 'accessory name'), accessory).default({}),
+    /**
+     * Secrets the app uses, by name. Their values never come from this file: they come from the environment
+     * (DEPL_SECRET_<NAME>) or the local secrets file (.depl/secrets, 0600), and reach the services as Docker
+     * Swarm secrets at /run/secrets/<name>.
+     */
+    secrets: z.array(secretName).default([]),
+    /** The app's overlay network: IPsec-encrypted where the nodes' kernels support it ("auto"), always, or never. */
+    network: z.strictObject({
+      encrypted: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+    }).default({ encrypted: 'auto' }),
     /** The JSON document every service is started with as --config. */
     config: z.record(z.string(), z.unknown()).default({}),
   })
@@ -94,13 +116,53 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['services', name, 'from'], message: `"${svc.from}" itself uses "from"; point at the service that builds` });
       }
     }
-    for (const [name, acc] of Object.entries(cfg.accessories)) {
+    for (const name of Object.keys(cfg.accessories)) {
       if (name in cfg.services) {
         ctx.addIssue({ code: 'custom', path: ['accessories', name], message: `"${name}" is also a service; names must be unique` });
       }
-      void acc;
     }
+    const declared = new Set(cfg.secrets);
+    if (declared.size !== cfg.secrets.length) ctx.addIssue({ code: 'custom', path: ['secrets'], message: 'lists a secret twice' });
+    for (const [kind, entries] of [['services', cfg.services], ['accessories', cfg.accessories]] as const) {
+      for (const [name, entry] of Object.entries(entries)) {
+        for (const [i, secret] of entry.secrets.entries()) {
+          if (!declared.has(secret)) {
+            ctx.addIssue({ code: 'custom', path: [kind, name, 'secrets', i], message: `"${secret}" is not declared in the top-level secrets: list (have: ${cfg.secrets.join(', ') || 'none'})` });
+          }
+        }
+      }
+    }
+    for (const [name, svc] of Object.entries(cfg.services)) {
+      for (const key of Object.keys(svc.env)) {
+        if (looksSecret(key)) {
+          ctx.addIssue({ code: 'custom', path: ['services', name, 'env', key], message: 'looks like a secret; environment values show in `docker service inspect`. Declare it under secrets: and read /run/secrets/<name> instead' });
+        }
+      }
+    }
+    void inlineSecrets; // refused once the crawler reads its token from /run/secrets (next commit)
   });
+
+/**
+ * The config: section becomes a swarm config, readable by anyone with `docker config inspect`, and is
+ * mounted in every container; a secret value in it is refused (by key name, and credentials in URLs).
+ * Keys like `apiTokenFile` point at /run/secrets instead.
+ */
+function inlineSecrets(value: unknown, path: (string | number)[]): { path: (string | number)[]; message: string }[] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => inlineSecrets(item, [...path, i]));
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).flatMap(([key, item]) => {
+      const at = [...path, key];
+      if (looksSecret(key) && item !== null && item !== '' && typeof item !== 'object') {
+        return [{ path: at, message: `looks like a secret, and config: is readable with \`docker config inspect\` on the cluster. Declare it under secrets: and point at its file instead (e.g. ${key}File: /run/secrets/<name>)` }];
+      }
+      return inlineSecrets(item, at);
+    });
+  }
+  if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/\s@]*:[^/\s@]+@/i.test(value)) {
+    return [{ path, message: 'has a password in its URL; keep it out of depl.yaml: declare a secret and give the service its file (e.g. redisPasswordFile: /run/secrets/redis_password)' }];
+  }
+  return [];
+}
 
 export type DeplConfig = z.infer<typeof configSchema>;
 export type ServiceConfig = DeplConfig['services'][string];

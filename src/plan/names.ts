@@ -80,3 +80,23 @@ export function serviceName(app: string, version: string, service: string): stri
 export function versionHost(version: string, domain: string): string {
   return `${version}.${domain}`;
 }
+
+/**
+ * A health path is requested through the edge on the version's own host, so it must be a path on that host:
+ * `/healthz`, `/status?full=1`; never `//other-host/ok` (a network-path reference: another host) or a URL.
+ */
+export function checkHealthPath(value: string): NameCheck {
+  if (!value.startsWith('/')) return { ok: false, reason: 'must be an absolute path starting with "/", like /healthz' };
+  if (value.startsWith('//')) return { ok: false, reason: 'starts with "//", which names another host; use a path on the service itself, like /healthz' };
+  if (/[\s\\#]/.test(value) || [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return { ok: false, reason: 'may not contain spaces, control characters, "\\" or "#"' };
+  if (value.length > 1024) return { ok: false, reason: 'is longer than 1024 characters' };
+  return { ok: true };
+}
+
+/** A secret's name: a file name under /run/secrets and part of its swarm name `<app>-<name>-<version>`. */
+export function checkSecretName(value: string): NameCheck {
+  if (!/^[a-z][a-z0-9_]{0,29}$/.test(value)) {
+    return { ok: false, reason: 'must be lower-case letters, digits and "_", start with a letter, at most 30 characters (like api_token)' };
+  }
+  return { ok: true };
+}
