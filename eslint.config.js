@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 const ioModules = ['fs', 'node:fs', 'fs/promises', 'node:fs/promises', 'child_process', 'node:child_process',
   'net', 'node:net', 'http', 'node:http', 'https', 'node:https', 'dgram', 'node:dgram', 'dns', 'node:dns',
-  'ssh2', 'dockerode', 'undici', 'ioredis', 'bullmq', 'execa'];
+  'ssh2', 'dockerode', 'undici', 'ioredis', 'execa'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'coverage/**'] },
