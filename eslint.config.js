@@ -31,6 +31,13 @@ export default tseslint.config(
     },
   },
   {
+    // plan/ reads config/'s types; config/ importing plan/ would make the two a cycle (shared checks: src/names.ts).
+    files: ['src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/plan/**', '**/apply/**', '**/workflows/**', '**/cli/**'], message: 'src/config/ is imported by plan/ and must not import it back; shared name checks live in src/names.ts.' }] }],
+    },
+  },
+  {
     // the crawler is an application deployed by depl; it must not reach into the operator tool.
     files: ['src/crawler/**/*.ts'],
     rules: {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkAppName, checkDomainName, checkHealthPath, checkSecretName, checkServiceName, type NameCheck } from '../plan/names.js';
+import { checkAppName, checkDomainName, checkHealthPath, checkSecretName, checkServiceName, type NameCheck } from '../names.js';
 import { looksSecret } from '../util/secret.js';
 
 const named = (check: (v: string) => NameCheck, what: string) =>

@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
-import { checkAppName, checkDnsLabel, checkDomainName, checkVersionLabel, versionHost, type NameCheck } from './names.js';
+import { checkAppName, checkDnsLabel, checkDomainName, checkVersionLabel, type NameCheck } from '../names.js';
+import { versionHost } from './names.js';
 import type { EdgeState, EdgeUpstream, EdgeVersion } from './edge-state.js';
 
 /**

@@ -7,7 +7,8 @@ import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import type { EdgeState } from '../plan/edge-state.js';
-import { checkVersionLabel, versionHost } from '../plan/names.js';
+import { checkVersionLabel } from '../names.js';
+import { versionHost } from '../plan/names.js';
 import type { Logger } from '../util/log.js';
 import { hostname, userInfo } from 'node:os';
 

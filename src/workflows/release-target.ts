@@ -2,7 +2,8 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
-import { branchSlug, checkVersionLabel, serviceName, versionFromTime } from '../plan/names.js';
+import { checkVersionLabel } from '../names.js';
+import { branchSlug, serviceName, versionFromTime } from '../plan/names.js';
 import { packagePath } from '../util/paths.js';
 
 /**

@@ -3,7 +3,7 @@ import { UserError } from '../../errors.js';
 import type { CommandContext } from '../context.js';
 import { configPathFrom, parseConfig } from '../../config/load.js';
 import { renderInitConfig } from '../../plan/init-config.js';
-import { checkAppName, checkDomainName } from '../../plan/names.js';
+import { checkAppName, checkDomainName } from '../../names.js';
 import { packagePath } from '../../util/paths.js';
 
 interface InitOptions { provider: 'local' | 'openstack'; app: string; domain: string; force?: boolean }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { branchSlug, checkDnsLabel, checkDomainName, checkVersionLabel, serviceName, versionFromTime } from '../../../src/plan/names.js';
+import { checkDnsLabel, checkDomainName, checkVersionLabel } from '../../../src/names.js';
+import { branchSlug, serviceName, versionFromTime } from '../../../src/plan/names.js';
 
 describe('names', () => {
   it.each(['20261122-130512', 'v2', 'feature-login', 'a'])('accepts the version label %s', (label) => {
