@@ -1,3 +1,5 @@
+import { formatTable } from './table.js';
+
 /** The node table `status` and `node-up` print, from `docker node inspect` on the manager. */
 
 export interface NodeTableRow {
@@ -43,8 +45,5 @@ export function nodeTableFromInspect(stdout: string, known: { name: string; node
 }
 
 export function formatNodeTable(rows: NodeTableRow[]): string {
-  const header = ['NAME', 'ADDRESS', 'ROLE', 'AVAILABILITY', 'STATE'];
-  const cells = rows.map((r) => [r.name, r.address, r.role, r.availability, r.state]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  return [header, ...cells].map((line) => line.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return formatTable(['NAME', 'ADDRESS', 'ROLE', 'AVAILABILITY', 'STATE'], rows.map((r) => [r.name, r.address, r.role, r.availability, r.state]));
 }

@@ -6,19 +6,9 @@ import type { LoadedConfig } from '../config/load.js';
 import { versionHost } from '../plan/names.js';
 import { versionsFromServices, type InstalledVersion, type VersionMarks } from '../plan/releases.js';
 import { LABELS } from '../plan/services.js';
+import type { VersionRow } from '../plan/versions-table.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-
-export interface VersionRow {
-  version: string;
-  createdAt: string;
-  branch: string | null;
-  url: string;
-  live: boolean;
-  previous: boolean;
-  canary: { weight: number } | null;
-  services: { name: string; replicas: number; running: number | null }[];
-}
 
 /** The app's versions as the swarm has them (service labels), with the marks recorded on the cluster. */
 export async function installedVersions(engine: Engine, app: string): Promise<{ versions: InstalledVersion[]; services: InstalledService[] }> {
@@ -67,16 +57,6 @@ export async function listVersions(loaded: LoadedConfig, log: Logger, cluster?: 
       }),
     }));
   }, cluster);
-}
-
-export function renderVersions(rows: VersionRow[]): string {
-  if (rows.length === 0) return 'No versions installed. Run `depl buildinst`.';
-  const lines = rows.map((r) => {
-    const marks = [r.live ? 'live' : '', r.canary ? `canary ${r.canary.weight}%` : '', r.previous ? 'previous' : '', r.branch ? `branch ${r.branch}` : ''].filter(Boolean).join(', ');
-    const tasks = r.services.map((s) => `${s.name.slice(s.name.lastIndexOf('-') + 1)} ${s.running ?? '?'}/${s.replicas}`).join(' ');
-    return [r.version, r.createdAt.slice(0, 19).replace('T', ' '), tasks, r.url, marks].join('  ');
-  });
-  return ['VERSION  CREATED  TASKS  URL  MARKS', ...lines].join('\n');
 }
 
 /**

@@ -1,0 +1,28 @@
+import { formatTable } from './table.js';
+
+/** One installed version as `depl versions` and `depl status` show it. */
+export interface VersionRow {
+  version: string;
+  createdAt: string;
+  branch: string | null;
+  url: string;
+  live: boolean;
+  previous: boolean;
+  canary: { weight: number } | null;
+  services: { name: string; replicas: number; running: number | null }[];
+}
+
+/** `depl versions`: one aligned row per version, tasks as running/wanted per service. */
+export function formatVersions(rows: VersionRow[]): string {
+  if (rows.length === 0) return 'No versions installed. Run `depl buildinst`.';
+  return formatTable(['VERSION', 'CREATED', 'TASKS', 'URL', 'MARKS'], rows.map((r) => {
+    const marks = [r.live ? 'live' : '', r.canary ? `canary ${r.canary.weight}%` : '', r.previous ? 'previous' : '', r.branch ? `branch ${r.branch}` : ''].filter(Boolean);
+    const tasks = r.services.map((s) => `${shortService(s.name)} ${s.running ?? '?'}/${s.replicas}`);
+    return [r.version, r.createdAt.slice(0, 19).replace('T', ' '), tasks.join(' '), r.url, marks.join(', ')];
+  }));
+}
+
+/** `<app>-<version>-<service>` -> `<service>` (service names are DNS labels without "-" only by convention; the last part is what we show). */
+function shortService(name: string): string {
+  return name.slice(name.lastIndexOf('-') + 1);
+}
