@@ -34,7 +34,7 @@ describe('depl versions table', () => {
     expect(header).toMatch(/^VERSION\s+CREATED\s+TASKS\s+URL\s+MARKS$/);
     const starts = columnStarts(header!);
     for (const line of lines) for (const start of starts.slice(0, 4)) expect(line[start - 1] === ' ' || start === 0).toBe(true);
-    expect(lines[0]).toMatch(/^20261122-130512  2026-11-22 13:05:12  api 2\/2 worker 1\/3  http:\/\/20261122-130512\.shop\.example\/\s+live$/);
+    expect(lines[0]).toMatch(/^20261122-130512 {2}2026-11-22 13:05:12 {2}api 2\/2 worker 1\/3 {2}http:\/\/20261122-130512\.shop\.example\/\s+live$/);
     expect(lines[1]!.indexOf('http://v1.')).toBe(starts[3]);
     expect(lines[2]).toContain('api ?/2');
     expect(lines[2]).toMatch(/canary 10%, branch feature\/login$/);
