@@ -89,6 +89,20 @@ export function buildProgram(run: Runner): Command {
   lock.command('status').description('who holds the lock').action((opts) => run(() => import('./commands/lock.js'), 'status', opts));
   lock.command('release').description('release a stale lock').action((opts) => run(() => import('./commands/lock.js'), 'release', opts));
 
+  const secrets = program.command('secrets').description('the app\'s secrets (values in .depl/secrets or DEPL_SECRET_<NAME>; never printed)');
+  secrets.command('set')
+    .description('set a secret from stdin or a hidden prompt (never from the command line); takes effect with the next buildinst')
+    .argument('<name>', 'a secret declared in depl.yaml')
+    .option('--generate', 'generate a strong random value instead')
+    .action((name, opts) => run(() => import('./commands/secrets.js'), 'set', name, opts));
+  secrets.command('list')
+    .description('names, where each value comes from, and when it changed (never values)')
+    .action((opts) => run(() => import('./commands/secrets.js'), 'list', undefined, opts));
+  secrets.command('rm')
+    .description('remove a secret from the secrets file')
+    .argument('<name>', 'secret name')
+    .action((name, opts) => run(() => import('./commands/secrets.js'), 'rm', name, opts));
+
   const crawl = program.command('crawl').description('use the crawler app deployed on the cluster');
   crawl.command('submit')
     .description('create a crawl job')
@@ -110,7 +124,7 @@ export function buildProgram(run: Runner): Command {
     .option('--api <url>', 'crawler API base URL')
     .action((job, opts) => run(() => import('./commands/crawl-results.js'), job, opts));
 
-  for (const sub of [program, lock, crawl]) sub.exitOverride();
+  for (const sub of [program, lock, secrets, crawl]) sub.exitOverride();
   return program;
 }
 

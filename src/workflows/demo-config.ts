@@ -1,4 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { generateMissingSecrets } from '../apply/secrets-store.js';
 import { parseDocument } from 'yaml';
 import { parseConfig } from '../config/load.js';
 import { renderInitConfig } from '../plan/init-config.js';
@@ -25,7 +27,8 @@ export async function ensureDemoConfig(file: string): Promise<{ created: boolean
     document.setIn(['config', 'allow', 'networks'], [...(networks?.items?.map((i) => String(i.value ?? i)) ?? []), allowNetwork]);
   }
   const out = document.toString();
-  parseConfig(out, file);
-  if (existing === null || !already) await writeFile(file, out);
+  const config = parseConfig(out, file);
+  if (existing === null || !already) await writeFile(file, out, { mode: 0o600 });
+  await generateMissingSecrets(path.dirname(file), config.secrets, new Date());
   return { created: existing === null, allowed: already ? null : allowNetwork };
 }
