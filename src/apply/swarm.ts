@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { OperationError } from '../errors.js';
-import type { ConfigDocument, ServiceSpec } from '../plan/services.js';
+import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmSecretRef } from '../plan/services.js';
 import type { ServiceSummary } from '../plan/releases.js';
 import type { Logger } from '../util/log.js';
 import type { Engine } from './docker.js';
@@ -35,6 +35,38 @@ export async function ensureSwarmConfig(engine: Engine, doc: ConfigDocument): Pr
   } catch (error) {
     throw fail(engine, `cannot create swarm config ${doc.name}`, error);
   }
+}
+
+/**
+ * The swarm secret holding one value: reused when its (value-versioned) name exists, since a swarm secret can
+ * never be changed. The value goes in the API request body through the SSH-tunnelled socket: no command line
+ * on any machine carries it.
+ */
+export async function ensureSwarmSecret(engine: Engine, doc: SecretDocument): Promise<SwarmSecretRef> {
+  const existing = await engine.docker.listSecrets({ filters: JSON.stringify({ name: [doc.name] }) } as object).catch((e) => { throw fail(engine, 'cannot list swarm secrets', e); });
+  const found = existing.find((c) => c.Spec?.Name === doc.name);
+  if (found) return { id: found.ID, name: doc.name };
+  try {
+    const created = await engine.docker.createSecret({ Name: doc.name, Labels: doc.labels, Data: Buffer.from(doc.data.reveal()).toString('base64') }) as unknown as { id: string };
+    return { id: created.id, name: doc.name };
+  } catch (error) {
+    throw fail(engine, `cannot create swarm secret ${doc.name}`, error);
+  }
+}
+
+/** Removes the app's swarm secrets no service mounts any more (older values; swarm refuses one in use). */
+export async function removeUnusedSecrets(engine: Engine, app: string): Promise<string[]> {
+  const secrets = await engine.docker.listSecrets({ filters: JSON.stringify({ label: [`depl.app=${app}`] }) } as object);
+  const removed: string[] = [];
+  for (const secret of secrets) {
+    try {
+      await engine.docker.getSecret(secret.ID).remove();
+      removed.push(secret.Spec?.Name ?? secret.ID);
+    } catch {
+      // in use by a service: kept
+    }
+  }
+  return removed;
 }
 
 /** Removes the app's swarm configs no service uses any more (swarm refuses to remove one in use). */

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { AccessoryConfig, DeplConfig } from '../config/schema.js';
 import { serviceName } from './names.js';
+import { secretVersion, swarmSecretName } from './secrets.js';
+import type { Secret } from '../util/secret.js';
 
 /**
  * Swarm service specs (the Docker Engine API's ServiceSpec, as data) for one version of the app and for its
@@ -24,6 +26,10 @@ export const LABELS = {
   config: 'depl.config',
   /** On the container spec: the image id, so a rebuilt image under the same tag (a branch) replaces tasks. */
   imageId: 'depl.image-id',
+  /** On a swarm secret: its name in depl.yaml. */
+  secret: 'depl.secret',
+  /** On an accessory: the swarm secrets it mounts, so a rotated one is noticed and the accessory updated. */
+  secrets: 'depl.secrets',
 } as const;
 
 export interface SwarmConfigRef {
@@ -31,6 +37,44 @@ export interface SwarmConfigRef {
   name: string;
 }
 
+/** A swarm secret as created: its id and its versioned swarm name (`<app>-<name>-<version>`). */
+export interface SwarmSecretRef {
+  id: string;
+  name: string;
+}
+
+/** Swarm secrets to ensure: one per declared secret, named after its value's version (they are immutable). */
+export interface SecretDocument {
+  /** The name in depl.yaml, and the file name under /run/secrets. */
+  secret: string;
+  /** The swarm secret's name. */
+  name: string;
+  data: Secret;
+  labels: Record<string, string>;
+}
+
+export function planSecrets(app: string, values: readonly { name: string; value: Secret }[]): SecretDocument[] {
+  return values.map(({ name, value }) => ({
+    secret: name,
+    name: swarmSecretName(app, name, secretVersion(app, name, value.reveal())),
+    data: value,
+    labels: { [LABELS.app]: app, [LABELS.secret]: name },
+  }));
+}
+
+type SecretMount = { File: { Name: string; UID: string; GID: string; Mode: number }; SecretID: string; SecretName: string };
+
+/**
+ * Mounts at /run/secrets/<name> (tmpfs, only in the services that list the secret). Mode 0444 as Docker's
+ * default: images run as any user (the crawler's as nobody), and the container is the boundary.
+ */
+function secretMounts(names: readonly string[], refs: Record<string, SwarmSecretRef>, owner: string): SecretMount[] {
+  return names.map((name) => {
+    const ref = refs[name];
+    if (ref === undefined) throw new Error(`no swarm secret planned for ${name} (used by ${owner})`);
+    return { File: { Name: name, UID: '0', GID: '0', Mode: 0o444 }, SecretID: ref.id, SecretName: ref.name };
+  });
+}
 /** A subset of the Engine API's ServiceSpec: only the fields depl sets. */
 export interface ServiceSpec {
   Name: string;
@@ -44,6 +88,7 @@ export interface ServiceSpec {
       StopGracePeriod: number;
       StopSignal: string;
       Configs?: { File: { Name: string; UID: string; GID: string; Mode: number }; ConfigID: string; ConfigName: string }[];
+      Secrets?: SecretMount[];
       Mounts?: { Type: 'volume'; Source: string; Target: string; VolumeOptions?: { Labels: Record<string, string> } }[];
     };
     RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; Delay: number; MaxAttempts: number; Window: number };
@@ -107,6 +152,8 @@ export interface VersionServicesInput {
   imageIds?: Record<string, string>;
   network: string;
   configRef: SwarmConfigRef;
+  /** Secret name in depl.yaml -> the swarm secret holding its current value. */
+  secrets?: Record<string, SwarmSecretRef>;
   nodes: number;
   /** Set for a per-branch staging deploy; the version label is then the branch slug. */
   branch?: string;
@@ -146,6 +193,7 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
             ConfigID: input.configRef.id,
             ConfigName: input.configRef.name,
           }],
+          ...(svc.secrets.length > 0 ? { Secrets: secretMounts(svc.secrets, input.secrets ?? {}, name) } : {}),
         },
         RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
         Networks: [{ Target: input.network }],
@@ -168,18 +216,21 @@ export function placementConstraint(node: string): string {
  * resolves on the overlay network, it is pinned to one node so its named volume stays with it, and it is
  * updated stop-first so two instances never share one append-only file.
  */
-export function planAccessory(app: string, name: string, accessory: AccessoryConfig, image: string, network: string): ServiceSpec {
-  const labels = { [LABELS.app]: app, [LABELS.accessory]: name };
+export function planAccessory(app: string, name: string, accessory: AccessoryConfig, image: string, network: string, secrets: Record<string, SwarmSecretRef> = {}): ServiceSpec {
+  const mounts = secretMounts(accessory.secrets, secrets, name);
+  const labels: Record<string, string> = { [LABELS.app]: app, [LABELS.accessory]: name };
+  const serviceLabels = mounts.length > 0 ? { ...labels, [LABELS.secrets]: accessorySecretsLabel(mounts.map((m) => m.SecretName)) } : labels;
   const volume = accessory.volume !== undefined ? parseVolume(accessory.volume) : undefined;
   const policy: UpdatePolicy = { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: seconds(5), Order: 'stop-first' };
   return {
     Name: name,
-    Labels: labels,
+    Labels: serviceLabels,
     TaskTemplate: {
       ContainerSpec: {
         Image: image,
         ...(accessory.command !== undefined ? { Args: [...accessory.command] } : {}),
         Labels: labels,
+        ...(mounts.length > 0 ? { Secrets: mounts } : {}),
         StopGracePeriod: seconds(30),
         StopSignal: 'SIGTERM',
         ...(volume ? { Mounts: [{ Type: 'volume' as const, Source: volume.source, Target: volume.target, VolumeOptions: { Labels: labels } }] } : {}),
@@ -193,6 +244,11 @@ export function planAccessory(app: string, name: string, accessory: AccessoryCon
     RollbackConfig: policy,
     EndpointSpec: { Mode: 'dnsrr' },
   };
+}
+
+/** The swarm secrets an accessory mounts, as its label: a rotated secret changes it. */
+export function accessorySecretsLabel(swarmNames: readonly string[]): string {
+  return [...swarmNames].sort().join(',');
 }
 
 export function parseVolume(text: string): { source: string; target: string } {

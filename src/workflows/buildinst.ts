@@ -6,14 +6,15 @@ import { managerEngine, type Engine } from '../apply/docker.js';
 import { applyEdge, ensureEdgeService, readEdgeState } from '../apply/edge.js';
 import { waitForHealthy } from '../apply/health.js';
 import { describeHolder, withLock } from '../apply/lock.js';
-import { createService, ensureSwarmConfig, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
+import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
+import { createService, ensureSwarmConfig, ensureSwarmSecret, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import type { EdgeState } from '../plan/edge-state.js';
 import { planImages } from '../plan/images.js';
 import { versionHost } from '../plan/names.js';
-import { configDocument, LABELS, planAccessory, planVersionServices, type ServiceSpec } from '../plan/services.js';
+import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecrets, planVersionServices, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
@@ -28,6 +29,8 @@ export interface BuildinstOptions {
   healthTimeoutMs?: number;
   /** An already open cluster (tests); otherwise opened from the inventory and closed at the end. */
   cluster?: Cluster;
+  /** Where DEPL_SECRET_<NAME> overrides come from (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface BuildinstResult {
@@ -53,6 +56,8 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const { config } = loaded;
   const target = releaseTarget(config.app, Object.keys(config.services), options, options.now ?? new Date());
   const inputs = await resolveBuildInputs(loaded);
+  // a missing secret stops the run here, before anything on the cluster changed
+  const secrets = await resolveSecrets(loaded, options.env);
   const cluster = options.cluster ?? (await openCluster(loaded, log));
   let engine: Engine | undefined;
   try {
@@ -62,7 +67,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       command: `buildinst ${target.version}`,
       waitMs: options.lockWaitMs ?? 0,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, () => install({ loaded, cluster, engine: opened, inputs, version: target.version, branch: target.branch, options, log, started }));
+    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();
@@ -74,6 +79,7 @@ interface InstallContext {
   cluster: Cluster;
   engine: Engine;
   inputs: BuildInput[];
+  secrets: ResolvedSecret[];
   version: string;
   branch?: string;
   options: BuildinstOptions;
@@ -134,9 +140,11 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const installStarted = Date.now();
   if (images.builds.length > 0) log.step(`images on every node in ${seconds(installStarted - distributeStarted)}`);
   const configRef = await ensureSwarmConfig(engine, configDocument(config));
-  const accessories = await ensureAccessories(ctx, config, images.accessories, existing);
+  const secretRefs: Record<string, SwarmSecretRef> = {};
+  for (const doc of planSecrets(app, ctx.secrets)) secretRefs[doc.secret] = await ensureSwarmSecret(engine, doc);
+  const accessories = await ensureAccessories(ctx, config, images.accessories, existing, secretRefs);
   const specs = planVersionServices({
-    config, version, images: images.services, imageIds, network: cluster.network, configRef, nodes: cluster.nodes.length,
+    config, version, images: images.services, imageIds, network: cluster.network, configRef, secrets: secretRefs, nodes: cluster.nodes.length,
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
   });
 
@@ -214,16 +222,36 @@ async function checkAccessoryNames(ctx: InstallContext, mine: InstalledService[]
   }
 }
 
-/** Accessories are created once and then kept across versions (their data lives in their volume). */
-async function ensureAccessories(ctx: InstallContext, config: DeplConfig, images: Record<string, string>, existing: InstalledService[]): Promise<{ name: string; replicas: number }[]> {
-  const created: { name: string; replicas: number }[] = [];
+/**
+ * Accessories are created once and then kept across versions (their data lives in their volume). One whose
+ * secrets were rotated (depl secrets set) is updated to mount the new swarm secrets: Redis restarts with the
+ * new password, and versions installed before it must be redeployed to reach it.
+ */
+async function ensureAccessories(
+  ctx: InstallContext, config: DeplConfig, images: Record<string, string>, existing: InstalledService[], secrets: Record<string, SwarmSecretRef>,
+): Promise<{ name: string; replicas: number }[]> {
+  const changed: { name: string; replicas: number }[] = [];
   for (const [name, accessory] of Object.entries(config.accessories)) {
-    if (existing.some((s) => s.name === name && s.labels[LABELS.accessory] === name)) continue;
+    const spec = planAccessory(config.app, name, accessory, images[name]!, ctx.cluster.network, secrets);
+    const current = existing.find((s) => s.name === name && s.labels[LABELS.accessory] === name);
+    if (current) {
+      const wanted = spec.Labels[LABELS.secrets] ?? accessorySecretsLabel([]);
+      if ((current.labels[LABELS.secrets] ?? '') === wanted) continue;
+      ctx.log.warn(`accessory ${name}: its secrets changed (${accessory.secrets.join(', ')}); updating it (restart). Versions installed before this one keep the old value: redeploy or prune them.`);
+      await updateService(ctx.engine, current, { ...spec, Labels: { ...current.labels, ...spec.Labels }, ...keepImage(current, spec) });
+      changed.push({ name, replicas: 1 });
+      continue;
+    }
     ctx.log.step(`creating accessory ${name} (${images[name]}), pinned to ${accessory.node}`);
-    await createService(ctx.engine, planAccessory(config.app, name, accessory, images[name]!, ctx.cluster.network));
-    created.push({ name, replicas: 1 });
+    await createService(ctx.engine, spec);
+    changed.push({ name, replicas: 1 });
   }
-  return created;
+  return changed;
+}
+
+/** A secret rotation restarts an accessory with the new secret, not with another image. */
+function keepImage(current: InstalledService, spec: ServiceSpec): Pick<ServiceSpec, 'TaskTemplate'> {
+  return { TaskTemplate: { ...spec.TaskTemplate, ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, Image: current.image || spec.TaskTemplate.ContainerSpec.Image } } };
 }
 
 /** A new version's services are created; a branch redeploy updates that branch's services in place. */

@@ -1,7 +1,7 @@
 import type { Cluster } from '../apply/cluster.js';
 import { applyEdge, readEdgeState } from '../apply/edge.js';
 import { describeHolder, withLock } from '../apply/lock.js';
-import { removeService, removeUnusedConfigs } from '../apply/swarm.js';
+import { removeService, removeUnusedConfigs, removeUnusedSecrets } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import { imageTag } from '../plan/images.js';
 import { planPrune } from '../plan/releases.js';
@@ -39,6 +39,7 @@ export async function prune(loaded: LoadedConfig, options: { keep: number; lockW
       for (const service of version.services) await removeService(engine, service);
     }
     await removeUnusedConfigs(engine, app);
+    await removeUnusedSecrets(engine, app);
     await removeImageTags(cluster, app, Object.keys(loaded.config.services), [...gone], log);
     return { removed: plan.remove.map((v) => v.label), kept: plan.keep.map((k) => ({ version: k.label, why: k.why })) };
   }), options.cluster);
