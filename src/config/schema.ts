@@ -73,6 +73,39 @@ const accessory = z.strictObject({
   secrets: secretRefs,
 });
 
+const hstsMaxAge = z.number().int().min(0).max(63_072_000).optional();
+
+/** ACME (RFC 8555): Let's Encrypt by default; `letsencrypt-staging` or any https directory URL. */
+const acmeTls = z.strictObject({
+  mode: z.literal('acme'),
+  /** Contact address the CA writes to about expiring certificates and problems. */
+  email: z.email('expected an e-mail address').optional(),
+  directory: z
+    .string()
+    .refine((v) => v === 'letsencrypt' || v === 'letsencrypt-staging' || /^https:\/\/[^\s/]+(\/\S*)?$/.test(v), 'expected "letsencrypt", "letsencrypt-staging" or an https:// ACME directory URL')
+    .default('letsencrypt'),
+  /** PEM file of the CA that signed the directory's own HTTPS certificate (a private ACME server). */
+  caBundle: relativeOrAbsolutePath.optional(),
+  /** http-01: one certificate per host, answered by the edge; dns-01: one wildcard `*.<domain>` through Designate. */
+  challenge: z.enum(['http-01', 'dns-01']).default('http-01'),
+  /** For dns-01 when the provider is not OpenStack: the cloud in clouds.yaml whose Designate holds the zone. */
+  dnsCloud: z.string().min(1).optional(),
+  hstsMaxAge,
+});
+
+/** A certificate chain and key the institution handed out, installed as they are. */
+const filesTls = z.strictObject({
+  mode: z.literal('files'),
+  /** PEM: the certificate first, then its intermediates. */
+  cert: relativeOrAbsolutePath,
+  key: relativeOrAbsolutePath,
+  hstsMaxAge,
+});
+
+const offTls = z.strictObject({ mode: z.literal('off') });
+
+export const tlsSchema = z.discriminatedUnion('mode', [acmeTls, filesTls, offTls]);
+
 export const configSchema = z
   .strictObject({
     app: named(checkAppName, 'app name'),
@@ -99,6 +132,8 @@ export const configSchema = z
     }).default({ encrypted: 'auto' }),
     /** The JSON document every service is started with as --config. */
     config: z.record(z.string(), z.unknown()).default({}),
+    /** HTTPS at the edge. Absent: off for the local provider, ACME with Let's Encrypt otherwise (see plan/tls.ts). */
+    tls: tlsSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     for (const [name, svc] of Object.entries(cfg.services)) {
@@ -140,6 +175,13 @@ export const configSchema = z
       }
     }
     void inlineSecrets; // refused once the crawler reads its token from /run/secrets (next commit)
+    const tls = cfg.tls;
+    if (tls?.mode === 'acme' && tls.challenge === 'dns-01' && cfg.provider.type !== 'openstack' && tls.dnsCloud === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls', 'dnsCloud'], message: 'dns-01 needs an OpenStack cloud with Designate: use the openstack provider or name a cloud from clouds.yaml here' });
+    }
+    if (tls?.mode === 'acme' && tls.challenge === 'http-01' && tls.dnsCloud !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls', 'dnsCloud'], message: 'only used with challenge: dns-01' });
+    }
   });
 
 /**
@@ -168,4 +210,5 @@ export type DeplConfig = z.infer<typeof configSchema>;
 export type ServiceConfig = DeplConfig['services'][string];
 export type AccessoryConfig = DeplConfig['accessories'][string];
 export type LocalProviderConfig = z.infer<typeof localProvider>;
+export type TlsConfig = z.infer<typeof tlsSchema>;
 export type OpenStackProviderConfig = z.infer<typeof openstackProvider>;

@@ -31,7 +31,7 @@ export interface OpenStackProviderOptions {
 export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger, options: OpenStackProviderOptions = {}): Promise<Provider> {
   const provider = loaded.config.provider;
   if (provider.type !== 'openstack') throw new Error(`createOpenStackProvider called for a ${provider.type} provider`);
-  const session = await sessionFor(loaded, options);
+  const session = await sessionFor(loaded, options, log);
   log.debug(`OpenStack credentials: ${session.credentials.source}`);
   const heat = new HeatClient(session, { dispatcher: options.dispatcher });
   const nova = new NovaClient(session, { dispatcher: options.dispatcher });
@@ -110,19 +110,34 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
  */
 const sessions = new Map<string, Promise<KeystoneSession>>();
 
-async function sessionFor(loaded: LoadedConfig, options: OpenStackProviderOptions): Promise<KeystoneSession> {
+async function sessionFor(loaded: LoadedConfig, options: OpenStackProviderOptions, log?: Logger): Promise<KeystoneSession> {
   const provider = loaded.config.provider as OpenStackProviderConfig;
-  const key = JSON.stringify([provider.cloud, provider.region, loaded.root, options.cwd, options.env ?? null]);
+  return openstackSession(loaded, { cloud: provider.cloud, region: provider.region }, options, log);
+}
+
+/** The Keystone session for a cloud of clouds.yaml (the provider's, or tls.dnsCloud's), shared in this process. */
+export async function openstackSession(
+  loaded: LoadedConfig,
+  cloud: { cloud?: string; region?: string },
+  options: OpenStackProviderOptions,
+  log?: Logger,
+): Promise<KeystoneSession> {
+  const key = JSON.stringify([cloud.cloud, cloud.region, loaded.root, options.cwd, options.env ?? null]);
   let session = sessions.get(key);
   if (!session) {
     session = resolveCloudCredentials({
-      cloud: provider.cloud,
-      region: provider.region,
+      cloud: cloud.cloud,
+      region: cloud.region,
       env: options.env,
       cwd: options.cwd,
       configRoot: loaded.root,
       interactive: options.interactive ?? defaultInteractive(),
-    }).then(async (credentials) => new KeystoneSession(credentials, { dispatcher: options.dispatcher ?? (await dispatcherFor(credentials)) }));
+    }).then(async (credentials) => {
+      if (/^http:/i.test(credentials.authUrl)) {
+        log?.warn(`the Keystone auth URL ${credentials.authUrl} is plain http: passwords and tokens cross the network unencrypted; use its https:// address`);
+      }
+      return new KeystoneSession(credentials, { dispatcher: options.dispatcher ?? (await dispatcherFor(credentials)) });
+    });
     sessions.set(key, session);
     session.catch(() => sessions.delete(key));
   }

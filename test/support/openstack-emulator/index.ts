@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { EmulatedHeat, type HeatBehaviour, type ServerDriver } from './heat.js';
 import { heatError, type Reply } from './http.js';
 import { EmulatedNova } from './nova.js';
+import { EmulatedDesignate, type DesignateBackend } from './designate.js';
 import { EmulatedKeystone, type EmulatedApplicationCredential, type EmulatedUser } from './keystone.js';
 
 export type { ServerDriver } from './heat.js';
@@ -22,6 +23,8 @@ export interface EmulatorOptions {
   applicationCredentials?: EmulatedApplicationCredential[];
   tokenTtlSeconds?: number;
   behaviour?: EmulatorBehaviour;
+  /** Where Designate publishes records (the DNS server a test's ACME server resolves through). */
+  dns?: DesignateBackend;
   /** Key pairs that exist from the start: name -> OpenSSH public key. */
   keypairs?: Record<string, string>;
 }
@@ -50,6 +53,8 @@ export interface OpenStackEmulator {
   /** Forget every token, as a revocation would: the next Heat call with one gets a 401. */
   revokeTokens(): void;
   stacks: EmulatedHeat['list'];
+  /** The DNS service (Designate v2 subset). */
+  designate: EmulatedDesignate;
   close(): Promise<void>;
 }
 
@@ -69,6 +74,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     password: u.password,
   }));
   const requests: RecordedRequest[] = [];
+  const designate = new EmulatedDesignate(projectId, options.dns);
   const heat = new EmulatedHeat(options.servers, behaviour, projectId, (name) => nova.has(name));
 
   const server = http.createServer((req, res) => {
@@ -120,6 +126,13 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
       if (!keystone.check(token)) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } } };
       return nova.handle(method, rest, body);
     }
+    if (path === '/dns' || path.startsWith('/dns/')) {
+      const rest = path.slice('/dns'.length);
+      if (rest === '' || rest === '/') return designate.handle(method, rest, url.searchParams, body, `${base}/dns`);
+      const issued = keystone.check(token);
+      if (!issued) return { status: 401, body: { code: 401, type: 'unauthorized', message: 'The request you have made requires authentication.' } };
+      return designate.handle(method, rest, url.searchParams, body, `${base}/dns`);
+    }
     if (path.startsWith('/orchestration/v1/')) {
       const issued = keystone.check(token);
       // keystonemiddleware's answer to a missing, unknown or expired token
@@ -166,10 +179,12 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     tokensIssued: () => keystone.issued,
     revokeTokens: () => keystone.tokens.clear(),
     stacks: () => heat.list(),
+    designate,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await heat.settle();
+      await designate.settle();
     },
   };
 }

@@ -68,6 +68,8 @@ export class EmulatedKeystone {
       { type: 'orchestration', name: 'heat', id: 'orchestration0', endpoints: endpoints(`${baseUrl}/orchestration/v1/${projectId}`, ['public', 'internal', 'admin']) },
       // listed so that catalog errors look like a real cloud's; the emulator does not serve it
       { type: 'compute', name: 'nova', id: 'compute0', endpoints: endpoints(`${baseUrl}/compute/v2.1`, ['public']) },
+      // Designate's catalog entry names the service root, as Nectar's does (clients append /v2)
+      { type: 'dns', name: 'designate', id: 'dns0', endpoints: endpoints(`${baseUrl}/dns/`, ['public']) },
     ];
   }
 

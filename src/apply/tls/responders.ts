@@ -1,0 +1,56 @@
+import { OperationError } from '../../errors.js';
+import { dnsChallengeRecord } from '../../plan/tls.js';
+import type { DesignateClient, Zone } from '../openstack/designate.js';
+import type { ChallengeResponder } from './acme.js';
+import { removeChallenge, writeChallenge, type TlsStore } from './store.js';
+
+/**
+ * HTTP-01: the key authorization goes into the manager's challenge directory, which the edge serves at
+ * /.well-known/acme-challenge/ for every host. `check`, when given, asks the edge for the token the way
+ * the CA will, so a missing route fails here with a clear message instead of as a CA timeout.
+ */
+export function httpChallengeResponder(store: TlsStore, check?: (host: string, token: string) => Promise<string | null>): ChallengeResponder {
+  const tokens: string[] = [];
+  return {
+    type: 'http-01',
+    async present(identifier, token, keyAuthorization) {
+      await writeChallenge(store, token, keyAuthorization);
+      tokens.push(token);
+      if (check === undefined) return;
+      const served = await check(identifier, token);
+      if (served?.trim() !== keyAuthorization) {
+        throw new OperationError(
+          `the edge does not serve the ACME challenge for ${identifier} (answered ${served === null ? 'nothing' : JSON.stringify(served.slice(0, 80))})`,
+          'The edge must route /.well-known/acme-challenge/ to its challenge directory; re-run depl buildinst to rewrite its configuration.',
+          'ACME_CHALLENGE_NOT_SERVED',
+        );
+      }
+    },
+    async cleanup() {
+      for (const token of tokens.splice(0)) await removeChallenge(store, token);
+    },
+  };
+}
+
+/** DNS-01 through Designate: one TXT value per authorization on _acme-challenge.<domain>, removed after the order. */
+export function dnsChallengeResponder(designate: DesignateClient): ChallengeResponder {
+  const presented: Array<{ zone: Zone; fqdn: string; value: string }> = [];
+  return {
+    type: 'dns-01',
+    async present(identifier, _token, keyAuthorization) {
+      const fqdn = dnsChallengeRecord(identifier);
+      const zone = await designate.zoneFor(fqdn);
+      await designate.addTxt(zone, fqdn, keyAuthorization);
+      presented.push({ zone, fqdn, value: keyAuthorization });
+    },
+    async cleanup() {
+      const byName = new Map<string, { zone: Zone; fqdn: string; values: string[] }>();
+      for (const p of presented.splice(0)) {
+        const entry = byName.get(p.fqdn) ?? { zone: p.zone, fqdn: p.fqdn, values: [] };
+        entry.values.push(p.value);
+        byName.set(p.fqdn, entry);
+      }
+      for (const { zone, fqdn, values } of byName.values()) await designate.removeTxt(zone, fqdn, values);
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { X509Certificate } from 'node:crypto';
+import { OperationError } from '../../errors.js';
+import { quote } from '../../plan/shell.js';
+import { challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls.js';
+import type { Remote } from '../remote.js';
+
+/**
+ * Certificates and keys on the manager. Everything lives under the app's edge directory, which the edge
+ * container bind-mounts, so nginx reads them where they are written and nothing secret goes through a
+ * swarm config, a service spec or a log line:
+ *
+ *   <edge>/tls/<id>/fullchain.pem   certificate, then intermediates (0644)
+ *   <edge>/tls/<id>/privkey.pem     its key (0600, root)
+ *   <edge>/acme-challenge/<token>   HTTP-01 answers while an order is open
+ *   <state>/tls-account.json        the ACME account key and URL (0600), outside what the edge mounts
+ */
+export interface TlsStore {
+  remote: Remote;
+  /** The edge directory (mounted into the edge container at the same path). */
+  edgeDir: string;
+  /** The app's state directory on the manager (parent of the edge directory). */
+  stateDir: string;
+}
+
+export function tlsStoreFor(remote: Remote, app: string): TlsStore {
+  const stateDir = `/var/lib/depl/${app}`;
+  return { remote, stateDir, edgeDir: `${stateDir}/edge` };
+}
+
+export function certificatePaths(store: Pick<TlsStore, 'edgeDir'>, id: string): { dir: string; chain: string; key: string } {
+  if (!/^[a-z0-9*][a-z0-9.-]*$/i.test(id) || id.includes('..')) throw new OperationError(`certificate id "${id}" is not a host name`);
+  const dir = `${store.edgeDir}/tls/${id}`;
+  return { dir, chain: `${dir}/fullchain.pem`, key: `${dir}/privkey.pem` };
+}
+
+export function challengeDir(store: Pick<TlsStore, 'edgeDir'>): string {
+  return `${store.edgeDir}/acme-challenge`;
+}
+
+/** The certificates in the store, read from their chains (keys stay where they are). */
+export async function listCertificates(store: TlsStore): Promise<InstalledCertificate[]> {
+  const root = `${store.edgeDir}/tls`;
+  // one round trip: every chain file, each preceded by a marker line with its folder name
+  const listing = await store.remote.shell(
+    `[ -d ${quote(root)} ] || exit 0; for d in ${quote(root)}/*/; do [ -f "$d/fullchain.pem" ] && [ -f "$d/privkey.pem" ] || continue; printf '@@depl-cert %s\\n' "$(basename "$d")"; cat "$d/fullchain.pem"; done`,
+  );
+  const certs: InstalledCertificate[] = [];
+  for (const part of listing.stdout.split('@@depl-cert ').slice(1)) {
+    const newline = part.indexOf('\n');
+    const id = part.slice(0, newline).trim();
+    const leaf = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(part.slice(newline + 1))?.[0];
+    if (!leaf) continue;
+    try {
+      const cert = new X509Certificate(leaf);
+      certs.push({ id, names: subjectNames(cert), notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo), issuer: cert.issuer.replace(/\n/g, ', ') });
+    } catch {
+      // an unreadable chain counts as missing: the next issue replaces it
+    }
+  }
+  return certs.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/**
+ * Installs a certificate and its key in one rename of their folder, so nginx (and a concurrent reader)
+ * sees the old pair or the new pair, never a new chain with an old key. The key is created under umask
+ * 077: it is never readable by anyone but root, not even for a moment.
+ */
+export async function installCertificate(store: TlsStore, id: string, pair: { chain: string; key: string }): Promise<void> {
+  const paths = certificatePaths(store, id);
+  const next = `${paths.dir}.next`;
+  const old = `${paths.dir}.old`;
+  const script = [
+    'set -e; umask 077',
+    `rm -rf ${quote(next)} ${quote(old)}; mkdir -p ${quote(next)}`,
+    // stdin: the key, a NUL byte, the chain
+    `{ IFS= read -r -d '' k || true; printf '%s' "$k" > ${quote(next)}/privkey.pem; cat > ${quote(next)}/fullchain.pem; }`,
+    `chmod 600 ${quote(next)}/privkey.pem; chmod 644 ${quote(next)}/fullchain.pem; chmod 711 ${quote(next)}`,
+    `if [ -d ${quote(paths.dir)} ]; then mv ${quote(paths.dir)} ${quote(old)}; fi; mv ${quote(next)} ${quote(paths.dir)}; rm -rf ${quote(old)}`,
+  ].join('\n');
+  await store.remote.exec(['bash', '-c', script], { stdin: Buffer.concat([Buffer.from(pair.key), Buffer.from([0]), Buffer.from(pair.chain)]) });
+}
+
+export async function removeCertificate(store: TlsStore, id: string): Promise<void> {
+  await store.remote.exec(['rm', '-rf', certificatePaths(store, id).dir]);
+}
+
+/** HTTP-01: the key authorization the edge answers at /.well-known/acme-challenge/<token>. */
+export async function writeChallenge(store: TlsStore, token: string, keyAuthorization: string): Promise<void> {
+  await store.remote.writeFileAtomic(`${challengeDir(store)}/${challengeFileName(token)}`, keyAuthorization, 0o644);
+}
+
+export async function removeChallenge(store: TlsStore, token: string): Promise<void> {
+  await store.remote.exec(['rm', '-f', `${challengeDir(store)}/${challengeFileName(token)}`]);
+}
+
+export interface AcmeAccount {
+  directory: string;
+  /** PEM */
+  key: string;
+  url?: string;
+}
+
+/** The ACME account for one directory (a new key is made when the directory changes). */
+export async function readAccount(store: TlsStore, directory: string): Promise<AcmeAccount | null> {
+  const text = await store.remote.readFile(`${store.stateDir}/tls-account.json`);
+  if (text === null) return null;
+  try {
+    const account = JSON.parse(text) as AcmeAccount;
+    return account.directory === directory && typeof account.key === 'string' ? account : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function saveAccount(store: TlsStore, account: AcmeAccount): Promise<void> {
+  await store.remote.exec(['bash', '-c', `set -e; umask 077; mkdir -p ${quote(store.stateDir)}; cat > ${quote(`${store.stateDir}/tls-account.json.tmp`)}; mv -f ${quote(`${store.stateDir}/tls-account.json.tmp`)} ${quote(`${store.stateDir}/tls-account.json`)}`], {
+    stdin: JSON.stringify(account),
+  });
+}

@@ -1,0 +1,172 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import type { TlsConfig } from '../config/schema.js';
+import { OperationError, UserError, isDeplError } from '../errors.js';
+import {
+  FILES_ID,
+  certificateCovers,
+  directoryUrl,
+  inspectCertificatePair,
+  planCertificates,
+  tlsSettings,
+  wantedCertificates,
+  type CertificateSpec,
+  type InstalledCertificate,
+} from '../plan/tls.js';
+import { DesignateClient } from '../apply/openstack/designate.js';
+import { openstackSession, type OpenStackProviderOptions } from '../apply/providers/openstack.js';
+import { issueCertificate, type ChallengeResponder } from '../apply/tls/acme.js';
+import { dnsChallengeResponder, httpChallengeResponder } from '../apply/tls/responders.js';
+import { certificatePaths, installCertificate, listCertificates, readAccount, removeCertificate, saveAccount, type TlsStore } from '../apply/tls/store.js';
+import type { Logger } from '../util/log.js';
+import { registerSecret } from '../util/redact.js';
+
+/**
+ * Certificates for a release: work out which are wanted (plan/tls.ts), issue the missing ones, renew
+ * those with fewer than 30 days left, install `tls: files` as given, drop those no host needs. A host whose
+ * certificate cannot be had is reported, not fatal: its version stays reachable over HTTP.
+ */
+export interface CertificateContext {
+  loaded: LoadedConfig;
+  store: TlsStore;
+  log: Logger;
+  /** HTTP-01: asks the edge for a challenge file the way the CA will (see httpChallengeResponder). */
+  edgeCheck?: (host: string, token: string) => Promise<string | null>;
+  /** DNS-01: how to reach the cloud whose Designate holds the zone. */
+  openstack?: OpenStackProviderOptions;
+  /** First poll interval of an ACME order (tests: short). */
+  pollMs?: number;
+  now?: () => number;
+}
+
+export interface CertificateOutcome {
+  tls: TlsConfig;
+  /** What the store holds afterwards. */
+  installed: InstalledCertificate[];
+  issued: string[];
+  renewed: string[];
+  removed: string[];
+  /** Certificates that could not be had, and why. */
+  failed: Array<{ id: string; names: string[]; reason: string }>;
+  /** Did anything in the store change (the edge must reload to serve it)? */
+  changed: boolean;
+}
+
+/** `tls: files`, read and checked before anything changes: a key that does not match its certificate exits 2. */
+export async function readCertificateFiles(loaded: LoadedConfig): Promise<{ chain: string; key: string; names: string[]; notAfter: number } | undefined> {
+  const tls = tlsSettings(loaded.config);
+  if (tls.mode !== 'files') return undefined;
+  const certFile = path.resolve(loaded.root, tls.cert);
+  const keyFile = path.resolve(loaded.root, tls.key);
+  const read = async (file: string, what: string) =>
+    readFile(file, 'utf8').catch((error: Error) => {
+      throw new UserError(`cannot read the TLS ${what} ${file}: ${error.message}`, `Fix tls.${what} in ${loaded.file}.`, 'TLS_FILE_UNREADABLE');
+    });
+  const [chain, key] = await Promise.all([read(certFile, 'cert'), read(keyFile, 'key')]);
+  registerSecret(key);
+  const pair = inspectCertificatePair(chain, key, { cert: certFile, key: keyFile });
+  const domain = loaded.config.domain;
+  if (!certificateCovers(pair.names, domain)) {
+    throw new UserError(`the certificate ${certFile} does not cover ${domain} (it covers: ${pair.names.join(', ') || 'no names'})`, `Use a certificate for ${domain} (and *.${domain} for the version hosts).`, 'TLS_CERT_WRONG_NAME');
+  }
+  return { chain, key, names: pair.names, notAfter: pair.notAfter };
+}
+
+/** Brings the store to what `versions` need. Throws only for what stops every certificate (bad config, no store). */
+export async function ensureCertificates(
+  ctx: CertificateContext,
+  versions: readonly string[],
+  options: { force?: boolean; files?: Awaited<ReturnType<typeof readCertificateFiles>> } = {},
+): Promise<CertificateOutcome> {
+  const { loaded, store, log } = ctx;
+  const tls = tlsSettings(loaded.config);
+  const now = (ctx.now ?? Date.now)();
+  const before = tls.mode === 'off' ? [] : await listCertificates(store);
+  const outcome: CertificateOutcome = { tls, installed: before, issued: [], renewed: [], removed: [], failed: [], changed: false };
+  if (tls.mode === 'off') return outcome;
+
+  const wanted = wantedCertificates(tls, loaded.config.domain, versions);
+  if (tls.mode === 'files') {
+    const files = options.files ?? (await readCertificateFiles(loaded))!;
+    const current = await store.remote.readFile(certificatePaths(store, FILES_ID).chain);
+    if (current !== files.chain) {
+      await installCertificate(store, FILES_ID, { chain: files.chain, key: files.key });
+      outcome.issued.push(FILES_ID);
+    }
+  } else {
+    const plan = planCertificates(wanted, before, now, { force: options.force });
+    const todo: Array<{ spec: CertificateSpec; renewal: boolean }> = [
+      ...plan.issue.map((spec) => ({ spec, renewal: false })),
+      ...plan.renew.map((spec) => ({ spec, renewal: true })),
+    ];
+    if (todo.length > 0) {
+      const responder = await responderFor(ctx, tls);
+      for (const { spec, renewal } of todo) {
+        try {
+          await issueOne(ctx, tls, spec, responder);
+          (renewal ? outcome.renewed : outcome.issued).push(spec.id);
+          log.step(`${renewal ? 'renewed' : 'issued'} the certificate for ${spec.names.join(', ')}`);
+        } catch (error) {
+          if (!isDeplError(error)) throw error;
+          outcome.failed.push({ id: spec.id, names: spec.names, reason: error.message });
+          log.warn(`no certificate for ${spec.names.join(', ')}: ${error.message}${error.hint ? `\n  ${error.hint}` : ''}`);
+        }
+      }
+    }
+  }
+  const wantedIds = new Set(wanted.map((w) => w.id));
+  for (const cert of before.filter((c) => !wantedIds.has(c.id))) {
+    await removeCertificate(store, cert.id);
+    outcome.removed.push(cert.id);
+  }
+  outcome.changed = outcome.issued.length + outcome.renewed.length + outcome.removed.length > 0;
+  outcome.installed = outcome.changed ? await listCertificates(store) : before;
+  return outcome;
+}
+
+async function issueOne(ctx: CertificateContext, tls: Extract<TlsConfig, { mode: 'acme' }>, spec: CertificateSpec, responder: ChallengeResponder): Promise<void> {
+  const directory = directoryUrl(tls.directory);
+  const account = await readAccount(ctx.store, directory);
+  const caBundle = tls.caBundle === undefined ? undefined : await readCaBundle(ctx.loaded, tls.caBundle);
+  const issued = await issueCertificate({
+    directoryUrl: directory,
+    email: tls.email,
+    caBundle,
+    account: { key: account?.key, url: account?.url },
+    names: spec.names,
+    responder,
+    log: ctx.log,
+    pollMs: ctx.pollMs,
+  });
+  if (account?.url !== issued.account.url || account?.key !== issued.account.key) await saveAccount(ctx.store, { directory, ...issued.account });
+  await installCertificate(ctx.store, spec.id, { chain: issued.chain, key: issued.key });
+}
+
+async function readCaBundle(loaded: LoadedConfig, file: string): Promise<string> {
+  const resolved = path.resolve(loaded.root, file);
+  const text = await readFile(resolved, 'utf8').catch((error: Error) => {
+    throw new UserError(`cannot read tls.caBundle ${resolved}: ${error.message}`, `Fix tls.caBundle in ${loaded.file}.`, 'TLS_FILE_UNREADABLE');
+  });
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new UserError(`tls.caBundle ${resolved} holds no PEM certificate`, undefined, 'TLS_FILE_UNREADABLE');
+  return text;
+}
+
+async function responderFor(ctx: CertificateContext, tls: Extract<TlsConfig, { mode: 'acme' }>): Promise<ChallengeResponder> {
+  if (tls.challenge === 'http-01') return httpChallengeResponder(ctx.store, ctx.edgeCheck);
+  const provider = ctx.loaded.config.provider;
+  const cloud = tls.dnsCloud !== undefined ? { cloud: tls.dnsCloud } : provider.type === 'openstack' ? { cloud: provider.cloud, region: provider.region } : undefined;
+  if (cloud === undefined) throw new UserError('dns-01 needs an OpenStack cloud', 'Set tls.dnsCloud to a cloud in clouds.yaml.', 'TLS_NO_DNS_CLOUD');
+  const session = await openstackSession(ctx.loaded, cloud, ctx.openstack ?? {}, ctx.log);
+  return dnsChallengeResponder(new DesignateClient(session));
+}
+
+/** For `depl tls renew`: every failure ends the command with exit 1 once all were tried. */
+export function throwIfFailed(outcome: CertificateOutcome): void {
+  if (outcome.failed.length === 0) return;
+  throw new OperationError(
+    `${outcome.failed.length} certificate${outcome.failed.length === 1 ? '' : 's'} could not be issued:\n  ${outcome.failed.map((f) => `${f.names.join(', ')}: ${f.reason}`).join('\n  ')}`,
+    'The hosts without one stay reachable over HTTP; fix the cause and run depl tls renew.',
+    'TLS_ISSUE_FAILED',
+  );
+}
