@@ -111,17 +111,23 @@ export function buildProgram(run: Runner): Command {
     .option('--max-pages <n>', 'stop after this many pages', positiveInt, 100)
     .option('--wait', 'show progress and end with the summary')
     .option('--api <url>', 'crawler API base URL (default: the live version through the edge)')
+    .option('--insecure', 'allow sending the API token over plain http to a non-loopback address')
+    .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
     .action((urls, opts) => run(() => import('./commands/crawl-submit.js'), urls, opts));
   crawl.command('status')
     .description('job state and counts')
     .argument('<job>', 'job id')
     .option('--api <url>', 'crawler API base URL')
+    .option('--insecure', 'allow sending the API token over plain http to a non-loopback address')
+    .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
     .action((job, opts) => run(() => import('./commands/crawl-status.js'), job, opts));
   crawl.command('results')
     .description('images found, with the page each was found on')
     .argument('<job>', 'job id')
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'csv']).default('json'))
     .option('--api <url>', 'crawler API base URL')
+    .option('--insecure', 'allow sending the API token over plain http to a non-loopback address')
+    .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
     .action((job, opts) => run(() => import('./commands/crawl-results.js'), job, opts));
 
   for (const sub of [program, lock, secrets, crawl]) sub.exitOverride();

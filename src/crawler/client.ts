@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { JobRequestInput } from './core/job-request.js';
 import type { ImageRecord, JobDocument, PageRecord } from './jobs.js';
 
@@ -16,6 +16,8 @@ export interface CrawlerClientOptions {
   hostHeader?: string;
   token?: string;
   timeoutMs?: number;
+  /** TLS settings for an https base URL reached by address (server name, extra CA). */
+  dispatcher?: Dispatcher;
 }
 
 export class CrawlerClient {
@@ -60,6 +62,7 @@ export class CrawlerClient {
     const timeout = this.options.timeoutMs ?? 15_000;
     const response = await request(url, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body), headersTimeout: timeout, bodyTimeout: timeout,
+      ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
     });
     const text = await response.body.text();
     let parsed: unknown;

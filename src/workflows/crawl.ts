@@ -1,19 +1,30 @@
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { Agent } from 'undici';
 import { CrawlerApiError, CrawlerClient } from '../crawler/client.js';
 import type { JobDocument } from '../crawler/jobs.js';
 import { requireInventory } from '../apply/inventory.js';
 import { configPathFrom, loadConfig, type LoadedConfig } from '../config/load.js';
 import { OperationError, UserError, isDeplError } from '../errors.js';
 import { registerSecret } from '../util/redact.js';
+import { tlsSettings } from '../plan/tls.js';
 
 /**
  * `depl crawl`: where the crawler API is and how to talk to it. By default the live version through the
  * edge: http://<edge node address>/ with Host: <domain> (the edge is the first manager in the inventory),
- * so it works without DNS for the domain. `--api URL` talks to any API directly.
+ * so it works without DNS for the domain; https://<edge address>/ with the domain as TLS server name when
+ * `tls:` is on. `--api URL` talks to any API directly. The bearer token never crosses a network in clear
+ * text: plain http is refused for any address but loopback (and the local provider's nodes, which are on a
+ * bridge of this machine) unless --insecure.
  */
 export interface CrawlApiOptions {
   api?: string;
   configFile?: string;
   env?: NodeJS.ProcessEnv;
+  /** Allow the token over plain http to a non-loopback address. */
+  insecure?: boolean;
+  /** A PEM CA to trust for the API's certificate besides the system's (a private ACME CA, an institution's). */
+  caCert?: string;
 }
 
 export async function crawlerClientFor(options: CrawlApiOptions): Promise<{ client: CrawlerClient; where: string }> {
@@ -30,13 +41,44 @@ export async function crawlerClientFor(options: CrawlApiOptions): Promise<{ clie
       throw new UserError(`--api "${options.api}" is not a URL`, 'Pass the API base URL, e.g. --api http://127.0.0.1:8000/', 'BAD_API_URL');
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UserError(`--api must be http(s), not ${url.protocol}`, undefined, 'BAD_API_URL');
-    return { client: new CrawlerClient({ baseUrl: url.href, token }), where: url.href };
+    refusePlainToken(url, token, options.insecure === true, false);
+    const dispatcher = url.protocol === 'https:' && options.caCert ? new Agent({ connect: { ca: await caBundle(options.caCert) } }) : undefined;
+    return { client: new CrawlerClient({ baseUrl: url.href, token, dispatcher }), where: url.href };
   }
   const inventory = await requireInventory(loaded!);
   const edge = inventory.nodes.find((n) => n.role === 'manager');
   if (edge === undefined) throw new OperationError('the inventory lists no manager (the edge node)', "Run 'depl node-up', or pass --api URL.", 'NO_MANAGER');
-  const domain = loaded!.config.domain;
+  const config = loaded!.config;
+  const domain = config.domain;
+  if (tlsSettings(config).mode !== 'off') {
+    // by address, so no DNS is needed; the certificate is checked against the domain (SNI and name)
+    const dispatcher = new Agent({ connect: { servername: domain, ...(options.caCert ? { ca: await caBundle(options.caCert) } : {}) } });
+    return { client: new CrawlerClient({ baseUrl: `https://${edge.address}/`, hostHeader: domain, token, dispatcher }), where: `https://${domain}/ (edge ${edge.address})` };
+  }
+  refusePlainToken(new URL(`http://${edge.address}/`), token, options.insecure === true, config.provider.type === 'local');
   return { client: new CrawlerClient({ baseUrl: `http://${edge.address}/`, hostHeader: domain, token }), where: `http://${domain}/ (edge ${edge.address})` };
+}
+
+/** Is this host this machine (a loopback address or name)? */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';
+}
+
+function refusePlainToken(url: URL, token: string | undefined, insecure: boolean, onThisMachine: boolean): void {
+  if (token === undefined || url.protocol !== 'http:' || insecure || onThisMachine || isLoopbackHost(url.hostname)) return;
+  throw new UserError(
+    `refusing to send the API token over plain http to ${url.host}: anyone on the path could read it`,
+    "Turn on tls: in depl.yaml (or pass an https:// --api), or pass --insecure if this network is yours.",
+    'CRAWL_INSECURE',
+  );
+}
+
+async function caBundle(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch((error: Error) => {
+    throw new UserError(`cannot read --cacert ${file}: ${error.message}`, undefined, 'BAD_CACERT');
+  });
+  return [...rootCertificates, text];
 }
 
 async function loadOptionalConfig(file: string | undefined, env: NodeJS.ProcessEnv, required: boolean): Promise<LoadedConfig | undefined> {

@@ -65,6 +65,12 @@ async function order(options: AcmeOrderOptions): Promise<IssuedCertificate> {
   // an unreachable directory fails within seconds, not after acme-client's default ~75 s of retries
   defaults.acmeSettings.retryMaxAttempts = 2;
   defaults.acmeSettings.retryDefaultDelay = 1;
+  try {
+    await checkDirectory(options.directoryUrl, options.caBundle);
+  } catch (error) {
+    defaults.httpsAgent = saved.agent;
+    throw new OperationError(`the ACME directory ${options.directoryUrl} cannot be read: ${describeAcmeError(error)}`, hintFor(error, responder.type), 'ACME_FAILED', { cause: error });
+  }
   const [key, csr] = await acme.crypto.createCsr({ altNames: names }, await acme.crypto.createPrivateEcdsaKey('P-256'));
   registerSecret(key.toString());
   const started = performance.now();
@@ -101,6 +107,33 @@ async function order(options: AcmeOrderOptions): Promise<IssuedCertificate> {
     defaults.acmeSettings.retryDefaultDelay = saved.delay;
     await responder.cleanup().catch((error: Error) => log.warn(`could not withdraw the ACME challenge answers: ${error.message}`));
   }
+}
+
+/**
+ * acme-client loses the cause of a connection that fails outright (its retry handler reads a response
+ * that is not there), so the directory is read once here first: an unreachable or untrusted server, or
+ * a URL that is not an RFC 8555 directory, fails with its own reason.
+ */
+function checkDirectory(url: string, caBundle: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = https.get(url, { ...(caBundle ? { ca: [...rootCertificates, caBundle] } : {}), timeout: 15_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { if (text.length < 65_536) text += chunk; });
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+        try {
+          const directory = JSON.parse(text) as { newOrder?: unknown; newAccount?: unknown; newNonce?: unknown };
+          if (typeof directory.newOrder === 'string' && typeof directory.newAccount === 'string' && typeof directory.newNonce === 'string') return resolve();
+        } catch {
+          // reported below
+        }
+        reject(new Error('the answer is not an ACME directory (no newNonce, newAccount, newOrder)'));
+      });
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer within 15 s')));
+    request.on('error', reject);
+  });
 }
 
 function describeAcmeError(error: unknown): string {

@@ -35,13 +35,19 @@ export function httpChallengeResponder(store: TlsStore, check?: (host: string, t
 /** DNS-01 through Designate: one TXT value per authorization on _acme-challenge.<domain>, removed after the order. */
 export function dnsChallengeResponder(designate: DesignateClient): ChallengeResponder {
   const presented: Array<{ zone: Zone; fqdn: string; value: string }> = [];
+  // a wildcard and its apex put two values on one recordset: one change at a time
+  let queue: Promise<unknown> = Promise.resolve();
   return {
     type: 'dns-01',
-    async present(identifier, _token, keyAuthorization) {
-      const fqdn = dnsChallengeRecord(identifier);
-      const zone = await designate.zoneFor(fqdn);
-      await designate.addTxt(zone, fqdn, keyAuthorization);
-      presented.push({ zone, fqdn, value: keyAuthorization });
+    present(identifier, _token, keyAuthorization) {
+      const run = queue.then(async () => {
+        const fqdn = dnsChallengeRecord(identifier);
+        const zone = await designate.zoneFor(fqdn);
+        await designate.addTxt(zone, fqdn, keyAuthorization);
+        presented.push({ zone, fqdn, value: keyAuthorization });
+      });
+      queue = run.catch(() => undefined);
+      return run;
     },
     async cleanup() {
       const byName = new Map<string, { zone: Zone; fqdn: string; values: string[] }>();

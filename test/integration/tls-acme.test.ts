@@ -1,0 +1,141 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { LocalRemote } from '../../src/apply/local-remote.js';
+import type { TlsStore } from '../../src/apply/tls/store.js';
+import { loadConfig } from '../../src/config/load.js';
+import { UserError } from '../../src/errors.js';
+import { silentLogger } from '../../src/util/log.js';
+import { ensureCertificates, readCertificateFiles } from '../../src/workflows/tls.js';
+import { isolatedEnv } from '../support/openstack-emulator/client.js';
+import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
+import { issueFromCa, makeCa, startPebble, type TestPebble } from '../support/pebble.js';
+
+/**
+ * Certificates without a cluster: the store is a folder on this machine (the same commands as on the
+ * manager, through a LocalRemote). DNS-01 for a wildcard through the emulator's Designate, which publishes
+ * to pebble-challtestsrv, the DNS Pebble validates against; and `tls: files` with a self-made CA.
+ */
+describe('tls: certificates from Pebble (DNS-01 through Designate) and from files', () => {
+  let pebble: TestPebble;
+  let emulator: OpenStackEmulator;
+  let dir: string;
+  let env: Record<string, string>;
+  const domain = 'app-dns01.test';
+  const published = new Map<string, string[]>();
+
+  beforeAll(async () => {
+    pebble = await startPebble();
+    emulator = await startOpenStackEmulator({
+      servers: { async createServer() { throw new Error('no servers here'); }, async deleteServer() {} },
+      users: [{ name: 'alice', domain: 'Default', password: 'alice-pw' }],
+      dns: {
+        // like a real name server, an added value never makes the name empty for a moment
+        async publish(fqdn, type, records) {
+          if (type !== 'TXT') return;
+          const before = published.get(fqdn) ?? [];
+          if (before.every((v) => records.includes(v))) {
+            for (const value of records.filter((v) => !before.includes(v))) await pebble.setTxt(fqdn, value);
+          } else {
+            await pebble.clearTxt(fqdn);
+            for (const value of records) await pebble.setTxt(fqdn, value);
+          }
+          published.set(fqdn, records);
+        },
+      },
+    });
+    emulator.designate.addZone(`${domain}.`);
+    dir = await mkdtemp(path.join(os.tmpdir(), 'depl-tls-acme-'));
+    env = isolatedEnv(dir);
+    await writeFile(path.join(dir, 'clouds.yaml'), stringify({
+      clouds: { emu: { auth: { auth_url: emulator.authUrl, username: 'alice', password: 'alice-pw', project_name: emulator.projectName, user_domain_name: 'Default', project_domain_name: 'Default' }, region_name: emulator.region } },
+    }));
+  });
+
+  afterAll(async () => {
+    await emulator?.close();
+    await pebble?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function project(name: string, tls: Record<string, unknown>) {
+    const folder = path.join(dir, name);
+    const file = path.join(folder, 'depl.yaml');
+    await import('node:fs/promises').then((fs) => fs.mkdir(folder, { recursive: true }));
+    await writeFile(file, stringify({ app: name, domain, services: { web: { image: 'web:1', port: 8080, http: true } }, tls }));
+    const loaded = await loadConfig(file);
+    const store: TlsStore = { remote: new LocalRemote(), stateDir: path.join(folder, 'state'), edgeDir: path.join(folder, 'state', 'edge') };
+    return { loaded, store, folder };
+  }
+
+  it('issues one wildcard certificate for <domain> and *.<domain> through Designate, keeps the key 0600, and takes the TXT records away', async () => {
+    const { loaded, store } = await project('dns', { mode: 'acme', directory: pebble.directory, caBundle: pebble.listenerCaFile, challenge: 'dns-01', dnsCloud: 'emu', email: 'ops@example.org' });
+    const started = performance.now();
+    const outcome = await ensureCertificates({ loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1', 'v2']);
+    const ms = performance.now() - started;
+    expect(outcome.failed).toEqual([]);
+    expect(outcome.issued).toEqual([`wildcard.${domain}`]);
+    expect(outcome.installed.map((c) => [c.id, [...c.names].sort()])).toEqual([[`wildcard.${domain}`, [`*.${domain}`, domain]]]);
+
+    const certDir = path.join(store.edgeDir, 'tls', `wildcard.${domain}`);
+    const chain = await readFile(path.join(certDir, 'fullchain.pem'), 'utf8');
+    expect(chainsTo(chain, pebble.roots)).toBe(true);
+    expect((await stat(path.join(certDir, 'privkey.pem'))).mode & 0o777).toBe(0o600);
+    expect((await stat(path.join(store.stateDir, 'tls-account.json'))).mode & 0o777).toBe(0o600);
+
+    await emulator.designate.settle();
+    expect(emulator.designate.records(`_acme-challenge.${domain}.`, 'TXT')).toEqual([]);
+    expect(emulator.requests.some((r) => r.method === 'POST' && r.path.includes('/recordsets'))).toBe(true);
+
+    // a second run with nothing due changes nothing; a forced one renews with the same account
+    const again = await ensureCertificates({ loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1', 'v2', 'v3']);
+    expect(again.changed).toBe(false);
+    const forced = await ensureCertificates({ loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1'], { force: true });
+    expect(forced.failed).toEqual([]);
+    expect(forced.renewed).toEqual([`wildcard.${domain}`]);
+    expect(await readFile(path.join(certDir, 'fullchain.pem'), 'utf8')).not.toBe(chain);
+    console.log(`DNS-01 wildcard issuance against Pebble + emulated Designate: ${Math.round(ms)} ms`);
+  });
+
+  it('an ACME server that cannot be reached is a clear per-certificate failure, not a crash', async () => {
+    const { loaded, store } = await project('unreachable', { mode: 'acme', directory: 'https://127.0.0.1:9/dir', challenge: 'http-01' });
+    const outcome = await ensureCertificates({ loaded, store, log: silentLogger }, []);
+    expect(outcome.failed).toHaveLength(1);
+    expect(outcome.failed[0]!.reason).toBe("the ACME directory https://127.0.0.1:9/dir cannot be read: connect ECONNREFUSED 127.0.0.1:9");
+    expect(outcome.installed).toEqual([]);
+  });
+
+  it('tls: files installs a certificate from a self-made CA; a key that does not match exits 2 and changes nothing', async () => {
+    const ca = await makeCa(dir, 'depl test institution CA');
+    const good = await issueFromCa(dir, ca, 'institution', [domain, `*.${domain}`]);
+    const other = await issueFromCa(dir, ca, 'other', ['other.test']);
+    const { loaded, store } = await project('files', { mode: 'files', cert: good.certFile, key: good.keyFile });
+    const outcome = await ensureCertificates({ loaded, store, log: silentLogger }, ['v1']);
+    expect(outcome.issued).toEqual(['files']);
+    expect(outcome.installed[0]).toMatchObject({ id: 'files', names: [domain, `*.${domain}`] });
+    const installed = await readFile(path.join(store.edgeDir, 'tls', 'files', 'fullchain.pem'), 'utf8');
+
+    const { loaded: wrong } = await project('files', { mode: 'files', cert: good.certFile, key: other.keyFile });
+    const error = await readCertificateFiles(wrong).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).exitCode).toBe(2);
+    expect((error as UserError).message).toBe(`the key ${other.keyFile} does not match the certificate ${good.certFile}`);
+    await expect(ensureCertificates({ loaded: wrong, store, log: silentLogger }, ['v1'])).rejects.toThrow(/does not match/);
+    expect(await readFile(path.join(store.edgeDir, 'tls', 'files', 'fullchain.pem'), 'utf8')).toBe(installed);
+
+    const { loaded: elsewhere } = await project('files', { mode: 'files', cert: other.certFile, key: other.keyFile });
+    await expect(readCertificateFiles(elsewhere)).rejects.toThrow(`does not cover ${domain} (it covers: other.test)`);
+  });
+});
+
+/** The chain's leaf is issued by the next certificate, and the last one by `rootPem`. */
+function chainsTo(chainPem: string, rootPem: string): boolean {
+  const certs = (chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+  const root = new X509Certificate(rootPem);
+  if (certs.length === 0) return false;
+  for (let i = 0; i + 1 < certs.length; i++) if (!certs[i]!.verify(certs[i + 1]!.publicKey)) return false;
+  return certs[certs.length - 1]!.verify(root.publicKey);
+}
