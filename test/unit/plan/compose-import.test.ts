@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ComposeError, deplName, exposedPort, splitWords, translateCompose } from '../../../src/plan/compose-import.js';
+
+const webWorkerRedisPostgres = parse(`
+services:
+  web:
+    build: .
+    command: gunicorn app:app --bind 0.0.0.0:8000
+    ports: ["8080:8000"]
+    environment:
+      DATABASE_HOST: db
+      SECRET_KEY: not-for-depl-yaml
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:8000/healthz"]
+    deploy: { replicas: 2 }
+    depends_on: [db, redis]
+  worker:
+    build: .
+    command: ["celery", "-A", "app", "worker"]
+  redis:
+    image: redis:7
+    volumes: ["redis-data:/data"]
+    healthcheck:
+      test: ["CMD", "redis-cli", "ping"]
+  db:
+    image: postgres:16
+    environment:
+      - POSTGRES_USER=app
+      - POSTGRES_PASSWORD=hunter2hunter2
+    volumes:
+      - type: volume
+        source: pg-data
+        target: /var/lib/postgresql/data
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready -U app"]
+    expose: ["5432"]
+volumes:
+  redis-data: {}
+  pg-data: {}
+`);
+
+describe('translateCompose', () => {
+  const result = translateCompose(webWorkerRedisPostgres);
+
+  it('makes the built service an http service with its container port, health path and replicas', () => {
+    expect(result.services.web).toEqual({
+      build: { context: '.', dockerfile: 'Dockerfile' },
+      command: ['gunicorn', 'app:app', '--bind', '0.0.0.0:8000'],
+      port: 8000,
+      http: true,
+      replicas: 2,
+      health: '/healthz',
+      env: { DATABASE_HOST: 'db' },
+      secrets: ['secret-key'],
+    });
+  });
+
+  it('runs a second service with the same build from the first one\'s image', () => {
+    expect(result.services.worker).toEqual({ from: 'web', command: ['celery', '-A', 'app', 'worker'] });
+  });
+
+  it('makes image services with a named volume accessories pinned to the manager, health commands kept', () => {
+    expect(result.accessories.redis).toEqual({ image: 'redis:7', node: 'manager', volume: 'redis-data:/data', health: { command: ['redis-cli', 'ping'] } });
+    expect(result.accessories.db).toEqual({
+      image: 'postgres:16',
+      node: 'manager',
+      volume: 'pg-data:/var/lib/postgresql/data',
+      port: 5432,
+      env: { POSTGRES_USER: 'app' },
+      secrets: ['postgres-password'],
+      health: { command: ['sh', '-c', 'pg_isready -U app'] },
+    });
+  });
+
+  it('never copies a secret-looking value, and names where each secret came from', () => {
+    expect(JSON.stringify({ ...result.services, ...result.accessories })).not.toContain('hunter2');
+    expect(JSON.stringify(result)).not.toContain('not-for-depl-yaml');
+    expect(result.secrets).toEqual([
+      { name: 'secret-key', env: 'SECRET_KEY', service: 'web' },
+      { name: 'postgres-password', env: 'POSTGRES_PASSWORD', service: 'db' },
+    ]);
+  });
+
+  it('lists what it did not translate, with the reason', () => {
+    expect(result.notTranslated).toEqual([expect.stringMatching(/^services\.web\.depends_on: swarm starts services together/)]);
+  });
+
+  it('lists bind mounts, extra ports, udp, entrypoint, env from the host and top-level secrets', () => {
+    const r = translateCompose(parse(`
+services:
+  Api_Server:
+    image: example/api:1
+    entrypoint: /start.sh
+    ports: ["80:8080", "9090", "53:53/udp"]
+    volumes: ["./src:/app"]
+    environment: [HOME_DIR]
+secrets:
+  db_pass: { file: ./db_pass.txt }
+`));
+    expect(r.services['api-server']).toEqual({ image: 'example/api:1', port: 8080, http: true });
+    expect(r.notTranslated).toEqual([
+      'secrets: name each as a depl secret (depl secrets set NAME) instead of a file on this machine',
+      'services.Api_Server.entrypoint: has no depl equivalent',
+      'services.Api_Server.environment.HOME_DIR: takes its value from the environment of the machine running compose; set it in depl.yaml',
+      'services.Api_Server.ports: "53:53/udp" is not a single TCP port',
+      'services.Api_Server.ports: only one port per service is reached through the edge; kept 8080, not 9090',
+      'services.Api_Server.volumes: "./src:/app" is a bind mount or anonymous volume; depl mounts named volumes only',
+    ]);
+  });
+
+  it('keeps build args and a dockerfile relative to the context, as depl resolves it from depl.yaml\'s folder', () => {
+    const r = translateCompose({ services: { web: { build: { context: 'web', dockerfile: 'deploy/Dockerfile', args: ['NODE_ENV=production'] }, ports: [{ target: 3000, published: 80 }] } } });
+    expect(r.services.web).toEqual({ build: { context: 'web', dockerfile: 'web/deploy/Dockerfile', args: { NODE_ENV: 'production' } }, port: 3000, http: true });
+  });
+
+  it('refuses a file without services, or with only accessories', () => {
+    expect(() => translateCompose({ version: '3' })).toThrow(ComposeError);
+    expect(() => translateCompose({ services: { db: { image: 'postgres', volumes: ['d:/var/lib/postgresql/data'] } } })).toThrow(/no service depl can deploy/);
+  });
+});
+
+describe('helpers', () => {
+  it('splits a command string as a shell would, without expanding', () => {
+    expect(splitWords(`sh -c 'echo "$HOME" done' --flag="a b" x\\ y`)).toEqual(['sh', '-c', 'echo "$HOME" done', '--flag=a b', 'x y']);
+    expect(splitWords('bad "quote')).toBeNull();
+  });
+
+  it('makes compose names depl names, or refuses them', () => {
+    expect(deplName('my_web')).toBe('my-web');
+    expect(deplName('a-service-name-that-is-much-too-long')).toBeNull();
+  });
+
+  it('finds the first EXPOSEd port of a Dockerfile', () => {
+    expect(exposedPort('FROM node\nexpose 3000/tcp 4000\n')).toBe(3000);
+    expect(exposedPort('FROM node\n')).toBeUndefined();
+  });
+});
