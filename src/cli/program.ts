@@ -20,10 +20,14 @@ export function buildProgram(run: Runner): Command {
     .exitOverride();
 
   program.command('init')
-    .description('write a commented depl.yaml for the crawler app')
+    .description('write a commented depl.yaml for the app in this folder: from its compose.yaml, its Dockerfile, or the example crawler')
     .addOption(new Option('--provider <type>', 'where the nodes come from').choices(['local', 'openstack']).default('local'))
     .option('--app <name>', 'application name (a DNS label)', 'crawler')
     .option('--domain <domain>', 'domain the versions are served under', 'crawler.localhost')
+    .option('--from <file>', 'a Compose file or Dockerfile to start from (default: the one in this folder)')
+    .addOption(new Option('--example <app>', 'the example app, whatever the folder holds').choices(['crawler']))
+    .option('--port <port>', 'with a Dockerfile: the port the service listens on (default: its EXPOSE, or 8000)', positiveInt)
+    .option('--health <path>', 'with a Dockerfile: the health path that answers 200 (default: /)')
     .option('--force', 'overwrite an existing file')
     .action((opts) => run(() => import('./commands/init.js'), opts));
 

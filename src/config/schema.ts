@@ -70,7 +70,17 @@ const accessory = z.strictObject({
   /** "manager", or a node name. */
   node: z.string().default('manager'),
   port: z.number().int().min(1).max(65535).optional(),
+  env: z.record(z.string(), z.string()).default({}),
   secrets: secretRefs,
+  /**
+   * A command run in the accessory's container (`[pg_isready, -U, app]`); exit 0 means healthy. buildinst
+   * waits for it before the version's services start, and swarm restarts the task when it keeps failing.
+   */
+  health: z.strictObject({
+    command,
+    interval: z.string().regex(/^\d+(ms|s|m)$/, 'expected a duration like 5s').default('5s'),
+    retries: z.number().int().min(1).max(100).default(5),
+  }).optional(),
 });
 
 const hstsMaxAge = z.number().int().min(0).max(63_072_000).optional();
@@ -167,10 +177,10 @@ export const configSchema = z
         }
       }
     }
-    for (const [name, svc] of Object.entries(cfg.services)) {
+    for (const [kind, entries] of [['services', cfg.services], ['accessories', cfg.accessories]] as const) for (const [name, svc] of Object.entries(entries)) {
       for (const key of Object.keys(svc.env)) {
         if (looksSecret(key)) {
-          ctx.addIssue({ code: 'custom', path: ['services', name, 'env', key], message: 'looks like a secret; environment values show in `docker service inspect`. Declare it under secrets: and read /run/secrets/<name> instead' });
+          ctx.addIssue({ code: 'custom', path: [kind, name, 'env', key], message: 'looks like a secret; environment values show in `docker service inspect`. Declare it under secrets: and read /run/secrets/<name> instead' });
         }
       }
     }

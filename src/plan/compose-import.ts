@@ -1,4 +1,5 @@
-import { checkServiceName } from './names.js';
+import { looksSecret } from '../util/secret.js';
+import { checkSecretName, checkServiceName } from '../names.js';
 
 /**
  * Translates a Compose file (the format the seed crawler used, as fig) into depl's services and
@@ -63,13 +64,6 @@ export class ComposeError extends Error {}
 type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Keys whose values are credentials: their values never reach depl.yaml. */
-const SECRET_KEY = /(PASSW(OR)?D|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|_KEY$|^KEY$|_PASS$|DSN$)/i;
-
-export function looksSecret(key: string): boolean {
-  return SECRET_KEY.test(key);
-}
-
 /** Service keys that change nothing in a swarm deploy made by depl, with what depl does instead. */
 const HANDLED_ELSEWHERE: Record<string, string> = {
   networks: 'depl puts every service and accessory on the app\'s one overlay network',
@@ -96,7 +90,7 @@ export function translateCompose(doc: unknown): ComposeImport {
     if (['services', 'volumes', 'version', 'name'].includes(key)) continue;
     note(key, key === 'secrets' || key === 'configs'
       ? `name each as a depl secret (depl secrets set NAME) instead of a ${key === 'secrets' ? 'file' : 'config'} on this machine`
-      : 'has no depl equivalent');
+      : key === 'networks' ? 'depl makes one overlay network for the app' : 'has no depl equivalent');
   }
 
   const builders = new Map<string, string>(); // build identity -> depl service that builds it
@@ -236,7 +230,15 @@ function splitEnvironment(raw: unknown, service: string, where: string, note: No
   const values = stringMap(raw, where, () => {});
   for (const key of names) {
     if (looksSecret(key)) {
-      secrets.push({ name: secretName(key), env: key, service });
+      // The value goes to a swarm secret; the service is told where its file is, the `_FILE` convention
+      // that the postgres, mysql and redis images (and many apps) read.
+      const name = secretName(key);
+      if (!checkSecretName(name).ok) {
+        note(`${where}.${key}`, 'looks secret, but no depl secret name can be made from it; declare one under secrets: yourself');
+        continue;
+      }
+      secrets.push({ name, env: key, service });
+      env[`${key}_FILE`] = `/run/secrets/${name}`;
       continue;
     }
     const value = values[key];
@@ -250,9 +252,9 @@ function splitEnvironment(raw: unknown, service: string, where: string, note: No
   return { env, secrets };
 }
 
-/** `POSTGRES_PASSWORD` -> `postgres-password`: secret names are lower-case labels. */
+/** `POSTGRES_PASSWORD` -> `postgres_password`: the file name under /run/secrets. */
 export function secretName(envKey: string): string {
-  return envKey.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63);
+  return envKey.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '').replace(/^([^a-z])/, 's_$1').slice(0, 30);
 }
 
 function containerPort(raw: Dict, where: string, note: Note): number | undefined {

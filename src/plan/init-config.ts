@@ -1,3 +1,6 @@
+import { Document, visit } from 'yaml';
+import type { ComposeImport, DraftAccessory, DraftService } from './compose-import.js';
+
 /** Renders the commented depl.yaml that `depl init` writes. Pure: the template text is passed in. */
 export interface InitChoices {
   app: string;
@@ -29,4 +32,81 @@ export function renderInitConfig(template: string, choices: InitChoices): string
     .replace('__DOMAIN__', choices.domain)
     .replace('__PROVIDER__', providers[choices.provider])
     .replace('__SSH_USER__', choices.provider === 'openstack' ? 'ubuntu' : 'root');
+}
+
+/** An app made from what `depl init` found in the folder: a Compose file, or a lone Dockerfile. */
+export interface AppDraft {
+  services: Record<string, DraftService>;
+  accessories: Record<string, DraftAccessory>;
+  /** Secret names, in the order first met. */
+  secrets: string[];
+  notTranslated: string[];
+}
+
+const SERVICES_SECTION = /^# The services of one version/m;
+
+/**
+ * The depl.yaml for an imported app: the template's commented head (app, domain, provider, ssh, images),
+ * then the app's own services, accessories and secrets, and a comment listing what was not translated.
+ */
+export function renderImportedConfig(template: string, choices: InitChoices, app: AppDraft, source: string): string {
+  const at = template.search(SERVICES_SECTION);
+  if (at < 0) throw new Error('the depl.yaml template has no services section');
+  const head = renderInitConfig(template.slice(0, at), choices);
+  const block = (value: object) => {
+    const doc = new Document(value);
+    visit(doc, { Seq: (_key, node) => { node.flow = true; } });
+    return doc.toString({ lineWidth: 0 }).trimEnd();
+  };
+  const parts = [
+    `# The services of one version, from ${source}. Each runs as a swarm service <app>-<version>-<service>;`,
+    '# one with http: true is reached through the edge at <version>.<domain>, and its health path must answer',
+    '# 200 before the version counts as installed. "from:" runs another service\'s image with its own command.',
+    block({ services: app.services }),
+    '',
+  ];
+  if (Object.keys(app.accessories).length > 0) {
+    parts.push(
+      `# Shared services that outlive versions (from ${source}'s image services with a volume): created once,`,
+      '# pinned to one node so their volume stays with them, reached by their name on the app\'s network.',
+      block({ accessories: app.accessories }),
+      '',
+    );
+  }
+  if (app.secrets.length > 0) {
+    parts.push(
+      '# Secrets, by name only: their values never live in this file. Set each one before `depl buildinst`',
+      '# with `depl secrets set NAME` (or DEPL_SECRET_<NAME> in the environment); services read them at',
+      '# /run/secrets/<name> (the *_FILE variables above point there).',
+      block({ secrets: app.secrets }),
+      '',
+    );
+  }
+  if (app.notTranslated.length > 0) {
+    parts.push(`# Not translated from ${source} (depl has no equivalent, or does it another way):`, ...app.notTranslated.map((line) => `#   - ${line}`), '');
+  }
+  parts.push('# Handed to every service as its --config document (a JSON file mounted as a swarm config).', 'config: {}', '');
+  return `${head}${parts.join('\n')}`;
+}
+
+/** One HTTP service built from the folder's Dockerfile. */
+export function dockerfileApp(opts: { dockerfile: string; port: number; health: string; replicas?: number }): AppDraft {
+  return {
+    services: { web: { build: { context: '.', dockerfile: opts.dockerfile }, port: opts.port, http: true, health: opts.health, replicas: opts.replicas ?? 2 } },
+    accessories: {},
+    secrets: [],
+    notTranslated: [],
+  };
+}
+
+export function appFromCompose(imported: ComposeImport): AppDraft {
+  return {
+    services: imported.services,
+    accessories: imported.accessories,
+    secrets: [...new Set(imported.secrets.map((s) => s.name))],
+    notTranslated: [
+      ...imported.secrets.map((s) => `services.${s.service}.environment.${s.env}: became secret "${s.name}" (its value was not copied); the service reads it from ${s.env}_FILE`),
+      ...imported.notTranslated,
+    ],
+  };
 }

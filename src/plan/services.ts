@@ -90,6 +90,7 @@ export interface ServiceSpec {
       Configs?: { File: { Name: string; UID: string; GID: string; Mode: number }; ConfigID: string; ConfigName: string }[];
       Secrets?: SecretMount[];
       Mounts?: { Type: 'volume'; Source: string; Target: string; VolumeOptions?: { Labels: Record<string, string> } }[];
+      HealthCheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
     };
     RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; Delay: number; MaxAttempts: number; Window: number };
     Placement?: { Constraints?: string[]; MaxReplicas?: number };
@@ -229,6 +230,11 @@ export function planAccessory(app: string, name: string, accessory: AccessoryCon
       ContainerSpec: {
         Image: image,
         ...(accessory.command !== undefined ? { Args: [...accessory.command] } : {}),
+        ...(Object.keys(accessory.env).length > 0 ? { Env: Object.entries(accessory.env).map(([k, v]) => `${k}=${v}`) } : {}),
+        // A first start (initdb, loading an append-only file) may take a while: failures then do not count.
+        ...(accessory.health !== undefined
+          ? { HealthCheck: { Test: ['CMD', ...accessory.health.command], Interval: durationNs(accessory.health.interval), Timeout: seconds(5), Retries: accessory.health.retries, StartPeriod: seconds(60) } }
+          : {}),
         Labels: labels,
         ...(mounts.length > 0 ? { Secrets: mounts } : {}),
         StopGracePeriod: seconds(30),

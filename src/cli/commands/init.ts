@@ -1,14 +1,19 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { UserError } from '../../errors.js';
 import type { CommandContext } from '../context.js';
-import { configPathFrom, parseConfig } from '../../config/load.js';
-import { renderInitConfig } from '../../plan/init-config.js';
+import { configPathFrom } from '../../config/load.js';
 import { checkAppName, checkDomainName } from '../../names.js';
-import { generateMissingSecrets, secretsFilePath } from '../../apply/secrets-store.js';
-import { packagePath } from '../../util/paths.js';
+import { initConfig } from '../../workflows/init.js';
 
-interface InitOptions { provider: 'local' | 'openstack'; app: string; domain: string; force?: boolean }
+interface InitOptions {
+  provider: 'local' | 'openstack';
+  app: string;
+  domain: string;
+  force?: boolean;
+  from?: string;
+  example?: 'crawler';
+  port?: number;
+  health?: string;
+}
 
 export default async function init(ctx: CommandContext, opts: InitOptions): Promise<void> {
   const app = checkAppName(opts.app);
@@ -16,25 +21,18 @@ export default async function init(ctx: CommandContext, opts: InitOptions): Prom
   const domain = checkDomainName(opts.domain);
   if (!domain.ok) throw new UserError(`--domain "${opts.domain}" ${domain.reason}`, 'Use a domain like crawler.example.org.');
 
-  const file = configPathFrom(ctx.globals.config);
-  const text = renderInitConfig(await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8'), opts);
-  const config = parseConfig(text, file); // the example must itself be valid; a failure here is caught by the unit tests
-  try {
-    await writeFile(file, text, { flag: opts.force ? 'w' : 'wx', mode: 0o600 });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new UserError(`${file} already exists`, 'Pass --force to overwrite it, or --config to write elsewhere.');
-    }
-    throw error;
+  const ask = ctx.interactive
+    ? async (q: { message: string; default: string; validate: (v: string) => true | string }) => (await import('@inquirer/prompts')).input(q)
+    : undefined;
+  const result = await initConfig({ ...opts, force: opts.force ?? false, file: configPathFrom(ctx.globals.config), ask });
+
+  const lines = [`Wrote ${result.file} from ${result.source} (provider: ${opts.provider}).`];
+  lines.push(`  services: ${result.services.join(', ')}`);
+  if (result.accessories.length > 0) lines.push(`  accessories: ${result.accessories.join(', ')}`);
+  if (result.notTranslated.length > 0) lines.push('  not translated (also listed in the file):', ...result.notTranslated.map((l) => `    - ${l}`));
+  if (result.generatedSecrets.length > 0) {
+    lines.push(`Generated ${result.generatedSecrets.join(', ')} into ${result.secretsFile} (0600). To use your own value: depl secrets set NAME`);
   }
-  await chmod(file, 0o600); // --force over an older, wider file
-  // strong random values for the secrets the example declares; values already there are kept
-  const generated = await generateMissingSecrets(path.dirname(file), config.secrets, new Date());
-  const secrets = secretsFilePath(path.dirname(file));
-  ctx.result(
-    { file, app: opts.app, domain: opts.domain, provider: opts.provider, secretsFile: secrets, generatedSecrets: generated },
-    `Wrote ${file} (provider: ${opts.provider}).` +
-      (generated.length > 0 ? ` Generated ${generated.join(', ')} into ${secrets} (0600; \`depl secrets list\`).` : '') +
-      ' Next: depl node-up',
-  );
+  lines.push('Next: depl node-up, then depl buildinst');
+  ctx.result({ ...result, provider: opts.provider }, lines.join('\n'));
 }

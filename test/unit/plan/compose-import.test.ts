@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseConfig } from '../../../src/config/load.js';
+import { appFromCompose, dockerfileApp, renderImportedConfig } from '../../../src/plan/init-config.js';
+import { planAccessory } from '../../../src/plan/services.js';
 import { ComposeError, deplName, exposedPort, splitWords, translateCompose } from '../../../src/plan/compose-import.js';
 
 const webWorkerRedisPostgres = parse(`
@@ -51,8 +55,8 @@ describe('translateCompose', () => {
       http: true,
       replicas: 2,
       health: '/healthz',
-      env: { DATABASE_HOST: 'db' },
-      secrets: ['secret-key'],
+      env: { DATABASE_HOST: 'db', SECRET_KEY_FILE: '/run/secrets/secret_key' },
+      secrets: ['secret_key'],
     });
   });
 
@@ -67,8 +71,8 @@ describe('translateCompose', () => {
       node: 'manager',
       volume: 'pg-data:/var/lib/postgresql/data',
       port: 5432,
-      env: { POSTGRES_USER: 'app' },
-      secrets: ['postgres-password'],
+      env: { POSTGRES_USER: 'app', POSTGRES_PASSWORD_FILE: '/run/secrets/postgres_password' },
+      secrets: ['postgres_password'],
       health: { command: ['sh', '-c', 'pg_isready -U app'] },
     });
   });
@@ -77,8 +81,8 @@ describe('translateCompose', () => {
     expect(JSON.stringify({ ...result.services, ...result.accessories })).not.toContain('hunter2');
     expect(JSON.stringify(result)).not.toContain('not-for-depl-yaml');
     expect(result.secrets).toEqual([
-      { name: 'secret-key', env: 'SECRET_KEY', service: 'web' },
-      { name: 'postgres-password', env: 'POSTGRES_PASSWORD', service: 'db' },
+      { name: 'secret_key', env: 'SECRET_KEY', service: 'web' },
+      { name: 'postgres_password', env: 'POSTGRES_PASSWORD', service: 'db' },
     ]);
   });
 
@@ -134,5 +138,47 @@ describe('helpers', () => {
   it('finds the first EXPOSEd port of a Dockerfile', () => {
     expect(exposedPort('FROM node\nexpose 3000/tcp 4000\n')).toBe(3000);
     expect(exposedPort('FROM node\n')).toBeUndefined();
+  });
+});
+
+describe('the depl.yaml written from a Compose file', () => {
+  const template = readFileSync(new URL('../../../templates/depl.example.yaml', import.meta.url), 'utf8');
+  const choices = { app: 'shop', domain: 'shop.example.org', provider: 'local' as const };
+  const text = renderImportedConfig(template, choices, appFromCompose(translateCompose(webWorkerRedisPostgres)), 'compose.yaml');
+  const config = parseConfig(text);
+
+  it('validates as depl.yaml, with the compose services, accessories and declared secrets', () => {
+    expect(config.app).toBe('shop');
+    expect(Object.keys(config.services)).toEqual(['web', 'worker']);
+    expect(config.services.worker?.from).toBe('web');
+    expect(config.accessories.db?.health?.command).toEqual(['sh', '-c', 'pg_isready -U app']);
+    expect(config.secrets).toEqual(['secret_key', 'postgres_password']);
+    expect(config.accessories.db?.secrets).toEqual(['postgres_password']);
+  });
+
+  it('stays commented: the template head, and what was not translated, with no secret value', () => {
+    expect(text).toMatch(/^# depl\.yaml: everything depl needs/);
+    expect(text).toContain('# The services of one version, from compose.yaml.');
+    expect(text).toContain('#   - services.web.depends_on: swarm starts services together');
+    expect(text).toContain('#   - services.db.environment.POSTGRES_PASSWORD: became secret "postgres_password"');
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('change-me');
+  });
+
+  it('makes one http service from a lone Dockerfile', () => {
+    const one = parseConfig(renderImportedConfig(template, choices, dockerfileApp({ dockerfile: 'Dockerfile', port: 3000, health: '/up' }), 'Dockerfile'));
+    expect(one.services).toEqual({ web: expect.objectContaining({ build: { context: '.', dockerfile: 'Dockerfile', args: {} }, port: 3000, http: true, health: '/up', replicas: 2 }) });
+    expect(one.accessories).toEqual({});
+  });
+});
+
+describe('an accessory from a Compose file', () => {
+  it('runs with its environment and health command as a swarm health check', () => {
+    const config = parseConfig(renderImportedConfig(readFileSync(new URL('../../../templates/depl.example.yaml', import.meta.url), 'utf8'),
+      { app: 'shop', domain: 'shop.localhost', provider: 'local' }, appFromCompose(translateCompose(webWorkerRedisPostgres)), 'compose.yaml'));
+    const spec = planAccessory('shop', 'db', config.accessories.db!, 'postgres:16', 'shop-net');
+    expect(spec.TaskTemplate.ContainerSpec.Env).toEqual(['POSTGRES_USER=app', 'POSTGRES_PASSWORD_FILE=/run/secrets/postgres_password']);
+    expect(spec.TaskTemplate.ContainerSpec.HealthCheck).toEqual({ Test: ['CMD', 'sh', '-c', 'pg_isready -U app'], Interval: 5e9, Timeout: 5e9, Retries: 5, StartPeriod: 60e9 });
+    expect(spec.TaskTemplate.ContainerSpec.Mounts?.[0]).toMatchObject({ Source: 'pg-data', Target: '/var/lib/postgresql/data' });
   });
 });

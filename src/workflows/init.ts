@@ -1,0 +1,137 @@
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { generateMissingSecrets, secretsFilePath } from '../apply/secrets-store.js';
+import { UserError } from '../errors.js';
+import { parseConfig } from '../config/load.js';
+import { ComposeError, exposedPort, translateCompose } from '../plan/compose-import.js';
+import { appFromCompose, dockerfileApp, renderImportedConfig, renderInitConfig, type InitChoices } from '../plan/init-config.js';
+import { checkHealthPath } from '../names.js';
+import { packagePath } from '../util/paths.js';
+
+/** The Compose Specification's file names, in the order `docker compose` looks for them. */
+export const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
+
+export interface InitRequest extends InitChoices {
+  /** The depl.yaml to write; its folder is the one looked at. */
+  file: string;
+  force: boolean;
+  /** An explicit Compose file or Dockerfile. */
+  from?: string;
+  example?: 'crawler';
+  port?: number;
+  health?: string;
+  /** Asks for what a Dockerfile does not say (port, health path); absent with --yes or without a TTY. */
+  ask?: (question: { message: string; default: string; validate: (v: string) => true | string }) => Promise<string>;
+}
+
+export interface InitResult {
+  file: string;
+  /** What the app was made from: `compose.yaml`, `Dockerfile`, or `example crawler`. */
+  source: string;
+  services: string[];
+  accessories: string[];
+  secrets: string[];
+  /** Secrets that had no value yet and got a strong random one in the secrets file. */
+  generatedSecrets: string[];
+  secretsFile: string;
+  notTranslated: string[];
+}
+
+type Source = { kind: 'compose' | 'dockerfile'; file: string } | { kind: 'example' };
+
+/**
+ * `depl init`: looks at the folder depl.yaml goes into and writes a commented depl.yaml for what it finds:
+ * a Compose file's services and accessories, a lone Dockerfile as one HTTP service, or (in a folder with
+ * neither) the example crawler. The text is validated before it is written; an existing file is never
+ * replaced without --force.
+ */
+export async function initConfig(req: InitRequest): Promise<InitResult> {
+  const folder = path.dirname(req.file);
+  const source = await chooseSource(req, folder);
+  const template = await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8');
+  let text: string;
+  let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile'>;
+  if (source.kind === 'example') {
+    text = renderInitConfig(template, req);
+    const config = parseConfig(text, req.file);
+    result = { source: 'example crawler', services: Object.keys(config.services), accessories: Object.keys(config.accessories), secrets: config.secrets, notTranslated: [] };
+  } else {
+    const relative = path.relative(folder, source.file) || path.basename(source.file);
+    const app = source.kind === 'compose'
+      ? appFromCompose(await readCompose(source.file))
+      : dockerfileApp({ dockerfile: relative, ...(await portAndHealth(req, source.file)) });
+    text = renderImportedConfig(template, req, app, relative);
+    result = { source: relative, services: Object.keys(app.services), accessories: Object.keys(app.accessories), secrets: app.secrets, notTranslated: app.notTranslated };
+  }
+  const config = parseConfig(text, req.file); // a translation depl itself cannot read is a bug, not the user's problem
+  try {
+    // 0600: depl.yaml names the app's secrets and hosts, and is the operator's own
+    await writeFile(req.file, text, { flag: req.force ? 'w' : 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new UserError(`${req.file} already exists`, 'Pass --force to overwrite it, or --config to write elsewhere.', 'CONFIG_EXISTS');
+    }
+    throw error;
+  }
+  await chmod(req.file, 0o600); // --force over an older, wider file
+  // strong random values for the declared secrets that have none yet; values already there are kept
+  const generatedSecrets = await generateMissingSecrets(folder, config.secrets, new Date());
+  return { file: req.file, ...result, generatedSecrets, secretsFile: secretsFilePath(folder) };
+}
+
+async function chooseSource(req: InitRequest, folder: string): Promise<Source> {
+  if (req.example !== undefined && req.from !== undefined) throw new UserError('--example and --from exclude each other', 'Pass one of them.', 'INIT_USAGE');
+  if (req.example !== undefined) return { kind: 'example' };
+  if (req.from !== undefined) {
+    const file = path.resolve(req.from);
+    const text = await readFile(file, 'utf8').catch(() => {
+      throw new UserError(`cannot read --from ${req.from}`, 'Name a Compose file (compose.yaml) or a Dockerfile.', 'INIT_FROM');
+    });
+    return { kind: isDockerfile(file, text) ? 'dockerfile' : 'compose', file };
+  }
+  const names = new Set(await readdir(folder).catch(() => [] as string[]));
+  const compose = COMPOSE_FILES.find((name) => names.has(name));
+  if (compose !== undefined) return { kind: 'compose', file: path.join(folder, compose) };
+  if (names.has('Dockerfile')) return { kind: 'dockerfile', file: path.join(folder, 'Dockerfile') };
+  return { kind: 'example' };
+}
+
+function isDockerfile(file: string, text: string): boolean {
+  return /dockerfile|containerfile/i.test(path.basename(file)) || /^\s*(#.*\n\s*)*(ARG\s.*\n\s*)*FROM\s/i.test(text);
+}
+
+async function readCompose(file: string) {
+  let doc: unknown;
+  try {
+    doc = parse(await readFile(file, 'utf8'), { uniqueKeys: true });
+  } catch (error) {
+    throw new UserError(`${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`, 'Fix the Compose file, or pass --from with another one.', 'COMPOSE_INVALID');
+  }
+  try {
+    return translateCompose(doc);
+  } catch (error) {
+    if (error instanceof ComposeError) throw new UserError(`${file} ${error.message}`, 'depl needs at least one service with "build:" (or an image without a volume).', 'COMPOSE_INVALID');
+    throw error;
+  }
+}
+
+function checkPort(value: string): true | string {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 && n <= 65535 ? true : 'expected a port number from 1 to 65535';
+}
+
+function checkHealth(value: string): true | string {
+  const check = checkHealthPath(value);
+  return check.ok ? true : `the health path ${check.reason}`;
+}
+
+/** --port/--health, else asked (defaults: the Dockerfile's EXPOSE, or 8000; `/`), else the defaults. */
+async function portAndHealth(req: InitRequest, dockerfile: string): Promise<{ port: number; health: string }> {
+  const suggested = exposedPort(await readFile(dockerfile, 'utf8')) ?? 8000;
+  const port = req.port ?? (req.ask ? Number(await req.ask({ message: 'Port the service listens on', default: String(suggested), validate: checkPort })) : suggested);
+  const health = req.health ?? (req.ask ? await req.ask({ message: 'Health path (answers 200 when the service is ready)', default: '/', validate: checkHealth }) : '/');
+  const bad = checkHealth(health);
+  if (bad !== true) throw new UserError(`--health "${health}": ${bad}`, 'Pass a path on the service itself, like /healthz.', 'INIT_HEALTH');
+  return { port, health };
+}
