@@ -34,5 +34,5 @@ export default async function init(ctx: CommandContext, opts: InitOptions): Prom
     lines.push(`Generated ${result.generatedSecrets.join(', ')} into ${result.secretsFile} (0600). To use your own value: depl secrets set NAME`);
   }
   lines.push('Next: depl node-up, then depl buildinst');
-  ctx.result({ ...result, provider: opts.provider }, lines.join('\n'));
+  ctx.result({ ...result, app: opts.app, domain: opts.domain, provider: opts.provider }, lines.join('\n'));
 }
