@@ -176,7 +176,7 @@ describe('an accessory from a Compose file', () => {
   it('runs with its environment and health command as a swarm health check', () => {
     const config = parseConfig(renderImportedConfig(readFileSync(new URL('../../../templates/depl.example.yaml', import.meta.url), 'utf8'),
       { app: 'shop', domain: 'shop.localhost', provider: 'local' }, appFromCompose(translateCompose(webWorkerRedisPostgres)), 'compose.yaml'));
-    const spec = planAccessory('shop', 'db', config.accessories.db!, 'postgres:16', 'shop-net');
+    const spec = planAccessory('shop', 'db', config.accessories.db!, 'postgres:16', 'shop-net', { postgres_password: { id: 's1', name: 'shop-postgres_password-1' } });
     expect(spec.TaskTemplate.ContainerSpec.Env).toEqual(['POSTGRES_USER=app', 'POSTGRES_PASSWORD_FILE=/run/secrets/postgres_password']);
     expect(spec.TaskTemplate.ContainerSpec.HealthCheck).toEqual({ Test: ['CMD', 'sh', '-c', 'pg_isready -U app'], Interval: 5e9, Timeout: 5e9, Retries: 5, StartPeriod: 60e9 });
     expect(spec.TaskTemplate.ContainerSpec.Mounts?.[0]).toMatchObject({ Source: 'pg-data', Target: '/var/lib/postgresql/data' });
