@@ -95,13 +95,20 @@ export function swarmInitCommand(address: string): Argv {
   return ['docker', 'swarm', 'init', '--advertise-addr', address, '--listen-addr', `${address}:${SWARM_PORT}`];
 }
 
-export function joinTokenCommand(role: 'worker' | 'manager'): Argv {
-  return ['docker', 'swarm', 'join-token', '-q', role];
+/**
+ * The body of the Engine API's `POST /swarm/join`, sent to the worker's engine through the SSH-tunnelled
+ * socket: the join token travels in a request body, never on a command line (where `ps` on the node, shell
+ * history or an audit log would show it). The token itself comes from the manager's `GET /swarm`.
+ */
+export interface SwarmJoinRequest {
+  ListenAddr: string;
+  AdvertiseAddr: string;
+  RemoteAddrs: string[];
+  JoinToken: string;
 }
 
-export function swarmJoinCommand(token: string, managerAddress: string, address: string): Argv {
-  return ['docker', 'swarm', 'join', '--token', token, '--advertise-addr', address,
-    '--listen-addr', `${address}:${SWARM_PORT}`, `${managerAddress}:${SWARM_PORT}`];
+export function swarmJoinRequest(token: string, managerAddress: string, address: string): SwarmJoinRequest {
+  return { ListenAddr: `${address}:${SWARM_PORT}`, AdvertiseAddr: address, RemoteAddrs: [`${managerAddress}:${SWARM_PORT}`], JoinToken: token };
 }
 
 export function swarmLeaveCommand(): Argv {
@@ -181,11 +188,79 @@ export function overlayNetworkName(app: string): string {
 }
 
 export function networkExistsCommand(name: string): Argv {
-  return ['docker', 'network', 'inspect', '--format', '{{.Driver}} {{.Attachable}}', name];
+  // the option keys, not values: `--opt encrypted` is stored as "encrypted" with an empty value
+  return ['docker', 'network', 'inspect', '--format', '{{.Driver}} {{.Attachable}}{{range $k, $v := .Options}} {{$k}}{{end}}', name];
 }
 
-export function overlayNetworkCreateCommand(app: string): Argv {
-  return ['docker', 'network', 'create', '--driver', 'overlay', '--attachable', '--label', `depl.app=${app}`, overlayNetworkName(app)];
+export interface NetworkFacts {
+  driver: string;
+  attachable: boolean;
+  encrypted: boolean;
+}
+
+export function parseNetworkFacts(stdout: string): NetworkFacts {
+  const [driver = '', attachable = '', ...options] = stdout.trim().split(/\s+/);
+  return { driver, attachable: attachable === 'true', encrypted: options.includes('encrypted') };
+}
+
+export function overlayNetworkCreateCommand(app: string, options: { encrypted: boolean }): Argv {
+  return ['docker', 'network', 'create', '--driver', 'overlay', '--attachable', ...(options.encrypted ? ['--opt', 'encrypted'] : []),
+    '--label', `depl.app=${app}`, overlayNetworkName(app)];
+}
+
+/**
+ * Can this node's kernel do IPsec ESP (what `--opt encrypted` overlays use)? Asked by adding an ESP security
+ * association like the ones Docker makes (AES-GCM, transport mode) between two TEST-NET addresses, and
+ * deleting it at once. Kernels without ESP (CONFIG_INET_ESP unset) answer "Protocol not supported".
+ */
+export const IPSEC_PROBE_SCRIPT = `if ! command -v ip >/dev/null 2>&1; then echo ipsec=unknown; exit 0; fi
+sa="src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x0de91501"
+if ip xfrm state add $sa mode transport aead 'rfc4106(gcm(aes))' 0x0000000000000000000000000000000000000000 128 2>/dev/null; then
+  ip xfrm state delete $sa 2>/dev/null
+  echo ipsec=yes
+else
+  echo ipsec=no
+fi`;
+
+export function ipsecProbeCommand(): Argv {
+  return ['sh', '-c', IPSEC_PROBE_SCRIPT];
+}
+
+export type IpsecSupport = 'yes' | 'no' | 'unknown';
+
+export function parseIpsecProbe(stdout: string): IpsecSupport {
+  const match = /^ipsec=(yes|no|unknown)$/m.exec(stdout);
+  return (match?.[1] as IpsecSupport | undefined) ?? 'unknown';
+}
+
+export type EncryptionSetting = 'auto' | boolean;
+
+export type EncryptionDecision =
+  | { encrypted: boolean; note?: string }
+  | { refuse: string };
+
+/**
+ * Whether the app network is created with `--opt encrypted`: every node must support ESP (traffic between a
+ * node with and one without would be dropped). "auto" encrypts where all can and says so where they cannot.
+ */
+export function decideNetworkEncryption(setting: EncryptionSetting, support: { node: string; ipsec: IpsecSupport }[]): EncryptionDecision {
+  const lacking = support.filter((s) => s.ipsec !== 'yes');
+  if (setting === false) return { encrypted: false, note: 'the app network is not encrypted (network.encrypted: false in depl.yaml)' };
+  if (lacking.length === 0) return { encrypted: true };
+  const which = lacking.map((s) => `${s.node}${s.ipsec === 'unknown' ? ' (no `ip` command to check)' : ''}`).join(', ');
+  if (setting === true) {
+    if (lacking.every((s) => s.ipsec === 'unknown')) return { encrypted: true, note: `cannot check IPsec support on ${which}; encrypting as network.encrypted: true asks` };
+    return { refuse: `network.encrypted: true, but the kernel of ${which} has no IPsec ESP support, which encrypted overlay networks need` };
+  }
+  return { encrypted: false, note: `the app network is NOT encrypted: no IPsec ESP support in the kernel of ${which} (traffic between nodes is plain; on OpenStack VMs it is encrypted)` };
+}
+
+/** What to do about an existing network whose encryption differs from the decision: it cannot be changed in place. */
+export function networkEncryptionMismatch(name: string, facts: NetworkFacts, wanted: boolean): string | null {
+  if (facts.encrypted === wanted) return null;
+  return wanted
+    ? `network ${name} exists unencrypted although the nodes support encryption; to encrypt it, remove the app's services (depl prune, the edge, accessories) and the network, then re-run node-up`
+    : `network ${name} is encrypted although encryption is off or unsupported now; services on it may not reach each other across nodes`;
 }
 
 export type ManagerAction = 'ok' | 'init';

@@ -2,17 +2,19 @@ import path from 'node:path';
 import { ansibleInventoryPath, knownHostsPath, readInventory, sshKeyPath, writeFileAtomicLocal, writeInventory, type Inventory } from '../apply/inventory.js';
 import type { ProvisionedNode } from '../apply/providers/types.js';
 import type { SshPool, SshRemote } from '../apply/ssh.js';
+import { engineOverSsh, type Engine } from '../apply/docker.js';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
 import { renderAnsibleInventory } from '../plan/ansible-inventory.js';
 import {
-  decideManager, decideWorker, desiredNodeLabels, ensureDockerCommand, joinTokenCommand, missingLabels, networkExistsCommand,
-  nodeDrainCommand, nodeLabelAddCommand, nodeLabelsCommand, nodeListCommand, nodeRemoveCommand, nodeRunningTasksCommand,
-  overlayNetworkCreateCommand, overlayNetworkName, parseEnsureDocker, parseNodeList, parseNodeLabels, parseSwarmInfo,
-  staleNodeIds, swarmInfoCommand, swarmInitCommand, swarmJoinCommand, swarmLeaveCommand, type SwarmInfo, type SwarmNodeRow,
+  decideManager, decideNetworkEncryption, decideWorker, desiredNodeLabels, ensureDockerCommand, ipsecProbeCommand, missingLabels,
+  networkEncryptionMismatch, networkExistsCommand, nodeDrainCommand, nodeLabelAddCommand, nodeLabelsCommand, nodeListCommand,
+  nodeRemoveCommand, nodeRunningTasksCommand, overlayNetworkCreateCommand, overlayNetworkName, parseEnsureDocker, parseIpsecProbe,
+  parseNetworkFacts, parseNodeList, parseNodeLabels, parseSwarmInfo, staleNodeIds, swarmInfoCommand, swarmInitCommand,
+  swarmJoinRequest, swarmLeaveCommand, type EncryptionSetting, type IpsecSupport, type SwarmInfo, type SwarmNodeRow,
 } from '../plan/bootstrap.js';
 import type { Logger } from '../util/log.js';
-import { registerSecret } from '../util/redact.js';
+import { Secret } from '../util/secret.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 
 export interface NodeUpOptions {
@@ -35,8 +37,12 @@ export interface NodeRow {
 export interface NodeUpResult {
   nodes: NodeRow[];
   network: string;
+  /** Whether the app network is IPsec-encrypted (`--opt encrypted`). */
+  encrypted: boolean;
   /** What this run changed, one line each; empty when the cluster already was as asked. */
   changes: string[];
+  /** What the operator should know about the cluster (an unencrypted network, and why). */
+  notes: string[];
   seconds: number;
 }
 
@@ -93,20 +99,22 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       change(`${node.name}: new machine at ${node.address}`);
     }
 
-    const remotes = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
+    const ready = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
+    const remotes = ready.map((r) => r.remote);
     const [managerNode, ...workerNodes] = provisioned as [ProvisionedNode, ...ProvisionedNode[]];
     const manager = remotes[0]!;
 
     const managerId = await ensureManager(managerNode, manager, change);
-    let tokenPromise: Promise<string> | undefined;
-    const workerToken = () => (tokenPromise ??= manager.exec(joinTokenCommand('worker')).then((r) => {
-      const token = r.stdout.trim();
-      registerSecret(token);
-      return token;
+    let tokenPromise: Promise<Secret> | undefined;
+    // from the manager's Engine API (GET /swarm): the token is never printed by a command nor passed as an argument
+    const workerToken = () => (tokenPromise ??= withEngine(manager, pool, async (engine) => {
+      const swarm = await engine.docker.swarmInspect() as { JoinTokens?: { Worker?: string } };
+      if (!swarm.JoinTokens?.Worker) throw new OperationError(`${managerNode.name}: the manager reported no worker join token`, undefined, 'SWARM_TOKEN');
+      return new Secret(swarm.JoinTokens.Worker);
     }));
     const listBefore = await nodeList(manager);
     const workerIds = await Promise.all(workerNodes.map((node, i) =>
-      ensureWorker(node, remotes[i + 1]!, listBefore, managerNode.address, workerToken, log, change)));
+      ensureWorker(node, remotes[i + 1]!, pool, listBefore, managerNode.address, workerToken, log, change)));
     const liveIds = [managerId, ...workerIds];
 
     const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
@@ -116,13 +124,22 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
     }
     const list = await waitReady(manager, liveIds, provisioned);
     await ensureLabels(manager, provisioned, liveIds, change);
-    const network = await ensureOverlayNetwork(manager, config.app, change);
+    const notes: string[] = [];
+    const encryption = decideNetworkEncryption(config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })));
+    if ('refuse' in encryption) {
+      throw new OperationError(encryption.refuse, 'Use nodes whose kernel has IPsec ESP (CONFIG_INET_ESP), or set network.encrypted: auto (or false) in depl.yaml.', 'NETWORK_ENCRYPTION');
+    }
+    if (encryption.note) {
+      notes.push(encryption.note);
+      log.warn(encryption.note);
+    }
+    const network = await ensureOverlayNetwork(manager, config.app, encryption.encrypted, change, (note) => { notes.push(note); log.warn(note); });
 
     const inventory: Inventory = {
       version: 1,
       app: config.app,
       provider: config.provider.type,
-      network,
+      network: network.name,
       nodes: provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', nodeId: liveIds[i] })),
       updatedAt: new Date().toISOString(),
     };
@@ -134,20 +151,34 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       return { name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', availability: row?.availability ?? '?', state: row?.status ?? '?' };
     });
     for (const row of rows) log.step(`${row.name}: ${row.state}, ${row.role}, ${row.availability.toLowerCase()}`);
-    return { nodes: rows, network, changes, seconds: (Date.now() - started) / 1000 };
+    return { nodes: rows, network: network.name, encrypted: network.encrypted, changes, notes, seconds: (Date.now() - started) / 1000 };
   } finally {
     await pool.closeAll();
   }
 }
 
-async function readyNode(node: ProvisionedNode, pool: SshPool, log: Logger, change: (line: string) => void): Promise<SshRemote> {
+async function readyNode(node: ProvisionedNode, pool: SshPool, log: Logger, change: (line: string) => void): Promise<{ remote: SshRemote; ipsec: IpsecSupport }> {
   const remote = await pool.remote(node);
   log.step(`${node.name}: ssh ready`);
   const outcome = parseEnsureDocker((await remote.exec(ensureDockerCommand(), { timeoutMs: 15 * 60_000 })).stdout);
   if (outcome.installed) change(`${node.name}: Docker installed`);
   if (outcome.started) change(`${node.name}: dockerd started`);
   log.step(`${node.name}: docker ready`);
-  return remote;
+  const ipsec = parseIpsecProbe((await remote.exec(ipsecProbeCommand(), { check: false })).stdout);
+  return { remote, ipsec };
+}
+
+/**
+ * The node's Docker Engine API through an SSH channel to its socket (a second connection, checked against the
+ * host key the pool's connection recorded), for calls whose arguments must not appear on a command line.
+ */
+async function withEngine<T>(remote: SshRemote, pool: SshPool, fn: (engine: Engine) => Promise<T>): Promise<T> {
+  const engine = await engineOverSsh(remote.target, pool.knownHosts);
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
 }
 
 async function ensureManager(node: ProvisionedNode, manager: SshRemote, change: (line: string) => void): Promise<string> {
@@ -163,8 +194,8 @@ async function ensureManager(node: ProvisionedNode, manager: SshRemote, change: 
 }
 
 async function ensureWorker(
-  node: ProvisionedNode, remote: SshRemote, managerList: SwarmNodeRow[], managerAddress: string,
-  token: () => Promise<string>, log: Logger, change: (line: string) => void,
+  node: ProvisionedNode, remote: SshRemote, pool: SshPool, managerList: SwarmNodeRow[], managerAddress: string,
+  token: () => Promise<Secret>, log: Logger, change: (line: string) => void,
 ): Promise<string> {
   const info = await settledSwarmInfo(remote);
   const action = decideWorker(info, managerList);
@@ -176,7 +207,15 @@ async function ensureWorker(
     log.step(`${node.name}: belongs to another swarm (state ${info.state}); leaving it`);
     await remote.exec(swarmLeaveCommand(), { check: false, timeoutMs: 60_000 });
   }
-  await remote.exec(swarmJoinCommand(await token(), managerAddress, node.address), { timeoutMs: 90_000 });
+  const joinToken = await token();
+  await withEngine(remote, pool, async (engine) => {
+    try {
+      await engine.docker.swarmJoin(swarmJoinRequest(joinToken.reveal(), managerAddress, node.address));
+    } catch (error) {
+      const message = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
+      throw new OperationError(`${node.name} (${node.address}): swarm join failed: ${message}`, `Check that ${managerAddress}:2377 is reachable from ${node.address}, then re-run node-up.`, 'SWARM_JOIN');
+    }
+  });
   change(`${node.name}: joined the swarm`);
   return (await swarmInfo(remote)).nodeId;
 }
@@ -206,19 +245,23 @@ async function ensureLabels(manager: SshRemote, nodes: ProvisionedNode[], ids: s
   }
 }
 
-async function ensureOverlayNetwork(manager: SshRemote, app: string, change: (line: string) => void): Promise<string> {
+async function ensureOverlayNetwork(
+  manager: SshRemote, app: string, encrypted: boolean, change: (line: string) => void, note: (line: string) => void,
+): Promise<{ name: string; encrypted: boolean }> {
   const name = overlayNetworkName(app);
   const existing = await manager.exec(networkExistsCommand(name), { check: false });
   if (existing.code === 0) {
-    const [driver, attachable] = existing.stdout.trim().split(' ');
-    if (driver !== 'overlay' || attachable !== 'true') {
-      throw new OperationError(`network ${name} exists on the manager but is "${driver}", attachable=${attachable}`, `Remove it on the manager (docker network rm ${name}) and re-run node-up.`, 'NETWORK_MISMATCH');
+    const facts = parseNetworkFacts(existing.stdout);
+    if (facts.driver !== 'overlay' || !facts.attachable) {
+      throw new OperationError(`network ${name} exists on the manager but is "${facts.driver}", attachable=${facts.attachable}`, `Remove it on the manager (docker network rm ${name}) and re-run node-up.`, 'NETWORK_MISMATCH');
     }
-    return name;
+    const mismatch = networkEncryptionMismatch(name, facts, encrypted);
+    if (mismatch) note(mismatch);
+    return { name, encrypted: facts.encrypted };
   }
-  await manager.exec(overlayNetworkCreateCommand(app));
-  change(`swarm: overlay network ${name} created`);
-  return name;
+  await manager.exec(overlayNetworkCreateCommand(app, { encrypted }));
+  change(`swarm: overlay network ${name} created${encrypted ? ' (encrypted)' : ''}`);
+  return { name, encrypted };
 }
 
 /** Shrinking: drain the nodes that go so their tasks move first, then take them out of the swarm. */

@@ -14,5 +14,6 @@ export default async function command(ctx: CommandContext, opts: NodeUpOptions):
   const summary = result.changes.length === 0
     ? `Cluster already as asked: nothing changed (${result.seconds.toFixed(1)} s).`
     : `Cluster ready: ${result.changes.length} change${result.changes.length === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s.`;
-  ctx.result(result, `${formatNodeTable(result.nodes)}\n\n${summary} Overlay network: ${result.network}.`);
+  const notes = result.notes.map((n) => `\nnote: ${n}`).join('');
+  ctx.result(result, `${formatNodeTable(result.nodes)}\n\n${summary} Overlay network: ${result.network} (${result.encrypted ? 'encrypted' : 'not encrypted'}).${notes}`);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   asRoot, decideManager, decideWorker, desiredNodeLabels, ensureDockerCommand, missingLabels, nodeLabelAddCommand,
   overlayNetworkCreateCommand, overlayNetworkName, parseEnsureDocker, parseNodeLabels, parseNodeList, parseSwarmInfo,
-  staleNodeIds, swarmInitCommand, swarmJoinCommand, type SwarmNodeRow,
+  staleNodeIds, swarmInitCommand, swarmJoinRequest, type SwarmNodeRow,
 } from '../../../src/plan/bootstrap.js';
 import { shellLine } from '../../../src/plan/shell.js';
 
@@ -17,10 +17,10 @@ describe('swarm bootstrap commands', () => {
     expect(shellLine(swarmInitCommand('192.168.77.11'))).toBe('docker swarm init --advertise-addr 192.168.77.11 --listen-addr 192.168.77.11:2377');
   });
 
-  it('joins a worker to the manager on port 2377 with the token', () => {
-    expect(swarmJoinCommand('SWMTKN-1-abc', '192.168.77.11', '192.168.77.12')).toEqual([
-      'docker', 'swarm', 'join', '--token', 'SWMTKN-1-abc', '--advertise-addr', '192.168.77.12', '--listen-addr', '192.168.77.12:2377', '192.168.77.11:2377',
-    ]);
+  it('joins a worker to the manager on port 2377 with the token, as an Engine API request body (no command line)', () => {
+    expect(swarmJoinRequest('SWMTKN-1-abc', '192.168.77.11', '192.168.77.12')).toEqual({
+      ListenAddr: '192.168.77.12:2377', AdvertiseAddr: '192.168.77.12', RemoteAddrs: ['192.168.77.11:2377'], JoinToken: 'SWMTKN-1-abc',
+    });
   });
 
   it('runs commands through passwordless sudo only for a non-root user', () => {
@@ -40,7 +40,7 @@ describe('swarm bootstrap commands', () => {
 
   it('creates the app overlay network as attachable', () => {
     expect(overlayNetworkName('crawler')).toBe('crawler-net');
-    expect(shellLine(overlayNetworkCreateCommand('crawler'))).toBe('docker network create --driver overlay --attachable --label depl.app=crawler crawler-net');
+    expect(shellLine(overlayNetworkCreateCommand('crawler', { encrypted: false }))).toBe('docker network create --driver overlay --attachable --label depl.app=crawler crawler-net');
   });
 });
 
