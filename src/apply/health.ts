@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { pollUntil } from '../util/poll.js';
 
 export interface ProbeAnswer {
   status: number;
@@ -15,10 +16,12 @@ export async function probeThroughEdge(edgeUrl: string, host: string, path: stri
 }
 
 /** Probes until the answer is 200 or `timeoutMs` has passed; returns the last answer or error text. */
-export async function waitForHealthy(edgeUrl: string, host: string, path: string, timeoutMs: number): Promise<{ ok: true; answer: ProbeAnswer } | { ok: false; last: string }> {
+export type HealthResult = { ok: true; answer: ProbeAnswer } | { ok: false; last: string };
+
+export async function waitForHealthy(edgeUrl: string, host: string, path: string, timeoutMs: number): Promise<HealthResult> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
-  for (;;) {
+  return pollUntil<HealthResult>(async () => {
     try {
       const answer = await probeThroughEdge(edgeUrl, host, path, Math.min(5_000, Math.max(1_000, deadline - Date.now())));
       if (answer.status === 200) return { ok: true, answer };
@@ -26,7 +29,6 @@ export async function waitForHealthy(edgeUrl: string, host: string, path: string
     } catch (error) {
       last = (error as Error).message;
     }
-    if (Date.now() > deadline) return { ok: false, last };
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return undefined;
+  }, { timeoutMs, intervalMs: 500, onTimeout: () => ({ ok: false, last }) });
 }

@@ -6,6 +6,7 @@ import { quote, shellLine, type Argv } from '../plan/shell.js';
 import type { Logger } from '../util/log.js';
 import { fingerprint, KnownHosts, knownHostsName } from './known-hosts.js';
 import type { ExecOptions, ExecResult, Remote } from './remote.js';
+import { pollUntil } from '../util/poll.js';
 
 export interface SshTarget {
   /** Node name for messages. */
@@ -175,26 +176,27 @@ async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: num
 export async function connectSsh(target: SshTarget, options: ConnectOptions): Promise<SshRemote> {
   const waitMs = options.waitMs ?? 120_000;
   const deadline = Date.now() + waitMs;
-  let delay = 250;
-  let tries = 0;
-  for (;;) {
-    tries += 1;
-    const left = deadline - Date.now();
-    const outcome = await attempt(target, options.knownHosts, Math.max(3000, Math.min(20_000, left)));
+  let lastError = '';
+  return pollUntil(async () => {
+    const outcome = await attempt(target, options.knownHosts, Math.max(3000, Math.min(20_000, deadline - Date.now())));
     if (outcome instanceof Client) return new SshRemote(outcome, target);
     if (!outcome.retry) throw outcome.error;
-    if (Date.now() + delay > deadline) {
+    lastError = outcome.error.message;
+    options.log?.debug(`${target.name}: ssh not ready (${lastError}); retrying`);
+    return undefined;
+  }, {
+    timeoutMs: waitMs,
+    intervalMs: 250,
+    maxIntervalMs: 2000,
+    onTimeout: (tries) => {
       throw new OperationError(
         `${target.name} (${target.user}@${target.host}:${target.port}): SSH did not answer within ${Math.round(waitMs / 1000)} s ` +
-          `(${tries} attempts; last error: ${outcome.error.message})`,
+          `(${tries} attempts; last error: ${lastError})`,
         options.waitHint ?? `Check that the node is running and that port ${target.port} on ${target.host} is reachable from here, and that the key is authorised for ${target.user}.`,
         'SSH_TIMEOUT',
       );
-    }
-    options.log?.debug(`${target.name}: ssh not ready (${outcome.error.message}); retrying in ${delay} ms`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(2000, delay * 2);
-  }
+    },
+  });
 }
 
 export interface SshPoolOptions {

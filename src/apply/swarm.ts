@@ -4,6 +4,7 @@ import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmSecretRef } from
 import type { ServiceSummary } from '../plan/releases.js';
 import type { Logger } from '../util/log.js';
 import type { Engine } from './docker.js';
+import { pollUntil } from '../util/poll.js';
 
 /** Swarm services and configs through the manager's Engine API: create, update, remove, list, wait. */
 
@@ -220,13 +221,14 @@ export interface AwaitedService {
 }
 
 export async function waitForServices(engine: Engine, services: AwaitedService[], options: WaitOptions, log: Logger): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
   const maxFailures = options.maxFailures ?? 3;
   const stableMs = options.stableMs ?? 3_000;
   let stableSince: number | undefined;
   let reported = '';
-  for (;;) {
-    const status: string[] = [];
+  let status: string[] = [];
+  let line = '';
+  await pollUntil(async () => {
+    status = [];
     let allRunning = true;
     for (const svc of services) {
       const spec = svc.spec;
@@ -239,24 +241,26 @@ export async function waitForServices(engine: Engine, services: AwaitedService[]
       if (running < svc.replicas) allRunning = false;
       if (failed.length >= maxFailures) throw await taskFailure(engine, svc.name, failed, `its tasks failed ${failed.length} times`);
     }
-    const line = status.join(', ');
+    line = status.join(', ');
     if (line !== reported) {
       log.step(`tasks running: ${line}`);
       reported = line;
     }
-    if (allRunning) {
-      stableSince = stableSince ?? Date.now();
-      if (Date.now() - stableSince >= stableMs) return;
-    } else {
+    if (!allRunning) {
       stableSince = undefined;
+      return undefined;
     }
-    if (Date.now() > deadline) {
+    stableSince = stableSince ?? Date.now();
+    return Date.now() - stableSince >= stableMs ? true : undefined;
+  }, {
+    timeoutMs: options.timeoutMs,
+    intervalMs: options.pollMs ?? 1_000,
+    onTimeout: async () => {
       const lagging = services.find((s, i) => !status[i]!.endsWith(`${s.replicas}/${s.replicas}`)) ?? services[0]!;
       const tasks = await serviceTasks(engine, lagging.name);
       throw await taskFailure(engine, lagging.name, tasks.filter((t) => t.state !== 'running'), `not all tasks were running after ${Math.round(options.timeoutMs / 1000)} s (${line})`);
-    }
-    await new Promise((r) => setTimeout(r, options.pollMs ?? 1_000));
-  }
+    },
+  });
 }
 
 async function taskFailure(engine: Engine, service: string, tasks: TaskView[], what: string): Promise<OperationError> {

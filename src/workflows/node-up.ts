@@ -16,6 +16,7 @@ import {
 import type { Logger } from '../util/log.js';
 import { Secret } from '../util/secret.js';
 import { providerFor, sshPoolFor } from './cluster.js';
+import { pollUntil } from '../util/poll.js';
 
 export interface NodeUpOptions {
   /** Grow or shrink to this many nodes; default: provider.nodes in depl.yaml. */
@@ -58,17 +59,13 @@ async function nodeList(manager: SshRemote): Promise<SwarmNodeRow[]> {
   return parseNodeList((await manager.exec(nodeListCommand())).stdout);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** A node that restarted reports "pending" while it reconnects to its manager: give it a moment. */
 async function settledSwarmInfo(remote: SshRemote): Promise<SwarmInfo> {
-  const deadline = Date.now() + 20_000;
-  let info = await swarmInfo(remote);
-  while (info.state === 'pending' && Date.now() < deadline) {
-    await sleep(500);
+  let info: SwarmInfo | undefined;
+  return pollUntil(async () => {
     info = await swarmInfo(remote);
-  }
-  return info;
+    return info.state === 'pending' ? undefined : info;
+  }, { timeoutMs: 20_000, intervalMs: 500, onTimeout: () => info! });
 }
 
 /**
@@ -221,17 +218,19 @@ async function ensureWorker(
 }
 
 async function waitReady(manager: SshRemote, liveIds: string[], nodes: ProvisionedNode[]): Promise<SwarmNodeRow[]> {
-  const deadline = Date.now() + READY_WAIT_MS;
-  for (;;) {
+  let notReady: string[] = [];
+  return pollUntil(async () => {
     const list = await nodeList(manager);
-    const notReady = liveIds.filter((id) => list.find((row) => row.id === id)?.status !== 'Ready');
-    if (notReady.length === 0) return list;
-    if (Date.now() > deadline) {
+    notReady = liveIds.filter((id) => list.find((row) => row.id === id)?.status !== 'Ready');
+    return notReady.length === 0 ? list : undefined;
+  }, {
+    timeoutMs: READY_WAIT_MS,
+    intervalMs: 500,
+    onTimeout: () => {
       const names = notReady.map((id) => nodes[liveIds.indexOf(id)]?.name ?? id).join(', ');
       throw new OperationError(`not Ready after ${READY_WAIT_MS / 1000} s: ${names}`, "Look at `docker node ls` on the manager; re-running 'depl node-up' repairs nodes that failed half-way.", 'SWARM_NOT_READY');
-    }
-    await sleep(500);
-  }
+    },
+  });
 }
 
 async function ensureLabels(manager: SshRemote, nodes: ProvisionedNode[], ids: string[], change: (line: string) => void): Promise<void> {
@@ -272,13 +271,12 @@ async function drainSurplus(previous: Inventory, count: number, pool: SshPool, l
     if (node.nodeId) {
       await manager.exec(nodeDrainCommand(node.nodeId), { check: false });
       log.step(`${node.name}: draining`);
-      const deadline = Date.now() + DRAIN_WAIT_MS;
-      while (Date.now() < deadline) {
-        const tasks = await manager.exec(nodeRunningTasksCommand(node.nodeId), { check: false });
-        if (tasks.code !== 0 || tasks.stdout.trim().length === 0) break;
-        await sleep(1000);
-      }
-      if (Date.now() >= deadline) log.warn(`${node.name}: tasks still running after ${DRAIN_WAIT_MS / 1000} s of draining; removing it anyway`);
+      const nodeId = node.nodeId;
+      const drained = await pollUntil(async () => {
+        const tasks = await manager.exec(nodeRunningTasksCommand(nodeId), { check: false });
+        return tasks.code !== 0 || tasks.stdout.trim().length === 0 ? true : undefined;
+      }, { timeoutMs: DRAIN_WAIT_MS, intervalMs: 1000, onTimeout: () => false });
+      if (!drained) log.warn(`${node.name}: tasks still running after ${DRAIN_WAIT_MS / 1000} s of draining; removing it anyway`);
     }
     const remote = await pool.remote(node, 5000).catch(() => null);
     if (remote) await remote.exec(swarmLeaveCommand(), { check: false, timeoutMs: 30_000 });

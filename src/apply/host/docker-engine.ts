@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { OperationError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { ensureDebianPackages } from './packages.js';
+import { pollUntil } from '../../util/poll.js';
 
 export interface DockerEngine {
   /** The engine's socket: pass to dockerode as socketPath, or to the docker CLI as DOCKER_HOST. */
@@ -50,16 +51,18 @@ export async function ensureDockerEngine(log: Logger, options: { socketPath?: st
     child.unref();
     await out.close();
   }
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (await answers(socketPath)) {
-      const pid = Number((await readFile(PIDFILE, 'utf8').catch(() => '0')).trim()) || undefined;
-      return { socketPath, startedHere: true, pid, stop: () => stopDockerd(pid) };
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const tail = (await readFile(LOGFILE, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
-  throw new OperationError(`dockerd did not answer within 60 s. Last lines of ${LOGFILE}:\n${tail}`, 'Start Docker yourself (dockerd &) and try again.', 'DOCKER_START_FAILED');
+  return pollUntil(async () => {
+    if (!(await answers(socketPath))) return undefined;
+    const pid = Number((await readFile(PIDFILE, 'utf8').catch(() => '0')).trim()) || undefined;
+    return { socketPath, startedHere: true, pid, stop: () => stopDockerd(pid) };
+  }, {
+    timeoutMs: 60_000,
+    intervalMs: 500,
+    onTimeout: async () => {
+      const tail = (await readFile(LOGFILE, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
+      throw new OperationError(`dockerd did not answer within 60 s. Last lines of ${LOGFILE}:\n${tail}`, 'Start Docker yourself (dockerd &) and try again.', 'DOCKER_START_FAILED');
+    },
+  });
 }
 
 function isAlive(pid: number): boolean {
@@ -74,7 +77,6 @@ function isAlive(pid: number): boolean {
 async function stopDockerd(pid: number | undefined): Promise<void> {
   if (!pid || !isAlive(pid)) return;
   process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && isAlive(pid)) await new Promise((r) => setTimeout(r, 200));
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  const stopped = await pollUntil(async () => (isAlive(pid) ? undefined : true), { timeoutMs: 30_000, intervalMs: 200, onTimeout: () => false });
+  if (!stopped) process.kill(pid, 'SIGKILL');
 }

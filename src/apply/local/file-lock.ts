@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { OperationError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
+import { pollUntil } from '../../util/poll.js';
 
 interface Owner {
   pid: number;
@@ -25,35 +26,36 @@ function alive(pid: number): boolean {
  */
 export async function withFileLock<T>(lockDir: string, what: string, log: Logger, fn: () => Promise<T>, timeoutMs = 15 * 60_000): Promise<T> {
   await mkdir(path.dirname(lockDir), { recursive: true });
-  const deadline = Date.now() + timeoutMs;
   let told = false;
-  for (;;) {
+  let owner: Owner | null = null;
+  const take = async (): Promise<true | undefined> => {
     try {
       await mkdir(lockDir);
-      break;
+      return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const owner = await readOwner(lockDir);
-    if (owner && owner.host === os.hostname() && !alive(owner.pid)) {
-      log.debug(`${what}: taking over the lock of pid ${owner.pid}, which is gone`);
+    owner = await readOwner(lockDir);
+    const dead = owner && owner.host === os.hostname() && !alive(owner.pid);
+    // an owner file never written: its maker died between mkdir and writing it
+    if (dead || (!owner && (await lockAgeMs(lockDir)) > 30_000)) {
+      if (dead) log.debug(`${what}: taking over the lock of pid ${owner!.pid}, which is gone`);
       await rm(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (!owner && (await lockAgeMs(lockDir)) > 30_000) {
-      // created but never claimed: its maker died between mkdir and writing the owner file
-      await rm(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new OperationError(`${what}: still locked by pid ${owner?.pid ?? '?'} after ${Math.round(timeoutMs / 1000)} s`, `If no depl process is running, remove ${lockDir}.`, 'LOCK_TIMEOUT');
+      return take();
     }
     if (!told) {
       log.step(`${what}: waiting for another process (pid ${owner?.pid ?? '?'}) that is doing it now`);
       told = true;
     }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return undefined;
+  };
+  await pollUntil(take, {
+    timeoutMs,
+    intervalMs: 500,
+    onTimeout: () => {
+      throw new OperationError(`${what}: still locked by pid ${(owner as Owner | null)?.pid ?? '?'} after ${Math.round(timeoutMs / 1000)} s`, `If no depl process is running, remove ${lockDir}.`, 'LOCK_TIMEOUT');
+    },
+  });
   await writeFile(path.join(lockDir, 'owner.json'), JSON.stringify({ pid: process.pid, host: os.hostname(), since: Date.now() } satisfies Owner));
   try {
     return await fn();

@@ -4,6 +4,7 @@ import type { Logger } from '../../util/log.js';
 import { header, OpenStackApiError, type HttpOptions, type HttpResponse } from './http.js';
 import type { KeystoneSession } from './keystone.js';
 import type { HeatOutput } from '../../plan/heat.js';
+import { pollUntil } from '../../util/poll.js';
 
 export interface StackRef {
   name: string;
@@ -170,12 +171,10 @@ export class HeatClient {
   async waitFor(ref: StackRef, options: WaitOptions): Promise<HeatStack | undefined> {
     const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const now = this.options.now ?? Date.now;
-    const deadline = now() + options.timeoutMs;
     let marker = options.marker;
-    let delay = options.pollMs ?? 1000;
     let outcome: string | undefined;
-    for (;;) {
-      let stack: HeatStack | undefined;
+    let stack: HeatStack | undefined;
+    const done = await pollUntil<{ stack: HeatStack | undefined }>(async () => {
       try {
         for (const event of await this.events(ref, marker)) {
           marker = event.id;
@@ -185,12 +184,12 @@ export class HeatClient {
         }
         stack = await this.show(ref);
       } catch (error) {
-        if (options.action === 'DELETE' && error instanceof OpenStackApiError && error.status === 404) return undefined;
+        if (options.action === 'DELETE' && error instanceof OpenStackApiError && error.status === 404) return { stack: undefined };
         throw error;
       }
       // A new stack has no earlier status to confuse with, so its status alone is enough.
       if (options.action === 'CREATE' || options.action === 'DELETE') outcome ??= terminal(stack.stack_status);
-      if (outcome === `${options.action}_COMPLETE`) return stack;
+      if (outcome === `${options.action}_COMPLETE`) return { stack };
       if (outcome !== undefined && (outcome.endsWith('_FAILED') || outcome === 'ROLLBACK_COMPLETE')) {
         throw new OperationError(
           `stack ${ref.name} ${outcome}: ${stack.stack_status_reason || '(Heat gave no reason)'}`,
@@ -201,16 +200,22 @@ export class HeatClient {
         );
       }
       outcome = undefined;
-      if (now() >= deadline) {
+      return undefined;
+    }, {
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.pollMs ?? 1000,
+      maxIntervalMs: options.maxPollMs ?? 5000,
+      now,
+      sleep,
+      onTimeout: () => {
         throw new OperationError(
-          `stack ${ref.name} is still ${stack.stack_status} after ${Math.round(options.timeoutMs / 60_000)} min`,
+          `stack ${ref.name} is still ${stack?.stack_status ?? 'unknown'} after ${Math.round(options.timeoutMs / 60_000)} min`,
           "Raise provider.timeoutMinutes in depl.yaml, or look at the stack's events with the openstack client.",
           'HEAT_TIMEOUT',
         );
-      }
-      await sleep(Math.min(delay, Math.max(0, deadline - now())));
-      delay = Math.min(delay * 2, options.maxPollMs ?? 5000);
-    }
+      },
+    });
+    return done.stack;
   }
 }
 
