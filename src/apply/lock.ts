@@ -1,67 +1,141 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { OperationError } from '../errors.js';
+import {
+  acquireLeaseCommand, breakLeaseCommand, describeLeaseHolder, leaseDir, leaseStatusCommand, parseLeaseAnswer, releaseLeaseCommand, renewLeaseCommand,
+  type LeaseAnswer, type LeaseHolder,
+} from '../plan/lock.js';
+import { onInterrupt } from '../util/interrupt.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { pollUntil } from '../util/poll.js';
 import { DEFAULT_STATE_ROOT } from './cluster-state.js';
 import type { Remote } from './remote.js';
 
 /**
- * The cluster-wide deploy lock (Kamal's): `mkdir` on the manager is atomic, so exactly one depl run creates
- * the directory; it holds a JSON file naming the holder so that the others can say who to wait for.
+ * The cluster-wide deploy lock, a lease on the manager (the shell lines are in src/plan/lock.ts): one depl
+ * run holds it at a time; it is renewed while held, given back on every exit path including Ctrl-C and
+ * SIGTERM (src/cli/main.ts runs the release), and a lease whose holder stopped renewing it (killed, machine
+ * gone) expires and is taken over by the next run, which says so.
  */
-export interface LockHolder {
-  holder: string;
-  pid: number;
-  command: string;
-  time: string;
-  token: string;
-}
+export type LockHolder = LeaseHolder;
 
 export interface HeldLock {
   holder: LockHolder;
+  /** True once another run took the lease over (this run stopped renewing in time). */
+  readonly lost: boolean;
   release(): Promise<void>;
 }
 
 export interface AcquireOptions {
   command: string;
-  /** How long to wait for another run to finish; 0 fails at once. */
+  /** How long to wait for another run to finish (`--lock-wait`); 0 fails at once naming the holder. */
   waitMs?: number;
   pollMs?: number;
+  /** Lease length; it is renewed every third of it. */
+  ttlMs?: number;
   root?: string;
+  log?: Logger;
   onWait?: (holder: LockHolder | null) => void;
 }
 
+export const DEFAULT_LEASE_MS = 60_000;
+
 export function lockDir(app: string, root = DEFAULT_STATE_ROOT): string {
-  return `${root}/${app}/lock`;
+  return leaseDir(root, app);
 }
 
 export async function acquireLock(remote: Remote, app: string, options: AcquireOptions): Promise<HeldLock> {
   const dir = lockDir(app, options.root);
-  const me: LockHolder = {
-    holder: `${userInfo().username}@${hostname()}`,
-    pid: process.pid,
-    command: options.command,
-    time: new Date().toISOString(),
-    token: randomBytes(8).toString('hex'),
+  const log = options.log ?? silentLogger;
+  const ttlSeconds = Math.max(1, Math.round((options.ttlMs ?? DEFAULT_LEASE_MS) / 1000));
+  const user = userInfo().username;
+  const host = hostname();
+  const me: LockHolder = { holder: `${user}@${host}`, host, pid: process.pid, command: options.command, since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const run = async (argv: readonly string[]): Promise<LeaseAnswer> => parseLeaseAnswer((await remote.exec(argv)).stdout);
+  const release = async () => {
+    const answer = await run(releaseLeaseCommand(dir, me.token));
+    if (answer.status === 'not-mine') log.warn(`the cluster lock was no longer ours (held by ${describeLeaseHolder(answer.holder)}); left it`);
   };
-  const deadline = Date.now() + (options.waitMs ?? 0);
+  // Registered before the first try: an interrupt while the script runs must not leave a lease behind.
+  const unregister = onInterrupt(release);
   let told = false;
-  for (;;) {
-    const made = await remote.exec(['sh', '-c', 'mkdir -p "$(dirname "$1")" && mkdir "$1"', 'sh', dir], { check: false });
-    if (made.code === 0) {
-      await remote.writeFileAtomic(`${dir}/holder.json`, JSON.stringify(me) + '\n');
-      return { holder: me, release: () => releaseIfMine(remote, dir, me.token) };
-    }
-    const holder = await lockStatus(remote, app, options.root);
-    if (Date.now() >= deadline) {
-      throw new OperationError(
-        `the cluster lock is held by ${describeHolder(holder)}`,
-        `Wait for that run to finish. If it died, release the lock with \`depl lock release\` (it is ${remote.name}:${dir}).`,
-        'LOCKED',
-      );
-    }
-    if (!told) options.onWait?.(holder);
-    told = true;
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 1_000));
+  let lastHeld: LeaseAnswer | undefined;
+  let answer: LeaseAnswer;
+  try {
+    answer = await pollUntil(async () => {
+      let tried = await run(acquireLeaseCommand(dir, me, ttlSeconds));
+      if (tried.status === 'held' && tried.holder !== null && diedHere(tried.holder)) {
+        log.warn(`the cluster lock is held by ${describeLeaseHolder(tried.holder)}, a process that no longer runs on this machine`);
+        tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, tried.holder.token));
+      }
+      if (tried.status !== 'held' && tried.status !== 'guard-timeout') return tried;
+      if (!told && tried.status === 'held') options.onWait?.(tried.holder);
+      told = true;
+      lastHeld = tried;
+      return undefined;
+    }, {
+      timeoutMs: options.waitMs ?? 0,
+      intervalMs: options.pollMs ?? 1_000,
+      onTimeout: () => {
+        const held = lastHeld;
+        const holder = held?.status === 'held' ? describeLeaseHolder(held.holder, held.expiresAt - held.now) : 'another run (the lock could not be read in time)';
+        throw new OperationError(
+          `the cluster lock is held by ${holder}`,
+          `Wait for that run to finish, or wait for it: --lock-wait 5m. A holder that died gives the lock up when its lease expires; \`depl lock release\` breaks it at once (it is ${remote.name}:${dir}).`,
+          'LOCKED',
+        );
+      },
+    });
+  } catch (error) {
+    unregister();
+    throw error;
+  }
+  if (answer.status === 'taken-over') {
+    log.warn(`took over the cluster lock: the lease of ${describeLeaseHolder(answer.previous)} had expired or its process was gone`);
+  }
+  return holdLease(remote, dir, me, ttlSeconds, log, release, unregister);
+}
+
+function holdLease(remote: Remote, dir: string, me: LockHolder, ttlSeconds: number, log: Logger, release: () => Promise<void>, unregister: () => void): HeldLock {
+  let lost = false;
+  let renewing: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    renewing = remote.exec(renewLeaseCommand(dir, me.token, ttlSeconds)).then(({ stdout }) => {
+      const answer = parseLeaseAnswer(stdout);
+      if (answer.status === 'lost' && !lost) {
+        lost = true;
+        clearInterval(timer);
+        log.error(`this run lost the cluster lock to ${describeLeaseHolder(answer.holder)}: its lease ran out before it was renewed`);
+      }
+    }, (error: Error) => log.warn(`could not renew the cluster lock (${error.message}); retrying`));
+  }, (ttlSeconds * 1000) / 3);
+  timer.unref();
+  let released: Promise<void> | undefined;
+  return {
+    holder: me,
+    get lost() {
+      return lost;
+    },
+    release() {
+      released ??= (async () => {
+        clearInterval(timer);
+        await renewing;
+        unregister();
+        if (!lost) await release();
+      })();
+      return released;
+    },
+  };
+}
+
+/** A holder on this very machine whose process is gone died without giving the lock back. */
+function diedHere(holder: LockHolder): boolean {
+  if (holder.host !== hostname() || holder.pid <= 0 || holder.pid === process.pid) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 
@@ -75,35 +149,25 @@ export async function withLock<T>(remote: Remote, app: string, options: AcquireO
   }
 }
 
-/** The holder, null when unlocked; a lock whose holder file is not written yet reads as `unknown`. */
-export async function lockStatus(remote: Remote, app: string, root?: string): Promise<LockHolder | null> {
-  const dir = lockDir(app, root);
-  const exists = await remote.exec(['test', '-d', dir], { check: false });
-  if (exists.code !== 0) return null;
-  const text = await remote.readFile(`${dir}/holder.json`);
-  try {
-    if (text !== null) return JSON.parse(text) as LockHolder;
-  } catch {
-    // fall through: a half-written or foreign file
-  }
-  return { holder: 'unknown', pid: 0, command: 'unknown', time: 'unknown', token: '' };
+export interface LockStatus {
+  holder: LockHolder | null;
+  /** Seconds until the lease expires (negative: expired, free for the next run to take). */
+  expiresIn: number;
 }
 
-/** Removes the lock whoever holds it (`depl lock release`); returns who held it. */
-export async function forceReleaseLock(remote: Remote, app: string, root?: string): Promise<LockHolder | null> {
-  const holder = await lockStatus(remote, app, root);
-  if (holder !== null) await remote.exec(['rm', '-rf', lockDir(app, root)]);
-  return holder;
+/** The holder and its lease, null when unlocked; a lock whose holder file cannot be read has holder null. */
+export async function lockStatus(remote: Remote, app: string, root?: string): Promise<LockStatus | null> {
+  const answer = parseLeaseAnswer((await remote.exec(leaseStatusCommand(lockDir(app, root), DEFAULT_LEASE_MS / 1000))).stdout);
+  if (answer.status !== 'held') return null;
+  return { holder: answer.holder, expiresIn: answer.expiresAt - answer.now };
 }
 
-export function describeHolder(holder: LockHolder | null): string {
-  if (holder === null) return 'nobody';
-  return `${holder.holder} (pid ${holder.pid}, \`${holder.command}\`, since ${holder.time})`;
+/** Removes the lock whoever holds it (`depl lock release`); says whether it was held, and by whom. */
+export async function forceReleaseLock(remote: Remote, app: string, root?: string): Promise<{ released: boolean; holder: LockHolder | null }> {
+  const answer = parseLeaseAnswer((await remote.exec(breakLeaseCommand(lockDir(app, root)))).stdout);
+  return { released: answer.status === 'released', holder: answer.status === 'released' ? answer.holder : null };
 }
 
-async function releaseIfMine(remote: Remote, dir: string, token: string): Promise<void> {
-  const text = await remote.readFile(`${dir}/holder.json`);
-  // Someone ran `depl lock release` and another run took the lock since: theirs now, leave it.
-  if (text !== null && !text.includes(`"token":"${token}"`)) return;
-  await remote.exec(['rm', '-rf', dir]);
+export function describeHolder(holder: LockHolder | null, expiresIn?: number): string {
+  return describeLeaseHolder(holder, expiresIn);
 }

@@ -4,6 +4,7 @@ import { buildProgram } from './program.js';
 import { createContext, type GlobalOptions } from './context.js';
 import { isDeplError } from '../errors.js';
 import { redact } from '../util/redact.js';
+import { pendingInterruptCleanups, runInterruptCleanups } from '../util/interrupt.js';
 
 /** The only place that maps errors to exit codes and calls process.exit. */
 async function main(argv: string[]): Promise<number> {
@@ -42,6 +43,25 @@ function report(error: unknown, globals: GlobalOptions): number {
   else write('This is a bug in depl. Run again with --verbose for the stack trace, and report it.');
   return 1;
 }
+
+/**
+ * Ctrl-C and SIGTERM (a CI job cancelled, a terminal closed): give back what this run holds (the cluster
+ * lock) and exit 130 / 143 as shells expect. A second signal exits at once.
+ */
+function onSignals(): void {
+  let stopping = false;
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+    process.on(signal, () => {
+      if (stopping) process.exit(code);
+      stopping = true;
+      const pending = pendingInterruptCleanups();
+      process.stderr.write(`\ninterrupted (${signal})${pending > 0 ? ': releasing the cluster lock; press Ctrl-C again to exit without' : ''}\n`);
+      void runInterruptCleanups(15_000, (message) => process.stderr.write(redact(`warning: ${message}`) + '\n')).then(() => process.exit(code));
+    });
+  }
+}
+
+onSignals();
 
 // If every handle closes while a command still awaits something, Node would exit 0 as if all went well.
 process.on('beforeExit', () => {

@@ -8,6 +8,8 @@ import type { CommandContext, GlobalOptions } from './context.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command module declares its own argument types
 export type Runner = (load: () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<void> }>, ...args: unknown[]) => Promise<void>;
 
+const LOCK_WAIT_HELP = 'when another depl run holds the cluster lock, wait up to this long for it (e.g. 5m) instead of failing';
+
 export function buildProgram(run: Runner): Command {
   const program = new Command('depl')
     .description('Provision a Docker Swarm on OpenStack or local nodes, and deploy versioned, zero-downtime releases behind nginx.')
@@ -52,6 +54,7 @@ export function buildProgram(run: Runner): Command {
     .description('build the images, install them as a new version, health-check it at <version>.<domain>')
     .option('--version <id>', 'version label (one DNS label); default: the UTC time')
     .option('--branch <name>', 'per-branch staging deploy: the label is the branch slug, redeploys replace it')
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((opts) => run(() => import('./commands/buildinst.js'), opts));
 
   program.command('versions')
@@ -61,10 +64,12 @@ export function buildProgram(run: Runner): Command {
   program.command('switch')
     .description('make <version> live on the domain, atomically')
     .argument('<version>', 'an installed version')
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((version, opts) => run(() => import('./commands/switch.js'), version, opts));
 
   program.command('rollback')
     .description('switch back to the previous live version')
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((opts) => run(() => import('./commands/rollback.js'), opts));
 
   program.command('canary')
@@ -77,6 +82,7 @@ export function buildProgram(run: Runner): Command {
     .option('--max-p95 <duration>', 'abort when the canary p95 latency exceeds this, e.g. 500ms', '500ms')
     .option('--promote', 'make the canary fully live')
     .option('--abort', 'send all traffic back to the live version')
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((version, opts) => run(() => import('./commands/canary.js'), version, opts));
 
   program.command('stats')
@@ -87,6 +93,7 @@ export function buildProgram(run: Runner): Command {
   program.command('prune')
     .description('remove old versions; never the live, canary or previous one')
     .option('--keep <n>', 'versions to keep besides live, canary and previous', positiveInt, 3)
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((opts) => run(() => import('./commands/prune.js'), opts));
 
   const lock = program.command('lock').description('the cluster-wide deploy lock');

@@ -66,6 +66,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
     return await withLock(cluster.manager, config.app, {
       command: `buildinst ${target.version}`,
       waitMs: options.lockWaitMs ?? 0,
+      log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
     }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started }));
   } finally {

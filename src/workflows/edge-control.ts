@@ -40,7 +40,7 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
     stateRemote: cluster.manager,
     healthPath: http?.health ?? '/healthz',
     log,
-    lockWaitMs: 30_000,
+    lockWaitMs: 0,
   };
 }
 
@@ -66,6 +66,7 @@ export function underLock<T>(control: EdgeControl, command: string, fn: () => Pr
     command,
     waitMs: control.lockWaitMs ?? 0,
     root: control.stateRoot ?? DEFAULT_STATE_ROOT,
+    log: control.log,
     onWait: (holder) => control.log.info(`waiting for the cluster lock held by ${holder?.holder ?? 'unknown'} (${holder?.command ?? '?'})`),
   }, () => fn());
 }

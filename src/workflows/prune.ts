@@ -23,6 +23,7 @@ export async function prune(loaded: LoadedConfig, options: { keep: number; lockW
   return withManagerEngine(loaded, log, (cluster, engine) => withLock(cluster.manager, app, {
     command: `prune --keep ${options.keep}`,
     waitMs: options.lockWaitMs ?? 0,
+    log,
     onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
   }, async () => {
     const { versions } = await installedVersions(engine, app);

@@ -1,12 +1,16 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir, userInfo } from 'node:os';
+import { execa } from 'execa';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState, writeState, emptyState } from '../../src/apply/cluster-state.js';
 import { LocalRemote } from '../../src/apply/local-remote.js';
-import { acquireLock, forceReleaseLock, lockStatus, withLock } from '../../src/apply/lock.js';
+import { acquireLock, forceReleaseLock, lockDir, lockStatus, withLock } from '../../src/apply/lock.js';
+import { acquireLeaseCommand, parseLeaseAnswer, releaseLeaseCommand, renewLeaseCommand } from '../../src/plan/lock.js';
+import { silentLogger } from '../../src/util/log.js';
+import { pollUntil } from '../../src/util/poll.js';
 
-/** The cluster lock and state files with real mkdir/rename on this machine (the manager does the same over SSH). */
+/** The cluster lock and state files with real sh, flock, mkdir and rename on this machine (the manager runs the same over SSH). */
 const remote = new LocalRemote();
 const app = 'locktest';
 let root: string;
@@ -19,10 +23,10 @@ afterAll(async () => {
 });
 
 describe('cluster lock', () => {
-  it('lets one run in and tells the next who holds it', async () => {
+  it('lets one run in and tells the next who holds it, with its lease', async () => {
     const first = await acquireLock(remote, app, { command: 'depl switch v2', root });
-    await expect(acquireLock(remote, app, { command: 'depl buildinst', root })).rejects.toThrow(/the cluster lock is held by .+@.+ \(pid \d+, `depl switch v2`, since \d{4}-/);
-    expect(await lockStatus(remote, app, root)).toMatchObject({ command: 'depl switch v2', pid: process.pid });
+    await expect(acquireLock(remote, app, { command: 'depl buildinst', root })).rejects.toThrow(/the cluster lock is held by .+@.+ \(pid \d+, `depl switch v2`, since \d{4}-.*, lease expires in \d+ s\)/);
+    expect(await lockStatus(remote, app, root)).toMatchObject({ holder: { command: 'depl switch v2', pid: process.pid, host: hostname() }, expiresIn: expect.any(Number) });
     await first.release();
     expect(await lockStatus(remote, app, root)).toBeNull();
   });
@@ -40,11 +44,59 @@ describe('cluster lock', () => {
 
   it('can be broken by hand, and a run whose lock was broken does not remove the next holder', async () => {
     const stale = await acquireLock(remote, app, { command: 'depl switch v1', root });
-    expect(await forceReleaseLock(remote, app, root)).toMatchObject({ command: 'depl switch v1' });
+    expect(await forceReleaseLock(remote, app, root)).toMatchObject({ released: true, holder: { command: 'depl switch v1' } });
     const next = await acquireLock(remote, app, { command: 'depl switch v2', root });
     await stale.release();
-    expect(await lockStatus(remote, app, root)).toMatchObject({ command: 'depl switch v2' });
+    expect(await lockStatus(remote, app, root)).toMatchObject({ holder: { command: 'depl switch v2' } });
     await next.release();
+    expect(await forceReleaseLock(remote, app, root)).toEqual({ released: false, holder: null });
+  });
+
+  it('renews the lease while held', async () => {
+    const held = await acquireLock(remote, app, { command: 'depl buildinst', root, ttlMs: 2_000 });
+    const first = await readFile(path.join(root, app, 'lock', 'expires'), 'utf8');
+    await pollUntil(async () => ((await readFile(path.join(root, app, 'lock', 'expires'), 'utf8')) !== first ? true : undefined), {
+      timeoutMs: 5_000, intervalMs: 100, onTimeout: () => { throw new Error('the lease was not renewed'); },
+    });
+    expect(held.lost).toBe(false);
+    await held.release();
+  });
+
+  it('takes over an expired lease, saying whose', async () => {
+    // a holder that stopped renewing (its machine went away): the lease is written and never touched again
+    const gone = { holder: 'ops@elsewhere', host: 'elsewhere', pid: 77, command: 'switch v9', since: new Date().toISOString(), token: 'feedfacefeedface' };
+    await remote.exec(acquireLeaseCommand(lockDir(app, root), gone, 3));
+    await expect(acquireLock(remote, app, { command: 'depl switch v1', root })).rejects.toThrow(/held by ops@elsewhere/);
+    await pollUntil(async () => ((await lockStatus(remote, app, root))!.expiresIn <= 0 ? true : undefined), {
+      timeoutMs: 10_000, intervalMs: 200, onTimeout: () => { throw new Error('the lease never expired'); },
+    });
+    const warnings: string[] = [];
+    const held = await acquireLock(remote, app, { command: 'depl switch v1', root, log: { ...silentLogger, warn: (m) => warnings.push(m) } });
+    expect(warnings.join('\n')).toMatch(/took over the cluster lock: the lease of ops@elsewhere \(pid 77, `switch v9`/);
+    // the old holder, were it to come back, can neither renew nor release it
+    expect(parseLeaseAnswer((await remote.exec(renewLeaseCommand(lockDir(app, root), gone.token, 60))).stdout)).toMatchObject({ status: 'lost', holder: { command: 'depl switch v1' } });
+    expect(parseLeaseAnswer((await remote.exec(releaseLeaseCommand(lockDir(app, root), gone.token))).stdout).status).toBe('not-mine');
+    await held.release();
+  });
+
+  it('takes over at once from a process on this machine that no longer runs', async () => {
+    const child = await execa('node', ['-e', 'process.stdout.write(String(process.pid))']);
+    const dead = { holder: `${userInfo().username}@${hostname()}`, host: hostname(), pid: Number(child.stdout), command: 'buildinst v3', since: new Date().toISOString(), token: '0123456789abcdef' };
+    await remote.exec(acquireLeaseCommand(lockDir(app, root), dead, 3600));
+    const warnings: string[] = [];
+    const held = await acquireLock(remote, app, { command: 'depl switch v1', root, log: { ...silentLogger, warn: (m) => warnings.push(m) } });
+    expect(warnings.join('\n')).toContain(`pid ${dead.pid}, \`buildinst v3\``);
+    expect(await lockStatus(remote, app, root)).toMatchObject({ holder: { command: 'depl switch v1', pid: process.pid } });
+    await held.release();
+  });
+
+  it('reads a lock left by a depl from before leases (no expiry file) as held for one lease from when it was made', async () => {
+    await mkdir(path.join(root, app, 'lock'), { recursive: true });
+    await writeFile(path.join(root, app, 'lock', 'holder.json'), JSON.stringify({ holder: 'me@old', pid: 1, command: 'switch v1', time: '2026-11-20T10:00:00Z', token: 'aa' }));
+    expect(await lockStatus(remote, app, root)).toMatchObject({ holder: { holder: 'me@old', since: '2026-11-20T10:00:00Z' }, expiresIn: expect.any(Number) });
+    await utimes(path.join(root, app, 'lock'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    const held = await acquireLock(remote, app, { command: 'depl switch v2', root });
+    await held.release();
   });
 });
 

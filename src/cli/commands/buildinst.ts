@@ -1,10 +1,12 @@
 import type { CommandContext } from '../context.js';
+import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { buildinst } from '../../workflows/buildinst.js';
 
-export default async function command(ctx: CommandContext, opts: { version?: string; branch?: string }): Promise<void> {
+export default async function command(ctx: CommandContext, opts: { version?: string; branch?: string; lockWait?: string }): Promise<void> {
+  const lockWait = lockWaitMs(opts);
   const loaded = await requireConfig(ctx);
-  const result = await buildinst(loaded, { version: opts.version, branch: opts.branch }, ctx.log);
+  const result = await buildinst(loaded, { version: opts.version, branch: opts.branch, lockWaitMs: lockWait }, ctx.log);
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   ctx.log.info(`build ${seconds(result.timings.build)}, distribute ${seconds(result.timings.distribute)}, install ${seconds(result.timings.install)}, total ${seconds(result.timings.total)}`);
   ctx.result(

@@ -1,4 +1,5 @@
 import type { CommandContext } from '../context.js';
+import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { OperationError, UserError } from '../../errors.js';
 import { parseSteps } from '../../plan/canary-analysis.js';
@@ -15,6 +16,7 @@ interface CanaryOptions {
   maxP95: string;
   promote?: boolean;
   abort?: boolean;
+  lockWait?: string;
 }
 
 /** Requests a canary must get in a step before its figures count. */
@@ -36,10 +38,12 @@ export default async function command(ctx: CommandContext, version: string | und
   const steps = opts.steps !== undefined ? parseSteps(opts.steps) : [];
   const intervalMs = parseDuration(opts.interval, '--interval');
   const thresholds = { maxErrorRate: parsePercent(opts.maxErrorRate, '--max-error-rate'), maxP95Ms: parseDuration(opts.maxP95, '--max-p95'), minRequests: MIN_REQUESTS_PER_STEP };
+  const lockWait = lockWaitMs(opts);
   const loaded = await requireConfig(ctx);
   const domain = loaded.config.domain;
 
-  await withEdgeControl(loaded, ctx.log, async (control) => {
+  await withEdgeControl(loaded, ctx.log, async (opened) => {
+    const control = { ...opened, lockWaitMs: lockWait };
     if (opts.promote) {
       const result = await promoteCanary(control);
       ctx.result({ live: result.live, previous: result.previous, canary: null }, `Promoted: version ${result.live} is live at http://${domain}/ (previous: ${result.previous ?? 'none'})`);

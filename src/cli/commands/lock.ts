@@ -9,11 +9,14 @@ export default async function command(ctx: CommandContext, action: 'status' | 'r
   const cluster = await openCluster(loaded, ctx.log);
   try {
     if (action === 'status') {
-      const holder = await lockStatus(cluster.manager, app);
-      ctx.result({ locked: holder !== null, holder }, holder ? `The cluster lock is held by ${describeHolder(holder)}` : 'The cluster lock is free.');
+      const status = await lockStatus(cluster.manager, app);
+      const human = status === null
+        ? 'The cluster lock is free.'
+        : `The cluster lock is held by ${describeHolder(status.holder, status.expiresIn)}${status.expiresIn <= 0 ? '; the next run takes it over' : ''}`;
+      ctx.result(status === null ? { locked: false, holder: null } : { locked: true, holder: status.holder, expiresInSeconds: status.expiresIn }, human);
     } else {
-      const holder = await forceReleaseLock(cluster.manager, app);
-      ctx.result({ released: holder !== null, holder }, holder ? `Released the lock held by ${describeHolder(holder)}` : 'The cluster lock was free; nothing to release.');
+      const { released, holder } = await forceReleaseLock(cluster.manager, app);
+      ctx.result({ released, holder }, released ? `Released the lock held by ${describeHolder(holder)}` : 'The cluster lock was free; nothing to release.');
     }
   } finally {
     await cluster.close();

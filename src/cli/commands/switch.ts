@@ -1,12 +1,14 @@
 import type { CommandContext } from '../context.js';
+import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { assertVersionLabel, withEdgeControl } from '../../workflows/edge-control.js';
 import { switchVersion } from '../../workflows/switch.js';
 
-export default async function command(ctx: CommandContext, version: string): Promise<void> {
+export default async function command(ctx: CommandContext, version: string, opts: { lockWait?: string } = {}): Promise<void> {
   assertVersionLabel(version);
+  const lockWait = lockWaitMs(opts);
   const loaded = await requireConfig(ctx);
-  const result = await withEdgeControl(loaded, ctx.log, (control) => switchVersion(control, version));
+  const result = await withEdgeControl(loaded, ctx.log, (control) => switchVersion({ ...control, lockWaitMs: lockWait }, version));
   ctx.log.info(`switched in ${(result.elapsedMs / 1000).toFixed(2)}s (${Object.entries(result.phases).map(([k, v]) => `${k} ${v}ms`).join(', ')})`);
   ctx.result(
     { live: result.live, previous: result.previous },

@@ -1,0 +1,147 @@
+import type { Argv } from './shell.js';
+
+/**
+ * The cluster lock as data: the shell lines that acquire, renew, release and read the lease on the manager.
+ * The lease is a directory `<state>/<app>/lock` holding `holder.json` (who) and `expires` (epoch seconds on
+ * the manager's clock, so operators' clocks never matter). Every change happens under `flock` on
+ * `<state>/<app>/lock.guard`, so "is it expired? then it is mine" is one atomic step even when two runs
+ * race to take over the same dead holder's lease.
+ */
+export interface LeaseHolder {
+  /** `user@host` of the operator's machine. */
+  holder: string;
+  host: string;
+  pid: number;
+  /** The depl command line holding it: `switch v2`. */
+  command: string;
+  /** ISO time it was acquired. */
+  since: string;
+  /** Random per acquisition: only the run that holds this token renews or releases the lease. */
+  token: string;
+}
+
+export function leaseDir(root: string, app: string): string {
+  return `${root}/${app}/lock`;
+}
+
+/** The guard is held for the few milliseconds a script runs, never while depl works. */
+const GUARD = 'exec 9>>"$1.guard"; flock -w 30 9 || { echo "guard-timeout"; exit 0; }';
+/** A lease without an `expires` file (written by a depl from before leases) expires one TTL after it was made. */
+const EXPIRES = 'exp=$(cat "$1/expires" 2>/dev/null || true); case "$exp" in ""|*[!0-9]*) exp=$(( $(stat -c %Y "$1") + $3 ));; esac';
+const MINE = 'grep -qF "\\"token\\":\\"$2\\"" "$1/holder.json" 2>/dev/null';
+const WRITE = 'printf "%s\\n" "$HOLDER" > "$1/holder.json.tmp" && mv -f "$1/holder.json.tmp" "$1/holder.json" && echo $((now + $3)) > "$1/expires.tmp" && mv -f "$1/expires.tmp" "$1/expires"';
+
+/**
+ * Takes the lease if it is free or expired, or when it is held under `replaceToken` (a holder the caller
+ * saw die on its own machine). Prints `acquired|taken-over <expires> <now>` (taken-over: the previous
+ * holder's JSON follows), or `held <expires> <now>` and the holder's JSON.
+ */
+export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = ''): Argv {
+  const script = [
+    'set -eu',
+    'mkdir -p "${1%/*}"',
+    GUARD,
+    'now=$(date +%s)',
+    'if mkdir "$1" 2>/dev/null; then status=acquired; old=""',
+    'else',
+    `  ${EXPIRES}`,
+    '  if [ "$exp" -gt "$now" ] && { [ -z "$4" ] || ! grep -qF "\\"token\\":\\"$4\\"" "$1/holder.json" 2>/dev/null; }; then',
+    '    echo "held $exp $now"; cat "$1/holder.json" 2>/dev/null || true; exit 0',
+    '  fi',
+    '  status=taken-over; old=$(cat "$1/holder.json" 2>/dev/null || true)',
+    'fi',
+    'HOLDER=$2',
+    WRITE,
+    'echo "$status $((now + $3)) $now"',
+    '[ -z "$old" ] || printf "%s\\n" "$old"',
+  ].join('\n');
+  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken];
+}
+
+/** Pushes the expiry out if the lease is still ours: `renewed <expires> <now>`, else `lost` and who has it. */
+export function renewLeaseCommand(dir: string, token: string, ttlSeconds: number): Argv {
+  const script = [
+    'set -eu',
+    GUARD,
+    'now=$(date +%s)',
+    `if ${MINE}; then`,
+    '  echo $((now + $3)) > "$1/expires.tmp" && mv -f "$1/expires.tmp" "$1/expires"; echo "renewed $((now + $3)) $now"',
+    'else echo lost; cat "$1/holder.json" 2>/dev/null || true; fi',
+  ].join('\n');
+  return ['sh', '-c', script, 'depl-lock', dir, token, String(ttlSeconds)];
+}
+
+/** Removes the lease only if it is ours (`released`); someone who took it over keeps it (`not-mine`). */
+export function releaseLeaseCommand(dir: string, token: string): Argv {
+  const script = ['set -eu', '[ -d "$1" ] || { echo free; exit 0; }', GUARD, `if ${MINE}; then rm -rf "$1"; echo released; else echo not-mine; fi`].join('\n');
+  return ['sh', '-c', script, 'depl-lock', dir, token];
+}
+
+/** `depl lock release`: removes the lease whoever holds it; prints `released` and the holder, or `free`. */
+export function breakLeaseCommand(dir: string): Argv {
+  const script = ['set -eu', '[ -d "$1" ] || { echo free; exit 0; }', GUARD, 'echo released; cat "$1/holder.json" 2>/dev/null || true; rm -rf "$1"'].join('\n');
+  return ['sh', '-c', script, 'depl-lock', dir];
+}
+
+/** `free`, or `held <expires> <now>` and the holder's JSON. `ttlSeconds` dates a lease from before leases. */
+export function leaseStatusCommand(dir: string, ttlSeconds: number): Argv {
+  const script = ['set -eu', '[ -d "$1" ] || { echo free; exit 0; }', 'now=$(date +%s)', EXPIRES, 'echo "held $exp $now"', 'cat "$1/holder.json" 2>/dev/null || true'].join('\n');
+  return ['sh', '-c', script, 'depl-lock', dir, '', String(ttlSeconds)];
+}
+
+export type LeaseAnswer =
+  | { status: 'acquired' | 'renewed'; expiresAt: number; now: number }
+  | { status: 'taken-over'; expiresAt: number; now: number; previous: LeaseHolder | null }
+  | { status: 'held'; expiresAt: number; now: number; holder: LeaseHolder | null }
+  | { status: 'lost'; holder: LeaseHolder | null }
+  | { status: 'released' | 'not-mine' | 'free' | 'guard-timeout'; holder: LeaseHolder | null };
+
+/** Reads what one of the scripts above printed. Times are epoch seconds on the manager. */
+export function parseLeaseAnswer(stdout: string): LeaseAnswer {
+  const [first = '', ...rest] = stdout.split('\n');
+  const [status = '', a, b] = first.trim().split(' ');
+  const holder = parseHolder(rest.join('\n'));
+  switch (status) {
+    case 'acquired':
+    case 'renewed':
+      return { status, expiresAt: Number(a), now: Number(b) };
+    case 'taken-over':
+      return { status, expiresAt: Number(a), now: Number(b), previous: holder };
+    case 'held':
+      return { status, expiresAt: Number(a), now: Number(b), holder };
+    case 'lost':
+    case 'released':
+    case 'not-mine':
+    case 'free':
+    case 'guard-timeout':
+      return { status, holder };
+    default:
+      throw new Error(`unexpected answer from the lock script: ${stdout.slice(0, 200)}`);
+  }
+}
+
+/** A holder file that is missing, half-written or foreign reads as an unknown holder. */
+function parseHolder(text: string): LeaseHolder | null {
+  const trimmed = text.trim();
+  if (trimmed.length === 0) return null;
+  try {
+    const value = JSON.parse(trimmed) as Partial<LeaseHolder> & { time?: string };
+    return {
+      holder: String(value.holder ?? 'unknown'),
+      host: String(value.host ?? String(value.holder ?? '').split('@')[1] ?? 'unknown'),
+      pid: Number(value.pid ?? 0),
+      command: String(value.command ?? 'unknown'),
+      since: String(value.since ?? value.time ?? 'unknown'),
+      token: String(value.token ?? ''),
+    };
+  } catch {
+    return { holder: 'unknown', host: 'unknown', pid: 0, command: 'unknown', since: 'unknown', token: '' };
+  }
+}
+
+/** `me@laptop (pid 4242, `switch v2`, since 2026-11-22T10:00:00Z, lease expires in 40 s)` */
+export function describeLeaseHolder(holder: LeaseHolder | null, expiresInSeconds?: number): string {
+  if (holder === null) return 'an unknown holder';
+  const lease = expiresInSeconds === undefined ? '' : expiresInSeconds > 0 ? `, lease expires in ${expiresInSeconds} s` : `, lease expired ${-expiresInSeconds} s ago`;
+  return `${holder.holder} (pid ${holder.pid}, \`${holder.command}\`, since ${holder.since}${lease})`;
+}

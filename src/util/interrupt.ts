@@ -1,0 +1,39 @@
+/**
+ * What must still happen when depl is interrupted (Ctrl-C, SIGTERM): today, giving back the cluster lock.
+ * Adapters register here while they hold something; src/cli/main.ts, the only place that handles signals
+ * and exits, runs the registered work before it exits.
+ */
+type Cleanup = () => Promise<void>;
+
+const cleanups = new Set<Cleanup>();
+
+/** Registers `cleanup`; call the returned function once it is no longer needed. */
+export function onInterrupt(cleanup: Cleanup): () => void {
+  cleanups.add(cleanup);
+  return () => {
+    cleanups.delete(cleanup);
+  };
+}
+
+/** How many cleanups are waiting: main.ts says what it is doing only when there is something to do. */
+export function pendingInterruptCleanups(): number {
+  return cleanups.size;
+}
+
+/** Runs every registered cleanup, newest first, all bounded by `timeoutMs`; failures are reported, not thrown. */
+export async function runInterruptCleanups(timeoutMs: number, report: (message: string) => void): Promise<void> {
+  const work = [...cleanups].reverse();
+  cleanups.clear();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      report(`cleanup did not finish within ${timeoutMs / 1000} s; exiting anyway`);
+      resolve();
+    }, timeoutMs);
+  });
+  const run = (async () => {
+    for (const cleanup of work) await cleanup().catch((error: Error) => report(`cleanup failed: ${error.message}`));
+  })();
+  await Promise.race([run, timeout]);
+  clearTimeout(timer);
+}

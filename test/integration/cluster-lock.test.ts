@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readState } from '../../src/apply/cluster-state.js';
+import { applyEdge, ensureEdgeService } from '../../src/apply/edge.js';
+import { lockDir, lockStatus } from '../../src/apply/lock.js';
+import { acquireLeaseCommand } from '../../src/plan/lock.js';
+import { silentLogger } from '../../src/util/log.js';
+import { pollUntil } from '../../src/util/poll.js';
+import { edgeControlFor } from '../../src/workflows/edge-control.js';
+import { switchVersion } from '../../src/workflows/switch.js';
+import { importBusyboxImage } from '../support/busybox-image.js';
+import { cliEntry, runCli } from '../support/cli.js';
+import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { importNginxImage } from '../support/nginx-image.js';
+
+/**
+ * The cluster lock as a lease on a real node over SSH, driven through the built CLI: Ctrl-C during a
+ * buildinst and during an automatic canary gives the lock back; a lease whose holder went away is taken
+ * over, and `--lock-wait` waits for it instead of failing.
+ */
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const suffix = randomBytes(4).toString('hex');
+const busybox = `depl-test-busybox:${suffix}`;
+const nginx = `depl-test-nginx:${suffix}`;
+let tc: TestCluster;
+let app: string;
+
+async function startVersion(version: string): Promise<void> {
+  const serve = `mkdir -p /www && echo "${version}" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
+  await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
+    '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '1', '--stop-grace-period', '2s',
+    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, busybox, 'sh', '-c', serve]);
+}
+
+/** Starts the CLI in the cluster's folder, as an operator would, so that the test can signal it. */
+function startCli(args: string[]): ResultPromise<{ reject: false; stdin: 'ignore'; cwd: string; env: Record<string, string> }> {
+  return execa('node', [cliEntry, ...args], { cwd: tc.dir, env: { NO_COLOR: '1' }, reject: false, stdin: 'ignore' });
+}
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  return pollUntil(check, { timeoutMs, intervalMs: 250, onTimeout: () => { throw new Error(`timed out waiting for ${what}`); } });
+}
+
+const heldBy = async (pattern: RegExp) => {
+  const status = await lockStatus(tc.cluster.manager, app);
+  return status !== null && pattern.test(status.holder?.command ?? '') ? status : undefined;
+};
+
+beforeAll(async () => {
+  const [cluster] = await Promise.all([
+    startTestCluster({
+      nodes: 1,
+      app: `lk${suffix.slice(0, 4)}`,
+      // buildinst installs `web` from an image that listens nowhere: it never gets healthy, so the run is still going when interrupted
+      config: { images: { node: busybox, nginx, redis: busybox, web: busybox }, services: { web: { image: 'web', command: ['sleep', '3600'], port: 8080, http: true } } },
+    }),
+    importBusyboxImage(busybox),
+    importNginxImage(nginx),
+  ]);
+  tc = cluster;
+  app = tc.loaded.config.app;
+  await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
+  await Promise.all([startVersion('v1'), startVersion('v2')]);
+  await ensureEdgeService(tc.cluster, { app, image: nginx });
+  const upstream = (version: string) => ({ label: version, upstream: { service: `${app}-${version}-web`, port: 8080 } });
+  await applyEdge(tc.cluster, { app, domain: tc.loaded.config.domain, versions: [upstream('v1'), upstream('v2')] });
+  const control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
+  await waitFor('v1 to become live', () => switchVersion(control, 'v1').then(() => true, () => undefined));
+}, 600_000);
+
+afterAll(async () => {
+  await tc?.stop();
+  for (const image of [busybox, nginx]) await docker.getImage(image).remove({ force: true }).catch(() => {});
+});
+
+describe('the cluster lock over SSH', () => {
+  it('is given back when `canary --steps` is interrupted with Ctrl-C', async () => {
+    const run = startCli(['canary', 'v2', '--steps', '50,100', '--interval', '10m']);
+    await waitFor('the canary to hold the lock at 50%', async () => {
+      const state = await readState(tc.cluster.manager, app);
+      return state.canary?.version === 'v2' && (await heldBy(/canary v2 --steps/)) ? true : undefined;
+    });
+    run.kill('SIGINT');
+    const result = await run;
+    expect(result.exitCode, result.stderr).toBe(130);
+    expect(result.stderr).toMatch(/interrupted \(SIGINT\): releasing the cluster lock/);
+    expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
+    // the next command needs no clean-up by hand
+    const abort = await runCli(['canary', '--abort'], { cwd: tc.dir });
+    expect(abort.exitCode, abort.stderr).toBe(0);
+  });
+
+  it('takes over a lease whose holder went away; --lock-wait waits for it instead of failing', async () => {
+    const gone = { holder: 'ops@laptop-gone', host: 'laptop-gone', pid: 4242, command: 'switch v2', since: new Date().toISOString(), token: 'deadbeefdeadbeef' };
+    await tc.cluster.manager.exec(acquireLeaseCommand(lockDir(app), gone, 300));
+    const refused = await runCli(['switch', 'v2'], { cwd: tc.dir });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/the cluster lock is held by ops@laptop-gone \(pid 4242, `switch v2`, since .*, lease expires in \d+ s\)/);
+    // its last renewal: it then went away, so the lease runs out in a few seconds
+    await tc.cluster.manager.exec(acquireLeaseCommand(lockDir(app), gone, 10, gone.token));
+    const waited = await runCli(['switch', 'v2', '--lock-wait', '2m'], { cwd: tc.dir });
+    expect(waited.exitCode, waited.stderr).toBe(0);
+    expect(waited.stderr).toMatch(/took over the cluster lock: the lease of ops@laptop-gone \(pid 4242, `switch v2`/);
+    expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
+    expect(await readState(tc.cluster.manager, app)).toMatchObject({ live: 'v2' });
+  });
+
+  it('is given back when buildinst is interrupted with Ctrl-C', async () => {
+    const run = startCli(['buildinst', '--version', 'v3']);
+    await waitFor('buildinst to hold the lock', () => heldBy(/buildinst v3/));
+    run.kill('SIGINT');
+    const result = await run;
+    expect(result.exitCode, result.stderr).toBe(130);
+    expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
+  });
+});
