@@ -1,4 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+// depl imports the crawler workspace package (`@depl/crawler/client`); tests run its TypeScript sources, as
+// typechecking does (tsconfig "depl-source"), so they need no build of the package first.
+const crawlerSources = { find: /^@depl\/crawler\/(.+)$/, replacement: fileURLToPath(new URL('./crawler/src/$1.ts', import.meta.url)) };
 
 export default defineConfig({
   test: {
@@ -7,6 +12,7 @@ export default defineConfig({
     fileParallelism: false,
     projects: [
       {
+        resolve: { alias: [crawlerSources] },
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
@@ -14,6 +20,7 @@ export default defineConfig({
         },
       },
       {
+        resolve: { alias: [crawlerSources] },
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { Agent, request } from 'undici';
-import { createExtractor } from '../src/crawler/core/extract.js';
-import { canonicalUrl } from '../src/crawler/core/url.js';
+import { createExtractor } from '../crawler/src/core/extract.js';
+import { canonicalUrl } from '../crawler/src/core/url.js';
 
 /**
  * The peer every worker is measured against: one process, no queue, no Redis, no safety checks —

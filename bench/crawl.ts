@@ -3,15 +3,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { parseServiceConfig } from '../src/crawler/config.js';
-import { JobStore } from '../src/crawler/jobs.js';
+import { parseServiceConfig } from '../crawler/src/config.js';
+import { JobStore } from '../crawler/src/jobs.js';
 import { spawnService, workerEntry, writeServiceConfig } from '../test/support/crawler.js';
 import { startRedis } from '../test/support/redis.js';
 
 /**
  * Crawl throughput on one local site (own process, pre-rendered pages of ~21 KB, 20 links and ~9 images
  * each), same concurrency for everyone, measured in one run:
- *   - our workers (dist/crawler/worker/main.js processes, Redis Streams) with 1, 2 and 4 processes,
+ *   - our workers (crawler/dist/worker/main.js processes, Redis Streams) with 1, 2 and 4 processes,
  *   - a bare single-process loop (undici + streaming htmlparser2, no queue, no safety checks),
  *   - Crawlee's CheerioCrawler in its default setup.
  * Env: BENCH_CRAWL_PAGES (default 2000), BENCH_CRAWL_CONCURRENCY (default 32).

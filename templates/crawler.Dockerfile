@@ -1,36 +1,46 @@
 # The crawler's image, built by `depl buildinst` (build context: the repository root, filtered by .dockerignore).
-# Multi-stage: the toolchain (npm, TypeScript, dev dependencies) stays in the build stages; the runtime image
-# has node, the production node_modules and the compiled crawler only.
+# The crawler is its own npm workspace package (crawler/): only its manifest, the shared lockfile and its sources
+# enter the build, and only its own dependencies are installed (`npm ci -w @depl/crawler`), not depl's.
+# Multi-stage: the toolchain (npm, TypeScript) stays in the build stages; the runtime image has node, the
+# crawler's production node_modules and the compiled crawler only.
 # Base images are build arguments so an offline cluster can use the ones depl makes (depl.yaml `images:`).
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG NODE_BUILD_IMAGE=node:20-bookworm
 
-FROM ${NODE_BUILD_IMAGE} AS deps
+FROM ${NODE_BUILD_IMAGE} AS manifests
 WORKDIR /src
 COPY package.json package-lock.json ./
+COPY crawler/package.json ./crawler/package.json
+
 # Scripts are not run: no native addon is needed by the crawler, and none is compiled into the image.
-# --include=dev: the base image may set NODE_ENV=production, which would leave TypeScript out.
 # npm 11 refuses a lockfile that lacks other platforms' optional packages; then install from it without ci.
-RUN npm ci --include=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
+FROM manifests AS deps
+# --include=dev: the base image may set NODE_ENV=production, which would leave TypeScript out.
+RUN npm ci -w @depl/crawler --include=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
  || { echo 'npm ci refused the lockfile; installing the locked versions with npm install' \
-      && npm install --include=dev --no-save --ignore-scripts --no-audit --no-fund --loglevel=error; }
+      && npm install -w @depl/crawler --include=dev --no-save --ignore-scripts --no-audit --no-fund --loglevel=error; }
 
 FROM deps AS build
-COPY tsconfig.json tsconfig.build.json ./
-COPY src ./src
-# Only the crawler's entry points and what they import: the operator CLI is not part of the image.
-RUN printf '%s\n' '{"extends":"./tsconfig.build.json","include":[],"files":["src/crawler/api/server.ts","src/crawler/worker/main.ts"],"compilerOptions":{"sourceMap":false}}' > tsconfig.crawler.json \
- && npx tsc -p tsconfig.crawler.json
+COPY crawler/tsconfig.json ./crawler/tsconfig.json
+COPY crawler/src ./crawler/src
+# Compiled to dist/crawler/ so the entry points keep the paths depl.yaml files name (dist/crawler/api/server.js).
+RUN npx tsc -p crawler/tsconfig.json --outDir /src/out/crawler --sourceMap false --declaration false
 
-FROM deps AS production-deps
-RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+FROM manifests AS production-deps
+RUN npm ci -w @depl/crawler --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
+ || { echo 'npm ci refused the lockfile; installing the locked versions with npm install' \
+      && npm install -w @depl/crawler --omit=dev --no-save --ignore-scripts --no-audit --no-fund --loglevel=error; } \
+ && rm -rf node_modules/@depl node_modules/@types node_modules/undici-types
+# (@depl/crawler is the workspace's own link; the shared lockfile marks @types/node as a production package
+#  because depl's @inquirer/* name it as a peer: type declarations are not run, so they stay out.)
 
 FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=production-deps /src/package.json ./package.json
+# the crawler's own manifest ("type": "module")
+COPY --from=production-deps /src/crawler/package.json ./package.json
 COPY --from=production-deps /src/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
+COPY --from=build /src/out ./dist
 USER nobody
 EXPOSE 8000
 CMD ["node", "dist/crawler/api/server.js"]

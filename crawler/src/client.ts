@@ -2,6 +2,9 @@ import { request, type Dispatcher } from 'undici';
 import type { JobRequestInput } from './core/job-request.js';
 import type { ImageRecord, JobDocument, PageRecord } from './jobs.js';
 
+export type { ImageRecord, JobDocument, PageRecord } from './jobs.js';
+export type { JobRequestInput } from './core/job-request.js';
+
 /** A typed client for the crawler API (used by `depl crawl`). */
 export class CrawlerApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly details: string[] = []) {

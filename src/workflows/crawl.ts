@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
-import { CrawlerApiError, CrawlerClient } from '../crawler/client.js';
-import type { JobDocument } from '../crawler/jobs.js';
+import { CrawlerApiError, CrawlerClient, type JobDocument } from '@depl/crawler/client';
 import { requireInventory } from '../apply/inventory.js';
 import { configPathFrom, loadConfig, type LoadedConfig } from '../config/load.js';
 import { OperationError, UserError, isDeplError } from '../errors.js';

@@ -1,6 +1,6 @@
 import { ensureDockerEngine } from '../apply/host/docker-engine.js';
 import { loadConfig } from '../config/load.js';
-import type { ImageRecord, JobDocument } from '../crawler/jobs.js';
+import type { ImageRecord, JobDocument } from '@depl/crawler/client';
 import { startDemoSite } from '../demo/site-server.js';
 import { OperationError } from '../errors.js';
 import { localGateway } from '../plan/local-nodes.js';

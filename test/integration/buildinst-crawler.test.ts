@@ -90,6 +90,13 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(await inImage('ls dist/crawler/api/server.js dist/crawler/worker/main.js')).toBe('dist/crawler/api/server.js\ndist/crawler/worker/main.js');
     expect(await inImage('node --version')).toMatch(/^v2\d\./);
     expect(await inImage('id -un')).toBe('nobody');
+    // the crawler's own dependencies only (its workspace package), none of depl's
+    const packages = (await inImage('cd node_modules && ls -d [!@]* @*/*')).split('\n');
+    expect(packages).toEqual(expect.arrayContaining(['htmlparser2', 'ioredis', 'ipaddr.js', 'robots-parser', 'undici', 'zod']));
+    expect(packages.filter((p) => ['ssh2', 'dockerode', 'commander', 'execa', 'yaml', '@inquirer/prompts', 'typescript', '@types/node'].includes(p))).toEqual([]);
+    expect(packages.length).toBeLessThan(30);
+    const size = Number(await inImage('du -sk /app | cut -f1'));
+    process.stderr.write(`crawler runtime image: ${packages.length} packages, /app ${(size / 1024).toFixed(1)} MiB\n`);
   });
 
   it('installs a second version while the first keeps serving; a concurrent run is refused naming the lock holder', async () => {

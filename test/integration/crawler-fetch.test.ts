@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAddressPolicy } from '../../src/crawler/core/address-policy.js';
-import { createSafeAgent, isBlocked, resolveAllowed, SafeFetcher } from '../../src/crawler/worker/safe-fetch.js';
+import { createAddressPolicy } from '../../crawler/src/core/address-policy.js';
+import { createSafeAgent, isBlocked, resolveAllowed, SafeFetcher } from '../../crawler/src/worker/safe-fetch.js';
 
 /** The SSRF-safe fetcher against a loopback server: limits, content types, redirect checks. */
 let server: Server;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseServiceConfig, type ServiceConfig } from '../../src/crawler/config.js';
-import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../src/crawler/jobs.js';
-import { CrawlWorker } from '../../src/crawler/worker/crawl-worker.js';
+import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
+import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
+import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';

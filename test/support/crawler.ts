@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from './cli.js';
-import type { JobDocument, JobStore } from '../../src/crawler/jobs.js';
+import type { JobDocument, JobStore } from '../../crawler/src/jobs.js';
 
-export const workerEntry = path.join(repoRoot, 'dist', 'crawler', 'worker', 'main.js');
-export const apiEntry = path.join(repoRoot, 'dist', 'crawler', 'api', 'server.js');
+export const workerEntry = path.join(repoRoot, 'crawler', 'dist', 'worker', 'main.js');
+export const apiEntry = path.join(repoRoot, 'crawler', 'dist', 'api', 'server.js');
 
 export function requireBuilt(entry: string): void {
   if (!existsSync(entry)) throw new Error(`${path.relative(repoRoot, entry)} is missing: run 'npm run build' first (npm test does)`);

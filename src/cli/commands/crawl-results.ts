@@ -1,5 +1,5 @@
 import type { CommandContext } from '../context.js';
-import { imagesCsv } from '../../crawler/client.js';
+import { imagesCsv } from '@depl/crawler/client';
 import { callApi, crawlerClientFor } from '../../workflows/crawl.js';
 
 export default async function command(ctx: CommandContext, id: string, opts: { format: 'json' | 'csv'; api?: string; insecure?: boolean; cacert?: string }): Promise<void> {

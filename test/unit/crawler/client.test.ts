@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { imagesCsv } from '../../../src/crawler/client.js';
-import type { JobDocument } from '../../../src/crawler/jobs.js';
+import { imagesCsv } from '../../../crawler/src/client.js';
+import type { JobDocument } from '../../../crawler/src/jobs.js';
 import { describeJob, progressLine } from '../../../src/workflows/crawl.js';
 
 const job: JobDocument = {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { applyEnvOverrides, loadServiceConfig, parseServiceConfig } from '../../../src/crawler/config.js';
+import { applyEnvOverrides, loadServiceConfig, parseServiceConfig } from '../../../crawler/src/config.js';
 
 const minimal = { redis: 'redis://127.0.0.1:6379', apiToken: 'a-long-token' };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createExtractor, extractPage } from '../../../src/crawler/core/extract.js';
-import { parseSrcset } from '../../../src/crawler/core/srcset.js';
+import { createExtractor, extractPage } from '../../../crawler/src/core/extract.js';
+import { parseSrcset } from '../../../crawler/src/core/srcset.js';
 
 describe('parseSrcset', () => {
   it.each([

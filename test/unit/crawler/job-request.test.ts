@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jobRequestFromText, parseJobRequest } from '../../../src/crawler/core/job-request.js';
+import { jobRequestFromText, parseJobRequest } from '../../../crawler/src/core/job-request.js';
 
 const limits = { maxPages: 1000 };
 

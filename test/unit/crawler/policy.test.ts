@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createAddressPolicy, validateNetwork } from '../../../src/crawler/core/address-policy.js';
-import { inScope } from '../../../src/crawler/core/scope.js';
-import { robotsFromResponse } from '../../../src/crawler/core/robots.js';
-import { backoffMs, parseRetryAfter, verdictForStatus } from '../../../src/crawler/core/retry.js';
+import { createAddressPolicy, validateNetwork } from '../../../crawler/src/core/address-policy.js';
+import { inScope } from '../../../crawler/src/core/scope.js';
+import { robotsFromResponse } from '../../../crawler/src/core/robots.js';
+import { backoffMs, parseRetryAfter, verdictForStatus } from '../../../crawler/src/core/retry.js';
 
 describe('address policy', () => {
   const strict = createAddressPolicy({ hosts: [], networks: [] });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalUrl, describeUnsupportedUrl } from '../../../src/crawler/core/url.js';
+import { canonicalUrl, describeUnsupportedUrl } from '../../../crawler/src/core/url.js';
 
 describe('canonicalUrl', () => {
   it.each([

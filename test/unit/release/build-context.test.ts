@@ -28,8 +28,9 @@ describe('build context', () => {
     const files = await contextFiles(packageRoot);
     expect(files).toContain('package.json');
     expect(files).toContain('package-lock.json');
-    expect(files.some((f) => f.startsWith('src/crawler/'))).toBe(true);
-    expect(files.filter((f) => /^(node_modules|dist|test|\.git|\.depl)\//.test(f))).toEqual([]);
+    expect(files).toContain('crawler/package.json');
+    expect(files.some((f) => f.startsWith('crawler/src/'))).toBe(true);
+    expect(files.filter((f) => /^(node_modules|dist|test|\.git|\.depl)\/|(^|\/)(node_modules|dist)\//.test(f))).toEqual([]);
   });
 });
 
