@@ -1,22 +1,27 @@
 import { request } from 'undici';
 import { OperationError, UserError } from '../errors.js';
 import type { EdgeState } from '../plan/edge-state.js';
-import { CONFIG_PROBE_PATH, configGeneration, renderNginxConfig, type NginxRenderOptions } from '../plan/nginx.js';
+import { parseEdgeReport, renderRoutingTable, type EdgeReport } from '../plan/edge-routing.js';
+import { CONFIG_PROBE_PATH, configGeneration, DEBIAN_NGINX_MODULES, PROBE_HOST, renderNginxConfig, type EdgeSettings, type NginxRenderOptions } from '../plan/nginx.js';
 import { quote, shellLine, type Argv } from '../plan/shell.js';
 import type { Cluster } from './cluster.js';
 import type { Remote } from './remote.js';
 
 /**
- * Puts the edge's nginx configuration in place: written beside the live file, checked with `nginx -t`,
- * renamed over the live file, then a graceful reload (SIGHUP: old workers finish their requests). A
- * configuration nginx rejects never replaces the live one.
+ * Puts what the edge serves in place, in two layers (see src/plan/edge-lua.ts for the design):
+ * - the routing table (versions, live, canary): written atomically to the edge's directory; the edge reads it
+ *   without a reload and reports its generation, which is how depl knows the change is in effect;
+ * - the nginx configuration (settings only): written beside the live file, checked with `nginx -t`, renamed
+ *   over the live file, then a graceful reload (SIGHUP: old workers finish their requests) — only when the
+ *   edge reports a different configuration than the one depl renders. A configuration nginx rejects never
+ *   replaces the live one.
  */
 
 /** One running nginx that serves the edge, and where its files are. */
 export interface EdgeSite {
   /** The machine holding the configuration directory and running nginx (the edge node, or this machine). */
   remote: Remote;
-  /** Holds nginx.conf, edge-state.json and logs/; the same path on the node and inside the edge container. */
+  /** Holds nginx.conf, routing, edge-state.json and logs/; the same path on the node and inside the edge container. */
   dir: string;
   /** The argv that runs the serving nginx binary with these arguments (inside its container, or here). */
   nginx(args: readonly string[]): Argv;
@@ -37,10 +42,17 @@ export interface EdgeSite {
 }
 
 export interface AppliedEdge {
+  /** The routing generation the edge now serves. */
   generation: string;
-  /** Writing the candidate and `nginx -t` on it. */
+  /** Whether the nginx configuration had to change (and nginx was reloaded gracefully). */
+  reloaded: boolean;
+  /** Writing the routing table on the edge's node. */
+  writeMs: number;
+  /** From the routing table in place to the edge reporting it serves it. */
+  confirmMs: number;
+  /** Writing a candidate configuration and `nginx -t` on it (0 without a reload). */
   checkMs: number;
-  /** From the moment the checked file replaced the live one to the moment the edge answered with it. */
+  /** From the checked file replacing the live one to the edge answering with it (0 without a reload). */
   reloadMs: number;
 }
 
@@ -61,15 +73,46 @@ export function containerRenderOptions(app: string): NginxRenderOptions {
     listen: { port: 80 },
     resolver: '127.0.0.11',
     resolverValidSeconds: 5,
-    paths: { pid: '/run/nginx.pid', accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: '/tmp' },
+    paths: {
+      pid: '/run/nginx.pid', accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: '/tmp',
+      routing: `${dir}/routing`, modules: DEBIAN_NGINX_MODULES,
+    },
     workerProcesses: 'auto',
   };
 }
 
-/** Render, check, swap, reload; resolves once the edge serves the new configuration. */
+/**
+ * Makes the edge serve `state`: the routing table goes in place and the edge confirms it (no reload); the
+ * nginx configuration is reloaded only if the edge reports another one than depl renders.
+ */
 export async function applyEdgeConfig(site: EdgeSite, state: EdgeState): Promise<AppliedEdge> {
-  const text = renderNginxConfig(state, site.render);
-  const generation = configGeneration(state, site.render);
+  const routing = renderRoutingTable(state);
+  const settings: EdgeSettings = { app: state.app };
+  const applied: AppliedEdge = { generation: routing.generation, reloaded: false, writeMs: 0, confirmMs: 0, checkMs: 0, reloadMs: 0 };
+  // Settings first: a configuration nginx rejects stops here, before the routing changes.
+  const running = await edgeReport(site).catch(() => null);
+  if (running?.config !== configGeneration(settings, site.render)) {
+    Object.assign(applied, await reloadEdgeConfig(site, settings), { reloaded: true });
+  }
+  const started = performance.now();
+  await site.remote.writeFileAtomic(routingFile(site), routing.text);
+  const written = performance.now();
+  applied.writeMs = written - started;
+  await Promise.all([
+    waitForEdge(site, (r) => r.routing === routing.generation, 'the new routing').then(() => { applied.confirmMs = performance.now() - written; }),
+    site.remote.writeFileAtomic(`${site.dir}/edge-state.json`, JSON.stringify(state, null, 2) + '\n'),
+  ]);
+  await rotateAccessLog(site);
+  return applied;
+}
+
+/**
+ * Render, check, swap, reload: for changes nginx cannot take live. Resolves once the edge answers with the new
+ * configuration and its old workers accept nothing more.
+ */
+export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings): Promise<{ checkMs: number; reloadMs: number }> {
+  const text = renderNginxConfig(settings, site.render);
+  const generation = configGeneration(settings, site.render);
   const live = `${site.dir}/nginx.conf`;
   const candidate = `${site.dir}/nginx.conf.next`;
   const started = performance.now();
@@ -89,10 +132,39 @@ export async function applyEdgeConfig(site: EdgeSite, state: EdgeState): Promise
   await site.remote.shell(`{ [ ! -f ${quote(live)} ] || cp -p ${quote(live)} ${quote(`${site.dir}/nginx.conf.previous`)}; } && mv -f ${quote(candidate)} ${quote(live)} && ${shellLine(site.reload)}`);
   const swappedAt = performance.now();
   await waitForGeneration(site, generation, oldWorkers);
-  const reloadMs = performance.now() - swappedAt;
-  await site.remote.writeFileAtomic(`${site.dir}/edge-state.json`, JSON.stringify(state, null, 2) + '\n');
-  await rotateAccessLog(site);
-  return { generation, checkMs, reloadMs };
+  return { checkMs, reloadMs: performance.now() - swappedAt };
+}
+
+/** What the edge reports it runs: its configuration and routing generations. */
+export async function edgeReport(site: EdgeSite, timeoutMs = 2_000): Promise<EdgeReport & { status: number }> {
+  const answer = await requestThroughEdge(site, PROBE_HOST, CONFIG_PROBE_PATH, timeoutMs);
+  return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
+}
+
+export function routingFile(site: EdgeSite): string {
+  return site.render.paths.routing;
+}
+
+/** Asks the edge (which re-reads its routing file when asked) until its report satisfies `done`. */
+async function waitForEdge(site: EdgeSite, done: (report: EdgeReport) => boolean, what: string): Promise<EdgeReport> {
+  const deadline = performance.now() + PROBE_TIMEOUT_MS;
+  let last = 'no answer';
+  while (performance.now() < deadline) {
+    try {
+      const report = await edgeReport(site);
+      if (report.status === 200 && done(report)) return report;
+      last = `status ${report.status}, configuration ${report.config || '(none)'}, routing ${report.routing ?? '(none)'}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(5);
+  }
+  const errors = await site.remote.shell(`tail -n 5 ${quote(`${site.dir}/logs/error.log`)} 2>/dev/null || true`, { check: false });
+  throw new OperationError(
+    `the edge at ${site.url} did not start serving ${what} within ${PROBE_TIMEOUT_MS / 1000}s (${last})`,
+    `nginx's error log ends with:\n${errors.stdout.trim() || '(empty)'}`,
+    'EDGE_APPLY_TIMEOUT',
+  );
 }
 
 /** The EdgeState the edge last applied, or null before the first apply. */
@@ -148,8 +220,8 @@ async function waitForGeneration(site: EdgeSite, generation: string, oldWorkers:
   let firstSeen: number | null = null;
   while (performance.now() < deadline) {
     try {
-      const answer = await requestThroughEdge(site, 'depl-edge-probe.invalid', CONFIG_PROBE_PATH, 2_000);
-      if (answer.body.trim() === generation) {
+      const answer = await requestThroughEdge(site, PROBE_HOST, CONFIG_PROBE_PATH, 2_000);
+      if (parseEdgeReport(answer.body).config === generation) {
         firstSeen ??= performance.now();
         if (oldWorkers !== null) {
           const stillAccepting = [...(await acceptingWorkers(site) ?? [])].filter((pid) => oldWorkers.has(pid));
@@ -209,9 +281,8 @@ export async function ensureEdgeService(cluster: Cluster, opts: { app: string; i
   const manager = cluster.manager;
   await manager.exec(['mkdir', '-p', `${dir}/logs`]);
   if ((await manager.readFile(`${dir}/nginx.conf`)) === null) {
-    // Before the first version there is nothing to serve but the 404 default server; the domain is unused.
-    const empty: EdgeState = { app, domain: 'localhost', versions: [] };
-    await manager.writeFileAtomic(`${dir}/nginx.conf`, renderNginxConfig(empty, containerRenderOptions(app)));
+    // Before the first routing table there is nothing to serve: every host gets a 404.
+    await manager.writeFileAtomic(`${dir}/nginx.conf`, renderNginxConfig({ app }, containerRenderOptions(app)));
   }
   const existing = await manager.exec(['docker', 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', name], { check: false });
   if (existing.code === 0) {
@@ -245,7 +316,7 @@ async function waitForEdgeContainer(cluster: Cluster, app: string): Promise<void
     const running = await cluster.manager.exec(['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${name}`, '--filter', 'status=running']);
     if (running.stdout.trim() !== '') {
       const site = await clusterEdgeSite(cluster, app);
-      const answer = await requestThroughEdge(site, 'depl-edge-probe.invalid', CONFIG_PROBE_PATH, 2_000).catch(() => null);
+      const answer = await requestThroughEdge(site, PROBE_HOST, CONFIG_PROBE_PATH, 2_000).catch(() => null);
       if (answer?.status === 200) return;
     }
     const tasks = await cluster.manager.exec(['docker', 'service', 'ps', '--no-trunc', '--format', '{{.CurrentState}} {{.Error}}', name], { check: false });

@@ -1,11 +1,13 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/apply/cluster-state.js';
 import { applyEdgeConfig, readSiteLogs, readSiteState, requestThroughEdge } from '../../src/apply/edge.js';
 import { acquireLock } from '../../src/apply/lock.js';
 import { computeStats } from '../../src/plan/stats.js';
-import { CONFIG_PROBE_PATH, configGeneration } from '../../src/plan/nginx.js';
+import { parseEdgeReport } from '../../src/plan/edge-routing.js';
+import { CONFIG_PROBE_PATH, configGeneration, PROBE_HOST } from '../../src/plan/nginx.js';
 import { silentLogger } from '../../src/util/log.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../src/workflows/canary.js';
 import type { EdgeControl } from '../../src/workflows/edge-control.js';
@@ -38,6 +40,7 @@ afterAll(async () => {
 });
 
 const get = (host: string, path = '/') => requestThroughEdge(edge.site, host, path);
+const workerPids = async () => (await execa('ps', ['-o', 'pid=', '--ppid', String(edge.pid)])).stdout.split('\n').map((p) => p.trim()).filter(Boolean).sort();
 
 describe('the edge on real nginx', () => {
   it('serves each version at its own hostname with an X-Depl-Version header', async () => {
@@ -84,8 +87,7 @@ describe('the edge on real nginx', () => {
     await hammer;
     expect(result).toMatchObject({ live: 'v2', previous: 'v1' });
     expect(new Set(seen.map((s) => s.answer))).toEqual(new Set(['200 v1', '200 v2']));
-    // While nginx's old and new workers overlap (about 100 ms) either may answer; once the command has
-    // returned, only the new version does.
+    // Once the command has returned, only the new version answers: no old workers are left to drain.
     const after = seen.filter((s) => s.sentAt > switched);
     expect(after.length).toBeGreaterThan(10);
     expect(new Set(after.map((s) => s.answer))).toEqual(new Set(['200 v2']));
@@ -103,14 +105,15 @@ describe('the edge on real nginx', () => {
   it('never reloads a configuration nginx rejects, and says what nginx said', async () => {
     const liveBefore = await readFile(`${edge.dir}/nginx.conf`, 'utf8');
     const stateBefore = await readSiteState(edge.site);
-    const generationBefore = (await get('probe.invalid', CONFIG_PROBE_PATH)).body.trim();
+    const reportBefore = parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body);
     // A log directory that does not exist: the renderer accepts the path, nginx -t does not.
     const broken = { ...edge.site, render: { ...edge.site.render, paths: { ...edge.site.render.paths, errorLog: `${edge.dir}/missing/error.log` } } };
     await expect(applyEdgeConfig(broken, { ...stateBefore!, live: 'v2' })).rejects.toThrow(/nginx rejected the new edge configuration; the running one is unchanged:\n.*missing\/error.log.*No such file/s);
     expect(await readFile(`${edge.dir}/nginx.conf`, 'utf8')).toBe(liveBefore);
     expect(await stat(`${edge.dir}/nginx.conf.rejected`)).toBeTruthy();
-    expect((await get('probe.invalid', CONFIG_PROBE_PATH)).body.trim()).toBe(generationBefore);
-    expect(generationBefore).toBe(configGeneration(stateBefore!, edge.site.render));
+    // neither the configuration nor the routing changed: the switch to v2 it carried did not happen
+    expect(parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body)).toEqual(reportBefore);
+    expect(reportBefore.config).toBe(configGeneration({ app }, edge.site.render));
     expect((await get(domain)).version).toBe('v1');
     expect(await readSiteState(edge.site)).toEqual(stateBefore);
   });
@@ -135,6 +138,67 @@ describe('the edge on real nginx', () => {
     expect(await promoteCanary(control)).toMatchObject({ live: 'v2', previous: 'v1' });
     for (const client of ['c1', 'c2', 'c3']) expect(await requestThroughEdgeWithCookie(client)).toBe('v2');
     expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+  });
+
+  it('installs a version, switches and splits traffic without touching the nginx configuration or its workers', async () => {
+    const conf = await readFile(`${edge.dir}/nginx.conf`, 'utf8');
+    const workers = await workerPids();
+    const v3 = await startVersionServer(app, 'v3');
+    try {
+      const before = (await readSiteState(edge.site))!;
+      const installed = await applyEdgeConfig(edge.site, { ...before, versions: [...before.versions, v3.edgeVersion] });
+      expect(installed.reloaded).toBe(false);
+      expect(await get(`v3.${domain}`)).toMatchObject({ status: 200, version: 'v3' });
+      const live = (await switchVersion(control, 'v3'));
+      expect(live.phases.reload).toBe(0);
+      expect(await get(domain)).toMatchObject({ status: 200, version: 'v3' });
+      await setCanary(control, 'v2', 40);
+      await abortCanary(control);
+      await rollback(control);
+      expect(await get(domain)).toMatchObject({ status: 200, version: 'v2' });
+      expect(await readFile(`${edge.dir}/nginx.conf`, 'utf8')).toBe(conf);
+      expect(await workerPids()).toEqual(workers);
+      await applyEdgeConfig(edge.site, { ...(await readSiteState(edge.site))!, versions: before.versions });
+      expect((await get(`v3.${domain}`)).status).toBe(404);
+    } finally {
+      await v3.stop();
+    }
+  });
+
+  it('keeps serving the last good routing when the routing file is torn, and says so in the error log', async () => {
+    const good = await readFile(`${edge.dir}/routing`, 'utf8');
+    const report = parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body);
+    await writeFile(`${edge.dir}/routing`, good.replace('\nend\n', '\n').replace(/^live .*$/m, 'live v1'));
+    // the probe re-reads the file, and so does the poll every 50 ms
+    expect(parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body)).toEqual(report);
+    await new Promise((r) => setTimeout(r, 150));
+    expect((await get(domain)).version).toBe('v2');
+    expect(await readFile(`${edge.dir}/logs/error.log`, 'utf8')).toMatch(/depl: ignoring .*routing: no end line/);
+    await writeFile(`${edge.dir}/routing`, good);
+  });
+
+  it('comes back from a restart serving the recorded routing from its first answer', async () => {
+    const answers: string[] = [];
+    let refused = 0;
+    let stop = false;
+    const hammer = (async () => {
+      while (!stop) {
+        const answer = await get(domain).catch(() => null);
+        if (answer === null) refused++;
+        else answers.push(`${answer.status} ${answer.version}`);
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    const answersBefore = answers.length;
+    await edge.restart();
+    const restartedAt = answers.length;
+    await new Promise((r) => setTimeout(r, 200));
+    stop = true;
+    await hammer;
+    expect(answersBefore).toBeGreaterThan(0);
+    expect(answers.length).toBeGreaterThan(restartedAt);
+    expect(new Set(answers)).toEqual(new Set(['200 v2']));
+    console.log(`edge restart: ${answers.length} answers, all from v2; ${refused} refused while nginx was down`);
   });
 
   it('holds the cluster lock for every change: a second operator is told who holds it', async () => {
@@ -177,10 +241,14 @@ describe('the edge on real nginx', () => {
     await applyEdgeConfig({ ...edge.site, rotateLogBytes: 1 }, state!);
     expect(await stat(`${edge.dir}/logs/access.log.1`)).toBeTruthy();
     for (let i = 0; i < 5; i++) await get(`v1.${domain}`, '/after-rotation');
+    // Each worker reopens the log when it handles the master's signal: a request may still land in the old
+    // file just after the rotation, and reading covers both files.
     await new Promise((r) => setTimeout(r, 300));
-    const fresh = await readFile(`${edge.dir}/logs/access.log`, 'utf8');
-    expect(fresh.split('\n').filter((l) => l.includes('/after-rotation'))).toHaveLength(5);
-    expect((await readSiteLogs(edge.site, since)).length).toBeGreaterThanOrEqual(before + 5);
+    const lines = await readSiteLogs(edge.site, since);
+    expect(lines.filter((l) => l.includes('/after-rotation'))).toHaveLength(5);
+    expect(lines.length).toBeGreaterThanOrEqual(before + 5);
+    for (let i = 0; i < 50 && !(await readFile(`${edge.dir}/logs/access.log`, 'utf8')).includes('/reopened'); i++) await get(`v1.${domain}`, '/reopened');
+    expect(await readFile(`${edge.dir}/logs/access.log`, 'utf8')).toContain('/reopened');
   });
 
   it('aborts an automatic canary whose version answers 500, with the figures that decided it', async () => {

@@ -4,27 +4,33 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { request } from 'undici';
 import type { EdgeSite } from '../../src/apply/edge.js';
 import { LocalRemote } from '../../src/apply/local-remote.js';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
 import type { EdgeVersion } from '../../src/plan/edge-state.js';
-import { CONFIG_PROBE_PATH, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
+import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
 import { createLogger } from '../../src/util/log.js';
 
 /**
- * Debian's nginx on loopback, configured by depl's own renderer and applier: the edge without a cluster.
- * Stopped by the pid of the master this started.
+ * Debian's nginx with its Lua module on loopback, configured by depl's own renderer and applier: the edge
+ * without a cluster. Stopped by the pid of the master this started; restart() stops it and starts it again on
+ * the same files (an edge restart).
  */
 export interface LocalEdge {
   site: EdgeSite;
   port: number;
   dir: string;
   pid: number;
+  /** Stops nginx (SIGTERM: fast, as a crash or a killed container) and starts it again on the same files. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
+export const EDGE_PACKAGES = ['nginx-light', 'libnginx-mod-http-lua'];
+
 export async function startLocalEdge(app: string): Promise<LocalEdge> {
-  await ensureDebianPackages(['nginx-light'], createLogger());
+  await ensureDebianPackages(EDGE_PACKAGES, createLogger());
   const dir = await mkdtemp(path.join(tmpdir(), `depl-edge-${app}-`));
   // nginx workers run as nobody and reopen the logs after a rotation: they must reach the directory.
   await chmod(dir, 0o755);
@@ -33,33 +39,45 @@ export async function startLocalEdge(app: string): Promise<LocalEdge> {
   const port = await freePort();
   const render: NginxRenderOptions = {
     listen: { port, address: '127.0.0.1' },
-    paths: { pid: `${dir}/nginx.pid`, accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: `${dir}/tmp` },
+    paths: {
+      pid: `${dir}/nginx.pid`, accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: `${dir}/tmp`,
+      routing: `${dir}/routing`, modules: DEBIAN_NGINX_MODULES,
+    },
     workerProcesses: 2,
   };
   const remote = new LocalRemote();
-  await remote.writeFileAtomic(`${dir}/nginx.conf`, renderNginxConfig({ app, domain: 'localhost', versions: [] }, render));
-  const master: ResultPromise = execa('nginx', ['-e', 'stderr', '-c', `${dir}/nginx.conf`, '-g', 'daemon off;'], { reject: false });
-  const pid = master.pid;
-  if (pid === undefined) throw new Error('nginx did not start');
-  const site: EdgeSite = {
-    remote,
-    dir,
-    nginx: (args) => ['nginx', ...args],
-    reload: ['kill', '-HUP', String(pid)],
-    processes: ['ps', '-o', 'pid=,args=', '--ppid', String(pid)],
-    reopenLogs: ['kill', '-USR1', String(pid)],
-    render,
-    url: `http://127.0.0.1:${port}`,
+  await remote.writeFileAtomic(`${dir}/nginx.conf`, renderNginxConfig({ app }, render));
+  const url = `http://127.0.0.1:${port}`;
+  let master!: ResultPromise;
+  let pid = 0;
+  const site: EdgeSite = { remote, dir, nginx: (args) => ['nginx', ...args], reload: [], render, url };
+  const start = async () => {
+    master = execa('nginx', ['-e', 'stderr', '-c', `${dir}/nginx.conf`, '-g', 'daemon off;'], { reject: false });
+    if (master.pid === undefined) throw new Error('nginx did not start');
+    pid = master.pid;
+    Object.assign(site, {
+      reload: ['kill', '-HUP', String(pid)],
+      processes: ['ps', '-o', 'pid=,args=', '--ppid', String(pid)],
+      reopenLogs: ['kill', '-USR1', String(pid)],
+    });
+    await waitForHttp(`${url}${CONFIG_PROBE_PATH}`, master);
   };
-  await waitForHttp(`${site.url}${CONFIG_PROBE_PATH}`, master);
+  const halt = async () => {
+    process.kill(pid, 'SIGTERM');
+    await master;
+  };
+  await start();
   return {
     site,
     port,
     dir,
-    pid,
+    get pid() { return pid; },
+    async restart() {
+      await halt();
+      await start();
+    },
     async stop() {
-      process.kill(pid, 'SIGTERM');
-      await master;
+      await halt();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -120,7 +138,10 @@ async function waitForHttp(url: string, master: ResultPromise): Promise<void> {
       const result = await master;
       throw new Error(`nginx exited at start: ${String(result.stderr)}`);
     }
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await request(url, { headers: { host: PROBE_HOST }, reset: true }).then(async (r) => {
+      await r.body.text();
+      return r.statusCode === 200;
+    }, () => false);
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
