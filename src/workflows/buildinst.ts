@@ -4,6 +4,7 @@ import type { Cluster } from '../apply/cluster.js';
 import { distributeImage } from '../apply/distribute.js';
 import { managerEngine, type Engine } from '../apply/docker.js';
 import { applyEdge, ensureEdgeService, readEdgeState } from '../apply/edge.js';
+import { ensureEdgeImage } from '../apply/edge-image.js';
 import { waitForHealthy } from '../apply/health.js';
 import { describeHolder, withLock } from '../apply/lock.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
@@ -42,7 +43,6 @@ export interface BuildinstResult {
   timings: { build: number; distribute: number; install: number; total: number };
 }
 
-const DEFAULT_NGINX = 'nginx:1.27';
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
@@ -166,7 +166,8 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
 
     const http = specs.find((s) => s.Labels[LABELS.http] === 'true');
     if (http) {
-      await ensureEdgeService(cluster, { app, image: config.images.nginx ?? DEFAULT_NGINX });
+      const edgeImage = config.images.nginx ?? (await ensureEdgeImage(engine, config.provider.type === 'local', log));
+      await ensureEdgeService(cluster, { app, image: edgeImage });
       edgeBefore = await readEdgeState(cluster, app);
       await applyEdge(cluster, withVersion(edgeBefore, config, version, http));
       await healthGate(ctx, config, http);
@@ -196,14 +197,16 @@ async function withBaseImages(ctx: InstallContext): Promise<DeplConfig> {
   const { config } = ctx.loaded;
   if (config.provider.type !== 'local') return config;
   const images = { ...config.images };
-  const wanted = { node: images.node ?? 'node:20-bookworm-slim', nginx: images.nginx ?? DEFAULT_NGINX, redis: images.redis ?? 'redis:7' };
+  // (no nginx default here: without images.nginx the edge runs depl's own edge image, see ensureEdgeImage)
+  const wanted: Record<string, string> = { node: images.node ?? 'node:20-bookworm-slim', redis: images.redis ?? 'redis:7' };
+  if (images.nginx !== undefined) wanted.nginx = images.nginx;
   const missing = [];
   for (const [key, ref] of Object.entries(wanted)) if (!(await ctx.engine.imageId(ref))) missing.push(key);
   if (missing.length === 0) return config;
   const offline = await ensureBaseImages(ctx.engine, ctx.log);
   for (const key of missing) {
     const ref = offline[key as keyof typeof offline];
-    ctx.log.debug(`images.${key}: ${wanted[key as keyof typeof wanted]} is not on the manager; using the offline ${ref}`);
+    ctx.log.debug(`images.${key}: ${wanted[key]} is not on the manager; using the offline ${ref}`);
     images[key] = ref;
   }
   return { ...config, images };

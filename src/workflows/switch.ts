@@ -6,15 +6,20 @@ export interface SwitchResult {
   previous: string | null;
   /** Command start to the edge serving every new request from `live`. */
   elapsedMs: number;
-  /** Of which: new configuration in place to nginx's new workers answering. */
+  /** Of which: the routing table written to the edge's node, to the edge reporting it serves it. */
+  edgeMs: number;
+  /** A reload happens only when the edge's nginx settings changed; 0 otherwise. */
   reloadMs: number;
-  /** Where the time went: lock, checks (state, health), nginx -t, reload, recording, confirmation. */
+  /**
+   * Where the time went: lock, checks (state, health), apply (of which routingWrite and edgeConfirm, and
+   * nginxCheck and reload when the settings changed), confirm (a request to <domain> answered by `live`).
+   */
   phases: Record<string, number>;
 }
 
 /**
- * Makes `version` live on <domain>: it must be installed and healthy; the edge's live server block is
- * rewritten (checked, swapped atomically, reloaded gracefully) and live/previous recorded on the cluster.
+ * Makes `version` live on <domain>: it must be installed and healthy; the edge's routing table is rewritten
+ * and confirmed by the edge (no reload, see src/plan/edge-lua.ts) and live/previous recorded on the cluster.
  */
 export async function switchVersion(control: EdgeControl, version: string): Promise<SwitchResult> {
   assertVersionLabel(version);
@@ -51,10 +56,12 @@ export async function switchTo(control: EdgeControl, pick: (state: ClusterState)
     phase('apply');
     await confirmLive(control, version);
     phase('confirm');
+    phases.routingWrite = Math.round(applied.writeMs);
+    phases.edgeConfirm = Math.round(applied.confirmMs);
     phases.nginxCheck = Math.round(applied.checkMs);
     phases.reload = Math.round(applied.reloadMs);
     control.log.debug(`${action} ${version}: ${Object.entries(phases).map(([k, v]) => `${k} ${v}ms`).join(', ')}`);
     control.log.step(`${version} is live on ${control.domain}${state.previous ? ` (previous: ${state.previous})` : ''}`);
-    return { live: version, previous: state.previous, elapsedMs: performance.now() - started, reloadMs: applied.reloadMs, phases };
+    return { live: version, previous: state.previous, elapsedMs: performance.now() - started, edgeMs: applied.writeMs + applied.confirmMs, reloadMs: applied.reloadMs, phases };
   });
 }

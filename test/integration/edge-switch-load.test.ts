@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyEdgeConfig } from '../../src/apply/edge.js';
+import { applyEdgeConfig, readSiteState } from '../../src/apply/edge.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { EdgeControl } from '../../src/workflows/edge-control.js';
 import { switchVersion } from '../../src/workflows/switch.js';
@@ -8,14 +8,16 @@ import { runLoad } from '../support/load.js';
 import { expectScenarioHeld, switchRollbackCanaryPromote, type ScenarioMarks } from '../support/switch-scenario.js';
 
 /**
- * The promise of the tool: switch, rollback, canary 30% and promote under steady load through real nginx,
- * keep-alive and new-connection clients alike, and not one request fails.
+ * The promise of the tool: switch, rollback, canary 30%, abort, promote and installing another version under
+ * steady load through real nginx, keep-alive, new-connection and cookie-keeping clients alike (the last on
+ * Node's http, which never retries), and not one request fails.
  */
 const app = `l${process.pid}`;
 const domain = 'live.test';
 let edge: LocalEdge;
 let v1: VersionServer;
 let v2: VersionServer;
+let v3: VersionServer | undefined;
 let control: EdgeControl;
 
 beforeAll(async () => {
@@ -29,21 +31,25 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await edge?.stop();
-  await Promise.all([v1, v2].map((s) => s?.stop()));
+  await Promise.all([v1, v2, v3].map((s) => s?.stop()));
 });
 
 describe('switching under load', () => {
-  it('switch, rollback, canary 30% and promote within 20 s of load: zero failed, zero non-2xx', async () => {
+  it('switch, rollback, canary 30%, abort, promote and an install within 20 s of load: zero failed, zero non-2xx', async () => {
     let marks: ScenarioMarks | undefined;
+    const install = async () => {
+      v3 = await startVersionServer(app, 'v3', { delayMs: 2 });
+      await applyEdgeConfig(edge.site, { ...(await readSiteState(edge.site))!, versions: [v1.edgeVersion, v2.edgeVersion, v3.edgeVersion] });
+    };
     const result = await runLoad(
-      { url: edge.site.url, host: domain, durationSeconds: 20, keepAlive: { connections: 8, rate: 300 }, newConnections: { connections: 4, rate: 100 } },
+      { url: edge.site.url, host: domain, durationSeconds: 20, keepAlive: { connections: 8, rate: 300 }, newConnections: { connections: 4, rate: 100 }, sticky: { clients: 8, rate: 80 } },
       async () => {
-        marks = await switchRollbackCanaryPromote(control, { afterSwitch: 2_000, canary: 9_000 });
+        marks = await switchRollbackCanaryPromote(control, { afterSwitch: 1_500, canary: 9_000 }, install);
       },
     );
     const canary = expectScenarioHeld(result, marks!);
     expect(result.samples.length).toBeGreaterThan(4_000);
-    console.log(`load: ${result.samples.length} responses, ${result.errors} errors, canary share ${(canary.canaryShare * 100).toFixed(1)}% of ${canary.canaryRequests}`);
+    console.log(`load: ${result.samples.length} responses, ${result.errors} errors, canary share ${(canary.canaryShare * 100).toFixed(1)}% of ${canary.canaryRequests}, ${canary.stickyClients} cookie clients each on one side; switch ${JSON.stringify(marks!.switchPhases)}`);
   });
 
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
+import http from 'node:http';
 import { request } from 'undici';
 
 /**
@@ -15,10 +16,17 @@ export interface LoadOptions {
   durationSeconds: number;
   keepAlive: { connections: number; rate: number };
   newConnections: { connections: number; rate: number };
+  /**
+   * Clients that keep one cookie for the whole run (Node's http, a keep-alive agent of one socket each; it
+   * never retries a request): a canary split must keep each of them on its side.
+   */
+  sticky?: { clients: number; rate: number };
 }
 
 export interface LoadSample {
-  client: 'keep-alive' | 'new-connection';
+  client: 'keep-alive' | 'new-connection' | 'sticky';
+  /** The cookie of a sticky client. */
+  cookie?: string;
   /** performance.now() when the request was written. */
   sentAt: number;
   /** performance.now() when the response was complete. */
@@ -95,8 +103,40 @@ export async function runLoad(options: LoadOptions, scenario: () => Promise<void
     }
   };
 
+  const sticky = options.sticky ?? { clients: 0, rate: 1 };
+  const stickyGapMs = (sticky.clients / sticky.rate) * 1000;
+  const stickyClient = async (index: number) => {
+    const cookie = `depl_client=sticky-${index}-${randomBytes(4).toString('hex')}`;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    let next = performance.now();
+    try {
+      while (performance.now() < stopAt) {
+        const sentAt = performance.now();
+        fresh.requests++;
+        try {
+          const { status, version } = await nodeGet(options.url, { host: options.host, cookie }, agent);
+          if (status < 200 || status > 299) fresh.non2xx++;
+          samples.push({ client: 'sticky', cookie, sentAt, at: performance.now(), status, version });
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? (error as Error).message;
+          if (/Timeout/i.test(code)) fresh.timeouts++;
+          failures.push({ at: performance.now(), client: 'sticky', error: code });
+        }
+        next += stickyGapMs;
+        const wait = next - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    } finally {
+      agent.destroy();
+    }
+  };
+
   const started = performance.now();
-  const loads = Promise.all([keepAlive, ...Array.from({ length: options.newConnections.connections }, freshClient)]);
+  const loads = Promise.all([
+    keepAlive,
+    ...Array.from({ length: options.newConnections.connections }, freshClient),
+    ...Array.from({ length: sticky.clients }, (_, i) => stickyClient(i)),
+  ]);
   loads.catch(() => undefined); // awaited below; this only keeps a failed scenario from leaving it unhandled
   try {
     await scenario();
@@ -105,7 +145,7 @@ export async function runLoad(options: LoadOptions, scenario: () => Promise<void
     setTimeout(() => keepAlive.stop(), stopAt - performance.now());
   }
   const [result] = await loads;
-  const freshFailures = failures.filter((f) => f.client === 'new-connection').length;
+  const freshFailures = failures.filter((f) => f.client !== 'keep-alive').length;
   return {
     samples,
     requests: result.requests.total + fresh.requests,
@@ -114,4 +154,17 @@ export async function runLoad(options: LoadOptions, scenario: () => Promise<void
     non2xx: result.non2xx + fresh.non2xx,
     failures,
   };
+}
+
+/** One GET with Node's own http client, which never retries, not even on a reused connection the server closed. */
+function nodeGet(url: string, headers: Record<string, string>, agent: http.Agent): Promise<{ status: number; version: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(new URL('/', url), { agent, headers, timeout: 10_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, version: String(res.headers['x-depl-version'] ?? '') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('Timeout'), { code: 'Timeout' })));
+    req.on('error', reject);
+  });
 }

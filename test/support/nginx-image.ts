@@ -1,27 +1,37 @@
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
+import { DEBIAN_NGINX_MODULES } from '../../src/plan/nginx.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
+import { EDGE_PACKAGES } from './local-edge.js';
 
 /**
- * A few-MB nginx image made offline from this machine's Debian nginx-light binary and the libraries it
- * links (no registry to pull from): enough for the edge container in tests. depl itself uses the offline
- * base image buildinst makes; this one only avoids a minute of debootstrap in a test that is about the edge.
+ * A few-MB nginx image made offline from this machine's Debian nginx-light binary, its Lua module (and the
+ * Lua libraries the module loads) and the shared libraries they link (no registry to pull from): enough for
+ * the edge container in tests. depl itself uses the offline base image buildinst makes, from the same Debian
+ * packages; this one only avoids a minute of debootstrap in a test that is about the edge.
  */
+const BINARIES = ['/usr/sbin/nginx', `${DEBIAN_NGINX_MODULES}/ndk_http_module.so`, `${DEBIAN_NGINX_MODULES}/ngx_http_lua_module.so`];
+const LUA_LIBRARIES = '/usr/share/lua/5.1';
+
 export async function importNginxImage(tag: string, log: Logger = silentLogger): Promise<void> {
-  await ensureDebianPackages(['nginx-light'], log);
+  await ensureDebianPackages(EDGE_PACKAGES, log);
   const root = await mkdtemp(path.join(os.tmpdir(), 'depl-nginx-image-'));
   try {
-    const libraries = (await execa('ldd', ['/usr/sbin/nginx'])).stdout
-      .split('\n')
-      .map((line) => /(\/\S+)/.exec(line.includes('=>') ? line.split('=>')[1]! : line)?.[1])
-      .filter((file): file is string => file !== undefined);
-    for (const file of ['/usr/sbin/nginx', ...libraries]) {
+    const files = new Set(BINARIES);
+    for (const binary of BINARIES) {
+      for (const line of (await execa('ldd', [binary])).stdout.split('\n')) {
+        const file = /(\/\S+)/.exec(line.includes('=>') ? line.split('=>')[1]! : line)?.[1];
+        if (file !== undefined) files.add(file);
+      }
+    }
+    for (const file of files) {
       await mkdir(path.join(root, path.dirname(file)), { recursive: true });
       await copyFile(file, path.join(root, file));
     }
+    await cp(LUA_LIBRARIES, path.join(root, LUA_LIBRARIES), { recursive: true, dereference: true });
     for (const dir of ['tmp', 'run', 'etc/nginx', 'var/log/nginx', 'var/lib/nginx']) await mkdir(path.join(root, dir), { recursive: true });
     await writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
     await writeFile(path.join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
