@@ -1,33 +1,41 @@
 /**
- * `depl switch` under load, through real nginx on loopback: how long from the command's start until every
- * new request is served by the new version, against the nginx reload inside it (its peer, measured in the
- * same run), and how many requests failed. Load: autocannon, keep-alive and new-connection clients.
+ * `depl switch` under load, through real nginx (with its Lua module) on loopback: how long from the command's
+ * start until every new request is served by the new version, with where the time went, against its peer
+ * measured in the same run on the same edge under the same load: a graceful nginx reload (write, nginx -t,
+ * HUP, until the new workers answer and the old ones accept nothing more), which is what every switch cost
+ * while versions lived in nginx.conf and what a settings change still costs. Failed requests are counted in
+ * each half. Load: keep-alive (autocannon), new-connection (undici) and cookie-keeping Node http clients.
  */
-import { applyEdgeConfig } from '../src/apply/edge.js';
+import { applyEdgeConfig, reloadEdgeConfig } from '../src/apply/edge.js';
 import { silentLogger } from '../src/util/log.js';
 import type { EdgeControl } from '../src/workflows/edge-control.js';
 import { switchVersion } from '../src/workflows/switch.js';
 import { startLocalEdge, startVersionServer } from '../test/support/local-edge.js';
-import { runLoad } from '../test/support/load.js';
+import { runLoad, type LoadResult } from '../test/support/load.js';
 
-const SWITCHES = 8;
-const GAP_MS = 1_500;
+const SWITCHES = 9;
+const RELOADS = 9;
+const GAP_MS = 1_200;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+interface Run { start: number; end: number; from: string; phases: Record<string, number> }
+
 export interface SwitchBench {
-  switches: number;
-  /** Command start to the send time of the last request the old version answered. */
+  /** Command start to the send time of the last request the old version answered (0: none after the start). */
   servedByNewMs: number[];
-  /** Command start to the command returning (health check, lock, check, swap, reload, confirmation). */
+  /** Command start to the command returning. */
   commandMs: number[];
+  phases: Record<string, number[]>;
+  /** Reload peer: command start to the new configuration answering with no old worker accepting. */
   reloadMs: number[];
   requests: number;
-  failed: number;
+  failedDuringSwitches: number;
+  failedDuringReloads: number;
 }
 
 export async function benchSwitch(): Promise<SwitchBench> {
@@ -39,31 +47,49 @@ export async function benchSwitch(): Promise<SwitchBench> {
     await applyEdgeConfig(edge.site, { app, domain, versions: servers.map((s) => s.edgeVersion) });
     const control: EdgeControl = { app, domain, site: edge.site, stateRemote: edge.site.remote, stateRoot: `${edge.dir}/state`, healthPath: '/healthz', log: silentLogger };
     await switchVersion(control, 'v1');
-    const runs: { start: number; end: number; from: string; reloadMs: number }[] = [];
-    const load = await runLoad(
-      { url: edge.site.url, host: domain, durationSeconds: Math.ceil(((SWITCHES + 1) * GAP_MS) / 1000) + 2, keepAlive: { connections: 8, rate: 300 }, newConnections: { connections: 4, rate: 100 } },
+    const runs: Run[] = [];
+    const reloads: { start: number; end: number }[] = [];
+    let reloadHalf = Infinity;
+    const load: LoadResult = await runLoad(
+      {
+        url: edge.site.url, host: domain, durationSeconds: Math.ceil(((SWITCHES + RELOADS + 2) * GAP_MS) / 1000) + 2,
+        keepAlive: { connections: 8, rate: 300 }, newConnections: { connections: 4, rate: 100 }, sticky: { clients: 4, rate: 40 },
+      },
       async () => {
         for (let i = 0; i < SWITCHES; i++) {
           await new Promise((r) => setTimeout(r, GAP_MS));
           const from = i % 2 === 0 ? 'v1' : 'v2';
           const start = performance.now();
           const result = await switchVersion(control, from === 'v1' ? 'v2' : 'v1');
-          runs.push({ start, end: performance.now(), from, reloadMs: result.reloadMs });
+          runs.push({ start, end: performance.now(), from, phases: result.phases });
+        }
+        await new Promise((r) => setTimeout(r, GAP_MS));
+        reloadHalf = performance.now();
+        for (let i = 0; i < RELOADS; i++) {
+          await new Promise((r) => setTimeout(r, GAP_MS));
+          // a settings change that makes a new configuration (as a switch used to)
+          const site = { ...edge.site, render: { ...edge.site.render, pollSeconds: i % 2 === 0 ? 0.06 : 0.05 } };
+          const start = performance.now();
+          await reloadEdgeConfig(site, { app });
+          reloads.push({ start, end: performance.now() });
         }
       },
     );
     const servedByNewMs = runs.map((run) => {
-      // New connections: a keep-alive connection opened during nginx's worker overlap may carry one later old answer.
-      const lastOld = load.samples.filter((s) => s.client === 'new-connection' && s.sentAt >= run.start && s.sentAt < run.start + GAP_MS && s.version === run.from).at(-1);
-      return (lastOld?.sentAt ?? run.start) - run.start;
+      const lastOld = load.samples.filter((s) => s.sentAt >= run.start && s.sentAt < run.start + GAP_MS && s.version === run.from).at(-1);
+      return lastOld === undefined ? 0 : lastOld.sentAt - run.start;
     });
+    const phases: Record<string, number[]> = {};
+    for (const run of runs) for (const [name, ms] of Object.entries(run.phases)) (phases[name] ??= []).push(ms);
+    const failedDuringReloads = load.failures.filter((f) => f.at >= reloadHalf).length;
     return {
-      switches: runs.length,
       servedByNewMs,
       commandMs: runs.map((r) => r.end - r.start),
-      reloadMs: runs.map((r) => r.reloadMs),
+      phases,
+      reloadMs: reloads.map((r) => r.end - r.start),
       requests: load.requests,
-      failed: load.errors + load.timeouts + load.non2xx,
+      failedDuringSwitches: load.failures.length - failedDuringReloads + load.non2xx,
+      failedDuringReloads,
     };
   } finally {
     await edge.stop();
@@ -75,11 +101,14 @@ export async function main(): Promise<string[]> {
   const r = await benchSwitch();
   const served = median(r.servedByNewMs);
   const reload = median(r.reloadMs);
+  const phase = (name: string) => `${name} ${median(r.phases[name] ?? []).toFixed(0)}`;
   return [
-    `${r.switches} switches under ~400 req/s (keep-alive + new connections) through nginx ${'on loopback'}:`,
-    `  command start -> every new request on the new version: median ${served.toFixed(0)} ms (max ${Math.max(...r.servedByNewMs).toFixed(0)} ms)`,
-    `  whole command (lock, health check, nginx -t, swap, reload, record, confirm): median ${median(r.commandMs).toFixed(0)} ms`,
-    `  nginx graceful reload alone (swap -> new workers answering): median ${reload.toFixed(0)} ms; switch/reload = ${(served / Math.max(reload, 1)).toFixed(1)}x`,
-    `  failed requests: ${r.failed} of ${r.requests} (ratio ${(r.failed / Math.max(r.requests, 1)).toFixed(5)})`,
+    `${r.servedByNewMs.length} switches, then ${r.reloadMs.length} graceful reloads, under ~440 req/s (keep-alive, new connections, cookie clients) through nginx + Lua on loopback:`,
+    `  switch, command start -> every new request on the new version: median ${served.toFixed(0)} ms (max ${Math.max(...r.servedByNewMs).toFixed(0)} ms)`,
+    `  whole switch command: median ${median(r.commandMs).toFixed(0)} ms; phases (median ms): ${['lock', 'checks', 'apply', 'routingWrite', 'edgeConfirm', 'confirm'].map(phase).join(', ')}`,
+    `    (edge time = routingWrite + edgeConfirm; apply also reads and records the cluster state; reload ${median(r.phases.reload ?? []).toFixed(0)})`,
+    `  peer, a graceful reload (write, nginx -t, HUP, until only new workers accept): median ${reload.toFixed(0)} ms`,
+    `  switch (to every new request served) / reload = ${(served / Math.max(reload, 1)).toFixed(2)}x; edge time / reload = ${((median(r.phases.routingWrite ?? []) + median(r.phases.edgeConfirm ?? [])) / Math.max(reload, 1)).toFixed(2)}x`,
+    `  failed requests: ${r.failedDuringSwitches} during the switches, ${r.failedDuringReloads} during the reloads, of ${r.requests}`,
   ];
 }
