@@ -6,6 +6,22 @@ export interface InitChoices {
   app: string;
   domain: string;
   provider: 'local' | 'openstack';
+  /**
+   * Where the example crawler's build context is, as depl.yaml will name it: `.` inside depl's own
+   * repository, else depl's package folder (see exampleContext), so the example builds from any folder.
+   */
+  exampleContext?: string;
+}
+
+/**
+ * The example crawler is built from depl's package folder (its sources, workspace manifest and lockfile).
+ * From depl's own checkout that is `.`; from anywhere else, the package folder by its absolute path, since
+ * a relative path climbing out of the user's folder breaks as soon as the folder moves.
+ */
+export function exampleContext(configFolder: string, packageFolder: string, relative: (from: string, to: string) => string): string {
+  const rel = relative(configFolder, packageFolder);
+  if (rel === '') return '.';
+  return rel.startsWith('..') ? packageFolder : rel;
 }
 
 const providers = {
@@ -31,7 +47,9 @@ export function renderInitConfig(template: string, choices: InitChoices): string
     .replace('__APP__', choices.app)
     .replace('__DOMAIN__', choices.domain)
     .replace('__PROVIDER__', providers[choices.provider])
-    .replace('__SSH_USER__', choices.provider === 'openstack' ? 'ubuntu' : 'root');
+    .replace('__SSH_USER__', choices.provider === 'openstack' ? 'ubuntu' : 'root')
+    .replace('__CRAWLER_CONTEXT__', choices.exampleContext ?? '.')
+    .replace('__CRAWLER_DOCKERFILE__', `${choices.exampleContext === undefined || choices.exampleContext === '.' ? '' : `${choices.exampleContext}/`}templates/crawler.Dockerfile`);
 }
 
 /** An app made from what `depl init` found in the folder: a Compose file, or a lone Dockerfile. */

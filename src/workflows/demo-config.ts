@@ -3,8 +3,8 @@ import path from 'node:path';
 import { generateMissingSecrets } from '../apply/secrets-store.js';
 import { parseDocument } from 'yaml';
 import { parseConfig } from '../config/load.js';
-import { renderInitConfig } from '../plan/init-config.js';
-import { packagePath } from '../util/paths.js';
+import { exampleContext, renderInitConfig } from '../plan/init-config.js';
+import { packagePath, packageRoot } from '../util/paths.js';
 
 const DEFAULT_SUBNET = '192.168.77.0/24';
 
@@ -16,7 +16,7 @@ const DEFAULT_SUBNET = '192.168.77.0/24';
 export async function ensureDemoConfig(file: string): Promise<{ created: boolean; allowed: string | null }> {
   const existing = await readFile(file, 'utf8').catch(() => null);
   const text = existing ?? renderInitConfig(await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8'), {
-    app: 'crawler', domain: 'crawler.localhost', provider: 'local',
+    app: 'crawler', domain: 'crawler.localhost', provider: 'local', exampleContext: exampleContext(path.dirname(file), packageRoot, path.relative),
   });
   const document = parseDocument(text);
   // the demo site is served on the cluster bridge's gateway, inside the local provider's subnet

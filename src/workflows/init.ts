@@ -5,9 +5,9 @@ import { generateMissingSecrets, secretsFilePath } from '../apply/secrets-store.
 import { UserError } from '../errors.js';
 import { parseConfig } from '../config/load.js';
 import { ComposeError, exposedPort, translateCompose } from '../plan/compose-import.js';
-import { appFromCompose, dockerfileApp, renderImportedConfig, renderInitConfig, type InitChoices } from '../plan/init-config.js';
+import { appFromCompose, dockerfileApp, exampleContext, renderImportedConfig, renderInitConfig, type InitChoices } from '../plan/init-config.js';
 import { checkHealthPath } from '../names.js';
-import { packagePath } from '../util/paths.js';
+import { packagePath, packageRoot } from '../util/paths.js';
 
 /** The Compose Specification's file names, in the order `docker compose` looks for them. */
 export const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
@@ -53,7 +53,7 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   let text: string;
   let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile'>;
   if (source.kind === 'example') {
-    text = renderInitConfig(template, req);
+    text = renderInitConfig(template, { ...req, exampleContext: exampleContext(folder, packageRoot, path.relative) });
     const config = parseConfig(text, req.file);
     result = { source: 'example crawler', services: Object.keys(config.services), accessories: Object.keys(config.accessories), secrets: config.secrets, notTranslated: [] };
   } else {

@@ -59,3 +59,17 @@ describe('depl init looks at its folder', () => {
     await expect(stat(path.join(bad, 'depl.yaml'))).rejects.toThrow();
   });
 });
+
+describe('the example crawler from any folder', () => {
+  it('builds from depl\'s own checkout as ".", and from anywhere else by the package folder\'s absolute path', async () => {
+    const { exampleContext } = await import('../../../src/plan/init-config.js');
+    expect(exampleContext('/src/depl', '/src/depl', path.relative)).toBe('.');
+    expect(exampleContext('/home/me/app', '/usr/lib/node_modules/depl', path.relative)).toBe('/usr/lib/node_modules/depl');
+    const dir = await folder();
+    const result = await initConfig({ ...base, file: path.join(dir, 'depl.yaml') });
+    const api = parseConfig(await readFile(result.file, 'utf8')).services.api!;
+    expect(path.isAbsolute(api.build!.context)).toBe(true);
+    expect(await stat(path.join(api.build!.context, 'package.json'))).toBeTruthy();
+    expect(await stat(api.build!.dockerfile)).toBeTruthy();
+  });
+});
