@@ -208,6 +208,8 @@ async function withBaseImages(ctx: InstallContext): Promise<DeplConfig> {
     const ref = offline[key as keyof typeof offline];
     ctx.log.debug(`images.${key}: ${wanted[key]} is not on the manager; using the offline ${ref}`);
     images[key] = ref;
+    // an image named as pulled (`image: redis:7`, as a Compose file names it) gets the same offline image
+    images[wanted[key as keyof typeof wanted]] = ref;
   }
   return { ...config, images };
 }
