@@ -22,8 +22,10 @@ export type BaseImageKind = 'node' | 'nginx' | 'redis';
 export type BaseImages = Record<BaseImageKind, string>;
 
 const SUITE = 'bookworm';
-// The edge's nginx routes at request time with Debian's Lua module (see src/plan/edge-lua.ts).
-const PACKAGES = ['nginx-light', 'libnginx-mod-http-lua', 'redis-server', 'tini'];
+// The edge's nginx routes at request time with Debian's Lua module (see src/plan/edge-lua.ts);
+// templates/edge.Dockerfile installs the same EDGE_PACKAGES where nodes can pull.
+export const EDGE_PACKAGES = ['nginx-light', 'libnginx-mod-http-lua'];
+const PACKAGES = [...EDGE_PACKAGES, 'redis-server', 'tini'];
 // The node running depl (>= 20.19 by package.json) and the npm installed beside it.
 const NODE_BINARY = process.execPath;
 const NPM_DIR = path.join(path.dirname(path.dirname(process.execPath)), 'lib', 'node_modules', 'npm');

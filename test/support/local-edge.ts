@@ -7,6 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import { request } from 'undici';
 import type { EdgeSite } from '../../src/apply/edge.js';
 import { LocalRemote } from '../../src/apply/local-remote.js';
+import { EDGE_PACKAGES } from '../../src/apply/base-images.js';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
 import type { EdgeVersion } from '../../src/plan/edge-state.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
@@ -26,8 +27,6 @@ export interface LocalEdge {
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
-
-export const EDGE_PACKAGES = ['nginx-light', 'libnginx-mod-http-lua'];
 
 export async function startLocalEdge(app: string): Promise<LocalEdge> {
   await ensureDebianPackages(EDGE_PACKAGES, createLogger());

@@ -2,10 +2,10 @@ import { copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { EDGE_PACKAGES } from '../../src/apply/base-images.js';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
 import { DEBIAN_NGINX_MODULES } from '../../src/plan/nginx.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
-import { EDGE_PACKAGES } from './local-edge.js';
 
 /**
  * A few-MB nginx image made offline from this machine's Debian nginx-light binary, its Lua module (and the
