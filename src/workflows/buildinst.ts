@@ -200,16 +200,16 @@ async function withBaseImages(ctx: InstallContext): Promise<DeplConfig> {
   // (no nginx default here: without images.nginx the edge runs depl's own edge image, see ensureEdgeImage)
   const wanted: Record<string, string> = { node: images.node ?? 'node:20-bookworm-slim', redis: images.redis ?? 'redis:7' };
   if (images.nginx !== undefined) wanted.nginx = images.nginx;
-  const missing = [];
-  for (const [key, ref] of Object.entries(wanted)) if (!(await ctx.engine.imageId(ref))) missing.push(key);
+  const missing: [string, string][] = [];
+  for (const [key, named] of Object.entries(wanted)) if (!(await ctx.engine.imageId(named))) missing.push([key, named]);
   if (missing.length === 0) return config;
   const offline = await ensureBaseImages(ctx.engine, ctx.log);
-  for (const key of missing) {
+  for (const [key, named] of missing) {
     const ref = offline[key as keyof typeof offline];
-    ctx.log.debug(`images.${key}: ${wanted[key]} is not on the manager; using the offline ${ref}`);
+    ctx.log.debug(`images.${key}: ${named} is not on the manager; using the offline ${ref}`);
     images[key] = ref;
     // an image named as pulled (`image: redis:7`, as a Compose file names it) gets the same offline image
-    images[wanted[key as keyof typeof wanted]] = ref;
+    images[named] = ref;
   }
   return { ...config, images };
 }
