@@ -7,6 +7,8 @@ import { ensureBaseImages, type BaseImages } from '../../src/apply/base-images.j
 import { contextFiles } from '../../src/apply/build-context.js';
 import { engineAtSocket } from '../../src/apply/docker.js';
 import { OperationError } from '../../src/errors.js';
+import { renderRoutingTable } from '../../src/plan/edge-routing.js';
+import { DEBIAN_NGINX_MODULES, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
 
 /**
@@ -46,6 +48,18 @@ describe('buildinst images on a Docker Engine', () => {
     expect(output).toMatch(/^v2\d\.\d+\.\d+ \/etc\/ssl\/certs\/ca-certificates.crt/);
     expect(await runIn(base.nginx, ['nginx', '-v'])).toMatch(/nginx version/);
     expect(await runIn(base.redis, ['redis-server', '--version'])).toMatch(/Redis server v=7/);
+  });
+
+  it('makes an nginx that loads the edge configuration with its Lua routing, and reads a routing table', async () => {
+    const render: NginxRenderOptions = {
+      listen: { port: 80 },
+      paths: { pid: '/tmp/nginx.pid', accessLog: '/tmp/access.log', errorLog: '/tmp/error.log', temp: '/tmp', routing: '/tmp/routing', modules: DEBIAN_NGINX_MODULES },
+    };
+    const routing = renderRoutingTable({ app: 'img', domain: 'img.test', live: 'v1', versions: [{ label: 'v1', upstream: { service: 'img-v1-web', port: 80, address: '127.0.0.1:8080' } }] });
+    const script = 'printf "%s" "$1" > /tmp/nginx.conf && printf "%s" "$2" > /tmp/routing && nginx -t -c /tmp/nginx.conf 2>&1; cat /tmp/error.log 2>/dev/null; true';
+    const output = await runIn(base.nginx, ['sh', '-c', script, 'sh', renderNginxConfig({ app: 'img' }, render), routing.text]);
+    expect(output).toContain('test is successful');
+    expect(output).not.toMatch(/\[(error|emerg|alert)\]|depl: ignoring/);
   });
 
   it('sends only what .dockerignore lets through, and builds from the node base image', async () => {
