@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
-import { createContext, type GlobalOptions } from './context.js';
-import { isDeplError } from '../errors.js';
-import { redact } from '../util/redact.js';
-import { pendingInterruptCleanups, runInterruptCleanups } from '../util/interrupt.js';
+import type { GlobalOptions } from './context.js';
+
+// `depl --help` loads only this file, program.ts and commander (bundled into one by scripts/bundle-cli.mjs);
+// the rest is imported when a command runs, an error is reported or a signal arrives.
 
 /** The only place that maps errors to exit codes and calls process.exit. */
 async function main(argv: string[]): Promise<number> {
   let globals: GlobalOptions = {};
   const program = buildProgram(async (load, ...args) => {
     globals = program.opts<GlobalOptions>();
+    const { createContext } = await import('./context.js');
     const ctx = createContext(globals);
     const command = await load();
     await command.default(ctx, ...args);
@@ -23,11 +24,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function report(error: unknown, globals: GlobalOptions): number {
+async function report(error: unknown, globals: GlobalOptions): Promise<number> {
   if (error instanceof CommanderError) {
     // --help and --version end up here too, with exit code 0
     return error.exitCode === 0 ? 0 : 2;
   }
+  const [{ isDeplError }, { redact }] = await Promise.all([import('../errors.js'), import('../util/redact.js')]);
   const write = (s: string) => process.stderr.write(redact(s) + '\n');
   const colour = process.stderr.isTTY && !process.env.NO_COLOR;
   const red = (s: string) => (colour ? `\u001b[31m${s}\u001b[0m` : s);
@@ -54,9 +56,13 @@ function onSignals(): void {
     process.on(signal, () => {
       if (stopping) process.exit(code);
       stopping = true;
-      const pending = pendingInterruptCleanups();
-      process.stderr.write(`\ninterrupted (${signal})${pending > 0 ? ': releasing the cluster lock; press Ctrl-C again to exit without' : ''}\n`);
-      void runInterruptCleanups(15_000, (message) => process.stderr.write(redact(`warning: ${message}`) + '\n')).then(() => process.exit(code));
+      void (async () => {
+        const [{ pendingInterruptCleanups, runInterruptCleanups }, { redact }] = await Promise.all([import('../util/interrupt.js'), import('../util/redact.js')]);
+        const pending = pendingInterruptCleanups();
+        process.stderr.write(`\ninterrupted (${signal})${pending > 0 ? ': releasing the cluster lock; press Ctrl-C again to exit without' : ''}\n`);
+        await runInterruptCleanups(15_000, (message) => process.stderr.write(redact(`warning: ${message}`) + '\n'));
+        process.exit(code);
+      })();
     });
   }
 }
