@@ -89,19 +89,24 @@ export async function applyEdgeConfig(site: EdgeSite, state: EdgeState): Promise
   const routing = renderRoutingTable(state);
   const settings: EdgeSettings = { app: state.app };
   const applied: AppliedEdge = { generation: routing.generation, reloaded: false, writeMs: 0, confirmMs: 0, checkMs: 0, reloadMs: 0 };
-  // Settings first: a configuration nginx rejects stops here, before the routing changes.
+  const writeRouting = async () => {
+    const started = performance.now();
+    await site.remote.writeFileAtomic(routingFile(site), routing.text);
+    applied.writeMs = performance.now() - started;
+  };
+  // Settings first, when they changed: a configuration nginx rejects stops everything before the routing
+  // changes; one it accepts loads the new routing in its init (an edge coming from a configuration without
+  // the routing table, or from older routing code, serves the right versions from its first new worker).
   const running = await edgeReport(site).catch(() => null);
   if (running?.config !== configGeneration(settings, site.render)) {
-    Object.assign(applied, await reloadEdgeConfig(site, settings), { reloaded: true });
+    Object.assign(applied, await reloadEdgeConfig(site, settings, writeRouting), { reloaded: true });
   }
   // The routing write and its confirmation are the critical path; the rest goes beside them.
-  const started = performance.now();
   await Promise.all([
-    site.remote.writeFileAtomic(routingFile(site), routing.text).then(async () => {
-      const written = performance.now();
-      applied.writeMs = written - started;
+    (applied.reloaded ? Promise.resolve() : writeRouting()).then(async () => {
+      const confirming = performance.now();
       await waitForEdge(site, (r) => r.routing === routing.generation, 'the new routing');
-      applied.confirmMs = performance.now() - written;
+      applied.confirmMs = performance.now() - confirming;
     }),
     site.remote.writeFileAtomic(`${site.dir}/edge-state.json`, JSON.stringify(state, null, 2) + '\n'),
     rotateAccessLog(site),
@@ -111,9 +116,10 @@ export async function applyEdgeConfig(site: EdgeSite, state: EdgeState): Promise
 
 /**
  * Render, check, swap, reload: for changes nginx cannot take live. Resolves once the edge answers with the new
- * configuration and its old workers accept nothing more.
+ * configuration and its old workers accept nothing more. `afterCheck` runs once nginx accepted the candidate,
+ * before it replaces the live file.
  */
-export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings): Promise<{ checkMs: number; reloadMs: number }> {
+export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings, afterCheck?: () => Promise<void>): Promise<{ checkMs: number; reloadMs: number }> {
   const text = renderNginxConfig(settings, site.render);
   const generation = configGeneration(settings, site.render);
   const live = `${site.dir}/nginx.conf`;
@@ -130,6 +136,7 @@ export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings): 
     );
   }
   const checkMs = performance.now() - started;
+  await afterCheck?.();
   const oldWorkers = await acceptingWorkers(site);
   // One round trip: keep the previous file for a manual way back, rename (atomic), signal the master.
   await site.remote.shell(`{ [ ! -f ${quote(live)} ] || cp -p ${quote(live)} ${quote(`${site.dir}/nginx.conf.previous`)}; } && mv -f ${quote(candidate)} ${quote(live)} && ${shellLine(site.reload)}`);

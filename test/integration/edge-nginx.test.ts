@@ -297,6 +297,26 @@ describe('the edge on real nginx', () => {
     expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
     expect((await get(domain)).version).toBe('v2');
   });
+
+  it('takes over an edge whose configuration has no routing table with one graceful reload, serving the routing at once', async () => {
+    const state = (await readSiteState(edge.site))!;
+    const { paths, listen } = edge.site.render;
+    // what an edge from before the routing table looks like to depl: another configuration generation
+    await writeFile(`${edge.dir}/nginx.conf`, [
+      `pid ${paths.pid};`, `error_log ${paths.errorLog} warn;`, 'events {}', 'http {',
+      `  access_log off; client_body_temp_path ${paths.temp}/client_body; proxy_temp_path ${paths.temp}/proxy;`,
+      `  fastcgi_temp_path ${paths.temp}/fastcgi; uwsgi_temp_path ${paths.temp}/uwsgi; scgi_temp_path ${paths.temp}/scgi;`,
+      `  server { listen ${listen.address}:${listen.port} default_server; location = ${CONFIG_PROBE_PATH} { return 200 "0badf00d\\n"; } location / { return 404; } }`,
+      '}', '',
+    ].join('\n'));
+    await execa('kill', ['-HUP', String(edge.pid)]);
+    for (let i = 0; i < 100 && parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body).config !== '0badf00d'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await get(domain)).status).toBe(404);
+    const applied = await applyEdgeConfig(edge.site, state);
+    expect(applied.reloaded).toBe(true);
+    expect(await get(domain)).toMatchObject({ status: 200, version: state.live });
+    expect(parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body)).toEqual({ config: configGeneration({ app }, edge.site.render), routing: applied.generation });
+  });
 });
 
 async function requestThroughEdgeWithCookie(client: string, path = '/'): Promise<string> {
