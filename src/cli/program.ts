@@ -93,6 +93,7 @@ export function buildProgram(run: Runner): Command {
   program.command('prune')
     .description('remove old versions; never the live, canary or previous one')
     .option('--keep <n>', 'versions to keep besides live, canary and previous', positiveInt, 3)
+    .option('--branches <list>', 'instead: remove the per-branch deploys of branches not in this list (comma-separated), e.g. from git ls-remote --heads')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((opts) => run(() => import('./commands/prune.js'), opts));
 

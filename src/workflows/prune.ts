@@ -4,13 +4,14 @@ import { describeHolder, withLock } from '../apply/lock.js';
 import { removeService, removeUnusedConfigs, removeUnusedSecrets } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import { imageTag } from '../plan/images.js';
-import { planPrune } from '../plan/releases.js';
+import { planBranchPrune, type BranchKeepReason } from '../plan/branch-prune.js';
+import { planPrune, type InstalledVersion } from '../plan/releases.js';
 import type { Logger } from '../util/log.js';
 import { installedVersions, marksOf, withManagerEngine } from './versions.js';
 
 export interface PruneResult {
   removed: string[];
-  kept: { version: string; why: 'live' | 'canary' | 'previous' | 'recent' }[];
+  kept: { version: string; why: 'live' | 'canary' | 'previous' | 'recent' | BranchKeepReason }[];
 }
 
 /**
@@ -18,16 +19,19 @@ export interface PruneResult {
  * one: their services, their server blocks at the edge, their image tags on every node, and configs no
  * service uses any more. Holds the cluster lock.
  */
-export async function prune(loaded: LoadedConfig, options: { keep: number; lockWaitMs?: number; cluster?: Cluster }, log: Logger): Promise<PruneResult> {
+export async function prune(loaded: LoadedConfig, options: { keep: number; branches?: string[]; lockWaitMs?: number; cluster?: Cluster }, log: Logger): Promise<PruneResult> {
   const { app } = loaded.config;
   return withManagerEngine(loaded, log, (cluster, engine) => withLock(cluster.manager, app, {
-    command: `prune --keep ${options.keep}`,
+    command: options.branches !== undefined ? 'prune --branches' : `prune --keep ${options.keep}`,
     waitMs: options.lockWaitMs ?? 0,
     log,
     onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
   }, async () => {
     const { versions } = await installedVersions(engine, app);
-    const plan = planPrune(versions, await marksOf(cluster, app), options.keep);
+    const marks = await marksOf(cluster, app);
+    const plan: { remove: InstalledVersion[]; keep: { label: string; why: PruneResult['kept'][number]['why'] }[] } = options.branches !== undefined
+      ? planBranchPrune(versions, marks, options.branches)
+      : planPrune(versions, marks, options.keep);
     if (plan.remove.length === 0) return { removed: [], kept: plan.keep.map((k) => ({ version: k.label, why: k.why })) };
     const gone = new Set(plan.remove.map((v) => v.label));
     // the edge first: it must never route to a service that no longer exists
