@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { parseSecretsFile } from '../../src/plan/secrets.js';
-import { runCli, repoRoot } from '../support/cli.js';
+import { cliEntry, runCli, repoRoot } from '../support/cli.js';
 import { freeSubnet, removeByPrefix } from '../support/cluster.js';
 import { buildPostgresImage, loadIntoNode } from '../support/postgres-image.js';
 
@@ -87,5 +87,27 @@ describe('depl init from a compose file, deployed', () => {
     expect(secret).toBeTruthy();
     expect((await psql(secret!)).stdout.trim()).toBe('42');
     expect((await psql('only-for-local-compose')).exitCode).not.toBe(0);
+  });
+
+  it('deploys a branch through the CI recipe, and prunes it once the branch is gone', async () => {
+    const script = path.join(repoRoot, 'templates', 'ci', 'deploy-branch.sh');
+    const env = { DEPL: `node ${cliEntry} --config ${configFile}`, DEPL_LOCK_WAIT: '5m', GITHUB_OUTPUT: path.join(dir, 'github-output') };
+    const deploy = await execa(script, ['deploy', 'Feature/Shiny_Thing'], { cwd: dir, env, reject: false, timeout: 600_000 });
+    expect(deploy.exitCode, deploy.stderr.slice(-2000)).toBe(0);
+    expect(deploy.stdout).toContain(`Preview: http://feature-shiny-thing.${domain}/`);
+    expect(await readFile(env.GITHUB_OUTPUT, 'utf8')).toBe(`url=http://feature-shiny-thing.${domain}/\n`);
+    const status = JSON.parse((await cli(['status', '--json'])).stdout) as { nodes: { address: string }[]; versions: unknown[] };
+    const preview = await execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: feature-shiny-thing.${domain}`, `http://${status.nodes[0]!.address}/healthz`]);
+    expect(preview.stdout).toBe('200');
+
+    const prune = await execa(script, ['prune', 'main', 'feature/other'], { cwd: dir, env, reject: false, timeout: 300_000 });
+    expect(prune.exitCode, prune.stderr.slice(-2000)).toBe(0);
+    expect(prune.stdout).toContain('Removed feature-shiny-thing');
+    const versions = JSON.stringify(JSON.parse((await cli(['versions', '--json'])).stdout));
+    expect(versions).toContain('v1');
+    expect(versions).not.toContain('feature-shiny-thing');
+    // a deploy without a branch name is a usage error, before anything runs
+    const nameless = await execa(script, ['deploy'], { cwd: dir, env: { ...env, GITHUB_HEAD_REF: '', GITHUB_REF_NAME: '', CI_COMMIT_REF_NAME: '' }, reject: false });
+    expect(nameless.exitCode).toBe(2);
   });
 });
