@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { z } from 'zod';
 import { validateNetwork } from './core/address-policy.js';
+import { ServiceSecret } from './core/secret.js';
 
 /**
  * The one JSON document every crawler service is started with (`--config <URL>`, see seed 004). It is the
@@ -33,16 +34,41 @@ const workerSchema = z.strictObject({
   shutdownGraceMs: z.number().int().min(0).default(10_000),
 });
 
+/** What answers without the bearer token. Writes (submit, cancel) always need it. */
+const publicSchema = z.strictObject({
+  /** GET /v1/jobs/:id and its pages and images: job ids are random UUIDs, so reading needs the id. */
+  jobReads: z.boolean().default(true),
+  /** GET /openapi.json: the API's description, nothing about its data. */
+  openapi: z.boolean().default(true),
+  /** GET /metrics: queue sizes and request counts; behind the token unless made public. */
+  metrics: z.boolean().default(false),
+});
+
 const apiSchema = z.strictObject({
   maxBodyBytes: z.number().int().min(256).default(64 * 1024),
   maxPagesLimit: z.number().int().min(1).default(100_000),
   /** How long a Redis command may take before the API answers 503. */
   redisTimeoutMs: z.number().int().min(50).default(2000),
+  public: publicSchema.default(publicSchema.parse({})),
+  /** A client that sends this many wrong tokens within the window gets 429 until the window ends. */
+  authFailures: z.strictObject({
+    max: z.number().int().min(1).default(10),
+    windowMs: z.number().int().min(1000).default(60_000),
+  }).default({ max: 10, windowMs: 60_000 }),
+  /**
+   * Peers whose X-Forwarded-For is believed (the edge's nginx appends the client's address to it); the client
+   * of any other peer is its own address. Default: private networks, where swarm's overlays live.
+   */
+  trustedProxies: z.array(network).default(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '::1/128', 'fc00::/7']),
 });
 
 export const serviceConfigSchema = z.object({
   redis: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL'),
-  apiToken: z.string().min(8, 'expected a token of at least 8 characters'),
+  /** Where the Redis password is (a swarm secret: /run/secrets/redis_password); read at start. */
+  redisPasswordFile: z.string().min(1).optional(),
+  /** The API's bearer token, inline (tests, local runs) or, deployed, from apiTokenFile. Only the API needs it. */
+  apiToken: z.string().min(1).transform((value) => new ServiceSecret(value)).optional(),
+  apiTokenFile: z.string().min(1).optional(),
   port: z.number().int().min(1).max(65535).default(8000),
   host: z.string().default('0.0.0.0'),
   /** Prefix of every Redis key, so several apps (or test runs) can share one Redis. */
@@ -58,7 +84,10 @@ export const serviceConfigSchema = z.object({
   // Keys of depl.yaml's config: section meant for other services are ignored rather than refused.
 });
 
-export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
+export type ServiceConfig = z.infer<typeof serviceConfigSchema> & {
+  /** Read from redisPasswordFile at start; given to Redis with AUTH, never part of a URL that could be printed. */
+  redisPassword?: ServiceSecret;
+};
 export type WorkerConfig = ServiceConfig['worker'];
 
 /** A config that could not be loaded: the message is the one line the service prints before exiting. */
@@ -81,7 +110,25 @@ export async function loadServiceConfig(location: string | undefined, env: NodeJ
   } catch (error) {
     throw new ConfigLoadError(`config at ${shown} is not valid JSON: ${(error as Error).message}`);
   }
-  return parseServiceConfig(applyEnvOverrides(raw, env), shown);
+  return readSecretFiles(parseServiceConfig(applyEnvOverrides(raw, env), shown));
+}
+
+/** The files the config points at (swarm secrets under /run/secrets), read once at start. */
+export async function readSecretFiles(config: ServiceConfig): Promise<ServiceConfig> {
+  const read = async (key: string, file: string) => {
+    try {
+      return new ServiceSecret((await readFile(file, 'utf8')).replace(/\r?\n$/, ''));
+    } catch (error) {
+      throw new ConfigLoadError(`cannot read ${key} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (is the secret mounted into this service?)`);
+    }
+  };
+  const out: ServiceConfig = { ...config };
+  if (config.apiTokenFile !== undefined) {
+    if (config.apiToken !== undefined) throw new ConfigLoadError('config has both apiToken and apiTokenFile; keep one (apiTokenFile for a deployed service)');
+    out.apiToken = await read('apiTokenFile', config.apiTokenFile);
+  }
+  if (config.redisPasswordFile !== undefined) out.redisPassword = await read('redisPasswordFile', config.redisPasswordFile);
+  return out;
 }
 
 export function parseServiceConfig(raw: unknown, source = 'config'): ServiceConfig {

@@ -184,7 +184,7 @@ export const configSchema = z
         }
       }
     }
-    void inlineSecrets; // refused once the crawler reads its token from /run/secrets (next commit)
+    for (const issue of inlineSecrets(cfg.config, ['config'])) ctx.addIssue({ code: 'custom', ...issue });
     const tls = cfg.tls;
     if (tls?.mode === 'acme' && tls.challenge === 'dns-01' && cfg.provider.type !== 'openstack' && tls.dnsCloud === undefined) {
       ctx.addIssue({ code: 'custom', path: ['tls', 'dnsCloud'], message: 'dns-01 needs an OpenStack cloud with Designate: use the openstack provider or name a cloud from clouds.yaml here' });

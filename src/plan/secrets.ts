@@ -79,6 +79,12 @@ export function swarmSecretName(app: string, name: string, version: string): str
   return `${app}-${name}-${version}`;
 }
 
+/** `/run/secrets/api_token` -> `api_token`; null for any other path. */
+export function secretNameAtPath(file: string): string | null {
+  const match = /^\/run\/secrets\/([a-z][a-z0-9_]{0,29})$/.exec(file);
+  return match ? match[1]! : null;
+}
+
 /** Where a service finds a secret: the file a swarm secret is mounted at. */
 export function secretPath(name: string): string {
   return `/run/secrets/${name}`;

@@ -6,6 +6,8 @@ import { requireInventory } from '../apply/inventory.js';
 import { configPathFrom, loadConfig, type LoadedConfig } from '../config/load.js';
 import { OperationError, UserError, isDeplError } from '../errors.js';
 import { registerSecret } from '../util/redact.js';
+import { resolveSecrets } from '../apply/secrets-store.js';
+import { secretNameAtPath } from '../plan/secrets.js';
 import { tlsSettings } from '../plan/tls.js';
 
 /**
@@ -29,8 +31,7 @@ export interface CrawlApiOptions {
 export async function crawlerClientFor(options: CrawlApiOptions): Promise<{ client: CrawlerClient; where: string }> {
   const env = options.env ?? process.env;
   const loaded = await loadOptionalConfig(options.configFile, env, options.api === undefined);
-  const fromConfig = loaded?.config.config.apiToken;
-  const token = env.DEPL_API_TOKEN ?? (typeof fromConfig === 'string' ? fromConfig : undefined);
+  const token = env.DEPL_API_TOKEN ?? (loaded ? await tokenFromSecrets(loaded, env) : undefined);
   registerSecret(token);
   if (options.api !== undefined) {
     let url: URL;
@@ -80,6 +81,18 @@ async function caBundle(file: string): Promise<string[]> {
   return [...rootCertificates, text];
 }
 
+/**
+ * The token the deployed API reads: config.apiTokenFile points at /run/secrets/<name>, and that secret's value
+ * is in the operator's secrets file (or DEPL_SECRET_<NAME>).
+ */
+async function tokenFromSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const file = loaded.config.config.apiTokenFile;
+  const name = typeof file === 'string' ? secretNameAtPath(file) : null;
+  if (name === null || !loaded.config.secrets.includes(name)) return undefined;
+  const [secret] = await resolveSecrets({ ...loaded, config: { ...loaded.config, secrets: [name] } }, env);
+  return secret?.value.reveal();
+}
+
 async function loadOptionalConfig(file: string | undefined, env: NodeJS.ProcessEnv, required: boolean): Promise<LoadedConfig | undefined> {
   try {
     return await loadConfig(configPathFrom(file, env));
@@ -96,7 +109,7 @@ export async function callApi<T>(where: string, fn: () => Promise<T>): Promise<T
   } catch (error) {
     if (error instanceof CrawlerApiError) {
       const detail = [error.message, ...error.details].join('\n  ');
-      if (error.status === 401) throw new UserError(`crawler API at ${where}: ${detail}`, 'Set config.apiToken in depl.yaml or DEPL_API_TOKEN to the service token.', 'CRAWL_UNAUTHORIZED');
+      if (error.status === 401) throw new UserError(`crawler API at ${where}: ${detail}`, 'The token is the secret config.apiTokenFile points at (see `depl secrets list`); a rotated one takes effect with the next buildinst. Or set DEPL_API_TOKEN.', 'CRAWL_UNAUTHORIZED');
       if (error.status >= 400 && error.status < 500) throw new UserError(`crawler API at ${where}: ${detail}`, undefined, `CRAWL_${error.code.toUpperCase()}`);
       throw new OperationError(`crawler API at ${where} failed: ${detail}`, undefined, `CRAWL_${error.code.toUpperCase()}`);
     }

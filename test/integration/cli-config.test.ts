@@ -65,6 +65,36 @@ describe('depl CLI: help, init and config errors, run as a user would', () => {
     }
   });
 
+  it('never prints the value of a secret-looking key in a config error, in text or JSON, exit 2', async () => {
+    const file = path.join(dir, 'leaky.yaml');
+    await writeFile(file, [
+      'app: crawler',
+      'domain: crawler.localhost',
+      'services:',
+      '  api: { image: api:1, env: { ADMIN_PASSWORD: 90417730551, DB_PASSWORD: "s3cr3t-Pa55w0rd-value", LOG_LEVEL: 7 } }',
+      'config: { redis: "redis://:inline-redis-pw@redis:6379", apiToken: "inline-token-value-123" }',
+    ].join('\n'));
+    for (const json of [false, true]) {
+      const run = await runCli(['--config', file, 'status', ...(json ? ['--json'] : [])], { cwd: dir });
+      expect(run.exitCode).toBe(2);
+      const output = run.stdout + run.stderr;
+      expect(output).toContain('services.api.env.ADMIN_PASSWORD: expected string, got a number (value not shown)');
+      expect(output).toContain('services.api.env.DB_PASSWORD: looks like a secret');
+      expect(output).toContain('config.apiToken: looks like a secret');
+      expect(output).toContain('config.redis: has a password in its URL');
+      expect(output).toContain('services.api.env.LOG_LEVEL: expected string, got number 7');
+      for (const value of ['90417730551', 's3cr3t-Pa55w0rd-value', 'inline-redis-pw', 'inline-token-value-123']) expect(output).not.toContain(value);
+    }
+  });
+
+  it('refuses a health path that names another host (//host), exit 2', async () => {
+    const file = path.join(dir, 'health.yaml');
+    await writeFile(file, 'app: crawler\ndomain: crawler.localhost\nservices:\n  api: { image: api:1, port: 8000, http: true, health: "//evil.example/ok" }\n');
+    const run = await runCli(['--config', file, 'buildinst', '--version', 'v1'], { cwd: dir });
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('services.api.health: health path "//evil.example/ok" starts with "//", which names another host');
+  });
+
   it('rejects a version label that is not a DNS label before doing anything, exit 2', async () => {
     const run = await runCli(['buildinst', '--version', 'Release_1.0'], { cwd: dir });
     expect(run.exitCode).toBe(2);

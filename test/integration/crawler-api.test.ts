@@ -18,7 +18,7 @@ import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
 
 /** The HTTP API in-process against a real Redis, plus the built server.ts as a process. */
-const TOKEN = 'api-test-token-0123';
+const TOKEN = 'api-test-token-0123-4567-89ab-cdef-XYZ';
 let redis: TestRedis;
 let client: Redis;
 const closers: Array<() => Promise<unknown>> = [];
@@ -179,7 +179,7 @@ describe('crawler API', () => {
 
   it('runs as a service: listens, becomes ready, stops cleanly on SIGTERM; a bad --config is one clear line', async () => {
     const port = await freePort();
-    const configUrl = await writeServiceConfig({ ...configFor(), port, host: '127.0.0.1' });
+    const configUrl = await writeServiceConfig({ ...configFor(), apiToken: TOKEN, port, host: '127.0.0.1' });
     const service = spawnService(apiEntry, configUrl);
     closers.push(async () => { if (service.child.exitCode === null) service.child.kill('SIGKILL'); });
     let ready = 0;
@@ -197,7 +197,29 @@ describe('crawler API', () => {
     const invalid = spawnService(apiEntry, await writeServiceConfig({ redis: 'nope' }));
     expect((await invalid.exited).code).not.toBe(0);
     expect(invalid.output().trim().split('\n')).toHaveLength(1);
-    expect(invalid.output()).toMatch(/invalid: redis: expected a redis:\/\/ .*apiToken/);
+    expect(invalid.output()).toMatch(/invalid: redis: expected a redis:\/\//);
+
+    // a placeholder or short token: the API does not start, and says why in one line
+    const weak = spawnService(apiEntry, await writeServiceConfig({ ...configFor(), apiToken: 'change-me', port: await freePort(), host: '127.0.0.1' }));
+    expect((await weak.exited).code).not.toBe(0);
+    expect(weak.output().trim()).toBe('api: refusing to start: the API token is a placeholder ("change-me"); use a random token of at least 32 characters (depl init generates one)');
+    const short = spawnService(apiEntry, await writeServiceConfig({ ...configFor(), apiToken: 'only-20-characters!!', port: await freePort(), host: '127.0.0.1' }));
+    expect((await short.exited).code).not.toBe(0);
+    expect(short.output().trim()).toBe('api: refusing to start: the API token has 20 characters; at least 32 are needed (depl init generates a random one)');
+  });
+
+  it('keeps /metrics behind the token by default, and rate-limits a client that keeps sending wrong tokens', async () => {
+    const base = await startApi(configFor(redis.url, { api: { authFailures: { max: 3, windowMs: 60_000 } } }));
+    expect((await call(base, 'GET', '/metrics', { token: null })).status).toBe(401);
+    expect((await call(base, 'GET', '/metrics')).status).toBe(200);
+    expect((await call(base, 'GET', '/openapi.json', { token: null })).status).toBe(200);
+    const submit = json({ urls: ['http://127.0.0.1/'] });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await call(base, 'POST', '/v1/jobs', { ...submit, token: 'wrong-token' })).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const blocked = await call(base, 'POST', '/v1/jobs', submit);
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
   });
 
   it('is driven by depl crawl submit --wait / status / results with --api and DEPL_API_TOKEN', async () => {

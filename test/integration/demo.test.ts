@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
+import { execa } from 'execa';
+import { parseSecretsFile } from '../../src/plan/secrets.js';
 import { runCli, repoRoot } from '../support/cli.js';
 import { freeSubnet, removeByPrefix } from '../support/cluster.js';
 
@@ -54,5 +56,42 @@ describe('depl demo: the main job on the embedded default', () => {
     expect(report.nodes.map((n) => n.state)).toEqual(['Ready', 'Ready', 'Ready']);
     expect(report.live, status.stdout).toMatch(/^[0-9]{8}-[0-9]{6}$/);
     expect(run.stdout).toContain(`Live version ${report.live}`);
+  });
+
+  // the same cluster, after the demo: the generated token and Redis password did the crawl above
+  it('shows no secret value in docker service/config inspect, container inspect or ps on any node; Redis refuses a client without the password', async () => {
+    const secrets = parseSecretsFile(await readFile(path.join(dir, '.depl', 'secrets'), 'utf8'));
+    expect(secrets.map((s) => s.name).sort()).toEqual(['api_token', 'redis_password']);
+    const values = secrets.map((s) => s.value);
+    for (const value of values) expect(value.length).toBeGreaterThanOrEqual(32);
+    const onNode = async (node: number, script: string) => (await execa('docker', ['exec', `${prefix}-node-${node}`, 'sh', '-c', script], { reject: false })).stdout;
+    const assertClean = (what: string, text: string, mayBeEmpty = false) => {
+      if (!mayBeEmpty) expect(text.length, what).toBeGreaterThan(0);
+      for (const value of values) {
+        expect(text, what).not.toContain(value);
+        expect(text, `${what} (base64)`).not.toContain(Buffer.from(value).toString('base64'));
+      }
+    };
+    assertClean('docker service inspect', await onNode(1, 'docker service inspect $(docker service ls -q)'));
+    const configs = await onNode(1, 'docker config inspect $(docker config ls -q)');
+    assertClean('docker config inspect', configs);
+    const documents = (JSON.parse(configs) as { Spec: { Data: string } }[]).map((c) => Buffer.from(c.Spec.Data, 'base64').toString('utf8'));
+    assertClean('config documents', documents.join('\n'));
+    expect(documents.join('\n')).toContain('/run/secrets/api_token');
+    assertClean('docker secret inspect', await onNode(1, 'docker secret inspect $(docker secret ls -q)'));
+    for (const node of [1, 2, 3]) {
+      assertClean(`ps on node-${node}`, await onNode(node, 'ps -eo args'));
+      assertClean(`docker inspect on node-${node}`, await onNode(node, 'docker inspect $(docker ps -q)'), true);
+    }
+
+    // a container on the app's network without the password: NOAUTH; with it (from a file, not argv): the data
+    const redisImage = (await onNode(1, "docker service inspect redis --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'")).trim();
+    expect(redisImage).not.toBe('');
+    const denied = await onNode(1, `docker run --rm --network crawler-net ${redisImage} redis-cli -h redis --scan --count 100 2>&1; docker run --rm --network crawler-net ${redisImage} redis-cli -h redis get anything 2>&1`);
+    expect(denied).toMatch(/NOAUTH Authentication required/);
+    const password = secrets.find((s) => s.name === 'redis_password')!.value;
+    const allowed = await execa('docker', ['exec', '-i', `${prefix}-node-1`, 'sh', '-c',
+      `cat > /tmp/pw && docker run --rm --network crawler-net -v /tmp/pw:/pw:ro ${redisImage} sh -c 'REDISCLI_AUTH="$(cat /pw)" redis-cli -h redis dbsize'; rm -f /tmp/pw`], { input: password, reject: false });
+    expect(Number(allowed.stdout.trim()), allowed.stderr).toBeGreaterThan(0);
   });
 });

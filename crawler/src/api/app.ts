@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -7,6 +6,8 @@ import type { ServiceConfig } from '../config.js';
 import { JobStore, isJobId } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { HttpError, readBody, sendError, sendJson } from './http-io.js';
+import { AuthFailureLimiter, tokenGuard } from './auth.js';
+import { apiTokenProblem } from '../core/secret.js';
 import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 
@@ -40,15 +41,15 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
   const { config, redis } = deps;
   const store = new JobStore(redis, config.keyPrefix, { jobTtlSeconds: config.jobTtlSeconds });
   const metrics = new ApiMetrics();
-  const expectedToken = digest(config.apiToken);
-
-  const requireToken = (req: IncomingMessage) => {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    const challenge = { 'www-authenticate': 'Bearer realm="crawler"' };
-    if (match === null) throw new HttpError(401, 'unauthorized', 'missing bearer token: send "Authorization: Bearer <apiToken from the service config>"', undefined, challenge);
-    if (!timingSafeEqual(digest(match[1]!.trim()), expectedToken)) throw new HttpError(401, 'unauthorized', 'invalid bearer token', undefined, challenge);
+  const problem = apiTokenProblem(config.apiToken);
+  if (problem !== null) throw new Error(`refusing to start: ${problem}`);
+  const guard = tokenGuard(config.apiToken!, new AuthFailureLimiter(config.api.authFailures.max, config.api.authFailures.windowMs), config.api.trustedProxies);
+  const requireToken = (req: IncomingMessage) => guard.require(req);
+  /** Reads that config.api.public does not open need the token too. */
+  const unlessPublic = (open: boolean, req: IncomingMessage) => {
+    if (!open) requireToken(req);
   };
+  const publicAccess = config.api.public;
 
   const jobOr404 = async (id: string) => {
     const job = isJobId(id) ? await store.get(id) : null;
@@ -71,7 +72,10 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
     },
     {
       method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/?$/, name: '/v1/jobs/:id',
-      run: async (_req, res, [id]) => sendJson(res, 200, await jobOr404(id!)),
+      run: async (req, res, [id]) => {
+        unlessPublic(publicAccess.jobReads, req);
+        sendJson(res, 200, await jobOr404(id!));
+      },
     },
     {
       method: 'DELETE', pattern: /^\/v1\/jobs\/([^/]+)\/?$/, name: '/v1/jobs/:id',
@@ -84,7 +88,8 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
     },
     ...(['images', 'pages'] as const).map((kind): Route => ({
       method: 'GET', pattern: new RegExp(`^/v1/jobs/([^/]+)/${kind}/?$`), name: `/v1/jobs/:id/${kind}`,
-      run: async (_req, res, [id], query) => {
+      run: async (req, res, [id], query) => {
+        unlessPublic(publicAccess.jobReads, req);
         const page = paging.safeParse(Object.fromEntries(query));
         if (!page.success) throw new HttpError(400, 'invalid_query', 'offset must be >= 0 and limit between 1 and 1000', page.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
         await jobOr404(id!);
@@ -103,14 +108,18 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
     },
     {
       method: 'GET', pattern: /^\/metrics$/, name: '/metrics',
-      run: async (_req, res) => {
+      run: async (req, res) => {
+        unlessPublic(publicAccess.metrics, req);
         const gauges = await queueGauges(redis, store).catch(() => [{ name: 'crawler_redis_up', help: 'Redis answered the scrape.', value: 0 }]);
         const text = metrics.render(gauges);
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
         res.end(text);
       },
     },
-    { method: 'GET', pattern: /^\/openapi\.json$/, name: '/openapi.json', run: async (_req, res) => sendJson(res, 200, openApiDocument) },
+    { method: 'GET', pattern: /^\/openapi\.json$/, name: '/openapi.json', run: async (req, res) => {
+      unlessPublic(publicAccess.openapi, req);
+      sendJson(res, 200, openApiDocument);
+    } },
   ];
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -184,10 +193,6 @@ function isRedisUnavailable(error: unknown): boolean {
   return e.name === 'MaxRetriesPerRequestError'
     || /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ETIMEDOUT|LOADING|READONLY|MASTERDOWN/.test(message)
     || e.code === 'ECONNREFUSED';
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
 }
 
 function safeDecode(value: string): string {

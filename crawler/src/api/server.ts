@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigLoadError, loadServiceConfig } from '../config.js';
 import { apiConnection } from '../redis.js';
 import { createCrawlerApi } from './app.js';
+import { apiTokenProblem } from '../core/secret.js';
 
 /**
  * The API service: `node dist/crawler/api/server.js --config <file://|http(s)://URL>`. Listens, and on
@@ -16,7 +17,9 @@ const log = {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string' } }, strict: true });
   const config = await loadServiceConfig(values.config);
-  const redis = apiConnection(config.redis, config.api.redisTimeoutMs);
+  const problem = apiTokenProblem(config.apiToken);
+  if (problem !== null) throw new ConfigLoadError(`refusing to start: ${problem}`);
+  const redis = apiConnection(config.redis, config.api.redisTimeoutMs, config.redisPassword);
   redis.on('error', (error: Error) => log.error(`redis: ${error.message}`));
   const api = createCrawlerApi({ config, redis, log });
   const server = createServer(api.handle);

@@ -16,8 +16,8 @@ const log = {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string' } }, strict: true });
   const config = await loadServiceConfig(values.config);
-  const redis = workerConnection(config.redis);
-  const reader = workerConnection(config.redis);
+  const redis = workerConnection(config.redis, config.redisPassword);
+  const reader = workerConnection(config.redis, config.redisPassword);
   for (const connection of [redis, reader]) connection.on('error', (error: Error) => log.warn(`redis: ${error.message}`));
   const worker = new CrawlWorker({ config, redis, reader, log });
   await worker.start();

@@ -32,11 +32,25 @@ describe('service config', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'crawler-config-'));
     const file = path.join(dir, 'c.json');
     await writeFile(file, JSON.stringify(minimal));
-    await expect(loadServiceConfig(pathToFileURL(file).href, {})).resolves.toMatchObject(minimal);
+    await expect(loadServiceConfig(pathToFileURL(file).href, {})).resolves.toMatchObject({ redis: minimal.redis });
     await expect(loadServiceConfig(pathToFileURL(path.join(dir, 'none.json')).href, {})).rejects.toThrow(/^cannot load config from file:.*none\.json: ENOENT/);
     await writeFile(file, '{nope');
     await expect(loadServiceConfig(pathToFileURL(file).href, {})).rejects.toThrow(/is not valid JSON/);
     await expect(loadServiceConfig('ftp://x/c.json', {})).rejects.toThrow(/unsupported scheme ftp:/);
     await expect(loadServiceConfig(undefined, {})).rejects.toThrow(/missing --config/);
+  });
+
+  it('reads the token and the Redis password from their files (swarm secrets), and says which one is missing', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'crawler-secrets-'));
+    await writeFile(path.join(dir, 'api_token'), 'k3J9x-Qp0vTz_w8LmN4rYs2aBcD5eF7gH1iJ6uV\n');
+    await writeFile(path.join(dir, 'redis_password'), 'redis-pw-0123456789');
+    const file = path.join(dir, 'c.json');
+    await writeFile(file, JSON.stringify({ redis: 'redis://redis:6379', apiTokenFile: path.join(dir, 'api_token'), redisPasswordFile: path.join(dir, 'redis_password') }));
+    const config = await loadServiceConfig(pathToFileURL(file).href, {});
+    expect(config.apiToken?.reveal()).toBe('k3J9x-Qp0vTz_w8LmN4rYs2aBcD5eF7gH1iJ6uV');
+    expect(config.redisPassword?.reveal()).toBe('redis-pw-0123456789');
+    expect(JSON.stringify(config)).not.toMatch(/k3J9x|redis-pw/);
+    await writeFile(file, JSON.stringify({ redis: 'redis://redis:6379', apiTokenFile: '/run/secrets/nope-not-mounted' }));
+    await expect(loadServiceConfig(pathToFileURL(file).href, {})).rejects.toThrow('cannot read apiTokenFile /run/secrets/nope-not-mounted: ENOENT (is the secret mounted into this service?)');
   });
 });

@@ -6,7 +6,7 @@ import { crawlerClientFor } from '../../../src/workflows/crawl.js';
 
 async function project(withInventory: boolean): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-crawl-target-'));
-  await writeFile(path.join(dir, 'depl.yaml'), 'app: shop\ndomain: shop.localhost\nservices:\n  api: { image: x, port: 8000, http: true }\nconfig: { redis: "redis://redis:6379", apiToken: from-config-token }\n');
+  await writeFile(path.join(dir, 'depl.yaml'), 'app: shop\ndomain: shop.localhost\nservices:\n  api: { image: x, port: 8000, http: true }\nconfig: { redis: "redis://redis:6379" }\n');
   if (withInventory) {
     await mkdir(path.join(dir, '.depl'));
     await writeFile(path.join(dir, '.depl', 'inventory.json'), JSON.stringify({

@@ -28,7 +28,7 @@ accessories:
     port: 6379
 config:
   redis: "redis://redis:6379"
-  apiToken: "t0ken"
+  apiTokenFile: /run/secrets/api_token
 `;
 
 export const crawlerConfig = () => parseConfig(crawlerYaml);

@@ -84,7 +84,7 @@ describe('config document', () => {
   it('is named by its content hash, so a change makes a new (immutable) swarm config', () => {
     const a = configDocument(crawlerConfig());
     expect(a.name).toMatch(/^crawler-config-[0-9a-f]{12}$/);
-    expect(JSON.parse(a.data)).toEqual({ redis: 'redis://redis:6379', apiToken: 't0ken' });
+    expect(JSON.parse(a.data)).toEqual({ redis: 'redis://redis:6379', apiTokenFile: '/run/secrets/api_token' });
     expect(configDocument(crawlerConfig()).name).toBe(a.name);
     const changed = { ...crawlerConfig(), config: { redis: 'redis://redis:6380' } };
     expect(configDocument(changed).name).not.toBe(a.name);

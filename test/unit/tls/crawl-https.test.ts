@@ -7,8 +7,9 @@ import { crawlerClientFor, isLoopbackHost } from '../../../src/workflows/crawl.j
 
 async function project(extra: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-crawl-tls-'));
-  await writeFile(path.join(dir, 'depl.yaml'), `app: shop\ndomain: shop.example.org\nservices:\n  api: { image: x, port: 8000, http: true }\nconfig: { redis: "redis://redis:6379", apiToken: from-config-token }\n${extra}`);
+  await writeFile(path.join(dir, 'depl.yaml'), `app: shop\ndomain: shop.example.org\nservices:\n  api: { image: x, port: 8000, http: true }\nsecrets: [api_token]\nconfig: { redis: "redis://redis:6379", apiTokenFile: /run/secrets/api_token }\n${extra}`);
   await mkdir(path.join(dir, '.depl'));
+  await writeFile(path.join(dir, '.depl', 'secrets'), 'api_token=from-the-secrets-file-0123456789abcdef\n', { mode: 0o600 });
   await writeFile(path.join(dir, '.depl', 'inventory.json'), JSON.stringify({
     version: 1, app: 'shop', provider: 'openstack', network: 'shop-net', updatedAt: '2026-11-22T00:00:00Z',
     nodes: [{ name: 'shop-node-1', address: '203.0.113.11', role: 'manager' }],
