@@ -93,7 +93,12 @@ export type WorkerConfig = ServiceConfig['worker'];
 /** A config that could not be loaded: the message is the one line the service prints before exiting. */
 export class ConfigLoadError extends Error {}
 
-export async function loadServiceConfig(location: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<ServiceConfig> {
+export interface LoadOptions {
+  /** The API reads its token file; a worker, which has no token mounted, does not. */
+  readToken?: boolean;
+}
+
+export async function loadServiceConfig(location: string | undefined, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Promise<ServiceConfig> {
   if (location === undefined || location === '') {
     throw new ConfigLoadError('missing --config <URL> (a file:// or http(s):// URL of the JSON service config)');
   }
@@ -110,20 +115,20 @@ export async function loadServiceConfig(location: string | undefined, env: NodeJ
   } catch (error) {
     throw new ConfigLoadError(`config at ${shown} is not valid JSON: ${(error as Error).message}`);
   }
-  return readSecretFiles(parseServiceConfig(applyEnvOverrides(raw, env), shown));
+  return readSecretFiles(parseServiceConfig(applyEnvOverrides(raw, env), shown), options);
 }
 
 /** The files the config points at (swarm secrets under /run/secrets), read once at start. */
-export async function readSecretFiles(config: ServiceConfig): Promise<ServiceConfig> {
+export async function readSecretFiles(config: ServiceConfig, options: LoadOptions = {}): Promise<ServiceConfig> {
   const read = async (key: string, file: string) => {
     try {
       return new ServiceSecret((await readFile(file, 'utf8')).replace(/\r?\n$/, ''));
     } catch (error) {
-      throw new ConfigLoadError(`cannot read ${key} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message} (is the secret mounted into this service?)`);
+      throw new ConfigLoadError(`cannot read ${file} (${key}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}; is the secret mounted into this service?`);
     }
   };
   const out: ServiceConfig = { ...config };
-  if (config.apiTokenFile !== undefined) {
+  if (config.apiTokenFile !== undefined && options.readToken !== false) {
     if (config.apiToken !== undefined) throw new ConfigLoadError('config has both apiToken and apiTokenFile; keep one (apiTokenFile for a deployed service)');
     out.apiToken = await read('apiTokenFile', config.apiTokenFile);
   }

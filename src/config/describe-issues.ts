@@ -59,9 +59,17 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
+/**
+ * `services.api.port`; a key that looks secret is written `env[DB_PASSWORD]`, so the line cannot read as
+ * `DB_PASSWORD: <value>`, which the redaction of printed text would mask.
+ */
 export function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(top level)';
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+  return path.map((p, i) => {
+    if (typeof p === 'number') return `[${p}]`;
+    if (i > 0 && looksSecret(String(p))) return `[${String(p)}]`;
+    return `${i === 0 ? '' : '.'}${String(p)}`;
+  }).join('');
 }
 
 type Def = { type: string; innerType?: z.ZodType; in?: z.ZodType; shape?: Record<string, z.ZodType>; valueType?: z.ZodType; options?: z.ZodType[]; element?: z.ZodType };

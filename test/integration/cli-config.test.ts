@@ -66,23 +66,33 @@ describe('depl CLI: help, init and config errors, run as a user would', () => {
   });
 
   it('never prints the value of a secret-looking key in a config error, in text or JSON, exit 2', async () => {
-    const file = path.join(dir, 'leaky.yaml');
-    await writeFile(file, [
+    // type errors first (zod checks the rest only once the types are right), then inline secrets
+    const typed = path.join(dir, 'leaky-types.yaml');
+    await writeFile(typed, [
       'app: crawler',
       'domain: crawler.localhost',
       'services:',
-      '  api: { image: api:1, env: { ADMIN_PASSWORD: 90417730551, DB_PASSWORD: "s3cr3t-Pa55w0rd-value", LOG_LEVEL: 7 } }',
+      '  api: { image: api:1, env: { ADMIN_PASSWORD: 90417730551, LOG_LEVEL: 7 } }',
+    ].join('\n'));
+    const inline = path.join(dir, 'leaky-inline.yaml');
+    await writeFile(inline, [
+      'app: crawler',
+      'domain: crawler.localhost',
+      'services:',
+      '  api: { image: api:1, env: { DB_PASSWORD: "s3cr3t-Pa55w0rd-value" } }',
       'config: { redis: "redis://:inline-redis-pw@redis:6379", apiToken: "inline-token-value-123" }',
     ].join('\n'));
     for (const json of [false, true]) {
-      const run = await runCli(['--config', file, 'status', ...(json ? ['--json'] : [])], { cwd: dir });
-      expect(run.exitCode).toBe(2);
-      const output = run.stdout + run.stderr;
-      expect(output).toContain('services.api.env.ADMIN_PASSWORD: expected string, got a number (value not shown)');
-      expect(output).toContain('services.api.env.DB_PASSWORD: looks like a secret');
-      expect(output).toContain('config.apiToken: looks like a secret');
-      expect(output).toContain('config.redis: has a password in its URL');
+      const first = await runCli(['--config', typed, 'status', ...(json ? ['--json'] : [])], { cwd: dir });
+      expect(first.exitCode).toBe(2);
+      const second = await runCli(['--config', inline, 'status', ...(json ? ['--json'] : [])], { cwd: dir });
+      expect(second.exitCode).toBe(2);
+      const output = first.stdout + first.stderr + second.stdout + second.stderr;
+      expect(output).toContain('services.api.env[ADMIN_PASSWORD]: expected string, got a number (value not shown)');
       expect(output).toContain('services.api.env.LOG_LEVEL: expected string, got number 7');
+      expect(output).toContain('services.api.env[DB_PASSWORD]: looks like a secret');
+      expect(output).toContain('config[apiToken]: looks like a secret');
+      expect(output).toContain('config.redis: has a password in its URL');
       for (const value of ['90417730551', 's3cr3t-Pa55w0rd-value', 'inline-redis-pw', 'inline-token-value-123']) expect(output).not.toContain(value);
     }
   });

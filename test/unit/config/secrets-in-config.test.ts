@@ -47,7 +47,7 @@ services:
 services:
   api: { image: api:1, env: { DB_PASSWORD: "hunter2-hunter2", LOG_LEVEL: info } }
 `);
-    expect(error.message).toContain('services.api.env.DB_PASSWORD: looks like a secret');
+    expect(error.message).toContain('services.api.env[DB_PASSWORD]: looks like a secret');
     expect(error.message).not.toContain('hunter2');
   });
 
@@ -56,7 +56,7 @@ services:
 services:
   api: { image: api:1, env: { ADMIN_PASSWORD: 84937261, PORT: 8000 } }
 `);
-    expect(error.message).toContain('services.api.env.ADMIN_PASSWORD: expected string, got a number (value not shown)');
+    expect(error.message).toContain('services.api.env[ADMIN_PASSWORD]: expected string, got a number (value not shown)');
     expect(error.message).not.toContain('84937261');
     // a key that is not secret still shows its value: it helps to fix it
     expect(error.message).toContain('services.api.env.PORT: expected string, got number 8000');

@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { AuthFailureLimiter, clientAddress, tokenGuard } from '../../../src/crawler/api/auth.js';
-import { parseNetworks } from '../../../src/crawler/core/address-policy.js';
-import { apiTokenProblem, ServiceSecret } from '../../../src/crawler/core/secret.js';
-import { parseServiceConfig } from '../../../src/crawler/config.js';
+import { AuthFailureLimiter, clientAddress, tokenGuard } from '../../../crawler/src/api/auth.js';
+import { parseNetworks } from '../../../crawler/src/core/address-policy.js';
+import { apiTokenProblem, ServiceSecret } from '../../../crawler/src/core/secret.js';
+import { parseServiceConfig } from '../../../crawler/src/config.js';
 
 const strong = 'k3J9x-Qp0vTz_w8LmN4rYs2aBcD5eF7gH1iJ6uV';
 

@@ -51,6 +51,8 @@ describe('service config', () => {
     expect(config.redisPassword?.reveal()).toBe('redis-pw-0123456789');
     expect(JSON.stringify(config)).not.toMatch(/k3J9x|redis-pw/);
     await writeFile(file, JSON.stringify({ redis: 'redis://redis:6379', apiTokenFile: '/run/secrets/nope-not-mounted' }));
-    await expect(loadServiceConfig(pathToFileURL(file).href, {})).rejects.toThrow('cannot read apiTokenFile /run/secrets/nope-not-mounted: ENOENT (is the secret mounted into this service?)');
+    await expect(loadServiceConfig(pathToFileURL(file).href, {})).rejects.toThrow('cannot read /run/secrets/nope-not-mounted (apiTokenFile): ENOENT; is the secret mounted into this service?');
+    // a worker has no token mounted, and does not look for it
+    await expect(loadServiceConfig(pathToFileURL(file).href, {}, { readToken: false })).resolves.toMatchObject({ apiTokenFile: '/run/secrets/nope-not-mounted' });
   });
 });
