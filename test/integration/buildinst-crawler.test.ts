@@ -17,6 +17,7 @@ import { repoRoot, runCli } from '../support/cli.js';
 import { renderInitConfig } from '../../src/plan/init-config.js';
 import { packagePath } from '../../src/util/paths.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
+import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 
 const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
 
@@ -29,7 +30,7 @@ async function crawlerDeployment(): Promise<Record<string, unknown>> {
   const example = parse(text) as Record<string, Record<string, Record<string, unknown>>>;
   const services = example.services!;
   services.api!.build = { ...(services.api!.build as object), context: repoRoot };
-  return { images: example.images, services, accessories: example.accessories, config: { ...example.config, apiToken: 'integration-token-1' } };
+  return { images: example.images, services, accessories: example.accessories, secrets: example.secrets, config: example.config };
 }
 
 describe('depl buildinst deploys the crawler on a local swarm', () => {
@@ -48,6 +49,8 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     ]);
     test = cluster;
     loaded = test.loaded;
+    // what depl init does: a random API token and Redis password in .depl/secrets
+    await generateMissingSecrets(test.dir, loaded.config.secrets, new Date());
   });
 
   afterAll(async () => {
