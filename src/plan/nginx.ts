@@ -2,6 +2,7 @@ import { UserError } from '../errors.js';
 import { EDGE_LUA_MODULE } from './edge-lua.js';
 import { fnv1a } from './edge-routing.js';
 import { checkAppName } from '../names.js';
+import { acmeChallengeLines, assertTlsRender, hstsLines, httpsRedirectLines, httpsServers, tlsHttpLines, type EdgeTlsRender } from './nginx-tls.js';
 
 /**
  * The edge's nginx configuration. It holds no version, host or weight: those are in the routing table
@@ -35,6 +36,8 @@ export interface NginxRenderOptions {
   workerProcesses?: number | 'auto';
   /** How often the edge looks at the routing file by itself (depl also asks it to, see edge-lua.ts). */
   pollSeconds?: number;
+  /** HTTPS and ACME challenges (src/plan/nginx-tls.ts); absent: plain http only. */
+  tls?: EdgeTlsRender;
 }
 
 export interface EdgeSettings {
@@ -123,6 +126,7 @@ export function renderNginxConfig(settings: EdgeSettings, options: NginxRenderOp
     '  proxy_next_upstream_tries 3;',
     '  proxy_next_upstream_timeout 10s;',
     '',
+    ...tlsHttpLines(options.tls),
     '  # The routing, shared by all workers and changed without a reload (src/plan/edge-lua.ts).',
     `  lua_shared_dict depl_routing ${ROUTING_DICT_SIZE};`,
     '  init_by_lua_block {',
@@ -150,20 +154,31 @@ export function renderNginxConfig(settings: EdgeSettings, options: NginxRenderOp
     '  server {',
     `    listen ${listen} default_server;`,
     '    server_name _;',
-    '    set $depl_version "";',
-    '    set $depl_upstream "";',
-    '    set $depl_set_cookie "";',
-    '    location / {',
-    '      access_by_lua_block { require("depl_edge").route() }',
-    '      proxy_pass $depl_upstream;',
-    `      add_header ${VERSION_HEADER} $depl_version always;`,
-    '      add_header Set-Cookie $depl_set_cookie;',
-    '    }',
+    ...routed(options.tls, false),
     '  }',
+    ...httpsServers(options.tls, options.listen.address, routed(options.tls, true)),
     '}',
     '',
   );
   return lines.join('\n');
+}
+
+/** What serves a request: the routing location (behind https, or redirecting to it), and ACME challenges. */
+function routed(tls: EdgeTlsRender | undefined, secure: boolean): string[] {
+  return [
+    '    set $depl_version "";',
+    '    set $depl_upstream "";',
+    '    set $depl_set_cookie "";',
+    ...(secure ? [] : acmeChallengeLines(tls)),
+    '    location / {',
+    ...(secure ? [] : httpsRedirectLines(tls)),
+    '      access_by_lua_block { require("depl_edge").route() }',
+    '      proxy_pass $depl_upstream;',
+    `      add_header ${VERSION_HEADER} $depl_version always;`,
+    '      add_header Set-Cookie $depl_set_cookie;',
+    ...(secure ? hstsLines(tls) : []),
+    '    }',
+  ];
 }
 
 /** A short id of the configuration (and the routing code in it); the edge reports it at CONFIG_PROBE_PATH. */
@@ -189,6 +204,7 @@ function assertOptions(options: NginxRenderOptions): void {
   if (workers !== undefined && workers !== 'auto' && (!Number.isInteger(workers) || workers < 1)) {
     throw new UserError(`worker_processes ${workers} is not a positive whole number`);
   }
+  assertTlsRender(options.tls);
   const poll = options.pollSeconds;
   if (poll !== undefined && !(Number.isFinite(poll) && poll >= 0.01 && poll <= 60)) throw new UserError(`routing poll interval ${poll}s is outside 0.01..60`);
 }
