@@ -6,6 +6,7 @@ import { CONFIG_PROBE_PATH, configGeneration, DEBIAN_NGINX_MODULES, PROBE_HOST, 
 import { quote, shellLine, type Argv } from '../plan/shell.js';
 import type { Cluster } from './cluster.js';
 import type { Remote } from './remote.js';
+import { readEdgeTlsRender } from './tls/store.js';
 
 /**
  * Puts what the edge serves in place, in two layers (see src/plan/edge-lua.ts for the design):
@@ -274,9 +275,16 @@ export async function clusterEdgeSite(cluster: Cluster, app: string): Promise<Ed
     reload: ['docker', 'kill', '--signal', 'HUP', id],
     processes: ['docker', 'top', id, '-o', 'pid,args'],
     reopenLogs: ['docker', 'kill', '--signal', 'USR1', id],
-    render: containerRenderOptions(app),
+    render: await withTls(cluster.manager, app),
     url: `http://${cluster.managerNode.address}:80`,
   };
+}
+
+/** The edge renders HTTPS from what the last certificate refresh wrote next to its files (src/apply/tls/store.ts). */
+async function withTls(remote: Remote, app: string): Promise<NginxRenderOptions> {
+  const render = containerRenderOptions(app);
+  const tls = await readEdgeTlsRender(remote, edgeDir(app));
+  return tls === undefined ? render : { ...render, tls };
 }
 
 /**
@@ -284,7 +292,7 @@ export async function clusterEdgeSite(cluster: Cluster, app: string): Promise<Ed
  * mode (no routing mesh here), on the app's overlay network so Docker's DNS resolves version services.
  * Idempotent: an existing service is left alone unless its image differs.
  */
-export async function ensureEdgeService(cluster: Cluster, opts: { app: string; image: string }): Promise<void> {
+export async function ensureEdgeService(cluster: Cluster, opts: { app: string; image: string; https?: boolean }): Promise<void> {
   const { app, image } = opts;
   const name = edgeServiceName(app);
   const dir = edgeDir(app);
@@ -296,8 +304,15 @@ export async function ensureEdgeService(cluster: Cluster, opts: { app: string; i
   }
   const existing = await manager.exec(['docker', 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', name], { check: false });
   if (existing.code === 0) {
-    if (existing.stdout.trim() !== image) {
-      await manager.exec(['docker', 'service', 'update', '--detach', '--no-resolve-image', '--image', image, name], { timeoutMs: 60_000 });
+    const update: string[] = [];
+    if (existing.stdout.trim() !== image) update.push('--image', image);
+    if (opts.https) {
+      const ports = await manager.exec(['docker', 'service', 'inspect', '--format', '{{range .Endpoint.Spec.Ports}}{{.PublishedPort}} {{end}}', name]);
+      // an edge made before tls: was turned on: publish 443 too (the task restarts once)
+      if (!ports.stdout.split(/\s+/).includes('443')) update.push('--publish-add', 'mode=host,published=443,target=443,protocol=tcp');
+    }
+    if (update.length > 0) {
+      await manager.exec(['docker', 'service', 'update', '--detach', '--no-resolve-image', ...update, name], { timeoutMs: 60_000 });
     }
   } else {
     await manager.exec([
@@ -307,6 +322,7 @@ export async function ensureEdgeService(cluster: Cluster, opts: { app: string; i
       '--constraint', 'node.labels.depl.edge==true',
       '--replicas', '1',
       '--publish', 'mode=host,published=80,target=80,protocol=tcp',
+      ...(opts.https ? ['--publish', 'mode=host,published=443,target=443,protocol=tcp'] : []),
       '--network', cluster.network,
       '--mount', `type=bind,source=${dir},target=${dir}`,
       // SIGQUIT is nginx's graceful shutdown; a host-mode port cannot be held by two tasks, so stop first.
@@ -359,7 +375,7 @@ export async function clusterEdgeFiles(cluster: Cluster, app: string): Promise<E
     dir: edgeDir(app),
     nginx: () => { throw new OperationError('the edge container is not known here'); },
     reload: [],
-    render: containerRenderOptions(app),
+    render: await withTls(cluster.manager, app),
     url: `http://${cluster.managerNode.address}:80`,
   };
 }

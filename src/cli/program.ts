@@ -115,6 +115,12 @@ export function buildProgram(run: Runner): Command {
     .argument('<name>', 'secret name')
     .action((name, opts) => run(() => import('./commands/secrets.js'), 'rm', name, opts));
 
+  const tls = program.command('tls').description('HTTPS certificates of the edge');
+  tls.command('renew')
+    .description('renew certificates with fewer than 30 days left (or all, with --force) and reload the edge gracefully')
+    .option('--force', 'renew every certificate, due or not')
+    .action((opts) => run(() => import('./commands/tls-renew.js'), opts));
+
   const crawl = program.command('crawl').description('use the crawler app deployed on the cluster');
   crawl.command('submit')
     .description('create a crawl job')
@@ -142,7 +148,7 @@ export function buildProgram(run: Runner): Command {
     .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
     .action((job, opts) => run(() => import('./commands/crawl-results.js'), job, opts));
 
-  for (const sub of [program, lock, secrets, crawl]) sub.exitOverride();
+  for (const sub of [program, lock, secrets, tls, crawl]) sub.exitOverride();
   return program;
 }
 

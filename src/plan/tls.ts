@@ -53,6 +53,8 @@ export interface InstalledCertificate {
   notBefore: number;
   notAfter: number;
   issuer: string;
+  /** The certificate's serial number (hex). */
+  serial?: string;
 }
 
 export interface CertificatePlan {

@@ -11,7 +11,8 @@ import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
 import { createService, ensureSwarmConfig, ensureSwarmSecret, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
-import { OperationError, UserError } from '../errors.js';
+import { OperationError, UserError, isDeplError } from '../errors.js';
+import { certificateCovers, tlsSettings } from '../plan/tls.js';
 import type { EdgeState } from '../plan/edge-state.js';
 import { planImages } from '../plan/images.js';
 import { versionHost } from '../plan/names.js';
@@ -19,6 +20,7 @@ import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecre
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
+import { refreshEdgeCertificates } from './tls.js';
 
 export interface BuildinstOptions {
   version?: string;
@@ -39,6 +41,8 @@ export interface BuildinstResult {
   url: string;
   services: string[];
   branch?: string;
+  /** Why the version is served over plain HTTP although tls: is on (its certificate could not be issued). */
+  httpsMissing?: string;
   /** Milliseconds per phase, for the operator and the README's figures. */
   timings: { build: number; distribute: number; install: number; total: number };
 }
@@ -150,6 +154,9 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   });
 
   let edgeBefore: EdgeState | null | undefined;
+  let edgeAfter: EdgeState | undefined;
+  let http: ServiceSpec | undefined;
+  const https = tlsSettings(config).mode !== 'off';
   try {
     const earlierTasks = new Set<string>();
     for (const svc of previousOfLabel) for (const task of await serviceTasks(engine, svc.id)) earlierTasks.add(task.id);
@@ -164,12 +171,15 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       ignoreTasks: earlierTasks,
     }, log);
 
-    const http = specs.find((s) => s.Labels[LABELS.http] === 'true');
+    http = specs.find((s) => s.Labels[LABELS.http] === 'true');
     if (http) {
       const edgeImage = config.images.nginx ?? (await ensureEdgeImage(engine, config.provider.type === 'local', log));
-      await ensureEdgeService(cluster, { app, image: edgeImage });
+      await ensureEdgeService(cluster, { app, image: edgeImage, https });
       edgeBefore = await readEdgeState(cluster, app);
-      await applyEdge(cluster, withVersion(edgeBefore, config, version, http));
+      edgeAfter = withVersion(edgeBefore, config, version, http);
+      // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
+      if (https) await refreshEdgeCertificates(cluster, ctx.loaded, log, edgeAfter.versions.map((v) => v.label), { issue: false });
+      await applyEdge(cluster, edgeAfter);
       await healthGate(ctx, config, http);
     }
   } catch (error) {
@@ -177,12 +187,29 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     throw error;
   }
 
+  // Certificates come after the version is in: one that cannot be issued leaves the version on plain HTTP.
+  let httpsMissing: string | undefined;
+  const host = versionHost(version, config.domain);
+  if (https && edgeAfter !== undefined) {
+    try {
+      const certs = await refreshEdgeCertificates(cluster, ctx.loaded, log, edgeAfter.versions.map((v) => v.label));
+      if (certs.renderChanged) await applyEdge(cluster, edgeAfter);
+      httpsMissing = certs.failed.find((f) => f.names.some((name) => certificateCovers([name], host)))?.reason;
+      if (httpsMissing === undefined && !certs.installed.some((c) => certificateCovers(c.names, host))) httpsMissing = 'no certificate covers this host';
+    } catch (error) {
+      if (!isDeplError(error)) throw error;
+      httpsMissing = error.message;
+    }
+    if (httpsMissing !== undefined) log.warn(`HTTPS is missing for ${host}, which is served over plain HTTP: ${httpsMissing}`);
+  }
+
   const done = Date.now();
-  const url = `http://${versionHost(version, config.domain)}/`;
+  const url = `${https && httpsMissing === undefined ? 'https' : 'http'}://${host}/`;
   log.info(`Version ${version} is successfully installed`);
   return {
     version,
     url,
+    ...(httpsMissing !== undefined ? { httpsMissing } : {}),
     services: specs.map((s) => s.Name),
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
     timings: { build: distributeStarted - buildStarted, distribute: installStarted - distributeStarted, install: done - installStarted, total: done - ctx.started },

@@ -49,6 +49,14 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
   const { openCluster } = await import('./cluster.js');
   const cluster = await openCluster(loaded, log);
   try {
+    if (!filesOnly) {
+      // every command that touches the edge renews certificates that are due; the change it makes next
+      // renders them, so the swap is the same graceful reload
+      const { readEdgeState } = await import('../apply/edge.js');
+      const { refreshEdgeCertificates } = await import('./tls.js');
+      const versions = (await readEdgeState(cluster, loaded.config.app))?.versions.map((v) => v.label) ?? [];
+      await refreshEdgeCertificates(cluster, loaded, log, versions);
+    }
     return await fn(await edgeControlFor(cluster, loaded.config, log, filesOnly));
   } finally {
     await cluster.close();

@@ -3,8 +3,12 @@ import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { TlsConfig } from '../config/schema.js';
 import { OperationError, UserError, isDeplError } from '../errors.js';
+import { request } from 'undici';
+import type { Cluster } from '../apply/cluster.js';
+import { ACME_CHALLENGE_PREFIX } from '../plan/nginx-tls.js';
 import {
   FILES_ID,
+  daysLeft,
   certificateCovers,
   directoryUrl,
   inspectCertificatePair,
@@ -18,7 +22,19 @@ import { DesignateClient } from '../apply/openstack/designate.js';
 import { openstackSession, type OpenStackProviderOptions } from '../apply/providers/openstack.js';
 import { issueCertificate, type ChallengeResponder } from '../apply/tls/acme.js';
 import { dnsChallengeResponder, httpChallengeResponder } from '../apply/tls/responders.js';
-import { certificatePaths, installCertificate, listCertificates, readAccount, removeCertificate, saveAccount, type TlsStore } from '../apply/tls/store.js';
+import {
+  certificatePaths,
+  edgeTlsRenderFrom,
+  installCertificate,
+  listCertificates,
+  readAccount,
+  readEdgeTlsRender,
+  removeCertificate,
+  saveAccount,
+  tlsStoreFor,
+  writeEdgeTlsRender,
+  type TlsStore,
+} from '../apply/tls/store.js';
 import type { Logger } from '../util/log.js';
 import { registerSecret } from '../util/redact.js';
 
@@ -169,4 +185,109 @@ export function throwIfFailed(outcome: CertificateOutcome): void {
     'The hosts without one stay reachable over HTTP; fix the cause and run depl tls renew.',
     'TLS_ISSUE_FAILED',
   );
+}
+
+// ---- the cluster's edge ------------------------------------------------------------------------------------
+
+export interface EdgeCertificatesOptions {
+  /** Renew every certificate, due or not (`depl tls renew --force`). */
+  force?: boolean;
+  /** false: only make the edge's HTTPS settings match the store (no ACME order); default true. */
+  issue?: boolean;
+  pollMs?: number;
+  openstack?: OpenStackProviderOptions;
+  now?: () => number;
+}
+
+export interface EdgeCertificatesResult extends CertificateOutcome {
+  /** The HTTPS part of the edge configuration changed: the edge must be re-applied (a graceful reload). */
+  renderChanged: boolean;
+}
+
+/**
+ * Brings the certificates of the cluster's edge up to date for these versions and writes what nginx must
+ * render for them next to the edge's files; every edge-touching command calls it before it configures the
+ * edge, so a certificate with fewer than 30 days left is renewed on the way.
+ */
+export async function refreshEdgeCertificates(cluster: Cluster, loaded: LoadedConfig, log: Logger, versions: readonly string[], options: EdgeCertificatesOptions = {}): Promise<EdgeCertificatesResult> {
+  const { config } = loaded;
+  const store = tlsStoreFor(cluster.manager, config.app);
+  const tls = tlsSettings(config);
+  const before = await readEdgeTlsRender(store.remote, store.edgeDir);
+  if (tls.mode === 'off') {
+    if (before !== undefined) await writeEdgeTlsRender(store, undefined);
+    return { tls, installed: [], issued: [], renewed: [], removed: [], failed: [], changed: false, renderChanged: before !== undefined };
+  }
+  const files = await readCertificateFiles(loaded);
+  const edgeUrl = `http://${cluster.managerNode.address}:80`;
+  const outcome = options.issue === false
+    ? { tls, installed: await listCertificates(store), issued: [], renewed: [], removed: [], failed: [], changed: false }
+    : await ensureCertificates(
+      { loaded, store, log, pollMs: options.pollMs, openstack: options.openstack, now: options.now, edgeCheck: (host, token) => fetchChallenge(edgeUrl, host, token) },
+      versions,
+      { force: options.force, files },
+    );
+  const render = edgeTlsRenderFrom(store, outcome.installed, { hstsMaxAge: tls.hstsMaxAge });
+  const renderChanged = JSON.stringify(render) !== JSON.stringify(before);
+  if (renderChanged) await writeEdgeTlsRender(store, render);
+  return { ...outcome, renderChanged };
+}
+
+/** What the edge answers at the challenge path for `host`, as the CA would ask (null: no answer). */
+async function fetchChallenge(edgeUrl: string, host: string, token: string): Promise<string | null> {
+  try {
+    const response = await request(new URL(`${ACME_CHALLENGE_PREFIX}${token}`, edgeUrl), { headers: { host: host.replace(/^\*\./, '') }, reset: true, headersTimeout: 5_000, bodyTimeout: 5_000 });
+    const body = await response.body.text();
+    return response.statusCode === 200 ? body : `HTTP ${response.statusCode}`;
+  } catch {
+    return null;
+  }
+}
+
+/** One line per certificate for `depl status` and `depl tls renew`. */
+export function describeCertificates(installed: readonly InstalledCertificate[], now: number): string[] {
+  return installed.map((c) => {
+    const days = daysLeft(c, now);
+    return `${c.names.join(', ')}: expires ${new Date(c.notAfter).toISOString()} (${days < 0 ? 'EXPIRED' : `${days} day${days === 1 ? '' : 's'} left`})`;
+  });
+}
+
+/**
+ * `depl tls renew`: certificates due (or all, with force) renewed under the cluster lock, the edge
+ * re-applied with a graceful reload when anything changed. Fails (exit 1) if any could not be had.
+ */
+export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, options: EdgeCertificatesOptions & { lockWaitMs?: number } = {}): Promise<{
+  issued: string[];
+  renewed: string[];
+  removed: string[];
+  certificates: Array<{ id: string; names: string[]; notAfter: string }>;
+  lines: string[];
+}> {
+  const { openCluster } = await import('./cluster.js');
+  const { applyEdge, readEdgeState } = await import('../apply/edge.js');
+  const { withLock } = await import('../apply/lock.js');
+  const { config } = loaded;
+  if (tlsSettings(config).mode === 'off') throw new UserError('tls is off in depl.yaml: there is nothing to renew', 'Set tls: { mode: acme, email: ... } (or files) first.', 'TLS_OFF');
+  const cluster = await openCluster(loaded, log);
+  try {
+    return await withLock(cluster.manager, config.app, { command: 'tls renew', waitMs: options.lockWaitMs ?? 0 }, async () => {
+      const edge = await readEdgeState(cluster, config.app);
+      const result = await refreshEdgeCertificates(cluster, loaded, log, edge?.versions.map((v) => v.label) ?? [], options);
+      if (result.renderChanged && edge !== null) await applyEdge(cluster, edge);
+      throwIfFailed(result);
+      const now = (options.now ?? Date.now)();
+      return {
+        issued: result.issued,
+        renewed: result.renewed,
+        removed: result.removed,
+        certificates: result.installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString() })),
+        lines: [
+          result.changed ? `renewed ${result.renewed.length}, issued ${result.issued.length}, removed ${result.removed.length}` : 'every certificate has more than 30 days left: nothing to renew',
+          ...describeCertificates(result.installed, now),
+        ],
+      };
+    });
+  } finally {
+    await cluster.close();
+  }
 }

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { OperationError } from '../../errors.js';
 import { quote } from '../../plan/shell.js';
+import type { EdgeTlsRender } from '../../plan/nginx-tls.js';
 import { challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls.js';
 import type { Remote } from '../remote.js';
 
@@ -52,7 +53,7 @@ export async function listCertificates(store: TlsStore): Promise<InstalledCertif
     if (!leaf) continue;
     try {
       const cert = new X509Certificate(leaf);
-      certs.push({ id, names: subjectNames(cert), notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo), issuer: cert.issuer.replace(/\n/g, ', ') });
+      certs.push({ id, names: subjectNames(cert), notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo), issuer: cert.issuer.replace(/\n/g, ', '), serial: cert.serialNumber });
     } catch {
       // an unreadable chain counts as missing: the next issue replaces it
     }
@@ -78,6 +79,42 @@ export async function installCertificate(store: TlsStore, id: string, pair: { ch
     `if [ -d ${quote(paths.dir)} ]; then mv ${quote(paths.dir)} ${quote(old)}; fi; mv ${quote(next)} ${quote(paths.dir)}; rm -rf ${quote(old)}`,
   ].join('\n');
   await store.remote.exec(['bash', '-c', script], { stdin: Buffer.concat([Buffer.from(pair.key), Buffer.from([0]), Buffer.from(pair.chain)]) });
+}
+
+/** What the edge's nginx renders for HTTPS; written after the store changed, read whenever the edge is configured. */
+export function renderFile(store: Pick<TlsStore, 'edgeDir'>): string {
+  return `${store.edgeDir}/tls/render.json`;
+}
+
+export function edgeTlsRenderFrom(store: Pick<TlsStore, 'edgeDir'>, installed: readonly InstalledCertificate[], options: { port?: number; hstsMaxAge?: number } = {}): EdgeTlsRender {
+  return {
+    port: options.port ?? 443,
+    challengeDir: challengeDir(store),
+    certificates: installed.map((c) => ({ id: c.id, names: c.names, ...pathsOf(store, c.id), serial: c.serial ?? String(c.notBefore) })),
+    ...(options.hstsMaxAge !== undefined ? { hstsMaxAge: options.hstsMaxAge } : {}),
+  };
+}
+
+function pathsOf(store: Pick<TlsStore, 'edgeDir'>, id: string): { chain: string; key: string } {
+  const { chain, key } = certificatePaths(store, id);
+  return { chain, key };
+}
+
+/** Written (or removed, for tls: off) by every command that brings the certificates up to date. */
+export async function writeEdgeTlsRender(store: TlsStore, render: EdgeTlsRender | undefined): Promise<void> {
+  if (render === undefined) await store.remote.exec(['rm', '-f', renderFile(store)]);
+  else await store.remote.writeFileAtomic(renderFile(store), JSON.stringify(render, null, 2) + '\n', 0o644);
+}
+
+/** The HTTPS part of the edge's configuration, or undefined when TLS is off (or was never set up). */
+export async function readEdgeTlsRender(remote: Remote, edgeDir: string): Promise<EdgeTlsRender | undefined> {
+  const text = await remote.readFile(renderFile({ edgeDir }));
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text) as EdgeTlsRender;
+  } catch (error) {
+    throw new OperationError(`${remote.name}:${renderFile({ edgeDir })} is not valid JSON`, 'Run depl tls renew to rewrite it.', 'EDGE_TLS_CORRUPT', { cause: error });
+  }
 }
 
 export async function removeCertificate(store: TlsStore, id: string): Promise<void> {

@@ -1,19 +1,44 @@
 import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
 import { formatNodeTable } from '../../plan/node-table.js';
-import { readStatus, type StatusReport } from '../../workflows/status.js';
+import { tlsSettings, type InstalledCertificate } from '../../plan/tls.js';
+import { listCertificates, tlsStoreFor } from '../../apply/tls/store.js';
+import { readStatus, type ReleaseStatusReader, type StatusReport } from '../../workflows/status.js';
+import { describeCertificates } from '../../workflows/tls.js';
 import { readReleaseStatus } from '../../workflows/versions.js';
 
-function human(report: StatusReport): string {
+interface CertificateStatus {
+  id: string;
+  names: string[];
+  notAfter: string;
+  issuer: string;
+}
+
+type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[] } };
+
+function human(report: Report, installed: InstalledCertificate[], now: number): string {
   const lines = [formatNodeTable(report.nodes), ''];
   lines.push(`live:     ${report.live ?? '(none)'}`);
   lines.push(`canary:   ${report.canary ? `${report.canary.version} at ${report.canary.weight}%` : '(none)'}`);
   lines.push(`versions: ${report.versions.length === 0 ? '(none)' : (report.versions as { version: string }[]).map((v) => v.version).join(', ')}`);
+  lines.push(`tls:      ${report.tls.mode}${report.tls.mode !== 'off' && installed.length === 0 ? ' (no certificate yet)' : ''}`);
+  for (const line of describeCertificates(installed, now)) lines.push(`  ${line}`);
   return lines.join('\n');
 }
 
 export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
-  const report = await readStatus(loaded, ctx.log, readReleaseStatus);
-  ctx.result(report, human(report));
+  const mode = tlsSettings(loaded.config).mode;
+  let installed: InstalledCertificate[] = [];
+  const withCertificates: ReleaseStatusReader = async (cluster, l, log) => {
+    const release = await readReleaseStatus(cluster, l, log);
+    if (mode !== 'off') installed = await listCertificates(tlsStoreFor(cluster.manager, l.config.app));
+    return release;
+  };
+  const status = await readStatus(loaded, ctx.log, withCertificates);
+  const report: Report = {
+    ...status,
+    tls: { mode, certificates: installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString(), issuer: c.issuer })) },
+  };
+  ctx.result(report, human(report, installed, Date.now()));
 }
