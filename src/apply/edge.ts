@@ -7,6 +7,7 @@ import { quote, shellLine, type Argv } from '../plan/shell.js';
 import type { Cluster } from './cluster.js';
 import type { Remote } from './remote.js';
 import { readEdgeTlsRender } from './tls/store.js';
+import { followHttpsRedirect } from './tls/edge-https.js';
 
 /**
  * Puts what the edge serves in place, in two layers (see src/plan/edge-lua.ts for the design):
@@ -205,13 +206,17 @@ export async function readSiteLogs(site: EdgeSite, sinceMs: number): Promise<str
 
 /** GET a path on the edge as if for `host`; returns status, the serving version and the body. */
 export async function requestThroughEdge(site: EdgeSite, host: string, path: string, timeoutMs = 5_000): Promise<{ status: number; version: string | null; body: string }> {
-  const response = await request(new URL(path, site.url), {
+  const first = await request(new URL(path, site.url), {
     // A fresh connection each time: a pooled one may belong to an nginx worker that a reload is retiring.
     reset: true,
     headers: { host },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
+  // a host with a certificate redirects to https on the same edge
+  const secure = await followHttpsRedirect(site.url, host, first, timeoutMs);
+  if (secure !== null) await first.body.dump();
+  const response = secure ?? first;
   const body = await response.body.text();
   const header = response.headers['x-depl-version'];
   return { status: response.statusCode, version: typeof header === 'string' ? header : null, body };

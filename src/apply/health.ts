@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import { pollUntil } from '../util/poll.js';
+import { followHttpsRedirect } from './tls/edge-https.js';
 
 export interface ProbeAnswer {
   status: number;
@@ -9,7 +10,10 @@ export interface ProbeAnswer {
 
 /** GET `path` from the edge at `edgeUrl` as if for `host` (the Host header picks the version's server block). */
 export async function probeThroughEdge(edgeUrl: string, host: string, path: string, timeoutMs = 5_000): Promise<ProbeAnswer> {
-  const response = await request(new URL(path, edgeUrl), { headers: { host }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const first = await request(new URL(path, edgeUrl), { headers: { host }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const secure = await followHttpsRedirect(edgeUrl, host, first, timeoutMs);
+  if (secure !== null) await first.body.dump();
+  const response = secure ?? first;
   const body = await response.body.text();
   const header = response.headers['x-depl-version'];
   return { status: response.statusCode, body, version: typeof header === 'string' ? header : null };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import http from 'node:http';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 
 /**
  * Steady load through the edge, two kinds of clients at once: keep-alive connections (autocannon), and a
@@ -21,6 +21,8 @@ export interface LoadOptions {
    * never retries a request): a canary split must keep each of them on its side.
    */
   sticky?: { clients: number; rate: number };
+  /** For an https url reached by address: the name the certificate is for, and the CA it chains to. */
+  tls?: { servername: string; ca: string };
 }
 
 export interface LoadSample {
@@ -71,10 +73,13 @@ export async function runLoad(options: LoadOptions, scenario: () => Promise<void
   const keepAlive = autocannon({
     url: options.url, duration: 3_600, timeout: 10, requests: [keepAliveRequest],
     connections: options.keepAlive.connections, overallRate: options.keepAlive.rate,
+    ...(options.tls ? { servername: options.tls.servername, tlsOptions: { ca: options.tls.ca } } : {}),
   }) as unknown as Running;
   keepAlive.on('reqError', (error: Error & { code?: string }) => failures.push({ at: performance.now(), client: 'keep-alive', error: error.code ?? error.message }));
 
   const fresh = { requests: 0, non2xx: 0, timeouts: 0 };
+  // new-connection clients check the certificate: name and chain
+  const dispatcher = options.tls ? new Agent({ connect: { servername: options.tls.servername, ca: options.tls.ca } }) : undefined;
   let stopAt = Infinity;
   const gapMs = (options.newConnections.connections / options.newConnections.rate) * 1000;
   const freshClient = async () => {
@@ -88,6 +93,7 @@ export async function runLoad(options: LoadOptions, scenario: () => Promise<void
           headers: { host: options.host, cookie: clientCookie() },
           headersTimeout: 10_000,
           bodyTimeout: 10_000,
+          ...(dispatcher ? { dispatcher } : {}),
         });
         await response.body.text();
         if (response.statusCode < 200 || response.statusCode > 299) fresh.non2xx++;
