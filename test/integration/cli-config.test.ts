@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,29 @@ describe('depl CLI: help, init and config errors, run as a user would', () => {
     // past config loading: what stops it now is the cluster (none yet), not the file
     expect(status.stderr).not.toMatch(/depl\.yaml has \d+ problem/);
     expect(JSON.parse(status.stdout)).toMatchObject({ error: { code: 'NO_CLUSTER', hint: "Run 'depl node-up' first." } });
+  });
+
+  it('init writes depl.yaml 0600 and strong secrets into .depl/secrets; secrets list shows names and dates, never values', async () => {
+    expect((await stat(path.join(dir, 'depl.yaml'))).mode & 0o777).toBe(0o600);
+    const secretsFile = path.join(dir, '.depl', 'secrets');
+    expect((await stat(secretsFile)).mode & 0o777).toBe(0o600);
+    const before = await readFile(secretsFile, 'utf8');
+    const values = [...before.matchAll(/^(api_token|redis_password)=(.+)$/gm)].map((m) => m[2]!);
+    expect(values).toHaveLength(2);
+    for (const value of values) expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const list = await runCli(['secrets', 'list', '--json'], { cwd: dir });
+    expect(list.exitCode, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout).secrets.map((r: { name: string; source: string }) => [r.name, r.source])).toEqual([['api_token', 'file'], ['redis_password', 'file']]);
+    for (const value of values) expect(list.stdout + list.stderr).not.toContain(value);
+
+    const rotated = await runCli(['secrets', 'set', 'api_token', '--generate'], { cwd: dir });
+    expect(rotated.exitCode, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toContain('takes effect with the next `depl buildinst`');
+    const after = await readFile(secretsFile, 'utf8');
+    expect(after).not.toContain(values[0]!);
+    expect(after).toContain(values[1]!);
+    expect((await runCli(['secrets', 'set', 'not_declared', '--generate'], { cwd: dir })).exitCode).toBe(2);
   });
 
   it('rejects a broken depl.yaml with every problem named by path, exit 2', async () => {
