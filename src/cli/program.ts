@@ -97,6 +97,16 @@ export function buildProgram(run: Runner): Command {
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((opts) => run(() => import('./commands/prune.js'), opts));
 
+  program.command('logs')
+    .description("the tasks' logs across nodes, merged in time order: the live version's, or --version's")
+    .argument('[service]', 'one service (default: all of the version)')
+    .option('--version <id>', 'a version other than the live one')
+    .option('-f, --follow', 'keep printing new lines, including those of tasks that start later')
+    .option('--since <duration>', 'only lines from this far back, e.g. 10m')
+    .option('--tail <n>', 'only the last N lines', nonNegativeInt)
+    .option('--grep <regex>', 'only lines matching this regular expression')
+    .action((service, opts) => run(() => import('./commands/logs.js'), service, opts));
+
   const lock = program.command('lock').description('the cluster-wide deploy lock');
   lock.command('status').description('who holds the lock').action((opts) => run(() => import('./commands/lock.js'), 'status', opts));
   lock.command('release').description('release a stale lock').action((opts) => run(() => import('./commands/lock.js'), 'release', opts));

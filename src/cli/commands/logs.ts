@@ -1,0 +1,22 @@
+import type { CommandContext } from '../context.js';
+import { requireConfig } from '../require-config.js';
+import { formatLogLine, planLogRequest } from '../../plan/logs.js';
+import { streamLogs } from '../../workflows/logs.js';
+
+interface LogsOptions {
+  version?: string;
+  follow?: boolean;
+  since?: string;
+  tail?: number;
+  grep?: string;
+}
+
+/** Lines go to stdout as they are merged (one JSON object per line with --json); Ctrl-C ends --follow. */
+export default async function command(ctx: CommandContext, service: string | undefined, opts: LogsOptions): Promise<void> {
+  const request = planLogRequest(opts);
+  const loaded = await requireConfig(ctx);
+  const json = Boolean(ctx.globals.json);
+  await streamLogs(loaded, { service, version: opts.version, request }, ctx.log, (line) => {
+    process.stdout.write(formatLogLine(line, json) + '\n');
+  });
+}
