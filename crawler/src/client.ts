@@ -43,6 +43,15 @@ export class CrawlerClient {
     return this.all<ImageRecord>(id, 'images');
   }
 
+  /** A job's images one API page at a time, so a large result is never held in memory whole. */
+  async *imagePages(id: string, pageSize = 1000): AsyncGenerator<ImageRecord[]> {
+    for (let offset = 0; ; offset += pageSize) {
+      const page = await this.call<{ total: number; items: ImageRecord[] }>('GET', `/v1/jobs/${encodeURIComponent(id)}/images?offset=${offset}&limit=${pageSize}`);
+      if (page.items.length > 0) yield page.items;
+      if (page.items.length < pageSize || offset + page.items.length >= page.total) return;
+    }
+  }
+
   async allPages(id: string): Promise<PageRecord[]> {
     return this.all<PageRecord>(id, 'pages');
   }
@@ -82,8 +91,36 @@ export class CrawlerClient {
   }
 }
 
-/** CSV of images, one row per image: image_url,page_url,alt (RFC 4180 quoting). */
-export function imagesCsv(images: ImageRecord[]): string {
-  const cell = (value: string) => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);
-  return ['image_url,page_url,alt', ...images.map((i) => [i.url, i.page, i.alt].map(cell).join(','))].join('\n') + '\n';
+/**
+ * CSV of images per RFC 4180: CRLF line ends, a header row, fields with a comma, quote, CR or LF quoted and
+ * quotes doubled. Cells starting with = + - @ (or a tab or CR) are prefixed with a single quote, so a spreadsheet
+ * opening the file shows them as text instead of evaluating them as formulas (OWASP "CSV injection").
+ */
+export const IMAGE_CSV_COLUMNS = ['image_url', 'page_url', 'alt', 'kind'] as const;
+
+export function csvCell(value: string): string {
+  const guarded = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(guarded) ? `"${guarded.replace(/"/g, '""')}"` : guarded;
+}
+
+export function imagesCsvHeader(options: { bom?: boolean } = {}): string {
+  return `${options.bom ? '\uFEFF' : ''}${IMAGE_CSV_COLUMNS.join(',')}\r\n`;
+}
+
+export function imagesCsvRows(images: ImageRecord[]): string {
+  let out = '';
+  for (const i of images) out += `${[i.url, i.page, i.alt, i.kind ?? ''].map(csvCell).join(',')}\r\n`;
+  return out;
+}
+
+/** The whole CSV document for a list of images (tests, small results). */
+export function imagesCsv(images: ImageRecord[], options: { bom?: boolean } = {}): string {
+  return imagesCsvHeader(options) + imagesCsvRows(images);
+}
+
+/** JSON Lines: one image object per line. */
+export function imagesJsonl(images: ImageRecord[]): string {
+  let out = '';
+  for (const i of images) out += `${JSON.stringify(i)}\n`;
+  return out;
 }

@@ -15,6 +15,16 @@ const network = z.string().superRefine((value, ctx) => {
   if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+const robotsCacheSchema = z.strictObject({
+  ttlSeconds: z.number().int().min(1).default(3600),
+  /** Origins whose parsed rules one worker process keeps, and their approximate size in memory. */
+  maxEntries: z.number().int().min(1).default(1000),
+  maxBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  /** The same bounds for the copies shared in Redis (oldest evicted first). */
+  sharedMaxEntries: z.number().int().min(1).default(10_000),
+  sharedMaxBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+});
+
 const workerSchema = z.strictObject({
   /** Pages in flight per worker process. */
   concurrency: z.number().int().min(1).max(1024).default(32),
@@ -32,6 +42,8 @@ const workerSchema = z.strictObject({
   userAgent: z.string().min(1).default('depl-crawler/0.1 (+https://github.com/depl)'),
   /** On SIGTERM, in-flight pages get this long to finish; the rest are handed back. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),
+  /** robots.txt answers: kept this long, bounded in this process and in Redis (shared by all workers). */
+  robotsCache: robotsCacheSchema.default(robotsCacheSchema.parse({})),
 });
 
 /** What answers without the bearer token. Writes (submit, cancel) always need it. */

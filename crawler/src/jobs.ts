@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { JobRequest } from './core/job-request.js';
+import type { ImageKind } from './core/extract.js';
 import type { LinkScope } from './core/scope.js';
 import { CONSUMER_GROUP, crawlerKeys, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
@@ -27,6 +28,10 @@ export interface JobCounts {
   cancelled: number;
   /** Distinct images found. */
   images: number;
+  /** `data:` image URIs seen on fetched pages: counted, never fetched nor listed. */
+  dataImages: number;
+  /** Pages where the per-page cap on links or images applied (their records say how many were left out). */
+  capped: number;
 }
 
 export interface JobDocument {
@@ -35,8 +40,17 @@ export interface JobDocument {
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
-  request: { urls: string[]; maxDepth: number; maxPages: number; scope: LinkScope };
+  request: { urls: string[]; maxDepth: number; maxPages: number; scope: LinkScope } & JobOptions;
   counts: JobCounts;
+  /** True once a link was not admitted because the job already had maxPages pages. */
+  maxPagesReached: boolean;
+}
+
+/** Per-job link filters and seeds beyond the start URLs. */
+export interface JobOptions {
+  include: string[];
+  exclude: string[];
+  useSitemaps: boolean;
 }
 
 export interface JobMeta {
@@ -46,6 +60,7 @@ export interface JobMeta {
   maxPages: number;
   scope: LinkScope;
   seeds: string[];
+  options: JobOptions;
 }
 
 export interface PageRecord {
@@ -57,6 +72,13 @@ export interface PageRecord {
   finalUrl?: string;
   images?: number;
   links?: number;
+  /** `data:` image URIs on the page (counted, not listed). */
+  dataImages?: number;
+  /** Distinct links / images left out by the per-page caps (absent when no cap applied). */
+  linksDropped?: number;
+  imagesDropped?: number;
+  /** The encoding the page was decoded with (WHATWG encoding sniffing). */
+  encoding?: string;
   truncated?: boolean;
   error?: string;
 }
@@ -66,6 +88,8 @@ export interface ImageRecord {
   /** The page the image was first found on. */
   page: string;
   alt: string;
+  /** Where on that page it was named (img, srcset, picture, og, icon, lazy, css, svg, poster, input). */
+  kind: ImageKind;
 }
 
 /** A page task as carried on the stream. */
@@ -81,8 +105,14 @@ export interface PageResult {
   page: PageRecord | null;
   /** The URL the images were found on (the final URL after redirects). */
   imagePage?: string;
-  images: Array<{ url: string; alt: string }>;
+  images: Array<{ url: string; alt: string; kind: ImageKind }>;
   children: Array<{ url: string; depth: number; robotsDisallowed: boolean }>;
+  /** An HTML page, whose links count for the crawl. */
+  expandable?: boolean;
+  /** Its links are in `children` (its depth was below maxDepth when it was fetched). */
+  expanded?: boolean;
+  dataImages?: number;
+  capped?: boolean;
 }
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -120,12 +150,13 @@ export class JobStore {
     }
   }
 
-  async create(request: JobRequest): Promise<JobDocument> {
+  async create(request: Omit<JobRequest, keyof JobOptions> & Partial<JobOptions>): Promise<JobDocument> {
     await this.ensureGroup();
     const id = randomUUID();
     const k = this.keys;
     await scripts.create.run(this.redis, [k.job(id), k.seen(id), k.tasks],
-      [id, request.maxDepth, request.maxPages, request.scope, JSON.stringify(request.urls), this.jobTtlSeconds, ...request.urls]);
+      [id, request.maxDepth, request.maxPages, request.scope, JSON.stringify(request.urls), this.jobTtlSeconds,
+        JSON.stringify({ include: request.include ?? [], exclude: request.exclude ?? [], useSitemaps: request.useSitemaps ?? false }), ...request.urls]);
     const doc = await this.get(id);
     if (doc === null) throw new Error(`job ${id} vanished right after it was created`);
     return doc;
@@ -138,8 +169,8 @@ export class JobStore {
   }
 
   async meta(id: string): Promise<JobMeta | null> {
-    const values = await this.redis.hmget(this.keys.job(id), 'status', 'maxDepth', 'maxPages', 'scope', 'seeds');
-    const [status, maxDepth, maxPages, scope, seeds] = values;
+    const values = await this.redis.hmget(this.keys.job(id), 'status', 'maxDepth', 'maxPages', 'scope', 'seeds', 'options');
+    const [status, maxDepth, maxPages, scope, seeds, options] = values;
     if (status === null || status === undefined) return null;
     return {
       id,
@@ -148,6 +179,7 @@ export class JobStore {
       maxPages: Number(maxPages),
       scope: scope as LinkScope,
       seeds: JSON.parse(seeds ?? '[]') as string[],
+      options: optionsFrom(options),
     };
   }
 
@@ -180,8 +212,9 @@ export class JobStore {
   async complete(messageId: string, task: PageTask, result: PageResult): Promise<number> {
     const k = this.keys;
     const args: Array<string | number> = [CONSUMER_GROUP, messageId, task.job, task.url, result.outcome,
-      result.page === null ? '' : JSON.stringify(result.page), result.imagePage ?? task.url, result.images.length];
-    for (const image of result.images) args.push(image.url, image.alt);
+      result.page === null ? '' : JSON.stringify(result.page), result.imagePage ?? task.url, task.depth,
+      result.expandable ? 1 : 0, result.expanded ? 1 : 0, result.dataImages ?? 0, result.capped ? 1 : 0, result.images.length];
+    for (const image of result.images) args.push(image.url, image.alt, image.kind);
     args.push(result.children.length);
     for (const child of result.children) args.push(child.url, child.depth, child.robotsDisallowed ? 1 : 0);
     const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks, k.takeovers(task.job)];
@@ -230,10 +263,20 @@ function documentFrom(hash: Record<string, string>): JobDocument {
     createdAt: iso('createdAt') ?? '',
     updatedAt: iso('updatedAt') ?? '',
     finishedAt: iso('finishedAt'),
-    request: { urls: JSON.parse(hash.seeds ?? '[]') as string[], maxDepth: num('maxDepth'), maxPages: num('maxPages'), scope: (hash.scope ?? 'host') as LinkScope },
+    request: {
+      urls: JSON.parse(hash.seeds ?? '[]') as string[], maxDepth: num('maxDepth'), maxPages: num('maxPages'), scope: (hash.scope ?? 'host') as LinkScope,
+      ...optionsFrom(hash.options),
+    },
     counts: {
       queued: num('queued'), pending: num('pending'), fetched: num('fetched'), failed: num('failed'),
       robots: num('robots'), blocked: num('blocked'), cancelled: num('cancelled'), images: num('images'),
+      dataImages: num('dataImages'), capped: num('capped'),
     },
+    maxPagesReached: hash.maxPagesReached === '1',
   };
+}
+
+function optionsFrom(text: string | null | undefined): JobOptions {
+  const parsed = (text ? JSON.parse(text) : {}) as Partial<JobOptions>;
+  return { include: parsed.include ?? [], exclude: parsed.exclude ?? [], useSitemaps: parsed.useSitemaps ?? false };
 }

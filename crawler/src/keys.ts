@@ -20,6 +20,10 @@ export interface CrawlerKeys {
   /** How often each URL's task was taken over from a silent worker (poison-task guard). */
   takeovers(id: string): string;
   robots(origin: string): string;
+  /** The shared robots cache's bookkeeping: entries by store time, their sizes, and the total bytes. */
+  robotsIndex: string;
+  robotsSizes: string;
+  robotsBytes: string;
   host(hostname: string): string;
 }
 
@@ -36,6 +40,9 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
     images: (id) => `${job(id)}:images`,
     takeovers: (id) => `${job(id)}:takeovers`,
     robots: (origin) => `${prefix}robots:${origin}`,
+    robotsIndex: `${prefix}robots-index`,
+    robotsSizes: `${prefix}robots-sizes`,
+    robotsBytes: `${prefix}robots-bytes`,
     host: (hostname) => `${prefix}host:${hostname}`,
   };
 }

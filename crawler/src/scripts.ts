@@ -5,33 +5,45 @@
 const NOW = `local __t = redis.call('TIME') local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
 
 /**
- * KEYS: job, seen, tasks. ARGV: id, maxDepth, maxPages, scope, seedsJson, ttlSeconds, url...
- * Creates the job hash and enqueues the seeds; returns the number of seeds queued (-1 if the id exists).
+ * KEYS: job, seen, tasks. ARGV: id, maxDepth, maxPages, scope, seedsJson, ttlSeconds, optionsJson, url...
+ * Creates the job hash and enqueues the seeds at depth 0; returns the number of seeds queued (-1 if the id exists).
+ * "seen" maps every admitted URL to the shortest link distance known for it.
  */
 export const CREATE_JOB = `${NOW}
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local maxPages = tonumber(ARGV[3])
 local n = 0
-for i = 7, #ARGV do
-  if n < maxPages and redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+for i = 8, #ARGV do
+  if n < maxPages and redis.call('HSETNX', KEYS[2], ARGV[i], 0) == 1 then
     n = n + 1
     redis.call('XADD', KEYS[3], '*', 'j', ARGV[1], 'u', ARGV[i], 'd', '0', 'a', '1')
   end
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'status', 'running', 'createdAt', now, 'updatedAt', now,
-  'maxDepth', ARGV[2], 'maxPages', ARGV[3], 'scope', ARGV[4], 'seeds', ARGV[5],
-  'queued', n, 'pending', n, 'fetched', 0, 'failed', 0, 'robots', 0, 'blocked', 0, 'cancelled', 0, 'images', 0, 'ttl', ARGV[6])
+  'maxDepth', ARGV[2], 'maxPages', ARGV[3], 'scope', ARGV[4], 'seeds', ARGV[5], 'options', ARGV[7],
+  'queued', n, 'pending', n, 'fetched', 0, 'failed', 0, 'robots', 0, 'blocked', 0, 'cancelled', 0, 'images', 0,
+  'dataImages', 0, 'capped', 0, 'ttl', ARGV[6])
 return n`;
 
 /**
  * The one step that records a page's result. KEYS: job, seen, done, pages, imageSet, images, tasks, takeovers.
- * ARGV: group, messageId, jobId, url, outcome (a count field), pageJson, imagePage,
- *       nImages, (imageUrl, alt) x nImages, nChildren, (url, depth, robotsDisallowed 0|1) x nChildren.
- * Image records are built here from (url, page, alt): sending each URL once keeps the command small.
+ * ARGV: group, messageId, jobId, url, outcome (a count field), pageJson, imagePage, taskDepth,
+ *       expandable (1: an HTML page, whose links count), expanded (1: its links are in this call),
+ *       dataImages, capped (1: a link or image cap applied), nImages, (imageUrl, alt, kind) x nImages,
+ *       nChildren, (url, depth, robotsDisallowed 0|1) x nChildren.
+ * Image records are built here from (url, page, alt, kind): sending each URL once keeps the command small.
  * Marking the URL done, counting it, storing new images, admitting children (dedupe + max pages + pending)
  * and acknowledging the message happen together, so a crash anywhere leaves either nothing or everything;
  * a redelivered message finds its URL in "done" and is only acknowledged.
- * Returns 1 when recorded, 0 for a duplicate, -1 when the job no longer exists.
+ *
+ * Depth is the shortest link distance from a start URL, whatever the order of responses: "seen" keeps the
+ * shortest distance known for every URL and it only goes down. A page's effective depth is the smaller of its
+ * task's and the one in "seen"; its children are admitted at that depth + 1. When a shorter path reaches a page
+ * that was already expanded at a greater depth (or fetched at maxDepth, so not expanded), it is queued again at
+ * the shorter depth: that revisit is not counted again, it only admits the children at their right depth.
+ * "done" maps a URL to the depth it was expanded at ("d|i", i: its record's index), "n|i" for a page fetched
+ * but not expanded, "x|i" for a final outcome (failed, robots, not HTML) that no path changes.
+ * Returns 1 when recorded, 2 for a revisit, 0 for a duplicate, -1 when the job no longer exists.
  */
 export const COMPLETE_PAGE = `${NOW}
 local function ack()
@@ -41,49 +53,103 @@ local function ack()
   end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then ack() return -1 end
-if redis.call('SADD', KEYS[3], ARGV[4]) == 0 then ack() return 0 end
 local status = redis.call('HGET', KEYS[1], 'status')
-redis.call('HINCRBY', KEYS[1], ARGV[5], 1)
-if ARGV[6] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[6]) end
-local i = 8
+local maxDepth = tonumber(redis.call('HGET', KEYS[1], 'maxDepth'))
+local url = ARGV[4]
+local eff = tonumber(ARGV[8])
+local best = tonumber(redis.call('HGET', KEYS[2], url) or '')
+if best and best < eff then eff = best end
+local expandable = ARGV[9] == '1'
+local expanded = ARGV[10] == '1'
+local prev = redis.call('HGET', KEYS[3], url)
+local index = -1
+if prev then
+  local state, at = string.match(prev, '^([^|]*)|(-?%d+)$')
+  index = tonumber(at)
+  if state == 'x' then ack() return 0 end
+  if state == 'n' and (eff >= maxDepth or not expanded) then ack() return 0 end
+  if state ~= 'n' and tonumber(state) <= eff then ack() return 0 end
+end
+local pending = 0
+if not prev then
+  redis.call('HINCRBY', KEYS[1], ARGV[5], 1)
+  if ARGV[11] ~= '0' then redis.call('HINCRBY', KEYS[1], 'dataImages', tonumber(ARGV[11])) end
+  if ARGV[12] == '1' then redis.call('HINCRBY', KEYS[1], 'capped', 1) end
+end
+if ARGV[6] ~= '' then
+  local record = cjson.decode(ARGV[6])
+  record.depth = eff
+  if index >= 0 then redis.call('LSET', KEYS[4], index, cjson.encode(record))
+  else index = redis.call('RPUSH', KEYS[4], cjson.encode(record)) - 1 end
+end
+local state = 'x'
+if expandable then
+  if expanded then state = tostring(eff) else state = 'n' end
+end
+redis.call('HSET', KEYS[3], url, state .. '|' .. index)
+local i = 13
 local nImages = tonumber(ARGV[i])
 i = i + 1
 local newImages = 0
 for _ = 1, nImages do
   if redis.call('SADD', KEYS[5], ARGV[i]) == 1 then
-    redis.call('RPUSH', KEYS[6], cjson.encode({ url = ARGV[i], page = ARGV[7], alt = ARGV[i + 1] }))
+    redis.call('RPUSH', KEYS[6], cjson.encode({ url = ARGV[i], page = ARGV[7], alt = ARGV[i + 1], kind = ARGV[i + 2] }))
     newImages = newImages + 1
   end
-  i = i + 2
+  i = i + 3
 end
 if newImages > 0 then redis.call('HINCRBY', KEYS[1], 'images', newImages) end
 local nChildren = tonumber(ARGV[i])
 i = i + 1
-if status == 'running' and nChildren > 0 then
+if status == 'running' then
   local maxPages = tonumber(redis.call('HGET', KEYS[1], 'maxPages'))
   local queued = tonumber(redis.call('HGET', KEYS[1], 'queued'))
-  local added = 0
+  local admitted = 0
   for _ = 1, nChildren do
-    local u, d, disallowed = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    local u, d, disallowed = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
     i = i + 3
-    if redis.call('SISMEMBER', KEYS[2], u) == 0 then
+    if d > eff + 1 then d = eff + 1 end
+    local known = redis.call('HGET', KEYS[2], u)
+    if not known then
       if disallowed == '1' then
-        redis.call('SADD', KEYS[2], u)
+        redis.call('HSET', KEYS[2], u, d)
         redis.call('HINCRBY', KEYS[1], 'robots', 1)
       elseif queued < maxPages then
-        redis.call('SADD', KEYS[2], u)
+        redis.call('HSET', KEYS[2], u, d)
         queued = queued + 1
-        added = added + 1
+        admitted = admitted + 1
+        pending = pending + 1
         redis.call('XADD', KEYS[7], '*', 'j', ARGV[3], 'u', u, 'd', d, 'a', '1')
+      else
+        redis.call('HSET', KEYS[1], 'maxPagesReached', 1)
+      end
+    elseif tonumber(known) > d then
+      -- a shorter path to a page already admitted: its depth goes down; if it was already expanded deeper
+      -- (or not at all), it is revisited at this depth. One still queued or in flight reads it from "seen".
+      redis.call('HSET', KEYS[2], u, d)
+      local done = redis.call('HGET', KEYS[3], u)
+      if done then
+        local s, at = string.match(done, '^([^|]*)|(-?%d+)$')
+        if d < maxDepth and (s == 'n' or (s ~= 'x' and tonumber(s) > d)) then
+          pending = pending + 1
+          redis.call('XADD', KEYS[7], '*', 'j', ARGV[3], 'u', u, 'd', d, 'a', '1')
+        elseif tonumber(at) >= 0 then
+          -- nothing to revisit (a final outcome): its record just takes the shorter depth
+          local record = cjson.decode(redis.call('LINDEX', KEYS[4], tonumber(at)))
+          record.depth = d
+          redis.call('LSET', KEYS[4], tonumber(at), cjson.encode(record))
+        end
       end
     end
   end
-  if added > 0 then
-    redis.call('HSET', KEYS[1], 'queued', queued)
-    redis.call('HINCRBY', KEYS[1], 'pending', added)
+  if admitted > 0 then redis.call('HSET', KEYS[1], 'queued', queued) end
+  -- this page's depth went down while it was in flight, below where its links count: it is revisited
+  if expandable and not expanded and eff < maxDepth then
+    pending = pending + 1
+    redis.call('XADD', KEYS[7], '*', 'j', ARGV[3], 'u', url, 'd', eff, 'a', '1')
   end
 end
-local pending = redis.call('HINCRBY', KEYS[1], 'pending', -1)
+pending = redis.call('HINCRBY', KEYS[1], 'pending', pending - 1)
 redis.call('HSET', KEYS[1], 'updatedAt', now)
 if pending <= 0 and status == 'running' then redis.call('HSET', KEYS[1], 'status', 'done', 'finishedAt', now) end
 if pending <= 0 then
@@ -95,6 +161,7 @@ if pending <= 0 then
   end
 end
 ack()
+if prev then return 2 end
 return 1`;
 
 /**
@@ -149,3 +216,37 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
 if status == 'running' then redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updatedAt', now, 'finishedAt', now) end
 return status`;
+
+/**
+ * Stores one origin's robots.txt answer in the shared cache, bounded in entries and bytes: entries expire after
+ * ttlSeconds, and the oldest are evicted while there are more than maxEntries or more than maxBytes in all.
+ * KEYS: entry, index (zset: entry key -> stored at), sizes (hash: entry key -> bytes), total bytes.
+ * ARGV: value, ttlSeconds, maxEntries, maxBytes. Returns how many entries were evicted.
+ */
+export const STORE_ROBOTS = `${NOW}
+local ttl = tonumber(ARGV[2])
+local function forget(k)
+  local s = tonumber(redis.call('HGET', KEYS[3], k) or '0')
+  redis.call('HDEL', KEYS[3], k)
+  redis.call('ZREM', KEYS[2], k)
+  return redis.call('DECRBY', KEYS[4], s)
+end
+for _, k in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - ttl * 1000)) do
+  forget(k)
+  redis.call('DEL', k)
+end
+forget(KEYS[1])
+local size = string.len(ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('HSET', KEYS[3], KEYS[1], size)
+local total = redis.call('INCRBY', KEYS[4], size)
+local evicted = 0
+while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[3]) or total > tonumber(ARGV[4]) do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)
+  if #oldest == 0 then break end
+  total = forget(oldest[1])
+  redis.call('DEL', oldest[1])
+  evicted = evicted + 1
+end
+return evicted`;

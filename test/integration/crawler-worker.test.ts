@@ -120,7 +120,7 @@ describe('crawler workers', () => {
       expect(await client.ttl(key)).toBeGreaterThan(6 * 24 * 3600);
     }
     const alt = (await store.images(doc.id, 0, 100_000)).items.find((i) => i.url === `${site.origin}pic/7.jpg`);
-    expect(alt).toEqual({ url: `${site.origin}pic/7.jpg`, page: `${site.origin}p/7.html`, alt: 'picture 7' });
+    expect(alt).toEqual({ url: `${site.origin}pic/7.jpg`, page: `${site.origin}p/7.html`, alt: 'picture 7', kind: 'img' });
   });
 
   it('never connect to a private address the config does not allow, linked or redirected to', async () => {

@@ -24,6 +24,16 @@ export interface SiteOptions {
   prerender?: boolean;
   /** Milliseconds each page response is held back, to make a crawl last long enough to interrupt. */
   pageDelayMs?: number;
+  /**
+   * Add the standards cases (robots.txt per RFC 9309, encodings, modern image sources): page 0 links to a
+   * percent-encoded spelling of a disallowed path and to a redirect into a disallowed path, and to the
+   * /enc/ pages, each in a legacy encoding declared by header, by <meta> or by BOM.
+   */
+  standards?: boolean;
+  /** Page i also links to page (37i + 11) mod pages: shorter paths that a crawl may find after longer ones. */
+  shortcuts?: boolean;
+  /** Each page answer is held back a random 0..randomDelayMs ms, so responses arrive in a random order. */
+  randomDelayMs?: number;
 }
 
 export interface SyntheticSite {
@@ -34,6 +44,8 @@ export interface SyntheticSite {
   /** performance.now() of every page request (/p/...), in arrival order. */
   pageTimes: number[];
   hitsUnder(prefix: string): number;
+  /** Every page (canonical URL) within maxDepth links of the seed, with its shortest link distance. */
+  pagesWithin(maxDepth: number): Map<string, number>;
   expected: {
     /** Canonical URLs of every page that should end up fetched (HTML and non-HTML). */
     fetched: Set<string>;
@@ -51,6 +63,7 @@ export async function startSyntheticSite(options: SiteOptions): Promise<Syntheti
   const hits = new Map<string, number>();
   const pageTimes: number[] = [];
   const cache = new Map<number, Buffer>();
+  const shortcutOf = (i: number) => (37 * i + 11) % options.pages;
   let origin = '';
   let flakyServed = false;
 
@@ -59,6 +72,7 @@ export async function startSyntheticSite(options: SiteOptions): Promise<Syntheti
     if (cached !== undefined) return cached;
     const children: string[] = [];
     for (let c = branching * i + 1; c <= branching * i + branching && c < options.pages; c++) children.push(`<li><a href="/p/${c}.html">page ${c}</a></li>`);
+    if (options.shortcuts) children.push(`<li><a href="/p/${shortcutOf(i)}.html">shortcut</a></li>`);
     const parent = i === 0 ? 0 : Math.floor((i - 1) / branching);
     const useBase = i % 10 === 5;
     const html = `<!doctype html><html><head><meta charset="utf-8"><title>page ${i}</title>
@@ -79,6 +93,8 @@ ${useBase ? '<base href="/based/">' : ''}
 ${i === 0 && specials ? '<a href="/missing.html">gone</a> <a href="/files/report.pdf">pdf</a> <a href="/flaky.html">flaky</a>' : ''}
 ${i === 0 ? (options.extraLinksOnRoot ?? []).map((href) => `<a href="${href}">extra</a>`).join(' ') : ''}
 ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">moved</a>`).join(' ') : ''}
+${i === 0 && options.standards ? MODERN_IMAGES_HTML : ''}
+${i === 0 && options.standards ? `<a href="/%70rivate/encoded.html">spelled differently</a> <a href="/go/private">moved inside</a> ${ENCODED_PAGES.map((p) => `<a href="/enc/${p.name}.html">${p.name}</a>`).join(' ')}` : ''}
 <ul>${children.join('')}</ul>
 <p>${'lorem ipsum dolor sit amet '.repeat(Math.ceil((options.padBytes ?? 0) / 27))}</p>
 </main></body></html>`;
@@ -95,11 +111,19 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
     if (page && Number(page[1]) < options.pages) {
       pageTimes.push(performance.now());
       const html = pageHtml(Number(page[1]));
-      if (options.pageDelayMs) setTimeout(() => send(res, 200, 'text/html; charset=utf-8', html), options.pageDelayMs);
+      const delay = (options.pageDelayMs ?? 0) + (options.randomDelayMs ? Math.floor(Math.random() * (options.randomDelayMs + 1)) : 0);
+      if (delay > 0) setTimeout(() => send(res, 200, 'text/html; charset=utf-8', html), delay);
       else send(res, 200, 'text/html; charset=utf-8', html);
       return;
     }
-    if (path === '/robots.txt') return send(res, 200, 'text/plain', 'User-agent: *\nDisallow: /private/\n');
+    if (path === '/robots.txt') return send(res, 200, 'text/plain', `User-agent: *\nDisallow: /private/\n${options.standards ? `Sitemap: ${origin}sitemap-index.xml\n` : ''}`);
+    if (options.standards && path === '/sitemap-index.xml') {
+      return send(res, 200, 'application/xml', `<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>${origin}sitemap-pages.xml</loc></sitemap></sitemapindex>`);
+    }
+    if (options.standards && path === '/sitemap-pages.xml') {
+      return send(res, 200, 'application/xml', `<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>${origin}p/0.html</loc></url><url><loc>${origin}orphan.html?a=1&amp;b=2</loc></url></urlset>`);
+    }
+    if (options.standards && path === '/orphan.html') return send(res, 200, 'text/html', '<html><body><img src="/img/orphan.png"></body></html>');
     if (path === '/files/report.pdf' && specials) return send(res, 200, 'application/pdf', '%PDF-1.4 not really');
     if (path === '/flaky.html' && specials) {
       if (!flakyServed) {
@@ -113,7 +137,13 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
       res.writeHead(302, { location: options.redirects[Number(redirect[1])] }).end();
       return;
     }
-    if (path.startsWith('/private/')) return send(res, 200, 'text/html', '<html><body><img src="/img/secret.png"></body></html>');
+    if (path.startsWith('/private/') || path.startsWith('/%70rivate/')) return send(res, 200, 'text/html', '<html><body><img src="/img/secret.png"></body></html>');
+    if (options.standards && path === '/go/private') {
+      res.writeHead(302, { location: '/private/target.html' }).end();
+      return;
+    }
+    const encoded = options.standards ? ENCODED_PAGES.find((p) => path === `/enc/${p.name}.html`) : undefined;
+    if (encoded !== undefined) return send(res, 200, encoded.contentType, encoded.body());
     return send(res, 404, 'text/plain', 'not found');
   });
   server.keepAliveTimeout = 30_000;
@@ -131,6 +161,15 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
     }
     expected.robotsDisallowed.add(`${origin}private/${i % 5}.html`);
   }
+  if (options.standards) {
+    for (const image of MODERN_IMAGES) expected.images.add(new URL(image.path, origin).href);
+    expected.robotsDisallowed.add(`${origin}%70rivate/encoded.html`);
+    expected.robotsDisallowed.add(`${origin}go/private`);
+    for (const page of ENCODED_PAGES) {
+      expected.fetched.add(`${origin}enc/${page.name}.html`);
+      expected.images.add(new URL(page.image, origin).href);
+    }
+  }
   if (specials) {
     expected.fetched.add(`${origin}files/report.pdf`);
     expected.fetched.add(`${origin}flaky.html`);
@@ -144,6 +183,26 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
     hits,
     pageTimes,
     hitsUnder: (prefix) => [...hits].filter(([p]) => p.startsWith(prefix)).reduce((sum, [, n]) => sum + n, 0),
+    pagesWithin: (maxDepth) => {
+      // breadth-first over the page links pageHtml writes: children, home, parent, shortcut
+      const depth = new Map<number, number>([[0, 0]]);
+      const queue = [0];
+      while (queue.length > 0) {
+        const i = queue.shift()!;
+        const d = depth.get(i)!;
+        if (d >= maxDepth) continue;
+        const links = [0, i === 0 ? 0 : Math.floor((i - 1) / branching)];
+        for (let c = branching * i + 1; c <= branching * i + branching && c < options.pages; c++) links.push(c);
+        if (options.shortcuts) links.push(shortcutOf(i));
+        for (const j of links) {
+          if (!depth.has(j)) {
+            depth.set(j, d + 1);
+            queue.push(j);
+          }
+        }
+      }
+      return new Map([...depth].map(([i, d]) => [`${origin}p/${i}.html`, d]));
+    },
     expected,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
@@ -151,6 +210,43 @@ ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">mo
     }),
   };
 }
+
+/** Page 0 of a standards site also names images the way modern pages do, one of each kind. */
+const MODERN_IMAGES: Array<{ path: string; kind: string }> = [
+  { path: '/modern/favicon.ico', kind: 'icon' }, { path: '/modern/touch.png', kind: 'icon' },
+  { path: '/modern/lazy.jpg', kind: 'lazy' }, { path: '/modern/lazy-2x.jpg', kind: 'lazy' },
+  { path: '/modern/inline-bg.png', kind: 'css' }, { path: '/modern/block-bg.png', kind: 'css' },
+  { path: '/modern/poster.jpg', kind: 'poster' }, { path: '/modern/go.png', kind: 'input' }, { path: '/modern/vector.png', kind: 'svg' },
+];
+export const MODERN_IMAGE_KINDS = new Map(MODERN_IMAGES.map((i) => [i.path, i.kind]));
+const MODERN_IMAGES_HTML = `<link rel="icon" href="/modern/favicon.ico"><link rel="apple-touch-icon" href="/modern/touch.png">
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="/modern/lazy.jpg" data-srcset="/modern/lazy-2x.jpg 2x" alt="lazy">
+<div style="background-image: url('/modern/inline-bg.png')"></div><style>.b { background: url(/modern/block-bg.png) } @font-face { src: url(/modern/font.woff2) }</style>
+<video poster="/modern/poster.jpg"></video><input type="image" src="/modern/go.png" alt="go">
+<svg width="1" height="1"><image href="/modern/vector.png"/></svg>`;
+
+/**
+ * Pages in legacy encodings: each names one image whose file name is non-ASCII ("café-ÿ.png": é and ÿ are one
+ * byte in ISO-8859-1/windows-1252), so decoding the page with the wrong encoding yields a different URL.
+ * The encoding is declared in the Content-Type header, by <meta charset>, by <meta http-equiv>, or by a BOM.
+ */
+const IMAGE_NAME = 'caf\u00e9-\u00ff\u20ac';
+function latin1Page(declaration: string, image: string, encoding: 'latin1' | 'win1252'): Buffer {
+  const html = `<!doctype html><html><head>${declaration}<title>encoded</title></head><body><p>${'x'.repeat(40)}</p><img src="${image}" alt="${IMAGE_NAME}"></body></html>`;
+  if (encoding === 'latin1') return Buffer.from(html.replace(/\u20ac/g, ''), 'latin1');
+  // windows-1252: the euro sign is byte 0x80
+  return Buffer.concat([...html].map((c) => (c === '\u20ac' ? Buffer.from([0x80]) : Buffer.from(c, 'latin1'))));
+}
+export const ENCODED_PAGES: Array<{ name: string; contentType: string; image: string; body: () => Buffer }> = [
+  { name: 'header-latin1', contentType: 'text/html; charset=ISO-8859-1', image: `/enc/img/h-${IMAGE_NAME.replace('\u20ac', '')}.png`, body() { return latin1Page('', this.image, 'latin1'); } },
+  { name: 'meta-latin1', contentType: 'text/html', image: `/enc/img/m-${IMAGE_NAME.replace('\u20ac', '')}.png`, body() { return latin1Page('<meta charset="iso-8859-1">', this.image, 'latin1'); } },
+  { name: 'meta-http-equiv-1252', contentType: 'text/html', image: `/enc/img/e-${IMAGE_NAME}.png`, body() { return latin1Page('<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">', this.image, 'win1252'); } },
+  { name: 'bom-utf16', contentType: 'text/html; charset=windows-1252', image: `/enc/img/b-${IMAGE_NAME}.png`, body() {
+    // A BOM outranks the header (WHATWG encoding sniffing): this page is UTF-16LE whatever the header says.
+    const html = `<!doctype html><html><head><title>bom</title></head><body><img src="${this.image}"></body></html>`;
+    return Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(html, 'utf16le')]);
+  } },
+];
 
 /** A listener that must never be reached: it only counts requests. */
 export async function startTripwire(host: string): Promise<{ origin: string; hits: () => number; close(): Promise<void> }> {

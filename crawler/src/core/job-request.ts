@@ -1,10 +1,17 @@
 import { z } from 'zod';
 import { canonicalUrl, describeUnsupportedUrl } from './url.js';
 import type { LinkScope } from './scope.js';
+import { describeBadPattern } from './url-patterns.js';
 
 /** Limits a submitter may ask for; the service config caps them further (api.maxPagesLimit). */
 export const MAX_SEED_URLS = 100;
 export const MAX_DEPTH = 20;
+
+export const MAX_PATTERNS = 50;
+const urlPattern = z.string().min(1).max(500).superRefine((value, ctx) => {
+  const problem = describeBadPattern(value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const seedUrl = z.string().max(2048, 'expected a URL of at most 2048 characters').superRefine((value, ctx) => {
   const problem = describeUnsupportedUrl(value);
@@ -18,6 +25,12 @@ export const jobRequestSchema = z.strictObject({
   /** Shorthand for scope: true = "host", false = "any". Ignored when scope is given. */
   sameHost: z.boolean().optional(),
   scope: z.enum(['host', 'origin', 'domain', 'any']).optional(),
+  /** URL patterns a link must match one of to be followed (globs, or /regex/flags); the start URLs always are. */
+  include: z.array(urlPattern).max(MAX_PATTERNS).default([]),
+  /** URL patterns whose links are not followed. */
+  exclude: z.array(urlPattern).max(MAX_PATTERNS).default([]),
+  /** Also start from the sitemaps robots.txt lists and /sitemap.xml of each start URL's origin. */
+  useSitemaps: z.boolean().default(false),
 });
 
 export type JobRequestInput = z.input<typeof jobRequestSchema>;
@@ -28,6 +41,9 @@ export interface JobRequest {
   maxDepth: number;
   maxPages: number;
   scope: LinkScope;
+  include: string[];
+  exclude: string[];
+  useSitemaps: boolean;
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
@@ -37,10 +53,10 @@ export function parseJobRequest(input: unknown, limits: { maxPages: number }): P
   if (!result.success) {
     return { ok: false, errors: result.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`) };
   }
-  const { urls, maxDepth, maxPages, sameHost, scope } = result.data;
+  const { urls, maxDepth, maxPages, sameHost, scope, include, exclude, useSitemaps } = result.data;
   if (maxPages > limits.maxPages) return { ok: false, errors: [`maxPages: expected at most ${limits.maxPages} (this service's limit)`] };
   const canonical = [...new Set(urls.map((u) => canonicalUrl(u)).filter((u): u is string => u !== null))];
-  return { ok: true, value: { urls: canonical, maxDepth, maxPages, scope: scope ?? (sameHost === false ? 'any' : 'host') } };
+  return { ok: true, value: { urls: canonical, maxDepth, maxPages, scope: scope ?? (sameHost === false ? 'any' : 'host'), include, exclude, useSitemaps } };
 }
 
 /** The seed's plain-text form: one URL per line; blank lines and # comments are ignored. */

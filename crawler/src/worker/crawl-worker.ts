@@ -3,11 +3,13 @@ import type { Redis } from 'ioredis';
 import { createAddressPolicy } from '../core/address-policy.js';
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
+import { urlFilter, type UrlMatcher } from '../core/url-patterns.js';
 import type { ServiceConfig } from '../config.js';
 import { JobStore, taskFromFields, type JobMeta, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { RobotsCache } from './robots-cache.js';
-import { createSafeAgent, isBlocked, SafeFetcher } from './safe-fetch.js';
+import { sitemapUrls } from './sitemaps.js';
+import { createSafeAgent, isBlocked, isRobotsDisallowed, RobotsDisallowedError, SafeFetcher } from './safe-fetch.js';
 
 export interface WorkerLog {
   info(message: string): void;
@@ -50,9 +52,9 @@ export class CrawlWorker {
   private readonly fetcher: SafeFetcher;
   private readonly robots: RobotsCache;
   private readonly held = new Map<string, Held>();
-  private readonly metaCache = new Map<string, { meta: JobMeta | null; expires: number }>();
-  /** Per job: URLs (links and images) whose completion script already ran in this process. */
-  private readonly recorded = new Map<string, Set<string>>();
+  private readonly metaCache = new Map<string, { meta: JobMeta | null; filter: UrlMatcher; expires: number }>();
+  /** Per job: links (with the depth they were sent at) and images whose completion script already ran here. */
+  private readonly recorded = new Map<string, Map<string, number>>();
   private stopping = false;
   private loops: Promise<unknown>[] = [];
   private timers: NodeJS.Timeout[] = [];
@@ -73,7 +75,7 @@ export class CrawlWorker {
       maxRedirects: config.worker.maxRedirects,
       userAgent: config.worker.userAgent,
     });
-    this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, config.worker.userAgent);
+    this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, config.worker.userAgent, config.worker.robotsCache);
   }
 
   async start(): Promise<void> {
@@ -186,7 +188,7 @@ export class CrawlWorker {
 
   private async handle(messageId: string, task: PageTask, takenOver: boolean, signal: AbortSignal): Promise<void> {
     const { config } = this.options;
-    const meta = await this.jobMeta(task.job);
+    const { meta, filter } = await this.jobMeta(task.job);
     if (meta === null || meta.status !== 'running') {
       await this.finish(messageId, task, { outcome: 'cancelled', page: null, images: [], children: [] });
       return;
@@ -218,9 +220,13 @@ export class CrawlWorker {
     }
     let fetched;
     try {
-      fetched = await this.fetcher.fetchPage(task.url, signal);
+      fetched = await this.fetcher.fetchPage(task.url, signal, this.checkRedirect);
     } catch (error) {
       if (signal.aborted) throw error;
+      if (isRobotsDisallowed(error)) {
+        await this.finish(messageId, task, { outcome: 'robots', page: { url: task.url, depth: task.depth, outcome: 'robots', finalUrl: error.url, error: error.message }, images: [], children: [] });
+        return;
+      }
       await this.failOrRetry(messageId, task, error, undefined);
       return;
     }
@@ -240,25 +246,52 @@ export class CrawlWorker {
       });
       return;
     }
-    const { images, links } = fetched.extract;
+    const { images, links, dataImages, linksDropped, imagesDropped } = fetched.extract;
     const children: PageResult['children'] = [];
-    if (task.depth < meta.maxDepth) {
-      const seeds = meta.seeds.map((s) => new URL(s));
-      for (const link of links) {
-        const linkUrl = new URL(link);
-        if (!inScopeOfAny(linkUrl, seeds, meta.scope)) continue;
-        const known = this.robots.peek(linkUrl);
-        children.push({ url: link, depth: task.depth + 1, robotsDisallowed: known !== undefined && !known.isAllowed(link) });
-      }
+    const expanded = task.depth < meta.maxDepth;
+    const seeds = meta.seeds.map((s) => new URL(s));
+    const admit = (link: string, depth: number) => {
+      const linkUrl = new URL(link);
+      if (!inScopeOfAny(linkUrl, seeds, meta.scope) || !filter(link)) return;
+      const known = this.robots.peek(linkUrl);
+      children.push({ url: link, depth, robotsDisallowed: known !== undefined && !known.isAllowed(link) });
+    };
+    if (expanded) for (const link of links) admit(link, task.depth + 1);
+    // sitemaps are optional seeds: read once per job and origin, when a start URL is fetched
+    if (meta.options.useSitemaps && task.depth === 0 && meta.seeds.includes(task.url) && this.firstSeedOfOrigin(meta, url)) {
+      for (const link of await sitemapUrls(url.origin, rules, this.fetcher, signal)) admit(link, 0);
     }
+    const capped = linksDropped > 0 || imagesDropped > 0;
     await this.finish(messageId, task, {
       outcome: 'fetched',
-      page: { url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: images.length, links: links.length, ...(fetched.truncated ? { truncated: true } : {}) },
+      page: {
+        url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: images.length, links: links.length,
+        encoding: fetched.encoding,
+        ...(dataImages > 0 ? { dataImages } : {}),
+        ...(linksDropped > 0 ? { linksDropped } : {}),
+        ...(imagesDropped > 0 ? { imagesDropped } : {}),
+        ...(fetched.truncated ? { truncated: true } : {}),
+      },
       imagePage: fetched.finalUrl,
       images,
       children,
+      expandable: true,
+      expanded,
+      dataImages,
+      capped,
     });
   }
+
+  /** Sitemaps of an origin are read for the first of the job's start URLs on it only. */
+  private firstSeedOfOrigin(meta: JobMeta, url: URL): boolean {
+    return meta.seeds.find((s) => new URL(s).origin === url.origin) === url.href;
+  }
+
+  /** Every redirect hop is checked against the robots.txt of its own origin before it is requested. */
+  private readonly checkRedirect = async (url: string): Promise<void> => {
+    const rules = await this.robots.rulesFor(new URL(url));
+    if (!rules.isAllowed(url)) throw new RobotsDisallowedError(url);
+  };
 
   private async failOrRetry(messageId: string, task: PageTask, error: unknown, retryAfterMs: number | undefined): Promise<void> {
     if (isBlocked(error)) {
@@ -287,34 +320,37 @@ export class CrawlWorker {
     // Links and images this process has already had recorded for the job (navigation, logos: on every page)
     // are not sent again; the script would only find them in its sets. Marked only after the script
     // succeeded, so a failed or interrupted completion still sends everything when it is retried.
+    // A link sent before at the same or a smaller depth changes nothing; one at a smaller depth than before
+    // may shorten its path (shortest-path depth), so it is sent again.
     const known = this.recordedFor(task.job);
-    const children = result.children.filter((c) => !known.has(c.url));
+    const children = result.children.filter((c) => (known.get(c.url) ?? Infinity) > c.depth);
     // Images are keyed apart from links: <a href="big.jpg"> and <img src="big.jpg"> are two facts.
     const images = result.images.filter((i) => !known.has(`\0${i.url}`));
     const recorded = await this.store.complete(messageId, task, { ...result, children, images });
-    for (const c of children) known.add(c.url);
-    for (const i of images) known.add(`\0${i.url}`);
+    for (const c of children) known.set(c.url, c.depth);
+    for (const i of images) known.set(`\0${i.url}`, 0);
     if (recorded === 0) this.stats.duplicates++;
     else this.stats.completed++;
   }
 
-  private recordedFor(job: string): Set<string> {
+  private recordedFor(job: string): Map<string, number> {
     let known = this.recorded.get(job);
     if (known === undefined || known.size > 200_000) {
       if (this.recorded.size > 20) this.recorded.clear();
-      known = new Set();
+      known = new Map();
       this.recorded.set(job, known);
     }
     return known;
   }
 
-  private async jobMeta(id: string): Promise<JobMeta | null> {
+  private async jobMeta(id: string): Promise<{ meta: JobMeta | null; filter: UrlMatcher }> {
     const hit = this.metaCache.get(id);
-    if (hit !== undefined && hit.expires > Date.now()) return hit.meta;
+    if (hit !== undefined && hit.expires > Date.now()) return hit;
     const meta = await this.store.meta(id);
-    this.metaCache.set(id, { meta, expires: Date.now() + 1000 });
+    const entry = { meta, filter: meta === null ? () => true : urlFilter(meta.options.include, meta.options.exclude), expires: Date.now() + 1000 };
+    this.metaCache.set(id, entry);
     if (this.metaCache.size > 1000) this.metaCache.delete(this.metaCache.keys().next().value!);
-    return meta;
+    return entry;
   }
 
   /** Resets the idle time of every message this worker holds, so only silent workers lose theirs. */

@@ -1,17 +1,43 @@
 import type { Redis } from 'ioredis';
 import { robotsFromResponse, robotsUrlFor, type RobotsRules } from '../core/robots.js';
+import type { WorkerConfig } from '../config.js';
 import type { CrawlerKeys } from '../keys.js';
+import { LuaScript } from '../lua.js';
+import { STORE_ROBOTS } from '../scripts.js';
 import type { SafeFetcher } from './safe-fetch.js';
 
-const TTL_SECONDS = 3600;
+/** RFC 9309 2.5: crawlers parse at least the first 500 KiB; the rest of a larger file is ignored. */
 const MAX_ROBOTS_BYTES = 512 * 1024;
+const storeRobots = new LuaScript(STORE_ROBOTS);
+
+export type RobotsCacheLimits = WorkerConfig['robotsCache'];
+
+interface Entry {
+  rules: RobotsRules;
+  expires: number;
+  bytes: number;
+}
+
+/** Comments and blank lines carry no rule: they are not kept (nor shared) once the file is read. */
+export function compactRobots(body: string): string {
+  const lines: string[] = [];
+  for (const raw of body.split(/\r\n|\r|\n/)) {
+    const hash = raw.indexOf('#');
+    const line = (hash >= 0 ? raw.slice(0, hash) : raw).trim();
+    if (line !== '') lines.push(line);
+  }
+  return lines.join('\n');
+}
 
 /**
- * robots.txt per origin: parsed rules kept in this process, the raw answer shared with other workers in
- * Redis for an hour, so a site sees one robots.txt request per hour, not one per worker.
+ * robots.txt per origin: parsed rules kept in this process, the (compacted) answer shared with other workers in
+ * Redis, so a site sees one robots.txt request per TTL, not one per worker. Both are bounded in entries and
+ * bytes (a crawl over thousands of origins must not grow a worker or Redis without limit): the process keeps
+ * the most recently used origins, Redis evicts the oldest stored (STORE_ROBOTS), and entries expire after the TTL.
  */
 export class RobotsCache {
-  private readonly local = new Map<string, { rules: RobotsRules; expires: number }>();
+  private readonly local = new Map<string, Entry>();
+  private localBytes = 0;
   private readonly inflight = new Map<string, Promise<RobotsRules>>();
 
   constructor(
@@ -19,12 +45,27 @@ export class RobotsCache {
     private readonly keys: CrawlerKeys,
     private readonly fetcher: SafeFetcher,
     private readonly userAgent: string,
+    private readonly limits: RobotsCacheLimits,
   ) {}
+
+  /** Origins and approximate bytes held in this process. */
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.local.size, bytes: this.localBytes };
+  }
 
   /** Rules already known for this origin, without any I/O (used to pre-filter links). */
   peek(url: URL): RobotsRules | undefined {
-    const hit = this.local.get(url.origin);
-    return hit !== undefined && hit.expires > Date.now() ? hit.rules : undefined;
+    const origin = url.origin;
+    const hit = this.local.get(origin);
+    if (hit === undefined) return undefined;
+    if (hit.expires <= Date.now()) {
+      this.drop(origin, hit);
+      return undefined;
+    }
+    // most recently used last: eviction takes from the front
+    this.local.delete(origin);
+    this.local.set(origin, hit);
+    return hit.rules;
   }
 
   async rulesFor(url: URL): Promise<RobotsRules> {
@@ -47,12 +88,36 @@ export class RobotsCache {
     if (shared !== null) {
       answer = JSON.parse(shared) as { status: number; body: string };
     } else {
-      answer = await this.fetcher.fetchText(robotsUrl, MAX_ROBOTS_BYTES);
+      const fetched = await this.fetcher.fetchText(robotsUrl, MAX_ROBOTS_BYTES);
+      answer = { status: fetched.status, body: fetched.status >= 200 && fetched.status < 300 ? compactRobots(fetched.body) : '' };
       // 5xx is transient: not cached, robotsFromResponse throws and the page is retried later.
-      if (answer.status < 500) await this.redis.set(key, JSON.stringify(answer), 'EX', TTL_SECONDS);
+      if (answer.status < 500) {
+        const { ttlSeconds, sharedMaxEntries, sharedMaxBytes } = this.limits;
+        await storeRobots.run(this.redis, [key, this.keys.robotsIndex, this.keys.robotsSizes, this.keys.robotsBytes],
+          [JSON.stringify(answer), ttlSeconds, sharedMaxEntries, sharedMaxBytes]);
+      }
     }
     const rules = robotsFromResponse(robotsUrl, answer.status, answer.body, this.userAgent);
-    this.local.set(url.origin, { rules, expires: Date.now() + TTL_SECONDS * 1000 });
+    this.remember(url.origin, rules, answer.body);
     return rules;
+  }
+
+  private remember(origin: string, rules: RobotsRules, body: string): void {
+    const previous = this.local.get(origin);
+    if (previous !== undefined) this.drop(origin, previous);
+    // the text as UTF-16, the parsed rules (about as large again) and the map entry itself
+    const bytes = 4 * body.length + 512;
+    this.local.set(origin, { rules, expires: Date.now() + this.limits.ttlSeconds * 1000, bytes });
+    this.localBytes += bytes;
+    for (const [oldest, entry] of this.local) {
+      if (this.local.size <= this.limits.maxEntries && this.localBytes <= this.limits.maxBytes) break;
+      if (oldest === origin) continue;
+      this.drop(oldest, entry);
+    }
+  }
+
+  private drop(origin: string, entry: Entry): void {
+    this.local.delete(origin);
+    this.localBytes -= entry.bytes;
   }
 }

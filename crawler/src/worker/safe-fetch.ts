@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { TextDecoder } from 'node:util';
+import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { AddressPolicy } from '../core/address-policy.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
@@ -16,14 +17,33 @@ export class BlockedAddressError extends Error {
   readonly code = 'ERR_BLOCKED_ADDRESS';
 }
 
-export function isBlocked(error: unknown): boolean {
+/** A redirect hop that the robots.txt of its origin disallows: the fetch ends there (RFC 9309). */
+export class RobotsDisallowedError extends Error {
+  readonly code = 'ERR_ROBOTS_DISALLOWED';
+  constructor(readonly url: string) {
+    super(`redirected to ${url.slice(0, 300)}, which its robots.txt disallows`);
+  }
+}
+
+function hasCode(error: unknown, code: string): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if ((current as { code?: string }).code === 'ERR_BLOCKED_ADDRESS') return true;
+    if ((current as { code?: string }).code === code) return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;
 }
+
+export function isBlocked(error: unknown): boolean {
+  return hasCode(error, 'ERR_BLOCKED_ADDRESS');
+}
+
+export function isRobotsDisallowed(error: unknown): error is RobotsDisallowedError {
+  return error instanceof RobotsDisallowedError;
+}
+
+/** Called before every redirect hop is requested; throws (e.g. RobotsDisallowedError) to end the fetch. */
+export type HopCheck = (url: string) => Promise<void>;
 
 export async function resolveAllowed(hostname: string, policy: AddressPolicy): Promise<string> {
   const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
@@ -71,7 +91,7 @@ export interface FetchLimits {
 }
 
 export type PageFetch =
-  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean }
+  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean; encoding: string }
   | { kind: 'other'; status: number; finalUrl: string; contentType: string }
   | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string };
 
@@ -81,8 +101,8 @@ export class SafeFetcher {
   constructor(private readonly agent: Agent, private readonly limits: FetchLimits) {}
 
   /** GET a page, following redirects by hand, parsing HTML as it streams in. Throws on network errors. */
-  async fetchPage(url: string, signal?: AbortSignal): Promise<PageFetch> {
-    const { response, finalUrl, release } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal);
+  async fetchPage(url: string, signal?: AbortSignal, checkHop?: HopCheck): Promise<PageFetch> {
+    const { response, finalUrl, release } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal, checkHop);
     try {
       return await this.readPage(response, finalUrl);
     } finally {
@@ -104,7 +124,10 @@ export class SafeFetcher {
       return { kind: 'other', status, finalUrl, contentType };
     }
     const extractor = createExtractor(finalUrl);
-    const decoder = decoderFor(contentType);
+    // The encoding is sniffed (WHATWG) from the first 1024 bytes, then the body is decoded as it streams in.
+    let decoder: TextDecoder | undefined;
+    let head: Buffer[] = [];
+    let headBytes = 0;
     let bytes = 0;
     let truncated = false;
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
@@ -114,10 +137,26 @@ export class SafeFetcher {
         discard(response.body);
         break;
       }
-      extractor.write(decoder.decode(chunk, { stream: true }));
+      if (decoder !== undefined) {
+        extractor.write(decoder.decode(chunk, { stream: true }));
+        continue;
+      }
+      head.push(chunk);
+      headBytes += chunk.length;
+      if (headBytes >= SNIFF_BYTES) {
+        const start = Buffer.concat(head);
+        decoder = new TextDecoder(sniffHtmlEncoding(start, contentType));
+        extractor.write(decoder.decode(start, { stream: true }));
+        head = [];
+      }
+    }
+    if (decoder === undefined) {
+      const start = Buffer.concat(head);
+      decoder = new TextDecoder(sniffHtmlEncoding(start, contentType));
+      extractor.write(decoder.decode(start, { stream: true }));
     }
     extractor.write(decoder.decode());
-    return { kind: 'html', status, finalUrl, extract: extractor.end(), truncated };
+    return { kind: 'html', status, finalUrl, extract: extractor.end(), truncated, encoding: decoder.encoding };
   }
 
   /** GET a small text resource (robots.txt) with the same safety and a size cap. */
@@ -131,7 +170,7 @@ export class SafeFetcher {
   }
 
   /** Follows redirects; the caller must call `release()` once it has read (or dropped) the body. */
-  private async follow(url: string, accept: string, signal?: AbortSignal) {
+  private async follow(url: string, accept: string, signal?: AbortSignal, checkHop?: HopCheck) {
     // One controller and one timer per fetch: AbortSignal.any + AbortSignal.timeout cost ~0.2 ms per call on
     // Node 20, a third of a page's whole CPU budget.
     const controller = new AbortController();
@@ -144,17 +183,19 @@ export class SafeFetcher {
     };
     try {
       // The overall deadline keeps running while the caller reads the body.
-      return { ...(await this.hops(url, accept, controller.signal)), release: cleanup };
+      return { ...(await this.hops(url, accept, controller.signal, checkHop)), release: cleanup };
     } catch (error) {
       cleanup();
       throw error;
     }
   }
 
-  private async hops(url: string, accept: string, combined: AbortSignal) {
+  private async hops(url: string, accept: string, combined: AbortSignal, checkHop: HopCheck | undefined) {
     let current = url;
     for (let hop = 0; ; hop++) {
       if (parseHttpUrl(current) === null) throw new BlockedAddressError(`refusing to follow a redirect to ${current.slice(0, 200)}: only http(s)`);
+      // the first URL was checked by the caller; every hop after it is checked against its own origin's rules
+      if (hop > 0 && checkHop !== undefined) await checkHop(current);
       const response = await request(current, {
         method: 'GET',
         dispatcher: this.agent,
@@ -195,11 +236,31 @@ function discard(body: NodeJS.ReadableStream & { destroy(): void }): void {
   body.destroy();
 }
 
-function decoderFor(contentType: string): TextDecoder {
-  const charset = /charset\s*=\s*"?([\w-]+)/i.exec(contentType)?.[1];
+/** The WHATWG prescan looks at this many bytes for <meta charset> / <meta http-equiv>. */
+const SNIFF_BYTES = 1024;
+
+/**
+ * The page's encoding per the WHATWG encoding sniffing algorithm (html-encoding-sniffer): a BOM first, then
+ * the Content-Type charset, then a prescan of the first 1024 bytes for <meta charset> or
+ * <meta http-equiv="Content-Type">. With none of those, the "frequency analysis" step browsers take is a
+ * UTF-8 validity check of those bytes (UTF-8 if they are valid, windows-1252 as the spec's default if not).
+ * Labels Node's decoder does not know fall back the same way.
+ */
+export function sniffHtmlEncoding(start: Uint8Array, contentType: string): string {
+  const label = /;\s*charset\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s;]+))/i.exec(contentType);
+  const transportLayerEncodingLabel = label === null ? undefined : (label[1] ?? label[2] ?? label[3]);
+  const sniffed = htmlEncodingSniffer(start, { transportLayerEncodingLabel, defaultEncoding: '' });
+  if (sniffed !== '') {
+    try {
+      return new TextDecoder(sniffed).encoding;
+    } catch {
+      // an encoding the sniffer names but this Node cannot decode: guess as below
+    }
+  }
   try {
-    return new TextDecoder(charset ?? 'utf-8');
+    new TextDecoder('utf-8', { fatal: true }).decode(start, { stream: true });
+    return 'utf-8';
   } catch {
-    return new TextDecoder('utf-8');
+    return 'windows-1252';
   }
 }

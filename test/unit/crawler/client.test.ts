@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { imagesCsv } from '../../../crawler/src/client.js';
+import { imagesCsv, imagesJsonl } from '../../../crawler/src/client.js';
 import type { JobDocument } from '../../../crawler/src/jobs.js';
 import { describeJob, progressLine } from '../../../src/workflows/crawl.js';
 
@@ -9,16 +9,33 @@ const job: JobDocument = {
   createdAt: '2026-11-22T15:00:00.000Z',
   updatedAt: '2026-11-22T15:00:01.000Z',
   finishedAt: null,
-  request: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host' },
-  counts: { queued: 40, pending: 10, fetched: 28, failed: 1, robots: 1, blocked: 0, cancelled: 0, images: 70 },
+  request: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false },
+  counts: { queued: 40, pending: 10, fetched: 28, failed: 1, robots: 1, blocked: 0, cancelled: 0, images: 70, dataImages: 0, capped: 0 },
+  maxPagesReached: false,
 };
 
 describe('depl crawl output', () => {
-  it('quotes CSV cells that need it', () => {
+  it('writes RFC 4180 CSV: CRLF rows, quoted commas, quotes and line breaks', () => {
     expect(imagesCsv([
-      { url: 'http://s.test/a.png', page: 'http://s.test/', alt: 'plain' },
-      { url: 'http://s.test/b,c.png', page: 'http://s.test/x', alt: 'say "hi"\nthere' },
-    ])).toBe('image_url,page_url,alt\nhttp://s.test/a.png,http://s.test/,plain\n"http://s.test/b,c.png",http://s.test/x,"say ""hi""\nthere"\n');
+      { url: 'http://s.test/a.png', page: 'http://s.test/', alt: 'plain', kind: 'img' },
+      { url: 'http://s.test/b,c.png', page: 'http://s.test/x', alt: 'say "hi"\nthere, twice\r\n', kind: 'srcset' },
+    ])).toBe('image_url,page_url,alt,kind\r\nhttp://s.test/a.png,http://s.test/,plain,img\r\n"http://s.test/b,c.png",http://s.test/x,"say ""hi""\nthere, twice\r\n",srcset\r\n');
+  });
+
+  it('guards cells a spreadsheet would run as formulas, and can start with a UTF-8 BOM', () => {
+    const rows = (alt: string) => imagesCsv([{ url: 'http://s.test/a.png', page: 'http://s.test/', alt, kind: 'img' }]).split('\r\n')[1];
+    expect(rows('=HYPERLINK("http://evil.test","x")')).toBe(`http://s.test/a.png,http://s.test/,"'=HYPERLINK(""http://evil.test"",""x"")",img`);
+    expect(rows('+1')).toBe("http://s.test/a.png,http://s.test/,'+1,img");
+    expect(rows('-2+3')).toBe("http://s.test/a.png,http://s.test/,'-2+3,img");
+    expect(rows('@SUM(A1)')).toBe("http://s.test/a.png,http://s.test/,'@SUM(A1),img");
+    expect(rows('a=b')).toBe('http://s.test/a.png,http://s.test/,a=b,img');
+    expect(imagesCsv([], { bom: true })).toBe('\uFEFFimage_url,page_url,alt,kind\r\n');
+  });
+
+  it('writes JSON Lines, one image a line', () => {
+    const text = imagesJsonl([{ url: 'http://s.test/a.png', page: 'http://s.test/', alt: 'line\nbreak', kind: 'css' }, { url: 'http://s.test/b.png', page: 'http://s.test/', alt: '', kind: 'og' }]);
+    expect(text.split('\n')).toHaveLength(3);
+    expect(text.trimEnd().split('\n').map((line) => JSON.parse(line) as { kind: string }).map((i) => i.kind)).toEqual(['css', 'og']);
   });
 
   it('draws progress as pages done out of pages queued', () => {

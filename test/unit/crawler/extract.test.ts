@@ -29,17 +29,60 @@ describe('extractPage', () => {
       <video><source src="movie.mp4"></video>
       <img src="data:image/png;base64,AAAA"><img src="a.png#dup"><img>
       </body></html>`;
-    const { images } = extractPage(page, html);
+    const { images, dataImages } = extractPage(page, html);
     expect(images).toEqual([
-      { url: 'http://site.test/og.png', alt: '' },
-      { url: 'http://site.test/dir/a.png', alt: 'first' },
-      { url: 'http://other.test/abs.png', alt: '' },
-      { url: 'http://site.test/dir/s1.png', alt: '' },
-      { url: 'http://site.test/dir/s2.png', alt: '' },
-      { url: 'http://site.test/dir/p-wide.webp', alt: 'pic' },
-      { url: 'http://site.test/dir/p-narrow.webp', alt: 'pic' },
-      { url: 'http://site.test/dir/p.png', alt: 'pic' },
+      { url: 'http://site.test/og.png', alt: '', kind: 'og' },
+      { url: 'http://site.test/dir/a.png', alt: 'first', kind: 'img' },
+      { url: 'http://other.test/abs.png', alt: '', kind: 'img' },
+      { url: 'http://site.test/dir/s1.png', alt: '', kind: 'srcset' },
+      { url: 'http://site.test/dir/s2.png', alt: '', kind: 'srcset' },
+      { url: 'http://site.test/dir/p-wide.webp', alt: 'pic', kind: 'picture' },
+      { url: 'http://site.test/dir/p-narrow.webp', alt: 'pic', kind: 'picture' },
+      { url: 'http://site.test/dir/p.png', alt: 'pic', kind: 'img' },
     ]);
+    expect(dataImages).toBe(1);
+  });
+
+  it('finds the images modern pages use, each with its kind; data: URIs are only counted', () => {
+    const html = `<html><head>
+      <link rel="icon" href="/favicon.ico"><link rel="apple-touch-icon" sizes="180x180" href="/touch.png">
+      <link rel="shortcut icon" href="/short.ico"><link rel="stylesheet" href="/site.css">
+      <style>
+        @font-face { font-family: x; src: url(/font.woff2) format("woff2"); }
+        @import url("/other.css");
+        .hero { background-image: url('/hero.jpg'); color: red }
+        .list { list-style: square url("/bullet.png") } /* background: url(/commented.png) */
+      </style></head><body>
+      <img class="lazyload" src="data:image/gif;base64,R0lGOD" data-src="/lazy.jpg" data-srcset="/lazy-1x.jpg 1x, /lazy-2x.jpg 2x" alt="lazy">
+      <div data-bg="/bg-lazy.png"></div>
+      <div style="background:#fff url(&quot;/inline.png&quot;) no-repeat"></div>
+      <video poster="/poster.jpg"><source src="/movie.mp4"></video>
+      <input type="image" src="/submit.png" alt="Go"><input type="text" src="/not-an-image.png">
+      <svg><image href="/svg-href.png"/><image xlink:href="/svg-xlink.png"/></svg>
+      <img src="DATA:image/png;base64,AAAA">
+      </body></html>`;
+    const { images, dataImages } = extractPage(page, html);
+    expect(images.map((i) => [i.url.replace('http://site.test', ''), i.kind])).toEqual([
+      ['/favicon.ico', 'icon'], ['/touch.png', 'icon'], ['/short.ico', 'icon'], ['/hero.jpg', 'css'], ['/bullet.png', 'css'],
+      ['/lazy.jpg', 'lazy'], ['/lazy-1x.jpg', 'lazy'], ['/lazy-2x.jpg', 'lazy'],
+      ['/bg-lazy.png', 'lazy'], ['/inline.png', 'css'], ['/poster.jpg', 'poster'], ['/submit.png', 'input'],
+      ['/svg-href.png', 'svg'], ['/svg-xlink.png', 'svg'],
+    ]);
+    expect(images.find((i) => i.kind === 'input')?.alt).toBe('Go');
+    expect(dataImages).toBe(2);
+  });
+
+  it('applies the caps after canonicalising and de-duplicating, and says how many were left out', () => {
+    const toc = Array.from({ length: 6000 }, (_, i) => `<a href="page${i}.html#s1">a</a><a href="page${i}.html#s2">b</a><a href="./page${i}.html">c</a>`).join('');
+    const result = extractPage(page, toc);
+    expect(result.links).toHaveLength(5000);
+    expect(result.linksDropped).toBe(1000);
+    const few = extractPage(page, Array.from({ length: 400 }, (_, i) => `<a href="p${i}.html#x">a</a><a href="p${i}.html#y">b</a>`.repeat(20)).join(''));
+    expect(few.links).toHaveLength(400);
+    expect(few.linksDropped).toBe(0);
+    const pics = extractPage(page, Array.from({ length: 5003 }, (_, i) => `<img src="i${i}.png#a"><img src="./i${i}.png">`).join(''));
+    expect(pics.images).toHaveLength(5000);
+    expect(pics.imagesDropped).toBe(3);
   });
 
   it('applies <base href> to every URL, even ones before it', () => {
@@ -60,6 +103,10 @@ describe('extractPage', () => {
     const extractor = createExtractor(page);
     for (let i = 0; i < html.length; i += 7) extractor.write(html.slice(i, i + 7));
     expect(extractor.end()).toEqual(extractPage(page, html));
-    expect(extractPage(page, html).images[0]).toEqual({ url: 'http://site.test/dir/x.webp', alt: 'a&b' });
+    expect(extractPage(page, html).images[0]).toEqual({ url: 'http://site.test/dir/x.webp', alt: 'a&b', kind: 'picture' });
+    const css = '<style>.a { background-image: url("/one.png") } .b { background: url(/two.png) }</style><img src="3.png">';
+    const chunked = createExtractor(page);
+    for (let i = 0; i < css.length; i += 5) chunked.write(css.slice(i, i + 5));
+    expect(chunked.end().images.map((i) => i.url)).toEqual(['http://site.test/one.png', 'http://site.test/two.png', 'http://site.test/dir/3.png']);
   });
 });

@@ -6,7 +6,15 @@ const limits = { maxPages: 1000 };
 describe('parseJobRequest', () => {
   it('fills defaults and canonicalises and dedupes seeds', () => {
     const result = parseJobRequest({ urls: ['http://S.test/#a', 'http://s.test/'] }, limits);
-    expect(result).toEqual({ ok: true, value: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host' } });
+    expect(result).toEqual({ ok: true, value: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false } });
+  });
+
+  it('takes include/exclude patterns (globs or /regex/) and useSitemaps, and refuses a bad regex', () => {
+    const result = parseJobRequest({ urls: ['http://s.test/'], include: ['http://s.test/docs/**'], exclude: ['/\\.pdf$/i'], useSitemaps: true }, limits);
+    expect(result.ok && result.value).toMatchObject({ include: ['http://s.test/docs/**'], exclude: ['/\\.pdf$/i'], useSitemaps: true });
+    const bad = parseJobRequest({ urls: ['http://s.test/'], exclude: ['/(unclosed/'] }, limits);
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.errors.join('\n')).toMatch(/exclude\.0: .*not a valid regular expression/);
   });
 
   it('maps sameHost:false to any scope', () => {
