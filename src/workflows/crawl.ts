@@ -118,13 +118,15 @@ export async function callApi<T>(where: string, fn: () => Promise<T>): Promise<T
   }
 }
 
-/** Polls until the job leaves "running"; `onProgress` sees every document. */
-export async function waitForCrawl(client: CrawlerClient, where: string, id: string, onProgress: (job: JobDocument) => void, intervalMs = 500): Promise<JobDocument> {
+/** Polls until the job leaves "running" or the deadline (epoch ms) passes; `onProgress` sees every document. */
+export async function waitForCrawl(client: CrawlerClient, where: string, id: string, onProgress: (job: JobDocument) => void, intervalMs = 500, deadline?: number): Promise<JobDocument> {
   for (;;) {
     const job = await callApi(where, () => client.get(id));
     onProgress(job);
     if (job.status !== 'running') return job;
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    if (deadline !== undefined && Date.now() >= deadline) return job;
+    const wait = deadline === undefined ? intervalMs : Math.max(0, Math.min(intervalMs, deadline - Date.now()));
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
 
@@ -133,7 +135,9 @@ export function describeJob(job: JobDocument): string {
   return [
     `Job ${job.id}: ${job.status}`,
     `  pages: ${c.fetched} fetched, ${c.failed} failed, ${c.robots} skipped by robots.txt, ${c.blocked} blocked, ${c.pending} pending (of ${c.queued} queued)`,
-    `  images: ${c.images}`,
+    `  images: ${c.images}${c.dataImages ? ` (and ${c.dataImages} data: URIs, not listed)` : ''}`,
+    ...(c.capped ? [`  ${c.capped} page(s) had more links or images than the per-page cap; their records say how many were left out`] : []),
+    ...(job.maxPagesReached ? [`  maxPages (${job.request.maxPages}) was reached: further links were not followed`] : []),
     `  started ${job.createdAt}${job.finishedAt ? `, finished ${job.finishedAt}` : ''}`,
   ].join('\n');
 }

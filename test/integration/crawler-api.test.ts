@@ -238,9 +238,31 @@ describe('crawler API', () => {
     const status = await runCli(['crawl', 'status', job.id, '--api', base], { cwd, env });
     expect(status.stdout).toMatch(/: done\n\s+pages: 12 fetched, 0 failed, 5 skipped by robots\.txt/);
     const csv = await runCli(['crawl', 'results', job.id, '--format', 'csv', '--api', base], { cwd, env });
-    const rows = csv.stdout.trim().split('\n');
-    expect(rows[0]).toBe('image_url,page_url,alt');
+    // (execa strips the final line break)
+    const rows = csv.stdout.split('\r\n');
+    expect(rows[0]).toBe('image_url,page_url,alt,kind');
+    expect(rows.every((r) => !r.includes('\n'))).toBe(true);
     expect(new Set(rows.slice(1).map((r) => r.split(',')[0]))).toEqual(site.expected.images);
+    const jsonl = await runCli(['crawl', 'results', job.id, '--format', 'jsonl', '--api', base], { cwd, env });
+    const lines = jsonl.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { url: string; kind: string });
+    expect(new Set(lines.map((l) => l.url))).toEqual(site.expected.images);
+    const json = await runCli(['crawl', 'results', job.id, '--api', base], { cwd, env });
+    expect((JSON.parse(json.stdout) as unknown[]).length).toBe(site.expected.images.size);
+    const bom = await runCli(['crawl', 'results', job.id, '--format', 'csv', '--bom', '--api', base], { cwd, env });
+    expect(bom.stdout.startsWith('\uFEFFimage_url,')).toBe(true);
+    // a page that never answers keeps its job running: --wait --timeout gives up waiting, exit 1, job left running
+    const hanging = createServer(() => undefined);
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    try {
+      const slowUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/never.html`;
+      const timedOut = await runCli(['crawl', 'submit', slowUrl, '--wait', '--timeout', '1s', '--api', base], { cwd, env });
+      expect([timedOut.exitCode, timedOut.stderr]).toEqual([1, expect.stringMatching(/is still running after 1s[\s\S]*depl crawl status/)]);
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+    }
+    const badTimeout = await runCli(['crawl', 'submit', site.seed, '--wait', '--timeout', 'soon', '--api', base], { cwd, env });
+    expect(badTimeout.exitCode).toBe(2);
 
     const unknown = await runCli(['crawl', 'status', randomUUID(), '--api', base], { cwd, env });
     expect(unknown.exitCode).toBe(2);
