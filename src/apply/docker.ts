@@ -12,7 +12,9 @@ import type { Cluster } from './cluster.js';
 import { knownHostsPath, sshKeyPath } from './inventory.js';
 import { KnownHosts } from './known-hosts.js';
 import { LocalRemote } from './local-remote.js';
-import type { SshTarget } from './ssh.js';
+import { needsSudo, engineStreamCommand } from '../plan/privilege.js';
+import { shellLine } from '../plan/shell.js';
+import { authFailure, type SshTarget } from './ssh.js';
 
 /**
  * A Docker Engine API client for one node's engine (the manager's, for builds and services). Over SSH the
@@ -57,7 +59,9 @@ export async function engineOverSsh(target: SshTarget, knownHosts: KnownHosts): 
   const client = new Client();
   await new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve());
-    client.once('error', (error) => reject(new OperationError(`${target.name} (${target.host}): cannot open the Docker API connection over SSH: ${error.message}`, undefined, 'DOCKER_SSH')));
+    client.once('error', (error: Error & { level?: string }) => reject(error.level === 'client-authentication'
+      ? authFailure(target)
+      : new OperationError(`${target.name} (${target.host}): cannot open the Docker API connection over SSH: ${error.message}`, undefined, 'DOCKER_SSH')));
     client.connect({
       host: target.host,
       port: target.port,
@@ -71,12 +75,14 @@ export async function engineOverSsh(target: SshTarget, knownHosts: KnownHosts): 
     });
   });
   client.on('error', () => {});
-  const sudo = target.user !== 'root';
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const sudo = needsSudo(target.user);
+  // A sudo user reaches the engine through one `docker system dial-stdio` session per HTTP connection, and
+  // sshd allows 10 sessions per connection (MaxSessions): stay below that.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: sudo ? 8 : 16 });
   // http.Agent asks for a socket per connection; an SSH channel to the engine's socket serves as one.
   (agent as unknown as { createConnection: unknown }).createConnection = (_options: unknown, callback: (error: Error | null, socket?: Duplex) => void) => {
     const done = (error: Error | undefined, channel: ClientChannel) => (error ? callback(error) : callback(null, socketLike(channel)));
-    if (sudo) client.exec('sudo -n docker system dial-stdio', done);
+    if (sudo) client.exec(shellLine(engineStreamCommand(target.user)), done);
     else client.openssh_forwardOutStreamLocal(SOCKET, done);
   };
   const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
@@ -98,7 +104,7 @@ export async function managerEngine(loaded: LoadedConfig, cluster: Cluster): Pro
   });
   const node = cluster.managerNode;
   return engineOverSsh(
-    { name: node.name, host: node.address, port: loaded.config.ssh.port, user: loaded.config.ssh.user, privateKey },
+    { name: node.name, host: node.address, port: loaded.config.ssh.port, user: loaded.config.ssh.user, privateKey, keyFile },
     new KnownHosts(knownHostsPath(loaded)),
   );
 }

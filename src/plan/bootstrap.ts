@@ -8,13 +8,7 @@ import type { Argv } from './shell.js';
 
 export const SWARM_PORT = 2377;
 
-/**
- * Commands are written as root would run them; for a non-root SSH user (Ubuntu cloud images: `ubuntu`)
- * the SSH remote runs each one through passwordless sudo (see src/apply/ssh.ts).
- */
-export function asRoot(argv: Argv, sudo: boolean): Argv {
-  return sudo ? ['sudo', '-n', '--', ...argv] : argv;
-}
+/* Commands are written as root would run them; src/plan/privilege.ts prefixes them for a sudo user. */
 
 export const INSTALL_DOCKER_SCRIPT = `set -e
 if command -v docker >/dev/null 2>&1; then

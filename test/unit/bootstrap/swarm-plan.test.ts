@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  asRoot, decideManager, decideWorker, desiredNodeLabels, ensureDockerCommand, missingLabels, nodeLabelAddCommand,
+  decideManager, decideWorker, desiredNodeLabels, ensureDockerCommand, missingLabels, nodeLabelAddCommand,
   overlayNetworkCreateCommand, overlayNetworkName, parseEnsureDocker, parseNodeLabels, parseNodeList, parseSwarmInfo,
   staleNodeIds, swarmInitCommand, swarmJoinRequest, type SwarmNodeRow,
 } from '../../../src/plan/bootstrap.js';
@@ -21,11 +21,6 @@ describe('swarm bootstrap commands', () => {
     expect(swarmJoinRequest('SWMTKN-1-abc', '192.168.77.11', '192.168.77.12')).toEqual({
       ListenAddr: '192.168.77.12:2377', AdvertiseAddr: '192.168.77.12', RemoteAddrs: ['192.168.77.11:2377'], JoinToken: 'SWMTKN-1-abc',
     });
-  });
-
-  it('runs commands through passwordless sudo only for a non-root user', () => {
-    expect(asRoot(['docker', 'info'], false)).toEqual(['docker', 'info']);
-    expect(asRoot(['docker', 'info'], true)).toEqual(['sudo', '-n', '--', 'docker', 'info']);
   });
 
   it('installs docker.io with apt only when docker is missing, then waits for dockerd', () => {
