@@ -1,7 +1,8 @@
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { Readable } from 'node:stream';
+import ssh2 from 'ssh2';
 import { OperationError } from '../errors.js';
-import { asRoot } from '../plan/bootstrap.js';
+import { asRoot, needsSudo, shellAsRoot, sudoProbeCommand, sudoProblem, sudoVerdict } from '../plan/privilege.js';
 import { quote, shellLine, type Argv } from '../plan/shell.js';
 import type { Logger } from '../util/log.js';
 import { fingerprint, KnownHosts, knownHostsName } from './known-hosts.js';
@@ -15,20 +16,42 @@ export interface SshTarget {
   port: number;
   user: string;
   privateKey: Buffer | string;
+  /** Where the private key came from, for messages (ssh.key in depl.yaml). */
+  keyFile?: string;
 }
 
 /** Raised when a node presents another host key than the one recorded: never retried. */
 export class HostKeyChangedError extends OperationError {}
 
+/** `ED25519 SHA256:...` of the public half of a private key, as `ssh-keygen -l` names it. */
+export function keyFingerprint(privateKey: Buffer | string): string {
+  const parsed = ssh2.utils.parseKey(privateKey);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) return 'an unreadable key';
+  return `${key.type} ${fingerprint(key.getPublicSSH())}`;
+}
+
+/**
+ * The node took the connection but refused the key: retrying cannot help (unlike a node still booting),
+ * so it fails at once, naming the key offered and the user.
+ */
+export function authFailure(target: SshTarget): OperationError {
+  const key = `${target.keyFile ?? 'the key'} (${keyFingerprint(target.privateKey)})`;
+  return new OperationError(
+    `${target.name} (${target.user}@${target.host}:${target.port}): SSH authentication failed: the node refused ${key} for user ${target.user}`,
+    `Check ssh.user and ssh.key in depl.yaml: the public half of that key must be in ~${target.user}/.ssh/authorized_keys on the node. ` +
+      'Nodes made by another project (another checkout) or with another key refuse this one.',
+    'SSH_AUTH_FAILED',
+  );
+}
+
 /** A node reached over SSH. Commands run as root: through `sudo -n` when the SSH user is not root. */
 export class SshRemote implements Remote {
   readonly name: string;
-  private readonly sudo: boolean;
   private closed = false;
 
   constructor(private readonly client: Client, readonly target: SshTarget) {
     this.name = `${target.name} (${target.host})`;
-    this.sudo = target.user !== 'root';
     client.on('close', () => { this.closed = true; });
   }
 
@@ -37,11 +60,22 @@ export class SshRemote implements Remote {
   }
 
   exec(argv: Argv, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.run(shellLine(asRoot(argv, this.sudo)), argv.join(' '), options);
+    return this.run(shellLine(asRoot(argv, this.target.user)), argv.join(' '), options);
   }
 
   shell(line: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.run(this.sudo ? shellLine(asRoot(['sh', '-c', line], true)) : line, line, options);
+    return this.run(shellAsRoot(line, this.target.user), line, options);
+  }
+
+  /** For a login user that is not root: stops with a clear error unless sudo works without a password. */
+  async checkSudo(): Promise<void> {
+    const { user } = this.target;
+    if (!needsSudo(user)) return;
+    const probe = await this.run(shellLine(sudoProbeCommand(user)), 'sudo -n true', { check: false, timeoutMs: 30_000 });
+    const verdict = sudoVerdict(probe.code, probe.stderr);
+    if (verdict === 'ok') return;
+    const { message, hint } = sudoProblem(verdict, `${this.target.name} (${this.target.host})`, user, probe.stderr);
+    throw new OperationError(message, hint, verdict === 'password' ? 'SUDO_PASSWORD' : 'SUDO_REFUSED');
   }
 
   async writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
@@ -115,11 +149,14 @@ export interface ConnectOptions {
 
 type AttemptFailure = { retry: boolean; error: Error };
 
-/** One connection attempt; the host key is checked against known_hosts (trusted on first use). */
-async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: number): Promise<Client | AttemptFailure> {
+/**
+ * One connection attempt. The host key is checked against known_hosts before anything is sent to the node:
+ * trusted on first use (recorded at once, race-free, its fingerprint printed once), refused when it changed.
+ */
+async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: number, log?: Logger): Promise<Client | AttemptFailure> {
   const knownTypes = await knownHosts.typesFor(target.host, target.port);
   let changed: HostKeyChangedError | undefined;
-  let firstSeen: Buffer | undefined;
+  let trustError: Error | undefined;
   const client = new Client();
   const config: ConnectConfig = {
     host: target.host,
@@ -132,10 +169,10 @@ async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: num
     // ask for a key type we have on record, so a comparison is meaningful
     ...(knownTypes.length > 0 ? { algorithms: { serverHostKey: knownTypes as never } } : {}),
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-      knownHosts.check(target.host, target.port, key).then((verdict) => {
+      knownHosts.trust(target.host, target.port, key).then((verdict) => {
         if (verdict.kind === 'known') return verify(true);
-        if (verdict.kind === 'unknown') {
-          firstSeen = key;
+        if (verdict.kind === 'recorded') {
+          log?.info(`${target.name} (${target.host}): first connection; its host key ${verdict.fingerprint} is now recorded in ${knownHosts.file}`);
           return verify(true);
         }
         const entry = knownHostsName(target.host, target.port);
@@ -147,14 +184,19 @@ async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: num
           'HOST_KEY_CHANGED',
         );
         verify(false);
-      }, () => verify(false));
+      }, (error: Error) => {
+        trustError = error;
+        verify(false);
+      });
     },
   };
   return new Promise((resolve) => {
-    const onError = (error: Error) => {
+    const onError = (error: Error & { level?: string }) => {
       client.removeAllListeners('ready');
       client.end();
       if (changed) return resolve({ retry: false, error: changed });
+      if (trustError) return resolve({ retry: false, error: trustError });
+      if (error.level === 'client-authentication') return resolve({ retry: false, error: authFailure(target) });
       resolve({ retry: true, error });
     };
     client.once('error', onError);
@@ -162,8 +204,7 @@ async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: num
       client.removeListener('error', onError);
       // later errors (connection reset) surface as failed commands, not as unhandled events
       client.on('error', () => {});
-      const record = firstSeen ? knownHosts.add(target.host, target.port, firstSeen) : Promise.resolve();
-      record.then(() => resolve(client), (error: Error) => { client.end(); resolve({ retry: false, error }); });
+      resolve(client);
     });
     client.connect(config);
   });
@@ -171,15 +212,25 @@ async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: num
 
 /**
  * Connects, waiting for a booting node with backoff (0.25 s doubling to 2 s) until `waitMs` has passed.
- * A changed host key fails at once; anything else is retried and the last error is in the timeout message.
+ * A changed host key, a refused key and a sudo that wants a password fail at once; anything else (no
+ * route, connection refused, sshd not up yet) is retried and the last error is in the timeout message.
  */
 export async function connectSsh(target: SshTarget, options: ConnectOptions): Promise<SshRemote> {
   const waitMs = options.waitMs ?? 120_000;
   const deadline = Date.now() + waitMs;
   let lastError = '';
   return pollUntil(async () => {
-    const outcome = await attempt(target, options.knownHosts, Math.max(3000, Math.min(20_000, deadline - Date.now())));
-    if (outcome instanceof Client) return new SshRemote(outcome, target);
+    const outcome = await attempt(target, options.knownHosts, Math.max(3000, Math.min(20_000, deadline - Date.now())), options.log);
+    if (outcome instanceof Client) {
+      const remote = new SshRemote(outcome, target);
+      try {
+        await remote.checkSudo();
+      } catch (error) {
+        await remote.close();
+        throw error;
+      }
+      return remote;
+    }
     if (!outcome.retry) throw outcome.error;
     lastError = outcome.error.message;
     options.log?.debug(`${target.name}: ssh not ready (${lastError}); retrying`);
@@ -203,6 +254,8 @@ export interface SshPoolOptions {
   user: string;
   port: number;
   privateKey: Buffer | string;
+  /** For messages: the file the key was read from. */
+  keyFile?: string;
   knownHosts: KnownHosts;
   log?: Logger;
   waitMs?: number;
@@ -229,7 +282,7 @@ export class SshPool {
 
   private reconnect(node: { name: string; address: string }, waitMs: number | undefined): Promise<SshRemote> {
     const pending = connectSsh(
-      { name: node.name, host: node.address, port: this.options.port, user: this.options.user, privateKey: this.options.privateKey },
+      { name: node.name, host: node.address, port: this.options.port, user: this.options.user, privateKey: this.options.privateKey, keyFile: this.options.keyFile },
       { knownHosts: this.options.knownHosts, log: this.options.log, waitMs, waitHint: this.options.waitHint },
     );
     this.open.set(node.address, pending);

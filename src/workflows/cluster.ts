@@ -35,6 +35,7 @@ export async function sshPoolFor(loaded: LoadedConfig, log: Logger, waitMs?: num
     user: loaded.config.ssh.user,
     port: loaded.config.ssh.port,
     privateKey: key.privateKey,
+    keyFile: key.privateKeyFile,
     knownHosts: new KnownHosts(knownHostsPath(loaded)),
     log,
     waitMs,

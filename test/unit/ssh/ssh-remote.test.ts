@@ -5,18 +5,23 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateParseableKeyPair } from '../../../src/apply/ssh-keypair.js';
-import { KnownHosts } from '../../../src/apply/known-hosts.js';
+import { fingerprint, KnownHosts } from '../../../src/apply/known-hosts.js';
+import { silentLogger } from '../../../src/util/log.js';
 import { connectSsh, SshPool } from '../../../src/apply/ssh.js';
 import { isDeplError } from '../../../src/errors.js';
 
 const clientKey = generateParseableKeyPair();
+const clientPublic = (ssh2.utils.parseKey(clientKey.private) as ssh2.ParsedKey).getPublicSSH();
 
 /** An in-process SSH server on loopback: runs nothing, answers each exec with the command line it got. */
 function startServer(hostKey = generateParseableKeyPair().private, port = 0): Promise<{ server: ssh2.Server; port: number; execs: string[] }> {
   const execs: string[] = [];
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
+    let user = '';
     client.on('authentication', (ctx) => {
-      if (ctx.method === 'publickey' && ctx.username === 'root') return ctx.accept();
+      user = ctx.username;
+      const authorised = ctx.method === 'publickey' && ctx.key.data.equals(clientPublic);
+      if (authorised && ['root', 'ubuntu', 'asks'].includes(ctx.username)) return ctx.accept();
       ctx.reject(['publickey']);
     });
     client.on('ready', () => {
@@ -27,6 +32,12 @@ function startServer(hostKey = generateParseableKeyPair().private, port = 0): Pr
           const chunks: Buffer[] = [];
           stream.on('data', (c: Buffer) => chunks.push(c));
           stream.on('end', () => {
+            if (user === 'asks' && info.command === 'sudo -n -- true') {
+              stream.stderr.write('sudo: a password is required\n');
+              stream.exit(1);
+              stream.end();
+              return;
+            }
             stream.write(`ran: ${info.command}\n`);
             if (chunks.length > 0) stream.write(`stdin: ${Buffer.concat(chunks).toString()}\n`);
             if (info.command.includes('fail')) stream.stderr.write('it failed\n');
@@ -90,6 +101,52 @@ describe('SSH remote', () => {
     expect((error as Error).message).toContain(knownHosts.file);
     expect((error as Error).message).toContain('node-1 (127.0.0.1)');
     expect(isDeplError(error) && error.hint).toContain(`ssh-keygen -R '[127.0.0.1]:${first.port}' -f ${knownHosts.file}`);
+  });
+
+  it('runs the same command line through sudo -n for a login user that is not root', async () => {
+    const { server, port, execs } = await startServer();
+    servers.push(server);
+    const remote = await connectSsh({ ...target(port), user: 'ubuntu' }, { knownHosts, waitMs: 5000 });
+    await remote.exec(['docker', 'info']);
+    await remote.shell('a | b');
+    expect(execs).toEqual(['sudo -n -- true', 'sudo -n -- docker info', "sudo -n -- sh -c 'a | b'"]);
+    await remote.close();
+  });
+
+  it('stops at once, naming the node and the user, when sudo asks for a password', async () => {
+    const { server, port } = await startServer();
+    servers.push(server);
+    const error = await connectSsh({ ...target(port), user: 'asks' }, { knownHosts, waitMs: 20_000 }).then(() => null, (e: unknown) => e);
+    expect(isDeplError(error) && error.code).toBe('SUDO_PASSWORD');
+    expect((error as Error).message).toMatch(/^node-1 \(127\.0\.0\.1\): sudo asks asks for a password/);
+  });
+
+  it('fails fast on a refused key, naming the key offered and the user', async () => {
+    const { server, port } = await startServer();
+    servers.push(server);
+    const other = generateParseableKeyPair();
+    const started = Date.now();
+    const error = await connectSsh({ ...target(port), user: 'ubuntu', privateKey: other.private, keyFile: '/p/.depl/other_key' }, { knownHosts, waitMs: 60_000 })
+      .then(() => null, (e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(isDeplError(error) && error.code).toBe('SSH_AUTH_FAILED');
+    const parsed = ssh2.utils.parseKey(other.private) as ssh2.ParsedKey;
+    expect((error as Error).message).toBe(`node-1 (ubuntu@127.0.0.1:${port}): SSH authentication failed: the node refused /p/.depl/other_key ` +
+      `(ssh-ed25519 ${fingerprint(parsed.getPublicSSH())}) for user ubuntu`);
+    expect(isDeplError(error) && error.hint).toContain('~ubuntu/.ssh/authorized_keys');
+  });
+
+  it('records one host key on first use when connections race, and prints its fingerprint once', async () => {
+    const { server, port } = await startServer();
+    servers.push(server);
+    const lines: string[] = [];
+    const log = { ...silentLogger, info: (m: string) => lines.push(m) };
+    // two "processes": separate KnownHosts objects on one file
+    const remotes = await Promise.all(Array.from({ length: 4 }, (_, i) =>
+      connectSsh(target(port), { knownHosts: new KnownHosts(knownHosts.file), waitMs: 5000, log: i % 2 === 0 ? log : undefined })));
+    await Promise.all(remotes.map((r) => r.close()));
+    expect((await readFile(knownHosts.file, 'utf8')).trim().split('\n')).toHaveLength(1);
+    expect(lines.length).toBeLessThanOrEqual(1);
   });
 
   it('waits with backoff for a node whose sshd starts late', async () => {
