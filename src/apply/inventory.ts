@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
@@ -67,13 +67,18 @@ export async function requireInventory(loaded: LoadedConfig): Promise<Inventory>
   return inventory;
 }
 
+/** Writes beside the file and renames over it; folders it makes are 0700 (only the operator's). */
 export async function writeFileAtomicLocal(file: string, content: string, mode = 0o644): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const temp = `${file}.tmp-${process.pid}`;
   await writeFile(temp, content, { mode });
+  await chmod(temp, mode);
   await rename(temp, file);
 }
 
+/** Files under .depl/ are the operator's own (keys, host keys, addresses): 0600, whatever the umask. */
+export const DEPL_FILE_MODE = 0o600;
+
 export async function writeInventory(loaded: LoadedConfig, inventory: Inventory): Promise<void> {
-  await writeFileAtomicLocal(inventoryPath(loaded), JSON.stringify(inventory, null, 2) + '\n');
+  await writeFileAtomicLocal(inventoryPath(loaded), JSON.stringify(inventory, null, 2) + '\n', DEPL_FILE_MODE);
 }

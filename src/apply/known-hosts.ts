@@ -1,6 +1,8 @@
 import { createHash, createHmac } from 'node:crypto';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { silentLogger } from '../util/log.js';
+import { withFileLock } from './local/file-lock.js';
 
 /**
  * An OpenSSH-format known_hosts file (`.depl/known_hosts`), so `ssh -o UserKnownHostsFile=...` agrees with
@@ -53,16 +55,28 @@ export type HostKeyVerdict =
   | { kind: 'unknown' }
   | { kind: 'changed'; expected: string[] };
 
+/** What `trust` did: the key matched the record, was recorded now (first use), or differs from the record. */
+export type TrustVerdict = { kind: 'known' } | { kind: 'recorded'; fingerprint: string } | { kind: 'changed'; expected: string[] };
+
 export class KnownHosts {
-  /** Appends from parallel connections are serialised so lines never interleave. */
+  /** Changes from parallel connections in this process are serialised; other processes by a lock folder. */
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly file: string) {}
 
-  private serialised(fn: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(fn);
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(() => withFileLock(`${this.file}.lock`, `${path.basename(this.file)}`, silentLogger, fn, 30_000, 25));
     this.queue = next.catch(() => {});
     return next;
+  }
+
+  /** The whole file, rewritten beside itself and renamed over it (0600), so readers never see half. */
+  private async replace(text: string): Promise<void> {
+    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    const temp = `${this.file}.tmp-${process.pid}`;
+    await writeFile(temp, text, { mode: 0o600 });
+    await chmod(temp, 0o600);
+    await rename(temp, this.file);
   }
 
   private async entries(): Promise<Entry[]> {
@@ -85,10 +99,28 @@ export class KnownHosts {
   }
 
   async add(host: string, port: number, blob: Buffer): Promise<void> {
+    await this.serialised(async () => this.append(host, port, blob));
+  }
+
+  private async append(host: string, port: number, blob: Buffer): Promise<void> {
+    const text = await readFile(this.file, 'utf8').catch(() => '');
     const line = `${knownHostsName(host, port)} ${keyType(blob)} ${blob.toString('base64')}\n`;
-    await this.serialised(async () => {
-      await mkdir(path.dirname(this.file), { recursive: true });
-      await appendFile(this.file, line, { mode: 0o600 });
+    await this.replace(text.length === 0 || text.endsWith('\n') ? text + line : `${text}\n${line}`);
+  }
+
+  /**
+   * Trust on first use, race-free: under the lock, the record is read again; a host with no record gets
+   * this key (one key per host), a host with one is checked against it. Of two first connections at once,
+   * in this process or another, whichever records first wins and the other is checked against its key.
+   */
+  async trust(host: string, port: number, blob: Buffer): Promise<TrustVerdict> {
+    const quick = await this.check(host, port, blob);
+    if (quick.kind !== 'unknown') return quick;
+    return this.serialised(async () => {
+      const now = await this.check(host, port, blob);
+      if (now.kind !== 'unknown') return now;
+      await this.append(host, port, blob);
+      return { kind: 'recorded', fingerprint: `${keyType(blob)} ${fingerprint(blob)}` };
     });
   }
 
@@ -102,7 +134,7 @@ export class KnownHosts {
         const patterns = raw.trim().split(/\s+/)[0] ?? '';
         return raw.trim().length === 0 || raw.trim().startsWith('#') || !matches(patterns, name);
       });
-      await writeFile(this.file, kept.filter((l) => l.length > 0).map((l) => l + '\n').join(''), { mode: 0o600 });
+      await this.replace(kept.filter((l) => l.length > 0).map((l) => l + '\n').join(''));
     });
   }
 }

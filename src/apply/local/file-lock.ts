@@ -24,7 +24,7 @@ function alive(pid: number): boolean {
  * Runs `fn` while holding a lock made by an atomic mkdir, so several processes on this machine (the CLI,
  * several test files) never build the same thing at once. A lock whose owner process is gone is taken over.
  */
-export async function withFileLock<T>(lockDir: string, what: string, log: Logger, fn: () => Promise<T>, timeoutMs = 15 * 60_000): Promise<T> {
+export async function withFileLock<T>(lockDir: string, what: string, log: Logger, fn: () => Promise<T>, timeoutMs = 15 * 60_000, pollMs = 500): Promise<T> {
   await mkdir(path.dirname(lockDir), { recursive: true });
   let told = false;
   let owner: Owner | null = null;
@@ -51,7 +51,7 @@ export async function withFileLock<T>(lockDir: string, what: string, log: Logger
   };
   await pollUntil(take, {
     timeoutMs,
-    intervalMs: 500,
+    intervalMs: pollMs,
     onTimeout: () => {
       throw new OperationError(`${what}: still locked by pid ${(owner as Owner | null)?.pid ?? '?'} after ${Math.round(timeoutMs / 1000)} s`, `If no depl process is running, remove ${lockDir}.`, 'LOCK_TIMEOUT');
     },

@@ -59,6 +59,19 @@ describe('known_hosts: trust on first use, refuse on change', () => {
     expect(await kh.check('10.0.0.6', 22, blob)).toEqual({ kind: 'known' });
   });
 
+  it('trusts on first use race-free: of two different keys offered at once, the first recorded wins', async () => {
+    const [a, b] = [blobOf(), blobOf()];
+    // separate objects on one file stand for two depl processes
+    const verdicts = await Promise.all([new KnownHosts(file).trust('10.0.0.9', 22, a), new KnownHosts(file).trust('10.0.0.9', 22, b)]);
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const winner = lines[0]!.endsWith(a.toString('base64')) ? 0 : 1;
+    expect(verdicts[winner]).toEqual({ kind: 'recorded', fingerprint: `ssh-ed25519 ${fingerprint(winner === 0 ? a : b)}` });
+    expect(verdicts[1 - winner]).toMatchObject({ kind: 'changed' });
+    expect(await new KnownHosts(file).trust('10.0.0.9', 22, winner === 0 ? a : b)).toEqual({ kind: 'known' });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+
   it('forgets only the given host, and parallel appends never interleave', async () => {
     const kh = new KnownHosts(file);
     await Promise.all(Array.from({ length: 8 }, (_, i) => kh.add(`10.0.0.${i + 1}`, 22, blobOf())));
