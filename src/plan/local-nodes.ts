@@ -7,6 +7,8 @@
 export const LOCAL_LABEL_PREFIX = 'depl.local.prefix';
 export const LOCAL_LABEL_NODE = 'depl.local.node';
 export const LOCAL_LABEL_INDEX = 'depl.local.index';
+/** The project (folder of its depl.yaml) that made a node, its volume and the bridge. */
+export const LOCAL_LABEL_PROJECT = 'depl.local.project';
 
 /** Host number of node i (1-based) inside the /24: .11, .12, ... (.1 is the bridge's gateway). */
 const FIRST_HOST = 10;
@@ -85,6 +87,23 @@ export interface NodeContainerInput {
   image: string;
   /** The cluster's public key, authorised by the node's init at start; never baked into the image. */
   publicKey: string;
+  /** The project that makes the node (its depl.yaml folder); another project finding it refuses to use it. */
+  project?: string;
+}
+
+/** Labels of everything one cluster makes: its prefix, and the project that made it. */
+export function localLabels(prefix: string, project?: string): Record<string, string> {
+  return project === undefined ? { [LOCAL_LABEL_PREFIX]: prefix } : { [LOCAL_LABEL_PREFIX]: prefix, [LOCAL_LABEL_PROJECT]: project };
+}
+
+/**
+ * Things of this cluster's prefix made by another project: a second checkout of the same app on one
+ * machine finds the first one's nodes, whose keys and swarm are not its own. Unlabelled ones predate the
+ * label and count as this project's.
+ */
+export function foreignProjects(found: { labels: Record<string, string> }[], project: string): string[] {
+  const others = found.map((f) => f.labels[LOCAL_LABEL_PROJECT]).filter((p): p is string => p !== undefined && p !== project);
+  return [...new Set(others)];
 }
 
 export function nodeContainerSpec(input: NodeContainerInput): NodeContainerSpec {
@@ -95,7 +114,7 @@ export function nodeContainerSpec(input: NodeContainerInput): NodeContainerSpec 
     Image: input.image,
     Env: [`DEPL_AUTHORIZED_KEY=${input.publicKey.trim()}`],
     Labels: {
-      [LOCAL_LABEL_PREFIX]: input.prefix,
+      ...localLabels(input.prefix, input.project),
       [LOCAL_LABEL_NODE]: localNodeName(input.index),
       [LOCAL_LABEL_INDEX]: String(input.index),
     },
@@ -128,12 +147,12 @@ export interface LocalNetworkSpec {
   IPAM: { Driver: 'default'; Config: { Subnet: string; Gateway: string }[] };
 }
 
-export function localNetworkSpec(prefix: string, subnet: string): LocalNetworkSpec {
+export function localNetworkSpec(prefix: string, subnet: string, project?: string): LocalNetworkSpec {
   return {
     Name: localNames(prefix).network,
     Driver: 'bridge',
     CheckDuplicate: true,
-    Labels: { [LOCAL_LABEL_PREFIX]: prefix },
+    Labels: localLabels(prefix, project),
     IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: localGateway(subnet) }] },
   };
 }

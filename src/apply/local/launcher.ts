@@ -1,7 +1,8 @@
 import Docker from 'dockerode';
 import { OperationError } from '../../errors.js';
 import {
-  LOCAL_LABEL_INDEX, LOCAL_LABEL_NODE, LOCAL_LABEL_PREFIX, localNames, localNetworkSpec, localNodeAddress, nodeContainerSpec,
+  foreignProjects, LOCAL_LABEL_INDEX, LOCAL_LABEL_NODE, LOCAL_LABEL_PREFIX, localLabels, localNames, localNetworkSpec, localNodeAddress,
+  nodeContainerSpec,
 } from '../../plan/local-nodes.js';
 
 export interface LocalNodeContainer {
@@ -37,12 +38,28 @@ function isNotFound(error: unknown): boolean {
 export class LocalLauncher {
   readonly names;
 
-  constructor(readonly prefix: string, readonly subnet: string, readonly docker: Docker = dockerFromEnv()) {
+  /**
+   * `project` (the folder of the depl.yaml that makes this cluster) labels everything made; with it set,
+   * nodes or a bridge of the same prefix made by another project are refused, never used or removed.
+   */
+  constructor(readonly prefix: string, readonly subnet: string, readonly docker: Docker = dockerFromEnv(), readonly project?: string) {
     this.names = localNames(prefix);
+  }
+
+  private refuseForeign(found: { labels: Record<string, string> }[], what: string): void {
+    if (this.project === undefined) return;
+    const others = foreignProjects(found, this.project);
+    if (others.length === 0) return;
+    throw new OperationError(
+      `the local ${what} with prefix ${this.prefix} belong to another project: ${others.join(', ')} (this one is ${this.project}); refusing to use or change them`,
+      `Give this project its own provider.prefix and provider.subnet in depl.yaml (the prefix defaults to depl-<app>, which two checkouts of one app share), or run 'depl node-down' in ${others[0]} if that cluster is no longer wanted.`,
+      'LOCAL_NODES_FOREIGN',
+    );
   }
 
   async list(): Promise<LocalNodeContainer[]> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LOCAL_LABEL_PREFIX}=${this.prefix}`] } });
+    this.refuseForeign(containers.map((c) => ({ labels: c.Labels })), `node containers (${containers.map((c) => (c.Names[0] ?? c.Id).replace(/^\//, '')).join(', ')})`);
     return containers
       .map((c) => {
         const index = Number(c.Labels[LOCAL_LABEL_INDEX]);
@@ -60,9 +77,10 @@ export class LocalLauncher {
 
   /** Creates the bridge unless it exists; refuses one with the same name on another subnet. */
   async ensureNetwork(): Promise<{ id: string; created: boolean }> {
-    const spec = localNetworkSpec(this.prefix, this.subnet);
+    const spec = localNetworkSpec(this.prefix, this.subnet, this.project);
     try {
-      const info = (await this.docker.getNetwork(spec.Name).inspect()) as { Id: string; IPAM?: { Config?: { Subnet?: string }[] } };
+      const info = (await this.docker.getNetwork(spec.Name).inspect()) as { Id: string; Labels?: Record<string, string> | null; IPAM?: { Config?: { Subnet?: string }[] } };
+      this.refuseForeign([{ labels: info.Labels ?? {} }], `network ${spec.Name}`);
       const subnets = (info.IPAM?.Config ?? []).map((c) => c.Subnet);
       if (!subnets.includes(this.subnet)) {
         throw new OperationError(
@@ -98,10 +116,10 @@ export class LocalLauncher {
       await this.docker.getContainer(existing.id).start();
       return { node: { ...existing, running: true }, change: 'started' };
     }
-    const { name, ...body } = nodeContainerSpec({ prefix: this.prefix, index, subnet: this.subnet, image, publicKey });
+    const { name, ...body } = nodeContainerSpec({ prefix: this.prefix, index, subnet: this.subnet, image, publicKey, project: this.project });
     // a volume left by a removed container belongs to the machine that is gone: a new node starts empty
     await this.docker.getVolume(this.names.volume(index)).remove({ force: true }).catch(() => {});
-    await this.docker.createVolume({ Name: this.names.volume(index), Labels: { [LOCAL_LABEL_PREFIX]: this.prefix } });
+    await this.docker.createVolume({ Name: this.names.volume(index), Labels: localLabels(this.prefix, this.project) });
     const container = await this.docker.createContainer({ name, ...body });
     await container.start();
     return {
@@ -118,10 +136,11 @@ export class LocalLauncher {
 
   /** Removes every container, volume and the network of this cluster (found by label). */
   async removeAll(): Promise<void> {
+    const networks = await this.docker.listNetworks({ filters: { label: [`${LOCAL_LABEL_PREFIX}=${this.prefix}`] } });
+    this.refuseForeign(networks.map((n) => ({ labels: n.Labels ?? {} })), `network ${this.names.network}`);
     for (const node of await this.list()) await this.removeNode(node);
     const volumes = await this.docker.listVolumes({ filters: { label: [`${LOCAL_LABEL_PREFIX}=${this.prefix}`] } });
     for (const volume of volumes.Volumes ?? []) await this.docker.getVolume(volume.Name).remove({ force: true }).catch(() => {});
-    const networks = await this.docker.listNetworks({ filters: { label: [`${LOCAL_LABEL_PREFIX}=${this.prefix}`] } });
     for (const network of networks) await this.docker.getNetwork(network.Id).remove().catch((error) => { if (!isNotFound(error)) throw error; });
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localNetworkSpec, localNodeAddress, localNodeNames, nodeContainerSpec } from '../../../src/plan/local-nodes.js';
+import { foreignProjects, localNetworkSpec, localNodeAddress, localNodeNames, nodeContainerSpec } from '../../../src/plan/local-nodes.js';
 import { renderAnsibleInventory } from '../../../src/plan/ansible-inventory.js';
 import { formatNodeTable, nodeTableFromInspect } from '../../../src/plan/node-table.js';
 
@@ -31,6 +31,25 @@ describe('local nodes as data', () => {
     expect(spec.HostConfig.Mounts).toEqual([{ Type: 'volume', Source: 'p-node-2-docker', Target: '/var/lib/docker' }]);
     expect(spec.NetworkingConfig.EndpointsConfig['p-net']).toEqual({ IPAMConfig: { IPv4Address: '192.168.77.12' } });
     expect(spec.Env).toEqual(['DEPL_AUTHORIZED_KEY=ssh-ed25519 AAAA test']);
+  });
+});
+
+describe('local nodes know the project that made them', () => {
+  it('labels the node, its volume and the bridge with the project folder', () => {
+    const spec = nodeContainerSpec({ prefix: 'p', index: 1, subnet: '10.1.2.0/24', image: 'i', publicKey: 'k', project: '/home/a/shop' });
+    expect(spec.Labels).toEqual({ 'depl.local.prefix': 'p', 'depl.local.project': '/home/a/shop', 'depl.local.node': 'node-1', 'depl.local.index': '1' });
+    expect(localNetworkSpec('p', '10.1.2.0/24', '/home/a/shop').Labels).toEqual({ 'depl.local.prefix': 'p', 'depl.local.project': '/home/a/shop' });
+  });
+
+  it('names the other projects among what it found; unlabelled ones (older depl) count as its own', () => {
+    const found: { labels: Record<string, string> }[] = [
+      { labels: { 'depl.local.project': '/home/a/shop' } },
+      { labels: { 'depl.local.project': '/home/b/shop' } },
+      { labels: { 'depl.local.project': '/home/b/shop' } },
+      { labels: {} },
+    ];
+    expect(foreignProjects(found, '/home/a/shop')).toEqual(['/home/b/shop']);
+    expect(foreignProjects(found.slice(0, 1), '/home/a/shop')).toEqual([]);
   });
 });
 
