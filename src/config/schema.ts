@@ -27,6 +27,11 @@ const localProvider = z.strictObject({
   subnet: z.string().regex(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.0\/24$/, 'expected an IPv4 /24 like 192.168.77.0/24').default('192.168.77.0/24'),
   /** Names the node containers, their volumes and bridge (`<prefix>-node-1`, `<prefix>-net`); default `depl-<app>`. */
   prefix: z.string().regex(/^[a-z][a-z0-9-]{0,29}$/, 'expected lower-case letters, digits and "-", starting with a letter, at most 30 characters').optional(),
+  /**
+   * `docker`: nodes log in as root and have Docker. `cloud`: nodes like a fresh Ubuntu cloud image on Nectar
+   * (login user `ubuntu` with passwordless sudo, no root login, no Docker until node-up installs it).
+   */
+  image: z.enum(['docker', 'cloud']).default('docker'),
 });
 
 const openstackProvider = z.strictObject({
@@ -120,7 +125,7 @@ export const configSchema = z
   .strictObject({
     app: named(checkAppName, 'app name'),
     domain: named(checkDomainName, 'domain'),
-    provider: z.discriminatedUnion('type', [localProvider, openstackProvider]).default({ type: 'local', nodes: 3, subnet: '192.168.77.0/24' }),
+    provider: z.discriminatedUnion('type', [localProvider, openstackProvider]).default({ type: 'local', nodes: 3, subnet: '192.168.77.0/24', image: 'docker' }),
     ssh: z.strictObject({
       user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a Unix user name').default('root'),
       key: relativeOrAbsolutePath.default('.depl/id_ed25519'),
@@ -146,6 +151,9 @@ export const configSchema = z
     tls: tlsSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.provider.type === 'local' && cfg.provider.image === 'cloud' && cfg.ssh.user === 'root') {
+      ctx.addIssue({ code: 'custom', path: ['ssh', 'user'], message: 'local nodes with provider.image: cloud take no root login (as on Nectar): set ssh.user: ubuntu' });
+    }
     for (const [name, svc] of Object.entries(cfg.services)) {
       const sources = [svc.build, svc.from, svc.image].filter((x) => x !== undefined).length;
       if (sources !== 1) {

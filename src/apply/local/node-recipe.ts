@@ -1,24 +1,50 @@
 import { createHash } from 'node:crypto';
 
 /**
- * What goes into the local node image. Changing anything here changes the recipe hash, so the next
- * node-up builds a new image instead of reusing a stale cache.
+ * What goes into a local node image. Changing anything in a recipe changes its hash, so the next node-up
+ * builds a new image instead of reusing a stale cache. Two kinds:
+ * - `docker`: root login, Docker Engine installed and started at boot (quick clusters, the demo);
+ * - `cloud`: like a fresh Ubuntu cloud image on Nectar: login user `ubuntu` with passwordless sudo, no root
+ *   login, no Docker (node-up installs it through sudo).
  */
+export type NodeImageKind = 'docker' | 'cloud';
+
+/** The login user of the `cloud` image, as on Nectar's Ubuntu images. */
+export const CLOUD_LOGIN_USER = 'ubuntu';
+
+export interface NodeRecipe {
+  kind: NodeImageKind;
+  /** Image repository; the tag is the recipe hash. */
+  repository: string;
+  /** Cached rootfs tarball name: `<tarballPrefix>-<hash>.tar.gz`. */
+  tarballPrefix: string;
+  suite: string;
+  packages: readonly string[];
+  initScript: string;
+  /** Files written into the rootfs after debootstrap (path relative to /). */
+  files: readonly { path: string; content: string; mode: number }[];
+  /** Commands run with chroot in the rootfs after the files are written. */
+  chrootCommands: readonly (readonly string[])[];
+  /** Debian's /etc/init.d/docker raises the open-files limit, which fails without CAP_SYS_RESOURCE. */
+  tolerateDockerUlimit: boolean;
+  hash: string;
+}
+
 export const NODE_PACKAGES = [
   'docker.io', 'openssh-server', 'iproute2', 'iptables', 'procps', 'curl', 'ca-certificates', 'tini',
 ] as const;
+
+export const CLOUD_NODE_PACKAGES = ['openssh-server', 'sudo', 'iproute2', 'procps', 'curl', 'ca-certificates', 'tini'] as const;
 
 export const NODE_SUITE = 'bookworm';
 
 export const NODE_INIT_PATH = '/usr/local/sbin/depl-node-init';
 
 /**
- * The node's "boot", run by tini as PID 1's child. --privileged is refused on these machines, so the
- * container gets explicit capabilities and this script makes /sys and the cgroup hierarchies writable,
- * which dockerd needs to run containers of its own.
+ * --privileged is refused on these machines, so the container gets explicit capabilities and the node's
+ * init makes /sys and the cgroup hierarchies writable, which dockerd needs to run containers of its own.
  */
-export const NODE_INIT_SCRIPT = `#!/bin/sh
-set -u
+const MOUNTS = `set -u
 mount -o remount,rw /sys 2>/dev/null || true
 # Docker bind-mounts each cgroup v1 hierarchy read-only: only a bind remount makes them writable
 for fs in /sys/fs/cgroup /sys/fs/cgroup/*; do
@@ -31,14 +57,9 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   xargs -rn1 < /sys/fs/cgroup/cgroup.procs > /sys/fs/cgroup/init/cgroup.procs 2>/dev/null || true
   sed -e 's/ / +/g' -e 's/^/+/' < /sys/fs/cgroup/cgroup.controllers > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
 fi
+`;
 
-# The operator's public key comes from the container's environment, never from the cached image.
-mkdir -p /root/.ssh && chmod 700 /root/.ssh
-if [ -n "\${DEPL_AUTHORIZED_KEY:-}" ]; then
-  printf '%s\\n' "$DEPL_AUTHORIZED_KEY" > /root/.ssh/authorized_keys
-  chmod 600 /root/.ssh/authorized_keys
-fi
-# Each node makes its own host keys on first boot (a recreated node is a new machine). No RSA key: it
+const HOST_KEYS_AND_SSHD = `# Each node makes its own host keys on first boot (a recreated node is a new machine). No RSA key: it
 # costs about a second of CPU per node, which adds up when several nodes boot at once on a laptop.
 for type in ed25519 ecdsa; do
   [ -f /etc/ssh/ssh_host_\${type}_key ] || ssh-keygen -q -t "$type" -N '' -f /etc/ssh/ssh_host_\${type}_key
@@ -46,7 +67,18 @@ done
 
 mkdir -p /run/sshd /var/log
 /usr/sbin/sshd -E /var/log/sshd.log -h /etc/ssh/ssh_host_ed25519_key -h /etc/ssh/ssh_host_ecdsa_key
-dockerd --pidfile /run/docker.pid >>/var/log/dockerd.log 2>&1 &
+`;
+
+/** The `docker` node's "boot", run by tini as PID 1's child. */
+export const NODE_INIT_SCRIPT = `#!/bin/sh
+${MOUNTS}
+# The operator's public key comes from the container's environment, never from the cached image.
+mkdir -p /root/.ssh && chmod 700 /root/.ssh
+if [ -n "\${DEPL_AUTHORIZED_KEY:-}" ]; then
+  printf '%s\\n' "$DEPL_AUTHORIZED_KEY" > /root/.ssh/authorized_keys
+  chmod 600 /root/.ssh/authorized_keys
+fi
+${HOST_KEYS_AND_SSHD}dockerd --pidfile /run/docker.pid >>/var/log/dockerd.log 2>&1 &
 DOCKERD=$!
 
 stop() {
@@ -63,16 +95,92 @@ done
 while :; do sleep 3600 & wait $!; done
 `;
 
+/**
+ * The \`cloud\` node's "boot": what cloud-init and systemd do on a Nectar VM, in the parts depl meets. The
+ * key goes to the login user's authorized_keys; Docker, once node-up installed it, starts at boot as its
+ * systemd unit would, and stops with the node.
+ */
+export const CLOUD_INIT_SCRIPT = `#!/bin/sh
+${MOUNTS}
+home=/home/${CLOUD_LOGIN_USER}
+install -d -m 700 -o ${CLOUD_LOGIN_USER} -g ${CLOUD_LOGIN_USER} "$home/.ssh"
+if [ -n "\${DEPL_AUTHORIZED_KEY:-}" ]; then
+  printf '%s\\n' "$DEPL_AUTHORIZED_KEY" > "$home/.ssh/authorized_keys"
+  chown ${CLOUD_LOGIN_USER}:${CLOUD_LOGIN_USER} "$home/.ssh/authorized_keys"
+  chmod 600 "$home/.ssh/authorized_keys"
+fi
+${HOST_KEYS_AND_SSHD}if command -v dockerd >/dev/null 2>&1; then
+  setsid dockerd --pidfile /run/docker.pid >>/var/log/dockerd.log 2>&1 </dev/null &
+fi
+
+stop() {
+  pid=$(cat /run/docker.pid 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 80 ]; do sleep 0.1; i=$((i + 1)); done
+  fi
+  exit 0
+}
+trap stop TERM INT
+while :; do sleep 3600 & wait $!; done
+`;
+
 /** Restarting an inner dockerd takes ~22 s without a short shutdown timeout. */
 export const NODE_DAEMON_JSON = JSON.stringify({ 'shutdown-timeout': 3 }, null, 2) + '\n';
 
-export function nodeRecipeHash(): string {
+/** What cloud-init writes for the default user of Ubuntu's cloud images. */
+export const CLOUD_SUDOERS = `${CLOUD_LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n`;
+export const CLOUD_SSHD_CONFIG = 'PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n';
+
+function dockerRecipeHash(): string {
+  // the same inputs as before recipes had kinds, so existing caches stay valid
   return createHash('sha256')
     .update(JSON.stringify({ v: 1, NODE_SUITE, NODE_PACKAGES, NODE_INIT_SCRIPT, NODE_DAEMON_JSON }))
     .digest('hex')
     .slice(0, 12);
 }
 
-export function nodeImageTag(): string {
-  return `depl-node:${nodeRecipeHash()}`;
+export const DOCKER_NODE_RECIPE: NodeRecipe = {
+  kind: 'docker',
+  repository: 'depl-node',
+  tarballPrefix: 'node-rootfs',
+  suite: NODE_SUITE,
+  packages: NODE_PACKAGES,
+  initScript: NODE_INIT_SCRIPT,
+  files: [{ path: 'etc/docker/daemon.json', content: NODE_DAEMON_JSON, mode: 0o644 }],
+  chrootCommands: [],
+  tolerateDockerUlimit: true,
+  hash: dockerRecipeHash(),
+};
+
+const cloudParts = {
+  suite: NODE_SUITE,
+  packages: CLOUD_NODE_PACKAGES,
+  initScript: CLOUD_INIT_SCRIPT,
+  files: [
+    { path: 'etc/sudoers.d/90-cloud-init-users', content: CLOUD_SUDOERS, mode: 0o440 },
+    { path: 'etc/ssh/sshd_config.d/60-cloudimg-settings.conf', content: CLOUD_SSHD_CONFIG, mode: 0o644 },
+  ],
+  chrootCommands: [['useradd', '--create-home', '--shell', '/bin/bash', '--uid', '1000', '--user-group', CLOUD_LOGIN_USER]],
+  tolerateDockerUlimit: false,
+};
+
+export const CLOUD_NODE_RECIPE: NodeRecipe = {
+  kind: 'cloud',
+  repository: 'depl-node-cloud',
+  tarballPrefix: 'node-cloud-rootfs',
+  ...cloudParts,
+  hash: createHash('sha256').update(JSON.stringify({ v: 1, ...cloudParts })).digest('hex').slice(0, 12),
+};
+
+export function nodeRecipe(kind: NodeImageKind): NodeRecipe {
+  return kind === 'cloud' ? CLOUD_NODE_RECIPE : DOCKER_NODE_RECIPE;
+}
+
+export function nodeRecipeHash(recipe: NodeRecipe = DOCKER_NODE_RECIPE): string {
+  return recipe.hash;
+}
+
+export function nodeImageTag(recipe: NodeRecipe = DOCKER_NODE_RECIPE): string {
+  return `${recipe.repository}:${recipe.hash}`;
 }

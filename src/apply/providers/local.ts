@@ -5,11 +5,20 @@ import type { Logger } from '../../util/log.js';
 import { ensureDockerEngine } from '../host/docker-engine.js';
 import { LocalLauncher } from '../local/launcher.js';
 import { ensureNodeImage } from '../local/node-image.js';
+import { nodeRecipe, type NodeImageKind } from '../local/node-recipe.js';
+import path from 'node:path';
 import type { Provider, ProvisionedNode } from './types.js';
 
 export function localPrefix(loaded: LoadedConfig): string {
   const provider = loaded.config.provider as LocalProviderConfig;
   return provider.prefix ?? defaultLocalPrefix(loaded.config.app);
+}
+
+export interface LocalProviderOptions {
+  /** `docker` (root login, Docker installed) or `cloud` (like a fresh Nectar Ubuntu image). Default docker. */
+  image?: NodeImageKind;
+  /** The project making the nodes (its depl.yaml folder): labels them, and refuses another project's. */
+  project?: string;
 }
 
 /**
@@ -19,15 +28,19 @@ export function localPrefix(loaded: LoadedConfig): string {
 export class LocalProvider implements Provider {
   readonly kind = 'local' as const;
   readonly launcher: LocalLauncher;
+  readonly image: NodeImageKind;
 
-  constructor(readonly prefix: string, readonly subnet: string, private readonly publicKey: string) {
-    this.launcher = new LocalLauncher(prefix, subnet);
+  constructor(readonly prefix: string, readonly subnet: string, private readonly publicKey: string, options: LocalProviderOptions = {}) {
+    this.launcher = new LocalLauncher(prefix, subnet, undefined, options.project);
+    this.image = options.image ?? 'docker';
   }
 
   async up(count: number, log: Logger): Promise<ProvisionedNode[]> {
     // node containers live in this machine's engine: install / start it when it is not answering
     await ensureDockerEngine(log);
-    const image = await ensureNodeImage(log);
+    // another project's nodes under this prefix stop us before anything is built or changed
+    await this.launcher.list();
+    const image = await ensureNodeImage(log, undefined, nodeRecipe(this.image));
     const network = await this.launcher.ensureNetwork();
     if (network.created) log.step(`network ${this.launcher.names.network} (${this.subnet}) created`);
     const existing = await this.launcher.list();
@@ -61,5 +74,8 @@ export class LocalProvider implements Provider {
 
 export function createLocalProvider(loaded: LoadedConfig, publicKey: string): LocalProvider {
   const provider = loaded.config.provider as LocalProviderConfig;
-  return new LocalProvider(localPrefix(loaded), provider.subnet ?? '192.168.77.0/24', publicKey);
+  return new LocalProvider(localPrefix(loaded), provider.subnet ?? '192.168.77.0/24', publicKey, {
+    image: provider.image ?? 'docker',
+    project: path.resolve(loaded.root),
+  });
 }

@@ -36,7 +36,7 @@ describe('depl.yaml', () => {
 
   it('fills defaults for what a minimal file leaves out', () => {
     const config = parseConfig(minimal);
-    expect(config.provider).toEqual({ type: 'local', nodes: 3, subnet: '192.168.77.0/24' });
+    expect(config.provider).toEqual({ type: 'local', nodes: 3, subnet: '192.168.77.0/24', image: 'docker' });
     expect(config.ssh).toEqual({ user: 'root', key: '.depl/id_ed25519', port: 22 });
     expect(config.services.api?.replicas).toBe(1);
   });
@@ -57,6 +57,15 @@ services:
       'services.api.replicaz: unknown key (did you mean "replicas"?)',
     ]));
     expect(lines).toHaveLength(5);
+  });
+
+  it('takes local nodes like a fresh cloud image, which log in as ubuntu and refuse root', () => {
+    const cloud = parseConfig(minimal + 'provider: { type: local, image: cloud }\nssh: { user: ubuntu }\n');
+    expect(cloud.provider).toMatchObject({ type: 'local', image: 'cloud' });
+    expect(problems(minimal + 'provider: { type: local, image: cloud }\n')).toEqual([
+      'ssh.user: local nodes with provider.image: cloud take no root login (as on Nectar): set ssh.user: ubuntu',
+    ]);
+    expect(problems(minimal + 'provider: { type: local, image: ubuntu }\n')[0]).toMatch(/^provider\.image: /);
   });
 
   it('suggests the nearest key for a misspelt top-level key', () => {
