@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
 import { ensureBaseTarballs } from '../../src/apply/base-images.js';
@@ -13,25 +11,12 @@ import { silentLogger, createLogger } from '../../src/util/log.js';
 import { buildinst, type BuildinstResult } from '../../src/workflows/buildinst.js';
 import { listVersions } from '../../src/workflows/versions.js';
 import { prune } from '../../src/workflows/prune.js';
-import { repoRoot, runCli } from '../support/cli.js';
-import { renderInitConfig } from '../../src/plan/init-config.js';
-import { packagePath } from '../../src/util/paths.js';
+import { runCli } from '../support/cli.js';
+import { crawlerDeployment } from '../support/crawler-deployment.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 
 const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
-
-/**
- * The default depl.yaml shape (what `depl init` writes), deploying the real crawler from this repository with
- * templates/crawler.Dockerfile: the Dockerfile path is relative, so it is found among depl's own templates.
- */
-async function crawlerDeployment(): Promise<Record<string, unknown>> {
-  const text = renderInitConfig(await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8'), { app: 'shop', domain: 'shop.localhost', provider: 'local' });
-  const example = parse(text) as Record<string, Record<string, Record<string, unknown>>>;
-  const services = example.services!;
-  services.api!.build = { ...(services.api!.build as object), context: repoRoot };
-  return { images: example.images, services, accessories: example.accessories, secrets: example.secrets, config: example.config };
-}
 
 describe('depl buildinst deploys the crawler on a local swarm', () => {
   let test: TestCluster;
@@ -44,7 +29,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     // The offline base images' rootfs is built once per machine (debootstrap, minutes on a fresh one): here,
     // next to the cluster's start, rather than inside the first buildinst and its test timeout.
     const [cluster] = await Promise.all([
-      startTestCluster({ nodes: 3, app: 'shop', config: await crawlerDeployment() }),
+      startTestCluster({ nodes: 3, app: 'shop', config: await crawlerDeployment('shop') }),
       ensureBaseTarballs(log),
     ]);
     test = cluster;

@@ -18,6 +18,8 @@ export interface TestClusterOptions {
   app?: string;
   /** Extra top-level depl.yaml keys (services, accessories, config, images...), merged over the defaults. */
   config?: Record<string, unknown>;
+  /** Extra provider keys (image: cloud...), merged over the test's type, nodes, subnet and prefix. */
+  provider?: Record<string, unknown>;
   /** Default: progress lines on stderr when DEPL_TEST_VERBOSE is set, else silent. */
   log?: Logger;
 }
@@ -74,7 +76,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     const document = {
       app,
       domain: `${app}.localhost`,
-      provider: { type: 'local', nodes: options.nodes ?? 3, subnet, prefix },
+      provider: { type: 'local', nodes: options.nodes ?? 3, subnet, prefix, ...options.provider },
       services: { web: { image: 'depl-test-web:1', port: 8080, http: true } },
       ...options.config,
     };
