@@ -28,7 +28,8 @@ const providers = {
   local: `provider:
   type: local     # each node is a container running sshd and its own dockerd, reached over SSH
   nodes: 3
-  subnet: 192.168.77.0/24`,
+  subnet: 192.168.77.0/24
+  # image: cloud  # nodes like a fresh Nectar Ubuntu image: ssh.user ubuntu with sudo, Docker installed by node-up`,
   openstack: `provider:
   type: openstack
   cloud: nectar               # the cloud's name in clouds.yaml (or set OS_CLOUD / OS_* variables)
