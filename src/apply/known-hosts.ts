@@ -65,7 +65,9 @@ export class KnownHosts {
   constructor(readonly file: string) {}
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(() => withFileLock(`${this.file}.lock`, `${path.basename(this.file)}`, silentLogger, fn, 30_000, 25));
+    const next = this.queue
+      .then(() => mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 }))
+      .then(() => withFileLock(`${this.file}.lock`, `${path.basename(this.file)}`, silentLogger, fn, 30_000, 25));
     this.queue = next.catch(() => {});
     return next;
   }

@@ -70,6 +70,7 @@ describe('known_hosts: trust on first use, refuse on change', () => {
     expect(verdicts[1 - winner]).toMatchObject({ kind: 'changed' });
     expect(await new KnownHosts(file).trust('10.0.0.9', 22, winner === 0 ? a : b)).toEqual({ kind: 'known' });
     expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(path.dirname(file))).mode & 0o777).toBe(0o700);
   });
 
   it('forgets only the given host, and parallel appends never interleave', async () => {
