@@ -190,6 +190,15 @@ describe('local nodes like a fresh Nectar image (ubuntu + sudo, no Docker)', () 
     }
   });
 
+  it('refuses to take cloud nodes for nodes of the other image kind, before changing anything', async () => {
+    const document = parse(await readFile(tc.configFile, 'utf8')) as { provider: Record<string, unknown> };
+    await writeFile(path.join(tc.dir, 'docker-kind.yaml'), stringify({ ...document, provider: { ...document.provider, image: 'docker' }, ssh: { user: 'root', key: '.depl/id_ed25519' } }));
+    const run = await runCli(['--config', path.join(tc.dir, 'docker-kind.yaml'), 'node-up'], { cwd: tc.dir, timeoutMs: 60_000 });
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toMatch(/node-1, node-2 run depl-node-cloud:[0-9a-f]{12}, but depl\.yaml asks for provider\.image: docker/);
+    expect((await cli(['--json', 'status'])).exitCode).toBe(0);
+  });
+
   it('a node whose sudo asks for a password stops with the node and the user named', async () => {
     const sudoers = '/etc/sudoers.d/90-cloud-init-users';
     await onNode('node-2', `echo 'ubuntu ALL=(ALL) ALL' > ${sudoers}`);

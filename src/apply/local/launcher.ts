@@ -12,6 +12,8 @@ export interface LocalNodeContainer {
   containerName: string;
   address: string;
   running: boolean;
+  /** The image it was created from (`depl-node:<hash>`, `depl-node-cloud:<hash>`). */
+  image: string;
 }
 
 export interface LaunchResult {
@@ -70,6 +72,7 @@ export class LocalLauncher {
           containerName: (c.Names[0] ?? '').replace(/^\//, ''),
           address: localNodeAddress(this.subnet, index),
           running: c.State === 'running',
+          image: c.Image,
         };
       })
       .sort((a, b) => a.index - b.index);
@@ -123,7 +126,7 @@ export class LocalLauncher {
     const container = await this.docker.createContainer({ name, ...body });
     await container.start();
     return {
-      node: { id: container.id, index, name: body.Hostname, containerName: name, address: localNodeAddress(this.subnet, index), running: true },
+      node: { id: container.id, index, name: body.Hostname, containerName: name, address: localNodeAddress(this.subnet, index), running: true, image },
       change: 'created',
     };
   }

@@ -1,6 +1,7 @@
 import type { LoadedConfig } from '../../config/load.js';
 import type { LocalProviderConfig } from '../../config/schema.js';
 import { defaultLocalPrefix } from '../../plan/local-nodes.js';
+import { OperationError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { ensureDockerEngine } from '../host/docker-engine.js';
 import { LocalLauncher } from '../local/launcher.js';
@@ -38,9 +39,18 @@ export class LocalProvider implements Provider {
   async up(count: number, log: Logger): Promise<ProvisionedNode[]> {
     // node containers live in this machine's engine: install / start it when it is not answering
     await ensureDockerEngine(log);
-    // another project's nodes under this prefix stop us before anything is built or changed
-    await this.launcher.list();
-    const image = await ensureNodeImage(log, undefined, nodeRecipe(this.image));
+    // another project's nodes under this prefix, or nodes of the other image kind, stop us before anything changes
+    const recipe = nodeRecipe(this.image);
+    const otherKind = nodeRecipe(this.image === 'cloud' ? 'docker' : 'cloud');
+    const other = (await this.launcher.list()).filter((n) => n.index <= count && n.image.startsWith(`${otherKind.repository}:`));
+    if (other.length > 0) {
+      throw new OperationError(
+        `${other.map((n) => n.name).join(', ')} ${other.length === 1 ? 'runs' : 'run'} ${other[0]!.image}, but depl.yaml asks for provider.image: ${this.image}`,
+        "A node's image is chosen when it is made: run 'depl node-down' and 'depl node-up' to remake the nodes, or set provider.image back.",
+        'LOCAL_IMAGE_CHANGED',
+      );
+    }
+    const image = await ensureNodeImage(log, undefined, recipe);
     const network = await this.launcher.ensureNetwork();
     if (network.created) log.step(`network ${this.launcher.names.network} (${this.subnet}) created`);
     const existing = await this.launcher.list();
