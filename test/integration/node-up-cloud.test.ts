@@ -20,6 +20,7 @@ import { runCli } from '../support/cli.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
 import { prune } from '../../src/workflows/prune.js';
+import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 
 const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
 const docker = new Docker({ socketPath: process.env.DOCKER_HOST?.replace(/^unix:\/\//, '') || '/var/run/docker.sock' });
@@ -68,6 +69,8 @@ describe('local nodes like a fresh Nectar image (ubuntu + sudo, no Docker)', () 
       ensureBaseTarballs(log),
     ]);
     tc = cluster;
+    // what depl init does: a random API token and Redis password in .depl/secrets
+    await generateMissingSecrets(tc.dir, tc.loaded.config.secrets, new Date());
   });
 
   afterAll(async () => {
