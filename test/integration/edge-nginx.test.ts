@@ -310,7 +310,9 @@ describe('the edge on real nginx', () => {
       '}', '',
     ].join('\n'));
     await execa('kill', ['-HUP', String(edge.pid)]);
-    for (let i = 0; i < 100 && parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body).config !== '0badf00d'; i++) await new Promise((r) => setTimeout(r, 50));
+    // until the old workers (which still route) have stopped accepting: nginx overlaps them for ~100 ms
+    const plain = async () => parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body).config === '0badf00d' && (await get(domain)).status === 404;
+    for (let i = 0; i < 100 && !(await plain()); i++) await new Promise((r) => setTimeout(r, 50));
     expect((await get(domain)).status).toBe(404);
     const applied = await applyEdgeConfig(edge.site, state);
     expect(applied.reloaded).toBe(true);
