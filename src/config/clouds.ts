@@ -67,14 +67,34 @@ export interface ResolveCloudOptions {
   askPassword?: (message: string) => Promise<string>;
 }
 
-export function cloudsYamlCandidates(options: Pick<ResolveCloudOptions, 'env' | 'cwd' | 'home' | 'configRoot'>): string[] {
-  const env = options.env ?? process.env;
-  if (env.OS_CLIENT_CONFIG_FILE) return [path.resolve(options.cwd ?? process.cwd(), env.OS_CLIENT_CONFIG_FILE)];
+const CONFIG_SUFFIXES = ['.yaml', '.yml', '.json'];
+
+/**
+ * The folders openstacksdk searches, in its order: the working directory, ~/.config/openstack,
+ * /etc/openstack. depl also looks beside depl.yaml, right after the working directory.
+ */
+function searchFolders(options: Pick<ResolveCloudOptions, 'cwd' | 'home' | 'configRoot'>): string[] {
   const cwd = options.cwd ?? process.cwd();
   const home = options.home ?? os.homedir();
-  const list = [path.join(cwd, 'clouds.yaml')];
-  if (options.configRoot && path.resolve(options.configRoot) !== path.resolve(cwd)) list.push(path.join(options.configRoot, 'clouds.yaml'));
-  list.push(path.join(home, '.config', 'openstack', 'clouds.yaml'), '/etc/openstack/clouds.yaml');
+  const folders = [cwd];
+  if (options.configRoot && path.resolve(options.configRoot) !== path.resolve(cwd)) folders.push(options.configRoot);
+  folders.push(path.join(home, '.config', 'openstack'), '/etc/openstack');
+  return folders;
+}
+
+/** Where clouds.yaml may be, first match wins: OS_CLIENT_CONFIG_FILE, then clouds.{yaml,yml,json} in each folder. */
+export function cloudsYamlCandidates(options: Pick<ResolveCloudOptions, 'env' | 'cwd' | 'home' | 'configRoot'>): string[] {
+  const env = options.env ?? process.env;
+  const list = searchFolders(options).flatMap((folder) => CONFIG_SUFFIXES.map((suffix) => path.join(folder, `clouds${suffix}`)));
+  if (env.OS_CLIENT_CONFIG_FILE) list.unshift(path.resolve(options.cwd ?? process.cwd(), env.OS_CLIENT_CONFIG_FILE));
+  return list;
+}
+
+/** Where secure.yaml (the secrets half) may be: OS_CLIENT_SECURE_FILE, then secure.{yaml,yml,json} on the same path. */
+export function secureYamlCandidates(options: Pick<ResolveCloudOptions, 'env' | 'cwd' | 'home' | 'configRoot'>): string[] {
+  const env = options.env ?? process.env;
+  const list = searchFolders(options).flatMap((folder) => CONFIG_SUFFIXES.map((suffix) => path.join(folder, `secure${suffix}`)));
+  if (env.OS_CLIENT_SECURE_FILE) list.unshift(path.resolve(options.cwd ?? process.cwd(), env.OS_CLIENT_SECURE_FILE));
   return list;
 }
 
@@ -83,9 +103,6 @@ export async function resolveCloudCredentials(options: ResolveCloudOptions): Pro
   const cloudName = options.cloud ?? (env.OS_CLOUD || undefined);
   const candidates = cloudsYamlCandidates(options);
   const found = await firstReadable(candidates);
-  if (env.OS_CLIENT_CONFIG_FILE && !found) {
-    throw new UserError(`OS_CLIENT_CONFIG_FILE points at ${candidates[0]}, which cannot be read`, 'Point OS_CLIENT_CONFIG_FILE at your clouds.yaml, or unset it.', 'CLOUDS_YAML_MISSING');
-  }
 
   let settings: RawCloud;
   let source: string;
@@ -107,13 +124,13 @@ export async function resolveCloudCredentials(options: ResolveCloudOptions): Pro
         'CLOUD_NOT_FOUND',
       );
     }
-    const secure = await readSecure(env.OS_CLIENT_SECURE_FILE ? path.resolve(options.cwd ?? process.cwd(), env.OS_CLIENT_SECURE_FILE) : path.join(path.dirname(found), 'secure.yaml'));
-    settings = deepMerge(cloud, secure[cloudName] ?? {});
+    const secureFile = await firstReadable(secureYamlCandidates(options));
+    const secure = secureFile ? await readClouds(secureFile) : {};
+    settings = withRegion(deepMerge(cloud, secure[cloudName] ?? {}), options.region ?? (env.OS_REGION_NAME || undefined), cloudName, found);
     source = `cloud "${cloudName}" in ${found}`;
     // The openstack CLI lets these variables override a named cloud; users rely on OS_PASSWORD in particular.
     settings.auth = { ...settings.auth };
     if (env.OS_PASSWORD && settings.auth.password === undefined) settings.auth.password = env.OS_PASSWORD;
-    if (env.OS_REGION_NAME) settings.region_name = env.OS_REGION_NAME;
   } else if (env.OS_AUTH_URL) {
     settings = settingsFromEnv(env);
     source = 'the OS_* environment variables';
@@ -264,14 +281,29 @@ async function readClouds(file: string): Promise<Record<string, RawCloud>> {
   return out;
 }
 
-async function readSecure(file: string): Promise<Record<string, Partial<RawCloud>>> {
-  try {
-    await readFile(file);
-  } catch {
-    return {};
+/**
+ * A cloud's `regions:` (names, or `{name, values}` whose values override the cloud's settings), as
+ * openstacksdk reads it: the region asked for must be one of them; none asked for means the first.
+ */
+function withRegion(cloud: RawCloud, wanted: string | undefined, cloudName: string, file: string): RawCloud {
+  const raw = cloud.regions;
+  if (raw === undefined) return wanted === undefined ? cloud : { ...cloud, region_name: wanted };
+  if (!Array.isArray(raw) || raw.length === 0) throw new UserError(`${file}: clouds.${cloudName}.regions must be a non-empty list`, undefined, 'CLOUDS_YAML_INVALID');
+  const regions = raw.map((entry, i) => {
+    if (typeof entry === 'string') return { name: entry, values: {} as Record<string, unknown> };
+    if (isObject(entry) && typeof entry.name === 'string') return { name: entry.name, values: isObject(entry.values) ? entry.values : {} };
+    throw new UserError(`${file}: clouds.${cloudName}.regions[${i}] must be a name or {name, values}`, undefined, 'CLOUDS_YAML_INVALID');
+  });
+  const name = wanted ?? str(cloud.region_name) ?? regions[0]!.name;
+  const region = regions.find((r) => r.name === name);
+  if (!region) {
+    throw new UserError(
+      `region "${name}" is not one of cloud "${cloudName}"'s regions (${regions.map((r) => r.name).join(', ')}) in ${file}`,
+      'Set provider.region (or OS_REGION_NAME) to one of them, or add it to regions: in clouds.yaml.',
+      'CLOUD_REGION_UNKNOWN',
+    );
   }
-  const doc = await readYaml(file);
-  return isObject(doc.clouds) ? (doc.clouds as Record<string, Partial<RawCloud>>) : {};
+  return { ...deepMerge(cloud, region.values as Partial<RawCloud>), region_name: region.name };
 }
 
 async function readYaml(file: string): Promise<Record<string, unknown>> {

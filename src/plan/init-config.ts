@@ -40,7 +40,8 @@ const providers = {
     flavor: m3.small
     # key_name: my-nectar-key # optional: a Nova key pair you made; without it depl uploads
     #                         # .depl/id_ed25519.pub as key pair "depl-<app>"
-    availability_zone: melbourne-qh2`,
+    # availability_zone: melbourne-qh2  # optional: empty lets the cloud choose; pick a zone your allocation has quota in
+    # network: my-network       # optional: empty gives Nectar's classic public network`,
 };
 
 export function renderInitConfig(template: string, choices: InitChoices): string {

@@ -27,6 +27,8 @@ describe('the real openstack client against the OpenStack emulator', () => {
   let emulator: OpenStackEmulator;
   let home: string;
   let appCredEnv: Record<string, string>;
+  /** Stacks need a password login: Heat's trust for the stack cannot be made from an application credential. */
+  let stackEnv: Record<string, string>;
   const template = packagePath('heat', 'stack.yaml');
 
   beforeAll(async () => {
@@ -50,6 +52,15 @@ describe('the real openstack client against the OpenStack emulator', () => {
       OS_AUTH_TYPE: 'v3applicationcredential',
       OS_APPLICATION_CREDENTIAL_ID: appCred.id,
       OS_APPLICATION_CREDENTIAL_SECRET: appCred.secret,
+      OS_REGION_NAME: emulator.region,
+      OS_IDENTITY_API_VERSION: '3',
+    });
+    stackEnv = isolatedEnv(home, {
+      OS_AUTH_URL: emulator.authUrl,
+      OS_USERNAME: 'alice',
+      OS_USER_DOMAIN_NAME: 'Default',
+      OS_PASSWORD: password,
+      OS_PROJECT_ID: emulator.projectId,
       OS_REGION_NAME: emulator.region,
       OS_IDENTITY_API_VERSION: '3',
     });
@@ -88,17 +99,17 @@ describe('the real openstack client against the OpenStack emulator', () => {
     expect(listed.map((k: { Name: string }) => k.Name)).toContain('depl');
     const shown = ok(await openstack(['keypair', 'show', '--public-key', 'depl'], appCredEnv));
     expect(String(shown.stdout).trim()).toBe(key.publicKey.trim());
-    const missing = await openstack(['stack', 'create', '-t', template, '--parameter', 'key_name=nobody-has-this', `osc-badkey-${run}`], appCredEnv);
+    const missing = await openstack(['stack', 'create', '-t', template, '--parameter', 'key_name=nobody-has-this', `osc-badkey-${run}`], stackEnv);
     expect(missing.exitCode).not.toBe(0);
     expect(String(missing.stderr)).toContain('The Key (nobody-has-this) could not be found.');
   });
 
   it('creates, shows, lists, updates in place and deletes a stack from heat/stack.yaml', async () => {
     const name = `osc-${run}`;
-    const created = json(ok(await openstack(['stack', 'create', '--wait', '--poll', '1', '-t', template, '--parameter', 'key_name=depl', '--parameter', 'count=2', '-f', 'json', name], appCredEnv)));
+    const created = json(ok(await openstack(['stack', 'create', '--wait', '--poll', '1', '-t', template, '--parameter', 'key_name=depl', '--parameter', 'count=2', '-f', 'json', name], stackEnv)));
     expect(created.stack_status).toBe('CREATE_COMPLETE');
 
-    const shown = json(ok(await openstack(['stack', 'show', name, '-f', 'json'], appCredEnv)));
+    const shown = json(ok(await openstack(['stack', 'show', name, '-f', 'json'], stackEnv)));
     expect(shown.parameters).toMatchObject({ count: '2', key_name: 'depl', flavor: 'm3.small', image: 'NeCTAR Ubuntu 22.04 LTS (Jammy) amd64' });
     const outputs = Object.fromEntries((shown.outputs as Array<{ output_key: string; output_value: unknown }>).map((o) => [o.output_key, o.output_value]));
     expect(outputs.node_names).toEqual([`${name}-0`, `${name}-1`]);
@@ -106,28 +117,28 @@ describe('the real openstack client against the OpenStack emulator', () => {
     expect(outputs.manager_ip).toBe((outputs.node_addresses as string[])[0]);
     expect(outputs.worker_ips).toEqual((outputs.node_addresses as string[]).slice(1));
 
-    const all = json(ok(await openstack(['stack', 'output', 'show', '--all', name, '-f', 'json'], appCredEnv)));
+    const all = json(ok(await openstack(['stack', 'output', 'show', '--all', name, '-f', 'json'], stackEnv)));
     expect(Object.keys(all).sort()).toEqual(['manager_ip', 'node_addresses', 'node_names', 'worker_ips']);
     expect(JSON.parse(all.node_names).output_value).toEqual([`${name}-0`, `${name}-1`]);
 
-    const listed = json(ok(await openstack(['stack', 'list', '-f', 'json'], appCredEnv)));
+    const listed = json(ok(await openstack(['stack', 'list', '-f', 'json'], stackEnv)));
     expect(listed.map((s: { 'Stack Name': string }) => s['Stack Name'])).toContain(name);
-    const stored = json(ok(await openstack(['stack', 'template', 'show', name, '-f', 'json'], appCredEnv)));
+    const stored = json(ok(await openstack(['stack', 'template', 'show', name, '-f', 'json'], stackEnv)));
     expect(stored.heat_template_version).toBe('2018-08-31');
     expect(Object.keys(stored.resources)).toEqual(['swarm_security_group', 'nodes']);
 
-    ok(await openstack(['stack', 'update', '--wait', '--existing', '--parameter', 'count=3', name], appCredEnv));
-    const updated = json(ok(await openstack(['stack', 'output', 'show', name, 'node_addresses', '-f', 'json'], appCredEnv)));
+    ok(await openstack(['stack', 'update', '--wait', '--existing', '--parameter', 'count=3', name], stackEnv));
+    const updated = json(ok(await openstack(['stack', 'output', 'show', name, 'node_addresses', '-f', 'json'], stackEnv)));
     expect(updated.output_value).toHaveLength(3);
     expect(updated.output_value.slice(0, 2)).toEqual(outputs.node_addresses);
     expect(made.filter((n) => n.startsWith(name))).toEqual([`${name}-0`, `${name}-1`, `${name}-2`].filter((n) => made.includes(n)));
     expect(made.filter((n) => n.startsWith(name))).toHaveLength(3);
 
-    ok(await openstack(['stack', 'delete', '--yes', '--wait', name], appCredEnv));
+    ok(await openstack(['stack', 'delete', '--yes', '--wait', name], stackEnv));
     expect(deleted.filter((n) => n.startsWith(name)).sort()).toEqual([`${name}-0`, `${name}-1`, `${name}-2`]);
-    const after = json(ok(await openstack(['stack', 'list', '-f', 'json'], appCredEnv)));
+    const after = json(ok(await openstack(['stack', 'list', '-f', 'json'], stackEnv)));
     expect(after.map((s: { 'Stack Name': string }) => s['Stack Name'])).not.toContain(name);
-    const gone = await openstack(['stack', 'show', name], appCredEnv);
+    const gone = await openstack(['stack', 'show', name], stackEnv);
     expect(gone.exitCode).not.toBe(0);
     expect(String(gone.stderr)).toContain(`Stack not found: ${name}`);
   });
@@ -153,20 +164,27 @@ describe('the real openstack client against the OpenStack emulator', () => {
     const name = `osc-fail-${run}`;
     emulator.behaviour.failCreate = 'No valid host was found. There are not enough hosts available.';
     try {
-      const failed = await openstack(['stack', 'create', '--wait', '--poll', '1', '-t', template, '--parameter', 'key_name=depl', name], appCredEnv);
+      const failed = await openstack(['stack', 'create', '--wait', '--poll', '1', '-t', template, '--parameter', 'key_name=depl', name], stackEnv);
       expect(failed.exitCode).not.toBe(0);
       expect(String(failed.stdout) + String(failed.stderr)).toContain('No valid host was found');
     } finally {
       emulator.behaviour.failCreate = undefined;
     }
-    const shown = json(ok(await openstack(['stack', 'show', name, '-f', 'json'], appCredEnv)));
+    const shown = json(ok(await openstack(['stack', 'show', name, '-f', 'json'], stackEnv)));
     expect(shown.stack_status).toBe('CREATE_FAILED');
     expect(shown.stack_status_reason).toContain('No valid host was found');
-    ok(await openstack(['stack', 'delete', '--yes', '--wait', name], appCredEnv));
+    ok(await openstack(['stack', 'delete', '--yes', '--wait', name], stackEnv));
+  });
+
+  it('refuses a stack create from an application credential with 403, as a current cloud does', async () => {
+    const refused = await openstack(['stack', 'create', '-t', template, '--parameter', 'key_name=depl', `osc-ac-${run}`], appCredEnv);
+    expect(refused.exitCode).not.toBe(0);
+    expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stacks')).at(-1)?.status).toBe(403);
+    expect(emulator.stacks().some((s) => s.name === `osc-ac-${run}`)).toBe(false);
   });
 
   it('rejects a stack without the required key_name, in Heat\'s words', async () => {
-    const viaClient = await openstack(['stack', 'create', '-t', template, `osc-nokey-${run}`], appCredEnv);
+    const viaClient = await openstack(['stack', 'create', '-t', template, `osc-nokey-${run}`], stackEnv);
     expect(viaClient.exitCode).not.toBe(0);
     expect(String(viaClient.stderr)).toContain('The Parameter (key_name) was not provided.');
   });
@@ -175,15 +193,16 @@ describe('the real openstack client against the OpenStack emulator', () => {
     const dir = await mkdtemp(path.join(home, 'depl-'));
     const cloudsFile = path.join(dir, 'clouds.yaml');
     await writeFile(cloudsFile, stringify({
-      clouds: { emu: { auth_type: 'v3applicationcredential', auth: { auth_url: emulator.authUrl, application_credential_id: appCred.id, application_credential_secret: appCred.secret }, region_name: emulator.region } },
+      clouds: { emu: { auth: { auth_url: emulator.authUrl, username: 'alice', user_domain_name: 'Default', project_id: emulator.projectId }, region_name: emulator.region } },
     }));
+    await writeFile(path.join(dir, 'secure.yaml'), stringify({ clouds: { emu: { auth: { password } } } }));
     const config = (stack: string) => parseConfig(stringify({
       app: 'crawler',
       domain: 'crawler.localhost',
       provider: { type: 'openstack', cloud: 'emu', stack },
       services: { api: { image: 'x' } },
     }));
-    const env = isolatedEnv(home, { OS_CLIENT_CONFIG_FILE: cloudsFile });
+    const env = isolatedEnv(home, { OS_CLIENT_CONFIG_FILE: cloudsFile, OS_CLIENT_SECURE_FILE: path.join(dir, 'secure.yaml') });
 
     // depl creates; the client sees the same nodes
     const byDepl = `depl-${run}`;

@@ -131,8 +131,24 @@ describe('depl node-up on OpenStack: failures', () => {
     expect(emulator.stacks().filter((s) => s.name.startsWith('err-bad-key'))).toEqual([]);
   });
 
+  const passwordCloud = () => ({ emu: { auth: { auth_url: emulator.authUrl, username: 'alice', user_domain_name: 'Default', project_id: emulator.projectId }, region_name: emulator.region } });
+
+  it('an application credential: Heat\'s 403 on the stack create is explained (trusts), exit 2, nothing made', async () => {
+    const cwd = await project('app-credential', appCred(), {});
+    const run = await nodeUp(cwd);
+    expect(run.exitCode, run.stderr).toBe(2);
+    expect(run.stderr).toMatch(/Heat refused to create or update stack err-app-credential-\w+ for an application-credential login \(HTTP 403: Access was denied to this resource.\)/);
+    expect(run.stderr).toContain('Keystone refuses trusts to application credentials');
+    expect(run.stderr).toContain('OS_PASSWORD');
+    expect(run.stderr).not.toContain('lacks a role');
+    expect(emulator.stacks().filter((s) => s.name.startsWith('err-app-credential'))).toEqual([]);
+    expect(run.stdout + run.stderr).not.toContain(secret);
+  });
+
   it('a failing stack shows Heat\'s reason and exits 1; node-down removes the failed stack', async () => {
-    const cwd = await project('failing-stack', appCred(), {});
+    const cwd = await project('failing-stack', passwordCloud(), {});
+    const env0 = env;
+    env = { ...env0, OS_PASSWORD: password };
     emulator.behaviour.failCreate = 'No valid host was found. There are not enough hosts available.';
     const made = serversMade.length;
     let run;
@@ -147,6 +163,7 @@ describe('depl node-up on OpenStack: failures', () => {
     expect(serversMade.length).toBe(made);
 
     const down = await runCli(['--yes', 'node-down', '--config', path.join(cwd, 'depl.yaml')], { cwd, env });
+    env = env0;
     expect(down.exitCode, down.stderr).toBe(0);
     expect(emulator.stacks().filter((s) => s.name.startsWith('err-failing-stack'))).toEqual([]);
   });

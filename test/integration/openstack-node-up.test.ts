@@ -27,15 +27,15 @@ async function freeSubnet(): Promise<string> {
 }
 
 /**
- * The acceptance path for Nectar: `depl node-up` (the built CLI) with an application credential from a
- * clouds.yaml, through Keystone and Heat (the emulator), whose servers are real local nodes (privileged
+ * The acceptance path for Nectar: `depl node-up` (the built CLI) with a password login from clouds.yaml +
+ * secure.yaml, through Keystone and Heat (the emulator, with passing faults on the polls), whose servers are real local nodes (privileged
  * containers running sshd + dockerd), bootstrapped over SSH into a swarm exactly as on the cloud.
  */
 describe('depl node-up through the OpenStack provider', () => {
   const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
   const prefix = `dos-${randomBytes(3).toString('hex')}`;
   const stack = `nodes-${randomBytes(2).toString('hex')}`;
-  const credential = { id: `ac-${randomBytes(4).toString('hex')}`, secret: `secret-${randomBytes(12).toString('hex')}` };
+  const password = `pw-${randomBytes(12).toString('hex')}`;
   const serverIndex = new Map<string, number>();
   let launcher: LocalLauncher;
   let emulator: OpenStackEmulator;
@@ -64,14 +64,15 @@ describe('depl node-up through the OpenStack provider', () => {
           if (node) await launcher.removeNode(node);
         },
       },
-      applicationCredentials: [credential],
+      users: [{ name: 'operator', domain: 'Default', password }],
       behaviour: { stepDelayMs: 100 },
     });
     await writeFile(path.join(dir, 'clouds.yaml'), stringify({
       clouds: {
         emu: {
-          auth_type: 'v3applicationcredential',
-          auth: { auth_url: emulator.authUrl, application_credential_id: credential.id, application_credential_secret: credential.secret },
+          // a password login (Heat cannot make its trust from an application credential); the password
+          // itself lives in secure.yaml, as the README suggests
+          auth: { auth_url: emulator.authUrl, username: 'operator', user_domain_name: 'Default', project_id: emulator.projectId },
           region_name: emulator.region,
           interface: 'public',
           identity_api_version: 3,
@@ -86,6 +87,7 @@ describe('depl node-up through the OpenStack provider', () => {
       ssh: { user: 'root', key: '.depl/id_ed25519' },
       services: { api: { image: 'crawler:1', port: 8000, http: true } },
     }));
+    await writeFile(path.join(dir, 'secure.yaml'), stringify({ clouds: { emu: { auth: { password } } } }));
     env = isolatedEnv(dir);
   });
 
@@ -105,7 +107,12 @@ describe('depl node-up through the OpenStack provider', () => {
     }
   }
 
-  it('creates the Heat stack and ends with a 3-node swarm', async () => {
+  it('creates the Heat stack, riding out a 503 page, a dropped connection and a 429 on its polls, and ends with a 3-node swarm', async () => {
+    emulator.behaviour.faults = [
+      { kind: 'html-503', method: 'GET', path: '/events' },
+      { kind: 'drop', method: 'GET', path: `/stacks/${stack}/` },
+      { kind: 'throttle-429', method: 'GET', path: '/events', retryAfter: 1 },
+    ];
     const started = Date.now();
     const run = await runCli(['--json', 'node-up', '--config', configFile()], { cwd: dir, env, timeoutMs: 290_000 });
     expect(run.exitCode, run.stderr).toBe(0);
@@ -120,9 +127,13 @@ describe('depl node-up through the OpenStack provider', () => {
     expect(run.stderr).toContain('key pair depl-crawler uploaded');
     expect(emulator.keypairs()).toEqual(['depl-crawler']);
     expect(run.stderr).toContain('nodes CREATE_COMPLETE');
-    expect(run.stdout + run.stderr).not.toContain(credential.secret);
+    expect(emulator.requests.filter((r) => r.fault).map((r) => r.fault)).toEqual(['html-503', 'drop', 'throttle-429']);
+    expect(emulator.behaviour.faults).toEqual([]);
+    expect(run.stdout + run.stderr).not.toContain(password);
     expect(emulator.tokensIssued()).toBe(1);
+    // exactly one stack, created by one POST
     expect(emulator.stacks()).toMatchObject([{ name: stack, status: 'CREATE_COMPLETE' }]);
+    expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stacks'))).toHaveLength(1);
     expect(await swarmNodes()).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
   });
 

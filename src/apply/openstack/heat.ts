@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { OperationError, UserError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
-import { header, OpenStackApiError, type HttpOptions, type HttpResponse } from './http.js';
+import { header, OpenStackApiError, type HttpOptions, type HttpResponse, type RetryPolicy } from './http.js';
 import type { KeystoneSession } from './keystone.js';
 import type { HeatOutput } from '../../plan/heat.js';
 import { pollUntil } from '../../util/poll.js';
@@ -32,6 +32,21 @@ export interface HeatEvent {
   resource_status_reason?: string;
 }
 
+export interface StackPreviewResource {
+  resource_name: string;
+  resource_type?: string;
+  resource_action?: string;
+}
+
+/** Heat's update preview: resources by what the update would do to them. */
+export interface ResourceChanges {
+  added: StackPreviewResource[];
+  deleted: StackPreviewResource[];
+  replaced: StackPreviewResource[];
+  updated: StackPreviewResource[];
+  unchanged: StackPreviewResource[];
+}
+
 export interface StackInput {
   /** The template text (YAML or JSON); Heat accepts it as a string. */
   template: string;
@@ -48,6 +63,11 @@ export interface WaitOptions {
   maxPollMs?: number;
   /** Only events after this one are shown (the last event before the action started). */
   marker?: string;
+  /**
+   * The wait picks up an action already seen IN_PROGRESS (an earlier run lost contact): the stack's own
+   * status is then enough to end it, as for a create.
+   */
+  resumed?: boolean;
 }
 
 /**
@@ -117,22 +137,48 @@ export class HeatClient {
     await this.call(stackPath(ref), { method: input.template !== undefined ? 'PUT' : 'PATCH', json: body });
   }
 
-  async show(ref: StackRef): Promise<HeatStack> {
-    const response = await this.call(stackPath(ref));
+  async show(ref: StackRef, retry?: RetryPolicy): Promise<HeatStack> {
+    const response = await this.call(stackPath(ref), retry ? { retry } : {});
     return (response.body as { stack: HeatStack }).stack;
   }
 
   /** Events after `marker`, oldest first. */
-  async events(ref: StackRef, marker?: string): Promise<HeatEvent[]> {
+  async events(ref: StackRef, marker?: string, retry?: RetryPolicy): Promise<HeatEvent[]> {
     const query = new URLSearchParams({ sort_dir: 'asc', limit: '100' });
     if (marker) query.set('marker', marker);
-    const response = await this.call(`${stackPath(ref)}/events?${query}`);
+    const response = await this.call(`${stackPath(ref)}/events?${query}`, retry ? { retry } : {});
     return (response.body as { events?: HeatEvent[] }).events ?? [];
   }
 
   async lastEventId(ref: StackRef): Promise<string | undefined> {
     const response = await this.call(`${stackPath(ref)}/events?${new URLSearchParams({ sort_dir: 'desc', limit: '1' })}`);
     return (response.body as { events?: HeatEvent[] }).events?.[0]?.id;
+  }
+
+  /**
+   * What a create would make (POST /stacks/preview): the resources Heat would create, nothing made.
+   * Safe to repeat, so passing failures are retried.
+   */
+  async previewCreate(name: string, input: StackInput): Promise<StackPreviewResource[]> {
+    const response = await this.call('/stacks/preview', {
+      method: 'POST',
+      retry: {},
+      json: { stack_name: name, template: input.template, parameters: input.parameters, files: {}, environment: {}, disable_rollback: true, ...(input.timeoutMinutes ? { timeout_mins: input.timeoutMinutes } : {}) },
+    });
+    const flatten = (list: unknown): StackPreviewResource[] =>
+      (Array.isArray(list) ? list : []).flatMap((r: unknown) => (Array.isArray(r) ? flatten(r) : [r as StackPreviewResource]));
+    return flatten((response.body as { stack?: { resources?: unknown } }).stack?.resources);
+  }
+
+  /** What an update would change (PUT .../preview, Heat's dry run): resources added, deleted, replaced, updated. */
+  async previewUpdate(ref: StackRef, input: StackInput): Promise<ResourceChanges> {
+    const response = await this.call(`${stackPath(ref)}/preview`, {
+      method: 'PUT',
+      retry: {},
+      json: { parameters: input.parameters, template: input.template, files: {}, environment: {}, disable_rollback: true, ...(input.timeoutMinutes ? { timeout_mins: input.timeoutMinutes } : {}) },
+    });
+    const changes = (response.body as { resource_changes?: Partial<ResourceChanges> }).resource_changes ?? {};
+    return { added: changes.added ?? [], deleted: changes.deleted ?? [], replaced: changes.replaced ?? [], updated: changes.updated ?? [], unchanged: changes.unchanged ?? [] };
   }
 
   /** The stack's current template, as a document. */
@@ -171,24 +217,35 @@ export class HeatClient {
   async waitFor(ref: StackRef, options: WaitOptions): Promise<HeatStack | undefined> {
     const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const now = this.options.now ?? Date.now;
+    const deadline = now() + options.timeoutMs;
     let marker = options.marker;
     let outcome: string | undefined;
     let stack: HeatStack | undefined;
+    let lastStatus = `${options.action}_IN_PROGRESS`;
+    // the lookups of a wait change nothing: passing failures are retried within the wait's own deadline
+    const retry: RetryPolicy = {
+      deadline,
+      sleep,
+      now,
+      onRetry: (reason, ms) => options.log.warn(`Heat answered ${reason}; asking again in ${Math.max(1, Math.round(ms / 1000))} s`),
+    };
     const done = await pollUntil<{ stack: HeatStack | undefined }>(async () => {
       try {
-        for (const event of await this.events(ref, marker)) {
+        for (const event of await this.events(ref, marker, retry)) {
           marker = event.id;
           options.log.step(describeEvent(ref, event));
           const ofStack = event.physical_resource_id === ref.id || event.resource_name === ref.name;
           if (ofStack && /_(COMPLETE|FAILED)$/.test(event.resource_status)) outcome = event.resource_status;
         }
-        stack = await this.show(ref);
+        stack = await this.show(ref, retry);
       } catch (error) {
         if (options.action === 'DELETE' && error instanceof OpenStackApiError && error.status === 404) return { stack: undefined };
-        throw error;
+        if (error instanceof OpenStackApiError && (error.status === 401 || error.status === 403 || error.status === 404)) throw error;
+        throw lostContact(ref, options.action, lastStatus, error);
       }
+      lastStatus = stack.stack_status;
       // A new stack has no earlier status to confuse with, so its status alone is enough.
-      if (options.action === 'CREATE' || options.action === 'DELETE') outcome ??= terminal(stack.stack_status);
+      if (options.action === 'CREATE' || options.action === 'DELETE' || options.resumed) outcome ??= terminal(stack.stack_status);
       if (outcome === `${options.action}_COMPLETE`) return { stack };
       if (outcome !== undefined && (outcome.endsWith('_FAILED') || outcome === 'ROLLBACK_COMPLETE')) {
         throw new OperationError(
@@ -209,14 +266,45 @@ export class HeatClient {
       sleep,
       onTimeout: () => {
         throw new OperationError(
-          `stack ${ref.name} is still ${stack?.stack_status ?? 'unknown'} after ${Math.round(options.timeoutMs / 60_000)} min`,
-          "Raise provider.timeoutMinutes in depl.yaml, or look at the stack's events with the openstack client.",
+          `stack ${ref.name} is still ${stack?.stack_status ?? lastStatus} after ${Math.round(options.timeoutMs / 60_000)} min; depl stopped waiting, Heat carries on`,
+          `Run 'depl ${options.action === 'DELETE' ? 'node-down' : 'node-up'}' again to wait for it and carry on, raise provider.timeoutMinutes in depl.yaml, or look at the stack's events with the openstack client.`,
           'HEAT_TIMEOUT',
         );
       },
     });
     return done.stack;
   }
+}
+
+/** The cloud stopped answering while Heat was working: say that the stack carries on and how to resume. */
+function lostContact(ref: StackRef, action: WaitOptions['action'], status: string, error: unknown): OperationError {
+  const verb = action === 'DELETE' ? 'node-down' : 'node-up';
+  const what = action === 'DELETE' ? 'deleted' : action === 'CREATE' ? 'built' : 'updated';
+  return new OperationError(
+    `lost contact with Heat while stack ${ref.name} was ${status}: ${(error as Error).message}`,
+    `The stack is most likely still being ${what} by Heat. Run 'depl ${verb}' again: it waits for the stack and carries on.`,
+    'HEAT_WAIT_INTERRUPTED',
+    { cause: error },
+  );
+}
+
+/**
+ * Heat creates a Keystone trust on every stack create (deferred_auth_method = trusts), and current Keystone
+ * refuses to make trusts from an application-credential token ("Delegated tokens cannot manage trusts."),
+ * so Heat answers 403. Said plainly, with what to do instead, rather than "you lack a role".
+ */
+export function trustRefusal(error: unknown, authType: string, stack: string): UserError | undefined {
+  if (!(error instanceof OpenStackApiError) || error.status !== 403 || authType !== 'application_credential') return undefined;
+  const pathname = new URL(error.url).pathname;
+  if (!/\/stacks(\/|$)/.test(pathname) || pathname.endsWith('/preview') || !['POST', 'PUT', 'PATCH'].includes(error.method)) return undefined;
+  return new UserError(
+    `Heat refused to create or update stack ${stack} for an application-credential login (HTTP 403: ${error.apiText})`,
+    'Heat creates a Keystone trust for every stack, and Keystone refuses trusts to application credentials. ' +
+      'Log in with your OpenStack password instead: in clouds.yaml use auth_type: password with username, user_domain_name, project_id ' +
+      'and no password (depl asks for it on a terminal), or set OS_PASSWORD, or put auth.password in secure.yaml beside clouds.yaml.',
+    'OPENSTACK_APP_CREDENTIAL_TRUST',
+    { cause: error },
+  );
 }
 
 function terminal(status: string): string | undefined {

@@ -120,6 +120,8 @@ export class KeystoneSession {
         method: 'POST',
         json: authRequestBody(this.credentials.auth),
         service: 'Keystone',
+        // asking for a token twice only yields two tokens: safe to repeat after a passing failure
+        retry: {},
         dispatcher: this.options.dispatcher,
       });
     } catch (error) {

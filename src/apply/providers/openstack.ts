@@ -1,17 +1,17 @@
 import type { Dispatcher } from 'undici';
 import { resolveCloudCredentials } from '../../config/clouds.js';
 import type { LoadedConfig } from '../../config/load.js';
-import { OperationError } from '../../errors.js';
+import { OperationError, UserError } from '../../errors.js';
 import type { OpenStackProviderConfig } from '../../config/schema.js';
-import { nodesFromOutputs, stackName, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
+import { managedKeyName, nodesFromOutputs, stackName, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
 import type { Logger } from '../../util/log.js';
-import { HeatClient, type StackRef } from '../openstack/heat.js';
-import { dispatcherFor } from '../openstack/http.js';
+import { HeatClient, trustRefusal, type HeatStack, type StackInput, type StackRef } from '../openstack/heat.js';
+import { dispatcherFor, OpenStackApiError } from '../openstack/http.js';
 import { KeystoneSession } from '../openstack/keystone.js';
 import { ensureManagedKeypair } from '../openstack/keypair.js';
 import { NovaClient } from '../openstack/nova.js';
 import { readTemplate } from '../openstack/template.js';
-import type { Provider, ProvisionedNode } from './types.js';
+import type { Provider, ProvisionedNode, ProvisionPlan } from './types.js';
 
 export interface OpenStackProviderOptions {
   /** May a missing password be asked for? Default: stdin and stderr are TTYs and --yes was not given. */
@@ -29,8 +29,9 @@ export interface OpenStackProviderOptions {
  * Credentials are resolved here, so a missing cloud or password fails before anything is changed.
  */
 export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger, options: OpenStackProviderOptions = {}): Promise<Provider> {
-  const provider = loaded.config.provider;
-  if (provider.type !== 'openstack') throw new Error(`createOpenStackProvider called for a ${provider.type} provider`);
+  const configured = loaded.config.provider;
+  if (configured.type !== 'openstack') throw new Error(`createOpenStackProvider called for a ${configured.type} provider`);
+  const provider: OpenStackProviderConfig = configured;
   const session = await sessionFor(loaded, options, log);
   log.debug(`OpenStack credentials: ${session.credentials.source}`);
   const heat = new HeatClient(session, { dispatcher: options.dispatcher });
@@ -38,6 +39,51 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
   const name = stackName(loaded.config);
   const timeoutMs = provider.timeoutMinutes * 60_000;
   const wait = { timeoutMs, log, pollMs: options.pollMs };
+
+  /** The template and its parameters, checked by Heat itself before anything is made. */
+  async function stackInput(count: number, inputLog: Logger, uploadKey: boolean): Promise<StackInput> {
+    const template = await readTemplate(loaded.root, provider.template);
+    let keyName: string | undefined;
+    if (wantsManagedKey(provider, template)) keyName = uploadKey ? await ensureManagedKeypair(nova, loaded, inputLog) : managedKeyName(loaded.config);
+    const parameters = stackParameters(provider, count, keyName ? { key_name: keyName } : {});
+    if (uploadKey) await heat.validate(template, parameters);
+    return { template, parameters, timeoutMinutes: provider.timeoutMinutes };
+  }
+
+  /**
+   * Heat's 403 on a create/update made with an application credential is the trust refusal: say so.
+   * A 400 is Heat's full check of the template (which, unlike /validate, looks inside a ResourceGroup's
+   * resource_def) refusing it before anything is made: the user's to fix.
+   */
+  async function refusedTrust<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof OpenStackApiError && error.status === 400) {
+        throw new UserError(`Heat rejected the template or its parameters: ${error.apiText}`, 'Check provider.template and provider.parameters in depl.yaml.', 'HEAT_TEMPLATE_INVALID', { cause: error });
+      }
+      throw trustRefusal(error, session.credentials.auth.type, name) ?? error;
+    }
+  }
+
+  /**
+   * A stack an earlier run left IN_PROGRESS (it lost contact, or stopped waiting) is waited for, not
+   * refused: Heat is still working on it. Undefined when the wait ended with the stack deleted.
+   */
+  async function settled(ref: StackRef, settleLog: Logger): Promise<StackRef | undefined> {
+    const stack: HeatStack = await heat.show(ref);
+    const action = /^(CREATE|UPDATE|DELETE)_IN_PROGRESS$/.exec(stack.stack_status)?.[1] as 'CREATE' | 'UPDATE' | 'DELETE' | undefined;
+    if (action === undefined) {
+      if (stack.stack_status.endsWith('_IN_PROGRESS')) {
+        throw new OperationError(`stack ${name} is busy (${stack.stack_status})`, 'Wait until it finishes (openstack stack show), then run again.', 'HEAT_STACK_BUSY');
+      }
+      return ref;
+    }
+    settleLog.step(`stack ${name} is still ${stack.stack_status} from an earlier run: waiting for it`);
+    const marker = await heat.lastEventId(ref);
+    const done = await heat.waitFor(ref, { ...wait, log: settleLog, action, marker, resumed: true });
+    return action === 'DELETE' || done === undefined ? undefined : ref;
+  }
 
   async function nodesOf(ref: StackRef): Promise<ProvisionedNode[]> {
     const stack = await heat.show(ref);
@@ -48,32 +94,60 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
     kind: 'openstack',
 
     async up(count: number, upLog: Logger): Promise<ProvisionedNode[]> {
-      const template = await readTemplate(loaded.root, provider.template);
-      const keyName = wantsManagedKey(provider, template) ? await ensureManagedKeypair(nova, loaded, upLog) : undefined;
-      const parameters = stackParameters(provider, count, keyName ? { key_name: keyName } : {});
-      await heat.validate(template, parameters);
-      const existing = await heat.find(name);
+      const input = await stackInput(count, upLog, true);
+      let existing = await heat.find(name);
+      if (existing !== undefined) existing = await settled(existing, upLog);
       if (existing === undefined) {
         upLog.step(`creating Heat stack ${name} with ${count} node${count === 1 ? '' : 's'}`);
-        const ref = await heat.create(name, { template, parameters, timeoutMinutes: provider.timeoutMinutes });
+        const ref = await refusedTrust(() => heat.create(name, input));
         await heat.waitFor(ref, { ...wait, log: upLog, action: 'CREATE' });
         return (await nodesOf(ref)).map((node) => ({ ...node, fresh: true }));
       }
       const current = await heat.show(existing);
-      if (current.stack_status.endsWith('_IN_PROGRESS')) {
-        throw new OperationError(`stack ${name} is busy (${current.stack_status})`, 'Wait until it finishes (openstack stack show), then run again.', 'HEAT_STACK_BUSY');
-      }
       const before = await nodesOf(existing).catch(() => [] as ProvisionedNode[]);
-      if (stackUpToDate({ templateText: template, storedTemplate: await heat.template(existing), wanted: parameters, current: current.parameters, status: current.stack_status })) {
+      if (stackUpToDate({ templateText: input.template, storedTemplate: await heat.template(existing), wanted: input.parameters, current: current.parameters, status: current.stack_status })) {
         upLog.step(`Heat stack ${name} already has ${count} node${count === 1 ? '' : 's'} from this template: no update`);
         return (await nodesOf(existing)).map((node) => ({ ...node, fresh: false }));
       }
       const marker = await heat.lastEventId(existing);
       upLog.step(`updating Heat stack ${name} to ${count} node${count === 1 ? '' : 's'} (was ${current.parameters?.count ?? '?'})`);
-      await heat.update(existing, { template, parameters, timeoutMinutes: provider.timeoutMinutes });
+      await refusedTrust(() => heat.update(existing, input));
       await heat.waitFor(existing, { ...wait, log: upLog, action: 'UPDATE', marker });
       // a server Heat added or replaced is a new machine with new host keys
       return (await nodesOf(existing)).map((node) => ({ ...node, fresh: !before.some((b) => b.name === node.name && b.address === node.address) }));
+    },
+
+    async plan(count: number, planLog: Logger): Promise<ProvisionPlan> {
+      // a plan uploads nothing: the managed key pair's name is what up() would use
+      const input = await stackInput(count, planLog, false);
+      const existing = await heat.find(name);
+      if (existing === undefined) {
+        const resources = await refusedTrust(() => heat.previewCreate(name, input));
+        const byType = resources.map((r) => `${r.resource_name} (${r.resource_type ?? '?'})`);
+        return {
+          action: 'create',
+          lines: [`Heat would create stack ${name} with ${count} node${count === 1 ? '' : 's'}:`, ...byType.map((r) => `  + ${r}`)],
+          resources: { added: byType },
+        };
+      }
+      const current = await heat.show(existing);
+      if (current.stack_status.endsWith('_IN_PROGRESS')) {
+        return { action: 'none', lines: [`stack ${name} is ${current.stack_status}: node-up would wait for it, then plan again`], resources: {} };
+      }
+      const changes = await refusedTrust(() => heat.previewUpdate(existing, input));
+      const names = (list: Array<{ resource_name: string; resource_type?: string }>) => list.map((r) => `${r.resource_name} (${r.resource_type ?? '?'})`);
+      const resources = { added: names(changes.added), deleted: names(changes.deleted), replaced: names(changes.replaced), updated: names(changes.updated), unchanged: names(changes.unchanged) };
+      const changed = resources.added.length + resources.deleted.length + resources.replaced.length + resources.updated.length;
+      const lines = changed === 0
+        ? [`Heat stack ${name} (${current.stack_status}, ${current.parameters?.count ?? '?'} nodes) would not change`]
+        : [
+            `Heat would update stack ${name} from ${current.parameters?.count ?? '?'} to ${count} node${count === 1 ? '' : 's'}:`,
+            ...resources.added.map((r) => `  + ${r}`),
+            ...resources.replaced.map((r) => `  ± ${r} (replaced)`),
+            ...resources.updated.map((r) => `  ~ ${r}`),
+            ...resources.deleted.map((r) => `  - ${r}`),
+          ];
+      return { action: changed === 0 ? 'none' : 'update', lines, resources };
     },
 
     async list(listLog: Logger): Promise<ProvisionedNode[]> {

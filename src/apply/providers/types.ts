@@ -23,4 +23,13 @@ export interface Provider {
   list(log: Logger): Promise<ProvisionedNode[]>;
   /** Remove every node (and network / stack). */
   down(log: Logger): Promise<void>;
+  /** What `up(count)` would change, asked of the cloud without changing anything (Heat's preview). */
+  plan?(count: number, log: Logger): Promise<ProvisionPlan>;
+}
+
+/** A provider's answer to "what would node-up do?"; `lines` are for people, the rest for --json. */
+export interface ProvisionPlan {
+  action: 'create' | 'update' | 'none';
+  lines: string[];
+  resources: Record<string, string[]>;
 }

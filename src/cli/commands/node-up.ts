@@ -4,10 +4,16 @@ import { formatNodeTable } from '../../plan/node-table.js';
 import { nodeUp } from '../../workflows/node-up.js';
 import { nodeProgressLogger } from '../node-progress.js';
 
-interface NodeUpOptions { nodes?: number }
+interface NodeUpOptions { nodes?: number; plan?: boolean }
 
 export default async function command(ctx: CommandContext, opts: NodeUpOptions): Promise<void> {
   const loaded = await requireConfig(ctx);
+  if (opts.plan) {
+    const { planNodeUp } = await import('../../workflows/node-up-plan.js');
+    const plan = await planNodeUp(loaded, ctx.log, { nodes: opts.nodes, interactive: ctx.interactive });
+    ctx.result(plan, plan.lines.join('\n'));
+    return;
+  }
   const progress = ctx.progress ? nodeProgressLogger(ctx.log) : null;
   const result = await nodeUp(loaded, progress ?? ctx.log, { nodes: opts.nodes, interactive: ctx.interactive });
   progress?.done();

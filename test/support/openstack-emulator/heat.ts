@@ -103,6 +103,7 @@ export class EmulatedHeat {
     const ctx: EvalContext = {
       parameters,
       parameterTypes: Object.fromEntries(Object.entries(template.parameters).map(([k, d]) => [k, d.type])),
+      conditions: template.conditions,
       resourceId: () => '',
       attribute: () => null,
     };
@@ -133,6 +134,7 @@ export class EmulatedHeat {
     try {
       if (parts[0] === 'validate' && parts.length === 1 && req.method === 'POST') return this.validate(req.body);
       if (parts[0] !== 'stacks') return heatError(404, 'HTTPNotFound', `The resource could not be found: ${req.path}`);
+      if (parts.length === 2 && parts[1] === 'preview' && req.method === 'POST') return this.previewCreate(req);
       if (parts.length === 1) {
         if (req.method === 'GET') return this.index(req);
         if (req.method === 'POST') return this.create(req);
@@ -163,6 +165,7 @@ export class EmulatedHeat {
 
   private stackRoute(req: HeatRequest, stack: Stack, rest: string[]): Reply {
     const [sub, key] = rest;
+    if (sub === 'preview' && req.method === 'PUT') return this.previewUpdate(stack, req);
     if (sub === undefined) {
       if (req.method === 'GET') return { status: 200, body: { stack: this.show(stack, req, req.query.get('resolve_outputs') !== 'False' && req.query.get('resolve_outputs') !== 'false') } };
       if (req.method === 'PUT' || req.method === 'PATCH') return this.update(stack, req);
@@ -273,6 +276,7 @@ export class EmulatedHeat {
     return {
       parameters: s.parameters,
       parameterTypes: Object.fromEntries(Object.entries(s.template.parameters).map(([k, d]) => [k, d.type])),
+      conditions: s.template.conditions,
       resourceId: (name) => s.resources.get(name)?.physicalId ?? (name in s.template.resources ? '' : undefined),
       attribute: (name, path) => {
         const r = s.resources.get(name);
@@ -340,6 +344,57 @@ export class EmulatedHeat {
     this.run(stack, 'CREATE', () => this.converge(stack, 'CREATE'));
     const href = `${req.base}/stacks/${encodeURIComponent(stack.name)}/${stack.id}`;
     return { status: 201, headers: { location: href }, body: { stack: { id: stack.id, links: [{ href, rel: 'self' }] } } };
+  }
+
+  /** POST /stacks/preview: the resources a create would make (a group's members as a nested list), nothing made. */
+  private previewCreate(req: HeatRequest): Reply {
+    const body = (req.body ?? {}) as { stack_name?: string; template?: unknown; parameters?: Record<string, unknown> };
+    if (!body.stack_name) return heatError(400, 'HTTPBadRequest', 'No stack name specified');
+    if (body.template === undefined) return heatError(400, 'HTTPBadRequest', 'No template specified');
+    const template = parseTemplate(body.template);
+    const order = creationOrder(template.resources);
+    const parameters = resolveParameters(template, body.parameters ?? {}, pseudoParameters(body.stack_name, 'None', this.projectId));
+    this.checkKeyNames(template, parameters);
+    const ctx = { ...this.templateContext(template, parameters) };
+    const doc = (name: string, type: string) => ({ resource_name: name, resource_type: type, resource_action: 'INIT', resource_status: 'COMPLETE', stack_name: body.stack_name });
+    const resources = order.map((name) => {
+      const def = template.resources[name]!;
+      if (def.type !== 'OS::Heat::ResourceGroup') return doc(name, def.type);
+      const count = Number(evaluate(def.properties?.count ?? 1, ctx));
+      const member = (def.properties!.resource_def as ResourceDef).type;
+      return [doc(name, def.type), ...Array.from({ length: count }, (_, i) => doc(String(i), member))];
+    });
+    return { status: 200, body: { stack: { stack_name: body.stack_name, id: 'None', parameters, resources, links: [] } } };
+  }
+
+  /** PUT .../preview: Heat's dry-run update, resources by what the update would do to them. */
+  private previewUpdate(stack: Stack, req: HeatRequest): Reply {
+    const body = (req.body ?? {}) as { template?: unknown; parameters?: Record<string, unknown> };
+    const template = body.template !== undefined && body.template !== null ? parseTemplate(body.template) : stack.template;
+    creationOrder(template.resources);
+    const parameters = resolveParameters(template, body.parameters ?? {}, pseudoParameters(stack.name, stack.id, this.projectId));
+    this.checkKeyNames(template, parameters);
+    const ctx = this.templateContext(template, parameters);
+    const changes: Record<'added' | 'deleted' | 'replaced' | 'updated' | 'unchanged', Array<{ resource_name: string; resource_type: string }>> = { added: [], deleted: [], replaced: [], updated: [], unchanged: [] };
+    for (const [name, def] of Object.entries(template.resources)) {
+      const r = stack.resources.get(name);
+      const entry = { resource_name: name, resource_type: def.type };
+      if (!r) changes.added.push(entry);
+      else if (def.type === 'OS::Heat::ResourceGroup' && Number(evaluate(def.properties?.count ?? 1, ctx)) !== r.servers.size) changes.updated.push(entry);
+      else changes.unchanged.push(entry);
+    }
+    for (const r of stack.resources.values()) if (!(r.name in template.resources)) changes.deleted.push({ resource_name: r.name, resource_type: r.type });
+    return { status: 200, body: { resource_changes: changes } };
+  }
+
+  private templateContext(template: ParsedTemplate, parameters: Record<string, string>): EvalContext {
+    return {
+      parameters,
+      parameterTypes: Object.fromEntries(Object.entries(template.parameters).map(([k, d]) => [k, d.type])),
+      conditions: template.conditions,
+      resourceId: () => '',
+      attribute: () => null,
+    };
   }
 
   private update(stack: Stack, req: HeatRequest): Reply {

@@ -9,14 +9,39 @@ import { EmulatedKeystone, type EmulatedApplicationCredential, type EmulatedUser
 
 export type { ServerDriver } from './heat.js';
 
+/**
+ * A passing failure the next matching request meets, as a real cloud's load balancer or rate limiter
+ * produces them: an HTML 503 page, a connection closed without an answer, 429/413 with Retry-After.
+ */
+export interface Fault {
+  kind: 'html-503' | 'drop' | 'throttle-429' | 'throttle-413';
+  /** Which requests: method and a substring of the path (default: any). */
+  method?: string;
+  path?: string;
+  /** Seconds, sent as Retry-After for the throttles (default 1). */
+  retryAfter?: number;
+  /** How many matching requests fail (default 1). */
+  times?: number;
+}
+
 export interface EmulatorBehaviour extends HeatBehaviour {
   /** Keystone answers every token request with 401. */
   rejectCredentials?: boolean;
+  /** Faults still to happen, first match first. */
+  faults?: Fault[];
+  /**
+   * Heat's stack create/update with an application-credential token fails as on a current cloud: Heat's
+   * trust creation is refused by Keystone, and Heat answers 403. Default true.
+   */
+  refuseTrustsToApplicationCredentials?: boolean;
 }
 
 export interface EmulatorOptions {
   servers: ServerDriver;
+  /** The first region; its public endpoints are the plain URLs. */
   region?: string;
+  /** More regions in the catalog (each with its own URLs for every interface). */
+  otherRegions?: string[];
   projectId?: string;
   projectName?: string;
   users?: EmulatedUser[];
@@ -33,6 +58,11 @@ export interface RecordedRequest {
   method: string;
   path: string;
   status: number;
+  /** The catalog entry's region and interface the request came in through. */
+  region: string;
+  interface: string;
+  /** 'html-503', 'drop', ...: the fault it met. */
+  fault?: Fault['kind'];
 }
 
 export interface OpenStackEmulator {
@@ -78,11 +108,14 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
   const heat = new EmulatedHeat(options.servers, behaviour, projectId, (name) => nova.has(name));
 
   const server = http.createServer((req, res) => {
+    const faulted = injectFault(req, res);
+    if (faulted) return;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       void (async () => {
         const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+        const via = stripVia(url);
         let reply: Reply;
         try {
           const text = Buffer.concat(chunks).toString('utf8');
@@ -92,26 +125,63 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
               body = JSON.parse(text);
             } catch {
               reply = heatError(400, 'HTTPBadRequest', 'The request body is not valid JSON.');
-              return send(res, req, url, reply);
+              return send(res, req, url, reply, via);
             }
           }
-          reply = await route(req.method ?? 'GET', url, body, req.headers['x-auth-token'] as string | undefined);
+          reply = await route(req.method ?? 'GET', url, body, req.headers['x-auth-token'] as string | undefined, via);
         } catch (error) {
           reply = heatError(500, 'InternalError', (error as Error).message);
         }
-        send(res, req, url, reply);
+        send(res, req, url, reply, via);
       })();
     });
   });
 
-  function send(res: http.ServerResponse, req: http.IncomingMessage, url: URL, reply: Reply): void {
-    requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: reply.status });
+  /** Endpoints other than the first region's public ones live under /via/<region>/<interface>/... */
+  function stripVia(url: URL): { region: string; interface: string } {
+    const match = /^\/via\/([^/]+)\/(public|internal|admin)(\/.*)$/.exec(url.pathname);
+    if (!match) return { region, interface: 'public' };
+    url.pathname = match[3]!;
+    return { region: decodeURIComponent(match[1]!), interface: match[2]! };
+  }
+
+  function injectFault(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const faults = behaviour.faults ?? [];
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const via = stripVia(url);
+    const at = faults.findIndex((f) => (f.method === undefined || f.method === req.method) && (f.path === undefined || url.pathname.includes(f.path)));
+    if (at === -1) return false;
+    const fault = faults[at]!;
+    fault.times = (fault.times ?? 1) - 1;
+    if (fault.times <= 0) faults.splice(at, 1);
+    requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: fault.kind === 'drop' ? 0 : fault.kind === 'html-503' ? 503 : fault.kind === 'throttle-429' ? 429 : 413, ...via, fault: fault.kind });
+    req.resume();
+    if (fault.kind === 'drop') {
+      // the connection closes with no answer at all, as when a proxy restarts
+      req.socket.destroy();
+      return true;
+    }
+    if (fault.kind === 'html-503') {
+      const page = '<html><head><title>503 Service Unavailable</title></head>\n<body>\n<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.</p>\n<hr>\n<address>Apache/2.4.57 (Debian) Server at cloud.example Port 443</address>\n</body></html>\n';
+      res.writeHead(503, { 'content-type': 'text/html; charset=iso-8859-1', 'content-length': Buffer.byteLength(page) });
+      res.end(page);
+      return true;
+    }
+    const status = fault.kind === 'throttle-429' ? 429 : 413;
+    const payload = JSON.stringify({ overLimit: { code: status, message: 'Over limit', retryAfter: String(fault.retryAfter ?? 1) } });
+    res.writeHead(status, { 'content-type': 'application/json', 'retry-after': String(fault.retryAfter ?? 1), 'content-length': Buffer.byteLength(payload) });
+    res.end(payload);
+    return true;
+  }
+
+  function send(res: http.ServerResponse, req: http.IncomingMessage, url: URL, reply: Reply, via: { region: string; interface: string }): void {
+    requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: reply.status, ...via });
     const payload = reply.body === undefined || reply.status === 204 ? '' : JSON.stringify(reply.body);
     res.writeHead(reply.status, { ...(payload ? { 'content-type': 'application/json' } : {}), ...reply.headers, 'content-length': Buffer.byteLength(payload) });
     res.end(payload);
   }
 
-  async function route(method: string, url: URL, body: unknown, token: string | undefined): Promise<Reply> {
+  async function route(method: string, url: URL, body: unknown, token: string | undefined, via: { region: string; interface: string }): Promise<Reply> {
     const path = url.pathname;
     const fromKeystone = keystone.handle(method, path, body);
     if (fromKeystone) return fromKeystone;
@@ -140,7 +210,15 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
       if (!(path === prefix || path.startsWith(prefix + '/')) || issued.projectId !== projectId) {
         return heatError(403, 'Forbidden', 'You are not authorized to complete this action.');
       }
-      return heat.handle({ method, path: path.slice(prefix.length) || '/', query: url.searchParams, body, base: `${base}${prefix}` });
+      const rest = path.slice(prefix.length) || '/';
+      // Heat makes a Keystone trust for the new stack with the caller's token; Keystone refuses it for an
+      // application credential ("Delegated tokens cannot manage trusts.") and Heat answers 403
+      const makesTrust = (method === 'POST' && rest === '/stacks') || ((method === 'PUT' || method === 'PATCH') && /^\/stacks\/[^/]+\/[^/]+$/.test(rest));
+      if (makesTrust && issued.applicationCredential && behaviour.refuseTrustsToApplicationCredentials !== false) {
+        return heatError(403, 'Forbidden', 'Access was denied to this resource.');
+      }
+      const prefixOf = via.region === region && via.interface === 'public' ? '' : `/via/${encodeURIComponent(via.region)}/${via.interface}`;
+      return heat.handle({ method, path: rest, query: url.searchParams, body, base: `${base}${prefixOf}${prefix}` });
     }
     return heatError(404, 'HTTPNotFound', `The resource could not be found: ${path}`);
   }
@@ -157,6 +235,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     projectId,
     projectName,
     region,
+    otherRegions: options.otherRegions ?? [],
     users,
     applicationCredentials: options.applicationCredentials ?? [],
     tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,

@@ -21,6 +21,8 @@ export interface IssuedToken {
   expiresAt: number;
   projectId?: string;
   userId: string;
+  /** Issued for an application credential (a delegated token: Keystone refuses it trusts). */
+  applicationCredential: boolean;
 }
 
 export interface KeystoneConfig {
@@ -28,6 +30,7 @@ export interface KeystoneConfig {
   projectId: string;
   projectName: string;
   region: string;
+  otherRegions: string[];
   users: Required<EmulatedUser>[];
   applicationCredentials: EmulatedApplicationCredential[];
   tokenTtlSeconds: number;
@@ -59,17 +62,22 @@ export class EmulatedKeystone {
     };
   }
 
+  /**
+   * Every service in every region, with a URL of its own per interface: the first region's public
+   * endpoints are the plain paths, the others live under /via/<region>/<interface>/, so a request shows
+   * which catalog entry it was sent to.
+   */
   catalog() {
-    const { baseUrl, region, projectId } = this.config;
-    const endpoints = (url: string, interfaces: string[]) =>
-      interfaces.map((iface) => ({ id: randomUUID().replace(/-/g, ''), interface: iface, region, region_id: region, url }));
+    const { baseUrl, region, otherRegions, projectId } = this.config;
+    const at = (r: string, iface: string, tail: string) => (r === region && iface === 'public' ? `${baseUrl}${tail}` : `${baseUrl}/via/${encodeURIComponent(r)}/${iface}${tail}`);
+    const endpoints = (tail: string) =>
+      [region, ...otherRegions].flatMap((r) => ['public', 'internal', 'admin'].map((iface) => ({ id: randomUUID().replace(/-/g, ''), interface: iface, region: r, region_id: r, url: at(r, iface, tail) })));
     return [
-      { type: 'identity', name: 'keystone', id: 'identity0', endpoints: endpoints(`${baseUrl}/identity/v3/`, ['public', 'internal', 'admin']) },
-      { type: 'orchestration', name: 'heat', id: 'orchestration0', endpoints: endpoints(`${baseUrl}/orchestration/v1/${projectId}`, ['public', 'internal', 'admin']) },
-      // listed so that catalog errors look like a real cloud's; the emulator does not serve it
-      { type: 'compute', name: 'nova', id: 'compute0', endpoints: endpoints(`${baseUrl}/compute/v2.1`, ['public']) },
+      { type: 'identity', name: 'keystone', id: 'identity0', endpoints: endpoints('/identity/v3/') },
+      { type: 'orchestration', name: 'heat', id: 'orchestration0', endpoints: endpoints(`/orchestration/v1/${projectId}`) },
+      { type: 'compute', name: 'nova', id: 'compute0', endpoints: endpoints('/compute/v2.1') },
       // Designate's catalog entry names the service root, as Nectar's does (clients append /v2)
-      { type: 'dns', name: 'designate', id: 'dns0', endpoints: endpoints(`${baseUrl}/dns/`, ['public']) },
+      { type: 'dns', name: 'designate', id: 'dns0', endpoints: endpoints('/dns/') },
     ];
   }
 
@@ -120,7 +128,7 @@ export class EmulatedKeystone {
     const value = 'gAAAAAB' + randomBytes(48).toString('base64url');
     const now = this.config.now();
     const expiresAt = now + this.config.tokenTtlSeconds * 1000;
-    this.tokens.set(value, { value, expiresAt, projectId: project, userId: user!.id });
+    this.tokens.set(value, { value, expiresAt, projectId: project, userId: user!.id, applicationCredential: appCred !== undefined });
     this.issued += 1;
     const token = {
       methods,

@@ -36,6 +36,8 @@ export interface ParsedTemplate {
   parameters: Record<string, ParameterDef>;
   resources: Record<string, ResourceDef>;
   outputs: Record<string, { value: unknown; description?: string }>;
+  /** The `conditions` section: name -> condition function (equals, not, and, or) or a boolean. */
+  conditions: Record<string, unknown>;
   /** The template as a document, as GET .../template answers it. */
   document: Record<string, unknown>;
 }
@@ -80,6 +82,7 @@ export function parseTemplate(template: unknown): ParsedTemplate {
     parameters: (t.parameters ?? {}) as Record<string, ParameterDef>,
     resources,
     outputs: (t.outputs ?? {}) as Record<string, { value: unknown; description?: string }>,
+    conditions: (t.conditions ?? {}) as Record<string, unknown>,
     document: t,
   };
 }
@@ -121,6 +124,26 @@ export interface EvalContext {
   resourceId(name: string): string | undefined;
   /** get_attr [resource, attribute, ...path]. */
   attribute(resource: string, path: unknown[]): unknown;
+  /** The template's conditions section, for `if`. */
+  conditions?: Record<string, unknown>;
+}
+
+/** A condition: a name from the conditions section, a boolean, or equals / not / and / or. */
+function condition(value: unknown, ctx: EvalContext): boolean {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    if (!ctx.conditions || !(value in ctx.conditions)) throw new HeatTemplateError('StackValidationFailed', `Invalid condition "${value}"`);
+    return condition(ctx.conditions[value], ctx);
+  }
+  const [fn, arg] = Object.entries((value ?? {}) as Record<string, unknown>)[0] ?? [];
+  if (fn === 'equals') {
+    const [a, b] = (arg as unknown[]).map((x) => evaluate(x, ctx));
+    return JSON.stringify(a) === JSON.stringify(b);
+  }
+  if (fn === 'not') return !condition(arg, ctx);
+  if (fn === 'and') return (arg as unknown[]).every((c) => condition(c, ctx));
+  if (fn === 'or') return (arg as unknown[]).some((c) => condition(c, ctx));
+  throw new HeatTemplateError('StackValidationFailed', `the OpenStack emulator does not evaluate the condition ${JSON.stringify(value)}`);
 }
 
 export function evaluate(value: unknown, ctx: EvalContext): unknown {
@@ -161,6 +184,10 @@ export function evaluate(value: unknown, ctx: EvalContext): unknown {
       }
       case 'yaql':
         return yaql(arg as { expression: string; data: unknown }, ctx);
+      case 'if': {
+        const [cond, yes, no] = arg as unknown[];
+        return evaluate(condition(cond, ctx) ? yes : no, ctx);
+      }
       default:
         break;
     }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { cloudsYamlCandidates, resolveCloudCredentials } from '../../../src/config/clouds.js';
+import { cloudsYamlCandidates, secureYamlCandidates, resolveCloudCredentials } from '../../../src/config/clouds.js';
 import { UserError } from '../../../src/errors.js';
 import { forgetSecrets, redact } from '../../../src/util/redact.js';
 
@@ -38,14 +38,35 @@ describe('OpenStack credentials from clouds.yaml and OS_* variables', () => {
   const write = (file: string, clouds: Record<string, unknown>) => writeFile(file, stringify({ clouds }));
   const base = () => ({ env: {}, cwd, home, interactive: false });
 
-  it('searches ./clouds.yaml, the depl.yaml folder, ~/.config/openstack, /etc/openstack; OS_CLIENT_CONFIG_FILE replaces the search', () => {
-    expect(cloudsYamlCandidates({ env: {}, cwd, home, configRoot: '/srv/app' })).toEqual([
-      path.join(cwd, 'clouds.yaml'),
-      '/srv/app/clouds.yaml',
-      path.join(home, '.config/openstack/clouds.yaml'),
-      '/etc/openstack/clouds.yaml',
-    ]);
-    expect(cloudsYamlCandidates({ env: { OS_CLIENT_CONFIG_FILE: 'x/c.yaml' }, cwd, home })).toEqual([path.join(cwd, 'x/c.yaml')]);
+  it('searches as openstacksdk does: OS_CLIENT_CONFIG_FILE first, then ./, the depl.yaml folder, ~/.config/openstack, /etc/openstack, each .yaml/.yml/.json', () => {
+    const each = (folder: string, stem: string) => ['.yaml', '.yml', '.json'].map((s) => path.join(folder, stem + s));
+    const folders = [cwd, '/srv/app', path.join(home, '.config/openstack'), '/etc/openstack'];
+    expect(cloudsYamlCandidates({ env: {}, cwd, home, configRoot: '/srv/app' })).toEqual(folders.flatMap((f) => each(f, 'clouds')));
+    expect(cloudsYamlCandidates({ env: { OS_CLIENT_CONFIG_FILE: 'x/c.yaml' }, cwd, home, configRoot: '/srv/app' })).toEqual([path.join(cwd, 'x/c.yaml'), ...folders.flatMap((f) => each(f, 'clouds'))]);
+    expect(secureYamlCandidates({ env: { OS_CLIENT_SECURE_FILE: 's.json' }, cwd, home })).toEqual([path.join(cwd, 's.json'), ...[cwd, path.join(home, '.config/openstack'), '/etc/openstack'].flatMap((f) => each(f, 'secure'))]);
+  });
+
+  it('OS_CLIENT_CONFIG_FILE is tried first but a missing one falls through to the search path; clouds.yml and clouds.json are read', async () => {
+    await writeFile(path.join(home, '.config/openstack/clouds.json'), JSON.stringify({ clouds: { nectar: appCred } }));
+    const creds = await resolveCloudCredentials({ ...base(), cloud: 'nectar', env: { OS_CLIENT_CONFIG_FILE: path.join(dir, 'not-there.yaml') } });
+    expect(creds.source).toBe(`cloud "nectar" in ${path.join(home, '.config/openstack/clouds.json')}`);
+    await write(path.join(cwd, 'clouds.yml'), { nectar: { ...appCred, region_name: 'QRIScloud' } });
+    expect((await resolveCloudCredentials({ ...base(), cloud: 'nectar' })).regionName).toBe('QRIScloud');
+    await rm(path.join(cwd, 'clouds.yml'));
+    await rm(path.join(home, '.config/openstack/clouds.json'));
+  });
+
+  it('regions: the first when none is asked for, values override the cloud, an unknown region is refused', async () => {
+    await write(path.join(cwd, 'clouds.yaml'), {
+      nectar: { ...appCred, region_name: undefined, regions: ['Melbourne', { name: 'Auckland', values: { interface: 'internal' } }] },
+    });
+    expect(await resolveCloudCredentials({ ...base(), cloud: 'nectar' })).toMatchObject({ regionName: 'Melbourne', interface: 'public' });
+    expect(await resolveCloudCredentials({ ...base(), cloud: 'nectar', region: 'Auckland' })).toMatchObject({ regionName: 'Auckland', interface: 'internal' });
+    expect(await resolveCloudCredentials({ ...base(), cloud: 'nectar', env: { OS_REGION_NAME: 'Auckland' } })).toMatchObject({ regionName: 'Auckland' });
+    const error = await resolveCloudCredentials({ ...base(), cloud: 'nectar', region: 'Sydney' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toContain('region "Sydney" is not one of cloud "nectar"\'s regions (Melbourne, Auckland)');
+    await rm(path.join(cwd, 'clouds.yaml'));
   });
 
   it('reads an application credential for the named cloud, first file on the path winning', async () => {
@@ -72,11 +93,12 @@ describe('OpenStack credentials from clouds.yaml and OS_* variables', () => {
     expect((error as UserError).message).toContain('no cloud named "nectr" (it has: nectar, dev)');
   });
 
-  it('OS_CLOUD selects the cloud; OS_CLIENT_CONFIG_FILE names the file; secure.yaml beside it is merged in', async () => {
+  it('OS_CLOUD selects the cloud; OS_CLIENT_CONFIG_FILE names the file; secure.yaml on the search path is merged in', async () => {
     const file = path.join(dir, 'elsewhere.yaml');
     await write(file, { nectar });
-    await writeFile(path.join(dir, 'secure.yaml'), stringify({ clouds: { nectar: { auth: { password: 'from-secure-yaml' } } } }));
+    await writeFile(path.join(home, '.config/openstack/secure.yml'), stringify({ clouds: { nectar: { auth: { password: 'from-secure-yaml' } } } }));
     const creds = await resolveCloudCredentials({ ...base(), env: { OS_CLOUD: 'nectar', OS_CLIENT_CONFIG_FILE: file } });
+    await rm(path.join(home, '.config/openstack/secure.yml'));
     expect(creds.auth).toEqual({
       type: 'password',
       username: 'me@uni.edu.au',

@@ -7,7 +7,7 @@ describe('the emulator\'s reading of heat/stack.yaml', () => {
   it('finds the parameters with their Nectar defaults and the resources in dependency order', async () => {
     const t = parseTemplate(await readFile(packagePath('heat', 'stack.yaml'), 'utf8'));
     expect(t.version).toBe('2018-08-31');
-    expect(Object.keys(t.parameters).sort()).toEqual(['availability_zone', 'count', 'flavor', 'image', 'key_name']);
+    expect(Object.keys(t.parameters).sort()).toEqual(['availability_zone', 'count', 'flavor', 'image', 'key_name', 'network']);
     expect(t.parameters.image!.default).toBe('NeCTAR Ubuntu 22.04 LTS (Jammy) amd64');
     expect(t.parameters.flavor!.default).toBe('m3.small');
     expect(creationOrder(t.resources)).toEqual(['swarm_security_group', 'nodes']);

@@ -27,7 +27,7 @@ describe('Heat v1 client against the emulator', () => {
       applicationCredentials: [{ id: 'ac', secret: 'ac-secret' }],
       keypairs: { k: TEST_PUBLIC_KEY },
     });
-    heat = new HeatClient(new KeystoneSession({ authUrl: emulator.authUrl, regionName: emulator.region, interface: 'public', auth: { type: 'application_credential', id: 'ac', secret: 'ac-secret' }, source: 'test' }));
+    heat = new HeatClient(new KeystoneSession({ authUrl: emulator.authUrl, regionName: emulator.region, interface: 'public', auth: { type: 'password', username: 'demo', userDomainName: 'Default', password: 'demo-password', projectId: emulator.projectId }, source: 'test' }));
   });
   afterAll(async () => emulator.close());
   beforeEach(() => {

@@ -17,9 +17,11 @@ describe('the OpenStack provider', () => {
   let next = 1;
   const env = () => ({
     OS_AUTH_URL: emulator.authUrl,
-    OS_AUTH_TYPE: 'v3applicationcredential',
-    OS_APPLICATION_CREDENTIAL_ID: 'ac',
-    OS_APPLICATION_CREDENTIAL_SECRET: 'ac-secret-1',
+    // a password login: Heat's stack create needs one (application credentials cannot make trusts)
+    OS_USERNAME: 'demo',
+    OS_USER_DOMAIN_NAME: 'Default',
+    OS_PASSWORD: 'demo-password',
+    OS_PROJECT_ID: emulator.projectId,
     OS_REGION_NAME: emulator.region,
   });
 
