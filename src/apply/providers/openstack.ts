@@ -120,6 +120,18 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
     async plan(count: number, planLog: Logger): Promise<ProvisionPlan> {
       // a plan uploads nothing: the managed key pair's name is what up() would use
       const input = await stackInput(count, planLog, false);
+      // Heat checks key_name against Nova's key pairs, so its preview cannot run before depl's own is uploaded
+      const keyName = wantsManagedKey(provider, input.template) ? input.parameters.key_name : undefined;
+      if (keyName !== undefined && (await nova.keypair(keyName)) === undefined) {
+        return {
+          action: 'create',
+          lines: [
+            `node-up would first upload key pair ${keyName} (the public half of ${loaded.config.ssh.key}.pub), then create stack ${name} with ${count} node${count === 1 ? '' : 's'}`,
+            "Heat's preview needs that key pair to exist; run 'depl node-up' (or set provider.parameters.key_name) to see it",
+          ],
+          resources: { keypairs: [keyName] },
+        };
+      }
       const existing = await heat.find(name);
       if (existing === undefined) {
         const resources = await refusedTrust(() => heat.previewCreate(name, input));
@@ -154,6 +166,8 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
       const ref = await heat.find(name);
       if (ref === undefined) return [];
       const stack = await heat.show(ref);
+      // a stack being deleted (or just deleted: Heat may still find it by name for a moment) has no nodes
+      if (stack.stack_status.startsWith('DELETE_')) return [];
       try {
         return nodesFromOutputs(name, stack.outputs);
       } catch (error) {

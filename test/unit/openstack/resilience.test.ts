@@ -144,6 +144,18 @@ describe('riding out a cloud that has a bad moment', () => {
     await provider.down(silentLogger);
   });
 
+  it('--plan before depl\'s key pair exists says it would be uploaded first, and uploads nothing', async () => {
+    const provider = await createOpenStackProvider(
+      { config: parseConfig(stringify({ app: 'nokey', domain: 'd.localhost', provider: { type: 'openstack' }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir },
+      silentLogger,
+      { env: { OS_AUTH_URL: emulator.authUrl, OS_USERNAME: 'demo', OS_USER_DOMAIN_NAME: 'Default', OS_PASSWORD: 'demo-password', OS_PROJECT_ID: emulator.projectId }, cwd: dir, interactive: false },
+    );
+    const plan = await provider.plan!(3, silentLogger);
+    expect(plan).toMatchObject({ action: 'create', resources: { keypairs: ['depl-nokey'] } });
+    expect(plan.lines[0]).toBe('node-up would first upload key pair depl-nokey (the public half of .depl/id_ed25519.pub), then create stack nokey-nodes with 3 nodes');
+    expect(emulator.keypairs()).not.toContain('depl-nokey');
+  });
+
   it('reads Retry-After as seconds or an HTTP date, and HTML as one line', () => {
     expect(retryAfterMs('3')).toBe(3000);
     expect(retryAfterMs('Wed, 21 Oct 2015 07:28:05 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT'))).toBe(5000);
