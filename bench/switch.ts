@@ -6,11 +6,10 @@
  * while versions lived in nginx.conf and what a settings change still costs. Failed requests are counted in
  * each half. Load: keep-alive (autocannon), new-connection (undici) and cookie-keeping Node http clients.
  */
-import { applyEdgeConfig, reloadEdgeConfig } from '../src/apply/edge.js';
-import { silentLogger } from '../src/util/log.js';
+import { applyEdgeConfig, reloadEdgeConfig } from '../src/apply/edge/config.js';
 import type { EdgeControl } from '../src/workflows/edge-control.js';
 import { switchVersion } from '../src/workflows/switch.js';
-import { startLocalEdge, startVersionServer } from '../test/support/local-edge.js';
+import { localControl, startLocalEdge, startVersionServer } from '../test/support/local-edge.js';
 import { runLoad, type LoadResult } from '../test/support/load.js';
 
 const SWITCHES = 9;
@@ -45,7 +44,7 @@ export async function benchSwitch(): Promise<SwitchBench> {
   const servers = [await startVersionServer(app, 'v1', { delayMs: 2 }), await startVersionServer(app, 'v2', { delayMs: 2 })];
   try {
     await applyEdgeConfig(edge.site, { app, domain, versions: servers.map((s) => s.edgeVersion) });
-    const control: EdgeControl = { app, domain, site: edge.site, stateRemote: edge.site.remote, stateRoot: `${edge.dir}/state`, healthPath: '/healthz', log: silentLogger };
+    const control: EdgeControl = localControl(edge, app, domain, () => servers);
     await switchVersion(control, 'v1');
     const runs: Run[] = [];
     const reloads: { start: number; end: number }[] = [];

@@ -8,7 +8,7 @@ import {
 import { onInterrupt } from '../util/interrupt.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { pollUntil } from '../util/poll.js';
-import { DEFAULT_STATE_ROOT } from './cluster-state.js';
+import { DEFAULT_STATE_ROOT } from './release-store.js';
 import type { Remote } from './remote.js';
 
 /**

@@ -15,6 +15,8 @@ export interface InstalledService extends ServiceSummary {
   image: string;
   /** Running tasks, when the engine reports them (API >= 1.41). */
   running?: number;
+  /** Published ports of its endpoint spec. */
+  ports?: number[];
 }
 
 function apiMessage(error: unknown): string {
@@ -97,6 +99,7 @@ export async function listServices(engine: Engine, labels: Record<string, string
       replicas: s.Spec?.Mode?.Replicated?.Replicas ?? 0,
       specVersion: s.Version?.Index ?? 0,
       ...(s.ServiceStatus?.RunningTasks !== undefined ? { running: s.ServiceStatus.RunningTasks } : {}),
+      ports: (s.Spec?.EndpointSpec?.Ports ?? []).map((p) => p.PublishedPort ?? 0),
       image: s.Spec?.TaskTemplate && 'ContainerSpec' in s.Spec.TaskTemplate ? String((s.Spec.TaskTemplate as { ContainerSpec?: { Image?: string } }).ContainerSpec?.Image ?? '') : '',
     }));
   } catch (error) {

@@ -56,6 +56,7 @@ export function buildProgram(run: Runner): Command {
     .option('--version <id>', 'version label (one DNS label); default: the UTC time')
     .option('--branch <name>', 'per-branch staging deploy: the label is the branch slug, redeploys replace it')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .option('--dry-run', 'print the release state change and the edge diff; build and change nothing')
     .action((opts) => run(() => import('./commands/buildinst.js'), opts));
 
   program.command('versions')
@@ -66,11 +67,13 @@ export function buildProgram(run: Runner): Command {
     .description('make <version> live on the domain, atomically')
     .argument('<version>', 'an installed version')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .option('--dry-run', 'print the release state change and the edge diff; change nothing')
     .action((version, opts) => run(() => import('./commands/switch.js'), version, opts));
 
   program.command('rollback')
     .description('switch back to the previous live version')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .option('--dry-run', 'print the release state change and the edge diff; change nothing')
     .action((opts) => run(() => import('./commands/rollback.js'), opts));
 
   program.command('canary')
@@ -84,6 +87,7 @@ export function buildProgram(run: Runner): Command {
     .option('--promote', 'make the canary fully live')
     .option('--abort', 'send all traffic back to the live version')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .option('--dry-run', 'print the release state change and the edge diff; change nothing')
     .action((version, opts) => run(() => import('./commands/canary.js'), version, opts));
 
   program.command('stats')
@@ -96,6 +100,7 @@ export function buildProgram(run: Runner): Command {
     .option('--keep <n>', 'versions to keep besides live, canary and previous', positiveInt, 3)
     .option('--branches <list>', 'instead: remove the per-branch deploys of branches not in this list (comma-separated), e.g. from git ls-remote --heads')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .option('--dry-run', 'print what would be removed, the release state change and the edge diff; change nothing')
     .action((opts) => run(() => import('./commands/prune.js'), opts));
 
   program.command('logs')

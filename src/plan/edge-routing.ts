@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { checkAppName, checkDnsLabel, checkDomainName, checkVersionLabel, type NameCheck } from '../names.js';
-import type { EdgeState, EdgeUpstream, EdgeVersion } from './edge-state.js';
+import type { Routing, RoutedVersion, Upstream } from './release-state.js';
 
 /**
  * The routing table the edge reads at request time (see edge-lua.ts): which host goes to which installed
@@ -25,8 +25,8 @@ export interface RoutingTable {
   generation: string;
 }
 
-export function renderRoutingTable(state: EdgeState): RoutingTable {
-  assertEdgeState(state);
+export function renderRoutingTable(state: Routing): RoutingTable {
+  assertRouting(state);
   const body: string[] = [`domain ${state.domain}`];
   if (state.live !== undefined) body.push(`live ${state.live}`);
   const canary = activeCanary(state);
@@ -49,7 +49,7 @@ export function parseEdgeReport(body: string): EdgeReport {
 }
 
 /** A canary that actually takes traffic: weight above 0 and a version other than live. */
-export function activeCanary(state: EdgeState): { version: string; weight: number } | undefined {
+export function activeCanary(state: Routing): { version: string; weight: number } | undefined {
   const canary = state.canary;
   if (canary === undefined || canary.weight <= 0 || canary.version === state.live) return undefined;
   return canary;
@@ -59,7 +59,7 @@ export function formatWeight(weight: number): string {
   return String(Number(weight.toFixed(2)));
 }
 
-function upstreamUrl(upstream: EdgeUpstream): string {
+function upstreamUrl(upstream: Upstream): string {
   return `http://${upstream.address ?? `${upstream.service}:${upstream.port}`}`;
 }
 
@@ -78,7 +78,7 @@ const ADDRESS = /^([a-z0-9.-]+):(\d{1,5})$/;
  * Names were validated when they entered depl; they are checked again here because the edge reads this table
  * word by word, and a name with a space or a newline in it would change what it means.
  */
-export function assertEdgeState(state: EdgeState): void {
+export function assertRouting(state: Routing): void {
   must(checkAppName(state.app), `app name "${state.app}"`);
   must(checkDomainName(state.domain), `domain "${state.domain}"`);
   const labels = new Set<string>();
@@ -98,7 +98,7 @@ export function assertEdgeState(state: EdgeState): void {
   }
 }
 
-function assertVersion(version: EdgeVersion): void {
+function assertVersion(version: RoutedVersion): void {
   must(checkVersionLabel(version.label), `version label "${version.label}"`);
   const { service, port, address } = version.upstream;
   must(checkDnsLabel(service), `upstream service "${service}" of version ${version.label}`);

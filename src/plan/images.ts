@@ -1,4 +1,5 @@
 import type { DeplConfig } from '../config/schema.js';
+import type { Argv } from './shell.js';
 
 /**
  * Which images one version needs: one build per service with `build:`, shared by the services that name it
@@ -71,4 +72,14 @@ export function planImages(config: DeplConfig, version: string): ImagePlan {
   const accessories: Record<string, string> = {};
   for (const [name, acc] of Object.entries(config.accessories)) accessories[name] = resolveImage(acc.image, config.images);
   return { builds, services, accessories };
+}
+
+/** The image tags one version of the app was built under (what prune untags), registry prefix included. */
+export function versionImageTags(config: DeplConfig, version: string): string[] {
+  return planImages(config, version).builds.map((b) => b.tag);
+}
+
+/** Untags images on a node; layers still used by other tags stay. */
+export function removeImagesCommand(tags: string[]): Argv {
+  return ['docker', 'image', 'rm', ...tags];
 }

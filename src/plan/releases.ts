@@ -1,9 +1,10 @@
-import type { EdgeState } from './edge-state.js';
+import type { InstalledVersion } from './release-state.js';
 import { LABELS } from './services.js';
+import { quote } from './shell.js';
 
 /**
  * Installed versions are read back from the swarm itself (service labels), so two operators see the same
- * list. These functions turn that listing into versions, edge state and prune decisions.
+ * list. These functions turn that listing into versions; src/plan/release-state.ts decides what to do with them.
  */
 export interface ServiceSummary {
   name: string;
@@ -11,22 +12,6 @@ export interface ServiceSummary {
   /** ISO time the service was created. */
   createdAt: string;
   replicas: number;
-}
-
-export interface InstalledVersion {
-  label: string;
-  createdAt: string;
-  branch?: string;
-  services: string[];
-  /** The service reached through the edge, if the version has one. */
-  http?: { service: string; port: number; health?: string };
-}
-
-/** Live, canary and previous, as recorded on the cluster by switch/canary. */
-export interface VersionMarks {
-  live?: string;
-  previous?: string;
-  canary?: { version: string; weight: number };
 }
 
 export function versionsFromServices(app: string, services: ServiceSummary[]): InstalledVersion[] {
@@ -52,39 +37,40 @@ export function versionsFromServices(app: string, services: ServiceSummary[]): I
   return versions.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.label.localeCompare(b.label));
 }
 
-/** What the edge should serve: every installed version with an http service, plus live and canary. */
-export function edgeStateFor(app: string, domain: string, versions: InstalledVersion[], marks: VersionMarks): EdgeState {
-  const served = versions.filter((v) => v.http !== undefined);
-  const known = new Set(served.map((v) => v.label));
+/**
+ * The app's services with their labels in ONE command on the manager (over the SSH connection depl already
+ * has, so a switch needs no Engine API connection): `docker service inspect` of every service labelled with
+ * the app, or `[]` when there is none.
+ */
+export function listAppServicesLine(app: string): string {
+  const filter = quote(`label=${LABELS.app}=${app}`);
+  return `ids=$(docker service ls -q --filter ${filter}); if [ -z "$ids" ]; then echo '[]'; else docker service inspect $ids; fi`;
+}
+
+/** `docker service inspect` output -> summaries. */
+export function parseServiceInspect(json: string): ServiceSummary[] {
+  const list = JSON.parse(json) as Array<{ ID?: string; CreatedAt?: string; Spec?: { Name?: string; Labels?: Record<string, string>; Mode?: { Replicated?: { Replicas?: number } } } }>;
+  return list.map((s) => ({
+    name: s.Spec?.Name ?? s.ID ?? '',
+    labels: s.Spec?.Labels ?? {},
+    createdAt: s.CreatedAt ?? '',
+    replicas: s.Spec?.Mode?.Replicated?.Replicas ?? 0,
+  }));
+}
+
+export type { InstalledVersion };
+
+/** Live, canary and previous as optional marks (absent when unset). */
+export interface VersionMarks {
+  live?: string;
+  previous?: string;
+  canary?: { version: string; weight: number };
+}
+
+export function marksOfState(state: { live: string | null; previous: string | null; canary: { version: string; weight: number } | null }): VersionMarks {
   return {
-    app,
-    domain,
-    versions: served.map((v) => ({ label: v.label, upstream: { service: v.http!.service, port: v.http!.port } })),
-    ...(marks.live !== undefined && known.has(marks.live) ? { live: marks.live } : {}),
-    ...(marks.canary !== undefined && known.has(marks.canary.version) ? { canary: { ...marks.canary } } : {}),
+    ...(state.live !== null ? { live: state.live } : {}),
+    ...(state.previous !== null ? { previous: state.previous } : {}),
+    ...(state.canary !== null ? { canary: state.canary } : {}),
   };
-}
-
-export interface PrunePlan {
-  remove: InstalledVersion[];
-  keep: { label: string; why: 'live' | 'canary' | 'previous' | 'recent' }[];
-}
-
-/** Keeps live, canary and previous always, plus the `keep` newest others; removes the rest, oldest first. */
-export function planPrune(versions: InstalledVersion[], marks: VersionMarks, keep: number): PrunePlan {
-  const protectedWhy = new Map<string, 'live' | 'canary' | 'previous'>();
-  if (marks.previous !== undefined) protectedWhy.set(marks.previous, 'previous');
-  if (marks.canary !== undefined) protectedWhy.set(marks.canary.version, 'canary');
-  if (marks.live !== undefined) protectedWhy.set(marks.live, 'live');
-  const others = versions.filter((v) => !protectedWhy.has(v.label));
-  const newestFirst = [...others].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  const recent = new Set(newestFirst.slice(0, Math.max(0, keep)).map((v) => v.label));
-  const result: PrunePlan = { remove: [], keep: [] };
-  for (const v of versions) {
-    const why = protectedWhy.get(v.label);
-    if (why) result.keep.push({ label: v.label, why });
-    else if (recent.has(v.label)) result.keep.push({ label: v.label, why: 'recent' });
-    else result.remove.push(v);
-  }
-  return result;
 }

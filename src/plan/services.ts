@@ -82,14 +82,16 @@ export interface ServiceSpec {
   TaskTemplate: {
     ContainerSpec: {
       Image: string;
+      /** Replaces the image's entrypoint. */
+      Command?: string[];
       Args?: string[];
       Env?: string[];
       Labels?: Record<string, string>;
       StopGracePeriod: number;
-      StopSignal: string;
+      StopSignal: 'SIGTERM' | 'SIGQUIT';
       Configs?: { File: { Name: string; UID: string; GID: string; Mode: number }; ConfigID: string; ConfigName: string }[];
       Secrets?: SecretMount[];
-      Mounts?: { Type: 'volume'; Source: string; Target: string; VolumeOptions?: { Labels: Record<string, string> } }[];
+      Mounts?: { Type: 'volume' | 'bind'; Source: string; Target: string; VolumeOptions?: { Labels: Record<string, string> } }[];
       HealthCheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
     };
     RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; Delay: number; MaxAttempts: number; Window: number };
@@ -99,7 +101,8 @@ export interface ServiceSpec {
   Mode: { Replicated: { Replicas: number } };
   UpdateConfig: UpdatePolicy;
   RollbackConfig: UpdatePolicy;
-  EndpointSpec: { Mode: 'dnsrr' };
+  /** dnsrr everywhere; published ports only in host mode (no routing mesh), as the edge does. */
+  EndpointSpec: { Mode: 'dnsrr'; Ports?: { Protocol: 'tcp'; TargetPort: number; PublishedPort: number; PublishMode: 'host' }[] };
 }
 
 export interface UpdatePolicy {

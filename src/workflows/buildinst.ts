@@ -1,26 +1,29 @@
 import { ensureBaseImages } from '../apply/base-images.js';
-import { readState } from '../apply/cluster-state.js';
 import type { Cluster } from '../apply/cluster.js';
 import { distributeImage } from '../apply/distribute.js';
 import { managerEngine, type Engine } from '../apply/docker.js';
-import { applyEdge, ensureEdgeService, readEdgeState } from '../apply/edge.js';
 import { ensureEdgeImage } from '../apply/edge-image.js';
+import { ensureEdgeService } from '../apply/edge/service.js';
 import { waitForHealthy } from '../apply/health.js';
 import { describeHolder, withLock } from '../apply/lock.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
 import { createService, ensureSwarmConfig, ensureSwarmSecret, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
-import { OperationError, UserError, isDeplError } from '../errors.js';
-import { certificateCovers, tlsSettings } from '../plan/tls.js';
-import type { EdgeState } from '../plan/edge-state.js';
+import { isDeplError, OperationError, UserError } from '../errors.js';
 import { planImages } from '../plan/images.js';
-import { versionHost } from '../plan/names.js';
+import { serviceName, versionHost } from '../plan/names.js';
+import type { InstalledVersion } from '../plan/release-state.js';
+import { certificateCovers, tlsSettings } from '../plan/tls.js';
+import { applyEdgeConfig } from '../apply/edge/config.js';
+import { clusterEdgeSite } from '../apply/edge/site.js';
+import { refreshEdgeCertificates } from './tls.js';
 import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecrets, planVersionServices, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
+import { edgeControlFor } from './edge-control.js';
+import { openRelease, withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
-import { refreshEdgeCertificates } from './tls.js';
 
 export interface BuildinstOptions {
   version?: string;
@@ -34,6 +37,8 @@ export interface BuildinstOptions {
   cluster?: Cluster;
   /** Where DEPL_SECRET_<NAME> overrides come from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Check and plan only: print the release state change and the edge diff, build and change nothing. */
+  dryRun?: boolean;
 }
 
 export interface BuildinstResult {
@@ -41,10 +46,12 @@ export interface BuildinstResult {
   url: string;
   services: string[];
   branch?: string;
-  /** Why the version is served over plain HTTP although tls: is on (its certificate could not be issued). */
-  httpsMissing?: string;
   /** Milliseconds per phase, for the operator and the README's figures. */
   timings: { build: number; distribute: number; install: number; total: number };
+  /** Why the version is served over plain HTTP although tls: is on (its certificate could not be issued). */
+  httpsMissing?: string;
+  /** The release state change (for a dry run, all that happened). */
+  change?: ReleaseChange;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -67,16 +74,35 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   try {
     engine = await managerEngine(loaded, cluster);
     const opened = engine;
+    const command = `depl buildinst ${target.branch !== undefined ? `--branch ${target.branch}` : `--version ${target.version}`}`;
+    const http = httpVersion(config, target.version);
+    if (options.dryRun) {
+      // Nothing is built or created: the edge's files are read as they are.
+      const control = await edgeControlFor(cluster, config, log, true);
+      return await withRelease(control, command, { dryRun: true }, async (session) => {
+        const change = await session.change({ kind: 'install', version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), ...http });
+        return { version: target.version, url: `http://${versionHost(target.version, config.domain)}/`, services: Object.keys(config.services).map((s) => serviceName(config.app, target.version, s)), timings: { build: 0, distribute: 0, install: 0, total: Date.now() - started }, change };
+      });
+    }
     return await withLock(cluster.manager, config.app, {
-      command: `buildinst ${target.version}`,
+      command,
       waitMs: options.lockWaitMs ?? 0,
       log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started }));
+    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();
   }
+}
+
+/** The version's http service as the edge will reach it, from depl.yaml alone. */
+function httpVersion(config: DeplConfig, version: string): { services: string[]; http?: InstalledVersion['http'] } {
+  const services = Object.keys(config.services).map((s) => serviceName(config.app, version, s)).sort();
+  const entry = Object.entries(config.services).find(([, s]) => s.http && s.port !== undefined);
+  if (entry === undefined) return { services };
+  const [name, svc] = entry;
+  return { services, http: { service: serviceName(config.app, version, name), port: svc.port!, ...(svc.health !== undefined ? { health: svc.health } : {}) } };
 }
 
 interface InstallContext {
@@ -90,6 +116,7 @@ interface InstallContext {
   options: BuildinstOptions;
   log: Logger;
   started: number;
+  command: string;
 }
 
 async function install(ctx: InstallContext): Promise<BuildinstResult> {
@@ -97,22 +124,26 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const app = ctx.loaded.config.app;
   const existing = await listServices(engine, { [LABELS.app]: app });
   const previousOfLabel = existing.filter((s) => s.labels[LABELS.version] === version);
-  if (previousOfLabel.length > 0 && ctx.branch === undefined) {
-    throw new UserError(`version ${version} is already installed`, 'Choose another --version, or remove it first with `depl prune`.', 'VERSION_EXISTS');
-  }
-  if (previousOfLabel.length > 0) {
-    const state = await readState(cluster.manager, app);
-    if (state.live === version || state.canary?.version === version) {
-      throw new UserError(
-        `branch ${ctx.branch} (version ${version}) is ${state.live === version ? 'live' : 'the canary'}; buildinst never changes what serves live traffic`,
-        'Switch live to another version first (depl switch / depl canary --abort), then redeploy the branch.',
-        'VERSION_LIVE',
-      );
+  const request = { kind: 'install' as const, version, ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}), ...httpVersion(ctx.loaded.config, version) };
+  // The edge first (it serves every version; idempotent), so that the release state can be read and repaired.
+  const config = await withBaseImages(ctx);
+  let session: ReleaseSession | undefined;
+  const https = tlsSettings(config).mode !== 'off';
+  if (request.http !== undefined) {
+    const edgeImage = config.images.nginx ?? (await ensureEdgeImage(engine, config.provider.type === 'local', log));
+    await ensureEdgeService(cluster, engine, { app, image: edgeImage, https });
+    // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
+    if (https) {
+      const labels = existing.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
+      await refreshEdgeCertificates(cluster, ctx.loaded, log, [...new Set([...labels, version])], { issue: false });
     }
+    session = await openRelease(await edgeControlFor(cluster, ctx.loaded.config, log), ctx.command);
+    session.check(request);
+  } else if (previousOfLabel.length > 0 && ctx.branch === undefined) {
+    throw new UserError(`version ${version} is already installed`, 'Choose another --version, or remove it first with `depl prune`.', 'VERSION_EXISTS');
   }
   await checkAccessoryNames(ctx, existing);
 
-  const config = await withBaseImages(ctx);
   const images = planImages(config, version);
 
   const buildStarted = Date.now();
@@ -153,10 +184,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
   });
 
-  let edgeBefore: EdgeState | null | undefined;
-  let edgeAfter: EdgeState | undefined;
-  let http: ServiceSpec | undefined;
-  const https = tlsSettings(config).mode !== 'off';
+  let added = false;
   try {
     const earlierTasks = new Set<string>();
     for (const svc of previousOfLabel) for (const task of await serviceTasks(engine, svc.id)) earlierTasks.add(task.id);
@@ -171,29 +199,26 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       ignoreTasks: earlierTasks,
     }, log);
 
-    http = specs.find((s) => s.Labels[LABELS.http] === 'true');
-    if (http) {
-      const edgeImage = config.images.nginx ?? (await ensureEdgeImage(engine, config.provider.type === 'local', log));
-      await ensureEdgeService(cluster, { app, image: edgeImage, https });
-      edgeBefore = await readEdgeState(cluster, app);
-      edgeAfter = withVersion(edgeBefore, config, version, http);
-      // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
-      if (https) await refreshEdgeCertificates(cluster, ctx.loaded, log, edgeAfter.versions.map((v) => v.label), { issue: false });
-      await applyEdge(cluster, edgeAfter);
+    const http = specs.find((s) => s.Labels[LABELS.http] === 'true');
+    if (http && session !== undefined) {
+      await session.change(request);
+      added = true;
       await healthGate(ctx, config, http);
     }
   } catch (error) {
-    await undo(ctx, specs, edgeBefore);
+    await undo(ctx, specs, added ? session : undefined);
     throw error;
   }
 
   // Certificates come after the version is in: one that cannot be issued leaves the version on plain HTTP.
   let httpsMissing: string | undefined;
   const host = versionHost(version, config.domain);
-  if (https && edgeAfter !== undefined) {
+  if (https && session !== undefined) {
     try {
-      const certs = await refreshEdgeCertificates(cluster, ctx.loaded, log, edgeAfter.versions.map((v) => v.label));
-      if (certs.renderChanged) await applyEdge(cluster, edgeAfter);
+      const routing = session.routing();
+      const certs = await refreshEdgeCertificates(cluster, ctx.loaded, log, routing.versions.map((v) => v.label));
+      // the routing stays; the settings (certificates) changed: the edge reloads them gracefully
+      if (certs.renderChanged) await applyEdgeConfig(await clusterEdgeSite(cluster, app), routing);
       httpsMissing = certs.failed.find((f) => f.names.some((name) => certificateCovers([name], host)))?.reason;
       if (httpsMissing === undefined && !certs.installed.some((c) => certificateCovers(c.names, host))) httpsMissing = 'no certificate covers this host';
     } catch (error) {
@@ -305,17 +330,6 @@ async function applyServices(ctx: InstallContext, specs: ServiceSpec[], previous
   }
 }
 
-function withVersion(before: EdgeState | null, config: DeplConfig, version: string, http: ServiceSpec): EdgeState {
-  const port = Number(http.Labels[LABELS.port]);
-  const others = (before?.versions ?? []).filter((v) => v.label !== version);
-  return {
-    ...(before ?? {}),
-    app: config.app,
-    domain: config.domain,
-    versions: [...others, { label: version, upstream: { service: http.Name, port } }],
-  };
-}
-
 async function healthGate(ctx: InstallContext, config: DeplConfig, http: ServiceSpec): Promise<void> {
   const path = http.Labels[LABELS.health] ?? '/healthz';
   const host = versionHost(ctx.version, config.domain);
@@ -333,14 +347,13 @@ async function healthGate(ctx: InstallContext, config: DeplConfig, http: Service
   }
 }
 
-/** Removes what this run installed and restores the edge; the live version and accessories stay. */
-async function undo(ctx: InstallContext, specs: ServiceSpec[], edgeBefore: EdgeState | null | undefined): Promise<void> {
+/** Removes what this run installed and takes it off the edge again; the live version and accessories stay. */
+async function undo(ctx: InstallContext, specs: ServiceSpec[], session: ReleaseSession | undefined): Promise<void> {
   ctx.log.warn(`version ${ctx.version} failed; removing its services`);
+  if (session !== undefined) {
+    await session.change({ kind: 'remove', version: ctx.version, note: 'install failed' }).catch((error: Error) => ctx.log.warn(`could not restore the edge configuration: ${error.message}`));
+  }
   for (const spec of specs) {
     await removeService(ctx.engine, spec.Name).catch((error: Error) => ctx.log.warn(`could not remove ${spec.Name}: ${error.message}`));
-  }
-  if (edgeBefore !== undefined) {
-    const restore: EdgeState = edgeBefore ?? { app: ctx.loaded.config.app, domain: ctx.loaded.config.domain, versions: [] };
-    await applyEdge(ctx.cluster, restore).catch((error: Error) => ctx.log.warn(`could not restore the edge configuration: ${error.message}`));
   }
 }

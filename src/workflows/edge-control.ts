@@ -1,26 +1,26 @@
+import { hostname, userInfo } from 'node:os';
 import type { Cluster } from '../apply/cluster.js';
-import { readState, writeState, DEFAULT_STATE_ROOT, type ClusterState, type HistoryEntry } from '../apply/cluster-state.js';
-import { applyEdgeConfig, clusterEdgeFiles, clusterEdgeSite, readSiteState, requestThroughEdge, type AppliedEdge, type EdgeSite } from '../apply/edge.js';
-import { withLock } from '../apply/lock.js';
+import { clusterEdgeFiles, clusterEdgeSite, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
 import type { Remote } from '../apply/remote.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
-import type { EdgeState } from '../plan/edge-state.js';
 import { checkVersionLabel } from '../names.js';
 import { versionHost } from '../plan/names.js';
+import type { InstalledVersion } from '../plan/release-state.js';
+import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
 import type { Logger } from '../util/log.js';
-import { hostname, userInfo } from 'node:os';
 
 /**
- * Everything switch, rollback, canary and stats work on: the edge, and the manager holding the cluster
- * state and the lock. Built from a cluster (`edgeControlFor`), or by tests from a loopback nginx.
+ * Everything the release workflows (src/workflows/release.ts) work on: the edge, the manager holding the
+ * release document and the lock, and where the installed versions are read from. Built from a cluster
+ * (`edgeControlFor`), by tests from a loopback nginx, or from the fake cluster of the unit tests.
  */
 export interface EdgeControl {
   app: string;
   domain: string;
   site: EdgeSite;
-  /** The manager: state.json and the lock live there. */
+  /** The manager: the release document and the lock live there. */
   stateRemote: Remote;
   stateRoot?: string;
   /** Path each version answers 200 on when healthy. */
@@ -28,6 +28,18 @@ export interface EdgeControl {
   log: Logger;
   /** How long to wait for another depl run holding the lock. */
   lockWaitMs?: number;
+  /** The installed versions: on a cluster, from the swarm's service labels. */
+  installed(): Promise<InstalledVersion[]>;
+  /** `user@host` recorded in the history; default this process's user and host. */
+  by?: string;
+  /** The clock (tests pass a fixed one). */
+  now?: () => Date;
+}
+
+/** The app's versions from the swarm's labels, read over the manager's SSH connection (one round trip). */
+export async function installedOnCluster(manager: Remote, app: string): Promise<InstalledVersion[]> {
+  const listed = await manager.shell(listAppServicesLine(app), { timeoutMs: 30_000 });
+  return versionsFromServices(app, parseServiceInspect(listed.stdout));
 }
 
 /** `filesOnly`: for reading state and logs, which works while the edge container is down. */
@@ -41,6 +53,7 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
     healthPath: http?.health ?? '/healthz',
     log,
     lockWaitMs: 0,
+    installed: () => installedOnCluster(cluster.manager, config.app),
   };
 }
 
@@ -52,9 +65,8 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
     if (!filesOnly) {
       // every command that touches the edge renews certificates that are due; the change it makes next
       // renders them, so the swap is the same graceful reload
-      const { readEdgeState } = await import('../apply/edge.js');
       const { refreshEdgeCertificates } = await import('./tls.js');
-      const versions = (await readEdgeState(cluster, loaded.config.app))?.versions.map((v) => v.label) ?? [];
+      const versions = (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
       await refreshEdgeCertificates(cluster, loaded, log, versions);
     }
     return await fn(await edgeControlFor(cluster, loaded.config, log, filesOnly));
@@ -68,33 +80,8 @@ export function assertVersionLabel(version: string): void {
   if (!check.ok) throw new UserError(`version "${version}" ${check.reason}`, 'Run `depl versions` to list installed versions.', 'BAD_VERSION');
 }
 
-/** Runs an edge change holding the cluster lock. */
-export function underLock<T>(control: EdgeControl, command: string, fn: () => Promise<T>): Promise<T> {
-  return withLock(control.stateRemote, control.app, {
-    command,
-    waitMs: control.lockWaitMs ?? 0,
-    root: control.stateRoot ?? DEFAULT_STATE_ROOT,
-    log: control.log,
-    onWait: (holder) => control.log.info(`waiting for the cluster lock held by ${holder?.holder ?? 'unknown'} (${holder?.command ?? '?'})`),
-  }, () => fn());
-}
-
-export async function loadEdgeState(control: EdgeControl): Promise<EdgeState> {
-  const state = await readSiteState(control.site);
-  if (state === null || state.versions.length === 0) {
-    throw new UserError('no version is installed on this cluster yet', 'Run `depl buildinst` first.', 'NO_VERSIONS');
-  }
-  return state;
-}
-
-export function requireInstalled(edge: EdgeState, version: string): void {
-  if (!edge.versions.some((v) => v.label === version)) {
-    throw new UserError(
-      `version "${version}" is not installed (installed: ${edge.versions.map((v) => v.label).join(', ')})`,
-      'Run `depl versions` to list them, or `depl buildinst --version ' + version + '` to install it.',
-      'NOT_INSTALLED',
-    );
-  }
+export function operator(control: Pick<EdgeControl, 'by'>): string {
+  return control.by ?? `${userInfo().username}@${hostname()}`;
 }
 
 /** The version must answer its health path with 200 through the edge, at its own hostname. */
@@ -109,21 +96,6 @@ export async function requireHealthy(control: EdgeControl, version: string): Pro
     detail = (error as Error).message;
   }
   throw new OperationError(`refusing: version ${version} is not healthy (http://${host}${control.healthPath} through the edge ${detail})`, `Check its services: docker service ps ${control.app}-${version}-<service>.`, 'UNHEALTHY');
-}
-
-export async function applyAndRecord(
-  control: EdgeControl,
-  edge: EdgeState,
-  update: (state: ClusterState) => ClusterState,
-): Promise<{ state: ClusterState; applied: AppliedEdge }> {
-  const [before, applied] = await Promise.all([readState(control.stateRemote, control.app, control.stateRoot), applyEdgeConfig(control.site, edge)]);
-  const state = update(before);
-  await writeState(control.stateRemote, control.app, state, control.stateRoot);
-  return { state, applied };
-}
-
-export function historyEntry(action: HistoryEntry['action'], version: string | null, extra: Partial<HistoryEntry> = {}): HistoryEntry {
-  return { at: new Date().toISOString(), action, version, by: `${userInfo().username}@${hostname()}`, ...extra };
 }
 
 /** Waits until a fresh request to <domain> is served by `version` (after a reload this is immediate). */

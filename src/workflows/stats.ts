@@ -1,7 +1,7 @@
-import { readState } from '../apply/cluster-state.js';
-import { readSiteLogs } from '../apply/edge.js';
+import { readSiteLogs } from '../apply/edge/logs.js';
 import { computeStats, type StatsReport } from '../plan/stats.js';
 import type { EdgeControl } from './edge-control.js';
+import { readRelease } from './release.js';
 
 export interface EdgeStats extends StatsReport {
   live: string | null;
@@ -9,10 +9,10 @@ export interface EdgeStats extends StatsReport {
 }
 
 /** Per-version figures of the edge's requests in the last `windowMs`, with live and canary named. */
-export async function edgeStats(control: Pick<EdgeControl, 'app' | 'site' | 'stateRemote' | 'stateRoot'>, windowMs: number): Promise<EdgeStats> {
+export async function edgeStats(control: EdgeControl, windowMs: number): Promise<EdgeStats> {
   const untilMs = Date.now();
   const sinceMs = untilMs - windowMs;
-  const [lines, state] = await Promise.all([readSiteLogs(control.site, sinceMs), readState(control.stateRemote, control.app, control.stateRoot)]);
+  const [lines, { state }] = await Promise.all([readSiteLogs(control.site, sinceMs), readRelease(control)]);
   const report = computeStats(lines, { sinceMs, untilMs });
   // Live first, then the canary beside it, then the rest.
   const rank = (v: string) => (v === state.live ? 0 : v === state.canary?.version ? 1 : 2);

@@ -1,67 +1,52 @@
-import { readState, type ClusterState, type HistoryEntry } from '../apply/cluster-state.js';
-import { applyAndRecord, assertVersionLabel, confirmLive, historyEntry, loadEdgeState, requireHealthy, requireInstalled, underLock, type EdgeControl } from './edge-control.js';
+import type { ReleaseRequest } from '../plan/release-state.js';
+import { assertVersionLabel, confirmLive, requireHealthy, type EdgeControl } from './edge-control.js';
+import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 
 export interface SwitchResult {
   live: string;
   previous: string | null;
   /** Command start to the edge serving every new request from `live`. */
   elapsedMs: number;
-  /** Of which: the routing table written to the edge's node, to the edge reporting it serves it. */
-  edgeMs: number;
-  /** A reload happens only when the edge's nginx settings changed; 0 otherwise. */
+  /** Of which: new configuration in place to nginx's new workers answering. */
   reloadMs: number;
-  /**
-   * Where the time went: lock, checks (state, health), apply (of which routingWrite and edgeConfirm, and
-   * nginxCheck and reload when the settings changed), confirm (a request to <domain> answered by `live`).
-   */
+  /** Where the time went: lock, read, plan, checks (health), recordIntent, apply (nginx -t + reload), record, confirm. */
   phases: Record<string, number>;
+  /** The state change and the nginx diff (a dry run stops there). */
+  change: ReleaseChange;
+}
+
+export interface SwitchOptions {
+  dryRun?: boolean;
 }
 
 /**
- * Makes `version` live on <domain>: it must be installed and healthy; the edge's routing table is rewritten
- * and confirmed by the edge (no reload, see src/plan/edge-lua.ts) and live/previous recorded on the cluster.
+ * Makes `version` live on <domain>: it must be installed and healthy; the edge's live server block is
+ * rewritten (checked, swapped atomically, reloaded gracefully) and live/previous recorded on the cluster.
  */
-export async function switchVersion(control: EdgeControl, version: string): Promise<SwitchResult> {
+export async function switchVersion(control: EdgeControl, version: string, options: SwitchOptions = {}): Promise<SwitchResult> {
   assertVersionLabel(version);
-  return switchTo(control, () => version, 'switch');
+  return withRelease(control, `depl switch ${version}`, options, (session) => switchIn(session, control, { kind: 'switch', version }));
 }
 
-/**
- * The switch itself, under the lock; `pick` chooses the version from the cluster state read under that
- * lock (rollback and promote pick theirs from it).
- */
-export async function switchTo(control: EdgeControl, pick: (state: ClusterState) => string, action: HistoryEntry['action']): Promise<SwitchResult> {
-  const started = performance.now();
-  const phases: Record<string, number> = {};
-  let mark = started;
-  const phase = (name: string) => {
-    const now = performance.now();
-    phases[name] = Math.round(now - mark);
-    mark = now;
-  };
-  return underLock(control, `depl ${action}`, async () => {
-    phase('lock');
-    const [clusterState, edge] = await Promise.all([readState(control.stateRemote, control.app, control.stateRoot), loadEdgeState(control)]);
-    const version = pick(clusterState);
-    requireInstalled(edge, version);
-    await requireHealthy(control, version);
-    phase('checks');
-    const { state, applied } = await applyAndRecord(control, { ...edge, live: version, canary: undefined }, (state) => ({
-      ...state,
-      live: version,
-      previous: state.live !== null && state.live !== version ? state.live : state.previous,
-      canary: null,
-      history: [...state.history, historyEntry(action, version, state.live !== null ? { note: `was ${state.live}` } : {})],
-    }));
-    phase('apply');
-    await confirmLive(control, version);
-    phase('confirm');
-    phases.routingWrite = Math.round(applied.writeMs);
-    phases.edgeConfirm = Math.round(applied.confirmMs);
-    phases.nginxCheck = Math.round(applied.checkMs);
-    phases.reload = Math.round(applied.reloadMs);
-    control.log.debug(`${action} ${version}: ${Object.entries(phases).map(([k, v]) => `${k} ${v}ms`).join(', ')}`);
-    control.log.step(`${version} is live on ${control.domain}${state.previous ? ` (previous: ${state.previous})` : ''}`);
-    return { live: version, previous: state.previous, elapsedMs: performance.now() - started, edgeMs: applied.writeMs + applied.confirmMs, reloadMs: applied.reloadMs, phases };
+/** A switch-like change (switch, rollback, promote) inside an open release session: health gate, apply, confirm. */
+export async function switchIn(session: ReleaseSession, control: EdgeControl, request: Extract<ReleaseRequest, { kind: 'switch' | 'rollback' | 'promote' }>): Promise<SwitchResult> {
+  const change = await session.change(request, {
+    precheck: async (after) => {
+      if (after.live !== null) await requireHealthy(control, after.live);
+    },
   });
+  const live = change.after.live!;
+  const phases = { ...session.phases };
+  if (!session.dryRun) {
+    const confirmStart = performance.now();
+    await confirmLive(control, live);
+    phases.confirm = Math.round(performance.now() - confirmStart);
+    control.log.debug(`${request.kind} ${live}: ${Object.entries(phases).map(([k, v]) => `${k} ${v}ms`).join(', ')}`);
+    control.log.step(`${live} is live on ${control.domain}${change.after.previous ? ` (previous: ${change.after.previous})` : ''}`);
+  }
+  if (change.applied) {
+    phases.nginxCheck = Math.round(change.applied.checkMs);
+    phases.reload = Math.round(change.applied.reloadMs);
+  }
+  return { live, previous: change.after.previous, elapsedMs: performance.now() - session.startedAt, reloadMs: change.applied?.reloadMs ?? 0, phases, change };
 }

@@ -264,16 +264,22 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
   lines: string[];
 }> {
   const { openCluster } = await import('./cluster.js');
-  const { applyEdge, readEdgeState } = await import('../apply/edge.js');
+  const { applyEdgeConfig } = await import('../apply/edge/config.js');
+  const { clusterEdgeSite } = await import('../apply/edge/site.js');
   const { withLock } = await import('../apply/lock.js');
+  const { edgeControlFor } = await import('./edge-control.js');
+  const { readRelease } = await import('./release.js');
+  const { routingFor } = await import('../plan/release-state.js');
   const { config } = loaded;
   if (tlsSettings(config).mode === 'off') throw new UserError('tls is off in depl.yaml: there is nothing to renew', 'Set tls: { mode: acme, email: ... } (or files) first.', 'TLS_OFF');
   const cluster = await openCluster(loaded, log);
   try {
     return await withLock(cluster.manager, config.app, { command: 'tls renew', waitMs: options.lockWaitMs ?? 0 }, async () => {
-      const edge = await readEdgeState(cluster, config.app);
-      const result = await refreshEdgeCertificates(cluster, loaded, log, edge?.versions.map((v) => v.label) ?? [], options);
-      if (result.renderChanged && edge !== null) await applyEdge(cluster, edge);
+      const view = await readRelease(await edgeControlFor(cluster, config, log, true));
+      const routing = routingFor(view.state, config.app, config.domain, view.installed);
+      const result = await refreshEdgeCertificates(cluster, loaded, log, routing.versions.map((v) => v.label), options);
+      // the routing stays; the settings (certificates) changed: the edge reloads them gracefully
+      if (result.renderChanged && routing.versions.length > 0) await applyEdgeConfig(await clusterEdgeSite(cluster, config.app), routing);
       throwIfFailed(result);
       const now = (options.now ?? Date.now)();
       return {

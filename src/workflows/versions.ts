@@ -1,14 +1,16 @@
 import type { Cluster } from '../apply/cluster.js';
-import { readState } from '../apply/cluster-state.js';
 import { managerEngine, type Engine } from '../apply/docker.js';
 import { listServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import { versionHost } from '../plan/names.js';
-import { versionsFromServices, type InstalledVersion, type VersionMarks } from '../plan/releases.js';
+import type { InstalledVersion, ReleaseState } from '../plan/release-state.js';
+import { versionsFromServices } from '../plan/releases.js';
 import { LABELS } from '../plan/services.js';
 import type { VersionRow } from '../plan/versions-table.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
+import { edgeControlFor } from './edge-control.js';
+import { readRelease } from './release.js';
 
 /** The app's versions as the swarm has them (service labels), with the marks recorded on the cluster. */
 export async function installedVersions(engine: Engine, app: string): Promise<{ versions: InstalledVersion[]; services: InstalledService[] }> {
@@ -16,13 +18,13 @@ export async function installedVersions(engine: Engine, app: string): Promise<{ 
   return { versions: versionsFromServices(app, services), services };
 }
 
-export async function marksOf(cluster: Cluster, app: string): Promise<VersionMarks> {
-  const state = await readState(cluster.manager, app);
-  return {
-    ...(state.live !== null ? { live: state.live } : {}),
-    ...(state.previous !== null ? { previous: state.previous } : {}),
-    ...(state.canary !== null ? { canary: state.canary } : {}),
-  };
+/**
+ * Live, previous and canary as `depl status` must report them: from the release document, an interrupted
+ * change resolved against what the edge actually serves (src/workflows/release.ts).
+ */
+export async function marksOf(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<Pick<ReleaseState, 'live' | 'previous' | 'canary'> & { interrupted: boolean }> {
+  const view = await readRelease(await edgeControlFor(cluster, loaded.config, log, true));
+  return { live: view.state.live, previous: view.state.previous, canary: view.state.canary, interrupted: view.interrupted };
 }
 
 /** Opens the cluster and its manager's engine for a read or a change, and closes both afterwards. */
@@ -42,7 +44,7 @@ export async function listVersions(loaded: LoadedConfig, log: Logger, cluster?: 
   const { app, domain } = loaded.config;
   return withManagerEngine(loaded, log, async (open, engine) => {
     const { versions, services } = await installedVersions(engine, app);
-    const marks = await marksOf(open, app);
+    const marks = await marksOf(open, loaded, log);
     return versions.map((v) => ({
       version: v.label,
       createdAt: v.createdAt,
@@ -64,7 +66,6 @@ export async function listVersions(loaded: LoadedConfig, log: Logger, cluster?: 
  * the cluster state, installed versions from the swarm.
  */
 export async function readReleaseStatus(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<{ live: string | null; canary: { version: string; weight: number } | null; versions: VersionRow[] }> {
-  const versions = await listVersions(loaded, log, cluster);
-  const marks = await marksOf(cluster, loaded.config.app);
-  return { live: marks.live ?? null, canary: marks.canary ?? null, versions };
+  const [versions, marks] = await Promise.all([listVersions(loaded, log, cluster), marksOf(cluster, loaded, log)]);
+  return { live: marks.live, canary: marks.canary, versions };
 }

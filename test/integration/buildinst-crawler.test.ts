@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
 import { ensureBaseTarballs } from '../../src/apply/base-images.js';
-import { readEdgeState } from '../../src/apply/edge.js';
-import { emptyState, writeState } from '../../src/apply/cluster-state.js';
+import { writeReleaseDocument } from '../../src/apply/release-store.js';
+import { emptyReleaseState, toDocument } from '../../src/plan/release-state.js';
 import { listServices } from '../../src/apply/swarm.js';
 import { managerEngine } from '../../src/apply/docker.js';
 import type { LoadedConfig } from '../../src/config/load.js';
@@ -111,7 +111,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(third.status).toBe('rejected');
     const refusal = (third as PromiseRejectedResult).reason as OperationError;
     expect(refusal.code).toBe('LOCKED');
-    expect(refusal.message).toMatch(/held by .+@.+ \(pid \d+, `buildinst v2`/);
+    expect(refusal.message).toMatch(/held by .+@.+ \(pid \d+, `depl buildinst --version v2`/);
     expect(failures).toBe(0);
     expect(probes).toBeGreaterThan(3);
     expect((await health('v2')).status).toBe(200);
@@ -166,9 +166,9 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(rows.filter((r) => r.version === 'feature-login').map((r) => r.branch)).toEqual(['feature/Login']);
 
     // a branch that is live is not redeployed: buildinst never changes what serves live traffic
-    await writeState(test.cluster.manager, 'shop', { ...emptyState('shop'), live: 'feature-login' });
+    await writeReleaseDocument(test.cluster.manager, toDocument({ ...emptyReleaseState('shop'), live: 'feature-login' }));
     const refused = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log).catch((e: unknown) => e);
-    await writeState(test.cluster.manager, 'shop', emptyState('shop'));
+    await writeReleaseDocument(test.cluster.manager, toDocument(emptyReleaseState('shop')));
     expect(refused).toBeInstanceOf(UserError);
     expect((refused as UserError).message).toMatch(/version feature-login\) is live/);
   });
@@ -198,12 +198,13 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   it('rejects a version that runs but fails its health check, and puts the edge back as it was', async () => {
     const api = loaded.config.services.api!;
     const unhealthy: LoadedConfig = { ...loaded, config: { ...loaded.config, services: { ...loaded.config.services, api: { ...api, health: '/no-such-health-path' } } } };
-    const before = await readEdgeState(test.cluster, 'shop');
+    const edgeConfig = () => test.cluster.manager.readFile('/var/lib/depl/shop/edge/nginx.conf');
+    const before = await edgeConfig();
     const error = await buildinst(unhealthy, { version: 'bad2', cluster: test.cluster, healthTimeoutMs: 5_000 }, log).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
     expect((error as OperationError).code).toBe('HEALTH_CHECK_FAILED');
     expect((error as OperationError).message).toMatch(/http:\/\/bad2\.shop\.localhost\/no-such-health-path did not answer 200 through the edge \(last: HTTP 404/);
-    expect(await readEdgeState(test.cluster, 'shop')).toEqual(before);
+    expect(await edgeConfig()).toEqual(before);
     const engine = await managerEngine(loaded, test.cluster);
     try {
       expect(await listServices(engine, { 'depl.app': 'shop', 'depl.version': 'bad2' })).toEqual([]);

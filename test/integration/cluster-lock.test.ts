@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readState } from '../../src/apply/cluster-state.js';
-import { applyEdge, ensureEdgeService } from '../../src/apply/edge.js';
+import { managerEngine } from '../../src/apply/docker.js';
+import { applyEdgeConfig } from '../../src/apply/edge/config.js';
+import { ensureEdgeService } from '../../src/apply/edge/service.js';
+import { clusterEdgeSite } from '../../src/apply/edge/site.js';
+import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { lockDir, lockStatus } from '../../src/apply/lock.js';
 import { acquireLeaseCommand } from '../../src/plan/lock.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -31,7 +34,8 @@ async function startVersion(version: string): Promise<void> {
   const serve = `mkdir -p /www && echo "${version}" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
   await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
     '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '1', '--stop-grace-period', '2s',
-    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, busybox, 'sh', '-c', serve]);
+    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, '--label', 'depl.service=web',
+    '--label', 'depl.http=true', '--label', 'depl.port=8080', busybox, 'sh', '-c', serve]);
 }
 
 /** Starts the CLI in the cluster's folder, as an operator would, so that the test can signal it. */
@@ -63,9 +67,14 @@ beforeAll(async () => {
   app = tc.loaded.config.app;
   await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
   await Promise.all([startVersion('v1'), startVersion('v2')]);
-  await ensureEdgeService(tc.cluster, { app, image: nginx });
+  const engine = await managerEngine(tc.loaded, tc.cluster);
+  try {
+    await ensureEdgeService(tc.cluster, engine, { app, image: nginx });
+  } finally {
+    await engine.close();
+  }
   const upstream = (version: string) => ({ label: version, upstream: { service: `${app}-${version}-web`, port: 8080 } });
-  await applyEdge(tc.cluster, { app, domain: tc.loaded.config.domain, versions: [upstream('v1'), upstream('v2')] });
+  await applyEdgeConfig(await clusterEdgeSite(tc.cluster, app), { app, domain: tc.loaded.config.domain, versions: [upstream('v1'), upstream('v2')] });
   const control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
   await waitFor('v1 to become live', () => switchVersion(control, 'v1').then(() => true, () => undefined));
 }, 600_000);
@@ -79,7 +88,7 @@ describe('the cluster lock over SSH', () => {
   it('is given back when `canary --steps` is interrupted with Ctrl-C', async () => {
     const run = startCli(['canary', 'v2', '--steps', '50,100', '--interval', '10m']);
     await waitFor('the canary to hold the lock at 50%', async () => {
-      const state = await readState(tc.cluster.manager, app);
+      const state = await readReleaseDocument(tc.cluster.manager, app);
       return state.canary?.version === 'v2' && (await heldBy(/canary v2 --steps/)) ? true : undefined;
     });
     run.kill('SIGINT');
@@ -104,12 +113,12 @@ describe('the cluster lock over SSH', () => {
     expect(waited.exitCode, waited.stderr).toBe(0);
     expect(waited.stderr).toMatch(/took over the cluster lock: the lease of ops@laptop-gone \(pid 4242, `switch v2`/);
     expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
-    expect(await readState(tc.cluster.manager, app)).toMatchObject({ live: 'v2' });
+    expect(await readReleaseDocument(tc.cluster.manager, app)).toMatchObject({ live: 'v2' });
   });
 
   it('is given back when buildinst is interrupted with Ctrl-C', async () => {
     const run = startCli(['buildinst', '--version', 'v3']);
-    await waitFor('buildinst to hold the lock', () => heldBy(/buildinst v3/));
+    await waitFor('buildinst to hold the lock', () => heldBy(/buildinst --version v3/));
     run.kill('SIGINT');
     const result = await run;
     expect(result.exitCode, result.stderr).toBe(130);

@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyEdge, ensureEdgeService, readEdgeLogs, readEdgeState, requestThroughEdge } from '../../src/apply/edge.js';
-import { readState } from '../../src/apply/cluster-state.js';
+import { managerEngine } from '../../src/apply/docker.js';
+import { readSiteLogs } from '../../src/apply/edge/logs.js';
+import { ensureEdgeService } from '../../src/apply/edge/service.js';
+import { requestThroughEdge } from '../../src/apply/edge/site.js';
+import { readReleaseDocument } from '../../src/apply/release-store.js';
+import { syncRelease } from '../../src/workflows/release.js';
 import { computeStats } from '../../src/plan/stats.js';
 import { silentLogger } from '../../src/util/log.js';
 import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
@@ -30,15 +34,27 @@ let tc: TestCluster;
 let control: EdgeControl;
 let app: string;
 let domain: string;
-const upstream = (version: string) => ({ label: version, upstream: { service: `${app}-${version}-web`, port: 8080 } });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function withEngine<T>(fn: (engine: Awaited<ReturnType<typeof managerEngine>>) => Promise<T>): Promise<T> {
+  const engine = await managerEngine(tc.loaded, tc.cluster);
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+/** What marks a version's service as the one the edge routes to (buildinst sets them; v3 gets them when it is installed). */
+const httpLabels = ['--label', 'depl.http=true', '--label', 'depl.port=8080', '--label', 'depl.health=/healthz'];
 
 async function startVersion(version: string): Promise<void> {
   const serve = `mkdir -p /www && echo "${version} $(hostname)" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
   await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
     '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '2', '--stop-grace-period', '2s',
-    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, busybox, 'sh', '-c', serve]);
+    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, '--label', 'depl.service=web',
+    ...(version === 'v3' ? [] : httpLabels), busybox, 'sh', '-c', serve]);
 }
 
 async function waitRunning(service: string, replicas: number): Promise<void> {
@@ -58,9 +74,10 @@ beforeAll(async () => {
   await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
   await Promise.all([startVersion('v1'), startVersion('v2'), startVersion('v3')]);
   await Promise.all([waitRunning(`${app}-v1-web`, 2), waitRunning(`${app}-v2-web`, 2), waitRunning(`${app}-v3-web`, 2)]);
-  await ensureEdgeService(tc.cluster, { app, image: nginx });
-  await applyEdge(tc.cluster, { app, domain, versions: [upstream('v1'), upstream('v2')] });
+  await withEngine((engine) => ensureEdgeService(tc.cluster, engine, { app, image: nginx }));
   control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
+  // v1 and v2 are labelled as installed: the edge serves them once depl brings it to the recorded state
+  await syncRelease(control, 'depl buildinst');
 });
 
 afterAll(async () => {
@@ -74,8 +91,10 @@ describe('the edge on a local swarm', () => {
     expect(spec.TaskTemplate.Placement.Constraints).toEqual(['node.labels.depl.edge==true']);
     expect(spec.EndpointSpec.Ports).toEqual([expect.objectContaining({ PublishMode: 'host', PublishedPort: 80, TargetPort: 80 })]);
     // ensureEdgeService is idempotent: a second call changes nothing.
-    await ensureEdgeService(tc.cluster, { app, image: nginx });
-    expect(await readEdgeState(tc.cluster, app)).toMatchObject({ versions: [{ label: 'v1' }, { label: 'v2' }] });
+    const routing = await tc.cluster.manager.readFile(`/var/lib/depl/${app}/edge/routing`);
+    await withEngine((engine) => ensureEdgeService(tc.cluster, engine, { app, image: nginx }));
+    expect(await tc.cluster.manager.readFile(`/var/lib/depl/${app}/edge/routing`)).toBe(routing);
+    expect(routing).toMatch(/^version v1 http:\/\/.*-v1-web:8080$/m);
   });
 
   it('serves each version at <version>.<domain> through the edge node, from tasks on several nodes', async () => {
@@ -94,7 +113,10 @@ describe('the edge on a local swarm', () => {
     await switchVersion(control, 'v1');
     let marks: ScenarioMarks | undefined;
     // installing: v3's tasks already run (beforeAll); buildinst then adds the version to the edge like this
-    const install = async () => applyEdge(tc.cluster, { ...(await readEdgeState(tc.cluster, app))!, versions: ['v1', 'v2', 'v3'].map(upstream) });
+    const install = async () => {
+      await tc.cluster.manager.exec(['docker', 'service', 'update', '--detach', ...httpLabels.map((a) => (a === '--label' ? '--label-add' : a)), `${app}-v3-web`]);
+      await syncRelease(control, 'depl buildinst --version v3');
+    };
     const result = await runLoad(
       { url: control.site.url, host: domain, durationSeconds: 24, keepAlive: { connections: 8, rate: 250 }, newConnections: { connections: 4, rate: 80 }, sticky: { clients: 8, rate: 60 } },
       async () => {
@@ -111,7 +133,7 @@ describe('the edge on a local swarm', () => {
     const canary = expectScenarioHeld(result, m);
     console.log(`canary share ${(canary.canaryShare * 100).toFixed(1)}% of ${canary.canaryRequests}, ${canary.stickyClients} cookie clients each on one side`);
     expect(sentBetween(result, m.promoted, Infinity).length).toBeGreaterThan(100);
-    expect(await readState(tc.cluster.manager, app)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+    expect(await readReleaseDocument(tc.cluster.manager, app)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
     expect(await requestThroughEdge(control.site, `v3.${domain}`, '/healthz')).toMatchObject({ status: 200, version: 'v3' });
   });
 
@@ -160,7 +182,7 @@ describe('the edge on a local swarm', () => {
 
   it('reads the edge access log from the node for stats', async () => {
     const since = Date.now() - 120_000;
-    const report = computeStats(await readEdgeLogs(tc.cluster, app, since), { sinceMs: since, untilMs: Date.now() });
+    const report = computeStats(await readSiteLogs(control.site, since), { sinceMs: since, untilMs: Date.now() });
     const v2 = report.versions.find((v) => v.version === 'v2');
     expect(v2?.requests).toBeGreaterThan(1_000);
     expect(v2?.errors).toBe(0);

@@ -3,7 +3,8 @@ import { hostname, tmpdir, userInfo } from 'node:os';
 import { execa } from 'execa';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readState, writeState, emptyState } from '../../src/apply/cluster-state.js';
+import { readReleaseDocument, writeReleaseDocument } from '../../src/apply/release-store.js';
+import { emptyReleaseState, toDocument } from '../../src/plan/release-state.js';
 import { LocalRemote } from '../../src/apply/local-remote.js';
 import { acquireLock, forceReleaseLock, lockDir, lockStatus, withLock } from '../../src/apply/lock.js';
 import { acquireLeaseCommand, parseLeaseAnswer, releaseLeaseCommand, renewLeaseCommand } from '../../src/plan/lock.js';
@@ -100,15 +101,21 @@ describe('cluster lock', () => {
   });
 });
 
-describe('cluster state', () => {
+describe('release document', () => {
   it('starts empty, round-trips, and refuses a corrupt file with a hint', async () => {
-    expect(await readState(remote, app, root)).toEqual(emptyState(app));
-    const state = { ...emptyState(app), live: 'v2', previous: 'v1', history: [{ at: '2026-11-22T10:00:00Z', action: 'switch' as const, version: 'v2', by: 'me@here' }] };
-    await writeState(remote, app, state, root);
-    expect(await readState(remote, app, root)).toEqual(state);
-    await writeFile(path.join(root, app, 'state.json'), '{"app": 1');
-    await expect(readState(remote, app, root)).rejects.toThrow(/state.json is not valid JSON/);
-    await writeFile(path.join(root, app, 'state.json'), '{"app": "x"}');
-    await expect(readState(remote, app, root)).rejects.toThrow(/is not a depl cluster state/);
+    expect(await readReleaseDocument(remote, app, root)).toEqual(toDocument(emptyReleaseState(app)));
+    const doc = toDocument({ ...emptyReleaseState(app), live: 'v2', previous: 'v1', history: [{ at: '2026-11-22T10:00:00Z', action: 'switch' as const, version: 'v2', by: 'me@here' }] });
+    await writeReleaseDocument(remote, doc, root);
+    expect(await readReleaseDocument(remote, app, root)).toEqual(doc);
+    await writeFile(path.join(root, app, 'release.json'), '{"app": 1');
+    await expect(readReleaseDocument(remote, app, root)).rejects.toThrow(/release.json is not valid JSON/);
+    await writeFile(path.join(root, app, 'release.json'), '{"app": "x"}');
+    await expect(readReleaseDocument(remote, app, root)).rejects.toThrow(/is not a depl release document \(live: /);
+  });
+
+  it('takes over the marks of an older depl\'s state.json', async () => {
+    await rm(path.join(root, app, 'release.json'));
+    await writeFile(path.join(root, app, 'state.json'), JSON.stringify({ app, live: 'v3', previous: 'v2', canary: null, history: [] }));
+    expect(await readReleaseDocument(remote, app, root)).toMatchObject({ live: 'v3', previous: 'v2', canary: null, pending: null });
   });
 });

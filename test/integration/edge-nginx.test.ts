@@ -2,19 +2,22 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readState } from '../../src/apply/cluster-state.js';
-import { applyEdgeConfig, readSiteLogs, readSiteState, requestThroughEdge } from '../../src/apply/edge.js';
+import { applyEdgeConfig } from '../../src/apply/edge/config.js';
+import { readSiteLogs } from '../../src/apply/edge/logs.js';
+import { requestThroughEdge } from '../../src/apply/edge/site.js';
+import { readReleaseDocument } from '../../src/apply/release-store.js';
+import { routingFor } from '../../src/plan/release-state.js';
+import { syncRelease } from '../../src/workflows/release.js';
 import { acquireLock } from '../../src/apply/lock.js';
 import { computeStats } from '../../src/plan/stats.js';
 import { parseEdgeReport } from '../../src/plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, configGeneration, PROBE_HOST } from '../../src/plan/nginx.js';
-import { silentLogger } from '../../src/util/log.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../src/workflows/canary.js';
 import type { EdgeControl } from '../../src/workflows/edge-control.js';
 import { rollback } from '../../src/workflows/rollback.js';
 import { edgeStats } from '../../src/workflows/stats.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import { startLocalEdge, startVersionServer, type LocalEdge, type VersionServer } from '../support/local-edge.js';
+import { localControl, startLocalEdge, startVersionServer, type LocalEdge, type VersionServer } from '../support/local-edge.js';
 
 /** Real nginx (Debian's) on loopback, configured through depl's renderer, applier and workflows. */
 const app = `e${process.pid}`;
@@ -24,6 +27,14 @@ let v1: VersionServer;
 let v2: VersionServer;
 let sick: VersionServer;
 let control: EdgeControl;
+/** A version server installed for one test. */
+let extra: VersionServer | undefined;
+
+/** The routing the recorded release state renders to. */
+async function recordedRouting() {
+  const doc = await readReleaseDocument(edge.site.remote, app, control.stateRoot);
+  return routingFor(doc, app, domain, (await control.installed()));
+}
 
 beforeAll(async () => {
   edge = await startLocalEdge(app);
@@ -31,7 +42,7 @@ beforeAll(async () => {
   v2 = await startVersionServer(app, 'v2', { failPath: '/fail' });
   sick = await startVersionServer(app, 'sick', { failPath: '/healthz' });
   await applyEdgeConfig(edge.site, { app, domain, versions: [v1.edgeVersion, v2.edgeVersion, sick.edgeVersion] });
-  control = { app, domain, site: edge.site, stateRemote: edge.site.remote, stateRoot: `${edge.dir}/state`, healthPath: '/healthz', log: silentLogger };
+  control = localControl(edge, app, domain, () => [v1, v2, sick, extra]);
 });
 
 afterAll(async () => {
@@ -64,7 +75,7 @@ describe('the edge on real nginx', () => {
     await expect(switchVersion(control, 'Bad_Label')).rejects.toThrow(/version "Bad_Label"/);
     await expect(switchVersion(control, 'sick')).rejects.toThrow(/refusing: version sick is not healthy .* answered 500/);
     expect((await get(domain)).status).toBe(404);
-    expect((await readState(edge.site.remote, app, control.stateRoot)).live).toBeNull();
+    expect((await readReleaseDocument(edge.site.remote, app, control.stateRoot)).live).toBeNull();
   });
 
   it('switches live atomically: requests during the switch get the old or the new version, never an error', async () => {
@@ -91,20 +102,20 @@ describe('the edge on real nginx', () => {
     const after = seen.filter((s) => s.sentAt > switched);
     expect(after.length).toBeGreaterThan(10);
     expect(new Set(after.map((s) => s.answer))).toEqual(new Set(['200 v2']));
-    const state = await readState(edge.site.remote, app, control.stateRoot);
+    const state = await readReleaseDocument(edge.site.remote, app, control.stateRoot);
     expect(state).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
   });
 
   it('rolls back to the previous version', async () => {
     expect(await rollback(control)).toMatchObject({ live: 'v1', previous: 'v2' });
     expect((await get(domain)).version).toBe('v1');
-    const state = await readState(edge.site.remote, app, control.stateRoot);
-    expect(state.history.map((h) => `${h.action} ${h.version}`)).toEqual(['switch v1', 'switch v2', 'rollback v1']);
+    const state = await readReleaseDocument(edge.site.remote, app, control.stateRoot);
+    expect(state.history.map((h: { action: string; version: string | null }) => `${h.action} ${h.version}`)).toEqual(['switch v1', 'switch v2', 'rollback v1']);
   });
 
   it('never reloads a configuration nginx rejects, and says what nginx said', async () => {
     const liveBefore = await readFile(`${edge.dir}/nginx.conf`, 'utf8');
-    const stateBefore = await readSiteState(edge.site);
+    const stateBefore = await recordedRouting();
     const reportBefore = parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body);
     // A log directory that does not exist: the renderer accepts the path, nginx -t does not.
     const broken = { ...edge.site, render: { ...edge.site.render, paths: { ...edge.site.render.paths, errorLog: `${edge.dir}/missing/error.log` } } };
@@ -115,7 +126,6 @@ describe('the edge on real nginx', () => {
     expect(parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body)).toEqual(reportBefore);
     expect(reportBefore.config).toBe(configGeneration({ app }, edge.site.render));
     expect((await get(domain)).version).toBe('v1');
-    expect(await readSiteState(edge.site)).toEqual(stateBefore);
   });
 
   it('splits live traffic for a canary by a stable client key, and promotes or aborts it', async () => {
@@ -131,13 +141,13 @@ describe('the edge on real nginx', () => {
     for (const client of ['c1', 'c2', 'c3', 'c4', 'c5']) {
       for (let i = 0; i < 5; i++) expect(await requestThroughEdgeWithCookie(client)).toBe(sides.get(client));
     }
-    expect((await readState(edge.site.remote, app, control.stateRoot)).canary).toEqual({ version: 'v2', weight: 30 });
+    expect((await readReleaseDocument(edge.site.remote, app, control.stateRoot)).canary).toEqual({ version: 'v2', weight: 30 });
     await abortCanary(control);
     for (const client of ['c1', 'c2', 'c3']) expect(await requestThroughEdgeWithCookie(client)).toBe('v1');
     await setCanary(control, 'v2', 50);
     expect(await promoteCanary(control)).toMatchObject({ live: 'v2', previous: 'v1' });
     for (const client of ['c1', 'c2', 'c3']) expect(await requestThroughEdgeWithCookie(client)).toBe('v2');
-    expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+    expect(await readReleaseDocument(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
   });
 
   it('installs a version, switches and splits traffic without touching the nginx configuration or its workers', async () => {
@@ -145,9 +155,8 @@ describe('the edge on real nginx', () => {
     const workers = await workerPids();
     const v3 = await startVersionServer(app, 'v3');
     try {
-      const before = (await readSiteState(edge.site))!;
-      const installed = await applyEdgeConfig(edge.site, { ...before, versions: [...before.versions, v3.edgeVersion] });
-      expect(installed.reloaded).toBe(false);
+      extra = v3;
+      await syncRelease(control, 'depl buildinst --version v3');
       expect(await get(`v3.${domain}`)).toMatchObject({ status: 200, version: 'v3' });
       const live = (await switchVersion(control, 'v3'));
       expect(live.phases.reload).toBe(0);
@@ -158,7 +167,8 @@ describe('the edge on real nginx', () => {
       expect(await get(domain)).toMatchObject({ status: 200, version: 'v2' });
       expect(await readFile(`${edge.dir}/nginx.conf`, 'utf8')).toBe(conf);
       expect(await workerPids()).toEqual(workers);
-      await applyEdgeConfig(edge.site, { ...(await readSiteState(edge.site))!, versions: before.versions });
+      extra = undefined;
+      await syncRelease(control, 'depl prune');
       expect((await get(`v3.${domain}`)).status).toBe(404);
     } finally {
       await v3.stop();
@@ -237,8 +247,7 @@ describe('the edge on real nginx', () => {
   it('rotates a large access log and still reads the window across both files', async () => {
     const since = Date.now() - 60_000;
     const before = (await readSiteLogs(edge.site, since)).length;
-    const state = await readSiteState(edge.site);
-    await applyEdgeConfig({ ...edge.site, rotateLogBytes: 1 }, state!);
+    await applyEdgeConfig({ ...edge.site, rotateLogBytes: 1 }, await recordedRouting());
     expect(await stat(`${edge.dir}/logs/access.log.1`)).toBeTruthy();
     for (let i = 0; i < 5; i++) await get(`v1.${domain}`, '/after-rotation');
     // Each worker reopens the log when it handles the master's signal: a request may still land in the old
@@ -273,7 +282,7 @@ describe('the edge on real nginx', () => {
       traffic = false;
       await load;
     }
-    expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v1', canary: null });
+    expect(await readReleaseDocument(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v1', canary: null });
     for (let i = 0; i < 20; i++) expect(await requestThroughEdgeWithCookie(`u${i}`)).toBe('v1');
   });
 
@@ -294,12 +303,12 @@ describe('the edge on real nginx', () => {
       traffic = false;
       await load;
     }
-    expect(await readState(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+    expect(await readReleaseDocument(edge.site.remote, app, control.stateRoot)).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
     expect((await get(domain)).version).toBe('v2');
   });
 
   it('takes over an edge whose configuration has no routing table with one graceful reload, serving the routing at once', async () => {
-    const state = (await readSiteState(edge.site))!;
+    const state = await recordedRouting();
     const { paths, listen } = edge.site.render;
     // what an edge from before the routing table looks like to depl: another configuration generation
     await writeFile(`${edge.dir}/nginx.conf`, [

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyEdgeConfig, readSiteState } from '../../src/apply/edge.js';
-import { silentLogger } from '../../src/util/log.js';
+import { applyEdgeConfig } from '../../src/apply/edge/config.js';
+import { syncRelease } from '../../src/workflows/release.js';
 import type { EdgeControl } from '../../src/workflows/edge-control.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import { startLocalEdge, startVersionServer, type LocalEdge, type VersionServer } from '../support/local-edge.js';
+import { localControl, startLocalEdge, startVersionServer, type LocalEdge, type VersionServer } from '../support/local-edge.js';
 import { runLoad } from '../support/load.js';
 import { expectScenarioHeld, switchRollbackCanaryPromote, type ScenarioMarks } from '../support/switch-scenario.js';
 
@@ -25,7 +25,7 @@ beforeAll(async () => {
   v1 = await startVersionServer(app, 'v1', { delayMs: 2 });
   v2 = await startVersionServer(app, 'v2', { delayMs: 2 });
   await applyEdgeConfig(edge.site, { app, domain, versions: [v1.edgeVersion, v2.edgeVersion] });
-  control = { app, domain, site: edge.site, stateRemote: edge.site.remote, stateRoot: `${edge.dir}/state`, healthPath: '/healthz', log: silentLogger };
+  control = localControl(edge, app, domain, () => [v1, v2, v3]);
   await switchVersion(control, 'v1');
 });
 
@@ -39,7 +39,8 @@ describe('switching under load', () => {
     let marks: ScenarioMarks | undefined;
     const install = async () => {
       v3 = await startVersionServer(app, 'v3', { delayMs: 2 });
-      await applyEdgeConfig(edge.site, { ...(await readSiteState(edge.site))!, versions: [v1.edgeVersion, v2.edgeVersion, v3.edgeVersion] });
+      // v3 now listed as installed: the edge is brought to the recorded state plus v3
+      await syncRelease(control, 'depl buildinst --version v3');
     };
     const result = await runLoad(
       { url: edge.site.url, host: domain, durationSeconds: 20, keepAlive: { connections: 8, rate: 300 }, newConnections: { connections: 4, rate: 100 }, sticky: { clients: 8, rate: 80 } },

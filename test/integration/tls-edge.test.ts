@@ -5,13 +5,17 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { readFile } from 'node:fs/promises';
-import { applyEdge, ensureEdgeService } from '../../src/apply/edge.js';
+import { managerEngine } from '../../src/apply/docker.js';
+import { applyEdgeConfig } from '../../src/apply/edge/config.js';
+import { ensureEdgeService } from '../../src/apply/edge/service.js';
+import { clusterEdgeSite } from '../../src/apply/edge/site.js';
+import { writeReleaseDocument } from '../../src/apply/release-store.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import canaryCommand from '../../src/cli/commands/canary.js';
 import statusCommand from '../../src/cli/commands/status.js';
 import switchCommand from '../../src/cli/commands/switch.js';
 import tlsRenewCommand from '../../src/cli/commands/tls-renew.js';
-import type { EdgeState } from '../../src/plan/edge-state.js';
+import { emptyReleaseState, toDocument, type Routing as EdgeState } from '../../src/plan/release-state.js';
 import { silentLogger } from '../../src/util/log.js';
 import { refreshEdgeCertificates } from '../../src/workflows/tls.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
@@ -42,7 +46,8 @@ async function startVersion(version: string): Promise<void> {
   const serve = `mkdir -p /www && echo "${version}" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
   await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
     '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '1', '--stop-grace-period', '2s',
-    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, busybox, 'sh', '-c', serve]);
+    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, '--label', 'depl.service=web',
+    '--label', 'depl.http=true', '--label', 'depl.port=8080', busybox, 'sh', '-c', serve]);
 }
 
 async function waitRunning(service: string): Promise<void> {
@@ -104,15 +109,22 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
 
   it('issues certificates for the live domain and each version host; one Pebble refuses stays on HTTP, saying why', async () => {
     // what buildinst does: edge with 443, challenge route in place, versions routed, then certificates
-    await ensureEdgeService(tc.cluster, { app, image: nginx, https: true });
+    const engine = await managerEngine(tc.loaded, tc.cluster);
+    try {
+      await ensureEdgeService(tc.cluster, engine, { app, image: nginx, https: true });
+    } finally {
+      await engine.close();
+    }
+    // v1 live, as a switch would have recorded it
+    await writeReleaseDocument(tc.cluster.manager, toDocument({ ...emptyReleaseState(app), live: 'v1' }));
     const state: EdgeState = { app, domain, versions: ['v1', 'v2', 'refused'].map(upstream), live: 'v1' };
     await refreshEdgeCertificates(tc.cluster, tc.loaded, silentLogger, ['v1', 'v2', 'refused'], { issue: false });
-    await applyEdge(tc.cluster, state);
+    await applyEdgeConfig(await clusterEdgeSite(tc.cluster, app), state);
     const started = performance.now();
     const certs = await refreshEdgeCertificates(tc.cluster, tc.loaded, silentLogger, ['v1', 'v2', 'refused'], { pollMs: 200 });
     issueMs = performance.now() - started;
     expect(certs.renderChanged).toBe(true);
-    await applyEdge(tc.cluster, state);
+    await applyEdgeConfig(await clusterEdgeSite(tc.cluster, app), state);
 
     expect(certs.issued.sort(), certs.failed.map((f) => f.reason).join('\n')).toEqual([domain, `v1.${domain}`, `v2.${domain}`].sort());
     expect(certs.failed).toHaveLength(1);

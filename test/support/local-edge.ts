@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { request } from 'undici';
-import type { EdgeSite } from '../../src/apply/edge.js';
+import type { EdgeSite } from '../../src/apply/edge/site.js';
 import { LocalRemote } from '../../src/apply/local-remote.js';
 import { EDGE_PACKAGES } from '../../src/apply/base-images.js';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
-import type { EdgeVersion } from '../../src/plan/edge-state.js';
+import type { InstalledVersion, RoutedVersion } from '../../src/plan/release-state.js';
+import type { EdgeControl } from '../../src/workflows/edge-control.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
-import { createLogger } from '../../src/util/log.js';
+import { createLogger, silentLogger } from '../../src/util/log.js';
 
 /**
  * Debian's nginx with its Lua module on loopback, configured by depl's own renderer and applier: the edge
@@ -86,7 +87,9 @@ export async function startLocalEdge(app: string): Promise<LocalEdge> {
 export interface VersionServer {
   label: string;
   port: number;
-  edgeVersion: EdgeVersion;
+  edgeVersion: RoutedVersion;
+  /** As the swarm's labels would list it. */
+  installed: InstalledVersion;
   requests: number;
   stop(): Promise<void>;
 }
@@ -112,6 +115,7 @@ export async function startVersionServer(app: string, label: string, behaviour: 
     label,
     port,
     edgeVersion: { label, upstream: { service: `${app}-${label}-api`, port: 8000, address: `127.0.0.1:${port}` } },
+    installed: { label, createdAt: new Date().toISOString(), services: [`${app}-${label}-api`], http: { service: `${app}-${label}-api`, port: 8000, health: '/healthz', address: `127.0.0.1:${port}` } },
     get requests() { return state.requests; },
     async stop() {
       server.closeAllConnections();
@@ -145,4 +149,15 @@ async function waitForHttp(url: string, master: ResultPromise): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`nginx did not answer ${url} within 10s`);
+}
+
+/**
+ * The release workflows' view of a loopback edge: state and lock in the edge's folder, the installed versions
+ * being the given version servers (a cluster reads them from the swarm's labels).
+ */
+export function localControl(edge: LocalEdge, app: string, domain: string, servers: () => (VersionServer | undefined)[]): EdgeControl {
+  return {
+    app, domain, site: edge.site, stateRemote: edge.site.remote, stateRoot: `${edge.dir}/state`, healthPath: '/healthz', log: silentLogger,
+    installed: async () => servers().filter((s): s is VersionServer => s !== undefined).map((s) => s.installed),
+  };
 }

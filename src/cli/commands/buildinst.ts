@@ -2,11 +2,16 @@ import type { CommandContext } from '../context.js';
 import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { buildinst } from '../../workflows/buildinst.js';
+import { dryRunResult, formatDryRun } from '../../workflows/release.js';
 
-export default async function command(ctx: CommandContext, opts: { version?: string; branch?: string; lockWait?: string }): Promise<void> {
+export default async function command(ctx: CommandContext, opts: { version?: string; branch?: string; lockWait?: string; dryRun?: boolean }): Promise<void> {
   const lockWait = lockWaitMs(opts);
   const loaded = await requireConfig(ctx);
-  const result = await buildinst(loaded, { version: opts.version, branch: opts.branch, lockWaitMs: lockWait }, ctx.log);
+  const result = await buildinst(loaded, { version: opts.version, branch: opts.branch, lockWaitMs: lockWait, dryRun: opts.dryRun }, ctx.log);
+  if (opts.dryRun && result.change) {
+    ctx.result({ ...dryRunResult(result.change), version: result.version, url: result.url, services: result.services }, formatDryRun(result.change));
+    return;
+  }
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   ctx.log.info(`build ${seconds(result.timings.build)}, distribute ${seconds(result.timings.distribute)}, install ${seconds(result.timings.install)}, total ${seconds(result.timings.total)}`);
   ctx.result(

@@ -7,6 +7,7 @@ import { parseDuration, parsePercent } from '../../plan/duration.js';
 import { formatStats } from '../../plan/stats.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../workflows/canary.js';
 import { assertVersionLabel, withEdgeControl } from '../../workflows/edge-control.js';
+import { dryRunResult, formatDryRun } from '../../workflows/release.js';
 
 interface CanaryOptions {
   weight?: number;
@@ -17,6 +18,7 @@ interface CanaryOptions {
   promote?: boolean;
   abort?: boolean;
   lockWait?: string;
+  dryRun?: boolean;
 }
 
 /** Requests a canary must get in a step before its figures count. */
@@ -39,8 +41,20 @@ export default async function command(ctx: CommandContext, version: string | und
   const intervalMs = parseDuration(opts.interval, '--interval');
   const thresholds = { maxErrorRate: parsePercent(opts.maxErrorRate, '--max-error-rate'), maxP95Ms: parseDuration(opts.maxP95, '--max-p95'), minRequests: MIN_REQUESTS_PER_STEP };
   const lockWait = lockWaitMs(opts);
+  if (opts.dryRun && opts.steps !== undefined) {
+    throw new UserError('--dry-run cannot show an automatic canary: its steps depend on live figures', 'Dry-run one step instead: depl canary <version> --weight <pct> --dry-run', 'BAD_USAGE');
+  }
   const loaded = await requireConfig(ctx);
   const domain = loaded.config.domain;
+  const dryRun = opts.dryRun === true;
+
+  if (dryRun) {
+    await withEdgeControl(loaded, ctx.log, async (control) => {
+      const { change } = opts.promote ? await promoteCanary(control, { dryRun }) : opts.abort ? await abortCanary(control, { dryRun }) : await setCanary(control, version!, opts.weight!, { dryRun });
+      ctx.result(dryRunResult(change), formatDryRun(change));
+    }, true);
+    return;
+  }
 
   await withEdgeControl(loaded, ctx.log, async (opened) => {
     const control = { ...opened, lockWaitMs: lockWait };
@@ -49,10 +63,10 @@ export default async function command(ctx: CommandContext, version: string | und
       ctx.result({ live: result.live, previous: result.previous, canary: null }, `Promoted: version ${result.live} is live at http://${domain}/ (previous: ${result.previous ?? 'none'})`);
     } else if (opts.abort) {
       const result = await abortCanary(control);
-      ctx.result(result, `Canary aborted: all of http://${domain}/ goes to ${result.live}`);
+      ctx.result({ live: result.live, canary: result.canary }, `Canary aborted: all of http://${domain}/ goes to ${result.live}`);
     } else if (opts.weight !== undefined) {
       const result = await setCanary(control, version!, opts.weight);
-      ctx.result(result, result.canary
+      ctx.result({ live: result.live, canary: result.canary }, result.canary
         ? `Canary ${result.canary.version} gets ${result.canary.weight}% of http://${domain}/; ${result.live} the rest. Compare them with \`depl stats\`.`
         : `No canary: all of http://${domain}/ goes to ${result.live}`);
     } else {

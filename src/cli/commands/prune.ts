@@ -4,16 +4,21 @@ import type { CommandContext } from '../context.js';
 import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { prune } from '../../workflows/prune.js';
+import { dryRunResult, formatDryRun } from '../../workflows/release.js';
 
-export default async function command(ctx: CommandContext, opts: { keep: number; branches?: string; lockWait?: string }): Promise<void> {
+export default async function command(ctx: CommandContext, opts: { keep: number; branches?: string; lockWait?: string; dryRun?: boolean }): Promise<void> {
   const lockWait = lockWaitMs(opts);
   const branches = opts.branches !== undefined ? parseBranchList(opts.branches) : undefined;
   if (branches !== undefined && branches.length === 0) {
     throw new UserError('--branches names no branch', 'Pass the branches that still exist, e.g. --branches main,feature/login; deploys of all others are removed.', 'PRUNE_BRANCHES');
   }
   const loaded = await requireConfig(ctx);
-  const result = await prune(loaded, { keep: opts.keep, lockWaitMs: lockWait, ...(branches !== undefined ? { branches } : {}) }, ctx.log);
+  const result = await prune(loaded, { keep: opts.keep, lockWaitMs: lockWait, dryRun: opts.dryRun, ...(branches !== undefined ? { branches } : {}) }, ctx.log);
   const kept = result.kept.map((k) => `${k.version} (${k.why})`).join(', ') || 'none';
+  if (opts.dryRun) {
+    ctx.result({ ...dryRunResult(result.change), removed: result.removed, kept: result.kept }, `${formatDryRun(result.change)}\nWould keep: ${kept}`);
+    return;
+  }
   const human = result.removed.length === 0 ? `Nothing to prune. Kept: ${kept}` : `Removed ${result.removed.join(', ')}. Kept: ${kept}`;
-  ctx.result(result, human);
+  ctx.result({ removed: result.removed, kept: result.kept }, human);
 }

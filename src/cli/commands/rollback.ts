@@ -2,11 +2,16 @@ import type { CommandContext } from '../context.js';
 import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { withEdgeControl } from '../../workflows/edge-control.js';
+import { dryRunResult, formatDryRun } from '../../workflows/release.js';
 import { rollback } from '../../workflows/rollback.js';
 
-export default async function command(ctx: CommandContext, opts: { lockWait?: string } = {}): Promise<void> {
+export default async function command(ctx: CommandContext, opts: { lockWait?: string; dryRun?: boolean } = {}): Promise<void> {
   const lockWait = lockWaitMs(opts);
   const loaded = await requireConfig(ctx);
-  const result = await withEdgeControl(loaded, ctx.log, (control) => rollback({ ...control, lockWaitMs: lockWait }));
+  const result = await withEdgeControl(loaded, ctx.log, (control) => rollback({ ...control, lockWaitMs: lockWait }, { dryRun: opts.dryRun }), opts.dryRun);
+  if (opts.dryRun) {
+    ctx.result(dryRunResult(result.change), formatDryRun(result.change));
+    return;
+  }
   ctx.result({ live: result.live, previous: result.previous }, `Rolled back: version ${result.live} is live at http://${loaded.config.domain}/ (was ${result.previous ?? 'none'})`);
 }

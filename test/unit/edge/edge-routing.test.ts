@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { EdgeState } from '../../../src/plan/edge-state.js';
+import type { Routing as EdgeState } from '../../../src/plan/release-state.js';
 import { parseEdgeReport, renderRoutingTable } from '../../../src/plan/edge-routing.js';
 
 const v = (label: string, extra: Partial<EdgeState['versions'][number]['upstream']> = {}) => ({ label, upstream: { service: `shop-${label}-api`, port: 8000, ...extra } });

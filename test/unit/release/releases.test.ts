@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { edgeStateFor, planPrune, versionsFromServices, type ServiceSummary } from '../../../src/plan/releases.js';
+import { listAppServicesLine, parseServiceInspect, versionsFromServices, type ServiceSummary } from '../../../src/plan/releases.js';
+import { planPrune, routingFor } from '../../../src/plan/release-state.js';
 
 const svc = (app: string, version: string, service: string, createdAt: string, extra: Record<string, string> = {}): ServiceSummary => ({
   name: `${app}-${version}-${service}`,
@@ -29,9 +30,9 @@ describe('installed versions', () => {
     expect(versions[2]!.branch).toBe('feat');
   });
 
-  it('become the edge state, keeping live and canary only when installed', () => {
+  it('become the routing, keeping live and canary only when installed', () => {
     const versions = versionsFromServices('crawler', listing);
-    const state = edgeStateFor('crawler', 'crawler.localhost', versions, { live: 'v1', canary: { version: 'gone', weight: 10 } });
+    const state = routingFor({ live: 'v1', canary: { version: 'gone', weight: 10 } }, 'crawler', 'crawler.localhost', versions);
     expect(state).toEqual({
       app: 'crawler', domain: 'crawler.localhost', live: 'v1',
       versions: [
@@ -55,7 +56,16 @@ describe('prune', () => {
   });
 
   it('with keep 0 removes everything unprotected; with nothing marked, keeps the newest', () => {
-    expect(planPrune(versions, { live: 'f' }, 0).remove.map((v) => v.label)).toEqual(['a', 'b', 'c', 'd', 'e']);
-    expect(planPrune(versions, {}, 2).remove.map((v) => v.label)).toEqual(['a', 'b', 'c', 'd']);
+    expect(planPrune(versions, { live: 'f', previous: null, canary: null }, 0).remove.map((v) => v.label)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(planPrune(versions, { live: null, previous: null, canary: null }, 2).remove.map((v) => v.label)).toEqual(['a', 'b', 'c', 'd']);
+  });
+});
+
+describe('listing over SSH', () => {
+  it('is one shell line on the manager, and its JSON becomes summaries', () => {
+    expect(listAppServicesLine('crawler')).toBe(`ids=$(docker service ls -q --filter label=depl.app=crawler); if [ -z "$ids" ]; then echo '[]'; else docker service inspect $ids; fi`);
+    const inspect = JSON.stringify([{ ID: 'x1', CreatedAt: '2026-11-22T10:00:00Z', Spec: { Name: 'crawler-v2-api', Labels: { 'depl.app': 'crawler' }, Mode: { Replicated: { Replicas: 2 } } } }]);
+    expect(parseServiceInspect(inspect)).toEqual([{ name: 'crawler-v2-api', labels: { 'depl.app': 'crawler' }, createdAt: '2026-11-22T10:00:00Z', replicas: 2 }]);
+    expect(parseServiceInspect('[]')).toEqual([]);
   });
 });

@@ -1,0 +1,116 @@
+import { request } from 'undici';
+import { UserError, OperationError } from '../../errors.js';
+import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
+import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, type NginxRenderOptions } from '../../plan/nginx.js';
+import { edgeContainerQuery, edgeDir, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
+import type { Argv } from '../../plan/shell.js';
+import type { Cluster } from '../cluster.js';
+import type { Remote } from '../remote.js';
+import { readEdgeTlsRender } from '../tls/store.js';
+
+/** One running nginx that serves the edge, where its files are, and how to reach it over HTTP. */
+export interface EdgeSite {
+  /** The machine holding the configuration directory and running nginx (the edge node, or this machine). */
+  remote: Remote;
+  /** Holds nginx.conf, routing and logs/; the same path on the node and inside the edge container. */
+  dir: string;
+  /** The argv that runs the serving nginx binary with these arguments (inside its container, or here). */
+  nginx(args: readonly string[]): Argv;
+  /** Tells the running master to reload gracefully. */
+  reload: Argv;
+  /**
+   * Lists the nginx processes as `pid command` lines (`docker top`, `ps`): the switch waits until the old
+   * workers say "shutting down", after which they accept nothing new.
+   */
+  processes?: Argv;
+  /** Tells nginx to reopen its log files (SIGUSR1), after the access log was rotated. */
+  reopenLogs?: Argv;
+  /** The access log is rotated (one old file kept) when an apply finds it larger; default 256 MiB. */
+  rotateLogBytes?: number;
+  render: NginxRenderOptions;
+  /** How long a reload may take before it counts as failed (and the previous configuration goes back); default 15 s. */
+  reloadTimeoutMs?: number;
+  /** Where the operator's machine reaches the edge: `http://192.168.77.11:80`. */
+  url: string;
+}
+
+export interface EdgeAnswer {
+  status: number;
+  version: string | null;
+  body: string;
+}
+
+/** GET a path on the edge as if for `host`; returns status, the serving version and the body. */
+export async function requestThroughEdge(site: Pick<EdgeSite, 'url'>, host: string, path: string, timeoutMs = 5_000): Promise<EdgeAnswer> {
+  const response = await request(new URL(path, site.url), {
+    // A fresh connection each time: a pooled one may belong to an nginx worker that a reload is retiring.
+    reset: true,
+    headers: { host },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  const body = await response.body.text();
+  const header = response.headers['x-depl-version'];
+  return { status: response.statusCode, version: typeof header === 'string' ? header : null, body };
+}
+
+/** What the edge reports it runs (it re-reads its routing file when asked): configuration and routing generations. */
+export async function edgeReport(site: Pick<EdgeSite, 'url'>, timeoutMs = 2_000): Promise<EdgeReport & { status: number }> {
+  const answer = await requestThroughEdge(site, PROBE_HOST, CONFIG_PROBE_PATH, timeoutMs);
+  return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
+}
+
+/** The routing generation the edge serves now; null when it does not answer or has no routing table. */
+export async function servedGeneration(site: Pick<EdgeSite, 'url'>, timeoutMs = 2_000): Promise<string | null> {
+  try {
+    const report = await edgeReport(site, timeoutMs);
+    return report.status === 200 ? report.routing : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Render options for nginx in the edge container: Docker's DNS, files in the bind-mounted directory. */
+export function containerRenderOptions(app: string): NginxRenderOptions {
+  const dir = edgeDir(app);
+  return {
+    listen: { port: 80 },
+    resolver: '127.0.0.11',
+    resolverValidSeconds: 5,
+    paths: {
+      pid: '/run/nginx.pid', accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: '/tmp',
+      routing: `${dir}/routing`, modules: DEBIAN_NGINX_MODULES,
+    },
+    workerProcesses: 'auto',
+  };
+}
+
+/** The edge container on the manager (the edge node), found by its swarm service. */
+export async function clusterEdgeSite(cluster: Cluster, app: string): Promise<EdgeSite> {
+  const containers = await cluster.manager.exec(edgeContainerQuery(app));
+  const id = containers.stdout.trim().split('\n')[0];
+  if (!id) {
+    throw new OperationError(`the edge service ${edgeServiceName(app)} has no running container on ${cluster.manager.name}`, 'Run `depl buildinst`, which starts the edge, or check `docker service ps ' + edgeServiceName(app) + '` on the manager.', 'EDGE_NOT_RUNNING');
+  }
+  return { ...(await clusterEdgeFiles(cluster, app)), ...edgeSiteCommands(id) };
+}
+
+/** The edge renders HTTPS from what the last certificate refresh wrote next to its files (src/apply/tls/store.ts). */
+async function withTls(remote: Remote, app: string): Promise<NginxRenderOptions> {
+  const render = containerRenderOptions(app);
+  const tls = await readEdgeTlsRender(remote, edgeDir(app));
+  return tls === undefined ? render : { ...render, tls };
+}
+
+/** The files of the cluster's edge, readable even while its container is down. */
+export async function clusterEdgeFiles(cluster: Cluster, app: string): Promise<EdgeSite> {
+  if (!/^[a-z0-9-]+$/.test(app)) throw new UserError(`app name "${app}" is not a DNS label`);
+  return {
+    remote: cluster.manager,
+    dir: edgeDir(app),
+    nginx: () => { throw new OperationError('the edge container is not known here'); },
+    reload: [],
+    render: await withTls(cluster.manager, app),
+    url: `http://${cluster.managerNode.address}:80`,
+  };
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { OperationError } from '../errors.js';
+import { emptyReleaseState, HISTORY_ACTIONS, parseReleaseDocument, toDocument, type ReleaseDocument } from '../plan/release-state.js';
+import type { Remote } from './remote.js';
+
+/**
+ * The release document (src/plan/release-state.ts) on the manager, so every operator's `depl status` sees the
+ * same truth: read and validated on every read, written atomically (temporary file + rename) under the lock.
+ */
+export const DEFAULT_STATE_ROOT = '/var/lib/depl';
+
+export function releaseDocumentPath(app: string, root = DEFAULT_STATE_ROOT): string {
+  return `${root}/${app}/release.json`;
+}
+
+/** Before the one document there were two files: state.json (marks) and edge/edge-state.json (a copy). */
+const legacyState = z.object({
+  live: z.string().nullable(),
+  previous: z.string().nullable(),
+  canary: z.object({ version: z.string(), weight: z.number() }).nullable(),
+  history: z.array(z.object({ at: z.string(), action: z.string(), version: z.string().nullable(), weight: z.number().optional(), by: z.string(), note: z.string().optional() })),
+});
+
+export async function readReleaseDocument(remote: Remote, app: string, root = DEFAULT_STATE_ROOT): Promise<ReleaseDocument> {
+  const file = releaseDocumentPath(app, root);
+  const text = await remote.readFile(file);
+  if (text === null) return migrateLegacy(remote, app, root);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new OperationError(`${remote.name}:${file} is not valid JSON`, 'Restore it from a backup, or remove it: the next `depl switch <version>` starts a new one (the history is lost).', 'RELEASE_STATE_CORRUPT', { cause: error });
+  }
+  const result = parseReleaseDocument(parsed);
+  if (!result.ok) {
+    throw new OperationError(`${remote.name}:${file} is not a depl release document (${result.problem})`, 'Restore it from a backup, or remove it: the next `depl switch <version>` starts a new one (the history is lost).', 'RELEASE_STATE_CORRUPT');
+  }
+  if (result.doc.app !== app) throw new OperationError(`${remote.name}:${file} belongs to app "${result.doc.app}", not "${app}"`, undefined, 'RELEASE_STATE_CORRUPT');
+  return result.doc;
+}
+
+export async function writeReleaseDocument(remote: Remote, doc: ReleaseDocument, root = DEFAULT_STATE_ROOT): Promise<void> {
+  await remote.writeFileAtomic(releaseDocumentPath(doc.app, root), JSON.stringify(doc, null, 2) + '\n', 0o644);
+}
+
+/** A cluster deployed by an older depl: its marks become the document (written by the next change). */
+async function migrateLegacy(remote: Remote, app: string, root: string): Promise<ReleaseDocument> {
+  const text = await remote.readFile(`${root}/${app}/state.json`);
+  const empty = emptyReleaseState(app);
+  if (text === null) return toDocument(empty);
+  let parsed: z.infer<typeof legacyState>;
+  try {
+    parsed = legacyState.parse(JSON.parse(text));
+  } catch {
+    return toDocument(empty);
+  }
+  const actions = new Set<string>(HISTORY_ACTIONS);
+  return toDocument({
+    ...empty,
+    live: parsed.live,
+    previous: parsed.previous,
+    canary: parsed.canary,
+    history: parsed.history.filter((h) => actions.has(h.action)) as typeof empty.history,
+  });
+}

@@ -1,0 +1,73 @@
+import type { Argv } from './shell.js';
+import { LABELS, type ServiceSpec, type UpdatePolicy } from './services.js';
+
+/**
+ * The edge as data: its swarm service, where its files live, and the commands that check, reload and list
+ * nginx inside its container. src/apply/edge/ runs them.
+ */
+export function edgeDir(app: string): string {
+  return `/var/lib/depl/${app}/edge`;
+}
+
+export function edgeServiceName(app: string): string {
+  return `${app}-edge`;
+}
+
+/** The running container of the edge service on the manager. */
+export function edgeContainerQuery(app: string): Argv {
+  return ['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${edgeServiceName(app)}`, '--filter', 'status=running'];
+}
+
+/** How to run nginx, reload it, list its processes and reopen its logs inside the edge container `id`. */
+export function edgeSiteCommands(id: string): { nginx: (args: readonly string[]) => Argv; reload: Argv; processes: Argv; reopenLogs: Argv } {
+  return {
+    nginx: (args) => ['docker', 'exec', id, 'nginx', ...args],
+    reload: ['docker', 'kill', '--signal', 'HUP', id],
+    processes: ['docker', 'top', id, '-o', 'pid,args'],
+    reopenLogs: ['docker', 'kill', '--signal', 'USR1', id],
+  };
+}
+
+/**
+ * nginx as the swarm service `<app>-edge` on the node labelled depl.edge=true, port 80 published in host
+ * mode (no routing mesh here), on the app's overlay network so Docker's DNS resolves version services,
+ * reading its configuration from the bind-mounted edge directory; 443 too when tls: is on.
+ */
+export function planEdgeService(app: string, image: string, network: string, https = false): ServiceSpec {
+  const dir = edgeDir(app);
+  const labels = { [LABELS.app]: app, [EDGE_ROLE_LABEL]: 'edge' };
+  // SIGQUIT is nginx's graceful shutdown; a host-mode port cannot be held by two tasks, so stop first.
+  const policy: UpdatePolicy = { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: 5_000_000_000, Order: 'stop-first' };
+  return {
+    Name: edgeServiceName(app),
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: image,
+        Command: ['nginx'],
+        Args: ['-c', `${dir}/nginx.conf`, '-g', 'daemon off;'],
+        Labels: labels,
+        StopGracePeriod: 30_000_000_000,
+        StopSignal: 'SIGQUIT',
+        Mounts: [{ Type: 'bind', Source: dir, Target: dir }],
+      },
+      RestartPolicy: { Condition: 'any', Delay: 1_000_000_000, MaxAttempts: 0, Window: 0 },
+      Placement: { Constraints: ['node.labels.depl.edge==true'] },
+      Networks: [{ Target: network }],
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    UpdateConfig: policy,
+    RollbackConfig: policy,
+    EndpointSpec: {
+      Mode: 'dnsrr',
+      Ports: [80, ...(https ? [443] : [])].map((port) => ({ Protocol: 'tcp' as const, TargetPort: port, PublishedPort: port, PublishMode: 'host' as const })),
+    },
+  };
+}
+
+export const EDGE_ROLE_LABEL = 'depl.role';
+
+/** Makes the edge's directories on the node (before the service can bind-mount them). */
+export function edgeDirsCommand(app: string): Argv {
+  return ['mkdir', '-p', `${edgeDir(app)}/logs`];
+}

@@ -1,0 +1,255 @@
+import { createTwoFilesPatch } from 'diff';
+import { applyEdgeConfig, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
+import { servedGeneration } from '../apply/edge/site.js';
+import { withLock } from '../apply/lock.js';
+import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
+import { UserError } from '../errors.js';
+import { renderRoutingTable } from '../plan/edge-routing.js';
+import {
+  describeChange, planRelease, resolvePending, routingFor, stateOf, toDocument,
+  type InstalledVersion, type PrunePlan, type ReleaseDocument, type ReleaseRequest, type ReleaseState, type Routing,
+} from '../plan/release-state.js';
+import { pausePoint } from '../util/pause-point.js';
+import { operator, type EdgeControl } from './edge-control.js';
+
+/**
+ * The one place where the release state changes: lock -> read -> plan -> apply -> record.
+ *
+ * Crash safety is by write ORDERING plus DETECT-AND-REPAIR on the next command:
+ *   1. the change is recorded as `pending` in the release document (the committed state stays as it was);
+ *   2. the edge configuration rendered from the new state is checked, swapped in and reloaded;
+ *   3. the new state is committed and `pending` cleared.
+ * A depl that dies between 1 and 3 leaves `pending` behind. Readers (`depl status`) then ask the edge which
+ * generation it serves: the pending state if the reload happened, else the committed one, so what status
+ * says is what is served. The next command that takes the lock repairs: it commits what is served and, if
+ * the new file was written but never loaded, puts the committed configuration back (so no later reload can
+ * make live a change nobody finished). A reload that fails or times out restores the previous file itself
+ * (src/apply/edge/config.ts) before the error is returned.
+ */
+export interface ReleaseChange {
+  command: string;
+  dryRun: boolean;
+  before: ReleaseState;
+  after: ReleaseState;
+  /** One line per changed field (src/plan/release-state.ts describeChange). */
+  changes: string[];
+  /** Unified diff of the edge's routing table (what nginx routes by, src/plan/edge-routing.ts), empty when it stays the same. */
+  nginxDiff: string;
+  installed: InstalledVersion[];
+  routing: Routing;
+  prune?: PrunePlan;
+  applied?: AppliedEdge;
+  /** Milliseconds per step of this change. */
+  phases: Record<string, number>;
+}
+
+export interface ChangeOptions {
+  /** Runs after planning and before anything changes (health checks); throwing refuses the change. */
+  precheck?: (after: ReleaseState, installed: InstalledVersion[]) => Promise<void>;
+  /** The installed versions to plan from, when the caller knows better than the listing (buildinst). */
+  installed?: InstalledVersion[];
+}
+
+/** What `depl status` needs: the effective state (a pending change resolved against the edge) and the drift. */
+export interface ReleaseView {
+  doc: ReleaseDocument;
+  state: ReleaseState;
+  installed: InstalledVersion[];
+  /** The generation the edge serves, null when it does not answer. */
+  served: string | null;
+  /** The generation the edge should serve for `state`. */
+  expected: string;
+  /** A change was interrupted and not repaired yet. */
+  interrupted: boolean;
+}
+
+function timer() {
+  const phases: Record<string, number> = {};
+  let mark = performance.now();
+  return {
+    phases,
+    phase(name: string) {
+      const now = performance.now();
+      phases[name] = (phases[name] ?? 0) + Math.round(now - mark);
+      mark = now;
+    },
+  };
+}
+
+/** Reads without the lock and without changing anything. */
+export async function readRelease(control: EdgeControl): Promise<ReleaseView> {
+  const [doc, served, installed] = await Promise.all([
+    readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
+    servedGeneration(control.site),
+    control.installed(),
+  ]);
+  const { state, outcome } = resolvePending(doc, served);
+  const expected = renderRoutingTable(routingFor(state, control.app, control.domain, installed)).generation;
+  return { doc, state, installed, served, expected, interrupted: outcome !== 'clean' };
+}
+
+export class ReleaseSession {
+  readonly phases: Record<string, number> = {};
+  constructor(
+    private readonly control: EdgeControl,
+    readonly command: string,
+    public state: ReleaseState,
+    public installed: InstalledVersion[],
+    private served: string | null,
+    readonly dryRun: boolean,
+    /** performance.now() when the command asked for the lock. */
+    readonly startedAt: number,
+  ) {}
+
+  routing(state: ReleaseState = this.state, installed: InstalledVersion[] = this.installed): Routing {
+    return routingFor(state, this.control.app, this.control.domain, installed);
+  }
+
+  /** Plans `request` without applying it: throws the refusal as a UserError. */
+  check(request: ReleaseRequest): void {
+    const planned = planRelease(this.state, request, { installed: this.installed, at: new Date(0).toISOString(), by: '' });
+    if (!planned.ok) throw new UserError(planned.refusal.message, planned.refusal.hint, planned.refusal.code);
+  }
+
+  /** Plans `request` on the current state; applies and records it unless this is a dry run. */
+  async change(request: ReleaseRequest, options: ChangeOptions = {}): Promise<ReleaseChange> {
+    const control = this.control;
+    const t = timer();
+    const facts = { installed: options.installed ?? this.installed, at: (control.now?.() ?? new Date()).toISOString(), by: operator(control) };
+    const planned = planRelease(this.state, request, facts);
+    if (!planned.ok) throw new UserError(planned.refusal.message, planned.refusal.hint, planned.refusal.code);
+    const before = this.state;
+    const routing = this.routing(planned.state, planned.installed);
+    const table = renderRoutingTable(routing);
+    const generation = table.generation;
+    const change: ReleaseChange = {
+      command: this.command,
+      dryRun: this.dryRun,
+      before,
+      after: { ...planned.state, edge: { generation } },
+      changes: describeChange(before, planned.state, this.installed, planned.installed),
+      nginxDiff: '',
+      installed: planned.installed,
+      routing,
+      ...(planned.prune !== undefined ? { prune: planned.prune } : {}),
+      phases: t.phases,
+    };
+    t.phase('plan');
+    if (this.dryRun) {
+      const current = (await readRoutingFile(control.site)) ?? '';
+      const file = routingFile(control.site);
+      change.nginxDiff = current === table.text ? '' : createTwoFilesPatch(file, `${file} (after ${this.command})`, current, table.text, undefined, undefined, { context: 2 });
+      return change;
+    }
+    await options.precheck?.(planned.state, planned.installed);
+    t.phase('checks');
+    if (generation !== this.served) {
+      await this.record(before, { next: change.after, generation, command: this.command });
+      t.phase('recordIntent');
+      await pausePoint('after-intent');
+      try {
+        change.applied = await applyEdgeConfig(control.site, routing);
+      } catch (error) {
+        // The applier put the previous configuration back; record whatever the edge serves now.
+        const served = await servedGeneration(control.site);
+        await this.record(served === generation ? change.after : before, null).catch(() => undefined);
+        throw error;
+      }
+      t.phase('apply');
+      this.served = generation;
+    }
+    await pausePoint('before-record');
+    await this.record(change.after, null);
+    t.phase('record');
+    this.state = change.after;
+    this.installed = planned.installed;
+    for (const [k, v] of Object.entries(t.phases)) this.phases[k] = (this.phases[k] ?? 0) + v;
+    return change;
+  }
+
+  private async record(state: ReleaseState, pending: ReleaseDocument['pending']): Promise<void> {
+    await writeReleaseDocument(this.control.stateRemote, toDocument(state, pending), this.control.stateRoot ?? DEFAULT_STATE_ROOT);
+  }
+
+  /** The crash repair of the module comment: commit what the edge serves, or put the committed config back. */
+  async repair(doc: ReleaseDocument): Promise<void> {
+    const control = this.control;
+    const resolved = resolvePending(doc, this.served);
+    const routing = this.routing(resolved.state);
+    const expected = renderRoutingTable(routing).generation;
+    if (resolved.outcome === 'clean' && this.served === expected) return;
+    const why = resolved.outcome === 'rolled-forward'
+      ? `an interrupted \`${doc.pending?.command}\` had already reached the edge; recording it`
+      : resolved.outcome === 'rolled-back'
+        ? `an interrupted \`${doc.pending?.command}\` never reached the edge; putting the edge configuration back`
+        : `the edge serves configuration ${this.served ?? '(no answer)'}, not ${expected} of the recorded state; re-applying it`;
+    control.log.warn(`repair: ${why}`);
+    if (this.served !== expected || resolved.needsEdgeRewrite) await applyEdgeConfig(control.site, routing);
+    this.served = expected;
+    const note = resolved.outcome === 'clean' ? 'edge re-applied' : `${resolved.outcome} ${doc.pending?.command ?? ''}`.trim();
+    this.state = { ...resolved.state, edge: { generation: expected }, history: [...resolved.state.history, { at: (control.now?.() ?? new Date()).toISOString(), action: 'repair', version: resolved.state.live, by: operator(control), note }] };
+    await this.record(this.state, null);
+  }
+}
+
+/**
+ * Runs fn with the release state read under the cluster lock (repaired first if a depl died mid-change).
+ * A dry run takes no lock and repairs nothing: it only reads and plans.
+ */
+export async function withRelease<T>(control: EdgeControl, command: string, options: { dryRun?: boolean }, fn: (session: ReleaseSession) => Promise<T>): Promise<T> {
+  const startedAt = performance.now();
+  if (options.dryRun) return fn(await openRelease(control, command, { dryRun: true, startedAt }));
+  return withLock(control.stateRemote, control.app, {
+    command,
+    waitMs: control.lockWaitMs ?? 0,
+    root: control.stateRoot ?? DEFAULT_STATE_ROOT,
+    log: control.log,
+    onWait: (holder) => control.log.info(`waiting for the cluster lock held by ${holder?.holder ?? 'unknown'} (${holder?.command ?? '?'})`),
+  }, async () => fn(await openRelease(control, command, { startedAt })));
+}
+
+/** Reads (and repairs) the release state for a caller that already holds the lock, or for a dry run. */
+export async function openRelease(control: EdgeControl, command: string, options: { dryRun?: boolean; startedAt?: number } = {}): Promise<ReleaseSession> {
+  const t = timer();
+  const startedAt = options.startedAt ?? performance.now();
+  if (!options.dryRun) {
+    t.phases.lock = Math.round(performance.now() - startedAt);
+    await pausePoint('after-lock');
+  }
+  const [doc, served, installed] = await Promise.all([
+    readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
+    servedGeneration(control.site),
+    control.installed(),
+  ]);
+  const dryRun = options.dryRun === true;
+  const resolved = resolvePending(doc, served);
+  const session = new ReleaseSession(control, command, dryRun ? resolved.state : stateOf(doc), installed, served, dryRun, startedAt);
+  if (!dryRun) await session.repair(doc);
+  t.phase('read');
+  Object.assign(session.phases, t.phases);
+  return session;
+}
+
+/** A dry run's report: the state change and the nginx diff. */
+export function formatDryRun(change: ReleaseChange): string {
+  const lines = [`Dry run of \`${change.command}\`: nothing was changed.`, '', 'Release state:'];
+  lines.push(...(change.changes.length > 0 ? change.changes.map((l) => `  ${l}`) : ['  (no change)']));
+  if (change.prune !== undefined) {
+    lines.push('', `Would remove: ${change.prune.remove.map((v) => `${v.label} (${v.services.join(', ') || 'no services'})`).join('; ') || 'nothing'}`);
+  }
+  lines.push('', 'Edge routing (nginx):', change.nginxDiff === '' ? '  (no change)' : change.nginxDiff.trimEnd());
+  return lines.join('\n');
+}
+
+/** A dry run's --json document. */
+export function dryRunResult(change: ReleaseChange): { dryRun: true; command: string; changes: string[]; before: ReleaseState; after: ReleaseState; nginxDiff: string } {
+  return { dryRun: true, command: change.command, changes: change.changes, before: change.before, after: change.after, nginxDiff: change.nginxDiff };
+}
+
+/**
+ * Takes the lock, reads the state and repairs the edge if it serves anything else than the recorded state
+ * renders to (versions installed or removed behind depl's back, an interrupted change); changes nothing else.
+ */
+export async function syncRelease(control: EdgeControl, command = 'depl sync'): Promise<ReleaseState> {
+  return withRelease(control, command, {}, async (session) => session.state);
+}

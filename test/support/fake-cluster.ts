@@ -1,0 +1,263 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import type { EdgeSite } from '../../src/apply/edge/site.js';
+import { LocalRemote } from '../../src/apply/local-remote.js';
+import type { ExecOptions, ExecResult, Remote } from '../../src/apply/remote.js';
+import { renderRoutingTable } from '../../src/plan/edge-routing.js';
+import { CANARY_COOKIE, CONFIG_PROBE_PATH, PROBE_HOST, VERSION_HEADER, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
+import { emptyReleaseState, routingFor, type InstalledVersion } from '../../src/plan/release-state.js';
+import type { Argv } from '../../src/plan/shell.js';
+import { silentLogger } from '../../src/util/log.js';
+import type { EdgeControl } from '../../src/workflows/edge-control.js';
+
+/**
+ * A cluster without Docker, SSH or nginx, for unit tests of the release workflows (seconds, not minutes):
+ * the manager is this machine confined to a temporary folder (state, lock and edge files are real files,
+ * the lock's shell lines run in a real `sh`); the edge is an in-process HTTP server standing in for nginx
+ * and its Lua router: it loads nginx.conf's settings on a "reload" and reads the routing table depl wrote
+ * (src/plan/edge-routing.ts) at request time, reporting both generations at the probe path as the real edge
+ * does; the installed versions are a list the test holds, as the swarm's labels would list them.
+ *
+ * `killAt` simulates a depl process that dies (SIGKILL) at one step of a change: from that step on every
+ * call to the manager fails, so nothing after it runs, the lock's release included.
+ */
+export type KillPoint = 'after-lock' | 'after-intent' | 'after-config-written' | 'after-reload' | 'before-record';
+export const KILL_POINTS: KillPoint[] = ['after-lock', 'after-intent', 'after-config-written', 'after-reload', 'before-record'];
+
+export class Killed extends Error {
+  constructor(point: string) {
+    super(`depl was killed (${point})`);
+  }
+}
+
+export interface FakeCluster {
+  dir: string;
+  app: string;
+  domain: string;
+  control: EdgeControl;
+  /** The versions "the swarm" lists; tests add and remove. */
+  versions: InstalledVersion[];
+  /** Versions whose health path answers 500. */
+  unhealthy: Set<string>;
+  /** The generation the fake edge serves, null before the first reload. */
+  served(): string | null;
+  /** GET <host><path> through the fake edge. */
+  get(host: string, path?: string, cookie?: string): Promise<{ status: number; version: string | null; body: string }>;
+  /** A fresh control as a new depl process would build it (a killed one stays dead). */
+  freshControl(): EdgeControl;
+  /** Arms a kill at `point` for the next change made through `control`; returns that control. */
+  killAt(point: KillPoint): EdgeControl;
+  /** When set, `nginx -t` fails with this message. */
+  rejectConfig: string | null;
+  /** When true, the edge keeps the routing it has and ignores the file (a stuck edge): changes time out. */
+  frozen: boolean;
+  close(): Promise<void>;
+}
+
+export function fakeVersion(app: string, label: string, createdAt: string): InstalledVersion {
+  return { label, createdAt, services: [`${app}-${label}-web`], http: { service: `${app}-${label}-web`, port: 8080, health: '/healthz' } };
+}
+
+export async function startFakeCluster(options: { app?: string; domain?: string; versions?: string[] } = {}): Promise<FakeCluster> {
+  const app = options.app ?? 'shop';
+  const domain = options.domain ?? 'shop.test';
+  const dir = await mkdtemp(path.join(tmpdir(), 'depl-fake-'));
+  const edgeDir = `${dir}/edge`;
+  const local = new LocalRemote();
+  let loaded: string | null = null;
+  let routing: RoutingSeen | null = null;
+  let reloadMark = -1;
+  const state = { rejectConfig: null as string | null, frozen: false };
+  const unhealthy = new Set<string>();
+
+  const reloadFile = `${edgeDir}/.reloaded`;
+  /**
+   * nginx loads its configuration file when signalled (the fake: lazily, on its next request); the routing
+   * table is read at request time (the Lua edge polls it and re-reads it when asked), unless frozen.
+   */
+  async function current(): Promise<{ config: string | null; routing: RoutingSeen | null }> {
+    const mark = await stat(reloadFile).then((s) => s.mtimeMs, () => -1);
+    if (mark !== reloadMark) {
+      reloadMark = mark;
+      loaded = await local.readFile(`${edgeDir}/nginx.conf`);
+    }
+    if (!state.frozen) routing = parseRouting(await local.readFile(`${edgeDir}/routing`)) ?? routing;
+    return { config: loaded, routing };
+  }
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const { config, routing: table } = await current();
+      const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+      if (host === PROBE_HOST && req.url === CONFIG_PROBE_PATH && config !== null) {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(`${generationOf(config)} ${table?.generation ?? 'none'}\n`);
+        return;
+      }
+      const route = table === null ? null : routeOf(table, host, cookieOf(req.headers.cookie));
+      if (route === null) {
+        res.writeHead(404).end();
+        return;
+      }
+      const status = req.url?.startsWith('/healthz') && unhealthy.has(route) ? 500 : 200;
+      res.writeHead(status, { 'content-type': 'application/json', [VERSION_HEADER]: route }).end(JSON.stringify({ version: route, path: req.url }));
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  const render: NginxRenderOptions = {
+    listen: { port, address: '127.0.0.1' },
+    paths: {
+      pid: `${edgeDir}/nginx.pid`, accessLog: `${edgeDir}/logs/access.log`, errorLog: `${edgeDir}/logs/error.log`, temp: `${edgeDir}/tmp`,
+      routing: `${edgeDir}/routing`, modules: `${edgeDir}/modules`,
+    },
+    workerProcesses: 1,
+  };
+  const versions: InstalledVersion[] = (options.versions ?? ['v1', 'v2']).map((label, i) => fakeVersion(app, label, `2026-11-2${i}T00:00:00Z`));
+  // As buildinst leaves it: every installed version served at its own host, nothing live yet.
+  await local.exec(['mkdir', '-p', `${edgeDir}/logs`]);
+  await local.writeFileAtomic(`${edgeDir}/nginx.conf`, renderNginxConfig({ app }, render));
+  await local.writeFileAtomic(`${edgeDir}/routing`, renderRoutingTable(routingFor(emptyReleaseState(app), app, domain, versions)).text);
+  await local.exec(['touch', reloadFile]);
+
+  const site = (remote: Remote): EdgeSite => ({
+    remote,
+    dir: edgeDir,
+    // `nginx -t`: the file must be one depl rendered, unless the test makes nginx reject it.
+    nginx: (args) => state.rejectConfig !== null
+      ? ['sh', '-c', 'echo "$1" >&2; exit 1', 'sh', state.rejectConfig]
+      : ['sh', '-c', 'grep -q "^# generation " "$1"', 'sh', String(args[args.length - 1])],
+    reload: ['sh', '-c', 'sleep 0.01; touch "$1"', 'sh', reloadFile],
+    // No worker listing: the fake switches at once; an empty list means no old worker still accepts.
+    processes: ['true'],
+    render,
+    reloadTimeoutMs: 1_000,
+    url: `http://127.0.0.1:${port}`,
+  });
+
+  const makeControl = (remote: Remote): EdgeControl => ({
+    app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
+    installed: async () => versions.map((v) => ({ ...v })),
+    by: 'ops@test',
+  });
+
+  const fake: FakeCluster = {
+    dir, app, domain, versions, unhealthy,
+    control: makeControl(local),
+    served: () => routing?.generation ?? null,
+    async get(host, urlPath = '/', cookie) {
+      // undici's request, not fetch: fetch does not let a Host header through.
+      const response = await request(`http://127.0.0.1:${port}${urlPath}`, { headers: { host, ...(cookie !== undefined ? { cookie: `${CANARY_COOKIE}=${cookie}` } : {}) } });
+      const version = response.headers[VERSION_HEADER.toLowerCase()];
+      return { status: response.statusCode, version: typeof version === 'string' ? version : null, body: await response.body.text() };
+    },
+    freshControl: () => makeControl(local),
+    killAt: (point) => makeControl(new DyingRemote(local, point)),
+    get rejectConfig() { return state.rejectConfig; },
+    set rejectConfig(value) { state.rejectConfig = value; },
+    get frozen() { return state.frozen; },
+    set frozen(value) { state.frozen = value; },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return fake;
+}
+
+function cookieOf(header: string | undefined): string | null {
+  const match = new RegExp(`(?:^|;\\s*)${CANARY_COOKIE}=([^;]+)`).exec(header ?? '');
+  return match?.[1] ?? null;
+}
+
+function generationOf(config: string): string {
+  return /^# generation (\S+)$/m.exec(config)?.[1] ?? '(none)';
+}
+
+interface RoutingSeen {
+  generation: string;
+  domain: string;
+  live?: string;
+  canary?: { version: string; weight: number };
+  versions: Set<string>;
+}
+
+/** The routing table (src/plan/edge-routing.ts) as the edge reads it; null when torn (no `end`). */
+function parseRouting(text: string | null): RoutingSeen | null {
+  if (text === null || !/^end$/m.test(text)) return null;
+  const seen: RoutingSeen = { generation: '', domain: '', versions: new Set() };
+  for (const line of text.split('\n')) {
+    const [key, a, b] = line.split(' ');
+    if (key === 'generation') seen.generation = a!;
+    else if (key === 'domain') seen.domain = a!;
+    else if (key === 'live') seen.live = a!;
+    else if (key === 'canary') seen.canary = { version: a!, weight: Number(b) };
+    else if (key === 'version') seen.versions.add(a!);
+  }
+  return seen;
+}
+
+/** Which version a request for `host` goes to, as the edge routes it. */
+function routeOf(table: RoutingSeen, host: string, client: string | null): string | null {
+  if (host === table.domain) {
+    if (table.live === undefined) return null;
+    if (table.canary === undefined || client === null) return table.live;
+    let hash = 0;
+    for (const char of client) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+    return (hash % 10_000) / 100 < table.canary.weight ? table.canary.version : table.live;
+  }
+  const label = host.endsWith(`.${table.domain}`) ? host.slice(0, -table.domain.length - 1) : null;
+  return label !== null && table.versions.has(label) ? label : null;
+}
+
+/** The manager as a process that dies at one step sees it: that step and everything after fails. */
+class DyingRemote implements Remote {
+  readonly name = 'fake-manager';
+  private dead = false;
+  constructor(private readonly inner: Remote, private readonly point: KillPoint) {}
+
+  private die(): never {
+    this.dead = true;
+    throw new Killed(this.point);
+  }
+
+  private alive(): void {
+    if (this.dead) throw new Killed(this.point);
+  }
+
+  async exec(argv: Argv, options?: ExecOptions): Promise<ExecResult> {
+    this.alive();
+    return this.inner.exec(argv, options);
+  }
+
+  async shell(line: string, options?: ExecOptions): Promise<ExecResult> {
+    this.alive();
+    const result = await this.inner.shell(line, options);
+    // The routing table is written (the edge may already read it); depl dies before it hears the edge confirm.
+    if (line.includes('/routing.next') && this.point === 'after-config-written') this.die();
+    return result;
+  }
+
+  async writeFileAtomic(file: string, content: string | Buffer, mode?: number): Promise<void> {
+    this.alive();
+    const isState = file.endsWith('/release.json');
+    const pending = isState && JSON.parse(String(content)).pending !== null;
+    // Nothing touches the manager between the edge's confirmation and the commit: both points are here.
+    if (isState && !pending && (this.point === 'before-record' || this.point === 'after-reload')) this.die();
+    await this.inner.writeFileAtomic(file, content, mode);
+    if (isState && pending && this.point === 'after-intent') this.die();
+  }
+
+  async readFile(file: string): Promise<string | null> {
+    this.alive();
+    if (file.endsWith('/release.json') && this.point === 'after-lock') this.die();
+    return this.inner.readFile(file);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,140 @@
+import { appendFile, readFile, stat } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { forceReleaseLock, lockStatus } from '../../../src/apply/lock.js';
+import { readReleaseDocument } from '../../../src/apply/release-store.js';
+import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
+import type { EdgeControl } from '../../../src/workflows/edge-control.js';
+import { formatDryRun, readRelease } from '../../../src/workflows/release.js';
+import { rollback } from '../../../src/workflows/rollback.js';
+import { switchVersion } from '../../../src/workflows/switch.js';
+import { KILL_POINTS, Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
+
+/** The release workflows end to end on the fake cluster (test/support/fake-cluster.ts): seconds, no Docker. */
+let fake: FakeCluster;
+let control: EdgeControl;
+
+beforeEach(async () => {
+  fake = await startFakeCluster({ versions: ['v1', 'v2', 'v3'] });
+  control = fake.control;
+});
+afterEach(async () => {
+  await fake.close();
+});
+
+const doc = () => readReleaseDocument(control.stateRemote, fake.app, control.stateRoot);
+const nginxConf = () => readFile(`${fake.dir}/edge/nginx.conf`, 'utf8');
+const routingFile = () => readFile(`${fake.dir}/edge/routing`, 'utf8');
+const live = async () => (await fake.get(fake.domain)).version;
+const exists = (file: string) => stat(file).then(() => true, () => false);
+
+describe('switch, rollback, canary on the fake cluster', () => {
+  it('switches, records, rolls back, canaries, promotes and aborts', async () => {
+    expect(await switchVersion(control, 'v1')).toMatchObject({ live: 'v1', previous: null });
+    expect(await live()).toBe('v1');
+    expect(await switchVersion(control, 'v2')).toMatchObject({ live: 'v2', previous: 'v1' });
+    expect(await live()).toBe('v2');
+    expect(await rollback(control)).toMatchObject({ live: 'v1', previous: 'v2' });
+    expect(await setCanary(control, 'v3', 40)).toMatchObject({ live: 'v1', canary: { version: 'v3', weight: 40 } });
+    const sides = new Set<string | null>();
+    for (let i = 0; i < 60; i++) sides.add((await fake.get(fake.domain, '/', `c${i}`)).version);
+    expect(sides).toEqual(new Set(['v1', 'v3']));
+    expect(await abortCanary(control)).toMatchObject({ live: 'v1', canary: null });
+    await setCanary(control, 'v3', 10);
+    expect(await promoteCanary(control)).toMatchObject({ live: 'v3', previous: 'v1' });
+    const recorded = await doc();
+    expect(recorded).toMatchObject({ live: 'v3', previous: 'v1', canary: null, pending: null, edge: { generation: fake.served() } });
+    expect(recorded.history.map((h) => `${h.action} ${h.version}`)).toEqual(['switch v1', 'switch v2', 'rollback v1', 'canary v3', 'abort v3', 'canary v3', 'promote v3']);
+    expect(await lockStatus(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+  });
+
+  it('refuses what is not installed or not healthy, changing nothing', async () => {
+    const before = await nginxConf();
+    await expect(switchVersion(control, 'v9')).rejects.toMatchObject({ code: 'NOT_INSTALLED', exitCode: 2 });
+    fake.unhealthy.add('v2');
+    await expect(switchVersion(control, 'v2')).rejects.toMatchObject({ code: 'UNHEALTHY' });
+    await expect(rollback(control)).rejects.toMatchObject({ code: 'NO_PREVIOUS' });
+    expect(await nginxConf()).toBe(before);
+    expect(await exists(`${control.stateRoot}/${fake.app}/release.json`)).toBe(false);
+  });
+
+  it('never loads settings nginx rejects, and records nothing', async () => {
+    await switchVersion(control, 'v1');
+    const before = { conf: await nginxConf(), doc: await doc(), served: fake.served() };
+    fake.rejectConfig = 'unknown directive "oops"';
+    // Settings other than the ones the edge runs (a new listen port, say) need a reload, which nginx -t refuses.
+    const moved = { ...control, site: { ...control.site, render: { ...control.site.render, workerProcesses: 2 } } };
+    await expect(switchVersion(moved, 'v2')).rejects.toMatchObject({ code: 'EDGE_CONFIG_REJECTED' });
+    expect({ conf: await nginxConf(), doc: await doc(), served: fake.served() }).toEqual(before);
+  });
+
+  it('puts the previous routing back when the edge does not confirm the new one, and records nothing', async () => {
+    await switchVersion(control, 'v1');
+    const before = { routing: await routingFile(), doc: await doc() };
+    fake.frozen = true;
+    await expect(switchVersion(control, 'v2')).rejects.toMatchObject({ code: 'EDGE_APPLY_TIMEOUT' });
+    // When the edge reads its file again, it must not make v2 live.
+    fake.frozen = false;
+    expect({ routing: await routingFile(), doc: await doc() }).toEqual(before);
+    expect(await live()).toBe('v1');
+  });
+});
+
+describe('--dry-run', () => {
+  it('prints the state change and the nginx diff, and changes nothing (no lock, no file, no reload)', async () => {
+    await switchVersion(control, 'v1');
+    const before = { conf: await nginxConf(), doc: await doc(), served: fake.served() };
+    const result = await switchVersion(control, 'v2', { dryRun: true });
+    expect(result.change.changes).toEqual(['live: v1 -> v2', 'previous: (none) -> v1', 'history: + switch v2 (was v1)']);
+    expect(result.change.nginxDiff).toMatch(/^-live v1$/m);
+    expect(result.change.nginxDiff).toMatch(/^\+live v2$/m);
+    expect(formatDryRun(result.change)).toMatch(/^Dry run of `depl switch v2`: nothing was changed\./);
+    const canary = await setCanary(control, 'v3', 25, { dryRun: true });
+    expect(canary.change.changes[0]).toBe('canary: (none) -> v3 at 25%');
+    expect(canary.change.nginxDiff).toMatch(/^\+canary v3 25$/m);
+    await expect(rollback(control, { dryRun: true })).rejects.toMatchObject({ code: 'NO_PREVIOUS' });
+    expect({ conf: await nginxConf(), doc: await doc(), served: fake.served() }).toEqual(before);
+  });
+});
+
+describe('an automatic canary', () => {
+  it('holds the lock for the whole run, promotion included', async () => {
+    await switchVersion(control, 'v1');
+    const held: boolean[] = [];
+    const log = `${fake.dir}/edge/logs/access.log`;
+    const run = await runCanary(control, 'v2', {
+      steps: [20, 100],
+      intervalMs: 0,
+      thresholds: { maxErrorRate: 0.01, maxP95Ms: 500, minRequests: 1 },
+      sleep: async () => {
+        held.push((await lockStatus(control.stateRemote, fake.app, control.stateRoot)) !== null);
+        for (const version of ['v1', 'v2']) await appendFile(log, `{"msec":${(Date.now() / 1000).toFixed(3)},"host":"${fake.domain}","version":"${version}","status":200,"request_time":0.002,"upstream_time":"0.002","upstream_status":"200","upstream_addr":"x","method":"GET","uri":"/","bytes":1,"request_id":"r"}\n`);
+      },
+    });
+    expect(run.outcome, run.reason).toBe('promoted');
+    expect(held).toEqual([true, true]);
+    expect(await doc()).toMatchObject({ live: 'v2', previous: 'v1', canary: null });
+    expect((await doc()).history.map((h) => h.action)).toEqual(['switch', 'canary', 'canary', 'promote']);
+    expect(await lockStatus(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+  });
+});
+
+describe('a depl killed at any step of a switch', () => {
+  it.each(KILL_POINTS)('%s: status and the served version agree, and the next switch needs no clean-up', async (point) => {
+    await switchVersion(control, 'v1');
+    await expect(switchVersion(fake.killAt(point), 'v2')).rejects.toBeInstanceOf(Killed);
+    // The dead process never released its lock; its lease runs out (infra's lease; here broken by hand).
+    await forceReleaseLock(control.stateRemote, fake.app, control.stateRoot);
+    const next = fake.freshControl();
+    const view = await readRelease(next);
+    expect(view.state.live).toBe(await live());
+    expect(view.interrupted).toBe(point !== 'after-lock');
+    const servedBefore = await live();
+    // Once the routing table is written the edge serves it (it polls the file): the change rolls forward.
+    expect(servedBefore).toBe(point === 'after-lock' || point === 'after-intent' ? 'v1' : 'v2');
+    // The next command repairs first, then does its own change.
+    expect(await switchVersion(next, 'v3')).toMatchObject({ live: 'v3' });
+    const after = await doc();
+    expect(after).toMatchObject({ live: 'v3', previous: servedBefore, pending: null, edge: { generation: fake.served() } });
+    expect(await routingFile()).toMatch(/^live v3$/m);
+  });
+});
