@@ -1,4 +1,4 @@
-import { readState } from '../apply/cluster-state.js';
+import { readReleaseDocument } from '../apply/release-store.js';
 import { streamServiceLogs } from '../apply/logs.js';
 import { listServices } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -24,7 +24,7 @@ export interface LogsOptions {
 export async function streamLogs(loaded: LoadedConfig, options: LogsOptions, log: Logger, print: (line: LogLine) => void): Promise<{ version: string; services: string[] }> {
   const { app } = loaded.config;
   return withManagerEngine(loaded, log, async (cluster, engine) => {
-    const version = options.version ?? (await readState(cluster.manager, app)).live;
+    const version = options.version ?? (await readReleaseDocument(cluster.manager, app)).live;
     if (version === null || version === undefined) throw new UserError('no version is live, so there is no default version to show', 'Name one: depl logs --version <version> (see depl versions).', 'NO_LIVE');
     const services = (await listServices(engine, { [LABELS.app]: app, [LABELS.version]: version }))
       .filter((s) => options.service === undefined || s.labels[LABELS.service] === options.service || s.name === `${app}-${version}-${options.service}`);
