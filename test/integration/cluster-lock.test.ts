@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/util/log.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { edgeControlFor } from '../../src/workflows/edge-control.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
+import { importBusyboxImage, startBusyboxVersion } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { importNginxImage } from '../support/nginx-image.js';
@@ -31,11 +31,7 @@ let tc: TestCluster;
 let app: string;
 
 async function startVersion(version: string): Promise<void> {
-  const serve = `mkdir -p /www && echo "${version}" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
-  await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
-    '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '1', '--stop-grace-period', '2s',
-    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, '--label', 'depl.service=web',
-    '--label', 'depl.http=true', '--label', 'depl.port=8080', busybox, 'sh', '-c', serve]);
+  await startBusyboxVersion(tc.cluster.manager, { app, version, network: tc.cluster.network, image: busybox });
 }
 
 /** Starts the CLI in the cluster's folder, as an operator would, so that the test can signal it. */

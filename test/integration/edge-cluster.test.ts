@@ -11,7 +11,7 @@ import { computeStats } from '../../src/plan/stats.js';
 import { silentLogger } from '../../src/util/log.js';
 import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
+import { importBusyboxImage, startBusyboxVersion } from '../support/busybox-image.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { runLoad } from '../support/load.js';
 import { expectScenarioHeld, sentBetween, switchRollbackCanaryPromote, type ScenarioMarks } from '../support/switch-scenario.js';
@@ -50,11 +50,7 @@ async function withEngine<T>(fn: (engine: Awaited<ReturnType<typeof managerEngin
 const httpLabels = ['--label', 'depl.http=true', '--label', 'depl.port=8080', '--label', 'depl.health=/healthz'];
 
 async function startVersion(version: string): Promise<void> {
-  const serve = `mkdir -p /www && echo "${version} $(hostname)" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
-  await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
-    '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '2', '--stop-grace-period', '2s',
-    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, '--label', 'depl.service=web',
-    ...(version === 'v3' ? [] : httpLabels), busybox, 'sh', '-c', serve]);
+  await startBusyboxVersion(tc.cluster.manager, { app, version, network: tc.cluster.network, image: busybox, replicas: 2, hostname: true, health: true, http: version !== 'v3' });
 }
 
 async function waitRunning(service: string, replicas: number): Promise<void> {

@@ -12,7 +12,7 @@ import { pollUntil } from '../../src/util/poll.js';
 import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
 import { syncRelease } from '../../src/workflows/release.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
+import { importBusyboxImage, startBusyboxVersion } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { runLoad } from '../support/load.js';
@@ -36,11 +36,7 @@ let domain: string;
 let control: EdgeControl;
 
 async function startVersion(version: string): Promise<void> {
-  const serve = `mkdir -p /www && echo "${version}" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
-  await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
-    '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '1', '--stop-grace-period', '2s',
-    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, '--label', 'depl.service=web',
-    '--label', 'depl.http=true', '--label', 'depl.port=8080', '--label', 'depl.health=/healthz', busybox, 'sh', '-c', serve]);
+  await startBusyboxVersion(tc.cluster.manager, { app, version, network: tc.cluster.network, image: busybox, health: true });
 }
 
 beforeAll(async () => {

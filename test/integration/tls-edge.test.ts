@@ -18,7 +18,7 @@ import tlsRenewCommand from '../../src/cli/commands/tls-renew.js';
 import { emptyReleaseState, toDocument, type Routing as EdgeState } from '../../src/plan/release-state.js';
 import { silentLogger } from '../../src/util/log.js';
 import { refreshEdgeCertificates } from '../../src/workflows/tls.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
+import { importBusyboxImage, startBusyboxVersion } from '../support/busybox-image.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { importNginxImage } from '../support/nginx-image.js';
 import { runLoad } from '../support/load.js';
@@ -43,11 +43,7 @@ const results: unknown[] = [];
 let ctx: CommandContext;
 
 async function startVersion(version: string): Promise<void> {
-  const serve = `mkdir -p /www && echo "${version}" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
-  await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
-    '--network', tc.cluster.network, '--endpoint-mode', 'dnsrr', '--replicas', '1', '--stop-grace-period', '2s',
-    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, '--label', 'depl.service=web',
-    '--label', 'depl.http=true', '--label', 'depl.port=8080', busybox, 'sh', '-c', serve]);
+  await startBusyboxVersion(tc.cluster.manager, { app, version, network: tc.cluster.network, image: busybox });
 }
 
 async function waitRunning(service: string): Promise<void> {

@@ -26,3 +26,33 @@ export async function importBusyboxImage(tag: string, log: Logger = silentLogger
     await rm(root, { recursive: true, force: true });
   }
 }
+
+/** The Remote that runs docker on the manager (kept structural, so any cluster's manager fits). */
+interface ManagerShell {
+  exec(argv: string[]): Promise<unknown>;
+}
+
+/**
+ * A version of a test app as depl would install it, without building anything: `<app>-<version>-web`, busybox
+ * httpd answering `/` with the version (and, with `hostname`, the task's host) and `/healthz` with "ok", on
+ * the app's overlay network with depl's labels. `http: false` leaves out the edge labels (a version the edge
+ * must not serve yet).
+ */
+export async function startBusyboxVersion(manager: ManagerShell, options: {
+  app: string;
+  version: string;
+  network: string;
+  image: string;
+  replicas?: number;
+  http?: boolean;
+  health?: boolean;
+  hostname?: boolean;
+}): Promise<void> {
+  const { app, version } = options;
+  const page = options.hostname ? `${version} $(hostname)` : version;
+  const serve = `mkdir -p /www && echo "${page}" > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www`;
+  const http = options.http === false ? [] : ['--label', 'depl.http=true', '--label', 'depl.port=8080', ...(options.health ? ['--label', 'depl.health=/healthz'] : [])];
+  await manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-${version}-web`,
+    '--network', options.network, '--endpoint-mode', 'dnsrr', '--replicas', String(options.replicas ?? 1), '--stop-grace-period', '2s',
+    '--label', `depl.app=${app}`, '--label', `depl.version=${version}`, '--label', 'depl.service=web', ...http, options.image, 'sh', '-c', serve]);
+}
