@@ -6,6 +6,7 @@ import { edgeContainerQuery, edgeDir, edgeServiceName, edgeSiteCommands } from '
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
 import type { Remote } from '../remote.js';
+import { followHttpsRedirect } from '../tls/edge-https.js';
 import { readEdgeTlsRender } from '../tls/store.js';
 
 /** One running nginx that serves the edge, where its files are, and how to reach it over HTTP. */
@@ -42,13 +43,17 @@ export interface EdgeAnswer {
 
 /** GET a path on the edge as if for `host`; returns status, the serving version and the body. */
 export async function requestThroughEdge(site: Pick<EdgeSite, 'url'>, host: string, path: string, timeoutMs = 5_000): Promise<EdgeAnswer> {
-  const response = await request(new URL(path, site.url), {
+  const first = await request(new URL(path, site.url), {
     // A fresh connection each time: a pooled one may belong to an nginx worker that a reload is retiring.
     reset: true,
     headers: { host },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
+  // a host with a certificate redirects to https on the same edge
+  const secure = await followHttpsRedirect(site.url, host, first, timeoutMs);
+  if (secure !== null) await first.body.dump();
+  const response = secure ?? first;
   const body = await response.body.text();
   const header = response.headers['x-depl-version'];
   return { status: response.statusCode, version: typeof header === 'string' ? header : null, body };
