@@ -42,6 +42,7 @@ describe('node-up --nodes, status and node-down through the CLI', () => {
         { name: 'node-2', address: `${subnetBase}.12`, role: 'worker', availability: 'Active', state: 'Ready' },
       ],
       live: null, canary: null, versions: [],
+      tls: { mode: 'off', certificates: [] },
     });
   });
 
