@@ -50,7 +50,9 @@ beforeAll(async () => {
   domain = tc.loaded.config.domain;
   await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
   // v3 and v4 are only there to be pruned (in a dry run)
-  await Promise.all([startVersion('v1'), startVersion('v2'), startVersion('v3'), startVersion('v4')]);
+  // v4 after v3: prune --keep 1 keeps the newest one, so their creation order must be known
+  await Promise.all([startVersion('v1'), startVersion('v2'), startVersion('v3')]);
+  await startVersion('v4');
   const engine = await managerEngine(tc.loaded, tc.cluster);
   try {
     await ensureEdgeService(tc.cluster, engine, { app, image: nginx });
