@@ -9,6 +9,7 @@ import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { routingFor } from '../../src/plan/release-state.js';
 import { syncRelease } from '../../src/workflows/release.js';
 import { acquireLock } from '../../src/apply/lock.js';
+import { pollUntil } from '../../src/util/poll.js';
 import { computeStats } from '../../src/plan/stats.js';
 import { parseEdgeReport } from '../../src/plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, configGeneration, PROBE_HOST } from '../../src/plan/nginx.js';
@@ -51,6 +52,9 @@ afterAll(async () => {
 });
 
 const get = (host: string, path = '/') => requestThroughEdge(edge.site, host, path);
+/** Waits for a condition (true or a value) or fails naming what never happened. */
+const until = <T>(check: () => T | false | undefined | Promise<T | false | undefined>, what: string) =>
+  pollUntil(async () => (await check()) || undefined, { timeoutMs: 15_000, intervalMs: 25, onTimeout: () => { throw new Error(`timed out waiting for ${what}`); } });
 const workerPids = async () => (await execa('ps', ['-o', 'pid=', '--ppid', String(edge.pid)])).stdout.split('\n').map((p) => p.trim()).filter(Boolean).sort();
 
 describe('the edge on real nginx', () => {
@@ -90,10 +94,10 @@ describe('the edge on real nginx', () => {
         seen.push({ sentAt, answer: `${answer.status} ${answer.version}` });
       }
     })();
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => seen.length >= 10, 'requests answered before the switch');
     const result = await switchVersion(control, 'v2');
     const switched = performance.now();
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => seen.filter((s) => s.sentAt > switched).length >= 20, 'requests answered after the switch');
     stop = true;
     await hammer;
     expect(result).toMatchObject({ live: 'v2', previous: 'v1' });
@@ -179,11 +183,10 @@ describe('the edge on real nginx', () => {
     const good = await readFile(`${edge.dir}/routing`, 'utf8');
     const report = parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body);
     await writeFile(`${edge.dir}/routing`, good.replace('\nend\n', '\n').replace(/^live .*$/m, 'live v1'));
-    // the probe re-reads the file, and so does the poll every 50 ms
+    // the probe re-reads the file, and so does the poll every 50 ms: both refuse it and say so
     expect(parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body)).toEqual(report);
-    await new Promise((r) => setTimeout(r, 150));
+    await until(async () => /depl: ignoring .*routing: no end line/.test(await readFile(`${edge.dir}/logs/error.log`, 'utf8')), 'the torn routing file named in the error log');
     expect((await get(domain)).version).toBe('v2');
-    expect(await readFile(`${edge.dir}/logs/error.log`, 'utf8')).toMatch(/depl: ignoring .*routing: no end line/);
     await writeFile(`${edge.dir}/routing`, good);
   });
 
@@ -198,11 +201,11 @@ describe('the edge on real nginx', () => {
         else answers.push(`${answer.status} ${answer.version}`);
       }
     })();
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => answers.length >= 5, 'answers before the restart');
     const answersBefore = answers.length;
     await edge.restart();
     const restartedAt = answers.length;
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => answers.length >= restartedAt + 10, 'answers after the restart');
     stop = true;
     await hammer;
     expect(answersBefore).toBeGreaterThan(0);
@@ -222,16 +225,19 @@ describe('the edge on real nginx', () => {
   });
 
   it('logs JSON lines that stats turns into per-version figures', async () => {
-    // A connection nginx is still lingering on is logged when it closes (lingering_timeout 1s): let the
-    // earlier tests' lines land before this test's window opens.
-    await new Promise((r) => setTimeout(r, 1_200));
+    // Only this test's requests are counted (a connection nginx still lingers on from an earlier test is
+    // logged when it closes, inside this window): their paths end in a mark no other test sends (the log
+    // has the path without the query).
+    const mark = `stats-${process.pid}-${Date.now()}`;
     const since = Date.now();
-    for (let i = 0; i < 20; i++) await get(`v1.${domain}`, `/a${i}`);
-    for (let i = 0; i < 10; i++) await get(`v2.${domain}`, i < 3 ? '/fail' : '/ok');
-    await get('nobody.example');
-    // nginx writes the log line after the response: give it a moment.
-    await new Promise((r) => setTimeout(r, 300));
-    const lines = await readSiteLogs(edge.site, since);
+    for (let i = 0; i < 20; i++) await get(`v1.${domain}`, `/a${i}-${mark}`);
+    for (let i = 0; i < 10; i++) await get(`v2.${domain}`, `${i < 3 ? '/fail' : '/ok'}-${mark}`);
+    await get('nobody.example', `/${mark}`);
+    // nginx writes the log line after the response has gone out
+    const lines = await until(async () => {
+      const ours = (await readSiteLogs(edge.site, since)).filter((l) => l.includes(mark));
+      return ours.length === 31 ? ours : undefined;
+    }, 'the 31 access log lines of this test');
     const report = computeStats(lines, { sinceMs: since, untilMs: Date.now() });
     expect(report.unparsed).toBe(0);
     expect(report.unrouted).toBe(1);
@@ -252,9 +258,10 @@ describe('the edge on real nginx', () => {
     for (let i = 0; i < 5; i++) await get(`v1.${domain}`, '/after-rotation');
     // Each worker reopens the log when it handles the master's signal: a request may still land in the old
     // file just after the rotation, and reading covers both files.
-    await new Promise((r) => setTimeout(r, 300));
-    const lines = await readSiteLogs(edge.site, since);
-    expect(lines.filter((l) => l.includes('/after-rotation'))).toHaveLength(5);
+    const lines = await until(async () => {
+      const all = await readSiteLogs(edge.site, since);
+      return all.filter((l) => l.includes('/after-rotation')).length === 5 ? all : undefined;
+    }, 'the 5 requests after the rotation in the logs');
     expect(lines.length).toBeGreaterThanOrEqual(before + 5);
     for (let i = 0; i < 50 && !(await readFile(`${edge.dir}/logs/access.log`, 'utf8')).includes('/reopened'); i++) await get(`v1.${domain}`, '/reopened');
     expect(await readFile(`${edge.dir}/logs/access.log`, 'utf8')).toContain('/reopened');
@@ -321,7 +328,7 @@ describe('the edge on real nginx', () => {
     await execa('kill', ['-HUP', String(edge.pid)]);
     // until the old workers (which still route) have stopped accepting: nginx overlaps them for ~100 ms
     const plain = async () => parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body).config === '0badf00d' && (await get(domain)).status === 404;
-    for (let i = 0; i < 100 && !(await plain()); i++) await new Promise((r) => setTimeout(r, 50));
+    await until(plain, 'the old workers gone');
     expect((await get(domain)).status).toBe(404);
     const applied = await applyEdgeConfig(edge.site, state);
     expect(applied.reloaded).toBe(true);

@@ -1,4 +1,5 @@
 import { OperationError } from '../../errors.js';
+import { pollUntil } from '../../util/poll.js';
 import type { HttpOptions, HttpResponse } from './http.js';
 import type { KeystoneSession } from './keystone.js';
 
@@ -92,17 +93,12 @@ export class DesignateClient {
   }
 
   private async waitActive(zone: Zone, id: string, fqdn: string): Promise<void> {
-    const sleep = this.options.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
-    const deadline = Date.now() + (this.options.activeTimeoutMs ?? 120_000);
     let status = 'unknown';
-    let wait = 250;
-    while (Date.now() < deadline) {
+    const published = await pollUntil(async () => {
       status = ((await this.call(`/zones/${zone.id}/recordsets/${id}`)).body as RecordSet).status ?? 'ACTIVE';
-      if (status === 'ACTIVE') return;
-      if (status === 'ERROR') break;
-      await sleep(wait);
-      wait = Math.min(wait * 2, 5_000);
-    }
+      return status === 'ACTIVE' || status === 'ERROR' ? status === 'ACTIVE' : undefined;
+    }, { timeoutMs: this.options.activeTimeoutMs ?? 120_000, intervalMs: 250, maxIntervalMs: 5_000, onTimeout: () => false, sleep: this.options.sleep });
+    if (published) return;
     throw new OperationError(`Designate did not publish the TXT record ${fqdn} (status ${status})`, 'Check `openstack recordset list ' + zone.name + '`; Designate may be busy, try again.', 'DNS_NOT_ACTIVE');
   }
 }
