@@ -8,12 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { apiConnection } from '../../crawler/src/redis.js';
-import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli } from '../support/cli.js';
-import { apiEntry, spawnService, writeServiceConfig } from '../support/crawler.js';
+import { apiEntry, spawnService, startInProcessWorker, writeServiceConfig } from '../support/crawler.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
 
@@ -105,17 +104,7 @@ describe('crawler API', () => {
   });
 
   /** One crawl worker in this process on the test's Redis, stopped by the closers. */
-  async function startWorker(config: ServiceConfig): Promise<void> {
-    const commands = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const reader = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const worker = new CrawlWorker({ config, redis: commands, reader, log: { info: () => undefined, warn: () => undefined } });
-    await worker.start();
-    closers.push(async () => {
-      await worker.stop(200);
-      commands.disconnect();
-      reader.disconnect();
-    });
-  }
+  const startWorker = (config: ServiceConfig) => startInProcessWorker(redis.url, config, (stop) => closers.push(stop), 200);
 
   it('creates a job, reports progress and serves images and pages, paginated; DELETE cancels', async () => {
     const site: SyntheticSite = await startSyntheticSite({ pages: 30, specials: false });

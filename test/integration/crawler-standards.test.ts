@@ -7,10 +7,9 @@ import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config
 import { createAddressPolicy } from '../../crawler/src/core/address-policy.js';
 import type { JobRequest } from '../../crawler/src/core/job-request.js';
 import { JobStore, type ImageRecord, type PageRecord } from '../../crawler/src/jobs.js';
-import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { RobotsCache } from '../../crawler/src/worker/robots-cache.js';
 import { createSafeAgent, SafeFetcher } from '../../crawler/src/worker/safe-fetch.js';
-import { waitForJob } from '../support/crawler.js';
+import { startInProcessWorker, waitForJob } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { ENCODED_PAGES, MODERN_IMAGE_KINDS, startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
 
@@ -23,7 +22,6 @@ import { ENCODED_PAGES, MODERN_IMAGE_KINDS, startSyntheticSite, startTripwire, t
 let redis: TestRedis;
 let client: Redis;
 const cleanups: Array<() => Promise<unknown>> = [];
-const silent = { info: () => undefined, warn: () => undefined };
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -50,19 +48,7 @@ function configFor(overrides: Partial<ServiceConfig['worker']> = {}): ServiceCon
   });
 }
 
-async function startWorker(config: ServiceConfig): Promise<CrawlWorker> {
-  const commands = new Redis(redis.url, { maxRetriesPerRequest: null });
-  const reader = new Redis(redis.url, { maxRetriesPerRequest: null });
-  for (const connection of [commands, reader]) connection.on('error', () => undefined);
-  const worker = new CrawlWorker({ config, redis: commands, reader, log: silent });
-  await worker.start();
-  cleanups.push(async () => {
-    await worker.stop(300);
-    commands.disconnect();
-    reader.disconnect();
-  });
-  return worker;
-}
+const startWorker = (config: ServiceConfig) => startInProcessWorker(redis.url, config, (stop) => cleanups.push(stop));
 
 async function startSite(options: Parameters<typeof startSyntheticSite>[0]): Promise<SyntheticSite> {
   const site = await startSyntheticSite(options);

@@ -4,8 +4,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { repoRoot } from './cli.js';
+import { Redis } from 'ioredis';
+import type { ServiceConfig } from '../../crawler/src/config.js';
 import type { JobDocument, JobStore } from '../../crawler/src/jobs.js';
+import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
+import { pollUntil } from '../../src/util/poll.js';
+import { repoRoot } from './cli.js';
 
 export const workerEntry = path.join(repoRoot, 'crawler', 'dist', 'worker', 'main.js');
 export const apiEntry = path.join(repoRoot, 'crawler', 'dist', 'api', 'server.js');
@@ -39,11 +43,27 @@ export function spawnService(entry: string, configUrl: string, env: Record<strin
 }
 
 export async function waitForJob(store: JobStore, id: string, timeoutMs: number, until: (doc: JobDocument) => boolean = (d) => d.status !== 'running'): Promise<JobDocument> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const doc = await store.get(id);
-    if (doc !== null && until(doc)) return doc;
-    if (Date.now() > deadline) throw new Error(`job ${id} not there in ${timeoutMs} ms: ${JSON.stringify(doc)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  let doc: JobDocument | null = null;
+  return pollUntil(async () => {
+    doc = await store.get(id);
+    return doc !== null && until(doc) ? doc : undefined;
+  }, { timeoutMs, intervalMs: 50, onTimeout: () => { throw new Error(`job ${id} not there in ${timeoutMs} ms: ${JSON.stringify(doc)}`); } });
+}
+
+/**
+ * One crawl worker in this process on the test's Redis (its own command and blocking-read connections, as
+ * the deployed worker has); `onStop` receives what stops it and closes the connections, for the test's cleanups.
+ */
+export async function startInProcessWorker(redisUrl: string, config: ServiceConfig, onStop: (stop: () => Promise<void>) => void, graceMs = 300): Promise<CrawlWorker> {
+  const commands = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const reader = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  for (const connection of [commands, reader]) connection.on('error', () => undefined);
+  const worker = new CrawlWorker({ config, redis: commands, reader, log: { info: () => undefined, warn: () => undefined } });
+  await worker.start();
+  onStop(async () => {
+    await worker.stop(graceMs);
+    commands.disconnect();
+    reader.disconnect();
+  });
+  return worker;
 }
