@@ -19,6 +19,16 @@ describe('redact', () => {
     expect(redact('-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----')).toBe('[REDACTED]');
   });
 
+  it('masks a YAML line that holds a secret', () => {
+    expect(redact('app: x\npassword: hunter2\n  token: "abc"')).toBe('app: x\npassword: [REDACTED]\n  token: "[REDACTED]"');
+  });
+
+  it('leaves prose about secrets alone, so hints stay readable', () => {
+    const hint = 'Set the password: depl secrets set redis-password. The token: expired, log in again.';
+    expect(redact(hint)).toBe(hint);
+    expect(redact('wrong api token (HTTP 401)')).toBe('wrong api token (HTTP 401)');
+  });
+
   it('leaves ordinary text alone', () => {
     expect(redact('Version 20261122-130512 is successfully installed')).toBe('Version 20261122-130512 is successfully installed');
   });
