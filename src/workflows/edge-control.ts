@@ -34,6 +34,12 @@ export interface EdgeControl {
   by?: string;
   /** The clock (tests pass a fixed one). */
   now?: () => Date;
+  /**
+   * Brings the edge's certificates up to date for these versions (renews those due), called under the lock by
+   * every release change (src/workflows/release.ts); returns the edge with its HTTPS settings re-read when they
+   * changed, null when they did not. Absent: TLS is not this control's business (tests, the fake cluster).
+   */
+  certificates?(versions: string[]): Promise<EdgeSite | null>;
 }
 
 /** The app's versions from the swarm's labels, read over the manager's SSH connection (one round trip). */
@@ -42,10 +48,21 @@ export async function installedOnCluster(manager: Remote, app: string): Promise<
   return versionsFromServices(app, parseServiceInspect(listed.stdout));
 }
 
-/** `filesOnly`: for reading state and logs, which works while the edge container is down. */
-export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false): Promise<EdgeControl> {
+/**
+ * `filesOnly`: for reading state and logs, which works while the edge container is down. With `loaded`,
+ * release changes renew the edge's certificates that are due (under the lock, before they change anything).
+ */
+export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false, loaded?: LoadedConfig): Promise<EdgeControl> {
   const http = Object.values(config.services).find((s) => s.http);
+  const certificates = loaded !== undefined && !filesOnly
+    ? async (versions: string[]) => {
+      const { refreshEdgeCertificates } = await import('./tls.js');
+      const result = await refreshEdgeCertificates(cluster, loaded, log, versions);
+      return result.renderChanged ? clusterEdgeSite(cluster, config.app) : null;
+    }
+    : undefined;
   return {
+    ...(certificates !== undefined ? { certificates } : {}),
     app: config.app,
     domain: config.domain,
     site: filesOnly ? await clusterEdgeFiles(cluster, config.app) : await clusterEdgeSite(cluster, config.app),
@@ -62,14 +79,8 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
   const { openCluster } = await import('./cluster.js');
   const cluster = await openCluster(loaded, log);
   try {
-    if (!filesOnly) {
-      // every command that touches the edge renews certificates that are due; the change it makes next
-      // renders them, so the swap is the same graceful reload
-      const { refreshEdgeCertificates } = await import('./tls.js');
-      const versions = (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
-      await refreshEdgeCertificates(cluster, loaded, log, versions);
-    }
-    return await fn(await edgeControlFor(cluster, loaded.config, log, filesOnly));
+    // every command that touches the edge renews the certificates that are due, under its lock (release.ts)
+    return await fn(await edgeControlFor(cluster, loaded.config, log, filesOnly, loaded));
   } finally {
     await cluster.close();
   }

@@ -33,7 +33,7 @@ export interface PruneOptions {
 export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Logger): Promise<PruneResult> {
   const { config } = loaded;
   return withManagerEngine(loaded, log, async (cluster, engine) => {
-    const control = { ...(await edgeControlFor(cluster, config, log)), lockWaitMs: options.lockWaitMs ?? 0 };
+    const control = { ...(await edgeControlFor(cluster, config, log, false, loaded)), lockWaitMs: options.lockWaitMs ?? 0 };
     const command = options.branches !== undefined ? `depl prune --branches ${options.branches.join(',')}` : `depl prune --keep ${options.keep}`;
     return withRelease(control, command, { dryRun: options.dryRun }, async (session) => {
       // --branches decides which versions go by branch; the release transition then removes exactly those.
@@ -44,6 +44,8 @@ export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Lo
       const plan = byBranch ?? change.prune!;
       const result = { removed: plan.remove.map((v) => v.label), kept: plan.keep.map((k) => ({ version: k.label, why: k.why })), change };
       if (session.dryRun || plan.remove.length === 0) return result;
+      // the removed versions' certificates go too (the edge no longer names them)
+      await session.refreshCertificates();
       for (const version of plan.remove) {
         log.step(`removing version ${version.label} (${version.services.join(', ')})`);
         for (const service of version.services) await removeService(engine, service);

@@ -105,6 +105,22 @@ export class ReleaseSession {
     return routingFor(state, this.control.app, this.control.domain, installed);
   }
 
+  /**
+   * Renews the edge's certificates that are due (and drops those no version needs) for the current routing;
+   * when that changed what nginx serves, the edge reloads gracefully with the routing as it is. Runs under the
+   * lock, after the state was read and repaired: every edge-touching command (withRelease) does it first.
+   */
+  async refreshCertificates(): Promise<void> {
+    if (this.dryRun || this.control.certificates === undefined) return;
+    const started = performance.now();
+    const site = await this.control.certificates(this.routing().versions.map((v) => v.label));
+    if (site !== null) {
+      this.control.site = site;
+      await applyEdgeConfig(site, this.routing());
+    }
+    this.phases.certificates = (this.phases.certificates ?? 0) + Math.round(performance.now() - started);
+  }
+
   /** Plans `request` without applying it: throws the refusal as a UserError. */
   check(request: ReleaseRequest): void {
     const planned = planRelease(this.state, request, { installed: this.installed, at: new Date(0).toISOString(), by: '' });
@@ -205,7 +221,11 @@ export async function withRelease<T>(control: EdgeControl, command: string, opti
     root: control.stateRoot ?? DEFAULT_STATE_ROOT,
     log: control.log,
     onWait: (holder) => control.log.info(`waiting for the cluster lock held by ${holder?.holder ?? 'unknown'} (${holder?.command ?? '?'})`),
-  }, async () => fn(await openRelease(control, command, { startedAt })));
+  }, async () => {
+    const session = await openRelease(control, command, { startedAt });
+    await session.refreshCertificates();
+    return fn(session);
+  });
 }
 
 /** Reads (and repairs) the release state for a caller that already holds the lock, or for a dry run. */

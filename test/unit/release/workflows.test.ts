@@ -138,3 +138,36 @@ describe('a depl killed at any step of a switch', () => {
     expect(await routingFile()).toMatch(/^live v3$/m);
   });
 });
+
+describe('certificate renewal in edge-touching commands', () => {
+  it('happens under the lock, after the state is read and before the change; a dry run renews nothing', async () => {
+    const calls: Array<{ versions: string[]; lockHeldBy: string | null }> = [];
+    const renewing: EdgeControl = {
+      ...control,
+      async certificates(versions) {
+        const held = await lockStatus(control.stateRemote, fake.app, control.stateRoot);
+        calls.push({ versions, lockHeldBy: held?.holder?.command ?? null });
+        return null;
+      },
+    };
+    await switchVersion(renewing, 'v1');
+    await setCanary(renewing, 'v2', 20, { dryRun: true });
+    await setCanary(renewing, 'v2', 20);
+    expect(calls).toEqual([
+      { versions: ['v1', 'v2', 'v3'], lockHeldBy: 'depl switch v1' },
+      { versions: ['v1', 'v2', 'v3'], lockHeldBy: 'depl canary v2 --weight 20' },
+    ]);
+  });
+
+  it('a renewal that changed the certificates reloads the edge with the routing as it was', async () => {
+    await switchVersion(control, 'v1');
+    const routing = await routingFile();
+    let served = 0;
+    const renewing: EdgeControl = { ...control, async certificates() { served += 1; return control.site; } };
+    await setCanary(renewing, 'v2', 20);
+    expect(served).toBe(1);
+    expect(await live()).toBe('v1');
+    expect(await routingFile()).not.toBe(routing);
+    expect((await doc()).canary).toEqual({ version: 'v2', weight: 20 });
+  });
+});
