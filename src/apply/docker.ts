@@ -8,7 +8,7 @@ import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { CONTEXT_DOCKERFILE, packContext } from './build-context.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { Cluster } from './cluster.js';
+import type { Cluster, ClusterNode } from './cluster.js';
 import { knownHostsPath, sshKeyPath } from './inventory.js';
 import { KnownHosts } from './known-hosts.js';
 import { LocalRemote } from './local-remote.js';
@@ -97,12 +97,16 @@ export async function engineOverSsh(target: SshTarget, knownHosts: KnownHosts): 
  * SSH with the cluster's key, user and port from depl.yaml, to the manager's address from the inventory.
  */
 export async function managerEngine(loaded: LoadedConfig, cluster: Cluster): Promise<Engine> {
-  if (cluster.manager instanceof LocalRemote) return engineAtSocket(SOCKET, cluster.manager.name);
+  return nodeEngine(loaded, cluster, cluster.managerNode);
+}
+
+/** The engine of one node of the cluster (a task's container lives on its node's engine). */
+export async function nodeEngine(loaded: LoadedConfig, cluster: Cluster, node: ClusterNode): Promise<Engine> {
+  if (cluster.manager instanceof LocalRemote) return engineAtSocket(SOCKET, node.name);
   const keyFile = sshKeyPath(loaded);
   const privateKey = await readFile(keyFile).catch((error: Error) => {
     throw new OperationError(`cannot read the cluster's SSH key ${keyFile}: ${error.message}`, "Run 'depl node-up' to make the cluster and its key.", 'SSH_KEY_MISSING');
   });
-  const node = cluster.managerNode;
   return engineOverSsh(
     { name: node.name, host: node.address, port: loaded.config.ssh.port, user: loaded.config.ssh.user, privateKey, keyFile },
     new KnownHosts(knownHostsPath(loaded)),

@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { OperationError } from '../errors.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmSecretRef } from '../plan/services.js';
 import type { ServiceSummary } from '../plan/releases.js';
+import type { JobSpec } from '../plan/jobs.js';
 import type { Logger } from '../util/log.js';
 import type { Engine } from './docker.js';
 import { pollUntil } from '../util/poll.js';
@@ -107,7 +108,7 @@ export async function listServices(engine: Engine, labels: Record<string, string
   }
 }
 
-export async function createService(engine: Engine, spec: ServiceSpec): Promise<string> {
+export async function createService(engine: Engine, spec: ServiceSpec | JobSpec): Promise<string> {
   try {
     const created = await engine.docker.createService(spec as never) as unknown as { id?: string; ID?: string };
     return created.id ?? created.ID ?? spec.Name;
@@ -144,6 +145,10 @@ export interface TaskView {
   image: string;
   configs: string[];
   labels: Record<string, string>;
+  slot: number;
+  /** Empty until the task is assigned a node / has a container. */
+  nodeId: string;
+  containerId: string;
 }
 
 export async function serviceTasks(engine: Engine, service: string): Promise<TaskView[]> {
@@ -160,6 +165,9 @@ export async function serviceTasks(engine: Engine, service: string): Promise<Tas
       image: String(t.Spec?.ContainerSpec?.Image ?? ''),
       labels: (t.Spec?.ContainerSpec?.Labels ?? {}) as Record<string, string>,
       configs: ((t.Spec?.ContainerSpec?.Configs ?? []) as { ConfigName?: string }[]).map((c) => String(c.ConfigName ?? '')),
+      slot: Number(t.Slot ?? 0),
+      nodeId: String(t.NodeID ?? ''),
+      containerId: String(t.Status?.ContainerStatus?.ContainerID ?? ''),
     }));
   } catch (error) {
     throw fail(engine, `cannot list the tasks of ${service}`, error);

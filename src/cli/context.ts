@@ -8,6 +8,14 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
+/**
+ * What a command returns when its exit code is not its own: `depl run` and `depl exec` pass the command's
+ * exit code through (0-255). depl's own failures are thrown as DeplErrors (1 or 2); src/cli/main.ts maps both.
+ */
+export interface CommandOutcome {
+  exitCode: number;
+}
+
 export interface CommandContext {
   globals: GlobalOptions;
   log: Logger;

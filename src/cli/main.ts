@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
-import type { GlobalOptions } from './context.js';
+import type { CommandOutcome, GlobalOptions } from './context.js';
 
 // `depl --help` loads only this file, program.ts and commander (bundled into one by scripts/bundle-cli.mjs);
 // the rest is imported when a command runs, an error is reported or a signal arrives.
@@ -9,19 +9,25 @@ import type { GlobalOptions } from './context.js';
 /** The only place that maps errors to exit codes and calls process.exit. */
 async function main(argv: string[]): Promise<number> {
   let globals: GlobalOptions = {};
+  let outcome: CommandOutcome | undefined;
   const program = buildProgram(async (load, ...args) => {
     globals = program.opts<GlobalOptions>();
     const { createContext } = await import('./context.js');
     const ctx = createContext(globals);
     const command = await load();
-    await command.default(ctx, ...args);
+    outcome = (await command.default(ctx, ...args)) ?? undefined;
   });
   try {
     await program.parseAsync(argv);
-    return 0;
+    // a command's own exit code passed through (depl run / exec); depl's own failures are thrown, below
+    return outcome ? passedThrough(outcome.exitCode) : 0;
   } catch (error) {
     return report(error, globals);
   }
+}
+
+function passedThrough(code: number): number {
+  return Number.isInteger(code) && code >= 0 && code <= 255 ? code : 1;
 }
 
 async function report(error: unknown, globals: GlobalOptions): Promise<number> {
@@ -59,7 +65,7 @@ function onSignals(): void {
       void (async () => {
         const [{ pendingInterruptCleanups, runInterruptCleanups }, { redact }] = await Promise.all([import('../util/interrupt.js'), import('../util/redact.js')]);
         const pending = pendingInterruptCleanups();
-        process.stderr.write(`\ninterrupted (${signal})${pending > 0 ? ': releasing the cluster lock; press Ctrl-C again to exit without' : ''}\n`);
+        process.stderr.write(`\ninterrupted (${signal})${pending.length > 0 ? `: ${pending.join(', ')}; press Ctrl-C again to exit without` : ''}\n`);
         await runInterruptCleanups(15_000, (message) => process.stderr.write(redact(`warning: ${message}`) + '\n'));
         process.exit(code);
       })();

@@ -1,12 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { CommandContext, GlobalOptions } from './context.js';
+import type { CommandContext, CommandOutcome, GlobalOptions } from './context.js';
 
 /**
  * The whole command surface. Each action imports its command module only when it runs,
  * so `depl --help` loads nothing but commander.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command module declares its own argument types
-export type Runner = (load: () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<void> }>, ...args: unknown[]) => Promise<void>;
+export type Runner = (load: () => Promise<{ default: (ctx: CommandContext, ...args: any[]) => Promise<void | CommandOutcome> }>, ...args: unknown[]) => Promise<void>;
 
 const LOCK_WAIT_HELP = 'when another depl run holds the cluster lock, wait up to this long for it (e.g. 5m) instead of failing';
 
@@ -112,6 +112,20 @@ export function buildProgram(run: Runner): Command {
     .option('--tail <n>', 'only the last N lines', nonNegativeInt)
     .option('--grep <regex>', 'only lines matching this regular expression')
     .action((service, opts) => run(() => import('./commands/logs.js'), service, opts));
+
+  program.command('run')
+    .description("a one-off job in the swarm with the version's image, config, secrets and network; its output streamed, its exit code returned, the job removed afterwards")
+    .argument('<service>', 'the service whose spec the job copies')
+    .argument('<command...>', 'the command, after -- (e.g. depl run api -- node migrate.js)')
+    .option('--version <id>', 'a version other than the live one')
+    .action((service, command, opts) => run(() => import('./commands/run.js'), service, command, opts));
+
+  program.command('exec')
+    .description('run a command in a running task of the service (interactive with a TTY when stdin is one); its exit code returned')
+    .argument('<service>', 'the service, one of whose running tasks runs the command')
+    .argument('<command...>', 'the command, after -- (e.g. depl exec api -- sh)')
+    .option('--version <id>', 'a version other than the live one')
+    .action((service, command, opts) => run(() => import('./commands/exec.js'), service, command, opts));
 
   const lock = program.command('lock').description('the cluster-wide deploy lock');
   lock.command('status').description('who holds the lock').action((opts) => run(() => import('./commands/lock.js'), 'status', opts));

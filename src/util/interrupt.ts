@@ -1,28 +1,29 @@
 /**
- * What must still happen when depl is interrupted (Ctrl-C, SIGTERM): today, giving back the cluster lock.
+ * What must still happen when depl is interrupted (Ctrl-C, SIGTERM): giving back the cluster lock, removing a
+ * `depl run` job.
  * Adapters register here while they hold something; src/cli/main.ts, the only place that handles signals
  * and exits, runs the registered work before it exits.
  */
 type Cleanup = () => Promise<void>;
 
-const cleanups = new Set<Cleanup>();
+const cleanups = new Map<Cleanup, string>();
 
-/** Registers `cleanup`; call the returned function once it is no longer needed. */
-export function onInterrupt(cleanup: Cleanup): () => void {
-  cleanups.add(cleanup);
+/** Registers `cleanup` (`what` says what it does, for the message); call the returned function once it is no longer needed. */
+export function onInterrupt(cleanup: Cleanup, what = 'releasing the cluster lock'): () => void {
+  cleanups.set(cleanup, what);
   return () => {
     cleanups.delete(cleanup);
   };
 }
 
-/** How many cleanups are waiting: main.ts says what it is doing only when there is something to do. */
-export function pendingInterruptCleanups(): number {
-  return cleanups.size;
+/** What the waiting cleanups do: main.ts says what it is doing only when there is something to do. */
+export function pendingInterruptCleanups(): string[] {
+  return [...new Set(cleanups.values())];
 }
 
 /** Runs every registered cleanup, newest first, all bounded by `timeoutMs`; failures are reported, not thrown. */
 export async function runInterruptCleanups(timeoutMs: number, report: (message: string) => void): Promise<void> {
-  const work = [...cleanups].reverse();
+  const work = [...cleanups.keys()].reverse();
   cleanups.clear();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import type { Logger } from '../util/log.js';
 import { edgeControlFor } from './edge-control.js';
 import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { withManagerEngine } from './versions.js';
+import { removeLeftoverJobs } from './run.js';
 
 export interface PruneResult {
   removed: string[];
@@ -43,6 +44,8 @@ export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Lo
         : await removeAll(session, byBranch.remove.map((v) => v.label));
       const plan = byBranch ?? change.prune!;
       const result = { removed: plan.remove.map((v) => v.label), kept: plan.keep.map((k) => ({ version: k.label, why: k.why })), change };
+      // finished `depl run` jobs a killed run left behind go too (running ones may still be streamed)
+      if (!session.dryRun) await removeLeftoverJobs(engine, config.app, log);
       if (session.dryRun || plan.remove.length === 0) return result;
       // the removed versions' certificates go too (the edge no longer names them)
       await session.refreshCertificates();

@@ -6,6 +6,8 @@ import { listCertificates, tlsStoreFor } from '../../apply/tls/store.js';
 import { readStatus, type ReleaseStatusReader, type StatusReport } from '../../workflows/status.js';
 import { describeCertificates } from '../../workflows/tls.js';
 import { readReleaseStatus } from '../../workflows/versions.js';
+import { readJobs } from '../../workflows/run.js';
+import type { JobRow } from '../../plan/jobs.js';
 
 interface CertificateStatus {
   id: string;
@@ -14,7 +16,7 @@ interface CertificateStatus {
   issuer: string;
 }
 
-type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[] } };
+type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[] }; jobs: JobRow[] };
 
 function human(report: Report, installed: InstalledCertificate[], now: number): string {
   const lines = [formatNodeTable(report.nodes), ''];
@@ -23,6 +25,11 @@ function human(report: Report, installed: InstalledCertificate[], now: number): 
   lines.push(`versions: ${report.versions.length === 0 ? '(none)' : (report.versions as { version: string }[]).map((v) => v.version).join(', ')}`);
   lines.push(`tls:      ${report.tls.mode}${report.tls.mode !== 'off' && installed.length === 0 ? ' (no certificate yet)' : ''}`);
   for (const line of describeCertificates(installed, now)) lines.push(`  ${line}`);
+  // `depl run` jobs: running ones, and finished ones a killed depl run left (the next run or prune removes those)
+  lines.push(`jobs:     ${report.jobs.length === 0 ? '(none)' : ''}`.trimEnd());
+  for (const j of report.jobs) {
+    lines.push(`  ${j.name}  ${j.service}@${j.version}  ${j.state}${j.exitCode !== null ? ` (exit ${j.exitCode})` : ''}  started ${j.startedAt} by ${j.by}`);
+  }
   return lines.join('\n');
 }
 
@@ -30,8 +37,10 @@ export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
   const mode = tlsSettings(loaded.config).mode;
   let installed: InstalledCertificate[] = [];
+  let jobs: JobRow[] = [];
   const withCertificates: ReleaseStatusReader = async (cluster, l, log) => {
     const release = await readReleaseStatus(cluster, l, log);
+    jobs = await readJobs(l, log, cluster);
     if (mode !== 'off') installed = await listCertificates(tlsStoreFor(cluster.manager, l.config.app));
     return release;
   };
@@ -39,6 +48,7 @@ export default async function command(ctx: CommandContext): Promise<void> {
   const report: Report = {
     ...status,
     tls: { mode, certificates: installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString(), issuer: c.issuer })) },
+    jobs,
   };
   ctx.result(report, human(report, installed, Date.now()));
 }

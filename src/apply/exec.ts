@@ -1,0 +1,68 @@
+import type { Duplex } from 'node:stream';
+import { OperationError } from '../errors.js';
+import type { planExec } from '../plan/jobs.js';
+import { pollUntil } from '../util/poll.js';
+import type { Engine } from './docker.js';
+
+/** The operator's terminal or pipes, as `depl exec` connects them to the command. */
+export interface ExecIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** With a TTY: the terminal's size now, and a way to hear when it changes (returns the unsubscribe). */
+  size?: () => { columns: number; rows: number };
+  onResize?: (listener: () => void) => () => void;
+}
+
+function apiMessage(error: unknown): string {
+  return ((error as { json?: { message?: string } }).json?.message ?? (error as Error).message ?? String(error)).trim();
+}
+
+/**
+ * Runs a command in a running container through its node's Engine API (exec create + a hijacked start), as
+ * `docker exec -i[t]` does: stdin is streamed in and closed on its end, output streamed out (one stream with a
+ * TTY, stdout and stderr apart without), the TTY resized with the terminal. Returns the command's exit code.
+ */
+export async function execInContainer(engine: Engine, containerId: string, request: ReturnType<typeof planExec>, io: ExecIo): Promise<number> {
+  const container = engine.docker.getContainer(containerId);
+  let exec: Awaited<ReturnType<typeof container.exec>>;
+  let stream: Duplex;
+  try {
+    exec = await container.exec(request);
+    stream = await exec.start({ hijack: true, stdin: true, Tty: request.Tty }) as Duplex;
+  } catch (error) {
+    throw new OperationError(`${engine.name}: cannot exec in container ${containerId.slice(0, 12)}: ${apiMessage(error)}`, 'The task may have just stopped: run the command again.', 'EXEC_FAILED', { cause: error });
+  }
+  const resize = () => {
+    const size = io.size?.();
+    if (size !== undefined && size.columns > 0 && size.rows > 0) exec.resize({ h: size.rows, w: size.columns }).catch(() => {});
+  };
+  const unsubscribe = request.Tty && io.onResize ? io.onResize(resize) : () => {};
+  if (request.Tty) resize();
+  const ended = new Promise<void>((resolve) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', () => resolve());
+  });
+  if (request.Tty) stream.pipe(io.stdout, { end: false });
+  else engine.docker.modem.demuxStream(stream, io.stdout, io.stderr);
+  // stdin's end half-closes the connection: the engine closes the command's stdin and keeps sending its output
+  io.stdin.pipe(stream);
+  try {
+    await ended;
+  } finally {
+    io.stdin.unpipe(stream);
+    unsubscribe();
+  }
+  // the exec's exit code is recorded a moment after its output ends
+  return pollUntil(async () => {
+    const state = await exec.inspect().catch((error) => {
+      throw new OperationError(`${engine.name}: cannot read the exit code of the exec: ${apiMessage(error)}`, undefined, 'EXEC_FAILED', { cause: error });
+    }) as { Running?: boolean; ExitCode?: number | null };
+    return state.Running === false && typeof state.ExitCode === 'number' ? state.ExitCode : undefined;
+  }, {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    onTimeout: () => { throw new OperationError(`${engine.name}: the command's output ended but the engine reported no exit code`, undefined, 'EXEC_FAILED'); },
+  });
+}
