@@ -46,7 +46,7 @@ export async function startRedis(options: { appendOnly?: boolean } = {}): Promis
   };
 }
 
-async function ensureRedisServer(): Promise<void> {
+export async function ensureRedisServer(): Promise<void> {
   const found = await execa('sh', ['-c', 'command -v redis-server'], { reject: false });
   if (found.exitCode !== 0) await ensureDebianPackages(['redis-server'], createLogger());
 }
