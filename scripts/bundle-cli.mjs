@@ -24,3 +24,21 @@ await build({
   banner: { js: "import { createRequire as __deplRequire } from 'node:module'; const require = __deplRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+/**
+ * The TLS renewal task that runs on the cluster (src/renewer/main.ts) is one self-contained file: depl
+ * copies it to the manager, where the node image runs it with nothing installed beside it.
+ */
+const renewer = new URL('../dist/renewer/main.js', import.meta.url).pathname;
+await build({
+  entryPoints: [renewer],
+  outfile: new URL('../dist/renewer.mjs', import.meta.url).pathname,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minify: true,
+  legalComments: 'none',
+  banner: { js: "import { createRequire as __deplRequire } from 'node:module'; const require = __deplRequire(import.meta.url);" },
+  logLevel: 'warning',
+});

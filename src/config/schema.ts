@@ -106,6 +106,10 @@ const acmeTls = z.strictObject({
   /** For dns-01 when the provider is not OpenStack: the cloud in clouds.yaml whose Designate holds the zone. */
   dnsCloud: z.string().min(1).optional(),
   hstsMaxAge,
+  /** Certificates with less than this left are renewed (by depl commands and by the renewal task on the cluster). */
+  renewBefore: z.string().regex(/^\d+(s|m|h|d)$/, 'expected a duration like 30d').optional(),
+  /** How often the renewal task on the cluster looks at the certificates (sooner when one becomes due). */
+  renewEvery: z.string().regex(/^\d+(s|m|h|d)$/, 'expected a duration like 12h').optional(),
 });
 
 /** A certificate chain and key the institution handed out, installed as they are. */

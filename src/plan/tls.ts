@@ -60,7 +60,7 @@ export interface InstalledCertificate {
 export interface CertificatePlan {
   /** Not there yet, or there with other names. */
   issue: CertificateSpec[];
-  /** There, but with fewer than RENEW_BEFORE_DAYS left (or `force`). */
+  /** There, but with less than tls.renewBefore (default RENEW_BEFORE_DAYS) left, or `force`. */
   renew: CertificateSpec[];
   keep: CertificateSpec[];
   /** In the store but no longer wanted (a pruned version's host). */
@@ -71,14 +71,14 @@ export function planCertificates(
   wanted: readonly CertificateSpec[],
   installed: readonly InstalledCertificate[],
   now: number,
-  options: { force?: boolean; renewBeforeDays?: number } = {},
+  options: { force?: boolean; renewBeforeMs?: number } = {},
 ): CertificatePlan {
   const plan: CertificatePlan = { issue: [], renew: [], keep: [], remove: [] };
   const byId = new Map(installed.map((c) => [c.id, c]));
   for (const spec of wanted) {
     const have = byId.get(spec.id);
     if (have === undefined || !spec.names.every((name) => certificateCovers(have.names, name))) plan.issue.push(spec);
-    else if (options.force || renewalDue(have, now, options.renewBeforeDays)) plan.renew.push(spec);
+    else if (options.force || renewalDue(have, now, options.renewBeforeMs)) plan.renew.push(spec);
     else plan.keep.push(spec);
   }
   const wantedIds = new Set(wanted.map((s) => s.id));
@@ -86,8 +86,8 @@ export function planCertificates(
   return plan;
 }
 
-export function renewalDue(cert: Pick<InstalledCertificate, 'notAfter'>, now: number, renewBeforeDays = RENEW_BEFORE_DAYS): boolean {
-  return cert.notAfter - now < renewBeforeDays * DAY_MS;
+export function renewalDue(cert: Pick<InstalledCertificate, 'notAfter'>, now: number, renewBeforeMs = RENEW_BEFORE_DAYS * DAY_MS): boolean {
+  return cert.notAfter - now < renewBeforeMs;
 }
 
 /** Whole days left (negative once expired), for `depl status`. */

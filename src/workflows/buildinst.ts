@@ -14,7 +14,11 @@ import { isDeplError, OperationError, UserError } from '../errors.js';
 import { planImages } from '../plan/images.js';
 import { serviceName, versionHost } from '../plan/names.js';
 import type { InstalledVersion } from '../plan/release-state.js';
-import { certificateCovers, tlsSettings } from '../plan/tls.js';
+import { certificateCovers, directoryUrl, tlsSettings } from '../plan/tls.js';
+import { renewalTimes, type RenewerSettings } from '../plan/tls-renewal.js';
+import { ensureRenewer, removeRenewer } from '../apply/tls/renewer.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
 import { refreshEdgeCertificates } from './tls.js';
@@ -50,6 +54,8 @@ export interface BuildinstResult {
   timings: { build: number; distribute: number; install: number; total: number };
   /** Why the version is served over plain HTTP although tls: is on (its certificate could not be issued). */
   httpsMissing?: string;
+  /** The certificate renewal task on the cluster (tls: acme): what this run did to it, or why it could not. */
+  renewer?: string;
   /** The release state change (for a dry run, all that happened). */
   change?: ReleaseChange;
 }
@@ -227,6 +233,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     }
     if (httpsMissing !== undefined) log.warn(`HTTPS is missing for ${host}, which is served over plain HTTP: ${httpsMissing}`);
   }
+  const renewer = request.http !== undefined ? await ensureRenewalTask(ctx, config) : undefined;
 
   const done = Date.now();
   const url = `${https && httpsMissing === undefined ? 'https' : 'http'}://${host}/`;
@@ -235,10 +242,40 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     version,
     url,
     ...(httpsMissing !== undefined ? { httpsMissing } : {}),
+    ...(renewer !== undefined ? { renewer } : {}),
     services: specs.map((s) => s.Name),
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
     timings: { build: distributeStarted - buildStarted, distribute: installStarted - distributeStarted, install: done - installStarted, total: done - ctx.started },
   };
+}
+
+/**
+ * tls: acme keeps a renewal task on the cluster (src/renewer/main.ts) so certificates are renewed without an
+ * operator; any other mode removes it. A task that cannot be installed is reported, not fatal: the version is in.
+ */
+async function ensureRenewalTask(ctx: InstallContext, config: DeplConfig): Promise<string | undefined> {
+  const { cluster, engine, log } = ctx;
+  const tls = tlsSettings(config);
+  try {
+    if (tls.mode !== 'acme') return (await removeRenewer(engine, config.app)) ? 'removed' : undefined;
+    const caBundle = tls.caBundle === undefined ? undefined : await readFile(path.resolve(ctx.loaded.root, tls.caBundle), 'utf8');
+    const settings: RenewerSettings = {
+      app: config.app,
+      domain: config.domain,
+      directory: directoryUrl(tls.directory),
+      ...(tls.email !== undefined ? { email: tls.email } : {}),
+      ...(caBundle !== undefined ? { caBundle } : {}),
+      challenge: tls.challenge,
+      ...(tls.hstsMaxAge !== undefined ? { hstsMaxAge: tls.hstsMaxAge } : {}),
+      ...renewalTimes(tls),
+      edgeUrl: `http://${cluster.managerNode.address}:80`,
+    };
+    return await ensureRenewer(cluster.manager, engine, { settings, image: config.images.node ?? 'node:20-bookworm-slim', log });
+  } catch (error) {
+    if (!isDeplError(error)) throw error;
+    log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);
+    return `not installed: ${error.message}`;
+  }
 }
 
 /**

@@ -3,6 +3,8 @@ import { ansibleInventoryPath, inventoryPath, knownHostsPath, readInventory } fr
 import { KnownHosts } from '../apply/known-hosts.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../util/log.js';
+import { tlsSettings } from '../plan/tls.js';
+import { renewerServiceName } from '../plan/tls-renewal.js';
 import { providerFor } from './cluster.js';
 
 export interface NodeDownPlan {
@@ -21,11 +23,32 @@ export async function planNodeDown(loaded: LoadedConfig, log: Logger, interactiv
 }
 
 /**
+ * The certificate renewal task goes first: no renewal round takes the lock or answers a CA while the nodes
+ * go away. Best effort: nodes that cannot be reached any more take it with them.
+ */
+async function stopRenewalTask(loaded: LoadedConfig, log: Logger): Promise<void> {
+  if (tlsSettings(loaded.config).mode !== 'acme' || (await readInventory(loaded)) === null) return;
+  try {
+    const { openCluster } = await import('./cluster.js');
+    const cluster = await openCluster(loaded, log);
+    try {
+      const removed = await cluster.manager.exec(['docker', 'service', 'rm', renewerServiceName(loaded.config.app)], { check: false, timeoutMs: 30_000 });
+      if (removed.code === 0) log.step(`removed the certificate renewal task ${renewerServiceName(loaded.config.app)}`);
+    } finally {
+      await cluster.close();
+    }
+  } catch (error) {
+    log.debug(`renewal task not removed before node-down (${(error as Error).message}); it goes with the nodes`);
+  }
+}
+
+/**
  * Removes the nodes with their network and volumes (or the Heat stack), forgets their host keys (their
  * addresses will belong to new machines) and deletes the inventory files node-up wrote.
  */
 export async function nodeDown(loaded: LoadedConfig, log: Logger, interactive?: boolean): Promise<NodeDownPlan> {
   const plan = await planNodeDown(loaded, log, interactive);
+  await stopRenewalTask(loaded, log);
   const provider = await providerFor(loaded, log, { interactive });
   await provider.down(log);
   const knownHosts = new KnownHosts(knownHostsPath(loaded));

@@ -3,9 +3,7 @@ import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { TlsConfig } from '../config/schema.js';
 import { OperationError, UserError, isDeplError } from '../errors.js';
-import { request } from 'undici';
 import type { Cluster } from '../apply/cluster.js';
-import { ACME_CHALLENGE_PREFIX } from '../plan/nginx-tls.js';
 import {
   FILES_ID,
   daysLeft,
@@ -18,10 +16,11 @@ import {
   type CertificateSpec,
   type InstalledCertificate,
 } from '../plan/tls.js';
+import { renewalTimes } from '../plan/tls-renewal.js';
 import { DesignateClient } from '../apply/openstack/designate.js';
 import { openstackSession, type OpenStackProviderOptions } from '../apply/providers/openstack.js';
 import { issueCertificate, type ChallengeResponder } from '../apply/tls/acme.js';
-import { dnsChallengeResponder, httpChallengeResponder } from '../apply/tls/responders.js';
+import { dnsChallengeResponder, edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
 import {
   certificatePaths,
   edgeTlsRenderFrom,
@@ -111,7 +110,7 @@ export async function ensureCertificates(
       outcome.issued.push(FILES_ID);
     }
   } else {
-    const plan = planCertificates(wanted, before, now, { force: options.force });
+    const plan = planCertificates(wanted, before, now, { force: options.force, renewBeforeMs: renewalTimes(tls).renewBeforeMs });
     const todo: Array<{ spec: CertificateSpec; renewal: boolean }> = [
       ...plan.issue.map((spec) => ({ spec, renewal: false })),
       ...plan.renew.map((spec) => ({ spec, renewal: true })),
@@ -223,7 +222,7 @@ export async function refreshEdgeCertificates(cluster: Cluster, loaded: LoadedCo
   const outcome = options.issue === false
     ? { tls, installed: await listCertificates(store), issued: [], renewed: [], removed: [], failed: [], changed: false }
     : await ensureCertificates(
-      { loaded, store, log, pollMs: options.pollMs, openstack: options.openstack, now: options.now, edgeCheck: (host, token) => fetchChallenge(edgeUrl, host, token) },
+      { loaded, store, log, pollMs: options.pollMs, openstack: options.openstack, now: options.now, edgeCheck: edgeChallengeCheck(edgeUrl) },
       versions,
       { force: options.force, files },
     );
@@ -231,17 +230,6 @@ export async function refreshEdgeCertificates(cluster: Cluster, loaded: LoadedCo
   const renderChanged = JSON.stringify(render) !== JSON.stringify(before);
   if (renderChanged) await writeEdgeTlsRender(store, render);
   return { ...outcome, renderChanged };
-}
-
-/** What the edge answers at the challenge path for `host`, as the CA would ask (null: no answer). */
-async function fetchChallenge(edgeUrl: string, host: string, token: string): Promise<string | null> {
-  try {
-    const response = await request(new URL(`${ACME_CHALLENGE_PREFIX}${token}`, edgeUrl), { headers: { host: host.replace(/^\*\./, '') }, reset: true, headersTimeout: 5_000, bodyTimeout: 5_000 });
-    const body = await response.body.text();
-    return response.statusCode === 200 ? body : `HTTP ${response.statusCode}`;
-  } catch {
-    return null;
-  }
 }
 
 /** One line per certificate for `depl status` and `depl tls renew`. */

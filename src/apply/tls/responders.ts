@@ -1,4 +1,6 @@
+import { request } from 'undici';
 import { OperationError } from '../../errors.js';
+import { ACME_CHALLENGE_PREFIX } from '../../plan/nginx-tls.js';
 import { dnsChallengeRecord } from '../../plan/tls.js';
 import type { DesignateClient, Zone } from '../openstack/designate.js';
 import type { ChallengeResponder } from './acme.js';
@@ -58,5 +60,18 @@ export function dnsChallengeResponder(designate: DesignateClient): ChallengeResp
       }
       for (const { zone, fqdn, values } of byName.values()) await designate.removeTxt(zone, fqdn, values);
     },
+  };
+}
+
+/** Asks the edge at `edgeUrl` for a challenge file the way the CA will (null: no answer), for httpChallengeResponder. */
+export function edgeChallengeCheck(edgeUrl: string): (host: string, token: string) => Promise<string | null> {
+  return async (host, token) => {
+    try {
+      const response = await request(new URL(`${ACME_CHALLENGE_PREFIX}${token}`, edgeUrl), { headers: { host: host.replace(/^\*\./, '') }, reset: true, headersTimeout: 5_000, bodyTimeout: 5_000 });
+      const body = await response.body.text();
+      return response.statusCode === 200 ? body : `HTTP ${response.statusCode}`;
+    } catch {
+      return null;
+    }
   };
 }

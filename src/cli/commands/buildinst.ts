@@ -15,7 +15,12 @@ export default async function command(ctx: CommandContext, opts: { version?: str
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   ctx.log.info(`build ${seconds(result.timings.build)}, distribute ${seconds(result.timings.distribute)}, install ${seconds(result.timings.install)}, total ${seconds(result.timings.total)}`);
   ctx.result(
-    { version: result.version, url: result.url, services: result.services, ...(result.httpsMissing !== undefined ? { httpsMissing: result.httpsMissing } : {}) },
-    `Version ${result.version} is successfully installed\nPreview: ${result.url}${result.httpsMissing !== undefined ? `\nHTTPS is missing for this version: ${result.httpsMissing}` : ''}`,
+    {
+      version: result.version, url: result.url, services: result.services,
+      ...(result.httpsMissing !== undefined ? { httpsMissing: result.httpsMissing } : {}),
+      ...(result.renewer !== undefined ? { renewer: result.renewer } : {}),
+    },
+    `Version ${result.version} is successfully installed\nPreview: ${result.url}${result.httpsMissing !== undefined ? `\nHTTPS is missing for this version: ${result.httpsMissing}` : ''}` +
+      (result.renewer !== undefined && result.renewer !== 'unchanged' ? `\nCertificate renewal task: ${result.renewer}` : ''),
   );
 }

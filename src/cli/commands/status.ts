@@ -3,6 +3,8 @@ import { requireConfig } from '../require-config.js';
 import { formatNodeTable } from '../../plan/node-table.js';
 import { tlsSettings, type InstalledCertificate } from '../../plan/tls.js';
 import { listCertificates, tlsStoreFor } from '../../apply/tls/store.js';
+import { readRenewerStatus, type RenewerStatus } from '../../apply/tls/renewer.js';
+import { describeRenewalRecord } from '../../plan/tls-renewal.js';
 import { readStatus, type ReleaseStatusReader, type StatusReport } from '../../workflows/status.js';
 import { describeCertificates } from '../../workflows/tls.js';
 import { readReleaseStatus } from '../../workflows/versions.js';
@@ -16,7 +18,7 @@ interface CertificateStatus {
   issuer: string;
 }
 
-type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[] }; jobs: JobRow[] };
+type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[]; renewal?: RenewerStatus }; jobs: JobRow[] };
 
 function human(report: Report, installed: InstalledCertificate[], now: number): string {
   const lines = [formatNodeTable(report.nodes), ''];
@@ -25,6 +27,7 @@ function human(report: Report, installed: InstalledCertificate[], now: number): 
   lines.push(`versions: ${report.versions.length === 0 ? '(none)' : (report.versions as { version: string }[]).map((v) => v.version).join(', ')}`);
   lines.push(`tls:      ${report.tls.mode}${report.tls.mode !== 'off' && installed.length === 0 ? ' (no certificate yet)' : ''}`);
   for (const line of describeCertificates(installed, now)) lines.push(`  ${line}`);
+  if (report.tls.renewal !== undefined) lines.push(`  ${describeRenewalRecord(report.tls.renewal.last, report.tls.renewal.running)}`);
   // `depl run` jobs: running ones, and finished ones a killed depl run left (the next run or prune removes those)
   lines.push(`jobs:     ${report.jobs.length === 0 ? '(none)' : ''}`.trimEnd());
   for (const j of report.jobs) {
@@ -38,16 +41,22 @@ export default async function command(ctx: CommandContext): Promise<void> {
   const mode = tlsSettings(loaded.config).mode;
   let installed: InstalledCertificate[] = [];
   let jobs: JobRow[] = [];
+  let renewal: RenewerStatus | undefined;
   const withCertificates: ReleaseStatusReader = async (cluster, l, log) => {
     const release = await readReleaseStatus(cluster, l, log);
     jobs = await readJobs(l, log, cluster);
     if (mode !== 'off') installed = await listCertificates(tlsStoreFor(cluster.manager, l.config.app));
+    if (mode === 'acme') renewal = await readRenewerStatus(cluster.manager, l.config.app);
     return release;
   };
   const status = await readStatus(loaded, ctx.log, withCertificates);
   const report: Report = {
     ...status,
-    tls: { mode, certificates: installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString(), issuer: c.issuer })) },
+    tls: {
+      mode,
+      certificates: installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString(), issuer: c.issuer })),
+      ...(renewal !== undefined ? { renewal } : {}),
+    },
     jobs,
   };
   ctx.result(report, human(report, installed, Date.now()));

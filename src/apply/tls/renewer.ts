@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { OperationError } from '../../errors.js';
+import { quote } from '../../plan/shell.js';
+import { planRenewerService, renewalRecordPath, renewerServiceName, renewerStateRoot, RENEWER_ROLE, type RenewalRecord, type RenewerSettings } from '../../plan/tls-renewal.js';
+import { LABELS } from '../../plan/services.js';
+import type { Logger } from '../../util/log.js';
+import { packagePath } from '../../util/paths.js';
+import type { Engine } from '../docker.js';
+import type { Remote } from '../remote.js';
+import { createService, listServices, removeService, updateService } from '../swarm.js';
+
+/**
+ * Installs the TLS renewal task (src/renewer/main.ts, bundled by `npm run build` into dist/renewer.mjs) on
+ * the manager: the bundle is copied once per content into the app's state folder, and the service
+ * (src/plan/tls-renewal.ts) created, or updated when its spec changed. The image is the node image the
+ * cluster already has (the offline base image on local nodes), so nothing is built or pulled for it.
+ */
+const SPEC_LABEL = 'depl.renewer.spec';
+
+const hash = (value: string | Buffer, length = 12) => createHash('sha256').update(value).digest('hex').slice(0, length);
+
+export async function ensureRenewer(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger }): Promise<'created' | 'updated' | 'unchanged'> {
+  const { settings, log } = options;
+  const bundleFile = packagePath('dist', 'renewer.mjs');
+  const bundle = await readFile(bundleFile).catch((error: Error) => {
+    throw new OperationError(`the renewal task's bundle ${bundleFile} is missing (${error.message})`, 'Run `npm run build` in the depl checkout.', 'RENEWER_MISSING');
+  });
+  const scriptHash = hash(bundle);
+  const folder = `${renewerStateRoot}/${settings.app}/renewer`;
+  const script = `${folder}/renewer-${scriptHash}.mjs`;
+  if ((await manager.exec(['test', '-f', script], { check: false })).code !== 0) {
+    await manager.writeFileAtomic(script, bundle, 0o644);
+  }
+  const spec = planRenewerService({ settings, image: options.image, script, scriptHash });
+  const specHash = hash(JSON.stringify(spec));
+  spec.Labels[SPEC_LABEL] = specHash;
+  const existing = (await listServices(engine, { [LABELS.app]: settings.app, 'depl.role': RENEWER_ROLE })).find((s) => s.name === spec.Name);
+  let outcome: 'created' | 'updated' | 'unchanged' = 'unchanged';
+  if (existing === undefined) {
+    log.step(`starting the certificate renewal task ${spec.Name} on the manager`);
+    await createService(engine, spec);
+    outcome = 'created';
+  } else if (existing.labels[SPEC_LABEL] !== specHash) {
+    log.step(`updating the certificate renewal task ${spec.Name}`);
+    await updateService(engine, existing, spec);
+    outcome = 'updated';
+  }
+  // bundles of earlier depl versions: the service no longer runs them
+  await manager.shell(`for f in ${quote(folder)}/renewer-*.mjs; do [ "$f" = ${quote(script)} ] || rm -f "$f"; done`, { check: false });
+  return outcome;
+}
+
+/** Removes the task (tls turned off or to files, or the cluster going away); true if there was one. */
+export async function removeRenewer(engine: Engine, app: string): Promise<boolean> {
+  const existing = (await listServices(engine, { [LABELS.app]: app, 'depl.role': RENEWER_ROLE })).find((s) => s.name === renewerServiceName(app));
+  if (existing === undefined) return false;
+  await removeService(engine, existing.id);
+  return true;
+}
+
+export interface RenewerStatus {
+  installed: boolean;
+  /** Running tasks / wanted, as `docker service ls` says (`1/1`). */
+  replicas: string | null;
+  running: boolean;
+  last: RenewalRecord | null;
+}
+
+/** For `depl status`: is the task there and running, and what did its last round do. */
+export async function readRenewerStatus(manager: Remote, app: string): Promise<RenewerStatus> {
+  const name = renewerServiceName(app);
+  const [listed, recordText] = await Promise.all([
+    manager.exec(['docker', 'service', 'ls', '--filter', `name=${name}`, '--format', '{{.Name}} {{.Replicas}}'], { check: false }),
+    manager.readFile(renewalRecordPath(app)),
+  ]);
+  const line = listed.stdout.split('\n').find((l) => l.split(' ')[0] === name);
+  const replicas = line?.split(' ')[1] ?? null;
+  let last: RenewalRecord | null = null;
+  try {
+    last = recordText === null ? null : (JSON.parse(recordText) as RenewalRecord);
+  } catch {
+    last = null;
+  }
+  return { installed: line !== undefined, replicas, running: replicas !== null && /^[1-9]\d*\//.test(replicas), last };
+}

@@ -1,0 +1,185 @@
+import type { TlsConfig } from '../config/schema.js';
+import { parseDuration } from './duration.js';
+import { LABELS, type ServiceSpec } from './services.js';
+import { FILES_ID, type InstalledCertificate } from './tls.js';
+
+/**
+ * The renewal task on the cluster, as data: what it decides for each certificate at a given time, when it
+ * looks again, its swarm service and the record it leaves for `depl status`. The task itself is
+ * src/renewer/main.ts; src/apply/tls/renewer.ts installs it.
+ *
+ * The task renews only what is in the manager's certificate store (issuing for a new version host is the job
+ * of the depl command that installs it), over HTTP-01 through the edge. DNS-01 needs the cloud's credentials,
+ * which stay on the operator's machine: those certificates are renewed by the depl commands, and the task
+ * says so. `tls: files` certificates are the institution's: the task only warns when one is close to expiry.
+ */
+export const RENEWER_ROLE = 'tls-renewer';
+export const DEFAULT_RENEW_BEFORE = '30d';
+export const DEFAULT_RENEW_EVERY = '12h';
+/** After a failed renewal or a held lock the task tries again this soon (or at its interval, if sooner). */
+export const RENEW_RETRY_MS = 60_000;
+/** The task never looks again sooner than this (a certificate due in 200 ms is looked at in 1 s). */
+const MIN_DELAY_MS = 1_000;
+
+export function renewerServiceName(app: string): string {
+  return `${app}-tls-renewer`;
+}
+
+/** What the task needs to know, handed to it in its environment (nothing secret: the keys stay in the store). */
+export interface RenewerSettings {
+  app: string;
+  domain: string;
+  /** The ACME directory URL. */
+  directory: string;
+  email?: string;
+  /** PEM of the CA behind the directory's HTTPS (tls.caBundle's content). */
+  caBundle?: string;
+  challenge: 'http-01' | 'dns-01';
+  hstsMaxAge?: number;
+  renewBeforeMs: number;
+  everyMs: number;
+  /** Where the task, on the manager's network, reaches the edge over plain HTTP. */
+  edgeUrl: string;
+}
+
+/** The manager's state root: the app's folder under it holds the lock, the ACME account and the edge's files. */
+export const renewerStateRoot = '/var/lib/depl';
+
+/** Where the task records its last round. */
+export function renewalRecordPath(app: string): string {
+  return `${renewerStateRoot}/${app}/tls-renewal.json`;
+}
+
+/** tls.renewBefore / tls.renewEvery as milliseconds (the schema checked their form). */
+export function renewalTimes(tls: TlsConfig): { renewBeforeMs: number; everyMs: number } {
+  const before = tls.mode === 'acme' ? tls.renewBefore : undefined;
+  const every = tls.mode === 'acme' ? tls.renewEvery : undefined;
+  return { renewBeforeMs: parseDuration(before ?? DEFAULT_RENEW_BEFORE, 'tls.renewBefore'), everyMs: parseDuration(every ?? DEFAULT_RENEW_EVERY, 'tls.renewEvery') };
+}
+
+export interface RenewalDecision {
+  id: string;
+  names: string[];
+  notAfter: number;
+  action: 'renew' | 'keep' | 'skip';
+  /** One line for the task's log: why. */
+  reason: string;
+}
+
+const DAY_MS = 86_400_000;
+
+/** `12 days`, `3 h`, `40 s`: a time left, in the unit that reads best. */
+export function describeSpan(ms: number): string {
+  const abs = Math.abs(ms);
+  const [value, unit] = abs >= 2 * DAY_MS ? [abs / DAY_MS, 'days'] : abs >= 2 * 3_600_000 ? [abs / 3_600_000, 'h'] : abs >= 120_000 ? [abs / 60_000, 'min'] : [abs / 1000, 's'];
+  return `${ms < 0 ? '-' : ''}${Math.floor(value)} ${unit}`;
+}
+
+/** For each certificate in the store at time `now`: renew it (less than `renewBeforeMs` left), keep it, or skip it (not the task's to renew). */
+export function decideRenewals(
+  installed: readonly InstalledCertificate[],
+  now: number,
+  settings: Pick<RenewerSettings, 'challenge' | 'renewBeforeMs'>,
+): RenewalDecision[] {
+  return installed.map((cert) => {
+    const left = cert.notAfter - now;
+    const due = left < settings.renewBeforeMs;
+    const base = { id: cert.id, names: cert.names, notAfter: cert.notAfter };
+    const leftText = left <= 0 ? `expired ${describeSpan(-left)} ago` : `${describeSpan(left)} left`;
+    if (cert.id === FILES_ID) {
+      return { ...base, action: 'skip', reason: `${leftText}; a tls: files certificate is renewed by whoever issued it${due ? ' (DUE: replace the files and run depl tls renew)' : ''}` };
+    }
+    if (settings.challenge === 'dns-01') {
+      return { ...base, action: 'skip', reason: `${leftText}; dns-01 certificates are renewed by depl commands (the cluster holds no cloud credentials)${due ? ' (DUE: run depl tls renew)' : ''}` };
+    }
+    if (due) return { ...base, action: 'renew', reason: `${leftText}, less than ${describeSpan(settings.renewBeforeMs)}: renewing` };
+    return { ...base, action: 'keep', reason: `${leftText}: not due until ${new Date(cert.notAfter - settings.renewBeforeMs).toISOString()}` };
+  });
+}
+
+/**
+ * How long the task sleeps after a round: until the first certificate it renews becomes due, at most its
+ * interval; after a failure (or a held lock) no longer than RENEW_RETRY_MS.
+ */
+export function nextCheckDelay(
+  installed: readonly InstalledCertificate[],
+  now: number,
+  settings: Pick<RenewerSettings, 'challenge' | 'renewBeforeMs' | 'everyMs'>,
+  lastRound: 'ok' | 'failed' | 'locked',
+): number {
+  let delay = settings.everyMs;
+  if (lastRound !== 'ok') delay = Math.min(delay, RENEW_RETRY_MS);
+  for (const decision of decideRenewals(installed, now, settings)) {
+    if (decision.action !== 'keep') continue;
+    delay = Math.min(delay, decision.notAfter - settings.renewBeforeMs - now);
+  }
+  return Math.max(MIN_DELAY_MS, Math.round(delay));
+}
+
+/** What the task leaves on the manager after each round, for `depl status`. */
+export interface RenewalRecord {
+  /** ISO time the round ended. */
+  at: string;
+  outcome: 'nothing-due' | 'renewed' | 'failed' | 'locked';
+  renewed: string[];
+  failed: Array<{ id: string; reason: string }>;
+  /** One line per certificate: the decision and why. */
+  decisions: string[];
+  /** ISO time of the next round. */
+  next: string;
+}
+
+/** The line `depl status` prints for the task's last round. */
+export function describeRenewalRecord(record: RenewalRecord | null, running: boolean): string {
+  if (!running && record === null) return 'renewal task: not installed (depl buildinst installs it when tls: acme is on)';
+  const state = running ? 'running' : 'NOT RUNNING';
+  if (record === null) return `renewal task: ${state}, no round finished yet`;
+  const what = {
+    'nothing-due': 'nothing was due',
+    renewed: `renewed ${record.renewed.join(', ')}`,
+    failed: `FAILED for ${record.failed.map((f) => `${f.id} (${f.reason})`).join('; ')}${record.renewed.length > 0 ? `; renewed ${record.renewed.join(', ')}` : ''}`,
+    locked: 'a depl command held the cluster lock; trying again',
+  }[record.outcome];
+  return `renewal task: ${state}; last round ${record.at}: ${what}; next ${record.next}`;
+}
+
+/**
+ * The task's swarm service: one replica on the manager (the store, the lock and the edge are there), on the
+ * manager's own network (it reaches the ACME server and the edge as the manager does), with the app's state
+ * folder bind-mounted at the same path (account key and certificate keys stay 0600 files there, never in a
+ * config, a secret or the spec) and the Docker socket (to check and reload the edge's nginx in its container).
+ * `scriptHash` is the bundle's content hash: a new bundle is a spec change, so the task restarts with it.
+ */
+export function planRenewerService(options: { settings: RenewerSettings; image: string; script: string; scriptHash: string }): ServiceSpec {
+  const { settings, image, script } = options;
+  const appDir = `${renewerStateRoot}/${settings.app}`;
+  const labels = { [LABELS.app]: settings.app, 'depl.role': RENEWER_ROLE, 'depl.renewer.script': options.scriptHash };
+  const policy = { Parallelism: 1, Delay: 0, FailureAction: 'pause' as const, Monitor: 5_000_000_000, Order: 'stop-first' as const };
+  return {
+    Name: renewerServiceName(settings.app),
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: image,
+        Command: ['node', script],
+        Env: [`DEPL_RENEWER=${JSON.stringify(settings)}`, 'NODE_ENV=production'],
+        Labels: labels,
+        // a round in progress finishes its ACME order or is abandoned whole (the store changes in one rename)
+        StopGracePeriod: 20_000_000_000,
+        StopSignal: 'SIGTERM',
+        Mounts: [
+          { Type: 'bind', Source: appDir, Target: appDir },
+          { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
+        ],
+      },
+      RestartPolicy: { Condition: 'any', Delay: 10_000_000_000, MaxAttempts: 0, Window: 0 },
+      // beside the edge (the manager): its files and its container are there
+      Placement: { Constraints: ['node.labels.depl.edge==true'] },
+      Networks: [{ Target: 'host' }],
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    UpdateConfig: policy,
+    RollbackConfig: policy,
+    EndpointSpec: { Mode: 'dnsrr' },
+  };
+}

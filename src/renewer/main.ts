@@ -1,0 +1,154 @@
+import { reloadEdgeConfig, liveConfigPath } from '../apply/edge/config.js';
+import { containerRenderOptions, type EdgeSite } from '../apply/edge/site.js';
+import { LocalRemote } from '../apply/local-remote.js';
+import { withLock } from '../apply/lock.js';
+import { issueCertificate } from '../apply/tls/acme.js';
+import { edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
+import { edgeTlsRenderFrom, installCertificate, listCertificates, readAccount, readEdgeTlsRender, saveAccount, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
+import { isDeplError, OperationError } from '../errors.js';
+import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
+import {
+  decideRenewals, describeSpan, nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalDecision, type RenewalRecord, type RenewerSettings,
+} from '../plan/tls-renewal.js';
+import { runInterruptCleanups } from '../util/interrupt.js';
+import { createLogger } from '../util/log.js';
+import { EdgeContainerRemote, LIST_PROCESSES, reloadArgv, runningContainerOf } from './edge-container.js';
+
+/**
+ * The renewal task on the cluster (a swarm service beside the edge, installed by depl buildinst): every round
+ * it reads the certificates in the manager's store, decides (src/plan/tls-renewal.ts), and when one is due it
+ * takes the cluster lock like any depl command, renews it over HTTP-01 through the edge, and reloads the
+ * edge's nginx gracefully. Each round's decisions go to its log (`docker service logs <app>-tls-renewer`) and
+ * its outcome to <state>/<app>/tls-renewal.json, which `depl status` shows.
+ */
+const settings = JSON.parse(process.env.DEPL_RENEWER ?? 'null') as RenewerSettings | null;
+const base = createLogger({ color: false });
+const stamp = (m: string) => `${new Date().toISOString()} ${m}`;
+const log = { debug: (m: string) => base.info(stamp(m)), info: (m: string) => base.info(stamp(m)), step: (m: string) => base.info(stamp(m)), warn: (m: string) => base.warn(stamp(m)), error: (m: string) => base.error(stamp(m)) };
+
+if (settings === null) {
+  log.error('DEPL_RENEWER is not set: this task is started by depl buildinst with its settings');
+  process.exit(2);
+}
+const local = new LocalRemote();
+const store: TlsStore = { remote: local, stateDir: `${renewerStateRoot}/${settings.app}`, edgeDir: edgeDir(settings.app) };
+
+let stopping = false;
+let wake: (() => void) | undefined;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    log.info(`${signal}: stopping after this round`);
+    stopping = true;
+    wake?.();
+  });
+}
+
+async function renewOne(decision: RenewalDecision): Promise<void> {
+  const s = settings!;
+  const account = await readAccount(store, s.directory);
+  const issued = await issueCertificate({
+    directoryUrl: s.directory,
+    ...(s.email !== undefined ? { email: s.email } : {}),
+    ...(s.caBundle !== undefined ? { caBundle: s.caBundle } : {}),
+    account: { key: account?.key, url: account?.url },
+    names: decision.names,
+    responder: httpChallengeResponder(store, edgeChallengeCheck(s.edgeUrl)),
+    log,
+    pollMs: 500,
+  });
+  if (account?.url !== issued.account.url || account?.key !== issued.account.key) await saveAccount(store, { directory: s.directory, ...issued.account });
+  await installCertificate(store, decision.id, { chain: issued.chain, key: issued.key });
+}
+
+/** The store changed: nginx renders the new serials, checks the file and reloads gracefully, in the edge's container. */
+async function reloadEdge(): Promise<void> {
+  const s = settings!;
+  const installed = await listCertificates(store);
+  await writeEdgeTlsRender(store, edgeTlsRenderFrom(store, installed, s.hstsMaxAge !== undefined ? { hstsMaxAge: s.hstsMaxAge } : {}));
+  const container = await runningContainerOf(edgeServiceName(s.app));
+  if (container === null) throw new OperationError(`the edge service ${edgeServiceName(s.app)} has no running container on this node; the new certificates are served from its next start`);
+  const dir = edgeDir(s.app);
+  const tls = await readEdgeTlsRender(local, dir);
+  const site: EdgeSite = {
+    remote: new EdgeContainerRemote(container),
+    dir,
+    nginx: (args) => ['nginx', ...args],
+    reload: reloadArgv(liveConfigPath({ dir })),
+    processes: LIST_PROCESSES,
+    render: { ...containerRenderOptions(s.app), ...(tls !== undefined ? { tls } : {}) },
+    url: s.edgeUrl,
+  };
+  const { reloadMs } = await reloadEdgeConfig(site, { app: s.app });
+  log.info(`the edge serves the new certificates (graceful reload, ${Math.round(reloadMs)} ms)`);
+}
+
+async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound: 'ok' | 'failed' | 'locked' }> {
+  const s = settings!;
+  const decisions = decideRenewals(await listCertificates(store), Date.now(), s);
+  for (const d of decisions) log.info(`${d.names.join(', ')}: ${d.reason}`);
+  const lines = decisions.map((d) => `${d.names.join(', ')}: ${d.reason}`);
+  const record = (outcome: RenewalRecord['outcome'], renewed: string[] = [], failed: RenewalRecord['failed'] = []) => ({ at: new Date().toISOString(), outcome, renewed, failed, decisions: lines });
+  if (!decisions.some((d) => d.action === 'renew')) return { record: record('nothing-due'), lastRound: 'ok' };
+  try {
+    return await withLock(local, s.app, { command: 'tls renewal task', waitMs: 0, root: renewerStateRoot, log }, async () => {
+      // a depl command may have renewed them while this round waited: decide again under the lock
+      const due = decideRenewals(await listCertificates(store), Date.now(), s).filter((d) => d.action === 'renew');
+      const renewed: string[] = [];
+      const failed: RenewalRecord['failed'] = [];
+      for (const decision of due) {
+        try {
+          await renewOne(decision);
+          renewed.push(decision.id);
+          log.info(`renewed the certificate for ${decision.names.join(', ')}`);
+        } catch (error) {
+          if (!isDeplError(error)) throw error;
+          failed.push({ id: decision.id, reason: error.message });
+          log.error(`could not renew ${decision.names.join(', ')}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`);
+        }
+      }
+      if (renewed.length > 0) {
+        try {
+          await reloadEdge();
+        } catch (error) {
+          if (!isDeplError(error)) throw error;
+          failed.push({ id: 'edge', reason: error.message });
+          log.error(`renewed, but the edge did not reload: ${error.message}`);
+        }
+      }
+      return { record: record(failed.length > 0 ? 'failed' : 'renewed', renewed, failed), lastRound: failed.length > 0 ? 'failed' : 'ok' };
+    });
+  } catch (error) {
+    if (isDeplError(error) && error.code === 'LOCKED') {
+      log.info(`${error.message}: that command renews what is due itself; looking again soon`);
+      return { record: record('locked'), lastRound: 'locked' };
+    }
+    throw error;
+  }
+}
+
+log.info(`renewal task for ${settings.domain}: renews certificates with less than ${describeSpan(settings.renewBeforeMs)} left, looks every ${describeSpan(settings.everyMs)} (${settings.directory})`);
+while (!stopping) {
+  let result: Awaited<ReturnType<typeof round>>;
+  try {
+    result = await round();
+  } catch (error) {
+    const message = (error as Error).message;
+    log.error(`the round failed: ${message}`);
+    result = { record: { at: new Date().toISOString(), outcome: 'failed', renewed: [], failed: [{ id: '*', reason: message }], decisions: [] }, lastRound: 'failed' };
+  }
+  const installed = await listCertificates(store).catch(() => []);
+  const delay = nextCheckDelay(installed, Date.now(), settings, result.lastRound);
+  const record: RenewalRecord = { ...result.record, next: new Date(Date.now() + delay).toISOString() };
+  await local.writeFileAtomic(renewalRecordPath(settings.app), JSON.stringify(record, null, 2) + '\n', 0o644).catch((error: Error) => log.error(`cannot record the round: ${error.message}`));
+  log.info(`next round in ${describeSpan(delay)}`);
+  if (stopping) break;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, delay);
+    wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+}
+await runInterruptCleanups(5_000, (m) => log.warn(m));
+process.exit(0);
