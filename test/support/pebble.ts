@@ -40,6 +40,11 @@ export interface PebbleOptions {
   validitySeconds?: number;
   /** Names Pebble refuses to issue for (rejectedIdentifier). */
   blocklist?: string[];
+  /**
+   * The address Pebble's ACME and management APIs listen on (default 127.0.0.1): a Docker bridge's gateway
+   * when an ACME client runs on the nodes (the renewal task), which reach this machine there.
+   */
+  listenHost?: string;
 }
 
 export async function startPebble(options: PebbleOptions = {}): Promise<TestPebble> {
@@ -47,13 +52,14 @@ export async function startPebble(options: PebbleOptions = {}): Promise<TestPebb
   if (found.exitCode !== 0) await ensureDebianPackages(['pebble'], createLogger());
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-pebble-'));
   const ca = await makeCa(dir, 'depl test pebble listener CA');
-  const listener = await issueFromCa(dir, ca, 'listener', ['localhost'], ['127.0.0.1']);
+  const host = options.listenHost ?? '127.0.0.1';
+  const listener = await issueFromCa(dir, ca, 'listener', ['localhost'], [...new Set(['127.0.0.1', host])]);
 
   const [acmePort, managementPort, tlsPort, dnsPort, challManagement, challHttp] = await uniquePorts(6);
   const config = {
     pebble: {
-      listenAddress: `127.0.0.1:${acmePort}`,
-      managementListenAddress: `127.0.0.1:${managementPort}`,
+      listenAddress: `${host}:${acmePort}`,
+      managementListenAddress: `${host}:${managementPort}`,
       certificate: listener.certFile,
       privateKey: listener.keyFile,
       httpPort: options.httpPort ?? 5002,
@@ -85,7 +91,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<TestPebb
       PEBBLE_WFE_NONCEREJECT: '0',
       PEBBLE_AUTHZREUSE: '0',
     }));
-    const roots = await waitFor(() => httpsGet(`https://127.0.0.1:${managementPort}/roots/0`, ca.cert), 'pebble');
+    const roots = await waitFor(() => httpsGet(`https://${host}:${managementPort}/roots/0`, ca.cert), 'pebble');
     const rootsFile = path.join(dir, 'pebble-root.pem');
     await writeFile(rootsFile, roots);
 
@@ -95,7 +101,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<TestPebb
     };
     const fqdn = (host: string) => (host.endsWith('.') ? host : `${host}.`);
     return {
-      directory: `https://127.0.0.1:${acmePort}/dir`,
+      directory: `https://${host}:${acmePort}/dir`,
       listenerCa: ca.cert,
       listenerCaFile: ca.certFile,
       roots,

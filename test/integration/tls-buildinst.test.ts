@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import tls from 'node:tls';
+import Docker from 'dockerode';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import type { CommandContext } from '../../src/cli/context.js';
+import buildinstCommand from '../../src/cli/commands/buildinst.js';
+import statusCommand from '../../src/cli/commands/status.js';
+import switchCommand from '../../src/cli/commands/switch.js';
+import { loadConfig } from '../../src/config/load.js';
+import { LOCAL_LABEL_PREFIX } from '../../src/plan/local-nodes.js';
+import type { RenewalRecord } from '../../src/plan/tls-renewal.js';
+import { silentLogger, type Logger } from '../../src/util/log.js';
+import { nodeDown } from '../../src/workflows/node-down.js';
+import { importBusyboxImage } from '../support/busybox-image.js';
+import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { runLoad } from '../support/load.js';
+import { startPebble, type TestPebble } from '../support/pebble.js';
+
+/**
+ * `depl buildinst` itself with tls: acme against Pebble (HTTP-01 through the edge): the version host and the
+ * live domain get certificates, a version whose order fails stays on HTTP and buildinst says why, and the
+ * renewal task buildinst installs on the cluster renews Pebble's short-lived certificates by itself (it runs
+ * the ACME client on the manager, so Pebble listens on the cluster bridge's gateway, where nodes reach this
+ * machine) under HTTPS load with no failed request. One single-node cluster for the whole file.
+ */
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const suffix = randomBytes(4).toString('hex');
+const busybox = `depl-test-busybox:${suffix}`;
+const domain = `tlsb-${suffix}.test`;
+const serve = 'mkdir -p /www && echo hello > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www';
+let tc: TestCluster;
+let pebble: TestPebble;
+let address: string;
+let app: string;
+let ctx: CommandContext;
+const results: unknown[] = [];
+
+/** curl as an operator would run it: the name resolved to the edge node, Pebble's root trusted. */
+async function curl(url: string): Promise<{ code: number; status: string; headers: string; body: string }> {
+  const host = new URL(url).hostname;
+  const port = new URL(url).protocol === 'https:' ? 443 : 80;
+  const run = await execa('curl', ['-sS', '-i', '--max-time', '10', '--cacert', pebble.rootsFile, '--resolve', `${host}:${port}:${address}`, url], { reject: false });
+  const [head = '', ...rest] = run.stdout.split(/\r?\n\r?\n/);
+  return { code: run.exitCode ?? -1, status: head.split('\n')[0] ?? '', headers: head, body: rest.join('\n\n') + run.stderr };
+}
+
+/** The serial of the certificate the edge presents for `host`, checked against Pebble's root. */
+function servedSerial(host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: address, port: 443, servername: host, ca: pebble.roots }, () => {
+      const serial = socket.getPeerCertificate().serialNumber;
+      socket.end();
+      resolve(serial);
+    });
+    socket.on('error', reject);
+  });
+}
+
+async function renewalRecord(): Promise<RenewalRecord | null> {
+  const text = await tc.cluster.manager.readFile(`/var/lib/depl/${app}/tls-renewal.json`);
+  return text === null ? null : (JSON.parse(text) as RenewalRecord);
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  const [cluster] = await Promise.all([
+    startTestCluster({ nodes: 1, config: { domain, services: { web: { image: busybox, command: ['sh', '-c', serve], port: 8080, http: true, health: '/healthz' } } } }),
+    importBusyboxImage(busybox),
+  ]);
+  tc = cluster;
+  app = tc.loaded.config.app;
+  address = tc.cluster.managerNode.address;
+  const [network] = await docker.listNetworks({ filters: { label: [`${LOCAL_LABEL_PREFIX}=${tc.prefix}`] } });
+  const gateway = network?.IPAM?.Config?.[0]?.Gateway;
+  if (!gateway) throw new Error(`no gateway on the bridge of cluster ${tc.prefix}`);
+  // certificates live 2 minutes and are due with 90 s left: the renewal task renews each 30 s after issue
+  pebble = await startPebble({ httpPort: 80, validitySeconds: 120, listenHost: gateway });
+  const doc = parse(await readFile(tc.configFile, 'utf8')) as Record<string, unknown>;
+  // renewEvery is long: the task must wake up when a certificate becomes due, not at its interval
+  doc.tls = { mode: 'acme', email: 'ops@example.org', directory: pebble.directory, caBundle: pebble.listenerCaFile, renewBefore: '90s', renewEvery: '10m' };
+  await writeFile(tc.configFile, stringify(doc));
+  tc.loaded = await loadConfig(tc.configFile);
+  for (const host of [domain, `v1.${domain}`]) await pebble.addA(host, address);
+  // Pebble's validation of v2's host reaches nothing there: its order fails
+  await pebble.addA(`v2.${domain}`, '127.0.0.2');
+  await loadImageOnNodes(tc.cluster, busybox);
+  ctx = { globals: { config: tc.configFile, json: true }, log: silentLogger, interactive: false, progress: false, result: (data) => results.push(data) };
+});
+
+afterAll(async () => {
+  await tc?.stop();
+  await pebble?.stop();
+  await docker.getImage(busybox).remove({ force: true }).catch(() => {});
+});
+
+describe('depl buildinst with tls: acme against Pebble', () => {
+  it('gives the version host a certificate; HTTPS answers 200 for it and for the live domain; HTTP redirects to HTTPS', async () => {
+    const started = performance.now();
+    // the renewal task may hold the lock while it renews: wait for it as an operator would
+    await buildinstCommand(ctx, { version: 'v1', lockWait: '2m' });
+    const ms = performance.now() - started;
+    const installed = results.pop() as { url: string; httpsMissing?: string; renewer?: string };
+    expect(installed.httpsMissing).toBeUndefined();
+    expect(installed.url).toBe(`https://v1.${domain}/`);
+    expect(installed.renewer).toBe('created');
+    process.stderr.write(`buildinst v1 with HTTP-01 issuance for ${domain} and v1.${domain} against Pebble: ${Math.round(ms)} ms\n`);
+
+    const version = await curl(`https://v1.${domain}/`);
+    expect(version.status, version.body).toMatch(/^HTTP\/2 200/);
+    expect(version.headers).toMatch(/x-depl-version: v1/i);
+
+    await switchCommand(ctx, 'v1', { lockWait: '2m' });
+    const live = await curl(`https://${domain}/`);
+    expect(live.status, live.body).toMatch(/^HTTP\/2 200/);
+    expect(live.body.trim()).toBe('hello');
+
+    const redirect = await curl(`http://${domain}/a/page?x=1`);
+    expect(redirect.status).toMatch(/^HTTP\/1.1 301/);
+    expect(redirect.headers).toMatch(new RegExp(`location: https://${domain.replace(/\./g, '\\.')}/a/page\\?x=1`, 'i'));
+  });
+
+  it('a version whose order Pebble refuses is installed and served over HTTP, and buildinst says why HTTPS is missing', async () => {
+    await buildinstCommand(ctx, { version: 'v2', lockWait: '2m' });
+    const installed = results.pop() as { url: string; httpsMissing?: string };
+    expect(installed.url).toBe(`http://v2.${domain}/`);
+    expect(installed.httpsMissing).toMatch(new RegExp(`did not issue a certificate for v2\\.${domain.replace(/\./g, '\\.')}`));
+    expect(installed.httpsMissing).toMatch(/connection|refused/i);
+
+    const plain = await curl(`http://v2.${domain}/`);
+    expect(plain.status).toMatch(/^HTTP\/1.1 200/);
+    expect(plain.headers).toMatch(/x-depl-version: v2/i);
+    expect((await curl(`https://v2.${domain}/`)).code).not.toBe(0);
+    // the others keep theirs
+    expect((await curl(`https://v1.${domain}/`)).status).toMatch(/^HTTP\/2 200/);
+  });
+
+  it('the renewal task on the cluster renews the short-lived certificates by itself, with 0 failed requests under HTTPS load', async () => {
+    const before = await servedSerial(domain);
+    const since = new Date().toISOString();
+    const load = await runLoad({
+      url: `https://${address}:443`,
+      host: domain,
+      tls: { servername: domain, ca: pebble.roots },
+      durationSeconds: 5,
+      keepAlive: { connections: 4, rate: 60 },
+      newConnections: { connections: 2, rate: 20 },
+    }, async () => {
+      // no depl command runs here: only the task can renew
+      await waitFor('the renewal task to renew the live domain\'s certificate', async () => {
+        const record = await renewalRecord();
+        if (record === null || record.at < since || !record.renewed.includes(domain)) return undefined;
+        return (await servedSerial(domain)) !== before ? record : undefined;
+      }, 150_000);
+    });
+    expect(load.failures).toEqual([]);
+    expect(load.errors).toBe(0);
+    expect(load.timeouts).toBe(0);
+    expect(load.non2xx).toBe(0);
+    expect(load.samples.length).toBeGreaterThan(200);
+
+    await statusCommand(ctx);
+    const status = results.pop() as { tls: { renewal: { installed: boolean; running: boolean; last: RenewalRecord } } };
+    expect(status.tls.renewal).toMatchObject({ installed: true, running: true });
+    expect(status.tls.renewal.last.decisions.some((d) => d.startsWith(`${domain}: `))).toBe(true);
+
+    // its log says what it decided and why; no key reaches it, the service spec or a swarm config/secret
+    const logs = await tc.cluster.manager.exec(['docker', 'service', 'logs', '--raw', `${app}-tls-renewer`]);
+    const text = logs.stdout + logs.stderr;
+    expect(text).toMatch(new RegExp(`${domain.replace(/\./g, '\\.')}: \\d+ s left, less than 90 s: renewing`));
+    expect(text).toMatch(/renewed the certificate for /);
+    expect(text).toMatch(/graceful reload/);
+    expect(text).not.toMatch(/PRIVATE KEY/);
+    const spec = (await tc.cluster.manager.exec(['docker', 'service', 'inspect', `${app}-tls-renewer`])).stdout;
+    expect(spec).not.toMatch(/PRIVATE KEY/);
+    const stored = (await tc.cluster.manager.exec(['sh', '-c', `stat -c '%a %n' /var/lib/depl/${app}/edge/tls/*/privkey.pem /var/lib/depl/${app}/tls-account.json`])).stdout.trim().split('\n');
+    for (const line of stored) expect(line).toMatch(/^600 /);
+    const configs = (await tc.cluster.manager.exec(['sh', '-c', 'for c in $(docker config ls -q); do docker config inspect --format "{{.Spec.Data}}" "$c"; done'])).stdout;
+    expect(configs.trim().split('\n').filter(Boolean).map((b64) => Buffer.from(b64, 'base64').toString()).join('\n')).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it('node-down removes the renewal task first', async () => {
+    const lines: string[] = [];
+    const log: Logger = { debug: () => {}, info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m), step: (m) => lines.push(m) };
+    await tc.cluster.close();
+    await nodeDown(tc.loaded, log);
+    expect(lines).toContain(`removed the certificate renewal task ${app}-tls-renewer`);
+  });
+});
