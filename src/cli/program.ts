@@ -127,6 +127,21 @@ export function buildProgram(run: Runner): Command {
     .option('--version <id>', 'a version other than the live one')
     .action((service, command, opts) => run(() => import('./commands/exec.js'), service, command, opts));
 
+  program.command('backup')
+    .description("a consistent snapshot of an accessory's volume (Redis: BGSAVE, online; others: paused while copied) to a file here")
+    .argument('<accessory>', 'an accessory in depl.yaml')
+    .option('--output <file>', 'where to write it (default: ./<app>-<accessory>-<time>.tar; never overwritten)')
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .action((accessory, opts) => run(() => import('./commands/backup.js'), accessory, opts));
+
+  program.command('restore')
+    .description("replace an accessory's data with a backup file: checked first, then stop, replace, start, verify")
+    .argument('<accessory>', 'an accessory in depl.yaml')
+    .argument('<file>', 'a file written by depl backup')
+    .option('--force', 'restore even while installed versions use the accessory')
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .action((accessory, file, opts) => run(() => import('./commands/restore.js'), accessory, file, opts));
+
   const lock = program.command('lock').description('the cluster-wide deploy lock');
   lock.command('status').description('who holds the lock').action((opts) => run(() => import('./commands/lock.js'), 'status', opts));
   lock.command('release').description('release a stale lock').action((opts) => run(() => import('./commands/lock.js'), 'release', opts));

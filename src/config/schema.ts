@@ -86,6 +86,15 @@ const accessory = z.strictObject({
     interval: z.string().regex(/^\d+(ms|s|m)$/, 'expected a duration like 5s').default('5s'),
     retries: z.number().int().min(1).max(100).default(5),
   }).optional(),
+  /**
+   * How `depl backup` copies its volume: `redis` (a BGSAVE snapshot, online; the default for redis images) or
+   * `volume` (pause, copy the volume, resume; the default otherwise). `passwordSecret`: the secret holding
+   * Redis's requirepass, when the accessory lists several.
+   */
+  backup: z.strictObject({
+    kind: z.enum(['redis', 'volume']).optional(),
+    passwordSecret: secretName.optional(),
+  }).optional(),
 });
 
 const hstsMaxAge = z.number().int().min(0).max(63_072_000).optional();
@@ -173,7 +182,11 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['services', name, 'from'], message: `"${svc.from}" itself uses "from"; point at the service that builds` });
       }
     }
-    for (const name of Object.keys(cfg.accessories)) {
+    for (const [name, acc] of Object.entries(cfg.accessories)) {
+      const passwordSecret = acc.backup?.passwordSecret;
+      if (passwordSecret !== undefined && !acc.secrets.includes(passwordSecret)) {
+        ctx.addIssue({ code: 'custom', path: ['accessories', name, 'backup', 'passwordSecret'], message: `"${passwordSecret}" is not one of this accessory's secrets (have: ${acc.secrets.join(', ') || 'none'})` });
+      }
       if (name in cfg.services) {
         ctx.addIssue({ code: 'custom', path: ['accessories', name], message: `"${name}" is also a service; names must be unique` });
       }

@@ -1,0 +1,209 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { execa } from 'execa';
+import tar from 'tar-stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
+import { importBusyboxImage } from '../support/busybox-image.js';
+import { runCli } from '../support/cli.js';
+import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { crawlerDeployment } from '../support/crawler-deployment.js';
+
+/**
+ * depl backup / restore of the Redis accessory as the example deploys it (password from a swarm secret,
+ * append-only file on), pinned to the second node of a 2-node local cluster, used by one installed version.
+ * Keys written, backed up, flushed: restore is refused while the version uses Redis, refused for a damaged
+ * file or one of another accessory type (exit 2, Redis untouched), and with --force brings back the same
+ * keys and values (and not what was written after the backup). The copy it kept of the replaced data is a
+ * volume backup: restored after the version is gone (no --force), it brings that state back.
+ */
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const suffix = randomBytes(4).toString('hex');
+const busybox = `depl-test-busybox:${suffix}`;
+let tc: TestCluster;
+let app: string;
+let prefix: string;
+
+const cli = (args: string[]) => runCli(args, { cwd: tc.dir, timeoutMs: 240_000 });
+
+async function redisContainer(): Promise<string> {
+  const ps = await execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=redis']);
+  const id = ps.stdout.trim();
+  expect(id, 'the redis task runs on node-2').not.toBe('');
+  return id;
+}
+
+/** redis-cli in the accessory's container, with the password from its swarm secret. */
+async function redis(...args: string[]): Promise<string> {
+  const result = await execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', 'exec', await redisContainer(), 'sh', '-c',
+    'REDISCLI_AUTH=$(cat /run/secrets/redis_password) exec redis-cli "$@"', 'redis-cli', ...args]);
+  return result.stdout.trim();
+}
+
+/** Every test key with its type and value, read in one call (a Lua script, so a single round trip). */
+async function snapshotOfKeys(): Promise<string[]> {
+  const script = `local out = {}
+for _, k in ipairs(redis.call('KEYS', ARGV[1] .. '*')) do
+  local t = redis.call('TYPE', k).ok
+  local v
+  if t == 'hash' then v = table.concat(redis.call('HGETALL', k), ',')
+  elseif t == 'list' then v = table.concat(redis.call('LRANGE', k, 0, -1), ',')
+  else v = redis.call('GET', k) end
+  table.insert(out, k .. ' ' .. t .. ' ' .. v)
+end
+table.sort(out)
+return out`;
+  const text = await redis('EVAL', script, '0', prefix);
+  return text === '' ? [] : text.split('\n');
+}
+
+async function tarEntries(file: string): Promise<{ name: string; data: Buffer }[]> {
+  const entries: { name: string; data: Buffer }[] = [];
+  const extract = tar.extract();
+  extract.on('entry', (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => { entries.push({ name: header.name, data: Buffer.concat(chunks) }); next(); });
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  extract.end(await readFile(file));
+  await done;
+  return entries;
+}
+
+async function packEntries(file: string, entries: { name: string; data: Buffer }[]): Promise<void> {
+  const pack = tar.pack();
+  for (const e of entries) pack.entry({ name: e.name, mode: 0o600 }, e.data);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  await writeFile(file, Buffer.concat(chunks), { mode: 0o600 });
+}
+
+beforeAll(async () => {
+  prefix = `bk:${suffix}:`;
+  const name = `bk${suffix.slice(0, 4)}`;
+  const example = await crawlerDeployment(name);
+  const redisAccessory = { ...(example.accessories as Record<string, Record<string, unknown>>).redis, node: 'node-2' };
+  const [cluster] = await Promise.all([startTestCluster({
+    nodes: 2,
+    app: name,
+    config: {
+      images: example.images,
+      services: { worker: { image: busybox, command: ['sh', '-c', 'exec sleep 1000000'], secrets: ['redis_password'], stopGracePeriod: '1s' } },
+      accessories: { redis: redisAccessory },
+      secrets: ['redis_password'],
+    },
+  }), importBusyboxImage(busybox)]);
+  tc = cluster;
+  app = tc.loaded.config.app;
+  await generateMissingSecrets(tc.dir, ['redis_password'], new Date());
+  await loadImageOnNodes(tc.cluster, busybox);
+  const install = await cli(['buildinst', '--version', 'v1']);
+  expect(install.exitCode, install.stderr.slice(-3000)).toBe(0);
+}, 600_000);
+
+afterAll(async () => {
+  await tc?.stop();
+  await docker.getImage(busybox).remove({ force: true }).catch(() => {});
+});
+
+describe('depl backup and restore of the Redis accessory', () => {
+  let file: string;
+  let written: string[];
+
+  it('backs up a consistent snapshot with a manifest and a checksum', async () => {
+    await redis('SET', `${prefix}plain`, 'hello world');
+    await redis('HSET', `${prefix}hash`, 'a', '1', 'b', 'two');
+    await redis('RPUSH', `${prefix}list`, 'x', 'y', 'z');
+    await redis('EVAL', "for i = 1, 200 do redis.call('SET', ARGV[1] .. 'n:' .. i, 'value-' .. i) end", '0', prefix);
+    written = await snapshotOfKeys();
+    expect(written).toHaveLength(203);
+    expect(written).toContain(`${prefix}hash hash a,1,b,two`);
+
+    file = path.join(tc.dir, 'redis.backup.tar');
+    const run = await cli(['backup', 'redis', '--output', file, '--json']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(((await stat(file)).mode & 0o777).toString(8)).toBe('600');
+    const entries = await tarEntries(file);
+    expect(entries.map((e) => e.name)).toEqual(['manifest.json', 'dump.rdb']);
+    const manifest = JSON.parse(entries[0]!.data.toString()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(manifest).toMatchObject({ format: 'depl-backup', app, accessory: 'redis', type: 'redis', node: 'node-2', volume: { name: 'redis-data', target: '/data' } });
+    expect(manifest.redis).toMatchObject({ aof: true, keys: 203 });
+    expect(manifest.payload.sha256).toBe(createHash('sha256').update(entries[1]!.data).digest('hex'));
+    expect(entries[1]!.data.subarray(0, 5).toString()).toBe('REDIS');
+    expect(JSON.parse(run.stdout)).toMatchObject({ file, manifest: { payload: { sha256: manifest.payload.sha256 } } });
+
+    // an unknown accessory, or an existing output, is a usage error
+    expect((await cli(['backup', 'nope'])).exitCode).toBe(2);
+    const again = await cli(['backup', 'redis', '--output', file]);
+    expect(again.exitCode).toBe(2);
+    expect(again.stderr).toContain('already exists');
+  });
+
+  it('refuses a restore while a version uses Redis, a damaged file and another type of file: exit 2, nothing changed', async () => {
+    await redis('FLUSHALL');
+    await redis('SET', `${prefix}after`, 'written after the backup');
+    const container = await redisContainer();
+
+    const inUse = await cli(['restore', 'redis', file, '--yes']);
+    expect(inUse.exitCode, inUse.stderr).toBe(2);
+    expect(inUse.stderr).toContain(`${app}-v1-worker`);
+    expect(inUse.stderr).toMatch(/version v1/);
+    expect(inUse.stderr).toContain('--force');
+
+    const damaged = path.join(tc.dir, 'damaged.tar');
+    const bytes = await readFile(file);
+    const at = bytes.indexOf('REDIS0');
+    bytes[at + 40] = bytes[at + 40]! ^ 0xff;
+    await writeFile(damaged, bytes);
+    const bad = await cli(['restore', 'redis', damaged, '--force', '--yes']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/SHA-256/);
+
+    const truncated = path.join(tc.dir, 'truncated.tar');
+    const whole = await readFile(file);
+    await writeFile(truncated, whole.subarray(0, whole.length - 1536));
+    expect((await cli(['restore', 'redis', truncated, '--force', '--yes'])).exitCode).toBe(2);
+
+    const entries = await tarEntries(file);
+    const manifest = JSON.parse(entries[0]!.data.toString()) as Record<string, unknown>;
+    const other = path.join(tc.dir, 'postgres.tar');
+    await packEntries(other, [{ name: 'manifest.json', data: Buffer.from(JSON.stringify({ ...manifest, type: 'postgres', accessory: 'db', image: 'postgres:16' })) }, entries[1]!]);
+    const wrongType = await cli(['restore', 'redis', other, '--force', '--yes']);
+    expect(wrongType.exitCode).toBe(2);
+    expect(wrongType.stderr).toMatch(/postgres accessory's data/);
+
+    // without --yes and without a terminal it asks for confirmation instead of acting
+    const unconfirmed = await cli(['restore', 'redis', file, '--force']);
+    expect(unconfirmed.exitCode).toBe(2);
+    expect(unconfirmed.stderr).toContain('--yes');
+
+    expect(await redisContainer()).toBe(container);
+    expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
+  });
+
+  let safetyCopy: string;
+  it('with --force, restores the same keys and values (and only those), from the append-only file Redis loads', async () => {
+    const run = await cli(['restore', 'redis', file, '--force', '--yes', '--json']);
+    expect(run.exitCode, run.stderr.slice(-3000)).toBe(0);
+    const result = JSON.parse(run.stdout) as { restored: boolean; keys: number; safetyCopy: string };
+    expect(result).toMatchObject({ restored: true, keys: 203 });
+    expect(await snapshotOfKeys()).toEqual(written);
+    safetyCopy = result.safetyCopy;
+    expect(safetyCopy.startsWith(path.join(tc.dir, '.depl', 'backups'))).toBe(true);
+  });
+
+  it('once no version uses Redis, restores without --force: the copy of the replaced data is a volume backup', async () => {
+    await tc.cluster.manager.exec(['docker', 'service', 'scale', '--detach', `${app}-v1-worker=0`]);
+    const run = await cli(['restore', 'redis', safetyCopy, '--yes']);
+    expect(run.exitCode, run.stderr.slice(-3000)).toBe(0);
+    expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
+    expect(((await stat(safetyCopy)).mode & 0o777).toString(8)).toBe('600');
+  });
+});
