@@ -113,19 +113,6 @@ export async function nodeEngine(loaded: LoadedConfig, cluster: Cluster, node: C
   );
 }
 
-/** The engine of any node of the cluster (an accessory's, for its volume): the manager's, or one over SSH. */
-export async function nodeEngine(loaded: LoadedConfig, cluster: Cluster, nodeName: string): Promise<Engine> {
-  if (nodeName === cluster.managerNode.name) return managerEngine(loaded, cluster);
-  const node = cluster.nodes.find((n) => n.name === nodeName);
-  if (!node) throw new OperationError(`no node named "${nodeName}" in this cluster (have: ${cluster.nodes.map((n) => n.name).join(', ')})`, "Run 'depl node-up' to refresh the inventory.", 'NO_SUCH_NODE');
-  const keyFile = sshKeyPath(loaded);
-  const privateKey = await readFile(keyFile);
-  return engineOverSsh(
-    { name: node.name, host: node.address, port: loaded.config.ssh.port, user: loaded.config.ssh.user, privateKey, keyFile },
-    new KnownHosts(knownHostsPath(loaded)),
-  );
-}
-
 /** The few socket methods http.Agent calls on keep-alive connections, as no-ops on an SSH channel. */
 function socketLike(channel: ClientChannel): Duplex {
   const socket = channel as unknown as Record<string, unknown>;

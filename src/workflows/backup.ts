@@ -8,7 +8,7 @@ import {
   type AccessoryPlace,
 } from '../apply/accessory-data.js';
 import { openPayload, verifyBackupFile, volumeRootOwner, writeBackupFile, type PayloadFacts } from '../apply/backup-file.js';
-import type { Cluster } from '../apply/cluster.js';
+import type { Cluster, ClusterNode } from '../apply/cluster.js';
 import { managerEngine, nodeEngine, type Engine } from '../apply/docker.js';
 import { deplDir } from '../apply/inventory.js';
 import { describeHolder, withLock } from '../apply/lock.js';
@@ -124,6 +124,12 @@ async function withClusterEngine<T>(loaded: LoadedConfig, log: Logger, fn: (clus
   }
 }
 
+function clusterNode(cluster: Cluster, name: string): ClusterNode {
+  const node = cluster.nodes.find((n) => n.name === name);
+  if (!node) throw new OperationError(`the accessory's node ${name} is not in this cluster's inventory (have: ${cluster.nodes.map((n) => n.name).join(', ')})`, "Run 'depl node-up' to refresh the inventory.", 'NO_SUCH_NODE');
+  return node;
+}
+
 async function placed(engine: Engine, loaded: LoadedConfig, t: Target): Promise<AccessoryPlace> {
   const place = await findAccessory(engine, loaded.config.app, t.name);
   if (place === null) {
@@ -219,7 +225,7 @@ export async function backup(loaded: LoadedConfig, options: BackupOptions, log: 
     if (place.containerId === null || place.node === null) {
       throw new OperationError(`accessory ${t.name} has no running task to copy from`, `See \`docker service ps ${t.name}\` on the manager; depl backup copies from a running accessory.`, 'ACCESSORY_NOT_RUNNING');
     }
-    const engine = await nodeEngine(loaded, cluster, place.node);
+    const engine = await nodeEngine(loaded, cluster, clusterNode(cluster, place.node));
     try {
       await resumeIfPaused(engine, place.containerId, t.name, log);
       const base = {
@@ -325,7 +331,7 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
     }
     if (users.length > 0) log.warn(`--force: restoring under version(s) ${describeUsers(users)}`);
     const node = place.node ?? (t.accessory.node === 'manager' ? cluster.managerNode.name : t.accessory.node);
-    const engine = await nodeEngine(loaded, cluster, node);
+    const engine = await nodeEngine(loaded, cluster, clusterNode(cluster, node));
     const password = redisPasswordSecret(t.accessory);
     const port = t.accessory.port ?? 6379;
     try {
