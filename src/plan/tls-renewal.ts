@@ -16,7 +16,10 @@ import { FILES_ID, type InstalledCertificate } from './tls.js';
 export const RENEWER_ROLE = 'tls-renewer';
 export const DEFAULT_RENEW_BEFORE = '30d';
 export const DEFAULT_RENEW_EVERY = '12h';
-/** After a failed renewal or a held lock the task tries again this soon (or at its interval, if sooner). */
+/**
+ * After a failed renewal or a held lock the task tries again this soon, or sooner when its interval or a
+ * quarter of the renewal window is shorter (short-lived certificates must not run out while it waits).
+ */
 export const RENEW_RETRY_MS = 60_000;
 /** The task never looks again sooner than this (a certificate due in 200 ms is looked at in 1 s). */
 const MIN_DELAY_MS = 1_000;
@@ -108,7 +111,7 @@ export function nextCheckDelay(
   lastRound: 'ok' | 'failed' | 'locked',
 ): number {
   let delay = settings.everyMs;
-  if (lastRound !== 'ok') delay = Math.min(delay, RENEW_RETRY_MS);
+  if (lastRound !== 'ok') delay = Math.min(delay, RENEW_RETRY_MS, settings.renewBeforeMs / 4);
   for (const decision of decideRenewals(installed, now, settings)) {
     if (decision.action !== 'keep') continue;
     delay = Math.min(delay, decision.notAfter - settings.renewBeforeMs - now);

@@ -16,7 +16,7 @@ import {
   type CertificateSpec,
   type InstalledCertificate,
 } from '../plan/tls.js';
-import { renewalTimes } from '../plan/tls-renewal.js';
+import { describeSpan, renewalTimes } from '../plan/tls-renewal.js';
 import { DesignateClient } from '../apply/openstack/designate.js';
 import { openstackSession, type OpenStackProviderOptions } from '../apply/providers/openstack.js';
 import { issueCertificate, type ChallengeResponder } from '../apply/tls/acme.js';
@@ -276,7 +276,7 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
         removed: result.removed,
         certificates: result.installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString() })),
         lines: [
-          result.changed ? `renewed ${result.renewed.length}, issued ${result.issued.length}, removed ${result.removed.length}` : 'every certificate has more than 30 days left: nothing to renew',
+          result.changed ? `renewed ${result.renewed.length}, issued ${result.issued.length}, removed ${result.removed.length}` : `every certificate has more than ${describeSpan(renewalTimes(tlsSettings(config)).renewBeforeMs)} left: nothing to renew`,
           ...describeCertificates(result.installed, now),
         ],
       };

@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { acquireLock } from '../../src/apply/lock.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import buildinstCommand from '../../src/cli/commands/buildinst.js';
 import statusCommand from '../../src/cli/commands/status.js';
@@ -146,6 +147,22 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     expect((await curl(`https://v1.${domain}/`)).status).toMatch(/^HTTP\/2 200/);
   });
 
+  it('a renewal round that finds a depl command holding the cluster lock leaves everything to it and looks again', async () => {
+    const lock = await acquireLock(tc.cluster.manager, app, { command: 'depl test holds the lock', waitMs: 120_000 });
+    try {
+      const serial = await servedSerial(domain);
+      const since = new Date().toISOString();
+      const record = await waitFor('a renewal round to find the lock held', async () => {
+        const r = await renewalRecord();
+        return r !== null && r.at > since && r.outcome === 'locked' ? r : undefined;
+      }, 90_000);
+      expect(Date.parse(record.next) - Date.parse(record.at)).toBeLessThanOrEqual(22_500 + 1_000);
+      expect(await servedSerial(domain)).toBe(serial);
+    } finally {
+      await lock.release();
+    }
+  });
+
   it('the renewal task on the cluster renews the short-lived certificates by itself, with 0 failed requests under HTTPS load', async () => {
     const before = await servedSerial(domain);
     const since = new Date().toISOString();
@@ -178,9 +195,11 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     // its log says what it decided and why; no key reaches it, the service spec or a swarm config/secret
     const logs = await tc.cluster.manager.exec(['docker', 'service', 'logs', '--raw', `${app}-tls-renewer`]);
     const text = logs.stdout + logs.stderr;
+    for (const line of text.split('\n').filter((l) => /ACME: certificate for|graceful reload/.test(l))) process.stderr.write(`renewal task: ${line}\n`);
     expect(text).toMatch(new RegExp(`${domain.replace(/\./g, '\\.')}: \\d+ s left, less than 90 s: renewing`));
     expect(text).toMatch(/renewed the certificate for /);
     expect(text).toMatch(/graceful reload/);
+    expect(text).toMatch(/the cluster lock is held by .*depl test holds the lock.*looking again soon/);
     expect(text).not.toMatch(/PRIVATE KEY/);
     const spec = (await tc.cluster.manager.exec(['docker', 'service', 'inspect', `${app}-tls-renewer`])).stdout;
     expect(spec).not.toMatch(/PRIVATE KEY/);

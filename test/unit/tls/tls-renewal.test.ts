@@ -50,6 +50,8 @@ describe('the renewal task decides with time as input', () => {
     expect(nextCheckDelay([cert('a', 1)], NOW, http01, 'failed')).toBe(RENEW_RETRY_MS);
     expect(nextCheckDelay([], NOW, http01, 'ok')).toBe(http01.everyMs);
     expect(nextCheckDelay([{ ...cert('a', 0), notAfter: NOW + 30 * DAY + 10 }], NOW, http01, 'ok')).toBe(1_000);
+    // a short renewal window retries sooner: a quarter of it
+    expect(nextCheckDelay([], NOW, { ...http01, renewBeforeMs: 90_000 }, 'locked')).toBe(22_500);
   });
 });
 
