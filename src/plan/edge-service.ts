@@ -1,4 +1,4 @@
-import type { Argv } from './shell.js';
+import { quote, shellLine, type Argv } from './shell.js';
 import { LABELS, type ServiceSpec, type UpdatePolicy } from './services.js';
 
 /**
@@ -66,6 +66,30 @@ export function planEdgeService(app: string, image: string, network: string, htt
 }
 
 export const EDGE_ROLE_LABEL = 'depl.role';
+
+/** The two modules the edge's configuration loads (src/plan/nginx.ts), which a stock nginx image lacks. */
+export const EDGE_NGINX_MODULES = ['ndk_http_module', 'ngx_http_lua_module'] as const;
+
+/** The exit code of edgeImageProbe when a module is missing (Docker's own failures are 125-127). */
+export const EDGE_PROBE_MISSING_MODULE = 3;
+
+/**
+ * A shell line for the manager that looks into the image about to become the edge (a container created,
+ * never started, so an image without a shell works too) for the Lua modules where the configuration loads
+ * them: a stock image would otherwise restart in a loop until the wait for the edge gives up, saying
+ * nothing about why. Exits 0, EDGE_PROBE_MISSING_MODULE, or Docker's code when the image cannot be had.
+ */
+export function edgeImageProbe(image: string, modulesDir: string): string {
+  const copies = EDGE_NGINX_MODULES.map((m) => `${modulesDir}/${m}.so`).map((file) =>
+    `docker cp "$id":${quote(file)} - >/dev/null 2>&1 || { echo ${quote(`no ${file}`)}; rc=${EDGE_PROBE_MISSING_MODULE}; }`);
+  return [
+    `id=$(${shellLine(['docker', 'create', '--network', 'none', '--entrypoint', 'nginx', image])}) || exit $?`,
+    'rc=0',
+    ...copies,
+    'docker rm "$id" >/dev/null',
+    'exit $rc',
+  ].join('\n');
+}
 
 /** Makes the edge's directories on the node (before the service can bind-mount them). */
 export function edgeDirsCommand(app: string): Argv {
