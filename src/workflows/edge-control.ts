@@ -57,8 +57,15 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
   const certificates = loaded !== undefined && !filesOnly
     ? async (versions: string[]) => {
       const { refreshEdgeCertificates } = await import('./tls.js');
-      const result = await refreshEdgeCertificates(cluster, loaded, log, versions);
-      return result.renderChanged ? clusterEdgeSite(cluster, config.app) : null;
+      try {
+        const result = await refreshEdgeCertificates(cluster, loaded, log, versions);
+        return result.renderChanged ? clusterEdgeSite(cluster, config.app) : null;
+      } catch (error) {
+        // a CA or a DNS service that cannot be reached does not stop a switch: the certificates stay as they are
+        if (!(error instanceof OperationError)) throw error;
+        log.warn(`certificates not renewed: ${error.message}${error.hint ? `\n  ${error.hint}` : ''}`);
+        return null;
+      }
     }
     : undefined;
   return {
