@@ -11,6 +11,7 @@ import { apiConnection } from '../../crawler/src/redis.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pollUntil } from '../../src/util/poll.js';
 import { runCli } from '../support/cli.js';
 import { apiEntry, spawnService, startInProcessWorker, writeServiceConfig } from '../support/crawler.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
@@ -150,6 +151,28 @@ describe('crawler API', () => {
     expect(metrics.text).toMatch(/crawler_redis_up 1/);
     const openapi = await call(base, 'GET', '/openapi.json');
     expect(Object.keys(openapi.json.paths)).toContain('/v1/jobs/{id}/images');
+  });
+
+  it('reports the backlog autoscaling reads: tasks held by workers plus those not yet delivered', async () => {
+    const config = configFor();
+    const base = await startApi(config);
+    const gauges = async () => {
+      const text = (await call(base, 'GET', '/metrics')).text;
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+      return { held: value('crawler_tasks_held'), lag: value('crawler_tasks_lag'), backlog: value('crawler_tasks_backlog') };
+    };
+    await pollUntil(async () => (await call(base, 'GET', '/readyz')).status === 200 || undefined, { timeoutMs: 10_000, intervalMs: 50, onTimeout: () => { throw new Error('the API never became ready'); } });
+    // no worker has read anything yet: every task in the stream is waiting
+    for (const n of [1, 2, 3]) expect((await call(base, 'POST', '/v1/jobs', json({ urls: [`http://x.test/${n}`] }))).status).toBe(201);
+    expect(await gauges()).toEqual({ held: 0, lag: 3, backlog: 3 });
+    // a worker takes two of them (and holds them unacknowledged)
+    const tasks = `${config.keyPrefix}tasks`;
+    await client.xreadgroup('GROUP', 'workers', 'w1', 'COUNT', 2, 'STREAMS', tasks, '>');
+    expect(await gauges()).toEqual({ held: 2, lag: 1, backlog: 3 });
+    // one is done: acknowledged and deleted, as the completion script does
+    const [[id]] = (await client.xpending(tasks, 'workers', '-', '+', 1)) as [[string]];
+    await client.multi().xack(tasks, 'workers', id).xdel(tasks, id).exec();
+    expect(await gauges()).toEqual({ held: 1, lag: 1, backlog: 2 });
   });
 
   it('fails fast with 503 when Redis is unreachable, while /healthz stays up', async () => {

@@ -174,17 +174,35 @@ function parseSubmission(contentType: string | undefined, body: Buffer): unknown
 }
 
 async function queueGauges(redis: Redis, store: JobStore) {
-  const [length, delayed, pending] = await Promise.all([
+  const [length, delayed, group] = await Promise.all([
     redis.xlen(store.keys.tasks),
     redis.zcard(store.keys.delayed),
-    (redis.xpending(store.keys.tasks, CONSUMER_GROUP) as Promise<[number, ...unknown[]]>).then((r) => r[0]).catch(() => 0),
+    groupInfo(redis, store.keys.tasks),
   ]);
+  // Acknowledged tasks are deleted from the stream, so what is left is held (pending) or not yet delivered
+  // (lag); Redis cannot tell the lag after some deletions, and then the stream's length says it.
+  const lag = group.lag ?? Math.max(0, length - group.pending);
   return [
     { name: 'crawler_redis_up', help: 'Redis answered the scrape.', value: 1 },
     { name: 'crawler_tasks_queued', help: 'Page tasks in the stream (waiting or held by a worker).', value: length },
-    { name: 'crawler_tasks_held', help: 'Page tasks delivered to a worker and not yet acknowledged.', value: pending },
+    { name: 'crawler_tasks_held', help: 'Page tasks delivered to a worker and not yet acknowledged.', value: group.pending },
+    { name: 'crawler_tasks_lag', help: 'Page tasks in the stream not yet delivered to any worker.', value: lag },
+    { name: 'crawler_tasks_backlog', help: 'Page tasks waiting for or held by a worker (held + lag): what autoscaling divides among workers.', value: group.pending + lag },
     { name: 'crawler_tasks_delayed', help: 'Page tasks waiting for a retry or a host slot.', value: delayed },
   ];
+}
+
+/** The workers' consumer group as XINFO GROUPS reports it (Redis >= 7 reports the lag); zeros before it exists. */
+async function groupInfo(redis: Redis, stream: string): Promise<{ pending: number; lag: number | null }> {
+  const groups = (await redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][];
+  for (const fields of groups) {
+    const info = new Map<string, unknown>();
+    for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
+    if (info.get('name') !== CONSUMER_GROUP) continue;
+    const lag = info.get('lag');
+    return { pending: Number(info.get('pending') ?? 0), lag: typeof lag === 'number' ? lag : null };
+  }
+  return { pending: 0, lag: null };
 }
 
 function isRedisUnavailable(error: unknown): boolean {
