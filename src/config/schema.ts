@@ -97,6 +97,39 @@ const accessory = z.strictObject({
   }).optional(),
 });
 
+/** `500ms`, `30s`, `5m`, `1h`. */
+const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'expected a duration like 30s, 5m or 1h');
+
+/**
+ * Queue-driven replicas of one service (the key): a controller in the swarm reads the backlog from the app's
+ * metrics and keeps ceil(backlog / targetBacklog) replicas within min..max (see src/plan/autoscale.ts).
+ */
+const autoscale = z.strictObject({
+  min: z.number().int().min(0).max(100).default(1),
+  max: z.number().int().min(1).max(100),
+  /** Queued tasks one replica should have to itself: replicas = ceil(backlog / targetBacklog). */
+  targetBacklog: z.number().positive('expected a number of tasks above 0'),
+  /** Scale down only this long after the last change, to the most replicas the backlog asked for during it. */
+  cooldown: duration.default('5m'),
+  /** Scale up no sooner than this after the last change (0s: as soon as the backlog asks). */
+  upCooldown: duration.default('0s'),
+  /** How often the backlog is read. */
+  interval: duration.default('10s'),
+  /** Where the backlog is read: a Prometheus text gauge served by one of the version's services. */
+  metrics: z.strictObject({
+    /** The service serving the metrics (default: the one with http: true); reached on its port over the app's network. */
+    service: z.string().optional(),
+    path: z.string().regex(/^\/[^\s]*$/, 'expected a path like /metrics').default('/metrics'),
+    /** The gauge: the crawler's API serves crawler_tasks_backlog (stream pending + lag). */
+    gauge: z.string().regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, 'expected a Prometheus metric name').default('crawler_tasks_backlog'),
+    /** A declared secret sent as `Authorization: Bearer <value>` (the crawler's /metrics needs api_token). */
+    bearer: secretName.optional(),
+  }).default({ path: '/metrics', gauge: 'crawler_tasks_backlog' }),
+});
+
+/** The controller's own service is `<app>-<version>-autoscaler`. */
+export const AUTOSCALER_SERVICE = 'autoscaler';
+
 const hstsMaxAge = z.number().int().min(0).max(63_072_000).optional();
 
 /** ACME (RFC 8555): Let's Encrypt by default; `letsencrypt-staging` or any https directory URL. */
@@ -160,6 +193,8 @@ export const configSchema = z
     }).default({ encrypted: 'auto' }),
     /** The JSON document every service is started with as --config. */
     config: z.record(z.string(), z.unknown()).default({}),
+    /** Services scaled on their queue's backlog, by service name. */
+    autoscale: z.record(z.string(), autoscale).default({}),
     /** HTTPS at the edge. Absent: off for the local provider, ACME with Let's Encrypt otherwise (see plan/tls.ts). */
     tls: tlsSchema.optional(),
   })
@@ -209,6 +244,29 @@ export const configSchema = z
         }
       }
     }
+    for (const [name, policy] of Object.entries(cfg.autoscale)) {
+      const at = ['autoscale', name];
+      if (!(name in cfg.services)) {
+        ctx.addIssue({ code: 'custom', path: at, message: `no service named "${name}" to scale (have: ${Object.keys(cfg.services).join(', ')})` });
+        continue;
+      }
+      if (policy.min > policy.max) ctx.addIssue({ code: 'custom', path: [...at, 'min'], message: `min ${policy.min} is above max ${policy.max}` });
+      const source = policy.metrics.service ?? Object.entries(cfg.services).find(([, s]) => s.http)?.[0];
+      if (source === undefined) {
+        ctx.addIssue({ code: 'custom', path: [...at, 'metrics', 'service'], message: 'name the service that serves the backlog gauge (no service has http: true)' });
+      } else if (!(source in cfg.services)) {
+        ctx.addIssue({ code: 'custom', path: [...at, 'metrics', 'service'], message: `no service named "${source}" (have: ${Object.keys(cfg.services).join(', ')})` });
+      } else if (cfg.services[source]!.port === undefined) {
+        ctx.addIssue({ code: 'custom', path: [...at, 'metrics', 'service'], message: `service "${source}" has no port to read ${policy.metrics.path} from: set services.${source}.port` });
+      }
+      const secret = policy.metrics.bearer;
+      if (secret !== undefined && !declared.has(secret)) {
+        ctx.addIssue({ code: 'custom', path: [...at, 'metrics', 'bearer'], message: `"${secret}" is not declared in the top-level secrets: list (have: ${cfg.secrets.join(', ') || 'none'})` });
+      }
+    }
+    if (Object.keys(cfg.autoscale).length > 0 && AUTOSCALER_SERVICE in cfg.services) {
+      ctx.addIssue({ code: 'custom', path: ['services', AUTOSCALER_SERVICE], message: `"${AUTOSCALER_SERVICE}" is the name of the autoscale controller's service; rename this service` });
+    }
     for (const issue of inlineSecrets(cfg.config, ['config'])) ctx.addIssue({ code: 'custom', ...issue });
     const tls = cfg.tls;
     if (tls?.mode === 'acme' && tls.challenge === 'dns-01' && cfg.provider.type !== 'openstack' && tls.dnsCloud === undefined) {
@@ -246,4 +304,5 @@ export type ServiceConfig = DeplConfig['services'][string];
 export type AccessoryConfig = DeplConfig['accessories'][string];
 export type LocalProviderConfig = z.infer<typeof localProvider>;
 export type TlsConfig = z.infer<typeof tlsSchema>;
+export type AutoscaleConfig = DeplConfig['autoscale'][string];
 export type OpenStackProviderConfig = z.infer<typeof openstackProvider>;

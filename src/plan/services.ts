@@ -30,6 +30,8 @@ export const LABELS = {
   secret: 'depl.secret',
   /** On an accessory: the swarm secrets it mounts, so a rotated one is noticed and the accessory updated. */
   secrets: 'depl.secrets',
+  /** On an autoscaled service: its bounds, `min-max`; its replicas belong to the version's autoscaler. */
+  autoscale: 'depl.autoscale',
 } as const;
 
 export interface SwarmConfigRef {
@@ -68,7 +70,7 @@ type SecretMount = { File: { Name: string; UID: string; GID: string; Mode: numbe
  * Mounts at /run/secrets/<name> (tmpfs, only in the services that list the secret). Mode 0444 as Docker's
  * default: images run as any user (the crawler's as nobody), and the container is the boundary.
  */
-function secretMounts(names: readonly string[], refs: Record<string, SwarmSecretRef>, owner: string): SecretMount[] {
+export function secretMounts(names: readonly string[], refs: Record<string, SwarmSecretRef>, owner: string): SecretMount[] {
   return names.map((name) => {
     const ref = refs[name];
     if (ref === undefined) throw new Error(`no swarm secret planned for ${name} (used by ${owner})`);
@@ -91,7 +93,7 @@ export interface ServiceSpec {
       StopSignal: 'SIGTERM' | 'SIGQUIT';
       Configs?: { File: { Name: string; UID: string; GID: string; Mode: number }; ConfigID: string; ConfigName: string }[];
       Secrets?: SecretMount[];
-      Mounts?: { Type: 'volume' | 'bind'; Source: string; Target: string; VolumeOptions?: { Labels: Record<string, string> } }[];
+      Mounts?: { Type: 'volume' | 'bind'; Source: string; Target: string; ReadOnly?: boolean; VolumeOptions?: { Labels: Record<string, string> } }[];
       HealthCheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
     };
     RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; Delay: number; MaxAttempts: number; Window: number };
@@ -168,6 +170,9 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
   return Object.entries(config.services).map(([name, svc]) => {
     const image = input.images[name];
     if (image === undefined) throw new Error(`no image planned for service ${name}`);
+    // an autoscaled service starts with depl.yaml's replicas within its bounds; its controller takes it from there
+    const autoscaled = config.autoscale[name];
+    const replicas = autoscaled === undefined ? svc.replicas : Math.min(autoscaled.max, Math.max(autoscaled.min, svc.replicas));
     const labels: Record<string, string> = {
       [LABELS.app]: config.app,
       [LABELS.version]: version,
@@ -176,8 +181,9 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
       ...(svc.port !== undefined ? { [LABELS.port]: String(svc.port) } : {}),
       ...(svc.health !== undefined ? { [LABELS.health]: svc.health } : {}),
       ...(input.branch !== undefined ? { [LABELS.branch]: input.branch } : {}),
+      ...(autoscaled !== undefined ? { [LABELS.autoscale]: `${autoscaled.min}-${autoscaled.max}` } : {}),
     };
-    const order = updateOrder(svc.replicas, input.nodes);
+    const order = updateOrder(replicas, input.nodes);
     return {
       Name: serviceName(config.app, version, name),
       Labels: labels,
@@ -202,7 +208,7 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
         RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
         Networks: [{ Target: input.network }],
       },
-      Mode: { Replicated: { Replicas: svc.replicas } },
+      Mode: { Replicated: { Replicas: replicas } },
       UpdateConfig: { Parallelism: 1, Delay: seconds(1), FailureAction: 'rollback', Monitor: seconds(10), Order: order },
       RollbackConfig: { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: seconds(5), Order: order },
       EndpointSpec: { Mode: 'dnsrr' },

@@ -1,0 +1,354 @@
+import { z } from 'zod';
+import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
+import { serviceName } from './names.js';
+import { LABELS, secretMounts, type ServiceSpec, type SwarmSecretRef } from './services.js';
+
+/**
+ * Autoscaling on queue depth, as data. Each installed version that has `autoscale:` in its depl.yaml gets a
+ * small controller service `<app>-<version>-autoscaler` (src/autoscaler/main.ts) on the manager. It acts only
+ * while its version is live (the release document says so), so it follows switches by itself: the old live
+ * version's controller goes idle and the new one takes over. Every `interval` it reads the backlog gauge from
+ * the version's metrics service and asks `decideScale` what to do; the decision is pure, with time as input.
+ *
+ *   wanted = clamp(ceil(backlog / targetBacklog), min, max)
+ *   up:   to `wanted` as soon as `upCooldown` has passed since the last change (0s: at once);
+ *   down: only `cooldown` after the last change, and only to the MOST replicas wanted during the last
+ *         `cooldown` (a stabilisation window, as Kubernetes' HPA does): a backlog that dips for a moment
+ *         does not make replicas go and come back.
+ */
+
+export interface ScalePolicy {
+  /** The service's name in depl.yaml. */
+  service: string;
+  /** Its swarm service in this version: `<app>-<version>-<service>`. */
+  swarmService: string;
+  min: number;
+  max: number;
+  targetBacklog: number;
+  cooldownMs: number;
+  upCooldownMs: number;
+  metrics: { url: string; gauge: string; tokenFile?: string };
+}
+
+const policySchema = z.object({
+  service: z.string().min(1),
+  swarmService: z.string().min(1),
+  min: z.number().int().min(0),
+  max: z.number().int().min(1),
+  targetBacklog: z.number().positive(),
+  cooldownMs: z.number().min(0),
+  upCooldownMs: z.number().min(0),
+  metrics: z.object({ url: z.url(), gauge: z.string().min(1), tokenFile: z.string().min(1).optional() }),
+});
+
+/** What the controller is started with (one JSON argument). */
+export const controllerSettingsSchema = z.object({
+  app: z.string().min(1),
+  version: z.string().min(1),
+  intervalMs: z.number().int().min(100),
+  /** The release document (read-only bind mount of the app's state folder on the manager). */
+  releaseFile: z.string().min(1),
+  /** Where it keeps what it saw and decided, for `depl status` and for a restarted controller. */
+  stateFile: z.string().min(1),
+  policies: z.array(policySchema).min(1),
+});
+export type ControllerSettings = z.infer<typeof controllerSettingsSchema>;
+
+/** Inside the controller's container. */
+export const CONTROLLER_RELEASE_DIR = '/run/depl/release';
+export const CONTROLLER_STATE_DIR = '/run/depl/autoscale';
+
+/** On the manager: the app's state folder (release.json) and the controllers' files beside it. */
+export function autoscaleStateDir(app: string, root = '/var/lib/depl'): string {
+  return `${root}/${app}/autoscale`;
+}
+
+export function autoscaleStateFile(app: string, version: string, root = '/var/lib/depl'): string {
+  return `${autoscaleStateDir(app, root)}/${version}.json`;
+}
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** A duration as depl.yaml allows it (`500ms`, `30s`, `5m`, `1h`) in milliseconds. */
+export function durationMs(text: string): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(text);
+  if (match === null) throw new Error(`not a duration: ${text}`);
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+}
+
+/** The controller's settings for one version, from its depl.yaml; null when nothing is autoscaled. */
+export function controllerSettings(config: DeplConfig, version: string): ControllerSettings | null {
+  const entries = Object.entries(config.autoscale);
+  if (entries.length === 0) return null;
+  const policies = entries.map(([name, a]): ScalePolicy => {
+    const source = a.metrics.service ?? Object.entries(config.services).find(([, s]) => s.http)?.[0];
+    const port = source !== undefined ? config.services[source]?.port : undefined;
+    if (source === undefined || port === undefined) throw new Error(`autoscale.${name}: no metrics service with a port (the schema checks this)`);
+    return {
+      service: name,
+      swarmService: serviceName(config.app, version, name),
+      min: a.min,
+      max: a.max,
+      targetBacklog: a.targetBacklog,
+      cooldownMs: durationMs(a.cooldown),
+      upCooldownMs: durationMs(a.upCooldown),
+      metrics: {
+        url: `http://${serviceName(config.app, version, source)}:${port}${a.metrics.path}`,
+        gauge: a.metrics.gauge,
+        ...(a.metrics.bearer !== undefined ? { tokenFile: `/run/secrets/${a.metrics.bearer}` } : {}),
+      },
+    };
+  });
+  // one controller reads for every policy: the shortest interval asked for
+  const intervalMs = Math.min(...entries.map(([, a]) => durationMs(a.interval)));
+  return {
+    app: config.app,
+    version,
+    intervalMs,
+    releaseFile: `${CONTROLLER_RELEASE_DIR}/release.json`,
+    stateFile: `${CONTROLLER_STATE_DIR}/${version}.json`,
+    policies,
+  };
+}
+
+/** The bounds an autoscaled service carries as its `depl.autoscale` label (planVersionServices writes it). */
+export function parseAutoscaleLabel(value: string | undefined): { min: number; max: number } | null {
+  const match = value === undefined ? null : /^(\d+)-(\d+)$/.exec(value);
+  return match === null ? null : { min: Number(match[1]), max: Number(match[2]) };
+}
+
+/**
+ * The controller as a swarm service of the version: one replica on the manager (the node labelled
+ * depl.edge=true, where the release document is), with the manager's Docker socket to scale services, the
+ * app's state folder read-only, its own state folder writable, and the secret it sends to the metrics.
+ */
+export function planAutoscaler(input: {
+  config: DeplConfig;
+  version: string;
+  image: string;
+  network: string;
+  secrets?: Record<string, SwarmSecretRef>;
+  branch?: string;
+  stateRoot?: string;
+}): ServiceSpec | null {
+  const { config, version } = input;
+  const settings = controllerSettings(config, version);
+  if (settings === null) return null;
+  const root = input.stateRoot ?? '/var/lib/depl';
+  const secretNames = [...new Set(Object.values(config.autoscale).flatMap((a) => (a.metrics.bearer !== undefined ? [a.metrics.bearer] : [])))];
+  const mounts = secretMounts(secretNames, input.secrets ?? {}, AUTOSCALER_SERVICE);
+  const labels = {
+    [LABELS.app]: config.app,
+    [LABELS.version]: version,
+    [LABELS.service]: AUTOSCALER_SERVICE,
+    [LABELS.http]: 'false',
+    ...(input.branch !== undefined ? { [LABELS.branch]: input.branch } : {}),
+  };
+  const policy = { Parallelism: 1, Delay: 0, FailureAction: 'pause' as const, Monitor: 5_000_000_000, Order: 'stop-first' as const };
+  return {
+    Name: serviceName(config.app, version, AUTOSCALER_SERVICE),
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: input.image,
+        Command: ['node', '/opt/depl/autoscaler.mjs'],
+        Args: ['--settings', JSON.stringify(settings)],
+        Labels: { [LABELS.app]: config.app, [LABELS.version]: version, [LABELS.service]: AUTOSCALER_SERVICE },
+        StopGracePeriod: 5_000_000_000,
+        StopSignal: 'SIGTERM',
+        Mounts: [
+          { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
+          { Type: 'bind', Source: `${root}/${config.app}`, Target: CONTROLLER_RELEASE_DIR, ReadOnly: true },
+          { Type: 'bind', Source: autoscaleStateDir(config.app, root), Target: CONTROLLER_STATE_DIR },
+        ],
+        ...(mounts.length > 0 ? { Secrets: mounts } : {}),
+      },
+      RestartPolicy: { Condition: 'any', Delay: 2_000_000_000, MaxAttempts: 0, Window: 0 },
+      Placement: { Constraints: ['node.labels.depl.edge==true'] },
+      Networks: [{ Target: input.network }],
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    UpdateConfig: policy,
+    RollbackConfig: policy,
+    EndpointSpec: { Mode: 'dnsrr' },
+  };
+}
+
+// ---- the decision --------------------------------------------------------------------------------------------
+
+/** What a controller remembers between two readings (and across its restarts, in its state file). */
+export interface ScaleMemory {
+  /** When replicas last changed (epoch ms): by this controller, or when it took over. */
+  lastChangeAt: number;
+  /** Replicas the backlog asked for (bounded), newest last, over the last cooldown. */
+  wanted: { at: number; replicas: number }[];
+}
+
+export interface ScaleObservation {
+  /** Epoch ms of this reading. */
+  now: number;
+  /** The service's replicas as the swarm has them. */
+  current: number;
+  /** The gauge's value; null when the metrics could not be read. */
+  backlog: number | null;
+}
+
+export interface ScaleDecision {
+  action: 'up' | 'down' | 'hold';
+  from: number;
+  to: number;
+  /** clamp(ceil(backlog / targetBacklog), min, max) for this reading; null without a backlog. */
+  wanted: number | null;
+  reason: string;
+  memory: ScaleMemory;
+}
+
+/** A controller that starts controlling (its version became live, or it restarted without a memory). */
+export function startMemory(now: number): ScaleMemory {
+  return { lastChangeAt: now, wanted: [] };
+}
+
+const seconds = (ms: number) => `${Math.round(ms / 100) / 10}s`;
+
+export function decideScale(policy: Pick<ScalePolicy, 'min' | 'max' | 'targetBacklog' | 'cooldownMs' | 'upCooldownMs'>, memory: ScaleMemory, observation: ScaleObservation): ScaleDecision {
+  const { now, current, backlog } = observation;
+  const clamp = (n: number) => Math.min(policy.max, Math.max(policy.min, n));
+  const since = now - memory.lastChangeAt;
+  const change = (to: number, reason: string, wanted: number | null, window: ScaleMemory['wanted']): ScaleDecision => ({
+    action: to > current ? 'up' : 'down', from: current, to, wanted, reason, memory: { lastChangeAt: now, wanted: window },
+  });
+  const hold = (reason: string, wanted: number | null, window: ScaleMemory['wanted']): ScaleDecision => ({
+    action: 'hold', from: current, to: current, wanted, reason, memory: { lastChangeAt: memory.lastChangeAt, wanted: window },
+  });
+  const recent = memory.wanted.filter((w) => now - w.at < policy.cooldownMs && w.at <= now);
+
+  if (backlog === null || !Number.isFinite(backlog) || backlog < 0) {
+    // without a reading nothing moves, except back inside the bounds
+    if (current < policy.min || current > policy.max) return change(clamp(current), `${current} replicas is outside ${policy.min}..${policy.max} (no backlog reading)`, null, recent);
+    return hold('no backlog reading', null, recent);
+  }
+  const wanted = clamp(Math.ceil(backlog / policy.targetBacklog));
+  const window = [...recent, { at: now, replicas: wanted }];
+  const asked = `backlog ${backlog} / ${policy.targetBacklog} per replica`;
+  if (current < policy.min) return change(Math.max(wanted, policy.min), `${current} replicas is below min ${policy.min}; ${asked}`, wanted, window);
+  if (current > policy.max) return change(policy.max, `${current} replicas is above max ${policy.max}`, wanted, window);
+  if (wanted > current) {
+    if (since < policy.upCooldownMs) return hold(`${asked} wants ${wanted}; scale-up waits ${seconds(policy.upCooldownMs - since)} more`, wanted, window);
+    return change(wanted, `${asked} wants ${wanted}`, wanted, window);
+  }
+  if (wanted < current) {
+    if (since < policy.cooldownMs) return hold(`${asked} wants ${wanted}; cooldown: ${seconds(policy.cooldownMs - since)} left since the last change`, wanted, window);
+    const highest = Math.max(...window.map((w) => w.replicas));
+    if (highest >= current) return hold(`${asked} wants ${wanted}, but ${highest} was wanted within the last ${seconds(policy.cooldownMs)}`, wanted, window);
+    return change(highest, `${asked} wants ${wanted}; ${highest} is the most wanted within the last ${seconds(policy.cooldownMs)}`, wanted, window);
+  }
+  return hold(`${asked} wants ${wanted}`, wanted, window);
+}
+
+/**
+ * The value of a gauge in Prometheus' text format (version 0.0.4): the sum of its samples (one without
+ * labels for the crawler's gauges), or null when the text has none or one that is not a number.
+ */
+export function parseGauge(text: string, name: string): number | null {
+  let sum: number | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (!line.startsWith(name)) continue;
+    let rest = line.slice(name.length);
+    if (rest.startsWith('{')) {
+      const end = rest.indexOf('}');
+      if (end < 0) continue;
+      rest = rest.slice(end + 1);
+    } else if (!/^\s/.test(rest)) {
+      continue; // another metric whose name starts with this one
+    }
+    const value = Number(rest.trim().split(/\s+/)[0]);
+    if (!Number.isFinite(value)) return null;
+    sum = (sum ?? 0) + value;
+  }
+  return sum;
+}
+
+// ---- what the controller records, and depl status shows --------------------------------------------------------
+
+const decisionSchema = z.object({
+  at: z.string(),
+  action: z.enum(['up', 'down', 'hold']),
+  from: z.number(),
+  to: z.number(),
+  backlog: z.number().nullable(),
+  reason: z.string(),
+});
+export type RecordedDecision = z.infer<typeof decisionSchema>;
+
+const serviceStateSchema = z.object({
+  service: z.string(),
+  swarmService: z.string(),
+  min: z.number(),
+  max: z.number(),
+  replicas: z.number().nullable(),
+  backlog: z.number().nullable(),
+  observedAt: z.string(),
+  /** The last change of replicas (not a hold). */
+  lastChange: decisionSchema.nullable(),
+  /** The last reading's verdict, hold included. */
+  last: decisionSchema,
+  /** The most recent changes, newest last. */
+  changes: z.array(decisionSchema),
+  memory: z.object({ lastChangeAt: z.number(), wanted: z.array(z.object({ at: z.number(), replicas: z.number() })) }),
+  error: z.string().optional(),
+});
+export type AutoscaleServiceState = z.infer<typeof serviceStateSchema>;
+
+export const controllerStateSchema = z.object({
+  version: z.string(),
+  live: z.boolean(),
+  updatedAt: z.string(),
+  services: z.record(z.string(), serviceStateSchema),
+});
+export type ControllerState = z.infer<typeof controllerStateSchema>;
+
+export const CHANGES_KEPT = 20;
+
+/** The state after one reading of one service. */
+export function recordReading(
+  previous: AutoscaleServiceState | undefined,
+  policy: ScalePolicy,
+  observation: ScaleObservation,
+  decision: ScaleDecision,
+  error?: string,
+): AutoscaleServiceState {
+  const at = new Date(observation.now).toISOString();
+  const recorded: RecordedDecision = { at, action: decision.action, from: decision.from, to: decision.to, backlog: observation.backlog, reason: decision.reason };
+  const changed = decision.action !== 'hold';
+  return {
+    service: policy.service,
+    swarmService: policy.swarmService,
+    min: policy.min,
+    max: policy.max,
+    replicas: decision.to,
+    backlog: observation.backlog,
+    observedAt: at,
+    lastChange: changed ? recorded : (previous?.lastChange ?? null),
+    last: recorded,
+    changes: changed ? [...(previous?.changes ?? []), recorded].slice(-CHANGES_KEPT) : (previous?.changes ?? []),
+    memory: decision.memory,
+    ...(error !== undefined ? { error } : {}),
+  };
+}
+
+export function parseControllerState(value: unknown): ControllerState | null {
+  const result = controllerStateSchema.safeParse(value);
+  return result.success ? result.data : null;
+}
+
+/** `depl status`'s autoscale lines. */
+export function describeAutoscale(state: ControllerState | null, now: number): string[] {
+  if (state === null) return [];
+  return Object.values(state.services).map((s) => {
+    const ago = (iso: string) => `${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))}s ago`;
+    const last = s.lastChange === null ? 'no change yet' : `last ${s.lastChange.action} ${s.lastChange.from}->${s.lastChange.to} ${ago(s.lastChange.at)} (${s.lastChange.reason})`;
+    return `${s.service}: ${s.replicas ?? '?'} replicas (${s.min}..${s.max}), backlog ${s.backlog ?? 'unknown'} read ${ago(s.observedAt)}; ${last}${s.error !== undefined ? `; error: ${s.error}` : ''}`;
+  });
+}
