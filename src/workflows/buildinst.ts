@@ -1,3 +1,4 @@
+import { ensureAutoscalerImage } from '../apply/autoscaler-image.js';
 import { ensureBaseImages } from '../apply/base-images.js';
 import type { Cluster } from '../apply/cluster.js';
 import { distributeImage } from '../apply/distribute.js';
@@ -11,7 +12,9 @@ import { createService, ensureSwarmConfig, ensureSwarmSecret, listServices, remo
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { isDeplError, OperationError, UserError } from '../errors.js';
+import { autoscaleStateDir, planAutoscaler } from '../plan/autoscale.js';
 import { planImages } from '../plan/images.js';
+import { AUTOSCALER_SERVICE } from '../config/schema.js';
 import { serviceName, versionHost } from '../plan/names.js';
 import type { InstalledVersion } from '../plan/release-state.js';
 import { certificateCovers, directoryUrl, tlsSettings } from '../plan/tls.js';
@@ -71,7 +74,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions, log: Logger): Promise<BuildinstResult> {
   const started = Date.now();
   const { config } = loaded;
-  const target = releaseTarget(config.app, Object.keys(config.services), options, options.now ?? new Date());
+  const target = releaseTarget(config.app, [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_SERVICE] : [])], options, options.now ?? new Date());
   const inputs = await resolveBuildInputs(loaded);
   // a missing secret stops the run here, before anything on the cluster changed
   const secrets = await resolveSecrets(loaded, options.env);
@@ -104,7 +107,8 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
 
 /** The version's http service as the edge will reach it, from depl.yaml alone. */
 function httpVersion(config: DeplConfig, version: string): { services: string[]; http?: InstalledVersion['http'] } {
-  const services = Object.keys(config.services).map((s) => serviceName(config.app, version, s)).sort();
+  const names = [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_SERVICE] : [])];
+  const services = names.map((s) => serviceName(config.app, version, s)).sort();
   const entry = Object.entries(config.services).find(([, s]) => s.http && s.port !== undefined);
   if (entry === undefined) return { services };
   const [name, svc] = entry;
@@ -189,6 +193,8 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     config, version, images: images.services, imageIds, network: cluster.network, configRef, secrets: secretRefs, nodes: cluster.nodes.length,
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
   });
+  const autoscaler = await autoscalerSpec(ctx, config, secretRefs);
+  if (autoscaler !== null) specs.push(autoscaler);
 
   let added = false;
   try {
@@ -276,6 +282,17 @@ async function ensureRenewalTask(ctx: InstallContext, config: DeplConfig): Promi
     log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);
     return `not installed: ${error.message}`;
   }
+}
+
+/**
+ * The version's autoscale controller (src/plan/autoscale.ts), when depl.yaml has autoscale:: its image is made
+ * on the manager, and the folder it records its decisions in, beside the release document.
+ */
+async function autoscalerSpec(ctx: InstallContext, config: DeplConfig, secrets: Record<string, SwarmSecretRef>): Promise<ServiceSpec | null> {
+  if (Object.keys(config.autoscale).length === 0) return null;
+  const image = await ensureAutoscalerImage(ctx.engine, config.images.node ?? 'node:20-bookworm-slim', ctx.log);
+  await ctx.cluster.manager.exec(['mkdir', '-p', autoscaleStateDir(config.app)]);
+  return planAutoscaler({ config, version: ctx.version, image, network: ctx.cluster.network, secrets, ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}) });
 }
 
 /**

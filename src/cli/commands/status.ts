@@ -10,6 +10,8 @@ import { describeCertificates } from '../../workflows/tls.js';
 import { readReleaseStatus } from '../../workflows/versions.js';
 import { readJobs } from '../../workflows/run.js';
 import type { JobRow } from '../../plan/jobs.js';
+import { readAutoscaleStatus } from '../../workflows/autoscale.js';
+import { describeAutoscale, type ControllerState } from '../../plan/autoscale.js';
 
 interface CertificateStatus {
   id: string;
@@ -18,7 +20,7 @@ interface CertificateStatus {
   issuer: string;
 }
 
-type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[]; renewal?: RenewerStatus }; jobs: JobRow[] };
+type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[]; renewal?: RenewerStatus }; jobs: JobRow[]; autoscale: ControllerState | null };
 
 function human(report: Report, installed: InstalledCertificate[], now: number): string {
   const lines = [formatNodeTable(report.nodes), ''];
@@ -33,6 +35,10 @@ function human(report: Report, installed: InstalledCertificate[], now: number): 
   for (const j of report.jobs) {
     lines.push(`  ${j.name}  ${j.service}@${j.version}  ${j.state}${j.exitCode !== null ? ` (exit ${j.exitCode})` : ''}  started ${j.startedAt} by ${j.by}`);
   }
+  if (report.autoscale !== null) {
+    lines.push(`autoscale: ${report.autoscale.live ? `controller of ${report.autoscale.version}` : `${report.autoscale.version}'s controller is idle`}, updated ${report.autoscale.updatedAt}`);
+    for (const line of describeAutoscale(report.autoscale, now)) lines.push(`  ${line}`);
+  }
   return lines.join('\n');
 }
 
@@ -42,11 +48,13 @@ export default async function command(ctx: CommandContext): Promise<void> {
   let installed: InstalledCertificate[] = [];
   let jobs: JobRow[] = [];
   let renewal: RenewerStatus | undefined;
+  let autoscale: ControllerState | null = null;
   const withCertificates: ReleaseStatusReader = async (cluster, l, log) => {
     const release = await readReleaseStatus(cluster, l, log);
     jobs = await readJobs(l, log, cluster);
     if (mode !== 'off') installed = await listCertificates(tlsStoreFor(cluster.manager, l.config.app));
     if (mode === 'acme') renewal = await readRenewerStatus(cluster.manager, l.config.app);
+    autoscale = await readAutoscaleStatus(cluster, l.config.app, release.live, log);
     return release;
   };
   const status = await readStatus(loaded, ctx.log, withCertificates);
@@ -58,6 +66,7 @@ export default async function command(ctx: CommandContext): Promise<void> {
       ...(renewal !== undefined ? { renewal } : {}),
     },
     jobs,
+    autoscale,
   };
   ctx.result(report, human(report, installed, Date.now()));
 }

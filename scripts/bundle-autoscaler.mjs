@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/**
+ * The autoscale controller (src/autoscaler/main.ts) runs in the swarm from a tiny image: the node base image
+ * plus this one file, with everything it imports (the pure decision in src/plan/autoscale.ts, zod) bundled in.
+ */
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: [new URL('../src/autoscaler/main.ts', import.meta.url).pathname],
+  outfile: new URL('../dist/autoscaler/autoscaler.mjs', import.meta.url).pathname,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
