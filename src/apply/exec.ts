@@ -33,12 +33,17 @@ export async function execInContainer(engine: Engine, containerId: string, reque
   } catch (error) {
     throw new OperationError(`${engine.name}: cannot exec in container ${containerId.slice(0, 12)}: ${apiMessage(error)}`, 'The task may have just stopped: run the command again.', 'EXEC_FAILED', { cause: error });
   }
-  const resize = () => {
+  // the engine refuses a resize until the exec's process runs, which may be a moment after the start returns
+  const resize = async (attempts = 1) => {
     const size = io.size?.();
-    if (size !== undefined && size.columns > 0 && size.rows > 0) exec.resize({ h: size.rows, w: size.columns }).catch(() => {});
+    if (size === undefined || size.columns <= 0 || size.rows <= 0) return;
+    for (let attempt = 1; attempt <= attempts; attempt += 1) {
+      if (await exec.resize({ h: size.rows, w: size.columns }).then(() => true, () => false)) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   };
-  const unsubscribe = request.Tty && io.onResize ? io.onResize(resize) : () => {};
-  if (request.Tty) resize();
+  const unsubscribe = request.Tty && io.onResize ? io.onResize(() => void resize()) : () => {};
+  if (request.Tty) void resize(20);
   const ended = new Promise<void>((resolve) => {
     stream.on('end', resolve);
     stream.on('close', resolve);

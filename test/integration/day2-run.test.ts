@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,5 +173,29 @@ describe('depl exec', () => {
     const piped = await execa('node', [cliEntry, 'exec', 'web', '--version', 'v1', '--', 'sh', '-c', 'tr a-z A-Z; exit 0'], { cwd: tc.dir, env: { NO_COLOR: '1' }, reject: false, input: 'through stdin\n' });
     expect(piped.exitCode, String(piped.stderr)).toBe(0);
     expect(piped.stdout).toBe('THROUGH STDIN');
+  });
+
+  it('is interactive with a TTY when run from a terminal: raw input reaches the shell, the TTY follows the terminal\'s size', async () => {
+    // util-linux `script` gives depl a terminal of 33 rows and 111 columns; once ./resize exists it becomes 44 x 99
+    const flag = path.join(tc.dir, 'resize');
+    const line = `stty rows 33 cols 111; (while [ ! -e ${flag} ]; do sleep 0.1; done; stty rows 44 cols 99 < /dev/tty) & exec node ${cliEntry} exec web --version v1 -- sh`;
+    const session = execa('script', ['-qefc', line, '/dev/null'], { cwd: tc.dir, env: { NO_COLOR: '1', TERM: 'xterm' }, reject: false });
+    let out = '';
+    session.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    const waitFor = (pattern: RegExp, what: string) => pollUntil(async () => (pattern.test(out) ? true : undefined), { timeoutMs: 60_000, intervalMs: 100, onTimeout: () => { throw new Error(`${what}; output: ${JSON.stringify(out)}`); } });
+    // busybox sh prints its prompt (and asks the terminal where the cursor is) only when its stdin is a terminal
+    await waitFor(/~ # /, 'no shell prompt');
+    session.stdin!.write('tty; stty size; echo "term=$TERM"\r');
+    // (two terminals in a row: the container's and script's each turn \n into \r\n)
+    await waitFor(/\/dev\/pts\/\d+\r+\n33 111\r+\nterm=xterm\r+\n/, 'the TTY did not have the terminal\'s size');
+    await writeFile(flag, '');
+    await pollUntil(async () => {
+      session.stdin!.write('stty size\r');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return /\n44 99\r+\n/.test(out) ? true : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200, onTimeout: () => { throw new Error(`the TTY was not resized; output: ${JSON.stringify(out)}`); } });
+    session.stdin!.write('exit 7\r');
+    const result = await session;
+    expect(result.exitCode, out).toBe(7);
   });
 });
