@@ -1,6 +1,7 @@
 import type { Cluster } from '../apply/cluster.js';
 import { removeService, removeUnusedConfigs, removeUnusedSecrets } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
+import { autoscaleStateFile } from '../plan/autoscale.js';
 import { removeImagesCommand, versionImageTags } from '../plan/images.js';
 import { planBranchPrune, type BranchKeepReason } from '../plan/branch-prune.js';
 import { marksOfState } from '../plan/releases.js';
@@ -53,6 +54,8 @@ export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Lo
         log.step(`removing version ${version.label} (${version.services.join(', ')})`);
         for (const service of version.services) await removeService(engine, service);
       }
+      // what the removed versions' autoscale controllers recorded (src/plan/autoscale.ts)
+      await cluster.manager.exec(['rm', '-f', ...plan.remove.map((v) => autoscaleStateFile(config.app, v.label))]);
       await removeUnusedConfigs(engine, config.app);
       await removeUnusedSecrets(engine, config.app);
       const tags = plan.remove.flatMap((v) => versionImageTags(config, v.label));

@@ -131,4 +131,23 @@ describe('autoscale: the crawler\'s workers follow the queue', () => {
     expect(events.some((e) => e.event === 'scale' && e.to === MAX)).toBe(true);
     expect(events.at(-1)).toMatchObject({ event: 'scale', to: MIN });
   }, 400_000);
+
+  it('follows a switch: the new live version\'s controller takes its workers over, the old one goes idle', async () => {
+    const installed = await cli(['buildinst', '--version', 'v2'], 600_000);
+    expect(installed.exitCode, installed.stderr.slice(-3000)).toBe(0);
+    expect((await cli(['switch', 'v2'])).exitCode).toBe(0);
+    const autoscale = await pollUntil(async () => {
+      const status = await cli(['--json', 'status']);
+      expect(status.exitCode, status.stderr).toBe(0);
+      const state = (JSON.parse(status.stdout) as { autoscale: ControllerState | null }).autoscale;
+      return state?.version === 'v2' && state.live && state.services.worker !== undefined ? state : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1_000, onTimeout: () => { throw new Error('the v2 controller never reported as live'); } });
+    expect(autoscale.services.worker).toMatchObject({ swarmService: `${app}-v2-worker`, replicas: MIN, backlog: 0 });
+    const v1 = await pollUntil(async () => {
+      const text = await tc.cluster.manager.readFile(`/var/lib/depl/${app}/autoscale/v1.json`);
+      const state = text === null ? null : (JSON.parse(text) as ControllerState);
+      return state?.live === false ? state : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 1_000, onTimeout: () => { throw new Error('the v1 controller did not go idle'); } });
+    expect(v1.version).toBe('v1');
+  }, 600_000);
 });
