@@ -109,4 +109,42 @@ describe('extractPage', () => {
     for (let i = 0; i < css.length; i += 5) chunked.write(css.slice(i, i + 5));
     expect(chunked.end().images.map((i) => i.url)).toEqual(['http://site.test/one.png', 'http://site.test/two.png', 'http://site.test/dir/3.png']);
   });
+
+  it('reads markup as an HTML parser does: case, entities, first attribute wins, no URLs from comments, scripts or text', () => {
+    const html = `<IMG SRC="Caps.png" ALT="A &amp; B &eacute;"><img src="first.png" src="second.png">
+      <img src="a&#x20;b.png"><A HREF="/upper.html">u</A>
+      <!-- <img src="/comment.png"> <a href="/comment.html"> -->
+      <script>document.write('<img src="/script.png"><a href="/script.html">')</script>
+      <textarea><img src="/textarea.png"></textarea><title><a href="/title.html"></title>
+      <p class="x" data-bg="url(&quot;/entity-bg.png&quot;)" style="list-style-image: url(/li.png)">text &lt;img src=/text.png&gt;</p>`;
+    const { images, links } = extractPage(page, html);
+    expect(images.map((i) => i.url.replace('http://site.test', ''))).toEqual(['/dir/Caps.png', '/dir/first.png', '/dir/a%20b.png', '/li.png', '/entity-bg.png']);
+    expect(images[0]!.alt).toBe('A & B \u00e9');
+    expect(links).toEqual(['http://site.test/upper.html']);
+  });
+
+  it('knows SVG and MathML from HTML: a self-closing tag closes only there, <image> is <img> outside them', () => {
+    const html = `<svg/><image src="/html-1.png" alt="one"><svg viewBox="0 0 1 1"><image href="/svg-1.png"/><foreignObject><img src="/fo.png"/></foreignObject>
+      <image xlink:href="/svg-2.png"/></svg><image src="/html-2.png"><math><mi><img src="/mi.png"/></mi></math><picture/><img src="/in-picture.png">
+      <style>.late { background: url(/unclosed-style.png) }`;
+    const { images } = extractPage(page, html);
+    expect(images.map((i) => [i.url.replace('http://site.test', ''), i.kind])).toEqual([
+      ['/html-1.png', 'img'], ['/svg-1.png', 'svg'], ['/fo.png', 'img'], ['/svg-2.png', 'svg'], ['/html-2.png', 'img'], ['/mi.png', 'img'],
+      ['/in-picture.png', 'img'], ['/unclosed-style.png', 'css'],
+    ]);
+  });
+
+  it('gives the same result whatever the chunk boundaries (inside tag names, attribute names, values and entities)', () => {
+    const html = `<html><head><meta property="og:image" content="/og.png"><base href="/b/"></head><body>
+      <picture><source data-srcset="l1.webp 1x, l2.webp 2x"><img src="p&amp;q.png" alt="&quot;quoted&quot;"></picture>
+      <div style="background:url('/bg.png')"></div><svg><image href="s.png"/></svg><a href="x.html#frag">x</a>
+      <style>.x{background:url(/style.png)}</style><img data-src="lazy.png"></body></html>`;
+    const whole = extractPage(page, html);
+    expect(whole.images).toHaveLength(8);
+    for (const size of [1, 2, 3, 13, 64]) {
+      const extractor = createExtractor(page);
+      for (let i = 0; i < html.length; i += size) extractor.write(html.slice(i, i + size));
+      expect(extractor.end()).toEqual(whole);
+    }
+  });
 });
