@@ -250,11 +250,14 @@ export class CrawlWorker {
     const children: PageResult['children'] = [];
     const expanded = task.depth < meta.maxDepth;
     const seeds = meta.seeds.map((s) => new URL(s));
+    const recorded = this.recordedFor(task.job);
     const admit = (link: string, depth: number) => {
+      // already recorded from this process at this depth or less: finish() would not send it, so not even parsed
+      if ((recorded.get(link) ?? Infinity) <= depth) return;
       const linkUrl = new URL(link);
       if (!inScopeOfAny(linkUrl, seeds, meta.scope) || !filter(link)) return;
-      const known = this.robots.peek(linkUrl);
-      children.push({ url: link, depth, robotsDisallowed: known !== undefined && !known.isAllowed(link) });
+      const rules = this.robots.peek(linkUrl);
+      children.push({ url: link, depth, robotsDisallowed: rules !== undefined && !rules.isAllowed(link) });
     };
     if (expanded) for (const link of links) admit(link, task.depth + 1);
     // sitemaps are optional seeds: read once per job and origin, when a start URL is fetched
