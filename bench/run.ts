@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-const all = ['cli-start', 'crawl', 'switch', 'node-up'];
+const all = ['cli-start', 'crawl', 'switch', 'switch-cluster', 'node-up'];
 const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = chosen.length > 0 ? chosen : all;
 

@@ -104,8 +104,8 @@ export async function main(): Promise<string[]> {
   return [
     `${r.servedByNewMs.length} switches, then ${r.reloadMs.length} graceful reloads, under ~440 req/s (keep-alive, new connections, cookie clients) through nginx + Lua on loopback:`,
     `  switch, command start -> every new request on the new version: median ${served.toFixed(0)} ms (max ${Math.max(...r.servedByNewMs).toFixed(0)} ms)`,
-    `  whole switch command: median ${median(r.commandMs).toFixed(0)} ms; phases (median ms): ${['lock', 'checks', 'apply', 'routingWrite', 'edgeConfirm', 'confirm'].map(phase).join(', ')}`,
-    `    (edge time = routingWrite + edgeConfirm; apply also reads and records the cluster state; reload ${median(r.phases.reload ?? []).toFixed(0)})`,
+    `  whole switch command: median ${median(r.commandMs).toFixed(0)} ms; phases (median ms): ${['lock', 'read', 'checks', 'recordIntent', 'routingWrite', 'edgeConfirm', 'record', 'confirm', 'unlock'].map(phase).join(', ')}`,
+    `    (edge time = routingWrite + edgeConfirm; reload ${median(r.phases.reload ?? []).toFixed(0)})`,
     `  peer, a graceful reload (write, nginx -t, HUP, until only new workers accept): median ${reload.toFixed(0)} ms`,
     `  switch (to every new request served) / reload = ${(served / Math.max(reload, 1)).toFixed(2)}x; edge time / reload = ${((median(r.phases.routingWrite ?? []) + median(r.phases.edgeConfirm ?? [])) / Math.max(reload, 1)).toFixed(2)}x`,
     `  failed requests: ${r.failedDuringSwitches} during the switches, ${r.failedDuringReloads} during the reloads, of ${r.requests}`,

@@ -1,17 +1,31 @@
 #!/usr/bin/env node
 /**
- * `depl --help` should start about as fast as Node itself. After tsc, the entry (dist/cli/main.js) is
- * rebuilt as one file holding all that `--help` loads (main, program and commander, converted from
- * CommonJS once here instead of on every start). Everything else stays a separate module, imported when a
- * command runs; the modules with process-wide state (src/util/*: the secret list redact() masks, the
- * interrupt cleanups; src/errors.ts: instanceof checks) must stay outside so that there is one copy of each.
+ * `depl` should start about as fast as Node itself, and a command should load only what it runs. After tsc,
+ * two esbuild passes rebuild the CLI:
+ * 1. the entry, dist/cli/main.js: one file holding all that `--help` loads (main, program and commander,
+ *    converted from CommonJS once here instead of on every start); the commands, the context and the modules
+ *    with process-wide state stay separate files it imports when a command runs;
+ * 2. those files (dist/cli/commands/*.js, dist/cli/context.js, dist/errors.js, dist/util/*.js) keep their
+ *    paths, each bundled with what it imports, code splitting putting what several share in dist/chunks/ so
+ *    that each module exists once (src/util/redact.ts's secret list, src/errors.ts's classes for instanceof).
+ *    One file per command instead of a hundred small modules is most of a command's start: Node spends it
+ *    finding, reading and linking files.
+ *
+ * Bundled with depl's code: the pure-JavaScript dependencies the common commands load (zod, yaml, diff,
+ * commander, undici). Left as they are in node_modules: those with native add-ons or files read at run time
+ * (ssh2, dockerode), the large ones only a few commands load (acme-client, execa, tar-fs, prompts), and the
+ * crawler's own package. What tsc wrote and the bundles now hold is removed.
+ *
+ * The chunks are two folders below the package root, as dist/<folder>/ is: src/util/paths.ts finds
+ * templates/, heat/ and ansible/ from there.
  */
 import { build } from 'esbuild';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const entry = new URL('../dist/cli/main.js', import.meta.url).pathname;
-await build({
-  entryPoints: [entry],
-  outfile: entry,
+const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const common = {
   allowOverwrite: true,
   bundle: true,
   platform: 'node',
@@ -19,26 +33,53 @@ await build({
   target: 'node20',
   minifySyntax: true,
   minifyWhitespace: true,
-  external: ['./commands/*', './context.js', '../util/*', '../errors.js'],
-  // commander is CommonJS and requires node: built-ins; an ES module has no `require` of its own
+  metafile: true,
+  // the CommonJS dependencies bundled here require node: built-ins; an ES module has no `require` of its own
   banner: { js: "import { createRequire as __deplRequire } from 'node:module'; const require = __deplRequire(import.meta.url);" },
   logLevel: 'warning',
+};
+
+const entry = await build({
+  ...common,
+  entryPoints: [path.join(dist, 'cli', 'main.js')],
+  outfile: path.join(dist, 'cli', 'main.js'),
+  external: ['./commands/*', './context.js', '../util/*', '../errors.js'],
+});
+
+const dir = async (sub) => (await readdir(path.join(dist, sub))).filter((f) => f.endsWith('.js')).map((f) => path.join(dist, sub, f));
+const loaded = await build({
+  ...common,
+  entryPoints: [...(await dir('cli/commands')), path.join(dist, 'cli', 'context.js'), path.join(dist, 'errors.js'), ...(await dir('util'))],
+  outdir: dist,
+  outbase: dist,
+  entryNames: '[dir]/[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
+  external: [
+    'ssh2', 'cpu-features', 'dockerode', 'docker-modem', 'acme-client', 'execa', 'tar-fs', '@inquirer/prompts',
+    '@balena/dockerignore', 'p-limit', '@depl/crawler', '@depl/crawler/*',
+  ],
 });
 
 /**
  * The TLS renewal task that runs on the cluster (src/renewer/main.ts) is one self-contained file: depl
  * copies it to the manager, where the node image runs it with nothing installed beside it.
  */
-const renewer = new URL('../dist/renewer/main.js', import.meta.url).pathname;
-await build({
-  entryPoints: [renewer],
-  outfile: new URL('../dist/renewer.mjs', import.meta.url).pathname,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
+const renewer = await build({
+  ...common,
+  entryPoints: [path.join(dist, 'renewer', 'main.js')],
+  outfile: path.join(dist, 'renewer.mjs'),
   minify: true,
   legalComments: 'none',
-  banner: { js: "import { createRequire as __deplRequire } from 'node:module'; const require = __deplRequire(import.meta.url);" },
-  logLevel: 'warning',
 });
+
+const kept = new Set([entry, loaded, renewer].flatMap((b) => Object.keys(b.metafile.outputs)).map((f) => path.resolve(f)));
+async function prune(folder) {
+  for (const item of await readdir(folder, { withFileTypes: true })) {
+    const file = path.join(folder, item.name);
+    if (item.isDirectory()) await prune(file);
+    else if (!kept.has(file)) await rm(file);
+  }
+  if ((await readdir(folder)).length === 0) await rm(folder, { recursive: true });
+}
+await prune(dist);

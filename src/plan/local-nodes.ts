@@ -56,6 +56,11 @@ export function defaultLocalPrefix(app: string): string {
   return `depl-${app}`;
 }
 
+/** What names this project's local nodes, volumes and bridge: provider.prefix, else depl-<app>. */
+export function localPrefixOf(config: { app: string; provider: { prefix?: string } }): string {
+  return config.provider.prefix ?? defaultLocalPrefix(config.app);
+}
+
 /** A subset of Docker's container-create body (what dockerode's createContainer takes). */
 export interface NodeContainerSpec {
   name: string;

@@ -1,12 +1,12 @@
 import type { Cluster, ClusterNode } from '../apply/cluster.js';
 import { knownHostsPath, requireInventory, sshKeyPath } from '../apply/inventory.js';
 import { KnownHosts } from '../apply/known-hosts.js';
-import { createLocalProvider, localPrefix } from '../apply/providers/local.js';
 import type { Provider } from '../apply/providers/types.js';
 import { PooledRemote, SshPool } from '../apply/ssh.js';
 import { ensureKeyPair } from '../apply/ssh-keypair.js';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
+import { localPrefixOf } from '../plan/local-nodes.js';
 import type { Logger } from '../util/log.js';
 
 /** The provider depl.yaml names. The cluster's key pair is made here when missing (local nodes authorise it). */
@@ -14,6 +14,9 @@ export async function providerFor(loaded: LoadedConfig, log: Logger, options: { 
   if (loaded.config.provider.type === 'local') {
     const key = await ensureKeyPair(sshKeyPath(loaded), `depl-${loaded.config.app}`);
     if (key.generated) log.step(`SSH key pair generated: ${key.privateKeyFile}`);
+    // imported here: the local provider brings execa and the node image recipe, which commands that only
+    // open the cluster (switch, status) never need
+    const { createLocalProvider } = await import('../apply/providers/local.js');
     return createLocalProvider(loaded, key.publicKey);
   }
   const { createOpenStackProvider } = await import('../apply/providers/openstack.js');
@@ -23,7 +26,7 @@ export async function providerFor(loaded: LoadedConfig, log: Logger, options: { 
 /** Where to look when a node does not answer SSH: the container log for local nodes. */
 export function sshWaitHint(loaded: LoadedConfig): string {
   if (loaded.config.provider.type === 'local') {
-    return `Look at the node's boot: docker logs ${localPrefix(loaded)}-node-<n>, and /var/log/sshd.log inside it.`;
+    return `Look at the node's boot: docker logs ${localPrefixOf({ app: loaded.config.app, provider: loaded.config.provider })}-node-<n>, and /var/log/sshd.log inside it.`;
   }
   return `Check the VM's console log and that its security group allows port ${loaded.config.ssh.port} from this machine.`;
 }

@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Cluster } from '../apply/cluster.js';
-import { clusterEdgeFiles, clusterEdgeSite, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
+import { clusterEdgeFiles, clusterEdgeSite, edgeContainerCommands, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
 import type { Remote } from '../apply/remote.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
@@ -9,6 +9,8 @@ import { checkVersionLabel } from '../names.js';
 import { versionHost } from '../plan/names.js';
 import type { InstalledVersion } from '../plan/release-state.js';
 import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
+import type { EdgeTlsRender } from '../plan/nginx-tls.js';
+import { tlsSettings } from '../plan/tls.js';
 import type { Logger } from '../util/log.js';
 
 /**
@@ -51,15 +53,20 @@ export async function installedOnCluster(manager: Remote, app: string): Promise<
 /**
  * `filesOnly`: for reading state and logs, which works while the edge container is down. With `loaded`,
  * release changes renew the edge's certificates that are due (under the lock, before they change anything).
+ * `tls`: the HTTPS settings the caller already knows (saves reading them).
  */
-export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false, loaded?: LoadedConfig): Promise<EdgeControl> {
+export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false, loaded?: LoadedConfig, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeControl> {
   const http = Object.values(config.services).find((s) => s.http);
+  const site = filesOnly ? await clusterEdgeFiles(cluster, config.app, tls) : await clusterEdgeSite(cluster, config.app, tls);
   const certificates = loaded !== undefined && !filesOnly
     ? async (versions: string[]) => {
+      // TLS off, and the edge had no HTTPS settings when it was looked up just now: there is nothing to renew
+      // and nothing to remove, so the switch skips the round trip (only a run with TLS on writes them)
+      if (tlsSettings(config).mode === 'off' && site.render.tls === undefined) return null;
       const { refreshEdgeCertificates } = await import('./tls.js');
       try {
         const result = await refreshEdgeCertificates(cluster, loaded, log, versions);
-        return result.renderChanged ? clusterEdgeSite(cluster, config.app) : null;
+        return result.renderChanged ? clusterEdgeSite(cluster, config.app, { render: result.render }) : null;
       } catch (error) {
         // a CA or a DNS service that cannot be reached does not stop a switch: the certificates stay as they are
         if (!(error instanceof OperationError)) throw error;
@@ -72,7 +79,7 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
     ...(certificates !== undefined ? { certificates } : {}),
     app: config.app,
     domain: config.domain,
-    site: filesOnly ? await clusterEdgeFiles(cluster, config.app) : await clusterEdgeSite(cluster, config.app),
+    site,
     stateRemote: cluster.manager,
     healthPath: http?.health ?? '/healthz',
     log,
@@ -81,13 +88,25 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
   };
 }
 
-/** For commands: opens the cluster from the inventory, runs fn on its edge, closes the connections. */
-export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: (control: EdgeControl) => Promise<T>, filesOnly = false): Promise<T> {
+/**
+ * For commands: opens the cluster from the inventory, runs fn on its edge, closes the connections.
+ * `files` (reads: logs, stats): the edge's container is not needed and nothing is renewed. `dry-run`: neither,
+ * and the HTTPS settings are those the certificates in the store would render (what a change would apply).
+ */
+export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: (control: EdgeControl) => Promise<T>, mode: 'apply' | 'files' | 'dry-run' = 'apply'): Promise<T> {
   const { openCluster } = await import('./cluster.js');
   const cluster = await openCluster(loaded, log);
   try {
+    if (mode === 'files') return await fn(await edgeControlFor(cluster, loaded.config, log, true));
+    if (mode === 'dry-run') {
+      // what the certificates in the store would render, without issuing or writing anything
+      const { refreshEdgeCertificates } = await import('./tls.js');
+      const versions = async () => (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
+      const { render } = await refreshEdgeCertificates(cluster, loaded, log, versions, { write: false });
+      return await fn(await edgeControlFor(cluster, loaded.config, log, true, undefined, { render }));
+    }
     // every command that touches the edge renews the certificates that are due, under its lock (release.ts)
-    return await fn(await edgeControlFor(cluster, loaded.config, log, filesOnly, loaded));
+    return await fn(await edgeControlFor(cluster, loaded.config, log, false, loaded));
   } finally {
     await cluster.close();
   }

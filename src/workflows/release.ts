@@ -1,7 +1,6 @@
-import { createTwoFilesPatch } from 'diff';
-import { applyEdgeConfig, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
+import { applyEdgeConfig, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
 import { servedGeneration } from '../apply/edge/site.js';
-import { withLock } from '../apply/lock.js';
+import { acquireLock } from '../apply/lock.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { UserError } from '../errors.js';
 import { renderRoutingTable } from '../plan/edge-routing.js';
@@ -33,7 +32,10 @@ export interface ReleaseChange {
   after: ReleaseState;
   /** One line per changed field (src/plan/release-state.ts describeChange). */
   changes: string[];
-  /** Unified diff of the edge's routing table (what nginx routes by, src/plan/edge-routing.ts), empty when it stays the same. */
+  /**
+   * Unified diffs of the files the edge would change (src/plan/edge-diff.ts): the routing table nginx routes by,
+   * and nginx.conf when its settings or HTTPS server blocks would change too; empty when nothing would.
+   */
   nginxDiff: string;
   installed: InstalledVersion[];
   routing: Routing;
@@ -61,6 +63,11 @@ export interface ReleaseView {
   expected: string;
   /** A change was interrupted and not repaired yet. */
   interrupted: boolean;
+}
+
+function clear(record: Record<string, number>): Record<string, number> {
+  for (const key of Object.keys(record)) delete record[key];
+  return record;
 }
 
 function timer() {
@@ -152,9 +159,14 @@ export class ReleaseSession {
     };
     t.phase('plan');
     if (this.dryRun) {
-      const current = (await readRoutingFile(control.site)) ?? '';
-      const file = routingFile(control.site);
-      change.nginxDiff = current === table.text ? '' : createTwoFilesPatch(file, `${file} (after ${this.command})`, current, table.text, undefined, undefined, { context: 2 });
+      const site = control.site;
+      const [{ edgeFilesDiff, plannedEdgeFiles }, routingNow, nginxConfNow] = await Promise.all([
+        import('../plan/edge-diff.js'),
+        readRoutingFile(site),
+        site.remote.readFile(liveConfigPath(site)),
+      ]);
+      const files = plannedEdgeFiles(routing, site.render, { routing: routingFile(site), nginxConf: liveConfigPath(site) }, { routing: routingNow, nginxConf: nginxConfNow });
+      change.nginxDiff = edgeFilesDiff(files, this.command);
       return change;
     }
     await options.precheck?.(planned.state, planned.installed);
@@ -172,6 +184,10 @@ export class ReleaseSession {
         throw error;
       }
       t.phase('apply');
+      // up to the routing table in place (a settings reload included), then until the edge reports it serves it
+      const { apply = 0, ...rest } = t.phases;
+      const edgeConfirm = Math.round(change.applied.confirmMs);
+      Object.assign(clear(t.phases), rest, { routingWrite: Math.max(0, apply - edgeConfirm), edgeConfirm });
       this.served = generation;
     }
     await pausePoint('before-record');
@@ -215,17 +231,24 @@ export class ReleaseSession {
 export async function withRelease<T>(control: EdgeControl, command: string, options: { dryRun?: boolean }, fn: (session: ReleaseSession) => Promise<T>): Promise<T> {
   const startedAt = performance.now();
   if (options.dryRun) return fn(await openRelease(control, command, { dryRun: true, startedAt }));
-  return withLock(control.stateRemote, control.app, {
+  const lock = await acquireLock(control.stateRemote, control.app, {
     command,
     waitMs: control.lockWaitMs ?? 0,
     root: control.stateRoot ?? DEFAULT_STATE_ROOT,
     log: control.log,
     onWait: (holder) => control.log.info(`waiting for the cluster lock held by ${holder?.holder ?? 'unknown'} (${holder?.command ?? '?'})`),
-  }, async () => {
-    const session = await openRelease(control, command, { startedAt });
-    await session.refreshCertificates();
-    return fn(session);
   });
+  let session: ReleaseSession | undefined;
+  try {
+    session = await openRelease(control, command, { startedAt });
+    await session.refreshCertificates();
+    return await fn(session);
+  } finally {
+    const releasing = performance.now();
+    await lock.release();
+    // the phases object is the one the result carries (switchIn returns it), so unlock shows there too
+    if (session !== undefined) session.phases.unlock = Math.round(performance.now() - releasing);
+  }
 }
 
 /** Reads (and repairs) the release state for a caller that already holds the lock, or for a dry run. */
@@ -257,7 +280,7 @@ export function formatDryRun(change: ReleaseChange): string {
   if (change.prune !== undefined) {
     lines.push('', `Would remove: ${change.prune.remove.map((v) => `${v.label} (${v.services.join(', ') || 'no services'})`).join('; ') || 'nothing'}`);
   }
-  lines.push('', 'Edge routing (nginx):', change.nginxDiff === '' ? '  (no change)' : change.nginxDiff.trimEnd());
+  lines.push('', 'Edge configuration (nginx):', change.nginxDiff === '' ? '  (no change)' : change.nginxDiff.trimEnd());
   return lines.join('\n');
 }
 

@@ -9,7 +9,12 @@ export interface SwitchResult {
   elapsedMs: number;
   /** Of which: new configuration in place to nginx's new workers answering. */
   reloadMs: number;
-  /** Where the time went: lock, read, plan, checks (health), recordIntent, apply (nginx -t + reload), record, confirm. */
+  /**
+   * Where the time went (ms): lock, read (release document, installed versions, what the edge serves; repair),
+   * plan, checks (health), recordIntent, routingWrite (the routing table in place; nginxCheck + reload when
+   * the settings changed too), edgeConfirm (the edge reports the new generation), record, confirm (a request
+   * to <domain> answered by the new version) and, once the lock is given back, unlock.
+   */
   phases: Record<string, number>;
   /** The state change and the nginx diff (a dry run stops there). */
   change: ReleaseChange;
@@ -36,7 +41,8 @@ export async function switchIn(session: ReleaseSession, control: EdgeControl, re
     },
   });
   const live = change.after.live!;
-  const phases = { ...session.phases };
+  // the session's own record: withRelease adds the unlock to it once the lock is given back
+  const phases = session.phases;
   if (!session.dryRun) {
     const confirmStart = performance.now();
     await confirmLive(control, live);
@@ -44,7 +50,7 @@ export async function switchIn(session: ReleaseSession, control: EdgeControl, re
     control.log.debug(`${request.kind} ${live}: ${Object.entries(phases).map(([k, v]) => `${k} ${v}ms`).join(', ')}`);
     control.log.step(`${live} is live on ${control.domain}${change.after.previous ? ` (previous: ${change.after.previous})` : ''}`);
   }
-  if (change.applied) {
+  if (change.applied?.reloaded) {
     phases.nginxCheck = Math.round(change.applied.checkMs);
     phases.reload = Math.round(change.applied.reloadMs);
   }

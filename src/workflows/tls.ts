@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { TlsConfig } from '../config/schema.js';
 import { OperationError, UserError, isDeplError } from '../errors.js';
 import type { Cluster } from '../apply/cluster.js';
+import type { EdgeTlsRender } from '../plan/nginx-tls.js';
 import {
   FILES_ID,
   daysLeft,
@@ -17,9 +18,10 @@ import {
   type InstalledCertificate,
 } from '../plan/tls.js';
 import { describeSpan, renewalTimes } from '../plan/tls-renewal.js';
-import { DesignateClient } from '../apply/openstack/designate.js';
-import { openstackSession, type OpenStackProviderOptions } from '../apply/providers/openstack.js';
-import { issueCertificate, type ChallengeResponder } from '../apply/tls/acme.js';
+// acme-client and the OpenStack clients load only when a certificate is to be issued (see issueOne):
+// every edge-touching command passes through refreshEdgeCertificates, most of them with nothing to issue
+import type { OpenStackProviderOptions } from '../apply/providers/openstack.js';
+import type { ChallengeResponder } from '../apply/tls/acme.js';
 import { dnsChallengeResponder, edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
 import {
   certificatePaths,
@@ -144,6 +146,7 @@ async function issueOne(ctx: CertificateContext, tls: Extract<TlsConfig, { mode:
   const directory = directoryUrl(tls.directory);
   const account = await readAccount(ctx.store, directory);
   const caBundle = tls.caBundle === undefined ? undefined : await readCaBundle(ctx.loaded, tls.caBundle);
+  const { issueCertificate } = await import('../apply/tls/acme.js');
   const issued = await issueCertificate({
     directoryUrl: directory,
     email: tls.email,
@@ -172,6 +175,7 @@ async function responderFor(ctx: CertificateContext, tls: Extract<TlsConfig, { m
   const provider = ctx.loaded.config.provider;
   const cloud = tls.dnsCloud !== undefined ? { cloud: tls.dnsCloud } : provider.type === 'openstack' ? { cloud: provider.cloud, region: provider.region } : undefined;
   if (cloud === undefined) throw new UserError('dns-01 needs an OpenStack cloud', 'Set tls.dnsCloud to a cloud in clouds.yaml.', 'TLS_NO_DNS_CLOUD');
+  const [{ openstackSession }, { DesignateClient }] = await Promise.all([import('../apply/providers/openstack.js'), import('../apply/openstack/designate.js')]);
   const session = await openstackSession(ctx.loaded, cloud, ctx.openstack ?? {}, ctx.log);
   return dnsChallengeResponder(new DesignateClient(session));
 }
@@ -201,35 +205,50 @@ export interface EdgeCertificatesOptions {
 export interface EdgeCertificatesResult extends CertificateOutcome {
   /** The HTTPS part of the edge configuration changed: the edge must be re-applied (a graceful reload). */
   renderChanged: boolean;
+  /** What nginx renders for HTTPS from now on (undefined: plain HTTP), as written next to the edge's files. */
+  render: EdgeTlsRender | undefined;
 }
 
 /**
  * Brings the certificates of the cluster's edge up to date for these versions and writes what nginx must
  * render for them next to the edge's files; every edge-touching command calls it before it configures the
- * edge, so a certificate with fewer than 30 days left is renewed on the way.
+ * edge, so a certificate with fewer than 30 days left is renewed on the way. `versions` may be a function:
+ * it is only asked when certificates are on (listing the swarm's services is the slow part).
+ * With `write: false` (a dry run) nothing is issued or written: the result says what the edge would render.
  */
-export async function refreshEdgeCertificates(cluster: Cluster, loaded: LoadedConfig, log: Logger, versions: readonly string[], options: EdgeCertificatesOptions = {}): Promise<EdgeCertificatesResult> {
+export async function refreshEdgeCertificates(
+  cluster: Cluster,
+  loaded: LoadedConfig,
+  log: Logger,
+  versions: readonly string[] | (() => Promise<readonly string[]>),
+  options: EdgeCertificatesOptions & { write?: boolean } = {},
+): Promise<EdgeCertificatesResult> {
   const { config } = loaded;
   const store = tlsStoreFor(cluster.manager, config.app);
   const tls = tlsSettings(config);
-  const before = await readEdgeTlsRender(store.remote, store.edgeDir);
+  const write = options.write !== false;
   if (tls.mode === 'off') {
-    if (before !== undefined) await writeEdgeTlsRender(store, undefined);
-    return { tls, installed: [], issued: [], renewed: [], removed: [], failed: [], changed: false, renderChanged: before !== undefined };
+    const before = await readEdgeTlsRender(store.remote, store.edgeDir);
+    if (before !== undefined && write) await writeEdgeTlsRender(store, undefined);
+    return { tls, installed: [], issued: [], renewed: [], removed: [], failed: [], changed: false, renderChanged: before !== undefined, render: undefined };
   }
-  const files = await readCertificateFiles(loaded);
+  const [before, files, wanted] = await Promise.all([
+    readEdgeTlsRender(store.remote, store.edgeDir),
+    readCertificateFiles(loaded),
+    typeof versions === 'function' ? versions() : Promise.resolve(versions),
+  ]);
   const edgeUrl = `http://${cluster.managerNode.address}:80`;
-  const outcome = options.issue === false
+  const outcome = options.issue === false || !write
     ? { tls, installed: await listCertificates(store), issued: [], renewed: [], removed: [], failed: [], changed: false }
     : await ensureCertificates(
       { loaded, store, log, pollMs: options.pollMs, openstack: options.openstack, now: options.now, edgeCheck: edgeChallengeCheck(edgeUrl) },
-      versions,
+      wanted,
       { force: options.force, files },
     );
   const render = edgeTlsRenderFrom(store, outcome.installed, { hstsMaxAge: tls.hstsMaxAge });
   const renderChanged = JSON.stringify(render) !== JSON.stringify(before);
-  if (renderChanged) await writeEdgeTlsRender(store, render);
-  return { ...outcome, renderChanged };
+  if (renderChanged && write) await writeEdgeTlsRender(store, render);
+  return { ...outcome, renderChanged, render };
 }
 
 /** One line per certificate for `depl status` and `depl tls renew`. */

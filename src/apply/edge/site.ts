@@ -2,6 +2,7 @@ import { request } from 'undici';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, type NginxRenderOptions } from '../../plan/nginx.js';
+import type { EdgeTlsRender } from '../../plan/nginx-tls.js';
 import { edgeContainerQuery, edgeDir, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
@@ -91,31 +92,37 @@ export function containerRenderOptions(app: string): NginxRenderOptions {
 }
 
 /** The edge container on the manager (the edge node), found by its swarm service. */
-export async function clusterEdgeSite(cluster: Cluster, app: string): Promise<EdgeSite> {
+export async function clusterEdgeSite(cluster: Cluster, app: string, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeSite> {
+  // two independent round trips, side by side: the running container, and the HTTPS settings file
+  const [commands, files] = await Promise.all([edgeContainerCommands(cluster, app), clusterEdgeFiles(cluster, app, tls)]);
+  return { ...files, ...commands };
+}
+
+/** How to run nginx in the running edge container (one `docker ps` on the manager). */
+export async function edgeContainerCommands(cluster: Cluster, app: string): Promise<ReturnType<typeof edgeSiteCommands>> {
   const containers = await cluster.manager.exec(edgeContainerQuery(app));
   const id = containers.stdout.trim().split('\n')[0];
   if (!id) {
     throw new OperationError(`the edge service ${edgeServiceName(app)} has no running container on ${cluster.manager.name}`, 'Run `depl buildinst`, which starts the edge, or check `docker service ps ' + edgeServiceName(app) + '` on the manager.', 'EDGE_NOT_RUNNING');
   }
-  return { ...(await clusterEdgeFiles(cluster, app)), ...edgeSiteCommands(id) };
+  return edgeSiteCommands(id);
 }
 
-/** The edge renders HTTPS from what the last certificate refresh wrote next to its files (src/apply/tls/store.ts). */
-async function withTls(remote: Remote, app: string): Promise<NginxRenderOptions> {
-  const render = containerRenderOptions(app);
-  const tls = await readEdgeTlsRender(remote, edgeDir(app));
-  return tls === undefined ? render : { ...render, tls };
-}
-
-/** The files of the cluster's edge, readable even while its container is down. */
-export async function clusterEdgeFiles(cluster: Cluster, app: string): Promise<EdgeSite> {
+/**
+ * The files of the cluster's edge, readable even while its container is down. The edge renders HTTPS from
+ * what the last certificate refresh wrote next to its files (src/apply/tls/store.ts); a caller that has just
+ * refreshed them passes what it wrote (`tls`) and saves the read.
+ */
+export async function clusterEdgeFiles(cluster: Cluster, app: string, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeSite> {
   if (!/^[a-z0-9-]+$/.test(app)) throw new UserError(`app name "${app}" is not a DNS label`);
+  const render = containerRenderOptions(app);
+  const https = tls !== undefined ? tls.render : await readEdgeTlsRender(cluster.manager, edgeDir(app));
   return {
     remote: cluster.manager,
     dir: edgeDir(app),
     nginx: () => { throw new OperationError('the edge container is not known here'); },
     reload: [],
-    render: await withTls(cluster.manager, app),
+    render: https === undefined ? render : { ...render, tls: https },
     url: `http://${cluster.managerNode.address}:80`,
   };
 }

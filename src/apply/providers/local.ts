@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../../config/load.js';
 import type { LocalProviderConfig } from '../../config/schema.js';
-import { defaultLocalPrefix } from '../../plan/local-nodes.js';
+import { localPrefixOf } from '../../plan/local-nodes.js';
 import { OperationError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { ensureDockerEngine } from '../host/docker-engine.js';
@@ -11,8 +11,7 @@ import path from 'node:path';
 import type { Provider, ProvisionedNode } from './types.js';
 
 export function localPrefix(loaded: LoadedConfig): string {
-  const provider = loaded.config.provider as LocalProviderConfig;
-  return provider.prefix ?? defaultLocalPrefix(loaded.config.app);
+  return localPrefixOf({ app: loaded.config.app, provider: loaded.config.provider as LocalProviderConfig });
 }
 
 export interface LocalProviderOptions {

@@ -52,7 +52,7 @@ export default async function command(ctx: CommandContext, version: string | und
     await withEdgeControl(loaded, ctx.log, async (control) => {
       const { change } = opts.promote ? await promoteCanary(control, { dryRun }) : opts.abort ? await abortCanary(control, { dryRun }) : await setCanary(control, version!, opts.weight!, { dryRun });
       ctx.result(dryRunResult(change), formatDryRun(change));
-    }, true);
+    }, 'dry-run');
     return;
   }
 

@@ -8,7 +8,7 @@ import { rollback } from '../../workflows/rollback.js';
 export default async function command(ctx: CommandContext, opts: { lockWait?: string; dryRun?: boolean } = {}): Promise<void> {
   const lockWait = lockWaitMs(opts);
   const loaded = await requireConfig(ctx);
-  const result = await withEdgeControl(loaded, ctx.log, (control) => rollback({ ...control, lockWaitMs: lockWait }, { dryRun: opts.dryRun }), opts.dryRun);
+  const result = await withEdgeControl(loaded, ctx.log, (control) => rollback({ ...control, lockWaitMs: lockWait }, { dryRun: opts.dryRun }), opts.dryRun ? 'dry-run' : 'apply');
   if (opts.dryRun) {
     ctx.result(dryRunResult(result.change), formatDryRun(result.change));
     return;

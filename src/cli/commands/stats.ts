@@ -8,7 +8,7 @@ import { edgeStats } from '../../workflows/stats.js';
 export default async function command(ctx: CommandContext, opts: { since: string }): Promise<void> {
   const windowMs = parseDuration(opts.since, '--since');
   const loaded = await requireConfig(ctx);
-  const stats = await withEdgeControl(loaded, ctx.log, (control) => edgeStats(control, windowMs), true);
+  const stats = await withEdgeControl(loaded, ctx.log, (control) => edgeStats(control, windowMs), 'files');
   const marks: Record<string, string> = {};
   if (stats.live) marks[stats.live] = 'live';
   if (stats.canary) marks[stats.canary.version] = `canary ${stats.canary.weight}%`;

@@ -9,12 +9,20 @@ export default async function command(ctx: CommandContext, version: string, opts
   assertVersionLabel(version);
   const lockWait = lockWaitMs(opts);
   const loaded = await requireConfig(ctx);
-  const result = await withEdgeControl(loaded, ctx.log, (control) => switchVersion({ ...control, lockWaitMs: lockWait }, version, { dryRun: opts.dryRun }), opts.dryRun);
+  // performance.now() counts from this process's start: Node's own start, loading depl, reading depl.yaml
+  const start = performance.now();
+  let connect = 0;
+  const result = await withEdgeControl(loaded, ctx.log, (control) => {
+    connect = performance.now() - start;
+    return switchVersion({ ...control, lockWaitMs: lockWait }, version, { dryRun: opts.dryRun });
+  }, opts.dryRun ? 'dry-run' : 'apply');
   if (opts.dryRun) {
     ctx.result(dryRunResult(result.change), formatDryRun(result.change));
     return;
   }
-  ctx.log.info(`switched in ${(result.elapsedMs / 1000).toFixed(2)}s (${Object.entries(result.phases).map(([k, v]) => `${k} ${v}ms`).join(', ')})`);
+  // connect: SSH to the manager, certificates due for renewal, the edge container
+  const phases = { start: Math.round(start), connect: Math.round(connect), ...result.phases };
+  ctx.log.info(`switched in ${(performance.now() / 1000).toFixed(2)}s (${Object.entries(phases).map(([k, v]) => `${k} ${v}ms`).join(', ')})`);
   ctx.result(
     { live: result.live, previous: result.previous },
     `Version ${result.live} is live at http://${loaded.config.domain}/${result.previous ? ` (previous: ${result.previous}; \`depl rollback\` goes back)` : ''}`,

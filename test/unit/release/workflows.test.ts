@@ -4,7 +4,7 @@ import { forceReleaseLock, lockStatus } from '../../../src/apply/lock.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
 import type { EdgeControl } from '../../../src/workflows/edge-control.js';
-import { formatDryRun, readRelease } from '../../../src/workflows/release.js';
+import { formatDryRun, readRelease, withRelease } from '../../../src/workflows/release.js';
 import { rollback } from '../../../src/workflows/rollback.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
 import { KILL_POINTS, Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
@@ -93,6 +93,40 @@ describe('--dry-run', () => {
     expect(canary.change.nginxDiff).toMatch(/^\+canary v3 25$/m);
     await expect(rollback(control, { dryRun: true })).rejects.toMatchObject({ code: 'NO_PREVIOUS' });
     expect({ conf: await nginxConf(), doc: await doc(), served: fake.served() }).toEqual(before);
+  });
+
+  it('rollback, canary and prune: each file the edge would change, nginx.conf only when it would change', async () => {
+    await switchVersion(control, 'v1');
+    await switchVersion(control, 'v2');
+    const snapshot = async () => ({ conf: await nginxConf(), routing: await routingFile(), doc: await doc(), served: fake.served(), lock: await lockStatus(control.stateRemote, fake.app, control.stateRoot) });
+    const before = await snapshot();
+    const routingPath = `${fake.dir}/edge/routing`;
+    const confPath = `${fake.dir}/edge/nginx.conf`;
+
+    const back = (await rollback(control, { dryRun: true })).change;
+    expect(back.changes[0]).toBe('live: v2 -> v1');
+    expect(back.nginxDiff).toContain(`--- ${routingPath}\n+++ ${routingPath} (after depl rollback)\n`);
+    expect(back.nginxDiff).toMatch(/^-live v2\n\+live v1$/m);
+    expect(back.nginxDiff).not.toContain(`--- ${confPath}`);
+
+    const split = (await setCanary(control, 'v3', 30, { dryRun: true })).change;
+    expect(split.nginxDiff).toMatch(/^\+canary v3 30$/m);
+    expect(split.nginxDiff).not.toContain(`--- ${confPath}`);
+
+    const pruned = await withRelease(control, 'depl prune --keep 0', { dryRun: true }, (session) => session.change({ kind: 'prune', keep: 0 }));
+    expect(pruned.prune?.remove.map((v) => v.label)).toEqual(['v3']);
+    expect(pruned.nginxDiff).toMatch(/^-version v3 /m);
+    expect(formatDryRun(pruned)).toMatch(/^Would remove: v3/m);
+
+    // settings the edge does not run yet (here: HTTPS turned on) would rewrite nginx.conf too, server blocks and all
+    const https = { ...control, site: { ...control.site, render: { ...control.site.render, tls: { port: 8443, challengeDir: `${fake.dir}/edge/challenges`, certificates: [{ id: fake.domain, names: [fake.domain], chain: `${fake.dir}/tls/fullchain.pem`, key: `${fake.dir}/tls/privkey.pem`, serial: '01' }] } } } };
+    const secured = (await switchVersion(https, 'v1', { dryRun: true })).change;
+    expect(secured.nginxDiff).toContain(`--- ${routingPath}\n`);
+    expect(secured.nginxDiff).toContain(`--- ${confPath}\n+++ ${confPath} (after depl switch v1)\n`);
+    expect(secured.nginxDiff).toMatch(new RegExp(`^\\+ +server_name ${fake.domain.replace(/\./g, '\\.')};$`, 'm'));
+    expect(formatDryRun(secured)).toContain('Edge configuration (nginx):');
+
+    expect(await snapshot()).toEqual(before);
   });
 });
 
