@@ -1,6 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Cluster } from '../apply/cluster.js';
-import { clusterEdgeFiles, clusterEdgeSite, edgeContainerCommands, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
+import { clusterEdgeFiles, clusterEdgeSite, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
 import type { Remote } from '../apply/remote.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';

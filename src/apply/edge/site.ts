@@ -99,7 +99,7 @@ export async function clusterEdgeSite(cluster: Cluster, app: string, tls?: { ren
 }
 
 /** How to run nginx in the running edge container (one `docker ps` on the manager). */
-export async function edgeContainerCommands(cluster: Cluster, app: string): Promise<ReturnType<typeof edgeSiteCommands>> {
+async function edgeContainerCommands(cluster: Cluster, app: string): Promise<ReturnType<typeof edgeSiteCommands>> {
   const containers = await cluster.manager.exec(edgeContainerQuery(app));
   const id = containers.stdout.trim().split('\n')[0];
   if (!id) {
