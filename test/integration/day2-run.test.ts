@@ -77,6 +77,10 @@ describe('depl run', () => {
     const noLive = await runCli(['run', 'web', '--', 'true'], { cwd: tc.dir });
     expect(noLive.exitCode).toBe(2);
     expect(noLive.stderr).toMatch(/no version is live[\s\S]*hint: .*--version/);
+    // a command the image does not have: 127 as a shell (and docker run) says it, with the swarm's reason
+    const noProgram = await runCli(['run', 'web', '--version', 'v1', '--', 'no-such-program'], { cwd: tc.dir });
+    expect(noProgram.exitCode, noProgram.stderr).toBe(127);
+    expect(noProgram.stderr).toMatch(/warning: job .*"no-such-program": executable file not found/);
     const execNoService = await runCli(['exec', 'nosuch', '--version', 'v1', '--', 'true'], { cwd: tc.dir });
     expect(execNoService.exitCode).toBe(2);
     expect(execNoService.stderr).toMatch(/no service "nosuch"/);
