@@ -90,6 +90,14 @@ export function buildProgram(run: Runner): Command {
     .option('--dry-run', 'print the release state change and the edge diff; change nothing')
     .action((version, opts) => run(() => import('./commands/canary.js'), version, opts));
 
+  program.command('scale')
+    .description("set the replicas of the live version's services (or --version's); on the live version they become the app's scale, which later versions keep")
+    .argument('<service=replicas...>', 'one or more pairs, e.g. worker=5 api=2')
+    .option('--version <id>', 'a version other than the live one (applied, not recorded as the app\'s scale)')
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .option('--dry-run', 'print the release state change and the replicas; change nothing')
+    .action((pairs, opts) => run(() => import('./commands/scale.js'), pairs, opts));
+
   program.command('stats')
     .description('per-version requests, 5xx rate and latency percentiles from the edge logs')
     .option('--since <duration>', 'time window, e.g. 10m', '10m')

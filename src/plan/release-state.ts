@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { describeScale, MAX_REPLICAS, type ScaleTarget } from './scale.js';
 
 /**
  * The ONE release state of an app: what is live, what was live before, the canary and its weight, the
- * scale of the live version's services, the history of changes and the generation of the edge
+ * app's scale (replicas set with `depl scale`), the history of changes and the generation of the edge
  * configuration rendered from it. It is one JSON document on the manager (src/apply/release-store.ts),
  * validated with `releaseDocumentSchema` on every read. Which versions are INSTALLED is not recorded here:
  * the swarm's service labels say that (src/plan/releases.ts), so two operators always see the same list.
@@ -52,6 +53,8 @@ export interface InstalledVersion {
   services: string[];
   /** The service reached through the edge, if the version has one. */
   http?: { service: string; port: number; health?: string; address?: string };
+  /** Desired replicas by swarm service name, as the swarm has them (absent when not read). */
+  replicas?: Record<string, number>;
 }
 
 // ---- the document ---------------------------------------------------------------------------------------------
@@ -75,8 +78,12 @@ const releaseStateSchema = z.object({
   live: z.string().min(1).nullable(),
   previous: z.string().min(1).nullable(),
   canary: canarySchema.nullable(),
-  /** Replicas of the live version's services set with `depl scale`, by service name (depl.yaml's otherwise). */
-  scale: z.record(z.string(), z.number().int().min(0)),
+  /**
+   * The app's scale: replicas by service name (`worker`), set with `depl scale` on the live version. It outlives
+   * versions: every version installed afterwards is created with it, and a version that becomes live (switch,
+   * rollback, promote) is brought to it. Services not named here run depl.yaml's `replicas`.
+   */
+  scale: z.record(z.string(), z.number().int().min(0).max(MAX_REPLICAS)),
   history: z.array(historyEntrySchema),
   /** The generation (src/plan/nginx.ts configGeneration) of the edge configuration rendered from this state. */
   edge: z.object({ generation: z.string().nullable() }),
@@ -131,7 +138,8 @@ export type ReleaseRequest =
   | { kind: 'promote' }
   | { kind: 'abort'; note?: string }
   | { kind: 'prune'; keep: number }
-  | { kind: 'scale'; service: string; replicas: number };
+  /** Replicas by service name, of the live version or of `version`; only the live version's are recorded as the app's scale. */
+  | { kind: 'scale'; replicas: Record<string, number>; version?: string };
 
 /** What the transitions may know about the world: passed in, never looked up. */
 export interface ReleaseFacts {
@@ -155,7 +163,11 @@ export interface PrunePlan {
 }
 
 export type Planned =
-  | { ok: true; state: ReleaseState; installed: InstalledVersion[]; prune?: PrunePlan; unchanged?: boolean }
+  | {
+    ok: true; state: ReleaseState; installed: InstalledVersion[]; prune?: PrunePlan; unchanged?: boolean;
+    /** Services to bring to their replicas (a scale; a switch to a version not at the app's scale), before the edge changes. */
+    scale?: ScaleTarget[];
+  }
   | { ok: false; refusal: Refusal };
 
 export function planRelease(state: ReleaseState, request: ReleaseRequest, facts: ReleaseFacts): Planned {
@@ -239,11 +251,35 @@ export function planSwitch(state: ReleaseState, version: string, action: 'switch
     live: version,
     previous,
     canary: null,
-    // `depl scale` applies to the live version's services; a new live version starts from depl.yaml.
-    scale: state.live === version ? state.scale : {},
+    // The app's scale outlives the switch: the version that becomes live is brought to it (scaleTargets).
     history: [...state.history, entry(facts, action, version, state.live !== null ? { note: `was ${state.live}` } : {})],
   };
-  return { ok: true, state: next, installed: facts.installed, unchanged: state.live === version && state.canary === null };
+  const target = facts.installed.find((v) => v.label === version)!;
+  const scale = scaleTargets(state.app, target, state.scale);
+  const unchanged = state.live === version && state.canary === null && scale.length === 0;
+  return { ok: true, state: next, installed: withReplicas(facts.installed, version, scale), unchanged, ...(scale.length > 0 ? { scale } : {}) };
+}
+
+/** The installed versions with `label`'s services at the targets' replicas. */
+function withReplicas(installed: InstalledVersion[], label: string, targets: ScaleTarget[]): InstalledVersion[] {
+  if (targets.length === 0) return installed;
+  return installed.map((v) => (v.label === label ? { ...v, replicas: { ...v.replicas, ...Object.fromEntries(targets.map((t) => [t.service, t.replicas])) } } : v));
+}
+
+/**
+ * The services of `version` whose replicas differ from `replicas` (by service name), as scale targets. A
+ * service the version lacks is skipped (it was added to depl.yaml later); unknown current replicas count as
+ * different (setting them is idempotent).
+ */
+export function scaleTargets(app: string, version: InstalledVersion, replicas: Record<string, number>): ScaleTarget[] {
+  const targets: ScaleTarget[] = [];
+  for (const [name, n] of Object.entries(replicas)) {
+    const service = `${app}-${version.label}-${name}`;
+    if (!version.services.includes(service)) continue;
+    const from = version.replicas?.[service];
+    if (from !== n) targets.push({ service, replicas: n, ...(from !== undefined ? { from } : {}) });
+  }
+  return targets;
 }
 
 export function planRollback(state: ReleaseState, facts: ReleaseFacts): Planned {
@@ -309,18 +345,53 @@ export function planPruneTransition(state: ReleaseState, keep: number, facts: Re
   return { ok: true, prune, installed: facts.installed.filter((v) => !gone.has(v.label)), state: { ...state, history }, unchanged: prune.remove.length === 0 };
 }
 
-export function planScale(state: ReleaseState, request: { service: string; replicas: number }, facts: ReleaseFacts): Planned {
-  if (state.live === null) return refuse('NO_LIVE', 'nothing is live yet, so there is nothing to scale', 'Make a version live first: depl switch <version>.');
-  if (!Number.isInteger(request.replicas) || request.replicas < 0) return refuse('BAD_REPLICAS', `${request.replicas} replicas is not a whole number of at least 0`);
-  const live = facts.installed.find((v) => v.label === state.live);
-  const service = `${state.app}-${state.live}-${request.service}`;
-  if (live !== undefined && !live.services.includes(service)) {
-    return refuse('NO_SUCH_SERVICE', `the live version ${state.live} has no service "${request.service}" (it has: ${live.services.map((s) => s.slice(`${state.app}-${state.live}-`.length)).join(', ')})`);
+/**
+ * `depl scale worker=5 [--version V]`: the live version's services (or V's) to those replicas. On the live
+ * version the replicas become the app's scale (recorded: later versions are created with it and a version
+ * that becomes live is brought to it); on another version they are applied only, and the history says so.
+ * The live (or canary) version's http service is never scaled to 0: the edge would have nothing to route to.
+ */
+export function planScale(state: ReleaseState, request: { replicas: Record<string, number>; version?: string }, facts: ReleaseFacts): Planned {
+  const label = request.version ?? state.live;
+  if (label === null) return refuse('NO_LIVE', 'nothing is live yet, so there is nothing to scale', 'Make a version live first (depl switch <version>), or name one with --version.');
+  const entries = Object.entries(request.replicas);
+  if (entries.length === 0) return refuse('NOTHING_TO_SCALE', 'no <service>=<replicas> pair given', 'For example: depl scale worker=5');
+  const bad = entries.filter(([, n]) => !Number.isInteger(n) || n < 0 || n > MAX_REPLICAS);
+  if (bad.length > 0) return refuse('BAD_REPLICAS', `${bad.map(([s, n]) => `${s}=${n}`).join(', ')}: replicas must be a whole number from 0 to ${MAX_REPLICAS}`);
+  const version = facts.installed.find((v) => v.label === label);
+  if (version === undefined) {
+    return refuse('NOT_INSTALLED', `version "${label}" is not installed (installed: ${facts.installed.map((v) => v.label).join(', ') || 'none'})`, 'Run `depl versions` to list them.');
   }
+  const prefix = `${state.app}-${label}-`;
+  const has = version.services.map((s) => s.slice(prefix.length));
+  const unknown = entries.map(([s]) => s).filter((s) => !has.includes(s));
+  if (unknown.length > 0) {
+    return refuse('NO_SUCH_SERVICE',
+      `${label === state.live ? 'the live version' : 'version'} ${label} has no service ${unknown.map((s) => `"${s}"`).join(', ')} (it has: ${has.join(', ') || 'none'})`,
+      'Name one of its services; a service added to depl.yaml later is in the versions installed after it (depl buildinst).');
+  }
+  const serving = label === state.live || label === state.canary?.version;
+  const httpName = version.http?.service.slice(prefix.length);
+  if (serving && httpName !== undefined && request.replicas[httpName] === 0) {
+    return refuse('WOULD_STOP_LIVE',
+      `${httpName}=0 would stop every task of ${label === state.live ? 'the live version' : 'the canary'} ${label}'s http service: ${label === state.live ? 'the domain' : 'its share of the domain'} would answer 502`,
+      label === state.live ? 'Switch live to another version first (depl switch), or keep at least 1.' : 'End the canary first (depl canary --abort), or keep at least 1.');
+  }
+  const recorded = label === state.live;
+  const targets = entries.map(([name, n]): ScaleTarget => {
+    const service = `${prefix}${name}`;
+    const from = version.replicas?.[service];
+    return { service, replicas: n, ...(from !== undefined ? { from } : {}) };
+  });
+  const scale = recorded ? { ...state.scale, ...request.replicas } : state.scale;
+  const unchanged = targets.every((t) => t.from === t.replicas) && JSON.stringify(scale) === JSON.stringify(state.scale);
+  const note = `${describeScale(request.replicas)}${recorded ? '' : ' (applied only: not the live version, so not the app\'s scale)'}`;
   return {
     ok: true,
-    installed: facts.installed,
-    state: { ...state, scale: { ...state.scale, [request.service]: request.replicas }, history: [...state.history, entry(facts, 'scale', state.live, { note: `${request.service}=${request.replicas}` })] },
+    installed: withReplicas(facts.installed, label, targets),
+    state: unchanged ? state : { ...state, scale, history: [...state.history, entry(facts, 'scale', label, { note })] },
+    scale: targets,
+    unchanged,
   };
 }
 
@@ -370,6 +441,10 @@ export function describeChange(before: ReleaseState, after: ReleaseState, before
   const removed = [...beforeLabels].filter((l) => !afterLabels.has(l));
   if (added.length > 0) lines.push(`installed: + ${added.join(', ')}`);
   if (removed.length > 0) lines.push(`installed: - ${removed.join(', ')}`);
+  for (const v of afterInstalled) {
+    const was = beforeInstalled.find((b) => b.label === v.label)?.replicas ?? {};
+    for (const [service, n] of Object.entries(v.replicas ?? {})) if (was[service] !== n) lines.push(`replicas: ${service} ${was[service] ?? '?'} -> ${n}`);
+  }
   for (const h of after.history.slice(before.history.length)) lines.push(`history: + ${h.action} ${h.version ?? ''}${h.weight !== undefined ? ` ${h.weight}%` : ''}${h.note ? ` (${h.note})` : ''}`.trimEnd());
   return lines;
 }

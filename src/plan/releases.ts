@@ -23,6 +23,7 @@ export function versionsFromServices(app: string, services: ServiceSummary[]): I
     const version = byLabel.get(label) ?? { label, createdAt: svc.createdAt, services: [] };
     if (svc.createdAt < version.createdAt) version.createdAt = svc.createdAt;
     version.services.push(svc.name);
+    version.replicas = { ...version.replicas, [svc.name]: svc.replicas };
     const branch = svc.labels[LABELS.branch];
     if (branch !== undefined) version.branch = branch;
     const port = Number(svc.labels[LABELS.port]);

@@ -163,6 +163,8 @@ export interface VersionServicesInput {
   nodes: number;
   /** Set for a per-branch staging deploy; the version label is then the branch slug. */
   branch?: string;
+  /** The app's scale recorded by `depl scale` (release state): replicas by service name, over depl.yaml's. */
+  scale?: Record<string, number>;
 }
 
 export function planVersionServices(input: VersionServicesInput): ServiceSpec[] {
@@ -170,9 +172,10 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
   return Object.entries(config.services).map(([name, svc]) => {
     const image = input.images[name];
     if (image === undefined) throw new Error(`no image planned for service ${name}`);
-    // an autoscaled service starts with depl.yaml's replicas within its bounds; its controller takes it from there
+    // an autoscaled service starts with depl.yaml's replicas within its bounds; its controller takes it from there.
+    // Any other service starts at the app's scale (depl scale), else depl.yaml's replicas.
     const autoscaled = config.autoscale[name];
-    const replicas = autoscaled === undefined ? svc.replicas : Math.min(autoscaled.max, Math.max(autoscaled.min, svc.replicas));
+    const replicas = autoscaled === undefined ? input.scale?.[name] ?? svc.replicas : Math.min(autoscaled.max, Math.max(autoscaled.min, svc.replicas));
     const labels: Record<string, string> = {
       [LABELS.app]: config.app,
       [LABELS.version]: version,

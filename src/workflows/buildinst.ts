@@ -6,7 +6,9 @@ import { managerEngine, type Engine } from '../apply/docker.js';
 import { ensureEdgeImage } from '../apply/edge-image.js';
 import { ensureEdgeService } from '../apply/edge/service.js';
 import { waitForHealthy } from '../apply/health.js';
+import { localHooks, type HookRunner } from '../apply/hooks.js';
 import { describeHolder, withLock } from '../apply/lock.js';
+import { readReleaseDocument } from '../apply/release-store.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
 import { createService, ensureSwarmConfig, ensureSwarmSecret, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -16,7 +18,9 @@ import { autoscaleStateDir, planAutoscaler } from '../plan/autoscale.js';
 import { planImages } from '../plan/images.js';
 import { AUTOSCALER_SERVICE } from '../config/schema.js';
 import { serviceName, versionHost } from '../plan/names.js';
-import type { InstalledVersion } from '../plan/release-state.js';
+import type { HookFacts } from '../plan/hooks.js';
+import { planRelease, stateOf, type InstalledVersion, type ReleaseState } from '../plan/release-state.js';
+import { versionsFromServices } from '../plan/releases.js';
 import { certificateCovers, directoryUrl, tlsSettings } from '../plan/tls.js';
 import { renewalTimes, type RenewerSettings } from '../plan/tls-renewal.js';
 import { ensureRenewer, removeRenewer } from '../apply/tls/renewer.js';
@@ -28,7 +32,7 @@ import { refreshEdgeCertificates } from './tls.js';
 import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecrets, planVersionServices, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { edgeControlFor } from './edge-control.js';
+import { edgeControlFor, operator } from './edge-control.js';
 import { openRelease, withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
 
@@ -61,6 +65,8 @@ export interface BuildinstResult {
   renewer?: string;
   /** The release state change (for a dry run, all that happened). */
   change?: ReleaseChange;
+  /** Post-hooks that failed (`post-install exited with 3`): reported, nothing undone. */
+  hookFailures?: string[];
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -98,7 +104,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       waitMs: options.lockWaitMs ?? 0,
       log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command }));
+    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: localHooks(loaded.root, log) }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();
@@ -127,6 +133,7 @@ interface InstallContext {
   log: Logger;
   started: number;
   command: string;
+  hooks: HookRunner;
 }
 
 async function install(ctx: InstallContext): Promise<BuildinstResult> {
@@ -135,6 +142,15 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const existing = await listServices(engine, { [LABELS.app]: app });
   const previousOfLabel = existing.filter((s) => s.labels[LABELS.version] === version);
   const request = { kind: 'install' as const, version, ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}), ...httpVersion(ctx.loaded.config, version) };
+  // Refusals first (a version that exists, a live branch), then the pre-build hook: both before anything changes.
+  const recorded = stateOf(await readReleaseDocument(cluster.manager, app));
+  const early = planRelease(recorded, request, { installed: versionsFromServices(app, existing), at: new Date().toISOString(), by: operator({}) });
+  if (!early.ok) throw new UserError(early.refusal.message, early.refusal.hint, early.refusal.code);
+  const hookFacts: HookFacts = {
+    app, domain: ctx.loaded.config.domain, command: 'buildinst', version, previous: recorded.live, live: recorded.live, performer: operator({}),
+    ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
+  };
+  await ctx.hooks.run('pre-build', hookFacts);
   // The edge first (it serves every version; idempotent), so that the release state can be read and repaired.
   const config = await withBaseImages(ctx);
   let session: ReleaseSession | undefined;
@@ -149,8 +165,6 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     }
     session = await openRelease(await edgeControlFor(cluster, ctx.loaded.config, log), ctx.command);
     session.check(request);
-  } else if (previousOfLabel.length > 0 && ctx.branch === undefined) {
-    throw new UserError(`version ${version} is already installed`, 'Choose another --version, or remove it first with `depl prune`.', 'VERSION_EXISTS');
   }
   await checkAccessoryNames(ctx, existing);
 
@@ -183,15 +197,19 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     if (node && node.name !== cluster.managerNode.name) await distributeImage(cluster, engine, images.accessories[name]!, [node], log, config.registry?.url);
   }
 
+  const distributed = Date.now();
+  if (images.builds.length > 0) log.step(`images on every node in ${seconds(distributed - distributeStarted)}`);
+  await ctx.hooks.run('pre-install', hookFacts);
   const installStarted = Date.now();
-  if (images.builds.length > 0) log.step(`images on every node in ${seconds(installStarted - distributeStarted)}`);
   const configRef = await ensureSwarmConfig(engine, configDocument(config));
   const secretRefs: Record<string, SwarmSecretRef> = {};
   for (const doc of planSecrets(app, ctx.secrets)) secretRefs[doc.secret] = await ensureSwarmSecret(engine, doc);
   const accessories = await ensureAccessories(ctx, config, images.accessories, existing, secretRefs);
+  const scale = (session?.state ?? recorded).scale;
+  logScale(ctx, scale);
   const specs = planVersionServices({
     config, version, images: images.services, imageIds, network: cluster.network, configRef, secrets: secretRefs, nodes: cluster.nodes.length,
-    ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
+    ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}), scale,
   });
   const autoscaler = await autoscalerSpec(ctx, config, secretRefs);
   if (autoscaler !== null) specs.push(autoscaler);
@@ -244,15 +262,25 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const done = Date.now();
   const url = `${https && httpsMissing === undefined ? 'https' : 'http'}://${host}/`;
   log.info(`Version ${version} is successfully installed`);
+  const post = await ctx.hooks.run('post-install', hookFacts);
   return {
+    ...(post?.failure !== undefined ? { hookFailures: [post.failure] } : {}),
     version,
     url,
     ...(httpsMissing !== undefined ? { httpsMissing } : {}),
     ...(renewer !== undefined ? { renewer } : {}),
     services: specs.map((s) => s.Name),
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
-    timings: { build: distributeStarted - buildStarted, distribute: installStarted - distributeStarted, install: done - installStarted, total: done - ctx.started },
+    timings: { build: distributeStarted - buildStarted, distribute: distributed - distributeStarted, install: done - installStarted, total: done - ctx.started },
   };
+}
+
+/** Services created at the app's recorded scale rather than depl.yaml's replicas say so (it outlives edits to depl.yaml). */
+function logScale(ctx: InstallContext, scale: ReleaseState['scale']): void {
+  for (const [name, svc] of Object.entries(ctx.loaded.config.services)) {
+    const n = scale[name];
+    if (n !== undefined && n !== svc.replicas) ctx.log.step(`${name}: ${n} replicas, the app's scale set with depl scale (depl.yaml says ${svc.replicas}; depl scale ${name}=<n> changes it)`);
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import type { Cluster } from '../apply/cluster.js';
+import { localHooks, type HookRunner } from '../apply/hooks.js';
 import { clusterEdgeFiles, clusterEdgeSite, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
 import type { Remote } from '../apply/remote.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -11,6 +12,7 @@ import type { InstalledVersion } from '../plan/release-state.js';
 import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
 import type { EdgeTlsRender } from '../plan/nginx-tls.js';
 import { tlsSettings } from '../plan/tls.js';
+import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget } from '../plan/scale.js';
 import type { Logger } from '../util/log.js';
 
 /**
@@ -42,6 +44,29 @@ export interface EdgeControl {
    * changed, null when they did not. Absent: TLS is not this control's business (tests, the fake cluster).
    */
   certificates?(versions: string[]): Promise<EdgeSite | null>;
+  /** The swarm's replicas: `depl scale`, and a switch to a version not at the app's scale. Absent: nothing to scale (an edge without a swarm). */
+  swarm?: SwarmReplicas;
+  /** The operator's hooks (.depl/hooks); absent: none run. */
+  hooks?: HookRunner;
+}
+
+export interface SwarmReplicas {
+  /** Sets the services' desired replicas; returns at once (the swarm converges on its own). */
+  scale(targets: readonly ScaleTarget[]): Promise<void>;
+  /** Running and desired tasks of the services (a service the swarm does not have is left out). */
+  tasks(services: readonly string[]): Promise<Record<string, { running: number; desired: number }>>;
+}
+
+/** The swarm's replicas through the manager's docker CLI, over the SSH connection depl already has. */
+export function swarmOn(manager: Remote): SwarmReplicas {
+  return {
+    async scale(targets) {
+      if (targets.length > 0) await manager.exec(scaleCommand(targets), { timeoutMs: 60_000 });
+    },
+    async tasks(services) {
+      return parseReplicasList((await manager.exec(replicasListCommand(), { timeoutMs: 30_000 })).stdout, services);
+    },
+  };
 }
 
 /** The app's versions from the swarm's labels, read over the manager's SSH connection (one round trip). */
@@ -85,6 +110,7 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
     log,
     lockWaitMs: 0,
     installed: () => installedOnCluster(cluster.manager, config.app),
+    swarm: swarmOn(cluster.manager),
   };
 }
 
@@ -106,7 +132,7 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
       return await fn(await edgeControlFor(cluster, loaded.config, log, true, undefined, { render }));
     }
     // every command that touches the edge renews the certificates that are due, under its lock (release.ts)
-    return await fn(await edgeControlFor(cluster, loaded.config, log, false, loaded));
+    return await fn({ ...(await edgeControlFor(cluster, loaded.config, log, false, loaded)), hooks: localHooks(loaded.root, log) });
   } finally {
     await cluster.close();
   }

@@ -2,12 +2,13 @@ import { applyEdgeConfig, liveConfigPath, readRoutingFile, routingFile, type App
 import { servedGeneration } from '../apply/edge/site.js';
 import { acquireLock } from '../apply/lock.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
-import { UserError } from '../errors.js';
+import { OperationError, UserError } from '../errors.js';
 import { renderRoutingTable } from '../plan/edge-routing.js';
 import {
   describeChange, planRelease, resolvePending, routingFor, stateOf, toDocument,
-  type InstalledVersion, type PrunePlan, type ReleaseDocument, type ReleaseRequest, type ReleaseState, type Routing,
+  type InstalledVersion, type Planned, type PrunePlan, type ReleaseDocument, type ReleaseRequest, type ReleaseState, type Routing,
 } from '../plan/release-state.js';
+import type { ScaleTarget } from '../plan/scale.js';
 import { pausePoint } from '../util/pause-point.js';
 import { operator, type EdgeControl } from './edge-control.js';
 
@@ -16,7 +17,8 @@ import { operator, type EdgeControl } from './edge-control.js';
  *
  * Crash safety is by write ORDERING plus DETECT-AND-REPAIR on the next command:
  *   1. the change is recorded as `pending` in the release document (the committed state stays as it was);
- *   2. the edge configuration rendered from the new state is checked, swapped in and reloaded;
+ *   2. services the plan scales (depl scale; a switch to a version not at the app's scale) get their replicas,
+ *      then the edge configuration rendered from the new state is checked, swapped in and reloaded;
  *   3. the new state is committed and `pending` cleared.
  * A depl that dies between 1 and 3 leaves `pending` behind. Readers (`depl status`) then ask the edge which
  * generation it serves: the pending state if the reload happened, else the committed one, so what status
@@ -40,14 +42,16 @@ export interface ReleaseChange {
   installed: InstalledVersion[];
   routing: Routing;
   prune?: PrunePlan;
+  /** Services brought to these replicas (nothing for a dry run, which only shows them). */
+  scale?: ScaleTarget[];
   applied?: AppliedEdge;
   /** Milliseconds per step of this change. */
   phases: Record<string, number>;
 }
 
 export interface ChangeOptions {
-  /** Runs after planning and before anything changes (health checks); throwing refuses the change. */
-  precheck?: (after: ReleaseState, installed: InstalledVersion[]) => Promise<void>;
+  /** Runs after planning and before anything changes (health checks, pre-hooks); throwing refuses the change. */
+  precheck?: (after: ReleaseState, installed: InstalledVersion[], planned: Extract<Planned, { ok: true }>) => Promise<void>;
   /** The installed versions to plan from, when the caller knows better than the listing (buildinst). */
   installed?: InstalledVersion[];
 }
@@ -155,6 +159,7 @@ export class ReleaseSession {
       installed: planned.installed,
       routing,
       ...(planned.prune !== undefined ? { prune: planned.prune } : {}),
+      ...(planned.scale !== undefined ? { scale: planned.scale } : {}),
       phases: t.phases,
     };
     t.phase('plan');
@@ -169,12 +174,28 @@ export class ReleaseSession {
       change.nginxDiff = edgeFilesDiff(files, this.command);
       return change;
     }
-    await options.precheck?.(planned.state, planned.installed);
+    await options.precheck?.(planned.state, planned.installed, planned);
     t.phase('checks');
-    if (generation !== this.served) {
+    const scale = planned.scale ?? [];
+    if (scale.length > 0 && control.swarm === undefined && request.kind === 'scale') {
+      throw new OperationError('this edge has no swarm whose services could be scaled', undefined, 'NO_SWARM');
+    }
+    const scales = scale.length > 0 && control.swarm !== undefined;
+    if (generation !== this.served || scales) {
       await this.record(before, { next: change.after, generation, command: this.command });
       t.phase('recordIntent');
       await pausePoint('after-intent');
+    }
+    if (scales) {
+      try {
+        await control.swarm!.scale(scale);
+      } catch (error) {
+        await this.record(before, null).catch(() => undefined);
+        throw error;
+      }
+      t.phase('scale');
+    }
+    if (generation !== this.served) {
       try {
         change.applied = await applyEdgeConfig(control.site, routing);
       } catch (error) {
@@ -211,7 +232,9 @@ export class ReleaseSession {
     const expected = renderRoutingTable(routing).generation;
     if (resolved.outcome === 'clean' && this.served === expected) return;
     const why = resolved.outcome === 'rolled-forward'
-      ? `an interrupted \`${doc.pending?.command}\` had already reached the edge; recording it`
+      ? doc.pending?.generation === doc.edge.generation
+        ? `an interrupted \`${doc.pending?.command}\` did not change the edge's routing; recording it (if \`depl versions\` shows its services short of their replicas, run it again)`
+        : `an interrupted \`${doc.pending?.command}\` had already reached the edge; recording it`
       : resolved.outcome === 'rolled-back'
         ? `an interrupted \`${doc.pending?.command}\` never reached the edge; putting the edge configuration back`
         : `the edge serves configuration ${this.served ?? '(no answer)'}, not ${expected} of the recorded state; re-applying it`;

@@ -10,6 +10,8 @@ import { openCluster } from './cluster.js';
 export interface ReleaseStatus {
   live: string | null;
   canary: { version: string; weight: number } | null;
+  /** The app's scale recorded by `depl scale` (services not named run depl.yaml's replicas). */
+  scale?: Record<string, number>;
   versions: unknown[];
 }
 

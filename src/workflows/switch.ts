@@ -1,5 +1,6 @@
+import type { HookCommand, HookFacts } from '../plan/hooks.js';
 import type { ReleaseRequest } from '../plan/release-state.js';
-import { assertVersionLabel, confirmLive, requireHealthy, type EdgeControl } from './edge-control.js';
+import { assertVersionLabel, confirmLive, operator, requireHealthy, type EdgeControl } from './edge-control.js';
 import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 
 export interface SwitchResult {
@@ -18,6 +19,8 @@ export interface SwitchResult {
   phases: Record<string, number>;
   /** The state change and the nginx diff (a dry run stops there). */
   change: ReleaseChange;
+  /** Post-hooks that failed (`post-switch exited with 3`): reported, nothing undone. */
+  hookFailures?: string[];
 }
 
 export interface SwitchOptions {
@@ -35,9 +38,16 @@ export async function switchVersion(control: EdgeControl, version: string, optio
 
 /** A switch-like change (switch, rollback, promote) inside an open release session: health gate, apply, confirm. */
 export async function switchIn(session: ReleaseSession, control: EdgeControl, request: Extract<ReleaseRequest, { kind: 'switch' | 'rollback' | 'promote' }>): Promise<SwitchResult> {
+  const before = session.state;
+  const hookFacts = (version: string, live: string | null): HookFacts => ({
+    app: control.app, domain: control.domain, command: request.kind as HookCommand, version, previous: before.live, live, performer: operator(control),
+  });
+  // Hooks run for a change only: a switch to what is already live (and no canary) runs none.
   const change = await session.change(request, {
-    precheck: async (after) => {
+    precheck: async (after, _installed, planned) => {
       if (after.live !== null) await requireHealthy(control, after.live);
+      // the lock is held: nothing changes between the hook and the switch
+      if (!planned.unchanged && after.live !== null) await control.hooks?.run('pre-switch', hookFacts(after.live, before.live));
     },
   });
   const live = change.after.live!;
@@ -50,9 +60,18 @@ export async function switchIn(session: ReleaseSession, control: EdgeControl, re
     control.log.debug(`${request.kind} ${live}: ${Object.entries(phases).map(([k, v]) => `${k} ${v}ms`).join(', ')}`);
     control.log.step(`${live} is live on ${control.domain}${change.after.previous ? ` (previous: ${change.after.previous})` : ''}`);
   }
+  const elapsedMs = performance.now() - session.startedAt;
+  const hookFailures: string[] = [];
+  if (!session.dryRun && !(before.live === live && before.canary === null && (change.scale ?? []).length === 0)) {
+    const outcome = await control.hooks?.run('post-switch', hookFacts(live, live));
+    if (outcome?.failure !== undefined) hookFailures.push(outcome.failure);
+  }
   if (change.applied?.reloaded) {
     phases.nginxCheck = Math.round(change.applied.checkMs);
     phases.reload = Math.round(change.applied.reloadMs);
   }
-  return { live, previous: change.after.previous, elapsedMs: performance.now() - session.startedAt, reloadMs: change.applied?.reloadMs ?? 0, phases, change };
+  return {
+    live, previous: change.after.previous, elapsedMs, reloadMs: change.applied?.reloadMs ?? 0, phases, change,
+    ...(hookFailures.length > 0 ? { hookFailures } : {}),
+  };
 }

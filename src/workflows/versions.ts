@@ -22,9 +22,9 @@ export async function installedVersions(engine: Engine, app: string): Promise<{ 
  * Live, previous and canary as `depl status` must report them: from the release document, an interrupted
  * change resolved against what the edge actually serves (src/workflows/release.ts).
  */
-export async function marksOf(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<Pick<ReleaseState, 'live' | 'previous' | 'canary'> & { interrupted: boolean }> {
+export async function marksOf(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<Pick<ReleaseState, 'live' | 'previous' | 'canary' | 'scale'> & { interrupted: boolean }> {
   const view = await readRelease(await edgeControlFor(cluster, loaded.config, log, true));
-  return { live: view.state.live, previous: view.state.previous, canary: view.state.canary, interrupted: view.interrupted };
+  return { live: view.state.live, previous: view.state.previous, canary: view.state.canary, scale: view.state.scale, interrupted: view.interrupted };
 }
 
 /** Opens the cluster and its manager's engine for a read or a change, and closes both afterwards. */
@@ -65,7 +65,7 @@ export async function listVersions(loaded: LoadedConfig, log: Logger, cluster?: 
  * The release part of `depl status` (a ReleaseStatusReader for src/workflows/status.ts): live and canary from
  * the cluster state, installed versions from the swarm.
  */
-export async function readReleaseStatus(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<{ live: string | null; canary: { version: string; weight: number } | null; versions: VersionRow[] }> {
+export async function readReleaseStatus(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<{ live: string | null; canary: { version: string; weight: number } | null; scale: Record<string, number>; versions: VersionRow[] }> {
   const [versions, marks] = await Promise.all([listVersions(loaded, log, cluster), marksOf(cluster, loaded, log)]);
-  return { live: marks.live, canary: marks.canary, versions };
+  return { live: marks.live, canary: marks.canary, scale: marks.scale, versions };
 }

@@ -22,6 +22,8 @@ import type { EdgeControl } from '../../src/workflows/edge-control.js';
  * (src/plan/edge-routing.ts) at request time, reporting both generations at the probe path as the real edge
  * does; the installed versions are a list the test holds, as the swarm's labels would list them.
  *
+ * The swarm's replicas are the versions' `replicas` (a scale sets them; the tasks run at once).
+ *
  * `killAt` simulates a depl process that dies (SIGKILL) at one step of a change: from that step on every
  * call to the manager fails, so nothing after it runs, the lock's release included.
  */
@@ -59,7 +61,10 @@ export interface FakeCluster {
 }
 
 export function fakeVersion(app: string, label: string, createdAt: string): InstalledVersion {
-  return { label, createdAt, services: [`${app}-${label}-web`], http: { service: `${app}-${label}-web`, port: 8080, health: '/healthz' } };
+  return {
+    label, createdAt, services: [`${app}-${label}-web`, `${app}-${label}-worker`], http: { service: `${app}-${label}-web`, port: 8080, health: '/healthz' },
+    replicas: { [`${app}-${label}-web`]: 1, [`${app}-${label}-worker`]: 1 },
+  };
 }
 
 export async function startFakeCluster(options: { app?: string; domain?: string; versions?: string[] } = {}): Promise<FakeCluster> {
@@ -141,8 +146,23 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
 
   const makeControl = (remote: Remote): EdgeControl => ({
     app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
-    installed: async () => versions.map((v) => ({ ...v })),
+    installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
     by: 'ops@test',
+    swarm: {
+      async scale(targets) {
+        await remote.exec(['true']);
+        for (const t of targets) {
+          const version = versions.find((v) => v.services.includes(t.service));
+          if (version === undefined) throw new Error(`no such service: ${t.service}`);
+          version.replicas = { ...version.replicas, [t.service]: t.replicas };
+        }
+      },
+      async tasks(services) {
+        const result: Record<string, { running: number; desired: number }> = {};
+        for (const v of versions) for (const [name, n] of Object.entries(v.replicas ?? {})) if (services.includes(name)) result[name] = { running: n, desired: n };
+        return result;
+      },
+    },
   });
 
   const fake: FakeCluster = {

@@ -19,6 +19,7 @@ export default async function command(ctx: CommandContext, opts: { version?: str
       version: result.version, url: result.url, services: result.services,
       ...(result.httpsMissing !== undefined ? { httpsMissing: result.httpsMissing } : {}),
       ...(result.renewer !== undefined ? { renewer: result.renewer } : {}),
+      ...(result.hookFailures !== undefined ? { hookFailures: result.hookFailures } : {}),
     },
     `Version ${result.version} is successfully installed\nPreview: ${result.url}${result.httpsMissing !== undefined ? `\nHTTPS is missing for this version: ${result.httpsMissing}` : ''}` +
       (result.renewer !== undefined && result.renewer !== 'unchanged' ? `\nCertificate renewal task: ${result.renewer}` : ''),

@@ -60,7 +60,7 @@ export default async function command(ctx: CommandContext, version: string | und
     const control = { ...opened, lockWaitMs: lockWait };
     if (opts.promote) {
       const result = await promoteCanary(control);
-      ctx.result({ live: result.live, previous: result.previous, canary: null }, `Promoted: version ${result.live} is live at http://${domain}/ (previous: ${result.previous ?? 'none'})`);
+      ctx.result({ live: result.live, previous: result.previous, canary: null, ...(result.hookFailures !== undefined ? { hookFailures: result.hookFailures } : {}) }, `Promoted: version ${result.live} is live at http://${domain}/ (previous: ${result.previous ?? 'none'})`);
     } else if (opts.abort) {
       const result = await abortCanary(control);
       ctx.result({ live: result.live, canary: result.canary }, `Canary aborted: all of http://${domain}/ goes to ${result.live}`);

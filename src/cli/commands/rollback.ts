@@ -13,5 +13,5 @@ export default async function command(ctx: CommandContext, opts: { lockWait?: st
     ctx.result(dryRunResult(result.change), formatDryRun(result.change));
     return;
   }
-  ctx.result({ live: result.live, previous: result.previous }, `Rolled back: version ${result.live} is live at http://${loaded.config.domain}/ (was ${result.previous ?? 'none'})`);
+  ctx.result({ live: result.live, previous: result.previous, ...(result.hookFailures !== undefined ? { hookFailures: result.hookFailures } : {}) }, `Rolled back: version ${result.live} is live at http://${loaded.config.domain}/ (was ${result.previous ?? 'none'})`);
 }

@@ -1,6 +1,7 @@
 import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
 import { formatNodeTable } from '../../plan/node-table.js';
+import type { VersionRow } from '../../plan/versions-table.js';
 import { tlsSettings, type InstalledCertificate } from '../../plan/tls.js';
 import { listCertificates, tlsStoreFor } from '../../apply/tls/store.js';
 import { readRenewerStatus, type RenewerStatus } from '../../apply/tls/renewer.js';
@@ -22,11 +23,19 @@ interface CertificateStatus {
 
 type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[]; renewal?: RenewerStatus }; jobs: JobRow[]; autoscale: ControllerState | null };
 
+function shortService(name: string, version: string): string {
+  return name.slice(name.indexOf(`-${version}-`) + version.length + 2);
+}
+
 function human(report: Report, installed: InstalledCertificate[], now: number): string {
   const lines = [formatNodeTable(report.nodes), ''];
   lines.push(`live:     ${report.live ?? '(none)'}`);
   lines.push(`canary:   ${report.canary ? `${report.canary.version} at ${report.canary.weight}%` : '(none)'}`);
-  lines.push(`versions: ${report.versions.length === 0 ? '(none)' : (report.versions as { version: string }[]).map((v) => v.version).join(', ')}`);
+  lines.push(`versions: ${report.versions.length === 0 ? '(none)' : (report.versions as VersionRow[]).map((v) => v.version).join(', ')}`);
+  const live = (report.versions as VersionRow[]).find((v) => v.live);
+  if (live !== undefined) lines.push(`tasks:    ${live.services.map((s) => `${shortService(s.name, report.live!)} ${s.running ?? '?'}/${s.replicas}`).join(', ')} (live ${live.version}, running/wanted)`);
+  const scale = Object.entries(report.scale ?? {});
+  lines.push(`scale:    ${scale.length === 0 ? "depl.yaml's replicas" : `${scale.map(([s, n]) => `${s}=${n}`).join(', ')} (set with depl scale; kept by new versions)`}`);
   lines.push(`tls:      ${report.tls.mode}${report.tls.mode !== 'off' && installed.length === 0 ? ' (no certificate yet)' : ''}`);
   for (const line of describeCertificates(installed, now)) lines.push(`  ${line}`);
   if (report.tls.renewal !== undefined) lines.push(`  ${describeRenewalRecord(report.tls.renewal.last, report.tls.renewal.running)}`);

@@ -24,7 +24,7 @@ export default async function command(ctx: CommandContext, version: string, opts
   const phases = { start: Math.round(start), connect: Math.round(connect), ...result.phases };
   ctx.log.info(`switched in ${(performance.now() / 1000).toFixed(2)}s (${Object.entries(phases).map(([k, v]) => `${k} ${v}ms`).join(', ')})`);
   ctx.result(
-    { live: result.live, previous: result.previous },
+    { live: result.live, previous: result.previous, ...(result.hookFailures !== undefined ? { hookFailures: result.hookFailures } : {}) },
     `Version ${result.live} is live at http://${loaded.config.domain}/${result.previous ? ` (previous: ${result.previous}; \`depl rollback\` goes back)` : ''}`,
   );
 }

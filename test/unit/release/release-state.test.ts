@@ -26,7 +26,8 @@ const accepted: [string, ReleaseState, ReleaseRequest, Partial<ReleaseState>][] 
   ['switch keeps the old live as previous', state({ live: 'v1' }), { kind: 'switch', version: 'v2' }, { live: 'v2', previous: 'v1', history: [h('switch', 'v2', { note: 'was v1' })] }],
   ['switch to the live version changes nothing but the history', state({ live: 'v1', previous: 'v3' }), { kind: 'switch', version: 'v1' }, { live: 'v1', previous: 'v3' }],
   ['switch ends a canary', state({ live: 'v1', canary: { version: 'v2', weight: 10 } }), { kind: 'switch', version: 'v3' }, { live: 'v3', previous: 'v1', canary: null }],
-  ['switch resets the scale of the old live', state({ live: 'v1', scale: { api: 5 } }), { kind: 'switch', version: 'v2' }, { scale: {} }],
+  ['the app\'s scale outlives a switch', state({ live: 'v1', scale: { worker: 5 } }), { kind: 'switch', version: 'v2' }, { live: 'v2', scale: { worker: 5 } }],
+  ['the app\'s scale outlives a rollback', state({ live: 'v2', previous: 'v1', scale: { worker: 5 } }), { kind: 'rollback' }, { live: 'v1', scale: { worker: 5 } }],
   ['rollback swaps live and previous', state({ live: 'v2', previous: 'v1' }), { kind: 'rollback' }, { live: 'v1', previous: 'v2', history: [h('rollback', 'v1', { note: 'was v2' })] }],
   ['canary', state({ live: 'v1' }), { kind: 'canary', version: 'v2', weight: 30 }, { live: 'v1', canary: { version: 'v2', weight: 30 }, history: [h('canary', 'v2', { weight: 30 })] }],
   ['canary re-weighted', state({ live: 'v1', canary: { version: 'v2', weight: 30 } }), { kind: 'canary', version: 'v2', weight: 50 }, { canary: { version: 'v2', weight: 50 } }],
@@ -37,7 +38,13 @@ const accepted: [string, ReleaseState, ReleaseRequest, Partial<ReleaseState>][] 
   ['redeploy a branch that is not live', state({ live: 'v1' }), { kind: 'install', version: 'v3', branch: 'feature/x' }, { history: [h('install', 'v3', { note: 'branch feature/x, redeployed' })] }],
   ['remove a failed install', state({ live: 'v1' }), { kind: 'remove', version: 'v3', note: 'install failed' }, { live: 'v1', history: [h('prune', 'v3', { note: 'install failed' })] }],
   ['prune keeps live, previous and the newest', state({ live: 'v3', previous: 'v2' }), { kind: 'prune', keep: 1 }, { live: 'v3', previous: 'v2', history: [h('prune', null, { note: 'removed v1' })] }],
-  ['scale the live version', state({ live: 'v1' }), { kind: 'scale', service: 'worker', replicas: 6 }, { scale: { worker: 6 }, history: [h('scale', 'v1', { note: 'worker=6' })] }],
+  ['scale the live version', state({ live: 'v1' }), { kind: 'scale', replicas: { worker: 6 } }, { scale: { worker: 6 }, history: [h('scale', 'v1', { note: 'worker=6' })] }],
+  ['scale several services of the live version, keeping the rest of the scale', state({ live: 'v1', scale: { worker: 2, api: 3 } }), { kind: 'scale', replicas: { worker: 6, api: 1 } },
+    { scale: { worker: 6, api: 1 }, history: [h('scale', 'v1', { note: 'worker=6, api=1' })] }],
+  ['scale the live version named with --version', state({ live: 'v1' }), { kind: 'scale', replicas: { worker: 0 }, version: 'v1' }, { scale: { worker: 0 } }],
+  ['scale a version that is not live: applied, not recorded', state({ live: 'v1', scale: { worker: 2 } }), { kind: 'scale', replicas: { worker: 4 }, version: 'v2' },
+    { scale: { worker: 2 }, history: [h('scale', 'v2', { note: 'worker=4 (applied only: not the live version, so not the app\'s scale)' })] }],
+  ['scale a version that is not live to 0, http service included', state({ live: 'v1' }), { kind: 'scale', replicas: { api: 0, worker: 0 }, version: 'v3' }, { scale: {} }],
 ];
 
 /** [name, state before, request, refusal code, message pattern] */
@@ -57,8 +64,14 @@ const refused: [string, ReleaseState, ReleaseRequest, string, RegExp][] = [
   ['redeploy the canary branch', state({ live: 'v1', canary: { version: 'v2', weight: 5 } }), { kind: 'install', version: 'v2', branch: 'b' }, 'VERSION_LIVE', /is the canary/],
   ['remove the live version', state({ live: 'v1' }), { kind: 'remove', version: 'v1' }, 'VERSION_IN_USE', /is live/],
   ['prune with a negative keep', state({}), { kind: 'prune', keep: -1 }, 'BAD_KEEP', /--keep -1/],
-  ['scale with nothing live', empty, { kind: 'scale', service: 'api', replicas: 2 }, 'NO_LIVE', /nothing to scale/],
-  ['scale a service the live version lacks', state({ live: 'v1' }), { kind: 'scale', service: 'db', replicas: 2 }, 'NO_SUCH_SERVICE', /has no service "db" \(it has: api, worker\)/],
+  ['scale with nothing live', empty, { kind: 'scale', replicas: { api: 2 } }, 'NO_LIVE', /nothing to scale/],
+  ['scale services the live version lacks', state({ live: 'v1' }), { kind: 'scale', replicas: { db: 2, worker: 1, cache: 1 } }, 'NO_SUCH_SERVICE', /the live version v1 has no service "db", "cache" \(it has: api, worker\)/],
+  ['scale a version not installed', state({ live: 'v1' }), { kind: 'scale', replicas: { worker: 2 }, version: 'v9' }, 'NOT_INSTALLED', /version "v9" is not installed/],
+  ['scale to a negative or fractional count', state({ live: 'v1' }), { kind: 'scale', replicas: { worker: -1, api: 1.5 } }, 'BAD_REPLICAS', /worker=-1, api=1.5: replicas must be a whole number from 0 to 100/],
+  ['scale above the cap', state({ live: 'v1' }), { kind: 'scale', replicas: { worker: 101 } }, 'BAD_REPLICAS', /from 0 to 100/],
+  ['scale nothing', state({ live: 'v1' }), { kind: 'scale', replicas: {} }, 'NOTHING_TO_SCALE', /no <service>=<replicas>/],
+  ['scale the live http service to 0', state({ live: 'v1' }), { kind: 'scale', replicas: { api: 0 } }, 'WOULD_STOP_LIVE', /api=0 would stop every task of the live version v1's http service/],
+  ['scale the canary http service to 0', state({ live: 'v1', canary: { version: 'v2', weight: 5 } }), { kind: 'scale', replicas: { api: 0 }, version: 'v2' }, 'WOULD_STOP_LIVE', /the canary v2/],
 ];
 
 describe('release transitions', () => {
@@ -82,6 +95,30 @@ describe('release transitions', () => {
   it('install adds the version, with its http service, to what the edge routes', () => {
     const planned = ok(planRelease(state({ live: 'v1' }), { kind: 'install', version: 'v4', services: ['shop-v4-api'], http: { service: 'shop-v4-api', port: 8000 } }, facts));
     expect(routingFor(planned.state, 'shop', 'shop.test', planned.installed).versions.map((v) => v.label)).toEqual(['v1', 'v2', 'v3', 'v4']);
+  });
+
+  it('scale says which services to bring to which replicas, and changes nothing when they are there already', () => {
+    const known = installed.map((v) => ({ ...v, replicas: Object.fromEntries(v.services.map((s) => [s, 1])) }));
+    const planned = ok(planRelease(state({ live: 'v1' }), { kind: 'scale', replicas: { worker: 5, api: 1 } }, { ...facts, installed: known }));
+    expect(planned.scale).toEqual([{ service: 'shop-v1-worker', replicas: 5, from: 1 }, { service: 'shop-v1-api', replicas: 1, from: 1 }]);
+    expect(planned.installed.find((v) => v.label === 'v1')!.replicas).toEqual({ 'shop-v1-api': 1, 'shop-v1-worker': 5 });
+    expect(describeChange(state({ live: 'v1' }), planned.state, known, planned.installed)).toEqual([
+      'scale: {} -> {"worker":5,"api":1}', 'replicas: shop-v1-worker 1 -> 5', 'history: + scale v1 (worker=5, api=1)',
+    ]);
+    const again = ok(planRelease(planned.state, { kind: 'scale', replicas: { worker: 5 } }, { ...facts, installed: planned.installed }));
+    expect(again).toMatchObject({ unchanged: true, state: planned.state });
+  });
+
+  it('a switch brings the new live version to the app\'s scale, and only the services that differ', () => {
+    const known = installed.map((v) => ({ ...v, replicas: Object.fromEntries(v.services.map((s) => [s, 1])) }));
+    const before = state({ live: 'v1', scale: { worker: 5, api: 1, gone: 3 } });
+    const planned = ok(planRelease(before, { kind: 'switch', version: 'v2' }, { ...facts, installed: known }));
+    expect(planned.scale).toEqual([{ service: 'shop-v2-worker', replicas: 5, from: 1 }]);
+    expect(planned.state.scale).toEqual(before.scale);
+    expect(describeChange(before, planned.state, known, planned.installed)).toContain('replicas: shop-v2-worker 1 -> 5');
+    // a version already at the app's scale needs nothing; unknown replicas are set (idempotent)
+    expect(ok(planRelease(before, { kind: 'switch', version: 'v2' }, { ...facts, installed: planned.installed })).scale).toBeUndefined();
+    expect(ok(planRelease(before, { kind: 'switch', version: 'v3' }, facts)).scale).toEqual([{ service: 'shop-v3-worker', replicas: 5 }, { service: 'shop-v3-api', replicas: 1 }]);
   });
 
   it('prune lists what to remove and takes it off the routing; nothing to remove changes nothing', () => {

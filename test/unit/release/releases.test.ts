@@ -25,7 +25,7 @@ describe('installed versions', () => {
     expect(versions.map((v) => v.label)).toEqual(['v1', 'v2', 'feat']);
     expect(versions[1]).toEqual({
       label: 'v2', createdAt: '2026-11-22T10:00:00Z', services: ['crawler-v2-api', 'crawler-v2-worker'],
-      http: { service: 'crawler-v2-api', port: 8000, health: '/healthz' },
+      http: { service: 'crawler-v2-api', port: 8000, health: '/healthz' }, replicas: { 'crawler-v2-api': 1, 'crawler-v2-worker': 1 },
     });
     expect(versions[2]!.branch).toBe('feat');
   });

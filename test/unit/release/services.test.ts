@@ -62,6 +62,16 @@ describe('version service specs', () => {
     expect(specs()[0]!.TaskTemplate.ContainerSpec.Labels!['depl.image-id']).toBeUndefined();
   });
 
+  it('creates the services at the app\'s recorded scale (depl scale), depl.yaml\'s replicas for the rest', () => {
+    const config = crawlerConfig();
+    const [api, worker] = planVersionServices({
+      config, version, images: planImages(config, version).services, network: 'n', configRef: { id: 'c', name: 'crawler-config-x' }, nodes: 3,
+      scale: { worker: 5, removed: 2 },
+    });
+    expect(api!.Mode).toEqual({ Replicated: { Replicas: 2 } });
+    expect(worker!.Mode).toEqual({ Replicated: { Replicas: 5 } });
+  });
+
   it('marks a branch deploy', () => {
     expect(specs('feature-x')[0]!.Labels['depl.branch']).toBe('feature-x');
   });

@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { OperationError, UserError } from '../errors.js';
+import { hookExit, hookInvocation, type HookFacts, type HookName } from '../plan/hooks.js';
+import type { Logger } from '../util/log.js';
+
+/** Runs the operator's hooks (src/plan/hooks.ts); null when there is no such hook. */
+export interface HookRunner {
+  run(hook: HookName, facts: HookFacts): Promise<HookOutcome | null>;
+}
+
+export interface HookOutcome {
+  hook: HookName;
+  ok: boolean;
+  /** `post-switch exited with 3`, for a post-hook that failed. */
+  failure?: string;
+}
+
+/**
+ * The hooks in `<root>/.depl/hooks/`, run on this machine with depl.yaml's folder as working directory. Their
+ * output goes to stderr (stdout stays depl's, one JSON document with --json); stdin is the operator's.
+ */
+export function localHooks(root: string, log: Logger): HookRunner {
+  return {
+    async run(hook, facts) {
+      const inv = hookInvocation(root, hook, facts);
+      const info = await stat(inv.file).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return null;
+        throw error;
+      });
+      if (info === null) return null;
+      if (!info.isFile()) throw new UserError(`the ${hook} hook ${inv.shown} is not a file`, `Make ${inv.shown} an executable file, or remove it.`, 'HOOK_NOT_A_FILE');
+      const executable = await access(inv.file, constants.X_OK).then(() => true, () => false);
+      if (!executable) throw new UserError(`the ${hook} hook ${inv.shown} is not executable, so depl cannot run it`, `chmod +x ${inv.shown}`, 'HOOK_NOT_EXECUTABLE');
+      log.step(`hook ${hook}: ${inv.shown}`);
+      const ended = await new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
+        const child = spawn(inv.argv[0]!, inv.argv.slice(1), { cwd: root, env: { ...process.env, ...inv.env }, stdio: ['inherit', 2, 2] });
+        child.once('error', reject);
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      }).catch((error: NodeJS.ErrnoException) => {
+        throw new UserError(`the ${hook} hook ${inv.shown} could not be started: ${error.message}`, `Start it with a #! line (e.g. #!/bin/sh) and make it executable: chmod +x ${inv.shown}`, 'HOOK_NOT_RUNNABLE');
+      });
+      if (ended.code === 0) return { hook, ok: true };
+      const how = hookExit(ended.code, ended.signal);
+      if (inv.pre) {
+        throw new OperationError(
+          `the ${hook} hook ${inv.shown} ${how}: depl ${facts.command} stopped before changing anything`,
+          `Its output is above. Fix what it checks and run depl ${facts.command} again.`,
+          'HOOK_FAILED',
+        );
+      }
+      const failure = `${hook} ${how}`;
+      log.warn(`the ${hook} hook ${inv.shown} ${how}; depl ${facts.command} itself succeeded and is not undone`);
+      return { hook, ok: false, failure };
+    },
+  };
+}

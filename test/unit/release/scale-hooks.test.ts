@@ -1,0 +1,163 @@
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { localHooks } from '../../../src/apply/hooks.js';
+import { forceReleaseLock, lockStatus } from '../../../src/apply/lock.js';
+import { readReleaseDocument } from '../../../src/apply/release-store.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { promoteCanary, setCanary } from '../../../src/workflows/canary.js';
+import type { EdgeControl } from '../../../src/workflows/edge-control.js';
+import { readRelease } from '../../../src/workflows/release.js';
+import { rollback } from '../../../src/workflows/rollback.js';
+import { scaleServices } from '../../../src/workflows/scale.js';
+import { switchVersion } from '../../../src/workflows/switch.js';
+import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
+
+/** depl scale and the switch hooks end to end on the fake cluster (test/support/fake-cluster.ts): real hook executables, no Docker. */
+let fake: FakeCluster;
+let control: EdgeControl;
+let project: string;
+
+beforeEach(async () => {
+  fake = await startFakeCluster({ versions: ['v1', 'v2', 'v3'] });
+  project = await mkdtemp(path.join(os.tmpdir(), 'depl-hooks-'));
+  control = { ...fake.control, hooks: localHooks(project, silentLogger) };
+  await switchVersion(control, 'v1');
+});
+afterEach(async () => {
+  await fake.close();
+  await rm(project, { recursive: true, force: true });
+});
+
+const doc = () => readReleaseDocument(control.stateRemote, fake.app, control.stateRoot);
+const replicas = (label: string) => fake.versions.find((v) => v.label === label)!.replicas;
+const live = async () => (await fake.get(fake.domain)).version;
+const exists = (file: string) => stat(file).then(() => true, () => false);
+
+async function hook(name: string, script: string, mode = 0o755): Promise<void> {
+  await mkdir(path.join(project, '.depl', 'hooks'), { recursive: true });
+  const file = path.join(project, '.depl', 'hooks', name);
+  await writeFile(file, `#!/bin/sh\n${script}\n`);
+  await chmod(file, mode);
+}
+
+describe('depl scale', () => {
+  it('scales the live version and records the app\'s scale; a switch brings the next live version to it', async () => {
+    const result = await scaleServices(control, { worker: 4, web: 2 });
+    expect(result).toMatchObject({ version: 'v1', recorded: true, scale: { worker: 4, web: 2 } });
+    expect(result.services).toEqual([
+      { service: 'shop-v1-worker', replicas: 4, from: 1, running: 4 },
+      { service: 'shop-v1-web', replicas: 2, from: 1, running: 2 },
+    ]);
+    expect(replicas('v1')).toEqual({ 'shop-v1-web': 2, 'shop-v1-worker': 4 });
+    const recorded = await doc();
+    expect(recorded).toMatchObject({ live: 'v1', scale: { worker: 4, web: 2 }, pending: null });
+    expect(recorded.history.at(-1)).toMatchObject({ action: 'scale', version: 'v1', note: 'worker=4, web=2', by: 'ops@test' });
+    expect(await lockStatus(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+
+    const switched = await switchVersion(control, 'v2');
+    expect(switched.change.changes).toContain('replicas: shop-v2-worker 1 -> 4');
+    expect(replicas('v2')).toEqual({ 'shop-v2-web': 2, 'shop-v2-worker': 4 });
+    expect(await doc()).toMatchObject({ live: 'v2', scale: { worker: 4, web: 2 } });
+    // the old live version keeps its tasks for a quick rollback
+    expect(replicas('v1')).toEqual({ 'shop-v1-web': 2, 'shop-v1-worker': 4 });
+  });
+
+  it('scales a version that is not live without recording it', async () => {
+    await scaleServices(control, { worker: 2 });
+    const result = await scaleServices(control, { worker: 0, web: 0 }, { version: 'v3' });
+    expect(result).toMatchObject({ version: 'v3', recorded: false, scale: { worker: 2 } });
+    expect(replicas('v3')).toEqual({ 'shop-v3-web': 0, 'shop-v3-worker': 0 });
+    expect((await doc()).scale).toEqual({ worker: 2 });
+    expect((await doc()).history.at(-1)?.note).toMatch(/worker=0, web=0 \(applied only: not the live version/);
+  });
+
+  it('refuses what it cannot do with exit 2, changing nothing', async () => {
+    const before = { doc: await doc(), versions: structuredClone(fake.versions) };
+    await expect(scaleServices(control, { db: 2 })).rejects.toMatchObject({ code: 'NO_SUCH_SERVICE', exitCode: 2 });
+    await expect(scaleServices(control, { web: 0 })).rejects.toMatchObject({ code: 'WOULD_STOP_LIVE', exitCode: 2 });
+    await expect(scaleServices(control, { worker: 2 }, { version: 'v9' })).rejects.toMatchObject({ code: 'NOT_INSTALLED', exitCode: 2 });
+    await expect(scaleServices(control, { worker: 2 }, { version: 'Bad_Label' })).rejects.toMatchObject({ code: 'BAD_VERSION', exitCode: 2 });
+    expect({ doc: await doc(), versions: fake.versions }).toEqual(before);
+    expect(await lockStatus(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+  });
+
+  it('--dry-run shows the state change and the replicas, and changes nothing', async () => {
+    const before = { doc: await doc(), versions: structuredClone(fake.versions) };
+    const result = await scaleServices(control, { worker: 5 }, { dryRun: true });
+    expect(result.change.changes).toEqual(['scale: {} -> {"worker":5}', 'replicas: shop-v1-worker 1 -> 5', 'history: + scale v1 (worker=5)']);
+    expect(result.change.nginxDiff).toBe('');
+    expect({ doc: await doc(), versions: fake.versions }).toEqual(before);
+  });
+
+  it('killed after recording its intent: the next command records it as done', async () => {
+    await expect(scaleServices(fake.killAt('after-intent'), { worker: 3 })).rejects.toBeInstanceOf(Killed);
+    await forceReleaseLock(control.stateRemote, fake.app, control.stateRoot);
+    expect((await doc()).pending?.command).toBe('depl scale worker=3');
+    expect((await readRelease(fake.freshControl())).state.scale).toEqual({ worker: 3 });
+    // the next command repairs first (recording the scale), then does its own change
+    await scaleServices(fake.freshControl(), { worker: 3 });
+    expect(await doc()).toMatchObject({ pending: null, scale: { worker: 3 } });
+    expect(replicas('v1')?.['shop-v1-worker']).toBe(3);
+  });
+});
+
+describe('hooks around a switch', () => {
+  it('a failing pre-switch hook stops the switch before anything changed, and the lock is given back', async () => {
+    await hook('pre-switch', 'echo "not today" >&2; exit 3');
+    const before = { doc: await doc(), routing: await readFile(`${fake.dir}/edge/routing`, 'utf8'), served: fake.served() };
+    const error = await switchVersion(control, 'v2').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'HOOK_FAILED', exitCode: 1, message: 'the pre-switch hook .depl/hooks/pre-switch exited with 3: depl switch stopped before changing anything' });
+    expect({ doc: await doc(), routing: await readFile(`${fake.dir}/edge/routing`, 'utf8'), served: fake.served() }).toEqual(before);
+    expect(await live()).toBe('v1');
+    expect(await lockStatus(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+  });
+
+  it('post-switch sees the DEPL_* variables; rollback and promote run the switch hooks, saying which they are', async () => {
+    const out = path.join(project, 'seen');
+    await hook('pre-switch', `echo "pre $DEPL_COMMAND $DEPL_VERSION live=$DEPL_LIVE" >> "${out}"`);
+    await hook('post-switch', `env | grep ^DEPL_ | sort >> "${out}"; echo "lock: $(ls "${control.stateRoot}/${fake.app}")" >> "${out}"`);
+    const result = await switchVersion(control, 'v2');
+    expect(result.hookFailures).toBeUndefined();
+    const seen = await readFile(out, 'utf8');
+    expect(seen.split('\n').filter((l) => /^(pre |DEPL_(APP|BRANCH|COMMAND|DOMAIN|HOOK|LIVE|PERFORMER|PREVIOUS|VERSION)=)/.test(l))).toEqual([
+      'pre switch v2 live=v1',
+      'DEPL_APP=shop', 'DEPL_BRANCH=', 'DEPL_COMMAND=switch', `DEPL_DOMAIN=${fake.domain}`, 'DEPL_HOOK=post-switch', 'DEPL_LIVE=v2',
+      'DEPL_PERFORMER=ops@test', 'DEPL_PREVIOUS=v1', 'DEPL_VERSION=v2',
+    ]);
+    // the hook ran while depl held the lock
+    expect(seen).toMatch(/^lock: .*lock/m);
+    await writeFile(out, '');
+    await rollback(control);
+    await setCanary(control, 'v3', 10);
+    await promoteCanary(control);
+    expect((await readFile(out, 'utf8')).split('\n').filter((l) => /^pre |^DEPL_COMMAND/.test(l))).toEqual([
+      'pre rollback v1 live=v2', 'DEPL_COMMAND=rollback', 'pre promote v3 live=v1', 'DEPL_COMMAND=promote',
+    ]);
+  });
+
+  it('a failing post-switch hook is reported and undoes nothing', async () => {
+    await hook('post-switch', 'exit 4');
+    const result = await switchVersion(control, 'v2');
+    expect(result.hookFailures).toEqual(['post-switch exited with 4']);
+    expect(await live()).toBe('v2');
+    expect((await doc()).live).toBe('v2');
+  });
+
+  it('a hook that is not executable is refused with the chmod to run (exit 2), before anything changed', async () => {
+    await hook('pre-switch', 'exit 0', 0o644);
+    const before = await doc();
+    await expect(switchVersion(control, 'v2')).rejects.toMatchObject({ code: 'HOOK_NOT_EXECUTABLE', exitCode: 2, hint: 'chmod +x .depl/hooks/pre-switch' });
+    expect(await doc()).toEqual(before);
+  });
+
+  it('none runs for a dry run, nor for a switch to what is already live', async () => {
+    const marker = path.join(project, 'ran');
+    await hook('pre-switch', `touch "${marker}"`);
+    await hook('post-switch', `touch "${marker}"`);
+    await switchVersion(control, 'v2', { dryRun: true });
+    await switchVersion(control, 'v1');
+    expect(await exists(marker)).toBe(false);
+  });
+});
