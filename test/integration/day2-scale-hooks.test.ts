@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestThroughEdge } from '../../src/apply/edge/site.js';
+import { lockStatus } from '../../src/apply/lock.js';
+import { readReleaseDocument } from '../../src/apply/release-store.js';
+import { importBusyboxImage } from '../support/busybox-image.js';
+import { runCli } from '../support/cli.js';
+import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { importNginxImage } from '../support/nginx-image.js';
+
+/**
+ * `depl scale` and hooks on one 3-node local cluster, through the built CLI and real buildinst runs (busybox
+ * services, nothing built): the app's scale survives the next buildinst and the switch to it; a failing
+ * pre-switch hook stops a switch with nothing changed; hooks see the DEPL_* variables.
+ */
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const suffix = randomBytes(4).toString('hex');
+const busybox = `depl-test-busybox:${suffix}`;
+const nginx = `depl-test-nginx:${suffix}`;
+const serve = 'mkdir -p /www && echo ok > /www/healthz && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www';
+const idle = 'trap "exit 0" TERM; while :; do sleep 1; done';
+let tc: TestCluster;
+let app: string;
+let domain: string;
+
+const cli = (...args: string[]) => runCli(args, { cwd: tc.dir, timeoutMs: 240_000 });
+const releaseFile = () => tc.cluster.manager.readFile(`/var/lib/depl/${app}/release.json`);
+const served = async () => (await requestThroughEdge({ url: `http://${tc.cluster.managerNode.address}:80` }, domain, '/')).version;
+
+/** Running and desired tasks of a version's service, as the swarm reports them. */
+async function tasksOf(version: string, service: string): Promise<string> {
+  const listed = await tc.cluster.manager.exec(['docker', 'service', 'ls', '--filter', `name=${app}-${version}-${service}`, '--format', '{{.Name}} {{.Replicas}}']);
+  return listed.stdout.split('\n').find((l) => l.startsWith(`${app}-${version}-${service} `))?.split(' ')[1] ?? '(none)';
+}
+
+async function hook(name: string, script: string): Promise<void> {
+  const dir = path.join(tc.dir, '.depl', 'hooks');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, name), `#!/bin/sh\n${script}\n`);
+  await chmod(path.join(dir, name), 0o755);
+}
+
+const hookLog = () => readFile(path.join(tc.dir, 'hooks.log'), 'utf8').catch(() => '');
+const logEnv = (name: string) => hook(name, `echo "${name} $DEPL_COMMAND $DEPL_APP $DEPL_VERSION previous=$DEPL_PREVIOUS live=$DEPL_LIVE by=$DEPL_PERFORMER domain=$DEPL_DOMAIN" >> hooks.log`);
+
+beforeAll(async () => {
+  const [cluster] = await Promise.all([
+    startTestCluster({
+      nodes: 3,
+      app: `sh${suffix.slice(0, 4)}`,
+      config: {
+        images: { node: busybox, nginx, redis: busybox, web: busybox },
+        services: {
+          web: { image: 'web', command: ['sh', '-c', serve], port: 8080, http: true, health: '/healthz', stopGracePeriod: '2s' },
+          worker: { image: 'web', command: ['sh', '-c', idle], replicas: 1, stopGracePeriod: '2s' },
+        },
+        accessories: { cache: { image: 'web', command: ['sh', '-c', idle] } },
+      },
+    }),
+    importBusyboxImage(busybox),
+    importNginxImage(nginx),
+  ]);
+  tc = cluster;
+  app = tc.loaded.config.app;
+  domain = tc.loaded.config.domain;
+  await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
+  const v1 = await cli('buildinst', '--version', 'v1');
+  expect(v1.exitCode, v1.stderr).toBe(0);
+  const live = await cli('switch', 'v1');
+  expect(live.exitCode, live.stderr).toBe(0);
+}, 600_000);
+
+afterAll(async () => {
+  await tc?.stop();
+  for (const image of [busybox, nginx]) await docker.getImage(image).remove({ force: true }).catch(() => {});
+});
+
+describe('depl scale', () => {
+  it('refuses bad pairs, unknown services and accessories with exit 2, changing nothing', async () => {
+    const before = await releaseFile();
+    const runs = {
+      notANumber: await cli('scale', 'worker=five'),
+      unknown: await cli('scale', 'queue=2'),
+      accessory: await cli('scale', 'cache=2'),
+      notInstalled: await cli('scale', 'worker=2', '--version', 'v9'),
+    };
+    for (const [name, run] of Object.entries(runs)) expect(run.exitCode, `${name}: ${run.stderr}`).toBe(2);
+    expect(runs.notANumber.stderr).toMatch(/worker=five: replicas must be a whole number from 0 to 100/);
+    expect(runs.unknown.stderr).toMatch(/the live version v1 has no service "queue" \(it has: web, worker\)/);
+    expect(runs.accessory.stderr).toMatch(/cache is an accessory: it runs one task pinned to the node that holds its volume/);
+    expect(runs.notInstalled.stderr).toMatch(/version "v9" is not installed/);
+    const dry = await cli('scale', 'worker=2', '--dry-run');
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(new RegExp(`replicas: ${app}-v1-worker 1 -> 2`));
+    expect(await releaseFile()).toBe(before);
+    expect(await tasksOf('v1', 'worker')).toBe('1/1');
+  });
+
+  it('scales the live version and records it; the next buildinst creates its services at that scale', async () => {
+    const scaled = await cli('--json', 'scale', 'worker=5');
+    expect(scaled.exitCode, scaled.stderr).toBe(0);
+    expect(JSON.parse(scaled.stdout)).toMatchObject({ version: 'v1', recorded: true, scale: { worker: 5 }, services: [{ service: `${app}-v1-worker`, from: 1, replicas: 5, running: 5 }] });
+    expect(await tasksOf('v1', 'worker')).toBe('5/5');
+    expect(await readReleaseDocument(tc.cluster.manager, app)).toMatchObject({ live: 'v1', scale: { worker: 5 }, pending: null });
+
+    for (const name of ['pre-build', 'pre-install', 'post-install']) await logEnv(name);
+    const v2 = await cli('buildinst', '--version', 'v2');
+    expect(v2.exitCode, v2.stderr).toBe(0);
+    expect(v2.stderr).toMatch(/worker: 5 replicas, the app's scale set with depl scale \(depl.yaml says 1/);
+    // buildinst waits for every task: the new version's workers run at the app's scale
+    expect(await tasksOf('v2', 'worker')).toBe('5/5');
+    expect(await tasksOf('v2', 'web')).toBe('1/1');
+    const ran = (await hookLog()).trim().split('\n');
+    expect(ran.map((l) => l.split(' ')[0])).toEqual(['pre-build', 'pre-install', 'post-install']);
+    expect(ran[0]).toMatch(new RegExp(`^pre-build buildinst ${app} v2 previous=v1 live=v1 by=\\S+@\\S+ domain=${domain.replace(/\./g, '\\.')}$`));
+  });
+});
+
+describe('switch hooks', () => {
+  it('a failing pre-switch hook stops the switch: live, the edge and the release document unchanged, the lock given back', async () => {
+    await hook('pre-switch', 'echo "migrations are not ready" >&2; exit 3');
+    const before = await releaseFile();
+    const run = await cli('switch', 'v2');
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain('migrations are not ready');
+    expect(run.stderr).toMatch(/error: the pre-switch hook \.depl\/hooks\/pre-switch exited with 3: depl switch stopped before changing anything/);
+    expect(await releaseFile()).toBe(before);
+    expect(await served()).toBe('v1');
+    expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
+  });
+
+  it('switches once the hook passes; post-switch sees the DEPL_* variables; the app\'s scale holds after the switch', async () => {
+    await rm(path.join(tc.dir, 'hooks.log'), { force: true });
+    await logEnv('pre-switch');
+    await logEnv('post-switch');
+    const run = await cli('--json', 'switch', 'v2');
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ live: 'v2', previous: 'v1' });
+    expect(await served()).toBe('v2');
+    const ran = (await hookLog()).trim().split('\n');
+    expect(ran[0]).toMatch(/^pre-switch switch \S+ v2 previous=v1 live=v1 /);
+    expect(ran[1]).toMatch(new RegExp(`^post-switch switch ${app} v2 previous=v1 live=v2 by=\\S+@\\S+ domain=${domain.replace(/\./g, '\\.')}$`));
+    expect(await tasksOf('v2', 'worker')).toBe('5/5');
+    const status = await cli('--json', 'status');
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ live: 'v2', scale: { worker: 5 } });
+    expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
+  });
+});
