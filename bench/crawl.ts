@@ -141,6 +141,8 @@ async function docsSite(redisUrl: string, concurrency: number, rounds: number): 
       const r = older.get(build.name)!;
       lines.push(`worker at ${build.name}: ${row('', r).trim()}; CPU per page ${(r.cpuMs! / r.pages).toFixed(2)} ms + ${(r.redisCpuMs! / r.pages).toFixed(2)} ms in Redis (now ${(ours!.cpuMs! / ours!.pages).toFixed(2)} + ${(ours!.redisCpuMs! / ours!.pages).toFixed(2)})`);
     }
+    const extraction = await extractionCost([...builds, current]);
+    lines.push(`extraction alone on the ${bytes.files} docs pages (decode + parse + canonicalise, in one process, best of 3): ${extraction.map(([name, ms]) => `${name} ${ms.toFixed(2)} ms`).join(', ')} per page`);
     const profileDir = await mkdtemp(path.join(tmpdir(), 'crawl-profile-'));
     try {
       const profiled = await ourWorkers(current, redisUrl, seed, 1, concurrency, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
@@ -219,6 +221,39 @@ async function buildWorkerAt(rev: string): Promise<WorkerBuild> {
     await execa(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(dir, 'crawler', 'tsconfig.json')], { cwd: repo });
   }
   return { name: `${rev} (${sha})`, entry, jobs: path.join(dir, 'crawler', 'src', 'jobs.ts') };
+}
+
+/**
+ * CPU per page of a build's extraction alone, on every HTML page of the docs site read from disk: decoded as
+ * that build's fetch decodes (before #15 from the Content-Type charset only, since then WHATWG sniffing of the
+ * first 1024 bytes), then parsed and its URLs canonicalised.
+ */
+export async function extractionCost(builds: WorkerBuild[]): Promise<Array<[string, number]>> {
+  const bodies: Array<[string, Buffer]> = [];
+  for (const entry of await readdir(DOCS_ROOT, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name.endsWith('.html')) bodies.push([`http://127.0.0.1/${path.relative(DOCS_ROOT, path.join(entry.parentPath, entry.name))}`, await readFile(path.join(entry.parentPath, entry.name))]);
+  }
+  type Make = (url: string) => { write(chunk: string): void; end(): unknown };
+  const modules = await Promise.all(builds.map(async (build) => {
+    const dist = path.dirname(path.dirname(build.entry));
+    const extract = (await import(pathToFileURL(path.join(dist, 'core', 'extract.js')).href)) as { createExtractor: Make };
+    const fetch = (await import(pathToFileURL(path.join(dist, 'worker', 'safe-fetch.js')).href)) as { sniffHtmlEncoding?: (start: Uint8Array, contentType: string) => string };
+    return { name: build.name, make: extract.createExtractor, sniff: fetch.sniffHtmlEncoding };
+  }));
+  const once = ({ make, sniff }: (typeof modules)[number]) => {
+    const start = process.cpuUsage();
+    for (const [url, body] of bodies) {
+      const extractor = make(url);
+      extractor.write(new TextDecoder(sniff === undefined ? 'utf-8' : sniff(body.subarray(0, 1024), 'text/html')).decode(body));
+      extractor.end();
+    }
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / 1000 / bodies.length;
+  };
+  for (const m of modules) once(m);
+  const best = new Map<string, number>();
+  for (let round = 0; round < 3; round++) for (const m of modules) best.set(m.name, Math.min(best.get(m.name) ?? Infinity, once(m)));
+  return [...best];
 }
 
 /** A peer in its own process (bare-loop-run.ts, crawlee-run.ts): it prints one JSON line with its Run. */
