@@ -16,9 +16,9 @@ export function onInterrupt(cleanup: Cleanup, what = 'releasing the cluster lock
   };
 }
 
-/** What the waiting cleanups do: main.ts says what it is doing only when there is something to do. */
+/** What the waiting cleanups do, in the order they will run: main.ts says what it is doing only when there is something to do. */
 export function pendingInterruptCleanups(): string[] {
-  return [...new Set(cleanups.values())];
+  return [...new Set([...cleanups.values()].reverse())];
 }
 
 /** Runs every registered cleanup, newest first, all bounded by `timeoutMs`; failures are reported, not thrown. */

@@ -30,6 +30,7 @@ import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
 import { refreshEdgeCertificates } from './tls.js';
 import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecrets, planVersionServices, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
+import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
 import { edgeControlFor, operator } from './edge-control.js';
@@ -215,10 +216,21 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   if (autoscaler !== null) specs.push(autoscaler);
 
   let added = false;
+  // Ctrl-C (or SIGTERM) from here until the version is in: its services are removed before depl exits, as
+  // after a failure, so no half-made version is left behind for `depl versions` to list.
+  const creating = { stopped: false, step: Promise.resolve() as Promise<unknown>, undone: undefined as Promise<void> | undefined };
+  // one undo, whether the failure or the interrupt comes first (both may, the workflow runs on meanwhile)
+  const undoOnce = (why: string) => (creating.undone ??= undo(ctx, specs, added ? session : undefined, why));
+  const unregister = onInterrupt(async () => {
+    creating.stopped = true;
+    await creating.step.catch(() => undefined);
+    await undoOnce('was interrupted');
+  }, `removing the half-installed version ${version}`);
   try {
     const earlierTasks = new Set<string>();
     for (const svc of previousOfLabel) for (const task of await serviceTasks(engine, svc.id)) earlierTasks.add(task.id);
-    await applyServices(ctx, specs, previousOfLabel);
+    creating.step = applyServices(ctx, specs, previousOfLabel, () => creating.stopped);
+    await creating.step;
     const awaited = specs.map((s) => ({
       name: s.Name,
       replicas: s.Mode.Replicated.Replicas,
@@ -236,9 +248,11 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       await healthGate(ctx, config, http);
     }
   } catch (error) {
-    await undo(ctx, specs, added ? session : undefined);
+    unregister();
+    await undoOnce('failed');
     throw error;
   }
+  unregister();
 
   // Certificates come after the version is in: one that cannot be issued leaves the version on plain HTTP.
   let httpsMissing: string | undefined;
@@ -395,8 +409,9 @@ function keepImage(current: InstalledService, spec: ServiceSpec): Pick<ServiceSp
 }
 
 /** A new version's services are created; a branch redeploy updates that branch's services in place. */
-async function applyServices(ctx: InstallContext, specs: ServiceSpec[], previous: InstalledService[]): Promise<void> {
+async function applyServices(ctx: InstallContext, specs: ServiceSpec[], previous: InstalledService[], interrupted: () => boolean): Promise<void> {
   for (const spec of specs) {
+    if (interrupted()) return;
     const current = previous.find((s) => s.name === spec.Name);
     if (current) {
       ctx.log.step(`updating ${spec.Name} (rolling, ${spec.UpdateConfig.Order})`);
@@ -430,8 +445,8 @@ async function healthGate(ctx: InstallContext, config: DeplConfig, http: Service
 }
 
 /** Removes what this run installed and takes it off the edge again; the live version and accessories stay. */
-async function undo(ctx: InstallContext, specs: ServiceSpec[], session: ReleaseSession | undefined): Promise<void> {
-  ctx.log.warn(`version ${ctx.version} failed; removing its services`);
+async function undo(ctx: InstallContext, specs: ServiceSpec[], session: ReleaseSession | undefined, why: string): Promise<void> {
+  ctx.log.warn(`version ${ctx.version} ${why}; removing its services`);
   if (session !== undefined) {
     await session.change({ kind: 'remove', version: ctx.version, note: 'install failed' }).catch((error: Error) => ctx.log.warn(`could not restore the edge configuration: ${error.message}`));
   }

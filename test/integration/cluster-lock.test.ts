@@ -112,12 +112,20 @@ describe('the cluster lock over SSH', () => {
     expect(await readReleaseDocument(tc.cluster.manager, app)).toMatchObject({ live: 'v2' });
   });
 
-  it('is given back when buildinst is interrupted with Ctrl-C', async () => {
+  it('is given back when buildinst is interrupted with Ctrl-C, and the half-installed version is removed', async () => {
+    const v3Services = async () => (await tc.cluster.manager.exec(['docker', 'service', 'ls', '-q', '--filter', `label=depl.app=${app}`, '--filter', 'label=depl.version=v3'])).stdout.trim();
     const run = startCli(['buildinst', '--version', 'v3']);
     await waitFor('buildinst to hold the lock', () => heldBy(/buildinst --version v3/));
+    // its web service made (it never gets healthy: the run waits in the health check)
+    await waitFor('v3\'s service to be created', async () => ((await v3Services()) !== '' ? true : undefined));
     run.kill('SIGINT');
     const result = await run;
     expect(result.exitCode, result.stderr).toBe(130);
+    expect(result.stderr).toMatch(/interrupted \(SIGINT\): removing the half-installed version v3, releasing the cluster lock/);
     expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
+    expect(await v3Services()).toBe('');
+    const versions = await runCli(['--json', 'versions'], { cwd: tc.dir });
+    expect(versions.exitCode, versions.stderr).toBe(0);
+    expect(versions.stdout).not.toMatch(/"v3"/);
   });
 });
