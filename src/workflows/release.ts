@@ -1,5 +1,5 @@
 import { applyEdgeConfig, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
-import { servedGeneration } from '../apply/edge/site.js';
+import { servedGeneration, servedReport } from '../apply/edge/site.js';
 import { acquireLock } from '../apply/lock.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
@@ -101,6 +101,8 @@ export async function readRelease(control: EdgeControl): Promise<ReleaseView> {
 
 export class ReleaseSession {
   readonly phases: Record<string, number> = {};
+  /** The nginx settings generation the edge reported when the session was opened; unknown once the edge changed. */
+  runningConfig: string | undefined;
   constructor(
     private readonly control: EdgeControl,
     readonly command: string,
@@ -127,6 +129,7 @@ export class ReleaseSession {
     const site = await this.control.certificates(this.routing().versions.map((v) => v.label));
     if (site !== null) {
       this.control.site = site;
+      this.runningConfig = undefined;
       await applyEdgeConfig(site, this.routing());
     }
     this.phases.certificates = (this.phases.certificates ?? 0) + Math.round(performance.now() - started);
@@ -196,8 +199,10 @@ export class ReleaseSession {
       t.phase('scale');
     }
     if (generation !== this.served) {
+      const runningConfig = this.runningConfig;
+      this.runningConfig = undefined;
       try {
-        change.applied = await applyEdgeConfig(control.site, routing);
+        change.applied = await applyEdgeConfig(control.site, routing, runningConfig !== undefined ? { runningConfig } : {});
       } catch (error) {
         // The applier put the previous configuration back; record whatever the edge serves now.
         const served = await servedGeneration(control.site);
@@ -239,7 +244,10 @@ export class ReleaseSession {
         ? `an interrupted \`${doc.pending?.command}\` never reached the edge; putting the edge configuration back`
         : `the edge serves configuration ${this.served ?? '(no answer)'}, not ${expected} of the recorded state; re-applying it`;
     control.log.warn(`repair: ${why}`);
-    if (this.served !== expected || resolved.needsEdgeRewrite) await applyEdgeConfig(control.site, routing);
+    if (this.served !== expected || resolved.needsEdgeRewrite) {
+      this.runningConfig = undefined;
+      await applyEdgeConfig(control.site, routing);
+    }
     this.served = expected;
     const note = resolved.outcome === 'clean' ? 'edge re-applied' : `${resolved.outcome} ${doc.pending?.command ?? ''}`.trim();
     this.state = { ...resolved.state, edge: { generation: expected }, history: [...resolved.state.history, { at: (control.now?.() ?? new Date()).toISOString(), action: 'repair', version: resolved.state.live, by: operator(control), note }] };
@@ -282,14 +290,16 @@ export async function openRelease(control: EdgeControl, command: string, options
     t.phases.lock = Math.round(performance.now() - startedAt);
     await pausePoint('after-lock');
   }
-  const [doc, served, installed] = await Promise.all([
+  const [doc, report, installed] = await Promise.all([
     readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
-    servedGeneration(control.site),
+    servedReport(control.site),
     control.installed(),
   ]);
+  const served = report?.routing ?? null;
   const dryRun = options.dryRun === true;
   const resolved = resolvePending(doc, served);
   const session = new ReleaseSession(control, command, dryRun ? resolved.state : stateOf(doc), installed, served, dryRun, startedAt);
+  session.runningConfig = report?.config || undefined;
   if (!dryRun) await session.repair(doc);
   t.phase('read');
   Object.assign(session.phases, t.phases);

@@ -50,9 +50,10 @@ export async function readRoutingFile(site: EdgeSite): Promise<string | null> {
 
 /**
  * Makes the edge serve `routing`: the nginx settings reloaded first only if the edge runs other ones, then the
- * routing table in place and confirmed by the edge (no reload).
+ * routing table in place and confirmed by the edge (no reload). A stale `runningConfig` costs at most a
+ * needless reload: the settings are rewritten whenever it differs from what depl renders.
  */
-export async function applyEdgeConfig(site: EdgeSite, routing: Routing): Promise<AppliedEdge> {
+export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options: { runningConfig?: string } = {}): Promise<AppliedEdge> {
   const table = renderRoutingTable(routing);
   const settings: EdgeSettings = { app: routing.app };
   const applied: AppliedEdge = { generation: table.generation, reloaded: false, writeMs: 0, confirmMs: 0, checkMs: 0, reloadMs: 0 };
@@ -66,7 +67,8 @@ export async function applyEdgeConfig(site: EdgeSite, routing: Routing): Promise
   // Settings first, when they changed: a configuration nginx rejects stops everything before the routing
   // changes; one it accepts loads the new routing in its init (an edge coming from a configuration without
   // the routing table, or from older routing code, serves the right versions from its first new worker).
-  const running = await edgeReport(site).catch(() => null);
+  // `runningConfig`: what the caller's own probe of the edge reported, under the lock (saves asking again)
+  const running = options.runningConfig !== undefined ? { config: options.runningConfig } : await edgeReport(site).catch(() => null);
   if (running?.config !== configGeneration(settings, site.render)) {
     Object.assign(applied, await reloadEdgeConfig(site, settings, writeRouting), { reloaded: true });
   } else {

@@ -68,9 +68,14 @@ export async function edgeReport(site: Pick<EdgeSite, 'url'>, timeoutMs = 2_000)
 
 /** The routing generation the edge serves now; null when it does not answer or has no routing table. */
 export async function servedGeneration(site: Pick<EdgeSite, 'url'>, timeoutMs = 2_000): Promise<string | null> {
+  return (await servedReport(site, timeoutMs))?.routing ?? null;
+}
+
+/** What the edge reports it runs, null when it does not answer. */
+export async function servedReport(site: Pick<EdgeSite, 'url'>, timeoutMs = 2_000): Promise<EdgeReport | null> {
   try {
     const report = await edgeReport(site, timeoutMs);
-    return report.status === 200 ? report.routing : null;
+    return report.status === 200 ? report : null;
   } catch {
     return null;
   }
