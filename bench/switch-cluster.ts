@@ -5,7 +5,8 @@
  * new version, while clients poll the live domain (keep-alive, new-connection and cookie-keeping clients).
  * The CLI reports where its time went (`depl switch` prints its phases on stderr); the breakdown here is the
  * median of each phase. Its peer in the same run: the same CLI's `depl status` (start, SSH, one read), the
- * floor of any command that asks the cluster something.
+ * floor of any command that asks the cluster something; and, with DEPL_BENCH_BEFORE=<another build's
+ * dist/cli/main.js>, that build's `depl switch`, every other pair of switches.
  */
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
@@ -59,6 +60,8 @@ export interface ClusterSwitchBench {
   failed: number;
   /** Requests per second the clients made. */
   rate: number;
+  /** The same figures for the CLI at DEPL_BENCH_BEFORE (another build of depl), interleaved with this one's runs. */
+  before?: { servedByNewMs: number[]; commandMs: number[] };
 }
 
 export async function benchClusterSwitch(): Promise<ClusterSwitchBench> {
@@ -94,7 +97,7 @@ export async function benchClusterSwitch(): Promise<ClusterSwitchBench> {
       });
     }
     const cwd = tc.dir;
-    const cli = (args: string[]) => execa('node', [cliEntry, ...args], { cwd, env: { NO_COLOR: '1' }, reject: false, stdin: 'ignore' });
+    const cli = (args: string[], entry = cliEntry) => execa('node', [entry, ...args], { cwd, env: { NO_COLOR: '1' }, reject: false, stdin: 'ignore' });
     const statusMs: number[] = [];
     for (let i = 0; i < STATUS_RUNS; i++) {
       const start = performance.now();
@@ -103,6 +106,8 @@ export async function benchClusterSwitch(): Promise<ClusterSwitchBench> {
       statusMs.push(performance.now() - start);
     }
     const runs: { start: number; end: number; from: string; phases: Record<string, number> }[] = [];
+    const beforeRuns: typeof runs = [];
+    const before = process.env.DEPL_BENCH_BEFORE;
     const loadStart = performance.now();
     const load = await runLoad(
       {
@@ -111,26 +116,31 @@ export async function benchClusterSwitch(): Promise<ClusterSwitchBench> {
         keepAlive: { connections: 2, rate: 100 }, newConnections: { connections: 1, rate: 25 }, sticky: { clients: 2, rate: 10 },
       },
       async () => {
-        for (let i = 0; i < SWITCHES; i++) {
+        for (let i = 0; i < SWITCHES * (before === undefined ? 1 : 2); i++) {
           await new Promise((r) => setTimeout(r, GAP_MS));
           const from = i % 2 === 0 ? 'v1' : 'v2';
+          // with a build to compare, every other switch is made by it (interleaved: the same load hits both)
+          const peer = before !== undefined && i % 4 >= 2;
           const start = performance.now();
-          const run = await cli(['switch', from === 'v1' ? 'v2' : 'v1']);
+          const run = await cli(['switch', from === 'v1' ? 'v2' : 'v1'], peer ? before : cliEntry);
           const end = performance.now();
           if (run.exitCode !== 0) throw new Error(`depl switch failed: ${run.stderr}`);
-          runs.push({ start, end, from, phases: parsePhases(String(run.stderr)) });
+          (peer ? beforeRuns : runs).push({ start, end, from, phases: peer ? {} : parsePhases(String(run.stderr)) });
         }
       },
     );
-    const servedByNewMs = runs.map((run, i) => {
-      const until = runs[i + 1]?.start ?? Infinity;
+    const starts = [...runs, ...beforeRuns].map((r) => r.start).sort((a, b) => a - b);
+    const servedByNew = (run: (typeof runs)[number]) => {
+      const until = starts.find((t) => t > run.start) ?? Infinity;
       const lastOld = load.samples.filter((s) => s.sentAt >= run.start && s.sentAt < until && s.version === run.from).reduce((a, s) => Math.max(a, s.sentAt), run.start);
       return lastOld - run.start;
-    });
+    };
+    const servedByNewMs = runs.map(servedByNew);
     const phases: Record<string, number[]> = {};
     for (const run of runs) for (const [name, ms] of Object.entries(run.phases)) (phases[name] ??= []).push(ms);
     return {
       servedByNewMs, commandMs: runs.map((r) => r.end - r.start), phases, statusMs,
+      ...(before !== undefined ? { before: { servedByNewMs: beforeRuns.map(servedByNew), commandMs: beforeRuns.map((r) => r.end - r.start) } } : {}),
       requests: load.requests, failed: load.errors + load.timeouts + load.non2xx, rate: load.requests / ((performance.now() - loadStart) / 1000),
     };
   } finally {
@@ -152,6 +162,9 @@ export async function main(): Promise<string[]> {
     `  spawn -> exit: p50 ${median(r.commandMs).toFixed(0)} ms`,
     `  phases (p50 ms): ${breakdown}`,
     `  peer, \`depl status\` spawn -> exit (start, SSH, one read): p50 ${status.toFixed(0)} ms; switch served / status = ${(served / status).toFixed(2)}x`,
+    ...(r.before !== undefined ? [
+      `  peer, the build at DEPL_BENCH_BEFORE, interleaved: served p50 ${median(r.before.servedByNewMs).toFixed(0)} ms, exit p50 ${median(r.before.commandMs).toFixed(0)} ms; this one / that one = ${(served / median(r.before.servedByNewMs)).toFixed(2)}x`,
+    ] : []),
     `  failed requests: ${r.failed} of ${r.requests}`,
   ];
 }
