@@ -338,11 +338,18 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
       if (place.containerId !== null) await resumeIfPaused(engine, place.containerId, t.name, log);
       let entries: RestoreEntry[] | undefined;
       if (manifest.payload.kind === 'redis-rdb') {
+        // from the Redis it restores into; one that does not run or answer (broken data?) is assumed to be as it was
+        const containerId = place.containerId;
+        const live = containerId === null ? null : await readRedisSettings({ remote: await cluster.remote(node), containerId, port, password }, t.volume, log)
+          .then((r) => r.settings, (error: Error) => {
+            log.warn(`${t.name} does not answer (${error.message})`);
+            return null;
+          });
         let settings: RedisSettings;
-        if (place.containerId !== null) {
-          settings = (await readRedisSettings({ remote: await cluster.remote(node), containerId: place.containerId, port, password }, t.volume, log)).settings;
+        if (live !== null) {
+          settings = live;
         } else {
-          log.warn(`${t.name} does not run; assuming the settings it had when the backup was made (Redis ${manifest.redis?.version ?? '?'}, AOF ${manifest.redis?.aof ? 'on' : 'off'}, files in ${t.volume.target})`);
+          log.warn(`assuming ${t.name} has the settings it had when the backup was made (Redis ${manifest.redis?.version ?? '?'}, AOF ${manifest.redis?.aof ? 'on' : 'off'}, files in ${t.volume.target})`);
           settings = redisSettings({ redis_version: manifest.redis?.version ?? '7.0.0' }, { dir: t.volume.target, appendonly: manifest.redis?.aof ? 'yes' : 'no' });
         }
         const planned = redisRestoreEntries(settings, t.volume.target);

@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { execa } from 'execa';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
 import { runCli } from '../support/cli.js';
@@ -17,7 +18,8 @@ import { crawlerDeployment } from '../support/crawler-deployment.js';
  * Keys written, backed up, flushed: restore is refused while the version uses Redis, refused for a damaged
  * file or one of another accessory type (exit 2, Redis untouched), and with --force brings back the same
  * keys and values (and not what was written after the backup). The copy it kept of the replaced data is a
- * volume backup: restored after the version is gone (no --force), it brings that state back.
+ * volume backup: restored after the version is gone (no --force), it brings that state back. Last, the
+ * generic path (backup.kind: volume): the container paused while its whole volume is copied, then resumed.
  */
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const suffix = randomBytes(4).toString('hex');
@@ -205,5 +207,41 @@ describe('depl backup and restore of the Redis accessory', () => {
     expect(run.exitCode, run.stderr.slice(-3000)).toBe(0);
     expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
     expect(((await stat(safetyCopy)).mode & 0o777).toString(8)).toBe('600');
+  });
+
+  it('a backup Redis cannot load fails the restore, and the data it replaced is put back', async () => {
+    const entries = await tarEntries(file);
+    const garbage = Buffer.concat([Buffer.from('REDIS0010'), randomBytes(300)]);
+    const manifest = JSON.parse(entries[0]!.data.toString()) as { payload: Record<string, unknown> };
+    const broken = path.join(tc.dir, 'unloadable.tar');
+    await packEntries(broken, [
+      { name: 'manifest.json', data: Buffer.from(JSON.stringify({ ...manifest, payload: { ...manifest.payload, size: garbage.length, sha256: createHash('sha256').update(garbage).digest('hex') } })) },
+      { name: 'dump.rdb', data: garbage },
+    ]);
+    const run = await cli(['restore', 'redis', broken, '--yes']);
+    expect(run.exitCode, run.stderr.slice(-3000)).toBe(1);
+    expect(run.stderr).toMatch(/putting back what redis held/);
+    expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
+  });
+
+  it('with backup.kind: volume, pauses the container, copies the whole volume and resumes it', async () => {
+    const document = parseDocument(await readFile(tc.configFile, 'utf8'));
+    document.setIn(['accessories', 'redis', 'backup'], { kind: 'volume' });
+    await writeFile(tc.configFile, document.toString());
+    const container = await redisContainer();
+    const out = path.join(tc.dir, 'volume.tar');
+    const run = await cli(['backup', 'redis', '--output', out]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/pausing redis on node-2 to copy its volume redis-data[\s\S]*redis resumed/);
+    const entries = await tarEntries(out);
+    expect(entries.map((e) => e.name)).toEqual(['manifest.json', 'volume.tar']);
+    expect(JSON.parse(entries[0]!.data.toString())).toMatchObject({ type: 'redis', payload: { kind: 'volume-tar' } });
+    const copy = path.join(tc.dir, 'volume-inner.tar');
+    await writeFile(copy, entries[1]!.data);
+    const names = (await tarEntries(copy)).map((e) => e.name.replace(/\/$/, ''));
+    expect(names).toEqual(expect.arrayContaining(['data', 'data/dump.rdb', 'data/appendonlydir/appendonly.aof.manifest']));
+    const paused = await execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', 'inspect', '-f', '{{.State.Paused}} {{.State.Running}}', container]);
+    expect(paused.stdout.trim()).toBe('false true');
+    expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
   });
 });
