@@ -357,7 +357,7 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
         entries = planned;
       }
       await mkdir(backups, { recursive: true, mode: 0o700 });
-      const safetyCopy = path.join(backups, defaultBackupFileName(app, t.name, now).replace(/\.tar$/, '-before-restore.tar'));
+      const safetyCopy = await freeName(path.join(backups, defaultBackupFileName(app, t.name, now).replace(/\.tar$/, '-before-restore')), '.tar');
       const image = place.service.image;
       const helper = helperContainerSpec(app, t.name, image, t.volume);
       await cluster.manager.writeFileAtomic(journalPath(app, t.name), JSON.stringify({ accessory: t.name, file, safetyCopy, startedAt: now.toISOString(), by: by() } satisfies RestoreJournal) + '\n', 0o600);
@@ -412,6 +412,14 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
       await engine.close();
     }
   }));
+}
+
+/** `<base>.tar`, or `<base>-2.tar`... when taken (two restores within a second). */
+async function freeName(base: string, ext: string): Promise<string> {
+  for (let n = 1; ; n += 1) {
+    const candidate = `${base}${n === 1 ? '' : `-${n}`}${ext}`;
+    if (!(await stat(candidate).then(() => true, () => false))) return candidate;
+  }
 }
 
 /** Empties the volume (the helper runs `find -delete`) and extracts the archive into it. */

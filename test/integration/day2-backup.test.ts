@@ -7,8 +7,9 @@ import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
+import { pollUntil } from '../../src/util/poll.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
-import { runCli } from '../support/cli.js';
+import { cliEntry, runCli } from '../support/cli.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
 
@@ -19,7 +20,8 @@ import { crawlerDeployment } from '../support/crawler-deployment.js';
  * file or one of another accessory type (exit 2, Redis untouched), and with --force brings back the same
  * keys and values (and not what was written after the backup). The copy it kept of the replaced data is a
  * volume backup: restored after the version is gone (no --force), it brings that state back. Last, the
- * generic path (backup.kind: volume): the container paused while its whole volume is copied, then resumed.
+ * generic path (backup.kind: volume): the container paused while its whole volume is copied, then resumed;
+ * and a restore killed (SIGKILL) with Redis stopped, which the next backup reports and the next restore finishes.
  */
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const suffix = randomBytes(4).toString('hex');
@@ -243,5 +245,26 @@ describe('depl backup and restore of the Redis accessory', () => {
     const paused = await execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', 'inspect', '-f', '{{.State.Paused}} {{.State.Running}}', container]);
     expect(paused.stdout.trim()).toBe('false true');
     expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
+  });
+
+  it('a restore killed midway is reported by the next backup and finished by the next restore', async () => {
+    const journal = `/var/lib/depl/${app}/accessories/redis.restore.json`;
+    const killed = execa('node', [cliEntry, 'restore', 'redis', file, '--force', '--yes'], { cwd: tc.dir, env: { NO_COLOR: '1' }, reject: false, stdin: 'ignore' });
+    await pollUntil(async () => {
+      const replicas = await tc.cluster.manager.exec(['docker', 'service', 'inspect', '-f', '{{.Spec.Mode.Replicated.Replicas}}', 'redis']);
+      return (await tc.cluster.manager.readFile(journal)) !== null && replicas.stdout.trim() === '0' ? true : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 100, onTimeout: () => { throw new Error('the restore never stopped redis'); } });
+    killed.kill('SIGKILL');
+    await killed;
+
+    const refused = await cli(['backup', 'redis', '--output', path.join(tc.dir, 'after-kill.tar')]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/a restore of redis \(from .*redis\.backup\.tar.*\) did not finish/);
+
+    const finished = await cli(['restore', 'redis', file, '--force', '--yes']);
+    expect(finished.exitCode, finished.stderr.slice(-3000)).toBe(0);
+    expect(finished.stderr).toMatch(/an earlier restore of redis did not finish/);
+    expect(await snapshotOfKeys()).toEqual(written);
+    expect(await tc.cluster.manager.readFile(journal)).toBeNull();
   });
 });
