@@ -35,7 +35,7 @@ export async function writeBackupFile(out: string, payloadName: string, payload:
     await rm(part, { force: true });
     await rm(tmp, { force: true });
   };
-  const unregister = onInterrupt(cleanup);
+  const unregister = onInterrupt(cleanup, `removing the unfinished ${out}`);
   try {
     const hash = createHash('sha256');
     let size = 0;

@@ -255,7 +255,7 @@ export async function backup(loaded: LoadedConfig, options: BackupOptions, log: 
       log.step(`pausing ${t.name} on ${place.node} to copy its volume ${t.volume.name}`);
       const containerId = place.containerId;
       await pauseContainer(engine, containerId);
-      const unregister = onInterrupt(() => unpauseContainer(engine, containerId));
+      const unregister = onInterrupt(() => unpauseContainer(engine, containerId), `resuming accessory ${t.name}`);
       try {
         const manifest = await withHelper(engine, helperContainerSpec(app, t.name, place.service.image, t.volume), async (helper) =>
           writeBackupFile(file, payloadFile('volume-tar'), await readArchive(engine, helper, t.volume.target), (facts) => volumeManifest(base, facts), now));
