@@ -43,6 +43,7 @@ describe('node-up --nodes, status and node-down through the CLI', () => {
       ],
       live: null, canary: null, versions: [],
       tls: { mode: 'off', certificates: [] },
+      jobs: [], autoscale: null, scale: {},
     });
   });
 
