@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { execa } from 'execa';
 import { OperationError } from '../errors.js';
 import type { Argv } from '../plan/shell.js';
+import { readLocalFile, writeLocalFileAtomic } from '../util/local-files.js';
 import type { ExecOptions, ExecResult, Remote } from './remote.js';
 
 /** This machine as a Remote: for tests of adapters against real local programs (nginx, docker). */
@@ -20,18 +18,12 @@ export class LocalRemote implements Remote {
     return this.run(execa('sh', ['-c', line], this.execaOptions(options)), line, options);
   }
 
-  async writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
-    await mkdir(path.dirname(file), { recursive: true });
-    const temp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
-    await writeFile(temp, content, { mode });
-    await rename(temp, file);
+  writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    return writeLocalFileAtomic(file, content, mode);
   }
 
-  async readFile(file: string): Promise<string | null> {
-    return readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return null;
-      throw error;
-    });
+  readFile(file: string): Promise<string | null> {
+    return readLocalFile(file);
   }
 
   async close(): Promise<void> {}

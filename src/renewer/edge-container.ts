@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { OperationError } from '../errors.js';
 import type { ExecOptions, ExecResult, Remote } from '../apply/remote.js';
 import type { Argv } from '../plan/shell.js';
+import { readLocalFile, writeLocalFileAtomic } from '../util/local-files.js';
 
 /**
  * The edge's container as a Remote, for the renewal task: commands run inside it through the Docker Engine
@@ -89,18 +87,12 @@ export class EdgeContainerRemote implements Remote {
   }
 
   /** Here, not in the container: the edge's folder is mounted at the same path in both. */
-  async writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
-    await mkdir(path.dirname(file), { recursive: true });
-    const temp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
-    await writeFile(temp, content, { mode });
-    await rename(temp, file);
+  writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    return writeLocalFileAtomic(file, content, mode);
   }
 
-  async readFile(file: string): Promise<string | null> {
-    return readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return null;
-      throw error;
-    });
+  readFile(file: string): Promise<string | null> {
+    return readLocalFile(file);
   }
 
   async close(): Promise<void> {}

@@ -9,7 +9,7 @@ import {
 } from '../apply/accessory-data.js';
 import { openPayload, verifyBackupFile, volumeRootOwner, writeBackupFile, type PayloadFacts } from '../apply/backup-file.js';
 import type { Cluster, ClusterNode } from '../apply/cluster.js';
-import { managerEngine, nodeEngine, type Engine } from '../apply/docker.js';
+import { nodeEngine, type Engine } from '../apply/docker.js';
 import { deplDir } from '../apply/inventory.js';
 import { describeHolder, withLock } from '../apply/lock.js';
 import { DEFAULT_STATE_ROOT } from '../apply/release-store.js';
@@ -28,7 +28,7 @@ import { LABELS } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { pollUntil } from '../util/poll.js';
-import { openCluster } from './cluster.js';
+import { withManagerEngine } from './versions.js';
 
 /**
  * depl backup / depl restore of an accessory's volume (the paths are described in src/plan/backup.ts).
@@ -112,17 +112,6 @@ function lockOptions(loaded: LoadedConfig, command: string, lockWaitMs: number |
   };
 }
 
-async function withClusterEngine<T>(loaded: LoadedConfig, log: Logger, fn: (cluster: Cluster, engine: Engine) => Promise<T>): Promise<T> {
-  const cluster = await openCluster(loaded, log);
-  let engine: Engine | undefined;
-  try {
-    engine = await managerEngine(loaded, cluster);
-    return await fn(cluster, engine);
-  } finally {
-    await engine?.close();
-    await cluster.close();
-  }
-}
 
 function clusterNode(cluster: Cluster, name: string): ClusterNode {
   const node = cluster.nodes.find((n) => n.name === name);
@@ -214,7 +203,7 @@ export async function backup(loaded: LoadedConfig, options: BackupOptions, log: 
   const file = path.resolve(options.cwd ?? process.cwd(), options.output ?? defaultBackupFileName(loaded.config.app, t.name, now));
   await checkOutput(file);
   const { app } = loaded.config;
-  return withClusterEngine(loaded, log, (cluster, manager) => withLock(cluster.manager, app, lockOptions(loaded, `depl backup ${t.name}`, options.lockWaitMs, log), async () => {
+  return withManagerEngine(loaded, log, (cluster, manager) => withLock(cluster.manager, app, lockOptions(loaded, `depl backup ${t.name}`, options.lockWaitMs, log), async () => {
     const journal = await readJournal(cluster.manager, app, t.name);
     if (journal !== null) {
       const what = journal === 'unreadable' ? '' : ` (from ${journal.file}, by ${journal.by} at ${journal.startedAt})`;
@@ -320,7 +309,7 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
   const { app } = loaded.config;
   const now = options.now ?? new Date();
   const backups = path.join(deplDir(loaded), 'backups');
-  return withClusterEngine(loaded, log, (cluster, manager) => withLock(cluster.manager, app, lockOptions(loaded, `depl restore ${t.name}`, options.lockWaitMs, log), async () => {
+  return withManagerEngine(loaded, log, (cluster, manager) => withLock(cluster.manager, app, lockOptions(loaded, `depl restore ${t.name}`, options.lockWaitMs, log), async () => {
     const earlier = await readJournal(cluster.manager, app, t.name);
     if (earlier !== null) log.warn(`an earlier restore of ${t.name} did not finish${earlier === 'unreadable' ? '' : ` (from ${earlier.file}; what it replaced is in ${earlier.safetyCopy})`}; this restore replaces its leftovers`);
     const place = await placed(manager, loaded, t);
