@@ -94,4 +94,17 @@ describe('depl demo: the main job on the embedded default', () => {
       `cat > /tmp/pw && docker run --rm --network crawler-net -v /tmp/pw:/pw:ro ${redisImage} sh -c 'REDISCLI_AUTH="$(cat /pw)" redis-cli -h redis dbsize'; rm -f /tmp/pw`], { input: password, reject: false });
     expect(Number(allowed.stdout.trim()), allowed.stderr).toBeGreaterThan(0);
   });
+
+  // day 2 on the demo's live crawler: a one-off job with the version's image, config and secrets
+  it('runs a one-off job from the live crawler version and returns its exit code, leaving no job behind', async () => {
+    const exit3 = await runCli(['run', 'api', '--config', configFile, '--', 'node', '-e', 'console.log("from the job"); process.exit(3)'], { cwd: dir });
+    expect(exit3.exitCode, exit3.stderr).toBe(3);
+    expect(exit3.stdout).toContain('from the job');
+    // the job sees the version's config document and its secret files, as the api service does
+    const sees = await runCli(['run', 'worker', '--config', configFile, '--', 'sh', '-c', 'test -s /run/secrets/redis_password && echo secret-there'], { cwd: dir });
+    expect(sees.exitCode, sees.stderr).toBe(0);
+    expect(sees.stdout).toContain('secret-there');
+    const jobs = (await execa('docker', ['exec', `${prefix}-node-1`, 'docker', 'service', 'ls', '-q', '--filter', 'label=depl.job'])).stdout.trim();
+    expect(jobs).toBe('');
+  });
 });
