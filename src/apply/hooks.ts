@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
+import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
+import { parseDuration } from '../plan/duration.js';
 import { hookExit, hookInvocation, type HookFacts, type HookName } from '../plan/hooks.js';
 import type { Logger } from '../util/log.js';
 
@@ -17,11 +19,23 @@ export interface HookOutcome {
   failure?: string;
 }
 
+/** The hooks of the app whose depl.yaml is loaded, with its hooks.timeout. */
+export function operatorHooks(loaded: LoadedConfig, log: Logger): HookRunner {
+  return localHooks(loaded.root, log, { timeoutMs: parseDuration(loaded.config.hooks.timeout, 'hooks.timeout') });
+}
+
+export const DEFAULT_HOOK_TIMEOUT_MS = 10 * 60_000;
+/** How long a timed-out hook has to exit after SIGTERM before it is killed. */
+const HOOK_KILL_GRACE_MS = 5_000;
+
+const formatMs = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`);
+
 /**
  * The hooks in `<root>/.depl/hooks/`, run on this machine with depl.yaml's folder as working directory. Their
  * output goes to stderr (stdout stays depl's, one JSON document with --json); stdin is the operator's.
  */
-export function localHooks(root: string, log: Logger): HookRunner {
+export function localHooks(root: string, log: Logger, options: { timeoutMs?: number } = {}): HookRunner {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
   return {
     async run(hook, facts) {
       const inv = hookInvocation(root, hook, facts);
@@ -34,20 +48,33 @@ export function localHooks(root: string, log: Logger): HookRunner {
       const executable = await access(inv.file, constants.X_OK).then(() => true, () => false);
       if (!executable) throw new UserError(`the ${hook} hook ${inv.shown} is not executable, so depl cannot run it`, `chmod +x ${inv.shown}`, 'HOOK_NOT_EXECUTABLE');
       log.step(`hook ${hook}: ${inv.shown}`);
+      let timedOut = false;
       const ended = await new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
         const child = spawn(inv.argv[0]!, inv.argv.slice(1), { cwd: root, env: { ...process.env, ...inv.env }, stdio: ['inherit', 2, 2] });
-        child.once('error', reject);
-        child.once('exit', (code, signal) => resolve({ code, signal }));
+        // a hook that hangs would hold the cluster lock (renewed all the while) for good: stopped, TERM then KILL
+        const timer = setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), HOOK_KILL_GRACE_MS).unref();
+        }, timeoutMs);
+        child.once('error', (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, signal });
+        });
       }).catch((error: NodeJS.ErrnoException) => {
         throw new UserError(`the ${hook} hook ${inv.shown} could not be started: ${error.message}`, `Start it with a #! line (e.g. #!/bin/sh) and make it executable: chmod +x ${inv.shown}`, 'HOOK_NOT_RUNNABLE');
       });
       if (ended.code === 0) return { hook, ok: true };
-      const how = hookExit(ended.code, ended.signal);
+      const how = timedOut ? `did not finish within ${formatMs(timeoutMs)} and was stopped (hooks.timeout in depl.yaml)` : hookExit(ended.code, ended.signal);
       if (inv.pre) {
         throw new OperationError(
           `the ${hook} hook ${inv.shown} ${how}: depl ${facts.command} stopped before changing anything`,
           `Its output is above. Fix what it checks and run depl ${facts.command} again.`,
-          'HOOK_FAILED',
+          timedOut ? 'HOOK_TIMEOUT' : 'HOOK_FAILED',
         );
       }
       const failure = `${hook} ${how}`;

@@ -197,6 +197,8 @@ export const configSchema = z
     autoscale: z.record(z.string(), autoscale).default({}),
     /** HTTPS at the edge. Absent: off for the local provider, ACME with Let's Encrypt otherwise (see plan/tls.ts). */
     tls: tlsSchema.optional(),
+    /** The operator's hooks (.depl/hooks): one still running after `timeout` is stopped, and fails. */
+    hooks: z.strictObject({ timeout: duration.default('10m') }).default({ timeout: '10m' }),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.provider.type === 'local' && cfg.provider.image === 'cloud' && cfg.ssh.user === 'root') {
