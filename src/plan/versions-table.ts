@@ -10,13 +10,15 @@ export interface VersionRow {
   previous: boolean;
   canary: { weight: number } | null;
   services: { name: string; replicas: number; running: number | null }[];
+  /** A buildinst is installing it, or was killed doing so (the next command that takes the lock removes it). */
+  installing?: { command: string; by: string; at: string };
 }
 
 /** `depl versions`: one aligned row per version, tasks as running/wanted per service. */
 export function formatVersions(rows: VersionRow[]): string {
   if (rows.length === 0) return 'No versions installed. Run `depl buildinst`.';
   return formatTable(['VERSION', 'CREATED', 'TASKS', 'URL', 'MARKS'], rows.map((r) => {
-    const marks = [r.live ? 'live' : '', r.canary ? `canary ${r.canary.weight}%` : '', r.previous ? 'previous' : '', r.branch ? `branch ${r.branch}` : ''].filter(Boolean);
+    const marks = [r.live ? 'live' : '', r.canary ? `canary ${r.canary.weight}%` : '', r.previous ? 'previous' : '', r.branch ? `branch ${r.branch}` : '', r.installing ? `installing (${r.installing.by})` : ''].filter(Boolean);
     const tasks = r.services.map((s) => `${shortService(s.name)} ${s.running ?? '?'}/${s.replicas}`);
     return [r.version, r.createdAt.slice(0, 19).replace('T', ' '), tasks.join(' '), r.url, marks.join(', ')];
   }));

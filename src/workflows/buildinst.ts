@@ -6,7 +6,8 @@ import { managerEngine, type Engine } from '../apply/docker.js';
 import { ensureEdgeImage } from '../apply/edge-image.js';
 import { ensureEdgeService } from '../apply/edge/service.js';
 import { waitForHealthy } from '../apply/health.js';
-import { localHooks, type HookRunner } from '../apply/hooks.js';
+import { operatorHooks, type HookRunner } from '../apply/hooks.js';
+import { clearInstallIntent, readInstallIntent, writeInstallIntent } from '../apply/install-intent.js';
 import { describeHolder, withLock } from '../apply/lock.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
@@ -33,7 +34,8 @@ import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecre
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { edgeControlFor, operator } from './edge-control.js';
+import { edgeControlFor, installedOnCluster, operator, swarmOn } from './edge-control.js';
+import { repairInterruptedInstall } from './install-repair.js';
 import { openRelease, withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
 
@@ -105,7 +107,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       waitMs: options.lockWaitMs ?? 0,
       log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: localHooks(loaded.root, log) }));
+    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded, log) }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();
@@ -140,6 +142,7 @@ interface InstallContext {
 async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const { cluster, engine, version, log } = ctx;
   const app = ctx.loaded.config.app;
+  await repairEarlierInstall(ctx);
   const existing = await listServices(engine, { [LABELS.app]: app });
   const previousOfLabel = existing.filter((s) => s.labels[LABELS.version] === version);
   const request = { kind: 'install' as const, version, ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}), ...httpVersion(ctx.loaded.config, version) };
@@ -226,6 +229,11 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     await creating.step.catch(() => undefined);
     await undoOnce('was interrupted');
   }, `removing the half-installed version ${version}`);
+  // what the next command removes if this process dies before the version is in (src/plan/install-intent.ts)
+  await writeInstallIntent(cluster.manager, {
+    schema: 1, app, version, command: ctx.command, by: operator({}), at: new Date().toISOString(), pid: process.pid,
+    services: specs.map((s) => s.Name), redeploy: previousOfLabel.length > 0,
+  });
   try {
     const earlierTasks = new Set<string>();
     for (const svc of previousOfLabel) for (const task of await serviceTasks(engine, svc.id)) earlierTasks.add(task.id);
@@ -253,6 +261,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     throw error;
   }
   unregister();
+  await clearInstallIntent(cluster.manager, app);
 
   // Certificates come after the version is in: one that cannot be issued leaves the version on plain HTTP.
   let httpsMissing: string | undefined;
@@ -450,7 +459,28 @@ async function undo(ctx: InstallContext, specs: ServiceSpec[], session: ReleaseS
   if (session !== undefined) {
     await session.change({ kind: 'remove', version: ctx.version, note: 'install failed' }).catch((error: Error) => ctx.log.warn(`could not restore the edge configuration: ${error.message}`));
   }
+  let removed = true;
   for (const spec of specs) {
-    await removeService(ctx.engine, spec.Name).catch((error: Error) => ctx.log.warn(`could not remove ${spec.Name}: ${error.message}`));
+    await removeService(ctx.engine, spec.Name).catch((error: Error) => {
+      removed = false;
+      ctx.log.warn(`could not remove ${spec.Name}: ${error.message}`);
+    });
   }
+  // a service left behind stays named by the intent, so the next command removes it
+  if (removed) await clearInstallIntent(ctx.cluster.manager, ctx.loaded.config.app).catch(() => undefined);
+}
+
+/**
+ * A buildinst killed before its version was in left an install intent: that half-made version goes first (taken
+ * off the edge too when the app has one), so that it can be installed again and never lingers as installed.
+ */
+async function repairEarlierInstall(ctx: InstallContext): Promise<void> {
+  const { cluster, log } = ctx;
+  const config = ctx.loaded.config;
+  const intent = await readInstallIntent(cluster.manager, config.app);
+  if (intent === null) return;
+  const control = await edgeControlFor(cluster, config, log).catch(() => undefined);
+  // opening the release state repairs the edge and then the interrupted install (src/workflows/release.ts)
+  if (control !== undefined) await openRelease(control, ctx.command);
+  else await repairInterruptedInstall({ app: config.app, stateRemote: cluster.manager, log, swarm: swarmOn(cluster.manager), installed: () => installedOnCluster(cluster.manager, config.app) }, intent);
 }

@@ -1,12 +1,13 @@
 import { hostname, userInfo } from 'node:os';
 import type { Cluster } from '../apply/cluster.js';
-import { localHooks, type HookRunner } from '../apply/hooks.js';
+import { operatorHooks, type HookRunner } from '../apply/hooks.js';
 import { clusterEdgeFiles, clusterEdgeSite, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
 import type { Remote } from '../apply/remote.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import { checkVersionLabel } from '../names.js';
+import { removeServicesCommand, removeServicesFailures } from '../plan/install-intent.js';
 import { versionHost } from '../plan/names.js';
 import type { InstalledVersion } from '../plan/release-state.js';
 import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
@@ -55,6 +56,8 @@ export interface SwarmReplicas {
   scale(targets: readonly ScaleTarget[]): Promise<void>;
   /** Running and desired tasks of the services (a service the swarm does not have is left out). */
   tasks(services: readonly string[]): Promise<Record<string, { running: number; desired: number }>>;
+  /** Removes the services (those already gone are not an error): what an interrupted buildinst left. */
+  remove(services: readonly string[]): Promise<void>;
 }
 
 /** The swarm's replicas through the manager's docker CLI, over the SSH connection depl already has. */
@@ -65,6 +68,14 @@ export function swarmOn(manager: Remote): SwarmReplicas {
     },
     async tasks(services) {
       return parseReplicasList((await manager.exec(replicasListCommand(), { timeoutMs: 30_000 })).stdout, services);
+    },
+    async remove(services) {
+      if (services.length === 0) return;
+      const result = await manager.exec(removeServicesCommand(services), { check: false, timeoutMs: 60_000 });
+      const failures = removeServicesFailures(result.stderr);
+      if (result.code !== 0 && failures.length > 0) {
+        throw new OperationError(`could not remove ${services.join(', ')} on ${manager.name}: ${failures.join('; ')}`, 'Check the swarm with `docker service ls` on the manager, then run the command again.', 'SERVICE_REMOVE_FAILED');
+      }
     },
   };
 }
@@ -132,7 +143,7 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
       return await fn(await edgeControlFor(cluster, loaded.config, log, true, undefined, { render }));
     }
     // every command that touches the edge renews the certificates that are due, under its lock (release.ts)
-    return await fn({ ...(await edgeControlFor(cluster, loaded.config, log, false, loaded)), hooks: localHooks(loaded.root, log) });
+    return await fn({ ...(await edgeControlFor(cluster, loaded.config, log, false, loaded)), hooks: operatorHooks(loaded, log) });
   } finally {
     await cluster.close();
   }

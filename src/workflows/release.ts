@@ -1,5 +1,6 @@
 import { applyEdgeConfig, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
 import { servedGeneration, servedReport } from '../apply/edge/site.js';
+import { readInstallIntent } from '../apply/install-intent.js';
 import { acquireLock } from '../apply/lock.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
@@ -11,6 +12,7 @@ import {
 import type { ScaleTarget } from '../plan/scale.js';
 import { pausePoint } from '../util/pause-point.js';
 import { operator, type EdgeControl } from './edge-control.js';
+import { repairInterruptedInstall } from './install-repair.js';
 
 /**
  * The one place where the release state changes: lock -> read -> plan -> apply -> record.
@@ -290,10 +292,11 @@ export async function openRelease(control: EdgeControl, command: string, options
     t.phases.lock = Math.round(performance.now() - startedAt);
     await pausePoint('after-lock');
   }
-  const [doc, report, installed] = await Promise.all([
+  const [doc, report, installed, installing] = await Promise.all([
     readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
     servedReport(control.site),
     control.installed(),
+    options.dryRun ? null : readInstallIntent(control.stateRemote, control.app, control.stateRoot),
   ]);
   const served = report?.routing ?? null;
   const dryRun = options.dryRun === true;
@@ -301,6 +304,8 @@ export async function openRelease(control: EdgeControl, command: string, options
   const session = new ReleaseSession(control, command, dryRun ? resolved.state : stateOf(doc), installed, served, dryRun, startedAt);
   session.runningConfig = report?.config || undefined;
   if (!dryRun) await session.repair(doc);
+  // a buildinst that died before its version was in: the version goes (a buildinst of it runs after this)
+  if (installing !== null) await repairInterruptedInstall(control, installing, session);
   t.phase('read');
   Object.assign(session.phases, t.phases);
   return session;

@@ -1,5 +1,6 @@
 import type { Cluster } from '../apply/cluster.js';
 import { managerEngine, type Engine } from '../apply/docker.js';
+import { readInstallIntent } from '../apply/install-intent.js';
 import { listServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import { versionHost } from '../plan/names.js';
@@ -43,9 +44,9 @@ export async function withManagerEngine<T>(loaded: LoadedConfig, log: Logger, fn
 export async function listVersions(loaded: LoadedConfig, log: Logger, cluster?: Cluster): Promise<VersionRow[]> {
   const { app, domain } = loaded.config;
   return withManagerEngine(loaded, log, async (open, engine) => {
-    const { versions, services } = await installedVersions(engine, app);
-    const marks = await marksOf(open, loaded, log);
+    const [{ versions, services }, marks, installing] = await Promise.all([installedVersions(engine, app), marksOf(open, loaded, log), readInstallIntent(open.manager, app)]);
     return versions.map((v) => ({
+      ...(installing?.version === v.label ? { installing: { command: installing.command, by: installing.by, at: installing.at } } : {}),
       version: v.label,
       createdAt: v.createdAt,
       branch: v.branch ?? null,

@@ -128,4 +128,24 @@ describe('the cluster lock over SSH', () => {
     expect(versions.exitCode, versions.stderr).toBe(0);
     expect(versions.stdout).not.toMatch(/"v3"/);
   });
+
+  it('after buildinst is killed (SIGKILL), the next command that takes the lock removes the half-installed version', async () => {
+    const v4Services = async () => (await tc.cluster.manager.exec(['docker', 'service', 'ls', '-q', '--filter', `label=depl.app=${app}`, '--filter', 'label=depl.version=v4'])).stdout.trim();
+    const run = startCli(['buildinst', '--version', 'v4']);
+    await waitFor('v4\'s service to be created', async () => ((await v4Services()) !== '' ? true : undefined));
+    run.kill('SIGKILL');
+    expect((await run).signal).toBe('SIGKILL');
+    // as the operator sees it: the version is marked, and the lease of the dead process is given back by hand
+    const listed = await runCli(['--json', 'versions'], { cwd: tc.dir });
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).versions).toContainEqual(expect.objectContaining({ version: 'v4', installing: expect.objectContaining({ command: 'depl buildinst --version v4' }) }));
+    expect((await runCli(['lock', 'release'], { cwd: tc.dir })).exitCode).toBe(0);
+    const next = await runCli(['switch', 'v1'], { cwd: tc.dir });
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/repair: an interrupted `depl buildinst --version v4` \(.*\) was installing version v4 and never finished; removing it \(/);
+    expect(await v4Services()).toBe('');
+    const versions = await runCli(['--json', 'versions'], { cwd: tc.dir });
+    expect(versions.stdout).not.toMatch(/"v4"/);
+    expect(await readReleaseDocument(tc.cluster.manager, app)).toMatchObject({ live: 'v1' });
+  });
 });

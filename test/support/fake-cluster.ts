@@ -162,6 +162,14 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         for (const v of versions) for (const [name, n] of Object.entries(v.replicas ?? {})) if (services.includes(name)) result[name] = { running: n, desired: n };
         return result;
       },
+      async remove(services) {
+        await remote.exec(['true']);
+        for (const v of [...versions]) {
+          v.services = v.services.filter((s) => !services.includes(s));
+          // as the swarm's labels list them: a version none of whose services is left is not installed
+          if (v.services.length === 0) versions.splice(versions.indexOf(v), 1);
+        }
+      },
     },
   });
 

@@ -40,6 +40,11 @@ describe('depl versions table', () => {
     expect(lines[2]).toMatch(/canary 10%, branch feature\/login$/);
   });
 
+  it('marks the version a buildinst is installing, or was killed installing', () => {
+    const text = formatVersions([row({ version: 'v3', installing: { command: 'depl buildinst --version v3', by: 'ana@laptop', at: '2026-11-30T06:00:00Z' } })]);
+    expect(text.split('\n')[1]).toMatch(/installing \(ana@laptop\)$/);
+  });
+
   it('says what to do when nothing is installed', () => {
     expect(formatVersions([])).toBe('No versions installed. Run `depl buildinst`.');
   });

@@ -1,6 +1,8 @@
 import { appendFile, readFile, stat } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readInstallIntent, writeInstallIntent } from '../../../src/apply/install-intent.js';
 import { forceReleaseLock, lockStatus } from '../../../src/apply/lock.js';
+import type { InstallIntent } from '../../../src/plan/install-intent.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
 import type { EdgeControl } from '../../../src/workflows/edge-control.js';
@@ -203,5 +205,46 @@ describe('certificate renewal in edge-touching commands', () => {
     expect(await live()).toBe('v1');
     expect(await routingFile()).not.toBe(routing);
     expect((await doc()).canary).toEqual({ version: 'v2', weight: 20 });
+  });
+});
+
+describe('a buildinst killed before its version was in', () => {
+  const intentFor = (version: string, services: string[]): InstallIntent => ({
+    schema: 1, app: fake.app, version, command: `depl buildinst --version ${version}`, by: 'ana@laptop', at: '2026-11-30T06:00:00.000Z', services, redeploy: false,
+  });
+
+  it('is removed by the next command that takes the lock: off the edge first, then its services', async () => {
+    await switchVersion(control, 'v1');
+    expect((await fake.get(`v3.${fake.domain}`)).version).toBe('v3');
+    await writeInstallIntent(control.stateRemote, intentFor('v3', [`${fake.app}-v3-web`, `${fake.app}-v3-worker`]), control.stateRoot);
+    const warnings: string[] = [];
+    await switchVersion({ ...control, log: { ...control.log, warn: (m: string) => warnings.push(m) } }, 'v2');
+    expect(warnings).toEqual([expect.stringMatching(/^repair: an interrupted `depl buildinst --version v3` \(ana@laptop, .*\) was installing version v3 and never finished; removing it/)]);
+    expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2']);
+    expect((await fake.get(`v3.${fake.domain}`)).status).toBe(404);
+    expect(await live()).toBe('v2');
+    expect(await readInstallIntent(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+    expect((await doc()).history.map((h) => `${h.action} ${h.version}${h.note ? ` (${h.note})` : ''}`)).toEqual(['switch v1', 'prune v3 (interrupted install)', 'switch v2 (was v1)']);
+  });
+
+  it('keeps a version that is live, and a dry run repairs nothing', async () => {
+    await switchVersion(control, 'v1');
+    await writeInstallIntent(control.stateRemote, intentFor('v1', [`${fake.app}-v1-web`]), control.stateRoot);
+    await switchVersion(control, 'v2', { dryRun: true });
+    expect(await readInstallIntent(control.stateRemote, fake.app, control.stateRoot)).not.toBeNull();
+    await switchVersion(control, 'v2');
+    expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2', 'v3']);
+    expect(await readInstallIntent(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+  });
+
+  it('a repair that is itself killed is finished by the next command', async () => {
+    await switchVersion(control, 'v1');
+    await writeInstallIntent(control.stateRemote, intentFor('v3', [`${fake.app}-v3-web`, `${fake.app}-v3-worker`]), control.stateRoot);
+    await expect(switchVersion(fake.killAt('after-intent'), 'v2')).rejects.toBeInstanceOf(Killed);
+    await forceReleaseLock(control.stateRemote, fake.app, control.stateRoot);
+    await switchVersion(fake.freshControl(), 'v2');
+    expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2']);
+    expect(await readInstallIntent(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+    expect((await fake.get(`v3.${fake.domain}`)).status).toBe(404);
   });
 });

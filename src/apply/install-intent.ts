@@ -1,0 +1,28 @@
+import { OperationError } from '../errors.js';
+import { installIntentPath, parseInstallIntent, renderInstallIntent, type InstallIntent } from '../plan/install-intent.js';
+import { DEFAULT_STATE_ROOT } from './release-store.js';
+import type { Remote } from './remote.js';
+
+/** The install intent (src/plan/install-intent.ts) on the manager, next to the release document. */
+export async function readInstallIntent(remote: Remote, app: string, root = DEFAULT_STATE_ROOT): Promise<InstallIntent | null> {
+  const file = installIntentPath(app, root);
+  const text = await remote.readFile(file);
+  if (text === null) return null;
+  const parsed = parseInstallIntent(text);
+  if (!parsed.ok) {
+    throw new OperationError(
+      `${remote.name}:${file} is not a depl install intent (${parsed.problem})`,
+      `It names a buildinst that did not finish. Check \`depl versions\`, remove any half-installed version with \`depl prune\`, then remove ${file}.`,
+      'RELEASE_STATE_CORRUPT',
+    );
+  }
+  return parsed.intent;
+}
+
+export async function writeInstallIntent(remote: Remote, intent: InstallIntent, root = DEFAULT_STATE_ROOT): Promise<void> {
+  await remote.writeFileAtomic(installIntentPath(intent.app, root), renderInstallIntent(intent), 0o644);
+}
+
+export async function clearInstallIntent(remote: Remote, app: string, root = DEFAULT_STATE_ROOT): Promise<void> {
+  await remote.exec(['rm', '-f', installIntentPath(app, root)]);
+}
