@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../../src/util/poll.js';
 import { managerEngine } from '../../src/apply/docker.js';
 import { readSiteLogs } from '../../src/apply/edge/logs.js';
 import { ensureEdgeService } from '../../src/apply/edge/service.js';
@@ -35,7 +36,9 @@ let control: EdgeControl;
 let app: string;
 let domain: string;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Polls `check` every 250 ms until it gives a value, or fails naming what never happened. */
+const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000) =>
+  pollUntil(check, { timeoutMs, intervalMs: 250, onTimeout: () => { throw new Error(`timed out waiting for ${what}`); } });
 
 async function withEngine<T>(fn: (engine: Awaited<ReturnType<typeof managerEngine>>) => Promise<T>): Promise<T> {
   const engine = await managerEngine(tc.loaded, tc.cluster);
@@ -54,12 +57,10 @@ async function startVersion(version: string): Promise<void> {
 }
 
 async function waitRunning(service: string, replicas: number): Promise<void> {
-  for (let i = 0; i < 240; i++) {
+  await waitFor(`${service} to get ${replicas} running tasks`, async () => {
     const ps = await tc.cluster.manager.exec(['docker', 'service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}']);
-    if (ps.stdout.split('\n').filter((l) => l.startsWith('Running')).length >= replicas) return;
-    await sleep(500);
-  }
-  throw new Error(`${service} did not get ${replicas} running tasks`);
+    return ps.stdout.split('\n').filter((l) => l.startsWith('Running')).length >= replicas ? true : undefined;
+  });
 }
 
 beforeAll(async () => {
@@ -113,15 +114,15 @@ describe('the edge on a local swarm', () => {
       await tc.cluster.manager.exec(['docker', 'service', 'update', '--detach', ...httpLabels.map((a) => (a === '--label' ? '--label-add' : a)), `${app}-v3-web`]);
       await syncRelease(control, 'depl buildinst --version v3');
     };
+    const t0 = performance.now();
     const result = await runLoad(
       { url: control.site.url, host: domain, durationSeconds: 24, keepAlive: { connections: 8, rate: 250 }, newConnections: { connections: 4, rate: 80 }, sticky: { clients: 8, rate: 60 } },
-      async () => {
-        marks = await switchRollbackCanaryPromote(control, { afterSwitch: 1_500, canary: 15_000 }, install);
+      async (load) => {
+        marks = await switchRollbackCanaryPromote(control, load, install);
       },
     );
     const m = marks!;
     const lastOld = sentBetween(result, m.switchStart, m.rollbackStart).filter((s) => s.client === 'new-connection' && s.version === 'v1').at(-1);
-    const t0 = m.switchStart - 2_000;
     const { switchPhases, ...instants } = m;
     console.log(`cluster load: ${result.samples.length} responses, ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx; ` +
       `switch command ${(m.switched - m.switchStart).toFixed(0)} ms (${JSON.stringify(switchPhases)}), last new-connection request to v1 sent ${((lastOld?.sentAt ?? m.switchStart) - m.switchStart).toFixed(0)} ms after its start`);
@@ -139,17 +140,16 @@ describe('the edge on a local swarm', () => {
     let restartedAt = 0;
     const result = await runLoad(
       { url: control.site.url, host: domain, durationSeconds: 8, keepAlive: { connections: 4, rate: 150 }, newConnections: { connections: 4, rate: 80 } },
-      async () => {
-        await sleep(1_500);
+      async (load) => {
+        await load.responses(200);
         // swarm replaces the edge's container (stop first: the host port is one container's)
         await tc.cluster.manager.exec(['docker', 'service', 'update', '--detach', '--force', `${app}-edge`], { timeoutMs: 60_000 });
-        for (let i = 0; i < 300; i++) {
+        await waitFor('the new edge container to answer', async () => {
           const now = await edgeContainer();
-          if (now !== '' && now !== before && (await requestThroughEdge(control.site, domain, '/').catch(() => null)) !== null) break;
-          await sleep(200);
-        }
+          return now !== '' && now !== before && (await requestThroughEdge(control.site, domain, '/').catch(() => null)) !== null ? true : undefined;
+        }, 60_000);
         restartedAt = performance.now();
-        await sleep(2_000);
+        await load.responses(200);
       },
     );
     const after = sentBetween(result, restartedAt, Infinity);
@@ -165,10 +165,14 @@ describe('the edge on a local swarm', () => {
   it('loses no request while a version rolls its tasks (retries to another task at the edge)', async () => {
     const result = await runLoad(
       { url: control.site.url, host: domain, durationSeconds: 15, keepAlive: { connections: 6, rate: 150 }, newConnections: { connections: 2, rate: 40 } },
-      async () => {
-        await sleep(1_000);
+      async (load) => {
+        await load.responses(150);
         await tc.cluster.manager.exec(['docker', 'service', 'update', '--detach', '--force', '--update-parallelism', '1', '--update-delay', '2s', `${app}-v2-web`]);
-        await sleep(2_000);
+        // until swarm says the rolling update is over (its tasks were replaced one by one, 2 s apart)
+        await waitFor('the rolling update to complete', async () => {
+          const state = await tc.cluster.manager.exec(['docker', 'service', 'inspect', '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}', `${app}-v2-web`]);
+          return state.stdout.trim() === 'completed' ? true : undefined;
+        });
         await waitRunning(`${app}-v2-web`, 2);
       },
     );

@@ -44,8 +44,8 @@ describe('switching under load', () => {
     };
     const result = await runLoad(
       { url: edge.site.url, host: domain, durationSeconds: 20, keepAlive: { connections: 8, rate: 300 }, newConnections: { connections: 4, rate: 100 }, sticky: { clients: 8, rate: 80 } },
-      async () => {
-        marks = await switchRollbackCanaryPromote(control, { afterSwitch: 1_500, canary: 9_000 }, install);
+      async (load) => {
+        marks = await switchRollbackCanaryPromote(control, load, install);
       },
     );
     const canary = expectScenarioHeld(result, marks!);

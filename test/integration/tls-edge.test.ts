@@ -176,8 +176,8 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
       durationSeconds: 8,
       keepAlive: { connections: 4, rate: 80 },
       newConnections: { connections: 2, rate: 20 },
-    }, async () => {
-      await new Promise((r) => setTimeout(r, 1_000));
+    }, async (load) => {
+      await load.responses(50);
       // Pebble's one-hour certificates are due (under 30 days left): each command below renews them too
       await switchCommand(ctx, 'v2');
       const canaryDefaults = { interval: '1m', maxErrorRate: '1%', maxP95: '500ms' };

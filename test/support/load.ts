@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import http from 'node:http';
 import { Agent, request } from 'undici';
+import { pollUntil } from '../../src/util/poll.js';
 
 /**
  * Steady load through the edge, two kinds of clients at once: keep-alive connections (autocannon), and a
@@ -50,7 +51,16 @@ export interface LoadResult {
 
 const clientCookie = () => `depl_client=${randomBytes(6).toString('hex')}`;
 
-export async function runLoad(options: LoadOptions, scenario: () => Promise<void>): Promise<LoadResult> {
+/** What a scenario can ask of the load running around it. */
+export interface RunningLoad {
+  /**
+   * Resolves once `count` more responses than now have come back (of those `which` accepts): a step waits for
+   * traffic to have landed, not for time to have passed, so a slow machine only makes the run longer.
+   */
+  responses(count: number, which?: (sample: LoadSample) => boolean): Promise<void>;
+}
+
+export async function runLoad(options: LoadOptions, scenario: (load: RunningLoad) => Promise<void>): Promise<LoadResult> {
   const samples: LoadSample[] = [];
   const failures: LoadResult['failures'] = [];
   const keepAliveRequest: autocannon.Request = {
@@ -144,8 +154,19 @@ export async function runLoad(options: LoadOptions, scenario: () => Promise<void
     ...Array.from({ length: sticky.clients }, (_, i) => stickyClient(i)),
   ]);
   loads.catch(() => undefined); // awaited below; this only keeps a failed scenario from leaving it unhandled
+  const running: RunningLoad = {
+    async responses(count, which = () => true) {
+      const seen = () => samples.filter(which).length;
+      const target = seen() + count;
+      await pollUntil(async () => (seen() >= target ? true : undefined), {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+        onTimeout: () => { throw new Error(`the load got ${seen() - target + count} of ${count} responses within 60 s`); },
+      });
+    },
+  };
   try {
-    await scenario();
+    await scenario(running);
   } finally {
     stopAt = Math.max(started + options.durationSeconds * 1000, performance.now() + 2_000);
     setTimeout(() => keepAlive.stop(), stopAt - performance.now());

@@ -3,7 +3,7 @@ import { abortCanary, promoteCanary, setCanary } from '../../src/workflows/canar
 import type { EdgeControl } from '../../src/workflows/edge-control.js';
 import { rollback } from '../../src/workflows/rollback.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import type { LoadResult, LoadSample } from './load.js';
+import type { LoadResult, LoadSample, RunningLoad } from './load.js';
 
 /** When each step of the scenario started and returned (performance.now()). */
 export interface ScenarioMarks {
@@ -15,6 +15,7 @@ export interface ScenarioMarks {
   canaryOn: number;
   abortStart: number;
   aborted: number;
+  canaryAgainStart: number;
   canaryAgainOn: number;
   promoteStart: number;
   promoted: number;
@@ -24,47 +25,49 @@ export interface ScenarioMarks {
   switchPhases: Record<string, number>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * The live-traffic scenario of the switch tests, from v1 live: switch to v2, roll back to v1, canary v2 at 30%,
  * abort it, canary v2 at 30% again and promote it, then install another version (`install`, which adds it to
- * the edge the way buildinst does). Run it inside runLoad(); the pauses let enough requests land between the
- * steps.
+ * the edge the way buildinst does). Run it inside runLoad(): between the steps it waits for enough responses
+ * to judge the step by (expectScenarioHeld), the canary for 2,400 split by fresh cookies.
  */
-export async function switchRollbackCanaryPromote(control: EdgeControl, pauses: { afterSwitch: number; canary: number }, install: () => Promise<void>): Promise<ScenarioMarks> {
+export async function switchRollbackCanaryPromote(control: EdgeControl, load: RunningLoad, install: () => Promise<void>): Promise<ScenarioMarks> {
   const marks = {} as ScenarioMarks;
-  await sleep(2_000);
+  await load.responses(300);
   marks.switchStart = performance.now();
   marks.switchPhases = (await switchVersion(control, 'v2')).phases;
   marks.switched = performance.now();
-  await sleep(pauses.afterSwitch);
+  await load.responses(300);
   marks.rollbackStart = performance.now();
   await rollback(control);
   marks.rolledBack = performance.now();
-  await sleep(1_000);
+  await load.responses(200);
   marks.canaryStart = performance.now();
   await setCanary(control, 'v2', 30);
   marks.canaryOn = performance.now();
-  await sleep(pauses.canary);
+  await load.responses(CANARY_SPLIT_REQUESTS + 400, (s) => s.cookie === undefined);
   marks.abortStart = performance.now();
   await abortCanary(control);
   marks.aborted = performance.now();
-  await sleep(1_000);
+  await load.responses(200);
+  marks.canaryAgainStart = performance.now();
   await setCanary(control, 'v2', 30);
   marks.canaryAgainOn = performance.now();
-  await sleep(1_500);
+  await load.responses(300);
   marks.promoteStart = performance.now();
   await promoteCanary(control);
   marks.promoted = performance.now();
-  await sleep(1_000);
+  await load.responses(200);
   marks.installStart = performance.now();
   await install();
   marks.installed = performance.now();
-  await sleep(1_000);
+  await load.responses(200);
   marks.end = performance.now();
   return marks;
 }
+
+/** Requests split by the canary (fresh cookies) that its share is judged on. */
+const CANARY_SPLIT_REQUESTS = 2_000;
 
 /** Responses to requests sent strictly between two instants. */
 export function sentBetween(result: LoadResult, from: number, to: number): LoadSample[] {
@@ -93,14 +96,14 @@ export function expectScenarioHeld(result: LoadResult, marks: ScenarioMarks): { 
   };
   servedBy('switch', marks.switched, marks.rollbackStart, 'v2');
   servedBy('rollback', marks.rolledBack, marks.canaryStart, 'v1');
-  servedBy('abort', marks.aborted, marks.aborted + 900, 'v1');
+  servedBy('abort', marks.aborted, marks.canaryAgainStart, 'v1');
   servedBy('promote', marks.promoted, marks.end, 'v2');
   servedBy('install', marks.installStart, marks.end, 'v2');
   const canaryWindow = sentBetween(result, marks.canaryOn, marks.abortStart);
   // The share is measured on requests with a fresh cookie each; the few cookie-keeping clients each stay on
   // one side (checked below) and would only add their own few coin flips to it.
   const split = canaryWindow.filter((s) => s.cookie === undefined);
-  expect(split.length).toBeGreaterThanOrEqual(2_000);
+  expect(split.length).toBeGreaterThanOrEqual(CANARY_SPLIT_REQUESTS);
   expect(versionShare(split, 'v2')).toBeGreaterThan(0.25);
   expect(versionShare(split, 'v2')).toBeLessThan(0.35);
   const sides = new Map<string, Set<string>>();
