@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { managerEngine } from '../../src/apply/docker.js';
@@ -13,20 +11,18 @@ import { silentLogger } from '../../src/util/log.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { edgeControlFor } from '../../src/workflows/edge-control.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import { importBusyboxImage, startBusyboxVersion } from '../support/busybox-image.js';
+import { startBusyboxVersion } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
-import { importNginxImage } from '../support/nginx-image.js';
+import type { TestCluster } from '../support/cluster.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 
 /**
  * The cluster lock as a lease on a real node over SSH, driven through the built CLI: Ctrl-C during a
  * buildinst and during an automatic canary gives the lock back; a lease whose holder went away is taken
  * over, and `--lock-wait` waits for it instead of failing.
  */
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
-const nginx = `depl-test-nginx:${suffix}`;
+const images = testImages();
+const { suffix, busybox, nginx } = images;
 let tc: TestCluster;
 let app: string;
 
@@ -49,19 +45,13 @@ const heldBy = async (pattern: RegExp) => {
 };
 
 beforeAll(async () => {
-  const [cluster] = await Promise.all([
-    startTestCluster({
-      nodes: 1,
-      app: `lk${suffix.slice(0, 4)}`,
-      // buildinst installs `web` from an image that listens nowhere: it never gets healthy, so the run is still going when interrupted
-      config: { images: { node: busybox, nginx, redis: busybox, web: busybox }, services: { web: { image: 'web', command: ['sleep', '3600'], port: 8080, http: true } } },
-    }),
-    importBusyboxImage(busybox),
-    importNginxImage(nginx),
-  ]);
-  tc = cluster;
+  tc = await startClusterWithImages(images, ['busybox', 'nginx'], {
+    nodes: 1,
+    app: `lk${suffix.slice(0, 4)}`,
+    // buildinst installs `web` from an image that listens nowhere: it never gets healthy, so the run is still going when interrupted
+    config: { images: { node: busybox, nginx, redis: busybox, web: busybox }, services: { web: { image: 'web', command: ['sleep', '3600'], port: 8080, http: true } } },
+  });
   app = tc.loaded.config.app;
-  await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
   await Promise.all([startVersion('v1'), startVersion('v2')]);
   const engine = await managerEngine(tc.loaded, tc.cluster);
   try {
@@ -77,7 +67,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tc?.stop();
-  for (const image of [busybox, nginx]) await docker.getImage(image).remove({ force: true }).catch(() => {});
 });
 
 describe('the cluster lock over SSH', () => {

@@ -1,17 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import Docker from 'dockerode';
 import { execa } from 'execa';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 import { pollUntil } from '../../src/util/poll.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import type { TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 
 /**
  * depl backup / restore of the Redis accessory as the example deploys it (password from a swarm secret,
@@ -23,9 +22,8 @@ import { crawlerDeployment } from '../support/crawler-deployment.js';
  * generic path (backup.kind: volume): the container paused while its whole volume is copied, then resumed;
  * and a restore killed (SIGKILL) with Redis stopped, which the next backup reports and the next restore finishes.
  */
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
+const images = testImages();
+const { suffix, busybox } = images;
 let tc: TestCluster;
 let app: string;
 let prefix: string;
@@ -94,7 +92,7 @@ beforeAll(async () => {
   const name = `bk${suffix.slice(0, 4)}`;
   const example = await crawlerDeployment(name);
   const redisAccessory = { ...(example.accessories as Record<string, Record<string, unknown>>).redis, node: 'node-2' };
-  const [cluster] = await Promise.all([startTestCluster({
+  tc = await startClusterWithImages(images, ['busybox'], {
     nodes: 2,
     app: name,
     config: {
@@ -103,18 +101,15 @@ beforeAll(async () => {
       accessories: { redis: redisAccessory },
       secrets: ['redis_password'],
     },
-  }), importBusyboxImage(busybox)]);
-  tc = cluster;
+  });
   app = tc.loaded.config.app;
   await generateMissingSecrets(tc.dir, ['redis_password'], new Date());
-  await loadImageOnNodes(tc.cluster, busybox);
   const install = await cli(['buildinst', '--version', 'v1']);
   expect(install.exitCode, install.stderr.slice(-3000)).toBe(0);
 }, 600_000);
 
 afterAll(async () => {
   await tc?.stop();
-  await docker.getImage(busybox).remove({ force: true }).catch(() => {});
 });
 
 describe('depl backup and restore of the Redis accessory', () => {

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { managerEngine, type Engine } from '../../src/apply/docker.js';
@@ -11,17 +10,16 @@ import { configDocument, planSecrets, planVersionServices } from '../../src/plan
 import { pollUntil } from '../../src/util/poll.js';
 import { silentLogger } from '../../src/util/log.js';
 import { Secret } from '../../src/util/secret.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import type { TestCluster } from '../support/cluster.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 
 /**
  * `depl run` and `depl exec` on one shared 3-node local cluster, through the built CLI. The version is installed
  * as buildinst installs one (the specs of src/plan/services.ts, its swarm config and secret), from a busybox image.
  */
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
+const images = testImages();
+const { suffix, busybox } = images;
 const token = `token-${randomBytes(12).toString('hex')}`;
 let tc: TestCluster;
 let app: string;
@@ -35,7 +33,7 @@ async function jobsLeft(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const [cluster] = await Promise.all([startTestCluster({
+  tc = await startClusterWithImages(images, ['busybox'], {
     nodes: 3,
     app: `r${suffix.slice(0, 5)}`,
     config: {
@@ -43,10 +41,8 @@ beforeAll(async () => {
       services: { web: { image: busybox, command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'], replicas: 2, secrets: ['token'], env: { GREETING: `hi-${suffix}` }, stopGracePeriod: '2s' } },
       config: { marker: `cfg-${suffix}` },
     },
-  }), importBusyboxImage(busybox)]);
-  tc = cluster;
+  });
   app = tc.loaded.config.app;
-  await loadImageOnNodes(tc.cluster, busybox);
   // version v1, installed the way buildinst installs it: its config document and secret, then its service specs
   engine = await managerEngine(tc.loaded, tc.cluster);
   const doc = configDocument(tc.loaded.config);
@@ -62,7 +58,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await engine?.close();
   await tc?.stop();
-  await docker.getImage(busybox).remove({ force: true }).catch(() => {});
 });
 
 describe('depl run', () => {

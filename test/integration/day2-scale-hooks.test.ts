@@ -1,25 +1,20 @@
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestThroughEdge } from '../../src/apply/edge/site.js';
 import { lockStatus } from '../../src/apply/lock.js';
 import { readReleaseDocument } from '../../src/apply/release-store.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
 import { runCli } from '../support/cli.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
-import { importNginxImage } from '../support/nginx-image.js';
+import type { TestCluster } from '../support/cluster.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 
 /**
  * `depl scale` and hooks on one 3-node local cluster, through the built CLI and real buildinst runs (busybox
  * services, nothing built): the app's scale survives the next buildinst and the switch to it; a failing
  * pre-switch hook stops a switch with nothing changed; hooks see the DEPL_* variables.
  */
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
-const nginx = `depl-test-nginx:${suffix}`;
+const images = testImages();
+const { suffix, busybox, nginx } = images;
 const serve = 'mkdir -p /www && echo ok > /www/healthz && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www';
 const idle = 'trap "exit 0" TERM; while :; do sleep 1; done';
 let tc: TestCluster;
@@ -47,26 +42,20 @@ const hookLog = () => readFile(path.join(tc.dir, 'hooks.log'), 'utf8').catch(() 
 const logEnv = (name: string) => hook(name, `echo "${name} $DEPL_COMMAND $DEPL_APP $DEPL_VERSION previous=$DEPL_PREVIOUS live=$DEPL_LIVE by=$DEPL_PERFORMER domain=$DEPL_DOMAIN" >> hooks.log`);
 
 beforeAll(async () => {
-  const [cluster] = await Promise.all([
-    startTestCluster({
-      nodes: 3,
-      app: `sh${suffix.slice(0, 4)}`,
-      config: {
-        images: { node: busybox, nginx, redis: busybox, web: busybox },
-        services: {
-          web: { image: 'web', command: ['sh', '-c', serve], port: 8080, http: true, health: '/healthz', stopGracePeriod: '2s' },
-          worker: { image: 'web', command: ['sh', '-c', idle], replicas: 1, stopGracePeriod: '2s' },
-        },
-        accessories: { cache: { image: 'web', command: ['sh', '-c', idle] } },
+  tc = await startClusterWithImages(images, ['busybox', 'nginx'], {
+    nodes: 3,
+    app: `sh${suffix.slice(0, 4)}`,
+    config: {
+      images: { node: busybox, nginx, redis: busybox, web: busybox },
+      services: {
+        web: { image: 'web', command: ['sh', '-c', serve], port: 8080, http: true, health: '/healthz', stopGracePeriod: '2s' },
+        worker: { image: 'web', command: ['sh', '-c', idle], replicas: 1, stopGracePeriod: '2s' },
       },
-    }),
-    importBusyboxImage(busybox),
-    importNginxImage(nginx),
-  ]);
-  tc = cluster;
+      accessories: { cache: { image: 'web', command: ['sh', '-c', idle] } },
+    },
+  });
   app = tc.loaded.config.app;
   domain = tc.loaded.config.domain;
-  await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
   const v1 = await cli('buildinst', '--version', 'v1');
   expect(v1.exitCode, v1.stderr).toBe(0);
   const live = await cli('switch', 'v1');
@@ -75,7 +64,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tc?.stop();
-  for (const image of [busybox, nginx]) await docker.getImage(image).remove({ force: true }).catch(() => {});
 });
 
 describe('depl scale', () => {

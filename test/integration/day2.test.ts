@@ -1,19 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../../src/util/poll.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import type { TestCluster } from '../support/cluster.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 
 /**
  * Day-2 operations on one shared 3-node local cluster, through the built CLI: `depl logs` merged across
  * nodes (one-off and --follow, which picks up tasks that start after it began).
  */
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
+const images = testImages();
+const { suffix, busybox } = images;
 let tc: TestCluster;
 let app: string;
 
@@ -21,10 +18,8 @@ interface JsonLine { time: string; version: string; service: string; task: strin
 const parseLines = (stdout: string): JsonLine[] => stdout.split('\n').filter((l) => l.trim().length > 0).map((l) => JSON.parse(l) as JsonLine);
 
 beforeAll(async () => {
-  const [cluster] = await Promise.all([startTestCluster({ nodes: 3, app: `d2${suffix.slice(0, 4)}` }), importBusyboxImage(busybox)]);
-  tc = cluster;
+  tc = await startClusterWithImages(images, ['busybox'], { nodes: 3, app: `d2${suffix.slice(0, 4)}` });
   app = tc.loaded.config.app;
-  await loadImageOnNodes(tc.cluster, busybox);
   // one task per node, each printing a numbered line with its host name every 300 ms
   const talk = 'i=0; while true; do i=$((i+1)); echo "line $i from $(hostname)"; sleep 0.3; done';
   await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', `${app}-v1-web`,
@@ -34,7 +29,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tc?.stop();
-  await docker.getImage(busybox).remove({ force: true }).catch(() => {});
 });
 
 describe('depl logs', () => {

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../../src/util/poll.js';
 import { managerEngine } from '../../src/apply/docker.js';
@@ -12,11 +10,11 @@ import { computeStats } from '../../src/plan/stats.js';
 import { silentLogger } from '../../src/util/log.js';
 import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import { importBusyboxImage, startBusyboxVersion } from '../support/busybox-image.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { startBusyboxVersion } from '../support/busybox-image.js';
+import type { TestCluster } from '../support/cluster.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 import { runLoad } from '../support/load.js';
 import { expectScenarioHeld, sentBetween, switchRollbackCanaryPromote, type ScenarioMarks } from '../support/switch-scenario.js';
-import { importNginxImage } from '../support/nginx-image.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import switchCommand from '../../src/cli/commands/switch.js';
 import rollbackCommand from '../../src/cli/commands/rollback.js';
@@ -27,10 +25,8 @@ import lockCommand from '../../src/cli/commands/lock.js';
  * The edge on a real local swarm: nginx as the `<app>-edge` service on the manager, port 80 in host mode,
  * resolving two versions' dnsrr services (2 tasks each, spread over 3 nodes) through Docker's DNS.
  */
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
-const nginx = `depl-test-nginx:${suffix}`;
+const images = testImages();
+const { busybox, nginx } = images;
 let tc: TestCluster;
 let control: EdgeControl;
 let app: string;
@@ -64,11 +60,9 @@ async function waitRunning(service: string, replicas: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  const [cluster] = await Promise.all([startTestCluster({ nodes: 3 }), importBusyboxImage(busybox), importNginxImage(nginx)]);
-  tc = cluster;
+  tc = await startClusterWithImages(images, ['busybox', 'nginx'], { nodes: 3 });
   app = tc.loaded.config.app;
   domain = tc.loaded.config.domain;
-  await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
   await Promise.all([startVersion('v1'), startVersion('v2'), startVersion('v3')]);
   await Promise.all([waitRunning(`${app}-v1-web`, 2), waitRunning(`${app}-v2-web`, 2), waitRunning(`${app}-v3-web`, 2)]);
   await withEngine((engine) => ensureEdgeService(tc.cluster, engine, { app, image: nginx }));
@@ -79,7 +73,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tc?.stop();
-  for (const image of [busybox, nginx]) await docker.getImage(image).remove({ force: true }).catch(() => {});
 });
 
 describe('the edge on a local swarm', () => {

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkEdgeImage } from '../../src/apply/edge/service.js';
 import { LocalRemote } from '../../src/apply/local-remote.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
-import { importNginxImage } from '../support/nginx-image.js';
+import { makeTestImages, testImages } from '../support/image-cluster.js';
 
 /**
  * `images.nginx` naming an image without the Lua module is refused before it replaces the edge, with what
@@ -12,17 +10,17 @@ import { importNginxImage } from '../support/nginx-image.js';
  * images: nginx with the module (and no shell) and busybox (a shell, no nginx).
  */
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const nginx = `depl-test-nginx:${suffix}`;
-const busybox = `depl-test-busybox:${suffix}`;
+const images = testImages();
+const { nginx, busybox } = images;
 const host = new LocalRemote();
+let made: Awaited<ReturnType<typeof makeTestImages>> | undefined;
 
 beforeAll(async () => {
-  await Promise.all([importNginxImage(nginx), importBusyboxImage(busybox)]);
+  made = await makeTestImages(images, ['nginx', 'busybox']);
 }, 300_000);
 
 afterAll(async () => {
-  for (const image of [nginx, busybox]) await docker.getImage(image).remove({ force: true }).catch(() => {});
+  await made?.remove();
 });
 
 const containersOf = async (image: string) => (await docker.listContainers({ all: true })).filter((c) => c.Image === image);

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { managerEngine } from '../../src/apply/docker.js';
@@ -12,11 +10,11 @@ import { pollUntil } from '../../src/util/poll.js';
 import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
 import { syncRelease } from '../../src/workflows/release.js';
 import { switchVersion } from '../../src/workflows/switch.js';
-import { importBusyboxImage, startBusyboxVersion } from '../support/busybox-image.js';
+import { startBusyboxVersion } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import type { TestCluster } from '../support/cluster.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 import { runLoad } from '../support/load.js';
-import { importNginxImage } from '../support/nginx-image.js';
 
 /**
  * `depl switch` killed with SIGKILL at each step in turn, under steady load through the edge, on one cluster:
@@ -26,10 +24,8 @@ import { importNginxImage } from '../support/nginx-image.js';
  * process stops there and is killed.
  */
 const KILL_POINTS = ['after-lock', 'after-intent', 'after-config-written', 'after-reload', 'before-record'] as const;
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
-const nginx = `depl-test-nginx:${suffix}`;
+const images = testImages();
+const { suffix, busybox, nginx } = images;
 let tc: TestCluster;
 let app: string;
 let domain: string;
@@ -40,15 +36,9 @@ async function startVersion(version: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const [cluster] = await Promise.all([
-    startTestCluster({ nodes: 1, app: `sk${suffix.slice(0, 4)}`, config: { services: { web: { image: busybox, port: 8080, http: true, health: '/healthz' } } } }),
-    importBusyboxImage(busybox),
-    importNginxImage(nginx),
-  ]);
-  tc = cluster;
+  tc = await startClusterWithImages(images, ['busybox', 'nginx'], { nodes: 1, app: `sk${suffix.slice(0, 4)}`, config: { services: { web: { image: busybox, port: 8080, http: true, health: '/healthz' } } } });
   app = tc.loaded.config.app;
   domain = tc.loaded.config.domain;
-  await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
   // v3 and v4 are only there to be pruned (in a dry run)
   // v4 after v3: prune --keep 1 keeps the newest one, so their creation order must be known
   await Promise.all([startVersion('v1'), startVersion('v2'), startVersion('v3')]);
@@ -68,7 +58,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tc?.stop();
-  for (const image of [busybox, nginx]) await docker.getImage(image).remove({ force: true }).catch(() => {});
 });
 
 const served = async () => (await requestThroughEdge(control.site, domain, '/')).version;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import Docker from 'dockerode';
@@ -15,8 +14,8 @@ import { LOCAL_LABEL_PREFIX } from '../../src/plan/local-nodes.js';
 import type { RenewalRecord } from '../../src/plan/tls-renewal.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
 import { nodeDown } from '../../src/workflows/node-down.js';
-import { importBusyboxImage } from '../support/busybox-image.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import type { TestCluster } from '../support/cluster.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 import { runLoad } from '../support/load.js';
 import { startPebble, type TestPebble } from '../support/pebble.js';
 
@@ -28,8 +27,8 @@ import { startPebble, type TestPebble } from '../support/pebble.js';
  * machine) under HTTPS load with no failed request. One single-node cluster for the whole file.
  */
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
+const images = testImages();
+const { suffix, busybox } = images;
 const domain = `tlsb-${suffix}.test`;
 const serve = 'mkdir -p /www && echo hello > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www';
 let tc: TestCluster;
@@ -76,11 +75,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 }
 
 beforeAll(async () => {
-  const [cluster] = await Promise.all([
-    startTestCluster({ nodes: 1, config: { domain, services: { web: { image: busybox, command: ['sh', '-c', serve], port: 8080, http: true, health: '/healthz' } } } }),
-    importBusyboxImage(busybox),
-  ]);
-  tc = cluster;
+  tc = await startClusterWithImages(images, ['busybox'], { nodes: 1, config: { domain, services: { web: { image: busybox, command: ['sh', '-c', serve], port: 8080, http: true, health: '/healthz' } } } });
   app = tc.loaded.config.app;
   address = tc.cluster.managerNode.address;
   const [network] = await docker.listNetworks({ filters: { label: [`${LOCAL_LABEL_PREFIX}=${tc.prefix}`] } });
@@ -96,14 +91,12 @@ beforeAll(async () => {
   for (const host of [domain, `v1.${domain}`]) await pebble.addA(host, address);
   // Pebble's validation of v2's host reaches nothing there: its order fails
   await pebble.addA(`v2.${domain}`, '127.0.0.2');
-  await loadImageOnNodes(tc.cluster, busybox);
   ctx = { globals: { config: tc.configFile, json: true }, log: silentLogger, interactive: false, progress: false, result: (data) => results.push(data) };
 });
 
 afterAll(async () => {
   await tc?.stop();
   await pebble?.stop();
-  await docker.getImage(busybox).remove({ force: true }).catch(() => {});
 });
 
 describe('depl buildinst with tls: acme against Pebble', () => {

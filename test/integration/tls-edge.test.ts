@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -18,9 +16,9 @@ import tlsRenewCommand from '../../src/cli/commands/tls-renew.js';
 import { emptyReleaseState, toDocument, type Routing as EdgeState } from '../../src/plan/release-state.js';
 import { silentLogger } from '../../src/util/log.js';
 import { refreshEdgeCertificates } from '../../src/workflows/tls.js';
-import { importBusyboxImage, startBusyboxVersion } from '../support/busybox-image.js';
-import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
-import { importNginxImage } from '../support/nginx-image.js';
+import { startBusyboxVersion } from '../support/busybox-image.js';
+import type { TestCluster } from '../support/cluster.js';
+import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 import { runLoad } from '../support/load.js';
 import { startPebble, type TestPebble } from '../support/pebble.js';
 
@@ -30,10 +28,8 @@ import { startPebble, type TestPebble } from '../support/pebble.js';
  * nginx serves it from the manager's challenge directory. Pebble's certificates live one hour, so every
  * edge-touching command renews them all: the switch and canary below are renewals too.
  */
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const suffix = randomBytes(4).toString('hex');
-const busybox = `depl-test-busybox:${suffix}`;
-const nginx = `depl-test-nginx:${suffix}`;
+const images = testImages();
+const { suffix, busybox, nginx } = images;
 const domain = `tls-${suffix}.test`;
 let tc: TestCluster;
 let pebble: TestPebble;
@@ -70,24 +66,18 @@ beforeAll(async () => {
   // Pebble 2.4.0's domainBlocklist panics on any name with fewer labels than a blocked one (the apex here),
   // so the refusal comes from validation: refused.<domain> resolves to an address where nothing answers.
   pebble = await startPebble({ httpPort: 80, validitySeconds: 3600 });
-  const [cluster] = await Promise.all([
-    startTestCluster({
-      nodes: 2,
-      config: {
-        domain,
-        services: { web: { image: busybox, port: 8080, http: true, health: '/healthz' } },
-        tls: { mode: 'acme', email: 'ops@example.org', directory: pebble.directory, caBundle: pebble.listenerCaFile, hstsMaxAge: 600 },
-      },
-    }),
-    importBusyboxImage(busybox),
-    importNginxImage(nginx),
-  ]);
-  tc = cluster;
+  tc = await startClusterWithImages(images, ['busybox', 'nginx'], {
+    nodes: 2,
+    config: {
+      domain,
+      services: { web: { image: busybox, port: 8080, http: true, health: '/healthz' } },
+      tls: { mode: 'acme', email: 'ops@example.org', directory: pebble.directory, caBundle: pebble.listenerCaFile, hstsMaxAge: 600 },
+    },
+  });
   app = tc.loaded.config.app;
   address = tc.cluster.managerNode.address;
   for (const host of [domain, `v1.${domain}`, `v2.${domain}`]) await pebble.addA(host, address);
   await pebble.addA(`refused.${domain}`, '127.0.0.2');
-  await Promise.all([loadImageOnNodes(tc.cluster, busybox), loadImageOnNodes(tc.cluster, nginx)]);
   await Promise.all(['v1', 'v2', 'refused'].map(startVersion));
   await Promise.all(['v1', 'v2', 'refused'].map((v) => waitRunning(`${app}-${v}-web`)));
   ctx = { globals: { config: tc.configFile, json: true }, log: silentLogger, interactive: false, progress: false, result: (data) => results.push(data) };
@@ -97,7 +87,6 @@ afterAll(async () => {
   if (process.env.DEPL_TEST_KEEP_LOGS && pebble) await import('node:fs/promises').then((fs) => fs.copyFile(`${pebble.dir}/pebble.log`, process.env.DEPL_TEST_KEEP_LOGS!));
   await tc?.stop();
   await pebble?.stop();
-  for (const image of [busybox, nginx]) await docker.getImage(image).remove({ force: true }).catch(() => {});
 });
 
 describe('HTTPS at the edge with certificates from Pebble', () => {
