@@ -15,6 +15,8 @@ import { runCli } from '../support/cli.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
+import { waitFor } from '../support/wait.js';
+import { lockStatus } from '../../src/apply/lock.js';
 
 const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
 
@@ -102,7 +104,9 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     const started = Date.now();
     const [second, third] = await Promise.allSettled([
       buildinst(loaded, { version: 'v2', cluster: test.cluster }, log),
-      new Promise((r) => setTimeout(r, 1_500)).then(() => buildinst(loaded, { version: 'v3', cluster: test.cluster }, log)),
+      // the third run starts once the second holds the cluster lock
+      waitFor('buildinst v2 to hold the lock', async () => ((await lockStatus(test.cluster.manager, loaded.config.app))?.holder?.command === 'depl buildinst --version v2' ? true : undefined), 120_000, 100)
+        .then(() => buildinst(loaded, { version: 'v3', cluster: test.cluster }, log)),
     ]);
     const elapsed = Date.now() - started;
     polling = false;

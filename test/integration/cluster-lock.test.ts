@@ -8,13 +8,13 @@ import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { lockDir, lockStatus } from '../../src/apply/lock.js';
 import { acquireLeaseCommand } from '../../src/plan/lock.js';
 import { silentLogger } from '../../src/util/log.js';
-import { pollUntil } from '../../src/util/poll.js';
 import { edgeControlFor } from '../../src/workflows/edge-control.js';
 import { switchVersion } from '../../src/workflows/switch.js';
 import { startBusyboxVersion } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
 import type { TestCluster } from '../support/cluster.js';
 import { startClusterWithImages, testImages } from '../support/image-cluster.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The cluster lock as a lease on a real node over SSH, driven through the built CLI: Ctrl-C during a
@@ -33,10 +33,6 @@ async function startVersion(version: string): Promise<void> {
 /** Starts the CLI in the cluster's folder, as an operator would, so that the test can signal it. */
 function startCli(args: string[]): ResultPromise<{ reject: false; stdin: 'ignore'; cwd: string; env: Record<string, string> }> {
   return execa('node', [cliEntry, ...args], { cwd: tc.dir, env: { NO_COLOR: '1' }, reject: false, stdin: 'ignore' });
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  return pollUntil(check, { timeoutMs, intervalMs: 250, onTimeout: () => { throw new Error(`timed out waiting for ${what}`); } });
 }
 
 const heldBy = async (pattern: RegExp) => {

@@ -16,6 +16,7 @@ import { runCli } from '../support/cli.js';
 import { apiEntry, spawnService, startInProcessWorker, writeServiceConfig } from '../support/crawler.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
+import { waitFor } from '../support/wait.js';
 
 /** The HTTP API in-process against a real Redis, plus the built server.ts as a process. */
 const TOKEN = 'api-test-token-0123-4567-89ab-cdef-XYZ';
@@ -118,11 +119,10 @@ describe('crawler API', () => {
     expect(created.status).toBe(201);
     expect(created.headers.location).toBe(`/v1/jobs/${created.json.id}`);
     expect(created.json).toMatchObject({ status: 'running', request: { urls: [site.seed], maxDepth: 10, maxPages: 1000, scope: 'host' } });
-    let job = created.json;
-    for (let i = 0; i < 200 && job.status === 'running'; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      job = (await call(base, 'GET', `/v1/jobs/${job.id}`)).json;
-    }
+    const job = await waitFor('the job to finish', async () => {
+      const now = (await call(base, 'GET', `/v1/jobs/${created.json.id}`)).json;
+      return now.status !== 'running' ? now : undefined;
+    }, 10_000, 50);
     expect(job.status).toBe('done');
     expect(job.counts).toMatchObject({ fetched: 30, images: site.expected.images.size, robots: 5, pending: 0 });
     expect(job.finishedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
@@ -194,12 +194,11 @@ describe('crawler API', () => {
     const configUrl = await writeServiceConfig({ ...configFor(), apiToken: TOKEN, port, host: '127.0.0.1' });
     const service = spawnService(apiEntry, configUrl);
     closers.push(async () => { if (service.child.exitCode === null) service.child.kill('SIGKILL'); });
-    let ready = 0;
-    for (let i = 0; i < 100 && ready !== 200; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      ready = await call(`http://127.0.0.1:${port}`, 'GET', '/readyz').then((r) => r.status, () => 0);
-    }
-    expect(ready, service.output()).toBe(200);
+    const ready = await waitFor('the API to be ready', async () => {
+      const status = await call(`http://127.0.0.1:${port}`, 'GET', '/readyz').then((r) => r.status, () => 0);
+      return status === 200 ? status : undefined;
+    }, 10_000, 100).catch((error: Error) => { throw new Error(`${error.message}\n${service.output()}`); });
+    expect(ready).toBe(200);
     service.child.kill('SIGTERM');
     expect((await service.exited).code, service.output()).toBe(0);
 

@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { importHostBinariesImage } from '../support/rootfs-image.js';
+import { waitFor } from '../support/wait.js';
 
 describe('the Docker Engine the integration tests use', () => {
   const docker = new Docker({ socketPath: inject('dockerSocket') });
@@ -30,7 +31,11 @@ describe('the Docker Engine the integration tests use', () => {
     await container.start();
     const { StatusCode } = await container.wait();
     expect(StatusCode).toBe(0);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(Buffer.concat(chunks).toString()).toBe(`hello-${marker}\ndepl test image\n`);
+    // the attached stream may still be delivering the last lines when the container's exit is reported
+    const output = await waitFor('the container\'s output', async () => {
+      const text = Buffer.concat(chunks).toString();
+      return text.endsWith('depl test image\n') ? text : undefined;
+    }, 5_000, 10);
+    expect(output).toBe(`hello-${marker}\ndepl test image\n`);
   });
 });

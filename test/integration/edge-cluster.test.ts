@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollUntil } from '../../src/util/poll.js';
 import { managerEngine } from '../../src/apply/docker.js';
 import { readSiteLogs } from '../../src/apply/edge/logs.js';
 import { ensureEdgeService } from '../../src/apply/edge/service.js';
@@ -20,6 +19,7 @@ import switchCommand from '../../src/cli/commands/switch.js';
 import rollbackCommand from '../../src/cli/commands/rollback.js';
 import statsCommand from '../../src/cli/commands/stats.js';
 import lockCommand from '../../src/cli/commands/lock.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The edge on a real local swarm: nginx as the `<app>-edge` service on the manager, port 80 in host mode,
@@ -31,10 +31,6 @@ let tc: TestCluster;
 let control: EdgeControl;
 let app: string;
 let domain: string;
-
-/** Polls `check` every 250 ms until it gives a value, or fails naming what never happened. */
-const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000) =>
-  pollUntil(check, { timeoutMs, intervalMs: 250, onTimeout: () => { throw new Error(`timed out waiting for ${what}`); } });
 
 async function withEngine<T>(fn: (engine: Awaited<ReturnType<typeof managerEngine>>) => Promise<T>): Promise<T> {
   const engine = await managerEngine(tc.loaded, tc.cluster);

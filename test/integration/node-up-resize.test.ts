@@ -10,9 +10,9 @@ import { nodeUp } from '../../src/workflows/node-up.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
 import { runCli } from '../support/cli.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { waitFor } from '../support/wait.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exists = (file: string) => access(file).then(() => true, () => false);
 
 describe('node-up --nodes, status and node-down through the CLI', () => {
@@ -65,12 +65,14 @@ describe('node-up --nodes, status and node-down through the CLI', () => {
     const manager = grown.manager;
     await manager.exec(['docker', 'service', 'create', '--detach', '--name', 'spread', '--replicas', '3', '--no-resolve-image',
       '--stop-grace-period', '1s', image, 'sleep', '100000']);
-    let nodesWithTasks = new Set<string>();
-    for (let i = 0; i < 60 && nodesWithTasks.size < 3; i += 1) {
+    const runningOn = async () => {
       const ps = await manager.exec(['docker', 'service', 'ps', 'spread', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
-      nodesWithTasks = new Set(ps.stdout.trim().split('\n').filter((l) => l.includes('Running')).map((l) => l.split(' ')[0]!));
-      if (nodesWithTasks.size < 3) await sleep(500);
-    }
+      return ps.stdout.trim().split('\n').filter((l) => l.includes('Running')).map((l) => l.split(' ')[0]!).sort();
+    };
+    const nodesWithTasks = await waitFor('a task on each of the 3 nodes', async () => {
+      const nodes = new Set(await runningOn());
+      return nodes.size >= 3 ? nodes : undefined;
+    }, 30_000, 500);
     expect([...nodesWithTasks].sort()).toEqual(['node-1', 'node-2', 'node-3']);
 
     const result = await nodeUp(tc.loaded, silentLogger, { nodes: 2 });
@@ -78,13 +80,10 @@ describe('node-up --nodes, status and node-down through the CLI', () => {
     expect(result.nodes.map((n) => n.name)).toEqual(['node-1', 'node-2']);
     const rows = (await manager.exec(['docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}}'])).stdout.trim().split('\n').sort();
     expect(rows).toEqual(['node-1 Ready', 'node-2 Ready']);
-    let placed: string[] = [];
-    for (let i = 0; i < 60; i += 1) {
-      const ps = await manager.exec(['docker', 'service', 'ps', 'spread', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
-      placed = ps.stdout.trim().split('\n').filter((l) => l.includes('Running')).map((l) => l.split(' ')[0]!).sort();
-      if (placed.length === 3) break;
-      await sleep(500);
-    }
+    const placed = await waitFor('the 3 tasks running again', async () => {
+      const nodes = await runningOn();
+      return nodes.length === 3 ? nodes : undefined;
+    }, 30_000, 500);
     expect(placed).toHaveLength(3);
     expect(placed.every((node) => node === 'node-1' || node === 'node-2')).toBe(true);
     const containers = await docker.listContainers({ all: true, filters: labelled });

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
+import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDeplError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { nodeUp } from '../../src/workflows/node-up.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { waitFor } from '../support/wait.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function nodeRows(tc: TestCluster): Promise<string[]> {
   const out = await tc.cluster.manager.exec(['docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}']);
@@ -53,12 +54,11 @@ describe('node-up on the local provider', () => {
     await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--name', 'echo', '--network', tc.cluster.network,
       '--endpoint-mode', 'dnsrr', '--replicas', '3', '--replicas-max-per-node', '1', '--no-resolve-image',
       '--stop-grace-period', '1s', '--env', 'NODE={{.Node.Hostname}}', image, 'nc', '-ll', '-p', '8080', '-e', 'sh', '-c', 'echo $NODE']);
-    let placed: string[] = [];
-    for (let i = 0; i < 120 && placed.length < 3; i += 1) {
+    const placed = await waitFor('3 running echo tasks', async () => {
       const ps = await tc.cluster.manager.exec(['docker', 'service', 'ps', 'echo', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
-      placed = ps.stdout.trim().split('\n').filter((l) => l.includes('Running')).map((l) => l.split(' ')[0]!);
-      if (placed.length < 3) await sleep(500);
-    }
+      const running = ps.stdout.trim().split('\n').filter((l) => l.includes('Running')).map((l) => l.split(' ')[0]!);
+      return running.length >= 3 ? running : undefined;
+    }, 60_000, 500);
     expect(placed.sort()).toEqual(['node-1', 'node-2', 'node-3']);
 
     // from the task on node-1: the service name resolves (dnsrr) to the 3 tasks, and each answers over the overlay
@@ -66,12 +66,12 @@ describe('node-up on the local provider', () => {
     const task = (await node1.exec(['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=echo'])).stdout.trim();
     expect(task).toMatch(/^[0-9a-f]+$/);
     const probe = 'for ip in $(nslookup echo | awk \'/^Address: /{print $2}\'); do printf "%s " "$ip"; sleep 1 | nc -w 3 "$ip" 8080; done';
-    let answers: string[] = [];
-    for (let i = 0; i < 10 && answers.length < 3; i += 1) {
+    // the overlay's DNS and routes settle a moment after the tasks run
+    const answers = await waitFor('an answer from each of the 3 tasks', async () => {
       const out = await node1.exec(['docker', 'exec', task, 'sh', '-c', probe], { check: false });
-      answers = out.stdout.trim().split('\n').map((line) => line.split(' ')[1] ?? '').filter((name) => name.length > 0).sort();
-      if (answers.length < 3) await sleep(1000);
-    }
+      const names = out.stdout.trim().split('\n').map((line) => line.split(' ')[1] ?? '').filter((name) => name.length > 0).sort();
+      return names.length >= 3 ? names : undefined;
+    }, 30_000, 1_000);
     expect(answers).toEqual(['node-1', 'node-2', 'node-3']);
     // and by name alone (not an address), from inside the task
     const byName = await node1.exec(['docker', 'exec', task, 'sh', '-c', 'sleep 1 | nc -w 3 echo 8080']);
@@ -114,8 +114,22 @@ describe('node-up on the local provider', () => {
 
   it('refuses a node whose host key changed, naming the known_hosts file to fix', async () => {
     const node2 = await tc.cluster.remote('node-2');
+    const address = tc.cluster.nodes.find((n) => n.name === 'node-2')!.address;
+    // the key the node's sshd offers now, as any SSH client sees it before it trusts it
+    const hostKey = () => new Promise<string>((resolve) => {
+      let offered = '';
+      new Client().on('error', () => resolve(offered)).connect({
+        host: address, port: 22, username: 'probe', readyTimeout: 5_000,
+        hostVerifier: (key: Buffer) => { offered = key.toString('base64'); return false; },
+      });
+    });
+    const oldKey = await hostKey();
     await node2.shell('rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && kill -HUP $(cat /run/sshd.pid)');
-    await sleep(500);
+    // until sshd, re-executed by the HUP, offers its new key
+    await waitFor('node-2 to offer its new host key', async () => {
+      const key = await hostKey();
+      return key !== '' && key !== oldKey ? true : undefined;
+    }, 30_000, 100);
     const knownHosts = `${tc.dir}/.depl/known_hosts`;
     const error = await nodeUp(tc.loaded, silentLogger).then(() => null, (e: unknown) => e);
     expect(isDeplError(error) && error.code).toBe('HOST_KEY_CHANGED');
