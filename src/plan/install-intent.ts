@@ -80,5 +80,5 @@ export function removeServicesCommand(services: readonly string[]): Argv {
 
 /** The stderr lines of removeServicesCommand that are failures: a service already gone is not one. */
 export function removeServicesFailures(stderr: string): string[] {
-  return stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/no such service|service \S+ not found/i.test(l));
+  return stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/no such service|service .*not found/i.test(l));
 }

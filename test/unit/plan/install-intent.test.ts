@@ -48,6 +48,7 @@ describe('install intent', () => {
     expect(removeServicesCommand(['shop-v3-web', 'shop-v3-worker'])).toEqual(['docker', 'service', 'rm', 'shop-v3-web', 'shop-v3-worker']);
     expect(removeServicesFailures('Error: No such service: shop-v3-worker\n')).toEqual([]);
     expect(removeServicesFailures('Error response from daemon: service shop-v3-worker not found\n')).toEqual([]);
+    expect(removeServicesFailures('Error response from daemon: service with name shop-v3-worker not found: service not found\n')).toEqual([]);
     expect(removeServicesFailures('Error response from daemon: rpc error: code = Unavailable\n')).toEqual(['Error response from daemon: rpc error: code = Unavailable']);
   });
 });
