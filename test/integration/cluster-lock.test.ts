@@ -124,6 +124,8 @@ describe('the cluster lock over SSH', () => {
     const listed = await runCli(['--json', 'versions'], { cwd: tc.dir });
     expect(listed.exitCode, listed.stderr).toBe(0);
     expect(JSON.parse(listed.stdout).versions).toContainEqual(expect.objectContaining({ version: 'v4', installing: expect.objectContaining({ command: 'depl buildinst --version v4' }) }));
+    const status = await runCli(['status'], { cwd: tc.dir });
+    expect(status.stdout).toMatch(/^ {2}v4: being installed by `depl buildinst --version v4` \(.+, since .+\); if that run is gone, the next depl command removes it$/m);
     expect((await runCli(['lock', 'release'], { cwd: tc.dir })).exitCode).toBe(0);
     const next = await runCli(['switch', 'v1'], { cwd: tc.dir });
     expect(next.exitCode, next.stderr).toBe(0);

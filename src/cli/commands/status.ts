@@ -32,6 +32,10 @@ function human(report: Report, installed: InstalledCertificate[], now: number): 
   lines.push(`live:     ${report.live ?? '(none)'}`);
   lines.push(`canary:   ${report.canary ? `${report.canary.version} at ${report.canary.weight}%` : '(none)'}`);
   lines.push(`versions: ${report.versions.length === 0 ? '(none)' : (report.versions as VersionRow[]).map((v) => v.version).join(', ')}`);
+  // a buildinst under way, or one that died: the next command that takes the lock removes its version
+  for (const v of (report.versions as VersionRow[]).filter((r) => r.installing !== undefined)) {
+    lines.push(`  ${v.version}: being installed by \`${v.installing!.command}\` (${v.installing!.by}, since ${v.installing!.at}); if that run is gone, the next depl command removes it`);
+  }
   const live = (report.versions as VersionRow[]).find((v) => v.live);
   if (live !== undefined) lines.push(`tasks:    ${live.services.map((s) => `${shortService(s.name, report.live!)} ${s.running ?? '?'}/${s.replicas}`).join(', ')} (live ${live.version}, running/wanted)`);
   const scale = Object.entries(report.scale ?? {});
