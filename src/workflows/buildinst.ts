@@ -218,6 +218,11 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const autoscaler = await autoscalerSpec(ctx, config, secretRefs);
   if (autoscaler !== null) specs.push(autoscaler);
 
+  // what the next command removes if this process dies before the version is in (src/plan/install-intent.ts)
+  await writeInstallIntent(cluster.manager, {
+    schema: 1, app, version, command: ctx.command, by: operator({}), at: new Date().toISOString(), pid: process.pid,
+    services: specs.map((s) => s.Name), redeploy: previousOfLabel.length > 0,
+  });
   let added = false;
   // Ctrl-C (or SIGTERM) from here until the version is in: its services are removed before depl exits, as
   // after a failure, so no half-made version is left behind for `depl versions` to list.
@@ -229,11 +234,6 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     await creating.step.catch(() => undefined);
     await undoOnce('was interrupted');
   }, `removing the half-installed version ${version}`);
-  // what the next command removes if this process dies before the version is in (src/plan/install-intent.ts)
-  await writeInstallIntent(cluster.manager, {
-    schema: 1, app, version, command: ctx.command, by: operator({}), at: new Date().toISOString(), pid: process.pid,
-    services: specs.map((s) => s.Name), redeploy: previousOfLabel.length > 0,
-  });
   try {
     const earlierTasks = new Set<string>();
     for (const svc of previousOfLabel) for (const task of await serviceTasks(engine, svc.id)) earlierTasks.add(task.id);
