@@ -57,7 +57,8 @@ export interface BuildinstOptions {
 
 export interface BuildinstResult {
   version: string;
-  url: string;
+  /** Where the version answers; null without an http service (no edge serves it). */
+  url: string | null;
   services: string[];
   branch?: string;
   /** Milliseconds per phase, for the operator and the README's figures. */
@@ -99,7 +100,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       const control = await edgeControlFor(cluster, config, log, true);
       return await withRelease(control, command, { dryRun: true }, async (session) => {
         const change = await session.change({ kind: 'install', version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), ...http });
-        return { version: target.version, url: `http://${versionHost(target.version, config.domain)}/`, services: Object.keys(config.services).map((s) => serviceName(config.app, target.version, s)), timings: { build: 0, distribute: 0, install: 0, total: Date.now() - started }, change };
+        return { version: target.version, url: http.http !== undefined ? `http://${versionHost(target.version, config.domain)}/` : null, services: Object.keys(config.services).map((s) => serviceName(config.app, target.version, s)), timings: { build: 0, distribute: 0, install: 0, total: Date.now() - started }, change };
       });
     }
     return await withLock(cluster.manager, config.app, {
@@ -283,7 +284,8 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const renewer = request.http !== undefined ? await ensureRenewalTask(ctx, config) : undefined;
 
   const done = Date.now();
-  const url = `${https && httpsMissing === undefined ? 'https' : 'http'}://${host}/`;
+  // no http service: the version is not served at any URL (there is no edge)
+  const url = request.http === undefined ? null : `${https && httpsMissing === undefined ? 'https' : 'http'}://${host}/`;
   log.info(`Version ${version} is successfully installed`);
   const post = await ctx.hooks.run('post-install', hookFacts);
   return {

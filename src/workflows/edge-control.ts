@@ -49,6 +49,11 @@ export interface EdgeControl {
   swarm?: SwarmReplicas;
   /** The operator's hooks (.depl/hooks); absent: none run. */
   hooks?: HookRunner;
+  /**
+   * The app has no `http: true` service, so there is no edge: nothing routes or reloads, and a release change
+   * (a scale) is only applied to the swarm and recorded. Switch and canary refuse such versions (NOT_ROUTABLE).
+   */
+  noEdge?: boolean;
 }
 
 export interface SwarmReplicas {
@@ -93,8 +98,10 @@ export async function installedOnCluster(manager: Remote, app: string): Promise<
  */
 export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false, loaded?: LoadedConfig, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeControl> {
   const http = Object.values(config.services).find((s) => s.http);
-  const site = filesOnly ? await clusterEdgeFiles(cluster, config.app, tls) : await clusterEdgeSite(cluster, config.app, tls);
-  const certificates = loaded !== undefined && !filesOnly
+  // without an http service buildinst starts no edge: only its (absent) files are looked at
+  const noEdge = http === undefined;
+  const site = filesOnly || noEdge ? await clusterEdgeFiles(cluster, config.app, tls) : await clusterEdgeSite(cluster, config.app, tls);
+  const certificates = loaded !== undefined && !filesOnly && !noEdge
     ? async (versions: string[]) => {
       // TLS off, and the edge had no HTTPS settings when it was looked up just now: there is nothing to renew
       // and nothing to remove, so the switch skips the round trip (only a run with TLS on writes them)
@@ -122,6 +129,7 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
     lockWaitMs: 0,
     installed: () => installedOnCluster(cluster.manager, config.app),
     swarm: swarmOn(cluster.manager),
+    ...(noEdge ? { noEdge } : {}),
   };
 }
 

@@ -91,14 +91,24 @@ function timer() {
 
 /** Reads without the lock and without changing anything. */
 export async function readRelease(control: EdgeControl): Promise<ReleaseView> {
-  const [doc, served, installed] = await Promise.all([
+  const [doc, answered, installed] = await Promise.all([
     readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
-    servedGeneration(control.site),
+    control.noEdge ? null : servedGeneration(control.site),
     control.installed(),
   ]);
-  const { state, outcome } = resolvePending(doc, served);
+  const { state, outcome } = resolvePending(doc, control.noEdge ? noEdgeServed(doc) : answered);
   const expected = renderRoutingTable(routingFor(state, control.app, control.domain, installed)).generation;
+  // no edge: nothing serves a routing, so there is none to disagree with the recorded state
+  const served = control.noEdge ? expected : answered;
   return { doc, state, installed, served, expected, interrupted: outcome !== 'clean' };
+}
+
+/**
+ * What an app without an edge "serves", for resolving an interrupted change: the change itself. Its only effect
+ * (a scale) may have reached the swarm, so it is recorded rather than forgotten (as when an edge serves it).
+ */
+function noEdgeServed(doc: ReleaseDocument): string | null {
+  return doc.pending?.generation ?? null;
 }
 
 export class ReleaseSession {
@@ -168,6 +178,9 @@ export class ReleaseSession {
       phases: t.phases,
     };
     t.phase('plan');
+    // no edge: the routing is only a record, nothing reads it
+    if (control.noEdge) this.served = generation;
+    if (this.dryRun && control.noEdge) return change;
     if (this.dryRun) {
       const site = control.site;
       const [{ edgeFilesDiff, plannedEdgeFiles }, routingNow, nginxConfNow] = await Promise.all([
@@ -234,9 +247,10 @@ export class ReleaseSession {
   /** The crash repair of the module comment: commit what the edge serves, or put the committed config back. */
   async repair(doc: ReleaseDocument): Promise<void> {
     const control = this.control;
-    const resolved = resolvePending(doc, this.served);
+    const resolved = resolvePending(doc, control.noEdge ? noEdgeServed(doc) : this.served);
     const routing = this.routing(resolved.state);
     const expected = renderRoutingTable(routing).generation;
+    if (control.noEdge) this.served = expected;
     if (resolved.outcome === 'clean' && this.served === expected) return;
     const why = resolved.outcome === 'rolled-forward'
       ? doc.pending?.generation === doc.edge.generation
@@ -246,7 +260,7 @@ export class ReleaseSession {
         ? `an interrupted \`${doc.pending?.command}\` never reached the edge; putting the edge configuration back`
         : `the edge serves configuration ${this.served ?? '(no answer)'}, not ${expected} of the recorded state; re-applying it`;
     control.log.warn(`repair: ${why}`);
-    if (this.served !== expected || resolved.needsEdgeRewrite) {
+    if ((this.served !== expected || resolved.needsEdgeRewrite) && !control.noEdge) {
       this.runningConfig = undefined;
       await applyEdgeConfig(control.site, routing);
     }
@@ -294,13 +308,13 @@ export async function openRelease(control: EdgeControl, command: string, options
   }
   const [doc, report, installed, installing] = await Promise.all([
     readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
-    servedReport(control.site),
+    control.noEdge ? null : servedReport(control.site),
     control.installed(),
     options.dryRun ? null : readInstallIntent(control.stateRemote, control.app, control.stateRoot),
   ]);
   const served = report?.routing ?? null;
   const dryRun = options.dryRun === true;
-  const resolved = resolvePending(doc, served);
+  const resolved = resolvePending(doc, control.noEdge ? noEdgeServed(doc) : served);
   const session = new ReleaseSession(control, command, dryRun ? resolved.state : stateOf(doc), installed, served, dryRun, startedAt);
   session.runningConfig = report?.config || undefined;
   if (!dryRun) await session.repair(doc);

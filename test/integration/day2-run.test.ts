@@ -198,3 +198,19 @@ describe('depl exec', () => {
     expect(result.exitCode, out).toBe(7);
   });
 });
+
+describe('depl scale without an edge (no service has http: true)', () => {
+  it('scales the version on the swarm and records it; no edge is started or asked', async () => {
+    const dry = await runCli(['--json', 'scale', 'web=3', '--version', 'v1', '--dry-run'], { cwd: tc.dir });
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, nginxDiff: '', changes: expect.arrayContaining([`replicas: ${app}-v1-web 2 -> 3`]) });
+    const scaled = await runCli(['scale', 'web=3', '--version', 'v1'], { cwd: tc.dir });
+    expect(scaled.exitCode, scaled.stderr).toBe(0);
+    expect(scaled.stdout).toMatch(/^Scaled v1: web 2 -> 3 \(3 running\)$/m);
+    expect((await readReleaseDocument(tc.cluster.manager, app)).history.at(-1)).toMatchObject({ action: 'scale', version: 'v1' });
+    const edge = await tc.cluster.manager.exec(['docker', 'service', 'ls', '-q', '--filter', `name=${app}-edge`]);
+    expect(edge.stdout.trim()).toBe('');
+    const back = await runCli(['scale', 'web=2', '--version', 'v1'], { cwd: tc.dir });
+    expect(back.exitCode, back.stderr).toBe(0);
+  });
+});

@@ -172,3 +172,45 @@ describe('hooks around a switch', () => {
     expect(await exists(marker)).toBe(false);
   });
 });
+
+describe('depl scale for an app with no http service (no edge)', () => {
+  let edgeless: FakeCluster;
+  let workers: EdgeControl;
+  beforeEach(async () => {
+    edgeless = await startFakeCluster({ app: 'jobs', versions: ['v1', 'v2'] });
+    for (const v of edgeless.versions) delete v.http;
+    workers = { ...edgeless.control, noEdge: true };
+  });
+  afterEach(async () => {
+    await edgeless.close();
+  });
+  const edgeFiles = async () => ({ routing: await readFile(`${edgeless.dir}/edge/routing`, 'utf8'), conf: await readFile(`${edgeless.dir}/edge/nginx.conf`, 'utf8'), served: edgeless.served() });
+
+  it('scales a version and records it, never touching an edge', async () => {
+    const before = await edgeFiles();
+    const result = await scaleServices(workers, { worker: 3 }, { version: 'v2' });
+    expect(result).toMatchObject({ version: 'v2', recorded: false });
+    expect(edgeless.versions.find((v) => v.label === 'v2')!.replicas).toEqual({ 'jobs-v2-web': 1, 'jobs-v2-worker': 3 });
+    const recorded = await readReleaseDocument(workers.stateRemote, 'jobs', workers.stateRoot);
+    expect(recorded).toMatchObject({ pending: null, live: null });
+    expect(recorded.history.at(-1)).toMatchObject({ action: 'scale', version: 'v2' });
+    // a switch is refused: nothing could serve the version
+    await expect(switchVersion(workers, 'v2')).rejects.toMatchObject({ code: 'NOT_ROUTABLE', exitCode: 2 });
+    expect(await edgeFiles()).toEqual(before);
+    expect((await scaleServices(workers, { worker: 1 }, { version: 'v2', dryRun: true })).change.nginxDiff).toBe('');
+  });
+
+  it('a scale killed after its intent is recorded by the next command, with no edge repair', async () => {
+    const before = await edgeFiles();
+    const dying = { ...edgeless.killAt('after-intent'), noEdge: true };
+    await expect(scaleServices(dying, { worker: 2 }, { version: 'v1' })).rejects.toBeInstanceOf(Killed);
+    await forceReleaseLock(workers.stateRemote, 'jobs', workers.stateRoot);
+    expect((await readRelease(workers)).interrupted).toBe(true);
+    await scaleServices({ ...edgeless.freshControl(), noEdge: true }, { worker: 2 }, { version: 'v1' });
+    const recorded = await readReleaseDocument(workers.stateRemote, 'jobs', workers.stateRoot);
+    expect(recorded.pending).toBeNull();
+    // the killed scale, recorded by the repair (it may have reached the swarm), then the new one
+    expect(recorded.history.map((h) => `${h.action}${h.note?.startsWith('rolled') ? ` (${h.note})` : ''}`)).toEqual(['scale', 'repair (rolled-forward depl scale worker=2 --version v1)', 'scale']);
+    expect(await edgeFiles()).toEqual(before);
+  });
+});
