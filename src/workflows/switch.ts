@@ -43,11 +43,14 @@ export async function switchIn(session: ReleaseSession, control: EdgeControl, re
     app: control.app, domain: control.domain, command: request.kind as HookCommand, version, previous: before.live, live, performer: operator(control),
   });
   // Hooks run for a change only: a switch to what is already live (and no canary) runs none.
+  let changes = false;
   const change = await session.change(request, {
     precheck: async (after, _installed, planned) => {
-      if (after.live !== null) await requireHealthy(control, after.live);
+      if (after.live === null) return;
+      await requireHealthy(control, after.live);
+      changes = planned.unchanged !== true;
       // the lock is held: nothing changes between the hook and the switch
-      if (!planned.unchanged && after.live !== null) await control.hooks?.run('pre-switch', hookFacts(after.live, before.live));
+      if (changes) await control.hooks?.run('pre-switch', hookFacts(after.live, before.live));
     },
   });
   const live = change.after.live!;
@@ -62,7 +65,8 @@ export async function switchIn(session: ReleaseSession, control: EdgeControl, re
   }
   const elapsedMs = performance.now() - session.startedAt;
   const hookFailures: string[] = [];
-  if (!session.dryRun && !(before.live === live && before.canary === null && (change.scale ?? []).length === 0)) {
+  // the precheck runs for every change that is applied (not for a dry run), so `changes` is its verdict
+  if (!session.dryRun && changes) {
     const outcome = await control.hooks?.run('post-switch', hookFacts(live, live));
     if (outcome?.failure !== undefined) hookFailures.push(outcome.failure);
   }
