@@ -112,7 +112,6 @@ function lockOptions(loaded: LoadedConfig, command: string, lockWaitMs: number |
   };
 }
 
-
 function clusterNode(cluster: Cluster, name: string): ClusterNode {
   const node = cluster.nodes.find((n) => n.name === name);
   if (!node) throw new OperationError(`the accessory's node ${name} is not in this cluster's inventory (have: ${cluster.nodes.map((n) => n.name).join(', ')})`, "Run 'depl node-up' to refresh the inventory.", 'NO_SUCH_NODE');

@@ -34,7 +34,7 @@ import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecre
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { edgeControlFor, installedOnCluster, operator, swarmOn } from './edge-control.js';
+import { edgeControlFor, operator } from './edge-control.js';
 import { repairInterruptedInstall } from './install-repair.js';
 import { openRelease, withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
@@ -84,7 +84,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions, log: Logger): Promise<BuildinstResult> {
   const started = Date.now();
   const { config } = loaded;
-  const target = releaseTarget(config.app, [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_SERVICE] : [])], options, options.now ?? new Date());
+  const target = releaseTarget(config.app, versionServiceNames(config), options, options.now ?? new Date());
   const inputs = await resolveBuildInputs(loaded);
   // a missing secret stops the run here, before anything on the cluster changed
   const secrets = await resolveSecrets(loaded, options.env);
@@ -115,10 +115,14 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   }
 }
 
+/** The services a version is made of: depl.yaml's, and the autoscale controller when depl.yaml has autoscale:. */
+function versionServiceNames(config: DeplConfig): string[] {
+  return [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_SERVICE] : [])];
+}
+
 /** The version's http service as the edge will reach it, from depl.yaml alone. */
 function httpVersion(config: DeplConfig, version: string): { services: string[]; http?: InstalledVersion['http'] } {
-  const names = [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_SERVICE] : [])];
-  const services = names.map((s) => serviceName(config.app, version, s)).sort();
+  const services = versionServiceNames(config).map((s) => serviceName(config.app, version, s)).sort();
   const entry = Object.entries(config.services).find(([, s]) => s.http && s.port !== undefined);
   if (entry === undefined) return { services };
   const [name, svc] = entry;
@@ -484,5 +488,6 @@ async function repairEarlierInstall(ctx: InstallContext): Promise<void> {
   const control = await edgeControlFor(cluster, config, log).catch(() => undefined);
   // opening the release state repairs the edge and then the interrupted install (src/workflows/release.ts)
   if (control !== undefined) await openRelease(control, ctx.command);
-  else await repairInterruptedInstall({ app: config.app, stateRemote: cluster.manager, log, swarm: swarmOn(cluster.manager), installed: () => installedOnCluster(cluster.manager, config.app) }, intent);
+  // the edge is not running: its services are removed without it (the next release change re-renders its routing)
+  else await repairInterruptedInstall(await edgeControlFor(cluster, config, log, true), intent);
 }
