@@ -96,7 +96,7 @@ export async function readRelease(control: EdgeControl): Promise<ReleaseView> {
     control.noEdge ? null : servedGeneration(control.site),
     control.installed(),
   ]);
-  const { state, outcome } = resolvePending(doc, control.noEdge ? noEdgeServed(doc) : answered);
+  const { state, outcome } = resolveAgainstEdge(control, doc, answered);
   const expected = renderRoutingTable(routingFor(state, control.app, control.domain, installed)).generation;
   // no edge: nothing serves a routing, so there is none to disagree with the recorded state
   const served = control.noEdge ? expected : answered;
@@ -104,11 +104,12 @@ export async function readRelease(control: EdgeControl): Promise<ReleaseView> {
 }
 
 /**
- * What an app without an edge "serves", for resolving an interrupted change: the change itself. Its only effect
- * (a scale) may have reached the swarm, so it is recorded rather than forgotten (as when an edge serves it).
+ * An interrupted change resolved against the generation the edge answered. An app without an edge "serves" the
+ * change itself: its only effect (a scale) may have reached the swarm, so it is recorded rather than forgotten
+ * (as when an edge serves it).
  */
-function noEdgeServed(doc: ReleaseDocument): string | null {
-  return doc.pending?.generation ?? null;
+function resolveAgainstEdge(control: EdgeControl, doc: ReleaseDocument, answered: string | null): ReturnType<typeof resolvePending> {
+  return resolvePending(doc, control.noEdge ? doc.pending?.generation ?? null : answered);
 }
 
 export class ReleaseSession {
@@ -162,8 +163,7 @@ export class ReleaseSession {
     if (!planned.ok) throw new UserError(planned.refusal.message, planned.refusal.hint, planned.refusal.code);
     const before = this.state;
     const routing = this.routing(planned.state, planned.installed);
-    const table = renderRoutingTable(routing);
-    const generation = table.generation;
+    const generation = renderRoutingTable(routing).generation;
     const change: ReleaseChange = {
       command: this.command,
       dryRun: this.dryRun,
@@ -247,7 +247,7 @@ export class ReleaseSession {
   /** The crash repair of the module comment: commit what the edge serves, or put the committed config back. */
   async repair(doc: ReleaseDocument): Promise<void> {
     const control = this.control;
-    const resolved = resolvePending(doc, control.noEdge ? noEdgeServed(doc) : this.served);
+    const resolved = resolveAgainstEdge(control, doc, this.served);
     const routing = this.routing(resolved.state);
     const expected = renderRoutingTable(routing).generation;
     if (control.noEdge) this.served = expected;
@@ -314,7 +314,7 @@ export async function openRelease(control: EdgeControl, command: string, options
   ]);
   const served = report?.routing ?? null;
   const dryRun = options.dryRun === true;
-  const resolved = resolvePending(doc, control.noEdge ? noEdgeServed(doc) : served);
+  const resolved = resolveAgainstEdge(control, doc, served);
   const session = new ReleaseSession(control, command, dryRun ? resolved.state : stateOf(doc), installed, served, dryRun, startedAt);
   session.runningConfig = report?.config || undefined;
   if (!dryRun) await session.repair(doc);
