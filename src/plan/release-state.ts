@@ -272,14 +272,16 @@ function withReplicas(installed: InstalledVersion[], label: string, targets: Sca
  * different (setting them is idempotent).
  */
 export function scaleTargets(app: string, version: InstalledVersion, replicas: Record<string, number>): ScaleTarget[] {
-  const targets: ScaleTarget[] = [];
-  for (const [name, n] of Object.entries(replicas)) {
-    const service = `${app}-${version.label}-${name}`;
-    if (!version.services.includes(service)) continue;
-    const from = version.replicas?.[service];
-    if (from !== n) targets.push({ service, replicas: n, ...(from !== undefined ? { from } : {}) });
-  }
-  return targets;
+  return Object.entries(replicas)
+    .map(([name, n]) => scaleTarget(app, version, name, n))
+    .filter((t) => version.services.includes(t.service) && t.from !== t.replicas);
+}
+
+/** Service `name` of `version` to `replicas`, with what the swarm has now when known. */
+function scaleTarget(app: string, version: InstalledVersion, name: string, replicas: number): ScaleTarget {
+  const service = `${app}-${version.label}-${name}`;
+  const from = version.replicas?.[service];
+  return { service, replicas, ...(from !== undefined ? { from } : {}) };
 }
 
 export function planRollback(state: ReleaseState, facts: ReleaseFacts): Planned {
@@ -378,11 +380,7 @@ export function planScale(state: ReleaseState, request: { replicas: Record<strin
       label === state.live ? 'Switch live to another version first (depl switch), or keep at least 1.' : 'End the canary first (depl canary --abort), or keep at least 1.');
   }
   const recorded = label === state.live;
-  const targets = entries.map(([name, n]): ScaleTarget => {
-    const service = `${prefix}${name}`;
-    const from = version.replicas?.[service];
-    return { service, replicas: n, ...(from !== undefined ? { from } : {}) };
-  });
+  const targets = entries.map(([name, n]) => scaleTarget(state.app, version, name, n));
   const scale = recorded ? { ...state.scale, ...request.replicas } : state.scale;
   const unchanged = targets.every((t) => t.from === t.replicas) && JSON.stringify(scale) === JSON.stringify(state.scale);
   const note = `${describeScale(request.replicas)}${recorded ? '' : ' (applied only: not the live version, so not the app\'s scale)'}`;
