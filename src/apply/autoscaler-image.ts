@@ -5,6 +5,7 @@ import path from 'node:path';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { packagePath } from '../util/paths.js';
+import { readBuildContext } from './build-context.js';
 import type { Engine } from './docker.js';
 
 /** The controller bundled by `npm run build` (scripts/bundle-autoscaler.mjs). */
@@ -28,7 +29,7 @@ export async function ensureAutoscalerImage(engine: Engine, nodeImage: string, l
   const context = await mkdtemp(path.join(os.tmpdir(), 'depl-autoscaler-'));
   try {
     await copyFile(AUTOSCALER_BUNDLE, path.join(context, 'autoscaler.mjs'));
-    await engine.build({ contextDir: context, dockerfile, tag, args: { NODE_IMAGE: nodeImage } }, log);
+    await engine.build({ context: await readBuildContext(context, { label: 'the autoscaler image' }), dockerfile, tag, args: { NODE_IMAGE: nodeImage } }, log);
   } finally {
     await rm(context, { recursive: true, force: true });
   }

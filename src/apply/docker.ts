@@ -6,7 +6,7 @@ import Docker from 'dockerode';
 import { Client, type ClientChannel } from 'ssh2';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { CONTEXT_DOCKERFILE, packContext } from './build-context.js';
+import { CONTEXT_DOCKERFILE, packContext, type BuildContext } from './build-context.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Cluster, ClusterNode } from './cluster.js';
 import { knownHostsPath, sshKeyPath } from './inventory.js';
@@ -36,7 +36,8 @@ export interface Engine {
 }
 
 export interface BuildRequest {
-  contextDir: string;
+  /** The checked files of the context (readBuildContext): exactly these are sent. */
+  context: BuildContext;
   /** Absolute path of the Dockerfile on this machine (it need not be inside the context). */
   dockerfile: string;
   tag: string;
@@ -153,8 +154,8 @@ class DockerEngine implements Engine {
   }
 
   async build(request: BuildRequest, log: Logger): Promise<string> {
-    const { stream: context, files } = await packContext(request.contextDir, request.dockerfile);
-    log.debug(`build context ${request.contextDir}: ${files} files after .dockerignore`);
+    const { stream: context, files } = await packContext(request.context, request.dockerfile);
+    log.debug(`build context ${request.context.dir}: ${files} files after .dockerignore and depl's own exclusions`);
     let stream: NodeJS.ReadableStream;
     try {
       stream = await this.docker.buildImage(context, {

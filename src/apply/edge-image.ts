@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { packagePath } from '../util/paths.js';
 import { ensureBaseImages } from './base-images.js';
+import { readBuildContext } from './build-context.js';
 import type { Engine } from './docker.js';
 
 /**
@@ -22,7 +23,7 @@ export async function ensureEdgeImage(engine: Engine, offline: boolean, log: Log
   log.step(`building the edge image ${tag} on ${engine.name} (nginx with its Lua module, from Debian)`);
   const context = await mkdtemp(path.join(os.tmpdir(), 'depl-edge-image-'));
   try {
-    await engine.build({ contextDir: context, dockerfile, tag, args: {} }, log);
+    await engine.build({ context: await readBuildContext(context, { label: 'the edge image' }), dockerfile, tag, args: {} }, log);
   } finally {
     await rm(context, { recursive: true, force: true });
   }

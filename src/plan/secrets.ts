@@ -29,7 +29,10 @@ export function parseSecretsFile(text: string): SecretEntry[] {
     .map(([name, value]) => ({ name, value, changedAt: changed.get(name) ?? null }));
 }
 
-const HEADER = `# depl secrets: one name=value per line. Never commit this file (it is 0600 and git-ignored).
+/** The first words of the file depl writes: how a copy of it is recognised (src/plan/build-context.ts). */
+export const SECRETS_FILE_MARK = '# depl secrets:';
+
+const HEADER = `${SECRETS_FILE_MARK} one name=value per line. Never commit this file (it is 0600 and git-ignored).
 # Change a value with \`depl secrets set <name>\`; the next \`depl buildinst\` installs it as a new swarm secret.
 # A DEPL_SECRET_<NAME> environment variable overrides the value here.
 `;

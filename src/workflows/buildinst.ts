@@ -186,7 +186,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     log.step(`building ${build.tag} on ${engine.name}`);
     const buildStep = Date.now();
     const id = await engine.build({
-      contextDir: input.contextDir,
+      context: input.context,
       dockerfile: input.dockerfile,
       tag: build.tag,
       args: build.args,

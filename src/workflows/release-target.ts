@@ -1,8 +1,10 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
+import { readBuildContext, type BuildContext } from '../apply/build-context.js';
 import { UserError } from '../errors.js';
 import { checkVersionLabel } from '../names.js';
+import { projectFacts } from '../plan/operator-files.js';
 import { branchSlug, serviceName, versionFromTime } from '../plan/names.js';
 import { packagePath } from '../util/paths.js';
 
@@ -47,13 +49,15 @@ export function releaseTarget(app: string, services: string[], options: { versio
 
 export interface BuildInput {
   service: string;
-  contextDir: string;
+  /** The files that will be sent, read and checked here, before anything is built or the cluster is reached. */
+  context: BuildContext;
   dockerfile: string;
 }
 
 /**
  * Build contexts are folders relative to depl.yaml. A Dockerfile is looked for there too, then among depl's
- * own templates (so `templates/crawler.Dockerfile` works from any project folder).
+ * own templates (so `templates/crawler.Dockerfile` works from any project folder). Each context is read as it
+ * will be sent, without the operator's files, and refused if it still holds a private key or secrets file.
  */
 export async function resolveBuildInputs(loaded: LoadedConfig): Promise<BuildInput[]> {
   const inputs: BuildInput[] = [];
@@ -74,7 +78,8 @@ export async function resolveBuildInputs(loaded: LoadedConfig): Promise<BuildInp
     if (dockerfile === undefined) {
       throw new UserError(`services.${service}.build.dockerfile: no file at ${candidates[0]}`, 'Paths in depl.yaml are relative to its folder.', 'DOCKERFILE_MISSING');
     }
-    inputs.push({ service, contextDir, dockerfile });
+    const context = await readBuildContext(contextDir, { label: `services.${service}.build.context`, project: projectFacts(loaded) });
+    inputs.push({ service, context, dockerfile });
   }
   return inputs;
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureBaseImages, type BaseImages } from '../../src/apply/base-images.js';
-import { contextFiles } from '../../src/apply/build-context.js';
+import { contextFiles, readBuildContext } from '../../src/apply/build-context.js';
 import { engineAtSocket } from '../../src/apply/docker.js';
 import { OperationError } from '../../src/errors.js';
 import { renderRoutingTable } from '../../src/plan/edge-routing.js';
@@ -68,7 +68,7 @@ describe('buildinst images on a Docker Engine', () => {
     await writeFile(dockerfile, 'ARG NODE_IMAGE\nFROM ${NODE_IMAGE}\nCOPY . /app/\nRUN ls -R /app > /listing\nCMD ["node", "/app/src/app.js"]\n');
     const tag = `depl-test-build/app:${run}`;
     tags.push(tag);
-    const id = await engine.build({ contextDir: dir, dockerfile, tag, args: { NODE_IMAGE: base.node }, labels: { 'depl.app': 'test' } }, log);
+    const id = await engine.build({ context: await readBuildContext(dir, { label: 'the test app' }), dockerfile, tag, args: { NODE_IMAGE: base.node }, labels: { 'depl.app': 'test' } }, log);
     expect(id).toBe(await engine.imageId(tag));
     const listing = await runIn(tag, ['cat', '/listing']);
     expect(listing).toContain('app.js');
@@ -80,7 +80,7 @@ describe('buildinst images on a Docker Engine', () => {
     const dockerfile = path.join(dir, 'Broken.Dockerfile');
     await writeFile(dockerfile, 'ARG NODE_IMAGE\nFROM ${NODE_IMAGE}\nRUN echo preparing\nRUN echo "compiler says no" >&2 && exit 7\nRUN echo never\n');
     const tag = `depl-test-build/broken:${run}`;
-    const error = await engine.build({ contextDir: dir, dockerfile, tag, args: { NODE_IMAGE: base.node } }, silentLogger).catch((e: unknown) => e);
+    const error = await engine.build({ context: await readBuildContext(dir, { label: 'the test app' }), dockerfile, tag, args: { NODE_IMAGE: base.node } }, silentLogger).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
     expect((error as OperationError).message).toMatch(/the build of depl-test-build\/broken:\w+ failed at Step 4\/5 : RUN echo "compiler says no"/);
     expect((error as OperationError).message).toMatch(/returned a non-zero code: 7/);

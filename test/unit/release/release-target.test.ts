@@ -51,7 +51,7 @@ describe('build inputs', () => {
 
   it('finds the context beside depl.yaml and falls back to depl\'s own templates for the Dockerfile', async () => {
     const inputs = await resolveBuildInputs({ config: parseConfig(crawlerYaml), file: path.join(dir, 'depl.yaml'), root: dir });
-    expect(inputs).toEqual([{ service: 'api', contextDir: dir, dockerfile: packagePath('templates/crawler.Dockerfile') }]);
+    expect(inputs).toEqual([{ service: 'api', context: { dir, files: [] }, dockerfile: packagePath('templates/crawler.Dockerfile') }]);
   });
 
   it('prefers a Dockerfile in the project, and rejects a missing context or Dockerfile', async () => {
