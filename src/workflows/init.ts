@@ -4,6 +4,8 @@ import { parse } from 'yaml';
 import { generateMissingSecrets, secretsFilePath } from '../apply/secrets-store.js';
 import { UserError } from '../errors.js';
 import { parseConfig } from '../config/load.js';
+import type { DeplConfig } from '../config/schema.js';
+import { deplIgnoreLines, withDeplIgnores } from '../plan/dockerignore.js';
 import { ComposeError, exposedPort, translateCompose } from '../plan/compose-import.js';
 import { appFromCompose, dockerfileApp, exampleContext, renderImportedConfig, renderInitConfig, type InitChoices } from '../plan/init-config.js';
 import { checkHealthPath } from '../names.js';
@@ -36,6 +38,8 @@ export interface InitResult {
   generatedSecrets: string[];
   secretsFile: string;
   notTranslated: string[];
+  /** The .dockerignore files depl's lines were added to (created when missing). */
+  dockerignores: string[];
 }
 
 type Source = { kind: 'compose' | 'dockerfile'; file: string } | { kind: 'example' };
@@ -51,7 +55,7 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   const source = await chooseSource(req, folder);
   const template = await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8');
   let text: string;
-  let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile'>;
+  let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile' | 'dockerignores'>;
   if (source.kind === 'example') {
     text = renderInitConfig(template, { ...req, exampleContext: exampleContext(folder, packageRoot, path.relative) });
     const config = parseConfig(text, req.file);
@@ -77,7 +81,29 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   await chmod(req.file, 0o600); // --force over an older, wider file
   // strong random values for the declared secrets that have none yet; values already there are kept
   const generatedSecrets = await generateMissingSecrets(folder, config.secrets, new Date());
-  return { file: req.file, ...result, generatedSecrets, secretsFile: secretsFilePath(folder) };
+  // the example builds from depl's own package, whose .dockerignore is kept there
+  const dockerignores = source.kind === 'example' ? [] : await addDeplIgnores(config, folder, req.file);
+  return { file: req.file, ...result, generatedSecrets, secretsFile: secretsFilePath(folder), dockerignores };
+}
+
+/** depl's lines in the .dockerignore of every build context that holds depl.yaml's folder (src/plan/dockerignore.ts). */
+async function addDeplIgnores(config: DeplConfig, folder: string, configFile: string): Promise<string[]> {
+  const contexts = new Set(Object.values(config.services).flatMap((svc) => (svc.build ? [path.resolve(folder, svc.build.context)] : [])));
+  const written: string[] = [];
+  for (const context of contexts) {
+    const lines = deplIgnoreLines(context, folder, configFile);
+    if (lines === null) continue;
+    const file = path.join(context, '.dockerignore');
+    const existing = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw new UserError(`cannot read ${file}: ${error.message}`, undefined, 'DOCKERIGNORE_UNREADABLE');
+    });
+    const text = withDeplIgnores(existing, lines);
+    if (text === null) continue;
+    await writeFile(file, text);
+    written.push(file);
+  }
+  return written;
 }
 
 async function chooseSource(req: InitRequest, folder: string): Promise<Source> {

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { UserError } from '../../errors.js';
 import type { CommandContext } from '../context.js';
 import { configPathFrom } from '../../config/load.js';
@@ -33,6 +34,7 @@ export default async function init(ctx: CommandContext, opts: InitOptions): Prom
   if (result.generatedSecrets.length > 0) {
     lines.push(`Generated ${result.generatedSecrets.join(', ')} into ${result.secretsFile} (0600). To use your own value: depl secrets set NAME`);
   }
+  for (const file of result.dockerignores) lines.push(`Listed depl's own files (.depl/, ${path.basename(result.file)}) in ${file}: they never go into an image.`);
   lines.push('Next: depl node-up, then depl buildinst');
   ctx.result({ ...result, app: opts.app, domain: opts.domain, provider: opts.provider }, lines.join('\n'));
 }
