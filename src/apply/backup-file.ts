@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { OperationError, UserError } from '../errors.js';
 import { MANIFEST_NAME, parseManifest, renderManifest, type BackupManifest } from '../plan/backup.js';
+import { BACKUPS_FOLDER } from '../plan/operator-files.js';
 import { onInterrupt } from '../util/interrupt.js';
+import { ensurePrivateDir } from './secrets-store.js';
 
 /**
  * The backup file on the operator's machine: a tar holding `manifest.json` first (app, accessory, type,
@@ -16,6 +19,15 @@ import { onInterrupt } from '../util/interrupt.js';
  */
 
 const MAX_MANIFEST = 1 << 20;
+
+/** `.depl/backups/` beside depl.yaml, made 0700 like `.depl/` itself (whatever the umask, or an older folder). */
+export async function ensureBackupsDir(root: string): Promise<string> {
+  await ensurePrivateDir(root);
+  const dir = path.resolve(root, BACKUPS_FOLDER);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  return dir;
+}
 
 export interface PayloadFacts {
   size: number;

@@ -136,9 +136,9 @@ export function buildProgram(run: Runner): Command {
     .action((service, command, opts) => run(() => import('./commands/exec.js'), service, command, opts));
 
   program.command('backup')
-    .description("a consistent snapshot of an accessory's volume (Redis: BGSAVE, online; others: paused while copied) to a file here")
+    .description("a consistent snapshot of an accessory's volume (Redis: BGSAVE, online; others: paused while copied) to a file in .depl/backups/")
     .argument('<accessory>', 'an accessory in depl.yaml')
-    .option('--output <file>', 'where to write it (default: ./<app>-<accessory>-<time>.tar; never overwritten)')
+    .option('--output <file>', 'where to write it (default: .depl/backups/<app>-<accessory>-<time>.tar beside depl.yaml; never overwritten)')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((accessory, opts) => run(() => import('./commands/backup.js'), accessory, opts));
 

@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { z } from 'zod';
 import type { AccessoryConfig } from '../config/schema.js';
 import { LABELS, parseVolume } from './services.js';
+import { BACKUPS_FOLDER } from './operator-files.js';
 import { secretPath } from './secrets.js';
 import type { Argv } from './shell.js';
 
@@ -223,6 +225,16 @@ export function renderManifest(manifest: BackupManifest): string {
 /** The payload's file name inside the backup file. */
 export function payloadFile(kind: PayloadKind): string {
   return kind === 'redis-rdb' ? 'dump.rdb' : 'volume.tar';
+}
+
+/**
+ * Where `depl backup` writes: `--output` as given (against the working folder), else `.depl/backups/` beside
+ * depl.yaml, the operator's own folder (0700): a backup holds the accessory's data, and nothing there is
+ * committed or sent to an image builder.
+ */
+export function backupOutputPath(options: { root: string; cwd: string; output?: string; app: string; accessory: string; at: Date }): string {
+  if (options.output !== undefined) return path.resolve(options.cwd, options.output);
+  return path.resolve(options.root, BACKUPS_FOLDER, defaultBackupFileName(options.app, options.accessory, options.at));
 }
 
 /** `crawler-redis-20261130-031500.tar`: sorts by time, one per second. */

@@ -1,4 +1,4 @@
-import { access, constants, mkdir, stat } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -7,10 +7,9 @@ import {
   findAccessory, isPaused, pauseContainer, readArchive, redisCli, runHelper, scaleService, singleFile, unpauseContainer, waitStopped, withHelper, writeArchive,
   type AccessoryPlace,
 } from '../apply/accessory-data.js';
-import { openPayload, verifyBackupFile, volumeRootOwner, writeBackupFile, type PayloadFacts } from '../apply/backup-file.js';
+import { ensureBackupsDir, openPayload, verifyBackupFile, volumeRootOwner, writeBackupFile, type PayloadFacts } from '../apply/backup-file.js';
 import type { Cluster, ClusterNode } from '../apply/cluster.js';
 import { nodeEngine, type Engine } from '../apply/docker.js';
-import { deplDir } from '../apply/inventory.js';
 import { describeHolder, withLock } from '../apply/lock.js';
 import { DEFAULT_STATE_ROOT } from '../apply/release-store.js';
 import type { Remote } from '../apply/remote.js';
@@ -19,7 +18,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { AccessoryConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import {
-  accessoryType, accessoryUsers, accessoryVolume, backupKind, bgsaveProgress, bgsaveReply, checkManifestFor, defaultBackupFileName, describeUsers,
+  accessoryType, accessoryUsers, accessoryVolume, backupKind, backupOutputPath, bgsaveProgress, bgsaveReply, checkManifestFor, defaultBackupFileName, describeUsers,
   FORMAT, FORMAT_VERSION, helperContainerSpec, keyCount, parseConfigGet, parseRedisInfo, parseRestoreJournal, payloadFile, rdbVersion,
   redisPasswordSecret, redisRestoreEntries, redisSettings, restoreJournalPath, volumeArchiveParent,
   type AccessoryVolume, type BackupManifest, type RedisSettings, type RestoreEntry, type RestoreJournal,
@@ -41,7 +40,7 @@ import { withManagerEngine } from './versions.js';
 
 export interface BackupOptions {
   accessory: string;
-  /** Default: `<app>-<accessory>-<time>.tar` in the current folder. */
+  /** Default: `.depl/backups/<app>-<accessory>-<time>.tar` beside depl.yaml (src/plan/backup.ts: backupOutputPath). */
   output?: string;
   lockWaitMs?: number;
   now?: Date;
@@ -199,7 +198,8 @@ function checkOutput(file: string): Promise<void> {
 export async function backup(loaded: LoadedConfig, options: BackupOptions, log: Logger): Promise<BackupResult> {
   const t = target(loaded, options.accessory, 'back up');
   const now = options.now ?? new Date();
-  const file = path.resolve(options.cwd ?? process.cwd(), options.output ?? defaultBackupFileName(loaded.config.app, t.name, now));
+  if (options.output === undefined) await ensureBackupsDir(loaded.root);
+  const file = backupOutputPath({ root: loaded.root, cwd: options.cwd ?? process.cwd(), ...(options.output !== undefined ? { output: options.output } : {}), app: loaded.config.app, accessory: t.name, at: now });
   await checkOutput(file);
   const { app } = loaded.config;
   return withManagerEngine(loaded, log, (cluster, manager) => withLock(cluster.manager, app, lockOptions(loaded, `depl backup ${t.name}`, options.lockWaitMs, log), async () => {
@@ -307,7 +307,6 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
   const { manifest, warnings } = await checkBackupFor(loaded, t.name, file, log);
   const { app } = loaded.config;
   const now = options.now ?? new Date();
-  const backups = path.join(deplDir(loaded), 'backups');
   return withManagerEngine(loaded, log, (cluster, manager) => withLock(cluster.manager, app, lockOptions(loaded, `depl restore ${t.name}`, options.lockWaitMs, log), async () => {
     const earlier = await readJournal(cluster.manager, app, t.name);
     if (earlier !== null) log.warn(`an earlier restore of ${t.name} did not finish${earlier === 'unreadable' ? '' : ` (from ${earlier.file}; what it replaced is in ${earlier.safetyCopy})`}; this restore replaces its leftovers`);
@@ -344,7 +343,7 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
         if ('error' in planned) throw new OperationError(`cannot restore ${t.name}: ${planned.error}`, undefined, 'RESTORE_LAYOUT');
         entries = planned;
       }
-      await mkdir(backups, { recursive: true, mode: 0o700 });
+      const backups = await ensureBackupsDir(loaded.root);
       const safetyCopy = await freeName(path.join(backups, defaultBackupFileName(app, t.name, now).replace(/\.tar$/, '-before-restore')), '.tar');
       const image = place.service.image;
       const helper = helperContainerSpec(app, t.name, image, t.volume);

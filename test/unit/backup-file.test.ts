@@ -1,10 +1,10 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPayload, verifyBackupFile, writeBackupFile } from '../../src/apply/backup-file.js';
+import { ensureBackupsDir, openPayload, verifyBackupFile, writeBackupFile } from '../../src/apply/backup-file.js';
 import { UserError } from '../../src/errors.js';
 import type { BackupManifest } from '../../src/plan/backup.js';
 
@@ -89,5 +89,21 @@ describe('backup file', () => {
     await done;
     await pack(file, [...entries, { name: 'extra', data: Buffer.from('x') }]);
     expect((await refusal(file)).message).toMatch(/unexpected entry "extra"/);
+  });
+});
+
+describe('the backups folder', () => {
+  it('is .depl/backups/ beside depl.yaml, 0700 like .depl/ (tightened when it was wider), and git-ignored', async () => {
+    await mkdir(path.join(dir, '.depl', 'backups'), { recursive: true, mode: 0o755 });
+    await chmod(path.join(dir, '.depl'), 0o755);
+    await chmod(path.join(dir, '.depl', 'backups'), 0o755);
+    const backups = await ensureBackupsDir(dir);
+    expect(backups).toBe(path.join(dir, '.depl', 'backups'));
+    expect((await stat(path.join(dir, '.depl'))).mode & 0o777).toBe(0o700);
+    expect((await stat(backups)).mode & 0o777).toBe(0o700);
+    expect(await readFile(path.join(dir, '.depl', '.gitignore'), 'utf8')).toContain('*');
+    const file = path.join(backups, 'b.tar');
+    await writeBackupFile(file, 'dump.rdb', Readable.from([rdb]), build);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import {
-  accessoryType, accessoryUsers, accessoryVolume, backupKind, bgsaveProgress, bgsaveReply, checkManifestFor, defaultBackupFileName, helperContainerSpec,
+  accessoryType, accessoryUsers, accessoryVolume, backupKind, bgsaveProgress, bgsaveReply, backupOutputPath, checkManifestFor, defaultBackupFileName, helperContainerSpec,
   imageRepositoryName, keyCount, parseConfigGet, parseManifest, parseRedisInfo, rdbVersion, redisCliCommand, redisError, redisPasswordSecret,
   redisRestoreEntries, redisSettings, renderManifest, volumeArchiveParent, type BackupManifest, type RestoreEntry,
 } from '../../../src/plan/backup.js';
@@ -144,6 +144,14 @@ describe('backup planning: the file and its checks', () => {
 
   it('names files by app, accessory and time', () => {
     expect(defaultBackupFileName('crawler', 'redis', new Date('2026-11-30T03:15:00.123Z'))).toBe('crawler-redis-20261130-031500.tar');
+  });
+
+  it("writes into .depl/backups/ beside depl.yaml by default (the operator's folder, never a build context), --output against the working folder", () => {
+    const at = new Date('2026-11-30T03:15:00.123Z');
+    const where = { root: '/home/ana/shop', cwd: '/home/ana/shop/web', app: 'crawler', accessory: 'redis', at };
+    expect(backupOutputPath(where)).toBe('/home/ana/shop/.depl/backups/crawler-redis-20261130-031500.tar');
+    expect(backupOutputPath({ ...where, output: 'r.tar' })).toBe('/home/ana/shop/web/r.tar');
+    expect(backupOutputPath({ ...where, output: '/srv/r.tar' })).toBe('/srv/r.tar');
   });
 });
 
