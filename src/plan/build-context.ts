@@ -79,7 +79,8 @@ export function secretByName(relative: string): ContextSecret | null {
 /** A finding from the first SNIFF_BYTES of the file, or null. */
 export function secretInHead(relative: string, head: string): ContextSecret | null {
   const pem = PEM_PRIVATE_KEY.exec(head);
-  if (pem) return { file: relative, what: `a private key (${pem[0]})` };
+  // the marker without its dashes: messages pass through src/util/redact.ts, which masks a PEM block to the end
+  if (pem) return { file: relative, what: `a private key (${pem[0].replace(/^-+|-+$/g, '')})` };
   if (PUTTY_KEY.test(head)) return { file: relative, what: 'a private key (PuTTY)' };
   if (head.startsWith(SECRETS_FILE_MARK)) return { file: relative, what: "a copy of depl's secrets file" };
   return null;

@@ -16,6 +16,7 @@ import {
 } from '../../../src/plan/build-context.js';
 import { backupFilePattern, operatorPaths, projectFacts } from '../../../src/plan/operator-files.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { redact } from '../../../src/util/redact.js';
 import { packageRoot } from '../../../src/util/paths.js';
 import { buildinst } from '../../../src/workflows/buildinst.js';
 
@@ -97,7 +98,7 @@ describe("what depl leaves out of every build context (the rule, as data)", () =
       secrets: renderSecretsFile([{ name: 'token', value: 'v', changedAt: null }]),
     };
     for (const [kind, head] of Object.entries(heads)) expect(secretInHead('f', head), kind).not.toBeNull();
-    expect(secretInHead('f', heads.openssh)!.what).toBe('a private key (-----BEGIN OPENSSH PRIVATE KEY-----)');
+    expect(secretInHead('f', heads.openssh)!.what).toBe('a private key (BEGIN OPENSSH PRIVATE KEY)');
     expect(secretInHead('f', heads.secrets)!.what).toBe("a copy of depl's secrets file");
     const harmless = {
       publicKey: rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
@@ -172,10 +173,12 @@ describe('a project folder sent as a build context', () => {
     expect(refusal.exitCode).toBe(2);
     expect(refusal.code).toBe('BUILD_CONTEXT_SECRET');
     expect(refusal.message).toContain(`services.web.build.context (${root}) holds 3 files that must not be sent to the image builder`);
-    expect(refusal.message).toContain('config/tls.pem: a private key (-----BEGIN PRIVATE KEY-----)');
+    expect(refusal.message).toContain('config/tls.pem: a private key (BEGIN PRIVATE KEY)');
     expect(refusal.message).toContain("config/secrets.bak: a copy of depl's secrets file");
     expect(refusal.message).toContain('id_rsa: an SSH private key (named id_rsa)');
     expect(refusal.hint).toContain(`Nothing was built. Add each to ${path.join(root, '.dockerignore')}`);
+    // printed as it is: nothing in it looks like a secret to the redaction every error passes through
+    expect(redact(refusal.message)).toBe(refusal.message);
     // the fix the hint gives works
     await appendFile(path.join(root, '.dockerignore'), 'config/tls.pem\nconfig/secrets.bak\nid_rsa\n');
     expect((await readBuildContext(root, { label: 'services.web.build.context', project: project(root) })).files).not.toContain('config/tls.pem');
@@ -195,7 +198,7 @@ describe('a project folder sent as a build context', () => {
     const error = await buildinst({ config, file: path.join(root, 'depl.yaml'), root }, { version: 'v1' }, silentLogger).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).code).toBe('BUILD_CONTEXT_SECRET');
-    expect((error as UserError).message).toContain('deploy.key: a private key (-----BEGIN OPENSSH PRIVATE KEY-----)');
+    expect((error as UserError).message).toContain('deploy.key: a private key (BEGIN OPENSSH PRIVATE KEY)');
   });
 });
 
