@@ -144,12 +144,18 @@ export async function inspectServiceSpec(engine: Engine, nameOrId: string): Prom
  */
 export async function restoreServices(engine: Engine, services: readonly ServiceRestore[]): Promise<void> {
   for (const { name, spec } of services) {
-    const current = await inspectServiceSpec(engine, name);
-    try {
-      if (current === null) await engine.docker.createService(spec as never);
-      else await engine.docker.getService(current.id).update({ ...spec, version: current.version } as never);
-    } catch (error) {
-      throw fail(engine, `cannot put service ${name} back as it was`, error);
+    // the swarm may be rolling the failed update back on its own (UpdateConfig.FailureAction), which bumps the
+    // spec's version between our read and our write: read again and retry
+    for (let attempt = 1; ; attempt++) {
+      const current = await inspectServiceSpec(engine, name);
+      try {
+        if (current === null) await engine.docker.createService(spec as never);
+        else await engine.docker.getService(current.id).update({ ...spec, version: current.version } as never);
+        break;
+      } catch (error) {
+        if (attempt < 5 && /out of sequence/i.test(apiMessage(error))) continue;
+        throw fail(engine, `cannot put service ${name} back as it was`, error);
+      }
     }
   }
 }
