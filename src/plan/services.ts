@@ -161,7 +161,7 @@ export interface VersionServicesInput {
   /** Secret name in depl.yaml -> the swarm secret holding its current value. */
   secrets?: Record<string, SwarmSecretRef>;
   nodes: number;
-  /** Set for a per-branch staging deploy; the version label is then the branch slug. */
+  /** Set for a per-branch staging deploy (the name as given; its label is src/plan/names.ts branchLabel). */
   branch?: string;
   /** The app's scale recorded by `depl scale` (release state): replicas by service name, over depl.yaml's. */
   scale?: Record<string, number>;
