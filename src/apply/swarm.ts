@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { OperationError } from '../errors.js';
+import type { ServiceRestore } from '../plan/install-intent.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmSecretRef } from '../plan/services.js';
 import type { ServiceSummary } from '../plan/releases.js';
 import type { JobSpec } from '../plan/jobs.js';
@@ -122,6 +123,57 @@ export async function updateService(engine: Engine, existing: InstalledService, 
     await engine.docker.getService(existing.id).update({ ...spec, version: existing.specVersion } as never);
   } catch (error) {
     throw fail(engine, `cannot update service ${spec.Name}`, error);
+  }
+}
+
+/** A service's spec as the swarm has it (what `docker service update` starts from), null when there is none. */
+export async function inspectServiceSpec(engine: Engine, nameOrId: string): Promise<{ id: string; version: number; spec: Record<string, unknown> } | null> {
+  try {
+    const info = await engine.docker.getService(nameOrId).inspect() as { ID: string; Spec: Record<string, unknown>; Version: { Index: number } };
+    return { id: info.ID, version: info.Version.Index, spec: info.Spec };
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return null;
+    throw fail(engine, `cannot inspect service ${nameOrId}`, error);
+  }
+}
+
+/**
+ * Puts services back to the specs they had (a failed or interrupted branch redeploy): each is updated to its
+ * spec, or created from it when it is gone. Running it twice changes nothing more: a service already at its
+ * spec gets the same spec again, which the swarm does not roll out.
+ */
+export async function restoreServices(engine: Engine, services: readonly ServiceRestore[]): Promise<void> {
+  for (const { name, spec } of services) {
+    // the swarm may be rolling the failed update back on its own (UpdateConfig.FailureAction), which bumps the
+    // spec's version between our read and our write: read again and retry
+    for (let attempt = 1; ; attempt++) {
+      const current = await inspectServiceSpec(engine, name);
+      try {
+        if (current === null) await engine.docker.createService(spec as never);
+        else await engine.docker.getService(current.id).update({ ...spec, version: current.version } as never);
+        break;
+      } catch (error) {
+        if (attempt < 5 && /out of sequence/i.test(apiMessage(error))) continue;
+        throw fail(engine, `cannot put service ${name} back as it was`, error);
+      }
+    }
+  }
+}
+
+/**
+ * A reference to image `id` that no later build moves, for the nodes to run: with a registry, the digest the
+ * manager pushed it under (nodes pull it); without one, the id itself (the nodes loaded it, and keep it when a
+ * newer build takes its tag). Undefined when the manager no longer has the image.
+ */
+export async function pinnedImageReference(engine: Engine, id: string, registry?: string): Promise<string | undefined> {
+  try {
+    const info = await engine.docker.getImage(id).inspect();
+    if (registry === undefined) return info.Id;
+    const host = registry.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '');
+    return (info.RepoDigests ?? []).find((d) => d.startsWith(`${host}/`));
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    throw fail(engine, `cannot inspect image ${id}`, error);
   }
 }
 

@@ -54,7 +54,7 @@ export function buildProgram(run: Runner): Command {
   program.command('buildinst')
     .description('build the images, install them as a new version, health-check it at <version>.<domain>')
     .option('--version <id>', 'version label (one DNS label); default: the UTC time')
-    .option('--branch <name>', 'per-branch staging deploy: the label is the branch slug, redeploys replace it')
+    .option('--branch <name>', 'per-branch staging deploy: the label is the branch name, or its slug plus a hash (README); a redeploy replaces only that branch\'s own deploy')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .option('--dry-run', 'print the release state change and the edge diff; build and change nothing')
     .action((opts) => run(() => import('./commands/buildinst.js'), opts));

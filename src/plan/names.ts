@@ -1,4 +1,5 @@
 /** How depl composes the names it makes from validated parts; the checks themselves are in src/names.ts. */
+import { createHash } from 'node:crypto';
 import { checkVersionLabel } from '../names.js';
 
 /** Default version id: the UTC time of the build, `20261122-130512`. Time is passed in: plan/ has no clock. */
@@ -9,17 +10,37 @@ export function versionFromTime(now: Date): string {
 }
 
 /**
- * A branch name becomes its staging version label: `feature/Login_Page` -> `feature-login-page`.
+ * A branch name made label-like: `feature/Login_Page` -> `feature-login-page`, at most `max` characters.
  * Returns null when nothing label-like is left, so the caller can reject it with the original name.
  */
-export function branchSlug(branch: string): string | null {
+export function branchSlug(branch: string, max = 40): string | null {
   const slug = branch
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
-    .slice(0, 40)
+    .slice(0, max)
     .replace(/-+$/g, '');
   return slug.length > 0 && checkVersionLabel(slug).ok ? slug : null;
+}
+
+/** Characters of the branch name's SHA-256 that end a slugged label: 24 bits, and the label stays short. */
+export const BRANCH_HASH_LENGTH = 6;
+
+/**
+ * The version label of a per-branch staging deploy, the same for the same branch every time (so a push finds
+ * and redeploys it), and distinct for branches that slug alike (`feature/x`, `feature-x`, `Feature_X`):
+ * - a branch name that already is a version label (lower-case letters, digits and `-`, at most 40) is its label:
+ *   `main`, `feature-x`;
+ * - any other name is slugged to at most 33 characters and ends with `-` and the first 6 hex digits of the
+ *   SHA-256 of the name as given: `feature/x` -> `feature-x-<6 hex>`. Slugging loses what made two names differ;
+ *   the hash keeps it, and the label stays one DNS label of at most 40 characters.
+ * Returns null when the name has nothing label-like in it.
+ */
+export function branchLabel(branch: string): string | null {
+  if (checkVersionLabel(branch).ok) return branch;
+  const slug = branchSlug(branch, 40 - BRANCH_HASH_LENGTH - 1);
+  if (slug === null) return null;
+  return `${slug}-${createHash('sha256').update(branch).digest('hex').slice(0, BRANCH_HASH_LENGTH)}`;
 }
 
 export function serviceName(app: string, version: string, service: string): string {

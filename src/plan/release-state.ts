@@ -130,7 +130,8 @@ export function parseReleaseDocument(value: unknown): { ok: true; doc: ReleaseDo
 // ---- transitions ---------------------------------------------------------------------------------------------
 
 export type ReleaseRequest =
-  | { kind: 'install'; version: string; branch?: string; services?: string[]; http?: InstalledVersion['http'] }
+  /** `note` replaces the history's default note (`branch <name>, redeployed`). */
+  | { kind: 'install'; version: string; branch?: string; services?: string[]; http?: InstalledVersion['http']; note?: string }
   | { kind: 'remove'; version: string; note?: string }
   | { kind: 'switch'; version: string }
   | { kind: 'rollback' }
@@ -207,16 +208,19 @@ function requireRoutable(version: string, facts: ReleaseFacts): Planned | null {
  * A new version (or a branch redeploy) is installed: it joins the installed versions (the edge serves it at
  * <version>.<domain>) and the history; never changes live traffic. Checked before anything is built, and
  * again with the version's services once they run.
+ *
+ * A branch redeploy replaces the version in place, so it is refused unless that version is the same branch's
+ * own deploy (not another branch's whose label is the same, not a `--version` install), and unless it is none
+ * of live, canary and previous: a rollback must find the previous version as it was.
  */
-export function planInstall(state: ReleaseState, request: { version: string; branch?: string; services?: string[]; http?: InstalledVersion['http'] }, facts: ReleaseFacts): Planned {
+export function planInstall(state: ReleaseState, request: { version: string; branch?: string; services?: string[]; http?: InstalledVersion['http']; note?: string }, facts: ReleaseFacts): Planned {
   const existing = facts.installed.find((v) => v.label === request.version);
   if (existing !== undefined && request.branch === undefined) {
     return refuse('VERSION_EXISTS', `version ${request.version} is already installed`, 'Choose another --version, or remove it first with `depl prune`.');
   }
-  if (existing !== undefined && (state.live === request.version || state.canary?.version === request.version)) {
-    return refuse('VERSION_LIVE',
-      `branch ${request.branch} (version ${request.version}) is ${state.live === request.version ? 'live' : 'the canary'}; buildinst never changes what serves live traffic`,
-      'Switch live to another version first (depl switch / depl canary --abort), then redeploy the branch.');
+  if (existing !== undefined) {
+    const refusal = refuseBranchRedeploy(state, existing, request.branch!);
+    if (refusal !== null) return refusal;
   }
   const version: InstalledVersion = {
     label: request.version,
@@ -226,8 +230,34 @@ export function planInstall(state: ReleaseState, request: { version: string; bra
     ...(request.http !== undefined ? { http: request.http } : {}),
   };
   const installed = [...facts.installed.filter((v) => v.label !== request.version), version];
-  const note = request.branch !== undefined ? `branch ${request.branch}${existing !== undefined ? ', redeployed' : ''}` : undefined;
+  const note = request.note ?? (request.branch !== undefined ? `branch ${request.branch}${existing !== undefined ? ', redeployed' : ''}` : undefined);
   return { ok: true, installed, state: { ...state, history: [...state.history, entry(facts, 'install', request.version, note !== undefined ? { note } : {})] } };
+}
+
+/** Why `branch` may not redeploy over the installed version `existing` (its label), or null when it may. */
+function refuseBranchRedeploy(state: ReleaseState, existing: InstalledVersion, branch: string): Planned | null {
+  const label = existing.label;
+  if (existing.branch === undefined) {
+    return refuse('VERSION_NOT_BRANCH',
+      `branch "${branch}" deploys to version ${label}, which was installed with --version ${label}, not by a branch deploy; a branch deploy only replaces its own`,
+      `Rename the branch, or remove version ${label} first (\`depl prune --keep <n>\` removes the oldest versions).`);
+  }
+  if (existing.branch !== branch) {
+    return refuse('VERSION_OTHER_BRANCH',
+      `branch "${branch}" deploys to version ${label}, which belongs to branch "${existing.branch}"; a branch deploy only replaces its own`,
+      `Rename one of the two branches, or remove ${label} first: \`depl prune --branches <the branches that exist>\` removes the deploys of deleted branches.`);
+  }
+  if (state.live === label || state.canary?.version === label) {
+    return refuse('VERSION_LIVE',
+      `branch ${branch} (version ${label}) is ${state.live === label ? 'live' : 'the canary'}; buildinst never changes what serves live traffic`,
+      'Switch live to another version first (depl switch / depl canary --abort), then redeploy the branch.');
+  }
+  if (state.previous === label) {
+    return refuse('VERSION_PREVIOUS',
+      `branch ${branch} (version ${label}) is the previous version, the one \`depl rollback\` returns to; buildinst never changes the rollback target`,
+      `Redeploy the branch once ${label} is no longer the previous version (after the next switch), or deploy the change from another branch.`);
+  }
+  return null;
 }
 
 /** A version that failed to install leaves the installed versions (and the edge); never live, canary or previous. */

@@ -161,7 +161,7 @@ export interface VersionServicesInput {
   /** Secret name in depl.yaml -> the swarm secret holding its current value. */
   secrets?: Record<string, SwarmSecretRef>;
   nodes: number;
-  /** Set for a per-branch staging deploy; the version label is then the branch slug. */
+  /** Set for a per-branch staging deploy (the name as given; its label is src/plan/names.ts branchLabel). */
   branch?: string;
   /** The app's scale recorded by `depl scale` (release state): replicas by service name, over depl.yaml's. */
   scale?: Record<string, number>;
@@ -217,6 +217,29 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
       EndpointSpec: { Mode: 'dnsrr' },
     };
   });
+}
+
+type InspectedSpec = { TaskTemplate?: { ContainerSpec?: { Image?: string; Labels?: Record<string, string> } } };
+
+/**
+ * A service's spec as inspected, to be put back after a failed branch redeploy, with its image pinned to the
+ * image its tasks ran. A branch's image tag (`<app>/<service>:<label>`) moves to every new build, so the earlier
+ * spec's tag would start the new, failed image again; `image` is a reference that cannot move (an image id, or
+ * the registry's digest of it). Without a recorded image id (an image from depl.yaml's `image:`) the spec is
+ * kept as it is: depl did not build that image, and a redeploy does not change it.
+ */
+export function pinnedSpec(spec: Record<string, unknown>, image: (id: string) => string | undefined): Record<string, unknown> {
+  const container = (spec as InspectedSpec).TaskTemplate?.ContainerSpec;
+  const id = container?.Labels?.[LABELS.imageId];
+  const pinned = id === undefined ? undefined : image(id);
+  if (pinned === undefined || pinned === container?.Image) return spec;
+  const template = spec.TaskTemplate as Record<string, unknown>;
+  return { ...spec, TaskTemplate: { ...template, ContainerSpec: { ...(template.ContainerSpec as Record<string, unknown>), Image: pinned } } };
+}
+
+/** The image id a spec's tasks run, when depl built the image (the container label). */
+export function specImageId(spec: Record<string, unknown>): string | undefined {
+  return (spec as InspectedSpec).TaskTemplate?.ContainerSpec?.Labels?.[LABELS.imageId];
 }
 
 /** `node: manager` pins to the (first) manager; any other value is a node's hostname. */

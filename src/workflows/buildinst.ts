@@ -11,7 +11,10 @@ import { clearInstallIntent, readInstallIntent, writeInstallIntent } from '../ap
 import { describeHolder, withLock } from '../apply/lock.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
-import { createService, ensureSwarmConfig, ensureSwarmSecret, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
+import {
+  createService, ensureSwarmConfig, ensureSwarmSecret, inspectServiceSpec, listServices, pinnedImageReference, removeService, restoreServices, serviceLogTail, serviceTasks, updateService,
+  waitForServices, type AwaitedService, type InstalledService,
+} from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { isDeplError, OperationError, UserError } from '../errors.js';
@@ -30,11 +33,12 @@ import path from 'node:path';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
 import { refreshEdgeCertificates } from './tls.js';
-import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecrets, planVersionServices, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
+import type { ServiceRestore } from '../plan/install-intent.js';
+import { accessorySecretsLabel, configDocument, LABELS, pinnedSpec, planAccessory, planSecrets, planVersionServices, specImageId, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { edgeControlFor, operator } from './edge-control.js';
+import { edgeControlFor, operator, type EdgeControl } from './edge-control.js';
 import { repairInterruptedInstall } from './install-repair.js';
 import { openRelease, withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
@@ -79,7 +83,8 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
  * depl buildinst: lock -> build -> distribute -> accessories -> version services -> all tasks running ->
  * edge serves <version>.<domain> -> /healthz answers 200 through the edge. A failure after the first
  * service was created removes the version's services and puts the edge back as it was; the live version
- * is never touched.
+ * is never touched. A failed branch redeploy puts the branch's services back to their earlier specs instead,
+ * so the branch's earlier deploy keeps serving.
  */
 export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions, log: Logger): Promise<BuildinstResult> {
   const started = Date.now();
@@ -150,6 +155,8 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   await repairEarlierInstall(ctx);
   const existing = await listServices(engine, { [LABELS.app]: app });
   const previousOfLabel = existing.filter((s) => s.labels[LABELS.version] === version);
+  // a branch redeploy (the release transition below refuses any other install over an installed version)
+  const earlier = versionsFromServices(app, existing).find((v) => v.label === version);
   const request = { kind: 'install' as const, version, ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}), ...httpVersion(ctx.loaded.config, version) };
   // Refusals first (a version that exists, a live branch), then the pre-build hook: both before anything changes.
   const recorded = stateOf(await readReleaseDocument(cluster.manager, app));
@@ -223,42 +230,51 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const autoscaler = await autoscalerSpec(ctx, config, secretRefs);
   if (autoscaler !== null) specs.push(autoscaler);
 
-  // what the next command removes if this process dies before the version is in (src/plan/install-intent.ts)
+  // A redeploy updates the branch's services in place: what each was is kept, to be put back if it fails.
+  const redeploy = earlier === undefined ? undefined : {
+    earlier,
+    replaced: await earlierSpecs(ctx, previousOfLabel.filter((s) => specs.some((spec) => spec.Name === s.name))),
+    created: specs.map((s) => s.Name).filter((name) => !previousOfLabel.some((s) => s.name === name)),
+    // services depl.yaml no longer has go once the new deploy is in, so that a failure finds them still there
+    stale: previousOfLabel.filter((s) => !specs.some((spec) => spec.Name === s.name)),
+  };
+  // what the next command removes (or, for a redeploy, puts back) if this process dies before the version is in
   await writeInstallIntent(cluster.manager, {
     schema: 1, app, version, command: ctx.command, by: operator({}), at: new Date().toISOString(), pid: process.pid,
-    services: specs.map((s) => s.Name), redeploy: previousOfLabel.length > 0,
+    services: specs.map((s) => s.Name), redeploy: redeploy !== undefined, ...(redeploy !== undefined ? { replaced: redeploy.replaced } : {}),
   });
   let added = false;
-  // Ctrl-C (or SIGTERM) from here until the version is in: its services are removed before depl exits, as
-  // after a failure, so no half-made version is left behind for `depl versions` to list.
+  // Ctrl-C (or SIGTERM) from here until the version is in: its services are removed (a redeploy's put back)
+  // before depl exits, as after a failure, so no half-made version is left behind for `depl versions` to list.
   const creating = { stopped: false, step: Promise.resolve() as Promise<unknown>, undone: undefined as Promise<void> | undefined };
   // one undo, whether the failure or the interrupt comes first (both may, the workflow runs on meanwhile)
-  const undoOnce = (why: string) => (creating.undone ??= undo(ctx, specs, added ? session : undefined, why));
+  const undoOnce = (why: string) => (creating.undone ??= redeploy !== undefined
+    ? undoRedeploy(ctx, redeploy, added ? session : undefined, why)
+    : undo(ctx, specs, added ? session : undefined, why));
   const unregister = onInterrupt(async () => {
     creating.stopped = true;
     await creating.step.catch(() => undefined);
     await undoOnce('was interrupted');
-  }, `removing the half-installed version ${version}`);
+  }, redeploy !== undefined ? `putting back the earlier deploy of branch ${ctx.branch}` : `removing the half-installed version ${version}`);
   try {
-    const earlierTasks = new Set<string>();
-    for (const svc of previousOfLabel) for (const task of await serviceTasks(engine, svc.id)) earlierTasks.add(task.id);
+    const earlierTasks = await tasksOf(ctx, previousOfLabel.map((s) => s.id));
     creating.step = applyServices(ctx, specs, previousOfLabel, () => creating.stopped);
     await creating.step;
-    const awaited = specs.map((s) => ({
-      name: s.Name,
-      replicas: s.Mode.Replicated.Replicas,
-      spec: { image: s.TaskTemplate.ContainerSpec.Image, configs: (s.TaskTemplate.ContainerSpec.Configs ?? []).map((c) => c.ConfigName), labels: s.TaskTemplate.ContainerSpec.Labels ?? {} },
-    }));
-    await waitForServices(engine, [...accessories, ...awaited], {
+    await waitForServices(engine, [...accessories, ...specs.map(awaitedService)], {
       timeoutMs: ctx.options.tasksTimeoutMs ?? 180_000,
       ignoreTasks: earlierTasks,
     }, log);
 
     const http = specs.find((s) => s.Labels[LABELS.http] === 'true');
     if (http && session !== undefined) {
-      await session.change(request);
-      added = true;
-      await healthGate(ctx, config, http);
+      if (redeploy !== undefined && sameUpstream(redeploy.earlier.http, request.http)) {
+        // the edge already routes the version to this service: the health gate decides before anything is recorded
+        await session.change(request, { precheck: () => healthGate(ctx, config, http) });
+      } else {
+        await session.change(request);
+        added = true;
+        await healthGate(ctx, config, http);
+      }
     }
   } catch (error) {
     unregister();
@@ -266,6 +282,10 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     throw error;
   }
   unregister();
+  for (const gone of redeploy?.stale ?? []) {
+    log.step(`removing ${gone.name} (no longer in depl.yaml)`);
+    await removeService(engine, gone.id).catch((error: Error) => log.warn(`could not remove ${gone.name}: ${error.message}`));
+  }
   await clearInstallIntent(cluster.manager, app);
 
   // Certificates come after the version is in: one that cannot be issued leaves the version on plain HTTP.
@@ -436,10 +456,48 @@ async function applyServices(ctx: InstallContext, specs: ServiceSpec[], previous
       await createService(ctx.engine, spec);
     }
   }
-  for (const stale of previous.filter((s) => !specs.some((spec) => spec.Name === s.name))) {
-    ctx.log.step(`removing ${stale.name} (no longer in depl.yaml)`);
-    await removeService(ctx.engine, stale.id);
+}
+
+/** Only the tasks of this spec count as the service's (a service updated in place still runs old tasks for a while). */
+function awaitedService(spec: ServiceSpec): AwaitedService {
+  const container = spec.TaskTemplate.ContainerSpec;
+  return {
+    name: spec.Name,
+    replicas: spec.Mode.Replicated.Replicas,
+    spec: { image: container.Image, configs: (container.Configs ?? []).map((c) => c.ConfigName), labels: container.Labels ?? {} },
+  };
+}
+
+/** The ids of the services' tasks now: their failures are not the new spec's. */
+async function tasksOf(ctx: InstallContext, services: readonly string[]): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const service of services) for (const task of await serviceTasks(ctx.engine, service)) ids.add(task.id);
+  return ids;
+}
+
+/** Whether the edge routes a version to the same place before and after (its routing names service and port only). */
+function sameUpstream(before: InstalledVersion['http'], after: InstalledVersion['http']): boolean {
+  return before?.service === after?.service && before?.port === after?.port;
+}
+
+/**
+ * The specs the branch's services have now, each with its image pinned to the image its tasks run (the branch's
+ * tag moves to the new build): what a failed redeploy puts back.
+ */
+async function earlierSpecs(ctx: InstallContext, services: InstalledService[]): Promise<ServiceRestore[]> {
+  const registry = ctx.loaded.config.registry?.url;
+  const restores: ServiceRestore[] = [];
+  for (const svc of services) {
+    const found = await inspectServiceSpec(ctx.engine, svc.id);
+    if (found === null) throw new OperationError(`service ${svc.name} went away while branch ${ctx.branch} was being redeployed`, 'Run the command again.', 'SERVICE_GONE');
+    const id = specImageId(found.spec);
+    const image = id === undefined ? undefined : await pinnedImageReference(ctx.engine, id, registry);
+    if (id !== undefined && image === undefined) {
+      ctx.log.warn(`${svc.name}: the manager no longer has the image it runs (${id}); if this redeploy fails, its earlier spec comes back with the branch's image tag, which then names the new build`);
+    }
+    restores.push({ name: svc.name, spec: pinnedSpec(found.spec, () => image) });
   }
+  return restores;
 }
 
 async function healthGate(ctx: InstallContext, config: DeplConfig, http: ServiceSpec): Promise<void> {
@@ -477,6 +535,46 @@ async function undo(ctx: InstallContext, specs: ServiceSpec[], session: ReleaseS
 }
 
 /**
+ * A failed (or interrupted) branch redeploy: the services it updated go back to their earlier specs, those it
+ * created go, and the edge routes the version as before (it was only changed when the version's http service
+ * or port changed, and is then changed back). Only a failure waits for the earlier deploy to run again; an
+ * interrupt leaves the swarm to it. A service that could not be put back stays named by the intent, so the
+ * next command does it.
+ */
+async function undoRedeploy(
+  ctx: InstallContext, redeploy: { earlier: InstalledVersion; replaced: ServiceRestore[]; created: string[] }, session: ReleaseSession | undefined, why: string,
+): Promise<void> {
+  const { engine, log } = ctx;
+  log.warn(`the redeploy of branch ${ctx.branch} (version ${ctx.version}) ${why}; putting its earlier deploy back`);
+  let restored = true;
+  const failedTasks = await tasksOf(ctx, redeploy.replaced.map((r) => r.name)).catch(() => new Set<string>());
+  await restoreServices(engine, redeploy.replaced).catch((error: Error) => {
+    restored = false;
+    log.warn(error.message);
+  });
+  for (const name of redeploy.created) {
+    await removeService(engine, name).catch((error: Error) => {
+      restored = false;
+      log.warn(`could not remove ${name}: ${error.message}`);
+    });
+  }
+  if (session !== undefined) {
+    const { earlier } = redeploy;
+    await session.change({
+      kind: 'install', version: ctx.version, branch: ctx.branch!, services: earlier.services, ...(earlier.http !== undefined ? { http: earlier.http } : {}),
+      note: `branch ${ctx.branch}: redeploy ${why}, earlier deploy put back`,
+    }).catch((error: Error) => log.warn(`could not restore the edge configuration: ${error.message}`));
+  }
+  if (!restored) return;
+  if (why === 'failed') {
+    await waitForServices(engine, redeploy.replaced.map((r) => awaitedService(r.spec as unknown as ServiceSpec)), { timeoutMs: ctx.options.tasksTimeoutMs ?? 180_000, ignoreTasks: failedTasks }, log)
+      .then(() => log.info(`the earlier deploy of branch ${ctx.branch} runs again`))
+      .catch((error: Error) => log.warn(`the earlier deploy of branch ${ctx.branch} is put back but not all its tasks run yet: ${error.message}`));
+  }
+  await clearInstallIntent(ctx.cluster.manager, ctx.loaded.config.app).catch(() => undefined);
+}
+
+/**
  * A buildinst killed before its version was in left an install intent: that half-made version goes first (taken
  * off the edge too when the app has one), so that it can be installed again and never lingers as installed.
  */
@@ -485,9 +583,11 @@ async function repairEarlierInstall(ctx: InstallContext): Promise<void> {
   const config = ctx.loaded.config;
   const intent = await readInstallIntent(cluster.manager, config.app);
   if (intent === null) return;
+  // this run has the Engine API, which can put an interrupted redeploy's services back to their recorded specs
+  const withRestore = (control: EdgeControl): EdgeControl => ({ ...control, swarm: { ...control.swarm!, restore: (services) => restoreServices(ctx.engine, services) } });
   const control = await edgeControlFor(cluster, config, log).catch(() => undefined);
   // opening the release state repairs the edge and then the interrupted install (src/workflows/release.ts)
-  if (control !== undefined) await openRelease(control, ctx.command);
+  if (control !== undefined) await openRelease(withRestore(control), ctx.command);
   // the edge is not running: its services are removed without it (the next release change re-renders its routing)
-  else await repairInterruptedInstall(await edgeControlFor(cluster, config, log, true), intent);
+  else await repairInterruptedInstall(withRestore(await edgeControlFor(cluster, config, log, true)), intent);
 }

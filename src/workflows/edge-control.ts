@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import { checkVersionLabel } from '../names.js';
-import { removeServicesCommand, removeServicesFailures } from '../plan/install-intent.js';
+import { removeServicesCommand, removeServicesFailures, type ServiceRestore } from '../plan/install-intent.js';
 import { versionHost } from '../plan/names.js';
 import type { InstalledVersion } from '../plan/release-state.js';
 import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
@@ -63,6 +63,11 @@ export interface SwarmReplicas {
   tasks(services: readonly string[]): Promise<Record<string, { running: number; desired: number }>>;
   /** Removes the services (those already gone are not an error): what an interrupted buildinst left. */
   remove(services: readonly string[]): Promise<void>;
+  /**
+   * Puts services back to the specs recorded for them (an interrupted branch redeploy). Absent where the swarm is
+   * reached only through the docker CLI, which cannot apply a whole spec: the repair then reports and waits.
+   */
+  restore?(services: readonly ServiceRestore[]): Promise<void>;
 }
 
 /** The swarm's replicas through the manager's docker CLI, over the SSH connection depl already has. */
@@ -83,6 +88,17 @@ export function swarmOn(manager: Remote): SwarmReplicas {
       }
     },
   };
+}
+
+/** Puts services back through the manager's Engine API (opened for this only: it is rarely needed). */
+async function restoreOnCluster(loaded: LoadedConfig, cluster: Cluster, services: readonly ServiceRestore[]): Promise<void> {
+  const [{ managerEngine }, { restoreServices }] = await Promise.all([import('../apply/docker.js'), import('../apply/swarm.js')]);
+  const engine = await managerEngine(loaded, cluster);
+  try {
+    await restoreServices(engine, services);
+  } finally {
+    await engine.close();
+  }
 }
 
 /** The app's versions from the swarm's labels, read over the manager's SSH connection (one round trip). */
@@ -128,7 +144,7 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
     log,
     lockWaitMs: 0,
     installed: () => installedOnCluster(cluster.manager, config.app),
-    swarm: swarmOn(cluster.manager),
+    swarm: loaded !== undefined ? { ...swarmOn(cluster.manager), restore: (services) => restoreOnCluster(loaded, cluster, services) } : swarmOn(cluster.manager),
     ...(noEdge ? { noEdge } : {}),
   };
 }

@@ -5,7 +5,7 @@ import { readBuildContext, type BuildContext } from '../apply/build-context.js';
 import { UserError } from '../errors.js';
 import { checkVersionLabel } from '../names.js';
 import { projectFacts } from '../plan/operator-files.js';
-import { branchSlug, serviceName, versionFromTime } from '../plan/names.js';
+import { branchLabel, serviceName, versionFromTime } from '../plan/names.js';
 import { packagePath } from '../util/paths.js';
 
 /**
@@ -24,11 +24,15 @@ export function releaseTarget(app: string, services: string[], options: { versio
   }
   let target: ReleaseTarget;
   if (options.branch !== undefined) {
-    const slug = branchSlug(options.branch);
-    if (slug === null) {
+    const problem = branchNameProblem(options.branch);
+    if (problem !== null) {
+      throw new UserError(`branch ${JSON.stringify(options.branch)} ${problem}`, 'Pass the branch name as git has it, e.g. feature/login.', 'BAD_BRANCH');
+    }
+    const label = branchLabel(options.branch);
+    if (label === null) {
       throw new UserError(`branch "${options.branch}" leaves no usable version label`, 'Use a branch name with letters or digits, e.g. feature/login.', 'BAD_BRANCH');
     }
-    target = { version: slug, branch: options.branch };
+    target = { version: label, branch: options.branch };
   } else if (options.version !== undefined) {
     const check = checkVersionLabel(options.version);
     if (!check.ok) {
@@ -45,6 +49,17 @@ export function releaseTarget(app: string, services: string[], options: { versio
     }
   }
   return target;
+}
+
+/**
+ * The branch name is recorded as given (a swarm label, the history, hooks' DEPL_BRANCH, log lines): git never
+ * makes one with spaces or control characters, so such a name is a mistake, or an attempt to forge output.
+ */
+function branchNameProblem(branch: string): string | null {
+  if (branch.length > 200) return 'is longer than 200 characters';
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f]/.test(branch)) return 'contains spaces or control characters, which no git branch name has';
+  return null;
 }
 
 export interface BuildInput {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Per-branch staging from CI: every pushed branch is deployed as its own version at
-# http(s)://<branch-slug>.<domain>/, and deleted branches are removed again.
+# http(s)://<branch label>.<domain>/ (see the README: the branch name, or its slug and a hash), and deleted
+# branches are removed again.
 #
 #   templates/ci/deploy-branch.sh deploy [BRANCH]   build and install BRANCH (default: the CI's branch variable),
 #                                                   print its preview URL; exit non-zero if the deploy failed

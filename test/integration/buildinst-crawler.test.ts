@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
 import { ensureBaseTarballs } from '../../src/apply/base-images.js';
-import { writeReleaseDocument } from '../../src/apply/release-store.js';
+import { readReleaseDocument, writeReleaseDocument } from '../../src/apply/release-store.js';
+import { readInstallIntent } from '../../src/apply/install-intent.js';
 import { emptyReleaseState, toDocument } from '../../src/plan/release-state.js';
 import { listServices } from '../../src/apply/swarm.js';
 import { managerEngine } from '../../src/apply/docker.js';
@@ -147,34 +148,61 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(cli.stderr).not.toMatch(/Step 1/);
   });
 
-  it('redeploys a branch in place: same services, replaced', async () => {
+  it('redeploys a branch in place: same services, replaced; a failed redeploy leaves the earlier one serving', async () => {
+    // sha256("feature/Login") starts 48fad0: the slug alone would be shared with a branch feature-login
+    const label = 'feature-login-48fad0';
     const one = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log);
-    expect(one.version).toBe('feature-login');
-    expect(one.services).toEqual(['shop-feature-login-api', 'shop-feature-login-worker']);
-    const configName = async () => {
+    expect(one.version).toBe(label);
+    expect(one.services).toEqual([`shop-${label}-api`, `shop-${label}-worker`]);
+    const apiSpec = async () => {
       const engine = await managerEngine(loaded, test.cluster);
       try {
-        const spec = (await engine.docker.getService('shop-feature-login-api').inspect()).Spec as { TaskTemplate: { ContainerSpec: { Configs: { ConfigName: string }[] } } };
-        return spec.TaskTemplate.ContainerSpec.Configs[0]!.ConfigName;
+        return (await engine.docker.getService(`shop-${label}-api`).inspect()).Spec as { TaskTemplate: { ContainerSpec: { Image: string; Args: string[]; Labels: Record<string, string>; Configs: { ConfigName: string }[] } } };
       } finally {
         await engine.close();
       }
     };
+    const configName = async () => (await apiSpec()).TaskTemplate.ContainerSpec.Configs[0]!.ConfigName;
     const before = await configName();
     const changed: LoadedConfig = { ...loaded, config: { ...loaded.config, config: { ...loaded.config.config, worker: { concurrency: 8 } } } };
     const two = await buildinst(changed, { branch: 'feature/Login', cluster: test.cluster }, log);
     expect(two.services).toEqual(one.services);
-    expect(await configName()).not.toBe(before);
-    expect((await health('feature-login')).status).toBe(200);
+    const second = await configName();
+    expect(second).not.toBe(before);
+    expect((await health(label)).status).toBe(200);
     const rows = await listVersions(loaded, log, test.cluster);
-    expect(rows.filter((r) => r.version === 'feature-login').map((r) => r.branch)).toEqual(['feature/Login']);
+    expect(rows.filter((r) => r.version === label).map((r) => r.branch)).toEqual(['feature/Login']);
+
+    // a redeploy whose api crashes on start: the branch's services go back to the second deploy, which serves on
+    const history = (await readReleaseDocument(test.cluster.manager, 'shop')).history;
+    const api = loaded.config.services.api!;
+    const crashing: LoadedConfig = {
+      ...changed,
+      config: { ...changed.config, config: { ...changed.config.config, worker: { concurrency: 2 } }, services: { ...changed.config.services, api: { ...api, command: ['node', '-e', 'process.exit(3)', '--'] } } },
+    };
+    const failed = await buildinst(crashing, { branch: 'feature/Login', cluster: test.cluster, tasksTimeoutMs: 90_000 }, log).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(OperationError);
+    const restored = await apiSpec();
+    expect(restored.TaskTemplate.ContainerSpec.Configs[0]!.ConfigName).toBe(second);
+    expect(restored.TaskTemplate.ContainerSpec.Args).not.toContain('process.exit(3)');
+    // the image its tasks ran, by id: the branch's tag may name another build by now
+    expect(restored.TaskTemplate.ContainerSpec.Image).toBe(restored.TaskTemplate.ContainerSpec.Labels['depl.image-id']);
+    expect((await health(label)).status).toBe(200);
+    expect((await listVersions(loaded, log, test.cluster)).filter((r) => r.version === label).map((r) => r.services.length)).toEqual([2]);
+    expect((await readReleaseDocument(test.cluster.manager, 'shop')).history).toEqual(history);
+    expect(await readInstallIntent(test.cluster.manager, 'shop')).toBeNull();
+
+    // a branch named like that label is another branch: refused before anything is built
+    const other = await buildinst(loaded, { branch: label, cluster: test.cluster }, log).catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(UserError);
+    expect((other as UserError).code).toBe('VERSION_OTHER_BRANCH');
 
     // a branch that is live is not redeployed: buildinst never changes what serves live traffic
-    await writeReleaseDocument(test.cluster.manager, toDocument({ ...emptyReleaseState('shop'), live: 'feature-login' }));
+    await writeReleaseDocument(test.cluster.manager, toDocument({ ...emptyReleaseState('shop'), live: label }));
     const refused = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log).catch((e: unknown) => e);
     await writeReleaseDocument(test.cluster.manager, toDocument(emptyReleaseState('shop')));
     expect(refused).toBeInstanceOf(UserError);
-    expect((refused as UserError).message).toMatch(/version feature-login\) is live/);
+    expect((refused as UserError).message).toMatch(new RegExp(`version ${label}\\) is live`));
   });
 
   it('rejects a version whose http service crashes on start, with the reason, and leaves nothing behind', async () => {
@@ -221,10 +249,10 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   it('prunes old versions of this app only, and the edge stops serving them', async () => {
     const result = await prune(loaded, { keep: 2, cluster: test.cluster }, log);
     expect(result.removed).toEqual(['v1']);
-    expect(result.kept).toEqual([{ version: 'v2', why: 'recent' }, { version: 'feature-login', why: 'recent' }]);
+    expect(result.kept).toEqual([{ version: 'v2', why: 'recent' }, { version: 'feature-login-48fad0', why: 'recent' }]);
     expect((await health('v1')).status).not.toBe(200);
     expect((await health('v2')).status).toBe(200);
     const rows = await listVersions(loaded, log, test.cluster);
-    expect(rows.map((r) => r.version)).toEqual(['v2', 'feature-login']);
+    expect(rows.map((r) => r.version)).toEqual(['v2', 'feature-login-48fad0']);
   });
 });

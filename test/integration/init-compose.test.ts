@@ -94,18 +94,18 @@ describe('depl init from a compose file, deployed', () => {
     const env = { DEPL: `node ${cliEntry} --config ${configFile}`, DEPL_LOCK_WAIT: '5m', GITHUB_OUTPUT: path.join(dir, 'github-output') };
     const deploy = await execa(script, ['deploy', 'Feature/Shiny_Thing'], { cwd: dir, env, reject: false, timeout: 600_000 });
     expect(deploy.exitCode, deploy.stderr.slice(-2000)).toBe(0);
-    expect(deploy.stdout).toContain(`Preview: http://feature-shiny-thing.${domain}/`);
-    expect(await readFile(env.GITHUB_OUTPUT, 'utf8')).toBe(`url=http://feature-shiny-thing.${domain}/\n`);
+    expect(deploy.stdout).toContain(`Preview: http://feature-shiny-thing-7c7c99.${domain}/`);
+    expect(await readFile(env.GITHUB_OUTPUT, 'utf8')).toBe(`url=http://feature-shiny-thing-7c7c99.${domain}/\n`);
     const status = JSON.parse((await cli(['status', '--json'])).stdout) as { nodes: { address: string }[]; versions: unknown[] };
-    const preview = await execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: feature-shiny-thing.${domain}`, `http://${status.nodes[0]!.address}/healthz`]);
+    const preview = await execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: feature-shiny-thing-7c7c99.${domain}`, `http://${status.nodes[0]!.address}/healthz`]);
     expect(preview.stdout).toBe('200');
 
     const prune = await execa(script, ['prune', 'main', 'feature/other'], { cwd: dir, env, reject: false, timeout: 300_000 });
     expect(prune.exitCode, prune.stderr.slice(-2000)).toBe(0);
-    expect(prune.stdout).toContain('Removed feature-shiny-thing');
+    expect(prune.stdout).toContain('Removed feature-shiny-thing-7c7c99');
     const versions = JSON.stringify(JSON.parse((await cli(['versions', '--json'])).stdout));
     expect(versions).toContain('v1');
-    expect(versions).not.toContain('feature-shiny-thing');
+    expect(versions).not.toContain('feature-shiny-thing-7c7c99');
     // a deploy without a branch name is a usage error, before anything runs
     const nameless = await execa(script, ['deploy'], { cwd: dir, env: { ...env, GITHUB_HEAD_REF: '', GITHUB_REF_NAME: '', CI_COMMIT_REF_NAME: '' }, reject: false });
     expect(nameless.exitCode).toBe(2);

@@ -45,6 +45,8 @@ export interface FakeCluster {
   versions: InstalledVersion[];
   /** Versions whose health path answers 500. */
   unhealthy: Set<string>;
+  /** The spec each service was last put back to (SwarmReplicas.restore), by service name. */
+  restoredSpecs: Map<string, Record<string, unknown>>;
   /** The generation the fake edge serves, null before the first reload. */
   served(): string | null;
   /** GET <host><path> through the fake edge. */
@@ -78,6 +80,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   let reloadMark = -1;
   const state = { rejectConfig: null as string | null, frozen: false };
   const unhealthy = new Set<string>();
+  const restoredSpecs = new Map<string, Record<string, unknown>>();
 
   const reloadFile = `${edgeDir}/.reloaded`;
   /**
@@ -162,6 +165,17 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         for (const v of versions) for (const [name, n] of Object.entries(v.replicas ?? {})) if (services.includes(name)) result[name] = { running: n, desired: n };
         return result;
       },
+      async restore(services) {
+        await remote.exec(['true']);
+        for (const { name, spec } of services) {
+          // the spec's labels say which version the service is part of, as the swarm's listing reads them
+          const label = (spec.Labels as Record<string, string> | undefined)?.['depl.version'];
+          const version = versions.find((v) => v.label === label);
+          if (version === undefined) throw new Error(`no version ${label} for ${name}`);
+          if (!version.services.includes(name)) version.services = [...version.services, name].sort();
+          restoredSpecs.set(name, spec);
+        }
+      },
       async remove(services) {
         await remote.exec(['true']);
         for (const v of [...versions]) {
@@ -174,7 +188,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const fake: FakeCluster = {
-    dir, app, domain, versions, unhealthy,
+    dir, app, domain, versions, unhealthy, restoredSpecs,
     control: makeControl(local),
     served: () => routing?.generation ?? null,
     async get(host, urlPath = '/', cookie) {

@@ -41,7 +41,19 @@ describe('install intent', () => {
     expect(planInstallRepair(intent, [], { ...state, live: 'v3' })).toMatchObject({ action: 'keep', why: expect.stringMatching(/which is live; it stays$/) });
     expect(planInstallRepair(intent, [], { ...state, live: 'v1', canary: { version: 'v3', weight: 10 } })).toMatchObject({ action: 'keep' });
     expect(planInstallRepair(intent, [], { ...state, live: 'v1', previous: 'v3' })).toMatchObject({ action: 'keep' });
-    expect(planInstallRepair({ ...intent, redeploy: true }, [], state)).toMatchObject({ action: 'remove', why: expect.stringContaining('was redeploying version v3') });
+  });
+
+  it('puts a redeploy\'s services back and removes only those it added: the branch\'s earlier deploy stays', () => {
+    const spec = { Name: 'shop-v3-web', Labels: { 'depl.version': 'v3' } };
+    const redeploy: InstallIntent = { ...intent, command: 'depl buildinst --branch v3', services: ['shop-v3-web', 'shop-v3-worker', 'shop-v3-extra'], redeploy: true, replaced: [{ name: 'shop-v3-web', spec }] };
+    const listed = [installed('v3', ['shop-v3-extra', 'shop-v3-web', 'shop-v3-worker'])];
+    expect(planInstallRepair(redeploy, listed, emptyReleaseState('shop'))).toEqual({
+      action: 'restore', version: 'v3', restore: [{ name: 'shop-v3-web', spec }], remove: ['shop-v3-extra', 'shop-v3-worker'],
+      why: 'an interrupted `depl buildinst --branch v3` (ana@laptop, 2026-11-30T06:00:00.000Z) was redeploying version v3 and never finished; putting back its earlier deploy (shop-v3-web) and removing what it added (shop-v3-extra, shop-v3-worker)',
+    });
+    expect(parseInstallIntent(renderInstallIntent(redeploy))).toEqual({ ok: true, intent: redeploy });
+    // written by a depl that did not record the earlier specs: nothing can be put back, and nothing is removed
+    expect(planInstallRepair({ ...intent, redeploy: true }, listed, emptyReleaseState('shop'))).toMatchObject({ action: 'keep', why: expect.stringContaining('was redeploying version v3 and never finished; its services stay as they are') });
   });
 
   it('removes services in one command, where a service already gone is not a failure', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkDnsLabel, checkDomainName, checkVersionLabel } from '../../../src/names.js';
-import { branchSlug, serviceName, versionFromTime } from '../../../src/plan/names.js';
+import { branchLabel, branchSlug, serviceName, versionFromTime } from '../../../src/plan/names.js';
 
 describe('names', () => {
   it.each(['20261122-130512', 'v2', 'feature-login', 'a'])('accepts the version label %s', (label) => {
@@ -36,6 +36,27 @@ describe('names', () => {
     expect(branchSlug('feature/Login_Page')).toBe('feature-login-page');
     expect(branchSlug('--')).toBeNull();
     expect(branchSlug('x'.repeat(80))).toHaveLength(40);
+  });
+
+  it('labels a branch by its own name when that is a label, else by its slug and a hash of the name', () => {
+    expect(branchLabel('main')).toBe('main');
+    expect(branchLabel('feature-x')).toBe('feature-x');
+    // sha256("feature/x") starts 217d2b, sha256("Feature_X") c6683d: slugs that collide, labels that do not
+    expect(branchLabel('feature/x')).toBe('feature-x-217d2b');
+    expect(branchLabel('Feature_X')).toBe('feature-x-c6683d');
+    expect(branchLabel('feature/x')).toBe(branchLabel('feature/x'));
+    expect(branchLabel('__/__')).toBeNull();
+  });
+
+  it('keeps every branch label one DNS label of at most 40 characters, distinct where truncation would merge', () => {
+    const long = 'feature/' + 'a'.repeat(60);
+    for (const branch of [long, `${long}-one`, `${long}-two`, 'x'.repeat(40), 'x'.repeat(41), 'A'.repeat(200)]) {
+      const label = branchLabel(branch)!;
+      expect(checkVersionLabel(label)).toEqual({ ok: true });
+    }
+    expect(branchLabel('x'.repeat(40))).toBe('x'.repeat(40));
+    expect(branchLabel('x'.repeat(41))).toMatch(/^x{33}-[0-9a-f]{6}$/);
+    expect(branchLabel(`${long}-one`)).not.toBe(branchLabel(`${long}-two`));
   });
 
   it('names services <app>-<version>-<service>', () => {

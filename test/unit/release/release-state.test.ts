@@ -9,7 +9,8 @@ const by = 'ops@laptop';
 const version = (label: string, createdAt: string, extra: Partial<InstalledVersion> = {}): InstalledVersion => ({
   label, createdAt, services: [`shop-${label}-api`, `shop-${label}-worker`], http: { service: `shop-${label}-api`, port: 8000, health: '/healthz' }, ...extra,
 });
-const installed = [version('v1', '2026-11-20T00:00:00Z'), version('v2', '2026-11-21T00:00:00Z'), version('v3', '2026-11-22T00:00:00Z'), version('jobs', '2026-11-23T00:00:00Z', { http: undefined, services: ['shop-jobs-worker'] })];
+// v2 and v3 are branch deploys (their services carry depl.branch), v1 an install with --version
+const installed = [version('v1', '2026-11-20T00:00:00Z'), version('v2', '2026-11-21T00:00:00Z', { branch: 'b' }), version('v3', '2026-11-22T00:00:00Z', { branch: 'feature/x' }), version('jobs', '2026-11-23T00:00:00Z', { http: undefined, services: ['shop-jobs-worker'] })];
 const facts: ReleaseFacts = { installed, at, by };
 const empty = emptyReleaseState('shop');
 const state = (fields: Partial<ReleaseState>): ReleaseState => ({ ...empty, ...fields });
@@ -62,6 +63,13 @@ const refused: [string, ReleaseState, ReleaseRequest, string, RegExp][] = [
   ['install over an installed version', state({}), { kind: 'install', version: 'v2' }, 'VERSION_EXISTS', /already installed/],
   ['redeploy the live branch', state({ live: 'v2' }), { kind: 'install', version: 'v2', branch: 'b' }, 'VERSION_LIVE', /is live; buildinst never changes what serves live traffic/],
   ['redeploy the canary branch', state({ live: 'v1', canary: { version: 'v2', weight: 5 } }), { kind: 'install', version: 'v2', branch: 'b' }, 'VERSION_LIVE', /is the canary/],
+  ['redeploy the previous branch (the rollback target)', state({ live: 'v1', previous: 'v2' }), { kind: 'install', version: 'v2', branch: 'b' }, 'VERSION_PREVIOUS',
+    /^branch b \(version v2\) is the previous version, the one `depl rollback` returns to; buildinst never changes the rollback target$/],
+  ['a branch deploy over another branch\'s version', state({}), { kind: 'install', version: 'v3', branch: 'feature-x' }, 'VERSION_OTHER_BRANCH',
+    /^branch "feature-x" deploys to version v3, which belongs to branch "feature\/x"; a branch deploy only replaces its own$/],
+  ['a branch deploy over a version installed with --version', state({}), { kind: 'install', version: 'v1', branch: 'v1' }, 'VERSION_NOT_BRANCH',
+    /^branch "v1" deploys to version v1, which was installed with --version v1, not by a branch deploy/],
+  ['a branch deploy over another branch\'s live version names the owner first', state({ live: 'v3' }), { kind: 'install', version: 'v3', branch: 'feature-x' }, 'VERSION_OTHER_BRANCH', /belongs to branch "feature\/x"/],
   ['remove the live version', state({ live: 'v1' }), { kind: 'remove', version: 'v1' }, 'VERSION_IN_USE', /is live/],
   ['prune with a negative keep', state({}), { kind: 'prune', keep: -1 }, 'BAD_KEEP', /--keep -1/],
   ['scale with nothing live', empty, { kind: 'scale', replicas: { api: 2 } }, 'NO_LIVE', /nothing to scale/],

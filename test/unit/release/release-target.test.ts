@@ -21,10 +21,21 @@ function userError(fn: () => unknown): UserError {
 }
 
 describe('release target', () => {
-  it('defaults to the UTC time, takes --version, or the branch slug', () => {
+  it('defaults to the UTC time, takes --version, or the branch label', () => {
     expect(releaseTarget('crawler', ['api'], {}, now)).toEqual({ version: '20261122-130512' });
     expect(releaseTarget('crawler', ['api'], { version: 'v42' }, now)).toEqual({ version: 'v42' });
-    expect(releaseTarget('crawler', ['api'], { branch: 'feature/Login_Page' }, now)).toEqual({ version: 'feature-login-page', branch: 'feature/Login_Page' });
+    expect(releaseTarget('crawler', ['api'], { branch: 'feature-login' }, now)).toEqual({ version: 'feature-login', branch: 'feature-login' });
+    expect(releaseTarget('crawler', ['api'], { branch: 'feature/Login_Page' }, now)).toEqual({ version: expect.stringMatching(/^feature-login-page-[0-9a-f]{6}$/), branch: 'feature/Login_Page' });
+  });
+
+  it('gives branches whose slugs collide distinct labels', () => {
+    const labels = ['feature/x', 'feature-x', 'Feature_X', 'feature.x'].map((branch) => releaseTarget('crawler', ['api'], { branch }, now).version);
+    expect(new Set(labels).size).toBe(4);
+  });
+
+  it('refuses a branch name with spaces or control characters (it is recorded and printed as given)', () => {
+    expect(userError(() => releaseTarget('crawler', ['api'], { branch: 'main\nDEPL_OK=1' }, now)).message).toBe('branch "main\\nDEPL_OK=1" contains spaces or control characters, which no git branch name has');
+    expect(userError(() => releaseTarget('crawler', ['api'], { branch: 'a b' }, now)).exitCode).toBe(2);
   });
 
   it('rejects bad labels and branches with exit 2 and says why', () => {

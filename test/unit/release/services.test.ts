@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_URL, configDocument, durationNs, planAccessory, planVersionServices, placementConstraint, updateOrder } from '../../../src/plan/services.js';
+import { CONFIG_URL, configDocument, durationNs, pinnedSpec, planAccessory, planVersionServices, placementConstraint, updateOrder } from '../../../src/plan/services.js';
 import { planImages } from '../../../src/plan/images.js';
 import { crawlerConfig } from './fixtures.js';
 
@@ -118,5 +118,22 @@ describe('accessory specs', () => {
 
   it('pins to a named node by hostname', () => {
     expect(placementConstraint('node-2')).toBe('node.hostname==node-2');
+  });
+});
+
+describe('a branch service put back after a failed redeploy', () => {
+  const inspected = (labels: Record<string, string>) => ({ Name: 'shop-b-api', Labels: { 'depl.branch': 'b' }, TaskTemplate: { ContainerSpec: { Image: 'shop/api:b', Labels: labels }, Networks: [] } });
+
+  it('runs the image its tasks ran, not the branch tag, which now names the new build', () => {
+    expect(pinnedSpec(inspected({ 'depl.image-id': 'sha256:old' }), (id) => id)).toEqual({
+      Name: 'shop-b-api', Labels: { 'depl.branch': 'b' }, TaskTemplate: { ContainerSpec: { Image: 'sha256:old', Labels: { 'depl.image-id': 'sha256:old' } }, Networks: [] },
+    });
+    expect((pinnedSpec(inspected({ 'depl.image-id': 'sha256:old' }), () => 'registry:5000/shop/api@sha256:abc') as { TaskTemplate: { ContainerSpec: { Image: string } } }).TaskTemplate.ContainerSpec.Image)
+      .toBe('registry:5000/shop/api@sha256:abc');
+  });
+
+  it('keeps the spec as it is for an image depl did not build, or one that is gone', () => {
+    expect(pinnedSpec(inspected({}), () => 'sha256:x')).toEqual(inspected({}));
+    expect(pinnedSpec(inspected({ 'depl.image-id': 'sha256:old' }), () => undefined)).toEqual(inspected({ 'depl.image-id': 'sha256:old' }));
   });
 });

@@ -6,10 +6,12 @@ import type { InstallIntent } from '../../../src/plan/install-intent.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
 import type { EdgeControl } from '../../../src/workflows/edge-control.js';
-import { formatDryRun, readRelease, withRelease } from '../../../src/workflows/release.js';
+import { formatDryRun, readRelease, syncRelease, withRelease } from '../../../src/workflows/release.js';
+import { UserError } from '../../../src/errors.js';
+import { releaseTarget } from '../../../src/workflows/release-target.js';
 import { rollback } from '../../../src/workflows/rollback.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
-import { KILL_POINTS, Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
+import { fakeVersion, KILL_POINTS, Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
 
 /** The release workflows end to end on the fake cluster (test/support/fake-cluster.ts): seconds, no Docker. */
 let fake: FakeCluster;
@@ -208,6 +210,58 @@ describe('certificate renewal in edge-touching commands', () => {
   });
 });
 
+describe('branch deploys on the fake cluster', () => {
+  /** What buildinst asks of the release state for `--branch`: its label from releaseTarget, the install request. */
+  const deployBranch = (branch: string) => {
+    const { version } = releaseTarget(fake.app, ['web', 'worker'], { branch }, new Date());
+    const services = [`${fake.app}-${version}-web`, `${fake.app}-${version}-worker`];
+    return withRelease(control, `depl buildinst --branch ${branch}`, {}, (session) =>
+      session.change({ kind: 'install', version, branch, services, http: { service: services[0]!, port: 8080, health: '/healthz' } }));
+  };
+  /** The swarm now lists the branch's services, as buildinst's services would be labelled. */
+  const installBranch = (branch: string) => {
+    const { version } = releaseTarget(fake.app, ['web', 'worker'], { branch }, new Date());
+    fake.versions.push({ ...fakeVersion(fake.app, version, '2026-11-29T00:00:00Z'), branch });
+    return version;
+  };
+  const unchanged = async () => ({ routing: await routingFile(), doc: await doc() });
+
+  it('gives feature/x, feature-x and Feature_X three versions, each redeployed only by its own branch', async () => {
+    const labels = ['feature/x', 'feature-x', 'Feature_X'].map(installBranch);
+    expect(labels).toEqual(['feature-x-217d2b', 'feature-x', 'feature-x-c6683d']);
+    await syncRelease(control);
+    for (const branch of ['feature/x', 'feature-x', 'Feature_X']) await deployBranch(branch);
+    expect((await doc()).history.filter((h) => h.action === 'install').map((h) => `${h.version} (${h.note})`)).toEqual([
+      'feature-x-217d2b (branch feature/x, redeployed)', 'feature-x (branch feature-x, redeployed)', 'feature-x-c6683d (branch Feature_X, redeployed)',
+    ]);
+    for (const label of labels) expect((await fake.get(`${label}.${fake.domain}`)).version).toBe(label);
+  });
+
+  it('refuses to redeploy over a version another branch owns, or one installed with --version, changing nothing', async () => {
+    // a branch named as feature/x's label: the same label, another owner
+    installBranch('feature/x');
+    await syncRelease(control);
+    const before = await unchanged();
+    const other = await deployBranch('feature-x-217d2b').catch((e: unknown) => e);
+    expect(other).toMatchObject({ code: 'VERSION_OTHER_BRANCH', exitCode: 2, message: expect.stringContaining('which belongs to branch "feature/x"') });
+    expect((other as UserError).hint).toMatch(/Rename one of the two branches, or remove feature-x-217d2b first/);
+    const plain = await deployBranch('v1').catch((e: unknown) => e);
+    expect(plain).toMatchObject({ code: 'VERSION_NOT_BRANCH', exitCode: 2, message: expect.stringContaining('installed with --version v1') });
+    expect(await unchanged()).toEqual(before);
+  });
+
+  it('never redeploys the previous version: the rollback target stays as it was', async () => {
+    const label = installBranch('feature/x');
+    await switchVersion(control, label);
+    await switchVersion(control, 'v1');
+    const before = await unchanged();
+    const refused = await deployBranch('feature/x').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'VERSION_PREVIOUS', exitCode: 2, message: expect.stringContaining('the one `depl rollback` returns to') });
+    expect(await unchanged()).toEqual(before);
+    expect(await rollback(control)).toMatchObject({ live: label });
+  });
+});
+
 describe('a buildinst killed before its version was in', () => {
   const intentFor = (version: string, services: string[]): InstallIntent => ({
     schema: 1, app: fake.app, version, command: `depl buildinst --version ${version}`, by: 'ana@laptop', at: '2026-11-30T06:00:00.000Z', services, redeploy: false,
@@ -246,5 +300,55 @@ describe('a buildinst killed before its version was in', () => {
     expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2']);
     expect(await readInstallIntent(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
     expect((await fake.get(`v3.${fake.domain}`)).status).toBe(404);
+  });
+
+  describe('when it was redeploying a branch', () => {
+    const branch = 'feature/x';
+    const label = 'feature-x-217d2b';
+    const web = `shop-${label}-web`;
+    const worker = `shop-${label}-worker`;
+    const earlierSpec = (name: string) => ({ Name: name, Labels: { 'depl.app': 'shop', 'depl.version': label, 'depl.branch': branch }, TaskTemplate: { ContainerSpec: { Image: 'sha256:earlier' } } });
+    const redeployIntent = (replaced: InstallIntent['replaced']): InstallIntent => ({
+      schema: 1, app: fake.app, version: label, command: `depl buildinst --branch ${branch}`, by: 'ana@laptop', at: '2026-11-30T06:00:00.000Z',
+      services: [web, worker, `shop-${label}-extra`], redeploy: true, ...(replaced !== undefined ? { replaced } : {}),
+    });
+
+    beforeEach(async () => {
+      // the branch's earlier deploy, serving at its own host; the interrupted redeploy had added a service
+      fake.versions.push({ ...fakeVersion(fake.app, label, '2026-11-29T00:00:00Z'), branch, services: [`shop-${label}-extra`, web, worker] });
+      await syncRelease(control);
+    });
+
+    it('puts back the services it updated and removes what it added, so the earlier deploy keeps serving', async () => {
+      await writeInstallIntent(control.stateRemote, redeployIntent([{ name: web, spec: earlierSpec(web) }, { name: worker, spec: earlierSpec(worker) }]), control.stateRoot);
+      const warnings: string[] = [];
+      await switchVersion({ ...control, log: { ...control.log, warn: (m: string) => warnings.push(m) } }, 'v1');
+      expect(warnings).toEqual([`repair: an interrupted \`depl buildinst --branch ${branch}\` (ana@laptop, 2026-11-30T06:00:00.000Z) was redeploying version ${label} and never finished; putting back its earlier deploy (${web}, ${worker}) and removing what it added (shop-${label}-extra)`]);
+      expect(fake.versions.find((v) => v.label === label)?.services).toEqual([web, worker]);
+      expect([...fake.restoredSpecs.keys()]).toEqual([web, worker]);
+      expect(fake.restoredSpecs.get(web)).toEqual(earlierSpec(web));
+      expect((await fake.get(`${label}.${fake.domain}`)).version).toBe(label);
+      expect(await readInstallIntent(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+      expect((await doc()).history.filter((h) => h.version === label)).toEqual([]);
+    });
+
+    it('where the swarm cannot take a spec, reports it and leaves the deploy and the intent for the next buildinst', async () => {
+      await writeInstallIntent(control.stateRemote, redeployIntent([{ name: web, spec: earlierSpec(web) }]), control.stateRoot);
+      const warnings: string[] = [];
+      const { restore: _restore, ...cliOnly } = control.swarm!;
+      await switchVersion({ ...control, swarm: cliOnly, log: { ...control.log, warn: (m: string) => warnings.push(m) } }, 'v1');
+      expect(warnings).toEqual([expect.stringMatching(/was redeploying version feature-x-217d2b and never finished; this command cannot put its earlier deploy back .* until the next `depl buildinst`/)]);
+      expect(fake.versions.find((v) => v.label === label)?.services).toHaveLength(3);
+      expect((await fake.get(`${label}.${fake.domain}`)).version).toBe(label);
+      expect(await readInstallIntent(control.stateRemote, fake.app, control.stateRoot)).not.toBeNull();
+    });
+
+    it('an intent that does not say what the services were keeps them as they are', async () => {
+      await writeInstallIntent(control.stateRemote, redeployIntent(undefined), control.stateRoot);
+      await switchVersion(control, 'v1');
+      expect(fake.versions.find((v) => v.label === label)?.services).toHaveLength(3);
+      expect((await fake.get(`${label}.${fake.domain}`)).version).toBe(label);
+      expect(await readInstallIntent(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
+    });
   });
 });
