@@ -72,8 +72,9 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   }
   // exactly these bytes are checked and written: a lone surrogate, say, would not survive UTF-8 unchanged
   const bytes = Buffer.from(text, 'utf8');
-  checkRendered(bytes.toString('utf8'), intended, result.source, req.file);
-  const config = parseConfig(text, req.file); // a translation depl itself cannot read is a bug, not the user's problem
+  const written = bytes.toString('utf8');
+  checkRendered(written, intended, result.source, req.file);
+  const config = parseConfig(written, req.file); // a translation depl itself cannot read is a bug, not the user's problem
   try {
     // 0600: depl.yaml names the app's secrets and hosts, and is the operator's own
     await writeFile(req.file, bytes, { flag: req.force ? 'w' : 'wx', mode: 0o600 });
