@@ -3,6 +3,7 @@ import { OperationError } from '../errors.js';
 import type { planExec } from '../plan/jobs.js';
 import { pollUntil } from '../util/poll.js';
 import type { Engine } from './docker.js';
+import { enterRawMode, type RawModeInput } from './terminal.js';
 
 /** The operator's terminal or pipes, as `depl exec` connects them to the command. */
 export interface ExecIo {
@@ -12,6 +13,8 @@ export interface ExecIo {
   /** With a TTY: the terminal's size now, and a way to hear when it changes (returns the unsubscribe). */
   size?: () => { columns: number; rows: number };
   onResize?: (listener: () => void) => () => void;
+  /** With a TTY: the operator's terminal, in raw mode while the command's TTY is attached. */
+  rawMode?: RawModeInput;
 }
 
 function apiMessage(error: unknown): string {
@@ -51,6 +54,7 @@ export async function execInContainer(engine: Engine, containerId: string, reque
   });
   if (request.Tty) stream.pipe(io.stdout, { end: false });
   else engine.docker.modem.demuxStream(stream, io.stdout, io.stderr);
+  const restoreTerminal = request.Tty && io.rawMode !== undefined ? enterRawMode(io.rawMode) : () => {};
   // stdin's end half-closes the connection: the engine closes the command's stdin and keeps sending its output
   io.stdin.pipe(stream);
   try {
@@ -58,6 +62,8 @@ export async function execInContainer(engine: Engine, containerId: string, reque
   } finally {
     io.stdin.unpipe(stream);
     unsubscribe();
+    // as soon as the output ends (the command exited, or the connection dropped), before the wait for the exit code
+    restoreTerminal();
   }
   // the exec's exit code is recorded a moment after its output ends
   return pollUntil(async () => {

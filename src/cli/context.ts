@@ -1,5 +1,6 @@
 import { createLogger, type Logger } from '../util/log.js';
 import { redact } from '../util/redact.js';
+import { terminalJson, visibleLines } from '../util/terminal-text.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -36,8 +37,9 @@ export function createContext(globals: GlobalOptions): CommandContext {
     interactive: !globals.yes && Boolean(process.stdin.isTTY) && stderrTty,
     progress: stderrTty && !globals.json,
     result(data, human) {
-      if (globals.json) process.stdout.write(redact(JSON.stringify(data, null, 2)) + '\n');
-      else if (human.length > 0) process.stdout.write(redact(human) + (human.endsWith('\n') ? '' : '\n'));
+      // names and values from outside (the cluster, depl.yaml, a Compose file) cannot drive the terminal
+      if (globals.json) process.stdout.write(redact(terminalJson(data, 2)) + '\n');
+      else if (human.length > 0) process.stdout.write(visibleLines(redact(human)) + (human.endsWith('\n') ? '' : '\n'));
     },
   };
 }

@@ -35,19 +35,21 @@ async function report(error: unknown, globals: GlobalOptions): Promise<number> {
     // --help and --version end up here too, with exit code 0
     return error.exitCode === 0 ? 0 : 2;
   }
-  const [{ isDeplError }, { redact }] = await Promise.all([import('../errors.js'), import('../util/redact.js')]);
-  const write = (s: string) => process.stderr.write(redact(s) + '\n');
+  const [{ isDeplError }, { redact }, { terminalJson, visibleLines }] = await Promise.all([import('../errors.js'), import('../util/redact.js'), import('../util/terminal-text.js')]);
+  // messages echo input (names, paths, the cluster's answers): their control characters are shown escaped
+  const shown = (s: string) => visibleLines(redact(s));
+  const write = (s: string) => process.stderr.write(s + '\n');
   const colour = process.stderr.isTTY && !process.env.NO_COLOR;
   const red = (s: string) => (colour ? `\u001b[31m${s}\u001b[0m` : s);
   if (isDeplError(error)) {
-    write(`${red('error:')} ${error.message}`);
-    if (error.hint) write(`hint: ${error.hint}`);
-    if (globals.verbose && error.cause) write(`cause: ${String((error.cause as Error)?.stack ?? error.cause)}`);
-    if (globals.json) process.stdout.write(redact(JSON.stringify({ error: { code: error.code, message: error.message, hint: error.hint ?? null } })) + '\n');
+    write(`${red('error:')} ${shown(error.message)}`);
+    if (error.hint) write(`hint: ${shown(error.hint)}`);
+    if (globals.verbose && error.cause) write(`cause: ${shown(String((error.cause as Error)?.stack ?? error.cause))}`);
+    if (globals.json) process.stdout.write(redact(terminalJson({ error: { code: error.code, message: error.message, hint: error.hint ?? null } })) + '\n');
     return error.exitCode;
   }
-  write(`${red('internal error:')} ${(error as Error)?.message ?? String(error)}`);
-  if (globals.verbose) write(String((error as Error)?.stack ?? ''));
+  write(`${red('internal error:')} ${shown((error as Error)?.message ?? String(error))}`);
+  if (globals.verbose) write(shown(String((error as Error)?.stack ?? '')));
   else write('This is a bug in depl. Run again with --verbose for the stack trace, and report it.');
   return 1;
 }
@@ -63,10 +65,10 @@ function onSignals(): void {
       if (stopping) process.exit(code);
       stopping = true;
       void (async () => {
-        const [{ pendingInterruptCleanups, runInterruptCleanups }, { redact }] = await Promise.all([import('../util/interrupt.js'), import('../util/redact.js')]);
+        const [{ pendingInterruptCleanups, runInterruptCleanups }, { redact }, { visibleLines }] = await Promise.all([import('../util/interrupt.js'), import('../util/redact.js'), import('../util/terminal-text.js')]);
         const pending = pendingInterruptCleanups();
         process.stderr.write(`\ninterrupted (${signal})${pending.length > 0 ? `: ${pending.join(', ')}; press Ctrl-C again to exit without` : ''}\n`);
-        await runInterruptCleanups(15_000, (message) => process.stderr.write(redact(`warning: ${message}`) + '\n'));
+        await runInterruptCleanups(15_000, (message) => process.stderr.write(visibleLines(redact(`warning: ${message}`)) + '\n'));
         process.exit(code);
       })();
     });

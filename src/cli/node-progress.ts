@@ -1,5 +1,6 @@
 import { wantsColor, type Logger } from '../util/log.js';
 import { redact } from '../util/redact.js';
+import { visible } from '../util/terminal-text.js';
 
 /**
  * Progress of node-up on a TTY: one line per node (and one for the swarm), each rewritten in place with
@@ -36,7 +37,7 @@ export function nodeProgressLogger(base: Logger, stream: NodeJS.WriteStream = pr
       const match = /^([a-z0-9][a-z0-9.-]*): (.+)$/.exec(message);
       if (!match) return above(base.step)(message);
       clear();
-      rows.set(match[1]!, match[2]!);
+      rows.set(match[1]!, visible(match[2]!)); // one row each: a line break in a step would misplace the redraw
       draw();
     },
     done() {

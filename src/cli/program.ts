@@ -119,6 +119,7 @@ export function buildProgram(run: Runner): Command {
     .option('--since <duration>', 'only lines from this far back, e.g. 10m')
     .option('--tail <n>', 'only the last N lines', nonNegativeInt)
     .option('--grep <regex>', 'only lines matching this regular expression')
+    .option('--raw', "the tasks' text as written, terminal escape sequences included (default: colours and cursor moves removed, other control characters shown escaped)")
     .action((service, opts) => run(() => import('./commands/logs.js'), service, opts));
 
   program.command('run')

@@ -1,5 +1,7 @@
-import { Document, visit } from 'yaml';
+import { parse } from 'yaml';
+import { visible } from '../util/terminal-text.js';
 import type { ComposeImport, DraftAccessory, DraftService } from './compose-import.js';
+import { yamlComment, yamlText } from './yaml-render.js';
 
 /** Renders the commented depl.yaml that `depl init` writes. Pure: the template text is passed in. */
 export interface InitChoices {
@@ -44,14 +46,42 @@ const providers = {
     # network: my-network       # optional: empty gives Nectar's classic public network`,
 };
 
+/** The placeholders that stand for one value each, with the value each stands for. */
+function scalarPlaceholders(choices: InitChoices): Record<string, string> {
+  const context = choices.exampleContext ?? '.';
+  return {
+    __APP__: choices.app,
+    __DOMAIN__: choices.domain,
+    __SSH_USER__: choices.provider === 'openstack' ? 'ubuntu' : 'root',
+    __CRAWLER_CONTEXT__: context,
+    __CRAWLER_DOCKERFILE__: `${context === '.' ? '' : `${context}/`}templates/crawler.Dockerfile`,
+  };
+}
+
+// a function replacement: a value's `$&` or `$'` is text, not a pattern for String.replace
+const withProvider = (template: string, choices: InitChoices) => template.replace('__PROVIDER__', () => providers[choices.provider]);
+
+/** The template with each value in its place, rendered as a YAML scalar: whatever it holds, it stays that one scalar. */
 export function renderInitConfig(template: string, choices: InitChoices): string {
-  return template
-    .replace('__APP__', choices.app)
-    .replace('__DOMAIN__', choices.domain)
-    .replace('__PROVIDER__', providers[choices.provider])
-    .replace('__SSH_USER__', choices.provider === 'openstack' ? 'ubuntu' : 'root')
-    .replace('__CRAWLER_CONTEXT__', choices.exampleContext ?? '.')
-    .replace('__CRAWLER_DOCKERFILE__', `${choices.exampleContext === undefined || choices.exampleContext === '.' ? '' : `${choices.exampleContext}/`}templates/crawler.Dockerfile`);
+  let text = withProvider(template, choices);
+  for (const [placeholder, value] of Object.entries(scalarPlaceholders(choices))) text = text.replaceAll(placeholder, () => yamlText(value));
+  return text;
+}
+
+/**
+ * What renderInitConfig's text must read back as: the template's own document (placeholders read as plain
+ * words) with each placeholder's value in its place. Made without rendering any value, so a value that broke
+ * out of its scalar would show as a difference.
+ */
+export function intendedInitDocument(template: string, choices: InitChoices): Record<string, unknown> {
+  const values = scalarPlaceholders(choices);
+  const put = (node: unknown): unknown => {
+    if (typeof node === 'string') return Object.hasOwn(values, node) ? values[node] : node;
+    if (Array.isArray(node)) return node.map(put);
+    if (typeof node === 'object' && node !== null) return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, put(v)]));
+    return node;
+  };
+  return put(parse(withProvider(template, choices))) as Record<string, unknown>;
 }
 
 /** An app made from what `depl init` found in the folder: a Compose file, or a lone Dockerfile. */
@@ -65,48 +95,66 @@ export interface AppDraft {
 
 const SERVICES_SECTION = /^# The services of one version/m;
 
+function splitTemplate(template: string): { head: string } {
+  const at = template.search(SERVICES_SECTION);
+  if (at < 0) throw new Error('the depl.yaml template has no services section');
+  return { head: template.slice(0, at) };
+}
+
+/** The sections an imported app adds after the template's head, empty ones left out. */
+function appSections(app: AppDraft): Record<string, unknown> {
+  return {
+    services: app.services,
+    ...(Object.keys(app.accessories).length > 0 ? { accessories: app.accessories } : {}),
+    ...(app.secrets.length > 0 ? { secrets: app.secrets } : {}),
+    config: {},
+  };
+}
+
 /**
  * The depl.yaml for an imported app: the template's commented head (app, domain, provider, ssh, images),
  * then the app's own services, accessories and secrets, and a comment listing what was not translated.
+ * Every value is rendered by the YAML library and every comment kept to its line (see yaml-render.ts):
+ * Compose keys and values are the file's author's, not depl's.
  */
 export function renderImportedConfig(template: string, choices: InitChoices, app: AppDraft, source: string): string {
-  const at = template.search(SERVICES_SECTION);
-  if (at < 0) throw new Error('the depl.yaml template has no services section');
-  const head = renderInitConfig(template.slice(0, at), choices);
-  const block = (value: object) => {
-    const doc = new Document(value);
-    visit(doc, { Seq: (_key, node) => { node.flow = true; } });
-    return doc.toString({ lineWidth: 0 }).trimEnd();
-  };
+  const head = renderInitConfig(splitTemplate(template).head, choices);
+  const sections = appSections(app);
+  const from = visible(source);
   const parts = [
-    `# The services of one version, from ${source}. Each runs as a swarm service <app>-<version>-<service>;`,
+    `# The services of one version, from ${from}. Each runs as a swarm service <app>-<version>-<service>;`,
     '# one with http: true is reached through the edge at <version>.<domain>, and its health path must answer',
     '# 200 before the version counts as installed. "from:" runs another service\'s image with its own command.',
-    block({ services: app.services }),
+    yamlText({ services: sections.services }),
     '',
   ];
-  if (Object.keys(app.accessories).length > 0) {
+  if (sections.accessories !== undefined) {
     parts.push(
-      `# Shared services that outlive versions (from ${source}'s image services with a volume): created once,`,
+      `# Shared services that outlive versions (from ${from}'s image services with a volume): created once,`,
       '# pinned to one node so their volume stays with them, reached by their name on the app\'s network.',
-      block({ accessories: app.accessories }),
+      yamlText({ accessories: sections.accessories }),
       '',
     );
   }
-  if (app.secrets.length > 0) {
+  if (sections.secrets !== undefined) {
     parts.push(
       '# Secrets, by name only: their values never live in this file. Set each one before `depl buildinst`',
       '# with `depl secrets set NAME` (or DEPL_SECRET_<NAME> in the environment); services read them at',
       '# /run/secrets/<name> (the *_FILE variables above point there).',
-      block({ secrets: app.secrets }),
+      yamlText({ secrets: sections.secrets }),
       '',
     );
   }
   if (app.notTranslated.length > 0) {
-    parts.push(`# Not translated from ${source} (depl has no equivalent, or does it another way):`, ...app.notTranslated.map((line) => `#   - ${line}`), '');
+    parts.push(`# Not translated from ${from} (depl has no equivalent, or does it another way):`, ...app.notTranslated.map((line) => yamlComment(`  - ${line}`)), '');
   }
-  parts.push('# Handed to every service as its --config document (a JSON file mounted as a swarm config).', 'config: {}', '');
+  parts.push('# Handed to every service as its --config document (a JSON file mounted as a swarm config).', yamlText({ config: sections.config }), '');
   return `${head}${parts.join('\n')}`;
+}
+
+/** What renderImportedConfig's text must read back as: the template's head as intended, then the app's sections. */
+export function intendedImportedDocument(template: string, choices: InitChoices, app: AppDraft): Record<string, unknown> {
+  return { ...intendedInitDocument(splitTemplate(template).head, choices), ...appSections(app) };
 }
 
 /** One HTTP service built from the folder's Dockerfile. */

@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { terminalJson, visible, withoutEscapes } from '../util/terminal-text.js';
 import { parseDuration } from './duration.js';
 
 /**
@@ -89,8 +90,16 @@ export function selectLines(lines: LogLine[], request: LogRequest): LogLine[] {
   return request.tail !== undefined ? matching.slice(Math.max(0, matching.length - request.tail)) : matching;
 }
 
-/** `2026-11-30T01:02:03.123Z v2 api 1.k3j9x node-2 | text`, or one JSON object per line with `--json`. */
-export function formatLogLine(line: LogLine, json: boolean): string {
-  if (json) return JSON.stringify(line);
-  return `${line.time.replace(/(\.\d{3})\d*Z$/, '$1Z')} ${line.version} ${line.service} ${line.task} ${line.node} | ${line.message}`;
+/**
+ * How a line is printed: `text` (default) removes the task's colour, cursor and title sequences and shows its
+ * other control characters escaped, so a task's output cannot drive the operator's terminal; `raw` prints the
+ * task's text as it wrote it; `json` keeps the text as written too, where JSON's escapes make it inert.
+ */
+export type LogFormat = 'text' | 'raw' | 'json';
+
+/** `2026-11-30T01:02:03.123Z v2 api 1.k3j9x node-2 | text`, or one JSON object per line. */
+export function formatLogLine(line: LogLine, format: LogFormat): string {
+  if (format === 'json') return terminalJson(line);
+  const message = format === 'raw' ? line.message : withoutEscapes(line.message);
+  return `${line.time.replace(/(\.\d{3})\d*Z$/, '$1Z')} ${visible(line.version)} ${visible(line.service)} ${visible(line.task)} ${visible(line.node)} | ${message}`;
 }

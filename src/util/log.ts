@@ -1,4 +1,5 @@
 import { redact } from './redact.js';
+import { visibleLines } from './terminal-text.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -22,13 +23,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const stream = options.stream ?? process.stderr;
   const color = options.color ?? wantsColor(stream);
   const paint = (code: number, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
-  const write = (line: string) => stream.write(redact(line) + '\n');
+  // messages carry names and errors from outside (the cluster, depl.yaml, a Compose file): their control
+  // characters are shown escaped before depl adds its own colours
+  const shown = (message: string) => visibleLines(redact(message));
+  const write = (line: string) => stream.write(line + '\n');
   return {
-    debug: (m) => { if (options.verbose) write(paint(90, m)); },
-    info: (m) => write(m),
-    step: (m) => write(paint(36, '› ') + m),
-    warn: (m) => write(paint(33, 'warning: ') + m),
-    error: (m) => write(paint(31, 'error: ') + m),
+    debug: (m) => { if (options.verbose) write(paint(90, shown(m))); },
+    info: (m) => write(shown(m)),
+    step: (m) => write(paint(36, '› ') + shown(m)),
+    warn: (m) => write(paint(33, 'warning: ') + shown(m)),
+    error: (m) => write(paint(31, 'error: ') + shown(m)),
   };
 }
 

@@ -2,14 +2,16 @@ import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { generateMissingSecrets, secretsFilePath } from '../apply/secrets-store.js';
-import { UserError } from '../errors.js';
+import { OperationError, UserError } from '../errors.js';
 import { parseConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { deplIgnoreLines, withDeplIgnores } from '../plan/dockerignore.js';
 import { ComposeError, exposedPort, translateCompose } from '../plan/compose-import.js';
-import { appFromCompose, dockerfileApp, exampleContext, renderImportedConfig, renderInitConfig, type InitChoices } from '../plan/init-config.js';
+import { appFromCompose, dockerfileApp, exampleContext, intendedImportedDocument, intendedInitDocument, renderImportedConfig, renderInitConfig, type InitChoices } from '../plan/init-config.js';
+import { renderedDifferences } from '../plan/yaml-render.js';
 import { checkHealthPath } from '../names.js';
 import { packagePath, packageRoot } from '../util/paths.js';
+import { visible } from '../util/terminal-text.js';
 
 /** The Compose Specification's file names, in the order `docker compose` looks for them. */
 export const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
@@ -55,9 +57,12 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   const source = await chooseSource(req, folder);
   const template = await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8');
   let text: string;
+  let intended: Record<string, unknown>;
   let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile' | 'dockerignores'>;
   if (source.kind === 'example') {
-    text = renderInitConfig(template, { ...req, exampleContext: exampleContext(folder, packageRoot, path.relative) });
+    const choices = { ...req, exampleContext: exampleContext(folder, packageRoot, path.relative) };
+    text = renderInitConfig(template, choices);
+    intended = intendedInitDocument(template, choices);
     const config = parseConfig(text, req.file);
     result = { source: 'example crawler', services: Object.keys(config.services), accessories: Object.keys(config.accessories), secrets: config.secrets, notTranslated: [] };
   } else {
@@ -66,12 +71,17 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
       ? appFromCompose(await readCompose(source.file))
       : dockerfileApp({ dockerfile: relative, ...(await portAndHealth(req, source.file)) });
     text = renderImportedConfig(template, req, app, relative);
+    intended = intendedImportedDocument(template, req, app);
     result = { source: relative, services: Object.keys(app.services), accessories: Object.keys(app.accessories), secrets: app.secrets, notTranslated: app.notTranslated };
   }
-  const config = parseConfig(text, req.file); // a translation depl itself cannot read is a bug, not the user's problem
+  // exactly these bytes are checked and written: a lone surrogate, say, would not survive UTF-8 unchanged
+  const bytes = Buffer.from(text, 'utf8');
+  const written = bytes.toString('utf8');
+  checkRendered(written, intended, result.source, req.file);
+  const config = parseConfig(written, req.file); // a translation depl itself cannot read is a bug, not the user's problem
   try {
     // 0600: depl.yaml names the app's secrets and hosts, and is the operator's own
-    await writeFile(req.file, text, { flag: req.force ? 'w' : 'wx', mode: 0o600 });
+    await writeFile(req.file, bytes, { flag: req.force ? 'w' : 'wx', mode: 0o600 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new UserError(`${req.file} already exists`, 'Pass --force to overwrite it, or --config to write elsewhere.', 'CONFIG_EXISTS');
@@ -104,6 +114,21 @@ async function addDeplIgnores(config: DeplConfig, folder: string, configFile: st
     written.push(file);
   }
   return written;
+}
+
+/**
+ * The file must read back as exactly what depl meant to write: no key more, none less, no value changed. Input
+ * that got out of its scalar or comment would show here, and then nothing is written.
+ */
+function checkRendered(text: string, intended: Record<string, unknown>, source: string, file: string): void {
+  const differences = renderedDifferences(text, intended);
+  if (differences.length === 0) return;
+  const shown = differences.slice(0, 5).map((d) => `"${visible(d)}"`).join(', ') + (differences.length > 5 ? `, and ${differences.length - 5} more` : '');
+  throw new OperationError(
+    `depl init did not write ${file}: the text made from ${visible(source)} does not read back as what depl meant to write (${shown})`,
+    'This is a bug in depl: please report it with the file depl init read. Meanwhile rename the keys or values named above, or write depl.yaml by hand.',
+    'INIT_RENDER_MISMATCH',
+  );
 }
 
 async function chooseSource(req: InitRequest, folder: string): Promise<Source> {

@@ -177,7 +177,8 @@ describe('depl exec', () => {
   it('is interactive with a TTY when run from a terminal: raw input reaches the shell, the TTY follows the terminal\'s size', async () => {
     // util-linux `script` gives depl a terminal of 33 rows and 111 columns; once ./resize exists it becomes 44 x 99
     const flag = path.join(tc.dir, 'resize');
-    const line = `stty rows 33 cols 111; (while [ ! -e ${flag} ]; do sleep 0.1; done; stty rows 44 cols 99 < /dev/tty) & exec node ${cliEntry} exec web --version v1 -- sh`;
+    // after depl, the terminal's modes: raw mode (-icanon -echo) must not outlive the session
+    const line = `stty rows 33 cols 111; (while [ ! -e ${flag} ]; do sleep 0.1; done; stty rows 44 cols 99 < /dev/tty) & node ${cliEntry} exec web --version v1 -- sh; code=$?; echo "after: $(stty -a | grep -o -- '-\\?icanon\\|-\\?echo ' | tr -d ' \\n')"; exit $code`;
     const session = execa('script', ['-qefc', line, '/dev/null'], { cwd: tc.dir, env: { NO_COLOR: '1', TERM: 'xterm' }, reject: false });
     let out = '';
     session.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
@@ -196,6 +197,7 @@ describe('depl exec', () => {
     session.stdin!.write('exit 7\r');
     const result = await session;
     expect(result.exitCode, out).toBe(7);
+    expect(out).toMatch(/after: icanonecho\r?\n/);
   });
 });
 

@@ -3,17 +3,17 @@ import { requireConfig } from '../require-config.js';
 import { execInService } from '../../workflows/exec.js';
 
 /**
- * With stdin a TTY: a TTY in the container, the terminal in raw mode (Ctrl-C goes to the command) and resized
- * with it; otherwise plain pipes. The command's exit code becomes depl's (main.ts maps it).
+ * With stdin a TTY: a TTY in the container, the terminal in raw mode while it is attached (Ctrl-C goes to the
+ * command) and resized with it; otherwise plain pipes. The command's exit code becomes depl's (main.ts maps it).
  */
 export default async function command(ctx: CommandContext, service: string, commandLine: string[], opts: { version?: string }): Promise<CommandOutcome> {
   const loaded = await requireConfig(ctx);
   const stdin = process.stdin;
   const tty = Boolean(stdin.isTTY) && Boolean(process.stdout.isTTY);
-  if (tty) stdin.setRawMode(true);
   try {
     const result = await execInService(loaded, { service, version: opts.version, command: commandLine, tty, term: process.env.TERM }, ctx.log, {
       stdin,
+      rawMode: tty ? stdin : undefined,
       stdout: process.stdout,
       stderr: process.stderr,
       size: () => ({ columns: process.stdout.columns ?? 0, rows: process.stdout.rows ?? 0 }),
@@ -25,7 +25,6 @@ export default async function command(ctx: CommandContext, service: string, comm
     ctx.log.debug(`exec in task ${result.task} on ${result.node} exited with ${result.exitCode}`);
     return { exitCode: result.exitCode };
   } finally {
-    if (tty) stdin.setRawMode(false);
     stdin.pause();
   }
 }

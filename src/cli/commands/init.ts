@@ -3,6 +3,7 @@ import { UserError } from '../../errors.js';
 import type { CommandContext } from '../context.js';
 import { configPathFrom } from '../../config/load.js';
 import { checkAppName, checkDomainName } from '../../names.js';
+import { visible } from '../../util/terminal-text.js';
 import { initConfig } from '../../workflows/init.js';
 
 interface InitOptions {
@@ -27,10 +28,11 @@ export default async function init(ctx: CommandContext, opts: InitOptions): Prom
     : undefined;
   const result = await initConfig({ ...opts, force: opts.force ?? false, file: configPathFrom(ctx.globals.config), ask });
 
-  const lines = [`Wrote ${result.file} from ${result.source} (provider: ${opts.provider}).`];
+  // the notes quote the Compose file's keys and values: each is shown as one line, control characters escaped
+  const lines = [`Wrote ${visible(result.file)} from ${visible(result.source)} (provider: ${opts.provider}).`];
   lines.push(`  services: ${result.services.join(', ')}`);
   if (result.accessories.length > 0) lines.push(`  accessories: ${result.accessories.join(', ')}`);
-  if (result.notTranslated.length > 0) lines.push('  not translated (also listed in the file):', ...result.notTranslated.map((l) => `    - ${l}`));
+  if (result.notTranslated.length > 0) lines.push('  not translated (also listed in the file):', ...result.notTranslated.map((l) => `    - ${visible(l)}`));
   if (result.generatedSecrets.length > 0) {
     lines.push(`Generated ${result.generatedSecrets.join(', ')} into ${result.secretsFile} (0600). To use your own value: depl secrets set NAME`);
   }

@@ -9,14 +9,18 @@ interface LogsOptions {
   since?: string;
   tail?: number;
   grep?: string;
+  raw?: boolean;
 }
 
-/** Lines go to stdout as they are merged (one JSON object per line with --json); Ctrl-C ends --follow. */
+/**
+ * Lines go to stdout as they are merged (one JSON object per line with --json), the tasks' escape sequences
+ * removed unless --raw; Ctrl-C ends --follow.
+ */
 export default async function command(ctx: CommandContext, service: string | undefined, opts: LogsOptions): Promise<void> {
   const request = planLogRequest(opts);
   const loaded = await requireConfig(ctx);
-  const json = Boolean(ctx.globals.json);
+  const format = ctx.globals.json ? 'json' : opts.raw ? 'raw' : 'text';
   await streamLogs(loaded, { service, version: opts.version, request }, ctx.log, (line) => {
-    process.stdout.write(formatLogLine(line, json) + '\n');
+    process.stdout.write(formatLogLine(line, format) + '\n');
   });
 }

@@ -32,7 +32,20 @@ describe('depl logs planning', () => {
 
   it('prints one prefixed line, or one JSON object per line', () => {
     const l = line('2026-11-30T01:00:02.123456789Z', 'node-2', 'started');
-    expect(formatLogLine(l, false)).toBe('2026-11-30T01:00:02.123Z v2 api 1.abcde node-2 | started');
-    expect(JSON.parse(formatLogLine(l, true))).toEqual(l);
+    expect(formatLogLine(l, 'text')).toBe('2026-11-30T01:00:02.123Z v2 api 1.abcde node-2 | started');
+    expect(JSON.parse(formatLogLine(l, 'json'))).toEqual(l);
+  });
+
+  it('removes the task\'s escape sequences unless --raw; --json keeps the text, escaped by JSON', () => {
+    // colour, a window title (OSC), clear screen and cursor home, a bell, a CR that would overwrite the line
+    const hostile = line('2026-11-30T01:00:02.123456789Z', 'node-2', '\u001b[31merror\u001b[0m \u001b]0;pwned\u0007\u001b[2J\u001b[Hdone\u0007\rfake ok \u009b2J');
+    expect(formatLogLine(hostile, 'text')).toBe('2026-11-30T01:00:02.123Z v2 api 1.abcde node-2 | error done\\u0007\\rfake ok ');
+    expect(formatLogLine(hostile, 'raw')).toBe(`2026-11-30T01:00:02.123Z v2 api 1.abcde node-2 | ${hostile.message}`);
+    const json = formatLogLine(hostile, 'json');
+    expect(JSON.parse(json)).toEqual(hostile);
+    // eslint-disable-next-line no-control-regex -- no raw control character may reach the terminal
+    expect(json).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    // the other fields come from the cluster too: shown escaped even with --raw
+    expect(formatLogLine({ ...hostile, node: 'node\u001b[2J', message: 'ok' }, 'raw')).toBe('2026-11-30T01:00:02.123Z v2 api 1.abcde node\\u001b[2J | ok');
   });
 });
