@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { createAddressPolicy } from '../core/address-policy.js';
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
-import { pageMatchBudget, urlFilter, type LinkFilter } from '../core/url-patterns.js';
+import { pageMatchBudget, urlFilter, type LinkFilter, type MatchBudget } from '../core/url-patterns.js';
 import type { ServiceConfig } from '../config.js';
 import { JobStore, taskFromFields, type JobMeta, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
@@ -251,9 +251,8 @@ export class CrawlWorker {
     const expanded = task.depth < meta.maxDepth;
     const seeds = meta.seeds.map((s) => new URL(s));
     const recorded = this.recordedFor(task.job);
-    const budget = pageMatchBudget();
     let linksUnchecked = 0;
-    const admit = (link: string, depth: number) => {
+    const admit = (link: string, depth: number, budget: MatchBudget) => {
       // already recorded from this process at this depth or less: finish() would not send it, so not even parsed
       if ((recorded.get(link) ?? Infinity) <= depth) return;
       const linkUrl = new URL(link);
@@ -264,10 +263,13 @@ export class CrawlWorker {
       const rules = this.robots.peek(linkUrl);
       children.push({ url: link, depth, robotsDisallowed: rules !== undefined && !rules.isAllowed(link) });
     };
-    if (expanded) for (const link of links) admit(link, task.depth + 1);
+    const pageBudget = pageMatchBudget();
+    if (expanded) for (const link of links) admit(link, task.depth + 1, pageBudget);
     // sitemaps are optional seeds: read once per job and origin, when a start URL is fetched
     if (meta.options.useSitemaps && task.depth === 0 && meta.seeds.includes(task.url) && this.firstSeedOfOrigin(meta, url)) {
-      for (const link of await sitemapUrls(url.origin, rules, this.fetcher, signal)) admit(link, 0);
+      // up to 50,000 URLs: a budget of their own, so they do not take the page's
+      const sitemapBudget = pageMatchBudget();
+      for (const link of await sitemapUrls(url.origin, rules, this.fetcher, signal)) admit(link, 0, sitemapBudget);
     }
     const capped = linksDropped > 0 || imagesDropped > 0 || linksUnchecked > 0;
     await this.finish(messageId, task, {

@@ -143,7 +143,8 @@ describe('hostile patterns', () => {
     const text = Array.from({ length: 20_000 }, () => (next() < 0.5 ? 'a' : 'b')).join('');
     const budget = unlimited();
     expect(compilePattern('/a[ab]{14}$/')(text, budget)).toBe(/a[ab]{14}$/.test(text));
-    expect(Number.MAX_SAFE_INTEGER - budget.steps).toBeLessThan(20 * text.length);
+    // at most 5 steps per NFA state (16 here) per position, whatever the cache does
+    expect(Number.MAX_SAFE_INTEGER - budget.steps).toBeLessThan(5 * 17 * text.length);
   });
 
   it('gives up with null (not followed) when the budget runs out', () => {
