@@ -1,8 +1,9 @@
 /**
- * A matcher whose time is linear in the length of the text: the pattern is compiled to a Thompson NFA and
- * simulated with one set of states per position (a Pike VM without captures), so no input can make it
- * backtrack. Each text position costs at most one step per program instruction. Globs and the regex subset
- * (url-patterns.ts) both compile to the tree below.
+ * A matcher whose time is linear in the length of the text: the pattern is compiled to a Thompson NFA whose
+ * states are followed as a set, one set per position, never one path at a time, so no input can make it
+ * backtrack. The sets are cached as the states of a DFA built while matching (runProgram). Each text position
+ * costs at most one step per program instruction. Globs and the regex subset (url-patterns.ts) both compile
+ * to the tree below.
  */
 
 /** Code-unit ranges [from, to] (inclusive), sorted and merged; `negated` matches every unit outside them. */
