@@ -77,6 +77,8 @@ export interface PageRecord {
   /** Distinct links / images left out by the per-page caps (absent when no cap applied). */
   linksDropped?: number;
   imagesDropped?: number;
+  /** Links the job's include/exclude patterns could not check (too long, or the page's matching budget spent): not followed. */
+  linksUnchecked?: number;
   /** The encoding the page was decoded with (WHATWG encoding sniffing). */
   encoding?: string;
   truncated?: boolean;

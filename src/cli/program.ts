@@ -181,6 +181,8 @@ export function buildProgram(run: Runner): Command {
     .argument('<url...>', 'start URLs (http or https)')
     .option('--depth <n>', 'link depth to follow', nonNegativeInt, 2)
     .option('--max-pages <n>', 'stop after this many pages', positiveInt, 100)
+    .option('--include <pattern>', 'follow only links matching one of these (repeatable): a glob (* within a path segment, ** across, ? one character) or /regex/flags', collect, [])
+    .option('--exclude <pattern>', 'never follow links matching this (repeatable): a glob or /regex/flags', collect, [])
     .option('--wait', 'show progress and end with the summary')
     .option('--timeout <duration>', 'with --wait: give up waiting after this long (e.g. 90s, 10m); the job keeps running')
     .option('--api <url>', 'crawler API base URL (default: the live version through the edge)')
@@ -216,6 +218,10 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
   return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function nonNegativeInt(value: string): number {

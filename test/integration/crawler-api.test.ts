@@ -285,4 +285,37 @@ describe('crawler API', () => {
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toMatch(/file:/);
   });
+
+  it('refuses a pattern it cannot match in linear time with 400 naming it, takes the hostile ones it can; depl crawl submit exits 2 with the reason', async () => {
+    const config = configFor();
+    const base = await startApi(config);
+    const submit = (include: string[], exclude: string[] = []) => call(base, 'POST', '/v1/jobs', json({ urls: ['http://x.test/'], include, exclude }));
+    const refusals: Array<[string[], string[], RegExp]> = [
+      [['/(a)\\1/'], [], /^include\.0: "\/\(a\)\\1\/" cannot be used: .*backreference/],
+      [['**'], ['/a(?=b)/'], /^exclude\.0: "\/a\(\?=b\)\/" cannot be used: lookahead/],
+      [['/a{5000}/'], [], /^include\.0: .*too large once its repetitions are expanded/],
+      [[`http://x.test/${'a'.repeat(600)}`.slice(0, 520)], [], /^include\.0: .* is 520 characters long; at most 500 are allowed/],
+      [Array(30).fill('**a'), Array(21).fill('**b'), /^include: expected at most 50 include and exclude patterns together, got 51/],
+    ];
+    for (const [include, exclude, detail] of refusals) {
+      const response = await submit(include, exclude);
+      expect(response.status, String(detail)).toBe(400);
+      expect(response.json.error.code).toBe('invalid_request');
+      expect(response.json.error.details, String(detail)).toEqual([expect.stringMatching(detail)]);
+    }
+    expect(await client.keys(`${config.keyPrefix}*`)).toEqual([]);
+    // the patterns that backtrack exponentially in JavaScript are matched in linear time, so they are taken
+    const hostile = await submit(['/(a|a)*b/', '**a**a**a**a**a**a**b']);
+    expect(hostile.status).toBe(201);
+    expect(hostile.json.request).toMatchObject({ include: ['/(a|a)*b/', '**a**a**a**a**a**a**b'] });
+
+    const cwd = await mkdtemp(path.join(tmpdir(), 'depl-crawl-patterns-'));
+    const env = { DEPL_API_TOKEN: TOKEN };
+    const cli = await runCli(['crawl', 'submit', 'http://x.test/', '--include', '**', '--exclude', '/(?<!a)b/', '--api', base], { cwd, env });
+    expect(cli.exitCode, cli.stderr).toBe(2);
+    expect(cli.stderr).toMatch(/exclude\.0: "\/\(\?<!a\)b\/" cannot be used: lookbehind/);
+    const taken = await runCli(['--json', 'crawl', 'submit', 'http://x.test/', '--include', '/(a|a)*b/', '--exclude', '**.pdf', '--api', base], { cwd, env });
+    expect(taken.exitCode, taken.stderr).toBe(0);
+    expect(JSON.parse(taken.stdout).request).toMatchObject({ include: ['/(a|a)*b/'], exclude: ['**.pdf'] });
+  });
 });

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
+import { PATTERN_LIMITS } from '../../crawler/src/core/url-patterns.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -190,6 +193,45 @@ describe('crawler workers', () => {
     await redis.restart({ downMs: 1000 });
     const doc = await waitForJob(store, job.id, 60_000);
     await expectExactCrawl(store, doc, site);
+  });
+
+  it('finish jobs whose patterns backtrack exponentially in JavaScript, on a page linking to very long URLs', async () => {
+    // Links: 2,000 "a"s (matched: /(a|a)*b/ and the glob try 2^n ways with RegExp), 100,000 "a"s (over the length
+    // cap: not matched, not followed, counted), and one link both patterns match.
+    const near = `/${'a'.repeat(2_000)}`;
+    const far = `/${'a'.repeat(100_000)}`;
+    const hits: string[] = [];
+    const server = createServer((req, res) => {
+      hits.push(req.url!.length > 100 ? `long:${req.url!.length}` : req.url!);
+      if (req.url !== '/' && req.url !== '/aaaaaab') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/html' }).end(`<a href="${near}">near</a><a href="${far}">far</a><a href="/aaaaaab">both match</a>`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    }));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const config = configFor();
+    const store = new JobStore(client, config.keyPrefix);
+    // a separate process: a worker stuck in RegExp would block this test's own event loop
+    const [worker] = await startWorkerProcesses(config, 1);
+    for (const include of ['/(a|a)*b/', '**a**a**a**a**a**a**b']) {
+      const job = await store.create({ urls: [`${origin}/`], maxDepth: 3, maxPages: 100, scope: 'host', include: [include], exclude: ['/(x+x+)+y/'] });
+      const doc = await waitForJob(store, job.id, 30_000).catch((error: Error) => {
+        throw new Error(`${include}: ${error.message}\n${worker!.output()}`);
+      });
+      expect(doc.status, include).toBe('done');
+      // both pages link to the long URL: each counts it unchecked
+      expect(doc.counts, include).toMatchObject({ fetched: 2, capped: 2, pending: 0 });
+      const { pages } = await results(store, doc.id);
+      expect(pages.map((p) => [p.url, p.links, p.linksUnchecked]).sort(), include).toEqual([[`${origin}/`, 3, 1], [`${origin}/aaaaaab`, 3, 1]]);
+    }
+    expect(far.length).toBeGreaterThan(PATTERN_LIMITS.maxUrlLength);
+    expect(hits.filter((h) => h.startsWith('long:'))).toEqual([]);
   });
 
   it('stop on SIGTERM within the grace period, handing back what it holds', async () => {

@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { canonicalUrl, describeUnsupportedUrl } from './url.js';
 import type { LinkScope } from './scope.js';
-import { describeBadPattern } from './url-patterns.js';
+import { PATTERN_LIMITS, describeBadPattern } from './url-patterns.js';
 
 /** Limits a submitter may ask for; the service config caps them further (api.maxPagesLimit). */
 export const MAX_SEED_URLS = 100;
 export const MAX_DEPTH = 20;
 
-export const MAX_PATTERNS = 50;
-const urlPattern = z.string().min(1).max(500).superRefine((value, ctx) => {
+export const MAX_PATTERNS = PATTERN_LIMITS.maxPatterns;
+const urlPattern = z.string().min(1).superRefine((value, ctx) => {
   const problem = describeBadPattern(value);
   if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
 });
@@ -31,6 +31,11 @@ export const jobRequestSchema = z.strictObject({
   exclude: z.array(urlPattern).max(MAX_PATTERNS).default([]),
   /** Also start from the sitemaps robots.txt lists and /sitemap.xml of each start URL's origin. */
   useSitemaps: z.boolean().default(false),
+}).superRefine((request, ctx) => {
+  const count = request.include.length + request.exclude.length;
+  if (count > MAX_PATTERNS) {
+    ctx.addIssue({ code: 'custom', path: ['include'], message: `expected at most ${MAX_PATTERNS} include and exclude patterns together, got ${count}` });
+  }
 });
 
 export type JobRequestInput = z.input<typeof jobRequestSchema>;

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { createAddressPolicy } from '../core/address-policy.js';
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
-import { urlFilter, type UrlMatcher } from '../core/url-patterns.js';
+import { pageMatchBudget, urlFilter, type LinkFilter, type MatchBudget } from '../core/url-patterns.js';
 import type { ServiceConfig } from '../config.js';
 import { JobStore, taskFromFields, type JobMeta, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
@@ -52,7 +52,7 @@ export class CrawlWorker {
   private readonly fetcher: SafeFetcher;
   private readonly robots: RobotsCache;
   private readonly held = new Map<string, Held>();
-  private readonly metaCache = new Map<string, { meta: JobMeta | null; filter: UrlMatcher; expires: number }>();
+  private readonly metaCache = new Map<string, { meta: JobMeta | null; filter: LinkFilter; expires: number }>();
   /** Per job: links (with the depth they were sent at) and images whose completion script already ran here. */
   private readonly recorded = new Map<string, Map<string, number>>();
   private stopping = false;
@@ -251,20 +251,27 @@ export class CrawlWorker {
     const expanded = task.depth < meta.maxDepth;
     const seeds = meta.seeds.map((s) => new URL(s));
     const recorded = this.recordedFor(task.job);
-    const admit = (link: string, depth: number) => {
+    let linksUnchecked = 0;
+    const admit = (link: string, depth: number, budget: MatchBudget) => {
       // already recorded from this process at this depth or less: finish() would not send it, so not even parsed
       if ((recorded.get(link) ?? Infinity) <= depth) return;
       const linkUrl = new URL(link);
-      if (!inScopeOfAny(linkUrl, seeds, meta.scope) || !filter(link)) return;
+      if (!inScopeOfAny(linkUrl, seeds, meta.scope)) return;
+      const verdict = filter(link, budget);
+      if (verdict === 'unchecked') linksUnchecked++;
+      if (verdict !== 'follow') return;
       const rules = this.robots.peek(linkUrl);
       children.push({ url: link, depth, robotsDisallowed: rules !== undefined && !rules.isAllowed(link) });
     };
-    if (expanded) for (const link of links) admit(link, task.depth + 1);
+    const pageBudget = pageMatchBudget();
+    if (expanded) for (const link of links) admit(link, task.depth + 1, pageBudget);
     // sitemaps are optional seeds: read once per job and origin, when a start URL is fetched
     if (meta.options.useSitemaps && task.depth === 0 && meta.seeds.includes(task.url) && this.firstSeedOfOrigin(meta, url)) {
-      for (const link of await sitemapUrls(url.origin, rules, this.fetcher, signal)) admit(link, 0);
+      // up to 50,000 URLs: a budget of their own, so they do not take the page's
+      const sitemapBudget = pageMatchBudget();
+      for (const link of await sitemapUrls(url.origin, rules, this.fetcher, signal)) admit(link, 0, sitemapBudget);
     }
-    const capped = linksDropped > 0 || imagesDropped > 0;
+    const capped = linksDropped > 0 || imagesDropped > 0 || linksUnchecked > 0;
     await this.finish(messageId, task, {
       outcome: 'fetched',
       page: {
@@ -273,6 +280,7 @@ export class CrawlWorker {
         ...(dataImages > 0 ? { dataImages } : {}),
         ...(linksDropped > 0 ? { linksDropped } : {}),
         ...(imagesDropped > 0 ? { imagesDropped } : {}),
+        ...(linksUnchecked > 0 ? { linksUnchecked } : {}),
         ...(fetched.truncated ? { truncated: true } : {}),
       },
       imagePage: fetched.finalUrl,
@@ -346,11 +354,11 @@ export class CrawlWorker {
     return known;
   }
 
-  private async jobMeta(id: string): Promise<{ meta: JobMeta | null; filter: UrlMatcher }> {
+  private async jobMeta(id: string): Promise<{ meta: JobMeta | null; filter: LinkFilter }> {
     const hit = this.metaCache.get(id);
     if (hit !== undefined && hit.expires > Date.now()) return hit;
     const meta = await this.store.meta(id);
-    const entry = { meta, filter: meta === null ? () => true : urlFilter(meta.options.include, meta.options.exclude), expires: Date.now() + 1000 };
+    const entry = { meta, filter: urlFilter(meta?.options.include ?? [], meta?.options.exclude ?? []), expires: Date.now() + 1000 };
     this.metaCache.set(id, entry);
     if (this.metaCache.size > 1000) this.metaCache.delete(this.metaCache.keys().next().value!);
     return entry;

@@ -17,6 +17,17 @@ describe('parseJobRequest', () => {
     expect(!bad.ok && bad.errors.join('\n')).toMatch(/exclude\.0: .*not a valid regular expression/);
   });
 
+  it('refuses a pattern it cannot match in linear time, naming it and the reason, and more than 50 patterns in all', () => {
+    const backreference = parseJobRequest({ urls: ['http://s.test/'], include: ['http://s.test/**', '/(a)\\1/'] }, limits);
+    expect(!backreference.ok && backreference.errors).toEqual([expect.stringMatching(/^include\.1: "\/\(a\)\\1\/" cannot be used: .*backreference/)]);
+    const tooMany = parseJobRequest({ urls: ['http://s.test/'], include: Array(30).fill('**a'), exclude: Array(21).fill('**b') }, limits);
+    expect(!tooMany.ok && tooMany.errors).toEqual(['include: expected at most 50 include and exclude patterns together, got 51']);
+    const fifty = parseJobRequest({ urls: ['http://s.test/'], include: Array(30).fill('**a'), exclude: Array(20).fill('**b') }, limits);
+    expect(fifty.ok).toBe(true);
+    // matched in linear time, so accepted
+    expect(parseJobRequest({ urls: ['http://s.test/'], include: ['/(a|a)*b/', '**a**a**a**a**a**a**b'] }, limits).ok).toBe(true);
+  });
+
   it('maps sameHost:false to any scope', () => {
     const result = parseJobRequest({ urls: ['http://s.test/'], sameHost: false }, limits);
     expect(result.ok && result.value.scope).toBe('any');
