@@ -57,6 +57,11 @@ export interface FakeCluster {
   rejectConfig: string | null;
   /** When true, the edge keeps the routing it has and ignores the file (a stuck edge): changes time out. */
   frozen: boolean;
+  /**
+   * A configuration generation nginx accepts (`nginx -t`) but cannot load: on a reload the edge keeps the
+   * configuration it runs (as nginx does when, say, a new listen address cannot be bound).
+   */
+  unloadable: string | null;
   close(): Promise<void>;
 }
 
@@ -76,7 +81,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   let loaded: string | null = null;
   let routing: RoutingSeen | null = null;
   let reloadMark = -1;
-  const state = { rejectConfig: null as string | null, frozen: false };
+  const state = { rejectConfig: null as string | null, frozen: false, unloadable: null as string | null };
   const unhealthy = new Set<string>();
 
   const reloadFile = `${edgeDir}/.reloaded`;
@@ -88,7 +93,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     const mark = await stat(reloadFile).then((s) => s.mtimeMs, () => -1);
     if (mark !== reloadMark) {
       reloadMark = mark;
-      loaded = await local.readFile(`${edgeDir}/nginx.conf`);
+      const file = await local.readFile(`${edgeDir}/nginx.conf`);
+      if (file === null || state.unloadable === null || generationOf(file) !== state.unloadable) loaded = file;
     }
     if (!state.frozen) routing = parseRouting(await local.readFile(`${edgeDir}/routing`)) ?? routing;
     return { config: loaded, routing };
@@ -189,6 +195,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     set rejectConfig(value) { state.rejectConfig = value; },
     get frozen() { return state.frozen; },
     set frozen(value) { state.frozen = value; },
+    get unloadable() { return state.unloadable; },
+    set unloadable(value) { state.unloadable = value; },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
