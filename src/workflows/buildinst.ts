@@ -8,7 +8,7 @@ import { ensureEdgeService } from '../apply/edge/service.js';
 import { waitForHealthy } from '../apply/health.js';
 import { operatorHooks, type HookRunner } from '../apply/hooks.js';
 import { clearInstallIntent, readInstallIntent, writeInstallIntent } from '../apply/install-intent.js';
-import { describeHolder, withLock } from '../apply/lock.js';
+import { describeHolder, withLock, type HeldLock } from '../apply/lock.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
 import { createService, ensureSwarmConfig, ensureSwarmSecret, listServices, removeService, serviceLogTail, serviceTasks, updateService, waitForServices, type InstalledService } from '../apply/swarm.js';
@@ -34,7 +34,7 @@ import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecre
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { edgeControlFor, operator } from './edge-control.js';
+import { edgeControlFor, fencedControl, operator } from './edge-control.js';
 import { repairInterruptedInstall } from './install-repair.js';
 import { openRelease, withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
@@ -108,7 +108,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       waitMs: options.lockWaitMs ?? 0,
       log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded, log) }));
+    }, (lock) => install({ loaded, cluster, lock, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded, log) }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();
@@ -132,6 +132,8 @@ function httpVersion(config: DeplConfig, version: string): { services: string[];
 interface InstallContext {
   loaded: LoadedConfig;
   cluster: Cluster;
+  /** The cluster lock this buildinst holds: what it writes on the manager goes through lock.fenced. */
+  lock: HeldLock;
   engine: Engine;
   inputs: BuildInput[];
   secrets: ResolvedSecret[];
@@ -172,7 +174,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       const labels = existing.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
       await refreshEdgeCertificates(cluster, ctx.loaded, log, [...new Set([...labels, version])], { issue: false });
     }
-    session = await openRelease(await edgeControlFor(cluster, ctx.loaded.config, log), ctx.command);
+    session = await openRelease(fencedControl(await edgeControlFor(cluster, ctx.loaded.config, log), ctx.lock), ctx.command);
     session.check(request);
   }
   await checkAccessoryNames(ctx, existing);
@@ -224,7 +226,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   if (autoscaler !== null) specs.push(autoscaler);
 
   // what the next command removes if this process dies before the version is in (src/plan/install-intent.ts)
-  await writeInstallIntent(cluster.manager, {
+  await writeInstallIntent(ctx.lock.fenced(cluster.manager), {
     schema: 1, app, version, command: ctx.command, by: operator({}), at: new Date().toISOString(), pid: process.pid,
     services: specs.map((s) => s.Name), redeploy: previousOfLabel.length > 0,
   });
@@ -266,7 +268,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     throw error;
   }
   unregister();
-  await clearInstallIntent(cluster.manager, app);
+  await clearInstallIntent(ctx.lock.fenced(cluster.manager), app);
 
   // Certificates come after the version is in: one that cannot be issued leaves the version on plain HTTP.
   let httpsMissing: string | undefined;
@@ -276,7 +278,10 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       const routing = session.routing();
       const certs = await refreshEdgeCertificates(cluster, ctx.loaded, log, routing.versions.map((v) => v.label));
       // the routing stays; the settings (certificates) changed: the edge reloads them gracefully
-      if (certs.renderChanged) await applyEdgeConfig(await clusterEdgeSite(cluster, app), routing);
+      if (certs.renderChanged) {
+        const site = await clusterEdgeSite(cluster, app);
+        await applyEdgeConfig({ ...site, remote: ctx.lock.fenced(site.remote) }, routing);
+      }
       httpsMissing = certs.failed.find((f) => f.names.some((name) => certificateCovers([name], host)))?.reason;
       if (httpsMissing === undefined && !certs.installed.some((c) => certificateCovers(c.names, host))) httpsMissing = 'no certificate covers this host';
     } catch (error) {
@@ -473,7 +478,7 @@ async function undo(ctx: InstallContext, specs: ServiceSpec[], session: ReleaseS
     });
   }
   // a service left behind stays named by the intent, so the next command removes it
-  if (removed) await clearInstallIntent(ctx.cluster.manager, ctx.loaded.config.app).catch(() => undefined);
+  if (removed) await clearInstallIntent(ctx.lock.fenced(ctx.cluster.manager), ctx.loaded.config.app).catch(() => undefined);
 }
 
 /**
@@ -487,7 +492,7 @@ async function repairEarlierInstall(ctx: InstallContext): Promise<void> {
   if (intent === null) return;
   const control = await edgeControlFor(cluster, config, log).catch(() => undefined);
   // opening the release state repairs the edge and then the interrupted install (src/workflows/release.ts)
-  if (control !== undefined) await openRelease(control, ctx.command);
+  if (control !== undefined) await openRelease(fencedControl(control, ctx.lock), ctx.command);
   // the edge is not running: its services are removed without it (the next release change re-renders its routing)
-  else await repairInterruptedInstall(await edgeControlFor(cluster, config, log, true), intent);
+  else await repairInterruptedInstall(fencedControl(await edgeControlFor(cluster, config, log, true), ctx.lock), intent);
 }

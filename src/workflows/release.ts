@@ -11,7 +11,7 @@ import {
 } from '../plan/release-state.js';
 import type { ScaleTarget } from '../plan/scale.js';
 import { pausePoint } from '../util/pause-point.js';
-import { operator, type EdgeControl } from './edge-control.js';
+import { fencedControl, operator, type EdgeControl } from './edge-control.js';
 import { repairInterruptedInstall } from './install-repair.js';
 
 /**
@@ -290,7 +290,7 @@ export async function withRelease<T>(control: EdgeControl, command: string, opti
   });
   let session: ReleaseSession | undefined;
   try {
-    session = await openRelease(control, command, { startedAt });
+    session = await openRelease(fencedControl(control, lock), command, { startedAt });
     await session.refreshCertificates();
     return await fn(session);
   } finally {

@@ -273,6 +273,8 @@ class DyingRemote implements Remote {
 
   async shell(line: string, options?: ExecOptions): Promise<ExecResult> {
     this.alive();
+    // a write of the release document under the lock's fence (src/apply/fenced-remote.ts) is a shell line
+    if (/\/release\.json'?$/.test(line)) return this.stateWrite(String(options?.stdin ?? ''), () => this.inner.shell(line, options));
     const result = await this.inner.shell(line, options);
     // The routing table is written (the edge may already read it); depl dies before it hears the edge confirm.
     if (line.includes('/routing.next') && this.point === 'after-config-written') this.die();
@@ -281,12 +283,17 @@ class DyingRemote implements Remote {
 
   async writeFileAtomic(file: string, content: string | Buffer, mode?: number): Promise<void> {
     this.alive();
-    const isState = file.endsWith('/release.json');
-    const pending = isState && JSON.parse(String(content)).pending !== null;
+    if (!file.endsWith('/release.json')) return this.inner.writeFileAtomic(file, content, mode);
+    await this.stateWrite(String(content), () => this.inner.writeFileAtomic(file, content, mode));
+  }
+
+  private async stateWrite<T>(content: string, write: () => Promise<T>): Promise<T> {
+    const pending = JSON.parse(content).pending !== null;
     // Nothing touches the manager between the edge's confirmation and the commit: both points are here.
-    if (isState && !pending && (this.point === 'before-record' || this.point === 'after-reload')) this.die();
-    await this.inner.writeFileAtomic(file, content, mode);
-    if (isState && pending && this.point === 'after-intent') this.die();
+    if (!pending && (this.point === 'before-record' || this.point === 'after-reload')) this.die();
+    const result = await write();
+    if (pending && this.point === 'after-intent') this.die();
+    return result;
   }
 
   async readFile(file: string): Promise<string | null> {

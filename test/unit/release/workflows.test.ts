@@ -48,7 +48,8 @@ describe('switch, rollback, canary on the fake cluster', () => {
     expect(recorded).toMatchObject({ live: 'v3', previous: 'v1', canary: null, pending: null, edge: { generation: fake.served() } });
     expect(recorded.history.map((h) => `${h.action} ${h.version}`)).toEqual(['switch v1', 'switch v2', 'rollback v1', 'canary v3', 'abort v3', 'canary v3', 'promote v3']);
     expect(await lockStatus(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
-  });
+    // seven changes, each writing through the lease's fence: a shell per write on the fake's manager
+  }, 30_000);
 
   it('refuses what is not installed or not healthy, changing nothing', async () => {
     const before = await nginxConf();
