@@ -15,7 +15,7 @@ import { createService, ensureSwarmConfig, ensureSwarmSecret, listServices, remo
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { isDeplError, OperationError, UserError } from '../errors.js';
-import { autoscaleStateDir, planAutoscaler } from '../plan/autoscale.js';
+import { autoscalerFoldersLine, planAutoscaler } from '../plan/autoscale.js';
 import { planImages } from '../plan/images.js';
 import { AUTOSCALER_SERVICE } from '../config/schema.js';
 import { serviceName, versionHost } from '../plan/names.js';
@@ -353,7 +353,7 @@ async function ensureRenewalTask(ctx: InstallContext, config: DeplConfig): Promi
 async function autoscalerSpec(ctx: InstallContext, config: DeplConfig, secrets: Record<string, SwarmSecretRef>): Promise<ServiceSpec | null> {
   if (Object.keys(config.autoscale).length === 0) return null;
   const image = await ensureAutoscalerImage(ctx.engine, config.images.node ?? 'node:20-bookworm-slim', ctx.log);
-  await ctx.cluster.manager.exec(['mkdir', '-p', autoscaleStateDir(config.app)]);
+  await ctx.cluster.manager.shell(autoscalerFoldersLine(config.app));
   return planAutoscaler({ config, version: ctx.version, image, network: ctx.cluster.network, secrets, ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}) });
 }
 
