@@ -149,7 +149,9 @@ async function putPreviousRoutingBack(site: EdgeSite, error: OperationError, pre
     return new EdgeApplyError(`${error.message}; the routing file was removed (there was none before), but the edge keeps serving what it last read`, error.hint, error.code, 'files-restored');
   }
   try {
-    await waitForEdge(site, (r) => r.routing === restoredGeneration && settingsBack(r), what);
+    // the previous table is one the edge served a moment ago: a short wait (an edge that stopped answering
+    // altogether already cost the full one)
+    await waitForEdge(site, (r) => r.routing === restoredGeneration && settingsBack(r), what, undefined, Math.min(site.reloadTimeoutMs ?? CONFIRM_TIMEOUT_MS, 5_000));
   } catch (confirmError) {
     return new EdgeApplyError(
       `${error.message}; the previous files were put back, but the edge does not confirm serving them (${(confirmError as Error).message})`,
@@ -210,8 +212,7 @@ export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings, a
  * Asks the edge (which re-reads its routing file when asked) until its report satisfies `done` (and `settled`,
  * for a reload: nginx's old workers keep accepting for ~100 ms after the new ones start).
  */
-async function waitForEdge(site: EdgeSite, done: (report: EdgeReport) => boolean, what: string, settled?: () => Promise<boolean>): Promise<EdgeReport> {
-  const timeoutMs = site.reloadTimeoutMs ?? CONFIRM_TIMEOUT_MS;
+async function waitForEdge(site: EdgeSite, done: (report: EdgeReport) => boolean, what: string, settled?: () => Promise<boolean>, timeoutMs = site.reloadTimeoutMs ?? CONFIRM_TIMEOUT_MS): Promise<EdgeReport> {
   let last = 'no answer';
   return pollUntil(async () => {
     try {
