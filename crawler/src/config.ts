@@ -81,6 +81,9 @@ export const serviceConfigSchema = z.object({
   /** The API's bearer token, inline (tests, local runs) or, deployed, from apiTokenFile. Only the API needs it. */
   apiToken: z.string().min(1).transform((value) => new ServiceSecret(value)).optional(),
   apiTokenFile: z.string().min(1).optional(),
+  /** A token that reads GET /metrics only (the autoscaler's), inline or from metricsTokenFile; absent: none. */
+  metricsToken: z.string().min(1).transform((value) => new ServiceSecret(value)).optional(),
+  metricsTokenFile: z.string().min(1).optional(),
   port: z.number().int().min(1).max(65535).default(8000),
   host: z.string().default('0.0.0.0'),
   /** Prefix of every Redis key, so several apps (or test runs) can share one Redis. */
@@ -143,6 +146,10 @@ export async function readSecretFiles(config: ServiceConfig, options: LoadOption
   if (config.apiTokenFile !== undefined && options.readToken !== false) {
     if (config.apiToken !== undefined) throw new ConfigLoadError('config has both apiToken and apiTokenFile; keep one (apiTokenFile for a deployed service)');
     out.apiToken = await read('apiTokenFile', config.apiTokenFile);
+  }
+  if (config.metricsTokenFile !== undefined && options.readToken !== false) {
+    if (config.metricsToken !== undefined) throw new ConfigLoadError('config has both metricsToken and metricsTokenFile; keep one (metricsTokenFile for a deployed service)');
+    out.metricsToken = await read('metricsTokenFile', config.metricsTokenFile);
   }
   if (config.redisPasswordFile !== undefined) out.redisPassword = await read('redisPasswordFile', config.redisPasswordFile);
   return out;

@@ -4,7 +4,7 @@ import { access, stat } from 'node:fs/promises';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
 import { parseDuration } from '../plan/duration.js';
-import { hookExit, hookInvocation, type HookFacts, type HookName } from '../plan/hooks.js';
+import { hookEnvironment, hookExit, hookInvocation, type HookFacts, type HookName } from '../plan/hooks.js';
 import type { Logger } from '../util/log.js';
 
 /** Runs the operator's hooks (src/plan/hooks.ts); null when there is no such hook. */
@@ -32,7 +32,8 @@ const formatMs = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1
 
 /**
  * The hooks in `<root>/.depl/hooks/`, run on this machine with depl.yaml's folder as working directory. Their
- * output goes to stderr (stdout stays depl's, one JSON document with --json); stdin is the operator's.
+ * output goes to stderr (stdout stays depl's, one JSON document with --json); stdin is the operator's; the
+ * environment is an allowlist (src/plan/hooks.ts hookEnvironment): depl's secrets and credentials stay out.
  */
 export function localHooks(root: string, log: Logger, options: { timeoutMs?: number } = {}): HookRunner {
   const timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
@@ -50,7 +51,7 @@ export function localHooks(root: string, log: Logger, options: { timeoutMs?: num
       log.step(`hook ${hook}: ${inv.shown}`);
       let timedOut = false;
       const ended = await new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
-        const child = spawn(inv.argv[0]!, inv.argv.slice(1), { cwd: root, env: { ...process.env, ...inv.env }, stdio: ['inherit', 2, 2] });
+        const child = spawn(inv.argv[0]!, inv.argv.slice(1), { cwd: root, env: hookEnvironment(process.env, inv), stdio: ['inherit', 2, 2] });
         // a hook that hangs would hold the cluster lock (renewed all the while) for good: stopped, TERM then KILL
         const timer = setTimeout(() => {
           timedOut = true;

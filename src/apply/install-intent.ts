@@ -2,6 +2,7 @@ import { OperationError } from '../errors.js';
 import { installIntentPath, parseInstallIntent, renderInstallIntent, type InstallIntent } from '../plan/install-intent.js';
 import { DEFAULT_STATE_ROOT } from './release-store.js';
 import type { Remote } from './remote.js';
+import { quote } from '../plan/shell.js';
 
 /** The install intent (src/plan/install-intent.ts) on the manager, next to the release document. */
 export async function readInstallIntent(remote: Remote, app: string, root = DEFAULT_STATE_ROOT): Promise<InstallIntent | null> {
@@ -24,5 +25,6 @@ export async function writeInstallIntent(remote: Remote, intent: InstallIntent, 
 }
 
 export async function clearInstallIntent(remote: Remote, app: string, root = DEFAULT_STATE_ROOT): Promise<void> {
-  await remote.exec(['rm', '-f', installIntentPath(app, root)]);
+  // a shell line: through a fenced remote (src/apply/fenced-remote.ts) it runs only under the caller's lease
+  await remote.shell(`rm -f ${quote(installIntentPath(app, root))}`);
 }

@@ -6,6 +6,7 @@ import {
   type LeaseAnswer, type LeaseHolder,
 } from '../plan/lock.js';
 import { onInterrupt } from '../util/interrupt.js';
+import { FencedRemote, type Fence } from './fenced-remote.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { pollUntil } from '../util/poll.js';
 import { DEFAULT_STATE_ROOT } from './release-store.js';
@@ -21,8 +22,15 @@ export type LockHolder = LeaseHolder;
 
 export interface HeldLock {
   holder: LockHolder;
+  /** This acquisition's fencing number: higher than that of every earlier holder of this app's lock. */
+  fence: number;
   /** True once another run took the lease over (this run stopped renewing in time). */
   readonly lost: boolean;
+  /**
+   * The manager as this run writes to it while holding the lock: each write runs only if the lease is still
+   * this run's (src/apply/fenced-remote.ts), else fails with LOCK_LOST naming who holds it now.
+   */
+  fenced(remote: Remote): Remote;
   release(): Promise<void>;
 }
 
@@ -60,7 +68,7 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
   const unregister = onInterrupt(release);
   let told = false;
   let lastHeld: LeaseAnswer | undefined;
-  let answer: LeaseAnswer;
+  let answer: Extract<LeaseAnswer, { status: 'acquired' | 'taken-over' }>;
   try {
     answer = await pollUntil(async () => {
       let tried = await run(acquireLeaseCommand(dir, me, ttlSeconds));
@@ -68,7 +76,8 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
         log.warn(`the cluster lock is held by ${describeLeaseHolder(tried.holder)}, a process that no longer runs on this machine`);
         tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, tried.holder.token));
       }
-      if (tried.status !== 'held' && tried.status !== 'guard-timeout') return tried;
+      if (tried.status === 'acquired' || tried.status === 'taken-over') return tried;
+      if (tried.status !== 'held' && tried.status !== 'guard-timeout') throw new Error(`unexpected answer from the lock script: ${tried.status}`);
       if (!told && tried.status === 'held') options.onWait?.(tried.holder);
       told = true;
       lastHeld = tried;
@@ -93,10 +102,10 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
   if (answer.status === 'taken-over') {
     log.warn(`took over the cluster lock: the lease of ${describeLeaseHolder(answer.previous)} had expired or its process was gone`);
   }
-  return holdLease(remote, dir, me, ttlSeconds, log, release, unregister);
+  return holdLease(remote, dir, me, answer.fence, ttlSeconds, log, release, unregister);
 }
 
-function holdLease(remote: Remote, dir: string, me: LockHolder, ttlSeconds: number, log: Logger, release: () => Promise<void>, unregister: () => void): HeldLock {
+function holdLease(remote: Remote, dir: string, me: LockHolder, fence: number, ttlSeconds: number, log: Logger, release: () => Promise<void>, unregister: () => void): HeldLock {
   let lost = false;
   let renewing: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
@@ -111,11 +120,14 @@ function holdLease(remote: Remote, dir: string, me: LockHolder, ttlSeconds: numb
   }, (ttlSeconds * 1000) / 3);
   timer.unref();
   let released: Promise<void> | undefined;
+  const lease: Fence = { dir, fence, ttlSeconds, command: me.command, get lost() { return lost; } };
   return {
     holder: me,
+    fence,
     get lost() {
       return lost;
     },
+    fenced: (target) => new FencedRemote(target, lease),
     release() {
       released ??= (async () => {
         clearInterval(timer);

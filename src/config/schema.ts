@@ -18,6 +18,21 @@ const secretName = named(checkSecretName, 'secret name');
 const secretRefs = z.array(secretName).default([]);
 
 const relativeOrAbsolutePath = z.string().min(1, 'expected a path');
+/**
+ * A path depl hands to other programs (ssh, Ansible's inventory): a control character in it (a newline, say)
+ * would start a new line in what depl writes, so it is refused rather than passed on.
+ */
+// eslint-disable-next-line no-control-regex
+const plainPath = relativeOrAbsolutePath.regex(/^[^\u0000-\u001f\u007f]+$/, 'expected a path without control characters (no newline, tab or escape)');
+/**
+ * Where an accessory runs: `manager` (the swarm's manager role), or the hostname of one node (`node-2`), which
+ * becomes the placement constraint node.hostname==<name>.
+ */
+const accessoryNode = z.string().superRefine((value, ctx) => {
+  if (value === 'manager') return;
+  const check = checkDomainName(value);
+  if (!check.ok) ctx.addIssue({ code: 'custom', message: `expected "manager" or a node's hostname (like node-2): ${JSON.stringify(value)} ${check.reason}` });
+});
 const command = z.array(z.string()).min(1, 'expected a non-empty list of arguments');
 
 const localProvider = z.strictObject({
@@ -73,7 +88,7 @@ const accessory = z.strictObject({
   command: command.optional(),
   volume: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*:\/[^\s]*$/, 'expected "name:/path/in/container"').optional(),
   /** "manager", or a node name. */
-  node: z.string().default('manager'),
+  node: accessoryNode.default('manager'),
   port: z.number().int().min(1).max(65535).optional(),
   env: z.record(z.string(), z.string()).default({}),
   secrets: secretRefs,
@@ -174,7 +189,7 @@ export const configSchema = z
     provider: z.discriminatedUnion('type', [localProvider, openstackProvider]).default({ type: 'local', nodes: 3, subnet: '192.168.77.0/24', image: 'docker' }),
     ssh: z.strictObject({
       user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a Unix user name').default('root'),
-      key: relativeOrAbsolutePath.default('.depl/id_ed25519'),
+      key: plainPath.default('.depl/id_ed25519'),
       port: z.number().int().min(1).max(65535).default(22),
     }).default({ user: 'root', key: '.depl/id_ed25519', port: 22 }),
     images: z.record(z.string(), z.string().min(1)).default({}),

@@ -1,3 +1,6 @@
+import { UserError } from '../errors.js';
+import { quote } from './shell.js';
+
 /** `ansible/generated_hosts.ini`: the cluster as an Ansible inventory, so `ansible -i ... manager -a "docker ..."` works. */
 export interface InventoryNode {
   name: string;
@@ -14,9 +17,13 @@ export interface AnsibleInventoryInput {
 }
 
 export function renderAnsibleInventory(input: AnsibleInventoryInput): string {
-  const line = (n: InventoryNode) => `${n.name} ansible_host=${n.address}`;
+  const line = (n: InventoryNode) => `${hostToken(n.name, 'node name')} ansible_host=${hostToken(n.address, `address of ${n.name}`)}`;
   const managers = input.nodes.filter((n) => n.role === 'manager').map(line);
   const workers = input.nodes.filter((n) => n.role === 'worker').map(line);
+  if (!/^[a-z_][a-z0-9_-]*$/.test(input.user)) throw new UserError(`ssh user "${input.user}" is not a Unix user name`);
+  if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) throw new UserError(`ssh port ${input.port} is not a port number`);
+  // ssh's own arguments are split by Ansible as a shell would: each path is shell-quoted inside them
+  const sshArgs = `-o UserKnownHostsFile=${quote(input.knownHostsFile)} -o StrictHostKeyChecking=yes`;
   return [
     '# Written by `depl node-up`; rewritten on every run, so edit depl.yaml instead.',
     '[manager]', ...managers, '',
@@ -25,9 +32,24 @@ export function renderAnsibleInventory(input: AnsibleInventoryInput): string {
     '[all:vars]',
     `ansible_user=${input.user}`,
     `ansible_port=${input.port}`,
-    `ansible_ssh_private_key_file=${input.keyFile}`,
-    `ansible_ssh_common_args='-o UserKnownHostsFile=${input.knownHostsFile} -o StrictHostKeyChecking=yes'`,
+    `ansible_ssh_private_key_file=${varValue(input.keyFile)}`,
+    `ansible_ssh_common_args=${varValue(sshArgs)}`,
     ...(input.user === 'root' ? [] : ['ansible_become=true']),
     '',
   ].join('\n');
+}
+
+/**
+ * A value in a `:vars` section, which Ansible reads as a Python literal when it is one: a double-quoted JSON
+ * string is one, so a space stays in the value and a newline is the two characters `\n`, never a new line that
+ * would declare another variable.
+ */
+function varValue(value: string): string {
+  return JSON.stringify(value);
+}
+
+/** Host lines are split on spaces and cannot quote a host's name: names and addresses are checked instead. */
+function hostToken(value: string, what: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(value)) throw new UserError(`${what} "${value}" is not a host name or address`);
+  return value;
 }

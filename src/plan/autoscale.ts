@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
 import { serviceName } from './names.js';
+import { quote } from './shell.js';
 import { LABELS, secretMounts, type ServiceSpec, type SwarmSecretRef } from './services.js';
 
 /**
@@ -57,6 +58,19 @@ export type ControllerSettings = z.infer<typeof controllerSettingsSchema>;
 /** Inside the controller's container. */
 export const CONTROLLER_RELEASE_DIR = '/run/depl/release';
 export const CONTROLLER_STATE_DIR = '/run/depl/autoscale';
+/** The app folder's subfolder the controller must not see: the edge's, with the TLS certificates and keys. */
+export const CONTROLLER_HIDDEN_DIR = 'edge';
+/** The app folder's file the controller must not see: the ACME account key (src/apply/tls/store.ts). */
+export const CONTROLLER_HIDDEN_FILE = 'tls-account.json';
+
+/**
+ * On the manager, before the controller starts: its state folder, and the paths its mounts hide (a mount needs
+ * something to mount over; an empty account file reads as no account, and the next ACME order writes one).
+ */
+export function autoscalerFoldersLine(app: string, root = '/var/lib/depl'): string {
+  const file = quote(`${root}/${app}/${CONTROLLER_HIDDEN_FILE}`);
+  return `mkdir -p ${quote(autoscaleStateDir(app, root))} ${quote(`${root}/${app}/${CONTROLLER_HIDDEN_DIR}`)} && { [ -e ${file} ] || (umask 077 && : > ${file}); }`;
+}
 
 /** On the manager: the app's state folder (release.json) and the controllers' files beside it. */
 export function autoscaleStateDir(app: string, root = '/var/lib/depl'): string {
@@ -120,7 +134,8 @@ export function parseAutoscaleLabel(value: string | undefined): { min: number; m
 /**
  * The controller as a swarm service of the version: one replica on the manager (the node labelled
  * depl.edge=true, where the release document is), with the manager's Docker socket to scale services, the
- * app's state folder read-only, its own state folder writable, and the secret it sends to the metrics.
+ * app's state folder read-only (the edge's folder, with the TLS keys, hidden under an empty tmpfs), its own
+ * state folder writable, and the secret it sends to the metrics (a metrics-only token, see README).
  */
 export function planAutoscaler(input: {
   config: DeplConfig;
@@ -159,6 +174,9 @@ export function planAutoscaler(input: {
         Mounts: [
           { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
           { Type: 'bind', Source: `${root}/${config.app}`, Target: CONTROLLER_RELEASE_DIR, ReadOnly: true },
+          // the edge's folder holds the TLS keys: an empty tmpfs hides it (buildinst makes sure it exists to mount over)
+          { Type: 'tmpfs', Target: `${CONTROLLER_RELEASE_DIR}/${CONTROLLER_HIDDEN_DIR}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+          { Type: 'bind', Source: '/dev/null', Target: `${CONTROLLER_RELEASE_DIR}/${CONTROLLER_HIDDEN_FILE}`, ReadOnly: true },
           { Type: 'bind', Source: autoscaleStateDir(config.app, root), Target: CONTROLLER_STATE_DIR },
         ],
         ...(mounts.length > 0 ? { Secrets: mounts } : {}),

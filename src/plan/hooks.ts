@@ -43,7 +43,7 @@ export interface HookInvocation {
   /** As the operator would type it from depl.yaml's folder, for messages. */
   shown: string;
   argv: string[];
-  /** Set over the operator's environment; every DEPL_* key is always set (empty when it does not apply), so none leaks in from the shell. */
+  /** The facts, set over the few variables a hook inherits (hookEnvironment); every DEPL_* key is always set (empty when it does not apply). */
   env: Record<string, string>;
   /** A pre-hook's failure stops the command; a post-hook's is only reported. */
   pre: boolean;
@@ -70,6 +70,23 @@ export function hookInvocation(root: string, hook: HookName, facts: HookFacts): 
     },
     pre: hook.startsWith('pre-'),
   };
+}
+
+/**
+ * What a hook inherits from depl's own environment: only these, never DEPL_SECRET_*, OS_* (OpenStack
+ * credentials), tokens, SSH_AUTH_SOCK or anything else depl was started with. A hook that needs a credential
+ * reads it from its own file.
+ */
+export const HOOK_INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'USER', 'LOGNAME', 'SHELL', 'TZ', 'TMPDIR'] as const;
+
+/** The whole environment a hook runs with: the allowlisted variables depl has, then the hook's DEPL_* facts. */
+export function hookEnvironment(inherited: Readonly<Record<string, string | undefined>>, invocation: Pick<HookInvocation, 'env'>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of HOOK_INHERITED_ENV) {
+    const value = inherited[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...invocation.env };
 }
 
 /** How a hook ended, in words: `exited with 3`, `was killed by SIGTERM`. */

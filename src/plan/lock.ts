@@ -6,6 +6,13 @@ import type { Argv } from './shell.js';
  * the manager's clock, so operators' clocks never matter). Every change happens under `flock` on
  * `<state>/<app>/lock.guard`, so "is it expired? then it is mine" is one atomic step even when two runs
  * race to take over the same dead holder's lease.
+ *
+ * Fencing: every acquisition takes the next number of a counter beside the lease (`<state>/<app>/lock.fence`,
+ * which outlives releases) and writes it into the lease (`lock/fence`). A write that depends on holding the
+ * lock runs through `fencedWriteCommand`: under the same guard, it checks that the lease still carries this
+ * run's number and has not expired, and only then writes. A run that stalled past its lease (a suspended
+ * laptop, a long GC, a partitioned network) and was taken over therefore writes nothing, even though it does
+ * not know yet that it lost the lease.
  */
 export interface LeaseHolder {
   /** `user@host` of the operator's machine. */
@@ -30,10 +37,12 @@ const GUARD = 'exec 9>>"$1.guard"; flock -w 30 9 || { echo "guard-timeout"; exit
 const EXPIRES = 'exp=$(cat "$1/expires" 2>/dev/null || true); case "$exp" in ""|*[!0-9]*) exp=$(( $(stat -c %Y "$1") + $3 ));; esac';
 const MINE = 'grep -qF "\\"token\\":\\"$2\\"" "$1/holder.json" 2>/dev/null';
 const WRITE = 'printf "%s\\n" "$HOLDER" > "$1/holder.json.tmp" && mv -f "$1/holder.json.tmp" "$1/holder.json" && echo $((now + $3)) > "$1/expires.tmp" && mv -f "$1/expires.tmp" "$1/expires"';
+/** The next fencing number: one more than any lease of this app ever had (a counter that is not a number restarts at 1). */
+const NEXT_FENCE = 'fence=$(cat "$1.fence" 2>/dev/null || true); case "$fence" in ""|*[!0-9]*) fence=0;; esac; fence=$((fence + 1)); echo "$fence" > "$1.fence.tmp" && mv -f "$1.fence.tmp" "$1.fence" && echo "$fence" > "$1/fence"';
 
 /**
  * Takes the lease if it is free or expired, or when it is held under `replaceToken` (a holder the caller
- * saw die on its own machine). Prints `acquired|taken-over <expires> <now>` (taken-over: the previous
+ * saw die on its own machine). Prints `acquired|taken-over <expires> <now> <fence>` (taken-over: the previous
  * holder's JSON follows), or `held <expires> <now>` and the holder's JSON.
  */
 export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = ''): Argv {
@@ -52,7 +61,8 @@ export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds
     'fi',
     'HOLDER=$2',
     WRITE,
-    'echo "$status $((now + $3)) $now"',
+    NEXT_FENCE,
+    'echo "$status $((now + $3)) $now $fence"',
     '[ -z "$old" ] || printf "%s\\n" "$old"',
   ].join('\n');
   return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken];
@@ -89,9 +99,65 @@ export function leaseStatusCommand(dir: string, ttlSeconds: number): Argv {
   return ['sh', '-c', script, 'depl-lock', dir, '', String(ttlSeconds)];
 }
 
+/** Exit status of a fenced write the lease refused (the write did not run). */
+export const FENCED_EXIT = 75;
+
+/**
+ * Runs the shell `line` on the manager only if the lease still carries `fence` and has not expired, checked
+ * under the lease's guard, which stays held while the line runs (keep it a short file write). The line's
+ * stdin is its own. Refused: exit FENCED_EXIT, and stderr says why (parseFenceRefusal).
+ */
+export function fencedWriteCommand(dir: string, fence: number, ttlSeconds: number, line: string): Argv {
+  const script = [
+    'exec 9>>"$1.guard"; flock -w 30 9 || { echo "depl-fenced guard-timeout" >&2; exit 75; }',
+    '[ -d "$1" ] || { echo "depl-fenced free" >&2; exit 75; }',
+    // shell builtins where they do: this runs before every write a release makes
+    'cur=; read -r cur < "$1/fence" 2>/dev/null || true',
+    'if [ "$cur" != "$2" ]; then echo "depl-fenced taken-over" >&2; cat "$1/holder.json" >&2 2>/dev/null; exit 75; fi',
+    'now=$(date +%s); exp=; read -r exp < "$1/expires" 2>/dev/null || true; case "$exp" in ""|*[!0-9]*) exp=0;; esac',
+    'if [ "$exp" -le "$now" ]; then echo "depl-fenced expired $((now - exp))" >&2; cat "$1/holder.json" >&2 2>/dev/null; exit 75; fi',
+    'eval "$4"',
+  ].join('\n');
+  return ['sh', '-c', script, 'depl-fence', dir, String(fence), String(ttlSeconds), line];
+}
+
+export interface FenceRefusal {
+  /** free: nobody holds the lease (`depl lock release`); taken-over: another run holds it; expired: ours, run out. */
+  reason: 'free' | 'taken-over' | 'expired' | 'guard-timeout';
+  /** Who holds the lease now (taken-over), or our own expired one; null when free or unreadable. */
+  holder: LeaseHolder | null;
+  /** expired: how many seconds ago. */
+  expiredSeconds?: number;
+}
+
+/** The refusal a fenced write printed, or null when the lease let it run. */
+export function parseFenceRefusal(code: number, stderr: string): FenceRefusal | null {
+  if (code !== FENCED_EXIT) return null;
+  const [first = '', ...rest] = stderr.split('\n');
+  const match = /^depl-fenced (free|taken-over|expired|guard-timeout)(?: (\d+))?$/.exec(first.trim());
+  if (match === null) return null;
+  const reason = match[1] as FenceRefusal['reason'];
+  return { reason, holder: parseHolder(rest.join('\n')), ...(match[2] !== undefined ? { expiredSeconds: Number(match[2]) } : {}) };
+}
+
+/** Why a write was refused, naming who holds the lock now. */
+export function describeFenceRefusal(refusal: FenceRefusal): string {
+  switch (refusal.reason) {
+    case 'taken-over':
+      return `its lease was taken over by ${describeLeaseHolder(refusal.holder)}`;
+    case 'expired':
+      return `its lease expired ${refusal.expiredSeconds ?? 0} s ago before it was renewed`;
+    case 'free':
+      return 'the lock was released under it (`depl lock release`?) and nobody holds it now';
+    case 'guard-timeout':
+      return 'the lease could not be checked in time (its guard stayed busy)';
+  }
+}
+
 export type LeaseAnswer =
-  | { status: 'acquired' | 'renewed'; expiresAt: number; now: number }
-  | { status: 'taken-over'; expiresAt: number; now: number; previous: LeaseHolder | null }
+  | { status: 'acquired'; expiresAt: number; now: number; fence: number }
+  | { status: 'renewed'; expiresAt: number; now: number }
+  | { status: 'taken-over'; expiresAt: number; now: number; previous: LeaseHolder | null; fence: number }
   | { status: 'held'; expiresAt: number; now: number; holder: LeaseHolder | null }
   | { status: 'lost'; holder: LeaseHolder | null }
   | { status: 'released' | 'not-mine' | 'free' | 'guard-timeout'; holder: LeaseHolder | null };
@@ -99,14 +165,15 @@ export type LeaseAnswer =
 /** Reads what one of the scripts above printed. Times are epoch seconds on the manager. */
 export function parseLeaseAnswer(stdout: string): LeaseAnswer {
   const [first = '', ...rest] = stdout.split('\n');
-  const [status = '', a, b] = first.trim().split(' ');
+  const [status = '', a, b, c] = first.trim().split(' ');
   const holder = parseHolder(rest.join('\n'));
   switch (status) {
     case 'acquired':
+      return { status, expiresAt: Number(a), now: Number(b), fence: Number(c) };
     case 'renewed':
       return { status, expiresAt: Number(a), now: Number(b) };
     case 'taken-over':
-      return { status, expiresAt: Number(a), now: Number(b), previous: holder };
+      return { status, expiresAt: Number(a), now: Number(b), previous: holder, fence: Number(c) };
     case 'held':
       return { status, expiresAt: Number(a), now: Number(b), holder };
     case 'lost':

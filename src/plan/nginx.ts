@@ -38,7 +38,17 @@ export interface NginxRenderOptions {
   pollSeconds?: number;
   /** HTTPS and ACME challenges (src/plan/nginx-tls.ts); absent: plain http only. */
   tls?: EdgeTlsRender;
+  /** Who the probe answers (IPv4 addresses or networks); default PROBE_ALLOW. */
+  probeAllow?: readonly string[];
 }
+
+/**
+ * The probe answers the cluster's own addresses only: loopback, and the private networks the nodes, the
+ * swarm's overlays and Docker's bridges use (the renewal task on the manager asks from one of those). An
+ * operator outside them asks through the manager instead (src/apply/edge/site.ts edgeReport). The same list
+ * for every edge, so depl and the renewal task render the same configuration.
+ */
+export const PROBE_ALLOW = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'] as const;
 
 export interface EdgeSettings {
   app: string;
@@ -52,6 +62,22 @@ export const CANARY_COOKIE = 'depl_client';
  */
 export const CONFIG_PROBE_PATH = '/_depl/config';
 export const PROBE_HOST = 'depl-edge-probe.invalid';
+
+/**
+ * The probe asked from the edge's own node (bash's /dev/tcp: no curl needed), for an operator whose address
+ * the probe does not answer. Prints the raw HTTP/1.0 answer.
+ */
+export function probeFromNodeCommand(port: number): string[] {
+  const script = 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$2" "$3" >&3 && cat <&3';
+  return ['bash', '-c', script, 'depl-probe', String(port), CONFIG_PROBE_PATH, PROBE_HOST];
+}
+
+/** Status and body of a raw HTTP answer (probeFromNodeCommand's output). */
+export function parseRawHttpAnswer(text: string): { status: number; body: string } {
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0);
+  const split = text.indexOf('\r\n\r\n');
+  return { status, body: split < 0 ? '' : text.slice(split + 4) };
+}
 export const VERSION_HEADER = 'X-Depl-Version';
 export const DEBIAN_NGINX_MODULES = '/usr/lib/nginx/modules';
 const ROUTING_DICT_SIZE = '8m';
@@ -143,6 +169,8 @@ export function renderNginxConfig(settings: EdgeSettings, options: NginxRenderOp
     `    server_name ${PROBE_HOST};`,
     '    set $depl_version "";',
     `    location = ${CONFIG_PROBE_PATH} {`,
+    ...(options.probeAllow ?? PROBE_ALLOW).map((network) => `      allow ${network};`),
+    '      deny all;',
     '      content_by_lua_block { require("depl_edge").report() }',
     '    }',
     '    location / {',
@@ -203,6 +231,9 @@ function assertOptions(options: NginxRenderOptions): void {
   const workers = options.workerProcesses;
   if (workers !== undefined && workers !== 'auto' && (!Number.isInteger(workers) || workers < 1)) {
     throw new UserError(`worker_processes ${workers} is not a positive whole number`);
+  }
+  for (const network of options.probeAllow ?? []) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(network)) throw new UserError(`probe allow "${network}" is not an IPv4 address or network`);
   }
   assertTlsRender(options.tls);
   const poll = options.pollSeconds;

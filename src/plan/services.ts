@@ -93,7 +93,7 @@ export interface ServiceSpec {
       StopSignal: 'SIGTERM' | 'SIGQUIT';
       Configs?: { File: { Name: string; UID: string; GID: string; Mode: number }; ConfigID: string; ConfigName: string }[];
       Secrets?: SecretMount[];
-      Mounts?: { Type: 'volume' | 'bind'; Source: string; Target: string; ReadOnly?: boolean; VolumeOptions?: { Labels: Record<string, string> } }[];
+      Mounts?: { Type: 'volume' | 'bind' | 'tmpfs'; Source?: string; Target: string; ReadOnly?: boolean; VolumeOptions?: { Labels: Record<string, string> }; TmpfsOptions?: { SizeBytes: number; Mode: number } }[];
       HealthCheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
     };
     RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; Delay: number; MaxAttempts: number; Window: number };

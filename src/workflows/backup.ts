@@ -11,6 +11,7 @@ import { ensureBackupsDir, openPayload, verifyBackupFile, volumeRootOwner, write
 import type { Cluster, ClusterNode } from '../apply/cluster.js';
 import { nodeEngine, type Engine } from '../apply/docker.js';
 import { describeHolder, withLock } from '../apply/lock.js';
+import { quote } from '../plan/shell.js';
 import { DEFAULT_STATE_ROOT } from '../apply/release-store.js';
 import type { Remote } from '../apply/remote.js';
 import { listServices, waitForServices } from '../apply/swarm.js';
@@ -307,7 +308,9 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
   const { manifest, warnings } = await checkBackupFor(loaded, t.name, file, log);
   const { app } = loaded.config;
   const now = options.now ?? new Date();
-  return withManagerEngine(loaded, log, (cluster, manager) => withLock(cluster.manager, app, lockOptions(loaded, `depl restore ${t.name}`, options.lockWaitMs, log), async () => {
+  return withManagerEngine(loaded, log, (cluster, manager) => withLock(cluster.manager, app, lockOptions(loaded, `depl restore ${t.name}`, options.lockWaitMs, log), async (lock) => {
+    // the restore journal is written and cleared only while this run still holds the lock
+    const journalStore = lock.fenced(cluster.manager);
     const earlier = await readJournal(cluster.manager, app, t.name);
     if (earlier !== null) log.warn(`an earlier restore of ${t.name} did not finish${earlier === 'unreadable' ? '' : ` (from ${earlier.file}; what it replaced is in ${earlier.safetyCopy})`}; this restore replaces its leftovers`);
     const place = await placed(manager, loaded, t);
@@ -347,7 +350,7 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
       const safetyCopy = await freeName(path.join(backups, defaultBackupFileName(app, t.name, now).replace(/\.tar$/, '-before-restore')), '.tar');
       const image = place.service.image;
       const helper = helperContainerSpec(app, t.name, image, t.volume);
-      await cluster.manager.writeFileAtomic(journalPath(app, t.name), JSON.stringify({ accessory: t.name, file, safetyCopy, startedAt: now.toISOString(), by: by() } satisfies RestoreJournal) + '\n', 0o600);
+      await journalStore.writeFileAtomic(journalPath(app, t.name), JSON.stringify({ accessory: t.name, file, safetyCopy, startedAt: now.toISOString(), by: by() } satisfies RestoreJournal) + '\n', 0o600);
 
       const start = async () => {
         const before = new Set((await findAccessory(manager, app, t.name))?.taskIds ?? []);
@@ -373,7 +376,7 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
         await start();
         let keys: number | undefined;
         if (entries !== undefined) keys = await verifyRedis(manager, cluster, loaded, t, password, port, manifest, options.startTimeoutMs ?? 180_000);
-        await cluster.manager.exec(['rm', '-f', journalPath(app, t.name)]);
+        await journalStore.shell(`rm -f ${quote(journalPath(app, t.name))}`);
         return { accessory: t.name, file, safetyCopy, ...(keys !== undefined ? { keys } : {}), warnings };
       } catch (error) {
         log.warn(`restore of ${t.name} failed: ${(error as Error).message}`);
@@ -384,14 +387,14 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
             await waitStopped(manager, t.name, 120_000);
             await replaceVolume(engine, helper, t.volume, async () => ({ path: volumeArchiveParent(t.volume.target), archive: await openPayload(safetyCopy, payloadFile('volume-tar')) }), 'putting the previous data back', log);
             await start();
-            await cluster.manager.exec(['rm', '-f', journalPath(app, t.name)]);
+            await journalStore.shell(`rm -f ${quote(journalPath(app, t.name))}`);
           } catch (undoError) {
             throw new OperationError(`restore of ${t.name} failed (${(error as Error).message}), and putting its previous data back failed too: ${(undoError as Error).message}`,
               `Its previous data is in ${safetyCopy}: depl restore ${t.name} ${safetyCopy} --force.`, 'RESTORE_UNDO_FAILED', { cause: error });
           }
         } else {
           await start().catch((startError: Error) => log.warn(`could not start ${t.name} again: ${startError.message}`));
-          await cluster.manager.exec(['rm', '-f', journalPath(app, t.name)]).catch(() => undefined);
+          await journalStore.shell(`rm -f ${quote(journalPath(app, t.name))}`).catch(() => undefined);
         }
         throw error;
       }

@@ -8,7 +8,7 @@ import { ensureEdgeService } from '../apply/edge/service.js';
 import { waitForHealthy } from '../apply/health.js';
 import { operatorHooks, type HookRunner } from '../apply/hooks.js';
 import { clearInstallIntent, readInstallIntent, writeInstallIntent } from '../apply/install-intent.js';
-import { describeHolder, withLock } from '../apply/lock.js';
+import { describeHolder, withLock, type HeldLock } from '../apply/lock.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
 import {
@@ -18,7 +18,7 @@ import {
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { isDeplError, OperationError, UserError } from '../errors.js';
-import { autoscaleStateDir, planAutoscaler } from '../plan/autoscale.js';
+import { autoscalerFoldersLine, planAutoscaler } from '../plan/autoscale.js';
 import { planImages } from '../plan/images.js';
 import { AUTOSCALER_SERVICE } from '../config/schema.js';
 import { serviceName, versionHost } from '../plan/names.js';
@@ -38,7 +38,7 @@ import { accessorySecretsLabel, configDocument, LABELS, pinnedSpec, planAccessor
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { edgeControlFor, operator, type EdgeControl } from './edge-control.js';
+import { edgeControlFor, fencedControl, operator, type EdgeControl } from './edge-control.js';
 import { repairInterruptedInstall } from './install-repair.js';
 import { openRelease, withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
@@ -113,7 +113,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       waitMs: options.lockWaitMs ?? 0,
       log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, () => install({ loaded, cluster, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded, log) }));
+    }, (lock) => install({ loaded, cluster, lock, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded, log) }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();
@@ -137,6 +137,8 @@ function httpVersion(config: DeplConfig, version: string): { services: string[];
 interface InstallContext {
   loaded: LoadedConfig;
   cluster: Cluster;
+  /** The cluster lock this buildinst holds: what it writes on the manager goes through lock.fenced. */
+  lock: HeldLock;
   engine: Engine;
   inputs: BuildInput[];
   secrets: ResolvedSecret[];
@@ -179,7 +181,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       const labels = existing.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
       await refreshEdgeCertificates(cluster, ctx.loaded, log, [...new Set([...labels, version])], { issue: false });
     }
-    session = await openRelease(await edgeControlFor(cluster, ctx.loaded.config, log), ctx.command);
+    session = await openRelease(fencedControl(await edgeControlFor(cluster, ctx.loaded.config, log), ctx.lock), ctx.command);
     session.check(request);
   }
   await checkAccessoryNames(ctx, existing);
@@ -239,7 +241,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     stale: previousOfLabel.filter((s) => !specs.some((spec) => spec.Name === s.name)),
   };
   // what the next command removes (or, for a redeploy, puts back) if this process dies before the version is in
-  await writeInstallIntent(cluster.manager, {
+  await writeInstallIntent(ctx.lock.fenced(cluster.manager), {
     schema: 1, app, version, command: ctx.command, by: operator({}), at: new Date().toISOString(), pid: process.pid,
     services: specs.map((s) => s.Name), redeploy: redeploy !== undefined, ...(redeploy !== undefined ? { replaced: redeploy.replaced } : {}),
   });
@@ -286,7 +288,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     log.step(`removing ${gone.name} (no longer in depl.yaml)`);
     await removeService(engine, gone.id).catch((error: Error) => log.warn(`could not remove ${gone.name}: ${error.message}`));
   }
-  await clearInstallIntent(cluster.manager, app);
+  await clearInstallIntent(ctx.lock.fenced(cluster.manager), app);
 
   // Certificates come after the version is in: one that cannot be issued leaves the version on plain HTTP.
   let httpsMissing: string | undefined;
@@ -296,7 +298,10 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       const routing = session.routing();
       const certs = await refreshEdgeCertificates(cluster, ctx.loaded, log, routing.versions.map((v) => v.label));
       // the routing stays; the settings (certificates) changed: the edge reloads them gracefully
-      if (certs.renderChanged) await applyEdgeConfig(await clusterEdgeSite(cluster, app), routing);
+      if (certs.renderChanged) {
+        const site = await clusterEdgeSite(cluster, app);
+        await applyEdgeConfig({ ...site, remote: ctx.lock.fenced(site.remote) }, routing);
+      }
       httpsMissing = certs.failed.find((f) => f.names.some((name) => certificateCovers([name], host)))?.reason;
       if (httpsMissing === undefined && !certs.installed.some((c) => certificateCovers(c.names, host))) httpsMissing = 'no certificate covers this host';
     } catch (error) {
@@ -368,7 +373,7 @@ async function ensureRenewalTask(ctx: InstallContext, config: DeplConfig): Promi
 async function autoscalerSpec(ctx: InstallContext, config: DeplConfig, secrets: Record<string, SwarmSecretRef>): Promise<ServiceSpec | null> {
   if (Object.keys(config.autoscale).length === 0) return null;
   const image = await ensureAutoscalerImage(ctx.engine, config.images.node ?? 'node:20-bookworm-slim', ctx.log);
-  await ctx.cluster.manager.exec(['mkdir', '-p', autoscaleStateDir(config.app)]);
+  await ctx.cluster.manager.shell(autoscalerFoldersLine(config.app));
   return planAutoscaler({ config, version: ctx.version, image, network: ctx.cluster.network, secrets, ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}) });
 }
 
@@ -531,7 +536,7 @@ async function undo(ctx: InstallContext, specs: ServiceSpec[], session: ReleaseS
     });
   }
   // a service left behind stays named by the intent, so the next command removes it
-  if (removed) await clearInstallIntent(ctx.cluster.manager, ctx.loaded.config.app).catch(() => undefined);
+  if (removed) await clearInstallIntent(ctx.lock.fenced(ctx.cluster.manager), ctx.loaded.config.app).catch(() => undefined);
 }
 
 /**
@@ -571,7 +576,7 @@ async function undoRedeploy(
       .then(() => log.info(`the earlier deploy of branch ${ctx.branch} runs again`))
       .catch((error: Error) => log.warn(`the earlier deploy of branch ${ctx.branch} is put back but not all its tasks run yet: ${error.message}`));
   }
-  await clearInstallIntent(ctx.cluster.manager, ctx.loaded.config.app).catch(() => undefined);
+  await clearInstallIntent(ctx.lock.fenced(ctx.cluster.manager), ctx.loaded.config.app).catch(() => undefined);
 }
 
 /**
@@ -587,7 +592,7 @@ async function repairEarlierInstall(ctx: InstallContext): Promise<void> {
   const withRestore = (control: EdgeControl): EdgeControl => ({ ...control, swarm: { ...control.swarm!, restore: (services) => restoreServices(ctx.engine, services) } });
   const control = await edgeControlFor(cluster, config, log).catch(() => undefined);
   // opening the release state repairs the edge and then the interrupted install (src/workflows/release.ts)
-  if (control !== undefined) await openRelease(withRestore(control), ctx.command);
+  if (control !== undefined) await openRelease(withRestore(fencedControl(control, ctx.lock)), ctx.command);
   // the edge is not running: its services are removed without it (the next release change re-renders its routing)
-  else await repairInterruptedInstall(withRestore(await edgeControlFor(cluster, config, log, true)), intent);
+  else await repairInterruptedInstall(withRestore(fencedControl(await edgeControlFor(cluster, config, log, true), ctx.lock)), intent);
 }

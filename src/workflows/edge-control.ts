@@ -2,6 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import type { Cluster } from '../apply/cluster.js';
 import { operatorHooks, type HookRunner } from '../apply/hooks.js';
 import { clusterEdgeFiles, clusterEdgeSite, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
+import type { HeldLock } from '../apply/lock.js';
 import type { Remote } from '../apply/remote.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
@@ -171,6 +172,22 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
   } finally {
     await cluster.close();
   }
+}
+
+/**
+ * The control as a run holding the cluster lock writes through it: the release document, install intents and
+ * the edge's files on the manager are written only while the lease is still this run's (src/apply/fenced-remote.ts).
+ * The edge's files are fenced only where they are on the manager that holds the lease.
+ */
+export function fencedControl(control: EdgeControl, lock: Pick<HeldLock, 'fenced'>): EdgeControl {
+  const fenceSite = (site: EdgeSite): EdgeSite => (site.remote === control.stateRemote ? { ...site, remote: lock.fenced(site.remote) } : site);
+  const certificates = control.certificates;
+  return {
+    ...control,
+    stateRemote: lock.fenced(control.stateRemote),
+    site: fenceSite(control.site),
+    ...(certificates !== undefined ? { certificates: async (versions: string[]) => { const site = await certificates(versions); return site === null ? null : fenceSite(site); } } : {}),
+  };
 }
 
 export function assertVersionLabel(version: string): void {

@@ -1,4 +1,4 @@
-import { applyEdgeConfig, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
+import { applyEdgeConfig, EdgeApplyError, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
 import { servedGeneration, servedReport } from '../apply/edge/site.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import { acquireLock } from '../apply/lock.js';
@@ -11,7 +11,7 @@ import {
 } from '../plan/release-state.js';
 import type { ScaleTarget } from '../plan/scale.js';
 import { pausePoint } from '../util/pause-point.js';
-import { operator, type EdgeControl } from './edge-control.js';
+import { fencedControl, operator, type EdgeControl } from './edge-control.js';
 import { repairInterruptedInstall } from './install-repair.js';
 
 /**
@@ -219,9 +219,12 @@ export class ReleaseSession {
       try {
         change.applied = await applyEdgeConfig(control.site, routing, runningConfig !== undefined ? { runningConfig } : {});
       } catch (error) {
-        // The applier put the previous configuration back; record whatever the edge serves now.
-        const served = await servedGeneration(control.site);
-        await this.record(served === generation ? change.after : before, null).catch(() => undefined);
+        // Nothing written (nginx rejected the settings) or the previous files put back: the committed state is
+        // what the files say, whatever the edge answers right now (an edge still serving the new routing is
+        // drift the next command repairs). Otherwise the pending intent stays, for the next command to
+        // resolve against what the edge serves.
+        const outcome = error instanceof EdgeApplyError ? error.outcome : error instanceof OperationError && error.code === 'EDGE_CONFIG_REJECTED' ? 'unchanged' : 'unknown';
+        if (outcome !== 'unknown') await this.record(before, null).catch(() => undefined);
         throw error;
       }
       t.phase('apply');
@@ -287,7 +290,7 @@ export async function withRelease<T>(control: EdgeControl, command: string, opti
   });
   let session: ReleaseSession | undefined;
   try {
-    session = await openRelease(control, command, { startedAt });
+    session = await openRelease(fencedControl(control, lock), command, { startedAt });
     await session.refreshCertificates();
     return await fn(session);
   } finally {

@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEdgeConfig } from '../../src/apply/edge/config.js';
 import { readSiteLogs } from '../../src/apply/edge/logs.js';
-import { requestThroughEdge } from '../../src/apply/edge/site.js';
+import { edgeReport, requestThroughEdge } from '../../src/apply/edge/site.js';
 import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { routingFor } from '../../src/plan/release-state.js';
 import { syncRelease } from '../../src/workflows/release.js';
@@ -346,3 +346,21 @@ async function requestThroughEdgeWithCookie(client: string, path = '/'): Promise
   await answer.body.text();
   return String(answer.headers['x-depl-version']);
 }
+
+describe('the routing probe on real nginx', () => {
+  it('answers loopback, and refuses an address outside the ones it allows, however it is asked', async () => {
+    // the probe as nginx renders it for the cluster answers loopback (the edge above answered it all along)
+    expect((await edgeReport(edge.site)).status).toBe(200);
+    // an edge that allows one private address only: this machine's loopback is then outside, as an operator is
+    const strict = await startLocalEdge(`p${process.pid}`, { probeAllow: ['10.9.9.9/32'] });
+    try {
+      const direct = await requestThroughEdge(strict.site, PROBE_HOST, CONFIG_PROBE_PATH);
+      expect(direct.status).toBe(403);
+      expect(direct.body).not.toMatch(/^[0-9a-f]{8} /);
+      // asked from the edge's machine instead (bash /dev/tcp), it is still loopback here, so still refused
+      expect((await edgeReport(strict.site)).status).toBe(403);
+    } finally {
+      await strict.stop();
+    }
+  });
+});

@@ -59,6 +59,11 @@ export interface FakeCluster {
   rejectConfig: string | null;
   /** When true, the edge keeps the routing it has and ignores the file (a stuck edge): changes time out. */
   frozen: boolean;
+  /**
+   * A configuration generation nginx accepts (`nginx -t`) but cannot load: on a reload the edge keeps the
+   * configuration it runs (as nginx does when, say, a new listen address cannot be bound).
+   */
+  unloadable: string | null;
   close(): Promise<void>;
 }
 
@@ -78,7 +83,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   let loaded: string | null = null;
   let routing: RoutingSeen | null = null;
   let reloadMark = -1;
-  const state = { rejectConfig: null as string | null, frozen: false };
+  const state = { rejectConfig: null as string | null, frozen: false, unloadable: null as string | null };
   const unhealthy = new Set<string>();
   const restoredSpecs = new Map<string, Record<string, unknown>>();
 
@@ -91,7 +96,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     const mark = await stat(reloadFile).then((s) => s.mtimeMs, () => -1);
     if (mark !== reloadMark) {
       reloadMark = mark;
-      loaded = await local.readFile(`${edgeDir}/nginx.conf`);
+      const file = await local.readFile(`${edgeDir}/nginx.conf`);
+      if (file === null || state.unloadable === null || generationOf(file) !== state.unloadable) loaded = file;
     }
     if (!state.frozen) routing = parseRouting(await local.readFile(`${edgeDir}/routing`)) ?? routing;
     return { config: loaded, routing };
@@ -203,6 +209,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     set rejectConfig(value) { state.rejectConfig = value; },
     get frozen() { return state.frozen; },
     set frozen(value) { state.frozen = value; },
+    get unloadable() { return state.unloadable; },
+    set unloadable(value) { state.unloadable = value; },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -279,6 +287,8 @@ class DyingRemote implements Remote {
 
   async shell(line: string, options?: ExecOptions): Promise<ExecResult> {
     this.alive();
+    // a write of the release document under the lock's fence (src/apply/fenced-remote.ts) is a shell line
+    if (/\/release\.json'?$/.test(line)) return this.stateWrite(String(options?.stdin ?? ''), () => this.inner.shell(line, options));
     const result = await this.inner.shell(line, options);
     // The routing table is written (the edge may already read it); depl dies before it hears the edge confirm.
     if (line.includes('/routing.next') && this.point === 'after-config-written') this.die();
@@ -287,12 +297,17 @@ class DyingRemote implements Remote {
 
   async writeFileAtomic(file: string, content: string | Buffer, mode?: number): Promise<void> {
     this.alive();
-    const isState = file.endsWith('/release.json');
-    const pending = isState && JSON.parse(String(content)).pending !== null;
+    if (!file.endsWith('/release.json')) return this.inner.writeFileAtomic(file, content, mode);
+    await this.stateWrite(String(content), () => this.inner.writeFileAtomic(file, content, mode));
+  }
+
+  private async stateWrite<T>(content: string, write: () => Promise<T>): Promise<T> {
+    const pending = JSON.parse(content).pending !== null;
     // Nothing touches the manager between the edge's confirmation and the commit: both points are here.
-    if (isState && !pending && (this.point === 'before-record' || this.point === 'after-reload')) this.die();
-    await this.inner.writeFileAtomic(file, content, mode);
-    if (isState && pending && this.point === 'after-intent') this.die();
+    if (!pending && (this.point === 'before-record' || this.point === 'after-reload')) this.die();
+    const result = await write();
+    if (pending && this.point === 'after-intent') this.die();
+    return result;
   }
 
   async readFile(file: string): Promise<string | null> {

@@ -29,7 +29,7 @@ export interface LocalEdge {
   stop(): Promise<void>;
 }
 
-export async function startLocalEdge(app: string): Promise<LocalEdge> {
+export async function startLocalEdge(app: string, options: { probeAllow?: string[] } = {}): Promise<LocalEdge> {
   await ensureDebianPackages(EDGE_PACKAGES, createLogger());
   const dir = await mkdtemp(path.join(tmpdir(), `depl-edge-${app}-`));
   // nginx workers run as nobody and reopen the logs after a rotation: they must reach the directory.
@@ -44,6 +44,7 @@ export async function startLocalEdge(app: string): Promise<LocalEdge> {
       routing: `${dir}/routing`, modules: DEBIAN_NGINX_MODULES,
     },
     workerProcesses: 2,
+    ...(options.probeAllow !== undefined ? { probeAllow: options.probeAllow } : {}),
   };
   const remote = new LocalRemote();
   await remote.writeFileAtomic(`${dir}/nginx.conf`, renderNginxConfig({ app }, render));
@@ -60,7 +61,8 @@ export async function startLocalEdge(app: string): Promise<LocalEdge> {
       processes: ['ps', '-o', 'pid=,args=', '--ppid', String(pid)],
       reopenLogs: ['kill', '-USR1', String(pid)],
     });
-    await waitForHttp(`${url}${CONFIG_PROBE_PATH}`, master);
+    // an edge whose probe does not answer loopback is up once it answers at all
+    await waitForHttp(`${url}${CONFIG_PROBE_PATH}`, master, options.probeAllow !== undefined ? [200, 403] : [200]);
   };
   const halt = async () => {
     process.kill(pid, 'SIGTERM');
@@ -132,7 +134,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForHttp(url: string, master: ResultPromise): Promise<void> {
+async function waitForHttp(url: string, master: ResultPromise, statuses: number[]): Promise<void> {
   const deadline = Date.now() + 10_000;
   let exited = false;
   void master.then(() => { exited = true; });
@@ -143,7 +145,7 @@ async function waitForHttp(url: string, master: ResultPromise): Promise<void> {
     }
     const ok = await request(url, { headers: { host: PROBE_HOST }, reset: true }).then(async (r) => {
       await r.body.text();
-      return r.statusCode === 200;
+      return statuses.includes(r.statusCode);
     }, () => false);
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -43,7 +43,12 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
   const metrics = new ApiMetrics();
   const problem = apiTokenProblem(config.apiToken);
   if (problem !== null) throw new Error(`refusing to start: ${problem}`);
-  const guard = tokenGuard(config.apiToken!, new AuthFailureLimiter(config.api.authFailures.max, config.api.authFailures.windowMs), config.api.trustedProxies);
+  const metricsProblem = config.metricsToken === undefined ? null : apiTokenProblem(config.metricsToken);
+  if (metricsProblem !== null) throw new Error(`refusing to start: metrics token: ${metricsProblem}`);
+  const limiter = new AuthFailureLimiter(config.api.authFailures.max, config.api.authFailures.windowMs);
+  const guard = tokenGuard(config.apiToken!, limiter, config.api.trustedProxies);
+  // the metrics token (the autoscaler's) opens /metrics and nothing else: it cannot submit, cancel or read jobs
+  const metricsGuard = tokenGuard(config.metricsToken !== undefined ? [config.apiToken!, config.metricsToken] : [config.apiToken!], limiter, config.api.trustedProxies);
   const requireToken = (req: IncomingMessage) => guard.require(req);
   /** Reads that config.api.public does not open need the token too. */
   const unlessPublic = (open: boolean, req: IncomingMessage) => {
@@ -109,7 +114,7 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
     {
       method: 'GET', pattern: /^\/metrics$/, name: '/metrics',
       run: async (req, res) => {
-        unlessPublic(publicAccess.metrics, req);
+        if (!publicAccess.metrics) metricsGuard.require(req);
         const gauges = await queueGauges(redis, store).catch(() => [{ name: 'crawler_redis_up', help: 'Redis answered the scrape.', value: 0 }]);
         const text = metrics.render(gauges);
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });

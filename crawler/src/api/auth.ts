@@ -81,8 +81,9 @@ export interface TokenGuard {
   require(req: IncomingMessage): void;
 }
 
-export function tokenGuard(token: ServiceSecret, limiter: AuthFailureLimiter, trustedProxies: string[]): TokenGuard {
-  const expected = digest(token.reveal());
+/** Accepts any of `tokens` (the API token everywhere; the metrics token only where its guard lists it). */
+export function tokenGuard(tokens: ServiceSecret | readonly ServiceSecret[], limiter: AuthFailureLimiter, trustedProxies: string[]): TokenGuard {
+  const expected = (Array.isArray(tokens) ? tokens : [tokens as ServiceSecret]).map((token) => digest(token.reveal()));
   const trusted = parseNetworks(trustedProxies);
   const challenge = { 'www-authenticate': 'Bearer realm="crawler"' };
   return {
@@ -94,7 +95,10 @@ export function tokenGuard(token: ServiceSecret, limiter: AuthFailureLimiter, tr
       }
       const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
       if (match === null) throw new HttpError(401, 'unauthorized', 'missing bearer token: send "Authorization: Bearer <the API token>"', undefined, challenge);
-      if (!timingSafeEqual(digest(match[1]!.trim()), expected)) {
+      const sent = digest(match[1]!.trim());
+      // every token compared, so the time taken says nothing about which one came close
+      const matches = expected.map((token) => timingSafeEqual(sent, token));
+      if (!matches.includes(true)) {
         limiter.fail(client);
         throw new HttpError(401, 'unauthorized', 'invalid bearer token', undefined, { ...challenge, 'www-authenticate': 'Bearer realm="crawler", error="invalid_token"' });
       }

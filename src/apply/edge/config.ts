@@ -11,8 +11,9 @@ import { edgeReport, type EdgeSite } from './site.js';
  * Puts what the edge serves in place, in two layers (see src/plan/edge-lua.ts for the design):
  * - the routing table (versions, live, canary): written atomically to the edge's directory, the previous one
  *   kept beside it; the edge reads it without a reload and reports its generation, which is how depl knows the
- *   change is in effect. If the edge does not confirm it in time, the previous table goes back before the
- *   error is returned, so the edge never later picks up a change depl reported as failed;
+ *   change is in effect. If the edge does not confirm it in time, or the settings reload that came with it
+ *   does not take, the previous table goes back and the edge must report it again before the error says so
+ *   (EdgeApplyError.outcome), so the edge never later picks up a change depl reported as failed;
  * - the nginx configuration (settings only): written beside the live file, checked with `nginx -t`, renamed
  *   over the live file, then a graceful reload (SIGHUP) — only when the edge reports a different configuration
  *   than the one depl renders. A configuration nginx rejects never replaces the live one; a reload that does
@@ -58,10 +59,13 @@ export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options:
   const settings: EdgeSettings = { app: routing.app };
   const applied: AppliedEdge = { generation: table.generation, reloaded: false, writeMs: 0, confirmMs: 0, checkMs: 0, reloadMs: 0 };
   const file = routingFile(site);
+  let routingWritten = false;
   const writeRouting = async () => {
     const started = performance.now();
-    // One round trip: keep the previous table (the way back), write the new one beside it and rename it in.
-    await site.remote.shell(`{ [ ! -f ${quote(file)} ] || cp -p ${quote(file)} ${quote(`${file}.previous`)}; } && cat > ${quote(`${file}.next`)} && mv -f ${quote(`${file}.next`)} ${quote(file)}`, { stdin: table.text });
+    // One round trip: keep the previous table (the way back; none when there was none, so a stale copy from an
+    // earlier run is never mistaken for it), write the new one beside it and rename it in.
+    await site.remote.shell(`${keepPreviousLine(file)} && cat > ${quote(`${file}.next`)} && mv -f ${quote(`${file}.next`)} ${quote(file)}`, { stdin: table.text });
+    routingWritten = true;
     applied.writeMs = performance.now() - started;
   };
   // Settings first, when they changed: a configuration nginx rejects stops everything before the routing
@@ -69,21 +73,25 @@ export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options:
   // the routing table, or from older routing code, serves the right versions from its first new worker).
   // `runningConfig`: what the caller's own probe of the edge reported, under the lock (saves asking again)
   const running = options.runningConfig !== undefined ? { config: options.runningConfig } : await edgeReport(site).catch(() => null);
-  if (running?.config !== configGeneration(settings, site.render)) {
-    Object.assign(applied, await reloadEdgeConfig(site, settings, writeRouting), { reloaded: true });
-  } else {
-    await writeRouting();
-  }
-  const written = performance.now();
-  await pausePoint('after-config-written');
+  const needsReload = running?.config !== configGeneration(settings, site.render);
+  let written = 0;
   // Log rotation goes beside the confirmation, off the critical path.
-  const rotated = rotateAccessLog(site).catch(() => undefined);
+  let rotated: Promise<void> = Promise.resolve();
   try {
+    if (needsReload) {
+      Object.assign(applied, await reloadEdgeConfig(site, settings, writeRouting), { reloaded: true });
+    } else {
+      await writeRouting();
+    }
+    written = performance.now();
+    await pausePoint('after-config-written');
+    rotated = rotateAccessLog(site).catch(() => undefined);
     await waitForEdge(site, (r) => r.routing === table.generation, `the new routing ${table.generation}`);
   } catch (error) {
     await rotated;
-    await site.remote.shell(`[ ! -f ${quote(`${file}.previous`)} ] || mv -f ${quote(`${file}.previous`)} ${quote(file)}`, { check: false }).catch(() => undefined);
-    throw error;
+    // nginx rejected the settings: nothing was written, the edge runs what it ran
+    if (!routingWritten || !(error instanceof OperationError)) throw error;
+    throw await putPreviousRoutingBack(site, error, needsReload ? running?.config : undefined);
   }
   applied.confirmMs = performance.now() - written;
   await rotated;
@@ -91,10 +99,74 @@ export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options:
   return applied;
 }
 
+/** What an edge change that failed left behind, so the caller records what is really served. */
+export type EdgeFailureOutcome =
+  /** The previous routing table (and settings) are back in the files and the edge confirms it serves them. */
+  | 'restored'
+  /** The previous files are back but the edge did not confirm serving them (it may still serve the new routing). */
+  | 'files-restored'
+  /** Putting the previous files back failed: the new routing may be on disk and served. */
+  | 'unknown';
+
+export class EdgeApplyError extends OperationError {
+  constructor(message: string, hint: string | undefined, code: string, readonly outcome: EdgeFailureOutcome) {
+    super(message, hint, code);
+  }
+}
+
+function keepPreviousLine(file: string): string {
+  return `if [ -f ${quote(file)} ]; then cp -p ${quote(file)} ${quote(`${file}.previous`)}; else rm -f ${quote(`${file}.previous`)}; fi`;
+}
+
+/**
+ * After a change the edge did not confirm (or whose reload did not take, which already put the previous
+ * settings back): the previous routing table goes back over the new one, and the edge (which re-reads its
+ * file when asked, and polls it) must then report the previous generation, and the previous settings when
+ * they were changed. Only then does the error say the previous one is served: depl records what it reports.
+ */
+async function putPreviousRoutingBack(site: EdgeSite, error: OperationError, previousConfig: string | undefined): Promise<EdgeApplyError> {
+  const file = routingFile(site);
+  const previous = `${file}.previous`;
+  let restoredGeneration: string | null;
+  try {
+    // prints the generation of the table now in place (nothing when there was none before this change)
+    const restored = await site.remote.shell(
+      `if [ -f ${quote(previous)} ]; then mv -f ${quote(previous)} ${quote(file)} && sed -n 's/^generation //p' ${quote(file)}; else rm -f ${quote(file)}; fi`,
+      { timeoutMs: 30_000 },
+    );
+    restoredGeneration = restored.stdout.trim() || null;
+  } catch (restoreError) {
+    return new EdgeApplyError(
+      `${error.message}; putting the previous routing back failed too (${(restoreError as Error).message}): the edge may serve the new routing`,
+      'The change stays recorded as pending: the next depl command resolves it against what the edge serves.',
+      error.code, 'unknown',
+    );
+  }
+  const settingsBack = (report: EdgeReport) => previousConfig === undefined || report.config === previousConfig;
+  const what = restoredGeneration === null ? 'no routing table (none was there before)' : `the previous routing ${restoredGeneration}`;
+  if (restoredGeneration === null) {
+    // an edge keeps the last table it read when its file goes: nothing to confirm
+    return new EdgeApplyError(`${error.message}; the routing file was removed (there was none before), but the edge keeps serving what it last read`, error.hint, error.code, 'files-restored');
+  }
+  try {
+    // the previous table is one the edge served a moment ago: a short wait (an edge that stopped answering
+    // altogether already cost the full one)
+    await waitForEdge(site, (r) => r.routing === restoredGeneration && settingsBack(r), what, undefined, Math.min(site.reloadTimeoutMs ?? CONFIRM_TIMEOUT_MS, 5_000));
+  } catch (confirmError) {
+    return new EdgeApplyError(
+      `${error.message}; the previous files were put back, but the edge does not confirm serving them (${(confirmError as Error).message})`,
+      `${error.hint ? `${error.hint}\n` : ''}The next depl command re-applies the recorded state.`,
+      error.code, 'files-restored',
+    );
+  }
+  return new EdgeApplyError(`${error.message}; the previous routing ${restoredGeneration}${previousConfig !== undefined ? ' and settings were' : ' was'} put back and the edge serves it`, error.hint, error.code, 'restored');
+}
+
 /**
  * Render, check, swap, reload: for changes nginx cannot take live. Resolves once the edge answers with the new
- * configuration and its old workers accept nothing more; puts the previous file back if it does not.
- * `afterCheck` runs once nginx accepted the candidate, before it replaces the live file.
+ * configuration and its old workers accept nothing more; puts the previous file back (and reloads it) if it
+ * does not, the reload command failing included. `afterCheck` runs once nginx accepted the candidate, before it
+ * replaces the live file.
  */
 export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings, afterCheck?: () => Promise<void>): Promise<{ checkMs: number; reloadMs: number }> {
   const text = renderNginxConfig(settings, site.render);
@@ -116,17 +188,22 @@ export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings, a
   const checkMs = performance.now() - started;
   await afterCheck?.();
   const oldWorkers = await acceptingWorkers(site);
-  await site.remote.shell(`{ [ ! -f ${quote(live)} ] || cp -p ${quote(live)} ${quote(previous)}; } && mv -f ${quote(candidate)} ${quote(live)} && ${shellLine(site.reload)}`);
+  await site.remote.shell(`${keepPreviousLine(live)} && mv -f ${quote(candidate)} ${quote(live)}`);
   const swappedAt = performance.now();
   try {
+    await site.remote.shell(shellLine(site.reload), { timeoutMs: 30_000 });
     await waitForEdge(site, (r) => r.config === generation, `the new configuration ${generation}`, async () => {
       if (oldWorkers === null) return true;
       return [...(await acceptingWorkers(site) ?? [])].every((pid) => !oldWorkers.has(pid));
     });
   } catch (error) {
     const restore = `[ -f ${quote(previous)} ] && cp -p ${quote(previous)} ${quote(`${live}.restore`)} && mv -f ${quote(`${live}.restore`)} ${quote(live)} && ${shellLine(site.reload)}`;
-    await site.remote.shell(restore, { check: false, timeoutMs: 30_000 }).catch(() => undefined);
-    throw error;
+    const restored = await site.remote.shell(restore, { check: false, timeoutMs: 30_000 }).then((r) => r.code === 0, () => false);
+    const failure = error instanceof OperationError ? error : new OperationError((error as Error).message, undefined, 'EDGE_APPLY_TIMEOUT');
+    throw new OperationError(
+      `${failure.message}; ${restored ? 'the previous configuration was put back and reloaded' : 'the previous configuration could not be put back'}`,
+      failure.hint, failure.code,
+    );
   }
   return { checkMs, reloadMs: performance.now() - swappedAt };
 }
@@ -135,8 +212,7 @@ export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings, a
  * Asks the edge (which re-reads its routing file when asked) until its report satisfies `done` (and `settled`,
  * for a reload: nginx's old workers keep accepting for ~100 ms after the new ones start).
  */
-async function waitForEdge(site: EdgeSite, done: (report: EdgeReport) => boolean, what: string, settled?: () => Promise<boolean>): Promise<EdgeReport> {
-  const timeoutMs = site.reloadTimeoutMs ?? CONFIRM_TIMEOUT_MS;
+async function waitForEdge(site: EdgeSite, done: (report: EdgeReport) => boolean, what: string, settled?: () => Promise<boolean>, timeoutMs = site.reloadTimeoutMs ?? CONFIRM_TIMEOUT_MS): Promise<EdgeReport> {
   let last = 'no answer';
   return pollUntil(async () => {
     try {
@@ -153,7 +229,7 @@ async function waitForEdge(site: EdgeSite, done: (report: EdgeReport) => boolean
     onTimeout: async () => {
       const errors = await site.remote.shell(`tail -n 5 ${quote(`${site.dir}/logs/error.log`)} 2>/dev/null || true`, { check: false }).catch(() => ({ stdout: '' }));
       throw new OperationError(
-        `the edge at ${site.url} did not start serving ${what} within ${timeoutMs / 1000}s (${last}); the previous one was put back`,
+        `the edge at ${site.url} did not start serving ${what} within ${timeoutMs / 1000}s (${last})`,
         `nginx's error log ends with:\n${errors.stdout.trim() || '(empty)'}`,
         'EDGE_APPLY_TIMEOUT',
       );

@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
-import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, type NginxRenderOptions } from '../../plan/nginx.js';
+import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, probeFromNodeCommand, type NginxRenderOptions } from '../../plan/nginx.js';
 import type { EdgeTlsRender } from '../../plan/nginx-tls.js';
 import { edgeContainerQuery, edgeDir, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
@@ -60,19 +60,34 @@ export async function requestThroughEdge(site: Pick<EdgeSite, 'url'>, host: stri
   return { status: response.statusCode, version: typeof header === 'string' ? header : null, body };
 }
 
-/** What the edge reports it runs (it re-reads its routing file when asked): configuration and routing generations. */
-export async function edgeReport(site: Pick<EdgeSite, 'url'>, timeoutMs = 2_000): Promise<EdgeReport & { status: number }> {
-  const answer = await requestThroughEdge(site, PROBE_HOST, CONFIG_PROBE_PATH, timeoutMs);
+/** Edges (by the machine they run on) whose probe refused this operator's address: asked from that machine. */
+const probedFromNode = new WeakSet<Remote>();
+
+/**
+ * What the edge reports it runs (it re-reads its routing file when asked): configuration and routing
+ * generations. The probe answers only the cluster's own addresses (src/plan/nginx.ts PROBE_ALLOW): an operator
+ * outside them is refused (403), and asks from the edge's node instead, over the SSH connection depl has.
+ */
+export async function edgeReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote'>>, timeoutMs = 2_000): Promise<EdgeReport & { status: number }> {
+  const remote = site.remote;
+  if (remote === undefined || !probedFromNode.has(remote)) {
+    const answer = await requestThroughEdge(site, PROBE_HOST, CONFIG_PROBE_PATH, timeoutMs);
+    if (answer.status !== 403 || remote === undefined) return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
+    probedFromNode.add(remote);
+  }
+  const port = Number(new URL(site.url).port || 80);
+  const raw = await remote.exec(probeFromNodeCommand(port), { check: false, timeoutMs: Math.max(timeoutMs, 5_000) });
+  const answer = parseRawHttpAnswer(raw.stdout);
   return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
 }
 
 /** The routing generation the edge serves now; null when it does not answer or has no routing table. */
-export async function servedGeneration(site: Pick<EdgeSite, 'url'>, timeoutMs = 2_000): Promise<string | null> {
+export async function servedGeneration(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote'>>, timeoutMs = 2_000): Promise<string | null> {
   return (await servedReport(site, timeoutMs))?.routing ?? null;
 }
 
 /** What the edge reports it runs, null when it does not answer. */
-export async function servedReport(site: Pick<EdgeSite, 'url'>, timeoutMs = 2_000): Promise<EdgeReport | null> {
+export async function servedReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote'>>, timeoutMs = 2_000): Promise<EdgeReport | null> {
   try {
     const report = await edgeReport(site, timeoutMs);
     return report.status === 200 ? report : null;

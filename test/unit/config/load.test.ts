@@ -25,6 +25,21 @@ services:
 `;
 
 describe('depl.yaml', () => {
+  it('refuses an ssh.key with a control character and an accessory node that is neither manager nor a hostname', () => {
+    const hostile = `${minimal}ssh: { key: "id_ed25519\\nansible_become_exe=/tmp/evil" }
+accessories:
+  redis: { image: redis, node: "node-2 ansible_become=true" }
+  cache: { image: redis, node: "node-3" }
+  queue: { image: redis }
+`;
+    expect(problems(hostile)).toEqual([
+      'ssh.key: expected a path without control characters (no newline, tab or escape)',
+      'accessories.redis.node: expected "manager" or a node\'s hostname (like node-2): "node-2 ansible_become=true" has a bad label "node-2 ansible_become=true": it may contain only a-z, 0-9 and "-", and must start and end with a letter or digit',
+    ]);
+    const fine = parseConfig(`${minimal}ssh: { key: "keys/my key" }\naccessories:\n  cache: { image: redis, node: node-3 }\n  queue: { image: redis }\n`);
+    expect([fine.ssh.key, fine.accessories.cache?.node, fine.accessories.queue?.node]).toEqual(['keys/my key', 'node-3', 'manager']);
+  });
+
   it('accepts the example that depl init writes, for both providers', () => {
     for (const provider of ['local', 'openstack'] as const) {
       const config = parseConfig(renderInitConfig(template, { app: 'crawler', domain: 'crawler.localhost', provider }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EDGE_LUA_MODULE } from '../../../src/plan/edge-lua.js';
-import { configGeneration, renderNginxConfig, type NginxRenderOptions } from '../../../src/plan/nginx.js';
+import { CONFIG_PROBE_PATH, configGeneration, renderNginxConfig, type NginxRenderOptions } from '../../../src/plan/nginx.js';
 
 const swarm: NginxRenderOptions = {
   listen: { port: 80 },
@@ -34,10 +34,23 @@ describe('renderNginxConfig', () => {
     expect(text.match(/server \{/g)).toHaveLength(2);
   });
 
+  it('answers the probe only to the cluster\'s own addresses: loopback and the private networks, nobody else', () => {
+    const text = renderNginxConfig(settings, swarm);
+    const probe = text.slice(text.indexOf(`location = ${CONFIG_PROBE_PATH} {`));
+    expect(probe.slice(0, probe.indexOf('}') + 1)).toBe([
+      `location = ${CONFIG_PROBE_PATH} {`,
+      '      allow 127.0.0.0/8;', '      allow 10.0.0.0/8;', '      allow 172.16.0.0/12;', '      allow 192.168.0.0/16;', '      allow 100.64.0.0/10;',
+      '      deny all;',
+      '      content_by_lua_block { require("depl_edge").report() }',
+    ].join('\n'));
+    expect(renderNginxConfig(settings, { ...swarm, probeAllow: ['10.9.9.9/32'] })).toContain('      allow 10.9.9.9/32;\n      deny all;\n');
+    expect(() => renderNginxConfig(settings, { ...swarm, probeAllow: ['all; allow 0.0.0.0/0'] })).toThrow(/probe allow "all; allow 0.0.0.0\/0" is not an IPv4 address or network/);
+  });
+
   it('answers the probe host with the generations, from Lua', () => {
     const text = renderNginxConfig(settings, swarm);
     const probe = text.slice(text.indexOf('server_name depl-edge-probe.invalid;'), text.indexOf('default_server'));
-    expect(probe).toContain('location = /_depl/config {\n      content_by_lua_block { require("depl_edge").report() }');
+    expect(probe).toContain('      deny all;\n      content_by_lua_block { require("depl_edge").report() }');
   });
 
   it('embeds the routing code as the module depl_edge, indented inside init_by_lua_block', () => {

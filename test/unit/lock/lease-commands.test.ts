@@ -38,7 +38,7 @@ describe('cluster lease commands', () => {
   });
 
   it('reads the scripts\' answers', () => {
-    expect(parseLeaseAnswer('acquired 1700000060 1700000000\n')).toEqual({ status: 'acquired', expiresAt: 1700000060, now: 1700000000 });
+    expect(parseLeaseAnswer('acquired 1700000060 1700000000 7\n')).toEqual({ status: 'acquired', expiresAt: 1700000060, now: 1700000000, fence: 7 });
     expect(parseLeaseAnswer(`held 1700000030 1700000000\n${JSON.stringify(holder)}\n`)).toEqual({ status: 'held', expiresAt: 1700000030, now: 1700000000, holder });
     expect(parseLeaseAnswer(`taken-over 1700000060 1700000000\n${JSON.stringify(holder)}\n`)).toMatchObject({ status: 'taken-over', previous: holder });
     expect(parseLeaseAnswer('held 1 0\n{"holder": "x@y", "pid": 1, "command": "switch v1", "time": "2026-11-20T10:00:00Z", "token": "aa"}')).toMatchObject({ holder: { host: 'y', since: '2026-11-20T10:00:00Z' } });

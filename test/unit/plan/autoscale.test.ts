@@ -3,7 +3,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
 import {
   controllerSettings, controllerSettingsSchema, decideScale, describeAutoscale, parseAutoscaleLabel, parseControllerState, parseGauge,
-  planAutoscaler, recordReading, startMemory, type ScaleMemory, type ScalePolicy,
+  autoscalerFoldersLine, planAutoscaler, recordReading, startMemory, type ScaleMemory, type ScalePolicy,
 } from '../../../src/plan/autoscale.js';
 import { planVersionServices } from '../../../src/plan/services.js';
 import { crawlerYaml } from '../release/fixtures.js';
@@ -148,6 +148,24 @@ describe('autoscale: in depl.yaml', () => {
     expect(controllerSettings(parseConfig(crawlerYaml), 'v7')).toBeNull();
   });
 
+  it('gives the controller no TLS key: the edge\'s folder (certificates, keys) and the ACME account are hidden under its read-only view of the app folder', () => {
+    const config = parseConfig(autoscaled);
+    const mounts = planAutoscaler({ config, version: 'v7', image: 'i', network: 'n', secrets: { api_token: { id: 's1', name: 'crawler-api_token-1' } } })!.TaskTemplate.ContainerSpec.Mounts!;
+    const seen = (hostPath: string) => {
+      // the innermost mount over a host path decides what the container sees there
+      const view = mounts.filter((m) => m.Type === 'bind' && m.Source !== undefined && hostPath.startsWith(`${m.Source}/`)).at(-1);
+      if (view === undefined) return 'not mounted';
+      const inside = `${view.Target}${hostPath.slice(view.Source!.length)}`;
+      const cover = mounts.filter((m) => m !== view && (inside === m.Target || inside.startsWith(`${m.Target}/`)) && m.Target.length > view.Target.length).at(-1);
+      return cover === undefined ? 'visible' : `hidden by ${cover.Type} ${cover.Source ?? ''}`.trim();
+    };
+    expect(seen('/var/lib/depl/crawler/release.json')).toBe('visible');
+    expect(seen('/var/lib/depl/crawler/edge/tls/crawler.example.org/privkey.pem')).toBe('hidden by tmpfs');
+    expect(seen('/var/lib/depl/crawler/tls-account.json')).toBe('hidden by bind /dev/null');
+    expect(seen('/etc/ssl/private/key.pem')).toBe('not mounted');
+    expect(autoscalerFoldersLine('crawler')).toBe('mkdir -p /var/lib/depl/crawler/autoscale /var/lib/depl/crawler/edge && { [ -e /var/lib/depl/crawler/tls-account.json ] || (umask 077 && : > /var/lib/depl/crawler/tls-account.json); }');
+  });
+
   it('plans the controller service on the manager, and the autoscaled service within its bounds, labelled with them', () => {
     const config = parseConfig(autoscaled.replace('replicas: 3', 'replicas: 9'));
     const spec = planAutoscaler({ config, version: 'v7', image: 'depl-autoscaler:abc', network: 'crawler-net', secrets: { api_token: { id: 's1', name: 'crawler-api_token-1' } } })!;
@@ -158,6 +176,8 @@ describe('autoscale: in depl.yaml', () => {
     expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([
       { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
       { Type: 'bind', Source: '/var/lib/depl/crawler', Target: '/run/depl/release', ReadOnly: true },
+      { Type: 'tmpfs', Target: '/run/depl/release/edge', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'bind', Source: '/dev/null', Target: '/run/depl/release/tls-account.json', ReadOnly: true },
       { Type: 'bind', Source: '/var/lib/depl/crawler/autoscale', Target: '/run/depl/autoscale' },
     ]);
     expect(spec.TaskTemplate.ContainerSpec.Secrets).toEqual([{ File: { Name: 'api_token', UID: '0', GID: '0', Mode: 0o444 }, SecretID: 's1', SecretName: 'crawler-api_token-1' }]);

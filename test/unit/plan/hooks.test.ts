@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HOOK_NAMES, hookExit, hookInvocation } from '../../../src/plan/hooks.js';
+import { HOOK_NAMES, hookEnvironment, hookExit, hookInvocation } from '../../../src/plan/hooks.js';
 
 describe('hook invocations', () => {
   it('are the executable in .depl/hooks with every DEPL_* variable set, empty when it does not apply', () => {
@@ -19,6 +19,19 @@ describe('hook invocations', () => {
     const first = hookInvocation('/p', 'post-install', { app: 'shop', domain: 'd', command: 'buildinst', version: 'feat', previous: null, live: null, performer: 'me@x', branch: 'feat/x' });
     expect(first.env).toMatchObject({ DEPL_PREVIOUS: '', DEPL_LIVE: '', DEPL_BRANCH: 'feat/x', DEPL_COMMAND: 'buildinst' });
     expect(first.pre).toBe(false);
+  });
+
+  it('run with an allowlisted environment: depl\'s secrets and cloud credentials stay out', () => {
+    const inv = hookInvocation('/p', 'pre-switch', { app: 'shop', domain: 'd', command: 'switch', version: 'v2', previous: 'v1', live: 'v1', performer: 'me@x' });
+    const env = hookEnvironment({
+      PATH: '/usr/bin:/bin', HOME: '/home/me', LANG: 'C.UTF-8', TERM: 'xterm', USER: 'me', SHELL: '/bin/sh',
+      DEPL_SECRET_DB_PASSWORD: 'hunter2', OS_PASSWORD: 'pw', OS_APPLICATION_CREDENTIAL_SECRET: 'acs', OS_AUTH_URL: 'https://keystone',
+      AWS_SECRET_ACCESS_KEY: 'k', GITHUB_TOKEN: 't', SSH_AUTH_SOCK: '/tmp/agent', DEPL_VERSION: 'from-the-shell', DEPL_CONFIG: 'other.yaml',
+    }, inv);
+    expect(env).toEqual({
+      PATH: '/usr/bin:/bin', HOME: '/home/me', LANG: 'C.UTF-8', TERM: 'xterm', USER: 'me', SHELL: '/bin/sh',
+      DEPL_HOOK: 'pre-switch', DEPL_APP: 'shop', DEPL_DOMAIN: 'd', DEPL_COMMAND: 'switch', DEPL_VERSION: 'v2', DEPL_PREVIOUS: 'v1', DEPL_LIVE: 'v1', DEPL_PERFORMER: 'me@x', DEPL_BRANCH: '',
+    });
   });
 
   it('name the five hooks and say how one ended', () => {

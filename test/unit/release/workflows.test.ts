@@ -1,8 +1,9 @@
-import { appendFile, readFile, stat } from 'node:fs/promises';
+import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readInstallIntent, writeInstallIntent } from '../../../src/apply/install-intent.js';
 import { forceReleaseLock, lockStatus } from '../../../src/apply/lock.js';
 import type { InstallIntent } from '../../../src/plan/install-intent.js';
+import { configGeneration } from '../../../src/plan/nginx.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
 import type { EdgeControl } from '../../../src/workflows/edge-control.js';
@@ -49,7 +50,8 @@ describe('switch, rollback, canary on the fake cluster', () => {
     expect(recorded).toMatchObject({ live: 'v3', previous: 'v1', canary: null, pending: null, edge: { generation: fake.served() } });
     expect(recorded.history.map((h) => `${h.action} ${h.version}`)).toEqual(['switch v1', 'switch v2', 'rollback v1', 'canary v3', 'abort v3', 'canary v3', 'promote v3']);
     expect(await lockStatus(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
-  });
+    // seven changes, each writing through the lease's fence: a shell per write on the fake's manager
+  }, 30_000);
 
   it('refuses what is not installed or not healthy, changing nothing', async () => {
     const before = await nginxConf();
@@ -80,6 +82,34 @@ describe('switch, rollback, canary on the fake cluster', () => {
     fake.frozen = false;
     expect({ routing: await routingFile(), doc: await doc() }).toEqual(before);
     expect(await live()).toBe('v1');
+  });
+
+  it('puts the previous routing back with the previous settings when the reload does not take, and says the edge serves it', async () => {
+    await switchVersion(control, 'v1');
+    const before = { conf: await nginxConf(), routing: await routingFile(), doc: await doc(), served: fake.served() };
+    const moved = { ...control, site: { ...control.site, render: { ...control.site.render, workerProcesses: 2 } } };
+    fake.unloadable = configGeneration({ app: fake.app }, moved.site.render);
+    const failure = switchVersion(moved, 'v2');
+    await expect(failure).rejects.toMatchObject({ code: 'EDGE_APPLY_TIMEOUT', outcome: 'restored' });
+    await expect(failure).rejects.toThrow(/previous configuration was put back and reloaded; the previous routing \w+ and settings were put back and the edge serves it/);
+    // The new routing file must not outlive the failed change: the next reload or restart would serve v2.
+    expect({ conf: await nginxConf(), routing: await routingFile(), doc: await doc(), served: fake.served() }).toEqual(before);
+    expect(await live()).toBe('v1');
+    expect(await exists(`${fake.dir}/edge/routing.previous`)).toBe(false);
+  });
+
+  it('never takes a stale copy from an earlier run for the previous routing', async () => {
+    await switchVersion(control, 'v1');
+    await switchVersion(control, 'v2');
+    const routingPath = `${fake.dir}/edge/routing`;
+    await writeFile(`${routingPath}.previous`, await routingFile());
+    await rm(routingPath);
+    fake.frozen = true;
+    // no routing file before this change: the failed change leaves none, rather than the stale copy
+    await expect(switchVersion(control, 'v1')).rejects.toMatchObject({ code: 'EDGE_APPLY_TIMEOUT', outcome: 'files-restored' });
+    expect(await exists(routingPath)).toBe(false);
+    expect(await exists(`${routingPath}.previous`)).toBe(false);
+    expect((await doc()).live).toBe('v2');
   });
 });
 
