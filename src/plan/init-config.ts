@@ -105,7 +105,12 @@ export function renderImportedConfig(template: string, choices: InitChoices, app
   if (app.notTranslated.length > 0) {
     parts.push(`# Not translated from ${source} (depl has no equivalent, or does it another way):`, ...app.notTranslated.map((line) => `#   - ${line}`), '');
   }
-  parts.push('# Handed to every service as its --config document (a JSON file mounted as a swarm config).', 'config: {}', '');
+  parts.push(
+    '# A JSON document mounted in every service at /run/depl/config.json (a swarm config), named by the DEPL_CONFIG_FILE',
+    '# variable; the images\' own commands run as written. A service with configArg: true also gets --config <its URL>.',
+    'config: {}',
+    '',
+  );
   return `${head}${parts.join('\n')}`;
 }
 

@@ -31,7 +31,9 @@ describe('depl run: the job spec, from the version service spec', () => {
   it('keeps the image, env, config, secrets and network exactly as the version service has them', () => {
     const container = job.TaskTemplate.ContainerSpec;
     expect(container.Image).toBe('crawler-api:v7');
-    expect(container.Env).toEqual(['LOG_LEVEL=debug']);
+    expect(container.Env).toEqual(api!.TaskTemplate.ContainerSpec.Env);
+    expect(container.Env).toContain('LOG_LEVEL=debug');
+    expect(container.Env).toContain(`DEPL_CONFIG_FILE=${CONFIG_PATH}`);
     expect(container.Configs).toEqual(api!.TaskTemplate.ContainerSpec.Configs);
     expect(container.Configs).toEqual([expect.objectContaining({ File: expect.objectContaining({ Name: CONFIG_PATH }), ConfigID: 'cfg1' })]);
     expect(container.Secrets).toEqual(api!.TaskTemplate.ContainerSpec.Secrets);
