@@ -73,6 +73,14 @@ export interface RunJobInput {
   startedAt: string;
 }
 
+/** A job needs something to run: a command after `--`, or an `--entrypoint` (whose arguments may be none). */
+export function checkJobCommand(service: string, command: readonly string[], entrypoint: string | undefined): void {
+  if (entrypoint === '') throw new UserError('--entrypoint is empty', `Name a program, e.g. depl run --entrypoint sh ${service} -- -c 'echo hi'`, 'BAD_USAGE');
+  if (command.length === 0 && entrypoint === undefined) {
+    throw new UserError('no command to run', `Give one after --, e.g. depl run ${service} -- node --version`, 'BAD_USAGE');
+  }
+}
+
 /**
  * The job's spec: the service's container spec (image, env, configs, secrets, mounts, user, dir...) with the
  * operator's command; its network, placement, resources and log driver. No health check (a job is not a
@@ -81,10 +89,7 @@ export interface RunJobInput {
  */
 export function planRunJob(input: RunJobInput): JobSpec {
   const { app, version, service, spec } = input;
-  if (input.entrypoint === '') throw new UserError('--entrypoint is empty', `Name a program, e.g. depl run --entrypoint sh ${service} -- -c 'echo hi'`, 'BAD_USAGE');
-  if (input.command.length === 0 && input.entrypoint === undefined) {
-    throw new UserError('no command to run', `Give one after --, e.g. depl run ${service} -- node --version`, 'BAD_USAGE');
-  }
+  checkJobCommand(service, input.command, input.entrypoint);
   const template = spec.TaskTemplate ?? {};
   const { Args: _args, Labels: _labels, HealthCheck: _health, ...copied } = template.ContainerSpec ?? {};
   const container = input.entrypoint === undefined ? copied : { ...copied, Command: [input.entrypoint] };

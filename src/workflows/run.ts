@@ -8,7 +8,7 @@ import { createService, listServices, removeService, serviceTasks, type Installe
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
 import {
-  checkJobTarget, DEFAULT_JOB_TIMEOUT, JOB_START_TIMEOUT_MS, jobProgress, jobRow, jobTimeoutMs, jobWait, leftoverJobs, planRunJob, unprintedFrames,
+  checkJobCommand, checkJobTarget, DEFAULT_JOB_TIMEOUT, JOB_START_TIMEOUT_MS, jobProgress, jobRow, jobTimeoutMs, jobWait, leftoverJobs, planRunJob, unprintedFrames,
   type Frame, type JobRow, type JobWait,
 } from '../plan/jobs.js';
 import { LABELS } from '../plan/services.js';
@@ -67,6 +67,9 @@ export interface RunResult {
  */
 export async function runJob(loaded: LoadedConfig, options: RunOptions, log: Logger, io: RunIo): Promise<RunResult> {
   const { app } = loaded.config;
+  // bad input is refused before any connection is made
+  checkJobTarget(options.service, options.version);
+  checkJobCommand(options.service, options.command, options.entrypoint);
   const timeoutMs = jobTimeoutMs(options.timeout);
   return withManagerEngine(loaded, log, async (cluster, engine) => {
     const { version, service } = await resolveVersionService(cluster, engine, app, { service: options.service, version: options.version, verb: 'run' });
