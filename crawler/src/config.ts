@@ -115,7 +115,11 @@ export interface LoadOptions {
 
 export async function loadServiceConfig(location: string | undefined, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Promise<ServiceConfig> {
   if (location === undefined || location === '') {
-    throw new ConfigLoadError('missing --config <URL> (a file:// or http(s):// URL of the JSON service config)');
+    // under depl the document is mounted anyway (DEPL_CONFIG_URL): only the flag that passes it is missing
+    const mounted = env.DEPL_CONFIG_URL;
+    throw new ConfigLoadError(mounted !== undefined && mounted !== ''
+      ? `missing --config <URL>: depl mounted the config at ${mounted}, but this service is not started with it; set configArg: true on the service in depl.yaml`
+      : 'missing --config <URL> (a file:// or http(s):// URL of the JSON service config)');
   }
   const shown = showUrl(location);
   let text: string;

@@ -125,8 +125,10 @@ export function buildProgram(run: Runner): Command {
   program.command('run')
     .description("a one-off job in the swarm with the version's image, config, secrets and network; its output streamed, its exit code returned, the job removed afterwards")
     .argument('<service>', 'the service whose spec the job copies')
-    .argument('<command...>', 'the command, after -- (e.g. depl run api -- node migrate.js)')
+    .argument('[command...]', "the command, after -- (e.g. depl run api -- node migrate.js); with --entrypoint, that program's arguments")
     .option('--version <id>', 'a version other than the live one')
+    .option('--entrypoint <program>', "replace the image's ENTRYPOINT, as docker run --entrypoint does (e.g. depl run --entrypoint sh api -- -c 'ls')")
+    .option('--timeout <duration>', 'stop and remove the job, and fail, when it runs longer than this (default 1h; "none" for no limit)')
     .action((service, command, opts) => run(() => import('./commands/run.js'), service, command, opts));
 
   program.command('exec')

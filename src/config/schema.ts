@@ -72,7 +72,13 @@ const service = z.strictObject({
   /** Reuse another service's image (the worker runs the api's image with another command). */
   from: z.string().optional(),
   image: z.string().optional(),
+  /** The container's arguments, replacing the image's CMD (its ENTRYPOINT stays), as `docker run IMAGE ARGS...`. */
   command: command.optional(),
+  /**
+   * Append `--config file:///run/depl/config.json` to the arguments (the crawler's and EGF2-style services'
+   * contract). Off by default: every service finds the document through DEPL_CONFIG_FILE without it.
+   */
+  configArg: z.boolean().default(false),
   port: z.number().int().min(1).max(65535).optional(),
   replicas: z.number().int().min(0).max(100).default(1),
   /** Reached through the edge at <version>.<domain>. */
@@ -206,7 +212,7 @@ export const configSchema = z
     network: z.strictObject({
       encrypted: z.union([z.literal('auto'), z.boolean()]).default('auto'),
     }).default({ encrypted: 'auto' }),
-    /** The JSON document every service is started with as --config. */
+    /** The JSON document mounted in every service at /run/depl/config.json (DEPL_CONFIG_FILE names it). */
     config: z.record(z.string(), z.unknown()).default({}),
     /** Services scaled on their queue's backlog, by service name. */
     autoscale: z.record(z.string(), autoscale).default({}),

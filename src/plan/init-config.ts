@@ -148,7 +148,12 @@ export function renderImportedConfig(template: string, choices: InitChoices, app
   if (app.notTranslated.length > 0) {
     parts.push(`# Not translated from ${from} (depl has no equivalent, or does it another way):`, ...app.notTranslated.map((line) => yamlComment(`  - ${line}`)), '');
   }
-  parts.push('# Handed to every service as its --config document (a JSON file mounted as a swarm config).', yamlText({ config: sections.config }), '');
+  parts.push(
+    '# A JSON document mounted in every service at /run/depl/config.json (a swarm config), named by the DEPL_CONFIG_FILE',
+    '# variable; the images\' own commands run as written. A service with configArg: true also gets --config <its URL>.',
+    yamlText({ config: sections.config }),
+    '',
+  );
   return `${head}${parts.join('\n')}`;
 }
 

@@ -1,5 +1,6 @@
 import { checkServiceName, checkVersionLabel } from '../names.js';
 import { UserError } from '../errors.js';
+import { parseDuration } from './duration.js';
 import { LABELS } from './services.js';
 
 /**
@@ -59,12 +60,25 @@ export interface RunJobInput {
   service: string;
   /** The version's service spec as the swarm holds it. */
   spec: InspectedServiceSpec;
-  /** Replaces the service's command (its Args); the image's ENTRYPOINT, if any, stays, as with `docker run`. */
+  /**
+   * Replaces the service's command (its Args); the image's ENTRYPOINT, if any, stays, as with `docker run`.
+   * With `entrypoint`, these are the entrypoint's arguments (possibly none).
+   */
   command: readonly string[];
+  /** Replaces the image's ENTRYPOINT (the swarm's Command), as `docker run --entrypoint` does. */
+  entrypoint?: string;
   /** A few random hex characters, passed in: plan/ makes none. */
   id: string;
   by: string;
   startedAt: string;
+}
+
+/** A job needs something to run: a command after `--`, or an `--entrypoint` (whose arguments may be none). */
+export function checkJobCommand(service: string, command: readonly string[], entrypoint: string | undefined): void {
+  if (entrypoint === '') throw new UserError('--entrypoint is empty', `Name a program, e.g. depl run --entrypoint sh ${service} -- -c 'echo hi'`, 'BAD_USAGE');
+  if (command.length === 0 && entrypoint === undefined) {
+    throw new UserError('no command to run', `Give one after --, e.g. depl run ${service} -- node --version`, 'BAD_USAGE');
+  }
 }
 
 /**
@@ -75,9 +89,10 @@ export interface RunJobInput {
  */
 export function planRunJob(input: RunJobInput): JobSpec {
   const { app, version, service, spec } = input;
-  if (input.command.length === 0) throw new UserError('no command to run', `Give one after --, e.g. depl run ${service} -- node --version`, 'BAD_USAGE');
+  checkJobCommand(service, input.command, input.entrypoint);
   const template = spec.TaskTemplate ?? {};
-  const { Args: _args, Labels: _labels, HealthCheck: _health, ...container } = template.ContainerSpec ?? {};
+  const { Args: _args, Labels: _labels, HealthCheck: _health, ...copied } = template.ContainerSpec ?? {};
+  const container = input.entrypoint === undefined ? copied : { ...copied, Command: [input.entrypoint] };
   const image = container.Image;
   if (typeof image !== 'string' || image.length === 0) throw new Error(`service ${spec.Name ?? service} has no image in its spec`);
   const labels = {
@@ -108,6 +123,34 @@ export function planRunJob(input: RunJobInput): JobSpec {
     Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
     EndpointSpec: { Mode: 'dnsrr' },
   };
+}
+
+/** How long a job may run before depl stops it, unless `--timeout` says otherwise: a server is not a job. */
+export const DEFAULT_JOB_TIMEOUT = '1h';
+
+/** `--timeout`: a duration (`30s`, `2h`), or `none` for a job that may run as long as it takes. Null: no limit. */
+export function jobTimeoutMs(text: string | undefined): number | null {
+  const value = text ?? DEFAULT_JOB_TIMEOUT;
+  return value === 'none' ? null : parseDuration(value, '--timeout');
+}
+
+/** How long a job may wait for a node to start it (no node fits, an image missing) before depl gives up. */
+export const JOB_START_TIMEOUT_MS = 300_000;
+
+/** What `depl run` does next, from its job's progress and the time since it created the job. */
+export type JobWait =
+  | { kind: 'wait' }
+  | { kind: 'ended'; progress: Extract<JobProgress, { kind: 'exited' | 'failed' }> }
+  /** Still waiting for a node after JOB_START_TIMEOUT_MS. */
+  | { kind: 'not-started'; detail: string }
+  /** Still not finished when its --timeout ran out: to be stopped. */
+  | { kind: 'timed-out' };
+
+export function jobWait(progress: JobProgress, elapsedMs: number, timeoutMs: number | null): JobWait {
+  if (progress.kind === 'exited' || progress.kind === 'failed') return { kind: 'ended', progress };
+  if (timeoutMs !== null && elapsedMs >= timeoutMs) return { kind: 'timed-out' };
+  if (progress.kind === 'waiting' && elapsedMs > JOB_START_TIMEOUT_MS) return { kind: 'not-started', detail: progress.detail };
+  return { kind: 'wait' };
 }
 
 /** The labels that find every job of an app (the Engine API's `label` filter). */

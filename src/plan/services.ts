@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AccessoryConfig, DeplConfig } from '../config/schema.js';
+import type { AccessoryConfig, DeplConfig, ServiceConfig } from '../config/schema.js';
 import { serviceName } from './names.js';
 import { secretVersion, swarmSecretName } from './secrets.js';
 import type { Secret } from '../util/secret.js';
@@ -10,9 +10,28 @@ import type { Secret } from '../util/secret.js';
  * the routing mesh cannot be relied on; nginx resolves the tasks through Docker's DNS instead.
  */
 
-/** Where every service finds its config document; it is started with `--config file://<this>`. */
+/**
+ * Where every service finds its config document: a file mounted as a swarm config, named by environment
+ * variables, so the image's own command runs untouched (as `docker run IMAGE` runs it). Only a service with
+ * `configArg: true` (the crawler) is also started with `--config <CONFIG_URL>`.
+ */
 export const CONFIG_PATH = '/run/depl/config.json';
 export const CONFIG_URL = `file://${CONFIG_PATH}`;
+export const CONFIG_ENV = { DEPL_CONFIG_FILE: CONFIG_PATH, DEPL_CONFIG_URL: CONFIG_URL } as const;
+
+/**
+ * The container's arguments: depl.yaml's `command:` as written (it replaces the image's CMD, the ENTRYPOINT
+ * stays), plus `--config <url>` when the service asks for it. Neither: no arguments, so the image's CMD runs.
+ */
+export function serviceArgs(svc: Pick<ServiceConfig, 'command' | 'configArg'>): string[] | undefined {
+  const args = [...(svc.command ?? []), ...(svc.configArg ? ['--config', CONFIG_URL] : [])];
+  return args.length > 0 ? args : undefined;
+}
+
+/** The config document's variables, then the service's own env (which may override them). */
+export function serviceEnv(env: Record<string, string>): string[] {
+  return Object.entries({ ...CONFIG_ENV, ...env }).map(([k, v]) => `${k}=${v}`);
+}
 
 export const LABELS = {
   app: 'depl.app',
@@ -187,14 +206,15 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
       ...(autoscaled !== undefined ? { [LABELS.autoscale]: `${autoscaled.min}-${autoscaled.max}` } : {}),
     };
     const order = updateOrder(replicas, input.nodes);
+    const args = serviceArgs(svc);
     return {
       Name: serviceName(config.app, version, name),
       Labels: labels,
       TaskTemplate: {
         ContainerSpec: {
           Image: image,
-          Args: [...(svc.command ?? []), '--config', CONFIG_URL],
-          Env: Object.entries(svc.env).map(([k, v]) => `${k}=${v}`),
+          ...(args !== undefined ? { Args: args } : {}),
+          Env: serviceEnv(svc.env),
           Labels: {
             [LABELS.app]: config.app, [LABELS.version]: version, [LABELS.service]: name,
             ...(input.imageIds?.[name] !== undefined ? { [LABELS.imageId]: input.imageIds[name] } : {}),

@@ -7,15 +7,15 @@ import { readReleaseDocument } from '../apply/release-store.js';
 import { createService, listServices, removeService, serviceTasks, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
-import { checkJobTarget, jobProgress, jobRow, leftoverJobs, planRunJob, unprintedFrames, type Frame, type JobProgress, type JobRow } from '../plan/jobs.js';
+import {
+  checkJobCommand, checkJobTarget, DEFAULT_JOB_TIMEOUT, JOB_START_TIMEOUT_MS, jobProgress, jobRow, jobTimeoutMs, jobWait, leftoverJobs, planRunJob, unprintedFrames,
+  type Frame, type JobRow, type JobWait,
+} from '../plan/jobs.js';
 import { LABELS } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { pollUntil } from '../util/poll.js';
 import { withManagerEngine } from './versions.js';
-
-/** How long a job may wait for a node to start it (no node fits, an image missing) before depl gives up. */
-const START_TIMEOUT_MS = 300_000;
 
 /**
  * The version's service a command targets: the live version by default. Input errors (no live version, a
@@ -42,6 +42,10 @@ export interface RunOptions {
   /** Default: the live version. */
   version?: string;
   command: string[];
+  /** Replaces the image's ENTRYPOINT; `command` is then its arguments. */
+  entrypoint?: string;
+  /** `--timeout`: a duration or `none`; default DEFAULT_JOB_TIMEOUT. */
+  timeout?: string;
 }
 
 export interface RunIo {
@@ -58,22 +62,27 @@ export interface RunResult {
 
 /**
  * depl run: the command as a one-off `replicated-job` service made from the version's service spec, its output
- * streamed as it comes, its exit code returned, the job removed afterwards (also on Ctrl-C). Jobs that an
- * earlier, killed `depl run` left finished are removed first.
+ * streamed as it comes, its exit code returned, the job removed afterwards (also on Ctrl-C, and when it outlives
+ * its timeout, which fails the run). Jobs that an earlier, killed `depl run` left finished are removed first.
  */
 export async function runJob(loaded: LoadedConfig, options: RunOptions, log: Logger, io: RunIo): Promise<RunResult> {
   const { app } = loaded.config;
+  // bad input is refused before any connection is made
+  checkJobTarget(options.service, options.version);
+  checkJobCommand(options.service, options.command, options.entrypoint);
+  const timeoutMs = jobTimeoutMs(options.timeout);
   return withManagerEngine(loaded, log, async (cluster, engine) => {
     const { version, service } = await resolveVersionService(cluster, engine, app, { service: options.service, version: options.version, verb: 'run' });
     const spec = planRunJob({
       app, version, service: options.service, command: options.command,
+      ...(options.entrypoint !== undefined ? { entrypoint: options.entrypoint } : {}),
       spec: await inspectServiceSpec(engine, service.id),
       id: randomBytes(3).toString('hex'),
       by: `${userInfo().username}@${hostname()}`,
       startedAt: new Date().toISOString(),
     });
     await removeLeftoverJobs(engine, app, log);
-    log.debug(`job ${spec.Name}: ${options.command.join(' ')} (version ${version})`);
+    log.debug(`job ${spec.Name}: ${[...(options.entrypoint !== undefined ? [`--entrypoint ${options.entrypoint}`] : []), ...options.command].join(' ')} (version ${version})`);
     const follow = new AbortController();
     const removeJob = async () => {
       follow.abort();
@@ -84,20 +93,29 @@ export async function runJob(loaded: LoadedConfig, options: RunOptions, log: Log
       await createService(engine, spec);
       const write = (frame: Frame) => (frame.stream === 2 ? io.stderr : io.stdout).write(frame.payload);
       const following = followJobOutput(engine, spec.Name, write, follow.signal);
-      let progress: JobProgress;
+      let waited: Exclude<JobWait, { kind: 'wait' }>;
       try {
-        progress = await waitForJob(engine, spec.Name, follow.signal);
+        waited = await waitForJob(engine, spec.Name, timeoutMs, follow.signal);
       } finally {
         follow.abort();
       }
       const printed = await following;
       // the followed stream may lag behind the task's end: the whole output, read now, has the rest
       for (const frame of unprintedFrames(await readJobOutput(engine, spec.Name), printed)) write(frame);
+      if (waited.kind === 'timed-out') {
+        // the finally below removes the job, which stops its task (SIGTERM, then SIGKILL after its grace period)
+        throw new OperationError(`job ${spec.Name} did not finish within --timeout ${options.timeout ?? DEFAULT_JOB_TIMEOUT}: stopped and removed`,
+          'Pass a longer --timeout (or --timeout none); an image whose ENTRYPOINT is a server needs --entrypoint to run something else.', 'JOB_TIMEOUT');
+      }
+      if (waited.kind === 'not-started') {
+        throw new OperationError(`job ${spec.Name} was not started within ${JOB_START_TIMEOUT_MS / 1000} s: ${waited.detail}`, 'Check the nodes (depl status) and that the image is on them.', 'JOB_NOT_STARTED');
+      }
+      const progress = waited.progress;
       if (progress.kind === 'exited') {
         if (progress.note !== undefined) log.warn(`job ${spec.Name}: ${progress.note}`);
         return { job: spec.Name, version, exitCode: progress.exitCode };
       }
-      throw new OperationError(`job ${spec.Name} did not run: ${progress.kind === 'failed' ? progress.reason : 'it ended without a result'}`,
+      throw new OperationError(`job ${spec.Name} did not run: ${progress.reason}`,
         'Check that the version is healthy (depl status) and that a node can run it.', 'JOB_FAILED');
     } finally {
       unregister();
@@ -106,17 +124,12 @@ export async function runJob(loaded: LoadedConfig, options: RunOptions, log: Log
   });
 }
 
-/** Polls the job's task until it has exited or failed; a job no node starts within START_TIMEOUT_MS fails. */
-async function waitForJob(engine: Engine, name: string, signal: AbortSignal): Promise<Exclude<JobProgress, { kind: 'waiting' | 'running' }>> {
-  const started = Date.now();
-  let last: JobProgress = { kind: 'waiting', detail: 'no task scheduled yet' };
+/** Polls the job's task until it has ended, its timeout has run out, or no node started it in time (see jobWait). */
+async function waitForJob(engine: Engine, name: string, timeoutMs: number | null, signal: AbortSignal): Promise<Exclude<JobWait, { kind: 'wait' }>> {
+  const created = Date.now();
   return pollUntil(async () => {
-    last = jobProgress(await serviceTasks(engine, name));
-    if (last.kind === 'exited' || last.kind === 'failed') return last;
-    if (last.kind === 'waiting' && Date.now() - started > START_TIMEOUT_MS) {
-      throw new OperationError(`job ${name} was not started within ${START_TIMEOUT_MS / 1000} s: ${last.detail}`, 'Check the nodes (depl status) and that the image is on them.', 'JOB_NOT_STARTED');
-    }
-    return undefined;
+    const next = jobWait(jobProgress(await serviceTasks(engine, name)), Date.now() - created, timeoutMs);
+    return next.kind === 'wait' ? undefined : next;
   }, { timeoutMs: Number.POSITIVE_INFINITY, intervalMs: 100, maxIntervalMs: 1_000, signal, onTimeout: () => { throw new Error('unreachable'); } });
 }
 

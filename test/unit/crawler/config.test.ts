@@ -22,7 +22,7 @@ describe('service config', () => {
 
   it('lets DEPL_ variables override keys, nested with a double underscore', () => {
     const out = applyEnvOverrides(minimal, {
-      DEPL_API_TOKEN: 'from-env-token', DEPL_WORKER__CONCURRENCY: '4', DEPL_CONFIG: 'depl.yaml', PATH: '/bin',
+      DEPL_API_TOKEN: 'from-env-token', DEPL_WORKER__CONCURRENCY: '4', DEPL_CONFIG: 'depl.yaml', DEPL_CONFIG_FILE: '/run/depl/config.json', DEPL_CONFIG_URL: 'file:///run/depl/config.json', PATH: '/bin',
       DEPL_ALLOW__NETWORKS: '["127.0.0.1/32"]',
     });
     expect(out).toEqual({ ...minimal, apiToken: 'from-env-token', worker: { concurrency: 4 }, allow: { networks: ['127.0.0.1/32'] } });
@@ -38,6 +38,9 @@ describe('service config', () => {
     await expect(loadServiceConfig(pathToFileURL(file).href, {})).rejects.toThrow(/is not valid JSON/);
     await expect(loadServiceConfig('ftp://x/c.json', {})).rejects.toThrow(/unsupported scheme ftp:/);
     await expect(loadServiceConfig(undefined, {})).rejects.toThrow(/missing --config/);
+    // a depl.yaml written before configArg existed: the document is mounted, the service was not asked to take it
+    await expect(loadServiceConfig(undefined, { DEPL_CONFIG_URL: 'file:///run/depl/config.json' }))
+      .rejects.toThrow('missing --config <URL>: depl mounted the config at file:///run/depl/config.json, but this service is not started with it; set configArg: true on the service in depl.yaml');
   });
 
   it('reads the token and the Redis password from their files (swarm secrets), and says which one is missing', async () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { isDeplError } from '../../../src/errors.js';
 import {
-  checkJobTarget, jobName, jobProgress, jobRow, leftoverJobs, pickExecTask, planExec, planRunJob, splitFrames, unprintedFrames,
+  checkJobTarget, DEFAULT_JOB_TIMEOUT, JOB_START_TIMEOUT_MS, jobName, jobProgress, jobRow, jobTimeoutMs, jobWait, leftoverJobs, pickExecTask, planExec, planRunJob,
+  splitFrames, unprintedFrames,
   type InspectedServiceSpec, type JobListing,
 } from '../../../src/plan/jobs.js';
 import { CONFIG_PATH, planSecrets, planVersionServices } from '../../../src/plan/services.js';
@@ -31,7 +32,9 @@ describe('depl run: the job spec, from the version service spec', () => {
   it('keeps the image, env, config, secrets and network exactly as the version service has them', () => {
     const container = job.TaskTemplate.ContainerSpec;
     expect(container.Image).toBe('crawler-api:v7');
-    expect(container.Env).toEqual(['LOG_LEVEL=debug']);
+    expect(container.Env).toEqual(api!.TaskTemplate.ContainerSpec.Env);
+    expect(container.Env).toContain('LOG_LEVEL=debug');
+    expect(container.Env).toContain(`DEPL_CONFIG_FILE=${CONFIG_PATH}`);
     expect(container.Configs).toEqual(api!.TaskTemplate.ContainerSpec.Configs);
     expect(container.Configs).toEqual([expect.objectContaining({ File: expect.objectContaining({ Name: CONFIG_PATH }), ConfigID: 'cfg1' })]);
     expect(container.Secrets).toEqual(api!.TaskTemplate.ContainerSpec.Secrets);
@@ -83,6 +86,53 @@ describe('depl run: the job spec, from the version service spec', () => {
     expect(() => checkJobTarget('api', 'v1;rm')).toThrow(/version "v1;rm" may contain only/);
     expect(() => checkJobTarget('api', 'v1')).not.toThrow();
     expect(jobName('a'.repeat(20), 's'.repeat(20), 'ffffff').length).toBeLessThanOrEqual(63);
+  });
+});
+
+describe('depl run --entrypoint and --timeout', () => {
+  // an image whose ENTRYPOINT is the server: without --entrypoint, a job's command would be the server's arguments
+  const server: InspectedServiceSpec = { Name: 'shop-v2-web', TaskTemplate: { ContainerSpec: { Image: 'shop/web:v2', Env: ['DEPL_CONFIG_FILE=/run/depl/config.json'] } } };
+
+  it("replaces the image's ENTRYPOINT with the program, the command after -- becoming its arguments, as docker run --entrypoint does", () => {
+    const job = planRunJob({ ...base, service: 'web', spec: server, entrypoint: 'sh', command: ['-c', 'echo hi; exit 4'] });
+    expect(job.TaskTemplate.ContainerSpec).toMatchObject({ Image: 'shop/web:v2', Command: ['sh'], Args: ['-c', 'echo hi; exit 4'], Env: ['DEPL_CONFIG_FILE=/run/depl/config.json'] });
+    // no arguments at all is a command too: the image's CMD is not used once its ENTRYPOINT is replaced
+    expect(planRunJob({ ...base, service: 'web', spec: server, entrypoint: 'env', command: [] }).TaskTemplate.ContainerSpec).toMatchObject({ Command: ['env'], Args: [] });
+    // over a Command the service spec had (an entrypoint in depl.yaml's terms), too
+    const withCommand: InspectedServiceSpec = { TaskTemplate: { ContainerSpec: { Image: 'i', Command: ['/serve'], Args: ['--port', '80'] } } };
+    expect(planRunJob({ ...base, spec: withCommand, entrypoint: '/bin/true', command: [] }).TaskTemplate.ContainerSpec).toMatchObject({ Command: ['/bin/true'], Args: [] });
+  });
+
+  it('without --entrypoint keeps the ENTRYPOINT and replaces only the arguments; an empty --entrypoint is a usage error', () => {
+    const job = planRunJob({ ...base, service: 'web', spec: server, command: ['--migrate'] });
+    expect(job.TaskTemplate.ContainerSpec).not.toHaveProperty('Command');
+    expect(job.TaskTemplate.ContainerSpec.Args).toEqual(['--migrate']);
+    const empty = (() => { try { planRunJob({ ...base, spec: server, entrypoint: '', command: ['x'] }); } catch (e) { return e; } })();
+    expect(isDeplError(empty) && empty.exitCode).toBe(2);
+  });
+
+  it('takes a duration or none for --timeout, 1h by default; anything else is a usage error', () => {
+    expect(DEFAULT_JOB_TIMEOUT).toBe('1h');
+    expect(jobTimeoutMs(undefined)).toBe(3_600_000);
+    expect(jobTimeoutMs('3s')).toBe(3_000);
+    expect(jobTimeoutMs('none')).toBeNull();
+    const bad = (() => { try { jobTimeoutMs('soon'); } catch (e) { return e; } })();
+    expect(isDeplError(bad) && bad.exitCode).toBe(2);
+    expect(() => jobTimeoutMs('0s')).toThrow(/--timeout "0s" must be more than zero/);
+  });
+
+  it('stops waiting when the job ends, when its timeout runs out (running or not yet started), or when no node starts it', () => {
+    const running = { kind: 'running' } as const;
+    const pending = { kind: 'waiting', detail: 'pending: no suitable node' } as const;
+    const exited = { kind: 'exited', exitCode: 4 } as const;
+    expect(jobWait(running, 2_999, 3_000)).toEqual({ kind: 'wait' });
+    expect(jobWait(running, 3_000, 3_000)).toEqual({ kind: 'timed-out' });
+    expect(jobWait(pending, 3_000, 3_000)).toEqual({ kind: 'timed-out' });
+    // an ended job is its answer even when it is read after the timeout
+    expect(jobWait(exited, 10_000, 3_000)).toEqual({ kind: 'ended', progress: exited });
+    expect(jobWait(running, 86_400_000, null)).toEqual({ kind: 'wait' });
+    expect(jobWait(pending, JOB_START_TIMEOUT_MS, null)).toEqual({ kind: 'wait' });
+    expect(jobWait(pending, JOB_START_TIMEOUT_MS + 1, null)).toEqual({ kind: 'not-started', detail: 'pending: no suitable node' });
   });
 });
 

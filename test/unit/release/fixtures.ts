@@ -9,6 +9,7 @@ services:
   api:
     build: { context: ., dockerfile: templates/crawler.Dockerfile, args: { EXTRA: "1" } }
     command: [node, dist/crawler/api/server.js]
+    configArg: true
     port: 8000
     replicas: 2
     http: true
@@ -17,6 +18,7 @@ services:
   worker:
     from: api
     command: [node, dist/crawler/worker/main.js]
+    configArg: true
     replicas: 3
     stopGracePeriod: 30s
 accessories:
