@@ -39,6 +39,21 @@ describe('the renewal task decides with time as input', () => {
     const [wildcard] = decideRenewals([{ ...cert('wildcard.app.test', 90), names: ['app.test', '*.app.test'] }], NOW, { ...http01, challenge: 'dns-01' });
     expect(wildcard).toMatchObject({ action: 'skip' });
     expect(wildcard!.reason).not.toMatch(/DUE/);
+    const [dueWildcard] = decideRenewals([{ ...cert('wildcard.app.test', 10), names: ['app.test', '*.app.test'] }], NOW, { ...http01, challenge: 'dns-01' });
+    expect(dueWildcard).toMatchObject({ action: 'skip' });
+    expect(dueWildcard!.reason).toBe("10 days left; the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator's machine (DUE: run depl tls renew)");
+  });
+
+  it('wakes when a certificate it does not renew expires, to take it out of the edge (and when one becomes valid)', () => {
+    const hours = (h: number) => h * 3_600_000;
+    const files = { ...cert('files', 0), notAfter: NOW + hours(2) };
+    expect(nextCheckDelay([files], NOW, http01, 'ok')).toBe(hours(2));
+    const wildcard = { ...cert('wildcard.app.test', 0), notAfter: NOW + hours(3) };
+    expect(nextCheckDelay([wildcard], NOW, { ...http01, challenge: 'dns-01' }, 'ok')).toBe(hours(3));
+    const early = { ...cert('a', 90), notBefore: NOW + hours(1) };
+    expect(nextCheckDelay([early], NOW, http01, 'ok')).toBe(hours(1));
+    // expired already: nothing ahead changes what is served, the interval holds
+    expect(nextCheckDelay([{ ...cert('files', 0), notAfter: NOW - 1 }], NOW, http01, 'ok')).toBe(http01.everyMs);
   });
 
   it('sleeps until the first certificate becomes due, at most its interval, and retries soon after a failure', () => {
