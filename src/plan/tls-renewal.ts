@@ -157,9 +157,17 @@ export function describeRenewalRecord(record: RenewalRecord | null, running: boo
 /**
  * The task's swarm service: one replica on the manager (the store, the lock and the edge are there), on the
  * manager's own network (it reaches the ACME server and the edge as the manager does), with the app's state
- * folder bind-mounted at the same path (account key and certificate keys stay 0600 files there, never in a
- * config, a secret or the spec) and the Docker socket (to check and reload the edge's nginx in its container).
- * `scriptHash` is the bundle's content hash: a new bundle is a spec change, so the task restarts with it.
+ * folder bind-mounted at the same path and the Docker socket. What it needs there, and why no narrower mount:
+ * - the cluster lock: a folder made and removed inside the app's folder, next to a guard file, so the folder
+ *   itself (a bind mount's source must exist, and the lock comes and goes);
+ * - the ACME account key (tls-account.json) and its round's record (tls-renewal.json), files it replaces;
+ * - the edge's folder: certificates and keys (tls/, 0600 files, never in a config, a secret or the spec),
+ *   HTTP-01 answers (acme-challenge/), and nginx.conf, which a reload re-renders;
+ * - the Docker socket, to check and reload nginx inside the edge's container: the edge image has no other
+ *   way in (a swarm service cannot share its process namespace). This makes the task as powerful as root on
+ *   the manager, as depl's own SSH login is.
+ * Its own code is mounted read-only over the writable folder: the task cannot change what it, or its next
+ * start, runs. `scriptHash` is the bundle's content hash: a new bundle is a spec change, so the task restarts.
  */
 export function planRenewerService(options: { settings: RenewerSettings; image: string; script: string; scriptHash: string }): ServiceSpec {
   const { settings, image, script } = options;
@@ -180,6 +188,7 @@ export function planRenewerService(options: { settings: RenewerSettings; image: 
         StopSignal: 'SIGTERM',
         Mounts: [
           { Type: 'bind', Source: appDir, Target: appDir },
+          { Type: 'bind', Source: script, Target: script, ReadOnly: true },
           { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
         ],
       },

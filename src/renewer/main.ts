@@ -136,7 +136,7 @@ async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound
     });
   } catch (error) {
     if (isDeplError(error) && error.code === 'LOCKED') {
-      log.info(`${error.message}: that command syncs the edge itself; looking again soon`);
+      log.info(`${error.message}; looking again soon`);
       return { record: record('locked'), lastRound: 'locked' };
     }
     throw error;

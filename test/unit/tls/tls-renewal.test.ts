@@ -83,7 +83,7 @@ describe('renewal settings and the task as data', () => {
     app: 'shop', domain: 'shop.example.org', directory: 'https://acme.test/dir', challenge: 'http-01', renewBeforeMs: 30 * DAY, everyMs: 3_600_000, edgeUrl: 'http://10.0.0.5:80',
   };
 
-  it('the service runs beside the edge with the state folder and the Docker socket, and carries no key', () => {
+  it('the service runs beside the edge with the state folder, its own code read-only and the Docker socket, and carries no key', () => {
     const spec = planRenewerService({ settings, image: 'node:20-bookworm-slim', script: '/var/lib/depl/shop/renewer/renewer-abc.mjs', scriptHash: 'abc' });
     expect(spec.Name).toBe('shop-tls-renewer');
     expect(spec.Labels).toMatchObject({ 'depl.app': 'shop', 'depl.role': 'tls-renewer', 'depl.renewer.script': 'abc' });
@@ -91,6 +91,8 @@ describe('renewal settings and the task as data', () => {
     expect(spec.TaskTemplate.ContainerSpec.Command).toEqual(['node', '/var/lib/depl/shop/renewer/renewer-abc.mjs']);
     expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([
       { Type: 'bind', Source: '/var/lib/depl/shop', Target: '/var/lib/depl/shop' },
+      // its own code read-only, over the writable state folder
+      { Type: 'bind', Source: '/var/lib/depl/shop/renewer/renewer-abc.mjs', Target: '/var/lib/depl/shop/renewer/renewer-abc.mjs', ReadOnly: true },
       { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
     ]);
     expect(spec.TaskTemplate.Placement?.Constraints).toEqual(['node.labels.depl.edge==true']);
