@@ -30,7 +30,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
-import { issueEdgeCertificates, syncEdgeCertificates } from './tls.js';
+import { issueEdgeCertificates, readCertificateFiles, syncEdgeCertificates } from './tls.js';
 import { accessorySecretsLabel, configDocument, LABELS, planAccessory, planSecrets, planVersionServices, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
@@ -158,6 +158,8 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const recorded = stateOf(await readReleaseDocument(cluster.manager, app));
   const early = planRelease(recorded, request, { installed: versionsFromServices(app, existing), at: new Date().toISOString(), by: operator({}) });
   if (!early.ok) throw new UserError(early.refusal.message, early.refusal.hint, early.refusal.code);
+  // tls: files that would be refused later (expired, a key others may read) stop the build now, exit 2
+  await readCertificateFiles(ctx.loaded);
   const hookFacts: HookFacts = {
     app, domain: ctx.loaded.config.domain, command: 'buildinst', version, previous: recorded.live, live: recorded.live, performer: operator({}),
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),

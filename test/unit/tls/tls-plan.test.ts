@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
-import { readCertificateFiles } from '../../../src/workflows/tls.js';
+import { describeCertificates, readCertificateFiles } from '../../../src/workflows/tls.js';
 import {
   ACME_DIRECTORIES,
   certificateCovers,
@@ -245,5 +245,25 @@ describe('which certificates the edge serves at a given time', () => {
     expect(nextServingChange(certs, NOW)).toBe(NOW + 2 * DAY);
     expect(nextServingChange(certs, NOW + 3 * DAY)).toBe(NOW + 30 * DAY);
     expect(nextServingChange(certs, NOW + 100 * DAY)).toBeUndefined();
+  });
+});
+
+describe('what depl status says of each certificate', () => {
+  const cert = (id: string, names: string[], daysLeft: number): InstalledCertificate => ({ id, names, notBefore: NOW - 60 * DAY, notAfter: NOW + daysLeft * DAY, issuer: 'CN=test' });
+
+  it('names an expired one as not served, and says who must renew one the renewal task cannot, from renewBefore ahead', () => {
+    const dns = parseConfig(base + 'provider: { type: openstack, cloud: nectar }\ntls: { mode: acme, challenge: dns-01 }\n').tls!;
+    expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 40)], NOW, dns)).toEqual(['a.org, *.a.org: expires 2027-01-09T00:00:00.000Z (40 days left)']);
+    expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 20)], NOW, dns)).toEqual([
+      "a.org, *.a.org: expires 2026-12-20T00:00:00.000Z (20 days left); DUE: run depl tls renew (the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator's machine)",
+    ]);
+    const files = parseConfig(base + 'tls: { mode: files, cert: a.pem, key: a.key }\n').tls!;
+    expect(describeCertificates([cert('files', ['a.org'], 5)], NOW, files)).toEqual(['a.org: expires 2026-12-05T00:00:00.000Z (5 days left); DUE: put the renewed files in place and run depl tls renew']);
+    const http = parseConfig(base + 'tls: { mode: acme }\n').tls!;
+    // HTTP-01 ones the task renews itself: nothing for the operator to do
+    expect(describeCertificates([cert('a.org', ['a.org'], 5), cert('v1.a.org', ['v1.a.org'], -2)], NOW, http)).toEqual([
+      'a.org: expires 2026-12-05T00:00:00.000Z (5 days left)',
+      'v1.a.org: certificate EXPIRED 2026-11-28T00:00:00.000Z; not served: plain HTTP until it is renewed',
+    ]);
   });
 });
