@@ -241,13 +241,17 @@ export async function syncEdgeCertificates(
 ): Promise<EdgeTlsSync> {
   const tls = tlsSettings(loaded.config);
   const write = options.write !== false;
-  const before = await readEdgeTlsRender(store.remote, store.edgeDir);
   if (tls.mode === 'off') {
+    const before = await readEdgeTlsRender(store.remote, store.edgeDir);
     if (before !== undefined && write) await writeEdgeTlsRender(store, undefined);
     return { tls, installed: [], removed: [], withheld: [], renderChanged: before !== undefined, render: undefined };
   }
   const now = (options.now ?? Date.now)();
-  const [listed, wanted] = await Promise.all([listCertificates(store), typeof versions === 'function' ? versions() : Promise.resolve(versions)]);
+  const [before, listed, wanted] = await Promise.all([
+    readEdgeTlsRender(store.remote, store.edgeDir),
+    listCertificates(store),
+    typeof versions === 'function' ? versions() : Promise.resolve(versions),
+  ]);
   const removed = planCertificates(wantedCertificates(tls, loaded.config.domain, wanted), listed, now).remove;
   if (write) for (const id of removed) await removeCertificate(store, id);
   const installed = listed.filter((c) => !removed.includes(c.id));
