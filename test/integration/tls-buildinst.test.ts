@@ -200,6 +200,7 @@ describe('depl buildinst with tls: acme against Pebble', () => {
   it('when its renewals fail, the task takes the expired certificate out of the edge (plain HTTP, no redirect) and puts a renewed one back', async () => {
     const store = tlsStoreFor(tc.cluster.manager, app);
     // Pebble's validation of the live domain now reaches nothing: every renewal of it fails until it expires
+    await pebble.clearA(domain);
     await pebble.addA(domain, '127.0.0.2');
     const { notAfter } = (await listCertificates(store)).find((c) => c.id === domain)!;
     const plain = await waitFor('the task to take the expired certificate out of the edge', tolerant(async () => {
@@ -217,6 +218,7 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     expect(status.tls.certificates.find((c) => c.id === domain)).toMatchObject({ served: false, withheld: { reason: 'expired' } });
 
     // validation works again: the task's next try renews it and the edge serves HTTPS again (graceful reload)
+    await pebble.clearA(domain);
     await pebble.addA(domain, address);
     await waitFor('HTTPS back for the live domain', tolerant(async () => (/^HTTP\/2 200/.test((await curl(`https://${domain}/`)).status) ? true : undefined)), 150_000, 1000);
     expect((await curl(`http://${domain}/`)).status).toMatch(/^HTTP\/1.1 301/);

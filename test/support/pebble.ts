@@ -23,10 +23,12 @@ export interface TestPebble {
   /** PEM of the root Pebble signs issued certificates with (fetched after start). */
   roots: string;
   rootsFile: string;
-  /** pebble-challtestsrv's management API: /set-txt, /clear-txt, /add-a. */
+  /** pebble-challtestsrv's management API: /set-txt, /clear-txt, /add-a, /clear-a. */
   challtestsrv: string;
   /** Point a host name at an address in the DNS Pebble validates through (default: 127.0.0.1). */
   addA(host: string, address: string): Promise<void>;
+  /** Forget the addresses given to a host name (add-a adds to them). */
+  clearA(host: string): Promise<void>;
   setTxt(host: string, value: string): Promise<void>;
   clearTxt(host: string): Promise<void>;
   dir: string;
@@ -108,6 +110,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<TestPebb
       rootsFile,
       challtestsrv,
       addA: (host, address) => post('/add-a', { host: fqdn(host), addresses: [address] }),
+      clearA: (host) => post('/clear-a', { host: fqdn(host) }),
       setTxt: (host, value) => post('/set-txt', { host: fqdn(host), value }),
       clearTxt: (host) => post('/clear-txt', { host: fqdn(host) }),
       dir,
