@@ -116,11 +116,13 @@ function M.route()
     label = r.live
     if label and r.canary then
       -- sticky: the client's depl_client cookie decides its side; a client without one is keyed by address
-      -- and user agent and is given that key as its cookie, so it keeps its side from then on
+      -- and user agent and is given that key as its cookie, so it keeps its side from then on (Secure over
+      -- https, so a browser never sends it over plain http)
       local key = ngx.var.cookie_depl_client
       if key == nil or key == "" then
         key = ngx.md5((ngx.var.remote_addr or "") .. (ngx.var.http_user_agent or "")):sub(1, 16)
-        ngx.var.depl_set_cookie = "depl_client=" .. key .. "; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax"
+        local secure = ngx.var.https == "on" and "; Secure" or ""
+        ngx.var.depl_set_cookie = "depl_client=" .. key .. "; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax" .. secure
       end
       if ngx.crc32_long(key) % 10000 < r.threshold then label = r.canary end
     end

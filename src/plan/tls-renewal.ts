@@ -1,7 +1,7 @@
 import type { TlsConfig } from '../config/schema.js';
 import { parseDuration } from './duration.js';
 import { LABELS, type ServiceSpec } from './services.js';
-import { FILES_ID, type InstalledCertificate } from './tls.js';
+import { FILES_ID, nextServingChange, type InstalledCertificate } from './tls.js';
 
 /**
  * The renewal task on the cluster, as data: what it decides for each certificate at a given time, when it
@@ -10,10 +10,14 @@ import { FILES_ID, type InstalledCertificate } from './tls.js';
  *
  * The task renews only what is in the manager's certificate store (issuing for a new version host is the job
  * of the depl command that installs it), over HTTP-01 through the edge. DNS-01 needs the cloud's credentials,
- * which stay on the operator's machine: those certificates are renewed by the depl commands, and the task
- * says so. `tls: files` certificates are the institution's: the task only warns when one is close to expiry.
+ * which stay on the operator's machine: those certificates are renewed by `depl tls renew` (and buildinst), and
+ * the task and `depl status` say so from `renewBefore` ahead. `tls: files` certificates are the institution's:
+ * the task only warns when one is close to expiry. Every round it also takes an expired certificate out of the
+ * edge (its hosts fall back to plain HTTP) and puts back one that became valid.
  */
 export const RENEWER_ROLE = 'tls-renewer';
+/** Why the task leaves a DNS-01 wildcard to the operator (README, "Renewal without an operator"). */
+export const DNS01_RENEWAL_NOTE = 'the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator\'s machine';
 export const DEFAULT_RENEW_BEFORE = '30d';
 export const DEFAULT_RENEW_EVERY = '12h';
 /**
@@ -93,7 +97,7 @@ export function decideRenewals(
       return { ...base, action: 'skip', reason: `${leftText}; a tls: files certificate is renewed by whoever issued it${due ? ' (DUE: replace the files and run depl tls renew)' : ''}` };
     }
     if (settings.challenge === 'dns-01') {
-      return { ...base, action: 'skip', reason: `${leftText}; dns-01 certificates are renewed by depl commands (the cluster holds no cloud credentials)${due ? ' (DUE: run depl tls renew)' : ''}` };
+      return { ...base, action: 'skip', reason: `${leftText}; ${DNS01_RENEWAL_NOTE}${due ? ' (DUE: run depl tls renew)' : ''}` };
     }
     if (due) return { ...base, action: 'renew', reason: `${leftText}, less than ${describeSpan(settings.renewBeforeMs)}: renewing` };
     return { ...base, action: 'keep', reason: `${leftText}: not due until ${new Date(cert.notAfter - settings.renewBeforeMs).toISOString()}` };
@@ -101,7 +105,8 @@ export function decideRenewals(
 }
 
 /**
- * How long the task sleeps after a round: until the first certificate it renews becomes due, at most its
+ * How long the task sleeps after a round: until the first certificate it renews becomes due, or what the edge
+ * serves changes on its own (a certificate expires and must leave the edge, or becomes valid), at most its
  * interval; after a failure (or a held lock) no longer than RENEW_RETRY_MS.
  */
 export function nextCheckDelay(
@@ -116,6 +121,8 @@ export function nextCheckDelay(
     if (decision.action !== 'keep') continue;
     delay = Math.min(delay, decision.notAfter - settings.renewBeforeMs - now);
   }
+  const change = nextServingChange(installed, now);
+  if (change !== undefined) delay = Math.min(delay, change - now);
   return Math.max(MIN_DELAY_MS, Math.round(delay));
 }
 
@@ -123,7 +130,7 @@ export function nextCheckDelay(
 export interface RenewalRecord {
   /** ISO time the round ended. */
   at: string;
-  outcome: 'nothing-due' | 'renewed' | 'failed' | 'locked';
+  outcome: 'nothing-due' | 'renewed' | 'edge-updated' | 'failed' | 'locked';
   renewed: string[];
   failed: Array<{ id: string; reason: string }>;
   /** One line per certificate: the decision and why. */
@@ -140,6 +147,7 @@ export function describeRenewalRecord(record: RenewalRecord | null, running: boo
   const what = {
     'nothing-due': 'nothing was due',
     renewed: `renewed ${record.renewed.join(', ')}`,
+    'edge-updated': 'nothing was due; the edge now serves only the certificates valid now (see the lines above)',
     failed: `FAILED for ${record.failed.map((f) => `${f.id} (${f.reason})`).join('; ')}${record.renewed.length > 0 ? `; renewed ${record.renewed.join(', ')}` : ''}`,
     locked: 'a depl command held the cluster lock; trying again',
   }[record.outcome];
@@ -149,9 +157,17 @@ export function describeRenewalRecord(record: RenewalRecord | null, running: boo
 /**
  * The task's swarm service: one replica on the manager (the store, the lock and the edge are there), on the
  * manager's own network (it reaches the ACME server and the edge as the manager does), with the app's state
- * folder bind-mounted at the same path (account key and certificate keys stay 0600 files there, never in a
- * config, a secret or the spec) and the Docker socket (to check and reload the edge's nginx in its container).
- * `scriptHash` is the bundle's content hash: a new bundle is a spec change, so the task restarts with it.
+ * folder bind-mounted at the same path and the Docker socket. What it needs there, and why no narrower mount:
+ * - the cluster lock: a folder made and removed inside the app's folder, next to a guard file, so the folder
+ *   itself (a bind mount's source must exist, and the lock comes and goes);
+ * - the ACME account key (tls-account.json) and its round's record (tls-renewal.json), files it replaces;
+ * - the edge's folder: certificates and keys (tls/, 0600 files, never in a config, a secret or the spec),
+ *   HTTP-01 answers (acme-challenge/), and nginx.conf, which a reload re-renders;
+ * - the Docker socket, to check and reload nginx inside the edge's container: the edge image has no other
+ *   way in (a swarm service cannot share its process namespace). This makes the task as powerful as root on
+ *   the manager, as depl's own SSH login is.
+ * Its own code is mounted read-only over the writable folder: the task cannot change what it, or its next
+ * start, runs. `scriptHash` is the bundle's content hash: a new bundle is a spec change, so the task restarts.
  */
 export function planRenewerService(options: { settings: RenewerSettings; image: string; script: string; scriptHash: string }): ServiceSpec {
   const { settings, image, script } = options;
@@ -172,6 +188,7 @@ export function planRenewerService(options: { settings: RenewerSettings; image: 
         StopSignal: 'SIGTERM',
         Mounts: [
           { Type: 'bind', Source: appDir, Target: appDir },
+          { Type: 'bind', Source: script, Target: script, ReadOnly: true },
           { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
         ],
       },

@@ -122,6 +122,45 @@ export function certificatesForHosts(hosts: readonly string[], installed: readon
   return result;
 }
 
+/**
+ * A certificate in the store that the edge does not serve at `now`: nginx would hand browsers an expired (or
+ * not yet valid) certificate, so its hosts fall back to plain HTTP (no https server, no redirect) until a
+ * renewal succeeds or its validity starts.
+ */
+export interface WithheldCertificate {
+  id: string;
+  names: string[];
+  reason: 'expired' | 'not-yet-valid';
+  /** ms since the epoch: when it expired (notAfter), or when it becomes valid (notBefore). */
+  at: number;
+}
+
+/** Which certificates of the store the edge serves at `now`, and which it leaves out and why. */
+export function certificatesServedAt(installed: readonly InstalledCertificate[], now: number): { served: InstalledCertificate[]; withheld: WithheldCertificate[] } {
+  const served: InstalledCertificate[] = [];
+  const withheld: WithheldCertificate[] = [];
+  for (const cert of installed) {
+    if (cert.notAfter <= now) withheld.push({ id: cert.id, names: cert.names, reason: 'expired', at: cert.notAfter });
+    else if (cert.notBefore > now) withheld.push({ id: cert.id, names: cert.names, reason: 'not-yet-valid', at: cert.notBefore });
+    else served.push(cert);
+  }
+  return { served, withheld };
+}
+
+/** When what the edge serves next changes on its own (a served certificate expires, a withheld one becomes valid). */
+export function nextServingChange(installed: readonly InstalledCertificate[], now: number): number | undefined {
+  const moments = installed.flatMap((c) => [c.notBefore, c.notAfter]).filter((at) => at > now);
+  return moments.length === 0 ? undefined : Math.min(...moments);
+}
+
+/** One line for `depl status`, `buildinst` and the renewal task's log. */
+export function describeWithheld(cert: WithheldCertificate): string {
+  const when = new Date(cert.at).toISOString();
+  return cert.reason === 'expired'
+    ? `${cert.names.join(', ')}: certificate EXPIRED ${when}; not served: plain HTTP until it is renewed`
+    : `${cert.names.join(', ')}: certificate not valid before ${when}; not served: plain HTTP until then`;
+}
+
 /** The hosts of a release: `<domain>` (when something is live) and `<version>.<domain>` for each version. */
 export function releaseHosts(domain: string, versions: readonly string[]): string[] {
   return [domain, ...versions.map((v) => versionHost(v, domain))];
@@ -181,6 +220,37 @@ export function inspectCertificatePair(chainPem: string, keyPem: string, what: {
     }
   }
   return { names: subjectNames(leaf), notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo), issuer: leaf.issuer.replace(/\n/g, ', '), chainLength: chain.length };
+}
+
+/**
+ * `tls: files` at time `now`: a certificate outside its validity is refused before anything changes (nginx
+ * would serve it and every browser would refuse it).
+ */
+export function assertCertificateValid(pair: Pick<CertificatePair, 'notBefore' | 'notAfter'>, now: number, file: string): void {
+  if (pair.notAfter <= now) {
+    throw new UserError(
+      `the certificate ${file} expired ${new Date(pair.notAfter).toISOString()} (notAfter)`,
+      `Get a renewed certificate from its issuer, put it (and its key) in place of ${file}, then run depl tls renew.`,
+      'TLS_CERT_EXPIRED',
+    );
+  }
+  if (pair.notBefore > now) {
+    throw new UserError(
+      `the certificate ${file} is not valid before ${new Date(pair.notBefore).toISOString()} (notBefore)`,
+      'Check this machine\'s clock, or wait until the certificate is valid (or use the one it replaces) and run depl tls renew then.',
+      'TLS_CERT_NOT_YET_VALID',
+    );
+  }
+}
+
+/** A private key readable by the group or by others (mode & 0o077) is refused: anyone on the machine could serve as the site. */
+export function assertKeyFilePrivate(mode: number, file: string): void {
+  if ((mode & 0o077) === 0) return;
+  throw new UserError(
+    `the private key ${file} is readable by others (mode ${(mode & 0o777).toString(8).padStart(3, '0')})`,
+    `Run chmod 600 ${file} (only its owner may read it).`,
+    'TLS_KEY_READABLE',
+  );
 }
 
 /** DNS subject alternative names; the common name only when there are none (RFC 6125 says prefer SANs). */

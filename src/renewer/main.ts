@@ -6,6 +6,8 @@ import { issueCertificate } from '../apply/tls/acme.js';
 import { edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
 import { edgeTlsRenderFrom, installCertificate, listCertificates, readAccount, readEdgeTlsRender, saveAccount, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
 import { isDeplError, OperationError } from '../errors.js';
+import type { EdgeTlsRender } from '../plan/nginx-tls.js';
+import { certificatesServedAt, describeWithheld } from '../plan/tls.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
   decideRenewals, describeSpan, nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalDecision, type RenewalRecord, type RenewerSettings,
@@ -18,7 +20,8 @@ import { EdgeContainerRemote, LIST_PROCESSES, reloadArgv, runningContainerOf } f
  * The renewal task on the cluster (a swarm service beside the edge, installed by depl buildinst): every round
  * it reads the certificates in the manager's store, decides (src/plan/tls-renewal.ts), and when one is due it
  * takes the cluster lock like any depl command, renews it over HTTP-01 through the edge, and reloads the
- * edge's nginx gracefully. Each round's decisions go to its log (`docker service logs <app>-tls-renewer`) and
+ * edge's nginx gracefully. A certificate that expired (or became valid) since the edge last rendered is taken
+ * out of (or put into) the edge the same way, so an expired one is never served for longer than a round. Each round's decisions go to its log (`docker service logs <app>-tls-renewer`) and
  * its outcome to <state>/<app>/tls-renewal.json, which `depl status` shows.
  */
 const settings = JSON.parse(process.env.DEPL_RENEWER ?? 'null') as RenewerSettings | null;
@@ -60,35 +63,47 @@ async function renewOne(decision: RenewalDecision): Promise<void> {
   await installCertificate(store, decision.id, { chain: issued.chain, key: issued.key });
 }
 
-/** The store changed: nginx renders the new serials, checks the file and reloads gracefully, in the edge's container. */
-async function reloadEdge(): Promise<void> {
+/** What the edge should render for HTTPS at `now` (only the certificates valid then); changed: it differs from what it renders. */
+async function edgeRenderAt(now: number): Promise<{ render: EdgeTlsRender; changed: boolean }> {
   const s = settings!;
-  const installed = await listCertificates(store);
-  await writeEdgeTlsRender(store, edgeTlsRenderFrom(store, installed, s.hstsMaxAge !== undefined ? { hstsMaxAge: s.hstsMaxAge } : {}));
+  const [installed, current] = await Promise.all([listCertificates(store), readEdgeTlsRender(local, store.edgeDir)]);
+  const render = edgeTlsRenderFrom(store, installed, now, s.hstsMaxAge !== undefined ? { hstsMaxAge: s.hstsMaxAge } : {});
+  return { render, changed: JSON.stringify(render) !== JSON.stringify(current) };
+}
+
+/**
+ * The store changed, or a certificate expired or became valid since the edge last rendered: nginx renders the
+ * certificates valid now, checks the file and reloads gracefully, in the edge's container.
+ */
+async function reloadEdge(render: EdgeTlsRender): Promise<void> {
+  const s = settings!;
+  await writeEdgeTlsRender(store, render);
   const container = await runningContainerOf(edgeServiceName(s.app));
   if (container === null) throw new OperationError(`the edge service ${edgeServiceName(s.app)} has no running container on this node; the new certificates are served from its next start`);
   const dir = edgeDir(s.app);
-  const tls = await readEdgeTlsRender(local, dir);
   const site: EdgeSite = {
     remote: new EdgeContainerRemote(container),
     dir,
     nginx: (args) => ['nginx', ...args],
     reload: reloadArgv(liveConfigPath({ dir })),
     processes: LIST_PROCESSES,
-    render: { ...containerRenderOptions(s.app), ...(tls !== undefined ? { tls } : {}) },
+    render: { ...containerRenderOptions(s.app), tls: render },
     url: s.edgeUrl,
   };
   const { reloadMs } = await reloadEdgeConfig(site, { app: s.app });
-  log.info(`the edge serves the new certificates (graceful reload, ${Math.round(reloadMs)} ms)`);
+  log.info(`the edge serves ${render.certificates.map((c) => c.id).join(', ') || 'no certificate (plain HTTP)'} (graceful reload, ${Math.round(reloadMs)} ms)`);
 }
 
 async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound: 'ok' | 'failed' | 'locked' }> {
   const s = settings!;
-  const decisions = decideRenewals(await listCertificates(store), Date.now(), s);
-  for (const d of decisions) log.info(`${d.names.join(', ')}: ${d.reason}`);
-  const lines = decisions.map((d) => `${d.names.join(', ')}: ${d.reason}`);
+  const installed = await listCertificates(store);
+  const now = Date.now();
+  const decisions = decideRenewals(installed, now, s);
+  const withheld = certificatesServedAt(installed, now).withheld.map(describeWithheld);
+  const lines = [...decisions.map((d) => `${d.names.join(', ')}: ${d.reason}`), ...withheld];
+  for (const line of lines) log.info(line);
   const record = (outcome: RenewalRecord['outcome'], renewed: string[] = [], failed: RenewalRecord['failed'] = []) => ({ at: new Date().toISOString(), outcome, renewed, failed, decisions: lines });
-  if (!decisions.some((d) => d.action === 'renew')) return { record: record('nothing-due'), lastRound: 'ok' };
+  if (!decisions.some((d) => d.action === 'renew') && !(await edgeRenderAt(now)).changed) return { record: record('nothing-due'), lastRound: 'ok' };
   try {
     return await withLock(local, s.app, { command: 'tls renewal task', waitMs: 0, root: renewerStateRoot, log }, async () => {
       // a depl command may have renewed them while this round waited: decide again under the lock
@@ -106,20 +121,22 @@ async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound
           log.error(`could not renew ${decision.names.join(', ')}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`);
         }
       }
-      if (renewed.length > 0) {
+      const edge = await edgeRenderAt(Date.now());
+      if (edge.changed) {
         try {
-          await reloadEdge();
+          await reloadEdge(edge.render);
         } catch (error) {
           if (!isDeplError(error)) throw error;
           failed.push({ id: 'edge', reason: error.message });
-          log.error(`renewed, but the edge did not reload: ${error.message}`);
+          log.error(`the edge did not reload: ${error.message}`);
         }
       }
-      return { record: record(failed.length > 0 ? 'failed' : 'renewed', renewed, failed), lastRound: failed.length > 0 ? 'failed' : 'ok' };
+      const outcome = failed.length > 0 ? 'failed' : renewed.length > 0 ? 'renewed' : edge.changed ? 'edge-updated' : 'nothing-due';
+      return { record: record(outcome, renewed, failed), lastRound: failed.length > 0 ? 'failed' : 'ok' };
     });
   } catch (error) {
     if (isDeplError(error) && error.code === 'LOCKED') {
-      log.info(`${error.message}: that command renews what is due itself; looking again soon`);
+      log.info(`${error.message}; looking again soon`);
       return { record: record('locked'), lastRound: 'locked' };
     }
     throw error;

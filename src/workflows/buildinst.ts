@@ -25,14 +25,15 @@ import { serviceName, versionHost } from '../plan/names.js';
 import type { HookFacts } from '../plan/hooks.js';
 import { planRelease, stateOf, type InstalledVersion, type ReleaseState } from '../plan/release-state.js';
 import { versionsFromServices } from '../plan/releases.js';
-import { certificateCovers, directoryUrl, tlsSettings } from '../plan/tls.js';
+import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls.js';
 import { renewalTimes, type RenewerSettings } from '../plan/tls-renewal.js';
 import { ensureRenewer, removeRenewer } from '../apply/tls/renewer.js';
+import { tlsStoreFor } from '../apply/tls/store.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
-import { refreshEdgeCertificates } from './tls.js';
+import { issueEdgeCertificates, readCertificateFiles, syncEdgeCertificates } from './tls.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
 import { accessorySecretsLabel, configDocument, LABELS, pinnedSpec, planAccessory, planSecrets, planVersionServices, specImageId, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
@@ -69,6 +70,8 @@ export interface BuildinstResult {
   timings: { build: number; distribute: number; install: number; total: number };
   /** Why the version is served over plain HTTP although tls: is on (its certificate could not be issued). */
   httpsMissing?: string;
+  /** Certificates in the store the edge does not serve (expired, not yet valid): which hosts, since or until when. */
+  tlsWithheld?: string[];
   /** The certificate renewal task on the cluster (tls: acme): what this run did to it, or why it could not. */
   renewer?: string;
   /** The release state change (for a dry run, all that happened). */
@@ -164,6 +167,8 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   const recorded = stateOf(await readReleaseDocument(cluster.manager, app));
   const early = planRelease(recorded, request, { installed: versionsFromServices(app, existing), at: new Date().toISOString(), by: operator({}) });
   if (!early.ok) throw new UserError(early.refusal.message, early.refusal.hint, early.refusal.code);
+  // tls: files that would be refused later (expired, a key others may read) stop the build now, exit 2
+  await readCertificateFiles(ctx.loaded);
   const hookFacts: HookFacts = {
     app, domain: ctx.loaded.config.domain, command: 'buildinst', version, previous: recorded.live, live: recorded.live, performer: operator({}),
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),
@@ -179,7 +184,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
     if (https) {
       const labels = existing.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
-      await refreshEdgeCertificates(cluster, ctx.loaded, log, [...new Set([...labels, version])], { issue: false });
+      await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), ctx.loaded, [...new Set([...labels, version])]);
     }
     session = await openRelease(fencedControl(await edgeControlFor(cluster, ctx.loaded.config, log), ctx.lock), ctx.command);
     session.check(request);
@@ -292,17 +297,21 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
 
   // Certificates come after the version is in: one that cannot be issued leaves the version on plain HTTP.
   let httpsMissing: string | undefined;
+  let tlsWithheld: string[] = [];
   const host = versionHost(version, config.domain);
   if (https && session !== undefined) {
     try {
       const routing = session.routing();
-      const certs = await refreshEdgeCertificates(cluster, ctx.loaded, log, routing.versions.map((v) => v.label));
+      const certs = await issueEdgeCertificates(cluster, ctx.loaded, log, routing.versions.map((v) => v.label));
       // the routing stays; the settings (certificates) changed: the edge reloads them gracefully
       if (certs.renderChanged) {
         const site = await clusterEdgeSite(cluster, app);
         await applyEdgeConfig({ ...site, remote: ctx.lock.fenced(site.remote) }, routing);
       }
+      tlsWithheld = certs.withheld.map(describeWithheld);
+      const withheld = certs.withheld.find((w) => certificateCovers(w.names, host));
       httpsMissing = certs.failed.find((f) => f.names.some((name) => certificateCovers([name], host)))?.reason;
+      if (httpsMissing === undefined && withheld !== undefined) httpsMissing = describeWithheld(withheld);
       if (httpsMissing === undefined && !certs.installed.some((c) => certificateCovers(c.names, host))) httpsMissing = 'no certificate covers this host';
     } catch (error) {
       if (!isDeplError(error)) throw error;
@@ -322,6 +331,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     version,
     url,
     ...(httpsMissing !== undefined ? { httpsMissing } : {}),
+    ...(tlsWithheld.length > 0 ? { tlsWithheld } : {}),
     ...(renewer !== undefined ? { renewer } : {}),
     services: specs.map((s) => s.Name),
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}),

@@ -14,6 +14,7 @@ import type { InstalledVersion } from '../plan/release-state.js';
 import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
 import type { EdgeTlsRender } from '../plan/nginx-tls.js';
 import { tlsSettings } from '../plan/tls.js';
+import { tlsStoreFor } from '../apply/tls/store.js';
 import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget } from '../plan/scale.js';
 import type { Logger } from '../util/log.js';
 
@@ -41,11 +42,12 @@ export interface EdgeControl {
   /** The clock (tests pass a fixed one). */
   now?: () => Date;
   /**
-   * Brings the edge's certificates up to date for these versions (renews those due), called under the lock by
-   * every release change (src/workflows/release.ts); returns the edge with its HTTPS settings re-read when they
-   * changed, null when they did not. Absent: TLS is not this control's business (tests, the fake cluster).
+   * Makes the edge's HTTPS settings match the certificate store for these versions, never issuing or renewing
+   * (src/workflows/tls.ts syncCertificatesForRelease), called under the lock by every release change
+   * (src/workflows/release.ts); returns the new HTTPS settings when they changed, null when they did not.
+   * Absent: TLS is not this control's business (tests, the fake cluster).
    */
-  certificates?(versions: string[]): Promise<EdgeSite | null>;
+  certificates?(versions: string[]): Promise<{ render: EdgeTlsRender | undefined } | null>;
   /** The swarm's replicas: `depl scale`, and a switch to a version not at the app's scale. Absent: nothing to scale (an edge without a swarm). */
   swarm?: SwarmReplicas;
   /** The operator's hooks (.depl/hooks); absent: none run. */
@@ -110,7 +112,8 @@ export async function installedOnCluster(manager: Remote, app: string): Promise<
 
 /**
  * `filesOnly`: for reading state and logs, which works while the edge container is down. With `loaded`,
- * release changes renew the edge's certificates that are due (under the lock, before they change anything).
+ * release changes sync the edge's HTTPS settings with the certificate store (under the lock, before they change
+ * anything; never an ACME order).
  * `tls`: the HTTPS settings the caller already knows (saves reading them).
  */
 export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false, loaded?: LoadedConfig, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeControl> {
@@ -120,19 +123,11 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
   const site = filesOnly || noEdge ? await clusterEdgeFiles(cluster, config.app, tls) : await clusterEdgeSite(cluster, config.app, tls);
   const certificates = loaded !== undefined && !filesOnly && !noEdge
     ? async (versions: string[]) => {
-      // TLS off, and the edge had no HTTPS settings when it was looked up just now: there is nothing to renew
-      // and nothing to remove, so the switch skips the round trip (only a run with TLS on writes them)
+      // TLS off, and the edge had no HTTPS settings when it was looked up just now: there is nothing to sync,
+      // so the switch skips the round trip (only a run with TLS on writes them)
       if (tlsSettings(config).mode === 'off' && site.render.tls === undefined) return null;
-      const { refreshEdgeCertificates } = await import('./tls.js');
-      try {
-        const result = await refreshEdgeCertificates(cluster, loaded, log, versions);
-        return result.renderChanged ? clusterEdgeSite(cluster, config.app, { render: result.render }) : null;
-      } catch (error) {
-        // a CA or a DNS service that cannot be reached does not stop a switch: the certificates stay as they are
-        if (!(error instanceof OperationError)) throw error;
-        log.warn(`certificates not renewed: ${error.message}${error.hint ? `\n  ${error.hint}` : ''}`);
-        return null;
-      }
+      const { syncCertificatesForRelease } = await import('./tls.js');
+      return syncCertificatesForRelease(tlsStoreFor(cluster.manager, config.app), loaded, log, versions);
     }
     : undefined;
   return {
@@ -162,12 +157,12 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
     if (mode === 'files') return await fn(await edgeControlFor(cluster, loaded.config, log, true));
     if (mode === 'dry-run') {
       // what the certificates in the store would render, without issuing or writing anything
-      const { refreshEdgeCertificates } = await import('./tls.js');
+      const { syncEdgeCertificates } = await import('./tls.js');
       const versions = async () => (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
-      const { render } = await refreshEdgeCertificates(cluster, loaded, log, versions, { write: false });
+      const { render } = await syncEdgeCertificates(tlsStoreFor(cluster.manager, loaded.config.app), loaded, versions, { write: false });
       return await fn(await edgeControlFor(cluster, loaded.config, log, true, undefined, { render }));
     }
-    // every command that touches the edge renews the certificates that are due, under its lock (release.ts)
+    // every command that touches the edge syncs its HTTPS settings with the certificate store, under its lock (release.ts)
     return await fn({ ...(await edgeControlFor(cluster, loaded.config, log, false, loaded)), hooks: operatorHooks(loaded, log) });
   } finally {
     await cluster.close();
@@ -181,12 +176,10 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
  */
 export function fencedControl(control: EdgeControl, lock: Pick<HeldLock, 'fenced'>): EdgeControl {
   const fenceSite = (site: EdgeSite): EdgeSite => (site.remote === control.stateRemote ? { ...site, remote: lock.fenced(site.remote) } : site);
-  const certificates = control.certificates;
   return {
     ...control,
     stateRemote: lock.fenced(control.stateRemote),
     site: fenceSite(control.site),
-    ...(certificates !== undefined ? { certificates: async (versions: string[]) => { const site = await certificates(versions); return site === null ? null : fenceSite(site); } } : {}),
   };
 }
 

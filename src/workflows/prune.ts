@@ -49,7 +49,7 @@ export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Lo
       if (!session.dryRun) await removeLeftoverJobs(engine, config.app, log);
       if (session.dryRun || plan.remove.length === 0) return result;
       // the removed versions' certificates go too (the edge no longer names them)
-      await session.refreshCertificates();
+      await session.syncCertificates();
       for (const version of plan.remove) {
         log.step(`removing version ${version.label} (${version.services.join(', ')})`);
         for (const service of version.services) await removeService(engine, service);

@@ -132,18 +132,21 @@ export class ReleaseSession {
   }
 
   /**
-   * Renews the edge's certificates that are due (and drops those no version needs) for the current routing;
-   * when that changed what nginx serves, the edge reloads gracefully with the routing as it is. Runs under the
-   * lock, after the state was read and repaired: every edge-touching command (withRelease) does it first.
+   * Makes the edge's HTTPS settings match the certificate store now, for the current routing: certificates no
+   * version needs are dropped, an expired one leaves the edge (its hosts fall back to plain HTTP), one renewed
+   * by the renewal task or `depl tls renew` comes in. Never an ACME order: a release change never waits on a
+   * CA. When the settings changed, the edge reloads gracefully with the routing as it is. Runs under the lock,
+   * after the state was read and repaired: every edge-touching command (withRelease) does it first.
    */
-  async refreshCertificates(): Promise<void> {
+  async syncCertificates(): Promise<void> {
     if (this.dryRun || this.control.certificates === undefined) return;
     const started = performance.now();
-    const site = await this.control.certificates(this.routing().versions.map((v) => v.label));
-    if (site !== null) {
-      this.control.site = site;
+    const changed = await this.control.certificates(this.routing().versions.map((v) => v.label));
+    if (changed !== null) {
+      const { tls: _previous, ...render } = this.control.site.render;
+      this.control.site = { ...this.control.site, render: changed.render === undefined ? render : { ...render, tls: changed.render } };
       this.runningConfig = undefined;
-      await applyEdgeConfig(site, this.routing());
+      await applyEdgeConfig(this.control.site, this.routing());
     }
     this.phases.certificates = (this.phases.certificates ?? 0) + Math.round(performance.now() - started);
   }
@@ -291,7 +294,7 @@ export async function withRelease<T>(control: EdgeControl, command: string, opti
   let session: ReleaseSession | undefined;
   try {
     session = await openRelease(fencedControl(control, lock), command, { startedAt });
-    await session.refreshCertificates();
+    await session.syncCertificates();
     return await fn(session);
   } finally {
     const releasing = performance.now();

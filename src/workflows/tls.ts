@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { TlsConfig } from '../config/schema.js';
@@ -7,19 +7,25 @@ import type { Cluster } from '../apply/cluster.js';
 import type { EdgeTlsRender } from '../plan/nginx-tls.js';
 import {
   FILES_ID,
+  assertCertificateValid,
+  assertKeyFilePrivate,
+  certificatesServedAt,
   daysLeft,
+  describeWithheld,
   certificateCovers,
   directoryUrl,
   inspectCertificatePair,
   planCertificates,
+  renewalDue,
   tlsSettings,
   wantedCertificates,
   type CertificateSpec,
   type InstalledCertificate,
+  type WithheldCertificate,
 } from '../plan/tls.js';
-import { describeSpan, renewalTimes } from '../plan/tls-renewal.js';
-// acme-client and the OpenStack clients load only when a certificate is to be issued (see issueOne):
-// every edge-touching command passes through refreshEdgeCertificates, most of them with nothing to issue
+import { DNS01_RENEWAL_NOTE, describeSpan, renewalTimes } from '../plan/tls-renewal.js';
+// acme-client and the OpenStack clients load only when a certificate is to be issued (see issueOne): every
+// edge-touching command passes through syncEdgeCertificates, which never issues
 import type { OpenStackProviderOptions } from '../apply/providers/openstack.js';
 import type { ChallengeResponder } from '../apply/tls/acme.js';
 import { dnsChallengeResponder, edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
@@ -70,19 +76,23 @@ export interface CertificateOutcome {
   changed: boolean;
 }
 
-/** `tls: files`, read and checked before anything changes: a key that does not match its certificate exits 2. */
-export async function readCertificateFiles(loaded: LoadedConfig): Promise<{ chain: string; key: string; names: string[]; notAfter: number } | undefined> {
+/**
+ * `tls: files`, read and checked before anything changes (exit 2): a key readable by others, a key that does
+ * not match its certificate, or a certificate outside its validity at `now`.
+ */
+export async function readCertificateFiles(loaded: LoadedConfig, now: number = Date.now()): Promise<{ chain: string; key: string; names: string[]; notAfter: number } | undefined> {
   const tls = tlsSettings(loaded.config);
   if (tls.mode !== 'files') return undefined;
   const certFile = path.resolve(loaded.root, tls.cert);
   const keyFile = path.resolve(loaded.root, tls.key);
-  const read = async (file: string, what: string) =>
-    readFile(file, 'utf8').catch((error: Error) => {
-      throw new UserError(`cannot read the TLS ${what} ${file}: ${error.message}`, `Fix tls.${what} in ${loaded.file}.`, 'TLS_FILE_UNREADABLE');
-    });
-  const [chain, key] = await Promise.all([read(certFile, 'cert'), read(keyFile, 'key')]);
+  const unreadable = (file: string, what: string) => (error: Error): never => {
+    throw new UserError(`cannot read the TLS ${what} ${file}: ${error.message}`, `Fix tls.${what} in ${loaded.file}.`, 'TLS_FILE_UNREADABLE');
+  };
+  assertKeyFilePrivate((await stat(keyFile).catch(unreadable(keyFile, 'key'))).mode, keyFile);
+  const [chain, key] = await Promise.all([readFile(certFile, 'utf8').catch(unreadable(certFile, 'cert')), readFile(keyFile, 'utf8').catch(unreadable(keyFile, 'key'))]);
   registerSecret(key);
   const pair = inspectCertificatePair(chain, key, { cert: certFile, key: keyFile });
+  assertCertificateValid(pair, now, certFile);
   const domain = loaded.config.domain;
   if (!certificateCovers(pair.names, domain)) {
     throw new UserError(`the certificate ${certFile} does not cover ${domain} (it covers: ${pair.names.join(', ') || 'no names'})`, `Use a certificate for ${domain} (and *.${domain} for the version hosts).`, 'TLS_CERT_WRONG_NAME');
@@ -105,7 +115,7 @@ export async function ensureCertificates(
 
   const wanted = wantedCertificates(tls, loaded.config.domain, versions);
   if (tls.mode === 'files') {
-    const files = options.files ?? (await readCertificateFiles(loaded))!;
+    const files = options.files ?? (await readCertificateFiles(loaded, now))!;
     const current = await store.remote.readFile(certificatePaths(store, FILES_ID).chain);
     if (current !== files.chain) {
       await installCertificate(store, FILES_ID, { chain: files.chain, key: files.key });
@@ -195,67 +205,123 @@ export function throwIfFailed(outcome: CertificateOutcome): void {
 export interface EdgeCertificatesOptions {
   /** Renew every certificate, due or not (`depl tls renew --force`). */
   force?: boolean;
-  /** false: only make the edge's HTTPS settings match the store (no ACME order); default true. */
-  issue?: boolean;
   pollMs?: number;
   openstack?: OpenStackProviderOptions;
   now?: () => number;
 }
 
-export interface EdgeCertificatesResult extends CertificateOutcome {
+/** What the edge serves for HTTPS after a sync, and what the store holds. */
+export interface EdgeTlsSync {
+  tls: TlsConfig;
+  /** What the store holds afterwards. */
+  installed: InstalledCertificate[];
+  removed: string[];
+  /** Certificates in the store the edge does not serve now (expired, not yet valid): their hosts are on plain HTTP. */
+  withheld: WithheldCertificate[];
   /** The HTTPS part of the edge configuration changed: the edge must be re-applied (a graceful reload). */
   renderChanged: boolean;
   /** What nginx renders for HTTPS from now on (undefined: plain HTTP), as written next to the edge's files. */
   render: EdgeTlsRender | undefined;
 }
 
+export type EdgeCertificatesResult = CertificateOutcome & EdgeTlsSync;
+
 /**
- * Brings the certificates of the cluster's edge up to date for these versions and writes what nginx must
- * render for them next to the edge's files; every edge-touching command calls it before it configures the
- * edge, so a certificate with fewer than 30 days left is renewed on the way. `versions` may be a function:
- * it is only asked when certificates are on (listing the swarm's services is the slow part).
- * With `write: false` (a dry run) nothing is issued or written: the result says what the edge would render.
+ * Makes what the edge renders for HTTPS match the store at `now`, WITHOUT any ACME order or cloud call: the
+ * certificates no version needs any more are removed, and only those valid now are rendered (an expired
+ * one's hosts fall back to plain HTTP). What release changes (switch, rollback, canary, prune) run under their
+ * lock, so they never wait on a CA. `versions` may be a function: it is only asked when certificates are on.
+ * With `write: false` (a dry run) nothing is removed or written: the result says what the edge would render.
  */
-export async function refreshEdgeCertificates(
-  cluster: Cluster,
+export async function syncEdgeCertificates(
+  store: TlsStore,
   loaded: LoadedConfig,
-  log: Logger,
   versions: readonly string[] | (() => Promise<readonly string[]>),
-  options: EdgeCertificatesOptions & { write?: boolean } = {},
-): Promise<EdgeCertificatesResult> {
-  const { config } = loaded;
-  const store = tlsStoreFor(cluster.manager, config.app);
-  const tls = tlsSettings(config);
+  options: { write?: boolean; now?: () => number } = {},
+): Promise<EdgeTlsSync> {
+  const tls = tlsSettings(loaded.config);
   const write = options.write !== false;
   if (tls.mode === 'off') {
     const before = await readEdgeTlsRender(store.remote, store.edgeDir);
     if (before !== undefined && write) await writeEdgeTlsRender(store, undefined);
-    return { tls, installed: [], issued: [], renewed: [], removed: [], failed: [], changed: false, renderChanged: before !== undefined, render: undefined };
+    return { tls, installed: [], removed: [], withheld: [], renderChanged: before !== undefined, render: undefined };
   }
-  const [before, files, wanted] = await Promise.all([
+  const now = (options.now ?? Date.now)();
+  const [before, listed, wanted] = await Promise.all([
     readEdgeTlsRender(store.remote, store.edgeDir),
-    readCertificateFiles(loaded),
+    listCertificates(store),
     typeof versions === 'function' ? versions() : Promise.resolve(versions),
   ]);
-  const edgeUrl = `http://${cluster.managerNode.address}:80`;
-  const outcome = options.issue === false || !write
-    ? { tls, installed: await listCertificates(store), issued: [], renewed: [], removed: [], failed: [], changed: false }
-    : await ensureCertificates(
-      { loaded, store, log, pollMs: options.pollMs, openstack: options.openstack, now: options.now, edgeCheck: edgeChallengeCheck(edgeUrl) },
-      wanted,
-      { force: options.force, files },
-    );
-  const render = edgeTlsRenderFrom(store, outcome.installed, { hstsMaxAge: tls.hstsMaxAge });
+  const removed = planCertificates(wantedCertificates(tls, loaded.config.domain, wanted), listed, now).remove;
+  if (write) for (const id of removed) await removeCertificate(store, id);
+  const installed = listed.filter((c) => !removed.includes(c.id));
+  const render = edgeTlsRenderFrom(store, installed, now, tls.hstsMaxAge !== undefined ? { hstsMaxAge: tls.hstsMaxAge } : {});
   const renderChanged = JSON.stringify(render) !== JSON.stringify(before);
   if (renderChanged && write) await writeEdgeTlsRender(store, render);
-  return { ...outcome, renderChanged, render };
+  return { tls, installed, removed, withheld: certificatesServedAt(installed, now).withheld, renderChanged, render };
 }
 
-/** One line per certificate for `depl status` and `depl tls renew`. */
-export function describeCertificates(installed: readonly InstalledCertificate[], now: number): string[] {
+/**
+ * What every release change runs under its lock (src/workflows/release.ts): the sync above, never an issue or
+ * a renewal. Certificates are issued by buildinst, `depl tls renew` and the renewal task; a release change in
+ * an incident goes through at once with what the store has. Returns the new HTTPS settings when the edge must
+ * reload them, null when they did not change.
+ */
+export async function syncCertificatesForRelease(store: TlsStore, loaded: LoadedConfig, log: Logger, versions: readonly string[], now?: () => number): Promise<{ render: EdgeTlsRender | undefined } | null> {
+  try {
+    const result = await syncEdgeCertificates(store, loaded, versions, now !== undefined ? { now } : {});
+    for (const cert of result.withheld) log.warn(describeWithheld(cert));
+    return result.renderChanged ? { render: result.render } : null;
+  } catch (error) {
+    // the store unreadable does not stop a rollback: the edge keeps the HTTPS settings it has
+    if (!(error instanceof OperationError)) throw error;
+    log.warn(`certificates not checked: ${error.message}${error.hint ? `\n  ${error.hint}` : ''}`);
+    return null;
+  }
+}
+
+/**
+ * Issues the certificates these versions lack and renews those due (ACME orders: buildinst and `depl tls
+ * renew` only), removes those no host needs, then syncs what the edge renders (syncEdgeCertificates).
+ */
+export async function issueEdgeCertificates(
+  cluster: Cluster,
+  loaded: LoadedConfig,
+  log: Logger,
+  versions: readonly string[],
+  options: EdgeCertificatesOptions = {},
+): Promise<EdgeCertificatesResult> {
+  const store = tlsStoreFor(cluster.manager, loaded.config.app);
+  const tls = tlsSettings(loaded.config);
+  const now = options.now ?? Date.now;
+  const outcome: CertificateOutcome = tls.mode === 'off'
+    ? { tls, installed: [], issued: [], renewed: [], removed: [], failed: [], changed: false }
+    : await ensureCertificates(
+      { loaded, store, log, pollMs: options.pollMs, openstack: options.openstack, now, edgeCheck: edgeChallengeCheck(`http://${cluster.managerNode.address}:80`) },
+      versions,
+      { force: options.force },
+    );
+  const synced = await syncEdgeCertificates(store, loaded, versions, { now });
+  for (const cert of synced.withheld) log.warn(describeWithheld(cert));
+  return { ...outcome, ...synced, removed: [...outcome.removed, ...synced.removed] };
+}
+
+/**
+ * One line per certificate for `depl status` and `depl tls renew`: those the edge does not serve say so, and one
+ * due that the renewal task cannot renew (DNS-01, files) says who must, from `renewBefore` ahead.
+ */
+export function describeCertificates(installed: readonly InstalledCertificate[], now: number, tls?: TlsConfig): string[] {
+  const withheld = new Map(certificatesServedAt(installed, now).withheld.map((w) => [w.id, w]));
+  const renewBeforeMs = tls === undefined ? undefined : renewalTimes(tls).renewBeforeMs;
   return installed.map((c) => {
+    const out = withheld.get(c.id);
+    if (out !== undefined) return describeWithheld(out);
     const days = daysLeft(c, now);
-    return `${c.names.join(', ')}: expires ${new Date(c.notAfter).toISOString()} (${days < 0 ? 'EXPIRED' : `${days} day${days === 1 ? '' : 's'} left`})`;
+    const line = `${c.names.join(', ')}: expires ${new Date(c.notAfter).toISOString()} (${days} day${days === 1 ? '' : 's'} left)`;
+    if (renewBeforeMs === undefined || !renewalDue(c, now, renewBeforeMs)) return line;
+    if (c.id === FILES_ID) return `${line}; DUE: put the renewed files in place and run depl tls renew`;
+    if (tls?.mode === 'acme' && tls.challenge === 'dns-01') return `${line}; DUE: run depl tls renew (${DNS01_RENEWAL_NOTE})`;
+    return line;
   });
 }
 
@@ -284,7 +350,7 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
     return await withLock(cluster.manager, config.app, { command: 'tls renew', waitMs: options.lockWaitMs ?? 0 }, async () => {
       const view = await readRelease(await edgeControlFor(cluster, config, log, true));
       const routing = routingFor(view.state, config.app, config.domain, view.installed);
-      const result = await refreshEdgeCertificates(cluster, loaded, log, routing.versions.map((v) => v.label), options);
+      const result = await issueEdgeCertificates(cluster, loaded, log, routing.versions.map((v) => v.label), options);
       // the routing stays; the settings (certificates) changed: the edge reloads them gracefully
       if (result.renderChanged && routing.versions.length > 0) await applyEdgeConfig(await clusterEdgeSite(cluster, config.app), routing);
       throwIfFailed(result);
@@ -296,7 +362,7 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
         certificates: result.installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString() })),
         lines: [
           result.changed ? `renewed ${result.renewed.length}, issued ${result.issued.length}, removed ${result.removed.length}` : `every certificate has more than ${describeSpan(renewalTimes(tlsSettings(config)).renewBeforeMs)} left: nothing to renew`,
-          ...describeCertificates(result.installed, now),
+          ...describeCertificates(result.installed, now, tlsSettings(config)),
         ],
       };
     });

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { acquireLock } from '../../src/apply/lock.js';
+import { listCertificates, tlsStoreFor } from '../../src/apply/tls/store.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import buildinstCommand from '../../src/cli/commands/buildinst.js';
 import statusCommand from '../../src/cli/commands/status.js';
@@ -194,6 +195,33 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     for (const line of stored) expect(line).toMatch(/^600 /);
     const configs = (await tc.cluster.manager.exec(['sh', '-c', 'for c in $(docker config ls -q); do docker config inspect --format "{{.Spec.Data}}" "$c"; done'])).stdout;
     expect(configs.trim().split('\n').filter(Boolean).map((b64) => Buffer.from(b64, 'base64').toString()).join('\n')).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it('when its renewals fail, the task takes the expired certificate out of the edge (plain HTTP, no redirect) and puts a renewed one back', async () => {
+    const store = tlsStoreFor(tc.cluster.manager, app);
+    // Pebble's validation of the live domain now reaches nothing: every renewal of it fails until it expires
+    await pebble.clearA(domain);
+    await pebble.addA(domain, '127.0.0.2');
+    const { notAfter } = (await listCertificates(store)).find((c) => c.id === domain)!;
+    const plain = await waitFor('the task to take the expired certificate out of the edge', tolerant(async () => {
+      const answer = await curl(`http://${domain}/`);
+      return /^HTTP\/1.1 200/.test(answer.status) ? answer : undefined;
+    }), notAfter - Date.now() + 120_000, 1000);
+    expect(plain.body.trim()).toBe('hello');
+    expect(Date.now()).toBeGreaterThanOrEqual(notAfter);
+    expect((await curl(`https://${domain}/`)).code).not.toBe(0);
+    const expiredLine = `${domain}: certificate EXPIRED ${new Date(notAfter).toISOString()}; not served: plain HTTP until it is renewed`;
+    // the round records itself after the reload
+    await waitFor('the task to record the expired certificate', tolerant(async () => ((await renewalRecord())?.decisions.includes(expiredLine) ? true : undefined)), 60_000, 500);
+    await statusCommand(ctx);
+    const status = results.pop() as { tls: { certificates: Array<{ id: string; served: boolean; withheld?: { reason: string } }> } };
+    expect(status.tls.certificates.find((c) => c.id === domain)).toMatchObject({ served: false, withheld: { reason: 'expired' } });
+
+    // validation works again: the task's next try renews it and the edge serves HTTPS again (graceful reload)
+    await pebble.clearA(domain);
+    await pebble.addA(domain, address);
+    await waitFor('HTTPS back for the live domain', tolerant(async () => (/^HTTP\/2 200/.test((await curl(`https://${domain}/`)).status) ? true : undefined)), 150_000, 1000);
+    expect((await curl(`http://${domain}/`)).status).toMatch(/^HTTP\/1.1 301/);
   });
 
   it('node-down removes the renewal task first', async () => {

@@ -11,16 +11,18 @@ import { writeReleaseDocument } from '../../src/apply/release-store.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import canaryCommand from '../../src/cli/commands/canary.js';
 import statusCommand from '../../src/cli/commands/status.js';
+import rollbackCommand from '../../src/cli/commands/rollback.js';
 import switchCommand from '../../src/cli/commands/switch.js';
 import tlsRenewCommand from '../../src/cli/commands/tls-renew.js';
 import { emptyReleaseState, toDocument, type Routing as EdgeState } from '../../src/plan/release-state.js';
 import { silentLogger } from '../../src/util/log.js';
-import { refreshEdgeCertificates } from '../../src/workflows/tls.js';
+import { issueEdgeCertificates, syncEdgeCertificates } from '../../src/workflows/tls.js';
+import { installCertificate, tlsStoreFor } from '../../src/apply/tls/store.js';
 import { startBusyboxVersion } from '../support/busybox-image.js';
 import type { TestCluster } from '../support/cluster.js';
 import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 import { runLoad } from '../support/load.js';
-import { startPebble, type TestPebble } from '../support/pebble.js';
+import { certificateBetween, startPebble, type TestPebble } from '../support/pebble.js';
 
 /**
  * HTTPS at the edge of a real local swarm, with certificates from Pebble over HTTP-01: Pebble resolves
@@ -103,10 +105,10 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
     // v1 live, as a switch would have recorded it
     await writeReleaseDocument(tc.cluster.manager, toDocument({ ...emptyReleaseState(app), live: 'v1' }));
     const state: EdgeState = { app, domain, versions: ['v1', 'v2', 'refused'].map(upstream), live: 'v1' };
-    await refreshEdgeCertificates(tc.cluster, tc.loaded, silentLogger, ['v1', 'v2', 'refused'], { issue: false });
+    await syncEdgeCertificates(tlsStoreFor(tc.cluster.manager, app), tc.loaded, ['v1', 'v2', 'refused']);
     await applyEdgeConfig(await clusterEdgeSite(tc.cluster, app), state);
     const started = performance.now();
-    const certs = await refreshEdgeCertificates(tc.cluster, tc.loaded, silentLogger, ['v1', 'v2', 'refused'], { pollMs: 200 });
+    const certs = await issueEdgeCertificates(tc.cluster, tc.loaded, silentLogger, ['v1', 'v2', 'refused'], { pollMs: 200 });
     issueMs = performance.now() - started;
     expect(certs.renderChanged).toBe(true);
     await applyEdgeConfig(await clusterEdgeSite(tc.cluster, app), state);
@@ -167,7 +169,8 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
       newConnections: { connections: 2, rate: 20 },
     }, async (load) => {
       await load.responses(50);
-      // Pebble's one-hour certificates are due (under 30 days left): each command below renews them too
+      // Pebble's one-hour certificates are due (under 30 days left): switch and canary leave them be (they never
+      // wait on a CA); the forced renewal renews them
       await switchCommand(ctx, 'v2');
       const canaryDefaults = { interval: '1m', maxErrorRate: '1%', maxP95: '500ms' };
       await canaryCommand(ctx, 'v1', { ...canaryDefaults, weight: 30 });
@@ -195,6 +198,38 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
     expect((await curl(`https://v1.${domain}/`)).status).toMatch(/^HTTP\/2 200/);
   });
 
+  it('an expired certificate leaves the edge: its host answers over plain HTTP with no redirect, status says so, a renewal brings HTTPS back; the canary cookie is Secure over HTTPS', async () => {
+    const store = tlsStoreFor(tc.cluster.manager, app);
+    // certificate times are whole seconds
+    const expiredAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    await installCertificate(store, `v2.${domain}`, await certificateBetween(pebble.dir, `v2.${domain}`, new Date(expiredAt.getTime() - 86_400_000), expiredAt));
+    // any release change syncs the edge with the store, with no ACME order: here a switch
+    await switchCommand(ctx, 'v2');
+    const plain = await curl(`http://v2.${domain}/`);
+    expect(plain.status, plain.body).toMatch(/^HTTP\/1.1 200/);
+    expect(plain.body.trim()).toBe('v2');
+    expect((await curl(`https://v2.${domain}/`)).code).not.toBe(0);
+    expect((await curl(`https://${domain}/`)).status).toMatch(/^HTTP\/2 200/);
+    await statusCommand(ctx);
+    const status = results.pop() as { tls: { certificates: Array<{ id: string; served: boolean; withheld?: { reason: string; at: string } }> } };
+    expect(status.tls.certificates.find((c) => c.id === `v2.${domain}`)).toMatchObject({ served: false, withheld: { reason: 'expired', at: expiredAt.toISOString() } });
+    expect(status.tls.certificates.find((c) => c.id === domain)).toMatchObject({ served: true });
+
+    // the canary's sticky cookie, set over HTTPS, is Secure (a browser never sends it over plain http)
+    const canaryDefaults = { interval: '1m', maxErrorRate: '1%', maxP95: '500ms' };
+    await canaryCommand(ctx, 'v1', { ...canaryDefaults, weight: 50 });
+    const secure = await curl(`https://${domain}/`);
+    expect(secure.headers).toMatch(/set-cookie: depl_client=[0-9a-f]{16}; Path=\/; Max-Age=2592000; HttpOnly; SameSite=Lax; Secure\r?$/im);
+    await canaryCommand(ctx, undefined, { ...canaryDefaults, abort: true });
+
+    // depl tls renew renews the expired one (the refused version still fails, exit 1) and reloads the edge
+    const renewError = await tlsRenewCommand(ctx, {}).then(() => null, (e: unknown) => e);
+    expect((renewError as { code?: string }).code).toBe('TLS_ISSUE_FAILED');
+    const back = await curl(`https://v2.${domain}/`);
+    expect(back.status, back.body).toMatch(/^HTTP\/2 200/);
+    expect((await curl(`http://v2.${domain}/`)).status).toMatch(/^HTTP\/1.1 301/);
+  });
+
   it('an ACME failure on depl tls renew is a clear exit-1 error, and the edge keeps serving', async () => {
     const file = tc.configFile;
     const doc = parse(await readFile(file, 'utf8')) as { tls: Record<string, unknown> };
@@ -205,5 +240,16 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
     expect((error as { exitCode?: number }).exitCode).toBe(1);
     expect((error as Error).message).toMatch(/could not be issued[\s\S]*cannot be read: connect ECONNREFUSED/);
     expect((await curl(`https://${domain}/`)).status).toMatch(/^HTTP\/2 200/);
+    // with the CA out of reach a switch and a rollback go through at once: they never ask it
+    await writeFile(file, stringify({ ...doc, tls: { ...doc.tls, directory: 'https://127.0.0.1:9/dir' } }));
+    try {
+      const started = performance.now();
+      await switchCommand(ctx, 'v1');
+      await rollbackCommand(ctx);
+      expect(performance.now() - started).toBeLessThan(30_000);
+    } finally {
+      await writeFile(file, stringify(doc));
+    }
+    expect((await curl(`https://v2.${domain}/`)).status).toMatch(/^HTTP\/2 200/);
   });
 });

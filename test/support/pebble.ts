@@ -23,10 +23,12 @@ export interface TestPebble {
   /** PEM of the root Pebble signs issued certificates with (fetched after start). */
   roots: string;
   rootsFile: string;
-  /** pebble-challtestsrv's management API: /set-txt, /clear-txt, /add-a. */
+  /** pebble-challtestsrv's management API: /set-txt, /clear-txt, /add-a, /clear-a. */
   challtestsrv: string;
   /** Point a host name at an address in the DNS Pebble validates through (default: 127.0.0.1). */
   addA(host: string, address: string): Promise<void>;
+  /** Forget the addresses given to a host name (add-a adds to them). */
+  clearA(host: string): Promise<void>;
   setTxt(host: string, value: string): Promise<void>;
   clearTxt(host: string): Promise<void>;
   dir: string;
@@ -108,6 +110,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<TestPebb
       rootsFile,
       challtestsrv,
       addA: (host, address) => post('/add-a', { host: fqdn(host), addresses: [address] }),
+      clearA: (host) => post('/clear-a', { host: fqdn(host) }),
       setTxt: (host, value) => post('/set-txt', { host: fqdn(host), value }),
       clearTxt: (host) => post('/clear-txt', { host: fqdn(host) }),
       dir,
@@ -146,6 +149,24 @@ export async function issueFromCa(dir: string, ca: TestCa, base: string, dnsName
   await execa('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', csrFile, '-subj', `/CN=${dnsNames[0] ?? ips[0]}`]);
   await execa('openssl', ['x509', '-req', '-in', csrFile, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', String(days), '-extfile', extFile]);
   return { certFile, keyFile };
+}
+
+/**
+ * A self-signed certificate for `host` valid only between two past or future moments (`openssl ca`, since
+ * `openssl req -x509` cannot back-date): how an expired or not yet valid certificate looks in the store.
+ */
+export async function certificateBetween(dir: string, host: string, notBefore: Date, notAfter: Date): Promise<{ chain: string; key: string }> {
+  const work = await mkdtemp(path.join(dir, 'between-'));
+  const asn1 = (d: Date) => d.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+  await writeFile(path.join(work, 'ca.cnf'), [
+    '[ca]', 'default_ca = self', '[self]', 'database = index.txt', 'new_certs_dir = .', 'serial = serial', 'default_md = sha256',
+    'policy = any', 'copy_extensions = copy', 'unique_subject = no', '[any]', 'commonName = supplied', '',
+  ].join('\n'));
+  await writeFile(path.join(work, 'index.txt'), '');
+  await writeFile(path.join(work, 'serial'), '01\n');
+  await execa('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'req.csr', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { cwd: work });
+  await execa('openssl', ['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'req.csr', '-out', 'cert.pem', '-notext', '-startdate', asn1(notBefore), '-enddate', asn1(notAfter)], { cwd: work });
+  return { chain: await readFile(path.join(work, 'cert.pem'), 'utf8'), key: await readFile(path.join(work, 'key.pem'), 'utf8') };
 }
 
 async function uniquePorts(count: number): Promise<number[]> {

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { OperationError } from '../../errors.js';
 import { quote } from '../../plan/shell.js';
 import type { EdgeTlsRender } from '../../plan/nginx-tls.js';
-import { challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls.js';
+import { certificatesServedAt, challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls.js';
 import type { Remote } from '../remote.js';
 
 /**
@@ -86,11 +86,15 @@ export function renderFile(store: Pick<TlsStore, 'edgeDir'>): string {
   return `${store.edgeDir}/tls/render.json`;
 }
 
-export function edgeTlsRenderFrom(store: Pick<TlsStore, 'edgeDir'>, installed: readonly InstalledCertificate[], options: { port?: number; hstsMaxAge?: number } = {}): EdgeTlsRender {
+/**
+ * What nginx renders for HTTPS at time `now`: only the certificates valid then (src/plan/tls.ts
+ * certificatesServedAt); the hosts of an expired one are served over plain HTTP.
+ */
+export function edgeTlsRenderFrom(store: Pick<TlsStore, 'edgeDir'>, installed: readonly InstalledCertificate[], now: number, options: { port?: number; hstsMaxAge?: number } = {}): EdgeTlsRender {
   return {
     port: options.port ?? 443,
     challengeDir: challengeDir(store),
-    certificates: installed.map((c) => ({ id: c.id, names: c.names, ...pathsOf(store, c.id), serial: c.serial ?? String(c.notBefore) })),
+    certificates: certificatesServedAt(installed, now).served.map((c) => ({ id: c.id, names: c.names, ...pathsOf(store, c.id), serial: c.serial ?? String(c.notBefore) })),
     ...(options.hstsMaxAge !== undefined ? { hstsMaxAge: options.hstsMaxAge } : {}),
   };
 }

@@ -18,10 +18,12 @@ export default async function command(ctx: CommandContext, opts: { version?: str
     {
       version: result.version, url: result.url, services: result.services,
       ...(result.httpsMissing !== undefined ? { httpsMissing: result.httpsMissing } : {}),
+      ...(result.tlsWithheld !== undefined ? { tlsWithheld: result.tlsWithheld } : {}),
       ...(result.renewer !== undefined ? { renewer: result.renewer } : {}),
       ...(result.hookFailures !== undefined ? { hookFailures: result.hookFailures } : {}),
     },
     `Version ${result.version} is successfully installed\n${result.url !== null ? `Preview: ${result.url}` : 'No service has http: true, so it is not served through the edge (nor can it be switched live); depl scale, run, exec and logs take --version'}${result.httpsMissing !== undefined ? `\nHTTPS is missing for this version: ${result.httpsMissing}` : ''}` +
+      (result.tlsWithheld !== undefined ? `\n${result.tlsWithheld.join('\n')}` : '') +
       (result.renewer !== undefined && result.renewer !== 'unchanged' ? `\nCertificate renewal task: ${result.renewer}` : ''),
   );
 }

@@ -2,7 +2,7 @@ import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
 import { formatNodeTable } from '../../plan/node-table.js';
 import type { VersionRow } from '../../plan/versions-table.js';
-import { tlsSettings, type InstalledCertificate } from '../../plan/tls.js';
+import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls.js';
 import { listCertificates, tlsStoreFor } from '../../apply/tls/store.js';
 import { readRenewerStatus, type RenewerStatus } from '../../apply/tls/renewer.js';
 import { describeRenewalRecord } from '../../plan/tls-renewal.js';
@@ -19,6 +19,9 @@ interface CertificateStatus {
   names: string[];
   notAfter: string;
   issuer: string;
+  /** false: expired or not yet valid, left out of the edge (its hosts are served over plain HTTP). */
+  served: boolean;
+  withheld?: { reason: WithheldCertificate['reason']; at: string };
 }
 
 type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[]; renewal?: RenewerStatus }; jobs: JobRow[]; autoscale: ControllerState | null };
@@ -27,7 +30,7 @@ function shortService(name: string, version: string): string {
   return name.slice(name.indexOf(`-${version}-`) + version.length + 2);
 }
 
-function human(report: Report, installed: InstalledCertificate[], now: number): string {
+function human(report: Report, installed: InstalledCertificate[], now: number, tls: ReturnType<typeof tlsSettings>): string {
   const lines = [formatNodeTable(report.nodes), ''];
   lines.push(`live:     ${report.live ?? '(none)'}`);
   lines.push(`canary:   ${report.canary ? `${report.canary.version} at ${report.canary.weight}%` : '(none)'}`);
@@ -41,7 +44,7 @@ function human(report: Report, installed: InstalledCertificate[], now: number): 
   const scale = Object.entries(report.scale ?? {});
   lines.push(`scale:    ${scale.length === 0 ? "depl.yaml's replicas" : `${scale.map(([s, n]) => `${s}=${n}`).join(', ')} (set with depl scale; kept by new versions)`}`);
   lines.push(`tls:      ${report.tls.mode}${report.tls.mode !== 'off' && installed.length === 0 ? ' (no certificate yet)' : ''}`);
-  for (const line of describeCertificates(installed, now)) lines.push(`  ${line}`);
+  for (const line of describeCertificates(installed, now, tls)) lines.push(`  ${line}`);
   if (report.tls.renewal !== undefined) lines.push(`  ${describeRenewalRecord(report.tls.renewal.last, report.tls.renewal.running)}`);
   // `depl run` jobs: running ones, and finished ones a killed depl run left (the next run or prune removes those)
   lines.push(`jobs:     ${report.jobs.length === 0 ? '(none)' : ''}`.trimEnd());
@@ -57,7 +60,8 @@ function human(report: Report, installed: InstalledCertificate[], now: number): 
 
 export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
-  const mode = tlsSettings(loaded.config).mode;
+  const tls = tlsSettings(loaded.config);
+  const mode = tls.mode;
   let installed: InstalledCertificate[] = [];
   let jobs: JobRow[] = [];
   let renewal: RenewerStatus | undefined;
@@ -71,15 +75,23 @@ export default async function command(ctx: CommandContext): Promise<void> {
     return release;
   };
   const status = await readStatus(loaded, ctx.log, withCertificates);
+  const now = Date.now();
+  const withheld = new Map(certificatesServedAt(installed, now).withheld.map((w) => [w.id, w]));
   const report: Report = {
     ...status,
     tls: {
       mode,
-      certificates: installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString(), issuer: c.issuer })),
+      certificates: installed.map((c) => {
+        const out = withheld.get(c.id);
+        return {
+          id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString(), issuer: c.issuer, served: out === undefined,
+          ...(out !== undefined ? { withheld: { reason: out.reason, at: new Date(out.at).toISOString() } } : {}),
+        };
+      }),
       ...(renewal !== undefined ? { renewal } : {}),
     },
     jobs,
     autoscale,
   };
-  ctx.result(report, human(report, installed, Date.now()));
+  ctx.result(report, human(report, installed, now, tls));
 }

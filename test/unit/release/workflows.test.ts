@@ -1,8 +1,19 @@
-import { appendFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readInstallIntent, writeInstallIntent } from '../../../src/apply/install-intent.js';
 import { forceReleaseLock, lockStatus } from '../../../src/apply/lock.js';
 import type { InstallIntent } from '../../../src/plan/install-intent.js';
+import type { EdgeTlsRender } from '../../../src/plan/nginx-tls.js';
+import { installCertificate, listCertificates, type TlsStore } from '../../../src/apply/tls/store.js';
+import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { syncCertificatesForRelease } from '../../../src/workflows/tls.js';
 import { configGeneration } from '../../../src/plan/nginx.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
@@ -207,10 +218,10 @@ describe('a depl killed at any step of a switch', () => {
   });
 });
 
-describe('certificate renewal in edge-touching commands', () => {
-  it('happens under the lock, after the state is read and before the change; a dry run renews nothing', async () => {
+describe('certificates in edge-touching commands', () => {
+  it('are synced under the lock, after the state is read and before the change; a dry run syncs nothing', async () => {
     const calls: Array<{ versions: string[]; lockHeldBy: string | null }> = [];
-    const renewing: EdgeControl = {
+    const syncing: EdgeControl = {
       ...control,
       async certificates(versions) {
         const held = await lockStatus(control.stateRemote, fake.app, control.stateRoot);
@@ -218,22 +229,27 @@ describe('certificate renewal in edge-touching commands', () => {
         return null;
       },
     };
-    await switchVersion(renewing, 'v1');
-    await setCanary(renewing, 'v2', 20, { dryRun: true });
-    await setCanary(renewing, 'v2', 20);
+    await switchVersion(syncing, 'v1');
+    await setCanary(syncing, 'v2', 20, { dryRun: true });
+    await setCanary(syncing, 'v2', 20);
     expect(calls).toEqual([
       { versions: ['v1', 'v2', 'v3'], lockHeldBy: 'depl switch v1' },
       { versions: ['v1', 'v2', 'v3'], lockHeldBy: 'depl canary v2 --weight 20' },
     ]);
   });
 
-  it('a renewal that changed the certificates reloads the edge with the routing as it was', async () => {
+  it('HTTPS settings that changed are reloaded with the routing as it was, before the change', async () => {
     await switchVersion(control, 'v1');
     const routing = await routingFile();
-    let served = 0;
-    const renewing: EdgeControl = { ...control, async certificates() { served += 1; return control.site; } };
-    await setCanary(renewing, 'v2', 20);
-    expect(served).toBe(1);
+    let synced = 0;
+    const render: EdgeTlsRender = {
+      port: 443, challengeDir: `${fake.dir}/edge/acme-challenge`,
+      certificates: [{ id: fake.domain, names: [fake.domain], chain: `${fake.dir}/edge/tls/${fake.domain}/fullchain.pem`, key: `${fake.dir}/edge/tls/${fake.domain}/privkey.pem`, serial: '01' }],
+    };
+    const syncing: EdgeControl = { ...control, async certificates() { synced += 1; return { render }; } };
+    await setCanary(syncing, 'v2', 20);
+    expect(synced).toBe(1);
+    expect(await nginxConf()).toContain(`server_name ${fake.domain};`);
     expect(await live()).toBe('v1');
     expect(await routingFile()).not.toBe(routing);
     expect((await doc()).canary).toEqual({ version: 'v2', weight: 20 });
@@ -290,6 +306,89 @@ describe('branch deploys on the fake cluster', () => {
     expect(await unchanged()).toEqual(before);
     expect(await rollback(control)).toMatchObject({ live: label });
   });
+});
+
+describe('release changes with the ACME server unreachable', () => {
+  const DAY = 86_400_000;
+  let ca: Server;
+  let caConnections = 0;
+  let certDir: string;
+  beforeEach(async () => {
+    caConnections = 0;
+    // a CA that accepts connections and never answers: what made a rollback wait ~15 s per host
+    ca = createServer((socket) => {
+      caConnections += 1;
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => ca.listen(0, '127.0.0.1', resolve));
+    certDir = await mkdtemp(path.join(tmpdir(), 'depl-unit-certs-'));
+  });
+  afterEach(async () => {
+    await new Promise<void>((resolve) => ca.close(() => resolve()));
+    await rm(certDir, { recursive: true, force: true });
+  });
+
+  /** A self-signed certificate for `host`, valid from now for `days`. */
+  function selfSigned(host: string, days: number): { chain: string; key: string } {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${host}.key`, '-out', `${host}.pem`, '-days', String(days), '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { cwd: certDir, stdio: 'pipe' });
+    return { chain: readFileSync(path.join(certDir, `${host}.pem`), 'utf8'), key: readFileSync(path.join(certDir, `${host}.key`), 'utf8') };
+  }
+
+  it('switch, rollback, canary, promote, abort and a removal never call the CA, use what the store has, and leave expired certificates out', async () => {
+    const { port } = ca.address() as AddressInfo;
+    const loaded: LoadedConfig = {
+      config: parseConfig(`app: ${fake.app}\ndomain: ${fake.domain}\nservices:\n  web: { image: web:1, port: 8080, http: true }\ntls: { mode: acme, email: ops@shop.test, directory: "https://127.0.0.1:${port}/directory" }\n`),
+      file: path.join(fake.dir, 'depl.yaml'),
+      root: fake.dir,
+    };
+    const store: TlsStore = { remote: control.stateRemote, stateDir: `${control.stateRoot}/${fake.app}`, edgeDir: `${fake.dir}/edge` };
+    // the live host's certificate is good for a month, v1's for a day, v3's for a month; v2 has none.
+    await installCertificate(store, fake.domain, selfSigned(fake.domain, 30));
+    await installCertificate(store, `v1.${fake.domain}`, selfSigned(`v1.${fake.domain}`, 1));
+    await installCertificate(store, `v3.${fake.domain}`, selfSigned(`v3.${fake.domain}`, 30));
+    // two days on: v1's has expired
+    const now = () => Date.now() + 2 * DAY;
+    const warnings: string[] = [];
+    const log = { ...silentLogger, warn: (m: string) => warnings.push(m) };
+    const withTls: EdgeControl = { ...control, log, certificates: (versions) => syncCertificatesForRelease(store, loaded, log, versions, now) };
+
+    // each change is timed: none may wait on the CA (the old code waited ~15 s per host lacking a certificate)
+    const slowest: number[] = [];
+    const timed = async (change: () => Promise<unknown>) => {
+      const started = performance.now();
+      await change();
+      slowest.push(performance.now() - started);
+    };
+    await timed(() => switchVersion(withTls, 'v1'));
+    await timed(() => switchVersion(withTls, 'v2'));
+    await timed(() => rollback(withTls));
+    await timed(() => setCanary(withTls, 'v3', 20));
+    await timed(() => abortCanary(withTls));
+    await timed(() => setCanary(withTls, 'v2', 10));
+    await timed(() => promoteCanary(withTls));
+    await timed(() => withRelease(withTls, 'depl prune v3', {}, async (session) => {
+      await session.change({ kind: 'remove', version: 'v3', note: 'test' });
+      await session.syncCertificates();
+    }));
+    expect(caConnections).toBe(0);
+    expect(Math.max(...slowest)).toBeLessThan(10_000);
+
+    const conf = await nginxConf();
+    expect(conf).toContain(`server_name ${fake.domain};`);
+    // v1's expired certificate is out of the edge: no https server for it, and plain http does not redirect it
+    expect(conf).not.toContain(`server_name v1.${fake.domain};`);
+    expect(conf).not.toContain(`v1.${fake.domain} 1;`);
+    expect(warnings).toContain(`v1.${fake.domain}: certificate EXPIRED ${new Date(Date.parse(new X509Certificate(readFileSync(path.join(certDir, `v1.${fake.domain}.pem`))).validTo)).toISOString()}; not served: plain HTTP until it is renewed`);
+    // still in the store (a renewal replaces it); the removed version's certificate is gone; none was issued for v2
+    expect((await listCertificates(store)).map((c) => c.id)).toEqual([fake.domain, `v1.${fake.domain}`]);
+    expect((await fake.get(`v1.${fake.domain}`)).version).toBe('v1');
+
+    // a renewal that succeeds later (the renewal task, depl tls renew) is served from the next change on
+    await installCertificate(store, `v1.${fake.domain}`, selfSigned(`v1.${fake.domain}`, 30));
+    await switchVersion(withTls, 'v1');
+    expect(await nginxConf()).toContain(`server_name v1.${fake.domain};`);
+    expect(caConnections).toBe(0);
+  }, 120_000);
 });
 
 describe('a buildinst killed before its version was in', () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { configGeneration, renderNginxConfig, type NginxRenderOptions } from '../../../src/plan/nginx.js';
 import type { EdgeTlsRender } from '../../../src/plan/nginx-tls.js';
+import type { InstalledCertificate } from '../../../src/plan/tls.js';
+import { edgeTlsRenderFrom } from '../../../src/apply/tls/store.js';
 
 const dir = '/var/lib/depl/shop/edge';
 const tls: EdgeTlsRender = {
@@ -93,5 +95,42 @@ describe('nginx with TLS', () => {
     expect(bad({ certificates: [{ ...cert, id: 'a;b' }] })).toThrow(/not a host name/);
     expect(bad({ certificates: [{ ...cert, names: ['a.org; return 200'] }] })).toThrow(/not a host name/);
     expect(bad({ port: 70000 })).toThrow(/not a port/);
+  });
+});
+
+describe('the edge at a given time', () => {
+  const DAY = 86_400_000;
+  const NOW = Date.parse('2026-12-06T00:00:00Z');
+  const store = { edgeDir: dir };
+  const installed: InstalledCertificate[] = [
+    { id: 'shop.example.org', names: ['shop.example.org'], notBefore: NOW - 10 * DAY, notAfter: NOW + 80 * DAY, issuer: 'CN=CA', serial: '1a2b' },
+    { id: 'v1.shop.example.org', names: ['v1.shop.example.org'], notBefore: NOW - 90 * DAY, notAfter: NOW - 1, issuer: 'CN=CA', serial: '3c4d' },
+  ];
+  const at = (now: number) => renderNginxConfig(settings, { ...swarm, tls: edgeTlsRenderFrom(store, installed, now) });
+
+  it('leaves an expired certificate out: its host gets no https server and plain http no longer redirects it', () => {
+    const text = at(NOW);
+    expect(server(text, 'shop.example.org')).toContain('listen 443 ssl http2;');
+    expect(text).not.toContain('server_name v1.shop.example.org;');
+    expect(text).not.toContain('v1.shop.example.org 1;');
+    expect(text).toContain('    shop.example.org 1;');
+    // the ACME challenges stay answered on port 80, so a renewal can bring it back
+    expect(text).toContain('location ^~ /.well-known/acme-challenge/');
+  });
+
+  it('served while valid: the same store one millisecond before its notAfter renders it', () => {
+    const text = at(NOW - 2);
+    expect(server(text, 'v1.shop.example.org')).toContain(`ssl_certificate ${dir}/tls/v1.shop.example.org/fullchain.pem;`);
+    expect(text).toContain('    v1.shop.example.org 1;');
+    expect(configGeneration(settings, { ...swarm, tls: edgeTlsRenderFrom(store, installed, NOW - 2) })).not.toBe(configGeneration(settings, { ...swarm, tls: edgeTlsRenderFrom(store, installed, NOW) }));
+  });
+
+  it('the canary cookie is Secure over https (and always HttpOnly, SameSite=Lax); plain http sets it without Secure', () => {
+    const text = at(NOW);
+    expect(text).toContain('local secure = ngx.var.https == "on" and "; Secure" or ""');
+    expect(text).toContain('ngx.var.depl_set_cookie = "depl_client=" .. key .. "; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax" .. secure');
+    // the same Lua serves port 80 and 443; the Set-Cookie header is added in both
+    expect(server(text, 'shop.example.org')).toContain('add_header Set-Cookie $depl_set_cookie;');
+    expect(server(text, '_')).toContain('add_header Set-Cookie $depl_set_cookie;');
   });
 });

@@ -1,19 +1,23 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
+import { describeCertificates, readCertificateFiles } from '../../../src/workflows/tls.js';
 import {
   ACME_DIRECTORIES,
   certificateCovers,
   certificatesForHosts,
+  certificatesServedAt,
   challengeFileName,
   daysLeft,
   directoryUrl,
+  describeWithheld,
   dnsChallengeRecord,
   inspectCertificatePair,
+  nextServingChange,
   planCertificates,
   renewalDue,
   tlsSettings,
@@ -168,6 +172,37 @@ describe('a certificate chain and its key', () => {
     expect(pair.notAfter - pair.notBefore).toBe(DAY);
   });
 
+  const filesConfig = () => ({
+    config: parseConfig(`app: shop\ndomain: a.org\nservices:\n  web: { image: web:1, port: 80, http: true }\ntls: { mode: files, cert: leaf.pem, key: leaf.key }\n`),
+    file: path.join(dir, 'depl.yaml'),
+    root: dir,
+  });
+  const refusal = async (promise: Promise<unknown>) => promise.then(() => { throw new Error('expected a refusal'); }, (error: UserError) => error);
+
+  it('tls: files refuses a certificate that expired or is not valid yet (exit 2), naming the file, the date and the fix', async () => {
+    chmodSync(path.join(dir, 'leaf.key'), 0o600);
+    const { notBefore, notAfter } = inspectCertificatePair(read('leaf.pem'), read('leaf.key'), what);
+    expect((await readCertificateFiles(filesConfig(), notBefore + 1000))?.names).toEqual(['a.org', '*.a.org']);
+    const expired = await refusal(readCertificateFiles(filesConfig(), notAfter));
+    expect(expired).toBeInstanceOf(UserError);
+    expect(expired).toMatchObject({ exitCode: 2, code: 'TLS_CERT_EXPIRED', message: `the certificate ${path.join(dir, 'leaf.pem')} expired ${new Date(notAfter).toISOString()} (notAfter)` });
+    expect(expired.hint).toMatch(/renewed certificate .* then run depl tls renew/);
+    const early = await refusal(readCertificateFiles(filesConfig(), notBefore - 1));
+    expect(early).toMatchObject({ exitCode: 2, code: 'TLS_CERT_NOT_YET_VALID', message: `the certificate ${path.join(dir, 'leaf.pem')} is not valid before ${new Date(notBefore).toISOString()} (notBefore)` });
+  });
+
+  it('tls: files refuses a private key file the group or others may read, naming it and chmod 600', async () => {
+    const keyFile = path.join(dir, 'leaf.key');
+    for (const mode of [0o644, 0o640, 0o604]) {
+      chmodSync(keyFile, mode);
+      const refused = await refusal(readCertificateFiles(filesConfig()));
+      expect(refused).toMatchObject({ exitCode: 2, code: 'TLS_KEY_READABLE', message: `the private key ${keyFile} is readable by others (mode ${mode.toString(8)})`, hint: `Run chmod 600 ${keyFile} (only its owner may read it).` });
+    }
+    chmodSync(keyFile, 0o400);
+    expect(await readCertificateFiles(filesConfig())).toBeDefined();
+    chmodSync(keyFile, 0o600);
+  });
+
   it('refuses a key that is not the certificate\'s (exit 2), a chain out of order, and garbage', () => {
     const mismatch = (() => { try { inspectCertificatePair(read('leaf.pem'), read('other.key'), what); } catch (e) { return e; } })() as UserError;
     expect(mismatch).toBeInstanceOf(UserError);
@@ -178,5 +213,57 @@ describe('a certificate chain and its key', () => {
     expect(() => inspectCertificatePair(read('leaf.pem') + read('leaf.pem'), read('leaf.key'), what)).toThrow(/did not issue/);
     expect(() => inspectCertificatePair('hello', read('leaf.key'), what)).toThrow(/no PEM certificate/);
     expect(() => inspectCertificatePair(read('leaf.pem'), 'hello', what)).toThrow(/not a readable private key/);
+  });
+});
+
+describe('which certificates the edge serves at a given time', () => {
+  const cert = (id: string, notBefore: number, notAfter: number): InstalledCertificate => ({ id, names: [id], notBefore, notAfter, issuer: 'CN=test' });
+  const certs = [cert('a.org', NOW - 60 * DAY, NOW + 30 * DAY), cert('v1.a.org', NOW - 90 * DAY, NOW - DAY), cert('v2.a.org', NOW + 2 * DAY, NOW + 92 * DAY)];
+
+  it('serves those valid now and leaves out the expired and the not yet valid, saying since or until when', () => {
+    const { served, withheld } = certificatesServedAt(certs, NOW);
+    expect(served.map((c) => c.id)).toEqual(['a.org']);
+    expect(withheld).toEqual([
+      { id: 'v1.a.org', names: ['v1.a.org'], reason: 'expired', at: NOW - DAY },
+      { id: 'v2.a.org', names: ['v2.a.org'], reason: 'not-yet-valid', at: NOW + 2 * DAY },
+    ]);
+    expect(withheld.map(describeWithheld)).toEqual([
+      'v1.a.org: certificate EXPIRED 2026-11-29T00:00:00.000Z; not served: plain HTTP until it is renewed',
+      'v2.a.org: certificate not valid before 2026-12-02T00:00:00.000Z; not served: plain HTTP until then',
+    ]);
+  });
+
+  it('a certificate leaves the edge at its notAfter and joins it at its notBefore, to the millisecond', () => {
+    const a = certs[0]!;
+    expect(certificatesServedAt([a], a.notAfter - 1).served).toHaveLength(1);
+    expect(certificatesServedAt([a], a.notAfter).served).toHaveLength(0);
+    expect(certificatesServedAt([a], a.notBefore - 1).served).toHaveLength(0);
+    expect(certificatesServedAt([a], a.notBefore).served).toHaveLength(1);
+  });
+
+  it('the next moment that changes what is served is the soonest notBefore or notAfter still ahead', () => {
+    expect(nextServingChange(certs, NOW)).toBe(NOW + 2 * DAY);
+    expect(nextServingChange(certs, NOW + 3 * DAY)).toBe(NOW + 30 * DAY);
+    expect(nextServingChange(certs, NOW + 100 * DAY)).toBeUndefined();
+  });
+});
+
+describe('what depl status says of each certificate', () => {
+  const cert = (id: string, names: string[], daysLeft: number): InstalledCertificate => ({ id, names, notBefore: NOW - 60 * DAY, notAfter: NOW + daysLeft * DAY, issuer: 'CN=test' });
+
+  it('names an expired one as not served, and says who must renew one the renewal task cannot, from renewBefore ahead', () => {
+    const dns = parseConfig(base + 'provider: { type: openstack, cloud: nectar }\ntls: { mode: acme, challenge: dns-01 }\n').tls!;
+    expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 40)], NOW, dns)).toEqual(['a.org, *.a.org: expires 2027-01-09T00:00:00.000Z (40 days left)']);
+    expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 20)], NOW, dns)).toEqual([
+      "a.org, *.a.org: expires 2026-12-20T00:00:00.000Z (20 days left); DUE: run depl tls renew (the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator's machine)",
+    ]);
+    const files = parseConfig(base + 'tls: { mode: files, cert: a.pem, key: a.key }\n').tls!;
+    expect(describeCertificates([cert('files', ['a.org'], 5)], NOW, files)).toEqual(['a.org: expires 2026-12-05T00:00:00.000Z (5 days left); DUE: put the renewed files in place and run depl tls renew']);
+    const http = parseConfig(base + 'tls: { mode: acme }\n').tls!;
+    // HTTP-01 ones the task renews itself: nothing for the operator to do
+    expect(describeCertificates([cert('a.org', ['a.org'], 5), cert('v1.a.org', ['v1.a.org'], -2)], NOW, http)).toEqual([
+      'a.org: expires 2026-12-05T00:00:00.000Z (5 days left)',
+      'v1.a.org: certificate EXPIRED 2026-11-28T00:00:00.000Z; not served: plain HTTP until it is renewed',
+    ]);
   });
 });

@@ -39,6 +39,21 @@ describe('the renewal task decides with time as input', () => {
     const [wildcard] = decideRenewals([{ ...cert('wildcard.app.test', 90), names: ['app.test', '*.app.test'] }], NOW, { ...http01, challenge: 'dns-01' });
     expect(wildcard).toMatchObject({ action: 'skip' });
     expect(wildcard!.reason).not.toMatch(/DUE/);
+    const [dueWildcard] = decideRenewals([{ ...cert('wildcard.app.test', 10), names: ['app.test', '*.app.test'] }], NOW, { ...http01, challenge: 'dns-01' });
+    expect(dueWildcard).toMatchObject({ action: 'skip' });
+    expect(dueWildcard!.reason).toBe("10 days left; the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator's machine (DUE: run depl tls renew)");
+  });
+
+  it('wakes when a certificate it does not renew expires, to take it out of the edge (and when one becomes valid)', () => {
+    const hours = (h: number) => h * 3_600_000;
+    const files = { ...cert('files', 0), notAfter: NOW + hours(2) };
+    expect(nextCheckDelay([files], NOW, http01, 'ok')).toBe(hours(2));
+    const wildcard = { ...cert('wildcard.app.test', 0), notAfter: NOW + hours(3) };
+    expect(nextCheckDelay([wildcard], NOW, { ...http01, challenge: 'dns-01' }, 'ok')).toBe(hours(3));
+    const early = { ...cert('a', 90), notBefore: NOW + hours(1) };
+    expect(nextCheckDelay([early], NOW, http01, 'ok')).toBe(hours(1));
+    // expired already: nothing ahead changes what is served, the interval holds
+    expect(nextCheckDelay([{ ...cert('files', 0), notAfter: NOW - 1 }], NOW, http01, 'ok')).toBe(http01.everyMs);
   });
 
   it('sleeps until the first certificate becomes due, at most its interval, and retries soon after a failure', () => {
@@ -68,7 +83,7 @@ describe('renewal settings and the task as data', () => {
     app: 'shop', domain: 'shop.example.org', directory: 'https://acme.test/dir', challenge: 'http-01', renewBeforeMs: 30 * DAY, everyMs: 3_600_000, edgeUrl: 'http://10.0.0.5:80',
   };
 
-  it('the service runs beside the edge with the state folder and the Docker socket, and carries no key', () => {
+  it('the service runs beside the edge with the state folder, its own code read-only and the Docker socket, and carries no key', () => {
     const spec = planRenewerService({ settings, image: 'node:20-bookworm-slim', script: '/var/lib/depl/shop/renewer/renewer-abc.mjs', scriptHash: 'abc' });
     expect(spec.Name).toBe('shop-tls-renewer');
     expect(spec.Labels).toMatchObject({ 'depl.app': 'shop', 'depl.role': 'tls-renewer', 'depl.renewer.script': 'abc' });
@@ -76,6 +91,8 @@ describe('renewal settings and the task as data', () => {
     expect(spec.TaskTemplate.ContainerSpec.Command).toEqual(['node', '/var/lib/depl/shop/renewer/renewer-abc.mjs']);
     expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([
       { Type: 'bind', Source: '/var/lib/depl/shop', Target: '/var/lib/depl/shop' },
+      // its own code read-only, over the writable state folder
+      { Type: 'bind', Source: '/var/lib/depl/shop/renewer/renewer-abc.mjs', Target: '/var/lib/depl/shop/renewer/renewer-abc.mjs', ReadOnly: true },
       { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
     ]);
     expect(spec.TaskTemplate.Placement?.Constraints).toEqual(['node.labels.depl.edge==true']);
