@@ -212,7 +212,12 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     expect((await curl(`https://${domain}/`)).code).not.toBe(0);
     const expiredLine = `${domain}: certificate EXPIRED ${new Date(notAfter).toISOString()}; not served: plain HTTP until it is renewed`;
     // the round records itself after the reload
-    await waitFor('the task to record the expired certificate', tolerant(async () => ((await renewalRecord())?.decisions.includes(expiredLine) ? true : undefined)), 60_000, 500);
+    await waitFor('the task to record the expired certificate', tolerant(async () => ((await renewalRecord())?.decisions.includes(expiredLine) ? true : undefined)), 60_000, 500)
+      .catch(async (error: Error) => {
+        // what the task did instead: its record and its log say why
+        const logs = await tc.cluster.manager.exec(['docker', 'service', 'logs', '--raw', '--tail', '60', `${app}-tls-renewer`], { check: false });
+        throw new Error(`${error.message}\nrecord: ${JSON.stringify(await renewalRecord())}\ntask log:\n${logs.stdout}${logs.stderr}`);
+      });
     await statusCommand(ctx);
     const status = results.pop() as { tls: { certificates: Array<{ id: string; served: boolean; withheld?: { reason: string } }> } };
     expect(status.tls.certificates.find((c) => c.id === domain)).toMatchObject({ served: false, withheld: { reason: 'expired' } });
