@@ -36,8 +36,9 @@ export interface NodeRecipe {
  */
 export const ANSIBLE_MANAGED_PACKAGES = ['python3', 'python3-apt', 'python3-docker'] as const;
 
+/** sudo even with root login: `ansible --become`, as the seed's ad-hoc commands run it, goes through sudo. */
 export const NODE_PACKAGES = [
-  'docker.io', 'openssh-server', 'iproute2', 'iptables', 'procps', 'curl', 'ca-certificates', 'tini', ...ANSIBLE_MANAGED_PACKAGES,
+  'docker.io', 'openssh-server', 'iproute2', 'iptables', 'procps', 'curl', 'ca-certificates', 'tini', 'sudo', ...ANSIBLE_MANAGED_PACKAGES,
 ] as const;
 
 export const CLOUD_NODE_PACKAGES = ['openssh-server', 'sudo', 'iproute2', 'procps', 'curl', 'ca-certificates', 'tini', ...ANSIBLE_MANAGED_PACKAGES] as const;
