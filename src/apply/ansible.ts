@@ -1,0 +1,45 @@
+import { createInterface } from 'node:readline';
+import { execa } from 'execa';
+import { OperationError, UserError } from '../errors.js';
+import { ANSIBLE_ENV, ANSIBLE_INSTALL_HINT, parsePlayRecap, playProgressLine, type HostRecap } from '../plan/ansible-playbook.js';
+import type { Argv } from '../plan/shell.js';
+import type { Logger } from '../util/log.js';
+
+/** Refuses before anything changes when this machine cannot run a playbook. */
+export async function requireAnsiblePlaybook(): Promise<void> {
+  const probe = await execa('ansible-playbook', ['--version'], { reject: false, env: ANSIBLE_ENV });
+  if (probe.exitCode === 0) return;
+  const why = (probe as { code?: string }).code === 'ENOENT' ? 'ansible-playbook is not installed on this machine' : `ansible-playbook --version failed: ${String(probe.stderr).trim()}`;
+  throw new UserError(`bootstrap: ansible in depl.yaml, but ${why}`, ANSIBLE_INSTALL_HINT, 'ANSIBLE_MISSING');
+}
+
+export interface PlaybookOutcome {
+  output: string;
+  recap: Map<string, HostRecap>;
+}
+
+/** Runs a playbook command, relaying plays, tasks and what changed as progress lines while it runs. */
+export async function runPlaybook(argv: Argv, log: Logger, options: { cwd?: string } = {}): Promise<PlaybookOutcome> {
+  const [file, ...args] = argv;
+  const child = execa(file!, args, { cwd: options.cwd, env: ANSIBLE_ENV, all: true, reject: false });
+  const lines: string[] = [];
+  const reading = (async () => {
+    for await (const line of createInterface({ input: child.all! })) {
+      lines.push(line);
+      const progress = playProgressLine(line);
+      if (progress) log.step(`ansible: ${progress}`);
+    }
+  })();
+  const [result] = await Promise.all([child, reading]);
+  const output = lines.join('\n');
+  const recap = parsePlayRecap(output);
+  if (result.exitCode !== 0) {
+    const failures = lines.filter((line) => /^(fatal|failed|unreachable|ERROR)/i.test(line.trim())).slice(-5);
+    throw new OperationError(
+      `${argv.slice(0, 1).join(' ')} failed (exit ${result.exitCode ?? 'signal'}):\n${(failures.length > 0 ? failures : lines.slice(-10)).join('\n')}`,
+      'Read the play above; fix the node, then re-run node-up (the playbook changes only what differs).',
+      'ANSIBLE_FAILED',
+    );
+  }
+  return { output, recap };
+}
