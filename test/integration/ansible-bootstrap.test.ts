@@ -1,8 +1,10 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { requestThroughEdge } from '../../src/apply/edge/site.js';
+import { ensureDebianPackages } from '../../src/apply/host/packages.js';
 import { ansibleInventoryPath } from '../../src/apply/inventory.js';
 import { renderAnsibleInventory } from '../../src/plan/ansible-inventory.js';
 import { desiredNodeLabels, nodeLabelsCommand, parseNodeLabels, parseNodeList, nodeListCommand, parseSwarmInfo, swarmInfoCommand } from '../../src/plan/bootstrap.js';
@@ -51,6 +53,38 @@ async function nodeUpWith(tc: TestCluster, bootstrap: 'ssh' | 'ansible'): Promis
  * nothing, the seed's ad-hoc commands as written, buildinst and switch on that swarm, and --check on a fresh
  * node. On 2 nodes like Nectar's (ubuntu + sudo, no Docker): the play installs Docker through become.
  */
+describe('bootstrap: ansible, before any node', () => {
+  it('the playbook and its roles pass Debian\'s ansible-lint at its strictest profile, no rule skipped', async () => {
+    await ensureDebianPackages(['ansible-lint'], log);
+    const lint = await runAnsible('ansible-lint', ['-c', '.ansible-lint', 'bootstrap.yml', 'roles'], path.dirname(BOOTSTRAP_PLAYBOOK), 300_000);
+    expect(lint.exitCode, lint.output).toBe(0);
+    expect(lint.output).toMatch(/Passed with production profile: 0 failure\(s\), 0 warning\(s\)/);
+    expect(await readFile(path.join(path.dirname(BOOTSTRAP_PLAYBOOK), '.ansible-lint'), 'utf8')).not.toMatch(/skip_list|warn_list/);
+  });
+
+  it('node-up without ansible-playbook says how to install it and exits 2, having made nothing', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-noansible-'));
+    try {
+      // a PATH with node alone: this machine's ansible-playbook cannot be found
+      await mkdir(path.join(dir, 'bin'));
+      await symlink(process.execPath, path.join(dir, 'bin', 'node'));
+      await writeFile(path.join(dir, 'depl.yaml'), stringify({
+        app: 'noansible', domain: 'noansible.localhost', bootstrap: 'ansible',
+        provider: { type: 'local', nodes: 1, prefix: `dt-noansible-${process.pid}` },
+        services: { web: { image: 'web:1', port: 8080, http: true } },
+      }));
+      const run = await runCli(['node-up'], { cwd: dir, env: { PATH: path.join(dir, 'bin') } });
+      expect(run.exitCode, run.stderr).toBe(2);
+      expect(run.stderr).toContain('bootstrap: ansible in depl.yaml, but ansible-playbook is not installed on this machine');
+      expect(run.stderr).toContain('apt-get install ansible');
+      expect(run.stderr).toContain('community.docker');
+      expect(await readdir(dir)).toEqual(['bin', 'depl.yaml']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('bootstrap: ansible on 3 local root nodes', () => {
   const images = testImages();
   const app = `an${images.suffix.slice(0, 4)}`;
