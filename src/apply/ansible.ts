@@ -4,6 +4,7 @@ import { OperationError, UserError } from '../errors.js';
 import { ANSIBLE_ENV, ANSIBLE_INSTALL_HINT, parsePlayRecap, playProgressLine, type HostRecap } from '../plan/ansible-playbook.js';
 import type { Argv } from '../plan/shell.js';
 import type { Logger } from '../util/log.js';
+import { Secret } from '../util/secret.js';
 
 /** Refuses before anything changes when this machine cannot run a playbook. */
 export async function requireAnsiblePlaybook(): Promise<void> {
@@ -42,4 +43,26 @@ export async function runPlaybook(argv: Argv, log: Logger, options: { cwd?: stri
     );
   }
   return { output, recap };
+}
+
+/**
+ * The plaintext of an Ansible Vault file, in memory only. Without a password file ansible-vault asks for the
+ * password on the terminal itself.
+ */
+export async function viewVault(argv: Argv, options: { prompt: boolean }): Promise<Secret> {
+  const [file, ...args] = argv;
+  const result = await execa(file!, args, {
+    env: { ...ANSIBLE_ENV, PAGER: 'cat' },
+    stdin: options.prompt ? 'inherit' : 'ignore',
+    stderr: options.prompt ? 'inherit' : 'pipe',
+    reject: false,
+  });
+  if ((result as { code?: string }).code === 'ENOENT') {
+    throw new UserError('ansible-vault is not installed on this machine', ANSIBLE_INSTALL_HINT, 'ANSIBLE_MISSING');
+  }
+  if (result.exitCode !== 0) {
+    const why = String(result.stderr ?? '').split('\n').map((l) => l.trim()).filter((l) => l.length > 0).slice(-1)[0] ?? `exit ${result.exitCode}`;
+    throw new UserError(`ansible-vault could not open ${argv[argv.length - 1]}: ${why}`, 'Check the vault file and its password (--vault-password-file). Nothing was changed.', 'VAULT_OPEN');
+  }
+  return new Secret(String(result.stdout));
 }

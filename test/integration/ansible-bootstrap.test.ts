@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { parse, stringify } from 'yaml';
 import { requestThroughEdge } from '../../src/apply/edge/site.js';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
 import { ansibleInventoryPath } from '../../src/apply/inventory.js';
+import { readSecretsFile } from '../../src/apply/secrets-store.js';
 import { renderAnsibleInventory } from '../../src/plan/ansible-inventory.js';
 import { desiredNodeLabels, nodeLabelsCommand, parseNodeLabels, parseNodeList, nodeListCommand, parseSwarmInfo, swarmInfoCommand } from '../../src/plan/bootstrap.js';
 import { localGateway } from '../../src/plan/local-nodes.js';
@@ -79,6 +81,47 @@ describe('bootstrap: ansible, before any node', () => {
       expect(run.stderr).toContain('apt-get install ansible');
       expect(run.stderr).toContain('community.docker');
       expect(await readdir(dir)).toEqual(['bin', 'depl.yaml']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('depl secrets import --vault', () => {
+  it('copies named variables from an Ansible Vault file into .depl/secrets, printing no value; a wrong password changes nothing', async () => {
+    await ensureAnsible(log);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-vault-'));
+    try {
+      const token = `tok-${randomBytes(8).toString('hex')}`;
+      const password = `pw ${randomBytes(8).toString('hex')}`;
+      await writeFile(path.join(dir, 'depl.yaml'), stringify({
+        app: 'vaulted', domain: 'vaulted.localhost', secrets: ['api_token', 'redis_password'],
+        services: { web: { image: 'web:1', port: 8080, http: true, secrets: ['api_token'] } },
+      }));
+      await writeFile(path.join(dir, 'vault.yml'), stringify({ api_token: token, redis_password: password, unrelated: 'x' }));
+      await writeFile(path.join(dir, 'vault-pass'), 'correct horse\n');
+      await writeFile(path.join(dir, 'wrong-pass'), 'wrong horse\n');
+      const encrypt = await runAnsible('ansible-vault', ['encrypt', '--vault-password-file', 'vault-pass', 'vault.yml'], dir, 60_000);
+      expect(encrypt.exitCode, encrypt.output).toBe(0);
+      expect(await readFile(path.join(dir, 'vault.yml'), 'utf8')).toMatch(/^\$ANSIBLE_VAULT;1\.1;AES256/);
+
+      const wrong = await runCli(['--yes', 'secrets', 'import', '--vault', 'vault.yml', '--vault-password-file', 'wrong-pass'], { cwd: dir });
+      expect(wrong.exitCode, wrong.stderr).toBe(2);
+      expect(wrong.stderr).toContain('ansible-vault could not open');
+      const noPassword = await runCli(['--yes', 'secrets', 'import', '--vault', 'vault.yml'], { cwd: dir });
+      expect(noPassword.exitCode).toBe(2);
+      expect(noPassword.stderr).toContain('--vault-password-file');
+      expect(await readSecretsFile(dir)).toEqual([]);
+
+      const imported = await runCli(['--yes', 'secrets', 'import', '--vault', 'vault.yml', '--vault-password-file', 'vault-pass', 'api_token', 'redis_password'], { cwd: dir });
+      expect(imported.exitCode, imported.stderr).toBe(0);
+      expect(imported.stdout).toContain('Imported api_token, redis_password');
+      expect(`${imported.stdout}${imported.stderr}`).not.toContain(token);
+      expect(`${imported.stdout}${imported.stderr}`).not.toContain(password);
+      expect((await readSecretsFile(dir)).map((e) => [e.name, e.value])).toEqual([['api_token', token], ['redis_password', password]]);
+      const listed = await runCli(['secrets', 'list'], { cwd: dir });
+      expect(listed.stdout).toMatch(/api_token\s+file/);
+      expect(listed.stdout).not.toContain(token);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
