@@ -19,7 +19,7 @@ export interface AnsibleRun {
 
 /** Runs `ansible` or `ansible-playbook` in `cwd` as an operator would, stdout and stderr together. */
 export async function runAnsible(command: 'ansible' | 'ansible-playbook' | 'ansible-lint' | 'ansible-vault', args: string[], cwd: string, timeoutMs = 600_000): Promise<AnsibleRun> {
-  const result = await execa(command, args, { cwd, env: ANSIBLE_ENV, all: true, reject: false, stdin: 'ignore', timeout: timeoutMs });
+  const result = await execa(command, args, { cwd, env: { ...ANSIBLE_ENV, NO_COLOR: '1' }, all: true, reject: false, stdin: 'ignore', timeout: timeoutMs });
   const output = String(result.all);
   return { exitCode: result.exitCode ?? 1, output, recap: parsePlayRecap(output) };
 }
