@@ -166,6 +166,12 @@ export function buildProgram(run: Runner): Command {
   secrets.command('list')
     .description('names, where each value comes from, and when it changed (never values)')
     .action((opts) => run(() => import('./commands/secrets.js'), 'list', undefined, opts));
+  secrets.command('import')
+    .description('copy secrets from an Ansible Vault file (the names given, or every declared one it holds) into the secrets file, never printing them')
+    .argument('[names...]', 'secrets declared in depl.yaml (default: every declared one the vault holds)')
+    .requiredOption('--vault <file>', 'the Ansible Vault file (opened with ansible-vault view)')
+    .option('--vault-password-file <file>', 'the vault password in a file; without it ansible-vault asks on the terminal')
+    .action((names, opts) => run(() => import('./commands/secrets.js'), 'import', undefined, { ...opts, names }));
   secrets.command('rm')
     .description('remove a secret from the secrets file')
     .argument('<name>', 'secret name')

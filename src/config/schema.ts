@@ -198,6 +198,11 @@ export const configSchema = z
       key: plainPath.default('.depl/id_ed25519'),
       port: z.number().int().min(1).max(65535).default(22),
     }).default({ user: 'root', key: '.depl/id_ed25519', port: 22 }),
+    /**
+     * How node-up forms the swarm on the nodes: `ssh` (its own steps over SSH) or `ansible` (ansible/bootstrap.yml,
+     * run with ansible-playbook on this machine and the inventory node-up writes). Both reach the same swarm.
+     */
+    bootstrap: z.enum(['ssh', 'ansible']).default('ssh'),
     images: z.record(z.string(), z.string().min(1)).default({}),
     registry: z.strictObject({ url: z.string().min(1) }).optional(),
     services: z.record(named(checkServiceName, 'service name'), service).refine((s) => Object.keys(s).length > 0, 'expected at least one service'),

@@ -5,7 +5,9 @@ import type { SshPool, SshRemote } from '../apply/ssh.js';
 import { engineOverSsh, type Engine } from '../apply/docker.js';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
-import { renderAnsibleInventory } from '../plan/ansible-inventory.js';
+import { requireAnsiblePlaybook, runPlaybook } from '../apply/ansible.js';
+import { renderAnsibleInventory, type InventoryNode } from '../plan/ansible-inventory.js';
+import { ansiblePlaybookCommand } from '../plan/ansible-playbook.js';
 import {
   decideManager, decideNetworkEncryption, decideWorker, desiredNodeLabels, ensureDockerCommand, ipsecProbeCommand, missingLabels,
   networkEncryptionMismatch, networkExistsCommand, nodeDrainCommand, nodeLabelAddCommand, nodeLabelsCommand, nodeListCommand,
@@ -17,6 +19,7 @@ import type { Logger } from '../util/log.js';
 import { Secret } from '../util/secret.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { pollUntil } from '../util/poll.js';
+import { packagePath } from '../util/paths.js';
 
 export interface NodeUpOptions {
   /** Grow or shrink to this many nodes; default: provider.nodes in depl.yaml. */
@@ -83,6 +86,7 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
   }
   const changes: string[] = [];
   const change = (line: string) => { changes.push(line); log.step(line); };
+  if (config.bootstrap === 'ansible') await requireAnsiblePlaybook();
   const provider = await providerFor(loaded, log, { interactive: options.interactive });
   const pool = await sshPoolFor(loaded, log, SSH_WAIT_MS);
   try {
@@ -96,41 +100,12 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       change(`${node.name}: new machine at ${node.address}`);
     }
 
-    const ready = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
-    const remotes = ready.map((r) => r.remote);
-    const [managerNode, ...workerNodes] = provisioned as [ProvisionedNode, ...ProvisionedNode[]];
-    const manager = remotes[0]!;
-
-    const managerId = await ensureManager(managerNode, manager, change);
-    let tokenPromise: Promise<Secret> | undefined;
-    // from the manager's Engine API (GET /swarm): the token is never printed by a command nor passed as an argument
-    const workerToken = () => (tokenPromise ??= withEngine(manager, pool, async (engine) => {
-      const swarm = await engine.docker.swarmInspect() as { JoinTokens?: { Worker?: string } };
-      if (!swarm.JoinTokens?.Worker) throw new OperationError(`${managerNode.name}: the manager reported no worker join token`, undefined, 'SWARM_TOKEN');
-      return new Secret(swarm.JoinTokens.Worker);
-    }));
-    const listBefore = await nodeList(manager);
-    const workerIds = await Promise.all(workerNodes.map((node, i) =>
-      ensureWorker(node, remotes[i + 1]!, pool, listBefore, managerNode.address, workerToken, log, change)));
-    const liveIds = [managerId, ...workerIds];
-
-    const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
-    for (const id of staleNodeIds(await nodeList(manager), liveIds, formerIds)) {
-      await manager.exec(nodeRemoveCommand(id), { check: false });
-      change(`swarm: removed stale node entry ${id.slice(0, 12)}`);
-    }
-    const list = await waitReady(manager, liveIds, provisioned);
-    await ensureLabels(manager, provisioned, liveIds, change);
     const notes: string[] = [];
-    const encryption = decideNetworkEncryption(config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })));
-    if ('refuse' in encryption) {
-      throw new OperationError(encryption.refuse, 'Use nodes whose kernel has IPsec ESP (CONFIG_INET_ESP), or set network.encrypted: auto (or false) in depl.yaml.', 'NETWORK_ENCRYPTION');
-    }
-    if (encryption.note) {
-      notes.push(encryption.note);
-      log.warn(encryption.note);
-    }
-    const network = await ensureOverlayNetwork(manager, config.app, encryption.encrypted, change, (note) => { notes.push(note); log.warn(note); });
+    const note = (line: string) => { notes.push(line); log.warn(line); };
+    const swarm = config.bootstrap === 'ansible'
+      ? await bootstrapWithAnsible(loaded, provisioned, previous, pool, log, change, note)
+      : await bootstrapOverSsh(loaded, provisioned, previous, pool, log, change, note);
+    const { liveIds, list, network } = swarm;
 
     const inventory: Inventory = {
       version: 1,
@@ -141,7 +116,7 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       updatedAt: new Date().toISOString(),
     };
     await writeInventory(loaded, inventory);
-    await writeAnsibleInventory(loaded, inventory);
+    await writeAnsibleInventory(loaded, inventory.nodes, network.encrypted);
 
     const rows = provisioned.map((node, i): NodeRow => {
       const row = list.find((r) => r.id === liveIds[i]);
@@ -151,6 +126,99 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
     return { nodes: rows, network: network.name, encrypted: network.encrypted, changes, notes, seconds: (Date.now() - started) / 1000 };
   } finally {
     await pool.closeAll();
+  }
+}
+
+interface SwarmOutcome {
+  /** Swarm node ids, in the order of the provisioned nodes. */
+  liveIds: string[];
+  list: SwarmNodeRow[];
+  network: { name: string; encrypted: boolean };
+}
+
+/** `bootstrap: ssh` (the default): every step over SSH, each first looking at what is there. */
+async function bootstrapOverSsh(
+  loaded: LoadedConfig, provisioned: ProvisionedNode[], previous: Inventory | null, pool: SshPool, log: Logger,
+  change: (line: string) => void, note: (line: string) => void,
+): Promise<SwarmOutcome> {
+  const { config } = loaded;
+  const ready = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
+  const remotes = ready.map((r) => r.remote);
+  const [managerNode, ...workerNodes] = provisioned as [ProvisionedNode, ...ProvisionedNode[]];
+  const manager = remotes[0]!;
+
+  const managerId = await ensureManager(managerNode, manager, change);
+  let tokenPromise: Promise<Secret> | undefined;
+  // from the manager's Engine API (GET /swarm): the token is never printed by a command nor passed as an argument
+  const workerToken = () => (tokenPromise ??= withEngine(manager, pool, async (engine) => {
+    const swarm = await engine.docker.swarmInspect() as { JoinTokens?: { Worker?: string } };
+    if (!swarm.JoinTokens?.Worker) throw new OperationError(`${managerNode.name}: the manager reported no worker join token`, undefined, 'SWARM_TOKEN');
+    return new Secret(swarm.JoinTokens.Worker);
+  }));
+  const listBefore = await nodeList(manager);
+  const workerIds = await Promise.all(workerNodes.map((node, i) =>
+    ensureWorker(node, remotes[i + 1]!, pool, listBefore, managerNode.address, workerToken, log, change)));
+  const liveIds = [managerId, ...workerIds];
+
+  await removeStaleEntries(manager, liveIds, previous, change);
+  const list = await waitReady(manager, liveIds, provisioned);
+  await ensureLabels(manager, provisioned, liveIds, change);
+  const encrypted = networkEncryption(config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })), note);
+  const network = await ensureOverlayNetwork(manager, config.app, encrypted, change, note);
+  return { liveIds, list, network };
+}
+
+/**
+ * `bootstrap: ansible`: ansible/bootstrap.yml with the inventory node-up writes. SSH first, so each node's host
+ * key is pinned in .depl/known_hosts before Ansible's ssh checks it strictly, and to ask each kernel about IPsec
+ * (the encryption decision is node-up's, as for its own bootstrap); then the play; then the swarm as it is.
+ */
+async function bootstrapWithAnsible(
+  loaded: LoadedConfig, provisioned: ProvisionedNode[], previous: Inventory | null, pool: SshPool, log: Logger,
+  change: (line: string) => void, note: (line: string) => void,
+): Promise<SwarmOutcome> {
+  const remotes = await Promise.all(provisioned.map(async (node) => {
+    const remote = await pool.remote(node);
+    log.step(`${node.name}: ssh ready`);
+    return remote;
+  }));
+  const support = await Promise.all(remotes.map(async (remote, i) => ({
+    node: provisioned[i]!.name,
+    ipsec: parseIpsecProbe((await remote.exec(ipsecProbeCommand(), { check: false })).stdout),
+  })));
+  const encrypted = networkEncryption(loaded.config.network.encrypted as EncryptionSetting, support, note);
+  const roles = provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' as const : 'worker' as const }));
+  const inventoryFile = await writeAnsibleInventory(loaded, roles, encrypted);
+  const { recap } = await runPlaybook(ansiblePlaybookCommand({ inventory: inventoryFile, playbook: packagePath('ansible', 'bootstrap.yml') }), log, { cwd: loaded.root });
+  for (const [host, counts] of recap) if (counts.changed > 0) change(`${host}: ${counts.changed} change${counts.changed === 1 ? '' : 's'} by ansible/bootstrap.yml`);
+
+  const manager = remotes[0]!;
+  const liveIds = await Promise.all(remotes.map(async (remote) => (await swarmInfo(remote)).nodeId));
+  await removeStaleEntries(manager, liveIds, previous, change);
+  const list = await waitReady(manager, liveIds, provisioned);
+  const name = overlayNetworkName(loaded.config.app);
+  const facts = parseNetworkFacts((await manager.exec(networkExistsCommand(name))).stdout);
+  const mismatch = networkEncryptionMismatch(name, facts, encrypted);
+  if (mismatch) note(mismatch);
+  return { liveIds, list, network: { name, encrypted: facts.encrypted } };
+}
+
+/** Whether the app network is encrypted: node-up's decision for either bootstrap, from every node's IPsec support. */
+function networkEncryption(setting: EncryptionSetting, support: { node: string; ipsec: IpsecSupport }[], note: (line: string) => void): boolean {
+  const encryption = decideNetworkEncryption(setting, support);
+  if ('refuse' in encryption) {
+    throw new OperationError(encryption.refuse, 'Use nodes whose kernel has IPsec ESP (CONFIG_INET_ESP), or set network.encrypted: auto (or false) in depl.yaml.', 'NETWORK_ENCRYPTION');
+  }
+  if (encryption.note) note(encryption.note);
+  return encryption.encrypted;
+}
+
+/** Swarm entries no live node answers for (a recreated node's old entry, a removed node's): node-up's own tidying. */
+async function removeStaleEntries(manager: SshRemote, liveIds: string[], previous: Inventory | null, change: (line: string) => void): Promise<void> {
+  const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
+  for (const id of staleNodeIds(await nodeList(manager), liveIds, formerIds)) {
+    await manager.exec(nodeRemoveCommand(id), { check: false });
+    change(`swarm: removed stale node entry ${id.slice(0, 12)}`);
   }
 }
 
@@ -286,13 +354,18 @@ async function drainSurplus(previous: Inventory, count: number, pool: SshPool, l
   }
 }
 
-async function writeAnsibleInventory(loaded: LoadedConfig, inventory: Inventory): Promise<void> {
+/** ansible/generated_hosts.ini beside depl.yaml; returns its path. */
+async function writeAnsibleInventory(loaded: LoadedConfig, nodes: InventoryNode[], networkEncrypted: boolean): Promise<string> {
+  const file = path.resolve(ansibleInventoryPath(loaded));
   const text = renderAnsibleInventory({
-    nodes: inventory.nodes,
+    nodes,
+    app: loaded.config.app,
+    networkEncrypted,
     user: loaded.config.ssh.user,
     port: loaded.config.ssh.port,
     keyFile: sshKeyPath(loaded),
     knownHostsFile: knownHostsPath(loaded),
   });
-  await writeFileAtomicLocal(path.resolve(ansibleInventoryPath(loaded)), text);
+  await writeFileAtomicLocal(file, text);
+  return file;
 }

@@ -1,8 +1,12 @@
+import path from 'node:path';
+import { parse } from 'yaml';
+import { viewVault } from '../apply/ansible.js';
 import { readSecretsFile, generateSecretValue, writeSecretsFile, secretsFilePath } from '../apply/secrets-store.js';
 import type { LoadedConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
 import { checkSecretName } from '../names.js';
 import { checkSecretValue, secretEnvName } from '../plan/secrets.js';
+import { ansibleVaultViewCommand, pickVaultSecrets } from '../plan/vault-import.js';
 import { Secret } from '../util/secret.js';
 
 /** `depl secrets set|list|rm`: the local secrets file. Values are never printed, only names and dates. */
@@ -70,4 +74,41 @@ function checkName(loaded: LoadedConfig, name: string): void {
       'SECRET_UNDECLARED',
     );
   }
+}
+
+export interface VaultImportOptions {
+  vaultFile: string;
+  passwordFile?: string;
+  /** Variables to copy; none: every secret depl.yaml declares that the vault holds. */
+  names: string[];
+  /** May ansible-vault ask for the password on the terminal? */
+  interactive: boolean;
+  now: Date;
+}
+
+/** `depl secrets import --vault FILE`: named variables of an Ansible Vault file into the secrets file, never printed. */
+export async function importVaultSecrets(loaded: LoadedConfig, options: VaultImportOptions): Promise<{ imported: string[]; changedAt: string; file: string }> {
+  for (const name of options.names) {
+    const check = checkSecretName(name);
+    if (!check.ok) throw new UserError(`secret name "${name}" ${check.reason}`, undefined, 'SECRET_NAME');
+  }
+  if (options.passwordFile === undefined && !options.interactive) {
+    throw new UserError('no vault password: depl asks for it only on a terminal, and never with --yes', 'Pass --vault-password-file FILE.', 'VAULT_PASSWORD');
+  }
+  const vaultFile = path.resolve(options.vaultFile);
+  const plaintext = await viewVault(ansibleVaultViewCommand(vaultFile, options.passwordFile && path.resolve(options.passwordFile)), { prompt: options.passwordFile === undefined });
+  let document: unknown;
+  try {
+    document = parse(plaintext.reveal());
+  } catch {
+    throw new UserError(`${options.vaultFile} opens, but its content is not YAML variables`, 'An Ansible Vault file of name: value lines is expected. Nothing was changed.', 'VAULT_CONTENT');
+  }
+  const pick = pickVaultSecrets(document, options.names, loaded.config.secrets);
+  if ('refuse' in pick) throw new UserError(`${options.vaultFile}: ${pick.refuse}`, 'Nothing was changed.', 'VAULT_IMPORT');
+  const imported = new Set(pick.values.map((v) => v.name));
+  const changedAt = options.now.toISOString();
+  const entries = (await readSecretsFile(loaded.root)).filter((e) => !imported.has(e.name));
+  for (const { name, value } of pick.values) entries.push({ name, value: new Secret(value).reveal(), changedAt });
+  await writeSecretsFile(loaded.root, entries);
+  return { imported: [...imported], changedAt, file: secretsFilePath(loaded.root) };
 }

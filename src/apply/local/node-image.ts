@@ -128,7 +128,7 @@ async function customiseRootfs(rootfs: string, recipe: NodeRecipe): Promise<void
   const initd = at('etc/init.d/docker');
   if (recipe.tolerateDockerUlimit && (await exists(initd))) {
     const text = await readFile(initd, 'utf8');
-    await writeFile(initd, text.replace(/^(\s*)ulimit -n (\d+)\s*$/m, '$1ulimit -n $2 || true'));
+    await writeFile(initd, text.replace(/^(\s*ulimit -[npu] [0-9a-z]+)\s*$/gm, '$1 || true'));
   }
   await rm(at('var/cache/apt/archives'), { recursive: true, force: true });
   await mkdir(at('var/cache/apt/archives/partial'), { recursive: true });

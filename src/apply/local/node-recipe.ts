@@ -30,11 +30,18 @@ export interface NodeRecipe {
   hash: string;
 }
 
+/**
+ * What Ansible needs on a managed host, as Nectar's Ubuntu images carry it: python3, python3-apt (the apt module,
+ * and any --check run), python3-docker (the community.docker swarm modules).
+ */
+export const ANSIBLE_MANAGED_PACKAGES = ['python3', 'python3-apt', 'python3-docker'] as const;
+
+/** sudo even with root login: `ansible --become`, as the seed's ad-hoc commands run it, goes through sudo. */
 export const NODE_PACKAGES = [
-  'docker.io', 'openssh-server', 'iproute2', 'iptables', 'procps', 'curl', 'ca-certificates', 'tini',
+  'docker.io', 'openssh-server', 'iproute2', 'iptables', 'procps', 'curl', 'ca-certificates', 'tini', 'sudo', ...ANSIBLE_MANAGED_PACKAGES,
 ] as const;
 
-export const CLOUD_NODE_PACKAGES = ['openssh-server', 'sudo', 'iproute2', 'procps', 'curl', 'ca-certificates', 'tini'] as const;
+export const CLOUD_NODE_PACKAGES = ['openssh-server', 'sudo', 'iproute2', 'procps', 'curl', 'ca-certificates', 'tini', ...ANSIBLE_MANAGED_PACKAGES] as const;
 
 export const NODE_SUITE = 'bookworm';
 
@@ -69,6 +76,12 @@ mkdir -p /run/sshd /var/log
 /usr/sbin/sshd -E /var/log/sshd.log -h /etc/ssh/ssh_host_ed25519_key -h /etc/ssh/ssh_host_ecdsa_key
 `;
 
+/**
+ * Where Debian's /etc/init.d/docker keeps the pid it started, so that `service docker status` (what Ansible's
+ * service module asks on a host without systemd) sees the dockerd the node's boot started.
+ */
+const RECORD_FOR_INIT_SCRIPT = (pid: string) => `echo "${pid}" > /run/docker-ssd.pid`;
+
 /** The `docker` node's "boot", run by tini as PID 1's child. */
 export const NODE_INIT_SCRIPT = `#!/bin/sh
 ${MOUNTS}
@@ -80,6 +93,7 @@ if [ -n "\${DEPL_AUTHORIZED_KEY:-}" ]; then
 fi
 ${HOST_KEYS_AND_SSHD}dockerd --pidfile /run/docker.pid >>/var/log/dockerd.log 2>&1 &
 DOCKERD=$!
+${RECORD_FOR_INIT_SCRIPT('$DOCKERD')}
 
 stop() {
   kill -TERM "$DOCKERD" 2>/dev/null
@@ -96,7 +110,7 @@ while :; do sleep 3600 & wait $!; done
 `;
 
 /**
- * The \`cloud\` node's "boot": what cloud-init and systemd do on a Nectar VM, in the parts depl meets. The
+ * The `cloud` node's "boot": what cloud-init and systemd do on a Nectar VM, in the parts depl meets. The
  * key goes to the login user's authorized_keys; Docker, once node-up installed it, starts at boot as its
  * systemd unit would, and stops with the node.
  */
@@ -111,6 +125,7 @@ if [ -n "\${DEPL_AUTHORIZED_KEY:-}" ]; then
 fi
 ${HOST_KEYS_AND_SSHD}if command -v dockerd >/dev/null 2>&1; then
   setsid dockerd --pidfile /run/docker.pid >>/var/log/dockerd.log 2>&1 </dev/null &
+  ${RECORD_FOR_INIT_SCRIPT('$!')}
 fi
 
 stop() {
@@ -131,6 +146,19 @@ export const NODE_DAEMON_JSON = JSON.stringify({ 'shutdown-timeout': 3 }, null, 
 /** What cloud-init writes for the default user of Ubuntu's cloud images. */
 export const CLOUD_SUDOERS = `${CLOUD_LOGIN_USER} ALL=(ALL) NOPASSWD:ALL\n`;
 export const CLOUD_SSHD_CONFIG = 'PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n';
+
+/**
+ * Debian's /etc/init.d/docker raises the open-files and process limits under `set -e`, which fails in a node
+ * without CAP_SYS_RESOURCE; the `docker` image patches the script when it is built, the `cloud` one (where
+ * docker.io comes later, from node-up or Ansible) after each dpkg run, so `service docker start` works on both.
+ */
+export const TOLERATE_DOCKER_ULIMIT_SCRIPT = `#!/bin/sh
+initd=/etc/init.d/docker
+[ -f "$initd" ] || exit 0
+sed -i -E 's/^([[:space:]]*ulimit -[npu] [0-9a-z]+)[[:space:]]*$/\\1 || true/' "$initd"
+`;
+export const TOLERATE_DOCKER_ULIMIT_PATH = '/usr/local/sbin/depl-docker-initd-ulimit';
+export const CLOUD_APT_HOOK = `DPkg::Post-Invoke { "${TOLERATE_DOCKER_ULIMIT_PATH}"; };\n`;
 
 function dockerRecipeHash(): string {
   // the same inputs as before recipes had kinds, so existing caches stay valid
@@ -160,6 +188,8 @@ const cloudParts = {
   files: [
     { path: 'etc/sudoers.d/90-cloud-init-users', content: CLOUD_SUDOERS, mode: 0o440 },
     { path: 'etc/ssh/sshd_config.d/60-cloudimg-settings.conf', content: CLOUD_SSHD_CONFIG, mode: 0o644 },
+    { path: TOLERATE_DOCKER_ULIMIT_PATH.slice(1), content: TOLERATE_DOCKER_ULIMIT_SCRIPT, mode: 0o755 },
+    { path: 'etc/apt/apt.conf.d/90-depl-docker-ulimit', content: CLOUD_APT_HOOK, mode: 0o644 },
   ],
   chrootCommands: [['useradd', '--create-home', '--shell', '/bin/bash', '--uid', '1000', '--user-group', CLOUD_LOGIN_USER]],
   tolerateDockerUlimit: false,

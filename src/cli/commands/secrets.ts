@@ -1,12 +1,19 @@
 import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
 import { UserError } from '../../errors.js';
-import { listSecrets, removeSecret, setSecret } from '../../workflows/secrets.js';
+import { importVaultSecrets, listSecrets, removeSecret, setSecret } from '../../workflows/secrets.js';
 
-interface SecretsOptions { generate?: boolean }
+interface SecretsOptions { generate?: boolean; vault?: string; vaultPasswordFile?: string; names?: string[] }
 
-export default async function command(ctx: CommandContext, action: 'set' | 'list' | 'rm', name: string | undefined, opts: SecretsOptions): Promise<void> {
+export default async function command(ctx: CommandContext, action: 'set' | 'list' | 'rm' | 'import', name: string | undefined, opts: SecretsOptions): Promise<void> {
   const loaded = await requireConfig(ctx);
+  if (action === 'import') {
+    const result = await importVaultSecrets(loaded, {
+      vaultFile: opts.vault!, passwordFile: opts.vaultPasswordFile, names: opts.names ?? [], interactive: ctx.interactive, now: new Date(),
+    });
+    ctx.result(result, `Imported ${result.imported.join(', ')} into ${result.file}. They take effect with the next \`depl buildinst\`.`);
+    return;
+  }
   if (action === 'list') {
     const rows = await listSecrets(loaded);
     const lines = rows.map((r) => `${r.name.padEnd(24)} ${r.source.padEnd(8)} ${r.changedAt ?? '-'}${r.declared ? '' : '  (not declared in depl.yaml)'}`);

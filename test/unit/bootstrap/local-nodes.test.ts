@@ -59,24 +59,31 @@ describe('inventory and node table text', () => {
     { name: 'node-2', address: '192.168.77.12', role: 'worker' as const },
   ];
 
-  it('writes an Ansible inventory with manager and workers groups and the cluster key', () => {
-    const text = renderAnsibleInventory({ nodes, user: 'root', port: 22, keyFile: '/p/.depl/id_ed25519', knownHostsFile: '/p/.depl/known_hosts' });
-    expect(text).toContain('[manager]\nnode-1 ansible_host=192.168.77.11\n');
+  const app = { app: 'crawler', networkEncrypted: false };
+
+  it('writes an Ansible inventory with manager, managers and workers groups, the cluster key and the playbook\'s variables', () => {
+    const text = renderAnsibleInventory({ nodes, user: 'root', port: 22, keyFile: '/p/.depl/id_ed25519', knownHostsFile: '/p/.depl/known_hosts', ...app });
+    expect(text).toContain('[manager]\nnode-1 ansible_host=192.168.77.11\n\n');
+    expect(text).toContain('[managers]\nnode-1 ansible_host=192.168.77.11\n\n');
     expect(text).toContain('[workers]\nnode-2 ansible_host=192.168.77.12\n');
+    expect(text).toContain('[swarm:children]\nmanagers\nworkers\n');
+    expect(text).toContain('depl_app="crawler"\ndepl_network_encrypted=False\n');
+    expect(renderAnsibleInventory({ nodes, user: 'root', port: 22, keyFile: 'k', knownHostsFile: 'h', app: 'shop', networkEncrypted: true }))
+      .toContain('depl_app="shop"\ndepl_network_encrypted=True\n');
     expect(text).toContain('ansible_ssh_private_key_file="/p/.depl/id_ed25519"');
     expect(text).toContain(`ansible_ssh_common_args="-o UserKnownHostsFile=/p/.depl/known_hosts -o StrictHostKeyChecking=yes"`);
     expect(text).not.toContain('ansible_become');
-    expect(renderAnsibleInventory({ nodes, user: 'ubuntu', port: 22, keyFile: 'k', knownHostsFile: 'h' })).toContain('ansible_become=true');
+    expect(renderAnsibleInventory({ nodes, user: 'ubuntu', port: 22, keyFile: 'k', knownHostsFile: 'h', ...app })).toContain('ansible_become=true');
   });
 
   it('quotes every value it writes: a newline or a space in a path declares no variable', () => {
-    const text = renderAnsibleInventory({ nodes, user: 'root', port: 22, keyFile: '/p/my keys/id\nansible_become_exe=/tmp/evil', knownHostsFile: "/p/it's here\nansible_shell_executable=/tmp/evil" });
+    const text = renderAnsibleInventory({ nodes, user: 'root', port: 22, keyFile: '/p/my keys/id\nansible_become_exe=/tmp/evil', knownHostsFile: "/p/it's here\nansible_shell_executable=/tmp/evil", ...app });
     const variables = text.slice(text.indexOf('[all:vars]')).split('\n').filter((l) => l.includes('=')).map((l) => l.split('=')[0]);
-    expect(variables).toEqual(['ansible_user', 'ansible_port', 'ansible_ssh_private_key_file', 'ansible_ssh_common_args']);
+    expect(variables).toEqual(['ansible_user', 'ansible_port', 'ansible_ssh_private_key_file', 'ansible_ssh_common_args', 'ansible_python_interpreter', 'depl_app', 'depl_network_encrypted']);
     expect(text).toContain('ansible_ssh_private_key_file="/p/my keys/id\\nansible_become_exe=/tmp/evil"');
     expect(text).toContain(`ansible_ssh_common_args="-o UserKnownHostsFile='/p/it'\\\\''s here\\nansible_shell_executable=/tmp/evil' -o StrictHostKeyChecking=yes"`);
-    expect(() => renderAnsibleInventory({ nodes: [{ name: 'node-1 ansible_become_exe=x', address: '10.0.0.1', role: 'manager' }], user: 'root', port: 22, keyFile: 'k', knownHostsFile: 'h' })).toThrow(/node name "node-1 ansible_become_exe=x" is not a host name/);
-    expect(() => renderAnsibleInventory({ nodes, user: 'root\nansible_become=true', port: 22, keyFile: 'k', knownHostsFile: 'h' })).toThrow(/is not a Unix user name/);
+    expect(() => renderAnsibleInventory({ nodes: [{ name: 'node-1 ansible_become_exe=x', address: '10.0.0.1', role: 'manager' }], user: 'root', port: 22, keyFile: 'k', knownHostsFile: 'h', ...app })).toThrow(/node name "node-1 ansible_become_exe=x" is not a host name/);
+    expect(() => renderAnsibleInventory({ nodes, user: 'root\nansible_become=true', port: 22, keyFile: 'k', knownHostsFile: 'h', ...app })).toThrow(/is not a Unix user name/);
   });
 
   it('matches swarm nodes to inventory names by id, then hostname, and lists unknown ones last', () => {

@@ -61,7 +61,7 @@ describe('depl init from a hostile Compose file', () => {
     const { result, text } = await initFrom(hostileCompose(br));
     const written = parse(text) as Record<string, Record<string, Record<string, unknown>>>;
 
-    expect(Object.keys(written)).toEqual(['app', 'domain', 'provider', 'ssh', 'images', 'services', 'accessories', 'config']);
+    expect(Object.keys(written)).toEqual(['app', 'domain', 'provider', 'ssh', 'bootstrap', 'images', 'services', 'accessories', 'config']);
     for (const key of INJECTED) expect(written).not.toHaveProperty(key);
     expect(Object.keys(written.services!)).toEqual(['web', 'tool']);
     expect(written.services!.web).toMatchObject({
@@ -82,7 +82,7 @@ describe('depl init from a hostile Compose file', () => {
 
   it('keeps the text of a Compose file\'s own comments out of depl.yaml', async () => {
     const { text } = await initFrom('# registry: evil.example\nservices:\n  web: # hooks: {pre: [x]}\n    build: .\n    ports: ["3000"]\n');
-    expect(Object.keys(parse(text) as object)).toEqual(['app', 'domain', 'provider', 'ssh', 'images', 'services', 'config']);
+    expect(Object.keys(parse(text) as object)).toEqual(['app', 'domain', 'provider', 'ssh', 'bootstrap', 'images', 'services', 'config']);
     expect(text).not.toContain('evil');
   });
 

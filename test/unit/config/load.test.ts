@@ -40,6 +40,12 @@ accessories:
     expect([fine.ssh.key, fine.accessories.cache?.node, fine.accessories.queue?.node]).toEqual(['keys/my key', 'node-3', 'manager']);
   });
 
+  it('bootstraps over SSH unless depl.yaml says bootstrap: ansible, and names the two choices otherwise', () => {
+    expect(parseConfig(minimal).bootstrap).toBe('ssh');
+    expect(parseConfig(`${minimal}bootstrap: ansible\n`).bootstrap).toBe('ansible');
+    expect(problems(`${minimal}bootstrap: chef\n`)).toEqual(['bootstrap: expected one of "ssh", "ansible"']);
+  });
+
   it('accepts the example that depl init writes, for both providers', () => {
     for (const provider of ['local', 'openstack'] as const) {
       const config = parseConfig(renderInitConfig(template, { app: 'crawler', domain: 'crawler.localhost', provider }));
