@@ -63,12 +63,15 @@ async function renewOne(decision: RenewalDecision): Promise<void> {
   await installCertificate(store, decision.id, { chain: issued.chain, key: issued.key });
 }
 
-/** What the edge should render for HTTPS at `now` (only the certificates valid then); changed: it differs from what it renders. */
-async function edgeRenderAt(now: number): Promise<{ render: EdgeTlsRender; changed: boolean }> {
+/**
+ * What the edge should render for HTTPS at `now` (only the certificates valid then); changed: it differs from
+ * what it renders; withheld: why the others are left out, as of the same moment.
+ */
+async function edgeRenderAt(now: number): Promise<{ render: EdgeTlsRender; changed: boolean; withheld: string[] }> {
   const s = settings!;
   const [installed, current] = await Promise.all([listCertificates(store), readEdgeTlsRender(local, store.edgeDir)]);
   const render = edgeTlsRenderFrom(store, installed, now, s.hstsMaxAge !== undefined ? { hstsMaxAge: s.hstsMaxAge } : {});
-  return { render, changed: JSON.stringify(render) !== JSON.stringify(current) };
+  return { render, changed: JSON.stringify(render) !== JSON.stringify(current), withheld: certificatesServedAt(installed, now).withheld.map(describeWithheld) };
 }
 
 /**
@@ -102,7 +105,7 @@ async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound
   const withheld = certificatesServedAt(installed, now).withheld.map(describeWithheld);
   const lines = [...decisions.map((d) => `${d.names.join(', ')}: ${d.reason}`), ...withheld];
   for (const line of lines) log.info(line);
-  const record = (outcome: RenewalRecord['outcome'], renewed: string[] = [], failed: RenewalRecord['failed'] = []) => ({ at: new Date().toISOString(), outcome, renewed, failed, decisions: lines });
+  const record = (outcome: RenewalRecord['outcome'], renewed: string[] = [], failed: RenewalRecord['failed'] = [], decided = lines) => ({ at: new Date().toISOString(), outcome, renewed, failed, decisions: decided });
   if (!decisions.some((d) => d.action === 'renew') && !(await edgeRenderAt(now)).changed) return { record: record('nothing-due'), lastRound: 'ok' };
   try {
     return await withLock(local, s.app, { command: 'tls renewal task', waitMs: 0, root: renewerStateRoot, log }, async () => {
@@ -132,7 +135,10 @@ async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound
         }
       }
       const outcome = failed.length > 0 ? 'failed' : renewed.length > 0 ? 'renewed' : edge.changed ? 'edge-updated' : 'nothing-due';
-      return { record: record(outcome, renewed, failed), lastRound: failed.length > 0 ? 'failed' : 'ok' };
+      // a certificate may have expired while this round renewed: the record says what the edge was given
+      const decided = [...decisions.map((d) => `${d.names.join(', ')}: ${d.reason}`), ...edge.withheld];
+      for (const line of edge.withheld.filter((l) => !withheld.includes(l))) log.info(line);
+      return { record: record(outcome, renewed, failed, decided), lastRound: failed.length > 0 ? 'failed' : 'ok' };
     });
   } catch (error) {
     if (isDeplError(error) && error.code === 'LOCKED') {
