@@ -18,6 +18,8 @@ describe('depl init --from a Compose file that tries to write depl.yaml keys', (
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The top-level keys depl init writes for a Compose app with no accessories: nothing more, in this order. */
+  const IMPORTED_KEYS = ['app', 'domain', 'provider', 'ssh', 'bootstrap', 'images', 'services', 'config'];
   const init = async (name: string, compose: string) => {
     await writeFile(path.join(dir, `${name}.yaml`), compose);
     const config = path.join(dir, `${name}-depl.yaml`);
@@ -37,7 +39,7 @@ describe('depl init --from a Compose file that tries to write depl.yaml keys', (
     ].join('\n'));
     expect(run.exitCode, run.stderr).toBe(0);
     const written = parse(text) as Record<string, { web: { env: Record<string, string> } }>;
-    expect(Object.keys(written)).toEqual(['app', 'domain', 'provider', 'ssh', 'images', 'services', 'config']);
+    expect(Object.keys(written)).toEqual(IMPORTED_KEYS);
     expect(written.services!.web.env.GREETING).toBe('hi ${NAME}\nregistry: {url: evil.example:5000}\nnetwork: {encrypted: false}\n#');
   });
 
@@ -52,7 +54,7 @@ describe('depl init --from a Compose file that tries to write depl.yaml keys', (
       '',
     ].join('\n'));
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(Object.keys(parse(text) as object)).toEqual(['app', 'domain', 'provider', 'ssh', 'images', 'services', 'config']);
+    expect(Object.keys(parse(text) as object)).toEqual(IMPORTED_KEYS);
     expect(run.stdout).toContain('    - services.web.x-note\\nhooks:\\n  timeout: 1s\\n#\\u001b[2J: has no depl equivalent');
     expect(run.stdout).toContain('    - top\\rnot a key: has no depl equivalent');
     expect(run.stdout).not.toContain('\r');
