@@ -103,9 +103,10 @@ async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound
   const now = Date.now();
   const decisions = decideRenewals(installed, now, s);
   const withheld = certificatesServedAt(installed, now).withheld.map(describeWithheld);
-  const lines = [...decisions.map((d) => `${d.names.join(', ')}: ${d.reason}`), ...withheld];
+  const decided = decisions.map((d) => `${d.names.join(', ')}: ${d.reason}`);
+  const lines = [...decided, ...withheld];
   for (const line of lines) log.info(line);
-  const record = (outcome: RenewalRecord['outcome'], renewed: string[] = [], failed: RenewalRecord['failed'] = [], decided = lines) => ({ at: new Date().toISOString(), outcome, renewed, failed, decisions: decided });
+  const record = (outcome: RenewalRecord['outcome'], renewed: string[] = [], failed: RenewalRecord['failed'] = [], recorded = lines) => ({ at: new Date().toISOString(), outcome, renewed, failed, decisions: recorded });
   if (!decisions.some((d) => d.action === 'renew') && !(await edgeRenderAt(now)).changed) return { record: record('nothing-due'), lastRound: 'ok' };
   try {
     return await withLock(local, s.app, { command: 'tls renewal task', waitMs: 0, root: renewerStateRoot, log }, async () => {
@@ -136,9 +137,8 @@ async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound
       }
       const outcome = failed.length > 0 ? 'failed' : renewed.length > 0 ? 'renewed' : edge.changed ? 'edge-updated' : 'nothing-due';
       // a certificate may have expired while this round renewed: the record says what the edge was given
-      const decided = [...decisions.map((d) => `${d.names.join(', ')}: ${d.reason}`), ...edge.withheld];
       for (const line of edge.withheld.filter((l) => !withheld.includes(l))) log.info(line);
-      return { record: record(outcome, renewed, failed, decided), lastRound: failed.length > 0 ? 'failed' : 'ok' };
+      return { record: record(outcome, renewed, failed, [...decided, ...edge.withheld]), lastRound: failed.length > 0 ? 'failed' : 'ok' };
     });
   } catch (error) {
     if (isDeplError(error) && error.code === 'LOCKED') {
