@@ -15,7 +15,7 @@ import { managerEngine } from '../src/apply/docker.js';
 import { ensureEdgeService } from '../src/apply/edge/service.js';
 import { silentLogger } from '../src/util/log.js';
 import { pollUntil } from '../src/util/poll.js';
-import { edgeControlFor } from '../src/workflows/edge-control.js';
+import { clusterPortFor } from '../src/workflows/cluster-port.js';
 import { syncRelease } from '../src/workflows/release.js';
 import { switchVersion } from '../src/workflows/switch.js';
 import { importBusyboxImage, startBusyboxVersion } from '../test/support/busybox-image.js';
@@ -88,7 +88,7 @@ export async function benchClusterSwitch(): Promise<ClusterSwitchBench> {
     } finally {
       await engine.close();
     }
-    const control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
+    const control = await clusterPortFor(tc.cluster, tc.loaded.config, silentLogger);
     await syncRelease(control, 'depl buildinst');
     // both versions' tasks must answer before the first timed switch (v2 first, so v1 ends up live)
     for (const version of ['v2', 'v1']) {

@@ -7,7 +7,7 @@
  * each half. Load: keep-alive (autocannon), new-connection (undici) and cookie-keeping Node http clients.
  */
 import { applyEdgeConfig, reloadEdgeConfig } from '../src/apply/edge/config.js';
-import type { EdgeControl } from '../src/workflows/edge-control.js';
+import type { ClusterPort } from '../src/workflows/cluster-port.js';
 import { switchVersion } from '../src/workflows/switch.js';
 import { localControl, startLocalEdge, startVersionServer } from '../test/support/local-edge.js';
 import { runLoad, type LoadResult } from '../test/support/load.js';
@@ -44,7 +44,7 @@ export async function benchSwitch(): Promise<SwitchBench> {
   const servers = [await startVersionServer(app, 'v1', { delayMs: 2 }), await startVersionServer(app, 'v2', { delayMs: 2 })];
   try {
     await applyEdgeConfig(edge.site, { app, domain, versions: servers.map((s) => s.edgeVersion) });
-    const control: EdgeControl = localControl(edge, app, domain, () => servers);
+    const control: ClusterPort = localControl(edge, app, domain, () => servers);
     await switchVersion(control, 'v1');
     const runs: Run[] = [];
     const reloads: { start: number; end: number }[] = [];

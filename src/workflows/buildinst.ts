@@ -27,7 +27,7 @@ import { planRelease, stateOf, type InstalledVersion, type ReleaseState } from '
 import { versionsFromServices } from '../plan/releases.js';
 import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls.js';
 import { renewalTimes, type RenewerSettings } from '../plan/tls-renewal.js';
-import { ensureRenewer, removeRenewer } from '../apply/tls/renewer.js';
+import { ensureRenewalTask, removeRenewalTask } from '../apply/tls/renewal-task.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -39,7 +39,7 @@ import { accessorySecretsLabel, configDocument, LABELS, pinnedSpec, planAccessor
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { edgeControlFor, fencedControl, operator, type EdgeControl } from './edge-control.js';
+import { clusterPortFor, fencedControl, operator, type ClusterPort } from './cluster-port.js';
 import { repairInterruptedInstall } from './install-repair.js';
 import { openRelease, withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { releaseTarget, resolveBuildInputs, type BuildInput } from './release-target.js';
@@ -105,7 +105,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
     const http = httpVersion(config, target.version);
     if (options.dryRun) {
       // Nothing is built or created: the edge's files are read as they are.
-      const control = await edgeControlFor(cluster, config, log, true);
+      const control = await clusterPortFor(cluster, config, log, true);
       return await withRelease(control, command, { dryRun: true }, async (session) => {
         const change = await session.change({ kind: 'install', version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), ...http });
         return { version: target.version, url: http.http !== undefined ? `http://${versionHost(target.version, config.domain)}/` : null, services: Object.keys(config.services).map((s) => serviceName(config.app, target.version, s)), timings: { build: 0, distribute: 0, install: 0, total: Date.now() - started }, change };
@@ -186,7 +186,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       const labels = existing.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
       await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), ctx.loaded, [...new Set([...labels, version])]);
     }
-    session = await openRelease(fencedControl(await edgeControlFor(cluster, ctx.loaded.config, log), ctx.lock), ctx.command);
+    session = await openRelease(fencedControl(await clusterPortFor(cluster, ctx.loaded.config, log), ctx.lock), ctx.command);
     session.check(request);
   }
   await checkAccessoryNames(ctx, existing);
@@ -319,7 +319,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     }
     if (httpsMissing !== undefined) log.warn(`HTTPS is missing for ${host}, which is served over plain HTTP: ${httpsMissing}`);
   }
-  const renewer = request.http !== undefined ? await ensureRenewalTask(ctx, config) : undefined;
+  const renewer = request.http !== undefined ? await installRenewalTaskFor(ctx, config) : undefined;
 
   const done = Date.now();
   // no http service: the version is not served at any URL (there is no edge)
@@ -351,11 +351,11 @@ function logScale(ctx: InstallContext, scale: ReleaseState['scale']): void {
  * tls: acme keeps a renewal task on the cluster (src/renewer/main.ts) so certificates are renewed without an
  * operator; any other mode removes it. A task that cannot be installed is reported, not fatal: the version is in.
  */
-async function ensureRenewalTask(ctx: InstallContext, config: DeplConfig): Promise<string | undefined> {
+async function installRenewalTaskFor(ctx: InstallContext, config: DeplConfig): Promise<string | undefined> {
   const { cluster, engine, log } = ctx;
   const tls = tlsSettings(config);
   try {
-    if (tls.mode !== 'acme') return (await removeRenewer(engine, config.app)) ? 'removed' : undefined;
+    if (tls.mode !== 'acme') return (await removeRenewalTask(engine, config.app)) ? 'removed' : undefined;
     const caBundle = tls.caBundle === undefined ? undefined : await readFile(path.resolve(ctx.loaded.root, tls.caBundle), 'utf8');
     const settings: RenewerSettings = {
       app: config.app,
@@ -368,7 +368,7 @@ async function ensureRenewalTask(ctx: InstallContext, config: DeplConfig): Promi
       ...renewalTimes(tls),
       edgeUrl: `http://${cluster.managerNode.address}:80`,
     };
-    return await ensureRenewer(cluster.manager, engine, { settings, image: config.images.node ?? 'node:20-bookworm-slim', log });
+    return await ensureRenewalTask(cluster.manager, engine, { settings, image: config.images.node ?? 'node:20-bookworm-slim', log });
   } catch (error) {
     if (!isDeplError(error)) throw error;
     log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);
@@ -599,10 +599,10 @@ async function repairEarlierInstall(ctx: InstallContext): Promise<void> {
   const intent = await readInstallIntent(cluster.manager, config.app);
   if (intent === null) return;
   // this run has the Engine API, which can put an interrupted redeploy's services back to their recorded specs
-  const withRestore = (control: EdgeControl): EdgeControl => ({ ...control, swarm: { ...control.swarm!, restore: (services) => restoreServices(ctx.engine, services) } });
-  const control = await edgeControlFor(cluster, config, log).catch(() => undefined);
+  const withRestore = (control: ClusterPort): ClusterPort => ({ ...control, swarm: { ...control.swarm!, restore: (services) => restoreServices(ctx.engine, services) } });
+  const control = await clusterPortFor(cluster, config, log).catch(() => undefined);
   // opening the release state repairs the edge and then the interrupted install (src/workflows/release.ts)
   if (control !== undefined) await openRelease(withRestore(fencedControl(control, ctx.lock)), ctx.command);
   // the edge is not running: its services are removed without it (the next release change re-renders its routing)
-  else await repairInterruptedInstall(withRestore(fencedControl(await edgeControlFor(cluster, config, log, true), ctx.lock)), intent);
+  else await repairInterruptedInstall(withRestore(fencedControl(await clusterPortFor(cluster, config, log, true), ctx.lock)), intent);
 }

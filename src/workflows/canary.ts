@@ -2,7 +2,7 @@ import { readSiteLogs } from '../apply/edge/logs.js';
 import { UserError } from '../errors.js';
 import { decideCanaryStep, type CanaryDecision, type CanaryThresholds } from '../plan/canary-analysis.js';
 import { computeStats } from '../plan/stats.js';
-import { assertVersionLabel, requireHealthy, type EdgeControl } from './edge-control.js';
+import { assertVersionLabel, requireHealthy, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { switchIn, type SwitchResult } from './switch.js';
 
@@ -17,19 +17,19 @@ export interface CanaryOptions {
 }
 
 /** Sends `weight`% of <domain>'s clients to `version`, the rest to live; 0 ends the canary. */
-export async function setCanary(control: EdgeControl, version: string, weight: number, options: CanaryOptions = {}): Promise<CanaryResult> {
+export async function setCanary(control: ClusterPort, version: string, weight: number, options: CanaryOptions = {}): Promise<CanaryResult> {
   assertVersionLabel(version);
   assertWeight(weight);
   return withRelease(control, `depl canary ${version} --weight ${weight}`, options, (session) => canaryIn(session, control, version, weight));
 }
 
 /** The canary becomes live for everyone (a switch, with its checks). */
-export async function promoteCanary(control: EdgeControl, options: CanaryOptions = {}): Promise<SwitchResult> {
+export async function promoteCanary(control: ClusterPort, options: CanaryOptions = {}): Promise<SwitchResult> {
   return withRelease(control, 'depl canary --promote', options, (session) => switchIn(session, control, { kind: 'promote' }));
 }
 
 /** All traffic back to the live version. */
-export async function abortCanary(control: EdgeControl, options: CanaryOptions = {}): Promise<CanaryResult> {
+export async function abortCanary(control: ClusterPort, options: CanaryOptions = {}): Promise<CanaryResult> {
   return withRelease(control, 'depl canary --abort', options, (session) => abortIn(session, control));
 }
 
@@ -61,7 +61,7 @@ export interface CanaryRunOptions {
  * either move on or abort (back to 0%). Passing every step promotes it. Holds the lock for the whole run,
  * promotion included: no other change can slip in between the last step and the promotion.
  */
-export async function runCanary(control: EdgeControl, version: string, options: CanaryRunOptions): Promise<CanaryRun> {
+export async function runCanary(control: ClusterPort, version: string, options: CanaryRunOptions): Promise<CanaryRun> {
   assertVersionLabel(version);
   options.steps.forEach(assertWeight);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -87,7 +87,7 @@ export async function runCanary(control: EdgeControl, version: string, options: 
   });
 }
 
-async function canaryIn(session: ReleaseSession, control: EdgeControl, version: string, weight: number): Promise<CanaryResult> {
+async function canaryIn(session: ReleaseSession, control: ClusterPort, version: string, weight: number): Promise<CanaryResult> {
   const change = await session.change({ kind: 'canary', version, weight }, {
     precheck: async (after) => {
       if (after.canary !== null) await requireHealthy(control, after.canary.version);
@@ -100,7 +100,7 @@ async function canaryIn(session: ReleaseSession, control: EdgeControl, version: 
   return { live, canary: change.after.canary, change };
 }
 
-async function abortIn(session: ReleaseSession, control: EdgeControl, note?: string): Promise<CanaryResult> {
+async function abortIn(session: ReleaseSession, control: ClusterPort, note?: string): Promise<CanaryResult> {
   const change = await session.change({ kind: 'abort', ...(note !== undefined ? { note } : {}) });
   const live = change.after.live!;
   if (!session.dryRun) control.log.step(`all of ${control.domain} goes to ${live} again`);

@@ -9,7 +9,7 @@ import type { Logger } from '../util/log.js';
 import { buildinst } from './buildinst.js';
 import { callApi, crawlerClientFor, waitForCrawl } from './crawl.js';
 import { ensureDemoConfig } from './demo-config.js';
-import { withEdgeControl } from './edge-control.js';
+import { withClusterPort } from './cluster-port.js';
 import { nodeUp } from './node-up.js';
 import { prune } from './prune.js';
 import { switchVersion } from './switch.js';
@@ -55,7 +55,7 @@ export async function runDemo(configFile: string, log: Logger, onCrawlProgress: 
   const installed = await buildinst(loaded, {}, log);
 
   log.step(`5/6 depl switch ${installed.version}: make it live on http://${loaded.config.domain}/`);
-  const switched = await withEdgeControl(loaded, log, (control) => switchVersion(control, installed.version));
+  const switched = await withClusterPort(loaded, log, (control) => switchVersion(control, installed.version));
   // keep the demo cluster small across repeated runs: the live and previous versions stay
   await prune(loaded, { keep: 0 }, log).catch((error: Error) => log.warn(`prune skipped: ${error.message}`));
 

@@ -2,10 +2,10 @@ import { clearInstallIntent } from '../apply/install-intent.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import { planInstallRepair, type InstallIntent } from '../plan/install-intent.js';
 import { stateOf } from '../plan/release-state.js';
-import type { EdgeControl } from './edge-control.js';
+import type { ClusterPort } from './cluster-port.js';
 import type { ReleaseSession } from './release.js';
 
-export type InstallRepairIo = Pick<EdgeControl, 'app' | 'stateRemote' | 'stateRoot' | 'log' | 'swarm' | 'installed'>;
+export type InstallRepairIo = Pick<ClusterPort, 'app' | 'stateRemote' | 'stateRoot' | 'log' | 'swarm' | 'installed'>;
 
 /**
  * Repairs what an interrupted buildinst left (src/plan/install-intent.ts): the half-made version is removed, or,

@@ -6,7 +6,7 @@ import { removeImagesCommand, versionImageTags } from '../plan/images.js';
 import { planBranchPrune, type BranchKeepReason } from '../plan/branch-prune.js';
 import { marksOfState } from '../plan/releases.js';
 import type { Logger } from '../util/log.js';
-import { edgeControlFor } from './edge-control.js';
+import { clusterPortFor } from './cluster-port.js';
 import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { withManagerEngine } from './versions.js';
 import { removeLeftoverJobs } from './run.js';
@@ -35,7 +35,7 @@ export interface PruneOptions {
 export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Logger): Promise<PruneResult> {
   const { config } = loaded;
   return withManagerEngine(loaded, log, async (cluster, engine) => {
-    const control = { ...(await edgeControlFor(cluster, config, log, false, loaded)), lockWaitMs: options.lockWaitMs ?? 0 };
+    const control = { ...(await clusterPortFor(cluster, config, log, false, loaded)), lockWaitMs: options.lockWaitMs ?? 0 };
     const command = options.branches !== undefined ? `depl prune --branches ${options.branches.join(',')}` : `depl prune --keep ${options.keep}`;
     return withRelease(control, command, { dryRun: options.dryRun }, async (session) => {
       // --branches decides which versions go by branch; the release transition then removes exactly those.

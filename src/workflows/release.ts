@@ -11,7 +11,7 @@ import {
 } from '../plan/release-state.js';
 import type { ScaleTarget } from '../plan/scale.js';
 import { pausePoint } from '../util/pause-point.js';
-import { fencedControl, operator, type EdgeControl } from './edge-control.js';
+import { fencedControl, operator, type ClusterPort } from './cluster-port.js';
 import { repairInterruptedInstall } from './install-repair.js';
 
 /**
@@ -90,7 +90,7 @@ function timer() {
 }
 
 /** Reads without the lock and without changing anything. */
-export async function readRelease(control: EdgeControl): Promise<ReleaseView> {
+export async function readRelease(control: ClusterPort): Promise<ReleaseView> {
   const [doc, answered, installed] = await Promise.all([
     readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
     control.noEdge ? null : servedGeneration(control.site),
@@ -108,7 +108,7 @@ export async function readRelease(control: EdgeControl): Promise<ReleaseView> {
  * change itself: its only effect (a scale) may have reached the swarm, so it is recorded rather than forgotten
  * (as when an edge serves it).
  */
-function resolveAgainstEdge(control: EdgeControl, doc: ReleaseDocument, answered: string | null): ReturnType<typeof resolvePending> {
+function resolveAgainstEdge(control: ClusterPort, doc: ReleaseDocument, answered: string | null): ReturnType<typeof resolvePending> {
   return resolvePending(doc, control.noEdge ? doc.pending?.generation ?? null : answered);
 }
 
@@ -117,7 +117,7 @@ export class ReleaseSession {
   /** The nginx settings generation the edge reported when the session was opened; unknown once the edge changed. */
   runningConfig: string | undefined;
   constructor(
-    private readonly control: EdgeControl,
+    private readonly control: ClusterPort,
     readonly command: string,
     public state: ReleaseState,
     public installed: InstalledVersion[],
@@ -281,7 +281,7 @@ export class ReleaseSession {
  * Runs fn with the release state read under the cluster lock (repaired first if a depl died mid-change).
  * A dry run takes no lock and repairs nothing: it only reads and plans.
  */
-export async function withRelease<T>(control: EdgeControl, command: string, options: { dryRun?: boolean }, fn: (session: ReleaseSession) => Promise<T>): Promise<T> {
+export async function withRelease<T>(control: ClusterPort, command: string, options: { dryRun?: boolean }, fn: (session: ReleaseSession) => Promise<T>): Promise<T> {
   const startedAt = performance.now();
   if (options.dryRun) return fn(await openRelease(control, command, { dryRun: true, startedAt }));
   const lock = await acquireLock(control.stateRemote, control.app, {
@@ -305,7 +305,7 @@ export async function withRelease<T>(control: EdgeControl, command: string, opti
 }
 
 /** Reads (and repairs) the release state for a caller that already holds the lock, or for a dry run. */
-export async function openRelease(control: EdgeControl, command: string, options: { dryRun?: boolean; startedAt?: number } = {}): Promise<ReleaseSession> {
+export async function openRelease(control: ClusterPort, command: string, options: { dryRun?: boolean; startedAt?: number } = {}): Promise<ReleaseSession> {
   const t = timer();
   const startedAt = options.startedAt ?? performance.now();
   if (!options.dryRun) {
@@ -351,6 +351,6 @@ export function dryRunResult(change: ReleaseChange): { dryRun: true; command: st
  * Takes the lock, reads the state and repairs the edge if it serves anything else than the recorded state
  * renders to (versions installed or removed behind depl's back, an interrupted change); changes nothing else.
  */
-export async function syncRelease(control: EdgeControl, command = 'depl sync'): Promise<ReleaseState> {
+export async function syncRelease(control: ClusterPort, command = 'depl sync'): Promise<ReleaseState> {
   return withRelease(control, command, {}, async (session) => session.state);
 }

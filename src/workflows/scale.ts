@@ -1,7 +1,7 @@
 import { OperationError } from '../errors.js';
 import { describeScale, type ScaleTarget } from '../plan/scale.js';
 import { pollUntil } from '../util/poll.js';
-import { assertVersionLabel, type EdgeControl } from './edge-control.js';
+import { assertVersionLabel, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseChange } from './release.js';
 
 export interface ScaleOptions {
@@ -27,7 +27,7 @@ export interface ScaleResult {
  * replicas (the intent recorded first, as every change, src/workflows/release.ts) -> record -> wait until the
  * swarm runs that many tasks. On the live version the replicas become the app's scale.
  */
-export async function scaleServices(control: EdgeControl, replicas: Record<string, number>, options: ScaleOptions = {}): Promise<ScaleResult> {
+export async function scaleServices(control: ClusterPort, replicas: Record<string, number>, options: ScaleOptions = {}): Promise<ScaleResult> {
   if (options.version !== undefined) assertVersionLabel(options.version);
   const command = `depl scale ${Object.entries(replicas).map(([s, n]) => `${s}=${n}`).join(' ')}${options.version !== undefined ? ` --version ${options.version}` : ''}`;
   return withRelease(control, command, { dryRun: options.dryRun }, async (session) => {
@@ -45,7 +45,7 @@ export async function scaleServices(control: EdgeControl, replicas: Record<strin
 }
 
 /** Until every target runs exactly its count of tasks; the swarm keeps trying after a timeout, which says what is short. */
-async function waitForReplicas(control: EdgeControl, targets: ScaleTarget[], timeoutMs: number): Promise<Record<string, number>> {
+async function waitForReplicas(control: ClusterPort, targets: ScaleTarget[], timeoutMs: number): Promise<Record<string, number>> {
   const swarm = control.swarm!;
   let last: Record<string, { running: number; desired: number }> = {};
   return pollUntil(async () => {

@@ -1,6 +1,6 @@
 import { readSiteLogs } from '../apply/edge/logs.js';
 import { computeStats, type StatsReport } from '../plan/stats.js';
-import type { EdgeControl } from './edge-control.js';
+import type { ClusterPort } from './cluster-port.js';
 import { readRelease } from './release.js';
 
 export interface EdgeStats extends StatsReport {
@@ -9,7 +9,7 @@ export interface EdgeStats extends StatsReport {
 }
 
 /** Per-version figures of the edge's requests in the last `windowMs`, with live and canary named. */
-export async function edgeStats(control: EdgeControl, windowMs: number): Promise<EdgeStats> {
+export async function edgeStats(control: ClusterPort, windowMs: number): Promise<EdgeStats> {
   const untilMs = Date.now();
   const sinceMs = untilMs - windowMs;
   const [lines, { state }] = await Promise.all([readSiteLogs(control.site, sinceMs), readRelease(control)]);

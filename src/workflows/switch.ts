@@ -1,6 +1,6 @@
 import type { HookCommand, HookFacts } from '../plan/hooks.js';
 import type { ReleaseRequest } from '../plan/release-state.js';
-import { assertVersionLabel, confirmLive, operator, requireHealthy, type EdgeControl } from './edge-control.js';
+import { assertVersionLabel, confirmLive, operator, requireHealthy, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 
 export interface SwitchResult {
@@ -31,13 +31,13 @@ export interface SwitchOptions {
  * Makes `version` live on <domain>: it must be installed and healthy; the edge's live server block is
  * rewritten (checked, swapped atomically, reloaded gracefully) and live/previous recorded on the cluster.
  */
-export async function switchVersion(control: EdgeControl, version: string, options: SwitchOptions = {}): Promise<SwitchResult> {
+export async function switchVersion(control: ClusterPort, version: string, options: SwitchOptions = {}): Promise<SwitchResult> {
   assertVersionLabel(version);
   return withRelease(control, `depl switch ${version}`, options, (session) => switchIn(session, control, { kind: 'switch', version }));
 }
 
 /** A switch-like change (switch, rollback, promote) inside an open release session: health gate, apply, confirm. */
-export async function switchIn(session: ReleaseSession, control: EdgeControl, request: Extract<ReleaseRequest, { kind: 'switch' | 'rollback' | 'promote' }>): Promise<SwitchResult> {
+export async function switchIn(session: ReleaseSession, control: ClusterPort, request: Extract<ReleaseRequest, { kind: 'switch' | 'rollback' | 'promote' }>): Promise<SwitchResult> {
   const before = session.state;
   const hookFacts = (version: string, live: string | null): HookFacts => ({
     app: control.app, domain: control.domain, command: request.kind as HookCommand, version, previous: before.live, live, performer: operator(control),

@@ -340,7 +340,7 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
   const { applyEdgeConfig } = await import('../apply/edge/config.js');
   const { clusterEdgeSite } = await import('../apply/edge/site.js');
   const { withLock } = await import('../apply/lock.js');
-  const { edgeControlFor } = await import('./edge-control.js');
+  const { clusterPortFor } = await import('./cluster-port.js');
   const { readRelease } = await import('./release.js');
   const { routingFor } = await import('../plan/release-state.js');
   const { config } = loaded;
@@ -348,7 +348,7 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
   const cluster = await openCluster(loaded, log);
   try {
     return await withLock(cluster.manager, config.app, { command: 'tls renew', waitMs: options.lockWaitMs ?? 0 }, async () => {
-      const view = await readRelease(await edgeControlFor(cluster, config, log, true));
+      const view = await readRelease(await clusterPortFor(cluster, config, log, true));
       const routing = routingFor(view.state, config.app, config.domain, view.installed);
       const result = await issueEdgeCertificates(cluster, loaded, log, routing.versions.map((v) => v.label), options);
       // the routing stays; the settings (certificates) changed: the edge reloads them gracefully

@@ -10,7 +10,7 @@ import { LABELS } from '../plan/services.js';
 import type { VersionRow } from '../plan/versions-table.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { edgeControlFor } from './edge-control.js';
+import { clusterPortFor } from './cluster-port.js';
 import { readRelease } from './release.js';
 
 /** The app's versions as the swarm has them (service labels), with the marks recorded on the cluster. */
@@ -24,7 +24,7 @@ export async function installedVersions(engine: Engine, app: string): Promise<{ 
  * change resolved against what the edge actually serves (src/workflows/release.ts).
  */
 export async function marksOf(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<Pick<ReleaseState, 'live' | 'previous' | 'canary' | 'scale'> & { interrupted: boolean }> {
-  const view = await readRelease(await edgeControlFor(cluster, loaded.config, log, true));
+  const view = await readRelease(await clusterPortFor(cluster, loaded.config, log, true));
   return { live: view.state.live, previous: view.state.previous, canary: view.state.canary, scale: view.state.scale, interrupted: view.interrupted };
 }
 

@@ -8,7 +8,7 @@ import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { lockDir, lockStatus } from '../../src/apply/lock.js';
 import { acquireLeaseCommand } from '../../src/plan/lock.js';
 import { silentLogger } from '../../src/util/log.js';
-import { edgeControlFor } from '../../src/workflows/edge-control.js';
+import { clusterPortFor } from '../../src/workflows/cluster-port.js';
 import { switchVersion } from '../../src/workflows/switch.js';
 import { startBusyboxVersion } from '../support/busybox-image.js';
 import { cliEntry, runCli } from '../support/cli.js';
@@ -57,7 +57,7 @@ beforeAll(async () => {
   }
   const upstream = (version: string) => ({ label: version, upstream: { service: `${app}-${version}-web`, port: 8080 } });
   await applyEdgeConfig(await clusterEdgeSite(tc.cluster, app), { app, domain: tc.loaded.config.domain, versions: [upstream('v1'), upstream('v2')] });
-  const control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
+  const control = await clusterPortFor(tc.cluster, tc.loaded.config, silentLogger);
   await waitFor('v1 to become live', () => switchVersion(control, 'v1').then(() => true, () => undefined));
 }, 600_000);
 

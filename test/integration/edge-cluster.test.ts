@@ -7,7 +7,7 @@ import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { syncRelease } from '../../src/workflows/release.js';
 import { computeStats } from '../../src/plan/stats.js';
 import { silentLogger } from '../../src/util/log.js';
-import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
+import { clusterPortFor, type ClusterPort } from '../../src/workflows/cluster-port.js';
 import { switchVersion } from '../../src/workflows/switch.js';
 import { startBusyboxVersion } from '../support/busybox-image.js';
 import type { TestCluster } from '../support/cluster.js';
@@ -28,7 +28,7 @@ import { waitFor } from '../support/wait.js';
 const images = testImages();
 const { busybox, nginx } = images;
 let tc: TestCluster;
-let control: EdgeControl;
+let control: ClusterPort;
 let app: string;
 let domain: string;
 
@@ -62,7 +62,7 @@ beforeAll(async () => {
   await Promise.all([startVersion('v1'), startVersion('v2'), startVersion('v3')]);
   await Promise.all([waitRunning(`${app}-v1-web`, 2), waitRunning(`${app}-v2-web`, 2), waitRunning(`${app}-v3-web`, 2)]);
   await withEngine((engine) => ensureEdgeService(tc.cluster, engine, { app, image: nginx }));
-  control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
+  control = await clusterPortFor(tc.cluster, tc.loaded.config, silentLogger);
   // v1 and v2 are labelled as installed: the edge serves them once depl brings it to the recorded state
   await syncRelease(control, 'depl buildinst');
 });
@@ -148,7 +148,7 @@ describe('the edge on a local swarm', () => {
     expect(result.non2xx).toBe(0);
     expect(after.length).toBeGreaterThan(50);
     expect(new Set(result.samples.map((s) => `${s.status} ${s.version}`))).toEqual(new Set(['200 v2']));
-    control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
+    control = await clusterPortFor(tc.cluster, tc.loaded.config, silentLogger);
   });
 
   it('loses no request while a version rolls its tasks (retries to another task at the edge)', async () => {

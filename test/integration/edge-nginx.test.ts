@@ -14,7 +14,7 @@ import { computeStats } from '../../src/plan/stats.js';
 import { parseEdgeReport } from '../../src/plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, configGeneration, PROBE_HOST } from '../../src/plan/nginx.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../src/workflows/canary.js';
-import type { EdgeControl } from '../../src/workflows/edge-control.js';
+import type { ClusterPort } from '../../src/workflows/cluster-port.js';
 import { rollback } from '../../src/workflows/rollback.js';
 import { edgeStats } from '../../src/workflows/stats.js';
 import { switchVersion } from '../../src/workflows/switch.js';
@@ -27,7 +27,7 @@ let edge: LocalEdge;
 let v1: VersionServer;
 let v2: VersionServer;
 let sick: VersionServer;
-let control: EdgeControl;
+let control: ClusterPort;
 /** A version server installed for one test. */
 let extra: VersionServer | undefined;
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEdgeConfig } from '../../src/apply/edge/config.js';
 import { syncRelease } from '../../src/workflows/release.js';
-import type { EdgeControl } from '../../src/workflows/edge-control.js';
+import type { ClusterPort } from '../../src/workflows/cluster-port.js';
 import { switchVersion } from '../../src/workflows/switch.js';
 import { localControl, startLocalEdge, startVersionServer, type LocalEdge, type VersionServer } from '../support/local-edge.js';
 import { runLoad } from '../support/load.js';
@@ -18,7 +18,7 @@ let edge: LocalEdge;
 let v1: VersionServer;
 let v2: VersionServer;
 let v3: VersionServer | undefined;
-let control: EdgeControl;
+let control: ClusterPort;
 
 beforeAll(async () => {
   edge = await startLocalEdge(app);

@@ -7,7 +7,7 @@ import { lockStatus } from '../../src/apply/lock.js';
 import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { silentLogger } from '../../src/util/log.js';
 import { pollUntil } from '../../src/util/poll.js';
-import { edgeControlFor, type EdgeControl } from '../../src/workflows/edge-control.js';
+import { clusterPortFor, type ClusterPort } from '../../src/workflows/cluster-port.js';
 import { syncRelease } from '../../src/workflows/release.js';
 import { switchVersion } from '../../src/workflows/switch.js';
 import { startBusyboxVersion } from '../support/busybox-image.js';
@@ -29,7 +29,7 @@ const { suffix, busybox, nginx } = images;
 let tc: TestCluster;
 let app: string;
 let domain: string;
-let control: EdgeControl;
+let control: ClusterPort;
 
 async function startVersion(version: string): Promise<void> {
   await startBusyboxVersion(tc.cluster.manager, { app, version, network: tc.cluster.network, image: busybox, health: true });
@@ -49,7 +49,7 @@ beforeAll(async () => {
   } finally {
     await engine.close();
   }
-  control = await edgeControlFor(tc.cluster, tc.loaded.config, silentLogger);
+  control = await clusterPortFor(tc.cluster, tc.loaded.config, silentLogger);
   await syncRelease(control, 'depl buildinst');
   await pollUntil(() => switchVersion(control, 'v1').then(() => true, () => undefined), {
     timeoutMs: 120_000, intervalMs: 500, onTimeout: () => { throw new Error('v1 never became live'); },

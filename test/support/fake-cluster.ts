@@ -12,7 +12,7 @@ import { CANARY_COOKIE, CONFIG_PROBE_PATH, PROBE_HOST, VERSION_HEADER, renderNgi
 import { emptyReleaseState, routingFor, type InstalledVersion } from '../../src/plan/release-state.js';
 import type { Argv } from '../../src/plan/shell.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { EdgeControl } from '../../src/workflows/edge-control.js';
+import type { ClusterPort } from '../../src/workflows/cluster-port.js';
 
 /**
  * A cluster without Docker, SSH or nginx, for unit tests of the release workflows (seconds, not minutes):
@@ -40,7 +40,7 @@ export interface FakeCluster {
   dir: string;
   app: string;
   domain: string;
-  control: EdgeControl;
+  control: ClusterPort;
   /** The versions "the swarm" lists; tests add and remove. */
   versions: InstalledVersion[];
   /** Versions whose health path answers 500. */
@@ -52,9 +52,9 @@ export interface FakeCluster {
   /** GET <host><path> through the fake edge. */
   get(host: string, path?: string, cookie?: string): Promise<{ status: number; version: string | null; body: string }>;
   /** A fresh control as a new depl process would build it (a killed one stays dead). */
-  freshControl(): EdgeControl;
+  freshControl(): ClusterPort;
   /** Arms a kill at `point` for the next change made through `control`; returns that control. */
-  killAt(point: KillPoint): EdgeControl;
+  killAt(point: KillPoint): ClusterPort;
   /** When set, `nginx -t` fails with this message. */
   rejectConfig: string | null;
   /** When true, the edge keeps the routing it has and ignores the file (a stuck edge): changes time out. */
@@ -153,7 +153,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     url: `http://127.0.0.1:${port}`,
   });
 
-  const makeControl = (remote: Remote): EdgeControl => ({
+  const makeControl = (remote: Remote): ClusterPort => ({
     app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
     by: 'ops@test',

@@ -10,7 +10,7 @@ import { LocalRemote } from '../../src/apply/local-remote.js';
 import { EDGE_PACKAGES } from '../../src/apply/base-images.js';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
 import type { InstalledVersion, RoutedVersion } from '../../src/plan/release-state.js';
-import type { EdgeControl } from '../../src/workflows/edge-control.js';
+import type { ClusterPort } from '../../src/workflows/cluster-port.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 
@@ -157,7 +157,7 @@ async function waitForHttp(url: string, master: ResultPromise, statuses: number[
  * The release workflows' view of a loopback edge: state and lock in the edge's folder, the installed versions
  * being the given version servers (a cluster reads them from the swarm's labels).
  */
-export function localControl(edge: LocalEdge, app: string, domain: string, servers: () => (VersionServer | undefined)[]): EdgeControl {
+export function localControl(edge: LocalEdge, app: string, domain: string, servers: () => (VersionServer | undefined)[]): ClusterPort {
   return {
     app, domain, site: edge.site, stateRemote: edge.site.remote, stateRoot: `${edge.dir}/state`, healthPath: '/healthz', log: silentLogger,
     installed: async () => servers().filter((s): s is VersionServer => s !== undefined).map((s) => s.installed),

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { abortCanary, promoteCanary, setCanary } from '../../src/workflows/canary.js';
-import type { EdgeControl } from '../../src/workflows/edge-control.js';
+import type { ClusterPort } from '../../src/workflows/cluster-port.js';
 import { rollback } from '../../src/workflows/rollback.js';
 import { switchVersion } from '../../src/workflows/switch.js';
 import type { LoadResult, LoadSample, RunningLoad } from './load.js';
@@ -31,7 +31,7 @@ export interface ScenarioMarks {
  * the edge the way buildinst does). Run it inside runLoad(): between the steps it waits for enough responses
  * to judge the step by (expectScenarioHeld), the canary for 2,400 split by fresh cookies.
  */
-export async function switchRollbackCanaryPromote(control: EdgeControl, load: RunningLoad, install: () => Promise<void>): Promise<ScenarioMarks> {
+export async function switchRollbackCanaryPromote(control: ClusterPort, load: RunningLoad, install: () => Promise<void>): Promise<ScenarioMarks> {
   const marks = {} as ScenarioMarks;
   await load.responses(300);
   marks.switchStart = performance.now();

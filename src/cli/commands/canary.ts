@@ -6,7 +6,7 @@ import { parseSteps } from '../../plan/canary-analysis.js';
 import { parseDuration, parsePercent } from '../../plan/duration.js';
 import { formatStats } from '../../plan/stats.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../workflows/canary.js';
-import { assertVersionLabel, withEdgeControl } from '../../workflows/edge-control.js';
+import { assertVersionLabel, withClusterPort } from '../../workflows/cluster-port.js';
 import { dryRunResult, formatDryRun } from '../../workflows/release.js';
 
 interface CanaryOptions {
@@ -49,14 +49,14 @@ export default async function command(ctx: CommandContext, version: string | und
   const dryRun = opts.dryRun === true;
 
   if (dryRun) {
-    await withEdgeControl(loaded, ctx.log, async (control) => {
+    await withClusterPort(loaded, ctx.log, async (control) => {
       const { change } = opts.promote ? await promoteCanary(control, { dryRun }) : opts.abort ? await abortCanary(control, { dryRun }) : await setCanary(control, version!, opts.weight!, { dryRun });
       ctx.result(dryRunResult(change), formatDryRun(change));
     }, 'dry-run');
     return;
   }
 
-  await withEdgeControl(loaded, ctx.log, async (opened) => {
+  await withClusterPort(loaded, ctx.log, async (opened) => {
     const control = { ...opened, lockWaitMs: lockWait };
     if (opts.promote) {
       const result = await promoteCanary(control);

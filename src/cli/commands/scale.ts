@@ -3,7 +3,7 @@ import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { UserError } from '../../errors.js';
 import { describeScale, parseScalePairs } from '../../plan/scale.js';
-import { assertVersionLabel, withEdgeControl } from '../../workflows/edge-control.js';
+import { assertVersionLabel, withClusterPort } from '../../workflows/cluster-port.js';
 import { dryRunResult, formatDryRun } from '../../workflows/release.js';
 import { scaleServices } from '../../workflows/scale.js';
 
@@ -16,7 +16,7 @@ export default async function command(ctx: CommandContext, pairs: string[], opts
     const [first] = parsed.problems;
     throw new UserError(parsed.problems.length === 1 ? first!.message : `depl scale: ${parsed.problems.map((p) => p.message).join('; ')}`, first!.hint, 'BAD_SCALE');
   }
-  const result = await withEdgeControl(loaded, ctx.log, (control) => scaleServices({ ...control, lockWaitMs: lockWait }, parsed.replicas, {
+  const result = await withClusterPort(loaded, ctx.log, (control) => scaleServices({ ...control, lockWaitMs: lockWait }, parsed.replicas, {
     ...(opts.version !== undefined ? { version: opts.version } : {}), dryRun: opts.dryRun,
   }), opts.dryRun ? 'dry-run' : 'apply');
   if (opts.dryRun) {

@@ -4,14 +4,14 @@ import { formatNodeTable } from '../../plan/node-table.js';
 import type { VersionRow } from '../../plan/versions-table.js';
 import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls.js';
 import { listCertificates, tlsStoreFor } from '../../apply/tls/store.js';
-import { readRenewerStatus, type RenewerStatus } from '../../apply/tls/renewer.js';
+import { readRenewalTaskStatus, type RenewalTaskStatus } from '../../apply/tls/renewal-task.js';
 import { describeRenewalRecord } from '../../plan/tls-renewal.js';
 import { readStatus, type ReleaseStatusReader, type StatusReport } from '../../workflows/status.js';
 import { describeCertificates } from '../../workflows/tls.js';
 import { readReleaseStatus } from '../../workflows/versions.js';
 import { readJobs } from '../../workflows/run.js';
 import type { JobRow } from '../../plan/jobs.js';
-import { readAutoscaleStatus } from '../../workflows/autoscale.js';
+import { readAutoscaleStatus } from '../../workflows/autoscale-report.js';
 import { describeAutoscale, type ControllerState } from '../../plan/autoscale.js';
 
 interface CertificateStatus {
@@ -24,7 +24,7 @@ interface CertificateStatus {
   withheld?: { reason: WithheldCertificate['reason']; at: string };
 }
 
-type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[]; renewal?: RenewerStatus }; jobs: JobRow[]; autoscale: ControllerState | null };
+type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[]; renewal?: RenewalTaskStatus }; jobs: JobRow[]; autoscale: ControllerState | null };
 
 function shortService(name: string, version: string): string {
   return name.slice(name.indexOf(`-${version}-`) + version.length + 2);
@@ -64,13 +64,13 @@ export default async function command(ctx: CommandContext): Promise<void> {
   const mode = tls.mode;
   let installed: InstalledCertificate[] = [];
   let jobs: JobRow[] = [];
-  let renewal: RenewerStatus | undefined;
+  let renewal: RenewalTaskStatus | undefined;
   let autoscale: ControllerState | null = null;
   const withCertificates: ReleaseStatusReader = async (cluster, l, log) => {
     const release = await readReleaseStatus(cluster, l, log);
     jobs = await readJobs(l, log, cluster);
     if (mode !== 'off') installed = await listCertificates(tlsStoreFor(cluster.manager, l.config.app));
-    if (mode === 'acme') renewal = await readRenewerStatus(cluster.manager, l.config.app);
+    if (mode === 'acme') renewal = await readRenewalTaskStatus(cluster.manager, l.config.app);
     autoscale = await readAutoscaleStatus(cluster, l.config.app, release.live, log);
     return release;
   };

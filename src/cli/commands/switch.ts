@@ -1,7 +1,7 @@
 import type { CommandContext } from '../context.js';
 import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
-import { assertVersionLabel, withEdgeControl } from '../../workflows/edge-control.js';
+import { assertVersionLabel, withClusterPort } from '../../workflows/cluster-port.js';
 import { dryRunResult, formatDryRun } from '../../workflows/release.js';
 import { switchVersion } from '../../workflows/switch.js';
 
@@ -12,7 +12,7 @@ export default async function command(ctx: CommandContext, version: string, opts
   // performance.now() counts from this process's start: Node's own start, loading depl, reading depl.yaml
   const start = performance.now();
   let connect = 0;
-  const result = await withEdgeControl(loaded, ctx.log, (control) => {
+  const result = await withClusterPort(loaded, ctx.log, (control) => {
     connect = performance.now() - start;
     return switchVersion({ ...control, lockWaitMs: lockWait }, version, { dryRun: opts.dryRun });
   }, opts.dryRun ? 'dry-run' : 'apply');

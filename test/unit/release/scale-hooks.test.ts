@@ -7,7 +7,7 @@ import { forceReleaseLock, lockStatus } from '../../../src/apply/lock.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { promoteCanary, setCanary } from '../../../src/workflows/canary.js';
-import type { EdgeControl } from '../../../src/workflows/edge-control.js';
+import type { ClusterPort } from '../../../src/workflows/cluster-port.js';
 import { readRelease } from '../../../src/workflows/release.js';
 import { rollback } from '../../../src/workflows/rollback.js';
 import { scaleServices } from '../../../src/workflows/scale.js';
@@ -16,7 +16,7 @@ import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-c
 
 /** depl scale and the switch hooks end to end on the fake cluster (test/support/fake-cluster.ts): real hook executables, no Docker. */
 let fake: FakeCluster;
-let control: EdgeControl;
+let control: ClusterPort;
 let project: string;
 
 beforeEach(async () => {
@@ -175,7 +175,7 @@ describe('hooks around a switch', () => {
 
 describe('depl scale for an app with no http service (no edge)', () => {
   let edgeless: FakeCluster;
-  let workers: EdgeControl;
+  let workers: ClusterPort;
   beforeEach(async () => {
     edgeless = await startFakeCluster({ app: 'jobs', versions: ['v1', 'v2'] });
     for (const v of edgeless.versions) delete v.http;

@@ -17,7 +17,7 @@ import { syncCertificatesForRelease } from '../../../src/workflows/tls.js';
 import { configGeneration } from '../../../src/plan/nginx.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
-import type { EdgeControl } from '../../../src/workflows/edge-control.js';
+import type { ClusterPort } from '../../../src/workflows/cluster-port.js';
 import { formatDryRun, readRelease, syncRelease, withRelease } from '../../../src/workflows/release.js';
 import { UserError } from '../../../src/errors.js';
 import { releaseTarget } from '../../../src/workflows/release-target.js';
@@ -27,7 +27,7 @@ import { fakeVersion, KILL_POINTS, Killed, startFakeCluster, type FakeCluster } 
 
 /** The release workflows end to end on the fake cluster (test/support/fake-cluster.ts): seconds, no Docker. */
 let fake: FakeCluster;
-let control: EdgeControl;
+let control: ClusterPort;
 
 beforeEach(async () => {
   fake = await startFakeCluster({ versions: ['v1', 'v2', 'v3'] });
@@ -221,7 +221,7 @@ describe('a depl killed at any step of a switch', () => {
 describe('certificates in edge-touching commands', () => {
   it('are synced under the lock, after the state is read and before the change; a dry run syncs nothing', async () => {
     const calls: Array<{ versions: string[]; lockHeldBy: string | null }> = [];
-    const syncing: EdgeControl = {
+    const syncing: ClusterPort = {
       ...control,
       async certificates(versions) {
         const held = await lockStatus(control.stateRemote, fake.app, control.stateRoot);
@@ -246,7 +246,7 @@ describe('certificates in edge-touching commands', () => {
       port: 443, challengeDir: `${fake.dir}/edge/acme-challenge`,
       certificates: [{ id: fake.domain, names: [fake.domain], chain: `${fake.dir}/edge/tls/${fake.domain}/fullchain.pem`, key: `${fake.dir}/edge/tls/${fake.domain}/privkey.pem`, serial: '01' }],
     };
-    const syncing: EdgeControl = { ...control, async certificates() { synced += 1; return { render }; } };
+    const syncing: ClusterPort = { ...control, async certificates() { synced += 1; return { render }; } };
     await setCanary(syncing, 'v2', 20);
     expect(synced).toBe(1);
     expect(await nginxConf()).toContain(`server_name ${fake.domain};`);
@@ -350,7 +350,7 @@ describe('release changes with the ACME server unreachable', () => {
     const now = () => Date.now() + 2 * DAY;
     const warnings: string[] = [];
     const log = { ...silentLogger, warn: (m: string) => warnings.push(m) };
-    const withTls: EdgeControl = { ...control, log, certificates: (versions) => syncCertificatesForRelease(store, loaded, log, versions, now) };
+    const withTls: ClusterPort = { ...control, log, certificates: (versions) => syncCertificatesForRelease(store, loaded, log, versions, now) };
 
     // each change is timed: none may wait on the CA (the old code waited ~15 s per host lacking a certificate)
     const slowest: number[] = [];

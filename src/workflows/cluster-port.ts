@@ -19,11 +19,12 @@ import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget 
 import type { Logger } from '../util/log.js';
 
 /**
- * Everything the release workflows (src/workflows/release.ts) work on: the edge, the manager holding the
- * release document and the lock, and where the installed versions are read from. Built from a cluster
- * (`edgeControlFor`), by tests from a loopback nginx, or from the fake cluster of the unit tests.
+ * The cluster port: everything a workflow works on (the edge, the manager holding the release document and
+ * the lock, where the installed versions are read from, the swarm's replicas, hooks, certificates, the clock),
+ * built once per command. Workflows reach the cluster only through it. Built from a cluster
+ * (`clusterPortFor`), by tests from a loopback nginx, or from the fake cluster of the unit tests.
  */
-export interface EdgeControl {
+export interface ClusterPort {
   app: string;
   domain: string;
   site: EdgeSite;
@@ -116,7 +117,7 @@ export async function installedOnCluster(manager: Remote, app: string): Promise<
  * anything; never an ACME order).
  * `tls`: the HTTPS settings the caller already knows (saves reading them).
  */
-export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false, loaded?: LoadedConfig, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeControl> {
+export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false, loaded?: LoadedConfig, tls?: { render: EdgeTlsRender | undefined }): Promise<ClusterPort> {
   const http = Object.values(config.services).find((s) => s.http);
   // without an http service buildinst starts no edge: only its (absent) files are looked at
   const noEdge = http === undefined;
@@ -150,20 +151,20 @@ export async function edgeControlFor(cluster: Cluster, config: DeplConfig, log: 
  * `files` (reads: logs, stats): the edge's container is not needed and nothing is renewed. `dry-run`: neither,
  * and the HTTPS settings are those the certificates in the store would render (what a change would apply).
  */
-export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: (control: EdgeControl) => Promise<T>, mode: 'apply' | 'files' | 'dry-run' = 'apply'): Promise<T> {
+export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: (control: ClusterPort) => Promise<T>, mode: 'apply' | 'files' | 'dry-run' = 'apply'): Promise<T> {
   const { openCluster } = await import('./cluster.js');
   const cluster = await openCluster(loaded, log);
   try {
-    if (mode === 'files') return await fn(await edgeControlFor(cluster, loaded.config, log, true));
+    if (mode === 'files') return await fn(await clusterPortFor(cluster, loaded.config, log, true));
     if (mode === 'dry-run') {
       // what the certificates in the store would render, without issuing or writing anything
       const { syncEdgeCertificates } = await import('./tls.js');
       const versions = async () => (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
       const { render } = await syncEdgeCertificates(tlsStoreFor(cluster.manager, loaded.config.app), loaded, versions, { write: false });
-      return await fn(await edgeControlFor(cluster, loaded.config, log, true, undefined, { render }));
+      return await fn(await clusterPortFor(cluster, loaded.config, log, true, undefined, { render }));
     }
     // every command that touches the edge syncs its HTTPS settings with the certificate store, under its lock (release.ts)
-    return await fn({ ...(await edgeControlFor(cluster, loaded.config, log, false, loaded)), hooks: operatorHooks(loaded, log) });
+    return await fn({ ...(await clusterPortFor(cluster, loaded.config, log, false, loaded)), hooks: operatorHooks(loaded, log) });
   } finally {
     await cluster.close();
   }
@@ -174,7 +175,7 @@ export async function withEdgeControl<T>(loaded: LoadedConfig, log: Logger, fn: 
  * the edge's files on the manager are written only while the lease is still this run's (src/apply/fenced-remote.ts).
  * The edge's files are fenced only where they are on the manager that holds the lease.
  */
-export function fencedControl(control: EdgeControl, lock: Pick<HeldLock, 'fenced'>): EdgeControl {
+export function fencedControl(control: ClusterPort, lock: Pick<HeldLock, 'fenced'>): ClusterPort {
   const fenceSite = (site: EdgeSite): EdgeSite => (site.remote === control.stateRemote ? { ...site, remote: lock.fenced(site.remote) } : site);
   return {
     ...control,
@@ -188,12 +189,12 @@ export function assertVersionLabel(version: string): void {
   if (!check.ok) throw new UserError(`version "${version}" ${check.reason}`, 'Run `depl versions` to list installed versions.', 'BAD_VERSION');
 }
 
-export function operator(control: Pick<EdgeControl, 'by'>): string {
+export function operator(control: Pick<ClusterPort, 'by'>): string {
   return control.by ?? `${userInfo().username}@${hostname()}`;
 }
 
 /** The version must answer its health path with 200 through the edge, at its own hostname. */
-export async function requireHealthy(control: EdgeControl, version: string): Promise<void> {
+export async function requireHealthy(control: ClusterPort, version: string): Promise<void> {
   const host = versionHost(version, control.domain);
   let detail: string;
   try {
@@ -207,7 +208,7 @@ export async function requireHealthy(control: EdgeControl, version: string): Pro
 }
 
 /** Waits until a fresh request to <domain> is served by `version` (after a reload this is immediate). */
-export async function confirmLive(control: EdgeControl, version: string, timeoutMs = 10_000): Promise<void> {
+export async function confirmLive(control: ClusterPort, version: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {

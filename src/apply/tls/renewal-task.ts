@@ -20,7 +20,7 @@ const SPEC_LABEL = 'depl.renewer.spec';
 
 const hash = (value: string | Buffer, length = 12) => createHash('sha256').update(value).digest('hex').slice(0, length);
 
-export async function ensureRenewer(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger }): Promise<'created' | 'updated' | 'unchanged'> {
+export async function ensureRenewalTask(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger }): Promise<'created' | 'updated' | 'unchanged'> {
   const { settings, log } = options;
   const bundleFile = packagePath('dist', 'renewer.mjs');
   const bundle = await readFile(bundleFile).catch((error: Error) => {
@@ -52,14 +52,14 @@ export async function ensureRenewer(manager: Remote, engine: Engine, options: { 
 }
 
 /** Removes the task (tls turned off or to files, or the cluster going away); true if there was one. */
-export async function removeRenewer(engine: Engine, app: string): Promise<boolean> {
+export async function removeRenewalTask(engine: Engine, app: string): Promise<boolean> {
   const existing = (await listServices(engine, { [LABELS.app]: app, 'depl.role': RENEWER_ROLE })).find((s) => s.name === renewerServiceName(app));
   if (existing === undefined) return false;
   await removeService(engine, existing.id);
   return true;
 }
 
-export interface RenewerStatus {
+export interface RenewalTaskStatus {
   installed: boolean;
   /** Running tasks / wanted, as `docker service ls` says (`1/1`). */
   replicas: string | null;
@@ -68,7 +68,7 @@ export interface RenewerStatus {
 }
 
 /** For `depl status`: is the task there and running, and what did its last round do. */
-export async function readRenewerStatus(manager: Remote, app: string): Promise<RenewerStatus> {
+export async function readRenewalTaskStatus(manager: Remote, app: string): Promise<RenewalTaskStatus> {
   const name = renewerServiceName(app);
   const [listed, recordText] = await Promise.all([
     manager.exec(['docker', 'service', 'ls', '--filter', `name=${name}`, '--format', '{{.Name}} {{.Replicas}}'], { check: false }),
