@@ -82,7 +82,7 @@ async function reloadEdge(render: EdgeTlsRender): Promise<void> {
   const s = settings!;
   await writeEdgeTlsRender(store, render);
   const container = await runningContainerOf(edgeServiceName(s.app));
-  if (container === null) throw new OperationError(`the edge service ${edgeServiceName(s.app)} has no running container on this node; the new certificates are served from its next start`);
+  if (container === null) throw new OperationError(`the edge service ${edgeServiceName(s.app)} has no running container on this node; the new certificates are served from its next start`, undefined, 'EDGE_NOT_RUNNING');
   const dir = edgeDir(s.app);
   const site: EdgeSite = {
     remote: new EdgeContainerRemote(container),

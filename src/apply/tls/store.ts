@@ -29,7 +29,7 @@ export function tlsStoreFor(remote: Remote, app: string): TlsStore {
 }
 
 export function certificatePaths(store: Pick<TlsStore, 'edgeDir'>, id: string): { dir: string; chain: string; key: string } {
-  if (!/^[a-z0-9*][a-z0-9.-]*$/i.test(id) || id.includes('..')) throw new OperationError(`certificate id "${id}" is not a host name`);
+  if (!/^[a-z0-9*][a-z0-9.-]*$/i.test(id) || id.includes('..')) throw new OperationError(`certificate id "${id}" is not a host name`, undefined, 'TLS_CERT_ID_INVALID');
   const dir = `${store.edgeDir}/tls/${id}`;
   return { dir, chain: `${dir}/fullchain.pem`, key: `${dir}/privkey.pem` };
 }
