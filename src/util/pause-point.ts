@@ -1,5 +1,5 @@
 /**
- * Failpoints for the crash tests (test/integration/switch-sigkill.test.ts): with DEPL_PAUSE_AT=<name>, depl
+ * Failpoints for the crash tests (test/integration/cluster-lock.test.ts): with DEPL_PAUSE_AT=<name>, depl
  * stops at that step of a change, says so on stderr and waits there until it is killed. Unset, they cost a
  * comparison. Names: after-lock, after-intent, after-config-written, after-reload, before-record.
  */

@@ -8,7 +8,6 @@ import { edgeReport, requestThroughEdge } from '../../src/apply/edge/site.js';
 import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { routingFor } from '../../src/plan/release-state.js';
 import { syncRelease } from '../../src/workflows/release.js';
-import { acquireLock } from '../../src/apply/lock.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { computeStats } from '../../src/plan/stats.js';
 import { parseEdgeReport } from '../../src/plan/edge-routing.js';
@@ -26,7 +25,6 @@ const domain = 'shop.test';
 let edge: LocalEdge;
 let v1: VersionServer;
 let v2: VersionServer;
-let sick: VersionServer;
 let control: ClusterPort;
 /** A version server installed for one test. */
 let extra: VersionServer | undefined;
@@ -41,14 +39,13 @@ beforeAll(async () => {
   edge = await startLocalEdge(app);
   v1 = await startVersionServer(app, 'v1');
   v2 = await startVersionServer(app, 'v2', { failPath: '/fail' });
-  sick = await startVersionServer(app, 'sick', { failPath: '/healthz' });
-  await applyEdgeConfig(edge.site, { app, domain, versions: [v1.edgeVersion, v2.edgeVersion, sick.edgeVersion] });
-  control = localControl(edge, app, domain, () => [v1, v2, sick, extra]);
+  await applyEdgeConfig(edge.site, { app, domain, versions: [v1.edgeVersion, v2.edgeVersion] });
+  control = localControl(edge, app, domain, () => [v1, v2, extra]);
 });
 
 afterAll(async () => {
   await edge?.stop();
-  await Promise.all([v1, v2, sick].map((s) => s?.stop()));
+  await Promise.all([v1, v2].map((s) => s?.stop()));
 });
 
 const get = (host: string, path = '/') => requestThroughEdge(edge.site, host, path);
@@ -72,14 +69,6 @@ describe('the edge on real nginx', () => {
     expect((await get('nobody.example')).status).toBe(404);
     expect((await get(`v9.${domain}`)).status).toBe(404);
     expect((await get(domain)).status).toBe(404);
-  });
-
-  it('refuses to switch to a version that is not installed, or not healthy, and changes nothing', async () => {
-    await expect(switchVersion(control, 'v9')).rejects.toThrow(/not installed \(installed: v1, v2, sick\)/);
-    await expect(switchVersion(control, 'Bad_Label')).rejects.toThrow(/version "Bad_Label"/);
-    await expect(switchVersion(control, 'sick')).rejects.toThrow(/refusing: version sick is not healthy .* answered 500/);
-    expect((await get(domain)).status).toBe(404);
-    expect((await readReleaseDocument(edge.site.remote, app, control.stateRoot)).live).toBeNull();
   });
 
   it('switches live atomically: requests during the switch get the old or the new version, never an error', async () => {
@@ -214,16 +203,6 @@ describe('the edge on real nginx', () => {
     expect(answers.length).toBeGreaterThan(restartedAt);
     expect(new Set(answers)).toEqual(new Set(['200 v2']));
     console.log(`edge restart: ${answers.length} answers, all from v2; ${refused} refused while nginx was down`);
-  });
-
-  it('holds the cluster lock for every change: a second operator is told who holds it', async () => {
-    const held = await acquireLock(edge.site.remote, app, { command: 'depl buildinst', root: control.stateRoot });
-    try {
-      await expect(switchVersion(control, 'v1')).rejects.toThrow(/the cluster lock is held by .*@.* \(pid \d+, `depl buildinst`/);
-    } finally {
-      await held.release();
-    }
-    expect((await get(domain)).version).toBe('v2');
   });
 
   it('logs JSON lines that stats turns into per-version figures', async () => {

@@ -38,11 +38,11 @@ describe('the OpenStack provider', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const provider = (app: string, parameters: Record<string, unknown> = {}) =>
+  const provider = (app: string, parameters: Record<string, unknown> = {}, login: Record<string, string> = env()) =>
     createOpenStackProvider(
       { config: parseConfig(stringify({ app, domain: 'd.localhost', provider: { type: 'openstack', parameters }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir },
       silentLogger,
-      { env: env(), cwd: dir, interactive: false, pollMs: 10 },
+      { env: login, cwd: dir, interactive: false, pollMs: 10 },
     );
 
   it('uploads the public half of ssh.key as the key pair depl-<app> when no key_name is given, once', async () => {
@@ -84,5 +84,27 @@ describe('the OpenStack provider', () => {
     expect(await p.up(1, silentLogger)).toHaveLength(1);
     expect(emulator.keypairs()).toHaveLength(before);
     await p.down(silentLogger);
+  });
+  it('a template parameter Heat rejects (a key_name no key pair has) is a UserError (exit 2) in Heat\'s words, nothing made', async () => {
+    const p = await provider('badkey', { key_name: 'nobody-has-this' });
+    const error = await p.up(1, silentLogger).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).exitCode).toBe(2);
+    expect((error as Error).message).toContain('The Key (nobody-has-this) could not be found.');
+    expect(emulator.stacks().filter((s) => s.name.startsWith('badkey'))).toEqual([]);
+  });
+
+  it('an application-credential login: Heat\'s 403 on the stack create is explained (trusts), exit 2, no secret shown, nothing made', async () => {
+    const login = { OS_AUTH_URL: emulator.authUrl, OS_AUTH_TYPE: 'v3applicationcredential', OS_APPLICATION_CREDENTIAL_ID: 'ac', OS_APPLICATION_CREDENTIAL_SECRET: 'ac-secret-1', OS_REGION_NAME: emulator.region };
+    const p = await provider('appcred', { key_name: 'depl-taken' }, login);
+    const error = await p.up(1, silentLogger).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect(error).toMatchObject({ exitCode: 2, code: 'OPENSTACK_APP_CREDENTIAL_TRUST' });
+    expect((error as UserError).message).toMatch(/Heat refused to create or update stack appcred-nodes for an application-credential login \(HTTP 403: Access was denied to this resource.\)/);
+    expect((error as UserError).hint).toContain('Keystone refuses trusts to application credentials');
+    expect((error as UserError).hint).toContain('OS_PASSWORD');
+    expect(`${(error as UserError).message} ${(error as UserError).hint}`).not.toContain('lacks a role');
+    expect(`${(error as UserError).message} ${(error as UserError).hint}`).not.toContain('ac-secret-1');
+    expect(emulator.stacks().filter((s) => s.name.startsWith('appcred'))).toEqual([]);
   });
 });

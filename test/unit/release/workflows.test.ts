@@ -66,12 +66,14 @@ describe('switch, rollback, canary on the fake cluster', () => {
 
   it('refuses what is not installed or not healthy, changing nothing', async () => {
     const before = await nginxConf();
-    await expect(switchVersion(control, 'v9')).rejects.toMatchObject({ code: 'NOT_INSTALLED', exitCode: 2 });
+    await expect(switchVersion(control, 'v9')).rejects.toMatchObject({ code: 'NOT_INSTALLED', exitCode: 2, message: expect.stringMatching(/not installed \(installed: v1, v2, v3\)/) });
+    await expect(switchVersion(control, 'Bad_Label')).rejects.toThrow(/version "Bad_Label"/);
     fake.unhealthy.add('v2');
-    await expect(switchVersion(control, 'v2')).rejects.toMatchObject({ code: 'UNHEALTHY' });
+    await expect(switchVersion(control, 'v2')).rejects.toMatchObject({ code: 'UNHEALTHY', message: expect.stringMatching(/refusing: version v2 is not healthy .* answered 500/) });
     await expect(rollback(control)).rejects.toMatchObject({ code: 'NO_PREVIOUS' });
     expect(await nginxConf()).toBe(before);
     expect(await exists(`${control.stateRoot}/${fake.app}/release.json`)).toBe(false);
+    expect((await fake.get(fake.domain)).status).toBe(404);
   });
 
   it('never loads settings nginx rejects, and records nothing', async () => {
