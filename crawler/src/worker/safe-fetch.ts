@@ -220,8 +220,11 @@ async function readText(response: Dispatcher.ResponseData, maxBytes: number): Pr
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    // what fits is kept (RFC 9309 2.5: the first 500 KiB of a robots.txt are parsed), the rest is not read
+    const room = maxBytes - bytes;
     bytes += chunk.length;
     if (bytes > maxBytes) {
+      if (room > 0) chunks.push(chunk.subarray(0, room));
       discard(response.body);
       break;
     }
