@@ -1,4 +1,5 @@
 import { imageSize } from 'image-size';
+import type { ImageType } from './image-types.js';
 
 /**
  * An image's type and size read from its bytes, never from the Content-Type header or the URL (a server may
@@ -6,13 +7,7 @@ import { imageSize } from 'image-size';
  * specifications fix, as the WHATWG MIME Sniffing standard lists them for images); the width and height from
  * its header, read by image-size.
  */
-export const IMAGE_TYPES = ['png', 'jpeg', 'gif', 'webp', 'svg', 'avif', 'bmp', 'ico'] as const;
-export type ImageType = (typeof IMAGE_TYPES)[number];
-
-export const IMAGE_EXTENSIONS: Record<ImageType, string> = { png: 'png', jpeg: 'jpg', gif: 'gif', webp: 'webp', svg: 'svg', avif: 'avif', bmp: 'bmp', ico: 'ico' };
-export const IMAGE_MEDIA_TYPES: Record<ImageType, string> = {
-  png: 'image/png', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', svg: 'image/svg+xml', avif: 'image/avif', bmp: 'image/bmp', ico: 'image/x-icon',
-};
+export { IMAGE_EXTENSIONS, IMAGE_MEDIA_TYPES, IMAGE_TYPES, type ImageType } from './image-types.js';
 
 const startsWith = (bytes: Uint8Array, signature: number[], at = 0) => bytes.length >= at + signature.length && signature.every((b, i) => bytes[at + i] === b);
 const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));
