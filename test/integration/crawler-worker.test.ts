@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
 import { PATTERN_LIMITS } from '../../crawler/src/core/url-patterns.js';
+import { createCrawlerApi } from '../../crawler/src/api/app.js';
+import { CrawlerClient } from '../../crawler/src/client.js';
+import { ServiceSecret } from '../../crawler/src/core/secret.js';
+import { downloadJobFiles, type DownloadProgress } from '../../src/workflows/crawl.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -192,6 +197,37 @@ describe('crawler workers', () => {
       imagesNotStored: listing.length - [...expectedFiles.values()].reduce((n, f) => n + f.urls.length, 0),
       pending: 0,
     });
+
+    // the results API and `depl crawl download`: the PNG files only, each checked by its hash, with their pages
+    const token = 'image-test-token-0123-4567-89ab-cdef';
+    const api = createCrawlerApi({ config: { ...config, apiToken: new ServiceSecret(token) }, redis: client, log: { error: () => undefined } });
+    const server = createHttpServer(api.handle);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const crawlerClient = new CrawlerClient({ baseUrl, token });
+    const pngFiles = await crawlerClient.allFiles(doc.id, { type: ['png'], minBytes: 70 });
+    expect(pngFiles.length).toBeGreaterThan(0);
+    expect(pngFiles.every((f) => f.type === 'png' && f.bytes >= 70)).toBe(true);
+    expect(new Set(pngFiles.map((f) => f.sha256))).toEqual(new Set(files.filter((f) => f.type === 'png' && f.bytes >= 70).map((f) => f.sha256)));
+    const logoFile = pngFiles.find((f) => f.urls.includes(`${site.origin}img/logo.png`))!;
+    expect(logoFile.pages.length).toBe(30);
+    const downloadDir = path.join(storePath, '..', `${path.basename(storePath)}-download`);
+    cleanups.push(() => rm(downloadDir, { recursive: true, force: true }));
+    const seenProgress: DownloadProgress[] = [];
+    const done = await downloadJobFiles(crawlerClient, baseUrl, doc.id, downloadDir, { type: ['png'], minBytes: 70 }, (p) => seenProgress.push({ ...p }));
+    expect(done).toMatchObject({ files: pngFiles.length, totalFiles: pngFiles.length, kept: 0 });
+    expect(seenProgress.map((p) => p.files)).toEqual(Array.from({ length: pngFiles.length + 1 }, (_, i) => i));
+    for (const file of pngFiles) expect(sha256Of(await readFile(path.join(downloadDir, `${file.sha256}.png`)))).toBe(file.sha256);
+    const manifest = (await readFile(path.join(downloadDir, 'images.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { sha256: string; urls: string[] });
+    expect(new Set(manifest.map((m) => m.sha256))).toEqual(new Set(pngFiles.map((f) => f.sha256)));
+    // run again: everything is there with the right content, nothing is fetched again
+    expect(await downloadJobFiles(crawlerClient, baseUrl, doc.id, downloadDir, { type: ['png'], minBytes: 70 }, () => undefined)).toMatchObject({ kept: pngFiles.length });
+    const missing = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${'0'.repeat(64)}`);
+    expect(missing.status).toBe(404);
 
     // a job that keeps PNGs only: the JPEG is read (its type is known from its bytes) but not stored
     const pngOnly = await store.create({ urls: [site.seed], maxDepth: 0, maxPages: 10, scope: 'host', fetchImages: true, imageTypes: ['png'] });
