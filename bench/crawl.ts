@@ -334,7 +334,7 @@ const AREAS: Array<[string, (url: string, fn: string) => boolean]> = [
   ['decode (TextDecoder, sniffing)', (url, fn) => /html-encoding-sniffer|whatwg-encoding|internal\/encoding/.test(url) || /sniffHtmlEncoding|^decode$/.test(fn)],
   ['canonicalise URLs', (url) => /core\/url\.|internal\/url/.test(url)],
   ['extract (handlers, srcset, css)', (url) => /core\/(extract|srcset)\./.test(url)],
-  ['robots, scope, filters', (url) => /robots|core\/(scope|url-patterns)\.|robots-parser/.test(url)],
+  ['robots, scope, filters', (url) => /robots|core\/(scope|url-patterns)\./.test(url)],
   ['Redis round trips (ioredis, scripts)', (url) => /ioredis|redis-parser|denque|cluster-key-slot|\/jobs\.js|\/lua\.js/.test(url)],
   ['HTTP (undici, sockets, streams)', (url) => /undici|safe-fetch|node:net|internal\/streams|node:stream|_http/.test(url)],
   ['worker loop', (url) => /crawl-worker/.test(url)],

@@ -1,8 +1,10 @@
 import { request, type Dispatcher } from 'undici';
 import type { JobRequestInput } from './core/job-request.js';
-import type { ImageRecord, JobDocument, PageRecord } from './jobs.js';
+import type { Readable } from 'node:stream';
+import type { ImageFile, ImageRecord, JobDocument, PageRecord } from './jobs.js';
 
-export type { ImageRecord, JobDocument, PageRecord } from './jobs.js';
+export type { ImageFile, ImageListing, ImageRecord, JobDocument, PageRecord } from './jobs.js';
+export { IMAGE_EXTENSIONS, IMAGE_TYPES, type ImageType } from './core/image-types.js';
 export type { JobRequestInput } from './core/job-request.js';
 
 /** A typed client for the crawler API (used by `depl crawl`). */
@@ -52,6 +54,42 @@ export class CrawlerClient {
     }
   }
 
+  /** The distinct contents a fetchImages job stored, with their URLs and pages, filtered by type and size. */
+  async allFiles(id: string, filter: { type?: string[]; minBytes?: number; maxBytes?: number } = {}): Promise<Array<ImageFile & { pages: string[] }>> {
+    const query = new URLSearchParams();
+    if (filter.type !== undefined && filter.type.length > 0) query.set('type', filter.type.join(','));
+    if (filter.minBytes !== undefined) query.set('minBytes', String(filter.minBytes));
+    if (filter.maxBytes !== undefined) query.set('maxBytes', String(filter.maxBytes));
+    const items: Array<ImageFile & { pages: string[] }> = [];
+    for (let offset = 0; ; offset += 1000) {
+      query.set('offset', String(offset));
+      query.set('limit', '1000');
+      const page = await this.call<{ total: number; items: Array<ImageFile & { pages: string[] }> }>('GET', `/v1/jobs/${encodeURIComponent(id)}/files?${query}`);
+      items.push(...page.items);
+      if (page.items.length === 0 || items.length >= page.total) return items;
+    }
+  }
+
+  /** The bytes of one stored content, as a stream (the caller reads it to the end or destroys it). */
+  async fileStream(id: string, sha256: string): Promise<{ body: Readable; bytes: number }> {
+    const url = this.urlOf(`/v1/jobs/${encodeURIComponent(id)}/files/${sha256}`);
+    const response = await request(url, {
+      method: 'GET', headers: this.headers('*/*'), headersTimeout: this.options.timeoutMs ?? 15_000, bodyTimeout: this.options.timeoutMs ?? 15_000,
+      ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
+    });
+    if (response.statusCode !== 200) {
+      const text = await response.body.text();
+      let error: { code?: string; message?: string } = {};
+      try {
+        error = (JSON.parse(text) as { error?: typeof error }).error ?? {};
+      } catch {
+        // not JSON: the status says enough
+      }
+      throw new CrawlerApiError(response.statusCode, error.code ?? 'error', error.message ?? `HTTP ${response.statusCode}`);
+    }
+    return { body: response.body, bytes: Number(response.headers['content-length'] ?? 0) };
+  }
+
   async allPages(id: string): Promise<PageRecord[]> {
     return this.all<PageRecord>(id, 'pages');
   }
@@ -65,12 +103,21 @@ export class CrawlerClient {
     }
   }
 
-  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  private headers(accept: string): Record<string, string> {
+    const headers: Record<string, string> = { accept };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     if (this.options.hostHeader) headers.host = this.options.hostHeader;
+    return headers;
+  }
+
+  private urlOf(path: string): URL {
+    return new URL(path.replace(/^\//, ''), this.options.baseUrl.endsWith('/') ? this.options.baseUrl : `${this.options.baseUrl}/`);
+  }
+
+  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const headers = this.headers('application/json');
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const url = new URL(path.replace(/^\//, ''), this.options.baseUrl.endsWith('/') ? this.options.baseUrl : `${this.options.baseUrl}/`);
+    const url = this.urlOf(path);
     const timeout = this.options.timeoutMs ?? 15_000;
     const response = await request(url, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body), headersTimeout: timeout, bodyTimeout: timeout,

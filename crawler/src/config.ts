@@ -46,6 +46,13 @@ const workerSchema = z.strictObject({
   robotsCache: robotsCacheSchema.default(robotsCacheSchema.parse({})),
 });
 
+const imagesSchema = z.strictObject({
+  /** The image store: a directory on the crawler's own volume, shared by its workers (write) and API (read). */
+  storePath: z.string().regex(/^\//, 'expected an absolute path').default('/data/images'),
+  /** The largest image a job may ask to keep (its maxImageBytes); larger files are not read past this. */
+  maxImageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
+});
+
 /** What answers without the bearer token. Writes (submit, cancel) always need it. */
 const publicSchema = z.strictObject({
   /** GET /v1/jobs/:id and its pages and images: job ids are random UUIDs, so reading needs the id. */
@@ -95,6 +102,7 @@ export const serviceConfigSchema = z.object({
   /** How long a finished (or cancelled) job's pages and images stay readable. */
   jobTtlSeconds: z.number().int().min(60).default(7 * 24 * 3600),
   worker: workerSchema.default(workerSchema.parse({})),
+  images: imagesSchema.default(imagesSchema.parse({})),
   api: apiSchema.default(apiSchema.parse({})),
   // Keys of depl.yaml's config: section meant for other services are ignored rather than refused.
 });

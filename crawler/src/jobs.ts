@@ -2,10 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { JobRequest } from './core/job-request.js';
 import type { ImageKind } from './core/extract.js';
+import { DEFAULT_MAX_IMAGE_BYTES } from './core/job-request.js';
+import { IMAGE_TYPES, type ImageType } from './core/image-type.js';
 import type { LinkScope } from './core/scope.js';
-import { CONSUMER_GROUP, crawlerKeys, type CrawlerKeys } from './keys.js';
+import { CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
-import { CANCEL_JOB, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, HOST_SLOT, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
+import { CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, HOST_SLOT, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
+
+export { IMAGE_TASK_DEPTH, MAX_PAGES_PER_IMAGE };
 
 /**
  * The job store: the only module that knows how jobs, pages and images are laid out in Redis.
@@ -32,6 +36,11 @@ export interface JobCounts {
   dataImages: number;
   /** Pages where the per-page cap on links or images applied (their records say how many were left out). */
   capped: number;
+  /** With fetchImages: image URLs downloaded and kept, and distinct contents among them (files in the store). */
+  imagesStored: number;
+  imageFiles: number;
+  /** With fetchImages: image URLs not kept (failed, robots, blocked, too large, not an image or a type not asked for). */
+  imagesNotStored: number;
 }
 
 export interface JobDocument {
@@ -51,6 +60,9 @@ export interface JobOptions {
   include: string[];
   exclude: string[];
   useSitemaps: boolean;
+  fetchImages: boolean;
+  maxImageBytes: number;
+  imageTypes: ImageType[];
 }
 
 export interface JobMeta {
@@ -98,9 +110,51 @@ export interface ImageRecord {
 export interface PageTask {
   job: string;
   url: string;
+  /** Link distance from a start URL; IMAGE_TASK_DEPTH for an image download. */
   depth: number;
   attempt: number;
 }
+
+export const isImageTask = (task: PageTask) => task.depth === IMAGE_TASK_DEPTH;
+
+/** Why an image URL has no stored file. */
+export type ImageFetchOutcome = 'stored' | 'failed' | 'robots' | 'blocked' | 'too-large' | 'not-image' | 'type-not-wanted' | 'cancelled';
+
+/** What downloading one image URL gave. */
+export interface ImageFetchRecord {
+  url: string;
+  outcome: ImageFetchOutcome;
+  status?: number;
+  finalUrl?: string;
+  /** What the server said it was (kept for comparison; the type is the sniffed one). */
+  contentType?: string;
+  type?: ImageType;
+  bytes?: number;
+  width?: number | null;
+  height?: number | null;
+  sha256?: string;
+  error?: string;
+}
+
+/** One distinct content kept in the image store, with every URL it was downloaded from. */
+export interface ImageFile {
+  sha256: string;
+  type: ImageType;
+  bytes: number;
+  width: number | null;
+  height: number | null;
+  /** Relative to the image store (config images.storePath). */
+  location: string;
+  urls: string[];
+}
+
+/** An image URL as the results list it: where it was found, and with fetchImages what downloading it gave. */
+export interface ImageListing extends ImageRecord {
+  /** Every page it was found on (up to MAX_PAGES_PER_IMAGE; the first is `page`). */
+  pages: string[];
+  fetch?: ImageFetchRecord;
+}
+
 
 export interface PageResult {
   outcome: PageOutcome;
@@ -132,6 +186,7 @@ const scripts = {
   release: new LuaScript(RELEASE_TASK),
   hostSlot: new LuaScript(HOST_SLOT),
   cancel: new LuaScript(CANCEL_JOB),
+  completeImage: new LuaScript(COMPLETE_IMAGE),
 };
 
 export class JobStore {
@@ -159,7 +214,7 @@ export class JobStore {
     const k = this.keys;
     await scripts.create.run(this.redis, [k.job(id), k.seen(id), k.tasks],
       [id, request.maxDepth, request.maxPages, request.scope, JSON.stringify(request.urls), this.jobTtlSeconds,
-        JSON.stringify({ include: request.include ?? [], exclude: request.exclude ?? [], useSitemaps: request.useSitemaps ?? false }), ...request.urls]);
+        JSON.stringify(withDefaults(request)), ...request.urls]);
     const doc = await this.get(id);
     if (doc === null) throw new Error(`job ${id} vanished right after it was created`);
     return doc;
@@ -198,6 +253,42 @@ export class JobStore {
     return this.page<ImageRecord>(this.keys.images(id), offset, limit);
   }
 
+  /** Image URLs with every page they were found on and, with fetchImages, what downloading them gave. */
+  async imageListing(id: string, offset: number, limit: number): Promise<{ total: number; items: ImageListing[] }> {
+    const { total, items } = await this.images(id, offset, limit);
+    if (items.length === 0) return { total, items: [] };
+    const urls = items.map((i) => i.url);
+    const [pages, fetches] = await Promise.all([this.redis.hmget(this.keys.imagePages(id), ...urls), this.redis.hmget(this.keys.imageFetches(id), ...urls)]);
+    return {
+      total,
+      items: items.map((item, i) => ({
+        ...item,
+        pages: pages[i] ? (JSON.parse(pages[i]) as string[]) : [item.page],
+        ...(fetches[i] ? { fetch: JSON.parse(fetches[i]) as ImageFetchRecord } : {}),
+      })),
+    };
+  }
+
+  /** Every distinct content the job stored (one hash read: a job's files are bounded by its maxPages' images). */
+  async imageFiles(id: string): Promise<ImageFile[]> {
+    const values = await this.redis.hvals(this.keys.imageFiles(id));
+    return values.map((v) => JSON.parse(v) as ImageFile).sort((a, b) => a.sha256.localeCompare(b.sha256));
+  }
+
+  /** One stored content of the job, or null. */
+  async imageFile(id: string, sha256: string): Promise<ImageFile | null> {
+    const value = await this.redis.hget(this.keys.imageFiles(id), sha256);
+    return value === null ? null : (JSON.parse(value) as ImageFile);
+  }
+
+  /** The pages each image URL was found on (fetchImages jobs). */
+  async pagesOfImages(id: string, urls: string[]): Promise<Map<string, string[]>> {
+    const unique = [...new Set(urls)];
+    if (unique.length === 0) return new Map();
+    const values = await this.redis.hmget(this.keys.imagePages(id), ...unique);
+    return new Map(unique.map((url, i) => [url, values[i] ? (JSON.parse(values[i]) as string[]) : []]));
+  }
+
   async pages(id: string, offset: number, limit: number): Promise<{ total: number; items: PageRecord[] }> {
     return this.page<PageRecord>(this.keys.pages(id), offset, limit);
   }
@@ -220,7 +311,8 @@ export class JobStore {
     for (const image of result.images) args.push(image.url, image.alt, image.kind);
     args.push(result.children.length);
     for (const child of result.children) args.push(child.url, child.depth, child.robotsDisallowed ? 1 : 0);
-    const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks, k.takeovers(task.job)];
+    const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks, k.takeovers(task.job),
+      k.imagePages(task.job), k.imageFetches(task.job), k.imageFiles(task.job)];
     return Number(await new Promise((resolve, reject) => {
       this.completions.push({ keys, args, resolve, reject });
       if (this.completions.length === 1) setImmediate(() => void this.flushCompletions());
@@ -246,6 +338,14 @@ export class JobStore {
     } catch (error) {
       for (const call of batch) call.reject(error);
     }
+  }
+
+  /** Records an image task's result (COMPLETE_IMAGE); `file` with a stored content. Returns 1, or 0 for a duplicate. */
+  async completeImage(messageId: string, task: PageTask, record: ImageFetchRecord, file?: Omit<ImageFile, 'urls'>): Promise<number> {
+    const k = this.keys;
+    const others = jobKeyList(k, task.job).filter((key) => key !== k.job(task.job) && key !== k.imageFetches(task.job) && key !== k.imageFiles(task.job));
+    return Number(await scripts.completeImage.run(this.redis, [k.job(task.job), k.imageFetches(task.job), k.imageFiles(task.job), k.tasks, ...others],
+      [CONSUMER_GROUP, messageId, task.url, JSON.stringify(record), record.outcome, file?.sha256 ?? '', file === undefined ? '' : JSON.stringify(file)]));
   }
 
   async delay(messageId: string, task: PageTask, delayMs: number): Promise<void> {
@@ -298,12 +398,20 @@ function documentFrom(hash: Record<string, string>): JobDocument {
       queued: num('queued'), pending: num('pending'), fetched: num('fetched'), failed: num('failed'),
       robots: num('robots'), blocked: num('blocked'), cancelled: num('cancelled'), images: num('images'),
       dataImages: num('dataImages'), capped: num('capped'),
+      imagesStored: num('imagesStored'), imageFiles: num('imageFiles'), imagesNotStored: num('imagesNotStored'),
     },
     maxPagesReached: hash.maxPagesReached === '1',
   };
 }
 
 function optionsFrom(text: string | null | undefined): JobOptions {
-  const parsed = (text ? JSON.parse(text) : {}) as Partial<JobOptions>;
-  return { include: parsed.include ?? [], exclude: parsed.exclude ?? [], useSitemaps: parsed.useSitemaps ?? false };
+  return withDefaults((text ? JSON.parse(text) : {}) as Partial<JobOptions>);
+}
+
+/** A job's options, each missing one (a job stored before it existed, or a caller leaving it out) at its default. */
+function withDefaults(parsed: Partial<JobOptions>): JobOptions {
+  return {
+    include: parsed.include ?? [], exclude: parsed.exclude ?? [], useSitemaps: parsed.useSitemaps ?? false,
+    fetchImages: parsed.fetchImages ?? false, maxImageBytes: parsed.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES, imageTypes: parsed.imageTypes ?? [...IMAGE_TYPES],
+  };
 }

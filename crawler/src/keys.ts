@@ -4,6 +4,12 @@
  */
 export const CONSUMER_GROUP = 'workers';
 
+/**
+ * Image downloads travel on the page stream (same consumers, retries, delays and hand-backs), told apart by
+ * this depth, which no page has: the delay, promote and release scripts carry tasks through unchanged.
+ */
+export const IMAGE_TASK_DEPTH = -1;
+
 export interface CrawlerKeys {
   /** Stream of page tasks, read by the consumer group CONSUMER_GROUP. */
   tasks: string;
@@ -17,6 +23,12 @@ export interface CrawlerKeys {
   pages(id: string): string;
   imageSet(id: string): string;
   images(id: string): string;
+  /** fetchImages: image URL -> JSON list of the pages it was found on. */
+  imagePages(id: string): string;
+  /** fetchImages: image URL -> JSON of what downloading it gave (ImageFetchRecord). */
+  imageFetches(id: string): string;
+  /** fetchImages: sha256 -> JSON of the stored content and the URLs it came from (ImageFile). */
+  imageFiles(id: string): string;
   /** How often each URL's task was taken over from a silent worker (poison-task guard). */
   takeovers(id: string): string;
   robots(origin: string): string;
@@ -39,6 +51,9 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
     imageSet: (id) => `${job(id)}:imageset`,
     images: (id) => `${job(id)}:images`,
     takeovers: (id) => `${job(id)}:takeovers`,
+    imagePages: (id) => `${job(id)}:imagepages`,
+    imageFetches: (id) => `${job(id)}:imagefetches`,
+    imageFiles: (id) => `${job(id)}:imagefiles`,
     robots: (origin) => `${prefix}robots:${origin}`,
     robotsIndex: `${prefix}robots-index`,
     robotsSizes: `${prefix}robots-sizes`,
@@ -49,5 +64,6 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
 
 /** Every key that belongs to one job (they expire together once the job has nothing in flight). */
 export function jobKeyList(keys: CrawlerKeys, id: string): string[] {
-  return [keys.job(id), keys.seen(id), keys.done(id), keys.pages(id), keys.imageSet(id), keys.images(id), keys.takeovers(id)];
+  return [keys.job(id), keys.seen(id), keys.done(id), keys.pages(id), keys.imageSet(id), keys.images(id), keys.takeovers(id),
+    keys.imagePages(id), keys.imageFetches(id), keys.imageFiles(id)];
 }

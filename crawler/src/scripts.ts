@@ -2,11 +2,17 @@
  * Lua scripts: each runs atomically in Redis, which is what makes the crawl exact under redelivery.
  * Times come from Redis' own clock (TIME) so that workers with skewed clocks agree.
  */
+import { IMAGE_TASK_DEPTH } from './keys.js';
+
+/** Pages remembered per image URL (fetchImages jobs): a logo is on every page of a site; its listing names the first ones. */
+export const MAX_PAGES_PER_IMAGE = 50;
+
 const NOW = `local __t = redis.call('TIME') local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
 
 /**
  * KEYS: job, seen, tasks. ARGV: id, maxDepth, maxPages, scope, seedsJson, ttlSeconds, optionsJson, url...
  * Creates the job hash and enqueues the seeds at depth 0; returns the number of seeds queued (-1 if the id exists).
+ * `fetchImages` is copied out of the options so the completion script reads one field, not the JSON.
  * "seen" maps every admitted URL to the shortest link distance known for it.
  */
 export const CREATE_JOB = `${NOW}
@@ -23,10 +29,12 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'status', 'running', 'createdAt', now
   'maxDepth', ARGV[2], 'maxPages', ARGV[3], 'scope', ARGV[4], 'seeds', ARGV[5], 'options', ARGV[7],
   'queued', n, 'pending', n, 'fetched', 0, 'failed', 0, 'robots', 0, 'blocked', 0, 'cancelled', 0, 'images', 0,
   'dataImages', 0, 'capped', 0, 'ttl', ARGV[6])
+if cjson.decode(ARGV[7]).fetchImages == true then redis.call('HSET', KEYS[1], 'fetchImages', 1) end
 return n`;
 
 /**
- * The one step that records a page's result. KEYS: job, seen, done, pages, imageSet, images, tasks, takeovers.
+ * The one step that records a page's result. KEYS: job, seen, done, pages, imageSet, images, tasks, takeovers,
+ * imagePages, imageFetches, imageFiles.
  * ARGV: group, messageId, jobId, url, outcome (a count field), pageJson, imagePage, taskDepth,
  *       expandable (1: an HTML page, whose links count), expanded (1: its links are in this call),
  *       dataImages, capped (1: a link or image cap applied), nImages, (imageUrl, alt, kind) x nImages,
@@ -43,6 +51,9 @@ return n`;
  * the shorter depth: that revisit is not counted again, it only admits the children at their right depth.
  * "done" maps a URL to the depth it was expanded at ("d|i", i: its record's index), "n|i" for a page fetched
  * but not expanded, "x|i" for a final outcome (failed, robots, not HTML) that no path changes.
+ * With fetchImages, each new image URL is queued once as an image task (IMAGE_TASK_DEPTH, counted in
+ * pending like a page, so the job is done when its images are), and the pages an image is found on are kept
+ * (imagePages: url -> JSON list, at most MAX_PAGES_PER_IMAGE).
  * Returns 1 when recorded, 2 for a revisit, 0 for a duplicate, -1 when the job no longer exists.
  */
 export const COMPLETE_PAGE = `${NOW}
@@ -91,10 +102,27 @@ local i = 13
 local nImages = tonumber(ARGV[i])
 i = i + 1
 local newImages = 0
+local fetchImages = redis.call('HGET', KEYS[1], 'fetchImages') == '1'
 for _ = 1, nImages do
   if redis.call('SADD', KEYS[5], ARGV[i]) == 1 then
     redis.call('RPUSH', KEYS[6], cjson.encode({ url = ARGV[i], page = ARGV[7], alt = ARGV[i + 1], kind = ARGV[i + 2] }))
     newImages = newImages + 1
+    if fetchImages and status == 'running' then
+      pending = pending + 1
+      redis.call('XADD', KEYS[7], '*', 'j', ARGV[3], 'u', ARGV[i], 'd', '${IMAGE_TASK_DEPTH}', 'a', '1')
+    end
+  end
+  if fetchImages then
+    local known = redis.call('HGET', KEYS[9], ARGV[i])
+    local pages = known and cjson.decode(known) or {}
+    if #pages < ${MAX_PAGES_PER_IMAGE} then
+      local listed = false
+      for _, p in ipairs(pages) do if p == ARGV[7] then listed = true break end end
+      if not listed then
+        table.insert(pages, ARGV[7])
+        redis.call('HSET', KEYS[9], ARGV[i], cjson.encode(pages))
+      end
+    end
   end
   i = i + 3
 end
@@ -157,11 +185,60 @@ if pending <= 0 then
   local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0')
   if ttl and ttl > 0 then
     for k = 1, 6 do redis.call('EXPIRE', KEYS[k], ttl) end
-    redis.call('EXPIRE', KEYS[8], ttl)
+    for k = 8, 11 do redis.call('EXPIRE', KEYS[k], ttl) end
   end
 end
 ack()
 if prev then return 2 end
+return 1`;
+
+/**
+ * Records what downloading one image URL gave. KEYS: job, imageFetches, imageFiles, tasks, then the job's other
+ * keys (they expire together when nothing is in flight). ARGV: group, messageId, url, recordJson, outcome,
+ * sha256, fileJson (type, bytes, width, height, location).
+ * A stored content is listed once under its hash with every URL it came from (imageFiles: sha256 -> JSON).
+ * A redelivered task finds its URL in imageFetches and is only acknowledged.
+ * Returns 1 when recorded, 0 for a duplicate, -1 when the job no longer exists.
+ */
+export const COMPLETE_IMAGE = `${NOW}
+local function ack()
+  if ARGV[2] ~= '' then
+    redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
+    redis.call('XDEL', KEYS[4], ARGV[2])
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then ack() return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then ack() return 0 end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+if ARGV[5] == 'stored' then
+  redis.call('HINCRBY', KEYS[1], 'imagesStored', 1)
+  local known = redis.call('HGET', KEYS[3], ARGV[6])
+  local file
+  if known then
+    file = cjson.decode(known)
+  else
+    file = cjson.decode(ARGV[7])
+    file.urls = {}
+    redis.call('HINCRBY', KEYS[1], 'imageFiles', 1)
+  end
+  table.insert(file.urls, ARGV[3])
+  redis.call('HSET', KEYS[3], ARGV[6], cjson.encode(file))
+else
+  redis.call('HINCRBY', KEYS[1], 'imagesNotStored', 1)
+end
+local status = redis.call('HGET', KEYS[1], 'status')
+local pending = redis.call('HINCRBY', KEYS[1], 'pending', -1)
+redis.call('HSET', KEYS[1], 'updatedAt', now)
+if pending <= 0 and status == 'running' then redis.call('HSET', KEYS[1], 'status', 'done', 'finishedAt', now) end
+if pending <= 0 then
+  local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0')
+  if ttl and ttl > 0 then
+    for k = 1, #KEYS do
+      if k ~= 4 then redis.call('EXPIRE', KEYS[k], ttl) end
+    end
+  end
+end
+ack()
 return 1`;
 
 /**

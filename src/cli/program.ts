@@ -213,6 +213,17 @@ export function buildProgram(run: Runner): Command {
     .option('--insecure', 'allow sending the API token over plain http to a non-loopback address')
     .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
     .action((job, opts) => run(() => import('./commands/crawl-results.js'), job, opts));
+  crawl.command('download')
+    .description('download the images a job fetched (fetchImages) into a folder, one file per content, with images.jsonl')
+    .argument('<job>', 'job id')
+    .option('--dir <folder>', 'where to put them (default: ./crawl-<job>)')
+    .option('--type <types>', 'only these types, comma-separated (png,jpeg,gif,webp,svg,avif,bmp,ico)')
+    .option('--min-bytes <n>', 'only files of at least this many bytes')
+    .option('--max-bytes <n>', 'only files of at most this many bytes')
+    .option('--api <url>', 'crawler API base URL')
+    .option('--insecure', 'allow sending the API token over plain http to a non-loopback address')
+    .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
+    .action((job, opts) => run(() => import('./commands/crawl-download.js'), job, opts));
 
   for (const sub of [program, lock, secrets, tls, crawl]) sub.exitOverride();
   return program;

@@ -1,7 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
-import { CrawlerApiError, CrawlerClient, type JobDocument } from '@depl/crawler/client';
+import { CrawlerApiError, CrawlerClient, IMAGE_EXTENSIONS, type JobDocument } from '@depl/crawler/client';
 import { requireInventory } from '../apply/inventory.js';
 import { configPathFrom, loadConfig, type LoadedConfig } from '../config/load.js';
 import { OperationError, UserError, isDeplError, type ErrorCode } from '../errors.js';
@@ -168,4 +173,69 @@ export function progressLine(job: JobDocument, width = 30): string {
   const done = c.queued - c.pending;
   const filled = c.queued === 0 ? 0 : Math.round((done / c.queued) * width);
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] pages ${c.fetched}/${c.queued}  images ${c.images}`;
+}
+
+export interface DownloadProgress {
+  files: number;
+  totalFiles: number;
+  bytes: number;
+  totalBytes: number;
+  /** Already in the folder with the right content (a resumed download). */
+  kept: number;
+}
+
+/**
+ * `depl crawl download`: every content a fetchImages job stored (filtered by type and size) into `dir`, one
+ * file per content named by its SHA-256, each checked against its hash before it takes its name (a file that
+ * is there with the right content is kept, so an interrupted download resumes), and images.jsonl listing each
+ * file's type, size, URLs and pages.
+ */
+export async function downloadJobFiles(client: CrawlerClient, where: string, id: string, dir: string,
+  filter: { type?: string[]; minBytes?: number; maxBytes?: number }, onProgress: (progress: DownloadProgress) => void): Promise<DownloadProgress> {
+  const job = await callApi(where, () => client.get(id));
+  if (!job.request.fetchImages) {
+    throw new UserError(`job ${id} did not fetch images (it lists image URLs only)`, 'Submit the crawl again with image fetching on (fetchImages: true), then download it.', 'CRAWL_NO_IMAGE_FILES');
+  }
+  const files = await callApi(where, () => client.allFiles(id, filter));
+  await mkdir(dir, { recursive: true });
+  const progress: DownloadProgress = { files: 0, totalFiles: files.length, bytes: 0, totalBytes: files.reduce((n, f) => n + f.bytes, 0), kept: 0 };
+  onProgress(progress);
+  const manifest: string[] = [];
+  for (const file of files) {
+    const name = `${file.sha256}.${IMAGE_EXTENSIONS[file.type] ?? 'bin'}`;
+    const target = path.join(dir, name);
+    if (await hasContent(target, file.sha256)) progress.kept++;
+    else await downloadOne(client, where, id, file.sha256, target);
+    progress.files++;
+    progress.bytes += file.bytes;
+    onProgress(progress);
+    manifest.push(JSON.stringify({ file: name, sha256: file.sha256, type: file.type, bytes: file.bytes, width: file.width, height: file.height, urls: file.urls, pages: file.pages }));
+  }
+  await writeFile(path.join(dir, 'images.jsonl'), manifest.map((line) => `${line}\n`).join(''));
+  return progress;
+}
+
+async function hasContent(file: string, sha256: string): Promise<boolean> {
+  try {
+    return createHash('sha256').update(await readFile(file)).digest('hex') === sha256;
+  } catch {
+    return false;
+  }
+}
+
+async function downloadOne(client: CrawlerClient, where: string, id: string, sha256: string, target: string): Promise<void> {
+  const partial = `${target}.part`;
+  const { body } = await callApi(where, () => client.fileStream(id, sha256));
+  const hash = createHash('sha256');
+  try {
+    await pipeline(body, new Transform({ transform(chunk: Buffer, _encoding, done) { hash.update(chunk); done(null, chunk); } }), createWriteStream(partial));
+    const got = hash.digest('hex');
+    if (got !== sha256) {
+      throw new OperationError(`the crawler API sent content with SHA-256 ${got} for ${sha256} (job ${id})`, 'Run the download again; if it repeats, the image store on the cluster is damaged.', 'CRAWL_DOWNLOAD_CORRUPT');
+    }
+    await rename(partial, target);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
 }

@@ -1,4 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
@@ -6,10 +10,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
 import { PATTERN_LIMITS } from '../../crawler/src/core/url-patterns.js';
+import { createCrawlerApi } from '../../crawler/src/api/app.js';
+import { CrawlerClient } from '../../crawler/src/client.js';
+import { ServiceSecret } from '../../crawler/src/core/secret.js';
+import { downloadJobFiles, type DownloadProgress } from '../../src/workflows/crawl.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
+import { sha256Of, syntheticImage } from '../support/synthetic-images.js';
 
 /**
  * The worker side against a real Redis (append-only, so it can be restarted mid-crawl) and a local site.
@@ -124,6 +133,108 @@ describe('crawler workers', () => {
     }
     const alt = (await store.images(doc.id, 0, 100_000)).items.find((i) => i.url === `${site.origin}pic/7.jpg`);
     expect(alt).toEqual({ url: `${site.origin}pic/7.jpg`, page: `${site.origin}p/7.html`, alt: 'picture 7', kind: 'img' });
+  });
+
+  it('fetch each image once: type and size from its bytes, SHA-256, one stored file per content listing every URL and page', async () => {
+    const site = await startSite({ pages: 30, images: true, specials: false });
+    const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-images-'));
+    cleanups.push(() => rm(storePath, { recursive: true, force: true }));
+    const config = { ...configFor(), images: { storePath, maxImageBytes: 1024 * 1024 } };
+    const store = new JobStore(client, config.keyPrefix);
+    await startInProcessWorker(config);
+    await startInProcessWorker(config);
+    const wanted = ['png', 'jpeg', 'gif', 'webp', 'svg'] as const;
+    const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 1000, scope: 'host', fetchImages: true, maxImageBytes: 100_000, imageTypes: [...wanted] });
+    const doc = await waitForJob(store, job.id, 60_000);
+    expect(doc.status).toBe('done');
+    const listing = (await store.imageListing(doc.id, 0, 100_000)).items;
+    expect(new Set(listing.map((i) => i.url))).toEqual(site.expected.images);
+    const expectedFiles = new Map<string, { urls: string[]; bytes: Buffer }>();
+    for (const item of listing) {
+      const pathname = new URL(item.url).pathname;
+      const served = syntheticImage(pathname);
+      if (pathname.startsWith('/private/')) {
+        expect(item.fetch?.outcome, item.url).toBe('robots');
+        expect(site.hits.get(pathname) ?? 0).toBe(0);
+        continue;
+      }
+      // every other image was asked for exactly once (the logo is on all 30 pages, twice on each)
+      expect(site.hits.get(pathname), pathname).toBe(1);
+      if (pathname === '/big/huge.png') {
+        expect(item.fetch).toMatchObject({ outcome: 'too-large', status: 200 });
+        continue;
+      }
+      if (served!.type === null) {
+        expect(item.fetch, item.url).toMatchObject({ outcome: 'not-image', contentType: 'image/jpeg', bytes: served!.bytes.length });
+        continue;
+      }
+      const sha256 = sha256Of(served!.bytes);
+      // the type is the bytes' (abs/*.jpg is JPEG served as image/png), never the header's
+      expect(item.fetch, item.url).toMatchObject({ outcome: 'stored', type: served!.type, width: served!.width, height: served!.height, bytes: served!.bytes.length, sha256, contentType: served!.contentType });
+      const file = expectedFiles.get(sha256) ?? { urls: [], bytes: served!.bytes };
+      file.urls.push(item.url);
+      expectedFiles.set(sha256, file);
+    }
+    // duplicates merged: og/i.png is p/img/pi.png, pic/i-narrow.webp is the logo
+    expect(expectedFiles.size).toBeLessThan(listing.length - 30);
+    const files = await store.imageFiles(doc.id);
+    expect(new Map(files.map((f) => [f.sha256, [...f.urls].sort()]))).toEqual(new Map([...expectedFiles].map(([sha, f]) => [sha, f.urls.sort()])));
+    for (const file of files) {
+      const bytes = await readFile(path.join(storePath, file.location));
+      expect(sha256Of(bytes)).toBe(file.sha256);
+      expect(bytes.length).toBe(file.bytes);
+    }
+    // stored once: the store holds one file per content, nothing half-written
+    const stored = (await readdir(path.join(storePath, 'sha256'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+    expect(stored.map((e) => e.name).sort()).toEqual(files.map((f) => path.basename(f.location)).sort());
+    // every page an image is on: the logo on all 30, a page's own picture on that page alone
+    const logo = listing.find((i) => i.url === `${site.origin}img/logo.png`)!;
+    expect(new Set(logo.pages)).toEqual(new Set(Array.from({ length: 30 }, (_, i) => `${site.origin}p/${i}.html`)));
+    expect(listing.find((i) => i.url === `${site.origin}og/7.png`)!.pages).toEqual([`${site.origin}p/7.html`]);
+    expect(doc.counts).toMatchObject({
+      imagesStored: [...expectedFiles.values()].reduce((n, f) => n + f.urls.length, 0),
+      imageFiles: expectedFiles.size,
+      imagesNotStored: listing.length - [...expectedFiles.values()].reduce((n, f) => n + f.urls.length, 0),
+      pending: 0,
+    });
+
+    // the results API and `depl crawl download`: the PNG files only, each checked by its hash, with their pages
+    const token = 'image-test-token-0123-4567-89ab-cdef';
+    const api = createCrawlerApi({ config: { ...config, apiToken: new ServiceSecret(token) }, redis: client, log: { error: () => undefined } });
+    const server = createHttpServer(api.handle);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const crawlerClient = new CrawlerClient({ baseUrl, token });
+    const pngFiles = await crawlerClient.allFiles(doc.id, { type: ['png'], minBytes: 70 });
+    expect(pngFiles.length).toBeGreaterThan(0);
+    expect(pngFiles.every((f) => f.type === 'png' && f.bytes >= 70)).toBe(true);
+    expect(new Set(pngFiles.map((f) => f.sha256))).toEqual(new Set(files.filter((f) => f.type === 'png' && f.bytes >= 70).map((f) => f.sha256)));
+    const logoFile = pngFiles.find((f) => f.urls.includes(`${site.origin}img/logo.png`))!;
+    expect(logoFile.pages.length).toBe(30);
+    const downloadDir = path.join(storePath, '..', `${path.basename(storePath)}-download`);
+    cleanups.push(() => rm(downloadDir, { recursive: true, force: true }));
+    const seenProgress: DownloadProgress[] = [];
+    const done = await downloadJobFiles(crawlerClient, baseUrl, doc.id, downloadDir, { type: ['png'], minBytes: 70 }, (p) => seenProgress.push({ ...p }));
+    expect(done).toMatchObject({ files: pngFiles.length, totalFiles: pngFiles.length, kept: 0 });
+    expect(seenProgress.map((p) => p.files)).toEqual(Array.from({ length: pngFiles.length + 1 }, (_, i) => i));
+    for (const file of pngFiles) expect(sha256Of(await readFile(path.join(downloadDir, `${file.sha256}.png`)))).toBe(file.sha256);
+    const manifest = (await readFile(path.join(downloadDir, 'images.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { sha256: string; urls: string[] });
+    expect(new Set(manifest.map((m) => m.sha256))).toEqual(new Set(pngFiles.map((f) => f.sha256)));
+    // run again: everything is there with the right content, nothing is fetched again
+    expect(await downloadJobFiles(crawlerClient, baseUrl, doc.id, downloadDir, { type: ['png'], minBytes: 70 }, () => undefined)).toMatchObject({ kept: pngFiles.length });
+    const missing = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${'0'.repeat(64)}`);
+    expect(missing.status).toBe(404);
+
+    // a job that keeps PNGs only: the JPEG is read (its type is known from its bytes) but not stored
+    const pngOnly = await store.create({ urls: [site.seed], maxDepth: 0, maxPages: 10, scope: 'host', fetchImages: true, imageTypes: ['png'] });
+    const pngDoc = await waitForJob(store, pngOnly.id, 30_000);
+    const pngListing = (await store.imageListing(pngDoc.id, 0, 1000)).items;
+    expect(pngListing.find((i) => i.url === `${site.origin}abs/0.jpg`)!.fetch).toMatchObject({ outcome: 'type-not-wanted', type: 'jpeg', width: 30, height: 40 });
+    expect(new Set((await store.imageFiles(pngDoc.id)).map((f) => f.type))).toEqual(new Set(['png']));
   });
 
   it('never connect to a private address the config does not allow, linked or redirected to', async () => {

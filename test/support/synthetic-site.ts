@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { syntheticImage } from './synthetic-images.js';
 
 /**
  * A local website for crawler tests and the benchmark. Pages /p/<i>.html form a tree (page i links to pages
@@ -34,6 +35,12 @@ export interface SiteOptions {
   shortcuts?: boolean;
   /** Each page answer is held back a random 0..randomDelayMs ms, so responses arrive in a random order. */
   randomDelayMs?: number;
+  /**
+   * Serve the images the pages name (synthetic-images.ts: real files with known hashes, types and sizes,
+   * duplicates, lying Content-Types, an HTML ".jpg"), and on page 0 one image under robots' /private/ and
+   * one too large for the image tests.
+   */
+  images?: boolean;
 }
 
 export interface SyntheticSite {
@@ -90,6 +97,7 @@ ${useBase ? '<base href="/based/">' : ''}
 <img src="/img/logo.png#again" alt="logo again">
 <a href="/private/${i % 5}.html">members only</a>
 <a href="javascript:void(0)">js</a> <a href="mailto:someone@example.invalid">mail</a>
+${i === 0 && options.images ? '<img src="/private/hidden.png" alt="disallowed"><img src="/big/huge.png" alt="huge">' : ''}
 ${i === 0 && specials ? '<a href="/missing.html">gone</a> <a href="/files/report.pdf">pdf</a> <a href="/flaky.html">flaky</a>' : ''}
 ${i === 0 ? (options.extraLinksOnRoot ?? []).map((href) => `<a href="${href}">extra</a>`).join(' ') : ''}
 ${i === 0 ? (options.redirects ?? []).map((_, n) => `<a href="/redirect/${n}">moved</a>`).join(' ') : ''}
@@ -142,6 +150,8 @@ ${i === 0 && options.standards ? `<a href="/%70rivate/encoded.html">spelled diff
       res.writeHead(302, { location: '/private/target.html' }).end();
       return;
     }
+    const image = options.images ? syntheticImage(path) : undefined;
+    if (image !== undefined) return send(res, 200, image.contentType, image.bytes);
     const encoded = options.standards ? ENCODED_PAGES.find((p) => path === `/enc/${p.name}.html`) : undefined;
     if (encoded !== undefined) return send(res, 200, encoded.contentType, encoded.body());
     return send(res, 404, 'text/plain', 'not found');
@@ -169,6 +179,10 @@ ${i === 0 && options.standards ? `<a href="/%70rivate/encoded.html">spelled diff
       expected.fetched.add(`${origin}enc/${page.name}.html`);
       expected.images.add(new URL(page.image, origin).href);
     }
+  }
+  if (options.images && options.pages > 0) {
+    expected.images.add(`${origin}private/hidden.png`);
+    expected.images.add(`${origin}big/huge.png`);
   }
   if (specials) {
     expected.fetched.add(`${origin}files/report.pdf`);

@@ -1,7 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { BlobStore } from '../blob-store.js';
+import { IMAGE_MEDIA_TYPES } from '../core/image-type.js';
 import { jobRequestFromText, parseJobRequest } from '../core/job-request.js';
+import { fileFilterSchema, filterImageFiles } from '../core/image-files.js';
 import type { ServiceConfig } from '../config.js';
 import { JobStore, isJobId } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
@@ -40,6 +44,7 @@ type Route = { method: string; pattern: RegExp; name: string; run: (req: Incomin
 export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
   const { config, redis } = deps;
   const store = new JobStore(redis, config.keyPrefix, { jobTtlSeconds: config.jobTtlSeconds });
+  const blobs = new BlobStore(config.images.storePath);
   const metrics = new ApiMetrics();
   const problem = apiTokenProblem(config.apiToken);
   if (problem !== null) throw new Error(`refusing to start: ${problem}`);
@@ -69,7 +74,7 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         requireToken(req);
         const body = await readBody(req, config.api.maxBodyBytes);
         const input = parseSubmission(req.headers['content-type'], body);
-        const parsed = parseJobRequest(input, { maxPages: config.api.maxPagesLimit });
+        const parsed = parseJobRequest(input, { maxPages: config.api.maxPagesLimit, maxImageBytes: config.images.maxImageBytes });
         if (!parsed.ok) throw new HttpError(400, 'invalid_request', 'the job request is invalid', parsed.errors);
         const job = await store.create(parsed.value);
         sendJson(res, 201, job, { location: `/v1/jobs/${job.id}` });
@@ -97,12 +102,55 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         unlessPublic(publicAccess.jobReads, req);
         const page = paging.safeParse(Object.fromEntries(query));
         if (!page.success) throw new HttpError(400, 'invalid_query', 'offset must be >= 0 and limit between 1 and 1000', page.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-        await jobOr404(id!);
         const { offset, limit } = page.data;
-        const result = kind === 'images' ? await store.images(id!, offset, limit) : await store.pages(id!, offset, limit);
+        const job = await jobOr404(id!);
+        // a job that fetches images lists, per image URL, every page it is on and what downloading it gave
+        const result = kind === 'pages' ? await store.pages(id!, offset, limit)
+          : job.request.fetchImages ? await store.imageListing(id!, offset, limit) : await store.images(id!, offset, limit);
         sendJson(res, 200, { total: result.total, offset, limit, items: result.items });
       },
     })),
+    {
+      // the distinct contents a fetchImages job stored, each with its URLs and pages; filtered by type and size
+      method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/files\/?$/, name: '/v1/jobs/:id/files',
+      run: async (req, res, [id], query) => {
+        unlessPublic(publicAccess.jobReads, req);
+        const filter = fileFilterSchema.safeParse(Object.fromEntries(query));
+        if (!filter.success) throw new HttpError(400, 'invalid_query', 'the file filter is invalid', filter.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+        await jobOr404(id!);
+        const matching = filterImageFiles(await store.imageFiles(id!), filter.data);
+        const { offset, limit } = filter.data;
+        const items = matching.slice(offset, offset + limit);
+        const pages = await store.pagesOfImages(id!, items.flatMap((f) => f.urls));
+        sendJson(res, 200, {
+          total: matching.length, offset, limit,
+          items: items.map((f) => ({ ...f, pages: [...new Set(f.urls.flatMap((u) => pages.get(u) ?? []))] })),
+        });
+      },
+    },
+    {
+      method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/files\/([0-9a-f]{64})$/, name: '/v1/jobs/:id/files/:sha256',
+      run: async (req, res, [id, sha256]) => {
+        unlessPublic(publicAccess.jobReads, req);
+        await jobOr404(id!);
+        const file = await store.imageFile(id!, sha256!);
+        if (file === null) throw new HttpError(404, 'file_not_found', `job ${id} stored no content with SHA-256 ${sha256}`);
+        const opened = await blobs.open(file.location);
+        if (opened === null) throw new HttpError(410, 'file_gone', `the content ${sha256} is listed but no longer in the image store (${config.images.storePath})`);
+        res.writeHead(200, {
+          'content-type': IMAGE_MEDIA_TYPES[file.type], 'content-length': opened.bytes, 'cache-control': 'private, max-age=31536000, immutable',
+          // an SVG is shown as a file, never run as a page of this API's origin
+          'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox", 'x-content-type-options': 'nosniff',
+          etag: `"${sha256}"`,
+        });
+        if (req.method === 'HEAD') {
+          opened.stream.destroy();
+          res.end();
+          return;
+        }
+        await pipeline(opened.stream, res);
+      },
+    },
     { method: 'GET', pattern: /^\/healthz$/, name: '/healthz', run: async (_req, res) => sendJson(res, 200, { status: 'ok' }) },
     {
       method: 'GET', pattern: /^\/readyz$/, name: '/readyz',

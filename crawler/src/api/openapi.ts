@@ -25,6 +25,9 @@ export const openApiDocument = {
           include: { type: 'array', maxItems: 50, items: { type: 'string', maxLength: 500 }, description: 'links followed must match one: globs (* within a path segment, ** across) or /regex/flags (a linear-time subset: no backreferences or lookaround); at most 50 include and exclude patterns together' },
           exclude: { type: 'array', maxItems: 50, items: { type: 'string', maxLength: 500 }, description: 'links matching one are not followed' },
           useSitemaps: { type: 'boolean', default: false, description: 'also start from robots.txt Sitemap: lines (else /sitemap.xml) of each start origin' },
+          fetchImages: { type: 'boolean', default: false, description: 'download each image once (same address, robots and politeness rules as pages); type and size read from the bytes, SHA-256, one stored file per content' },
+          maxImageBytes: { type: 'integer', minimum: 1, default: 5242880, description: 'larger images are recorded as too-large, not stored; at most the service\'s images.maxImageBytes' },
+          imageTypes: { type: 'array', items: { type: 'string', enum: ['png', 'jpeg', 'gif', 'webp', 'svg', 'avif', 'bmp', 'ico'] }, description: 'types (sniffed from the bytes) that are stored; default all' },
         },
       },
       Job: {
@@ -36,7 +39,7 @@ export const openApiDocument = {
           updatedAt: { type: 'string', format: 'date-time' },
           finishedAt: { type: ['string', 'null'], format: 'date-time' },
           request: { $ref: '#/components/schemas/JobRequest' },
-          counts: { type: 'object', properties: Object.fromEntries(['queued', 'pending', 'fetched', 'failed', 'robots', 'blocked', 'cancelled', 'images', 'dataImages', 'capped'].map((k) => [k, { type: 'integer' }])) },
+          counts: { type: 'object', properties: Object.fromEntries(['queued', 'pending', 'fetched', 'failed', 'robots', 'blocked', 'cancelled', 'images', 'dataImages', 'capped', 'imagesStored', 'imageFiles', 'imagesNotStored'].map((k) => [k, { type: 'integer' }])) },
           maxPagesReached: { type: 'boolean' },
         },
       },
@@ -69,6 +72,16 @@ export const openApiDocument = {
     },
     '/v1/jobs/{id}/images': {
       get: { summary: 'Images found (each once, with the page it was first found on)', parameters: [jobId, ...paging], responses: { '200': { description: 'a page of images' }, ...errors(400, 404, 503) } },
+    },
+    '/v1/jobs/{id}/files': {
+      get: {
+        summary: 'fetchImages jobs: the distinct contents stored, each with sha256, type, bytes, width, height, location in the image store, and every URL and page it was found at',
+        parameters: [jobId, ...paging, ...['type', 'minBytes', 'maxBytes', 'minWidth', 'minHeight'].map((name) => ({ name, in: 'query', schema: { type: 'string' }, description: name === 'type' ? 'comma-separated types' : 'a bound (bytes or pixels)' }))],
+        responses: { '200': { description: 'a page of files' }, ...errors(400, 404, 503) },
+      },
+    },
+    '/v1/jobs/{id}/files/{sha256}': {
+      get: { summary: 'The bytes of one stored content (SVG served sandboxed)', parameters: [jobId, { name: 'sha256', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }], responses: { '200': { description: 'the image' }, ...errors(404, 410, 503) } },
     },
     '/v1/jobs/{id}/pages': {
       get: { summary: 'Pages visited and their outcome', parameters: [jobId, ...paging], responses: { '200': { description: 'a page of pages' }, ...errors(400, 404, 503) } },

@@ -2,12 +2,14 @@ import { z } from 'zod';
 import { canonicalUrl, describeUnsupportedUrl } from './url.js';
 import type { LinkScope } from './scope.js';
 import { PATTERN_LIMITS, describeBadPattern } from './url-patterns.js';
+import { IMAGE_TYPES, type ImageType } from './image-type.js';
 
 /** Limits a submitter may ask for; the service config caps them further (api.maxPagesLimit). */
 export const MAX_SEED_URLS = 100;
 export const MAX_DEPTH = 20;
 
 export const MAX_PATTERNS = PATTERN_LIMITS.maxPatterns;
+export const DEFAULT_MAX_IMAGE_BYTES = 5 * 1024 * 1024;
 const urlPattern = z.string().min(1).superRefine((value, ctx) => {
   const problem = describeBadPattern(value);
   if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
@@ -31,6 +33,12 @@ export const jobRequestSchema = z.strictObject({
   exclude: z.array(urlPattern).max(MAX_PATTERNS).default([]),
   /** Also start from the sitemaps robots.txt lists and /sitemap.xml of each start URL's origin. */
   useSitemaps: z.boolean().default(false),
+  /** Download every image found (once per URL), through the same address, robots and politeness rules as pages. */
+  fetchImages: z.boolean().default(false),
+  /** Images larger than this are recorded as too large, not stored (the service caps it: images.maxImageBytes). */
+  maxImageBytes: z.number().int().min(1).default(DEFAULT_MAX_IMAGE_BYTES),
+  /** Types (sniffed from the bytes) that are stored; others are recorded as skipped. */
+  imageTypes: z.array(z.enum(IMAGE_TYPES)).min(1).default([...IMAGE_TYPES]),
 }).superRefine((request, ctx) => {
   const count = request.include.length + request.exclude.length;
   if (count > MAX_PATTERNS) {
@@ -49,19 +57,26 @@ export interface JobRequest {
   include: string[];
   exclude: string[];
   useSitemaps: boolean;
+  fetchImages: boolean;
+  maxImageBytes: number;
+  imageTypes: ImageType[];
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
-export function parseJobRequest(input: unknown, limits: { maxPages: number }): ParseResult<JobRequest> {
+export function parseJobRequest(input: unknown, limits: { maxPages: number; maxImageBytes: number }): ParseResult<JobRequest> {
   const result = jobRequestSchema.safeParse(input);
   if (!result.success) {
     return { ok: false, errors: result.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`) };
   }
-  const { urls, maxDepth, maxPages, sameHost, scope, include, exclude, useSitemaps } = result.data;
+  const { urls, maxDepth, maxPages, sameHost, scope, include, exclude, useSitemaps, fetchImages, imageTypes } = result.data;
   if (maxPages > limits.maxPages) return { ok: false, errors: [`maxPages: expected at most ${limits.maxPages} (this service's limit)`] };
+  const asked = (input as { maxImageBytes?: unknown }).maxImageBytes;
+  if (typeof asked === 'number' && asked > limits.maxImageBytes) return { ok: false, errors: [`maxImageBytes: expected at most ${limits.maxImageBytes} (this service's limit)`] };
+  const maxImageBytes = Math.min(result.data.maxImageBytes, limits.maxImageBytes);
   const canonical = [...new Set(urls.map((u) => canonicalUrl(u)).filter((u): u is string => u !== null))];
-  return { ok: true, value: { urls: canonical, maxDepth, maxPages, scope: scope ?? (sameHost === false ? 'any' : 'host'), include, exclude, useSitemaps } };
+  return { ok: true, value: { urls: canonical, maxDepth, maxPages, scope: scope ?? (sameHost === false ? 'any' : 'host'), include, exclude, useSitemaps,
+    fetchImages, maxImageBytes, imageTypes: [...new Set(imageTypes)] } };
 }
 
 /** The seed's plain-text form: one URL per line; blank lines and # comments are ignored. */

@@ -1,12 +1,4 @@
-import robotsParserModule from 'robots-parser';
-
-interface ParsedRobots {
-  isAllowed(url: string, ua?: string): boolean | undefined;
-  getCrawlDelay(ua?: string): number | undefined;
-  getSitemaps(): string[];
-}
-// robots-parser is CommonJS whose typings do not describe its callable default export under NodeNext.
-const robotsParser = robotsParserModule as unknown as (url: string, text: string) => ParsedRobots;
+import { compileRobotsPattern, matchRobotsPattern, type RobotsPattern, type StepCounter } from './robots-pattern.js';
 
 /** What the crawler needs from a host's robots.txt. */
 export interface RobotsRules {
@@ -30,8 +22,7 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
  * RFC 9309 section 2.2.2: before matching, percent-encoded octets that stand for unreserved characters
  * (RFC 3986: ALPHA / DIGIT / "-" / "." / "_" / "~") are decoded, and every other percent-encoding is kept with
  * upper-case hex digits, in the URL's path and in the rules' patterns alike, so `/%70rivate/` and `/private/`
- * are one path while `/a%2Fb` stays distinct from `/a/b`. (robots-parser itself encodes non-ASCII and
- * upper-cases hex digits, but does not decode; this is the fix around it.)
+ * are one path while `/a%2Fb` stays distinct from `/a/b`.
  */
 export function normalisePercentEncoding(path: string): string {
   if (!path.includes('%')) return path;
@@ -41,17 +32,90 @@ export function normalisePercentEncoding(path: string): string {
   });
 }
 
-/** The robots.txt text with every Allow/Disallow pattern normalised as the URLs are (see above). */
-function normaliseRules(body: string): string {
-  if (!body.includes('%')) return body;
-  return body.replace(/^(\s*(?:allow|disallow)\s*:\s*)([^#\r\n]*)/gim, (_, key: string, pattern: string) => key + normalisePercentEncoding(pattern));
+/** RFC 9309 2.5: crawlers parse at least the first 500 KiB; the rest of a larger file is ignored. */
+export const MAX_ROBOTS_BYTES = 500 * 1024;
+
+/**
+ * Work one decision may cost (character comparisons, see robots-pattern.ts): each rule is linear in the path,
+ * but a file may hold tens of thousands of `*` rules. A real file's rules mostly fail on their first characters;
+ * a decision that would cost more than this (a few milliseconds) is answered "disallowed": a file the crawler
+ * cannot evaluate is not taken as permission.
+ */
+export const ROBOTS_DECISION_STEPS = 4_000_000;
+
+export interface RobotsRule {
+  pattern: RobotsPattern;
+  allow: boolean;
 }
 
-/** The URL as robots rules are matched against it: origin untouched, path and query normalised. */
-export function robotsMatchUrl(url: string): string {
-  const at = url.indexOf('/', url.indexOf('//') + 2);
-  if (at < 0 || !url.includes('%', at)) return url;
-  return url.slice(0, at) + normalisePercentEncoding(url.slice(at));
+export interface RobotsGroup {
+  rules: RobotsRule[];
+  crawlDelay?: number;
+}
+
+/** A product token as robots.txt groups are keyed: lower case, without a version or comment. */
+function productToken(userAgent: string): string {
+  const lower = userAgent.toLowerCase();
+  const slash = lower.indexOf('/');
+  return (slash >= 0 ? lower.slice(0, slash) : lower).trim();
+}
+
+/** A pattern as written, with non-ASCII percent-encoded (as URLs are) and then normalised like a URL's path. */
+function normalisePattern(pattern: string): string {
+  let encoded = pattern;
+  try {
+    encoded = encodeURI(pattern).replace(/%25/g, '%');
+  } catch {
+    // a lone surrogate: kept as written
+  }
+  return normalisePercentEncoding(encoded);
+}
+
+/**
+ * The groups of a robots.txt (RFC 9309 2.1): consecutive user-agent lines open a group that the following rule
+ * lines belong to; groups naming one agent are merged; lines without a colon are ignored, as are rules before
+ * any user-agent line. Sitemap lines belong to no group.
+ */
+export function parseRobotsTxt(body: string): { groups: Map<string, RobotsGroup>; sitemaps: string[] } {
+  const groups = new Map<string, RobotsGroup>();
+  const sitemaps: string[] = [];
+  let agents: string[] = [];
+  let inAgentLines = false;
+  const groupOf = (agent: string) => {
+    let group = groups.get(agent);
+    if (group === undefined) groups.set(agent, (group = { rules: [] }));
+    return group;
+  };
+  for (const raw of body.split(/\r\n|\r|\n/)) {
+    const hash = raw.indexOf('#');
+    const line = hash >= 0 ? raw.slice(0, hash) : raw;
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const key = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (key === '') continue;
+    if (key === 'user-agent') {
+      if (!inAgentLines) agents = [];
+      if (value !== '') agents.push(productToken(value));
+    } else if (key === 'allow' || key === 'disallow') {
+      const rule = value === '' ? undefined : { pattern: compileRobotsPattern(normalisePattern(value)), allow: key === 'allow' };
+      // an empty Disallow still gives its agents a group (of no rules), which then wins over `*`
+      for (const agent of agents) {
+        const group = groupOf(agent);
+        if (rule !== undefined) group.rules.push(rule);
+      }
+    } else if (key === 'crawl-delay') {
+      const delay = Number(value);
+      for (const agent of agents) {
+        const group = groupOf(agent);
+        if (value !== '' && Number.isFinite(delay) && delay >= 0) group.crawlDelay = delay;
+      }
+    } else if (key === 'sitemap' && value !== '') {
+      sitemaps.push(value);
+    }
+    inAgentLines = key === 'user-agent';
+  }
+  return { groups, sitemaps };
 }
 
 /**
@@ -60,30 +124,47 @@ export function robotsMatchUrl(url: string): string {
  * (RFC 9309 2.3.1.4: meanwhile nothing of the origin is fetched).
  * Matching follows the RFC: the group of the most specific product token (else `*`), the longest matching
  * Allow/Disallow pattern wins, Allow wins a tie, `*` matches any run of characters and a final `$` anchors.
+ * Only the first MAX_ROBOTS_BYTES of the body are read.
  */
 export function robotsFromResponse(robotsUrl: string, status: number, body: string, userAgent: string): RobotsRules {
   if (status >= 400 && status < 500) return ALLOW_ALL;
   if (status < 200 || status >= 300) throw new Error(`robots.txt answered ${status}`);
-  const robots = robotsParser(robotsUrl, normaliseRules(body));
-  const delay = robots.getCrawlDelay(userAgent);
-  const robotsPath = new URL(robotsUrl).pathname;
-  // robots-parser re-parses the URL on every call (~25 µs); a crawl asks about the same links again and
-  // again (every page links home), so answers are remembered, in a bounded map.
+  const { groups, sitemaps } = parseRobotsTxt(body.length > MAX_ROBOTS_BYTES ? body.slice(0, MAX_ROBOTS_BYTES) : body);
+  const group = groups.get(productToken(userAgent)) ?? groups.get('*');
+  // longest first, Allow before Disallow at one length: the first rule that matches decides
+  const rules = [...(group?.rules ?? [])].sort((a, b) => b.pattern.source.length - a.pattern.source.length || Number(b.allow) - Number(a.allow));
+  const robots = new URL(robotsUrl);
+  // a crawl asks about the same links again and again (every page links home): answers are remembered, bounded
   const answers = new Map<string, boolean>();
   return {
     isAllowed: (url) => {
       let allowed = answers.get(url);
       if (allowed === undefined) {
-        const matchUrl = robotsMatchUrl(url);
-        // RFC 9309 2.2.2: /robots.txt itself is always allowed. robots-parser answers undefined for URLs of
-        // another origin; those are governed by their own file.
-        allowed = new URL(matchUrl).pathname === robotsPath || robots.isAllowed(matchUrl, userAgent) !== false;
+        allowed = decideRobots(robots, rules, url, { steps: 0 });
         if (answers.size >= 50_000) answers.clear();
         answers.set(url, allowed);
       }
       return allowed;
     },
-    crawlDelaySeconds: typeof delay === 'number' && Number.isFinite(delay) ? delay : undefined,
-    sitemaps: robots.getSitemaps().filter((s) => /^https?:\/\//i.test(s)),
+    crawlDelaySeconds: group?.crawlDelay,
+    sitemaps: sitemaps.filter((s) => /^https?:\/\//i.test(s)),
   };
+}
+
+/** One decision: true unless the longest matching rule disallows, or the decision would cost too much. */
+export function decideRobots(robots: URL, rules: RobotsRule[], url: string, counter: StepCounter): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  // URLs of another origin are governed by their own file; /robots.txt itself is always allowed (2.2.2)
+  if (parsed.origin !== robots.origin || parsed.pathname === robots.pathname) return true;
+  const path = normalisePercentEncoding(parsed.pathname + parsed.search);
+  for (const rule of rules) {
+    if (matchRobotsPattern(rule.pattern, path, counter)) return rule.allow;
+    if (counter.steps > ROBOTS_DECISION_STEPS) return false;
+  }
+  return true;
 }

@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import { hostname as machineName } from 'node:os';
 import type { Redis } from 'ioredis';
+import { BlobStore } from '../blob-store.js';
 import { createAddressPolicy } from '../core/address-policy.js';
+import { IMAGE_EXTENSIONS, readImageFacts } from '../core/image-type.js';
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
 import { pageMatchBudget, urlFilter, type LinkFilter, type MatchBudget } from '../core/url-patterns.js';
 import type { ServiceConfig } from '../config.js';
-import { JobStore, taskFromFields, type JobMeta, type PageResult, type PageTask } from '../jobs.js';
+import { isImageTask, JobStore, taskFromFields, type ImageFetchRecord, type ImageFile, type JobMeta, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { RobotsCache } from './robots-cache.js';
 import { sitemapUrls } from './sitemaps.js';
@@ -51,6 +54,7 @@ export class CrawlWorker {
   private readonly store: JobStore;
   private readonly fetcher: SafeFetcher;
   private readonly robots: RobotsCache;
+  private readonly blobs: BlobStore;
   private readonly held = new Map<string, Held>();
   private readonly metaCache = new Map<string, { meta: JobMeta | null; filter: LinkFilter; expires: number }>();
   /** Per job: links (with the depth they were sent at) and images whose completion script already ran here. */
@@ -59,7 +63,7 @@ export class CrawlWorker {
   private loops: Promise<unknown>[] = [];
   private timers: NodeJS.Timeout[] = [];
   private wake: (() => void) | undefined;
-  readonly stats = { completed: 0, duplicates: 0, retried: 0, takenOver: 0, released: 0 };
+  readonly stats = { completed: 0, duplicates: 0, retried: 0, takenOver: 0, released: 0, imagesStored: 0 };
 
   constructor(private readonly options: CrawlWorkerOptions) {
     const { config } = options;
@@ -76,6 +80,7 @@ export class CrawlWorker {
       userAgent: config.worker.userAgent,
     });
     this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, config.worker.userAgent, config.worker.robotsCache);
+    this.blobs = new BlobStore(config.images.storePath);
   }
 
   async start(): Promise<void> {
@@ -189,12 +194,16 @@ export class CrawlWorker {
   private async handle(messageId: string, task: PageTask, takenOver: boolean, signal: AbortSignal): Promise<void> {
     const { config } = this.options;
     const { meta, filter } = await this.jobMeta(task.job);
+    const image = isImageTask(task);
     if (meta === null || meta.status !== 'running') {
-      await this.finish(messageId, task, { outcome: 'cancelled', page: null, images: [], children: [] });
+      if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'cancelled' });
+      else await this.finish(messageId, task, { outcome: 'cancelled', page: null, images: [], children: [] });
       return;
     }
     if (takenOver && (await this.store.countTakeover(task)) > MAX_TAKEOVERS) {
-      await this.finish(messageId, task, { outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', error: `abandoned after ${MAX_TAKEOVERS} takeovers` }, images: [], children: [] });
+      const error = `abandoned after ${MAX_TAKEOVERS} takeovers`;
+      if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'failed', error });
+      else await this.finish(messageId, task, { outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', error }, images: [], children: [] });
       return;
     }
     const url = new URL(task.url);
@@ -206,7 +215,8 @@ export class CrawlWorker {
       return;
     }
     if (!rules.isAllowed(task.url)) {
-      await this.finish(messageId, task, { outcome: 'robots', page: { url: task.url, depth: task.depth, outcome: 'robots' }, images: [], children: [] });
+      if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'robots' });
+      else await this.finish(messageId, task, { outcome: 'robots', page: { url: task.url, depth: task.depth, outcome: 'robots' }, images: [], children: [] });
       return;
     }
     const interval = Math.max(config.worker.hostDelayMs, Math.min((rules.crawlDelaySeconds ?? 0) * 1000, config.worker.maxHostDelayMs));
@@ -217,6 +227,10 @@ export class CrawlWorker {
         return;
       }
       if (slot.waitMs > 0) await sleep(slot.waitMs, signal);
+    }
+    if (image) {
+      await this.downloadImage(messageId, task, meta, signal);
+      return;
     }
     let fetched;
     try {
@@ -293,6 +307,67 @@ export class CrawlWorker {
     });
   }
 
+  /**
+   * An image task: the bytes (capped at the job's maxImageBytes), their type sniffed and size read from them,
+   * their SHA-256, and the content kept once in the image store under that hash.
+   */
+  private async downloadImage(messageId: string, task: PageTask, meta: JobMeta, signal: AbortSignal): Promise<void> {
+    let fetched;
+    try {
+      fetched = await this.fetcher.fetchBytes(task.url, meta.options.maxImageBytes, signal, this.checkRedirect);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      if (isRobotsDisallowed(error)) {
+        await this.finishImage(messageId, task, { url: task.url, outcome: 'robots', finalUrl: error.url, error: error.message });
+        return;
+      }
+      await this.failOrRetry(messageId, task, error, undefined);
+      return;
+    }
+    if (fetched.kind === 'http-error') {
+      if (verdictForStatus(fetched.status) === 'retry' && task.attempt < this.options.config.worker.maxAttempts) {
+        await this.retry(messageId, task, parseRetryAfter(fetched.retryAfter, Date.now()));
+        return;
+      }
+      await this.finishImage(messageId, task, { url: task.url, outcome: 'failed', status: fetched.status, finalUrl: fetched.finalUrl });
+      return;
+    }
+    const seen = { url: task.url, status: fetched.status, finalUrl: fetched.finalUrl, contentType: fetched.contentType };
+    if (fetched.kind === 'too-large') {
+      await this.finishImage(messageId, task, { ...seen, outcome: 'too-large', error: `larger than maxImageBytes (${meta.options.maxImageBytes})` });
+      return;
+    }
+    const body = fetched.body;
+    const facts = readImageFacts(body);
+    if (facts === null) {
+      await this.finishImage(messageId, task, { ...seen, outcome: 'not-image', bytes: body.length });
+      return;
+    }
+    const described = { ...seen, type: facts.type, bytes: body.length, width: facts.width, height: facts.height };
+    if (!meta.options.imageTypes.includes(facts.type)) {
+      await this.finishImage(messageId, task, { ...described, outcome: 'type-not-wanted' });
+      return;
+    }
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const { location } = await this.blobs.put(sha256, IMAGE_EXTENSIONS[facts.type], body);
+    await this.finishImage(messageId, task, { ...described, outcome: 'stored', sha256 },
+      { sha256, type: facts.type, bytes: body.length, width: facts.width, height: facts.height, location });
+  }
+
+  private async finishImage(messageId: string, task: PageTask, record: ImageFetchRecord, file?: Omit<ImageFile, 'urls'>): Promise<void> {
+    const held = this.held.get(messageId);
+    if (held !== undefined) {
+      held.busy = false;
+      this.wake?.();
+    }
+    const recorded = await this.store.completeImage(messageId, task, record, file);
+    if (recorded === 0) this.stats.duplicates++;
+    else {
+      this.stats.completed++;
+      if (record.outcome === 'stored') this.stats.imagesStored++;
+    }
+  }
+
   /** Sitemaps of an origin are read for the first of the job's start URLs on it only. */
   private firstSeedOfOrigin(meta: JobMeta, url: URL): boolean {
     return meta.seeds.find((s) => new URL(s).origin === url.origin) === url.href;
@@ -305,15 +380,19 @@ export class CrawlWorker {
   };
 
   private async failOrRetry(messageId: string, task: PageTask, error: unknown, retryAfterMs: number | undefined): Promise<void> {
+    const image = isImageTask(task);
     if (isBlocked(error)) {
-      await this.finish(messageId, task, { outcome: 'blocked', page: { url: task.url, depth: task.depth, outcome: 'blocked', error: (error as Error).message }, images: [], children: [] });
+      const message = (error as Error).message;
+      if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'blocked', error: message });
+      else await this.finish(messageId, task, { outcome: 'blocked', page: { url: task.url, depth: task.depth, outcome: 'blocked', error: message }, images: [], children: [] });
       return;
     }
     if (task.attempt < this.options.config.worker.maxAttempts) {
       await this.retry(messageId, task, retryAfterMs);
       return;
     }
-    await this.finish(messageId, task, { outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', error: describe(error) }, images: [], children: [] });
+    if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'failed', error: describe(error) });
+    else await this.finish(messageId, task, { outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', error: describe(error) }, images: [], children: [] });
   }
 
   private async retry(messageId: string, task: PageTask, retryAfterMs: number | undefined): Promise<void> {
@@ -335,11 +414,13 @@ export class CrawlWorker {
     // may shorten its path (shortest-path depth), so it is sent again.
     const known = this.recordedFor(task.job);
     const children = result.children.filter((c) => (known.get(c.url) ?? Infinity) > c.depth);
-    // Images are keyed apart from links: <a href="big.jpg"> and <img src="big.jpg"> are two facts.
-    const images = result.images.filter((i) => !known.has(`\0${i.url}`));
+    // Images are keyed apart from links: <a href="big.jpg"> and <img src="big.jpg"> are two facts. A job that
+    // fetches images lists every page an image is on, so there an image is known per page.
+    const perPage = this.metaCache.get(task.job)?.meta?.options.fetchImages === true ? `\0${result.imagePage ?? task.url}` : '';
+    const images = result.images.filter((i) => !known.has(`\0${i.url}${perPage}`));
     const recorded = await this.store.complete(messageId, task, { ...result, children, images });
     for (const c of children) known.set(c.url, c.depth);
-    for (const i of images) known.set(`\0${i.url}`, 0);
+    for (const i of images) known.set(`\0${i.url}${perPage}`, 0);
     if (recorded === 0) this.stats.duplicates++;
     else this.stats.completed++;
   }

@@ -1,13 +1,11 @@
 import type { Redis } from 'ioredis';
-import { robotsFromResponse, robotsUrlFor, type RobotsRules } from '../core/robots.js';
+import { MAX_ROBOTS_BYTES, robotsFromResponse, robotsUrlFor, type RobotsRules } from '../core/robots.js';
 import type { WorkerConfig } from '../config.js';
 import type { CrawlerKeys } from '../keys.js';
 import { LuaScript } from '../lua.js';
 import { STORE_ROBOTS } from '../scripts.js';
 import type { SafeFetcher } from './safe-fetch.js';
 
-/** RFC 9309 2.5: crawlers parse at least the first 500 KiB; the rest of a larger file is ignored. */
-const MAX_ROBOTS_BYTES = 512 * 1024;
 const storeRobots = new LuaScript(STORE_ROBOTS);
 
 export type RobotsCacheLimits = WorkerConfig['robotsCache'];

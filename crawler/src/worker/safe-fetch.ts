@@ -95,6 +95,11 @@ export type PageFetch =
   | { kind: 'other'; status: number; finalUrl: string; contentType: string }
   | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string };
 
+export type BytesFetch =
+  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer }
+  | { kind: 'too-large'; status: number; finalUrl: string; contentType: string }
+  | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string };
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export class SafeFetcher {
@@ -159,6 +164,41 @@ export class SafeFetcher {
     return { kind: 'html', status, finalUrl, extract: extractor.end(), truncated, encoding: decoder.encoding };
   }
 
+  /**
+   * GET an image's bytes with the same safety (every hop checked) and a size cap: an answer larger than
+   * `maxBytes` (said by Content-Length or found while reading) is not read further.
+   */
+  async fetchBytes(url: string, maxBytes: number, signal?: AbortSignal, checkHop?: HopCheck): Promise<BytesFetch> {
+    const { response, finalUrl, release } = await this.follow(url, 'image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5', signal, checkHop);
+    try {
+      const status = response.statusCode;
+      const contentType = String(response.headers['content-type'] ?? '');
+      if (status < 200 || status >= 300) {
+        discard(response.body);
+        const retryAfter = response.headers['retry-after'];
+        return { kind: 'http-error', status, finalUrl, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
+      }
+      const declared = Number(response.headers['content-length'] ?? NaN);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        discard(response.body);
+        return { kind: 'too-large', status, finalUrl, contentType };
+      }
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (bytes > maxBytes) {
+          discard(response.body);
+          return { kind: 'too-large', status, finalUrl, contentType };
+        }
+        chunks.push(chunk);
+      }
+      return { kind: 'bytes', status, finalUrl, contentType, body: Buffer.concat(chunks) };
+    } finally {
+      release();
+    }
+  }
+
   /** GET a small text resource (robots.txt) with the same safety and a size cap. */
   async fetchText(url: string, maxBytes: number, signal?: AbortSignal): Promise<{ status: number; body: string }> {
     const { response, release } = await this.follow(url, 'text/plain,*/*;q=0.5', signal);
@@ -220,8 +260,11 @@ async function readText(response: Dispatcher.ResponseData, maxBytes: number): Pr
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    // what fits is kept (RFC 9309 2.5: the first 500 KiB of a robots.txt are parsed), the rest is not read
+    const room = maxBytes - bytes;
     bytes += chunk.length;
     if (bytes > maxBytes) {
+      if (room > 0) chunks.push(chunk.subarray(0, room));
       discard(response.body);
       break;
     }

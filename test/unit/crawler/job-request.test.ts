@@ -1,12 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { jobRequestFromText, parseJobRequest } from '../../../crawler/src/core/job-request.js';
 
-const limits = { maxPages: 1000 };
+const limits = { maxPages: 1000, maxImageBytes: 50 * 1024 * 1024 };
 
 describe('parseJobRequest', () => {
   it('fills defaults and canonicalises and dedupes seeds', () => {
     const result = parseJobRequest({ urls: ['http://S.test/#a', 'http://s.test/'] }, limits);
-    expect(result).toEqual({ ok: true, value: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false } });
+    expect(result).toEqual({ ok: true, value: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false,
+      fetchImages: false, maxImageBytes: 5 * 1024 * 1024, imageTypes: ['png', 'jpeg', 'gif', 'webp', 'svg', 'avif', 'bmp', 'ico'] } });
+  });
+
+  it('takes image fetching per job, its size within the service limit and known types only', () => {
+    const result = parseJobRequest({ urls: ['http://s.test/'], fetchImages: true, maxImageBytes: 1000, imageTypes: ['png', 'svg', 'png'] }, limits);
+    expect(result).toMatchObject({ ok: true, value: { fetchImages: true, maxImageBytes: 1000, imageTypes: ['png', 'svg'] } });
+    expect(parseJobRequest({ urls: ['http://s.test/'], maxImageBytes: 60 * 1024 * 1024 }, limits)).toEqual({ ok: false, errors: ['maxImageBytes: expected at most 52428800 (this service\'s limit)'] });
+    const unknown = parseJobRequest({ urls: ['http://s.test/'], imageTypes: ['tiff'] }, limits);
+    expect(unknown.ok).toBe(false);
   });
 
   it('takes include/exclude patterns (globs or /regex/) and useSitemaps, and refuses a bad regex', () => {
