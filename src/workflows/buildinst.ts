@@ -33,7 +33,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
-import { issueEdgeCertificates, readCertificateFiles, syncEdgeCertificates } from './tls.js';
+import { issueEdgeCertificates, readCertificateFiles } from './tls.js';
+import { syncEdgeCertificates } from './tls-edge-sync.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
 import { accessorySecretsLabel, configDocument, LABELS, pinnedSpec, planAccessory, planSecrets, planVersionServices, specImageId, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
@@ -99,7 +100,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const cluster = options.cluster ?? (await openCluster(loaded, log));
   let engine: Engine | undefined;
   try {
-    engine = await managerEngine(loaded, cluster);
+    engine = await managerEngine(cluster);
     const opened = engine;
     const command = `depl buildinst ${target.branch !== undefined ? `--branch ${target.branch}` : `--version ${target.version}`}`;
     const http = httpVersion(config, target.version);
@@ -184,7 +185,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
     if (https) {
       const labels = existing.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
-      await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), ctx.loaded, [...new Set([...labels, version])]);
+      await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), ctx.loaded.config, [...new Set([...labels, version])]);
     }
     session = await openRelease(fencedControl(await clusterPortFor(cluster, ctx.loaded.config, log), ctx.lock), ctx.command);
     session.check(request);

@@ -44,7 +44,7 @@ export interface ClusterPort {
   now?: () => Date;
   /**
    * Makes the edge's HTTPS settings match the certificate store for these versions, never issuing or renewing
-   * (src/workflows/tls.ts syncCertificatesForRelease), called under the lock by every release change
+   * (src/workflows/tls-edge-sync.ts syncCertificatesForRelease), called under the lock by every release change
    * (src/workflows/release.ts); returns the new HTTPS settings when they changed, null when they did not.
    * Absent: TLS is not this control's business (tests, the fake cluster).
    */
@@ -97,7 +97,7 @@ export function swarmOn(manager: Remote): SwarmReplicas {
 /** Puts services back through the manager's Engine API (opened for this only: it is rarely needed). */
 async function restoreOnCluster(loaded: LoadedConfig, cluster: Cluster, services: readonly ServiceRestore[]): Promise<void> {
   const [{ managerEngine }, { restoreServices }] = await Promise.all([import('../apply/docker.js'), import('../apply/swarm.js')]);
-  const engine = await managerEngine(loaded, cluster);
+  const engine = await managerEngine(cluster);
   try {
     await restoreServices(engine, services);
   } finally {
@@ -127,8 +127,8 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
       // TLS off, and the edge had no HTTPS settings when it was looked up just now: there is nothing to sync,
       // so the switch skips the round trip (only a run with TLS on writes them)
       if (tlsSettings(config).mode === 'off' && site.render.tls === undefined) return null;
-      const { syncCertificatesForRelease } = await import('./tls.js');
-      return syncCertificatesForRelease(tlsStoreFor(cluster.manager, config.app), loaded, log, versions);
+      const { syncCertificatesForRelease } = await import('./tls-edge-sync.js');
+      return syncCertificatesForRelease(tlsStoreFor(cluster.manager, config.app), config, log, versions);
     }
     : undefined;
   return {
@@ -158,9 +158,9 @@ export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: 
     if (mode === 'files') return await fn(await clusterPortFor(cluster, loaded.config, log, true));
     if (mode === 'dry-run') {
       // what the certificates in the store would render, without issuing or writing anything
-      const { syncEdgeCertificates } = await import('./tls.js');
+      const { syncEdgeCertificates } = await import('./tls-edge-sync.js');
       const versions = async () => (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
-      const { render } = await syncEdgeCertificates(tlsStoreFor(cluster.manager, loaded.config.app), loaded, versions, { write: false });
+      const { render } = await syncEdgeCertificates(tlsStoreFor(cluster.manager, loaded.config.app), loaded.config, versions, { write: false });
       return await fn(await clusterPortFor(cluster, loaded.config, log, true, undefined, { render }));
     }
     // every command that touches the edge syncs its HTTPS settings with the certificate store, under its lock (release.ts)

@@ -49,7 +49,7 @@ beforeAll(async () => {
   });
   app = tc.loaded.config.app;
   await Promise.all([startVersion('v1'), startVersion('v2')]);
-  const engine = await managerEngine(tc.loaded, tc.cluster);
+  const engine = await managerEngine(tc.cluster);
   try {
     await ensureEdgeService(tc.cluster, engine, { app, image: nginx });
   } finally {

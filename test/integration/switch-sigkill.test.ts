@@ -43,7 +43,7 @@ beforeAll(async () => {
   // v4 after v3: prune --keep 1 keeps the newest one, so their creation order must be known
   await Promise.all([startVersion('v1'), startVersion('v2'), startVersion('v3')]);
   await startVersion('v4');
-  const engine = await managerEngine(tc.loaded, tc.cluster);
+  const engine = await managerEngine(tc.cluster);
   try {
     await ensureEdgeService(tc.cluster, engine, { app, image: nginx });
   } finally {
