@@ -106,7 +106,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
     const http = httpVersion(config, target.version);
     if (options.dryRun) {
       // Nothing is built or created: the edge's files are read as they are.
-      const control = await clusterPortFor(cluster, config, log, true);
+      const control = await clusterPortFor(cluster, config, log, { filesOnly: true });
       return await withRelease(control, command, { dryRun: true }, async (session) => {
         const change = await session.change({ kind: 'install', version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), ...http });
         return { version: target.version, url: http.http !== undefined ? `http://${versionHost(target.version, config.domain)}/` : null, services: Object.keys(config.services).map((s) => serviceName(config.app, target.version, s)), timings: { build: 0, distribute: 0, install: 0, total: Date.now() - started }, change };
@@ -605,5 +605,5 @@ async function repairEarlierInstall(ctx: InstallContext): Promise<void> {
   // opening the release state repairs the edge and then the interrupted install (src/workflows/release.ts)
   if (control !== undefined) await openRelease(withRestore(fencedControl(control, ctx.lock)), ctx.command);
   // the edge is not running: its services are removed without it (the next release change re-renders its routing)
-  else await repairInterruptedInstall(withRestore(fencedControl(await clusterPortFor(cluster, config, log, true), ctx.lock)), intent);
+  else await repairInterruptedInstall(withRestore(fencedControl(await clusterPortFor(cluster, config, log, { filesOnly: true }), ctx.lock)), intent);
 }

@@ -276,7 +276,7 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
   const cluster = await openCluster(loaded, log);
   try {
     return await withLock(cluster.manager, config.app, { command: 'tls renew', waitMs: options.lockWaitMs ?? 0 }, async () => {
-      const view = await readRelease(await clusterPortFor(cluster, config, log, true));
+      const view = await readRelease(await clusterPortFor(cluster, config, log, { filesOnly: true }));
       const routing = routingFor(view.state, config.app, config.domain, view.installed);
       const result = await issueEdgeCertificates(cluster, loaded, log, routing.versions.map((v) => v.label), options);
       // the routing stays; the settings (certificates) changed: the edge reloads them gracefully

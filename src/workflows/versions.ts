@@ -45,7 +45,7 @@ export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain'
 
 /** A port for reading only: no edge container, and the HTTPS settings not read (a read renders nothing). */
 export function readingPort(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<ClusterPort> {
-  return clusterPortFor(cluster, loaded.config, log, true, undefined, { render: undefined });
+  return clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render: undefined } });
 }
 
 /** Opens the cluster and its manager's engine (over the same SSH connection) for a read or a change, and closes both afterwards. */
