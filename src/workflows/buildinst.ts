@@ -117,7 +117,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       waitMs: options.lockWaitMs ?? 0,
       log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, (lock) => install({ loaded, cluster, lock, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded, log) }));
+    }, (lock) => install({ loaded, cluster, lock, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded.root, loaded.config, log) }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();

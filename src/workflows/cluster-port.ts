@@ -175,7 +175,7 @@ export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: 
       return await fn(await clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render } }));
     }
     // every command that touches the edge syncs its HTTPS settings with the certificate store, under its lock (release.ts)
-    return await fn({ ...(await clusterPortFor(cluster, loaded.config, log, { syncCertificates: true })), hooks: operatorHooks(loaded, log) });
+    return await fn({ ...(await clusterPortFor(cluster, loaded.config, log, { syncCertificates: true })), hooks: operatorHooks(loaded.root, loaded.config, log) });
   } finally {
     await cluster.close();
   }
