@@ -1,13 +1,18 @@
+import type { ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 /**
- * Expected failures carry an exit code and, for the user's own mistakes, a hint that says what to fix.
+ * Expected failures carry an exit code, a code from src/error-codes.ts that scripts can branch on (`--json`
+ * prints it), and, for the user's own mistakes, a hint that says what to fix.
  * Anything that is not a DeplError is a bug: src/cli/main.ts prints it as such.
  */
 export abstract class DeplError extends Error {
   abstract readonly exitCode: 1 | 2;
   constructor(
     message: string,
-    readonly hint?: string,
-    readonly code: string = 'DEPL_ERROR',
+    readonly hint: string | undefined,
+    readonly code: ErrorCode,
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -23,13 +28,6 @@ export class UserError extends DeplError {
 /** The operation was valid but failed against the world (SSH, Docker, Heat, a health check): exit 1. */
 export class OperationError extends DeplError {
   readonly exitCode = 1 as const;
-}
-
-/** A command in the contract whose implementation has not landed yet. */
-export class NotImplementedError extends OperationError {
-  constructor(command: string) {
-    super(`'depl ${command}' is not implemented yet`, 'See README.md for what works today.', 'NOT_IMPLEMENTED');
-  }
 }
 
 export function isDeplError(error: unknown): error is DeplError {

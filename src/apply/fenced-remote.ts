@@ -41,7 +41,7 @@ export class FencedRemote implements Remote {
     const refusal = parseFenceRefusal(result.code, result.stderr);
     if (refusal !== null) throw this.refused(refusal);
     if (options.check !== false && result.code !== 0) {
-      throw new OperationError(`${this.name}: \`${line.slice(0, 200)}\` failed (exit ${result.code}): ${result.stderr.trim().split('\n').slice(-5).join('\n')}`);
+      throw new OperationError(`${this.name}: \`${line.slice(0, 200)}\` failed (exit ${result.code}): ${result.stderr.trim().split('\n').slice(-5).join('\n')}`, undefined, 'REMOTE_COMMAND_FAILED');
     }
     return result;
   }

@@ -41,7 +41,7 @@ export class LocalRemote implements Remote {
     const result = await child;
     const out: ExecResult = { code: result.exitCode ?? (result.timedOut ? 124 : 1), stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
     if (options.check !== false && out.code !== 0) {
-      throw new OperationError(`localhost: \`${what}\` failed (exit ${out.code}): ${out.stderr.trim().split('\n').slice(-5).join('\n')}`);
+      throw new OperationError(`localhost: \`${what}\` failed (exit ${out.code}): ${out.stderr.trim().split('\n').slice(-5).join('\n')}`, undefined, 'REMOTE_COMMAND_FAILED');
     }
     return out;
   }

@@ -89,7 +89,7 @@ export class SshRemote implements Remote {
   async readFile(file: string): Promise<string | null> {
     const result = await this.exec(['sh', '-c', 'if [ -e "$1" ]; then exec cat "$1"; else exit 44; fi', 'sh', file], { check: false });
     if (result.code === 44) return null;
-    if (result.code !== 0) throw new OperationError(`${this.name}: cannot read ${file}: ${result.stderr.trim()}`);
+    if (result.code !== 0) throw new OperationError(`${this.name}: cannot read ${file}: ${result.stderr.trim()}`, undefined, 'REMOTE_READ_FAILED');
     return result.stdout;
   }
 

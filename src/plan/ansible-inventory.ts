@@ -27,9 +27,9 @@ export function renderAnsibleInventory(input: AnsibleInventoryInput): string {
   const line = (n: InventoryNode) => `${hostToken(n.name, 'node name')} ansible_host=${hostToken(n.address, `address of ${n.name}`)}`;
   const managers = input.nodes.filter((n) => n.role === 'manager').map(line);
   const workers = input.nodes.filter((n) => n.role === 'worker').map(line);
-  if (managers.length === 0) throw new UserError('the inventory has no manager node');
-  if (!/^[a-z_][a-z0-9_-]*$/.test(input.user)) throw new UserError(`ssh user "${input.user}" is not a Unix user name`);
-  if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) throw new UserError(`ssh port ${input.port} is not a port number`);
+  if (managers.length === 0) throw new UserError('the inventory has no manager node', undefined, 'NO_MANAGER');
+  if (!/^[a-z_][a-z0-9_-]*$/.test(input.user)) throw new UserError(`ssh user "${input.user}" is not a Unix user name`, undefined, 'INVENTORY_INVALID');
+  if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535) throw new UserError(`ssh port ${input.port} is not a port number`, undefined, 'INVENTORY_INVALID');
   // ssh's own arguments are split by Ansible as a shell would: each path is shell-quoted inside them
   const sshArgs = `-o UserKnownHostsFile=${quote(input.knownHostsFile)} -o StrictHostKeyChecking=yes`;
   return [
@@ -64,6 +64,6 @@ function varValue(value: string): string {
 
 /** Host lines are split on spaces and cannot quote a host's name: names and addresses are checked instead. */
 function hostToken(value: string, what: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(value)) throw new UserError(`${what} "${value}" is not a host name or address`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(value)) throw new UserError(`${what} "${value}" is not a host name or address`, undefined, 'INVENTORY_INVALID');
   return value;
 }

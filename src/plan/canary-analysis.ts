@@ -51,10 +51,10 @@ export function decideCanaryStep(report: StatsReport, canaryVersion: string, liv
 export function parseSteps(text: string): number[] {
   const steps = text.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => Number(s.replace(/%$/, '')));
   if (steps.length === 0 || steps.some((n) => !Number.isFinite(n) || n <= 0 || n > 100)) {
-    throw new UserError(`--steps "${text}" must be a comma-separated list of percentages from 1 to 100`, 'For example: --steps 10,25,50,100');
+    throw new UserError(`--steps "${text}" must be a comma-separated list of percentages from 1 to 100`, 'For example: --steps 10,25,50,100', 'BAD_STEPS');
   }
   for (let i = 1; i < steps.length; i++) {
-    if ((steps[i] ?? 0) <= (steps[i - 1] ?? 0)) throw new UserError(`--steps "${text}" must rise step by step`, 'For example: --steps 10,25,50,100');
+    if ((steps[i] ?? 0) <= (steps[i - 1] ?? 0)) throw new UserError(`--steps "${text}" must rise step by step`, 'For example: --steps 10,25,50,100', 'BAD_STEPS');
   }
   return steps;
 }

@@ -84,17 +84,17 @@ export function assertRouting(state: Routing): void {
   const labels = new Set<string>();
   for (const version of state.versions) {
     assertVersion(version);
-    if (labels.has(version.label)) throw new UserError(`edge state lists version "${version.label}" twice`);
+    if (labels.has(version.label)) throw new UserError(`edge state lists version "${version.label}" twice`, undefined, 'ROUTING_INVALID');
     labels.add(version.label);
   }
   if (state.live !== undefined && !labels.has(state.live)) {
-    throw new UserError(`live version "${state.live}" is not installed (installed: ${[...labels].join(', ') || 'none'})`);
+    throw new UserError(`live version "${state.live}" is not installed (installed: ${[...labels].join(', ') || 'none'})`, undefined, 'ROUTING_INVALID');
   }
   if (state.canary !== undefined) {
     const { version, weight } = state.canary;
-    if (!labels.has(version)) throw new UserError(`canary version "${version}" is not installed (installed: ${[...labels].join(', ') || 'none'})`);
-    if (!Number.isFinite(weight) || weight < 0 || weight > 100) throw new UserError(`canary weight ${weight} is outside 0..100`);
-    if (weight > 0 && state.live === undefined) throw new UserError('a canary needs a live version to split traffic with; switch to a version first');
+    if (!labels.has(version)) throw new UserError(`canary version "${version}" is not installed (installed: ${[...labels].join(', ') || 'none'})`, undefined, 'ROUTING_INVALID');
+    if (!Number.isFinite(weight) || weight < 0 || weight > 100) throw new UserError(`canary weight ${weight} is outside 0..100`, undefined, 'ROUTING_INVALID');
+    if (weight > 0 && state.live === undefined) throw new UserError('a canary needs a live version to split traffic with; switch to a version first', undefined, 'ROUTING_INVALID');
   }
 }
 
@@ -102,13 +102,13 @@ function assertVersion(version: RoutedVersion): void {
   must(checkVersionLabel(version.label), `version label "${version.label}"`);
   const { service, port, address } = version.upstream;
   must(checkDnsLabel(service), `upstream service "${service}" of version ${version.label}`);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`upstream port ${port} of version ${version.label} is not a port number`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`upstream port ${port} of version ${version.label} is not a port number`, undefined, 'ROUTING_INVALID');
   if (address !== undefined) {
     const match = ADDRESS.exec(address);
     const host = match?.[1];
     const addressPort = Number(match?.[2]);
     if (match === null || host === undefined || addressPort < 1 || addressPort > 65535 || !isHostOrIpv4(host)) {
-      throw new UserError(`upstream address "${address}" of version ${version.label} is not host:port`);
+      throw new UserError(`upstream address "${address}" of version ${version.label} is not host:port`, undefined, 'ROUTING_INVALID');
     }
   }
 }
@@ -119,5 +119,5 @@ function isHostOrIpv4(host: string): boolean {
 }
 
 function must(check: NameCheck, what: string): void {
-  if (!check.ok) throw new UserError(`${what} ${check.reason}`);
+  if (!check.ok) throw new UserError(`${what} ${check.reason}`, undefined, 'ROUTING_INVALID');
 }

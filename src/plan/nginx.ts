@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import { EDGE_LUA_MODULE } from './edge-lua.js';
 import { fnv1a } from './edge-routing.js';
 import { checkAppName } from '../names.js';
-import { acmeChallengeLines, assertTlsRender, hstsLines, httpsRedirectLines, httpsServers, tlsHttpLines, type EdgeTlsRender } from './nginx-tls.js';
+import { acmeChallengeLines, assertTlsRender, hstsLines, httpsRedirectLines, httpsServers, tlsHttpLines, type EdgeTlsRender } from './tls/nginx.js';
 
 /**
  * The edge's nginx configuration. It holds no version, host or weight: those are in the routing table
@@ -36,7 +36,7 @@ export interface NginxRenderOptions {
   workerProcesses?: number | 'auto';
   /** How often the edge looks at the routing file by itself (depl also asks it to, see edge-lua.ts). */
   pollSeconds?: number;
-  /** HTTPS and ACME challenges (src/plan/nginx-tls.ts); absent: plain http only. */
+  /** HTTPS and ACME challenges (src/plan/tls/nginx.ts); absent: plain http only. */
   tls?: EdgeTlsRender;
   /** Who the probe answers (IPv4 addresses or networks); default PROBE_ALLOW. */
   probeAllow?: readonly string[];
@@ -220,26 +220,26 @@ function listenDirective(options: NginxRenderOptions): string {
 
 function assertOptions(options: NginxRenderOptions): void {
   const { port, address } = options.listen;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`edge listen port ${port} is not a port number`);
-  if (address !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) throw new UserError(`edge listen address "${address}" is not an IPv4 address`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`edge listen port ${port} is not a port number`, undefined, 'EDGE_OPTIONS_INVALID');
+  if (address !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) throw new UserError(`edge listen address "${address}" is not an IPv4 address`, undefined, 'EDGE_OPTIONS_INVALID');
   if (options.resolver !== undefined && !/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/.test(options.resolver)) {
-    throw new UserError(`resolver "${options.resolver}" is not an IPv4 address`);
+    throw new UserError(`resolver "${options.resolver}" is not an IPv4 address`, undefined, 'EDGE_OPTIONS_INVALID');
   }
   for (const [what, path] of Object.entries(options.paths)) {
-    if (!/^\/[A-Za-z0-9._/-]*$/.test(path)) throw new UserError(`edge ${what} path "${path}" must be absolute and contain only letters, digits, ".", "_", "-" and "/"`);
+    if (!/^\/[A-Za-z0-9._/-]*$/.test(path)) throw new UserError(`edge ${what} path "${path}" must be absolute and contain only letters, digits, ".", "_", "-" and "/"`, undefined, 'EDGE_OPTIONS_INVALID');
   }
   const workers = options.workerProcesses;
   if (workers !== undefined && workers !== 'auto' && (!Number.isInteger(workers) || workers < 1)) {
-    throw new UserError(`worker_processes ${workers} is not a positive whole number`);
+    throw new UserError(`worker_processes ${workers} is not a positive whole number`, undefined, 'EDGE_OPTIONS_INVALID');
   }
   for (const network of options.probeAllow ?? []) {
-    if (!/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(network)) throw new UserError(`probe allow "${network}" is not an IPv4 address or network`);
+    if (!/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(network)) throw new UserError(`probe allow "${network}" is not an IPv4 address or network`, undefined, 'EDGE_OPTIONS_INVALID');
   }
   assertTlsRender(options.tls);
   const poll = options.pollSeconds;
-  if (poll !== undefined && !(Number.isFinite(poll) && poll >= 0.01 && poll <= 60)) throw new UserError(`routing poll interval ${poll}s is outside 0.01..60`);
+  if (poll !== undefined && !(Number.isFinite(poll) && poll >= 0.01 && poll <= 60)) throw new UserError(`routing poll interval ${poll}s is outside 0.01..60`, undefined, 'EDGE_OPTIONS_INVALID');
 }
 
 function must(ok: boolean, message: string): void {
-  if (!ok) throw new UserError(message);
+  if (!ok) throw new UserError(message, undefined, 'EDGE_OPTIONS_INVALID');
 }

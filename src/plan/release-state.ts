@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ErrorCode } from '../error-codes.js';
 import { describeScale, MAX_REPLICAS, type ScaleTarget } from './scale.js';
 
 /**
@@ -153,7 +154,7 @@ export interface ReleaseFacts {
 
 /** Why a request is refused; the workflow turns it into a UserError (exit 2, nothing changed). */
 export interface Refusal {
-  code: string;
+  code: ErrorCode;
   message: string;
   hint?: string;
 }
@@ -185,7 +186,7 @@ export function planRelease(state: ReleaseState, request: ReleaseRequest, facts:
   }
 }
 
-const refuse = (code: string, message: string, hint?: string): Planned => ({ ok: false, refusal: { code, message, ...(hint !== undefined ? { hint } : {}) } });
+const refuse = (code: ErrorCode, message: string, hint?: string): Planned => ({ ok: false, refusal: { code, message, ...(hint !== undefined ? { hint } : {}) } });
 
 function entry(facts: ReleaseFacts, action: HistoryAction, version: string | null, extra: Partial<HistoryEntry> = {}): HistoryEntry {
   return { at: facts.at, action, version, by: facts.by, ...extra };

@@ -4,11 +4,11 @@ import { Agent } from 'undici';
 import { CrawlerApiError, CrawlerClient, type JobDocument } from '@depl/crawler/client';
 import { requireInventory } from '../apply/inventory.js';
 import { configPathFrom, loadConfig, type LoadedConfig } from '../config/load.js';
-import { OperationError, UserError, isDeplError } from '../errors.js';
+import { OperationError, UserError, isDeplError, type ErrorCode } from '../errors.js';
 import { registerSecret } from '../util/redact.js';
 import { resolveSecrets } from '../apply/secrets-store.js';
 import { secretNameAtPath } from '../plan/secrets.js';
-import { tlsSettings } from '../plan/tls.js';
+import { tlsSettings } from '../plan/tls/certificates.js';
 
 /**
  * `depl crawl`: where the crawler API is and how to talk to it. By default the live version through the
@@ -102,6 +102,26 @@ async function loadOptionalConfig(file: string | undefined, env: NodeJS.ProcessE
   }
 }
 
+/**
+ * The crawler API's own error codes (crawler/src/api, and the client's not_json) as depl's: a code this depl
+ * does not know (a newer crawler's) is CRAWL_REJECTED for a 4xx answer, CRAWL_FAILED otherwise.
+ */
+const CRAWLER_API_CODES = new Map<string, ErrorCode>([
+  ['body_too_large', 'CRAWL_BODY_TOO_LARGE'],
+  ['internal_error', 'CRAWL_INTERNAL_ERROR'],
+  ['invalid_query', 'CRAWL_INVALID_QUERY'],
+  ['invalid_request', 'CRAWL_INVALID_REQUEST'],
+  ['job_not_found', 'CRAWL_JOB_NOT_FOUND'],
+  ['malformed_json', 'CRAWL_MALFORMED_JSON'],
+  ['method_not_allowed', 'CRAWL_METHOD_NOT_ALLOWED'],
+  ['not_found', 'CRAWL_NOT_FOUND'],
+  ['not_json', 'CRAWL_NOT_JSON'],
+  ['redis_unavailable', 'CRAWL_REDIS_UNAVAILABLE'],
+  ['too_many_failed_logins', 'CRAWL_TOO_MANY_FAILED_LOGINS'],
+  ['unauthorized', 'CRAWL_UNAUTHORIZED'],
+  ['unsupported_media_type', 'CRAWL_UNSUPPORTED_MEDIA_TYPE'],
+]);
+
 /** API errors as depl errors: the caller's mistakes exit 2, the service's trouble exits 1. */
 export async function callApi<T>(where: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -110,8 +130,8 @@ export async function callApi<T>(where: string, fn: () => Promise<T>): Promise<T
     if (error instanceof CrawlerApiError) {
       const detail = [error.message, ...error.details].join('\n  ');
       if (error.status === 401) throw new UserError(`crawler API at ${where}: ${detail}`, 'The token is the secret config.apiTokenFile points at (see `depl secrets list`); a rotated one takes effect with the next buildinst. Or set DEPL_API_TOKEN.', 'CRAWL_UNAUTHORIZED');
-      if (error.status >= 400 && error.status < 500) throw new UserError(`crawler API at ${where}: ${detail}`, undefined, `CRAWL_${error.code.toUpperCase()}`);
-      throw new OperationError(`crawler API at ${where} failed: ${detail}`, undefined, `CRAWL_${error.code.toUpperCase()}`);
+      if (error.status >= 400 && error.status < 500) throw new UserError(`crawler API at ${where}: ${detail}`, undefined, CRAWLER_API_CODES.get(error.code) ?? 'CRAWL_REJECTED');
+      throw new OperationError(`crawler API at ${where} failed: ${detail}`, undefined, CRAWLER_API_CODES.get(error.code) ?? 'CRAWL_FAILED');
     }
     const message = (error as Error).message || String(error);
     throw new OperationError(`cannot reach the crawler API at ${where}: ${message}`, 'Is the version live (depl status)? Or pass --api URL.', 'CRAWL_UNREACHABLE', { cause: error });

@@ -7,7 +7,7 @@ import type { ControllerState } from '../plan/autoscale.js';
 import { nodeListCommand, parseNodeList } from '../plan/bootstrap.js';
 import type { JobRow } from '../plan/jobs.js';
 import { nodeInspectCommand, nodeTableFromInspect, type NodeTableRow } from '../plan/node-table.js';
-import { tlsSettings, type InstalledCertificate } from '../plan/tls.js';
+import { tlsSettings, type InstalledCertificate } from '../plan/tls/certificates.js';
 import type { Logger } from '../util/log.js';
 import { readAutoscaleStatus } from './autoscale-report.js';
 import { openCluster } from './cluster.js';

@@ -1,4 +1,4 @@
-import { OperationError } from '../../errors.js';
+import { OperationError, type ErrorCode } from '../../errors.js';
 import { renderRoutingTable, type EdgeReport } from '../../plan/edge-routing.js';
 import { configGeneration, renderNginxConfig, type EdgeSettings } from '../../plan/nginx.js';
 import type { Routing } from '../../plan/release-state.js';
@@ -109,7 +109,7 @@ export type EdgeFailureOutcome =
   | 'unknown';
 
 export class EdgeApplyError extends OperationError {
-  constructor(message: string, hint: string | undefined, code: string, readonly outcome: EdgeFailureOutcome) {
+  constructor(message: string, hint: string | undefined, code: ErrorCode, readonly outcome: EdgeFailureOutcome) {
     super(message, hint, code);
   }
 }

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, probeFromNodeCommand, type NginxRenderOptions } from '../../plan/nginx.js';
-import type { EdgeTlsRender } from '../../plan/nginx-tls.js';
+import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import { edgeContainerQuery, edgeDir, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
@@ -150,13 +150,13 @@ async function edgeContainerCommands(cluster: Cluster, app: string): Promise<Ret
  * refreshed them passes what it wrote (`tls`) and saves the read.
  */
 export async function clusterEdgeFiles(cluster: Cluster, app: string, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeSite> {
-  if (!/^[a-z0-9-]+$/.test(app)) throw new UserError(`app name "${app}" is not a DNS label`);
+  if (!/^[a-z0-9-]+$/.test(app)) throw new UserError(`app name "${app}" is not a DNS label`, undefined, 'BAD_APP_NAME');
   const render = containerRenderOptions(app);
   const https = tls !== undefined ? tls.render : await readEdgeTlsRender(cluster.manager, edgeDir(app));
   return {
     remote: cluster.manager,
     dir: edgeDir(app),
-    nginx: () => { throw new OperationError('the edge container is not known here'); },
+    nginx: () => { throw new OperationError('the edge container is not known here', undefined, 'EDGE_CONTAINER_UNKNOWN'); },
     reload: [],
     render: https === undefined ? render : { ...render, tls: https },
     url: `http://${cluster.managerNode.address}:80`,

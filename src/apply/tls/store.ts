@@ -1,8 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { OperationError } from '../../errors.js';
 import { quote } from '../../plan/shell.js';
-import type { EdgeTlsRender } from '../../plan/nginx-tls.js';
-import { certificatesServedAt, challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls.js';
+import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
+import { certificatesServedAt, challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls/certificates.js';
 import type { Remote } from '../remote.js';
 
 /**
@@ -29,7 +29,7 @@ export function tlsStoreFor(remote: Remote, app: string): TlsStore {
 }
 
 export function certificatePaths(store: Pick<TlsStore, 'edgeDir'>, id: string): { dir: string; chain: string; key: string } {
-  if (!/^[a-z0-9*][a-z0-9.-]*$/i.test(id) || id.includes('..')) throw new OperationError(`certificate id "${id}" is not a host name`);
+  if (!/^[a-z0-9*][a-z0-9.-]*$/i.test(id) || id.includes('..')) throw new OperationError(`certificate id "${id}" is not a host name`, undefined, 'TLS_CERT_ID_INVALID');
   const dir = `${store.edgeDir}/tls/${id}`;
   return { dir, chain: `${dir}/fullchain.pem`, key: `${dir}/privkey.pem` };
 }
@@ -87,7 +87,7 @@ export function renderFile(store: Pick<TlsStore, 'edgeDir'>): string {
 }
 
 /**
- * What nginx renders for HTTPS at time `now`: only the certificates valid then (src/plan/tls.ts
+ * What nginx renders for HTTPS at time `now`: only the certificates valid then (src/plan/tls/certificates.ts
  * certificatesServedAt); the hosts of an expired one are served over plain HTTP.
  */
 export function edgeTlsRenderFrom(store: Pick<TlsStore, 'edgeDir'>, installed: readonly InstalledCertificate[], now: number, options: { port?: number; hstsMaxAge?: number } = {}): EdgeTlsRender {

@@ -19,9 +19,9 @@ interface InitOptions {
 
 export default async function init(ctx: CommandContext, opts: InitOptions): Promise<void> {
   const app = checkAppName(opts.app);
-  if (!app.ok) throw new UserError(`--app "${opts.app}" ${app.reason}`, 'Choose a short lower-case name like "crawler".');
+  if (!app.ok) throw new UserError(`--app "${opts.app}" ${app.reason}`, 'Choose a short lower-case name like "crawler".', 'BAD_APP_NAME');
   const domain = checkDomainName(opts.domain);
-  if (!domain.ok) throw new UserError(`--domain "${opts.domain}" ${domain.reason}`, 'Use a domain like crawler.example.org.');
+  if (!domain.ok) throw new UserError(`--domain "${opts.domain}" ${domain.reason}`, 'Use a domain like crawler.example.org.', 'BAD_DOMAIN');
 
   const ask = ctx.interactive
     ? async (q: { message: string; default: string; validate: (v: string) => true | string }) => (await import('@inquirer/prompts')).input(q)

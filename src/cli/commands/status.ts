@@ -2,10 +2,10 @@ import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
 import { formatNodeTable } from '../../plan/node-table.js';
 import type { VersionRow } from '../../plan/versions-table.js';
-import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls.js';
-import { describeRenewalRecord } from '../../plan/tls-renewal.js';
+import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
+import { describeRenewalRecord } from '../../plan/tls/renewal.js';
 import { readStatus, type StatusReading } from '../../workflows/status.js';
-import { describeCertificates } from '../../workflows/tls.js';
+import { describeCertificates } from '../../workflows/tls/certificates.js';
 import type { JobRow } from '../../plan/jobs.js';
 import { describeAutoscale, type ControllerState } from '../../plan/autoscale.js';
 

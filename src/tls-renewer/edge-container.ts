@@ -56,7 +56,7 @@ function demultiplex(raw: Buffer): { stdout: string; stderr: string } {
 export async function runningContainerOf(service: string): Promise<string | null> {
   const filters = encodeURIComponent(JSON.stringify({ label: [`com.docker.swarm.service.name=${service}`], status: ['running'] }));
   const answer = await engine('GET', `/containers/json?filters=${filters}`);
-  if (answer.status !== 200) throw new OperationError(`the Docker Engine refused to list containers: HTTP ${answer.status} ${answer.body.toString().slice(0, 200)}`);
+  if (answer.status !== 200) throw new OperationError(`the Docker Engine refused to list containers: HTTP ${answer.status} ${answer.body.toString().slice(0, 200)}`, undefined, 'DOCKER_API');
   const list = JSON.parse(answer.body.toString()) as Array<{ Id: string }>;
   return list[0]?.Id ?? null;
 }
@@ -68,16 +68,16 @@ export class EdgeContainerRemote implements Remote {
   }
 
   async exec(argv: Argv, options: ExecOptions = {}): Promise<ExecResult> {
-    if (options.stdin !== undefined) throw new OperationError('the edge container remote takes no stdin');
+    if (options.stdin !== undefined) throw new OperationError('the edge container remote takes no stdin', undefined, 'REMOTE_STDIN_UNSUPPORTED');
     const created = await engine('POST', `/containers/${this.container}/exec`, { Cmd: [...argv], AttachStdout: true, AttachStderr: true, Tty: false });
-    if (created.status !== 201) throw new OperationError(`${this.name}: cannot run ${argv.join(' ')}: HTTP ${created.status} ${created.body.toString().slice(0, 200)}`);
+    if (created.status !== 201) throw new OperationError(`${this.name}: cannot run ${argv.join(' ')}: HTTP ${created.status} ${created.body.toString().slice(0, 200)}`, undefined, 'DOCKER_API');
     const { Id } = JSON.parse(created.body.toString()) as { Id: string };
     const started = await engine('POST', `/exec/${Id}/start`, { Detach: false, Tty: false }, options.timeoutMs ?? 60_000);
     const inspected = await engine('GET', `/exec/${Id}/json`);
     const exitCode = (JSON.parse(inspected.body.toString()) as { ExitCode: number | null }).ExitCode ?? 1;
     const result = { code: exitCode, ...demultiplex(started.body) };
     if (options.check !== false && result.code !== 0) {
-      throw new OperationError(`${this.name}: \`${argv.join(' ')}\` failed (exit ${result.code}): ${result.stderr.trim().split('\n').slice(-5).join('\n')}`);
+      throw new OperationError(`${this.name}: \`${argv.join(' ')}\` failed (exit ${result.code}): ${result.stderr.trim().split('\n').slice(-5).join('\n')}`, undefined, 'REMOTE_COMMAND_FAILED');
     }
     return result;
   }

@@ -1,9 +1,9 @@
-import type { DeplConfig, TlsConfig } from '../config/schema.js';
-import { OperationError } from '../errors.js';
-import type { EdgeTlsRender } from '../plan/nginx-tls.js';
-import { certificatesServedAt, describeWithheld, planCertificates, tlsSettings, wantedCertificates, type InstalledCertificate, type WithheldCertificate } from '../plan/tls.js';
-import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, removeCertificate, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
-import type { Logger } from '../util/log.js';
+import type { DeplConfig, TlsConfig } from '../../config/schema.js';
+import { OperationError } from '../../errors.js';
+import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
+import { certificatesServedAt, describeWithheld, planCertificates, tlsSettings, wantedCertificates, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
+import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, removeCertificate, writeEdgeTlsRender, type TlsStore } from '../../apply/tls/store.js';
+import type { Logger } from '../../util/log.js';
 
 // The edge's HTTPS settings kept in step with the certificate store: what every release change runs under its
 // lock (through the cluster port's `certificates`), so it imports no workflow and loads no ACME client.

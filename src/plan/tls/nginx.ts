@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 
 /**
  * The HTTPS side of the edge's nginx text (src/plan/nginx.ts renders the rest). Routing stays in the Lua
@@ -110,19 +110,19 @@ export function httpsServers(tls: EdgeTlsRender | undefined, address: string | u
 
 export function assertTlsRender(tls: EdgeTlsRender | undefined): void {
   if (tls === undefined) return;
-  if (!Number.isInteger(tls.port) || tls.port < 1 || tls.port > 65535) throw new UserError(`edge https port ${tls.port} is not a port number`);
+  if (!Number.isInteger(tls.port) || tls.port < 1 || tls.port > 65535) throw new UserError(`edge https port ${tls.port} is not a port number`, undefined, 'EDGE_TLS_INVALID');
   assertPath(tls.challengeDir);
-  if (tls.hstsMaxAge !== undefined && (!Number.isInteger(tls.hstsMaxAge) || tls.hstsMaxAge < 0)) throw new UserError(`HSTS max-age ${tls.hstsMaxAge} is not a whole number of seconds`);
+  if (tls.hstsMaxAge !== undefined && (!Number.isInteger(tls.hstsMaxAge) || tls.hstsMaxAge < 0)) throw new UserError(`HSTS max-age ${tls.hstsMaxAge} is not a whole number of seconds`, undefined, 'EDGE_TLS_INVALID');
   for (const cert of tls.certificates) {
-    if (!/^[a-z0-9.-]+$/.test(cert.id)) throw new UserError(`certificate id "${cert.id}" is not a host name`);
-    if (cert.names.length === 0) throw new UserError(`certificate ${cert.id} names no host`);
-    for (const name of cert.names) if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(name)) throw new UserError(`certificate name "${name}" of ${cert.id} is not a host name`);
-    if (!/^[A-Za-z0-9:._-]+$/.test(cert.serial)) throw new UserError(`certificate serial "${cert.serial}" of ${cert.id} is not plain text`);
+    if (!/^[a-z0-9.-]+$/.test(cert.id)) throw new UserError(`certificate id "${cert.id}" is not a host name`, undefined, 'EDGE_TLS_INVALID');
+    if (cert.names.length === 0) throw new UserError(`certificate ${cert.id} names no host`, undefined, 'EDGE_TLS_INVALID');
+    for (const name of cert.names) if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(name)) throw new UserError(`certificate name "${name}" of ${cert.id} is not a host name`, undefined, 'EDGE_TLS_INVALID');
+    if (!/^[A-Za-z0-9:._-]+$/.test(cert.serial)) throw new UserError(`certificate serial "${cert.serial}" of ${cert.id} is not plain text`, undefined, 'EDGE_TLS_INVALID');
     assertPath(cert.chain);
     assertPath(cert.key);
   }
 }
 
 function assertPath(path: string): void {
-  if (!/^\/[A-Za-z0-9._/-]*$/.test(path) || path.includes('..')) throw new UserError(`edge TLS path "${path}" must be absolute and contain only letters, digits, ".", "_", "-" and "/"`);
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(path) || path.includes('..')) throw new UserError(`edge TLS path "${path}" must be absolute and contain only letters, digits, ".", "_", "-" and "/"`, undefined, 'EDGE_TLS_INVALID');
 }
