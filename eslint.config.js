@@ -1,4 +1,6 @@
 import js from '@eslint/js';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 const ioModules = ['fs', 'node:fs', 'fs/promises', 'node:fs/promises', 'child_process', 'node:child_process',
@@ -43,6 +45,24 @@ export default tseslint.config(
     files: ['crawler/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/src/cli/**', '**/src/apply/**', '**/src/workflows/**', '**/src/plan/**', '../../src/**', '../../../src/**', 'depl', 'depl/**'], message: 'the crawler package never imports depl (cli/, apply/, workflows/, plan/): it is deployed without them.' }] }],
+    },
+  },
+  {
+    // An import cycle makes a module's meaning depend on load order and hides behind lazy imports; the layers
+    // (cli -> workflows -> apply/plan) stay a tree. Type-only imports erase at build time and are not cycles.
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
+  },
+  {
+    // cli/ parses arguments and prints; it reaches the cluster only through workflows/ (the cluster port).
+    files: ['src/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/apply/**'], message: 'src/cli/ reaches the cluster through src/workflows/ (the cluster port), never src/apply/ directly.' }] }],
     },
   },
 );

@@ -6,6 +6,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDockerEngine, type DockerEngine } from '../src/apply/host/docker-engine.js';
+import { createLogger } from '../src/util/log.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -14,6 +16,11 @@ const chosen = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = chosen.length > 0 ? chosen : all;
 
 console.log(`depl benchmarks, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+// the cluster benchmarks need a Docker Engine, as the integration tests do (test/support/global-setup.ts):
+// the running one, or one started here and stopped (by its pid) when the benchmarks end
+const needsEngine = ['switch-cluster', 'node-up'];
+let engine: DockerEngine | undefined;
+if (names.some((n) => needsEngine.includes(n))) engine = await ensureDockerEngine(createLogger());
 let failed = 0;
 for (const name of names) {
   if (!all.includes(name)) {
@@ -29,4 +36,5 @@ for (const name of names) {
     console.log(`FAILED: ${(error as Error).message}`);
   }
 }
+await engine?.stop();
 process.exit(failed > 0 ? 1 : 0);

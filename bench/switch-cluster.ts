@@ -82,7 +82,7 @@ export async function benchClusterSwitch(): Promise<ClusterSwitchBench> {
     for (const version of ['v1', 'v2']) {
       await startBusyboxVersion(tc.cluster.manager, { app, version, network: tc.cluster.network, image: busybox, replicas: 2, health: true });
     }
-    const engine = await managerEngine(tc.loaded, tc.cluster);
+    const engine = await managerEngine(tc.cluster);
     try {
       await ensureEdgeService(tc.cluster, engine, { app, image: nginx });
     } finally {

@@ -1,20 +1,16 @@
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import Docker from 'dockerode';
-import { Client, type ClientChannel } from 'ssh2';
+import { Client } from 'ssh2';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { CONTEXT_DOCKERFILE, packContext, type BuildContext } from './build-context.js';
-import type { LoadedConfig } from '../config/load.js';
 import type { Cluster, ClusterNode } from './cluster.js';
-import { knownHostsPath, sshKeyPath } from './inventory.js';
-import { KnownHosts } from './known-hosts.js';
+import type { KnownHosts } from './known-hosts.js';
 import { LocalRemote } from './local-remote.js';
-import { needsSudo, engineStreamCommand } from '../plan/privilege.js';
-import { shellLine } from '../plan/shell.js';
-import { authFailure, type SshTarget } from './ssh.js';
+import type { Remote } from './remote.js';
+import { authFailure, SshRemote, type SshTarget } from './ssh.js';
 
 /**
  * A Docker Engine API client for one node's engine (the manager's, for builds and services). Over SSH the
@@ -53,8 +49,9 @@ export function engineAtSocket(socketPath = SOCKET, name = 'localhost'): Engine 
 }
 
 /**
- * An engine on a node reached over SSH. The node's host key must already be on record (the cluster's own
- * SSH connection recorded it), so this second connection cannot be redirected elsewhere.
+ * An engine on a node reached over SSH by a connection of its own (node-up, before the cluster is open). The
+ * node's host key must already be on record (the cluster's own SSH connection recorded it), so this second
+ * connection cannot be redirected elsewhere. A command on an open cluster uses `engineOn` instead.
  */
 export async function engineOverSsh(target: SshTarget, knownHosts: KnownHosts): Promise<Engine> {
   const client = new Client();
@@ -76,46 +73,46 @@ export async function engineOverSsh(target: SshTarget, knownHosts: KnownHosts): 
     });
   });
   client.on('error', () => {});
-  const sudo = needsSudo(target.user);
-  // A sudo user reaches the engine through one `docker system dial-stdio` session per HTTP connection, and
-  // sshd allows 10 sessions per connection (MaxSessions): stay below that.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: sudo ? 8 : 16 });
-  // http.Agent asks for a socket per connection; an SSH channel to the engine's socket serves as one.
-  (agent as unknown as { createConnection: unknown }).createConnection = (_options: unknown, callback: (error: Error | null, socket?: Duplex) => void) => {
-    const done = (error: Error | undefined, channel: ClientChannel) => (error ? callback(error) : callback(null, socketLike(channel)));
-    if (sudo) client.exec(shellLine(engineStreamCommand(target.user)), done);
-    else client.openssh_forwardOutStreamLocal(SOCKET, done);
-  };
-  const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
-  return new DockerEngine(`${target.name} (${target.host})`, docker, async () => {
-    agent.destroy();
-    client.end();
-  });
+  const remote = new SshRemote(client, target);
+  return engineOn(remote, `${target.name} (${target.host})`, async () => { await remote.close(); });
 }
 
 /**
- * The engine of a cluster's manager: at the local socket when the manager is this machine, otherwise over
- * SSH with the cluster's key, user and port from depl.yaml, to the manager's address from the inventory.
+ * The engine of a node, its API reached through streams the node's remote opens over the SSH connection it
+ * already has (Remote.engineStream): no second connection, no key read again. `onClose` frees what the caller
+ * opened for this engine only.
  */
-export async function managerEngine(loaded: LoadedConfig, cluster: Cluster): Promise<Engine> {
-  return nodeEngine(loaded, cluster, cluster.managerNode);
+export function engineOn(remote: Pick<Remote, 'engineStream'>, name: string, onClose: () => Promise<void> = async () => {}): Engine {
+  const open = remote.engineStream?.bind(remote);
+  if (open === undefined) throw new OperationError(`${name}: no Docker Engine API stream over this connection`, undefined, 'DOCKER_SSH');
+  // A sudo user reaches the engine through one `docker system dial-stdio` session per HTTP connection, and
+  // sshd allows 10 sessions per connection (MaxSessions), shared with the commands run on it: stay well below.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 5 });
+  // http.Agent asks for a socket per connection; a stream to the engine's socket serves as one.
+  (agent as unknown as { createConnection: unknown }).createConnection = (_options: unknown, callback: (error: Error | null, socket?: Duplex) => void) => {
+    open().then((stream) => callback(null, socketLike(stream)), (error: Error) => callback(error));
+  };
+  const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
+  return new DockerEngine(name, docker, async () => {
+    agent.destroy();
+    await onClose();
+  });
 }
 
-/** The engine of one node of the cluster (a task's container lives on its node's engine). */
-export async function nodeEngine(loaded: LoadedConfig, cluster: Cluster, node: ClusterNode): Promise<Engine> {
+/** The engine of a cluster's manager: at the local socket when the manager is this machine, otherwise over its SSH connection. */
+export async function managerEngine(cluster: Cluster): Promise<Engine> {
+  return nodeEngine(cluster, cluster.managerNode);
+}
+
+/** The engine of one node of the cluster (a task's container lives on its node's engine), over the cluster's connection to it. */
+export async function nodeEngine(cluster: Cluster, node: ClusterNode): Promise<Engine> {
   if (cluster.manager instanceof LocalRemote) return engineAtSocket(SOCKET, node.name);
-  const keyFile = sshKeyPath(loaded);
-  const privateKey = await readFile(keyFile).catch((error: Error) => {
-    throw new OperationError(`cannot read the cluster's SSH key ${keyFile}: ${error.message}`, "Run 'depl node-up' to make the cluster and its key.", 'SSH_KEY_MISSING');
-  });
-  return engineOverSsh(
-    { name: node.name, host: node.address, port: loaded.config.ssh.port, user: loaded.config.ssh.user, privateKey, keyFile },
-    new KnownHosts(knownHostsPath(loaded)),
-  );
+  const remote = node.name === cluster.managerNode.name ? cluster.manager : await cluster.remote(node.name);
+  return engineOn(remote, remote.name);
 }
 
 /** The few socket methods http.Agent calls on keep-alive connections, as no-ops on an SSH channel. */
-function socketLike(channel: ClientChannel): Duplex {
+function socketLike(channel: Duplex): Duplex {
   const socket = channel as unknown as Record<string, unknown>;
   for (const method of ['setKeepAlive', 'setNoDelay', 'setTimeout', 'ref', 'unref']) {
     if (typeof socket[method] !== 'function') socket[method] = () => channel;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import type { LoadedConfig } from '../config/load.js';
+import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import { parseDuration } from '../plan/duration.js';
 import { hookEnvironment, hookExit, hookInvocation, type HookFacts, type HookName } from '../plan/hooks.js';
@@ -19,9 +19,9 @@ export interface HookOutcome {
   failure?: string;
 }
 
-/** The hooks of the app whose depl.yaml is loaded, with its hooks.timeout. */
-export function operatorHooks(loaded: LoadedConfig, log: Logger): HookRunner {
-  return localHooks(loaded.root, log, { timeoutMs: parseDuration(loaded.config.hooks.timeout, 'hooks.timeout') });
+/** The hooks of the app whose depl.yaml is in `root` (its folder), with its hooks.timeout. */
+export function operatorHooks(root: string, config: Pick<DeplConfig, 'hooks'>, log: Logger): HookRunner {
+  return localHooks(root, log, { timeoutMs: parseDuration(config.hooks.timeout, 'hooks.timeout') });
 }
 
 export const DEFAULT_HOOK_TIMEOUT_MS = 10 * 60_000;

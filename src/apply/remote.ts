@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Argv } from '../plan/shell.js';
 
 export interface ExecResult {
@@ -28,5 +29,11 @@ export interface Remote {
   writeFileAtomic(path: string, content: string | Buffer, mode?: number): Promise<void>;
   /** The file's text, or null when it does not exist. */
   readFile(path: string): Promise<string | null>;
+  /**
+   * A new stream to the node's Docker Engine API over the connection this remote already has (src/apply/docker.ts
+   * engineOn): one SSH connection per node serves commands and the Engine API alike. Absent on this machine,
+   * whose engine is at its own socket.
+   */
+  engineStream?(): Promise<Duplex>;
   close(): Promise<void>;
 }

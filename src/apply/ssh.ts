@@ -1,13 +1,16 @@
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { OperationError } from '../errors.js';
-import { asRoot, needsSudo, shellAsRoot, sudoProbeCommand, sudoProblem, sudoVerdict } from '../plan/privilege.js';
+import { asRoot, engineStreamCommand, needsSudo, shellAsRoot, sudoProbeCommand, sudoProblem, sudoVerdict } from '../plan/privilege.js';
 import { quote, shellLine, type Argv } from '../plan/shell.js';
 import type { Logger } from '../util/log.js';
 import { fingerprint, KnownHosts, knownHostsName } from './known-hosts.js';
 import type { ExecOptions, ExecResult, Remote } from './remote.js';
 import { pollUntil } from '../util/poll.js';
+
+/** Where a node's Docker Engine listens. */
+export const ENGINE_SOCKET = '/var/run/docker.sock';
 
 export interface SshTarget {
   /** Node name for messages. */
@@ -88,6 +91,18 @@ export class SshRemote implements Remote {
     if (result.code === 44) return null;
     if (result.code !== 0) throw new OperationError(`${this.name}: cannot read ${file}: ${result.stderr.trim()}`, undefined, 'REMOTE_READ_FAILED');
     return result.stdout;
+  }
+
+  engineStream(): Promise<Duplex> {
+    return new Promise<Duplex>((resolve, reject) => {
+      const done = (error: Error | undefined, channel: ClientChannel) => {
+        if (error) reject(new OperationError(`${this.name}: cannot reach the Docker Engine API over SSH: ${error.message}`, undefined, 'DOCKER_SSH'));
+        else resolve(channel);
+      };
+      // a sudo user reaches the engine's root-owned socket through `docker system dial-stdio` run as root
+      if (needsSudo(this.target.user)) this.client.exec(shellLine(engineStreamCommand(this.target.user)), done);
+      else this.client.openssh_forwardOutStreamLocal(ENGINE_SOCKET, done);
+    });
   }
 
   async close(): Promise<void> {
@@ -333,6 +348,10 @@ export class PooledRemote implements Remote {
 
   async readFile(file: string): Promise<string | null> {
     return (await this.pool.remote(this.node)).readFile(file);
+  }
+
+  async engineStream(): Promise<Duplex> {
+    return (await this.pool.remote(this.node)).engineStream();
   }
 
   async close(): Promise<void> {}

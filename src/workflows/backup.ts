@@ -214,7 +214,7 @@ export async function backup(loaded: LoadedConfig, options: BackupOptions, log: 
     if (place.containerId === null || place.node === null) {
       throw new OperationError(`accessory ${t.name} has no running task to copy from`, `See \`docker service ps ${t.name}\` on the manager; depl backup copies from a running accessory.`, 'ACCESSORY_NOT_RUNNING');
     }
-    const engine = await nodeEngine(loaded, cluster, clusterNode(cluster, place.node));
+    const engine = await nodeEngine(cluster, clusterNode(cluster, place.node));
     try {
       await resumeIfPaused(engine, place.containerId, t.name, log);
       const base = {
@@ -321,7 +321,7 @@ export async function restore(loaded: LoadedConfig, options: RestoreOptions, log
     }
     if (users.length > 0) log.warn(`--force: restoring under version(s) ${describeUsers(users)}`);
     const node = place.node ?? (t.accessory.node === 'manager' ? cluster.managerNode.name : t.accessory.node);
-    const engine = await nodeEngine(loaded, cluster, clusterNode(cluster, node));
+    const engine = await nodeEngine(cluster, clusterNode(cluster, node));
     const password = redisPasswordSecret(t.accessory);
     const port = t.accessory.port ?? 6379;
     try {

@@ -33,7 +33,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
-import { issueEdgeCertificates, readCertificateFiles, syncEdgeCertificates } from './tls/certificates.js';
+import { issueEdgeCertificates, readCertificateFiles } from './tls/certificates.js';
+import { syncEdgeCertificates } from './tls/edge-sync.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
 import { accessorySecretsLabel, configDocument, LABELS, pinnedSpec, planAccessory, planSecrets, planVersionServices, specImageId, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
@@ -99,13 +100,13 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const cluster = options.cluster ?? (await openCluster(loaded, log));
   let engine: Engine | undefined;
   try {
-    engine = await managerEngine(loaded, cluster);
+    engine = await managerEngine(cluster);
     const opened = engine;
     const command = `depl buildinst ${target.branch !== undefined ? `--branch ${target.branch}` : `--version ${target.version}`}`;
     const http = httpVersion(config, target.version);
     if (options.dryRun) {
       // Nothing is built or created: the edge's files are read as they are.
-      const control = await clusterPortFor(cluster, config, log, true);
+      const control = await clusterPortFor(cluster, config, log, { filesOnly: true });
       return await withRelease(control, command, { dryRun: true }, async (session) => {
         const change = await session.change({ kind: 'install', version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), ...http });
         return { version: target.version, url: http.http !== undefined ? `http://${versionHost(target.version, config.domain)}/` : null, services: Object.keys(config.services).map((s) => serviceName(config.app, target.version, s)), timings: { build: 0, distribute: 0, install: 0, total: Date.now() - started }, change };
@@ -116,7 +117,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       waitMs: options.lockWaitMs ?? 0,
       log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, (lock) => install({ loaded, cluster, lock, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded, log) }));
+    }, (lock) => install({ loaded, cluster, lock, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded.root, loaded.config, log) }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();
@@ -184,7 +185,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
     // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
     if (https) {
       const labels = existing.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
-      await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), ctx.loaded, [...new Set([...labels, version])]);
+      await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), ctx.loaded.config, [...new Set([...labels, version])]);
     }
     session = await openRelease(fencedControl(await clusterPortFor(cluster, ctx.loaded.config, log), ctx.lock), ctx.command);
     session.check(request);
@@ -604,5 +605,5 @@ async function repairEarlierInstall(ctx: InstallContext): Promise<void> {
   // opening the release state repairs the edge and then the interrupted install (src/workflows/release.ts)
   if (control !== undefined) await openRelease(withRestore(fencedControl(control, ctx.lock)), ctx.command);
   // the edge is not running: its services are removed without it (the next release change re-renders its routing)
-  else await repairInterruptedInstall(withRestore(fencedControl(await clusterPortFor(cluster, config, log, true), ctx.lock)), intent);
+  else await repairInterruptedInstall(withRestore(fencedControl(await clusterPortFor(cluster, config, log, { filesOnly: true }), ctx.lock)), intent);
 }

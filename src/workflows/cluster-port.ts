@@ -44,7 +44,7 @@ export interface ClusterPort {
   now?: () => Date;
   /**
    * Makes the edge's HTTPS settings match the certificate store for these versions, never issuing or renewing
-   * (src/workflows/tls/certificates.ts syncCertificatesForRelease), called under the lock by every release change
+   * (src/workflows/tls/edge-sync.ts syncCertificatesForRelease), called under the lock by every release change
    * (src/workflows/release.ts); returns the new HTTPS settings when they changed, null when they did not.
    * Absent: TLS is not this control's business (tests, the fake cluster).
    */
@@ -94,10 +94,13 @@ export function swarmOn(manager: Remote): SwarmReplicas {
   };
 }
 
-/** Puts services back through the manager's Engine API (opened for this only: it is rarely needed). */
-async function restoreOnCluster(loaded: LoadedConfig, cluster: Cluster, services: readonly ServiceRestore[]): Promise<void> {
+/**
+ * Puts services back through the manager's Engine API, over the manager's SSH connection (dockerode is loaded
+ * for this only: it is rarely needed, and the docker CLI cannot apply a whole spec).
+ */
+async function restoreOnCluster(cluster: Cluster, services: readonly ServiceRestore[]): Promise<void> {
   const [{ managerEngine }, { restoreServices }] = await Promise.all([import('../apply/docker.js'), import('../apply/swarm.js')]);
-  const engine = await managerEngine(loaded, cluster);
+  const engine = await managerEngine(cluster);
   try {
     await restoreServices(engine, services);
   } finally {
@@ -111,24 +114,32 @@ export async function installedOnCluster(manager: Remote, app: string): Promise<
   return versionsFromServices(app, parseServiceInspect(listed.stdout));
 }
 
-/**
- * `filesOnly`: for reading state and logs, which works while the edge container is down. With `loaded`,
- * release changes sync the edge's HTTPS settings with the certificate store (under the lock, before they change
- * anything; never an ACME order).
- * `tls`: the HTTPS settings the caller already knows (saves reading them).
- */
-export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: Logger, filesOnly = false, loaded?: LoadedConfig, tls?: { render: EdgeTlsRender | undefined }): Promise<ClusterPort> {
+/** How a command uses the port it builds (clusterPortFor). */
+export interface PortOptions {
+  /** For reading state and logs, which works while the edge container is down: the edge's files only. */
+  filesOnly?: boolean;
+  /**
+   * Release changes sync the edge's HTTPS settings with the certificate store (under the lock, before they
+   * change anything; never an ACME order): the port gets `certificates`.
+   */
+  syncCertificates?: boolean;
+  /** The HTTPS settings the caller already knows (saves reading them); a read passes `{ render: undefined }`. */
+  tls?: { render: EdgeTlsRender | undefined };
+}
+
+export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: Logger, options: PortOptions = {}): Promise<ClusterPort> {
+  const { filesOnly = false, tls } = options;
   const http = Object.values(config.services).find((s) => s.http);
   // without an http service buildinst starts no edge: only its (absent) files are looked at
   const noEdge = http === undefined;
   const site = filesOnly || noEdge ? await clusterEdgeFiles(cluster, config.app, tls) : await clusterEdgeSite(cluster, config.app, tls);
-  const certificates = loaded !== undefined && !filesOnly && !noEdge
+  const certificates = options.syncCertificates === true && !filesOnly && !noEdge
     ? async (versions: string[]) => {
       // TLS off, and the edge had no HTTPS settings when it was looked up just now: there is nothing to sync,
       // so the switch skips the round trip (only a run with TLS on writes them)
       if (tlsSettings(config).mode === 'off' && site.render.tls === undefined) return null;
-      const { syncCertificatesForRelease } = await import('./tls/certificates.js');
-      return syncCertificatesForRelease(tlsStoreFor(cluster.manager, config.app), loaded, log, versions);
+      const { syncCertificatesForRelease } = await import('./tls/edge-sync.js');
+      return syncCertificatesForRelease(tlsStoreFor(cluster.manager, config.app), config, log, versions);
     }
     : undefined;
   return {
@@ -141,7 +152,7 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
     log,
     lockWaitMs: 0,
     installed: () => installedOnCluster(cluster.manager, config.app),
-    swarm: loaded !== undefined ? { ...swarmOn(cluster.manager), restore: (services) => restoreOnCluster(loaded, cluster, services) } : swarmOn(cluster.manager),
+    swarm: { ...swarmOn(cluster.manager), restore: (services) => restoreOnCluster(cluster, services) },
     ...(noEdge ? { noEdge } : {}),
   };
 }
@@ -155,16 +166,16 @@ export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: 
   const { openCluster } = await import('./cluster.js');
   const cluster = await openCluster(loaded, log);
   try {
-    if (mode === 'files') return await fn(await clusterPortFor(cluster, loaded.config, log, true));
+    if (mode === 'files') return await fn(await clusterPortFor(cluster, loaded.config, log, { filesOnly: true }));
     if (mode === 'dry-run') {
       // what the certificates in the store would render, without issuing or writing anything
-      const { syncEdgeCertificates } = await import('./tls/certificates.js');
+      const { syncEdgeCertificates } = await import('./tls/edge-sync.js');
       const versions = async () => (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
-      const { render } = await syncEdgeCertificates(tlsStoreFor(cluster.manager, loaded.config.app), loaded, versions, { write: false });
-      return await fn(await clusterPortFor(cluster, loaded.config, log, true, undefined, { render }));
+      const { render } = await syncEdgeCertificates(tlsStoreFor(cluster.manager, loaded.config.app), loaded.config, versions, { write: false });
+      return await fn(await clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render } }));
     }
     // every command that touches the edge syncs its HTTPS settings with the certificate store, under its lock (release.ts)
-    return await fn({ ...(await clusterPortFor(cluster, loaded.config, log, false, loaded)), hooks: operatorHooks(loaded, log) });
+    return await fn({ ...(await clusterPortFor(cluster, loaded.config, log, { syncCertificates: true })), hooks: operatorHooks(loaded.root, loaded.config, log) });
   } finally {
     await cluster.close();
   }

@@ -41,7 +41,7 @@ export async function execInService(loaded: LoadedConfig, options: ExecOptions, 
       throw new UserError(`task ${task.id} runs on node "${name ?? task.nodeId}", which is not in this cluster's inventory`, "Run 'depl node-up' to bring the inventory up to date.", 'NO_SUCH_NODE');
     }
     log.debug(`exec in ${service.name} task ${task.slot}.${task.id.slice(0, 5)} on ${node.name}: ${options.command.join(' ')}`);
-    const engine = await nodeEngine(loaded, cluster, node);
+    const engine = await nodeEngine(cluster, node);
     try {
       const exitCode = await execInContainer(engine, task.containerId, request, io);
       return { exitCode, task: `${task.slot}.${task.id.slice(0, 5)}`, node: node.name };

@@ -35,7 +35,7 @@ export interface PruneOptions {
 export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Logger): Promise<PruneResult> {
   const { config } = loaded;
   return withManagerEngine(loaded, log, async (cluster, engine) => {
-    const control = { ...(await clusterPortFor(cluster, config, log, false, loaded)), lockWaitMs: options.lockWaitMs ?? 0 };
+    const control = { ...(await clusterPortFor(cluster, config, log, { syncCertificates: true })), lockWaitMs: options.lockWaitMs ?? 0 };
     const command = options.branches !== undefined ? `depl prune --branches ${options.branches.join(',')}` : `depl prune --keep ${options.keep}`;
     return withRelease(control, command, { dryRun: options.dryRun }, async (session) => {
       // --branches decides which versions go by branch; the release transition then removes exactly those.

@@ -89,8 +89,11 @@ function timer() {
   };
 }
 
+/** What reading the release state needs of the port. */
+export type ReleaseReadPort = Pick<ClusterPort, 'app' | 'domain' | 'stateRemote' | 'stateRoot' | 'site' | 'noEdge' | 'installed'>;
+
 /** Reads without the lock and without changing anything. */
-export async function readRelease(control: ClusterPort): Promise<ReleaseView> {
+export async function readRelease(control: ReleaseReadPort): Promise<ReleaseView> {
   const [doc, answered, installed] = await Promise.all([
     readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
     control.noEdge ? null : servedGeneration(control.site),
@@ -108,7 +111,7 @@ export async function readRelease(control: ClusterPort): Promise<ReleaseView> {
  * change itself: its only effect (a scale) may have reached the swarm, so it is recorded rather than forgotten
  * (as when an edge serves it).
  */
-function resolveAgainstEdge(control: ClusterPort, doc: ReleaseDocument, answered: string | null): ReturnType<typeof resolvePending> {
+function resolveAgainstEdge(control: Pick<ClusterPort, 'noEdge'>, doc: ReleaseDocument, answered: string | null): ReturnType<typeof resolvePending> {
   return resolvePending(doc, control.noEdge ? doc.pending?.generation ?? null : answered);
 }
 

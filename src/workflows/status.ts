@@ -1,29 +1,30 @@
 import type { Cluster } from '../apply/cluster.js';
 import { requireInventory } from '../apply/inventory.js';
+import { readRenewalTaskStatus, type RenewalTaskStatus } from '../apply/tls/renewal-task.js';
+import { listCertificates, tlsStoreFor } from '../apply/tls/store.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { ControllerState } from '../plan/autoscale.js';
 import { nodeListCommand, parseNodeList } from '../plan/bootstrap.js';
+import type { JobRow } from '../plan/jobs.js';
 import { nodeInspectCommand, nodeTableFromInspect, type NodeTableRow } from '../plan/node-table.js';
+import { tlsSettings, type InstalledCertificate } from '../plan/tls/certificates.js';
 import type { Logger } from '../util/log.js';
+import { readAutoscaleStatus } from './autoscale-report.js';
 import { openCluster } from './cluster.js';
+import { readJobs } from './run.js';
+import { readingPort, readReleaseReport, type ReleaseReport } from './versions.js';
 
-/** What is deployed: filled by the release side (buildinst/switch/canary), read from the cluster's state. */
-export interface ReleaseStatus {
-  live: string | null;
-  canary: { version: string; weight: number } | null;
-  /** The app's scale recorded by `depl scale` (services not named run depl.yaml's replicas). */
-  scale?: Record<string, number>;
-  versions: unknown[];
-}
-
-export interface StatusReport extends ReleaseStatus {
+/** Everything `depl status` reports, read over one SSH connection with one read of the release state. */
+export interface StatusReading {
   nodes: NodeTableRow[];
+  release: ReleaseReport;
+  jobs: JobRow[];
+  /** The certificates in the store (none read when TLS is off). */
+  certificates: InstalledCertificate[];
+  /** The renewal task's state (TLS by ACME only). */
+  renewal?: RenewalTaskStatus;
+  autoscale: ControllerState | null;
 }
-
-/** Reads the release part of `depl status` from an open cluster. */
-export type ReleaseStatusReader = (cluster: Cluster, loaded: LoadedConfig, log: Logger) => Promise<ReleaseStatus>;
-
-/** For a cluster with nothing deployed yet, and the default until a release reader is passed in. */
-export const noReleases: ReleaseStatusReader = async () => ({ live: null, canary: null, versions: [] });
 
 /** The node table as the swarm itself reports it (over SSH on the manager), in the inventory's order. */
 export async function readNodeTable(cluster: Cluster, loaded: LoadedConfig): Promise<NodeTableRow[]> {
@@ -34,12 +35,25 @@ export async function readNodeTable(cluster: Cluster, loaded: LoadedConfig): Pro
   return nodeTableFromInspect(inspected.stdout, inventory.nodes);
 }
 
-/** `depl status`: nodes from the swarm, then whatever `readReleases` reports about versions. */
-export async function readStatus(loaded: LoadedConfig, log: Logger, readReleases: ReleaseStatusReader = noReleases): Promise<StatusReport> {
+/**
+ * `depl status`: the nodes, the release state (read once), jobs, certificates, the renewal task and the
+ * autoscaler, the independent reads side by side on the manager's one connection.
+ */
+export async function readStatus(loaded: LoadedConfig, log: Logger): Promise<StatusReading> {
+  const mode = tlsSettings(loaded.config).mode;
+  const { app } = loaded.config;
   const cluster = await openCluster(loaded, log);
   try {
-    const nodes = await readNodeTable(cluster, loaded);
-    return { nodes, ...(await readReleases(cluster, loaded, log)) };
+    const port = await readingPort(cluster, loaded, log);
+    const [nodes, release, jobs, certificates, renewal] = await Promise.all([
+      readNodeTable(cluster, loaded),
+      readReleaseReport(port),
+      readJobs(loaded, log, cluster),
+      mode !== 'off' ? listCertificates(tlsStoreFor(cluster.manager, app)) : Promise.resolve([]),
+      mode === 'acme' ? readRenewalTaskStatus(cluster.manager, app) : Promise.resolve(undefined),
+    ]);
+    const autoscale = await readAutoscaleStatus(cluster, app, release.live, log);
+    return { nodes, release, jobs, certificates, ...(renewal !== undefined ? { renewal } : {}), autoscale };
   } finally {
     await cluster.close();
   }

@@ -1,39 +1,59 @@
 import type { Cluster } from '../apply/cluster.js';
 import { managerEngine, type Engine } from '../apply/docker.js';
 import { readInstallIntent } from '../apply/install-intent.js';
-import { listServices, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import { versionHost } from '../plan/names.js';
-import type { InstalledVersion, ReleaseState } from '../plan/release-state.js';
-import { versionsFromServices } from '../plan/releases.js';
-import { LABELS } from '../plan/services.js';
+import type { ReleaseState } from '../plan/release-state.js';
 import type { VersionRow } from '../plan/versions-table.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { clusterPortFor } from './cluster-port.js';
+import { clusterPortFor, type ClusterPort } from './cluster-port.js';
 import { readRelease } from './release.js';
 
-/** The app's versions as the swarm has them (service labels), with the marks recorded on the cluster. */
-export async function installedVersions(engine: Engine, app: string): Promise<{ versions: InstalledVersion[]; services: InstalledService[] }> {
-  const services = await listServices(engine, { [LABELS.app]: app });
-  return { versions: versionsFromServices(app, services), services };
+/** What `depl versions` and the release part of `depl status` report, from ONE read of the release state. */
+export interface ReleaseReport extends Pick<ReleaseState, 'live' | 'previous' | 'canary' | 'scale'> {
+  /** A change was interrupted and not repaired yet (the next command that takes the lock repairs it). */
+  interrupted: boolean;
+  versions: VersionRow[];
 }
 
 /**
- * Live, previous and canary as `depl status` must report them: from the release document, an interrupted
- * change resolved against what the edge actually serves (src/workflows/release.ts).
+ * Live, previous and canary from the release document (an interrupted change resolved against what the edge
+ * serves, src/workflows/release.ts), the installed versions from the swarm's labels and their tasks: all
+ * through the port, the installed versions read once (the port's `installed`, the one reader of them).
  */
-export async function marksOf(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<Pick<ReleaseState, 'live' | 'previous' | 'canary' | 'scale'> & { interrupted: boolean }> {
-  const view = await readRelease(await clusterPortFor(cluster, loaded.config, log, true));
-  return { live: view.state.live, previous: view.state.previous, canary: view.state.canary, scale: view.state.scale, interrupted: view.interrupted };
+export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain' | 'stateRemote' | 'stateRoot' | 'site' | 'noEdge' | 'installed' | 'swarm'>): Promise<ReleaseReport> {
+  const [view, installing] = await Promise.all([readRelease(port), readInstallIntent(port.stateRemote, port.app, port.stateRoot)]);
+  const services = view.installed.flatMap((v) => v.services);
+  const tasks = port.swarm !== undefined && services.length > 0 ? await port.swarm.tasks(services) : {};
+  const { live, previous, canary, scale } = view.state;
+  return {
+    live, previous, canary, scale, interrupted: view.interrupted,
+    versions: view.installed.map((v) => ({
+      ...(installing?.version === v.label ? { installing: { command: installing.command, by: installing.by, at: installing.at } } : {}),
+      version: v.label,
+      createdAt: v.createdAt,
+      branch: v.branch ?? null,
+      url: `http://${versionHost(v.label, port.domain)}/`,
+      live: live === v.label,
+      previous: previous === v.label,
+      canary: canary?.version === v.label ? { weight: canary.weight } : null,
+      services: v.services.map((name) => ({ name, replicas: tasks[name]?.desired ?? 0, running: tasks[name]?.running ?? null })),
+    })),
+  };
 }
 
-/** Opens the cluster and its manager's engine for a read or a change, and closes both afterwards. */
+/** A port for reading only: no edge container, and the HTTPS settings not read (a read renders nothing). */
+export function readingPort(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<ClusterPort> {
+  return clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render: undefined } });
+}
+
+/** Opens the cluster and its manager's engine (over the same SSH connection) for a read or a change, and closes both afterwards. */
 export async function withManagerEngine<T>(loaded: LoadedConfig, log: Logger, fn: (cluster: Cluster, engine: Engine) => Promise<T>, given?: Cluster): Promise<T> {
   const cluster = given ?? (await openCluster(loaded, log));
   let engine: Engine | undefined;
   try {
-    engine = await managerEngine(loaded, cluster);
+    engine = await managerEngine(cluster);
     return await fn(cluster, engine);
   } finally {
     await engine?.close();
@@ -41,32 +61,12 @@ export async function withManagerEngine<T>(loaded: LoadedConfig, log: Logger, fn
   }
 }
 
-export async function listVersions(loaded: LoadedConfig, log: Logger, cluster?: Cluster): Promise<VersionRow[]> {
-  const { app, domain } = loaded.config;
-  return withManagerEngine(loaded, log, async (open, engine) => {
-    const [{ versions, services }, marks, installing] = await Promise.all([installedVersions(engine, app), marksOf(open, loaded, log), readInstallIntent(open.manager, app)]);
-    return versions.map((v) => ({
-      ...(installing?.version === v.label ? { installing: { command: installing.command, by: installing.by, at: installing.at } } : {}),
-      version: v.label,
-      createdAt: v.createdAt,
-      branch: v.branch ?? null,
-      url: `http://${versionHost(v.label, domain)}/`,
-      live: marks.live === v.label,
-      previous: marks.previous === v.label,
-      canary: marks.canary?.version === v.label ? { weight: marks.canary.weight } : null,
-      services: v.services.map((name) => {
-        const svc = services.find((s) => s.name === name);
-        return { name, replicas: svc?.replicas ?? 0, running: svc?.running ?? null };
-      }),
-    }));
-  }, cluster);
-}
-
-/**
- * The release part of `depl status` (a ReleaseStatusReader for src/workflows/status.ts): live and canary from
- * the cluster state, installed versions from the swarm.
- */
-export async function readReleaseStatus(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<{ live: string | null; canary: { version: string; weight: number } | null; scale: Record<string, number>; versions: VersionRow[] }> {
-  const [versions, marks] = await Promise.all([listVersions(loaded, log, cluster), marksOf(cluster, loaded, log)]);
-  return { live: marks.live, canary: marks.canary, scale: marks.scale, versions };
+/** `depl versions`: the installed versions with their marks and tasks. */
+export async function listVersions(loaded: LoadedConfig, log: Logger, given?: Cluster): Promise<VersionRow[]> {
+  const cluster = given ?? (await openCluster(loaded, log));
+  try {
+    return (await readReleaseReport(await readingPort(cluster, loaded, log))).versions;
+  } finally {
+    if (!given) await cluster.close();
+  }
 }

@@ -54,7 +54,7 @@ beforeAll(async () => {
   ]);
   tc = cluster;
   await generateMissingSecrets(tc.dir, tc.loaded.config.secrets, new Date());
-  engine = await managerEngine(tc.loaded, tc.cluster);
+  engine = await managerEngine(tc.cluster);
   site = await startSyntheticSite({ pages: PAGES, branching: 10, pageDelayMs: 150, specials: false, host: localGateway(tc.subnet) });
 }, 600_000);
 

@@ -51,7 +51,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
       expect(error).toBeInstanceOf(UserError);
       expect((error as UserError).exitCode).toBe(2);
     }
-    const engine = await managerEngine(loaded, test.cluster);
+    const engine = await managerEngine(test.cluster);
     try {
       expect(await listServices(engine, { 'depl.app': 'shop' })).toEqual([]);
     } finally {
@@ -155,7 +155,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(one.version).toBe(label);
     expect(one.services).toEqual([`shop-${label}-api`, `shop-${label}-worker`]);
     const apiSpec = async () => {
-      const engine = await managerEngine(loaded, test.cluster);
+      const engine = await managerEngine(test.cluster);
       try {
         return (await engine.docker.getService(`shop-${label}-api`).inspect()).Spec as { TaskTemplate: { ContainerSpec: { Image: string; Args: string[]; Labels: Record<string, string>; Configs: { ConfigName: string }[] } } };
       } finally {
@@ -215,7 +215,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(error).toBeInstanceOf(OperationError);
     expect((error as OperationError).message).toMatch(/shop-bad1-api/);
     expect((error as OperationError).message).toMatch(/boom: cannot reach the database|exit code 3|non-zero exit \(3\)/);
-    const engine = await managerEngine(loaded, test.cluster);
+    const engine = await managerEngine(test.cluster);
     try {
       const left = await listServices(engine, { 'depl.app': 'shop', 'depl.version': 'bad1' });
       expect(left).toEqual([]);
@@ -237,7 +237,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect((error as OperationError).code).toBe('HEALTH_CHECK_FAILED');
     expect((error as OperationError).message).toMatch(/http:\/\/bad2\.shop\.localhost\/no-such-health-path did not answer 200 through the edge \(last: HTTP 404/);
     expect(await edgeConfig()).toEqual(before);
-    const engine = await managerEngine(loaded, test.cluster);
+    const engine = await managerEngine(test.cluster);
     try {
       expect(await listServices(engine, { 'depl.app': 'shop', 'depl.version': 'bad2' })).toEqual([]);
     } finally {

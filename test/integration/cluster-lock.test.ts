@@ -61,7 +61,7 @@ beforeAll(async () => {
   // p1 and p2 are only there to be pruned (in a dry run); p2 after p1: prune --keep 1 keeps the newest one
   await Promise.all([startVersion('v1'), startVersion('v2'), startVersion('p1')]);
   await startVersion('p2');
-  const engine = await managerEngine(tc.loaded, tc.cluster);
+  const engine = await managerEngine(tc.cluster);
   try {
     await ensureEdgeService(tc.cluster, engine, { app, image: nginx });
   } finally {

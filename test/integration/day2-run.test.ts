@@ -44,7 +44,7 @@ beforeAll(async () => {
   });
   app = tc.loaded.config.app;
   // version v1, installed the way buildinst installs it: its config document and secret, then its service specs
-  engine = await managerEngine(tc.loaded, tc.cluster);
+  engine = await managerEngine(tc.cluster);
   const doc = configDocument(tc.loaded.config);
   configText = doc.data;
   const configRef = await ensureSwarmConfig(engine, doc);

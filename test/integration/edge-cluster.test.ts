@@ -33,7 +33,7 @@ let app: string;
 let domain: string;
 
 async function withEngine<T>(fn: (engine: Awaited<ReturnType<typeof managerEngine>>) => Promise<T>): Promise<T> {
-  const engine = await managerEngine(tc.loaded, tc.cluster);
+  const engine = await managerEngine(tc.cluster);
   try {
     return await fn(engine);
   } finally {

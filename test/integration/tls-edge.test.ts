@@ -16,7 +16,8 @@ import switchCommand from '../../src/cli/commands/switch.js';
 import tlsRenewCommand from '../../src/cli/commands/tls-renew.js';
 import { emptyReleaseState, toDocument, type Routing as EdgeState } from '../../src/plan/release-state.js';
 import { silentLogger } from '../../src/util/log.js';
-import { issueEdgeCertificates, syncEdgeCertificates } from '../../src/workflows/tls/certificates.js';
+import { issueEdgeCertificates } from '../../src/workflows/tls/certificates.js';
+import { syncEdgeCertificates } from '../../src/workflows/tls/edge-sync.js';
 import { installCertificate, tlsStoreFor } from '../../src/apply/tls/store.js';
 import { startBusyboxVersion } from '../support/busybox-image.js';
 import type { TestCluster } from '../support/cluster.js';
@@ -96,7 +97,7 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
 
   it('issues certificates for the live domain and each version host; one Pebble refuses stays on HTTP, saying why', async () => {
     // what buildinst does: edge with 443, challenge route in place, versions routed, then certificates
-    const engine = await managerEngine(tc.loaded, tc.cluster);
+    const engine = await managerEngine(tc.cluster);
     try {
       await ensureEdgeService(tc.cluster, engine, { app, image: nginx, https: true });
     } finally {
@@ -105,7 +106,7 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
     // v1 live, as a switch would have recorded it
     await writeReleaseDocument(tc.cluster.manager, toDocument({ ...emptyReleaseState(app), live: 'v1' }));
     const state: EdgeState = { app, domain, versions: ['v1', 'v2', 'refused'].map(upstream), live: 'v1' };
-    await syncEdgeCertificates(tlsStoreFor(tc.cluster.manager, app), tc.loaded, ['v1', 'v2', 'refused']);
+    await syncEdgeCertificates(tlsStoreFor(tc.cluster.manager, app), tc.loaded.config, ['v1', 'v2', 'refused']);
     await applyEdgeConfig(await clusterEdgeSite(tc.cluster, app), state);
     const started = performance.now();
     const certs = await issueEdgeCertificates(tc.cluster, tc.loaded, silentLogger, ['v1', 'v2', 'refused'], { pollMs: 200 });

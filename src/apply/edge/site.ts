@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import http from 'node:http';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, probeFromNodeCommand, type NginxRenderOptions } from '../../plan/nginx.js';
@@ -7,7 +7,6 @@ import { edgeContainerQuery, edgeDir, edgeServiceName, edgeSiteCommands } from '
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
 import type { Remote } from '../remote.js';
-import { followHttpsRedirect } from '../tls/edge-https.js';
 import { readEdgeTlsRender } from '../tls/store.js';
 
 /** One running nginx that serves the edge, where its files are, and how to reach it over HTTP. */
@@ -42,22 +41,39 @@ export interface EdgeAnswer {
   body: string;
 }
 
-/** GET a path on the edge as if for `host`; returns status, the serving version and the body. */
+/**
+ * GET a path on the edge as if for `host`; returns status, the serving version and the body. Plain node:http:
+ * every release command asks the edge this, and undici (a large module) is loaded only to follow a redirect
+ * to HTTPS (src/apply/tls/edge-https.ts).
+ */
 export async function requestThroughEdge(site: Pick<EdgeSite, 'url'>, host: string, path: string, timeoutMs = 5_000): Promise<EdgeAnswer> {
-  const first = await request(new URL(path, site.url), {
-    // A fresh connection each time: a pooled one may belong to an nginx worker that a reload is retiring.
-    reset: true,
-    headers: { host },
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
+  const first = await getOnce(new URL(path, site.url), host, timeoutMs);
   // a host with a certificate redirects to https on the same edge
-  const secure = await followHttpsRedirect(site.url, host, first, timeoutMs);
-  if (secure !== null) await first.body.dump();
-  const response = secure ?? first;
-  const body = await response.body.text();
-  const header = response.headers['x-depl-version'];
-  return { status: response.statusCode, version: typeof header === 'string' ? header : null, body };
+  if (first.statusCode === 301 || first.statusCode === 308) {
+    const { followHttpsRedirect } = await import('../tls/edge-https.js');
+    const secure = await followHttpsRedirect(site.url, host, first, timeoutMs);
+    if (secure !== null) {
+      const header = secure.headers['x-depl-version'];
+      return { status: secure.statusCode, version: typeof header === 'string' ? header : null, body: await secure.body.text() };
+    }
+  }
+  const header = first.headers['x-depl-version'];
+  return { status: first.statusCode, version: typeof header === 'string' ? header : null, body: first.body };
+}
+
+/** One GET on a fresh connection: a pooled one may belong to an nginx worker that a reload is retiring. */
+function getOnce(url: URL, host: string, timeoutMs: number): Promise<{ statusCode: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: 'GET', headers: { host }, agent: false, timeout: timeoutMs }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`${url.host} did not answer within ${timeoutMs} ms`)));
+    request.on('error', reject);
+    request.end();
+  });
 }
 
 /** Edges (by the machine they run on) whose probe refused this operator's address: asked from that machine. */

@@ -3,15 +3,10 @@ import { requireConfig } from '../require-config.js';
 import { formatNodeTable } from '../../plan/node-table.js';
 import type { VersionRow } from '../../plan/versions-table.js';
 import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
-import { listCertificates, tlsStoreFor } from '../../apply/tls/store.js';
-import { readRenewalTaskStatus, type RenewalTaskStatus } from '../../apply/tls/renewal-task.js';
 import { describeRenewalRecord } from '../../plan/tls/renewal.js';
-import { readStatus, type ReleaseStatusReader, type StatusReport } from '../../workflows/status.js';
+import { readStatus, type StatusReading } from '../../workflows/status.js';
 import { describeCertificates } from '../../workflows/tls/certificates.js';
-import { readReleaseStatus } from '../../workflows/versions.js';
-import { readJobs } from '../../workflows/run.js';
 import type { JobRow } from '../../plan/jobs.js';
-import { readAutoscaleStatus } from '../../workflows/autoscale-report.js';
 import { describeAutoscale, type ControllerState } from '../../plan/autoscale.js';
 
 interface CertificateStatus {
@@ -24,7 +19,17 @@ interface CertificateStatus {
   withheld?: { reason: WithheldCertificate['reason']; at: string };
 }
 
-type Report = StatusReport & { tls: { mode: string; certificates: CertificateStatus[]; renewal?: RenewalTaskStatus }; jobs: JobRow[]; autoscale: ControllerState | null };
+/** `depl status --json`: the same document as before the reads were gathered in src/workflows/status.ts. */
+interface Report {
+  nodes: StatusReading['nodes'];
+  live: string | null;
+  canary: { version: string; weight: number } | null;
+  scale?: Record<string, number>;
+  versions: VersionRow[];
+  tls: { mode: string; certificates: CertificateStatus[]; renewal?: StatusReading['renewal'] };
+  jobs: JobRow[];
+  autoscale: ControllerState | null;
+}
 
 function shortService(name: string, version: string): string {
   return name.slice(name.indexOf(`-${version}-`) + version.length + 2);
@@ -34,12 +39,12 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
   const lines = [formatNodeTable(report.nodes), ''];
   lines.push(`live:     ${report.live ?? '(none)'}`);
   lines.push(`canary:   ${report.canary ? `${report.canary.version} at ${report.canary.weight}%` : '(none)'}`);
-  lines.push(`versions: ${report.versions.length === 0 ? '(none)' : (report.versions as VersionRow[]).map((v) => v.version).join(', ')}`);
+  lines.push(`versions: ${report.versions.length === 0 ? '(none)' : report.versions.map((v) => v.version).join(', ')}`);
   // a buildinst under way, or one that died: the next command that takes the lock removes its version
-  for (const v of (report.versions as VersionRow[]).filter((r) => r.installing !== undefined)) {
+  for (const v of report.versions.filter((r) => r.installing !== undefined)) {
     lines.push(`  ${v.version}: being installed by \`${v.installing!.command}\` (${v.installing!.by}, since ${v.installing!.at}); if that run is gone, the next depl command removes it`);
   }
-  const live = (report.versions as VersionRow[]).find((v) => v.live);
+  const live = report.versions.find((v) => v.live);
   if (live !== undefined) lines.push(`tasks:    ${live.services.map((s) => `${shortService(s.name, report.live!)} ${s.running ?? '?'}/${s.replicas}`).join(', ')} (live ${live.version}, running/wanted)`);
   const scale = Object.entries(report.scale ?? {});
   lines.push(`scale:    ${scale.length === 0 ? "depl.yaml's replicas" : `${scale.map(([s, n]) => `${s}=${n}`).join(', ')} (set with depl scale; kept by new versions)`}`);
@@ -61,26 +66,17 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
 export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
   const tls = tlsSettings(loaded.config);
-  const mode = tls.mode;
-  let installed: InstalledCertificate[] = [];
-  let jobs: JobRow[] = [];
-  let renewal: RenewalTaskStatus | undefined;
-  let autoscale: ControllerState | null = null;
-  const withCertificates: ReleaseStatusReader = async (cluster, l, log) => {
-    const release = await readReleaseStatus(cluster, l, log);
-    jobs = await readJobs(l, log, cluster);
-    if (mode !== 'off') installed = await listCertificates(tlsStoreFor(cluster.manager, l.config.app));
-    if (mode === 'acme') renewal = await readRenewalTaskStatus(cluster.manager, l.config.app);
-    autoscale = await readAutoscaleStatus(cluster, l.config.app, release.live, log);
-    return release;
-  };
-  const status = await readStatus(loaded, ctx.log, withCertificates);
+  const { nodes, release, jobs, certificates: installed, renewal, autoscale } = await readStatus(loaded, ctx.log);
   const now = Date.now();
   const withheld = new Map(certificatesServedAt(installed, now).withheld.map((w) => [w.id, w]));
   const report: Report = {
-    ...status,
+    nodes,
+    live: release.live,
+    canary: release.canary,
+    scale: release.scale,
+    versions: release.versions,
     tls: {
-      mode,
+      mode: tls.mode,
       certificates: installed.map((c) => {
         const out = withheld.get(c.id);
         return {

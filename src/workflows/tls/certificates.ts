@@ -4,7 +4,6 @@ import type { LoadedConfig } from '../../config/load.js';
 import type { TlsConfig } from '../../config/schema.js';
 import { OperationError, UserError, isDeplError } from '../../errors.js';
 import type { Cluster } from '../../apply/cluster.js';
-import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import {
   FILES_ID,
   assertCertificateValid,
@@ -21,7 +20,6 @@ import {
   wantedCertificates,
   type CertificateSpec,
   type InstalledCertificate,
-  type WithheldCertificate,
 } from '../../plan/tls/certificates.js';
 import { DNS01_RENEWAL_NOTE, describeSpan, renewalTimes } from '../../plan/tls/renewal.js';
 // acme-client and the OpenStack clients load only when a certificate is to be issued (see issueOne): every
@@ -31,18 +29,16 @@ import type { ChallengeResponder } from '../../apply/tls/acme.js';
 import { dnsChallengeResponder, edgeChallengeCheck, httpChallengeResponder } from '../../apply/tls/responders.js';
 import {
   certificatePaths,
-  edgeTlsRenderFrom,
   installCertificate,
   listCertificates,
   readAccount,
-  readEdgeTlsRender,
   removeCertificate,
   saveAccount,
   tlsStoreFor,
-  writeEdgeTlsRender,
   type TlsStore,
 } from '../../apply/tls/store.js';
 import type { Logger } from '../../util/log.js';
+import { syncEdgeCertificates, type EdgeTlsSync } from './edge-sync.js';
 import { registerSecret } from '../../util/redact.js';
 
 /**
@@ -210,75 +206,7 @@ export interface EdgeCertificatesOptions {
   now?: () => number;
 }
 
-/** What the edge serves for HTTPS after a sync, and what the store holds. */
-export interface EdgeTlsSync {
-  tls: TlsConfig;
-  /** What the store holds afterwards. */
-  installed: InstalledCertificate[];
-  removed: string[];
-  /** Certificates in the store the edge does not serve now (expired, not yet valid): their hosts are on plain HTTP. */
-  withheld: WithheldCertificate[];
-  /** The HTTPS part of the edge configuration changed: the edge must be re-applied (a graceful reload). */
-  renderChanged: boolean;
-  /** What nginx renders for HTTPS from now on (undefined: plain HTTP), as written next to the edge's files. */
-  render: EdgeTlsRender | undefined;
-}
-
 export type EdgeCertificatesResult = CertificateOutcome & EdgeTlsSync;
-
-/**
- * Makes what the edge renders for HTTPS match the store at `now`, WITHOUT any ACME order or cloud call: the
- * certificates no version needs any more are removed, and only those valid now are rendered (an expired
- * one's hosts fall back to plain HTTP). What release changes (switch, rollback, canary, prune) run under their
- * lock, so they never wait on a CA. `versions` may be a function: it is only asked when certificates are on.
- * With `write: false` (a dry run) nothing is removed or written: the result says what the edge would render.
- */
-export async function syncEdgeCertificates(
-  store: TlsStore,
-  loaded: LoadedConfig,
-  versions: readonly string[] | (() => Promise<readonly string[]>),
-  options: { write?: boolean; now?: () => number } = {},
-): Promise<EdgeTlsSync> {
-  const tls = tlsSettings(loaded.config);
-  const write = options.write !== false;
-  if (tls.mode === 'off') {
-    const before = await readEdgeTlsRender(store.remote, store.edgeDir);
-    if (before !== undefined && write) await writeEdgeTlsRender(store, undefined);
-    return { tls, installed: [], removed: [], withheld: [], renderChanged: before !== undefined, render: undefined };
-  }
-  const now = (options.now ?? Date.now)();
-  const [before, listed, wanted] = await Promise.all([
-    readEdgeTlsRender(store.remote, store.edgeDir),
-    listCertificates(store),
-    typeof versions === 'function' ? versions() : Promise.resolve(versions),
-  ]);
-  const removed = planCertificates(wantedCertificates(tls, loaded.config.domain, wanted), listed, now).remove;
-  if (write) for (const id of removed) await removeCertificate(store, id);
-  const installed = listed.filter((c) => !removed.includes(c.id));
-  const render = edgeTlsRenderFrom(store, installed, now, tls.hstsMaxAge !== undefined ? { hstsMaxAge: tls.hstsMaxAge } : {});
-  const renderChanged = JSON.stringify(render) !== JSON.stringify(before);
-  if (renderChanged && write) await writeEdgeTlsRender(store, render);
-  return { tls, installed, removed, withheld: certificatesServedAt(installed, now).withheld, renderChanged, render };
-}
-
-/**
- * What every release change runs under its lock (src/workflows/release.ts): the sync above, never an issue or
- * a renewal. Certificates are issued by buildinst, `depl tls renew` and the renewal task; a release change in
- * an incident goes through at once with what the store has. Returns the new HTTPS settings when the edge must
- * reload them, null when they did not change.
- */
-export async function syncCertificatesForRelease(store: TlsStore, loaded: LoadedConfig, log: Logger, versions: readonly string[], now?: () => number): Promise<{ render: EdgeTlsRender | undefined } | null> {
-  try {
-    const result = await syncEdgeCertificates(store, loaded, versions, now !== undefined ? { now } : {});
-    for (const cert of result.withheld) log.warn(describeWithheld(cert));
-    return result.renderChanged ? { render: result.render } : null;
-  } catch (error) {
-    // the store unreadable does not stop a rollback: the edge keeps the HTTPS settings it has
-    if (!(error instanceof OperationError)) throw error;
-    log.warn(`certificates not checked: ${error.message}${error.hint ? `\n  ${error.hint}` : ''}`);
-    return null;
-  }
-}
 
 /**
  * Issues the certificates these versions lack and renews those due (ACME orders: buildinst and `depl tls
@@ -301,7 +229,7 @@ export async function issueEdgeCertificates(
       versions,
       { force: options.force },
     );
-  const synced = await syncEdgeCertificates(store, loaded, versions, { now });
+  const synced = await syncEdgeCertificates(store, loaded.config, versions, { now });
   for (const cert of synced.withheld) log.warn(describeWithheld(cert));
   return { ...outcome, ...synced, removed: [...outcome.removed, ...synced.removed] };
 }
@@ -348,7 +276,7 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
   const cluster = await openCluster(loaded, log);
   try {
     return await withLock(cluster.manager, config.app, { command: 'tls renew', waitMs: options.lockWaitMs ?? 0 }, async () => {
-      const view = await readRelease(await clusterPortFor(cluster, config, log, true));
+      const view = await readRelease(await clusterPortFor(cluster, config, log, { filesOnly: true }));
       const routing = routingFor(view.state, config.app, config.domain, view.installed);
       const result = await issueEdgeCertificates(cluster, loaded, log, routing.versions.map((v) => v.label), options);
       // the routing stays; the settings (certificates) changed: the edge reloads them gracefully

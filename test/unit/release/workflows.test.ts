@@ -13,7 +13,7 @@ import type { EdgeTlsRender } from '../../../src/plan/tls/nginx.js';
 import { installCertificate, listCertificates, type TlsStore } from '../../../src/apply/tls/store.js';
 import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
 import { silentLogger } from '../../../src/util/log.js';
-import { syncCertificatesForRelease } from '../../../src/workflows/tls/certificates.js';
+import { syncCertificatesForRelease } from '../../../src/workflows/tls/edge-sync.js';
 import { configGeneration } from '../../../src/plan/nginx.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
@@ -352,7 +352,7 @@ describe('release changes with the ACME server unreachable', () => {
     const now = () => Date.now() + 2 * DAY;
     const warnings: string[] = [];
     const log = { ...silentLogger, warn: (m: string) => warnings.push(m) };
-    const withTls: ClusterPort = { ...control, log, certificates: (versions) => syncCertificatesForRelease(store, loaded, log, versions, now) };
+    const withTls: ClusterPort = { ...control, log, certificates: (versions) => syncCertificatesForRelease(store, loaded.config, log, versions, now) };
 
     // each change is timed: none may wait on the CA (the old code waited ~15 s per host lacking a certificate)
     const slowest: number[] = [];

@@ -1,0 +1,36 @@
+import { describeHolder, forceReleaseLock, lockStatus } from '../apply/lock.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Logger } from '../util/log.js';
+import { openCluster } from './cluster.js';
+
+/** `depl lock status` / `depl lock release`: what the command prints and its --json document. */
+export interface LockReport {
+  json: Record<string, unknown>;
+  human: string;
+}
+
+/** Who holds the cluster lock, read on the manager (one connection, no lock taken). */
+export async function readLockStatus(loaded: LoadedConfig, log: Logger): Promise<LockReport> {
+  const cluster = await openCluster(loaded, log);
+  try {
+    const status = await lockStatus(cluster.manager, loaded.config.app);
+    if (status === null) return { json: { locked: false, holder: null }, human: 'The cluster lock is free.' };
+    return {
+      json: { locked: true, holder: status.holder, expiresInSeconds: status.expiresIn },
+      human: `The cluster lock is held by ${describeHolder(status.holder, status.expiresIn)}${status.expiresIn <= 0 ? '; the next run takes it over' : ''}`,
+    };
+  } finally {
+    await cluster.close();
+  }
+}
+
+/** Releases a stale lock by force (the operator knows its holder is gone). */
+export async function releaseStaleLock(loaded: LoadedConfig, log: Logger): Promise<LockReport> {
+  const cluster = await openCluster(loaded, log);
+  try {
+    const { released, holder } = await forceReleaseLock(cluster.manager, loaded.config.app);
+    return { json: { released, holder }, human: released ? `Released the lock held by ${describeHolder(holder)}` : 'The cluster lock was free; nothing to release.' };
+  } finally {
+    await cluster.close();
+  }
+}
