@@ -92,6 +92,8 @@ export interface ComposeImport {
   secretImports: SecretImport[];
   /** Top-level secrets with no value depl can import (external): declared, and given a generated value. */
   declaredSecrets: string[];
+  /** HTTP services whose health path is `/` because compose had no HTTP healthcheck for them. */
+  defaultHealth: string[];
   /** `services.web.networks: ...why` lines, in file order. */
   notTranslated: string[];
 }
@@ -142,7 +144,7 @@ export function translateCompose(doc: unknown, inputs: ComposeInputs = {}): Comp
   if (!isDict(doc) || !isDict(doc.services) || Object.keys(doc.services).length === 0) {
     throw new ComposeError('has no "services:" mapping with at least one service');
   }
-  const out: ComposeImport = { services: {}, accessories: {}, secrets: [], secretImports: [], declaredSecrets: [], notTranslated: [] };
+  const out: ComposeImport = { services: {}, accessories: {}, secrets: [], secretImports: [], declaredSecrets: [], defaultHealth: [], notTranslated: [] };
   if (typeof doc.name === 'string') out.name = doc.name;
   const note = (where: string, why: string) => out.notTranslated.push(`${where}: ${why}`);
   for (const key of Object.keys(doc)) {
@@ -190,6 +192,7 @@ export function translateCompose(doc: unknown, inputs: ComposeInputs = {}): Comp
       const service: DraftService = builder !== undefined ? { from: builder } : { build };
       if (builder === undefined) builders.set(identity, name);
       out.services[name] = { ...service, ...serviceFields({ container, port, replicas, health }) };
+      if (port !== undefined && health?.path === undefined) out.defaultHealth.push(name);
       if (raw.depends_on !== undefined) note(`${where}.depends_on`, HANDLED_ELSEWHERE.depends_on);
       continue;
     }
@@ -210,6 +213,7 @@ export function translateCompose(doc: unknown, inputs: ComposeInputs = {}): Comp
       continue;
     }
     out.services[name] = { image: raw.image, ...serviceFields({ container, port, replicas, health }) };
+    if (port !== undefined && health?.path === undefined) out.defaultHealth.push(name);
     if (raw.depends_on !== undefined) note(`${where}.depends_on`, HANDLED_ELSEWHERE.depends_on);
   }
   // depends_on between accessories is their start order; on anything else, swarm starts them together
