@@ -38,6 +38,8 @@ export interface BuildRequest {
   dockerfile: string;
   tag: string;
   args: Record<string, string>;
+  /** The multi-stage Dockerfile's stage to build (`docker build --target`). */
+  target?: string;
   labels?: Record<string, string>;
 }
 
@@ -159,6 +161,7 @@ class DockerEngine implements Engine {
         t: request.tag,
         dockerfile: CONTEXT_DOCKERFILE,
         buildargs: request.args,
+        ...(request.target !== undefined ? { target: request.target } : {}),
         labels: request.labels ?? {},
         rm: true,
         forcerm: true,

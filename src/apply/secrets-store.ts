@@ -95,3 +95,17 @@ export async function generateMissingSecrets(root: string, names: readonly strin
   await writeSecretsFile(root, entries);
   return generated;
 }
+
+/**
+ * Writes values found for declared secrets (compose's secret files and variables, at depl init) where the
+ * secrets file and the environment have none yet; a value already there is kept. Returns the names written.
+ */
+export async function importSecretValues(root: string, values: readonly { name: string; value: string }[], now: Date, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  if (values.length === 0) return [];
+  const entries = await readSecretsFile(root);
+  const written = values.filter(({ name }) => !entries.some((e) => e.name === name) && !env[secretEnvName(name)]);
+  if (written.length === 0) return [];
+  for (const { name, value } of written) entries.push({ name, value, changedAt: now.toISOString() });
+  await writeSecretsFile(root, entries);
+  return written.map((v) => v.name);
+}

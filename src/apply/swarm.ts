@@ -30,7 +30,7 @@ function fail(engine: Engine, what: string, error: unknown): OperationError {
 }
 
 /** The swarm config holding the document: reused when one with the same (content-hashed) name exists. */
-export async function ensureSwarmConfig(engine: Engine, doc: ConfigDocument): Promise<{ id: string; name: string }> {
+export async function ensureSwarmConfig(engine: Engine, doc: Omit<ConfigDocument, 'data'> & { data: string | Buffer }): Promise<{ id: string; name: string }> {
   const existing = await engine.docker.listConfigs({ filters: JSON.stringify({ name: [doc.name] }) } as object).catch((e) => { throw fail(engine, 'cannot list swarm configs', e); });
   const found = existing.find((c) => c.Spec?.Name === doc.name);
   if (found) return { id: found.ID, name: doc.name };

@@ -34,6 +34,35 @@ const accessoryNode = z.string().superRefine((value, ctx) => {
   if (!check.ok) ctx.addIssue({ code: 'custom', message: `expected "manager" or a node's hostname (like node-2): ${JSON.stringify(value)} ${check.reason}` });
 });
 const command = z.array(z.string()).min(1, 'expected a non-empty list of arguments');
+const containerPath = z.string().regex(/^\/[^\0\n]*$/, 'expected an absolute path in the container, like /etc/app.conf');
+/** As `docker run --user`: a name or uid, optionally `:group`. */
+const user = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, 'expected a user like 1000, app or 1000:1000');
+const stopSignal = z.string().regex(/^(SIG[A-Z0-9+-]+|\d+)$/, 'expected a signal like SIGINT');
+const containerDuration = z.string().regex(/^\d+(ms|s|m)$/, 'expected a duration like 10s');
+/** Bytes as compose writes them: 512m, 1g, 1048576. */
+const memory = z.string().regex(/^\d+(\.\d+)?[bkmg]?$/, 'expected a size like 512m or 1g');
+const resourceAmount = z.strictObject({ cpus: z.number().positive().max(1024).optional(), memory: memory.optional() });
+/** Swarm's resource limits (the task is stopped above them) and reservations (where the scheduler may place it). */
+const resources = z.strictObject({ limits: resourceAmount.optional(), reservations: resourceAmount.optional() });
+/**
+ * Secrets mounted somewhere else than /run/secrets/<name>: the compose file's own target (a file name under
+ * /run/secrets, like `db-password`, or an absolute path), by secret name.
+ */
+const secretPaths = z.record(z.string(), z.string().regex(/^(\/[^\0\n]*|[A-Za-z0-9_.][A-Za-z0-9_.-]*)$/, 'expected a file name under /run/secrets or an absolute path')).default({});
+/**
+ * Files of the project mounted read-only in the container, by their path there: `/etc/nginx/nginx.conf: nginx.conf`.
+ * Each becomes a swarm config named after its content (compose's configs: and read-only binds); a folder is
+ * one config per file under it.
+ */
+const projectFiles = z.record(containerPath, z.string().min(1)).default({});
+/** A swarm healthcheck run in the container (compose's healthcheck:): a task counts as running once it passes. */
+const containerHealth = z.strictObject({
+  command,
+  interval: containerDuration.default('30s'),
+  timeout: containerDuration.default('30s'),
+  retries: z.number().int().min(1).max(100).default(3),
+  startPeriod: containerDuration.default('0s'),
+});
 
 const localProvider = z.strictObject({
   type: z.literal('local'),
@@ -65,6 +94,8 @@ const build = z.strictObject({
   context: relativeOrAbsolutePath.default('.'),
   dockerfile: relativeOrAbsolutePath,
   args: z.record(z.string(), z.string()).default({}),
+  /** The multi-stage Dockerfile's stage to build (compose's build.target); default: its last stage. */
+  target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a stage name').optional(),
 });
 
 const service = z.strictObject({
@@ -87,6 +118,15 @@ const service = z.strictObject({
   env: z.record(z.string(), z.string()).default({}),
   secrets: secretRefs,
   stopGracePeriod: z.string().regex(/^\d+(ms|s|m)$/, 'expected a duration like 10s').default('15s'),
+  /** Replaces the image's ENTRYPOINT (compose's entrypoint:). */
+  entrypoint: command.optional(),
+  user: user.optional(),
+  workdir: containerPath.optional(),
+  stopSignal: stopSignal.optional(),
+  resources: resources.optional(),
+  healthcheck: containerHealth.optional(),
+  secretPaths,
+  files: projectFiles,
 });
 
 const accessory = z.strictObject({
@@ -106,7 +146,20 @@ const accessory = z.strictObject({
     command,
     interval: z.string().regex(/^\d+(ms|s|m)$/, 'expected a duration like 5s').default('5s'),
     retries: z.number().int().min(1).max(100).default(5),
+    timeout: containerDuration.default('5s'),
+    /** Failures in this time after a start do not count (initdb, loading an append-only file). */
+    startPeriod: containerDuration.default('60s'),
   }).optional(),
+  entrypoint: command.optional(),
+  user: user.optional(),
+  workdir: containerPath.optional(),
+  stopSignal: stopSignal.optional(),
+  stopGracePeriod: containerDuration.default('30s'),
+  resources: resources.optional(),
+  secretPaths,
+  files: projectFiles,
+  /** Accessories created (and healthy) before this one (compose's depends_on between image services). */
+  dependsOn: z.array(z.string()).default([]),
   /**
    * How `depl backup` copies its volume: `redis` (a BGSAVE snapshot, online; the default for redis images) or
    * `volume` (pause, copy the volume, resume; the default otherwise). `passwordSecret`: the secret holding
@@ -252,6 +305,18 @@ export const configSchema = z
       }
       if (name in cfg.services) {
         ctx.addIssue({ code: 'custom', path: ['accessories', name], message: `"${name}" is also a service; names must be unique` });
+      }
+    }
+    for (const [kind, entries] of [['services', cfg.services], ['accessories', cfg.accessories]] as const) {
+      for (const [name, entry] of Object.entries(entries)) {
+        for (const secret of Object.keys(entry.secretPaths)) {
+          if (!entry.secrets.includes(secret)) ctx.addIssue({ code: 'custom', path: [kind, name, 'secretPaths', secret], message: `"${secret}" is not in this ${kind === 'services' ? 'service' : 'accessory'}'s secrets: list` });
+        }
+      }
+    }
+    for (const [name, acc] of Object.entries(cfg.accessories)) {
+      for (const [i, other] of acc.dependsOn.entries()) {
+        if (!(other in cfg.accessories) || other === name) ctx.addIssue({ code: 'custom', path: ['accessories', name, 'dependsOn', i], message: `"${other}" is not another accessory (have: ${Object.keys(cfg.accessories).join(', ')})` });
       }
     }
     const declared = new Set(cfg.secrets);

@@ -15,6 +15,8 @@ export interface ImageBuild {
   dockerfile: string;
   /** Base images first (`NODE_IMAGE`, ...), then the service's own `build.args`, which win. */
   args: Record<string, string>;
+  /** The Dockerfile stage to build; absent: its last. */
+  target?: string;
   /** Every service that runs this image: the builder and those with `from: <builder>`. */
   usedBy: string[];
 }
@@ -63,7 +65,7 @@ export function planImages(config: DeplConfig, version: string): ImagePlan {
     if (!svc.build) continue;
     const tag = imageTag(config.app, name, version, registry);
     const usedBy = [name, ...Object.entries(config.services).filter(([, other]) => other.from === name).map(([n]) => n)];
-    builds.push({ tag, service: name, context: svc.build.context, dockerfile: svc.build.dockerfile, args: { ...base, ...svc.build.args }, usedBy });
+    builds.push({ tag, service: name, context: svc.build.context, dockerfile: svc.build.dockerfile, args: { ...base, ...svc.build.args }, ...(svc.build.target !== undefined ? { target: svc.build.target } : {}), usedBy });
     for (const user of usedBy) services[user] = tag;
   }
   for (const [name, svc] of Object.entries(config.services)) {

@@ -176,7 +176,7 @@ export function appFromCompose(imported: ComposeImport): AppDraft {
   return {
     services: imported.services,
     accessories: imported.accessories,
-    secrets: [...new Set(imported.secrets.map((s) => s.name))],
+    secrets: [...new Set([...imported.secrets.map((s) => s.name), ...imported.secretImports.map((s) => s.name), ...imported.declaredSecrets])],
     notTranslated: [
       ...imported.secrets.map((s) => `services.${s.service}.environment.${s.env}: became secret "${s.name}" (its value was not copied); the service reads it from ${s.env}_FILE`),
       ...imported.notTranslated,

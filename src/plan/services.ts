@@ -47,6 +47,8 @@ export const LABELS = {
   imageId: 'depl.image-id',
   /** On a swarm secret: its name in depl.yaml. */
   secret: 'depl.secret',
+  /** On a swarm config holding one of the project's files: its content hash. */
+  file: 'depl.file',
   /** On an accessory: the swarm secrets it mounts, so a rotated one is noticed and the accessory updated. */
   secrets: 'depl.secrets',
   /** On an autoscaled service: its bounds, `min-max`; its replicas belong to the version's autoscaler. */
@@ -86,15 +88,83 @@ export function planSecrets(app: string, values: readonly { name: string; value:
 type SecretMount = { File: { Name: string; UID: string; GID: string; Mode: number }; SecretID: string; SecretName: string };
 
 /**
- * Mounts at /run/secrets/<name> (tmpfs, only in the services that list the secret). Mode 0444 as Docker's
- * default: images run as any user (the crawler's as nobody), and the container is the boundary.
+ * Mounts at /run/secrets/<name> (tmpfs, only in the services that list the secret), or at the path the
+ * service's `secretPaths` gives (a compose target: a file name under /run/secrets, or an absolute path; swarm
+ * takes either as the file's Name). Mode 0444 as Docker's default: images run as any user (the crawler's as
+ * nobody), and the container is the boundary.
  */
-export function secretMounts(names: readonly string[], refs: Record<string, SwarmSecretRef>, owner: string): SecretMount[] {
+export function secretMounts(names: readonly string[], refs: Record<string, SwarmSecretRef>, owner: string, paths: Record<string, string> = {}): SecretMount[] {
   return names.map((name) => {
     const ref = refs[name];
     if (ref === undefined) throw new Error(`no swarm secret planned for ${name} (used by ${owner})`);
-    return { File: { Name: name, UID: '0', GID: '0', Mode: 0o444 }, SecretID: ref.id, SecretName: ref.name };
+    return { File: { Name: paths[name] ?? name, UID: '0', GID: '0', Mode: 0o444 }, SecretID: ref.id, SecretName: ref.name };
   });
+}
+
+type ConfigMount = { File: { Name: string; UID: string; GID: string; Mode: number }; ConfigID: string; ConfigName: string };
+
+/** One file of the project as read by buildinst: where it is mounted, and its bytes. */
+export interface ProjectFile {
+  /** The service or accessory that mounts it. */
+  owner: string;
+  /** Its absolute path in the container. */
+  target: string;
+  data: Buffer;
+}
+
+/** A project file's swarm config: named after its content, so a changed file is a new config and a rollback keeps the old one. */
+export function projectFileDocument(app: string, file: ProjectFile): Omit<ConfigDocument, 'data'> & { data: Buffer } {
+  const hash = createHash('sha256').update(file.data).digest('hex').slice(0, 16);
+  return { name: `${app}-file-${hash}`, data: file.data, labels: { [LABELS.app]: app, [LABELS.file]: hash } };
+}
+
+/** Read-only mounts of the owner's project files, by target path. */
+export function fileMounts(owner: string, refs: readonly ProjectFileRef[]): ConfigMount[] {
+  return refs
+    .filter((ref) => ref.owner === owner)
+    .sort((a, b) => a.target.localeCompare(b.target))
+    .map((ref) => ({ File: { Name: ref.target, UID: '0', GID: '0', Mode: 0o444 }, ConfigID: ref.id, ConfigName: ref.name }));
+}
+
+/** A project file's swarm config as created. */
+export interface ProjectFileRef extends SwarmConfigRef {
+  owner: string;
+  target: string;
+}
+
+type ContainerOptions = Pick<ServiceConfig, 'entrypoint' | 'user' | 'workdir' | 'stopSignal' | 'resources'>;
+
+/** Compose's keys that swarm expresses one to one: entrypoint, user, working directory. */
+function containerOptions(o: ContainerOptions): Pick<ServiceSpec['TaskTemplate']['ContainerSpec'], 'Command' | 'User' | 'Dir'> {
+  return {
+    ...(o.entrypoint !== undefined ? { Command: [...o.entrypoint] } : {}),
+    ...(o.user !== undefined ? { User: o.user } : {}),
+    ...(o.workdir !== undefined ? { Dir: o.workdir } : {}),
+  };
+}
+
+/** `512m` -> 536870912 (compose's units: b, k, m, g; powers of 1024). */
+export function memoryBytes(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)([bkmg]?)$/.exec(text);
+  if (!match) throw new Error(`not a size: ${text}`);
+  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2] as '' | 'b' | 'k' | 'm' | 'g'];
+  return Math.round(Number(match[1]) * unit);
+}
+
+type ResourceAmount = NonNullable<NonNullable<ServiceConfig['resources']>['limits']>;
+const amount = (a: ResourceAmount) => ({
+  ...(a.cpus !== undefined ? { NanoCPUs: Math.round(a.cpus * 1e9) } : {}),
+  ...(a.memory !== undefined ? { MemoryBytes: memoryBytes(a.memory) } : {}),
+});
+
+function taskResources(resources: ServiceConfig['resources']): Pick<ServiceSpec['TaskTemplate'], 'Resources'> {
+  if (resources === undefined) return {};
+  return {
+    Resources: {
+      ...(resources.limits !== undefined ? { Limits: amount(resources.limits) } : {}),
+      ...(resources.reservations !== undefined ? { Reservations: amount(resources.reservations) } : {}),
+    },
+  };
 }
 /** A subset of the Engine API's ServiceSpec: only the fields depl sets. */
 export interface ServiceSpec {
@@ -109,14 +179,17 @@ export interface ServiceSpec {
       Env?: string[];
       Labels?: Record<string, string>;
       StopGracePeriod: number;
-      StopSignal: 'SIGTERM' | 'SIGQUIT';
-      Configs?: { File: { Name: string; UID: string; GID: string; Mode: number }; ConfigID: string; ConfigName: string }[];
+      StopSignal: string;
+      User?: string;
+      Dir?: string;
+      Configs?: ConfigMount[];
       Secrets?: SecretMount[];
       Mounts?: { Type: 'volume' | 'bind' | 'tmpfs'; Source?: string; Target: string; ReadOnly?: boolean; VolumeOptions?: { Labels: Record<string, string> }; TmpfsOptions?: { SizeBytes: number; Mode: number } }[];
       HealthCheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
     };
     RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; Delay: number; MaxAttempts: number; Window: number };
     Placement?: { Constraints?: string[]; MaxReplicas?: number };
+    Resources?: { Limits?: { NanoCPUs?: number; MemoryBytes?: number }; Reservations?: { NanoCPUs?: number; MemoryBytes?: number } };
     Networks: { Target: string; Aliases?: string[] }[];
   };
   Mode: { Replicated: { Replicas: number } };
@@ -184,6 +257,8 @@ export interface VersionServicesInput {
   branch?: string;
   /** The app's scale recorded by `depl scale` (release state): replicas by service name, over depl.yaml's. */
   scale?: Record<string, number>;
+  /** The services' project files (depl.yaml's `files:`) as swarm configs. */
+  files?: readonly ProjectFileRef[];
 }
 
 export function planVersionServices(input: VersionServicesInput): ServiceSpec[] {
@@ -213,6 +288,7 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
       TaskTemplate: {
         ContainerSpec: {
           Image: image,
+          ...containerOptions(svc),
           ...(args !== undefined ? { Args: args } : {}),
           Env: serviceEnv(svc.env),
           Labels: {
@@ -220,15 +296,17 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
             ...(input.imageIds?.[name] !== undefined ? { [LABELS.imageId]: input.imageIds[name] } : {}),
           },
           StopGracePeriod: durationNs(svc.stopGracePeriod),
-          StopSignal: 'SIGTERM',
+          StopSignal: svc.stopSignal ?? 'SIGTERM',
+          ...(svc.healthcheck !== undefined ? { HealthCheck: containerHealthCheck(svc.healthcheck) } : {}),
           Configs: [{
             File: { Name: CONFIG_PATH, UID: '0', GID: '0', Mode: 0o444 },
             ConfigID: input.configRef.id,
             ConfigName: input.configRef.name,
-          }],
-          ...(svc.secrets.length > 0 ? { Secrets: secretMounts(svc.secrets, input.secrets ?? {}, name) } : {}),
+          }, ...fileMounts(name, input.files ?? [])],
+          ...(svc.secrets.length > 0 ? { Secrets: secretMounts(svc.secrets, input.secrets ?? {}, name, svc.secretPaths) } : {}),
         },
         RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
+        ...taskResources(svc.resources),
         Networks: [{ Target: input.network }],
       },
       Mode: { Replicated: { Replicas: replicas } },
@@ -272,8 +350,11 @@ export function placementConstraint(node: string): string {
  * resolves on the overlay network, it is pinned to one node so its named volume stays with it, and it is
  * updated stop-first so two instances never share one append-only file.
  */
-export function planAccessory(app: string, name: string, accessory: AccessoryConfig, image: string, network: string, secrets: Record<string, SwarmSecretRef> = {}): ServiceSpec {
-  const mounts = secretMounts(accessory.secrets, secrets, name);
+export function planAccessory(
+  app: string, name: string, accessory: AccessoryConfig, image: string, network: string, secrets: Record<string, SwarmSecretRef> = {}, files: readonly ProjectFileRef[] = [],
+): ServiceSpec {
+  const mounts = secretMounts(accessory.secrets, secrets, name, accessory.secretPaths);
+  const configs = fileMounts(name, files);
   const labels: Record<string, string> = { [LABELS.app]: app, [LABELS.accessory]: name };
   const serviceLabels = mounts.length > 0 ? { ...labels, [LABELS.secrets]: accessorySecretsLabel(mounts.map((m) => m.SecretName)) } : labels;
   const volume = accessory.volume !== undefined ? parseVolume(accessory.volume) : undefined;
@@ -284,20 +365,23 @@ export function planAccessory(app: string, name: string, accessory: AccessoryCon
     TaskTemplate: {
       ContainerSpec: {
         Image: image,
+        ...containerOptions(accessory),
         ...(accessory.command !== undefined ? { Args: [...accessory.command] } : {}),
         ...(Object.keys(accessory.env).length > 0 ? { Env: Object.entries(accessory.env).map(([k, v]) => `${k}=${v}`) } : {}),
         // A first start (initdb, loading an append-only file) may take a while: failures then do not count.
         ...(accessory.health !== undefined
-          ? { HealthCheck: { Test: ['CMD', ...accessory.health.command], Interval: durationNs(accessory.health.interval), Timeout: seconds(5), Retries: accessory.health.retries, StartPeriod: seconds(60) } }
+          ? { HealthCheck: containerHealthCheck({ ...accessory.health, startPeriod: accessory.health.startPeriod }) }
           : {}),
         Labels: labels,
         ...(mounts.length > 0 ? { Secrets: mounts } : {}),
-        StopGracePeriod: seconds(30),
-        StopSignal: 'SIGTERM',
+        ...(configs.length > 0 ? { Configs: configs } : {}),
+        StopGracePeriod: durationNs(accessory.stopGracePeriod),
+        StopSignal: accessory.stopSignal ?? 'SIGTERM',
         ...(volume ? { Mounts: [{ Type: 'volume' as const, Source: volume.source, Target: volume.target, VolumeOptions: { Labels: labels } }] } : {}),
       },
       RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
       Placement: { Constraints: [placementConstraint(accessory.node)] },
+      ...taskResources(accessory.resources),
       Networks: [{ Target: network }],
     },
     Mode: { Replicated: { Replicas: 1 } },
@@ -305,6 +389,28 @@ export function planAccessory(app: string, name: string, accessory: AccessoryCon
     RollbackConfig: policy,
     EndpointSpec: { Mode: 'dnsrr' },
   };
+}
+
+/** A healthcheck run in the container: `CMD` argv, with its timing (as compose's healthcheck: and Docker's HEALTHCHECK). */
+export function containerHealthCheck(h: { command: readonly string[]; interval: string; timeout: string; retries: number; startPeriod: string }): NonNullable<ServiceSpec['TaskTemplate']['ContainerSpec']['HealthCheck']> {
+  return { Test: ['CMD', ...h.command], Interval: durationNs(h.interval), Timeout: durationNs(h.timeout), Retries: h.retries, StartPeriod: durationNs(h.startPeriod) };
+}
+
+/**
+ * The order accessories are created in: each after those it depends on (compose's depends_on between image
+ * services), else in depl.yaml's order. A cycle is kept in file order from where it closes.
+ */
+export function accessoryStartOrder(accessories: Record<string, Pick<AccessoryConfig, 'dependsOn'>>): string[] {
+  const order: string[] = [];
+  const visiting = new Set<string>();
+  const visit = (name: string) => {
+    if (order.includes(name) || visiting.has(name) || !(name in accessories)) return;
+    visiting.add(name);
+    for (const dep of accessories[name]!.dependsOn) visit(dep);
+    order.push(name);
+  };
+  for (const name of Object.keys(accessories)) visit(name);
+  return order;
 }
 
 /** The swarm secrets an accessory mounts, as its label: a rotated secret changes it. */

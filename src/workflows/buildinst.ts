@@ -36,7 +36,8 @@ import { clusterEdgeSite } from '../apply/edge/site.js';
 import { issueEdgeCertificates, readCertificateFiles } from './tls/certificates.js';
 import { syncEdgeCertificates } from './tls/edge-sync.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
-import { accessorySecretsLabel, configDocument, LABELS, pinnedSpec, planAccessory, planSecrets, planVersionServices, specImageId, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
+import { accessorySecretsLabel, accessoryStartOrder, configDocument, LABELS, pinnedSpec, planAccessory, planSecrets, planVersionServices, projectFileDocument, specImageId, type ProjectFile, type ProjectFileRef, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
+import { readProjectFiles } from '../apply/project-files.js';
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
@@ -95,6 +96,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const { config } = loaded;
   const target = releaseTarget(config.app, versionServiceNames(config), options, options.now ?? new Date());
   const inputs = await resolveBuildInputs(loaded);
+  const files = await readProjectFiles(loaded);
   // a missing secret stops the run here, before anything on the cluster changed
   const secrets = await resolveSecrets(loaded, options.env);
   const cluster = options.cluster ?? (await openCluster(loaded, log));
@@ -117,7 +119,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       waitMs: options.lockWaitMs ?? 0,
       log,
       onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, (lock) => install({ loaded, cluster, lock, engine: opened, inputs, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded.root, loaded.config, log) }));
+    }, (lock) => install({ loaded, cluster, lock, engine: opened, inputs, files, secrets, version: target.version, branch: target.branch, options, log, started, command, hooks: operatorHooks(loaded.root, loaded.config, log) }));
   } finally {
     await engine?.close();
     if (!options.cluster) await cluster.close();
@@ -145,6 +147,8 @@ interface InstallContext {
   lock: HeldLock;
   engine: Engine;
   inputs: BuildInput[];
+  /** The project files depl.yaml's files: mounts, read before the cluster is reached. */
+  files: ProjectFile[];
   secrets: ResolvedSecret[];
   version: string;
   branch?: string;
@@ -205,6 +209,7 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
       dockerfile: input.dockerfile,
       tag: build.tag,
       args: build.args,
+      ...(build.target !== undefined ? { target: build.target } : {}),
       // no version label: an unchanged tree then builds the same image id, which nodes already have
       labels: { [LABELS.app]: app },
     }, log);
@@ -226,13 +231,15 @@ async function install(ctx: InstallContext): Promise<BuildinstResult> {
   await ctx.hooks.run('pre-install', hookFacts);
   const installStarted = Date.now();
   const configRef = await ensureSwarmConfig(engine, configDocument(config));
+  const fileRefs: ProjectFileRef[] = [];
+  for (const file of ctx.files) fileRefs.push({ ...(await ensureSwarmConfig(engine, projectFileDocument(app, file))), owner: file.owner, target: file.target });
   const secretRefs: Record<string, SwarmSecretRef> = {};
   for (const doc of planSecrets(app, ctx.secrets)) secretRefs[doc.secret] = await ensureSwarmSecret(engine, doc);
-  const accessories = await ensureAccessories(ctx, config, images.accessories, existing, secretRefs);
+  const accessories = await ensureAccessories(ctx, config, images.accessories, existing, secretRefs, fileRefs);
   const scale = (session?.state ?? recorded).scale;
   logScale(ctx, scale);
   const specs = planVersionServices({
-    config, version, images: images.services, imageIds, network: cluster.network, configRef, secrets: secretRefs, nodes: cluster.nodes.length,
+    config, version, images: images.services, imageIds, network: cluster.network, configRef, secrets: secretRefs, files: fileRefs, nodes: cluster.nodes.length,
     ...(ctx.branch !== undefined ? { branch: ctx.branch } : {}), scale,
   });
   const autoscaler = await autoscalerSpec(ctx, config, secretRefs);
@@ -433,11 +440,12 @@ async function checkAccessoryNames(ctx: InstallContext, mine: InstalledService[]
  * new password, and versions installed before it must be redeployed to reach it.
  */
 async function ensureAccessories(
-  ctx: InstallContext, config: DeplConfig, images: Record<string, string>, existing: InstalledService[], secrets: Record<string, SwarmSecretRef>,
+  ctx: InstallContext, config: DeplConfig, images: Record<string, string>, existing: InstalledService[], secrets: Record<string, SwarmSecretRef>, files: ProjectFileRef[],
 ): Promise<{ name: string; replicas: number }[]> {
   const changed: { name: string; replicas: number }[] = [];
-  for (const [name, accessory] of Object.entries(config.accessories)) {
-    const spec = planAccessory(config.app, name, accessory, images[name]!, ctx.cluster.network, secrets);
+  for (const name of accessoryStartOrder(config.accessories)) {
+    const accessory = config.accessories[name]!;
+    const spec = planAccessory(config.app, name, accessory, images[name]!, ctx.cluster.network, secrets, files);
     const current = existing.find((s) => s.name === name && s.labels[LABELS.accessory] === name);
     if (current) {
       const wanted = spec.Labels[LABELS.secrets] ?? accessorySecretsLabel([]);

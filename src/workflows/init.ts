@@ -1,22 +1,30 @@
 import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { generateMissingSecrets, secretsFilePath } from '../apply/secrets-store.js';
+import { generateMissingSecrets, importSecretValues, secretsFilePath } from '../apply/secrets-store.js';
 import { OperationError, UserError } from '../errors.js';
 import { parseConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { deplIgnoreLines, withDeplIgnores } from '../plan/dockerignore.js';
-import { ComposeError, exposedPort, translateCompose } from '../plan/compose-import.js';
-import { appFromCompose, dockerfileApp, exampleContext, intendedImportedDocument, intendedInitDocument, renderImportedConfig, renderInitConfig, type InitChoices } from '../plan/init-config.js';
+import { appNameFrom, ComposeError, envFilePaths, exposedPort, translateCompose, type ComposeImport, type SecretImport } from '../plan/compose-import.js';
+import { composeVerdicts } from '../plan/compose-verdict.js';
+import { checkSecretValue } from '../plan/secrets.js';
+import { appFromCompose, dockerfileApp, exampleContext, intendedImportedDocument, intendedInitDocument, renderImportedConfig, renderInitConfig, type AppDraft, type InitChoices } from '../plan/init-config.js';
 import { renderedDifferences } from '../plan/yaml-render.js';
-import { checkHealthPath } from '../names.js';
+import { checkAppName, checkHealthPath } from '../names.js';
 import { packagePath, packageRoot } from '../util/paths.js';
 import { visible } from '../util/terminal-text.js';
 
 /** The Compose Specification's file names, in the order `docker compose` looks for them. */
 export const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
 
-export interface InitRequest extends InitChoices {
+export interface InitRequest extends Omit<InitChoices, 'app' | 'domain'> {
+  /** --app; absent: the compose file's name:, else the folder's name (asked on a terminal), or crawler for the example. */
+  app?: string;
+  /** --domain; absent: <app>.localhost. */
+  domain?: string;
+  /** Where compose secrets' `environment:` values are read (default: this process's environment). */
+  env?: NodeJS.ProcessEnv;
   /** The depl.yaml to write; its folder is the one looked at. */
   file: string;
   force: boolean;
@@ -31,6 +39,12 @@ export interface InitRequest extends InitChoices {
 
 export interface InitResult {
   file: string;
+  app: string;
+  domain: string;
+  /** Compose secrets whose values were imported into the secrets file (names only, never values). */
+  importedSecrets: string[];
+  /** One line per compose service: runs as under compose, or what differs and why. */
+  verdicts: string[];
   /** What the app was made from: `compose.yaml`, `Dockerfile`, or `example crawler`. */
   source: string;
   services: string[];
@@ -58,21 +72,34 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   const template = await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8');
   let text: string;
   let intended: Record<string, unknown>;
-  let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile' | 'dockerignores'>;
+  let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile' | 'dockerignores' | 'importedSecrets'>;
+  let secretValues: SecretValueSource[] = [];
   if (source.kind === 'example') {
-    const choices = { ...req, exampleContext: exampleContext(folder, packageRoot, path.relative) };
+    const app = req.app ?? 'crawler';
+    const choices = { ...req, app, domain: req.domain ?? `${app}.localhost`, exampleContext: exampleContext(folder, packageRoot, path.relative) };
     text = renderInitConfig(template, choices);
     intended = intendedInitDocument(template, choices);
     const config = parseConfig(text, req.file);
-    result = { source: 'example crawler', services: Object.keys(config.services), accessories: Object.keys(config.accessories), secrets: config.secrets, notTranslated: [] };
+    result = { app, domain: choices.domain, source: 'example crawler', services: Object.keys(config.services), accessories: Object.keys(config.accessories), secrets: config.secrets, notTranslated: [], verdicts: [] };
   } else {
     const relative = path.relative(folder, source.file) || path.basename(source.file);
-    const app = source.kind === 'compose'
-      ? appFromCompose(await readCompose(source.file))
-      : dockerfileApp({ dockerfile: relative, ...(await portAndHealth(req, source.file)) });
-    text = renderImportedConfig(template, req, app, relative);
-    intended = intendedImportedDocument(template, req, app);
-    result = { source: relative, services: Object.keys(app.services), accessories: Object.keys(app.accessories), secrets: app.secrets, notTranslated: app.notTranslated };
+    let draft: AppDraft;
+    let verdicts: string[] = [];
+    let composeName: string | undefined;
+    if (source.kind === 'compose') {
+      const { doc, imported } = await readCompose(source.file);
+      draft = appFromCompose(imported);
+      composeName = imported.name;
+      verdicts = composeVerdicts(Object.keys((doc as { services: object }).services), imported, draft.notTranslated);
+      secretValues = imported.secretImports.map((s) => ({ ...s, file: 'file' in s.from ? path.resolve(path.dirname(source.file), s.from.file) : undefined }));
+    } else {
+      draft = dockerfileApp({ dockerfile: relative, ...(await portAndHealth(req, source.file)) });
+    }
+    const app = await appName(req, composeName, folder);
+    const choices = { ...req, app, domain: req.domain ?? `${app}.localhost` };
+    text = renderImportedConfig(template, choices, draft, relative);
+    intended = intendedImportedDocument(template, choices, draft);
+    result = { app, domain: choices.domain, source: relative, services: Object.keys(draft.services), accessories: Object.keys(draft.accessories), secrets: draft.secrets, notTranslated: draft.notTranslated, verdicts };
   }
   // exactly these bytes are checked and written: a lone surrogate, say, would not survive UTF-8 unchanged
   const bytes = Buffer.from(text, 'utf8');
@@ -89,11 +116,67 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
     throw error;
   }
   await chmod(req.file, 0o600); // --force over an older, wider file
-  // strong random values for the declared secrets that have none yet; values already there are kept
-  const generatedSecrets = await generateMissingSecrets(folder, config.secrets, new Date());
+  const env = req.env ?? process.env;
+  // compose's own secret values first (never printed), then strong random values for those still without one
+  const imported = await importComposeSecrets(folder, secretValues, env);
+  const generatedSecrets = await generateMissingSecrets(folder, config.secrets, new Date(), env);
   // the example builds from depl's own package, whose .dockerignore is kept there
   const dockerignores = source.kind === 'example' ? [] : await addDeplIgnores(config, folder, req.file);
-  return { file: req.file, ...result, generatedSecrets, secretsFile: secretsFilePath(folder), dockerignores };
+  return {
+    file: req.file, ...result, notTranslated: [...result.notTranslated, ...imported.notes], importedSecrets: imported.names,
+    generatedSecrets, secretsFile: secretsFilePath(folder), dockerignores,
+  };
+}
+
+interface SecretValueSource extends SecretImport {
+  /** The absolute path of a `file:` secret. */
+  file: string | undefined;
+}
+
+/**
+ * Reads each compose secret's value (its file, or its environment variable) into .depl/secrets, where none is
+ * there yet. A value that cannot be read, or cannot be one line of the secrets file, is left to be generated,
+ * with a note saying so; a value already there is kept (it may be in use on the cluster).
+ */
+async function importComposeSecrets(folder: string, sources: SecretValueSource[], env: NodeJS.ProcessEnv): Promise<{ names: string[]; notes: string[] }> {
+  const values: { name: string; value: string }[] = [];
+  const notes: string[] = [];
+  for (const source of sources) {
+    const where = `secrets.${source.composeName}`;
+    let value: string | undefined;
+    if (source.file !== undefined) {
+      value = await readFile(source.file, 'utf8').then((t) => t.replace(/\r?\n$/, ''), () => undefined);
+      if (value === undefined) notes.push(`${where}.file: cannot read ${source.file}; depl generated a value instead (set yours with depl secrets set ${source.name})`);
+    } else if ('env' in source.from) {
+      value = env[source.from.env];
+      if (value === undefined || value === '') {
+        notes.push(`${where}.environment: ${source.from.env} is not set here; depl generated a value instead (set yours with depl secrets set ${source.name})`);
+        value = undefined;
+      }
+    }
+    if (value === undefined) continue;
+    const check = checkSecretValue(value);
+    if (!check.ok) {
+      notes.push(`${where}: its value ${check.reason}; depl generated one instead (set yours with depl secrets set ${source.name})`);
+      continue;
+    }
+    values.push({ name: source.name, value });
+  }
+  return { names: await importSecretValues(folder, values, new Date(), env), notes };
+}
+
+/** --app, else the compose file's name: or the folder's (offered on a terminal), made a valid app name. */
+async function appName(req: InitRequest, composeName: string | undefined, folder: string): Promise<string> {
+  if (req.app !== undefined) return req.app;
+  const derived = appNameFrom(composeName, path.basename(path.resolve(folder)));
+  if (req.ask) {
+    const answer = await req.ask({ message: 'App name (prefixes every service; unique per cluster)', default: derived ?? '', validate: (v) => { const c = checkAppName(v); return c.ok ? true : `the app name ${c.reason}`; } });
+    return answer;
+  }
+  if (derived === null) {
+    throw new UserError(`no app name can be made from ${composeName !== undefined ? `the compose name "${composeName}" or ` : ''}the folder "${path.basename(path.resolve(folder))}"`, 'Pass --app NAME (lower-case letters, digits and "-", at most 20 characters).', 'INIT_APP_NAME');
+  }
+  return derived;
 }
 
 /** depl's lines in the .dockerignore of every build context that holds depl.yaml's folder (src/plan/dockerignore.ts). */
@@ -152,15 +235,21 @@ function isDockerfile(file: string, text: string): boolean {
   return /dockerfile|containerfile/i.test(path.basename(file)) || /^\s*(#.*\n\s*)*(ARG\s.*\n\s*)*FROM\s/i.test(text);
 }
 
-async function readCompose(file: string) {
+async function readCompose(file: string): Promise<{ doc: unknown; imported: ComposeImport }> {
   let doc: unknown;
   try {
     doc = parse(await readFile(file, 'utf8'), { uniqueKeys: true });
   } catch (error) {
     throw new UserError(`${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`, 'Fix the Compose file, or pass --from with another one.', 'COMPOSE_INVALID');
   }
+  // env_file paths are relative to the compose file; one that cannot be read is noted by the translation
+  const envFiles: Record<string, string> = {};
+  for (const name of envFilePaths(doc)) {
+    const text = await readFile(path.resolve(path.dirname(file), name), 'utf8').catch(() => undefined);
+    if (text !== undefined) envFiles[name] = text;
+  }
   try {
-    return translateCompose(doc);
+    return { doc, imported: translateCompose(doc, { envFiles }) };
   } catch (error) {
     if (error instanceof ComposeError) throw new UserError(`${file} ${error.message}`, 'depl needs at least one service with "build:" (or an image without a volume).', 'COMPOSE_INVALID');
     throw error;

@@ -41,7 +41,7 @@ describe('depl init from a compose file, deployed', () => {
     const init = await cli(['init', '--app', app, '--domain', domain]);
     expect(init.exitCode, init.stderr).toBe(0);
     expect(init.stdout).toContain('from compose.yaml');
-    expect(init.stdout).toMatch(/services\.web\.volumes: "\.\/static:\/app\/static" is a bind mount/);
+    expect(init.stdout).toMatch(/services\.web\.volumes: "\.\/static:\/app\/static" is a writable bind/);
     expect(init.stdout).toMatch(/services\.web\.networks: depl puts every service/);
     expect(init.stdout).toContain('Generated postgres_password');
     const text = await readFile(configFile, 'utf8');

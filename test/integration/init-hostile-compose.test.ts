@@ -55,7 +55,7 @@ describe('depl init --from a Compose file that tries to write depl.yaml keys', (
     ].join('\n'));
     expect(run.exitCode, run.stderr).toBe(0);
     expect(Object.keys(parse(text) as object)).toEqual(IMPORTED_KEYS);
-    expect(run.stdout).toContain('    - services.web.x-note\\nhooks:\\n  timeout: 1s\\n#\\u001b[2J: has no depl equivalent');
+    expect(run.stdout).toContain('    - services.web.x-note\\nhooks:\\n  timeout: 1s\\n#\\u001b[2J: is not a key of the Compose Specification depl knows');
     expect(run.stdout).toContain('    - top\\rnot a key: has no depl equivalent');
     expect(run.stdout).not.toContain('\r');
     expect(run.stdout).not.toContain('\u001b');

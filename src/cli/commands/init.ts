@@ -8,8 +8,8 @@ import { initConfig } from '../../workflows/init.js';
 
 interface InitOptions {
   provider: 'local' | 'openstack';
-  app: string;
-  domain: string;
+  app?: string;
+  domain?: string;
   force?: boolean;
   from?: string;
   example?: 'crawler';
@@ -18,10 +18,14 @@ interface InitOptions {
 }
 
 export default async function init(ctx: CommandContext, opts: InitOptions): Promise<void> {
-  const app = checkAppName(opts.app);
-  if (!app.ok) throw new UserError(`--app "${opts.app}" ${app.reason}`, 'Choose a short lower-case name like "crawler".', 'BAD_APP_NAME');
-  const domain = checkDomainName(opts.domain);
-  if (!domain.ok) throw new UserError(`--domain "${opts.domain}" ${domain.reason}`, 'Use a domain like crawler.example.org.', 'BAD_DOMAIN');
+  if (opts.app !== undefined) {
+    const app = checkAppName(opts.app);
+    if (!app.ok) throw new UserError(`--app "${opts.app}" ${app.reason}`, 'Choose a short lower-case name like "crawler".', 'BAD_APP_NAME');
+  }
+  if (opts.domain !== undefined) {
+    const domain = checkDomainName(opts.domain);
+    if (!domain.ok) throw new UserError(`--domain "${opts.domain}" ${domain.reason}`, 'Use a domain like crawler.example.org.', 'BAD_DOMAIN');
+  }
 
   const ask = ctx.interactive
     ? async (q: { message: string; default: string; validate: (v: string) => true | string }) => (await import('@inquirer/prompts')).input(q)
@@ -29,14 +33,16 @@ export default async function init(ctx: CommandContext, opts: InitOptions): Prom
   const result = await initConfig({ ...opts, force: opts.force ?? false, file: configPathFrom(ctx.globals.config), ask });
 
   // the notes quote the Compose file's keys and values: each is shown as one line, control characters escaped
-  const lines = [`Wrote ${visible(result.file)} from ${visible(result.source)} (provider: ${opts.provider}).`];
+  const lines = [`Wrote ${visible(result.file)} for app ${result.app} at ${result.domain} from ${visible(result.source)} (provider: ${opts.provider}).`];
   lines.push(`  services: ${result.services.join(', ')}`);
   if (result.accessories.length > 0) lines.push(`  accessories: ${result.accessories.join(', ')}`);
   if (result.notTranslated.length > 0) lines.push('  not translated (also listed in the file):', ...result.notTranslated.map((l) => `    - ${visible(l)}`));
+  if (result.importedSecrets.length > 0) lines.push(`Imported the compose values of ${result.importedSecrets.join(', ')} into ${result.secretsFile} (0600; not shown).`);
   if (result.generatedSecrets.length > 0) {
     lines.push(`Generated ${result.generatedSecrets.join(', ')} into ${result.secretsFile} (0600). To use your own value: depl secrets set NAME`);
   }
   for (const file of result.dockerignores) lines.push(`Listed depl's own files (.depl/, ${path.basename(result.file)}) in ${file}: they never go into an image.`);
+  if (result.verdicts.length > 0) lines.push('Per compose service:', ...result.verdicts.map((v) => `  - ${visible(v)}`));
   lines.push('Next: depl node-up, then depl buildinst');
-  ctx.result({ ...result, app: opts.app, domain: opts.domain, provider: opts.provider }, lines.join('\n'));
+  ctx.result({ ...result, provider: opts.provider }, lines.join('\n'));
 }

@@ -92,10 +92,10 @@ describe('depl init from a hostile Compose file', () => {
     });
     expect((parse(text) as { services: { web: { env: Record<string, string> } } }).services.web.env.GREETING).toBe('\u001b[31mred\u0007\u0000');
     expect(text).toContain('GREETING: "\\e[31mred\\a\\0"');
-    expect(text).toContain('#   - services.web.x\\u001b]0;owned\\u0007\\u001b[2J: has no depl equivalent');
+    expect(text).toContain('#   - services.web.x\\u001b]0;owned\\u0007\\u001b[2J: is not a key of the Compose Specification depl knows');
     // eslint-disable-next-line no-control-regex -- control characters are what this matches
     expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f]/);
-    expect(result.notTranslated).toContain('services.web.x\u001b]0;owned\u0007\u001b[2J: has no depl equivalent'); // the result keeps the text; printing escapes it
+    expect(result.notTranslated).toContain('services.web.x\u001b]0;owned\u0007\u001b[2J: is not a key of the Compose Specification depl knows'); // the result keeps the text; printing escapes it
   });
 });
 

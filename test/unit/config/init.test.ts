@@ -73,3 +73,92 @@ describe('the example crawler from any folder', () => {
     expect(await stat(api.build!.dockerfile)).toBeTruthy();
   });
 });
+
+describe('depl init from a compose file of a common shape', () => {
+  const compose = `
+name: Blog_Site
+services:
+  backend:
+    build: { context: backend, target: runtime }
+    ports: ["8000:8000"]
+    secrets: [db-password]
+    env_file: backend.env
+  db:
+    image: postgres:16
+    environment: { POSTGRES_PASSWORD_FILE: /run/secrets/db-password }
+    secrets: [db-password, api-key]
+    volumes: [db-data:/var/lib/postgresql/data]
+  proxy:
+    image: nginx
+    ports: ["80"]
+    volumes: ["./nginx.conf:/etc/nginx/nginx.conf:ro", "/var/run/docker.sock:/var/run/docker.sock"]
+    healthcheck: { test: ["CMD", "curl", "-f", "http://localhost/health"] }
+secrets:
+  db-password: { file: db/password.txt }
+  api-key: { environment: BLOG_API_KEY }
+volumes: { db-data: {} }
+`;
+
+  async function initBlog(extra: Partial<Parameters<typeof initConfig>[0]> = {}) {
+    const dir = await folder({ 'compose.yaml': compose, 'backend.env': 'LOG_LEVEL=debug\n', 'nginx.conf': 'events {}\n' });
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(path.join(dir, 'db'));
+    await writeFile(path.join(dir, 'db', 'password.txt'), 's3cret-from-file\n');
+    const result = await initConfig({ provider: 'local', force: false, file: path.join(dir, 'depl.yaml'), env: { BLOG_API_KEY: 'key-from-env' }, ...extra });
+    return { dir, result };
+  }
+
+  it('names the app after the compose name: (else the folder), and the domain after the app', async () => {
+    const { result } = await initBlog();
+    expect(result).toMatchObject({ app: 'blog-site', domain: 'blog-site.localhost' });
+    const config = parseConfig(await readFile(result.file, 'utf8'));
+    expect(config.app).toBe('blog-site');
+    const asked: string[] = [];
+    const { result: again } = await initBlog({ ask: async (q) => { asked.push(`${q.message} [${q.default}]`); return 'mine'; } });
+    expect(asked).toEqual(['App name (prefixes every service; unique per cluster) [blog-site]']);
+    expect(again.app).toBe('mine');
+    const { result: given } = await initBlog({ app: 'given', domain: 'blog.example.org' });
+    expect(given).toMatchObject({ app: 'given', domain: 'blog.example.org' });
+    const dir = await folder({ 'compose.yaml': 'services:\n  web: { image: nginx }\n' });
+    const named = await mkdtemp(path.join(dir, 'My_App-'));
+    await writeFile(path.join(named, 'compose.yaml'), 'services:\n  web: { image: nginx }\n');
+    expect((await initConfig({ provider: 'local', force: false, file: path.join(named, 'depl.yaml') })).app).toMatch(/^my-app-/);
+  });
+
+  it('imports the compose secrets\' values into .depl/secrets (0600) without showing them, mounted where compose mounted them', async () => {
+    const { dir, result } = await initBlog();
+    expect(result.importedSecrets).toEqual(['db_password', 'api_key']);
+    expect(result.generatedSecrets).toEqual([]);
+    const secretsFile = path.join(dir, '.depl', 'secrets');
+    expect((await stat(secretsFile)).mode & 0o777).toBe(0o600);
+    const secrets = await readFile(secretsFile, 'utf8');
+    expect(secrets).toMatch(/^db_password=s3cret-from-file$/m);
+    expect(secrets).toMatch(/^api_key=key-from-env$/m);
+    const text = await readFile(result.file, 'utf8');
+    expect(JSON.stringify(result) + text).not.toMatch(/s3cret-from-file|key-from-env/);
+    const config = parseConfig(text);
+    expect(config.accessories.db).toMatchObject({ secrets: ['db_password', 'api_key'], secretPaths: { db_password: 'db-password', api_key: 'api-key' } });
+    expect(config.services.backend).toMatchObject({ build: { context: 'backend', target: 'runtime' }, env: { LOG_LEVEL: 'debug' }, secretPaths: { db_password: 'db-password' } });
+    expect(config.services.proxy).toMatchObject({ files: { '/etc/nginx/nginx.conf': 'nginx.conf' }, health: '/health' });
+  });
+
+  it('keeps a secret value already in .depl/secrets, and generates one it cannot read, saying why', async () => {
+    const { dir, result } = await initBlog({ env: {} });
+    expect(result.importedSecrets).toEqual(['db_password']);
+    expect(result.generatedSecrets).toEqual(['api_key']);
+    expect(result.notTranslated).toContain('secrets.api-key.environment: BLOG_API_KEY is not set here; depl generated a value instead (set yours with depl secrets set api_key)');
+    await writeFile(path.join(dir, 'db', 'password.txt'), 'changed\n');
+    const again = await initConfig({ provider: 'local', force: true, file: path.join(dir, 'depl.yaml'), env: {} });
+    expect(again.importedSecrets).toEqual([]);
+    expect(await readFile(path.join(dir, '.depl', 'secrets'), 'utf8')).toMatch(/^db_password=s3cret-from-file$/m);
+  });
+
+  it('ends with a verdict per compose service', async () => {
+    const { result } = await initBlog();
+    expect(result.verdicts).toEqual([
+      'backend: runs as service backend, reached through the edge at <version>.<domain> and the live domain, with differences: the edge\'s health gate is GET / answering 200 (compose had no HTTP healthcheck); set health: in depl.yaml if / does not answer 200',
+      'db: runs as under compose (accessory db, one task pinned with its volume db-data, updated stop-first)',
+      expect.stringMatching(/^proxy: runs as service proxy, reached through the edge .*, with differences: volumes: "\/var\/run\/docker.sock:\/var\/run\/docker.sock" is refused: .*Docker socket/),
+    ]);
+  });
+});

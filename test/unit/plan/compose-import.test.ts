@@ -102,20 +102,19 @@ services:
 secrets:
   db_pass: { file: ./db_pass.txt }
 `));
-    expect(r.services['api-server']).toEqual({ image: 'example/api:1', port: 8080, http: true });
+    expect(r.services['api-server']).toEqual({ image: 'example/api:1', entrypoint: ['/start.sh'], port: 8080, http: true, health: '/' });
+    expect(r.secretImports).toEqual([{ name: 'db_pass', composeName: 'db_pass', from: { file: './db_pass.txt' } }]);
     expect(r.notTranslated).toEqual([
-      'secrets: name each as a depl secret (depl secrets set NAME) instead of a file on this machine',
-      'services.Api_Server.entrypoint: has no depl equivalent',
       'services.Api_Server.environment.HOME_DIR: takes its value from the environment of the machine running compose; set it in depl.yaml',
       'services.Api_Server.ports: "53:53/udp" is not a single TCP port',
       'services.Api_Server.ports: only one port per service is reached through the edge; kept 8080, not 9090',
-      'services.Api_Server.volumes: "./src:/app" is a bind mount or anonymous volume; depl mounts named volumes only',
+      'services.Api_Server.volumes: "./src:/app" is a writable bind: its writes would stay on one node, which the others do not share; use a named volume, or add :ro to mount the project\'s files read-only',
     ]);
   });
 
   it('keeps build args and a dockerfile relative to the context, as depl resolves it from depl.yaml\'s folder', () => {
     const r = translateCompose({ services: { web: { build: { context: 'web', dockerfile: 'deploy/Dockerfile', args: ['NODE_ENV=production'] }, ports: [{ target: 3000, published: 80 }] } } });
-    expect(r.services.web).toEqual({ build: { context: 'web', dockerfile: 'web/deploy/Dockerfile', args: { NODE_ENV: 'production' } }, port: 3000, http: true });
+    expect(r.services.web).toEqual({ build: { context: 'web', dockerfile: 'web/deploy/Dockerfile', args: { NODE_ENV: 'production' } }, port: 3000, http: true, health: '/' });
   });
 
   it('refuses a file without services, or with only accessories', () => {

@@ -1,0 +1,53 @@
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import { UserError } from '../errors.js';
+import { MAX_CONFIG_BYTES, projectSource, targetUnder } from '../plan/project-files.js';
+import type { ProjectFile } from '../plan/services.js';
+
+/**
+ * Reads every file depl.yaml's `files:` mounts (services and accessories), before anything on the cluster
+ * changes: a folder is every regular file under it, each mounted at the same relative path under the target.
+ * A symlink is refused rather than followed: it may point out of the project.
+ */
+export async function readProjectFiles(loaded: LoadedConfig): Promise<ProjectFile[]> {
+  const out: ProjectFile[] = [];
+  const owners = [...Object.entries(loaded.config.services), ...Object.entries(loaded.config.accessories)] as [string, { files: Record<string, string> }][];
+  for (const [owner, entry] of owners) {
+    for (const [target, source] of Object.entries(entry.files)) {
+      const where = `${owner}.files["${target}"]`;
+      const checked = projectSource(source);
+      if (!checked.ok) throw new UserError(`${where}: ${checked.reason}`, 'Copy the file into the project folder and name it relative to depl.yaml.', 'PROJECT_FILE_OUTSIDE');
+      const absolute = path.join(loaded.root, checked.path);
+      const stats = await lstat(absolute).catch(() => null);
+      if (stats === null) throw new UserError(`${where}: no file or folder at ${absolute}`, 'Paths under files: are relative to depl.yaml\'s folder.', 'PROJECT_FILE_MISSING');
+      if (stats.isDirectory()) {
+        for (const relative of await filesUnder(absolute, where)) out.push(await fileAt(owner, targetUnder(target, relative), path.join(absolute, relative), where));
+      } else if (stats.isFile()) {
+        out.push(await fileAt(owner, target, absolute, where));
+      } else {
+        throw new UserError(`${where}: ${absolute} is neither a regular file nor a folder`, 'Name a file or a folder of files inside the project.', 'PROJECT_FILE_KIND');
+      }
+    }
+  }
+  return out;
+}
+
+async function fileAt(owner: string, target: string, file: string, where: string): Promise<ProjectFile> {
+  const data = await readFile(file);
+  if (data.length > MAX_CONFIG_BYTES) {
+    throw new UserError(`${where}: ${file} is ${data.length} bytes; a swarm config holds at most ${MAX_CONFIG_BYTES}`, 'Put large files into the image (COPY in the Dockerfile) or a volume instead.', 'PROJECT_FILE_TOO_LARGE');
+  }
+  return { owner, target, data };
+}
+
+async function filesUnder(dir: string, where: string, prefix = ''): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    const relative = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+    if (entry.isDirectory()) found.push(...await filesUnder(dir, where, relative));
+    else if (entry.isFile()) found.push(relative);
+    else throw new UserError(`${where}: ${path.join(dir, relative)} is a symlink or special file`, 'Replace it with the file itself: a link may point out of the project.', 'PROJECT_FILE_KIND');
+  }
+  return found;
+}

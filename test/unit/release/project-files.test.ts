@@ -1,0 +1,68 @@
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/load.js';
+import { readProjectFiles } from '../../../src/apply/project-files.js';
+import { projectSource } from '../../../src/plan/project-files.js';
+import { accessoryStartOrder, memoryBytes, projectFileDocument } from '../../../src/plan/services.js';
+
+const yaml = (files: string) => `app: shop
+domain: shop.localhost
+services:
+  proxy:
+    image: nginx
+    files: ${files}
+`;
+
+async function project(files: string) {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'depl-files-'));
+  await writeFile(path.join(root, 'nginx.conf'), 'events {}\n');
+  await mkdir(path.join(root, 'prom', 'rules'), { recursive: true });
+  await writeFile(path.join(root, 'prom', 'prometheus.yml'), 'global: {}\n');
+  await writeFile(path.join(root, 'prom', 'rules', 'a.yml'), 'groups: []\n');
+  return { root, file: path.join(root, 'depl.yaml'), config: parseConfig(yaml(files)) };
+}
+
+describe('project files mounted as swarm configs', () => {
+  it('reads a file, and a folder as one file per file under it at the same relative path', async () => {
+    const loaded = await project('{ /etc/nginx/nginx.conf: nginx.conf, /etc/prometheus: ./prom/ }');
+    const files = await readProjectFiles(loaded);
+    expect(files.map((f) => [f.owner, f.target, f.data.toString()])).toEqual([
+      ['proxy', '/etc/nginx/nginx.conf', 'events {}\n'],
+      ['proxy', '/etc/prometheus/prometheus.yml', 'global: {}\n'],
+      ['proxy', '/etc/prometheus/rules/a.yml', 'groups: []\n'],
+    ]);
+  });
+
+  it('names each config after its content, so a changed file is a new config', () => {
+    const a = projectFileDocument('shop', { owner: 'proxy', target: '/x', data: Buffer.from('one') });
+    const b = projectFileDocument('shop', { owner: 'other', target: '/y', data: Buffer.from('one') });
+    const c = projectFileDocument('shop', { owner: 'proxy', target: '/x', data: Buffer.from('two') });
+    expect(a.name).toMatch(/^shop-file-[0-9a-f]{16}$/);
+    expect(a.name).toBe(b.name);
+    expect(c.name).not.toBe(a.name);
+  });
+
+  it('refuses paths outside the project, symlinks and missing files with exit 2, before the cluster is reached', async () => {
+    await expect(readProjectFiles(await project('{ /x: ../elsewhere }'))).rejects.toThrow(/climbs out of the project folder/);
+    await expect(readProjectFiles(await project('{ /x: /etc/passwd }'))).rejects.toThrow(/outside the project/);
+    await expect(readProjectFiles(await project('{ /x: missing.conf }'))).rejects.toThrow(/no file or folder/);
+    const linked = await project('{ /etc/prometheus: prom }');
+    await symlink('/etc/passwd', path.join(linked.root, 'prom', 'passwd'));
+    await expect(readProjectFiles(linked)).rejects.toMatchObject({ code: 'PROJECT_FILE_KIND' });
+    expect(projectSource('./a/../b/')).toEqual({ ok: true, path: 'b' });
+    expect(projectSource('/var/run/docker.sock')).toMatchObject({ ok: false, reason: expect.stringMatching(/Docker socket/) });
+  });
+});
+
+describe('accessories and resources', () => {
+  it('creates accessories after those they depend on', () => {
+    expect(accessoryStartOrder({ web: { dependsOn: ['cache', 'db'] }, cache: { dependsOn: ['db'] }, db: { dependsOn: [] } })).toEqual(['db', 'cache', 'web']);
+    expect(accessoryStartOrder({ a: { dependsOn: ['b'] }, b: { dependsOn: ['a'] } })).toEqual(['b', 'a']);
+  });
+
+  it('reads compose sizes in powers of 1024', () => {
+    expect([memoryBytes('512m'), memoryBytes('1g'), memoryBytes('100'), memoryBytes('1.5k')]).toEqual([512 * 1024 ** 2, 1024 ** 3, 100, 1536]);
+  });
+});
