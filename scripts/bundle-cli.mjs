@@ -66,13 +66,13 @@ const loaded = await build({
 });
 
 /**
- * The TLS renewal task that runs on the cluster (src/renewer/main.ts) is one self-contained file: depl
+ * The TLS renewal task that runs on the cluster (src/tls-renewer/main.ts) is one self-contained file: depl
  * copies it to the manager, where the node image runs it with nothing installed beside it.
  */
 const renewer = await build({
   ...common,
-  entryPoints: [path.join(dist, 'renewer', 'main.js')],
-  outfile: path.join(dist, 'renewer.mjs'),
+  entryPoints: [path.join(dist, 'tls-renewer', 'main.js')],
+  outfile: path.join(dist, 'tls-renewer.mjs'),
   minify: true,
   legalComments: 'none',
 });

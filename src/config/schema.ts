@@ -221,7 +221,7 @@ export const configSchema = z
     config: z.record(z.string(), z.unknown()).default({}),
     /** Services scaled on their queue's backlog, by service name. */
     autoscale: z.record(z.string(), autoscale).default({}),
-    /** HTTPS at the edge. Absent: off for the local provider, ACME with Let's Encrypt otherwise (see plan/tls.ts). */
+    /** HTTPS at the edge. Absent: off for the local provider, ACME with Let's Encrypt otherwise (see plan/tls/certificates.ts). */
     tls: tlsSchema.optional(),
     /** The operator's hooks (.depl/hooks): one still running after `timeout` is stopped, and fails. */
     hooks: z.strictObject({ timeout: duration.default('10m') }).default({ timeout: '10m' }),

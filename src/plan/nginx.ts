@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import { EDGE_LUA_MODULE } from './edge-lua.js';
 import { fnv1a } from './edge-routing.js';
 import { checkAppName } from '../names.js';
-import { acmeChallengeLines, assertTlsRender, hstsLines, httpsRedirectLines, httpsServers, tlsHttpLines, type EdgeTlsRender } from './nginx-tls.js';
+import { acmeChallengeLines, assertTlsRender, hstsLines, httpsRedirectLines, httpsServers, tlsHttpLines, type EdgeTlsRender } from './tls/nginx.js';
 
 /**
  * The edge's nginx configuration. It holds no version, host or weight: those are in the routing table
@@ -36,7 +36,7 @@ export interface NginxRenderOptions {
   workerProcesses?: number | 'auto';
   /** How often the edge looks at the routing file by itself (depl also asks it to, see edge-lua.ts). */
   pollSeconds?: number;
-  /** HTTPS and ACME challenges (src/plan/nginx-tls.ts); absent: plain http only. */
+  /** HTTPS and ACME challenges (src/plan/tls/nginx.ts); absent: plain http only. */
   tls?: EdgeTlsRender;
   /** Who the probe answers (IPv4 addresses or networks); default PROBE_ALLOW. */
   probeAllow?: readonly string[];

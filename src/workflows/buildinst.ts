@@ -25,15 +25,15 @@ import { serviceName, versionHost } from '../plan/names.js';
 import type { HookFacts } from '../plan/hooks.js';
 import { planRelease, stateOf, type InstalledVersion, type ReleaseState } from '../plan/release-state.js';
 import { versionsFromServices } from '../plan/releases.js';
-import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls.js';
-import { renewalTimes, type RenewerSettings } from '../plan/tls-renewal.js';
+import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls/certificates.js';
+import { renewalTimes, type RenewerSettings } from '../plan/tls/renewal.js';
 import { ensureRenewalTask, removeRenewalTask } from '../apply/tls/renewal-task.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
-import { issueEdgeCertificates, readCertificateFiles, syncEdgeCertificates } from './tls.js';
+import { issueEdgeCertificates, readCertificateFiles, syncEdgeCertificates } from './tls/certificates.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
 import { accessorySecretsLabel, configDocument, LABELS, pinnedSpec, planAccessory, planSecrets, planVersionServices, specImageId, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
@@ -348,7 +348,7 @@ function logScale(ctx: InstallContext, scale: ReleaseState['scale']): void {
 }
 
 /**
- * tls: acme keeps a renewal task on the cluster (src/renewer/main.ts) so certificates are renewed without an
+ * tls: acme keeps a renewal task on the cluster (src/tls-renewer/main.ts) so certificates are renewed without an
  * operator; any other mode removes it. A task that cannot be installed is reported, not fatal: the version is in.
  */
 async function installRenewalTaskFor(ctx: InstallContext, config: DeplConfig): Promise<string | undefined> {

@@ -12,8 +12,8 @@ import { removeServicesCommand, removeServicesFailures, type ServiceRestore } fr
 import { versionHost } from '../plan/names.js';
 import type { InstalledVersion } from '../plan/release-state.js';
 import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
-import type { EdgeTlsRender } from '../plan/nginx-tls.js';
-import { tlsSettings } from '../plan/tls.js';
+import type { EdgeTlsRender } from '../plan/tls/nginx.js';
+import { tlsSettings } from '../plan/tls/certificates.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
 import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget } from '../plan/scale.js';
 import type { Logger } from '../util/log.js';
@@ -44,7 +44,7 @@ export interface ClusterPort {
   now?: () => Date;
   /**
    * Makes the edge's HTTPS settings match the certificate store for these versions, never issuing or renewing
-   * (src/workflows/tls.ts syncCertificatesForRelease), called under the lock by every release change
+   * (src/workflows/tls/certificates.ts syncCertificatesForRelease), called under the lock by every release change
    * (src/workflows/release.ts); returns the new HTTPS settings when they changed, null when they did not.
    * Absent: TLS is not this control's business (tests, the fake cluster).
    */
@@ -127,7 +127,7 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
       // TLS off, and the edge had no HTTPS settings when it was looked up just now: there is nothing to sync,
       // so the switch skips the round trip (only a run with TLS on writes them)
       if (tlsSettings(config).mode === 'off' && site.render.tls === undefined) return null;
-      const { syncCertificatesForRelease } = await import('./tls.js');
+      const { syncCertificatesForRelease } = await import('./tls/certificates.js');
       return syncCertificatesForRelease(tlsStoreFor(cluster.manager, config.app), loaded, log, versions);
     }
     : undefined;
@@ -158,7 +158,7 @@ export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: 
     if (mode === 'files') return await fn(await clusterPortFor(cluster, loaded.config, log, true));
     if (mode === 'dry-run') {
       // what the certificates in the store would render, without issuing or writing anything
-      const { syncEdgeCertificates } = await import('./tls.js');
+      const { syncEdgeCertificates } = await import('./tls/certificates.js');
       const versions = async () => (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
       const { render } = await syncEdgeCertificates(tlsStoreFor(cluster.manager, loaded.config.app), loaded, versions, { write: false });
       return await fn(await clusterPortFor(cluster, loaded.config, log, true, undefined, { render }));

@@ -8,7 +8,7 @@ import { OperationError, UserError, isDeplError, type ErrorCode } from '../error
 import { registerSecret } from '../util/redact.js';
 import { resolveSecrets } from '../apply/secrets-store.js';
 import { secretNameAtPath } from '../plan/secrets.js';
-import { tlsSettings } from '../plan/tls.js';
+import { tlsSettings } from '../plan/tls/certificates.js';
 
 /**
  * `depl crawl`: where the crawler API is and how to talk to it. By default the live version through the

@@ -3,8 +3,8 @@ import { ansibleInventoryPath, inventoryPath, knownHostsPath, readInventory } fr
 import { KnownHosts } from '../apply/known-hosts.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../util/log.js';
-import { tlsSettings } from '../plan/tls.js';
-import { renewerServiceName } from '../plan/tls-renewal.js';
+import { tlsSettings } from '../plan/tls/certificates.js';
+import { renewerServiceName } from '../plan/tls/renewal.js';
 import { providerFor } from './cluster.js';
 
 export interface NodeDownPlan {

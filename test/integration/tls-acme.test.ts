@@ -9,7 +9,7 @@ import type { TlsStore } from '../../src/apply/tls/store.js';
 import { loadConfig } from '../../src/config/load.js';
 import { UserError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
-import { ensureCertificates, readCertificateFiles } from '../../src/workflows/tls.js';
+import { ensureCertificates, readCertificateFiles } from '../../src/workflows/tls/certificates.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
 import { issueFromCa, makeCa, startPebble, type TestPebble } from '../support/pebble.js';

@@ -12,7 +12,7 @@ import statusCommand from '../../src/cli/commands/status.js';
 import switchCommand from '../../src/cli/commands/switch.js';
 import { loadConfig } from '../../src/config/load.js';
 import { LOCAL_LABEL_PREFIX } from '../../src/plan/local-nodes.js';
-import type { RenewalRecord } from '../../src/plan/tls-renewal.js';
+import type { RenewalRecord } from '../../src/plan/tls/renewal.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
 import { nodeDown } from '../../src/workflows/node-down.js';
 import type { TestCluster } from '../support/cluster.js';

@@ -16,7 +16,7 @@ import switchCommand from '../../src/cli/commands/switch.js';
 import tlsRenewCommand from '../../src/cli/commands/tls-renew.js';
 import { emptyReleaseState, toDocument, type Routing as EdgeState } from '../../src/plan/release-state.js';
 import { silentLogger } from '../../src/util/log.js';
-import { issueEdgeCertificates, syncEdgeCertificates } from '../../src/workflows/tls.js';
+import { issueEdgeCertificates, syncEdgeCertificates } from '../../src/workflows/tls/certificates.js';
 import { installCertificate, tlsStoreFor } from '../../src/apply/tls/store.js';
 import { startBusyboxVersion } from '../support/busybox-image.js';
 import type { TestCluster } from '../support/cluster.js';

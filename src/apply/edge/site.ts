@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, probeFromNodeCommand, type NginxRenderOptions } from '../../plan/nginx.js';
-import type { EdgeTlsRender } from '../../plan/nginx-tls.js';
+import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import { edgeContainerQuery, edgeDir, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { OperationError } from '../../errors.js';
 import { quote } from '../../plan/shell.js';
-import { planRenewerService, renewalRecordPath, renewerServiceName, renewerStateRoot, RENEWER_ROLE, type RenewalRecord, type RenewerSettings } from '../../plan/tls-renewal.js';
+import { planRenewerService, renewalRecordPath, renewerServiceName, renewerStateRoot, RENEWER_ROLE, type RenewalRecord, type RenewerSettings } from '../../plan/tls/renewal.js';
 import { LABELS } from '../../plan/services.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
@@ -11,9 +11,9 @@ import type { Remote } from '../remote.js';
 import { createService, listServices, removeService, updateService } from '../swarm.js';
 
 /**
- * Installs the TLS renewal task (src/renewer/main.ts, bundled by `npm run build` into dist/renewer.mjs) on
+ * Installs the TLS renewal task (src/tls-renewer/main.ts, bundled by `npm run build` into dist/tls-renewer.mjs) on
  * the manager: the bundle is copied once per content into the app's state folder, and the service
- * (src/plan/tls-renewal.ts) created, or updated when its spec changed. The image is the node image the
+ * (src/plan/tls/renewal.ts) created, or updated when its spec changed. The image is the node image the
  * cluster already has (the offline base image on local nodes), so nothing is built or pulled for it.
  */
 const SPEC_LABEL = 'depl.renewer.spec';
@@ -22,7 +22,7 @@ const hash = (value: string | Buffer, length = 12) => createHash('sha256').updat
 
 export async function ensureRenewalTask(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger }): Promise<'created' | 'updated' | 'unchanged'> {
   const { settings, log } = options;
-  const bundleFile = packagePath('dist', 'renewer.mjs');
+  const bundleFile = packagePath('dist', 'tls-renewer.mjs');
   const bundle = await readFile(bundleFile).catch((error: Error) => {
     throw new OperationError(`the renewal task's bundle ${bundleFile} is missing (${error.message})`, 'Run `npm run build` in the depl checkout.', 'RENEWER_MISSING');
   });

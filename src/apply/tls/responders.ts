@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import { OperationError } from '../../errors.js';
-import { ACME_CHALLENGE_PREFIX } from '../../plan/nginx-tls.js';
-import { dnsChallengeRecord } from '../../plan/tls.js';
+import { ACME_CHALLENGE_PREFIX } from '../../plan/tls/nginx.js';
+import { dnsChallengeRecord } from '../../plan/tls/certificates.js';
 import type { DesignateClient, Zone } from '../openstack/designate.js';
 import type { ChallengeResponder } from './acme.js';
 import { removeChallenge, writeChallenge, type TlsStore } from './store.js';

@@ -1,8 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { OperationError } from '../../errors.js';
 import { quote } from '../../plan/shell.js';
-import type { EdgeTlsRender } from '../../plan/nginx-tls.js';
-import { certificatesServedAt, challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls.js';
+import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
+import { certificatesServedAt, challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls/certificates.js';
 import type { Remote } from '../remote.js';
 
 /**
@@ -87,7 +87,7 @@ export function renderFile(store: Pick<TlsStore, 'edgeDir'>): string {
 }
 
 /**
- * What nginx renders for HTTPS at time `now`: only the certificates valid then (src/plan/tls.ts
+ * What nginx renders for HTTPS at time `now`: only the certificates valid then (src/plan/tls/certificates.ts
  * certificatesServedAt); the hosts of an expired one are served over plain HTTP.
  */
 export function edgeTlsRenderFrom(store: Pick<TlsStore, 'edgeDir'>, installed: readonly InstalledCertificate[], now: number, options: { port?: number; hstsMaxAge?: number } = {}): EdgeTlsRender {

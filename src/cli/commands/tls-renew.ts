@@ -1,6 +1,6 @@
 import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
-import { renewEdgeCertificates } from '../../workflows/tls.js';
+import { renewEdgeCertificates } from '../../workflows/tls/certificates.js';
 
 export default async function command(ctx: CommandContext, opts: { force?: boolean }): Promise<void> {
   const loaded = await requireConfig(ctx);

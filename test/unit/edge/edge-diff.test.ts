@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { edgeFilesDiff, plannedEdgeFiles } from '../../../src/plan/edge-diff.js';
 import { renderRoutingTable } from '../../../src/plan/edge-routing.js';
 import { renderNginxConfig, type NginxRenderOptions } from '../../../src/plan/nginx.js';
-import type { EdgeTlsRender } from '../../../src/plan/nginx-tls.js';
+import type { EdgeTlsRender } from '../../../src/plan/tls/nginx.js';
 import type { Routing } from '../../../src/plan/release-state.js';
 
 const dir = '/var/lib/depl/shop/edge';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configGeneration, renderNginxConfig, type NginxRenderOptions } from '../../../src/plan/nginx.js';
-import type { EdgeTlsRender } from '../../../src/plan/nginx-tls.js';
-import type { InstalledCertificate } from '../../../src/plan/tls.js';
+import type { EdgeTlsRender } from '../../../src/plan/tls/nginx.js';
+import type { InstalledCertificate } from '../../../src/plan/tls/certificates.js';
 import { edgeTlsRenderFrom } from '../../../src/apply/tls/store.js';
 
 const dir = '/var/lib/depl/shop/edge';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
-import { describeCertificates, readCertificateFiles } from '../../../src/workflows/tls.js';
+import { describeCertificates, readCertificateFiles } from '../../../src/workflows/tls/certificates.js';
 import {
   ACME_DIRECTORIES,
   certificateCovers,
@@ -23,7 +23,7 @@ import {
   tlsSettings,
   wantedCertificates,
   type InstalledCertificate,
-} from '../../../src/plan/tls.js';
+} from '../../../src/plan/tls/certificates.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-11-30T00:00:00Z');

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import {
   decideRenewals, describeRenewalRecord, nextCheckDelay, planRenewerService, renewalTimes, RENEW_RETRY_MS, type RenewerSettings,
-} from '../../../src/plan/tls-renewal.js';
-import { tlsSettings, type InstalledCertificate } from '../../../src/plan/tls.js';
+} from '../../../src/plan/tls/renewal.js';
+import { tlsSettings, type InstalledCertificate } from '../../../src/plan/tls/certificates.js';
 
 const NOW = Date.parse('2026-11-30T00:00:00Z');
 const DAY = 86_400_000;

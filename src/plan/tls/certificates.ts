@@ -1,7 +1,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { UserError } from '../errors.js';
-import type { DeplConfig, TlsConfig } from '../config/schema.js';
-import { versionHost } from './names.js';
+import { UserError } from '../../errors.js';
+import type { DeplConfig, TlsConfig } from '../../config/schema.js';
+import { versionHost } from '../names.js';
 
 /**
  * HTTPS at the edge, as data: which certificates a release needs, which of them are due for renewal,

@@ -1,10 +1,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { LoadedConfig } from '../config/load.js';
-import type { TlsConfig } from '../config/schema.js';
-import { OperationError, UserError, isDeplError } from '../errors.js';
-import type { Cluster } from '../apply/cluster.js';
-import type { EdgeTlsRender } from '../plan/nginx-tls.js';
+import type { LoadedConfig } from '../../config/load.js';
+import type { TlsConfig } from '../../config/schema.js';
+import { OperationError, UserError, isDeplError } from '../../errors.js';
+import type { Cluster } from '../../apply/cluster.js';
+import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import {
   FILES_ID,
   assertCertificateValid,
@@ -22,13 +22,13 @@ import {
   type CertificateSpec,
   type InstalledCertificate,
   type WithheldCertificate,
-} from '../plan/tls.js';
-import { DNS01_RENEWAL_NOTE, describeSpan, renewalTimes } from '../plan/tls-renewal.js';
+} from '../../plan/tls/certificates.js';
+import { DNS01_RENEWAL_NOTE, describeSpan, renewalTimes } from '../../plan/tls/renewal.js';
 // acme-client and the OpenStack clients load only when a certificate is to be issued (see issueOne): every
 // edge-touching command passes through syncEdgeCertificates, which never issues
-import type { OpenStackProviderOptions } from '../apply/providers/openstack.js';
-import type { ChallengeResponder } from '../apply/tls/acme.js';
-import { dnsChallengeResponder, edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
+import type { OpenStackProviderOptions } from '../../apply/providers/openstack.js';
+import type { ChallengeResponder } from '../../apply/tls/acme.js';
+import { dnsChallengeResponder, edgeChallengeCheck, httpChallengeResponder } from '../../apply/tls/responders.js';
 import {
   certificatePaths,
   edgeTlsRenderFrom,
@@ -41,12 +41,12 @@ import {
   tlsStoreFor,
   writeEdgeTlsRender,
   type TlsStore,
-} from '../apply/tls/store.js';
-import type { Logger } from '../util/log.js';
-import { registerSecret } from '../util/redact.js';
+} from '../../apply/tls/store.js';
+import type { Logger } from '../../util/log.js';
+import { registerSecret } from '../../util/redact.js';
 
 /**
- * Certificates for a release: work out which are wanted (plan/tls.ts), issue the missing ones, renew
+ * Certificates for a release: work out which are wanted (plan/tls/certificates.ts), issue the missing ones, renew
  * those with fewer than 30 days left, install `tls: files` as given, drop those no host needs. A host whose
  * certificate cannot be had is reported, not fatal: its version stays reachable over HTTP.
  */
@@ -156,7 +156,7 @@ async function issueOne(ctx: CertificateContext, tls: Extract<TlsConfig, { mode:
   const directory = directoryUrl(tls.directory);
   const account = await readAccount(ctx.store, directory);
   const caBundle = tls.caBundle === undefined ? undefined : await readCaBundle(ctx.loaded, tls.caBundle);
-  const { issueCertificate } = await import('../apply/tls/acme.js');
+  const { issueCertificate } = await import('../../apply/tls/acme.js');
   const issued = await issueCertificate({
     directoryUrl: directory,
     email: tls.email,
@@ -185,7 +185,7 @@ async function responderFor(ctx: CertificateContext, tls: Extract<TlsConfig, { m
   const provider = ctx.loaded.config.provider;
   const cloud = tls.dnsCloud !== undefined ? { cloud: tls.dnsCloud } : provider.type === 'openstack' ? { cloud: provider.cloud, region: provider.region } : undefined;
   if (cloud === undefined) throw new UserError('dns-01 needs an OpenStack cloud', 'Set tls.dnsCloud to a cloud in clouds.yaml.', 'TLS_NO_DNS_CLOUD');
-  const [{ openstackSession }, { DesignateClient }] = await Promise.all([import('../apply/providers/openstack.js'), import('../apply/openstack/designate.js')]);
+  const [{ openstackSession }, { DesignateClient }] = await Promise.all([import('../../apply/providers/openstack.js'), import('../../apply/openstack/designate.js')]);
   const session = await openstackSession(ctx.loaded, cloud, ctx.openstack ?? {}, ctx.log);
   return dnsChallengeResponder(new DesignateClient(session));
 }
@@ -336,13 +336,13 @@ export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, o
   certificates: Array<{ id: string; names: string[]; notAfter: string }>;
   lines: string[];
 }> {
-  const { openCluster } = await import('./cluster.js');
-  const { applyEdgeConfig } = await import('../apply/edge/config.js');
-  const { clusterEdgeSite } = await import('../apply/edge/site.js');
-  const { withLock } = await import('../apply/lock.js');
-  const { clusterPortFor } = await import('./cluster-port.js');
-  const { readRelease } = await import('./release.js');
-  const { routingFor } = await import('../plan/release-state.js');
+  const { openCluster } = await import('../cluster.js');
+  const { applyEdgeConfig } = await import('../../apply/edge/config.js');
+  const { clusterEdgeSite } = await import('../../apply/edge/site.js');
+  const { withLock } = await import('../../apply/lock.js');
+  const { clusterPortFor } = await import('../cluster-port.js');
+  const { readRelease } = await import('../release.js');
+  const { routingFor } = await import('../../plan/release-state.js');
   const { config } = loaded;
   if (tlsSettings(config).mode === 'off') throw new UserError('tls is off in depl.yaml: there is nothing to renew', 'Set tls: { mode: acme, email: ... } (or files) first.', 'TLS_OFF');
   const cluster = await openCluster(loaded, log);

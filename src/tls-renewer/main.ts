@@ -6,19 +6,19 @@ import { issueCertificate } from '../apply/tls/acme.js';
 import { edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
 import { edgeTlsRenderFrom, installCertificate, listCertificates, readAccount, readEdgeTlsRender, saveAccount, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
 import { isDeplError, OperationError } from '../errors.js';
-import type { EdgeTlsRender } from '../plan/nginx-tls.js';
-import { certificatesServedAt, describeWithheld } from '../plan/tls.js';
+import type { EdgeTlsRender } from '../plan/tls/nginx.js';
+import { certificatesServedAt, describeWithheld } from '../plan/tls/certificates.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
   decideRenewals, describeSpan, nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalDecision, type RenewalRecord, type RenewerSettings,
-} from '../plan/tls-renewal.js';
+} from '../plan/tls/renewal.js';
 import { runInterruptCleanups } from '../util/interrupt.js';
 import { createLogger } from '../util/log.js';
 import { EdgeContainerRemote, LIST_PROCESSES, reloadArgv, runningContainerOf } from './edge-container.js';
 
 /**
  * The renewal task on the cluster (a swarm service beside the edge, installed by depl buildinst): every round
- * it reads the certificates in the manager's store, decides (src/plan/tls-renewal.ts), and when one is due it
+ * it reads the certificates in the manager's store, decides (src/plan/tls/renewal.ts), and when one is due it
  * takes the cluster lock like any depl command, renews it over HTTP-01 through the edge, and reloads the
  * edge's nginx gracefully. A certificate that expired (or became valid) since the edge last rendered is taken
  * out of (or put into) the edge the same way, so an expired one is never served for longer than a round. Each round's decisions go to its log (`docker service logs <app>-tls-renewer`) and

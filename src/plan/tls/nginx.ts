@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { UserError } from '../../errors.js';
 
 /**
  * The HTTPS side of the edge's nginx text (src/plan/nginx.ts renders the rest). Routing stays in the Lua

@@ -1,12 +1,12 @@
-import type { TlsConfig } from '../config/schema.js';
-import { parseDuration } from './duration.js';
-import { LABELS, type ServiceSpec } from './services.js';
-import { FILES_ID, nextServingChange, type InstalledCertificate } from './tls.js';
+import type { TlsConfig } from '../../config/schema.js';
+import { parseDuration } from '../duration.js';
+import { LABELS, type ServiceSpec } from '../services.js';
+import { FILES_ID, nextServingChange, type InstalledCertificate } from './certificates.js';
 
 /**
  * The renewal task on the cluster, as data: what it decides for each certificate at a given time, when it
  * looks again, its swarm service and the record it leaves for `depl status`. The task itself is
- * src/renewer/main.ts; src/apply/tls/renewal-task.ts installs it.
+ * src/tls-renewer/main.ts; src/apply/tls/renewal-task.ts installs it.
  *
  * The task renews only what is in the manager's certificate store (issuing for a new version host is the job
  * of the depl command that installs it), over HTTP-01 through the edge. DNS-01 needs the cloud's credentials,
