@@ -10,7 +10,7 @@ import { ensureDebianPackages } from '../src/apply/host/packages.js';
 import { createLogger } from '../src/util/log.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const depl = ['node', path.join(root, 'dist', 'cli', 'main.js'), '--help'];
+const depl = ['node', path.join(root, 'dist', 'cli', 'main.cjs'), '--help'];
 const bareNode = ['node', '-e', '0'];
 const openstack = ['openstack', '--help'];
 
@@ -43,7 +43,7 @@ export async function benchCliStart(rounds = 11, withOpenstack = true): Promise<
 export async function main(): Promise<string[]> {
   const r = await benchCliStart(11, !process.argv.includes('--no-openstack'));
   return [
-    `depl --help median ${r.deplMs.toFixed(0)} ms vs node -e 0 median ${r.nodeMs.toFixed(0)} ms (11 interleaved runs): ${r.overNode.toFixed(2)}x a bare Node start (target: at most 1.25x)`,
+    `depl --help median ${r.deplMs.toFixed(0)} ms vs node -e 0 median ${r.nodeMs.toFixed(0)} ms (11 interleaved runs): ${r.overNode.toFixed(2)}x a bare Node start (target: at most 1.15x)`,
     ...(r.openstackMs !== undefined ? [`openstack --help median ${r.openstackMs.toFixed(0)} ms: depl starts ${(r.openstackMs / r.deplMs).toFixed(1)}x faster`] : []),
   ];
 }

@@ -6,7 +6,7 @@
  * The CLI reports where its time went (`depl switch` prints its phases on stderr); the breakdown here is the
  * median of each phase. Its peer in the same run: the same CLI's `depl status` (start, SSH, one read), the
  * floor of any command that asks the cluster something; and, with DEPL_BENCH_BEFORE=<another build's
- * dist/cli/main.js>, that build's `depl switch`, every other pair of switches.
+ * dist/cli/main.cjs or, before it, main.js>, that build's `depl switch`, every other pair of switches.
  */
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';

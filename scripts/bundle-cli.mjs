@@ -2,9 +2,11 @@
 /**
  * `depl` should start about as fast as Node itself, and a command should load only what it runs. After tsc,
  * two esbuild passes rebuild the CLI:
- * 1. the entry, dist/cli/main.js: one file holding all that `--help` loads (main, program and commander,
- *    converted from CommonJS once here instead of on every start); the commands, the context and the modules
- *    with process-wide state stay separate files it imports when a command runs;
+ * 1. the entry, dist/cli/main.cjs: one CommonJS file holding all that `--help` loads (main, program and
+ *    commander): Node runs a CommonJS entry without starting its ES module loader, which cost `depl --help`
+ *    a tenth of Node's own start; a command's first `import()` starts it, when the command needs it anyway.
+ *    The commands, the context and the modules with process-wide state stay separate ES module files it
+ *    imports when a command runs;
  * 2. those files (dist/cli/commands/*.js, dist/cli/context.js, dist/errors.js, dist/util/*.js) keep their
  *    paths, each bundled with what it imports, code splitting putting what several share in dist/chunks/ so
  *    that each module exists once (src/util/redact.ts's secret list, src/errors.ts's classes for instanceof).
@@ -41,8 +43,10 @@ const common = {
 
 const entry = await build({
   ...common,
+  format: 'cjs',
+  banner: {},
   entryPoints: [path.join(dist, 'cli', 'main.js')],
-  outfile: path.join(dist, 'cli', 'main.js'),
+  outfile: path.join(dist, 'cli', 'main.cjs'),
   external: ['./commands/*', './context.js', '../util/*', '../errors.js'],
 });
 

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext, CommandOutcome, GlobalOptions } from './context.js';
+import { helpOutput } from './help-output.js';
 
 /**
  * The whole command surface. Each action imports its command module only when it runs,
@@ -18,7 +19,7 @@ export function buildProgram(run: Runner): Command {
     .option('--yes', 'never prompt; fail instead of asking')
     .option('--verbose', 'more detail, and stack traces for internal errors')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({ ...helpOutput(), writeErr: (s) => process.stderr.write(s) })
     .exitOverride();
 
   program.command('init')

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cliEntry = path.join(repoRoot, 'dist', 'cli', 'main.js');
+export const cliEntry = path.join(repoRoot, 'dist', 'cli', 'main.cjs');
 
 export interface CliRun {
   exitCode: number;
