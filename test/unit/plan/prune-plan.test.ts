@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { imageTagsCommand } from '../../../src/apply/app-leftovers.js';
 import { renderPlanText } from '../../../src/plan/change-plan.js';
 import { planPruneChange, tagVersion, type PruneRead } from '../../../src/plan/prune.js';
 import { emptyReleaseState, type InstalledVersion } from '../../../src/plan/release-state.js';
@@ -97,5 +98,13 @@ describe('the prune plan', () => {
     expect(tagVersion('shop/web:v1')).toBe('v1');
     expect(tagVersion('registry.local:5000/shop/web:main-3')).toBe('main-3');
     expect(tagVersion('registry.local:5000/shop/web')).toBeNull();
+  });
+});
+
+describe("prune's image listing on a node", () => {
+  it('lists the tags of the app\'s build repositories only, one reference filter each', () => {
+    expect(imageTagsCommand(['shop/web', 'registry.local:5000/shop/api'])).toEqual([
+      'docker', 'image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=shop/web', '--filter', 'reference=registry.local:5000/shop/api',
+    ]);
   });
 });
