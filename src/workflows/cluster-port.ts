@@ -1,4 +1,5 @@
 import { hostname, userInfo } from 'node:os';
+import type { AppLeftovers } from '../apply/app-leftovers.js';
 import type { Cluster } from '../apply/cluster.js';
 import { operatorHooks, type HookRunner } from '../apply/hooks.js';
 import { clusterEdgeFiles, clusterEdgeSite, requestThroughEdge, type EdgeSite } from '../apply/edge/site.js';
@@ -58,6 +59,11 @@ export interface ClusterPort {
    * (a scale) is only applied to the swarm and recorded. Switch and canary refuse such versions (NOT_ROUTABLE).
    */
   noEdge?: boolean;
+  /**
+   * What `depl prune` removes besides versions' services: image tags on the nodes, jobs `depl run` left,
+   * configs and secrets no service uses (src/apply/app-leftovers.ts). Absent: prune removes services only.
+   */
+  leftovers?: AppLeftovers;
 }
 
 export interface SwarmReplicas {

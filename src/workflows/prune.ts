@@ -1,20 +1,22 @@
+import { appLeftoversOn } from '../apply/app-leftovers.js';
 import type { Cluster } from '../apply/cluster.js';
-import { removeService, removeUnusedConfigs, removeUnusedSecrets } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
-import { autoscaleStateFile } from '../plan/autoscale.js';
-import { removeImagesCommand, versionImageTags } from '../plan/images.js';
-import { planBranchPrune, type BranchKeepReason } from '../plan/branch-prune.js';
-import { marksOfState } from '../plan/releases.js';
+import { OperationError, UserError } from '../errors.js';
+import { autoscaleStateDir } from '../plan/autoscale.js';
+import { versionImageTags } from '../plan/images.js';
+import { planPruneChange, pruneCommand, type PruneKeepReason, type PrunePlan, type PruneSelection, type PruneStep } from '../plan/prune.js';
 import type { Logger } from '../util/log.js';
-import { clusterPortFor } from './cluster-port.js';
-import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
+import { applyPlan, type ApplyPlanOptions, type StepApplier } from './apply-plan.js';
+import { clusterPortFor, type ClusterPort } from './cluster-port.js';
+import { withRelease, type ReleaseSession } from './release.js';
 import { withManagerEngine } from './versions.js';
-import { removeLeftoverJobs } from './run.js';
 
 export interface PruneResult {
   removed: string[];
-  kept: { version: string; why: 'live' | 'canary' | 'previous' | 'recent' | BranchKeepReason }[];
-  change: ReleaseChange;
+  kept: { version: string; why: PruneKeepReason }[];
+  /** The plan that ran (or, for a dry run, would run). */
+  plan: PrunePlan;
+  dryRun: boolean;
 }
 
 export interface PruneOptions {
@@ -28,55 +30,76 @@ export interface PruneOptions {
 
 /**
  * Removes old versions of this app (only services labelled with its name), never the live, canary or previous
- * one: their server blocks at the edge first (it must never route to a service that no longer exists), then
- * their services, their image tags on every node (under the registry's name when one is configured), and
- * configs no service uses any more. Holds the cluster lock.
+ * one, with what goes with them (src/plan/prune.ts). Holds the cluster lock. The port is built here from
+ * depl.yaml: the manager's Engine API for the swarm's objects, each node's docker CLI for its image tags.
  */
 export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Logger): Promise<PruneResult> {
   const { config } = loaded;
+  // `<app>/<service>` (under the registry when one is set): the repositories the app's builds are tagged in
+  const repositories = versionImageTags(config, 'v').map((tag) => tag.slice(0, tag.lastIndexOf(':')));
+  const selection: PruneSelection = options.branches !== undefined ? { branches: options.branches } : { keep: options.keep };
   return withManagerEngine(loaded, log, async (cluster, engine) => {
-    const control = { ...(await clusterPortFor(cluster, config, log, { syncCertificates: true })), lockWaitMs: options.lockWaitMs ?? 0 };
-    const command = options.branches !== undefined ? `depl prune --branches ${options.branches.join(',')}` : `depl prune --keep ${options.keep}`;
-    return withRelease(control, command, { dryRun: options.dryRun }, async (session) => {
-      // --branches decides which versions go by branch; the release transition then removes exactly those.
-      const byBranch = options.branches !== undefined ? planBranchPrune(session.installed, marksOfState(session.state), options.branches) : undefined;
-      const change = byBranch === undefined
-        ? await session.change({ kind: 'prune', keep: options.keep })
-        : await removeAll(session, byBranch.remove.map((v) => v.label));
-      const plan = byBranch ?? change.prune!;
-      const result = { removed: plan.remove.map((v) => v.label), kept: plan.keep.map((k) => ({ version: k.label, why: k.why })), change };
-      // finished `depl run` jobs a killed run left behind go too (running ones may still be streamed)
-      if (!session.dryRun) await removeLeftoverJobs(engine, config.app, log);
-      if (session.dryRun || plan.remove.length === 0) return result;
-      // the removed versions' certificates go too (the edge no longer names them)
-      await session.syncCertificates();
-      for (const version of plan.remove) {
-        log.step(`removing version ${version.label} (${version.services.join(', ')})`);
-        for (const service of version.services) await removeService(engine, service);
-      }
-      // what the removed versions' autoscale controllers recorded (src/plan/autoscale.ts)
-      await cluster.manager.exec(['rm', '-f', ...plan.remove.map((v) => autoscaleStateFile(config.app, v.label))]);
-      await removeUnusedConfigs(engine, config.app);
-      await removeUnusedSecrets(engine, config.app);
-      const tags = plan.remove.flatMap((v) => versionImageTags(config, v.label));
-      if (tags.length > 0) await removeImageTags(cluster, tags, log);
-      return result;
-    });
+    const control: ClusterPort = {
+      ...(await clusterPortFor(cluster, config, log, { syncCertificates: true })),
+      lockWaitMs: options.lockWaitMs ?? 0,
+      leftovers: appLeftoversOn(cluster, engine, config.app, repositories, log),
+    };
+    return pruneVersions(control, selection, { dryRun: options.dryRun });
   }, options.cluster);
 }
 
-/** Takes each version off the edge and the installed list, in one recorded change per version. */
-async function removeAll(session: ReleaseSession, labels: string[]): Promise<ReleaseChange> {
-  let change: ReleaseChange | undefined;
-  for (const version of labels) change = await session.change({ kind: 'remove', version, note: 'branch gone' });
-  return change ?? session.change({ kind: 'prune', keep: Number.MAX_SAFE_INTEGER });
+/** Under the lock: read -> plan (src/plan/prune.ts) -> apply that plan; a dry run reads and plans only. */
+export async function pruneVersions(control: ClusterPort, selection: PruneSelection, options: { dryRun?: boolean; afterStep?: ApplyPlanOptions['afterStep'] } = {}): Promise<PruneResult> {
+  return withRelease(control, pruneCommand(selection), { dryRun: options.dryRun }, async (session) => {
+    const planned = planPruneChange(await readForPrune(control, session, selection));
+    if (!planned.ok) throw new UserError(planned.message, planned.hint, planned.code);
+    const { plan } = planned;
+    if (!session.dryRun) await applyPlan(plan, pruneApplier(control, session), { log: control.log, ...(options.afterStep ? { afterStep: options.afterStep } : {}) });
+    return { removed: plan.removed, kept: plan.kept, plan, dryRun: session.dryRun };
+  });
 }
 
-/** Untags the versions' images on every node; layers still used by other versions stay. */
-async function removeImageTags(cluster: Cluster, tags: string[], log: Logger): Promise<void> {
-  await Promise.all(cluster.nodes.map(async (node) => {
-    const remote = await cluster.remote(node.name);
-    const result = await remote.exec(removeImagesCommand(tags), { check: false });
-    if (result.code !== 0 && !/No such image/.test(result.stderr)) log.debug(`${node.name}: docker image rm: ${result.stderr.trim()}`);
-  }));
+async function readForPrune(control: ClusterPort, session: ReleaseSession, selection: PruneSelection) {
+  const stateRoot = control.stateRoot ?? '/var/lib/depl';
+  const leftovers = control.leftovers;
+  const [imageTags, jobs, configs, autoscaleStates] = await Promise.all([
+    leftovers?.imageTags() ?? {},
+    leftovers?.jobs() ?? [],
+    leftovers?.configs() ?? [],
+    readAutoscaleStates(control, stateRoot),
+  ]);
+  return {
+    app: control.app, selection, state: session.state, installed: session.installed,
+    imageTags, jobs, configs, autoscaleStates, stateRoot, certificates: control.certificates !== undefined,
+  };
+}
+
+/** The versions whose autoscale controller left a state file on the manager (src/plan/autoscale.ts). */
+async function readAutoscaleStates(control: ClusterPort, stateRoot: string): Promise<string[]> {
+  const dir = autoscaleStateDir(control.app, stateRoot);
+  const listed = await control.stateRemote.exec(['sh', '-c', 'ls -1 "$1" 2>/dev/null || true', 'sh', dir], { timeoutMs: 30_000 });
+  return listed.stdout.split('\n').map((l) => l.trim()).filter((l) => l.endsWith('.json')).map((l) => l.slice(0, -'.json'.length));
+}
+
+function pruneApplier(control: ClusterPort, session: ReleaseSession): StepApplier<PruneStep> {
+  const leftovers = () => {
+    if (control.leftovers === undefined) throw new OperationError('this cluster port cannot remove images, jobs or configs', undefined, 'NO_SWARM');
+    return control.leftovers;
+  };
+  return {
+    async run(step) {
+      switch (step.kind) {
+        case 'release-change': await session.change(step.request); return;
+        case 'sync-certificates': await session.syncCertificates(); return;
+        case 'remove-autoscale-state': await control.stateRemote.exec(['rm', '-f', ...step.files]); return;
+        case 'remove-services':
+          if (control.swarm === undefined) throw new OperationError('this edge has no swarm whose services could be removed', undefined, 'NO_SWARM');
+          await control.swarm.remove(step.services);
+          return;
+        case 'remove-jobs': await leftovers().removeJobs(step.jobs); return;
+        case 'remove-unused': await leftovers().removeConfigs(step.configs, step.secrets); return;
+        case 'remove-image-tags': await leftovers().removeImageTags(step.node, step.tags); return;
+      }
+    },
+  };
 }

@@ -156,15 +156,17 @@ describe('--dry-run', () => {
     };
     for (const [name, run] of Object.entries(runs)) {
       expect(run.exitCode, `${name}: ${run.stderr}`).toBe(0);
-      expect(run.stdout, name).toMatch(/^Dry run of `depl .*`: nothing was changed\./);
+      // prune prints its plan (src/plan/prune.ts), the one its applier runs
+      expect(run.stdout, name).toMatch(name === 'prune' ? /^Plan for depl prune --keep 1:$/m : /^Dry run of `depl .*`: nothing was changed\./);
     }
     expect(runs.switch!.stdout).toMatch(new RegExp(`live: ${live} -> ${other}`));
     expect(runs.switch!.stdout).toMatch(new RegExp(`^-live ${live}$\\n^\\+live ${other}$`, 'm'));
     expect(runs.rollback!.stdout).toMatch(new RegExp(`live: ${live} -> ${other}`));
     expect(runs.canary!.stdout).toMatch(new RegExp(`canary: \\(none\\) -> ${other} at 20%`));
     expect(runs.canary!.stdout).toMatch(new RegExp(`^\\+canary ${other} 20$`, 'm'));
-    expect(runs.prune!.stdout).toMatch(/Would remove: p1 \(.*-p1-web\)/);
-    expect(runs.prune!.stdout).toMatch(/^-version p1 /m);
+    expect(runs.prune!.stdout).toMatch(/^ {2}remove p1: older than the 1 newest/m);
+    expect(runs.prune!.stdout).toMatch(/^ {2}1\. take p1 off the edge and record the prune$/m);
+    expect(runs.prune!.stdout).toMatch(/^ {2}\d+\. remove version p1's services \(.*-p1-web/m);
     const json = await runCli(['--json', 'switch', other, '--dry-run'], { cwd: tc.dir });
     expect(JSON.parse(json.stdout)).toMatchObject({ dryRun: true, before: { live }, after: { live: other } });
     expect(await snapshot()).toEqual(before);

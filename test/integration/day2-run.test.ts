@@ -205,7 +205,11 @@ describe('depl scale without an edge (no service has http: true)', () => {
   it('scales the version on the swarm and records it; no edge is started or asked', async () => {
     const dry = await runCli(['--json', 'scale', 'web=3', '--version', 'v1', '--dry-run'], { cwd: tc.dir });
     expect(dry.exitCode, dry.stderr).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, nginxDiff: '', changes: expect.arrayContaining([`replicas: ${app}-v1-web 2 -> 3`]) });
+    // the plan object the applier then runs (src/plan/scale-plan.ts)
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      command: 'depl scale web=3 --version v1', notes: expect.arrayContaining([`replicas: ${app}-v1-web 2 -> 3`]),
+      steps: [{ kind: 'release-change' }, { kind: 'wait-for-replicas' }],
+    });
     const scaled = await runCli(['scale', 'web=3', '--version', 'v1'], { cwd: tc.dir });
     expect(scaled.exitCode, scaled.stderr).toBe(0);
     expect(scaled.stdout).toMatch(/^Scaled v1: web 2 -> 3 \(3 running\)$/m);

@@ -11,7 +11,9 @@ import { startClusterWithImages, testImages } from '../support/image-cluster.js'
 /**
  * `depl scale` and hooks on one 3-node local cluster, through the built CLI and real buildinst runs (busybox
  * services, nothing built): the app's scale survives the next buildinst and the switch to it; a failing
- * pre-switch hook stops a switch with nothing changed; hooks see the DEPL_* variables.
+ * pre-switch hook stops a switch with nothing changed; hooks see the DEPL_* variables. Scale's refusals, its
+ * dry run and a scale killed after any step of its plan are proved on the fake cluster
+ * (test/unit/release/scale-hooks.test.ts, test/unit/plan/scale-plan.test.ts).
  */
 const images = testImages();
 const { suffix, busybox, nginx } = images;
@@ -67,26 +69,6 @@ afterAll(async () => {
 });
 
 describe('depl scale', () => {
-  it('refuses bad pairs, unknown services and accessories with exit 2, changing nothing', async () => {
-    const before = await releaseFile();
-    const runs = {
-      notANumber: await cli('scale', 'worker=five'),
-      unknown: await cli('scale', 'queue=2'),
-      accessory: await cli('scale', 'cache=2'),
-      notInstalled: await cli('scale', 'worker=2', '--version', 'v9'),
-    };
-    for (const [name, run] of Object.entries(runs)) expect(run.exitCode, `${name}: ${run.stderr}`).toBe(2);
-    expect(runs.notANumber.stderr).toMatch(/worker=five: replicas must be a whole number from 0 to 100/);
-    expect(runs.unknown.stderr).toMatch(/the live version v1 has no service "queue" \(it has: web, worker\)/);
-    expect(runs.accessory.stderr).toMatch(/cache is an accessory: it runs one task pinned to the node that holds its volume/);
-    expect(runs.notInstalled.stderr).toMatch(/version "v9" is not installed/);
-    const dry = await cli('scale', 'worker=2', '--dry-run');
-    expect(dry.exitCode, dry.stderr).toBe(0);
-    expect(dry.stdout).toMatch(new RegExp(`replicas: ${app}-v1-worker 1 -> 2`));
-    expect(await releaseFile()).toBe(before);
-    expect(await tasksOf('v1', 'worker')).toBe('1/1');
-  });
-
   it('scales the live version and records it; the next buildinst creates its services at that scale', async () => {
     const scaled = await cli('--json', 'scale', 'worker=5');
     expect(scaled.exitCode, scaled.stderr).toBe(0);

@@ -13,6 +13,8 @@ import { emptyReleaseState, routingFor, type InstalledVersion } from '../../src/
 import type { Argv } from '../../src/plan/shell.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { ClusterPort } from '../../src/workflows/cluster-port.js';
+import type { JobListing } from '../../src/plan/jobs.js';
+import type { SwarmObject } from '../../src/plan/prune.js';
 
 /**
  * A cluster without Docker, SSH or nginx, for unit tests of the release workflows (seconds, not minutes):
@@ -27,7 +29,7 @@ import type { ClusterPort } from '../../src/workflows/cluster-port.js';
  * `killAt` simulates a depl process that dies (SIGKILL) at one step of a change: from that step on every
  * call to the manager fails, so nothing after it runs, the lock's release included.
  */
-export type KillPoint = 'after-lock' | 'after-intent' | 'after-config-written' | 'after-reload' | 'before-record';
+export type KillPoint = 'after-lock' | 'after-intent' | 'after-config-written' | 'after-reload' | 'before-record' | 'after-step';
 export const KILL_POINTS: KillPoint[] = ['after-lock', 'after-intent', 'after-config-written', 'after-reload', 'before-record'];
 
 export class Killed extends Error {
@@ -65,6 +67,20 @@ export interface FakeCluster {
    */
   unloadable: string | null;
   close(): Promise<void>;
+  /**
+   * A control whose process dies when `kill()` is called (a plan's `afterStep` calls it): from then on every call
+   * to the manager fails, the lock's release included, as after a SIGKILL between two steps.
+   */
+  killable(): { control: ClusterPort; kill: () => never };
+  /** What `depl prune` reads besides services (the port's `leftovers`): image tags by node, jobs, configs and secrets. */
+  leftovers: FakeLeftovers;
+}
+
+export interface FakeLeftovers {
+  images: Record<string, string[]>;
+  jobs: JobListing[];
+  /** `usedBy` as created; the listing leaves out services the swarm no longer has, as the real one would. */
+  objects: SwarmObject[];
 }
 
 export function fakeVersion(app: string, label: string, createdAt: string): InstalledVersion {
@@ -86,6 +102,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   const state = { rejectConfig: null as string | null, frozen: false, unloadable: null as string | null };
   const unhealthy = new Set<string>();
   const restoredSpecs = new Map<string, Record<string, unknown>>();
+  const leftovers: FakeLeftovers = { images: {}, jobs: [], objects: [] };
 
   const reloadFile = `${edgeDir}/.reloaded`;
   /**
@@ -191,10 +208,43 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         }
       },
     },
+    leftovers: {
+      async imageTags() {
+        await remote.exec(['true']);
+        return Object.fromEntries(Object.entries(leftovers.images).map(([node, tags]) => [node, [...tags]]));
+      },
+      async removeImageTags(node, tags) {
+        await remote.exec(['true']);
+        leftovers.images[node] = (leftovers.images[node] ?? []).filter((t) => !tags.includes(t));
+      },
+      async jobs() {
+        await remote.exec(['true']);
+        return leftovers.jobs.map((j) => ({ ...j }));
+      },
+      async removeJobs(names) {
+        await remote.exec(['true']);
+        leftovers.jobs = leftovers.jobs.filter((j) => !names.includes(j.name));
+      },
+      async configs() {
+        await remote.exec(['true']);
+        const services = new Set(versions.flatMap((v) => v.services));
+        return leftovers.objects.map((o) => ({ ...o, usedBy: o.usedBy.filter((s) => services.has(s)) }));
+      },
+      async removeConfigs(configs, secrets) {
+        await remote.exec(['true']);
+        const services = new Set(versions.flatMap((v) => v.services));
+        for (const o of leftovers.objects) {
+          const named = o.kind === 'config' ? configs.includes(o.name) : secrets.includes(o.name);
+          // the swarm refuses to remove what a service uses
+          if (named && o.usedBy.some((s) => services.has(s))) throw new Error(`${o.kind} ${o.name} is in use`);
+        }
+        leftovers.objects = leftovers.objects.filter((o) => !(o.kind === 'config' ? configs.includes(o.name) : secrets.includes(o.name)));
+      },
+    },
   });
 
   const fake: FakeCluster = {
-    dir, app, domain, versions, unhealthy, restoredSpecs,
+    dir, app, domain, versions, unhealthy, restoredSpecs, leftovers,
     control: makeControl(local),
     served: () => routing?.generation ?? null,
     async get(host, urlPath = '/', cookie) {
@@ -205,6 +255,10 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     },
     freshControl: () => makeControl(local),
     killAt: (point) => makeControl(new DyingRemote(local, point)),
+    killable() {
+      const remote = new DyingRemote(local, 'after-step');
+      return { control: makeControl(remote), kill: () => remote.kill() };
+    },
     get rejectConfig() { return state.rejectConfig; },
     set rejectConfig(value) { state.rejectConfig = value; },
     get frozen() { return state.frozen; },
@@ -274,6 +328,11 @@ class DyingRemote implements Remote {
   private die(): never {
     this.dead = true;
     throw new Killed(this.point);
+  }
+
+  /** The process dies now (between two steps of a plan). */
+  kill(): never {
+    return this.die();
   }
 
   private alive(): void {

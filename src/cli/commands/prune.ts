@@ -1,10 +1,10 @@
 import { UserError } from '../../errors.js';
 import { parseBranchList } from '../../plan/branch-prune.js';
+import { renderPlanText } from '../../plan/change-plan.js';
 import type { CommandContext } from '../context.js';
 import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { prune } from '../../workflows/prune.js';
-import { dryRunResult, formatDryRun } from '../../workflows/release.js';
 
 export default async function command(ctx: CommandContext, opts: { keep: number; branches?: string; lockWait?: string; dryRun?: boolean }): Promise<void> {
   const lockWait = lockWaitMs(opts);
@@ -14,11 +14,12 @@ export default async function command(ctx: CommandContext, opts: { keep: number;
   }
   const loaded = await requireConfig(ctx);
   const result = await prune(loaded, { keep: opts.keep, lockWaitMs: lockWait, dryRun: opts.dryRun, ...(branches !== undefined ? { branches } : {}) }, ctx.log);
-  const kept = result.kept.map((k) => `${k.version} (${k.why})`).join(', ') || 'none';
   if (opts.dryRun) {
-    ctx.result({ ...dryRunResult(result.change), removed: result.removed, kept: result.kept }, `${formatDryRun(result.change)}\nWould keep: ${kept}`);
+    // the same plan object the applier runs without --dry-run
+    ctx.result(result.plan, renderPlanText(result.plan).trimEnd());
     return;
   }
+  const kept = result.kept.map((k) => `${k.version} (${k.why})`).join(', ') || 'none';
   const human = result.removed.length === 0 ? `Nothing to prune. Kept: ${kept}` : `Removed ${result.removed.join(', ')}. Kept: ${kept}`;
   ctx.result({ removed: result.removed, kept: result.kept }, human);
 }

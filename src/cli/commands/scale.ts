@@ -4,7 +4,7 @@ import { requireConfig } from '../require-config.js';
 import { UserError } from '../../errors.js';
 import { describeScale, parseScalePairs } from '../../plan/scale.js';
 import { assertVersionLabel, withClusterPort } from '../../workflows/cluster-port.js';
-import { dryRunResult, formatDryRun } from '../../workflows/release.js';
+import { renderPlanText } from '../../plan/change-plan.js';
 import { scaleServices } from '../../workflows/scale.js';
 
 export default async function command(ctx: CommandContext, pairs: string[], opts: { version?: string; lockWait?: string; dryRun?: boolean } = {}): Promise<void> {
@@ -20,7 +20,8 @@ export default async function command(ctx: CommandContext, pairs: string[], opts
     ...(opts.version !== undefined ? { version: opts.version } : {}), dryRun: opts.dryRun,
   }), opts.dryRun ? 'dry-run' : 'apply');
   if (opts.dryRun) {
-    ctx.result({ ...dryRunResult(result.change), version: result.version, recorded: result.recorded }, formatDryRun(result.change));
+    // the same plan object the applier runs without --dry-run
+    ctx.result(result.plan, renderPlanText(result.plan).trimEnd());
     return;
   }
   const lines = [`Scaled ${result.version}: ${result.services.map((s) => `${s.service.slice(`${loaded.config.app}-${result.version}-`.length)} ${s.from ?? '?'} -> ${s.replicas} (${s.running ?? '?'} running)`).join(', ')}`];

@@ -83,12 +83,29 @@ describe('depl scale', () => {
     expect(await lockStatus(control.stateRemote, fake.app, control.stateRoot)).toBeNull();
   });
 
-  it('--dry-run shows the state change and the replicas, and changes nothing', async () => {
+  it('--dry-run is the plan that then runs: the state change and the replicas; it changes nothing', async () => {
     const before = { doc: await doc(), versions: structuredClone(fake.versions) };
-    const result = await scaleServices(control, { worker: 5 }, { dryRun: true });
-    expect(result.change.changes).toEqual(['scale: {} -> {"worker":5}', 'replicas: shop-v1-worker 1 -> 5', 'history: + scale v1 (worker=5)']);
-    expect(result.change.nginxDiff).toBe('');
+    const dry = await scaleServices(control, { worker: 5 }, { dryRun: true });
+    expect(dry.plan.notes).toEqual(['scale: {} -> {"worker":5}', 'replicas: shop-v1-worker 1 -> 5', 'history: + scale v1 (worker=5)']);
+    expect(dry.plan.steps.map((s) => s.describe)).toEqual(["set replicas shop-v1-worker 1 -> 5 and record worker=5 as the app's scale", 'wait until shop-v1-worker runs 5']);
+    expect(dry.change).toBeUndefined();
     expect({ doc: await doc(), versions: fake.versions }).toEqual(before);
+    const ran = await scaleServices(control, { worker: 5 });
+    expect(ran.plan).toEqual(dry.plan);
+    expect(replicas('v1')?.['shop-v1-worker']).toBe(5);
+  });
+
+  it.each([1, 2])('killed after step %i of its plan: the next scale finishes it (only the wait is left)', async (number) => {
+    const dying = fake.killable();
+    await expect(scaleServices(dying.control, { worker: 3 }, { afterStep: (i) => { if (i === number - 1) dying.kill(); } })).rejects.toBeInstanceOf(Killed);
+    await forceReleaseLock(control.stateRemote, fake.app, control.stateRoot);
+    // the release change completed before the kill: recorded, nothing pending
+    expect(await doc()).toMatchObject({ pending: null, scale: { worker: 3 } });
+    const next = await scaleServices(fake.freshControl(), { worker: 3 });
+    expect(next.plan.steps.map((s) => s.kind)).toEqual(['wait-for-replicas']);
+    expect(next.plan.notes).toContain('v1 already runs worker=3: nothing to set');
+    expect(next.services).toEqual([{ service: 'shop-v1-worker', replicas: 3, from: 3, running: 3 }]);
+    expect((await doc()).history.filter((h) => h.action === 'scale')).toHaveLength(1);
   });
 
   it('killed after recording its intent: the next command records it as done', async () => {
@@ -197,7 +214,7 @@ describe('depl scale for an app with no http service (no edge)', () => {
     // a switch is refused: nothing could serve the version
     await expect(switchVersion(workers, 'v2')).rejects.toMatchObject({ code: 'NOT_ROUTABLE', exitCode: 2 });
     expect(await edgeFiles()).toEqual(before);
-    expect((await scaleServices(workers, { worker: 1 }, { version: 'v2', dryRun: true })).change.nginxDiff).toBe('');
+    expect((await scaleServices(workers, { worker: 1 }, { version: 'v2', dryRun: true })).plan.notes).toEqual(['replicas: jobs-v2-worker 3 -> 1', 'history: + scale v2 (worker=1 (applied only: not the live version, so not the app\'s scale))', "v2 is not live: not recorded as the app's scale"]);
   });
 
   it('a scale killed after its intent is recorded by the next command, with no edge repair', async () => {

@@ -1,0 +1,170 @@
+import type { ErrorCode } from '../error-codes.js';
+import { autoscaleStateFile } from './autoscale.js';
+import { planBranchPrune, type BranchKeepReason } from './branch-prune.js';
+import type { ChangePlan } from './change-plan.js';
+import { leftoverJobs, type JobListing } from './jobs.js';
+import { planRelease, type InstalledVersion, type ReleaseRequest, type ReleaseState } from './release-state.js';
+import { marksOfState } from './releases.js';
+
+/**
+ * `depl prune --keep N` / `--branches a,b`: which versions go and why the others stay, and everything that goes
+ * with them, as a plan computed from what was read on the cluster. The steps are ordered so that what marks a
+ * version as installed (its services) goes after it left the edge, and what outlives the services (autoscale
+ * state, configs, secrets, image tags) is found by reading: whatever no remaining version uses is removed by
+ * this run or, when a run was killed, by the next one.
+ */
+
+/** A config or secret of the app on the swarm and the services that use it now. */
+export interface SwarmObject {
+  kind: 'config' | 'secret';
+  name: string;
+  usedBy: string[];
+}
+
+export type PruneSelection = { keep: number } | { branches: string[] };
+
+export interface PruneRead {
+  app: string;
+  selection: PruneSelection;
+  state: ReleaseState;
+  installed: InstalledVersion[];
+  /** Image tags of the app's builds on each node (`<app>/<service>:<version>`, registry prefix included). */
+  imageTags: Record<string, string[]>;
+  /** The app's `depl run` jobs on the swarm. */
+  jobs: JobListing[];
+  configs: SwarmObject[];
+  /** Versions with an autoscale controller's state file on the manager. */
+  autoscaleStates: string[];
+  /** The state root the autoscale files live under. */
+  stateRoot: string;
+  /** The edge's certificates follow the routing (the removed versions' hosts' certificates go). */
+  certificates: boolean;
+}
+
+export type PruneKeepReason = 'live' | 'canary' | 'previous' | 'recent' | BranchKeepReason;
+
+export type PruneStep =
+  | { kind: 'release-change'; describe: string; request: ReleaseRequest }
+  | { kind: 'sync-certificates'; describe: string }
+  | { kind: 'remove-autoscale-state'; describe: string; files: string[] }
+  | { kind: 'remove-services'; describe: string; version: string; services: string[] }
+  | { kind: 'remove-jobs'; describe: string; jobs: string[] }
+  | { kind: 'remove-unused'; describe: string; configs: string[]; secrets: string[] }
+  | { kind: 'remove-image-tags'; describe: string; node: string; tags: string[] };
+
+export interface PrunePlan extends ChangePlan<PruneStep> {
+  removed: string[];
+  kept: { version: string; why: PruneKeepReason }[];
+}
+
+export type PrunePlanned = { ok: true; plan: PrunePlan } | { ok: false; message: string; hint: string; code: ErrorCode };
+
+export function pruneCommand(selection: PruneSelection): string {
+  return 'branches' in selection ? `depl prune --branches ${selection.branches.join(',')}` : `depl prune --keep ${selection.keep}`;
+}
+
+/** The version a tag names: what follows the last `:` after the last `/` (a registry host may carry a port). */
+export function tagVersion(tag: string): string | null {
+  const name = tag.slice(tag.lastIndexOf('/') + 1);
+  const colon = name.lastIndexOf(':');
+  return colon < 0 ? null : name.slice(colon + 1);
+}
+
+export function planPruneChange(read: PruneRead): PrunePlanned {
+  const { selection } = read;
+  const command = pruneCommand(selection);
+  const decided = decide(read);
+  if (!decided.ok) return decided;
+  const { remove, keep, requests } = decided;
+  const removed = new Set(remove.map((v) => v.label));
+  const remaining = new Set(read.installed.filter((v) => !removed.has(v.label)).map((v) => v.label));
+  const goneServices = new Set(remove.flatMap((v) => v.services));
+  const steps: PruneStep[] = [];
+
+  for (const request of requests) {
+    steps.push({
+      kind: 'release-change',
+      request,
+      describe: request.kind === 'prune'
+        ? `take ${remove.map((v) => v.label).join(', ')} off the edge and record the prune`
+        : `take ${request.kind === 'remove' ? request.version : '?'} off the edge and record its removal (branch gone)`,
+    });
+  }
+  if (requests.length > 0 && read.certificates) steps.push({ kind: 'sync-certificates', describe: 'drop the certificates no remaining version needs from the edge' });
+
+  const staleStates = read.autoscaleStates.filter((label) => !remaining.has(label)).sort();
+  if (staleStates.length > 0) {
+    steps.push({
+      kind: 'remove-autoscale-state',
+      files: staleStates.map((label) => autoscaleStateFile(read.app, label, read.stateRoot)),
+      describe: `remove the autoscale state of ${staleStates.join(', ')}`,
+    });
+  }
+  for (const version of remove) {
+    if (version.services.length === 0) continue;
+    steps.push({ kind: 'remove-services', version: version.label, services: [...version.services], describe: `remove version ${version.label}'s services (${version.services.join(', ')})` });
+  }
+  const jobs = leftoverJobs(read.jobs).map((j) => j.name).sort();
+  if (jobs.length > 0) steps.push({ kind: 'remove-jobs', jobs, describe: `remove the finished jobs a killed depl run left (${jobs.join(', ')})` });
+
+  const unused = read.configs.filter((c) => c.usedBy.every((s) => goneServices.has(s)));
+  const configs = unused.filter((c) => c.kind === 'config').map((c) => c.name).sort();
+  const secrets = unused.filter((c) => c.kind === 'secret').map((c) => c.name).sort();
+  if (configs.length + secrets.length > 0) {
+    const what = [configs.length > 0 ? `configs ${configs.join(', ')}` : '', secrets.length > 0 ? `secrets ${secrets.join(', ')}` : ''].filter((s) => s !== '').join(' and ');
+    steps.push({ kind: 'remove-unused', configs, secrets, describe: `remove the ${what} no remaining service uses` });
+  }
+  for (const node of Object.keys(read.imageTags).sort()) {
+    const tags = read.imageTags[node]!.filter((tag) => {
+      const version = tagVersion(tag);
+      return version !== null && !remaining.has(version);
+    }).sort();
+    if (tags.length > 0) steps.push({ kind: 'remove-image-tags', node, tags, describe: `untag ${tags.join(', ')} on ${node}` });
+  }
+
+  const notes = [
+    ...keep.map((k) => `keep ${k.version}: ${keepReason(k.why, selection)}`),
+    ...remove.map((v) => `remove ${v.label}: ${'branches' in selection ? `its branch ${v.branch ?? '?'} is not among ${selection.branches.join(', ')}` : `older than the ${selection.keep} newest not live, canary or previous`}`),
+  ];
+  if (remove.length === 0) notes.push('no version to remove');
+  return { ok: true, plan: { command, notes, steps, removed: [...removed], kept: keep } };
+}
+
+type Decided =
+  | { ok: true; remove: InstalledVersion[]; keep: { version: string; why: PruneKeepReason }[]; requests: ReleaseRequest[] }
+  | { ok: false; message: string; hint: string; code: ErrorCode };
+
+function decide(read: PruneRead): Decided {
+  const { selection, state, installed } = read;
+  if ('branches' in selection) {
+    const byBranch = planBranchPrune(installed, marksOfState(state), selection.branches);
+    return {
+      ok: true,
+      remove: byBranch.remove,
+      keep: byBranch.keep.map((k) => ({ version: k.label, why: k.why })),
+      requests: byBranch.remove.map((v) => ({ kind: 'remove', version: v.label, note: 'branch gone' })),
+    };
+  }
+  // the release transition decides (and refuses a bad --keep); it is planned again under the lock when applied
+  const planned = planRelease(state, { kind: 'prune', keep: selection.keep }, { installed, at: new Date(0).toISOString(), by: '' });
+  if (!planned.ok) return { ok: false, message: planned.refusal.message, hint: planned.refusal.hint ?? 'See depl prune --help.', code: planned.refusal.code };
+  const prune = planned.prune!;
+  return {
+    ok: true,
+    remove: prune.remove,
+    keep: prune.keep.map((k) => ({ version: k.label, why: k.why })),
+    requests: prune.remove.length > 0 ? [{ kind: 'prune', keep: selection.keep }] : [],
+  };
+}
+
+function keepReason(why: PruneKeepReason, selection: PruneSelection): string {
+  switch (why) {
+    case 'live': return 'live';
+    case 'canary': return 'the canary';
+    case 'previous': return 'previous (what a rollback goes back to)';
+    case 'recent': return `among the ${'keep' in selection ? selection.keep : 0} newest others (--keep)`;
+    case 'branch exists': return 'its branch still exists';
+    case 'not a branch deploy': return 'not a branch deploy';
+    default: return why;
+  }
+}

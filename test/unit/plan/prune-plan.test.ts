@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { imageTagsCommand } from '../../../src/apply/app-leftovers.js';
+import { renderPlanText } from '../../../src/plan/change-plan.js';
+import { planPruneChange, tagVersion, type PruneRead } from '../../../src/plan/prune.js';
+import { emptyReleaseState, type InstalledVersion } from '../../../src/plan/release-state.js';
+
+const version = (label: string, day: number, branch?: string): InstalledVersion => ({
+  label, createdAt: `2026-11-${String(day).padStart(2, '0')}T00:00:00Z`, services: [`shop-${label}-web`, `shop-${label}-worker`],
+  ...(branch !== undefined ? { branch } : {}),
+});
+
+/** v1..v5 installed, v5 live and v4 previous; what the cluster has besides: tags, jobs, configs, autoscale state. */
+function read(overrides: Partial<PruneRead> = {}): PruneRead {
+  return {
+    app: 'shop',
+    selection: { keep: 1 },
+    state: { ...emptyReleaseState('shop'), live: 'v5', previous: 'v4' },
+    installed: [version('v1', 1), version('v2', 2), version('v3', 3), version('v4', 4), version('v5', 5)],
+    imageTags: { 'node-1': ['shop/web:v1', 'shop/web:v2', 'shop/web:v5'], 'node-2': ['shop/web:v5', 'shop/web:v0'] },
+    jobs: [
+      { name: 'shop-job-web-a1', labels: {}, progress: { kind: 'exited', exitCode: 0 } },
+      { name: 'shop-job-web-b2', labels: {}, progress: { kind: 'running' } },
+    ],
+    configs: [
+      { kind: 'config', name: 'shop-v1-web-1', usedBy: ['shop-v1-web'] },
+      { kind: 'config', name: 'shop-v5-web-1', usedBy: ['shop-v5-web'] },
+      { kind: 'secret', name: 'shop-token-1', usedBy: ['shop-v2-web', 'shop-v5-web'] },
+      { kind: 'secret', name: 'shop-token-0', usedBy: [] },
+    ],
+    autoscaleStates: ['v1', 'v5'],
+    stateRoot: '/var/lib/depl',
+    certificates: true,
+    ...overrides,
+  };
+}
+
+describe('the prune plan', () => {
+  it('--keep: keeps live, previous and the newest others, removes the rest and what only they used, in this order', () => {
+    const planned = planPruneChange(read());
+    if (!planned.ok) throw new Error(planned.message);
+    const { plan } = planned;
+    expect(plan.command).toBe('depl prune --keep 1');
+    expect(plan.removed).toEqual(['v1', 'v2']);
+    expect(plan.kept).toEqual([{ version: 'v3', why: 'recent' }, { version: 'v4', why: 'previous' }, { version: 'v5', why: 'live' }]);
+    expect(plan.notes).toEqual([
+      'keep v3: among the 1 newest others (--keep)',
+      'keep v4: previous (what a rollback goes back to)',
+      'keep v5: live',
+      'remove v1: older than the 1 newest not live, canary or previous',
+      'remove v2: older than the 1 newest not live, canary or previous',
+    ]);
+    expect(plan.steps).toEqual([
+      { kind: 'release-change', request: { kind: 'prune', keep: 1 }, describe: 'take v1, v2 off the edge and record the prune' },
+      { kind: 'sync-certificates', describe: 'drop the certificates no remaining version needs from the edge' },
+      { kind: 'remove-autoscale-state', files: ['/var/lib/depl/shop/autoscale/v1.json'], describe: 'remove the autoscale state of v1' },
+      { kind: 'remove-services', version: 'v1', services: ['shop-v1-web', 'shop-v1-worker'], describe: "remove version v1's services (shop-v1-web, shop-v1-worker)" },
+      { kind: 'remove-services', version: 'v2', services: ['shop-v2-web', 'shop-v2-worker'], describe: "remove version v2's services (shop-v2-web, shop-v2-worker)" },
+      { kind: 'remove-jobs', jobs: ['shop-job-web-a1'], describe: 'remove the finished jobs a killed depl run left (shop-job-web-a1)' },
+      // the token is still used by v5: only what no remaining service uses goes
+      { kind: 'remove-unused', configs: ['shop-v1-web-1'], secrets: ['shop-token-0'], describe: 'remove the configs shop-v1-web-1 and secrets shop-token-0 no remaining service uses' },
+      { kind: 'remove-image-tags', node: 'node-1', tags: ['shop/web:v1', 'shop/web:v2'], describe: 'untag shop/web:v1, shop/web:v2 on node-1' },
+      // a tag of a version no longer installed (an earlier prune killed before its last step) goes too
+      { kind: 'remove-image-tags', node: 'node-2', tags: ['shop/web:v0'], describe: 'untag shop/web:v0 on node-2' },
+    ]);
+    const text = renderPlanText(plan);
+    expect(text).toMatch(/^Plan for depl prune --keep 1:\n {2}keep v3: among the 1 newest others/);
+    expect(text).toContain("  4. remove version v1's services (shop-v1-web, shop-v1-worker)\n");
+  });
+
+  it('--branches: removes the deploys of deleted branches, one recorded removal each; never live, previous or canary', () => {
+    const installed = [version('v1', 1), version('main-1', 2, 'main'), version('feat-a-1', 3, 'feat/a'), version('feat-b-1', 4, 'feat/b')];
+    const state = { ...emptyReleaseState('shop'), live: 'main-1', canary: { version: 'feat-b-1', weight: 10 } };
+    const planned = planPruneChange(read({ selection: { branches: ['main'] }, state, installed, imageTags: {}, jobs: [], configs: [], autoscaleStates: [], certificates: false }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.command).toBe('depl prune --branches main');
+    expect(planned.plan.kept).toEqual([{ version: 'v1', why: 'not a branch deploy' }, { version: 'main-1', why: 'live' }, { version: 'feat-b-1', why: 'canary' }]);
+    expect(planned.plan.notes).toContain('remove feat-a-1: its branch feat/a is not among main');
+    expect(planned.plan.steps.map((s) => s.kind)).toEqual(['release-change', 'remove-services']);
+    expect(planned.plan.steps[0]).toMatchObject({ request: { kind: 'remove', version: 'feat-a-1', note: 'branch gone' } });
+  });
+
+  it('nothing to remove: no release change; what a killed run left (tags, state of gone versions) is still cleaned up', () => {
+    const planned = planPruneChange(read({ selection: { keep: 5 }, imageTags: { 'node-1': ['shop/web:v0', 'shop/web:v5'] }, jobs: [], configs: [], autoscaleStates: ['v0'] }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.removed).toEqual([]);
+    expect(planned.plan.notes).toContain('no version to remove');
+    expect(planned.plan.steps.map((s) => s.kind)).toEqual(['remove-autoscale-state', 'remove-image-tags']);
+    const clean = planPruneChange(read({ selection: { keep: 5 }, imageTags: {}, jobs: [], configs: [], autoscaleStates: [] }));
+    if (!clean.ok) throw new Error(clean.message);
+    expect(renderPlanText(clean.plan)).toMatch(/ {2}no version to remove\n {2}nothing to do\n$/);
+  });
+
+  it('refuses a --keep that is not a whole number of at least 0, as the release transition does', () => {
+    expect(planPruneChange(read({ selection: { keep: -1 } }))).toMatchObject({ ok: false, code: 'BAD_KEEP', message: '--keep -1 is not a whole number of at least 0' });
+  });
+
+  it('reads the version from a tag, registry host and port included', () => {
+    expect(tagVersion('shop/web:v1')).toBe('v1');
+    expect(tagVersion('registry.local:5000/shop/web:main-3')).toBe('main-3');
+    expect(tagVersion('registry.local:5000/shop/web')).toBeNull();
+  });
+});
+
+describe("prune's image listing on a node", () => {
+  it('lists the tags of the app\'s build repositories only, one reference filter each', () => {
+    expect(imageTagsCommand(['shop/web', 'registry.local:5000/shop/api'])).toEqual([
+      'docker', 'image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=shop/web', '--filter', 'reference=registry.local:5000/shop/api',
+    ]);
+  });
+});
