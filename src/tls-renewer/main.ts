@@ -10,8 +10,9 @@ import type { EdgeTlsRender } from '../plan/tls/nginx.js';
 import { certificatesServedAt, describeWithheld } from '../plan/tls/certificates.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
-  decideRenewals, describeSpan, nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalDecision, type RenewalRecord, type RenewerSettings,
+  nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalRecord, type RenewerSettings,
 } from '../plan/tls/renewal.js';
+import { decideRenewals, describeSpan, type RenewalDecision } from '../plan/tls/renewal-decision.js';
 import { runInterruptCleanups } from '../util/interrupt.js';
 import { createLogger } from '../util/log.js';
 import { EdgeContainerRemote, LIST_PROCESSES, reloadArgv, runningContainerOf } from './edge-container.js';
