@@ -57,7 +57,7 @@ export function decideRenewal(cert: InstalledCertificate, now: number, policy: R
     return { ...base, action: 'skip', reason: `${leftText}; ${DNS01_RENEWAL_NOTE}${due ? ' (DUE: run depl tls renew)' : ''}` };
   }
   if (due) return { ...base, action: 'renew', reason: `${leftText}, less than ${describeSpan(policy.renewBeforeMs)}: renewing` };
-  if (policy.force === true) return { ...base, action: 'renew', reason: `${leftText}: renewing anyway (--force)` };
+  if (policy.force === true) return { ...base, action: 'renew', reason: `${leftText}; renewing anyway (--force)` };
   return { ...base, action: 'keep', reason: `${leftText}: not due until ${new Date(cert.notAfter - policy.renewBeforeMs).toISOString()}` };
 }
 
