@@ -1,71 +1,24 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import {
   controllerSettingsSchema, decideScale, parseControllerState, parseGauge, recordReading, startMemory,
   type ControllerSettings, type ControllerState, type ScaleDecision, type ScalePolicy,
 } from '../plan/autoscale.js';
+import { EngineSocket } from '../apply/engine-socket.js';
 
 /**
  * The autoscale controller: `<app>-<version>-autoscaler`, one task on the manager (src/plan/autoscale.ts plans
  * it). While its version is live (release.json, read-only from the manager) it reads the backlog gauge from the
  * version's metrics service every interval, asks the pure `decideScale`, and sets the replicas of the version's
- * service through the manager's Engine API (the bind-mounted Docker socket). Decisions go to stdout as JSON
+ * service through the manager's Engine API (the bind-mounted Docker socket, src/apply/engine-socket.ts: the client it shares with the TLS renewal task). Decisions go to stdout as JSON
  * lines (`depl logs autoscaler`) and to its state file, which `depl status` reads.
  *
  * Bundled into one file by scripts/bundle-autoscaler.mjs and shipped as a tiny image (templates/autoscaler.Dockerfile).
  */
-const SOCKET = '/var/run/docker.sock';
+const engine = new EngineSocket();
 
 function emit(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`);
-}
-
-function engine(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request({
-      socketPath: SOCKET, method, path, timeout: 10_000,
-      headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { text += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`the Docker Engine API did not answer ${method} ${path} within 10 s`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-interface SwarmService {
-  ID: string;
-  Version: { Index: number };
-  Spec: { Mode?: { Replicated?: { Replicas?: number } } } & Record<string, unknown>;
-}
-
-const engineMessage = (text: string) => {
-  try {
-    return (JSON.parse(text) as { message?: string }).message ?? text;
-  } catch {
-    return text;
-  }
-};
-
-async function inspectService(name: string): Promise<SwarmService | null> {
-  const reply = await engine('GET', `/services/${encodeURIComponent(name)}`);
-  if (reply.status === 404) return null;
-  if (reply.status !== 200) throw new Error(`inspecting ${name}: ${reply.status} ${engineMessage(reply.text).trim()}`);
-  return JSON.parse(reply.text) as SwarmService;
-}
-
-/** What `docker service scale` does: the same spec with other replicas, at the version it was read at. */
-async function setReplicas(service: SwarmService, replicas: number): Promise<void> {
-  const spec = { ...service.Spec, Mode: { Replicated: { Replicas: replicas } } };
-  const reply = await engine('POST', `/services/${service.ID}/update?version=${service.Version.Index}`, spec);
-  if (reply.status !== 200) throw new Error(`updating ${service.ID}: ${reply.status} ${engineMessage(reply.text).trim()}`);
 }
 
 async function readBacklog(policy: ScalePolicy): Promise<number> {
@@ -126,7 +79,7 @@ class Controller {
     for (const policy of settings.policies) {
       const previous = services[policy.service];
       const memory = !takingOver && previous !== undefined ? previous.memory : startMemory(now);
-      const service = await inspectService(policy.swarmService);
+      const service = await engine.inspectService(policy.swarmService);
       if (service === null) {
         this.report(policy, `service ${policy.swarmService} does not exist`);
         continue;
@@ -143,7 +96,7 @@ class Controller {
       let decision: ScaleDecision = decideScale(policy, memory, observation);
       if (decision.action !== 'hold') {
         try {
-          await setReplicas(service, decision.to);
+          await engine.setReplicas(service, decision.to);
           emit({ event: 'scale', service: policy.service, swarmService: policy.swarmService, action: decision.action, from: decision.from, to: decision.to, backlog, wanted: decision.wanted, reason: decision.reason });
         } catch (e) {
           error = `scaling to ${decision.to}: ${(e as Error).message}`;

@@ -182,6 +182,8 @@ export function buildProgram(run: Runner): Command {
   tls.command('renew')
     .description('renew certificates with fewer than 30 days left (or all, with --force) and reload the edge gracefully')
     .option('--force', 'renew every certificate, due or not')
+    .option('--lock-wait <duration>', LOCK_WAIT_HELP)
+    .option('--dry-run', 'print the plan (certificates to issue, renew, remove; the edge change); change nothing')
     .action((opts) => run(() => import('./commands/tls-renew.js'), opts));
 
   const crawl = program.command('crawl').description('use the crawler app deployed on the cluster');

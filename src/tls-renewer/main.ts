@@ -2,16 +2,17 @@ import { reloadEdgeConfig, liveConfigPath } from '../apply/edge/config.js';
 import { containerRenderOptions, type EdgeSite } from '../apply/edge/site.js';
 import { LocalRemote } from '../apply/local-remote.js';
 import { withLock } from '../apply/lock.js';
-import { issueCertificate } from '../apply/tls/acme.js';
+import { acmeIssuer, type CertificateIssuer } from '../apply/tls/issuer.js';
 import { edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
-import { edgeTlsRenderFrom, installCertificate, listCertificates, readAccount, readEdgeTlsRender, saveAccount, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
+import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
 import { isDeplError, OperationError } from '../errors.js';
 import type { EdgeTlsRender } from '../plan/tls/nginx.js';
 import { certificatesServedAt, describeWithheld } from '../plan/tls/certificates.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
-  decideRenewals, describeSpan, nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalDecision, type RenewalRecord, type RenewerSettings,
+  nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalRecord, type RenewerSettings,
 } from '../plan/tls/renewal.js';
+import { decideRenewals, describeSpan } from '../plan/tls/renewal-decision.js';
 import { runInterruptCleanups } from '../util/interrupt.js';
 import { createLogger } from '../util/log.js';
 import { EdgeContainerRemote, LIST_PROCESSES, reloadArgv, runningContainerOf } from './edge-container.js';
@@ -46,21 +47,15 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-async function renewOne(decision: RenewalDecision): Promise<void> {
+/** The one issuer (src/apply/tls/issuer.ts), writing through the lock's fence: a round that lost the lease writes nothing. */
+function issuerFor(fencedStore: TlsStore): CertificateIssuer {
   const s = settings!;
-  const account = await readAccount(store, s.directory);
-  const issued = await issueCertificate({
-    directoryUrl: s.directory,
+  return acmeIssuer(fencedStore, {
+    directory: s.directory,
     ...(s.email !== undefined ? { email: s.email } : {}),
     ...(s.caBundle !== undefined ? { caBundle: s.caBundle } : {}),
-    account: { key: account?.key, url: account?.url },
-    names: decision.names,
-    responder: httpChallengeResponder(store, edgeChallengeCheck(s.edgeUrl)),
-    log,
     pollMs: 500,
-  });
-  if (account?.url !== issued.account.url || account?.key !== issued.account.key) await saveAccount(store, { directory: s.directory, ...issued.account });
-  await installCertificate(store, decision.id, { chain: issued.chain, key: issued.key });
+  }, async () => httpChallengeResponder(fencedStore, edgeChallengeCheck(s.edgeUrl)), log);
 }
 
 /**
@@ -78,9 +73,9 @@ async function edgeRenderAt(now: number): Promise<{ render: EdgeTlsRender; chang
  * The store changed, or a certificate expired or became valid since the edge last rendered: nginx renders the
  * certificates valid now, checks the file and reloads gracefully, in the edge's container.
  */
-async function reloadEdge(render: EdgeTlsRender): Promise<void> {
+async function reloadEdge(fencedStore: TlsStore, render: EdgeTlsRender): Promise<void> {
   const s = settings!;
-  await writeEdgeTlsRender(store, render);
+  await writeEdgeTlsRender(fencedStore, render);
   const container = await runningContainerOf(edgeServiceName(s.app));
   if (container === null) throw new OperationError(`the edge service ${edgeServiceName(s.app)} has no running container on this node; the new certificates are served from its next start`, undefined, 'EDGE_NOT_RUNNING');
   const dir = edgeDir(s.app);
@@ -109,18 +104,22 @@ async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound
   const record = (outcome: RenewalRecord['outcome'], renewed: string[] = [], failed: RenewalRecord['failed'] = [], recorded = lines) => ({ at: new Date().toISOString(), outcome, renewed, failed, decisions: recorded });
   if (!decisions.some((d) => d.action === 'renew') && !(await edgeRenderAt(now)).changed) return { record: record('nothing-due'), lastRound: 'ok' };
   try {
-    return await withLock(local, s.app, { command: 'tls renewal task', waitMs: 0, root: renewerStateRoot, log }, async () => {
+    return await withLock(local, s.app, { command: 'tls renewal task', waitMs: 0, root: renewerStateRoot, log }, async (lock) => {
+      // every write under the lock goes through its fence: a round whose lease ran out (a stalled CA, a
+      // paused node) cannot put its certificate over one a newer holder installed
+      const fencedStore: TlsStore = { ...store, remote: lock.fenced(local) };
+      const issuer = issuerFor(fencedStore);
       // a depl command may have renewed them while this round waited: decide again under the lock
       const due = decideRenewals(await listCertificates(store), Date.now(), s).filter((d) => d.action === 'renew');
       const renewed: string[] = [];
       const failed: RenewalRecord['failed'] = [];
       for (const decision of due) {
         try {
-          await renewOne(decision);
+          await issuer.issue(decision);
           renewed.push(decision.id);
           log.info(`renewed the certificate for ${decision.names.join(', ')}`);
         } catch (error) {
-          if (!isDeplError(error)) throw error;
+          if (!isDeplError(error) || error.code === 'LOCK_LOST') throw error;
           failed.push({ id: decision.id, reason: error.message });
           log.error(`could not renew ${decision.names.join(', ')}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`);
         }
@@ -128,7 +127,7 @@ async function round(): Promise<{ record: Omit<RenewalRecord, 'next'>; lastRound
       const edge = await edgeRenderAt(Date.now());
       if (edge.changed) {
         try {
-          await reloadEdge(edge.render);
+          await reloadEdge(fencedStore, edge.render);
         } catch (error) {
           if (!isDeplError(error)) throw error;
           failed.push({ id: 'edge', reason: error.message });

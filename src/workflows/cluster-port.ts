@@ -15,7 +15,8 @@ import type { InstalledVersion } from '../plan/release-state.js';
 import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
 import type { EdgeTlsRender } from '../plan/tls/nginx.js';
 import { tlsSettings } from '../plan/tls/certificates.js';
-import { tlsStoreFor } from '../apply/tls/store.js';
+import { tlsStoreFor, type TlsStore } from '../apply/tls/store.js';
+import type { CertificateIssuer } from '../apply/tls/issuer.js';
 import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget } from '../plan/scale.js';
 import type { Logger } from '../util/log.js';
 
@@ -50,6 +51,8 @@ export interface ClusterPort {
    * Absent: TLS is not this control's business (tests, the fake cluster).
    */
   certificates?(versions: string[]): Promise<{ render: EdgeTlsRender | undefined } | null>;
+  /** `depl tls renew`: the manager's certificate store and the one issuer (src/apply/tls/issuer.ts). Absent: TLS is off or not this port's business. */
+  tls?: TlsCertificates;
   /** The swarm's replicas: `depl scale`, and a switch to a version not at the app's scale. Absent: nothing to scale (an edge without a swarm). */
   swarm?: SwarmReplicas;
   /** The operator's hooks (.depl/hooks); absent: none run. */
@@ -64,6 +67,13 @@ export interface ClusterPort {
    * configs and secrets no service uses (src/apply/app-leftovers.ts). Absent: prune removes services only.
    */
   leftovers?: AppLeftovers;
+}
+
+export interface TlsCertificates {
+  /** The certificates, keys and the edge's HTTPS settings on the manager (src/apply/tls/store.ts). */
+  store: TlsStore;
+  /** The one issuer, writing into `store` (a run holding the lock passes the lock's fenced view of it). */
+  issuerFor(store: TlsStore): Promise<CertificateIssuer>;
 }
 
 export interface SwarmReplicas {
@@ -131,6 +141,11 @@ export interface PortOptions {
   syncCertificates?: boolean;
   /** The HTTPS settings the caller already knows (saves reading them); a read passes `{ render: undefined }`. */
   tls?: { render: EdgeTlsRender | undefined };
+  /**
+   * The loaded depl.yaml, given only where certificates may be issued (`tls`): the ACME client reads files named
+   * relative to depl.yaml's folder (tls.caBundle) and a DNS-01 challenge the provider's credentials.
+   */
+  issuing?: LoadedConfig;
 }
 
 export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: Logger, options: PortOptions = {}): Promise<ClusterPort> {
@@ -148,8 +163,22 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
       return syncCertificatesForRelease(tlsStoreFor(cluster.manager, config.app), config, log, versions);
     }
     : undefined;
+  const tlsConfig = tlsSettings(config);
+  const loaded = options.issuing;
+  const tlsPort: TlsCertificates | undefined = loaded !== undefined && !filesOnly && tlsConfig.mode !== 'off'
+    ? {
+      store: tlsStoreFor(cluster.manager, config.app),
+      async issuerFor(store) {
+        if (tlsConfig.mode !== 'acme') throw new UserError('tls: files certificates are not issued by depl', 'Put the renewed files in place and run depl tls renew.', 'TLS_NOT_ACME');
+        const { acmeIssuerFor } = await import('./tls/certificates.js');
+        const { edgeChallengeCheck } = await import('../apply/tls/responders.js');
+        return acmeIssuerFor({ loaded, store, log, edgeCheck: edgeChallengeCheck(`http://${cluster.managerNode.address}:80`) }, tlsConfig, store);
+      },
+    }
+    : undefined;
   return {
     ...(certificates !== undefined ? { certificates } : {}),
+    ...(tlsPort !== undefined ? { tls: tlsPort } : {}),
     app: config.app,
     domain: config.domain,
     site,
@@ -181,7 +210,7 @@ export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: 
       return await fn(await clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render } }));
     }
     // every command that touches the edge syncs its HTTPS settings with the certificate store, under its lock (release.ts)
-    return await fn({ ...(await clusterPortFor(cluster, loaded.config, log, { syncCertificates: true })), hooks: operatorHooks(loaded.root, loaded.config, log) });
+    return await fn({ ...(await clusterPortFor(cluster, loaded.config, log, { syncCertificates: true, issuing: loaded })), hooks: operatorHooks(loaded.root, loaded.config, log) });
   } finally {
     await cluster.close();
   }
@@ -194,10 +223,13 @@ export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: 
  */
 export function fencedControl(control: ClusterPort, lock: Pick<HeldLock, 'fenced'>): ClusterPort {
   const fenceSite = (site: EdgeSite): EdgeSite => (site.remote === control.stateRemote ? { ...site, remote: lock.fenced(site.remote) } : site);
+  const tls = control.tls;
   return {
     ...control,
     stateRemote: lock.fenced(control.stateRemote),
     site: fenceSite(control.site),
+    // certificates and keys a stale run installs must not replace those of the run that holds the lock now
+    ...(tls !== undefined && tls.store.remote === control.stateRemote ? { tls: { ...tls, store: { ...tls.store, remote: lock.fenced(tls.store.remote) } } } : {}),
   };
 }
 

@@ -1,12 +1,17 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { request } from 'undici';
 import type { EdgeSite } from '../../src/apply/edge/site.js';
 import { LocalRemote } from '../../src/apply/local-remote.js';
 import type { ExecOptions, ExecResult, Remote } from '../../src/apply/remote.js';
+import type { CertificateIssuer } from '../../src/apply/tls/issuer.js';
+import { installCertificate, type TlsStore } from '../../src/apply/tls/store.js';
+import { OperationError } from '../../src/errors.js';
 import { renderRoutingTable } from '../../src/plan/edge-routing.js';
 import { CANARY_COOKIE, CONFIG_PROBE_PATH, PROBE_HOST, VERSION_HEADER, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
 import { emptyReleaseState, routingFor, type InstalledVersion } from '../../src/plan/release-state.js';
@@ -31,6 +36,8 @@ import type { SwarmObject } from '../../src/plan/prune.js';
  */
 export type KillPoint = 'after-lock' | 'after-intent' | 'after-config-written' | 'after-reload' | 'before-record' | 'after-step';
 export const KILL_POINTS: KillPoint[] = ['after-lock', 'after-intent', 'after-config-written', 'after-reload', 'before-record'];
+
+const execFileAsync = promisify(execFile);
 
 export class Killed extends Error {
   constructor(point: string) {
@@ -57,6 +64,16 @@ export interface FakeCluster {
   freshControl(): ClusterPort;
   /** Arms a kill at `point` for the next change made through `control`; returns that control. */
   killAt(point: KillPoint): ClusterPort;
+  /**
+   * The certificate authority of `depl tls renew` on the fake cluster (ClusterPort.tls): issues a self-signed
+   * certificate valid `certificateDays` from now into the real store under the fake's folder (through the
+   * store's own code, so the lock's fence guards it), and refuses the ids in `refuseIssue`.
+   */
+  tlsStore: TlsStore;
+  certificateDays: number;
+  refuseIssue: Set<string>;
+  /** Ids the fake CA issued, in order. */
+  issuedIds: string[];
   /** When set, `nginx -t` fails with this message. */
   rejectConfig: string | null;
   /** When true, the edge keeps the routing it has and ignores the file (a stuck edge): changes time out. */
@@ -170,10 +187,22 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     url: `http://127.0.0.1:${port}`,
   });
 
+  // ---- certificates (ClusterPort.tls) ----
+  const tlsState = { certificateDays: 90, refuseIssue: new Set<string>(), issuedIds: [] as string[] };
+  const tlsStoreOn = (remote: Remote): TlsStore => ({ remote, stateDir: `${dir}/state/${app}`, edgeDir });
+  const fakeIssuer = (store: TlsStore): CertificateIssuer => ({
+    async issue(spec) {
+      if (tlsState.refuseIssue.has(spec.id)) throw new OperationError(`the fake CA refuses ${spec.names.join(', ')}`, 'Let the fake CA issue it (refuseIssue).', 'ACME_FAILED');
+      await installCertificate(store, spec.id, await selfSignedCertificate(dir, spec.names, tlsState.certificateDays));
+      tlsState.issuedIds.push(spec.id);
+    },
+  });
+
   const makeControl = (remote: Remote): ClusterPort => ({
     app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
     by: 'ops@test',
+    tls: { store: tlsStoreOn(remote), issuerFor: async (store) => fakeIssuer(store) },
     swarm: {
       async scale(targets) {
         await remote.exec(['true']);
@@ -254,6 +283,11 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
       return { status: response.statusCode, version: typeof version === 'string' ? version : null, body: await response.body.text() };
     },
     freshControl: () => makeControl(local),
+    tlsStore: tlsStoreOn(local),
+    get certificateDays() { return tlsState.certificateDays; },
+    set certificateDays(value) { tlsState.certificateDays = value; },
+    refuseIssue: tlsState.refuseIssue,
+    issuedIds: tlsState.issuedIds,
     killAt: (point) => makeControl(new DyingRemote(local, point)),
     killable() {
       const remote = new DyingRemote(local, 'after-step');
@@ -272,6 +306,34 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     },
   };
   return fake;
+}
+
+/**
+ * A self-signed certificate for `names`, valid from when it was first made for `days` (openssl, as the other
+ * TLS unit tests make theirs). The fake CA makes one per names and days in a test process: making an EC key
+ * is most of a fake issuance's time on a busy machine.
+ */
+const madeCertificates = new Map<string, Promise<{ chain: string; key: string }>>();
+function selfSignedCertificate(dir: string, names: readonly string[], days: number): Promise<{ chain: string; key: string }> {
+  const key = `${names.join(',')}|${days}`;
+  let made = madeCertificates.get(key);
+  if (made === undefined) {
+    made = makeSelfSigned(dir, names, days);
+    madeCertificates.set(key, made);
+    made.catch(() => madeCertificates.delete(key));
+  }
+  return made;
+}
+
+async function makeSelfSigned(dir: string, names: readonly string[], days: number): Promise<{ chain: string; key: string }> {
+  const work = await mkdtemp(path.join(dir, 'ca-'));
+  try {
+    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', String(days),
+      '-subj', `/CN=${names[0]}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`], { cwd: work });
+    return { chain: await readFile(path.join(work, 'cert.pem'), 'utf8'), key: await readFile(path.join(work, 'key.pem'), 'utf8') };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 function cookieOf(header: string | undefined): string | null {

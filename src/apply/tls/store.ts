@@ -64,21 +64,20 @@ export async function listCertificates(store: TlsStore): Promise<InstalledCertif
 /**
  * Installs a certificate and its key in one rename of their folder, so nginx (and a concurrent reader)
  * sees the old pair or the new pair, never a new chain with an old key. The key is created under umask
- * 077: it is never readable by anyone but root, not even for a moment.
+ * 077: it is never readable by anyone but root, not even for a moment. Every write is a `shell` line, so a
+ * run holding the cluster lock writes through its fence (src/apply/fenced-remote.ts): a run that lost the
+ * lease cannot put an older certificate over the one a newer holder installed.
  */
 export async function installCertificate(store: TlsStore, id: string, pair: { chain: string; key: string }): Promise<void> {
   const paths = certificatePaths(store, id);
   const next = `${paths.dir}.next`;
   const old = `${paths.dir}.old`;
-  const script = [
-    'set -e; umask 077',
-    `rm -rf ${quote(next)} ${quote(old)}; mkdir -p ${quote(next)}`,
-    // stdin: the key, a NUL byte, the chain
-    `{ IFS= read -r -d '' k || true; printf '%s' "$k" > ${quote(next)}/privkey.pem; cat > ${quote(next)}/fullchain.pem; }`,
-    `chmod 600 ${quote(next)}/privkey.pem; chmod 644 ${quote(next)}/fullchain.pem; chmod 711 ${quote(next)}`,
-    `if [ -d ${quote(paths.dir)} ]; then mv ${quote(paths.dir)} ${quote(old)}; fi; mv ${quote(next)} ${quote(paths.dir)}; rm -rf ${quote(old)}`,
-  ].join('\n');
-  await store.remote.exec(['bash', '-c', script], { stdin: Buffer.concat([Buffer.from(pair.key), Buffer.from([0]), Buffer.from(pair.chain)]) });
+  await store.remote.shell(`set -e; umask 077; rm -rf ${quote(next)} ${quote(old)}; mkdir -p ${quote(next)}; cat > ${quote(next)}/privkey.pem; chmod 600 ${quote(next)}/privkey.pem`, { stdin: pair.key });
+  await store.remote.shell(
+    `set -e; umask 077; cat > ${quote(next)}/fullchain.pem; chmod 644 ${quote(next)}/fullchain.pem; chmod 711 ${quote(next)}; `
+    + `if [ -d ${quote(paths.dir)} ]; then mv ${quote(paths.dir)} ${quote(old)}; fi; mv ${quote(next)} ${quote(paths.dir)}; rm -rf ${quote(old)}`,
+    { stdin: pair.chain },
+  );
 }
 
 /** What the edge's nginx renders for HTTPS; written after the store changed, read whenever the edge is configured. */
@@ -106,7 +105,7 @@ function pathsOf(store: Pick<TlsStore, 'edgeDir'>, id: string): { chain: string;
 
 /** Written (or removed, for tls: off) by every command that brings the certificates up to date. */
 export async function writeEdgeTlsRender(store: TlsStore, render: EdgeTlsRender | undefined): Promise<void> {
-  if (render === undefined) await store.remote.exec(['rm', '-f', renderFile(store)]);
+  if (render === undefined) await store.remote.shell(`rm -f ${quote(renderFile(store))}`);
   else await store.remote.writeFileAtomic(renderFile(store), JSON.stringify(render, null, 2) + '\n', 0o644);
 }
 
@@ -122,7 +121,7 @@ export async function readEdgeTlsRender(remote: Remote, edgeDir: string): Promis
 }
 
 export async function removeCertificate(store: TlsStore, id: string): Promise<void> {
-  await store.remote.exec(['rm', '-rf', certificatePaths(store, id).dir]);
+  await store.remote.shell(`rm -rf ${quote(certificatePaths(store, id).dir)}`);
 }
 
 /** HTTP-01: the key authorization the edge answers at /.well-known/acme-challenge/<token>. */
@@ -154,7 +153,7 @@ export async function readAccount(store: TlsStore, directory: string): Promise<A
 }
 
 export async function saveAccount(store: TlsStore, account: AcmeAccount): Promise<void> {
-  await store.remote.exec(['bash', '-c', `set -e; umask 077; mkdir -p ${quote(store.stateDir)}; cat > ${quote(`${store.stateDir}/tls-account.json.tmp`)}; mv -f ${quote(`${store.stateDir}/tls-account.json.tmp`)} ${quote(`${store.stateDir}/tls-account.json`)}`], {
+  await store.remote.shell(`set -e; umask 077; mkdir -p ${quote(store.stateDir)}; cat > ${quote(`${store.stateDir}/tls-account.json.tmp`)}; mv -f ${quote(`${store.stateDir}/tls-account.json.tmp`)} ${quote(`${store.stateDir}/tls-account.json`)}`, {
     stdin: JSON.stringify(account),
   });
 }

@@ -57,39 +57,6 @@ export interface InstalledCertificate {
   serial?: string;
 }
 
-export interface CertificatePlan {
-  /** Not there yet, or there with other names. */
-  issue: CertificateSpec[];
-  /** There, but with less than tls.renewBefore (default RENEW_BEFORE_DAYS) left, or `force`. */
-  renew: CertificateSpec[];
-  keep: CertificateSpec[];
-  /** In the store but no longer wanted (a pruned version's host). */
-  remove: string[];
-}
-
-export function planCertificates(
-  wanted: readonly CertificateSpec[],
-  installed: readonly InstalledCertificate[],
-  now: number,
-  options: { force?: boolean; renewBeforeMs?: number } = {},
-): CertificatePlan {
-  const plan: CertificatePlan = { issue: [], renew: [], keep: [], remove: [] };
-  const byId = new Map(installed.map((c) => [c.id, c]));
-  for (const spec of wanted) {
-    const have = byId.get(spec.id);
-    if (have === undefined || !spec.names.every((name) => certificateCovers(have.names, name))) plan.issue.push(spec);
-    else if (options.force || renewalDue(have, now, options.renewBeforeMs)) plan.renew.push(spec);
-    else plan.keep.push(spec);
-  }
-  const wantedIds = new Set(wanted.map((s) => s.id));
-  plan.remove = installed.filter((c) => !wantedIds.has(c.id)).map((c) => c.id);
-  return plan;
-}
-
-export function renewalDue(cert: Pick<InstalledCertificate, 'notAfter'>, now: number, renewBeforeMs = RENEW_BEFORE_DAYS * DAY_MS): boolean {
-  return cert.notAfter - now < renewBeforeMs;
-}
-
 /** Whole days left (negative once expired), for `depl status`. */
 export function daysLeft(cert: Pick<InstalledCertificate, 'notAfter'>, now: number): number {
   return Math.floor((cert.notAfter - now) / DAY_MS);

@@ -1,7 +1,8 @@
 import type { TlsConfig } from '../../config/schema.js';
 import { parseDuration } from '../duration.js';
 import { LABELS, type ServiceSpec } from '../services.js';
-import { FILES_ID, nextServingChange, type InstalledCertificate } from './certificates.js';
+import { nextServingChange, type InstalledCertificate } from './certificates.js';
+import { decideRenewals } from './renewal-decision.js';
 
 /**
  * The renewal task on the cluster, as data: what it decides for each certificate at a given time, when it
@@ -16,8 +17,6 @@ import { FILES_ID, nextServingChange, type InstalledCertificate } from './certif
  * edge (its hosts fall back to plain HTTP) and puts back one that became valid.
  */
 export const RENEWER_ROLE = 'tls-renewer';
-/** Why the task leaves a DNS-01 wildcard to the operator (README, "Renewal without an operator"). */
-export const DNS01_RENEWAL_NOTE = 'the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator\'s machine';
 export const DEFAULT_RENEW_BEFORE = '30d';
 export const DEFAULT_RENEW_EVERY = '12h';
 /**
@@ -62,46 +61,6 @@ export function renewalTimes(tls: TlsConfig): { renewBeforeMs: number; everyMs: 
   const before = tls.mode === 'acme' ? tls.renewBefore : undefined;
   const every = tls.mode === 'acme' ? tls.renewEvery : undefined;
   return { renewBeforeMs: parseDuration(before ?? DEFAULT_RENEW_BEFORE, 'tls.renewBefore'), everyMs: parseDuration(every ?? DEFAULT_RENEW_EVERY, 'tls.renewEvery') };
-}
-
-export interface RenewalDecision {
-  id: string;
-  names: string[];
-  notAfter: number;
-  action: 'renew' | 'keep' | 'skip';
-  /** One line for the task's log: why. */
-  reason: string;
-}
-
-const DAY_MS = 86_400_000;
-
-/** `12 days`, `3 h`, `40 s`: a time left, in the unit that reads best. */
-export function describeSpan(ms: number): string {
-  const abs = Math.abs(ms);
-  const [value, unit] = abs >= 2 * DAY_MS ? [abs / DAY_MS, 'days'] : abs >= 2 * 3_600_000 ? [abs / 3_600_000, 'h'] : abs >= 120_000 ? [abs / 60_000, 'min'] : [abs / 1000, 's'];
-  return `${ms < 0 ? '-' : ''}${Math.floor(value)} ${unit}`;
-}
-
-/** For each certificate in the store at time `now`: renew it (less than `renewBeforeMs` left), keep it, or skip it (not the task's to renew). */
-export function decideRenewals(
-  installed: readonly InstalledCertificate[],
-  now: number,
-  settings: Pick<RenewerSettings, 'challenge' | 'renewBeforeMs'>,
-): RenewalDecision[] {
-  return installed.map((cert) => {
-    const left = cert.notAfter - now;
-    const due = left < settings.renewBeforeMs;
-    const base = { id: cert.id, names: cert.names, notAfter: cert.notAfter };
-    const leftText = left <= 0 ? `expired ${describeSpan(-left)} ago` : `${describeSpan(left)} left`;
-    if (cert.id === FILES_ID) {
-      return { ...base, action: 'skip', reason: `${leftText}; a tls: files certificate is renewed by whoever issued it${due ? ' (DUE: replace the files and run depl tls renew)' : ''}` };
-    }
-    if (settings.challenge === 'dns-01') {
-      return { ...base, action: 'skip', reason: `${leftText}; ${DNS01_RENEWAL_NOTE}${due ? ' (DUE: run depl tls renew)' : ''}` };
-    }
-    if (due) return { ...base, action: 'renew', reason: `${leftText}, less than ${describeSpan(settings.renewBeforeMs)}: renewing` };
-    return { ...base, action: 'keep', reason: `${leftText}: not due until ${new Date(cert.notAfter - settings.renewBeforeMs).toISOString()}` };
-  });
 }
 
 /**

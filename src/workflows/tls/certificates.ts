@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../../config/load.js';
 import type { TlsConfig } from '../../config/schema.js';
-import { OperationError, UserError, isDeplError } from '../../errors.js';
+import { UserError, isDeplError } from '../../errors.js';
 import type { Cluster } from '../../apply/cluster.js';
 import {
   FILES_ID,
@@ -14,26 +14,24 @@ import {
   certificateCovers,
   directoryUrl,
   inspectCertificatePair,
-  planCertificates,
-  renewalDue,
   tlsSettings,
   wantedCertificates,
   type CertificateSpec,
   type InstalledCertificate,
 } from '../../plan/tls/certificates.js';
-import { DNS01_RENEWAL_NOTE, describeSpan, renewalTimes } from '../../plan/tls/renewal.js';
+import { renewalTimes } from '../../plan/tls/renewal.js';
+import { DNS01_RENEWAL_NOTE, planCertificates, renewalDue } from '../../plan/tls/renewal-decision.js';
 // acme-client and the OpenStack clients load only when a certificate is to be issued (see issueOne): every
 // edge-touching command passes through syncEdgeCertificates, which never issues
 import type { OpenStackProviderOptions } from '../../apply/providers/openstack.js';
 import type { ChallengeResponder } from '../../apply/tls/acme.js';
+import { acmeIssuer, type CertificateIssuer } from '../../apply/tls/issuer.js';
 import { dnsChallengeResponder, edgeChallengeCheck, httpChallengeResponder } from '../../apply/tls/responders.js';
 import {
   certificatePaths,
   installCertificate,
   listCertificates,
-  readAccount,
   removeCertificate,
-  saveAccount,
   tlsStoreFor,
   type TlsStore,
 } from '../../apply/tls/store.js';
@@ -118,16 +116,16 @@ export async function ensureCertificates(
       outcome.issued.push(FILES_ID);
     }
   } else {
-    const plan = planCertificates(wanted, before, now, { force: options.force, renewBeforeMs: renewalTimes(tls).renewBeforeMs });
+    const plan = planCertificates(wanted, before, now, { force: options.force, renewBeforeMs: renewalTimes(tls).renewBeforeMs, challenge: tls.challenge });
     const todo: Array<{ spec: CertificateSpec; renewal: boolean }> = [
       ...plan.issue.map((spec) => ({ spec, renewal: false })),
       ...plan.renew.map((spec) => ({ spec, renewal: true })),
     ];
     if (todo.length > 0) {
-      const responder = await responderFor(ctx, tls);
+      const issuer = await acmeIssuerFor(ctx, tls);
       for (const { spec, renewal } of todo) {
         try {
-          await issueOne(ctx, tls, spec, responder);
+          await issuer.issue(spec);
           (renewal ? outcome.renewed : outcome.issued).push(spec.id);
           log.step(`${renewal ? 'renewed' : 'issued'} the certificate for ${spec.names.join(', ')}`);
         } catch (error) {
@@ -148,23 +146,20 @@ export async function ensureCertificates(
   return outcome;
 }
 
-async function issueOne(ctx: CertificateContext, tls: Extract<TlsConfig, { mode: 'acme' }>, spec: CertificateSpec, responder: ChallengeResponder): Promise<void> {
-  const directory = directoryUrl(tls.directory);
-  const account = await readAccount(ctx.store, directory);
+/**
+ * The one issuer (src/apply/tls/issuer.ts) as depl.yaml configures it, writing into `store` (under the lock:
+ * its fenced view). The challenge responder is made here, before any order: a DNS-01 cloud that cannot be
+ * reached stops every certificate at once.
+ */
+export async function acmeIssuerFor(ctx: CertificateContext, tls: Extract<TlsConfig, { mode: 'acme' }>, store: TlsStore = ctx.store): Promise<CertificateIssuer> {
   const caBundle = tls.caBundle === undefined ? undefined : await readCaBundle(ctx.loaded, tls.caBundle);
-  const { issueCertificate } = await import('../../apply/tls/acme.js');
-  const issued = await issueCertificate({
-    directoryUrl: directory,
-    email: tls.email,
-    caBundle,
-    account: { key: account?.key, url: account?.url },
-    names: spec.names,
-    responder,
-    log: ctx.log,
-    pollMs: ctx.pollMs,
-  });
-  if (account?.url !== issued.account.url || account?.key !== issued.account.key) await saveAccount(ctx.store, { directory, ...issued.account });
-  await installCertificate(ctx.store, spec.id, { chain: issued.chain, key: issued.key });
+  const responder = await responderFor({ ...ctx, store }, tls);
+  return acmeIssuer(store, {
+    directory: directoryUrl(tls.directory),
+    ...(tls.email !== undefined ? { email: tls.email } : {}),
+    ...(caBundle !== undefined ? { caBundle } : {}),
+    ...(ctx.pollMs !== undefined ? { pollMs: ctx.pollMs } : {}),
+  }, async () => responder, ctx.log);
 }
 
 async function readCaBundle(loaded: LoadedConfig, file: string): Promise<string> {
@@ -184,16 +179,6 @@ async function responderFor(ctx: CertificateContext, tls: Extract<TlsConfig, { m
   const [{ openstackSession }, { DesignateClient }] = await Promise.all([import('../../apply/providers/openstack.js'), import('../../apply/openstack/designate.js')]);
   const session = await openstackSession(ctx.loaded, cloud, ctx.openstack ?? {}, ctx.log);
   return dnsChallengeResponder(new DesignateClient(session));
-}
-
-/** For `depl tls renew`: every failure ends the command with exit 1 once all were tried. */
-export function throwIfFailed(outcome: CertificateOutcome): void {
-  if (outcome.failed.length === 0) return;
-  throw new OperationError(
-    `${outcome.failed.length} certificate${outcome.failed.length === 1 ? '' : 's'} could not be issued:\n  ${outcome.failed.map((f) => `${f.names.join(', ')}: ${f.reason}`).join('\n  ')}`,
-    'The hosts without one stay reachable over HTTP; fix the cause and run depl tls renew.',
-    'TLS_ISSUE_FAILED',
-  );
 }
 
 // ---- the cluster's edge ------------------------------------------------------------------------------------
@@ -251,50 +236,4 @@ export function describeCertificates(installed: readonly InstalledCertificate[],
     if (tls?.mode === 'acme' && tls.challenge === 'dns-01') return `${line}; DUE: run depl tls renew (${DNS01_RENEWAL_NOTE})`;
     return line;
   });
-}
-
-/**
- * `depl tls renew`: certificates due (or all, with force) renewed under the cluster lock, the edge
- * re-applied with a graceful reload when anything changed. Fails (exit 1) if any could not be had.
- */
-export async function renewEdgeCertificates(loaded: LoadedConfig, log: Logger, options: EdgeCertificatesOptions & { lockWaitMs?: number } = {}): Promise<{
-  issued: string[];
-  renewed: string[];
-  removed: string[];
-  certificates: Array<{ id: string; names: string[]; notAfter: string }>;
-  lines: string[];
-}> {
-  const { openCluster } = await import('../cluster.js');
-  const { applyEdgeConfig } = await import('../../apply/edge/config.js');
-  const { clusterEdgeSite } = await import('../../apply/edge/site.js');
-  const { withLock } = await import('../../apply/lock.js');
-  const { clusterPortFor } = await import('../cluster-port.js');
-  const { readRelease } = await import('../release.js');
-  const { routingFor } = await import('../../plan/release-state.js');
-  const { config } = loaded;
-  if (tlsSettings(config).mode === 'off') throw new UserError('tls is off in depl.yaml: there is nothing to renew', 'Set tls: { mode: acme, email: ... } (or files) first.', 'TLS_OFF');
-  const cluster = await openCluster(loaded, log);
-  try {
-    return await withLock(cluster.manager, config.app, { command: 'tls renew', waitMs: options.lockWaitMs ?? 0 }, async () => {
-      const view = await readRelease(await clusterPortFor(cluster, config, log, { filesOnly: true }));
-      const routing = routingFor(view.state, config.app, config.domain, view.installed);
-      const result = await issueEdgeCertificates(cluster, loaded, log, routing.versions.map((v) => v.label), options);
-      // the routing stays; the settings (certificates) changed: the edge reloads them gracefully
-      if (result.renderChanged && routing.versions.length > 0) await applyEdgeConfig(await clusterEdgeSite(cluster, config.app), routing);
-      throwIfFailed(result);
-      const now = (options.now ?? Date.now)();
-      return {
-        issued: result.issued,
-        renewed: result.renewed,
-        removed: result.removed,
-        certificates: result.installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString() })),
-        lines: [
-          result.changed ? `renewed ${result.renewed.length}, issued ${result.issued.length}, removed ${result.removed.length}` : `every certificate has more than ${describeSpan(renewalTimes(tlsSettings(config)).renewBeforeMs)} left: nothing to renew`,
-          ...describeCertificates(result.installed, now, tlsSettings(config)),
-        ],
-      };
-    });
-  } finally {
-    await cluster.close();
-  }
 }

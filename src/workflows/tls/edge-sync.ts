@@ -1,7 +1,8 @@
 import type { DeplConfig, TlsConfig } from '../../config/schema.js';
 import { OperationError } from '../../errors.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
-import { certificatesServedAt, describeWithheld, planCertificates, tlsSettings, wantedCertificates, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
+import { certificatesServedAt, describeWithheld, tlsSettings, wantedCertificates, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
+import { planCertificates } from '../../plan/tls/renewal-decision.js';
 import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, removeCertificate, writeEdgeTlsRender, type TlsStore } from '../../apply/tls/store.js';
 import type { Logger } from '../../util/log.js';
 

@@ -18,12 +18,11 @@ import {
   dnsChallengeRecord,
   inspectCertificatePair,
   nextServingChange,
-  planCertificates,
-  renewalDue,
   tlsSettings,
   wantedCertificates,
   type InstalledCertificate,
 } from '../../../src/plan/tls/certificates.js';
+import { planCertificates, renewalDue } from '../../../src/plan/tls/renewal-decision.js';
 
 const DAY = 86_400_000;
 const NOW = Date.parse('2026-11-30T00:00:00Z');

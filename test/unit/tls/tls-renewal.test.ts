@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import {
-  decideRenewals, describeRenewalRecord, nextCheckDelay, planRenewerService, renewalTimes, RENEW_RETRY_MS, type RenewerSettings,
+  describeRenewalRecord, nextCheckDelay, planRenewerService, renewalTimes, RENEW_RETRY_MS, type RenewerSettings,
 } from '../../../src/plan/tls/renewal.js';
+import { decideRenewals } from '../../../src/plan/tls/renewal-decision.js';
 import { tlsSettings, type InstalledCertificate } from '../../../src/plan/tls/certificates.js';
 
 const NOW = Date.parse('2026-11-30T00:00:00Z');
