@@ -3,7 +3,9 @@ import { readInstallIntent } from '../../../src/apply/install-intent.js';
 import { acquireLock } from '../../../src/apply/lock.js';
 import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
 import { silentLogger } from '../../../src/util/log.js';
-import { install, readAndPlan, type InstallRequest } from '../../../src/workflows/buildinst.js';
+import { readFile } from 'node:fs/promises';
+import { UserError } from '../../../src/errors.js';
+import { buildinst as buildinstCommand, install, readAndPlan, type InstallRequest } from '../../../src/workflows/buildinst.js';
 import type { ClusterPort, InstallTarget } from '../../../src/workflows/cluster-port.js';
 import { readRelease } from '../../../src/workflows/release.js';
 import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
@@ -51,6 +53,15 @@ async function buildinst(version: string, killAfter?: number) {
 const intent = () => readInstallIntent(fake.control.stateRemote, fake.app, fake.control.stateRoot);
 
 describe('buildinst on the fake cluster', () => {
+  it('refuses a bad version label or branch before anything is read or built (exit 2)', async () => {
+    for (const options of [{ version: 'Bad_Label' }, { branch: '///' }, { version: 'a'.repeat(41) }]) {
+      const error = await buildinstCommand(loaded(), options, silentLogger).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as UserError).exitCode).toBe(2);
+    }
+    expect(fake.swarm.calls).toEqual([]);
+  });
+
   it('runs the plan: the version is created, routed at its host, healthy, recorded; a dry run of the same plan changed nothing', async () => {
     const dry = await readAndPlan(port(), { ...request('v3'), config: loaded().config });
     expect(fake.swarm.calls).toEqual([]);
@@ -87,7 +98,11 @@ describe('buildinst on the fake cluster', () => {
 
   it('a version that fails its health check is taken off the edge again, then its services removed', async () => {
     fake.unhealthy.add('v3');
-    await expect(buildinst('v3')).rejects.toMatchObject({ code: 'HEALTH_CHECK_FAILED' });
+    const nginxConf = () => readFile(`${fake.dir}/edge/nginx.conf`, 'utf8');
+    const before = await nginxConf();
+    await expect(buildinst('v3')).rejects.toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: expect.stringMatching(/http:\/\/v3\.shop\.test\/healthz did not answer 200 through the edge \(last: 500\)/) });
+    expect(await nginxConf()).toEqual(before);
+    expect((await fake.get('v2.shop.test', '/healthz')).status).toBe(200);
     expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2']);
     expect((await fake.get('v3.shop.test', '/healthz')).status).toBe(404);
     const state = await readRelease(fake.control);
