@@ -145,6 +145,8 @@ export async function install(
     app: port.app, domain: port.domain, command: 'buildinst', version: plan.version, previous: recorded.live, live: recorded.live, performer: operator(port),
     ...(plan.branch !== undefined ? { branch: plan.branch } : {}),
   };
+  // what the plan decided (a redeploy, services created at the app's recorded scale...) is said before its steps
+  for (const note of plan.notes) port.log.step(note);
   const outcome = await applyInstallPlan({
     port, lock, plan, secrets: request.secrets, hookFacts,
     ...(options.tasksTimeoutMs !== undefined ? { tasksTimeoutMs: options.tasksTimeoutMs } : {}),
