@@ -18,6 +18,9 @@ import { tlsSettings } from '../plan/tls/certificates.js';
 import { tlsStoreFor, type TlsStore } from '../apply/tls/store.js';
 import type { CertificateIssuer } from '../apply/tls/issuer.js';
 import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget } from '../plan/scale.js';
+import type { ImageBuild } from '../plan/images.js';
+import type { PresentService } from '../plan/install-plan.js';
+import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmConfigRef, SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 
 /**
@@ -67,6 +70,8 @@ export interface ClusterPort {
    * configs and secrets no service uses (src/apply/app-leftovers.ts). Absent: prune removes services only.
    */
   leftovers?: AppLeftovers;
+  /** What buildinst needs beyond the release state: images, swarm services, accessories, configs, secrets. Absent: no install here. */
+  install?: InstallTarget;
 }
 
 export interface TlsCertificates {
@@ -88,6 +93,51 @@ export interface SwarmReplicas {
    * reached only through the docker CLI, which cannot apply a whole spec: the repair then reports and waits.
    */
   restore?(services: readonly ServiceRestore[]): Promise<void>;
+}
+
+// ---- buildinst's slice of the port (src/workflows/install-apply.ts runs src/plan/install-plan.ts through it) ----
+
+export interface InstallTarget {
+  /** The app's services on the swarm now (labels, image). */
+  appServices(): Promise<PresentService[]>;
+  /** Services of any app with these names (an accessory's name taken by another app). */
+  servicesNamed(names: readonly string[]): Promise<PresentService[]>;
+  /** The specs these services have now, their images pinned (what a failed branch redeploy puts back). */
+  earlierSpecs(names: readonly string[]): Promise<ServiceRestore[]>;
+  /** A port for repairing an interrupted buildinst before this one reads (the edge may not run yet). */
+  repairPort(): Promise<{ port: ClusterPort; edgeRunning: boolean }>;
+  /** Starts the edge if needed with HTTPS settings from the store; returns the edge as now running. */
+  ensureEdge(edge: { image?: string; https: boolean; certificateVersions: readonly string[] }): Promise<EdgeSite>;
+  /** Builds on the manager; returns the image id. */
+  buildImage(build: ImageBuild): Promise<string>;
+  /** Puts the image on the nodes (all, or those named); returns a line saying what it did. */
+  distributeImage(image: string, nodes: 'all' | readonly string[], registry?: string): Promise<string>;
+  /** A swarm config by its (content-addressed) name: made when missing. Project files carry bytes. */
+  ensureConfig(doc: Omit<ConfigDocument, 'data'> & { data: string | Buffer }): Promise<SwarmConfigRef>;
+  ensureSecret(doc: SecretDocument): Promise<SwarmSecretRef>;
+  /** The autoscale controller's image on the manager, and its record folder; returns the image reference. */
+  ensureAutoscalerImage(nodeImage: string): Promise<string>;
+  createService(spec: ServiceSpec): Promise<void>;
+  /** Updates the service of that name in place (rolling). */
+  updateService(spec: ServiceSpec): Promise<void>;
+  /** Removes it (one already gone is not an error). */
+  removeService(name: string): Promise<void>;
+  restoreServices(services: readonly ServiceRestore[]): Promise<void>;
+  /** The ids of the services' tasks now. */
+  taskIds(services: readonly string[]): Promise<Set<string>>;
+  /** Until every task of each spec runs and stays up; throws with the failing task's error. */
+  awaitServices(specs: readonly ServiceSpec[], options: { timeoutMs: number; ignoreTasks: Set<string> }): Promise<void>;
+  /** GET http://<host><path> through the edge until 200 or the timeout. */
+  healthy(host: string, path: string, timeoutMs: number): Promise<{ ok: boolean; last: string }>;
+  /** The service's last log lines ('' when none). */
+  logTail(service: string, lines: number): Promise<string>;
+  /**
+   * Issues what the routed versions lack (tls: on); `site` is the edge with its new HTTPS settings when they
+   * changed (then reloaded with the routing as it is). Never throws a DeplError: what failed is in httpsMissing.
+   */
+  issueCertificates(versions: readonly string[], host: string): Promise<{ site?: EdgeSite; httpsMissing?: string; tlsWithheld: string[] }>;
+  /** The certificate renewal task (src/apply/tls/renewal-task.ts): what was done, or why it could not be. */
+  renewalTask(mode: 'ensure' | 'remove'): Promise<string | undefined>;
 }
 
 /** The swarm's replicas through the manager's docker CLI, over the SSH connection depl already has. */

@@ -17,9 +17,12 @@ import { CANARY_COOKIE, CONFIG_PROBE_PATH, PROBE_HOST, VERSION_HEADER, renderNgi
 import { emptyReleaseState, routingFor, type InstalledVersion } from '../../src/plan/release-state.js';
 import type { Argv } from '../../src/plan/shell.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { ClusterPort } from '../../src/workflows/cluster-port.js';
+import type { ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
 import type { JobListing } from '../../src/plan/jobs.js';
 import type { SwarmObject } from '../../src/plan/prune.js';
+import type { PresentService } from '../../src/plan/install-plan.js';
+import type { ServiceSpec } from '../../src/plan/services.js';
+import { createHash } from 'node:crypto';
 
 /**
  * A cluster without Docker, SSH or nginx, for unit tests of the release workflows (seconds, not minutes):
@@ -78,6 +81,8 @@ export interface FakeCluster {
   rejectConfig: string | null;
   /** When true, the edge keeps the routing it has and ignores the file (a stuck edge): changes time out. */
   frozen: boolean;
+  /** buildinst's slice (ClusterPort.install): what it made, and what the test makes fail. */
+  swarm: FakeSwarm;
   /**
    * A configuration generation nginx accepts (`nginx -t`) but cannot load: on a reload the edge keeps the
    * configuration it runs (as nginx does when, say, a new listen address cannot be bound).
@@ -98,6 +103,138 @@ export interface FakeLeftovers {
   jobs: JobListing[];
   /** `usedBy` as created; the listing leaves out services the swarm no longer has, as the real one would. */
   objects: SwarmObject[];
+}
+
+// ---- buildinst's slice of the port (ClusterPort.install) on the fake cluster ----
+
+/** Images, swarm objects and non-version services as buildinst makes them; version services live in `versions`. */
+export interface FakeSwarm {
+  /** Tag -> image id of what was built. */
+  images: Map<string, string>;
+  /** Image -> nodes it was distributed to ('all' or names). */
+  distributed: Map<string, string>;
+  configs: Map<string, string>;
+  secrets: Map<string, string>;
+  /** Every service's spec as last created or updated (version services and accessories). */
+  specs: Map<string, Record<string, unknown>>;
+  /** Accessories (and other non-version services) by name. */
+  accessories: Map<string, PresentService>;
+  /** Services whose tasks keep failing: waiting for them fails. */
+  failing: Set<string>;
+  /** Every call, in order (`create-service shop-v3-web`...). */
+  calls: string[];
+}
+
+function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
+  const labelsOf = (v: InstalledVersion, name: string): Record<string, string> => {
+    const spec = swarm.specs.get(name) as { Labels?: Record<string, string> } | undefined;
+    if (spec?.Labels !== undefined) return spec.Labels;
+    const service = name.slice(`${v.services[0]?.split('-')[0] ?? ''}-${v.label}-`.length);
+    return {
+      'depl.app': name.split('-')[0]!, 'depl.version': v.label, 'depl.service': service, 'depl.http': String(v.http?.service === name),
+      ...(v.http?.service === name ? { 'depl.port': String(v.http.port), ...(v.http.health !== undefined ? { 'depl.health': v.http.health } : {}) } : {}),
+    };
+  };
+  // the install tests kill the applier between steps (applyPlan's afterStep), so no call here goes through the
+  // manager: that keeps a fake buildinst to the shell lines the lock, the intent and the edge need
+  const record = async (call: string) => {
+    swarm.calls.push(call);
+  };
+  const put = (spec: ServiceSpec) => {
+    swarm.specs.set(spec.Name, spec as unknown as Record<string, unknown>);
+    const label = spec.Labels['depl.version'];
+    if (label === undefined) {
+      swarm.accessories.set(spec.Name, { name: spec.Name, labels: spec.Labels, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image: spec.TaskTemplate.ContainerSpec.Image });
+      return;
+    }
+    let version = versions.find((v) => v.label === label);
+    if (version === undefined) {
+      version = { label, createdAt: new Date().toISOString(), services: [], replicas: {} };
+      versions.push(version);
+    }
+    if (!version.services.includes(spec.Name)) version.services = [...version.services, spec.Name].sort();
+    version.replicas = { ...version.replicas, [spec.Name]: spec.Mode.Replicated.Replicas };
+    if (spec.Labels['depl.http'] === 'true') version.http = { service: spec.Name, port: Number(spec.Labels['depl.port']), ...(spec.Labels['depl.health'] !== undefined ? { health: spec.Labels['depl.health'] } : {}) };
+  };
+  const remove = (name: string) => {
+    swarm.specs.delete(name);
+    swarm.accessories.delete(name);
+    for (const v of [...versions]) {
+      v.services = v.services.filter((s) => s !== name);
+      if (v.services.length === 0) versions.splice(versions.indexOf(v), 1);
+    }
+  };
+  const present = (): PresentService[] => [
+    ...versions.flatMap((v) => v.services.map((name) => ({ name, labels: labelsOf(v, name), createdAt: v.createdAt, replicas: v.replicas?.[name] ?? 1, image: String((swarm.specs.get(name) as { TaskTemplate?: { ContainerSpec?: { Image?: string } } } | undefined)?.TaskTemplate?.ContainerSpec?.Image ?? '') }))),
+    ...swarm.accessories.values(),
+  ];
+  return {
+    appServices: async () => present(),
+    servicesNamed: async () => [],
+    async earlierSpecs(names) {
+      return names.map((name) => ({ name, spec: swarm.specs.get(name) ?? { Name: name, Labels: labelsOf(versions.find((v) => v.services.includes(name))!, name) } }));
+    },
+    repairPort: async () => ({ port: repair(), edgeRunning: true }),
+    async ensureEdge() {
+      await record('ensure-edge');
+      return site();
+    },
+    async buildImage(build) {
+      await record(`build-image ${build.tag}`);
+      const id = `sha256:${createHash('sha256').update(build.tag).digest('hex')}`;
+      swarm.images.set(build.tag, id);
+      return id;
+    },
+    async distributeImage(image, nodes) {
+      await record(`distribute-image ${image}`);
+      swarm.distributed.set(image, nodes === 'all' ? 'all' : nodes.join(','));
+      return `loaded on ${nodes === 'all' ? 'every' : nodes.length} node(s)`;
+    },
+    async ensureConfig(doc) {
+      await record(`ensure-config ${doc.name}`);
+      swarm.configs.set(doc.name, swarm.configs.get(doc.name) ?? `config-${swarm.configs.size + 1}`);
+      return { id: swarm.configs.get(doc.name)!, name: doc.name };
+    },
+    async ensureSecret(doc) {
+      await record(`ensure-secret ${doc.name}`);
+      swarm.secrets.set(doc.name, swarm.secrets.get(doc.name) ?? `secret-${swarm.secrets.size + 1}`);
+      return { id: swarm.secrets.get(doc.name)!, name: doc.name };
+    },
+    async ensureAutoscalerImage() {
+      await record('ensure-autoscaler-image');
+      return 'depl-autoscaler:fake';
+    },
+    async createService(spec) {
+      await record(`create-service ${spec.Name}`);
+      if (swarm.specs.has(spec.Name) || present().some((s) => s.name === spec.Name)) throw new Error(`service ${spec.Name} already exists`);
+      put(spec);
+    },
+    async updateService(spec) {
+      await record(`update-service ${spec.Name}`);
+      put(spec);
+    },
+    async removeService(name) {
+      await record(`remove-service ${name}`);
+      remove(name);
+    },
+    async restoreServices(services) {
+      await record(`restore-services ${services.map((s) => s.name).join(',')}`);
+      for (const { spec } of services) put(spec as unknown as ServiceSpec);
+    },
+    taskIds: async (services) => new Set(services.map((s) => `${s}.1`)),
+    async awaitServices(specs) {
+      await record(`await-tasks ${specs.map((s) => s.Name).join(',')}`);
+      const failed = specs.find((s) => swarm.failing.has(s.Name));
+      if (failed !== undefined) throw new OperationError(`${failed.Name}: task failed: exit 3`, undefined, 'TASKS_FAILED');
+    },
+    async healthy(host, path) {
+      const answer = await get(host, path);
+      return answer.status === 200 ? { ok: true, last: '200' } : { ok: false, last: String(answer.status) };
+    },
+    logTail: async () => '',
+    issueCertificates: async () => ({ tlsWithheld: [] }),
+    renewalTask: async (mode) => (mode === 'remove' ? undefined : 'created'),
+  };
 }
 
 export function fakeVersion(app: string, label: string, createdAt: string): InstalledVersion {
@@ -198,7 +335,9 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     },
   });
 
+  const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [] };
   const makeControl = (remote: Remote): ClusterPort => ({
+    install: installOn(versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote)),
     app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
     by: 'ops@test',
@@ -230,6 +369,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
       },
       async remove(services) {
         await remote.exec(['true']);
+        for (const name of services) swarm.specs.delete(name);
         for (const v of [...versions]) {
           v.services = v.services.filter((s) => !services.includes(s));
           // as the swarm's labels list them: a version none of whose services is left is not installed
@@ -273,7 +413,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const fake: FakeCluster = {
-    dir, app, domain, versions, unhealthy, restoredSpecs, leftovers,
+    dir, app, domain, versions, unhealthy, restoredSpecs, leftovers, swarm,
     control: makeControl(local),
     served: () => routing?.generation ?? null,
     async get(host, urlPath = '/', cookie) {

@@ -199,6 +199,11 @@ describe('a project folder sent as a build context', () => {
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).code).toBe('BUILD_CONTEXT_SECRET');
     expect((error as UserError).message).toContain('deploy.key: a private key (BEGIN OPENSSH PRIVATE KEY)');
+    // --dry-run too: the refusal comes before the cluster is read for the plan
+    const dry = await buildinst({ config, file: path.join(root, 'depl.yaml'), root }, { version: 'v1', dryRun: true }, silentLogger).catch((e: unknown) => e);
+    expect(dry).toBeInstanceOf(UserError);
+    expect((dry as UserError).exitCode).toBe(2);
+    expect((dry as UserError).code).toBe('BUILD_CONTEXT_SECRET');
   });
 });
 

@@ -1,0 +1,345 @@
+import type { ErrorCode } from '../error-codes.js';
+import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
+import type { ChangePlan } from './change-plan.js';
+import { planAutoscaler } from './autoscale.js';
+import { planImages, type ImageBuild } from './images.js';
+import type { ServiceRestore } from './install-intent.js';
+import { serviceName, versionHost } from './names.js';
+import type { ServiceSummary } from './releases.js';
+import { planRelease, type InstalledVersion, type ReleaseRequest, type ReleaseState } from './release-state.js';
+import {
+  accessorySecretsLabel, accessoryStartOrder, configDocument, LABELS, planAccessory, planVersionServices, projectFileDocument, type ProjectFile, type ProjectFileRef,
+  type ConfigDocument, type ServiceSpec, type SwarmSecretRef,
+} from './services.js';
+
+/**
+ * `depl buildinst` as data: from depl.yaml, the version and what the cluster has now (read first), every step
+ * the install takes, in order, with the undo of those that have one. `--dry-run` prints this plan; the applier
+ * (src/workflows/install-apply.ts) runs exactly it.
+ *
+ * Swarm objects made by earlier steps are named in the plan, not yet known by id: a spec's config and secret
+ * mounts carry the swarm name and an empty id, and a service that runs a built image is labelled with that
+ * image's id once it is built. `resolveSpec` fills them in from what the earlier steps returned.
+ */
+
+export type HookName = 'pre-build' | 'pre-install' | 'post-install';
+
+export type InstallStep =
+  /** An operator hook (.depl/hooks); post-install's failure is reported, never undone. */
+  | { kind: 'hook'; hook: HookName; describe: string }
+  /** The edge service (idempotent), its HTTPS settings from the store, then the release state read under the lock. */
+  | { kind: 'ensure-edge'; image?: string; https: boolean; certificateVersions: string[]; describe: string }
+  | ({ kind: 'build-image'; describe: string } & ImageBuild)
+  /** `nodes`: node names that must have the image; with a registry it is pushed once and they pull it. */
+  | { kind: 'distribute-image'; image: string; nodes: 'all' | string[]; registry?: string; describe: string }
+  | { kind: 'ensure-config'; document: ConfigDocument; describe: string }
+  /** One project file (depl.yaml's `files:`) as a swarm config named after its content; the bytes as base64. */
+  | { kind: 'ensure-file-config'; name: string; labels: Record<string, string>; base64: string; describe: string }
+  /** The value is never in the plan: the applier takes it from the resolved secrets by `secret`. */
+  | { kind: 'ensure-secret'; secret: string; name: string; describe: string }
+  | { kind: 'create-accessory'; spec: ServiceSpec; describe: string }
+  /** Its secrets were rotated: updated in place (a restart), keeping the image it runs. */
+  | { kind: 'update-accessory'; spec: ServiceSpec; describe: string }
+  | { kind: 'ensure-autoscaler-image'; nodeImage: string; describe: string }
+  /** What the next command repairs if this one dies before the version is in (src/plan/install-intent.ts). */
+  | { kind: 'write-install-intent'; services: string[]; redeploy: boolean; replaced?: ServiceRestore[]; describe: string; undo: string }
+  /** `builtImage`: the tag whose image id labels the tasks; `autoscalerImage`: the image comes from ensure-autoscaler-image. */
+  | { kind: 'create-service'; spec: ServiceSpec; builtImage?: string; autoscalerImage?: boolean; describe: string; undo: string }
+  /** A branch redeploy: updated in place (rolling); undone by putting `earlier` back. */
+  | { kind: 'update-service'; spec: ServiceSpec; builtImage?: string; autoscalerImage?: boolean; earlier: ServiceRestore; describe: string; undo: string }
+  /** Every task of these services (accessories changed by this run included) runs, and stays up; `ignoreTasksOf`: tasks there before. */
+  | { kind: 'await-tasks'; services: string[]; ignoreTasksOf: string[]; describe: string }
+  /**
+   * The routing change: the version's host added at the edge (or, for a redeploy whose http service moved,
+   * routed to the new one). `healthFirst`: the edge already routes there, so the health gate runs before the
+   * change is recorded. `undoTo`: for a redeploy, the routing it had.
+   */
+  | { kind: 'route-version'; request: Extract<ReleaseRequest, { kind: 'install' }>; healthFirst: boolean; undoTo?: Extract<ReleaseRequest, { kind: 'install' }>; describe: string; undo: string }
+  | { kind: 'health-gate'; service: string; host: string; path: string; describe: string }
+  /** A service of the branch's earlier deploy that depl.yaml no longer has (a failure to remove it is reported). */
+  | { kind: 'remove-service'; name: string; describe: string }
+  | { kind: 'clear-install-intent'; describe: string }
+  /** tls: the version host's certificate; one that cannot be issued leaves the version on plain HTTP (reported). */
+  | { kind: 'issue-certificates'; host: string; describe: string }
+  /** tls: acme keeps the renewal task on the cluster; any other mode removes it (reported, never fatal). */
+  | { kind: 'renewal-task'; mode: 'ensure' | 'remove'; describe: string };
+
+export type InstallPlan = ChangePlan<InstallStep> & {
+  version: string;
+  branch?: string;
+  /** Where the version answers once in; null without an http service. */
+  url: string | null;
+  services: string[];
+};
+
+/** A service on the swarm now, as the plan needs it. */
+export interface PresentService extends ServiceSummary {
+  /** The image its spec runs. */
+  image: string;
+}
+
+export interface InstallFacts {
+  /** depl.yaml, with offline base images put in where the manager lacks the named ones (local provider). */
+  config: DeplConfig;
+  version: string;
+  branch?: string;
+  command: string;
+  /** The app's services on the swarm now. */
+  present: readonly PresentService[];
+  /** Services of other apps (or none) named like one of depl.yaml's accessories. */
+  foreign: readonly PresentService[];
+  /** The release state as recorded. */
+  state: ReleaseState;
+  installed: readonly InstalledVersion[];
+  /** A branch redeploy: the specs its services have now, images pinned (read first). */
+  earlierSpecs: readonly ServiceRestore[];
+  /** The swarm secrets the resolved values map to (src/plan/services.ts planSecrets), without the values. */
+  secrets: readonly { secret: string; name: string }[];
+  /** depl.yaml's `files:` as read from the project: mounted as swarm configs. */
+  files?: readonly ProjectFile[];
+  cluster: { network: string; nodes: readonly string[]; manager: string };
+  tls: 'off' | 'files' | 'acme';
+  at: string;
+  by: string;
+}
+
+export type Refusal = { message: string; hint?: string; code: ErrorCode };
+
+/** The services a version is made of: depl.yaml's, and the autoscale controller when depl.yaml has autoscale:. */
+export function versionServiceNames(config: DeplConfig): string[] {
+  return [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_SERVICE] : [])];
+}
+
+/** The release change that installs the version: its services and its http service as the edge reaches it. */
+export function installRequest(config: DeplConfig, version: string, branch?: string): Extract<ReleaseRequest, { kind: 'install' }> {
+  const services = versionServiceNames(config).map((s) => serviceName(config.app, version, s)).sort();
+  const entry = Object.entries(config.services).find(([, s]) => s.http && s.port !== undefined);
+  const http = entry === undefined ? undefined : {
+    service: serviceName(config.app, version, entry[0]), port: entry[1].port!, ...(entry[1].health !== undefined ? { health: entry[1].health } : {}),
+  };
+  return { kind: 'install', version, ...(branch !== undefined ? { branch } : {}), services, ...(http !== undefined ? { http } : {}) };
+}
+
+/** The swarm name as the plan refers to an object an earlier step makes: its id is filled in by resolveSpec. */
+const named = (name: string): SwarmSecretRef => ({ id: '', name });
+
+export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan } | { ok: false; refusal: Refusal } {
+  const { config, version, branch } = facts;
+  const app = config.app;
+  const request = installRequest(config, version, branch);
+  // refusals first (a version that exists, a live branch), before anything changes
+  const release = planRelease(facts.state, request, { installed: [...facts.installed], at: facts.at, by: facts.by });
+  if (!release.ok) return { ok: false, refusal: release.refusal };
+  for (const name of Object.keys(config.accessories)) {
+    if (facts.present.some((s) => s.name === name)) continue;
+    const other = facts.foreign.find((s) => s.name === name);
+    if (other !== undefined) {
+      return {
+        ok: false,
+        refusal: {
+          message: `a service named "${name}" already runs on this cluster and is not app ${app}'s accessory (labels: ${JSON.stringify(other.labels)})`,
+          hint: 'Rename the accessory in depl.yaml, or remove that service.',
+          code: 'ACCESSORY_TAKEN',
+        },
+      };
+    }
+  }
+
+  const notes: string[] = [];
+  const steps: InstallStep[] = [];
+  const host = versionHost(version, config.domain);
+  const earlier = facts.installed.find((v) => v.label === version);
+  const previousOfLabel = facts.present.filter((s) => s.labels[LABELS.version] === version);
+  notes.push(earlier === undefined
+    ? `version ${version}${branch !== undefined ? ` (branch ${branch})` : ''}: a new version`
+    : `version ${version}: branch ${branch}'s earlier deploy is redeployed in place; a failure puts it back`);
+
+  steps.push({ kind: 'hook', hook: 'pre-build', describe: 'run the pre-build hook (when .depl/hooks has one)' });
+  const https = facts.tls !== 'off';
+  if (request.http !== undefined) {
+    const routedHttp = facts.present.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
+    steps.push({
+      kind: 'ensure-edge', ...(config.images.nginx !== undefined ? { image: config.images.nginx } : {}), https,
+      certificateVersions: https ? [...new Set([...routedHttp, version])] : [],
+      describe: `ensure the edge runs (${config.images.nginx ?? "depl's edge image"}${https ? ', HTTPS from the certificate store' : ''}) and read the release state under the lock`,
+    });
+  } else {
+    notes.push('no service has http: true: no edge; the version is not routed');
+  }
+
+  const images = planImages(config, version);
+  for (const build of images.builds) steps.push({ kind: 'build-image', ...build, describe: `build ${build.tag} (${build.context}, ${build.dockerfile}) on ${facts.cluster.manager}` });
+  const registry = config.registry?.url;
+  for (const build of images.builds) {
+    steps.push({
+      kind: 'distribute-image', image: build.tag, nodes: 'all', ...(registry !== undefined ? { registry } : {}),
+      describe: registry !== undefined ? `push ${build.tag} to ${registry} (the nodes pull it)` : `copy ${build.tag} to every node that lacks it (docker save | docker load)`,
+    });
+  }
+  for (const [name, accessory] of Object.entries(config.accessories)) {
+    if (accessory.node === 'manager' || accessory.node === facts.cluster.manager) continue;
+    const image = images.accessories[name]!;
+    steps.push({ kind: 'distribute-image', image, nodes: [accessory.node], ...(registry !== undefined ? { registry } : {}), describe: `put ${image} on ${accessory.node} (accessory ${name})` });
+  }
+
+  steps.push({ kind: 'hook', hook: 'pre-install', describe: 'run the pre-install hook (when .depl/hooks has one)' });
+  const document = configDocument(config);
+  steps.push({ kind: 'ensure-config', document, describe: `ensure swarm config ${document.name} (depl.yaml's config:)` });
+  const secretRefs: Record<string, SwarmSecretRef> = {};
+  for (const { secret, name } of facts.secrets) {
+    secretRefs[secret] = named(name);
+    steps.push({ kind: 'ensure-secret', secret, name, describe: `ensure swarm secret ${name} (secret ${secret})` });
+  }
+  const fileRefs: ProjectFileRef[] = [];
+  for (const file of facts.files ?? []) {
+    const doc = projectFileDocument(app, file);
+    fileRefs.push({ ...named(doc.name), owner: file.owner, target: file.target });
+    if (steps.some((s) => s.kind === 'ensure-file-config' && s.name === doc.name)) continue;
+    steps.push({ kind: 'ensure-file-config', name: doc.name, labels: doc.labels, base64: file.data.toString('base64'), describe: `ensure swarm config ${doc.name} (${file.owner}: ${file.target}, ${file.data.length} bytes)` });
+  }
+
+  // compose's depends_on between accessories: the ones depended on are created first
+  for (const name of accessoryStartOrder(config.accessories)) {
+    const accessory = config.accessories[name]!;
+    const spec = planAccessory(app, name, accessory, images.accessories[name]!, facts.cluster.network, secretRefs, fileRefs);
+    const current = facts.present.find((s) => s.name === name && s.labels[LABELS.accessory] === name);
+    if (current === undefined) {
+      steps.push({ kind: 'create-accessory', spec, describe: `create accessory ${name} (${images.accessories[name]}), pinned to ${accessory.node}; kept across versions` });
+      continue;
+    }
+    const wanted = spec.Labels[LABELS.secrets] ?? accessorySecretsLabel([]);
+    if ((current.labels[LABELS.secrets] ?? '') === wanted) continue;
+    // a secret rotation restarts the accessory with the new secret, not with another image
+    const kept: ServiceSpec = {
+      ...spec, Labels: { ...current.labels, ...spec.Labels },
+      TaskTemplate: { ...spec.TaskTemplate, ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, Image: current.image || spec.TaskTemplate.ContainerSpec.Image } },
+    };
+    steps.push({
+      kind: 'update-accessory', spec: kept,
+      describe: `update accessory ${name}: its secrets changed (${accessory.secrets.join(', ')}), a restart; versions installed before this one keep the old value: redeploy or prune them`,
+    });
+  }
+
+  const scale = release.state.scale;
+  for (const [name, svc] of Object.entries(config.services)) {
+    const n = scale[name];
+    if (n !== undefined && n !== svc.replicas) notes.push(`${name}: ${n} replicas, the app's scale set with depl scale (depl.yaml says ${svc.replicas}; depl scale ${name}=<n> changes it)`);
+  }
+  const specs = planVersionServices({
+    config, version, images: images.services, network: facts.cluster.network, configRef: named(document.name), secrets: secretRefs, files: fileRefs,
+    nodes: facts.cluster.nodes.length, ...(branch !== undefined ? { branch } : {}), scale,
+  });
+  const builtImage = (service: string) => images.builds.find((b) => b.usedBy.includes(service))?.tag;
+  const serviceOf = (spec: ServiceSpec) => spec.Labels[LABELS.service] ?? '';
+  const nodeImage = config.images.node ?? 'node:20-bookworm-slim';
+  // the autoscale controller's image is made on the manager; its spec takes it from that step
+  const autoscaler = Object.keys(config.autoscale).length === 0 ? null : planAutoscaler({ config, version, image: '', network: facts.cluster.network, secrets: secretRefs, ...(branch !== undefined ? { branch } : {}) });
+  if (autoscaler !== null) {
+    specs.push(autoscaler);
+    steps.push({ kind: 'ensure-autoscaler-image', nodeImage, describe: `ensure the autoscale controller's image on ${facts.cluster.manager} (from ${nodeImage}) and its record folder` });
+  }
+
+  const names = specs.map((s) => s.Name);
+  const replaced = facts.earlierSpecs.filter((r) => names.includes(r.name));
+  const redeploy = earlier !== undefined;
+  steps.push({
+    kind: 'write-install-intent', services: names, redeploy, ...(redeploy ? { replaced } : {}),
+    describe: `record on the manager what is being installed (${redeploy ? 'to be put back' : 'to be removed'} by the next command if this one dies)`,
+    undo: 'forget that record once everything above is undone',
+  });
+  for (const spec of specs) {
+    const built = builtImage(serviceOf(spec));
+    const fromAutoscaler = spec === autoscaler ? { autoscalerImage: true } : {};
+    const before = redeploy ? replaced.find((r) => r.name === spec.Name) : undefined;
+    if (before !== undefined) {
+      steps.push({
+        kind: 'update-service', spec, ...(built !== undefined ? { builtImage: built } : {}), ...fromAutoscaler, earlier: before,
+        describe: `update ${spec.Name} (rolling, ${spec.UpdateConfig.Order})`, undo: `put ${spec.Name}'s earlier spec back`,
+      });
+    } else {
+      steps.push({
+        kind: 'create-service', spec, ...(built !== undefined ? { builtImage: built } : {}), ...fromAutoscaler,
+        describe: `create ${spec.Name} (${spec.Mode.Replicated.Replicas} replicas)`, undo: `remove ${spec.Name}`,
+      });
+    }
+  }
+  const changedAccessories = steps.filter((s): s is Extract<InstallStep, { kind: 'create-accessory' | 'update-accessory' }> => s.kind === 'create-accessory' || s.kind === 'update-accessory').map((s) => s.spec.Name);
+  steps.push({
+    kind: 'await-tasks', services: [...changedAccessories, ...names], ignoreTasksOf: previousOfLabel.map((s) => s.name),
+    describe: `wait until every task of ${[...changedAccessories, ...names].join(', ')} runs`,
+  });
+
+  const http = specs.find((s) => s.Labels[LABELS.http] === 'true');
+  if (http !== undefined && request.http !== undefined) {
+    const path = http.Labels[LABELS.health] ?? '/healthz';
+    const sameUpstream = earlier !== undefined && earlier.http?.service === request.http.service && earlier.http?.port === request.http.port;
+    const undoTo = earlier === undefined ? undefined : {
+      kind: 'install' as const, version, ...(branch !== undefined ? { branch } : {}), services: earlier.services, ...(earlier.http !== undefined ? { http: earlier.http } : {}),
+    };
+    const health: InstallStep = { kind: 'health-gate', service: http.Name, host, path, describe: `health check: GET http://${host}${path} answers 200 through the edge` };
+    if (sameUpstream) {
+      // the edge already routes the version to this service: the health gate decides before anything is recorded
+      steps.push({
+        kind: 'route-version', request, healthFirst: true, ...(undoTo !== undefined ? { undoTo } : {}),
+        describe: `check http://${host}${path} answers 200 through the edge, then record the redeploy (the edge already routes ${host} to ${http.Name})`,
+        undo: `route ${host} as before the redeploy`,
+      });
+    } else {
+      steps.push({
+        kind: 'route-version', request, healthFirst: false, ...(undoTo !== undefined ? { undoTo } : {}),
+        describe: `route ${host} to ${request.http.service}:${request.http.port} at the edge and record the version`,
+        undo: undoTo !== undefined ? `route ${host} as before the redeploy` : `take ${host} off the edge again`,
+      });
+      steps.push(health);
+    }
+  }
+  for (const gone of previousOfLabel.filter((s) => !names.includes(s.name))) {
+    steps.push({ kind: 'remove-service', name: gone.name, describe: `remove ${gone.name} (no longer in depl.yaml)` });
+  }
+  steps.push({ kind: 'clear-install-intent', describe: 'forget the install record: the version is in' });
+  if (request.http !== undefined && https) steps.push({ kind: 'issue-certificates', host, describe: `certificates for ${host} (one that cannot be issued leaves it on plain HTTP)` });
+  if (request.http !== undefined) {
+    const mode = facts.tls === 'acme' ? 'ensure' : 'remove';
+    steps.push({ kind: 'renewal-task', mode, describe: mode === 'ensure' ? 'ensure the certificate renewal task runs on the cluster' : 'remove the certificate renewal task, if there is one (tls is not acme)' });
+  }
+  steps.push({ kind: 'hook', hook: 'post-install', describe: 'run the post-install hook (when .depl/hooks has one; its failure is reported)' });
+
+  return {
+    ok: true,
+    plan: {
+      command: facts.command, notes, steps, version, ...(branch !== undefined ? { branch } : {}),
+      url: request.http === undefined ? null : `${https ? 'https' : 'http'}://${host}/`,
+      services: names,
+    },
+  };
+}
+
+/** The spec as the swarm takes it: config and secret ids from the steps that ensured them, the built image's id. */
+export function resolveSpec(
+  spec: ServiceSpec,
+  made: { configs: Record<string, string>; secrets: Record<string, string>; imageIds: Record<string, string>; autoscalerImage?: string },
+  step: { builtImage?: string; autoscalerImage?: boolean },
+): ServiceSpec {
+  const container = spec.TaskTemplate.ContainerSpec;
+  const id = (kind: string, ids: Record<string, string>, name: string) => {
+    const found = ids[name];
+    if (found === undefined) throw new Error(`${spec.Name}: swarm ${kind} ${name} was not made by an earlier step`);
+    return found;
+  };
+  const imageId = step.builtImage === undefined ? undefined : made.imageIds[step.builtImage];
+  if (step.builtImage !== undefined && imageId === undefined) throw new Error(`${spec.Name}: image ${step.builtImage} was not built by an earlier step`);
+  if (step.autoscalerImage && made.autoscalerImage === undefined) throw new Error(`${spec.Name}: the autoscale controller's image was not made by an earlier step`);
+  return {
+    ...spec,
+    TaskTemplate: {
+      ...spec.TaskTemplate,
+      ContainerSpec: {
+        ...container,
+        ...(step.autoscalerImage ? { Image: made.autoscalerImage! } : {}),
+        ...(imageId !== undefined ? { Labels: { ...container.Labels, [LABELS.imageId]: imageId } } : {}),
+        ...(container.Configs !== undefined ? { Configs: container.Configs.map((c) => (c.ConfigID === '' ? { ...c, ConfigID: id('config', made.configs, c.ConfigName) } : c)) } : {}),
+        ...(container.Secrets !== undefined ? { Secrets: container.Secrets.map((s) => (s.SecretID === '' ? { ...s, SecretID: id('secret', made.secrets, s.SecretName) } : s)) } : {}),
+      },
+    },
+  };
+}

@@ -1,0 +1,256 @@
+import { applyEdgeConfig } from '../apply/edge/config.js';
+import { clearInstallIntent, writeInstallIntent } from '../apply/install-intent.js';
+import type { HeldLock } from '../apply/lock.js';
+import { OperationError } from '../errors.js';
+import type { HookFacts } from '../plan/hooks.js';
+import { versionHost } from '../plan/names.js';
+import { resolveSpec, type InstallPlan, type InstallStep } from '../plan/install-plan.js';
+import type { ServiceSpec, SecretDocument } from '../plan/services.js';
+import { onInterrupt } from '../util/interrupt.js';
+import { applyPlan, type ApplyPlanOptions } from './apply-plan.js';
+import { fencedControl, operator, type ClusterPort, type InstallTarget } from './cluster-port.js';
+import { openRelease, type ReleaseSession } from './release.js';
+
+export interface InstallRun {
+  /** The port as buildinst built it; its edge site is the running edge's once ensure-edge has run. */
+  port: ClusterPort & { install: InstallTarget };
+  /** The cluster lock this buildinst holds: what it writes on the manager goes through lock.fenced. */
+  lock: Pick<HeldLock, 'fenced'>;
+  plan: InstallPlan;
+  /** The resolved secrets' swarm documents, by name in depl.yaml (their values stay out of the plan). */
+  secrets: readonly SecretDocument[];
+  hookFacts: HookFacts;
+  tasksTimeoutMs?: number;
+  healthTimeoutMs?: number;
+  /** Fake-cluster tests stop the applier here, as a SIGKILL would. */
+  afterStep?: ApplyPlanOptions['afterStep'];
+}
+
+export interface InstallOutcome {
+  httpsMissing?: string;
+  tlsWithheld: string[];
+  renewer?: string;
+  hookFailures?: string[];
+  timings: { build: number; distribute: number; install: number };
+}
+
+class Interrupted extends OperationError {
+  constructor() {
+    super('interrupted', undefined, 'INTERRUPTED');
+  }
+}
+
+/**
+ * Runs an install plan (src/plan/install-plan.ts) step by step through the port. A step that fails undoes the
+ * completed ones in reverse (src/workflows/apply-plan.ts): the version's services go (a redeploy's are put back),
+ * the edge routes as before, and the install record is forgotten only once all that worked; the live version
+ * and the accessories are never touched. Ctrl-C from the install record on does the same before depl exits.
+ */
+export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome> {
+  const { port, lock, plan } = run;
+  const target = port.install;
+  const log = port.log;
+  const made = { configs: {} as Record<string, string>, secrets: {} as Record<string, string>, imageIds: {} as Record<string, string>, autoscalerImage: undefined as string | undefined };
+  const outcome: InstallOutcome = { tlsWithheld: [], timings: { build: 0, distribute: 0, install: 0 } };
+  const marks: Record<string, number> = {};
+  const mark = (name: string) => (marks[name] ??= Date.now());
+  let session: ReleaseSession | undefined;
+  let earlierTasks = new Set<string>();
+  let failure: 'failed' | 'was interrupted' = 'failed';
+  let undoFailed = false;
+  const interrupt = { stopped: false, reject: (_: Error) => {}, promise: undefined as Promise<never> | undefined, unregister: () => {}, finished: Promise.resolve() };
+  interrupt.promise = new Promise<never>((_, reject) => {
+    interrupt.reject = reject;
+  });
+  interrupt.promise.catch(() => undefined);
+  let finish = () => {};
+  interrupt.finished = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  // the long waits end at once on an interrupt; service changes in flight finish first, then nothing more starts
+  const interruptible = <T>(work: Promise<T>): Promise<T> => Promise.race([work, interrupt.promise!]);
+  const manager = () => lock.fenced(port.stateRemote);
+  const redeploying = plan.steps.some((s) => s.kind === 'update-service');
+
+  const runStep = async (step: InstallStep): Promise<void> => {
+    if (interrupt.stopped) throw new Interrupted();
+    switch (step.kind) {
+      case 'hook': {
+        if (step.hook === 'pre-install') mark('install');
+        const ran = await port.hooks?.run(step.hook, run.hookFacts);
+        if (ran?.failure !== undefined) outcome.hookFailures = [...(outcome.hookFailures ?? []), ran.failure];
+        return;
+      }
+      case 'ensure-edge': {
+        const site = await target.ensureEdge(step);
+        session = await openRelease(fencedControl({ ...port, site }, lock), plan.command);
+        const route = plan.steps.find((s) => s.kind === 'route-version');
+        if (route !== undefined) session.check(route.request);
+        return;
+      }
+      case 'build-image': {
+        mark('build');
+        const started = Date.now();
+        made.imageIds[step.tag] = await target.buildImage(step);
+        log.step(`built ${step.tag} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        return;
+      }
+      case 'distribute-image':
+        mark('distribute');
+        log.step(`${step.image}: ${await target.distributeImage(step.image, step.nodes, step.registry)}`);
+        return;
+      case 'ensure-config':
+        made.configs[step.document.name] = (await target.ensureConfig(step.document)).id;
+        return;
+      case 'ensure-file-config':
+        made.configs[step.name] = (await target.ensureConfig({ name: step.name, labels: step.labels, data: Buffer.from(step.base64, 'base64') })).id;
+        return;
+      case 'ensure-secret': {
+        const doc = run.secrets.find((s) => s.secret === step.secret && s.name === step.name);
+        if (doc === undefined) throw new OperationError(`secret ${step.secret}: its value is not the one this plan was made for`, 'Run the command again.', 'SECRET_CHANGED');
+        made.secrets[step.name] = (await target.ensureSecret(doc)).id;
+        return;
+      }
+      case 'create-accessory':
+        await target.createService(resolveSpec(step.spec, made, {}));
+        return;
+      case 'update-accessory':
+        log.warn(step.describe);
+        await target.updateService(resolveSpec(step.spec, made, {}));
+        return;
+      case 'ensure-autoscaler-image':
+        made.autoscalerImage = await target.ensureAutoscalerImage(step.nodeImage);
+        return;
+      case 'write-install-intent':
+        earlierTasks = await target.taskIds(plan.steps.flatMap((s) => (s.kind === 'await-tasks' ? s.ignoreTasksOf : [])));
+        await writeInstallIntent(manager(), {
+          schema: 1, app: port.app, version: plan.version, command: plan.command, by: operator(port), at: (port.now?.() ?? new Date()).toISOString(), pid: process.pid,
+          services: step.services, redeploy: step.redeploy, ...(step.replaced !== undefined ? { replaced: step.replaced } : {}),
+        }, port.stateRoot);
+        interrupt.unregister = onInterrupt(async () => {
+          interrupt.stopped = true;
+          failure = 'was interrupted';
+          interrupt.reject(new Interrupted());
+          await interrupt.finished;
+        }, redeploying ? `putting back the earlier deploy of branch ${plan.branch}` : `removing the half-installed version ${plan.version}`);
+        return;
+      case 'create-service':
+        await target.createService(resolveSpec(step.spec, made, step));
+        return;
+      case 'update-service':
+        await target.updateService(resolveSpec(step.spec, made, step));
+        return;
+      case 'await-tasks': {
+        const specs = plan.steps.flatMap((s) => (s.kind === 'create-service' || s.kind === 'update-service' || s.kind === 'create-accessory' || s.kind === 'update-accessory') && step.services.includes(s.spec.Name)
+          ? [resolveSpec(s.spec, made, s.kind === 'create-service' || s.kind === 'update-service' ? s : {})] : []);
+        await interruptible(target.awaitServices(specs, { timeoutMs: run.tasksTimeoutMs ?? 180_000, ignoreTasks: earlierTasks }));
+        return;
+      }
+      case 'route-version': {
+        if (session === undefined) throw new OperationError('the release state was not read (no edge step ran)', undefined, 'INSTALL_PLAN_ORDER');
+        const http = step.request.http;
+        // a redeploy the edge already routes: the health gate decides before anything is recorded
+        if (step.healthFirst && http !== undefined) await session.change(step.request, { precheck: () => healthGate(run, http.service, http.health ?? '/healthz', interruptible) });
+        else await session.change(step.request);
+        return;
+      }
+      case 'health-gate':
+        await healthGate(run, step.service, step.path, interruptible, step.host);
+        return;
+      case 'remove-service':
+        await target.removeService(step.name).catch((error: Error) => log.warn(`could not remove ${step.name}: ${error.message}`));
+        return;
+      case 'clear-install-intent':
+        interrupt.unregister();
+        await clearInstallIntent(manager(), port.app, port.stateRoot);
+        return;
+      case 'issue-certificates': {
+        if (session === undefined) return;
+        const routing = session.routing();
+        const certs = await target.issueCertificates(routing.versions.map((v) => v.label), step.host);
+        // the routing stays; the settings (certificates) changed: the edge reloads them gracefully
+        if (certs.site !== undefined) await applyEdgeConfig({ ...certs.site, remote: certs.site.remote === port.stateRemote ? lock.fenced(certs.site.remote) : certs.site.remote }, routing);
+        outcome.tlsWithheld = certs.tlsWithheld;
+        if (certs.httpsMissing !== undefined) {
+          outcome.httpsMissing = certs.httpsMissing;
+          log.warn(`HTTPS is missing for ${step.host}, which is served over plain HTTP: ${certs.httpsMissing}`);
+        }
+        return;
+      }
+      case 'renewal-task': {
+        const renewer = await target.renewalTask(step.mode);
+        if (renewer !== undefined) outcome.renewer = renewer;
+        return;
+      }
+    }
+  };
+
+  const undoStep = async (step: InstallStep): Promise<void> => {
+    const note = (error: unknown) => {
+      undoFailed = true;
+      throw error;
+    };
+    switch (step.kind) {
+      case 'create-service':
+        await target.removeService(step.spec.Name).catch(note);
+        return;
+      case 'update-service':
+        await target.restoreServices([step.earlier]).catch(note);
+        return;
+      case 'route-version':
+        if (session === undefined) return;
+        if (step.undoTo !== undefined) {
+          await session.change({ ...step.undoTo, note: `branch ${plan.branch}: redeploy ${failure}, earlier deploy put back` });
+        } else {
+          await session.change({ kind: 'remove', version: plan.version, note: 'install failed' });
+        }
+        return;
+      case 'write-install-intent':
+        // a service left behind stays named by the record, so the next command removes (or puts back) it
+        if (undoFailed) return;
+        if (step.redeploy && failure === 'failed' && step.replaced !== undefined && step.replaced.length > 0) {
+          const failedTasks = await target.taskIds(step.replaced.map((r) => r.name)).catch(() => new Set<string>());
+          await target.awaitServices(step.replaced.map((r) => r.spec as unknown as ServiceSpec), { timeoutMs: run.tasksTimeoutMs ?? 180_000, ignoreTasks: failedTasks })
+            .then(() => log.info(`the earlier deploy of branch ${plan.branch} runs again`))
+            .catch((error: Error) => log.warn(`the earlier deploy of branch ${plan.branch} is put back but not all its tasks run yet: ${error.message}`));
+        }
+        await clearInstallIntent(manager(), port.app, port.stateRoot);
+        return;
+      default:
+        return;
+    }
+  };
+
+  try {
+    await applyPlan(plan, {
+      run: runStep,
+      async undo(step) {
+        if (step.kind === 'write-install-intent') log.warn(redeploying ? `the redeploy of branch ${plan.branch} (version ${plan.version}) ${failure}; putting its earlier deploy back` : `version ${plan.version} ${failure}; removing its services`);
+        await undoStep(step);
+      },
+    }, { log, ...(run.afterStep !== undefined ? { afterStep: run.afterStep } : {}) });
+  } finally {
+    interrupt.unregister();
+    finish();
+  }
+  const done = Date.now();
+  const build = marks.build ?? marks.distribute ?? marks.install ?? done;
+  const distribute = marks.distribute ?? marks.install ?? done;
+  outcome.timings = { build: distribute - build, distribute: (marks.install ?? done) - distribute, install: done - (marks.install ?? done) };
+  return outcome;
+}
+
+async function healthGate(run: InstallRun, service: string, path: string, interruptible: <T>(work: Promise<T>) => Promise<T>, host = versionHost(run.plan.version, run.port.domain)): Promise<void> {
+  const target = run.port.install;
+  run.port.log.step(`health check: GET http://${host}${path} through the edge`);
+  const result = await interruptible(target.healthy(host, path, run.healthTimeoutMs ?? 60_000));
+  if (!result.ok) {
+    const logs = await target.logTail(service, 15).catch(() => '');
+    throw new OperationError(
+      `version ${run.plan.version} is not healthy: http://${host}${path} did not answer 200 through the edge (last: ${result.last})` +
+        (logs ? `\n--- last log lines of ${service} ---\n${logs}` : ''),
+      `Check the service with \`docker service logs ${service}\` on the manager.`,
+      'HEALTH_CHECK_FAILED',
+    );
+  }
+}

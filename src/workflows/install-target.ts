@@ -1,0 +1,172 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ensureAutoscalerImage } from '../apply/autoscaler-image.js';
+import type { Cluster } from '../apply/cluster.js';
+import { distributeImage } from '../apply/distribute.js';
+import type { Engine } from '../apply/docker.js';
+import { clusterEdgeSite } from '../apply/edge/site.js';
+import { ensureEdgeImage } from '../apply/edge-image.js';
+import { ensureEdgeService } from '../apply/edge/service.js';
+import { waitForHealthy } from '../apply/health.js';
+import {
+  createService, ensureSwarmConfig, ensureSwarmSecret, inspectServiceSpec, listServices, pinnedImageReference, removeService, restoreServices,
+  serviceLogTail, serviceTasks, updateService, waitForServices, type AwaitedService, type InstalledService,
+} from '../apply/swarm.js';
+import { ensureRenewalTask, removeRenewalTask } from '../apply/tls/renewal-task.js';
+import { tlsStoreFor } from '../apply/tls/store.js';
+import type { LoadedConfig } from '../config/load.js';
+import { isDeplError, OperationError } from '../errors.js';
+import { autoscalerFoldersLine } from '../plan/autoscale.js';
+import type { ServiceRestore } from '../plan/install-intent.js';
+import type { PresentService } from '../plan/install-plan.js';
+import { LABELS, pinnedSpec, specImageId, type ServiceSpec } from '../plan/services.js';
+import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls/certificates.js';
+import { renewalTimes, type RenewerSettings } from '../plan/tls/renewal.js';
+import type { Logger } from '../util/log.js';
+import { clusterPortFor, type InstallTarget } from './cluster-port.js';
+import type { BuildInput } from './release-target.js';
+import { issueEdgeCertificates } from './tls/certificates.js';
+import { syncEdgeCertificates } from './tls/edge-sync.js';
+
+const present = (s: InstalledService): PresentService => ({ name: s.name, labels: s.labels, createdAt: s.createdAt, replicas: s.replicas, image: s.image });
+
+/** Only the tasks of this spec count as the service's (a service updated in place still runs old tasks for a while). */
+function awaitedService(spec: ServiceSpec): AwaitedService {
+  const container = spec.TaskTemplate.ContainerSpec;
+  return {
+    name: spec.Name,
+    replicas: spec.Mode.Replicated.Replicas,
+    spec: { image: container.Image, configs: (container.Configs ?? []).map((c) => c.ConfigName), labels: container.Labels ?? {} },
+  };
+}
+
+/** buildinst's slice of the port on a real cluster: the manager's Engine API over SSH, the nodes, the edge. */
+export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: Engine, inputs: readonly BuildInput[], log: Logger): InstallTarget {
+  const { config } = loaded;
+  const app = config.app;
+  const registry = config.registry?.url;
+  return {
+    async appServices() {
+      return (await listServices(engine, { [LABELS.app]: app })).map(present);
+    },
+    async servicesNamed(names) {
+      if (names.length === 0) return [];
+      return (await listServices(engine, {})).filter((s) => names.includes(s.name)).map(present);
+    },
+    async earlierSpecs(names) {
+      const restores: ServiceRestore[] = [];
+      for (const name of names) {
+        const found = await inspectServiceSpec(engine, name);
+        if (found === null) throw new OperationError(`service ${name} went away while it was being read for a redeploy`, 'Run the command again.', 'SERVICE_GONE');
+        const id = specImageId(found.spec);
+        const image = id === undefined ? undefined : await pinnedImageReference(engine, id, registry);
+        if (id !== undefined && image === undefined) {
+          log.warn(`${name}: the manager no longer has the image it runs (${id}); if this redeploy fails, its earlier spec comes back with the branch's image tag, which then names the new build`);
+        }
+        restores.push({ name, spec: pinnedSpec(found.spec, () => image) });
+      }
+      return restores;
+    },
+    async repairPort() {
+      // this run has the Engine API, which can put an interrupted redeploy's services back to their recorded specs
+      const withRestore = <T extends { swarm?: object }>(port: T) => ({ ...port, swarm: { ...(port.swarm as object), restore: (services: readonly ServiceRestore[]) => restoreServices(engine, services) } });
+      const running = await clusterPortFor(cluster, config, log).catch(() => undefined);
+      if (running !== undefined) return { port: withRestore(running) as typeof running, edgeRunning: true };
+      const files = await clusterPortFor(cluster, config, log, { filesOnly: true });
+      return { port: withRestore(files) as typeof files, edgeRunning: false };
+    },
+    async ensureEdge(edge) {
+      const image = edge.image ?? (await ensureEdgeImage(engine, config.provider.type === 'local', log));
+      await ensureEdgeService(cluster, engine, { app, image, https: edge.https });
+      // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
+      if (edge.https) await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), loaded.config, edge.certificateVersions);
+      return clusterEdgeSite(cluster, app);
+    },
+    async buildImage(build) {
+      const input = inputs.find((i) => i.service === build.service);
+      if (input === undefined) throw new OperationError(`no build context was read for service ${build.service}`, undefined, 'BUILD_INPUT_MISSING');
+      // no version label: an unchanged tree then builds the same image id, which nodes already have
+      return engine.build({ context: input.context, dockerfile: input.dockerfile, tag: build.tag, args: build.args, ...(build.target !== undefined ? { target: build.target } : {}), labels: { [LABELS.app]: app } }, log);
+    },
+    async distributeImage(image, nodes, via) {
+      const targets = nodes === 'all' ? cluster.nodes : cluster.nodes.filter((n) => nodes.includes(n.name));
+      const result = await distributeImage(cluster, engine, image, targets, log, via);
+      return result.pushed ? 'pushed to the registry' : `loaded on ${result.loaded.length}, tagged on ${result.tagged.length}, already on ${result.skipped.length} node(s)`;
+    },
+    ensureConfig: (doc) => ensureSwarmConfig(engine, doc),
+    ensureSecret: (doc) => ensureSwarmSecret(engine, doc),
+    async ensureAutoscalerImage(nodeImage) {
+      const image = await ensureAutoscalerImage(engine, nodeImage, log);
+      await cluster.manager.shell(autoscalerFoldersLine(app));
+      return image;
+    },
+    async createService(spec) {
+      await createService(engine, spec);
+    },
+    async updateService(spec) {
+      const current = await inspectServiceSpec(engine, spec.Name);
+      if (current === null) throw new OperationError(`service ${spec.Name} went away before it could be updated`, 'Run the command again.', 'SERVICE_GONE');
+      await updateService(engine, { id: current.id, specVersion: current.version } as InstalledService, spec);
+    },
+    removeService: (name) => removeService(engine, name),
+    restoreServices: (services) => restoreServices(engine, services),
+    async taskIds(services) {
+      const ids = new Set<string>();
+      for (const service of services) for (const task of await serviceTasks(engine, service)) ids.add(task.id);
+      return ids;
+    },
+    awaitServices: (specs, options) => waitForServices(engine, specs.map(awaitedService), options, log),
+    async healthy(host, urlPath, timeoutMs) {
+      const result = await waitForHealthy(`http://${cluster.managerNode.address}:80`, host, urlPath, timeoutMs);
+      return result.ok ? { ok: true, last: '200' } : { ok: false, last: result.last };
+    },
+    logTail: (service, lines) => serviceLogTail(engine, service, lines),
+    async issueCertificates(versions, host) {
+      try {
+        const certs = await issueEdgeCertificates(cluster, loaded, log, [...versions]);
+        const withheld = certs.withheld.find((w) => certificateCovers(w.names, host));
+        let httpsMissing = certs.failed.find((f) => f.names.some((name) => certificateCovers([name], host)))?.reason;
+        if (httpsMissing === undefined && withheld !== undefined) httpsMissing = describeWithheld(withheld);
+        if (httpsMissing === undefined && !certs.installed.some((c) => certificateCovers(c.names, host))) httpsMissing = 'no certificate covers this host';
+        return {
+          ...(certs.renderChanged ? { site: await clusterEdgeSite(cluster, app) } : {}),
+          ...(httpsMissing !== undefined ? { httpsMissing } : {}),
+          tlsWithheld: certs.withheld.map(describeWithheld),
+        };
+      } catch (error) {
+        if (!isDeplError(error)) throw error;
+        return { httpsMissing: error.message, tlsWithheld: [] };
+      }
+    },
+    renewalTask: (mode) => renewalTaskFor(loaded, cluster, engine, mode, log),
+  };
+}
+
+/**
+ * tls: acme keeps a renewal task on the cluster (src/renewer/main.ts) so certificates are renewed without an
+ * operator; any other mode removes it. A task that cannot be installed is reported, not fatal: the version is in.
+ */
+async function renewalTaskFor(loaded: LoadedConfig, cluster: Cluster, engine: Engine, mode: 'ensure' | 'remove', log: Logger): Promise<string | undefined> {
+  const { config } = loaded;
+  const tls = tlsSettings(config);
+  try {
+    if (mode === 'remove' || tls.mode !== 'acme') return (await removeRenewalTask(engine, config.app)) ? 'removed' : undefined;
+    const caBundle = tls.caBundle === undefined ? undefined : await readFile(path.resolve(loaded.root, tls.caBundle), 'utf8');
+    const settings: RenewerSettings = {
+      app: config.app,
+      domain: config.domain,
+      directory: directoryUrl(tls.directory),
+      ...(tls.email !== undefined ? { email: tls.email } : {}),
+      ...(caBundle !== undefined ? { caBundle } : {}),
+      challenge: tls.challenge,
+      ...(tls.hstsMaxAge !== undefined ? { hstsMaxAge: tls.hstsMaxAge } : {}),
+      ...renewalTimes(tls),
+      edgeUrl: `http://${cluster.managerNode.address}:80`,
+    };
+    return await ensureRenewalTask(cluster.manager, engine, { settings, image: config.images.node ?? 'node:20-bookworm-slim', log });
+  } catch (error) {
+    if (!isDeplError(error)) throw error;
+    log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);
+    return `not installed: ${error.message}`;
+  }
+}

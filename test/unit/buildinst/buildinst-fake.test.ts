@@ -1,0 +1,130 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readInstallIntent } from '../../../src/apply/install-intent.js';
+import { acquireLock } from '../../../src/apply/lock.js';
+import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
+import { silentLogger } from '../../../src/util/log.js';
+import { readFile } from 'node:fs/promises';
+import { UserError } from '../../../src/errors.js';
+import { buildinst as buildinstCommand, install, readAndPlan, type InstallRequest } from '../../../src/workflows/buildinst.js';
+import type { ClusterPort, InstallTarget } from '../../../src/workflows/cluster-port.js';
+import { readRelease } from '../../../src/workflows/release.js';
+import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
+
+/** buildinst's applier on the fake cluster (test/support/fake-cluster.ts): the plan it runs, its undo, and a kill after every step. */
+const yaml = `
+app: shop
+domain: shop.test
+images: { node: depl-base/node:20, redis: depl-base/redis:7 }
+services:
+  web: { build: { context: ., dockerfile: Dockerfile }, port: 8080, http: true, health: /healthz, replicas: 2 }
+  worker: { from: web, replicas: 1 }
+accessories:
+  redis: { image: redis, node: manager, port: 6379, volume: "redis-data:/data" }
+`;
+
+let fake: FakeCluster;
+beforeEach(async () => {
+  fake = await startFakeCluster({ versions: ['v1', 'v2'] });
+});
+afterEach(async () => {
+  await fake.close();
+});
+
+const loaded = (): LoadedConfig => ({ config: parseConfig(yaml), root: '/nonexistent', file: 'depl.yaml' } as unknown as LoadedConfig);
+const request = (version: string): InstallRequest => ({
+  loaded: loaded(), version, command: `depl buildinst --version ${version}`, secrets: [], files: [], cluster: { network: 'shop-net', nodes: ['m1', 'w1'], manager: 'm1' },
+});
+const port = (control: ClusterPort = fake.freshControl()) => control as ClusterPort & { install: InstallTarget };
+
+/** One buildinst as a process runs it: the lock, then install(); `killAfter`: the process dies after that step, holding the lock. */
+async function buildinst(version: string, killAfter?: number) {
+  const control = port();
+  const lock = await acquireLock(control.stateRemote, fake.app, { command: `depl buildinst --version ${version}`, root: control.stateRoot!, log: silentLogger });
+  try {
+    return await install(control, lock, request(version), { tasksTimeoutMs: 1_000, healthTimeoutMs: 1_000 }, {}, (index) => {
+      if (index === killAfter) throw new Killed(`after step ${index + 1}`);
+    });
+  } finally {
+    // a killed process never gives the lock back; its lease running out is what lets the next one in
+    await lock.release();
+  }
+}
+
+const intent = () => readInstallIntent(fake.control.stateRemote, fake.app, fake.control.stateRoot);
+
+describe('buildinst on the fake cluster', () => {
+  it('refuses a bad version label or branch before anything is read or built (exit 2)', async () => {
+    for (const options of [{ version: 'Bad_Label' }, { branch: '///' }, { version: 'a'.repeat(41) }]) {
+      const error = await buildinstCommand(loaded(), options, silentLogger).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as UserError).exitCode).toBe(2);
+    }
+    expect(fake.swarm.calls).toEqual([]);
+  });
+
+  it('runs the plan: the version is created, routed at its host, healthy, recorded; a dry run of the same plan changed nothing', async () => {
+    const dry = await readAndPlan(port(), { ...request('v3'), config: loaded().config });
+    expect(fake.swarm.calls).toEqual([]);
+    const result = await buildinst('v3');
+    expect(result.plan.steps).toEqual(dry.steps);
+    expect(result.url).toBe('http://v3.shop.test/');
+    expect((await fake.get('v3.shop.test', '/healthz')).status).toBe(200);
+    expect(fake.versions.find((v) => v.label === 'v3')).toMatchObject({ services: ['shop-v3-web', 'shop-v3-worker'], http: { service: 'shop-v3-web', port: 8080 } });
+    expect(fake.swarm.calls).toEqual([
+      'ensure-edge', 'build-image shop/web:v3', 'distribute-image shop/web:v3', expect.stringMatching(/^ensure-config shop-config-/), 'create-service redis',
+      'create-service shop-v3-web', 'create-service shop-v3-worker', 'await-tasks redis,shop-v3-web,shop-v3-worker',
+    ]);
+    // the specs the swarm got carry the ids the earlier steps made, not the plan's names
+    const web = fake.swarm.specs.get('shop-v3-web') as { TaskTemplate: { ContainerSpec: { Labels: Record<string, string>; Configs: { ConfigID: string }[] } } };
+    expect(web.TaskTemplate.ContainerSpec.Configs[0]!.ConfigID).toBe('config-1');
+    expect(web.TaskTemplate.ContainerSpec.Labels['depl.image-id']).toBe(fake.swarm.images.get('shop/web:v3'));
+    expect(await intent()).toBeNull();
+    const state = await readRelease(fake.control);
+    expect(state.state.history.at(-1)).toMatchObject({ action: 'install', version: 'v3' });
+    // the accessory is kept on the next install
+    await buildinst('v4');
+    expect(fake.swarm.calls.filter((c) => c === 'create-service redis')).toHaveLength(1);
+  }, 60_000);
+
+  it('a version whose tasks fail is removed again and the intent forgotten; the edge never routed it', async () => {
+    fake.swarm.failing.add('shop-v3-worker');
+    await expect(buildinst('v3')).rejects.toThrow(/task failed/);
+    expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2']);
+    expect((await fake.get('v3.shop.test', '/healthz')).status).toBe(404);
+    expect(await intent()).toBeNull();
+    // accessories stay (their data lives in their volume)
+    expect(fake.swarm.accessories.has('redis')).toBe(true);
+  });
+
+  it('a version that fails its health check is taken off the edge again, then its services removed', async () => {
+    fake.unhealthy.add('v3');
+    const nginxConf = () => readFile(`${fake.dir}/edge/nginx.conf`, 'utf8');
+    const before = await nginxConf();
+    await expect(buildinst('v3')).rejects.toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: expect.stringMatching(/http:\/\/v3\.shop\.test\/healthz did not answer 200 through the edge \(last: 500\)/) });
+    expect(await nginxConf()).toEqual(before);
+    expect((await fake.get('v2.shop.test', '/healthz')).status).toBe(200);
+    expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2']);
+    expect((await fake.get('v3.shop.test', '/healthz')).status).toBe(404);
+    const state = await readRelease(fake.control);
+    expect(state.state.history.map((h) => h.action)).toEqual(['install', 'prune']);
+    expect(await intent()).toBeNull();
+  });
+
+  it('killed after any step, the next buildinst repairs what was left and installs the version (or, once it is in, refuses naming it)', async () => {
+    const steps = (await readAndPlan(port(), { ...request('v3'), config: loaded().config })).steps;
+    for (const [index, step] of steps.entries()) {
+      await fake.close();
+      fake = await startFakeCluster({ versions: ['v1', 'v2'] });
+      await expect(buildinst('v3', index), `killed after step ${index + 1} (${step.kind})`).rejects.toBeInstanceOf(Killed);
+      const again = await buildinst('v3').then(() => 'installed', (error: { code?: string }) => error.code ?? String(error));
+      // past clear-install-intent the version is in: installing it again is refused (it exists)
+      const inAlready = steps.findIndex((s) => s.kind === 'clear-install-intent') <= index;
+      expect(again, `after a kill after step ${index + 1} (${step.kind})`).toBe(inAlready ? 'VERSION_EXISTS' : 'installed');
+      expect(fake.versions.find((v) => v.label === 'v3')?.services, `step ${index + 1}`).toEqual(['shop-v3-web', 'shop-v3-worker']);
+      expect((await fake.get('v3.shop.test', '/healthz')).status, `step ${index + 1}`).toBe(200);
+      expect(await intent(), `step ${index + 1}`).toBeNull();
+      const view = await readRelease(fake.control);
+      expect(view.interrupted, `step ${index + 1}`).toBe(false);
+    }
+  }, 240_000);
+});

@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/load.js';
+import { renderPlanText } from '../../../src/plan/change-plan.js';
+import { planInstall, resolveSpec, type InstallFacts, type InstallStep, type PresentService } from '../../../src/plan/install-plan.js';
+import { emptyReleaseState } from '../../../src/plan/release-state.js';
+import { versionsFromServices } from '../../../src/plan/releases.js';
+import { crawlerYaml } from '../release/fixtures.js';
+
+/** The install plan as data (src/plan/install-plan.ts): what `depl buildinst` does, step by step, for several depl.yamls. */
+const facts = (yaml: string, over: Partial<InstallFacts> = {}): InstallFacts => {
+  const config = parseConfig(yaml);
+  const present = over.present ?? [];
+  return {
+    config, version: 'v3', command: 'depl buildinst --version v3', present, foreign: [], state: emptyReleaseState(config.app),
+    installed: versionsFromServices(config.app, [...present]), earlierSpecs: [], secrets: [],
+    cluster: { network: 'crawler-net', nodes: ['m1', 'w1', 'w2'], manager: 'm1' }, tls: 'off', at: '2026-12-06T10:00:00Z', by: 'ops@test', ...over,
+  };
+};
+const planned = (f: InstallFacts) => {
+  const result = planInstall(f);
+  if (!result.ok) throw new Error(result.refusal.message);
+  return result.plan;
+};
+const kinds = (steps: InstallStep[]) => steps.map((s) => (s.kind === 'hook' ? `hook ${s.hook}` : 'spec' in s ? `${s.kind} ${s.spec.Name}` : s.kind));
+const service = (name: string, labels: Record<string, string>, image = ''): PresentService => ({ name, labels, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image });
+const redisPresent = service('redis', { 'depl.app': 'crawler', 'depl.accessory': 'redis' }, 'depl-base/redis:7');
+
+describe('the install plan', () => {
+  it('an http app with an accessory: build, distribute, config, accessory, intent, services, tasks, edge, health, record, in that order', () => {
+    const plan = planned(facts(crawlerYaml));
+    expect(kinds(plan.steps)).toEqual([
+      'hook pre-build', 'ensure-edge', 'build-image', 'distribute-image', 'hook pre-install', 'ensure-config', 'create-accessory redis',
+      'write-install-intent', 'create-service crawler-v3-api', 'create-service crawler-v3-worker', 'await-tasks', 'route-version', 'health-gate',
+      'clear-install-intent', 'renewal-task', 'hook post-install',
+    ]);
+    expect(plan.url).toBe('http://v3.crawler.localhost/');
+    expect(plan.services).toEqual(['crawler-v3-api', 'crawler-v3-worker']);
+    const build = plan.steps.find((s) => s.kind === 'build-image');
+    expect(build).toMatchObject({ tag: 'crawler/api:v3', usedBy: ['api', 'worker'], args: { EXTRA: '1', NODE_IMAGE: 'depl-base/node:20' } });
+    expect(plan.steps.find((s) => s.kind === 'distribute-image')).toMatchObject({ image: 'crawler/api:v3', nodes: 'all' });
+    expect(plan.steps.find((s) => s.kind === 'route-version')).toMatchObject({
+      request: { kind: 'install', version: 'v3', http: { service: 'crawler-v3-api', port: 8000, health: '/healthz' } }, healthFirst: false, undo: 'take v3.crawler.localhost off the edge again',
+    });
+    expect(plan.steps.find((s) => s.kind === 'health-gate')).toMatchObject({ host: 'v3.crawler.localhost', path: '/healthz', service: 'crawler-v3-api' });
+    // only what can be undone says how: the services and the routing, and the intent last
+    expect(plan.steps.filter((s) => 'undo' in s).map((s) => s.kind)).toEqual(['write-install-intent', 'create-service', 'create-service', 'route-version']);
+    expect(renderPlanText(plan)).toContain('undo: remove crawler-v3-api');
+  });
+
+  it('keeps an accessory that runs, and updates one whose secrets were rotated; secrets are named, never their values', () => {
+    const yaml = `${crawlerYaml.replace('    port: 6379\n', '    port: 6379\n    secrets: [redis_password]\n')}secrets: [redis_password, api_token]\n`;
+    const withSecrets = yaml.replace('    health: /healthz\n', '    health: /healthz\n    secrets: [api_token]\n');
+    const secrets = [{ secret: 'api_token', name: 'crawler-api_token-abc' }, { secret: 'redis_password', name: 'crawler-redis_password-def' }];
+    const kept = planned(facts(withSecrets, { present: [{ ...redisPresent, labels: { ...redisPresent.labels, 'depl.secrets': 'crawler-redis_password-def' } }], secrets }));
+    expect(kinds(kept.steps).filter((k) => k.includes('accessory'))).toEqual([]);
+    expect(kept.steps.filter((s) => s.kind === 'ensure-secret').map((s) => s.describe)).toEqual([
+      'ensure swarm secret crawler-api_token-abc (secret api_token)', 'ensure swarm secret crawler-redis_password-def (secret redis_password)',
+    ]);
+    const api = kept.steps.find((s): s is Extract<InstallStep, { kind: 'create-service' }> => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-api')!;
+    expect(api.spec.TaskTemplate.ContainerSpec.Secrets).toEqual([expect.objectContaining({ SecretName: 'crawler-api_token-abc', SecretID: '' })]);
+    expect(JSON.stringify(kept)).not.toMatch(/reveal|password=/);
+
+    const rotated = planned(facts(withSecrets, { present: [{ ...redisPresent, labels: { ...redisPresent.labels, 'depl.secrets': 'crawler-redis_password-old' } }], secrets }));
+    const update = rotated.steps.find((s) => s.kind === 'update-accessory');
+    expect(update).toMatchObject({ spec: { Name: 'redis', Labels: { 'depl.secrets': 'crawler-redis_password-def' }, TaskTemplate: { ContainerSpec: { Image: 'depl-base/redis:7' } } } });
+    expect(update?.describe).toMatch(/secrets changed \(redis_password\)/);
+    expect(kinds(rotated.steps).indexOf('update-accessory redis')).toBeLessThan(kinds(rotated.steps).indexOf('write-install-intent'));
+  });
+
+  it('with a registry, images are pushed once; without, copied to the nodes; an accessory off the manager gets its image there', () => {
+    const onWorker = crawlerYaml.replace('    node: manager\n', '    node: w1\n');
+    const viaRegistry = planned(facts(`${onWorker}registry: { url: "http://registry.local:5000" }\n`));
+    expect(viaRegistry.steps.filter((s) => s.kind === 'distribute-image')).toEqual([
+      expect.objectContaining({ image: 'registry.local:5000/crawler/api:v3', nodes: 'all', registry: 'http://registry.local:5000', describe: expect.stringContaining('push') }),
+      expect.objectContaining({ image: 'depl-base/redis:7', nodes: ['w1'] }),
+    ]);
+    const saveLoad = planned(facts(onWorker));
+    expect(saveLoad.steps.filter((s) => s.kind === 'distribute-image').map((s) => s.describe)).toEqual([
+      'copy crawler/api:v3 to every node that lacks it (docker save | docker load)', 'put depl-base/redis:7 on w1 (accessory redis)',
+    ]);
+  });
+
+  it('a branch redeploy updates the branch\'s services in place, checks health before recording, removes what depl.yaml dropped, and undoes to the earlier specs', () => {
+    const branchLabels = (svc: string, extra: Record<string, string> = {}) => ({ 'depl.app': 'crawler', 'depl.version': 'br-feature-x', 'depl.service': svc, 'depl.branch': 'feature/x', ...extra });
+    const present = [
+      redisPresent,
+      service('crawler-br-feature-x-api', branchLabels('api', { 'depl.http': 'true', 'depl.port': '8000', 'depl.health': '/healthz' })),
+      service('crawler-br-feature-x-worker', branchLabels('worker', { 'depl.http': 'false' })),
+      service('crawler-br-feature-x-old', branchLabels('old', { 'depl.http': 'false' })),
+    ];
+    const earlierSpecs = [{ name: 'crawler-br-feature-x-api', spec: { Name: 'crawler-br-feature-x-api', marker: 'earlier' } }, { name: 'crawler-br-feature-x-worker', spec: { Name: 'crawler-br-feature-x-worker' } }];
+    const plan = planned(facts(crawlerYaml, { version: 'br-feature-x', branch: 'feature/x', command: 'depl buildinst --branch feature/x', present, earlierSpecs }));
+    expect(kinds(plan.steps).slice(6)).toEqual([
+      'write-install-intent', 'update-service crawler-br-feature-x-api', 'update-service crawler-br-feature-x-worker', 'await-tasks', 'route-version',
+      'remove-service', 'clear-install-intent', 'renewal-task', 'hook post-install',
+    ]);
+    expect(plan.steps.find((s) => s.kind === 'write-install-intent')).toMatchObject({ redeploy: true, replaced: earlierSpecs });
+    expect(plan.steps.find((s) => s.kind === 'update-service')).toMatchObject({ earlier: earlierSpecs[0], undo: "put crawler-br-feature-x-api's earlier spec back" });
+    expect(plan.steps.find((s) => s.kind === 'route-version')).toMatchObject({ healthFirst: true });
+    expect(plan.steps.find((s) => s.kind === 'remove-service')).toMatchObject({ name: 'crawler-br-feature-x-old' });
+    expect(plan.steps.find((s) => s.kind === 'await-tasks')).toMatchObject({ ignoreTasksOf: ['crawler-br-feature-x-api', 'crawler-br-feature-x-worker', 'crawler-br-feature-x-old'] });
+  });
+
+  it('an app without an http service has no edge step, no routing and no URL; autoscale: adds its controller, whose image is made first', () => {
+    const noHttp = crawlerYaml.replace('    http: true\n', '');
+    const plan = planned(facts(noHttp));
+    expect(plan.url).toBeNull();
+    expect(kinds(plan.steps).filter((k) => /edge|route|health|renewal/.test(k))).toEqual([]);
+    expect(plan.notes).toContain('no service has http: true: no edge; the version is not routed');
+    const scaled = planned(facts(`${crawlerYaml}autoscale:\n  worker: { min: 1, max: 4, targetBacklog: 10 }\n`));
+    const order = kinds(scaled.steps);
+    expect(order.indexOf('ensure-autoscaler-image')).toBeLessThan(order.indexOf('create-service crawler-v3-autoscaler'));
+    expect(scaled.steps.find((s) => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-autoscaler')).toMatchObject({ autoscalerImage: true });
+  });
+
+  it('tls: acme adds the certificates after the version is in and keeps the renewal task; the recorded scale wins over depl.yaml and is said', () => {
+    const plan = planned(facts(crawlerYaml, { tls: 'acme', state: { ...emptyReleaseState('crawler'), scale: { worker: 5 } } }));
+    expect(kinds(plan.steps).slice(-4)).toEqual(['clear-install-intent', 'issue-certificates', 'renewal-task', 'hook post-install']);
+    expect(plan.steps.find((s) => s.kind === 'renewal-task')).toMatchObject({ mode: 'ensure' });
+    expect(plan.url).toBe('https://v3.crawler.localhost/');
+    expect(plan.notes).toContain("worker: 5 replicas, the app's scale set with depl scale (depl.yaml says 3; depl scale worker=<n> changes it)");
+    expect(plan.steps.find((s) => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-worker')).toMatchObject({ spec: { Mode: { Replicated: { Replicas: 5 } } } });
+  });
+
+  it('refuses an installed version and an accessory name another app runs, before any step', () => {
+    const present = [service('crawler-v3-api', { 'depl.app': 'crawler', 'depl.version': 'v3', 'depl.service': 'api', 'depl.http': 'true', 'depl.port': '8000' })];
+    const taken = planInstall(facts(crawlerYaml, { present }));
+    expect(taken).toMatchObject({ ok: false, refusal: { message: expect.stringContaining('v3') } });
+    const foreign = planInstall(facts(crawlerYaml, { foreign: [service('redis', { 'depl.app': 'other' })] }));
+    expect(foreign).toMatchObject({ ok: false, refusal: { code: 'ACCESSORY_TAKEN' } });
+  });
+
+  it('resolveSpec fills in the ids the earlier steps made, and refuses a spec whose objects were never made', () => {
+    const plan = planned(facts(crawlerYaml));
+    const api = plan.steps.find((s): s is Extract<InstallStep, { kind: 'create-service' }> => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-api')!;
+    const config = api.spec.TaskTemplate.ContainerSpec.Configs![0]!.ConfigName;
+    const resolved = resolveSpec(api.spec, { configs: { [config]: 'cfg1' }, secrets: {}, imageIds: { 'crawler/api:v3': 'sha256:abc' } }, api);
+    expect(resolved.TaskTemplate.ContainerSpec.Configs![0]).toMatchObject({ ConfigID: 'cfg1', ConfigName: config });
+    expect(resolved.TaskTemplate.ContainerSpec.Labels).toMatchObject({ 'depl.image-id': 'sha256:abc' });
+    expect(api.spec.TaskTemplate.ContainerSpec.Configs![0]!.ConfigID).toBe('');
+    expect(() => resolveSpec(api.spec, { configs: {}, secrets: {}, imageIds: { 'crawler/api:v3': 'x' } }, api)).toThrow(/was not made/);
+  });
+  it("mounts depl.yaml's files: as content-addressed swarm configs made before the services, and creates accessories in depends_on order", () => {
+    const yaml = crawlerYaml
+      .replace('    env: { LOG_LEVEL: info }\n', '    env: { LOG_LEVEL: info }\n    files: { /etc/app/settings.json: settings.json }\n')
+      .replace('accessories:\n', 'accessories:\n  cache:\n    image: redis\n    node: manager\n    dependsOn: [redis]\n    files: { /etc/cache.conf: cache.conf }\n');
+    const data = Buffer.from('{"a":1}\n');
+    const files = [{ owner: 'api', target: '/etc/app/settings.json', data }, { owner: 'cache', target: '/etc/cache.conf', data }];
+    const plan = planned(facts(yaml, { files }));
+    const fileSteps = plan.steps.filter((s): s is Extract<InstallStep, { kind: 'ensure-file-config' }> => s.kind === 'ensure-file-config');
+    // the same bytes twice are one config
+    expect(fileSteps).toHaveLength(1);
+    expect(Buffer.from(fileSteps[0]!.base64, 'base64').equals(data)).toBe(true);
+    expect(fileSteps[0]!.name).toMatch(/^crawler-file-[0-9a-f]{16}$/);
+    expect(kinds(plan.steps).filter((k) => k.startsWith('create-accessory'))).toEqual(['create-accessory redis', 'create-accessory cache']);
+    const at = (kind: string) => kinds(plan.steps).findIndex((k) => k.startsWith(kind));
+    expect(at('ensure-file-config')).toBeLessThan(at('create-accessory'));
+    const api = plan.steps.find((s): s is Extract<InstallStep, { kind: 'create-service' }> => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-api')!;
+    expect(api.spec.TaskTemplate.ContainerSpec.Configs).toContainEqual(expect.objectContaining({ ConfigName: fileSteps[0]!.name, ConfigID: '', File: expect.objectContaining({ Name: '/etc/app/settings.json' }) }));
+    const resolved = resolveSpec(api.spec, { configs: { [fileSteps[0]!.name]: 'cfg-file', [plan.steps.find((s) => s.kind === 'ensure-config')!.document.name]: 'cfg-doc' }, secrets: {}, imageIds: { 'crawler/api:v3': 'sha256:abc' } }, api);
+    expect(resolved.TaskTemplate.ContainerSpec.Configs).toContainEqual(expect.objectContaining({ ConfigID: 'cfg-file', File: expect.objectContaining({ Name: '/etc/app/settings.json' }) }));
+  });
+});
