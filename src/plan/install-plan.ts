@@ -62,7 +62,8 @@ export type InstallStep =
   /** tls: the version host's certificate; one that cannot be issued leaves the version on plain HTTP (reported). */
   | { kind: 'issue-certificates'; host: string; describe: string }
   /** tls: acme keeps the renewal task on the cluster; any other mode removes it (reported, never fatal). */
-  | { kind: 'renewal-task'; mode: 'ensure' | 'remove'; describe: string };
+  /** The task runs on the node image the plan's config names (the offline base image where the manager lacks it). */
+  | { kind: 'renewal-task'; mode: 'ensure' | 'remove'; nodeImage: string; describe: string };
 
 export type InstallPlan = ChangePlan<InstallStep> & {
   version: string;
@@ -300,7 +301,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   if (request.http !== undefined && https) steps.push({ kind: 'issue-certificates', host, describe: `certificates for ${host} (one that cannot be issued leaves it on plain HTTP)` });
   if (request.http !== undefined) {
     const mode = facts.tls === 'acme' ? 'ensure' : 'remove';
-    steps.push({ kind: 'renewal-task', mode, describe: mode === 'ensure' ? 'ensure the certificate renewal task runs on the cluster' : 'remove the certificate renewal task, if there is one (tls is not acme)' });
+    steps.push({ kind: 'renewal-task', mode, nodeImage, describe: mode === 'ensure' ? 'ensure the certificate renewal task runs on the cluster' : 'remove the certificate renewal task, if there is one (tls is not acme)' });
   }
   steps.push({ kind: 'hook', hook: 'post-install', describe: 'run the post-install hook (when .depl/hooks has one; its failure is reported)' });
 

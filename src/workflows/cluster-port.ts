@@ -137,7 +137,7 @@ export interface InstallTarget {
    */
   issueCertificates(versions: readonly string[], host: string): Promise<{ site?: EdgeSite; httpsMissing?: string; tlsWithheld: string[] }>;
   /** The certificate renewal task (src/apply/tls/renewal-task.ts): what was done, or why it could not be. */
-  renewalTask(mode: 'ensure' | 'remove'): Promise<string | undefined>;
+  renewalTask(mode: 'ensure' | 'remove', nodeImage: string): Promise<string | undefined>;
 }
 
 /** The swarm's replicas through the manager's docker CLI, over the SSH connection depl already has. */

@@ -178,7 +178,7 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
         return;
       }
       case 'renewal-task': {
-        const renewer = await target.renewalTask(step.mode);
+        const renewer = await target.renewalTask(step.mode, step.nodeImage);
         if (renewer !== undefined) outcome.renewer = renewer;
         return;
       }

@@ -138,15 +138,15 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
         return { httpsMissing: error.message, tlsWithheld: [] };
       }
     },
-    renewalTask: (mode) => renewalTaskFor(loaded, cluster, engine, mode, log),
+    renewalTask: (mode, nodeImage) => renewalTaskFor(loaded, cluster, engine, mode, nodeImage, log),
   };
 }
 
 /**
- * tls: acme keeps a renewal task on the cluster (src/renewer/main.ts) so certificates are renewed without an
+ * tls: acme keeps a renewal task on the cluster (src/tls-renewer/main.ts) so certificates are renewed without an
  * operator; any other mode removes it. A task that cannot be installed is reported, not fatal: the version is in.
  */
-async function renewalTaskFor(loaded: LoadedConfig, cluster: Cluster, engine: Engine, mode: 'ensure' | 'remove', log: Logger): Promise<string | undefined> {
+async function renewalTaskFor(loaded: LoadedConfig, cluster: Cluster, engine: Engine, mode: 'ensure' | 'remove', nodeImage: string, log: Logger): Promise<string | undefined> {
   const { config } = loaded;
   const tls = tlsSettings(config);
   try {
@@ -163,7 +163,7 @@ async function renewalTaskFor(loaded: LoadedConfig, cluster: Cluster, engine: En
       ...renewalTimes(tls),
       edgeUrl: `http://${cluster.managerNode.address}:80`,
     };
-    return await ensureRenewalTask(cluster.manager, engine, { settings, image: config.images.node ?? 'node:20-bookworm-slim', log });
+    return await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log });
   } catch (error) {
     if (!isDeplError(error)) throw error;
     log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);

@@ -66,6 +66,15 @@ async function renewalRecord(): Promise<RenewalRecord | null> {
   return text === null ? null : (JSON.parse(text) as RenewalRecord);
 }
 
+/** A wait on the renewal task that, when it times out, says what the task did instead: its record and its log. */
+function explained<T>(wait: Promise<T>): Promise<T> {
+  return wait.catch(async (error: Error) => {
+    const logs = await tc.cluster.manager.exec(['docker', 'service', 'logs', '--raw', '--tail', '60', `${app}-tls-renewer`], { check: false });
+    const tasks = await tc.cluster.manager.exec(['docker', 'service', 'ps', '--no-trunc', `${app}-tls-renewer`], { check: false });
+    throw new Error(`${error.message}\nrecord: ${JSON.stringify(await renewalRecord())}\ntasks:\n${tasks.stdout}${tasks.stderr}\ntask log:\n${logs.stdout}${logs.stderr}`);
+  });
+}
+
 /** A check that may fail while the renewal task writes or the edge reloads: such a failure is one more try. */
 const tolerant = <T>(check: () => Promise<T | undefined>) => () => check().catch(() => undefined);
 
@@ -140,10 +149,10 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     try {
       const serial = await servedSerial(domain);
       const since = new Date().toISOString();
-      const record = await waitFor('a renewal round to find the lock held', tolerant(async () => {
+      const record = await explained(waitFor('a renewal round to find the lock held', tolerant(async () => {
         const r = await renewalRecord();
         return r !== null && r.at > since && r.outcome === 'locked' ? r : undefined;
-      }), 90_000, 500);
+      }), 90_000, 500));
       expect(Date.parse(record.next) - Date.parse(record.at)).toBeLessThanOrEqual(22_500 + 1_000);
       expect(await servedSerial(domain)).toBe(serial);
     } finally {
@@ -163,11 +172,11 @@ describe('depl buildinst with tls: acme against Pebble', () => {
       newConnections: { connections: 2, rate: 20 },
     }, async () => {
       // no depl command runs here: only the task can renew
-      await waitFor('the renewal task to renew the live domain\'s certificate', tolerant(async () => {
+      await explained(waitFor('the renewal task to renew the live domain\'s certificate', tolerant(async () => {
         const record = await renewalRecord();
         if (record === null || record.at < since || !record.renewed.includes(domain)) return undefined;
         return (await servedSerial(domain)) !== before ? record : undefined;
-      }), 150_000, 500);
+      }), 150_000, 500));
     });
     expect(load.failures).toEqual([]);
     expect(load.errors).toBe(0);

@@ -116,7 +116,8 @@ describe('the install plan', () => {
   it('tls: acme adds the certificates after the version is in and keeps the renewal task; the recorded scale wins over depl.yaml and is said', () => {
     const plan = planned(facts(crawlerYaml, { tls: 'acme', state: { ...emptyReleaseState('crawler'), scale: { worker: 5 } } }));
     expect(kinds(plan.steps).slice(-4)).toEqual(['clear-install-intent', 'issue-certificates', 'renewal-task', 'hook post-install']);
-    expect(plan.steps.find((s) => s.kind === 'renewal-task')).toMatchObject({ mode: 'ensure' });
+    // the image the cluster has (the offline base image in the facts' config), not depl.yaml's name for it
+    expect(plan.steps.find((s) => s.kind === 'renewal-task')).toMatchObject({ mode: 'ensure', nodeImage: 'depl-base/node:20' });
     expect(plan.url).toBe('https://v3.crawler.localhost/');
     expect(plan.notes).toContain("worker: 5 replicas, the app's scale set with depl scale (depl.yaml says 3; depl scale worker=<n> changes it)");
     expect(plan.steps.find((s) => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-worker')).toMatchObject({ spec: { Mode: { Replicated: { Replicas: 5 } } } });
