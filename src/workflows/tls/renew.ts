@@ -1,15 +1,13 @@
 import { applyEdgeConfig } from '../../apply/edge/config.js';
 import type { CertificateIssuer } from '../../apply/tls/issuer.js';
 import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, removeCertificate, installCertificate, writeEdgeTlsRender, type TlsStore } from '../../apply/tls/store.js';
-import { acquireLock } from '../../apply/lock.js';
-import { DEFAULT_STATE_ROOT } from '../../apply/release-store.js';
 import type { TlsConfig } from '../../config/schema.js';
 import { isDeplError, OperationError, UserError } from '../../errors.js';
 import type { Routing } from '../../plan/release-state.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import { planTlsRenew, type TlsRenewPlan, type TlsRenewStep } from '../../plan/tls/renew-plan.js';
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from '../apply-plan.js';
-import { openRelease } from '../release.js';
+import { acquirePortLock, openRelease } from '../release.js';
 import { fencedControl, withClusterPort, type ClusterPort } from '../cluster-port.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { tlsSettings } from '../../plan/tls/certificates.js';
@@ -114,13 +112,7 @@ export async function renewTls(port: ClusterPort, settings: TlsRenewSettings, op
     const session = await openRelease(withTls, command, { dryRun: true });
     return { plan: await readAndPlan(withTls, session.routing(), settings, command), failed: [] };
   }
-  const lock = await acquireLock(port.stateRemote, port.app, {
-    command,
-    waitMs: port.lockWaitMs ?? 0,
-    root: port.stateRoot ?? DEFAULT_STATE_ROOT,
-    log: port.log,
-    onWait: (holder) => port.log.info(`waiting for the cluster lock held by ${holder?.holder ?? 'unknown'} (${holder?.command ?? '?'})`),
-  });
+  const lock = await acquirePortLock(port, command);
   try {
     const fenced = fencedControl(withTls, lock) as typeof withTls;
     // an interrupted release change is repaired first, as every command under the lock does
