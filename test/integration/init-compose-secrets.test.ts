@@ -4,11 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { runCli, repoRoot } from '../support/cli.js';
-import { freeSubnet, removeByPrefix } from '../support/cluster.js';
-import { buildPostgresImage, loadIntoNode } from '../support/postgres-image.js';
+import { removeByPrefix } from '../support/cluster.js';
+import { upOneNodeWithOfflinePostgres } from '../support/compose-cluster.js';
 
 /**
  * A compose app of a common public shape, deployed offline: a backend built from a multi-stage Dockerfile with
@@ -58,16 +57,7 @@ describe('depl init from a compose file with secrets, a bound file and a build t
   });
 
   it('deploys: the backend answers through the edge at its version host and the live domain, and PostgreSQL took the secret', async () => {
-    const document = parseDocument(await readFile(configFile, 'utf8'));
-    document.setIn(['provider', 'subnet'], await freeSubnet());
-    document.setIn(['provider', 'prefix'], prefix);
-    document.setIn(['provider', 'nodes'], 1);
-    document.setIn(['images', 'postgres:16'], await buildPostgresImage());
-    await writeFile(configFile, document.toString());
-
-    const up = await cli(['node-up']);
-    expect(up.exitCode, up.stderr.slice(-2000)).toBe(0);
-    await loadIntoNode(String(document.getIn(['images', 'postgres:16'])), `${prefix}-node-1`);
+    await upOneNodeWithOfflinePostgres(configFile, prefix, cli);
     const install = await cli(['buildinst', '--version', 'v1']);
     expect(install.exitCode, install.stderr.slice(-3000)).toBe(0);
     const switched = await cli(['switch', 'v1']);

@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { parseSecretsFile } from '../../src/plan/secrets.js';
 import { cliEntry, runCli, repoRoot } from '../support/cli.js';
-import { freeSubnet, removeByPrefix } from '../support/cluster.js';
-import { buildPostgresImage, loadIntoNode } from '../support/postgres-image.js';
+import { removeByPrefix } from '../support/cluster.js';
+import { upOneNodeWithOfflinePostgres } from '../support/compose-cluster.js';
 
 /**
  * "Deploy your own app": a team with a compose.yaml (a web service and a worker from one build, Redis and
@@ -54,17 +53,8 @@ describe('depl init from a compose file, deployed', () => {
   });
 
   it('deploys: node-up, buildinst, switch, and the web service answers through the edge', async () => {
-    const document = parseDocument(await readFile(configFile, 'utf8'));
-    document.setIn(['provider', 'subnet'], await freeSubnet());
-    document.setIn(['provider', 'prefix'], prefix);
-    document.setIn(['provider', 'nodes'], 1);
     // no registry here: postgres:16 is made offline (redis:7 and node are depl's own offline images)
-    document.setIn(['images', 'postgres:16'], await buildPostgresImage());
-    await writeFile(configFile, document.toString());
-
-    const up = await cli(['node-up']);
-    expect(up.exitCode, up.stderr.slice(-2000)).toBe(0);
-    await loadIntoNode(String(document.getIn(['images', 'postgres:16'])), `${prefix}-node-1`);
+    await upOneNodeWithOfflinePostgres(configFile, prefix, cli);
 
     const install = await cli(['buildinst', '--version', 'v1', '--json']);
     expect(install.exitCode, install.stderr.slice(-3000)).toBe(0);
