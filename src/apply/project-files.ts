@@ -2,6 +2,8 @@ import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
+import { contextWithinOperatorPath } from '../plan/build-context.js';
+import { backupFilePattern, operatorPaths, projectFacts } from '../plan/operator-files.js';
 import { MAX_CONFIG_BYTES, projectSource, targetUnder } from '../plan/project-files.js';
 import type { ProjectFile } from '../plan/services.js';
 
@@ -12,6 +14,12 @@ import type { ProjectFile } from '../plan/services.js';
  */
 export async function readProjectFiles(loaded: LoadedConfig): Promise<ProjectFile[]> {
   const out: ProjectFile[] = [];
+  // depl's own files (.depl/, depl.yaml, the SSH key, backups...) never become swarm configs, which anyone who
+  // can reach the swarm can read: a folder mounted whole leaves them out, as a build context does
+  const project = projectFacts(loaded);
+  const operator = operatorPaths(project);
+  const backups = backupFilePattern(project.app, project.accessories);
+  const isOperatorFile = (file: string) => contextWithinOperatorPath(file, operator) !== null || (backups?.test(path.basename(file)) ?? false);
   const owners = [...Object.entries(loaded.config.services), ...Object.entries(loaded.config.accessories)] as [string, { files: Record<string, string> }][];
   for (const [owner, entry] of owners) {
     for (const [target, source] of Object.entries(entry.files)) {
@@ -21,8 +29,11 @@ export async function readProjectFiles(loaded: LoadedConfig): Promise<ProjectFil
       const absolute = path.join(loaded.root, checked.path);
       const stats = await lstat(absolute).catch(() => null);
       if (stats === null) throw new UserError(`${where}: no file or folder at ${absolute}`, 'Paths under files: are relative to depl.yaml\'s folder.', 'PROJECT_FILE_MISSING');
+      if (isOperatorFile(absolute)) {
+        throw new UserError(`${where}: ${absolute} is one of depl's own files (the cluster's key, secrets, config or backups)`, 'Mount a file of the app instead; depl never hands its own files to a service.', 'PROJECT_FILE_OPERATOR');
+      }
       if (stats.isDirectory()) {
-        for (const relative of await filesUnder(absolute, where)) out.push(await fileAt(owner, targetUnder(target, relative), path.join(absolute, relative), where));
+        for (const relative of await filesUnder(absolute, where, isOperatorFile)) out.push(await fileAt(owner, targetUnder(target, relative), path.join(absolute, relative), where));
       } else if (stats.isFile()) {
         out.push(await fileAt(owner, target, absolute, where));
       } else {
@@ -41,11 +52,13 @@ async function fileAt(owner: string, target: string, file: string, where: string
   return { owner, target, data };
 }
 
-async function filesUnder(dir: string, where: string, prefix = ''): Promise<string[]> {
+/** The regular files under `dir`, relative to it; `skip`ped paths (depl's own files) are neither listed nor entered. */
+async function filesUnder(dir: string, where: string, skip: (file: string) => boolean, prefix = ''): Promise<string[]> {
   const found: string[] = [];
   for (const entry of (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     const relative = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-    if (entry.isDirectory()) found.push(...await filesUnder(dir, where, relative));
+    if (skip(path.join(dir, relative))) continue;
+    if (entry.isDirectory()) found.push(...await filesUnder(dir, where, skip, relative));
     else if (entry.isFile()) found.push(relative);
     else throw new UserError(`${where}: ${path.join(dir, relative)} is a symlink or special file`, 'Replace it with the file itself: a link may point out of the project.', 'PROJECT_FILE_KIND');
   }

@@ -35,6 +35,23 @@ describe('project files mounted as swarm configs', () => {
     ]);
   });
 
+  it("never mounts depl's own files: a folder mounted whole leaves them out, and naming one is refused (exit 2)", async () => {
+    const whole = await project('{ /app: . }');
+    await mkdir(path.join(whole.root, '.depl', 'backups'), { recursive: true });
+    await writeFile(path.join(whole.root, '.depl', 'id_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY-----\n');
+    await writeFile(path.join(whole.root, '.depl', 'secrets'), 'db_password=x\n');
+    await writeFile(whole.file, yaml('{ /app: . }'));
+    const targets = (await readProjectFiles(whole)).map((f) => f.target);
+    expect(targets).toEqual(['/app/nginx.conf', '/app/prom/prometheus.yml', '/app/prom/rules/a.yml']);
+    for (const named of ['.depl/secrets', 'depl.yaml', '.depl']) {
+      const refused = await project(`{ /x: ${named} }`);
+      await mkdir(path.join(refused.root, '.depl'), { recursive: true });
+      await writeFile(path.join(refused.root, '.depl', 'secrets'), 'db_password=x\n');
+      await writeFile(refused.file, yaml(`{ /x: ${named} }`));
+      await expect(readProjectFiles(refused)).rejects.toMatchObject({ code: 'PROJECT_FILE_OPERATOR', exitCode: 2 });
+    }
+  });
+
   it('names each config after its content, so a changed file is a new config', () => {
     const a = projectFileDocument('shop', { owner: 'proxy', target: '/x', data: Buffer.from('one') });
     const b = projectFileDocument('shop', { owner: 'other', target: '/y', data: Buffer.from('one') });
