@@ -7,15 +7,19 @@ const crawlerSources = { find: /^@depl\/crawler\/(.+)$/, replacement: fileURLToP
 
 export default defineConfig({
   test: {
-    // Integration tests use real Docker, SSH, Redis and nginx and share one engine: files run one at a
-    // time so a 2-core machine does not thrash (unit files are fast either way).
-    fileParallelism: false,
+    // Integration tests use real Docker, SSH, Redis and nginx and share one engine: their files run one at a
+    // time so a 2-core machine does not thrash. Vitest 3 sizes each pool from the root config, so integration
+    // files get the forks pool capped at one worker and unit files the threads pool at full width.
+    poolOptions: { forks: { minForks: 1, maxForks: 1 } },
     projects: [
       {
         resolve: { alias: [crawlerSources] },
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          pool: 'threads',
+          // Unit files finish before the first integration file starts, so they never compete with a cluster.
+          sequence: { groupOrder: 0 },
           testTimeout: 10_000,
         },
       },
@@ -24,6 +28,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          pool: 'forks',
+          sequence: { groupOrder: 1 },
           testTimeout: 300_000,
           hookTimeout: 600_000,
           globalSetup: ['test/support/global-setup.ts'],
