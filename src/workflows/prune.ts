@@ -17,6 +17,8 @@ export interface PruneResult {
   /** The plan that ran (or, for a dry run, would run). */
   plan: PrunePlan;
   dryRun: boolean;
+  /** A dry run's unified diff of the edge's files as its routing change would write them ('' when unchanged). */
+  edgeDiff: string;
 }
 
 export interface PruneOptions {
@@ -54,9 +56,16 @@ export async function pruneVersions(control: ClusterPort, selection: PruneSelect
     const planned = planPruneChange(await readForPrune(control, session, selection));
     if (!planned.ok) throw new UserError(planned.message, planned.hint, planned.code);
     const { plan } = planned;
-    if (!session.dryRun) await applyPlan(plan, pruneApplier(control, session), { log: control.log, ...(options.afterStep ? { afterStep: options.afterStep } : {}) });
-    return { removed: plan.removed, kept: plan.kept, plan, dryRun: session.dryRun };
+    if (session.dryRun) return { removed: plan.removed, kept: plan.kept, plan, dryRun: true, edgeDiff: await edgeDiffOf(plan, session) };
+    await applyPlan(plan, pruneApplier(control, session), { log: control.log, ...(options.afterStep ? { afterStep: options.afterStep } : {}) });
+    return { removed: plan.removed, kept: plan.kept, plan, dryRun: false, edgeDiff: '' };
   });
+}
+
+/** What the plan's routing change would write on the edge: a dry-run session plans it and diffs, writing nothing. */
+async function edgeDiffOf(plan: PrunePlan, session: ReleaseSession): Promise<string> {
+  const change = plan.steps.find((step) => step.kind === 'release-change');
+  return change === undefined ? '' : (await session.change(change.request)).nginxDiff;
 }
 
 async function readForPrune(control: ClusterPort, session: ReleaseSession, selection: PruneSelection) {

@@ -15,8 +15,9 @@ export default async function command(ctx: CommandContext, opts: { keep: number;
   const loaded = await requireConfig(ctx);
   const result = await prune(loaded, { keep: opts.keep, lockWaitMs: lockWait, dryRun: opts.dryRun, ...(branches !== undefined ? { branches } : {}) }, ctx.log);
   if (opts.dryRun) {
-    // the same plan object the applier runs without --dry-run
-    ctx.result(result.plan, renderPlanText(result.plan).trimEnd());
+    // the same plan object the applier runs without --dry-run, and what its routing change would write
+    const text = renderPlanText(result.plan).trimEnd();
+    ctx.result({ ...result.plan, edgeDiff: result.edgeDiff }, result.edgeDiff === '' ? text : `${text}\n\n${result.edgeDiff.trimEnd()}`);
     return;
   }
   const kept = result.kept.map((k) => `${k.version} (${k.why})`).join(', ') || 'none';

@@ -74,6 +74,10 @@ describe('depl prune on the fake cluster', () => {
     const before = await snapshot();
     const dry = await pruneVersions(fake.control, { keep: 1 }, { dryRun: true });
     expect(dry.dryRun).toBe(true);
+    // the edge's routing table loses the pruned versions, shown as the diff the change would write
+    expect(dry.edgeDiff).toMatch(/^-version v1 /m);
+    expect(dry.edgeDiff).toMatch(/^-version v2 /m);
+    expect(dry.edgeDiff).not.toMatch(/^[-+](version|live) v[345]/m);
     expect(await snapshot()).toEqual(before);
     const ran = await pruneVersions(fake.control, { keep: 1 });
     expect(ran.plan).toEqual(dry.plan);
