@@ -5,6 +5,7 @@ import type { ImageKind } from './core/extract.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from './core/job-request.js';
 import { IMAGE_TYPES, type ImageType } from './core/image-type.js';
 import type { LinkScope } from './core/scope.js';
+import type { OptOut } from './core/robots-directives.js';
 import { CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, HOST_SLOT, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
@@ -94,6 +95,10 @@ export interface PageRecord {
   /** The encoding the page was decoded with (WHATWG encoding sniffing). */
   encoding?: string;
   truncated?: boolean;
+  /** The site's opt-outs for this page (X-Robots-Tag, robots meta) this crawler honoured. */
+  optOuts?: OptOut[];
+  /** Images found on the page and left out of the results because of those opt-outs. */
+  imagesWithheld?: number;
   error?: string;
 }
 
@@ -118,7 +123,7 @@ export interface PageTask {
 export const isImageTask = (task: PageTask) => task.depth === IMAGE_TASK_DEPTH;
 
 /** Why an image URL has no stored file. */
-export type ImageFetchOutcome = 'stored' | 'failed' | 'robots' | 'blocked' | 'too-large' | 'not-image' | 'type-not-wanted' | 'cancelled';
+export type ImageFetchOutcome = 'stored' | 'failed' | 'robots' | 'opted-out' | 'blocked' | 'too-large' | 'not-image' | 'type-not-wanted' | 'cancelled';
 
 /** What downloading one image URL gave. */
 export interface ImageFetchRecord {
@@ -133,6 +138,8 @@ export interface ImageFetchRecord {
   width?: number | null;
   height?: number | null;
   sha256?: string;
+  /** The X-Robots-Tag opt-outs the image's answer stated (outcome opted-out). */
+  optOuts?: OptOut[];
   error?: string;
 }
 

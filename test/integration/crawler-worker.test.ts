@@ -18,7 +18,7 @@ import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
-import { sha256Of, syntheticImage } from '../support/synthetic-images.js';
+import { png, sha256Of, syntheticImage } from '../support/synthetic-images.js';
 
 /**
  * The worker side against a real Redis (append-only, so it can be restarted mid-crawl) and a local site.
@@ -235,6 +235,62 @@ describe('crawler workers', () => {
     const pngListing = (await store.imageListing(pngDoc.id, 0, 1000)).items;
     expect(pngListing.find((i) => i.url === `${site.origin}abs/0.jpg`)!.fetch).toMatchObject({ outcome: 'type-not-wanted', type: 'jpeg', width: 30, height: 40 });
     expect(new Set((await store.imageFiles(pngDoc.id)).map((f) => f.type))).toEqual(new Set(['png']));
+  });
+
+  it('honour the site\'s opt-outs: X-Robots-Tag and robots metas on pages and images, for every crawler or named for this one', async () => {
+    // one site, each page stating one opt-out; the images it names are PNGs that differ by shade
+    const pages: Record<string, { headers?: Record<string, string>; html: string }> = {
+      '/': { html: '<a href="/nofollow.html">a</a><a href="/noimages.html">b</a><a href="/agent.html">c</a><img src="/ok.png"><img src="/tagged.png">' },
+      '/nofollow.html': { html: '<meta name="robots" content="nofollow"><a href="/never.html">never</a><img src="/nf.png">' },
+      '/noimages.html': { headers: { 'x-robots-tag': 'noimageindex' }, html: '<img src="/withheld.png"><a href="/after.html">after</a>' },
+      '/agent.html': { headers: { 'x-robots-tag': 'otherbot: noindex, nofollow' }, html: '<meta name="depl-crawler" content="noai"><img src="/ai.png"><a href="/after.html">after</a>' },
+      '/after.html': { html: 'the end' },
+      '/never.html': { html: 'not to be fetched' },
+    };
+    const images = ['/ok.png', '/tagged.png', '/nf.png', '/withheld.png', '/ai.png'];
+    const hits: string[] = [];
+    const server = createServer((req, res) => {
+      hits.push(req.url!);
+      const page = pages[req.url!];
+      if (page !== undefined) {
+        res.writeHead(200, { 'content-type': 'text/html', ...page.headers }).end(page.html);
+        return;
+      }
+      const shade = images.indexOf(req.url!);
+      if (shade < 0) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'image/png', ...(req.url === '/tagged.png' ? { 'x-robots-tag': 'noimageai' } : {}) }).end(png(4, 4, 40 * shade));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    }));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-optouts-'));
+    cleanups.push(() => rm(storePath, { recursive: true, force: true }));
+    const config = { ...configFor(), images: { storePath, maxImageBytes: 1024 * 1024 } };
+    const store = new JobStore(client, config.keyPrefix);
+    await startInProcessWorker(config);
+    const job = await store.create({ urls: [`${origin}/`], maxDepth: 5, maxPages: 100, scope: 'host', fetchImages: true });
+    const doc = await waitForJob(store, job.id, 30_000);
+    expect(doc.status).toBe('done');
+    const byPath = new Map((await store.pages(doc.id, 0, 100)).items.map((p) => [new URL(p.url).pathname, p]));
+    expect([...byPath.keys()].sort()).toEqual(['/', '/after.html', '/agent.html', '/nofollow.html', '/noimages.html']);
+    expect(hits).not.toContain('/never.html');
+    expect(byPath.get('/nofollow.html')).toMatchObject({ optOuts: ['nofollow'], links: 1, images: 1 });
+    expect(byPath.get('/noimages.html')).toMatchObject({ optOuts: ['noimageindex'], images: 1, imagesWithheld: 1 });
+    expect(byPath.get('/agent.html')).toMatchObject({ optOuts: ['noai'], imagesWithheld: 1 });
+    expect(byPath.get('/')!.optOuts).toBeUndefined();
+    // withheld images are neither listed nor fetched; an image whose own answer opts out is fetched once, not kept
+    const listing = (await store.imageListing(doc.id, 0, 100)).items;
+    expect(listing.map((i) => new URL(i.url).pathname).sort()).toEqual(['/nf.png', '/ok.png', '/tagged.png']);
+    expect(hits.filter((h) => h === '/withheld.png' || h === '/ai.png')).toEqual([]);
+    expect(listing.find((i) => i.url.endsWith('/tagged.png'))!.fetch).toMatchObject({ outcome: 'opted-out', optOuts: ['noimageai'] });
+    const stored = await store.imageFiles(doc.id);
+    expect(stored.flatMap((f) => f.urls.map((u) => new URL(u).pathname)).sort()).toEqual(['/nf.png', '/ok.png']);
   });
 
   it('never connect to a private address the config does not allow, linked or redirected to', async () => {

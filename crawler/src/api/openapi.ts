@@ -53,6 +53,8 @@ export const openApiDocument = {
           linksDropped: { type: 'integer', description: 'distinct links left out by the per-page cap' }, imagesDropped: { type: 'integer' },
           linksUnchecked: { type: 'integer', description: 'links the include/exclude patterns could not check (over 2,048 characters, or the page\'s matching budget spent); not followed' },
           truncated: { type: 'boolean' }, error: { type: 'string' },
+          optOuts: { type: 'array', items: { type: 'string', enum: ['noindex', 'nofollow', 'noimageindex', 'noai', 'noimageai'] }, description: 'the site\'s opt-outs for this page (X-Robots-Tag, <meta name="robots">) that were honoured: nofollow leaves its links unfollowed, the others leave its images out of the results' },
+          imagesWithheld: { type: 'integer', description: 'images found on the page and left out because of its opt-outs' },
         },
       },
     },

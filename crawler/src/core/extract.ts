@@ -22,6 +22,8 @@ export interface PageExtract {
   /** Distinct links / images left out because a cap applied (0 when none did). */
   linksDropped: number;
   imagesDropped: number;
+  /** `<meta name content>` pairs that speak to crawlers (name `robots` or one of the extractor's `metaNames`). */
+  robotsMeta: Array<{ name: string; content: string }>;
 }
 
 /**
@@ -73,7 +75,12 @@ export interface Extractor {
   end(): PageExtract;
 }
 
-export function createExtractor(pageUrl: string): Extractor {
+/** At most this many robots metas are kept: a page needs one or two. */
+const MAX_ROBOTS_META = 20;
+
+export function createExtractor(pageUrl: string, options: { metaNames?: readonly string[] } = {}): Extractor {
+  const metaNames = new Set(['robots', ...(options.metaNames ?? [])]);
+  const robotsMeta: PageExtract['robotsMeta'] = [];
   const rawImages = new Map<string, { alt: string; kind: ImageKind }>();
   const rawLinks = new Set<string>();
   let dataImages = 0;
@@ -148,6 +155,8 @@ export function createExtractor(pageUrl: string): Extractor {
       case 'meta': {
         const key = (attribs.property ?? attribs.name ?? '').toLowerCase();
         if (OG_IMAGE.has(key)) addImage(attribs.content, '', 'og');
+        const name = (attribs.name ?? '').trim().toLowerCase();
+        if (metaNames.has(name) && attribs.content !== undefined && robotsMeta.length < MAX_ROBOTS_META) robotsMeta.push({ name, content: attribs.content });
         break;
       }
       case 'link': {
@@ -242,7 +251,7 @@ export function createExtractor(pageUrl: string): Extractor {
       }
       if (rawLinksCapped) linksDropped++;
       if (rawImagesCapped) imagesDropped++;
-      return { images, links, dataImages, linksDropped, imagesDropped };
+      return { images, links, dataImages, linksDropped, imagesDropped, robotsMeta };
     },
   };
 }

@@ -4,11 +4,12 @@ import type { Redis } from 'ioredis';
 import { BlobStore } from '../blob-store.js';
 import { createAddressPolicy } from '../core/address-policy.js';
 import { IMAGE_EXTENSIONS, readImageFacts } from '../core/image-type.js';
+import { keepsImagesOut, type OptOut } from '../core/robots-directives.js';
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
 import { pageMatchBudget, urlFilter, type LinkFilter, type MatchBudget } from '../core/url-patterns.js';
 import type { ServiceConfig } from '../config.js';
-import { isImageTask, JobStore, taskFromFields, type ImageFetchRecord, type ImageFile, type JobMeta, type PageResult, type PageTask } from '../jobs.js';
+import { isImageTask, JobStore, taskFromFields, type ImageFetchRecord, type ImageFile, type JobMeta, type PageRecord, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { RobotsCache } from './robots-cache.js';
 import { sitemapUrls } from './sitemaps.js';
@@ -256,11 +257,16 @@ export class CrawlWorker {
     }
     if (fetched.kind === 'other') {
       await this.finish(messageId, task, {
-        outcome: 'fetched', page: { url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: 0, links: 0 }, images: [], children: [],
+        outcome: 'fetched', page: { url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: 0, links: 0, ...optOutFields(fetched.optOuts, 0) }, images: [], children: [],
       });
       return;
     }
     const { images, links, dataImages, linksDropped, imagesDropped } = fetched.extract;
+    // the site's own opt-outs for this page (X-Robots-Tag, robots meta): nofollow keeps its links unfollowed,
+    // noindex, noimageindex, noai and noimageai keep its images out of the results (they are counted only)
+    const { optOuts } = fetched;
+    const follows = !optOuts.includes('nofollow');
+    const imagesKept = keepsImagesOut(optOuts) ? [] : images;
     const children: PageResult['children'] = [];
     const expanded = task.depth < meta.maxDepth;
     const seeds = meta.seeds.map((s) => new URL(s));
@@ -278,7 +284,7 @@ export class CrawlWorker {
       children.push({ url: link, depth, robotsDisallowed: rules !== undefined && !rules.isAllowed(link) });
     };
     const pageBudget = pageMatchBudget();
-    if (expanded) for (const link of links) admit(link, task.depth + 1, pageBudget);
+    if (expanded && follows) for (const link of links) admit(link, task.depth + 1, pageBudget);
     // sitemaps are optional seeds: read once per job and origin, when a start URL is fetched
     if (meta.options.useSitemaps && task.depth === 0 && meta.seeds.includes(task.url) && this.firstSeedOfOrigin(meta, url)) {
       // up to 50,000 URLs: a budget of their own, so they do not take the page's
@@ -296,9 +302,10 @@ export class CrawlWorker {
         ...(imagesDropped > 0 ? { imagesDropped } : {}),
         ...(linksUnchecked > 0 ? { linksUnchecked } : {}),
         ...(fetched.truncated ? { truncated: true } : {}),
+        ...optOutFields(optOuts, images.length - imagesKept.length),
       },
       imagePage: fetched.finalUrl,
-      images,
+      images: imagesKept,
       children,
       expandable: true,
       expanded,
@@ -335,6 +342,10 @@ export class CrawlWorker {
     const seen = { url: task.url, status: fetched.status, finalUrl: fetched.finalUrl, contentType: fetched.contentType };
     if (fetched.kind === 'too-large') {
       await this.finishImage(messageId, task, { ...seen, outcome: 'too-large', error: `larger than maxImageBytes (${meta.options.maxImageBytes})` });
+      return;
+    }
+    if (keepsImagesOut(fetched.optOuts)) {
+      await this.finishImage(messageId, task, { ...seen, outcome: 'opted-out', optOuts: fetched.optOuts });
       return;
     }
     const body = fetched.body;
@@ -485,4 +496,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       reject(signal.reason as Error);
     }, { once: true });
   });
+}
+
+/** What a page record says about the site's opt-outs: which applied, and how many found images they withheld. */
+function optOutFields(optOuts: OptOut[], imagesWithheld: number): Pick<PageRecord, 'optOuts' | 'imagesWithheld'> {
+  return { ...(optOuts.length > 0 ? { optOuts } : {}), ...(imagesWithheld > 0 ? { imagesWithheld } : {}) };
 }

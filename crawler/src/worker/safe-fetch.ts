@@ -5,6 +5,7 @@ import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { AddressPolicy } from '../core/address-policy.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
+import { mergeOptOuts, optOutsFromHeader, optOutsFromMeta, productToken, type OptOut } from '../core/robots-directives.js';
 import { parseHttpUrl } from '../core/url.js';
 
 /**
@@ -91,19 +92,30 @@ export interface FetchLimits {
 }
 
 export type PageFetch =
-  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean; encoding: string }
-  | { kind: 'other'; status: number; finalUrl: string; contentType: string }
+  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean; encoding: string; optOuts: OptOut[] }
+  | { kind: 'other'; status: number; finalUrl: string; contentType: string; optOuts: OptOut[] }
   | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string };
 
 export type BytesFetch =
-  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer }
+  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer; optOuts: OptOut[] }
   | { kind: 'too-large'; status: number; finalUrl: string; contentType: string }
   | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string };
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export class SafeFetcher {
-  constructor(private readonly agent: Agent, private readonly limits: FetchLimits) {}
+  /** The name a site's X-Robots-Tag or robots meta may address this crawler by. */
+  private readonly token: string;
+
+  constructor(private readonly agent: Agent, private readonly limits: FetchLimits) {
+    this.token = productToken(limits.userAgent);
+  }
+
+  /** The opt-outs the response's X-Robots-Tag headers state for this crawler. */
+  private headerOptOuts(response: Dispatcher.ResponseData): OptOut[] {
+    const values = response.headers['x-robots-tag'];
+    return values === undefined ? [] : optOutsFromHeader(Array.isArray(values) ? values : [values], this.token);
+  }
 
   /** GET a page, following redirects by hand, parsing HTML as it streams in. Throws on network errors. */
   async fetchPage(url: string, signal?: AbortSignal, checkHop?: HopCheck): Promise<PageFetch> {
@@ -126,9 +138,9 @@ export class SafeFetcher {
     if (!/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(contentType)) {
       // Only HTML is parsed; anything else is closed without reading it.
       discard(response.body);
-      return { kind: 'other', status, finalUrl, contentType };
+      return { kind: 'other', status, finalUrl, contentType, optOuts: this.headerOptOuts(response) };
     }
-    const extractor = createExtractor(finalUrl);
+    const extractor = createExtractor(finalUrl, { metaNames: [this.token] });
     // The encoding is sniffed (WHATWG) from the first 1024 bytes, then the body is decoded as it streams in.
     let decoder: TextDecoder | undefined;
     let head: Buffer[] = [];
@@ -161,7 +173,9 @@ export class SafeFetcher {
       extractor.write(decoder.decode(start, { stream: true }));
     }
     extractor.write(decoder.decode());
-    return { kind: 'html', status, finalUrl, extract: extractor.end(), truncated, encoding: decoder.encoding };
+    const extract = extractor.end();
+    const optOuts = mergeOptOuts(this.headerOptOuts(response), optOutsFromMeta(extract.robotsMeta, this.token));
+    return { kind: 'html', status, finalUrl, extract, truncated, encoding: decoder.encoding, optOuts };
   }
 
   /**
@@ -193,7 +207,7 @@ export class SafeFetcher {
         }
         chunks.push(chunk);
       }
-      return { kind: 'bytes', status, finalUrl, contentType, body: Buffer.concat(chunks) };
+      return { kind: 'bytes', status, finalUrl, contentType, body: Buffer.concat(chunks), optOuts: this.headerOptOuts(response) };
     } finally {
       release();
     }
