@@ -39,6 +39,11 @@ const workerSchema = z.strictObject({
   hostDelayMs: z.number().int().min(0).default(0),
   /** Crawl-delay values above this are capped, so one host cannot park a job for hours. */
   maxHostDelayMs: z.number().int().min(0).default(10_000),
+  /**
+   * A host that answers 429 or 503 gets a gap of its own between requests, across all workers: at least
+   * retryBaseMs and its Retry-After, doubled on every such answer up to this, shrunk by a fifth on every normal one.
+   */
+  maxHostBackoffMs: z.number().int().min(0).default(600_000),
   userAgent: z.string().min(1).default('depl-crawler/0.1 (+https://github.com/depl)'),
   /** On SIGTERM, in-flight pages get this long to finish; the rest are handed back. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),

@@ -8,7 +8,7 @@ import type { LinkScope } from './core/scope.js';
 import type { OptOut } from './core/robots-directives.js';
 import { CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
-import { CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, HOST_SLOT, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
+import { CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_SLOT, PENALISE_HOST, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
 
 export { IMAGE_TASK_DEPTH, MAX_PAGES_PER_IMAGE };
 
@@ -192,6 +192,8 @@ const scripts = {
   promote: new LuaScript(PROMOTE_DUE),
   release: new LuaScript(RELEASE_TASK),
   hostSlot: new LuaScript(HOST_SLOT),
+  penaliseHost: new LuaScript(PENALISE_HOST),
+  easeHost: new LuaScript(EASE_HOST),
   cancel: new LuaScript(CANCEL_JOB),
   completeImage: new LuaScript(COMPLETE_IMAGE),
 };
@@ -368,9 +370,19 @@ export class JobStore {
     await scripts.release.run(this.redis, [this.keys.tasks], [CONSUMER_GROUP, messageId, task.job, task.url, task.depth, task.attempt]);
   }
 
-  async hostSlot(hostname: string, intervalMs: number, maxWaitMs: number): Promise<{ reserved: boolean; waitMs: number }> {
-    const [reserved, waitMs] = (await scripts.hostSlot.run(this.redis, [this.keys.host(hostname)], [intervalMs, maxWaitMs])) as [number, number];
-    return { reserved: reserved === 1, waitMs };
+  async hostSlot(hostname: string, intervalMs: number, maxWaitMs: number): Promise<{ reserved: boolean; waitMs: number; penaltyMs: number }> {
+    const [reserved, waitMs, penaltyMs] = (await scripts.hostSlot.run(this.redis, [this.keys.host(hostname), this.keys.hostPenalty(hostname)], [intervalMs, maxWaitMs])) as [number, number, number];
+    return { reserved: reserved === 1, waitMs, penaltyMs };
+  }
+
+  /** A host answered 429/503: raises its penalty and keeps every worker away until Retry-After; returns the penalty. */
+  async penaliseHost(hostname: string, retryAfterMs: number, baseMs: number, maxMs: number): Promise<number> {
+    return Number(await scripts.penaliseHost.run(this.redis, [this.keys.hostPenalty(hostname), this.keys.host(hostname)], [Math.max(0, Math.round(retryAfterMs)), baseMs, maxMs]));
+  }
+
+  /** A penalised host answered normally: its penalty shrinks; returns what is left (0: recovered). */
+  async easeHost(hostname: string, baseMs: number): Promise<number> {
+    return Number(await scripts.easeHost.run(this.redis, [this.keys.hostPenalty(hostname)], [baseMs]));
   }
 
   /** Counts one more takeover of a URL's task from a silent worker; returns the total. */

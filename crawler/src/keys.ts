@@ -37,6 +37,8 @@ export interface CrawlerKeys {
   robotsSizes: string;
   robotsBytes: string;
   host(hostname: string): string;
+  /** A host's back-off after 429/503 answers, in ms (see PENALISE_HOST). */
+  hostPenalty(hostname: string): string;
 }
 
 export function crawlerKeys(prefix: string): CrawlerKeys {
@@ -59,6 +61,7 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
     robotsSizes: `${prefix}robots-sizes`,
     robotsBytes: `${prefix}robots-bytes`,
     host: (hostname) => `${prefix}host:${hostname}`,
+    hostPenalty: (hostname) => `${prefix}host-penalty:${hostname}`,
   };
 }
 

@@ -274,18 +274,52 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1`;
 
 /**
- * Per-host politeness shared by all workers: hands out request slots at least intervalMs apart.
- * KEYS: host. ARGV: intervalMs, maxWaitMs. Returns {reserved 0|1, waitMs}; nothing is reserved when the
- * wait would exceed maxWaitMs (the caller delays the task instead of holding a slot it cannot use).
+ * Per-host politeness shared by all workers: hands out request slots at least intervalMs apart, or the host's
+ * back-off penalty apart when that is larger (PENALISE_HOST).
+ * KEYS: host slot, host penalty. ARGV: intervalMs, maxWaitMs. Returns {reserved 0|1, waitMs, penaltyMs}; nothing
+ * is reserved when the wait would exceed maxWaitMs (the caller delays the task instead of holding a slot it
+ * cannot use).
  */
 export const HOST_SLOT = `${NOW}
-local interval = tonumber(ARGV[1])
+local penalty = tonumber(redis.call('GET', KEYS[2]) or '0')
+local interval = math.max(tonumber(ARGV[1]), penalty)
 local nextFree = tonumber(redis.call('GET', KEYS[1]) or '0')
 local slot = math.max(now, nextFree)
 local wait = slot - now
-if wait > tonumber(ARGV[2]) then return {0, wait} end
-redis.call('SET', KEYS[1], slot + interval, 'PX', wait + interval + 60000)
-return {1, wait}`;
+if wait > tonumber(ARGV[2]) then return {0, wait, penalty} end
+if interval > 0 then redis.call('SET', KEYS[1], slot + interval, 'PX', wait + interval + 60000) end
+return {1, wait, penalty}`;
+
+/**
+ * A host answered 429 or 503. Its penalty (the least gap between two requests to it, across all workers) at
+ * least doubles, to no less than ARGV[2] and the Retry-After, and no more than ARGV[3]; no request goes to it
+ * before the Retry-After (or the penalty) has passed, capped at ARGV[3]. A penalty not renewed for an hour is
+ * forgotten. KEYS: the host's penalty, the host's slot. ARGV: retryAfterMs, baseMs, maxMs. Returns the penalty.
+ */
+export const PENALISE_HOST = `${NOW}
+local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+local retryAfter = tonumber(ARGV[1])
+local maxMs = tonumber(ARGV[3])
+local penalty = math.min(maxMs, math.max(old * 2, tonumber(ARGV[2]), retryAfter))
+redis.call('SET', KEYS[1], penalty, 'PX', 3600000)
+local quiet = math.min(maxMs, math.max(retryAfter, penalty))
+local nextFree = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now + quiet > nextFree then redis.call('SET', KEYS[2], now + quiet, 'PX', quiet + 60000) end
+return penalty`;
+
+/**
+ * A penalised host answered normally: its penalty shrinks by a fifth, and goes once below ARGV[1] (the host
+ * has recovered). KEYS: the host's penalty. ARGV: baseMs. Returns the penalty left (0: none).
+ */
+export const EASE_HOST = `
+local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+local eased = math.floor(old * 0.8)
+if eased < tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], eased, 'PX', 3600000)
+return eased`;
 
 /** Cancels a running job. KEYS: job. Returns the previous status, or false when there is no such job. */
 export const CANCEL_JOB = `${NOW}

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
 import { PATTERN_LIMITS } from '../../crawler/src/core/url-patterns.js';
+import { crawlerKeys } from '../../crawler/src/keys.js';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
@@ -291,6 +292,48 @@ describe('crawler workers', () => {
     expect(listing.find((i) => i.url.endsWith('/tagged.png'))!.fetch).toMatchObject({ outcome: 'opted-out', optOuts: ['noimageai'] });
     const stored = await store.imageFiles(doc.id);
     expect(stored.flatMap((f) => f.urls.map((u) => new URL(u).pathname)).sort()).toEqual(['/nf.png', '/ok.png']);
+  });
+
+  it('back off from a host that answers 429 for its Retry-After, across workers, then recover step by step', async () => {
+    // the first page request after the start page is answered 429 with Retry-After: 1; every other one is a page
+    const times: Array<{ url: string; at: number }> = [];
+    let throttledAt: number | undefined;
+    const server = createServer((req, res) => {
+      times.push({ url: req.url!, at: Date.now() });
+      if (req.url === '/') {
+        res.writeHead(200, { 'content-type': 'text/html' }).end(Array.from({ length: 12 }, (_, i) => `<a href="/p/${i}">${i}</a>`).join(''));
+      } else if (req.url!.startsWith('/p/') && throttledAt === undefined) {
+        throttledAt = Date.now();
+        res.writeHead(429, { 'retry-after': '1' }).end();
+      } else if (req.url!.startsWith('/p/')) {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('a page');
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    }));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const config = configFor({ concurrency: 4 });
+    const store = new JobStore(client, config.keyPrefix);
+    const workers = [await startInProcessWorker(config), await startInProcessWorker(config)];
+    const job = await store.create({ urls: [`http://${host}/`], maxDepth: 1, maxPages: 100, scope: 'host' });
+    const doc = await waitForJob(store, job.id, 30_000);
+    expect(doc.counts).toMatchObject({ fetched: 13, failed: 0 });
+    expect(workers.reduce((sum, w) => sum + w.stats.hostBackoffs, 0)).toBe(1);
+    // what was in flight when the 429 went out may still arrive; nothing is sent after it until Retry-After passed
+    const after = times.filter((t) => t.at > throttledAt! + 100);
+    expect(after.length).toBeGreaterThan(3);
+    expect(after.filter((t) => t.at < throttledAt! + 950), JSON.stringify(times)).toEqual([]);
+    // then one request per penalty (1 s, shrinking by a fifth per answer), from both workers together
+    const gaps = after.slice(1).map((t, i) => t.at - after[i]!.at);
+    gaps.forEach((gap, i) => expect(gap, JSON.stringify(gaps)).toBeGreaterThan(1000 * 0.8 ** (i + 1) - 30));
+    const left = Number(await client.get(crawlerKeys(config.keyPrefix).hostPenalty(host)));
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(1000);
   });
 
   it('never connect to a private address the config does not allow, linked or redirected to', async () => {

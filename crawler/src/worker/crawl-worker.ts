@@ -64,7 +64,7 @@ export class CrawlWorker {
   private loops: Promise<unknown>[] = [];
   private timers: NodeJS.Timeout[] = [];
   private wake: (() => void) | undefined;
-  readonly stats = { completed: 0, duplicates: 0, retried: 0, takenOver: 0, released: 0, imagesStored: 0 };
+  readonly stats = { completed: 0, duplicates: 0, retried: 0, takenOver: 0, released: 0, imagesStored: 0, hostBackoffs: 0 };
 
   constructor(private readonly options: CrawlWorkerOptions) {
     const { config } = options;
@@ -91,6 +91,7 @@ export class CrawlWorker {
     this.every(Math.max(100, Math.floor(visibility / 3)), () => this.heartbeat(), true);
     this.every(Math.max(100, Math.floor(visibility / 2)), () => this.takeOver());
     this.every(250, () => this.store.promoteDue().then(() => undefined));
+
     this.loops.push(this.readLoop());
   }
 
@@ -220,17 +221,18 @@ export class CrawlWorker {
       else await this.finish(messageId, task, { outcome: 'robots', page: { url: task.url, depth: task.depth, outcome: 'robots' }, images: [], children: [] });
       return;
     }
+    // asked for every request, not only where a delay is configured: another worker's back-off from this host
+    // (a 429 a moment ago) must hold this request too
     const interval = Math.max(config.worker.hostDelayMs, Math.min((rules.crawlDelaySeconds ?? 0) * 1000, config.worker.maxHostDelayMs));
-    if (interval > 0) {
-      const slot = await this.store.hostSlot(url.host, interval, MAX_INLINE_HOST_WAIT_MS);
-      if (!slot.reserved) {
-        await this.store.delay(messageId, task, slot.waitMs);
-        return;
-      }
-      if (slot.waitMs > 0) await sleep(slot.waitMs, signal);
+    const slot = await this.store.hostSlot(url.host, interval, MAX_INLINE_HOST_WAIT_MS);
+    if (!slot.reserved) {
+      await this.store.delay(messageId, task, slot.waitMs);
+      return;
     }
+    if (slot.waitMs > 0) await sleep(slot.waitMs, signal);
+    const penalised = slot.penaltyMs > 0;
     if (image) {
-      await this.downloadImage(messageId, task, meta, signal);
+      await this.downloadImage(messageId, task, meta, signal, penalised);
       return;
     }
     let fetched;
@@ -245,6 +247,7 @@ export class CrawlWorker {
       await this.failOrRetry(messageId, task, error, undefined);
       return;
     }
+    await this.adaptToHost(url.host, fetched, penalised);
     if (fetched.kind === 'http-error') {
       if (verdictForStatus(fetched.status) === 'retry' && task.attempt < config.worker.maxAttempts) {
         await this.retry(messageId, task, parseRetryAfter(fetched.retryAfter, Date.now()));
@@ -318,7 +321,7 @@ export class CrawlWorker {
    * An image task: the bytes (capped at the job's maxImageBytes), their type sniffed and size read from them,
    * their SHA-256, and the content kept once in the image store under that hash.
    */
-  private async downloadImage(messageId: string, task: PageTask, meta: JobMeta, signal: AbortSignal): Promise<void> {
+  private async downloadImage(messageId: string, task: PageTask, meta: JobMeta, signal: AbortSignal, penalised: boolean): Promise<void> {
     let fetched;
     try {
       fetched = await this.fetcher.fetchBytes(task.url, meta.options.maxImageBytes, signal, this.checkRedirect);
@@ -331,6 +334,7 @@ export class CrawlWorker {
       await this.failOrRetry(messageId, task, error, undefined);
       return;
     }
+    await this.adaptToHost(new URL(task.url).host, fetched, penalised);
     if (fetched.kind === 'http-error') {
       if (verdictForStatus(fetched.status) === 'retry' && task.attempt < this.options.config.worker.maxAttempts) {
         await this.retry(messageId, task, parseRetryAfter(fetched.retryAfter, Date.now()));
@@ -404,6 +408,21 @@ export class CrawlWorker {
     }
     if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'failed', error: describe(error) });
     else await this.finish(messageId, task, { outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', error: describe(error) }, images: [], children: [] });
+  }
+
+  /**
+   * Per-host politeness that follows the host's answers: 429 (Too Many Requests) or 503 (Service Unavailable)
+   * raise the host's gap for every worker and keep them all away until its Retry-After; a normal answer from a
+   * penalised host lowers the gap again.
+   */
+  private async adaptToHost(host: string, fetched: { kind: string; status: number; retryAfter?: string }, penalised: boolean): Promise<void> {
+    const { retryBaseMs, maxHostBackoffMs } = this.options.config.worker;
+    if (fetched.kind === 'http-error' && (fetched.status === 429 || fetched.status === 503)) {
+      await this.store.penaliseHost(host, parseRetryAfter(fetched.retryAfter, Date.now()) ?? 0, retryBaseMs, maxHostBackoffMs);
+      this.stats.hostBackoffs++;
+    } else if (fetched.kind !== 'http-error' && penalised) {
+      await this.store.easeHost(host, retryBaseMs);
+    }
   }
 
   private async retry(messageId: string, task: PageTask, retryAfterMs: number | undefined): Promise<void> {
