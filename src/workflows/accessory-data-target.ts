@@ -34,16 +34,24 @@ export function accessoryDataOn(cluster: Cluster, manager: Engine, config: DeplC
     if (accessory === undefined) throw new OperationError(`no accessory named ${name} in depl.yaml`, undefined, 'NO_SUCH_ACCESSORY');
     return accessory;
   };
+  // the running task's container, looked up once (a snapshot's progress is polled) and again after a stop or start
+  const containers = new Map<string, { node: string; containerId: string }>();
   /** The running task's container and node; throws when none runs. */
   const running = async (name: string): Promise<{ node: string; containerId: string; engine: Engine }> => {
-    const place = await findAccessory(manager, app, name);
-    if (place === null || place.containerId === null || place.node === null) {
-      throw new OperationError(`accessory ${name} has no running task`, `See \`docker service ps ${name}\` on the manager.`, 'ACCESSORY_NOT_RUNNING');
+    let found = containers.get(name);
+    if (found === undefined) {
+      const place = await findAccessory(manager, app, name);
+      if (place === null || place.containerId === null || place.node === null) {
+        throw new OperationError(`accessory ${name} has no running task`, `See \`docker service ps ${name}\` on the manager.`, 'ACCESSORY_NOT_RUNNING');
+      }
+      found = { node: place.node, containerId: place.containerId };
+      containers.set(name, found);
     }
-    return { node: place.node, containerId: place.containerId, engine: await engineOf(place.node) };
+    return { ...found, engine: await engineOf(found.node) };
   };
   return {
     async place(name) {
+      containers.delete(name);
       const place = await findAccessory(manager, app, name);
       if (place === null) return null;
       const paused = place.containerId !== null && place.node !== null ? await isPaused(await engineOf(place.node), place.containerId) : false;
@@ -66,10 +74,12 @@ export function accessoryDataOn(cluster: Cluster, manager: Engine, config: DeplC
       await unpauseContainer(engine, containerId);
     },
     async stop(name) {
+      containers.delete(name);
       await scaleService(manager, name, 0);
       await waitStopped(manager, name, 120_000);
     },
     async start(name, timeoutMs) {
+      containers.delete(name);
       const before = new Set((await findAccessory(manager, app, name))?.taskIds ?? []);
       await scaleService(manager, name, 1);
       await waitForServices(manager, [{ name, replicas: 1 }], { timeoutMs, ignoreTasks: before, stableMs: 1_000 }, log);
