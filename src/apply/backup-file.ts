@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { OperationError, UserError } from '../errors.js';
-import { MANIFEST_NAME, parseManifest, renderManifest, type BackupManifest } from '../plan/backup.js';
+import { MANIFEST_NAME, parseManifest, renderManifest, type BackupManifest, type RestoreEntry } from '../plan/backup.js';
 import { BACKUPS_FOLDER } from '../plan/operator-files.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { ensurePrivateDir } from './secrets-store.js';
@@ -184,4 +184,30 @@ export async function volumeRootOwner(file: string, name: string): Promise<{ uid
     extract.on('error', reject);
     payload.pipe(extract);
   });
+}
+
+/** A tar of the files a Redis restore writes, each file's content streamed from the backup's RDB. */
+export function redisRestoreArchive(entries: RestoreEntry[], backupFile: string, manifest: BackupManifest, owner: { uid: number; gid: number }, mtime: Date): Readable {
+  const pack = tar.pack();
+  const out = new PassThrough();
+  pack.pipe(out);
+  void (async () => {
+    for (const entry of entries) {
+      const header = { name: entry.name, mode: entry.mode, uid: owner.uid, gid: owner.gid, mtime };
+      if (entry.type === 'directory') {
+        pack.entry({ ...header, type: 'directory' });
+      } else if (entry.content !== undefined && 'text' in entry.content) {
+        pack.entry({ ...header, type: 'file' }, entry.content.text);
+      } else {
+        const rdb = await openPayload(backupFile, manifest.payload.file);
+        await new Promise<void>((resolve, reject) => {
+          const sink = pack.entry({ ...header, type: 'file', size: manifest.payload.size }, (error) => (error ? reject(error) : resolve()));
+          rdb.on('error', reject);
+          rdb.pipe(sink);
+        });
+      }
+    }
+    pack.finalize();
+  })().catch((error: Error) => out.destroy(error));
+  return out;
 }

@@ -143,6 +143,7 @@ export function buildProgram(run: Runner): Command {
     .description("a consistent snapshot of an accessory's volume (Redis: BGSAVE, online; others: paused while copied) to a file in .depl/backups/")
     .argument('<accessory>', 'an accessory in depl.yaml')
     .option('--output <file>', 'where to write it (default: .depl/backups/<app>-<accessory>-<time>.tar beside depl.yaml; never overwritten)')
+    .option('--dry-run', 'print the plan (resume, snapshot or pause, copy); write and change nothing')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((accessory, opts) => run(() => import('./commands/backup.js'), accessory, opts));
 
@@ -151,6 +152,7 @@ export function buildProgram(run: Runner): Command {
     .argument('<accessory>', 'an accessory in depl.yaml')
     .argument('<file>', 'a file written by depl backup')
     .option('--force', 'restore even while installed versions use the accessory')
+    .option('--dry-run', 'check the file and print the plan (record, stop, copy, replace, start, verify); change nothing')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((accessory, file, opts) => run(() => import('./commands/restore.js'), accessory, file, opts));
 

@@ -3,7 +3,7 @@ import { ensureBaseImages } from '../apply/base-images.js';
 import { managerEngine, type Engine } from '../apply/docker.js';
 import { operatorHooks } from '../apply/hooks.js';
 import { readInstallIntent } from '../apply/install-intent.js';
-import { describeHolder, withLock, type HeldLock } from '../apply/lock.js';
+import type { HeldLock } from '../apply/lock.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import { resolveSecrets } from '../apply/secrets-store.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -24,6 +24,7 @@ import { clusterPortFor, fencedControl, operator, type ClusterPort, type Install
 import { applyInstallPlan } from './install-apply.js';
 import { repairInterruptedInstall } from './install-repair.js';
 import { installTargetOn } from './install-target.js';
+import { withPortLock } from './lock-session.js';
 import { openRelease } from './release.js';
 import { releaseTarget, resolveBuildInputs } from './release-target.js';
 import { readCertificateFiles } from './tls/certificates.js';
@@ -88,6 +89,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
     // the edge's site is the running edge's once the plan's ensure-edge step has run (it may not run yet)
     const port = {
       ...(await clusterPortFor(cluster, config, log, { filesOnly: true })),
+      lockWaitMs: options.lockWaitMs ?? 0,
       hooks: operatorHooks(loaded.root, loaded.config, log),
       install: installTargetOn(loaded, cluster, opened, inputs, log),
     };
@@ -97,12 +99,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       const plan = await readAndPlan(port, { ...request, config: config, notes: baseImages.length > 0 ? [`images ${baseImages.join(', ')} are not on the manager: depl makes its offline ones first`] : [] });
       return { version: plan.version, url: plan.url, services: plan.services, plan, timings: { build: 0, distribute: 0, install: 0, total: 0 } };
     }
-    return await withLock(cluster.manager, config.app, {
-      command,
-      waitMs: options.lockWaitMs ?? 0,
-      log,
-      onWait: (holder) => log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
-    }, (lock) => install(port, lock, request, options, {
+    return await withPortLock(port, command, (lock) => install(port, lock, request, options, {
       // tls: files that would be refused later (expired, a key others may read) stop the build now, exit 2
       beforeChanges: async () => {
         await readCertificateFiles(loaded);

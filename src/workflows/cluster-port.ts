@@ -1,4 +1,5 @@
 import { hostname, userInfo } from 'node:os';
+import type { Readable } from 'node:stream';
 import type { AppLeftovers } from '../apply/app-leftovers.js';
 import type { Cluster } from '../apply/cluster.js';
 import { operatorHooks, type HookRunner } from '../apply/hooks.js';
@@ -19,6 +20,8 @@ import { tlsStoreFor, type TlsStore } from '../apply/tls/store.js';
 import type { CertificateIssuer } from '../apply/tls/issuer.js';
 import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget } from '../plan/scale.js';
 import type { ImageBuild } from '../plan/images.js';
+import type { AppService } from '../plan/backup.js';
+import type { AccessoryPlacement } from '../plan/backup-plan.js';
 import type { PresentService } from '../plan/install-plan.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmConfigRef, SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
@@ -72,6 +75,39 @@ export interface ClusterPort {
   leftovers?: AppLeftovers;
   /** What buildinst needs beyond the release state: images, swarm services, accessories, configs, secrets. Absent: no install here. */
   install?: InstallTarget;
+  /** What `depl backup` and `depl restore` do to an accessory: its task, Redis, its volume. Absent: no accessories here. */
+  accessoryData?: AccessoryData;
+}
+
+// ---- backup and restore's slice of the port (src/workflows/backup.ts runs src/plan/backup-plan.ts and restore-plan.ts through it) ----
+
+export interface AccessoryData {
+  /** Where the accessory runs now; null when the swarm has no such service of this app. */
+  place(accessory: string): Promise<AccessoryPlacement | null>;
+  /** The app's services with their labels and wanted replicas (who uses an accessory). */
+  appServices(): Promise<AppService[]>;
+  /** redis-cli in the accessory's running container (the password from its secret); an error reply throws. */
+  redis(accessory: string, args: readonly string[]): Promise<string>;
+  pause(accessory: string): Promise<void>;
+  /** Resumes its container (one that is not paused is not an error). */
+  resume(accessory: string): Promise<void>;
+  /** Scales it to 0 and waits until none of its tasks runs. */
+  stop(accessory: string): Promise<void>;
+  /** Scales it to 1 and waits until a new task runs and stays up. */
+  start(accessory: string, timeoutMs: number): Promise<void>;
+  /** One file of the running container (Redis's snapshot), as a stream of its bytes. */
+  readFile(accessory: string, path: string): Promise<Readable>;
+  /** Runs fn with the accessory's volume reachable through a helper container on `node` (removed afterwards). */
+  withVolume<T>(accessory: string, node: string, fn: (volume: VolumeAccess) => Promise<T>): Promise<T>;
+}
+
+export interface VolumeAccess {
+  /** Docker's archive of the mount point: a tar whose entries start with the mount point's last element. */
+  read(): Promise<Readable>;
+  /** Removes everything under the mount point (keeps the mount point). */
+  empty(): Promise<void>;
+  /** Extracts a tar stream at `path` (the mount point, or its parent for an archive of it). */
+  write(path: string, archive: Readable): Promise<void>;
 }
 
 export interface TlsCertificates {

@@ -1,7 +1,6 @@
 import { applyEdgeConfig, EdgeApplyError, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
 import { servedGeneration, servedReport } from '../apply/edge/site.js';
 import { readInstallIntent } from '../apply/install-intent.js';
-import { acquireLock, type HeldLock } from '../apply/lock.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
 import { renderRoutingTable } from '../plan/edge-routing.js';
@@ -13,6 +12,10 @@ import type { ScaleTarget } from '../plan/scale.js';
 import { pausePoint } from '../util/pause-point.js';
 import { fencedControl, operator, type ClusterPort } from './cluster-port.js';
 import { repairInterruptedInstall } from './install-repair.js';
+import { acquirePortLock } from './lock-session.js';
+
+// `tls renew` takes the lock through this module (src/workflows/tls/renew.ts)
+export { acquirePortLock };
 
 /**
  * The one place where the release state changes: lock -> read -> plan -> apply -> record.
@@ -284,17 +287,6 @@ export class ReleaseSession {
  * Runs fn with the release state read under the cluster lock (repaired first if a depl died mid-change).
  * A dry run takes no lock and repairs nothing: it only reads and plans.
  */
-/** The cluster lock where the port keeps it, waiting as long as the port says (0: refused at once, naming the holder). */
-export function acquirePortLock(control: Pick<ClusterPort, 'stateRemote' | 'app' | 'lockWaitMs' | 'stateRoot' | 'log'>, command: string): Promise<HeldLock> {
-  return acquireLock(control.stateRemote, control.app, {
-    command,
-    waitMs: control.lockWaitMs ?? 0,
-    root: control.stateRoot ?? DEFAULT_STATE_ROOT,
-    log: control.log,
-    onWait: (holder) => control.log.info(`waiting for the cluster lock held by ${holder?.holder ?? 'unknown'} (${holder?.command ?? '?'})`),
-  });
-}
-
 export async function withRelease<T>(control: ClusterPort, command: string, options: { dryRun?: boolean }, fn: (session: ReleaseSession) => Promise<T>): Promise<T> {
   const startedAt = performance.now();
   if (options.dryRun) return fn(await openRelease(control, command, { dryRun: true, startedAt }));

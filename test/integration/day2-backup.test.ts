@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -6,21 +6,23 @@ import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
-import { pollUntil } from '../../src/util/poll.js';
-import { cliEntry, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import type { TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
 import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 
 /**
  * depl backup / restore of the Redis accessory as the example deploys it (password from a swarm secret,
- * append-only file on), pinned to the second node of a 2-node local cluster, used by one installed version.
- * Keys written, backed up, flushed: restore is refused while the version uses Redis, refused for a damaged
- * file or one of another accessory type (exit 2, Redis untouched), and with --force brings back the same
- * keys and values (and not what was written after the backup). The copy it kept of the replaced data is a
- * volume backup: restored after the version is gone (no --force), it brings that state back. Last, the
- * generic path (backup.kind: volume): the container paused while its whole volume is copied, then resumed;
- * and a restore killed (SIGKILL) with Redis stopped, which the next backup reports and the next restore finishes.
+ * append-only file on), pinned to the second node of a 2-node local cluster, used by one installed version:
+ * what needs a real Redis and real volumes. Keys written, backed up, changed; the dry run plans on what the
+ * cluster really has and changes nothing; with --force the restore brings back the same keys and values (and
+ * not what was written after the backup). The copy it kept of the replaced data is a volume backup: restored
+ * after the version is gone (no --force), it brings that state back. Last, the generic path (backup.kind:
+ * volume): the container paused while its whole volume is copied, then resumed.
+ *
+ * The refusals (bad input: test/unit/day2/restore-command.test.ts; a version using the accessory), the undo of
+ * a failed restore and the repair after a killed one are proven on the fake cluster at every step
+ * (test/unit/day2/backup-fake.test.ts, test/unit/plan/backup-restore-plan.test.ts).
  */
 const images = testImages();
 const { suffix, busybox } = images;
@@ -78,15 +80,6 @@ async function tarEntries(file: string): Promise<{ name: string; data: Buffer }[
   return entries;
 }
 
-async function packEntries(file: string, entries: { name: string; data: Buffer }[]): Promise<void> {
-  const pack = tar.pack();
-  for (const e of entries) pack.entry({ name: e.name, mode: 0o600 }, e.data);
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const chunk of pack) chunks.push(chunk as Buffer);
-  await writeFile(file, Buffer.concat(chunks), { mode: 0o600 });
-}
-
 beforeAll(async () => {
   prefix = `bk:${suffix}:`;
   const name = `bk${suffix.slice(0, 4)}`;
@@ -137,52 +130,18 @@ describe('depl backup and restore of the Redis accessory', () => {
     expect(manifest.payload.sha256).toBe(createHash('sha256').update(entries[1]!.data).digest('hex'));
     expect(entries[1]!.data.subarray(0, 5).toString()).toBe('REDIS');
     expect(JSON.parse(run.stdout)).toMatchObject({ file, manifest: { payload: { sha256: manifest.payload.sha256 } } });
-
-    // an unknown accessory, or an existing output, is a usage error
-    expect((await cli(['backup', 'nope'])).exitCode).toBe(2);
-    const again = await cli(['backup', 'redis', '--output', file]);
-    expect(again.exitCode).toBe(2);
-    expect(again.stderr).toContain('already exists');
   });
 
-  it('refuses a restore while a version uses Redis, a damaged file and another type of file: exit 2, nothing changed', async () => {
+  it('--dry-run plans from what the cluster has (Redis running with AOF, a version using it) and changes nothing', async () => {
     await redis('FLUSHALL');
     await redis('SET', `${prefix}after`, 'written after the backup');
     const container = await redisContainer();
-
-    const inUse = await cli(['restore', 'redis', file, '--yes']);
-    expect(inUse.exitCode, inUse.stderr).toBe(2);
-    expect(inUse.stderr).toContain(`${app}-v1-worker`);
-    expect(inUse.stderr).toMatch(/version v1/);
-    expect(inUse.stderr).toContain('--force');
-
-    const damaged = path.join(tc.dir, 'damaged.tar');
-    const bytes = await readFile(file);
-    const at = bytes.indexOf('REDIS0');
-    bytes[at + 40] = bytes[at + 40]! ^ 0xff;
-    await writeFile(damaged, bytes);
-    const bad = await cli(['restore', 'redis', damaged, '--force', '--yes']);
-    expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toMatch(/SHA-256/);
-
-    const truncated = path.join(tc.dir, 'truncated.tar');
-    const whole = await readFile(file);
-    await writeFile(truncated, whole.subarray(0, whole.length - 1536));
-    expect((await cli(['restore', 'redis', truncated, '--force', '--yes'])).exitCode).toBe(2);
-
-    const entries = await tarEntries(file);
-    const manifest = JSON.parse(entries[0]!.data.toString()) as Record<string, unknown>;
-    const other = path.join(tc.dir, 'postgres.tar');
-    await packEntries(other, [{ name: 'manifest.json', data: Buffer.from(JSON.stringify({ ...manifest, type: 'postgres', accessory: 'db', image: 'postgres:16' })) }, entries[1]!]);
-    const wrongType = await cli(['restore', 'redis', other, '--force', '--yes']);
-    expect(wrongType.exitCode).toBe(2);
-    expect(wrongType.stderr).toMatch(/postgres accessory's data/);
-
-    // without --yes and without a terminal it asks for confirmation instead of acting
-    const unconfirmed = await cli(['restore', 'redis', file, '--force']);
-    expect(unconfirmed.exitCode).toBe(2);
-    expect(unconfirmed.stderr).toContain('--yes');
-
+    const dry = await cli(['restore', 'redis', file, '--force', '--dry-run', '--json']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    const plan = JSON.parse(dry.stdout) as { notes: string[]; steps: { kind: string; load?: { entries: { name: string }[] } }[] };
+    expect(plan.notes).toEqual([`--force: restoring under version(s) v1 (${app}-v1-worker)`]);
+    expect(plan.steps.map((s) => s.kind)).toEqual(['record-restore', 'stop-accessory', 'copy-volume', 'replace-volume', 'start-accessory', 'verify-redis', 'clear-record']);
+    expect(plan.steps[3]!.load!.entries.map((e) => e.name)).toEqual(['dump.rdb', 'appendonlydir', 'appendonlydir/appendonly.aof.1.base.rdb', 'appendonlydir/appendonly.aof.manifest']);
     expect(await redisContainer()).toBe(container);
     expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
   });
@@ -206,21 +165,6 @@ describe('depl backup and restore of the Redis accessory', () => {
     expect(((await stat(safetyCopy)).mode & 0o777).toString(8)).toBe('600');
   });
 
-  it('a backup Redis cannot load fails the restore, and the data it replaced is put back', async () => {
-    const entries = await tarEntries(file);
-    const garbage = Buffer.concat([Buffer.from('REDIS0010'), randomBytes(300)]);
-    const manifest = JSON.parse(entries[0]!.data.toString()) as { payload: Record<string, unknown> };
-    const broken = path.join(tc.dir, 'unloadable.tar');
-    await packEntries(broken, [
-      { name: 'manifest.json', data: Buffer.from(JSON.stringify({ ...manifest, payload: { ...manifest.payload, size: garbage.length, sha256: createHash('sha256').update(garbage).digest('hex') } })) },
-      { name: 'dump.rdb', data: garbage },
-    ]);
-    const run = await cli(['restore', 'redis', broken, '--yes']);
-    expect(run.exitCode, run.stderr.slice(-3000)).toBe(1);
-    expect(run.stderr).toMatch(/putting back what redis held/);
-    expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
-  });
-
   it('with backup.kind: volume, pauses the container, copies the whole volume and resumes it', async () => {
     const document = parseDocument(await readFile(tc.configFile, 'utf8'));
     document.setIn(['accessories', 'redis', 'backup'], { kind: 'volume' });
@@ -229,7 +173,7 @@ describe('depl backup and restore of the Redis accessory', () => {
     const out = path.join(tc.dir, 'volume.tar');
     const run = await cli(['backup', 'redis', '--output', out]);
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/pausing redis on node-2 to copy its volume redis-data[\s\S]*redis resumed/);
+    expect(run.stderr).toMatch(/pause redis on node-2 to copy its volume redis-data[\s\S]*resume redis on node-2/);
     const entries = await tarEntries(out);
     expect(entries.map((e) => e.name)).toEqual(['manifest.json', 'volume.tar']);
     expect(JSON.parse(entries[0]!.data.toString())).toMatchObject({ type: 'redis', payload: { kind: 'volume-tar' } });
@@ -240,26 +184,5 @@ describe('depl backup and restore of the Redis accessory', () => {
     const paused = await execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', 'inspect', '-f', '{{.State.Paused}} {{.State.Running}}', container]);
     expect(paused.stdout.trim()).toBe('false true');
     expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
-  });
-
-  it('a restore killed midway is reported by the next backup and finished by the next restore', async () => {
-    const journal = `/var/lib/depl/${app}/accessories/redis.restore.json`;
-    const killed = execa('node', [cliEntry, 'restore', 'redis', file, '--force', '--yes'], { cwd: tc.dir, env: { NO_COLOR: '1' }, reject: false, stdin: 'ignore' });
-    await pollUntil(async () => {
-      const replicas = await tc.cluster.manager.exec(['docker', 'service', 'inspect', '-f', '{{.Spec.Mode.Replicated.Replicas}}', 'redis']);
-      return (await tc.cluster.manager.readFile(journal)) !== null && replicas.stdout.trim() === '0' ? true : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 100, onTimeout: () => { throw new Error('the restore never stopped redis'); } });
-    killed.kill('SIGKILL');
-    await killed;
-
-    const refused = await cli(['backup', 'redis', '--output', path.join(tc.dir, 'after-kill.tar')]);
-    expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toMatch(/a restore of redis \(from .*redis\.backup\.tar.*\) did not finish/);
-
-    const finished = await cli(['restore', 'redis', file, '--force', '--yes']);
-    expect(finished.exitCode, finished.stderr.slice(-3000)).toBe(0);
-    expect(finished.stderr).toMatch(/an earlier restore of redis did not finish/);
-    expect(await snapshotOfKeys()).toEqual(written);
-    expect(await tc.cluster.manager.readFile(journal)).toBeNull();
   });
 });

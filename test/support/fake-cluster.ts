@@ -17,12 +17,15 @@ import { CANARY_COOKIE, CONFIG_PROBE_PATH, PROBE_HOST, VERSION_HEADER, renderNgi
 import { emptyReleaseState, routingFor, type InstalledVersion } from '../../src/plan/release-state.js';
 import type { Argv } from '../../src/plan/shell.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
+import type { AccessoryData, ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
 import type { JobListing } from '../../src/plan/jobs.js';
 import type { SwarmObject } from '../../src/plan/prune.js';
 import type { PresentService } from '../../src/plan/install-plan.js';
 import type { ServiceSpec } from '../../src/plan/services.js';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
 
 /**
  * A cluster without Docker, SSH or nginx, for unit tests of the release workflows (seconds, not minutes):
@@ -96,6 +99,8 @@ export interface FakeCluster {
   killable(): { control: ClusterPort; kill: () => never };
   /** What `depl prune` reads besides services (the port's `leftovers`): image tags by node, jobs, configs and secrets. */
   leftovers: FakeLeftovers;
+  /** Accessories with data (the port's `accessoryData`: depl backup and restore), by name; tests add them. */
+  accessories: Map<string, FakeAccessory>;
 }
 
 export interface FakeLeftovers {
@@ -237,6 +242,177 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
   };
 }
 
+// ---- backup and restore's slice of the port (ClusterPort.accessoryData) on the fake cluster ----
+
+/** An accessory of the fake swarm with a volume; a Redis one also holds keys in memory. */
+export interface FakeAccessory {
+  image: string;
+  node: string;
+  /** Wanted replicas: 0 once stopped. */
+  replicas: number;
+  paused: boolean;
+  /** Its task exited (it could not load its files): it does not run although wanted. */
+  crashed: boolean;
+  /** Where its volume is mounted, and the volume's files under that mount point (folders end in `/`). */
+  target: string;
+  files: Map<string, Buffer>;
+  /** A Redis: its keys in memory, loaded from its files when it starts and written to them by BGSAVE and on stop. */
+  redis?: { version: string; aof: boolean; keys: Record<string, string>; saves: number };
+}
+
+/** The fake's RDB: the real magic and version, then the keys as JSON. */
+export function fakeRdb(keys: Record<string, string>): Buffer {
+  return Buffer.concat([Buffer.from('REDIS0011'), Buffer.from(JSON.stringify(keys))]);
+}
+
+function parseFakeRdb(bytes: Buffer): Record<string, string> | null {
+  if (bytes.subarray(0, 9).toString() !== 'REDIS0011') return null;
+  try {
+    return JSON.parse(bytes.subarray(9).toString()) as Record<string, string>;
+  } catch {
+    return null;
+  }
+}
+
+/** The file a fake Redis loads at start: the AOF's base when AOF is on (Redis >= 7), else dump.rdb. */
+const redisDataFile = (redis: NonNullable<FakeAccessory['redis']>) => (redis.aof ? 'appendonlydir/appendonly.aof.1.base.rdb' : 'dump.rdb');
+
+function persistRedis(accessory: FakeAccessory): void {
+  const redis = accessory.redis!;
+  accessory.files.set('dump.rdb', fakeRdb(redis.keys));
+  if (redis.aof) {
+    accessory.files.set('appendonlydir/', Buffer.alloc(0));
+    accessory.files.set(redisDataFile(redis), fakeRdb(redis.keys));
+    accessory.files.set('appendonlydir/appendonly.aof.manifest', Buffer.from('file appendonly.aof.1.base.rdb seq 1 type b\n'));
+  }
+}
+
+function fakeAccessoryData(remote: Remote, dir: string, app: string, versions: InstalledVersion[], accessories: Map<string, FakeAccessory>): AccessoryData {
+  // every call goes through the manager first, so a killed control fails from then on (a file read: no process to spawn)
+  const alive = () => remote.readFile(`${dir}/accessories.alive`);
+  const get = async (name: string): Promise<FakeAccessory> => {
+    await alive();
+    const accessory = accessories.get(name);
+    if (accessory === undefined) throw new OperationError(`no accessory ${name} on the fake swarm`, undefined, 'ACCESSORY_MISSING');
+    return accessory;
+  };
+  const running = async (name: string) => {
+    const accessory = await get(name);
+    if (accessory.replicas === 0 || accessory.crashed) throw new OperationError(`accessory ${name} has no running task`, undefined, 'ACCESSORY_NOT_RUNNING');
+    return accessory;
+  };
+  const answering = async (name: string) => {
+    const accessory = await running(name);
+    if (accessory.paused) throw new OperationError(`cannot exec in ${name}: container is paused, unpause the container before exec`, undefined, 'REDIS_COMMAND');
+    if (accessory.redis === undefined) throw new OperationError(`${name} is not Redis`, undefined, 'REDIS_COMMAND');
+    return { accessory, redis: accessory.redis };
+  };
+  const relative = (accessory: FakeAccessory, file: string) => path.posix.relative(accessory.target, file);
+  return {
+    async place(name) {
+      await alive();
+      const accessory = accessories.get(name);
+      if (accessory === undefined) return null;
+      return { image: accessory.image, node: accessory.node, running: accessory.replicas > 0 && !accessory.crashed, paused: accessory.paused };
+    },
+    async appServices() {
+      await alive();
+      return [
+        ...versions.flatMap((v) => v.services.map((name) => ({ name, labels: { 'depl.app': app, 'depl.version': v.label }, replicas: v.replicas?.[name] ?? 1 }))),
+        ...[...accessories.entries()].map(([name, a]) => ({ name, labels: { 'depl.app': app, 'depl.accessory': name }, replicas: a.replicas })),
+      ];
+    },
+    async redis(name, args) {
+      const { accessory, redis } = await answering(name);
+      const [command, sub] = args;
+      if (command === 'INFO') {
+        return [
+          '# Server', `redis_version:${redis.version}`, 'loading:0',
+          '# Persistence', 'rdb_bgsave_in_progress:0', `rdb_saves:${redis.saves}`, 'rdb_last_bgsave_status:ok', `aof_enabled:${redis.aof ? 1 : 0}`,
+          '# Keyspace', ...(Object.keys(redis.keys).length > 0 ? [`db0:keys=${Object.keys(redis.keys).length},expires=0,avg_ttl=0`] : []),
+        ].join('\n') + '\n';
+      }
+      if (command === 'CONFIG' && sub === 'GET') {
+        return ['dir', accessory.target, 'dbfilename', 'dump.rdb', 'appendonly', redis.aof ? 'yes' : 'no', 'appendfilename', 'appendonly.aof', 'appenddirname', 'appendonlydir'].join('\n') + '\n';
+      }
+      if (command === 'BGSAVE') {
+        accessory.files.set('dump.rdb', fakeRdb(redis.keys));
+        redis.saves += 1;
+        return 'Background saving started\n';
+      }
+      throw new OperationError(`the fake Redis does not know ${args.join(' ')}`, undefined, 'REDIS_COMMAND');
+    },
+    async pause(name) {
+      (await running(name)).paused = true;
+    },
+    async resume(name) {
+      (await running(name)).paused = false;
+    },
+    async stop(name) {
+      const accessory = await get(name);
+      // Redis saves its data when it is stopped gracefully
+      if (accessory.redis !== undefined && accessory.replicas > 0 && !accessory.crashed) persistRedis(accessory);
+      Object.assign(accessory, { replicas: 0, paused: false, crashed: false });
+    },
+    async start(name) {
+      const accessory = await get(name);
+      accessory.replicas = 1;
+      const redis = accessory.redis;
+      if (redis === undefined) return;
+      const file = accessory.files.get(redisDataFile(redis));
+      const keys = file === undefined ? {} : parseFakeRdb(file);
+      accessory.crashed = keys === null;
+      if (keys === null) throw new OperationError(`${name}: task failed: Bad file format reading the append only file`, undefined, 'TASKS_FAILED');
+      redis.keys = keys;
+    },
+    async readFile(name, file) {
+      const accessory = await running(name);
+      const bytes = accessory.files.get(relative(accessory, file));
+      if (bytes === undefined) throw new OperationError(`cannot copy ${file} out of the container: no such file`, undefined, 'DOCKER_ARCHIVE');
+      return Readable.from([bytes]);
+    },
+    async withVolume(name, node, fn) {
+      const accessory = await get(name);
+      if (node !== accessory.node) throw new OperationError(`volume of ${name} is on ${accessory.node}, not ${node}`, undefined, 'DOCKER_API');
+      const base = path.posix.basename(accessory.target);
+      return fn({
+        async read() {
+          await alive();
+          const pack = tar.pack();
+          pack.entry({ name: `${base}/`, type: 'directory', mode: 0o755, uid: 999, gid: 999 });
+          for (const [name, bytes] of [...accessory.files.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+            if (name.endsWith('/')) pack.entry({ name: `${base}/${name}`, type: 'directory', mode: 0o755, uid: 999, gid: 999 });
+            else pack.entry({ name: `${base}/${name}`, type: 'file', mode: 0o644, uid: 999, gid: 999 }, bytes);
+          }
+          pack.finalize();
+          return pack;
+        },
+        async empty() {
+          await alive();
+          accessory.files.clear();
+        },
+        async write(at, archive) {
+          await alive();
+          const extract = tar.extract();
+          const written = new Map<string, Buffer>();
+          extract.on('entry', (header, stream, next) => {
+            const chunks: Buffer[] = [];
+            stream.on('data', (c: Buffer) => chunks.push(c));
+            stream.on('end', () => {
+              const rel = relative(accessory, path.posix.join(at, header.name));
+              if (rel.startsWith('..')) return next(new Error(`${header.name} is outside the volume`));
+              if (rel !== '') written.set(header.type === 'directory' ? `${rel.replace(/\/$/, '')}/` : rel, Buffer.concat(chunks));
+              next();
+            });
+          });
+          await pipeline(archive, extract);
+          for (const [name, bytes] of written) accessory.files.set(name, bytes);
+        },
+      });
+    },
+  };
+}
+
 export function fakeVersion(app: string, label: string, createdAt: string): InstalledVersion {
   return {
     label, createdAt, services: [`${app}-${label}-web`, `${app}-${label}-worker`], http: { service: `${app}-${label}-web`, port: 8080, health: '/healthz' },
@@ -336,7 +512,9 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [] };
+  const accessories = new Map<string, FakeAccessory>();
   const makeControl = (remote: Remote): ClusterPort => ({
+    accessoryData: fakeAccessoryData(remote, dir, app, versions, accessories),
     install: installOn(versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote)),
     app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
@@ -413,7 +591,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const fake: FakeCluster = {
-    dir, app, domain, versions, unhealthy, restoredSpecs, leftovers, swarm,
+    dir, app, domain, versions, unhealthy, restoredSpecs, leftovers, swarm, accessories,
     control: makeControl(local),
     served: () => routing?.generation ?? null,
     async get(host, urlPath = '/', cookie) {

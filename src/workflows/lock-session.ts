@@ -1,0 +1,31 @@
+import { acquireLock, describeHolder, type HeldLock } from '../apply/lock.js';
+import { DEFAULT_STATE_ROOT } from '../apply/release-store.js';
+import type { ClusterPort } from './cluster-port.js';
+
+/**
+ * The one way into the cluster lock for every command that changes the cluster: release changes and `tls
+ * renew` (src/workflows/release.ts withRelease), buildinst, backup and restore. The lock is where the port
+ * keeps its state (the manager, under its state root), waited for as long as the port says (`--lock-wait`;
+ * 0 refuses at once naming the holder); writes made while holding it go through `lock.fenced(...)`.
+ */
+export type LockPort = Pick<ClusterPort, 'stateRemote' | 'app' | 'lockWaitMs' | 'stateRoot' | 'log'>;
+
+export function acquirePortLock(control: LockPort, command: string): Promise<HeldLock> {
+  return acquireLock(control.stateRemote, control.app, {
+    command,
+    waitMs: control.lockWaitMs ?? 0,
+    root: control.stateRoot ?? DEFAULT_STATE_ROOT,
+    log: control.log,
+    onWait: (holder) => control.log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
+  });
+}
+
+/** Runs fn holding the port's lock; the lock is given back however fn ends (a killed process's lease runs out). */
+export async function withPortLock<T>(control: LockPort, command: string, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
+  const lock = await acquirePortLock(control, command);
+  try {
+    return await fn(lock);
+  } finally {
+    await lock.release();
+  }
+}
