@@ -7,6 +7,7 @@ import { edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/respond
 import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
 import { isDeplError, OperationError } from '../errors.js';
 import type { EdgeTlsRender } from '../plan/tls/nginx.js';
+import { probeFromInsideCommand } from '../plan/nginx.js';
 import { certificatesServedAt, describeWithheld } from '../plan/tls/certificates.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
@@ -87,6 +88,8 @@ async function reloadEdge(fencedStore: TlsStore, render: EdgeTlsRender): Promise
     processes: LIST_PROCESSES,
     render: { ...containerRenderOptions(s.app), tls: render },
     url: s.edgeUrl,
+    // the probe answers only the container's loopback: asked from inside it, as depl asks
+    probe: probeFromInsideCommand(containerRenderOptions(s.app).listen.port),
   };
   const { reloadMs } = await reloadEdgeConfig(site, { app: s.app });
   log.info(`the edge serves ${render.certificates.map((c) => c.id).join(', ') || 'no certificate (plain HTTP)'} (graceful reload, ${Math.round(reloadMs)} ms)`);
