@@ -1,9 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import { reloadEdgeConfig, liveConfigPath } from '../apply/edge/config.js';
 import { containerRenderOptions, type EdgeSite } from '../apply/edge/site.js';
 import { LocalRemote } from '../apply/local-remote.js';
 import { withLock } from '../apply/lock.js';
 import { acmeIssuer, type CertificateIssuer } from '../apply/tls/issuer.js';
-import { edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
+import type { ChallengeResponder } from '../apply/tls/acme.js';
+import { designateResponderWith, edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
 import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
 import { isDeplError, OperationError } from '../errors.js';
 import type { EdgeTlsRender } from '../plan/tls/nginx.js';
@@ -11,7 +13,7 @@ import { probeFromInsideCommand } from '../plan/nginx.js';
 import { certificatesServedAt, describeWithheld } from '../plan/tls/certificates.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
-  nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalRecord, type RenewerSettings,
+  nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalRecord, type RenewerDnsCredential, type RenewerSettings,
 } from '../plan/tls/renewal.js';
 import { decideRenewals, describeSpan } from '../plan/tls/renewal-decision.js';
 import { runInterruptCleanups } from '../util/interrupt.js';
@@ -56,7 +58,20 @@ function issuerFor(fencedStore: TlsStore): CertificateIssuer {
     ...(s.email !== undefined ? { email: s.email } : {}),
     ...(s.caBundle !== undefined ? { caBundle: s.caBundle } : {}),
     pollMs: 500,
-  }, async () => httpChallengeResponder(fencedStore, edgeChallengeCheck(s.edgeUrl)), log);
+  }, async () => (s.challenge === 'dns-01' ? dnsResponder() : httpChallengeResponder(fencedStore, edgeChallengeCheck(s.edgeUrl))), log);
+}
+
+/**
+ * DNS-01 through Designate, signed in with the application credential buildinst mounted as this task's
+ * secret (decideRenewals renews a DNS-01 certificate only when the settings name that file).
+ */
+async function dnsResponder(): Promise<ChallengeResponder> {
+  const file = settings!.dnsCredentialFile;
+  if (file === undefined) throw new OperationError('this task was given no DNS credential', 'Set tls.dnsCloud to a cloud with an application credential and run depl buildinst.', 'TLS_NO_DNS_CLOUD');
+  const text = await readFile(file, 'utf8').catch((error: Error) => {
+    throw new OperationError(`cannot read the task's DNS credential ${file}: ${error.message}`, 'Run depl buildinst, which mounts it.', 'TLS_NO_DNS_CLOUD');
+  });
+  return designateResponderWith(JSON.parse(text) as RenewerDnsCredential);
 }
 
 /**
