@@ -23,16 +23,19 @@ export function edgeContainerQuery(app: string): Argv {
 export const EDGE_PROBE_NO_CONTAINER = 3;
 
 /**
- * The edge's probe asked on the manager from inside the edge's running container (found when asked, so it
- * works while a restart replaces the container): the probe answers nothing but the container's own loopback
- * (src/plan/nginx.ts PROBE_ALLOW). Prints the raw HTTP/1.0 answer; exits EDGE_PROBE_NO_CONTAINER without one.
+ * The edge's probe asked on the manager inside the network of the edge's running container (found when
+ * asked, so it works while a restart replaces the container): the probe answers nothing but that network's
+ * loopback (src/plan/nginx.ts PROBE_ALLOW). nsenter enters the container's network namespace only, so the
+ * node's own bash makes the request and the edge image needs no shell. Runs as root (depl's commands on a
+ * node do). Prints the raw HTTP/1.0 answer; exits EDGE_PROBE_NO_CONTAINER without a running container.
  */
 export function edgeProbeCommand(app: string, port = 80): Argv {
   const script = [
     'id=$(docker ps -q --filter "label=com.docker.swarm.service.name=$1" --filter status=running | head -n 1)',
     `[ -n "$id" ] || { echo "no running container of $1" >&2; exit ${EDGE_PROBE_NO_CONTAINER}; }`,
+    'pid=$(docker inspect --format "{{.State.Pid}}" "$id") || exit $?',
     'shift',
-    'exec docker exec "$id" bash -c "$@"',
+    'exec nsenter --target "$pid" --net bash -c "$@"',
   ].join('\n');
   return ['sh', '-c', script, 'depl-edge-probe', edgeServiceName(app), PROBE_SCRIPT, 'depl-probe', String(port), CONFIG_PROBE_PATH, PROBE_HOST];
 }

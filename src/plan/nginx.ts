@@ -45,9 +45,9 @@ export interface NginxRenderOptions {
 /**
  * The probe answers loopback only: inside the edge's container that is the edge itself, nothing on the
  * node, the swarm's overlays or Docker's bridges (whose private ranges other tenants' containers share).
- * Whoever asks does so from inside the container: depl over the manager's `docker exec` (edgeProbeCommand in
- * src/plan/edge-service.ts), the renewal task through the Engine API; a local edge in tests from this
- * machine. The same list for every edge, so depl and the renewal task render the same configuration.
+ * Whoever asks does so from inside the container's network: depl on the manager with nsenter (edgeProbeCommand
+ * in src/plan/edge-service.ts), the renewal task with an exec through the Engine API; a local edge in tests
+ * from this machine. The same list for every edge, so depl and the renewal task render the same configuration.
  */
 export const PROBE_ALLOW = ['127.0.0.0/8'] as const;
 

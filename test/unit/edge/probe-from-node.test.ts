@@ -52,12 +52,13 @@ describe('the edge\'s probe is asked from inside its container', () => {
     expect(seen).toEqual([`inside ${probe}`, `outside ${probe}`]);
   });
 
-  it('on the manager: finds the edge service\'s running container and asks inside it with docker exec', async () => {
+  it('on the manager: finds the edge service\'s running container and asks inside its network with nsenter', async () => {
     const { remote, calls } = await managerWithDocker('c0ffee');
     expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop', port) })).toMatchObject({ routing: '1234abcd', status: 200 });
     expect(calls()).toEqual([
-      ['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=shop-edge', '--filter', 'status=running'],
-      ['exec', 'c0ffee', 'bash', '-c'],
+      ['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=shop-edge', '--filter', 'status=running'],
+      ['docker', 'inspect', '--format', '{{.State.Pid}}', 'c0ffee'],
+      ['nsenter', '--target', '4242', '--net', 'bash', '-c'],
     ]);
     expect(seen).toEqual([`inside ${PROBE_HOST} ${CONFIG_PROBE_PATH}`]);
   });
@@ -78,14 +79,16 @@ describe('the edge\'s probe is asked from inside its container', () => {
 });
 
 /**
- * This machine as the manager, with a `docker` first on PATH that answers `ps` with `container` and runs
- * `exec <id> <argv...>` here (the stand-in edge listens on this machine's loopback); calls() lists each
- * docker call's first arguments.
+ * This machine as the manager, with a `docker` first on PATH that answers `ps` with `container` and
+ * `inspect` with a pid, and an `nsenter` that runs its command here (the stand-in edge listens on this
+ * machine's loopback); calls() lists each call's first arguments.
  */
 async function managerWithDocker(container: string): Promise<{ remote: Remote; calls: () => string[][] }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-probe-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(path.join(dir, 'docker'), `#!/bin/sh\nprintf "%s %s %s %s %s %s\\n" "$1" "$2" "$3" "$4" "$5" "$6" | sed "s/ *$//" >> "${dir}/calls"\ncase "$1" in ps) ${container ? `echo ${container}` : 'true'};; exec) shift 2; exec "$@";; esac\n`, { mode: 0o755 });
+  const log = `printf "%s %s %s %s %s %s %s\\n" "$(basename "$0")" "$1" "$2" "$3" "$4" "$5" "$6" | sed "s/ *$//" >> "${dir}/calls"`;
+  await writeFile(path.join(dir, 'docker'), `#!/bin/sh\n${log}\ncase "$1" in ps) ${container ? `echo ${container}` : 'true'};; inspect) echo 4242;; esac\n`, { mode: 0o755 });
+  await writeFile(path.join(dir, 'nsenter'), `#!/bin/sh\n${log}\nshift 3\nexec "$@"\n`, { mode: 0o755 });
   const local = new LocalRemote();
   const remote: Remote = {
     name: 'manager',
@@ -97,7 +100,7 @@ async function managerWithDocker(container: string): Promise<{ remote: Remote; c
   };
   const calls = () => readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n').map((line) => {
     const words = line.split(' ');
-    return words[0] === 'exec' ? words.slice(0, 4) : words;
+    return words[0] === 'nsenter' ? words.slice(0, 6) : words;
   });
   return { remote, calls };
 }
