@@ -23,7 +23,8 @@ import { EdgeContainerRemote, LIST_PROCESSES, reloadArgv, runningContainerOf } f
 /**
  * The renewal task on the cluster (a swarm service beside the edge, installed by depl buildinst): every round
  * it reads the certificates in the manager's store, decides (src/plan/tls/renewal.ts), and when one is due it
- * takes the cluster lock like any depl command, renews it over HTTP-01 through the edge, and reloads the
+ * takes the cluster lock like any depl command, renews it (HTTP-01 through the edge, or DNS-01 through
+ * Designate with the application credential buildinst gave it as a secret), and reloads the
  * edge's nginx gracefully. A certificate that expired (or became valid) since the edge last rendered is taken
  * out of (or put into) the edge the same way, so an expired one is never served for longer than a round. Each round's decisions go to its log (`docker service logs <app>-tls-renewer`) and
  * its outcome to <state>/<app>/tls-renewal.json, which `depl status` shows.

@@ -178,6 +178,8 @@ export function describeRenewalRecord(record: RenewalRecord | null, running: boo
  * - the Docker socket, to check and reload nginx inside the edge's container: the edge image has no other
  *   way in (a swarm service cannot share its process namespace). This makes the task as powerful as root on
  *   the manager, as depl's own SSH login is.
+ * With DNS-01 and an application credential (renewerDnsCredential), that is mounted as a swarm secret of this
+ * service alone (0400 root), never put in its environment, which `docker service inspect` shows.
  * Its own code is mounted read-only over the writable folder: the task cannot change what it, or its next
  * start, runs. `scriptHash` is the bundle's content hash: a new bundle is a spec change, so the task restarts.
  */
