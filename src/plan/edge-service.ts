@@ -1,5 +1,6 @@
 import { quote, shellLine, type Argv } from './shell.js';
 import { LABELS, type ServiceSpec, type UpdatePolicy } from './services.js';
+import { CONFIG_PROBE_PATH, PROBE_HOST, PROBE_SCRIPT } from './nginx.js';
 
 /**
  * The edge as data: its swarm service, where its files live, and the commands that check, reload and list
@@ -16,6 +17,27 @@ export function edgeServiceName(app: string): string {
 /** The running container of the edge service on the manager. */
 export function edgeContainerQuery(app: string): Argv {
   return ['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${edgeServiceName(app)}`, '--filter', 'status=running'];
+}
+
+/** Exit code of edgeProbeCommand when the edge service has no running container on the node. */
+export const EDGE_PROBE_NO_CONTAINER = 3;
+
+/**
+ * The edge's probe asked on the manager inside the network of the edge's running container (found when
+ * asked, so it works while a restart replaces the container): the probe answers nothing but that network's
+ * loopback (src/plan/nginx.ts PROBE_ALLOW). nsenter enters the container's network namespace only, so the
+ * node's own bash makes the request and the edge image needs no shell. Runs as root (depl's commands on a
+ * node do). Prints the raw HTTP/1.0 answer; exits EDGE_PROBE_NO_CONTAINER without a running container.
+ */
+export function edgeProbeCommand(app: string, port = 80): Argv {
+  const script = [
+    'id=$(docker ps -q --filter "label=com.docker.swarm.service.name=$1" --filter status=running | head -n 1)',
+    `[ -n "$id" ] || { echo "no running container of $1" >&2; exit ${EDGE_PROBE_NO_CONTAINER}; }`,
+    'pid=$(docker inspect --format "{{.State.Pid}}" "$id") || exit $?',
+    'shift',
+    'exec nsenter --target "$pid" --net bash -c "$@"',
+  ].join('\n');
+  return ['sh', '-c', script, 'depl-edge-probe', edgeServiceName(app), PROBE_SCRIPT, 'depl-probe', String(port), CONFIG_PROBE_PATH, PROBE_HOST];
 }
 
 /** How to run nginx, reload it, list its processes and reopen its logs inside the edge container `id`. */

@@ -43,12 +43,13 @@ export interface NginxRenderOptions {
 }
 
 /**
- * The probe answers the cluster's own addresses only: loopback, and the private networks the nodes, the
- * swarm's overlays and Docker's bridges use (the renewal task on the manager asks from one of those). An
- * operator outside them asks through the manager instead (src/apply/edge/site.ts edgeReport). The same list
- * for every edge, so depl and the renewal task render the same configuration.
+ * The probe answers loopback only: inside the edge's container that is the edge itself, nothing on the
+ * node, the swarm's overlays or Docker's bridges (whose private ranges other tenants' containers share).
+ * Whoever asks does so from inside the container's network: depl on the manager with nsenter (edgeProbeCommand
+ * in src/plan/edge-service.ts), the renewal task with an exec through the Engine API; a local edge in tests
+ * from this machine. The same list for every edge, so depl and the renewal task render the same configuration.
  */
-export const PROBE_ALLOW = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'] as const;
+export const PROBE_ALLOW = ['127.0.0.0/8'] as const;
 
 export interface EdgeSettings {
   app: string;
@@ -64,15 +65,17 @@ export const CONFIG_PROBE_PATH = '/_depl/config';
 export const PROBE_HOST = 'depl-edge-probe.invalid';
 
 /**
- * The probe asked from the edge's own node (bash's /dev/tcp: no curl needed), for an operator whose address
- * the probe does not answer. Prints the raw HTTP/1.0 answer.
+ * The probe asked from inside the edge's container, over its loopback (bash's /dev/tcp: no curl in the
+ * image), the only address the probe answers (PROBE_ALLOW). Prints the raw HTTP/1.0 answer.
  */
-export function probeFromNodeCommand(port: number): string[] {
-  const script = 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$2" "$3" >&3 && cat <&3';
-  return ['bash', '-c', script, 'depl-probe', String(port), CONFIG_PROBE_PATH, PROBE_HOST];
+export function probeFromInsideCommand(port: number): string[] {
+  return ['bash', '-c', PROBE_SCRIPT, 'depl-probe', String(port), CONFIG_PROBE_PATH, PROBE_HOST];
 }
 
-/** Status and body of a raw HTTP answer (probeFromNodeCommand's output). */
+/** bash: `$1` port, `$2` path, `$3` Host header. */
+export const PROBE_SCRIPT = 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$2" "$3" >&3 && cat <&3';
+
+/** Status and body of a raw HTTP answer (probeFromInsideCommand's output). */
 export function parseRawHttpAnswer(text: string): { status: number; body: string } {
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0);
   const split = text.indexOf('\r\n\r\n');

@@ -1,16 +1,19 @@
+import { readFile } from 'node:fs/promises';
 import { reloadEdgeConfig, liveConfigPath } from '../apply/edge/config.js';
 import { containerRenderOptions, type EdgeSite } from '../apply/edge/site.js';
 import { LocalRemote } from '../apply/local-remote.js';
 import { withLock } from '../apply/lock.js';
 import { acmeIssuer, type CertificateIssuer } from '../apply/tls/issuer.js';
-import { edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
+import type { ChallengeResponder } from '../apply/tls/acme.js';
+import { designateResponderWith, edgeChallengeCheck, httpChallengeResponder } from '../apply/tls/responders.js';
 import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
 import { isDeplError, OperationError } from '../errors.js';
 import type { EdgeTlsRender } from '../plan/tls/nginx.js';
+import { probeFromInsideCommand } from '../plan/nginx.js';
 import { certificatesServedAt, describeWithheld } from '../plan/tls/certificates.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
-  nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalRecord, type RenewerSettings,
+  nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalRecord, type RenewerDnsCredential, type RenewerSettings,
 } from '../plan/tls/renewal.js';
 import { decideRenewals, describeSpan } from '../plan/tls/renewal-decision.js';
 import { runInterruptCleanups } from '../util/interrupt.js';
@@ -20,7 +23,8 @@ import { EdgeContainerRemote, LIST_PROCESSES, reloadArgv, runningContainerOf } f
 /**
  * The renewal task on the cluster (a swarm service beside the edge, installed by depl buildinst): every round
  * it reads the certificates in the manager's store, decides (src/plan/tls/renewal.ts), and when one is due it
- * takes the cluster lock like any depl command, renews it over HTTP-01 through the edge, and reloads the
+ * takes the cluster lock like any depl command, renews it (HTTP-01 through the edge, or DNS-01 through
+ * Designate with the application credential buildinst gave it as a secret), and reloads the
  * edge's nginx gracefully. A certificate that expired (or became valid) since the edge last rendered is taken
  * out of (or put into) the edge the same way, so an expired one is never served for longer than a round. Each round's decisions go to its log (`docker service logs <app>-tls-renewer`) and
  * its outcome to <state>/<app>/tls-renewal.json, which `depl status` shows.
@@ -55,7 +59,20 @@ function issuerFor(fencedStore: TlsStore): CertificateIssuer {
     ...(s.email !== undefined ? { email: s.email } : {}),
     ...(s.caBundle !== undefined ? { caBundle: s.caBundle } : {}),
     pollMs: 500,
-  }, async () => httpChallengeResponder(fencedStore, edgeChallengeCheck(s.edgeUrl)), log);
+  }, async () => (s.challenge === 'dns-01' ? dnsResponder() : httpChallengeResponder(fencedStore, edgeChallengeCheck(s.edgeUrl))), log);
+}
+
+/**
+ * DNS-01 through Designate, signed in with the application credential buildinst mounted as this task's
+ * secret (decideRenewals renews a DNS-01 certificate only when the settings name that file).
+ */
+async function dnsResponder(): Promise<ChallengeResponder> {
+  const file = settings!.dnsCredentialFile;
+  if (file === undefined) throw new OperationError('this task was given no DNS credential', 'Set tls.dnsCloud to a cloud with an application credential and run depl buildinst.', 'TLS_NO_DNS_CLOUD');
+  const text = await readFile(file, 'utf8').catch((error: Error) => {
+    throw new OperationError(`cannot read the task's DNS credential ${file}: ${error.message}`, 'Run depl buildinst, which mounts it.', 'TLS_NO_DNS_CLOUD');
+  });
+  return designateResponderWith(JSON.parse(text) as RenewerDnsCredential);
 }
 
 /**
@@ -87,6 +104,8 @@ async function reloadEdge(fencedStore: TlsStore, render: EdgeTlsRender): Promise
     processes: LIST_PROCESSES,
     render: { ...containerRenderOptions(s.app), tls: render },
     url: s.edgeUrl,
+    // the probe answers only the container's loopback: asked from inside it, as depl asks
+    probe: probeFromInsideCommand(containerRenderOptions(s.app).listen.port),
   };
   const { reloadMs } = await reloadEdgeConfig(site, { app: s.app });
   log.info(`the edge serves ${render.certificates.map((c) => c.id).join(', ') || 'no certificate (plain HTTP)'} (graceful reload, ${Math.round(reloadMs)} ms)`);

@@ -21,7 +21,8 @@ import type { ServiceRestore } from '../plan/install-intent.js';
 import type { PresentService } from '../plan/install-plan.js';
 import { LABELS, pinnedSpec, specImageId, type ServiceSpec } from '../plan/services.js';
 import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls/certificates.js';
-import { renewalTimes, type RenewerSettings } from '../plan/tls/renewal.js';
+import { renewalTimes, renewerDnsCredential, type RenewerDnsCredential, type RenewerSettings } from '../plan/tls/renewal.js';
+import { resolveCloudCredentials } from '../config/clouds.js';
 import type { Logger } from '../util/log.js';
 import { clusterPortFor, type InstallTarget } from './cluster-port.js';
 import type { BuildInput } from './release-target.js';
@@ -163,10 +164,35 @@ async function renewalTaskFor(loaded: LoadedConfig, cluster: Cluster, engine: En
       ...renewalTimes(tls),
       edgeUrl: `http://${cluster.managerNode.address}:80`,
     };
-    return await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log });
+    const dns = tls.challenge === 'dns-01' ? await renewerDnsFor(loaded, tls, log) : undefined;
+    return await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log, ...(dns !== undefined ? { dns } : {}) });
   } catch (error) {
     if (!isDeplError(error)) throw error;
     log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);
     return `not installed: ${error.message}`;
   }
+}
+
+/**
+ * DNS-01: the application credential of tls.dnsCloud for the renewal task (src/plan/tls/renewal.ts
+ * renewerDnsCredential says what it may be), or undefined when there is none to give, and the log says who
+ * renews the wildcard then. Never asks for a password: none is ever handed to the cluster.
+ */
+async function renewerDnsFor(loaded: LoadedConfig, tls: Extract<ReturnType<typeof tlsSettings>, { mode: 'acme' }>, log: Logger): Promise<RenewerDnsCredential | undefined> {
+  let credentials;
+  let caCert: string | undefined;
+  try {
+    credentials = tls.dnsCloud === undefined ? undefined : await resolveCloudCredentials({ cloud: tls.dnsCloud, configRoot: loaded.root, interactive: false });
+    if (credentials?.caCertFile !== undefined) caCert = await readFile(credentials.caCertFile, 'utf8');
+  } catch (error) {
+    if (!isDeplError(error) && !(error instanceof Error && 'code' in error)) throw error;
+    log.info(`the renewal task cannot renew the DNS-01 wildcard: ${(error as Error).message}; run depl tls renew before it is due`);
+    return undefined;
+  }
+  const given = renewerDnsCredential(tls, credentials, caCert);
+  if ('none' in given) {
+    log.info(`the renewal task cannot renew the DNS-01 wildcard: ${given.none}; run depl tls renew before it is due`);
+    return undefined;
+  }
+  return given.credential;
 }

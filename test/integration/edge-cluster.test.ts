@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { managerEngine } from '../../src/apply/docker.js';
 import { readSiteLogs } from '../../src/apply/edge/logs.js';
 import { ensureEdgeService } from '../../src/apply/edge/service.js';
-import { requestThroughEdge } from '../../src/apply/edge/site.js';
+import { edgeReport, requestThroughEdge } from '../../src/apply/edge/site.js';
+import { CONFIG_PROBE_PATH, parseRawHttpAnswer, PROBE_HOST, PROBE_SCRIPT } from '../../src/plan/nginx.js';
 import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { syncRelease } from '../../src/workflows/release.js';
 import { computeStats } from '../../src/plan/stats.js';
@@ -81,6 +82,18 @@ describe('the edge on a local swarm', () => {
     await withEngine((engine) => ensureEdgeService(tc.cluster, engine, { app, image: nginx }));
     expect(await tc.cluster.manager.readFile(`/var/lib/depl/${app}/edge/routing`)).toBe(routing);
     expect(routing).toMatch(/^version v1 http:\/\/.*-v1-web:8080$/m);
+  });
+
+  it('answers its routing probe only inside its own container: this machine on the nodes\' bridge and the node itself get 403', async () => {
+    // this machine reaches the edge node over a private Docker bridge, which the probe used to trust
+    expect((await requestThroughEdge(control.site, PROBE_HOST, CONFIG_PROBE_PATH)).status).toBe(403);
+    // the edge's own node, through the published port (Docker's gateway address arrives at nginx)
+    const fromNode = await tc.cluster.manager.exec(['bash', '-c', PROBE_SCRIPT, 'probe', '80', CONFIG_PROBE_PATH, PROBE_HOST], { check: false });
+    expect(parseRawHttpAnswer(fromNode.stdout).status).toBe(403);
+    // depl asks inside the container's network (nsenter on the manager, over its SSH connection) and gets the generations
+    const report = await edgeReport(control.site);
+    expect(report.status).toBe(200);
+    expect(report.routing).not.toBeNull();
   });
 
   it('serves each version at <version>.<domain> through the edge node, from tasks on several nodes', async () => {

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
-import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, probeFromNodeCommand, type NginxRenderOptions } from '../../plan/nginx.js';
+import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, type NginxRenderOptions } from '../../plan/nginx.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
-import { edgeContainerQuery, edgeDir, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
+import { edgeContainerQuery, edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
 import type { Remote } from '../remote.js';
@@ -33,6 +33,12 @@ export interface EdgeSite {
   reloadTimeoutMs?: number;
   /** Where the operator's machine reaches the edge: `http://192.168.77.11:80`. */
   url: string;
+  /**
+   * Run on `remote`, asks the probe from inside the edge's container and prints the raw HTTP answer: the
+   * probe answers only the container's loopback (src/plan/nginx.ts PROBE_ALLOW). Absent: asked over `url`
+   * (an edge on this machine, in tests).
+   */
+  probe?: Argv;
 }
 
 export interface EdgeAnswer {
@@ -76,34 +82,28 @@ function getOnce(url: URL, host: string, timeoutMs: number): Promise<{ statusCod
   });
 }
 
-/** Edges (by the machine they run on) whose probe refused this operator's address: asked from that machine. */
-const probedFromNode = new WeakSet<Remote>();
-
 /**
  * What the edge reports it runs (it re-reads its routing file when asked): configuration and routing
- * generations. The probe answers only the cluster's own addresses (src/plan/nginx.ts PROBE_ALLOW): an operator
- * outside them is refused (403), and asks from the edge's node instead, over the SSH connection depl has.
+ * generations. A cluster's edge answers only from inside its container (`site.probe`, over the SSH
+ * connection depl has, or the renewal task's Engine API); an edge without one is asked over HTTP.
  */
-export async function edgeReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote'>>, timeoutMs = 2_000): Promise<EdgeReport & { status: number }> {
-  const remote = site.remote;
-  if (remote === undefined || !probedFromNode.has(remote)) {
+export async function edgeReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe'>>, timeoutMs = 2_000): Promise<EdgeReport & { status: number }> {
+  if (site.probe === undefined || site.remote === undefined) {
     const answer = await requestThroughEdge(site, PROBE_HOST, CONFIG_PROBE_PATH, timeoutMs);
-    if (answer.status !== 403 || remote === undefined) return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
-    probedFromNode.add(remote);
+    return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
   }
-  const port = Number(new URL(site.url).port || 80);
-  const raw = await remote.exec(probeFromNodeCommand(port), { check: false, timeoutMs: Math.max(timeoutMs, 5_000) });
+  const raw = await site.remote.exec(site.probe, { check: false, timeoutMs: Math.max(timeoutMs, 5_000) });
   const answer = parseRawHttpAnswer(raw.stdout);
   return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
 }
 
 /** The routing generation the edge serves now; null when it does not answer or has no routing table. */
-export async function servedGeneration(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote'>>, timeoutMs = 2_000): Promise<string | null> {
+export async function servedGeneration(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe'>>, timeoutMs = 2_000): Promise<string | null> {
   return (await servedReport(site, timeoutMs))?.routing ?? null;
 }
 
 /** What the edge reports it runs, null when it does not answer. */
-export async function servedReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote'>>, timeoutMs = 2_000): Promise<EdgeReport | null> {
+export async function servedReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe'>>, timeoutMs = 2_000): Promise<EdgeReport | null> {
   try {
     const report = await edgeReport(site, timeoutMs);
     return report.status === 200 ? report : null;
@@ -160,5 +160,6 @@ export async function clusterEdgeFiles(cluster: Cluster, app: string, tls?: { re
     reload: [],
     render: https === undefined ? render : { ...render, tls: https },
     url: `http://${cluster.managerNode.address}:80`,
+    probe: edgeProbeCommand(app, render.listen.port),
   };
 }

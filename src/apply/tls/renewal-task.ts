@@ -2,25 +2,31 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { OperationError } from '../../errors.js';
 import { quote } from '../../plan/shell.js';
-import { planRenewerService, renewalRecordPath, renewerServiceName, renewerStateRoot, RENEWER_ROLE, type RenewalRecord, type RenewerSettings } from '../../plan/tls/renewal.js';
-import { LABELS } from '../../plan/services.js';
+import {
+  planRenewerService, renewalRecordPath, renewerServiceName, renewerStateRoot, RENEWER_DNS_SECRET, RENEWER_ROLE,
+  type RenewalRecord, type RenewerDnsCredential, type RenewerSettings,
+} from '../../plan/tls/renewal.js';
+import { LABELS, planSecrets } from '../../plan/services.js';
+import { Secret } from '../../util/secret.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
 import type { Engine } from '../docker.js';
 import type { Remote } from '../remote.js';
-import { createService, listServices, removeService, updateService } from '../swarm.js';
+import { createService, ensureSwarmSecret, listServices, removeService, updateService } from '../swarm.js';
 
 /**
  * Installs the TLS renewal task (src/tls-renewer/main.ts, bundled by `npm run build` into dist/tls-renewer.mjs) on
  * the manager: the bundle is copied once per content into the app's state folder, and the service
  * (src/plan/tls/renewal.ts) created, or updated when its spec changed. The image is the node image the
- * cluster already has (the offline base image on local nodes), so nothing is built or pulled for it.
+ * cluster already has (the offline base image on local nodes), so nothing is built or pulled for it. With a
+ * DNS-01 credential (`dns`), that goes into a swarm secret mounted into the task alone (never its environment,
+ * which `docker service inspect` shows); a new credential is a new secret, and the old one goes once unused.
  */
 const SPEC_LABEL = 'depl.renewer.spec';
 
 const hash = (value: string | Buffer, length = 12) => createHash('sha256').update(value).digest('hex').slice(0, length);
 
-export async function ensureRenewalTask(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger }): Promise<'created' | 'updated' | 'unchanged'> {
+export async function ensureRenewalTask(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger; dns?: RenewerDnsCredential }): Promise<'created' | 'updated' | 'unchanged'> {
   const { settings, log } = options;
   const bundleFile = packagePath('dist', 'tls-renewer.mjs');
   const bundle = await readFile(bundleFile).catch((error: Error) => {
@@ -32,7 +38,9 @@ export async function ensureRenewalTask(manager: Remote, engine: Engine, options
   if ((await manager.exec(['test', '-f', script], { check: false })).code !== 0) {
     await manager.writeFileAtomic(script, bundle, 0o644);
   }
-  const spec = planRenewerService({ settings, image: options.image, script, scriptHash });
+  const [dnsDocument] = options.dns === undefined ? [] : planSecrets(settings.app, [{ name: RENEWER_DNS_SECRET, value: new Secret(JSON.stringify(options.dns)) }]);
+  const dnsSecret = dnsDocument === undefined ? undefined : await ensureSwarmSecret(engine, dnsDocument);
+  const spec = planRenewerService({ settings, image: options.image, script, scriptHash, ...(dnsSecret !== undefined ? { dnsSecret } : {}) });
   const specHash = hash(JSON.stringify(spec));
   spec.Labels[SPEC_LABEL] = specHash;
   const existing = (await listServices(engine, { [LABELS.app]: settings.app, 'depl.role': RENEWER_ROLE })).find((s) => s.name === spec.Name);

@@ -1,7 +1,10 @@
-import { request } from 'undici';
+import { rootCertificates } from 'node:tls';
+import { Agent, request } from 'undici';
 import { OperationError } from '../../errors.js';
 import { ACME_CHALLENGE_PREFIX } from '../../plan/tls/nginx.js';
 import { dnsChallengeRecord } from '../../plan/tls/certificates.js';
+import type { RenewerDnsCredential } from '../../plan/tls/renewal.js';
+import { registerSecret } from '../../util/redact.js';
 import type { DesignateClient, Zone } from '../openstack/designate.js';
 import type { ChallengeResponder } from './acme.js';
 import { removeChallenge, writeChallenge, type TlsStore } from './store.js';
@@ -61,6 +64,22 @@ export function dnsChallengeResponder(designate: DesignateClient): ChallengeResp
       for (const { zone, fqdn, values } of byName.values()) await designate.removeTxt(zone, fqdn, values);
     },
   };
+}
+
+/**
+ * DNS-01 for the renewal task: Designate reached with the one application credential buildinst gave it
+ * (src/plan/tls/renewal.ts RenewerDnsCredential), trusting the CA that came with it. The OpenStack clients
+ * load only here, when a DNS-01 certificate is due.
+ */
+export async function designateResponderWith(given: RenewerDnsCredential): Promise<ChallengeResponder> {
+  registerSecret(given.auth.secret);
+  const [{ KeystoneSession }, { DesignateClient }] = await Promise.all([import('../openstack/keystone.js'), import('../openstack/designate.js')]);
+  const connect = { ...(given.caCert !== undefined ? { ca: [...rootCertificates, given.caCert] } : {}), rejectUnauthorized: given.insecure !== true };
+  const session = new KeystoneSession(
+    { authUrl: given.authUrl, ...(given.regionName !== undefined ? { regionName: given.regionName } : {}), interface: given.interface, auth: given.auth, source: 'the renewal task\'s DNS credential' },
+    { dispatcher: new Agent({ connect }) },
+  );
+  return dnsChallengeResponder(new DesignateClient(session));
 }
 
 /** Asks the edge at `edgeUrl` for a challenge file the way the CA will (null: no answer), for httpChallengeResponder. */

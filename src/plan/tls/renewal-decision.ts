@@ -9,7 +9,7 @@ import { FILES_ID, RENEW_BEFORE_DAYS, certificateCovers, type CertificateSpec, t
 const DAY_MS = 86_400_000;
 
 /** Why the task leaves a DNS-01 wildcard to the operator (README, "Renewal without an operator"). */
-export const DNS01_RENEWAL_NOTE = 'the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator\'s machine';
+export const DNS01_RENEWAL_NOTE = 'the renewal task renews DNS-01 wildcards only with an application credential in tls.dnsCloud (a password stays on the operator\'s machine)';
 
 /** `12 days`, `3 h`, `40 s`: a time left, in the unit that reads best. */
 export function describeSpan(ms: number): string {
@@ -39,9 +39,11 @@ export interface RenewalPolicy {
   force?: boolean;
   /**
    * Who renews: the operator's depl (every ACME certificate) or the renewal task on the cluster (DNS-01
-   * wildcards are not its to renew: the cloud credentials stay on the operator's machine).
+   * wildcards only when it was given a DNS credential: see dnsCredential).
    */
   renewer: 'operator' | 'task';
+  /** The task holds an application credential for Designate (src/plan/tls/renewal.ts renewerDnsCredential). */
+  dnsCredential?: boolean;
 }
 
 /** One certificate in the store at time `now`: renew it, keep it, or skip it (not this renewer's). */
@@ -53,7 +55,7 @@ export function decideRenewal(cert: InstalledCertificate, now: number, policy: R
   if (cert.id === FILES_ID) {
     return { ...base, action: 'skip', reason: `${leftText}; a tls: files certificate is renewed by whoever issued it${due ? ' (DUE: replace the files and run depl tls renew)' : ''}` };
   }
-  if (policy.renewer === 'task' && policy.challenge === 'dns-01') {
+  if (policy.renewer === 'task' && policy.challenge === 'dns-01' && policy.dnsCredential !== true) {
     return { ...base, action: 'skip', reason: `${leftText}; ${DNS01_RENEWAL_NOTE}${due ? ' (DUE: run depl tls renew)' : ''}` };
   }
   if (due) return { ...base, action: 'renew', reason: `${leftText}, less than ${describeSpan(policy.renewBeforeMs)}: renewing` };
@@ -62,8 +64,9 @@ export function decideRenewal(cert: InstalledCertificate, now: number, policy: R
 }
 
 /** The renewal task's round: a decision for each certificate the store holds (it issues none and removes none). */
-export function decideRenewals(installed: readonly InstalledCertificate[], now: number, settings: { challenge: 'http-01' | 'dns-01'; renewBeforeMs: number }): RenewalDecision[] {
-  return installed.map((cert) => decideRenewal(cert, now, { ...settings, renewer: 'task' }));
+export function decideRenewals(installed: readonly InstalledCertificate[], now: number, settings: { challenge: 'http-01' | 'dns-01'; renewBeforeMs: number; dnsCredentialFile?: string }): RenewalDecision[] {
+  const policy: RenewalPolicy = { challenge: settings.challenge, renewBeforeMs: settings.renewBeforeMs, renewer: 'task', ...(settings.dnsCredentialFile !== undefined ? { dnsCredential: true } : {}) };
+  return installed.map((cert) => decideRenewal(cert, now, policy));
 }
 
 export interface CertificatePlan {

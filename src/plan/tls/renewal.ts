@@ -1,6 +1,7 @@
+import type { ApplicationCredentialAuth, CloudCredentials } from '../../config/clouds.js';
 import type { TlsConfig } from '../../config/schema.js';
 import { parseDuration } from '../duration.js';
-import { LABELS, type ServiceSpec } from '../services.js';
+import { LABELS, type ServiceSpec, type SwarmSecretRef } from '../services.js';
 import { nextServingChange, type InstalledCertificate } from './certificates.js';
 import { decideRenewals } from './renewal-decision.js';
 
@@ -10,9 +11,11 @@ import { decideRenewals } from './renewal-decision.js';
  * src/tls-renewer/main.ts; src/apply/tls/renewal-task.ts installs it.
  *
  * The task renews only what is in the manager's certificate store (issuing for a new version host is the job
- * of the depl command that installs it), over HTTP-01 through the edge. DNS-01 needs the cloud's credentials,
- * which stay on the operator's machine: those certificates are renewed by `depl tls renew` (and buildinst), and
- * the task and `depl status` say so from `renewBefore` ahead. `tls: files` certificates are the institution's:
+ * of the depl command that installs it): over HTTP-01 through the edge, and DNS-01 wildcards through
+ * Designate when tls.dnsCloud authenticates with an application credential (renewerDnsCredential), which
+ * buildinst hands to the task alone as a swarm secret. A password never leaves the operator's machine: with
+ * one, DNS-01 certificates are renewed by `depl tls renew` (and buildinst), and the task and `depl status`
+ * say so from `renewBefore` ahead. `tls: files` certificates are the institution's:
  * the task only warns when one is close to expiry. Every round it also takes an expired certificate out of the
  * edge (its hosts fall back to plain HTTP) and puts back one that became valid.
  */
@@ -46,6 +49,56 @@ export interface RenewerSettings {
   everyMs: number;
   /** Where the task, on the manager's network, reaches the edge over plain HTTP. */
   edgeUrl: string;
+  /**
+   * DNS-01: the file (a swarm secret mounted into the task alone) holding its RenewerDnsCredential; absent,
+   * the task leaves DNS-01 wildcards to the operator. Set by planRenewerService, never by hand.
+   */
+  dnsCredentialFile?: string;
+}
+
+/**
+ * What the task needs to answer DNS-01 through Designate, and nothing more: the Keystone URL, region and
+ * interface, one application credential (never a password: that is the operator's whole account), and the
+ * CA to trust for Keystone (the PEM, since the operator's file is not on the cluster).
+ */
+export interface RenewerDnsCredential {
+  authUrl: string;
+  regionName?: string;
+  interface: string;
+  auth: ApplicationCredentialAuth;
+  caCert?: string;
+  insecure?: boolean;
+}
+
+/** The task's DNS-01 credential's name as a depl secret (its swarm secret is named after it and its value). */
+export const RENEWER_DNS_SECRET = 'depl-tls-renewer-dns';
+/** Where the task reads it: swarm mounts it on a tmpfs, readable by root in the task's container only. */
+export const RENEWER_DNS_FILE = `/run/secrets/${RENEWER_DNS_SECRET}`;
+
+/**
+ * The DNS-01 credential tls.dnsCloud gives the task, or why it gives none (the task then leaves DNS-01
+ * wildcards to the operator, and says so). Only tls.dnsCloud, never the provider's cloud: that credential
+ * can create and delete the cluster's machines, and the task needs the DNS zone only (the README shows how
+ * to make an application credential restricted to Designate's recordsets).
+ */
+export function renewerDnsCredential(
+  tls: TlsConfig,
+  credentials: CloudCredentials | undefined,
+  caCert: string | undefined,
+): { credential: RenewerDnsCredential } | { none: string } {
+  if (tls.mode !== 'acme' || tls.challenge !== 'dns-01') return { none: 'tls is not acme with challenge: dns-01' };
+  if (tls.dnsCloud === undefined || credentials === undefined) return { none: 'tls.dnsCloud is not set: the provider\'s credential can do far more than DNS and stays on the operator\'s machine' };
+  if (credentials.auth.type !== 'application_credential') return { none: `tls.dnsCloud "${tls.dnsCloud}" signs in with a password, which stays on the operator's machine (give it an application credential)` };
+  return {
+    credential: {
+      authUrl: credentials.authUrl,
+      ...(credentials.regionName !== undefined ? { regionName: credentials.regionName } : {}),
+      interface: credentials.interface,
+      auth: credentials.auth,
+      ...(caCert !== undefined ? { caCert } : {}),
+      ...(credentials.insecure === true ? { insecure: true } : {}),
+    },
+  };
 }
 
 /** The manager's state root: the app's folder under it holds the lock, the ACME account and the edge's files. */
@@ -71,7 +124,7 @@ export function renewalTimes(tls: TlsConfig): { renewBeforeMs: number; everyMs: 
 export function nextCheckDelay(
   installed: readonly InstalledCertificate[],
   now: number,
-  settings: Pick<RenewerSettings, 'challenge' | 'renewBeforeMs' | 'everyMs'>,
+  settings: Pick<RenewerSettings, 'challenge' | 'renewBeforeMs' | 'everyMs' | 'dnsCredentialFile'>,
   lastRound: 'ok' | 'failed' | 'locked',
 ): number {
   let delay = settings.everyMs;
@@ -125,11 +178,15 @@ export function describeRenewalRecord(record: RenewalRecord | null, running: boo
  * - the Docker socket, to check and reload nginx inside the edge's container: the edge image has no other
  *   way in (a swarm service cannot share its process namespace). This makes the task as powerful as root on
  *   the manager, as depl's own SSH login is.
+ * With DNS-01 and an application credential (renewerDnsCredential), that is mounted as a swarm secret of this
+ * service alone (0400 root), never put in its environment, which `docker service inspect` shows.
  * Its own code is mounted read-only over the writable folder: the task cannot change what it, or its next
  * start, runs. `scriptHash` is the bundle's content hash: a new bundle is a spec change, so the task restarts.
  */
-export function planRenewerService(options: { settings: RenewerSettings; image: string; script: string; scriptHash: string }): ServiceSpec {
-  const { settings, image, script } = options;
+export function planRenewerService(options: { settings: RenewerSettings; image: string; script: string; scriptHash: string; dnsSecret?: SwarmSecretRef }): ServiceSpec {
+  const { image, script, dnsSecret } = options;
+  const { dnsCredentialFile: _given, ...rest } = options.settings;
+  const settings: RenewerSettings = dnsSecret !== undefined ? { ...rest, dnsCredentialFile: RENEWER_DNS_FILE } : rest;
   const appDir = `${renewerStateRoot}/${settings.app}`;
   const labels = { [LABELS.app]: settings.app, 'depl.role': RENEWER_ROLE, 'depl.renewer.script': options.scriptHash };
   const policy = { Parallelism: 1, Delay: 0, FailureAction: 'pause' as const, Monitor: 5_000_000_000, Order: 'stop-first' as const };
@@ -142,6 +199,8 @@ export function planRenewerService(options: { settings: RenewerSettings; image: 
         Command: ['node', script],
         Env: [`DEPL_RENEWER=${JSON.stringify(settings)}`, 'NODE_ENV=production'],
         Labels: labels,
+        // the DNS-01 credential, only in this service, readable by root in its container only
+        ...(dnsSecret !== undefined ? { Secrets: [{ File: { Name: RENEWER_DNS_FILE, UID: '0', GID: '0', Mode: 0o400 }, SecretID: dnsSecret.id, SecretName: dnsSecret.name }] } : {}),
         // a round in progress finishes its ACME order or is abandoned whole (the store changes in one rename)
         StopGracePeriod: 20_000_000_000,
         StopSignal: 'SIGTERM',

@@ -1,43 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { edgeReport } from '../../../src/apply/edge/site.js';
 import { LocalRemote } from '../../../src/apply/local-remote.js';
-import type { Remote } from '../../../src/apply/remote.js';
-import { CONFIG_PROBE_PATH, PROBE_HOST, parseRawHttpAnswer } from '../../../src/plan/nginx.js';
+import type { ExecOptions, ExecResult, Remote } from '../../../src/apply/remote.js';
+import { EDGE_PROBE_NO_CONTAINER, edgeProbeCommand } from '../../../src/plan/edge-service.js';
+import { CONFIG_PROBE_PATH, PROBE_HOST, parseRawHttpAnswer, probeFromInsideCommand } from '../../../src/plan/nginx.js';
+import type { Argv } from '../../../src/plan/shell.js';
 
 /**
- * A stand-in edge whose probe refuses the operator (403, as nginx's `deny all` does for an address outside
- * the cluster) and answers a request made on its own node. Both arrive from loopback here, so it tells them
- * apart by the HTTP/1.0 that the node-side request (bash's /dev/tcp) speaks.
+ * The probe answers only the edge container's loopback, so a cluster's edge is asked from inside its
+ * container: the site's `probe` argv runs on the site's remote (the manager over SSH, or the renewal task's
+ * Engine API). A stand-in edge on loopback tells the two ways of asking apart by the HTTP/1.0 that the
+ * in-container request (bash's /dev/tcp) speaks.
  */
-describe('an operator outside the cluster asks the probe from the edge\'s node', () => {
+const cleanups: Array<() => Promise<void>> = [];
+
+describe('the edge\'s probe is asked from inside its container', () => {
   let server: Server;
   let url: string;
+  let port: number;
   const seen: string[] = [];
   beforeEach(async () => {
     seen.length = 0;
     server = createServer((req, res) => {
-      const from = req.httpVersion === '1.0' ? 'node' : 'operator';
+      const from = req.httpVersion === '1.0' ? 'inside' : 'outside';
       seen.push(`${from} ${req.headers.host} ${req.url}`);
-      if (from === 'operator') res.writeHead(403).end('forbidden');
+      if (from === 'outside') res.writeHead(403).end('forbidden');
       else res.writeHead(200, { 'content-type': 'text/plain' }).end('c0ffee00 1234abcd\n');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    port = (server.address() as AddressInfo).port;
+    url = `http://127.0.0.1:${port}`;
   });
   afterEach(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const cleanup of cleanups.splice(0)) await cleanup();
   });
 
-  it('after one refusal, and only from then on, for that machine', async () => {
+  it('runs the site\'s probe on its remote and never asks over the network', async () => {
     const remote: Remote = new LocalRemote();
-    expect(await edgeReport({ url, remote })).toEqual({ config: 'c0ffee00', routing: '1234abcd', status: 200 });
-    expect(await edgeReport({ url, remote })).toMatchObject({ routing: '1234abcd', status: 200 });
+    expect(await edgeReport({ url, remote, probe: probeFromInsideCommand(port) })).toEqual({ config: 'c0ffee00', routing: '1234abcd', status: 200 });
     const probe = `${PROBE_HOST} ${CONFIG_PROBE_PATH}`;
-    expect(seen).toEqual([`operator ${probe}`, `node ${probe}`, `node ${probe}`]);
-    // without a machine to ask from, the refusal is the answer
-    expect(await edgeReport({ url })).toMatchObject({ status: 403, routing: null });
+    expect(seen).toEqual([`inside ${probe}`]);
+    // an edge without a probe argv (one on this machine) is asked over its URL
+    expect(await edgeReport({ url, remote })).toMatchObject({ status: 403, routing: null });
+    expect(seen).toEqual([`inside ${probe}`, `outside ${probe}`]);
+  });
+
+  it('on the manager: finds the edge service\'s running container and asks inside its network with nsenter', async () => {
+    const { remote, calls } = await managerWithDocker('c0ffee');
+    expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop', port) })).toMatchObject({ routing: '1234abcd', status: 200 });
+    expect(calls()).toEqual([
+      ['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=shop-edge', '--filter', 'status=running'],
+      ['docker', 'inspect', '--format', '{{.State.Pid}}', 'c0ffee'],
+      ['nsenter', '--target', '4242', '--net', 'bash', '-c'],
+    ]);
+    expect(seen).toEqual([`inside ${PROBE_HOST} ${CONFIG_PROBE_PATH}`]);
+  });
+
+  it('says so when the edge has no running container', async () => {
+    const { remote } = await managerWithDocker('');
+    const result = await remote.exec(edgeProbeCommand('shop'), { check: false });
+    expect(result.code).toBe(EDGE_PROBE_NO_CONTAINER);
+    expect(result.stderr).toContain('no running container of shop-edge');
+    expect(await edgeReport({ url, remote, probe: edgeProbeCommand('shop', port) })).toMatchObject({ status: 0, routing: null });
+    expect(seen).toEqual([]);
   });
 
   it('reads a raw HTTP answer', () => {
@@ -45,3 +77,30 @@ describe('an operator outside the cluster asks the probe from the edge\'s node',
     expect(parseRawHttpAnswer('')).toEqual({ status: 0, body: '' });
   });
 });
+
+/**
+ * This machine as the manager, with a `docker` first on PATH that answers `ps` with `container` and
+ * `inspect` with a pid, and an `nsenter` that runs its command here (the stand-in edge listens on this
+ * machine's loopback); calls() lists each call's first arguments.
+ */
+async function managerWithDocker(container: string): Promise<{ remote: Remote; calls: () => string[][] }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-probe-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const log = `printf "%s %s %s %s %s %s %s\\n" "$(basename "$0")" "$1" "$2" "$3" "$4" "$5" "$6" | sed "s/ *$//" >> "${dir}/calls"`;
+  await writeFile(path.join(dir, 'docker'), `#!/bin/sh\n${log}\ncase "$1" in ps) ${container ? `echo ${container}` : 'true'};; inspect) echo 4242;; esac\n`, { mode: 0o755 });
+  await writeFile(path.join(dir, 'nsenter'), `#!/bin/sh\n${log}\nshift 3\nexec "$@"\n`, { mode: 0o755 });
+  const local = new LocalRemote();
+  const remote: Remote = {
+    name: 'manager',
+    exec: (argv: Argv, options?: ExecOptions): Promise<ExecResult> => local.exec(['env', `PATH=${dir}:${process.env.PATH ?? '/usr/bin:/bin'}`, ...argv], options),
+    shell: (line, options) => local.shell(line, options),
+    writeFileAtomic: (file, content, mode) => local.writeFileAtomic(file, content, mode),
+    readFile: (file) => local.readFile(file),
+    close: async () => {},
+  };
+  const calls = () => readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n').map((line) => {
+    const words = line.split(' ');
+    return words[0] === 'nsenter' ? words.slice(0, 6) : words;
+  });
+  return { remote, calls };
+}

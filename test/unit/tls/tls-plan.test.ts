@@ -254,7 +254,7 @@ describe('what depl status says of each certificate', () => {
     const dns = parseConfig(base + 'provider: { type: openstack, cloud: nectar }\ntls: { mode: acme, challenge: dns-01 }\n').tls!;
     expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 40)], NOW, dns)).toEqual(['a.org, *.a.org: expires 2027-01-09T00:00:00.000Z (40 days left)']);
     expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 20)], NOW, dns)).toEqual([
-      "a.org, *.a.org: expires 2026-12-20T00:00:00.000Z (20 days left); DUE: run depl tls renew (the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator's machine)",
+      "a.org, *.a.org: expires 2026-12-20T00:00:00.000Z (20 days left); DUE: run depl tls renew (the renewal task renews DNS-01 wildcards only with an application credential in tls.dnsCloud (a password stays on the operator's machine))",
     ]);
     const files = parseConfig(base + 'tls: { mode: files, cert: a.pem, key: a.key }\n').tls!;
     expect(describeCertificates([cert('files', ['a.org'], 5)], NOW, files)).toEqual(['a.org: expires 2026-12-05T00:00:00.000Z (5 days left); DUE: put the renewed files in place and run depl tls renew']);

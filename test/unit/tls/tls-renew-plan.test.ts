@@ -60,7 +60,7 @@ describe('depl tls renew, planned as data', () => {
     expect(planTlsRenew({ ...base, tls: dns, installed: [wildcard] }).steps.map((s) => s.kind)).toEqual(['renew-certificate', 'update-edge']);
     const task = planTlsRenew({ ...base, tls: dns, versions: 'installed', installed: [wildcard], renewer: 'task', command: 'tls renewal task' });
     expect(task.steps).toEqual([]);
-    expect(task.notes[0]).toBe("a.org, *.a.org: 10 days left; the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator's machine (DUE: run depl tls renew)");
+    expect(task.notes[0]).toBe("a.org, *.a.org: 10 days left; the renewal task renews DNS-01 wildcards only with an application credential in tls.dnsCloud (a password stays on the operator's machine) (DUE: run depl tls renew)");
   });
 
   it('the renewal task renews only what the store holds: it issues and removes nothing', () => {

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import {
-  describeRenewalRecord, nextCheckDelay, planRenewerService, renewalTimes, RENEW_RETRY_MS, type RenewerSettings,
+  describeRenewalRecord, nextCheckDelay, planRenewerService, renewalTimes, renewerDnsCredential, RENEW_RETRY_MS, type RenewerSettings,
 } from '../../../src/plan/tls/renewal.js';
+import type { CloudCredentials } from '../../../src/config/clouds.js';
 import { decideRenewals } from '../../../src/plan/tls/renewal-decision.js';
 import { tlsSettings, type InstalledCertificate } from '../../../src/plan/tls/certificates.js';
 
 const NOW = Date.parse('2026-11-30T00:00:00Z');
 const DAY = 86_400_000;
 const cert = (id: string, daysLeft: number): InstalledCertificate => ({ id, names: [id], notBefore: NOW - DAY, notAfter: NOW + daysLeft * DAY, issuer: 'CN=Pebble' });
+const base = 'app: shop\ndomain: shop.example.org\nprovider: { type: local }\nservices: { web: { image: web, port: 80, http: true } }\n';
 const http01 = { challenge: 'http-01' as const, renewBeforeMs: 30 * DAY, everyMs: 12 * 3_600_000 };
 
 describe('the renewal task decides with time as input', () => {
@@ -42,7 +44,32 @@ describe('the renewal task decides with time as input', () => {
     expect(wildcard!.reason).not.toMatch(/DUE/);
     const [dueWildcard] = decideRenewals([{ ...cert('wildcard.app.test', 10), names: ['app.test', '*.app.test'] }], NOW, { ...http01, challenge: 'dns-01' });
     expect(dueWildcard).toMatchObject({ action: 'skip' });
-    expect(dueWildcard!.reason).toBe("10 days left; the renewal task cannot renew DNS-01 wildcards: the cloud credentials stay on the operator's machine (DUE: run depl tls renew)");
+    expect(dueWildcard!.reason).toBe("10 days left; the renewal task renews DNS-01 wildcards only with an application credential in tls.dnsCloud (a password stays on the operator's machine) (DUE: run depl tls renew)");
+  });
+
+  it('renews a due DNS-01 wildcard itself when it was given a DNS credential, and keeps one not due', () => {
+    const withDns = { ...http01, challenge: 'dns-01' as const, dnsCredentialFile: '/run/secrets/depl-tls-renewer-dns' };
+    const wildcard = (days: number) => ({ ...cert('wildcard.app.test', days), names: ['app.test', '*.app.test'] });
+    expect(decideRenewals([wildcard(10)], NOW, withDns)[0]).toMatchObject({ action: 'renew', reason: '10 days left, less than 30 days: renewing' });
+    expect(decideRenewals([wildcard(90)], NOW, withDns)[0]).toMatchObject({ action: 'keep' });
+    // it wakes when the wildcard becomes due, as for HTTP-01
+    expect(nextCheckDelay([wildcard(30.25)], NOW, { ...withDns, everyMs: 30 * DAY }, 'ok')).toBe(DAY / 4);
+  });
+
+  it('is given tls.dnsCloud\'s application credential only: never a password, never the provider\'s cloud', () => {
+    const tls = (dnsCloud: string) => tlsSettings(parseConfig(`${base}tls: { mode: acme, email: ops@example.org, challenge: dns-01, dnsCloud: ${dnsCloud} }\n`));
+    const appCredential: CloudCredentials = {
+      authUrl: 'https://keystone.test:5000/v3', regionName: 'Melbourne', interface: 'public', caCertFile: '/home/me/ca.pem', source: 'cloud "dns" in /home/me/clouds.yaml',
+      auth: { type: 'application_credential', id: 'ac-1', secret: 'ac-secret' },
+    };
+    expect(renewerDnsCredential(tls('dns'), appCredential, '-----BEGIN CERTIFICATE-----\n')).toEqual({
+      credential: { authUrl: 'https://keystone.test:5000/v3', regionName: 'Melbourne', interface: 'public', auth: { type: 'application_credential', id: 'ac-1', secret: 'ac-secret' }, caCert: '-----BEGIN CERTIFICATE-----\n' },
+    });
+    const password: CloudCredentials = { ...appCredential, auth: { type: 'password', username: 'alice', password: 'pw', projectName: 'p' } };
+    expect(renewerDnsCredential(tls('dns'), password, undefined)).toEqual({ none: 'tls.dnsCloud "dns" signs in with a password, which stays on the operator\'s machine (give it an application credential)' });
+    // the provider's cloud (openstack) answers DNS-01 for the operator, but is not handed to the task
+    const { dnsCloud: _named, ...providerCloud } = tls('dns') as Extract<ReturnType<typeof tls>, { mode: 'acme' }>;
+    expect(renewerDnsCredential(providerCloud, appCredential, undefined)).toMatchObject({ none: expect.stringMatching(/^tls\.dnsCloud is not set/) });
   });
 
   it('wakes when a certificate it does not renew expires, to take it out of the edge (and when one becomes valid)', () => {
@@ -72,7 +99,6 @@ describe('the renewal task decides with time as input', () => {
 });
 
 describe('renewal settings and the task as data', () => {
-  const base = 'app: shop\ndomain: shop.example.org\nprovider: { type: local }\nservices: { web: { image: web, port: 80, http: true } }\n';
 
   it('tls.renewBefore and tls.renewEvery default to 30 days and 12 hours, and are validated', () => {
     expect(renewalTimes(tlsSettings(parseConfig(`${base}tls: { mode: acme }\n`)))).toEqual({ renewBeforeMs: 30 * DAY, everyMs: 12 * 3_600_000 });
@@ -101,6 +127,18 @@ describe('renewal settings and the task as data', () => {
     expect(spec.TaskTemplate.ContainerSpec.Configs).toBeUndefined();
     expect(JSON.parse(spec.TaskTemplate.ContainerSpec.Env![0]!.replace(/^DEPL_RENEWER=/, ''))).toEqual(settings);
     expect(JSON.stringify(spec)).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it('the DNS-01 credential reaches the task as a swarm secret only it mounts, readable by root, never in its environment', () => {
+    const dnsSettings: RenewerSettings = { ...settings, challenge: 'dns-01' };
+    const spec = planRenewerService({ settings: dnsSettings, image: 'node:20-bookworm-slim', script: '/s.mjs', scriptHash: 'abc', dnsSecret: { id: 'sec1', name: 'shop-depl-tls-renewer-dns-0123456789ab' } });
+    expect(spec.TaskTemplate.ContainerSpec.Secrets).toEqual([
+      { File: { Name: '/run/secrets/depl-tls-renewer-dns', UID: '0', GID: '0', Mode: 0o400 }, SecretID: 'sec1', SecretName: 'shop-depl-tls-renewer-dns-0123456789ab' },
+    ]);
+    expect(JSON.parse(spec.TaskTemplate.ContainerSpec.Env![0]!.replace(/^DEPL_RENEWER=/, ''))).toEqual({ ...dnsSettings, dnsCredentialFile: '/run/secrets/depl-tls-renewer-dns' });
+    // a file named in the settings without the secret mounted is not believed: the task would renew nothing
+    const without = planRenewerService({ settings: { ...dnsSettings, dnsCredentialFile: '/elsewhere' }, image: 'i', script: '/s.mjs', scriptHash: 'abc' });
+    expect(JSON.parse(without.TaskTemplate.ContainerSpec.Env![0]!.replace(/^DEPL_RENEWER=/, ''))).not.toHaveProperty('dnsCredentialFile');
   });
 
   it('status says what the last round did', () => {
