@@ -32,4 +32,6 @@ export interface ProvisionPlan {
   action: 'create' | 'update' | 'none';
   lines: string[];
   resources: Record<string, string[]>;
+  /** OpenStack: the quota headroom and SU cost of the plan (src/plan/allocation.ts, service-units.ts). */
+  allocation?: unknown;
 }
