@@ -101,6 +101,17 @@ export function quotaLines(check: QuotaCheck): string[] {
   return lines;
 }
 
+/** The quota table of `depl status`: what the project uses of each limit, one line per service. */
+export function quotaUsageLines(check: QuotaCheck): string[] {
+  const lines = ['quota (used / limit):'];
+  for (const service of ['Nova', 'Neutron', 'Cinder', 'Octavia'] as const) {
+    const rows = check.rows.filter((r) => r.service === service);
+    if (rows.length > 0) lines.push(`  ${service}: ${rows.map((r) => `${r.label} ${r.used}/${r.limit === null ? 'unlimited' : r.limit}${r.headroom !== null && r.headroom <= 0 ? ' (full)' : ''}`).join(', ')}`);
+  }
+  for (const n of check.notChecked) lines.push(`  ${n.service}: not checked (${n.reason})`);
+  return lines;
+}
+
 /** Why a plan that does not fit is refused, naming every resource over quota and its numbers. */
 export function quotaRefusal(check: QuotaCheck): { message: string; hint: string } | undefined {
   if (check.over.length === 0) return undefined;

@@ -12,7 +12,7 @@ import { ensureManagedKeypair } from '../openstack/keypair.js';
 import { NovaClient } from '../openstack/nova.js';
 import { readTemplate } from '../openstack/template.js';
 import { readQuotas } from '../openstack/quota.js';
-import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
+import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, quotaUsageLines, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
 import { budgetOutlook, suCost, suLines, suRates, type BudgetOutlook, type SuCost } from '../../plan/service-units.js';
 import type { Provider, ProvisionedNode, ProvisionPlan } from './types.js';
 
@@ -119,6 +119,21 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
     return { quota, serviceUnits: cost, budget: budgetOutlook(cost, budget, now), lines };
   }
 
+  /** `depl status`: the stack as it is, what the project uses of its quotas, and what the cluster costs. */
+  async function currentAllocation(): Promise<AllocationReport | undefined> {
+    const ref = await heat.find(name);
+    if (ref === undefined) return undefined;
+    const current = await heat.show(ref);
+    if (current.stack_status.startsWith('DELETE_')) return undefined;
+    const held = templateDemand(JSON.stringify(await heat.template(ref)), current.parameters ?? {});
+    const answers = await readQuotas(session, nova, { volumes: (held.demand.volumes ?? 0) > 0, loadBalancers: (held.demand.loadbalancer ?? 0) > 0 });
+    const quota = checkQuota(answers, {});
+    const cost = suCost(held.servers, suRates(provider.serviceUnits.rates));
+    const budget = provider.allocation ?? {};
+    const now = Date.now();
+    return { quota, serviceUnits: cost, budget: budgetOutlook(cost, budget, now), lines: [...quotaUsageLines(quota), ...suLines(cost, budget, now)] };
+  }
+
   /** A plan over quota is refused with every resource and its numbers: Heat would fail halfway, after minutes. */
   function refuseOverQuota(report: AllocationReport): void {
     const refusal = quotaRefusal(report.quota);
@@ -208,6 +223,8 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
           ];
       return withAllocation({ action: changed === 0 ? 'none' : 'update', lines, resources });
     },
+
+    allocation: currentAllocation,
 
     async list(listLog: Logger): Promise<ProvisionedNode[]> {
       const ref = await heat.find(name);

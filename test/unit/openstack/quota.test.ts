@@ -107,6 +107,38 @@ describe('quota and Service Units in the OpenStack plan', () => {
     expect(allocation.quota.over).toEqual([]);
   });
 
+  it('status: what the project uses of its quotas and what the cluster as it is costs, and when the budget runs out', async () => {
+    await start({ quotas: { instances: 3 } });
+    const p = await provider('status', { serviceUnits: { rates: { 'm3.small': 1 } }, allocation: { suBudget: 48, endsOn: '2999-12-31' } });
+    expect(await p.allocation!()).toBeUndefined();
+    await p.up(3, silentLogger);
+    const report = await p.allocation!();
+    expect(report!.lines).toEqual(expect.arrayContaining([
+      'quota (used / limit):',
+      '  Nova: instances 3/3 (full), vCPUs 6/200, RAM (MB) 12288/819200',
+      '  Neutron: floating IPs 0/2, networks 0/3, ports 3/50, security groups 2/10, security group rules 15/100',
+      'service units: 3.00 SU/hour, 72.0 SU/day (3 x m3.small at 1.00)',
+      '  48.0 SU left: 0.7 days at this rate',
+    ]));
+    expect(report!.lines.some((l) => /^ {2}! the allocation ends on 2999-12-31 \(in \d+ days\): the budget runs out \d+ days before it$/.test(l))).toBe(true);
+  });
+
+  it('volumes in the template: Cinder\'s quota set is read (with usage) and a volume over the gigabytes quota is refused', async () => {
+    await start({ services: { volume: true }, quotas: { gigabytes: 100 } });
+    const { writeFile } = await import('node:fs/promises');
+    const template = (await readFile(new URL('../../../heat/stack.yaml', import.meta.url), 'utf8')).replace(
+      /\nresources:\n/,
+      '\nresources:\n  data:\n    type: OS::Cinder::Volume\n    properties: { size: { get_param: volume_size } }\n\n',
+    ).replace(/\nparameters:\n/, '\nparameters:\n  volume_size: { type: number, default: 10 }\n');
+    await writeFile(path.join(dir, 'volumes.yaml'), template);
+    const fits = await provider('vol', { template: 'volumes.yaml', parameters: { volume_size: 60 } });
+    await fits.up(1, silentLogger);
+    expect((await fits.allocation!())!.lines).toContain('  Cinder: volumes 1/10, volume storage (GB) 60/100');
+    const over = await provider('vol2', { template: 'volumes.yaml', parameters: { volume_size: 60 } });
+    await expect(over.plan!(1, silentLogger)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED', message: expect.stringContaining('volume storage (GB) (Cinder): needs 60, 60 of 100 used, 40 left') });
+    expect(emulator.requests.some((r) => r.path === `/volume/v3/${emulator.projectId}/os-quota-sets/${emulator.projectId}?usage=true`)).toBe(true);
+  });
+
   it('a cloud without Neutron in its catalog: its quotas are "not checked", not an error', async () => {
     await start({ services: { network: false } });
     const p = await provider('noneutron');
