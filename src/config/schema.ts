@@ -88,6 +88,18 @@ const openstackProvider = z.strictObject({
   parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   timeoutMinutes: z.number().int().min(1).max(240).default(30),
   region: z.string().optional(),
+  /**
+   * SU per hour by flavor name, added to (and overriding) Nectar's published rates (src/plan/service-units.ts):
+   * plan and status show what the cluster costs per hour and per day.
+   */
+  serviceUnits: z.strictObject({
+    rates: z.record(z.string().min(1), z.number().nonnegative('expected SU per hour, 0 or more')).default({}),
+  }).default({ rates: {} }),
+  /** The allocation's end and the SUs it has left: plan and status show how many days the budget lasts. */
+  allocation: z.strictObject({
+    endsOn: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like 2027-06-30').refine((v) => Number.isFinite(Date.parse(`${v}T00:00:00Z`)), 'not a calendar date').optional(),
+    suBudget: z.number().nonnegative('expected the SUs left, 0 or more').optional(),
+  }).optional(),
 });
 
 const build = z.strictObject({

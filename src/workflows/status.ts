@@ -10,7 +10,7 @@ import { nodeInspectCommand, nodeTableFromInspect, type NodeTableRow } from '../
 import { tlsSettings, type InstalledCertificate } from '../plan/tls/certificates.js';
 import type { Logger } from '../util/log.js';
 import { readAutoscaleStatus } from './autoscale-report.js';
-import { openCluster } from './cluster.js';
+import { openCluster, providerFor } from './cluster.js';
 import { readJobs } from './run.js';
 import { readingPort, readReleaseReport, type ReleaseReport } from './versions.js';
 
@@ -24,6 +24,8 @@ export interface StatusReading {
   /** The renewal task's state (TLS by ACME only). */
   renewal?: RenewalTaskStatus;
   autoscale: ControllerState | null;
+  /** OpenStack: the project's quota use and the cluster's SU cost, or why they could not be read. */
+  allocation?: { lines: string[] } | { error: string };
 }
 
 /** The node table as the swarm itself reports it (over SSH on the manager), in the inventory's order. */
@@ -39,9 +41,10 @@ export async function readNodeTable(cluster: Cluster, loaded: LoadedConfig): Pro
  * `depl status`: the nodes, the release state (read once), jobs, certificates, the renewal task and the
  * autoscaler, the independent reads side by side on the manager's one connection.
  */
-export async function readStatus(loaded: LoadedConfig, log: Logger): Promise<StatusReading> {
+export async function readStatus(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean } = {}): Promise<StatusReading> {
   const mode = tlsSettings(loaded.config).mode;
   const { app } = loaded.config;
+  const allocation = readAllocation(loaded, log, options);
   const cluster = await openCluster(loaded, log);
   try {
     const port = await readingPort(cluster, loaded, log);
@@ -53,8 +56,24 @@ export async function readStatus(loaded: LoadedConfig, log: Logger): Promise<Sta
       mode === 'acme' ? readRenewalTaskStatus(cluster.manager, app) : Promise.resolve(undefined),
     ]);
     const autoscale = await readAutoscaleStatus(cluster, app, release.live, log);
-    return { nodes, release, jobs, certificates, ...(renewal !== undefined ? { renewal } : {}), autoscale };
+    const cloud = await allocation;
+    return { nodes, release, jobs, certificates, ...(renewal !== undefined ? { renewal } : {}), autoscale, ...(cloud !== undefined ? { allocation: cloud } : {}) };
   } finally {
     await cluster.close();
+  }
+}
+
+/**
+ * The allocation as the cloud reports it now (OpenStack only), read beside the cluster: a cloud that cannot be
+ * reached makes status say so, not fail, since the cluster itself may be fine.
+ */
+async function readAllocation(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean }): Promise<StatusReading['allocation']> {
+  if (loaded.config.provider.type !== 'openstack') return undefined;
+  try {
+    const provider = await providerFor(loaded, log, options);
+    const report = await provider.allocation?.();
+    return report === undefined ? { lines: ['no Heat stack: nothing of the allocation in use'] } : { lines: report.lines };
+  } catch (error) {
+    return { error: (error as Error).message };
   }
 }

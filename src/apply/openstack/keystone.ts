@@ -106,6 +106,16 @@ export class KeystoneSession {
     return this.current;
   }
 
+  /**
+   * The URL of a service, or undefined when the catalog has no service of that type at all (a cloud without
+   * Cinder, Octavia...); a service that is there but not in this region or interface is still an error.
+   */
+  async optionalEndpoint(type: string): Promise<string | undefined> {
+    const { catalog } = await this.valid();
+    if (!catalog.some((s) => s.type === type)) return undefined;
+    return pickEndpoint(catalog, type, this.credentials.interface, this.credentials.regionName);
+  }
+
   /** The URL of a service from the catalog, by type, interface and region. */
   async endpoint(type: string): Promise<string> {
     const { catalog } = await this.valid();

@@ -9,6 +9,14 @@ export interface NovaKeypair {
   type?: string;
 }
 
+export interface NovaFlavor {
+  id: string;
+  name: string;
+  vcpus: number;
+  ram: number;
+  disk?: number;
+}
+
 /** The part of Nova depl manages: the key pair whose public half lets depl's SSH key into new servers. */
 export class NovaClient {
   private base?: string;
@@ -23,6 +31,18 @@ export class NovaClient {
     return this.session.serviceRequest(this.base, path, { ...options, service: 'Nova', dispatcher: this.options.dispatcher });
   }
 
+
+  /** GET /limits: the project's absolute limits with what it uses now (-1: unlimited). */
+  async absoluteLimits(): Promise<Record<string, number>> {
+    const response = await this.call('/limits');
+    return (response.body as { limits?: { absolute?: Record<string, number> } }).limits?.absolute ?? {};
+  }
+
+  /** GET /flavors/detail: every flavor the project may use, with its vCPUs and RAM (MB). */
+  async flavors(): Promise<NovaFlavor[]> {
+    const response = await this.call('/flavors/detail');
+    return (response.body as { flavors?: NovaFlavor[] }).flavors ?? [];
+  }
 
   async keypair(name: string): Promise<NovaKeypair | undefined> {
     const response = await this.call(`/os-keypairs/${encodeURIComponent(name)}`, { accept: [404] });

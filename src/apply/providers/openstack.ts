@@ -11,6 +11,9 @@ import { KeystoneSession } from '../openstack/keystone.js';
 import { ensureManagedKeypair } from '../openstack/keypair.js';
 import { NovaClient } from '../openstack/nova.js';
 import { readTemplate } from '../openstack/template.js';
+import { readQuotas } from '../openstack/quota.js';
+import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, quotaUsageLines, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
+import { budgetOutlook, suCost, suLines, suRates, type BudgetOutlook, type SuCost } from '../../plan/service-units.js';
 import type { Provider, ProvisionedNode, ProvisionPlan } from './types.js';
 
 export interface OpenStackProviderOptions {
@@ -85,6 +88,58 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
     return action === 'DELETE' || done === undefined ? undefined : ref;
   }
 
+  /**
+   * The allocation check of a plan, before anything is made: what `count` nodes need beyond what the stack
+   * holds now, against the quotas the cloud reports, and what the cluster as planned costs in SUs.
+   */
+  async function allocationFor(input: StackInput, existing: StackRef | undefined): Promise<AllocationReport> {
+    const wanted = templateDemand(input.template, input.parameters);
+    let held = { demand: {}, servers: {} as Record<string, number> };
+    if (existing !== undefined) {
+      const current = await heat.show(existing);
+      if (!current.stack_status.startsWith('DELETE_')) held = templateDemand(JSON.stringify(await heat.template(existing)), current.parameters ?? {});
+    }
+    const flavors = await nova.flavors();
+    const wantedSize = flavorDemand(wanted.servers, flavors);
+    if (wantedSize.unknown.length > 0) {
+      throw new UserError(
+        `no flavor named ${wantedSize.unknown.join(', ')} in this project (have: ${flavors.map((f) => f.name).sort().join(', ') || 'none'})`,
+        'Set provider.parameters.flavor to one of those (openstack flavor list).',
+        'FLAVOR_NOT_FOUND',
+      );
+    }
+    const heldSize = flavorDemand(held.servers, flavors);
+    const added = addedDemand(mergeDemand(wanted.demand, wantedSize.demand), mergeDemand(held.demand, heldSize.demand));
+    const answers = await readQuotas(session, nova, { volumes: (wanted.demand.volumes ?? 0) > 0, loadBalancers: (wanted.demand.loadbalancer ?? 0) > 0 });
+    const quota = checkQuota(answers, added);
+    const cost = suCost(wanted.servers, suRates(provider.serviceUnits.rates));
+    const budget = provider.allocation ?? {};
+    const now = Date.now();
+    const lines = [...quotaLines(quota), ...wanted.notes.map((n) => `  not counted: ${n}`), ...suLines(cost, budget, now)];
+    return { quota, serviceUnits: cost, budget: budgetOutlook(cost, budget, now), lines };
+  }
+
+  /** `depl status`: the stack as it is, what the project uses of its quotas, and what the cluster costs. */
+  async function currentAllocation(): Promise<AllocationReport | undefined> {
+    const ref = await heat.find(name);
+    if (ref === undefined) return undefined;
+    const current = await heat.show(ref);
+    if (current.stack_status.startsWith('DELETE_')) return undefined;
+    const held = templateDemand(JSON.stringify(await heat.template(ref)), current.parameters ?? {});
+    const answers = await readQuotas(session, nova, { volumes: (held.demand.volumes ?? 0) > 0, loadBalancers: (held.demand.loadbalancer ?? 0) > 0 });
+    const quota = checkQuota(answers, {});
+    const cost = suCost(held.servers, suRates(provider.serviceUnits.rates));
+    const budget = provider.allocation ?? {};
+    const now = Date.now();
+    return { quota, serviceUnits: cost, budget: budgetOutlook(cost, budget, now), lines: [...quotaUsageLines(quota), ...suLines(cost, budget, now)] };
+  }
+
+  /** A plan over quota is refused with every resource and its numbers: Heat would fail halfway, after minutes. */
+  function refuseOverQuota(report: AllocationReport): void {
+    const refusal = quotaRefusal(report.quota);
+    if (refusal) throw new UserError(refusal.message, refusal.hint, 'QUOTA_EXCEEDED');
+  }
+
   async function nodesOf(ref: StackRef): Promise<ProvisionedNode[]> {
     const stack = await heat.show(ref);
     return nodesFromOutputs(name, stack.outputs);
@@ -94,6 +149,10 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
     kind: 'openstack',
 
     async up(count: number, upLog: Logger): Promise<ProvisionedNode[]> {
+      // the quota check comes before the key pair upload: a plan that does not fit changes nothing
+      const report = await allocationFor(await stackInput(count, upLog, false), await heat.find(name));
+      refuseOverQuota(report);
+      for (const line of report.lines) upLog.info(line);
       const input = await stackInput(count, upLog, true);
       let existing = await heat.find(name);
       if (existing !== undefined) existing = await settled(existing, upLog);
@@ -120,31 +179,34 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
     async plan(count: number, planLog: Logger): Promise<ProvisionPlan> {
       // a plan uploads nothing: the managed key pair's name is what up() would use
       const input = await stackInput(count, planLog, false);
+      const allocation = await allocationFor(input, await heat.find(name));
+      refuseOverQuota(allocation);
+      const withAllocation = (plan: ProvisionPlan): ProvisionPlan => ({ ...plan, lines: [...plan.lines, ...allocation.lines], allocation });
       // Heat checks key_name against Nova's key pairs, so its preview cannot run before depl's own is uploaded
       const keyName = wantsManagedKey(provider, input.template) ? input.parameters.key_name : undefined;
       if (keyName !== undefined && (await nova.keypair(keyName)) === undefined) {
-        return {
+        return withAllocation({
           action: 'create',
           lines: [
             `node-up would first upload key pair ${keyName} (the public half of ${loaded.config.ssh.key}.pub), then create stack ${name} with ${count} node${count === 1 ? '' : 's'}`,
             "Heat's preview needs that key pair to exist; run 'depl node-up' (or set provider.parameters.key_name) to see it",
           ],
           resources: { keypairs: [keyName] },
-        };
+        });
       }
       const existing = await heat.find(name);
       if (existing === undefined) {
         const resources = await refusedTrust(() => heat.previewCreate(name, input));
         const byType = resources.map((r) => `${r.resource_name} (${r.resource_type ?? '?'})`);
-        return {
+        return withAllocation({
           action: 'create',
           lines: [`Heat would create stack ${name} with ${count} node${count === 1 ? '' : 's'}:`, ...byType.map((r) => `  + ${r}`)],
           resources: { added: byType },
-        };
+        });
       }
       const current = await heat.show(existing);
       if (current.stack_status.endsWith('_IN_PROGRESS')) {
-        return { action: 'none', lines: [`stack ${name} is ${current.stack_status}: node-up would wait for it, then plan again`], resources: {} };
+        return withAllocation({ action: 'none', lines: [`stack ${name} is ${current.stack_status}: node-up would wait for it, then plan again`], resources: {} });
       }
       const changes = await refusedTrust(() => heat.previewUpdate(existing, input));
       const names = (list: Array<{ resource_name: string; resource_type?: string }>) => list.map((r) => `${r.resource_name} (${r.resource_type ?? '?'})`);
@@ -159,8 +221,10 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
             ...resources.updated.map((r) => `  ~ ${r}`),
             ...resources.deleted.map((r) => `  - ${r}`),
           ];
-      return { action: changed === 0 ? 'none' : 'update', lines, resources };
+      return withAllocation({ action: changed === 0 ? 'none' : 'update', lines, resources });
     },
+
+    allocation: currentAllocation,
 
     async list(listLog: Logger): Promise<ProvisionedNode[]> {
       const ref = await heat.find(name);
@@ -190,6 +254,14 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
       await heat.waitFor(ref, { ...wait, log: downLog, action: 'DELETE', marker });
     },
   };
+}
+
+/** The allocation part of a plan: quota headroom and SU cost (also in --json). */
+export interface AllocationReport {
+  quota: QuotaCheck;
+  serviceUnits: SuCost;
+  budget: BudgetOutlook;
+  lines: string[];
 }
 
 /**

@@ -25,6 +25,8 @@ export interface Provider {
   down(log: Logger): Promise<void>;
   /** What `up(count)` would change, asked of the cloud without changing anything (Heat's preview). */
   plan?(count: number, log: Logger): Promise<ProvisionPlan>;
+  /** OpenStack: the allocation as the cluster is now (quota use, SU cost); undefined when there is no stack. */
+  allocation?(): Promise<{ lines: string[] } | undefined>;
 }
 
 /** A provider's answer to "what would node-up do?"; `lines` are for people, the rest for --json. */
@@ -32,4 +34,6 @@ export interface ProvisionPlan {
   action: 'create' | 'update' | 'none';
   lines: string[];
   resources: Record<string, string[]>;
+  /** OpenStack: the quota headroom and SU cost of the plan (src/plan/allocation.ts, service-units.ts). */
+  allocation?: unknown;
 }

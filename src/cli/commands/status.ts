@@ -29,6 +29,7 @@ interface Report {
   tls: { mode: string; certificates: CertificateStatus[]; renewal?: StatusReading['renewal'] };
   jobs: JobRow[];
   autoscale: ControllerState | null;
+  allocation?: StatusReading['allocation'];
 }
 
 function shortService(name: string, version: string): string {
@@ -60,13 +61,17 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
     lines.push(`autoscale: ${report.autoscale.live ? `controller of ${report.autoscale.version}` : `${report.autoscale.version}'s controller is idle`}, updated ${report.autoscale.updatedAt}`);
     for (const line of describeAutoscale(report.autoscale, now)) lines.push(`  ${line}`);
   }
+  if (report.allocation !== undefined) {
+    if ('error' in report.allocation) lines.push(`allocation: could not be read from the cloud (${report.allocation.error})`);
+    else lines.push('allocation:', ...report.allocation.lines.map((l) => `  ${l}`));
+  }
   return lines.join('\n');
 }
 
 export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
   const tls = tlsSettings(loaded.config);
-  const { nodes, release, jobs, certificates: installed, renewal, autoscale } = await readStatus(loaded, ctx.log);
+  const { nodes, release, jobs, certificates: installed, renewal, autoscale, allocation } = await readStatus(loaded, ctx.log, { interactive: ctx.interactive });
   const now = Date.now();
   const withheld = new Map(certificatesServedAt(installed, now).withheld.map((w) => [w.id, w]));
   const report: Report = {
@@ -88,6 +93,7 @@ export default async function command(ctx: CommandContext): Promise<void> {
     },
     jobs,
     autoscale,
+    ...(allocation !== undefined ? { allocation } : {}),
   };
   ctx.result(report, human(report, installed, now, tls));
 }

@@ -346,6 +346,13 @@ export async function startCloudServices(options: CloudServicesOptions): Promise
       return neutronFault(404, 'SecurityGroupRuleNotFound', `Security group rule ${parts[1]} does not exist`);
     }
     if (parts[0] === 'ports') return { status: 200, body: { ports: [] } };
+    if (parts[0] === 'quotas' && parts[2] === 'details') {
+      // GET /v2.0/quotas/{project}/details.json: limit, used and reserved per resource, usage from what exists
+      const live = [...servers.values()].filter((s) => s.status !== 'DELETED').length;
+      const rules = [...groups.values()].reduce((n, g) => n + g.rules.size, 0);
+      const row = (limit: number, used: number) => ({ limit, used, reserved: 0 });
+      return { status: 200, body: { quota: { floatingip: row(50, 0), network: row(10, networks.length), port: row(50, live), router: row(10, 0), subnet: row(10, 0), security_group: row(10, groups.size), security_group_rule: row(100, rules) } } };
+    }
     if (parts[0] === 'quotas') return { status: 200, body: { quota: { security_group: 10, security_group_rule: 100 } } };
     return neutronFault(404, 'HTTPNotFound', `The resource could not be found.`);
   }

@@ -30,6 +30,16 @@ interface Server {
   name: string;
   id: string;
   address: string;
+  /** The flavor property as given (name or id): Nova's usage counts its vCPUs and RAM. */
+  flavor: string;
+}
+
+/** What the stacks hold, for the quota usage Nova, Neutron and Cinder report. */
+export interface StackHoldings {
+  servers: string[];
+  securityGroups: number[];
+  volumes: number[];
+  floatingIps: number;
 }
 
 interface Resource {
@@ -96,7 +106,28 @@ export class EmulatedHeat {
     private readonly projectId: string,
     /** Nova's key pairs: key_name is checked against them, as Heat's nova.keypair constraint does. */
     private readonly keypairExists: (name: string) => boolean = () => true,
+    /** Nova's quota check of one more server of this flavor: its refusal message, undefined when it fits. */
+    private readonly novaQuotaRefusal: (flavor: string) => string | undefined = () => undefined,
   ) {}
+
+  /** Servers being made: Nova counts them against the quota from the moment it accepts them. */
+  private readonly building: string[] = [];
+
+  /** Servers (by flavor), security groups (by rule count, Neutron's two egress rules included), volumes (by size). */
+  holdings(): StackHoldings {
+    const out: StackHoldings = { servers: [...this.building], securityGroups: [], volumes: [], floatingIps: 0 };
+    for (const stack of this.stacks.filter((s) => !s.deleted)) {
+      for (const r of stack.resources.values()) {
+        if (r.status.startsWith('DELETE_COMPLETE')) continue;
+        for (const server of r.servers.values()) out.servers.push(server.flavor);
+        const def = stack.template.resources[r.name];
+        if (r.type === 'OS::Neutron::SecurityGroup') out.securityGroups.push((Array.isArray(def?.properties?.rules) ? def.properties.rules.length : 0) + 2);
+        if (r.type === 'OS::Cinder::Volume') out.volumes.push(Number(evaluate(def?.properties?.size ?? 0, this.context(stack))) || 0);
+        if (r.type === 'OS::Neutron::FloatingIP') out.floatingIps += 1;
+      }
+    }
+    return out;
+  }
 
   /** Every server's key_name must name an existing key pair. */
   private checkKeyNames(template: ParsedTemplate, parameters: Record<string, string>): void {
@@ -540,8 +571,19 @@ export class EmulatedHeat {
     if (this.behaviour.failCreate !== undefined) {
       throw new ResourceFailure(`ResourceInError: ${path}: Went to status ERROR due to "Message: ${this.behaviour.failCreate}, Code: 500"`);
     }
-    const { address } = await this.driver.createServer(name);
-    return { index, name, id: randomUUID(), address };
+    const flavor = String(properties.flavor ?? '');
+    // Nova answers POST /servers over quota with 403 and its message; Heat fails the resource with it
+    const refusal = this.novaQuotaRefusal(flavor);
+    if (refusal !== undefined) {
+      throw new ResourceFailure(`Forbidden: ${path}: ${refusal} (HTTP 403) (Request-ID: req-${randomUUID()})`);
+    }
+    this.building.push(flavor);
+    try {
+      const { address } = await this.driver.createServer(name);
+      return { index, name, id: randomUUID(), address, flavor };
+    } finally {
+      this.building.splice(this.building.indexOf(flavor), 1);
+    }
   }
 
   private async pause(): Promise<void> {

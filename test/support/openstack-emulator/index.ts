@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EmulatedHeat, type HeatBehaviour, type ServerDriver } from './heat.js';
+import { EmulatedHeat, type HeatBehaviour, type ServerDriver, type StackHoldings } from './heat.js';
 import { heatError, type Reply } from './http.js';
 import { EmulatedNova } from './nova.js';
 import { EmulatedDesignate, type DesignateBackend } from './designate.js';
+import { DEFAULT_FLAVORS, EmulatedQuotas, type EmulatedFlavor, type QuotaLimits } from './quota.js';
 import { EmulatedKeystone, type EmulatedApplicationCredential, type EmulatedUser } from './keystone.js';
 
 export type { ServerDriver } from './heat.js';
@@ -52,6 +53,11 @@ export interface EmulatorOptions {
   dns?: DesignateBackend;
   /** Key pairs that exist from the start: name -> OpenSSH public key. */
   keypairs?: Record<string, string>;
+  /** The project's quotas (unset: DEFAULT_LIMITS); change them later with `emulator.quotas.set`. */
+  quotas?: Partial<QuotaLimits>;
+  flavors?: EmulatedFlavor[];
+  /** Optional services in the catalog (default: Neutron yes, Cinder no); one left out answers 404. */
+  services?: { network?: boolean; volume?: boolean };
 }
 
 export interface RecordedRequest {
@@ -85,6 +91,8 @@ export interface OpenStackEmulator {
   stacks: EmulatedHeat['list'];
   /** The DNS service (Designate v2 subset). */
   designate: EmulatedDesignate;
+  /** Quotas and their usage (Nova limits, Neutron and Cinder quotas). */
+  quotas: EmulatedQuotas;
   close(): Promise<void>;
 }
 
@@ -105,7 +113,9 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
   }));
   const requests: RecordedRequest[] = [];
   const designate = new EmulatedDesignate(projectId, options.dns);
-  const heat = new EmulatedHeat(options.servers, behaviour, projectId, (name) => nova.has(name));
+  const services = { network: options.services?.network ?? true, volume: options.services?.volume ?? false };
+  const quotas: EmulatedQuotas = new EmulatedQuotas(options.quotas ?? {}, options.flavors ?? DEFAULT_FLAVORS, (): StackHoldings => heat.holdings());
+  const heat: EmulatedHeat = new EmulatedHeat(options.servers, behaviour, projectId, (name: string): boolean => nova.has(name), (flavor: string): string | undefined => quotas.novaRefusal(flavor));
 
   const server = http.createServer((req, res) => {
     const faulted = injectFault(req, res);
@@ -203,6 +213,18 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
       if (!issued) return { status: 401, body: { code: 401, type: 'unauthorized', message: 'The request you have made requires authentication.' } };
       return designate.handle(method, rest, url.searchParams, body, `${base}/dns`);
     }
+    if (services.network && (path === '/network' || path.startsWith('/network/'))) {
+      if (!keystone.check(token)) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } } };
+      const rest = path.slice('/network'.length);
+      if (method === 'GET' && rest === `/v2.0/quotas/${projectId}/details.json`) return quotas.neutronDetails();
+      return { status: 404, body: { NeutronError: { type: 'HTTPNotFound', message: 'The resource could not be found.', detail: '' } } };
+    }
+    if (services.volume && path.startsWith(`/volume/v3/${projectId}/`)) {
+      if (!keystone.check(token)) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } } };
+      const rest = path.slice(`/volume/v3/${projectId}`.length);
+      if (method === 'GET' && rest === `/os-quota-sets/${projectId}` && url.searchParams.get('usage') === 'true') return quotas.cinderQuotaSet(projectId);
+      return { status: 404, body: { itemNotFound: { code: 404, message: 'The resource could not be found.' } } };
+    }
     if (path.startsWith('/orchestration/v1/')) {
       const issued = keystone.check(token);
       // keystonemiddleware's answer to a missing, unknown or expired token
@@ -241,9 +263,10 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,
     rejectCredentials: () => behaviour.rejectCredentials === true,
     now: () => Date.now(),
+    services,
   });
 
-  const nova = new EmulatedNova(base, users[0]?.id ?? 'nobody');
+  const nova: EmulatedNova = new EmulatedNova(base, users[0]?.id ?? 'nobody', quotas);
   for (const [name, publicKey] of Object.entries(options.keypairs ?? {})) nova.handle('POST', '/v2.1/os-keypairs', { keypair: { name, public_key: publicKey } });
 
   return {
@@ -259,6 +282,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     revokeTokens: () => keystone.tokens.clear(),
     stacks: () => heat.list(),
     designate,
+    quotas,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

@@ -36,6 +36,8 @@ export interface KeystoneConfig {
   tokenTtlSeconds: number;
   rejectCredentials: () => boolean;
   now: () => number;
+  /** Optional services in the catalog: Neutron (`network`), Cinder (`volumev3`). */
+  services: { network: boolean; volume: boolean };
 }
 
 const DOMAIN = { id: 'default', name: 'Default' };
@@ -78,6 +80,9 @@ export class EmulatedKeystone {
       { type: 'compute', name: 'nova', id: 'compute0', endpoints: endpoints('/compute/v2.1') },
       // Designate's catalog entry names the service root, as Nectar's does (clients append /v2)
       { type: 'dns', name: 'designate', id: 'dns0', endpoints: endpoints('/dns/') },
+      // Neutron's catalog URL is the service root (clients add /v2.0); Cinder's names the project, as on Nectar
+      ...(this.config.services.network ? [{ type: 'network', name: 'neutron', id: 'network0', endpoints: endpoints('/network/') }] : []),
+      ...(this.config.services.volume ? [{ type: 'volumev3', name: 'cinderv3', id: 'volumev30', endpoints: endpoints(`/volume/v3/${projectId}`) }] : []),
     ];
   }
 

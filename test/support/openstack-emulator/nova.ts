@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Reply } from './http.js';
+import type { EmulatedQuotas } from './quota.js';
 
 interface Keypair {
   name: string;
@@ -18,6 +19,8 @@ export class EmulatedNova {
   constructor(
     private readonly base: string,
     private readonly userId: string,
+    /** Limits and flavors (the Heat emulator's cloud has them; the one beside real Heat answers its own). */
+    private readonly quotas?: EmulatedQuotas,
   ) {}
 
   has(name: string): boolean {
@@ -45,6 +48,8 @@ export class EmulatedNova {
     if (path === '' || path === '/') return { status: 200, body: { versions: [this.versionDoc()] } };
     if (path === '/v2.1' || path === '/v2.1/') return { status: 200, body: { version: this.versionDoc() } };
     const parts = path.replace(/^\/v2\.1/, '').split('/').filter(Boolean).map(decodeURIComponent);
+    if (this.quotas !== undefined && method === 'GET' && parts[0] === 'limits' && parts.length === 1) return this.quotas.novaLimits();
+    if (this.quotas !== undefined && method === 'GET' && parts[0] === 'flavors' && (parts[1] === 'detail' || parts[1] === undefined)) return this.quotas.novaFlavors();
     if (parts[0] !== 'os-keypairs') return fault(404, 'itemNotFound', 'The resource could not be found.');
     const [, name] = parts;
     if (name === undefined) {
