@@ -1,6 +1,6 @@
+import type { Engine } from '../apply/docker.js';
 import type { Cluster } from '../apply/cluster.js';
 import { ensureBaseImages } from '../apply/base-images.js';
-import { managerEngine, type Engine } from '../apply/docker.js';
 import { operatorHooks } from '../apply/hooks.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import { describeHolder, withLock, type HeldLock } from '../apply/lock.js';
@@ -80,10 +80,8 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const secrets = planSecrets(config.app, await resolveSecrets(loaded, options.env));
   const files = await readProjectFiles(loaded);
   const cluster = options.cluster ?? (await openCluster(loaded, log));
-  let engine: Engine | undefined;
   try {
-    engine = await managerEngine(cluster);
-    const opened = engine;
+    const opened = await cluster.engine();
     const command = `depl buildinst ${target.branch !== undefined ? `--branch ${target.branch}` : `--version ${target.version}`}`;
     // the edge's site is the running edge's once the plan's ensure-edge step has run (it may not run yet)
     const port = {
@@ -110,7 +108,6 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       finalConfig: () => withBaseImages(config, opened, log),
     }));
   } finally {
-    await engine?.close();
     if (!options.cluster) await cluster.close();
   }
 }

@@ -1,4 +1,5 @@
 import type { Cluster, ClusterNode } from '../apply/cluster.js';
+import type { Engine } from '../apply/docker.js';
 import { knownHostsPath, requireInventory, sshKeyPath } from '../apply/inventory.js';
 import { KnownHosts } from '../apply/known-hosts.js';
 import type { Provider } from '../apply/providers/types.js';
@@ -56,7 +57,8 @@ export async function openCluster(loaded: LoadedConfig, log: Logger): Promise<Cl
   // connect now, so a cluster that cannot be reached fails here with the SSH error, not in a later step
   await pool.remote(managerNode);
   const manager = new PooledRemote(pool, managerNode);
-  return {
+  let engine: Promise<Engine> | undefined;
+  const cluster: Cluster = {
     nodes,
     manager,
     managerNode,
@@ -67,6 +69,14 @@ export async function openCluster(loaded: LoadedConfig, log: Logger): Promise<Cl
       await pool.remote(node);
       return new PooledRemote(pool, node);
     },
-    close: () => pool.closeAll(),
+    // dockerode stays unloaded until a command uses more of the Engine than its small client (src/apply/docker.ts)
+    engine: () => (engine ??= import('../apply/docker.js').then(({ managerEngine }) => managerEngine(cluster))),
+    async close() {
+      const opened = engine;
+      engine = undefined;
+      if (opened !== undefined) await (await opened.catch(() => undefined))?.close();
+      await pool.closeAll();
+    },
   };
+  return cluster;
 }

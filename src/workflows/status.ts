@@ -50,7 +50,7 @@ export async function readStatus(loaded: LoadedConfig, log: Logger): Promise<Sta
       readReleaseReport(port),
       readJobs(loaded, log, cluster),
       mode !== 'off' ? listCertificates(tlsStoreFor(cluster.manager, app)) : Promise.resolve([]),
-      mode === 'acme' ? readRenewalTaskStatus(cluster.manager, app) : Promise.resolve(undefined),
+      mode === 'acme' ? readRenewalTaskStatus(cluster.manager, await cluster.engine(), app) : Promise.resolve(undefined),
     ]);
     const autoscale = await readAutoscaleStatus(cluster, app, release.live, log);
     return { nodes, release, jobs, certificates, ...(renewal !== undefined ? { renewal } : {}), autoscale };
