@@ -1,3 +1,4 @@
+import { projectFilesSource, secretsSource } from './adapter-slices.js';
 import type { Engine } from '../apply/docker.js';
 import type { Cluster } from '../apply/cluster.js';
 import { ensureBaseImages } from '../apply/base-images.js';
@@ -77,8 +78,8 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const target = releaseTarget(config.app, versionServiceNames(config), options, options.now ?? new Date());
   // refused before anything is read on the cluster: secrets in the build context (exit 2), a missing secret
   const inputs = await resolveBuildInputs(loaded);
-  const secrets = planSecrets(config.app, await resolveSecrets(loaded, options.env));
-  const files = await readProjectFiles(loaded);
+  const secrets = planSecrets(config.app, await resolveSecrets(secretsSource(loaded), options.env));
+  const files = await readProjectFiles(projectFilesSource(loaded));
   const cluster = options.cluster ?? (await openCluster(loaded, log));
   try {
     const opened = await cluster.engine();

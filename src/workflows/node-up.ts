@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ansibleInventoryPath, knownHostsPath, readInventory, sshKeyPath, writeFileAtomicLocal, writeInventory, type Inventory } from '../apply/inventory.js';
+import { ansibleInventoryPath, knownHostsPath, readInventory, writeFileAtomicLocal, writeInventory, type Inventory } from '../apply/inventory.js';
 import type { ProvisionedNode } from '../apply/providers/types.js';
 import type { SshPool, SshRemote } from '../apply/ssh.js';
 import { swarmNodesOverSsh, type SwarmNodes } from '../apply/swarm-nodes.js';
@@ -13,6 +13,7 @@ import {
   parseIpsecProbe, staleNodeIds, type EncryptionSetting, type IpsecSupport,
 } from '../plan/bootstrap.js';
 import type { Logger } from '../util/log.js';
+import { projectPaths } from './adapter-slices.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
@@ -205,7 +206,7 @@ async function writeAnsibleInventory(loaded: LoadedConfig, nodes: InventoryNode[
     networkEncrypted,
     user: loaded.config.ssh.user,
     port: loaded.config.ssh.port,
-    keyFile: sshKeyPath(loaded),
+    keyFile: projectPaths(loaded).sshKey,
     knownHostsFile: knownHostsPath(loaded),
   });
   await writeFileAtomicLocal(file, text);
