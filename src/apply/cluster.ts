@@ -1,3 +1,4 @@
+import type { Engine } from './docker.js';
 import type { Remote } from './remote.js';
 
 export interface ClusterNode {
@@ -19,5 +20,10 @@ export interface Cluster {
   remote(nodeName: string): Promise<Remote>;
   /** Name of the attachable overlay network the app's services share. */
   network: string;
+  /**
+   * The manager's Docker Engine API over the manager's connection: one per open cluster, made on first use
+   * and closed with the cluster (callers do not close it). The swarm adapter (src/apply/swarm.ts) works on it.
+   */
+  engine(): Promise<Engine>;
   close(): Promise<void>;
 }

@@ -1,14 +1,15 @@
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { Client } from 'ssh2';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
-import { CONTEXT_DOCKERFILE, packContext, type BuildContext } from './build-context.js';
+import type { BuildContext } from './build-context.js';
 import type { Cluster, ClusterNode } from './cluster.js';
 import type { KnownHosts } from './known-hosts.js';
-import { LocalRemote } from './local-remote.js';
+import { EngineSocket, ENGINE_SOCKET } from './engine-socket.js';
 import type { Remote } from './remote.js';
 import { authFailure, SshRemote, type SshTarget } from './ssh.js';
 
@@ -20,7 +21,14 @@ import { authFailure, SshRemote, type SshTarget } from './ssh.js';
 export interface Engine {
   /** For messages: `node-1 (192.168.77.11)`. */
   readonly name: string;
+  /** dockerode, loaded on first use (builds, images, logs, writes to the swarm). */
   readonly docker: Docker;
+  /**
+   * The same Engine through the small client (src/apply/engine-socket.ts), for the JSON reads every release
+   * command makes (src/apply/swarm.ts): dockerode's load (its gRPC session code) would cost a switch more
+   * than the read itself.
+   */
+  readonly api: EngineSocket;
   /** The image's id, or null when the engine does not have it. */
   imageId(ref: string): Promise<string | null>;
   /** `docker import` of a rootfs tarball on this machine, with Dockerfile-style changes (CMD, ENV, ...). */
@@ -43,11 +51,19 @@ export interface BuildRequest {
   labels?: Record<string, string>;
 }
 
-const SOCKET = '/var/run/docker.sock';
+const SOCKET = ENGINE_SOCKET;
+
+const loadModule = createRequire(import.meta.url);
+
+/** dockerode's client, loaded when a command first needs it (see Engine.api). */
+function dockerode(options: Docker.DockerOptions): Docker {
+  const DockerClient = loadModule('dockerode') as typeof Docker;
+  return new DockerClient(options);
+}
 
 /** An engine reached at a unix socket on this machine (tests; a manager that is this machine). */
 export function engineAtSocket(socketPath = SOCKET, name = 'localhost'): Engine {
-  return new DockerEngine(name, new Docker({ socketPath }), async () => {});
+  return new DockerEngine(name, () => dockerode({ socketPath }), new EngineSocket(socketPath), async () => {});
 }
 
 /**
@@ -94,8 +110,7 @@ export function engineOn(remote: Pick<Remote, 'engineStream'>, name: string, onC
   (agent as unknown as { createConnection: unknown }).createConnection = (_options: unknown, callback: (error: Error | null, socket?: Duplex) => void) => {
     open().then((stream) => callback(null, socketLike(stream)), (error: Error) => callback(error));
   };
-  const docker = new Docker({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions);
-  return new DockerEngine(name, docker, async () => {
+  return new DockerEngine(name, () => dockerode({ protocol: 'http', host: 'docker', port: 80, agent } as Docker.DockerOptions), new EngineSocket(agent), async () => {
     agent.destroy();
     await onClose();
   });
@@ -108,7 +123,8 @@ export async function managerEngine(cluster: Cluster): Promise<Engine> {
 
 /** The engine of one node of the cluster (a task's container lives on its node's engine), over the cluster's connection to it. */
 export async function nodeEngine(cluster: Cluster, node: ClusterNode): Promise<Engine> {
-  if (cluster.manager instanceof LocalRemote) return engineAtSocket(SOCKET, node.name);
+  // a manager that is this machine (LocalRemote) has no SSH connection to stream over: its socket is here
+  if (cluster.manager.engineStream === undefined) return engineAtSocket(SOCKET, node.name);
   const remote = node.name === cluster.managerNode.name ? cluster.manager : await cluster.remote(node.name);
   return engineOn(remote, remote.name);
 }
@@ -131,7 +147,14 @@ interface ProgressEvent {
 }
 
 class DockerEngine implements Engine {
-  constructor(readonly name: string, readonly docker: Docker, private readonly onClose: () => Promise<void>) {}
+  private client: Docker | undefined;
+
+  constructor(readonly name: string, private readonly makeClient: () => Docker, readonly api: EngineSocket, private readonly onClose: () => Promise<void>) {}
+
+  get docker(): Docker {
+    this.client ??= this.makeClient();
+    return this.client;
+  }
 
   async imageId(ref: string): Promise<string | null> {
     try {
@@ -153,6 +176,8 @@ class DockerEngine implements Engine {
   }
 
   async build(request: BuildRequest, log: Logger): Promise<string> {
+    // the packer (tar, .dockerignore) is loaded by the commands that build only
+    const { CONTEXT_DOCKERFILE, packContext } = await import('./build-context.js');
     const { stream: context, files } = await packContext(request.context, request.dockerfile);
     log.debug(`build context ${request.context.dir}: ${files} files after .dockerignore and depl's own exclusions`);
     let stream: NodeJS.ReadableStream;

@@ -6,7 +6,9 @@ import type { Argv } from '../plan/shell.js';
  * The one small Docker Engine API client of the programs depl runs ON the cluster (the TLS renewal task,
  * src/tls-renewer/, and the autoscaler, src/autoscaler/): plain HTTP on the node's Engine socket, with only
  * what they use. Both are bundled into one file with no node_modules beside them, so this is Node's http,
- * not dockerode (which depl itself uses from the operator's machine, src/apply/docker.ts).
+ * not dockerode (which depl itself uses from the operator's machine, src/apply/docker.ts). depl's Engine
+ * (src/apply/docker.ts) also answers the swarm reads every release command makes through it
+ * (src/apply/swarm.ts): loading dockerode costs a command's start more than the whole read.
  */
 export interface EngineAnswer {
   status: number;
@@ -23,13 +25,17 @@ export interface EngineService {
 export const ENGINE_SOCKET = '/var/run/docker.sock';
 
 export class EngineSocket {
-  constructor(private readonly socketPath: string = ENGINE_SOCKET) {}
+  /**
+   * `target`: the Engine's unix socket on this machine, or an http.Agent whose connections are streams to it (the
+   * operator's machine reaches a manager's Engine through its SSH connection: src/apply/docker.ts engineOn).
+   */
+  constructor(private readonly target: string | http.Agent = ENGINE_SOCKET) {}
 
   request(method: 'GET' | 'POST', apiPath: string, body?: unknown, timeoutMs = 30_000): Promise<EngineAnswer> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const request = http.request({
-        socketPath: this.socketPath,
+        ...(typeof this.target === 'string' ? { socketPath: this.target } : { agent: this.target, host: 'docker' }),
         path: apiPath,
         method,
         headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
@@ -44,6 +50,11 @@ export class EngineSocket {
       request.on('error', reject);
       request.end(payload);
     });
+  }
+
+  /** GET of a JSON document the Engine answers with 200 (`what` names it in the error). */
+  async getJson<T>(apiPath: string, what: string): Promise<T> {
+    return JSON.parse((await this.expect(await this.request('GET', apiPath), 200, what)).toString()) as T;
   }
 
   /** The running container of the swarm service `service` on this node, or null. */

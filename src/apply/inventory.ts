@@ -2,7 +2,6 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
-import type { LoadedConfig } from '../config/load.js';
 
 /**
  * `.depl/inventory.json` next to depl.yaml: what node-up made (a cache; node-up rebuilds it). Other
@@ -25,27 +24,28 @@ const inventorySchema = z.object({
 
 export type Inventory = z.infer<typeof inventorySchema>;
 
-export function deplDir(loaded: LoadedConfig): string {
+/** depl.yaml's folder: every local file depl keeps is found from it. */
+export interface ProjectFolder {
+  root: string;
+}
+
+export function deplDir(loaded: ProjectFolder): string {
   return path.join(loaded.root, '.depl');
 }
 
-export function inventoryPath(loaded: LoadedConfig): string {
+export function inventoryPath(loaded: ProjectFolder): string {
   return path.join(deplDir(loaded), 'inventory.json');
 }
 
-export function knownHostsPath(loaded: LoadedConfig): string {
+export function knownHostsPath(loaded: ProjectFolder): string {
   return path.join(deplDir(loaded), 'known_hosts');
 }
 
-export function sshKeyPath(loaded: LoadedConfig): string {
-  return path.resolve(loaded.root, loaded.config.ssh.key);
-}
-
-export function ansibleInventoryPath(loaded: LoadedConfig): string {
+export function ansibleInventoryPath(loaded: ProjectFolder): string {
   return path.join(loaded.root, 'ansible', 'generated_hosts.ini');
 }
 
-export async function readInventory(loaded: LoadedConfig): Promise<Inventory | null> {
+export async function readInventory(loaded: ProjectFolder): Promise<Inventory | null> {
   const file = inventoryPath(loaded);
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
@@ -59,7 +59,7 @@ export async function readInventory(loaded: LoadedConfig): Promise<Inventory | n
   return parsed.data;
 }
 
-export async function requireInventory(loaded: LoadedConfig): Promise<Inventory> {
+export async function requireInventory(loaded: ProjectFolder): Promise<Inventory> {
   const inventory = await readInventory(loaded);
   if (!inventory) {
     throw new UserError(`no cluster yet: ${inventoryPath(loaded)} does not exist`, "Run 'depl node-up' first.", 'NO_CLUSTER');
@@ -79,6 +79,6 @@ export async function writeFileAtomicLocal(file: string, content: string, mode =
 /** Files under .depl/ are the operator's own (keys, host keys, addresses): 0600, whatever the umask. */
 export const DEPL_FILE_MODE = 0o600;
 
-export async function writeInventory(loaded: LoadedConfig, inventory: Inventory): Promise<void> {
+export async function writeInventory(loaded: ProjectFolder, inventory: Inventory): Promise<void> {
   await writeFileAtomicLocal(inventoryPath(loaded), JSON.stringify(inventory, null, 2) + '\n', DEPL_FILE_MODE);
 }

@@ -1,9 +1,8 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { LoadedConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
 import { contextWithinOperatorPath } from '../plan/build-context.js';
-import { backupFilePattern, operatorPaths, projectFacts } from '../plan/operator-files.js';
+import { backupFilePattern, operatorPaths, type ProjectFacts } from '../plan/operator-files.js';
 import { MAX_CONFIG_BYTES, projectSource, targetUnder } from '../plan/project-files.js';
 import type { ProjectFile } from '../plan/services.js';
 
@@ -12,21 +11,28 @@ import type { ProjectFile } from '../plan/services.js';
  * changes: a folder is every regular file under it, each mounted at the same relative path under the target.
  * A symlink is refused rather than followed: it may point out of the project.
  */
-export async function readProjectFiles(loaded: LoadedConfig): Promise<ProjectFile[]> {
+/** What readProjectFiles reads: the project folder, depl's own files in it, and each owner's `files:`. */
+export interface ProjectFilesSource {
+  root: string;
+  facts: ProjectFacts;
+  /** Services and accessories with their `files:` (target -> source relative to root). */
+  owners: readonly (readonly [string, Record<string, string>])[];
+}
+
+export async function readProjectFiles(source: ProjectFilesSource): Promise<ProjectFile[]> {
   const out: ProjectFile[] = [];
   // depl's own files (.depl/, depl.yaml, the SSH key, backups...) never become swarm configs, which anyone who
   // can reach the swarm can read: a folder mounted whole leaves them out, as a build context does
-  const project = projectFacts(loaded);
+  const project = source.facts;
   const operator = operatorPaths(project);
   const backups = backupFilePattern(project.app, project.accessories);
   const isOperatorFile = (file: string) => contextWithinOperatorPath(file, operator) !== null || (backups?.test(path.basename(file)) ?? false);
-  const owners = [...Object.entries(loaded.config.services), ...Object.entries(loaded.config.accessories)] as [string, { files: Record<string, string> }][];
-  for (const [owner, entry] of owners) {
-    for (const [target, source] of Object.entries(entry.files)) {
+  for (const [owner, files] of source.owners) {
+    for (const [target, from] of Object.entries(files)) {
       const where = `${owner}.files["${target}"]`;
-      const checked = projectSource(source);
+      const checked = projectSource(from);
       if (!checked.ok) throw new UserError(`${where}: ${checked.reason}`, 'Copy the file into the project folder and name it relative to depl.yaml.', 'PROJECT_FILE_OUTSIDE');
-      const absolute = path.join(loaded.root, checked.path);
+      const absolute = path.join(source.root, checked.path);
       const stats = await lstat(absolute).catch(() => null);
       if (stats === null) throw new UserError(`${where}: no file or folder at ${absolute}`, 'Paths under files: are relative to depl.yaml\'s folder.', 'PROJECT_FILE_MISSING');
       if (isOperatorFile(absolute)) {

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { LoadedConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
 import { parseSecretsFile, renderSecretsFile, secretEnvName, type SecretEntry } from '../plan/secrets.js';
 import { Secret } from '../util/secret.js';
@@ -51,11 +50,18 @@ export interface ResolvedSecret {
   source: 'env' | 'file';
 }
 
+/** Where secrets are looked up: the project folder (its secrets file), depl.yaml's path (for messages), the names declared. */
+export interface SecretsSource {
+  root: string;
+  file: string;
+  declared: readonly string[];
+}
+
 /** Every secret depl.yaml declares, from the environment or the file; a missing one is a UserError naming it. */
-export async function resolveSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedSecret[]> {
-  const declared = loaded.config.secrets;
+export async function resolveSecrets(source: SecretsSource, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedSecret[]> {
+  const { declared } = source;
   if (declared.length === 0) return [];
-  const file = await readSecretsFile(loaded.root);
+  const file = await readSecretsFile(source.root);
   const resolved: ResolvedSecret[] = [];
   const missing: string[] = [];
   for (const name of declared) {
@@ -70,7 +76,7 @@ export async function resolveSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEn
   }
   if (missing.length > 0) {
     throw new UserError(
-      `no value for secret${missing.length === 1 ? '' : 's'} ${missing.join(', ')} (declared in ${loaded.file})`,
+      `no value for secret${missing.length === 1 ? '' : 's'} ${missing.join(', ')} (declared in ${source.file})`,
       `Set ${missing.length === 1 ? 'it' : 'each'} with \`depl secrets set <name>\` (or \`--generate\`), or export ${missing.map(secretEnvName).join(', ')}.`,
       'SECRET_MISSING',
     );

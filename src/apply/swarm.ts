@@ -2,13 +2,21 @@ import type Docker from 'dockerode';
 import { OperationError } from '../errors.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmSecretRef } from '../plan/services.js';
-import type { ServiceSummary } from '../plan/releases.js';
+import { serviceSummaries, versionsFromServices, type EngineServiceObject, type ServiceSummary } from '../plan/releases.js';
+import type { InstalledVersion } from '../plan/release-state.js';
+import type { ScaleTarget } from '../plan/scale.js';
+import { LABELS } from '../plan/services.js';
 import type { JobSpec } from '../plan/jobs.js';
 import type { Logger } from '../util/log.js';
 import type { Engine } from './docker.js';
 import { pollUntil } from '../util/poll.js';
 
-/** Swarm services and configs through the manager's Engine API: create, update, remove, list, wait. */
+/**
+ * The swarm adapter: services, configs, secrets, tasks and replicas through the manager's Engine API (over the
+ * cluster's one SSH connection, src/apply/docker.ts): create, update, scale, remove, list, wait. Nothing in
+ * src/ reaches the swarm's objects another way. The reads every release command makes go through the Engine's
+ * small client (engine.api), everything else through dockerode (engine.docker).
+ */
 
 export interface InstalledService extends ServiceSummary {
   id: string;
@@ -106,6 +114,84 @@ export async function listServices(engine: Engine, labels: Record<string, string
     }));
   } catch (error) {
     throw fail(engine, 'cannot list services', error);
+  }
+}
+
+/** The app's services with their labels: one Engine API read (what the installed versions are made from). */
+export async function appServiceSummaries(engine: Engine, app: string): Promise<ServiceSummary[]> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [`${LABELS.app}=${app}`] }));
+  try {
+    return serviceSummaries(await engine.api.getJson<EngineServiceObject[]>(`/services?filters=${filters}`, 'list services'));
+  } catch (error) {
+    throw fail(engine, 'cannot list services', error);
+  }
+}
+
+/** The app's versions as the swarm's service labels say. */
+export async function installedVersions(engine: Engine, app: string): Promise<InstalledVersion[]> {
+  return versionsFromServices(app, await appServiceSummaries(engine, app));
+}
+
+interface ServiceStatusView {
+  Spec?: { Name?: string; Mode?: { Replicated?: { Replicas?: number } } };
+  ServiceStatus?: { RunningTasks?: number; DesiredTasks?: number };
+}
+
+/**
+ * Running and desired tasks of the named services (a service the swarm does not have is left out), as
+ * `docker service ls` counts them: the swarm's own service status (Engine API >= 1.41), one read.
+ */
+export async function serviceReplicas(engine: Engine, services: readonly string[]): Promise<Record<string, { running: number; desired: number }>> {
+  if (services.length === 0) return {};
+  // the name filter matches prefixes: the exact names are picked below
+  const filters = encodeURIComponent(JSON.stringify({ name: [...services] }));
+  let listed: ServiceStatusView[];
+  try {
+    listed = await engine.api.getJson<ServiceStatusView[]>(`/services?status=true&filters=${filters}`, 'list services');
+  } catch (error) {
+    throw fail(engine, 'cannot list services', error);
+  }
+  const wanted = new Set(services);
+  const result: Record<string, { running: number; desired: number }> = {};
+  for (const service of listed) {
+    const name = service.Spec?.Name;
+    if (name === undefined || !wanted.has(name)) continue;
+    const status = service.ServiceStatus;
+    if (status?.RunningTasks === undefined) throw new OperationError(`${engine.name}: the Engine reports no task counts for ${name} (its API is older than 1.41)`, 'Use Docker 20.10 or newer on the nodes.', 'SWARM_API');
+    result[name] = { running: status.RunningTasks, desired: status.DesiredTasks ?? service.Spec?.Mode?.Replicated?.Replicas ?? 0 };
+  }
+  return result;
+}
+
+/**
+ * Sets the services' desired replicas, as `docker service scale --detach` does: each service's spec as the
+ * swarm has it, with other replicas, at the version it was read at. Returns at once (the swarm converges).
+ */
+export async function scaleServices(engine: Engine, targets: readonly ScaleTarget[]): Promise<void> {
+  for (const target of targets) {
+    // the autoscaler (or a rollback the swarm runs on its own) may bump the spec's version between read and write
+    for (let attempt = 1; ; attempt++) {
+      const current = await inspectServiceSpec(engine, target.service);
+      if (current === null) throw new OperationError(`${engine.name}: cannot scale ${target.service}: the swarm has no such service`, 'Run `depl versions` to see what is installed.', 'SWARM_API');
+      try {
+        await engine.docker.getService(current.id).update({ ...current.spec, Mode: { Replicated: { Replicas: target.replicas } }, version: current.version } as never);
+        break;
+      } catch (error) {
+        if (attempt < 5 && /out of sequence/i.test(apiMessage(error))) continue;
+        throw fail(engine, `cannot scale ${target.service} to ${target.replicas}`, error);
+      }
+    }
+  }
+}
+
+/** Removes the services; those already gone are not an error. Every failure is named, after trying them all. */
+export async function removeServices(engine: Engine, services: readonly string[]): Promise<void> {
+  const failures: string[] = [];
+  for (const name of services) {
+    await removeService(engine, name).catch((error: Error) => failures.push(error.message));
+  }
+  if (failures.length > 0) {
+    throw new OperationError(`could not remove ${services.join(', ')} on ${engine.name}: ${failures.join('; ')}`, 'Check the swarm with `docker service ls` on the manager, then run the command again.', 'SERVICE_REMOVE_FAILED');
   }
 }
 

@@ -42,6 +42,7 @@ export function buildProgram(run: Runner): Command {
     .description('provision nodes and bootstrap the Docker Swarm; safe to re-run')
     .option('--nodes <n>', 'grow or shrink the cluster to N nodes', positiveInt)
     .option('--plan', "show what would change (on OpenStack: Heat's preview of the create or update) and change nothing")
+    .option('--dry-run', "print the provider's plan and the swarm's (init, join, labels, network, drains) as read from the nodes now; change nothing")
     .action((opts) => run(() => import('./commands/node-up.js'), opts));
 
   program.command('node-down')

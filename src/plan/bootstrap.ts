@@ -56,8 +56,9 @@ export function parseEnsureDocker(stdout: string): DockerEnsureOutcome {
   return { installed: /^docker=installed$/m.test(stdout), started: /^dockerd=started$/m.test(stdout) };
 }
 
+/** The node's swarm state and its hostname (the name the manager's node list shows for it). */
 export function swarmInfoCommand(): Argv {
-  return ['docker', 'info', '--format', '{{json .Swarm}}'];
+  return ['docker', 'info', '--format', '{"Name":{{json .Name}},"Swarm":{{json .Swarm}}}'];
 }
 
 export interface SwarmInfo {
@@ -68,10 +69,14 @@ export interface SwarmInfo {
   /** The swarm's id; only managers know it. */
   clusterId: string;
   managerAddrs: string[];
+  /** The engine's hostname ('' when not reported): the manager lists the node under it. */
+  hostname: string;
 }
 
+/** swarmInfoCommand's output (or the Engine's bare `.Swarm` object). */
 export function parseSwarmInfo(json: string): SwarmInfo {
-  const raw = JSON.parse(json) as {
+  const parsed = JSON.parse(json) as { Name?: string; Swarm?: unknown };
+  const raw = ('Swarm' in parsed ? parsed.Swarm ?? {} : parsed) as {
     LocalNodeState?: string; NodeID?: string; NodeAddr?: string; ControlAvailable?: boolean;
     Cluster?: { ID?: string } | null; RemoteManagers?: { Addr?: string }[] | null;
   };
@@ -82,6 +87,7 @@ export function parseSwarmInfo(json: string): SwarmInfo {
     isManager: raw.ControlAvailable === true,
     clusterId: raw.Cluster?.ID ?? '',
     managerAddrs: (raw.RemoteManagers ?? []).map((m) => m.Addr ?? '').filter((a) => a.length > 0),
+    hostname: typeof parsed.Name === 'string' && 'Swarm' in parsed ? parsed.Name : '',
   };
 }
 

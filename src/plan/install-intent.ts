@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { Argv } from './shell.js';
 import type { InstalledVersion, ReleaseState } from './release-state.js';
 
 /**
@@ -103,12 +102,3 @@ export function planInstallRepair(intent: InstallIntent, installed: readonly Ins
   };
 }
 
-/** Removes the services; `docker service rm` removes those it has and names the others on stderr. */
-export function removeServicesCommand(services: readonly string[]): Argv {
-  return ['docker', 'service', 'rm', ...services];
-}
-
-/** The stderr lines of removeServicesCommand that are failures: a service already gone is not one. */
-export function removeServicesFailures(stderr: string): string[] {
-  return stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/no such service|service .*not found/i.test(l));
-}

@@ -1,6 +1,5 @@
 import type { InstalledVersion } from './release-state.js';
 import { LABELS } from './services.js';
-import { quote } from './shell.js';
 
 /**
  * Installed versions are read back from the swarm itself (service labels), so two operators see the same
@@ -38,19 +37,14 @@ export function versionsFromServices(app: string, services: ServiceSummary[]): I
   return versions.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.label.localeCompare(b.label));
 }
 
-/**
- * The app's services with their labels in ONE command on the manager (over the SSH connection depl already
- * has, so a switch needs no Engine API connection): `docker service inspect` of every service labelled with
- * the app, or `[]` when there is none.
- */
-export function listAppServicesLine(app: string): string {
-  const filter = quote(`label=${LABELS.app}=${app}`);
-  return `ids=$(docker service ls -q --filter ${filter}); if [ -z "$ids" ]; then echo '[]'; else docker service inspect $ids; fi`;
+/** A swarm service as the Engine API lists it (`GET /services`, or `docker service inspect`): the parts read here. */
+export interface EngineServiceObject {
+  ID?: string;
+  CreatedAt?: string;
+  Spec?: { Name?: string; Labels?: Record<string, string>; Mode?: { Replicated?: { Replicas?: number } } };
 }
 
-/** `docker service inspect` output -> summaries. */
-export function parseServiceInspect(json: string): ServiceSummary[] {
-  const list = JSON.parse(json) as Array<{ ID?: string; CreatedAt?: string; Spec?: { Name?: string; Labels?: Record<string, string>; Mode?: { Replicated?: { Replicas?: number } } } }>;
+export function serviceSummaries(list: readonly EngineServiceObject[]): ServiceSummary[] {
   return list.map((s) => ({
     name: s.Spec?.Name ?? s.ID ?? '',
     labels: s.Spec?.Labels ?? {},

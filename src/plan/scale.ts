@@ -1,8 +1,6 @@
-import type { Argv } from './shell.js';
-
 /**
  * `depl scale worker=5 api=2`: the pairs as the operator typed them, checked before anything is read from the
- * cluster; the command lines that set and read a service's replicas. The transition that decides and records
+ * cluster (src/apply/swarm.ts sets and reads the replicas). The transition that decides and records
  * a scale is planScale in src/plan/release-state.ts.
  */
 
@@ -67,27 +65,6 @@ export function parseScalePairs(pairs: readonly string[], accessories: readonly 
     replicas[service] = n;
   }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, replicas };
-}
-
-/** Sets the replicas of every target in one command; returns at once (the swarm converges on its own). */
-export function scaleCommand(targets: readonly ScaleTarget[]): Argv {
-  return ['docker', 'service', 'scale', '--detach', ...targets.map((t) => `${t.service}=${t.replicas}`)];
-}
-
-/** Running and desired tasks of every service of the swarm, one `name running/desired` line each. */
-export function replicasListCommand(): Argv {
-  return ['docker', 'service', 'ls', '--format', '{{.Name}} {{.Replicas}}'];
-}
-
-/** `docker service ls` lines -> running and desired tasks of the named services (others are ignored). */
-export function parseReplicasList(text: string, services: readonly string[]): Record<string, { running: number; desired: number }> {
-  const wanted = new Set(services);
-  const result: Record<string, { running: number; desired: number }> = {};
-  for (const line of text.split('\n')) {
-    const match = /^(\S+) (\d+)\/(\d+)/.exec(line.trim());
-    if (match && wanted.has(match[1]!)) result[match[1]!] = { running: Number(match[2]), desired: Number(match[3]) };
-  }
-  return result;
 }
 
 /** `worker=5, api=2`: how a scale reads in the history and the dry run. */

@@ -1,6 +1,7 @@
+import { projectFilesSource, secretsSource } from './adapter-slices.js';
+import type { Engine } from '../apply/docker.js';
 import type { Cluster } from '../apply/cluster.js';
 import { ensureBaseImages } from '../apply/base-images.js';
-import { managerEngine, type Engine } from '../apply/docker.js';
 import { operatorHooks } from '../apply/hooks.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import type { HeldLock } from '../apply/lock.js';
@@ -78,13 +79,11 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const target = releaseTarget(config.app, versionServiceNames(config), options, options.now ?? new Date());
   // refused before anything is read on the cluster: secrets in the build context (exit 2), a missing secret
   const inputs = await resolveBuildInputs(loaded);
-  const secrets = planSecrets(config.app, await resolveSecrets(loaded, options.env));
-  const files = await readProjectFiles(loaded);
+  const secrets = planSecrets(config.app, await resolveSecrets(secretsSource(loaded), options.env));
+  const files = await readProjectFiles(projectFilesSource(loaded));
   const cluster = options.cluster ?? (await openCluster(loaded, log));
-  let engine: Engine | undefined;
   try {
-    engine = await managerEngine(cluster);
-    const opened = engine;
+    const opened = await cluster.engine();
     const command = `depl buildinst ${target.branch !== undefined ? `--branch ${target.branch}` : `--version ${target.version}`}`;
     // the edge's site is the running edge's once the plan's ensure-edge step has run (it may not run yet)
     const port = {
@@ -107,7 +106,6 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       finalConfig: () => withBaseImages(config, opened, log),
     }));
   } finally {
-    await engine?.close();
     if (!options.cluster) await cluster.close();
   }
 }

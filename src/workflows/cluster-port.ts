@@ -10,15 +10,15 @@ import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import { checkVersionLabel } from '../names.js';
-import { removeServicesCommand, removeServicesFailures, type ServiceRestore } from '../plan/install-intent.js';
+import type { ServiceRestore } from '../plan/install-intent.js';
+import { installedVersions, removeServices, restoreServices, scaleServices, serviceReplicas } from '../apply/swarm.js';
 import { versionHost } from '../plan/names.js';
 import type { InstalledVersion } from '../plan/release-state.js';
-import { listAppServicesLine, parseServiceInspect, versionsFromServices } from '../plan/releases.js';
 import type { EdgeTlsRender } from '../plan/tls/nginx.js';
 import { tlsSettings } from '../plan/tls/certificates.js';
 import { tlsStoreFor, type TlsStore } from '../apply/tls/store.js';
 import type { CertificateIssuer } from '../apply/tls/issuer.js';
-import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget } from '../plan/scale.js';
+import type { ScaleTarget } from '../plan/scale.js';
 import type { ImageBuild } from '../plan/images.js';
 import type { AppService } from '../plan/backup.js';
 import type { AccessoryPlacement } from '../plan/backup-plan.js';
@@ -125,8 +125,8 @@ export interface SwarmReplicas {
   /** Removes the services (those already gone are not an error): what an interrupted buildinst left. */
   remove(services: readonly string[]): Promise<void>;
   /**
-   * Puts services back to the specs recorded for them (an interrupted branch redeploy). Absent where the swarm is
-   * reached only through the docker CLI, which cannot apply a whole spec: the repair then reports and waits.
+   * Puts services back to the specs recorded for them (an interrupted branch redeploy). Absent where nothing can
+   * apply a whole spec (a port without a swarm): the repair then reports and waits.
    */
   restore?(services: readonly ServiceRestore[]): Promise<void>;
 }
@@ -176,44 +176,23 @@ export interface InstallTarget {
   renewalTask(mode: 'ensure' | 'remove', nodeImage: string): Promise<string | undefined>;
 }
 
-/** The swarm's replicas through the manager's docker CLI, over the SSH connection depl already has. */
-export function swarmOn(manager: Remote): SwarmReplicas {
+/** The swarm's replicas through the swarm adapter (src/apply/swarm.ts), on the cluster's one Engine connection. */
+export function swarmOn(cluster: Pick<Cluster, 'engine'>): SwarmReplicas {
   return {
     async scale(targets) {
-      if (targets.length > 0) await manager.exec(scaleCommand(targets), { timeoutMs: 60_000 });
+      if (targets.length > 0) await scaleServices(await cluster.engine(), targets);
     },
-    async tasks(services) {
-      return parseReplicasList((await manager.exec(replicasListCommand(), { timeoutMs: 30_000 })).stdout, services);
-    },
+    tasks: async (services) => serviceReplicas(await cluster.engine(), services),
     async remove(services) {
-      if (services.length === 0) return;
-      const result = await manager.exec(removeServicesCommand(services), { check: false, timeoutMs: 60_000 });
-      const failures = removeServicesFailures(result.stderr);
-      if (result.code !== 0 && failures.length > 0) {
-        throw new OperationError(`could not remove ${services.join(', ')} on ${manager.name}: ${failures.join('; ')}`, 'Check the swarm with `docker service ls` on the manager, then run the command again.', 'SERVICE_REMOVE_FAILED');
-      }
+      if (services.length > 0) await removeServices(await cluster.engine(), services);
     },
+    restore: async (services) => restoreServices(await cluster.engine(), services),
   };
 }
 
-/**
- * Puts services back through the manager's Engine API, over the manager's SSH connection (dockerode is loaded
- * for this only: it is rarely needed, and the docker CLI cannot apply a whole spec).
- */
-async function restoreOnCluster(cluster: Cluster, services: readonly ServiceRestore[]): Promise<void> {
-  const [{ managerEngine }, { restoreServices }] = await Promise.all([import('../apply/docker.js'), import('../apply/swarm.js')]);
-  const engine = await managerEngine(cluster);
-  try {
-    await restoreServices(engine, services);
-  } finally {
-    await engine.close();
-  }
-}
-
-/** The app's versions from the swarm's labels, read over the manager's SSH connection (one round trip). */
-export async function installedOnCluster(manager: Remote, app: string): Promise<InstalledVersion[]> {
-  const listed = await manager.shell(listAppServicesLine(app), { timeoutMs: 30_000 });
-  return versionsFromServices(app, parseServiceInspect(listed.stdout));
+/** The app's versions from the swarm's labels (one Engine API read on the manager's connection). */
+export async function installedOnCluster(cluster: Pick<Cluster, 'engine'>, app: string): Promise<InstalledVersion[]> {
+  return installedVersions(await cluster.engine(), app);
 }
 
 /** How a command uses the port it builds (clusterPortFor). */
@@ -272,8 +251,8 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
     healthPath: http?.health ?? '/healthz',
     log,
     lockWaitMs: 0,
-    installed: () => installedOnCluster(cluster.manager, config.app),
-    swarm: { ...swarmOn(cluster.manager), restore: (services) => restoreOnCluster(cluster, services) },
+    installed: () => installedOnCluster(cluster, config.app),
+    swarm: swarmOn(cluster),
     ...(noEdge ? { noEdge } : {}),
   };
 }
@@ -291,7 +270,7 @@ export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: 
     if (mode === 'dry-run') {
       // what the certificates in the store would render, without issuing or writing anything
       const { syncEdgeCertificates } = await import('./tls/edge-sync.js');
-      const versions = async () => (await installedOnCluster(cluster.manager, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
+      const versions = async () => (await installedOnCluster(cluster, loaded.config.app)).filter((v) => v.http !== undefined).map((v) => v.label);
       const { render } = await syncEdgeCertificates(tlsStoreFor(cluster.manager, loaded.config.app), loaded.config, versions, { write: false });
       return await fn(await clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render } }));
     }

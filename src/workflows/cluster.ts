@@ -1,5 +1,7 @@
 import type { Cluster, ClusterNode } from '../apply/cluster.js';
-import { knownHostsPath, requireInventory, sshKeyPath } from '../apply/inventory.js';
+import type { Engine } from '../apply/docker.js';
+import { knownHostsPath, requireInventory } from '../apply/inventory.js';
+import { localProviderSettings, openStackProviderSettings, projectPaths } from './adapter-slices.js';
 import { KnownHosts } from '../apply/known-hosts.js';
 import type { Provider } from '../apply/providers/types.js';
 import { PooledRemote, SshPool } from '../apply/ssh.js';
@@ -12,15 +14,15 @@ import type { Logger } from '../util/log.js';
 /** The provider depl.yaml names. The cluster's key pair is made here when missing (local nodes authorise it). */
 export async function providerFor(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean } = {}): Promise<Provider> {
   if (loaded.config.provider.type === 'local') {
-    const key = await ensureKeyPair(sshKeyPath(loaded), `depl-${loaded.config.app}`);
+    const key = await ensureKeyPair(projectPaths(loaded).sshKey, `depl-${loaded.config.app}`);
     if (key.generated) log.step(`SSH key pair generated: ${key.privateKeyFile}`);
     // imported here: the local provider brings execa and the node image recipe, which commands that only
     // open the cluster (switch, status) never need
     const { createLocalProvider } = await import('../apply/providers/local.js');
-    return createLocalProvider(loaded, key.publicKey);
+    return createLocalProvider(localProviderSettings(loaded), key.publicKey);
   }
   const { createOpenStackProvider } = await import('../apply/providers/openstack.js');
-  return createOpenStackProvider(loaded, log, { interactive: options.interactive });
+  return createOpenStackProvider(openStackProviderSettings(loaded), log, { interactive: options.interactive });
 }
 
 /** Where to look when a node does not answer SSH: the container log for local nodes. */
@@ -33,7 +35,7 @@ export function sshWaitHint(loaded: LoadedConfig): string {
 
 /** One SSH connection per node (reused), host keys pinned in .depl/known_hosts. */
 export async function sshPoolFor(loaded: LoadedConfig, log: Logger, waitMs?: number): Promise<SshPool> {
-  const key = await ensureKeyPair(sshKeyPath(loaded), `depl-${loaded.config.app}`);
+  const key = await ensureKeyPair(projectPaths(loaded).sshKey, `depl-${loaded.config.app}`);
   return new SshPool({
     user: loaded.config.ssh.user,
     port: loaded.config.ssh.port,
@@ -56,7 +58,8 @@ export async function openCluster(loaded: LoadedConfig, log: Logger): Promise<Cl
   // connect now, so a cluster that cannot be reached fails here with the SSH error, not in a later step
   await pool.remote(managerNode);
   const manager = new PooledRemote(pool, managerNode);
-  return {
+  let engine: Promise<Engine> | undefined;
+  const cluster: Cluster = {
     nodes,
     manager,
     managerNode,
@@ -67,6 +70,14 @@ export async function openCluster(loaded: LoadedConfig, log: Logger): Promise<Cl
       await pool.remote(node);
       return new PooledRemote(pool, node);
     },
-    close: () => pool.closeAll(),
+    // dockerode stays unloaded until a command uses more of the Engine than its small client (src/apply/docker.ts)
+    engine: () => (engine ??= import('../apply/docker.js').then(({ managerEngine }) => managerEngine(cluster))),
+    async close() {
+      const opened = engine;
+      engine = undefined;
+      if (opened !== undefined) await (await opened.catch(() => undefined))?.close();
+      await pool.closeAll();
+    },
   };
+  return cluster;
 }

@@ -1,3 +1,4 @@
+import { secretsSource } from './adapter-slices.js';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -94,7 +95,7 @@ async function tokenFromSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv): P
   const file = loaded.config.config.apiTokenFile;
   const name = typeof file === 'string' ? secretNameAtPath(file) : null;
   if (name === null || !loaded.config.secrets.includes(name)) return undefined;
-  const [secret] = await resolveSecrets({ ...loaded, config: { ...loaded.config, secrets: [name] } }, env);
+  const [secret] = await resolveSecrets({ ...secretsSource(loaded), declared: [name] }, env);
   return secret?.value.reveal();
 }
 

@@ -32,8 +32,8 @@ async function stopRenewalTask(loaded: LoadedConfig, log: Logger): Promise<void>
     const { openCluster } = await import('./cluster.js');
     const cluster = await openCluster(loaded, log);
     try {
-      const removed = await cluster.manager.exec(['docker', 'service', 'rm', renewerServiceName(loaded.config.app)], { check: false, timeoutMs: 30_000 });
-      if (removed.code === 0) log.step(`removed the certificate renewal task ${renewerServiceName(loaded.config.app)}`);
+      const { removeRenewalTask } = await import('../apply/tls/renewal-task.js');
+      if (await removeRenewalTask(await cluster.engine(), loaded.config.app)) log.step(`removed the certificate renewal task ${renewerServiceName(loaded.config.app)}`);
     } finally {
       await cluster.close();
     }

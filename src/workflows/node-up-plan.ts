@@ -1,7 +1,13 @@
-import type { ProvisionPlan } from '../apply/providers/types.js';
+import { readInventory } from '../apply/inventory.js';
+import type { ProvisionPlan, ProvisionedNode } from '../apply/providers/types.js';
+import { swarmNodesOverSsh, type SwarmNodes } from '../apply/swarm-nodes.js';
 import type { LoadedConfig } from '../config/load.js';
+import { OperationError } from '../errors.js';
+import { decideNetworkEncryption, ipsecProbeCommand, parseIpsecProbe, type EncryptionSetting, type IpsecSupport, type SwarmInfo } from '../plan/bootstrap.js';
+import { planShrink, type SwarmPlan } from '../plan/swarm-plan.js';
 import type { Logger } from '../util/log.js';
-import { providerFor } from './cluster.js';
+import { providerFor, sshPoolFor } from './cluster.js';
+import { readSwarmFacts, swarmPlanOrRefuse } from './node-up-swarm.js';
 
 /**
  * What `depl node-up` would change, without changing anything: the provider's own dry run (Heat's
@@ -12,10 +18,101 @@ export async function planNodeUp(loaded: LoadedConfig, log: Logger, options: { n
   const provider = await providerFor(loaded, log, { interactive: options.interactive });
   if (provider.plan) return provider.plan(count, log);
   const existing = await provider.list(log);
-  const names = existing.map((n) => n.name);
-  if (existing.length === count) return { action: 'none', lines: [`${count} node${count === 1 ? '' : 's'} exist: node-up would make or remove none`], resources: { unchanged: names } };
-  const lines = existing.length < count
-    ? [`node-up would add ${count - existing.length} node${count - existing.length === 1 ? '' : 's'} to the ${existing.length} that exist`]
-    : [`node-up would remove ${existing.length - count} of the ${existing.length} nodes: ${names.slice(count).join(', ')}`];
-  return { action: existing.length === 0 ? 'create' : 'update', lines, resources: { unchanged: names.slice(0, count), deleted: names.slice(count) } };
+  return compareNodes(existing.map((n) => n.name), count);
+}
+
+function compareNodes(names: string[], count: number): ProvisionPlan {
+  if (names.length === count) return { action: 'none', lines: [`${count} node${count === 1 ? '' : 's'} exist: node-up would make or remove none`], resources: { unchanged: names } };
+  const lines = names.length < count
+    ? [`node-up would add ${count - names.length} node${count - names.length === 1 ? '' : 's'} to the ${names.length} that exist`]
+    : [`node-up would remove ${names.length - count} of the ${names.length} nodes: ${names.slice(count).join(', ')}`];
+  return { action: names.length === 0 ? 'create' : 'update', lines, resources: { unchanged: names.slice(0, count), deleted: names.slice(count) } };
+}
+
+export interface NodeUpDryRun {
+  provision: ProvisionPlan;
+  /** Surplus nodes taken out of the swarm before the provider removes them. */
+  shrink: SwarmPlan;
+  /** The swarm part, planned from what the nodes that exist report (nodes still to be made count as new). */
+  swarm: SwarmPlan;
+}
+
+const NOT_IN_SWARM: SwarmInfo = { state: 'inactive', nodeId: '', nodeAddr: '', isManager: false, clusterId: '', managerAddrs: [], hostname: '' };
+
+/**
+ * `depl node-up --dry-run`: the provider's plan, then node-up's swarm plans (src/plan/swarm-plan.ts) read from the
+ * nodes as they are, as the run would read them after provisioning. Nothing is installed or changed: a node whose
+ * Docker does not answer yet counts as out of the swarm, and a node still to be made as a new one.
+ */
+export async function dryRunNodeUp(loaded: LoadedConfig, log: Logger, options: { nodes?: number; interactive?: boolean } = {}): Promise<NodeUpDryRun> {
+  const count = options.nodes ?? loaded.config.provider.nodes;
+  const { config } = loaded;
+  const provider = await providerFor(loaded, log, { interactive: options.interactive });
+  const existing = await provider.list(log);
+  const provision = provider.plan ? await provider.plan(count, log) : compareNodes(existing.map((n) => n.name), count);
+  const previous = await readInventory(loaded);
+  const pool = await sshPoolFor(loaded, log, 10_000);
+  try {
+    const kept = existing.slice(0, count);
+    const reachable = new Map<string, ProvisionedNode>();
+    await Promise.all(kept.map(async (node) => {
+      if (await pool.remote(node).then(() => true, () => false)) reachable.set(node.name, node);
+    }));
+    const notes: string[] = [];
+    const swarm = swarmNodesOverSsh({
+      remote: async (name) => (reachable.has(name) ? pool.remote(reachable.get(name)!) : null),
+      manager: async () => {
+        if (kept[0] === undefined || !reachable.has(kept[0].name)) throw new OperationError('no manager to ask yet', undefined, 'NO_MANAGER');
+        return pool.remote(kept[0]);
+      },
+      knownHosts: pool.knownHosts,
+    });
+    const surplus = (previous?.nodes ?? []).slice(count);
+    const shrink = planShrink(surplus.map((n) => ({ name: n.name, ...(n.nodeId ? { nodeId: n.nodeId } : {}) })), surplus.length > 0 && previous !== null ? await managerList(swarm) : []);
+
+    const newNodes = Array.from({ length: Math.max(0, count - kept.length) }, (_, i) => ({ name: `new-node-${i + 1}`, address: '(new)' }));
+    if (newNodes.length > 0) notes.push(`${newNodes.length} node${newNodes.length === 1 ? '' : 's'} still to be made ${newNodes.length === 1 ? 'is' : 'are'} shown as ${newNodes.map((n) => n.name).join(', ')}; the provider names them`);
+    const support: { node: string; ipsec: IpsecSupport }[] = [];
+    const answering = new Set<string>();
+    const facts = await readSwarmFacts(dryRunNodes(swarm, answering), {
+      app: config.app,
+      nodes: [...kept, ...newNodes],
+      // decided below, once every node's support is known; the network step shows the decision
+      encrypted: false,
+      formerIds: (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : [])),
+    });
+    for (const node of kept) {
+      if (!answering.has(node.name)) notes.push(`${node.name}: Docker does not answer (or SSH does not): node-up installs and starts it first`);
+      const remote = reachable.has(node.name) ? await pool.remote(node) : null;
+      support.push({ node: node.name, ipsec: remote === null ? 'unknown' : parseIpsecProbe((await remote.exec(ipsecProbeCommand(), { check: false })).stdout) });
+    }
+    const encryption = decideNetworkEncryption(config.network.encrypted as EncryptionSetting, support);
+    const encrypted = 'refuse' in encryption ? false : encryption.encrypted;
+    if ('refuse' in encryption) notes.push(`node-up would refuse: ${encryption.refuse}`);
+    else if (encryption.note) notes.push(encryption.note);
+    const plan = swarmPlanOrRefuse({ ...facts, encrypted });
+    return { provision, shrink, swarm: { ...plan, notes: [...notes, ...plan.notes] } };
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+/** The swarm as a dry run reads it: a node whose Docker (or SSH) does not answer is out of any swarm. */
+function dryRunNodes(swarm: SwarmNodes, answering: Set<string>): SwarmNodes {
+  return {
+    ...swarm,
+    async info(node) {
+      try {
+        const info = await swarm.info(node);
+        answering.add(node);
+        return info;
+      } catch {
+        return NOT_IN_SWARM;
+      }
+    },
+  };
+}
+
+async function managerList(swarm: SwarmNodes) {
+  return swarm.nodeList().catch(() => null);
 }

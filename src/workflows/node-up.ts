@@ -1,24 +1,21 @@
 import path from 'node:path';
-import { ansibleInventoryPath, knownHostsPath, readInventory, sshKeyPath, writeFileAtomicLocal, writeInventory, type Inventory } from '../apply/inventory.js';
+import { ansibleInventoryPath, knownHostsPath, readInventory, writeFileAtomicLocal, writeInventory, type Inventory } from '../apply/inventory.js';
 import type { ProvisionedNode } from '../apply/providers/types.js';
 import type { SshPool, SshRemote } from '../apply/ssh.js';
-import { engineOverSsh, type Engine } from '../apply/docker.js';
+import { swarmNodesOverSsh, type SwarmNodes } from '../apply/swarm-nodes.js';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
 import { requireAnsiblePlaybook, runPlaybook } from '../apply/ansible.js';
 import { renderAnsibleInventory, type InventoryNode } from '../plan/ansible-inventory.js';
 import { ansiblePlaybookCommand } from '../plan/ansible-playbook.js';
 import {
-  decideManager, decideNetworkEncryption, decideWorker, desiredNodeLabels, ensureDockerCommand, ipsecProbeCommand, missingLabels,
-  networkEncryptionMismatch, networkExistsCommand, nodeDrainCommand, nodeLabelAddCommand, nodeLabelsCommand, nodeListCommand,
-  nodeRemoveCommand, nodeRunningTasksCommand, overlayNetworkCreateCommand, overlayNetworkName, parseEnsureDocker, parseIpsecProbe,
-  parseNetworkFacts, parseNodeList, parseNodeLabels, parseSwarmInfo, staleNodeIds, swarmInfoCommand, swarmInitCommand,
-  swarmJoinRequest, swarmLeaveCommand, type EncryptionSetting, type IpsecSupport, type SwarmInfo, type SwarmNodeRow,
+  decideNetworkEncryption, ensureDockerCommand, ipsecProbeCommand, networkEncryptionMismatch, overlayNetworkName, parseEnsureDocker,
+  parseIpsecProbe, staleNodeIds, type EncryptionSetting, type IpsecSupport,
 } from '../plan/bootstrap.js';
 import type { Logger } from '../util/log.js';
-import { Secret } from '../util/secret.js';
+import { projectPaths } from './adapter-slices.js';
 import { providerFor, sshPoolFor } from './cluster.js';
-import { pollUntil } from '../util/poll.js';
+import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
 
 export interface NodeUpOptions {
@@ -51,24 +48,11 @@ export interface NodeUpResult {
 }
 
 const SSH_WAIT_MS = 120_000;
-const READY_WAIT_MS = 90_000;
-const DRAIN_WAIT_MS = 120_000;
 
-async function swarmInfo(remote: SshRemote): Promise<SwarmInfo> {
-  return parseSwarmInfo((await remote.exec(swarmInfoCommand())).stdout);
-}
-
-async function nodeList(manager: SshRemote): Promise<SwarmNodeRow[]> {
-  return parseNodeList((await manager.exec(nodeListCommand())).stdout);
-}
-
-/** A node that restarted reports "pending" while it reconnects to its manager: give it a moment. */
-async function settledSwarmInfo(remote: SshRemote): Promise<SwarmInfo> {
-  let info: SwarmInfo | undefined;
-  return pollUntil(async () => {
-    info = await swarmInfo(remote);
-    return info.state === 'pending' ? undefined : info;
-  }, { timeoutMs: 20_000, intervalMs: 500, onTimeout: () => info! });
+/** The provisioned nodes' swarm over the pool's SSH connections (the first node is the manager). */
+function swarmOf(pool: SshPool, nodes: readonly ProvisionedNode[]): SwarmNodes {
+  const byName = (name: string) => nodes.find((n) => n.name === name)!;
+  return swarmNodesOverSsh({ remote: (name) => pool.remote(byName(name)), manager: () => pool.remote(nodes[0]!), knownHosts: pool.knownHosts });
 }
 
 /**
@@ -129,43 +113,15 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
   }
 }
 
-interface SwarmOutcome {
-  /** Swarm node ids, in the order of the provisioned nodes. */
-  liveIds: string[];
-  list: SwarmNodeRow[];
-  network: { name: string; encrypted: boolean };
-}
-
-/** `bootstrap: ssh` (the default): every step over SSH, each first looking at what is there. */
+/** `bootstrap: ssh` (the default): Docker on every node, then the swarm part planned from what is there and applied. */
 async function bootstrapOverSsh(
   loaded: LoadedConfig, provisioned: ProvisionedNode[], previous: Inventory | null, pool: SshPool, log: Logger,
   change: (line: string) => void, note: (line: string) => void,
 ): Promise<SwarmOutcome> {
-  const { config } = loaded;
   const ready = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
-  const remotes = ready.map((r) => r.remote);
-  const [managerNode, ...workerNodes] = provisioned as [ProvisionedNode, ...ProvisionedNode[]];
-  const manager = remotes[0]!;
-
-  const managerId = await ensureManager(managerNode, manager, change);
-  let tokenPromise: Promise<Secret> | undefined;
-  // from the manager's Engine API (GET /swarm): the token is never printed by a command nor passed as an argument
-  const workerToken = () => (tokenPromise ??= withEngine(manager, pool, async (engine) => {
-    const swarm = await engine.docker.swarmInspect() as { JoinTokens?: { Worker?: string } };
-    if (!swarm.JoinTokens?.Worker) throw new OperationError(`${managerNode.name}: the manager reported no worker join token`, undefined, 'SWARM_TOKEN');
-    return new Secret(swarm.JoinTokens.Worker);
-  }));
-  const listBefore = await nodeList(manager);
-  const workerIds = await Promise.all(workerNodes.map((node, i) =>
-    ensureWorker(node, remotes[i + 1]!, pool, listBefore, managerNode.address, workerToken, log, change)));
-  const liveIds = [managerId, ...workerIds];
-
-  await removeStaleEntries(manager, liveIds, previous, change);
-  const list = await waitReady(manager, liveIds, provisioned);
-  await ensureLabels(manager, provisioned, liveIds, change);
-  const encrypted = networkEncryption(config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })), note);
-  const network = await ensureOverlayNetwork(manager, config.app, encrypted, change, note);
-  return { liveIds, list, network };
+  const encrypted = networkEncryption(loaded.config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })), note);
+  const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
+  return convergeSwarm(swarmOf(pool, provisioned), { app: loaded.config.app, nodes: provisioned, encrypted, formerIds }, { log, change, note });
 }
 
 /**
@@ -192,12 +148,17 @@ async function bootstrapWithAnsible(
   const { recap } = await runPlaybook(ansiblePlaybookCommand({ inventory: inventoryFile, playbook: packagePath('ansible', 'bootstrap.yml') }), log, { cwd: loaded.root });
   for (const [host, counts] of recap) if (counts.changed > 0) change(`${host}: ${counts.changed} change${counts.changed === 1 ? '' : 's'} by ansible/bootstrap.yml`);
 
-  const manager = remotes[0]!;
-  const liveIds = await Promise.all(remotes.map(async (remote) => (await swarmInfo(remote)).nodeId));
-  await removeStaleEntries(manager, liveIds, previous, change);
-  const list = await waitReady(manager, liveIds, provisioned);
+  const swarm = swarmOf(pool, provisioned);
+  const liveIds = await Promise.all(provisioned.map(async (node) => (await swarm.info(node.name)).nodeId));
+  const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
+  for (const id of staleNodeIds(await swarm.nodeList(), liveIds, formerIds)) {
+    await swarm.removeEntry(id);
+    change(`swarm: removed stale node entry ${id.slice(0, 12)}`);
+  }
+  const list = await waitReady(swarm, liveIds, provisioned.map((n) => n.name));
   const name = overlayNetworkName(loaded.config.app);
-  const facts = parseNetworkFacts((await manager.exec(networkExistsCommand(name))).stdout);
+  const facts = await swarm.network(name);
+  if (facts === null) throw new OperationError(`ansible/bootstrap.yml left no network ${name} on the manager`, 'Look at the play\'s output above, then re-run node-up.', 'NETWORK_MISMATCH');
   const mismatch = networkEncryptionMismatch(name, facts, encrypted);
   if (mismatch) note(mismatch);
   return { liveIds, list, network: { name, encrypted: facts.encrypted } };
@@ -213,15 +174,6 @@ function networkEncryption(setting: EncryptionSetting, support: { node: string; 
   return encryption.encrypted;
 }
 
-/** Swarm entries no live node answers for (a recreated node's old entry, a removed node's): node-up's own tidying. */
-async function removeStaleEntries(manager: SshRemote, liveIds: string[], previous: Inventory | null, change: (line: string) => void): Promise<void> {
-  const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
-  for (const id of staleNodeIds(await nodeList(manager), liveIds, formerIds)) {
-    await manager.exec(nodeRemoveCommand(id), { check: false });
-    change(`swarm: removed stale node entry ${id.slice(0, 12)}`);
-  }
-}
-
 async function readyNode(node: ProvisionedNode, pool: SshPool, log: Logger, change: (line: string) => void): Promise<{ remote: SshRemote; ipsec: IpsecSupport }> {
   const remote = await pool.remote(node);
   log.step(`${node.name}: ssh ready`);
@@ -233,125 +185,16 @@ async function readyNode(node: ProvisionedNode, pool: SshPool, log: Logger, chan
   return { remote, ipsec };
 }
 
-/**
- * The node's Docker Engine API through an SSH channel to its socket (a second connection, checked against the
- * host key the pool's connection recorded), for calls whose arguments must not appear on a command line.
- */
-async function withEngine<T>(remote: SshRemote, pool: SshPool, fn: (engine: Engine) => Promise<T>): Promise<T> {
-  const engine = await engineOverSsh(remote.target, pool.knownHosts);
-  try {
-    return await fn(engine);
-  } finally {
-    await engine.close();
-  }
-}
-
-async function ensureManager(node: ProvisionedNode, manager: SshRemote, change: (line: string) => void): Promise<string> {
-  const info = await settledSwarmInfo(manager);
-  const action = decideManager(info);
-  if (typeof action === 'object') {
-    throw new OperationError(`${node.name} (${node.address}) ${action.refuse}`, `Fix it on the node (ssh there), or run 'depl node-down' and 'depl node-up' to start afresh.`, 'SWARM_MANAGER');
-  }
-  if (action === 'ok') return info.nodeId;
-  await manager.exec(swarmInitCommand(node.address), { timeoutMs: 60_000 });
-  change(`${node.name}: swarm initialised (manager)`);
-  return (await swarmInfo(manager)).nodeId;
-}
-
-async function ensureWorker(
-  node: ProvisionedNode, remote: SshRemote, pool: SshPool, managerList: SwarmNodeRow[], managerAddress: string,
-  token: () => Promise<Secret>, log: Logger, change: (line: string) => void,
-): Promise<string> {
-  const info = await settledSwarmInfo(remote);
-  const action = decideWorker(info, managerList);
-  if (action === 'ok') {
-    log.step(`${node.name}: in the swarm`);
-    return info.nodeId;
-  }
-  if (action === 'rejoin') {
-    log.step(`${node.name}: belongs to another swarm (state ${info.state}); leaving it`);
-    await remote.exec(swarmLeaveCommand(), { check: false, timeoutMs: 60_000 });
-  }
-  const joinToken = await token();
-  await withEngine(remote, pool, async (engine) => {
-    try {
-      await engine.docker.swarmJoin(swarmJoinRequest(joinToken.reveal(), managerAddress, node.address));
-    } catch (error) {
-      const message = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
-      throw new OperationError(`${node.name} (${node.address}): swarm join failed: ${message}`, `Check that ${managerAddress}:2377 is reachable from ${node.address}, then re-run node-up.`, 'SWARM_JOIN');
-    }
-  });
-  change(`${node.name}: joined the swarm`);
-  return (await swarmInfo(remote)).nodeId;
-}
-
-async function waitReady(manager: SshRemote, liveIds: string[], nodes: ProvisionedNode[]): Promise<SwarmNodeRow[]> {
-  let notReady: string[] = [];
-  return pollUntil(async () => {
-    const list = await nodeList(manager);
-    notReady = liveIds.filter((id) => list.find((row) => row.id === id)?.status !== 'Ready');
-    return notReady.length === 0 ? list : undefined;
-  }, {
-    timeoutMs: READY_WAIT_MS,
-    intervalMs: 500,
-    onTimeout: () => {
-      const names = notReady.map((id) => nodes[liveIds.indexOf(id)]?.name ?? id).join(', ');
-      throw new OperationError(`not Ready after ${READY_WAIT_MS / 1000} s: ${names}`, "Look at `docker node ls` on the manager; re-running 'depl node-up' repairs nodes that failed half-way.", 'SWARM_NOT_READY');
-    },
-  });
-}
-
-async function ensureLabels(manager: SshRemote, nodes: ProvisionedNode[], ids: string[], change: (line: string) => void): Promise<void> {
-  const current = parseNodeLabels((await manager.exec(nodeLabelsCommand(ids))).stdout);
-  for (const [i, node] of nodes.entries()) {
-    const id = ids[i]!;
-    const missing = missingLabels(current.get(id) ?? {}, desiredNodeLabels(node.name, i === 0));
-    if (!missing) continue;
-    await manager.exec(nodeLabelAddCommand(id, missing));
-    change(`${node.name}: labels ${Object.entries(missing).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  }
-}
-
-async function ensureOverlayNetwork(
-  manager: SshRemote, app: string, encrypted: boolean, change: (line: string) => void, note: (line: string) => void,
-): Promise<{ name: string; encrypted: boolean }> {
-  const name = overlayNetworkName(app);
-  const existing = await manager.exec(networkExistsCommand(name), { check: false });
-  if (existing.code === 0) {
-    const facts = parseNetworkFacts(existing.stdout);
-    if (facts.driver !== 'overlay' || !facts.attachable) {
-      throw new OperationError(`network ${name} exists on the manager but is "${facts.driver}", attachable=${facts.attachable}`, `Remove it on the manager (docker network rm ${name}) and re-run node-up.`, 'NETWORK_MISMATCH');
-    }
-    const mismatch = networkEncryptionMismatch(name, facts, encrypted);
-    if (mismatch) note(mismatch);
-    return { name, encrypted: facts.encrypted };
-  }
-  await manager.exec(overlayNetworkCreateCommand(app, { encrypted }));
-  change(`swarm: overlay network ${name} created${encrypted ? ' (encrypted)' : ''}`);
-  return { name, encrypted };
-}
-
-/** Shrinking: drain the nodes that go so their tasks move first, then take them out of the swarm. */
+/** Shrinking: the nodes that go are drained, leave the swarm and lose their entry (planned: src/plan/swarm-plan.ts planShrink). */
 async function drainSurplus(previous: Inventory, count: number, pool: SshPool, log: Logger, change: (line: string) => void): Promise<void> {
-  const managerNode = previous.nodes[0]!;
-  const manager = await pool.remote(managerNode, 30_000);
-  for (const node of previous.nodes.slice(count).reverse()) {
-    if (node.nodeId) {
-      await manager.exec(nodeDrainCommand(node.nodeId), { check: false });
-      log.step(`${node.name}: draining`);
-      const nodeId = node.nodeId;
-      const drained = await pollUntil(async () => {
-        const tasks = await manager.exec(nodeRunningTasksCommand(nodeId), { check: false });
-        return tasks.code !== 0 || tasks.stdout.trim().length === 0 ? true : undefined;
-      }, { timeoutMs: DRAIN_WAIT_MS, intervalMs: 1000, onTimeout: () => false });
-      if (!drained) log.warn(`${node.name}: tasks still running after ${DRAIN_WAIT_MS / 1000} s of draining; removing it anyway`);
-    }
-    const remote = await pool.remote(node, 5000).catch(() => null);
-    if (remote) await remote.exec(swarmLeaveCommand(), { check: false, timeoutMs: 30_000 });
-    if (node.nodeId) await manager.exec(nodeRemoveCommand(node.nodeId), { check: false });
-    await pool.forget(node);
-    change(`${node.name}: drained and removed from the swarm`);
-  }
+  const surplus = previous.nodes.slice(count);
+  const swarm = swarmNodesOverSsh({
+    remote: async (name) => pool.remote(previous.nodes.find((n) => n.name === name)!, 5000).catch(() => null),
+    manager: () => pool.remote(previous.nodes[0]!, 30_000),
+    knownHosts: pool.knownHosts,
+  });
+  await shrinkSwarm(swarm, surplus.map((n) => ({ name: n.name, ...(n.nodeId ? { nodeId: n.nodeId } : {}) })), { log, change, note: (line) => log.warn(line) });
+  for (const node of surplus) await pool.forget(node);
 }
 
 /** ansible/generated_hosts.ini beside depl.yaml; returns its path. */
@@ -363,7 +206,7 @@ async function writeAnsibleInventory(loaded: LoadedConfig, nodes: InventoryNode[
     networkEncrypted,
     user: loaded.config.ssh.user,
     port: loaded.config.ssh.port,
-    keyFile: sshKeyPath(loaded),
+    keyFile: projectPaths(loaded).sshKey,
     knownHostsFile: knownHostsPath(loaded),
   });
   await writeFileAtomicLocal(file, text);

@@ -53,7 +53,7 @@ export async function readStatus(loaded: LoadedConfig, log: Logger, options: { i
       readReleaseReport(port),
       readJobs(loaded, log, cluster),
       mode !== 'off' ? listCertificates(tlsStoreFor(cluster.manager, app)) : Promise.resolve([]),
-      mode === 'acme' ? readRenewalTaskStatus(cluster.manager, app) : Promise.resolve(undefined),
+      mode === 'acme' ? readRenewalTaskStatus(cluster.manager, await cluster.engine(), app) : Promise.resolve(undefined),
     ]);
     const autoscale = await readAutoscaleStatus(cluster, app, release.live, log);
     const cloud = await allocation;

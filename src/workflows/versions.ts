@@ -1,5 +1,5 @@
 import type { Cluster } from '../apply/cluster.js';
-import { managerEngine, type Engine } from '../apply/docker.js';
+import type { Engine } from '../apply/docker.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import type { LoadedConfig } from '../config/load.js';
 import { versionHost } from '../plan/names.js';
@@ -48,15 +48,12 @@ export function readingPort(cluster: Cluster, loaded: LoadedConfig, log: Logger)
   return clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render: undefined } });
 }
 
-/** Opens the cluster and its manager's engine (over the same SSH connection) for a read or a change, and closes both afterwards. */
+/** Opens the cluster and its manager's engine (the cluster's one, over the same SSH connection) for a read or a change, and closes both afterwards. */
 export async function withManagerEngine<T>(loaded: LoadedConfig, log: Logger, fn: (cluster: Cluster, engine: Engine) => Promise<T>, given?: Cluster): Promise<T> {
   const cluster = given ?? (await openCluster(loaded, log));
-  let engine: Engine | undefined;
   try {
-    engine = await managerEngine(cluster);
-    return await fn(cluster, engine);
+    return await fn(cluster, await cluster.engine());
   } finally {
-    await engine?.close();
     if (!given) await cluster.close();
   }
 }

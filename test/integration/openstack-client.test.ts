@@ -11,6 +11,7 @@ import { ensureKeyPair } from '../../src/apply/ssh-keypair.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 import { packagePath } from '../../src/util/paths.js';
+import { openStackProviderSettings } from '../../src/workflows/adapter-slices.js';
 
 /**
  * Fidelity of the OpenStack emulator: the real `openstack` client (python3-openstackclient and
@@ -206,7 +207,7 @@ describe('the real openstack client against the OpenStack emulator', () => {
 
     // depl creates; the client sees the same nodes
     const byDepl = `depl-${run}`;
-    const provider = await createOpenStackProvider({ config: config(byDepl), file: path.join(dir, 'depl.yaml'), root: dir }, silentLogger, { env, interactive: false, pollMs: 100 });
+    const provider = await createOpenStackProvider(openStackProviderSettings({ config: config(byDepl), file: path.join(dir, 'depl.yaml'), root: dir }), silentLogger, { env, interactive: false, pollMs: 100 });
     const nodes = await provider.up(2, silentLogger);
     const out = json(ok(await openstack(['stack', 'output', 'show', byDepl, 'node_addresses', '-f', 'json'], { ...env, OS_CLOUD: 'emu' })));
     expect(nodes.map((n) => n.address)).toEqual(out.output_value);
@@ -218,11 +219,11 @@ describe('the real openstack client against the OpenStack emulator', () => {
     // the client creates; depl lists the same nodes
     const byClient = `client-${run}`;
     ok(await openstack(['stack', 'create', '--wait', '--poll', '1', '-t', template, '--parameter', 'key_name=depl', '--parameter', 'count=1', byClient], { ...env, OS_CLOUD: 'emu' }));
-    const seen = await (await createOpenStackProvider({ config: config(byClient), file: path.join(dir, 'depl.yaml'), root: dir }, silentLogger, { env, interactive: false })).list(silentLogger);
+    const seen = await (await createOpenStackProvider(openStackProviderSettings({ config: config(byClient), file: path.join(dir, 'depl.yaml'), root: dir }), silentLogger, { env, interactive: false })).list(silentLogger);
     expect(seen).toEqual([{ name: `${byClient}-0`, address: expect.stringMatching(/^10\.255\.0\.\d+$/) }]);
 
     // depl deletes what the client made
-    await (await createOpenStackProvider({ config: config(byClient), file: path.join(dir, 'depl.yaml'), root: dir }, silentLogger, { env, interactive: false, pollMs: 100 })).down(silentLogger);
+    await (await createOpenStackProvider(openStackProviderSettings({ config: config(byClient), file: path.join(dir, 'depl.yaml'), root: dir }), silentLogger, { env, interactive: false, pollMs: 100 })).down(silentLogger);
     await provider.down(silentLogger);
     const left = json(ok(await openstack(['stack', 'list', '-f', 'json'], { ...env, OS_CLOUD: 'emu' })));
     expect(left.map((s: { 'Stack Name': string }) => s['Stack Name'])).not.toContain(byClient);

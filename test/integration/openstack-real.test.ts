@@ -24,6 +24,7 @@ import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startCloudServices, type CloudServices } from '../support/openstack-emulator/cloud-services.js';
 import { startFaultProxy, type FaultProxy } from '../support/openstack-emulator/fault-proxy.js';
 import { startHeat, startKeystone, type RealHeat, type RealKeystone } from '../support/openstack-real/services.js';
+import { openStackProviderSettings } from '../../src/workflows/adapter-slices.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
@@ -240,7 +241,7 @@ describe('depl against real Keystone and real Heat', () => {
     const unrestricted = await project('ac-unrestricted', { application_credential_id: keystone.unrestricted.id, application_credential_secret: keystone.unrestricted.secret }, {});
     const providerFor = async (folder: string, env: Record<string, string> = {}) => {
       const text = await readFile(path.join(folder, 'depl.yaml'), 'utf8');
-      return createOpenStackProvider({ config: parseConfig(text), file: path.join(folder, 'depl.yaml'), root: folder }, log, { env: { ...env }, cwd: folder, interactive: false, pollMs: 500 });
+      return createOpenStackProvider(openStackProviderSettings({ config: parseConfig(text), file: path.join(folder, 'depl.yaml'), root: folder }), log, { env: { ...env }, cwd: folder, interactive: false, pollMs: 500 });
     };
     const refused = await (await providerFor(unrestricted)).up(1, log).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(UserError);

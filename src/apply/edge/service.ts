@@ -6,7 +6,7 @@ import type { Remote } from '../remote.js';
 import { LABELS } from '../../plan/services.js';
 import type { Cluster } from '../cluster.js';
 import type { Engine } from '../docker.js';
-import { createService, listServices, updateService } from '../swarm.js';
+import { createService, listServices, serviceTasks, updateService } from '../swarm.js';
 import { liveConfigPath } from './config.js';
 import { clusterEdgeSite, containerRenderOptions, edgeReport } from './site.js';
 
@@ -30,7 +30,7 @@ export async function ensureEdgeService(cluster: Cluster, engine: Engine, opts: 
   if (existing === undefined) await createService(engine, spec);
   // an edge made before tls: was turned on publishes 443 too (the task restarts once)
   else if (existing.image !== image || (opts.https === true && existing.ports !== undefined && !existing.ports.includes(443))) await updateService(engine, existing, spec);
-  await waitForEdgeContainer(cluster, app);
+  await waitForEdgeContainer(cluster, engine, app);
 }
 
 /** Refuses an image that cannot be depl's edge before it replaces (or becomes) the running one. */
@@ -45,14 +45,15 @@ export async function checkEdgeImage(manager: Remote, image: string): Promise<vo
   throw new UserError(`the edge image ${image} could not be checked on ${manager.name} (exit ${probe.code}): ${said}`, `It must be pullable from the manager or loaded on it. ${fix}`, 'EDGE_IMAGE_UNUSABLE');
 }
 
-async function waitForEdgeContainer(cluster: Cluster, app: string): Promise<void> {
+async function waitForEdgeContainer(cluster: Cluster, engine: Engine, app: string): Promise<void> {
   const name = edgeServiceName(app);
   let state = '';
   await pollUntil(async () => {
     const site = await clusterEdgeSite(cluster, app).catch(() => null);
     if (site !== null && (await edgeReport(site).catch(() => null))?.status === 200) return true;
-    const tasks = await cluster.manager.exec(['docker', 'service', 'ps', '--no-trunc', '--format', '{{.CurrentState}} {{.Error}}', name], { check: false });
-    state = tasks.stdout.trim().split('\n')[0] ?? '';
+    // the newest task's state and error, for the message if it never runs
+    const latest = (await serviceTasks(engine, name).catch(() => [])).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+    state = latest === undefined ? '' : [latest.state, latest.error].filter(Boolean).join(' ');
     return undefined;
   }, {
     timeoutMs: 90_000, intervalMs: 500,

@@ -1,8 +1,5 @@
-import type { LoadedConfig } from '../../config/load.js';
 import { UserError } from '../../errors.js';
-import { managedKeyName } from '../../plan/heat.js';
 import type { Logger } from '../../util/log.js';
-import { sshKeyPath } from '../inventory.js';
 import { ensureKeyPair } from '../ssh-keypair.js';
 import { samePublicKey, type NovaClient } from './nova.js';
 
@@ -10,9 +7,8 @@ import { samePublicKey, type NovaClient } from './nova.js';
  * The key pair `depl-<app>` holding the public half of ssh.key, uploaded once, so new servers let depl in.
  * One of that name holding another key is refused rather than replaced: other servers may rely on it.
  */
-export async function ensureManagedKeypair(nova: NovaClient, loaded: LoadedConfig, log: Logger): Promise<string> {
-  const keyName = managedKeyName(loaded.config);
-  const keyFile = sshKeyPath(loaded);
+export async function ensureManagedKeypair(nova: NovaClient, key: { name: string; file: string }, log: Logger): Promise<string> {
+  const { name: keyName, file: keyFile } = key;
   const { publicKey, generated } = await ensureKeyPair(keyFile, keyName);
   if (generated) log.step(`SSH key pair generated: ${keyFile}`);
   const existing = await nova.keypair(keyName);

@@ -1,18 +1,10 @@
-import type { LoadedConfig } from '../../config/load.js';
-import type { LocalProviderConfig } from '../../config/schema.js';
-import { localPrefixOf } from '../../plan/local-nodes.js';
 import { OperationError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { ensureDockerEngine } from '../host/docker-engine.js';
 import { LocalLauncher } from '../local/launcher.js';
 import { ensureNodeImage } from '../local/node-image.js';
 import { nodeRecipe, type NodeImageKind } from '../local/node-recipe.js';
-import path from 'node:path';
 import type { Provider, ProvisionedNode } from './types.js';
-
-export function localPrefix(loaded: LoadedConfig): string {
-  return localPrefixOf({ app: loaded.config.app, provider: loaded.config.provider as LocalProviderConfig });
-}
 
 export interface LocalProviderOptions {
   /** `docker` (root login, Docker installed) or `cloud` (like a fresh Nectar Ubuntu image). Default docker. */
@@ -81,10 +73,16 @@ export class LocalProvider implements Provider {
   }
 }
 
-export function createLocalProvider(loaded: LoadedConfig, publicKey: string): LocalProvider {
-  const provider = loaded.config.provider as LocalProviderConfig;
-  return new LocalProvider(localPrefix(loaded), provider.subnet ?? '192.168.77.0/24', publicKey, {
-    image: provider.image ?? 'docker',
-    project: path.resolve(loaded.root),
-  });
+/** What the local provider is made from (src/workflows/adapter-slices.ts): names, subnet, node image, project. */
+export interface LocalProviderSettings {
+  /** The prefix of the node containers and their network (src/plan/local-nodes.ts localPrefixOf). */
+  prefix: string;
+  subnet: string;
+  image: NodeImageKind;
+  /** depl.yaml's folder, absolute. */
+  project: string;
+}
+
+export function createLocalProvider(settings: LocalProviderSettings, publicKey: string): LocalProvider {
+  return new LocalProvider(settings.prefix, settings.subnet, publicKey, { image: settings.image, project: settings.project });
 }

@@ -1,9 +1,8 @@
 import type { Dispatcher } from 'undici';
 import { resolveCloudCredentials } from '../../config/clouds.js';
-import type { LoadedConfig } from '../../config/load.js';
 import { OperationError, UserError } from '../../errors.js';
 import type { OpenStackProviderConfig } from '../../config/schema.js';
-import { managedKeyName, nodesFromOutputs, stackName, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
+import { nodesFromOutputs, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
 import type { Logger } from '../../util/log.js';
 import { HeatClient, trustRefusal, type HeatStack, type StackInput, type StackRef } from '../openstack/heat.js';
 import { dispatcherFor, OpenStackApiError } from '../openstack/http.js';
@@ -31,23 +30,31 @@ export interface OpenStackProviderOptions {
  * while showing its events, and reads the nodes from its outputs; `down` deletes it and waits.
  * Credentials are resolved here, so a missing cloud or password fails before anything is changed.
  */
-export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger, options: OpenStackProviderOptions = {}): Promise<Provider> {
-  const configured = loaded.config.provider;
-  if (configured.type !== 'openstack') throw new Error(`createOpenStackProvider called for a ${configured.type} provider`);
-  const provider: OpenStackProviderConfig = configured;
-  const session = await sessionFor(loaded, options, log);
+/** What the OpenStack provider is made from (src/workflows/adapter-slices.ts). */
+export interface OpenStackProviderSettings {
+  provider: OpenStackProviderConfig;
+  /** depl.yaml's folder: the template and clouds.yaml are found from it. */
+  root: string;
+  stack: string;
+  /** The key pair depl uploads when the template takes one: its name, the private key's file, ssh.key as written. */
+  key: { name: string; file: string; configured: string };
+}
+
+export async function createOpenStackProvider(settings: OpenStackProviderSettings, log: Logger, options: OpenStackProviderOptions = {}): Promise<Provider> {
+  const { provider } = settings;
+  const session = await openstackSession(settings, { cloud: provider.cloud, region: provider.region }, options, log);
   log.debug(`OpenStack credentials: ${session.credentials.source}`);
   const heat = new HeatClient(session, { dispatcher: options.dispatcher });
   const nova = new NovaClient(session, { dispatcher: options.dispatcher });
-  const name = stackName(loaded.config);
+  const name = settings.stack;
   const timeoutMs = provider.timeoutMinutes * 60_000;
   const wait = { timeoutMs, log, pollMs: options.pollMs };
 
   /** The template and its parameters, checked by Heat itself before anything is made. */
   async function stackInput(count: number, inputLog: Logger, uploadKey: boolean): Promise<StackInput> {
-    const template = await readTemplate(loaded.root, provider.template);
+    const template = await readTemplate(settings.root, provider.template);
     let keyName: string | undefined;
-    if (wantsManagedKey(provider, template)) keyName = uploadKey ? await ensureManagedKeypair(nova, loaded, inputLog) : managedKeyName(loaded.config);
+    if (wantsManagedKey(provider, template)) keyName = uploadKey ? await ensureManagedKeypair(nova, settings.key, inputLog) : settings.key.name;
     const parameters = stackParameters(provider, count, keyName ? { key_name: keyName } : {});
     if (uploadKey) await heat.validate(template, parameters);
     return { template, parameters, timeoutMinutes: provider.timeoutMinutes };
@@ -188,7 +195,7 @@ export async function createOpenStackProvider(loaded: LoadedConfig, log: Logger,
         return withAllocation({
           action: 'create',
           lines: [
-            `node-up would first upload key pair ${keyName} (the public half of ${loaded.config.ssh.key}.pub), then create stack ${name} with ${count} node${count === 1 ? '' : 's'}`,
+            `node-up would first upload key pair ${keyName} (the public half of ${settings.key.configured}.pub), then create stack ${name} with ${count} node${count === 1 ? '' : 's'}`,
             "Heat's preview needs that key pair to exist; run 'depl node-up' (or set provider.parameters.key_name) to see it",
           ],
           resources: { keypairs: [keyName] },
@@ -270,19 +277,14 @@ export interface AllocationReport {
  */
 const sessions = new Map<string, Promise<KeystoneSession>>();
 
-async function sessionFor(loaded: LoadedConfig, options: OpenStackProviderOptions, log?: Logger): Promise<KeystoneSession> {
-  const provider = loaded.config.provider as OpenStackProviderConfig;
-  return openstackSession(loaded, { cloud: provider.cloud, region: provider.region }, options, log);
-}
-
 /** The Keystone session for a cloud of clouds.yaml (the provider's, or tls.dnsCloud's), shared in this process. */
 export async function openstackSession(
-  loaded: LoadedConfig,
+  project: { root: string },
   cloud: { cloud?: string; region?: string },
   options: OpenStackProviderOptions,
   log?: Logger,
 ): Promise<KeystoneSession> {
-  const key = JSON.stringify([cloud.cloud, cloud.region, loaded.root, options.cwd, options.env ?? null]);
+  const key = JSON.stringify([cloud.cloud, cloud.region, project.root, options.cwd, options.env ?? null]);
   let session = sessions.get(key);
   if (!session) {
     session = resolveCloudCredentials({
@@ -290,7 +292,7 @@ export async function openstackSession(
       region: cloud.region,
       env: options.env,
       cwd: options.cwd,
-      configRoot: loaded.root,
+      configRoot: project.root,
       interactive: options.interactive ?? defaultInteractive(),
     }).then(async (credentials) => {
       if (/^http:/i.test(credentials.authUrl)) {

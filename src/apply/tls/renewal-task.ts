@@ -12,7 +12,7 @@ import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
 import type { Engine } from '../docker.js';
 import type { Remote } from '../remote.js';
-import { createService, ensureSwarmSecret, listServices, removeService, updateService } from '../swarm.js';
+import { createService, ensureSwarmSecret, listServices, removeService, serviceReplicas, updateService } from '../swarm.js';
 
 /**
  * Installs the TLS renewal task (src/tls-renewer/main.ts, bundled by `npm run build` into dist/tls-renewer.mjs) on
@@ -69,26 +69,26 @@ export async function removeRenewalTask(engine: Engine, app: string): Promise<bo
 
 export interface RenewalTaskStatus {
   installed: boolean;
-  /** Running tasks / wanted, as `docker service ls` says (`1/1`). */
+  /** Running tasks / wanted, as `docker service ls` shows them (`1/1`). */
   replicas: string | null;
   running: boolean;
   last: RenewalRecord | null;
 }
 
 /** For `depl status`: is the task there and running, and what did its last round do. */
-export async function readRenewalTaskStatus(manager: Remote, app: string): Promise<RenewalTaskStatus> {
+export async function readRenewalTaskStatus(manager: Remote, engine: Engine, app: string): Promise<RenewalTaskStatus> {
   const name = renewerServiceName(app);
   const [listed, recordText] = await Promise.all([
-    manager.exec(['docker', 'service', 'ls', '--filter', `name=${name}`, '--format', '{{.Name}} {{.Replicas}}'], { check: false }),
+    serviceReplicas(engine, [name]),
     manager.readFile(renewalRecordPath(app)),
   ]);
-  const line = listed.stdout.split('\n').find((l) => l.split(' ')[0] === name);
-  const replicas = line?.split(' ')[1] ?? null;
+  const tasks = listed[name];
+  const replicas = tasks === undefined ? null : `${tasks.running}/${tasks.desired}`;
   let last: RenewalRecord | null = null;
   try {
     last = recordText === null ? null : (JSON.parse(recordText) as RenewalRecord);
   } catch {
     last = null;
   }
-  return { installed: line !== undefined, replicas, running: replicas !== null && /^[1-9]\d*\//.test(replicas), last };
+  return { installed: tasks !== undefined, replicas, running: replicas !== null && /^[1-9]\d*\//.test(replicas), last };
 }

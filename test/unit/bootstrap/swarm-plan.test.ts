@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decideManager, decideWorker, desiredNodeLabels, ensureDockerCommand, missingLabels, nodeLabelAddCommand,
   overlayNetworkCreateCommand, overlayNetworkName, parseEnsureDocker, parseNodeLabels, parseNodeList, parseSwarmInfo,
-  staleNodeIds, swarmInitCommand, swarmJoinRequest, type SwarmNodeRow,
+  staleNodeIds, swarmInfoCommand, swarmInitCommand, swarmJoinRequest, type SwarmNodeRow,
 } from '../../../src/plan/bootstrap.js';
 import { shellLine } from '../../../src/plan/shell.js';
 
@@ -41,7 +41,9 @@ describe('swarm bootstrap commands', () => {
 
 describe('swarm facts', () => {
   it('reads a manager, a worker and an inactive node from `docker info`', () => {
-    expect(parseSwarmInfo(managerInfo)).toEqual({ state: 'active', nodeId: 'm1', nodeAddr: '10.0.0.11', isManager: true, clusterId: 'c1', managerAddrs: ['10.0.0.11:2377'] });
+    expect(parseSwarmInfo(managerInfo)).toEqual({ state: 'active', nodeId: 'm1', nodeAddr: '10.0.0.11', isManager: true, clusterId: 'c1', managerAddrs: ['10.0.0.11:2377'], hostname: '' });
+    expect(parseSwarmInfo(`{"Name":"node-1","Swarm":${managerInfo}}`)).toMatchObject({ state: 'active', nodeId: 'm1', hostname: 'node-1' });
+    expect(shellLine(swarmInfoCommand())).toBe(`docker info --format '{"Name":{{json .Name}},"Swarm":{{json .Swarm}}}'`);
     expect(parseSwarmInfo(workerInfo)).toMatchObject({ state: 'active', nodeId: 'w2', isManager: false, clusterId: '' });
     expect(parseSwarmInfo(inactiveInfo)).toMatchObject({ state: 'inactive', managerAddrs: [] });
   });

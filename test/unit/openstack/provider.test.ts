@@ -8,6 +8,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
+import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
 
 const OTHER_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxQdR7JZqJ3L3cUeGq5rWm6F3VfQeZQ1Xo8kq0v4J2a someone-else';
 
@@ -40,7 +41,7 @@ describe('the OpenStack provider', () => {
 
   const provider = (app: string, parameters: Record<string, unknown> = {}, login: Record<string, string> = env()) =>
     createOpenStackProvider(
-      { config: parseConfig(stringify({ app, domain: 'd.localhost', provider: { type: 'openstack', parameters }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir },
+      openStackProviderSettings({ config: parseConfig(stringify({ app, domain: 'd.localhost', provider: { type: 'openstack', parameters }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir }),
       silentLogger,
       { env: login, cwd: dir, interactive: false, pollMs: 10 },
     );

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
 import { createOpenStackProvider, type AllocationReport } from '../../../src/apply/providers/openstack.js';
 import { HeatClient } from '../../../src/apply/openstack/heat.js';
 import { KeystoneSession } from '../../../src/apply/openstack/keystone.js';
@@ -45,7 +46,7 @@ describe('quota and Service Units in the OpenStack plan', () => {
   });
   const provider = (app: string, extra: Record<string, unknown> = {}) =>
     createOpenStackProvider(
-      { config: parseConfig(stringify({ app, domain: 'd.localhost', provider: { type: 'openstack', ...extra }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir },
+      openStackProviderSettings({ config: parseConfig(stringify({ app, domain: 'd.localhost', provider: { type: 'openstack', ...extra }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir }),
       silentLogger,
       { env: env(), cwd: dir, interactive: false, pollMs: 10 },
     );

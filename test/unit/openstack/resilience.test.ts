@@ -11,6 +11,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { OperationError, UserError } from '../../../src/errors.js';
 import { silentLogger, type Logger } from '../../../src/util/log.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
+import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
 
 const TEMPLATE = `heat_template_version: 2018-08-31
 parameters:
@@ -123,7 +124,7 @@ describe('riding out a cloud that has a bad moment', () => {
 
   it('node-up --plan asks Heat for its preview: create first, then the update, and changes nothing', async () => {
     const provider = await createOpenStackProvider(
-      { config: parseConfig(stringify({ app: 'planner', domain: 'd.localhost', provider: { type: 'openstack', template: 'stack.yaml', parameters: { key_name: 'k' } }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir },
+      openStackProviderSettings({ config: parseConfig(stringify({ app: 'planner', domain: 'd.localhost', provider: { type: 'openstack', template: 'stack.yaml', parameters: { key_name: 'k' } }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir }),
       silentLogger,
       { env: { OS_AUTH_URL: emulator.authUrl, OS_USERNAME: 'demo', OS_USER_DOMAIN_NAME: 'Default', OS_PASSWORD: 'demo-password', OS_PROJECT_ID: emulator.projectId }, cwd: dir, interactive: false, pollMs: 10 },
     );
@@ -146,7 +147,7 @@ describe('riding out a cloud that has a bad moment', () => {
 
   it('--plan before depl\'s key pair exists says it would be uploaded first, and uploads nothing', async () => {
     const provider = await createOpenStackProvider(
-      { config: parseConfig(stringify({ app: 'nokey', domain: 'd.localhost', provider: { type: 'openstack' }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir },
+      openStackProviderSettings({ config: parseConfig(stringify({ app: 'nokey', domain: 'd.localhost', provider: { type: 'openstack' }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir }),
       silentLogger,
       { env: { OS_AUTH_URL: emulator.authUrl, OS_USERNAME: 'demo', OS_USER_DOMAIN_NAME: 'Default', OS_PASSWORD: 'demo-password', OS_PROJECT_ID: emulator.projectId }, cwd: dir, interactive: false },
     );

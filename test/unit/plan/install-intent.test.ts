@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  installIntentPath, parseInstallIntent, planInstallRepair, removeServicesCommand, removeServicesFailures, renderInstallIntent, type InstallIntent,
+  installIntentPath, parseInstallIntent, planInstallRepair, renderInstallIntent, type InstallIntent,
 } from '../../../src/plan/install-intent.js';
 import { emptyReleaseState, type InstalledVersion } from '../../../src/plan/release-state.js';
 
@@ -54,13 +54,5 @@ describe('install intent', () => {
     expect(parseInstallIntent(renderInstallIntent(redeploy))).toEqual({ ok: true, intent: redeploy });
     // written by a depl that did not record the earlier specs: nothing can be put back, and nothing is removed
     expect(planInstallRepair({ ...intent, redeploy: true }, listed, emptyReleaseState('shop'))).toMatchObject({ action: 'keep', why: expect.stringContaining('was redeploying version v3 and never finished; its services stay as they are') });
-  });
-
-  it('removes services in one command, where a service already gone is not a failure', () => {
-    expect(removeServicesCommand(['shop-v3-web', 'shop-v3-worker'])).toEqual(['docker', 'service', 'rm', 'shop-v3-web', 'shop-v3-worker']);
-    expect(removeServicesFailures('Error: No such service: shop-v3-worker\n')).toEqual([]);
-    expect(removeServicesFailures('Error response from daemon: service shop-v3-worker not found\n')).toEqual([]);
-    expect(removeServicesFailures('Error response from daemon: service with name shop-v3-worker not found: service not found\n')).toEqual([]);
-    expect(removeServicesFailures('Error response from daemon: rpc error: code = Unavailable\n')).toEqual(['Error response from daemon: rpc error: code = Unavailable']);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeScale, parseReplicasList, parseScalePairs, replicasListCommand, scaleCommand } from '../../../src/plan/scale.js';
+import { describeScale, parseScalePairs } from '../../../src/plan/scale.js';
 
 describe('depl scale pairs', () => {
   it('are <service>=<n>, several at once', () => {
@@ -29,18 +29,8 @@ describe('depl scale pairs', () => {
   });
 });
 
-describe('scale commands', () => {
-  it('set every target in one detached docker service scale', () => {
-    expect(scaleCommand([{ service: 'shop-v1-worker', replicas: 5 }, { service: 'shop-v1-api', replicas: 2, from: 1 }]))
-      .toEqual(['docker', 'service', 'scale', '--detach', 'shop-v1-worker=5', 'shop-v1-api=2']);
-  });
-
-  it('read running/desired tasks from docker service ls, only of the named services', () => {
-    expect(replicasListCommand()).toEqual(['docker', 'service', 'ls', '--format', '{{.Name}} {{.Replicas}}']);
-    const listing = 'shop-v1-worker 3/5\nshop-v1-api 2/2 (max 1 per node)\nshop-v10-worker 1/1\nshop-edge 1/1\n';
-    expect(parseReplicasList(listing, ['shop-v1-worker', 'shop-v1-api', 'shop-v1-gone'])).toEqual({
-      'shop-v1-worker': { running: 3, desired: 5 }, 'shop-v1-api': { running: 2, desired: 2 },
-    });
+describe('how a scale reads', () => {
+  it('in the history and the dry run: service=replicas pairs', () => {
     expect(describeScale({ worker: 5, api: 2 })).toBe('worker=5, api=2');
   });
 });

@@ -6,6 +6,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { readProjectFiles } from '../../../src/apply/project-files.js';
 import { projectSource } from '../../../src/plan/project-files.js';
 import { accessoryStartOrder, memoryBytes, projectFileDocument } from '../../../src/plan/services.js';
+import { projectFilesSource } from '../../../src/workflows/adapter-slices.js';
 
 const yaml = (files: string) => `app: shop
 domain: shop.localhost
@@ -27,7 +28,7 @@ async function project(files: string) {
 describe('project files mounted as swarm configs', () => {
   it('reads a file, and a folder as one file per file under it at the same relative path', async () => {
     const loaded = await project('{ /etc/nginx/nginx.conf: nginx.conf, /etc/prometheus: ./prom/ }');
-    const files = await readProjectFiles(loaded);
+    const files = await readProjectFiles(projectFilesSource(loaded));
     expect(files.map((f) => [f.owner, f.target, f.data.toString()])).toEqual([
       ['proxy', '/etc/nginx/nginx.conf', 'events {}\n'],
       ['proxy', '/etc/prometheus/prometheus.yml', 'global: {}\n'],
@@ -41,14 +42,14 @@ describe('project files mounted as swarm configs', () => {
     await writeFile(path.join(whole.root, '.depl', 'id_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY-----\n');
     await writeFile(path.join(whole.root, '.depl', 'secrets'), 'db_password=x\n');
     await writeFile(whole.file, yaml('{ /app: . }'));
-    const targets = (await readProjectFiles(whole)).map((f) => f.target);
+    const targets = (await readProjectFiles(projectFilesSource(whole))).map((f) => f.target);
     expect(targets).toEqual(['/app/nginx.conf', '/app/prom/prometheus.yml', '/app/prom/rules/a.yml']);
     for (const named of ['.depl/secrets', 'depl.yaml', '.depl']) {
       const refused = await project(`{ /x: ${named} }`);
       await mkdir(path.join(refused.root, '.depl'), { recursive: true });
       await writeFile(path.join(refused.root, '.depl', 'secrets'), 'db_password=x\n');
       await writeFile(refused.file, yaml(`{ /x: ${named} }`));
-      await expect(readProjectFiles(refused)).rejects.toMatchObject({ code: 'PROJECT_FILE_OPERATOR', exitCode: 2 });
+      await expect(readProjectFiles(projectFilesSource(refused))).rejects.toMatchObject({ code: 'PROJECT_FILE_OPERATOR', exitCode: 2 });
     }
   });
 
@@ -62,12 +63,12 @@ describe('project files mounted as swarm configs', () => {
   });
 
   it('refuses paths outside the project, symlinks and missing files with exit 2, before the cluster is reached', async () => {
-    await expect(readProjectFiles(await project('{ /x: ../elsewhere }'))).rejects.toThrow(/climbs out of the project folder/);
-    await expect(readProjectFiles(await project('{ /x: /etc/passwd }'))).rejects.toThrow(/outside the project/);
-    await expect(readProjectFiles(await project('{ /x: missing.conf }'))).rejects.toThrow(/no file or folder/);
+    await expect(readProjectFiles(projectFilesSource(await project('{ /x: ../elsewhere }')))).rejects.toThrow(/climbs out of the project folder/);
+    await expect(readProjectFiles(projectFilesSource(await project('{ /x: /etc/passwd }')))).rejects.toThrow(/outside the project/);
+    await expect(readProjectFiles(projectFilesSource(await project('{ /x: missing.conf }')))).rejects.toThrow(/no file or folder/);
     const linked = await project('{ /etc/prometheus: prom }');
     await symlink('/etc/passwd', path.join(linked.root, 'prom', 'passwd'));
-    await expect(readProjectFiles(linked)).rejects.toMatchObject({ code: 'PROJECT_FILE_KIND' });
+    await expect(readProjectFiles(projectFilesSource(linked))).rejects.toMatchObject({ code: 'PROJECT_FILE_KIND' });
     expect(projectSource('./a/../b/')).toEqual({ ok: true, path: 'b' });
     expect(projectSource('/var/run/docker.sock')).toMatchObject({ ok: false, reason: expect.stringMatching(/Docker socket/) });
   });

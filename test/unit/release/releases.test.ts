@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { listAppServicesLine, parseServiceInspect, versionsFromServices, type ServiceSummary } from '../../../src/plan/releases.js';
+import { serviceSummaries, versionsFromServices, type ServiceSummary } from '../../../src/plan/releases.js';
 import { planPrune, routingFor } from '../../../src/plan/release-state.js';
 
 const svc = (app: string, version: string, service: string, createdAt: string, extra: Record<string, string> = {}): ServiceSummary => ({
@@ -61,11 +61,13 @@ describe('prune', () => {
   });
 });
 
-describe('listing over SSH', () => {
-  it('is one shell line on the manager, and its JSON becomes summaries', () => {
-    expect(listAppServicesLine('crawler')).toBe(`ids=$(docker service ls -q --filter label=depl.app=crawler); if [ -z "$ids" ]; then echo '[]'; else docker service inspect $ids; fi`);
-    const inspect = JSON.stringify([{ ID: 'x1', CreatedAt: '2026-11-22T10:00:00Z', Spec: { Name: 'crawler-v2-api', Labels: { 'depl.app': 'crawler' }, Mode: { Replicated: { Replicas: 2 } } } }]);
-    expect(parseServiceInspect(inspect)).toEqual([{ name: 'crawler-v2-api', labels: { 'depl.app': 'crawler' }, createdAt: '2026-11-22T10:00:00Z', replicas: 2 }]);
-    expect(parseServiceInspect('[]')).toEqual([]);
+describe('the swarm\'s service list', () => {
+  it('becomes summaries: name, labels, creation time and replicas', () => {
+    const listed = [{ ID: 'x1', CreatedAt: '2026-11-22T10:00:00Z', Spec: { Name: 'crawler-v2-api', Labels: { 'depl.app': 'crawler' }, Mode: { Replicated: { Replicas: 2 } } } }, { ID: 'x2' }];
+    expect(serviceSummaries(listed)).toEqual([
+      { name: 'crawler-v2-api', labels: { 'depl.app': 'crawler' }, createdAt: '2026-11-22T10:00:00Z', replicas: 2 },
+      { name: 'x2', labels: {}, createdAt: '', replicas: 0 },
+    ]);
+    expect(serviceSummaries([])).toEqual([]);
   });
 });

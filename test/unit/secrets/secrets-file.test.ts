@@ -7,6 +7,7 @@ import { generateMissingSecrets, resolveSecrets, secretsFilePath } from '../../.
 import { checkSecretValue, parseSecretsFile, renderSecretsFile, secretVersion, swarmSecretName } from '../../../src/plan/secrets.js';
 import { listSecrets, removeSecret, setSecret } from '../../../src/workflows/secrets.js';
 import { UserError } from '../../../src/errors.js';
+import { secretsSource } from '../../../src/workflows/adapter-slices.js';
 
 describe('secrets file format', () => {
   it('round-trips names, values (quoted where needed) and change times', () => {
@@ -55,19 +56,19 @@ describe('secrets store and depl secrets set|list|rm', () => {
     expect((await stat(secretsFilePath(root))).mode & 0o777).toBe(0o600);
     expect((await stat(path.join(root, '.depl'))).mode & 0o777).toBe(0o700);
     expect(await readFile(path.join(root, '.depl', '.gitignore'), 'utf8')).toMatch(/^\*$/m);
-    const first = await resolveSecrets(loaded, {});
+    const first = await resolveSecrets(secretsSource(loaded), {});
     expect(first.map((s) => s.value.reveal().length)).toEqual([43, 43]);
     expect(await generateMissingSecrets(root, ['api_token', 'redis_password'], now, {})).toEqual([]);
-    const again = await resolveSecrets(loaded, {});
+    const again = await resolveSecrets(secretsSource(loaded), {});
     expect(again.map((s) => s.value.reveal())).toEqual(first.map((s) => s.value.reveal()));
   });
 
   it('takes DEPL_SECRET_<NAME> over the file, and names what is missing without printing values', async () => {
     await setSecret(loaded, 'api_token', { now: new Date(), readValue: async () => 'from-the-file-1234567890\n' });
-    const error = await resolveSecrets(loaded, {}).catch((e: unknown) => e);
+    const error = await resolveSecrets(secretsSource(loaded), {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).message).toContain('no value for secret redis_password');
-    const resolved = await resolveSecrets(loaded, { DEPL_SECRET_REDIS_PASSWORD: 'from-env-0987654321', DEPL_SECRET_API_TOKEN: 'env-wins-1234567890' });
+    const resolved = await resolveSecrets(secretsSource(loaded), { DEPL_SECRET_REDIS_PASSWORD: 'from-env-0987654321', DEPL_SECRET_API_TOKEN: 'env-wins-1234567890' });
     expect(resolved.map((s) => [s.name, s.source, s.value.reveal()])).toEqual([
       ['api_token', 'env', 'env-wins-1234567890'],
       ['redis_password', 'env', 'from-env-0987654321'],
@@ -92,6 +93,6 @@ describe('secrets store and depl secrets set|list|rm', () => {
   it('refuses a secrets file others can read', async () => {
     await setSecret(loaded, 'api_token', { now: new Date(), generate: true, readValue: async () => '' });
     await chmod(secretsFilePath(root), 0o644);
-    await expect(resolveSecrets(loaded, {})).rejects.toMatchObject({ message: expect.stringContaining('is readable by others (mode 644)'), hint: `Run: chmod 600 ${secretsFilePath(root)}` });
+    await expect(resolveSecrets(secretsSource(loaded), {})).rejects.toMatchObject({ message: expect.stringContaining('is readable by others (mode 644)'), hint: `Run: chmod 600 ${secretsFilePath(root)}` });
   });
 });

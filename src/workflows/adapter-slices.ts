@@ -1,0 +1,50 @@
+import path from 'node:path';
+import type { ProjectFolder } from '../apply/inventory.js';
+import type { ProjectFilesSource } from '../apply/project-files.js';
+import type { LocalProviderSettings } from '../apply/providers/local.js';
+import type { OpenStackProviderSettings } from '../apply/providers/openstack.js';
+import type { SecretsSource } from '../apply/secrets-store.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { LocalProviderConfig } from '../config/schema.js';
+import { managedKeyName, stackName } from '../plan/heat.js';
+import { localPrefixOf } from '../plan/local-nodes.js';
+import { projectFacts } from '../plan/operator-files.js';
+
+/**
+ * The one place depl.yaml's loaded form is cut into what each adapter needs: the adapters in src/apply take
+ * these narrow slices (paths, the app's name, their provider section...), never LoadedConfig, so what an
+ * adapter reads is visible in its signature. Built next to the port and the cluster (src/workflows/cluster.ts).
+ */
+
+/** depl.yaml's folder and the cluster's SSH key (ssh.key resolved against it). */
+export function projectPaths(loaded: LoadedConfig): ProjectFolder & { sshKey: string } {
+  return { root: loaded.root, sshKey: path.resolve(loaded.root, loaded.config.ssh.key) };
+}
+
+export function secretsSource(loaded: LoadedConfig): SecretsSource {
+  return { root: loaded.root, file: loaded.file, declared: loaded.config.secrets };
+}
+
+export function projectFilesSource(loaded: LoadedConfig): ProjectFilesSource {
+  return {
+    root: loaded.root,
+    facts: projectFacts(loaded),
+    owners: [...Object.entries(loaded.config.services), ...Object.entries(loaded.config.accessories)].map(([name, entry]) => [name, entry.files]),
+  };
+}
+
+export function localProviderSettings(loaded: LoadedConfig): LocalProviderSettings {
+  const provider = loaded.config.provider as LocalProviderConfig;
+  return { prefix: localPrefixOf({ app: loaded.config.app, provider }), subnet: provider.subnet ?? '192.168.77.0/24', image: provider.image ?? 'docker', project: path.resolve(loaded.root) };
+}
+
+export function openStackProviderSettings(loaded: LoadedConfig): OpenStackProviderSettings {
+  const provider = loaded.config.provider;
+  if (provider.type !== 'openstack') throw new Error(`OpenStack settings asked of a ${provider.type} provider`);
+  return {
+    provider,
+    root: loaded.root,
+    stack: stackName(loaded.config),
+    key: { name: managedKeyName(loaded.config), file: projectPaths(loaded).sshKey, configured: loaded.config.ssh.key },
+  };
+}
