@@ -60,7 +60,7 @@ export interface InstalledVersion {
 
 // ---- the document ---------------------------------------------------------------------------------------------
 
-export const HISTORY_ACTIONS = ['install', 'switch', 'rollback', 'canary', 'promote', 'abort', 'prune', 'scale', 'repair'] as const;
+export const HISTORY_ACTIONS = ['install', 'switch', 'rollback', 'canary', 'promote', 'abort', 'prune', 'scale', 'repair', 'release'] as const;
 export type HistoryAction = (typeof HISTORY_ACTIONS)[number];
 
 const historyEntrySchema = z.object({
@@ -70,6 +70,8 @@ const historyEntrySchema = z.object({
   weight: z.number().optional(),
   by: z.string(),
   note: z.string().optional(),
+  /** A release phase (action `release`): its command's exit code; null when it timed out or never ran. */
+  exitCode: z.number().int().nullable().optional(),
 });
 
 const canarySchema = z.object({ version: z.string().min(1), weight: z.number().min(0).max(100) });
@@ -140,6 +142,8 @@ export type ReleaseRequest =
   | { kind: 'promote' }
   | { kind: 'abort'; note?: string }
   | { kind: 'prune'; keep: number }
+  /** A version's release phase ran (buildinst): its outcome joins the history; nothing else changes. */
+  | { kind: 'release'; version: string; exitCode: number | null; note: string }
   /** Replicas by service name, of the live version or of `version`; only the live version's are recorded as the app's scale. */
   | { kind: 'scale'; replicas: Record<string, number>; version?: string };
 
@@ -183,6 +187,7 @@ export function planRelease(state: ReleaseState, request: ReleaseRequest, facts:
     case 'abort': return planAbort(state, request.note, facts);
     case 'prune': return planPruneTransition(state, request.keep, facts);
     case 'scale': return planScale(state, request, facts);
+    case 'release': return { ok: true, installed: facts.installed, state: { ...state, history: [...state.history, entry(facts, 'release', request.version, { note: request.note, exitCode: request.exitCode })] } };
   }
 }
 

@@ -19,6 +19,7 @@ import { tlsStoreFor, type TlsStore } from '../apply/tls/store.js';
 import type { CertificateIssuer } from '../apply/tls/issuer.js';
 import { parseReplicasList, replicasListCommand, scaleCommand, type ScaleTarget } from '../plan/scale.js';
 import type { ImageBuild } from '../plan/images.js';
+import type { Frame, JobEnd, JobSpec } from '../plan/jobs.js';
 import type { PresentService } from '../plan/install-plan.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmConfigRef, SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
@@ -138,6 +139,11 @@ export interface InstallTarget {
   issueCertificates(versions: readonly string[], host: string): Promise<{ site?: EdgeSite; httpsMissing?: string; tlsWithheld: string[] }>;
   /** The certificate renewal task (src/apply/tls/renewal-task.ts): what was done, or why it could not be. */
   renewalTask(mode: 'ensure' | 'remove', nodeImage: string): Promise<string | undefined>;
+  /**
+   * Runs a one-off job (the release phase) to its end through the one job runner (src/apply/jobs.ts
+   * runJobService), writing its output as it comes, and removes it afterwards whatever happened.
+   */
+  runJob(spec: JobSpec, options: { timeoutMs: number; write: (frame: Frame) => void; signal?: AbortSignal }): Promise<JobEnd>;
 }
 
 /** The swarm's replicas through the manager's docker CLI, over the SSH connection depl already has. */
