@@ -250,6 +250,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     steps.push({ kind: 'ensure-autoscaler-image', nodeImage, describe: `ensure the autoscale controller's image on ${facts.cluster.manager} (from ${nodeImage}) and its record folder` });
   }
 
+  if (request.http === undefined) stopWhileOthersRun(specs, version, facts, notes);
   const names = specs.map((s) => s.Name);
   const replaced = facts.earlierSpecs.filter((r) => names.includes(r.name));
   const redeploy = earlier !== undefined;
@@ -333,6 +334,22 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       services: names,
     },
   };
+}
+
+/**
+ * An app made of queue consumers only (src/plan/consumers.ts): every service carries the replicas it runs with
+ * while its version is live (`depl.replicas`), and while another version is installed the new one's consumers
+ * are created stopped, so two versions never take work at once; `depl switch` starts them.
+ */
+function stopWhileOthersRun(specs: ServiceSpec[], version: string, facts: InstallFacts, notes: string[]): void {
+  const others = facts.installed.filter((v) => v.label !== version).map((v) => v.label);
+  for (const spec of specs) {
+    spec.Labels = { ...spec.Labels, [LABELS.replicas]: String(spec.Mode.Replicated.Replicas) };
+    if (others.length > 0) spec.Mode = { Replicated: { Replicas: 0 } };
+  }
+  if (others.length > 0) {
+    notes.push(`every service consumes queues (none has http: true): ${version}'s consumers are created stopped while ${others.join(', ')} ${others.length === 1 ? 'is' : 'are'} installed; \`depl switch ${version}\` starts them, then stops the live version's`);
+  }
 }
 
 /**

@@ -279,7 +279,6 @@ async function releasePhase(
   const { port, plan } = run;
   const log = port.log;
   const shown = `\`${step.command.join(' ')}\``;
-  log.step(`release phase: ${shown} as job ${job.Name} (${plan.version}'s ${step.service}, at most ${step.timeout})`);
   let kept = '';
   const partial: Record<1 | 2, string> = { 1: '', 2: '' };
   const write = (frame: Frame) => {

@@ -2,6 +2,7 @@ import type { Cluster } from '../apply/cluster.js';
 import { managerEngine, type Engine } from '../apply/docker.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import type { LoadedConfig } from '../config/load.js';
+import { consumersOnly } from '../plan/consumers.js';
 import { versionHost } from '../plan/names.js';
 import type { ReleaseState } from '../plan/release-state.js';
 import { releasesOf, type VersionRow } from '../plan/versions-table.js';
@@ -28,6 +29,7 @@ export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain'
   const tasks = port.swarm !== undefined && services.length > 0 ? await port.swarm.tasks(services) : {};
   const { live, previous, canary, scale } = view.state;
   const releases = releasesOf(view.state.history);
+  const consumers = consumersOnly(view.installed);
   return {
     live, previous, canary, scale, interrupted: view.interrupted,
     versions: view.installed.map((v) => ({
@@ -41,6 +43,7 @@ export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain'
       canary: canary?.version === v.label ? { weight: canary.weight } : null,
       services: v.services.map((name) => ({ name, replicas: tasks[name]?.desired ?? 0, running: tasks[name]?.running ?? null })),
       ...(releases.has(v.label) ? { release: releases.get(v.label)! } : {}),
+      ...(consumers ? { consumers: v.services.some((name) => (tasks[name]?.running ?? 0) > 0) ? 'running' as const : 'stopped' as const } : {}),
     })),
   };
 }

@@ -369,7 +369,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
       },
       async tasks(services) {
         const result: Record<string, { running: number; desired: number }> = {};
-        for (const v of versions) for (const [name, n] of Object.entries(v.replicas ?? {})) if (services.includes(name)) result[name] = { running: n, desired: n };
+        // a service whose tasks keep failing (swarm.failing) runs none of them
+        for (const v of versions) for (const [name, n] of Object.entries(v.replicas ?? {})) if (services.includes(name)) result[name] = { running: swarm.failing.has(name) ? 0 : n, desired: n };
         return result;
       },
       async restore(services) {
