@@ -1,9 +1,52 @@
 import { OperationError } from '../errors.js';
-import { jobFilter, jobProgress, splitFrames, type Frame, type InspectedServiceSpec, type JobListing } from '../plan/jobs.js';
+import {
+  jobFilter, jobProgress, jobWait, splitFrames, unprintedFrames, type Frame, type InspectedServiceSpec, type JobEnd, type JobListing, type JobSpec,
+} from '../plan/jobs.js';
+import { pollUntil } from '../util/poll.js';
 import type { Engine } from './docker.js';
-import { listServices, serviceTasks } from './swarm.js';
+import { createService, listServices, serviceTasks } from './swarm.js';
 
-/** `depl run`'s effects on the swarm: read a version's service spec, list jobs, stream a job's output. */
+/**
+ * One-off jobs on the swarm (`depl run`, and buildinst's release phase): read a version's service spec, run a
+ * job to its end while streaming its output, list jobs.
+ */
+
+/**
+ * The one way depl runs a job: creates the job service, writes its output as it comes, waits until its task
+ * has ended, its timeout has run out or no node started it in time (jobWait), then writes whatever the followed
+ * stream had not delivered yet. The caller removes the job afterwards (in a finally: also on Ctrl-C), which
+ * stops a task still running (SIGTERM, then SIGKILL after its grace period). `signal` ends the wait early.
+ */
+export async function runJobService(engine: Engine, spec: JobSpec, options: { timeoutMs: number | null; write: (frame: Frame) => void; signal?: AbortSignal }): Promise<JobEnd> {
+  await createService(engine, spec);
+  const follow = new AbortController();
+  const stop = () => follow.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    const following = followJobOutput(engine, spec.Name, options.write, follow.signal);
+    let ended: JobEnd;
+    try {
+      ended = await waitForJob(engine, spec.Name, options.timeoutMs, follow.signal);
+    } finally {
+      follow.abort();
+    }
+    const printed = await following;
+    // the followed stream may lag behind the task's end: the whole output, read now, has the rest
+    for (const frame of unprintedFrames(await readJobOutput(engine, spec.Name), printed)) options.write(frame);
+    return ended;
+  } finally {
+    options.signal?.removeEventListener('abort', stop);
+  }
+}
+
+/** Polls the job's task until it has ended, its timeout has run out, or no node started it in time (see jobWait). */
+async function waitForJob(engine: Engine, name: string, timeoutMs: number | null, signal: AbortSignal): Promise<JobEnd> {
+  const created = Date.now();
+  return pollUntil(async () => {
+    const next = jobWait(jobProgress(await serviceTasks(engine, name)), Date.now() - created, timeoutMs);
+    return next.kind === 'wait' ? undefined : next;
+  }, { timeoutMs: Number.POSITIVE_INFINITY, intervalMs: 100, maxIntervalMs: 1_000, signal, onTimeout: () => { throw new Error('unreachable'); } });
+}
 
 function apiMessage(error: unknown): string {
   return ((error as { json?: { message?: string } }).json?.message ?? (error as Error).message ?? String(error)).trim();

@@ -288,6 +288,17 @@ export const configSchema = z
     autoscale: z.record(z.string(), autoscale).default({}),
     /** HTTPS at the edge. Absent: off for the local provider, ACME with Let's Encrypt otherwise (see plan/tls/certificates.ts). */
     tls: tlsSchema.optional(),
+    /**
+     * The release phase (Heroku's, Fly's release_command): `command` runs once per install as a one-off job in the
+     * swarm with the new version's spec of `service` (its image, config, secrets, env and network), after the
+     * accessories run and before any of the version's services starts. A failure (or `timeout`) stops the
+     * install and leaves the live version as it was. For migrations: what it changed is not undone by depl.
+     */
+    release: z.strictObject({
+      service: z.string(),
+      command,
+      timeout: duration.refine((v) => !/^0+(ms|s|m|h)$/.test(v), 'expected a duration above 0, like 10m').default('10m'),
+    }).optional(),
     /** The operator's hooks (.depl/hooks): one still running after `timeout` is stopped, and fails. */
     hooks: z.strictObject({ timeout: duration.default('10m') }).default({ timeout: '10m' }),
   })
@@ -309,6 +320,9 @@ export const configSchema = z
       if (svc.from !== undefined && cfg.services[svc.from]?.from !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['services', name, 'from'], message: `"${svc.from}" itself uses "from"; point at the service that builds` });
       }
+    }
+    if (cfg.release !== undefined && !(cfg.release.service in cfg.services)) {
+      ctx.addIssue({ code: 'custom', path: ['release', 'service'], message: `no service named "${cfg.release.service}" whose image and settings the release command runs with (have: ${Object.keys(cfg.services).join(', ')})` });
     }
     for (const [name, acc] of Object.entries(cfg.accessories)) {
       const passwordSecret = acc.backup?.passwordSecret;
@@ -410,4 +424,5 @@ export type AccessoryConfig = DeplConfig['accessories'][string];
 export type LocalProviderConfig = z.infer<typeof localProvider>;
 export type TlsConfig = z.infer<typeof tlsSchema>;
 export type AutoscaleConfig = DeplConfig['autoscale'][string];
+export type ReleasePhaseConfig = NonNullable<DeplConfig['release']>;
 export type OpenStackProviderConfig = z.infer<typeof openstackProvider>;

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { ErrorCode } from '../error-codes.js';
 import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
 import type { ChangePlan } from './change-plan.js';
 import { planAutoscaler } from './autoscale.js';
+import { parseDuration } from './duration.js';
 import { planImages, type ImageBuild } from './images.js';
+import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
 import { serviceName, versionHost } from './names.js';
 import type { ServiceSummary } from './releases.js';
@@ -41,6 +44,13 @@ export type InstallStep =
   /** Its secrets were rotated: updated in place (a restart), keeping the image it runs. */
   | { kind: 'update-accessory'; spec: ServiceSpec; describe: string }
   | { kind: 'ensure-autoscaler-image'; nodeImage: string; describe: string }
+  /**
+   * depl.yaml's release phase: `command` as a one-off job (src/plan/jobs.ts) with the new version's spec of
+   * `service` (image, config, secrets, env, network; its config and secret ids filled in as a service's are),
+   * once, before any of the version's services runs. A non-zero exit, `timeoutMs` running out or a job no node
+   * starts stops the install (what the install made is undone); the outcome goes into the history.
+   */
+  | { kind: 'release-phase'; service: string; command: string[]; timeout: string; timeoutMs: number; job: JobSpec; describe: string }
   /** What the next command repairs if this one dies before the version is in (src/plan/install-intent.ts). */
   | { kind: 'write-install-intent'; services: string[]; redeploy: boolean; replaced?: ServiceRestore[]; describe: string; undo: string }
   /** `builtImage`: the tag whose image id labels the tasks; `autoscalerImage`: the image comes from ensure-autoscaler-image. */
@@ -240,14 +250,25 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     steps.push({ kind: 'ensure-autoscaler-image', nodeImage, describe: `ensure the autoscale controller's image on ${facts.cluster.manager} (from ${nodeImage}) and its record folder` });
   }
 
+  if (request.http === undefined) stopWhileOthersRun(specs, version, facts, notes);
   const names = specs.map((s) => s.Name);
   const replaced = facts.earlierSpecs.filter((r) => names.includes(r.name));
   const redeploy = earlier !== undefined;
+  const changedAccessories = steps.filter((s): s is Extract<InstallStep, { kind: 'create-accessory' | 'update-accessory' }> => s.kind === 'create-accessory' || s.kind === 'update-accessory').map((s) => s.spec.Name);
+  const releaseJob = releasePhase(config, version, specs, facts);
   steps.push({
-    kind: 'write-install-intent', services: names, redeploy, ...(redeploy ? { replaced } : {}),
+    // a release job a killed buildinst left is named in the record, so the next command removes it with the rest
+    kind: 'write-install-intent', services: releaseJob === null ? names : [...names, releaseJob.job.Name], redeploy, ...(redeploy ? { replaced } : {}),
     describe: `record on the manager what is being installed (${redeploy ? 'to be put back' : 'to be removed'} by the next command if this one dies)`,
     undo: 'forget that record once everything above is undone',
   });
+  if (releaseJob !== null) {
+    notes.push(`release phase: \`${releaseJob.command.join(' ')}\` runs once as job ${releaseJob.job.Name} with ${version}'s ${releaseJob.service} before its services start; what it changes (a migration) is not undone if a later step fails`);
+    if (changedAccessories.length > 0) {
+      steps.push({ kind: 'await-tasks', services: changedAccessories, ignoreTasksOf: [], describe: `wait until every task of ${changedAccessories.join(', ')} runs (the release command needs them)` });
+    }
+    steps.push(releaseJob);
+  }
   for (const spec of specs) {
     const built = builtImage(serviceOf(spec));
     const fromAutoscaler = spec === autoscaler ? { autoscalerImage: true } : {};
@@ -264,10 +285,10 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       });
     }
   }
-  const changedAccessories = steps.filter((s): s is Extract<InstallStep, { kind: 'create-accessory' | 'update-accessory' }> => s.kind === 'create-accessory' || s.kind === 'update-accessory').map((s) => s.spec.Name);
+  const awaited = releaseJob !== null ? names : [...changedAccessories, ...names];
   steps.push({
-    kind: 'await-tasks', services: [...changedAccessories, ...names], ignoreTasksOf: previousOfLabel.map((s) => s.name),
-    describe: `wait until every task of ${[...changedAccessories, ...names].join(', ')} runs`,
+    kind: 'await-tasks', services: awaited, ignoreTasksOf: previousOfLabel.map((s) => s.name),
+    describe: `wait until every task of ${awaited.join(', ')} runs`,
   });
 
   const http = specs.find((s) => s.Labels[LABELS.http] === 'true');
@@ -315,6 +336,42 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   };
 }
 
+/**
+ * An app made of queue consumers only (src/plan/consumers.ts): every service carries the replicas it runs with
+ * while its version is live (`depl.replicas`), and while another version is installed the new one's consumers
+ * are created stopped, so two versions never take work at once; `depl switch` starts them.
+ */
+function stopWhileOthersRun(specs: ServiceSpec[], version: string, facts: InstallFacts, notes: string[]): void {
+  const others = facts.installed.filter((v) => v.label !== version).map((v) => v.label);
+  for (const spec of specs) {
+    spec.Labels = { ...spec.Labels, [LABELS.replicas]: String(spec.Mode.Replicated.Replicas) };
+    if (others.length > 0) spec.Mode = { Replicated: { Replicas: 0 } };
+  }
+  if (others.length > 0) {
+    notes.push(`every service consumes queues (none has http: true): ${version}'s consumers are created stopped while ${others.join(', ')} ${others.length === 1 ? 'is' : 'are'} installed; \`depl switch ${version}\` starts them, then stops the live version's`);
+  }
+}
+
+/**
+ * depl.yaml's `release:` as the plan's step: the job is made from the spec the version's service is about to be
+ * created with (so it runs the image just built, with the version's config and secrets), named after the version
+ * (the same plan for a dry run and the run; a job left by a killed run is removed by the install record's repair).
+ */
+function releasePhase(config: DeplConfig, version: string, specs: readonly ServiceSpec[], facts: InstallFacts): Extract<InstallStep, { kind: 'release-phase' }> | null {
+  const release = config.release;
+  if (release === undefined) return null;
+  const spec = specs.find((s) => s.Labels[LABELS.service] === release.service);
+  if (spec === undefined) throw new Error(`release.service ${release.service} is not one of the version's services`);
+  const job = planRunJob({
+    app: config.app, version, service: release.service, command: release.command, spec, purpose: 'release',
+    id: createHash('sha256').update(`${config.app}\0${version}`).digest('hex').slice(0, 6), by: facts.by, startedAt: facts.at,
+  });
+  return {
+    kind: 'release-phase', service: release.service, command: [...release.command], timeout: release.timeout, timeoutMs: parseDuration(release.timeout, 'release.timeout'), job,
+    describe: `release phase: run \`${release.command.join(' ')}\` once as job ${job.Name} (${version}'s ${release.service}: its image, config, secrets, network), within ${release.timeout}; a failure stops the install`,
+  };
+}
+
 /** The spec as the swarm takes it: config and secret ids from the steps that ensured them, the built image's id. */
 export function resolveSpec(
   spec: ServiceSpec,
@@ -322,11 +379,6 @@ export function resolveSpec(
   step: { builtImage?: string; autoscalerImage?: boolean },
 ): ServiceSpec {
   const container = spec.TaskTemplate.ContainerSpec;
-  const id = (kind: string, ids: Record<string, string>, name: string) => {
-    const found = ids[name];
-    if (found === undefined) throw new Error(`${spec.Name}: swarm ${kind} ${name} was not made by an earlier step`);
-    return found;
-  };
   const imageId = step.builtImage === undefined ? undefined : made.imageIds[step.builtImage];
   if (step.builtImage !== undefined && imageId === undefined) throw new Error(`${spec.Name}: image ${step.builtImage} was not built by an earlier step`);
   if (step.autoscalerImage && made.autoscalerImage === undefined) throw new Error(`${spec.Name}: the autoscale controller's image was not made by an earlier step`);
@@ -335,12 +387,30 @@ export function resolveSpec(
     TaskTemplate: {
       ...spec.TaskTemplate,
       ContainerSpec: {
-        ...container,
+        ...resolveMounts(spec.Name, container, made),
         ...(step.autoscalerImage ? { Image: made.autoscalerImage! } : {}),
         ...(imageId !== undefined ? { Labels: { ...container.Labels, [LABELS.imageId]: imageId } } : {}),
-        ...(container.Configs !== undefined ? { Configs: container.Configs.map((c) => (c.ConfigID === '' ? { ...c, ConfigID: id('config', made.configs, c.ConfigName) } : c)) } : {}),
-        ...(container.Secrets !== undefined ? { Secrets: container.Secrets.map((s) => (s.SecretID === '' ? { ...s, SecretID: id('secret', made.secrets, s.SecretName) } : s)) } : {}),
       },
     },
+  };
+}
+
+/** The release phase's job as the swarm takes it: its config and secret mounts with the ids the earlier steps made. */
+export function resolveJob(job: JobSpec, made: { configs: Record<string, string>; secrets: Record<string, string> }): JobSpec {
+  const container = job.TaskTemplate.ContainerSpec as JobSpec['TaskTemplate']['ContainerSpec'] & Pick<ServiceSpec['TaskTemplate']['ContainerSpec'], 'Configs' | 'Secrets'>;
+  return { ...job, TaskTemplate: { ...job.TaskTemplate, ContainerSpec: resolveMounts(job.Name, container, made) } };
+}
+
+/** A container spec whose config and secret mounts named by the plan (an empty id) get the ids the earlier steps made. */
+function resolveMounts<C extends Pick<ServiceSpec['TaskTemplate']['ContainerSpec'], 'Configs' | 'Secrets'>>(name: string, container: C, made: { configs: Record<string, string>; secrets: Record<string, string> }): C {
+  const id = (kind: string, ids: Record<string, string>, object: string) => {
+    const found = ids[object];
+    if (found === undefined) throw new Error(`${name}: swarm ${kind} ${object} was not made by an earlier step`);
+    return found;
+  };
+  return {
+    ...container,
+    ...(container.Configs !== undefined ? { Configs: container.Configs.map((c) => (c.ConfigID === '' ? { ...c, ConfigID: id('config', made.configs, c.ConfigName) } : c)) } : {}),
+    ...(container.Secrets !== undefined ? { Secrets: container.Secrets.map((s) => (s.SecretID === '' ? { ...s, SecretID: id('secret', made.secrets, s.SecretName) } : s)) } : {}),
   };
 }

@@ -11,7 +11,7 @@ import { LABELS } from './services.js';
 
 /** Labels that mark a service as a `depl run` job (besides `depl.app`), so leftovers are found by label. */
 export const JOB_LABELS = {
-  /** Always `run`: the mark that tells a job from a version's service or an accessory. */
+  /** `run` or `release` (JobPurpose): the mark that tells a job from a version's service or an accessory. */
   job: 'depl.job',
   service: 'depl.job.service',
   version: 'depl.job.version',
@@ -21,9 +21,16 @@ export const JOB_LABELS = {
   started: 'depl.job.started',
 } as const;
 
-/** A job name fits Docker's 63 characters: app (<= 20) + `-run-` + service (<= 20) + `-` + 6 hex. */
-export function jobName(app: string, service: string, id: string): string {
-  return `${app}-run-${service}-${id}`;
+/**
+ * What a job is for: `run` (an operator's `depl run`) or `release` (depl.yaml's release phase, run by buildinst).
+ * It is the value of the `depl.job` label, so `depl run`'s clean-up of leftover jobs never takes a release job
+ * that a buildinst is waiting on.
+ */
+export type JobPurpose = 'run' | 'release';
+
+/** A job name fits Docker's 63 characters: app (<= 20) + `-release-` + service (<= 20) + `-` + 6 hex. */
+export function jobName(app: string, service: string, id: string, purpose: JobPurpose = 'run'): string {
+  return `${app}-${purpose}-${service}-${id}`;
 }
 
 /** The parts of an Engine API ServiceSpec (as `docker service inspect` returns it) that a job copies. */
@@ -69,6 +76,8 @@ export interface RunJobInput {
   entrypoint?: string;
   /** A few random hex characters, passed in: plan/ makes none. */
   id: string;
+  /** Default `run`. */
+  purpose?: JobPurpose;
   by: string;
   startedAt: string;
 }
@@ -97,7 +106,7 @@ export function planRunJob(input: RunJobInput): JobSpec {
   if (typeof image !== 'string' || image.length === 0) throw new Error(`service ${spec.Name ?? service} has no image in its spec`);
   const labels = {
     [LABELS.app]: app,
-    [JOB_LABELS.job]: 'run',
+    [JOB_LABELS.job]: input.purpose ?? 'run',
     [JOB_LABELS.service]: service,
     [JOB_LABELS.version]: version,
     [JOB_LABELS.by]: input.by,
@@ -110,7 +119,7 @@ export function planRunJob(input: RunJobInput): JobSpec {
     ...(placement.Platforms !== undefined ? { Platforms: placement.Platforms } : {}),
   };
   return {
-    Name: jobName(app, service, input.id),
+    Name: jobName(app, service, input.id, input.purpose),
     Labels: labels,
     TaskTemplate: {
       ContainerSpec: { ...container, Image: image, Args: [...input.command], Labels: labels },
@@ -145,6 +154,9 @@ export type JobWait =
   | { kind: 'not-started'; detail: string }
   /** Still not finished when its --timeout ran out: to be stopped. */
   | { kind: 'timed-out' };
+
+/** How a job ended, as the one runner of jobs (src/apply/jobs.ts runJobService) reports it. */
+export type JobEnd = Exclude<JobWait, { kind: 'wait' }>;
 
 export function jobWait(progress: JobProgress, elapsedMs: number, timeoutMs: number | null): JobWait {
   if (progress.kind === 'exited' || progress.kind === 'failed') return { kind: 'ended', progress };

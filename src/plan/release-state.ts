@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../error-codes.js';
+import { consumerHandover, consumersOnly, type ConsumerHandover } from './consumers.js';
 import { describeScale, MAX_REPLICAS, type ScaleTarget } from './scale.js';
 
 /**
@@ -56,11 +57,13 @@ export interface InstalledVersion {
   http?: { service: string; port: number; health?: string; address?: string };
   /** Desired replicas by swarm service name, as the swarm has them (absent when not read). */
   replicas?: Record<string, number>;
+  /** A consumers-only app's services: their replicas while the version is live (the `depl.replicas` label). */
+  wanted?: Record<string, number>;
 }
 
 // ---- the document ---------------------------------------------------------------------------------------------
 
-export const HISTORY_ACTIONS = ['install', 'switch', 'rollback', 'canary', 'promote', 'abort', 'prune', 'scale', 'repair'] as const;
+export const HISTORY_ACTIONS = ['install', 'switch', 'rollback', 'canary', 'promote', 'abort', 'prune', 'scale', 'repair', 'release'] as const;
 export type HistoryAction = (typeof HISTORY_ACTIONS)[number];
 
 const historyEntrySchema = z.object({
@@ -70,6 +73,8 @@ const historyEntrySchema = z.object({
   weight: z.number().optional(),
   by: z.string(),
   note: z.string().optional(),
+  /** A release phase (action `release`): its command's exit code; null when it timed out or never ran. */
+  exitCode: z.number().int().nullable().optional(),
 });
 
 const canarySchema = z.object({ version: z.string().min(1), weight: z.number().min(0).max(100) });
@@ -140,6 +145,8 @@ export type ReleaseRequest =
   | { kind: 'promote' }
   | { kind: 'abort'; note?: string }
   | { kind: 'prune'; keep: number }
+  /** A version's release phase ran (buildinst): its outcome joins the history; nothing else changes. */
+  | { kind: 'release'; version: string; exitCode: number | null; note: string }
   /** Replicas by service name, of the live version or of `version`; only the live version's are recorded as the app's scale. */
   | { kind: 'scale'; replicas: Record<string, number>; version?: string };
 
@@ -169,6 +176,11 @@ export type Planned =
     ok: true; state: ReleaseState; installed: InstalledVersion[]; prune?: PrunePlan; unchanged?: boolean;
     /** Services to bring to their replicas (a scale; a switch to a version not at the app's scale), before the edge changes. */
     scale?: ScaleTarget[];
+    /**
+     * A consumers-only app's switch (src/plan/consumers.ts): the new live version's consumers to start (and await)
+     * before the change is recorded, the others' to stop; both are also in `scale`.
+     */
+    consumers?: ConsumerHandover;
   }
   | { ok: false; refusal: Refusal };
 
@@ -183,6 +195,7 @@ export function planRelease(state: ReleaseState, request: ReleaseRequest, facts:
     case 'abort': return planAbort(state, request.note, facts);
     case 'prune': return planPruneTransition(state, request.keep, facts);
     case 'scale': return planScale(state, request, facts);
+    case 'release': return { ok: true, installed: facts.installed, state: { ...state, history: [...state.history, entry(facts, 'release', request.version, { note: request.note, exitCode: request.exitCode })] } };
   }
 }
 
@@ -199,7 +212,8 @@ function requireRoutable(version: string, facts: ReleaseFacts): Planned | null {
       `version "${version}" is not installed (installed: ${facts.installed.map((v) => v.label).join(', ') || 'none'})`,
       `Run \`depl versions\` to list them, or \`depl buildinst --version ${version}\` to install it.`);
   }
-  if (found.http === undefined) {
+  // an app made of queue consumers only: live is the version whose consumers run (src/plan/consumers.ts)
+  if (found.http === undefined && !consumersOnly(facts.installed)) {
     return refuse('NOT_ROUTABLE', `version "${version}" has no http service, so the edge cannot serve it`, 'Mark one service `http: true` in depl.yaml and install a new version.');
   }
   return null;
@@ -286,9 +300,20 @@ export function planSwitch(state: ReleaseState, version: string, action: 'switch
     history: [...state.history, entry(facts, action, version, state.live !== null ? { note: `was ${state.live}` } : {})],
   };
   const target = facts.installed.find((v) => v.label === version)!;
+  if (consumersOnly(facts.installed)) {
+    const consumers = consumerHandover(version, facts.installed, state.scale);
+    const scale = [...consumers.start, ...consumers.stop];
+    const unchanged = state.live === version && state.canary === null && scale.length === 0;
+    return { ok: true, state: next, installed: withAllReplicas(facts.installed, scale), unchanged, ...(scale.length > 0 ? { scale, consumers } : {}) };
+  }
   const scale = scaleTargets(state.app, target, state.scale);
   const unchanged = state.live === version && state.canary === null && scale.length === 0;
   return { ok: true, state: next, installed: withReplicas(facts.installed, version, scale), unchanged, ...(scale.length > 0 ? { scale } : {}) };
+}
+
+/** The installed versions with every targeted service (of any version) at its target's replicas. */
+function withAllReplicas(installed: InstalledVersion[], targets: ScaleTarget[]): InstalledVersion[] {
+  return installed.reduce((acc, v) => withReplicas(acc, v.label, targets.filter((t) => v.services.includes(t.service))), installed);
 }
 
 /** The installed versions with `label`'s services at the targets' replicas. */
@@ -328,6 +353,10 @@ export function planCanary(state: ReleaseState, request: { version: string; weig
   if (weight === 0) return planAbort(state, undefined, facts);
   const missing = requireRoutable(version, facts);
   if (missing) return missing;
+  if (facts.installed.find((v) => v.label === version)?.http === undefined) {
+    return refuse('NOT_ROUTABLE', `version "${version}" has no http service: a canary splits HTTP traffic, and a share of a consumers-only app's replicas is not supported yet`,
+      `Switch to it (depl switch ${version}): its consumers start, then the live version's stop.`);
+  }
   return {
     ok: true,
     installed: facts.installed,

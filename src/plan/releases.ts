@@ -23,6 +23,8 @@ export function versionsFromServices(app: string, services: ServiceSummary[]): I
     if (svc.createdAt < version.createdAt) version.createdAt = svc.createdAt;
     version.services.push(svc.name);
     version.replicas = { ...version.replicas, [svc.name]: svc.replicas };
+    const wanted = Number(svc.labels[LABELS.replicas]);
+    if (svc.labels[LABELS.replicas] !== undefined && Number.isInteger(wanted)) version.wanted = { ...version.wanted, [svc.name]: wanted };
     const branch = svc.labels[LABELS.branch];
     if (branch !== undefined) version.branch = branch;
     const port = Number(svc.labels[LABELS.port]);

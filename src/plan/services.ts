@@ -53,6 +53,11 @@ export const LABELS = {
   secrets: 'depl.secrets',
   /** On an autoscaled service: its bounds, `min-max`; its replicas belong to the version's autoscaler. */
   autoscale: 'depl.autoscale',
+  /**
+   * On a version's service of an app whose services all consume queues (no `http: true`): its replicas while the
+   * version is live. Only the live version's consumers run (src/plan/consumers.ts); the others are kept at 0.
+   */
+  replicas: 'depl.replicas',
 } as const;
 
 export interface SwarmConfigRef {

@@ -22,6 +22,7 @@ import type { ScaleTarget } from '../plan/scale.js';
 import type { ImageBuild } from '../plan/images.js';
 import type { AppService } from '../plan/backup.js';
 import type { AccessoryPlacement } from '../plan/backup-plan.js';
+import type { Frame, JobEnd, JobSpec } from '../plan/jobs.js';
 import type { PresentService } from '../plan/install-plan.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmConfigRef, SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
@@ -174,6 +175,11 @@ export interface InstallTarget {
   issueCertificates(versions: readonly string[], host: string): Promise<{ site?: EdgeSite; httpsMissing?: string; tlsWithheld: string[] }>;
   /** The certificate renewal task (src/apply/tls/renewal-task.ts): what was done, or why it could not be. */
   renewalTask(mode: 'ensure' | 'remove', nodeImage: string): Promise<string | undefined>;
+  /**
+   * Runs a one-off job (the release phase) to its end through the one job runner (src/apply/jobs.ts
+   * runJobService), writing its output as it comes, and removes it afterwards whatever happened.
+   */
+  runJob(spec: JobSpec, options: { timeoutMs: number; write: (frame: Frame) => void; signal?: AbortSignal }): Promise<JobEnd>;
 }
 
 /** The swarm's replicas through the swarm adapter (src/apply/swarm.ts), on the cluster's one Engine connection. */

@@ -4,7 +4,8 @@ import type { HeldLock } from '../apply/lock.js';
 import { OperationError } from '../errors.js';
 import type { HookFacts } from '../plan/hooks.js';
 import { versionHost } from '../plan/names.js';
-import { resolveSpec, type InstallPlan, type InstallStep } from '../plan/install-plan.js';
+import { resolveJob, resolveSpec, type InstallPlan, type InstallStep } from '../plan/install-plan.js';
+import { JOB_START_TIMEOUT_MS, type Frame, type JobEnd, type JobSpec } from '../plan/jobs.js';
 import type { ServiceSpec, SecretDocument } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { applyPlan, type ApplyPlanOptions } from './apply-plan.js';
@@ -58,7 +59,7 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
   let earlierTasks = new Set<string>();
   let failure: 'failed' | 'was interrupted' = 'failed';
   let undoFailed = false;
-  const interrupt = { stopped: false, reject: (_: Error) => {}, promise: undefined as Promise<never> | undefined, unregister: () => {}, finished: Promise.resolve() };
+  const interrupt = { stopped: false, reject: (_: Error) => {}, promise: undefined as Promise<never> | undefined, unregister: () => {}, finished: Promise.resolve(), jobs: new AbortController() };
   interrupt.promise = new Promise<never>((_, reject) => {
     interrupt.reject = reject;
   });
@@ -122,6 +123,9 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
         made.autoscalerImage = await target.ensureAutoscalerImage(step.nodeImage);
         return;
       case 'write-install-intent':
+        // the release phase's outcome is recorded in the history: an app without an edge reads the state here,
+        // before its own install record exists (opening the state repairs an install record it finds)
+        if (session === undefined && plan.steps.some((s) => s.kind === 'release-phase')) session = await openRelease(fencedControl(port, lock), plan.command);
         earlierTasks = await target.taskIds(plan.steps.flatMap((s) => (s.kind === 'await-tasks' ? s.ignoreTasksOf : [])));
         await writeInstallIntent(manager(), {
           schema: 1, app: port.app, version: plan.version, command: plan.command, by: operator(port), at: (port.now?.() ?? new Date()).toISOString(), pid: process.pid,
@@ -130,9 +134,13 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
         interrupt.unregister = onInterrupt(async () => {
           interrupt.stopped = true;
           failure = 'was interrupted';
+          interrupt.jobs.abort(new Interrupted());
           interrupt.reject(new Interrupted());
           await interrupt.finished;
         }, redeploying ? `putting back the earlier deploy of branch ${plan.branch}` : `removing the half-installed version ${plan.version}`);
+        return;
+      case 'release-phase':
+        await releasePhase(run, step, resolveJob(step.job, made), session, interruptible, interrupt.jobs.signal);
         return;
       case 'create-service':
         await target.createService(resolveSpec(step.spec, made, step));
@@ -253,4 +261,64 @@ async function healthGate(run: InstallRun, service: string, path: string, interr
       'HEALTH_CHECK_FAILED',
     );
   }
+}
+
+/** The release phase's output kept for the error: its last lines, at most this many bytes. */
+const RELEASE_OUTPUT_KEPT = 16_384;
+const RELEASE_LINES_SHOWN = 40;
+
+/**
+ * depl.yaml's release phase (the plan's `release-phase` step): the job runs to its end, its output shown line by
+ * line as it comes; the outcome is recorded in the history (the version's, even when it stops the install), and
+ * anything but exit 0 stops the install with the output's last lines in the error.
+ */
+async function releasePhase(
+  run: InstallRun, step: Extract<InstallStep, { kind: 'release-phase' }>, job: JobSpec, session: ReleaseSession | undefined,
+  interruptible: <T>(work: Promise<T>) => Promise<T>, signal: AbortSignal,
+): Promise<void> {
+  const { port, plan } = run;
+  const log = port.log;
+  const shown = `\`${step.command.join(' ')}\``;
+  let kept = '';
+  const partial: Record<1 | 2, string> = { 1: '', 2: '' };
+  const write = (frame: Frame) => {
+    const text = Buffer.from(frame.payload).toString('utf8');
+    kept = (kept + text).slice(-RELEASE_OUTPUT_KEPT);
+    const lines = (partial[frame.stream] + text).split('\n');
+    partial[frame.stream] = lines.pop() ?? '';
+    for (const line of lines) log.info(`  ${step.service}| ${line}`);
+  };
+  const started = Date.now();
+  const end = await interruptible(port.install!.runJob(job, { timeoutMs: step.timeoutMs, write, signal }));
+  for (const stream of [1, 2] as const) if (partial[stream] !== '') log.info(`  ${step.service}| ${partial[stream]}`);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const verdict = releaseVerdict(end, step.timeout);
+  const note = `${step.service}: ${step.command.join(' ')} -> ${verdict.ok ? `exit 0 in ${seconds} s` : `${verdict.what} after ${seconds} s; install stopped`}`;
+  // the history says what ran, also when it stopped the install (the version itself then goes again)
+  await session?.change({ kind: 'release', version: plan.version, exitCode: verdict.exitCode, note }).catch((error: Error) => log.warn(`the release phase's outcome is not in the history: ${error.message}`));
+  if (verdict.ok) {
+    log.step(`release phase: exit 0 in ${seconds} s`);
+    return;
+  }
+  const tail = kept.split('\n').slice(-RELEASE_LINES_SHOWN).join('\n').trimEnd();
+  throw new OperationError(
+    `the release phase of version ${plan.version} ${verdict.what}: ${shown} (job ${job.Name}); the version is not installed and the live version is as it was` +
+      (tail !== '' ? `\n--- last output of ${job.Name} ---\n${tail}` : '\n(the job printed nothing)'),
+    verdict.hint,
+    verdict.code,
+  );
+}
+
+function releaseVerdict(end: JobEnd, timeout: string): { ok: true; exitCode: 0 } | { ok: false; exitCode: number | null; what: string; hint: string; code: 'RELEASE_FAILED' | 'RELEASE_TIMEOUT' } {
+  const fix = 'Fix the release command or what it needs (its database, a migration), then run buildinst again; nothing else was changed.';
+  if (end.kind === 'timed-out') {
+    return { ok: false, exitCode: null, what: `did not finish within ${timeout} (stopped)`, hint: `${fix} A longer release.timeout in depl.yaml gives it more time.`, code: 'RELEASE_TIMEOUT' };
+  }
+  if (end.kind === 'not-started') {
+    return { ok: false, exitCode: null, what: `was not started within ${JOB_START_TIMEOUT_MS / 1000} s (${end.detail})`, hint: 'Check the nodes (depl status) and that the image is on them.', code: 'RELEASE_FAILED' };
+  }
+  const progress = end.progress;
+  if (progress.kind === 'failed') return { ok: false, exitCode: null, what: `did not run (${progress.reason})`, hint: fix, code: 'RELEASE_FAILED' };
+  if (progress.exitCode === 0) return { ok: true, exitCode: 0 };
+  return { ok: false, exitCode: progress.exitCode, what: `failed with exit ${progress.exitCode}${progress.note !== undefined ? ` (${progress.note})` : ''}`, hint: fix, code: 'RELEASE_FAILED' };
 }

@@ -7,6 +7,7 @@ import type { Engine } from '../apply/docker.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
 import { ensureEdgeImage } from '../apply/edge-image.js';
 import { ensureEdgeService } from '../apply/edge/service.js';
+import { runJobService } from '../apply/jobs.js';
 import { waitForHealthy } from '../apply/health.js';
 import {
   createService, ensureSwarmConfig, ensureSwarmSecret, inspectServiceSpec, listServices, pinnedImageReference, removeService, restoreServices,
@@ -140,6 +141,14 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
       }
     },
     renewalTask: (mode, nodeImage) => renewalTaskFor(loaded, cluster, engine, mode, nodeImage, log),
+    async runJob(spec, options) {
+      try {
+        return await runJobService(engine, spec, options);
+      } finally {
+        // a task still running (a timeout, an interrupt) is stopped by the removal
+        await removeService(engine, spec.Name).catch((error: Error) => log.warn(`could not remove job ${spec.Name}: ${error.message} (remove it on the manager: docker service rm ${spec.Name})`));
+      }
+    },
   };
 }
 

@@ -3,6 +3,7 @@ import { servedGeneration, servedReport } from '../apply/edge/site.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
+import { consumerHandover, describeHandover } from '../plan/consumers.js';
 import { renderRoutingTable } from '../plan/edge-routing.js';
 import {
   describeChange, planRelease, resolvePending, routingFor, stateOf, toDocument,
@@ -256,6 +257,26 @@ export class ReleaseSession {
     await writeReleaseDocument(this.control.stateRemote, toDocument(state, pending), this.control.stateRoot ?? DEFAULT_STATE_ROOT);
   }
 
+  /**
+   * A consumers-only app (src/plan/consumers.ts): brings the swarm to "only the live version's consumers run",
+   * starting the live ones first. This finishes a switch or rollback that was killed between starting the new
+   * consumers and stopping the old (or undoes the start, when the change was never recorded), and is recorded
+   * as a repair. `installing`: a version an interrupted buildinst left, which its own repair removes.
+   */
+  async reconcileConsumers(installing?: string): Promise<void> {
+    const control = this.control;
+    if (control.swarm === undefined) return;
+    const handover = consumerHandover(this.state.live, this.installed.filter((v) => v.label !== installing), this.state.scale);
+    if (handover.start.length === 0 && handover.stop.length === 0) return;
+    control.log.warn(`repair: only the live version ${this.state.live}'s consumers should run: ${describeHandover(handover)}`);
+    if (handover.start.length > 0) await control.swarm.scale(handover.start);
+    if (handover.stop.length > 0) await control.swarm.scale(handover.stop);
+    const targets = [...handover.start, ...handover.stop];
+    this.installed = this.installed.map((v) => ({ ...v, replicas: { ...v.replicas, ...Object.fromEntries(targets.filter((t) => v.services.includes(t.service)).map((t) => [t.service, t.replicas])) } }));
+    this.state = { ...this.state, history: [...this.state.history, { at: (control.now?.() ?? new Date()).toISOString(), action: 'repair', version: this.state.live, by: operator(control), note: `consumers: ${describeHandover(handover)}` }] };
+    await this.record(this.state, null);
+  }
+
   /** The crash repair of the module comment: commit what the edge serves, or put the committed config back. */
   async repair(doc: ReleaseDocument): Promise<void> {
     const control = this.control;
@@ -324,6 +345,8 @@ export async function openRelease(control: ClusterPort, command: string, options
   const session = new ReleaseSession(control, command, dryRun ? resolved.state : stateOf(doc), installed, served, dryRun, startedAt);
   session.runningConfig = report?.config || undefined;
   if (!dryRun) await session.repair(doc);
+  // a consumers-only app: only the live version's consumers run (a switch killed half-way is finished here)
+  if (!dryRun) await session.reconcileConsumers(installing?.version);
   // a buildinst that died before its version was in: the version goes (a buildinst of it runs after this)
   if (installing !== null) await repairInterruptedInstall(control, installing, session);
   t.phase('read');

@@ -2,19 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { Cluster } from '../apply/cluster.js';
 import type { Engine } from '../apply/docker.js';
-import { followJobOutput, inspectServiceSpec, listJobs, readJobOutput } from '../apply/jobs.js';
+import { inspectServiceSpec, listJobs, runJobService } from '../apply/jobs.js';
 import { readReleaseDocument } from '../apply/release-store.js';
-import { createService, listServices, removeService, serviceTasks, type InstalledService } from '../apply/swarm.js';
+import { listServices, removeService, type InstalledService } from '../apply/swarm.js';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
 import {
-  checkJobCommand, checkJobTarget, DEFAULT_JOB_TIMEOUT, JOB_START_TIMEOUT_MS, jobProgress, jobRow, jobTimeoutMs, jobWait, leftoverJobs, planRunJob, unprintedFrames,
-  type Frame, type JobRow, type JobWait,
+  checkJobCommand, checkJobTarget, DEFAULT_JOB_TIMEOUT, JOB_START_TIMEOUT_MS, jobRow, jobTimeoutMs, leftoverJobs, planRunJob,
+  type Frame, type JobRow,
 } from '../plan/jobs.js';
 import { LABELS } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
-import { pollUntil } from '../util/poll.js';
 import { withManagerEngine } from './versions.js';
 
 /**
@@ -90,18 +89,8 @@ export async function runJob(loaded: LoadedConfig, options: RunOptions, log: Log
     };
     const unregister = onInterrupt(removeJob, `removing job ${spec.Name}`);
     try {
-      await createService(engine, spec);
       const write = (frame: Frame) => (frame.stream === 2 ? io.stderr : io.stdout).write(frame.payload);
-      const following = followJobOutput(engine, spec.Name, write, follow.signal);
-      let waited: Exclude<JobWait, { kind: 'wait' }>;
-      try {
-        waited = await waitForJob(engine, spec.Name, timeoutMs, follow.signal);
-      } finally {
-        follow.abort();
-      }
-      const printed = await following;
-      // the followed stream may lag behind the task's end: the whole output, read now, has the rest
-      for (const frame of unprintedFrames(await readJobOutput(engine, spec.Name), printed)) write(frame);
+      const waited = await runJobService(engine, spec, { timeoutMs, write, signal: follow.signal });
       if (waited.kind === 'timed-out') {
         // the finally below removes the job, which stops its task (SIGTERM, then SIGKILL after its grace period)
         throw new OperationError(`job ${spec.Name} did not finish within --timeout ${options.timeout ?? DEFAULT_JOB_TIMEOUT}: stopped and removed`,
@@ -122,15 +111,6 @@ export async function runJob(loaded: LoadedConfig, options: RunOptions, log: Log
       await removeService(engine, spec.Name).catch((error: Error) => log.warn(`could not remove job ${spec.Name}: ${error.message}; the next depl run or depl prune removes it`));
     }
   });
-}
-
-/** Polls the job's task until it has ended, its timeout has run out, or no node started it in time (see jobWait). */
-async function waitForJob(engine: Engine, name: string, timeoutMs: number | null, signal: AbortSignal): Promise<Exclude<JobWait, { kind: 'wait' }>> {
-  const created = Date.now();
-  return pollUntil(async () => {
-    const next = jobWait(jobProgress(await serviceTasks(engine, name)), Date.now() - created, timeoutMs);
-    return next.kind === 'wait' ? undefined : next;
-  }, { timeoutMs: Number.POSITIVE_INFINITY, intervalMs: 100, maxIntervalMs: 1_000, signal, onTimeout: () => { throw new Error('unreachable'); } });
 }
 
 /** Removes the app's finished jobs whose `depl run` did not (it was killed); returns their names. */

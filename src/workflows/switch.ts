@@ -1,5 +1,7 @@
 import type { HookCommand, HookFacts } from '../plan/hooks.js';
+import { consumersOnly } from '../plan/consumers.js';
 import type { ReleaseRequest } from '../plan/release-state.js';
+import { awaitStopped, startConsumers } from './consumers.js';
 import { assertVersionLabel, confirmLive, operator, requireHealthy, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 
@@ -25,6 +27,8 @@ export interface SwitchResult {
 
 export interface SwitchOptions {
   dryRun?: boolean;
+  /** A consumers-only app: how long the new version's consumers may take to run, and the old ones' to stop. */
+  consumersTimeoutMs?: number;
 }
 
 /**
@@ -33,22 +37,26 @@ export interface SwitchOptions {
  */
 export async function switchVersion(control: ClusterPort, version: string, options: SwitchOptions = {}): Promise<SwitchResult> {
   assertVersionLabel(version);
-  return withRelease(control, `depl switch ${version}`, options, (session) => switchIn(session, control, { kind: 'switch', version }));
+  return withRelease(control, `depl switch ${version}`, options, (session) => switchIn(session, control, { kind: 'switch', version }, options));
 }
 
 /** A switch-like change (switch, rollback, promote) inside an open release session: health gate, apply, confirm. */
-export async function switchIn(session: ReleaseSession, control: ClusterPort, request: Extract<ReleaseRequest, { kind: 'switch' | 'rollback' | 'promote' }>): Promise<SwitchResult> {
+export async function switchIn(session: ReleaseSession, control: ClusterPort, request: Extract<ReleaseRequest, { kind: 'switch' | 'rollback' | 'promote' }>, options: Pick<SwitchOptions, 'consumersTimeoutMs'> = {}): Promise<SwitchResult> {
   const before = session.state;
   const hookFacts = (version: string, live: string | null): HookFacts => ({
     app: control.app, domain: control.domain, command: request.kind as HookCommand, version, previous: before.live, live, performer: operator(control),
   });
   // Hooks run for a change only: a switch to what is already live (and no canary) runs none.
   let changes = false;
+  let consumers = false;
   const change = await session.change(request, {
-    precheck: async (after, _installed, planned) => {
+    precheck: async (after, installed, planned) => {
       if (after.live === null) return;
-      await requireHealthy(control, after.live);
+      consumers = consumersOnly(installed);
+      // a consumers-only app has no edge: its gate is the new version's consumers running (src/workflows/consumers.ts)
+      if (!consumers) await requireHealthy(control, after.live);
       changes = planned.unchanged !== true;
+      if (planned.consumers !== undefined) await startConsumers(control, planned.consumers.start, options.consumersTimeoutMs);
       // the lock is held: nothing changes between the hook and the switch
       if (changes) await control.hooks?.run('pre-switch', hookFacts(after.live, before.live));
     },
@@ -56,7 +64,13 @@ export async function switchIn(session: ReleaseSession, control: ClusterPort, re
   const live = change.after.live!;
   // the session's own record: withRelease adds the unlock to it once the lock is given back
   const phases = session.phases;
-  if (!session.dryRun) {
+  if (!session.dryRun && consumers) {
+    const handover = change.scale?.filter((t) => t.replicas === 0) ?? [];
+    const stopStart = performance.now();
+    await awaitStopped(control, handover, options.consumersTimeoutMs);
+    phases.stopConsumers = Math.round(performance.now() - stopStart);
+    control.log.step(`${live}'s consumers run${handover.length > 0 ? `; stopped ${handover.map((t) => t.service).join(', ')}` : ''}`);
+  } else if (!session.dryRun) {
     const confirmStart = performance.now();
     await confirmLive(control, live);
     phases.confirm = Math.round(performance.now() - confirmStart);

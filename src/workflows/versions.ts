@@ -2,9 +2,10 @@ import type { Cluster } from '../apply/cluster.js';
 import type { Engine } from '../apply/docker.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import type { LoadedConfig } from '../config/load.js';
+import { consumersOnly } from '../plan/consumers.js';
 import { versionHost } from '../plan/names.js';
 import type { ReleaseState } from '../plan/release-state.js';
-import type { VersionRow } from '../plan/versions-table.js';
+import { releasesOf, type VersionRow } from '../plan/versions-table.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
 import { clusterPortFor, type ClusterPort } from './cluster-port.js';
@@ -27,6 +28,8 @@ export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain'
   const services = view.installed.flatMap((v) => v.services);
   const tasks = port.swarm !== undefined && services.length > 0 ? await port.swarm.tasks(services) : {};
   const { live, previous, canary, scale } = view.state;
+  const releases = releasesOf(view.state.history);
+  const consumers = consumersOnly(view.installed);
   return {
     live, previous, canary, scale, interrupted: view.interrupted,
     versions: view.installed.map((v) => ({
@@ -39,6 +42,8 @@ export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain'
       previous: previous === v.label,
       canary: canary?.version === v.label ? { weight: canary.weight } : null,
       services: v.services.map((name) => ({ name, replicas: tasks[name]?.desired ?? 0, running: tasks[name]?.running ?? null })),
+      ...(releases.has(v.label) ? { release: releases.get(v.label)! } : {}),
+      ...(consumers ? { consumers: v.services.some((name) => (tasks[name]?.running ?? 0) > 0) ? 'running' as const : 'stopped' as const } : {}),
     })),
   };
 }

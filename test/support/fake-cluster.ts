@@ -128,6 +128,11 @@ export interface FakeSwarm {
   failing: Set<string>;
   /** Every call, in order (`create-service shop-v3-web`...). */
   calls: string[];
+  // ---- one-off jobs (InstallTarget.runJob: the release phase) ----
+  /** Every job run, by name, with the spec it was given (its config and secret ids as the swarm got them). */
+  jobs: Map<string, Record<string, unknown>>;
+  /** How the next jobs end: their command's exit code and output, or still running when their timeout runs out. */
+  jobOutcome: { exitCode: number; output: string } | { timedOut: true; output: string };
 }
 
 function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
@@ -239,6 +244,16 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
     logTail: async () => '',
     issueCertificates: async () => ({ tlsWithheld: [] }),
     renewalTask: async (mode) => (mode === 'remove' ? undefined : 'created'),
+    async runJob(spec, options) {
+      await record(`run-job ${spec.Name}`);
+      const container = spec.TaskTemplate.ContainerSpec as { Configs?: { ConfigID: string }[]; Secrets?: { SecretID: string }[] };
+      // the swarm refuses a mount without an id, as it would a spec whose objects were never made
+      if ([...(container.Configs ?? []).map((c) => c.ConfigID), ...(container.Secrets ?? []).map((c) => c.SecretID)].includes('')) throw new Error(`${spec.Name}: a config or secret without an id`);
+      swarm.jobs.set(spec.Name, spec as unknown as Record<string, unknown>);
+      const outcome = swarm.jobOutcome;
+      if (outcome.output !== '') options.write({ stream: 1, payload: Buffer.from(outcome.output) });
+      return 'timedOut' in outcome ? { kind: 'timed-out' } : { kind: 'ended', progress: { kind: 'exited', exitCode: outcome.exitCode } };
+    },
   };
 }
 
@@ -511,7 +526,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     },
   });
 
-  const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [] };
+  const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [],
+    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' } };
   const accessories = new Map<string, FakeAccessory>();
   const makeControl = (remote: Remote): ClusterPort => ({
     accessoryData: fakeAccessoryData(remote, dir, app, versions, accessories),
@@ -531,7 +547,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
       },
       async tasks(services) {
         const result: Record<string, { running: number; desired: number }> = {};
-        for (const v of versions) for (const [name, n] of Object.entries(v.replicas ?? {})) if (services.includes(name)) result[name] = { running: n, desired: n };
+        // a service whose tasks keep failing (swarm.failing) runs none of them
+        for (const v of versions) for (const [name, n] of Object.entries(v.replicas ?? {})) if (services.includes(name)) result[name] = { running: swarm.failing.has(name) ? 0 : n, desired: n };
         return result;
       },
       async restore(services) {

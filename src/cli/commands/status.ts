@@ -1,7 +1,7 @@
 import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
 import { formatNodeTable } from '../../plan/node-table.js';
-import type { VersionRow } from '../../plan/versions-table.js';
+import { consumersRunning, type VersionRow } from '../../plan/versions-table.js';
 import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
 import { describeRenewalRecord } from '../../plan/tls/renewal.js';
 import { readStatus, type StatusReading } from '../../workflows/status.js';
@@ -45,6 +45,9 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
   for (const v of report.versions.filter((r) => r.installing !== undefined)) {
     lines.push(`  ${v.version}: being installed by \`${v.installing!.command}\` (${v.installing!.by}, since ${v.installing!.at}); if that run is gone, the next depl command removes it`);
   }
+  const consuming = consumersRunning(report.versions);
+  // a consumers-only app: live is the version whose consumers run; two listed means a handover under way
+  if (consuming !== null) lines.push(`consumers: ${consuming.length === 0 ? 'none run' : `${consuming.join(', ')}'s run`}`);
   const live = report.versions.find((v) => v.live);
   if (live !== undefined) lines.push(`tasks:    ${live.services.map((s) => `${shortService(s.name, report.live!)} ${s.running ?? '?'}/${s.replicas}`).join(', ')} (live ${live.version}, running/wanted)`);
   const scale = Object.entries(report.scale ?? {});

@@ -2,12 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readInstallIntent } from '../../../src/apply/install-intent.js';
 import { acquireLock } from '../../../src/apply/lock.js';
 import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
-import { silentLogger } from '../../../src/util/log.js';
+import { formatVersions } from '../../../src/plan/versions-table.js';
+import { silentLogger, type Logger } from '../../../src/util/log.js';
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../../../src/errors.js';
 import { buildinst as buildinstCommand, install, readAndPlan, type InstallRequest } from '../../../src/workflows/buildinst.js';
 import type { ClusterPort, InstallTarget } from '../../../src/workflows/cluster-port.js';
 import { readRelease } from '../../../src/workflows/release.js';
+import { switchVersion } from '../../../src/workflows/switch.js';
+import { readReleaseReport } from '../../../src/workflows/versions.js';
 import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
 
 /** buildinst's applier on the fake cluster (test/support/fake-cluster.ts): the plan it runs, its undo, and a kill after every step. */
@@ -127,4 +130,95 @@ describe('buildinst on the fake cluster', () => {
       expect(view.interrupted, `step ${index + 1}`).toBe(false);
     }
   }, 240_000);
+});
+
+describe("buildinst's release phase on the fake cluster", () => {
+  const releaseYaml = `${yaml}release: { service: web, command: [./migrate, up], timeout: 1m }\n`;
+  const releaseLoaded = (): LoadedConfig => ({ config: parseConfig(releaseYaml), root: '/nonexistent', file: 'depl.yaml' } as unknown as LoadedConfig);
+  const lines: string[] = [];
+  const recording: Logger = { debug() {}, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`), error() {}, step: (m) => lines.push(m) };
+
+  /** As `buildinst` above, with depl.yaml's release: and a logger that keeps what the run said. */
+  async function buildinstWithRelease(version: string, killAfter?: number) {
+    const control = port({ ...fake.freshControl(), log: recording });
+    const lock = await acquireLock(control.stateRemote, fake.app, { command: `depl buildinst --version ${version}`, root: control.stateRoot!, log: silentLogger });
+    try {
+      return await install(control, lock, { ...request(version), loaded: releaseLoaded() }, { tasksTimeoutMs: 1_000, healthTimeoutMs: 1_000 }, {}, (index) => {
+        if (index === killAfter) throw new Killed(`after step ${index + 1}`);
+      });
+    } finally {
+      await lock.release();
+    }
+  }
+  const jobCall = () => fake.swarm.calls.find((c) => c.startsWith('run-job '));
+  beforeEach(() => {
+    lines.length = 0;
+  });
+
+  it("runs the command once as a job of the new version before its services start, with the ids the earlier steps made; `depl versions` shows how it ended", async () => {
+    fake.swarm.jobOutcome = { exitCode: 0, output: 'migrating\nadded column images.sha256\n' };
+    await buildinstWithRelease('v3');
+    const calls = fake.swarm.calls;
+    expect(jobCall()).toMatch(/^run-job shop-release-web-[0-9a-f]{6}$/);
+    expect(calls.indexOf('await-tasks redis')).toBeLessThan(calls.indexOf(jobCall()!));
+    expect(calls.indexOf(jobCall()!)).toBeLessThan(calls.indexOf('create-service shop-v3-web'));
+    expect(calls.filter((c) => c.startsWith('run-job'))).toHaveLength(1);
+    const job = fake.swarm.jobs.get(jobCall()!.slice('run-job '.length)) as { TaskTemplate: { ContainerSpec: { Image: string; Args: string[]; Configs: { ConfigID: string }[] } } };
+    expect(job.TaskTemplate.ContainerSpec).toMatchObject({ Image: 'shop/web:v3', Args: ['./migrate', 'up'], Configs: [expect.objectContaining({ ConfigID: 'config-1' })] });
+    // its output was shown as it came, line by line
+    expect(lines).toEqual(expect.arrayContaining(['  web| migrating', '  web| added column images.sha256']));
+    const history = (await readRelease(fake.control)).state.history;
+    expect(history.map((h) => `${h.action} ${h.version}`)).toEqual(['release v3', 'install v3']);
+    expect(history[0]).toMatchObject({ exitCode: 0, note: expect.stringMatching(/^web: \.\/migrate up -> exit 0 in [\d.]+ s$/) });
+    const report = await readReleaseReport(fake.control);
+    expect(report.versions.find((v) => v.version === 'v3')?.release).toMatchObject({ exitCode: 0 });
+    expect(formatVersions(report.versions)).toMatch(/v3 .*release ok/);
+  }, 60_000);
+
+  it('a failing release phase stops the install and shows its output; the live version is untouched and the new one never started', async () => {
+    await switchVersion(fake.freshControl(), 'v1');
+    const served = fake.served();
+    fake.swarm.jobOutcome = { exitCode: 1, output: 'migrating\nERROR: relation "images" does not exist\n' };
+    const error = await buildinstWithRelease('v3').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'RELEASE_FAILED', exitCode: 1 });
+    expect((error as Error).message).toMatch(/the release phase of version v3 failed with exit 1: `\.\/migrate up`/);
+    expect((error as Error).message).toContain('ERROR: relation "images" does not exist');
+    expect(fake.swarm.calls.filter((c) => c.startsWith('create-service shop-v3'))).toEqual([]);
+    expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2']);
+    expect(await intent()).toBeNull();
+    const view = await readRelease(fake.control);
+    expect(view.state).toMatchObject({ live: 'v1' });
+    expect(view.state.history.at(-1)).toMatchObject({ action: 'release', version: 'v3', exitCode: 1, note: expect.stringMatching(/exit 1 after [\d.]+ s; install stopped/) });
+    expect(fake.served()).toBe(served);
+    expect(await fake.get('shop.test', '/')).toMatchObject({ status: 200, version: 'v1' });
+    expect((await fake.get('v3.shop.test', '/healthz')).status).toBe(404);
+    // the accessory stays for the next try, which installs the version once its release phase passes
+    expect(fake.swarm.accessories.has('redis')).toBe(true);
+    fake.swarm.jobOutcome = { exitCode: 0, output: '' };
+    await buildinstWithRelease('v3');
+    expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2', 'v3']);
+  }, 60_000);
+
+  it('a release phase still running at its timeout is stopped and stops the install (RELEASE_TIMEOUT)', async () => {
+    fake.swarm.jobOutcome = { timedOut: true, output: 'waiting for the database lock\n' };
+    await expect(buildinstWithRelease('v3')).rejects.toMatchObject({ code: 'RELEASE_TIMEOUT', message: expect.stringMatching(/did not finish within 1m \(stopped\)[^]*waiting for the database lock/) });
+    expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2']);
+    expect((await readRelease(fake.control)).state.history.at(-1)).toMatchObject({ action: 'release', version: 'v3', exitCode: null });
+  });
+
+  it('killed around the release phase, the next buildinst removes what was left and runs the release phase again', async () => {
+    const steps = (await readAndPlan(port(), { ...request('v3'), loaded: releaseLoaded(), config: releaseLoaded().config })).steps;
+    const from = steps.findIndex((s) => s.kind === 'write-install-intent');
+    const to = steps.findIndex((s) => s.kind === 'create-service');
+    expect(steps.slice(from, to).map((s) => s.kind)).toEqual(['write-install-intent', 'await-tasks', 'release-phase']);
+    for (let index = from; index <= to; index += 1) {
+      await fake.close();
+      fake = await startFakeCluster({ versions: ['v1', 'v2'] });
+      await expect(buildinstWithRelease('v3', index)).rejects.toBeInstanceOf(Killed);
+      await buildinstWithRelease('v3');
+      expect(fake.versions.find((v) => v.label === 'v3')?.services, `after a kill after step ${index + 1}`).toEqual(['shop-v3-web', 'shop-v3-worker']);
+      expect(fake.swarm.calls.filter((c) => c.startsWith('run-job')), `step ${index + 1}`).toHaveLength(index >= steps.findIndex((s) => s.kind === 'release-phase') ? 2 : 1);
+      expect(await intent(), `step ${index + 1}`).toBeNull();
+    }
+  }, 120_000);
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { renderPlanText } from '../../../src/plan/change-plan.js';
-import { planInstall, resolveSpec, type InstallFacts, type InstallStep, type PresentService } from '../../../src/plan/install-plan.js';
+import { planInstall, resolveJob, resolveSpec, type InstallFacts, type InstallStep, type PresentService } from '../../../src/plan/install-plan.js';
 import { emptyReleaseState } from '../../../src/plan/release-state.js';
 import { versionsFromServices } from '../../../src/plan/releases.js';
 import { crawlerYaml } from '../release/fixtures.js';
@@ -141,6 +141,52 @@ describe('the install plan', () => {
     expect(api.spec.TaskTemplate.ContainerSpec.Configs![0]!.ConfigID).toBe('');
     expect(() => resolveSpec(api.spec, { configs: {}, secrets: {}, imageIds: { 'crawler/api:v3': 'x' } }, api)).toThrow(/was not made/);
   });
+  it('a release phase runs once as a job of the new version, after the accessories run and before its first service; the install record names the job', () => {
+    const yaml = `${crawlerYaml.replace('    env: { LOG_LEVEL: info }\n', '    env: { LOG_LEVEL: info }\n    secrets: [db_password]\n')}secrets: [db_password]\nrelease: { service: api, command: [node, dist/migrate.js, up], timeout: 2m }\n`;
+    const plan = planned(facts(yaml, { secrets: [{ secret: 'db_password', name: 'crawler-db_password-abc' }] }));
+    expect(kinds(plan.steps)).toEqual([
+      'hook pre-build', 'ensure-edge', 'build-image', 'distribute-image', 'hook pre-install', 'ensure-config', 'ensure-secret', 'create-accessory redis',
+      'write-install-intent', 'await-tasks', 'release-phase', 'create-service crawler-v3-api', 'create-service crawler-v3-worker', 'await-tasks', 'route-version', 'health-gate',
+      'clear-install-intent', 'renewal-task', 'hook post-install',
+    ]);
+    const awaits = plan.steps.filter((s): s is Extract<InstallStep, { kind: 'await-tasks' }> => s.kind === 'await-tasks');
+    // the accessories first (the release command needs them), the version's services after it
+    expect(awaits.map((s) => s.services)).toEqual([['redis'], ['crawler-v3-api', 'crawler-v3-worker']]);
+    const release = plan.steps.find((s): s is Extract<InstallStep, { kind: 'release-phase' }> => s.kind === 'release-phase')!;
+    const api = plan.steps.find((s): s is Extract<InstallStep, { kind: 'create-service' }> => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-api')!;
+    expect(release).toMatchObject({ service: 'api', command: ['node', 'dist/migrate.js', 'up'], timeout: '2m', timeoutMs: 120_000 });
+    expect(release.job.Name).toMatch(/^crawler-release-api-[0-9a-f]{6}$/);
+    // the new version's image, env, config, secrets and network; its own command; once, never restarted, no health check
+    const container = release.job.TaskTemplate.ContainerSpec;
+    expect(container).toMatchObject({ Image: 'crawler/api:v3', Args: ['node', 'dist/migrate.js', 'up'], Env: api.spec.TaskTemplate.ContainerSpec.Env });
+    expect(container.Configs).toEqual(api.spec.TaskTemplate.ContainerSpec.Configs);
+    expect(container.Secrets).toEqual(api.spec.TaskTemplate.ContainerSpec.Secrets);
+    expect(container).not.toHaveProperty('HealthCheck');
+    expect(release.job.TaskTemplate.Networks).toEqual([{ Target: 'crawler-net' }]);
+    expect(release.job.Mode).toEqual({ ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
+    expect(release.job.TaskTemplate.RestartPolicy.Condition).toBe('none');
+    expect(release.job.Labels).toMatchObject({ 'depl.app': 'crawler', 'depl.job': 'release', 'depl.job.version': 'v3', 'depl.job.service': 'api' });
+    // not a version's service: the swarm's listing never counts it as one
+    expect(release.job.Labels).not.toHaveProperty('depl.version');
+    expect(plan.steps.find((s) => s.kind === 'write-install-intent')).toMatchObject({ services: ['crawler-v3-api', 'crawler-v3-worker', release.job.Name] });
+    expect(plan.notes.join('\n')).toMatch(/release phase: `node dist\/migrate.js up` runs once as job crawler-release-api-\w+ with v3's api before its services start; what it changes \(a migration\) is not undone/);
+    expect(renderPlanText(plan)).toMatch(/\d+\. release phase: run `node dist\/migrate.js up` once as job crawler-release-api-\w+ \(v3's api: its image, config, secrets, network\), within 2m; a failure stops the install/);
+    // the same facts make the same plan (a dry run shows what runs)
+    expect(planned(facts(yaml, { secrets: [{ secret: 'db_password', name: 'crawler-db_password-abc' }] }))).toEqual(plan);
+    const configName = api.spec.TaskTemplate.ContainerSpec.Configs![0]!.ConfigName;
+    const resolved = resolveJob(release.job, { configs: { [configName]: 'cfg1' }, secrets: { 'crawler-db_password-abc': 'sec1' } });
+    expect(resolved.TaskTemplate.ContainerSpec).toMatchObject({ Configs: [expect.objectContaining({ ConfigID: 'cfg1' })], Secrets: [expect.objectContaining({ SecretID: 'sec1' })] });
+    expect(() => resolveJob(release.job, { configs: {}, secrets: {} })).toThrow(/was not made by an earlier step/);
+  });
+
+  it('a release phase with the accessories already running waits for none of them first; without release: there is no such step', () => {
+    const yaml = `${crawlerYaml}release: { service: worker, command: [node, migrate.js] }\n`;
+    const plan = planned(facts(yaml, { present: [redisPresent] }));
+    expect(kinds(plan.steps).slice(kinds(plan.steps).indexOf('write-install-intent'), kinds(plan.steps).indexOf('write-install-intent') + 3)).toEqual(['write-install-intent', 'release-phase', 'create-service crawler-v3-api']);
+    expect(plan.steps.find((s) => s.kind === 'release-phase')).toMatchObject({ timeout: '10m', timeoutMs: 600_000, job: { TaskTemplate: { ContainerSpec: { Image: 'crawler/api:v3' } } } });
+    expect(kinds(planned(facts(crawlerYaml)).steps)).not.toContain('release-phase');
+  });
+
   it("mounts depl.yaml's files: as content-addressed swarm configs made before the services, and creates accessories in depends_on order", () => {
     const yaml = crawlerYaml
       .replace('    env: { LOG_LEVEL: info }\n', '    env: { LOG_LEVEL: info }\n    files: { /etc/app/settings.json: settings.json }\n')

@@ -110,6 +110,14 @@ services:
     expect(lines).toContain('services.worker.from: no service named "apii" (have: api, worker)');
   });
 
+  it('takes a release phase naming one of the services, with a 10m timeout by default; refuses another name, no command or a zero timeout', () => {
+    expect(parseConfig(`${minimal}release: { service: api, command: [./migrate, up] }\n`).release).toEqual({ service: 'api', command: ['./migrate', 'up'], timeout: '10m' });
+    expect(problems(`${minimal}release: { service: apii, command: [./migrate] }\n`)).toContain('release.service: no service named "apii" whose image and settings the release command runs with (have: api)');
+    expect(problems(`${minimal}release: { service: api, command: [] }\n`)).toContain('release.command: expected a non-empty list of arguments');
+    expect(problems(`${minimal}release: { service: api, command: [x], timeout: 0s }\n`)).toContain('release.timeout: expected a duration above 0, like 10m');
+    expect(problems(`${minimal}release: { service: api, command: [x], timout: 5m }\n`).join('\n')).toMatch(/release.*timout/);
+  });
+
   it('points at the YAML syntax error', () => {
     expect(() => parseConfig('app: [unclosed\n')).toThrow(/not valid YAML/);
   });

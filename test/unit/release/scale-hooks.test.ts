@@ -211,10 +211,14 @@ describe('depl scale for an app with no http service (no edge)', () => {
     const recorded = await readReleaseDocument(workers.stateRemote, 'jobs', workers.stateRoot);
     expect(recorded).toMatchObject({ pending: null, live: null });
     expect(recorded.history.at(-1)).toMatchObject({ action: 'scale', version: 'v2' });
-    // a switch is refused: nothing could serve the version
-    await expect(switchVersion(workers, 'v2')).rejects.toMatchObject({ code: 'NOT_ROUTABLE', exitCode: 2 });
-    expect(await edgeFiles()).toEqual(before);
     expect((await scaleServices(workers, { worker: 1 }, { version: 'v2', dryRun: true })).plan.notes).toEqual(['replicas: jobs-v2-worker 3 -> 1', 'history: + scale v2 (worker=1 (applied only: not the live version, so not the app\'s scale))', "v2 is not live: not recorded as the app's scale"]);
+    // a consumers-only app: a switch makes v2 the version whose consumers run (src/plan/consumers.ts) and stops
+    // v1's, never touching an edge
+    await switchVersion(workers, 'v2');
+    expect(edgeless.versions.find((v) => v.label === 'v1')!.replicas).toEqual({ 'jobs-v1-web': 0, 'jobs-v1-worker': 0 });
+    expect(edgeless.versions.find((v) => v.label === 'v2')!.replicas).toEqual({ 'jobs-v2-web': 1, 'jobs-v2-worker': 3 });
+    expect(await readReleaseDocument(workers.stateRemote, 'jobs', workers.stateRoot)).toMatchObject({ live: 'v2', pending: null });
+    expect(await edgeFiles()).toEqual(before);
   });
 
   it('a scale killed after its intent is recorded by the next command, with no edge repair', async () => {
