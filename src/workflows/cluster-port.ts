@@ -138,6 +138,15 @@ export interface InstallTarget {
   issueCertificates(versions: readonly string[], host: string): Promise<{ site?: EdgeSite; httpsMissing?: string; tlsWithheld: string[] }>;
   /** The certificate renewal task (src/apply/tls/renewal-task.ts): what was done, or why it could not be. */
   renewalTask(mode: 'ensure' | 'remove', nodeImage: string): Promise<string | undefined>;
+  // -- a version's own network and the stateful takeover (src/apply/version-network.ts) --
+  /** The version's overlay network (made when missing), encrypted as the app's is. */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** Removes it once no task is attached (one already gone is not an error). */
+  removeNetwork(name: string): Promise<void>;
+  /** Scales the services to 0 and returns once none of their tasks holds a container (the volume is free). */
+  stopServices(services: readonly string[], timeoutMs: number): Promise<void>;
+  /** Scales the services back to these replicas (returns at once). */
+  startServices(targets: readonly ScaleTarget[]): Promise<void>;
 }
 
 /** The swarm's replicas through the manager's docker CLI, over the SSH connection depl already has. */

@@ -13,6 +13,7 @@ import {
   serviceLogTail, serviceTasks, updateService, waitForServices, type AwaitedService, type InstalledService,
 } from '../apply/swarm.js';
 import { ensureRenewalTask, removeRenewalTask } from '../apply/tls/renewal-task.js';
+import { ensureVersionNetwork, removeVersionNetwork, startServices, stopServices } from '../apply/version-network.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
 import type { LoadedConfig } from '../config/load.js';
 import { isDeplError, OperationError } from '../errors.js';
@@ -139,6 +140,10 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
       }
     },
     renewalTask: (mode, nodeImage) => renewalTaskFor(loaded, cluster, engine, mode, nodeImage, log),
+    ensureNetwork: (name, labels) => ensureVersionNetwork(engine, cluster.network, name, labels),
+    removeNetwork: (name) => removeVersionNetwork(engine, name),
+    stopServices: (services, timeoutMs) => stopServices(engine, cluster.manager, services, timeoutMs),
+    startServices: (targets) => startServices(cluster.manager, targets),
   };
 }
 

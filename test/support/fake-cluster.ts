@@ -123,6 +123,8 @@ export interface FakeSwarm {
   failing: Set<string>;
   /** Every call, in order (`create-service shop-v3-web`...). */
   calls: string[];
+  /** Version networks by name, with their labels. */
+  networks: Map<string, Record<string, string>>;
 }
 
 function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
@@ -234,6 +236,23 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
     logTail: async () => '',
     issueCertificates: async () => ({ tlsWithheld: [] }),
     renewalTask: async (mode) => (mode === 'remove' ? undefined : 'created'),
+    // -- version networks and the stateful takeover: replicas are the versions' as the swarm lists them --
+    async ensureNetwork(name, labels) {
+      await record(`ensure-network ${name}`);
+      swarm.networks.set(name, labels);
+    },
+    async removeNetwork(name) {
+      await record(`remove-network ${name}`);
+      swarm.networks.delete(name);
+    },
+    async stopServices(services) {
+      await record(`stop-services ${services.join(',')}`);
+      for (const v of versions) for (const name of services) if (v.services.includes(name)) v.replicas = { ...v.replicas, [name]: 0 };
+    },
+    async startServices(targets) {
+      await record(`start-services ${targets.map((t) => `${t.service}=${t.replicas}`).join(',')}`);
+      for (const v of versions) for (const t of targets) if (v.services.includes(t.service)) v.replicas = { ...v.replicas, [t.service]: t.replicas };
+    },
   };
 }
 
@@ -335,7 +354,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     },
   });
 
-  const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [] };
+  const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [], networks: new Map() };
   const makeControl = (remote: Remote): ClusterPort => ({
     install: installOn(versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote)),
     app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
