@@ -132,7 +132,7 @@ const service = z.strictObject({
   /**
    * A stateful service (compose's gitea, nextcloud: a named volume and an HTTP port): `name:/path` mounted in its
    * one task, pinned to `node` (default the manager) where the volume lives. The volume outlives versions; one
-   * version runs the service at a time, and a new version takes the volume over stop-first (docs/stateful.md).
+   * version runs the service at a time, and a new version takes the volume over stop-first (README: Stateful web apps).
    */
   volume: volumeSpec.optional(),
   /** Where a service with a volume runs: "manager", or a node's hostname. Only with volume:. */

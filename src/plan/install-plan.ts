@@ -126,7 +126,7 @@ export interface StoppedService {
 }
 
 /**
- * The takeover (docs/stateful.md): a stateful service's named volume is held by one version at a time, so the
+ * The takeover (README: Stateful web apps): a stateful service's named volume is held by one version at a time, so the
  * other versions' services holding the same volume that still run are stopped before this version's starts.
  */
 export function statefulTakeover(config: DeplConfig, version: string, present: readonly PresentService[]): StoppedService[] {
