@@ -418,15 +418,16 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         const services = new Set(versions.flatMap((v) => v.services));
         return leftovers.objects.map((o) => ({ ...o, usedBy: o.usedBy.filter((s) => services.has(s)) }));
       },
-      async removeConfigs(configs, secrets) {
+      async removeConfigs(configs, secrets, networks = []) {
         await remote.exec(['true']);
         const services = new Set(versions.flatMap((v) => v.services));
+        const listed = (o: SwarmObject) => (o.kind === 'config' ? configs : o.kind === 'secret' ? secrets : networks).includes(o.name);
         for (const o of leftovers.objects) {
-          const named = o.kind === 'config' ? configs.includes(o.name) : secrets.includes(o.name);
+          const named = listed(o);
           // the swarm refuses to remove what a service uses
           if (named && o.usedBy.some((s) => services.has(s))) throw new Error(`${o.kind} ${o.name} is in use`);
         }
-        leftovers.objects = leftovers.objects.filter((o) => !(o.kind === 'config' ? configs.includes(o.name) : secrets.includes(o.name)));
+        leftovers.objects = leftovers.objects.filter((o) => !listed(o));
       },
     },
   });
