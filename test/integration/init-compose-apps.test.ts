@@ -105,11 +105,12 @@ describe('compose app (2): an nginx proxy in front of a backend, deployed', () =
     expect(secret).toBe(password);
     expect((await psql(password)).stdout.trim()).toBe('42');
 
-    // prune takes v2 with its network; the live version's stays
-    const pruned = await app.cli(['prune', '--keep', '0']);
+    // with v3 in, prune --keep 1 takes v2 with its network; the live version's and the kept one's stay
+    expect((await app.cli(['buildinst', '--version', 'v3'])).exitCode).toBe(0);
+    const pruned = await app.cli(['prune', '--keep', '1']);
     expect(pruned.exitCode, pruned.stderr.slice(-2000)).toBe(0);
     const left = (await execa('docker', ['exec', node, 'docker', 'network', 'ls', '--format', '{{.Name}}', '--filter', `label=depl.app=${name}`])).stdout.split('\n').sort();
-    expect(left).toEqual([`${name}-net`, `${name}-v1-net`]);
+    expect(left).toEqual([`${name}-net`, `${name}-v1-net`, `${name}-v3-net`]);
     expect(JSON.parse((await edgeGet(edge, domain)).body)).toMatchObject({ release: 'one' });
   }, 1_200_000);
 });
