@@ -44,13 +44,15 @@ export async function removeVersionNetwork(engine: Engine, name: string, timeout
     const found = await networkNamed(engine, name);
     if (found === undefined) return true;
     try {
+      // removed from the swarm, the manager may still list it until its tasks' endpoints are gone: the next
+      // round looks again, and this returns once it is no longer listed
       await engine.docker.getNetwork(found.Id ?? name).remove();
-      return true;
+      last = 'still listed after its removal';
     } catch (error) {
       if (statusOf(error) === 404) return true;
       last = (error as Error).message;
-      return undefined;
     }
+    return undefined;
   }, {
     timeoutMs, intervalMs: 500, maxIntervalMs: 4000,
     onTimeout: () => {
