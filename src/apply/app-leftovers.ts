@@ -6,6 +6,7 @@ import type { Cluster } from './cluster.js';
 import type { Engine } from './docker.js';
 import { listJobs } from './jobs.js';
 import { removeService } from './swarm.js';
+import { removeVersionNetwork } from './version-network.js';
 import type { Logger } from '../util/log.js';
 
 /**
@@ -21,8 +22,8 @@ export interface AppLeftovers {
   removeJobs(names: readonly string[]): Promise<void>;
   /** The app's configs and secrets, each with the services that use it now. */
   configs(): Promise<SwarmObject[]>;
-  /** Removes these configs and secrets (ones already gone are not an error). */
-  removeConfigs(configs: readonly string[], secrets: readonly string[]): Promise<void>;
+  /** Removes these configs, secrets and version networks (ones already gone are not an error). */
+  removeConfigs(configs: readonly string[], secrets: readonly string[], networks?: readonly string[]): Promise<void>;
 }
 
 /** `docker image ls` of the app's build repositories (`<app>/<service>`), one `repository:tag` a line. */
@@ -31,7 +32,7 @@ export function imageTagsCommand(repositories: readonly string[]): Argv {
 }
 
 interface ServiceReferences {
-  Spec?: { Name?: string; TaskTemplate?: { ContainerSpec?: { Configs?: { ConfigName?: string }[]; Secrets?: { SecretName?: string }[] } } };
+  Spec?: { Name?: string; TaskTemplate?: { ContainerSpec?: { Configs?: { ConfigName?: string }[]; Secrets?: { SecretName?: string }[] }; Networks?: { Target?: string }[] } };
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -70,10 +71,13 @@ export function appLeftoversOn(cluster: Cluster, engine: Engine, app: string, re
     },
     async configs() {
       const filters = JSON.stringify({ label: [`depl.app=${app}`] });
-      const [configs, secrets, services] = await Promise.all([
+      // the versions' own networks (labelled with their version), never the app's
+      const networkFilters = JSON.stringify({ label: [`depl.app=${app}`, 'depl.version'] });
+      const [configs, secrets, services, networks] = await Promise.all([
         engine.docker.listConfigs({ filters } as object),
         engine.docker.listSecrets({ filters } as object),
         engine.docker.listServices() as Promise<ServiceReferences[]>,
+        engine.docker.listNetworks({ filters: networkFilters } as object) as Promise<{ Id: string; Name: string }[]>,
       ]);
       const users = new Map<string, string[]>();
       const use = (key: string, service: string) => users.set(key, [...(users.get(key) ?? []), service]);
@@ -81,12 +85,20 @@ export function appLeftoversOn(cluster: Cluster, engine: Engine, app: string, re
         const name = service.Spec?.Name ?? '';
         for (const c of service.Spec?.TaskTemplate?.ContainerSpec?.Configs ?? []) if (c.ConfigName) use(`config/${c.ConfigName}`, name);
         for (const s of service.Spec?.TaskTemplate?.ContainerSpec?.Secrets ?? []) if (s.SecretName) use(`secret/${s.SecretName}`, name);
+        // swarm keeps a network attachment's target as the network's id
+        for (const n of service.Spec?.TaskTemplate?.Networks ?? []) {
+          const network = networks.find((candidate) => candidate.Id === n.Target || candidate.Name === n.Target);
+          if (network !== undefined) use(`network/${network.Name}`, name);
+        }
       }
       const objects = (kind: 'config' | 'secret', list: { ID: string; Spec?: { Name?: string } }[]): SwarmObject[] =>
         list.map((o) => ({ kind, name: o.Spec?.Name ?? o.ID, usedBy: users.get(`${kind}/${o.Spec?.Name ?? o.ID}`) ?? [] }));
-      return [...objects('config', configs), ...objects('secret', secrets)];
+      return [
+        ...objects('config', configs), ...objects('secret', secrets),
+        ...networks.map((n): SwarmObject => ({ kind: 'network', name: n.Name, usedBy: users.get(`network/${n.Name}`) ?? [] })),
+      ];
     },
-    async removeConfigs(configs, secrets) {
+    async removeConfigs(configs, secrets, networks = []) {
       const remove = async (kind: string, name: string, run: () => Promise<unknown>) => {
         try {
           await run();
@@ -97,6 +109,8 @@ export function appLeftoversOn(cluster: Cluster, engine: Engine, app: string, re
       };
       for (const name of configs) await remove('config', name, () => engine.docker.getConfig(name).remove());
       for (const name of secrets) await remove('secret', name, () => engine.docker.getSecret(name).remove());
+      // the services just removed stop their tasks on their own time: the removal waits for their endpoints to go
+      for (const name of networks) await removeVersionNetwork(engine, name);
     },
   };
 }

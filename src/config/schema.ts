@@ -34,6 +34,8 @@ const accessoryNode = z.string().superRefine((value, ctx) => {
   if (!check.ok) ctx.addIssue({ code: 'custom', message: `expected "manager" or a node's hostname (like node-2): ${JSON.stringify(value)} ${check.reason}` });
 });
 const command = z.array(z.string()).min(1, 'expected a non-empty list of arguments');
+/** A named volume and where it is mounted: `name:/path/in/container`. */
+const volumeSpec = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*:\/[^\s]*$/, 'expected "name:/path/in/container"');
 const containerPath = z.string().regex(/^\/[^\0\n]*$/, 'expected an absolute path in the container, like /etc/app.conf');
 /** As `docker run --user`: a name or uid, optionally `:group`. */
 const user = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, 'expected a user like 1000, app or 1000:1000');
@@ -139,12 +141,20 @@ const service = z.strictObject({
   healthcheck: containerHealth.optional(),
   secretPaths,
   files: projectFiles,
+  /**
+   * A stateful service (compose's gitea, nextcloud: a named volume and an HTTP port): `name:/path` mounted in its
+   * one task, pinned to `node` (default the manager) where the volume lives. The volume outlives versions; one
+   * version runs the service at a time, and a new version takes the volume over stop-first (README: Stateful web apps).
+   */
+  volume: volumeSpec.optional(),
+  /** Where a service with a volume runs: "manager", or a node's hostname. Only with volume:. */
+  node: accessoryNode.optional(),
 });
 
 const accessory = z.strictObject({
   image: z.string().min(1),
   command: command.optional(),
-  volume: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*:\/[^\s]*$/, 'expected "name:/path/in/container"').optional(),
+  volume: volumeSpec.optional(),
   /** "manager", or a node name. */
   node: accessoryNode.default('manager'),
   port: z.number().int().min(1).max(65535).optional(),
@@ -316,6 +326,15 @@ export const configSchema = z
       }
       if (svc.http && svc.port === undefined) {
         ctx.addIssue({ code: 'custom', path: ['services', name, 'port'], message: 'expected a port for a service with http: true' });
+      }
+      if (svc.node !== undefined && svc.volume === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['services', name, 'node'], message: 'pins a service with a volume: only with volume:' });
+      }
+      if (svc.volume !== undefined && svc.replicas > 1) {
+        ctx.addIssue({ code: 'custom', path: ['services', name, 'replicas'], message: 'a service with a volume runs one task (its data files cannot be shared): expected 1' });
+      }
+      if (svc.volume !== undefined && name in cfg.autoscale) {
+        ctx.addIssue({ code: 'custom', path: ['autoscale', name], message: 'a service with a volume runs one task and is not autoscaled' });
       }
       if (svc.from !== undefined && cfg.services[svc.from]?.from !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['services', name, 'from'], message: `"${svc.from}" itself uses "from"; point at the service that builds` });

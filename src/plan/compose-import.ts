@@ -14,6 +14,9 @@ import { projectSource } from './project-files.js';
  *   `from: <first>` (the worker that runs the web image with another command);
  * - an image-only service with a named volume becomes an accessory pinned to the manager with that volume
  *   (redis, postgres, ...); an image-only service without one becomes a depl service with `image:`;
+ * - a service with a named volume AND a published port that is not a database's (gitea, nextcloud: a stateful
+ *   web app) becomes a depl service with `volume:`: routed by the edge, one task pinned with its volume, taken
+ *   over stop-first by each new version (see statefulWeb);
  * - a published port makes the service reachable through the edge (`http: true`, `port:` = container port);
  * - an HTTP healthcheck (curl/wget of a URL) becomes `health:` with the URL's path (else `/`); other checks
  *   become the container's healthcheck with compose's timing (an accessory's `health:`);
@@ -48,6 +51,8 @@ export interface DraftService extends DraftContainer {
   build?: DraftBuild;
   from?: string;
   image?: string;
+  /** A stateful web service's named volume (`name:/path`). */
+  volume?: string;
   port?: number;
   replicas?: number;
   http?: boolean;
@@ -184,14 +189,16 @@ export function translateCompose(doc: unknown, inputs: ComposeInputs = {}): Comp
 
     const build = buildOf(raw.build, `${where}.build`, note);
     if (build === null) continue; // refused, with the reason noted
+    const web = statefulWeb(raw, port);
     if (build !== undefined) {
       if (raw.image !== undefined) note(`${where}.image`, 'depl tags the images it builds itself (<app>/<service>:<version>)');
-      volumesOf(raw.volumes, `${where}.volumes`, note, 'a versioned service keeps no data; move the data to an accessory', container);
+      const volume = volumesOf(raw.volumes, `${where}.volumes`, note, web ? STATEFUL_ONE_VOLUME : 'a versioned service keeps no data; move the data to an accessory', container);
       const identity = JSON.stringify(build);
       const builder = builders.get(identity);
-      const service: DraftService = builder !== undefined ? { from: builder } : { build };
+      // a stateful service builds its own image: its takeover must not wait on another service's
+      const service: DraftService = builder !== undefined && volume === undefined ? { from: builder } : { build };
       if (builder === undefined) builders.set(identity, name);
-      out.services[name] = { ...service, ...serviceFields({ container, port, replicas, health }) };
+      out.services[name] = { ...service, ...serviceFields({ container, port, replicas, health }), ...statefulFields(volume, replicas, where, note) };
       if (port !== undefined && health?.path === undefined) out.defaultHealth.push(name);
       if (raw.depends_on !== undefined) note(`${where}.depends_on`, HANDLED_ELSEWHERE.depends_on);
       continue;
@@ -201,8 +208,15 @@ export function translateCompose(doc: unknown, inputs: ComposeInputs = {}): Comp
       note(where, 'has neither "build:" nor "image:"');
       continue;
     }
-    const volume = volumesOf(raw.volumes, `${where}.volumes`, note, 'an accessory keeps one named volume', container);
+    const volume = volumesOf(raw.volumes, `${where}.volumes`, note, web ? STATEFUL_ONE_VOLUME : 'an accessory keeps one named volume', container);
+    if (volume !== undefined && web) {
+      out.services[name] = { image: raw.image, ...serviceFields({ container, port, replicas, health }), ...statefulFields(volume, replicas, where, note) };
+      if (health?.path === undefined) out.defaultHealth.push(name);
+      if (raw.depends_on !== undefined) note(`${where}.depends_on`, HANDLED_ELSEWHERE.depends_on);
+      continue;
+    }
     if (volume !== undefined) {
+      if (Array.isArray(raw.ports) && raw.ports.length > 0) note(`${where}.ports`, `not published: depl keeps ${raw.image} an accessory (not an HTTP service), reached by its name on the app's network`);
       const accessory: DraftAccessory = { image: raw.image, node: 'manager', volume, ...container };
       if (port !== undefined) accessory.port = port;
       if (health !== undefined) accessory.health = health.check;
@@ -231,6 +245,31 @@ export function translateCompose(doc: unknown, inputs: ComposeInputs = {}): Comp
     throw new ComposeError('has no service depl can deploy as a version (one with "build:", or an image without a volume)');
   }
   return out;
+}
+
+const STATEFUL_ONE_VOLUME = 'a stateful service keeps one named volume';
+
+/** Images and ports of databases, caches and queues: published for a developer's client, never HTTP. */
+const NOT_HTTP_IMAGES = new Set(['postgres', 'postgis', 'mysql', 'mariadb', 'redis', 'valkey', 'keydb', 'mongo', 'mongodb', 'memcached', 'rabbitmq', 'cassandra', 'mssql', 'oracle', 'influxdb', 'nats', 'zookeeper', 'kafka']);
+const NOT_HTTP_PORTS = new Set([1433, 1521, 2181, 3306, 4222, 5432, 5672, 6379, 9042, 9092, 11211, 27017]);
+
+/**
+ * A stateful web app (gitea, nextcloud): a published port that is not a database's, with a named volume. It
+ * becomes a service the edge routes, one task pinned with its volume (src/plan/install-plan.ts statefulTakeover);
+ * a database with a published port stays an accessory.
+ */
+function statefulWeb(raw: Dict, port: number | undefined): boolean {
+  if (port === undefined || !Array.isArray(raw.ports) || raw.ports.length === 0) return false;
+  if (!Array.isArray(raw.volumes) || raw.volumes.length === 0) return false;
+  const image = typeof raw.image === 'string' ? raw.image.split('@')[0]!.split('/').pop()!.split(':')[0]! : '';
+  return !NOT_HTTP_IMAGES.has(image) && !NOT_HTTP_PORTS.has(port);
+}
+
+function statefulFields(volume: string | undefined, replicas: number | undefined, where: string, note: Note): Pick<DraftService, 'volume' | 'replicas'> {
+  if (volume === undefined) return {};
+  if (replicas === undefined || replicas === 1) return { volume };
+  note(`${where}.deploy.replicas`, 'a service with a volume runs one task, pinned with its volume (its data files cannot be shared)');
+  return { volume, replicas: 1 };
 }
 
 /** Service keys that depl does another way, with what it does instead. */
@@ -654,7 +693,7 @@ const DEPLOY_REASONS: Record<string, string> = {
   mode: 'depl runs replicated services (global is not offered)',
   endpoint_mode: 'depl uses dnsrr everywhere (the nodes may lack IPVS for VIPs)',
   labels: 'depl labels services itself',
-  placement: 'depl places versioned services anywhere and pins accessories to their volume\'s node',
+  placement: 'depl places versioned services anywhere and pins accessories and stateful services to their volume\'s node',
   restart_policy: 'depl restarts failed tasks after 3s, always',
   rollback_config: 'depl rolls back by switching versions (depl rollback)',
   update_config: 'depl installs each version as new services and switches the edge; accessories update stop-first',

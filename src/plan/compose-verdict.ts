@@ -1,5 +1,10 @@
 import { deplName, type ComposeImport } from './compose-import.js';
 
+/** What a stateful service's verdict says about its volume: what two versions at once mean for it (README: Stateful web apps). */
+const STATEFUL = (volume: string) => `one task with its volume ${volume.split(':')[0]} pinned to the manager, kept across versions; ` +
+  'a new version takes the volume over stop-first (the running version stops, then the new one starts on the same data), ' +
+  'so requests fail from that stop until the new version passes its health check and goes live: no zero downtime, and no two versions at once';
+
 /**
  * What `depl init` says last about each compose service: it will run as under compose, or what differs and why.
  * Built from the translation itself (where the service went) and the notes made about it, so the verdict cannot
@@ -18,7 +23,7 @@ export function composeVerdicts(composeNames: readonly string[], imported: Pick<
       return `${composeName}: not deployed: ${own.join('; ') || 'depl could not translate it'}`;
     }
     const role = service !== undefined
-      ? `service ${name}${service.http ? ', reached through the edge at <version>.<domain> and the live domain' : ''}`
+      ? `service ${name}${service.http ? ', reached through the edge at <version>.<domain> and the live domain' : ''}${service.volume !== undefined ? `, ${STATEFUL(service.volume)}` : ''}`
       : `accessory ${name}, one task pinned with its volume ${accessory!.volume?.split(':')[0] ?? ''}, updated stop-first`;
     const differences = [...own];
     if (service !== undefined && imported.defaultHealth.includes(name!)) {

@@ -31,6 +31,11 @@ const installIntentSchema = z.object({
    * a depl that did not record them (their repair can only report).
    */
   replaced: z.array(serviceRestoreSchema).optional(),
+  /**
+   * Other versions' stateful services the install stops to take their volume over (src/plan/install-plan.ts
+   * statefulTakeover), with the replicas they ran: a repair that removes the half-made version starts them again.
+   */
+  stopped: z.array(z.object({ name: z.string(), version: z.string(), replicas: z.number().int().min(0) })).optional(),
 });
 
 export type InstallIntent = z.infer<typeof installIntentSchema>;
@@ -56,8 +61,11 @@ export function renderInstallIntent(intent: InstallIntent): string {
 }
 
 export type InstallRepair =
-  /** Take the version off the edge (when it is routed), remove its services, then forget the intent. */
-  | { action: 'remove'; version: string; services: string[]; fromEdge: boolean; why: string }
+  /**
+   * Take the version off the edge (when it is routed), remove its services, start again the stateful services
+   * it stopped (`restart`), then forget the intent.
+   */
+  | { action: 'remove'; version: string; services: string[]; fromEdge: boolean; restart: { service: string; replicas: number }[]; why: string }
   /** A redeploy: put the services it updated back to their earlier specs, remove those it created; the edge stays. */
   | { action: 'restore'; version: string; restore: ServiceRestore[]; remove: string[]; why: string }
   /** The version serves live traffic (or is the rollback target), or cannot be put back: nothing is removed. */
@@ -93,12 +101,15 @@ export function planInstallRepair(intent: InstallIntent, installed: readonly Ins
   }
   const listed = installed.find((v) => v.label === version);
   const services = [...new Set([...intent.services, ...(listed?.services ?? [])])].sort();
+  const restart = (intent.stopped ?? []).map((s) => ({ service: s.name, replicas: s.replicas }));
   return {
     action: 'remove',
     version,
     services,
     fromEdge: listed !== undefined,
-    why: `${interrupted} was installing version ${version} and never finished; removing it (${services.join(', ') || 'no services'})`,
+    restart,
+    why: `${interrupted} was installing version ${version} and never finished; removing it (${services.join(', ') || 'no services'})` +
+      (restart.length > 0 ? ` and starting again what it stopped to take its volume over (${restart.map((r) => r.service).join(', ')})` : ''),
   };
 }
 

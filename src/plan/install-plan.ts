@@ -7,11 +7,11 @@ import { parseDuration } from './duration.js';
 import { planImages, type ImageBuild } from './images.js';
 import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
-import { serviceName, versionHost } from './names.js';
+import { serviceName, versionHost, versionNetworkName } from './names.js';
 import type { ServiceSummary } from './releases.js';
 import { planRelease, type InstalledVersion, type ReleaseRequest, type ReleaseState } from './release-state.js';
 import {
-  accessorySecretsLabel, accessoryStartOrder, configDocument, LABELS, planAccessory, planVersionServices, projectFileDocument, type ProjectFile, type ProjectFileRef,
+  accessorySecretsLabel, accessoryStartOrder, configDocument, LABELS, parseVolume, planAccessory, planVersionServices, projectFileDocument, type ProjectFile, type ProjectFileRef,
   type ConfigDocument, type ServiceSpec, type SwarmSecretRef,
 } from './services.js';
 
@@ -51,8 +51,18 @@ export type InstallStep =
    * starts stops the install (what the install made is undone); the outcome goes into the history.
    */
   | { kind: 'release-phase'; service: string; command: string[]; timeout: string; timeoutMs: number; job: JobSpec; describe: string }
-  /** What the next command repairs if this one dies before the version is in (src/plan/install-intent.ts). */
-  | { kind: 'write-install-intent'; services: string[]; redeploy: boolean; replaced?: ServiceRestore[]; describe: string; undo: string }
+  /**
+   * The version's own overlay network, where its services answer to their depl.yaml names. `undo`: only for a
+   * new version (a branch redeploy keeps the network its earlier deploy made).
+   */
+  | { kind: 'ensure-network'; name: string; labels: Record<string, string>; describe: string; undo?: string }
+  /**
+   * What the next command repairs if this one dies before the version is in (src/plan/install-intent.ts).
+   * `stopped`: the other versions' stateful services this install stops, started again by a repair.
+   */
+  | { kind: 'write-install-intent'; services: string[]; redeploy: boolean; replaced?: ServiceRestore[]; stopped?: StoppedService[]; describe: string; undo: string }
+  /** The takeover of a stateful service's volume: the version running it is scaled to 0 first (stop-first); undone by scaling it back. */
+  | { kind: 'stop-stateful'; services: StoppedService[]; describe: string; undo: string }
   /** `builtImage`: the tag whose image id labels the tasks; `autoscalerImage`: the image comes from ensure-autoscaler-image. */
   | { kind: 'create-service'; spec: ServiceSpec; builtImage?: string; autoscalerImage?: boolean; describe: string; undo: string }
   /** A branch redeploy: updated in place (rolling); undone by putting `earlier` back. */
@@ -66,6 +76,8 @@ export type InstallStep =
    */
   | { kind: 'route-version'; request: Extract<ReleaseRequest, { kind: 'install' }>; healthFirst: boolean; undoTo?: Extract<ReleaseRequest, { kind: 'install' }>; describe: string; undo: string }
   | { kind: 'health-gate'; service: string; host: string; path: string; describe: string }
+  /** The takeover stopped the live version's stateful service: this version goes live once healthy; undone by switching back. */
+  | { kind: 'take-live'; version: string; from: string; describe: string; undo: string }
   /** A service of the branch's earlier deploy that depl.yaml no longer has (a failure to remove it is reported). */
   | { kind: 'remove-service'; name: string; describe: string }
   | { kind: 'clear-install-intent'; describe: string }
@@ -116,6 +128,25 @@ export interface InstallFacts {
 
 export type Refusal = { message: string; hint?: string; code: ErrorCode };
 
+/** A stateful service of another version that an install stops, with the replicas it ran (what a repair or undo restores). */
+export interface StoppedService {
+  name: string;
+  version: string;
+  replicas: number;
+}
+
+/**
+ * The takeover (README: Stateful web apps): a stateful service's named volume is held by one version at a time, so the
+ * other versions' services holding the same volume that still run are stopped before this version's starts.
+ */
+export function statefulTakeover(config: DeplConfig, version: string, present: readonly PresentService[]): StoppedService[] {
+  const volumes = new Set(Object.values(config.services).flatMap((s) => (s.volume !== undefined ? [parseVolume(s.volume).source] : [])));
+  return present
+    .filter((s) => s.labels[LABELS.volume] !== undefined && volumes.has(s.labels[LABELS.volume]!) && s.labels[LABELS.version] !== version && s.replicas > 0)
+    .map((s) => ({ name: s.name, version: s.labels[LABELS.version]!, replicas: s.replicas }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
 /** The services a version is made of: depl.yaml's, and the autoscale controller when depl.yaml has autoscale:. */
 export function versionServiceNames(config: DeplConfig): string[] {
   return [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_SERVICE] : [])];
@@ -141,6 +172,17 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   // refusals first (a version that exists, a live branch), before anything changes
   const release = planRelease(facts.state, request, { installed: [...facts.installed], at: facts.at, by: facts.by });
   if (!release.ok) return { ok: false, refusal: release.refusal };
+  const stateful = Object.entries(config.services).filter(([, s]) => s.volume !== undefined).map(([name]) => name);
+  if (branch !== undefined && stateful.length > 0) {
+    return {
+      ok: false,
+      refusal: {
+        message: `a branch deploy of app ${app} would take the volume of ${stateful.join(', ')} over from the version running it (the live one): one version at a time holds a stateful service's data`,
+        hint: 'Deploy branches of a stateful app to a cluster (or an app name) of their own, or install the branch as a version when it is meant to take over.',
+        code: 'STATEFUL_BRANCH',
+      },
+    };
+  }
   for (const name of Object.keys(config.accessories)) {
     if (facts.present.some((s) => s.name === name)) continue;
     const other = facts.foreign.find((s) => s.name === name);
@@ -236,8 +278,9 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     const n = scale[name];
     if (n !== undefined && n !== svc.replicas) notes.push(`${name}: ${n} replicas, the app's scale set with depl scale (depl.yaml says ${svc.replicas}; depl scale ${name}=<n> changes it)`);
   }
+  const versionNetwork = versionNetworkName(app, version);
   const specs = planVersionServices({
-    config, version, images: images.services, network: facts.cluster.network, configRef: named(document.name), secrets: secretRefs, files: fileRefs,
+    config, version, images: images.services, network: facts.cluster.network, versionNetwork, configRef: named(document.name), secrets: secretRefs, files: fileRefs,
     nodes: facts.cluster.nodes.length, ...(branch !== undefined ? { branch } : {}), scale,
   });
   const builtImage = (service: string) => images.builds.find((b) => b.usedBy.includes(service))?.tag;
@@ -257,17 +300,36 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   const changedAccessories = steps.filter((s): s is Extract<InstallStep, { kind: 'create-accessory' | 'update-accessory' }> => s.kind === 'create-accessory' || s.kind === 'update-accessory').map((s) => s.spec.Name);
   const releaseJob = releasePhase(config, version, specs, facts);
   steps.push({
+    kind: 'ensure-network', name: versionNetwork, labels: { [LABELS.app]: app, [LABELS.version]: version },
+    describe: `ensure overlay network ${versionNetwork}: the version's services reach each other there by their names (${Object.keys(config.services).join(', ')})`,
+    ...(redeploy ? {} : { undo: `remove network ${versionNetwork}` }),
+  });
+  const stopped = statefulTakeover(config, version, facts.present);
+  steps.push({
     // a release job a killed buildinst left is named in the record, so the next command removes it with the rest
-    kind: 'write-install-intent', services: releaseJob === null ? names : [...names, releaseJob.job.Name], redeploy, ...(redeploy ? { replaced } : {}),
+    kind: 'write-install-intent', services: releaseJob === null ? names : [...names, releaseJob.job.Name], redeploy, ...(redeploy ? { replaced } : {}), ...(stopped.length > 0 ? { stopped } : {}),
     describe: `record on the manager what is being installed (${redeploy ? 'to be put back' : 'to be removed'} by the next command if this one dies)`,
     undo: 'forget that record once everything above is undone',
   });
+  // the release phase runs before a stateful takeover stops anything: a failed migration leaves every version as it was
   if (releaseJob !== null) {
     notes.push(`release phase: \`${releaseJob.command.join(' ')}\` runs once as job ${releaseJob.job.Name} with ${version}'s ${releaseJob.service} before its services start; what it changes (a migration) is not undone if a later step fails`);
     if (changedAccessories.length > 0) {
       steps.push({ kind: 'await-tasks', services: changedAccessories, ignoreTasksOf: [], describe: `wait until every task of ${changedAccessories.join(', ')} runs (the release command needs them)` });
     }
     steps.push(releaseJob);
+  }
+  if (stopped.length > 0) {
+    const live = stopped.find((s) => s.version === release.state.live);
+    notes.push(`stateful ${stateful.join(', ')}: one version at a time holds ${stateful.length === 1 ? 'its volume' : 'their volumes'}; this install stops ${stopped.map((s) => s.name).join(', ')} first (stop-first takeover), so ` +
+      (live !== undefined
+        ? `the live domain ${config.domain} fails from that stop until version ${version} passes its health check and goes live (no zero downtime for a stateful service: two versions cannot share its data files)`
+        : `version${stopped.length === 1 ? '' : 's'} ${[...new Set(stopped.map((s) => s.version))].join(', ')} stop${stopped.length === 1 ? 's' : ''} answering`));
+    steps.push({
+      kind: 'stop-stateful', services: stopped,
+      describe: `stop ${stopped.map((s) => `${s.name} (version ${s.version})`).join(', ')}: the volume is taken over stop-first`,
+      undo: `start ${stopped.map((s) => s.name).join(', ')} again`,
+    });
   }
   for (const spec of specs) {
     const built = builtImage(serviceOf(spec));
@@ -313,6 +375,14 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
         undo: undoTo !== undefined ? `route ${host} as before the redeploy` : `take ${host} off the edge again`,
       });
       steps.push(health);
+    }
+    const liveStopped = statefulTakeover(config, version, facts.present).find((s) => s.version === release.state.live);
+    if (liveStopped !== undefined) {
+      steps.push({
+        kind: 'take-live', version, from: liveStopped.version,
+        describe: `make version ${version} live: the takeover stopped the live version ${liveStopped.version}'s ${liveStopped.name}`,
+        undo: `make version ${liveStopped.version} live again`,
+      });
     }
   }
   for (const gone of previousOfLabel.filter((s) => !names.includes(s.name))) {

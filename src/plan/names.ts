@@ -47,6 +47,14 @@ export function serviceName(app: string, version: string, service: string): stri
   return `${app}-${version}-${service}`;
 }
 
+/**
+ * The version's own overlay network: its services join it with their depl.yaml names as aliases, so `backend`
+ * (as compose names it) resolves to this version's backend and never another version's.
+ */
+export function versionNetworkName(app: string, version: string): string {
+  return `${app}-${version}-net`;
+}
+
 export function versionHost(version: string, domain: string): string {
   return `${version}.${domain}`;
 }

@@ -14,9 +14,9 @@ import { marksOfState } from './releases.js';
  * this run or, when a run was killed, by the next one.
  */
 
-/** A config or secret of the app on the swarm and the services that use it now. */
+/** A config, secret or version network (src/plan/names.ts versionNetworkName) of the app on the swarm and the services that use it now. */
 export interface SwarmObject {
-  kind: 'config' | 'secret';
+  kind: 'config' | 'secret' | 'network';
   name: string;
   usedBy: string[];
 }
@@ -49,7 +49,8 @@ export type PruneStep =
   | { kind: 'remove-autoscale-state'; describe: string; files: string[] }
   | { kind: 'remove-services'; describe: string; version: string; services: string[] }
   | { kind: 'remove-jobs'; describe: string; jobs: string[] }
-  | { kind: 'remove-unused'; describe: string; configs: string[]; secrets: string[] }
+  /** `networks`: versions' own networks no service is attached to (absent when there are none). */
+  | { kind: 'remove-unused'; describe: string; configs: string[]; secrets: string[]; networks?: string[] }
   | { kind: 'remove-image-tags'; describe: string; node: string; tags: string[] };
 
 export interface PrunePlan extends ChangePlan<PruneStep> {
@@ -110,9 +111,11 @@ export function planPruneChange(read: PruneRead): PrunePlanned {
   const unused = read.configs.filter((c) => c.usedBy.every((s) => goneServices.has(s)));
   const configs = unused.filter((c) => c.kind === 'config').map((c) => c.name).sort();
   const secrets = unused.filter((c) => c.kind === 'secret').map((c) => c.name).sort();
-  if (configs.length + secrets.length > 0) {
-    const what = [configs.length > 0 ? `configs ${configs.join(', ')}` : '', secrets.length > 0 ? `secrets ${secrets.join(', ')}` : ''].filter((s) => s !== '').join(' and ');
-    steps.push({ kind: 'remove-unused', configs, secrets, describe: `remove the ${what} no remaining service uses` });
+  const networks = unused.filter((c) => c.kind === 'network').map((c) => c.name).sort();
+  if (configs.length + secrets.length + networks.length > 0) {
+    const what = [configs.length > 0 ? `configs ${configs.join(', ')}` : '', secrets.length > 0 ? `secrets ${secrets.join(', ')}` : '', networks.length > 0 ? `networks ${networks.join(', ')}` : '']
+      .filter((s) => s !== '').join(' and ');
+    steps.push({ kind: 'remove-unused', configs, secrets, ...(networks.length > 0 ? { networks } : {}), describe: `remove the ${what} no remaining service uses` });
   }
   for (const node of Object.keys(read.imageTags).sort()) {
     const tags = read.imageTags[node]!.filter((tag) => {

@@ -58,6 +58,8 @@ export const LABELS = {
    * version is live. Only the live version's consumers run (src/plan/consumers.ts); the others are kept at 0.
    */
   replicas: 'depl.replicas',
+  /** On a stateful version service: the named volume it holds, which one version at a time runs. */
+  volume: 'depl.volume',
 } as const;
 
 export interface SwarmConfigRef {
@@ -264,6 +266,26 @@ export interface VersionServicesInput {
   scale?: Record<string, number>;
   /** The services' project files (depl.yaml's `files:`) as swarm configs. */
   files?: readonly ProjectFileRef[];
+  /**
+   * The version's own network (src/plan/names.ts versionNetworkName): each service joins it with its depl.yaml
+   * name as an alias, so the version's services reach each other as compose named them (`backend:8000`).
+   */
+  versionNetwork?: string;
+}
+
+/**
+ * A service's networks: the app's (the edge and the accessories, by their names) and the version's own, where
+ * the service answers to its depl.yaml name. Aliases are per network: another version's `backend` is on
+ * another network, which this version's tasks are not on.
+ */
+export function serviceNetworks(network: string, versionNetwork: string | undefined, name: string): ServiceSpec['TaskTemplate']['Networks'] {
+  return [{ Target: network }, ...(versionNetwork !== undefined ? [{ Target: versionNetwork, Aliases: [name] }] : [])];
+}
+
+/** A stateful service's volume mount (the volume labelled with its app and service when swarm creates it). */
+function volumeMounts(volume: string, labels: Record<string, string>): NonNullable<ServiceSpec['TaskTemplate']['ContainerSpec']['Mounts']> {
+  const { source, target } = parseVolume(volume);
+  return [{ Type: 'volume', Source: source, Target: target, VolumeOptions: { Labels: labels } }];
 }
 
 export function planVersionServices(input: VersionServicesInput): ServiceSpec[] {
@@ -274,7 +296,9 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
     // an autoscaled service starts with depl.yaml's replicas within its bounds; its controller takes it from there.
     // Any other service starts at the app's scale (depl scale), else depl.yaml's replicas.
     const autoscaled = config.autoscale[name];
-    const replicas = autoscaled === undefined ? input.scale?.[name] ?? svc.replicas : Math.min(autoscaled.max, Math.max(autoscaled.min, svc.replicas));
+    // a service with a volume runs one task: two would share its data files
+    const stateful = svc.volume !== undefined;
+    const replicas = stateful ? 1 : autoscaled === undefined ? input.scale?.[name] ?? svc.replicas : Math.min(autoscaled.max, Math.max(autoscaled.min, svc.replicas));
     const labels: Record<string, string> = {
       [LABELS.app]: config.app,
       [LABELS.version]: version,
@@ -284,8 +308,10 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
       ...(svc.health !== undefined ? { [LABELS.health]: svc.health } : {}),
       ...(input.branch !== undefined ? { [LABELS.branch]: input.branch } : {}),
       ...(autoscaled !== undefined ? { [LABELS.autoscale]: `${autoscaled.min}-${autoscaled.max}` } : {}),
+      ...(svc.volume !== undefined ? { [LABELS.volume]: parseVolume(svc.volume).source } : {}),
     };
-    const order = updateOrder(replicas, input.nodes);
+    // stop-first for a service with a volume: its one task lets go of the data files before the next starts
+    const order = stateful ? 'stop-first' : updateOrder(replicas, input.nodes);
     const args = serviceArgs(svc);
     return {
       Name: serviceName(config.app, version, name),
@@ -309,10 +335,13 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
             ConfigName: input.configRef.name,
           }, ...fileMounts(name, input.files ?? [])],
           ...(svc.secrets.length > 0 ? { Secrets: secretMounts(svc.secrets, input.secrets ?? {}, name, svc.secretPaths) } : {}),
+          ...(svc.volume !== undefined ? { Mounts: volumeMounts(svc.volume, { [LABELS.app]: config.app, [LABELS.service]: name }) } : {}),
         },
         RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
+        // pinned where its volume is: a named volume lives on one node
+        ...(svc.volume !== undefined ? { Placement: { Constraints: [placementConstraint(svc.node ?? 'manager')] } } : {}),
         ...taskResources(svc.resources),
-        Networks: [{ Target: input.network }],
+        Networks: serviceNetworks(input.network, input.versionNetwork, name),
       },
       Mode: { Replicated: { Replicas: replicas } },
       UpdateConfig: { Parallelism: 1, Delay: seconds(1), FailureAction: 'rollback', Monitor: seconds(10), Order: order },

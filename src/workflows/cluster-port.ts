@@ -180,6 +180,15 @@ export interface InstallTarget {
    * runJobService), writing its output as it comes, and removes it afterwards whatever happened.
    */
   runJob(spec: JobSpec, options: { timeoutMs: number; write: (frame: Frame) => void; signal?: AbortSignal }): Promise<JobEnd>;
+  // -- a version's own network and the stateful takeover (src/apply/version-network.ts) --
+  /** The version's overlay network (made when missing), encrypted as the app's is. */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** Removes it once no task is attached (one already gone is not an error). */
+  removeNetwork(name: string): Promise<void>;
+  /** Scales the services to 0 and returns once none of their tasks holds a container (the volume is free). */
+  stopServices(services: readonly string[], timeoutMs: number): Promise<void>;
+  /** Scales the services back to these replicas (returns at once). */
+  startServices(targets: readonly ScaleTarget[]): Promise<void>;
 }
 
 /** The swarm's replicas through the swarm adapter (src/apply/swarm.ts), on the cluster's one Engine connection. */

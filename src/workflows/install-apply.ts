@@ -122,6 +122,18 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
       case 'ensure-autoscaler-image':
         made.autoscalerImage = await target.ensureAutoscalerImage(step.nodeImage);
         return;
+      case 'ensure-network':
+        await target.ensureNetwork(step.name, step.labels);
+        return;
+      case 'stop-stateful':
+        log.warn(step.describe);
+        await interruptible(target.stopServices(step.services.map((s) => s.name), run.tasksTimeoutMs ?? 180_000));
+        return;
+      case 'take-live':
+        if (session === undefined) throw new OperationError('the release state was not read (no edge step ran)', undefined, 'INSTALL_PLAN_ORDER');
+        log.step(step.describe);
+        await session.change({ kind: 'switch', version: step.version });
+        return;
       case 'write-install-intent':
         // the release phase's outcome is recorded in the history: an app without an edge reads the state here,
         // before its own install record exists (opening the state repairs an install record it finds)
@@ -130,6 +142,7 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
         await writeInstallIntent(manager(), {
           schema: 1, app: port.app, version: plan.version, command: plan.command, by: operator(port), at: (port.now?.() ?? new Date()).toISOString(), pid: process.pid,
           services: step.services, redeploy: step.redeploy, ...(step.replaced !== undefined ? { replaced: step.replaced } : {}),
+          ...(step.stopped !== undefined ? { stopped: step.stopped } : {}),
         }, port.stateRoot);
         interrupt.unregister = onInterrupt(async () => {
           interrupt.stopped = true;
@@ -204,6 +217,18 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
         return;
       case 'update-service':
         await target.restoreServices([step.earlier]).catch(note);
+        return;
+      case 'stop-stateful':
+        await target.startServices(step.services.map((s) => ({ service: s.name, replicas: s.replicas }))).catch(note);
+        return;
+      case 'take-live':
+        if (session === undefined) return;
+        await session.change({ kind: 'switch', version: step.from });
+        return;
+      case 'ensure-network':
+        // the services are gone by now; a network still in use is left for the operator, with how (a warning, not a failed undo)
+        if (step.undo === undefined) return;
+        await target.removeNetwork(step.name).catch((error: Error) => log.warn(`could not remove network ${step.name}: ${error.message}`));
         return;
       case 'route-version':
         if (session === undefined) return;

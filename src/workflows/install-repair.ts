@@ -34,6 +34,8 @@ export async function repairInterruptedInstall(io: InstallRepairIo, intent: Inst
   if (repair.action === 'remove') {
     if (repair.fromEdge && session !== undefined) await session.change({ kind: 'remove', version: repair.version, note: 'interrupted install' });
     await io.swarm.remove(repair.services);
+    // the services go before the stopped ones start: the volume is held by one task at a time
+    if (repair.restart.length > 0) await io.swarm.scale(repair.restart);
   }
   if (repair.action === 'restore') {
     await io.swarm.restore!(repair.restore);

@@ -14,6 +14,7 @@ import {
   serviceLogTail, serviceTasks, updateService, waitForServices, type AwaitedService, type InstalledService,
 } from '../apply/swarm.js';
 import { ensureRenewalTask, removeRenewalTask } from '../apply/tls/renewal-task.js';
+import { ensureVersionNetwork, removeVersionNetwork, startServices, stopServices } from '../apply/version-network.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
 import type { LoadedConfig } from '../config/load.js';
 import { isDeplError, OperationError } from '../errors.js';
@@ -149,6 +150,10 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
         await removeService(engine, spec.Name).catch((error: Error) => log.warn(`could not remove job ${spec.Name}: ${error.message} (remove it on the manager: docker service rm ${spec.Name})`));
       }
     },
+    ensureNetwork: (name, labels) => ensureVersionNetwork(engine, cluster.network, name, labels),
+    removeNetwork: (name) => removeVersionNetwork(engine, name),
+    stopServices: (services, timeoutMs) => stopServices(engine, services, timeoutMs),
+    startServices: (targets) => startServices(engine, targets),
   };
 }
 

@@ -106,7 +106,7 @@ function pruneApplier(control: ClusterPort, session: ReleaseSession): StepApplie
           await control.swarm.remove(step.services);
           return;
         case 'remove-jobs': await leftovers().removeJobs(step.jobs); return;
-        case 'remove-unused': await leftovers().removeConfigs(step.configs, step.secrets); return;
+        case 'remove-unused': await leftovers().removeConfigs(step.configs, step.secrets, step.networks ?? []); return;
         case 'remove-image-tags': await leftovers().removeImageTags(step.node, step.tags); return;
       }
     },

@@ -133,6 +133,8 @@ export interface FakeSwarm {
   jobs: Map<string, Record<string, unknown>>;
   /** How the next jobs end: their command's exit code and output, or still running when their timeout runs out. */
   jobOutcome: { exitCode: number; output: string } | { timedOut: true; output: string };
+  /** Version networks by name, with their labels. */
+  networks: Map<string, Record<string, string>>;
 }
 
 function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
@@ -253,6 +255,23 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
       const outcome = swarm.jobOutcome;
       if (outcome.output !== '') options.write({ stream: 1, payload: Buffer.from(outcome.output) });
       return 'timedOut' in outcome ? { kind: 'timed-out' } : { kind: 'ended', progress: { kind: 'exited', exitCode: outcome.exitCode } };
+    },
+    // -- version networks and the stateful takeover: replicas are the versions' as the swarm lists them --
+    async ensureNetwork(name, labels) {
+      await record(`ensure-network ${name}`);
+      swarm.networks.set(name, labels);
+    },
+    async removeNetwork(name) {
+      await record(`remove-network ${name}`);
+      swarm.networks.delete(name);
+    },
+    async stopServices(services) {
+      await record(`stop-services ${services.join(',')}`);
+      for (const v of versions) for (const name of services) if (v.services.includes(name)) v.replicas = { ...v.replicas, [name]: 0 };
+    },
+    async startServices(targets) {
+      await record(`start-services ${targets.map((t) => `${t.service}=${t.replicas}`).join(',')}`);
+      for (const v of versions) for (const t of targets) if (v.services.includes(t.service)) v.replicas = { ...v.replicas, [t.service]: t.replicas };
     },
   };
 }
@@ -527,7 +546,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [],
-    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' } };
+    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map() };
   const accessories = new Map<string, FakeAccessory>();
   const makeControl = (remote: Remote): ClusterPort => ({
     accessoryData: fakeAccessoryData(remote, dir, app, versions, accessories),
@@ -594,15 +613,16 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         const services = new Set(versions.flatMap((v) => v.services));
         return leftovers.objects.map((o) => ({ ...o, usedBy: o.usedBy.filter((s) => services.has(s)) }));
       },
-      async removeConfigs(configs, secrets) {
+      async removeConfigs(configs, secrets, networks = []) {
         await remote.exec(['true']);
         const services = new Set(versions.flatMap((v) => v.services));
+        const listed = (o: SwarmObject) => (o.kind === 'config' ? configs : o.kind === 'secret' ? secrets : networks).includes(o.name);
         for (const o of leftovers.objects) {
-          const named = o.kind === 'config' ? configs.includes(o.name) : secrets.includes(o.name);
+          const named = listed(o);
           // the swarm refuses to remove what a service uses
           if (named && o.usedBy.some((s) => services.has(s))) throw new Error(`${o.kind} ${o.name} is in use`);
         }
-        leftovers.objects = leftovers.objects.filter((o) => !(o.kind === 'config' ? configs.includes(o.name) : secrets.includes(o.name)));
+        leftovers.objects = leftovers.objects.filter((o) => !listed(o));
       },
     },
   });

@@ -75,7 +75,7 @@ describe('buildinst on the fake cluster', () => {
     expect(fake.versions.find((v) => v.label === 'v3')).toMatchObject({ services: ['shop-v3-web', 'shop-v3-worker'], http: { service: 'shop-v3-web', port: 8080 } });
     expect(fake.swarm.calls).toEqual([
       'ensure-edge', 'build-image shop/web:v3', 'distribute-image shop/web:v3', expect.stringMatching(/^ensure-config shop-config-/), 'create-service redis',
-      'create-service shop-v3-web', 'create-service shop-v3-worker', 'await-tasks redis,shop-v3-web,shop-v3-worker',
+      'ensure-network shop-v3-net', 'create-service shop-v3-web', 'create-service shop-v3-worker', 'await-tasks redis,shop-v3-web,shop-v3-worker',
     ]);
     // the specs the swarm got carry the ids the earlier steps made, not the plan's names
     const web = fake.swarm.specs.get('shop-v3-web') as { TaskTemplate: { ContainerSpec: { Labels: Record<string, string>; Configs: { ConfigID: string }[] } } };

@@ -30,7 +30,7 @@ describe('the install plan', () => {
     const plan = planned(facts(crawlerYaml));
     expect(kinds(plan.steps)).toEqual([
       'hook pre-build', 'ensure-edge', 'build-image', 'distribute-image', 'hook pre-install', 'ensure-config', 'create-accessory redis',
-      'write-install-intent', 'create-service crawler-v3-api', 'create-service crawler-v3-worker', 'await-tasks', 'route-version', 'health-gate',
+      'ensure-network', 'write-install-intent', 'create-service crawler-v3-api', 'create-service crawler-v3-worker', 'await-tasks', 'route-version', 'health-gate',
       'clear-install-intent', 'renewal-task', 'hook post-install',
     ]);
     expect(plan.url).toBe('http://v3.crawler.localhost/');
@@ -43,7 +43,7 @@ describe('the install plan', () => {
     });
     expect(plan.steps.find((s) => s.kind === 'health-gate')).toMatchObject({ host: 'v3.crawler.localhost', path: '/healthz', service: 'crawler-v3-api' });
     // only what can be undone says how: the services and the routing, and the intent last
-    expect(plan.steps.filter((s) => 'undo' in s).map((s) => s.kind)).toEqual(['write-install-intent', 'create-service', 'create-service', 'route-version']);
+    expect(plan.steps.filter((s) => 'undo' in s).map((s) => s.kind)).toEqual(['ensure-network', 'write-install-intent', 'create-service', 'create-service', 'route-version']);
     expect(renderPlanText(plan)).toContain('undo: remove crawler-v3-api');
   });
 
@@ -91,10 +91,12 @@ describe('the install plan', () => {
     const earlierSpecs = [{ name: 'crawler-br-feature-x-api', spec: { Name: 'crawler-br-feature-x-api', marker: 'earlier' } }, { name: 'crawler-br-feature-x-worker', spec: { Name: 'crawler-br-feature-x-worker' } }];
     const plan = planned(facts(crawlerYaml, { version: 'br-feature-x', branch: 'feature/x', command: 'depl buildinst --branch feature/x', present, earlierSpecs }));
     expect(kinds(plan.steps).slice(6)).toEqual([
-      'write-install-intent', 'update-service crawler-br-feature-x-api', 'update-service crawler-br-feature-x-worker', 'await-tasks', 'route-version',
+      'ensure-network', 'write-install-intent', 'update-service crawler-br-feature-x-api', 'update-service crawler-br-feature-x-worker', 'await-tasks', 'route-version',
       'remove-service', 'clear-install-intent', 'renewal-task', 'hook post-install',
     ]);
     expect(plan.steps.find((s) => s.kind === 'write-install-intent')).toMatchObject({ redeploy: true, replaced: earlierSpecs });
+    // the branch's network was made by its first deploy and stays when this one fails
+    expect(plan.steps.find((s) => s.kind === 'ensure-network')).toEqual(expect.not.objectContaining({ undo: expect.anything() }));
     expect(plan.steps.find((s) => s.kind === 'update-service')).toMatchObject({ earlier: earlierSpecs[0], undo: "put crawler-br-feature-x-api's earlier spec back" });
     expect(plan.steps.find((s) => s.kind === 'route-version')).toMatchObject({ healthFirst: true });
     expect(plan.steps.find((s) => s.kind === 'remove-service')).toMatchObject({ name: 'crawler-br-feature-x-old' });

@@ -161,4 +161,30 @@ volumes: { db-data: {} }
       expect.stringMatching(/^proxy: runs as service proxy, reached through the edge .*, with differences: volumes: "\/var\/run\/docker.sock:\/var\/run\/docker.sock" is refused: .*Docker socket/),
     ]);
   });
+
+  it('makes a stateful web app (gitea + postgres) a service the edge routes, with its volume, and says what its takeover means', async () => {
+    const dir = await folder({
+      'compose.yaml': [
+        'services:',
+        '  server:',
+        '    image: gitea/gitea:1.22',
+        '    environment: { GITEA__database__HOST: "db:5432" }',
+        '    volumes: ["gitea:/data"]',
+        '    ports: ["3000:3000", "222:22"]',
+        '    depends_on: [db]',
+        '  db:',
+        '    image: postgres:16',
+        '    volumes: ["pg:/var/lib/postgresql/data"]',
+        '    ports: ["5432:5432"]',
+        'volumes: { gitea: {}, pg: {} }',
+        '',
+      ].join('\n'),
+    });
+    const result = await initConfig({ ...base, file: path.join(dir, 'depl.yaml') });
+    const config = parseConfig(await readFile(result.file, 'utf8'));
+    expect(config.services.server).toMatchObject({ image: 'gitea/gitea:1.22', port: 3000, http: true, health: '/', volume: 'gitea:/data', replicas: 1 });
+    expect(config.accessories.db).toMatchObject({ image: 'postgres:16', volume: 'pg:/var/lib/postgresql/data', port: 5432 });
+    expect(result.verdicts[0]).toMatch(/^server: runs as service server, reached through the edge at <version>\.<domain> and the live domain, one task with its volume gitea pinned to the manager, kept across versions; a new version takes the volume over stop-first .* no zero downtime, and no two versions at once, with differences: .*ports: only one port per service is reached through the edge; kept 3000, not 22/);
+    expect(result.verdicts[1]).toBe("db: runs as accessory db, one task pinned with its volume pg, updated stop-first, with differences: ports: not published: depl keeps postgres:16 an accessory (not an HTTP service), reached by its name on the app's network");
+  });
 });

@@ -117,6 +117,27 @@ secrets:
     expect(r.services.web).toEqual({ build: { context: 'web', dockerfile: 'web/deploy/Dockerfile', args: { NODE_ENV: 'production' } }, port: 3000, http: true, health: '/' });
   });
 
+  it('makes an image or a build with a named volume and a published web port a stateful service; a database publishing its port stays an accessory', () => {
+    const imported = translateCompose({
+      services: {
+        cloud: { image: 'nextcloud:29', ports: ['8080:80'], volumes: ['nextcloud:/var/www/html', 'apps:/var/www/html/custom_apps'], deploy: { replicas: 2 } },
+        wiki: { build: '.', ports: ['3000'], volumes: ['wiki-data:/data'] },
+        cache: { image: 'redis:7', ports: ['6379:6379'], volumes: ['r:/data'] },
+        db: { image: 'docker.io/library/mariadb:11', ports: ['3307:3306'], volumes: ['m:/var/lib/mysql'] },
+      },
+    });
+    expect(imported.services.cloud).toEqual({ image: 'nextcloud:29', port: 80, http: true, health: '/', volume: 'nextcloud:/var/www/html', replicas: 1 });
+    expect(imported.services.wiki).toMatchObject({ build: { context: '.' }, port: 3000, http: true, volume: 'wiki-data:/data' });
+    expect(Object.keys(imported.accessories)).toEqual(['cache', 'db']);
+    expect(imported.notTranslated).toEqual(expect.arrayContaining([
+      'services.cloud.volumes: "apps:/var/www/html/custom_apps": a stateful service keeps one named volume',
+      'services.cloud.deploy.replicas: a service with a volume runs one task, pinned with its volume (its data files cannot be shared)',
+      "services.db.ports: not published: depl keeps docker.io/library/mariadb:11 an accessory (not an HTTP service), reached by its name on the app's network",
+    ]));
+    // gitea + postgres was refused as having nothing to deploy; it is an app now
+    expect(() => translateCompose({ services: { gitea: { image: 'gitea/gitea', ports: ['3000:3000'], volumes: ['g:/data'] }, db: { image: 'postgres', volumes: ['d:/x'] } } })).not.toThrow();
+  });
+
   it('refuses a file without services, or with only accessories', () => {
     expect(() => translateCompose({ version: '3' })).toThrow(ComposeError);
     expect(() => translateCompose({ services: { db: { image: 'postgres', volumes: ['d:/var/lib/postgresql/data'] } } })).toThrow(/no service depl can deploy/);

@@ -86,7 +86,7 @@ services:
     expect(r.notTranslated).toEqual([
       'services.web.deploy.resources.limits.pids: swarm limits and reserves cpus and memory only',
       'services.web.deploy.mode: depl runs replicated services (global is not offered)',
-      "services.web.deploy.placement: depl places versioned services anywhere and pins accessories to their volume's node",
+      "services.web.deploy.placement: depl places versioned services anywhere and pins accessories and stateful services to their volume's node",
       'services.web.deploy.update_config: depl installs each version as new services and switches the edge; accessories update stop-first',
     ]);
   });

@@ -26,7 +26,7 @@ describe('install intent', () => {
   it('removes every service labelled with the version, taking it off the edge when the swarm lists it', () => {
     const repair = planInstallRepair(intent, [installed('v1', ['shop-v1-web']), installed('v3', ['shop-v3-web', 'shop-v3-extra'])], emptyReleaseState('shop'));
     expect(repair).toEqual({
-      action: 'remove', version: 'v3', fromEdge: true,
+      action: 'remove', version: 'v3', fromEdge: true, restart: [],
       services: ['shop-v3-extra', 'shop-v3-web', 'shop-v3-worker'],
       why: 'an interrupted `depl buildinst --version v3` (ana@laptop, 2026-11-30T06:00:00.000Z) was installing version v3 and never finished; removing it (shop-v3-extra, shop-v3-web, shop-v3-worker)',
     });
@@ -34,6 +34,16 @@ describe('install intent', () => {
 
   it('a version with no service yet only needs the intent dropped from the edge side', () => {
     expect(planInstallRepair(intent, [installed('v1', ['shop-v1-web'])], emptyReleaseState('shop'))).toMatchObject({ action: 'remove', fromEdge: false, services: ['shop-v3-web', 'shop-v3-worker'] });
+  });
+
+  it('starts again the stateful services the interrupted install stopped to take their volume over, once its own are gone', () => {
+    const takeover: InstallIntent = { ...intent, stopped: [{ name: 'shop-v2-web', version: 'v2', replicas: 1 }] };
+    expect(parseInstallIntent(renderInstallIntent(takeover))).toEqual({ ok: true, intent: takeover });
+    expect(planInstallRepair(takeover, [], emptyReleaseState('shop'))).toMatchObject({
+      action: 'remove', restart: [{ service: 'shop-v2-web', replicas: 1 }], why: expect.stringMatching(/and starting again what it stopped to take its volume over \(shop-v2-web\)$/),
+    });
+    // once the new version is live it keeps the volume: nothing is started again
+    expect(planInstallRepair(takeover, [], { ...emptyReleaseState('shop'), live: 'v3' })).toMatchObject({ action: 'keep' });
   });
 
   it('never removes what serves traffic or is the rollback target', () => {

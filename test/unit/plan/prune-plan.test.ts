@@ -67,6 +67,19 @@ describe('the prune plan', () => {
     expect(text).toContain("  4. remove version v1's services (shop-v1-web, shop-v1-worker)\n");
   });
 
+  it('removes the pruned versions\' own networks with their services, and one an interrupted install left; never a remaining version\'s', () => {
+    const networks = [
+      { kind: 'network' as const, name: 'shop-v1-net', usedBy: ['shop-v1-web', 'shop-v1-worker'] },
+      { kind: 'network' as const, name: 'shop-v3-net', usedBy: ['shop-v3-web', 'shop-v3-worker'] },
+      { kind: 'network' as const, name: 'shop-v9-net', usedBy: [] },
+    ];
+    const planned = planPruneChange(read({ configs: networks }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.steps.find((s) => s.kind === 'remove-unused')).toEqual({
+      kind: 'remove-unused', configs: [], secrets: [], networks: ['shop-v1-net', 'shop-v9-net'], describe: 'remove the networks shop-v1-net, shop-v9-net no remaining service uses',
+    });
+  });
+
   it('--branches: removes the deploys of deleted branches, one recorded removal each; never live, previous or canary', () => {
     const installed = [version('v1', 1), version('main-1', 2, 'main'), version('feat-a-1', 3, 'feat/a'), version('feat-b-1', 4, 'feat/b')];
     const state = { ...emptyReleaseState('shop'), live: 'main-1', canary: { version: 'feat-b-1', weight: 10 } };
