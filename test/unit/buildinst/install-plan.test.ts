@@ -148,7 +148,7 @@ describe('the install plan', () => {
     const plan = planned(facts(yaml, { secrets: [{ secret: 'db_password', name: 'crawler-db_password-abc' }] }));
     expect(kinds(plan.steps)).toEqual([
       'hook pre-build', 'ensure-edge', 'build-image', 'distribute-image', 'hook pre-install', 'ensure-config', 'ensure-secret', 'create-accessory redis',
-      'write-install-intent', 'await-tasks', 'release-phase', 'create-service crawler-v3-api', 'create-service crawler-v3-worker', 'await-tasks', 'route-version', 'health-gate',
+      'ensure-network', 'write-install-intent', 'await-tasks', 'release-phase', 'create-service crawler-v3-api', 'create-service crawler-v3-worker', 'await-tasks', 'route-version', 'health-gate',
       'clear-install-intent', 'renewal-task', 'hook post-install',
     ]);
     const awaits = plan.steps.filter((s): s is Extract<InstallStep, { kind: 'await-tasks' }> => s.kind === 'await-tasks');
@@ -164,7 +164,8 @@ describe('the install plan', () => {
     expect(container.Configs).toEqual(api.spec.TaskTemplate.ContainerSpec.Configs);
     expect(container.Secrets).toEqual(api.spec.TaskTemplate.ContainerSpec.Secrets);
     expect(container).not.toHaveProperty('HealthCheck');
-    expect(release.job.TaskTemplate.Networks).toEqual([{ Target: 'crawler-net' }]);
+    // both of the version's networks, answering to no service's name: `api` there stays the version's api
+    expect(release.job.TaskTemplate.Networks).toEqual([{ Target: 'crawler-net' }, { Target: 'crawler-v3-net' }]);
     expect(release.job.Mode).toEqual({ ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
     expect(release.job.TaskTemplate.RestartPolicy.Condition).toBe('none');
     expect(release.job.Labels).toMatchObject({ 'depl.app': 'crawler', 'depl.job': 'release', 'depl.job.version': 'v3', 'depl.job.service': 'api' });
