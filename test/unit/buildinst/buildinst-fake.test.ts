@@ -6,11 +6,11 @@ import { formatVersions } from '../../../src/plan/versions-table.js';
 import { silentLogger, type Logger } from '../../../src/util/log.js';
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../../../src/errors.js';
-import { buildinst as buildinstCommand, install, readAndPlan, type InstallRequest } from '../../../src/workflows/buildinst.js';
-import type { ClusterPort, InstallTarget } from '../../../src/workflows/cluster-port.js';
+import { buildinst as buildinstCommand, install, readAndPlan } from '../../../src/workflows/buildinst.js';
 import { readRelease } from '../../../src/workflows/release.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
 import { readReleaseReport } from '../../../src/workflows/versions.js';
+import { fakeBuildinst } from '../../support/fake-buildinst.js';
 import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
 
 /** buildinst's applier on the fake cluster (test/support/fake-cluster.ts): the plan it runs, its undo, and a kill after every step. */
@@ -33,25 +33,7 @@ afterEach(async () => {
   await fake.close();
 });
 
-const loaded = (): LoadedConfig => ({ config: parseConfig(yaml), root: '/nonexistent', file: 'depl.yaml' } as unknown as LoadedConfig);
-const request = (version: string): InstallRequest => ({
-  loaded: loaded(), version, command: `depl buildinst --version ${version}`, secrets: [], files: [], cluster: { network: 'shop-net', nodes: ['m1', 'w1'], manager: 'm1' },
-});
-const port = (control: ClusterPort = fake.freshControl()) => control as ClusterPort & { install: InstallTarget };
-
-/** One buildinst as a process runs it: the lock, then install(); `killAfter`: the process dies after that step, holding the lock. */
-async function buildinst(version: string, killAfter?: number) {
-  const control = port();
-  const lock = await acquireLock(control.stateRemote, fake.app, { command: `depl buildinst --version ${version}`, root: control.stateRoot!, log: silentLogger });
-  try {
-    return await install(control, lock, request(version), { tasksTimeoutMs: 1_000, healthTimeoutMs: 1_000 }, {}, (index) => {
-      if (index === killAfter) throw new Killed(`after step ${index + 1}`);
-    });
-  } finally {
-    // a killed process never gives the lock back; its lease running out is what lets the next one in
-    await lock.release();
-  }
-}
+const { loaded, request, port, buildinst } = fakeBuildinst(() => fake, yaml);
 
 const intent = () => readInstallIntent(fake.control.stateRemote, fake.app, fake.control.stateRoot);
 

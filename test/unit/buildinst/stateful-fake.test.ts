@@ -1,12 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readInstallIntent } from '../../../src/apply/install-intent.js';
-import { acquireLock } from '../../../src/apply/lock.js';
-import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
-import { silentLogger } from '../../../src/util/log.js';
-import { install, readAndPlan, type InstallRequest } from '../../../src/workflows/buildinst.js';
-import type { ClusterPort, InstallTarget } from '../../../src/workflows/cluster-port.js';
+import { readAndPlan } from '../../../src/workflows/buildinst.js';
 import { readRelease } from '../../../src/workflows/release.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
+import { fakeBuildinst } from '../../support/fake-buildinst.js';
 import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
 
 /**
@@ -31,23 +28,7 @@ afterEach(async () => {
   await fake.close();
 });
 
-const loaded = (): LoadedConfig => ({ config: parseConfig(yaml), root: '/nonexistent', file: 'depl.yaml' } as unknown as LoadedConfig);
-const request = (version: string): InstallRequest => ({
-  loaded: loaded(), version, command: `depl buildinst --version ${version}`, secrets: [], files: [], cluster: { network: 'shop-net', nodes: ['m1', 'w1'], manager: 'm1' },
-});
-const port = (control: ClusterPort = fake.freshControl()) => control as ClusterPort & { install: InstallTarget };
-
-async function buildinst(version: string, killAfter?: number) {
-  const control = port();
-  const lock = await acquireLock(control.stateRemote, fake.app, { command: `depl buildinst --version ${version}`, root: control.stateRoot!, log: silentLogger });
-  try {
-    return await install(control, lock, request(version), { tasksTimeoutMs: 1_000, healthTimeoutMs: 1_000 }, {}, (index) => {
-      if (index === killAfter) throw new Killed(`after step ${index + 1}`);
-    });
-  } finally {
-    await lock.release();
-  }
-}
+const { loaded, request, port, buildinst } = fakeBuildinst(() => fake, yaml);
 
 /** v1 installed and live: the version the next install takes the volume from. */
 async function v1Live() {
