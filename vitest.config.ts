@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
@@ -9,8 +10,10 @@ export default defineConfig({
   test: {
     // Integration tests use real Docker, SSH, Redis and nginx and share one engine: their files run one at a
     // time so a 2-core machine does not thrash. Vitest 3 sizes each pool from the root config, so integration
-    // files get the forks pool capped at one worker and unit files the threads pool at full width.
-    poolOptions: { forks: { minForks: 1, maxForks: 1 } },
+    // files get the forks pool capped at one worker and unit files the threads pool. That pool's default is
+    // one thread less than the cores (one on this 2-core machine); unit files spend much of their time waiting
+    // on the processes the fake cluster's shell lines start, so two at a time on two cores is faster.
+    poolOptions: { forks: { minForks: 1, maxForks: 1 }, threads: { minThreads: 1, maxThreads: Math.max(2, availableParallelism()) } },
     projects: [
       {
         resolve: { alias: [crawlerSources] },
