@@ -53,8 +53,8 @@ describe('the edge\'s probe is asked from inside its container', () => {
   });
 
   it('on the manager: finds the edge service\'s running container and asks inside its network with nsenter', async () => {
-    const { remote, calls } = await managerWithDocker('c0ffee');
-    expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop', port) })).toMatchObject({ routing: '1234abcd', status: 200 });
+    const { remote, calls, dir } = await managerWithDocker('c0ffee');
+    expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop', port, path.join(dir, 'run')) })).toMatchObject({ routing: '1234abcd', status: 200 });
     expect(calls()).toEqual([
       ['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=shop-edge', '--filter', 'status=running'],
       ['docker', 'inspect', '--format', '{{.State.Pid}}', 'c0ffee'],
@@ -63,12 +63,25 @@ describe('the edge\'s probe is asked from inside its container', () => {
     expect(seen).toEqual([`inside ${PROBE_HOST} ${CONFIG_PROBE_PATH}`]);
   });
 
+  it('keeps the container\'s pid with its network namespace: while they still match, docker is not asked again', async () => {
+    // the stand-in container's pid is this process's: its namespace is real, so the cache can be checked
+    const { remote, calls, dir } = await managerWithDocker('c0ffee', process.pid);
+    const probe = edgeProbeCommand('shop', port, path.join(dir, 'run'));
+    for (let i = 0; i < 3; i++) expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe })).toMatchObject({ routing: '1234abcd', status: 200 });
+    expect(calls().map((c) => c[0])).toEqual(['docker', 'docker', 'nsenter', 'nsenter', 'nsenter']);
+    // a cached pid whose namespace is not the one recorded (the container was replaced) is looked up again
+    await writeFile(path.join(dir, 'run', 'edge-probe-shop-edge'), `${process.pid} net:[1]\n`);
+    expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe })).toMatchObject({ status: 200 });
+    expect(calls().map((c) => c[0]).slice(5)).toEqual(['docker', 'docker', 'nsenter']);
+    expect(seen).toHaveLength(4);
+  });
+
   it('says so when the edge has no running container', async () => {
     const { remote } = await managerWithDocker('');
-    const result = await remote.exec(edgeProbeCommand('shop'), { check: false });
+    const result = await remote.exec(edgeProbeCommand('shop', 80, '/nonexistent/depl'), { check: false });
     expect(result.code).toBe(EDGE_PROBE_NO_CONTAINER);
     expect(result.stderr).toContain('no running container of shop-edge');
-    expect(await edgeReport({ url, remote, probe: edgeProbeCommand('shop', port) })).toMatchObject({ status: 0, routing: null });
+    expect(await edgeReport({ url, remote, probe: edgeProbeCommand('shop', port, '/nonexistent/depl') })).toMatchObject({ status: 0, routing: null });
     expect(seen).toEqual([]);
   });
 
@@ -83,11 +96,11 @@ describe('the edge\'s probe is asked from inside its container', () => {
  * `inspect` with a pid, and an `nsenter` that runs its command here (the stand-in edge listens on this
  * machine's loopback); calls() lists each call's first arguments.
  */
-async function managerWithDocker(container: string): Promise<{ remote: Remote; calls: () => string[][] }> {
+async function managerWithDocker(container: string, pid = 4242): Promise<{ remote: Remote; calls: () => string[][]; dir: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-probe-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const log = `printf "%s %s %s %s %s %s %s\\n" "$(basename "$0")" "$1" "$2" "$3" "$4" "$5" "$6" | sed "s/ *$//" >> "${dir}/calls"`;
-  await writeFile(path.join(dir, 'docker'), `#!/bin/sh\n${log}\ncase "$1" in ps) ${container ? `echo ${container}` : 'true'};; inspect) echo 4242;; esac\n`, { mode: 0o755 });
+  await writeFile(path.join(dir, 'docker'), `#!/bin/sh\n${log}\ncase "$1" in ps) ${container ? `echo ${container}` : 'true'};; inspect) echo ${pid};; esac\n`, { mode: 0o755 });
   await writeFile(path.join(dir, 'nsenter'), `#!/bin/sh\n${log}\nshift 3\nexec "$@"\n`, { mode: 0o755 });
   const local = new LocalRemote();
   const remote: Remote = {
@@ -102,5 +115,5 @@ async function managerWithDocker(container: string): Promise<{ remote: Remote; c
     const words = line.split(' ');
     return words[0] === 'nsenter' ? words.slice(0, 6) : words;
   });
-  return { remote, calls };
+  return { remote, calls, dir };
 }
