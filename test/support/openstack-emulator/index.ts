@@ -100,6 +100,17 @@ export interface OpenStackEmulator {
  * A stand-in for an OpenStack cloud (Keystone v3 + the Heat v1 subset depl uses), on plain HTTP on a free
  * loopback port. Both depl and the real `openstack` client talk to it; its servers come from `servers`.
  */
+/**
+ * OS_* variables that log the emulator's default user in with its password, as an operator's openrc does (a
+ * password login: Heat's stack create needs one, application credentials cannot make trusts).
+ */
+export function passwordLoginEnv(emulator: Pick<OpenStackEmulator, 'authUrl' | 'projectId' | 'region'>): Record<string, string> {
+  return {
+    OS_AUTH_URL: emulator.authUrl, OS_USERNAME: 'demo', OS_USER_DOMAIN_NAME: 'Default', OS_PASSWORD: 'demo-password',
+    OS_PROJECT_ID: emulator.projectId, OS_REGION_NAME: emulator.region,
+  };
+}
+
 export async function startOpenStackEmulator(options: EmulatorOptions): Promise<OpenStackEmulator> {
   const region = options.region ?? 'Melbourne';
   const projectId = options.projectId ?? randomUUID().replace(/-/g, '');

@@ -7,7 +7,7 @@ import { createOpenStackProvider } from '../../../src/apply/providers/openstack.
 import { parseConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
-import { startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
+import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
 
 const OTHER_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxQdR7JZqJ3L3cUeGq5rWm6F3VfQeZQ1Xo8kq0v4J2a someone-else';
@@ -16,15 +16,7 @@ describe('the OpenStack provider', () => {
   let emulator: OpenStackEmulator;
   let dir: string;
   let next = 1;
-  const env = () => ({
-    OS_AUTH_URL: emulator.authUrl,
-    // a password login: Heat's stack create needs one (application credentials cannot make trusts)
-    OS_USERNAME: 'demo',
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PASSWORD: 'demo-password',
-    OS_PROJECT_ID: emulator.projectId,
-    OS_REGION_NAME: emulator.region,
-  });
+  const env = () => passwordLoginEnv(emulator);
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'depl-os-provider-'));

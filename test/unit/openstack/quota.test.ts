@@ -11,7 +11,7 @@ import { resolveCloudCredentials } from '../../../src/config/clouds.js';
 import { parseConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
-import { startOpenStackEmulator, type EmulatorOptions, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
+import { passwordLoginEnv, startOpenStackEmulator, type EmulatorOptions, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
 /**
  * The allocation check against the emulated cloud's own quota APIs (Nova limits, Neutron quota details,
@@ -36,14 +36,7 @@ describe('quota and Service Units in the OpenStack plan', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const env = () => ({
-    OS_AUTH_URL: emulator.authUrl,
-    OS_USERNAME: 'demo',
-    OS_USER_DOMAIN_NAME: 'Default',
-    OS_PASSWORD: 'demo-password',
-    OS_PROJECT_ID: emulator.projectId,
-    OS_REGION_NAME: emulator.region,
-  });
+  const env = () => passwordLoginEnv(emulator);
   const provider = (app: string, extra: Record<string, unknown> = {}) =>
     createOpenStackProvider(
       openStackProviderSettings({ config: parseConfig(stringify({ app, domain: 'd.localhost', provider: { type: 'openstack', ...extra }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir }),
