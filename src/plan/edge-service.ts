@@ -35,7 +35,7 @@ export function edgeProbeCommand(app: string, port = 80, cacheDir = '/run/depl')
   const script = [
     'cache="$1/edge-probe-$2"',
     'if ! { read -r pid ns < "$cache" && [ -n "$ns" ] && [ "$(readlink "/proc/$pid/ns/net")" = "$ns" ]; } 2>/dev/null; then',
-    '  id=$(docker ps -q --filter "label=com.docker.swarm.service.name=$2" --filter status=running | head -n 1)',
+    `  id=$(${shellLine(edgeContainerQuery(app))} | head -n 1)`,
     `  [ -n "$id" ] || { echo "no running container of $2" >&2; exit ${EDGE_PROBE_NO_CONTAINER}; }`,
     '  pid=$(docker inspect --format "{{.State.Pid}}" "$id") || exit $?',
     '  ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) && [ -n "$ns" ] && mkdir -p "$1" && echo "$pid $ns" > "$cache.$$" && mv "$cache.$$" "$cache"',
