@@ -59,6 +59,8 @@ export interface InstalledVersion {
   replicas?: Record<string, number>;
   /** A consumers-only app's services: their replicas while the version is live (the `depl.replicas` label). */
   wanted?: Record<string, number>;
+  /** Its stateful services (the `depl.volume` label): swarm service name -> the named volume one version at a time runs. */
+  stateful?: Record<string, string>;
 }
 
 // ---- the document ---------------------------------------------------------------------------------------------

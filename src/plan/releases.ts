@@ -25,6 +25,8 @@ export function versionsFromServices(app: string, services: ServiceSummary[]): I
     version.replicas = { ...version.replicas, [svc.name]: svc.replicas };
     const wanted = Number(svc.labels[LABELS.replicas]);
     if (svc.labels[LABELS.replicas] !== undefined && Number.isInteger(wanted)) version.wanted = { ...version.wanted, [svc.name]: wanted };
+    const volume = svc.labels[LABELS.volume];
+    if (volume !== undefined) version.stateful = { ...version.stateful, [svc.name]: volume };
     const branch = svc.labels[LABELS.branch];
     if (branch !== undefined) version.branch = branch;
     const port = Number(svc.labels[LABELS.port]);

@@ -4,6 +4,7 @@ import { readInstallIntent } from '../apply/install-intent.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
 import { consumerHandover, describeHandover } from '../plan/consumers.js';
+import { describeStatefulHandover, handoverIsEmpty, statefulHandover } from '../plan/stateful-handover.js';
 import { renderRoutingTable } from '../plan/edge-routing.js';
 import {
   describeChange, planRelease, resolvePending, routingFor, stateOf, toDocument,
@@ -14,6 +15,7 @@ import { pausePoint } from '../util/pause-point.js';
 import { fencedControl, operator, type ClusterPort } from './cluster-port.js';
 import { repairInterruptedInstall } from './install-repair.js';
 import { acquirePortLock } from './lock-session.js';
+import { stopThenStart } from './stateful-handover.js';
 
 // `tls renew` takes the lock through this module (src/workflows/tls/renew.ts)
 export { acquirePortLock };
@@ -277,6 +279,31 @@ export class ReleaseSession {
     await this.record(this.state, null);
   }
 
+  /**
+   * A stateful service (src/plan/stateful-handover.ts): the live version runs its volumes, nothing else does.
+   * This finishes or undoes a switch killed during the handover (the live version is whatever was recorded), and
+   * is recorded as a repair. Other versions are stopped and gone before the live one starts.
+   */
+  async reconcileStateful(): Promise<void> {
+    const control = this.control;
+    if (control.swarm === undefined) return;
+    const handover = statefulHandover(this.state.live, this.installed, this.state.scale);
+    if (handoverIsEmpty(handover)) return;
+    control.log.warn(`repair: the live version ${this.state.live} runs its stateful services, no other version does: ${describeStatefulHandover(handover)}`);
+    // repair of a killed switch: the recorded live version takes its volumes back, without a health gate to pass
+    const left = await stopThenStart(control.swarm, handover, 180_000);
+    if (left !== null) {
+      throw new OperationError(
+        `repair: ${left} did not stop within 180 s, so ${this.state.live}'s stateful services were not started on the same volume`,
+        'Run the command again once their tasks are gone (`docker service ps <service>`).', 'STATEFUL_HANDOVER_FAILED',
+      );
+    }
+    const targets = [...handover.stop, ...handover.start];
+    this.installed = this.installed.map((v) => ({ ...v, replicas: { ...v.replicas, ...Object.fromEntries(targets.filter((t) => v.services.includes(t.service)).map((t) => [t.service, t.replicas])) } }));
+    this.state = { ...this.state, history: [...this.state.history, { at: (control.now?.() ?? new Date()).toISOString(), action: 'repair', version: this.state.live, by: operator(control), note: `stateful: ${describeStatefulHandover(handover)}` }] };
+    await this.record(this.state, null);
+  }
+
   /** The crash repair of the module comment: commit what the edge serves, or put the committed config back. */
   async repair(doc: ReleaseDocument): Promise<void> {
     const control = this.control;
@@ -349,6 +376,8 @@ export async function openRelease(control: ClusterPort, command: string, options
   if (!dryRun) await session.reconcileConsumers(installing?.version);
   // a buildinst that died before its version was in: the version goes (a buildinst of it runs after this)
   if (installing !== null) await repairInterruptedInstall(control, installing, session);
+  // a switch killed while handing a volume over: the live version runs it (an interrupted install puts back its own)
+  else if (!dryRun) await session.reconcileStateful();
   t.phase('read');
   Object.assign(session.phases, t.phases);
   return session;

@@ -1,7 +1,9 @@
 import type { HookCommand, HookFacts } from '../plan/hooks.js';
 import { consumersOnly } from '../plan/consumers.js';
 import type { ReleaseRequest } from '../plan/release-state.js';
+import { statefulHandover, type StatefulHandover } from '../plan/stateful-handover.js';
 import { awaitStopped, startConsumers } from './consumers.js';
+import { handOverVolumes, undoStatefulHandover } from './stateful-handover.js';
 import { assertVersionLabel, confirmLive, operator, requireHealthy, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 
@@ -29,6 +31,8 @@ export interface SwitchOptions {
   dryRun?: boolean;
   /** A consumers-only app: how long the new version's consumers may take to run, and the old ones' to stop. */
   consumersTimeoutMs?: number;
+  /** A stateful service handed back to the version (src/plan/stateful-handover.ts): how long each stage may take. */
+  statefulTimeoutMs?: number;
 }
 
 /**
@@ -41,7 +45,7 @@ export async function switchVersion(control: ClusterPort, version: string, optio
 }
 
 /** A switch-like change (switch, rollback, promote) inside an open release session: health gate, apply, confirm. */
-export async function switchIn(session: ReleaseSession, control: ClusterPort, request: Extract<ReleaseRequest, { kind: 'switch' | 'rollback' | 'promote' }>, options: Pick<SwitchOptions, 'consumersTimeoutMs'> = {}): Promise<SwitchResult> {
+export async function switchIn(session: ReleaseSession, control: ClusterPort, request: Extract<ReleaseRequest, { kind: 'switch' | 'rollback' | 'promote' }>, options: Pick<SwitchOptions, 'consumersTimeoutMs' | 'statefulTimeoutMs'> = {}): Promise<SwitchResult> {
   const before = session.state;
   const hookFacts = (version: string, live: string | null): HookFacts => ({
     app: control.app, domain: control.domain, command: request.kind as HookCommand, version, previous: before.live, live, performer: operator(control),
@@ -49,17 +53,32 @@ export async function switchIn(session: ReleaseSession, control: ClusterPort, re
   // Hooks run for a change only: a switch to what is already live (and no canary) runs none.
   let changes = false;
   let consumers = false;
+  // the volumes handed to the new live version before its health gate, put back if the switch goes no further
+  let handedOver: StatefulHandover | undefined;
   const change = await session.change(request, {
     precheck: async (after, installed, planned) => {
       if (after.live === null) return;
       consumers = consumersOnly(installed);
-      // a consumers-only app has no edge: its gate is the new version's consumers running (src/workflows/consumers.ts)
-      if (!consumers) await requireHealthy(control, after.live);
+      const handover = statefulHandover(after.live, installed, after.scale);
+      if (handover.stop.length > 0 || handover.start.length > 0) {
+        // its health gate is part of the handover (which puts the swarm back itself when it refuses)
+        await handOverVolumes(control, after.live, handover, options.statefulTimeoutMs);
+        handedOver = handover;
+      } else if (!consumers) {
+        // a consumers-only app has no edge: its gate is the new version's consumers running (src/workflows/consumers.ts)
+        await requireHealthy(control, after.live);
+      }
       changes = planned.unchanged !== true;
       if (planned.consumers !== undefined) await startConsumers(control, planned.consumers.start, options.consumersTimeoutMs);
       // the lock is held: nothing changes between the hook and the switch
       if (changes) await control.hooks?.run('pre-switch', hookFacts(after.live, before.live));
     },
+  }).catch(async (error: unknown) => {
+    // a refused hook or edge change after the handover: the version that was live gets its volume back
+    if (handedOver !== undefined) {
+      await undoStatefulHandover(control, handedOver, options.statefulTimeoutMs).catch((undoError: Error) => control.log.warn(`could not put the stateful services back: ${undoError.message}`));
+    }
+    throw error;
   });
   const live = change.after.live!;
   // the session's own record: withRelease adds the unlock to it once the lock is given back

@@ -497,6 +497,12 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         res.writeHead(404).end();
         return;
       }
+      // nginx with no task behind the upstream (the http service scaled to 0): 502, from no version
+      const served = versions.find((v) => v.label === route);
+      if (served?.http !== undefined && served.replicas?.[served.http.service] === 0) {
+        res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>502 Bad Gateway</h1>');
+        return;
+      }
       const status = req.url?.startsWith('/healthz') && unhealthy.has(route) ? 500 : 200;
       res.writeHead(status, { 'content-type': 'application/json', [VERSION_HEADER]: route }).end(JSON.stringify({ version: route, path: req.url }));
     })();
