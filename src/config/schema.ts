@@ -112,8 +112,15 @@ const build = z.strictObject({
   target: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'expected a stage name').optional(),
 });
 
+/**
+ * More names the app's containers reach a service or accessory by, beside its own: a Compose name that is not a
+ * depl name (`my_db`, `Web`), so code written for compose resolves it unchanged. Host-name characters only.
+ */
+const networkAliases = z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected a host name (letters, digits, "_", ".", "-"; at most 63 characters)')).default([]);
+
 const service = z.strictObject({
   build: build.optional(),
+  aliases: networkAliases,
   /** Reuse another service's image (the worker runs the api's image with another command). */
   from: z.string().optional(),
   image: z.string().optional(),
@@ -153,6 +160,7 @@ const service = z.strictObject({
 
 const accessory = z.strictObject({
   image: z.string().min(1),
+  aliases: networkAliases,
   command: command.optional(),
   volume: volumeSpec.optional(),
   /** "manager", or a node name. */
@@ -350,6 +358,18 @@ export const configSchema = z
       }
       if (name in cfg.services) {
         ctx.addIssue({ code: 'custom', path: ['accessories', name], message: `"${name}" is also a service; names must be unique` });
+      }
+    }
+    // a name resolves to one container set: an alias may not be another service's or accessory's name or alias
+    const owners = new Map<string, string>();
+    for (const name of [...Object.keys(cfg.services), ...Object.keys(cfg.accessories)]) owners.set(name.toLowerCase(), name);
+    for (const [kind, entries] of [['services', cfg.services], ['accessories', cfg.accessories]] as const) {
+      for (const [name, entry] of Object.entries(entries)) {
+        for (const [i, alias] of entry.aliases.entries()) {
+          const owner = owners.get(alias.toLowerCase());
+          if (owner !== undefined && owner !== name) ctx.addIssue({ code: 'custom', path: [kind, name, 'aliases', i], message: `"${alias}" already names ${owner} (names are compared without case, as DNS does)` });
+          else owners.set(alias.toLowerCase(), name);
+        }
       }
     }
     for (const [kind, entries] of [['services', cfg.services], ['accessories', cfg.accessories]] as const) {

@@ -45,6 +45,8 @@ export interface DraftContainer {
   secrets?: string[];
   secretPaths?: Record<string, string>;
   files?: Record<string, string>;
+  /** The compose name, where it is not the depl name: other containers keep reaching it by it. */
+  aliases?: string[];
 }
 
 export interface DraftService extends DraftContainer {
@@ -183,6 +185,7 @@ export function translateCompose(doc: unknown, inputs: ComposeInputs = {}): Comp
     }
 
     const container = containerOf(raw, name, where, note, { secretNames, configFiles, envFiles: inputs.envFiles ?? {} }, out);
+    if (composeName !== name && COMPOSE_ALIAS.test(composeName)) container.aliases = [composeName];
     const port = containerPort(raw, where, note);
     const health = healthOf(raw.healthcheck, `${where}.healthcheck`, note);
     const replicas = replicasOf(raw, where, note);
@@ -300,6 +303,9 @@ function serviceFields(f: { container: DraftContainer; port?: number; replicas?:
   if (f.health !== undefined && f.health.path === undefined) s.healthcheck = f.health.check;
   return s;
 }
+
+/** A compose name the networks can carry as an alias (Docker's host-name characters). */
+const COMPOSE_ALIAS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** `my_Web` -> `my-web`; null when no valid depl service name is left. */
 export function deplName(composeName: string): string | null {

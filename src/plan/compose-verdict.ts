@@ -29,7 +29,10 @@ export function composeVerdicts(composeNames: readonly string[], imported: Pick<
     if (service !== undefined && imported.defaultHealth.includes(name!)) {
       differences.push('the edge\'s health gate is GET / answering 200 (compose had no HTTP healthcheck); set health: in depl.yaml if / does not answer 200');
     }
-    if (name !== composeName) differences.push(`named ${name} (depl names are lower-case DNS labels); other services reach it as ${name}`);
+    const aliases = (service ?? accessory)!.aliases ?? [];
+    if (name !== composeName) {
+      differences.push(`named ${name} (depl names are lower-case DNS labels); other services reach it as ${name}${aliases.includes(composeName) ? ` and, as under compose, as ${composeName}` : ''}`);
+    }
     return differences.length === 0
       ? `${composeName}: runs as under compose (${role})`
       : `${composeName}: runs as ${role}, with differences: ${differences.join('; ')}`;

@@ -278,8 +278,8 @@ export interface VersionServicesInput {
  * the service answers to its depl.yaml name. Aliases are per network: another version's `backend` is on
  * another network, which this version's tasks are not on.
  */
-export function serviceNetworks(network: string, versionNetwork: string | undefined, name: string): ServiceSpec['TaskTemplate']['Networks'] {
-  return [{ Target: network }, ...(versionNetwork !== undefined ? [{ Target: versionNetwork, Aliases: [name] }] : [])];
+export function serviceNetworks(network: string, versionNetwork: string | undefined, name: string, aliases: readonly string[] = []): ServiceSpec['TaskTemplate']['Networks'] {
+  return [{ Target: network }, ...(versionNetwork !== undefined ? [{ Target: versionNetwork, Aliases: [name, ...aliases] }] : [])];
 }
 
 /** A stateful service's volume mount (the volume labelled with its app and service when swarm creates it). */
@@ -341,7 +341,7 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
         // pinned where its volume is: a named volume lives on one node
         ...(svc.volume !== undefined ? { Placement: { Constraints: [placementConstraint(svc.node ?? 'manager')] } } : {}),
         ...taskResources(svc.resources),
-        Networks: serviceNetworks(input.network, input.versionNetwork, name),
+        Networks: serviceNetworks(input.network, input.versionNetwork, name, svc.aliases),
       },
       Mode: { Replicated: { Replicas: replicas } },
       UpdateConfig: { Parallelism: 1, Delay: seconds(1), FailureAction: 'rollback', Monitor: seconds(10), Order: order },
@@ -416,7 +416,8 @@ export function planAccessory(
       RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
       Placement: { Constraints: [placementConstraint(accessory.node)] },
       ...taskResources(accessory.resources),
-      Networks: [{ Target: network }],
+      // reached by its service name on the app's network, and by the names depl.yaml adds (a compose name)
+      Networks: [{ Target: network, ...(accessory.aliases.length > 0 ? { Aliases: [...accessory.aliases] } : {}) }],
     },
     Mode: { Replicated: { Replicas: 1 } },
     UpdateConfig: policy,

@@ -72,6 +72,18 @@ describe('compose names inside a version', () => {
     expect(renderPlanText(plan)).toContain('undo: remove network shop-v2-net');
   });
 
+  it('a compose name that is not a depl name stays an alias: on the version network for a service, the app network for an accessory', () => {
+    const yaml = proxyApp
+      .replace('  backend: {', '  backend: { aliases: [back_end], ')
+      .replace('  db: {', '  db: { aliases: [My_DB], ');
+    const plan = planned(facts(yaml));
+    expect(specs(plan.steps).find((s) => s.Name === 'shop-v2-backend')?.TaskTemplate.Networks).toEqual([{ Target: 'shop-net' }, { Target: 'shop-v2-net', Aliases: ['backend', 'back_end'] }]);
+    expect(plan.steps.find((s) => s.kind === 'create-accessory')).toMatchObject({ spec: { Name: 'db', TaskTemplate: { Networks: [{ Target: 'shop-net', Aliases: ['My_DB'] }] } } });
+    // one name, one set of containers: an alias may not be another's name, compared as DNS does (without case)
+    expect(() => parseConfig(proxyApp.replace('  backend: {', '  backend: { aliases: [DB], '))).toThrow(/aliases.*"DB" already names db/s);
+    expect(() => parseConfig(proxyApp.replace('  backend: {', '  backend: { aliases: ["bad name"], '))).toThrow(/expected a host name/);
+  });
+
   it('two versions side by side: the same aliases on two networks, so neither version reaches the other\'s backend', () => {
     const v2 = specs(planned(facts(proxyApp)).steps);
     const v3 = specs(planned(facts(proxyApp, { version: 'v3', command: 'depl buildinst --version v3' })).steps);

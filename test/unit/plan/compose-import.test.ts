@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
 import { appFromCompose, dockerfileApp, renderImportedConfig } from '../../../src/plan/init-config.js';
 import { planAccessory } from '../../../src/plan/services.js';
+import { composeVerdicts } from '../../../src/plan/compose-verdict.js';
 import { ComposeError, deplName, exposedPort, splitWords, translateCompose } from '../../../src/plan/compose-import.js';
 
 const webWorkerRedisPostgres = parse(`
@@ -102,7 +103,7 @@ services:
 secrets:
   db_pass: { file: ./db_pass.txt }
 `));
-    expect(r.services['api-server']).toEqual({ image: 'example/api:1', entrypoint: ['/start.sh'], port: 8080, http: true, health: '/' });
+    expect(r.services['api-server']).toEqual({ image: 'example/api:1', aliases: ['Api_Server'], entrypoint: ['/start.sh'], port: 8080, http: true, health: '/' });
     expect(r.secretImports).toEqual([{ name: 'db_pass', composeName: 'db_pass', from: { file: './db_pass.txt' } }]);
     expect(r.notTranslated).toEqual([
       'services.Api_Server.environment.HOME_DIR: takes its value from the environment of the machine running compose; set it in depl.yaml',
@@ -148,6 +149,20 @@ describe('helpers', () => {
   it('splits a command string as a shell would, without expanding', () => {
     expect(splitWords(`sh -c 'echo "$HOME" done' --flag="a b" x\\ y`)).toEqual(['sh', '-c', 'echo "$HOME" done', '--flag=a b', 'x y']);
     expect(splitWords('bad "quote')).toBeNull();
+  });
+
+  it('keeps a compose name that is not a depl name as an alias, so code that calls my_api:8000 or My_DB still resolves', () => {
+    const imported = translateCompose({
+      services: {
+        my_api: { build: '.', ports: ['8000'] },
+        My_DB: { image: 'postgres:16', volumes: ['pg:/var/lib/postgresql/data'] },
+        web: { image: 'nginx:1.27', ports: ['80'] },
+      },
+    });
+    expect(imported.services['my-api']).toMatchObject({ aliases: ['my_api'], port: 8000 });
+    expect(imported.accessories['my-db']).toMatchObject({ aliases: ['My_DB'] });
+    expect(imported.services.web?.aliases).toBeUndefined();
+    expect(composeVerdicts(['my_api'], imported, [])).toEqual([expect.stringMatching(/named my-api .*reach it as my-api and, as under compose, as my_api/)]);
   });
 
   it('makes compose names depl names, or refuses them', () => {
