@@ -23,6 +23,8 @@ export interface Fault {
   retryAfter?: number;
   /** How many matching requests fail (default 1). */
   times?: number;
+  /** How many matching requests pass before the first fails (default 0): a failure mid-way through a run. */
+  after?: number;
 }
 
 export interface EmulatorBehaviour extends HeatBehaviour {
@@ -173,6 +175,10 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     const at = faults.findIndex((f) => (f.method === undefined || f.method === req.method) && (f.path === undefined || url.pathname.includes(f.path)));
     if (at === -1) return false;
     const fault = faults[at]!;
+    if ((fault.after ?? 0) > 0) {
+      fault.after! -= 1;
+      return false;
+    }
     fault.times = (fault.times ?? 1) - 1;
     if (fault.times <= 0) faults.splice(at, 1);
     requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: fault.kind === 'drop' ? 0 : fault.kind === 'html-503' ? 503 : fault.kind === 'throttle-429' ? 429 : 413, ...via, fault: fault.kind });
