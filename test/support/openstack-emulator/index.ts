@@ -53,6 +53,8 @@ export interface EmulatorOptions {
   behaviour?: EmulatorBehaviour;
   /** Where Designate publishes records (the DNS server a test's ACME server resolves through). */
   dns?: DesignateBackend;
+  /** How long a Designate change stays PENDING before it is published (default 200 ms). */
+  dnsPublishDelayMs?: number;
   /** Key pairs that exist from the start: name -> OpenSSH public key. */
   keypairs?: Record<string, string>;
   /** The project's quotas (unset: DEFAULT_LIMITS); change them later with `emulator.quotas.set`. */
@@ -125,7 +127,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     password: u.password,
   }));
   const requests: RecordedRequest[] = [];
-  const designate = new EmulatedDesignate(projectId, options.dns);
+  const designate = new EmulatedDesignate(projectId, options.dns, options.dnsPublishDelayMs);
   const services = { network: options.services?.network ?? true, volume: options.services?.volume ?? false };
   const quotas: EmulatedQuotas = new EmulatedQuotas(options.quotas ?? {}, options.flavors ?? DEFAULT_FLAVORS, (): StackHoldings => heat.holdings());
   const heat: EmulatedHeat = new EmulatedHeat(options.servers, behaviour, projectId, (name: string): boolean => nova.has(name), (flavor: string): string | undefined => quotas.novaRefusal(flavor));
