@@ -98,6 +98,18 @@ const openstackProvider = z.strictObject({
     rates: z.record(z.string().min(1), z.number().nonnegative('expected SU per hour, 0 or more')).default({}),
   }).default({ rates: {} }),
   /** The allocation's end and the SUs it has left: plan and status show how many days the budget lasts. */
+  /**
+   * The zero-config domain: `domain` is a name in this Designate zone of the project (Nectar gives every project
+   * `<project>.cloud.edu.au.`), and node-up keeps its A records (`<domain>` and `*.<domain>`) pointing at the
+   * cluster's entry address; node-down removes the ones it made. TLS then defaults to DNS-01 on this zone.
+   * `depl init` writes it when it took the domain from Designate (src/plan/domain-records.ts).
+   */
+  dns: z.strictObject({
+    zone: z.string().superRefine((value, ctx) => {
+      const check = value.endsWith('.') ? checkDomainName(value.slice(0, -1)) : { ok: false as const, reason: 'must end with "." (a fully qualified zone name, as Designate writes it)' };
+      if (!check.ok) ctx.addIssue({ code: 'custom', message: `zone "${value}" ${check.reason}` });
+    }),
+  }).optional(),
   allocation: z.strictObject({
     endsOn: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like 2027-06-30').refine((v) => Number.isFinite(Date.parse(`${v}T00:00:00Z`)), 'not a calendar date').optional(),
     suBudget: z.number().nonnegative('expected the SUs left, 0 or more').optional(),
@@ -426,6 +438,10 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['services', AUTOSCALER_SERVICE], message: `"${AUTOSCALER_SERVICE}" is the name of the autoscale controller's service; rename this service` });
     }
     for (const issue of inlineSecrets(cfg.config, ['config'])) ctx.addIssue({ code: 'custom', ...issue });
+    const dnsZone = cfg.provider.type === 'openstack' ? cfg.provider.dns?.zone : undefined;
+    if (dnsZone !== undefined && `${cfg.domain}.` !== dnsZone && !`${cfg.domain}.`.endsWith(`.${dnsZone}`)) {
+      ctx.addIssue({ code: 'custom', path: ['domain'], message: `"${cfg.domain}" is not a name under provider.dns.zone "${dnsZone}": node-up can only keep records of names in that zone (e.g. ${cfg.app}.${dnsZone.slice(0, -1)})` });
+    }
     const tls = cfg.tls;
     if (tls?.mode === 'acme' && tls.challenge === 'dns-01' && cfg.provider.type !== 'openstack' && tls.dnsCloud === undefined) {
       ctx.addIssue({ code: 'custom', path: ['tls', 'dnsCloud'], message: 'dns-01 needs an OpenStack cloud with Designate: use the openstack provider or name a cloud from clouds.yaml here' });

@@ -126,3 +126,23 @@ export function nodesFromOutputs(stack: string, outputs: HeatOutput[] | undefine
     return { name, address };
   });
 }
+
+/** A custom template's optional output naming the one address the app is reached at (a floating IP, a load balancer's VIP). */
+export const ENTRY_ADDRESS_OUTPUT = 'entry_address';
+
+/**
+ * Where the app is reached, for its DNS records: the template's `entry_address` output when it has one (a
+ * floating IP or load balancer in front of the nodes), else the first node's address: the manager, where the
+ * edge runs (src/plan/bootstrap.ts labels it depl.edge).
+ */
+export function entryAddressFromOutputs(stack: string, outputs: HeatOutput[] | undefined): string {
+  const entry = (outputs ?? []).find((o) => o.output_key === ENTRY_ADDRESS_OUTPUT);
+  if (entry !== undefined) {
+    if (entry.output_error) throw new OperationError(`stack ${stack}: output "${ENTRY_ADDRESS_OUTPUT}" failed: ${entry.output_error}`, undefined, 'HEAT_OUTPUT_ERROR');
+    if (typeof entry.output_value !== 'string' || entry.output_value === '') {
+      throw new OperationError(`stack ${stack}: output "${ENTRY_ADDRESS_OUTPUT}" is not an address: ${JSON.stringify(entry.output_value)}`, `A custom template's ${ENTRY_ADDRESS_OUTPUT} must be one address (a string), like get_attr: [floating_ip, floating_ip_address].`, 'HEAT_OUTPUT_INVALID');
+    }
+    return entry.output_value;
+  }
+  return nodesFromOutputs(stack, outputs)[0]!.address;
+}

@@ -9,6 +9,11 @@ export interface InitChoices {
   domain: string;
   provider: 'local' | 'openstack';
   /**
+   * The project's Designate zone the domain is in, when depl keeps its records (the zero-config domain `depl init`
+   * took from Designate); written as provider.dns.zone.
+   */
+  dnsZone?: string;
+  /**
    * Where the example crawler's build context is, as depl.yaml will name it: `.` inside depl's own
    * repository, else depl's package folder (see exampleContext), so the example builds from any folder.
    */
@@ -26,6 +31,9 @@ export function exampleContext(configFolder: string, packageFolder: string, rela
   return rel.startsWith('..') ? packageFolder : rel;
 }
 
+/** The cloud in clouds.yaml the openstack provider's depl.yaml names (and `depl init` asks Designate through). */
+export const INIT_OPENSTACK_CLOUD = 'nectar';
+
 const providers = {
   local: `provider:
   type: local     # each node is a container running sshd and its own dockerd, reached over SSH
@@ -34,7 +42,7 @@ const providers = {
   # image: cloud  # nodes like a fresh Nectar Ubuntu image: ssh.user ubuntu with sudo, Docker installed by node-up`,
   openstack: `provider:
   type: openstack
-  cloud: nectar               # the cloud's name in clouds.yaml (or set OS_CLOUD / OS_* variables)
+  cloud: ${INIT_OPENSTACK_CLOUD}               # the cloud's name in clouds.yaml (or set OS_CLOUD / OS_* variables)
   template: heat/stack.yaml
   nodes: 3
   parameters:
@@ -46,6 +54,19 @@ const providers = {
     # network: my-network       # optional: empty gives Nectar's classic public network`,
 };
 
+/** provider.dns for the zero-config domain: node-up keeps the records, node-down removes them, TLS uses DNS-01. */
+const DNS_SECTION = `
+  dns:
+    # domain: is a name in this Designate zone of the project: node-up points <domain> and *.<domain>
+    # at the cluster (A records), node-down removes the ones it made, and HTTPS certificates are
+    # issued through DNS-01 in this zone. Remove this section to point a domain of your own instead.
+    zone: __DNS_ZONE__`;
+
+function providerText(choices: InitChoices): string {
+  if (choices.provider === 'local') return providers.local;
+  return choices.dnsZone === undefined ? providers.openstack : `${providers.openstack}${DNS_SECTION}`;
+}
+
 /** The placeholders that stand for one value each, with the value each stands for. */
 function scalarPlaceholders(choices: InitChoices): Record<string, string> {
   const context = choices.exampleContext ?? '.';
@@ -55,11 +76,12 @@ function scalarPlaceholders(choices: InitChoices): Record<string, string> {
     __SSH_USER__: choices.provider === 'openstack' ? 'ubuntu' : 'root',
     __CRAWLER_CONTEXT__: context,
     __CRAWLER_DOCKERFILE__: `${context === '.' ? '' : `${context}/`}templates/crawler.Dockerfile`,
+    ...(choices.dnsZone !== undefined ? { __DNS_ZONE__: choices.dnsZone } : {}),
   };
 }
 
 // a function replacement: a value's `$&` or `$'` is text, not a pattern for String.replace
-const withProvider = (template: string, choices: InitChoices) => template.replace('__PROVIDER__', () => providers[choices.provider]);
+const withProvider = (template: string, choices: InitChoices) => template.replace('__PROVIDER__', () => providerText(choices));
 
 /** The template with each value in its place, rendered as a YAML scalar: whatever it holds, it stays that one scalar. */
 export function renderInitConfig(template: string, choices: InitChoices): string {

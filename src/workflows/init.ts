@@ -9,9 +9,10 @@ import { deplIgnoreLines, withDeplIgnores } from '../plan/dockerignore.js';
 import { appNameFrom, ComposeError, envFilePaths, exposedPort, translateCompose, type ComposeImport, type SecretImport } from '../plan/compose-import.js';
 import { composeVerdicts } from '../plan/compose-verdict.js';
 import { checkSecretValue } from '../plan/secrets.js';
-import { appFromCompose, dockerfileApp, exampleContext, intendedImportedDocument, intendedInitDocument, renderImportedConfig, renderInitConfig, type AppDraft, type InitChoices } from '../plan/init-config.js';
+import { appFromCompose, dockerfileApp, exampleContext, INIT_OPENSTACK_CLOUD, intendedImportedDocument, intendedInitDocument, renderImportedConfig, renderInitConfig, type AppDraft, type InitChoices } from '../plan/init-config.js';
 import { renderedDifferences } from '../plan/yaml-render.js';
-import { checkAppName, checkHealthPath } from '../names.js';
+import { checkAppName, checkDomainName, checkHealthPath } from '../names.js';
+import { proposeDomain, zoneHolding } from '../plan/domain-records.js';
 import { packagePath, packageRoot } from '../util/paths.js';
 import { visible } from '../util/terminal-text.js';
 
@@ -21,7 +22,10 @@ export const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yam
 export interface InitRequest extends Omit<InitChoices, 'app' | 'domain'> {
   /** --app; absent: the compose file's name:, else the folder's name (asked on a terminal), or crawler for the example. */
   app?: string;
-  /** --domain; absent: <app>.localhost. */
+  /**
+   * --domain; absent: for the openstack provider `<app>.<the project's zone>` from Designate (the zero-config
+   * domain, asked to confirm on a terminal), else <app>.localhost.
+   */
   domain?: string;
   /** Where compose secrets' `environment:` values are read (default: this process's environment). */
   env?: NodeJS.ProcessEnv;
@@ -56,6 +60,8 @@ export interface InitResult {
   notTranslated: string[];
   /** The .dockerignore files depl's lines were added to (created when missing). */
   dockerignores: string[];
+  /** The zero-config domain: the Designate zone depl keeps the domain's records in, and how it was chosen. */
+  dns?: { zone: string; note: string };
 }
 
 type Source = { kind: 'compose' | 'dockerfile'; file: string } | { kind: 'example' };
@@ -74,9 +80,11 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   let intended: Record<string, unknown>;
   let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile' | 'dockerignores' | 'importedSecrets'>;
   let secretValues: SecretValueSource[] = [];
+  let dns: ChosenDomain;
   if (source.kind === 'example') {
     const app = req.app ?? 'crawler';
-    const choices = { ...req, app, domain: req.domain ?? `${app}.localhost`, exampleContext: exampleContext(folder, packageRoot, path.relative) };
+    dns = await chooseDomain(req, app, folder);
+    const choices = { ...req, app, domain: dns.domain, dnsZone: dns.zone, exampleContext: exampleContext(folder, packageRoot, path.relative) };
     text = renderInitConfig(template, choices);
     intended = intendedInitDocument(template, choices);
     const config = parseConfig(text, req.file);
@@ -96,7 +104,8 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
       draft = dockerfileApp({ dockerfile: relative, ...(await portAndHealth(req, source.file)) });
     }
     const app = await appName(req, composeName, folder);
-    const choices = { ...req, app, domain: req.domain ?? `${app}.localhost` };
+    dns = await chooseDomain(req, app, folder);
+    const choices = { ...req, app, domain: dns.domain, dnsZone: dns.zone };
     text = renderImportedConfig(template, choices, draft, relative);
     intended = intendedImportedDocument(template, choices, draft);
     result = { app, domain: choices.domain, source: relative, services: Object.keys(draft.services), accessories: Object.keys(draft.accessories), secrets: draft.secrets, notTranslated: draft.notTranslated, verdicts };
@@ -125,7 +134,62 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   return {
     file: req.file, ...result, notTranslated: [...result.notTranslated, ...imported.notes], importedSecrets: imported.names,
     generatedSecrets, secretsFile: secretsFilePath(folder), dockerignores,
+    ...(dns.zone !== undefined && dns.note !== undefined ? { dns: { zone: dns.zone, note: dns.note } } : {}),
   };
+}
+
+interface ChosenDomain {
+  domain: string;
+  /** Set when depl keeps the domain's records in this Designate zone (provider.dns.zone). */
+  zone?: string;
+  note?: string;
+}
+
+/**
+ * The domain: --domain as given; for the openstack provider without one, `<app>.<zone>` in the project's
+ * Designate zone (src/plan/domain-records.ts proposeDomain), confirmed on a terminal and taken with a note
+ * without one; `<app>.localhost` for the local provider. Designate is asked through the cloud depl.yaml will name.
+ */
+async function chooseDomain(req: InitRequest, app: string, folder: string): Promise<ChosenDomain> {
+  if (req.domain !== undefined) return { domain: req.domain };
+  if (req.provider !== 'openstack') return { domain: `${app}.localhost` };
+  let zones: string[];
+  let projectName: string | undefined;
+  try {
+    const [{ openstackSession }, { DesignateClient }] = await Promise.all([import('../apply/providers/openstack.js'), import('../apply/openstack/designate.js')]);
+    const session = await openstackSession({ root: folder }, { cloud: INIT_OPENSTACK_CLOUD }, { interactive: req.ask !== undefined, ...(req.env ? { env: req.env } : {}) });
+    zones = (await new DesignateClient(session).zones()).map((z) => z.name);
+    projectName = await session.projectName();
+  } catch (error) {
+    if (!(error instanceof UserError || error instanceof OperationError)) throw error;
+    throw new UserError(
+      `depl init could not ask Designate for the project's DNS zone (to propose a domain): ${error.message}`,
+      `${error.hint ? `${error.hint} ` : ''}Or pass --domain with a name you point at the cluster yourself.`,
+      'INIT_DOMAIN_ZONE',
+      { cause: error },
+    );
+  }
+  const proposal = proposeDomain({ app, zones: zones.map((name) => ({ id: name, name })), ...(projectName !== undefined ? { projectName } : {}) });
+  if (proposal.kind === 'no-zone') {
+    throw new UserError(`depl init cannot propose a domain: ${proposal.why}`, 'Pass --domain with a name you point at the cluster yourself, or ask your cloud\'s support for the project\'s DNS zone.', 'INIT_DOMAIN_ZONE');
+  }
+  const explain = 'node-up points it and *.<it> at the cluster, node-down removes those records, HTTPS uses DNS-01 in the zone';
+  if (req.ask !== undefined) {
+    const offered = proposal.kind === 'proposed' ? proposal.domain : `${app}.${proposal.zones[0]!.slice(0, -1)}`;
+    const message = proposal.kind === 'proposed'
+      ? `Domain (${proposal.why}${proposal.others.length > 0 ? `; others: ${proposal.others.join(', ')}` : ''}; in it, ${explain})`
+      : `Domain (${proposal.why}; a name in one of them is kept by depl: ${explain})`;
+    const answer = (await req.ask({ message, default: offered, validate: (v) => { const c = checkDomainName(v); return c.ok ? true : `the domain ${c.reason}`; } })).replace(/\.$/, '');
+    const zone = zoneHolding(answer, zones);
+    return zone === undefined
+      ? { domain: answer }
+      : { domain: answer, zone, note: `${answer} is in the project's Designate zone ${zone}: ${explain}.` };
+  }
+  if (proposal.kind === 'ambiguous') {
+    throw new UserError(`depl init cannot choose a domain: ${proposal.why}`, `Pass --domain ${app}.<zone> with one of them (depl then keeps its records there), or a name of your own.`, 'INIT_DOMAIN_ZONE');
+  }
+  const others = proposal.others.length > 0 ? ` (also in the project: ${proposal.others.join(', ')}; pass --domain to use one of those)` : '';
+  return { domain: proposal.domain, zone: proposal.zone, note: `domain ${proposal.domain}: ${proposal.why}${others}; ${explain}. Pass --domain to use a name of your own.` };
 }
 
 interface SecretValueSource extends SecretImport {

@@ -6,10 +6,13 @@ import type { Logger } from '../util/log.js';
 import { tlsSettings } from '../plan/tls/certificates.js';
 import { renewerServiceName } from '../plan/tls/renewal.js';
 import { providerFor } from './cluster.js';
+import { designateFor, managedDomain, planDomainRemoval, removeDomainRecords } from './domain.js';
 
 export interface NodeDownPlan {
   /** Node names that will go (from the provider, and the inventory for nodes it no longer lists). */
   nodes: { name: string; address: string }[];
+  /** The DNS records depl made for the zero-config domain (provider.dns), which go first. */
+  records: string[];
 }
 
 /** What node-down would remove, without changing anything: for the confirmation question. */
@@ -19,7 +22,9 @@ export async function planNodeDown(loaded: LoadedConfig, log: Logger, interactiv
   const inventory = await readInventory(loaded);
   const nodes = [...listed];
   for (const node of inventory?.nodes ?? []) if (!nodes.some((n) => n.address === node.address)) nodes.push(node);
-  return { nodes };
+  const managed = managedDomain(loaded.config);
+  const records = managed === undefined ? undefined : await planDomainRemoval(await designateFor(loaded, { interactive }), managed);
+  return { nodes, records: records?.plan.steps.map((s) => `${s.name} ${s.type} ${s.records.join(',')}`) ?? [] };
 }
 
 /**
@@ -43,12 +48,17 @@ async function stopRenewalTask(loaded: LoadedConfig, log: Logger): Promise<void>
 }
 
 /**
- * Removes the nodes with their network and volumes (or the Heat stack), forgets their host keys (their
- * addresses will belong to new machines) and deletes the inventory files node-up wrote.
+ * Removes the DNS records node-up made (provider.dns), then the nodes with their network and volumes (or the
+ * Heat stack), forgets their host keys (their addresses will belong to new machines) and deletes the inventory
+ * files node-up wrote.
  */
 export async function nodeDown(loaded: LoadedConfig, log: Logger, interactive?: boolean): Promise<NodeDownPlan> {
   const plan = await planNodeDown(loaded, log, interactive);
   await stopRenewalTask(loaded, log);
+  // the records go before the addresses they point at: a released floating IP may soon be someone else's, and a
+  // name still pointing there would send the app's users to them. A failure stops here; the next run retries.
+  const managed = managedDomain(loaded.config);
+  if (managed !== undefined) await removeDomainRecords(await designateFor(loaded, { interactive }), managed, log);
   const provider = await providerFor(loaded, log, { interactive });
   await provider.down(log);
   const knownHosts = new KnownHosts(knownHostsPath(loaded));

@@ -8,6 +8,9 @@ import { planShrink, type SwarmPlan } from '../plan/swarm-plan.js';
 import type { Logger } from '../util/log.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { readSwarmFacts, swarmPlanOrRefuse } from './node-up-swarm.js';
+import type { DomainRecordPlan } from '../plan/domain-records.js';
+import { designateFor, managedDomain, planDomain } from './domain.js';
+import type { Provider } from '../apply/providers/types.js';
 
 /**
  * What `depl node-up` would change, without changing anything: the provider's own dry run (Heat's
@@ -16,9 +19,26 @@ import { readSwarmFacts, swarmPlanOrRefuse } from './node-up-swarm.js';
 export async function planNodeUp(loaded: LoadedConfig, log: Logger, options: { nodes?: number; interactive?: boolean } = {}): Promise<ProvisionPlan> {
   const count = options.nodes ?? loaded.config.provider.nodes;
   const provider = await providerFor(loaded, log, { interactive: options.interactive });
-  if (provider.plan) return provider.plan(count, log);
-  const existing = await provider.list(log);
-  return compareNodes(existing.map((n) => n.name), count);
+  const dns = await domainPlan(loaded, provider, options.interactive);
+  const plan = provider.plan ? await provider.plan(count, log) : compareNodes((await provider.list(log)).map((n) => n.name), count);
+  if (dns === undefined) return plan;
+  return { ...plan, lines: [...plan.lines, ...dnsLines(dns)], resources: { ...plan.resources, dns: dns.steps.map((s) => s.describe) } };
+}
+
+/** The zero-config domain's record plan (provider.dns), from the zone as it is and the entry address if the stack exists. */
+async function domainPlan(loaded: LoadedConfig, provider: Provider, interactive: boolean | undefined): Promise<DomainRecordPlan | undefined> {
+  const managed = managedDomain(loaded.config);
+  if (managed === undefined) return undefined;
+  const designate = await designateFor(loaded, { interactive });
+  return (await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null)).plan;
+}
+
+function dnsLines(plan: DomainRecordPlan): string[] {
+  return [
+    'DNS records (provider.dns):',
+    ...plan.steps.map((s) => `  + ${s.describe}`),
+    ...plan.notes.map((n) => `  = ${n}`),
+  ];
 }
 
 function compareNodes(names: string[], count: number): ProvisionPlan {
@@ -35,6 +55,8 @@ export interface NodeUpDryRun {
   shrink: SwarmPlan;
   /** The swarm part, planned from what the nodes that exist report (nodes still to be made count as new). */
   swarm: SwarmPlan;
+  /** The zero-config domain's records (provider.dns), from the zone as it is now. */
+  dns?: DomainRecordPlan;
 }
 
 const NOT_IN_SWARM: SwarmInfo = { state: 'inactive', nodeId: '', nodeAddr: '', isManager: false, clusterId: '', managerAddrs: [], hostname: '' };
@@ -49,6 +71,7 @@ export async function dryRunNodeUp(loaded: LoadedConfig, log: Logger, options: {
   const { config } = loaded;
   const provider = await providerFor(loaded, log, { interactive: options.interactive });
   const existing = await provider.list(log);
+  const dns = await domainPlan(loaded, provider, options.interactive);
   const provision = provider.plan ? await provider.plan(count, log) : compareNodes(existing.map((n) => n.name), count);
   const previous = await readInventory(loaded);
   const pool = await sshPoolFor(loaded, log, 10_000);
@@ -91,7 +114,7 @@ export async function dryRunNodeUp(loaded: LoadedConfig, log: Logger, options: {
     if ('refuse' in encryption) notes.push(`node-up would refuse: ${encryption.refuse}`);
     else if (encryption.note) notes.push(encryption.note);
     const plan = swarmPlanOrRefuse({ ...facts, encrypted });
-    return { provision, shrink, swarm: { ...plan, notes: [...notes, ...plan.notes] } };
+    return { provision, shrink, swarm: { ...plan, notes: [...notes, ...plan.notes] }, ...(dns ? { dns } : {}) };
   } finally {
     await pool.closeAll();
   }

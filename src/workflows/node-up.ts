@@ -17,6 +17,7 @@ import { projectPaths } from './adapter-slices.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
+import { designateFor, ensureDomainRecords, managedDomain, planDomain } from './domain.js';
 
 export interface NodeUpOptions {
   /** Grow or shrink to this many nodes; default: provider.nodes in depl.yaml. */
@@ -44,6 +45,8 @@ export interface NodeUpResult {
   changes: string[];
   /** What the operator should know about the cluster (an unencrypted network, and why). */
   notes: string[];
+  /** The zero-config domain (provider.dns): the names node-up keeps pointing at the entry address. */
+  dns?: { domain: string; zone: string; address: string };
   seconds: number;
 }
 
@@ -72,6 +75,11 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
   const change = (line: string) => { changes.push(line); log.step(line); };
   if (config.bootstrap === 'ansible') await requireAnsiblePlaybook();
   const provider = await providerFor(loaded, log, { interactive: options.interactive });
+  // the zero-config domain's zone and records are checked before anything is made: a missing zone or someone
+  // else's record at the domain is refused (exit 2) with nothing changed
+  const managed = managedDomain(config);
+  const designate = managed === undefined ? undefined : await designateFor(loaded, { interactive: options.interactive });
+  if (managed !== undefined && designate !== undefined) await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null);
   const pool = await sshPoolFor(loaded, log, SSH_WAIT_MS);
   try {
     const previous = await readInventory(loaded);
@@ -107,7 +115,14 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       return { name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', availability: row?.availability ?? '?', state: row?.status ?? '?' };
     });
     for (const row of rows) log.step(`${row.name}: ${row.state}, ${row.role}, ${row.availability.toLowerCase()}`);
-    return { nodes: rows, network: network.name, encrypted: network.encrypted, changes, notes, seconds: (Date.now() - started) / 1000 };
+    let dns: NodeUpResult['dns'];
+    if (managed !== undefined && designate !== undefined) {
+      const address = (await provider.entryAddress?.()) ?? provisioned[0]!.address;
+      const records = await ensureDomainRecords(designate, managed, address, log);
+      for (const step of records.steps) changes.push(`DNS: ${step.describe}`);
+      dns = { domain: managed.domain, zone: managed.zone, address };
+    }
+    return { nodes: rows, network: network.name, encrypted: network.encrypted, changes, notes, ...(dns ? { dns } : {}), seconds: (Date.now() - started) / 1000 };
   } finally {
     await pool.closeAll();
   }

@@ -37,6 +37,8 @@ describe('depl node-up through the OpenStack provider', () => {
   const stack = `nodes-${randomBytes(2).toString('hex')}`;
   const password = `pw-${randomBytes(12).toString('hex')}`;
   const serverIndex = new Map<string, number>();
+  const zone = 'myproject.cloud.edu.au.';
+  const domain = 'crawler.myproject.cloud.edu.au';
   let launcher: LocalLauncher;
   let emulator: OpenStackEmulator;
   let dir: string;
@@ -67,6 +69,8 @@ describe('depl node-up through the OpenStack provider', () => {
       users: [{ name: 'operator', domain: 'Default', password }],
       behaviour: { stepDelayMs: 100 },
     });
+    // the project's own zone, as Nectar makes one for every project: the zero-config domain lives in it
+    emulator.designate.addZone(zone);
     await writeFile(path.join(dir, 'clouds.yaml'), stringify({
       clouds: {
         emu: {
@@ -81,8 +85,8 @@ describe('depl node-up through the OpenStack provider', () => {
     }));
     await writeFile(configFile(), stringify({
       app: 'crawler',
-      domain: 'crawler.localhost',
-      provider: { type: 'openstack', cloud: 'emu', stack, nodes: 3, parameters: { flavor: 'm3.small' }, timeoutMinutes: 10 },
+      domain,
+      provider: { type: 'openstack', cloud: 'emu', stack, nodes: 3, parameters: { flavor: 'm3.small' }, timeoutMinutes: 10, dns: { zone } },
       // emulated nodes take root; Nectar's Ubuntu images want ssh.user: ubuntu
       ssh: { user: 'root', key: '.depl/id_ed25519' },
       services: { api: { image: 'crawler:1', port: 8000, http: true } },
@@ -135,6 +139,10 @@ describe('depl node-up through the OpenStack provider', () => {
     expect(emulator.stacks()).toMatchObject([{ name: stack, status: 'CREATE_COMPLETE' }]);
     expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stacks'))).toHaveLength(1);
     expect(await swarmNodes()).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
+    // the zero-config domain: both names point at the manager (where the edge runs), published in the project's zone
+    const manager = result.nodes[0]!.address;
+    expect(JSON.parse(run.stdout)).toMatchObject({ dns: { domain, zone, address: manager } });
+    expect([emulator.designate.records(`${domain}.`, 'A'), emulator.designate.records(`*.${domain}.`, 'A')]).toEqual([[manager], [manager]]);
   });
 
   it('re-run with 4 nodes updates the same stack in place and joins the fourth node', async () => {
@@ -173,5 +181,9 @@ describe('depl node-up through the OpenStack provider', () => {
     expect(emulator.tokensIssued()).toBe(tokens + 1);
     expect(emulator.stacks()).toEqual([]);
     expect(await launcher.list()).toEqual([]);
+    // the records depl made went first
+    expect(run.stdout).toContain('and 2 DNS records');
+    await emulator.designate.settle();
+    expect([emulator.designate.records(`${domain}.`, 'A'), emulator.designate.records(`*.${domain}.`, 'A')]).toEqual([[], []]);
   });
 });

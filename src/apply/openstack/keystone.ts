@@ -26,6 +26,7 @@ interface Token {
   expiresAt: number;
   catalog: CatalogService[];
   projectId?: string;
+  projectName?: string;
 }
 
 export interface KeystoneOptions {
@@ -64,6 +65,11 @@ export class KeystoneSession {
 
   async projectId(): Promise<string | undefined> {
     return (await this.valid()).projectId;
+  }
+
+  /** The token's project name (Nectar names each project's DNS zone after it). */
+  async projectName(): Promise<string | undefined> {
+    return (await this.valid()).projectName;
   }
 
   /** Forget the token (after a 401 from a service: it was revoked or expired early). */
@@ -148,14 +154,14 @@ export class KeystoneSession {
     const value = header(response, 'x-subject-token');
     if (!value) throw new OperationError(`Keystone at ${base} answered without an X-Subject-Token header`, undefined, 'OPENSTACK_PROTOCOL');
     registerSecret(value);
-    const body = response.body as { token?: { expires_at?: string; issued_at?: string; catalog?: CatalogService[]; project?: { id?: string } } };
+    const body = response.body as { token?: { expires_at?: string; issued_at?: string; catalog?: CatalogService[]; project?: { id?: string; name?: string } } };
     const expiresAt = Date.parse(body.token?.expires_at ?? '');
     if (!Number.isFinite(expiresAt)) throw new OperationError('Keystone answered with a token without a valid expires_at', undefined, 'OPENSTACK_PROTOCOL');
     const issuedAt = Date.parse(body.token?.issued_at ?? '');
     const now = this.now();
     const life = expiresAt - (Number.isFinite(issuedAt) ? issuedAt : now);
     const margin = Math.min(this.options.renewMarginMs ?? 5 * 60_000, Math.max(0, life / 4));
-    return { value, expiresAt, renewAt: expiresAt - margin, catalog: body.token?.catalog ?? [], projectId: body.token?.project?.id };
+    return { value, expiresAt, renewAt: expiresAt - margin, catalog: body.token?.catalog ?? [], projectId: body.token?.project?.id, projectName: body.token?.project?.name };
   }
 
   /** The v3 base URL: the auth URL itself when it names v3, else found through Keystone's version document. */

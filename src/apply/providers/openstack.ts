@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { resolveCloudCredentials } from '../../config/clouds.js';
 import { OperationError, UserError } from '../../errors.js';
 import type { OpenStackProviderConfig } from '../../config/schema.js';
-import { nodesFromOutputs, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
+import { entryAddressFromOutputs, nodesFromOutputs, stackParameters, stackUpToDate, wantsManagedKey } from '../../plan/heat.js';
 import type { Logger } from '../../util/log.js';
 import { HeatClient, trustRefusal, type HeatStack, type StackInput, type StackRef } from '../openstack/heat.js';
 import { dispatcherFor, OpenStackApiError } from '../openstack/http.js';
@@ -232,6 +232,14 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
     },
 
     allocation: currentAllocation,
+
+    async entryAddress(): Promise<string | undefined> {
+      const ref = await heat.find(name);
+      if (ref === undefined) return undefined;
+      const stack = await heat.show(ref);
+      if (stack.stack_status.startsWith('DELETE_')) return undefined;
+      return entryAddressFromOutputs(name, stack.outputs);
+    },
 
     async list(listLog: Logger): Promise<ProvisionedNode[]> {
       const ref = await heat.find(name);

@@ -27,6 +27,8 @@ export interface Provider {
   plan?(count: number, log: Logger): Promise<ProvisionPlan>;
   /** OpenStack: the allocation as the cluster is now (quota use, SU cost); undefined when there is no stack. */
   allocation?(): Promise<{ lines: string[] } | undefined>;
+  /** OpenStack: the one address the app is reached at (the stack's entry_address output, else the manager's); undefined without a stack. */
+  entryAddress?(): Promise<string | undefined>;
 }
 
 /** A provider's answer to "what would node-up do?"; `lines` are for people, the rest for --json. */

@@ -34,6 +34,7 @@ export default async function init(ctx: CommandContext, opts: InitOptions): Prom
 
   // the notes quote the Compose file's keys and values: each is shown as one line, control characters escaped
   const lines = [`Wrote ${visible(result.file)} for app ${result.app} at ${result.domain} from ${visible(result.source)} (provider: ${opts.provider}).`];
+  if (result.dns !== undefined) lines.push(`  note: ${result.dns.note}`);
   lines.push(`  services: ${result.services.join(', ')}`);
   if (result.accessories.length > 0) lines.push(`  accessories: ${result.accessories.join(', ')}`);
   if (result.notTranslated.length > 0) lines.push('  not translated (also listed in the file):', ...result.notTranslated.map((l) => `    - ${visible(l)}`));

@@ -8,7 +8,8 @@ export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
   if (!ctx.globals.yes) {
     const plan = await planNodeDown(loaded, ctx.log, ctx.interactive);
-    const what = plan.nodes.length > 0 ? plan.nodes.map((n) => `${n.name} (${n.address})`).join(', ') : 'no nodes (only leftovers)';
+    const nodes = plan.nodes.length > 0 ? plan.nodes.map((n) => `${n.name} (${n.address})`).join(', ') : 'no nodes (only leftovers)';
+    const what = plan.records.length > 0 ? `${nodes} and the DNS records ${plan.records.join('; ')}` : nodes;
     if (!ctx.interactive) {
       throw new UserError(`node-down would remove ${what}, with the swarm and its data`, 'Pass --yes to confirm.', 'CONFIRMATION_NEEDED');
     }
@@ -19,5 +20,6 @@ export default async function command(ctx: CommandContext): Promise<void> {
     }
   }
   const result = await nodeDown(loaded, ctx.log, ctx.interactive);
-  ctx.result({ removed: result.nodes }, `Removed ${result.nodes.length} node${result.nodes.length === 1 ? '' : 's'}.`);
+  const records = result.records.length > 0 ? ` and ${result.records.length} DNS record${result.records.length === 1 ? '' : 's'}` : '';
+  ctx.result({ removed: result.nodes, records: result.records }, `Removed ${result.nodes.length} node${result.nodes.length === 1 ? '' : 's'}${records}.`);
 }

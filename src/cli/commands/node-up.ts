@@ -13,7 +13,12 @@ export default async function command(ctx: CommandContext, opts: NodeUpOptions):
     const { renderPlanText } = await import('../../plan/change-plan.js');
     const plan = await dryRunNodeUp(loaded, ctx.log, { nodes: opts.nodes, interactive: ctx.interactive });
     // the same plans node-up applies (src/plan/swarm-plan.ts), as read from the nodes now
-    ctx.result(plan, [...plan.provision.lines, ...(plan.shrink.steps.length > 0 ? [renderPlanText(plan.shrink).trimEnd()] : []), renderPlanText(plan.swarm).trimEnd()].join('\n'));
+    ctx.result(plan, [
+      ...plan.provision.lines,
+      ...(plan.shrink.steps.length > 0 ? [renderPlanText(plan.shrink).trimEnd()] : []),
+      renderPlanText(plan.swarm).trimEnd(),
+      ...(plan.dns ? [renderPlanText(plan.dns).trimEnd()] : []),
+    ].join('\n'));
     return;
   }
   if (opts.plan) {
@@ -29,5 +34,6 @@ export default async function command(ctx: CommandContext, opts: NodeUpOptions):
     ? `Cluster already as asked: nothing changed (${result.seconds.toFixed(1)} s).`
     : `Cluster ready: ${result.changes.length} change${result.changes.length === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s.`;
   const notes = result.notes.map((n) => `\nnote: ${n}`).join('');
-  ctx.result(result, `${formatNodeTable(result.nodes)}\n\n${summary} Overlay network: ${result.network} (${result.encrypted ? 'encrypted' : 'not encrypted'}).${notes}`);
+  const dns = result.dns ? `\nDNS: ${result.dns.domain} and *.${result.dns.domain} point at ${result.dns.address} (Designate zone ${result.dns.zone}).` : '';
+  ctx.result(result, `${formatNodeTable(result.nodes)}\n\n${summary} Overlay network: ${result.network} (${result.encrypted ? 'encrypted' : 'not encrypted'}).${dns}${notes}`);
 }

@@ -18,11 +18,15 @@ export const ACME_DIRECTORIES = {
 export const RENEW_BEFORE_DAYS = 30;
 const DAY_MS = 86_400_000;
 
-/** `tls:` as configured, or its default: off for the local provider, ACME with Let's Encrypt for a cloud. */
+/**
+ * `tls:` as configured, or its default: off for the local provider, ACME with Let's Encrypt for a cloud, through
+ * DNS-01 on the project's zone when depl keeps the domain's records there (provider.dns: one wildcard certificate
+ * for every version, answered in the zone node-up already writes to, so nothing more is configured).
+ */
 export function tlsSettings(config: Pick<DeplConfig, 'provider' | 'tls'>): TlsConfig {
   if (config.tls !== undefined) return config.tls;
   if (config.provider.type === 'local') return { mode: 'off' };
-  return { mode: 'acme', directory: 'letsencrypt', challenge: 'http-01' };
+  return { mode: 'acme', directory: 'letsencrypt', challenge: config.provider.dns !== undefined ? 'dns-01' : 'http-01' };
 }
 
 export function directoryUrl(directory: string): string {

@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Reply } from './http.js';
 
 /**
- * The Designate v2 subset DNS-01 uses: zones (list, create, show) and their recordsets (list with
- * name/type filters, create, show, update, delete). As on a real cloud, changes are accepted with 202
+ * The Designate v2 subset depl uses (DNS-01's TXT records, the zero-config domain's A records): zones (list with
+ * a name filter, create, show) and their recordsets (list with name/type filters, create, show, update, delete),
+ * lists paged as Designate pages them (20 by default, `links.next`), a name filter's `*` a wildcard, 409 on a
+ * second recordset of one name and type, 400 on a name outside the zone or without its trailing dot, and
+ * Designate's error body ({code, type, message, request_id}). As on a real cloud, changes are accepted with 202
  * and status PENDING, and become ACTIVE once "published" to the name servers; here publishing calls
  * `publish` (the tests point it at pebble-challtestsrv, the DNS that Pebble validates through).
  */
@@ -33,6 +36,7 @@ interface RecordSetRow {
   type: string;
   records: string[];
   ttl: number | null;
+  description: string | null;
   status: 'PENDING' | 'ACTIVE';
   action: 'CREATE' | 'UPDATE' | 'DELETE' | 'NONE';
   project_id: string;
@@ -45,6 +49,51 @@ const TYPES = new Set(['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'NS', 'CAA', 'P
 
 export function designateError(status: number, type: string, message: string): Reply {
   return { status, body: { code: status, type, message, request_id: `req-${randomUUID()}` } };
+}
+
+/** Designate's schema refusal (InvalidObject): one message, and the failing attribute in `errors`. */
+function schemaError(path: string, message: string): Reply {
+  const reply = designateError(400, 'invalid_object', 'Provided object does not match schema');
+  return { ...reply, body: { ...(reply.body as object), errors: { errors: [{ path: [path], message, validator: 'format' }] } } };
+}
+
+/** Designate's list limits: 20 items a page unless asked, at most 1000. */
+const DEFAULT_LIMIT = 20;
+const MAX_LIMIT = 1000;
+
+/**
+ * A name filter as Designate's storage applies it: `*` becomes SQL's `%` (any run of characters), and once a
+ * filter has one, `_` matches any single character too (it is LIKE's); without one the match is exact.
+ */
+function nameFilter(filter: string | null): (name: string) => boolean {
+  if (filter === null) return () => true;
+  if (!filter.includes('*')) return (name) => name === filter;
+  const pattern = filter.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/_/g, '.');
+  const re = new RegExp(`^${pattern}$`, 'i');
+  return (name) => re.test(name);
+}
+
+/** One page of `items` (created order, as Designate sorts by default) after `marker`, with the next page's link. */
+function page<T extends { id: string }>(items: T[], query: URLSearchParams, self: string): { items: T[]; links: { self: string; next?: string } } | Reply {
+  const limitText = query.get('limit');
+  const limit = limitText === null ? DEFAULT_LIMIT : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) return designateError(400, 'invalid_limit', `limit must be an integer between 1 and ${MAX_LIMIT}`);
+  const marker = query.get('marker');
+  let start = 0;
+  if (marker !== null) {
+    const at = items.findIndex((i) => i.id === marker);
+    if (at === -1) return designateError(400, 'marker_not_found', 'Marker not found');
+    start = at + 1;
+  }
+  const slice = items.slice(start, start + limit);
+  const links: { self: string; next?: string } = { self };
+  if (start + limit < items.length && slice.length > 0) {
+    const next = new URLSearchParams(query);
+    next.set('limit', String(limit));
+    next.set('marker', slice[slice.length - 1]!.id);
+    links.next = `${self.split('?')[0]}?${next.toString()}`;
+  }
+  return { items: slice, links };
 }
 
 export class EmulatedDesignate {
@@ -111,9 +160,11 @@ export class EmulatedDesignate {
   }
 
   private listZones(query: URLSearchParams, base: string): Reply {
-    const name = query.get('name');
-    const zones = [...this.zones.values()].filter((z) => name === null || z.name === fqdn(name));
-    return { status: 200, body: { zones: zones.map((z) => this.zoneView(z, base)), links: { self: `${base}/v2/zones` }, metadata: { total_count: zones.length } } };
+    const matches = nameFilter(query.get('name'));
+    const zones = [...this.zones.values()].filter((z) => matches(z.name));
+    const shown = page(zones, query, `${base}/v2/zones`);
+    if ('status' in shown) return shown;
+    return { status: 200, body: { zones: shown.items.map((z) => this.zoneView(z, base)), links: shown.links, metadata: { total_count: zones.length } } };
   }
 
   private createZone(body: unknown, base: string): Reply {
@@ -126,19 +177,23 @@ export class EmulatedDesignate {
   }
 
   private listRecordSets(zone: ZoneRow, query: URLSearchParams, base: string): Reply {
-    const name = query.get('name');
+    const matches = nameFilter(query.get('name'));
     const type = query.get('type');
-    const sets = [...this.recordsets.values()].filter((r) => r.zone_id === zone.id && (name === null || r.name === name) && (type === null || r.type === type));
-    return { status: 200, body: { recordsets: sets.map((r) => this.rsView(r, base)), links: { self: `${base}/v2/zones/${zone.id}/recordsets` }, metadata: { total_count: sets.length } } };
+    const sets = [...this.recordsets.values()].filter((r) => r.zone_id === zone.id && matches(r.name) && (type === null || r.type === type));
+    const shown = page(sets, query, `${base}/v2/zones/${zone.id}/recordsets`);
+    if ('status' in shown) return shown;
+    return { status: 200, body: { recordsets: shown.items.map((r) => this.rsView(r, base)), links: shown.links, metadata: { total_count: sets.length } } };
   }
 
   private createRecordSet(zone: ZoneRow, body: unknown, base: string): Reply {
-    const b = body as { name?: unknown; type?: unknown; records?: unknown; ttl?: unknown } | undefined;
+    const b = body as { name?: unknown; type?: unknown; records?: unknown; ttl?: unknown; description?: unknown } | undefined;
     if (typeof b?.name !== 'string' || typeof b.type !== 'string' || !Array.isArray(b.records)) {
       return designateError(400, 'invalid_object', "Provided object does not match schema 'recordset': 'name', 'type' and 'records' are required");
     }
     if (!TYPES.has(b.type)) return designateError(400, 'invalid_object', `Provided object does not match schema 'recordset': '${b.type}' is not one of the supported types`);
-    if (!b.name.endsWith('.')) return designateError(400, 'invalid_object', 'RecordSet name must be a fully qualified domain name ending in "."');
+    if (!b.name.endsWith('.')) return schemaError('name', `Domain ${b.name} does not end with a dot`);
+    const description = this.invalidDescription(b.description);
+    if (typeof description !== 'string' && description !== null) return description;
     if (b.name !== zone.name && !b.name.endsWith(`.${zone.name}`)) return designateError(400, 'invalid_recordset_location', 'RecordSet is not contained within it\'s parent zone');
     const invalid = this.invalidRecords(b.type, b.records);
     if (invalid) return invalid;
@@ -146,7 +201,7 @@ export class EmulatedDesignate {
     const now = new Date().toISOString();
     const rs: RecordSetRow = {
       id: randomUUID(), zone_id: zone.id, zone_name: zone.name, name: b.name, type: b.type, records: b.records as string[],
-      ttl: typeof b.ttl === 'number' ? b.ttl : null, status: 'PENDING', action: 'CREATE', project_id: this.projectId, created_at: now, updated_at: null, version: 1,
+      ttl: typeof b.ttl === 'number' ? b.ttl : null, description, status: 'PENDING', action: 'CREATE', project_id: this.projectId, created_at: now, updated_at: null, version: 1,
     };
     this.recordsets.set(rs.id, rs);
     this.schedule(rs.name, rs.type, rs);
@@ -154,7 +209,12 @@ export class EmulatedDesignate {
   }
 
   private updateRecordSet(rs: RecordSetRow, body: unknown, base: string): Reply {
-    const b = body as { records?: unknown; ttl?: unknown } | undefined;
+    const b = body as { records?: unknown; ttl?: unknown; description?: unknown } | undefined;
+    if (b?.description !== undefined) {
+      const description = this.invalidDescription(b.description);
+      if (typeof description !== 'string' && description !== null) return description;
+      rs.description = description;
+    }
     if (b?.records !== undefined) {
       if (!Array.isArray(b.records)) return designateError(400, 'invalid_object', "'records' must be an array");
       const invalid = this.invalidRecords(rs.type, b.records);
@@ -170,9 +230,18 @@ export class EmulatedDesignate {
     return { status: 202, body: this.rsView(rs, base) };
   }
 
+  /** A recordset's description: a string of at most 160 characters, or null; a refusal otherwise. */
+  private invalidDescription(value: unknown): string | null | Reply {
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string' || value.length > 160) return schemaError('description', 'description must be a string of at most 160 characters');
+    return value;
+  }
+
   private invalidRecords(type: string, records: unknown[]): Reply | undefined {
     for (const record of records) {
       if (typeof record !== 'string' || record.length === 0) return designateError(400, 'invalid_object', 'records must be non-empty strings');
+      // Designate's A data is a dotted-quad IPv4 address, leading zeros refused
+      if (type === 'A' && !/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(record)) return schemaError('records', `${record} is not an IPv4 address`);
       // Designate's TXT rule: at most 255 characters per string, no unescaped trailing backslash
       if (type === 'TXT' && (record.length > 255 + 2 || /(^|[^\\])\\$/.test(record))) return designateError(400, 'invalid_object', `Provided object does not match schema 'recordset': invalid TXT record ${record.slice(0, 40)}`);
     }

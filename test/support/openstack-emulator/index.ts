@@ -23,6 +23,8 @@ export interface Fault {
   retryAfter?: number;
   /** How many matching requests fail (default 1). */
   times?: number;
+  /** How many matching requests pass before the first fails (default 0): a failure mid-way through a run. */
+  after?: number;
 }
 
 export interface EmulatorBehaviour extends HeatBehaviour {
@@ -51,6 +53,8 @@ export interface EmulatorOptions {
   behaviour?: EmulatorBehaviour;
   /** Where Designate publishes records (the DNS server a test's ACME server resolves through). */
   dns?: DesignateBackend;
+  /** How long a Designate change stays PENDING before it is published (default 200 ms). */
+  dnsPublishDelayMs?: number;
   /** Key pairs that exist from the start: name -> OpenSSH public key. */
   keypairs?: Record<string, string>;
   /** The project's quotas (unset: DEFAULT_LIMITS); change them later with `emulator.quotas.set`. */
@@ -123,7 +127,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     password: u.password,
   }));
   const requests: RecordedRequest[] = [];
-  const designate = new EmulatedDesignate(projectId, options.dns);
+  const designate = new EmulatedDesignate(projectId, options.dns, options.dnsPublishDelayMs);
   const services = { network: options.services?.network ?? true, volume: options.services?.volume ?? false };
   const quotas: EmulatedQuotas = new EmulatedQuotas(options.quotas ?? {}, options.flavors ?? DEFAULT_FLAVORS, (): StackHoldings => heat.holdings());
   const heat: EmulatedHeat = new EmulatedHeat(options.servers, behaviour, projectId, (name: string): boolean => nova.has(name), (flavor: string): string | undefined => quotas.novaRefusal(flavor));
@@ -173,6 +177,10 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     const at = faults.findIndex((f) => (f.method === undefined || f.method === req.method) && (f.path === undefined || url.pathname.includes(f.path)));
     if (at === -1) return false;
     const fault = faults[at]!;
+    if ((fault.after ?? 0) > 0) {
+      fault.after! -= 1;
+      return false;
+    }
     fault.times = (fault.times ?? 1) - 1;
     if (fault.times <= 0) faults.splice(at, 1);
     requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: fault.kind === 'drop' ? 0 : fault.kind === 'html-503' ? 503 : fault.kind === 'throttle-429' ? 429 : 413, ...via, fault: fault.kind });
