@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -10,9 +10,11 @@ import { WARCParser, type WARCRecord } from 'warcio';
 import yauzl from 'yauzl';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
+import { CrawlerClient } from '../../crawler/src/client.js';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type PageRecord } from '../../crawler/src/jobs.js';
 import { crawlerKeys } from '../../crawler/src/keys.js';
+import { exportJobArchive } from '../../src/workflows/crawl-export.js';
 import { startInProcessWorker, waitForJob } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { png, sha256Of } from '../support/synthetic-images.js';
@@ -143,10 +145,17 @@ describe('the crawler as an archiving, polite client', () => {
     expect(sorted).toHaveLength(6);
     expect(sorted.at(-1)! - sorted[0]!).toBeGreaterThan(5 * 200 - 40);
 
-    const response = await request(`${apiOrigin}/v1/jobs/${id}/archive.wacz`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    expect(response.statusCode).toBe(200);
-    expect(response.headers['content-type']).toBe('application/wacz+zip');
-    const wacz = Buffer.from(await response.body.arrayBuffer());
+    // what depl crawl export does: the WACZ through the client, into a file, its size and SHA-256 checked
+    const head = await request(`${apiOrigin}/v1/jobs/${id}/archive.wacz`, { method: 'HEAD', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(head.headers['content-type']).toBe('application/wacz+zip');
+    await head.body.dump();
+    const crawlerClient = new CrawlerClient({ baseUrl: apiOrigin, token: TOKEN });
+    const out = await mkdtemp(path.join(tmpdir(), 'crawler-export-'));
+    cleanups.push(() => rm(out, { recursive: true, force: true }));
+    const exported = await exportJobArchive(crawlerClient, apiOrigin, id, path.join(out, 'crawl.wacz'), () => undefined);
+    const wacz = await readFile(exported.file);
+    expect(exported).toMatchObject({ bytes: wacz.length, sha256: sha256(wacz), records: 11, pages: 2 });
+    expect(await readdir(out)).toEqual(['crawl.wacz']);
     const entries = await unzip(wacz);
     expect([...entries.keys()].sort()).toEqual(['archive/data.warc.gz', 'datapackage-digest.json', 'datapackage.json', 'indexes/index.cdx', 'pages/pages.jsonl']);
     expect(entries.get('archive/data.warc.gz')!.stored).toBe(true);
@@ -219,9 +228,8 @@ describe('the crawler as an archiving, polite client', () => {
     // a job that did not ask for an archive has none to export
     const plain = await store.create({ urls: [`${site.origin}/a.html`], maxDepth: 0, maxPages: 1, scope: 'host' });
     await waitForJob(store, plain.id, 30_000);
-    const refused = await request(`${apiOrigin}/v1/jobs/${plain.id}/archive.wacz`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    expect(refused.statusCode).toBe(409);
-    expect(((await refused.body.json()) as { error: { code: string } }).error.code).toBe('not_archived');
+    await expect(exportJobArchive(crawlerClient, apiOrigin, plain.id, path.join(out, 'plain.wacz'), () => undefined)).rejects.toMatchObject({ code: 'CRAWL_NOT_ARCHIVED', exitCode: 2 });
+    expect(await readdir(out)).toEqual(['crawl.wacz']);
   });
 
   it('keeps at most hostConcurrency requests in flight to one host across workers', async () => {
