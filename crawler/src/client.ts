@@ -72,9 +72,19 @@ export class CrawlerClient {
 
   /** The bytes of one stored content, as a stream (the caller reads it to the end or destroys it). */
   async fileStream(id: string, sha256: string): Promise<{ body: Readable; bytes: number }> {
-    const url = this.urlOf(`/v1/jobs/${encodeURIComponent(id)}/files/${sha256}`);
+    return this.streamOf(`/v1/jobs/${encodeURIComponent(id)}/files/${sha256}`);
+  }
+
+  /** An archive job's WACZ (WARC records, pages, CDXJ index, datapackage with hashes and provenance), as a stream. */
+  async waczStream(id: string): Promise<{ body: Readable; bytes: number; records: number; pages: number }> {
+    const { body, bytes, headers } = await this.streamOf(`/v1/jobs/${encodeURIComponent(id)}/archive.wacz`, 120_000);
+    return { body, bytes, records: Number(headers['x-wacz-records'] ?? 0), pages: Number(headers['x-wacz-pages'] ?? 0) };
+  }
+
+  private async streamOf(path: string, headersTimeoutMs = this.options.timeoutMs ?? 15_000): Promise<{ body: Readable; bytes: number; headers: Record<string, string | string[] | undefined> }> {
+    const url = this.urlOf(path);
     const response = await request(url, {
-      method: 'GET', headers: this.headers('*/*'), headersTimeout: this.options.timeoutMs ?? 15_000, bodyTimeout: this.options.timeoutMs ?? 15_000,
+      method: 'GET', headers: this.headers('*/*'), headersTimeout: headersTimeoutMs, bodyTimeout: this.options.timeoutMs ?? 15_000,
       ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
     });
     if (response.statusCode !== 200) {
@@ -87,7 +97,7 @@ export class CrawlerClient {
       }
       throw new CrawlerApiError(response.statusCode, error.code ?? 'error', error.message ?? `HTTP ${response.statusCode}`);
     }
-    return { body: response.body, bytes: Number(response.headers['content-length'] ?? 0) };
+    return { body: response.body, bytes: Number(response.headers['content-length'] ?? 0), headers: response.headers };
   }
 
   async allPages(id: string): Promise<PageRecord[]> {

@@ -44,6 +44,11 @@ const workerSchema = z.strictObject({
    * retryBaseMs and its Retry-After, doubled on every such answer up to this, shrunk by a fifth on every normal one.
    */
   maxHostBackoffMs: z.number().int().min(0).default(600_000),
+  /**
+   * Requests in flight to one host at once, across all workers (0: no cap). A task whose host is at the cap
+   * waits in the delayed set, holding no fetch slot, until a request to that host ends.
+   */
+  hostConcurrency: z.number().int().min(0).max(1024).default(0),
   userAgent: z.string().min(1).default('depl-crawler/0.1 (+https://github.com/depl)'),
   /** On SIGTERM, in-flight pages get this long to finish; the rest are handed back. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { JobRequest } from './core/job-request.js';
 import type { ImageKind } from './core/extract.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from './core/job-request.js';
@@ -8,7 +8,7 @@ import type { LinkScope } from './core/scope.js';
 import type { OptOut } from './core/robots-directives.js';
 import { CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
-import { CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_SLOT, PENALISE_HOST, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
+import { CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_ENTER, HOST_SLOT, PENALISE_HOST, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
 
 export { IMAGE_TASK_DEPTH, MAX_PAGES_PER_IMAGE };
 
@@ -54,6 +54,44 @@ export interface JobDocument {
   counts: JobCounts;
   /** True once a link was not admitted because the job already had maxPages pages. */
   maxPagesReached: boolean;
+  /** Who crawled, with what and how: absent on jobs created before provenance was recorded. */
+  provenance?: JobProvenance;
+}
+
+/**
+ * What a citation of the crawl needs beside its data: the crawler's version and image, the user agent it sent,
+ * and (read with robotsDecisions) what each host's robots.txt said. Settings, start and end are the job
+ * document's request, createdAt and finishedAt.
+ */
+export interface JobProvenance {
+  crawlerVersion: string;
+  imageDigest: string;
+  userAgent: string;
+}
+
+/** The robots.txt decision the job's workers took for one origin (the first time they asked it). */
+export interface RobotsDecision {
+  origin: string;
+  robotsUrl: string;
+  /** found: its rules applied; absent: it answered 4xx, so everything was allowed. */
+  robotsTxt: 'found' | 'absent';
+  crawlDelaySeconds: number | null;
+  checkedAt: string;
+}
+
+/** One answer an archive job kept: the request and response as sent and received, the body in the blob store. */
+export interface Capture {
+  kind: 'page' | 'image';
+  /** The URL asked for; `url` below is the one that answered (after redirects). */
+  requested: string;
+  url: string;
+  date: string;
+  requestHeaders: Array<[string, string]>;
+  status: number;
+  statusText: string;
+  responseHeaders: Array<[string, string]>;
+  /** The body's SHA-256 and place in the blob store, absent when it had none. */
+  body?: { sha256: string; bytes: number; location: string; truncated: boolean };
 }
 
 /** Per-job link filters and seeds beyond the start URLs. */
@@ -64,6 +102,8 @@ export interface JobOptions {
   fetchImages: boolean;
   maxImageBytes: number;
   imageTypes: ImageType[];
+  /** Keep what was fetched (captures) for a WARC/WACZ export. */
+  archive: boolean;
 }
 
 export interface JobMeta {
@@ -95,6 +135,8 @@ export interface PageRecord {
   /** The encoding the page was decoded with (WHATWG encoding sniffing). */
   encoding?: string;
   truncated?: boolean;
+  /** Why the page was taken for a rate-limit or block page (outcome blocked, after every try gave one). */
+  blockPage?: string;
   /** The site's opt-outs for this page (X-Robots-Tag, robots meta) this crawler honoured. */
   optOuts?: OptOut[];
   /** Images found on the page and left out of the results because of those opt-outs. */
@@ -195,6 +237,7 @@ const scripts = {
   penaliseHost: new LuaScript(PENALISE_HOST),
   easeHost: new LuaScript(EASE_HOST),
   cancel: new LuaScript(CANCEL_JOB),
+  hostEnter: new LuaScript(HOST_ENTER),
   completeImage: new LuaScript(COMPLETE_IMAGE),
 };
 
@@ -217,13 +260,14 @@ export class JobStore {
     }
   }
 
-  async create(request: Omit<JobRequest, keyof JobOptions> & Partial<JobOptions>): Promise<JobDocument> {
+  async create(request: Omit<JobRequest, keyof JobOptions> & Partial<JobOptions>, provenance?: JobProvenance): Promise<JobDocument> {
     await this.ensureGroup();
     const id = randomUUID();
     const k = this.keys;
     await scripts.create.run(this.redis, [k.job(id), k.seen(id), k.tasks],
       [id, request.maxDepth, request.maxPages, request.scope, JSON.stringify(request.urls), this.jobTtlSeconds,
         JSON.stringify(withDefaults(request)), ...request.urls]);
+    if (provenance !== undefined) await this.redis.hset(k.job(id), 'provenance', JSON.stringify(provenance));
     const doc = await this.get(id);
     if (doc === null) throw new Error(`job ${id} vanished right after it was created`);
     return doc;
@@ -385,6 +429,53 @@ export class JobStore {
     return Number(await scripts.easeHost.run(this.redis, [this.keys.hostPenalty(hostname)], [baseMs]));
   }
 
+  // ---- per-host concurrency, captures and robots decisions (archive and provenance) ----
+
+  /** Takes one of a host's `cap` in-flight places (HOST_ENTER) under `lease`; false when the host is full. */
+  async enterHost(hostname: string, cap: number, lease: string, leaseMs: number): Promise<boolean> {
+    return Number(await scripts.hostEnter.run(this.redis, [this.keys.hostInflight(hostname)], [cap, lease, leaseMs])) === 1;
+  }
+
+  async leaveHost(hostname: string, lease: string): Promise<void> {
+    await this.redis.zrem(this.keys.hostInflight(hostname), lease);
+  }
+
+  /** Requests to a host in flight now (leases not expired). */
+  async hostInflight(hostname: string): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return this.redis.zcount(this.keys.hostInflight(hostname), Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + 1, '+inf');
+  }
+
+  /**
+   * Keeps one capture of an archive job. Written before the task's completion, so a finished job has all of
+   * its captures; a redelivered task may add a second capture of a URL (the export keeps the first). The
+   * list outlives the job's other keys by a day, whatever the order of their expiry.
+   */
+  async recordCapture(id: string, capture: Capture): Promise<void> {
+    await this.keepWithJob(this.keys.captures(id), (multi, key) => multi.rpush(key, JSON.stringify(capture)));
+  }
+
+  async captures(id: string, offset: number, limit: number): Promise<{ total: number; items: Capture[] }> {
+    return this.page<Capture>(this.keys.captures(id), offset, limit);
+  }
+
+  /** Records an origin's robots.txt decision the first time a worker of the job takes it (HSETNX). */
+  async recordRobotsDecision(id: string, decision: RobotsDecision): Promise<void> {
+    await this.keepWithJob(this.keys.robotsDecisions(id), (multi, key) => multi.hsetnx(key, decision.origin, JSON.stringify(decision)));
+  }
+
+  async robotsDecisions(id: string): Promise<RobotsDecision[]> {
+    const values = await this.redis.hvals(this.keys.robotsDecisions(id));
+    return values.map((v) => JSON.parse(v) as RobotsDecision).sort((a, b) => a.origin.localeCompare(b.origin));
+  }
+
+  /** One write to a key of the job's that its completion scripts do not expire: it expires a day after the job's. */
+  private async keepWithJob(key: string, write: (multi: ChainableCommander, key: string) => ChainableCommander): Promise<void> {
+    const multi = write(this.redis.multi(), key);
+    if (this.jobTtlSeconds > 0) multi.expire(key, this.jobTtlSeconds + 24 * 3600);
+    await multi.exec();
+  }
+
   /** Counts one more takeover of a URL's task from a silent worker; returns the total. */
   async countTakeover(task: PageTask): Promise<number> {
     return this.redis.hincrby(this.keys.takeovers(task.job), task.url, 1);
@@ -420,6 +511,7 @@ function documentFrom(hash: Record<string, string>): JobDocument {
       imagesStored: num('imagesStored'), imageFiles: num('imageFiles'), imagesNotStored: num('imagesNotStored'),
     },
     maxPagesReached: hash.maxPagesReached === '1',
+    ...(hash.provenance ? { provenance: JSON.parse(hash.provenance) as JobProvenance } : {}),
   };
 }
 
@@ -432,5 +524,6 @@ function withDefaults(parsed: Partial<JobOptions>): JobOptions {
   return {
     include: parsed.include ?? [], exclude: parsed.exclude ?? [], useSitemaps: parsed.useSitemaps ?? false,
     fetchImages: parsed.fetchImages ?? false, maxImageBytes: parsed.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES, imageTypes: parsed.imageTypes ?? [...IMAGE_TYPES],
+    archive: parsed.archive ?? false,
   };
 }

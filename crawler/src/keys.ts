@@ -39,6 +39,12 @@ export interface CrawlerKeys {
   host(hostname: string): string;
   /** A host's back-off after 429/503 answers, in ms (see PENALISE_HOST). */
   hostPenalty(hostname: string): string;
+  /** Requests in flight to a host, across workers: a sorted set of leases scored by their expiry (HOST_ENTER). */
+  hostInflight(hostname: string): string;
+  /** archive jobs: what was fetched, one JSON capture (request and response metadata, body location) per entry. */
+  captures(id: string): string;
+  /** Provenance: origin -> JSON of the robots.txt decision the job's workers took for it (ROBOTS_DECISION). */
+  robotsDecisions(id: string): string;
 }
 
 export function crawlerKeys(prefix: string): CrawlerKeys {
@@ -62,6 +68,9 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
     robotsBytes: `${prefix}robots-bytes`,
     host: (hostname) => `${prefix}host:${hostname}`,
     hostPenalty: (hostname) => `${prefix}host-penalty:${hostname}`,
+    hostInflight: (hostname) => `${prefix}host-inflight:${hostname}`,
+    captures: (id) => `${job(id)}:captures`,
+    robotsDecisions: (id) => `${job(id)}:robots`,
   };
 }
 

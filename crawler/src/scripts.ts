@@ -321,6 +321,18 @@ end
 redis.call('SET', KEYS[1], eased, 'PX', 3600000)
 return eased`;
 
+/**
+ * Per-host concurrency: a request to a host takes a lease in the host's in-flight set when fewer than ARGV[1]
+ * are held there, across all workers. Leases expire (ARGV[3] ms), so a worker killed mid-request does not hold
+ * its place for ever. KEYS: the host's in-flight set. ARGV: cap, lease id, leaseMs. Returns 1 (entered) or 0.
+ */
+export const HOST_ENTER = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 60000)
+return 1`;
+
 /** Cancels a running job. KEYS: job. Returns the previous status, or false when there is no such job. */
 export const CANCEL_JOB = `${NOW}
 local status = redis.call('HGET', KEYS[1], 'status')

@@ -197,6 +197,7 @@ export function buildProgram(run: Runner): Command {
     .option('--max-pages <n>', 'stop after this many pages', positiveInt, 100)
     .option('--include <pattern>', 'follow only links matching one of these (repeatable): a glob (* within a path segment, ** across, ? one character) or /regex/flags', collect, [])
     .option('--exclude <pattern>', 'never follow links matching this (repeatable): a glob or /regex/flags', collect, [])
+    .option('--archive', 'keep every page and image answer, for depl crawl export --format wacz')
     .option('--wait', 'show progress and end with the summary')
     .option('--timeout <duration>', 'with --wait: give up waiting after this long (e.g. 90s, 10m); the job keeps running')
     .option('--api <url>', 'crawler API base URL (default: the live version through the edge)')
@@ -230,6 +231,15 @@ export function buildProgram(run: Runner): Command {
     .option('--insecure', 'allow sending the API token over plain http to a non-loopback address')
     .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
     .action((job, opts) => run(() => import('./commands/crawl-download.js'), job, opts));
+  crawl.command('export')
+    .description('write an archive job\'s WACZ: WARC records of every page and image fetched, pages.jsonl, a CDXJ index, datapackage.json with hashes and provenance')
+    .argument('<job>', 'job id (a job submitted with --archive)')
+    .addOption(new Option('--format <format>', 'archive format').choices(['wacz']).default('wacz'))
+    .option('--out <file>', 'where to write it (default: ./crawl-<job>.wacz)')
+    .option('--api <url>', 'crawler API base URL')
+    .option('--insecure', 'allow sending the API token over plain http to a non-loopback address')
+    .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
+    .action((job, opts) => run(() => import('./commands/crawl-export.js'), job, opts));
 
   for (const sub of [program, lock, secrets, tls, crawl]) sub.exitOverride();
   return program;

@@ -11,7 +11,7 @@ import { serviceName, versionHost, versionNetworkName } from './names.js';
 import type { ServiceSummary } from './releases.js';
 import { planRelease, type InstalledVersion, type ReleaseRequest, type ReleaseState } from './release-state.js';
 import {
-  accessorySecretsLabel, accessoryStartOrder, configDocument, LABELS, parseVolume, planAccessory, planVersionServices, projectFileDocument, type ProjectFile, type ProjectFileRef,
+  accessorySecretsLabel, accessoryStartOrder, configDocument, LABELS, parseVolume, RELEASE_ENV, planAccessory, planVersionServices, projectFileDocument, type ProjectFile, type ProjectFileRef,
   type ConfigDocument, type ServiceSpec, type SwarmSecretRef,
 } from './services.js';
 
@@ -459,7 +459,10 @@ export function resolveSpec(
       ContainerSpec: {
         ...resolveMounts(spec.Name, container, made),
         ...(step.autoscalerImage ? { Image: made.autoscalerImage! } : {}),
-        ...(imageId !== undefined ? { Labels: { ...container.Labels, [LABELS.imageId]: imageId } } : {}),
+        ...(imageId !== undefined ? {
+          Labels: { ...container.Labels, [LABELS.imageId]: imageId },
+          Env: [...(container.Env ?? []).filter((e) => !e.startsWith(`${RELEASE_ENV.imageId}=`)), `${RELEASE_ENV.imageId}=${imageId}`],
+        } : {}),
       },
     },
   };

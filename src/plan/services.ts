@@ -19,6 +19,9 @@ export const CONFIG_PATH = '/run/depl/config.json';
 export const CONFIG_URL = `file://${CONFIG_PATH}`;
 export const CONFIG_ENV = { DEPL_CONFIG_FILE: CONFIG_PATH, DEPL_CONFIG_URL: CONFIG_URL } as const;
 
+/** What a version's tasks are told about their release: its version id and the id of the image they run. */
+export const RELEASE_ENV = { version: 'DEPL_VERSION', imageId: 'DEPL_IMAGE_ID' } as const;
+
 /**
  * The container's arguments: depl.yaml's `command:` as written (it replaces the image's CMD, the ENTRYPOINT
  * stays), plus `--config <url>` when the service asks for it. Neither: no arguments, so the image's CMD runs.
@@ -321,7 +324,9 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
           Image: image,
           ...containerOptions(svc),
           ...(args !== undefined ? { Args: args } : {}),
-          Env: serviceEnv(svc.env),
+          // the release a task belongs to, for what it records about itself (the crawler's provenance); its
+          // image id is added once the build made it (resolveSpec in install-plan)
+          Env: serviceEnv({ [RELEASE_ENV.version]: version, ...svc.env }),
           Labels: {
             [LABELS.app]: config.app, [LABELS.version]: version, [LABELS.service]: name,
             ...(input.imageIds?.[name] !== undefined ? { [LABELS.imageId]: input.imageIds[name] } : {}),

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -14,6 +15,8 @@ import { AuthFailureLimiter, tokenGuard } from './auth.js';
 import { apiTokenProblem } from '../core/secret.js';
 import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { writeWacz } from '../archive/wacz.js';
+import { deploymentProvenance, softwareName } from '../provenance.js';
 
 /**
  * The crawler's HTTP API as a plain request handler, so tests run it in-process and server.ts only listens.
@@ -27,6 +30,8 @@ export interface ApiDeps {
   /** Made by apiConnection(): no offline queue, a command timeout, so Redis trouble is a fast 503. */
   redis: Redis;
   log: { error(message: string): void };
+  /** Where the deployment's facts for provenance are read (DEPL_VERSION, DEPL_IMAGE_ID); process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface CrawlerApi {
@@ -45,6 +50,7 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
   const { config, redis } = deps;
   const store = new JobStore(redis, config.keyPrefix, { jobTtlSeconds: config.jobTtlSeconds });
   const blobs = new BlobStore(config.images.storePath);
+  const provenance = deploymentProvenance(deps.env ?? process.env, config.worker.userAgent);
   const metrics = new ApiMetrics();
   const problem = apiTokenProblem(config.apiToken);
   if (problem !== null) throw new Error(`refusing to start: ${problem}`);
@@ -76,7 +82,7 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         const input = parseSubmission(req.headers['content-type'], body);
         const parsed = parseJobRequest(input, { maxPages: config.api.maxPagesLimit, maxImageBytes: config.images.maxImageBytes });
         if (!parsed.ok) throw new HttpError(400, 'invalid_request', 'the job request is invalid', parsed.errors);
-        const job = await store.create(parsed.value);
+        const job = await store.create(parsed.value, provenance);
         sendJson(res, 201, job, { location: `/v1/jobs/${job.id}` });
       },
     },
@@ -149,6 +155,27 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
           return;
         }
         await pipeline(opened.stream, res);
+      },
+    },
+    {
+      // an archive job's WARC records, pages, CDXJ index and provenance as one WACZ file, once the job has ended
+      method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/archive\.wacz$/, name: '/v1/jobs/:id/archive.wacz',
+      run: async (req, res, [id]) => {
+        unlessPublic(publicAccess.jobReads, req);
+        const job = await jobOr404(id!);
+        if (!job.request.archive) throw new HttpError(409, 'not_archived', `job ${job.id} did not keep what it fetched: submit the crawl with archive: true (depl crawl submit --archive)`);
+        if (job.status === 'running') throw new HttpError(409, 'job_running', `job ${job.id} is still running: export it once it is done (or cancelled)`);
+        const wacz = await writeWacz({ job, store, blobs, software: softwareName(job.provenance) });
+        try {
+          res.writeHead(200, {
+            'content-type': 'application/wacz+zip', 'content-length': wacz.bytes,
+            'content-disposition': `attachment; filename="crawl-${job.id}.wacz"`, 'x-wacz-records': String(wacz.records), 'x-wacz-pages': String(wacz.pages),
+          });
+          if (req.method === 'HEAD') res.end();
+          else await pipeline(createReadStream(wacz.file), res);
+        } finally {
+          await wacz.dispose();
+        }
       },
     },
     { method: 'GET', pattern: /^\/healthz$/, name: '/healthz', run: async (_req, res) => sendJson(res, 200, { status: 'ok' }) },

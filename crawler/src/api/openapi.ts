@@ -28,6 +28,7 @@ export const openApiDocument = {
           fetchImages: { type: 'boolean', default: false, description: 'download each image once (same address, robots and politeness rules as pages); type and size read from the bytes, SHA-256, one stored file per content' },
           maxImageBytes: { type: 'integer', minimum: 1, default: 5242880, description: 'larger images are recorded as too-large, not stored; at most the service\'s images.maxImageBytes' },
           imageTypes: { type: 'array', items: { type: 'string', enum: ['png', 'jpeg', 'gif', 'webp', 'svg', 'avif', 'bmp', 'ico'] }, description: 'types (sniffed from the bytes) that are stored; default all' },
+          archive: { type: 'boolean', default: false, description: 'keep every page and image answer (headers and body) for GET /v1/jobs/{id}/archive.wacz' },
         },
       },
       Job: {
@@ -41,6 +42,7 @@ export const openApiDocument = {
           request: { $ref: '#/components/schemas/JobRequest' },
           counts: { type: 'object', properties: Object.fromEntries(['queued', 'pending', 'fetched', 'failed', 'robots', 'blocked', 'cancelled', 'images', 'dataImages', 'capped', 'imagesStored', 'imageFiles', 'imagesNotStored'].map((k) => [k, { type: 'integer' }])) },
           maxPagesReached: { type: 'boolean' },
+          provenance: { type: 'object', description: 'the crawler release and image id the deployment gave its services (DEPL_VERSION, DEPL_IMAGE_ID; else "unknown") and the user agent', properties: { crawlerVersion: { type: 'string' }, imageDigest: { type: 'string' }, userAgent: { type: 'string' } } },
         },
       },
       Image: { type: 'object', properties: { url: { type: 'string' }, page: { type: 'string' }, alt: { type: 'string' }, kind: { type: 'string', enum: ['img', 'srcset', 'picture', 'og', 'icon', 'lazy', 'css', 'svg', 'poster', 'input'] } } },
@@ -53,7 +55,8 @@ export const openApiDocument = {
           linksDropped: { type: 'integer', description: 'distinct links left out by the per-page cap' }, imagesDropped: { type: 'integer' },
           linksUnchecked: { type: 'integer', description: 'links the include/exclude patterns could not check (over 2,048 characters, or the page\'s matching budget spent); not followed' },
           truncated: { type: 'boolean' }, error: { type: 'string' },
-          optOuts: { type: 'array', items: { type: 'string', enum: ['noindex', 'nofollow', 'noimageindex', 'noai', 'noimageai'] }, description: 'the site\'s opt-outs for this page (X-Robots-Tag, <meta name="robots">) that were honoured: nofollow leaves its links unfollowed, the others leave its images out of the results' },
+          blockPage: { type: 'string', description: 'outcome blocked: why every try gave a rate-limit or block page (Cloudflare challenge, captcha, access denied, HTTP 429)' },
+          optOuts: { type: 'array', items: { type: 'string', enum: ['noindex', 'nofollow', 'noimageindex', 'noai', 'noimageai', 'noarchive'] }, description: 'the site\'s opt-outs for this page (X-Robots-Tag, <meta name="robots">) that were honoured: nofollow leaves its links unfollowed, noarchive keeps it out of an archive job\'s WACZ, the others leave its images out of the results' },
           imagesWithheld: { type: 'integer', description: 'images found on the page and left out because of its opt-outs' },
         },
       },
@@ -84,6 +87,12 @@ export const openApiDocument = {
     },
     '/v1/jobs/{id}/files/{sha256}': {
       get: { summary: 'The bytes of one stored content (SVG served sandboxed)', parameters: [jobId, { name: 'sha256', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }], responses: { '200': { description: 'the image' }, ...errors(404, 410, 503) } },
+    },
+    '/v1/jobs/{id}/archive.wacz': {
+      get: {
+        summary: 'archive jobs, once ended: a WACZ 1.1.1 of every page and image fetched (WARC/1.1 request and response records, CDXJ index, pages.jsonl, datapackage.json with SHA-256 and size of every file and the job\'s provenance)',
+        parameters: [jobId], responses: { '200': { description: 'application/wacz+zip; X-WACZ-Records and X-WACZ-Pages count what it holds' }, ...errors(404, 409, 503) },
+      },
     },
     '/v1/jobs/{id}/pages': {
       get: { summary: 'Pages visited and their outcome', parameters: [jobId, ...paging], responses: { '200': { description: 'a page of pages' }, ...errors(400, 404, 503) } },

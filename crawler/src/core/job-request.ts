@@ -39,6 +39,8 @@ export const jobRequestSchema = z.strictObject({
   maxImageBytes: z.number().int().min(1).default(DEFAULT_MAX_IMAGE_BYTES),
   /** Types (sniffed from the bytes) that are stored; others are recorded as skipped. */
   imageTypes: z.array(z.enum(IMAGE_TYPES)).min(1).default([...IMAGE_TYPES]),
+  /** Keep every page and image answer as fetched (headers and body), for `depl crawl export --format wacz`. */
+  archive: z.boolean().default(false),
 }).superRefine((request, ctx) => {
   const count = request.include.length + request.exclude.length;
   if (count > MAX_PATTERNS) {
@@ -60,6 +62,7 @@ export interface JobRequest {
   fetchImages: boolean;
   maxImageBytes: number;
   imageTypes: ImageType[];
+  archive: boolean;
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: string[] };
@@ -69,14 +72,14 @@ export function parseJobRequest(input: unknown, limits: { maxPages: number; maxI
   if (!result.success) {
     return { ok: false, errors: result.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`) };
   }
-  const { urls, maxDepth, maxPages, sameHost, scope, include, exclude, useSitemaps, fetchImages, imageTypes } = result.data;
+  const { urls, maxDepth, maxPages, sameHost, scope, include, exclude, useSitemaps, fetchImages, imageTypes, archive } = result.data;
   if (maxPages > limits.maxPages) return { ok: false, errors: [`maxPages: expected at most ${limits.maxPages} (this service's limit)`] };
   const asked = (input as { maxImageBytes?: unknown }).maxImageBytes;
   if (typeof asked === 'number' && asked > limits.maxImageBytes) return { ok: false, errors: [`maxImageBytes: expected at most ${limits.maxImageBytes} (this service's limit)`] };
   const maxImageBytes = Math.min(result.data.maxImageBytes, limits.maxImageBytes);
   const canonical = [...new Set(urls.map((u) => canonicalUrl(u)).filter((u): u is string => u !== null))];
   return { ok: true, value: { urls: canonical, maxDepth, maxPages, scope: scope ?? (sameHost === false ? 'any' : 'host'), include, exclude, useSitemaps,
-    fetchImages, maxImageBytes, imageTypes: [...new Set(imageTypes)] } };
+    fetchImages, maxImageBytes, imageTypes: [...new Set(imageTypes)], archive } };
 }
 
 /** The seed's plain-text form: one URL per line; blank lines and # comments are ignored. */

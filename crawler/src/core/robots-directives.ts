@@ -5,12 +5,12 @@
  * use to keep their content out of datasets. What each opt-out changes in a crawl is decided in the worker.
  */
 
-export const OPT_OUTS = ['noindex', 'nofollow', 'noimageindex', 'noai', 'noimageai'] as const;
+export const OPT_OUTS = ['noindex', 'nofollow', 'noimageindex', 'noai', 'noimageai', 'noarchive'] as const;
 export type OptOut = (typeof OPT_OUTS)[number];
 
 /** Rules that may carry a `:` of their own, so a name before a colon is not taken for a user agent. */
 const RULES_WITH_VALUES = new Set(['unavailable_after', 'max-snippet', 'max-image-preview', 'max-video-preview']);
-const ALL_RULES = new Set<string>([...OPT_OUTS, 'none', 'all', 'nosnippet', 'indexifembedded', 'notranslate', 'noarchive', 'nocache', ...RULES_WITH_VALUES]);
+const ALL_RULES = new Set<string>([...OPT_OUTS, 'none', 'all', 'nosnippet', 'indexifembedded', 'notranslate', 'nocache', ...RULES_WITH_VALUES]);
 
 /** The token a site names this crawler by: the user agent's first product name, lower-cased (`depl-crawler`). */
 export function productToken(userAgent: string): string {
@@ -70,7 +70,12 @@ export function mergeOptOuts(...lists: ReadonlyArray<readonly OptOut[]>): OptOut
   return OPT_OUTS.filter((rule) => found.has(rule));
 }
 
-/** Any of these keeps a page's images (or an image file) out of the crawl's results. */
+/** Any of these keeps a page's images (or an image file) out of the crawl's results (nofollow and noarchive do not). */
 export function keepsImagesOut(optOuts: readonly OptOut[]): boolean {
-  return optOuts.some((rule) => rule !== 'nofollow');
+  return optOuts.some((rule) => rule !== 'nofollow' && rule !== 'noarchive');
+}
+
+/** noarchive keeps a page or file out of an archive job's WARC records (it is still crawled and listed). */
+export function keepsOutOfArchive(optOuts: readonly OptOut[]): boolean {
+  return optOuts.includes('noarchive');
 }

@@ -4,16 +4,18 @@ import type { Redis } from 'ioredis';
 import { BlobStore } from '../blob-store.js';
 import { createAddressPolicy } from '../core/address-policy.js';
 import { IMAGE_EXTENSIONS, readImageFacts } from '../core/image-type.js';
-import { keepsImagesOut, type OptOut } from '../core/robots-directives.js';
+import { classifyBlockPage } from '../core/block-page.js';
+import { ALLOW_ALL, robotsUrlFor, type RobotsRules } from '../core/robots.js';
+import { keepsImagesOut, keepsOutOfArchive, type OptOut } from '../core/robots-directives.js';
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
 import { pageMatchBudget, urlFilter, type LinkFilter, type MatchBudget } from '../core/url-patterns.js';
 import type { ServiceConfig } from '../config.js';
-import { isImageTask, JobStore, taskFromFields, type ImageFetchRecord, type ImageFile, type JobMeta, type PageRecord, type PageResult, type PageTask } from '../jobs.js';
+import { isImageTask, JobStore, taskFromFields, type Capture, type ImageFetchRecord, type ImageFile, type JobMeta, type PageRecord, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { RobotsCache } from './robots-cache.js';
 import { sitemapUrls } from './sitemaps.js';
-import { createSafeAgent, isBlocked, isRobotsDisallowed, RobotsDisallowedError, SafeFetcher } from './safe-fetch.js';
+import { createSafeAgent, isBlocked, isRobotsDisallowed, RobotsDisallowedError, SafeFetcher, type Exchange } from './safe-fetch.js';
 
 export interface WorkerLog {
   info(message: string): void;
@@ -41,6 +43,8 @@ interface Held {
 
 /** Waits above this are not slept through: the task goes back as a delayed task. */
 const MAX_INLINE_HOST_WAIT_MS = 2000;
+/** A task whose host has hostConcurrency requests in flight is looked at again this much later. */
+const HOST_FULL_RETRY_MS = 100;
 /** Tasks taken over more often than this are recorded as failed: they probably crash whoever runs them. */
 const MAX_TAKEOVERS = 5;
 
@@ -64,12 +68,14 @@ export class CrawlWorker {
   private loops: Promise<unknown>[] = [];
   private timers: NodeJS.Timeout[] = [];
   private wake: (() => void) | undefined;
-  readonly stats = { completed: 0, duplicates: 0, retried: 0, takenOver: 0, released: 0, imagesStored: 0, hostBackoffs: 0 };
+  /** Per job: origins whose robots.txt decision this process has recorded (provenance). */
+  private readonly robotsRecorded = new Map<string, Set<string>>();
+  readonly stats = { completed: 0, duplicates: 0, retried: 0, takenOver: 0, released: 0, imagesStored: 0, hostBackoffs: 0, blockPages: 0, hostFull: 0 };
 
   constructor(private readonly options: CrawlWorkerOptions) {
     const { config } = options;
     this.consumer = options.consumer ?? `${machineName()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    this.store = new JobStore(options.redis, config.keyPrefix);
+    this.store = new JobStore(options.redis, config.keyPrefix, { jobTtlSeconds: config.jobTtlSeconds });
     const agent = createSafeAgent(createAddressPolicy(config.allow), {
       connectTimeoutMs: Math.min(config.worker.fetchTimeoutMs, 10_000),
       connections: config.worker.concurrency,
@@ -216,6 +222,7 @@ export class CrawlWorker {
       await this.failOrRetry(messageId, task, error, undefined);
       return;
     }
+    await this.recordRobotsDecision(task.job, url, rules);
     if (!rules.isAllowed(task.url)) {
       if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'robots' });
       else await this.finish(messageId, task, { outcome: 'robots', page: { url: task.url, depth: task.depth, outcome: 'robots' }, images: [], children: [] });
@@ -224,20 +231,35 @@ export class CrawlWorker {
     // asked for every request, not only where a delay is configured: another worker's back-off from this host
     // (a 429 a moment ago) must hold this request too
     const interval = Math.max(config.worker.hostDelayMs, Math.min((rules.crawlDelaySeconds ?? 0) * 1000, config.worker.maxHostDelayMs));
-    const slot = await this.store.hostSlot(url.host, interval, MAX_INLINE_HOST_WAIT_MS);
-    if (!slot.reserved) {
-      await this.store.delay(messageId, task, slot.waitMs);
+    // per-host concurrency: a place among the host's in-flight requests first, then its politeness slot
+    const cap = config.worker.hostConcurrency;
+    const lease = `${this.consumer}:${messageId}`;
+    if (cap > 0 && !(await this.store.enterHost(url.host, cap, lease, config.worker.fetchTimeoutMs + MAX_INLINE_HOST_WAIT_MS + 5000))) {
+      this.stats.hostFull++;
+      await this.store.delay(messageId, task, HOST_FULL_RETRY_MS);
       return;
     }
-    if (slot.waitMs > 0) await sleep(slot.waitMs, signal);
-    const penalised = slot.penaltyMs > 0;
-    if (image) {
-      await this.downloadImage(messageId, task, meta, signal, penalised);
-      return;
+    try {
+      const slot = await this.store.hostSlot(url.host, interval, MAX_INLINE_HOST_WAIT_MS);
+      if (!slot.reserved) {
+        await this.store.delay(messageId, task, slot.waitMs);
+        return;
+      }
+      if (slot.waitMs > 0) await sleep(slot.waitMs, signal);
+      const penalised = slot.penaltyMs > 0;
+      if (image) await this.downloadImage(messageId, task, meta, signal, penalised);
+      else await this.fetchAndRecordPage(messageId, task, meta, filter, rules, signal, penalised);
+    } finally {
+      if (cap > 0) await this.store.leaveHost(url.host, lease);
     }
+  }
+
+  private async fetchAndRecordPage(messageId: string, task: PageTask, meta: JobMeta, filter: LinkFilter, rules: RobotsRules, signal: AbortSignal, penalised: boolean): Promise<void> {
+    const { config } = this.options;
+    const url = new URL(task.url);
     let fetched;
     try {
-      fetched = await this.fetcher.fetchPage(task.url, signal, this.checkRedirect);
+      fetched = await this.fetcher.fetchPage(task.url, signal, this.checkRedirect, { body: meta.options.archive });
     } catch (error) {
       if (signal.aborted) throw error;
       if (isRobotsDisallowed(error)) {
@@ -247,17 +269,38 @@ export class CrawlWorker {
       await this.failOrRetry(messageId, task, error, undefined);
       return;
     }
+    // a rate-limit or block page is not content: the host is backed off, the page tried again later and, when
+    // every try gave one, recorded as blocked with the reason (and kept in the archive as what the site answered)
+    const blockPage = fetched.kind === 'other' ? undefined : classifyBlockPage({ status: fetched.status, headers: fetched.exchange.headers, bodyStart: fetched.exchange.bodyStart });
+    if (blockPage?.blocked === true) {
+      this.stats.blockPages++;
+      await this.adaptToHost(url.host, { kind: 'http-error', status: 429, retryAfter: fetched.kind === 'http-error' ? fetched.retryAfter : undefined }, penalised);
+      if (task.attempt < config.worker.maxAttempts) {
+        await this.retry(messageId, task, parseRetryAfter(fetched.kind === 'http-error' ? fetched.retryAfter : undefined, Date.now()));
+        return;
+      }
+      await this.archive(task, meta, fetched.exchange);
+      await this.finish(messageId, task, {
+        outcome: 'blocked',
+        page: { url: task.url, depth: task.depth, outcome: 'blocked', status: fetched.status, finalUrl: fetched.finalUrl, blockPage: blockPage.reason, error: `block page after ${task.attempt} tries: ${blockPage.reason}` },
+        images: [], children: [],
+      });
+      return;
+    }
     await this.adaptToHost(url.host, fetched, penalised);
     if (fetched.kind === 'http-error') {
       if (verdictForStatus(fetched.status) === 'retry' && task.attempt < config.worker.maxAttempts) {
         await this.retry(messageId, task, parseRetryAfter(fetched.retryAfter, Date.now()));
         return;
       }
+      await this.archive(task, meta, fetched.exchange);
       await this.finish(messageId, task, {
         outcome: 'failed', page: { url: task.url, depth: task.depth, outcome: 'failed', status: fetched.status, finalUrl: fetched.finalUrl }, images: [], children: [],
       });
       return;
     }
+    // the site's noarchive keeps a page out of the archive (it is still crawled)
+    if (!keepsOutOfArchive(fetched.optOuts)) await this.archive(task, meta, fetched.exchange);
     if (fetched.kind === 'other') {
       await this.finish(messageId, task, {
         outcome: 'fetched', page: { url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: 0, links: 0, ...optOutFields(fetched.optOuts, 0) }, images: [], children: [],
@@ -324,7 +367,7 @@ export class CrawlWorker {
   private async downloadImage(messageId: string, task: PageTask, meta: JobMeta, signal: AbortSignal, penalised: boolean): Promise<void> {
     let fetched;
     try {
-      fetched = await this.fetcher.fetchBytes(task.url, meta.options.maxImageBytes, signal, this.checkRedirect);
+      fetched = await this.fetcher.fetchBytes(task.url, meta.options.maxImageBytes, signal, this.checkRedirect, { body: meta.options.archive });
     } catch (error) {
       if (signal.aborted) throw error;
       if (isRobotsDisallowed(error)) {
@@ -340,6 +383,7 @@ export class CrawlWorker {
         await this.retry(messageId, task, parseRetryAfter(fetched.retryAfter, Date.now()));
         return;
       }
+      await this.archive(task, meta, fetched.exchange);
       await this.finishImage(messageId, task, { url: task.url, outcome: 'failed', status: fetched.status, finalUrl: fetched.finalUrl });
       return;
     }
@@ -353,7 +397,9 @@ export class CrawlWorker {
       return;
     }
     const body = fetched.body;
+    const archived = keepsOutOfArchive(fetched.optOuts) ? async () => undefined : (location?: string) => this.archive(task, meta, fetched.exchange, location);
     const facts = readImageFacts(body);
+    if (facts === null || !meta.options.imageTypes.includes(facts.type)) await archived();
     if (facts === null) {
       await this.finishImage(messageId, task, { ...seen, outcome: 'not-image', bytes: body.length });
       return;
@@ -365,6 +411,7 @@ export class CrawlWorker {
     }
     const sha256 = createHash('sha256').update(body).digest('hex');
     const { location } = await this.blobs.put(sha256, IMAGE_EXTENSIONS[facts.type], body);
+    await archived(location);
     await this.finishImage(messageId, task, { ...described, outcome: 'stored', sha256 },
       { sha256, type: facts.type, bytes: body.length, width: facts.width, height: facts.height, location });
   }
@@ -381,6 +428,43 @@ export class CrawlWorker {
       this.stats.completed++;
       if (record.outcome === 'stored') this.stats.imagesStored++;
     }
+  }
+
+  /**
+   * An archive job keeps the answer: the body in the blob store under its SHA-256 (an image already stored
+   * there is not written twice), the request and response metadata as the job's capture, before the task
+   * completes so a finished job has every capture.
+   */
+  private async archive(task: PageTask, meta: JobMeta, exchange: Exchange, storedAt?: string): Promise<void> {
+    if (!meta.options.archive) return;
+    const body = exchange.body ?? Buffer.alloc(0);
+    let kept: Capture['body'];
+    if (body.length > 0) {
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      const location = storedAt ?? (await this.blobs.put(sha256, 'body', body)).location;
+      kept = { sha256, bytes: body.length, location, truncated: exchange.bodyTruncated };
+    }
+    await this.store.recordCapture(task.job, {
+      kind: isImageTask(task) ? 'image' : 'page', requested: task.url, url: exchange.url, date: exchange.date,
+      requestHeaders: exchange.requestHeaders, status: exchange.status, statusText: exchange.statusText, responseHeaders: exchange.responseHeaders,
+      ...(kept !== undefined ? { body: kept } : {}),
+    });
+  }
+
+  /** Provenance: the robots.txt decision for an origin, recorded once per job (and once per process). */
+  private async recordRobotsDecision(job: string, url: URL, rules: RobotsRules): Promise<void> {
+    let origins = this.robotsRecorded.get(job);
+    if (origins?.has(url.origin) === true) return;
+    if (origins === undefined) {
+      if (this.robotsRecorded.size > 100) this.robotsRecorded.clear();
+      origins = new Set();
+      this.robotsRecorded.set(job, origins);
+    }
+    await this.store.recordRobotsDecision(job, {
+      origin: url.origin, robotsUrl: robotsUrlFor(url), robotsTxt: rules === ALLOW_ALL ? 'absent' : 'found',
+      crawlDelaySeconds: rules.crawlDelaySeconds ?? null, checkedAt: new Date().toISOString(),
+    });
+    if (origins.size < 10_000) origins.add(url.origin);
   }
 
   /** Sitemaps of an origin are read for the first of the job's start URLs on it only. */

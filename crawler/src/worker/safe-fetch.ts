@@ -1,9 +1,11 @@
 import { lookup } from 'node:dns/promises';
+import { STATUS_CODES } from 'node:http';
 import { isIP } from 'node:net';
 import { TextDecoder } from 'node:util';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { AddressPolicy } from '../core/address-policy.js';
+import { BLOCK_PAGE_SNIFF_BYTES } from '../core/block-page.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
 import { mergeOptOuts, optOutsFromHeader, optOutsFromMeta, productToken, type OptOut } from '../core/robots-directives.js';
 import { parseHttpUrl } from '../core/url.js';
@@ -91,15 +93,42 @@ export interface FetchLimits {
   userAgent: string;
 }
 
+/**
+ * The last request and response of a fetch as they went over the wire (headers as undici gives them, names in
+ * lower case), for the job's archive (WARC request and response records) and for block-page detection.
+ * `body` is there only when the caller asked to keep it (an archive job); `bodyStart` always holds the first
+ * BLOCK_PAGE_SNIFF_BYTES of what was read, as text, for pages and error answers.
+ */
+export interface Exchange {
+  url: string;
+  /** When the request was sent (ISO 8601): the WARC-Date of both records. */
+  date: string;
+  requestHeaders: Array<[string, string]>;
+  status: number;
+  statusText: string;
+  responseHeaders: Array<[string, string]>;
+  body?: Buffer;
+  /** The body was cut at the fetch's byte cap (the archive says so: WARC-Truncated). */
+  bodyTruncated: boolean;
+  bodyStart: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
 export type PageFetch =
-  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean; encoding: string; optOuts: OptOut[] }
-  | { kind: 'other'; status: number; finalUrl: string; contentType: string; optOuts: OptOut[] }
-  | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string };
+  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean; encoding: string; optOuts: OptOut[]; exchange: Exchange }
+  | { kind: 'other'; status: number; finalUrl: string; contentType: string; optOuts: OptOut[]; exchange: Exchange }
+  | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string; exchange: Exchange };
 
 export type BytesFetch =
-  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer; optOuts: OptOut[] }
-  | { kind: 'too-large'; status: number; finalUrl: string; contentType: string }
-  | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string };
+  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer; optOuts: OptOut[]; exchange: Exchange }
+  | { kind: 'too-large'; status: number; finalUrl: string; contentType: string; exchange: Exchange }
+  | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string; exchange: Exchange };
+
+/** What a fetch keeps of the answer beyond what it parses. */
+export interface KeepOptions {
+  /** Keep the whole body (up to the byte cap) in `exchange.body`: an archive job's pages and images. */
+  body?: boolean;
+}
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -118,27 +147,33 @@ export class SafeFetcher {
   }
 
   /** GET a page, following redirects by hand, parsing HTML as it streams in. Throws on network errors. */
-  async fetchPage(url: string, signal?: AbortSignal, checkHop?: HopCheck): Promise<PageFetch> {
-    const { response, finalUrl, release } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal, checkHop);
+  async fetchPage(url: string, signal?: AbortSignal, checkHop?: HopCheck, keep: KeepOptions = {}): Promise<PageFetch> {
+    const { response, finalUrl, release, sent } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal, checkHop);
     try {
-      return await this.readPage(response, finalUrl);
+      return await this.readPage(response, finalUrl, sent, keep);
     } finally {
       release();
     }
   }
 
-  private async readPage(response: Dispatcher.ResponseData, finalUrl: string): Promise<PageFetch> {
+  private async readPage(response: Dispatcher.ResponseData, finalUrl: string, sent: Sent, keep: KeepOptions): Promise<PageFetch> {
     const status = response.statusCode;
-    if (status < 200 || status >= 300) {
-      await response.body.dump();
-      const retryAfter = response.headers['retry-after'];
-      return { kind: 'http-error', status, finalUrl, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
-    }
     const contentType = String(response.headers['content-type'] ?? '');
+    if (status < 200 || status >= 300) {
+      // an error answer's body may be a block page (403, 429): its start is read, for the classifier and the archive
+      const { body, truncated } = await readCapped(response, keep.body === true ? this.limits.maxBodyBytes : BLOCK_PAGE_SNIFF_BYTES);
+      const retryAfter = response.headers['retry-after'];
+      return { kind: 'http-error', status, finalUrl, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+        exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep, sniffedText(body, contentType)) };
+    }
     if (!/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(contentType)) {
-      // Only HTML is parsed; anything else is closed without reading it.
-      discard(response.body);
-      return { kind: 'other', status, finalUrl, contentType, optOuts: this.headerOptOuts(response) };
+      // Only HTML is parsed; anything else is closed without reading it, unless the job archives what it fetched.
+      if (keep.body !== true) {
+        discard(response.body);
+        return { kind: 'other', status, finalUrl, contentType, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, Buffer.alloc(0), false, keep, '') };
+      }
+      const { body, truncated } = await readCapped(response, this.limits.maxBodyBytes);
+      return { kind: 'other', status, finalUrl, contentType, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep, '') };
     }
     const extractor = createExtractor(finalUrl, { metaNames: [this.token] });
     // The encoding is sniffed (WHATWG) from the first 1024 bytes, then the body is decoded as it streams in.
@@ -147,12 +182,20 @@ export class SafeFetcher {
     let headBytes = 0;
     let bytes = 0;
     let truncated = false;
+    // the start of every page (for the block-page classifier), the whole page when it is archived
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    const keepAll = keep.body === true;
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       if (bytes > this.limits.maxBodyBytes) {
         truncated = true;
         discard(response.body);
         break;
+      }
+      if (keepAll || keptBytes < BLOCK_PAGE_SNIFF_BYTES) {
+        kept.push(chunk);
+        keptBytes += chunk.length;
       }
       if (decoder !== undefined) {
         extractor.write(decoder.decode(chunk, { stream: true }));
@@ -175,27 +218,31 @@ export class SafeFetcher {
     extractor.write(decoder.decode());
     const extract = extractor.end();
     const optOuts = mergeOptOuts(this.headerOptOuts(response), optOutsFromMeta(extract.robotsMeta, this.token));
-    return { kind: 'html', status, finalUrl, extract, truncated, encoding: decoder.encoding, optOuts };
+    const body = Buffer.concat(kept);
+    const bodyStart = new TextDecoder(decoder.encoding).decode(body.subarray(0, BLOCK_PAGE_SNIFF_BYTES));
+    return { kind: 'html', status, finalUrl, extract, truncated, encoding: decoder.encoding, optOuts, exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep, bodyStart) };
   }
 
   /**
    * GET an image's bytes with the same safety (every hop checked) and a size cap: an answer larger than
    * `maxBytes` (said by Content-Length or found while reading) is not read further.
    */
-  async fetchBytes(url: string, maxBytes: number, signal?: AbortSignal, checkHop?: HopCheck): Promise<BytesFetch> {
-    const { response, finalUrl, release } = await this.follow(url, 'image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5', signal, checkHop);
+  async fetchBytes(url: string, maxBytes: number, signal?: AbortSignal, checkHop?: HopCheck, keep: KeepOptions = {}): Promise<BytesFetch> {
+    const { response, finalUrl, release, sent } = await this.follow(url, 'image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5', signal, checkHop);
+    const empty = (truncated: boolean) => exchangeOf(response, finalUrl, sent, Buffer.alloc(0), truncated, keep, '');
     try {
       const status = response.statusCode;
       const contentType = String(response.headers['content-type'] ?? '');
       if (status < 200 || status >= 300) {
-        discard(response.body);
+        const { body, truncated } = await readCapped(response, keep.body === true ? Math.min(maxBytes, this.limits.maxBodyBytes) : 0);
         const retryAfter = response.headers['retry-after'];
-        return { kind: 'http-error', status, finalUrl, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
+        return { kind: 'http-error', status, finalUrl, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+          exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep, '') };
       }
       const declared = Number(response.headers['content-length'] ?? NaN);
       if (Number.isFinite(declared) && declared > maxBytes) {
         discard(response.body);
-        return { kind: 'too-large', status, finalUrl, contentType };
+        return { kind: 'too-large', status, finalUrl, contentType, exchange: empty(true) };
       }
       const chunks: Buffer[] = [];
       let bytes = 0;
@@ -203,11 +250,12 @@ export class SafeFetcher {
         bytes += chunk.length;
         if (bytes > maxBytes) {
           discard(response.body);
-          return { kind: 'too-large', status, finalUrl, contentType };
+          return { kind: 'too-large', status, finalUrl, contentType, exchange: empty(true) };
         }
         chunks.push(chunk);
       }
-      return { kind: 'bytes', status, finalUrl, contentType, body: Buffer.concat(chunks), optOuts: this.headerOptOuts(response) };
+      const body = Buffer.concat(chunks);
+      return { kind: 'bytes', status, finalUrl, contentType, body, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, false, keep, '') };
     } finally {
       release();
     }
@@ -250,10 +298,12 @@ export class SafeFetcher {
       if (parseHttpUrl(current) === null) throw new BlockedAddressError(`refusing to follow a redirect to ${current.slice(0, 200)}: only http(s)`);
       // the first URL was checked by the caller; every hop after it is checked against its own origin's rules
       if (hop > 0 && checkHop !== undefined) await checkHop(current);
+      const headers = { 'user-agent': this.limits.userAgent, accept };
+      const sent: Sent = { date: new Date().toISOString(), headers: Object.entries(headers) };
       const response = await request(current, {
         method: 'GET',
         dispatcher: this.agent,
-        headers: { 'user-agent': this.limits.userAgent, accept },
+        headers,
         headersTimeout: this.limits.timeoutMs,
         bodyTimeout: this.limits.timeoutMs,
         signal: combined,
@@ -265,8 +315,53 @@ export class SafeFetcher {
         current = new URL(location, current).href;
         continue;
       }
-      return { response, finalUrl: current };
+      return { response, finalUrl: current, sent };
     }
+  }
+}
+
+/** The request as this fetcher sent it (undici adds host, connection and accept-encoding itself). */
+interface Sent {
+  date: string;
+  headers: Array<[string, string]>;
+}
+
+function exchangeOf(response: Dispatcher.ResponseData, url: string, sent: Sent, body: Buffer, truncated: boolean, keep: KeepOptions, bodyStart: string): Exchange {
+  const responseHeaders: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) responseHeaders.push([name, one]);
+  }
+  return {
+    url, date: sent.date, requestHeaders: [['host', new URL(url).host], ...sent.headers], status: response.statusCode,
+    statusText: STATUS_CODES[response.statusCode] ?? '', responseHeaders, bodyTruncated: truncated, bodyStart, headers: response.headers,
+    ...(keep.body === true ? { body } : {}),
+  };
+}
+
+/** Reads a body up to `maxBytes` (then drops the rest); `truncated` when there was more. */
+async function readCapped(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ body: Buffer; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    const room = maxBytes - bytes;
+    bytes += chunk.length;
+    if (bytes > maxBytes) {
+      if (room > 0) chunks.push(chunk.subarray(0, room));
+      discard(response.body);
+      return { body: Buffer.concat(chunks), truncated: true };
+    }
+    chunks.push(chunk);
+  }
+  return { body: Buffer.concat(chunks), truncated: false };
+}
+
+/** An error answer's start as text, for the block-page classifier (its charset if it names one, else UTF-8). */
+function sniffedText(body: Buffer, contentType: string): string {
+  try {
+    return new TextDecoder(sniffHtmlEncoding(body.subarray(0, SNIFF_BYTES), contentType)).decode(body.subarray(0, BLOCK_PAGE_SNIFF_BYTES));
+  } catch {
+    return body.subarray(0, BLOCK_PAGE_SNIFF_BYTES).toString('utf8');
   }
 }
 

@@ -140,6 +140,9 @@ describe('the install plan', () => {
     const resolved = resolveSpec(api.spec, { configs: { [config]: 'cfg1' }, secrets: {}, imageIds: { 'crawler/api:v3': 'sha256:abc' } }, api);
     expect(resolved.TaskTemplate.ContainerSpec.Configs![0]).toMatchObject({ ConfigID: 'cfg1', ConfigName: config });
     expect(resolved.TaskTemplate.ContainerSpec.Labels).toMatchObject({ 'depl.image-id': 'sha256:abc' });
+    // the task learns the image it runs (the crawler records it as provenance), once, beside its release
+    expect(resolved.TaskTemplate.ContainerSpec.Env).toEqual([...api.spec.TaskTemplate.ContainerSpec.Env!, 'DEPL_IMAGE_ID=sha256:abc']);
+    expect(resolved.TaskTemplate.ContainerSpec.Env).toContain('DEPL_VERSION=v3');
     expect(api.spec.TaskTemplate.ContainerSpec.Configs![0]!.ConfigID).toBe('');
     expect(() => resolveSpec(api.spec, { configs: {}, secrets: {}, imageIds: { 'crawler/api:v3': 'x' } }, api)).toThrow(/was not made/);
   });

@@ -9,7 +9,7 @@ const job: JobDocument = {
   createdAt: '2026-11-22T15:00:00.000Z',
   updatedAt: '2026-11-22T15:00:01.000Z',
   finishedAt: null,
-  request: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false, fetchImages: false, maxImageBytes: 5 * 1024 * 1024, imageTypes: ['png'] },
+  request: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false, fetchImages: false, maxImageBytes: 5 * 1024 * 1024, imageTypes: ['png'], archive: false },
   counts: { queued: 40, pending: 10, fetched: 28, failed: 1, robots: 1, blocked: 0, cancelled: 0, images: 70, dataImages: 0, capped: 0, imagesStored: 0, imageFiles: 0, imagesNotStored: 0 },
   maxPagesReached: false,
 };

@@ -7,7 +7,7 @@ describe('parseJobRequest', () => {
   it('fills defaults and canonicalises and dedupes seeds', () => {
     const result = parseJobRequest({ urls: ['http://S.test/#a', 'http://s.test/'] }, limits);
     expect(result).toEqual({ ok: true, value: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false,
-      fetchImages: false, maxImageBytes: 5 * 1024 * 1024, imageTypes: ['png', 'jpeg', 'gif', 'webp', 'svg', 'avif', 'bmp', 'ico'] } });
+      fetchImages: false, maxImageBytes: 5 * 1024 * 1024, imageTypes: ['png', 'jpeg', 'gif', 'webp', 'svg', 'avif', 'bmp', 'ico'], archive: false } });
   });
 
   it('takes image fetching per job, its size within the service limit and known types only', () => {

@@ -47,7 +47,7 @@ describe('a service\'s command', () => {
     expect(serviceArgs({ configArg: false })).toBeUndefined();
   });
 
-  it('gives every service the config document: the mounted file and the variables naming it; its own env may override them', () => {
+  it('gives every service the config document (the mounted file and the variables naming it) and its release; its own env may override them', () => {
     const { web, worker } = containers([
       '  web: { image: shop:1, env: { PORT: "3000" } }',
       '  worker: { image: shop:1, env: { DEPL_CONFIG_FILE: /etc/app.json } }',
@@ -55,8 +55,8 @@ describe('a service\'s command', () => {
     for (const container of [web!, worker!]) {
       expect(container.Configs).toEqual([{ File: { Name: CONFIG_PATH, UID: '0', GID: '0', Mode: 0o444 }, ConfigID: 'cfg1', ConfigName: 'shop-config-abc' }]);
     }
-    expect(web!.Env).toEqual(['DEPL_CONFIG_FILE=/run/depl/config.json', 'DEPL_CONFIG_URL=file:///run/depl/config.json', 'PORT=3000']);
-    expect(worker!.Env).toEqual(['DEPL_CONFIG_FILE=/etc/app.json', 'DEPL_CONFIG_URL=file:///run/depl/config.json']);
+    expect(web!.Env).toEqual(['DEPL_CONFIG_FILE=/run/depl/config.json', 'DEPL_CONFIG_URL=file:///run/depl/config.json', 'DEPL_VERSION=v1', 'PORT=3000']);
+    expect(worker!.Env).toEqual(['DEPL_CONFIG_FILE=/etc/app.json', 'DEPL_CONFIG_URL=file:///run/depl/config.json', 'DEPL_VERSION=v1']);
   });
 
   it('refuses a configArg that is not a boolean, naming the path', () => {

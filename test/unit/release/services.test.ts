@@ -35,7 +35,7 @@ describe('version service specs', () => {
     expect(worker!.TaskTemplate.ContainerSpec.Args).toEqual(['node', 'dist/crawler/worker/main.js', '--config', 'file:///run/depl/config.json']);
     expect(CONFIG_URL).toBe('file:///run/depl/config.json');
     expect(container.Configs).toEqual([{ File: { Name: '/run/depl/config.json', UID: '0', GID: '0', Mode: 0o444 }, ConfigID: 'cfg123', ConfigName: configDocument(crawlerConfig()).name }]);
-    expect(container.Env).toEqual(['DEPL_CONFIG_FILE=/run/depl/config.json', 'DEPL_CONFIG_URL=file:///run/depl/config.json', 'LOG_LEVEL=info']);
+    expect(container.Env).toEqual(['DEPL_CONFIG_FILE=/run/depl/config.json', 'DEPL_CONFIG_URL=file:///run/depl/config.json', `DEPL_VERSION=${version}`, 'LOG_LEVEL=info']);
   });
 
   it('uses replicas, dnsrr on the overlay network, start-first updates, SIGTERM grace periods and restarts', () => {
