@@ -8,7 +8,8 @@ import { HeatClient, trustRefusal, type HeatStack, type StackInput, type StackRe
 import { dispatcherFor, OpenStackApiError } from '../openstack/http.js';
 import { KeystoneSession } from '../openstack/keystone.js';
 import { ensureManagedKeypair } from '../openstack/keypair.js';
-import { NovaClient } from '../openstack/nova.js';
+import { NovaClient, type NovaServer } from '../openstack/nova.js';
+import type { CloudServer } from '../../plan/hibernation.js';
 import { readTemplate } from '../openstack/template.js';
 import { readQuotas } from '../openstack/quota.js';
 import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, quotaUsageLines, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
@@ -233,6 +234,18 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
 
     allocation: currentAllocation,
 
+    servers: {
+      async list() {
+        const ref = await heat.find(name);
+        if (ref === undefined) return [];
+        const stack = await heat.show(ref);
+        if (stack.stack_status.startsWith('DELETE_')) return [];
+        return stackServers(nodesFromOutputs(name, stack.outputs), await nova.servers());
+      },
+      shelve: (server) => nova.serverAction(server.id, server.name, 'shelve'),
+      unshelve: (server) => nova.serverAction(server.id, server.name, 'unshelve'),
+    },
+
     async list(listLog: Logger): Promise<ProvisionedNode[]> {
       const ref = await heat.find(name);
       if (ref === undefined) return [];
@@ -261,6 +274,22 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
       await heat.waitFor(ref, { ...wait, log: downLog, action: 'DELETE', marker });
     },
   };
+}
+
+/**
+ * The stack's nodes (its outputs: names and addresses) as Nova's servers, in node order. Names are not
+ * unique in a project, so a name Nova lists twice is told apart by the node's address.
+ */
+export function stackServers(nodes: ProvisionedNode[], servers: NovaServer[]): CloudServer[] {
+  return nodes.map((node) => {
+    const named = servers.filter((s) => s.name === node.name);
+    const match = named.length <= 1 ? named[0] : named.find((s) => Object.values(s.addresses ?? {}).some((list) => list.some((a) => a.addr === node.address)));
+    if (match === undefined) {
+      throw new OperationError(`Nova lists no server ${node.name} (${node.address}) of the stack${named.length > 1 ? ` that has that address (${named.length} servers have that name)` : ''}`,
+        'See openstack server list; depl node-up makes the stack whole again.', 'SERVER_STATE');
+    }
+    return { id: match.id, name: match.name, status: match.status, taskState: match['OS-EXT-STS:task_state'] ?? null };
+  });
 }
 
 /** The allocation part of a plan: quota headroom and SU cost (also in --json). */
