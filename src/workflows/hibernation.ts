@@ -1,7 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { ensureBackupsDir, verifyBackupFile } from '../apply/backup-file.js';
 import { hibernationRecordPath, readHibernationRecord, removeHibernationRecord, writeHibernationRecord } from '../apply/hibernation-record.js';
@@ -340,7 +339,7 @@ async function countFiles(archive: NodeJS.ReadableStream): Promise<number> {
     stream.on('end', () => next());
     stream.resume();
   });
-  await pipeline(archive, extract, new Writable({ write: (_chunk, _encoding, done) => done() }));
+  await pipeline(archive, extract);
   return files;
 }
 

@@ -1,5 +1,5 @@
 import type { Cluster } from '../apply/cluster.js';
-import { readInventory, requireInventory } from '../apply/inventory.js';
+import { readInventory, requireInventory, type ProjectFolder } from '../apply/inventory.js';
 import { hibernationRecordPath, readHibernationRecord } from '../apply/hibernation-record.js';
 import { describeHibernation } from '../plan/hibernation.js';
 import { readRenewalTaskStatus, type RenewalTaskStatus } from '../apply/tls/renewal-task.js';
@@ -35,7 +35,7 @@ export interface StatusReading {
  * the inventory, read on this machine only (the instances are shelved, or being shelved or unshelved).
  * null when there is no record.
  */
-export async function hibernationStatus(loaded: LoadedConfig): Promise<{ report: unknown; human: string } | null> {
+export async function hibernationStatus(loaded: ProjectFolder): Promise<{ report: unknown; human: string } | null> {
   const record = await readHibernationRecord(loaded);
   if (record === null) return null;
   if (record === 'unreadable') {
