@@ -13,13 +13,13 @@ import type { HibernationTarget } from './hibernation.js';
  * provider's nodes are containers, which burn nothing to shelve), the accessories with data, and the cluster,
  * opened by the steps that need it.
  */
-export async function hibernationTargetFor(loaded: LoadedConfig, log: Logger, command: 'hibernate' | 'wake', interactive?: boolean): Promise<HibernationTarget> {
+export async function hibernationTargetFor(loaded: LoadedConfig, log: Logger, command: 'hibernate' | 'wake', options: { interactive?: boolean; lockWaitMs?: number } = {}): Promise<HibernationTarget> {
   const { config } = loaded;
   if (config.provider.type !== 'openstack') {
     throw new UserError(`depl ${command} needs the openstack provider: it shelves and unshelves the cluster's instances through Nova, and this depl.yaml uses provider ${config.provider.type}`,
       'Local nodes are containers on this machine and cost nothing while idle; depl node-down removes them. Nothing was changed.', 'HIBERNATE_NEEDS_OPENSTACK');
   }
-  const provider = await providerFor(loaded, log, { interactive });
+  const provider = await providerFor(loaded, log, { interactive: options.interactive });
   if (provider.servers === undefined) throw new UserError(`the ${provider.kind} provider cannot shelve instances`, undefined, 'HIBERNATE_NEEDS_OPENSTACK');
   const accessories = Object.entries(config.accessories).filter(([, a]) => accessoryVolume(a) !== null).map(([name]) => accessoryTarget(loaded, name, 'back up'));
   return {
@@ -36,7 +36,8 @@ export async function hibernationTargetFor(loaded: LoadedConfig, log: Logger, co
         const port = await clusterPortFor(cluster, config, log, { filesOnly: mode === 'files', tls: { render: undefined } });
         const accessoryData = accessoryDataOn(cluster, await cluster.engine(), config, log);
         return {
-          port: { ...port, accessoryData, nodes: swarmNodesOn(cluster) },
+          // the backups and restores take the cluster lock as depl backup and restore do (--lock-wait)
+          port: { ...port, lockWaitMs: options.lockWaitMs ?? 0, accessoryData, nodes: swarmNodesOn(cluster) },
           async close() {
             await accessoryData.close();
             await cluster.close();

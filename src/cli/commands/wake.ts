@@ -1,12 +1,13 @@
 import { renderPlanText } from '../../plan/change-plan.js';
 import type { CommandContext } from '../context.js';
+import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { wake } from '../../workflows/hibernation.js';
 import { hibernationTargetFor } from '../../workflows/hibernation-target.js';
 
-export default async function command(ctx: CommandContext, opts: { dryRun?: boolean }): Promise<void> {
+export default async function command(ctx: CommandContext, opts: { dryRun?: boolean; lockWait?: string }): Promise<void> {
   const loaded = await requireConfig(ctx);
-  const target = await hibernationTargetFor(loaded, ctx.log, 'wake', ctx.interactive);
+  const target = await hibernationTargetFor(loaded, ctx.log, 'wake', { interactive: ctx.interactive, lockWaitMs: lockWaitMs(opts) });
   const { plan, restored, dryRun } = await wake(target, { dryRun: opts.dryRun === true });
   // the same plan object the applier runs without --dry-run
   if (dryRun) return ctx.result(plan, renderPlanText(plan).trimEnd());
