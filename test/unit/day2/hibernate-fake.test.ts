@@ -72,7 +72,7 @@ beforeAll(async () => {
     nodes: nodes.map((n, i) => ({ name: n.name, address: n.address, role: i === 0 ? 'manager' : 'worker' })),
   });
   servers = provider.servers!;
-});
+}, 60_000);
 afterAll(async () => {
   await emulator.close();
   await fake.close();
@@ -85,7 +85,7 @@ function target(extra: Partial<HibernationTarget> = {}): HibernationTarget {
     app: 'shop', domain: fake.domain, root, servers, accessories: [redisTarget, dbTarget], log: silentLogger, by: 'ops@test', pollMs: 10,
     // every run a second later than the last: backup files are named by their time
     now: () => new Date(Date.UTC(2026, 11, 6, 12, 0, tick++)),
-    timeouts: { shelveMs: 10_000, activeMs: 10_000, swarmMs: 10_000, healthyMs: 10_000 },
+    timeouts: { shelveMs: 60_000, activeMs: 60_000, swarmMs: 60_000, healthyMs: 60_000 },
     async openPort() {
       // the manager answers only while its instance runs
       if (emulator.servers.statusOf('shop-nodes-0')?.status !== 'ACTIVE') throw new Error('connect ECONNREFUSED 10.4.0.1:22 (the manager is not running)');
@@ -125,7 +125,7 @@ async function expectHibernating(): Promise<void> {
 describe('depl hibernate and depl wake (fake cluster, emulated Nova)', () => {
   beforeEach(async () => {
     if ((await readHibernationRecord({ root })) !== null || (await statuses()).some((s) => s !== 'ACTIVE')) await wake(target());
-  });
+  }, 60_000);
 
   it('hibernate: the dry run is the plan that runs; status then says "hibernating since" without reaching the nodes; both are no-ops the second time', async () => {
     const fixed = new Date('2026-12-06T13:00:00Z');
@@ -149,7 +149,7 @@ describe('depl hibernate and depl wake (fake cluster, emulated Nova)', () => {
     expect(await hibernationStatus({ root })).toBeNull();
     const awake = await wake(target());
     expect(awake.plan).toEqual({ command: 'depl wake', notes: [expect.stringMatching(/^shop is awake/)], steps: [] });
-  });
+  }, 60_000);
 
   it('hibernate killed after each step of its plan is finished by the next depl hibernate', async () => {
     const steps = (await hibernate(target(), { dryRun: true })).plan.steps;
@@ -166,7 +166,7 @@ describe('depl hibernate and depl wake (fake cluster, emulated Nova)', () => {
       await wake(target());
       await expectAwake();
     }
-  });
+  }, 240_000);
 
   it('wake killed after each step of its plan is finished by the next depl wake; a hibernate in between is refused', async () => {
     // one accessory: each round hibernates again first, and a backup is most of a hibernate's time on the fake
@@ -188,7 +188,7 @@ describe('depl hibernate and depl wake (fake cluster, emulated Nova)', () => {
       expect(rerun.plan.steps.map((s) => s.kind)).toEqual(left);
       await expectAwake();
     }
-  });
+  }, 240_000);
 
   it('wake restores an accessory whose data is gone from the hibernate backup, and leaves one that holds its data', async () => {
     await hibernate(target());
@@ -204,14 +204,14 @@ describe('depl hibernate and depl wake (fake cluster, emulated Nova)', () => {
     fake.accessories.get('db')!.files.clear();
     expect((await wake(target())).restored).toEqual(['db']);
     await expectAwake();
-  });
+  }, 60_000);
 
   it('wake puts back the release document the manager lost, from the copy hibernate kept', async () => {
     await hibernate(target());
     await rm(path.join(fake.dir, 'state', 'shop', 'release.json'));
     expect((await wake(target())).restored).toEqual(['the release document']);
     await expectAwake();
-  });
+  }, 60_000);
 
   it('an unreadable record stops both commands, changing nothing', async () => {
     await writeHibernationRecord({ root }, { app: 'shop' } as never);

@@ -25,6 +25,13 @@ describe('shelve and unshelve (Nova)', () => {
   let servers: StackServers;
   let next = 1;
   const power: string[] = [];
+  // the machine's power-off (shelve) and power-on (unshelve) wait on this while a test holds it: the server
+  // stays in its last task state meanwhile, whatever the machine's load
+  let held: Promise<void> = Promise.resolve();
+  let release = () => {};
+  const hold = () => {
+    held = new Promise((resolve) => { release = resolve; });
+  };
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'depl-shelve-'));
@@ -32,11 +39,16 @@ describe('shelve and unshelve (Nova)', () => {
       servers: {
         createServer: async () => ({ address: `10.3.0.${next++}` }),
         deleteServer: async () => {},
-        stopServer: async (name) => void power.push(`stop ${name}`),
-        startServer: async (name) => void power.push(`start ${name}`),
+        stopServer: async (name) => {
+          power.push(`stop ${name}`);
+          await held;
+        },
+        startServer: async (name) => {
+          power.push(`start ${name}`);
+          await held;
+        },
       },
-      // long enough that a listing right after an action sees its task state on a busy machine
-      behaviour: { serverActionMs: 150 },
+      behaviour: { serverActionMs: 5 },
     });
     const provider = await createOpenStackProvider(
       openStackProviderSettings({ config: parseConfig(stringify({ app: 'shelf', domain: 'd.localhost', provider: { type: 'openstack' }, services: { api: { image: 'x' } } })), file: path.join(dir, 'depl.yaml'), root: dir }),
@@ -53,7 +65,7 @@ describe('shelve and unshelve (Nova)', () => {
 
   const statuses = async () => (await servers.list()).map((s) => `${s.name} ${s.status}${s.taskState ? ` ${s.taskState}` : ''}`);
   const settled = (status: string) => pollUntil(async () => ((await servers.list()).every((s) => s.status === status && s.taskState === null) ? true : undefined), {
-    timeoutMs: 5_000, intervalMs: 5, onTimeout: async () => { throw new Error(`not all ${status}: ${(await statuses()).join(', ')}`); },
+    timeoutMs: 30_000, intervalMs: 5, onTimeout: async () => { throw new Error(`not all ${status}: ${(await statuses()).join(', ')}`); },
   });
 
   it('lists the stack\'s instances in node order, ACTIVE', async () => {
@@ -62,14 +74,18 @@ describe('shelve and unshelve (Nova)', () => {
 
   it('shelves to SHELVED_OFFLOADED through the task states, and unshelves back to ACTIVE', async () => {
     const [first] = await servers.list();
+    hold();
     await servers.shelve(first!);
     // Nova answers 202 at once; the status says when it is done
     expect((await servers.list())[0]).toMatchObject({ status: 'ACTIVE', taskState: expect.stringMatching(/^shelving/) });
-    await pollUntil(async () => (emulator.servers.statusOf('shelf-nodes-0')?.status === 'SHELVED_OFFLOADED' ? true : undefined), { timeoutMs: 5_000, intervalMs: 5, onTimeout: () => { throw new Error('not offloaded'); } });
+    release();
+    await pollUntil(async () => (emulator.servers.statusOf('shelf-nodes-0')?.status === 'SHELVED_OFFLOADED' ? true : undefined), { timeoutMs: 30_000, intervalMs: 5, onTimeout: () => { throw new Error('not offloaded'); } });
     expect(power).toEqual(['stop shelf-nodes-0']);
 
+    hold();
     await servers.unshelve(first!);
     expect((await servers.list())[0]).toMatchObject({ status: 'SHELVED_OFFLOADED', taskState: expect.stringMatching(/^(unshelving|spawning)$/) });
+    release();
     await settled('ACTIVE');
     expect(power).toEqual(['stop shelf-nodes-0', 'start shelf-nodes-0']);
   });
@@ -80,10 +96,12 @@ describe('shelve and unshelve (Nova)', () => {
     expect(refused).toBeInstanceOf(OperationError);
     expect(refused).toMatchObject({ code: 'NOVA_ACTION_CONFLICT', message: `Nova refused to unshelve shelf-nodes-0: Cannot 'unshelve' instance ${first!.id} while it is in vm_state active` });
 
+    hold();
     await servers.shelve(first!);
     // asked again while the first shelve runs
     expect(await servers.shelve(first!).catch((e: Error) => e.message)).toMatch(/Cannot 'shelve' instance \S+ while it is in task_state shelving/);
-    await pollUntil(async () => (emulator.servers.statusOf('shelf-nodes-0')?.status === 'SHELVED_OFFLOADED' ? true : undefined), { timeoutMs: 5_000, intervalMs: 5, onTimeout: () => { throw new Error('not offloaded'); } });
+    release();
+    await pollUntil(async () => (emulator.servers.statusOf('shelf-nodes-0')?.status === 'SHELVED_OFFLOADED' ? true : undefined), { timeoutMs: 30_000, intervalMs: 5, onTimeout: () => { throw new Error('not offloaded'); } });
     expect(await servers.shelve(first!).catch((e: Error) => e.message)).toContain('while it is in vm_state shelved_offloaded');
     await servers.unshelve(first!);
     await settled('ACTIVE');
@@ -94,7 +112,7 @@ describe('shelve and unshelve (Nova)', () => {
     try {
       const [, second] = await servers.list();
       await servers.shelve(second!);
-      await pollUntil(async () => (emulator.servers.statusOf('shelf-nodes-1')?.status === 'SHELVED' && emulator.servers.statusOf('shelf-nodes-1')?.taskState === null ? true : undefined), { timeoutMs: 5_000, intervalMs: 5, onTimeout: () => { throw new Error('not shelved'); } });
+      await pollUntil(async () => (emulator.servers.statusOf('shelf-nodes-1')?.status === 'SHELVED' && emulator.servers.statusOf('shelf-nodes-1')?.taskState === null ? true : undefined), { timeoutMs: 30_000, intervalMs: 5, onTimeout: () => { throw new Error('not shelved'); } });
       const token = await login(emulator);
       const action = (body: unknown) => request(`${emulator.url}/compute/v2.1/servers/${second!.id}/action`, { method: 'POST', headers: { 'x-auth-token': token, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       const again = await action({ shelve: null });
@@ -103,7 +121,7 @@ describe('shelve and unshelve (Nova)', () => {
       const offload = await action({ shelveOffload: null });
       expect(offload.statusCode).toBe(202);
       await offload.body.dump();
-      await pollUntil(async () => (emulator.servers.statusOf('shelf-nodes-1')?.status === 'SHELVED_OFFLOADED' ? true : undefined), { timeoutMs: 5_000, intervalMs: 5, onTimeout: () => { throw new Error('not offloaded'); } });
+      await pollUntil(async () => (emulator.servers.statusOf('shelf-nodes-1')?.status === 'SHELVED_OFFLOADED' ? true : undefined), { timeoutMs: 30_000, intervalMs: 5, onTimeout: () => { throw new Error('not offloaded'); } });
       const offloadAgain = await action({ shelveOffload: null });
       expect(offloadAgain.statusCode).toBe(409);
       await offloadAgain.body.dump();
