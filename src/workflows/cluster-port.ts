@@ -10,6 +10,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import { checkVersionLabel } from '../names.js';
+import { nodeListCommand, parseNodeList } from '../plan/bootstrap.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
 import { installedVersions, removeServices, restoreServices, scaleServices, serviceReplicas } from '../apply/swarm.js';
 import { versionHost } from '../plan/names.js';
@@ -78,6 +79,25 @@ export interface ClusterPort {
   install?: InstallTarget;
   /** What `depl backup` and `depl restore` do to an accessory: its task, Redis, its volume. Absent: no accessories here. */
   accessoryData?: AccessoryData;
+  /** The swarm's nodes as the manager lists them (depl wake waits until every one is Ready). Absent: not this port's business. */
+  nodes?: SwarmNodes;
+}
+
+// ---- depl wake's slice of the port: is the swarm whole? ----
+
+export interface SwarmNodes {
+  /** Every node of the swarm with its state (Ready, Down, Unknown...) as the manager reports it now. */
+  list(): Promise<Array<{ name: string; state: string }>>;
+}
+
+/** The swarm's nodes through the manager's docker CLI (one `docker node ls`). */
+export function swarmNodesOn(cluster: Pick<Cluster, 'manager'>): SwarmNodes {
+  return {
+    async list() {
+      const listed = await cluster.manager.exec(nodeListCommand());
+      return parseNodeList(listed.stdout).map((row) => ({ name: row.hostname, state: row.status }));
+    },
+  };
 }
 
 // ---- backup and restore's slice of the port (src/workflows/backup.ts runs src/plan/backup-plan.ts and restore-plan.ts through it) ----

@@ -1,5 +1,7 @@
 import type { Cluster } from '../apply/cluster.js';
-import { requireInventory } from '../apply/inventory.js';
+import { readInventory, requireInventory, type ProjectFolder } from '../apply/inventory.js';
+import { hibernationRecordPath, readHibernationRecord } from '../apply/hibernation-record.js';
+import { describeHibernation } from '../plan/hibernation.js';
 import { readRenewalTaskStatus, type RenewalTaskStatus } from '../apply/tls/renewal-task.js';
 import { listCertificates, tlsStoreFor } from '../apply/tls/store.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -26,6 +28,30 @@ export interface StatusReading {
   autoscale: ControllerState | null;
   /** OpenStack: the project's quota use and the cluster's SU cost, or why they could not be read. */
   allocation?: { lines: string[] } | { error: string };
+}
+
+/**
+ * `depl status` of a deployment depl hibernate recorded (.depl/hibernation.json): the record and the nodes of
+ * the inventory, read on this machine only (the instances are shelved, or being shelved or unshelved).
+ * null when there is no record.
+ */
+export async function hibernationStatus(loaded: ProjectFolder): Promise<{ report: unknown; human: string } | null> {
+  const record = await readHibernationRecord(loaded);
+  if (record === null) return null;
+  if (record === 'unreadable') {
+    return { report: { hibernation: 'unreadable' }, human: `${hibernationRecordPath(loaded)} is not a hibernation record: depl hibernate and wake refuse until it is looked at` };
+  }
+  const inventory = await readInventory(loaded);
+  const state = record.phase === 'waking' ? 'waking' : 'shelved';
+  const nodes = (inventory?.nodes ?? []).map((n) => ({ name: n.name, address: n.address, role: n.role, state }));
+  const human = [
+    `hibernation: ${describeHibernation(record)}`,
+    ...nodes.map((n) => `  ${n.name}  ${n.address}  ${n.role}  ${n.state}`),
+    `live:     ${record.live ?? '(none)'} (when hibernated)`,
+    ...Object.entries(record.backups).map(([accessory, file]) => `backup:   ${accessory} -> ${file}`),
+    ...(record.releaseCopy !== null ? [`release:  ${record.releaseCopy}`] : []),
+  ];
+  return { report: { nodes, live: record.live, canary: null, hibernation: record }, human: human.join('\n') };
 }
 
 /** The node table as the swarm itself reports it (over SSH on the manager), in the inventory's order. */

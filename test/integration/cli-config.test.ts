@@ -46,6 +46,30 @@ describe('depl CLI: help, init and config errors, run as a user would', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ error: { code: 'NO_CLUSTER', hint: "Run 'depl node-up' first." } });
   });
 
+  it('hibernate on the local provider exits 2; status of a hibernating deployment reads .depl/ only, never the shelved nodes', async () => {
+    const refused = await runCli(['hibernate', '--json'], { cwd: dir });
+    expect(refused.exitCode).toBe(2);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'HIBERNATE_NEEDS_OPENSTACK', message: expect.stringContaining('needs the openstack provider') } });
+    // a manager at an address nothing answers on (TEST-NET-1): status would wait on its SSH if it tried
+    const inventory = path.join(dir, '.depl', 'inventory.json');
+    const record = path.join(dir, '.depl', 'hibernation.json');
+    await writeFile(inventory, JSON.stringify({ version: 1, app: 'crawler', provider: 'openstack', network: 'crawler', updatedAt: '2026-12-06T12:00:00Z', nodes: [{ name: 'crawler-0', address: '192.0.2.1', role: 'manager' }] }));
+    await writeFile(record, JSON.stringify({ app: 'crawler', phase: 'hibernating', since: '2026-12-01T08:00:00.000Z', by: 'ops@test', complete: true, live: '20261130-101500', releaseCopy: null, backups: {} }));
+    try {
+      const started = Date.now();
+      const status = await runCli(['status'], { cwd: dir });
+      expect(status.exitCode, status.stderr).toBe(0);
+      expect(status.stdout).toMatch(/^hibernation: hibernating since 2026-12-01T08:00:00.000Z \(by ops@test\)/);
+      expect(status.stdout).toContain('crawler-0  192.0.2.1  manager  shelved');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const json = JSON.parse((await runCli(['status', '--json'], { cwd: dir })).stdout);
+      expect(json).toMatchObject({ live: '20261130-101500', hibernation: { phase: 'hibernating', complete: true } });
+    } finally {
+      await rm(inventory, { force: true });
+      await rm(record, { force: true });
+    }
+  });
+
   it('init writes depl.yaml 0600 and strong secrets into .depl/secrets; secrets list shows names and dates, never values', async () => {
     expect((await stat(path.join(dir, 'depl.yaml'))).mode & 0o777).toBe(0o600);
     const secretsFile = path.join(dir, '.depl', 'secrets');

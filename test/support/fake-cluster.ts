@@ -101,6 +101,8 @@ export interface FakeCluster {
   leftovers: FakeLeftovers;
   /** Accessories with data (the port's `accessoryData`: depl backup and restore), by name; tests add them. */
   accessories: Map<string, FakeAccessory>;
+  /** The swarm's nodes and their state (the port's `nodes`: depl wake waits for all Ready); tests set them. */
+  nodeStates: Map<string, string>;
 }
 
 export interface FakeLeftovers {
@@ -554,8 +556,15 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [],
     jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map() };
   const accessories = new Map<string, FakeAccessory>();
+  const nodeStates = new Map<string, string>();
   const makeControl = (remote: Remote): ClusterPort => ({
     accessoryData: fakeAccessoryData(remote, dir, app, versions, accessories),
+    nodes: {
+      async list() {
+        await remote.exec(['true']);
+        return [...nodeStates.entries()].map(([name, state]) => ({ name, state }));
+      },
+    },
     install: installOn(versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote)),
     app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
@@ -634,7 +643,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const fake: FakeCluster = {
-    dir, app, domain, versions, unhealthy, restoredSpecs, leftovers, swarm, accessories,
+    dir, app, domain, versions, unhealthy, restoredSpecs, leftovers, swarm, accessories, nodeStates,
     control: makeControl(local),
     served: () => routing?.generation ?? null,
     async get(host, urlPath = '/', cookie) {

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
-import type { HttpOptions, HttpResponse } from './http.js';
+import { OperationError } from '../../errors.js';
+import { OpenStackApiError, type HttpOptions, type HttpResponse } from './http.js';
 import type { KeystoneSession } from './keystone.js';
 
 export interface NovaKeypair {
@@ -17,7 +18,22 @@ export interface NovaFlavor {
   disk?: number;
 }
 
-/** The part of Nova depl manages: the key pair whose public half lets depl's SSH key into new servers. */
+/** A server as GET /servers/detail lists it: what hibernate and wake read. */
+export interface NovaServer {
+  id: string;
+  name: string;
+  status: string;
+  'OS-EXT-STS:task_state'?: string | null;
+  addresses?: Record<string, Array<{ addr: string }>>;
+}
+
+/** The server actions hibernate and wake take (POST /servers/{id}/action with `{"<action>": null}`). */
+export type NovaServerAction = 'shelve' | 'unshelve' | 'shelveOffload';
+
+/**
+ * The part of Nova depl manages: the key pair whose public half lets depl's SSH key into new servers, the
+ * project's limits and flavors, and the servers' shelve and unshelve (depl hibernate and wake).
+ */
 export class NovaClient {
   private base?: string;
 
@@ -42,6 +58,27 @@ export class NovaClient {
   async flavors(): Promise<NovaFlavor[]> {
     const response = await this.call('/flavors/detail');
     return (response.body as { flavors?: NovaFlavor[] }).flavors ?? [];
+  }
+
+  /** GET /servers/detail: the project's servers with their status and task state. */
+  async servers(): Promise<NovaServer[]> {
+    const response = await this.call('/servers/detail');
+    return (response.body as { servers?: NovaServer[] }).servers ?? [];
+  }
+
+  /**
+   * POST /servers/{id}/action: Nova answers 202 and works in the background (the server's status says when it
+   * is done). A 409 is Nova refusing the action in the server's present state, with its own message.
+   */
+  async serverAction(id: string, name: string, action: NovaServerAction): Promise<void> {
+    try {
+      await this.call(`/servers/${encodeURIComponent(id)}/action`, { method: 'POST', json: { [action]: null } });
+    } catch (error) {
+      if (error instanceof OpenStackApiError && error.status === 409) {
+        throw new OperationError(`Nova refused to ${action} ${name}: ${error.apiText}`, 'Run the command again: it reads the instances\' state and plans from it.', 'NOVA_ACTION_CONFLICT', { cause: error });
+      }
+      throw error;
+    }
   }
 
   async keypair(name: string): Promise<NovaKeypair | undefined> {

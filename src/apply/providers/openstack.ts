@@ -8,7 +8,8 @@ import { HeatClient, trustRefusal, type HeatStack, type StackInput, type StackRe
 import { dispatcherFor, OpenStackApiError } from '../openstack/http.js';
 import { KeystoneSession } from '../openstack/keystone.js';
 import { ensureManagedKeypair } from '../openstack/keypair.js';
-import { NovaClient } from '../openstack/nova.js';
+import { NovaClient, type NovaServer } from '../openstack/nova.js';
+import type { CloudServer } from '../../plan/hibernation.js';
 import { readTemplate } from '../openstack/template.js';
 import { readQuotas } from '../openstack/quota.js';
 import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, quotaUsageLines, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
@@ -126,12 +127,19 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
     return { quota, serviceUnits: cost, budget: budgetOutlook(cost, budget, now), lines };
   }
 
-  /** `depl status`: the stack as it is, what the project uses of its quotas, and what the cluster costs. */
-  async function currentAllocation(): Promise<AllocationReport | undefined> {
+  /** The cluster's stack and its reference; undefined when there is none, or it is being (or was just) deleted, as Heat may still find it by name for a moment. */
+  async function existingStack(): Promise<{ ref: StackRef; stack: HeatStack } | undefined> {
     const ref = await heat.find(name);
     if (ref === undefined) return undefined;
-    const current = await heat.show(ref);
-    if (current.stack_status.startsWith('DELETE_')) return undefined;
+    const stack = await heat.show(ref);
+    return stack.stack_status.startsWith('DELETE_') ? undefined : { ref, stack };
+  }
+
+  /** `depl status`: the stack as it is, what the project uses of its quotas, and what the cluster costs. */
+  async function currentAllocation(): Promise<AllocationReport | undefined> {
+    const found = await existingStack();
+    if (found === undefined) return undefined;
+    const { ref, stack: current } = found;
     const held = templateDemand(JSON.stringify(await heat.template(ref)), current.parameters ?? {});
     const answers = await readQuotas(session, nova, { volumes: (held.demand.volumes ?? 0) > 0, loadBalancers: (held.demand.loadbalancer ?? 0) > 0 });
     const quota = checkQuota(answers, {});
@@ -234,19 +242,23 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
     allocation: currentAllocation,
 
     async entryAddress(): Promise<string | undefined> {
-      const ref = await heat.find(name);
-      if (ref === undefined) return undefined;
-      const stack = await heat.show(ref);
-      if (stack.stack_status.startsWith('DELETE_')) return undefined;
-      return entryAddressFromOutputs(name, stack.outputs);
+      const found = await existingStack();
+      return found === undefined ? undefined : entryAddressFromOutputs(name, found.stack.outputs);
+    },
+
+    servers: {
+      async list() {
+        const found = await existingStack();
+        return found === undefined ? [] : stackServers(nodesFromOutputs(name, found.stack.outputs), await nova.servers());
+      },
+      shelve: (server) => nova.serverAction(server.id, server.name, 'shelve'),
+      unshelve: (server) => nova.serverAction(server.id, server.name, 'unshelve'),
     },
 
     async list(listLog: Logger): Promise<ProvisionedNode[]> {
-      const ref = await heat.find(name);
-      if (ref === undefined) return [];
-      const stack = await heat.show(ref);
-      // a stack being deleted (or just deleted: Heat may still find it by name for a moment) has no nodes
-      if (stack.stack_status.startsWith('DELETE_')) return [];
+      const found = await existingStack();
+      if (found === undefined) return [];
+      const { stack } = found;
       try {
         return nodesFromOutputs(name, stack.outputs);
       } catch (error) {
@@ -269,6 +281,22 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
       await heat.waitFor(ref, { ...wait, log: downLog, action: 'DELETE', marker });
     },
   };
+}
+
+/**
+ * The stack's nodes (its outputs: names and addresses) as Nova's servers, in node order. Names are not
+ * unique in a project, so a name Nova lists twice is told apart by the node's address.
+ */
+export function stackServers(nodes: ProvisionedNode[], servers: NovaServer[]): CloudServer[] {
+  return nodes.map((node) => {
+    const named = servers.filter((s) => s.name === node.name);
+    const match = named.length <= 1 ? named[0] : named.find((s) => Object.values(s.addresses ?? {}).some((list) => list.some((a) => a.addr === node.address)));
+    if (match === undefined) {
+      throw new OperationError(`Nova lists no server ${node.name} (${node.address}) of the stack${named.length > 1 ? ` that has that address (${named.length} servers have that name)` : ''}`,
+        'See openstack server list; depl node-up makes the stack whole again.', 'SERVER_STATE');
+    }
+    return { id: match.id, name: match.name, status: match.status, taskState: match['OS-EXT-STS:task_state'] ?? null };
+  });
 }
 
 /** The allocation part of a plan: quota headroom and SU cost (also in --json). */

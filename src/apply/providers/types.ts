@@ -1,3 +1,4 @@
+import type { CloudServer } from '../../plan/hibernation.js';
 import type { Logger } from '../../util/log.js';
 
 /** A machine a provider made; bootstrap reaches it over SSH at `address`. */
@@ -29,6 +30,17 @@ export interface Provider {
   allocation?(): Promise<{ lines: string[] } | undefined>;
   /** OpenStack: the one address the app is reached at (the stack's entry_address output, else the manager's); undefined without a stack. */
   entryAddress?(): Promise<string | undefined>;
+  /** OpenStack: the stack's instances, which depl hibernate shelves and depl wake unshelves. */
+  servers?: StackServers;
+}
+
+/** The instances of the cluster on the cloud, and the two actions hibernate and wake take on them. */
+export interface StackServers {
+  /** The instances, in node order (the first is the manager); none when there is no stack. */
+  list(): Promise<CloudServer[]>;
+  /** Asks the cloud to shelve it (returns at once: the status says when it is done). */
+  shelve(server: Pick<CloudServer, 'id' | 'name'>): Promise<void>;
+  unshelve(server: Pick<CloudServer, 'id' | 'name'>): Promise<void>;
 }
 
 /** A provider's answer to "what would node-up do?"; `lines` are for people, the rest for --json. */

@@ -4,7 +4,7 @@ import { formatNodeTable } from '../../plan/node-table.js';
 import { consumersRunning, type VersionRow } from '../../plan/versions-table.js';
 import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
 import { describeRenewalRecord } from '../../plan/tls/renewal.js';
-import { readStatus, type StatusReading } from '../../workflows/status.js';
+import { hibernationStatus, readStatus, type StatusReading } from '../../workflows/status.js';
 import { describeCertificates } from '../../workflows/tls/certificates.js';
 import type { JobRow } from '../../plan/jobs.js';
 import { describeAutoscale, type ControllerState } from '../../plan/autoscale.js';
@@ -73,6 +73,9 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
 
 export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
+  // a hibernating deployment's nodes are shelved: status says so from the record, without reaching for them
+  const hibernating = await hibernationStatus(loaded);
+  if (hibernating !== null) return ctx.result(hibernating.report, hibernating.human);
   const tls = tlsSettings(loaded.config);
   const { nodes, release, jobs, certificates: installed, renewal, autoscale, allocation } = await readStatus(loaded, ctx.log, { interactive: ctx.interactive });
   const now = Date.now();

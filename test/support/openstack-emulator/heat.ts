@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { heatError, type Reply } from './http.js';
+import type { ServerPower } from './nova-servers.js';
 import {
   creationOrder,
   evaluate,
@@ -13,7 +14,7 @@ import {
 } from './template.js';
 
 /** Where the emulated servers come from: the test decides (real local nodes, or just addresses). */
-export interface ServerDriver {
+export interface ServerDriver extends ServerPower {
   createServer(name: string): Promise<{ address: string }>;
   deleteServer(name: string): Promise<void>;
 }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { EmulatedHeat, type HeatBehaviour, type ServerDriver, type StackHoldings } from './heat.js';
 import { heatError, type Reply } from './http.js';
 import { EmulatedNova } from './nova.js';
+import { EmulatedServers, type ShelveBehaviour } from './nova-servers.js';
 import { EmulatedDesignate, type DesignateBackend } from './designate.js';
 import { DEFAULT_FLAVORS, EmulatedQuotas, type EmulatedFlavor, type QuotaLimits } from './quota.js';
 import { EmulatedKeystone, type EmulatedApplicationCredential, type EmulatedUser } from './keystone.js';
@@ -27,7 +28,7 @@ export interface Fault {
   after?: number;
 }
 
-export interface EmulatorBehaviour extends HeatBehaviour {
+export interface EmulatorBehaviour extends HeatBehaviour, ShelveBehaviour {
   /** Keystone answers every token request with 401. */
   rejectCredentials?: boolean;
   /** Faults still to happen, first match first. */
@@ -97,6 +98,8 @@ export interface OpenStackEmulator {
   designate: EmulatedDesignate;
   /** Quotas and their usage (Nova limits, Neutron and Cinder quotas). */
   quotas: EmulatedQuotas;
+  /** Nova's view of the stacks' servers: status and task state by name (shelve, unshelve). */
+  servers: Pick<EmulatedServers, 'statusOf'>;
   close(): Promise<void>;
 }
 
@@ -285,7 +288,8 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     services,
   });
 
-  const nova: EmulatedNova = new EmulatedNova(base, users[0]?.id ?? 'nobody', quotas);
+  const servers = new EmulatedServers(() => heat.list().flatMap((stack) => stack.servers), base, options.servers, behaviour);
+  const nova: EmulatedNova = new EmulatedNova(base, users[0]?.id ?? 'nobody', quotas, servers);
   for (const [name, publicKey] of Object.entries(options.keypairs ?? {})) nova.handle('POST', '/v2.1/os-keypairs', { keypair: { name, public_key: publicKey } });
 
   return {
@@ -302,10 +306,12 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     stacks: () => heat.list(),
     designate,
     quotas,
+    servers,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await heat.settle();
+      await servers.settle();
       await designate.settle();
     },
   };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Reply } from './http.js';
 import type { EmulatedQuotas } from './quota.js';
+import type { EmulatedServers } from './nova-servers.js';
 
 interface Keypair {
   name: string;
@@ -21,6 +22,8 @@ export class EmulatedNova {
     private readonly userId: string,
     /** Limits and flavors (the Heat emulator's cloud has them; the one beside real Heat answers its own). */
     private readonly quotas?: EmulatedQuotas,
+    /** The stacks' servers with their shelve and unshelve actions. */
+    private readonly servers?: EmulatedServers,
   ) {}
 
   has(name: string): boolean {
@@ -50,6 +53,7 @@ export class EmulatedNova {
     const parts = path.replace(/^\/v2\.1/, '').split('/').filter(Boolean).map(decodeURIComponent);
     if (this.quotas !== undefined && method === 'GET' && parts[0] === 'limits' && parts.length === 1) return this.quotas.novaLimits();
     if (this.quotas !== undefined && method === 'GET' && parts[0] === 'flavors' && (parts[1] === 'detail' || parts[1] === undefined)) return this.quotas.novaFlavors();
+    if (this.servers !== undefined && parts[0] === 'servers') return this.servers.handle(method, parts, body);
     if (parts[0] !== 'os-keypairs') return fault(404, 'itemNotFound', 'The resource could not be found.');
     const [, name] = parts;
     if (name === undefined) {

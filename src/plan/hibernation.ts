@@ -1,0 +1,262 @@
+import type { ErrorCode } from '../error-codes.js';
+import type { ChangePlan } from './change-plan.js';
+import type { PlanRefusal } from './backup-plan.js';
+
+/**
+ * `depl hibernate` and `depl wake` as plans, from the hibernation record in the operator's folder and the
+ * instances as Nova reports them. Hibernate: record that the deployment hibernates -> keep the release
+ * document and a backup of every accessory with data in the operator's folder -> shelve every instance (a
+ * shelved instance burns no Service Units) -> wait until all are shelved -> mark the record complete.
+ * Wake: mark the record waking -> unshelve -> wait for ACTIVE and for every swarm node to be Ready -> put
+ * back what is missing (an accessory whose data is gone, from the hibernate backup; the release document,
+ * from its copy) -> wait until the live version answers healthy on its hostnames -> remove the record.
+ *
+ * Each step is safe to run again and each plan is made from what is there now, so a run killed after any
+ * step is finished by the next run of the same command: what was done is not planned again.
+ */
+
+/** One instance of the stack as Nova lists it. */
+export interface CloudServer {
+  id: string;
+  name: string;
+  /** Nova's status: ACTIVE, SHUTOFF, SHELVED, SHELVED_OFFLOADED, BUILD, ERROR... */
+  status: string;
+  /** Nova's OS-EXT-STS:task_state (`shelving`, `unshelving`...): null when no action is under way. */
+  taskState: string | null;
+}
+
+/** The hibernation record (`.depl/hibernation.json`): the one place that says the deployment hibernates. */
+export interface HibernationRecord {
+  app: string;
+  /** `hibernating`: hibernate began (`complete` once every instance is shelved); `waking`: a wake began. */
+  phase: 'hibernating' | 'waking';
+  /** When hibernate began (ISO time): what `depl status` shows as "hibernating since". */
+  since: string;
+  by: string;
+  complete: boolean;
+  /** The live version when hibernate kept the release document (what wake brings back); null: none was live. */
+  live: string | null;
+  /** The copy of the release document in the operator's folder; null until it is kept. */
+  releaseCopy: string | null;
+  /** Accessory -> its hibernate backup (a `depl backup` file), once written. */
+  backups: Record<string, string>;
+  /** When the wake began, while waking. */
+  wakeStartedAt?: string;
+}
+
+export const HIBERNATION_RECORD = 'hibernation.json';
+
+export function parseHibernationRecord(text: string): HibernationRecord | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const r = value as Partial<HibernationRecord> | null;
+  if (r === null || typeof r !== 'object') return null;
+  if (typeof r.app !== 'string' || (r.phase !== 'hibernating' && r.phase !== 'waking') || typeof r.since !== 'string' || typeof r.by !== 'string') return null;
+  if (typeof r.complete !== 'boolean' || (r.live !== null && typeof r.live !== 'string') || (r.releaseCopy !== null && typeof r.releaseCopy !== 'string')) return null;
+  if (r.backups === null || typeof r.backups !== 'object' || Object.values(r.backups).some((f) => typeof f !== 'string')) return null;
+  return r as HibernationRecord;
+}
+
+export function renderHibernationRecord(record: HibernationRecord): string {
+  return `${JSON.stringify(record, null, 2)}\n`;
+}
+
+/** The line `depl status` (and a no-op hibernate) shows. */
+export function describeHibernation(record: HibernationRecord): string {
+  if (record.phase === 'waking') return `waking since ${record.wakeStartedAt ?? record.since} (hibernating since ${record.since}); a wake that is not running any more is finished by depl wake`;
+  if (!record.complete) return `hibernating since ${record.since} (by ${record.by}), but depl hibernate did not finish: run depl hibernate again to finish it, or depl wake`;
+  return `hibernating since ${record.since} (by ${record.by}): every instance is shelved and burns no SUs; live version ${record.live ?? '(none)'}; depl wake brings it back`;
+}
+
+const SHELVED = new Set(['SHELVED', 'SHELVED_OFFLOADED']);
+/** Nova shelves an instance in these states (its API reference's preconditions). */
+const SHELVABLE = new Set(['ACTIVE', 'SHUTOFF', 'PAUSED', 'SUSPENDED']);
+
+export const isShelved = (server: Pick<CloudServer, 'status'>) => SHELVED.has(server.status);
+
+// ---- hibernate ----
+
+export interface HibernateRead {
+  app: string;
+  record: HibernationRecord | null | 'unreadable';
+  /** The record file (for messages). */
+  recordFile: string;
+  servers: CloudServer[];
+  /** The accessories of depl.yaml that have a volume, in order. */
+  accessories: string[];
+  /** The recorded backups and release copy that are still there and readable. */
+  present: { backups: Record<string, boolean>; releaseCopy: boolean };
+  /** Where a new backup of each accessory goes, and the release document's copy (free names in .depl/). */
+  files: { backups: Record<string, string>; releaseCopy: string };
+  now: string;
+  by: string;
+  waitTimeoutMs: number;
+}
+
+export type HibernateStep =
+  | { kind: 'record-hibernation'; describe: string; record: HibernationRecord }
+  | { kind: 'keep-release-state'; describe: string; file: string }
+  | { kind: 'backup-accessory'; describe: string; accessory: string; file: string }
+  | { kind: 'shelve-server'; describe: string; server: string; name: string }
+  | { kind: 'wait-shelved'; describe: string; servers: string[]; timeoutMs: number }
+  | { kind: 'complete-hibernation'; describe: string };
+
+export type HibernatePlan = ChangePlan<HibernateStep>;
+export type HibernatePlanned = { ok: true; plan: HibernatePlan } | PlanRefusal;
+
+const refuse = (error: 'user' | 'operation', code: ErrorCode, message: string, hint?: string): PlanRefusal => ({ ok: false, error, code, message, ...(hint !== undefined ? { hint } : {}) });
+
+function unreadable(recordFile: string): PlanRefusal {
+  return refuse('operation', 'HIBERNATION_RECORD_UNREADABLE', `${recordFile} cannot be read as a hibernation record`,
+    'Look at it: if the instances are all ACTIVE (openstack server list), the deployment is awake and the file can be removed.');
+}
+
+function noServers(app: string): PlanRefusal {
+  return refuse('user', 'HIBERNATE_NO_SERVERS', `app ${app} has no instances on the cloud (no Heat stack, or it lists no servers)`, 'Run depl node-up first.');
+}
+
+/** Instances Nova cannot shelve or unshelve now (ERROR, BUILD, RESIZE...): refused, naming each. */
+function stuck(servers: CloudServer[], verb: string): PlanRefusal {
+  return refuse('operation', 'SERVER_STATE', `cannot ${verb}: ${servers.map((s) => `${s.name} is ${s.status}${s.taskState ? ` (${s.taskState})` : ''}`).join(', ')}`,
+    'See openstack server show <name>; once the instance is ACTIVE or SHELVED again, run the command again.');
+}
+
+export function planHibernate(read: HibernateRead): HibernatePlanned {
+  const { record, servers } = read;
+  if (record === 'unreadable') return unreadable(read.recordFile);
+  if (record !== null && record.phase === 'waking') {
+    return refuse('user', 'WAKE_INTERRUPTED', `a depl wake began at ${record.wakeStartedAt ?? '?'} and did not finish`,
+      'Run depl wake to finish it (it puts back what is missing), then depl hibernate.');
+  }
+  if (servers.length === 0) return noServers(read.app);
+  const command = 'depl hibernate';
+  const shelved = servers.filter(isShelved);
+  if (record !== null && record.complete && shelved.length === servers.length) {
+    return { ok: true, plan: { command, notes: [`already ${describeHibernation(record)}`], steps: [] } };
+  }
+  if (record === null && shelved.length > 0) {
+    return refuse('user', 'HIBERNATE_PARTLY_SHELVED', `instance${shelved.length === 1 ? '' : 's'} ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'is' : 'are'} shelved, but depl did not hibernate this deployment, so nothing of it was backed up`,
+      'Run depl wake to bring every instance back, then depl hibernate.');
+  }
+  const busy = servers.filter((s) => !isShelved(s) && s.taskState === null && !SHELVABLE.has(s.status));
+  if (busy.length > 0) return stuck(busy, 'shelve');
+
+  const notes: string[] = [];
+  const steps: HibernateStep[] = [];
+  const since = record?.since ?? read.now;
+  if (record === null) {
+    steps.push({
+      kind: 'record-hibernation', describe: `record in ${read.recordFile} that ${read.app} hibernates since ${since} (status and wake read it while the nodes are down)`,
+      record: { app: read.app, phase: 'hibernating', since, by: read.by, complete: false, live: null, releaseCopy: null, backups: {} },
+    });
+  } else {
+    notes.push(`an earlier depl hibernate (since ${record.since}, by ${record.by}) did not finish: this run finishes it`);
+  }
+  const keep: HibernateStep[] = [];
+  if (record?.releaseCopy == null || !read.present.releaseCopy) {
+    keep.push({ kind: 'keep-release-state', describe: `copy the release document (live version, history) from the manager to ${read.files.releaseCopy}`, file: read.files.releaseCopy });
+  }
+  for (const accessory of read.accessories) {
+    const done = record?.backups[accessory];
+    if (done !== undefined && read.present.backups[accessory] === true) {
+      notes.push(`${accessory} was backed up to ${done}`);
+      continue;
+    }
+    const file = read.files.backups[accessory]!;
+    keep.push({ kind: 'backup-accessory', describe: `back up ${accessory} to ${file} (depl backup ${accessory})`, accessory, file });
+  }
+  if (keep.length > 0 && shelved.length > 0) {
+    // the cluster is already partly down: what is not kept yet cannot be read from it any more
+    return refuse('operation', 'HIBERNATE_CANNOT_BACK_UP', `${keep.map((s) => (s.kind === 'backup-accessory' ? `the backup of ${s.accessory}` : 'the copy of the release document')).join(' and ')} is missing, and ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'is' : 'are'} already shelved`,
+      'Run depl wake (the data is still on the instances\' disks), then depl hibernate again.');
+  }
+  steps.push(...keep);
+  for (const server of servers) {
+    if (isShelved(server)) continue;
+    if (server.taskState !== null) {
+      notes.push(`${server.name} is ${server.status} (${server.taskState}): waited for, not asked again`);
+      continue;
+    }
+    steps.push({ kind: 'shelve-server', describe: `shelve ${server.name} (${server.status}; a shelved instance burns no SUs, its disk is kept)`, server: server.id, name: server.name });
+  }
+  steps.push(
+    { kind: 'wait-shelved', describe: `wait until every instance (${servers.map((s) => s.name).join(', ')}) is SHELVED or SHELVED_OFFLOADED`, servers: servers.map((s) => s.id), timeoutMs: read.waitTimeoutMs },
+    { kind: 'complete-hibernation', describe: `mark the hibernation complete in ${read.recordFile}` },
+  );
+  return { ok: true, plan: { command, notes, steps } };
+}
+
+// ---- wake ----
+
+export interface WakeRead {
+  app: string;
+  domain: string;
+  record: HibernationRecord | null | 'unreadable';
+  recordFile: string;
+  servers: CloudServer[];
+  now: string;
+  timeouts: { activeMs: number; swarmMs: number; healthyMs: number };
+}
+
+export type WakeStep =
+  | { kind: 'record-wake'; describe: string; record: HibernationRecord }
+  | { kind: 'unshelve-server'; describe: string; server: string; name: string }
+  | { kind: 'wait-active'; describe: string; servers: string[]; timeoutMs: number }
+  | { kind: 'wait-swarm'; describe: string; timeoutMs: number }
+  | { kind: 'restore-release-state'; describe: string; file: string }
+  | { kind: 'restore-accessory'; describe: string; accessory: string; file: string }
+  | { kind: 'wait-live'; describe: string; version: string; hosts: string[]; timeoutMs: number }
+  | { kind: 'clear-record'; describe: string };
+
+export type WakePlan = ChangePlan<WakeStep>;
+export type WakePlanned = { ok: true; plan: WakePlan } | PlanRefusal;
+
+export function planWake(read: WakeRead): WakePlanned {
+  const { record, servers } = read;
+  const command = 'depl wake';
+  if (record === 'unreadable') return unreadable(read.recordFile);
+  if (servers.length === 0) return noServers(read.app);
+  const shelved = servers.filter(isShelved);
+  if (record === null && shelved.length === 0) {
+    return { ok: true, plan: { command, notes: [`${read.app} is awake: every instance runs (${servers.map((s) => `${s.name} ${s.status}`).join(', ')}), and it is not hibernating`], steps: [] } };
+  }
+  const busy = servers.filter((s) => s.taskState === null && !isShelved(s) && s.status !== 'ACTIVE');
+  if (busy.length > 0) return stuck(busy, 'wake');
+  const notes: string[] = [];
+  const steps: WakeStep[] = [];
+  if (record === null) {
+    notes.push(`no hibernation record in ${read.recordFile}: ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'was' : 'were'} shelved by hand, so there is no backup to restore from`);
+  } else if (record.phase === 'hibernating') {
+    if (!record.complete) notes.push(`depl hibernate (since ${record.since}) did not finish: waking undoes what it did`);
+    steps.push({ kind: 'record-wake', describe: `record in ${read.recordFile} that the wake began (a hibernate refuses until it finished)`, record: { ...record, phase: 'waking', wakeStartedAt: read.now } });
+  } else {
+    notes.push(`a depl wake began at ${record.wakeStartedAt ?? '?'} and did not finish: this run finishes it`);
+  }
+  for (const server of shelved) {
+    if (server.taskState !== null) {
+      notes.push(`${server.name} is ${server.status} (${server.taskState}): waited for, not asked again`);
+      continue;
+    }
+    steps.push({ kind: 'unshelve-server', describe: `unshelve ${server.name} (${server.status})`, server: server.id, name: server.name });
+  }
+  steps.push(
+    { kind: 'wait-active', describe: `wait until every instance (${servers.map((s) => s.name).join(', ')}) is ACTIVE`, servers: servers.map((s) => s.id), timeoutMs: read.timeouts.activeMs },
+    { kind: 'wait-swarm', describe: `wait until the swarm is whole: every node Ready (the swarm then restarts the services' tasks)`, timeoutMs: read.timeouts.swarmMs },
+  );
+  if (record !== null && record.releaseCopy !== null) {
+    steps.push({ kind: 'restore-release-state', describe: `put the release document back from ${record.releaseCopy} if the manager has lost it`, file: record.releaseCopy });
+  }
+  for (const [accessory, file] of Object.entries(record?.backups ?? {})) {
+    steps.push({ kind: 'restore-accessory', describe: `check that ${accessory} still holds its data; if it does not, restore it from ${file}`, accessory, file });
+  }
+  if (record !== null && record.live !== null) {
+    const hosts = [read.domain, `${record.live}.${read.domain}`];
+    steps.push({ kind: 'wait-live', describe: `wait until the live version ${record.live} answers healthy through the edge at ${hosts.join(' and ')}`, version: record.live, hosts, timeoutMs: read.timeouts.healthyMs });
+  }
+  if (record !== null) steps.push({ kind: 'clear-record', describe: `remove ${read.recordFile}: ${read.app} is awake` });
+  return { ok: true, plan: { command, notes, steps } };
+}

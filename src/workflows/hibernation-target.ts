@@ -1,0 +1,52 @@
+import type { LoadedConfig } from '../config/load.js';
+import { UserError } from '../errors.js';
+import { accessoryVolume } from '../plan/backup.js';
+import type { Logger } from '../util/log.js';
+import { accessoryDataOn } from './accessory-data-target.js';
+import { accessoryTarget, operatorName } from './backup.js';
+import { clusterPortFor, swarmNodesOn } from './cluster-port.js';
+import { openCluster, providerFor } from './cluster.js';
+import type { HibernationTarget } from './hibernation.js';
+
+/**
+ * What depl hibernate and wake work on, from depl.yaml: the provider's instances (OpenStack only: the local
+ * provider's nodes are containers, which burn nothing to shelve), the accessories with data, and the cluster,
+ * opened by the steps that need it.
+ */
+export async function hibernationTargetFor(loaded: LoadedConfig, log: Logger, command: 'hibernate' | 'wake', options: { interactive?: boolean; lockWaitMs?: number } = {}): Promise<HibernationTarget> {
+  const { config } = loaded;
+  if (config.provider.type !== 'openstack') {
+    throw new UserError(`depl ${command} needs the openstack provider: it shelves and unshelves the cluster's instances through Nova, and this depl.yaml uses provider ${config.provider.type}`,
+      'Local nodes are containers on this machine and cost nothing while idle; depl node-down removes them. Nothing was changed.', 'HIBERNATE_NEEDS_OPENSTACK');
+  }
+  const provider = await providerFor(loaded, log, { interactive: options.interactive });
+  if (provider.servers === undefined) throw new UserError(`the ${provider.kind} provider cannot shelve instances`, undefined, 'HIBERNATE_NEEDS_OPENSTACK');
+  const accessories = Object.entries(config.accessories).filter(([, a]) => accessoryVolume(a) !== null).map(([name]) => accessoryTarget(loaded, name, 'back up'));
+  return {
+    app: config.app,
+    domain: config.domain,
+    root: loaded.root,
+    servers: provider.servers,
+    accessories,
+    log,
+    by: operatorName({}),
+    async openPort(mode) {
+      const cluster = await openCluster(loaded, log);
+      try {
+        const port = await clusterPortFor(cluster, config, log, { filesOnly: mode === 'files', tls: { render: undefined } });
+        const accessoryData = accessoryDataOn(cluster, await cluster.engine(), config, log);
+        return {
+          // the backups and restores take the cluster lock as depl backup and restore do (--lock-wait)
+          port: { ...port, lockWaitMs: options.lockWaitMs ?? 0, accessoryData, nodes: swarmNodesOn(cluster) },
+          async close() {
+            await accessoryData.close();
+            await cluster.close();
+          },
+        };
+      } catch (error) {
+        await cluster.close();
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { renderPlanText } from '../../../src/plan/change-plan.js';
+import {
+  describeHibernation, parseHibernationRecord, planHibernate, planWake, renderHibernationRecord,
+  type CloudServer, type HibernateRead, type HibernationRecord, type WakeRead,
+} from '../../../src/plan/hibernation.js';
+
+/** depl hibernate and wake as data: what each plans from the record and Nova's instances, and what each refuses. */
+
+const server = (name: string, status = 'ACTIVE', taskState: string | null = null): CloudServer => ({ id: `id-${name}`, name, status, taskState });
+const nodes = (status = 'ACTIVE') => [server('shop-nodes-0', status), server('shop-nodes-1', status)];
+
+const hibernateRead = (extra: Partial<HibernateRead> = {}): HibernateRead => ({
+  app: 'shop', record: null, recordFile: '/p/.depl/hibernation.json', servers: nodes(), accessories: ['redis', 'db'],
+  present: { backups: {}, releaseCopy: false },
+  files: { backups: { redis: '/p/.depl/backups/shop-redis-h.tar', db: '/p/.depl/backups/shop-db-h.tar' }, releaseCopy: '/p/.depl/backups/shop-release-h.json' },
+  now: '2026-12-06T12:00:00.000Z', by: 'ops@test', waitTimeoutMs: 60_000, ...extra,
+});
+
+const record = (extra: Partial<HibernationRecord> = {}): HibernationRecord => ({
+  app: 'shop', phase: 'hibernating', since: '2026-12-01T08:00:00.000Z', by: 'ops@test', complete: true, live: 'v2',
+  releaseCopy: '/p/.depl/backups/shop-release-h.json', backups: { redis: '/p/.depl/backups/shop-redis-h.tar' }, ...extra,
+});
+
+const wakeRead = (extra: Partial<WakeRead> = {}): WakeRead => ({
+  app: 'shop', domain: 'shop.test', record: record(), recordFile: '/p/.depl/hibernation.json', servers: nodes('SHELVED_OFFLOADED'),
+  now: '2026-12-06T12:00:00.000Z', timeouts: { activeMs: 1_000, swarmMs: 2_000, healthyMs: 3_000 }, ...extra,
+});
+
+const kinds = (steps: Array<{ kind: string }>) => steps.map((s) => s.kind);
+
+describe('planHibernate', () => {
+  it('records first, keeps the release document and backs up every accessory, then shelves each instance and waits', () => {
+    const planned = planHibernate(hibernateRead());
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.command).toBe('depl hibernate');
+    expect(planned.plan.steps).toEqual([
+      {
+        kind: 'record-hibernation', describe: expect.stringContaining('hibernates since 2026-12-06T12:00:00.000Z'),
+        record: { app: 'shop', phase: 'hibernating', since: '2026-12-06T12:00:00.000Z', by: 'ops@test', complete: false, live: null, releaseCopy: null, backups: {} },
+      },
+      { kind: 'keep-release-state', describe: expect.any(String), file: '/p/.depl/backups/shop-release-h.json' },
+      { kind: 'backup-accessory', describe: expect.stringContaining('back up redis'), accessory: 'redis', file: '/p/.depl/backups/shop-redis-h.tar' },
+      { kind: 'backup-accessory', describe: expect.stringContaining('back up db'), accessory: 'db', file: '/p/.depl/backups/shop-db-h.tar' },
+      { kind: 'shelve-server', describe: expect.stringContaining('shelve shop-nodes-0'), server: 'id-shop-nodes-0', name: 'shop-nodes-0' },
+      { kind: 'shelve-server', describe: expect.stringContaining('shelve shop-nodes-1'), server: 'id-shop-nodes-1', name: 'shop-nodes-1' },
+      { kind: 'wait-shelved', describe: expect.any(String), servers: ['id-shop-nodes-0', 'id-shop-nodes-1'], timeoutMs: 60_000 },
+      { kind: 'complete-hibernation', describe: expect.any(String) },
+    ]);
+    expect(renderPlanText(planned.plan)).toContain('  5. shelve shop-nodes-0');
+  });
+
+  it('after an interrupted run plans only what is left: the kept backups and instances already shelving are not asked again', () => {
+    const earlier = record({ complete: false, live: 'v2', backups: { redis: '/p/.depl/backups/shop-redis-h.tar', db: '/p/.depl/backups/shop-db-h.tar' } });
+    const planned = planHibernate(hibernateRead({
+      record: earlier, present: { backups: { redis: true, db: true }, releaseCopy: true },
+      servers: [server('shop-nodes-0', 'SHELVED_OFFLOADED'), server('shop-nodes-1', 'ACTIVE', 'shelving')],
+    }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).toEqual(['wait-shelved', 'complete-hibernation']);
+    expect(planned.plan.notes.join('\n')).toMatch(/did not finish: this run finishes it[\s\S]*shop-nodes-1 is ACTIVE \(shelving\): waited for/);
+  });
+
+  it('backs up again an accessory whose recorded backup is gone, while every instance still runs', () => {
+    const planned = planHibernate(hibernateRead({ record: record({ complete: false }), present: { backups: { redis: false }, releaseCopy: true } }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).toEqual(['backup-accessory', 'backup-accessory', 'shelve-server', 'shelve-server', 'wait-shelved', 'complete-hibernation']);
+  });
+
+  it('is a no-op that says so when the deployment already hibernates', () => {
+    const planned = planHibernate(hibernateRead({ record: record(), servers: nodes('SHELVED_OFFLOADED') }));
+    expect(planned).toEqual({ ok: true, plan: { command: 'depl hibernate', notes: [expect.stringContaining('already hibernating since 2026-12-01T08:00:00.000Z')], steps: [] } });
+  });
+
+  it('refuses what it cannot do safely, each with its code', () => {
+    const refusal = (read: HibernateRead) => {
+      const planned = planHibernate(read);
+      return planned.ok ? 'planned' : planned.code;
+    };
+    expect(refusal(hibernateRead({ record: record({ phase: 'waking' }) }))).toBe('WAKE_INTERRUPTED');
+    expect(refusal(hibernateRead({ record: 'unreadable' }))).toBe('HIBERNATION_RECORD_UNREADABLE');
+    expect(refusal(hibernateRead({ servers: [] }))).toBe('HIBERNATE_NO_SERVERS');
+    // shelved by hand: nothing was backed up
+    expect(refusal(hibernateRead({ servers: [server('shop-nodes-0', 'SHELVED'), server('shop-nodes-1')] }))).toBe('HIBERNATE_PARTLY_SHELVED');
+    // a backup is missing and the cluster is already partly down
+    expect(refusal(hibernateRead({ record: record({ complete: false }), present: { backups: { redis: true }, releaseCopy: true }, servers: [server('shop-nodes-0', 'SHELVED'), server('shop-nodes-1')] })))
+      .toBe('HIBERNATE_CANNOT_BACK_UP');
+    expect(refusal(hibernateRead({ servers: [server('shop-nodes-0', 'ERROR'), server('shop-nodes-1')] }))).toBe('SERVER_STATE');
+  });
+});
+
+describe('planWake', () => {
+  it('marks the wake, unshelves each instance, waits for ACTIVE and the swarm, puts back what is missing, and waits for the live version', () => {
+    const planned = planWake(wakeRead());
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.steps).toEqual([
+      { kind: 'record-wake', describe: expect.any(String), record: { ...record(), phase: 'waking', wakeStartedAt: '2026-12-06T12:00:00.000Z' } },
+      { kind: 'unshelve-server', describe: 'unshelve shop-nodes-0 (SHELVED_OFFLOADED)', server: 'id-shop-nodes-0', name: 'shop-nodes-0' },
+      { kind: 'unshelve-server', describe: 'unshelve shop-nodes-1 (SHELVED_OFFLOADED)', server: 'id-shop-nodes-1', name: 'shop-nodes-1' },
+      { kind: 'wait-active', describe: expect.any(String), servers: ['id-shop-nodes-0', 'id-shop-nodes-1'], timeoutMs: 1_000 },
+      { kind: 'wait-swarm', describe: expect.any(String), timeoutMs: 2_000 },
+      { kind: 'restore-release-state', describe: expect.any(String), file: '/p/.depl/backups/shop-release-h.json' },
+      { kind: 'restore-accessory', describe: expect.stringContaining('if it does not, restore it from /p/.depl/backups/shop-redis-h.tar'), accessory: 'redis', file: '/p/.depl/backups/shop-redis-h.tar' },
+      { kind: 'wait-live', describe: expect.any(String), version: 'v2', hosts: ['shop.test', 'v2.shop.test'], timeoutMs: 3_000 },
+      { kind: 'clear-record', describe: expect.any(String) },
+    ]);
+  });
+
+  it('after an interrupted wake unshelves only what is still shelved and does not record the wake twice', () => {
+    const planned = planWake(wakeRead({ record: record({ phase: 'waking', wakeStartedAt: '2026-12-06T11:00:00.000Z' }), servers: [server('shop-nodes-0'), server('shop-nodes-1', 'SHELVED_OFFLOADED', 'unshelving')] }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).toEqual(['wait-active', 'wait-swarm', 'restore-release-state', 'restore-accessory', 'wait-live', 'clear-record']);
+  });
+
+  it('is a no-op that says so when the deployment is awake', () => {
+    const planned = planWake(wakeRead({ record: null, servers: nodes() }));
+    expect(planned).toEqual({ ok: true, plan: { command: 'depl wake', notes: [expect.stringMatching(/^shop is awake/)], steps: [] } });
+  });
+
+  it('wakes instances shelved by hand, saying there is no backup to restore from', () => {
+    const planned = planWake(wakeRead({ record: null, servers: [server('shop-nodes-0', 'SHELVED'), server('shop-nodes-1')] }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).toEqual(['unshelve-server', 'wait-active', 'wait-swarm']);
+    expect(planned.plan.notes[0]).toContain('shelved by hand');
+  });
+
+  it('refuses an instance in a state Nova cannot unshelve from, naming it', () => {
+    const planned = planWake(wakeRead({ servers: [server('shop-nodes-0', 'ERROR'), server('shop-nodes-1', 'SHELVED')] }));
+    expect(planned).toMatchObject({ ok: false, code: 'SERVER_STATE', message: 'cannot wake: shop-nodes-0 is ERROR' });
+  });
+});
+
+describe('the hibernation record', () => {
+  it('reads back what it writes and refuses anything else', () => {
+    expect(parseHibernationRecord(renderHibernationRecord(record()))).toEqual(record());
+    expect(parseHibernationRecord('{"app":"shop"}')).toBeNull();
+    expect(parseHibernationRecord('not json')).toBeNull();
+  });
+
+  it('says since when, and what to run when a command did not finish', () => {
+    expect(describeHibernation(record())).toMatch(/^hibernating since 2026-12-01T08:00:00.000Z \(by ops@test\): every instance is shelved/);
+    expect(describeHibernation(record({ complete: false }))).toContain('run depl hibernate again to finish it');
+    expect(describeHibernation(record({ phase: 'waking', wakeStartedAt: 'T' }))).toMatch(/^waking since T/);
+  });
+});
