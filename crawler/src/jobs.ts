@@ -123,7 +123,9 @@ export interface PageTask {
 export const isImageTask = (task: PageTask) => task.depth === IMAGE_TASK_DEPTH;
 
 /** Why an image URL has no stored file. */
-export type ImageFetchOutcome = 'stored' | 'failed' | 'robots' | 'opted-out' | 'blocked' | 'too-large' | 'not-image' | 'type-not-wanted' | 'cancelled';
+export type ImageFetchOutcome = 'stored' | 'failed' | 'robots' | 'opted-out' | 'blocked' | 'too-large' | 'not-image' | 'type-not-wanted' | 'cancelled'
+  /** The image store `redis` had no room left in the job's budget (images.redisMaxJobBytes). */
+  | 'store-full';
 
 /** What downloading one image URL gave. */
 export interface ImageFetchRecord {
@@ -150,7 +152,7 @@ export interface ImageFile {
   bytes: number;
   width: number | null;
   height: number | null;
-  /** Relative to the image store (config images.storePath). */
+  /** The content's name in the image store (config images.store): sha256/ab/<sha256>.<ext>. */
   location: string;
   urls: string[];
 }
@@ -321,7 +323,7 @@ export class JobStore {
     args.push(result.children.length);
     for (const child of result.children) args.push(child.url, child.depth, child.robotsDisallowed ? 1 : 0);
     const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks, k.takeovers(task.job),
-      k.imagePages(task.job), k.imageFetches(task.job), k.imageFiles(task.job)];
+      k.imagePages(task.job), k.imageFetches(task.job), k.imageFiles(task.job), k.imageBlobs(task.job)];
     return Number(await new Promise((resolve, reject) => {
       this.completions.push({ keys, args, resolve, reject });
       if (this.completions.length === 1) setImmediate(() => void this.flushCompletions());

@@ -140,7 +140,9 @@ describe('crawler workers', () => {
     const site = await startSite({ pages: 30, images: true, specials: false });
     const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-images-'));
     cleanups.push(() => rm(storePath, { recursive: true, force: true }));
-    const config = { ...configFor(), images: { storePath, maxImageBytes: 1024 * 1024 } };
+    const base = configFor();
+    // the directory store, so the files themselves can be checked on disk (the default store: see the Redis case)
+    const config = { ...base, images: { ...base.images, store: 'directory' as const, storePath, maxImageBytes: 1024 * 1024 } };
     const store = new JobStore(client, config.keyPrefix);
     await startInProcessWorker(config);
     await startInProcessWorker(config);
@@ -270,9 +272,8 @@ describe('crawler workers', () => {
       server.close(resolve);
     }));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-optouts-'));
-    cleanups.push(() => rm(storePath, { recursive: true, force: true }));
-    const config = { ...configFor(), images: { storePath, maxImageBytes: 1024 * 1024 } };
+    const base = configFor();
+    const config = { ...base, images: { ...base.images, maxImageBytes: 1024 * 1024 } };
     const store = new JobStore(client, config.keyPrefix);
     await startInProcessWorker(config);
     const job = await store.create({ urls: [`${origin}/`], maxDepth: 5, maxPages: 100, scope: 'host', fetchImages: true });
@@ -292,6 +293,66 @@ describe('crawler workers', () => {
     expect(listing.find((i) => i.url.endsWith('/tagged.png'))!.fetch).toMatchObject({ outcome: 'opted-out', optOuts: ['noimageai'] });
     const stored = await store.imageFiles(doc.id);
     expect(stored.flatMap((f) => f.urls.map((u) => new URL(u).pathname)).sort()).toEqual(['/nf.png', '/ok.png']);
+  });
+
+  it('keep images in Redis by default, where every worker and API replica reaches them: served back whole, bounded per job, expiring with the job', async () => {
+    // three distinct PNGs of one size; /copy.png is /a.png again
+    const contents = new Map([['/a.png', png(8, 8, 10)], ['/b.png', png(8, 8, 120)], ['/c.png', png(8, 8, 240)]]);
+    contents.set('/copy.png', contents.get('/a.png')!);
+    const server = createServer((req, res) => {
+      const bytes = contents.get(req.url!);
+      if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end([...contents.keys()].map((p) => `<img src="${p}">`).join(''));
+      else if (bytes !== undefined) res.writeHead(200, { 'content-type': 'image/png' }).end(bytes);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    }));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const size = contents.get('/a.png')!.length;
+    expect([...contents.values()].every((b) => b.length === size)).toBe(true);
+    const config = configFor();
+    expect(config.images.store).toBe('redis');
+    const store = new JobStore(client, config.keyPrefix, { jobTtlSeconds: 3600 });
+    await startInProcessWorker(config);
+    const doc = await waitForJob(store, (await store.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
+    const files = await store.imageFiles(doc.id);
+    expect(files.length).toBe(3);
+    const token = 'redis-store-token-0123-4567-89ab-cdef';
+    const api = createCrawlerApi({ config: { ...config, apiToken: new ServiceSecret(token) }, redis: client, log: { error: () => undefined } });
+    const apiServer = createHttpServer(api.handle);
+    await new Promise<void>((resolve) => apiServer.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      apiServer.closeAllConnections();
+      await new Promise((resolve) => apiServer.close(resolve));
+    });
+    const baseUrl = `http://127.0.0.1:${(apiServer.address() as AddressInfo).port}`;
+    for (const file of files) {
+      const answer = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${file.sha256}`);
+      expect(answer.headers.get('content-type')).toBe('image/png');
+      expect(sha256Of(Buffer.from(await answer.arrayBuffer()))).toBe(file.sha256);
+    }
+    const blobs = store.keys.imageBlobs(doc.id);
+    expect(await client.hget(blobs, '#bytes')).toBe(String(3 * size));
+    // the contents expire with the job's records, not before and not never
+    const ttl = await client.ttl(blobs);
+    expect(ttl).toBeGreaterThan(3000);
+    expect(Math.abs(ttl - (await client.ttl(store.keys.imageFiles(doc.id))))).toBeLessThanOrEqual(1);
+
+    // a job whose budget holds one content: the first stored, the others recorded as store-full, never written
+    const other = configFor();
+    const tight = { ...other, images: { ...other.images, redisMaxJobBytes: Math.floor(size * 1.5) } };
+    const tightStore = new JobStore(client, tight.keyPrefix);
+    await startInProcessWorker(tight);
+    const small = await waitForJob(tightStore, (await tightStore.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
+    const fetches = (await tightStore.imageListing(small.id, 0, 10)).items.map((i) => i.fetch!);
+    const full = fetches.filter((f) => f.outcome === 'store-full');
+    expect(new Set(full.map((f) => f.sha256)).size).toBe(2);
+    expect(full[0]!.error).toMatch(/redisMaxJobBytes/);
+    expect((await tightStore.imageFiles(small.id)).length).toBe(1);
+    expect(await client.hget(tightStore.keys.imageBlobs(small.id), '#bytes')).toBe(String(size));
   });
 
   it('back off from a host that answers 429 for its Retry-After, across workers, then recover step by step', async () => {

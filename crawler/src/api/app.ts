@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { BlobStore } from '../blob-store.js';
+import { imageStoreFor } from '../image-store.js';
 import { IMAGE_MEDIA_TYPES } from '../core/image-type.js';
 import { jobRequestFromText, parseJobRequest } from '../core/job-request.js';
 import { fileFilterSchema, filterImageFiles } from '../core/image-files.js';
@@ -44,7 +44,7 @@ type Route = { method: string; pattern: RegExp; name: string; run: (req: Incomin
 export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
   const { config, redis } = deps;
   const store = new JobStore(redis, config.keyPrefix, { jobTtlSeconds: config.jobTtlSeconds });
-  const blobs = new BlobStore(config.images.storePath);
+  const blobs = imageStoreFor(config, redis, store.keys);
   const metrics = new ApiMetrics();
   const problem = apiTokenProblem(config.apiToken);
   if (problem !== null) throw new Error(`refusing to start: ${problem}`);
@@ -135,8 +135,8 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         await jobOr404(id!);
         const file = await store.imageFile(id!, sha256!);
         if (file === null) throw new HttpError(404, 'file_not_found', `job ${id} stored no content with SHA-256 ${sha256}`);
-        const opened = await blobs.open(file.location);
-        if (opened === null) throw new HttpError(410, 'file_gone', `the content ${sha256} is listed but no longer in the image store (${config.images.storePath})`);
+        const opened = await blobs.open(id!, file.location);
+        if (opened === null) throw new HttpError(410, 'file_gone', `the content ${sha256} is listed but no longer in the image store (${blobs.kind === 'directory' ? config.images.storePath : 'redis'})`);
         res.writeHead(200, {
           'content-type': IMAGE_MEDIA_TYPES[file.type], 'content-length': opened.bytes, 'cache-control': 'private, max-age=31536000, immutable',
           // an SVG is shown as a file, never run as a page of this API's origin
