@@ -14,6 +14,7 @@ import { AuthFailureLimiter, tokenGuard } from './auth.js';
 import { apiTokenProblem } from '../core/secret.js';
 import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { galleryHeaders, renderGallery } from './gallery.js';
 
 /**
  * The crawler's HTTP API as a plain request handler, so tests run it in-process and server.ts only listens.
@@ -38,6 +39,9 @@ const paging = z.object({
   offset: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
+
+/** The gallery shows fewer images per page by default: each is a request for its file. */
+const galleryPaging = paging.extend({ limit: z.coerce.number().int().min(1).max(1000).default(200) });
 
 type Route = { method: string; pattern: RegExp; name: string; run: (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void> };
 
@@ -124,7 +128,7 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         const pages = await store.pagesOfImages(id!, items.flatMap((f) => f.urls));
         sendJson(res, 200, {
           total: matching.length, offset, limit,
-          items: items.map((f) => ({ ...f, pages: [...new Set(f.urls.flatMap((u) => pages.get(u) ?? []))] })),
+          items: items.map((f) => ({ ...f, pages: [...new Set(f.urls.flatMap((u) => pages.get(u) ?? []))], href: `/v1/jobs/${id}/files/${f.sha256}` })),
         });
       },
     },
@@ -149,6 +153,22 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
           return;
         }
         await pipeline(opened.stream, res);
+      },
+    },
+    {
+      // the stored images as an HTML page of thumbnails grouped by page (gallery.ts); paged over the image URLs
+      method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/gallery$/, name: '/v1/jobs/:id/gallery',
+      run: async (req, res, [id], query) => {
+        unlessPublic(publicAccess.jobReads, req);
+        const page = galleryPaging.safeParse(Object.fromEntries(query));
+        if (!page.success) throw new HttpError(400, 'invalid_query', 'offset must be >= 0 and limit between 1 and 1000', page.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+        const job = await jobOr404(id!);
+        if (!job.request.fetchImages) throw new HttpError(409, 'no_image_files', `job ${job.id} did not fetch images (submit it with fetchImages: true); its image URLs are at /v1/jobs/${job.id}/images`);
+        const { offset, limit } = page.data;
+        const listing = await store.imageListing(job.id, offset, limit);
+        const html = renderGallery({ job, items: listing.items, total: listing.total, offset, limit });
+        res.writeHead(200, { ...galleryHeaders(), 'content-length': Buffer.byteLength(html) });
+        res.end(req.method === 'HEAD' ? undefined : html);
       },
     },
     { method: 'GET', pattern: /^\/healthz$/, name: '/healthz', run: async (_req, res) => sendJson(res, 200, { status: 'ok' }) },
