@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
+import yauzl from 'yauzl';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
@@ -14,7 +15,7 @@ import { crawlerKeys } from '../../crawler/src/keys.js';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
-import { downloadJobFiles, type DownloadProgress } from '../../src/workflows/crawl.js';
+import { downloadJobFiles, downloadJobZip, type DownloadProgress } from '../../src/workflows/crawl.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -109,6 +110,29 @@ async function expectExactCrawl(store: JobStore, doc: JobDocument, site: Synthet
     pending: 0,
   });
   expect(site.hitsUnder('/private/')).toBe(0);
+}
+
+/** Every entry of a zip, read with yauzl (a reader independent of the writer). */
+async function readZip(file: string): Promise<Map<string, Buffer>> {
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(file, { lazyEntries: true }, (error, opened) => (error ? reject(error) : resolve(opened))));
+  const entries = new Map<string, Buffer>();
+  await new Promise<void>((resolve, reject) => {
+    zip.on('error', reject);
+    zip.on('end', resolve);
+    zip.on('entry', (entry: yauzl.Entry) => zip.openReadStream(entry, (error, stream) => {
+      if (error) return reject(error);
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('error', reject);
+      stream.on('end', () => {
+        entries.set(entry.fileName, Buffer.concat(chunks));
+        zip.readEntry();
+      });
+    }));
+    zip.readEntry();
+  });
+  zip.close();
+  return entries;
 }
 
 describe('crawler workers', () => {
@@ -229,6 +253,14 @@ describe('crawler workers', () => {
     expect(new Set(manifest.map((m) => m.sha256))).toEqual(new Set(pngFiles.map((f) => f.sha256)));
     // run again: everything is there with the right content, nothing is fetched again
     expect(await downloadJobFiles(crawlerClient, baseUrl, doc.id, downloadDir, { type: ['png'], minBytes: 70 }, () => undefined)).toMatchObject({ kept: pngFiles.length });
+    // --zip: the same files and manifest in one archive that a zip reader lists, each entry the right content
+    const zipFile = path.join(downloadDir, 'images.zip');
+    const zipped = await downloadJobZip(crawlerClient, baseUrl, doc.id, zipFile, { type: ['png'], minBytes: 70 }, () => undefined);
+    expect(zipped).toMatchObject({ files: pngFiles.length, totalFiles: pngFiles.length });
+    const entries = await readZip(zipFile);
+    expect([...entries.keys()].sort()).toEqual([...pngFiles.map((f) => `${f.sha256}.png`), 'images.jsonl'].sort());
+    for (const file of pngFiles) expect(sha256Of(entries.get(`${file.sha256}.png`)!)).toBe(file.sha256);
+    expect(entries.get('images.jsonl')!.toString()).toBe(await readFile(path.join(downloadDir, 'images.jsonl'), 'utf8'));
     const missing = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${'0'.repeat(64)}`);
     expect(missing.status).toBe(404);
 
