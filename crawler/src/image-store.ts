@@ -45,7 +45,7 @@ export class RedisImageStore implements ImageStore {
 
   async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
     const location = BlobStore.locationOf(sha256, extension);
-    const answer = Number(await storeBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), this.maxJobBytes, TOTAL_FIELD]));
+    const answer = Number(await storeBlob.run(this.redis, [this.keys.imageBlobs(job), this.keys.job(job)], [sha256, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), this.maxJobBytes, TOTAL_FIELD]));
     if (answer < 0) return { full: true as const, usedBytes: -answer - 1, maxBytes: this.maxJobBytes };
     return { location, written: answer === 1 };
   }

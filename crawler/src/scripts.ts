@@ -364,10 +364,12 @@ return evicted`;
 
 /**
  * Keeps one content of a job in the image store `redis` (image-store.ts) unless the job's budget has no room.
- * KEYS: the job's blobs hash. ARGV: sha256, bytes, maxBytes, the total's field name.
- * Returns 1 when written, 0 when the job already had it, -(bytes used + 1) when it would not fit.
+ * KEYS: the job's blobs hash, the job. ARGV: sha256, bytes, maxBytes, the total's field name.
+ * Returns 1 when written, 0 when the job already had it (or is gone: a late redelivery must not leave a hash
+ * behind that nothing expires), -(bytes used + 1) when it would not fit.
  */
 export const STORE_BLOB = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local used = tonumber(redis.call('HGET', KEYS[1], ARGV[4]) or '0')
 if used + #ARGV[2] > tonumber(ARGV[3]) then return -(used + 1) end

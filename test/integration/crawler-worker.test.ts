@@ -12,6 +12,7 @@ import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
 import { PATTERN_LIMITS } from '../../crawler/src/core/url-patterns.js';
 import { crawlerKeys } from '../../crawler/src/keys.js';
+import { RedisImageStore } from '../../crawler/src/image-store.js';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
@@ -385,6 +386,10 @@ describe('crawler workers', () => {
     expect(full[0]!.error).toMatch(/redisMaxJobBytes/);
     expect((await tightStore.imageFiles(small.id)).length).toBe(1);
     expect(await client.hget(tightStore.keys.imageBlobs(small.id), '#bytes')).toBe(String(size));
+    // a late redelivery for a job that is gone (expired) writes nothing that would never expire
+    const gone = randomUUID();
+    expect(await new RedisImageStore(client, store.keys, 1024 * 1024).put(gone, sha256Of(contents.get('/a.png')!), 'png', contents.get('/a.png')!)).toMatchObject({ written: false });
+    expect(await client.exists(store.keys.imageBlobs(gone))).toBe(0);
   });
 
   it('back off from a host that answers 429 for its Retry-After, across workers, then recover step by step', async () => {
