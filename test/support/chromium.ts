@@ -6,7 +6,8 @@ import { createLogger } from '../../src/util/log.js';
 /**
  * Debian's chromium, driven headless through the DevTools protocol by puppeteer-core (which brings no browser
  * of its own): pages people look at (the crawl gallery) are tested in a real browser. Installed with apt-get
- * when missing (the `chromium` package, about 100 MB with its libraries), as the other test components are.
+ * when missing (the `chromium` package: 290 MB installed, 356 MB with chromium-common, before the libraries it
+ * pulls in), with apt-get as the other test components are.
  */
 export async function launchChromium(): Promise<Browser> {
   const found = await execa('sh', ['-c', 'command -v chromium'], { reject: false });
