@@ -3,7 +3,7 @@ import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
- * Image contents on the crawler's own volume (config `images.storePath`), named by their SHA-256: the same
+ * The image store `directory` (image-store.ts; the default is `redis`): contents under `images.storePath`, named by their SHA-256: the same
  * content found at several URLs (or by several jobs) is one file. A file appears whole or not at all (written
  * under a temporary name, then renamed), so a worker killed mid-write leaves no half image behind a name.
  * The API reads the same directory: the services that share a store must share the path (one node's volume,

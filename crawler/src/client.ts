@@ -55,11 +55,12 @@ export class CrawlerClient {
   }
 
   /** The distinct contents a fetchImages job stored, with their URLs and pages, filtered by type and size. */
-  async allFiles(id: string, filter: { type?: string[]; minBytes?: number; maxBytes?: number } = {}): Promise<Array<ImageFile & { pages: string[] }>> {
+  async allFiles(id: string, filter: { type?: string[]; minBytes?: number; maxBytes?: number; minWidth?: number; minHeight?: number } = {}): Promise<Array<ImageFile & { pages: string[] }>> {
     const query = new URLSearchParams();
     if (filter.type !== undefined && filter.type.length > 0) query.set('type', filter.type.join(','));
-    if (filter.minBytes !== undefined) query.set('minBytes', String(filter.minBytes));
-    if (filter.maxBytes !== undefined) query.set('maxBytes', String(filter.maxBytes));
+    for (const bound of ['minBytes', 'maxBytes', 'minWidth', 'minHeight'] as const) {
+      if (filter[bound] !== undefined) query.set(bound, String(filter[bound]));
+    }
     const items: Array<ImageFile & { pages: string[] }> = [];
     for (let offset = 0; ; offset += 1000) {
       query.set('offset', String(offset));

@@ -57,7 +57,15 @@ const workerSchema = z.strictObject({
 });
 
 const imagesSchema = z.strictObject({
-  /** The image store: a directory on the crawler's own volume, shared by its workers (write) and API (read). */
+  /**
+   * Where fetched images are kept (image-store.ts): `redis`, the crawler's Redis, which every worker and API
+   * replica on every node reaches (the default); `directory`, files under storePath, only where the workers and
+   * the API share that directory (one machine, or a mount shared by every node).
+   */
+  store: z.enum(['redis', 'directory']).default('redis'),
+  /** The `redis` store keeps at most this many bytes of images per job (Redis holds them in memory). */
+  redisMaxJobBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+  /** The `directory` store's folder. */
   storePath: z.string().regex(/^\//, 'expected an absolute path').default('/data/images'),
   /** The largest image a job may ask to keep (its maxImageBytes); larger files are not read past this. */
   maxImageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),

@@ -92,6 +92,8 @@ export interface Capture {
   responseHeaders: Array<[string, string]>;
   /** The body's SHA-256 and place in the blob store, absent when it had none. */
   body?: { sha256: string; bytes: number; location: string; truncated: boolean };
+  /** Why an answer that had a body has none kept: the job's store budget was full (image-store.ts). */
+  bodyWithheld?: 'store-full';
 }
 
 /** Per-job link filters and seeds beyond the start URLs. */
@@ -165,7 +167,9 @@ export interface PageTask {
 export const isImageTask = (task: PageTask) => task.depth === IMAGE_TASK_DEPTH;
 
 /** Why an image URL has no stored file. */
-export type ImageFetchOutcome = 'stored' | 'failed' | 'robots' | 'opted-out' | 'blocked' | 'too-large' | 'not-image' | 'type-not-wanted' | 'cancelled';
+export type ImageFetchOutcome = 'stored' | 'failed' | 'robots' | 'opted-out' | 'blocked' | 'too-large' | 'not-image' | 'type-not-wanted' | 'cancelled'
+  /** The image store `redis` had no room left in the job's budget (images.redisMaxJobBytes). */
+  | 'store-full';
 
 /** What downloading one image URL gave. */
 export interface ImageFetchRecord {
@@ -192,7 +196,7 @@ export interface ImageFile {
   bytes: number;
   width: number | null;
   height: number | null;
-  /** Relative to the image store (config images.storePath). */
+  /** The content's name in the image store (config images.store): sha256/ab/<sha256>.<ext>. */
   location: string;
   urls: string[];
 }
@@ -365,7 +369,7 @@ export class JobStore {
     args.push(result.children.length);
     for (const child of result.children) args.push(child.url, child.depth, child.robotsDisallowed ? 1 : 0);
     const keys = [k.job(task.job), k.seen(task.job), k.done(task.job), k.pages(task.job), k.imageSet(task.job), k.images(task.job), k.tasks, k.takeovers(task.job),
-      k.imagePages(task.job), k.imageFetches(task.job), k.imageFiles(task.job)];
+      k.imagePages(task.job), k.imageFetches(task.job), k.imageFiles(task.job), k.imageBlobs(task.job)];
     return Number(await new Promise((resolve, reject) => {
       this.completions.push({ keys, args, resolve, reject });
       if (this.completions.length === 1) setImmediate(() => void this.flushCompletions());

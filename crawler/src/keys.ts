@@ -29,6 +29,8 @@ export interface CrawlerKeys {
   imageFetches(id: string): string;
   /** fetchImages: sha256 -> JSON of the stored content and the URLs it came from (ImageFile). */
   imageFiles(id: string): string;
+  /** The image store `redis` (image-store.ts): sha256 -> the content's bytes, and the field '#bytes' their total. */
+  imageBlobs(id: string): string;
   /** How often each URL's task was taken over from a silent worker (poison-task guard). */
   takeovers(id: string): string;
   robots(origin: string): string;
@@ -62,6 +64,7 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
     imagePages: (id) => `${job(id)}:imagepages`,
     imageFetches: (id) => `${job(id)}:imagefetches`,
     imageFiles: (id) => `${job(id)}:imagefiles`,
+    imageBlobs: (id) => `${job(id)}:blobs`,
     robots: (origin) => `${prefix}robots:${origin}`,
     robotsIndex: `${prefix}robots-index`,
     robotsSizes: `${prefix}robots-sizes`,
@@ -77,5 +80,5 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
 /** Every key that belongs to one job (they expire together once the job has nothing in flight). */
 export function jobKeyList(keys: CrawlerKeys, id: string): string[] {
   return [keys.job(id), keys.seen(id), keys.done(id), keys.pages(id), keys.imageSet(id), keys.images(id), keys.takeovers(id),
-    keys.imagePages(id), keys.imageFetches(id), keys.imageFiles(id)];
+    keys.imagePages(id), keys.imageFetches(id), keys.imageFiles(id), keys.imageBlobs(id)];
 }

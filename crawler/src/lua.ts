@@ -8,7 +8,7 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: string[], args: Array<string | number>): Promise<unknown> {
+  async run(redis: Redis, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {
@@ -21,7 +21,7 @@ export class LuaScript {
    * Runs the script once per call, all sent in one pipeline (one write to Redis, one read back): each call is
    * still its own atomic script. Calls that find the script missing (a Redis restart) are run again alone.
    */
-  async runMany(redis: Redis, calls: Array<{ keys: string[]; args: Array<string | number> }>): Promise<PromiseSettledResult<unknown>[]> {
+  async runMany(redis: Redis, calls: Array<{ keys: string[]; args: Array<string | number | Buffer> }>): Promise<PromiseSettledResult<unknown>[]> {
     const pipeline = redis.pipeline();
     for (const { keys, args } of calls) pipeline.evalsha(this.sha, keys.length, ...keys, ...args);
     const replies = (await pipeline.exec()) ?? [];

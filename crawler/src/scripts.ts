@@ -34,7 +34,7 @@ return n`;
 
 /**
  * The one step that records a page's result. KEYS: job, seen, done, pages, imageSet, images, tasks, takeovers,
- * imagePages, imageFetches, imageFiles.
+ * imagePages, imageFetches, imageFiles, imageBlobs.
  * ARGV: group, messageId, jobId, url, outcome (a count field), pageJson, imagePage, taskDepth,
  *       expandable (1: an HTML page, whose links count), expanded (1: its links are in this call),
  *       dataImages, capped (1: a link or image cap applied), nImages, (imageUrl, alt, kind) x nImages,
@@ -185,7 +185,7 @@ if pending <= 0 then
   local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0')
   if ttl and ttl > 0 then
     for k = 1, 6 do redis.call('EXPIRE', KEYS[k], ttl) end
-    for k = 8, 11 do redis.call('EXPIRE', KEYS[k], ttl) end
+    for k = 8, 12 do redis.call('EXPIRE', KEYS[k], ttl) end
   end
 end
 ack()
@@ -373,3 +373,18 @@ while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[3]) or total > tonumber(ARGV[
   evicted = evicted + 1
 end
 return evicted`;
+
+/**
+ * Keeps one content of a job in the image store `redis` (image-store.ts) unless the job's budget has no room.
+ * KEYS: the job's blobs hash, the job. ARGV: sha256, bytes, maxBytes, the total's field name.
+ * Returns 1 when written, 0 when the job already had it (or is gone: a late redelivery must not leave a hash
+ * behind that nothing expires), -(bytes used + 1) when it would not fit.
+ */
+export const STORE_BLOB = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local used = tonumber(redis.call('HGET', KEYS[1], ARGV[4]) or '0')
+if used + #ARGV[2] > tonumber(ARGV[3]) then return -(used + 1) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[1], ARGV[4], #ARGV[2])
+return 1`;

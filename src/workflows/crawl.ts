@@ -3,10 +3,11 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
+import { ZipFile } from 'yazl';
 import { CrawlerApiError, CrawlerClient, IMAGE_EXTENSIONS, type JobDocument } from '@depl/crawler/client';
 import { requireInventory } from '../apply/inventory.js';
 import { configPathFrom, loadConfig, type LoadedConfig } from '../config/load.js';
@@ -122,6 +123,7 @@ const CRAWLER_API_CODES = new Map<string, ErrorCode>([
   ['malformed_json', 'CRAWL_MALFORMED_JSON'],
   ['method_not_allowed', 'CRAWL_METHOD_NOT_ALLOWED'],
   ['not_archived', 'CRAWL_NOT_ARCHIVED'],
+  ['no_image_files', 'CRAWL_NO_IMAGE_FILES'],
   ['not_found', 'CRAWL_NOT_FOUND'],
   ['not_json', 'CRAWL_NOT_JSON'],
   ['redis_unavailable', 'CRAWL_REDIS_UNAVAILABLE'],
@@ -194,12 +196,8 @@ export interface DownloadProgress {
  * file's type, size, URLs and pages.
  */
 export async function downloadJobFiles(client: CrawlerClient, where: string, id: string, dir: string,
-  filter: { type?: string[]; minBytes?: number; maxBytes?: number }, onProgress: (progress: DownloadProgress) => void): Promise<DownloadProgress> {
-  const job = await callApi(where, () => client.get(id));
-  if (!job.request.fetchImages) {
-    throw new UserError(`job ${id} did not fetch images (it lists image URLs only)`, 'Submit the crawl again with image fetching on (fetchImages: true), then download it.', 'CRAWL_NO_IMAGE_FILES');
-  }
-  const files = await callApi(where, () => client.allFiles(id, filter));
+  filter: FileFilter, onProgress: (progress: DownloadProgress) => void): Promise<DownloadProgress> {
+  const files = await filesToDownload(client, where, id, filter);
   await mkdir(dir, { recursive: true });
   const progress: DownloadProgress = { files: 0, totalFiles: files.length, bytes: 0, totalBytes: files.reduce((n, f) => n + f.bytes, 0), kept: 0 };
   onProgress(progress);
@@ -212,10 +210,77 @@ export async function downloadJobFiles(client: CrawlerClient, where: string, id:
     progress.files++;
     progress.bytes += file.bytes;
     onProgress(progress);
-    manifest.push(JSON.stringify({ file: name, sha256: file.sha256, type: file.type, bytes: file.bytes, width: file.width, height: file.height, urls: file.urls, pages: file.pages }));
+    manifest.push(manifestLine(name, file));
   }
   await writeFile(path.join(dir, 'images.jsonl'), manifest.map((line) => `${line}\n`).join(''));
   return progress;
+}
+
+/** The filters of `depl crawl download` (GET /v1/jobs/:id/files' query). */
+export type FileFilter = Parameters<CrawlerClient['allFiles']>[1];
+type ListedFile = Awaited<ReturnType<CrawlerClient['allFiles']>>[number];
+
+async function filesToDownload(client: CrawlerClient, where: string, id: string, filter: FileFilter): Promise<ListedFile[]> {
+  const job = await callApi(where, () => client.get(id));
+  if (!job.request.fetchImages) {
+    throw new UserError(`job ${id} did not fetch images (it lists image URLs only)`, 'Submit the crawl again with image fetching on (fetchImages: true), then download it.', 'CRAWL_NO_IMAGE_FILES');
+  }
+  return callApi(where, () => client.allFiles(id, filter));
+}
+
+function manifestLine(name: string, file: ListedFile): string {
+  return JSON.stringify({ file: name, sha256: file.sha256, type: file.type, bytes: file.bytes, width: file.width, height: file.height, urls: file.urls, pages: file.pages });
+}
+
+/**
+ * `depl crawl download --zip`: the same files and images.jsonl in one zip (yazl), each content checked against
+ * its hash before it enters the archive, stored uncompressed (images are compressed already). The archive is
+ * written under a temporary name and takes its own only when complete; unlike the folder it is written whole
+ * on every run (a zip cannot be resumed in place).
+ */
+export async function downloadJobZip(client: CrawlerClient, where: string, id: string, file: string,
+  filter: FileFilter, onProgress: (progress: DownloadProgress) => void): Promise<DownloadProgress> {
+  const files = await filesToDownload(client, where, id, filter);
+  await mkdir(path.dirname(file), { recursive: true });
+  const progress: DownloadProgress = { files: 0, totalFiles: files.length, bytes: 0, totalBytes: files.reduce((n, f) => n + f.bytes, 0), kept: 0 };
+  onProgress(progress);
+  const partial = `${file}.part`;
+  const zip = new ZipFile();
+  const written = pipeline(zip.outputStream, createWriteStream(partial));
+  written.catch(() => undefined);
+  try {
+    const manifest: string[] = [];
+    for (const listed of files) {
+      const name = `${listed.sha256}.${IMAGE_EXTENSIONS[listed.type] ?? 'bin'}`;
+      zip.addBuffer(await fetchChecked(client, where, id, listed.sha256), name, { compress: false });
+      progress.files++;
+      progress.bytes += listed.bytes;
+      onProgress(progress);
+      manifest.push(manifestLine(name, listed));
+    }
+    zip.addBuffer(Buffer.from(manifest.map((line) => `${line}\n`).join('')), 'images.jsonl');
+    zip.end();
+    await written;
+    await rename(partial, file);
+  } catch (error) {
+    (zip.outputStream as Readable).destroy();
+    await rm(partial, { force: true });
+    throw error;
+  }
+  return progress;
+}
+
+/** One stored content, whole, refused unless its SHA-256 is the one it is listed under. */
+async function fetchChecked(client: CrawlerClient, where: string, id: string, sha256: string): Promise<Buffer> {
+  const { body } = await callApi(where, () => client.fileStream(id, sha256));
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  const bytes = Buffer.concat(chunks);
+  const got = createHash('sha256').update(bytes).digest('hex');
+  if (got !== sha256) {
+    throw new OperationError(`the crawler API sent content with SHA-256 ${got} for ${sha256} (job ${id})`, 'Run the download again; if it repeats, the image store on the cluster is damaged.', 'CRAWL_DOWNLOAD_CORRUPT');
+  }
+  return bytes;
 }
 
 async function hasContent(file: string, sha256: string): Promise<boolean> {

@@ -17,6 +17,8 @@ import { apiEntry, spawnService, startInProcessWorker, writeServiceConfig } from
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
 import { waitFor } from '../support/wait.js';
+import { launchChromium } from '../support/chromium.js';
+import { png, sha256Of, svg } from '../support/synthetic-images.js';
 
 /** The HTTP API in-process against a real Redis, plus the built server.ts as a process. */
 const TOKEN = 'api-test-token-0123-4567-89ab-cdef-XYZ';
@@ -69,6 +71,26 @@ async function call(base: string, method: string, path: string, options: { body?
 }
 
 const json = (value: unknown) => ({ body: JSON.stringify(value), type: 'application/json' });
+
+/**
+ * Run in the gallery page (the browser's JavaScript, so a string: this project compiles without the DOM's types).
+ * Thumbnails load lazily: each is brought into view, as a reader scrolling down would, and waited for.
+ */
+const GALLERY_PROBE = `(async () => {
+  const images = [...document.querySelectorAll('img')];
+  for (const image of images) {
+    image.scrollIntoView();
+    if (!image.complete) await new Promise((resolve) => { image.addEventListener('load', resolve, { once: true }); image.addEventListener('error', resolve, { once: true }); });
+  }
+  return {
+    images: images.map((i) => ({ src: i.getAttribute('src'), alt: i.alt, naturalWidth: i.naturalWidth, shownWidth: i.getBoundingClientRect().width })),
+    groups: [...document.querySelectorAll('section h2')].map((h) => h.textContent),
+    scripts: document.querySelectorAll('script').length,
+    pwned: window.pwned ?? null,
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    captionText: [...document.querySelectorAll('figcaption')].map((c) => c.textContent ?? ''),
+  };
+})()`;
 
 describe('crawler API', () => {
   it('answers every bad request with the right status and a JSON error, writing nothing to Redis', async () => {
@@ -317,5 +339,87 @@ describe('crawler API', () => {
     const taken = await runCli(['--json', 'crawl', 'submit', 'http://x.test/', '--include', '/(a|a)*b/', '--exclude', '**.pdf', '--api', base], { cwd, env });
     expect(taken.exitCode, taken.stderr).toBe(0);
     expect(JSON.parse(taken.stdout).request).toMatchObject({ include: ['/(a|a)*b/'], exclude: ['**.pdf'] });
+  });
+
+  it('shows a job\'s images in a gallery that headless Chromium renders at a phone\'s size, every thumbnail loaded, hostile text shown as text', async () => {
+    // two pages; their alt text and one URL carry markup that would run if it were not escaped
+    const hostileAlt = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'"`;
+    const pictures = new Map<string, Buffer>();
+    for (let i = 0; i < 10; i++) pictures.set(`/pic/${i}.png`, png(40 + 7 * i, 30 + 5 * i, 25 * i));
+    pictures.set(`/pic/it's&amp;"q".svg`, svg(64, 32));
+    const pages: Record<string, string> = {
+      '/': `<a href="/second.html">next</a>${[...pictures.keys()].slice(0, 6).map((p, i) => `<img src="${p}" alt="${i === 0 ? hostileAlt.replace(/&/g, '&amp;').replace(/"/g, '&quot;') : `picture ${i}`}">`).join('')}`,
+      '/second.html': `${[...pictures.keys()].slice(5).map((p) => `<img src="${p.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}" alt="on the second page">`).join('')}`,
+    };
+    const site = createServer((req, res) => {
+      const path = decodeURIComponent(req.url!);
+      const bytes = pictures.get(path);
+      if (pages[path] !== undefined) res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>t</title>${pages[path]}`);
+      else if (bytes !== undefined) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => {
+      site.closeAllConnections();
+      site.close(resolve);
+    }));
+    const origin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+    const config = configFor();
+    const base = await startApi(config);
+    await startWorker(config);
+    const created = await call(base, 'POST', '/v1/jobs', json({ urls: [`${origin}/`], maxDepth: 1, maxPages: 10, fetchImages: true }));
+    const job = await waitFor('the job to finish', async () => {
+      const now = (await call(base, 'GET', `/v1/jobs/${created.json.id}`)).json;
+      return now.status !== 'running' ? now : undefined;
+    }, 15_000, 50);
+    expect(job.counts).toMatchObject({ imageFiles: pictures.size, imagesStored: pictures.size });
+
+    // behind the token when job reads are not public, as the other reads
+    const closed = configFor(redis.url, { api: { public: { jobReads: false } } });
+    const closedBase = await startApi({ ...closed, keyPrefix: config.keyPrefix });
+    expect((await call(closedBase, 'GET', `/v1/jobs/${job.id}/gallery`, { token: null })).status).toBe(401);
+    expect((await call(closedBase, 'GET', `/v1/jobs/${job.id}/gallery`)).status).toBe(200);
+    const gallery = await call(base, 'GET', `/v1/jobs/${job.id}/gallery`, { token: null });
+    expect(gallery.headers).toMatchObject({ 'content-type': 'text/html; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    const thumbnail = await call(base, 'GET', `/v1/jobs/${job.id}/files/${sha256Of(pictures.get('/pic/3.png')!)}`, { token: null });
+    expect(thumbnail.headers).toMatchObject({ 'content-type': 'image/png', 'x-content-type-options': 'nosniff' });
+
+    const browser = await launchChromium();
+    closers.push(() => browser.close());
+    const tab = await browser.newPage();
+    await tab.setViewport({ width: 390, height: 844, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const refused: string[] = [];
+    tab.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+    });
+    const answer = await tab.goto(`${base}/v1/jobs/${job.id}/gallery`, { waitUntil: 'load' });
+    expect(answer?.status()).toBe(200);
+    // thumbnails load lazily: bring each into view, as a reader scrolling down would, and wait for it
+    const shown = await tab.evaluate(GALLERY_PROBE) as {
+      images: Array<{ src: string; alt: string; naturalWidth: number; shownWidth: number }>; groups: string[]; scripts: number; pwned: number | null; overflow: number; captionText: string[];
+    };
+    // grouped by page: the 6 of the start page, then the 6 of the second (the sixth picture is on both)
+    expect(shown.groups).toEqual([`${origin}/`, `${origin}/second.html`]);
+    expect(shown.images).toHaveLength(12);
+    for (const image of shown.images) expect(image.naturalWidth, String(image.src)).toBeGreaterThan(0);
+    expect(shown.images.every((i) => i.shownWidth > 50 && i.shownWidth < 390)).toBe(true);
+    // a phone's width: two or more columns, nothing wider than the screen
+    expect(shown.overflow).toBeLessThanOrEqual(0);
+    expect(shown.images[0]!.alt).toBe(hostileAlt);
+    expect(shown.captionText.some((t) => t.includes(hostileAlt))).toBe(true);
+    expect(shown.captionText.some((t) => t.includes(`/pic/it's&amp;%22q%22.svg`))).toBe(true);
+    expect(shown).toMatchObject({ scripts: 0, pwned: null });
+    expect(refused).toEqual([]);
+    // the metadata appears on focus (a tap on a phone), not before
+    const caption = 'section:first-of-type li:first-child figcaption';
+    const display = `getComputedStyle(document.querySelector(${JSON.stringify(caption)})).display`;
+    expect(await tab.evaluate(display)).toBe('none');
+    await tab.focus('section:first-of-type li:first-child figure');
+    expect(await tab.evaluate(display)).toBe('block');
+
+    const screenshot = path.join(await mkdtemp(path.join(tmpdir(), 'crawler-gallery-')), 'gallery-phone.png');
+    await tab.evaluate('window.scrollTo(0, 0)');
+    await tab.screenshot({ path: screenshot as `${string}.png`, fullPage: true });
+    console.log(`gallery screenshot (390x844 phone viewport, full page): ${screenshot}`);
   });
 });

@@ -6,15 +6,17 @@ import path from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
+import yauzl from 'yauzl';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
 import { PATTERN_LIMITS } from '../../crawler/src/core/url-patterns.js';
 import { crawlerKeys } from '../../crawler/src/keys.js';
+import { RedisImageStore } from '../../crawler/src/image-store.js';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
-import { downloadJobFiles, type DownloadProgress } from '../../src/workflows/crawl.js';
+import { downloadJobFiles, downloadJobZip, type DownloadProgress } from '../../src/workflows/crawl.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -111,6 +113,29 @@ async function expectExactCrawl(store: JobStore, doc: JobDocument, site: Synthet
   expect(site.hitsUnder('/private/')).toBe(0);
 }
 
+/** Every entry of a zip, read with yauzl (a reader independent of the writer). */
+async function readZip(file: string): Promise<Map<string, Buffer>> {
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) => yauzl.open(file, { lazyEntries: true }, (error, opened) => (error ? reject(error) : resolve(opened))));
+  const entries = new Map<string, Buffer>();
+  await new Promise<void>((resolve, reject) => {
+    zip.on('error', reject);
+    zip.on('end', resolve);
+    zip.on('entry', (entry: yauzl.Entry) => zip.openReadStream(entry, (error, stream) => {
+      if (error) return reject(error);
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('error', reject);
+      stream.on('end', () => {
+        entries.set(entry.fileName, Buffer.concat(chunks));
+        zip.readEntry();
+      });
+    }));
+    zip.readEntry();
+  });
+  zip.close();
+  return entries;
+}
+
 describe('crawler workers', () => {
   it('crawl a 300-page site to exactly the expected pages and images, never touching robots-disallowed pages', async () => {
     const site = await startSite({ pages: 300 });
@@ -140,7 +165,9 @@ describe('crawler workers', () => {
     const site = await startSite({ pages: 30, images: true, specials: false });
     const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-images-'));
     cleanups.push(() => rm(storePath, { recursive: true, force: true }));
-    const config = { ...configFor(), images: { storePath, maxImageBytes: 1024 * 1024 } };
+    const base = configFor();
+    // the directory store, so the files themselves can be checked on disk (the default store: see the Redis case)
+    const config = { ...base, images: { ...base.images, store: 'directory' as const, storePath, maxImageBytes: 1024 * 1024 } };
     const store = new JobStore(client, config.keyPrefix);
     await startInProcessWorker(config);
     await startInProcessWorker(config);
@@ -227,6 +254,14 @@ describe('crawler workers', () => {
     expect(new Set(manifest.map((m) => m.sha256))).toEqual(new Set(pngFiles.map((f) => f.sha256)));
     // run again: everything is there with the right content, nothing is fetched again
     expect(await downloadJobFiles(crawlerClient, baseUrl, doc.id, downloadDir, { type: ['png'], minBytes: 70 }, () => undefined)).toMatchObject({ kept: pngFiles.length });
+    // --zip: the same files and manifest in one archive that a zip reader lists, each entry the right content
+    const zipFile = path.join(downloadDir, 'images.zip');
+    const zipped = await downloadJobZip(crawlerClient, baseUrl, doc.id, zipFile, { type: ['png'], minBytes: 70 }, () => undefined);
+    expect(zipped).toMatchObject({ files: pngFiles.length, totalFiles: pngFiles.length });
+    const entries = await readZip(zipFile);
+    expect([...entries.keys()].sort()).toEqual([...pngFiles.map((f) => `${f.sha256}.png`), 'images.jsonl'].sort());
+    for (const file of pngFiles) expect(sha256Of(entries.get(`${file.sha256}.png`)!)).toBe(file.sha256);
+    expect(entries.get('images.jsonl')!.toString()).toBe(await readFile(path.join(downloadDir, 'images.jsonl'), 'utf8'));
     const missing = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${'0'.repeat(64)}`);
     expect(missing.status).toBe(404);
 
@@ -270,9 +305,8 @@ describe('crawler workers', () => {
       server.close(resolve);
     }));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-optouts-'));
-    cleanups.push(() => rm(storePath, { recursive: true, force: true }));
-    const config = { ...configFor(), images: { storePath, maxImageBytes: 1024 * 1024 } };
+    const base = configFor();
+    const config = { ...base, images: { ...base.images, maxImageBytes: 1024 * 1024 } };
     const store = new JobStore(client, config.keyPrefix);
     await startInProcessWorker(config);
     const job = await store.create({ urls: [`${origin}/`], maxDepth: 5, maxPages: 100, scope: 'host', fetchImages: true });
@@ -292,6 +326,70 @@ describe('crawler workers', () => {
     expect(listing.find((i) => i.url.endsWith('/tagged.png'))!.fetch).toMatchObject({ outcome: 'opted-out', optOuts: ['noimageai'] });
     const stored = await store.imageFiles(doc.id);
     expect(stored.flatMap((f) => f.urls.map((u) => new URL(u).pathname)).sort()).toEqual(['/nf.png', '/ok.png']);
+  });
+
+  it('keep images in Redis by default, where every worker and API replica reaches them: served back whole, bounded per job, expiring with the job', async () => {
+    // three distinct PNGs of one size; /copy.png is /a.png again
+    const contents = new Map([['/a.png', png(8, 8, 10)], ['/b.png', png(8, 8, 120)], ['/c.png', png(8, 8, 240)]]);
+    contents.set('/copy.png', contents.get('/a.png')!);
+    const server = createServer((req, res) => {
+      const bytes = contents.get(req.url!);
+      if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end([...contents.keys()].map((p) => `<img src="${p}">`).join(''));
+      else if (bytes !== undefined) res.writeHead(200, { 'content-type': 'image/png' }).end(bytes);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(resolve);
+    }));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const size = contents.get('/a.png')!.length;
+    expect([...contents.values()].every((b) => b.length === size)).toBe(true);
+    const config = configFor();
+    expect(config.images.store).toBe('redis');
+    const store = new JobStore(client, config.keyPrefix, { jobTtlSeconds: 3600 });
+    await startInProcessWorker(config);
+    const doc = await waitForJob(store, (await store.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
+    const files = await store.imageFiles(doc.id);
+    expect(files.length).toBe(3);
+    const token = 'redis-store-token-0123-4567-89ab-cdef';
+    const api = createCrawlerApi({ config: { ...config, apiToken: new ServiceSecret(token) }, redis: client, log: { error: () => undefined } });
+    const apiServer = createHttpServer(api.handle);
+    await new Promise<void>((resolve) => apiServer.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      apiServer.closeAllConnections();
+      await new Promise((resolve) => apiServer.close(resolve));
+    });
+    const baseUrl = `http://127.0.0.1:${(apiServer.address() as AddressInfo).port}`;
+    for (const file of files) {
+      const answer = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${file.sha256}`);
+      expect(answer.headers.get('content-type')).toBe('image/png');
+      expect(sha256Of(Buffer.from(await answer.arrayBuffer()))).toBe(file.sha256);
+    }
+    const blobs = store.keys.imageBlobs(doc.id);
+    expect(await client.hget(blobs, '#bytes')).toBe(String(3 * size));
+    // the contents expire with the job's records, not before and not never
+    const ttl = await client.ttl(blobs);
+    expect(ttl).toBeGreaterThan(3000);
+    expect(Math.abs(ttl - (await client.ttl(store.keys.imageFiles(doc.id))))).toBeLessThanOrEqual(1);
+
+    // a job whose budget holds one content: the first stored, the others recorded as store-full, never written
+    const other = configFor();
+    const tight = { ...other, images: { ...other.images, redisMaxJobBytes: Math.floor(size * 1.5) } };
+    const tightStore = new JobStore(client, tight.keyPrefix);
+    await startInProcessWorker(tight);
+    const small = await waitForJob(tightStore, (await tightStore.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
+    const fetches = (await tightStore.imageListing(small.id, 0, 10)).items.map((i) => i.fetch!);
+    const full = fetches.filter((f) => f.outcome === 'store-full');
+    expect(new Set(full.map((f) => f.sha256)).size).toBe(2);
+    expect(full[0]!.error).toMatch(/redisMaxJobBytes/);
+    expect((await tightStore.imageFiles(small.id)).length).toBe(1);
+    expect(await client.hget(tightStore.keys.imageBlobs(small.id), '#bytes')).toBe(String(size));
+    // a late redelivery for a job that is gone (expired) writes nothing that would never expire
+    const gone = randomUUID();
+    expect(await new RedisImageStore(client, store.keys, 1024 * 1024).put(gone, sha256Of(contents.get('/a.png')!), 'png', contents.get('/a.png')!)).toMatchObject({ written: false });
+    expect(await client.exists(store.keys.imageBlobs(gone))).toBe(0);
   });
 
   it('back off from a host that answers 429 for its Retry-After, across workers, then recover step by step', async () => {

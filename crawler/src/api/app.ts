@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { BlobStore } from '../blob-store.js';
+import { imageStoreFor } from '../image-store.js';
 import { IMAGE_MEDIA_TYPES } from '../core/image-type.js';
 import { jobRequestFromText, parseJobRequest } from '../core/job-request.js';
 import { fileFilterSchema, filterImageFiles } from '../core/image-files.js';
@@ -17,6 +17,7 @@ import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { writeWacz } from '../archive/wacz.js';
 import { deploymentProvenance, softwareName } from '../provenance.js';
+import { galleryHeaders, renderGallery } from './gallery.js';
 
 /**
  * The crawler's HTTP API as a plain request handler, so tests run it in-process and server.ts only listens.
@@ -44,12 +45,15 @@ const paging = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
+/** The gallery shows fewer images per page by default: each is a request for its file. */
+const galleryPaging = paging.extend({ limit: z.coerce.number().int().min(1).max(1000).default(200) });
+
 type Route = { method: string; pattern: RegExp; name: string; run: (req: IncomingMessage, res: ServerResponse, params: string[], query: URLSearchParams) => Promise<void> };
 
 export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
   const { config, redis } = deps;
   const store = new JobStore(redis, config.keyPrefix, { jobTtlSeconds: config.jobTtlSeconds });
-  const blobs = new BlobStore(config.images.storePath);
+  const blobs = imageStoreFor(config, redis, store.keys);
   const provenance = deploymentProvenance(deps.env ?? process.env, config.worker.userAgent);
   const metrics = new ApiMetrics();
   const problem = apiTokenProblem(config.apiToken);
@@ -130,7 +134,7 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         const pages = await store.pagesOfImages(id!, items.flatMap((f) => f.urls));
         sendJson(res, 200, {
           total: matching.length, offset, limit,
-          items: items.map((f) => ({ ...f, pages: [...new Set(f.urls.flatMap((u) => pages.get(u) ?? []))] })),
+          items: items.map((f) => ({ ...f, pages: [...new Set(f.urls.flatMap((u) => pages.get(u) ?? []))], href: `/v1/jobs/${id}/files/${f.sha256}` })),
         });
       },
     },
@@ -141,8 +145,8 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         await jobOr404(id!);
         const file = await store.imageFile(id!, sha256!);
         if (file === null) throw new HttpError(404, 'file_not_found', `job ${id} stored no content with SHA-256 ${sha256}`);
-        const opened = await blobs.open(file.location);
-        if (opened === null) throw new HttpError(410, 'file_gone', `the content ${sha256} is listed but no longer in the image store (${config.images.storePath})`);
+        const opened = await blobs.open(id!, file.location);
+        if (opened === null) throw new HttpError(410, 'file_gone', `the content ${sha256} is listed but no longer in the image store (${blobs.kind === 'directory' ? config.images.storePath : 'redis'})`);
         res.writeHead(200, {
           'content-type': IMAGE_MEDIA_TYPES[file.type], 'content-length': opened.bytes, 'cache-control': 'private, max-age=31536000, immutable',
           // an SVG is shown as a file, never run as a page of this API's origin
@@ -176,6 +180,22 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         } finally {
           await wacz.dispose();
         }
+      },
+    },
+    {
+      // the stored images as an HTML page of thumbnails grouped by page (gallery.ts); paged over the image URLs
+      method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/gallery$/, name: '/v1/jobs/:id/gallery',
+      run: async (req, res, [id], query) => {
+        unlessPublic(publicAccess.jobReads, req);
+        const page = galleryPaging.safeParse(Object.fromEntries(query));
+        if (!page.success) throw new HttpError(400, 'invalid_query', 'offset must be >= 0 and limit between 1 and 1000', page.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+        const job = await jobOr404(id!);
+        if (!job.request.fetchImages) throw new HttpError(409, 'no_image_files', `job ${job.id} did not fetch images (submit it with fetchImages: true); its image URLs are at /v1/jobs/${job.id}/images`);
+        const { offset, limit } = page.data;
+        const listing = await store.imageListing(job.id, offset, limit);
+        const html = renderGallery({ job, items: listing.items, total: listing.total, offset, limit });
+        res.writeHead(200, { ...galleryHeaders(), 'content-length': Buffer.byteLength(html) });
+        res.end(req.method === 'HEAD' ? undefined : html);
       },
     },
     { method: 'GET', pattern: /^\/healthz$/, name: '/healthz', run: async (_req, res) => sendJson(res, 200, { status: 'ok' }) },

@@ -5,6 +5,14 @@ const paging = [
   { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
 ];
+/** GET /v1/jobs/{id}/files's filters (validated by core/image-files.ts' fileFilterSchema). */
+const fileFilters = [
+  { name: 'type', in: 'query', schema: { type: 'string', pattern: '^(png|jpeg|gif|webp|svg|avif|bmp|ico)(,(png|jpeg|gif|webp|svg|avif|bmp|ico))*$' }, description: 'comma-separated types (sniffed from the bytes), e.g. png,jpeg' },
+  { name: 'minBytes', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'at least this many bytes' },
+  { name: 'maxBytes', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'at most this many bytes' },
+  { name: 'minWidth', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'at least this many pixels wide' },
+  { name: 'minHeight', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'at least this many pixels high' },
+];
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { description: 'error', content: { 'application/json': { schema: error } } }]));
 
 export const openApiDocument = {
@@ -45,6 +53,18 @@ export const openApiDocument = {
           provenance: { type: 'object', description: 'the crawler release and image id the deployment gave its services (DEPL_VERSION, DEPL_IMAGE_ID; else "unknown") and the user agent', properties: { crawlerVersion: { type: 'string' }, imageDigest: { type: 'string' }, userAgent: { type: 'string' } } },
         },
       },
+      ImageFile: {
+        type: 'object', description: 'one distinct content a fetchImages job stored',
+        properties: {
+          sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          type: { type: 'string', enum: ['png', 'jpeg', 'gif', 'webp', 'svg', 'avif', 'bmp', 'ico'], description: 'sniffed from the bytes, never the Content-Type' },
+          bytes: { type: 'integer' }, width: { type: ['integer', 'null'] }, height: { type: ['integer', 'null'] },
+          location: { type: 'string', description: 'its name in the image store (config images.store: redis, the default, or directory under images.storePath): sha256/ab/<sha256>.<ext>' },
+          href: { type: 'string', description: 'where this API serves the bytes: /v1/jobs/{id}/files/{sha256}' },
+          urls: { type: 'array', items: { type: 'string' }, description: 'every image URL that gave this content' },
+          pages: { type: 'array', items: { type: 'string' }, description: 'every page those URLs were found on' },
+        },
+      },
       Image: { type: 'object', properties: { url: { type: 'string' }, page: { type: 'string' }, alt: { type: 'string' }, kind: { type: 'string', enum: ['img', 'srcset', 'picture', 'og', 'icon', 'lazy', 'css', 'svg', 'poster', 'input'] } } },
       Page: {
         type: 'object',
@@ -81,8 +101,20 @@ export const openApiDocument = {
     '/v1/jobs/{id}/files': {
       get: {
         summary: 'fetchImages jobs: the distinct contents stored, each with sha256, type, bytes, width, height, location in the image store, and every URL and page it was found at',
-        parameters: [jobId, ...paging, ...['type', 'minBytes', 'maxBytes', 'minWidth', 'minHeight'].map((name) => ({ name, in: 'query', schema: { type: 'string' }, description: name === 'type' ? 'comma-separated types' : 'a bound (bytes or pixels)' }))],
-        responses: { '200': { description: 'a page of files' }, ...errors(400, 404, 503) },
+        description: 'Filters combine (all must hold); an unknown type, a negative or non-integer bound or an unknown parameter is a 400 naming it. A file whose dimensions are unknown (an SVG without width/height or viewBox) fails minWidth and minHeight.',
+        parameters: [jobId, ...paging, ...fileFilters],
+        responses: {
+          '200': { description: 'a page of files', content: { 'application/json': { schema: { type: 'object', properties: { total: { type: 'integer', description: 'files matching the filters' }, offset: { type: 'integer' }, limit: { type: 'integer' }, items: { type: 'array', items: { $ref: '#/components/schemas/ImageFile' } } } } } } },
+          ...errors(400, 404, 503),
+        },
+      },
+    },
+    '/v1/jobs/{id}/gallery': {
+      get: {
+        summary: 'fetchImages jobs: an HTML page of the stored images as thumbnails, grouped by the page they were found on, metadata on hover or focus',
+        description: 'Paged over the job\'s image URLs (offset, limit; default 200). Behind the token unless config api.public.jobReads. The page runs no script; its Content-Security-Policy allows its own inline style (by hash) and images from this origin only.',
+        parameters: [jobId, { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 200 } }],
+        responses: { '200': { description: 'the gallery', content: { 'text/html': { schema: { type: 'string' } } } }, ...errors(400, 404, 409, 503) },
       },
     },
     '/v1/jobs/{id}/files/{sha256}': {

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { CDXIndexer, WARCRecord } from 'warcio';
 import { WARCSerializer } from 'warcio/node';
 import yazl from 'yazl';
-import type { BlobStore } from '../blob-store.js';
+import type { ImageStore } from '../image-store.js';
 import type { Capture, JobDocument, JobStore, RobotsDecision } from '../jobs.js';
 
 /**
@@ -27,7 +27,8 @@ export const PAGES_NAME = 'pages/pages.jsonl';
 export interface WaczSource {
   job: JobDocument;
   store: JobStore;
-  blobs: BlobStore;
+  /** The job's store (image-store.ts), where the workers kept the bodies. */
+  blobs: ImageStore;
   /** Software named in datapackage.json and the warcinfo record. */
   software: string;
 }
@@ -153,7 +154,7 @@ async function writeWarc(file: string, source: WaczSource, provenance: WaczProve
         const key = `${capture.kind} ${capture.url}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        records += await writeCapture(out, capture, source.blobs);
+        records += await writeCapture(out, capture, source.job.id, source.blobs);
         if (capture.kind === 'page') pages.push({ id: createHash('sha256').update(key).digest('hex').slice(0, 24), url: capture.url, ts: capture.date, status: capture.status });
       }
       if (items.length < pageSize) break;
@@ -166,10 +167,10 @@ async function writeWarc(file: string, source: WaczSource, provenance: WaczProve
 }
 
 /** A capture as two records: the response (its body from the blob store), and the request concurrent to it. */
-async function writeCapture(out: WriteStream, capture: Capture, blobs: BlobStore): Promise<number> {
+async function writeCapture(out: WriteStream, capture: Capture, job: string, blobs: ImageStore): Promise<number> {
   let body: Buffer = Buffer.alloc(0);
   if (capture.body !== undefined) {
-    const opened = await blobs.open(capture.body.location);
+    const opened = await blobs.open(job, capture.body.location);
     if (opened === null) throw new Error(`the body of ${capture.url} (${capture.body.location}) is not in the blob store any more`);
     const chunks: Buffer[] = [];
     for await (const chunk of opened.stream) chunks.push(chunk as Buffer);
@@ -180,6 +181,8 @@ async function writeCapture(out: WriteStream, capture: Capture, blobs: BlobStore
   const responseHeaders = capture.responseHeaders.filter(([name]) => !FRAMING_HEADERS.has(name.toLowerCase()));
   const warcHeaders: Record<string, string> = {};
   if (capture.body?.truncated === true) warcHeaders['WARC-Truncated'] = 'length';
+  // a body the store had no room for: the record says so (WARC 1.1's "unspecified" reason) rather than claim an empty answer
+  if (capture.bodyWithheld !== undefined) warcHeaders['WARC-Truncated'] = 'unspecified';
   const response = WARCRecord.create({
     url: capture.url, date: capture.date, type: 'response', warcVersion: 'WARC/1.1', warcHeaders,
     statusline: `HTTP/1.1 ${capture.status} ${capture.statusText}`.trimEnd(), httpHeaders: responseHeaders,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { hostname as machineName } from 'node:os';
 import type { Redis } from 'ioredis';
-import { BlobStore } from '../blob-store.js';
+import { imageStoreFor, type ImageStore } from '../image-store.js';
 import { createAddressPolicy } from '../core/address-policy.js';
 import { IMAGE_EXTENSIONS, readImageFacts } from '../core/image-type.js';
 import { classifyBlockPage } from '../core/block-page.js';
@@ -59,7 +59,7 @@ export class CrawlWorker {
   private readonly store: JobStore;
   private readonly fetcher: SafeFetcher;
   private readonly robots: RobotsCache;
-  private readonly blobs: BlobStore;
+  private readonly blobs: ImageStore;
   private readonly held = new Map<string, Held>();
   private readonly metaCache = new Map<string, { meta: JobMeta | null; filter: LinkFilter; expires: number }>();
   /** Per job: links (with the depth they were sent at) and images whose completion script already ran here. */
@@ -87,7 +87,7 @@ export class CrawlWorker {
       userAgent: config.worker.userAgent,
     });
     this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, config.worker.userAgent, config.worker.robotsCache);
-    this.blobs = new BlobStore(config.images.storePath);
+    this.blobs = imageStoreFor(config, options.redis, this.store.keys);
   }
 
   async start(): Promise<void> {
@@ -410,7 +410,13 @@ export class CrawlWorker {
       return;
     }
     const sha256 = createHash('sha256').update(body).digest('hex');
-    const { location } = await this.blobs.put(sha256, IMAGE_EXTENSIONS[facts.type], body);
+    const kept = await this.blobs.put(task.job, sha256, IMAGE_EXTENSIONS[facts.type], body);
+    if ('full' in kept) {
+      await archived();
+      await this.finishImage(messageId, task, { ...described, outcome: 'store-full', sha256, error: `the job's images fill the image store's budget (${kept.usedBytes} of images.redisMaxJobBytes ${kept.maxBytes} bytes)` });
+      return;
+    }
+    const { location } = kept;
     await archived(location);
     await this.finishImage(messageId, task, { ...described, outcome: 'stored', sha256 },
       { sha256, type: facts.type, bytes: body.length, width: facts.width, height: facts.height, location });
@@ -439,15 +445,19 @@ export class CrawlWorker {
     if (!meta.options.archive) return;
     const body = exchange.body ?? Buffer.alloc(0);
     let kept: Capture['body'];
+    let withheld = false;
     if (body.length > 0) {
       const sha256 = createHash('sha256').update(body).digest('hex');
-      const location = storedAt ?? (await this.blobs.put(sha256, 'body', body)).location;
-      kept = { sha256, bytes: body.length, location, truncated: exchange.bodyTruncated };
+      // the same store and budget as the job's images: a body it has no room for is recorded as withheld
+      const stored = storedAt !== undefined ? { location: storedAt } : await this.blobs.put(task.job, sha256, 'body', body);
+      if ('full' in stored) withheld = true;
+      else kept = { sha256, bytes: body.length, location: stored.location, truncated: exchange.bodyTruncated };
     }
     await this.store.recordCapture(task.job, {
       kind: isImageTask(task) ? 'image' : 'page', requested: task.url, url: exchange.url, date: exchange.date,
       requestHeaders: exchange.requestHeaders, status: exchange.status, statusText: exchange.statusText, responseHeaders: exchange.responseHeaders,
       ...(kept !== undefined ? { body: kept } : {}),
+      ...(withheld ? { bodyWithheld: 'store-full' as const } : {}),
     });
   }
 

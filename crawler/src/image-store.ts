@@ -1,0 +1,79 @@
+import { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { BlobStore } from './blob-store.js';
+import type { ServiceConfig } from './config.js';
+import type { CrawlerKeys } from './keys.js';
+import { LuaScript } from './lua.js';
+import { STORE_BLOB } from './scripts.js';
+
+/**
+ * Where a fetchImages job's contents are kept, as the worker that stores them and the API that serves them see it.
+ * Contents are named by their SHA-256 and kept per job (a job's contents are read through the job).
+ *
+ * Two stores (config `images.store`):
+ * - `redis` (the default): in the crawler's Redis, one hash per job (`job:<id>:blobs`, sha256 -> bytes) that
+ *   expires with the job's other keys. On a swarm the workers run on several nodes and the API on others; Redis
+ *   is the one store every replica already reaches, over the app's network, with its password, on the pinned
+ *   node whose volume keeps it (append-only file; `depl backup redis` copies it). The cost is memory: Redis holds
+ *   every byte in RAM, so each job may keep at most `images.redisMaxJobBytes` (an image past it is recorded as
+ *   `store-full`, not stored).
+ * - `directory`: files under `images.storePath` (BlobStore). Only where every worker and the API see the same
+ *   directory: one machine, or a shared mount on every node.
+ */
+export interface ImageStore {
+  readonly kind: 'redis' | 'directory';
+  /**
+   * Keeps the bytes once per job; `full` when the job's budget has no room for them (nothing was written).
+   * `location` is the content's name in the store: sha256/ab/<hash>.<ext>.
+   */
+  put(job: string, sha256: string, extension: string, bytes: Uint8Array): Promise<{ location: string; written: boolean } | { full: true; usedBytes: number; maxBytes: number }>;
+  /** The stored bytes as a stream and their size; null when they are not (or no longer) there. */
+  open(job: string, location: string): Promise<{ stream: Readable; bytes: number } | null>;
+}
+
+export function imageStoreFor(config: ServiceConfig, redis: Redis, keys: CrawlerKeys): ImageStore {
+  return config.images.store === 'directory' ? new DirectoryImageStore(new BlobStore(config.images.storePath)) : new RedisImageStore(redis, keys, config.images.redisMaxJobBytes);
+}
+
+/** The name of the job's contents' byte total inside its blobs hash (content fields are 64 hex digits). */
+const TOTAL_FIELD = '#bytes';
+const storeBlob = new LuaScript(STORE_BLOB);
+
+export class RedisImageStore implements ImageStore {
+  readonly kind = 'redis';
+  constructor(private readonly redis: Redis, private readonly keys: CrawlerKeys, readonly maxJobBytes: number) {}
+
+  async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
+    const location = BlobStore.locationOf(sha256, extension);
+    const answer = Number(await storeBlob.run(this.redis, [this.keys.imageBlobs(job), this.keys.job(job)], [sha256, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), this.maxJobBytes, TOTAL_FIELD]));
+    if (answer < 0) return { full: true as const, usedBytes: -answer - 1, maxBytes: this.maxJobBytes };
+    return { location, written: answer === 1 };
+  }
+
+  async open(job: string, location: string) {
+    const sha256 = contentOf(location);
+    const bytes = await this.redis.hgetBuffer(this.keys.imageBlobs(job), sha256);
+    if (bytes === null) return null;
+    return { stream: Readable.from([bytes]), bytes: bytes.length };
+  }
+}
+
+export class DirectoryImageStore implements ImageStore {
+  readonly kind = 'directory';
+  constructor(private readonly blobs: BlobStore) {}
+
+  put(_job: string, sha256: string, extension: string, bytes: Uint8Array) {
+    return this.blobs.put(sha256, extension, bytes);
+  }
+
+  open(_job: string, location: string) {
+    return this.blobs.open(location);
+  }
+}
+
+/** The SHA-256 a location names; only locations this crawler makes are accepted. */
+function contentOf(location: string): string {
+  const match = /^sha256\/[0-9a-f]{2}\/([0-9a-f]{64})\.[a-z0-9]{1,8}$/.exec(location);
+  if (match === null) throw new Error(`not a location in the image store: ${location.slice(0, 100)}`);
+  return match[1]!;
+}
