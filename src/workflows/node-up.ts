@@ -18,6 +18,7 @@ import { providerFor, sshPoolFor } from './cluster.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
 import { poolSurplus } from '../plan/pools.js';
+import { installPoolHandoff } from './pool-handoff.js';
 
 export interface NodeUpOptions {
   /** Grow or shrink to this many nodes; default: provider.nodes in depl.yaml. */
@@ -129,7 +130,11 @@ async function bootstrapOverSsh(
   const ready = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
   const encrypted = networkEncryption(loaded.config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })), note);
   const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
-  return convergeSwarm(swarmOf(pool, provisioned), { app: loaded.config.app, nodes: provisioned, encrypted, formerIds }, { log, change, note });
+  const outcome = await convergeSwarm(swarmOf(pool, provisioned), { app: loaded.config.app, nodes: provisioned, encrypted, formerIds }, { log, change, note });
+  // preemptible pools: each of their nodes hands its tasks off when the cloud shuts it down
+  const byName = (name: string) => provisioned.find((n) => n.name === name)!;
+  await installPoolHandoff({ config: loaded.config, root: loaded.root, manager: provisioned[0]!, nodes: provisioned, remote: (name) => pool.remote(byName(name)), log, change, note });
+  return outcome;
 }
 
 /**
