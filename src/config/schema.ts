@@ -126,7 +126,7 @@ const openstackProvider = z.strictObject({
     rates: z.record(z.string().min(1), z.number().nonnegative('expected SU per hour, 0 or more')).default({}),
   }).default({ rates: {} }),
   /** Worker pools by name (lower-case letters, digits and "-"): see `pool` above. */
-  pools: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,15}$/, 'expected a pool name of lower-case letters, digits and "-", starting with a letter, at most 16 characters'), pool).default({}),
+  pools: z.record(z.string(), pool).default({}),
   /** The allocation's end and the SUs it has left: plan and status show how many days the budget lasts. */
   allocation: z.strictObject({
     endsOn: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like 2027-06-30').refine((v) => Number.isFinite(Date.parse(`${v}T00:00:00Z`)), 'not a calendar date').optional(),
@@ -438,6 +438,10 @@ export const configSchema = z
     if (cfg.provider.type === 'openstack') {
       const poolOf = new Map<string, string>();
       for (const [poolName, p] of Object.entries(cfg.provider.pools)) {
+        // checked here, not as the record's key schema: zod reports a bad key only as "Invalid key in record"
+        if (!/^[a-z][a-z0-9-]{0,15}$/.test(poolName)) {
+          ctx.addIssue({ code: 'custom', path: ['provider', 'pools', poolName], message: `expected a pool name of lower-case letters, digits and "-", starting with a letter, at most 16 characters: ${JSON.stringify(poolName)}` });
+        }
         for (const [i, service] of p.services.entries()) {
           const at = ['provider', 'pools', poolName, 'services', i];
           if (!(service in cfg.services)) {
