@@ -5,7 +5,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
 import { decideNetworkEncryption, ipsecProbeCommand, parseIpsecProbe, type EncryptionSetting, type IpsecSupport, type SwarmInfo } from '../plan/bootstrap.js';
 import { planShrink, type SwarmPlan } from '../plan/swarm-plan.js';
-import { poolSurplus } from '../plan/pools.js';
+import { poolNotes, poolsOf, poolSurplus } from '../plan/pools.js';
 import type { Logger } from '../util/log.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { readSwarmFacts, swarmPlanOrRefuse } from './node-up-swarm.js';
@@ -72,6 +72,7 @@ export async function dryRunNodeUp(loaded: LoadedConfig, log: Logger, options: {
     const surplus = [...(previous?.nodes ?? []).filter((n) => n.pool === undefined).slice(count), ...poolSurplus(previous?.nodes ?? [], pools)];
     const shrink = planShrink(surplus.map((n) => ({ name: n.name, ...(n.nodeId ? { nodeId: n.nodeId } : {}) })), surplus.length > 0 && previous !== null ? await managerList(swarm) : []);
 
+    notes.push(...poolNotes(poolsOf(config)));
     const newNodes = Array.from({ length: Math.max(0, count - kept.length) }, (_, i) => ({ name: `new-node-${i + 1}`, address: '(new)' }));
     if (newNodes.length > 0) notes.push(`${newNodes.length} node${newNodes.length === 1 ? '' : 's'} still to be made ${newNodes.length === 1 ? 'is' : 'are'} shown as ${newNodes.map((n) => n.name).join(', ')}; the provider names them`);
     const support: { node: string; ipsec: IpsecSupport }[] = [];

@@ -17,7 +17,7 @@ import { projectPaths } from './adapter-slices.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
-import { poolSurplus } from '../plan/pools.js';
+import { poolNotes, poolsOf, poolSurplus } from '../plan/pools.js';
 import { installPoolHandoff } from './pool-handoff.js';
 
 export interface NodeUpOptions {
@@ -95,6 +95,7 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
 
     const notes: string[] = [];
     const note = (line: string) => { notes.push(line); log.warn(line); };
+    for (const line of poolNotes(poolsOf(config))) note(line);
     const swarm = config.bootstrap === 'ansible'
       ? await bootstrapWithAnsible(loaded, provisioned, previous, pool, log, change, note)
       : await bootstrapOverSsh(loaded, provisioned, previous, pool, log, change, note);
