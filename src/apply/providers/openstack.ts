@@ -13,7 +13,7 @@ import { readTemplate } from '../openstack/template.js';
 import { readQuotas } from '../openstack/quota.js';
 import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, quotaUsageLines, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
 import { budgetOutlook, suCost, suLines, suRates, type BudgetOutlook, type SuCost } from '../../plan/service-units.js';
-import { planPoolRecovery, poolCounts, poolNodesFromOutputs, poolParameters, withPools } from '../../plan/pools.js';
+import { planPoolRecovery, poolCounts, poolNamesOutput, poolNodesFromOutputs, poolParameters, withPools } from '../../plan/pools.js';
 import type { PoolCounts, Provider, ProvisionedNode, ProvisionPlan } from './types.js';
 
 export interface OpenStackProviderOptions {
@@ -160,7 +160,7 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
     if (Object.keys(provider.pools).length === 0) return [];
     const stack = await heat.show(ref);
     // a stack made before a pool was added has no outputs for it yet: nothing of it can be lost
-    const known = Object.fromEntries(Object.entries(provider.pools).filter(([pool]) => (stack.outputs ?? []).some((o) => o.output_key === `pool_${pool}_names`)));
+    const known = Object.fromEntries(Object.entries(provider.pools).filter(([pool]) => (stack.outputs ?? []).some((o) => o.output_key === poolNamesOutput(pool))));
     return poolNodesFromOutputs(name, known, stack.outputs).lost;
   }
 
@@ -282,7 +282,9 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
       // a stack being deleted (or just deleted: Heat may still find it by name for a moment) has no nodes
       if (stack.stack_status.startsWith('DELETE_')) return [];
       try {
-        return nodesFromOutputs(name, stack.outputs);
+        // the pools' nodes too (node-down lists what it removes); a pool added since the stack was made has no outputs yet
+        const made = Object.fromEntries(Object.entries(provider.pools).filter(([pool]) => (stack.outputs ?? []).some((o) => o.output_key === poolNamesOutput(pool))));
+        return [...nodesFromOutputs(name, stack.outputs), ...poolNodesFromOutputs(name, made, stack.outputs).nodes];
       } catch (error) {
         // a failed or half-made stack still has to be listable, so that node-down can remove it
         if (stack.stack_status.endsWith('_COMPLETE')) throw error;

@@ -82,6 +82,7 @@ describe('worker pools on OpenStack', () => {
       ['crawler-nodes-crawl-0', 'crawl', true], ['crawler-nodes-crawl-1', 'crawl', true],
     ]);
     expect([...live].sort()).toEqual(nodes.map((n) => n.name).sort());
+    expect((await p.list(silentLogger)).map((n) => n.name)).toEqual(nodes.map((n) => n.name));
     // a range keeps what the stack has
     expect(await p.poolCounts!({})).toEqual({ crawl: 2 });
 
