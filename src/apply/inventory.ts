@@ -18,6 +18,8 @@ const inventorySchema = z.object({
     role: z.enum(['manager', 'worker']),
     /** The swarm's id for the node: `docker node ls` rows are matched by it, not by hostname. */
     nodeId: z.string().optional(),
+    /** The worker pool (provider.pools) of a pool node. */
+    pool: z.string().optional(),
   })).min(1),
   updatedAt: z.string(),
 });

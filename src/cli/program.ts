@@ -43,6 +43,7 @@ export function buildProgram(run: Runner): Command {
     .option('--nodes <n>', 'grow or shrink the cluster to N nodes', positiveInt)
     .option('--plan', "show what would change (on OpenStack: Heat's preview of the create or update) and change nothing")
     .option('--dry-run', "print the provider's plan and the swarm's (init, join, labels, network, drains) as read from the nodes now; change nothing")
+    .option('--pool <name=n>', 'size a worker pool (provider.pools) within its count range; repeatable', poolSize, {})
     .action((opts) => run(() => import('./commands/node-up.js'), opts));
 
   program.command('node-down')
@@ -268,6 +269,12 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
   return n;
+}
+
+function poolSize(value: string, previous: Record<string, number>): Record<string, number> {
+  const match = /^([a-z][a-z0-9-]*)=(\d+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError('expected <pool>=<nodes>, like crawl=3');
+  return { ...previous, [match[1]!]: Number(match[2]) };
 }
 
 function collect(value: string, previous: string[]): string[] {

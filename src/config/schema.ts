@@ -80,6 +80,34 @@ const localProvider = z.strictObject({
   image: z.enum(['docker', 'cloud']).default('docker'),
 });
 
+/**
+ * A pool's size: a number (exactly that many nodes), or a range `min..max`: node-up keeps the count the stack has
+ * within it (starting at min) and `depl node-up --pool <name>=<n>` sets it (src/plan/pools.ts poolCounts).
+ */
+const poolCount = z.union([
+  z.number().int('expected a whole number of nodes').min(0, 'expected 0 or more nodes').max(50, 'expected at most 50 nodes'),
+  z.string().regex(/^\d+\.\.\d+$/, 'expected a number of nodes or a range like 0..4'),
+]).transform((value, ctx) => {
+  if (typeof value === 'number') return { min: value, max: value };
+  const [min, max] = value.split('..').map(Number) as [number, number];
+  if (min > max) ctx.addIssue({ code: 'custom', message: `the range ${value} runs backwards: expected min..max with min <= max` });
+  if (max > 50) ctx.addIssue({ code: 'custom', message: `the range ${value} goes above 50 nodes` });
+  return { min, max };
+});
+
+/**
+ * A worker pool (provider.pools.<name>): its own servers in the stack, beside the nodes, of their own flavor
+ * (Nectar's p3 flavors are preemptible, a quarter of the SUs). They join the swarm as workers labelled
+ * depl.pool=<name>; the services named run only there, and no other service does.
+ */
+const pool = z.strictObject({
+  flavor: z.string().min(1, 'expected a flavor name like p3.small'),
+  count: poolCount,
+  /** The cloud may delete its nodes with a short warning (an ACPI shutdown): they hand their tasks off on it. */
+  preemptible: z.boolean().default(false),
+  services: z.array(z.string().min(1)).min(1, 'expected the services that run on this pool'),
+});
+
 const openstackProvider = z.strictObject({
   type: z.literal('openstack'),
   /** The cloud's name in clouds.yaml; OS_CLOUD or OS_* variables are used when absent. */
@@ -97,6 +125,8 @@ const openstackProvider = z.strictObject({
   serviceUnits: z.strictObject({
     rates: z.record(z.string().min(1), z.number().nonnegative('expected SU per hour, 0 or more')).default({}),
   }).default({ rates: {} }),
+  /** Worker pools by name (lower-case letters, digits and "-"): see `pool` above. */
+  pools: z.record(z.string(), pool).default({}),
   /** The allocation's end and the SUs it has left: plan and status show how many days the budget lasts. */
   /**
    * The zero-config domain: `domain` is a name in this Designate zone of the project (Nectar gives every project
@@ -437,6 +467,27 @@ export const configSchema = z
     if (Object.keys(cfg.autoscale).length > 0 && AUTOSCALER_SERVICE in cfg.services) {
       ctx.addIssue({ code: 'custom', path: ['services', AUTOSCALER_SERVICE], message: `"${AUTOSCALER_SERVICE}" is the name of the autoscale controller's service; rename this service` });
     }
+    if (cfg.provider.type === 'openstack') {
+      const poolOf = new Map<string, string>();
+      for (const [poolName, p] of Object.entries(cfg.provider.pools)) {
+        // checked here, not as the record's key schema: zod reports a bad key only as "Invalid key in record"
+        if (!/^[a-z][a-z0-9-]{0,15}$/.test(poolName)) {
+          ctx.addIssue({ code: 'custom', path: ['provider', 'pools', poolName], message: `expected a pool name of lower-case letters, digits and "-", starting with a letter, at most 16 characters: ${JSON.stringify(poolName)}` });
+        }
+        for (const [i, service] of p.services.entries()) {
+          const at = ['provider', 'pools', poolName, 'services', i];
+          if (!(service in cfg.services)) {
+            ctx.addIssue({ code: 'custom', path: at, message: `no service named "${service}" (have: ${Object.keys(cfg.services).join(', ')})` });
+          } else if (poolOf.has(service)) {
+            ctx.addIssue({ code: 'custom', path: at, message: `"${service}" already runs on pool "${poolOf.get(service)}": a service runs on one pool` });
+          } else if (cfg.services[service]!.volume !== undefined) {
+            ctx.addIssue({ code: 'custom', path: at, message: `"${service}" has a volume and stays on its volume's node: it cannot run on a pool` });
+          } else {
+            poolOf.set(service, poolName);
+          }
+        }
+      }
+    }
     for (const issue of inlineSecrets(cfg.config, ['config'])) ctx.addIssue({ code: 'custom', ...issue });
     const dnsZone = cfg.provider.type === 'openstack' ? cfg.provider.dns?.zone : undefined;
     if (dnsZone !== undefined && `${cfg.domain}.` !== dnsZone && !`${cfg.domain}.`.endsWith(`.${dnsZone}`)) {
@@ -481,3 +532,4 @@ export type TlsConfig = z.infer<typeof tlsSchema>;
 export type AutoscaleConfig = DeplConfig['autoscale'][string];
 export type ReleasePhaseConfig = NonNullable<DeplConfig['release']>;
 export type OpenStackProviderConfig = z.infer<typeof openstackProvider>;
+export type PoolConfig = OpenStackProviderConfig['pools'][string];

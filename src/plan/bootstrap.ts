@@ -159,9 +159,14 @@ export function parseNodeLabels(stdout: string): Map<string, Record<string, stri
   return labels;
 }
 
-/** Labels node-up puts on each swarm node: its depl name, and depl.edge=true on the (first) manager. */
-export function desiredNodeLabels(nodeName: string, isManager: boolean): Record<string, string> {
-  return isManager ? { 'depl.node': nodeName, 'depl.edge': 'true' } : { 'depl.node': nodeName };
+/**
+ * Labels node-up puts on each swarm node: its depl name, depl.edge=true on the (first) manager, and on a pool's
+ * node depl.pool=<pool> (src/plan/pools.ts: the placement constraints read it).
+ */
+export function desiredNodeLabels(nodeName: string, isManager: boolean, pool?: string): Record<string, string> {
+  const labels: Record<string, string> = isManager ? { 'depl.node': nodeName, 'depl.edge': 'true' } : { 'depl.node': nodeName };
+  if (pool !== undefined && !isManager) labels['depl.pool'] = pool;
+  return labels;
 }
 
 /** The labels still to add (missing or different), or null when the node already has them all. */

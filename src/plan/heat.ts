@@ -53,7 +53,8 @@ export function stackUpToDate(input: {
   current: Record<string, string> | undefined;
   status: string;
 }): boolean {
-  if (!/^(CREATE|UPDATE)_COMPLETE$/.test(input.status)) return false;
+  // CHECK_COMPLETE: a stack check (openstack stack check, or node-up's for lost pool nodes) found everything there
+  if (!/^(CREATE|UPDATE|CHECK)_COMPLETE$/.test(input.status)) return false;
   let doc: { parameters?: Record<string, { default?: unknown }> } | null;
   try {
     doc = parse(input.templateText) as typeof doc;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AccessoryConfig, DeplConfig, ServiceConfig } from '../config/schema.js';
 import { serviceName } from './names.js';
+import { poolConstraints, poolsOf } from './pools.js';
 import { secretVersion, swarmSecretName } from './secrets.js';
 import type { Secret } from '../util/secret.js';
 
@@ -344,7 +345,8 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
         },
         RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
         // pinned where its volume is: a named volume lives on one node
-        ...(svc.volume !== undefined ? { Placement: { Constraints: [placementConstraint(svc.node ?? 'manager')] } } : {}),
+        // and kept on its pool, or off every pool (src/plan/pools.ts)
+        ...placement([...(svc.volume !== undefined ? [placementConstraint(svc.node ?? 'manager')] : []), ...poolConstraints(poolsOf(config), name)]),
         ...taskResources(svc.resources),
         Networks: serviceNetworks(input.network, input.versionNetwork, name, svc.aliases),
       },
@@ -377,6 +379,10 @@ export function pinnedSpec(spec: Record<string, unknown>, image: (id: string) =>
 /** The image id a spec's tasks run, when depl built the image (the container label). */
 export function specImageId(spec: Record<string, unknown>): string | undefined {
   return (spec as InspectedSpec).TaskTemplate?.ContainerSpec?.Labels?.[LABELS.imageId];
+}
+
+function placement(constraints: string[]): { Placement?: { Constraints: string[] } } {
+  return constraints.length > 0 ? { Placement: { Constraints: constraints } } : {};
 }
 
 /** `node: manager` pins to the (first) manager; any other value is a node's hostname. */

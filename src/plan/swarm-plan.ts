@@ -28,6 +28,8 @@ export interface SwarmNodeFacts {
   name: string;
   address: string;
   info: SwarmInfo;
+  /** The worker pool (provider.pools) the node belongs to; never the manager. */
+  pool?: string;
 }
 
 export interface SwarmFacts {
@@ -84,7 +86,7 @@ export function planSwarm(facts: SwarmFacts, command = 'depl node-up'): SwarmPla
   facts.nodes.forEach((node, index) => {
     const id = keptIds.get(node.name);
     const current = id === undefined ? {} : facts.labels.get(id) ?? {};
-    const missing = missingLabels(current, desiredNodeLabels(node.name, index === 0));
+    const missing = missingLabels(current, desiredNodeLabels(node.name, index === 0, node.pool));
     if (missing) steps.push({ kind: 'label-node', describe: `${node.name}: label ${Object.entries(missing).map(([k, v]) => `${k}=${v}`).join(' ')}`, node: node.name, labels: missing });
   });
 

@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
 import { decideNetworkEncryption, ipsecProbeCommand, parseIpsecProbe, type EncryptionSetting, type IpsecSupport, type SwarmInfo } from '../plan/bootstrap.js';
 import { planShrink, type SwarmPlan } from '../plan/swarm-plan.js';
+import { poolNotes, poolsOf, poolSurplus } from '../plan/pools.js';
 import type { Logger } from '../util/log.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { readSwarmFacts, swarmPlanOrRefuse } from './node-up-swarm.js';
@@ -16,11 +17,12 @@ import type { Provider } from '../apply/providers/types.js';
  * What `depl node-up` would change, without changing anything: the provider's own dry run (Heat's
  * preview for a stack), else a comparison of the nodes that exist with the count asked for.
  */
-export async function planNodeUp(loaded: LoadedConfig, log: Logger, options: { nodes?: number; interactive?: boolean } = {}): Promise<ProvisionPlan> {
+export async function planNodeUp(loaded: LoadedConfig, log: Logger, options: { nodes?: number; interactive?: boolean; pools?: Record<string, number> } = {}): Promise<ProvisionPlan> {
   const count = options.nodes ?? loaded.config.provider.nodes;
   const provider = await providerFor(loaded, log, { interactive: options.interactive });
   const dns = await domainPlan(loaded, provider, options.interactive);
-  const plan = provider.plan ? await provider.plan(count, log) : compareNodes((await provider.list(log)).map((n) => n.name), count);
+  const pools = provider.poolCounts ? await provider.poolCounts(options.pools ?? {}) : {};
+  const plan = provider.plan ? await provider.plan(count, log, pools) : compareNodes((await provider.list(log)).map((n) => n.name), count);
   if (dns === undefined) return plan;
   return { ...plan, lines: [...plan.lines, ...dnsLines(dns)], resources: { ...plan.resources, dns: dns.steps.map((s) => s.describe) } };
 }
@@ -66,13 +68,14 @@ const NOT_IN_SWARM: SwarmInfo = { state: 'inactive', nodeId: '', nodeAddr: '', i
  * nodes as they are, as the run would read them after provisioning. Nothing is installed or changed: a node whose
  * Docker does not answer yet counts as out of the swarm, and a node still to be made as a new one.
  */
-export async function dryRunNodeUp(loaded: LoadedConfig, log: Logger, options: { nodes?: number; interactive?: boolean } = {}): Promise<NodeUpDryRun> {
+export async function dryRunNodeUp(loaded: LoadedConfig, log: Logger, options: { nodes?: number; interactive?: boolean; pools?: Record<string, number> } = {}): Promise<NodeUpDryRun> {
   const count = options.nodes ?? loaded.config.provider.nodes;
   const { config } = loaded;
   const provider = await providerFor(loaded, log, { interactive: options.interactive });
-  const existing = await provider.list(log);
+  const existing = (await provider.list(log)).filter((n) => n.pool === undefined);
   const dns = await domainPlan(loaded, provider, options.interactive);
-  const provision = provider.plan ? await provider.plan(count, log) : compareNodes(existing.map((n) => n.name), count);
+  const pools = provider.poolCounts ? await provider.poolCounts(options.pools ?? {}) : {};
+  const provision = provider.plan ? await provider.plan(count, log, pools) : compareNodes(existing.map((n) => n.name), count);
   const previous = await readInventory(loaded);
   const pool = await sshPoolFor(loaded, log, 10_000);
   try {
@@ -90,9 +93,10 @@ export async function dryRunNodeUp(loaded: LoadedConfig, log: Logger, options: {
       },
       knownHosts: pool.knownHosts,
     });
-    const surplus = (previous?.nodes ?? []).slice(count);
+    const surplus = [...(previous?.nodes ?? []).filter((n) => n.pool === undefined).slice(count), ...poolSurplus(previous?.nodes ?? [], pools)];
     const shrink = planShrink(surplus.map((n) => ({ name: n.name, ...(n.nodeId ? { nodeId: n.nodeId } : {}) })), surplus.length > 0 && previous !== null ? await managerList(swarm) : []);
 
+    notes.push(...poolNotes(poolsOf(config)));
     const newNodes = Array.from({ length: Math.max(0, count - kept.length) }, (_, i) => ({ name: `new-node-${i + 1}`, address: '(new)' }));
     if (newNodes.length > 0) notes.push(`${newNodes.length} node${newNodes.length === 1 ? '' : 's'} still to be made ${newNodes.length === 1 ? 'is' : 'are'} shown as ${newNodes.map((n) => n.name).join(', ')}; the provider names them`);
     const support: { node: string; ipsec: IpsecSupport }[] = [];

@@ -14,8 +14,8 @@ import { applyPlan, type ApplyPlanOptions } from './apply-plan.js';
 
 export interface SwarmTarget {
   app: string;
-  /** The provisioned nodes; the first is the manager. */
-  nodes: readonly { name: string; address: string }[];
+  /** The provisioned nodes; the first is the manager. A pool's nodes name their pool. */
+  nodes: readonly { name: string; address: string; pool?: string }[];
   encrypted: boolean;
   formerIds: readonly string[];
 }
@@ -41,7 +41,7 @@ export async function readSwarmFacts(swarm: SwarmNodes, target: SwarmTarget): Pr
     : [new Map<string, Record<string, string>>(), null];
   return {
     app: target.app,
-    nodes: target.nodes.map((node, i) => ({ name: node.name, address: node.address, info: infos[i]! })),
+    nodes: target.nodes.map((node, i) => ({ name: node.name, address: node.address, info: infos[i]!, ...(node.pool !== undefined ? { pool: node.pool } : {}) })),
     managerList,
     labels,
     network,

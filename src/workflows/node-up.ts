@@ -18,12 +18,16 @@ import { providerFor, sshPoolFor } from './cluster.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
 import { designateFor, ensureDomainRecords, managedDomain, planDomain } from './domain.js';
+import { poolNotes, poolsOf, poolSurplus } from '../plan/pools.js';
+import { installPoolHandoff } from './pool-handoff.js';
 
 export interface NodeUpOptions {
   /** Grow or shrink to this many nodes; default: provider.nodes in depl.yaml. */
   nodes?: number;
   /** May a provider ask for a missing password? The CLI passes ctx.interactive. */
   interactive?: boolean;
+  /** Pool counts asked for (`--pool crawl=3`), each within its pool's range. */
+  pools?: Record<string, number>;
 }
 
 export interface NodeRow {
@@ -83,9 +87,14 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
   const pool = await sshPoolFor(loaded, log, SSH_WAIT_MS);
   try {
     const previous = await readInventory(loaded);
-    if (previous && previous.nodes.length > count) await drainSurplus(previous, count, pool, log, change);
+    const pools = provider.poolCounts ? await provider.poolCounts(options.pools ?? {}) : {};
+    if (previous) {
+      // the cluster's own nodes beyond the count, and the pool nodes at or above their pool's new count
+      const surplus = [...previous.nodes.filter((n) => n.pool === undefined).slice(count), ...poolSurplus(previous.nodes, pools)];
+      if (surplus.length > 0) await drainSurplus(previous, surplus, pool, log, change);
+    }
 
-    const provisioned = await provider.up(count, log);
+    const provisioned = await provider.up(count, log, pools);
     if (provisioned.length === 0) throw new OperationError('the provider returned no nodes', undefined, 'NO_NODES');
     for (const node of provisioned.filter((n) => n.fresh)) {
       await pool.forget(node);
@@ -94,6 +103,7 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
 
     const notes: string[] = [];
     const note = (line: string) => { notes.push(line); log.warn(line); };
+    for (const line of poolNotes(poolsOf(config))) note(line);
     const swarm = config.bootstrap === 'ansible'
       ? await bootstrapWithAnsible(loaded, provisioned, previous, pool, log, change, note)
       : await bootstrapOverSsh(loaded, provisioned, previous, pool, log, change, note);
@@ -104,7 +114,7 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       app: config.app,
       provider: config.provider.type,
       network: network.name,
-      nodes: provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', nodeId: liveIds[i] })),
+      nodes: provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', nodeId: liveIds[i], ...(node.pool !== undefined ? { pool: node.pool } : {}) })),
       updatedAt: new Date().toISOString(),
     };
     await writeInventory(loaded, inventory);
@@ -136,7 +146,11 @@ async function bootstrapOverSsh(
   const ready = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
   const encrypted = networkEncryption(loaded.config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })), note);
   const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
-  return convergeSwarm(swarmOf(pool, provisioned), { app: loaded.config.app, nodes: provisioned, encrypted, formerIds }, { log, change, note });
+  const outcome = await convergeSwarm(swarmOf(pool, provisioned), { app: loaded.config.app, nodes: provisioned, encrypted, formerIds }, { log, change, note });
+  // preemptible pools: each of their nodes hands its tasks off when the cloud shuts it down
+  const byName = (name: string) => provisioned.find((n) => n.name === name)!;
+  await installPoolHandoff({ config: loaded.config, root: loaded.root, manager: provisioned[0]!, nodes: provisioned, remote: (name) => pool.remote(byName(name)), log, change, note });
+  return outcome;
 }
 
 /**
@@ -201,8 +215,7 @@ async function readyNode(node: ProvisionedNode, pool: SshPool, log: Logger, chan
 }
 
 /** Shrinking: the nodes that go are drained, leave the swarm and lose their entry (planned: src/plan/swarm-plan.ts planShrink). */
-async function drainSurplus(previous: Inventory, count: number, pool: SshPool, log: Logger, change: (line: string) => void): Promise<void> {
-  const surplus = previous.nodes.slice(count);
+async function drainSurplus(previous: Inventory, surplus: Inventory['nodes'], pool: SshPool, log: Logger, change: (line: string) => void): Promise<void> {
   const swarm = swarmNodesOverSsh({
     remote: async (name) => pool.remote(previous.nodes.find((n) => n.name === name)!, 5000).catch(() => null),
     manager: () => pool.remote(previous.nodes[0]!, 30_000),

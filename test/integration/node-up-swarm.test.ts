@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDeplError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { nodeUp } from '../../src/workflows/node-up.js';
+import { installPoolHandoff } from '../../src/workflows/pool-handoff.js';
+import type { DeplConfig } from '../../src/config/schema.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { waitFor } from '../support/wait.js';
@@ -111,6 +113,36 @@ describe('node-up on the local provider', () => {
     ]));
     expect(await nodeRows(tc)).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
   });
+
+  it('a preemptible pool node shutting down asks the manager to drain it, its task stops on SIGTERM, and it leaves the swarm', async () => {
+    // node-3 as a node of a preemptible pool: labelled, and the hand-off installed as node-up installs it
+    const config = { ...tc.loaded.config, provider: { type: 'openstack', pools: { crawl: { flavor: 'p3.small', count: { min: 1, max: 1 }, preemptible: true, services: [] } } } } as unknown as DeplConfig;
+    await tc.cluster.manager.exec(['docker', 'node', 'update', '--label-add', 'depl.pool=crawl', 'node-3']);
+    const notes: string[] = [];
+    await installPoolHandoff({
+      config, root: tc.dir, manager: tc.cluster.managerNode, nodes: [{ name: 'node-3', pool: 'crawl' }],
+      remote: (name) => tc.cluster.remote(name), log: silentLogger, change: () => {}, note: (line) => notes.push(line),
+    });
+    expect(notes).toEqual(['node-3: no systemd runs there, so depl-pool-drain.service is written but cannot run at shutdown']);
+    // a task on every node that records the signal it was stopped with
+    await loadImageOnNodes(tc.cluster, image);
+    await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--name', 'handoff', '--replicas', '3', '--replicas-max-per-node', '1',
+      '--no-resolve-image', '--stop-grace-period', '5s', '--mount', 'type=bind,source=/tmp,target=/out', image,
+      'sh', '-c', 'trap "echo TERM > /out/handoff-stopped; exit 0" TERM; while :; do sleep 1; done']);
+    await waitFor('a handoff task on node-3', async () => {
+      const ps = await tc.cluster.manager.exec(['docker', 'service', 'ps', 'handoff', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
+      return ps.stdout.split('\n').some((l) => l.startsWith('node-3 Running')) ? true : undefined;
+    }, 30_000, 200);
+    const remote3 = await tc.cluster.remote('node-3');
+    // what the unit's ExecStop runs at shutdown
+    const run = await remote3.exec(['/usr/local/lib/depl/pool-drain'], { timeoutMs: 60_000 });
+    expect(run.stderr).toContain(`drained by root@${tc.cluster.managerNode.address}`);
+    expect(run.stderr).toContain('left the swarm');
+    expect((await remote3.exec(['cat', '/tmp/handoff-stopped'])).stdout.trim()).toBe('TERM');
+    const entry = await tc.cluster.manager.exec(['docker', 'node', 'inspect', '--format', '{{.Spec.Availability}}', 'node-3']);
+    expect(entry.stdout.trim()).toBe('drain');
+    await tc.cluster.manager.exec(['docker', 'service', 'rm', 'handoff']);
+  }, 60_000);
 
   it('refuses a node whose host key changed, naming the known_hosts file to fix', async () => {
     const node2 = await tc.cluster.remote('node-2');

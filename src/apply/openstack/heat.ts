@@ -55,7 +55,7 @@ export interface StackInput {
 }
 
 export interface WaitOptions {
-  action: 'CREATE' | 'UPDATE' | 'DELETE';
+  action: 'CREATE' | 'UPDATE' | 'DELETE' | 'CHECK';
   timeoutMs: number;
   log: Logger;
   /** First poll interval; it doubles up to maxPollMs (the python client polls every 5 s). */
@@ -135,6 +135,24 @@ export class HeatClient {
       ...(input.template !== undefined ? { template: input.template } : { existing: true }),
     };
     await this.call(stackPath(ref), { method: input.template !== undefined ? 'PUT' : 'PATCH', json: body });
+  }
+
+  /**
+   * Heat's stack check (`openstack stack check`): every resource asks its service whether it is still there, and
+   * a server deleted behind Heat's back (a preempted instance) is marked CHECK_FAILED, which the next update
+   * replaces. Returns how the check ended: CHECK_FAILED is an answer here, not an error.
+   */
+  async check(ref: StackRef, options: Omit<WaitOptions, 'action'>): Promise<{ status: 'CHECK_COMPLETE' | 'CHECK_FAILED'; reason: string }> {
+    const marker = await this.lastEventId(ref);
+    await this.call(`${stackPath(ref)}/actions`, { method: 'POST', json: { check: null } });
+    try {
+      const stack = await this.waitFor(ref, { ...options, action: 'CHECK', marker });
+      return { status: 'CHECK_COMPLETE', reason: stack?.stack_status_reason ?? '' };
+    } catch (error) {
+      const failed = error instanceof OperationError && error.code === 'HEAT_STACK_FAILED' && / CHECK_FAILED: /.exec(error.message);
+      if (!failed) throw error;
+      return { status: 'CHECK_FAILED', reason: error.message.slice(failed.index + ' CHECK_FAILED: '.length) };
+    }
   }
 
   async show(ref: StackRef, retry?: RetryPolicy): Promise<HeatStack> {

@@ -14,7 +14,8 @@ import { readTemplate } from '../openstack/template.js';
 import { readQuotas } from '../openstack/quota.js';
 import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, quotaUsageLines, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
 import { budgetOutlook, suCost, suLines, suRates, type BudgetOutlook, type SuCost } from '../../plan/service-units.js';
-import type { Provider, ProvisionedNode, ProvisionPlan } from './types.js';
+import { planPoolRecovery, poolCounts, poolNamesOutput, poolNodesFromOutputs, poolParameters, withPools } from '../../plan/pools.js';
+import type { PoolCounts, Provider, ProvisionedNode, ProvisionPlan } from './types.js';
 
 export interface OpenStackProviderOptions {
   /** May a missing password be asked for? Default: stdin and stderr are TTYs and --yes was not given. */
@@ -52,11 +53,12 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
   const wait = { timeoutMs, log, pollMs: options.pollMs };
 
   /** The template and its parameters, checked by Heat itself before anything is made. */
-  async function stackInput(count: number, inputLog: Logger, uploadKey: boolean): Promise<StackInput> {
-    const template = await readTemplate(settings.root, provider.template);
+  async function stackInput(count: number, inputLog: Logger, uploadKey: boolean, pools: PoolCounts = {}): Promise<StackInput> {
+    // the pools' server groups are added to the template (src/plan/pools.ts), with their counts and flavors as parameters
+    const template = withPools(await readTemplate(settings.root, provider.template), provider.pools);
     let keyName: string | undefined;
     if (wantsManagedKey(provider, template)) keyName = uploadKey ? await ensureManagedKeypair(nova, settings.key, inputLog) : settings.key.name;
-    const parameters = stackParameters(provider, count, keyName ? { key_name: keyName } : {});
+    const parameters = { ...stackParameters(provider, count, keyName ? { key_name: keyName } : {}), ...poolParameters(provider.pools, pools) };
     if (uploadKey) await heat.validate(template, parameters);
     return { template, parameters, timeoutMinutes: provider.timeoutMinutes };
   }
@@ -155,20 +157,42 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
     if (refusal) throw new UserError(refusal.message, refusal.hint, 'QUOTA_EXCEEDED');
   }
 
+  /** The cluster's nodes, then the pools' (those whose server is gone are left out: they are not there). */
   async function nodesOf(ref: StackRef): Promise<ProvisionedNode[]> {
     const stack = await heat.show(ref);
-    return nodesFromOutputs(name, stack.outputs);
+    return [...nodesFromOutputs(name, stack.outputs), ...poolNodesFromOutputs(name, provider.pools, stack.outputs).nodes];
+  }
+
+  /** Pool nodes the stack lists whose server the cloud deleted (a preempted instance). */
+  async function lostPoolNodes(ref: StackRef): Promise<Array<{ pool: string; name: string }>> {
+    if (Object.keys(provider.pools).length === 0) return [];
+    const stack = await heat.show(ref);
+    // a stack made before a pool was added has no outputs for it yet: nothing of it can be lost
+    const known = Object.fromEntries(Object.entries(provider.pools).filter(([pool]) => (stack.outputs ?? []).some((o) => o.output_key === poolNamesOutput(pool))));
+    return poolNodesFromOutputs(name, known, stack.outputs).lost;
+  }
+
+  /** The stack's pool counts now (its parameters), or undefined when there is no stack. */
+  async function currentPoolParameters(): Promise<Record<string, string> | undefined> {
+    const ref = await heat.find(name);
+    if (ref === undefined) return undefined;
+    const stack = await heat.show(ref);
+    return stack.stack_status.startsWith('DELETE_') ? undefined : stack.parameters;
   }
 
   return {
     kind: 'openstack',
 
-    async up(count: number, upLog: Logger): Promise<ProvisionedNode[]> {
+    async poolCounts(requested: PoolCounts): Promise<PoolCounts> {
+      return poolCounts(provider.pools, Object.keys(provider.pools).length > 0 ? await currentPoolParameters() : undefined, requested);
+    },
+
+    async up(count: number, upLog: Logger, pools: PoolCounts = {}): Promise<ProvisionedNode[]> {
       // the quota check comes before the key pair upload: a plan that does not fit changes nothing
-      const report = await allocationFor(await stackInput(count, upLog, false), await heat.find(name));
+      const report = await allocationFor(await stackInput(count, upLog, false, pools), await heat.find(name));
       refuseOverQuota(report);
       for (const line of report.lines) upLog.info(line);
-      const input = await stackInput(count, upLog, true);
+      const input = await stackInput(count, upLog, true, pools);
       let existing = await heat.find(name);
       if (existing !== undefined) existing = await settled(existing, upLog);
       if (existing === undefined) {
@@ -177,23 +201,34 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
         await heat.waitFor(ref, { ...wait, log: upLog, action: 'CREATE' });
         return (await nodesOf(ref)).map((node) => ({ ...node, fresh: true }));
       }
-      const current = await heat.show(existing);
       const before = await nodesOf(existing).catch(() => [] as ProvisionedNode[]);
-      if (stackUpToDate({ templateText: input.template, storedTemplate: await heat.template(existing), wanted: input.parameters, current: current.parameters, status: current.stack_status })) {
+      // pool nodes the cloud deleted: Heat's check marks them, and the update below replaces them
+      const recovery = planPoolRecovery(name, await lostPoolNodes(existing));
+      for (const note of recovery.notes) upLog.warn(note);
+      for (const step of recovery.steps) {
+        if (step.kind !== 'check-stack') continue;
+        upLog.step(step.describe);
+        const checked = await heat.check(existing, { ...wait, log: upLog });
+        if (checked.status === 'CHECK_COMPLETE') upLog.warn(`stack ${name}: Heat's check found every server; the update goes ahead all the same`);
+      }
+      const current = await heat.show(existing);
+      if (recovery.steps.length === 0 && stackUpToDate({ templateText: input.template, storedTemplate: await heat.template(existing), wanted: input.parameters, current: current.parameters, status: current.stack_status })) {
         upLog.step(`Heat stack ${name} already has ${count} node${count === 1 ? '' : 's'} from this template: no update`);
         return (await nodesOf(existing)).map((node) => ({ ...node, fresh: false }));
       }
       const marker = await heat.lastEventId(existing);
-      upLog.step(`updating Heat stack ${name} to ${count} node${count === 1 ? '' : 's'} (was ${current.parameters?.count ?? '?'})`);
+      upLog.step(recovery.steps.find((s) => s.kind === 'replace-lost')?.describe ?? `updating Heat stack ${name} to ${count} node${count === 1 ? '' : 's'} (was ${current.parameters?.count ?? '?'})`);
       await refusedTrust(() => heat.update(existing, input));
       await heat.waitFor(existing, { ...wait, log: upLog, action: 'UPDATE', marker });
       // a server Heat added or replaced is a new machine with new host keys
-      return (await nodesOf(existing)).map((node) => ({ ...node, fresh: !before.some((b) => b.name === node.name && b.address === node.address) }));
+      // a replaced pool node (it was lost) is a new machine, whatever address it got
+      const replaced = new Set(recovery.steps.flatMap((s) => (s.kind === 'replace-lost' ? s.nodes : [])));
+      return (await nodesOf(existing)).map((node) => ({ ...node, fresh: replaced.has(node.name) || !before.some((b) => b.name === node.name && b.address === node.address) }));
     },
 
-    async plan(count: number, planLog: Logger): Promise<ProvisionPlan> {
+    async plan(count: number, planLog: Logger, pools: PoolCounts = {}): Promise<ProvisionPlan> {
       // a plan uploads nothing: the managed key pair's name is what up() would use
-      const input = await stackInput(count, planLog, false);
+      const input = await stackInput(count, planLog, false, pools);
       const allocation = await allocationFor(input, await heat.find(name));
       refuseOverQuota(allocation);
       const withAllocation = (plan: ProvisionPlan): ProvisionPlan => ({ ...plan, lines: [...plan.lines, ...allocation.lines], allocation });
@@ -223,6 +258,8 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
       if (current.stack_status.endsWith('_IN_PROGRESS')) {
         return withAllocation({ action: 'none', lines: [`stack ${name} is ${current.stack_status}: node-up would wait for it, then plan again`], resources: {} });
       }
+      const recovery = planPoolRecovery(name, await lostPoolNodes(existing));
+      const recoveryLines = [...recovery.notes, ...recovery.steps.map((step, i) => `  ${i + 1}. ${step.describe}`)];
       const changes = await refusedTrust(() => heat.previewUpdate(existing, input));
       const names = (list: Array<{ resource_name: string; resource_type?: string }>) => list.map((r) => `${r.resource_name} (${r.resource_type ?? '?'})`);
       const resources = { added: names(changes.added), deleted: names(changes.deleted), replaced: names(changes.replaced), updated: names(changes.updated), unchanged: names(changes.unchanged) };
@@ -236,7 +273,12 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
             ...resources.updated.map((r) => `  ~ ${r}`),
             ...resources.deleted.map((r) => `  - ${r}`),
           ];
-      return withAllocation({ action: changed === 0 ? 'none' : 'update', lines, resources });
+      return withAllocation({
+        action: changed === 0 && recovery.steps.length === 0 ? 'none' : 'update',
+        lines: [...lines, ...recoveryLines],
+        resources: { ...resources, ...(recovery.steps.length > 0 ? { lost: recovery.notes.length > 0 ? (recovery.steps.find((st) => st.kind === 'replace-lost') as { nodes: string[] }).nodes : [] } : {}) },
+        ...(recovery.steps.length > 0 ? { recovery } : {}),
+      });
     },
 
     allocation: currentAllocation,
@@ -260,7 +302,9 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
       if (found === undefined) return [];
       const { stack } = found;
       try {
-        return nodesFromOutputs(name, stack.outputs);
+        // the pools' nodes too (node-down lists what it removes); a pool added since the stack was made has no outputs yet
+        const made = Object.fromEntries(Object.entries(provider.pools).filter(([pool]) => (stack.outputs ?? []).some((o) => o.output_key === poolNamesOutput(pool))));
+        return [...nodesFromOutputs(name, stack.outputs), ...poolNodesFromOutputs(name, made, stack.outputs).nodes];
       } catch (error) {
         // a failed or half-made stack still has to be listable, so that node-down can remove it
         if (stack.stack_status.endsWith('_COMPLETE')) throw error;

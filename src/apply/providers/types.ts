@@ -10,7 +10,12 @@ export interface ProvisionedNode {
    * for its address belong to a machine that is gone and are forgotten instead of refused.
    */
   fresh?: boolean;
+  /** The worker pool (provider.pools) the node belongs to; undefined for the cluster's own nodes. */
+  pool?: string;
 }
+
+/** Pool node counts by pool name (src/plan/pools.ts poolCounts). */
+export type PoolCounts = Record<string, number>;
 
 /**
  * Where nodes come from. `local` makes node containers on this machine; `openstack` a Heat stack.
@@ -19,13 +24,15 @@ export interface ProvisionedNode {
 export interface Provider {
   readonly kind: 'local' | 'openstack';
   /** Create or update so that exactly `count` nodes exist; returns them in a stable order (first = manager). */
-  up(count: number, log: Logger): Promise<ProvisionedNode[]>;
+  up(count: number, log: Logger, pools?: PoolCounts): Promise<ProvisionedNode[]>;
+  /** OpenStack with provider.pools: each pool's count, `requested` (node-up --pool) or what the stack has now, within its range. */
+  poolCounts?(requested: PoolCounts): Promise<PoolCounts>;
   /** The nodes that exist now, without changing anything. */
   list(log: Logger): Promise<ProvisionedNode[]>;
   /** Remove every node (and network / stack). */
   down(log: Logger): Promise<void>;
   /** What `up(count)` would change, asked of the cloud without changing anything (Heat's preview). */
-  plan?(count: number, log: Logger): Promise<ProvisionPlan>;
+  plan?(count: number, log: Logger, pools?: PoolCounts): Promise<ProvisionPlan>;
   /** OpenStack: the allocation as the cluster is now (quota use, SU cost); undefined when there is no stack. */
   allocation?(): Promise<{ lines: string[] } | undefined>;
   /** OpenStack: the one address the app is reached at (the stack's entry_address output, else the manager's); undefined without a stack. */
@@ -50,4 +57,6 @@ export interface ProvisionPlan {
   resources: Record<string, string[]>;
   /** OpenStack: the quota headroom and SU cost of the plan (src/plan/allocation.ts, service-units.ts). */
   allocation?: unknown;
+  /** OpenStack: the repair of pools that lost nodes (src/plan/pools.ts planPoolRecovery), as node-up applies it. */
+  recovery?: unknown;
 }

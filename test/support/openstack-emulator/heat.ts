@@ -17,6 +17,11 @@ import {
 export interface ServerDriver extends ServerPower {
   createServer(name: string): Promise<{ address: string }>;
   deleteServer(name: string): Promise<void>;
+  /**
+   * A preemption's warning: the ACPI shutdown Nova sends before it deletes the instance (the test decides what
+   * the machine does with it and how long it takes; the emulator waits for it, as Nectar waits up to 10 minutes).
+   */
+  shutdownSignal?(name: string): Promise<void>;
 }
 
 export interface HeatBehaviour {
@@ -33,6 +38,10 @@ interface Server {
   address: string;
   /** The flavor property as given (name or id): Nova's usage counts its vCPUs and RAM. */
   flavor: string;
+  /** Deleted behind Heat's back (a preempted instance): Heat still lists it, with no address. */
+  gone?: boolean;
+  /** Heat's stack check found it gone: the next update replaces it. */
+  checkFailed?: boolean;
 }
 
 /** What the stacks hold, for the quota usage Nova, Neutron and Cinder report. */
@@ -120,7 +129,7 @@ export class EmulatedHeat {
     for (const stack of this.stacks.filter((s) => !s.deleted)) {
       for (const r of stack.resources.values()) {
         if (r.status.startsWith('DELETE_COMPLETE')) continue;
-        for (const server of r.servers.values()) out.servers.push(server.flavor);
+        for (const server of r.servers.values()) if (!server.gone) out.servers.push(server.flavor);
         const def = stack.template.resources[r.name];
         if (r.type === 'OS::Neutron::SecurityGroup') out.securityGroups.push((Array.isArray(def?.properties?.rules) ? def.properties.rules.length : 0) + 2);
         if (r.type === 'OS::Cinder::Volume') out.volumes.push(Number(evaluate(def?.properties?.size ?? 0, this.context(stack))) || 0);
@@ -154,6 +163,19 @@ export class EmulatedHeat {
     return this.stacks
       .filter((s) => !s.deleted)
       .map((s) => ({ id: s.id, name: s.name, status: s.status, servers: [...s.resources.values()].flatMap((r) => [...r.servers.values()]) }));
+  }
+
+  /**
+   * The cloud takes a server back as Nectar does a preemptible instance: the ACPI shutdown (the driver's
+   * shutdownSignal, awaited), then the instance is deleted. Heat is not told: its resource stays COMPLETE, the
+   * server keeps its name in the outputs and has no address, until a stack check marks it and an update replaces it.
+   */
+  async preempt(serverName: string): Promise<void> {
+    const server = this.stacks.filter((st) => !st.deleted).flatMap((st) => [...st.resources.values()].flatMap((r) => [...r.servers.values()])).find((sv) => sv.name === serverName && !sv.gone);
+    if (!server) throw new Error(`no server named ${serverName}`);
+    await this.driver.shutdownSignal?.(serverName);
+    await this.driver.deleteServer(serverName);
+    server.gone = true;
   }
 
   /** Waits for background stack operations (used when the emulator closes). */
@@ -198,6 +220,7 @@ export class EmulatedHeat {
   private stackRoute(req: HeatRequest, stack: Stack, rest: string[]): Reply {
     const [sub, key] = rest;
     if (sub === 'preview' && req.method === 'PUT') return this.previewUpdate(stack, req);
+    if (sub === 'actions' && req.method === 'POST') return this.action(stack, req.body);
     if (sub === undefined) {
       if (req.method === 'GET') return { status: 200, body: { stack: this.show(stack, req, req.query.get('resolve_outputs') !== 'False' && req.query.get('resolve_outputs') !== 'false') } };
       if (req.method === 'PUT' || req.method === 'PATCH') return this.update(stack, req);
@@ -455,6 +478,35 @@ export class EmulatedHeat {
     return { status: 202, body: null };
   }
 
+  /** POST .../actions: only `check` here (suspend, resume, cancel_update are not emulated). */
+  private action(stack: Stack, body: unknown): Reply {
+    const keys = Object.keys((body ?? {}) as Record<string, unknown>);
+    if (keys.length !== 1) return heatError(400, 'HTTPBadRequest', 'Invalid action, only one action is allowed');
+    if (keys[0] !== 'check') return heatError(400, 'HTTPBadRequest', `the OpenStack emulator does not do the action "${keys[0]}"`);
+    if (stack.status.endsWith('_IN_PROGRESS')) return heatError(409, 'ActionInProgress', `Stack ${stack.name} already has an action (${stack.status.split('_')[0]}) in progress.`);
+    stack.status = 'CHECK_IN_PROGRESS';
+    stack.reason = 'Stack CHECK started';
+    this.event(stack, stack.name, stack.id, 'CHECK_IN_PROGRESS', 'Stack CHECK started');
+    this.run(stack, 'CHECK', async () => {
+      const failures: string[] = [];
+      for (const r of stack.resources.values()) {
+        this.setResource(stack, r, 'CHECK_IN_PROGRESS', 'state changed');
+        await this.pause();
+        const gone = [...r.servers.values()].filter((server) => server.gone);
+        for (const server of gone) server.checkFailed = true;
+        if (gone.length === 0) {
+          this.setResource(stack, r, 'CHECK_COMPLETE', 'state changed');
+          continue;
+        }
+        const reason = gone.map((server) => `NotFound: resources.${r.name}${r.type === 'OS::Heat::ResourceGroup' ? `.resources[${server.index}]` : ''}: Instance ${server.id} could not be found. (HTTP 404)`).join('; ');
+        this.setResource(stack, r, 'CHECK_FAILED', reason);
+        failures.push(reason);
+      }
+      if (failures.length > 0) throw new ResourceFailure(failures.join('; '));
+    });
+    return { status: 200, body: null };
+  }
+
   private remove(stack: Stack): Reply {
     if (stack.status === 'DELETE_IN_PROGRESS') return { status: 204 };
     stack.status = 'DELETE_IN_PROGRESS';
@@ -467,7 +519,7 @@ export class EmulatedHeat {
         this.setResource(stack, r, 'DELETE_IN_PROGRESS', 'state changed');
         await this.pause();
         for (const server of [...r.servers.values()]) {
-          await this.driver.deleteServer(server.name);
+          if (!server.gone) await this.driver.deleteServer(server.name);
           r.servers.delete(server.index);
         }
         this.setResource(stack, r, 'DELETE_COMPLETE', 'state changed');
@@ -502,7 +554,7 @@ export class EmulatedHeat {
     const order = creationOrder(stack.template.resources);
     for (const gone of [...stack.resources.keys()].filter((n) => !(n in stack.template.resources))) {
       const r = stack.resources.get(gone)!;
-      for (const server of r.servers.values()) await this.driver.deleteServer(server.name);
+      for (const server of r.servers.values()) if (!server.gone) await this.driver.deleteServer(server.name);
       this.setResource(stack, r, 'DELETE_COMPLETE', 'state changed');
       stack.resources.delete(gone);
     }
@@ -529,8 +581,12 @@ export class EmulatedHeat {
     }
   }
 
-  /** Only server counts matter to the emulator: a group changes when its count does. */
+  /**
+   * Only server counts matter to the emulator: a group changes when its count does. A resource a check found
+   * gone (CHECK_FAILED) is replaced by any update, as Heat does; one gone but never checked is not noticed.
+   */
   private changes(stack: Stack, r: Resource, def: ResourceDef): boolean {
+    if ([...r.servers.values()].some((server) => server.checkFailed)) return true;
     if (def.type === 'OS::Heat::ResourceGroup') return this.groupCount(stack, def) !== r.servers.size;
     return false;
   }
@@ -542,6 +598,8 @@ export class EmulatedHeat {
   }
 
   private async realise(stack: Stack, r: Resource, def: ResourceDef): Promise<void> {
+    // members a check found gone: out first, then made again below under their index
+    for (const server of [...r.servers.values()].filter((sv) => sv.checkFailed)) r.servers.delete(server.index);
     if (def.type === 'OS::Nova::Server') {
       if (r.servers.size === 0) r.servers.set(0, await this.makeServer(stack, def, `resources.${r.name}`, `${stack.name}-${r.name}`));
       return;
@@ -551,7 +609,7 @@ export class EmulatedHeat {
     const memberDef = def.properties!.resource_def as ResourceDef;
     // a ResourceGroup shrinks from the highest index, as Heat's does
     for (const server of [...r.servers.values()].filter((s) => s.index >= count).sort((a, b) => b.index - a.index)) {
-      await this.driver.deleteServer(server.name);
+      if (!server.gone) await this.driver.deleteServer(server.name);
       r.servers.delete(server.index);
     }
     const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !r.servers.has(i));
@@ -618,6 +676,8 @@ function resourceAttribute(r: Resource, path: unknown[]): unknown {
   const [first, ...rest] = path.map(String);
   const serverAttr = (s: Server | undefined, attr: string | undefined, more: string[]): unknown => {
     if (!s) return null;
+    // Heat resolves a deleted server's attributes to '' (its name comes from the resource's own properties)
+    if (s.gone) return attr === 'name' ? s.name : attr === 'show' ? null : '';
     const attrs: Record<string, unknown> = {
       name: s.name,
       first_address: s.address,

@@ -94,6 +94,8 @@ export interface OpenStackEmulator {
   /** Forget every token, as a revocation would: the next Heat call with one gets a 401. */
   revokeTokens(): void;
   stacks: EmulatedHeat['list'];
+  /** Takes a server back as a preemptible instance is: shutdown signal, then deleted behind Heat's back. */
+  preempt(serverName: string): Promise<void>;
   /** The DNS service (Designate v2 subset). */
   designate: EmulatedDesignate;
   /** Quotas and their usage (Nova limits, Neutron and Cinder quotas). */
@@ -304,6 +306,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     tokensIssued: () => keystone.issued,
     revokeTokens: () => keystone.tokens.clear(),
     stacks: () => heat.list(),
+    preempt: (serverName) => heat.preempt(serverName),
     designate,
     quotas,
     servers,
