@@ -387,7 +387,8 @@ export function branchConfig(config: DeplConfig, dbs: readonly BranchDatabase[])
 function rewriteDocument(value: unknown, key: string, dbs: readonly BranchDatabase[]): unknown {
   if (typeof value === 'string') return rewriteValue(key, value, dbs);
   if (Array.isArray(value)) return value.map((item) => rewriteDocument(item, key, dbs));
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewriteDocument(v, k, dbs)]));
+  // the key is the path (`database.name`): a name's meaning may be in its parent's key
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewriteDocument(v, key === '' ? k : `${key}.${k}`, dbs)]));
   return value;
 }
 
@@ -399,9 +400,10 @@ function rewriteValue(key: string, value: string, dbs: readonly BranchDatabase[]
     const url = rewriteUrl(value, db);
     if (url !== null) return url;
   }
+  const last = key.slice(key.lastIndexOf('.') + 1);
   for (const db of dbs) {
-    if (value === db.shared.database && NAMES_DATABASE.test(key)) return db.database;
-    if (value === db.shared.user && NAMES_USER.test(key)) return db.user;
+    if (value === db.shared.user && NAMES_USER.test(last)) return db.user;
+    if (value === db.shared.database && NAMES_DATABASE.test(key) && !NAMES_USER.test(last)) return db.database;
   }
   return value;
 }
