@@ -17,9 +17,11 @@ import { CANARY_COOKIE, CONFIG_PROBE_PATH, PROBE_HOST, VERSION_HEADER, renderNgi
 import { emptyReleaseState, routingFor, type InstalledVersion } from '../../src/plan/release-state.js';
 import type { Argv } from '../../src/plan/shell.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { AccessoryData, ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
-import type { Frame, JobEnd, JobListing, JobSpec } from '../../src/plan/jobs.js';
-import { BRANCH_DATABASE_LABELS, recordFromLabels } from '../../src/plan/branch-database.js';
+import type { AccessoryData, BranchDatabasePort, ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
+import type { Frame, InspectedServiceSpec, JobEnd, JobListing, JobSpec } from '../../src/plan/jobs.js';
+import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels, sharedDatabaseOf } from '../../src/plan/branch-database.js';
+import { openDumpFile } from '../../src/apply/dump-file.js';
+import type { DeplConfig } from '../../src/config/schema.js';
 import type { SwarmObject } from '../../src/plan/prune.js';
 import type { PresentService } from '../../src/plan/install-plan.js';
 import type { ServiceSpec } from '../../src/plan/services.js';
@@ -148,6 +150,28 @@ export interface FakeSwarm {
   failDatabaseJobs: Set<'create' | 'drop' | 'dump'>;
 }
 
+/**
+ * `depl prune`'s branch database port on the fake cluster: the records are the swarm's labelled secrets, the
+ * accessory's spec the one buildinst created, jobs act on `swarm.databases`, dumps go to `backupDir`.
+ */
+export function fakeBranchDatabases(fake: FakeCluster, config: DeplConfig, backupDir: string): BranchDatabasePort {
+  const target = fake.freshControl().install!;
+  return {
+    backupDir,
+    async found() {
+      return (await target.branchDatabases()).map((record) => {
+        const accessory = config.accessories[record.accessory];
+        const shared = accessory?.perBranch !== undefined ? sharedDatabaseOf(record.accessory, accessory) : null;
+        const spec = fake.swarm.specs.get(record.accessory) as InspectedServiceSpec | undefined;
+        return { record, shared: shared?.ok ? shared.shared : null, accessorySpec: spec ?? null };
+      });
+    },
+    runJob: (spec, options) => target.runJob(spec, options),
+    removeRecord: (name) => target.removeSecret(name),
+    openDump: openDumpFile,
+  };
+}
+
 /** A branch database job on the fake server: what its action does to `swarm.databases`, and how it ends. */
 function fakeDatabaseJob(swarm: FakeSwarm, spec: JobSpec, action: 'create' | 'drop' | 'dump', write: (frame: Frame) => void): JobEnd {
   const database = spec.Labels[BRANCH_DATABASE_LABELS.database]!;
@@ -165,7 +189,7 @@ function fakeDatabaseJob(swarm: FakeSwarm, spec: JobSpec, action: 'create' | 'dr
     return exited(1);
   }
   if (action === 'dump') {
-    if (!swarm.databases.has(database)) return exited(1);
+    if (!swarm.databases.has(database)) return exited(DATABASE_GONE_EXIT);
     write({ stream: 1, payload: Buffer.from(`-- dump of ${database}\n`) });
     return exited(0);
   }
@@ -197,7 +221,9 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
     }
     let version = versions.find((v) => v.label === label);
     if (version === undefined) {
-      version = { label, createdAt: new Date().toISOString(), services: [], replicas: {} };
+      // the branch from the services' labels, as the swarm's listing gives it (src/plan/releases.ts)
+      const branch = spec.Labels['depl.branch'];
+      version = { label, createdAt: new Date().toISOString(), services: [], replicas: {}, ...(branch !== undefined ? { branch } : {}) };
       versions.push(version);
     }
     if (!version.services.includes(spec.Name)) version.services = [...version.services, spec.Name].sort();
