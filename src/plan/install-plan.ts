@@ -326,19 +326,9 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     describe: `ensure overlay network ${versionNetwork}: the version's services reach each other there by their names (${Object.keys(config.services).join(', ')})`,
     ...(redeploy ? {} : { undo: `remove network ${versionNetwork}` }),
   });
-  const stopped = statefulTakeover(config, version, facts.present);
-  steps.push({
-    // a release job a killed buildinst left is named in the record, so the next command removes it with the rest
-    kind: 'write-install-intent', services: releaseJob === null ? names : [...names, releaseJob.job.Name], redeploy, ...(redeploy ? { replaced } : {}), ...(stopped.length > 0 ? { stopped } : {}),
-    describe: `record on the manager what is being installed (${redeploy ? 'to be put back' : 'to be removed'} by the next command if this one dies)`,
-    undo: 'forget that record once everything above is undone',
-  });
-  // the accessories run before the branch databases are made in them and the release command uses them
-  const accessoriesFirst = releaseJob !== null || branchDbs.length > 0;
-  if (accessoriesFirst && changedAccessories.length > 0) {
-    steps.push({ kind: 'await-tasks', services: changedAccessories, ignoreTasksOf: [], describe: `wait until every task of ${changedAccessories.join(', ')} runs (${releaseJob !== null ? 'the release command needs them' : 'the branch databases are made in them'})` });
-  }
-  // before the release phase: a branch's migrations run against its own database
+  // made after the accessories run and before the release phase (a branch's migrations run against its own database);
+  // their jobs are named in the install record, so a killed run's job is removed by the repair
+  const branchSteps: Extract<InstallStep, { kind: 'branch-database' }>[] = [];
   for (const db of branchDbs) {
     const accessory = config.accessories[db.shared.accessory]!;
     const accessorySpec = planAccessory(app, db.shared.accessory, accessory, images.accessories[db.shared.accessory]!, facts.cluster.network, secretRefs, fileRefs);
@@ -349,7 +339,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       script: branchDatabaseScript(db, action, accessory.seed !== undefined ? { seed: accessory.seed } : {}),
     });
     const seeded = accessory.seed === 'schema' ? ` seeded with ${db.shared.database}'s schema` : '';
-    steps.push({
+    branchSteps.push({
       kind: 'branch-database', accessory: db.shared.accessory, engine: db.shared.engine, database: db.database, user: db.user,
       secret: db.secret, secretLabels: branchDatabaseSecretLabels(app, db, branch), create, ...(accessory.seed !== undefined ? { seed: accessory.seed } : {}),
       job: job('create'), dropJob: job('drop'),
@@ -359,6 +349,19 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       ...(create ? { undo: `drop ${db.database} and ${db.user} on ${db.shared.accessory}, remove secret ${db.secret}` } : {}),
     });
   }
+  const stopped = statefulTakeover(config, version, facts.present);
+  steps.push({
+    // a release job a killed buildinst left is named in the record, so the next command removes it with the rest
+    kind: 'write-install-intent', services: [...names, ...(releaseJob === null ? [] : [releaseJob.job.Name]), ...branchSteps.flatMap((b) => [b.job.Name, b.dropJob.Name])], redeploy, ...(redeploy ? { replaced } : {}), ...(stopped.length > 0 ? { stopped } : {}),
+    describe: `record on the manager what is being installed (${redeploy ? 'to be put back' : 'to be removed'} by the next command if this one dies)`,
+    undo: 'forget that record once everything above is undone',
+  });
+  // the accessories run before the branch databases are made in them and the release command uses them
+  const accessoriesFirst = releaseJob !== null || branchDbs.length > 0;
+  if (accessoriesFirst && changedAccessories.length > 0) {
+    steps.push({ kind: 'await-tasks', services: changedAccessories, ignoreTasksOf: [], describe: `wait until every task of ${changedAccessories.join(', ')} runs (${releaseJob !== null ? 'the release command needs them' : 'the branch databases are made in them'})` });
+  }
+  steps.push(...branchSteps);
   if (branchDbs.length > 0) {
     notes.push(`branch ${branch}: its own database${branchDbs.length === 1 ? '' : 's'} ${branchDbs.map((db) => `${db.database} on ${db.shared.accessory}`).join(', ')}; its services read ${branchDbs.length === 1 ? 'it' : 'them'} under the names the main line's read (URLs to the accessory, database and user names, the password file)`);
   }

@@ -55,6 +55,8 @@ describe('a branch deploy with a perBranch database', () => {
     });
     expect(step.job.TaskTemplate.ContainerSpec.Args[1]).toContain('pg_dump --schema-only');
     expect(step.dropJob.TaskTemplate.ContainerSpec.Args[1]).toContain('DROP DATABASE IF EXISTS');
+    // a job a killed run left is named in the install record, so the repair removes it
+    expect(p.steps.find((s) => s.kind === 'write-install-intent')).toMatchObject({ services: expect.arrayContaining([step.job.Name, step.dropJob.Name]) });
     const api = p.steps.find((s): s is Extract<InstallStep, { kind: 'create-service' }> => s.kind === 'create-service')!;
     expect(api.spec.TaskTemplate.ContainerSpec.Env).toContain('DATABASE_URL=postgres://shop_feature_login@db:5432/shop_feature_login');
     // the branch's password under the file name the app reads
