@@ -67,6 +67,22 @@ export async function ensureSwarmSecret(engine: Engine, doc: SecretDocument): Pr
   }
 }
 
+/** The app's swarm secrets that carry this label, with their labels (branch databases' records). */
+export async function labelledSecrets(engine: Engine, app: string, label: string): Promise<{ name: string; labels: Record<string, string> }[]> {
+  const listed = await engine.docker.listSecrets({ filters: JSON.stringify({ label: [`depl.app=${app}`, label] }) } as object).catch((e) => { throw fail(engine, 'cannot list swarm secrets', e); });
+  return listed.map((s) => ({ name: s.Spec?.Name ?? s.ID, labels: (s.Spec?.Labels ?? {}) as Record<string, string> }));
+}
+
+/** Removes a swarm secret by name; one already gone is not an error (swarm refuses one a service mounts). */
+export async function removeSwarmSecret(engine: Engine, name: string): Promise<void> {
+  try {
+    await engine.docker.getSecret(name).remove();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return;
+    throw fail(engine, `cannot remove swarm secret ${name}`, error);
+  }
+}
+
 /** Removes the app's swarm secrets no service mounts any more (older values; swarm refuses one in use). */
 export async function removeUnusedSecrets(engine: Engine, app: string): Promise<string[]> {
   const secrets = await engine.docker.listSecrets({ filters: JSON.stringify({ label: [`depl.app=${app}`] }) } as object);

@@ -241,6 +241,14 @@ const accessory = z.strictObject({
     kind: z.enum(['redis', 'volume']).optional(),
     passwordSecret: secretName.optional(),
   }).optional(),
+  /**
+   * `database`: every branch deploy (`buildinst --branch`) gets a database and a user of its own on this server
+   * (postgres, mysql, mariadb), made before its release phase and dropped, after a backup, by `depl prune`;
+   * versions of the main line keep the shared one (README: Branch databases).
+   */
+  perBranch: z.literal('database').optional(),
+  /** With perBranch: what a new branch database starts with: `schema` (the shared database's schema, no rows); default empty. */
+  seed: z.literal('schema').optional(),
 });
 
 /** `500ms`, `30s`, `5m`, `1h`. */
@@ -400,6 +408,9 @@ export const configSchema = z
       }
       if (name in cfg.services) {
         ctx.addIssue({ code: 'custom', path: ['accessories', name], message: `"${name}" is also a service; names must be unique` });
+      }
+      if (acc.seed !== undefined && acc.perBranch === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['accessories', name, 'seed'], message: 'seeds a branch database: only with perBranch: database' });
       }
     }
     // a name resolves to one container set: an alias may not be another service's or accessory's name or alias

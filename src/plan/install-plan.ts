@@ -4,6 +4,7 @@ import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
 import type { ChangePlan } from './change-plan.js';
 import { planAutoscaler } from './autoscale.js';
 import { parseDuration } from './duration.js';
+import { branchConfig, branchDatabaseJob, branchDatabaseOf, branchDatabaseScript, branchDatabaseSecretLabels, sharedDatabaseOf, type BranchDatabase, type BranchDatabaseRecord } from './branch-database.js';
 import { planImages, type ImageBuild } from './images.js';
 import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
@@ -51,6 +52,17 @@ export type InstallStep =
    * starts stops the install (what the install made is undone); the outcome goes into the history.
    */
   | { kind: 'release-phase'; service: string; command: string[]; timeout: string; timeoutMs: number; job: JobSpec; describe: string }
+  /**
+   * A branch deploy's own database on a `perBranch: database` accessory (src/plan/branch-database.ts): its record
+   * secret (the branch user's generated password; the value is made by the applier, never in the plan) is
+   * ensured, then `job` makes the user and database (and seeds them) or brings a half-made pair to the same end.
+   * `create`: a new branch deploy; a failure of this job, or of a later step, runs `dropJob` and removes the
+   * record, so nothing half-made is left. A redeploy keeps its database (no undo).
+   */
+  | {
+    kind: 'branch-database'; accessory: string; engine: BranchDatabase['shared']['engine']; database: string; user: string;
+    secret: string; secretLabels: Record<string, string>; create: boolean; seed?: 'schema'; job: JobSpec; dropJob: JobSpec; describe: string; undo?: string;
+  }
   /**
    * The version's own overlay network, where its services answer to their depl.yaml names. `undo`: only for a
    * new version (a branch redeploy keeps the network its earlier deploy made).
@@ -120,6 +132,8 @@ export interface InstallFacts {
   secrets: readonly { secret: string; name: string }[];
   /** depl.yaml's `files:` as read from the project: mounted as swarm configs. */
   files?: readonly ProjectFile[];
+  /** The branch databases on the swarm (their record secrets), when the app has a `perBranch` accessory. */
+  branchDatabases?: readonly BranchDatabaseRecord[];
   cluster: { network: string; nodes: readonly string[]; manager: string };
   tls: 'off' | 'files' | 'acme';
   at: string;
@@ -198,6 +212,12 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     }
   }
 
+  const perBranch = branchDatabasesFor(config, version, branch);
+  if (!perBranch.ok) return { ok: false, refusal: perBranch.refusal };
+  const branchDbs = perBranch.dbs;
+  // a branch's services read their own database under the names the app already uses (src/plan/branch-database.ts)
+  const serviceConfig = branchConfig(config, branchDbs);
+
   const notes: string[] = [];
   const steps: InstallStep[] = [];
   const host = versionHost(version, config.domain);
@@ -236,7 +256,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   }
 
   steps.push({ kind: 'hook', hook: 'pre-install', describe: 'run the pre-install hook (when .depl/hooks has one)' });
-  const document = configDocument(config);
+  const document = configDocument(serviceConfig);
   steps.push({ kind: 'ensure-config', document, describe: `ensure swarm config ${document.name} (depl.yaml's config:)` });
   const secretRefs: Record<string, SwarmSecretRef> = {};
   for (const { secret, name } of facts.secrets) {
@@ -279,8 +299,10 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     if (n !== undefined && n !== svc.replicas) notes.push(`${name}: ${n} replicas, the app's scale set with depl scale (depl.yaml says ${svc.replicas}; depl scale ${name}=<n> changes it)`);
   }
   const versionNetwork = versionNetworkName(app, version);
+  // the branch's password secret under the file name of the shared one: the app reads it where it always does
+  const serviceSecretRefs = { ...secretRefs, ...Object.fromEntries(branchDbs.map((db) => [db.shared.passwordSecret, named(db.secret)])) };
   const specs = planVersionServices({
-    config, version, images: images.services, network: facts.cluster.network, versionNetwork, configRef: named(document.name), secrets: secretRefs, files: fileRefs,
+    config: serviceConfig, version, images: images.services, network: facts.cluster.network, versionNetwork, configRef: named(document.name), secrets: serviceSecretRefs, files: fileRefs,
     nodes: facts.cluster.nodes.length, ...(branch !== undefined ? { branch } : {}), scale,
   });
   const builtImage = (service: string) => images.builds.find((b) => b.usedBy.includes(service))?.tag;
@@ -304,19 +326,48 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     describe: `ensure overlay network ${versionNetwork}: the version's services reach each other there by their names (${Object.keys(config.services).join(', ')})`,
     ...(redeploy ? {} : { undo: `remove network ${versionNetwork}` }),
   });
+  // made after the accessories run and before the release phase (a branch's migrations run against its own database);
+  // their jobs are named in the install record, so a killed run's job is removed by the repair
+  const branchSteps: Extract<InstallStep, { kind: 'branch-database' }>[] = [];
+  for (const db of branchDbs) {
+    const accessory = config.accessories[db.shared.accessory]!;
+    const accessorySpec = planAccessory(app, db.shared.accessory, accessory, images.accessories[db.shared.accessory]!, facts.cluster.network, secretRefs, fileRefs);
+    const recorded = (facts.branchDatabases ?? []).some((r) => r.secret === db.secret);
+    const create = !redeploy;
+    const job = (action: 'create' | 'drop') => branchDatabaseJob({
+      app, db, accessorySpec, action, by: facts.by, at: facts.at, secretRef: named(db.secret),
+      script: branchDatabaseScript(db, action, accessory.seed !== undefined ? { seed: accessory.seed } : {}),
+    });
+    const seeded = accessory.seed === 'schema' ? ` seeded with ${db.shared.database}'s schema` : '';
+    branchSteps.push({
+      kind: 'branch-database', accessory: db.shared.accessory, engine: db.shared.engine, database: db.database, user: db.user,
+      secret: db.secret, secretLabels: branchDatabaseSecretLabels(app, db, branch), create, ...(accessory.seed !== undefined ? { seed: accessory.seed } : {}),
+      job: job('create'), dropJob: job('drop'),
+      describe: create
+        ? `make branch database ${db.database} and user ${db.user} on ${db.shared.accessory}${seeded} (password: swarm secret ${db.secret})${recorded ? '; a killed earlier run made part of it: finished, not made again' : ''}`
+        : `ensure branch database ${db.database} and user ${db.user} on ${db.shared.accessory} (kept from the branch's earlier deploy)`,
+      ...(create ? { undo: `drop ${db.database} and ${db.user} on ${db.shared.accessory}, remove secret ${db.secret}` } : {}),
+    });
+  }
   const stopped = statefulTakeover(config, version, facts.present);
   steps.push({
     // a release job a killed buildinst left is named in the record, so the next command removes it with the rest
-    kind: 'write-install-intent', services: releaseJob === null ? names : [...names, releaseJob.job.Name], redeploy, ...(redeploy ? { replaced } : {}), ...(stopped.length > 0 ? { stopped } : {}),
+    kind: 'write-install-intent', services: [...names, ...(releaseJob === null ? [] : [releaseJob.job.Name]), ...branchSteps.flatMap((b) => [b.job.Name, b.dropJob.Name])], redeploy, ...(redeploy ? { replaced } : {}), ...(stopped.length > 0 ? { stopped } : {}),
     describe: `record on the manager what is being installed (${redeploy ? 'to be put back' : 'to be removed'} by the next command if this one dies)`,
     undo: 'forget that record once everything above is undone',
   });
+  // the accessories run before the branch databases are made in them and the release command uses them
+  const accessoriesFirst = releaseJob !== null || branchDbs.length > 0;
+  if (accessoriesFirst && changedAccessories.length > 0) {
+    steps.push({ kind: 'await-tasks', services: changedAccessories, ignoreTasksOf: [], describe: `wait until every task of ${changedAccessories.join(', ')} runs (${releaseJob !== null ? 'the release command needs them' : 'the branch databases are made in them'})` });
+  }
+  steps.push(...branchSteps);
+  if (branchDbs.length > 0) {
+    notes.push(`branch ${branch}: its own database${branchDbs.length === 1 ? '' : 's'} ${branchDbs.map((db) => `${db.database} on ${db.shared.accessory}`).join(', ')}; its services read ${branchDbs.length === 1 ? 'it' : 'them'} under the names the main line's read (URLs to the accessory, database and user names, the password file)`);
+  }
   // the release phase runs before a stateful takeover stops anything: a failed migration leaves every version as it was
   if (releaseJob !== null) {
     notes.push(`release phase: \`${releaseJob.command.join(' ')}\` runs once as job ${releaseJob.job.Name} with ${version}'s ${releaseJob.service} before its services start; what it changes (a migration) is not undone if a later step fails`);
-    if (changedAccessories.length > 0) {
-      steps.push({ kind: 'await-tasks', services: changedAccessories, ignoreTasksOf: [], describe: `wait until every task of ${changedAccessories.join(', ')} runs (the release command needs them)` });
-    }
     steps.push(releaseJob);
   }
   if (stopped.length > 0) {
@@ -347,7 +398,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       });
     }
   }
-  const awaited = releaseJob !== null ? names : [...changedAccessories, ...names];
+  const awaited = accessoriesFirst ? names : [...changedAccessories, ...names];
   steps.push({
     kind: 'await-tasks', services: awaited, ignoreTasksOf: previousOfLabel.map((s) => s.name),
     describe: `wait until every task of ${awaited.join(', ')} runs`,
@@ -404,6 +455,23 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       services: names,
     },
   };
+}
+
+/**
+ * The branch databases a deploy gets: one per `perBranch: database` accessory for a branch deploy, none for the
+ * main line. An accessory whose settings do not say where its database is refuses every install (nothing changed).
+ */
+function branchDatabasesFor(config: DeplConfig, version: string, branch: string | undefined): { ok: true; dbs: BranchDatabase[] } | { ok: false; refusal: Refusal } {
+  const dbs: BranchDatabase[] = [];
+  for (const [name, accessory] of Object.entries(config.accessories)) {
+    if (accessory.perBranch === undefined) continue;
+    const shared = sharedDatabaseOf(name, accessory);
+    if (!shared.ok) {
+      return { ok: false, refusal: { message: `accessories.${name}.perBranch: ${shared.message}`, hint: 'See the README\'s Branch databases: the accessory\'s env names its database, user and password files.', code: 'BRANCH_DATABASE_CONFIG' } };
+    }
+    if (branch !== undefined) dbs.push(branchDatabaseOf(config.app, shared.shared, version));
+  }
+  return { ok: true, dbs };
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { ErrorCode } from '../error-codes.js';
 import { autoscaleStateFile } from './autoscale.js';
+import { branchDatabaseJob, branchDatabaseScript, type BranchDatabaseRecord, type SharedDatabase } from './branch-database.js';
 import { planBranchPrune, type BranchKeepReason } from './branch-prune.js';
 import type { ChangePlan } from './change-plan.js';
-import { leftoverJobs, type JobListing } from './jobs.js';
+import { leftoverJobs, type InspectedServiceSpec, type JobListing, type JobSpec } from './jobs.js';
 import { planRelease, type InstalledVersion, type ReleaseRequest, type ReleaseState } from './release-state.js';
 import { marksOfState } from './releases.js';
 
@@ -39,6 +40,21 @@ export interface PruneRead {
   stateRoot: string;
   /** The edge's certificates follow the routing (the removed versions' hosts' certificates go). */
   certificates: boolean;
+  /**
+   * The app's branch databases (src/plan/branch-database.ts), each with its accessory's shared database and swarm
+   * spec (null when depl.yaml or the swarm no longer has them: such a database is reported, not dropped).
+   */
+  branchDatabases?: readonly BranchDatabaseFound[];
+  /** Where a dropped branch database's backup is written (the operator's .depl/backups), and the time in its name. */
+  backups?: { dir: string; at: string };
+  /** Who runs the jobs (their labels). */
+  by?: string;
+}
+
+export interface BranchDatabaseFound {
+  record: BranchDatabaseRecord;
+  shared: SharedDatabase | null;
+  accessorySpec: InspectedServiceSpec | null;
 }
 
 export type PruneKeepReason = 'live' | 'canary' | 'previous' | 'recent' | BranchKeepReason;
@@ -51,7 +67,12 @@ export type PruneStep =
   | { kind: 'remove-jobs'; describe: string; jobs: string[] }
   /** `networks`: versions' own networks no service is attached to (absent when there are none). */
   | { kind: 'remove-unused'; describe: string; configs: string[]; secrets: string[]; networks?: string[] }
-  | { kind: 'remove-image-tags'; describe: string; node: string; tags: string[] };
+  | { kind: 'remove-image-tags'; describe: string; node: string; tags: string[] }
+  /** A branch database whose version is gone: dumped to `file` first (a job whose stdout is the dump); a database already gone is skipped. */
+  | { kind: 'backup-branch-database'; describe: string; database: string; accessory: string; file: string; job: JobSpec }
+  | { kind: 'drop-branch-database'; describe: string; database: string; accessory: string; job: JobSpec }
+  /** Its record (the password secret) goes last: until then the next prune finds the database and finishes. */
+  | { kind: 'forget-branch-database'; describe: string; database: string; secret: string };
 
 export interface PrunePlan extends ChangePlan<PruneStep> {
   removed: string[];
@@ -105,10 +126,13 @@ export function planPruneChange(read: PruneRead): PrunePlanned {
     if (version.services.length === 0) continue;
     steps.push({ kind: 'remove-services', version: version.label, services: [...version.services], describe: `remove version ${version.label}'s services (${version.services.join(', ')})` });
   }
+  const records = new Set((read.branchDatabases ?? []).map((b) => b.record.secret));
+  const dropNotes = planBranchDatabaseDrops(read, remaining, steps);
   const jobs = leftoverJobs(read.jobs).map((j) => j.name).sort();
   if (jobs.length > 0) steps.push({ kind: 'remove-jobs', jobs, describe: `remove the finished jobs a killed depl run left (${jobs.join(', ')})` });
 
-  const unused = read.configs.filter((c) => c.usedBy.every((s) => goneServices.has(s)));
+  // a branch database's record goes with its database (above), never as an unused secret
+  const unused = read.configs.filter((c) => c.usedBy.every((s) => goneServices.has(s)) && !(c.kind === 'secret' && records.has(c.name)));
   const configs = unused.filter((c) => c.kind === 'config').map((c) => c.name).sort();
   const secrets = unused.filter((c) => c.kind === 'secret').map((c) => c.name).sort();
   const networks = unused.filter((c) => c.kind === 'network').map((c) => c.name).sort();
@@ -129,8 +153,39 @@ export function planPruneChange(read: PruneRead): PrunePlanned {
     ...keep.map((k) => `keep ${k.version}: ${keepReason(k.why, selection)}`),
     ...remove.map((v) => `remove ${v.label}: ${'branches' in selection ? `its branch ${v.branch ?? '?'} is not among ${selection.branches.join(', ')}` : `older than the ${selection.keep} newest not live, canary or previous`}`),
   ];
+  notes.push(...dropNotes);
   if (remove.length === 0) notes.push('no version to remove');
   return { ok: true, plan: { command, notes, steps, removed: [...removed], kept: keep } };
+}
+
+/**
+ * The branch databases of versions that are gone (removed by this prune, or earlier by one that was killed, or
+ * never finished installing): each is dumped to a file beside depl.yaml, dropped, and its record removed. The
+ * steps come after the versions' services are gone (their connections end with them).
+ */
+function planBranchDatabaseDrops(read: PruneRead, remaining: Set<string>, steps: PruneStep[]): string[] {
+  const notes: string[] = [];
+  for (const found of read.branchDatabases ?? []) {
+    const { record } = found;
+    if (remaining.has(record.version)) continue;
+    if (found.shared === null || found.accessorySpec === null) {
+      notes.push(`branch database ${record.database} (version ${record.version}) is not dropped: accessory ${record.accessory} is ${found.shared === null ? 'no longer perBranch: database in depl.yaml' : 'not on the swarm'}; drop it by hand, then \`docker secret rm ${record.secret}\``);
+      continue;
+    }
+    const db = { shared: found.shared, database: record.database, user: record.user, version: record.version, secret: record.secret };
+    const job = (action: 'dump' | 'drop') => branchDatabaseJob({
+      app: read.app, db, accessorySpec: found.accessorySpec!, script: branchDatabaseScript(db, action), action, by: read.by ?? 'depl', at: read.backups?.at ?? new Date(0).toISOString(),
+    });
+    if (read.backups === undefined) throw new Error('planPruneChange: branch databases to drop need a backup folder');
+    const file = `${read.backups.dir}/${read.app}-${record.accessory}-${record.version}-${read.backups.at.replace(/\.\d+Z$/, '').replace(/[-:]/g, '').replace('T', '-')}.sql`;
+    steps.push(
+      { kind: 'backup-branch-database', database: record.database, accessory: record.accessory, file, job: job('dump'), describe: `back up branch database ${record.database} (version ${record.version}) from ${record.accessory} to ${file}` },
+      { kind: 'drop-branch-database', database: record.database, accessory: record.accessory, job: job('drop'), describe: `drop branch database ${record.database} and user ${record.user} on ${record.accessory}` },
+      { kind: 'forget-branch-database', database: record.database, secret: record.secret, describe: `remove its record and password (swarm secret ${record.secret})` },
+    );
+    notes.push(`branch database ${record.database} on ${record.accessory}: version ${record.version} is gone, so it is backed up to ${file}, then dropped`);
+  }
+  return notes;
 }
 
 type Decided =

@@ -172,10 +172,12 @@ export async function install(
 /** Reads what the plan is made from (the app's services, the release state, a redeploy's earlier specs) and plans; a refusal is a UserError. */
 export async function readAndPlan(port: ClusterPort & { install: InstallTarget }, request: InstallRequest & { config: DeplConfig; notes?: string[] }): Promise<InstallPlan> {
   const { config, version } = request;
-  const [present, doc, intent] = await Promise.all([
+  const perBranch = request.branch !== undefined && Object.values(config.accessories).some((a) => a.perBranch !== undefined);
+  const [present, doc, intent, branchDatabases] = await Promise.all([
     port.install.appServices(),
     readReleaseDocument(port.stateRemote, port.app, port.stateRoot),
     readInstallIntent(port.stateRemote, port.app, port.stateRoot),
+    perBranch ? port.install.branchDatabases() : [],
   ]);
   const installed = versionsFromServices(config.app, present);
   const foreign = await port.install.servicesNamed(Object.keys(config.accessories).filter((name) => !present.some((s) => s.name === name)));
@@ -187,7 +189,7 @@ export async function readAndPlan(port: ClusterPort & { install: InstallTarget }
     present, foreign: foreign.filter((s) => s.labels[LABELS.app] !== config.app || s.labels[LABELS.accessory] !== s.name), state: stateOf(doc), installed,
     earlierSpecs: earlierNames.length > 0 ? await port.install.earlierSpecs(earlierNames) : [],
     secrets: request.secrets.map((s) => ({ secret: s.secret, name: s.name })),
-    files: request.files,
+    files: request.files, branchDatabases,
     cluster: request.cluster, tls: tlsSettings(config).mode, at: (port.now?.() ?? new Date()).toISOString(), by: operator(port),
   });
   if (!planned.ok) throw new UserError(planned.refusal.message, planned.refusal.hint, planned.refusal.code);

@@ -24,6 +24,9 @@ import type { ImageBuild } from '../plan/images.js';
 import type { AppService } from '../plan/backup.js';
 import type { AccessoryPlacement } from '../plan/backup-plan.js';
 import type { Frame, JobEnd, JobSpec } from '../plan/jobs.js';
+import type { BranchDatabaseRecord } from '../plan/branch-database.js';
+import type { BranchDatabaseFound } from '../plan/prune.js';
+import type { DumpFile } from '../apply/dump-file.js';
 import type { PresentService } from '../plan/install-plan.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmConfigRef, SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
@@ -75,6 +78,8 @@ export interface ClusterPort {
    * configs and secrets no service uses (src/apply/app-leftovers.ts). Absent: prune removes services only.
    */
   leftovers?: AppLeftovers;
+  /** `depl prune`: the branch databases to back up and drop (src/plan/branch-database.ts). Absent: none are dropped. */
+  branchDatabases?: BranchDatabasePort;
   /** What buildinst needs beyond the release state: images, swarm services, accessories, configs, secrets. Absent: no install here. */
   install?: InstallTarget;
   /** What `depl backup` and `depl restore` do to an accessory: its task, Redis, its volume. Absent: no accessories here. */
@@ -200,6 +205,11 @@ export interface InstallTarget {
    * runJobService), writing its output as it comes, and removes it afterwards whatever happened.
    */
   runJob(spec: JobSpec, options: { timeoutMs: number; write: (frame: Frame) => void; signal?: AbortSignal }): Promise<JobEnd>;
+  // -- branch databases (src/plan/branch-database.ts) --
+  /** The branch databases' record secrets of the app, read from their labels. */
+  branchDatabases(): Promise<BranchDatabaseRecord[]>;
+  /** Removes a swarm secret (one already gone is not an error). */
+  removeSecret(name: string): Promise<void>;
   // -- a version's own network and the stateful takeover (src/apply/version-network.ts) --
   /** The version's overlay network (made when missing), encrypted as the app's is. */
   ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
@@ -209,6 +219,20 @@ export interface InstallTarget {
   stopServices(services: readonly string[], timeoutMs: number): Promise<void>;
   /** Scales the services back to these replicas (returns at once). */
   startServices(targets: readonly ScaleTarget[]): Promise<void>;
+}
+
+/** What `depl prune` needs to back up and drop branch databases. */
+export interface BranchDatabasePort {
+  /** The app's branch databases (their records), each with its accessory's shared database and swarm spec. */
+  found(): Promise<BranchDatabaseFound[]>;
+  /** Runs a job to its end (the one job runner), writing its output as it comes, and removes it. */
+  runJob(spec: JobSpec, options: { timeoutMs: number; write: (frame: Frame) => void }): Promise<JobEnd>;
+  /** Removes a record secret (one already gone is not an error). */
+  removeRecord(name: string): Promise<void>;
+  /** Where a dump goes while it streams in (src/apply/dump-file.ts). */
+  openDump(file: string): Promise<DumpFile>;
+  /** The folder the backups go to. */
+  backupDir: string;
 }
 
 /** The swarm's replicas through the swarm adapter (src/apply/swarm.ts), on the cluster's one Engine connection. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clearInstallIntent, writeInstallIntent } from '../apply/install-intent.js';
 import type { HeldLock } from '../apply/lock.js';
@@ -8,6 +9,7 @@ import { resolveJob, resolveSpec, type InstallPlan, type InstallStep } from '../
 import { JOB_START_TIMEOUT_MS, type Frame, type JobEnd, type JobSpec } from '../plan/jobs.js';
 import type { ServiceSpec, SecretDocument } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
+import { Secret } from '../util/secret.js';
 import { applyPlan, type ApplyPlanOptions } from './apply-plan.js';
 import { fencedControl, operator, type ClusterPort, type InstallTarget } from './cluster-port.js';
 import { openRelease, type ReleaseSession } from './release.js';
@@ -155,6 +157,9 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
       case 'release-phase':
         await releasePhase(run, step, resolveJob(step.job, made), session, interruptible, interrupt.jobs.signal);
         return;
+      case 'branch-database':
+        await branchDatabase(run, step, made, interruptible, interrupt.jobs.signal);
+        return;
       case 'create-service':
         await target.createService(resolveSpec(step.spec, made, step));
         return;
@@ -225,6 +230,10 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
         if (session === undefined) return;
         await session.change({ kind: 'switch', version: step.from });
         return;
+      case 'branch-database':
+        if (step.undo === undefined) return;
+        await dropBranchDatabase(run, step, made).catch(note);
+        return;
       case 'ensure-network':
         // the services are gone by now; a network still in use is left for the operator, with how (a warning, not a failed undo)
         if (step.undo === undefined) return;
@@ -286,6 +295,64 @@ async function healthGate(run: InstallRun, service: string, path: string, interr
       'HEALTH_CHECK_FAILED',
     );
   }
+}
+
+/** How long making (or dropping) a branch database may take: a schema seed of a large database included. */
+const BRANCH_DATABASE_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * A branch database (the plan's `branch-database` step): its record secret with a generated password (kept when
+ * a killed run made it), then the job that makes the user and database. When the job fails, a new branch's
+ * database is dropped again and its record removed, so nothing half-made stays; the job's output is in the error.
+ */
+async function branchDatabase(
+  run: InstallRun, step: Extract<InstallStep, { kind: 'branch-database' }>, made: { configs: Record<string, string>; secrets: Record<string, string> },
+  interruptible: <T>(work: Promise<T>) => Promise<T>, signal: AbortSignal,
+): Promise<void> {
+  const target = run.port.install;
+  const log = run.port.log;
+  log.step(step.describe);
+  const password = new Secret(randomBytes(24).toString('hex'));
+  made.secrets[step.secret] = (await target.ensureSecret({ secret: 'branch-database', name: step.secret, data: password, labels: step.secretLabels })).id;
+  const { end, output } = await runDatabaseJob(run, resolveJob(step.job, made), interruptible, signal);
+  if (end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0) return;
+  const what = jobEndText(end);
+  if (step.create) {
+    await dropBranchDatabase(run, step, made).catch((error: Error) => log.warn(`could not drop the half-made ${step.database} again: ${error.message}; depl prune drops it`));
+  }
+  throw new OperationError(
+    `branch database ${step.database} on ${step.accessory} could not be made: its job ${what}` + (output.trim() !== '' ? `\n--- last output of ${step.job.Name} ---\n${output.trimEnd()}` : ''),
+    `Check that ${step.accessory} runs and that its admin can log in (depl logs ${step.accessory}), then run buildinst again.`,
+    'BRANCH_DATABASE_FAILED',
+  );
+}
+
+/** Drops a new branch's database and user (the undo of its step), then removes its record secret. */
+async function dropBranchDatabase(run: InstallRun, step: Extract<InstallStep, { kind: 'branch-database' }>, made: { configs: Record<string, string>; secrets: Record<string, string> }): Promise<void> {
+  const { end, output } = await runDatabaseJob(run, resolveJob(step.dropJob, made), (work) => work);
+  if (!(end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0)) {
+    throw new OperationError(`dropping branch database ${step.database} failed: its job ${jobEndText(end)}${output.trim() !== '' ? `: ${output.trim()}` : ''}`, 'depl prune drops it once it can.', 'BRANCH_DATABASE_FAILED');
+  }
+  await run.port.install.removeSecret(step.secret);
+  run.port.log.step(`dropped branch database ${step.database} and user ${step.user} on ${step.accessory}`);
+}
+
+async function runDatabaseJob(run: InstallRun, job: JobSpec, interruptible: <T>(work: Promise<T>) => Promise<T>, signal?: AbortSignal): Promise<{ end: JobEnd; output: string }> {
+  let output = '';
+  const write = (frame: Frame) => {
+    output = (output + Buffer.from(frame.payload).toString('utf8')).slice(-RELEASE_OUTPUT_KEPT);
+  };
+  const end = await interruptible(run.port.install.runJob(job, { timeoutMs: BRANCH_DATABASE_TIMEOUT_MS, write, ...(signal !== undefined ? { signal } : {}) }));
+  for (const line of output.split('\n').filter((l) => l.trim() !== '')) run.port.log.debug(`  ${job.Name}| ${line}`);
+  return { end, output };
+}
+
+function jobEndText(end: JobEnd): string {
+  if (end.kind === 'timed-out') return `did not finish within ${BRANCH_DATABASE_TIMEOUT_MS / 60_000} minutes`;
+  if (end.kind === 'not-started') return `was not started (${end.detail})`;
+  const progress = end.progress;
+  if (progress.kind === 'failed') return `did not run (${progress.reason})`;
+  return `exited with ${progress.exitCode}`;
 }
 
 /** The release phase's output kept for the error: its last lines, at most this many bytes. */

@@ -10,7 +10,7 @@ import { ensureEdgeService } from '../apply/edge/service.js';
 import { runJobService } from '../apply/jobs.js';
 import { waitForHealthy } from '../apply/health.js';
 import {
-  createService, ensureSwarmConfig, ensureSwarmSecret, inspectServiceSpec, listServices, pinnedImageReference, removeService, restoreServices,
+  createService, ensureSwarmConfig, ensureSwarmSecret, inspectServiceSpec, labelledSecrets, listServices, removeSwarmSecret, pinnedImageReference, removeService, restoreServices,
   serviceLogTail, serviceTasks, updateService, waitForServices, type AwaitedService, type InstalledService,
 } from '../apply/swarm.js';
 import { ensureRenewalTask, removeRenewalTask } from '../apply/tls/renewal-task.js';
@@ -19,6 +19,7 @@ import { tlsStoreFor } from '../apply/tls/store.js';
 import type { LoadedConfig } from '../config/load.js';
 import { isDeplError, OperationError } from '../errors.js';
 import { autoscalerFoldersLine } from '../plan/autoscale.js';
+import { BRANCH_DATABASE_LABELS, recordFromLabels } from '../plan/branch-database.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
 import type { PresentService } from '../plan/install-plan.js';
 import { LABELS, pinnedSpec, specImageId, type ServiceSpec } from '../plan/services.js';
@@ -150,6 +151,8 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
         await removeService(engine, spec.Name).catch((error: Error) => log.warn(`could not remove job ${spec.Name}: ${error.message} (remove it on the manager: docker service rm ${spec.Name})`));
       }
     },
+    branchDatabases: async () => (await labelledSecrets(engine, app, BRANCH_DATABASE_LABELS.accessory)).flatMap((s) => recordFromLabels(s.name, s.labels) ?? []),
+    removeSecret: (name) => removeSwarmSecret(engine, name),
     ensureNetwork: (name, labels) => ensureVersionNetwork(engine, cluster.network, name, labels),
     removeNetwork: (name) => removeVersionNetwork(engine, name),
     stopServices: (services, timeoutMs) => stopServices(engine, services, timeoutMs),

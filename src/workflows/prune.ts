@@ -1,13 +1,22 @@
+import path from 'node:path';
 import { appLeftoversOn } from '../apply/app-leftovers.js';
+import type { Engine } from '../apply/docker.js';
+import { openDumpFile } from '../apply/dump-file.js';
+import { inspectServiceSpec, runJobService } from '../apply/jobs.js';
+import { labelledSecrets, removeService, removeSwarmSecret } from '../apply/swarm.js';
+import type { DeplConfig } from '../config/schema.js';
+import { BACKUPS_FOLDER } from '../plan/operator-files.js';
+import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels, sharedDatabaseOf } from '../plan/branch-database.js';
+import type { JobEnd } from '../plan/jobs.js';
 import type { Cluster } from '../apply/cluster.js';
 import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
 import { autoscaleStateDir } from '../plan/autoscale.js';
 import { versionImageTags } from '../plan/images.js';
-import { planPruneChange, pruneCommand, type PruneKeepReason, type PrunePlan, type PruneSelection, type PruneStep } from '../plan/prune.js';
+import { planPruneChange, pruneCommand, type BranchDatabaseFound, type PruneKeepReason, type PrunePlan, type PruneSelection, type PruneStep } from '../plan/prune.js';
 import type { Logger } from '../util/log.js';
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from './apply-plan.js';
-import { clusterPortFor, type ClusterPort } from './cluster-port.js';
+import { clusterPortFor, operator, type BranchDatabasePort, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseSession } from './release.js';
 import { withManagerEngine } from './versions.js';
 
@@ -45,6 +54,7 @@ export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Lo
       ...(await clusterPortFor(cluster, config, log, { syncCertificates: true })),
       lockWaitMs: options.lockWaitMs ?? 0,
       leftovers: appLeftoversOn(cluster, engine, config.app, repositories, log),
+      branchDatabases: branchDatabasesOn(engine, config, path.resolve(loaded.root, BACKUPS_FOLDER), log),
     };
     return pruneVersions(control, selection, { dryRun: options.dryRun });
   }, options.cluster);
@@ -68,6 +78,72 @@ async function edgeDiffOf(plan: PrunePlan, session: ReleaseSession): Promise<str
   return change === undefined ? '' : (await session.change(change.request)).nginxDiff;
 }
 
+/** How long a branch database's dump or drop may take. */
+const DATABASE_JOB_TIMEOUT_MS = 30 * 60_000;
+
+const jobSucceeded = (end: JobEnd) => end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0;
+
+function jobEndText(end: JobEnd): string {
+  if (end.kind === 'timed-out') return 'it did not finish in time';
+  if (end.kind === 'not-started') return `not started: ${end.detail}`;
+  return end.progress.kind === 'failed' ? `did not run: ${end.progress.reason}` : `exit ${end.progress.exitCode}`;
+}
+
+/**
+ * The dump streams into a file beside depl.yaml; the database is dropped (the next step) only once the file is
+ * whole. A database already gone (a prune killed after its drop) has nothing to back up: the step says so.
+ */
+async function backupBranchDatabase(port: BranchDatabasePort, step: Extract<PruneStep, { kind: 'backup-branch-database' }>, log: Logger): Promise<void> {
+  const file = await port.openDump(step.file);
+  const errors: string[] = [];
+  let end: JobEnd;
+  try {
+    end = await port.runJob(step.job, { timeoutMs: DATABASE_JOB_TIMEOUT_MS, write: (frame) => (frame.stream === 1 ? file.write(frame.payload) : errors.push(Buffer.from(frame.payload).toString('utf8'))) });
+  } catch (error) {
+    await file.discard();
+    throw error;
+  }
+  if (end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === DATABASE_GONE_EXIT) {
+    await file.discard();
+    log.step(`branch database ${step.database} is already gone (an earlier prune dropped it after writing its backup)`);
+    return;
+  }
+  if (!jobSucceeded(end)) {
+    await file.discard();
+    throw new OperationError(
+      `the backup of branch database ${step.database} on ${step.accessory} failed (${jobEndText(end)}), so it is not dropped: ${errors.join('').trim().slice(-2000)}`,
+      `Check ${step.accessory} (depl logs ${step.accessory}), then run depl prune again.`, 'BRANCH_DATABASE_BACKUP',
+    );
+  }
+  await file.commit();
+  log.step(`backed up branch database ${step.database} to ${step.file}`);
+}
+
+/** The real port: records from the swarm's secrets, the accessory's spec as the swarm holds it, jobs through the one runner. */
+function branchDatabasesOn(engine: Engine, config: DeplConfig, backupDir: string, log: Logger): BranchDatabasePort {
+  return {
+    backupDir,
+    async found() {
+      const records = (await labelledSecrets(engine, config.app, BRANCH_DATABASE_LABELS.accessory)).flatMap((s) => recordFromLabels(s.name, s.labels) ?? []);
+      return Promise.all(records.map(async (record): Promise<BranchDatabaseFound> => {
+        const accessory = config.accessories[record.accessory];
+        const shared = accessory?.perBranch !== undefined ? sharedDatabaseOf(record.accessory, accessory) : null;
+        const spec = await inspectServiceSpec(engine, record.accessory).catch(() => null);
+        return { record, shared: shared?.ok ? shared.shared : null, accessorySpec: spec };
+      }));
+    },
+    async runJob(spec, options) {
+      try {
+        return await runJobService(engine, spec, options);
+      } finally {
+        await removeService(engine, spec.Name).catch((error: Error) => log.warn(`could not remove job ${spec.Name}: ${error.message} (docker service rm ${spec.Name} on the manager)`));
+      }
+    },
+    removeRecord: (name) => removeSwarmSecret(engine, name),
+    openDump: openDumpFile,
+  };
+}
+
 async function readForPrune(control: ClusterPort, session: ReleaseSession, selection: PruneSelection) {
   const stateRoot = control.stateRoot ?? '/var/lib/depl';
   const leftovers = control.leftovers;
@@ -77,9 +153,12 @@ async function readForPrune(control: ClusterPort, session: ReleaseSession, selec
     leftovers?.configs() ?? [],
     readAutoscaleStates(control, stateRoot),
   ]);
+  const branchDatabases = await control.branchDatabases?.found() ?? [];
   return {
     app: control.app, selection, state: session.state, installed: session.installed,
     imageTags, jobs, configs, autoscaleStates, stateRoot, certificates: control.certificates !== undefined,
+    branchDatabases, by: operator(control),
+    ...(control.branchDatabases !== undefined ? { backups: { dir: control.branchDatabases.backupDir, at: (control.now?.() ?? new Date()).toISOString() } } : {}),
   };
 }
 
@@ -95,6 +174,10 @@ function pruneApplier(control: ClusterPort, session: ReleaseSession): StepApplie
     if (control.leftovers === undefined) throw new OperationError('this cluster port cannot remove images, jobs or configs', undefined, 'NO_SWARM');
     return control.leftovers;
   };
+  const databases = () => {
+    if (control.branchDatabases === undefined) throw new OperationError('this cluster port cannot drop branch databases', undefined, 'NO_SWARM');
+    return control.branchDatabases;
+  };
   return {
     async run(step) {
       switch (step.kind) {
@@ -108,6 +191,17 @@ function pruneApplier(control: ClusterPort, session: ReleaseSession): StepApplie
         case 'remove-jobs': await leftovers().removeJobs(step.jobs); return;
         case 'remove-unused': await leftovers().removeConfigs(step.configs, step.secrets, step.networks ?? []); return;
         case 'remove-image-tags': await leftovers().removeImageTags(step.node, step.tags); return;
+        case 'backup-branch-database': await backupBranchDatabase(databases(), step, control.log); return;
+        case 'drop-branch-database': {
+          const output: string[] = [];
+          const end = await databases().runJob(step.job, { timeoutMs: DATABASE_JOB_TIMEOUT_MS, write: (frame) => output.push(Buffer.from(frame.payload).toString('utf8')) });
+          if (!jobSucceeded(end)) {
+            throw new OperationError(`dropping branch database ${step.database} on ${step.accessory} failed (${jobEndText(end)}): ${output.join('').trim().slice(-2000)}`, `Its backup is written; check ${step.accessory} (depl logs ${step.accessory}), then run depl prune again.`, 'BRANCH_DATABASE_FAILED');
+          }
+          control.log.step(`dropped branch database ${step.database} on ${step.accessory}`);
+          return;
+        }
+        case 'forget-branch-database': await databases().removeRecord(step.secret); return;
       }
     },
   };

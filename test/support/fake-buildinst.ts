@@ -11,16 +11,18 @@ import { Killed, type FakeCluster } from './fake-cluster.js';
  */
 export function fakeBuildinst(fake: () => FakeCluster, yaml: string) {
   const loaded = (): LoadedConfig => ({ config: parseConfig(yaml), root: '/nonexistent', file: 'depl.yaml' } as unknown as LoadedConfig);
-  const request = (version: string): InstallRequest => ({
-    loaded: loaded(), version, command: `depl buildinst --version ${version}`, secrets: [], files: [], cluster: { network: 'shop-net', nodes: ['m1', 'w1'], manager: 'm1' },
+  const request = (version: string, options: { branch?: string; secrets?: InstallRequest['secrets'] } = {}): InstallRequest => ({
+    loaded: loaded(), version, command: options.branch !== undefined ? `depl buildinst --branch ${options.branch}` : `depl buildinst --version ${version}`,
+    ...(options.branch !== undefined ? { branch: options.branch } : {}),
+    secrets: options.secrets ?? [], files: [], cluster: { network: 'shop-net', nodes: ['m1', 'w1'], manager: 'm1' },
   });
   const port = (control: ClusterPort = fake().freshControl()) => control as ClusterPort & { install: InstallTarget };
   /** The lock, then install(); `killAfter`: the process dies after that step (index from 0). */
-  async function buildinst(version: string, killAfter?: number) {
+  async function buildinst(version: string, killAfter?: number, options: { branch?: string; secrets?: InstallRequest['secrets'] } = {}) {
     const control = port();
     const lock = await acquireLock(control.stateRemote, fake().app, { command: `depl buildinst --version ${version}`, root: control.stateRoot!, log: silentLogger });
     try {
-      return await install(control, lock, request(version), { tasksTimeoutMs: 1_000, healthTimeoutMs: 1_000 }, {}, (index) => {
+      return await install(control, lock, request(version, options), { tasksTimeoutMs: 1_000, healthTimeoutMs: 1_000 }, {}, (index) => {
         if (index === killAfter) throw new Killed(`after step ${index + 1}`);
       });
     } finally {

@@ -17,8 +17,11 @@ import { CANARY_COOKIE, CONFIG_PROBE_PATH, PROBE_HOST, VERSION_HEADER, renderNgi
 import { emptyReleaseState, routingFor, type InstalledVersion } from '../../src/plan/release-state.js';
 import type { Argv } from '../../src/plan/shell.js';
 import { silentLogger } from '../../src/util/log.js';
-import type { AccessoryData, ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
-import type { JobListing } from '../../src/plan/jobs.js';
+import type { AccessoryData, BranchDatabasePort, ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
+import type { Frame, InspectedServiceSpec, JobEnd, JobListing, JobSpec } from '../../src/plan/jobs.js';
+import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels, sharedDatabaseOf } from '../../src/plan/branch-database.js';
+import { openDumpFile } from '../../src/apply/dump-file.js';
+import type { DeplConfig } from '../../src/config/schema.js';
 import type { SwarmObject } from '../../src/plan/prune.js';
 import type { PresentService } from '../../src/plan/install-plan.js';
 import type { ServiceSpec } from '../../src/plan/services.js';
@@ -137,6 +140,63 @@ export interface FakeSwarm {
   jobOutcome: { exitCode: number; output: string } | { timedOut: true; output: string };
   /** Version networks by name, with their labels. */
   networks: Map<string, Record<string, string>>;
+  // ---- branch databases (src/plan/branch-database.ts): records are secrets with labels, jobs act on a fake server ----
+  /** The labels each secret was created with. */
+  secretLabels: Map<string, Record<string, string>>;
+  /** The database server's branch databases, as the jobs (by their `depl.branch-database.action` label) leave them. */
+  databases: Map<string, { seeded: boolean }>;
+  /**
+   * Branch database jobs that fail (exit 1), by action; a failing `create` has made the database before it
+   * fails (what a seed that breaks halfway leaves), so the caller must drop it again.
+   */
+  failDatabaseJobs: Set<'create' | 'drop' | 'dump'>;
+}
+
+/**
+ * `depl prune`'s branch database port on the fake cluster: the records are the swarm's labelled secrets, the
+ * accessory's spec the one buildinst created, jobs act on `swarm.databases`, dumps go to `backupDir`.
+ */
+export function fakeBranchDatabases(fake: FakeCluster, config: DeplConfig, backupDir: string): BranchDatabasePort {
+  const target = fake.freshControl().install!;
+  return {
+    backupDir,
+    async found() {
+      return (await target.branchDatabases()).map((record) => {
+        const accessory = config.accessories[record.accessory];
+        const shared = accessory?.perBranch !== undefined ? sharedDatabaseOf(record.accessory, accessory) : null;
+        const spec = fake.swarm.specs.get(record.accessory) as InspectedServiceSpec | undefined;
+        return { record, shared: shared?.ok ? shared.shared : null, accessorySpec: spec ?? null };
+      });
+    },
+    runJob: (spec, options) => target.runJob(spec, options),
+    removeRecord: (name) => target.removeSecret(name),
+    openDump: openDumpFile,
+  };
+}
+
+/** A branch database job on the fake server: what its action does to `swarm.databases`, and how it ends. */
+function fakeDatabaseJob(swarm: FakeSwarm, spec: JobSpec, action: 'create' | 'drop' | 'dump', write: (frame: Frame) => void): JobEnd {
+  const database = spec.Labels[BRANCH_DATABASE_LABELS.database]!;
+  const exited = (exitCode: number): JobEnd => ({ kind: 'ended', progress: { kind: 'exited', exitCode } });
+  if (action === 'create') {
+    swarm.databases.set(database, { seeded: swarm.databases.get(database)?.seeded ?? spec.TaskTemplate.ContainerSpec.Args.join(' ').includes('pg_dump --schema-only') });
+    if (swarm.failDatabaseJobs.has('create')) {
+      write({ stream: 2, payload: Buffer.from('psql: ERROR:  relation "users" already exists\n') });
+      return exited(1);
+    }
+    return exited(0);
+  }
+  if (swarm.failDatabaseJobs.has(action)) {
+    write({ stream: 2, payload: Buffer.from(`${action} failed: connection refused\n`) });
+    return exited(1);
+  }
+  if (action === 'dump') {
+    if (!swarm.databases.has(database)) return exited(DATABASE_GONE_EXIT);
+    write({ stream: 1, payload: Buffer.from(`-- dump of ${database}\n`) });
+    return exited(0);
+  }
+  swarm.databases.delete(database);
+  return exited(0);
 }
 
 function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
@@ -163,7 +223,9 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
     }
     let version = versions.find((v) => v.label === label);
     if (version === undefined) {
-      version = { label, createdAt: new Date().toISOString(), services: [], replicas: {} };
+      // the branch from the services' labels, as the swarm's listing gives it (src/plan/releases.ts)
+      const branch = spec.Labels['depl.branch'];
+      version = { label, createdAt: new Date().toISOString(), services: [], replicas: {}, ...(branch !== undefined ? { branch } : {}) };
       versions.push(version);
     }
     if (!version.services.includes(spec.Name)) version.services = [...version.services, spec.Name].sort();
@@ -211,8 +273,17 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
     },
     async ensureSecret(doc) {
       await record(`ensure-secret ${doc.name}`);
+      if (!swarm.secrets.has(doc.name)) swarm.secretLabels.set(doc.name, { ...doc.labels });
       swarm.secrets.set(doc.name, swarm.secrets.get(doc.name) ?? `secret-${swarm.secrets.size + 1}`);
       return { id: swarm.secrets.get(doc.name)!, name: doc.name };
+    },
+    async branchDatabases() {
+      return [...swarm.secretLabels].flatMap(([name, labels]) => (swarm.secrets.has(name) ? recordFromLabels(name, labels) ?? [] : []));
+    },
+    async removeSecret(name) {
+      await record(`remove-secret ${name}`);
+      swarm.secrets.delete(name);
+      swarm.secretLabels.delete(name);
     },
     async ensureAutoscalerImage() {
       await record('ensure-autoscaler-image');
@@ -254,6 +325,8 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
       // the swarm refuses a mount without an id, as it would a spec whose objects were never made
       if ([...(container.Configs ?? []).map((c) => c.ConfigID), ...(container.Secrets ?? []).map((c) => c.SecretID)].includes('')) throw new Error(`${spec.Name}: a config or secret without an id`);
       swarm.jobs.set(spec.Name, spec as unknown as Record<string, unknown>);
+      const action = spec.Labels[BRANCH_DATABASE_LABELS.action];
+      if (action !== undefined) return fakeDatabaseJob(swarm, spec, action as 'create' | 'drop' | 'dump', options.write);
       const outcome = swarm.jobOutcome;
       if (outcome.output !== '') options.write({ stream: 1, payload: Buffer.from(outcome.output) });
       return 'timedOut' in outcome ? { kind: 'timed-out' } : { kind: 'ended', progress: { kind: 'exited', exitCode: outcome.exitCode } };
@@ -554,7 +627,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [],
-    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map() };
+    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map(), secretLabels: new Map(), databases: new Map(), failDatabaseJobs: new Set() };
   const accessories = new Map<string, FakeAccessory>();
   const nodeStates = new Map<string, string>();
   const makeControl = (remote: Remote): ClusterPort => ({

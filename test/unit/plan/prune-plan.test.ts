@@ -121,3 +121,35 @@ describe("prune's image listing on a node", () => {
     ]);
   });
 });
+
+describe('prune and branch databases', () => {
+  const shared = { accessory: 'db', engine: 'postgres' as const, database: 'shop', user: 'shop', passwordSecret: 'db_password', adminUser: 'shop', adminPasswordFile: '/run/secrets/db_password' };
+  const accessorySpec = { Name: 'db', TaskTemplate: { ContainerSpec: { Image: 'postgres:16' }, Networks: [{ Target: 'shop-net' }] } };
+  const found = (label: string, over: { shared?: null } = {}) => ({
+    record: { secret: `shop-db-db-${label}`, accessory: 'db', version: label, database: `shop_${label.replace(/-/g, '_')}`, user: `shop_${label.replace(/-/g, '_')}` },
+    shared: over.shared === null ? null : shared, accessorySpec,
+  });
+  it('backs up, drops and forgets the database of each removed branch (and of one whose version is already gone), after its services; never a kept one\'s, and never its record as an unused secret', () => {
+    const installed = [version('main-1', 2, 'main'), version('feat-a-1', 3, 'feat/a')];
+    const state = { ...emptyReleaseState('shop'), live: 'main-1' };
+    const planned = planPruneChange({
+      app: 'shop', selection: { branches: ['main'] }, state, installed, imageTags: {}, jobs: [], autoscaleStates: [], stateRoot: '/var/lib/depl', certificates: false,
+      configs: [{ kind: 'secret', name: 'shop-db-db-feat-a-1', usedBy: ['shop-feat-a-1-web'] }, { kind: 'secret', name: 'shop-db-db-old-9', usedBy: [] }],
+      branchDatabases: [found('main-1'), found('feat-a-1'), found('old-9'), found('gone-2', { shared: null })],
+      backups: { dir: '/home/ops/shop/.depl/backups', at: '2026-12-06T10:00:00.123Z' }, by: 'ops@test',
+    });
+    if (!planned.ok) throw new Error(planned.message);
+    const steps = planned.plan.steps;
+    expect(steps.map((s) => s.kind)).toEqual([
+      'release-change', 'remove-services',
+      'backup-branch-database', 'drop-branch-database', 'forget-branch-database',
+      'backup-branch-database', 'drop-branch-database', 'forget-branch-database',
+    ]);
+    expect(steps[2]).toMatchObject({ database: 'shop_feat_a_1', file: '/home/ops/shop/.depl/backups/shop-db-feat-a-1-20261206-100000.sql' });
+    expect((steps[2] as { job: { TaskTemplate: { ContainerSpec: { Args: string[] } } } }).job.TaskTemplate.ContainerSpec.Args[1]).toContain('exec pg_dump --no-owner --no-privileges -d shop_feat_a_1');
+    expect((steps[3] as { job: { TaskTemplate: { ContainerSpec: { Args: string[] } } } }).job.TaskTemplate.ContainerSpec.Args[1]).toContain('DROP DATABASE IF EXISTS "shop_feat_a_1" WITH (FORCE);');
+    expect(steps[4]).toMatchObject({ kind: 'forget-branch-database', secret: 'shop-db-db-feat-a-1' });
+    expect(steps[5]).toMatchObject({ database: 'shop_old_9' });
+    expect(planned.plan.notes).toContainEqual(expect.stringContaining('branch database shop_gone_2 (version gone-2) is not dropped: accessory db is no longer perBranch: database'));
+  });
+});
