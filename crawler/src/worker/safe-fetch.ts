@@ -365,21 +365,10 @@ function sniffedText(body: Buffer, contentType: string): string {
   }
 }
 
+/** A text answer (robots.txt, a sitemap): what fits is kept (RFC 9309 2.5: the first 500 KiB of a robots.txt are parsed), the rest is not read. */
 async function readText(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ status: number; body: string }> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    // what fits is kept (RFC 9309 2.5: the first 500 KiB of a robots.txt are parsed), the rest is not read
-    const room = maxBytes - bytes;
-    bytes += chunk.length;
-    if (bytes > maxBytes) {
-      if (room > 0) chunks.push(chunk.subarray(0, room));
-      discard(response.body);
-      break;
-    }
-    chunks.push(chunk);
-  }
-  return { status: response.statusCode, body: Buffer.concat(chunks).toString('utf8') };
+  const { body } = await readCapped(response, maxBytes);
+  return { status: response.statusCode, body: body.toString('utf8') };
 }
 
 /** Closes a body we do not want; the listener keeps undici's AbortError from becoming an uncaught exception. */
