@@ -1,7 +1,7 @@
 import type { HookCommand, HookFacts } from '../plan/hooks.js';
 import { consumersOnly } from '../plan/consumers.js';
 import type { ReleaseRequest } from '../plan/release-state.js';
-import { statefulHandover, type StatefulHandover } from '../plan/stateful-handover.js';
+import { describeStatefulHandover, handoverIsEmpty, statefulHandover, type StatefulHandover } from '../plan/stateful-handover.js';
 import { awaitStopped, startConsumers } from './consumers.js';
 import { handOverVolumes, undoStatefulHandover } from './stateful-handover.js';
 import { assertVersionLabel, confirmLive, operator, requireHealthy, type ClusterPort } from './cluster-port.js';
@@ -81,6 +81,11 @@ export async function switchIn(session: ReleaseSession, control: ClusterPort, re
     throw error;
   });
   const live = change.after.live!;
+  // a dry run shows the volumes the switch would hand over, as the precheck then does
+  if (session.dryRun) {
+    const handover = statefulHandover(live, change.installed, change.after.scale);
+    if (!handoverIsEmpty(handover)) change.changes.push(`stateful: ${describeStatefulHandover(handover)} (stop-first; ${live} must then answer its health check)`);
+  }
   // the session's own record: withRelease adds the unlock to it once the lock is given back
   const phases = session.phases;
   if (!session.dryRun && consumers) {

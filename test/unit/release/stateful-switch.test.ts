@@ -92,6 +92,14 @@ describe('switching a stateful app on the fake cluster', () => {
     expect(fake.versions.map((v) => v.replicas?.[`notes-${v.label}-worker`])).toEqual([2, 2]);
   });
 
+  it('a dry run lists the handover and changes nothing', async () => {
+    scaled = [];
+    const result = await switchVersion(watched(fake.freshControl()), 'v1', { dryRun: true });
+    expect(result.change.changes).toContain('stateful: stop notes-v2-web; then start notes-v1-web (stop-first; v1 must then answer its health check)');
+    expect(scaled).toEqual([]);
+    expect(web()).toEqual({ v1: 0, v2: 1 });
+  });
+
   it('refuses a version that does not answer once it has the volume: the live version gets it back and nothing is recorded', async () => {
     fake.unhealthy.add('v1');
     scaled = [];
