@@ -303,7 +303,8 @@ export function planSwitch(state: ReleaseState, version: string, action: 'switch
   };
   const target = facts.installed.find((v) => v.label === version)!;
   if (consumersOnly(facts.installed)) {
-    const consumers = consumerHandover(version, facts.installed, state.scale);
+    // after a canary (promote, or a switch during one) every live consumer goes back to its full replicas
+    const consumers = consumerHandover(version, facts.installed, state.scale, null, state.canary !== null);
     const scale = [...consumers.start, ...consumers.stop];
     const unchanged = state.live === version && state.canary === null && scale.length === 0;
     return { ok: true, state: next, installed: withAllReplicas(facts.installed, scale), unchanged, ...(scale.length > 0 ? { scale, consumers } : {}) };
@@ -355,9 +356,18 @@ export function planCanary(state: ReleaseState, request: { version: string; weig
   if (weight === 0) return planAbort(state, undefined, facts);
   const missing = requireRoutable(version, facts);
   if (missing) return missing;
+  if (consumersOnly(facts.installed)) {
+    // a consumers-only app's canary is a share of its consumer replicas (src/plan/consumers.ts canaryReplicas)
+    const consumers = consumerHandover(state.live, facts.installed, state.scale, { version, weight });
+    const scale = [...consumers.start, ...consumers.stop];
+    return {
+      ok: true, installed: withAllReplicas(facts.installed, scale),
+      state: { ...state, canary: { version, weight }, history: [...state.history, entry(facts, 'canary', version, { weight })] },
+      ...(scale.length > 0 ? { scale, consumers } : {}),
+    };
+  }
   if (facts.installed.find((v) => v.label === version)?.http === undefined) {
-    return refuse('NOT_ROUTABLE', `version "${version}" has no http service: a canary splits HTTP traffic, and a share of a consumers-only app's replicas is not supported yet`,
-      `Switch to it (depl switch ${version}): its consumers start, then the live version's stop.`);
+    return refuse('NOT_ROUTABLE', `version "${version}" has no http service: a canary splits HTTP traffic`, `Switch to it (depl switch ${version}) instead.`);
   }
   return {
     ok: true,
@@ -374,11 +384,14 @@ export function planPromote(state: ReleaseState, facts: ReleaseFacts): Planned {
 export function planAbort(state: ReleaseState, note: string | undefined, facts: ReleaseFacts): Planned {
   if (state.live === null) return refuse('NO_LIVE', 'nothing is live yet', 'Make a version live first: depl switch <version>.');
   if (state.canary === null) return refuse('NO_CANARY', 'no canary is running', `All of the traffic already goes to ${state.live}.`);
-  return {
-    ok: true,
-    installed: facts.installed,
-    state: { ...state, canary: null, history: [...state.history, entry(facts, 'abort', state.canary.version, note !== undefined ? { note } : {})] },
-  };
+  const next: ReleaseState = { ...state, canary: null, history: [...state.history, entry(facts, 'abort', state.canary.version, note !== undefined ? { note } : {})] };
+  if (consumersOnly(facts.installed)) {
+    // the canary's consumers stop; live's go back to their full replicas
+    const consumers = consumerHandover(state.live, facts.installed, state.scale, null, true);
+    const scale = [...consumers.start, ...consumers.stop];
+    return { ok: true, installed: withAllReplicas(facts.installed, scale), state: next, ...(scale.length > 0 ? { scale, consumers } : {}) };
+  }
+  return { ok: true, installed: facts.installed, state: next };
 }
 
 /** Keeps live, canary and previous always, plus the `keep` newest others; removes the rest, oldest first. */

@@ -1,8 +1,10 @@
 import { readSiteLogs } from '../apply/edge/logs.js';
 import { UserError } from '../errors.js';
 import { decideCanaryStep, type CanaryDecision, type CanaryThresholds } from '../plan/canary-analysis.js';
+import { consumersOnly } from '../plan/consumers.js';
 import { computeStats } from '../plan/stats.js';
 import { assertVersionLabel, requireHealthy, type ClusterPort } from './cluster-port.js';
+import { startConsumers } from './consumers.js';
 import { withRelease, type ReleaseChange, type ReleaseSession } from './release.js';
 import { switchIn, type SwitchResult } from './switch.js';
 
@@ -68,6 +70,10 @@ export async function runCanary(control: ClusterPort, version: string, options: 
   const clock = options.clock ?? Date.now;
   const steps: CanaryStep[] = [];
   return withRelease(control, `depl canary ${version} --steps ${options.steps.join(',')}`, {}, async (session): Promise<CanaryRun> => {
+    if (consumersOnly(session.installed)) {
+      throw new UserError('an automatic canary judges the HTTP answers of each step, and a consumers-only app gives none',
+        `Step it by hand: depl canary ${version} --weight <pct>, then depl canary --promote or --abort.`, 'NOT_ROUTABLE');
+    }
     for (const weight of options.steps) {
       const { live } = await canaryIn(session, control, version, weight);
       const since = clock();
@@ -89,8 +95,10 @@ export async function runCanary(control: ClusterPort, version: string, options: 
 
 async function canaryIn(session: ReleaseSession, control: ClusterPort, version: string, weight: number): Promise<CanaryResult> {
   const change = await session.change({ kind: 'canary', version, weight }, {
-    precheck: async (after) => {
-      if (after.canary !== null) await requireHealthy(control, after.canary.version);
+    precheck: async (after, installed, planned) => {
+      // a consumers-only app's canary is its share of the consumers: started and awaited, as a switch's are
+      if (consumersOnly(installed)) await startConsumers(control, planned.consumers?.start ?? []);
+      else if (after.canary !== null) await requireHealthy(control, after.canary.version);
     },
   });
   const live = change.after.live!;

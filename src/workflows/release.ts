@@ -268,7 +268,7 @@ export class ReleaseSession {
   async reconcileConsumers(installing?: string): Promise<void> {
     const control = this.control;
     if (control.swarm === undefined) return;
-    const handover = consumerHandover(this.state.live, this.installed.filter((v) => v.label !== installing), this.state.scale);
+    const handover = consumerHandover(this.state.live, this.installed.filter((v) => v.label !== installing), this.state.scale, this.state.canary);
     if (handover.start.length === 0 && handover.stop.length === 0) return;
     control.log.warn(`repair: only the live version ${this.state.live}'s consumers should run: ${describeHandover(handover)}`);
     if (handover.start.length > 0) await control.swarm.scale(handover.start);

@@ -2,12 +2,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { forceReleaseLock } from '../../../src/apply/lock.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { parseConfig } from '../../../src/config/load.js';
-import { consumerHandover, consumersOnly } from '../../../src/plan/consumers.js';
+import { canaryReplicas, consumerHandover, consumersOnly } from '../../../src/plan/consumers.js';
 import { planInstall, type InstallFacts } from '../../../src/plan/install-plan.js';
 import { emptyReleaseState, planRelease, type InstalledVersion, type ReleaseState } from '../../../src/plan/release-state.js';
 import { formatVersions } from '../../../src/plan/versions-table.js';
 import type { ClusterPort } from '../../../src/workflows/cluster-port.js';
-import { setCanary } from '../../../src/workflows/canary.js';
+import { abortCanary, promoteCanary, runCanary, setCanary } from '../../../src/workflows/canary.js';
 import { readRelease, syncRelease } from '../../../src/workflows/release.js';
 import { rollback } from '../../../src/workflows/rollback.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
@@ -53,7 +53,27 @@ describe('consumers-only apps as data', () => {
     expect(planned.installed.find((v) => v.label === 'v1')?.replicas).toEqual({ 'egf-v1-pusher': 0, 'egf-v1-sync': 0 });
     const mixed = [...installed, { ...consumer('v3', '2026-12-03', true), http: { service: 'egf-v3-pusher', port: 80 } }];
     expect(planRelease(live('v3'), { kind: 'switch', version: 'v2' }, facts(mixed))).toMatchObject({ ok: false, refusal: { code: 'NOT_ROUTABLE' } });
-    expect(planRelease(live('v1'), { kind: 'canary', version: 'v2', weight: 10 }, facts(installed))).toMatchObject({ ok: false, refusal: { code: 'NOT_ROUTABLE', message: expect.stringMatching(/consumers-only app's replicas is not supported yet/) } });
+  });
+
+  it('a canary of a consumers-only app is its weight of each service\'s replicas (at least one of each version); promote and abort bring one version back to full', () => {
+    const scaled = (planned: ReturnType<typeof planRelease>) => (planned.ok ? (planned.scale ?? []).map((t) => `${t.service}=${t.replicas}`) : planned.refusal.code);
+    const wide = (label: string, createdAt: string, running: boolean): InstalledVersion => ({
+      ...consumer(label, createdAt, running), replicas: { [`egf-${label}-pusher`]: running ? 1 : 0, [`egf-${label}-sync`]: running ? 4 : 0 }, wanted: { [`egf-${label}-pusher`]: 1, [`egf-${label}-sync`]: 4 },
+    });
+    const installed = [wide('v1', '2026-12-01', true), wide('v2', '2026-12-02', false)];
+    expect(canaryReplicas(4, 25)).toEqual({ canary: 1, live: 3 });
+    expect(canaryReplicas(1, 10)).toEqual({ canary: 1, live: 1 });
+    expect(canaryReplicas(4, 100)).toEqual({ canary: 4, live: 0 });
+    const canary = planRelease(live('v1'), { kind: 'canary', version: 'v2', weight: 25 }, facts(installed));
+    expect(canary).toMatchObject({ ok: true, state: { live: 'v1', canary: { version: 'v2', weight: 25 } } });
+    // started first (and awaited), then live scaled down to the rest
+    expect(scaled(canary)).toEqual(['egf-v2-pusher=1', 'egf-v2-sync=1', 'egf-v1-sync=3']);
+    if (!canary.ok) throw new Error('refused');
+    const during = { ...live('v1'), canary: { version: 'v2', weight: 25 } };
+    expect(scaled(planRelease(during, { kind: 'promote' }, facts(canary.installed)))).toEqual(['egf-v2-sync=4', 'egf-v1-pusher=0', 'egf-v1-sync=0']);
+    expect(scaled(planRelease(during, { kind: 'abort' }, facts(canary.installed)))).toEqual(['egf-v1-sync=4', 'egf-v2-pusher=0', 'egf-v2-sync=0']);
+    // the app's scale counts: sync=8 at 25% is 2 and 6
+    expect(consumerHandover('v1', installed, { sync: 8 }, { version: 'v2', weight: 25 }).start.map((t) => `${t.service}=${t.replicas}`)).toEqual(['egf-v1-sync=6', 'egf-v2-pusher=1', 'egf-v2-sync=2']);
   });
 
   it('buildinst creates a new version\'s consumers stopped while another version is installed, each labelled with its wanted replicas', () => {
@@ -106,7 +126,33 @@ describe('consumers-only apps on the fake cluster', () => {
     await rollback(consumers(fake.freshControl()));
     expect(replicas()).toEqual({ v1: '1+2', v2: '0+0' });
     expect((await doc()).history.map((h) => `${h.action} ${h.version}`)).toEqual(['switch v1', 'switch v2', 'rollback v1']);
-    await expect(setCanary(consumers(fake.freshControl()), 'v2', 10)).rejects.toMatchObject({ code: 'NOT_ROUTABLE' });
+  });
+
+  it('a canary runs a share of the new version\'s consumers beside the live ones; abort stops them, promote makes the canary live at full replicas', async () => {
+    await switchVersion(consumers(fake.freshControl()), 'v1');
+    await setCanary(consumers(fake.freshControl()), 'v2', 50);
+    expect(replicas()).toEqual({ v1: '1+1', v2: '1+1' });
+    expect(await doc()).toMatchObject({ live: 'v1', canary: { version: 'v2', weight: 50 }, pending: null });
+    await abortCanary(consumers(fake.freshControl()));
+    expect(replicas()).toEqual({ v1: '1+2', v2: '0+0' });
+    await setCanary(consumers(fake.freshControl()), 'v2', 10);
+    expect(replicas()).toEqual({ v1: '1+1', v2: '1+1' });
+    await promoteCanary(consumers(fake.freshControl()));
+    expect(replicas()).toEqual({ v1: '0+0', v2: '1+2' });
+    expect(await doc()).toMatchObject({ live: 'v2', canary: null });
+    expect((await doc()).history.map((h) => `${h.action} ${h.version}`)).toEqual(['switch v1', 'canary v2', 'abort v2', 'canary v2', 'promote v2']);
+    // an automatic canary judges HTTP answers, which a consumers-only app has none of
+    await expect(runCanary(consumers(fake.freshControl()), 'v1', { steps: [10], intervalMs: 0, thresholds: { maxErrorRate: 0.01, maxP95Ms: 500, minRequests: 1 } })).rejects.toMatchObject({ code: 'NOT_ROUTABLE' });
+  });
+
+  it('a canary killed after starting its consumers is finished or undone by the next command, as the state says', async () => {
+    await switchVersion(consumers(fake.freshControl()), 'v1');
+    await expect(setCanary(killedAfterScale(1), 'v2', 50)).rejects.toBeInstanceOf(Killed);
+    await forceReleaseLock(fake.control.stateRemote, fake.app, fake.control.stateRoot);
+    await syncRelease(consumers(fake.freshControl()));
+    const state = (await readRelease(consumers(fake.freshControl()))).state;
+    expect(replicas()).toEqual(state.canary === null ? { v1: '1+2', v2: '0+0' } : { v1: '1+1', v2: '1+1' });
+    expect(await doc()).toMatchObject({ pending: null });
   });
 
   it('refuses a version whose consumers do not run, stopping them again: the live version\'s keep running and nothing is recorded', async () => {
