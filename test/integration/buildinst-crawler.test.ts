@@ -71,7 +71,8 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     const packages = (await inImage('cd node_modules && ls -d [!@]* @*/*')).split('\n');
     expect(packages).toEqual(expect.arrayContaining(['htmlparser2', 'ioredis', 'ipaddr.js', 'undici', 'zod']));
     expect(packages.filter((p) => ['ssh2', 'dockerode', 'commander', 'execa', 'yaml', '@inquirer/prompts', 'typescript', '@types/node'].includes(p))).toEqual([]);
-    expect(packages.length).toBeLessThan(30);
+    // 44 on 2026-12-06: the crawler's libraries and their own (warcio, for WACZ export, brings its CLI's yargs)
+    expect(packages.length).toBeLessThan(50);
     const size = Number(await inImage('du -sk /app | cut -f1'));
     process.stderr.write(`crawler runtime image: ${packages.length} packages, /app ${(size / 1024).toFixed(1)} MiB\n`);
   });
