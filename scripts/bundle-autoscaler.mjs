@@ -7,12 +7,15 @@ import { build } from 'esbuild';
 
 await build({
   entryPoints: [new URL('../src/autoscaler/main.ts', import.meta.url).pathname],
-  outfile: new URL('../dist/autoscaler/autoscaler.mjs', import.meta.url).pathname,
+  // (a test bundles it elsewhere, to start it as the image would)
+  outfile: process.env.DEPL_AUTOSCALER_OUTFILE ?? new URL('../dist/autoscaler/autoscaler.mjs', import.meta.url).pathname,
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
   minify: true,
   legalComments: 'none',
+  // a CommonJS dependency bundled here may require a node: built-in; an ES module has no `require` of its own
+  banner: { js: "import { createRequire as __deplRequire } from 'node:module'; const require = __deplRequire(import.meta.url);" },
   logLevel: 'warning',
 });

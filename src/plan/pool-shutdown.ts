@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ChangePlan } from './change-plan.js';
-import { POOL_LABEL } from './pools.js';
+import { POOL_LABEL } from './pool-placement.js';
 import { quote } from './shell.js';
 
 /**

@@ -1,5 +1,6 @@
 import { parse, stringify } from 'yaml';
-import type { DeplConfig, OpenStackProviderConfig, PoolConfig } from '../config/schema.js';
+import type { PoolConfig } from '../config/schema.js';
+import { POOL_LABEL, type Pools } from './pool-placement.js';
 import { OperationError, UserError } from '../errors.js';
 import type { ChangePlan } from './change-plan.js';
 import type { HeatOutput, StackNode } from './heat.js';
@@ -11,8 +12,6 @@ import type { HeatOutput, StackNode } from './heat.js';
  * services on their pool and every other service off it.
  */
 
-/** The swarm node label node-up puts on a pool's nodes: depl.pool=<pool name>. */
-export const POOL_LABEL = 'depl.pool';
 
 export const poolResource = (pool: string) => `pool_${pool}`;
 export const poolCountParameter = (pool: string) => `pool_${pool}_count`;
@@ -20,12 +19,6 @@ export const poolFlavorParameter = (pool: string) => `pool_${pool}_flavor`;
 export const poolNamesOutput = (pool: string) => `pool_${pool}_names`;
 export const poolAddressesOutput = (pool: string) => `pool_${pool}_addresses`;
 
-type Pools = OpenStackProviderConfig['pools'];
-
-/** The config's pools: only the openstack provider has them. */
-export function poolsOf(config: DeplConfig): Pools {
-  return config.provider.type === 'openstack' ? config.provider.pools : {};
-}
 
 /**
  * How many nodes each pool gets: `requested` (node-up --pool name=n) within the pool's range; else what the
@@ -159,16 +152,6 @@ export function poolNodesFromOutputs(stack: string, pools: Pools, outputs: HeatO
     });
   }
   return { nodes, lost };
-}
-
-/**
- * Where a version's service may run: a pool's services on that pool's nodes only; every other service on no
- * pool's node (a constraint per pool: a node without the label satisfies `!=`).
- */
-export function poolConstraints(pools: Pools, service: string): string[] {
-  const home = Object.entries(pools).find(([, pool]) => pool.services.includes(service))?.[0];
-  if (home !== undefined) return [`node.labels.${POOL_LABEL}==${home}`];
-  return Object.keys(pools).map((name) => `node.labels.${POOL_LABEL}!=${name}`);
 }
 
 /** Nectar names its preemptible flavors p3.*: a mismatch either way is worth a note, not a refusal (other clouds differ). */

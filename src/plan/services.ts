@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AccessoryConfig, DeplConfig, ServiceConfig } from '../config/schema.js';
 import { serviceName } from './names.js';
-import { poolConstraints, poolsOf } from './pools.js';
+import { poolConstraints, poolsOf } from './pool-placement.js';
 import { secretVersion, swarmSecretName } from './secrets.js';
 import type { Secret } from '../util/secret.js';
 

@@ -18,7 +18,8 @@ import { providerFor, sshPoolFor } from './cluster.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
 import { designateFor, ensureDomainRecords, managedDomain, planDomain } from './domain.js';
-import { poolNotes, poolsOf, poolSurplus } from '../plan/pools.js';
+import { poolsOf } from '../plan/pool-placement.js';
+import { poolNotes, poolSurplus } from '../plan/pools.js';
 import { installPoolHandoff } from './pool-handoff.js';
 
 export interface NodeUpOptions {

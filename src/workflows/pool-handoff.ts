@@ -6,7 +6,7 @@ import type { DeplConfig } from '../config/schema.js';
 import {
   HANDOFF_DIR, HANDOFF_FINGERPRINT, HANDOFF_KEY, HANDOFF_KEY_COMMENT, DRAIN_UNIT_NAME, handoffFiles, longestStopGrace, planHandoff, type HandoffStep,
 } from '../plan/pool-shutdown.js';
-import { poolsOf } from '../plan/pools.js';
+import { poolsOf } from '../plan/pool-placement.js';
 import { quote } from '../plan/shell.js';
 import type { Logger } from '../util/log.js';
 import { applyPlan } from './apply-plan.js';

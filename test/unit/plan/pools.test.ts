@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { parseConfig } from '../../../src/config/load.js';
 import type { OpenStackProviderConfig } from '../../../src/config/schema.js';
 import { templateDemand } from '../../../src/plan/allocation.js';
+import { poolConstraints, poolsOf } from '../../../src/plan/pool-placement.js';
 import {
-  planPoolRecovery, poolConstraints, poolCounts, poolNodeIndex, poolNodesFromOutputs, poolNotes, poolParameters, poolsOf, poolSurplus, withPools,
+  planPoolRecovery, poolCounts, poolNodeIndex, poolNodesFromOutputs, poolNotes, poolParameters, poolSurplus, withPools,
 } from '../../../src/plan/pools.js';
 import { planVersionServices } from '../../../src/plan/services.js';
 import { planSwarm, type SwarmFacts } from '../../../src/plan/swarm-plan.js';
