@@ -1,7 +1,7 @@
 import { OperationError } from '../errors.js';
 import type { ScaleTarget } from '../plan/scale.js';
-import { pollUntil } from '../util/poll.js';
 import type { ClusterPort } from './cluster-port.js';
+import { waitReplicas } from './replica-wait.js';
 
 /**
  * The handover of a consumers-only app (src/plan/consumers.ts) on the swarm, through the port's replicas: the
@@ -21,16 +21,11 @@ export async function startConsumers(control: Pick<ClusterPort, 'swarm' | 'log'>
   if (swarm === undefined) throw new OperationError('this cluster port has no swarm to start consumers on', undefined, 'NO_SWARM');
   control.log.step(`starting ${start.map((t) => `${t.service} (${t.replicas})`).join(', ')}`);
   await swarm.scale(start);
-  let last = '';
-  const running = await pollUntil(async () => {
-    const tasks = await swarm.tasks(start.map((t) => t.service));
-    last = start.map((t) => `${t.service} ${tasks[t.service]?.running ?? 0}/${t.replicas}`).join(', ');
-    return start.every((t) => (tasks[t.service]?.running ?? 0) >= t.replicas) ? true : undefined;
-  }, { timeoutMs, intervalMs: 200, maxIntervalMs: 2_000, onTimeout: () => false });
-  if (running) return;
+  const left = await waitReplicas(swarm, start, 'running', timeoutMs);
+  if (left === null) return;
   await swarm.scale(start.map((t) => ({ service: t.service, replicas: t.from ?? 0 }))).catch((error: Error) => control.log.warn(`could not stop them again: ${error.message}`));
   throw new OperationError(
-    `refusing: the new version's consumers did not all run within ${Math.round(timeoutMs / 1000)} s (${last}); they were stopped again and the live version's consumers kept running`,
+    `refusing: the new version's consumers did not all run within ${Math.round(timeoutMs / 1000)} s (${left}); they were stopped again and the live version's consumers kept running`,
     'See why with `depl logs <service> --version <version>` (a failing healthcheck: keeps a task from counting as running).',
     'CONSUMERS_NOT_RUNNING',
   );
@@ -44,12 +39,6 @@ export async function startConsumers(control: Pick<ClusterPort, 'swarm' | 'log'>
 export async function awaitStopped(control: Pick<ClusterPort, 'swarm' | 'log'>, stopped: readonly ScaleTarget[], timeoutMs = DEFAULT_CONSUMERS_TIMEOUT_MS): Promise<void> {
   const swarm = control.swarm;
   if (stopped.length === 0 || swarm === undefined) return;
-  let last = '';
-  const done = await pollUntil(async () => {
-    const tasks = await swarm.tasks(stopped.map((t) => t.service));
-    const left = stopped.filter((t) => (tasks[t.service]?.running ?? 0) > 0);
-    last = left.map((t) => `${t.service} ${tasks[t.service]!.running}`).join(', ');
-    return left.length === 0 ? true : undefined;
-  }, { timeoutMs, intervalMs: 200, maxIntervalMs: 2_000, onTimeout: () => false });
-  if (!done) control.log.warn(`still stopping after ${Math.round(timeoutMs / 1000)} s (tasks running: ${last}); swarm ends them once their stop grace period is over`);
+  const left = await waitReplicas(swarm, stopped, 'stopped', timeoutMs);
+  if (left !== null) control.log.warn(`still stopping after ${Math.round(timeoutMs / 1000)} s (${left}); swarm ends them once their stop grace period is over`);
 }

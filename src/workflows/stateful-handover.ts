@@ -1,8 +1,8 @@
 import { OperationError } from '../errors.js';
-import type { ScaleTarget } from '../plan/scale.js';
 import { describeStatefulHandover, handoverIsEmpty, type StatefulHandover } from '../plan/stateful-handover.js';
 import { pollUntil } from '../util/poll.js';
 import { requireHealthy, type ClusterPort } from './cluster-port.js';
+import { waitReplicas } from './replica-wait.js';
 
 /**
  * The handover of a stateful service's volume to the version a switch or rollback makes live
@@ -15,16 +15,6 @@ const DEFAULT_STATEFUL_TIMEOUT_MS = 180_000;
 
 type Swarm = NonNullable<ClusterPort['swarm']>;
 
-async function waitReplicas(swarm: Swarm, targets: readonly ScaleTarget[], timeoutMs: number, done: (running: number, t: ScaleTarget) => boolean): Promise<string | null> {
-  let last = '';
-  const reached = await pollUntil(async () => {
-    const tasks = await swarm.tasks(targets.map((t) => t.service));
-    last = targets.map((t) => `${t.service} ${tasks[t.service]?.running ?? 0}/${t.replicas}`).join(', ');
-    return targets.every((t) => done(tasks[t.service]?.running ?? 0, t)) ? true : undefined;
-  }, { timeoutMs, intervalMs: 200, maxIntervalMs: 2_000, onTimeout: () => false });
-  return reached ? null : last;
-}
-
 /**
  * The stop-first order on the swarm: the services on the volume scaled to 0 and awaited until no task runs,
  * then the target's scaled up. Stops that do not finish in time start nothing: what still runs is returned.
@@ -32,7 +22,7 @@ async function waitReplicas(swarm: Swarm, targets: readonly ScaleTarget[], timeo
 export async function stopThenStart(swarm: Swarm, handover: StatefulHandover, timeoutMs: number): Promise<string | null> {
   if (handover.stop.length > 0) {
     await swarm.scale(handover.stop);
-    const left = await waitReplicas(swarm, handover.stop, timeoutMs, (running) => running === 0);
+    const left = await waitReplicas(swarm, handover.stop, 'stopped', timeoutMs);
     if (left !== null) return left;
   }
   if (handover.start.length > 0) await swarm.scale(handover.start);
@@ -46,7 +36,7 @@ export async function undoStatefulHandover(control: Pick<ClusterPort, 'swarm' | 
   const started = handover.start.map((t) => ({ service: t.service, replicas: t.from ?? 0 }));
   if (started.length > 0) {
     await swarm.scale(started);
-    const left = await waitReplicas(swarm, started, timeoutMs, (running) => running === 0);
+    const left = await waitReplicas(swarm, started, 'stopped', timeoutMs);
     if (left !== null) {
       // never two tasks on one volume: the next depl command starts the live version's once these are gone
       control.log.warn(`still stopping: ${left}; the next depl command starts ${handover.stop.map((t) => t.service).join(', ')} again once they are gone`);
@@ -79,7 +69,7 @@ export async function handOverVolumes(control: ClusterPort, version: string, han
   const stopsLeft = await stopThenStart(swarm, handover, timeoutMs);
   if (stopsLeft !== null) return refuse(`the versions running the volume did not stop within ${Math.round(timeoutMs / 1000)} s (${stopsLeft})`);
   if (handover.start.length > 0) {
-    const left = await waitReplicas(swarm, handover.start, timeoutMs, (running, t) => running >= t.replicas);
+    const left = await waitReplicas(swarm, handover.start, 'running', timeoutMs);
     if (left !== null) return refuse(`${version}'s stateful services did not run within ${Math.round(timeoutMs / 1000)} s (${left})`);
   }
   // a stateful app opens its data files before it answers: give it the same time to become healthy

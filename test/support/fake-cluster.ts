@@ -129,7 +129,7 @@ export interface FakeSwarm {
   specs: Map<string, Record<string, unknown>>;
   /** Accessories (and other non-version services) by name. */
   accessories: Map<string, PresentService>;
-  /** Services whose tasks keep failing: waiting for them fails. */
+  /** Services whose tasks keep failing under their current spec: waiting for them fails until an earlier spec is put back. */
   failing: Set<string>;
   /** Every call, in order (`create-service shop-v3-web`...). */
   calls: string[];
@@ -304,7 +304,11 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
     },
     async restoreServices(services) {
       await record(`restore-services ${services.map((s) => s.name).join(',')}`);
-      for (const { spec } of services) put(spec as unknown as ServiceSpec);
+      for (const { name, spec } of services) {
+        put(spec as unknown as ServiceSpec);
+        // `failing` stands for the spec that failed: the earlier one put back ran before, and runs again
+        swarm.failing.delete(name);
+      }
     },
     taskIds: async (services) => new Set(services.map((s) => `${s}.1`)),
     async awaitServices(specs) {

@@ -95,6 +95,32 @@ describe('buildinst on the fake cluster', () => {
     expect(await intent()).toBeNull();
   });
 
+  it('a branch redeploy replaces its services in place; a failed one puts the earlier deploy back, which serves on, and records nothing', async () => {
+    const label = 'feature-login-48fad0';
+    const deploy = (killAfter?: number) => buildinst(label, killAfter, { branch: 'feature/Login' });
+    const first = await deploy();
+    expect(first.services).toEqual([`shop-${label}-web`, `shop-${label}-worker`]);
+    const second = await deploy();
+    expect(second.services).toEqual(first.services);
+    expect(fake.swarm.calls.filter((c) => c.startsWith('update-service'))).toEqual([`update-service shop-${label}-web`, `update-service shop-${label}-worker`]);
+    const earlier = structuredClone(fake.swarm.specs.get(`shop-${label}-web`));
+    const history = (await readRelease(fake.control)).state.history;
+
+    // the worker's tasks fail: the redeploy stops, and the branch's services go back to the second deploy's specs
+    fake.swarm.failing.add(`shop-${label}-worker`);
+    fake.swarm.calls.length = 0;
+    await expect(deploy()).rejects.toMatchObject({ code: 'TASKS_FAILED' });
+    // undone in reverse, then the earlier deploy's tasks awaited (ignoring the failed ones)
+    expect(fake.swarm.calls.slice(-4)).toEqual([
+      `await-tasks shop-${label}-web,shop-${label}-worker`, `restore-services shop-${label}-worker`, `restore-services shop-${label}-web`, `await-tasks shop-${label}-web,shop-${label}-worker`,
+    ]);
+    expect(fake.swarm.specs.get(`shop-${label}-web`)).toEqual(earlier);
+    expect(fake.versions.find((v) => v.label === label)?.services).toEqual(first.services);
+    expect((await fake.get(`${label}.shop.test`, '/healthz')).status).toBe(200);
+    expect((await readRelease(fake.control)).state.history).toEqual(history);
+    expect(await intent()).toBeNull();
+  });
+
   it('killed after any step, the next buildinst repairs what was left and installs the version (or, once it is in, refuses naming it)', async () => {
     const steps = (await readAndPlan(port(), { ...request('v3'), config: loaded().config })).steps;
     for (const [index, step] of steps.entries()) {
