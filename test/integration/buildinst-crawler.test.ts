@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
 import { ensureBaseTarballs } from '../../src/apply/base-images.js';
-import { readReleaseDocument, writeReleaseDocument } from '../../src/apply/release-store.js';
-import { readInstallIntent } from '../../src/apply/install-intent.js';
+import { writeReleaseDocument } from '../../src/apply/release-store.js';
 import { emptyReleaseState, toDocument } from '../../src/plan/release-state.js';
 import { listServices } from '../../src/apply/swarm.js';
 import { managerEngine } from '../../src/apply/docker.js';
@@ -135,7 +134,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(cli.stderr).not.toMatch(/Step 1/);
   });
 
-  it('redeploys a branch in place: same services, replaced; a failed redeploy leaves the earlier one serving', async () => {
+  it('redeploys a branch in place: same services, replaced; refuses another branch\'s label and a live branch', async () => {
     // sha256("feature/Login") starts 48fad0: the slug alone would be shared with a branch feature-login
     const label = 'feature-login-48fad0';
     const one = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log);
@@ -160,24 +159,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     const rows = await listVersions(loaded, log, test.cluster);
     expect(rows.filter((r) => r.version === label).map((r) => r.branch)).toEqual(['feature/Login']);
 
-    // a redeploy whose api crashes on start: the branch's services go back to the second deploy, which serves on
-    const history = (await readReleaseDocument(test.cluster.manager, 'shop')).history;
-    const api = loaded.config.services.api!;
-    const crashing: LoadedConfig = {
-      ...changed,
-      config: { ...changed.config, config: { ...changed.config.config, worker: { concurrency: 2 } }, services: { ...changed.config.services, api: { ...api, command: ['node', '-e', 'process.exit(3)', '--'] } } },
-    };
-    const failed = await buildinst(crashing, { branch: 'feature/Login', cluster: test.cluster, tasksTimeoutMs: 90_000 }, log).catch((e: unknown) => e);
-    expect(failed).toBeInstanceOf(OperationError);
-    const restored = await apiSpec();
-    expect(restored.TaskTemplate.ContainerSpec.Configs[0]!.ConfigName).toBe(second);
-    expect(restored.TaskTemplate.ContainerSpec.Args).not.toContain('process.exit(3)');
-    // the image its tasks ran, by id: the branch's tag may name another build by now
-    expect(restored.TaskTemplate.ContainerSpec.Image).toBe(restored.TaskTemplate.ContainerSpec.Labels['depl.image-id']);
-    expect((await health(label)).status).toBe(200);
-    expect((await listVersions(loaded, log, test.cluster)).filter((r) => r.version === label).map((r) => r.services.length)).toEqual([2]);
-    expect((await readReleaseDocument(test.cluster.manager, 'shop')).history).toEqual(history);
-    expect(await readInstallIntent(test.cluster.manager, 'shop')).toBeNull();
+    // a failed redeploy putting the earlier deploy back is proven on the fake cluster (test/unit/buildinst/buildinst-fake)
 
     // a branch named like that label is another branch: refused before anything is built
     const other = await buildinst(loaded, { branch: label, cluster: test.cluster }, log).catch((e: unknown) => e);
