@@ -1,3 +1,5 @@
+import { poolCountParameter } from './pool-stack.js';
+
 /**
  * How many nodes a worker pool (provider.pools) should have, decided from the queue and the allocation's Service
  * Unit budget: the autoscale controller asks `decidePoolScale` every reading, with time passed in, and applies
@@ -148,4 +150,29 @@ export function decidePoolScale(policy: PoolScalePolicy, budget: PoolBudget, mem
     return change('shrink', policy.min, `the queue has been empty for ${seconds(idle)}`);
   }
   return hold(wanted === null ? asked : `${asked} wants ${wanted}`);
+}
+
+/**
+ * SU per hour of the cluster apart from one pool, from the stack's parameters: the nodes (`count` servers of
+ * `flavor`, as node-up sets them) and every other pool at its count. A flavor without a rate counts 0 and is named.
+ */
+export function otherSuPerHour(
+  parameters: Readonly<Record<string, string>>,
+  rates: Readonly<Record<string, number>>,
+  pools: ReadonlyArray<{ pool: string; flavor: string }>,
+  except: string,
+): { suPerHour: number; unrated: string[] } {
+  const unrated: string[] = [];
+  const burn = (servers: number, flavor: string | undefined) => {
+    if (!Number.isFinite(servers) || servers <= 0) return 0;
+    const rate = flavor === undefined ? undefined : rates[flavor];
+    if (rate === undefined) {
+      unrated.push(flavor ?? '(no flavor parameter)');
+      return 0;
+    }
+    return servers * rate;
+  };
+  let suPerHour = burn(Number(parameters.count), parameters.flavor);
+  for (const p of pools) if (p.pool !== except) suPerHour += burn(Number(parameters[poolCountParameter(p.pool)]), p.flavor);
+  return { suPerHour, unrated };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  budgetDays, budgetLasts, daysToEnd, decidePoolScale, MIN_BUDGET_DAYS, startPoolMemory,
+  budgetDays, budgetLasts, daysToEnd, decidePoolScale, MIN_BUDGET_DAYS, otherSuPerHour, startPoolMemory,
   type PoolBudget, type PoolMemory, type PoolObservation, type PoolScalePolicy,
 } from '../../../src/plan/pool-autoscale.js';
 import { NECTAR_SU_RATES } from '../../../src/plan/service-units.js';
@@ -131,5 +131,16 @@ describe('decidePoolScale', () => {
     const memory = { lastChangeAt: 0, emptySince: T0 - 1000 };
     const d = decidePoolScale(policy, {}, memory, { now: T0, backlog: null, count: 2, lost: 0, otherSuPerHour: 0, stackBusy: false });
     expect([d.action, d.reason, d.memory.emptySince]).toEqual(['hold', 'no backlog reading', T0 - 1000]);
+  });
+});
+
+describe('otherSuPerHour', () => {
+  it('the nodes and the other pools at their counts, from the stack\'s parameters; a flavor without a rate is named', () => {
+    const rates = { 'm3.small': M3_SMALL, 'p3.small': P3_SMALL };
+    const parameters = { count: '3', flavor: 'm3.small', pool_crawl_count: '2', pool_render_count: '1' };
+    const pools = [{ pool: 'crawl', flavor: 'p3.small' }, { pool: 'render', flavor: 'p3.small' }];
+    expect(otherSuPerHour(parameters, rates, pools, 'crawl').suPerHour).toBeCloseTo(3 * M3_SMALL + P3_SMALL, 10);
+    expect(otherSuPerHour(parameters, rates, pools, 'render').suPerHour).toBeCloseTo(3 * M3_SMALL + 2 * P3_SMALL, 10);
+    expect(otherSuPerHour({ ...parameters, flavor: 't3.xsmall' }, rates, pools, 'crawl')).toEqual({ suPerHour: P3_SMALL, unrated: ['t3.xsmall'] });
   });
 });
