@@ -5,6 +5,7 @@ import {
   type ControllerSettings, type ControllerState, type ScaleDecision, type ScalePolicy,
 } from '../plan/autoscale.js';
 import { EngineSocket } from '../apply/engine-socket.js';
+import { PoolController } from './pools.js';
 
 /**
  * The autoscale controller: `<app>-<version>-autoscaler`, one task on the manager (src/plan/autoscale.ts plans
@@ -58,8 +59,11 @@ class Controller {
   private state: ControllerState;
   private errors = new Map<string, string>();
 
+  private readonly pools?: PoolController;
+
   constructor(private readonly settings: ControllerSettings, state: ControllerState) {
     this.state = state;
+    if (settings.pools !== undefined) this.pools = new PoolController(settings.pools, emit);
   }
 
   async tick(): Promise<void> {
@@ -76,6 +80,7 @@ class Controller {
     // keeps the memory it wrote.
     const takingOver = !this.state.live;
     const services = { ...this.state.services };
+    const backlogs = new Map<string, number | null>();
     for (const policy of settings.policies) {
       const previous = services[policy.service];
       const memory = !takingOver && previous !== undefined ? previous.memory : startMemory(now);
@@ -92,6 +97,7 @@ class Controller {
       } catch (e) {
         error = `reading the backlog: ${(e as Error).message}`;
       }
+      backlogs.set(policy.service, backlog);
       const observation = { now, current, backlog };
       let decision: ScaleDecision = decideScale(policy, memory, observation);
       if (decision.action !== 'hold') {
@@ -107,7 +113,17 @@ class Controller {
       this.report(policy, error);
       services[policy.service] = recordReading(previous, policy, observation, decision, error);
     }
-    await this.save({ version: settings.version, live: true, updatedAt: new Date(now).toISOString(), services });
+    // the pools (provider.pools.<name>.autoscale) after the services: they size by the backlogs just read
+    const pools = this.pools === undefined ? undefined : await this.pools.tick(now, backlogs, this.state.pools ?? {}, takingOver);
+    for (const [pool, state] of Object.entries(pools ?? {})) {
+      const before = this.errors.get(`pool:${pool}`);
+      if (state.error !== before) {
+        if (state.error === undefined) this.errors.delete(`pool:${pool}`);
+        else this.errors.set(`pool:${pool}`, state.error);
+        emit(state.error === undefined ? { event: 'recovered', pool } : { event: 'error', pool, error: state.error });
+      }
+    }
+    await this.save({ version: settings.version, live: true, updatedAt: new Date(now).toISOString(), services, ...(pools !== undefined ? { pools } : {}) });
   }
 
   /** Errors are logged when they start, change or end; not on every reading. */

@@ -66,6 +66,9 @@ const containerHealth = z.strictObject({
   startPeriod: containerDuration.default('0s'),
 });
 
+/** `500ms`, `30s`, `5m`, `1h`. */
+const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'expected a duration like 30s, 5m or 1h');
+
 const localProvider = z.strictObject({
   type: z.literal('local'),
   nodes: z.number().int().min(1).max(9).default(3),
@@ -106,6 +109,20 @@ const pool = z.strictObject({
   /** The cloud may delete its nodes with a short warning (an ACPI shutdown): they hand their tasks off on it. */
   preemptible: z.boolean().default(false),
   services: z.array(z.string().min(1)).min(1, 'expected the services that run on this pool'),
+  /**
+   * The autoscale controller changes the pool's count within its range (src/plan/pool-autoscale.ts): more nodes
+   * while the queue is deep and the SU budget (provider.allocation) lasts, back to the minimum after the queue
+   * has stayed empty for `idle`, and lost (preempted) nodes made again. It reads the backlog as the autoscale
+   * policy of one of the pool's services does, and updates the stack with the application credential in the
+   * declared secret `credential` (JSON: auth_url, application_credential_id, application_credential_secret,
+   * region_name; a credential of the user who runs node-up, see README).
+   */
+  autoscale: z.strictObject({
+    targetBacklog: z.number().positive('expected a number of tasks above 0'),
+    idle: duration.default('10m'),
+    upCooldown: duration.default('2m'),
+    credential: secretName,
+  }).optional(),
 });
 
 const openstackProvider = z.strictObject({
@@ -251,8 +268,6 @@ const accessory = z.strictObject({
   seed: z.literal('schema').optional(),
 });
 
-/** `500ms`, `30s`, `5m`, `1h`. */
-const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'expected a duration like 30s, 5m or 1h');
 
 /**
  * Queue-driven replicas of one service (the key): a controller in the swarm reads the backlog from the app's
@@ -495,6 +510,16 @@ export const configSchema = z
             ctx.addIssue({ code: 'custom', path: at, message: `"${service}" has a volume and stays on its volume's node: it cannot run on a pool` });
           } else {
             poolOf.set(service, poolName);
+          }
+        }
+        if (p.autoscale !== undefined) {
+          const at = ['provider', 'pools', poolName, 'autoscale'];
+          if (p.count.min === p.count.max) ctx.addIssue({ code: 'custom', path: [...at], message: `the pool's count is fixed at ${p.count.min}: give it a range like ${p.count.min}..${p.count.min + 3} to autoscale it` });
+          if (!p.services.some((service) => service in cfg.autoscale)) {
+            ctx.addIssue({ code: 'custom', path: [...at], message: `none of the pool's services (${p.services.join(', ')}) is under autoscale:, whose controller reads the backlog and scales the pool` });
+          }
+          if (!declared.has(p.autoscale.credential)) {
+            ctx.addIssue({ code: 'custom', path: [...at, 'credential'], message: `"${p.autoscale.credential}" is not declared in the top-level secrets: list (have: ${cfg.secrets.join(', ') || 'none'})` });
           }
         }
       }

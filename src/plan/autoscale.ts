@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
 import { serviceName } from './names.js';
+import { suRates } from './service-units.js';
+import { stackName } from './stack-name.js';
 import { quote } from './shell.js';
 import { LABELS, secretMounts, type ServiceSpec, type SwarmSecretRef } from './services.js';
 
@@ -42,6 +44,33 @@ const policySchema = z.object({
   metrics: z.object({ url: z.url(), gauge: z.string().min(1), tokenFile: z.string().min(1).optional() }),
 });
 
+const poolPolicySchema = z.object({
+  pool: z.string().min(1),
+  flavor: z.string().min(1),
+  min: z.number().int().min(0),
+  max: z.number().int().min(0),
+  targetBacklog: z.number().positive(),
+  /** SU per hour of one node of the flavor; null when the rate table has none. */
+  nodeRate: z.number().nonnegative().nullable(),
+  idleMs: z.number().min(0),
+  upCooldownMs: z.number().min(0),
+  /** The backlog is read as the policy of this service (one of the pool's) reads it. */
+  service: z.string().min(1),
+});
+export type PoolPolicySettings = z.infer<typeof poolPolicySchema>;
+
+/** The pools the controller sizes through Heat (provider.pools.<name>.autoscale). */
+const poolSettingsSchema = z.object({
+  stack: z.string().min(1),
+  /** The application credential (a swarm secret's file). */
+  credentialFile: z.string().min(1),
+  /** SU per hour by flavor: Nectar's rates with provider.serviceUnits.rates over them. */
+  rates: z.record(z.string(), z.number().nonnegative()),
+  budget: z.object({ suBudget: z.number().nonnegative().optional(), endsOn: z.string().optional() }),
+  policies: z.array(poolPolicySchema).min(1),
+});
+export type PoolSettings = z.infer<typeof poolSettingsSchema>;
+
 /** What the controller is started with (one JSON argument). */
 export const controllerSettingsSchema = z.object({
   app: z.string().min(1),
@@ -52,6 +81,7 @@ export const controllerSettingsSchema = z.object({
   /** Where it keeps what it saw and decided, for `depl status` and for a restarted controller. */
   stateFile: z.string().min(1),
   policies: z.array(policySchema).min(1),
+  pools: poolSettingsSchema.optional(),
 });
 export type ControllerSettings = z.infer<typeof controllerSettingsSchema>;
 
@@ -115,6 +145,7 @@ export function controllerSettings(config: DeplConfig, version: string): Control
   });
   // one controller reads for every policy: the shortest interval asked for
   const intervalMs = Math.min(...entries.map(([, a]) => durationMs(a.interval)));
+  const pools = poolSettings(config, policies);
   return {
     app: config.app,
     version,
@@ -122,6 +153,42 @@ export function controllerSettings(config: DeplConfig, version: string): Control
     releaseFile: `${CONTROLLER_RELEASE_DIR}/release.json`,
     stateFile: `${CONTROLLER_STATE_DIR}/${version}.json`,
     policies,
+    ...(pools !== undefined ? { pools } : {}),
+  };
+}
+
+/** The pools with `autoscale:` (openstack only), each reading the backlog as its first autoscaled service does. */
+function poolSettings(config: DeplConfig, policies: readonly ScalePolicy[]): PoolSettings | undefined {
+  if (config.provider.type !== 'openstack') return undefined;
+  const provider = config.provider;
+  const rates = suRates(provider.serviceUnits.rates);
+  const out: PoolPolicySettings[] = [];
+  let credential: string | undefined;
+  for (const [pool, p] of Object.entries(provider.pools)) {
+    if (p.autoscale === undefined) continue;
+    const service = p.services.find((s) => policies.some((policy) => policy.service === s));
+    if (service === undefined) throw new Error(`provider.pools.${pool}.autoscale: no autoscaled service (the schema checks this)`);
+    // one credential for the stack: the first pool's (the schema lets each name one; they update the same stack)
+    credential ??= p.autoscale.credential;
+    out.push({
+      pool,
+      flavor: p.flavor,
+      min: p.count.min,
+      max: p.count.max,
+      targetBacklog: p.autoscale.targetBacklog,
+      nodeRate: rates[p.flavor] ?? null,
+      idleMs: durationMs(p.autoscale.idle),
+      upCooldownMs: durationMs(p.autoscale.upCooldown),
+      service,
+    });
+  }
+  if (out.length === 0 || credential === undefined) return undefined;
+  return {
+    stack: stackName(config),
+    credentialFile: `/run/secrets/${credential}`,
+    rates,
+    budget: { ...(provider.allocation?.suBudget !== undefined ? { suBudget: provider.allocation.suBudget } : {}), ...(provider.allocation?.endsOn !== undefined ? { endsOn: provider.allocation.endsOn } : {}) },
+    policies: out,
   };
 }
 
@@ -150,7 +217,8 @@ export function planAutoscaler(input: {
   const settings = controllerSettings(config, version);
   if (settings === null) return null;
   const root = input.stateRoot ?? '/var/lib/depl';
-  const secretNames = [...new Set(Object.values(config.autoscale).flatMap((a) => (a.metrics.bearer !== undefined ? [a.metrics.bearer] : [])))];
+  const poolCredentials = config.provider.type === 'openstack' ? Object.values(config.provider.pools).flatMap((p) => (p.autoscale !== undefined ? [p.autoscale.credential] : [])) : [];
+  const secretNames = [...new Set([...Object.values(config.autoscale).flatMap((a) => (a.metrics.bearer !== undefined ? [a.metrics.bearer] : [])), ...poolCredentials])];
   const mounts = secretMounts(secretNames, input.secrets ?? {}, AUTOSCALER_SERVICE);
   const labels = {
     [LABELS.app]: config.app,
@@ -319,11 +387,29 @@ const serviceStateSchema = z.object({
 });
 export type AutoscaleServiceState = z.infer<typeof serviceStateSchema>;
 
+/** A pool the controller sizes: what it read from the stack and what it last decided and asked of Heat. */
+const poolStateSchema = z.object({
+  pool: z.string(),
+  min: z.number(),
+  max: z.number(),
+  count: z.number().nullable(),
+  lost: z.array(z.string()),
+  backlog: z.number().nullable(),
+  observedAt: z.string(),
+  last: z.object({ at: z.string(), action: z.enum(['grow', 'shrink', 'recreate', 'hold']), from: z.number(), to: z.number(), reason: z.string() }),
+  /** What the last change asked of Heat (a stack update, a stack check), or that Heat was busy. */
+  asked: z.string().optional(),
+  memory: z.object({ lastChangeAt: z.number(), emptySince: z.number().nullable() }),
+  error: z.string().optional(),
+});
+export type PoolState = z.infer<typeof poolStateSchema>;
+
 export const controllerStateSchema = z.object({
   version: z.string(),
   live: z.boolean(),
   updatedAt: z.string(),
   services: z.record(z.string(), serviceStateSchema),
+  pools: z.record(z.string(), poolStateSchema).optional(),
 });
 export type ControllerState = z.infer<typeof controllerStateSchema>;
 
@@ -364,9 +450,14 @@ export function parseControllerState(value: unknown): ControllerState | null {
 /** `depl status`'s autoscale lines. */
 export function describeAutoscale(state: ControllerState | null, now: number): string[] {
   if (state === null) return [];
-  return Object.values(state.services).map((s) => {
+  const pools = Object.values(state.pools ?? {}).map((p) => {
+    const ago = Math.max(0, Math.round((now - Date.parse(p.observedAt)) / 1000));
+    const lost = p.lost.length > 0 ? `, ${p.lost.length} gone (${p.lost.join(', ')})` : '';
+    return `pool ${p.pool}: ${p.count ?? '?'} nodes (${p.min}..${p.max})${lost}, backlog ${p.backlog ?? 'unknown'} read ${ago}s ago; ${p.last.action}: ${p.last.reason}${p.asked !== undefined ? `; ${p.asked}` : ''}${p.error !== undefined ? `; error: ${p.error}` : ''}`;
+  });
+  return [...Object.values(state.services).map((s) => {
     const ago = (iso: string) => `${Math.max(0, Math.round((now - Date.parse(iso)) / 1000))}s ago`;
     const last = s.lastChange === null ? 'no change yet' : `last ${s.lastChange.action} ${s.lastChange.from}->${s.lastChange.to} ${ago(s.lastChange.at)} (${s.lastChange.reason})`;
     return `${s.service}: ${s.replicas ?? '?'} replicas (${s.min}..${s.max}), backlog ${s.backlog ?? 'unknown'} read ${ago(s.observedAt)}; ${last}${s.error !== undefined ? `; error: ${s.error}` : ''}`;
-  });
+  }), ...pools];
 }

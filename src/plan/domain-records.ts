@@ -178,3 +178,58 @@ export function zoneHolding(domain: string, zones: readonly string[]): string | 
   const name = `${domain.replace(/\.$/, '')}.`;
   return zones.filter((z) => name === z || name.endsWith(`.${z}`)).sort((a, b) => b.length - a.length)[0];
 }
+
+/** One of the domain's two names as `depl status` shows it. */
+export interface DomainRecordStatus {
+  name: string;
+  /** The A records' addresses at the name (empty: none). */
+  addresses: string[];
+  /** Designate's status of the A recordset (ACTIVE: published; PENDING: not yet), when there is one. */
+  status?: string;
+  /** The recordset carries depl's mark for this app. */
+  depl: boolean;
+  /** It is exactly the entry address (null: the entry address is not known). */
+  matches: boolean | null;
+}
+
+export interface DomainStatus {
+  zone: string;
+  domain: string;
+  entryAddress: string | null;
+  records: DomainRecordStatus[];
+  /** Other records at depl's names that would send browsers elsewhere (AAAA, CNAME). */
+  others: string[];
+}
+
+/** What Designate holds at the domain's two names, against the entry address. */
+export function domainStatus(input: { app: string; domain: string; zone: string; entryAddress: string | null; existing: readonly RecordSetView[] }): DomainStatus {
+  const { apex, wildcard } = domainRecordNames(input.domain);
+  const records = [apex, wildcard].map((name): DomainRecordStatus => {
+    const a = atName(input.existing, name).find((rs) => rs.type === 'A');
+    const addresses = a?.records ?? [];
+    return {
+      name,
+      addresses,
+      ...(a?.status !== undefined ? { status: a.status } : {}),
+      depl: a !== undefined && madeByDepl(a, input.app),
+      matches: input.entryAddress === null ? null : addresses.length === 1 && addresses[0] === input.entryAddress,
+    };
+  });
+  const others = [apex, wildcard].flatMap((name) => atName(input.existing, name).filter((rs) => rs.type !== 'A' && CONFLICTING_TYPES.has(rs.type)).map(show));
+  return { zone: input.zone, domain: input.domain, entryAddress: input.entryAddress, records, others };
+}
+
+/** `depl status`'s DNS lines. */
+export function domainStatusLines(status: DomainStatus): string[] {
+  const lines = [`zone ${status.zone}, entry address ${status.entryAddress ?? 'unknown'}`];
+  for (const r of status.records) {
+    const where = r.addresses.length === 0 ? 'no A record' : `A ${r.addresses.join(', ')}`;
+    const verdict = r.addresses.length === 0 ? "missing: run 'depl node-up' to make it"
+      : r.matches === null ? 'entry address unknown'
+        : r.matches ? 'matches the entry address' : `does NOT match the entry address${r.depl ? ": run 'depl node-up' to point it there" : ' (not made by depl)'}`;
+    const published = r.status !== undefined && r.status !== 'ACTIVE' ? `, ${r.status}` : '';
+    lines.push(`${r.name} ${where}${r.depl ? " (depl's)" : ''}${published}: ${verdict}`);
+  }
+  for (const other of status.others) lines.push(`also at depl's names: ${other} (sends some clients elsewhere)`);
+  return lines;
+}

@@ -16,11 +16,7 @@ export interface StackNode {
   address: string;
 }
 
-/** The Heat stack's name: provider.stack, else "<app>-nodes". */
-export function stackName(config: DeplConfig): string {
-  const provider = config.provider as OpenStackProviderConfig;
-  return provider.stack ?? `${config.app}-nodes`;
-}
+export { stackName } from './stack-name.js';
 
 /** The Nova key pair depl uploads (its SSH key's public half) when provider.parameters.key_name is not set. */
 export function managedKeyName(config: DeplConfig): string {

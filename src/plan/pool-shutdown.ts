@@ -183,3 +183,24 @@ export function planHandoff(facts: { fingerprint: string; poolNodes: ReadonlyArr
   }
   return { command, notes: [], steps };
 }
+
+/** The hand-off's files as a tree for ansible/bootstrap.yml (bootstrap: ansible): `node/` and `manager/` mirror `/`. */
+export interface HandoffTreeFile {
+  /** Relative to the tree's folder. */
+  path: string;
+  content: string;
+  mode: number;
+}
+
+/**
+ * What node-up writes under .depl/pool-handoff/ for the play's pool_handoff role: the files each side holds
+ * (the key included, 0600), their fingerprint on both, and the authorized_keys line for the managers.
+ */
+export function handoffTree(files: HandoffFiles, privateKey: string): HandoffTreeFile[] {
+  const fingerprint = { path: HANDOFF_FINGERPRINT, content: `${files.fingerprint}\n`, mode: 0o644 };
+  return [
+    ...[...files.node, { path: HANDOFF_KEY, content: privateKey, mode: 0o600 }, fingerprint].map((f) => ({ ...f, path: `node${f.path}` })),
+    ...[...files.manager, fingerprint].map((f) => ({ ...f, path: `manager${f.path}` })),
+    { path: 'authorized_key', content: `${files.authorizedKey}\n`, mode: 0o600 },
+  ];
+}

@@ -1,9 +1,11 @@
 import { parse, stringify } from 'yaml';
 import type { PoolConfig } from '../config/schema.js';
 import { POOL_LABEL, type Pools } from './pool-placement.js';
-import { OperationError, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
+import { poolCountParameter, poolFlavorParameter, poolResource, poolNamesOutput, poolAddressesOutput } from './pool-stack.js';
+
+export { poolCountParameter, poolFlavorParameter, poolResource, poolNamesOutput, poolAddressesOutput, poolNodesFromOutputs, type PoolNode } from './pool-stack.js';
 import type { ChangePlan } from './change-plan.js';
-import type { HeatOutput, StackNode } from './heat.js';
 
 /**
  * Worker pools (provider.pools), as data: what they add to the Heat stack (one ResourceGroup of servers per
@@ -11,13 +13,6 @@ import type { HeatOutput, StackNode } from './heat.js';
  * nodes each gets, the swarm label that marks their nodes, and the placement constraints that keep the named
  * services on their pool and every other service off it.
  */
-
-
-export const poolResource = (pool: string) => `pool_${pool}`;
-export const poolCountParameter = (pool: string) => `pool_${pool}_count`;
-export const poolFlavorParameter = (pool: string) => `pool_${pool}_flavor`;
-export const poolNamesOutput = (pool: string) => `pool_${pool}_names`;
-export const poolAddressesOutput = (pool: string) => `pool_${pool}_addresses`;
 
 
 /**
@@ -118,40 +113,6 @@ export function withPools(templateText: string, pools: Pools): string {
     outputs[poolAddressesOutput(name)] = { description: `Pool ${name}: server addresses, in the order of the names`, value: { get_attr: [poolResource(name), 'first_address'] } };
   }
   return stringify({ ...doc, parameters, resources, outputs });
-}
-
-/** A pool node as the stack lists it; `address` is null when its server is gone (a preempted instance). */
-export interface PoolNode extends StackNode {
-  pool: string;
-}
-
-/** The pools' nodes from the stack's outputs, pool by pool in the order of provider.pools. */
-export function poolNodesFromOutputs(stack: string, pools: Pools, outputs: HeatOutput[] | undefined): { nodes: PoolNode[]; lost: Array<{ pool: string; name: string }> } {
-  const byKey = new Map((outputs ?? []).map((o) => [o.output_key, o]));
-  const nodes: PoolNode[] = [];
-  const lost: Array<{ pool: string; name: string }> = [];
-  for (const pool of Object.keys(pools)) {
-    const list = (key: string): Array<string | null> => {
-      const output = byKey.get(key);
-      if (output === undefined) throw new OperationError(`stack ${stack} has no output "${key}": the stack was made before pool ${pool} was added`, "Run 'depl node-up' to update the stack.", 'HEAT_OUTPUT_MISSING');
-      if (output.output_error) throw new OperationError(`stack ${stack}: output "${key}" failed: ${output.output_error}`, undefined, 'HEAT_OUTPUT_ERROR');
-      const value = output.output_value ?? [];
-      if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' && v !== null)) {
-        throw new OperationError(`stack ${stack}: output "${key}" is not a list of strings: ${JSON.stringify(value)}`, undefined, 'HEAT_OUTPUT_INVALID');
-      }
-      return value as Array<string | null>;
-    };
-    const names = list(poolNamesOutput(pool));
-    const addresses = list(poolAddressesOutput(pool));
-    names.forEach((name, i) => {
-      if (!name) return;
-      const address = addresses[i];
-      // Heat answers '' (or null) for the address of a server deleted behind its back
-      if (!address) lost.push({ pool, name });
-      else nodes.push({ name, address, pool });
-    });
-  }
-  return { nodes, lost };
 }
 
 /** Nectar names its preemptible flavors p3.*: a mismatch either way is worth a note, not a refusal (other clouds differ). */

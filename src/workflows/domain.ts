@@ -4,7 +4,8 @@ import type { DeplConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import type { PlanStep } from '../plan/change-plan.js';
 import {
-  DOMAIN_RECORD_TTL, domainRecordNames, planDomainRecordRemoval, planDomainRecords, type DomainRecordPlan, type DomainRecordStep, type RecordSetView,
+  DOMAIN_RECORD_TTL, domainRecordNames, domainStatus, planDomainRecordRemoval, planDomainRecords, type DomainRecordPlan, type DomainRecordStep, type DomainStatus,
+  type RecordSetView,
 } from '../plan/domain-records.js';
 import type { Logger } from '../util/log.js';
 import { applyPlan } from './apply-plan.js';
@@ -64,6 +65,12 @@ export async function planDomain(designate: DesignateClient, managed: ManagedDom
   const plan = planDomainRecords({ ...managed, address, existing });
   if ('refuse' in plan) throw new UserError(plan.refuse, plan.hint, 'DNS_RECORD_CONFLICT');
   return { zone, plan };
+}
+
+/** `depl status`: what Designate holds at the domain's names, against the entry address (null: unknown). Changes nothing. */
+export async function readDomainStatus(designate: DesignateClient, managed: ManagedDomain, entryAddress: string | null): Promise<DomainStatus> {
+  const { existing } = await readZone(designate, managed);
+  return domainStatus({ ...managed, entryAddress, existing });
 }
 
 export interface DomainApplyOptions {

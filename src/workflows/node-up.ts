@@ -20,7 +20,7 @@ import { packagePath } from '../util/paths.js';
 import { designateFor, ensureDomainRecords, managedDomain, planDomain } from './domain.js';
 import { poolsOf } from '../plan/pool-placement.js';
 import { poolNotes, poolSurplus } from '../plan/pools.js';
-import { installPoolHandoff } from './pool-handoff.js';
+import { installPoolHandoff, preemptibleNodes, writePoolHandoffTree } from './pool-handoff.js';
 
 export interface NodeUpOptions {
   /** Grow or shrink to this many nodes; default: provider.nodes in depl.yaml. */
@@ -173,7 +173,7 @@ async function bootstrapWithAnsible(
     ipsec: parseIpsecProbe((await remote.exec(ipsecProbeCommand(), { check: false })).stdout),
   })));
   const encrypted = networkEncryption(loaded.config.network.encrypted as EncryptionSetting, support, note);
-  const roles = provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' as const : 'worker' as const }));
+  const roles = provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' as const : 'worker' as const, ...(node.pool !== undefined ? { pool: node.pool } : {}) }));
   const inventoryFile = await writeAnsibleInventory(loaded, roles, encrypted);
   const { recap } = await runPlaybook(ansiblePlaybookCommand({ inventory: inventoryFile, playbook: packagePath('ansible', 'bootstrap.yml') }), log, { cwd: loaded.root });
   for (const [host, counts] of recap) if (counts.changed > 0) change(`${host}: ${counts.changed} change${counts.changed === 1 ? '' : 's'} by ansible/bootstrap.yml`);
@@ -226,11 +226,18 @@ async function drainSurplus(previous: Inventory, surplus: Inventory['nodes'], po
   for (const node of surplus) await pool.forget(node);
 }
 
-/** ansible/generated_hosts.ini beside depl.yaml; returns its path. */
+/**
+ * ansible/generated_hosts.ini beside depl.yaml, with the pool nodes in their groups; with preemptible pool nodes,
+ * the hand-off's files under .depl/pool-handoff/ for the play to copy. Returns the inventory's path.
+ */
 async function writeAnsibleInventory(loaded: LoadedConfig, nodes: InventoryNode[], networkEncrypted: boolean): Promise<string> {
   const file = path.resolve(ansibleInventoryPath(loaded));
+  const preemptible = new Set(preemptibleNodes(loaded.config, nodes).map((n) => n.name));
+  const manager = nodes.find((n) => n.role === 'manager');
+  const handoffDir = preemptible.size > 0 && manager !== undefined ? await writePoolHandoffTree(loaded.config, loaded.root, manager.address) : undefined;
   const text = renderAnsibleInventory({
-    nodes,
+    nodes: nodes.map((n) => (preemptible.has(n.name) ? { ...n, preemptible: true } : n)),
+    ...(handoffDir !== undefined ? { poolHandoffDir: path.resolve(handoffDir) } : {}),
     app: loaded.config.app,
     networkEncrypted,
     user: loaded.config.ssh.user,

@@ -1,15 +1,56 @@
+import { chmod, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { deplDir } from '../apply/inventory.js';
+import { deplDir, writeFileAtomicLocal } from '../apply/inventory.js';
 import type { Remote } from '../apply/remote.js';
-import { ensureKeyPair } from '../apply/ssh-keypair.js';
+import { ensureKeyPair, type KeyPair } from '../apply/ssh-keypair.js';
 import type { DeplConfig } from '../config/schema.js';
 import {
-  HANDOFF_DIR, HANDOFF_FINGERPRINT, HANDOFF_KEY, HANDOFF_KEY_COMMENT, DRAIN_UNIT_NAME, handoffFiles, longestStopGrace, planHandoff, type HandoffStep,
+  HANDOFF_DIR, HANDOFF_FINGERPRINT, HANDOFF_KEY, HANDOFF_KEY_COMMENT, DRAIN_UNIT_NAME, handoffFiles, handoffTree, longestStopGrace, planHandoff,
+  type HandoffFiles, type HandoffStep,
 } from '../plan/pool-shutdown.js';
 import { poolsOf } from '../plan/pool-placement.js';
 import { quote } from '../plan/shell.js';
 import type { Logger } from '../util/log.js';
 import { applyPlan } from './apply-plan.js';
+
+/** The nodes of preemptible pools. */
+export function preemptibleNodes<T extends { pool?: string }>(config: DeplConfig, nodes: readonly T[]): T[] {
+  const pools = poolsOf(config);
+  return nodes.filter((n) => n.pool !== undefined && pools[n.pool]?.preemptible === true);
+}
+
+/** The hand-off's files for this cluster, and the key pool nodes ask a manager with (made once, kept under .depl/). */
+export async function poolHandoffFiles(config: DeplConfig, root: string, managerAddress: string): Promise<{ key: KeyPair; files: HandoffFiles }> {
+  const key = await ensureKeyPair(path.join(deplDir({ root }), 'pool_drain_ed25519'), HANDOFF_KEY_COMMENT);
+  const poolServices = Object.values(poolsOf(config)).filter((p) => p.preemptible).flatMap((p) => p.services);
+  const files = handoffFiles({
+    managers: [managerAddress],
+    user: config.ssh.user,
+    port: config.ssh.port,
+    stopGraceSeconds: longestStopGrace(poolServices.map((s) => config.services[s]?.stopGracePeriod ?? '10s')),
+    publicKey: key.publicKey,
+  });
+  return { key, files };
+}
+
+/**
+ * bootstrap: ansible: the hand-off's files as the play's pool_handoff role copies them (src/plan/pool-shutdown.ts
+ * handoffTree), under .depl/pool-handoff/ (only the operator's: it holds the key). Returns the folder.
+ */
+export async function writePoolHandoffTree(config: DeplConfig, root: string, managerAddress: string): Promise<string> {
+  const { key, files } = await poolHandoffFiles(config, root, managerAddress);
+  const dir = path.join(deplDir({ root }), 'pool-handoff');
+  await rm(dir, { recursive: true, force: true });
+  for (const file of handoffTree(files, key.privateKey.toString('utf8'))) await writeFileAtomicLocal(path.join(dir, file.path), file.content, file.mode);
+  // writeFileAtomicLocal makes folders 0700; the copied tree's folders must be readable on the nodes (/usr, /etc)
+  for (const folder of ['node', 'manager']) await chmodTree(path.join(dir, folder));
+  return dir;
+}
+
+async function chmodTree(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isDirectory()) await chmodTree(path.join(dir, entry.name));
+}
 
 /**
  * node-up's last part when the cluster has preemptible pools: the shutdown hand-off (src/plan/pool-shutdown.ts)
@@ -26,19 +67,9 @@ export async function installPoolHandoff(input: {
   change: (line: string) => void;
   note: (line: string) => void;
 }): Promise<void> {
-  const pools = poolsOf(input.config);
-  const preemptible = input.nodes.filter((n) => n.pool !== undefined && pools[n.pool]?.preemptible === true);
+  const preemptible = preemptibleNodes(input.config, input.nodes);
   if (preemptible.length === 0) return;
-  // the key pool nodes ask a manager with: made once, kept beside the operator's own under .depl/
-  const key = await ensureKeyPair(path.join(deplDir({ root: input.root }), 'pool_drain_ed25519'), HANDOFF_KEY_COMMENT);
-  const poolServices = Object.values(pools).filter((p) => p.preemptible).flatMap((p) => p.services);
-  const files = handoffFiles({
-    managers: [input.manager.address],
-    user: input.config.ssh.user,
-    port: input.config.ssh.port,
-    stopGraceSeconds: longestStopGrace(poolServices.map((s) => input.config.services[s]?.stopGracePeriod ?? '10s')),
-    publicKey: key.publicKey,
-  });
+  const { key, files } = await poolHandoffFiles(input.config, input.root, input.manager.address);
   const recorded = async (name: string) => ((await (await input.remote(name)).readFile(HANDOFF_FINGERPRINT)) ?? '').trim() || null;
   const plan = planHandoff({
     fingerprint: files.fingerprint,

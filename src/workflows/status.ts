@@ -12,6 +12,8 @@ import { nodeInspectCommand, nodeTableFromInspect, type NodeTableRow } from '../
 import { tlsSettings, type InstalledCertificate } from '../plan/tls/certificates.js';
 import type { Logger } from '../util/log.js';
 import { readAutoscaleStatus } from './autoscale-report.js';
+import { domainStatusLines, type DomainStatus } from '../plan/domain-records.js';
+import { designateFor, managedDomain, readDomainStatus } from './domain.js';
 import { openCluster, providerFor } from './cluster.js';
 import { readJobs } from './run.js';
 import { readingPort, readReleaseReport, type ReleaseReport } from './versions.js';
@@ -28,6 +30,8 @@ export interface StatusReading {
   autoscale: ControllerState | null;
   /** OpenStack: the project's quota use and the cluster's SU cost, or why they could not be read. */
   allocation?: { lines: string[] } | { error: string };
+  /** provider.dns: the records depl keeps, read from Designate, or why they could not be read. */
+  dns?: { status: DomainStatus; lines: string[] } | { error: string };
 }
 
 /**
@@ -71,6 +75,7 @@ export async function readStatus(loaded: LoadedConfig, log: Logger, options: { i
   const mode = tlsSettings(loaded.config).mode;
   const { app } = loaded.config;
   const allocation = readAllocation(loaded, log, options);
+  const dns = readDns(loaded, log, options);
   const cluster = await openCluster(loaded, log);
   try {
     const port = await readingPort(cluster, loaded, log);
@@ -83,9 +88,27 @@ export async function readStatus(loaded: LoadedConfig, log: Logger, options: { i
     ]);
     const autoscale = await readAutoscaleStatus(cluster, app, release.live, log);
     const cloud = await allocation;
-    return { nodes, release, jobs, certificates, ...(renewal !== undefined ? { renewal } : {}), autoscale, ...(cloud !== undefined ? { allocation: cloud } : {}) };
+    const records = await dns;
+    return { nodes, release, jobs, certificates, ...(renewal !== undefined ? { renewal } : {}), autoscale, ...(cloud !== undefined ? { allocation: cloud } : {}), ...(records !== undefined ? { dns: records } : {}) };
   } finally {
     await cluster.close();
+  }
+}
+
+/**
+ * The zero-config domain's records (provider.dns) as Designate has them, against the entry address node-up points
+ * them at (the provider's, else the manager's address, as node-up does). Unreadable: said, not fatal.
+ */
+export async function readDns(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<StatusReading['dns']> {
+  const managed = managedDomain(loaded.config);
+  if (managed === undefined) return undefined;
+  try {
+    const [designate, provider, inventory] = await Promise.all([designateFor(loaded, options), providerFor(loaded, log, options), readInventory(loaded)]);
+    const entry = (await provider.entryAddress?.()) ?? inventory?.nodes[0]?.address ?? null;
+    const status = await readDomainStatus(designate, managed, entry);
+    return { status, lines: domainStatusLines(status) };
+  } catch (error) {
+    return { error: (error as Error).message };
   }
 }
 

@@ -258,6 +258,20 @@ describe('depl against real Keystone and real Heat', () => {
     expect(await provider.list(log)).toEqual([]);
   });
 
+  it('the stack owner\'s restricted application credential updates a stack a password login made: Heat makes no trust for its trustor', async () => {
+    // what the autoscale controller does to a pool's count (src/apply/openstack/pool-scaler.ts), and the emulator copies
+    const owner = new HeatClient(new KeystoneSession(credentials(passwordAuth())));
+    const ref = await owner.create(`ac-update-${randomBytes(2).toString('hex')}`, { template: NO_SERVERS, parameters: { count: '1' } });
+    await owner.waitFor(ref, { action: 'CREATE', timeoutMs: 120_000, log: silentLogger, pollMs: 500 });
+    const client = new HeatClient(new KeystoneSession(credentials({ type: 'application_credential', id: keystone.restricted.id, secret: keystone.restricted.secret })));
+    const marker = await client.lastEventId(ref);
+    await client.update(ref, { parameters: { count: '2' } });
+    const stack = await client.waitFor(ref, { action: 'UPDATE', timeoutMs: 120_000, log: silentLogger, pollMs: 500, marker });
+    expect([stack?.stack_status, stack?.parameters?.count]).toEqual(['UPDATE_COMPLETE', '2']);
+    // Heat deletes it in the background; the suite's Heat goes with the file
+    await owner.delete(ref);
+  });
+
   it('a broken copy of heat/stack.yaml (a misspelled property inside the ResourceGroup) is refused by Heat itself, nothing made', async () => {
     const broken = (await readFile(packagePath('heat', 'stack.yaml'), 'utf8')).replace('          flavor: { get_param: flavor }', '          flavour: { get_param: flavor }');
     expect(broken).toContain('flavour:');

@@ -144,7 +144,7 @@ export class HeatClient {
    */
   async check(ref: StackRef, options: Omit<WaitOptions, 'action'>): Promise<{ status: 'CHECK_COMPLETE' | 'CHECK_FAILED'; reason: string }> {
     const marker = await this.lastEventId(ref);
-    await this.call(`${stackPath(ref)}/actions`, { method: 'POST', json: { check: null } });
+    await this.requestCheck(ref);
     try {
       const stack = await this.waitFor(ref, { ...options, action: 'CHECK', marker });
       return { status: 'CHECK_COMPLETE', reason: stack?.stack_status_reason ?? '' };
@@ -153,6 +153,11 @@ export class HeatClient {
       if (!failed) throw error;
       return { status: 'CHECK_FAILED', reason: error.message.slice(failed.index + ' CHECK_FAILED: '.length) };
     }
+  }
+
+  /** Asks for Heat's stack check and returns at once: the stack shows CHECK_IN_PROGRESS, then how it ended. */
+  async requestCheck(ref: StackRef): Promise<void> {
+    await this.call(`${stackPath(ref)}/actions`, { method: 'POST', json: { check: null } });
   }
 
   async show(ref: StackRef, retry?: RetryPolicy): Promise<HeatStack> {

@@ -8,6 +8,7 @@ import { hibernationStatus, readStatus, type StatusReading } from '../../workflo
 import { describeCertificates } from '../../workflows/tls/certificates.js';
 import type { JobRow } from '../../plan/jobs.js';
 import { describeAutoscale, type ControllerState } from '../../plan/autoscale.js';
+import type { DomainStatus } from '../../plan/domain-records.js';
 
 interface CertificateStatus {
   id: string;
@@ -30,13 +31,14 @@ interface Report {
   jobs: JobRow[];
   autoscale: ControllerState | null;
   allocation?: StatusReading['allocation'];
+  dns?: DomainStatus | { error: string };
 }
 
 function shortService(name: string, version: string): string {
   return name.slice(name.indexOf(`-${version}-`) + version.length + 2);
 }
 
-function human(report: Report, installed: InstalledCertificate[], now: number, tls: ReturnType<typeof tlsSettings>): string {
+function human(report: Report, installed: InstalledCertificate[], now: number, tls: ReturnType<typeof tlsSettings>, dnsLines?: string[]): string {
   const lines = [formatNodeTable(report.nodes), ''];
   lines.push(`live:     ${report.live ?? '(none)'}`);
   lines.push(`canary:   ${report.canary ? `${report.canary.version} at ${report.canary.weight}%` : '(none)'}`);
@@ -68,6 +70,7 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
     if ('error' in report.allocation) lines.push(`allocation: could not be read from the cloud (${report.allocation.error})`);
     else lines.push('allocation:', ...report.allocation.lines.map((l) => `  ${l}`));
   }
+  if (dnsLines !== undefined) lines.push(...dnsLines);
   return lines.join('\n');
 }
 
@@ -77,7 +80,7 @@ export default async function command(ctx: CommandContext): Promise<void> {
   const hibernating = await hibernationStatus(loaded);
   if (hibernating !== null) return ctx.result(hibernating.report, hibernating.human);
   const tls = tlsSettings(loaded.config);
-  const { nodes, release, jobs, certificates: installed, renewal, autoscale, allocation } = await readStatus(loaded, ctx.log, { interactive: ctx.interactive });
+  const { nodes, release, jobs, certificates: installed, renewal, autoscale, allocation, dns } = await readStatus(loaded, ctx.log, { interactive: ctx.interactive });
   const now = Date.now();
   const withheld = new Map(certificatesServedAt(installed, now).withheld.map((w) => [w.id, w]));
   const report: Report = {
@@ -100,6 +103,9 @@ export default async function command(ctx: CommandContext): Promise<void> {
     jobs,
     autoscale,
     ...(allocation !== undefined ? { allocation } : {}),
+    ...(dns !== undefined ? { dns: 'error' in dns ? dns : dns.status } : {}),
   };
-  ctx.result(report, human(report, installed, now, tls));
+  const dnsLines = dns === undefined ? undefined
+    : 'error' in dns ? [`dns:      could not be read from Designate (${dns.error})`] : ['dns:', ...dns.lines.map((l) => `  ${l}`)];
+  ctx.result(report, human(report, installed, now, tls, dnsLines));
 }

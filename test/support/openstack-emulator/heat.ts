@@ -29,6 +29,11 @@ export interface HeatBehaviour {
   failCreate?: string;
   /** Pause this long at each resource step (a slow cloud). */
   stepDelayMs?: number;
+  /**
+   * Keystone refuses trusts to application-credential tokens ("Delegated tokens cannot manage trusts."), as on a
+   * current cloud, so Heat answers 403 wherever it must make one. Default true.
+   */
+  refuseTrustsToApplicationCredentials?: boolean;
 }
 
 interface Server {
@@ -89,6 +94,8 @@ interface Stack {
   timeoutMins?: number;
   disableRollback: boolean;
   tags: string[];
+  /** The user whose trust the stack holds (its creator, or the last other user who updated it). */
+  trustor: string;
 }
 
 export interface HeatRequest {
@@ -99,6 +106,8 @@ export interface HeatRequest {
   body: unknown;
   /** Absolute URL prefix of the project, for links and redirects. */
   base: string;
+  /** Who asks: the token's user, and whether it is an application credential's (a delegated token). */
+  caller?: { userId: string; applicationCredential: boolean };
 }
 
 /**
@@ -372,6 +381,8 @@ export class EmulatedHeat {
     }
     if (this.lookup(body.stack_name)) return heatError(409, 'StackExists', `The Stack (${body.stack_name}) already exists.`);
     if (body.template === undefined) return heatError(400, 'HTTPBadRequest', 'No template specified');
+    // every new stack gets a trust made with the caller's token
+    if (this.trustRefused(req)) return heatError(403, 'Forbidden', 'Access was denied to this resource.');
     const template = parseTemplate(body.template);
     creationOrder(template.resources);
     const id = randomUUID();
@@ -393,6 +404,7 @@ export class EmulatedHeat {
       timeoutMins: body.timeout_mins,
       disableRollback: body.disable_rollback ?? true,
       tags: typeof body.tags === 'string' ? body.tags.split(',') : (body.tags ?? []),
+      trustor: req.caller?.userId ?? '',
     };
     this.stacks.push(stack);
     this.event(stack, stack.name, stack.id, 'CREATE_IN_PROGRESS', 'Stack CREATE started');
@@ -452,7 +464,17 @@ export class EmulatedHeat {
     };
   }
 
+  /** A trust made now with the caller's token: refused for an application credential's (see HeatBehaviour). */
+  private trustRefused(req: HeatRequest): boolean {
+    return req.caller?.applicationCredential === true && this.behaviour.refuseTrustsToApplicationCredentials !== false;
+  }
+
   private update(stack: Stack, req: HeatRequest): Reply {
+    // Heat's update_stack loads the stack with check_refresh_cred: a caller other than the trustor (another user,
+    // or the same user in another project) gets a new trust made with their token; the trustor's own tokens,
+    // application credentials included, use the stored one and make none
+    const newTrustor = req.caller !== undefined && req.caller.userId !== stack.trustor;
+    if (newTrustor && this.trustRefused(req)) return heatError(403, 'Forbidden', 'Access was denied to this resource.');
     if (stack.status.endsWith('_IN_PROGRESS')) return heatError(409, 'ActionInProgress', `Stack ${stack.name} already has an action (${stack.status.split('_')[0]}) in progress.`);
     const body = (req.body ?? {}) as { template?: unknown; parameters?: Record<string, unknown>; existing?: boolean; timeout_mins?: number; disable_rollback?: boolean; clear_parameters?: string[] };
     const patch = req.method === 'PATCH';
@@ -466,6 +488,7 @@ export class EmulatedHeat {
     for (const k of body.clear_parameters ?? []) delete given[k];
     const parameters = resolveParameters(template, given, pseudoParameters(stack.name, stack.id, this.projectId));
     this.checkKeyNames(template, parameters);
+    if (newTrustor) stack.trustor = req.caller!.userId;
     stack.template = template;
     stack.given = given;
     stack.parameters = parameters;

@@ -118,7 +118,8 @@ export class EmulatedKeystone {
       const c = auth.identity!.application_credential as { id?: string; name?: string; secret?: string; user?: { name?: string } };
       appCred = applicationCredentials.find((x) => (c?.id ? x.id === c.id : x.name === c?.name && x.user === c?.user?.name) && x.secret === c?.secret);
       if (!appCred) return unauthorized;
-      user = users[0];
+      // an application credential acts as the user who made it
+      user = users.find((x) => x.name === appCred!.user) ?? users[0];
     } else {
       return unauthorized;
     }

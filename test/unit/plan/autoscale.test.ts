@@ -148,6 +148,36 @@ describe('autoscale: in depl.yaml', () => {
     expect(controllerSettings(parseConfig(crawlerYaml), 'v7')).toBeNull();
   });
 
+  it('pools with autoscale: the controller also gets the stack, the credential secret, the rate table and the budget', () => {
+    const pooled = (pool: string, secrets = '[api_token, os_pools]') => `${crawlerYaml.replace(/^app: crawler$/m, 'app: crawler\nprovider:\n  type: openstack\n  allocation: { suBudget: 900, endsOn: 2027-06-30 }\n  pools:\n' + pool)}
+secrets: ${secrets}
+autoscale:
+  worker: { min: 1, max: 6, targetBacklog: 50, cooldown: 2m, interval: 5s, metrics: { bearer: api_token } }
+`;
+    const config = parseConfig(pooled('    crawl: { flavor: p3.small, count: 0..4, preemptible: true, services: [worker], autoscale: { targetBacklog: 100, credential: os_pools } }'));
+    expect(controllerSettings(config, 'v7')!.pools).toEqual({
+      stack: 'crawler-nodes',
+      credentialFile: '/run/secrets/os_pools',
+      rates: expect.objectContaining({ 'p3.small': 500 / 8760 / 4, 'm3.small': 500 / 8760 }),
+      budget: { suBudget: 900, endsOn: '2027-06-30' },
+      policies: [{ pool: 'crawl', flavor: 'p3.small', min: 0, max: 4, targetBacklog: 100, nodeRate: 500 / 8760 / 4, idleMs: 600_000, upCooldownMs: 120_000, service: 'worker' }],
+    });
+    const secrets = planAutoscaler({ config, version: 'v7', image: 'i', network: 'n', secrets: { api_token: { id: 's1', name: 'crawler-api_token-1' }, os_pools: { id: 's2', name: 'crawler-os_pools-1' } } })!.TaskTemplate.ContainerSpec.Secrets!;
+    expect(secrets.map((m) => [m.SecretName, m.File.Name])).toEqual([['crawler-api_token-1', 'api_token'], ['crawler-os_pools-1', 'os_pools']]);
+    // without autoscale on a pool: no pool settings
+    expect(controllerSettings(parseConfig(pooled('    crawl: { flavor: p3.small, count: 0..4, services: [worker] }')), 'v7')!.pools).toBeUndefined();
+
+    expect(problems(pooled('    crawl: { flavor: p3.small, count: 2, services: [worker], autoscale: { targetBacklog: 100, credential: os_pools } }'))).toEqual([
+      'provider.pools.crawl.autoscale: the pool\'s count is fixed at 2: give it a range like 2..5 to autoscale it',
+    ]);
+    expect(problems(pooled('    crawl: { flavor: p3.small, count: 0..4, services: [api], autoscale: { targetBacklog: 100, credential: os_pools } }'))).toEqual([
+      'provider.pools.crawl.autoscale: none of the pool\'s services (api) is under autoscale:, whose controller reads the backlog and scales the pool',
+    ]);
+    expect(problems(pooled('    crawl: { flavor: p3.small, count: 0..4, services: [worker], autoscale: { targetBacklog: 100, credential: os_pools } }', '[api_token]'))).toEqual([
+      'provider.pools.crawl.autoscale[credential]: "os_pools" is not declared in the top-level secrets: list (have: api_token)',
+    ]);
+  });
+
   it('gives the controller no TLS key: the edge\'s folder (certificates, keys) and the ACME account are hidden under its read-only view of the app folder', () => {
     const config = parseConfig(autoscaled);
     const mounts = planAutoscaler({ config, version: 'v7', image: 'i', network: 'n', secrets: { api_token: { id: 's1', name: 'crawler-api_token-1' } } })!.TaskTemplate.ContainerSpec.Mounts!;

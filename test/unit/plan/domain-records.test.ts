@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { entryAddressFromOutputs } from '../../../src/plan/heat.js';
 import {
-  domainRecordNames, ownerDescription, planDomainRecordRemoval, planDomainRecords, proposeDomain, zoneHolding, type RecordSetView,
+  domainRecordNames, domainStatus, domainStatusLines, ownerDescription, planDomainRecordRemoval, planDomainRecords, proposeDomain, zoneHolding, type RecordSetView,
 } from '../../../src/plan/domain-records.js';
 import { tlsSettings } from '../../../src/plan/tls/certificates.js';
 
@@ -123,5 +123,36 @@ describe('the entry address the records point at', () => {
     expect(entryAddressFromOutputs('s', outputs)).toBe('10.0.0.5');
     expect(entryAddressFromOutputs('s', [...outputs, { output_key: 'entry_address', output_value: '203.0.113.4' }])).toBe('203.0.113.4');
     expect(() => entryAddressFromOutputs('s', [...outputs, { output_key: 'entry_address', output_value: ['a'] }])).toThrow(/is not an address/);
+  });
+});
+
+describe('domainStatus (depl status)', () => {
+  const mark = ownerDescription('shop');
+  const base = { app: 'shop', domain: 'shop.p.cloud.edu.au', zone: 'p.cloud.edu.au.' };
+  it('each name\'s A record, whether it is depl\'s, published, and the entry address', () => {
+    const status = domainStatus({
+      ...base, entryAddress: '203.0.113.5',
+      existing: [
+        { id: '1', name: 'shop.p.cloud.edu.au.', type: 'A', records: ['203.0.113.5'], status: 'ACTIVE', description: mark },
+        { id: '2', name: '*.shop.p.cloud.edu.au.', type: 'A', records: ['198.51.100.7'], status: 'PENDING', description: 'by hand' },
+        { id: '3', name: '*.shop.p.cloud.edu.au.', type: 'AAAA', records: ['2001:db8::1'], description: null },
+      ],
+    });
+    expect(status.records).toEqual([
+      { name: 'shop.p.cloud.edu.au.', addresses: ['203.0.113.5'], status: 'ACTIVE', depl: true, matches: true },
+      { name: '*.shop.p.cloud.edu.au.', addresses: ['198.51.100.7'], status: 'PENDING', depl: false, matches: false },
+    ]);
+    expect(domainStatusLines(status)).toEqual([
+      'zone p.cloud.edu.au., entry address 203.0.113.5',
+      "shop.p.cloud.edu.au. A 203.0.113.5 (depl's): matches the entry address",
+      '*.shop.p.cloud.edu.au. A 198.51.100.7, PENDING: does NOT match the entry address (not made by depl)',
+      "also at depl's names: *.shop.p.cloud.edu.au. AAAA 2001:db8::1 (sends some clients elsewhere)",
+    ]);
+  });
+
+  it('an unknown entry address (no stack): the records are shown, not judged', () => {
+    const status = domainStatus({ ...base, entryAddress: null, existing: [{ id: '1', name: 'shop.p.cloud.edu.au.', type: 'A', records: ['203.0.113.5'], description: mark }] });
+    expect(status.records.map((r) => r.matches)).toEqual([null, null]);
+    expect(domainStatusLines(status)[1]).toBe("shop.p.cloud.edu.au. A 203.0.113.5 (depl's): entry address unknown");
   });
 });
