@@ -131,6 +131,8 @@ export interface InstallFacts {
   present: readonly PresentService[];
   /** Services of other apps (or none) named like one of depl.yaml's accessories. */
   foreign: readonly PresentService[];
+  /** Other apps' edge services on this swarm: each app has its own edge, on ports 80 and 443 of the edge nodes. */
+  otherEdges?: readonly PresentService[];
   /** The release state as recorded. */
   state: ReleaseState;
   installed: readonly InstalledVersion[];
@@ -202,6 +204,17 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
         message: `a branch deploy of app ${app} would take the volume of ${stateful.join(', ')} over from the version running it (the live one): one version at a time holds a stateful service's data`,
         hint: 'Deploy branches of a stateful app to a cluster (or an app name) of their own, or install the branch as a version when it is meant to take over.',
         code: 'STATEFUL_BRANCH',
+      },
+    };
+  }
+  const otherEdge = request.http !== undefined ? facts.otherEdges?.[0] : undefined;
+  if (otherEdge !== undefined) {
+    return {
+      ok: false,
+      refusal: {
+        message: `app ${otherEdge.labels[LABELS.app] ?? '?'}'s edge (${otherEdge.name}) already holds ports 80 and 443 of this cluster's edge nodes: depl runs one edge per app, and app ${app}'s (it has an http service) could not start beside it`,
+        hint: `Give app ${app} a cluster of its own, or run it without http: true services here (accessories and workers share a cluster; only one app per cluster is routed by an edge).`,
+        code: 'EDGE_TAKEN',
       },
     };
   }

@@ -25,7 +25,8 @@ import type { DeplConfig } from '../../src/config/schema.js';
 import type { SwarmObject } from '../../src/plan/prune.js';
 import type { PresentService } from '../../src/plan/install-plan.js';
 import type { ServiceSpec } from '../../src/plan/services.js';
-import { accessoryServiceName } from '../../src/plan/names.js';
+import { accessoryServiceName, edgeServiceName } from '../../src/plan/names.js';
+import { EDGE_ROLE_LABEL } from '../../src/plan/edge-service.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -132,6 +133,8 @@ export interface FakeSwarm {
   accessories: Map<string, PresentService>;
   /** Services whose tasks keep failing: waiting for them fails. */
   failing: Set<string>;
+  /** The apps' edge services by name, once their buildinst ensured them (one per app; a shared swarm has several). */
+  edges: Map<string, PresentService>;
   /** Every call, in order (`create-service shop-v3-web`...). */
   calls: string[];
   // ---- one-off jobs (InstallTarget.runJob: the release phase) ----
@@ -249,12 +252,15 @@ function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, 
   return {
     appServices: async () => present(),
     servicesNamed: async (names) => [...swarm.accessories.values()].filter((s) => names.includes(s.name)),
+    edgesOfOtherApps: async () => [...swarm.edges.values()].filter((s) => s.labels['depl.app'] !== app),
     async earlierSpecs(names) {
       return names.map((name) => ({ name, spec: swarm.specs.get(name) ?? { Name: name, Labels: labelsOf(versions.find((v) => v.services.includes(name))!, name) } }));
     },
     repairPort: async () => ({ port: repair(), edgeRunning: true }),
     async ensureEdge() {
       await record('ensure-edge');
+      const edge = edgeServiceName(app);
+      swarm.edges.set(edge, { name: edge, labels: { 'depl.app': app, [EDGE_ROLE_LABEL]: 'edge' }, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image: 'depl-edge:fake' });
       return site();
     },
     async buildImage(build) {
@@ -636,7 +642,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     },
   });
 
-  const swarm: FakeSwarm = options.swarm ?? { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [],
+  const swarm: FakeSwarm = options.swarm ?? { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), edges: new Map(), calls: [],
     jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map(), secretLabels: new Map(), databases: new Map(), failDatabaseJobs: new Set() };
   const accessories = new Map<string, FakeAccessory>();
   const nodeStates = new Map<string, string>();

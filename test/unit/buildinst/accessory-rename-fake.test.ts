@@ -86,6 +86,10 @@ describe('an accessory under its old name, on the fake cluster', () => {
 });
 
 describe('two apps on one swarm, each with its own depl.yaml and its own redis', () => {
+  // shop without an http service: workers and Redis (an app routed by an edge needs the cluster's edge ports)
+  const shopWorkersYaml = shopYaml.replace('  web: { build: { context: ., dockerfile: Dockerfile }, port: 8080, http: true, health: /healthz, replicas: 2 }', '  web: { build: { context: ., dockerfile: Dockerfile }, replicas: 1 }');
+  const shopWorkers = fakeBuildinst(() => fake, shopWorkersYaml);
+
   it("both install; each gets its own accessory, config and network; neither moves, refuses or lists the other's", async () => {
     fake = await startFakeCluster({ versions: [] });
     other = await startFakeCluster({ app: 'blog', domain: 'blog.test', versions: [], swarm: fake.swarm });
@@ -94,11 +98,11 @@ describe('two apps on one swarm, each with its own depl.yaml and its own redis',
     await blog.buildinst('b1');
     expect([...fake.swarm.accessories.keys()].sort()).toEqual(['blog-redis', 'redis']);
     expect((fake.swarm.specs.get('blog-redis') as { TaskTemplate: { Networks: unknown[] } }).TaskTemplate.Networks).toEqual([{ Target: 'blog-net', Aliases: ['redis'] }]);
-    await shop.buildinst('s1');
+    await shopWorkers.buildinst('s1');
     expect([...fake.swarm.accessories.keys()].sort()).toEqual(['blog-redis', 'shop-redis']);
     expect(fake.swarm.accessories.get('blog-redis')?.replicas).toBe(1);
     // what each app lists is its own (the swarm's depl.app label)
-    expect((await shop.port().install.appServices()).map((s) => s.name).sort()).toEqual(['shop-redis', 'shop-s1-web']);
+    expect((await shopWorkers.port().install.appServices()).map((s) => s.name).sort()).toEqual(['shop-redis', 'shop-s1-web']);
     expect((await blog.port().install.appServices()).map((s) => s.name).sort()).toEqual(['blog-b1-web', 'blog-redis']);
     // swarm objects carry the app's name: the same config: in two apps is two configs
     expect([...fake.swarm.configs.keys()].map((name) => name.replace(/-[0-9a-f]+$/, '')).sort()).toEqual(['blog-config', 'shop-config']);
@@ -107,6 +111,16 @@ describe('two apps on one swarm, each with its own depl.yaml and its own redis',
     await blog.buildinst('b2');
     expect(fake.swarm.calls.filter((c) => c.startsWith('create-service') && c.includes('redis'))).toEqual(['create-service blog-redis', 'create-service shop-redis']);
     expect((await other!.get('b2.blog.test', '/healthz')).status).toBe(200);
-    expect((await fake.get('s1.shop.test', '/healthz')).status).toBe(200);
+  }, 60_000);
+
+  it("a second app with an http service is refused before any step: one edge per app, and the first app's holds the edge nodes' ports", async () => {
+    fake = await startFakeCluster({ versions: [] });
+    other = await startFakeCluster({ app: 'blog', domain: 'blog.test', versions: [], swarm: fake.swarm });
+    await blog.buildinst('b1');
+    const calls = [...fake.swarm.calls];
+    const refused = await shop.buildinst('s1').catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'EDGE_TAKEN', exitCode: 2, message: expect.stringContaining("app blog's edge (blog-edge) already holds ports 80 and 443") });
+    expect(fake.swarm.calls).toEqual(calls);
+    expect((await other.get('b1.blog.test', '/healthz')).status).toBe(200);
   }, 60_000);
 });
