@@ -74,3 +74,9 @@ export function checkSecretName(value: string): NameCheck {
   }
   return { ok: true };
 }
+
+/**
+ * Accessory names whose app-scoped service (`<app>-<accessory>`, src/plan/names.ts) would take the name of a
+ * service depl runs for the app itself (`<app>-edge`, `<app>-tls-renewer`): depl.yaml may not use them.
+ */
+export const RESERVED_ACCESSORY_NAMES: readonly string[] = ['edge', 'tls-renewer'];

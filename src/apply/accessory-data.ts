@@ -3,6 +3,8 @@ import tar from 'tar-stream';
 import { OperationError } from '../errors.js';
 import { redisCliCommand, redisError, type HelperContainerSpec } from '../plan/backup.js';
 import { LABELS } from '../plan/services.js';
+import { legacyAccessoryOf } from '../plan/accessory-rename.js';
+import { accessoryServiceName } from '../plan/names.js';
 import { pollUntil } from '../util/poll.js';
 import type { Engine } from './docker.js';
 import type { Remote } from './remote.js';
@@ -35,8 +37,10 @@ function apiMessage(error: unknown): string {
   return ((error as { json?: { message?: string } }).json?.message ?? (error as Error).message ?? String(error)).trim();
 }
 
+/** The app's accessory `name`: its service `<app>-<name>`, or under its old name until buildinst has moved it. */
 export async function findAccessory(engine: Engine, app: string, name: string): Promise<AccessoryPlace | null> {
-  const service = (await listServices(engine, { [LABELS.app]: app, [LABELS.accessory]: name })).find((s) => s.name === name);
+  const listed = await listServices(engine, { [LABELS.app]: app, [LABELS.accessory]: name });
+  const service = listed.find((s) => s.name === accessoryServiceName(app, name)) ?? legacyAccessoryOf(listed, app, name);
   if (service === undefined) return null;
   const [tasks, nodes] = await Promise.all([
     engine.docker.listTasks({ filters: JSON.stringify({ service: [service.id] }) } as object) as Promise<RawTask[]>,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkAppName, checkDomainName, checkHealthPath, checkSecretName, checkServiceName, type NameCheck } from '../names.js';
+import { checkAppName, checkDomainName, checkHealthPath, checkSecretName, checkServiceName, RESERVED_ACCESSORY_NAMES, type NameCheck } from '../names.js';
 import { looksSecret } from '../util/secret.js';
 
 const named = (check: (v: string) => NameCheck, what: string) =>
@@ -423,6 +423,9 @@ export const configSchema = z
       }
       if (name in cfg.services) {
         ctx.addIssue({ code: 'custom', path: ['accessories', name], message: `"${name}" is also a service; names must be unique` });
+      }
+      if (RESERVED_ACCESSORY_NAMES.includes(name)) {
+        ctx.addIssue({ code: 'custom', path: ['accessories', name], message: `"${name}" is reserved: an accessory's service is <app>-<accessory>, and ${cfg.app}-${name} is depl's own service; rename the accessory` });
       }
       if (acc.seed !== undefined && acc.perBranch === undefined) {
         ctx.addIssue({ code: 'custom', path: ['accessories', name, 'seed'], message: 'seeds a branch database: only with perBranch: database' });

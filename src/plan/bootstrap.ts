@@ -1,4 +1,5 @@
 import type { Argv } from './shell.js';
+import { appNetworkName } from './names.js';
 
 /**
  * Bootstrap of a swarm over SSH, as data (Kamal's commands layer): the commands to run on each node and
@@ -189,7 +190,7 @@ export function nodeRemoveCommand(nodeId: string): Argv {
 
 /** The overlay network every service of the app joins; attachable so one-off containers can use it. */
 export function overlayNetworkName(app: string): string {
-  return `${app}-net`;
+  return appNetworkName(app);
 }
 
 export function networkExistsCommand(name: string): Argv {

@@ -1,18 +1,17 @@
 import { quote, shellLine, type Argv } from './shell.js';
 import { LABELS, type ServiceSpec, type UpdatePolicy } from './services.js';
 import { CONFIG_PROBE_PATH, PROBE_HOST, PROBE_SCRIPT } from './nginx.js';
+import { appStateDir, edgeServiceName } from './names.js';
 
 /**
  * The edge as data: its swarm service, where its files live, and the commands that check, reload and list
  * nginx inside its container. src/apply/edge/ runs them.
  */
 export function edgeDir(app: string): string {
-  return `/var/lib/depl/${app}/edge`;
+  return `${appStateDir(app)}/edge`;
 }
 
-export function edgeServiceName(app: string): string {
-  return `${app}-edge`;
-}
+export { edgeServiceName };
 
 /** The running container of the edge service on the manager. */
 export function edgeContainerQuery(app: string): Argv {

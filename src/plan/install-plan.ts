@@ -8,7 +8,8 @@ import { branchConfig, branchDatabaseJob, branchDatabaseOf, branchDatabaseScript
 import { planImages, type ImageBuild } from './images.js';
 import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
-import { serviceName, versionHost, versionNetworkName } from './names.js';
+import { accessoryServiceName, serviceName, versionHost, versionNetworkName } from './names.js';
+import { legacyAccessoryOf } from './accessory-rename.js';
 import type { ServiceSummary } from './releases.js';
 import { planRelease, type InstalledVersion, type ReleaseRequest, type ReleaseState } from './release-state.js';
 import {
@@ -41,6 +42,13 @@ export type InstallStep =
   | { kind: 'ensure-file-config'; name: string; labels: Record<string, string>; base64: string; describe: string }
   /** The value is never in the plan: the applier takes it from the resolved secrets by `secret`. */
   | { kind: 'ensure-secret'; secret: string; name: string; describe: string }
+  /**
+   * An accessory still under its pre-app-scoped name (the accessory's name alone): its tasks are stopped first
+   * (one instance at a time holds the volume), then the service is removed; its volume keeps its name and data,
+   * and create-accessory makes it again as `<app>-<accessory>`. Forward only: no undo (the new name is kept).
+   */
+  | { kind: 'stop-legacy-accessory'; accessory: string; name: string; describe: string }
+  | { kind: 'remove-legacy-accessory'; accessory: string; name: string; describe: string }
   | { kind: 'create-accessory'; spec: ServiceSpec; describe: string }
   /** Its secrets were rotated: updated in place (a restart), keeping the image it runs. */
   | { kind: 'update-accessory'; spec: ServiceSpec; describe: string }
@@ -123,6 +131,8 @@ export interface InstallFacts {
   present: readonly PresentService[];
   /** Services of other apps (or none) named like one of depl.yaml's accessories. */
   foreign: readonly PresentService[];
+  /** Other apps' edge services on this swarm: each app has its own edge, on ports 80 and 443 of the edge nodes. */
+  otherEdges?: readonly PresentService[];
   /** The release state as recorded. */
   state: ReleaseState;
   installed: readonly InstalledVersion[];
@@ -197,14 +207,25 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       },
     };
   }
+  const otherEdge = request.http !== undefined ? facts.otherEdges?.[0] : undefined;
+  if (otherEdge !== undefined) {
+    return {
+      ok: false,
+      refusal: {
+        message: `app ${otherEdge.labels[LABELS.app] ?? '?'}'s edge (${otherEdge.name}) already holds ports 80 and 443 of this cluster's edge nodes: depl runs one edge per app, and app ${app}'s (it has an http service) could not start beside it`,
+        hint: `Give app ${app} a cluster of its own, or run it without http: true services here (accessories and workers share a cluster; only one app per cluster is routed by an edge).`,
+        code: 'EDGE_TAKEN',
+      },
+    };
+  }
   for (const name of Object.keys(config.accessories)) {
-    if (facts.present.some((s) => s.name === name)) continue;
-    const other = facts.foreign.find((s) => s.name === name);
+    const service = accessoryServiceName(app, name);
+    const other = [...facts.present, ...facts.foreign].find((s) => s.name === service && !isAccessoryOf(s, app, name));
     if (other !== undefined) {
       return {
         ok: false,
         refusal: {
-          message: `a service named "${name}" already runs on this cluster and is not app ${app}'s accessory (labels: ${JSON.stringify(other.labels)})`,
+          message: `accessory ${name} runs as the service ${service}, but a service of that name already runs on this cluster and is not app ${app}'s accessory ${name} (labels: ${JSON.stringify(other.labels)})`,
           hint: 'Rename the accessory in depl.yaml, or remove that service.',
           code: 'ACCESSORY_TAKEN',
         },
@@ -275,7 +296,14 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   for (const name of accessoryStartOrder(config.accessories)) {
     const accessory = config.accessories[name]!;
     const spec = planAccessory(app, name, accessory, images.accessories[name]!, facts.cluster.network, secretRefs, fileRefs);
-    const current = facts.present.find((s) => s.name === name && s.labels[LABELS.accessory] === name);
+    const legacy = legacyAccessoryOf(facts.present, app, name);
+    if (legacy !== undefined) {
+      const volume = accessory.volume !== undefined ? `; its volume ${parseVolume(accessory.volume).source} keeps its name and data` : '';
+      notes.push(`accessory ${name} still runs as the service ${legacy.name} (its name before names were app-scoped): it is stopped, removed and made again as ${spec.Name}${volume}; it answers to ${name} on the app's network as before, and is down for the moments between`);
+      if (legacy.replicas > 0) steps.push({ kind: 'stop-legacy-accessory', accessory: name, name: legacy.name, describe: `stop accessory ${name}'s service ${legacy.name} (its old name) and wait until its tasks have let go of its volume` });
+      steps.push({ kind: 'remove-legacy-accessory', accessory: name, name: legacy.name, describe: `remove the service ${legacy.name} (accessory ${name} under its old name); its volume stays` });
+    }
+    const current = facts.present.find((s) => s.name === spec.Name && isAccessoryOf(s, app, name));
     if (current === undefined) {
       steps.push({ kind: 'create-accessory', spec, describe: `create accessory ${name} (${images.accessories[name]}), pinned to ${accessory.node}; kept across versions` });
       continue;
@@ -554,4 +582,9 @@ function resolveMounts<C extends Pick<ServiceSpec['TaskTemplate']['ContainerSpec
     ...(container.Configs !== undefined ? { Configs: container.Configs.map((c) => (c.ConfigID === '' ? { ...c, ConfigID: id('config', made.configs, c.ConfigName) } : c)) } : {}),
     ...(container.Secrets !== undefined ? { Secrets: container.Secrets.map((s) => (s.SecretID === '' ? { ...s, SecretID: id('secret', made.secrets, s.SecretName) } : s)) } : {}),
   };
+}
+
+/** Whether the swarm lists this service as app `app`'s accessory `accessory` (its labels, whatever its name). */
+function isAccessoryOf(service: Pick<PresentService, 'labels'>, app: string, accessory: string): boolean {
+  return service.labels[LABELS.app] === app && service.labels[LABELS.accessory] === accessory;
 }

@@ -58,3 +58,48 @@ export function versionNetworkName(app: string, version: string): string {
 export function versionHost(version: string, domain: string): string {
   return `${version}.${domain}`;
 }
+
+/*
+ * Every name depl gives a thing on the cluster carries the app's name, so several apps (each with its own
+ * depl.yaml) share one swarm without taking each other's names; every query for them filters by depl.app too.
+ */
+
+/** The app's overlay network, made by node-up: the edge, the accessories and every version's services are on it. */
+export function appNetworkName(app: string): string {
+  return `${app}-net`;
+}
+
+/**
+ * An accessory's swarm service, `<app>-<accessory>`: two apps' `redis` never collide. Its own name stays an alias
+ * on the app's network (accessoryAliases), so `redis://redis:6379` still reaches the app's Redis and no other's.
+ */
+export function accessoryServiceName(app: string, accessory: string): string {
+  return `${app}-${accessory}`;
+}
+
+/**
+ * The name an accessory's service had before names were app-scoped (the accessory's name alone): what buildinst
+ * looks for to move an existing accessory to its app-scoped name (src/plan/accessory-rename.ts).
+ */
+export function legacyAccessoryServiceName(accessory: string): string {
+  return accessory;
+}
+
+/** The names an accessory answers to on the app's network: its own name, then the ones depl.yaml adds. */
+export function accessoryAliases(accessory: string, extra: readonly string[]): string[] {
+  return [accessory, ...extra.filter((alias) => alias !== accessory)];
+}
+
+export function edgeServiceName(app: string): string {
+  return `${app}-edge`;
+}
+
+export function renewerServiceName(app: string): string {
+  return `${app}-tls-renewer`;
+}
+
+/** The app's folder on the manager (release state, lock, intents, edge files, certificates), under depl's root. */
+export function appStateDir(app: string, root = '/var/lib/depl'): string {
+  return `${root}/${app}`;
+}
+

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AccessoryConfig, DeplConfig, ServiceConfig } from '../config/schema.js';
-import { serviceName } from './names.js';
+import { accessoryAliases, accessoryServiceName, serviceName } from './names.js';
 import { poolConstraints, poolsOf } from './pool-placement.js';
 import { secretVersion, swarmSecretName } from './secrets.js';
 import type { Secret } from '../util/secret.js';
@@ -391,8 +391,9 @@ export function placementConstraint(node: string): string {
 }
 
 /**
- * An accessory (Redis) outlives versions: its service is named after the accessory so `redis://redis:6379`
- * resolves on the overlay network, it is pinned to one node so its named volume stays with it, and it is
+ * An accessory (Redis) outlives versions: its service is `<app>-<accessory>` (two apps on one cluster each have
+ * their own `redis`) with the accessory's name as an alias on the app's network, so `redis://redis:6379` resolves
+ * to this app's Redis; it is pinned to one node so its named volume stays with it, and it is
  * updated stop-first so two instances never share one append-only file.
  */
 export function planAccessory(
@@ -405,7 +406,7 @@ export function planAccessory(
   const volume = accessory.volume !== undefined ? parseVolume(accessory.volume) : undefined;
   const policy: UpdatePolicy = { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: seconds(5), Order: 'stop-first' };
   return {
-    Name: name,
+    Name: accessoryServiceName(app, name),
     Labels: serviceLabels,
     TaskTemplate: {
       ContainerSpec: {
@@ -427,8 +428,9 @@ export function planAccessory(
       RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
       Placement: { Constraints: [placementConstraint(accessory.node)] },
       ...taskResources(accessory.resources),
-      // reached by its service name on the app's network, and by the names depl.yaml adds (a compose name)
-      Networks: [{ Target: network, ...(accessory.aliases.length > 0 ? { Aliases: [...accessory.aliases] } : {}) }],
+      // reached by its own name on the app's network (the app's network only: another app's `redis` is not there),
+      // and by the names depl.yaml adds (a compose name)
+      Networks: [{ Target: network, Aliases: accessoryAliases(name, accessory.aliases) }],
     },
     Mode: { Replicated: { Replicas: 1 } },
     UpdateConfig: policy,

@@ -9,6 +9,7 @@ import type { DeplConfig } from '../config/schema.js';
 import { OperationError } from '../errors.js';
 import { accessoryVolume, helperContainerSpec, redisPasswordSecret } from '../plan/backup.js';
 import { LABELS } from '../plan/services.js';
+import { accessoryServiceName } from '../plan/names.js';
 import type { Logger } from '../util/log.js';
 import type { AccessoryData } from './cluster-port.js';
 
@@ -34,6 +35,8 @@ export function accessoryDataOn(cluster: Cluster, manager: Engine, config: DeplC
     if (accessory === undefined) throw new OperationError(`no accessory named ${name} in depl.yaml`, undefined, 'NO_SUCH_ACCESSORY');
     return accessory;
   };
+  /** The accessory's swarm service (app-scoped, or its old name until buildinst moves it). */
+  const serviceOf = async (name: string): Promise<string> => (await findAccessory(manager, app, name))?.service.name ?? accessoryServiceName(app, name);
   // the running task's container, looked up once (a snapshot's progress is polled) and again after a stop or start
   const containers = new Map<string, { node: string; containerId: string }>();
   /** The running task's container and node; throws when none runs. */
@@ -42,7 +45,7 @@ export function accessoryDataOn(cluster: Cluster, manager: Engine, config: DeplC
     if (found === undefined) {
       const place = await findAccessory(manager, app, name);
       if (place === null || place.containerId === null || place.node === null) {
-        throw new OperationError(`accessory ${name} has no running task`, `See \`docker service ps ${name}\` on the manager.`, 'ACCESSORY_NOT_RUNNING');
+        throw new OperationError(`accessory ${name} has no running task`, `See \`docker service ps ${place?.service.name ?? accessoryServiceName(app, name)}\` on the manager.`, 'ACCESSORY_NOT_RUNNING');
       }
       found = { node: place.node, containerId: place.containerId };
       containers.set(name, found);
@@ -75,14 +78,16 @@ export function accessoryDataOn(cluster: Cluster, manager: Engine, config: DeplC
     },
     async stop(name) {
       containers.delete(name);
-      await scaleService(manager, name, 0);
-      await waitStopped(manager, name, 120_000);
+      const service = await serviceOf(name);
+      await scaleService(manager, service, 0);
+      await waitStopped(manager, service, 120_000);
     },
     async start(name, timeoutMs) {
       containers.delete(name);
-      const before = new Set((await findAccessory(manager, app, name))?.taskIds ?? []);
-      await scaleService(manager, name, 1);
-      await waitForServices(manager, [{ name, replicas: 1 }], { timeoutMs, ignoreTasks: before, stableMs: 1_000 }, log);
+      const place = await findAccessory(manager, app, name);
+      const service = place?.service.name ?? accessoryServiceName(app, name);
+      await scaleService(manager, service, 1);
+      await waitForServices(manager, [{ name: service, replicas: 1 }], { timeoutMs, ignoreTasks: new Set(place?.taskIds ?? []), stableMs: 1_000 }, log);
     },
     async readFile(name, path) {
       const { engine, containerId } = await running(name);

@@ -12,7 +12,7 @@ import type { DeplConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import type { HookFacts } from '../plan/hooks.js';
 import { planInstall, versionServiceNames, type InstallFacts, type InstallPlan } from '../plan/install-plan.js';
-import { serviceName } from '../plan/names.js';
+import { accessoryServiceName, serviceName } from '../plan/names.js';
 import { stateOf } from '../plan/release-state.js';
 import { versionsFromServices } from '../plan/releases.js';
 import { LABELS, planSecrets, type ProjectFile, type SecretDocument } from '../plan/services.js';
@@ -180,13 +180,16 @@ export async function readAndPlan(port: ClusterPort & { install: InstallTarget }
     perBranch ? port.install.branchDatabases() : [],
   ]);
   const installed = versionsFromServices(config.app, present);
-  const foreign = await port.install.servicesNamed(Object.keys(config.accessories).filter((name) => !present.some((s) => s.name === name)));
+  // another app's (or no app's) service under the name one of this app's accessories takes
+  const accessoryNames = Object.keys(config.accessories).map((name) => accessoryServiceName(config.app, name));
+  const foreign = await port.install.servicesNamed(accessoryNames.filter((name) => !present.some((s) => s.name === name)));
+  const otherEdges = await port.install.edgesOfOtherApps?.() ?? [];
   const earlierNames = installed.some((v) => v.label === version)
     ? present.filter((s) => s.labels[LABELS.version] === version && versionServiceNames(config).some((name) => serviceName(config.app, version, name) === s.name)).map((s) => s.name)
     : [];
   const planned = planInstall({
     config, version, ...(request.branch !== undefined ? { branch: request.branch } : {}), command: request.command,
-    present, foreign: foreign.filter((s) => s.labels[LABELS.app] !== config.app || s.labels[LABELS.accessory] !== s.name), state: stateOf(doc), installed,
+    present, foreign: foreign.filter((s) => s.labels[LABELS.app] !== config.app), otherEdges, state: stateOf(doc), installed,
     earlierSpecs: earlierNames.length > 0 ? await port.install.earlierSpecs(earlierNames) : [],
     secrets: request.secrets.map((s) => ({ secret: s.secret, name: s.name })),
     files: request.files, branchDatabases,

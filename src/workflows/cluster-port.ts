@@ -164,6 +164,8 @@ export interface InstallTarget {
   appServices(): Promise<PresentService[]>;
   /** Services of any app with these names (an accessory's name taken by another app). */
   servicesNamed(names: readonly string[]): Promise<PresentService[]>;
+  /** The edge services of other apps on this swarm (an edge holds ports 80 and 443 of the edge nodes). */
+  edgesOfOtherApps?(): Promise<PresentService[]>;
   /** The specs these services have now, their images pinned (what a failed branch redeploy puts back). */
   earlierSpecs(names: readonly string[]): Promise<ServiceRestore[]>;
   /** A port for repairing an interrupted buildinst before this one reads (the edge may not run yet). */

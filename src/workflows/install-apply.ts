@@ -114,6 +114,13 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
         made.secrets[step.name] = (await target.ensureSecret(doc)).id;
         return;
       }
+      case 'stop-legacy-accessory':
+        log.warn(step.describe);
+        await interruptible(target.stopServices([step.name], run.tasksTimeoutMs ?? 180_000));
+        return;
+      case 'remove-legacy-accessory':
+        await target.removeService(step.name);
+        return;
       case 'create-accessory':
         await target.createService(resolveSpec(step.spec, made, {}));
         return;

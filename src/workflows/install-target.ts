@@ -23,6 +23,7 @@ import { BRANCH_DATABASE_LABELS, recordFromLabels } from '../plan/branch-databas
 import type { ServiceRestore } from '../plan/install-intent.js';
 import type { PresentService } from '../plan/install-plan.js';
 import { LABELS, pinnedSpec, specImageId, type ServiceSpec } from '../plan/services.js';
+import { EDGE_ROLE_LABEL } from '../plan/edge-service.js';
 import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls/certificates.js';
 import { renewalTimes, renewerDnsCredential, type RenewerDnsCredential, type RenewerSettings } from '../plan/tls/renewal.js';
 import { resolveCloudCredentials } from '../config/clouds.js';
@@ -56,6 +57,9 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
     async servicesNamed(names) {
       if (names.length === 0) return [];
       return (await listServices(engine, {})).filter((s) => names.includes(s.name)).map(present);
+    },
+    async edgesOfOtherApps() {
+      return (await listServices(engine, { [EDGE_ROLE_LABEL]: 'edge' })).filter((s) => s.labels[LABELS.app] !== app).map(present);
     },
     async earlierSpecs(names) {
       const restores: ServiceRestore[] = [];

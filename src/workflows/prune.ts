@@ -15,6 +15,8 @@ import { autoscaleStateDir } from '../plan/autoscale.js';
 import { versionImageTags } from '../plan/images.js';
 import { planPruneChange, pruneCommand, type BranchDatabaseFound, type PruneKeepReason, type PrunePlan, type PruneSelection, type PruneStep } from '../plan/prune.js';
 import type { Logger } from '../util/log.js';
+import { accessoryServiceName, legacyAccessoryServiceName } from '../plan/names.js';
+import { LABELS } from '../plan/services.js';
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from './apply-plan.js';
 import { clusterPortFor, operator, type BranchDatabasePort, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseSession } from './release.js';
@@ -128,7 +130,9 @@ function branchDatabasesOn(engine: Engine, config: DeplConfig, backupDir: string
       return Promise.all(records.map(async (record): Promise<BranchDatabaseFound> => {
         const accessory = config.accessories[record.accessory];
         const shared = accessory?.perBranch !== undefined ? sharedDatabaseOf(record.accessory, accessory) : null;
-        const spec = await inspectServiceSpec(engine, record.accessory).catch(() => null);
+        // the accessory's app-scoped service, or its old name until buildinst has moved it
+        const spec = await inspectServiceSpec(engine, accessoryServiceName(config.app, record.accessory)).catch(() => null)
+          ?? await inspectServiceSpec(engine, legacyAccessoryServiceName(record.accessory)).then((s) => (s.Labels?.[LABELS.app] === config.app ? s : null), () => null);
         return { record, shared: shared?.ok ? shared.shared : null, accessorySpec: spec };
       }));
     },

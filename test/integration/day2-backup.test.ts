@@ -33,7 +33,7 @@ let prefix: string;
 const cli = (args: string[]) => runCli(args, { cwd: tc.dir, timeoutMs: 240_000 });
 
 async function redisContainer(): Promise<string> {
-  const ps = await execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=redis']);
+  const ps = await execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${app}-redis`]);
   const id = ps.stdout.trim();
   expect(id, 'the redis task runs on node-2').not.toBe('');
   return id;

@@ -53,7 +53,8 @@ beforeAll(async () => {
         web: { image: 'web', command: ['sh', '-c', serve], port: 8080, http: true, health: '/healthz', stopGracePeriod: '2s' },
         worker: { image: 'web', command: ['sh', '-c', idle], replicas: 1, stopGracePeriod: '2s' },
       },
-      accessories: { cache: { image: 'web', command: ['sh', '-c', idle] } },
+      // a compose name with capitals (as init keeps one): Docker's DNS answers it in any case
+      accessories: { cache: { image: 'web', command: ['sh', '-c', idle], aliases: ['My_Cache'] } },
     },
   });
   app = tc.loaded.config.app;
@@ -119,4 +120,20 @@ describe('switch hooks', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ live: 'v2', scale: { worker: 5 } });
     expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
   });
+});
+
+describe('accessory names on a real swarm', () => {
+  it("the accessory runs as <app>-cache and answers on the app's network to cache and My_Cache, in any case", async () => {
+    const accessories = await tc.cluster.manager.exec(['docker', 'service', 'ls', '--filter', `label=depl.app=${app}`, '--filter', 'label=depl.accessory', '--format', '{{.Name}}']);
+    expect(accessories.stdout.trim().split('\n')).toEqual([`${app}-cache`]);
+    // asked from a task of the live version (busybox nslookup against Docker's DNS): one address per name, the server's left out
+    const names = ['cache', 'My_Cache', 'my_cache', 'MY_CACHE', `${app}-cache`, 'no-such-accessory'];
+    const script = `for n in ${names.join(' ')}; do echo "$n $(nslookup "$n" 2>/dev/null | awk '/^Address: /{print $2}' | grep -v '^127\\.0\\.0\\.11' | tail -n 1)"; done`;
+    const run = await cli('exec', 'worker', '--', 'sh', '-c', script);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const answers = Object.fromEntries(run.stdout.trim().split('\n').map((line) => line.trim().split(' ')).map(([name, address]) => [name, address ?? '']));
+    const address = answers.cache;
+    expect(address, run.stdout).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(answers, run.stdout).toEqual({ cache: address, My_Cache: address, my_cache: address, MY_CACHE: address, [`${app}-cache`]: address, 'no-such-accessory': '' });
+  }, 60_000);
 });

@@ -98,7 +98,7 @@ describe('compose app (2): an nginx proxy in front of a backend, deployed', () =
     expect(networks).toEqual([`${name}-net`, `${name}-v1-net`, `${name}-v2-net`]);
 
     // PostgreSQL took the secret the backend reads
-    const db = (await execa('docker', ['exec', node, 'docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=db'])).stdout.trim();
+    const db = (await execa('docker', ['exec', node, 'docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${name}-db`])).stdout.trim();
     const psql = (secret: string) => execa('docker', ['exec', node, 'docker', 'exec', '-e', `PGPASSWORD=${secret}`, db,
       'psql', '-h', '127.0.0.1', '-U', 'app', '-d', 'postgres', '-tAc', 'select 42'], { reject: false });
     const secret = parseSecretsFile(await readFile(path.join(app.dir, '.depl', 'secrets'), 'utf8')).find((e) => e.name === 'db_password')?.value;

@@ -71,7 +71,7 @@ describe('depl init from a compose file with secrets, a bound file and a build t
     }
 
     const node = `${prefix}-node-1`;
-    const db = (await execa('docker', ['exec', node, 'docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=db'])).stdout.trim();
+    const db = (await execa('docker', ['exec', node, 'docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${app}-db`])).stdout.trim();
     expect(db).not.toBe('');
     const psql = (secret: string) => execa('docker', ['exec', node, 'docker', 'exec', '-e', `PGPASSWORD=${secret}`, db,
       'psql', '-h', '127.0.0.1', '-U', 'app', '-d', 'postgres', '-tAc', 'select 42'], { reject: false });

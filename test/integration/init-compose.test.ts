@@ -69,7 +69,7 @@ describe('depl init from a compose file, deployed', () => {
 
     // PostgreSQL was initialised with the secret's value, and refuses another password
     const node = `${prefix}-node-1`;
-    const db = (await execa('docker', ['exec', node, 'docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=db'])).stdout.trim();
+    const db = (await execa('docker', ['exec', node, 'docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${app}-db`])).stdout.trim();
     expect(db).not.toBe('');
     const psql = (password: string) => execa('docker', ['exec', '-e', `PGPASSWORD=${password}`, node, 'docker', 'exec', '-e', `PGPASSWORD=${password}`, db,
       'psql', '-h', '127.0.0.1', '-U', 'app', '-d', 'postgres', '-tAc', 'select 42'], { reject: false });

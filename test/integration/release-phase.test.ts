@@ -37,7 +37,7 @@ async function nextVersion(tag: string, release: string): Promise<void> {
 
 /** redis-cli in the Redis accessory's container on the manager. */
 async function redis(...args: string[]): Promise<string> {
-  const id = (await tc.cluster.manager.exec(['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=redis'])).stdout.trim().split('\n')[0]!;
+  const id = (await tc.cluster.manager.exec(['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${app}-redis`])).stdout.trim().split('\n')[0]!;
   return (await tc.cluster.manager.exec(['docker', 'exec', id, 'redis-cli', ...args])).stdout.trim();
 }
 

@@ -1,5 +1,6 @@
 import { acquireLock } from '../../src/apply/lock.js';
 import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
+import { appNetworkName } from '../../src/plan/names.js';
 import { silentLogger } from '../../src/util/log.js';
 import { install, type InstallRequest } from '../../src/workflows/buildinst.js';
 import type { ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
@@ -14,7 +15,7 @@ export function fakeBuildinst(fake: () => FakeCluster, yaml: string) {
   const request = (version: string, options: { branch?: string; secrets?: InstallRequest['secrets'] } = {}): InstallRequest => ({
     loaded: loaded(), version, command: options.branch !== undefined ? `depl buildinst --branch ${options.branch}` : `depl buildinst --version ${version}`,
     ...(options.branch !== undefined ? { branch: options.branch } : {}),
-    secrets: options.secrets ?? [], files: [], cluster: { network: 'shop-net', nodes: ['m1', 'w1'], manager: 'm1' },
+    secrets: options.secrets ?? [], files: [], cluster: { network: appNetworkName(fake().app), nodes: ['m1', 'w1'], manager: 'm1' },
   });
   const port = (control: ClusterPort = fake().freshControl()) => control as ClusterPort & { install: InstallTarget };
   /** The lock, then install(); `killAfter`: the process dies after that step (index from 0). */

@@ -25,6 +25,8 @@ import type { DeplConfig } from '../../src/config/schema.js';
 import type { SwarmObject } from '../../src/plan/prune.js';
 import type { PresentService } from '../../src/plan/install-plan.js';
 import type { ServiceSpec } from '../../src/plan/services.js';
+import { accessoryServiceName, edgeServiceName } from '../../src/plan/names.js';
+import { EDGE_ROLE_LABEL } from '../../src/plan/edge-service.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -131,6 +133,8 @@ export interface FakeSwarm {
   accessories: Map<string, PresentService>;
   /** Services whose tasks keep failing under their current spec: waiting for them fails until an earlier spec is put back. */
   failing: Set<string>;
+  /** The apps' edge services by name, once their buildinst ensured them (one per app; a shared swarm has several). */
+  edges: Map<string, PresentService>;
   /** Every call, in order (`create-service shop-v3-web`...). */
   calls: string[];
   // ---- one-off jobs (InstallTarget.runJob: the release phase) ----
@@ -164,7 +168,7 @@ export function fakeBranchDatabases(fake: FakeCluster, config: DeplConfig, backu
       return (await target.branchDatabases()).map((record) => {
         const accessory = config.accessories[record.accessory];
         const shared = accessory?.perBranch !== undefined ? sharedDatabaseOf(record.accessory, accessory) : null;
-        const spec = fake.swarm.specs.get(record.accessory) as InspectedServiceSpec | undefined;
+        const spec = fake.swarm.specs.get(accessoryServiceName(fake.app, record.accessory)) as InspectedServiceSpec | undefined;
         return { record, shared: shared?.ok ? shared.shared : null, accessorySpec: spec ?? null };
       });
     },
@@ -199,7 +203,7 @@ function fakeDatabaseJob(swarm: FakeSwarm, spec: JobSpec, action: 'create' | 'dr
   return exited(0);
 }
 
-function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
+function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
   const labelsOf = (v: InstalledVersion, name: string): Record<string, string> => {
     const spec = swarm.specs.get(name) as { Labels?: Record<string, string> } | undefined;
     if (spec?.Labels !== undefined) return spec.Labels;
@@ -242,17 +246,21 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
   };
   const present = (): PresentService[] => [
     ...versions.flatMap((v) => v.services.map((name) => ({ name, labels: labelsOf(v, name), createdAt: v.createdAt, replicas: v.replicas?.[name] ?? 1, image: String((swarm.specs.get(name) as { TaskTemplate?: { ContainerSpec?: { Image?: string } } } | undefined)?.TaskTemplate?.ContainerSpec?.Image ?? '') }))),
-    ...swarm.accessories.values(),
+    // the swarm lists the app's services by its depl.app label: another app's accessories on a shared swarm are not its
+    ...[...swarm.accessories.values()].filter((s) => s.labels['depl.app'] === app),
   ];
   return {
     appServices: async () => present(),
-    servicesNamed: async () => [],
+    servicesNamed: async (names) => [...swarm.accessories.values()].filter((s) => names.includes(s.name)),
+    edgesOfOtherApps: async () => [...swarm.edges.values()].filter((s) => s.labels['depl.app'] !== app),
     async earlierSpecs(names) {
       return names.map((name) => ({ name, spec: swarm.specs.get(name) ?? { Name: name, Labels: labelsOf(versions.find((v) => v.services.includes(name))!, name) } }));
     },
     repairPort: async () => ({ port: repair(), edgeRunning: true }),
     async ensureEdge() {
       await record('ensure-edge');
+      const edge = edgeServiceName(app);
+      swarm.edges.set(edge, { name: edge, labels: { 'depl.app': app, [EDGE_ROLE_LABEL]: 'edge' }, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image: 'depl-edge:fake' });
       return site();
     },
     async buildImage(build) {
@@ -291,7 +299,7 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
     },
     async createService(spec) {
       await record(`create-service ${spec.Name}`);
-      if (swarm.specs.has(spec.Name) || present().some((s) => s.name === spec.Name)) throw new Error(`service ${spec.Name} already exists`);
+      if (swarm.specs.has(spec.Name) || swarm.accessories.has(spec.Name) || present().some((s) => s.name === spec.Name)) throw new Error(`service ${spec.Name} already exists`);
       put(spec);
     },
     async updateService(spec) {
@@ -347,6 +355,10 @@ function installOn(versions: InstalledVersion[], swarm: FakeSwarm, site: () => E
     async stopServices(services) {
       await record(`stop-services ${services.join(',')}`);
       for (const v of versions) for (const name of services) if (v.services.includes(name)) v.replicas = { ...v.replicas, [name]: 0 };
+      for (const name of services) {
+        const accessory = swarm.accessories.get(name);
+        if (accessory !== undefined) swarm.accessories.set(name, { ...accessory, replicas: 0 });
+      }
     },
     async startServices(targets) {
       await record(`start-services ${targets.map((t) => `${t.service}=${t.replicas}`).join(',')}`);
@@ -432,7 +444,7 @@ function fakeAccessoryData(remote: Remote, dir: string, app: string, versions: I
       await alive();
       return [
         ...versions.flatMap((v) => v.services.map((name) => ({ name, labels: { 'depl.app': app, 'depl.version': v.label }, replicas: v.replicas?.[name] ?? 1 }))),
-        ...[...accessories.entries()].map(([name, a]) => ({ name, labels: { 'depl.app': app, 'depl.accessory': name }, replicas: a.replicas })),
+        ...[...accessories.entries()].map(([name, a]) => ({ name: accessoryServiceName(app, name), labels: { 'depl.app': app, 'depl.accessory': name }, replicas: a.replicas })),
       ];
     },
     async redis(name, args) {
@@ -533,7 +545,11 @@ export function fakeVersion(app: string, label: string, createdAt: string): Inst
   };
 }
 
-export async function startFakeCluster(options: { app?: string; domain?: string; versions?: string[] } = {}): Promise<FakeCluster> {
+/**
+ * `swarm`: another fake cluster's swarm, shared (a second app with its own depl.yaml on the same cluster): its
+ * objects and accessories are one set, each app lists its own by their depl.app label.
+ */
+export async function startFakeCluster(options: { app?: string; domain?: string; versions?: string[]; swarm?: FakeSwarm } = {}): Promise<FakeCluster> {
   const app = options.app ?? 'shop';
   const domain = options.domain ?? 'shop.test';
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-fake-'));
@@ -630,7 +646,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     },
   });
 
-  const swarm: FakeSwarm = { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), calls: [],
+  const swarm: FakeSwarm = options.swarm ?? { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), edges: new Map(), calls: [],
     jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map(), secretLabels: new Map(), databases: new Map(), failDatabaseJobs: new Set() };
   const accessories = new Map<string, FakeAccessory>();
   const nodeStates = new Map<string, string>();
@@ -642,7 +658,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         return [...nodeStates.entries()].map(([name, state]) => ({ name, state }));
       },
     },
-    install: installOn(versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote)),
+    install: installOn(app, versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote)),
     app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
     by: 'ops@test',

@@ -4,6 +4,7 @@ import { parseDuration } from '../duration.js';
 import { LABELS, type ServiceSpec, type SwarmSecretRef } from '../services.js';
 import { nextServingChange, type InstalledCertificate } from './certificates.js';
 import { decideRenewals } from './renewal-decision.js';
+import { renewerServiceName } from '../names.js';
 
 /**
  * The renewal task on the cluster, as data: what it decides for each certificate at a given time, when it
@@ -30,9 +31,7 @@ export const RENEW_RETRY_MS = 60_000;
 /** The task never looks again sooner than this (a certificate due in 200 ms is looked at in 1 s). */
 const MIN_DELAY_MS = 1_000;
 
-export function renewerServiceName(app: string): string {
-  return `${app}-tls-renewer`;
-}
+export { renewerServiceName };
 
 /** What the task needs to know, handed to it in its environment (nothing secret: the keys stay in the store). */
 export interface RenewerSettings {

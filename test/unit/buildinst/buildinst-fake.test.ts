@@ -56,8 +56,8 @@ describe('buildinst on the fake cluster', () => {
     expect((await fake.get('v3.shop.test', '/healthz')).status).toBe(200);
     expect(fake.versions.find((v) => v.label === 'v3')).toMatchObject({ services: ['shop-v3-web', 'shop-v3-worker'], http: { service: 'shop-v3-web', port: 8080 } });
     expect(fake.swarm.calls).toEqual([
-      'ensure-edge', 'build-image shop/web:v3', 'distribute-image shop/web:v3', expect.stringMatching(/^ensure-config shop-config-/), 'create-service redis',
-      'ensure-network shop-v3-net', 'create-service shop-v3-web', 'create-service shop-v3-worker', 'await-tasks redis,shop-v3-web,shop-v3-worker',
+      'ensure-edge', 'build-image shop/web:v3', 'distribute-image shop/web:v3', expect.stringMatching(/^ensure-config shop-config-/), 'create-service shop-redis',
+      'ensure-network shop-v3-net', 'create-service shop-v3-web', 'create-service shop-v3-worker', 'await-tasks shop-redis,shop-v3-web,shop-v3-worker',
     ]);
     // the specs the swarm got carry the ids the earlier steps made, not the plan's names
     const web = fake.swarm.specs.get('shop-v3-web') as { TaskTemplate: { ContainerSpec: { Labels: Record<string, string>; Configs: { ConfigID: string }[] } } };
@@ -68,7 +68,7 @@ describe('buildinst on the fake cluster', () => {
     expect(state.state.history.at(-1)).toMatchObject({ action: 'install', version: 'v3' });
     // the accessory is kept on the next install
     await buildinst('v4');
-    expect(fake.swarm.calls.filter((c) => c === 'create-service redis')).toHaveLength(1);
+    expect(fake.swarm.calls.filter((c) => c === 'create-service shop-redis')).toHaveLength(1);
   }, 60_000);
 
   it('a version whose tasks fail is removed again and the intent forgotten; the edge never routed it', async () => {
@@ -78,7 +78,7 @@ describe('buildinst on the fake cluster', () => {
     expect((await fake.get('v3.shop.test', '/healthz')).status).toBe(404);
     expect(await intent()).toBeNull();
     // accessories stay (their data lives in their volume)
-    expect(fake.swarm.accessories.has('redis')).toBe(true);
+    expect(fake.swarm.accessories.has('shop-redis')).toBe(true);
   });
 
   it('a version that fails its health check is taken off the edge again, then its services removed', async () => {
@@ -168,7 +168,7 @@ describe("buildinst's release phase on the fake cluster", () => {
     await buildinstWithRelease('v3');
     const calls = fake.swarm.calls;
     expect(jobCall()).toMatch(/^run-job shop-release-web-[0-9a-f]{6}$/);
-    expect(calls.indexOf('await-tasks redis')).toBeLessThan(calls.indexOf(jobCall()!));
+    expect(calls.indexOf('await-tasks shop-redis')).toBeLessThan(calls.indexOf(jobCall()!));
     expect(calls.indexOf(jobCall()!)).toBeLessThan(calls.indexOf('create-service shop-v3-web'));
     expect(calls.filter((c) => c.startsWith('run-job'))).toHaveLength(1);
     const job = fake.swarm.jobs.get(jobCall()!.slice('run-job '.length)) as { TaskTemplate: { ContainerSpec: { Image: string; Args: string[]; Configs: { ConfigID: string }[] } } };
@@ -201,7 +201,7 @@ describe("buildinst's release phase on the fake cluster", () => {
     expect(await fake.get('shop.test', '/')).toMatchObject({ status: 200, version: 'v1' });
     expect((await fake.get('v3.shop.test', '/healthz')).status).toBe(404);
     // the accessory stays for the next try, which installs the version once its release phase passes
-    expect(fake.swarm.accessories.has('redis')).toBe(true);
+    expect(fake.swarm.accessories.has('shop-redis')).toBe(true);
     fake.swarm.jobOutcome = { exitCode: 0, output: '' };
     await buildinstWithRelease('v3');
     expect(fake.versions.map((v) => v.label)).toEqual(['v1', 'v2', 'v3']);

@@ -23,13 +23,13 @@ const planned = (f: InstallFacts) => {
 };
 const kinds = (steps: InstallStep[]) => steps.map((s) => (s.kind === 'hook' ? `hook ${s.hook}` : 'spec' in s ? `${s.kind} ${s.spec.Name}` : s.kind));
 const service = (name: string, labels: Record<string, string>, image = ''): PresentService => ({ name, labels, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image });
-const redisPresent = service('redis', { 'depl.app': 'crawler', 'depl.accessory': 'redis' }, 'depl-base/redis:7');
+const redisPresent = service('crawler-redis', { 'depl.app': 'crawler', 'depl.accessory': 'redis' }, 'depl-base/redis:7');
 
 describe('the install plan', () => {
   it('an http app with an accessory: build, distribute, config, accessory, intent, services, tasks, edge, health, record, in that order', () => {
     const plan = planned(facts(crawlerYaml));
     expect(kinds(plan.steps)).toEqual([
-      'hook pre-build', 'ensure-edge', 'build-image', 'distribute-image', 'hook pre-install', 'ensure-config', 'create-accessory redis',
+      'hook pre-build', 'ensure-edge', 'build-image', 'distribute-image', 'hook pre-install', 'ensure-config', 'create-accessory crawler-redis',
       'ensure-network', 'write-install-intent', 'create-service crawler-v3-api', 'create-service crawler-v3-worker', 'await-tasks', 'route-version', 'health-gate',
       'clear-install-intent', 'renewal-task', 'hook post-install',
     ]);
@@ -62,9 +62,9 @@ describe('the install plan', () => {
 
     const rotated = planned(facts(withSecrets, { present: [{ ...redisPresent, labels: { ...redisPresent.labels, 'depl.secrets': 'crawler-redis_password-old' } }], secrets }));
     const update = rotated.steps.find((s) => s.kind === 'update-accessory');
-    expect(update).toMatchObject({ spec: { Name: 'redis', Labels: { 'depl.secrets': 'crawler-redis_password-def' }, TaskTemplate: { ContainerSpec: { Image: 'depl-base/redis:7' } } } });
+    expect(update).toMatchObject({ spec: { Name: 'crawler-redis', Labels: { 'depl.secrets': 'crawler-redis_password-def' }, TaskTemplate: { ContainerSpec: { Image: 'depl-base/redis:7' } } } });
     expect(update?.describe).toMatch(/secrets changed \(redis_password\)/);
-    expect(kinds(rotated.steps).indexOf('update-accessory redis')).toBeLessThan(kinds(rotated.steps).indexOf('write-install-intent'));
+    expect(kinds(rotated.steps).indexOf('update-accessory crawler-redis')).toBeLessThan(kinds(rotated.steps).indexOf('write-install-intent'));
   });
 
   it('with a registry, images are pushed once; without, copied to the nodes; an accessory off the manager gets its image there', () => {
@@ -129,8 +129,38 @@ describe('the install plan', () => {
     const present = [service('crawler-v3-api', { 'depl.app': 'crawler', 'depl.version': 'v3', 'depl.service': 'api', 'depl.http': 'true', 'depl.port': '8000' })];
     const taken = planInstall(facts(crawlerYaml, { present }));
     expect(taken).toMatchObject({ ok: false, refusal: { message: expect.stringContaining('v3') } });
-    const foreign = planInstall(facts(crawlerYaml, { foreign: [service('redis', { 'depl.app': 'other' })] }));
+    const foreign = planInstall(facts(crawlerYaml, { foreign: [service('crawler-redis', { 'depl.app': 'other' })] }));
     expect(foreign).toMatchObject({ ok: false, refusal: { code: 'ACCESSORY_TAKEN' } });
+  });
+
+  it('an accessory under its old name (the accessory alone) is stopped, removed and made again app-scoped, its volume named as before', () => {
+    const legacy = service('redis', { 'depl.app': 'crawler', 'depl.accessory': 'redis' }, 'depl-base/redis:7');
+    const plan = planned(facts(crawlerYaml, { present: [legacy] }));
+    const accessorySteps = plan.steps.filter((s) => s.kind.includes('accessory'));
+    expect(accessorySteps.map((s) => ('spec' in s ? `${s.kind} ${s.spec.Name}` : `${s.kind} ${'name' in s ? s.name : ''}`))).toEqual([
+      'stop-legacy-accessory redis', 'remove-legacy-accessory redis', 'create-accessory crawler-redis',
+    ]);
+    const created = accessorySteps.at(-1) as Extract<InstallStep, { kind: 'create-accessory' }>;
+    expect(created.spec.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Source: 'redis-data', Target: '/data' })]);
+    expect(created.spec.TaskTemplate.Networks).toEqual([{ Target: 'crawler-net', Aliases: ['redis'] }]);
+    // none can be undone: the move goes forward only (the accessory is kept under its new name whatever fails later)
+    expect(accessorySteps.every((s) => !('undo' in s))).toBe(true);
+    expect(plan.notes.join('\n')).toMatch(/accessory redis still runs as the service redis .* its volume redis-data keeps its name and data/);
+    // killed after the stop: the next plan removes and creates; after the removal: it only creates
+    const stopped = planned(facts(crawlerYaml, { present: [{ ...legacy, replicas: 0 }] }));
+    expect(kinds(stopped.steps).filter((k) => k.includes('accessory'))).toEqual(['remove-legacy-accessory', 'create-accessory crawler-redis']);
+    expect(kinds(planned(facts(crawlerYaml)).steps).filter((k) => k.includes('accessory'))).toEqual(['create-accessory crawler-redis']);
+    expect(kinds(planned(facts(crawlerYaml, { present: [redisPresent] })).steps).filter((k) => k.includes('accessory'))).toEqual([]);
+  });
+
+  it("another app's accessories are neither moved nor a conflict: only this app's name (<app>-<accessory>) is looked at", () => {
+    // app shop's redis under the old name, and shop's app-scoped one: both other app's, on the same swarm
+    const foreign = [service('redis', { 'depl.app': 'shop', 'depl.accessory': 'redis' }), service('shop-redis', { 'depl.app': 'shop', 'depl.accessory': 'redis' })];
+    const plan = planned(facts(crawlerYaml, { foreign }));
+    expect(kinds(plan.steps).filter((k) => k.includes('accessory'))).toEqual(['create-accessory crawler-redis']);
+    // a service of this app under the accessory's app-scoped name that is not that accessory: refused, not replaced
+    const clash = planInstall(facts(crawlerYaml, { present: [service('crawler-redis', { 'depl.app': 'crawler', 'depl.accessory': 'cache' })] }));
+    expect(clash).toMatchObject({ ok: false, refusal: { code: 'ACCESSORY_TAKEN', message: expect.stringContaining('crawler-redis') } });
   });
 
   it('resolveSpec fills in the ids the earlier steps made, and refuses a spec whose objects were never made', () => {
@@ -150,13 +180,13 @@ describe('the install plan', () => {
     const yaml = `${crawlerYaml.replace('    env: { LOG_LEVEL: info }\n', '    env: { LOG_LEVEL: info }\n    secrets: [db_password]\n')}secrets: [db_password]\nrelease: { service: api, command: [node, dist/migrate.js, up], timeout: 2m }\n`;
     const plan = planned(facts(yaml, { secrets: [{ secret: 'db_password', name: 'crawler-db_password-abc' }] }));
     expect(kinds(plan.steps)).toEqual([
-      'hook pre-build', 'ensure-edge', 'build-image', 'distribute-image', 'hook pre-install', 'ensure-config', 'ensure-secret', 'create-accessory redis',
+      'hook pre-build', 'ensure-edge', 'build-image', 'distribute-image', 'hook pre-install', 'ensure-config', 'ensure-secret', 'create-accessory crawler-redis',
       'ensure-network', 'write-install-intent', 'await-tasks', 'release-phase', 'create-service crawler-v3-api', 'create-service crawler-v3-worker', 'await-tasks', 'route-version', 'health-gate',
       'clear-install-intent', 'renewal-task', 'hook post-install',
     ]);
     const awaits = plan.steps.filter((s): s is Extract<InstallStep, { kind: 'await-tasks' }> => s.kind === 'await-tasks');
     // the accessories first (the release command needs them), the version's services after it
-    expect(awaits.map((s) => s.services)).toEqual([['redis'], ['crawler-v3-api', 'crawler-v3-worker']]);
+    expect(awaits.map((s) => s.services)).toEqual([['crawler-redis'], ['crawler-v3-api', 'crawler-v3-worker']]);
     const release = plan.steps.find((s): s is Extract<InstallStep, { kind: 'release-phase' }> => s.kind === 'release-phase')!;
     const api = plan.steps.find((s): s is Extract<InstallStep, { kind: 'create-service' }> => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-api')!;
     expect(release).toMatchObject({ service: 'api', command: ['node', 'dist/migrate.js', 'up'], timeout: '2m', timeoutMs: 120_000 });
@@ -205,7 +235,7 @@ describe('the install plan', () => {
     expect(fileSteps).toHaveLength(1);
     expect(Buffer.from(fileSteps[0]!.base64, 'base64').equals(data)).toBe(true);
     expect(fileSteps[0]!.name).toMatch(/^crawler-file-[0-9a-f]{16}$/);
-    expect(kinds(plan.steps).filter((k) => k.startsWith('create-accessory'))).toEqual(['create-accessory redis', 'create-accessory cache']);
+    expect(kinds(plan.steps).filter((k) => k.startsWith('create-accessory'))).toEqual(['create-accessory crawler-redis', 'create-accessory crawler-cache']);
     const at = (kind: string) => kinds(plan.steps).findIndex((k) => k.startsWith(kind));
     expect(at('ensure-file-config')).toBeLessThan(at('create-accessory'));
     const api = plan.steps.find((s): s is Extract<InstallStep, { kind: 'create-service' }> => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-api')!;

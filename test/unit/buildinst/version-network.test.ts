@@ -66,9 +66,9 @@ describe('compose names inside a version', () => {
       'shop-v2-proxy': [{ Target: 'shop-net' }, { Target: 'shop-v2-net', Aliases: ['proxy'] }],
       'shop-v2-backend': [{ Target: 'shop-net' }, { Target: 'shop-v2-net', Aliases: ['backend'] }],
     });
-    // accessories are on the app network only, under their own name (db:5432 from every version)
+    // accessories are on the app network only, as <app>-<name> answering to their own name (db:5432 from every version)
     const db = plan.steps.find((s) => s.kind === 'create-accessory');
-    expect(db).toMatchObject({ spec: { Name: 'db', TaskTemplate: { Networks: [{ Target: 'shop-net' }] } } });
+    expect(db).toMatchObject({ spec: { Name: 'shop-db', TaskTemplate: { Networks: [{ Target: 'shop-net', Aliases: ['db'] }] } } });
     expect(renderPlanText(plan)).toContain('undo: remove network shop-v2-net');
   });
 
@@ -78,7 +78,7 @@ describe('compose names inside a version', () => {
       .replace('  db: {', '  db: { aliases: [My_DB], ');
     const plan = planned(facts(yaml));
     expect(specs(plan.steps).find((s) => s.Name === 'shop-v2-backend')?.TaskTemplate.Networks).toEqual([{ Target: 'shop-net' }, { Target: 'shop-v2-net', Aliases: ['backend', 'back_end'] }]);
-    expect(plan.steps.find((s) => s.kind === 'create-accessory')).toMatchObject({ spec: { Name: 'db', TaskTemplate: { Networks: [{ Target: 'shop-net', Aliases: ['My_DB'] }] } } });
+    expect(plan.steps.find((s) => s.kind === 'create-accessory')).toMatchObject({ spec: { Name: 'shop-db', TaskTemplate: { Networks: [{ Target: 'shop-net', Aliases: ['db', 'My_DB'] }] } } });
     // one name, one set of containers: an alias may not be another's name, compared as DNS does (without case)
     expect(() => parseConfig(proxyApp.replace('  backend: {', '  backend: { aliases: [DB], '))).toThrow(/aliases.*"DB" already names db/s);
     expect(() => parseConfig(proxyApp.replace('  backend: {', '  backend: { aliases: ["bad name"], '))).toThrow(/expected a host name/);

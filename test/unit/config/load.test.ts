@@ -118,6 +118,13 @@ services:
     expect(problems(`${minimal}release: { service: api, command: [x], timout: 5m }\n`).join('\n')).toMatch(/release.*timout/);
   });
 
+  it("refuses an accessory whose app-scoped service name would be one of depl's own (<app>-edge, <app>-tls-renewer)", () => {
+    expect(problems(`${minimal}accessories:\n  edge: { image: redis }\n  tls-renewer: { image: redis }\n`)).toEqual([
+      expect.stringMatching(/^accessories\.edge: "edge" is reserved: .* crawler-edge is depl/),
+      expect.stringMatching(/^accessories\.tls-renewer: "tls-renewer" is reserved: .* crawler-tls-renewer is depl/),
+    ]);
+  });
+
   it('points at the YAML syntax error', () => {
     expect(() => parseConfig('app: [unclosed\n')).toThrow(/not valid YAML/);
   });

@@ -104,10 +104,12 @@ describe('config document', () => {
 });
 
 describe('accessory specs', () => {
-  it('names redis after itself, pins it, keeps its data in a named volume, append-only, stop-first', () => {
+  it('names redis after its app and itself, answering to redis on the app network, pins it, keeps its data in a named volume, append-only, stop-first', () => {
     const config = crawlerConfig();
     const spec = planAccessory('crawler', 'redis', config.accessories.redis!, 'depl-base/redis:7', 'crawler-net');
-    expect(spec.Name).toBe('redis');
+    expect(spec.Name).toBe('crawler-redis');
+    expect(spec.TaskTemplate.Networks).toEqual([{ Target: 'crawler-net', Aliases: ['redis'] }]);
+    // the volume keeps the name depl.yaml gives it: an accessory moved from its old service name keeps its data
     expect(spec.Labels).toEqual({ 'depl.app': 'crawler', 'depl.accessory': 'redis' });
     expect(spec.TaskTemplate.ContainerSpec.Args).toEqual(['redis-server', '--appendonly', 'yes']);
     expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([{ Type: 'volume', Source: 'redis-data', Target: '/data', VolumeOptions: { Labels: spec.Labels } }]);
