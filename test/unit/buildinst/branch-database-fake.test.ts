@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readInstallIntent } from '../../../src/apply/install-intent.js';
+import { recordName } from '../../../src/plan/branch-database.js';
 import { parseConfig } from '../../../src/config/load.js';
 import type { SecretDocument } from '../../../src/plan/services.js';
 import { Secret } from '../../../src/util/secret.js';
@@ -98,7 +99,7 @@ describe('branch databases on the fake cluster', () => {
       if (!killed) break;
       await branchDeploy();
       expect([...fake.swarm.databases.keys()], `killed after step ${step + 1}`).toEqual([DB]);
-      expect((await records()).map((r) => r.database), `killed after step ${step + 1}`).toEqual([DB]);
+      expect((await records()).map((r) => recordName(r)), `killed after step ${step + 1}`).toEqual([DB]);
       expect(fake.versions.map((v) => v.label)).toEqual([LABEL]);
     }
   }, 120_000);
