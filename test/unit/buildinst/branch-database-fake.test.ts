@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -70,6 +70,17 @@ describe('branch databases on the fake cluster', () => {
     const release = [...fake.swarm.jobs.values()].find((j) => (j.Name as string).startsWith('shop-release-') && (j.Labels as Record<string, string>)['depl.job.version'] === LABEL) as { TaskTemplate: { ContainerSpec: { Env: string[]; Secrets: { SecretName: string; SecretID: string; File: { Name: string } }[] } } };
     expect(release.TaskTemplate.ContainerSpec.Env).toContain(`DATABASE_URL=postgres://${DB}@db:5432/${DB}`);
     expect(release.TaskTemplate.ContainerSpec.Secrets).toEqual([expect.objectContaining({ SecretName: record.secret, SecretID: expect.stringMatching(/^secret-/), File: expect.objectContaining({ Name: 'db_password' }) })]);
+  });
+
+  it('seed: { file } streams the project\'s dump to the manager for the create job, and removes the copy after it', async () => {
+    const dump = path.join(backups, 'shop-db-main.sql');
+    await writeFile(dump, 'CREATE TABLE users (id int);\n');
+    const seeded = fakeBuildinst(() => fake, yaml.replace('seed: schema', 'seed: { file: .depl/backups/shop-db-main.sql }'));
+    await seeded.buildinst(LABEL, undefined, { ...BRANCH, secrets, seedFiles: { db: dump } });
+    expect(fake.swarm.databases.get(DB)).toEqual({ seeded: true, seedFile: 'CREATE TABLE users (id int);\n' });
+    const record = (await records())[0]!;
+    expect(await readdir(path.join(fake.control.stateRoot!, 'shop', 'seeds'))).toEqual([]);
+    expect(record.secret).toMatch(/^shop-db-db-/);
   });
 
   it('a create that fails leaves nothing half-made: no database, no record, no version, the job\'s error shown', async () => {
