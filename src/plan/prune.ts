@@ -171,7 +171,7 @@ function planBranchDatabaseDrops(read: PruneRead, remaining: Set<string>, steps:
     if (remaining.has(record.version)) continue;
     const name = recordName(record);
     const redis = isRedisRecord(record);
-    const kept = found.shared === null ? `accessory ${record.accessory} is no longer perBranch in depl.yaml`
+    const kept = found.shared === null ? `accessory ${record.accessory} is no longer perBranch: ${redis ? record.redis.mode : 'database'} in depl.yaml`
       : found.accessorySpec === null ? `accessory ${record.accessory} is not on the swarm`
         : redis !== (found.shared.engine === 'redis') ? `accessory ${record.accessory} is no longer the kind of server the record was made on`
           : redis && found.shared.engine === 'redis' ? unsafeSlot(found.shared, record.redis) : null;
