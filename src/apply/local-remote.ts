@@ -33,7 +33,8 @@ export class LocalRemote implements Remote {
     return {
       reject: false,
       timeout: options.timeoutMs,
-      ...(typeof stdin === 'string' || Buffer.isBuffer(stdin) ? { input: stdin } : stdin ? { stdin: stdin as never } : {}),
+      // execa's `input` takes a string, bytes or a Readable (its `stdin` only a stream with a file descriptor)
+      ...(stdin !== undefined ? { input: stdin as never } : {}),
     } as const;
   }
 

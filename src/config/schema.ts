@@ -259,13 +259,18 @@ const accessory = z.strictObject({
     passwordSecret: secretName.optional(),
   }).optional(),
   /**
-   * `database`: every branch deploy (`buildinst --branch`) gets a database and a user of its own on this server
-   * (postgres, mysql, mariadb), made before its release phase and dropped, after a backup, by `depl prune`;
-   * versions of the main line keep the shared one (README: Branch databases).
+   * `database`: every branch deploy (`buildinst --branch`) gets a database of its own on this server (postgres,
+   * mysql, mariadb: a database and a user; redis: a logical database number), made before its release phase and
+   * backed up and dropped by `depl prune`; versions of the main line keep the shared one. `prefix` (redis only):
+   * a key prefix per branch instead of a number (README: Branch databases).
    */
-  perBranch: z.literal('database').optional(),
-  /** With perBranch: what a new branch database starts with: `schema` (the shared database's schema, no rows); default empty. */
-  seed: z.literal('schema').optional(),
+  perBranch: z.enum(['database', 'prefix']).optional(),
+  /**
+   * With perBranch (postgres, mysql): what a new branch database starts with: `schema` (the shared database's
+   * schema, no rows) or `{ file: <path> }` (a dump in the project folder, such as one prune wrote under
+   * .depl/backups); default empty.
+   */
+  seed: z.union([z.literal('schema'), z.strictObject({ file: relativeOrAbsolutePath })]).optional(),
 });
 
 
@@ -429,6 +434,9 @@ export const configSchema = z
       }
       if (acc.seed !== undefined && acc.perBranch === undefined) {
         ctx.addIssue({ code: 'custom', path: ['accessories', name, 'seed'], message: 'seeds a branch database: only with perBranch: database' });
+      }
+      if (acc.seed !== undefined && acc.perBranch === 'prefix') {
+        ctx.addIssue({ code: 'custom', path: ['accessories', name, 'seed'], message: 'seeds a branch database: a key prefix (perBranch: prefix) has nothing to seed' });
       }
     }
     // a name resolves to one container set: an alias may not be another service's or accessory's name or alias

@@ -3,6 +3,7 @@ import type { AccessoryConfig, DeplConfig } from '../config/schema.js';
 import { planRunJob, type InspectedServiceSpec, type JobSpec } from './jobs.js';
 import { quote as shellQuote } from './shell.js';
 import { LABELS, type SwarmSecretRef } from './services.js';
+import { slotFromText, slotText, type RedisRecordSlot } from './branch-redis.js';
 
 /**
  * Branch databases (README: Branch databases): an accessory with `perBranch: database` gives every branch deploy
@@ -114,15 +115,20 @@ export interface BranchDatabase {
   secret: string;
 }
 
+/** The record secret of a branch's database on an accessory (SQL and Redis alike). */
+export function branchRecordSecret(app: string, accessory: string, version: string): string {
+  const hash = createHash('sha256').update(`${app}\0${accessory}\0${version}`).digest('hex').slice(0, 10);
+  // app (<= 20) + accessory (<= 20) + 16: within the swarm's 64 characters for an object name
+  return `${app}-${accessory}-db-${hash}`;
+}
+
 export function branchDatabaseOf(app: string, shared: SharedDatabase, version: string): BranchDatabase {
   const limits = NAME_LIMITS[shared.engine];
-  const hash = createHash('sha256').update(`${app}\0${shared.accessory}\0${version}`).digest('hex').slice(0, 10);
   return {
     shared, version,
     database: branchName(shared.database, version, limits.database),
     user: branchName(shared.user, version, limits.user),
-    // app (<= 20) + accessory (<= 20) + 16: within the swarm's 64 characters for an object name
-    secret: `${app}-${shared.accessory}-db-${hash}`,
+    secret: branchRecordSecret(app, shared.accessory, version),
   };
 }
 
@@ -133,6 +139,8 @@ export const BRANCH_DATABASE_LABELS = {
   user: 'depl.branch-database.user',
   /** On a job: what it does to the branch database (BranchDatabaseAction). */
   action: 'depl.branch-database.action',
+  /** On a Redis branch's record and jobs: `database` or `prefix` (the name label holds the number or the prefix). */
+  redis: 'depl.branch-database.redis',
 } as const;
 
 export function branchDatabaseSecretLabels(app: string, db: BranchDatabase, branch?: string): Record<string, string> {
@@ -142,8 +150,16 @@ export function branchDatabaseSecretLabels(app: string, db: BranchDatabase, bran
   };
 }
 
-/** A branch database as read from its record secret's labels. */
-export interface BranchDatabaseRecord {
+/** The labels of a Redis branch's record secret (src/plan/branch-redis.ts): its number or prefix. */
+export function redisRecordLabels(app: string, record: RedisRecordSlot, branch?: string): Record<string, string> {
+  return {
+    [LABELS.app]: app, [LABELS.version]: record.version, ...(branch !== undefined ? { [LABELS.branch]: branch } : {}),
+    [BRANCH_DATABASE_LABELS.accessory]: record.accessory, [BRANCH_DATABASE_LABELS.redis]: record.redis.mode, [BRANCH_DATABASE_LABELS.database]: slotText(record.redis),
+  };
+}
+
+/** A SQL branch database as read from its record secret's labels. */
+export interface SqlDatabaseRecord {
   secret: string;
   accessory: string;
   version: string;
@@ -151,12 +167,31 @@ export interface BranchDatabaseRecord {
   user: string;
 }
 
+/** A branch's record: a SQL database and user, or a Redis number or prefix. */
+export type BranchDatabaseRecord = SqlDatabaseRecord | RedisRecordSlot;
+
+export function isRedisRecord(record: BranchDatabaseRecord): record is RedisRecordSlot {
+  return 'redis' in record;
+}
+
+/** What a record names, for messages: `shop_feature_login`, `redis database 3`, `redis keys depl-branch:x:*`. */
+export function recordName(record: BranchDatabaseRecord): string {
+  if (!isRedisRecord(record)) return record.database;
+  return record.redis.mode === 'database' ? `${record.accessory} database ${record.redis.number}` : `${record.accessory} keys ${record.redis.prefix}*`;
+}
+
 export function recordFromLabels(secret: string, labels: Record<string, string>): BranchDatabaseRecord | null {
   const accessory = labels[BRANCH_DATABASE_LABELS.accessory];
   const version = labels[LABELS.version];
   const database = labels[BRANCH_DATABASE_LABELS.database];
   const user = labels[BRANCH_DATABASE_LABELS.user];
-  if (accessory === undefined || version === undefined || database === undefined || user === undefined) return null;
+  const redis = labels[BRANCH_DATABASE_LABELS.redis];
+  if (accessory === undefined || version === undefined || database === undefined) return null;
+  if (redis !== undefined) {
+    const slot = slotFromText(redis, database);
+    return slot === null ? null : { secret, accessory, version, redis: slot };
+  }
+  if (user === undefined) return null;
   return { secret, accessory, version, database, user };
 }
 
@@ -248,6 +283,22 @@ function tablesSql(db: Pick<BranchDatabase, 'database'> & { shared: Pick<SharedD
 
 export type BranchDatabaseAction = 'create' | 'drop' | 'dump';
 
+/** What a new branch database starts with (depl.yaml's `seed:`): the shared database's schema, or a dump file of the project. */
+export type BranchSeed = 'schema' | { file: string };
+
+/** Where the create job finds a seed file: the manager's copy of it, bind-mounted read-only (the job runs on the manager). */
+export const SEED_MOUNT = '/run/depl-seed.dump';
+
+/** Where the seed file is copied on the manager for the job (0644 in a 0700 folder: only the job's container reads it). */
+export function seedFileOnManager(app: string, secret: string, root = '/var/lib/depl'): string {
+  return `${root}/${app}/seeds/${secret}.dump`;
+}
+
+/** `seeded with shop's schema`, `seeded from .depl/backups/x.sql`. */
+export function describeSeed(seed: BranchSeed, shared: Pick<SharedDatabase, 'database'>): string {
+  return seed === 'schema' ? `seeded with ${shared.database}'s schema` : `seeded from ${seed.file}`;
+}
+
 /** The dump job's exit code when the database is not there (a prune killed after its drop): nothing to back up. */
 export const DATABASE_GONE_EXIT = 4;
 
@@ -263,10 +314,12 @@ export interface ServerAddress {
  */
 export function branchDatabaseScript(
   db: BranchDatabase | (Pick<BranchDatabase, 'database' | 'user'> & { shared: SharedDatabase }), action: BranchDatabaseAction,
-  options: { seed?: 'schema'; server?: ServerAddress; branchPasswordFile?: string } = {},
+  options: { seed?: BranchSeed; server?: ServerAddress; branchPasswordFile?: string; seedPath?: string } = {},
 ): string {
   const { shared } = db;
   const passwordFile = options.branchPasswordFile ?? BRANCH_PASSWORD_MOUNT;
+  const seedPath = shellQuote(options.seedPath ?? SEED_MOUNT);
+  const seedName = options.seed !== undefined && options.seed !== 'schema' ? options.seed.file : '';
   const host = shellQuote(options.server?.host ?? shared.accessory);
   const lines = ['set -eu'];
   if (shared.engine === 'postgres') {
@@ -298,6 +351,20 @@ export function branchDatabaseScript(
           // as the branch's user, so what the schema makes is the branch's own
           `  PGPASSWORD="$(cat ${shellQuote(passwordFile)})" PGUSER=${shellQuote(db.user)} ${psql} --single-transaction -d ${shellQuote(db.database)} -f /tmp/depl-schema.sql`,
           `  echo "seeded ${db.database} with the schema of ${shared.database}"`,
+          'fi',
+        );
+      } else if (options.seed !== undefined) {
+        // as the branch's user, so what the dump makes is the branch's own; pg_dump's custom format (PGDMP) goes through pg_restore
+        const asBranch = `PGPASSWORD="$(cat ${shellQuote(passwordFile)})" PGUSER=${shellQuote(db.user)}`;
+        lines.push(
+          `tables="$(psql -X -At -v ON_ERROR_STOP=1 -d ${shellQuote(db.database)} -c ${shellQuote(tablesSql(db))})"`,
+          'if [ "$tables" = 0 ]; then',
+          `  if [ "$(head -c 5 ${seedPath})" = PGDMP ]; then`,
+          `    ${asBranch} pg_restore --no-owner --no-privileges --single-transaction --exit-on-error -d ${shellQuote(db.database)} ${seedPath}`,
+          '  else',
+          `    ${asBranch} ${psql} --single-transaction -d ${shellQuote(db.database)} -f ${seedPath}`,
+          '  fi',
+          `  echo ${shellQuote(`seeded ${db.database} from ${seedName}`)}`,
           'fi',
         );
       }
@@ -335,6 +402,14 @@ export function branchDatabaseScript(
         `  echo "seeded ${db.database} with the schema of ${shared.database}"`,
         'fi',
       );
+    } else if (options.seed !== undefined) {
+      lines.push(
+        `tables="$(${client} -N -B -e ${shellQuote(tablesSql(db))})"`,
+        'if [ "$tables" = 0 ]; then',
+        `  ${client} ${shellQuote(db.database)} < ${seedPath}`,
+        `  echo ${shellQuote(`seeded ${db.database} from ${seedName}`)}`,
+        'fi',
+      );
     }
   }
   return lines.join('\n') + '\n';
@@ -349,16 +424,31 @@ export function branchDatabaseScript(
 export function branchDatabaseJob(input: {
   app: string; db: Pick<BranchDatabase, 'version' | 'secret' | 'database'> & { shared: Pick<SharedDatabase, 'accessory'> }; accessorySpec: InspectedServiceSpec;
   script: string; action: BranchDatabaseAction; by: string; at: string; secretRef?: SwarmSecretRef;
+  /** A seed file's copy on `node` (the manager), mounted read-only at SEED_MOUNT: the job runs there. */
+  seedFile?: { source: string; node: string };
+  /** Redis jobs say which kind of slot they act on (src/plan/branch-redis.ts). */
+  redis?: string;
 }): JobSpec {
   const { db } = input;
   const template = input.accessorySpec.TaskTemplate ?? {};
   const { Mounts: _mounts, ...container } = (template.ContainerSpec ?? {}) as Record<string, unknown>;
-  const spec: InspectedServiceSpec = { ...input.accessorySpec, TaskTemplate: { ...template, ContainerSpec: container } };
+  const seed = input.seedFile;
+  const spec: InspectedServiceSpec = {
+    ...input.accessorySpec,
+    TaskTemplate: {
+      ...template,
+      ContainerSpec: seed === undefined ? container : { ...container, Mounts: [{ Type: 'bind', Source: seed.source, Target: SEED_MOUNT, ReadOnly: true }] },
+      ...(seed === undefined ? {} : { Placement: { Constraints: [`node.hostname==${seed.node}`] } }),
+    },
+  };
   const job = planRunJob({
     app: input.app, version: db.version, service: db.shared.accessory, spec, command: ['-c', input.script], entrypoint: 'sh',
     id: createHash('sha256').update(`${input.app}\0${db.secret}\0${input.action}`).digest('hex').slice(0, 6), purpose: 'database', by: input.by, startedAt: input.at,
   });
-  const labels = { ...job.Labels, [BRANCH_DATABASE_LABELS.action]: input.action, [BRANCH_DATABASE_LABELS.database]: db.database };
+  const labels = {
+    ...job.Labels, [BRANCH_DATABASE_LABELS.action]: input.action, [BRANCH_DATABASE_LABELS.database]: db.database,
+    ...(input.redis !== undefined ? { [BRANCH_DATABASE_LABELS.redis]: input.redis } : {}),
+  };
   const labelled: JobSpec = { ...job, Labels: labels, TaskTemplate: { ...job.TaskTemplate, ContainerSpec: { ...job.TaskTemplate.ContainerSpec, Labels: labels } } };
   if (input.secretRef === undefined) return labelled;
   const secrets = ((job.TaskTemplate.ContainerSpec.Secrets as unknown[] | undefined) ?? []).concat([{

@@ -4,7 +4,11 @@ import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
 import type { ChangePlan } from './change-plan.js';
 import { planAutoscaler } from './autoscale.js';
 import { parseDuration } from './duration.js';
-import { branchConfig, branchDatabaseJob, branchDatabaseOf, branchDatabaseScript, branchDatabaseSecretLabels, sharedDatabaseOf, type BranchDatabase, type BranchDatabaseRecord } from './branch-database.js';
+import {
+  branchConfig, branchDatabaseJob, branchDatabaseOf, branchDatabaseScript, branchDatabaseSecretLabels, branchRecordSecret, DATABASE_GONE_EXIT, describeSeed, isRedisRecord,
+  redisRecordLabels, seedFileOnManager, sharedDatabaseOf, type BranchDatabase, type BranchDatabaseRecord, type BranchSeed,
+} from './branch-database.js';
+import { allocateRedisSlot, branchRedisConfig, describeSlot, isRedisAccessory, keyPrefixEnv, redisBranchScript, sharedRedisOf, slotText, type RedisSlot, type SharedRedis } from './branch-redis.js';
 import { planImages, type ImageBuild } from './images.js';
 import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
@@ -69,7 +73,21 @@ export type InstallStep =
    */
   | {
     kind: 'branch-database'; accessory: string; engine: BranchDatabase['shared']['engine']; database: string; user: string;
-    secret: string; secretLabels: Record<string, string>; create: boolean; seed?: 'schema'; job: JobSpec; dropJob: JobSpec; describe: string; undo?: string;
+    secret: string; secretLabels: Record<string, string>; create: boolean; seed?: BranchSeed;
+    /** `seed: { file }`: the project's file (absolute, on this machine) copied to `to` on the manager before `job`, removed after it. */
+    seedUpload?: { from: string; to: string };
+    job: JobSpec; dropJob: JobSpec; describe: string; undo?: string;
+  }
+  /**
+   * A branch deploy's own part of a Redis accessory (src/plan/branch-redis.ts): `job` checks that the slot (a
+   * database number, or a key prefix) exists and, unless `recorded` earlier, that it holds no keys; only then is
+   * its record secret (`secretLabels`: which number or prefix) made, which is what makes the number taken. Its
+   * undo (a new branch, or a slot checked empty by this run) runs `dropJob` (FLUSHDB, or the prefix's keys) and
+   * removes the record.
+   */
+  | {
+    kind: 'branch-redis'; accessory: string; mode: RedisSlot['mode']; slot: string; secret: string; secretLabels: Record<string, string>;
+    recorded: boolean; job: JobSpec; dropJob: JobSpec; describe: string; undo?: string;
   }
   /**
    * The version's own overlay network, where its services answer to their depl.yaml names. `undo`: only for a
@@ -144,6 +162,10 @@ export interface InstallFacts {
   files?: readonly ProjectFile[];
   /** The branch databases on the swarm (their record secrets), when the app has a `perBranch` accessory. */
   branchDatabases?: readonly BranchDatabaseRecord[];
+  /** `seed: { file }` of the perBranch accessories, checked and resolved on this machine (src/apply/seed-file.ts): accessory -> absolute path. */
+  seedFiles?: Readonly<Record<string, string>>;
+  /** The manager's state folder (seed files are copied under it). */
+  stateRoot?: string;
   cluster: { network: string; nodes: readonly string[]; manager: string };
   tls: 'off' | 'files' | 'acme';
   at: string;
@@ -233,11 +255,12 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     }
   }
 
-  const perBranch = branchDatabasesFor(config, version, branch);
+  const perBranch = branchDatabasesFor(config, version, branch, facts.branchDatabases ?? []);
   if (!perBranch.ok) return { ok: false, refusal: perBranch.refusal };
   const branchDbs = perBranch.dbs;
-  // a branch's services read their own database under the names the app already uses (src/plan/branch-database.ts)
-  const serviceConfig = branchConfig(config, branchDbs);
+  const branchRedis = perBranch.redis;
+  // a branch's services read their own database under the names the app already uses (src/plan/branch-database.ts, branch-redis.ts)
+  const serviceConfig = branchRedisConfig(branchConfig(config, branchDbs), branchRedis);
 
   const notes: string[] = [];
   const steps: InstallStep[] = [];
@@ -362,14 +385,23 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     const accessorySpec = planAccessory(app, db.shared.accessory, accessory, images.accessories[db.shared.accessory]!, facts.cluster.network, secretRefs, fileRefs);
     const recorded = (facts.branchDatabases ?? []).some((r) => r.secret === db.secret);
     const create = !redeploy;
+    const seed = accessory.seed;
+    let seedUpload: { from: string; to: string } | undefined;
+    if (seed !== undefined && seed !== 'schema') {
+      const from = facts.seedFiles?.[db.shared.accessory];
+      if (from === undefined) throw new Error(`planInstall: the seed file of ${db.shared.accessory} was not read (facts.seedFiles)`);
+      seedUpload = { from, to: seedFileOnManager(app, db.secret, facts.stateRoot) };
+    }
     const job = (action: 'create' | 'drop') => branchDatabaseJob({
       app, db, accessorySpec, action, by: facts.by, at: facts.at, secretRef: named(db.secret),
-      script: branchDatabaseScript(db, action, accessory.seed !== undefined ? { seed: accessory.seed } : {}),
+      script: branchDatabaseScript(db, action, seed !== undefined && action === 'create' ? { seed } : {}),
+      ...(seedUpload !== undefined && action === 'create' ? { seedFile: { source: seedUpload.to, node: facts.cluster.manager } } : {}),
     });
-    const seeded = accessory.seed === 'schema' ? ` seeded with ${db.shared.database}'s schema` : '';
+    const seeded = seed !== undefined ? ` ${describeSeed(seed, db.shared)}` : '';
     branchSteps.push({
       kind: 'branch-database', accessory: db.shared.accessory, engine: db.shared.engine, database: db.database, user: db.user,
-      secret: db.secret, secretLabels: branchDatabaseSecretLabels(app, db, branch), create, ...(accessory.seed !== undefined ? { seed: accessory.seed } : {}),
+      secret: db.secret, secretLabels: branchDatabaseSecretLabels(app, db, branch), create, ...(seed !== undefined ? { seed } : {}),
+      ...(seedUpload !== undefined ? { seedUpload } : {}),
       job: job('create'), dropJob: job('drop'),
       describe: create
         ? `make branch database ${db.database} and user ${db.user} on ${db.shared.accessory}${seeded} (password: swarm secret ${db.secret})${recorded ? '; a killed earlier run made part of it: finished, not made again' : ''}`
@@ -377,19 +409,45 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       ...(create ? { undo: `drop ${db.database} and ${db.user} on ${db.shared.accessory}, remove secret ${db.secret}` } : {}),
     });
   }
+  const redisSteps: Extract<InstallStep, { kind: 'branch-redis' }>[] = [];
+  for (const { shared, slot, secret, recorded } of branchRedis) {
+    const accessorySpec = planAccessory(app, shared.accessory, config.accessories[shared.accessory]!, images.accessories[shared.accessory]!, facts.cluster.network, secretRefs, fileRefs);
+    const what = describeSlot(shared, slot);
+    const db = { version, secret, database: slotText(slot), shared: { accessory: shared.accessory } };
+    const job = (action: 'create' | 'drop') => branchDatabaseJob({
+      app, db, accessorySpec, action, by: facts.by, at: facts.at, redis: slot.mode,
+      script: redisBranchScript({ shared, slot }, action, { requireEmpty: !recorded, goneExit: DATABASE_GONE_EXIT }),
+    });
+    // a slot this run checked empty, or a new branch's, is this install's to empty again when it fails
+    const undoable = !redeploy || !recorded;
+    redisSteps.push({
+      kind: 'branch-redis', accessory: shared.accessory, mode: slot.mode, slot: slotText(slot), secret, recorded,
+      secretLabels: redisRecordLabels(app, { accessory: shared.accessory, version, secret, redis: slot }, branch),
+      job: job('create'), dropJob: job('drop'),
+      describe: recorded
+        ? `ensure ${what} for ${version} (recorded in swarm secret ${secret}${redeploy ? ', kept from the branch\'s earlier deploy' : ' by a killed earlier run'})`
+        : `check that ${what} is empty, then record it as ${version}'s (swarm secret ${secret})`,
+      ...(undoable ? { undo: `empty ${what} again and remove secret ${secret}` } : {}),
+    });
+  }
   const stopped = statefulTakeover(config, version, facts.present);
   steps.push({
     // a release job a killed buildinst left is named in the record, so the next command removes it with the rest
-    kind: 'write-install-intent', services: [...names, ...(releaseJob === null ? [] : [releaseJob.job.Name]), ...branchSteps.flatMap((b) => [b.job.Name, b.dropJob.Name])], redeploy, ...(redeploy ? { replaced } : {}), ...(stopped.length > 0 ? { stopped } : {}),
+    kind: 'write-install-intent', services: [...names, ...(releaseJob === null ? [] : [releaseJob.job.Name]), ...[...branchSteps, ...redisSteps].flatMap((b) => [b.job.Name, b.dropJob.Name])], redeploy, ...(redeploy ? { replaced } : {}), ...(stopped.length > 0 ? { stopped } : {}),
     describe: `record on the manager what is being installed (${redeploy ? 'to be put back' : 'to be removed'} by the next command if this one dies)`,
     undo: 'forget that record once everything above is undone',
   });
   // the accessories run before the branch databases are made in them and the release command uses them
-  const accessoriesFirst = releaseJob !== null || branchDbs.length > 0;
+  const accessoriesFirst = releaseJob !== null || branchDbs.length > 0 || branchRedis.length > 0;
   if (accessoriesFirst && changedAccessories.length > 0) {
     steps.push({ kind: 'await-tasks', services: changedAccessories, ignoreTasksOf: [], describe: `wait until every task of ${changedAccessories.join(', ')} runs (${releaseJob !== null ? 'the release command needs them' : 'the branch databases are made in them'})` });
   }
-  steps.push(...branchSteps);
+  steps.push(...branchSteps, ...redisSteps);
+  if (branchRedis.length > 0) {
+    notes.push(`branch ${branch}: ${branchRedis.map(({ shared, slot }) => slot.mode === 'database'
+      ? `${describeSlot(shared, slot)} (its URLs to ${shared.accessory} name /${slot.number})`
+      : `${describeSlot(shared, slot)} (its services find the prefix in ${keyPrefixEnv(shared.accessory)})`).join(', ')}`);
+  }
   if (branchDbs.length > 0) {
     notes.push(`branch ${branch}: its own database${branchDbs.length === 1 ? '' : 's'} ${branchDbs.map((db) => `${db.database} on ${db.shared.accessory}`).join(', ')}; its services read ${branchDbs.length === 1 ? 'it' : 'them'} under the names the main line's read (URLs to the accessory, database and user names, the password file)`);
   }
@@ -489,17 +547,34 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
  * The branch databases a deploy gets: one per `perBranch: database` accessory for a branch deploy, none for the
  * main line. An accessory whose settings do not say where its database is refuses every install (nothing changed).
  */
-function branchDatabasesFor(config: DeplConfig, version: string, branch: string | undefined): { ok: true; dbs: BranchDatabase[] } | { ok: false; refusal: Refusal } {
+function branchDatabasesFor(config: DeplConfig, version: string, branch: string | undefined, records: readonly BranchDatabaseRecord[]):
+  { ok: true; dbs: BranchDatabase[]; redis: { shared: SharedRedis; slot: RedisSlot; secret: string; recorded: boolean }[] } | { ok: false; refusal: Refusal } {
   const dbs: BranchDatabase[] = [];
+  const redis: { shared: SharedRedis; slot: RedisSlot; secret: string; recorded: boolean }[] = [];
   for (const [name, accessory] of Object.entries(config.accessories)) {
     if (accessory.perBranch === undefined) continue;
+    if (isRedisAccessory(accessory) || accessory.perBranch === 'prefix') {
+      const shared = sharedRedisOf(name, accessory, config);
+      if (!shared.ok) {
+        return { ok: false, refusal: { message: `accessories.${name}.perBranch: ${shared.message}`, hint: 'See the README\'s Branch databases (Redis).', code: 'BRANCH_DATABASE_CONFIG' } };
+      }
+      if (accessory.seed !== undefined) {
+        return { ok: false, refusal: { message: `accessories.${name}.seed: a Redis branch starts empty (seed is for postgres and mysql)`, hint: `Remove seed: from ${name}.`, code: 'BRANCH_DATABASE_CONFIG' } };
+      }
+      if (branch === undefined) continue;
+      const secret = branchRecordSecret(config.app, name, version);
+      const slot = allocateRedisSlot(shared.shared, version, secret, records.filter(isRedisRecord));
+      if (!slot.ok) return { ok: false, refusal: { message: slot.message, hint: slot.hint, code: 'BRANCH_REDIS_EXHAUSTED' } };
+      redis.push({ shared: shared.shared, slot: slot.slot, secret, recorded: slot.recorded });
+      continue;
+    }
     const shared = sharedDatabaseOf(name, accessory);
     if (!shared.ok) {
       return { ok: false, refusal: { message: `accessories.${name}.perBranch: ${shared.message}`, hint: 'See the README\'s Branch databases: the accessory\'s env names its database, user and password files.', code: 'BRANCH_DATABASE_CONFIG' } };
     }
     if (branch !== undefined) dbs.push(branchDatabaseOf(config.app, shared.shared, version));
   }
-  return { ok: true, dbs };
+  return { ok: true, dbs, redis };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ErrorCode } from '../error-codes.js';
 import { autoscaleStateFile } from './autoscale.js';
-import { branchDatabaseJob, branchDatabaseScript, type BranchDatabaseRecord, type SharedDatabase } from './branch-database.js';
+import { branchDatabaseJob, branchDatabaseScript, DATABASE_GONE_EXIT, isRedisRecord, recordName, type BranchDatabaseRecord, type SharedDatabase } from './branch-database.js';
+import { redisBranchScript, slotText, unsafeSlot, type SharedRedis } from './branch-redis.js';
 import { planBranchPrune, type BranchKeepReason } from './branch-prune.js';
 import type { ChangePlan } from './change-plan.js';
 import { leftoverJobs, type InspectedServiceSpec, type JobListing, type JobSpec } from './jobs.js';
@@ -53,7 +54,7 @@ export interface PruneRead {
 
 export interface BranchDatabaseFound {
   record: BranchDatabaseRecord;
-  shared: SharedDatabase | null;
+  shared: SharedDatabase | SharedRedis | null;
   accessorySpec: InspectedServiceSpec | null;
 }
 
@@ -168,22 +169,37 @@ function planBranchDatabaseDrops(read: PruneRead, remaining: Set<string>, steps:
   for (const found of read.branchDatabases ?? []) {
     const { record } = found;
     if (remaining.has(record.version)) continue;
-    if (found.shared === null || found.accessorySpec === null) {
-      notes.push(`branch database ${record.database} (version ${record.version}) is not dropped: accessory ${record.accessory} is ${found.shared === null ? 'no longer perBranch: database in depl.yaml' : 'not on the swarm'}; drop it by hand, then \`docker secret rm ${record.secret}\``);
+    const name = recordName(record);
+    const redis = isRedisRecord(record);
+    const kept = found.shared === null ? `accessory ${record.accessory} is no longer perBranch: ${redis ? record.redis.mode : 'database'} in depl.yaml`
+      : found.accessorySpec === null ? `accessory ${record.accessory} is not on the swarm`
+        : redis !== (found.shared.engine === 'redis') ? `accessory ${record.accessory} is no longer the kind of server the record was made on`
+          : redis && found.shared.engine === 'redis' ? unsafeSlot(found.shared, record.redis) : null;
+    if (kept !== null) {
+      notes.push(`branch database ${name} (version ${record.version}) is not dropped: ${kept}; ${redis ? 'empty it' : 'drop it'} by hand, then \`docker secret rm ${record.secret}\``);
       continue;
     }
-    const db = { shared: found.shared, database: record.database, user: record.user, version: record.version, secret: record.secret };
-    const job = (action: 'dump' | 'drop') => branchDatabaseJob({
-      app: read.app, db, accessorySpec: found.accessorySpec!, script: branchDatabaseScript(db, action), action, by: read.by ?? 'depl', at: read.backups?.at ?? new Date(0).toISOString(),
-    });
     if (read.backups === undefined) throw new Error('planPruneChange: branch databases to drop need a backup folder');
-    const file = `${read.backups.dir}/${read.app}-${record.accessory}-${record.version}-${read.backups.at.replace(/\.\d+Z$/, '').replace(/[-:]/g, '').replace('T', '-')}.sql`;
+    const base = { app: read.app, accessorySpec: found.accessorySpec!, by: read.by ?? 'depl', at: read.backups.at };
+    let job: (action: 'dump' | 'drop') => JobSpec;
+    if (isRedisRecord(record)) {
+      const shared = found.shared as SharedRedis;
+      const db = { version: record.version, secret: record.secret, database: slotText(record.redis), shared: { accessory: record.accessory } };
+      job = (action) => branchDatabaseJob({ ...base, db, action, redis: record.redis.mode, script: redisBranchScript({ shared, slot: record.redis }, action, { goneExit: DATABASE_GONE_EXIT }) });
+    } else {
+      const db = { shared: found.shared as SharedDatabase, database: record.database, user: record.user, version: record.version, secret: record.secret };
+      job = (action) => branchDatabaseJob({ ...base, db, action, script: branchDatabaseScript(db, action) });
+    }
+    const file = `${read.backups.dir}/${read.app}-${record.accessory}-${record.version}-${read.backups.at.replace(/\.\d+Z$/, '').replace(/[-:]/g, '').replace('T', '-')}.${redis ? 'redis' : 'sql'}`;
     steps.push(
-      { kind: 'backup-branch-database', database: record.database, accessory: record.accessory, file, job: job('dump'), describe: `back up branch database ${record.database} (version ${record.version}) from ${record.accessory} to ${file}` },
-      { kind: 'drop-branch-database', database: record.database, accessory: record.accessory, job: job('drop'), describe: `drop branch database ${record.database} and user ${record.user} on ${record.accessory}` },
-      { kind: 'forget-branch-database', database: record.database, secret: record.secret, describe: `remove its record and password (swarm secret ${record.secret})` },
+      { kind: 'backup-branch-database', database: name, accessory: record.accessory, file, job: job('dump'), describe: `back up branch database ${name} (version ${record.version}) from ${record.accessory} to ${file}${redis ? ' (RESTORE lines: redis-cli < file loads them back)' : ''}` },
+      {
+        kind: 'drop-branch-database', database: name, accessory: record.accessory, job: job('drop'),
+        describe: isRedisRecord(record) ? `empty ${name} (${record.redis.mode === 'database' ? 'FLUSHDB' : 'its keys'})` : `drop branch database ${record.database} and user ${record.user} on ${record.accessory}`,
+      },
+      { kind: 'forget-branch-database', database: name, secret: record.secret, describe: `remove its record${redis ? ', which frees it for another branch' : ' and password'} (swarm secret ${record.secret})` },
     );
-    notes.push(`branch database ${record.database} on ${record.accessory}: version ${record.version} is gone, so it is backed up to ${file}, then dropped`);
+    notes.push(`branch database ${name} on ${record.accessory}: version ${record.version} is gone, so it is backed up to ${file}, then ${redis ? 'emptied' : 'dropped'}`);
   }
   return notes;
 }

@@ -17,6 +17,7 @@ import { stateOf } from '../plan/release-state.js';
 import { versionsFromServices } from '../plan/releases.js';
 import { LABELS, planSecrets, type ProjectFile, type SecretDocument } from '../plan/services.js';
 import { readProjectFiles } from '../apply/project-files.js';
+import { checkSeedFiles } from '../apply/seed-file.js';
 import { tlsSettings } from '../plan/tls/certificates.js';
 import type { Logger } from '../util/log.js';
 import type { ApplyPlanOptions } from './apply-plan.js';
@@ -81,6 +82,8 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
   const inputs = await resolveBuildInputs(loaded);
   const secrets = planSecrets(config.app, await resolveSecrets(secretsSource(loaded), options.env));
   const files = await readProjectFiles(projectFilesSource(loaded));
+  // a branch database's seed file is checked before the cluster is reached (exit 2, nothing changed)
+  const seedFiles = target.branch !== undefined ? await checkSeedFiles(loaded) : {};
   const cluster = options.cluster ?? (await openCluster(loaded, log));
   try {
     const opened = await cluster.engine();
@@ -92,7 +95,7 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
       hooks: operatorHooks(loaded.root, loaded.config, log),
       install: installTargetOn(loaded, cluster, opened, inputs, log),
     };
-    const request = { loaded, version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), command, secrets, files, cluster: clusterFacts(cluster) };
+    const request = { loaded, version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), command, secrets, files, seedFiles, cluster: clusterFacts(cluster) };
     if (options.dryRun) {
       const baseImages = await missingBaseImages(config, opened);
       const plan = await readAndPlan(port, { ...request, config: config, notes: baseImages.length > 0 ? [`images ${baseImages.join(', ')} are not on the manager: depl makes its offline ones first`] : [] });
@@ -118,6 +121,8 @@ export interface InstallRequest {
   secrets: readonly SecretDocument[];
   /** depl.yaml's `files:` read from the project (src/apply/project-files.ts), before the cluster is reached. */
   files: readonly ProjectFile[];
+  /** `seed: { file }` of perBranch accessories, checked (src/apply/seed-file.ts): accessory -> absolute path. */
+  seedFiles?: Readonly<Record<string, string>>;
   cluster: InstallFacts['cluster'];
 }
 
@@ -192,7 +197,7 @@ export async function readAndPlan(port: ClusterPort & { install: InstallTarget }
     present, foreign: foreign.filter((s) => s.labels[LABELS.app] !== config.app), otherEdges, state: stateOf(doc), installed,
     earlierSpecs: earlierNames.length > 0 ? await port.install.earlierSpecs(earlierNames) : [],
     secrets: request.secrets.map((s) => ({ secret: s.secret, name: s.name })),
-    files: request.files, branchDatabases,
+    files: request.files, branchDatabases, ...(request.seedFiles !== undefined ? { seedFiles: request.seedFiles } : {}), ...(port.stateRoot !== undefined ? { stateRoot: port.stateRoot } : {}),
     cluster: request.cluster, tls: tlsSettings(config).mode, at: (port.now?.() ?? new Date()).toISOString(), by: operator(port),
   });
   if (!planned.ok) throw new UserError(planned.refusal.message, planned.refusal.hint, planned.refusal.code);

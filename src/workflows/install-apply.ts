@@ -10,6 +10,7 @@ import { JOB_START_TIMEOUT_MS, type Frame, type JobEnd, type JobSpec } from '../
 import type { ServiceSpec, SecretDocument } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { Secret } from '../util/secret.js';
+import { removeSeedFile, uploadSeedFile } from '../apply/seed-file.js';
 import { applyPlan, type ApplyPlanOptions } from './apply-plan.js';
 import { fencedControl, operator, type ClusterPort, type InstallTarget } from './cluster-port.js';
 import { openRelease, type ReleaseSession } from './release.js';
@@ -167,6 +168,9 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
       case 'branch-database':
         await branchDatabase(run, step, made, interruptible, interrupt.jobs.signal);
         return;
+      case 'branch-redis':
+        await branchRedis(run, step, made, interruptible, interrupt.jobs.signal);
+        return;
       case 'create-service':
         await target.createService(resolveSpec(step.spec, made, step));
         return;
@@ -240,6 +244,10 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
       case 'branch-database':
         if (step.undo === undefined) return;
         await dropBranchDatabase(run, step, made).catch(note);
+        return;
+      case 'branch-redis':
+        if (step.undo === undefined) return;
+        await emptyBranchRedis(run, step, made).catch(note);
         return;
       case 'ensure-network':
         // the services are gone by now; a network still in use is left for the operator, with how (a warning, not a failed undo)
@@ -321,7 +329,19 @@ async function branchDatabase(
   log.step(step.describe);
   const password = new Secret(randomBytes(24).toString('hex'));
   made.secrets[step.secret] = (await target.ensureSecret({ secret: 'branch-database', name: step.secret, data: password, labels: step.secretLabels })).id;
-  const { end, output } = await runDatabaseJob(run, resolveJob(step.job, made), interruptible, signal);
+  const upload = step.seedUpload;
+  // the seed file goes to the manager, where the job (pinned there) reads it through a read-only bind mount
+  if (upload !== undefined) {
+    log.step(`copy ${upload.from} to ${upload.to} on the manager for the seed`);
+    await uploadSeedFile(run.port.stateRemote, upload.from, upload.to);
+  }
+  let ran: { end: JobEnd; output: string };
+  try {
+    ran = await runDatabaseJob(run, resolveJob(step.job, made), interruptible, signal);
+  } finally {
+    if (upload !== undefined) await removeSeedFile(run.port.stateRemote, upload.to).catch((error: Error) => log.warn(`could not remove the seed copy ${upload.to} on the manager: ${error.message}`));
+  }
+  const { end, output } = ran;
   if (end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0) return;
   const what = jobEndText(end);
   if (step.create) {
@@ -332,6 +352,34 @@ async function branchDatabase(
     `Check that ${step.accessory} runs and that its admin can log in (depl logs ${step.accessory}), then run buildinst again.`,
     'BRANCH_DATABASE_FAILED',
   );
+}
+
+/**
+ * A branch's Redis slot (the plan's `branch-redis` step): the job checks it exists and, unless recorded
+ * earlier, that it holds no keys; only then is the record made (its value says nothing: the labels hold the
+ * slot). A failed check records nothing and empties nothing: the keys it found are not this branch's.
+ */
+async function branchRedis(run: InstallRun, step: Extract<InstallStep, { kind: 'branch-redis' }>, made: { configs: Record<string, string>; secrets: Record<string, string> }, interruptible: <T>(work: Promise<T>) => Promise<T>, signal: AbortSignal): Promise<void> {
+  run.port.log.step(step.describe);
+  const { end, output } = await runDatabaseJob(run, resolveJob(step.job, made), interruptible, signal);
+  if (!(end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0)) {
+    throw new OperationError(
+      `${step.accessory} ${step.mode === 'database' ? `database ${step.slot}` : `prefix ${step.slot}`} cannot be this branch's: its job ${jobEndText(end)}` + (output.trim() !== '' ? `\n--- last output of ${step.job.Name} ---\n${output.trimEnd()}` : ''),
+      `Check that ${step.accessory} runs (depl logs ${step.accessory}) and what the output says, then run buildinst again.`,
+      'BRANCH_DATABASE_FAILED',
+    );
+  }
+  await run.port.install.ensureSecret({ secret: 'branch-database', name: step.secret, data: new Secret(step.slot), labels: step.secretLabels });
+}
+
+/** Empties a branch's Redis slot (the undo of its step), then removes its record, which frees the number. */
+async function emptyBranchRedis(run: InstallRun, step: Extract<InstallStep, { kind: 'branch-redis' }>, made: { configs: Record<string, string>; secrets: Record<string, string> }): Promise<void> {
+  const { end, output } = await runDatabaseJob(run, resolveJob(step.dropJob, made), (work) => work);
+  if (!(end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0)) {
+    throw new OperationError(`emptying ${step.accessory} ${step.slot} failed: its job ${jobEndText(end)}${output.trim() !== '' ? `: ${output.trim()}` : ''}`, 'depl prune empties it once it can.', 'BRANCH_DATABASE_FAILED');
+  }
+  await run.port.install.removeSecret(step.secret);
+  run.port.log.step(`emptied ${step.accessory} ${step.slot} and removed its record`);
 }
 
 /** Drops a new branch's database and user (the undo of its step), then removes its record secret. */

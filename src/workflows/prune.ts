@@ -6,7 +6,8 @@ import { inspectServiceSpec, runJobService } from '../apply/jobs.js';
 import { labelledSecrets, removeService, removeSwarmSecret } from '../apply/swarm.js';
 import type { DeplConfig } from '../config/schema.js';
 import { BACKUPS_FOLDER } from '../plan/operator-files.js';
-import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels, sharedDatabaseOf } from '../plan/branch-database.js';
+import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels } from '../plan/branch-database.js';
+import { branchSharedOf } from '../plan/branch-shared.js';
 import type { JobEnd } from '../plan/jobs.js';
 import type { Cluster } from '../apply/cluster.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -107,7 +108,7 @@ async function backupBranchDatabase(port: BranchDatabasePort, step: Extract<Prun
   }
   if (end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === DATABASE_GONE_EXIT) {
     await file.discard();
-    log.step(`branch database ${step.database} is already gone (an earlier prune dropped it after writing its backup)`);
+    log.step(`branch database ${step.database} has nothing to back up (empty, or dropped by an earlier prune after writing its backup)`);
     return;
   }
   if (!jobSucceeded(end)) {
@@ -128,12 +129,10 @@ function branchDatabasesOn(engine: Engine, config: DeplConfig, backupDir: string
     async found() {
       const records = (await labelledSecrets(engine, config.app, BRANCH_DATABASE_LABELS.accessory)).flatMap((s) => recordFromLabels(s.name, s.labels) ?? []);
       return Promise.all(records.map(async (record): Promise<BranchDatabaseFound> => {
-        const accessory = config.accessories[record.accessory];
-        const shared = accessory?.perBranch !== undefined ? sharedDatabaseOf(record.accessory, accessory) : null;
         // the accessory's app-scoped service, or its old name until buildinst has moved it
         const spec = await inspectServiceSpec(engine, accessoryServiceName(config.app, record.accessory)).catch(() => null)
           ?? await inspectServiceSpec(engine, legacyAccessoryServiceName(record.accessory)).then((s) => (s.Labels?.[LABELS.app] === config.app ? s : null), () => null);
-        return { record, shared: shared?.ok ? shared.shared : null, accessorySpec: spec };
+        return { record, shared: branchSharedOf(config, record.accessory), accessorySpec: spec };
       }));
     },
     async runJob(spec, options) {

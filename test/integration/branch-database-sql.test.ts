@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { branchDatabaseOf, branchDatabaseScript, quotePgIdentifier, type BranchDatabase, type SharedDatabase } from '../../src/plan/branch-database.js';
+import { branchDatabaseOf, branchDatabaseScript, quotePgIdentifier, type BranchDatabase, type BranchSeed, type SharedDatabase } from '../../src/plan/branch-database.js';
 import { startPostgres, type TestPostgres } from '../support/postgres-server.js';
 
 /**
@@ -39,13 +39,13 @@ async function psqlAs(db: BranchDatabase, password: string, database: string, sq
   return execa('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-U', db.user, '-d', database, '-c', sql], { env: { ...env(), PGPASSWORD: password }, reject: false });
 }
 
-async function branch(label: string, password: string): Promise<{ db: BranchDatabase; passwordFile: string; run: (action: 'create' | 'drop' | 'dump') => Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> }> {
+async function branch(label: string, password: string, seed: BranchSeed = 'schema', seedPath?: string): Promise<{ db: BranchDatabase; passwordFile: string; run: (action: 'create' | 'drop' | 'dump') => Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> }> {
   const db = branchDatabaseOf('shop', shared(), label);
   const passwordFile = path.join(pg.dir, `${label}.password`);
   await writeFile(passwordFile, password);
   await chmod(passwordFile, 0o644);
   const run = async (action: 'create' | 'drop' | 'dump') => {
-    const script = branchDatabaseScript(db, action, { seed: 'schema', server: { host: '127.0.0.1' }, branchPasswordFile: passwordFile });
+    const script = branchDatabaseScript(db, action, { seed, server: { host: '127.0.0.1' }, branchPasswordFile: passwordFile, ...(seedPath !== undefined ? { seedPath } : {}) });
     const result = await execa('sh', ['-c', script], { env: env(), reject: false });
     return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
   };
@@ -97,4 +97,22 @@ describe('branch databases on a real PostgreSQL', () => {
     // the main line's database is as it was
     expect(await psqlAdmin(SHARED_NAME, 'SELECT name FROM users')).toBe('production row');
   }, 30_000);
+
+  it('seeds a new branch database from a dump file (as prune writes them), as the branch\'s user, only into an empty one', async () => {
+    const file = path.join(pg.dir, 'shop-db-main.sql');
+    const dumped = await execa('pg_dump', ['--no-owner', '--no-privileges', '-h', '127.0.0.1', '-U', 'admin', '-d', SHARED_NAME], { env: { ...env(), PGPASSWORD: 'admin-pw-for-tests' } });
+    await writeFile(file, dumped.stdout);
+    await chmod(file, 0o644);
+    const b = await branch('from-file', 'cccc3333', { file: '.depl/backups/shop-db-main.sql' }, file);
+    const made = await b.run('create');
+    expect(made.exitCode, made.stderr).toBe(0);
+    expect(made.stdout).toContain(`seeded ${b.db.database} from .depl/backups/shop-db-main.sql`);
+    // the rows came with the file, and what it made is the branch user's own
+    expect((await psqlAs(b.db, 'cccc3333', b.db.database, 'SELECT name FROM users')).stdout.trim()).toBe('production row');
+    expect((await psqlAs(b.db, 'cccc3333', b.db.database, 'ALTER TABLE users ADD COLUMN note text')).exitCode).toBe(0);
+    const again = await b.run('create');
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('seeded');
+    expect((await b.run('drop')).exitCode).toBe(0);
+  }, 20_000);
 });

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +20,8 @@ import type { Argv } from '../../src/plan/shell.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { AccessoryData, BranchDatabasePort, ClusterPort, InstallTarget } from '../../src/workflows/cluster-port.js';
 import type { Frame, InspectedServiceSpec, JobEnd, JobListing, JobSpec } from '../../src/plan/jobs.js';
-import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels, sharedDatabaseOf } from '../../src/plan/branch-database.js';
+import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels, SEED_MOUNT } from '../../src/plan/branch-database.js';
+import { branchSharedOf } from '../../src/plan/branch-shared.js';
 import { openDumpFile } from '../../src/apply/dump-file.js';
 import type { DeplConfig } from '../../src/config/schema.js';
 import type { SwarmObject } from '../../src/plan/prune.js';
@@ -147,8 +149,13 @@ export interface FakeSwarm {
   // ---- branch databases (src/plan/branch-database.ts): records are secrets with labels, jobs act on a fake server ----
   /** The labels each secret was created with. */
   secretLabels: Map<string, Record<string, string>>;
-  /** The database server's branch databases, as the jobs (by their `depl.branch-database.action` label) leave them. */
-  databases: Map<string, { seeded: boolean }>;
+  /**
+   * The database server's branch databases, as the jobs (by their `depl.branch-database.action` label) leave
+   * them; Redis slots under `redis:<number or prefix>`. `seedFile`: what a seed file mounted in the create job held.
+   */
+  databases: Map<string, { seeded: boolean; seedFile?: string }>;
+  /** Redis slots (`redis:3`, `redis:depl-branch:x:`) that hold keys no record accounts for: a create job that must find them empty fails. */
+  occupiedRedis: Set<string>;
   /**
    * Branch database jobs that fail (exit 1), by action; a failing `create` has made the database before it
    * fails (what a seed that breaks halfway leaves), so the caller must drop it again.
@@ -166,10 +173,8 @@ export function fakeBranchDatabases(fake: FakeCluster, config: DeplConfig, backu
     backupDir,
     async found() {
       return (await target.branchDatabases()).map((record) => {
-        const accessory = config.accessories[record.accessory];
-        const shared = accessory?.perBranch !== undefined ? sharedDatabaseOf(record.accessory, accessory) : null;
         const spec = fake.swarm.specs.get(accessoryServiceName(fake.app, record.accessory)) as InspectedServiceSpec | undefined;
-        return { record, shared: shared?.ok ? shared.shared : null, accessorySpec: spec ?? null };
+        return { record, shared: branchSharedOf(config, record.accessory), accessorySpec: spec ?? null };
       });
     },
     runJob: (spec, options) => target.runJob(spec, options),
@@ -180,10 +185,27 @@ export function fakeBranchDatabases(fake: FakeCluster, config: DeplConfig, backu
 
 /** A branch database job on the fake server: what its action does to `swarm.databases`, and how it ends. */
 function fakeDatabaseJob(swarm: FakeSwarm, spec: JobSpec, action: 'create' | 'drop' | 'dump', write: (frame: Frame) => void): JobEnd {
-  const database = spec.Labels[BRANCH_DATABASE_LABELS.database]!;
+  const redis = spec.Labels[BRANCH_DATABASE_LABELS.redis] !== undefined;
+  const database = `${redis ? 'redis:' : ''}${spec.Labels[BRANCH_DATABASE_LABELS.database]!}`;
   const exited = (exitCode: number): JobEnd => ({ kind: 'ended', progress: { kind: 'exited', exitCode } });
+  const script = spec.TaskTemplate.ContainerSpec.Args.join(' ');
+  if (redis && action === 'create') {
+    // the job only checks (a slot with keys of no record fails it, when the script asks for an empty one); the record comes after it
+    if (swarm.failDatabaseJobs.has('create') || (swarm.occupiedRedis.has(database) && script.includes('no depl record accounts for'))) {
+      write({ stream: 2, payload: Buffer.from(`${database} holds 3 keys that no depl record accounts for\n`) });
+      return exited(5);
+    }
+    if (!swarm.databases.has(database)) swarm.databases.set(database, { seeded: false });
+    return exited(0);
+  }
   if (action === 'create') {
-    swarm.databases.set(database, { seeded: swarm.databases.get(database)?.seeded ?? spec.TaskTemplate.ContainerSpec.Args.join(' ').includes('pg_dump --schema-only') });
+    // a seed file is bind-mounted from the manager: the job reads it there, so it must be there when the job runs
+    const seedMount = (spec.TaskTemplate.ContainerSpec as { Mounts?: { Source: string; Target: string }[] }).Mounts?.find((m) => m.Target === SEED_MOUNT);
+    const seedFile = seedMount === undefined ? undefined : readFileSync(seedMount.Source, 'utf8');
+    swarm.databases.set(database, {
+      seeded: swarm.databases.get(database)?.seeded ?? (script.includes('pg_dump --schema-only') || seedFile !== undefined),
+      ...(seedFile !== undefined ? { seedFile } : {}),
+    });
     if (swarm.failDatabaseJobs.has('create')) {
       write({ stream: 2, payload: Buffer.from('psql: ERROR:  relation "users" already exists\n') });
       return exited(1);
@@ -647,7 +669,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const swarm: FakeSwarm = options.swarm ?? { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), edges: new Map(), calls: [],
-    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map(), secretLabels: new Map(), databases: new Map(), failDatabaseJobs: new Set() };
+    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map(), secretLabels: new Map(), databases: new Map(), failDatabaseJobs: new Set(), occupiedRedis: new Set() };
   const accessories = new Map<string, FakeAccessory>();
   const nodeStates = new Map<string, string>();
   const makeControl = (remote: Remote): ClusterPort => ({

@@ -1,8 +1,9 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readInstallIntent } from '../../../src/apply/install-intent.js';
+import { recordName } from '../../../src/plan/branch-database.js';
 import { parseConfig } from '../../../src/config/load.js';
 import type { SecretDocument } from '../../../src/plan/services.js';
 import { Secret } from '../../../src/util/secret.js';
@@ -71,6 +72,17 @@ describe('branch databases on the fake cluster', () => {
     expect(release.TaskTemplate.ContainerSpec.Secrets).toEqual([expect.objectContaining({ SecretName: record.secret, SecretID: expect.stringMatching(/^secret-/), File: expect.objectContaining({ Name: 'db_password' }) })]);
   });
 
+  it('seed: { file } streams the project\'s dump to the manager for the create job, and removes the copy after it', async () => {
+    const dump = path.join(backups, 'shop-db-main.sql');
+    await writeFile(dump, 'CREATE TABLE users (id int);\n');
+    const seeded = fakeBuildinst(() => fake, yaml.replace('seed: schema', 'seed: { file: .depl/backups/shop-db-main.sql }'));
+    await seeded.buildinst(LABEL, undefined, { ...BRANCH, secrets, seedFiles: { db: dump } });
+    expect(fake.swarm.databases.get(DB)).toEqual({ seeded: true, seedFile: 'CREATE TABLE users (id int);\n' });
+    const record = (await records())[0]!;
+    expect(await readdir(path.join(fake.control.stateRoot!, 'shop', 'seeds'))).toEqual([]);
+    expect(record.secret).toMatch(/^shop-db-db-/);
+  });
+
   it('a create that fails leaves nothing half-made: no database, no record, no version, the job\'s error shown', async () => {
     fake.swarm.failDatabaseJobs.add('create');
     await expect(branchDeploy()).rejects.toMatchObject({ code: 'BRANCH_DATABASE_FAILED', message: expect.stringContaining('relation "users" already exists') });
@@ -98,7 +110,7 @@ describe('branch databases on the fake cluster', () => {
       if (!killed) break;
       await branchDeploy();
       expect([...fake.swarm.databases.keys()], `killed after step ${step + 1}`).toEqual([DB]);
-      expect((await records()).map((r) => r.database), `killed after step ${step + 1}`).toEqual([DB]);
+      expect((await records()).map((r) => recordName(r)), `killed after step ${step + 1}`).toEqual([DB]);
       expect(fake.versions.map((v) => v.label)).toEqual([LABEL]);
     }
   }, 120_000);

@@ -77,6 +77,22 @@ describe('a branch deploy with a perBranch database', () => {
     expect(left.steps.find((s) => s.kind === 'branch-database')!.describe).toContain('a killed earlier run made part of it');
   });
 
+  it('seed: { file } copies the project\'s dump to the manager and mounts it read-only in the create job, pinned there', () => {
+    const text = yaml.replace('seed: schema', 'seed: { file: .depl/backups/shop-db-main.sql }');
+    const p = plan(facts({ seedFiles: { db: '/project/.depl/backups/shop-db-main.sql' }, stateRoot: '/srv/depl' }, text));
+    const step = p.steps.find((s): s is Extract<InstallStep, { kind: 'branch-database' }> => s.kind === 'branch-database')!;
+    const to = `/srv/depl/shop/seeds/${step.secret}.dump`;
+    expect(step).toMatchObject({ seed: { file: '.depl/backups/shop-db-main.sql' }, seedUpload: { from: '/project/.depl/backups/shop-db-main.sql', to } });
+    expect(step.describe).toContain('seeded from .depl/backups/shop-db-main.sql');
+    const create = step.job.TaskTemplate as { ContainerSpec: { Mounts?: unknown[]; Args: string[] }; Placement?: { Constraints?: string[] } };
+    expect(create.ContainerSpec.Mounts).toEqual([{ Type: 'bind', Source: to, Target: '/run/depl-seed.dump', ReadOnly: true }]);
+    expect(create.Placement?.Constraints).toEqual(['node.hostname==m1']);
+    expect(create.ContainerSpec.Args[1]).toContain('-f /run/depl-seed.dump');
+    expect(create.ContainerSpec.Args[1]).not.toContain('pg_dump --schema-only');
+    // the drop job needs no file
+    expect((step.dropJob.TaskTemplate.ContainerSpec as { Mounts?: unknown[] }).Mounts).toBeUndefined();
+  });
+
   it('the main line keeps the shared database: no branch step, the env as written', () => {
     const p = plan(facts({ version: 'v3', command: 'depl buildinst --version v3', branch: undefined } as Partial<InstallFacts>));
     expect(kinds(p.steps)).not.toContain('branch-database');

@@ -152,4 +152,26 @@ describe('prune and branch databases', () => {
     expect(steps[5]).toMatchObject({ database: 'shop_old_9' });
     expect(planned.plan.notes).toContainEqual(expect.stringContaining('branch database shop_gone_2 (version gone-2) is not dropped: accessory db is no longer perBranch: database'));
   });
+
+  it('Redis: dumps the number\'s keys to a .redis file, flushes it and frees it; a record naming the main line\'s number (or none of depl\'s prefixes) is reported, never flushed', () => {
+    const redis = { accessory: 'redis', engine: 'redis' as const, mode: 'database' as const, hosts: ['redis'], port: 6379, passwordFile: null, databases: 16, mainNumbers: [0] };
+    const spec = { Name: 'redis', TaskTemplate: { ContainerSpec: { Image: 'redis:7' }, Networks: [{ Target: 'shop-net' }] } };
+    const slot = (label: string, number: number) => ({ record: { secret: `shop-redis-db-${label}`, accessory: 'redis', version: label, redis: { mode: 'database' as const, number } }, shared: redis, accessorySpec: spec });
+    const planned = planPruneChange({
+      app: 'shop', selection: { branches: ['main'] }, state: { ...emptyReleaseState('shop'), live: 'main-1' }, installed: [version('main-1', 2, 'main'), version('feat-a-1', 3, 'feat/a')],
+      imageTags: {}, jobs: [], autoscaleStates: [], stateRoot: '/var/lib/depl', certificates: false, configs: [],
+      branchDatabases: [slot('feat-a-1', 3), slot('edited-1', 0), { ...slot('p-1', 0), record: { secret: 's', accessory: 'redis', version: 'p-1', redis: { mode: 'prefix' as const, prefix: 'session:' } } }],
+      backups: { dir: '/ops/.depl/backups', at: '2026-12-06T10:00:00.123Z' }, by: 'ops@test',
+    });
+    if (!planned.ok) throw new Error(planned.message);
+    const steps = planned.plan.steps.filter((s) => s.kind.includes('branch-database'));
+    expect(steps).toEqual([
+      expect.objectContaining({ kind: 'backup-branch-database', database: 'redis database 3', file: '/ops/.depl/backups/shop-redis-feat-a-1-20261206-100000.redis' }),
+      expect.objectContaining({ kind: 'drop-branch-database', database: 'redis database 3', describe: 'empty redis database 3 (FLUSHDB)' }),
+      expect.objectContaining({ kind: 'forget-branch-database', secret: 'shop-redis-db-feat-a-1', describe: expect.stringContaining('frees it for another branch') }),
+    ]);
+    expect((steps[1] as { job: { TaskTemplate: { ContainerSpec: { Args: string[] } } } }).job.TaskTemplate.ContainerSpec.Args[1]).toContain("FLUSHDB");
+    expect(planned.plan.notes).toContainEqual(expect.stringContaining('redis database 0 (version edited-1) is not dropped: database 0 is the main line\'s'));
+    expect(planned.plan.notes).toContainEqual(expect.stringContaining('redis keys session:* (version p-1) is not dropped'));
+  });
 });
