@@ -4,11 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { WARCParser, type WARCRecord } from 'warcio';
 import yauzl from 'yauzl';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
@@ -17,7 +16,7 @@ import { crawlerKeys } from '../../crawler/src/keys.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { exportJobArchive } from '../../src/workflows/crawl-export.js';
 import { startInProcessWorker, waitForJob } from '../support/crawler.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisForFile } from '../support/redis.js';
 import { png, sha256Of } from '../support/synthetic-images.js';
 
 /**
@@ -27,24 +26,8 @@ import { png, sha256Of } from '../support/synthetic-images.js';
  * as blocked with the reason.
  */
 const TOKEN = `archive-${randomUUID()}`;
-let redis: TestRedis;
-let client: Redis;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url, { maxRetriesPerRequest: null });
-  client.on('error', () => undefined);
-});
-
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.stop();
-});
+const redis = redisForFile();
+const cleanups = redis.cleanups;
 
 async function configFor(worker: Partial<ServiceConfig['worker']> = {}): Promise<ServiceConfig> {
   const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-archive-'));
@@ -125,10 +108,10 @@ describe('the crawler as an archiving, polite client', () => {
       else res.writeHead(404).end();
     });
     const config = await configFor();
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     await startWorker(config);
     await startWorker(config);
-    const api = createCrawlerApi({ config, redis: client, log: { error: () => undefined }, env: { DEPL_VERSION: '20261206-171500', DEPL_IMAGE_ID: 'sha256:1234abcd' } });
+    const api = createCrawlerApi({ config, redis: redis.client, log: { error: () => undefined }, env: { DEPL_VERSION: '20261206-171500', DEPL_IMAGE_ID: 'sha256:1234abcd' } });
     const { origin: apiOrigin } = await serve((req, res) => api.handle(req, res));
     const submitted = await request(`${apiOrigin}/v1/jobs`, {
       method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
@@ -249,7 +232,7 @@ describe('the crawler as an archiving, polite client', () => {
       }, 80);
     });
     const config = await configFor({ hostConcurrency: 2 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     const workers = [await startWorker(config), await startWorker(config)];
     const job = await store.create({ urls: [`${site.origin}/`], maxDepth: 1, maxPages: 100, scope: 'host' });
     const doc = await waitForJob(store, job.id, 30_000);
@@ -259,7 +242,7 @@ describe('the crawler as an archiving, polite client', () => {
     // after the completion that ended the job)
     expect(workers.reduce((sum, w) => sum + w.stats.hostFull, 0)).toBeGreaterThan(0);
     const inflight = crawlerKeys(config.keyPrefix).hostInflight(new URL(site.origin).host);
-    await pollUntil(async () => ((await client.zcard(inflight)) === 0 ? true : undefined), { timeoutMs: 5000, intervalMs: 20, onTimeout: () => { throw new Error(`leases still held on ${inflight} 5 s after the job ended`); } });
+    await pollUntil(async () => ((await redis.client.zcard(inflight)) === 0 ? true : undefined), { timeoutMs: 5000, intervalMs: 20, onTimeout: () => { throw new Error(`leases still held on ${inflight} 5 s after the job ended`); } });
   });
 
   it('retries rate-limit and block pages later, not as content, and records them as blocked with the reason after every try', async () => {
@@ -284,7 +267,7 @@ describe('the crawler as an archiving, polite client', () => {
       }
     });
     const config = await configFor({ maxAttempts: 3, maxHostBackoffMs: 200 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     const worker = await startWorker(config);
     const job = await store.create({ urls: [`${site.origin}/`], maxDepth: 2, maxPages: 100, scope: 'host' });
     const doc = await waitForJob(store, job.id, 30_000);
