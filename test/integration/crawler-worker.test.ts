@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import yauzl from 'yauzl';
+import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
@@ -248,6 +249,57 @@ describe('crawler workers', () => {
     expect(entries.get('images.jsonl')!.toString()).toBe(await readFile(path.join(downloadDir, 'images.jsonl'), 'utf8'));
     const missing = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${'0'.repeat(64)}`);
     expect(missing.status).toBe(404);
+
+    // an interrupted --zip: the connection drops half-way through the third file (a proxy that cuts it); the next
+    // run fetches none of the files it has, continues the cut one from its .part with Range and If-Range (206),
+    // and the zip's entries are each the right content
+    expect(pngFiles.length).toBeGreaterThanOrEqual(4);
+    const cut = pngFiles[2]!.sha256;
+    let cutting = true;
+    const asked: Array<{ sha256: string; range?: string; ifRange?: string; status: number }> = [];
+    const proxy = createHttpServer((req, res) => {
+      const sha256 = /\/files\/([0-9a-f]{64})/.exec(req.url!)?.[1];
+      const forwarded = Object.fromEntries(['authorization', 'accept', 'range', 'if-range'].filter((h) => req.headers[h] !== undefined).map((h) => [h, String(req.headers[h])]));
+      void request(`${baseUrl}${req.url}`, { headers: forwarded }).then(async (answer) => {
+        if (sha256 !== undefined) asked.push({ sha256, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: answer.statusCode });
+        res.writeHead(answer.statusCode, answer.headers as Record<string, string>);
+        const body = Buffer.from(await answer.body.arrayBuffer());
+        if (sha256 === cut && cutting) {
+          cutting = false;
+          res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
+          return;
+        }
+        res.end(body);
+      }, () => res.socket?.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    });
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const throughProxy = new CrawlerClient({ baseUrl: proxyUrl, token });
+    const resumedZip = path.join(downloadDir, 'resumed.zip');
+    await expect(downloadJobZip(throughProxy, proxyUrl, doc.id, resumedZip, { type: ['png'], minBytes: 70 }, () => undefined)).rejects.toThrow();
+    const cutSize = (await readFile(path.join(`${resumedZip}.parts`, `${cut}.png.part`))).length;
+    expect(cutSize).toBe(Math.floor(pngFiles[2]!.bytes / 2));
+    const firstRun = asked.length;
+    const resumed = await downloadJobZip(throughProxy, proxyUrl, doc.id, resumedZip, { type: ['png'], minBytes: 70 }, () => undefined);
+    expect(resumed).toMatchObject({ files: pngFiles.length, kept: 2 });
+    const secondRun = asked.slice(firstRun);
+    expect(secondRun.map((a) => a.sha256)).toEqual(pngFiles.slice(2).map((f) => f.sha256));
+    expect(secondRun[0]).toEqual({ sha256: cut, range: `bytes=${cutSize}-`, ifRange: `"${cut}"`, status: 206 });
+    expect(secondRun.slice(1).every((a) => a.range === undefined && a.status === 200)).toBe(true);
+    const resumedEntries = await readZip(resumedZip);
+    expect([...resumedEntries.keys()].sort()).toEqual([...entries.keys()].sort());
+    for (const file of pngFiles) expect(sha256Of(resumedEntries.get(`${file.sha256}.png`)!)).toBe(file.sha256);
+    expect(await readdir(downloadDir)).not.toContain('resumed.zip.parts');
+    // a stale If-Range gets the whole file (200), a range past the end 416 with the size
+    const stale = await request(`${baseUrl}/v1/jobs/${doc.id}/files/${cut}`, { headers: { authorization: `Bearer ${token}`, range: 'bytes=10-', 'if-range': '"another"' } });
+    expect([stale.statusCode, (await stale.body.arrayBuffer()).byteLength]).toEqual([200, pngFiles[2]!.bytes]);
+    const beyond = await request(`${baseUrl}/v1/jobs/${doc.id}/files/${cut}`, { headers: { authorization: `Bearer ${token}`, range: `bytes=${pngFiles[2]!.bytes}-` } });
+    await beyond.body.dump();
+    expect([beyond.statusCode, beyond.headers['content-range']]).toEqual([416, `bytes */${pngFiles[2]!.bytes}`]);
 
     // a job that keeps PNGs only: the JPEG is read (its type is known from its bytes) but not stored
     const pngOnly = await store.create({ urls: [site.seed], maxDepth: 0, maxPages: 10, scope: 'host', fetchImages: true, imageTypes: ['png'] });
