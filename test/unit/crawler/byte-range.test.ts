@@ -1,4 +1,6 @@
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { byteWindow } from '../../../crawler/src/api/byte-window.js';
 import { contentRangeStart, rangeFor } from '../../../crawler/src/core/byte-range.js';
 
 const ETAG = '"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"';
@@ -32,5 +34,21 @@ describe('byte ranges of a stored file (RFC 9110 14.2-14.4)', () => {
     expect(contentRangeStart('bytes 0-0/*')).toBe(0);
     expect(contentRangeStart('bytes */1000')).toBeNull();
     expect(contentRangeStart(undefined)).toBeNull();
+  });
+
+  it('cuts the part out of the stored file as it streams, whatever the chunks', async () => {
+    const file = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    const windowOf = async (start: number, end: number, chunk: number) => {
+      const pieces = Array.from({ length: Math.ceil(file.length / chunk) }, (_, i) => file.subarray(i * chunk, (i + 1) * chunk));
+      const out: Buffer[] = [];
+      for await (const piece of Readable.from(pieces).pipe(byteWindow(start, end))) out.push(piece as Buffer);
+      return Buffer.concat(out);
+    };
+    for (const chunk of [1, 7, 100]) {
+      expect(await windowOf(0, 99, chunk), `chunks of ${chunk}`).toEqual(file);
+      expect(await windowOf(40, 99, chunk), `chunks of ${chunk}`).toEqual(file.subarray(40));
+      expect(await windowOf(13, 13, chunk), `chunks of ${chunk}`).toEqual(file.subarray(13, 14));
+      expect(await windowOf(90, 94, chunk), `chunks of ${chunk}`).toEqual(file.subarray(90, 95));
+    }
   });
 });
