@@ -1,9 +1,9 @@
 import { secretsSource } from './adapter-slices.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
@@ -308,7 +308,16 @@ async function downloadOne(client: CrawlerClient, where: string, id: string, lis
   const { body, start } = await callApi(where, () => client.fileStream(id, sha256, have));
   const hash = createHash('sha256');
   if (start > 0) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
-  await pipeline(body, new Transform({ transform(chunk: Buffer, _encoding, done) { hash.update(chunk); done(null, chunk); } }), createWriteStream(partial, { flags: start > 0 ? 'a' : 'w' }));
+  // each chunk is written (and awaited) as it comes, so what arrived before a cut stays in the .part for the next run
+  const out = await open(partial, start > 0 ? 'a' : 'w');
+  try {
+    for await (const chunk of body) {
+      hash.update(chunk as Buffer);
+      await out.write(chunk as Buffer);
+    }
+  } finally {
+    await out.close();
+  }
   const got = hash.digest('hex');
   if (got !== sha256) {
     await rm(partial, { force: true });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:http';
@@ -21,6 +21,7 @@ import { downloadJobFiles, downloadJobZip, type DownloadProgress } from '../../s
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { redisForFile } from '../support/redis.js';
+import { pollUntil } from '../../src/util/poll.js';
 import { startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
 import { png, sha256Of, syntheticImage } from '../support/synthetic-images.js';
 
@@ -255,6 +256,7 @@ describe('crawler workers', () => {
     // and the zip's entries are each the right content
     expect(pngFiles.length).toBeGreaterThanOrEqual(4);
     const cut = pngFiles[2]!.sha256;
+    const resumedZip = path.join(downloadDir, 'resumed.zip');
     let cutting = true;
     const asked: Array<{ sha256: string; range?: string; ifRange?: string; status: number }> = [];
     const proxy = createHttpServer((req, res) => {
@@ -265,12 +267,17 @@ describe('crawler workers', () => {
         res.writeHead(answer.statusCode, answer.headers as Record<string, string>);
         const body = Buffer.from(await answer.body.arrayBuffer());
         if (sha256 === cut && cutting) {
+          // half the body, and once the client has it on disk the connection drops (as when the network goes)
           cutting = false;
-          res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
+          res.write(body.subarray(0, Math.floor(body.length / 2)));
+          const part = path.join(`${resumedZip}.parts`, `${cut}.png.part`);
+          await pollUntil(async () => ((await stat(part).catch(() => null))?.size === Math.floor(body.length / 2) ? true : undefined), {
+            timeoutMs: 5000, intervalMs: 10, onTimeout: () => { throw new Error(`the client never wrote the first half of ${cut}`); },
+          }).finally(() => res.socket?.destroy());
           return;
         }
         res.end(body);
-      }, () => res.socket?.destroy());
+      }).catch(() => res.socket?.destroy());
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     cleanups.push(async () => {
@@ -279,7 +286,6 @@ describe('crawler workers', () => {
     });
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const throughProxy = new CrawlerClient({ baseUrl: proxyUrl, token });
-    const resumedZip = path.join(downloadDir, 'resumed.zip');
     await expect(downloadJobZip(throughProxy, proxyUrl, doc.id, resumedZip, { type: ['png'], minBytes: 70 }, () => undefined)).rejects.toThrow();
     const cutSize = (await readFile(path.join(`${resumedZip}.parts`, `${cut}.png.part`))).length;
     expect(cutSize).toBe(Math.floor(pngFiles[2]!.bytes / 2));
