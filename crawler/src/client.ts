@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from 'undici';
 import type { JobRequestInput } from './core/job-request.js';
+import { contentRangeStart } from './core/byte-range.js';
 import type { Readable } from 'node:stream';
 import type { ImageFile, ImageRecord, JobDocument, PageRecord } from './jobs.js';
 
@@ -71,9 +72,21 @@ export class CrawlerClient {
     }
   }
 
-  /** The bytes of one stored content, as a stream (the caller reads it to the end or destroys it). */
-  async fileStream(id: string, sha256: string): Promise<{ body: Readable; bytes: number }> {
-    return this.streamOf(`/v1/jobs/${encodeURIComponent(id)}/files/${sha256}`);
+  /**
+   * The bytes of one stored content, as a stream (the caller reads it to the end or destroys it). With `from`,
+   * only the bytes from there on are asked for (Range, with If-Range on the content's own ETag); `start` says
+   * where the answer begins: `from` when the API sent that part, 0 when it sent the whole content instead.
+   */
+  async fileStream(id: string, sha256: string, from = 0): Promise<{ body: Readable; bytes: number; start: number }> {
+    const ranged = from > 0 ? { range: `bytes=${from}-`, 'if-range': `"${sha256}"` } : undefined;
+    const { body, bytes, headers, status } = await this.streamOf(`/v1/jobs/${encodeURIComponent(id)}/files/${sha256}`, undefined, ranged);
+    if (status !== 206) return { body, bytes, start: 0 };
+    const start = contentRangeStart(typeof headers['content-range'] === 'string' ? headers['content-range'] : undefined);
+    if (start !== from) {
+      body.destroy();
+      throw new CrawlerApiError(206, 'bad_range', `asked for the bytes of ${sha256} from ${from}, got ${String(headers['content-range'])}`);
+    }
+    return { body, bytes, start };
   }
 
   /** An archive job's WACZ (WARC records, pages, CDXJ index, datapackage with hashes and provenance), as a stream. */
@@ -82,13 +95,13 @@ export class CrawlerClient {
     return { body, bytes, records: Number(headers['x-wacz-records'] ?? 0), pages: Number(headers['x-wacz-pages'] ?? 0) };
   }
 
-  private async streamOf(path: string, headersTimeoutMs = this.options.timeoutMs ?? 15_000): Promise<{ body: Readable; bytes: number; headers: Record<string, string | string[] | undefined> }> {
+  private async streamOf(path: string, headersTimeoutMs = this.options.timeoutMs ?? 15_000, range?: Record<string, string>): Promise<{ body: Readable; bytes: number; status: number; headers: Record<string, string | string[] | undefined> }> {
     const url = this.urlOf(path);
     const response = await request(url, {
-      method: 'GET', headers: this.headers('*/*'), headersTimeout: headersTimeoutMs, bodyTimeout: this.options.timeoutMs ?? 15_000,
+      method: 'GET', headers: { ...this.headers('*/*'), ...range }, headersTimeout: headersTimeoutMs, bodyTimeout: this.options.timeoutMs ?? 15_000,
       ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
     });
-    if (response.statusCode !== 200) {
+    if (response.statusCode !== 200 && !(range !== undefined && response.statusCode === 206)) {
       const text = await response.body.text();
       let error: { code?: string; message?: string } = {};
       try {
@@ -98,7 +111,7 @@ export class CrawlerClient {
       }
       throw new CrawlerApiError(response.statusCode, error.code ?? 'error', error.message ?? `HTTP ${response.statusCode}`);
     }
-    return { body: response.body, bytes: Number(response.headers['content-length'] ?? 0), headers: response.headers };
+    return { body: response.body, bytes: Number(response.headers['content-length'] ?? 0), status: response.statusCode, headers: response.headers };
   }
 
   async allPages(id: string): Promise<PageRecord[]> {

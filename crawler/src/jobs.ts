@@ -94,6 +94,21 @@ export interface Capture {
   body?: { sha256: string; bytes: number; location: string; truncated: boolean };
   /** Why an answer that had a body has none kept: the job's store budget was full (image-store.ts). */
   bodyWithheld?: 'store-full';
+  /** The 3xx answers from `requested` to `url`, in order: each becomes its own response record in the WARC. */
+  redirects?: CapturedRedirect[];
+}
+
+/** A redirect on the way to a capture: its Location is among its response headers. */
+export interface CapturedRedirect {
+  url: string;
+  date: string;
+  requestHeaders: Array<[string, string]>;
+  status: number;
+  statusText: string;
+  responseHeaders: Array<[string, string]>;
+  /** Its short body (at most a few KiB), base64; absent when it had none. */
+  body?: string;
+  bodyTruncated?: true;
 }
 
 /** Per-job link filters and seeds beyond the start URLs. */

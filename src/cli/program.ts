@@ -234,7 +234,7 @@ export function buildProgram(run: Runner): Command {
     .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
     .action((job, opts) => run(() => import('./commands/crawl-results.js'), job, opts));
   crawl.command('download')
-    .description('download the images a job fetched (fetchImages) into a folder (a rerun keeps the files already there with the right hash) or a zip, one file per content, with images.jsonl')
+    .description('download the images a job fetched (fetchImages) into a folder or a zip, one file per content, with images.jsonl; a rerun keeps the files already there with the right hash and continues a cut one')
     .argument('<job>', 'job id')
     .option('--dir <folder>', 'where to put them (default: ./crawl-<job>)')
     .option('--zip [file]', 'one zip archive instead of a folder (default: ./crawl-<job>.zip)')

@@ -1,9 +1,9 @@
 import { secretsSource } from './adapter-slices.js';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
@@ -206,7 +206,7 @@ export async function downloadJobFiles(client: CrawlerClient, where: string, id:
     const name = `${file.sha256}.${IMAGE_EXTENSIONS[file.type] ?? 'bin'}`;
     const target = path.join(dir, name);
     if (await hasContent(target, file.sha256)) progress.kept++;
-    else await downloadOne(client, where, id, file.sha256, target);
+    else await downloadOne(client, where, id, file, target);
     progress.files++;
     progress.bytes += file.bytes;
     onProgress(progress);
@@ -233,31 +233,43 @@ function manifestLine(name: string, file: ListedFile): string {
 }
 
 /**
- * `depl crawl download --zip`: the same files and images.jsonl in one zip (yazl), each content checked against
- * its hash before it enters the archive, stored uncompressed (images are compressed already). The archive is
- * written under a temporary name and takes its own only when complete; unlike the folder it is written whole
- * on every run (a zip cannot be resumed in place).
+ * `depl crawl download --zip`: the same files and images.jsonl in one zip (yazl), stored uncompressed (images
+ * are compressed already). Resumable: the files are downloaded first into a folder beside the zip
+ * (`<zip>.parts`), each as `downloadJobFiles` does (a file already there with its hash is kept, a cut one is
+ * continued with an HTTP Range request), and the zip is written from them on this machine once all are
+ * there and checked, then the folder removed. Ctrl-C or a dropped connection loses at most what was in flight.
+ *
+ * Why not Range over a zip the API builds: a zip made on request is not the same bytes from one request to
+ * the next (entry order, timestamps, a job whose files changed), so resuming it needs a copy kept on the
+ * server and a validator for it; each stored file is content-addressed, its SHA-256 a strong ETag and a
+ * check of every piece on its own.
  */
 export async function downloadJobZip(client: CrawlerClient, where: string, id: string, file: string,
   filter: FileFilter, onProgress: (progress: DownloadProgress) => void): Promise<DownloadProgress> {
   const files = await filesToDownload(client, where, id, filter);
-  await mkdir(path.dirname(file), { recursive: true });
+  const parts = `${file}.parts`;
+  await mkdir(parts, { recursive: true });
   const progress: DownloadProgress = { files: 0, totalFiles: files.length, bytes: 0, totalBytes: files.reduce((n, f) => n + f.bytes, 0), kept: 0 };
   onProgress(progress);
+  const manifest: string[] = [];
+  const names: string[] = [];
+  for (const listed of files) {
+    const name = `${listed.sha256}.${IMAGE_EXTENSIONS[listed.type] ?? 'bin'}`;
+    const target = path.join(parts, name);
+    if (await hasContent(target, listed.sha256)) progress.kept++;
+    else await downloadOne(client, where, id, listed, target);
+    progress.files++;
+    progress.bytes += listed.bytes;
+    onProgress(progress);
+    manifest.push(manifestLine(name, listed));
+    names.push(name);
+  }
   const partial = `${file}.part`;
   const zip = new ZipFile();
   const written = pipeline(zip.outputStream, createWriteStream(partial));
   written.catch(() => undefined);
   try {
-    const manifest: string[] = [];
-    for (const listed of files) {
-      const name = `${listed.sha256}.${IMAGE_EXTENSIONS[listed.type] ?? 'bin'}`;
-      zip.addBuffer(await fetchChecked(client, where, id, listed.sha256), name, { compress: false });
-      progress.files++;
-      progress.bytes += listed.bytes;
-      onProgress(progress);
-      manifest.push(manifestLine(name, listed));
-    }
+    for (const name of names) zip.addFile(path.join(parts, name), name, { compress: false });
     zip.addBuffer(Buffer.from(manifest.map((line) => `${line}\n`).join('')), 'images.jsonl');
     zip.end();
     await written;
@@ -267,20 +279,8 @@ export async function downloadJobZip(client: CrawlerClient, where: string, id: s
     await rm(partial, { force: true });
     throw error;
   }
+  await rm(parts, { recursive: true, force: true });
   return progress;
-}
-
-/** One stored content, whole, refused unless its SHA-256 is the one it is listed under. */
-async function fetchChecked(client: CrawlerClient, where: string, id: string, sha256: string): Promise<Buffer> {
-  const { body } = await callApi(where, () => client.fileStream(id, sha256));
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  const bytes = Buffer.concat(chunks);
-  const got = createHash('sha256').update(bytes).digest('hex');
-  if (got !== sha256) {
-    throw new OperationError(`the crawler API sent content with SHA-256 ${got} for ${sha256} (job ${id})`, 'Run the download again; if it repeats, the image store on the cluster is damaged.', 'CRAWL_DOWNLOAD_CORRUPT');
-  }
-  return bytes;
 }
 
 async function hasContent(file: string, sha256: string): Promise<boolean> {
@@ -291,19 +291,45 @@ async function hasContent(file: string, sha256: string): Promise<boolean> {
   }
 }
 
-async function downloadOne(client: CrawlerClient, where: string, id: string, sha256: string, target: string): Promise<void> {
+/**
+ * One stored content into `target`, checked against its SHA-256 before it takes that name. The bytes arrive in
+ * `<target>.part`, which a cut download leaves behind: the next run asks only for the rest (Range from its
+ * size, If-Range on the content's ETag) and hashes what was there with what comes. A partial copy that turns
+ * out wrong is removed, so the run after starts that file afresh.
+ */
+async function downloadOne(client: CrawlerClient, where: string, id: string, listed: { sha256: string; bytes: number }, target: string): Promise<void> {
+  const { sha256 } = listed;
   const partial = `${target}.part`;
-  const { body } = await callApi(where, () => client.fileStream(id, sha256));
-  const hash = createHash('sha256');
-  try {
-    await pipeline(body, new Transform({ transform(chunk: Buffer, _encoding, done) { hash.update(chunk); done(null, chunk); } }), createWriteStream(partial));
-    const got = hash.digest('hex');
-    if (got !== sha256) {
-      throw new OperationError(`the crawler API sent content with SHA-256 ${got} for ${sha256} (job ${id})`, 'Run the download again; if it repeats, the image store on the cluster is damaged.', 'CRAWL_DOWNLOAD_CORRUPT');
-    }
-    await rename(partial, target);
-  } catch (error) {
+  let have = await sizeOf(partial);
+  if (have >= listed.bytes) {
     await rm(partial, { force: true });
-    throw error;
+    have = 0;
+  }
+  const { body, start } = await callApi(where, () => client.fileStream(id, sha256, have));
+  const hash = createHash('sha256');
+  if (start > 0) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
+  // each chunk is written (and awaited) as it comes, so what arrived before a cut stays in the .part for the next run
+  const out = await open(partial, start > 0 ? 'a' : 'w');
+  try {
+    for await (const chunk of body) {
+      hash.update(chunk as Buffer);
+      await out.write(chunk as Buffer);
+    }
+  } finally {
+    await out.close();
+  }
+  const got = hash.digest('hex');
+  if (got !== sha256) {
+    await rm(partial, { force: true });
+    throw new OperationError(`the crawler API sent content with SHA-256 ${got} for ${sha256} (job ${id})`, 'Run the download again; if it repeats, the image store on the cluster is damaged.', 'CRAWL_DOWNLOAD_CORRUPT');
+  }
+  await rename(partial, target);
+}
+
+async function sizeOf(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
   }
 }

@@ -341,7 +341,7 @@ describe('crawler API', () => {
     expect(JSON.parse(taken.stdout).request).toMatchObject({ include: ['/(a|a)*b/'], exclude: ['**.pdf'] });
   });
 
-  it('shows a job\'s images in a gallery that headless Chromium renders at a phone\'s size, every thumbnail loaded, hostile text shown as text', async () => {
+  it('shows a job\'s images in a gallery that headless Chromium renders at a phone\'s size, every thumbnail loaded through signed links with reads behind the token, hostile text shown as text', async () => {
     // two pages; their alt text and one URL carry markup that would run if it were not escaped
     const hostileAlt = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'"`;
     const pictures = new Map<string, Buffer>();
@@ -384,6 +384,18 @@ describe('crawler API', () => {
     const thumbnail = await call(base, 'GET', `/v1/jobs/${job.id}/files/${sha256Of(pictures.get('/pic/3.png')!)}`, { token: null });
     expect(thumbnail.headers).toMatchObject({ 'content-type': 'image/png', 'x-content-type-options': 'nosniff' });
 
+    // with reads behind the token, a thumbnail's file is opened by its signed link alone, not without it, nor by a link altered or moved
+    const closedGallery = await call(closedBase, 'GET', `/v1/jobs/${job.id}/gallery`);
+    const signedSources = [...closedGallery.text.matchAll(/<img src="([^"]+)"/g)].map((m) => m[1]!.replace(/&#38;|&amp;/g, '&'));
+    expect(signedSources).toHaveLength(12);
+    expect(signedSources.every((src) => /^\/v1\/jobs\/[^/]+\/files\/[0-9a-f]{64}\?expires=\d+&sig=[\w-]{43}$/.test(src) && !src.includes(TOKEN))).toBe(true);
+    const [signedPath, signedQuery] = signedSources[0]!.split('?') as [string, string];
+    expect((await call(closedBase, 'GET', signedSources[0]!, { token: null })).status).toBe(200);
+    expect((await call(closedBase, 'GET', signedPath, { token: null })).status).toBe(401);
+    const otherFile = signedSources.find((src) => !src.startsWith(signedPath))!.split('?')[0]!;
+    expect((await call(closedBase, 'GET', `${otherFile}?${signedQuery}`, { token: null })).json.error.code).toBe('bad_file_link');
+    expect((await call(closedBase, 'GET', `${signedPath}?${signedQuery.replace(/sig=./, (m) => (m.endsWith('A') ? 'sig=B' : 'sig=A'))}`, { token: null })).status).toBe(403);
+
     const browser = await launchChromium();
     closers.push(() => browser.close());
     const tab = await browser.newPage();
@@ -392,7 +404,18 @@ describe('crawler API', () => {
     tab.on('console', (message) => {
       if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
     });
-    const answer = await tab.goto(`${base}/v1/jobs/${job.id}/gallery`, { waitUntil: 'load' });
+    // the browser sends the token with the gallery page only (as a proxy in front of it would); its image requests carry none
+    const imageRequests: Array<{ url: string; authorization?: string }> = [];
+    await tab.setRequestInterception(true);
+    tab.on('request', (sent) => {
+      if (sent.isNavigationRequest()) {
+        void sent.continue({ headers: { ...sent.headers(), authorization: `Bearer ${TOKEN}` } });
+        return;
+      }
+      if (sent.resourceType() === 'image') imageRequests.push({ url: sent.url(), authorization: sent.headers().authorization });
+      void sent.continue();
+    });
+    const answer = await tab.goto(`${closedBase}/v1/jobs/${job.id}/gallery`, { waitUntil: 'load' });
     expect(answer?.status()).toBe(200);
     // thumbnails load lazily: bring each into view, as a reader scrolling down would, and wait for it
     const shown = await tab.evaluate(GALLERY_PROBE) as {
@@ -402,6 +425,9 @@ describe('crawler API', () => {
     expect(shown.groups).toEqual([`${origin}/`, `${origin}/second.html`]);
     expect(shown.images).toHaveLength(12);
     for (const image of shown.images) expect(image.naturalWidth, String(image.src)).toBeGreaterThan(0);
+    expect(shown.images.every((i) => i.src.includes('&sig='))).toBe(true);
+    expect(imageRequests.length).toBeGreaterThan(0);
+    expect(imageRequests.every((r) => r.authorization === undefined)).toBe(true);
     expect(shown.images.every((i) => i.shownWidth > 50 && i.shownWidth < 390)).toBe(true);
     // a phone's width: two or more columns, nothing wider than the screen
     expect(shown.overflow).toBeLessThanOrEqual(0);

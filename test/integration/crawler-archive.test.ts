@@ -4,20 +4,21 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { WARCParser, type WARCRecord } from 'warcio';
 import yauzl from 'yauzl';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type PageRecord } from '../../crawler/src/jobs.js';
 import { crawlerKeys } from '../../crawler/src/keys.js';
+import { writeWacz } from '../../crawler/src/archive/wacz.js';
+import { imageStoreFor } from '../../crawler/src/image-store.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { exportJobArchive } from '../../src/workflows/crawl-export.js';
 import { startInProcessWorker, waitForJob } from '../support/crawler.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisForFile } from '../support/redis.js';
 import { png, sha256Of } from '../support/synthetic-images.js';
 
 /**
@@ -27,24 +28,8 @@ import { png, sha256Of } from '../support/synthetic-images.js';
  * as blocked with the reason.
  */
 const TOKEN = `archive-${randomUUID()}`;
-let redis: TestRedis;
-let client: Redis;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url, { maxRetriesPerRequest: null });
-  client.on('error', () => undefined);
-});
-
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.stop();
-});
+const redis = redisForFile();
+const cleanups = redis.cleanups;
 
 async function configFor(worker: Partial<ServiceConfig['worker']> = {}): Promise<ServiceConfig> {
   const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-archive-'));
@@ -125,10 +110,10 @@ describe('the crawler as an archiving, polite client', () => {
       else res.writeHead(404).end();
     });
     const config = await configFor();
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     await startWorker(config);
     await startWorker(config);
-    const api = createCrawlerApi({ config, redis: client, log: { error: () => undefined }, env: { DEPL_VERSION: '20261206-171500', DEPL_IMAGE_ID: 'sha256:1234abcd' } });
+    const api = createCrawlerApi({ config, redis: redis.client, log: { error: () => undefined }, env: { DEPL_VERSION: '20261206-171500', DEPL_IMAGE_ID: 'sha256:1234abcd' } });
     const { origin: apiOrigin } = await serve((req, res) => api.handle(req, res));
     const submitted = await request(`${apiOrigin}/v1/jobs`, {
       method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
@@ -233,6 +218,56 @@ describe('the crawler as an archiving, polite client', () => {
     expect(await readdir(out)).toEqual(['crawl.wacz']);
   });
 
+  it('keeps every redirect hop on the way to a page or an image as its own response record, linked as replay tools follow them', async () => {
+    const photo = png(5, 3, 40);
+    const home = '<title>home</title><img src="/img/old.png">';
+    const moved = (to: string) => `<a href="${to}">moved</a>`;
+    const site = await serve((req, res) => {
+      const hops: Record<string, [number, string]> = { '/': [301, '/home'], '/img/old.png': [302, '/img/moved.png'], '/img/moved.png': [307, '/img/new.png'] };
+      const hop = hops[req.url!];
+      if (hop !== undefined) res.writeHead(hop[0], { location: hop[1], 'content-type': 'text/html' }).end(moved(hop[1]));
+      else if (req.url === '/home') res.writeHead(200, { 'content-type': 'text/html' }).end(home);
+      else if (req.url === '/img/new.png') res.writeHead(200, { 'content-type': 'image/png' }).end(photo);
+      else res.writeHead(404).end();
+    });
+    const config = await configFor();
+    const store = new JobStore(redis.client, config.keyPrefix);
+    await startWorker(config);
+    const job = await store.create({ urls: [`${site.origin}/`], maxDepth: 1, maxPages: 10, scope: 'host', fetchImages: true, archive: true });
+    expect((await waitForJob(store, job.id, 30_000)).counts).toMatchObject({ fetched: 1, imagesStored: 1 });
+    const doc = (await store.get(job.id))!;
+    const wacz = await writeWacz({ job: doc, store, blobs: imageStoreFor(config, redis.client, store.keys), software: 'test' });
+    cleanups.push(() => wacz.dispose());
+    const entries = await unzip(await readFile(wacz.file));
+    const records: Array<{ type: string; path: string; status?: number; location?: string | null; payload: Buffer; id: string | null; concurrentTo: string | null }> = [];
+    for await (const record of WARCParser.iterRecords([entries.get('archive/data.warc.gz')!.data]) as AsyncIterable<WARCRecord>) {
+      const payload = Buffer.from(await record.readFully(true));
+      if (record.warcType === 'warcinfo') continue;
+      records.push({
+        type: record.warcType, path: new URL(record.warcTargetURI!).pathname, payload, id: record.warcHeader('WARC-Record-ID') ?? null, concurrentTo: record.warcHeader('WARC-Concurrent-To') ?? null,
+        ...(record.httpHeaders?.statusCode !== undefined && record.warcType === 'response' ? { status: Number(record.httpHeaders.statusCode), location: record.httpHeaders.headers.get('location') } : {}),
+      });
+    }
+    // every hop: its response (status and Location as served, its short body kept), the request concurrent to it;
+    // every answer a redirect led to: a metadata record concurrent to its response naming where it came from
+    const responses = records.filter((r) => r.type === 'response');
+    expect(responses.map((r) => [r.path, r.status, r.location ?? null])).toEqual([
+      ['/', 301, '/home'], ['/home', 200, null], ['/img/old.png', 302, '/img/moved.png'], ['/img/moved.png', 307, '/img/new.png'], ['/img/new.png', 200, null],
+    ]);
+    expect(responses[0]!.payload.toString()).toBe(moved('/home'));
+    expect(sha256Of(responses[4]!.payload)).toBe(sha256Of(photo));
+    for (const response of responses) expect(records.filter((r) => r.type === 'request' && r.concurrentTo === response.id).map((r) => r.path), response.path).toEqual([response.path]);
+    const vias = records.filter((r) => r.type === 'metadata').map((r) => [r.path, r.payload.toString().trim(), responses.find((x) => x.id === r.concurrentTo)?.path]);
+    expect(vias).toEqual([
+      ['/home', `via: ${site.origin}/`, '/home'], ['/img/moved.png', `via: ${site.origin}/img/old.png`, '/img/moved.png'], ['/img/new.png', `via: ${site.origin}/img/moved.png`, '/img/new.png'],
+    ]);
+    // the index lists every hop under its own URL with its status; pages.jsonl opens the page where it was asked for
+    const index = entries.get('indexes/index.cdx')!.data.toString('utf8').trim().split('\n').map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { url: string; status: string });
+    expect(index.map((e) => [new URL(e.url).pathname, e.status]).sort()).toEqual([['/', '301'], ['/home', '200'], ['/img/moved.png', '307'], ['/img/new.png', '200'], ['/img/old.png', '302']]);
+    const pageLines = entries.get('pages/pages.jsonl')!.data.toString('utf8').trim().split('\n').slice(1).map((line) => JSON.parse(line) as { url: string; status: number });
+    expect(pageLines).toMatchObject([{ url: `${site.origin}/`, status: 200 }]);
+  });
+
   it('keeps at most hostConcurrency requests in flight to one host across workers', async () => {
     let inFlight = 0;
     let most = 0;
@@ -249,7 +284,7 @@ describe('the crawler as an archiving, polite client', () => {
       }, 80);
     });
     const config = await configFor({ hostConcurrency: 2 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     const workers = [await startWorker(config), await startWorker(config)];
     const job = await store.create({ urls: [`${site.origin}/`], maxDepth: 1, maxPages: 100, scope: 'host' });
     const doc = await waitForJob(store, job.id, 30_000);
@@ -259,7 +294,7 @@ describe('the crawler as an archiving, polite client', () => {
     // after the completion that ended the job)
     expect(workers.reduce((sum, w) => sum + w.stats.hostFull, 0)).toBeGreaterThan(0);
     const inflight = crawlerKeys(config.keyPrefix).hostInflight(new URL(site.origin).host);
-    await pollUntil(async () => ((await client.zcard(inflight)) === 0 ? true : undefined), { timeoutMs: 5000, intervalMs: 20, onTimeout: () => { throw new Error(`leases still held on ${inflight} 5 s after the job ended`); } });
+    await pollUntil(async () => ((await redis.client.zcard(inflight)) === 0 ? true : undefined), { timeoutMs: 5000, intervalMs: 20, onTimeout: () => { throw new Error(`leases still held on ${inflight} 5 s after the job ended`); } });
   });
 
   it('retries rate-limit and block pages later, not as content, and records them as blocked with the reason after every try', async () => {
@@ -284,7 +319,7 @@ describe('the crawler as an archiving, polite client', () => {
       }
     });
     const config = await configFor({ maxAttempts: 3, maxHostBackoffMs: 200 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     const worker = await startWorker(config);
     const job = await store.create({ urls: [`${site.origin}/`], maxDepth: 2, maxPages: 100, scope: 'host' });
     const doc = await waitForJob(store, job.id, 30_000);

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { createAddressPolicy } from '../../crawler/src/core/address-policy.js';
 import type { JobRequest } from '../../crawler/src/core/job-request.js';
@@ -10,7 +9,7 @@ import { JobStore, type ImageRecord, type PageRecord } from '../../crawler/src/j
 import { RobotsCache } from '../../crawler/src/worker/robots-cache.js';
 import { createSafeAgent, SafeFetcher } from '../../crawler/src/worker/safe-fetch.js';
 import { startInProcessWorker, waitForJob } from '../support/crawler.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisForFile } from '../support/redis.js';
 import { ENCODED_PAGES, MODERN_IMAGE_KINDS, startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
 
 /**
@@ -19,24 +18,8 @@ import { ENCODED_PAGES, MODERN_IMAGE_KINDS, startSyntheticSite, startTripwire, t
  * sources modern pages use, shortest-path depth whatever the order of responses, URL filters, origin scope
  * with its port, sitemaps as seeds, and a robots cache bounded in the worker and in Redis.
  */
-let redis: TestRedis;
-let client: Redis;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  client = new Redis(redis.url, { maxRetriesPerRequest: null });
-  client.on('error', () => undefined);
-});
-
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.stop();
-});
+const redis = redisForFile();
+const cleanups = redis.cleanups;
 
 function configFor(overrides: Partial<ServiceConfig['worker']> = {}): ServiceConfig {
   return parseServiceConfig({
@@ -57,7 +40,7 @@ async function startSite(options: Parameters<typeof startSyntheticSite>[0]): Pro
 }
 
 async function crawl(config: ServiceConfig, request: Partial<JobRequest> & { urls: string[] }, timeoutMs = 60_000) {
-  const store = new JobStore(client, config.keyPrefix);
+  const store = new JobStore(redis.client, config.keyPrefix);
   const job = await store.create({ maxDepth: 3, maxPages: 10_000, scope: 'host', ...request });
   const doc = await waitForJob(store, job.id, timeoutMs);
   const pages = (await store.pages(job.id, 0, 100_000)).items;
@@ -160,27 +143,27 @@ describe('the crawler and the web standards', () => {
       for (const server of servers) await new Promise((resolve) => server.close(resolve));
     });
     const config = configFor({ robotsCache: { ttlSeconds: 120, maxEntries: 4, maxBytes: 1024 * 1024, sharedMaxEntries: 6, sharedMaxBytes: 30 * 1024 } });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     const fetcher = new SafeFetcher(createSafeAgent(createAddressPolicy(config.allow), { connectTimeoutMs: 2000 }), { timeoutMs: 5000, maxBodyBytes: 1 << 20, maxRedirects: 2, userAgent: 'depl-crawler' });
-    const cache = new RobotsCache(client, store.keys, fetcher, 'depl-crawler', config.worker.robotsCache);
+    const cache = new RobotsCache(redis.client, store.keys, fetcher, 'depl-crawler', config.worker.robotsCache);
     for (const [i, origin] of origins.entries()) {
       const rules = await cache.rulesFor(new URL(`${origin}/`));
       expect(rules.isAllowed(`${origin}/private-${i}/a`)).toBe(false);
       expect(cache.size.entries).toBeLessThanOrEqual(4);
-      expect(Number(await client.get(store.keys.robotsBytes))).toBeLessThanOrEqual(30 * 1024);
+      expect(Number(await redis.client.get(store.keys.robotsBytes))).toBeLessThanOrEqual(30 * 1024);
     }
-    const stored = await client.keys(`${config.keyPrefix}robots:*`);
+    const stored = await redis.client.keys(`${config.keyPrefix}robots:*`);
     // each compacted file is ~7 KB (comments dropped): the byte cap holds Redis to 4 of them, under the entry cap
     expect(stored.length).toBeGreaterThan(0);
     expect(stored.length).toBeLessThanOrEqual(6);
-    expect(await client.zcard(store.keys.robotsIndex)).toBe(stored.length);
-    const sizes = (await Promise.all(stored.map((k) => client.strlen(k)))).reduce((a, b) => a + b, 0);
-    expect(Number(await client.get(store.keys.robotsBytes))).toBe(sizes);
+    expect(await redis.client.zcard(store.keys.robotsIndex)).toBe(stored.length);
+    const sizes = (await Promise.all(stored.map((k) => redis.client.strlen(k)))).reduce((a, b) => a + b, 0);
+    expect(Number(await redis.client.get(store.keys.robotsBytes))).toBe(sizes);
     for (const key of stored) {
-      const ttl = await client.ttl(key);
+      const ttl = await redis.client.ttl(key);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(120);
-      expect(await client.get(key)).not.toMatch(/filler comment/);
+      expect(await redis.client.get(key)).not.toMatch(/filler comment/);
     }
     // the most recent origins are the ones kept
     expect(stored).toContain(store.keys.robots(origins.at(-1)!));

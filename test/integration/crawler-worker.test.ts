@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import yauzl from 'yauzl';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
 import { PATTERN_LIMITS } from '../../crawler/src/core/url-patterns.js';
@@ -19,7 +20,8 @@ import { ServiceSecret } from '../../crawler/src/core/secret.js';
 import { downloadJobFiles, downloadJobZip, type DownloadProgress } from '../../src/workflows/crawl.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { redisForFile } from '../support/redis.js';
+import { pollUntil } from '../../src/util/poll.js';
 import { startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
 import { png, sha256Of, syntheticImage } from '../support/synthetic-images.js';
 
@@ -27,25 +29,9 @@ import { png, sha256Of, syntheticImage } from '../support/synthetic-images.js';
  * The worker side against a real Redis (append-only, so it can be restarted mid-crawl) and a local site.
  * Every check compares with the exact sets the site generator says it emitted.
  */
-let redis: TestRedis;
-let client: Redis;
-const cleanups: Array<() => Promise<unknown>> = [];
+const redis = redisForFile({ appendOnly: true });
+const cleanups = redis.cleanups;
 const silent = { info: () => undefined, warn: () => undefined };
-
-beforeAll(async () => {
-  redis = await startRedis({ appendOnly: true });
-  client = new Redis(redis.url, { maxRetriesPerRequest: null });
-  client.on('error', () => undefined);
-});
-
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await redis?.stop();
-});
 
 function configFor(overrides: Partial<ServiceConfig['worker']> = {}, allowNetworks = ['127.0.0.1/32']): ServiceConfig {
   return parseServiceConfig({
@@ -140,7 +126,7 @@ describe('crawler workers', () => {
   it('crawl a 300-page site to exactly the expected pages and images, never touching robots-disallowed pages', async () => {
     const site = await startSite({ pages: 300 });
     const config = configFor();
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     await startInProcessWorker(config);
     await startInProcessWorker(config);
     const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 10_000, scope: 'host' });
@@ -155,7 +141,7 @@ describe('crawler workers', () => {
     expect(site.hits.get('/robots.txt')).toBe(1);
     // A finished job's keys expire together (7 days by default).
     for (const key of [store.keys.job(doc.id), store.keys.seen(doc.id), store.keys.images(doc.id)]) {
-      expect(await client.ttl(key)).toBeGreaterThan(6 * 24 * 3600);
+      expect(await redis.client.ttl(key)).toBeGreaterThan(6 * 24 * 3600);
     }
     const alt = (await store.images(doc.id, 0, 100_000)).items.find((i) => i.url === `${site.origin}pic/7.jpg`);
     expect(alt).toEqual({ url: `${site.origin}pic/7.jpg`, page: `${site.origin}p/7.html`, alt: 'picture 7', kind: 'img' });
@@ -168,7 +154,7 @@ describe('crawler workers', () => {
     const base = configFor();
     // the directory store, so the files themselves can be checked on disk (the default store: see the Redis case)
     const config = { ...base, images: { ...base.images, store: 'directory' as const, storePath, maxImageBytes: 1024 * 1024 } };
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     await startInProcessWorker(config);
     await startInProcessWorker(config);
     const wanted = ['png', 'jpeg', 'gif', 'webp', 'svg'] as const;
@@ -228,7 +214,7 @@ describe('crawler workers', () => {
 
     // the results API and `depl crawl download`: the PNG files only, each checked by its hash, with their pages
     const token = 'image-test-token-0123-4567-89ab-cdef';
-    const api = createCrawlerApi({ config: { ...config, apiToken: new ServiceSecret(token) }, redis: client, log: { error: () => undefined } });
+    const api = createCrawlerApi({ config: { ...config, apiToken: new ServiceSecret(token) }, redis: redis.client, log: { error: () => undefined } });
     const server = createHttpServer(api.handle);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(async () => {
@@ -264,6 +250,62 @@ describe('crawler workers', () => {
     expect(entries.get('images.jsonl')!.toString()).toBe(await readFile(path.join(downloadDir, 'images.jsonl'), 'utf8'));
     const missing = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${'0'.repeat(64)}`);
     expect(missing.status).toBe(404);
+
+    // an interrupted --zip: the connection drops half-way through the third file (a proxy that cuts it); the next
+    // run fetches none of the files it has, continues the cut one from its .part with Range and If-Range (206),
+    // and the zip's entries are each the right content
+    expect(pngFiles.length).toBeGreaterThanOrEqual(4);
+    const cut = pngFiles[2]!.sha256;
+    const resumedZip = path.join(downloadDir, 'resumed.zip');
+    let cutting = true;
+    const asked: Array<{ sha256: string; range?: string; ifRange?: string; status: number }> = [];
+    const proxy = createHttpServer((req, res) => {
+      const sha256 = /\/files\/([0-9a-f]{64})/.exec(req.url!)?.[1];
+      const forwarded = Object.fromEntries(['authorization', 'accept', 'range', 'if-range'].filter((h) => req.headers[h] !== undefined).map((h) => [h, String(req.headers[h])]));
+      void request(`${baseUrl}${req.url}`, { headers: forwarded }).then(async (answer) => {
+        if (sha256 !== undefined) asked.push({ sha256, range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, status: answer.statusCode });
+        res.writeHead(answer.statusCode, answer.headers as Record<string, string>);
+        const body = Buffer.from(await answer.body.arrayBuffer());
+        if (sha256 === cut && cutting) {
+          // half the body, and once the client has it on disk the connection drops (as when the network goes)
+          cutting = false;
+          res.write(body.subarray(0, Math.floor(body.length / 2)));
+          const part = path.join(`${resumedZip}.parts`, `${cut}.png.part`);
+          await pollUntil(async () => ((await stat(part).catch(() => null))?.size === Math.floor(body.length / 2) ? true : undefined), {
+            timeoutMs: 5000, intervalMs: 10, onTimeout: () => { throw new Error(`the client never wrote the first half of ${cut}`); },
+          }).finally(() => res.socket?.destroy());
+          return;
+        }
+        res.end(body);
+      }).catch(() => res.socket?.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    });
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const throughProxy = new CrawlerClient({ baseUrl: proxyUrl, token });
+    await expect(downloadJobZip(throughProxy, proxyUrl, doc.id, resumedZip, { type: ['png'], minBytes: 70 }, () => undefined)).rejects.toThrow();
+    const cutSize = (await readFile(path.join(`${resumedZip}.parts`, `${cut}.png.part`))).length;
+    expect(cutSize).toBe(Math.floor(pngFiles[2]!.bytes / 2));
+    const firstRun = asked.length;
+    const resumed = await downloadJobZip(throughProxy, proxyUrl, doc.id, resumedZip, { type: ['png'], minBytes: 70 }, () => undefined);
+    expect(resumed).toMatchObject({ files: pngFiles.length, kept: 2 });
+    const secondRun = asked.slice(firstRun);
+    expect(secondRun.map((a) => a.sha256)).toEqual(pngFiles.slice(2).map((f) => f.sha256));
+    expect(secondRun[0]).toEqual({ sha256: cut, range: `bytes=${cutSize}-`, ifRange: `"${cut}"`, status: 206 });
+    expect(secondRun.slice(1).every((a) => a.range === undefined && a.status === 200)).toBe(true);
+    const resumedEntries = await readZip(resumedZip);
+    expect([...resumedEntries.keys()].sort()).toEqual([...entries.keys()].sort());
+    for (const file of pngFiles) expect(sha256Of(resumedEntries.get(`${file.sha256}.png`)!)).toBe(file.sha256);
+    expect(await readdir(downloadDir)).not.toContain('resumed.zip.parts');
+    // a stale If-Range gets the whole file (200), a range past the end 416 with the size
+    const stale = await request(`${baseUrl}/v1/jobs/${doc.id}/files/${cut}`, { headers: { authorization: `Bearer ${token}`, range: 'bytes=10-', 'if-range': '"another"' } });
+    expect([stale.statusCode, (await stale.body.arrayBuffer()).byteLength]).toEqual([200, pngFiles[2]!.bytes]);
+    const beyond = await request(`${baseUrl}/v1/jobs/${doc.id}/files/${cut}`, { headers: { authorization: `Bearer ${token}`, range: `bytes=${pngFiles[2]!.bytes}-` } });
+    await beyond.body.dump();
+    expect([beyond.statusCode, beyond.headers['content-range']]).toEqual([416, `bytes */${pngFiles[2]!.bytes}`]);
 
     // a job that keeps PNGs only: the JPEG is read (its type is known from its bytes) but not stored
     const pngOnly = await store.create({ urls: [site.seed], maxDepth: 0, maxPages: 10, scope: 'host', fetchImages: true, imageTypes: ['png'] });
@@ -307,7 +349,7 @@ describe('crawler workers', () => {
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const base = configFor();
     const config = { ...base, images: { ...base.images, maxImageBytes: 1024 * 1024 } };
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     await startInProcessWorker(config);
     const job = await store.create({ urls: [`${origin}/`], maxDepth: 5, maxPages: 100, scope: 'host', fetchImages: true });
     const doc = await waitForJob(store, job.id, 30_000);
@@ -348,13 +390,13 @@ describe('crawler workers', () => {
     expect([...contents.values()].every((b) => b.length === size)).toBe(true);
     const config = configFor();
     expect(config.images.store).toBe('redis');
-    const store = new JobStore(client, config.keyPrefix, { jobTtlSeconds: 3600 });
+    const store = new JobStore(redis.client, config.keyPrefix, { jobTtlSeconds: 3600 });
     await startInProcessWorker(config);
     const doc = await waitForJob(store, (await store.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
     const files = await store.imageFiles(doc.id);
     expect(files.length).toBe(3);
     const token = 'redis-store-token-0123-4567-89ab-cdef';
-    const api = createCrawlerApi({ config: { ...config, apiToken: new ServiceSecret(token) }, redis: client, log: { error: () => undefined } });
+    const api = createCrawlerApi({ config: { ...config, apiToken: new ServiceSecret(token) }, redis: redis.client, log: { error: () => undefined } });
     const apiServer = createHttpServer(api.handle);
     await new Promise<void>((resolve) => apiServer.listen(0, '127.0.0.1', resolve));
     cleanups.push(async () => {
@@ -368,16 +410,16 @@ describe('crawler workers', () => {
       expect(sha256Of(Buffer.from(await answer.arrayBuffer()))).toBe(file.sha256);
     }
     const blobs = store.keys.imageBlobs(doc.id);
-    expect(await client.hget(blobs, '#bytes')).toBe(String(3 * size));
+    expect(await redis.client.hget(blobs, '#bytes')).toBe(String(3 * size));
     // the contents expire with the job's records, not before and not never
-    const ttl = await client.ttl(blobs);
+    const ttl = await redis.client.ttl(blobs);
     expect(ttl).toBeGreaterThan(3000);
-    expect(Math.abs(ttl - (await client.ttl(store.keys.imageFiles(doc.id))))).toBeLessThanOrEqual(1);
+    expect(Math.abs(ttl - (await redis.client.ttl(store.keys.imageFiles(doc.id))))).toBeLessThanOrEqual(1);
 
     // a job whose budget holds one content: the first stored, the others recorded as store-full, never written
     const other = configFor();
     const tight = { ...other, images: { ...other.images, redisMaxJobBytes: Math.floor(size * 1.5) } };
-    const tightStore = new JobStore(client, tight.keyPrefix);
+    const tightStore = new JobStore(redis.client, tight.keyPrefix);
     await startInProcessWorker(tight);
     const small = await waitForJob(tightStore, (await tightStore.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
     const fetches = (await tightStore.imageListing(small.id, 0, 10)).items.map((i) => i.fetch!);
@@ -385,11 +427,11 @@ describe('crawler workers', () => {
     expect(new Set(full.map((f) => f.sha256)).size).toBe(2);
     expect(full[0]!.error).toMatch(/redisMaxJobBytes/);
     expect((await tightStore.imageFiles(small.id)).length).toBe(1);
-    expect(await client.hget(tightStore.keys.imageBlobs(small.id), '#bytes')).toBe(String(size));
+    expect(await redis.client.hget(tightStore.keys.imageBlobs(small.id), '#bytes')).toBe(String(size));
     // a late redelivery for a job that is gone (expired) writes nothing that would never expire
     const gone = randomUUID();
-    expect(await new RedisImageStore(client, store.keys, 1024 * 1024).put(gone, sha256Of(contents.get('/a.png')!), 'png', contents.get('/a.png')!)).toMatchObject({ written: false });
-    expect(await client.exists(store.keys.imageBlobs(gone))).toBe(0);
+    expect(await new RedisImageStore(redis.client, store.keys, 1024 * 1024).put(gone, sha256Of(contents.get('/a.png')!), 'png', contents.get('/a.png')!)).toMatchObject({ written: false });
+    expect(await redis.client.exists(store.keys.imageBlobs(gone))).toBe(0);
   });
 
   it('back off from a host that answers 429 for its Retry-After, across workers, then recover step by step', async () => {
@@ -416,7 +458,7 @@ describe('crawler workers', () => {
     }));
     const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
     const config = configFor({ concurrency: 4 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     const workers = [await startInProcessWorker(config), await startInProcessWorker(config)];
     const job = await store.create({ urls: [`http://${host}/`], maxDepth: 1, maxPages: 100, scope: 'host' });
     const doc = await waitForJob(store, job.id, 30_000);
@@ -429,7 +471,7 @@ describe('crawler workers', () => {
     // then one request per penalty (1 s, shrinking by a fifth per answer), from both workers together
     const gaps = after.slice(1).map((t, i) => t.at - after[i]!.at);
     gaps.forEach((gap, i) => expect(gap, JSON.stringify(gaps)).toBeGreaterThan(1000 * 0.8 ** (i + 1) - 30));
-    const left = Number(await client.get(crawlerKeys(config.keyPrefix).hostPenalty(host)));
+    const left = Number(await redis.client.get(crawlerKeys(config.keyPrefix).hostPenalty(host)));
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThan(1000);
   });
@@ -445,7 +487,7 @@ describe('crawler workers', () => {
       redirects: [`${tripwire.origin}via-redirect`, `http://2130706434:${port}/decimal`],
     });
     const config = configFor();
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     await startInProcessWorker(config);
     const job = await store.create({ urls: [site.seed], maxDepth: 3, maxPages: 100, scope: 'any' });
     const doc = await waitForJob(store, job.id, 30_000);
@@ -460,7 +502,7 @@ describe('crawler workers', () => {
   it('space requests to one host by the configured delay, across workers', async () => {
     const site = await startSite({ pages: 12, specials: false });
     const config = configFor({ hostDelayMs: 100 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     await startInProcessWorker(config);
     await startInProcessWorker(config);
     const job = await store.create({ urls: [site.seed], maxDepth: 5, maxPages: 100, scope: 'host' });
@@ -478,7 +520,7 @@ describe('crawler workers', () => {
   it('complete exactly with 3 worker processes when one is killed with SIGKILL mid-crawl', async () => {
     const site = await startSite({ pages: 300, pageDelayMs: 40 });
     const config = configFor({ concurrency: 4, visibilityTimeoutMs: 1000 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     const workers = await startWorkerProcesses(config, 3);
     const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 10_000, scope: 'host' });
     await waitForJob(store, job.id, 30_000, (d) => d.counts.fetched >= 60);
@@ -487,18 +529,18 @@ describe('crawler workers', () => {
     expect(doc.counts.fetched).toBeLessThan(site.expected.fetched.size + 1);
     await expectExactCrawl(store, doc, site);
     // The killed worker's messages were taken over by the others.
-    expect(await client.hlen(store.keys.takeovers(job.id))).toBeGreaterThan(0);
+    expect(await redis.client.hlen(store.keys.takeovers(job.id))).toBeGreaterThan(0);
   });
 
   it('complete a crawl across a Redis restart (append-only file)', async () => {
     const site = await startSite({ pages: 300, pageDelayMs: 20 });
     const config = configFor({ concurrency: 4 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     await startWorkerProcesses(config, 2);
     const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 10_000, scope: 'host' });
     const before = await waitForJob(store, job.id, 30_000, (d) => d.counts.fetched >= 50);
     expect(before.status).toBe('running');
-    await redis.restart({ downMs: 1000 });
+    await redis.server.restart({ downMs: 1000 });
     const doc = await waitForJob(store, job.id, 60_000);
     await expectExactCrawl(store, doc, site);
   });
@@ -524,7 +566,7 @@ describe('crawler workers', () => {
     }));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const config = configFor();
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     // a separate process: a worker stuck in RegExp would block this test's own event loop
     const [worker] = await startWorkerProcesses(config, 1);
     for (const include of ['/(a|a)*b/', '**a**a**a**a**a**a**b']) {
@@ -545,7 +587,7 @@ describe('crawler workers', () => {
   it('stop on SIGTERM within the grace period, handing back what it holds', async () => {
     const site = await startSite({ pages: 40, pageDelayMs: 300 });
     const config = configFor({ concurrency: 4, shutdownGraceMs: 200 });
-    const store = new JobStore(client, config.keyPrefix);
+    const store = new JobStore(redis.client, config.keyPrefix);
     const [worker] = await startWorkerProcesses(config, 1);
     const job = await store.create({ urls: [site.seed], maxDepth: 20, maxPages: 10_000, scope: 'host' });
     await waitForJob(store, job.id, 30_000, (d) => d.counts.fetched >= 2);
@@ -556,7 +598,7 @@ describe('crawler workers', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     expect(worker!.output()).toMatch(/SIGTERM: finishing/);
     // Nothing is left pending in the group: held pages went back to the stream for the next worker.
-    const pending = (await client.xpending(store.keys.tasks, 'workers')) as [number, ...unknown[]];
+    const pending = (await redis.client.xpending(store.keys.tasks, 'workers')) as [number, ...unknown[]];
     expect(pending[0]).toBe(0);
     await startWorkerProcesses(config, 1);
     const doc = await waitForJob(store, job.id, 60_000);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createReadStream } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -17,6 +18,9 @@ import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { writeWacz } from '../archive/wacz.js';
 import { deploymentProvenance, softwareName } from '../provenance.js';
+import { fileLinkSigner } from './file-links.js';
+import { byteWindow } from './byte-window.js';
+import { rangeFor } from '../core/byte-range.js';
 import { galleryHeaders, renderGallery } from './gallery.js';
 
 /**
@@ -70,6 +74,7 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
     if (!open) requireToken(req);
   };
   const publicAccess = config.api.public;
+  const fileLinks = fileLinkSigner(config.apiToken!.reveal());
 
   const jobOr404 = async (id: string) => {
     const job = isJobId(id) ? await store.get(id) : null;
@@ -140,25 +145,42 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
     },
     {
       method: 'GET', pattern: /^\/v1\/jobs\/([^/]+)\/files\/([0-9a-f]{64})$/, name: '/v1/jobs/:id/files/:sha256',
-      run: async (req, res, [id, sha256]) => {
-        unlessPublic(publicAccess.jobReads, req);
+      run: async (req, res, [id, sha256], query) => {
+        // a signed link (the gallery's thumbnails, file-links.ts) opens this one file of this job until it expires
+        if (query.has('sig')) {
+          const why = fileLinks.check(id!, sha256!, query.get('expires'), query.get('sig'));
+          if (why !== null) throw new HttpError(403, 'bad_file_link', why);
+        } else {
+          unlessPublic(publicAccess.jobReads, req);
+        }
         await jobOr404(id!);
         const file = await store.imageFile(id!, sha256!);
         if (file === null) throw new HttpError(404, 'file_not_found', `job ${id} stored no content with SHA-256 ${sha256}`);
         const opened = await blobs.open(id!, file.location);
         if (opened === null) throw new HttpError(410, 'file_gone', `the content ${sha256} is listed but no longer in the image store (${blobs.kind === 'directory' ? config.images.storePath : 'redis'})`);
-        res.writeHead(200, {
-          'content-type': IMAGE_MEDIA_TYPES[file.type], 'content-length': opened.bytes, 'cache-control': 'private, max-age=31536000, immutable',
+        // its SHA-256 is a strong validator: a client resumes a cut download with Range and If-Range (RFC 9110 14)
+        const etag = `"${sha256}"`;
+        const ifRange = req.headers['if-range'];
+        const range = rangeFor(req.headers.range, Array.isArray(ifRange) ? ifRange[0] : ifRange, etag, opened.bytes);
+        const headers = {
+          'content-type': IMAGE_MEDIA_TYPES[file.type], 'cache-control': 'private, max-age=31536000, immutable',
           // an SVG is shown as a file, never run as a page of this API's origin
           'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox", 'x-content-type-options': 'nosniff',
-          etag: `"${sha256}"`,
-        });
+          etag, 'accept-ranges': 'bytes',
+        };
+        if (range.kind === 'unsatisfiable') {
+          opened.stream.destroy();
+          throw new HttpError(416, 'range_not_satisfiable', `the content ${sha256} has ${opened.bytes} bytes`, undefined, { 'content-range': `bytes */${opened.bytes}`, 'accept-ranges': 'bytes' });
+        }
+        if (range.kind === 'part') res.writeHead(206, { ...headers, 'content-range': `bytes ${range.start}-${range.end}/${opened.bytes}`, 'content-length': range.end - range.start + 1 });
+        else res.writeHead(200, { ...headers, 'content-length': opened.bytes });
         if (req.method === 'HEAD') {
           opened.stream.destroy();
           res.end();
           return;
         }
-        await pipeline(opened.stream, res);
+        // the store's stream starts at the beginning (images are capped at maxImageBytes): the bytes before the part are read and dropped
+        await pipeline(opened.stream, range.kind === 'part' ? byteWindow(range.start, range.end) : new PassThrough(), res);
       },
     },
     {
@@ -193,7 +215,9 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         if (!job.request.fetchImages) throw new HttpError(409, 'no_image_files', `job ${job.id} did not fetch images (submit it with fetchImages: true); its image URLs are at /v1/jobs/${job.id}/images`);
         const { offset, limit } = page.data;
         const listing = await store.imageListing(job.id, offset, limit);
-        const html = renderGallery({ job, items: listing.items, total: listing.total, offset, limit });
+        // with reads behind the token the browser's <img> requests carry none: each thumbnail gets a signed link
+        const fileQuery = publicAccess.jobReads ? undefined : (sha256: string) => fileLinks.sign(job.id, sha256);
+        const html = renderGallery({ job, items: listing.items, total: listing.total, offset, limit, fileQuery });
         res.writeHead(200, { ...galleryHeaders(), 'content-length': Buffer.byteLength(html) });
         res.end(req.method === 'HEAD' ? undefined : html);
       },

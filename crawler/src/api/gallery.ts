@@ -19,6 +19,8 @@ export interface GalleryInput {
   total: number;
   offset: number;
   limit: number;
+  /** The query a thumbnail's file link needs (a signed link when reads need the token), none when reads are public. */
+  fileQuery?: (sha256: string) => string;
 }
 
 const STYLE = `
@@ -87,12 +89,13 @@ function size(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-function thumbnail(jobId: string, item: ImageListing): string {
+function thumbnail(jobId: string, item: ImageListing, fileQuery: GalleryInput['fileQuery']): string {
   const f = item.fetch!;
+  const query = fileQuery === undefined ? '' : `?${fileQuery(f.sha256!)}`;
   const dimensions = f.width != null && f.height != null ? `${f.width} × ${f.height}` : 'unknown';
   const sizeAttributes = f.width != null && f.height != null ? ` width="${f.width}" height="${f.height}"` : '';
   return `<li><figure tabindex="0">`
-    + `<img src="/v1/jobs/${escapeHtml(jobId)}/files/${escapeHtml(f.sha256!)}" alt="${escapeHtml(item.alt)}" loading="lazy" decoding="async"${sizeAttributes}>`
+    + `<img src="/v1/jobs/${escapeHtml(jobId)}/files/${escapeHtml(f.sha256!)}${escapeHtml(query)}" alt="${escapeHtml(item.alt)}" loading="lazy" decoding="async"${sizeAttributes}>`
     + `<figcaption><dl>`
     + `<dt>URL</dt><dd>${link(item.url)}</dd>`
     + (item.alt !== '' ? `<dt>alt</dt><dd>${escapeHtml(item.alt)}</dd>` : '')
@@ -114,7 +117,7 @@ export function renderGallery(input: GalleryInput): string {
   ].filter(Boolean).join(' · ');
   const body = groups.length === 0
     ? '<p>No stored images in this part of the listing.</p>'
-    : groups.map((g) => `<section><h2>${link(g.page)}</h2><ul class="grid">${g.images.map((i) => thumbnail(id, i)).join('')}</ul></section>`).join('\n');
+    : groups.map((g) => `<section><h2>${link(g.page)}</h2><ul class="grid">${g.images.map((i) => thumbnail(id, i, input.fileQuery)).join('')}</ul></section>`).join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>

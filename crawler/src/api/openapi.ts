@@ -118,7 +118,15 @@ export const openApiDocument = {
       },
     },
     '/v1/jobs/{id}/files/{sha256}': {
-      get: { summary: 'The bytes of one stored content (SVG served sandboxed)', parameters: [jobId, { name: 'sha256', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }], responses: { '200': { description: 'the image' }, ...errors(404, 410, 503) } },
+      get: {
+        summary: 'The bytes of one stored content (SVG served sandboxed); its ETag is its SHA-256, and one byte range (Range with If-Range) resumes a cut download',
+        parameters: [
+          jobId, { name: 'sha256', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+          { name: 'expires', in: 'query', schema: { type: 'integer' }, description: 'with sig: a signed link from the gallery, which opens this file without the token until then (Unix seconds)' },
+          { name: 'sig', in: 'query', schema: { type: 'string' }, description: 'the link\'s HMAC-SHA256 over the job, the file and expires' },
+        ],
+        responses: { '200': { description: 'the image' }, '206': { description: 'the range asked for' }, ...errors(403, 404, 410, 416, 503) },
+      },
     },
     '/v1/jobs/{id}/archive.wacz': {
       get: {

@@ -151,11 +151,14 @@ async function writeWarc(file: string, source: WaczSource, provenance: WaczProve
     for (let offset = 0; ; offset += pageSize) {
       const { items } = await source.store.captures(source.job.id, offset, pageSize);
       for (const capture of items) {
-        const key = `${capture.kind} ${capture.url}`;
+        // keyed by the URL asked for: a URL reached both directly and through a redirect is two captures
+        const key = `${capture.kind} ${capture.requested}`;
         if (seen.has(key)) continue;
         seen.add(key);
         records += await writeCapture(out, capture, source.job.id, source.blobs);
-        if (capture.kind === 'page') pages.push({ id: createHash('sha256').update(key).digest('hex').slice(0, 24), url: capture.url, ts: capture.date, status: capture.status });
+        // a page reached through redirects is listed at the URL asked for (the chain's start), as replay opens it there and follows the 3xx records
+        const start = capture.redirects?.[0];
+        if (capture.kind === 'page') pages.push({ id: createHash('sha256').update(key).digest('hex').slice(0, 24), url: start?.url ?? capture.url, ts: start?.date ?? capture.date, status: capture.status });
       }
       if (items.length < pageSize) break;
     }
@@ -166,7 +169,24 @@ async function writeWarc(file: string, source: WaczSource, provenance: WaczProve
   return { records, pages };
 }
 
-/** A capture as two records: the response (its body from the blob store), and the request concurrent to it. */
+/** What one HTTP exchange of a capture (a redirect hop or the final answer) says on the wire. */
+interface WireExchange {
+  url: string;
+  date: string;
+  requestHeaders: Array<[string, string]>;
+  status: number;
+  statusText: string;
+  responseHeaders: Array<[string, string]>;
+}
+
+/**
+ * A capture as WARC records, the way crawlers that keep redirects write them (Heritrix, wget, Browsertrix) and
+ * replay tools (pywb, replayweb.page) follow them: every 3xx answer on the way is its own response record under
+ * its own URL, with its Location header, and a request record concurrent to it (WARC 1.1 5.7); then the final
+ * answer's response and request. Each record reached through a redirect gets a metadata record concurrent to
+ * its response naming the URL that sent it there (`via:`, as Heritrix writes it), so the chain can be walked
+ * backwards from the WARC alone; the CDXJ index lists every hop under its URL with its 3xx status.
+ */
 async function writeCapture(out: WriteStream, capture: Capture, job: string, blobs: ImageStore): Promise<number> {
   let body: Buffer = Buffer.alloc(0);
   if (capture.body !== undefined) {
@@ -178,24 +198,42 @@ async function writeCapture(out: WriteStream, capture: Capture, job: string, blo
     const sha256 = createHash('sha256').update(body).digest('hex');
     if (sha256 !== capture.body.sha256) throw new Error(`the stored body of ${capture.url} does not match its SHA-256`);
   }
-  const responseHeaders = capture.responseHeaders.filter(([name]) => !FRAMING_HEADERS.has(name.toLowerCase()));
+  let records = 0;
+  let via: string | undefined;
+  for (const hop of capture.redirects ?? []) {
+    const hopHeaders: Record<string, string> = hop.bodyTruncated === true ? { 'WARC-Truncated': 'length' } : {};
+    records += await writeExchange(out, hop, Buffer.from(hop.body ?? '', 'base64'), hopHeaders, via);
+    via = hop.url;
+  }
   const warcHeaders: Record<string, string> = {};
   if (capture.body?.truncated === true) warcHeaders['WARC-Truncated'] = 'length';
   // a body the store had no room for: the record says so (WARC 1.1's "unspecified" reason) rather than claim an empty answer
   if (capture.bodyWithheld !== undefined) warcHeaders['WARC-Truncated'] = 'unspecified';
+  return records + await writeExchange(out, capture, body, warcHeaders, via);
+}
+
+/** One exchange as its response record and the request record concurrent to it, and `via` when a redirect led here. */
+async function writeExchange(out: WriteStream, exchange: WireExchange, body: Buffer, warcHeaders: Record<string, string>, via: string | undefined): Promise<number> {
+  const responseHeaders = exchange.responseHeaders.filter(([name]) => !FRAMING_HEADERS.has(name.toLowerCase()));
   const response = WARCRecord.create({
-    url: capture.url, date: capture.date, type: 'response', warcVersion: 'WARC/1.1', warcHeaders,
-    statusline: `HTTP/1.1 ${capture.status} ${capture.statusText}`.trimEnd(), httpHeaders: responseHeaders,
+    url: exchange.url, date: exchange.date, type: 'response', warcVersion: 'WARC/1.1', warcHeaders,
+    statusline: `HTTP/1.1 ${exchange.status} ${exchange.statusText}`.trimEnd(), httpHeaders: responseHeaders,
   }, [body]);
   const responseId = response.warcHeaders.headers.get('WARC-Record-ID')!;
   await writeRecord(out, response);
-  const target = new URL(capture.url);
+  const target = new URL(exchange.url);
   const request = WARCRecord.create({
-    url: capture.url, date: capture.date, type: 'request', warcVersion: 'WARC/1.1', warcHeaders: { 'WARC-Concurrent-To': responseId },
-    statusline: `GET ${target.pathname}${target.search} HTTP/1.1`, httpHeaders: capture.requestHeaders,
+    url: exchange.url, date: exchange.date, type: 'request', warcVersion: 'WARC/1.1', warcHeaders: { 'WARC-Concurrent-To': responseId },
+    statusline: `GET ${target.pathname}${target.search} HTTP/1.1`, httpHeaders: exchange.requestHeaders,
   }, []);
   await writeRecord(out, request);
-  return 2;
+  if (via === undefined) return 2;
+  const metadata = WARCRecord.create({
+    url: exchange.url, date: exchange.date, type: 'metadata', warcVersion: 'WARC/1.1',
+    warcHeaders: { 'WARC-Concurrent-To': responseId, 'Content-Type': 'application/warc-fields' },
+  }, [Buffer.from(`via: ${via}\r\n`)]);
+  await writeRecord(out, metadata);
+  return 3;
 }
 
 async function writeRecord(out: WriteStream, record: WARCRecord): Promise<void> {

@@ -11,11 +11,11 @@ import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
 import { pageMatchBudget, urlFilter, type LinkFilter, type MatchBudget } from '../core/url-patterns.js';
 import type { ServiceConfig } from '../config.js';
-import { isImageTask, JobStore, taskFromFields, type Capture, type ImageFetchRecord, type ImageFile, type JobMeta, type PageRecord, type PageResult, type PageTask } from '../jobs.js';
+import { isImageTask, JobStore, taskFromFields, type Capture, type CapturedRedirect, type ImageFetchRecord, type ImageFile, type JobMeta, type PageRecord, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { RobotsCache } from './robots-cache.js';
 import { sitemapUrls } from './sitemaps.js';
-import { createSafeAgent, isBlocked, isRobotsDisallowed, RobotsDisallowedError, SafeFetcher, type Exchange } from './safe-fetch.js';
+import { createSafeAgent, isBlocked, isRobotsDisallowed, RobotsDisallowedError, SafeFetcher, type Exchange, type RedirectHop } from './safe-fetch.js';
 
 export interface WorkerLog {
   info(message: string): void;
@@ -458,6 +458,7 @@ export class CrawlWorker {
       requestHeaders: exchange.requestHeaders, status: exchange.status, statusText: exchange.statusText, responseHeaders: exchange.responseHeaders,
       ...(kept !== undefined ? { body: kept } : {}),
       ...(withheld ? { bodyWithheld: 'store-full' as const } : {}),
+      ...(exchange.redirects.length > 0 ? { redirects: exchange.redirects.map(capturedRedirect) } : {}),
     });
   }
 
@@ -614,4 +615,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** What a page record says about the site's opt-outs: which applied, and how many found images they withheld. */
 function optOutFields(optOuts: OptOut[], imagesWithheld: number): Pick<PageRecord, 'optOuts' | 'imagesWithheld'> {
   return { ...(optOuts.length > 0 ? { optOuts } : {}), ...(imagesWithheld > 0 ? { imagesWithheld } : {}) };
+}
+
+/** A redirect as the job's capture keeps it (JSON in Redis: its short body as base64). */
+function capturedRedirect(hop: RedirectHop): CapturedRedirect {
+  const { body, bodyTruncated, ...wire } = hop;
+  return { ...wire, ...(body.length > 0 ? { body: body.toString('base64') } : {}), ...(bodyTruncated ? { bodyTruncated: true as const } : {}) };
 }

@@ -112,7 +112,28 @@ export interface Exchange {
   bodyTruncated: boolean;
   bodyStart: string;
   headers: Record<string, string | string[] | undefined>;
+  /**
+   * The 3xx answers on the way to this one, in the order they came (empty unless the caller kept bodies):
+   * an archive keeps each as its own response record, as a replay tool needs to follow the chain.
+   */
+  redirects: RedirectHop[];
 }
+
+/** One redirect answer as it went over the wire: its Location is among its headers. */
+export interface RedirectHop {
+  url: string;
+  date: string;
+  requestHeaders: Array<[string, string]>;
+  status: number;
+  statusText: string;
+  responseHeaders: Array<[string, string]>;
+  /** Its body (the "Moved" page servers send), up to REDIRECT_BODY_BYTES. */
+  body: Buffer;
+  bodyTruncated: boolean;
+}
+
+/** A redirect's body is a short note for people; more than this of it is not kept. */
+export const REDIRECT_BODY_BYTES = 8 * 1024;
 
 export type PageFetch =
   | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean; encoding: string; optOuts: OptOut[]; exchange: Exchange }
@@ -148,7 +169,7 @@ export class SafeFetcher {
 
   /** GET a page, following redirects by hand, parsing HTML as it streams in. Throws on network errors. */
   async fetchPage(url: string, signal?: AbortSignal, checkHop?: HopCheck, keep: KeepOptions = {}): Promise<PageFetch> {
-    const { response, finalUrl, release, sent } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal, checkHop);
+    const { response, finalUrl, release, sent } = await this.follow(url, 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.5', signal, checkHop, keep.body === true);
     try {
       return await this.readPage(response, finalUrl, sent, keep);
     } finally {
@@ -228,7 +249,7 @@ export class SafeFetcher {
    * `maxBytes` (said by Content-Length or found while reading) is not read further.
    */
   async fetchBytes(url: string, maxBytes: number, signal?: AbortSignal, checkHop?: HopCheck, keep: KeepOptions = {}): Promise<BytesFetch> {
-    const { response, finalUrl, release, sent } = await this.follow(url, 'image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5', signal, checkHop);
+    const { response, finalUrl, release, sent } = await this.follow(url, 'image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5', signal, checkHop, keep.body === true);
     const empty = (truncated: boolean) => exchangeOf(response, finalUrl, sent, Buffer.alloc(0), truncated, keep, '');
     try {
       const status = response.statusCode;
@@ -272,7 +293,7 @@ export class SafeFetcher {
   }
 
   /** Follows redirects; the caller must call `release()` once it has read (or dropped) the body. */
-  private async follow(url: string, accept: string, signal?: AbortSignal, checkHop?: HopCheck) {
+  private async follow(url: string, accept: string, signal?: AbortSignal, checkHop?: HopCheck, keepHops = false) {
     // One controller and one timer per fetch: AbortSignal.any + AbortSignal.timeout cost ~0.2 ms per call on
     // Node 20, a third of a page's whole CPU budget.
     const controller = new AbortController();
@@ -285,21 +306,22 @@ export class SafeFetcher {
     };
     try {
       // The overall deadline keeps running while the caller reads the body.
-      return { ...(await this.hops(url, accept, controller.signal, checkHop)), release: cleanup };
+      return { ...(await this.hops(url, accept, controller.signal, checkHop, keepHops)), release: cleanup };
     } catch (error) {
       cleanup();
       throw error;
     }
   }
 
-  private async hops(url: string, accept: string, combined: AbortSignal, checkHop: HopCheck | undefined) {
+  private async hops(url: string, accept: string, combined: AbortSignal, checkHop: HopCheck | undefined, keepHops: boolean) {
     let current = url;
+    const redirects: RedirectHop[] = [];
     for (let hop = 0; ; hop++) {
       if (parseHttpUrl(current) === null) throw new BlockedAddressError(`refusing to follow a redirect to ${current.slice(0, 200)}: only http(s)`);
       // the first URL was checked by the caller; every hop after it is checked against its own origin's rules
       if (hop > 0 && checkHop !== undefined) await checkHop(current);
       const headers = { 'user-agent': this.limits.userAgent, accept };
-      const sent: Sent = { date: new Date().toISOString(), headers: Object.entries(headers) };
+      const sent: Sent = { date: new Date().toISOString(), headers: Object.entries(headers), redirects };
       const response = await request(current, {
         method: 'GET',
         dispatcher: this.agent,
@@ -310,7 +332,15 @@ export class SafeFetcher {
       });
       const location = response.headers.location;
       if (REDIRECTS.has(response.statusCode) && typeof location === 'string') {
-        discard(response.body);
+        if (keepHops) {
+          const { body, truncated } = await readCapped(response, REDIRECT_BODY_BYTES);
+          redirects.push({
+            url: current, date: sent.date, requestHeaders: requestHeadersOf(current, sent), status: response.statusCode,
+            statusText: STATUS_CODES[response.statusCode] ?? '', responseHeaders: headerPairs(response.headers), body, bodyTruncated: truncated,
+          });
+        } else {
+          discard(response.body);
+        }
         if (hop >= this.limits.maxRedirects) throw new Error(`more than ${this.limits.maxRedirects} redirects`);
         current = new URL(location, current).href;
         continue;
@@ -324,19 +354,31 @@ export class SafeFetcher {
 interface Sent {
   date: string;
   headers: Array<[string, string]>;
+  /** The redirects this request followed (kept only when the caller archives). */
+  redirects: RedirectHop[];
 }
 
 function exchangeOf(response: Dispatcher.ResponseData, url: string, sent: Sent, body: Buffer, truncated: boolean, keep: KeepOptions, bodyStart: string): Exchange {
-  const responseHeaders: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(response.headers)) {
-    if (value === undefined) continue;
-    for (const one of Array.isArray(value) ? value : [value]) responseHeaders.push([name, one]);
-  }
   return {
-    url, date: sent.date, requestHeaders: [['host', new URL(url).host], ...sent.headers], status: response.statusCode,
-    statusText: STATUS_CODES[response.statusCode] ?? '', responseHeaders, bodyTruncated: truncated, bodyStart, headers: response.headers,
+    url, date: sent.date, requestHeaders: requestHeadersOf(url, sent), status: response.statusCode,
+    statusText: STATUS_CODES[response.statusCode] ?? '', responseHeaders: headerPairs(response.headers), bodyTruncated: truncated, bodyStart, headers: response.headers,
+    redirects: sent.redirects,
     ...(keep.body === true ? { body } : {}),
   };
+}
+
+function requestHeadersOf(url: string, sent: Sent): Array<[string, string]> {
+  return [['host', new URL(url).host], ...sent.headers];
+}
+
+/** Response headers as name-value pairs, a repeated header once per value (as it came). */
+function headerPairs(headers: Dispatcher.ResponseData['headers']): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) pairs.push([name, one]);
+  }
+  return pairs;
 }
 
 /** Reads a body up to `maxBytes` (then drops the rest); `truncated` when there was more. */

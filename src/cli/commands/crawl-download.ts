@@ -10,7 +10,8 @@ export interface DownloadOptions {
 
 /**
  * Downloads a fetchImages job's stored images into a folder (default ./crawl-<job>; a rerun keeps what is there
- * with the right hash) or, with --zip, into one zip (default ./crawl-<job>.zip), with progress on stderr.
+ * with the right hash) or, with --zip, into one zip (default ./crawl-<job>.zip), with progress on stderr; both resume
+ * an interrupted run (crawl.ts: downloadJobZip).
  */
 export default async function command(ctx: CommandContext, id: string, opts: DownloadOptions): Promise<void> {
   const { client, where } = await crawlerClientFor({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
