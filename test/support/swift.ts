@@ -70,6 +70,7 @@ export async function startSwift(): Promise<TestSwift> {
     for (const kind of ['account', 'container', 'object']) children.push(launch(`swift-${kind}-server`, [path.join(dir, `${kind}-server.conf`)], dir, kind));
     children.push(launch('swift-proxy-server', [path.join(dir, 'proxy-server.conf')], dir, 'proxy'));
     const authUrl = `http://127.0.0.1:${proxy}/auth/v1.0`;
+    // each server is a Python process that takes a few seconds to start on an idle machine, far longer on a busy one
     let last = 'no answer yet';
     const storageUrl = await waitFor('the test Swift to hand out a token and list its account', async () => {
       for (const child of children) if (child.exitCode !== null) throw new Error(`${child.spawnargs[0]} exited with ${child.exitCode}: ${await logTail(dir)}`);
@@ -91,7 +92,7 @@ export async function startSwift(): Promise<TestSwift> {
         last = (error as Error).message;
         return undefined;
       }
-    }, 30_000, 100).catch(async (error: Error) => {
+    }, 120_000, 100).catch(async (error: Error) => {
       throw new Error(`${error.message} (last: ${last}); server output:\n${await logTail(dir)}`);
     });
     return {
