@@ -56,20 +56,35 @@ const workerSchema = z.strictObject({
   robotsCache: robotsCacheSchema.default(robotsCacheSchema.parse({})),
 });
 
+/**
+ * The `swift` store's object store: Swift's v1 auth (tempauth) at authUrl, the user, and the key in a file (a
+ * swarm secret: /run/secrets/...), never inline. Objects are named <job>/sha256/ab/<hash>.<ext> in the container.
+ */
+const swiftSchema = z.strictObject({
+  authUrl: z.string().regex(/^https?:\/\//, 'expected an http(s):// URL (Swift\'s v1 auth, e.g. https://swift.example/auth/v1.0)'),
+  user: z.string().min(1),
+  keyFile: z.string().min(1),
+  container: z.string().regex(/^[^/]{1,256}$/, 'expected a container name (no "/", at most 256 characters)').default('crawler-images'),
+  /** Each job may keep at most this many bytes in the container (counted in Redis, with the job's other keys). */
+  maxJobBytes: z.number().int().min(1024).default(10 * 1024 ** 3),
+});
+
 const imagesSchema = z.strictObject({
   /**
    * Where fetched images are kept (image-store.ts): `redis`, the crawler's Redis, which every worker and API
    * replica on every node reaches (the default); `directory`, files under storePath, only where the workers and
-   * the API share that directory (one machine, or a mount shared by every node).
+   * the API share that directory (one machine, or a mount shared by every node); `swift`, an OpenStack Swift
+   * container (images.swift), which every replica reaches over HTTP and which holds far more than Redis's memory.
    */
-  store: z.enum(['redis', 'directory']).default('redis'),
+  store: z.enum(['redis', 'directory', 'swift']).default('redis'),
+  swift: swiftSchema.optional(),
   /** The `redis` store keeps at most this many bytes of images per job (Redis holds them in memory). */
   redisMaxJobBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
   /** The `directory` store's folder. */
   storePath: z.string().regex(/^\//, 'expected an absolute path').default('/data/images'),
   /** The largest image a job may ask to keep (its maxImageBytes); larger files are not read past this. */
   maxImageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
-});
+}).refine((images) => images.store !== 'swift' || images.swift !== undefined, { message: 'images.store is swift but images.swift (authUrl, user, keyFile) is missing', path: ['swift'] });
 
 /** What answers without the bearer token. Writes (submit, cancel) always need it. */
 const publicSchema = z.strictObject({
@@ -128,6 +143,8 @@ export const serviceConfigSchema = z.object({
 export type ServiceConfig = z.infer<typeof serviceConfigSchema> & {
   /** Read from redisPasswordFile at start; given to Redis with AUTH, never part of a URL that could be printed. */
   redisPassword?: ServiceSecret;
+  /** Read from images.swift.keyFile at start (the `swift` image store's key). */
+  swiftKey?: ServiceSecret;
 };
 export type WorkerConfig = ServiceConfig['worker'];
 
@@ -182,6 +199,7 @@ export async function readSecretFiles(config: ServiceConfig, options: LoadOption
     out.metricsToken = await read('metricsTokenFile', config.metricsTokenFile);
   }
   if (config.redisPasswordFile !== undefined) out.redisPassword = await read('redisPasswordFile', config.redisPasswordFile);
+  if (config.images.store === 'swift' && config.images.swift !== undefined) out.swiftKey = await read('images.swift.keyFile', config.images.swift.keyFile);
   return out;
 }
 

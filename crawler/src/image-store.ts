@@ -4,13 +4,14 @@ import { BlobStore } from './blob-store.js';
 import type { ServiceConfig } from './config.js';
 import type { CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
-import { STORE_BLOB } from './scripts.js';
+import { RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
+import { SwiftContainer } from './swift.js';
 
 /**
  * Where a fetchImages job's contents are kept, as the worker that stores them and the API that serves them see it.
  * Contents are named by their SHA-256 and kept per job (a job's contents are read through the job).
  *
- * Two stores (config `images.store`):
+ * Three stores (config `images.store`):
  * - `redis` (the default): in the crawler's Redis, one hash per job (`job:<id>:blobs`, sha256 -> bytes) that
  *   expires with the job's other keys. On a swarm the workers run on several nodes and the API on others; Redis
  *   is the one store every replica already reaches, over the app's network, with its password, on the pinned
@@ -19,9 +20,12 @@ import { STORE_BLOB } from './scripts.js';
  *   `store-full`, not stored).
  * - `directory`: files under `images.storePath` (BlobStore). Only where every worker and the API see the same
  *   directory: one machine, or a shared mount on every node.
+ * - `swift`: an OpenStack Swift container (images.swift), objects named <job>/<location>. Every replica reaches
+ *   it over HTTP like Redis, without Redis's memory cost; the job's byte budget (images.swift.maxJobBytes) is
+ *   still counted in Redis, in the job's blobs hash, so it expires with the job.
  */
 export interface ImageStore {
-  readonly kind: 'redis' | 'directory';
+  readonly kind: 'redis' | 'directory' | 'swift';
   /**
    * Keeps the bytes once per job; `full` when the job's budget has no room for them (nothing was written).
    * `location` is the content's name in the store: sha256/ab/<hash>.<ext>.
@@ -32,7 +36,13 @@ export interface ImageStore {
 }
 
 export function imageStoreFor(config: ServiceConfig, redis: Redis, keys: CrawlerKeys): ImageStore {
-  return config.images.store === 'directory' ? new DirectoryImageStore(new BlobStore(config.images.storePath)) : new RedisImageStore(redis, keys, config.images.redisMaxJobBytes);
+  if (config.images.store === 'directory') return new DirectoryImageStore(new BlobStore(config.images.storePath));
+  if (config.images.store === 'swift') {
+    const swift = config.images.swift;
+    if (swift === undefined || config.swiftKey === undefined) throw new Error('images.store is swift, but images.swift or its key file was not read');
+    return new SwiftImageStore(new SwiftContainer({ authUrl: swift.authUrl, user: swift.user, key: config.swiftKey }, swift.container), redis, keys, swift.maxJobBytes);
+  }
+  return new RedisImageStore(redis, keys, config.images.redisMaxJobBytes);
 }
 
 /** The name of the job's contents' byte total inside its blobs hash (content fields are 64 hex digits). */
@@ -69,6 +79,44 @@ export class DirectoryImageStore implements ImageStore {
   open(_job: string, location: string) {
     return this.blobs.open(location);
   }
+}
+
+const reserveBlob = new LuaScript(RESERVE_BLOB);
+const releaseBlob = new LuaScript(RELEASE_BLOB);
+
+export class SwiftImageStore implements ImageStore {
+  readonly kind = 'swift';
+  constructor(private readonly swift: SwiftContainer, private readonly redis: Redis, private readonly keys: CrawlerKeys, readonly maxJobBytes: number) {}
+
+  async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
+    const location = BlobStore.locationOf(sha256, extension);
+    const answer = Number(await reserveBlob.run(this.redis, [this.keys.imageBlobs(job), this.keys.job(job)], [sha256, bytes.byteLength, this.maxJobBytes, TOTAL_FIELD]));
+    if (answer < 0) return { full: true as const, usedBytes: -answer - 1, maxBytes: this.maxJobBytes };
+    if (answer === 0) {
+      // the job is gone, or the content has its place: written already, or by a worker that may have died
+      // before writing it, so Swift is asked (put writes only what it does not have)
+      if (await this.redis.exists(this.keys.job(job)) === 0) return { location, written: false };
+      return { location, written: await this.swift.put(objectName(job, location), bytes) };
+    }
+    try {
+      await this.swift.put(objectName(job, location), bytes);
+    } catch (error) {
+      await releaseBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, TOTAL_FIELD]);
+      throw error;
+    }
+    return { location, written: true };
+  }
+
+  open(job: string, location: string) {
+    contentOf(location);
+    return this.swift.open(objectName(job, location));
+  }
+}
+
+/** A job's content in the Swift container: the job id (a UUID) and the content's location. */
+function objectName(job: string, location: string): string {
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(job)) throw new Error(`not a job id: ${job.slice(0, 100)}`);
+  return `${job}/${location}`;
 }
 
 /** The SHA-256 a location names; only locations this crawler makes are accepted. */

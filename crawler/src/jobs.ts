@@ -183,7 +183,7 @@ export const isImageTask = (task: PageTask) => task.depth === IMAGE_TASK_DEPTH;
 
 /** Why an image URL has no stored file. */
 export type ImageFetchOutcome = 'stored' | 'failed' | 'robots' | 'opted-out' | 'blocked' | 'too-large' | 'not-image' | 'type-not-wanted' | 'cancelled'
-  /** The image store `redis` had no room left in the job's budget (images.redisMaxJobBytes). */
+  /** The image store (`redis` or `swift`) had no room left in the job's budget (images.redisMaxJobBytes, images.swift.maxJobBytes). */
   | 'store-full';
 
 /** What downloading one image URL gave. */

@@ -388,3 +388,24 @@ if used + #ARGV[2] > tonumber(ARGV[3]) then return -(used + 1) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[1], ARGV[4], #ARGV[2])
 return 1`;
+
+/**
+ * A place in a job's budget for a content kept outside Redis (the `swift` store): KEYS[1] the job's blobs hash,
+ * KEYS[2] the job; ARGV: sha256, bytes, the job's max bytes, the total's field. The content's field holds its size.
+ * 0: the job is gone or the content already has its place; 1: reserved; -(used+1): no room.
+ */
+export const RESERVE_BLOB = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local used = tonumber(redis.call('HGET', KEYS[1], ARGV[4]) or '0')
+local size = tonumber(ARGV[2])
+if used + size > tonumber(ARGV[3]) then return -(used + 1) end
+redis.call('HSET', KEYS[1], ARGV[1], size)
+redis.call('HINCRBY', KEYS[1], ARGV[4], size)
+return 1`;
+
+/** Gives a reservation back (its write to the store failed): KEYS[1] the blobs hash; ARGV: sha256, the total's field. */
+export const RELEASE_BLOB = `
+local size = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[1], ARGV[2], -size) end
+return size`;

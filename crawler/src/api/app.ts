@@ -157,7 +157,7 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
         const file = await store.imageFile(id!, sha256!);
         if (file === null) throw new HttpError(404, 'file_not_found', `job ${id} stored no content with SHA-256 ${sha256}`);
         const opened = await blobs.open(id!, file.location);
-        if (opened === null) throw new HttpError(410, 'file_gone', `the content ${sha256} is listed but no longer in the image store (${blobs.kind === 'directory' ? config.images.storePath : 'redis'})`);
+        if (opened === null) throw new HttpError(410, 'file_gone', `the content ${sha256} is listed but no longer in the image store (${blobs.kind === 'directory' ? config.images.storePath : blobs.kind === 'swift' ? `swift container ${config.images.swift?.container}` : 'redis'})`);
         // its SHA-256 is a strong validator: a client resumes a cut download with Range and If-Range (RFC 9110 14)
         const etag = `"${sha256}"`;
         const ifRange = req.headers['if-range'];

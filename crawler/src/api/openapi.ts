@@ -59,7 +59,7 @@ export const openApiDocument = {
           sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
           type: { type: 'string', enum: ['png', 'jpeg', 'gif', 'webp', 'svg', 'avif', 'bmp', 'ico'], description: 'sniffed from the bytes, never the Content-Type' },
           bytes: { type: 'integer' }, width: { type: ['integer', 'null'] }, height: { type: ['integer', 'null'] },
-          location: { type: 'string', description: 'its name in the image store (config images.store: redis, the default, or directory under images.storePath): sha256/ab/<sha256>.<ext>' },
+          location: { type: 'string', description: 'its name in the image store (config images.store: redis, the default; directory under images.storePath; swift, as <job>/<location> in images.swift.container): sha256/ab/<sha256>.<ext>' },
           href: { type: 'string', description: 'where this API serves the bytes: /v1/jobs/{id}/files/{sha256}' },
           urls: { type: 'array', items: { type: 'string' }, description: 'every image URL that gave this content' },
           pages: { type: 'array', items: { type: 'string' }, description: 'every page those URLs were found on' },

@@ -413,7 +413,7 @@ export class CrawlWorker {
     const kept = await this.blobs.put(task.job, sha256, IMAGE_EXTENSIONS[facts.type], body);
     if ('full' in kept) {
       await archived();
-      await this.finishImage(messageId, task, { ...described, outcome: 'store-full', sha256, error: `the job's images fill the image store's budget (${kept.usedBytes} of images.redisMaxJobBytes ${kept.maxBytes} bytes)` });
+      await this.finishImage(messageId, task, { ...described, outcome: 'store-full', sha256, error: `the job's images fill the image store's budget (${kept.usedBytes} of ${this.blobs.kind === 'swift' ? 'images.swift.maxJobBytes' : 'images.redisMaxJobBytes'} ${kept.maxBytes} bytes)` });
       return;
     }
     const { location } = kept;

@@ -56,8 +56,12 @@ export interface EmulatorOptions {
   /** The project's quotas (unset: DEFAULT_LIMITS); change them later with `emulator.quotas.set`. */
   quotas?: Partial<QuotaLimits>;
   flavors?: EmulatedFlavor[];
-  /** Optional services in the catalog (default: Neutron yes, Cinder no); one left out answers 404. */
-  services?: { network?: boolean; volume?: boolean };
+  /**
+   * Optional services in the catalog (default: Neutron yes, Cinder no); one left out answers 404. `objectStore`:
+   * the account URL of a real Swift (test/support/swift.ts) the catalog names as `object-store`; the emulator
+   * serves no Swift itself.
+   */
+  services?: { network?: boolean; volume?: boolean; objectStore?: string };
 }
 
 export interface RecordedRequest {
@@ -128,7 +132,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
   }));
   const requests: RecordedRequest[] = [];
   const designate = new EmulatedDesignate(projectId, options.dns, options.dnsPublishDelayMs);
-  const services = { network: options.services?.network ?? true, volume: options.services?.volume ?? false };
+  const services = { network: options.services?.network ?? true, volume: options.services?.volume ?? false, objectStore: options.services?.objectStore };
   const quotas: EmulatedQuotas = new EmulatedQuotas(options.quotas ?? {}, options.flavors ?? DEFAULT_FLAVORS, (): StackHoldings => heat.holdings());
   const heat: EmulatedHeat = new EmulatedHeat(options.servers, behaviour, projectId, (name: string): boolean => nova.has(name), (flavor: string): string | undefined => quotas.novaRefusal(flavor));
 

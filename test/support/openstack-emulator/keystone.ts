@@ -36,8 +36,8 @@ export interface KeystoneConfig {
   tokenTtlSeconds: number;
   rejectCredentials: () => boolean;
   now: () => number;
-  /** Optional services in the catalog: Neutron (`network`), Cinder (`volumev3`). */
-  services: { network: boolean; volume: boolean };
+  /** Optional services in the catalog: Neutron (`network`), Cinder (`volumev3`), Swift (`object-store`, a URL elsewhere). */
+  services: { network: boolean; volume: boolean; objectStore?: string };
 }
 
 const DOMAIN = { id: 'default', name: 'Default' };
@@ -83,6 +83,8 @@ export class EmulatedKeystone {
       // Neutron's catalog URL is the service root (clients add /v2.0); Cinder's names the project, as on Nectar
       ...(this.config.services.network ? [{ type: 'network', name: 'neutron', id: 'network0', endpoints: endpoints('/network/') }] : []),
       ...(this.config.services.volume ? [{ type: 'volumev3', name: 'cinderv3', id: 'volumev30', endpoints: endpoints(`/volume/v3/${projectId}`) }] : []),
+      // a Swift of its own (its account URL, as Nectar's names AUTH_<project>), the same for every interface and region
+      ...(this.config.services.objectStore !== undefined ? [{ type: 'object-store', name: 'swift', id: 'objectstore0', endpoints: endpoints('').map((e) => ({ ...e, url: this.config.services.objectStore! })) }] : []),
     ];
   }
 

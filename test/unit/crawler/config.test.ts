@@ -58,4 +58,22 @@ describe('service config', () => {
     // a worker has no token mounted, and does not look for it
     await expect(loadServiceConfig(pathToFileURL(file).href, {}, { readToken: false })).resolves.toMatchObject({ apiTokenFile: '/run/secrets/nope-not-mounted' });
   });
+
+  it('takes the swift image store only with its section, and its key only from a file', async () => {
+    expect(parseServiceConfig(minimal).images.store).toBe('redis');
+    expect(() => parseServiceConfig({ ...minimal, images: { store: 'swift' } })).toThrow(/images\.swift: images\.store is swift but images\.swift \(authUrl, user, keyFile\) is missing/);
+    const swift = { authUrl: 'http://swift.internal:8080/auth/v1.0', user: 'crawler:images', keyFile: '/run/secrets/nope' };
+    // an inline key would sit in plain config: the section has no such key
+    expect(() => parseServiceConfig({ ...minimal, images: { store: 'swift', swift: { ...swift, key: 'plain' } } })).toThrow(/images\.swift: Unrecognized key: "key"/);
+    const dir = await mkdtemp(path.join(tmpdir(), 'crawler-swift-'));
+    await writeFile(path.join(dir, 'swift_key'), 'swift-key-0123456789\n');
+    const file = path.join(dir, 'c.json');
+    await writeFile(file, JSON.stringify({ ...minimal, images: { store: 'swift', swift: { ...swift, keyFile: path.join(dir, 'swift_key') } } }));
+    const config = await loadServiceConfig(pathToFileURL(file).href, {});
+    expect(config.images.swift).toMatchObject({ container: 'crawler-images', maxJobBytes: 10 * 1024 ** 3 });
+    expect(config.swiftKey?.reveal()).toBe('swift-key-0123456789');
+    expect(JSON.stringify(config)).not.toMatch(/swift-key-0123/);
+    await writeFile(file, JSON.stringify({ ...minimal, images: { store: 'swift', swift } }));
+    await expect(loadServiceConfig(pathToFileURL(file).href, {})).rejects.toThrow('cannot read /run/secrets/nope (images.swift.keyFile): ENOENT');
+  });
 });
