@@ -6,6 +6,17 @@ import { defineConfig } from 'vitest/config';
 // typechecking does (tsconfig "depl-source"), so they need no build of the package first.
 const crawlerSources = { find: /^@depl\/crawler\/(.+)$/, replacement: fileURLToPath(new URL('./crawler/src/$1.ts', import.meta.url)) };
 
+/**
+ * Integration files that start no cluster, need no Docker Engine and assert no timing: real Keystone's and
+ * Heat's clients against the emulator, PostgreSQL, Redis, Swift, Pebble, the CLI's refusals. They run beside
+ * the cluster files instead of after them (CI's 45 minutes). A file that starts nodes, uses Docker, puts load
+ * on something or measures delays stays in the serial lane.
+ */
+const LOCAL_INTEGRATION_FILES = [
+  'openstack-client', 'openstack-errors', 'openstack-tls', 'tls-acme', 'cli-config', 'init-hostile-compose',
+  'branch-database-sql', 'branch-redis', 'swift-store', 'redis-accessory-password',
+].map((name) => `test/integration/${name}.test.ts`);
+
 export default defineConfig({
   test: {
     // Integration tests use real Docker, SSH, Redis and nginx and share one engine: their files run one at a
@@ -32,11 +43,24 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: LOCAL_INTEGRATION_FILES,
           pool: 'forks',
           sequence: { groupOrder: 1 },
           testTimeout: 300_000,
           hookTimeout: 600_000,
           globalSetup: ['test/support/global-setup.ts'],
+        },
+      },
+      {
+        resolve: { alias: [crawlerSources] },
+        test: {
+          name: 'integration-local',
+          include: LOCAL_INTEGRATION_FILES,
+          // beside the cluster files (same group), in the threads pool: the forks pool is theirs alone
+          pool: 'threads',
+          sequence: { groupOrder: 1 },
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
         },
       },
     ],

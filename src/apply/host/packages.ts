@@ -4,6 +4,9 @@ import type { Logger } from '../../util/log.js';
 
 let aptUpdated = false;
 
+/** One apt at a time among depl's processes (see ensureDebianPackages). */
+const APT_LOCK = '/run/lock/depl-apt.lock';
+
 /** Debian packages the operator's own machine needs (docker.io, debootstrap, ...), installed when missing. */
 export async function ensureDebianPackages(packages: string[], log: Logger): Promise<void> {
   const missing: string[] = [];
@@ -25,11 +28,16 @@ export async function ensureDebianPackages(packages: string[], log: Logger): Pro
   }
   log.step(`installing ${missing.join(', ')} with apt-get (once; takes a minute)`);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  // Another apt (unattended-upgrades on a fresh VM, or a second depl or test process installing its own
+  // packages) holds dpkg's lock: wait for it instead of failing. flock serialises depl's own runs, update
+  // included (its list lock has no wait option); DPkg::Lock::Timeout waits for anyone else's.
+  const apt = (args: string[]) => execa('flock', ['-w', '900', APT_LOCK, 'apt-get', '-o', 'DPkg::Lock::Timeout=600', ...args], { env, reject: false, all: true });
   if (!aptUpdated) {
-    await execa('apt-get', ['update', '-qq'], { env });
+    const update = await apt(['update', '-qq']);
+    if (update.exitCode !== 0) throw new OperationError(`apt-get update failed:\n${String(update.all).split('\n').slice(-10).join('\n')}`, undefined, 'HOST_PACKAGES_FAILED');
     aptUpdated = true;
   }
-  const result = await execa('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env, reject: false, all: true });
+  const result = await apt(['install', '-y', '-qq', '--no-install-recommends', ...missing]);
   if (result.exitCode !== 0) {
     throw new OperationError(`apt-get install ${missing.join(' ')} failed:\n${String(result.all).split('\n').slice(-10).join('\n')}`, undefined, 'HOST_PACKAGES_FAILED');
   }
