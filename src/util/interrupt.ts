@@ -16,6 +16,15 @@ export function onInterrupt(cleanup: Cleanup, what = 'releasing the cluster lock
   };
 }
 
+/**
+ * Forgets every registered cleanup without running it. For tests: a unit file that simulates a killed depl
+ * leaves its lock's cleanup registered (the process it stands for is gone), and the next file in the same
+ * test worker must start from none, as a new process does.
+ */
+export function forgetInterruptCleanups(): void {
+  cleanups.clear();
+}
+
 /** What the waiting cleanups do, in the order they will run: main.ts says what it is doing only when there is something to do. */
 export function pendingInterruptCleanups(): string[] {
   return [...new Set([...cleanups.values()].reverse())];

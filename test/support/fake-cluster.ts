@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -591,7 +591,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
    * table is read at request time (the Lua edge polls it and re-reads it when asked), unless frozen.
    */
   async function current(): Promise<{ config: string | null; routing: RoutingSeen | null }> {
-    const mark = await stat(reloadFile).then((s) => s.mtimeMs, () => -1);
+    // each reload appends a line: the file's size counts them (an mtime can repeat within the clock's ~4 ms tick)
+    const mark = await stat(reloadFile).then((s) => s.size, () => -1);
     if (mark !== reloadMark) {
       reloadMark = mark;
       const file = await local.readFile(`${edgeDir}/nginx.conf`);
@@ -637,10 +638,11 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   };
   const versions: InstalledVersion[] = (options.versions ?? ['v1', 'v2']).map((label, i) => fakeVersion(app, label, `2026-11-2${i}T00:00:00Z`));
   // As buildinst leaves it: every installed version served at its own host, nothing live yet.
-  await local.exec(['mkdir', '-p', `${edgeDir}/logs`]);
+  // the test's own setup, not depl's: written in-process (a process per file would be most of a short case)
+  await mkdir(`${edgeDir}/logs`, { recursive: true });
   await local.writeFileAtomic(`${edgeDir}/nginx.conf`, renderNginxConfig({ app }, render));
   await local.writeFileAtomic(`${edgeDir}/routing`, renderRoutingTable(routingFor(emptyReleaseState(app), app, domain, versions)).text);
-  await local.exec(['touch', reloadFile]);
+  await writeFile(reloadFile, 'started\n');
 
   const site = (remote: Remote): EdgeSite => ({
     remote,
@@ -649,7 +651,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     nginx: (args) => state.rejectConfig !== null
       ? ['sh', '-c', 'echo "$1" >&2; exit 1', 'sh', state.rejectConfig]
       : ['sh', '-c', 'grep -q "^# generation " "$1"', 'sh', String(args[args.length - 1])],
-    reload: ['sh', '-c', 'sleep 0.01; touch "$1"', 'sh', reloadFile],
+    // one shell and no sleep: the edge loads the new settings on its next request, as after a real reload
+    reload: ['sh', '-c', 'echo reload >> "$1"', 'sh', reloadFile],
     // No worker listing: the fake switches at once; an empty list means no old worker still accepts.
     processes: ['true'],
     render,
