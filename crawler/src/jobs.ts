@@ -6,6 +6,7 @@ import { DEFAULT_MAX_IMAGE_BYTES } from './core/job-request.js';
 import { IMAGE_TYPES, type ImageType } from './core/image-type.js';
 import type { LinkScope } from './core/scope.js';
 import type { OptOut } from './core/robots-directives.js';
+import type { WireExchange } from './core/wire-exchange.js';
 import { CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_ENTER, HOST_SLOT, PENALISE_HOST, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
@@ -80,16 +81,10 @@ export interface RobotsDecision {
 }
 
 /** One answer an archive job kept: the request and response as sent and received, the body in the blob store. */
-export interface Capture {
+export interface Capture extends WireExchange {
   kind: 'page' | 'image';
-  /** The URL asked for; `url` below is the one that answered (after redirects). */
+  /** The URL asked for; `url` is the one that answered (after redirects). */
   requested: string;
-  url: string;
-  date: string;
-  requestHeaders: Array<[string, string]>;
-  status: number;
-  statusText: string;
-  responseHeaders: Array<[string, string]>;
   /** The body's SHA-256 and place in the blob store, absent when it had none. */
   body?: { sha256: string; bytes: number; location: string; truncated: boolean };
   /** Why an answer that had a body has none kept: the job's store budget was full (image-store.ts). */
@@ -99,13 +94,7 @@ export interface Capture {
 }
 
 /** A redirect on the way to a capture: its Location is among its response headers. */
-export interface CapturedRedirect {
-  url: string;
-  date: string;
-  requestHeaders: Array<[string, string]>;
-  status: number;
-  statusText: string;
-  responseHeaders: Array<[string, string]>;
+export interface CapturedRedirect extends WireExchange {
   /** Its short body (at most a few KiB), base64; absent when it had none. */
   body?: string;
   bodyTruncated?: true;

@@ -10,6 +10,7 @@ import { WARCSerializer } from 'warcio/node';
 import yazl from 'yazl';
 import type { ImageStore } from '../image-store.js';
 import type { Capture, JobDocument, JobStore, RobotsDecision } from '../jobs.js';
+import type { WireExchange } from '../core/wire-exchange.js';
 
 /**
  * A job's captures as a WACZ (Web Archive Collection Zipped, spec 1.1.1): the request and response of every
@@ -169,15 +170,6 @@ async function writeWarc(file: string, source: WaczSource, provenance: WaczProve
   return { records, pages };
 }
 
-/** What one HTTP exchange of a capture (a redirect hop or the final answer) says on the wire. */
-interface WireExchange {
-  url: string;
-  date: string;
-  requestHeaders: Array<[string, string]>;
-  status: number;
-  statusText: string;
-  responseHeaders: Array<[string, string]>;
-}
 
 /**
  * A capture as WARC records, the way crawlers that keep redirects write them (Heritrix, wget, Browsertrix) and

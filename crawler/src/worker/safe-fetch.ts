@@ -9,6 +9,7 @@ import { BLOCK_PAGE_SNIFF_BYTES } from '../core/block-page.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
 import { mergeOptOuts, optOutsFromHeader, optOutsFromMeta, productToken, type OptOut } from '../core/robots-directives.js';
 import { parseHttpUrl } from '../core/url.js';
+import type { WireExchange } from '../core/wire-exchange.js';
 
 /**
  * SSRF-safe HTTP for the crawler. undici's `connect.lookup` hook alone is not enough (IP literals skip DNS,
@@ -99,14 +100,7 @@ export interface FetchLimits {
  * `body` is there only when the caller asked to keep it (an archive job); `bodyStart` always holds the first
  * BLOCK_PAGE_SNIFF_BYTES of what was read, as text, for pages and error answers.
  */
-export interface Exchange {
-  url: string;
-  /** When the request was sent (ISO 8601): the WARC-Date of both records. */
-  date: string;
-  requestHeaders: Array<[string, string]>;
-  status: number;
-  statusText: string;
-  responseHeaders: Array<[string, string]>;
+export interface Exchange extends WireExchange {
   body?: Buffer;
   /** The body was cut at the fetch's byte cap (the archive says so: WARC-Truncated). */
   bodyTruncated: boolean;
@@ -120,13 +114,7 @@ export interface Exchange {
 }
 
 /** One redirect answer as it went over the wire: its Location is among its headers. */
-export interface RedirectHop {
-  url: string;
-  date: string;
-  requestHeaders: Array<[string, string]>;
-  status: number;
-  statusText: string;
-  responseHeaders: Array<[string, string]>;
+export interface RedirectHop extends WireExchange {
   /** Its body (the "Moved" page servers send), up to REDIRECT_BODY_BYTES. */
   body: Buffer;
   bodyTruncated: boolean;
