@@ -85,7 +85,7 @@ describe('depl demo: the main job on the embedded default', () => {
     }
 
     // a container on the app's network without the password: NOAUTH; with it (from a file, not argv): the data
-    const redisImage = (await onNode(1, "docker service inspect redis --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'")).trim();
+    const redisImage = (await onNode(1, "docker service inspect crawler-redis --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'")).trim();
     expect(redisImage).not.toBe('');
     const denied = await onNode(1, `docker run --rm --network crawler-net ${redisImage} redis-cli -h redis --scan --count 100 2>&1; docker run --rm --network crawler-net ${redisImage} redis-cli -h redis get anything 2>&1`);
     expect(denied).toMatch(/NOAUTH Authentication required/);
