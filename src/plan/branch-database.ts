@@ -350,7 +350,7 @@ export function branchDatabaseScript(
           `  pg_dump --schema-only --no-owner --no-privileges -d ${shellQuote(shared.database)} > /tmp/depl-schema.sql`,
           // as the branch's user, so what the schema makes is the branch's own
           `  PGPASSWORD="$(cat ${shellQuote(passwordFile)})" PGUSER=${shellQuote(db.user)} ${psql} --single-transaction -d ${shellQuote(db.database)} -f /tmp/depl-schema.sql`,
-          `  echo "seeded ${db.database} with the schema of ${shared.database}"`,
+          `  echo ${shellQuote(`seeded ${db.database} with the schema of ${shared.database}`)}`,
           'fi',
         );
       } else if (options.seed !== undefined) {
@@ -399,7 +399,7 @@ export function branchDatabaseScript(
         'if [ "$tables" = 0 ]; then',
         `  "$dumper" -h ${host} -u ${shellQuote(shared.adminUser)} --no-data --routines ${shellQuote(shared.database)} > /tmp/depl-schema.sql`,
         `  ${client} ${shellQuote(db.database)} < /tmp/depl-schema.sql`,
-        `  echo "seeded ${db.database} with the schema of ${shared.database}"`,
+        `  echo ${shellQuote(`seeded ${db.database} with the schema of ${shared.database}`)}`,
         'fi',
       );
     } else if (options.seed !== undefined) {

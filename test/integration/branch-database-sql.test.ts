@@ -63,7 +63,8 @@ describe('branch databases on a real PostgreSQL', () => {
       const made = await b.run('create');
       expect(made.stderr).toBe('');
       expect(made.exitCode).toBe(0);
-      expect(made.stdout).toContain('seeded');
+      // the shared database's name reaches the job's output as it is: quoted in the script, never run by its shell
+      expect(made.stdout).toContain(`seeded ${b.db.database} with the schema of ${SHARED_NAME}`);
       // a rerun (after a kill) finishes the same pair: no second seed, no error
       const again = await b.run('create');
       expect(again.exitCode, again.stderr).toBe(0);
