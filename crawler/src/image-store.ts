@@ -126,8 +126,11 @@ export class SwiftImageStore implements ImageStore {
     }
     try {
       const deleteAt = await this.deleteAt(job);
-      // the job vanished between the reservation and now (cancelled and expired): nothing to keep
-      if (deleteAt === null) return { location, written: false };
+      // the job vanished between the reservation and now (ended and expired): nothing to keep, nothing reserved
+      if (deleteAt === null) {
+        await releaseBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, TOTAL_FIELD]);
+        return { location, written: false };
+      }
       await this.swift.put(objectName(job, location), bytes, { deleteAt });
     } catch (error) {
       await releaseBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, TOTAL_FIELD]);
@@ -158,7 +161,8 @@ export class SwiftImageStore implements ImageStore {
    * expire then); while it runs, provisionally, its retention plus unfinishedJobSeconds from now. Null: no job.
    */
   private async deleteAt(job: string): Promise<number | null> {
-    const [[, left], [, ttl]] = await this.redis.multi().pttl(this.keys.job(job)).hget(this.keys.job(job), 'ttl').exec() as [[null, number], [null, string | null]];
+    const [[leftError, left], [ttlError, ttl]] = await this.redis.multi().pttl(this.keys.job(job)).hget(this.keys.job(job), 'ttl').exec() as [[Error | null, number], [Error | null, string | null]];
+    if (leftError ?? ttlError) throw leftError ?? ttlError;
     if (left === -2) return null;
     if (left > 0) return Math.ceil((Date.now() + left) / 1000);
     return Math.floor(Date.now() / 1000) + Number(ttl ?? 0) + this.unfinishedJobSeconds;

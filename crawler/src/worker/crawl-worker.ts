@@ -443,8 +443,9 @@ export class CrawlWorker {
    * the task's failure (its result is recorded).
    */
   private async settleStore(job: string): Promise<void> {
+    // a job known to keep nothing needs nothing; one whose settings this process no longer holds is settled anyway
     const options = this.metaCache.get(job)?.meta?.options;
-    if (this.blobs.settle === undefined || options === undefined || (!options.fetchImages && !options.archive)) return;
+    if (this.blobs.settle === undefined || (options !== undefined && !options.fetchImages && !options.archive)) return;
     await this.blobs.settle(job).catch((error: Error) => this.options.log.warn(`setting the expiry of job ${job}'s stored contents failed (they keep their provisional one): ${error.message}`));
   }
 
