@@ -56,17 +56,68 @@ const workerSchema = z.strictObject({
   robotsCache: robotsCacheSchema.default(robotsCacheSchema.parse({})),
 });
 
+/** A secret given inline where only its file is accepted: refused with the key that takes the file. */
+const inlineSecret = (fileKey: string) => z.never({ error: `a secret is not accepted inline: put it in a file (a swarm secret under /run/secrets) and name that file in ${fileKey}` }).optional();
+
 /**
- * The `swift` store's object store: Swift's v1 auth (tempauth) at authUrl, the user, and the key in a file (a
- * swarm secret: /run/secrets/...), never inline. Objects are named <job>/sha256/ab/<hash>.<ext> in the container.
+ * Keystone v3 for Nectar's Swift: an application credential (id and a secret file; Nectar's advice for a
+ * service, bound to one project) or a user's password (a file) scoped to a project. The object store is the
+ * token's catalog entry `object-store` of this interface (and region, when given).
+ */
+const keystoneSchema = z.strictObject({
+  authUrl: z.string().regex(/^https?:\/\//, 'expected Keystone\'s http(s):// URL, e.g. https://keystone.rc.nectar.org.au:5000/v3'),
+  applicationCredentialId: z.string().min(1).optional(),
+  applicationCredentialSecretFile: z.string().min(1).optional(),
+  applicationCredentialSecret: inlineSecret('applicationCredentialSecretFile'),
+  username: z.string().min(1).optional(),
+  userDomainName: z.string().min(1).default('Default'),
+  passwordFile: z.string().min(1).optional(),
+  password: inlineSecret('passwordFile'),
+  projectId: z.string().min(1).optional(),
+  projectName: z.string().min(1).optional(),
+  projectDomainName: z.string().min(1).default('Default'),
+  interface: z.enum(['public', 'internal', 'admin']).default('public'),
+  region: z.string().min(1).optional(),
+}).superRefine((keystone, ctx) => {
+  const problem = (message: string) => ctx.addIssue({ code: 'custom', message });
+  const credential = keystone.applicationCredentialId !== undefined || keystone.applicationCredentialSecretFile !== undefined;
+  const password = keystone.username !== undefined || keystone.passwordFile !== undefined || keystone.projectId !== undefined || keystone.projectName !== undefined;
+  if (credential && password) return problem('give an application credential (applicationCredentialId, applicationCredentialSecretFile) or a password login (username, passwordFile, projectId or projectName), not both');
+  if (credential) {
+    if (keystone.applicationCredentialId === undefined) problem('applicationCredentialSecretFile needs applicationCredentialId (the credential\'s id, from `openstack application credential create`)');
+    if (keystone.applicationCredentialSecretFile === undefined) problem('applicationCredentialId needs applicationCredentialSecretFile (a file holding the credential\'s secret)');
+    return;
+  }
+  if (!password) return problem('give applicationCredentialId and applicationCredentialSecretFile (preferred), or username, passwordFile and projectId or projectName');
+  if (keystone.username === undefined) problem('a password login needs username');
+  if (keystone.passwordFile === undefined) problem('a password login needs passwordFile (a file holding the password)');
+  if ((keystone.projectId === undefined) === (keystone.projectName === undefined)) problem('a password login needs one of projectId or projectName (the project whose Swift holds the images)');
+});
+
+/**
+ * The `swift` store's object store, reached with Swift's v1 auth (tempauth: authUrl, user and keyFile) or
+ * Keystone v3 (`keystone`, as on Nectar). Secrets only from files (swarm secrets: /run/secrets/...), never
+ * inline. Objects are named <job>/sha256/ab/<hash>.<ext> in the container.
  */
 const swiftSchema = z.strictObject({
-  authUrl: z.string().regex(/^https?:\/\//, 'expected an http(s):// URL (Swift\'s v1 auth, e.g. https://swift.example/auth/v1.0)'),
-  user: z.string().min(1),
-  keyFile: z.string().min(1),
+  authUrl: z.string().regex(/^https?:\/\//, 'expected an http(s):// URL (Swift\'s v1 auth, e.g. https://swift.example/auth/v1.0)').optional(),
+  user: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  key: inlineSecret('keyFile'),
+  keystone: keystoneSchema.optional(),
   container: z.string().regex(/^[^/]{1,256}$/, 'expected a container name (no "/", at most 256 characters)').default('crawler-images'),
   /** Each job may keep at most this many bytes in the container (counted in Redis, with the job's other keys). */
   maxJobBytes: z.number().int().min(1024).default(10 * 1024 ** 3),
+  /**
+   * Objects expire with their job (X-Delete-At: when the job's Redis record expires, set once the job ends).
+   * One written while the job still runs gets a provisional expiry this long plus jobTtlSeconds after its write,
+   * which bounds how long it outlives its job if no worker gets to set the exact one (killed at the job's end).
+   */
+  unfinishedJobSeconds: z.number().int().min(60).default(7 * 24 * 3600),
+}).superRefine((swift, ctx) => {
+  const tempauth = [swift.authUrl, swift.user, swift.keyFile].filter((value) => value !== undefined).length;
+  if (swift.keystone !== undefined && tempauth > 0) ctx.addIssue({ code: 'custom', message: 'give either keystone (Keystone v3, as on Nectar) or authUrl, user and keyFile (Swift\'s tempauth), not both' });
+  else if (swift.keystone === undefined && tempauth < 3) ctx.addIssue({ code: 'custom', message: 'give keystone (Keystone v3: authUrl and an application credential or password login) or all of authUrl, user and keyFile (Swift\'s tempauth)' });
 });
 
 const imagesSchema = z.strictObject({
@@ -84,7 +135,7 @@ const imagesSchema = z.strictObject({
   storePath: z.string().regex(/^\//, 'expected an absolute path').default('/data/images'),
   /** The largest image a job may ask to keep (its maxImageBytes); larger files are not read past this. */
   maxImageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
-}).refine((images) => images.store !== 'swift' || images.swift !== undefined, { message: 'images.store is swift but images.swift (authUrl, user, keyFile) is missing', path: ['swift'] });
+}).refine((images) => images.store !== 'swift' || images.swift !== undefined, { message: 'images.store is swift but images.swift (keystone, or tempauth\'s authUrl, user and keyFile) is missing', path: ['swift'] });
 
 /** What answers without the bearer token. Writes (submit, cancel) always need it. */
 const publicSchema = z.strictObject({
@@ -143,7 +194,10 @@ export const serviceConfigSchema = z.object({
 export type ServiceConfig = z.infer<typeof serviceConfigSchema> & {
   /** Read from redisPasswordFile at start; given to Redis with AUTH, never part of a URL that could be printed. */
   redisPassword?: ServiceSecret;
-  /** Read from images.swift.keyFile at start (the `swift` image store's key). */
+  /**
+   * The `swift` image store's secret, read at start from its file: tempauth's keyFile, the application
+   * credential's secret file or the password file.
+   */
   swiftKey?: ServiceSecret;
 };
 export type WorkerConfig = ServiceConfig['worker'];
@@ -199,7 +253,15 @@ export async function readSecretFiles(config: ServiceConfig, options: LoadOption
     out.metricsToken = await read('metricsTokenFile', config.metricsTokenFile);
   }
   if (config.redisPasswordFile !== undefined) out.redisPassword = await read('redisPasswordFile', config.redisPasswordFile);
-  if (config.images.store === 'swift' && config.images.swift !== undefined) out.swiftKey = await read('images.swift.keyFile', config.images.swift.keyFile);
+  const swift = config.images.swift;
+  if (config.images.store === 'swift' && swift !== undefined) {
+    const keystone = swift.keystone;
+    const [key, file] = keystone === undefined ? ['images.swift.keyFile', swift.keyFile]
+      : keystone.applicationCredentialSecretFile !== undefined ? ['images.swift.keystone.applicationCredentialSecretFile', keystone.applicationCredentialSecretFile]
+        : ['images.swift.keystone.passwordFile', keystone.passwordFile];
+    // the schema holds that the chosen login names its file
+    out.swiftKey = await read(key, file!);
+  }
   return out;
 }
 

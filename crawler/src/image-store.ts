@@ -6,6 +6,7 @@ import type { CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
 import { SwiftContainer } from './swift.js';
+import { keystoneAuth, tempAuth, type SwiftAuth } from './swift-auth.js';
 
 /**
  * Where a fetchImages job's contents are kept, as the worker that stores them and the API that serves them see it.
@@ -22,7 +23,10 @@ import { SwiftContainer } from './swift.js';
  *   directory: one machine, or a shared mount on every node.
  * - `swift`: an OpenStack Swift container (images.swift), objects named <job>/<location>. Every replica reaches
  *   it over HTTP like Redis, without Redis's memory cost; the job's byte budget (images.swift.maxJobBytes) is
- *   still counted in Redis, in the job's blobs hash, so it expires with the job.
+ *   still counted in Redis, in the job's blobs hash, so it expires with the job. The objects expire with the
+ *   job too, by Swift's own X-Delete-At: written while the job runs with a provisional expiry (see
+ *   images.swift.unfinishedJobSeconds), set to the record's expiry by the first worker that sees the job ended
+ *   (settle), and written after its end with that expiry at once.
  */
 export interface ImageStore {
   readonly kind: 'redis' | 'directory' | 'swift';
@@ -33,16 +37,37 @@ export interface ImageStore {
   put(job: string, sha256: string, extension: string, bytes: Uint8Array): Promise<{ location: string; written: boolean } | { full: true; usedBytes: number; maxBytes: number }>;
   /** The stored bytes as a stream and their size; null when they are not (or no longer) there. */
   open(job: string, location: string): Promise<{ stream: Readable; bytes: number } | null>;
+  /**
+   * Called after each recorded result of a job that keeps contents: a store whose contents do not expire with
+   * the job's Redis keys by themselves makes them expire with the job once it has ended.
+   */
+  settle?(job: string): Promise<void>;
 }
 
 export function imageStoreFor(config: ServiceConfig, redis: Redis, keys: CrawlerKeys): ImageStore {
   if (config.images.store === 'directory') return new DirectoryImageStore(new BlobStore(config.images.storePath));
   if (config.images.store === 'swift') {
     const swift = config.images.swift;
-    if (swift === undefined || config.swiftKey === undefined) throw new Error('images.store is swift, but images.swift or its key file was not read');
-    return new SwiftImageStore(new SwiftContainer({ authUrl: swift.authUrl, user: swift.user, key: config.swiftKey }, swift.container), redis, keys, swift.maxJobBytes);
+    if (swift === undefined) throw new Error('images.store is swift, but images.swift is missing');
+    return new SwiftImageStore(new SwiftContainer(swiftAuthFor(config), swift.container), redis, keys, swift.maxJobBytes, swift.unfinishedJobSeconds);
   }
   return new RedisImageStore(redis, keys, config.images.redisMaxJobBytes);
+}
+
+/** Keystone v3 when images.swift.keystone is given, else tempauth; the secret is the one read from its file at start. */
+export function swiftAuthFor(config: ServiceConfig): SwiftAuth {
+  const swift = config.images.swift;
+  const secret = config.swiftKey;
+  if (swift === undefined || secret === undefined) throw new Error('images.store is swift, but images.swift or its secret file was not read');
+  const keystone = swift.keystone;
+  if (keystone === undefined) return tempAuth({ authUrl: swift.authUrl!, user: swift.user!, key: secret });
+  const login = keystone.applicationCredentialId !== undefined
+    ? { kind: 'application_credential' as const, id: keystone.applicationCredentialId, secret }
+    : {
+      kind: 'password' as const, username: keystone.username!, userDomainName: keystone.userDomainName, password: secret,
+      project: keystone.projectId !== undefined ? { id: keystone.projectId } : { name: keystone.projectName!, domainName: keystone.projectDomainName },
+    };
+  return keystoneAuth({ authUrl: keystone.authUrl, login, interface: keystone.interface, region: keystone.region });
 }
 
 /** The name of the job's contents' byte total inside its blobs hash (content fields are 64 hex digits). */
@@ -86,7 +111,7 @@ const releaseBlob = new LuaScript(RELEASE_BLOB);
 
 export class SwiftImageStore implements ImageStore {
   readonly kind = 'swift';
-  constructor(private readonly swift: SwiftContainer, private readonly redis: Redis, private readonly keys: CrawlerKeys, readonly maxJobBytes: number) {}
+  constructor(private readonly swift: SwiftContainer, private readonly redis: Redis, private readonly keys: CrawlerKeys, readonly maxJobBytes: number, private readonly unfinishedJobSeconds: number) {}
 
   async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
     const location = BlobStore.locationOf(sha256, extension);
@@ -95,11 +120,18 @@ export class SwiftImageStore implements ImageStore {
     if (answer === 0) {
       // the job is gone, or the content has its place: written already, or by a worker that may have died
       // before writing it, so Swift is asked (put writes only what it does not have)
-      if (await this.redis.exists(this.keys.job(job)) === 0) return { location, written: false };
-      return { location, written: await this.swift.put(objectName(job, location), bytes) };
+      const deleteAt = await this.deleteAt(job);
+      if (deleteAt === null) return { location, written: false };
+      return { location, written: await this.swift.put(objectName(job, location), bytes, { deleteAt }) };
     }
     try {
-      await this.swift.put(objectName(job, location), bytes);
+      const deleteAt = await this.deleteAt(job);
+      // the job vanished between the reservation and now (ended and expired): nothing to keep, nothing reserved
+      if (deleteAt === null) {
+        await releaseBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, TOTAL_FIELD]);
+        return { location, written: false };
+      }
+      await this.swift.put(objectName(job, location), bytes, { deleteAt });
     } catch (error) {
       await releaseBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, TOTAL_FIELD]);
       throw error;
@@ -110,6 +142,30 @@ export class SwiftImageStore implements ImageStore {
   open(job: string, location: string) {
     contentOf(location);
     return this.swift.open(objectName(job, location));
+  }
+
+  /**
+   * Once the job has ended its Redis record expires at a known time (COMPLETE_PAGE / COMPLETE_IMAGE set it):
+   * the first worker to see that sets every object of the job to expire then (SET NX: one worker per job).
+   */
+  async settle(job: string): Promise<void> {
+    const left = await this.redis.pttl(this.keys.job(job));
+    if (left <= 0) return;
+    if (await this.redis.set(this.keys.storeExpiry(job), '1', 'PX', left, 'NX') !== 'OK') return;
+    const deleteAt = Math.ceil((Date.now() + left) / 1000);
+    for await (const name of this.swift.list(objectName(job, ''))) await this.swift.expireAt(name, deleteAt);
+  }
+
+  /**
+   * When an object written now expires (Unix seconds): with the job's record once the job has ended (its keys
+   * expire then); while it runs, provisionally, its retention plus unfinishedJobSeconds from now. Null: no job.
+   */
+  private async deleteAt(job: string): Promise<number | null> {
+    const [[leftError, left], [ttlError, ttl]] = await this.redis.multi().pttl(this.keys.job(job)).hget(this.keys.job(job), 'ttl').exec() as [[Error | null, number], [Error | null, string | null]];
+    if (leftError ?? ttlError) throw leftError ?? ttlError;
+    if (left === -2) return null;
+    if (left > 0) return Math.ceil((Date.now() + left) / 1000);
+    return Math.floor(Date.now() / 1000) + Number(ttl ?? 0) + this.unfinishedJobSeconds;
   }
 }
 

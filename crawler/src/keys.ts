@@ -31,6 +31,11 @@ export interface CrawlerKeys {
   imageFiles(id: string): string;
   /** The image store `redis` (image-store.ts): sha256 -> the content's bytes, and the field '#bytes' their total. */
   imageBlobs(id: string): string;
+  /**
+   * The `swift` store: taken (SET NX, expiring with the job's record) by the one worker that sets the job's
+   * objects' exact expiry once the job has ended (image-store.ts, SwiftImageStore.settle).
+   */
+  storeExpiry(id: string): string;
   /** How often each URL's task was taken over from a silent worker (poison-task guard). */
   takeovers(id: string): string;
   robots(origin: string): string;
@@ -65,6 +70,7 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
     imageFetches: (id) => `${job(id)}:imagefetches`,
     imageFiles: (id) => `${job(id)}:imagefiles`,
     imageBlobs: (id) => `${job(id)}:blobs`,
+    storeExpiry: (id) => `${job(id)}:store-expiry`,
     robots: (origin) => `${prefix}robots:${origin}`,
     robotsIndex: `${prefix}robots-index`,
     robotsSizes: `${prefix}robots-sizes`,

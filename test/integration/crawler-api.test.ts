@@ -18,7 +18,7 @@ import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
 import { waitFor } from '../support/wait.js';
 import { launchChromium } from '../support/chromium.js';
-import { png, sha256Of, svg } from '../support/synthetic-images.js';
+import { png, serveImagePage, sha256Of, svg } from '../support/synthetic-images.js';
 
 /** The HTTP API in-process against a real Redis, plus the built server.ts as a process. */
 const TOKEN = 'api-test-token-0123-4567-89ab-cdef-XYZ';
@@ -351,19 +351,9 @@ describe('crawler API', () => {
       '/': `<a href="/second.html">next</a>${[...pictures.keys()].slice(0, 6).map((p, i) => `<img src="${p}" alt="${i === 0 ? hostileAlt.replace(/&/g, '&amp;').replace(/"/g, '&quot;') : `picture ${i}`}">`).join('')}`,
       '/second.html': `${[...pictures.keys()].slice(5).map((p) => `<img src="${p.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}" alt="on the second page">`).join('')}`,
     };
-    const site = createServer((req, res) => {
-      const path = decodeURIComponent(req.url!);
-      const bytes = pictures.get(path);
-      if (pages[path] !== undefined) res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>t</title>${pages[path]}`);
-      else if (bytes !== undefined) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes);
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-    closers.push(() => new Promise((resolve) => {
-      site.closeAllConnections();
-      site.close(resolve);
-    }));
-    const origin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+    const site = await serveImagePage(pictures, { pages: Object.fromEntries(Object.entries(pages).map(([path, html]) => [path, `<!doctype html><title>t</title>${html}`])), contentType: 'application/octet-stream' });
+    closers.push(site.close);
+    const origin = site.origin;
     const config = configFor();
     const base = await startApi(config);
     await startWorker(config);

@@ -23,7 +23,7 @@ import { spawnService, waitForJob, workerEntry, writeServiceConfig, type Service
 import { redisForFile } from '../support/redis.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
-import { png, sha256Of, syntheticImage } from '../support/synthetic-images.js';
+import { png, serveImagePage, sha256Of, syntheticImage } from '../support/synthetic-images.js';
 
 /**
  * The worker side against a real Redis (append-only, so it can be restarted mid-crawl) and a local site.
@@ -374,18 +374,9 @@ describe('crawler workers', () => {
     // three distinct PNGs of one size; /copy.png is /a.png again
     const contents = new Map([['/a.png', png(8, 8, 10)], ['/b.png', png(8, 8, 120)], ['/c.png', png(8, 8, 240)]]);
     contents.set('/copy.png', contents.get('/a.png')!);
-    const server = createServer((req, res) => {
-      const bytes = contents.get(req.url!);
-      if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end([...contents.keys()].map((p) => `<img src="${p}">`).join(''));
-      else if (bytes !== undefined) res.writeHead(200, { 'content-type': 'image/png' }).end(bytes);
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(resolve);
-    }));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const site = await serveImagePage(contents);
+    cleanups.push(site.close);
+    const origin = site.origin;
     const size = contents.get('/a.png')!.length;
     expect([...contents.values()].every((b) => b.length === size)).toBe(true);
     const config = configFor();

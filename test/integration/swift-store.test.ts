@@ -7,36 +7,66 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
+import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { loadServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
+import { imageStoreFor } from '../../crawler/src/image-store.js';
 import { JobStore } from '../../crawler/src/jobs.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
-import { SwiftClient, tempAuthObjectStore, type ObjectStoreAuth } from '../../src/apply/openstack/swift.js';
+import { KeystoneSession } from '../../src/apply/openstack/keystone.js';
+import { keystoneObjectStore, SwiftClient, tempAuthObjectStore, type ObjectStoreAuth } from '../../src/apply/openstack/swift.js';
 import { downloadJobFiles } from '../../src/workflows/crawl.js';
 import { waitForJob } from '../support/crawler.js';
+import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { startSwift, type TestSwift } from '../support/swift.js';
-import { png, sha256Of } from '../support/synthetic-images.js';
+import { startSwift, type TestKeystoneSwift, type TestSwift } from '../support/swift.js';
+import { png, serveImagePage, sha256Of } from '../support/synthetic-images.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * depl's Swift client and the crawler's `swift` image store against a real Swift (Debian's proxy, account,
- * container and object servers on loopback, tempauth) and a real Redis. No cluster.
+ * container and object servers on loopback) and a real Redis. No cluster. The Swift has two proxies on the same
+ * storage: one with tempauth, one behind Keystone as Nectar's is (keystonemiddleware's authtoken and keystoneauth,
+ * validating every token against the emulator's Keystone).
  */
-let swift: TestSwift;
+let swift: TestSwift & { keystone?: TestKeystoneSwift };
 let redis: TestRedis;
 let client: Redis;
 let auth: ObjectStoreAuth;
+/** The Keystone in front of the second proxy, and an object-store login of depl's own into that project's account. */
+let cloud: OpenStackEmulator;
+let keystoneAccount = 'http://127.0.0.1:9/not-started-yet';
+let projectAuth: ObjectStoreAuth;
+const CREDENTIAL = { id: 'crawler-ac', secret: `ac-secret-${randomUUID()}` };
 const scratch: string[] = [];
 const cleanups: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
-  [swift, redis] = await Promise.all([startSwift(), startRedis()]);
+  cloud = await startOpenStackEmulator({
+    servers: { createServer: async () => ({ address: '10.0.0.1' }), deleteServer: async () => {} },
+    // the project's member (whose application credential the crawler logs in with) and Swift's service user
+    users: [{ name: 'demo', password: 'demo-password' }, { name: 'swift', password: 'swift-service-password', roles: ['admin'] }],
+    applicationCredentials: [{ ...CREDENTIAL, user: 'demo' }],
+    services: { objectStore: () => keystoneAccount },
+  });
+  const credentialToken = async () => {
+    const response = await request(`${cloud.authUrl}/auth/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth: { identity: { methods: ['application_credential'], application_credential: CREDENTIAL } } }) });
+    await response.body.dump();
+    return String(response.headers['x-subject-token']);
+  };
+  [swift, redis] = await Promise.all([
+    startSwift({ keystone: { authUrl: cloud.authUrl, serviceUser: { name: 'swift', password: 'swift-service-password', projectName: cloud.projectName }, projectId: cloud.projectId, readyToken: credentialToken } }),
+    startRedis(),
+  ]);
+  keystoneAccount = swift.keystone!.accountUrl(cloud.projectId);
   client = new Redis(redis.url, { maxRetriesPerRequest: null });
   client.on('error', () => undefined);
   auth = tempAuthObjectStore({ authUrl: swift.authUrl, user: swift.user, key: swift.key });
+  const session = new KeystoneSession({ authUrl: cloud.authUrl, regionName: cloud.region, interface: 'public', auth: { type: 'application_credential', id: CREDENTIAL.id, secret: CREDENTIAL.secret }, source: 'test' });
+  projectAuth = (await keystoneObjectStore(session))!;
 });
 
 afterEach(async () => {
@@ -45,7 +75,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   client?.disconnect();
-  await Promise.all([swift?.stop(), redis?.stop(), ...scratch.map((dir) => rm(dir, { recursive: true, force: true }))]);
+  await Promise.all([swift?.stop(), redis?.stop(), cloud?.close(), ...scratch.map((dir) => rm(dir, { recursive: true, force: true }))]);
 });
 
 const md5 = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
@@ -54,6 +84,39 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** An object's X-Delete-At (Unix seconds), read with a HEAD through the given login; undefined without one. */
+async function deleteAtOf(login: ObjectStoreAuth, container: string, name: string): Promise<number | undefined> {
+  const { storageUrl, token } = await login.access();
+  const response = await request(`${storageUrl}/${container}/${name.split('/').map(encodeURIComponent).join('/')}`, { method: 'HEAD', headers: { 'x-auth-token': token } });
+  await response.body.dump();
+  expect(response.statusCode).toBe(200);
+  const value = response.headers['x-delete-at'];
+  return typeof value === 'string' ? Number(value) : undefined;
+}
+
+async function objectsOf(login: ObjectStoreAuth, container: string, job: string) {
+  const objects = [];
+  for await (const item of new SwiftClient(login).listObjects(container, { prefix: `${job}/` })) objects.push(item);
+  return objects;
+}
+
+/** Waits until every object of an ended job expires when its Redis record does (within 2 s), and returns that time. */
+async function expiryFollowsJob(login: ObjectStoreAuth, container: string, job: string, store: JobStore): Promise<number> {
+  const names = (await objectsOf(login, container, job)).map((o) => o.name);
+  expect(names.length).toBeGreaterThan(0);
+  let last = '';
+  return waitFor(`the objects of job ${job} to expire with its record`, async () => {
+    const left = await client.pttl(store.keys.job(job));
+    if (left <= 0) throw new Error(`the job's record has no expiry (PTTL ${left})`);
+    const expected = (Date.now() + left) / 1000;
+    const deleteAts = await Promise.all(names.map((name) => deleteAtOf(login, container, name)));
+    last = `record expires at ${expected.toFixed(0)}, objects at ${deleteAts.join(', ')}`;
+    return deleteAts.every((at) => at !== undefined && Math.abs(at - expected) <= 2) ? Math.round(expected) : undefined;
+  }, 20_000, 100).catch((error: Error) => {
+    throw new Error(`${error.message}: ${last}`);
+  });
 }
 
 describe('depl Swift client', () => {
@@ -102,20 +165,25 @@ describe('depl Swift client', () => {
 });
 
 describe('crawler image store in Swift', () => {
-  async function swiftConfig(container: string): Promise<ServiceConfig> {
+  /** The service config with the store in `container`, through tempauth or (`keystone`) the application credential. */
+  async function swiftConfig(container: string, login: 'tempauth' | 'keystone' = 'tempauth'): Promise<ServiceConfig> {
     const dir = await mkdtemp(path.join(tmpdir(), 'crawler-swift-'));
     scratch.push(dir);
-    await writeFile(path.join(dir, 'swift_key'), `${swift.key}\n`, { mode: 0o600 });
+    const secret = login === 'tempauth' ? swift.key : CREDENTIAL.secret;
+    await writeFile(path.join(dir, 'swift_secret'), `${secret}\n`, { mode: 0o600 });
+    const store = login === 'tempauth'
+      ? { authUrl: swift.authUrl, user: swift.user, keyFile: path.join(dir, 'swift_secret'), container }
+      : { keystone: { authUrl: cloud.authUrl, applicationCredentialId: CREDENTIAL.id, applicationCredentialSecretFile: path.join(dir, 'swift_secret') }, container };
     const file = path.join(dir, 'config.json');
     await writeFile(file, JSON.stringify({
       redis: redis.url,
       keyPrefix: `swift-${randomUUID().slice(0, 8)}:`,
       allow: { networks: ['127.0.0.1/32'] },
       worker: { concurrency: 8, visibilityTimeoutMs: 1500, retryBaseMs: 50, fetchTimeoutMs: 5000 },
-      images: { store: 'swift', swift: { authUrl: swift.authUrl, user: swift.user, keyFile: path.join(dir, 'swift_key'), container } },
+      images: { store: 'swift', swift: store },
     }));
-    // the key travels as a secret file, as a swarm secret would be mounted
-    expect(await readFile(file, 'utf8')).not.toContain(swift.key);
+    // the secret travels as a secret file, as a swarm secret would be mounted
+    expect(await readFile(file, 'utf8')).not.toContain(secret);
     return loadServiceConfig(pathToFileURL(file).href, {});
   }
 
@@ -133,18 +201,9 @@ describe('crawler image store in Swift', () => {
   }
 
   async function startSite(contents: Map<string, Buffer>): Promise<string> {
-    const server = createServer((req, res) => {
-      const bytes = contents.get(req.url!);
-      if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><body>${[...contents.keys()].map((p) => `<img src="${p}">`).join('')}</body></html>`);
-      else if (bytes !== undefined) res.writeHead(200, { 'content-type': 'image/png' }).end(bytes);
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(resolve);
-    }));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const site = await serveImagePage(contents);
+    cleanups.push(site.close);
+    return site.origin;
   }
 
   async function startApi(config: ServiceConfig, token: string): Promise<string> {
@@ -184,6 +243,8 @@ describe('crawler image store in Swift', () => {
     }
     // Redis keeps only the budget: sizes, not bytes
     expect(Number(await client.hget(store.keys.imageBlobs(doc.id), '#bytes'))).toBe(objects.reduce((n, o) => n + o.bytes, 0));
+    // and the objects expire with the job's record (X-Delete-At set once the job ended), not after it
+    await expiryFollowsJob(auth, container, doc.id, store);
 
     const token = 'swift-store-token-0123-4567-89ab-cdef';
     const baseUrl = await startApi(config, token);
@@ -224,5 +285,72 @@ describe('crawler image store in Swift', () => {
     const kept = [];
     for await (const item of swiftClient.listObjects(container, { prefix: `${small.id}/` })) kept.push(item);
     expect(kept.length).toBe(1);
+  });
+
+  it('on a Swift behind Keystone (Nectar\'s way): logs in with an application credential, logs in again after a 401, and the objects expire with their job', async () => {
+    const contents = new Map([['/k1.png', png(8, 8, 33)], ['/k2.png', png(8, 8, 66)]]);
+    const origin = await startSite(contents);
+    const container = `crawler-ks-${randomUUID().slice(0, 8)}`;
+    const config = await swiftConfig(container, 'keystone');
+    expect(config.images.swift!.keystone).toMatchObject({ applicationCredentialId: CREDENTIAL.id, interface: 'public' });
+    const store = new JobStore(client, config.keyPrefix, { jobTtlSeconds: 3600 });
+    await startWorker(config);
+    const doc = await waitForJob(store, (await store.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
+    const files = await store.imageFiles(doc.id);
+    expect(files.map((f) => f.sha256).sort()).toEqual([...contents.values()].map(sha256Of).sort());
+    // in the project's own account, AUTH_<project>, which the catalog named (read with depl's client and Keystone session)
+    expect((await projectAuth.access()).storageUrl).toBe(`${swift.keystone!.proxyUrl}/v1/AUTH_${cloud.projectId}`);
+    expect((await objectsOf(projectAuth, container, doc.id)).map((o) => o.name).sort()).toEqual(files.map((f) => `${doc.id}/${f.location}`).sort());
+    await expiryFollowsJob(projectAuth, container, doc.id, store);
+
+    // Keystone revokes every token: keystonemiddleware asks Keystone about each request, so Swift answers 401;
+    // the API logs in once more and serves the files on
+    const token = 'swift-store-token-0123-4567-89ab-cdef';
+    const baseUrl = await startApi(config, token);
+    const readBack = async () => {
+      for (const file of files) {
+        const answer = await fetch(`${baseUrl}/v1/jobs/${doc.id}/files/${file.sha256}`);
+        expect(answer.status).toBe(200);
+        expect(sha256Of(Buffer.from(await answer.arrayBuffer()))).toBe(file.sha256);
+      }
+    };
+    await readBack();
+    const issued = cloud.tokensIssued();
+    const validations = () => cloud.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/identity/v3/auth/tokens')).length;
+    const validated = validations();
+    cloud.revokeTokens();
+    await readBack();
+    // one new login by the API (the proxy's own service token was revoked too: it logs in again as well)
+    expect(cloud.tokensIssued() - issued).toBeGreaterThanOrEqual(2);
+    expect(validations()).toBeGreaterThan(validated);
+
+    // a job still running: what is written for it expires provisionally, its retention plus unfinishedJobSeconds on
+    const unserved = { ...config, keyPrefix: `unserved-${randomUUID().slice(0, 8)}:` };
+    const unservedStore = new JobStore(client, unserved.keyPrefix, { jobTtlSeconds: 3600 });
+    const running = await unservedStore.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 1, scope: 'host', fetchImages: true });
+    const bytes = png(4, 4, 7);
+    const written = Math.floor(Date.now() / 1000);
+    expect(await imageStoreFor(unserved, client, unservedStore.keys).put(running.id, sha256Of(bytes), 'png', bytes)).toMatchObject({ written: true });
+    const [provisional] = await objectsOf(projectAuth, container, running.id);
+    expect(Math.abs(await deleteAtOf(projectAuth, container, provisional!.name) as number - (written + 3600 + config.images.swift!.unfinishedJobSeconds))).toBeLessThanOrEqual(3);
+
+    // a job kept for seconds only: its objects carry that expiry, then Swift answers 404 for them as Redis
+    // forgets the job (the object server refuses an object past X-Delete-At; the expirer daemon would reap it later)
+    const brief = new JobStore(client, config.keyPrefix, { jobTtlSeconds: 8 });
+    const short = await waitForJob(brief, (await brief.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
+    const names = (await objectsOf(projectAuth, container, short.id)).map((o) => o.name);
+    expect(names.length).toBe(2);
+    const expiresAt = await expiryFollowsJob(projectAuth, container, short.id, brief);
+    await waitFor('the brief job\'s objects to be gone from Swift and its record from Redis', async () => {
+      const { storageUrl, token: swiftToken } = await projectAuth.access();
+      const statuses = await Promise.all(names.map(async (name) => {
+        const answer = await request(`${storageUrl}/${container}/${name}`, { headers: { 'x-auth-token': swiftToken } });
+        await answer.body.dump();
+        return answer.statusCode;
+      }));
+      return statuses.every((status) => status === 404) && await client.exists(brief.keys.job(short.id)) === 0 ? true : undefined;
+    }, 30_000, 200);
+    // not before their time
+    expect(Date.now() / 1000).toBeGreaterThanOrEqual(expiresAt - 2);
   });
 });

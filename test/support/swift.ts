@@ -32,12 +32,105 @@ export async function ensureSwift(): Promise<void> {
   await ensureDebianPackages(SWIFT_PACKAGES, createLogger());
 }
 
-export async function startSwift(): Promise<TestSwift> {
+/** Swift's proxy with keystonemiddleware: tokens checked by `authtoken` against a Keystone, accounts opened by roles. */
+export interface SwiftKeystoneOptions {
+  /** Keystone's v3 URL: where authtoken logs its service user in and, through that token's catalog, validates tokens. */
+  authUrl: string;
+  /** The user authtoken validates tokens as (Keystone lets a service or admin role validate anyone's token). */
+  serviceUser: { name: string; password: string; projectName: string; domainName?: string };
+  /** The catalog's identity endpoint authtoken uses (keystonemiddleware's default is internal). */
+  interface?: 'public' | 'internal' | 'admin';
+  regionName?: string;
+  /** Roles that own their project's account AUTH_<project id> (keystoneauth's operator_roles; default admin, member). */
+  operatorRoles?: string[];
+  /** A token of a user with an operator role in `projectId`: the proxy is ready once it opens that account with it. */
+  readyToken(): Promise<string>;
+  projectId: string;
+}
+
+export interface TestKeystoneSwift {
+  /** http://127.0.0.1:<port> of the proxy behind Keystone */
+  proxyUrl: string;
+  /** A project's account: http://127.0.0.1:<port>/v1/AUTH_<project id> (what a catalog's object-store names). */
+  accountUrl(projectId: string): string;
+}
+
+export const SWIFT_KEYSTONE_PACKAGES = [...SWIFT_PACKAGES, 'python3-keystonemiddleware'];
+
+/**
+ * The test Swift. With `keystone`, a second proxy on the same account, container and object servers runs
+ * Keystone in front of them instead of tempauth, as Nectar's does: `authtoken` (keystonemiddleware: every token
+ * validated with GET /v3/auth/tokens, nothing cached, so a revoked token is refused at once) and `keystoneauth`
+ * (the token's roles in its project open AUTH_<project id>). One more Python process, not a second Swift.
+ */
+export async function startSwift(options: { keystone?: SwiftKeystoneOptions } = {}): Promise<TestSwift & { keystone?: TestKeystoneSwift }> {
+  let key = '';
+  const tempauth: SwiftProxy = {
+    name: 'proxy',
+    pipeline: 'catch_errors cache tempauth proxy-server',
+    filters: (dir) => {
+      key = `key-${path.basename(dir)}`;
+      return ['[filter:tempauth]', 'use = egg:swift#tempauth', `user_test_tester = ${key} .admin`, 'token_life = 3600'];
+    },
+    ready: async (proxyUrl) => {
+      const response = await request(`${proxyUrl}/auth/v1.0`, { headers: { 'x-auth-user': 'test:tester', 'x-auth-key': key } });
+      await response.body.dump();
+      if (response.statusCode !== 200) return { last: `auth answered ${response.statusCode}` };
+      // the account and container servers may still be starting: the account answers once they are up
+      return headAccount(String(response.headers['x-storage-url']), String(response.headers['x-auth-token']));
+    },
+  };
+  const keystone = options.keystone;
+  if (keystone !== undefined) await ensureDebianPackages(SWIFT_KEYSTONE_PACKAGES, createLogger());
+  const started = await startSwiftServers([tempauth, ...(keystone === undefined ? [] : [keystoneProxy(keystone)])]);
+  return {
+    authUrl: `${started.proxies[0]!.url}/auth/v1.0`, user: 'test:tester', key, storageUrl: started.proxies[0]!.storageUrl, dir: started.dir, stop: started.stop,
+    ...(keystone === undefined ? {} : { keystone: { proxyUrl: started.proxies[1]!.url, accountUrl: (projectId: string) => `${started.proxies[1]!.url}/v1/AUTH_${projectId}` } }),
+  };
+}
+
+function keystoneProxy(options: SwiftKeystoneOptions): SwiftProxy {
+  const user = options.serviceUser;
+  return {
+    name: 'proxy-keystone',
+    pipeline: 'catch_errors cache authtoken keystoneauth proxy-server',
+    filters: () => [
+      '[filter:authtoken]', 'paste.filter_factory = keystonemiddleware.auth_token:filter_factory',
+      'auth_type = password', `auth_url = ${options.authUrl}`, `www_authenticate_uri = ${options.authUrl}`,
+      `username = ${user.name}`, `password = ${user.password}`, `project_name = ${user.projectName}`,
+      `user_domain_name = ${user.domainName ?? 'Default'}`, `project_domain_name = ${user.domainName ?? 'Default'}`,
+      `interface = ${options.interface ?? 'public'}`, ...(options.regionName === undefined ? [] : [`region_name = ${options.regionName}`]),
+      // no cache of validated tokens: a revoked or expired token is refused at once
+      'token_cache_time = -1', 'delay_auth_decision = false', 'service_token_roles_required = false',
+      '[filter:keystoneauth]', 'use = egg:swift#keystoneauth', `operator_roles = ${(options.operatorRoles ?? ['admin', 'member']).join(', ')}`,
+    ],
+    ready: async (proxyUrl) => headAccount(`${proxyUrl}/v1/AUTH_${options.projectId}`, await options.readyToken()),
+  };
+}
+
+async function headAccount(url: string, token: string): Promise<{ storageUrl?: string; last: string }> {
+  const head = await request(url, { method: 'HEAD', headers: { 'x-auth-token': token } });
+  await head.body.dump();
+  return { storageUrl: head.statusCode >= 200 && head.statusCode < 300 ? url : undefined, last: `HEAD ${url} answered ${head.statusCode}` };
+}
+
+interface SwiftProxy {
+  /** Its config file and log: <name>-server.conf, <name>.log. */
+  name: string;
+  /** The proxy's pipeline, and the filter sections it needs besides catch_errors and cache. */
+  pipeline: string;
+  filters(dir: string): string[];
+  /** One readiness probe: the account URL once the proxy opens it. */
+  ready(proxyUrl: string): Promise<{ storageUrl?: string; last: string }>;
+}
+
+/** The account, container and object servers, a memcached and the proxies, each on a free loopback port, in a temp dir. */
+async function startSwiftServers(proxies: SwiftProxy[]): Promise<{ proxies: Array<{ url: string; storageUrl: string }>; dir: string; stop(): Promise<void> }> {
   await ensureSwift();
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-swift-'));
   const children: ChildProcess[] = [];
   try {
-    const [proxy, account, container, object, memcache] = await uniquePorts(5);
+    const [account, container, object, memcache, ...proxyPorts] = await uniquePorts(4 + proxies.length);
     const devices = path.join(dir, 'devices');
     await mkdir(path.join(devices, 'd1'), { recursive: true });
     await writeFile(path.join(dir, 'swift.conf'), [
@@ -53,50 +146,44 @@ export async function startSwift(): Promise<TestSwift> {
       'workers = 0', `user = ${user}`, 'log_level = WARNING', // no /dev/log in a container: syslog falls back to UDP and drops lines
     ];
     const server = (kind: string, port: number) => [...common(port), '[pipeline:main]', `pipeline = ${kind}-server`, `[app:${kind}-server]`, `use = egg:swift#${kind}`, ''].join('\n');
-    const key = `key-${path.basename(dir)}`;
     await writeFile(path.join(dir, 'account-server.conf'), server('account', account!));
     await writeFile(path.join(dir, 'container-server.conf'), server('container', container!));
     await writeFile(path.join(dir, 'object-server.conf'), server('object', object!));
-    await writeFile(path.join(dir, 'proxy-server.conf'), [
-      ...common(proxy!),
-      '[pipeline:main]', 'pipeline = catch_errors cache tempauth proxy-server',
-      '[app:proxy-server]', 'use = egg:swift#proxy', 'account_autocreate = true',
-      '[filter:catch_errors]', 'use = egg:swift#catch_errors',
-      '[filter:cache]', 'use = egg:swift#memcache', `memcache_servers = 127.0.0.1:${memcache}`,
-      '[filter:tempauth]', 'use = egg:swift#tempauth', `user_test_tester = ${key} .admin`, 'token_life = 3600',
-      '',
-    ].join('\n'));
+    for (const [i, proxy] of proxies.entries()) {
+      await writeFile(path.join(dir, `${proxy.name}-server.conf`), [
+        ...common(proxyPorts[i]!),
+        '[pipeline:main]', `pipeline = ${proxy.pipeline}`,
+        '[app:proxy-server]', 'use = egg:swift#proxy', 'account_autocreate = true',
+        '[filter:catch_errors]', 'use = egg:swift#catch_errors',
+        '[filter:cache]', 'use = egg:swift#memcache', `memcache_servers = 127.0.0.1:${memcache}`,
+        ...proxy.filters(dir),
+        '',
+      ].join('\n'));
+    }
     children.push(launch('memcached', ['-l', '127.0.0.1', '-p', String(memcache), '-U', '0', '-u', user, '-m', '16'], dir, 'memcached'));
     for (const kind of ['account', 'container', 'object']) children.push(launch(`swift-${kind}-server`, [path.join(dir, `${kind}-server.conf`)], dir, kind));
-    children.push(launch('swift-proxy-server', [path.join(dir, 'proxy-server.conf')], dir, 'proxy'));
-    const authUrl = `http://127.0.0.1:${proxy}/auth/v1.0`;
+    for (const proxy of proxies) children.push(launch('swift-proxy-server', [path.join(dir, `${proxy.name}-server.conf`)], dir, proxy.name));
     // each server is a Python process that takes a few seconds to start on an idle machine, far longer on a busy one
-    let last = 'no answer yet';
-    const storageUrl = await waitFor('the test Swift to hand out a token and list its account', async () => {
-      for (const child of children) if (child.exitCode !== null) throw new Error(`${child.spawnargs[0]} exited with ${child.exitCode}: ${await logTail(dir)}`);
-      try {
-        const response = await request(authUrl, { headers: { 'x-auth-user': 'test:tester', 'x-auth-key': key } });
-        await response.body.dump();
-        if (response.statusCode !== 200) {
-          last = `auth answered ${response.statusCode}`;
+    const started = await Promise.all(proxies.map(async (proxy, i) => {
+      const url = `http://127.0.0.1:${proxyPorts[i]}`;
+      let last = 'no answer yet';
+      const storageUrl = await waitFor(`the test Swift's ${proxy.name} to open its account`, async () => {
+        for (const child of children) if (child.exitCode !== null) throw new Error(`${child.spawnargs[0]} exited with ${child.exitCode}: ${await logTail(dir, proxies)}`);
+        try {
+          const probe = await proxy.ready(url);
+          last = probe.last;
+          return probe.storageUrl;
+        } catch (error) {
+          last = (error as Error).message;
           return undefined;
         }
-        // the account and container servers may still be starting: the account answers once they are up
-        const token = String(response.headers['x-auth-token']);
-        const url = String(response.headers['x-storage-url']);
-        const head = await request(url, { method: 'HEAD', headers: { 'x-auth-token': token } });
-        await head.body.dump();
-        last = `HEAD ${url} answered ${head.statusCode}`;
-        return head.statusCode >= 200 && head.statusCode < 300 ? url : undefined;
-      } catch (error) {
-        last = (error as Error).message;
-        return undefined;
-      }
-    }, 120_000, 100).catch(async (error: Error) => {
-      throw new Error(`${error.message} (last: ${last}); server output:\n${await logTail(dir)}`);
-    });
+      }, 120_000, 100).catch(async (error: Error) => {
+        throw new Error(`${error.message} (last: ${last}); server output:\n${await logTail(dir, proxies)}`);
+      });
+      return { url, storageUrl };
+    }));
     return {
-      authUrl, user: 'test:tester', key, storageUrl, dir,
+      proxies: started, dir,
       async stop() {
         await Promise.all(children.map(terminate));
         await rm(dir, { recursive: true, force: true });
@@ -126,9 +213,9 @@ function launch(command: string, args: string[], dir: string, name: string): Chi
   return child;
 }
 
-async function logTail(dir: string): Promise<string> {
+async function logTail(dir: string, proxies: SwiftProxy[]): Promise<string> {
   const parts: string[] = [];
-  for (const name of ['proxy', 'account', 'container', 'object', 'memcached']) {
+  for (const name of [...proxies.map((proxy) => proxy.name), 'account', 'container', 'object', 'memcached']) {
     const text = await readFile(path.join(dir, `${name}.log`), 'utf8').catch(() => '');
     if (text !== '') parts.push(`${name}: ${text.split('\n').slice(-5).join(' | ')}`);
   }

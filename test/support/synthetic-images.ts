@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { crc32, deflateSync } from 'node:zlib';
 
 /**
@@ -90,3 +92,27 @@ export function syntheticImage(path: string): SyntheticImage | undefined {
 }
 
 export const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * A site of image pages on a free loopback port: `images` (path -> bytes, sent as `contentType`, image/png by
+ * default) and `pages` (path -> HTML), by default one page at / with an <img> tag per image. Paths are compared
+ * decoded, so a test may name files with characters a URL escapes. Anything else is 404.
+ */
+export async function serveImagePage(images: Map<string, Buffer>, options: { pages?: Record<string, string>; contentType?: string } = {}): Promise<{ origin: string; close(): Promise<void> }> {
+  const pages = options.pages ?? { '/': [...images.keys()].map((p) => `<img src="${p}">`).join('') };
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(req.url!);
+    const bytes = images.get(path);
+    if (pages[path] !== undefined) res.writeHead(200, { 'content-type': 'text/html' }).end(pages[path]);
+    else if (bytes !== undefined) res.writeHead(200, { 'content-type': options.contentType ?? 'image/png' }).end(bytes);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

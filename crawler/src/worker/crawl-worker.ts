@@ -434,6 +434,19 @@ export class CrawlWorker {
       this.stats.completed++;
       if (record.outcome === 'stored') this.stats.imagesStored++;
     }
+    await this.settleStore(task.job);
+  }
+
+  /**
+   * After a result is recorded: a job that keeps contents in a store of their own (Swift) has them expire with
+   * its record once it has ended. A failure leaves the provisional expiry they were written with: logged, not
+   * the task's failure (its result is recorded).
+   */
+  private async settleStore(job: string): Promise<void> {
+    // a job known to keep nothing needs nothing; one whose settings this process no longer holds is settled anyway
+    const options = this.metaCache.get(job)?.meta?.options;
+    if (this.blobs.settle === undefined || (options !== undefined && !options.fetchImages && !options.archive)) return;
+    await this.blobs.settle(job).catch((error: Error) => this.options.log.warn(`setting the expiry of job ${job}'s stored contents failed (they keep their provisional one): ${error.message}`));
   }
 
   /**
@@ -548,6 +561,7 @@ export class CrawlWorker {
     for (const i of images) known.set(`\0${i.url}${perPage}`, 0);
     if (recorded === 0) this.stats.duplicates++;
     else this.stats.completed++;
+    await this.settleStore(task.job);
   }
 
   private recordedFor(job: string): Map<string, number> {

@@ -58,10 +58,10 @@ export interface EmulatorOptions {
   flavors?: EmulatedFlavor[];
   /**
    * Optional services in the catalog (default: Neutron yes, Cinder no); one left out answers 404. `objectStore`:
-   * the account URL of a real Swift (test/support/swift.ts) the catalog names as `object-store`; the emulator
-   * serves no Swift itself.
+   * the account URL of a real Swift (test/support/swift.ts) the catalog names as `object-store` (or a URL per
+   * region and interface, asked each time a catalog is made); the emulator serves no Swift itself.
    */
-  services?: { network?: boolean; volume?: boolean; objectStore?: string };
+  services?: { network?: boolean; volume?: boolean; objectStore?: string | ((region: string, iface: string) => string) };
 }
 
 export interface RecordedRequest {
@@ -129,6 +129,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     name: u.name,
     domain: u.domain ?? 'Default',
     password: u.password,
+    roles: u.roles ?? ['member', 'reader'],
   }));
   const requests: RecordedRequest[] = [];
   const designate = new EmulatedDesignate(projectId, options.dns, options.dnsPublishDelayMs);
@@ -157,7 +158,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
               return send(res, req, url, reply, via);
             }
           }
-          reply = await route(req.method ?? 'GET', url, body, req.headers['x-auth-token'] as string | undefined, via);
+          reply = await route(req.method ?? 'GET', url, body, req.headers['x-auth-token'] as string | undefined, via, req.headers['x-subject-token'] as string | undefined);
         } catch (error) {
           reply = heatError(500, 'InternalError', (error as Error).message);
         }
@@ -214,9 +215,9 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     res.end(payload);
   }
 
-  async function route(method: string, url: URL, body: unknown, token: string | undefined, via: { region: string; interface: string }): Promise<Reply> {
+  async function route(method: string, url: URL, body: unknown, token: string | undefined, via: { region: string; interface: string }, subjectToken?: string): Promise<Reply> {
     const path = url.pathname;
-    const fromKeystone = keystone.handle(method, path, body);
+    const fromKeystone = keystone.handle(method, path, body, { authToken: token, subjectToken, query: url.searchParams });
     if (fromKeystone) return fromKeystone;
     const prefix = `/orchestration/v1/${projectId}`;
     if (path === '/orchestration' || path === '/orchestration/') {

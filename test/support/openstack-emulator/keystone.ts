@@ -6,6 +6,8 @@ export interface EmulatedUser {
   name: string;
   domain?: string;
   password: string;
+  /** Role names in the project (default member and reader, a Nectar member's); admin or service may validate anyone's token. */
+  roles?: string[];
 }
 
 export interface EmulatedApplicationCredential {
@@ -23,6 +25,17 @@ export interface IssuedToken {
   userId: string;
   /** Issued for an application credential (a delegated token: Keystone refuses it trusts). */
   applicationCredential: boolean;
+  /** Role names in the project: what GET /v3/auth/tokens lets it validate. */
+  roles: string[];
+  /** The token document as issued, without its catalog (a validation adds it back unless ?nocatalog). */
+  document: Record<string, unknown>;
+}
+
+/** What Keystone reads from a token request besides its body. */
+export interface KeystoneRequest {
+  authToken?: string;
+  subjectToken?: string;
+  query?: URLSearchParams;
 }
 
 export interface KeystoneConfig {
@@ -36,8 +49,11 @@ export interface KeystoneConfig {
   tokenTtlSeconds: number;
   rejectCredentials: () => boolean;
   now: () => number;
-  /** Optional services in the catalog: Neutron (`network`), Cinder (`volumev3`), Swift (`object-store`, a URL elsewhere). */
-  services: { network: boolean; volume: boolean; objectStore?: string };
+  /**
+   * Optional services in the catalog: Neutron (`network`), Cinder (`volumev3`), Swift (`object-store`, a URL
+   * elsewhere: one for every endpoint, or one per region and interface).
+   */
+  services: { network: boolean; volume: boolean; objectStore?: string | ((region: string, iface: string) => string) };
 }
 
 const DOMAIN = { id: 'default', name: 'Default' };
@@ -71,6 +87,7 @@ export class EmulatedKeystone {
    */
   catalog() {
     const { baseUrl, region, otherRegions, projectId } = this.config;
+    const objectStore = this.config.services.objectStore;
     const at = (r: string, iface: string, tail: string) => (r === region && iface === 'public' ? `${baseUrl}${tail}` : `${baseUrl}/via/${encodeURIComponent(r)}/${iface}${tail}`);
     const endpoints = (tail: string) =>
       [region, ...otherRegions].flatMap((r) => ['public', 'internal', 'admin'].map((iface) => ({ id: randomUUID().replace(/-/g, ''), interface: iface, region: r, region_id: r, url: at(r, iface, tail) })));
@@ -84,16 +101,17 @@ export class EmulatedKeystone {
       ...(this.config.services.network ? [{ type: 'network', name: 'neutron', id: 'network0', endpoints: endpoints('/network/') }] : []),
       ...(this.config.services.volume ? [{ type: 'volumev3', name: 'cinderv3', id: 'volumev30', endpoints: endpoints(`/volume/v3/${projectId}`) }] : []),
       // a Swift of its own (its account URL, as Nectar's names AUTH_<project>), the same for every interface and region
-      ...(this.config.services.objectStore !== undefined ? [{ type: 'object-store', name: 'swift', id: 'objectstore0', endpoints: endpoints('').map((e) => ({ ...e, url: this.config.services.objectStore! })) }] : []),
+      ...(objectStore !== undefined ? [{ type: 'object-store', name: 'swift', id: 'objectstore0', endpoints: endpoints('').map((e) => ({ ...e, url: typeof objectStore === 'string' ? objectStore : objectStore(e.region, e.interface) })) }] : []),
     ];
   }
 
-  handle(method: string, path: string, body: unknown): Reply | undefined {
+  handle(method: string, path: string, body: unknown, request: KeystoneRequest = {}): Reply | undefined {
     if (path === '/identity' || path === '/identity/') {
       return { status: 300, body: { versions: { values: [this.versionDoc()] } } };
     }
     if (method === 'GET' && (path === '/identity/v3' || path === '/identity/v3/')) return { status: 200, body: { version: this.versionDoc() } };
     if (method === 'POST' && path === '/identity/v3/auth/tokens') return this.issue(body);
+    if ((method === 'GET' || method === 'HEAD') && path === '/identity/v3/auth/tokens') return this.validate(request);
     if (path.startsWith('/identity/')) return { status: 404, body: { error: { code: 404, title: 'Not Found', message: `Could not find ${path}.` } } };
     return undefined;
   }
@@ -136,8 +154,7 @@ export class EmulatedKeystone {
     const value = 'gAAAAAB' + randomBytes(48).toString('base64url');
     const now = this.config.now();
     const expiresAt = now + this.config.tokenTtlSeconds * 1000;
-    this.tokens.set(value, { value, expiresAt, projectId: project, userId: user!.id, applicationCredential: appCred !== undefined });
-    this.issued += 1;
+    const roles = project ? user!.roles : [];
     const token = {
       methods,
       user: { id: user!.id, name: user!.name, domain: DOMAIN, password_expires_at: null },
@@ -148,13 +165,41 @@ export class EmulatedKeystone {
         ? {
             project: { id: projectId, name: projectName, domain: DOMAIN },
             is_domain: false,
-            roles: [{ id: 'member0', name: 'member' }, { id: 'reader0', name: 'reader' }],
-            catalog: this.catalog(),
+            roles: roles.map((name) => ({ id: `${name}0`, name })),
           }
         : {}),
       ...(appCred ? { application_credential: { id: appCred.id, name: appCred.name ?? appCred.id, restricted: true } } : {}),
     };
-    return { status: 201, headers: { 'x-subject-token': value }, body: { token } };
+    this.tokens.set(value, { value, expiresAt, projectId: project, userId: user!.id, applicationCredential: appCred !== undefined, roles, document: token });
+    this.issued += 1;
+    return { status: 201, headers: { 'x-subject-token': value }, body: { token: this.withCatalog(token, project !== undefined) } };
+  }
+
+  private withCatalog(document: Record<string, unknown>, scoped: boolean): Record<string, unknown> {
+    return scoped ? { ...document, catalog: this.catalog() } : document;
+  }
+
+  /**
+   * GET /v3/auth/tokens, as keystonemiddleware (a service's authtoken) asks it: the caller's X-Auth-Token must be
+   * valid (401), and may validate X-Subject-Token when it holds admin or service, or is the subject's own user
+   * (Keystone's identity:validate_token policy; 403 otherwise). A subject that is missing, unknown, expired or
+   * revoked is 404, as real Keystone 22 answers each (messages checked against it).
+   */
+  private validate(request: KeystoneRequest): Reply {
+    const caller = this.check(request.authToken);
+    if (!caller) return unauthorized;
+    const notFound = (message: string): Reply => ({ status: 404, body: { error: { code: 404, title: 'Not Found', message } } });
+    if (!request.subjectToken) return notFound('No token in the request');
+    const subject = this.tokens.get(request.subjectToken);
+    if (!subject) return notFound('Could not recognize Fernet token');
+    const allowExpired = request.query?.get('allow_expired') === '1' || request.query?.get('allow_expired') === 'true';
+    const privileged = caller.roles.includes('admin') || caller.roles.includes('service');
+    if (!privileged && caller.userId !== subject.userId) {
+      return { status: 403, body: { error: { code: 403, title: 'Forbidden', message: 'You are not authorized to perform the requested action: identity:validate_token.' } } };
+    }
+    if (subject.expiresAt <= this.config.now() && !allowExpired) return notFound('Failed to validate token');
+    const nocatalog = request.query?.has('nocatalog') === true;
+    return { status: 200, headers: { 'x-subject-token': subject.value }, body: { token: this.withCatalog(subject.document, subject.projectId !== undefined && !nocatalog) } };
   }
 
   /** The token's record when it is known and not expired. */

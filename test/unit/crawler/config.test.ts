@@ -61,10 +61,11 @@ describe('service config', () => {
 
   it('takes the swift image store only with its section, and its key only from a file', async () => {
     expect(parseServiceConfig(minimal).images.store).toBe('redis');
-    expect(() => parseServiceConfig({ ...minimal, images: { store: 'swift' } })).toThrow(/images\.swift: images\.store is swift but images\.swift \(authUrl, user, keyFile\) is missing/);
+    expect(() => parseServiceConfig({ ...minimal, images: { store: 'swift' } })).toThrow(/images\.swift: images\.store is swift but images\.swift \(keystone, or tempauth's authUrl, user and keyFile\) is missing/);
     const swift = { authUrl: 'http://swift.internal:8080/auth/v1.0', user: 'crawler:images', keyFile: '/run/secrets/nope' };
-    // an inline key would sit in plain config: the section has no such key
-    expect(() => parseServiceConfig({ ...minimal, images: { store: 'swift', swift: { ...swift, key: 'plain' } } })).toThrow(/images\.swift: Unrecognized key: "key"/);
+    // an inline key would sit in plain config: refused, naming the key that takes its file
+    expect(() => parseServiceConfig({ ...minimal, images: { store: 'swift', swift: { ...swift, key: 'plain' } } })).toThrow(/images\.swift\.key: a secret is not accepted inline: put it in a file \(a swarm secret under \/run\/secrets\) and name that file in keyFile/);
+    expect(() => parseServiceConfig({ ...minimal, images: { store: 'swift', swift: { authUrl: swift.authUrl, user: swift.user } } })).toThrow(/images\.swift: give keystone .* or all of authUrl, user and keyFile/);
     const dir = await mkdtemp(path.join(tmpdir(), 'crawler-swift-'));
     await writeFile(path.join(dir, 'swift_key'), 'swift-key-0123456789\n');
     const file = path.join(dir, 'c.json');
@@ -75,5 +76,48 @@ describe('service config', () => {
     expect(JSON.stringify(config)).not.toMatch(/swift-key-0123/);
     await writeFile(file, JSON.stringify({ ...minimal, images: { store: 'swift', swift } }));
     await expect(loadServiceConfig(pathToFileURL(file).href, {})).rejects.toThrow('cannot read /run/secrets/nope (images.swift.keyFile): ENOENT');
+  });
+
+  it("takes Keystone v3 for Swift (Nectar's): an application credential or a password login, secrets only from files, with clear refusals", async () => {
+    const authUrl = 'https://keystone.rc.nectar.org.au:5000/v3';
+    const swiftWith = (keystone: Record<string, unknown>, more: Record<string, unknown> = {}) => ({ ...minimal, images: { store: 'swift', swift: { keystone: { authUrl, ...keystone }, ...more } } });
+    const credential = { applicationCredentialId: 'ac0123', applicationCredentialSecretFile: '/run/secrets/swift_secret' };
+    const parsed = parseServiceConfig(swiftWith(credential)).images.swift!;
+    expect(parsed.keystone).toMatchObject({ ...credential, interface: 'public' });
+    expect(parsed.keystone!.region).toBeUndefined();
+    expect(parsed.unfinishedJobSeconds).toBe(7 * 24 * 3600);
+    expect(parseServiceConfig(swiftWith({ username: 'me@uni.edu.au', passwordFile: '/run/secrets/pw', projectName: 'pt-1234', region: 'Melbourne', interface: 'internal' })).images.swift!.keystone)
+      .toMatchObject({ userDomainName: 'Default', projectDomainName: 'Default', region: 'Melbourne', interface: 'internal' });
+
+    const refused = (raw: unknown) => {
+      try {
+        parseServiceConfig(raw);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused(swiftWith({ applicationCredentialId: 'ac0123', applicationCredentialSecret: 'in-plain-sight' })))
+      .toMatch(/images\.swift\.keystone\.applicationCredentialSecret: a secret is not accepted inline: .* name that file in applicationCredentialSecretFile/);
+    expect(refused(swiftWith({ username: 'me', password: 'in-plain-sight', projectId: 'p' }))).toMatch(/images\.swift\.keystone\.password: a secret is not accepted inline: .* in passwordFile/);
+    expect(refused(swiftWith({ applicationCredentialId: 'ac0123' }))).toMatch(/images\.swift\.keystone: applicationCredentialId needs applicationCredentialSecretFile/);
+    expect(refused(swiftWith({ ...credential, username: 'me' }))).toMatch(/images\.swift\.keystone: give an application credential .* or a password login .*, not both/);
+    expect(refused(swiftWith({}))).toMatch(/images\.swift\.keystone: give applicationCredentialId and applicationCredentialSecretFile \(preferred\), or username, passwordFile and projectId or projectName/);
+    expect(refused(swiftWith({ username: 'me', passwordFile: '/p' }))).toMatch(/a password login needs one of projectId or projectName/);
+    expect(refused(swiftWith({ username: 'me', passwordFile: '/p', projectId: 'a', projectName: 'b' }))).toMatch(/a password login needs one of projectId or projectName/);
+    expect(refused(swiftWith(credential, { authUrl: 'http://swift:8080/auth/v1.0' }))).toMatch(/images\.swift: give either keystone .* or authUrl, user and keyFile .*, not both/);
+    expect(refused(swiftWith({ ...credential, interface: 'private' }))).toMatch(/images\.swift\.keystone\.interface/);
+    expect(refused(swiftWith({ ...credential, authUrl: 'keystone.example:5000' }))).toMatch(/images\.swift\.keystone\.authUrl: expected Keystone's http\(s\):\/\/ URL/);
+
+    // the secret is read from its file at start, and never shows in the config
+    const dir = await mkdtemp(path.join(tmpdir(), 'crawler-keystone-'));
+    await writeFile(path.join(dir, 'secret'), 'ac-secret-0123456789\n');
+    const file = path.join(dir, 'c.json');
+    await writeFile(file, JSON.stringify(swiftWith({ applicationCredentialId: 'ac0123', applicationCredentialSecretFile: path.join(dir, 'secret') })));
+    const config = await loadServiceConfig(pathToFileURL(file).href, {});
+    expect(config.swiftKey?.reveal()).toBe('ac-secret-0123456789');
+    expect(JSON.stringify(config)).not.toMatch(/ac-secret-0123/);
+    await writeFile(file, JSON.stringify(swiftWith({ username: 'me', passwordFile: path.join(dir, 'none'), projectId: 'p' })));
+    await expect(loadServiceConfig(pathToFileURL(file).href, {})).rejects.toThrow(`cannot read ${path.join(dir, 'none')} (images.swift.keystone.passwordFile): ENOENT`);
   });
 });
