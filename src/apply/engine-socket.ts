@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { OperationError } from '../errors.js';
 import type { Argv } from '../plan/shell.js';
+import { runningContainerPath } from '../plan/tls/engine-gate.js';
 
 /**
  * The one small Docker Engine API client of the programs depl runs ON the cluster (the TLS renewal task,
@@ -59,8 +60,7 @@ export class EngineSocket {
 
   /** The running container of the swarm service `service` on this node, or null. */
   async runningContainerOf(service: string): Promise<string | null> {
-    const filters = encodeURIComponent(JSON.stringify({ label: [`com.docker.swarm.service.name=${service}`], status: ['running'] }));
-    const answer = await this.expect(await this.request('GET', `/containers/json?filters=${filters}`), 200, 'list containers');
+    const answer = await this.expect(await this.request('GET', runningContainerPath(service)), 200, 'list containers');
     return (JSON.parse(answer.toString()) as Array<{ Id: string }>)[0]?.Id ?? null;
   }
 
