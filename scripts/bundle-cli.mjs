@@ -77,7 +77,16 @@ const renewer = await build({
   legalComments: 'none',
 });
 
-const kept = new Set([entry, loaded, renewer].flatMap((b) => Object.keys(b.metafile.outputs)).map((f) => path.resolve(f)));
+/** Its engine gate (src/tls-renewer/engine-gate.ts), the one program beside it with the Docker socket: one file too. */
+const gate = await build({
+  ...common,
+  entryPoints: [path.join(dist, 'tls-renewer', 'engine-gate.js')],
+  outfile: path.join(dist, 'tls-renewer-gate.mjs'),
+  minify: true,
+  legalComments: 'none',
+});
+
+const kept = new Set([entry, loaded, renewer, gate].flatMap((b) => Object.keys(b.metafile.outputs)).map((f) => path.resolve(f)));
 async function prune(folder) {
   for (const item of await readdir(folder, { withFileTypes: true })) {
     const file = path.join(folder, item.name);

@@ -1,11 +1,12 @@
 import http from 'node:http';
 import { OperationError } from '../errors.js';
 import type { Argv } from '../plan/shell.js';
+import { runningContainerPath } from '../plan/tls/engine-gate.js';
 
 /**
  * The one small Docker Engine API client of the programs depl runs ON the cluster (the TLS renewal task,
- * src/tls-renewer/, and the autoscaler, src/autoscaler/): plain HTTP on the node's Engine socket, with only
- * what they use. Both are bundled into one file with no node_modules beside them, so this is Node's http,
+ * src/tls-renewer/, which reaches only the engine gate's socket, the gate itself, and the autoscaler,
+ * src/autoscaler/): plain HTTP on a unix socket speaking the Engine API, with only what they use. Both are bundled into one file with no node_modules beside them, so this is Node's http,
  * not dockerode (which depl itself uses from the operator's machine, src/apply/docker.ts). depl's Engine
  * (src/apply/docker.ts) also answers the swarm reads every release command makes through it
  * (src/apply/swarm.ts): loading dockerode costs a command's start more than the whole read.
@@ -59,8 +60,7 @@ export class EngineSocket {
 
   /** The running container of the swarm service `service` on this node, or null. */
   async runningContainerOf(service: string): Promise<string | null> {
-    const filters = encodeURIComponent(JSON.stringify({ label: [`com.docker.swarm.service.name=${service}`], status: ['running'] }));
-    const answer = await this.expect(await this.request('GET', `/containers/json?filters=${filters}`), 200, 'list containers');
+    const answer = await this.expect(await this.request('GET', runningContainerPath(service)), 200, 'list containers');
     return (JSON.parse(answer.toString()) as Array<{ Id: string }>)[0]?.Id ?? null;
   }
 

@@ -88,8 +88,11 @@ export type ControllerSettings = z.infer<typeof controllerSettingsSchema>;
 /** Inside the controller's container. */
 export const CONTROLLER_RELEASE_DIR = '/run/depl/release';
 export const CONTROLLER_STATE_DIR = '/run/depl/autoscale';
-/** The app folder's subfolder the controller must not see: the edge's, with the TLS certificates and keys. */
-export const CONTROLLER_HIDDEN_DIR = 'edge';
+/**
+ * The app folder's subfolders the controller must not see: the edge's (TLS certificates and keys), branch
+ * database seeds (dumps of a database), accessories' restore records, and the renewal task's engine gate.
+ */
+export const CONTROLLER_HIDDEN_DIRS = ['edge', 'seeds', 'accessories', 'edge-gate'] as const;
 /** The app folder's file the controller must not see: the ACME account key (src/apply/tls/store.ts). */
 export const CONTROLLER_HIDDEN_FILE = 'tls-account.json';
 
@@ -99,7 +102,7 @@ export const CONTROLLER_HIDDEN_FILE = 'tls-account.json';
  */
 export function autoscalerFoldersLine(app: string, root = '/var/lib/depl'): string {
   const file = quote(`${root}/${app}/${CONTROLLER_HIDDEN_FILE}`);
-  return `mkdir -p ${quote(autoscaleStateDir(app, root))} ${quote(`${root}/${app}/${CONTROLLER_HIDDEN_DIR}`)} && { [ -e ${file} ] || (umask 077 && : > ${file}); }`;
+  return `mkdir -p ${[autoscaleStateDir(app, root), ...CONTROLLER_HIDDEN_DIRS.map((dir) => `${root}/${app}/${dir}`)].map(quote).join(' ')} && { [ -e ${file} ] || (umask 077 && : > ${file}); }`;
 }
 
 /** On the manager: the app's state folder (release.json) and the controllers' files beside it. */
@@ -201,7 +204,8 @@ export function parseAutoscaleLabel(value: string | undefined): { min: number; m
 /**
  * The controller as a swarm service of the version: one replica on the manager (the node labelled
  * depl.edge=true, where the release document is), with the manager's Docker socket to scale services, the
- * app's state folder read-only (the edge's folder, with the TLS keys, hidden under an empty tmpfs), its own
+ * app's state folder read-only (the edge's folder with the TLS keys, seeds, accessories' records and the engine
+ * gate's socket hidden under empty tmpfs; the ACME account under /dev/null), its own
  * state folder writable, and the secret it sends to the metrics (a metrics-only token, see README).
  */
 export function planAutoscaler(input: {
@@ -242,8 +246,8 @@ export function planAutoscaler(input: {
         Mounts: [
           { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
           { Type: 'bind', Source: `${root}/${config.app}`, Target: CONTROLLER_RELEASE_DIR, ReadOnly: true },
-          // the edge's folder holds the TLS keys: an empty tmpfs hides it (buildinst makes sure it exists to mount over)
-          { Type: 'tmpfs', Target: `${CONTROLLER_RELEASE_DIR}/${CONTROLLER_HIDDEN_DIR}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+          // the edge's folder holds the TLS keys, seeds/ database dumps: empty tmpfs hide them (buildinst makes sure they exist to mount over)
+          ...CONTROLLER_HIDDEN_DIRS.map((dir) => ({ Type: 'tmpfs' as const, Target: `${CONTROLLER_RELEASE_DIR}/${dir}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } })),
           { Type: 'bind', Source: '/dev/null', Target: `${CONTROLLER_RELEASE_DIR}/${CONTROLLER_HIDDEN_FILE}`, ReadOnly: true },
           { Type: 'bind', Source: autoscaleStateDir(config.app, root), Target: CONTROLLER_STATE_DIR },
         ],

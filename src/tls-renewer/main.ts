@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { reloadEdgeConfig, liveConfigPath } from '../apply/edge/config.js';
+import { reloadEdgeConfig } from '../apply/edge/config.js';
 import { containerRenderOptions, type EdgeSite } from '../apply/edge/site.js';
 import { LocalRemote } from '../apply/local-remote.js';
 import { withLock } from '../apply/lock.js';
@@ -9,7 +9,6 @@ import { designateResponderWith, edgeChallengeCheck, httpChallengeResponder } fr
 import { edgeTlsRenderFrom, listCertificates, readEdgeTlsRender, writeEdgeTlsRender, type TlsStore } from '../apply/tls/store.js';
 import { isDeplError, OperationError } from '../errors.js';
 import type { EdgeTlsRender } from '../plan/tls/nginx.js';
-import { probeFromInsideCommand } from '../plan/nginx.js';
 import { certificatesServedAt, describeWithheld } from '../plan/tls/certificates.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
@@ -18,7 +17,8 @@ import {
 import { decideRenewals, describeSpan } from '../plan/tls/renewal-decision.js';
 import { runInterruptCleanups } from '../util/interrupt.js';
 import { createLogger } from '../util/log.js';
-import { EdgeContainerRemote, LIST_PROCESSES, reloadArgv, runningContainerOf } from './edge-container.js';
+import { EdgeContainerRemote, engineGate } from './edge-container.js';
+import { renewerEdgeCommands } from '../plan/tls/engine-gate.js';
 
 /**
  * The renewal task on the cluster (a swarm service beside the edge, installed by depl buildinst): every round
@@ -93,19 +93,23 @@ async function edgeRenderAt(now: number): Promise<{ render: EdgeTlsRender; chang
 async function reloadEdge(fencedStore: TlsStore, render: EdgeTlsRender): Promise<void> {
   const s = settings!;
   await writeEdgeTlsRender(fencedStore, render);
-  const container = await runningContainerOf(edgeServiceName(s.app));
+  const gate = engineGate(s.app);
+  const container = await gate.runningContainerOf(edgeServiceName(s.app));
   if (container === null) throw new OperationError(`the edge service ${edgeServiceName(s.app)} has no running container on this node; the new certificates are served from its next start`, undefined, 'EDGE_NOT_RUNNING');
-  const dir = edgeDir(s.app);
+  const commands = renewerEdgeCommands(s.app, containerRenderOptions(s.app).listen.port);
   const site: EdgeSite = {
-    remote: new EdgeContainerRemote(container),
-    dir,
+    // nginx through the engine gate, which runs these commands and nothing else in the edge's container
+    remote: new EdgeContainerRemote(container, gate),
+    // the edge's files in the task's own mount of its folder, written through the lock's fence
+    files: fencedStore.remote,
+    dir: edgeDir(s.app),
     nginx: (args) => ['nginx', ...args],
-    reload: reloadArgv(liveConfigPath({ dir })),
-    processes: LIST_PROCESSES,
+    reload: commands.reload,
+    processes: commands.processes,
     render: { ...containerRenderOptions(s.app), tls: render },
     url: s.edgeUrl,
     // the probe answers only the container's loopback: asked from inside it, as depl asks
-    probe: probeFromInsideCommand(containerRenderOptions(s.app).listen.port),
+    probe: commands.probe,
   };
   const { reloadMs } = await reloadEdgeConfig(site, { app: s.app });
   log.info(`the edge serves ${render.certificates.map((c) => c.id).join(', ') || 'no certificate (plain HTTP)'} (graceful reload, ${Math.round(reloadMs)} ms)`);

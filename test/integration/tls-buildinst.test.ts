@@ -203,6 +203,12 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     expect(text).not.toMatch(/PRIVATE KEY/);
     const spec = (await tc.cluster.manager.exec(['docker', 'service', 'inspect', `${app}-tls-renewer`])).stdout;
     expect(spec).not.toMatch(/PRIVATE KEY/);
+    // the task has no Docker socket: the engine gate beside it passed its reloads on and refuses anything else
+    expect(spec).not.toMatch(/docker\.sock/);
+    const [renewerContainer] = (await tc.cluster.manager.exec(['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${app}-tls-renewer`, '--filter', 'status=running'])).stdout.trim().split('\n');
+    const tryGate = `const s='/var/lib/depl/${app}/edge-gate/engine.sock';const r=require('http').request({socketPath:s,path:'/containers/create',method:'POST',headers:{'content-type':'application/json'}},(a)=>{console.log('gate '+a.statusCode+' socket '+require('fs').existsSync('/var/run/docker.sock'))});r.end('{"Image":"busybox","HostConfig":{"Privileged":true}}')`;
+    const fromTask = await tc.cluster.manager.exec(['docker', 'exec', renewerContainer!, 'node', '-e', tryGate]);
+    expect(fromTask.stdout.trim()).toBe('gate 403 socket false');
     const stored = (await tc.cluster.manager.exec(['sh', '-c', `stat -c '%a %n' /var/lib/depl/${app}/edge/tls/*/privkey.pem /var/lib/depl/${app}/tls-account.json`])).stdout.trim().split('\n');
     for (const line of stored) expect(line).toMatch(/^600 /);
     const configs = (await tc.cluster.manager.exec(['sh', '-c', 'for c in $(docker config ls -q); do docker config inspect --format "{{.Spec.Data}}" "$c"; done'])).stdout;

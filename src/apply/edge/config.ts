@@ -2,7 +2,7 @@ import { OperationError, type ErrorCode } from '../../errors.js';
 import { renderRoutingTable, type EdgeReport } from '../../plan/edge-routing.js';
 import { configGeneration, renderNginxConfig, type EdgeSettings } from '../../plan/nginx.js';
 import type { Routing } from '../../plan/release-state.js';
-import { quote, shellLine } from '../../plan/shell.js';
+import { quote } from '../../plan/shell.js';
 import { pausePoint } from '../../util/pause-point.js';
 import { pollUntil } from '../../util/poll.js';
 import { edgeReport, type EdgeSite } from './site.js';
@@ -36,6 +36,11 @@ export interface AppliedEdge {
 
 const CONFIRM_TIMEOUT_MS = 15_000;
 
+/** Where the edge's files are changed: `site.files` when nginx runs behind a narrower door than its files (the renewal task). */
+function filesOf(site: Pick<EdgeSite, 'remote' | 'files'>): EdgeSite['remote'] {
+  return site.files ?? site.remote;
+}
+
 export function liveConfigPath(site: Pick<EdgeSite, 'dir'>): string {
   return `${site.dir}/nginx.conf`;
 }
@@ -46,7 +51,7 @@ export function routingFile(site: Pick<EdgeSite, 'render'>): string {
 
 /** The routing table the edge reads, or null before the first. */
 export async function readRoutingFile(site: EdgeSite): Promise<string | null> {
-  return site.remote.readFile(routingFile(site));
+  return filesOf(site).readFile(routingFile(site));
 }
 
 /**
@@ -64,7 +69,7 @@ export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options:
     const started = performance.now();
     // One round trip: keep the previous table (the way back; none when there was none, so a stale copy from an
     // earlier run is never mistaken for it), write the new one beside it and rename it in.
-    await site.remote.shell(`${keepPreviousLine(file)} && cat > ${quote(`${file}.next`)} && mv -f ${quote(`${file}.next`)} ${quote(file)}`, { stdin: table.text });
+    await filesOf(site).shell(`${keepPreviousLine(file)} && cat > ${quote(`${file}.next`)} && mv -f ${quote(`${file}.next`)} ${quote(file)}`, { stdin: table.text });
     routingWritten = true;
     applied.writeMs = performance.now() - started;
   };
@@ -130,7 +135,7 @@ async function putPreviousRoutingBack(site: EdgeSite, error: OperationError, pre
   let restoredGeneration: string | null;
   try {
     // prints the generation of the table now in place (nothing when there was none before this change)
-    const restored = await site.remote.shell(
+    const restored = await filesOf(site).shell(
       `if [ -f ${quote(previous)} ]; then mv -f ${quote(previous)} ${quote(file)} && sed -n 's/^generation //p' ${quote(file)}; else rm -f ${quote(file)}; fi`,
       { timeoutMs: 30_000 },
     );
@@ -175,30 +180,33 @@ export async function reloadEdgeConfig(site: EdgeSite, settings: EdgeSettings, a
   const candidate = `${site.dir}/nginx.conf.next`;
   const previous = `${site.dir}/nginx.conf.previous`;
   const started = performance.now();
-  await site.remote.writeFileAtomic(candidate, text);
+  const files = filesOf(site);
+  await files.writeFileAtomic(candidate, text);
   const check = await site.remote.exec(site.nginx(['-t', '-q', '-e', 'stderr', '-c', candidate]), { check: false, timeoutMs: 30_000 });
   if (check.code !== 0) {
-    await site.remote.exec(['mv', '-f', candidate, `${site.dir}/nginx.conf.rejected`], { check: false });
+    await files.exec(['mv', '-f', candidate, `${site.dir}/nginx.conf.rejected`], { check: false });
     throw new OperationError(
       `nginx rejected the new edge configuration; the running one is unchanged:\n${(check.stderr || check.stdout).trim()}`,
-      `The rejected file is kept at ${site.remote.name}:${site.dir}/nginx.conf.rejected.`,
+      `The rejected file is kept at ${files.name}:${site.dir}/nginx.conf.rejected.`,
       'EDGE_CONFIG_REJECTED',
     );
   }
   const checkMs = performance.now() - started;
   await afterCheck?.();
   const oldWorkers = await acceptingWorkers(site);
-  await site.remote.shell(`${keepPreviousLine(live)} && mv -f ${quote(candidate)} ${quote(live)}`);
+  await files.shell(`${keepPreviousLine(live)} && mv -f ${quote(candidate)} ${quote(live)}`);
   const swappedAt = performance.now();
   try {
-    await site.remote.shell(shellLine(site.reload), { timeoutMs: 30_000 });
+    await site.remote.exec(site.reload, { timeoutMs: 30_000 });
     await waitForEdge(site, (r) => r.config === generation, `the new configuration ${generation}`, async () => {
       if (oldWorkers === null) return true;
       return [...(await acceptingWorkers(site) ?? [])].every((pid) => !oldWorkers.has(pid));
     });
   } catch (error) {
-    const restore = `[ -f ${quote(previous)} ] && cp -p ${quote(previous)} ${quote(`${live}.restore`)} && mv -f ${quote(`${live}.restore`)} ${quote(live)} && ${shellLine(site.reload)}`;
-    const restored = await site.remote.shell(restore, { check: false, timeoutMs: 30_000 }).then((r) => r.code === 0, () => false);
+    // the previous file back where the files are, then the reload where nginx runs
+    const restore = `[ -f ${quote(previous)} ] && cp -p ${quote(previous)} ${quote(`${live}.restore`)} && mv -f ${quote(`${live}.restore`)} ${quote(live)}`;
+    const restored = await files.shell(restore, { check: false, timeoutMs: 30_000 })
+      .then(async (r) => r.code === 0 && (await site.remote.exec(site.reload, { check: false, timeoutMs: 30_000 })).code === 0, () => false);
     const failure = error instanceof OperationError ? error : new OperationError((error as Error).message, undefined, 'EDGE_APPLY_TIMEOUT');
     throw new OperationError(
       `${failure.message}; ${restored ? 'the previous configuration was put back and reloaded' : 'the previous configuration could not be put back'}`,
@@ -227,7 +235,7 @@ async function waitForEdge(site: EdgeSite, done: (report: EdgeReport) => boolean
     timeoutMs,
     intervalMs: 5,
     onTimeout: async () => {
-      const errors = await site.remote.shell(`tail -n 5 ${quote(`${site.dir}/logs/error.log`)} 2>/dev/null || true`, { check: false }).catch(() => ({ stdout: '' }));
+      const errors = await filesOf(site).shell(`tail -n 5 ${quote(`${site.dir}/logs/error.log`)} 2>/dev/null || true`, { check: false }).catch(() => ({ stdout: '' }));
       throw new OperationError(
         `the edge at ${site.url} did not start serving ${what} within ${timeoutMs / 1000}s (${last})`,
         `nginx's error log ends with:\n${errors.stdout.trim() || '(empty)'}`,
@@ -244,7 +252,8 @@ export async function rotateAccessLog(site: EdgeSite): Promise<void> {
   if (site.reopenLogs === undefined) return;
   const file = quote(`${site.dir}/logs/access.log`);
   const limit = site.rotateLogBytes ?? DEFAULT_ROTATE_BYTES;
-  await site.remote.shell(`[ -f ${file} ] && [ "$(wc -c < ${file})" -gt ${limit} ] && mv -f ${file} ${file}.1 && ${shellLine(site.reopenLogs)} || true`, { check: false });
+  const moved = await filesOf(site).shell(`[ -f ${file} ] && [ "$(wc -c < ${file})" -gt ${limit} ] && mv -f ${file} ${file}.1`, { check: false });
+  if (moved.code === 0) await site.remote.exec(site.reopenLogs, { check: false });
 }
 
 /** Pids of nginx workers that still accept connections; null when the site cannot list processes. */

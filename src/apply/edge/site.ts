@@ -13,6 +13,12 @@ import { readEdgeTlsRender } from '../tls/store.js';
 export interface EdgeSite {
   /** The machine holding the configuration directory and running nginx (the edge node, or this machine). */
   remote: Remote;
+  /**
+   * Where the edge's files are read and written, when not on `remote`: the renewal task changes them in its
+   * own mount of the edge's folder and reaches nginx through the engine gate, which runs nginx's commands
+   * only (src/plan/tls/engine-gate.ts). Absent: `remote` (the manager over SSH holds both).
+   */
+  files?: Remote;
   /** Holds nginx.conf, routing and logs/; the same path on the node and inside the edge container. */
   dir: string;
   /** The argv that runs the serving nginx binary with these arguments (inside its container, or here). */

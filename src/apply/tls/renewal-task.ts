@@ -3,10 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { OperationError } from '../../errors.js';
 import { quote } from '../../plan/shell.js';
 import {
-  planRenewerService, renewalRecordPath, renewerServiceName, renewerStateRoot, RENEWER_DNS_SECRET, RENEWER_ROLE,
+  planRenewerService, renewalRecordPath, renewerCodeDir, renewerServiceName, renewerStateRoot, RENEWER_DNS_SECRET, RENEWER_HIDDEN_DIRS, RENEWER_ROLE,
   type RenewalRecord, type RenewerDnsCredential, type RenewerSettings,
 } from '../../plan/tls/renewal.js';
-import { LABELS, planSecrets } from '../../plan/services.js';
+import { LABELS, planSecrets, type ServiceSpec } from '../../plan/services.js';
+import { engineGateDir, planEngineGateService } from '../../plan/tls/engine-gate.js';
 import { Secret } from '../../util/secret.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
@@ -15,9 +16,10 @@ import type { Remote } from '../remote.js';
 import { createService, ensureSwarmSecret, listServices, removeService, serviceReplicas, updateService } from '../swarm.js';
 
 /**
- * Installs the TLS renewal task (src/tls-renewer/main.ts, bundled by `npm run build` into dist/tls-renewer.mjs) on
- * the manager: the bundle is copied once per content into the app's state folder, and the service
- * (src/plan/tls/renewal.ts) created, or updated when its spec changed. The image is the node image the
+ * Installs the TLS renewal task (src/tls-renewer/main.ts, bundled by `npm run build` into dist/tls-renewer.mjs) and
+ * its engine gate (src/tls-renewer/engine-gate.ts, dist/tls-renewer-gate.mjs; the one of the two with the Docker
+ * socket) on the manager: each bundle is copied once per content into the app's state folder, and the services
+ * (src/plan/tls/renewal.ts, src/plan/tls/engine-gate.ts) created, or updated when their spec changed. The image is the node image the
  * cluster already has (the offline base image on local nodes), so nothing is built or pulled for it. With a
  * DNS-01 credential (`dns`), that goes into a swarm secret mounted into the task alone (never its environment,
  * which `docker service inspect` shows); a new credential is a new secret, and the old one goes once unused.
@@ -28,43 +30,58 @@ const hash = (value: string | Buffer, length = 12) => createHash('sha256').updat
 
 export async function ensureRenewalTask(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger; dns?: RenewerDnsCredential }): Promise<'created' | 'updated' | 'unchanged'> {
   const { settings, log } = options;
-  const bundleFile = packagePath('dist', 'tls-renewer.mjs');
+  const folder = renewerCodeDir(settings.app);
+  const [script, gateScript] = await Promise.all([copyBundle(manager, folder, 'tls-renewer.mjs', 'renewer'), copyBundle(manager, folder, 'tls-renewer-gate.mjs', 'gate')]);
+  // the gate's socket folder, and the folders the task's spec hides under empty mounts (a mount needs a mountpoint)
+  const appDir = `${renewerStateRoot}/${settings.app}`;
+  await manager.exec(['mkdir', '-p', engineGateDir(settings.app), ...RENEWER_HIDDEN_DIRS.map((dir) => `${appDir}/${dir}`)]);
+  // the gate first: the task's first reload goes through it
+  const gate = await ensureService(engine, planEngineGateService({ app: settings.app, image: options.image, script: gateScript.path, scriptHash: gateScript.hash }), log, 'the engine gate of the renewal task');
+  const scriptHash = `${script.hash}-${gateScript.hash}`;
+  const [dnsDocument] = options.dns === undefined ? [] : planSecrets(settings.app, [{ name: RENEWER_DNS_SECRET, value: new Secret(JSON.stringify(options.dns)) }]);
+  const dnsSecret = dnsDocument === undefined ? undefined : await ensureSwarmSecret(engine, dnsDocument);
+  const spec = planRenewerService({ settings, image: options.image, script: script.path, scriptHash, ...(dnsSecret !== undefined ? { dnsSecret } : {}) });
+  const task = await ensureService(engine, spec, log, 'the certificate renewal task');
+  // bundles of earlier depl versions: the services no longer run them
+  await manager.shell(`for f in ${quote(folder)}/renewer-*.mjs ${quote(folder)}/gate-*.mjs; do [ "$f" = ${quote(script.path)} ] || [ "$f" = ${quote(gateScript.path)} ] || rm -f "$f"; done`, { check: false });
+  return task !== 'unchanged' ? task : gate === 'created' ? 'updated' : gate;
+}
+
+/** A bundle of dist/ on the manager under a name that carries its content's hash (copied once per content). */
+async function copyBundle(manager: Remote, folder: string, bundleName: string, prefix: string): Promise<{ path: string; hash: string }> {
+  const bundleFile = packagePath('dist', bundleName);
   const bundle = await readFile(bundleFile).catch((error: Error) => {
     throw new OperationError(`the renewal task's bundle ${bundleFile} is missing (${error.message})`, 'Run `npm run build` in the depl checkout.', 'RENEWER_MISSING');
   });
-  const scriptHash = hash(bundle);
-  const folder = `${renewerStateRoot}/${settings.app}/renewer`;
-  const script = `${folder}/renewer-${scriptHash}.mjs`;
-  if ((await manager.exec(['test', '-f', script], { check: false })).code !== 0) {
-    await manager.writeFileAtomic(script, bundle, 0o644);
-  }
-  const [dnsDocument] = options.dns === undefined ? [] : planSecrets(settings.app, [{ name: RENEWER_DNS_SECRET, value: new Secret(JSON.stringify(options.dns)) }]);
-  const dnsSecret = dnsDocument === undefined ? undefined : await ensureSwarmSecret(engine, dnsDocument);
-  const spec = planRenewerService({ settings, image: options.image, script, scriptHash, ...(dnsSecret !== undefined ? { dnsSecret } : {}) });
-  const specHash = hash(JSON.stringify(spec));
-  spec.Labels[SPEC_LABEL] = specHash;
-  const existing = (await listServices(engine, { [LABELS.app]: settings.app, 'depl.role': RENEWER_ROLE })).find((s) => s.name === spec.Name);
-  let outcome: 'created' | 'updated' | 'unchanged' = 'unchanged';
-  if (existing === undefined) {
-    log.step(`starting the certificate renewal task ${spec.Name} on the manager`);
-    await createService(engine, spec);
-    outcome = 'created';
-  } else if (existing.labels[SPEC_LABEL] !== specHash) {
-    log.step(`updating the certificate renewal task ${spec.Name}`);
-    await updateService(engine, existing, spec);
-    outcome = 'updated';
-  }
-  // bundles of earlier depl versions: the service no longer runs them
-  await manager.shell(`for f in ${quote(folder)}/renewer-*.mjs; do [ "$f" = ${quote(script)} ] || rm -f "$f"; done`, { check: false });
-  return outcome;
+  const contentHash = hash(bundle);
+  const file = `${folder}/${prefix}-${contentHash}.mjs`;
+  if ((await manager.exec(['test', '-f', file], { check: false })).code !== 0) await manager.writeFileAtomic(file, bundle, 0o644);
+  return { path: file, hash: contentHash };
 }
 
-/** Removes the task (tls turned off or to files, or the cluster going away); true if there was one. */
+/** Creates the service, or updates it when its spec changed since (the spec's hash is its label). */
+async function ensureService(engine: Engine, spec: ServiceSpec, log: Logger, what: string): Promise<'created' | 'updated' | 'unchanged'> {
+  const specHash = hash(JSON.stringify(spec));
+  spec.Labels[SPEC_LABEL] = specHash;
+  const existing = (await listServices(engine, { [LABELS.app]: spec.Labels[LABELS.app]!, 'depl.role': RENEWER_ROLE })).find((s) => s.name === spec.Name);
+  if (existing === undefined) {
+    log.step(`starting ${what}, ${spec.Name}, on the manager`);
+    await createService(engine, spec);
+    return 'created';
+  }
+  if (existing.labels[SPEC_LABEL] === specHash) return 'unchanged';
+  log.step(`updating ${what}, ${spec.Name}`);
+  await updateService(engine, existing, spec);
+  return 'updated';
+}
+
+/** Removes the task and its engine gate (tls turned off or to files, or the cluster going away); true if there was one. */
 export async function removeRenewalTask(engine: Engine, app: string): Promise<boolean> {
-  const existing = (await listServices(engine, { [LABELS.app]: app, 'depl.role': RENEWER_ROLE })).find((s) => s.name === renewerServiceName(app));
-  if (existing === undefined) return false;
-  await removeService(engine, existing.id);
-  return true;
+  const existing = await listServices(engine, { [LABELS.app]: app, 'depl.role': RENEWER_ROLE });
+  // the task before its gate: a round in progress never finds the gate gone
+  const ordered = [...existing].sort((a, b) => Number(b.name === renewerServiceName(app)) - Number(a.name === renewerServiceName(app)));
+  for (const service of ordered) await removeService(engine, service.id);
+  return existing.some((s) => s.name === renewerServiceName(app));
 }
 
 export interface RenewalTaskStatus {

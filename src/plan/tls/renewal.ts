@@ -103,6 +103,11 @@ export function renewerDnsCredential(
 /** The manager's state root: the app's folder under it holds the lock, the ACME account and the edge's files. */
 export const renewerStateRoot = '/var/lib/depl';
 
+/** The folder of the task's code on the manager: its bundle and the engine gate's, read-only in the task. */
+export function renewerCodeDir(app: string): string {
+  return `${renewerStateRoot}/${app}/renewer`;
+}
+
 /** Where the task records its last round. */
 export function renewalRecordPath(app: string): string {
   return `${renewerStateRoot}/${app}/tls-renewal.json`;
@@ -165,28 +170,35 @@ export function describeRenewalRecord(record: RenewalRecord | null, running: boo
   return `renewal task: ${state}; last round ${record.at}: ${what}; next ${record.next}`;
 }
 
+/** The app's folders the task has no use for, hidden under empty mounts (ensureRenewalTask makes them first). */
+export const RENEWER_HIDDEN_DIRS = ['seeds', 'accessories', 'autoscale'] as const;
+
 /**
  * The task's swarm service: one replica on the manager (the store, the lock and the edge are there), on the
  * manager's own network (it reaches the ACME server and the edge as the manager does), with the app's state
- * folder bind-mounted at the same path and the Docker socket. What it needs there, and why no narrower mount:
- * - the cluster lock: a folder made and removed inside the app's folder, next to a guard file, so the folder
- *   itself (a bind mount's source must exist, and the lock comes and goes);
+ * folder bind-mounted at the same path. What it needs there:
+ * - the cluster lock: a folder made and removed inside the app's folder, next to its guard and fence files,
+ *   so the folder itself (a bind mount's source must exist, and the lock comes and goes);
  * - the ACME account key (tls-account.json) and its round's record (tls-renewal.json), files it replaces;
  * - the edge's folder: certificates and keys (tls/, 0600 files, never in a config, a secret or the spec),
  *   HTTP-01 answers (acme-challenge/), and nginx.conf, which a reload re-renders;
- * - the Docker socket, to check and reload nginx inside the edge's container: the edge image has no other
- *   way in (a swarm service cannot share its process namespace). This makes the task as powerful as root on
- *   the manager, as depl's own SSH login is.
+ * - the engine gate's socket (edge-gate/, src/plan/tls/engine-gate.ts), to check and reload nginx inside the
+ *   edge's container: the task has no Docker socket, and the gate runs nothing there but those commands.
+ * What it has no use for is hidden under empty mounts: branch database seeds (seeds/), accessories'
+ * files (accessories/) and the autoscalers' state (autoscale/). The release document (release.json) stays
+ * visible: a file replaced by rename cannot be hidden by a mount without making it on the manager.
  * With DNS-01 and an application credential (renewerDnsCredential), that is mounted as a swarm secret of this
  * service alone (0400 root), never put in its environment, which `docker service inspect` shows.
- * Its own code is mounted read-only over the writable folder: the task cannot change what it, or its next
- * start, runs. `scriptHash` is the bundle's content hash: a new bundle is a spec change, so the task restarts.
+ * Its own code folder (renewer/: its bundle and the gate's) is mounted read-only over the writable folder: the
+ * task cannot change what it, the gate, or their next start, runs. `scriptHash` is the bundles' content hash:
+ * a new bundle is a spec change, so the task restarts.
  */
 export function planRenewerService(options: { settings: RenewerSettings; image: string; script: string; scriptHash: string; dnsSecret?: SwarmSecretRef }): ServiceSpec {
   const { image, script, dnsSecret } = options;
   const { dnsCredentialFile: _given, ...rest } = options.settings;
   const settings: RenewerSettings = dnsSecret !== undefined ? { ...rest, dnsCredentialFile: RENEWER_DNS_FILE } : rest;
   const appDir = `${renewerStateRoot}/${settings.app}`;
+  const codeDir = renewerCodeDir(settings.app);
   const labels = { [LABELS.app]: settings.app, 'depl.role': RENEWER_ROLE, 'depl.renewer.script': options.scriptHash };
   const policy = { Parallelism: 1, Delay: 0, FailureAction: 'pause' as const, Monitor: 5_000_000_000, Order: 'stop-first' as const };
   return {
@@ -205,8 +217,8 @@ export function planRenewerService(options: { settings: RenewerSettings; image: 
         StopSignal: 'SIGTERM',
         Mounts: [
           { Type: 'bind', Source: appDir, Target: appDir },
-          { Type: 'bind', Source: script, Target: script, ReadOnly: true },
-          { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
+          { Type: 'bind', Source: codeDir, Target: codeDir, ReadOnly: true },
+          ...RENEWER_HIDDEN_DIRS.map((dir) => ({ Type: 'tmpfs' as const, Target: `${appDir}/${dir}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } })),
         ],
       },
       RestartPolicy: { Condition: 'any', Delay: 10_000_000_000, MaxAttempts: 0, Window: 0 },

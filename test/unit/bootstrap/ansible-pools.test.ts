@@ -41,6 +41,12 @@ describe('the Ansible inventory with worker pools', () => {
     expect(poolGroup('gpu-box')).toBe('pool_gpu_box');
   });
 
+  it('quotes the key path: a space or a newline in it stays in the value and declares no variable', () => {
+    const text = renderAnsibleInventory({ ...base, nodes: nodes.slice(0, 2), keyFile: '/p/my keys/id\nansible_become_pass=x' });
+    expect(text).toContain('ansible_ssh_private_key_file="/p/my keys/id\\nansible_become_pass=x"\n');
+    expect(text.split('\n').filter((line) => line.startsWith('ansible_become_pass'))).toEqual([]);
+  });
+
   it('without pools: empty pool groups, no hand-off folder', () => {
     const text = renderAnsibleInventory({ ...base, nodes: nodes.slice(0, 2) });
     expect(text).toContain('[pools:children]\n\n[preemptible]\n\n[all:vars]');

@@ -192,8 +192,12 @@ autoscale:
     expect(seen('/var/lib/depl/crawler/release.json')).toBe('visible');
     expect(seen('/var/lib/depl/crawler/edge/tls/crawler.example.org/privkey.pem')).toBe('hidden by tmpfs');
     expect(seen('/var/lib/depl/crawler/tls-account.json')).toBe('hidden by bind /dev/null');
+    // a branch database's seed dump, an accessory's restore record, the renewal task's engine gate
+    expect(seen('/var/lib/depl/crawler/seeds/shop_db.dump')).toBe('hidden by tmpfs');
+    expect(seen('/var/lib/depl/crawler/accessories/redis.restore.json')).toBe('hidden by tmpfs');
+    expect(seen('/var/lib/depl/crawler/edge-gate/engine.sock')).toBe('hidden by tmpfs');
     expect(seen('/etc/ssl/private/key.pem')).toBe('not mounted');
-    expect(autoscalerFoldersLine('crawler')).toBe('mkdir -p /var/lib/depl/crawler/autoscale /var/lib/depl/crawler/edge && { [ -e /var/lib/depl/crawler/tls-account.json ] || (umask 077 && : > /var/lib/depl/crawler/tls-account.json); }');
+    expect(autoscalerFoldersLine('crawler')).toBe('mkdir -p /var/lib/depl/crawler/autoscale /var/lib/depl/crawler/edge /var/lib/depl/crawler/seeds /var/lib/depl/crawler/accessories /var/lib/depl/crawler/edge-gate && { [ -e /var/lib/depl/crawler/tls-account.json ] || (umask 077 && : > /var/lib/depl/crawler/tls-account.json); }');
   });
 
   it('plans the controller service on the manager, and the autoscaled service within its bounds, labelled with them', () => {
@@ -207,6 +211,9 @@ autoscale:
       { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
       { Type: 'bind', Source: '/var/lib/depl/crawler', Target: '/run/depl/release', ReadOnly: true },
       { Type: 'tmpfs', Target: '/run/depl/release/edge', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'tmpfs', Target: '/run/depl/release/seeds', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'tmpfs', Target: '/run/depl/release/accessories', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'tmpfs', Target: '/run/depl/release/edge-gate', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'bind', Source: '/dev/null', Target: '/run/depl/release/tls-account.json', ReadOnly: true },
       { Type: 'bind', Source: '/var/lib/depl/crawler/autoscale', Target: '/run/depl/autoscale' },
     ]);

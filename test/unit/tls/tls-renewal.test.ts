@@ -110,7 +110,7 @@ describe('renewal settings and the task as data', () => {
     app: 'shop', domain: 'shop.example.org', directory: 'https://acme.test/dir', challenge: 'http-01', renewBeforeMs: 30 * DAY, everyMs: 3_600_000, edgeUrl: 'http://10.0.0.5:80',
   };
 
-  it('the service runs beside the edge with the state folder, its own code read-only and the Docker socket, and carries no key', () => {
+  it('the service runs beside the edge with the state folder and its code read-only, without the Docker socket, and carries no key', () => {
     const spec = planRenewerService({ settings, image: 'node:20-bookworm-slim', script: '/var/lib/depl/shop/renewer/renewer-abc.mjs', scriptHash: 'abc' });
     expect(spec.Name).toBe('shop-tls-renewer');
     expect(spec.Labels).toMatchObject({ 'depl.app': 'shop', 'depl.role': 'tls-renewer', 'depl.renewer.script': 'abc' });
@@ -118,10 +118,15 @@ describe('renewal settings and the task as data', () => {
     expect(spec.TaskTemplate.ContainerSpec.Command).toEqual(['node', '/var/lib/depl/shop/renewer/renewer-abc.mjs']);
     expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([
       { Type: 'bind', Source: '/var/lib/depl/shop', Target: '/var/lib/depl/shop' },
-      // its own code read-only, over the writable state folder
-      { Type: 'bind', Source: '/var/lib/depl/shop/renewer/renewer-abc.mjs', Target: '/var/lib/depl/shop/renewer/renewer-abc.mjs', ReadOnly: true },
-      { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
+      // its code and the engine gate's read-only, over the writable state folder
+      { Type: 'bind', Source: '/var/lib/depl/shop/renewer', Target: '/var/lib/depl/shop/renewer', ReadOnly: true },
+      // what it has no use for: branch database seeds, accessories' files, the autoscalers' state
+      { Type: 'tmpfs', Target: '/var/lib/depl/shop/seeds', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'tmpfs', Target: '/var/lib/depl/shop/accessories', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'tmpfs', Target: '/var/lib/depl/shop/autoscale', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
     ]);
+    // no Docker socket anywhere in it: nginx is reached through the engine gate's socket in its state folder
+    expect(JSON.stringify(spec)).not.toMatch(/docker\.sock/);
     expect(spec.TaskTemplate.Placement?.Constraints).toEqual(['node.labels.depl.edge==true']);
     expect(spec.TaskTemplate.ContainerSpec.Secrets).toBeUndefined();
     expect(spec.TaskTemplate.ContainerSpec.Configs).toBeUndefined();
