@@ -41,10 +41,27 @@ const common = {
   logLevel: 'warning',
 };
 
+/**
+ * commander requires node:child_process at load for the one thing depl never does with it (run a subcommand
+ * as a separate executable); Node's child_process loads net, dgram and the stream modules with it, a tenth of
+ * `depl --help`'s start. In the entry the module is required when a property of it is first read.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.namespace === 'lazy-child-process' ? { path: 'node:child_process', external: true } : { path: 'child_process', namespace: 'lazy-child-process' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "let loaded; module.exports = new Proxy({}, { get: (_, key) => (loaded ??= require('node:child_process'))[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 const entry = await build({
   ...common,
   format: 'cjs',
   banner: {},
+  plugins: [lazyChildProcess],
   entryPoints: [path.join(dist, 'cli', 'main.js')],
   outfile: path.join(dist, 'cli', 'main.cjs'),
   external: ['./commands/*', './context.js', '../util/*', '../errors.js'],
