@@ -67,6 +67,19 @@ const entry = await build({
   external: ['./commands/*', './context.js', '../util/*', '../errors.js'],
 });
 
+/**
+ * An ES module that imports a Node built-in gets all of its exports at once, lazy ones included: \`node:crypto\`
+ * brings WebCrypto, \`node:util\` the argument parser and MIME types, \`node:http\` its whole stack. Required
+ * (through each file's \`require\`, the banner's), a built-in gives what the code reads, when it reads it.
+ */
+const builtinsRequired = {
+  name: 'builtins-required',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => (args.namespace === 'builtin-required' ? { path: args.path, external: true } : { path: args.path, namespace: 'builtin-required' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-required' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 const dir = async (sub) => (await readdir(path.join(dist, sub))).filter((f) => f.endsWith('.js')).map((f) => path.join(dist, sub, f));
 const loaded = await build({
   ...common,
@@ -76,6 +89,7 @@ const loaded = await build({
   entryNames: '[dir]/[name]',
   chunkNames: 'chunks/[name]-[hash]',
   splitting: true,
+  plugins: [builtinsRequired],
   external: [
     'ssh2', 'cpu-features', 'dockerode', 'docker-modem', 'acme-client', 'execa', 'tar-fs', '@inquirer/prompts',
     '@balena/dockerignore', 'p-limit', '@depl/crawler', '@depl/crawler/*',
