@@ -75,8 +75,9 @@ const entry = await build({
 const builtinsRequired = {
   name: 'builtins-required',
   setup(b) {
-    b.onResolve({ filter: /^node:/ }, (args) => (args.namespace === 'builtin-required' ? { path: args.path, external: true } : { path: args.path, namespace: 'builtin-required' }));
-    b.onLoad({ filter: /.*/, namespace: 'builtin-required' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    // one wrapper per importing file: a wrapper shared by several commands would be a chunk file of its own
+    b.onResolve({ filter: /^node:/ }, (args) => (args.namespace === 'builtin-required' ? { path: args.path, external: true } : { path: `${args.path} ${path.relative(dist, args.importer)}`, namespace: 'builtin-required' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-required' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path.split(' ')[0])});`, loader: 'js' }));
   },
 };
 
