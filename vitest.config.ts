@@ -15,6 +15,7 @@ const crawlerSources = { find: /^@depl\/crawler\/(.+)$/, replacement: fileURLToP
 const LOCAL_INTEGRATION_FILES = [
   'openstack-client', 'openstack-errors', 'openstack-tls', 'tls-acme', 'cli-config', 'init-hostile-compose',
   'branch-database-sql', 'branch-database-mysql', 'branch-redis', 'swift-store', 'redis-accessory-password', 'edge-lock',
+  'cli-modules',
   // the crawler on real Redis: their timing checks are lower bounds (delays kept), which a busy machine only lengthens
   'crawler-worker', 'crawler-api', 'crawler-archive', 'crawler-standards', 'crawler-fetch',
 ].map((name) => `test/integration/${name}.test.ts`);

@@ -41,14 +41,45 @@ const common = {
   logLevel: 'warning',
 };
 
+/**
+ * commander requires node:child_process at load for the one thing depl never does with it (run a subcommand
+ * as a separate executable); Node's child_process loads net, dgram and the stream modules with it, a tenth of
+ * `depl --help`'s start. In the entry the module is required when a property of it is first read.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.namespace === 'lazy-child-process' ? { path: 'node:child_process', external: true } : { path: 'child_process', namespace: 'lazy-child-process' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "let loaded; module.exports = new Proxy({}, { get: (_, key) => (loaded ??= require('node:child_process'))[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 const entry = await build({
   ...common,
   format: 'cjs',
   banner: {},
+  plugins: [lazyChildProcess],
   entryPoints: [path.join(dist, 'cli', 'main.js')],
   outfile: path.join(dist, 'cli', 'main.cjs'),
   external: ['./commands/*', './context.js', '../util/*', '../errors.js'],
 });
+
+/**
+ * An ES module that imports a Node built-in gets all of its exports at once, lazy ones included: \`node:crypto\`
+ * brings WebCrypto, \`node:util\` the argument parser and MIME types, \`node:http\` its whole stack. Required
+ * (through each file's \`require\`, the banner's), a built-in gives what the code reads, when it reads it.
+ */
+const builtinsRequired = {
+  name: 'builtins-required',
+  setup(b) {
+    // one wrapper per importing file: a wrapper shared by several commands would be a chunk file of its own
+    b.onResolve({ filter: /^node:/ }, (args) => (args.namespace === 'builtin-required' ? { path: args.path, external: true } : { path: `${args.path} ${path.relative(dist, args.importer)}`, namespace: 'builtin-required' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-required' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path.split(' ')[0])});`, loader: 'js' }));
+  },
+};
 
 const dir = async (sub) => (await readdir(path.join(dist, sub))).filter((f) => f.endsWith('.js')).map((f) => path.join(dist, sub, f));
 const loaded = await build({
@@ -59,6 +90,7 @@ const loaded = await build({
   entryNames: '[dir]/[name]',
   chunkNames: 'chunks/[name]-[hash]',
   splitting: true,
+  plugins: [builtinsRequired],
   external: [
     'ssh2', 'cpu-features', 'dockerode', 'docker-modem', 'acme-client', 'execa', 'tar-fs', '@inquirer/prompts',
     '@balena/dockerignore', 'p-limit', '@depl/crawler', '@depl/crawler/*',

@@ -3,7 +3,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { Client } from 'ssh2';
+import { Client } from './ssh2-client.js';
 import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import type { BuildContext } from './build-context.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { OperationError } from '../errors.js';
 import { emptyReleaseState, HISTORY_ACTIONS, parseReleaseDocument, toDocument, type ReleaseDocument } from '../plan/release-state.js';
 import type { Remote } from './remote.js';

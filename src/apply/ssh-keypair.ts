@@ -1,6 +1,6 @@
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import { generateKeyPairSync, parseKey } from './ssh2-client.js';
 import { UserError } from '../errors.js';
 
 export interface KeyPair {
@@ -25,7 +25,7 @@ export async function ensureKeyPair(privateKeyFile: string, comment: string): Pr
     if ((mode & 0o077) !== 0) {
       throw new UserError(`the SSH key ${privateKeyFile} is readable by others (mode ${mode.toString(8)})`, `chmod 600 ${privateKeyFile}`, 'SSH_KEY_MODE');
     }
-    const parsed = ssh2.utils.parseKey(existing);
+    const parsed = parseKey(existing);
     if (parsed instanceof Error) {
       throw new UserError(`cannot read the SSH key ${privateKeyFile}: ${parsed.message}`, 'Point ssh.key in depl.yaml at an unencrypted OpenSSH private key, or delete it to have one generated.', 'SSH_KEY_INVALID');
     }
@@ -49,8 +49,8 @@ export async function ensureKeyPair(privateKeyFile: string, comment: string): Pr
  */
 export function generateParseableKeyPair(comment = ''): { private: string; public: string } {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-    const parsed = ssh2.utils.parseKey(pair.private);
+    const pair = generateKeyPairSync('ed25519', { comment });
+    const parsed = parseKey(pair.private);
     if (!(parsed instanceof Error) && !Array.isArray(parsed)) return pair;
   }
   throw new Error('ssh2 kept generating ed25519 keys it cannot parse');

@@ -1,6 +1,6 @@
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { Readable, type Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
+import { Client, parseKey } from './ssh2-client.js';
 import { OperationError } from '../errors.js';
 import { asRoot, engineStreamCommand, needsSudo, shellAsRoot, sudoProbeCommand, sudoProblem, sudoVerdict } from '../plan/privilege.js';
 import { quote, shellLine, type Argv } from '../plan/shell.js';
@@ -28,7 +28,7 @@ export class HostKeyChangedError extends OperationError {}
 
 /** `ED25519 SHA256:...` of the public half of a private key, as `ssh-keygen -l` names it. */
 export function keyFingerprint(privateKey: Buffer | string): string {
-  const parsed = ssh2.utils.parseKey(privateKey);
+  const parsed = parseKey(privateKey);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key || key instanceof Error) return 'an unreadable key';
   return `${key.type} ${fingerprint(key.getPublicSSH())}`;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkAppName, checkDomainName, checkHealthPath, checkSecretName, checkServiceName, RESERVED_ACCESSORY_NAMES, type NameCheck } from '../names.js';
 import { looksSecret } from '../util/secret.js';
 

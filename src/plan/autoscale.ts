@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
 import { serviceName } from './names.js';
 import { suRates } from './service-units.js';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AccessoryConfig } from '../config/schema.js';
 import { LABELS, parseVolume } from './services.js';
 import { BACKUPS_FOLDER } from './operator-files.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ErrorCode } from '../error-codes.js';
 import { consumerHandover, consumersOnly, type ConsumerHandover } from './consumers.js';
 import { describeScale, MAX_REPLICAS, type ScaleTarget } from './scale.js';

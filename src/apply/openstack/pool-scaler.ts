@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CloudCredentials } from '../../config/clouds.js';
 import { OperationError } from '../../errors.js';
 import { poolCountParameter, poolNodesFromOutputs } from '../../plan/pool-stack.js';
