@@ -27,6 +27,8 @@ export interface InstalledService extends ServiceSummary {
   running?: number;
   /** Published ports of its endpoint spec. */
   ports?: number[];
+  /** The named volumes its spec mounts. */
+  volumes?: string[];
 }
 
 function apiMessage(error: unknown): string {
@@ -127,6 +129,8 @@ export async function listServices(engine: Engine, labels: Record<string, string
       ...(s.ServiceStatus?.RunningTasks !== undefined ? { running: s.ServiceStatus.RunningTasks } : {}),
       ports: (s.Spec?.EndpointSpec?.Ports ?? []).map((p) => p.PublishedPort ?? 0),
       image: s.Spec?.TaskTemplate && 'ContainerSpec' in s.Spec.TaskTemplate ? String((s.Spec.TaskTemplate as { ContainerSpec?: { Image?: string } }).ContainerSpec?.Image ?? '') : '',
+      volumes: ((s.Spec?.TaskTemplate as { ContainerSpec?: { Mounts?: { Type?: string; Source?: string }[] } } | undefined)?.ContainerSpec?.Mounts ?? [])
+        .filter((m) => m.Type === 'volume' && m.Source !== undefined && m.Source !== '').map((m) => m.Source!),
     }));
   } catch (error) {
     throw fail(engine, 'cannot list services', error);

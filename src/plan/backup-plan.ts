@@ -19,6 +19,8 @@ export interface AccessoryPlacement {
   running: boolean;
   /** Its running container is paused (a backup died while copying). */
   paused: boolean;
+  /** The named volume its service mounts at the accessory's data path (absent: the swarm did not say). */
+  volume?: string;
 }
 
 /** A refusal as data: the workflow throws it as a UserError (`user`) or an OperationError. */

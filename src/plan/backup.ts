@@ -2,6 +2,7 @@ import path from 'node:path';
 import * as z from 'zod';
 import type { AccessoryConfig } from '../config/schema.js';
 import { LABELS, parseVolume } from './services.js';
+import { appVolumeName } from './names.js';
 import { BACKUPS_FOLDER } from './operator-files.js';
 import { secretPath } from './secrets.js';
 import type { Argv } from './shell.js';
@@ -70,10 +71,19 @@ export interface AccessoryVolume {
   target: string;
 }
 
+/** depl.yaml's volume of an accessory: its name there and where it is mounted. */
 export function accessoryVolume(accessory: Pick<AccessoryConfig, 'volume'>): AccessoryVolume | null {
   if (accessory.volume === undefined) return null;
   const { source, target } = parseVolume(accessory.volume);
   return { name: source, target: target.replace(/\/+$/, '') || '/' };
+}
+
+/**
+ * The accessory's volume on the cluster: the one its service mounts (`mounted`: app-scoped, or the unscoped name an
+ * app deployed before volume names were app-scoped keeps), else the app-scoped name a new install gives it.
+ */
+export function accessoryVolumeOnCluster(app: string, volume: AccessoryVolume, mounted: string | undefined): AccessoryVolume {
+  return { ...volume, name: mounted ?? appVolumeName(app, volume.name) };
 }
 
 /**

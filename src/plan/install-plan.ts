@@ -12,7 +12,8 @@ import { allocateRedisSlot, branchRedisConfig, describeSlot, isRedisAccessory, k
 import { planImages, type ImageBuild } from './images.js';
 import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
-import { accessoryServiceName, serviceName, versionHost, versionNetworkName } from './names.js';
+import { accessoryServiceName, serviceName, versionHost, versionNetworkName, volumeNameOf } from './names.js';
+import { volumeNames } from './volume-names.js';
 import { legacyAccessoryOf } from './accessory-rename.js';
 import type { ServiceSummary } from './releases.js';
 import { planRelease, type InstalledVersion, type ReleaseRequest, type ReleaseState } from './release-state.js';
@@ -137,6 +138,8 @@ export type InstallPlan = ChangePlan<InstallStep> & {
 export interface PresentService extends ServiceSummary {
   /** The image its spec runs. */
   image: string;
+  /** The named volumes its spec mounts (which volume names the app already uses: src/plan/volume-names.ts). */
+  volumes?: readonly string[];
 }
 
 export interface InstallFacts {
@@ -186,7 +189,8 @@ export interface StoppedService {
  * other versions' services holding the same volume that still run are stopped before this version's starts.
  */
 export function statefulTakeover(config: DeplConfig, version: string, present: readonly PresentService[]): StoppedService[] {
-  const volumes = new Set(Object.values(config.services).flatMap((s) => (s.volume !== undefined ? [parseVolume(s.volume).source] : [])));
+  const names = volumeNames(config, present);
+  const volumes = new Set(Object.values(config.services).flatMap((s) => (s.volume !== undefined ? [volumeNameOf(config.app, parseVolume(s.volume).source, names)] : [])));
   return present
     .filter((s) => s.labels[LABELS.volume] !== undefined && volumes.has(s.labels[LABELS.volume]!) && s.labels[LABELS.version] !== version && s.replicas > 0)
     .map((s) => ({ name: s.name, version: s.labels[LABELS.version]!, replicas: s.replicas }))
@@ -214,6 +218,8 @@ const named = (name: string): SwarmSecretRef => ({ id: '', name });
 export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan } | { ok: false; refusal: Refusal } {
   const { config, version, branch } = facts;
   const app = config.app;
+  // depl.yaml's volumes on the cluster: app-scoped, or the unscoped name the app already uses (its data is there)
+  const volumes = volumeNames(config, facts.present);
   const request = installRequest(config, version, branch);
   // refusals first (a version that exists, a live branch), before anything changes
   const release = planRelease(facts.state, request, { installed: [...facts.installed], at: facts.at, by: facts.by });
@@ -318,19 +324,26 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   // compose's depends_on between accessories: the ones depended on are created first
   for (const name of accessoryStartOrder(config.accessories)) {
     const accessory = config.accessories[name]!;
-    const spec = planAccessory(app, name, accessory, images.accessories[name]!, facts.cluster.network, secretRefs, fileRefs);
+    const spec = planAccessory(app, name, accessory, images.accessories[name]!, facts.cluster.network, secretRefs, fileRefs, volumes);
+    const volume = accessory.volume !== undefined ? volumeNameOf(app, parseVolume(accessory.volume).source, volumes) : undefined;
     const legacy = legacyAccessoryOf(facts.present, app, name);
     if (legacy !== undefined) {
-      const volume = accessory.volume !== undefined ? `; its volume ${parseVolume(accessory.volume).source} keeps its name and data` : '';
-      notes.push(`accessory ${name} still runs as the service ${legacy.name} (its name before names were app-scoped): it is stopped, removed and made again as ${spec.Name}${volume}; it answers to ${name} on the app's network as before, and is down for the moments between`);
+      const kept = volume !== undefined ? `; its volume ${volume} keeps its name and data` : '';
+      notes.push(`accessory ${name} still runs as the service ${legacy.name} (its name before names were app-scoped): it is stopped, made again as ${spec.Name}, then removed${kept}; it answers to ${name} on the app's network as before, and is down for the moments between`);
       if (legacy.replicas > 0) steps.push({ kind: 'stop-legacy-accessory', accessory: name, name: legacy.name, describe: `stop accessory ${name}'s service ${legacy.name} (its old name) and wait until its tasks have let go of its volume` });
-      steps.push({ kind: 'remove-legacy-accessory', accessory: name, name: legacy.name, describe: `remove the service ${legacy.name} (accessory ${name} under its old name); its volume stays` });
     }
+    // removed only once the new service is there: until then the stopped one still says which volume holds the data
+    const removeLegacy = () => {
+      if (legacy !== undefined) steps.push({ kind: 'remove-legacy-accessory', accessory: name, name: legacy.name, describe: `remove the service ${legacy.name} (accessory ${name} under its old name); its volume stays` });
+    };
     const current = facts.present.find((s) => s.name === spec.Name && isAccessoryOf(s, app, name));
     if (current === undefined) {
-      steps.push({ kind: 'create-accessory', spec, describe: `create accessory ${name} (${images.accessories[name]}), pinned to ${accessory.node}; kept across versions` });
+      const on = volume !== undefined ? `, its data on volume ${volume}` : '';
+      steps.push({ kind: 'create-accessory', spec, describe: `create accessory ${name} (${images.accessories[name]}), pinned to ${accessory.node}${on}; kept across versions` });
+      removeLegacy();
       continue;
     }
+    removeLegacy();
     const wanted = spec.Labels[LABELS.secrets] ?? accessorySecretsLabel([]);
     if ((current.labels[LABELS.secrets] ?? '') === wanted) continue;
     // a secret rotation restarts the accessory with the new secret, not with another image
@@ -354,7 +367,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   const serviceSecretRefs = { ...secretRefs, ...Object.fromEntries(branchDbs.map((db) => [db.shared.passwordSecret, named(db.secret)])) };
   const specs = planVersionServices({
     config: serviceConfig, version, images: images.services, network: facts.cluster.network, versionNetwork, configRef: named(document.name), secrets: serviceSecretRefs, files: fileRefs,
-    nodes: facts.cluster.nodes.length, ...(branch !== undefined ? { branch } : {}), scale,
+    nodes: facts.cluster.nodes.length, ...(branch !== undefined ? { branch } : {}), scale, volumeNames: volumes,
   });
   const builtImage = (service: string) => images.builds.find((b) => b.usedBy.includes(service))?.tag;
   const serviceOf = (spec: ServiceSpec) => spec.Labels[LABELS.service] ?? '';
@@ -382,7 +395,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   const branchSteps: Extract<InstallStep, { kind: 'branch-database' }>[] = [];
   for (const db of branchDbs) {
     const accessory = config.accessories[db.shared.accessory]!;
-    const accessorySpec = planAccessory(app, db.shared.accessory, accessory, images.accessories[db.shared.accessory]!, facts.cluster.network, secretRefs, fileRefs);
+    const accessorySpec = planAccessory(app, db.shared.accessory, accessory, images.accessories[db.shared.accessory]!, facts.cluster.network, secretRefs, fileRefs, volumes);
     const recorded = (facts.branchDatabases ?? []).some((r) => r.secret === db.secret);
     const create = !redeploy;
     const seed = accessory.seed;
@@ -411,7 +424,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   }
   const redisSteps: Extract<InstallStep, { kind: 'branch-redis' }>[] = [];
   for (const { shared, slot, secret, recorded } of branchRedis) {
-    const accessorySpec = planAccessory(app, shared.accessory, config.accessories[shared.accessory]!, images.accessories[shared.accessory]!, facts.cluster.network, secretRefs, fileRefs);
+    const accessorySpec = planAccessory(app, shared.accessory, config.accessories[shared.accessory]!, images.accessories[shared.accessory]!, facts.cluster.network, secretRefs, fileRefs, volumes);
     const what = describeSlot(shared, slot);
     const db = { version, secret, database: slotText(slot), shared: { accessory: shared.accessory } };
     const job = (action: 'create' | 'drop') => branchDatabaseJob({

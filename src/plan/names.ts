@@ -103,3 +103,21 @@ export function appStateDir(app: string, root = '/var/lib/depl'): string {
   return `${root}/${app}`;
 }
 
+
+/**
+ * A named volume of depl.yaml (`redis-data:/data`) on the cluster: `<app>-<volume>`, so two apps' `redis-data`
+ * are two volumes. An app deployed before volumes were app-scoped keeps the name it has (src/plan/volume-names.ts).
+ */
+export function appVolumeName(app: string, volume: string): string {
+  return `${app}-${volume}`;
+}
+
+/** The name a volume had before volume names were app-scoped: depl.yaml's name alone. */
+export function legacyVolumeName(volume: string): string {
+  return volume;
+}
+
+/** The swarm volume of a depl.yaml volume: from `names` (src/plan/volume-names.ts) when given, else app-scoped. */
+export function volumeNameOf(app: string, volume: string, names?: Readonly<Record<string, string>>): string {
+  return names?.[volume] ?? appVolumeName(app, volume);
+}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AccessoryConfig, DeplConfig, ServiceConfig } from '../config/schema.js';
-import { accessoryAliases, accessoryServiceName, serviceName } from './names.js';
+import { accessoryAliases, accessoryServiceName, serviceName, volumeNameOf } from './names.js';
 import { poolConstraints, poolsOf } from './pool-placement.js';
 import { secretVersion, swarmSecretName } from './secrets.js';
 import type { Secret } from '../util/secret.js';
@@ -268,6 +268,8 @@ export interface VersionServicesInput {
   branch?: string;
   /** The app's scale recorded by `depl scale` (release state): replicas by service name, over depl.yaml's. */
   scale?: Record<string, number>;
+  /** depl.yaml's volume name -> the volume on the cluster (src/plan/volume-names.ts); absent: app-scoped names. */
+  volumeNames?: Readonly<Record<string, string>>;
   /** The services' project files (depl.yaml's `files:`) as swarm configs. */
   files?: readonly ProjectFileRef[];
   /**
@@ -287,9 +289,8 @@ export function serviceNetworks(network: string, versionNetwork: string | undefi
 }
 
 /** A stateful service's volume mount (the volume labelled with its app and service when swarm creates it). */
-function volumeMounts(volume: string, labels: Record<string, string>): NonNullable<ServiceSpec['TaskTemplate']['ContainerSpec']['Mounts']> {
-  const { source, target } = parseVolume(volume);
-  return [{ Type: 'volume', Source: source, Target: target, VolumeOptions: { Labels: labels } }];
+function volumeMounts(name: string, volume: string, labels: Record<string, string>): NonNullable<ServiceSpec['TaskTemplate']['ContainerSpec']['Mounts']> {
+  return [{ Type: 'volume', Source: name, Target: parseVolume(volume).target, VolumeOptions: { Labels: labels } }];
 }
 
 export function planVersionServices(input: VersionServicesInput): ServiceSpec[] {
@@ -302,6 +303,8 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
     const autoscaled = config.autoscale[name];
     // a service with a volume runs one task: two would share its data files
     const stateful = svc.volume !== undefined;
+    // the volume on the cluster: the label tells versions apart that hold the same one (the stateful takeover)
+    const volumeName = svc.volume !== undefined ? volumeNameOf(config.app, parseVolume(svc.volume).source, input.volumeNames) : undefined;
     const replicas = stateful ? 1 : autoscaled === undefined ? input.scale?.[name] ?? svc.replicas : Math.min(autoscaled.max, Math.max(autoscaled.min, svc.replicas));
     const labels: Record<string, string> = {
       [LABELS.app]: config.app,
@@ -312,7 +315,7 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
       ...(svc.health !== undefined ? { [LABELS.health]: svc.health } : {}),
       ...(input.branch !== undefined ? { [LABELS.branch]: input.branch } : {}),
       ...(autoscaled !== undefined ? { [LABELS.autoscale]: `${autoscaled.min}-${autoscaled.max}` } : {}),
-      ...(svc.volume !== undefined ? { [LABELS.volume]: parseVolume(svc.volume).source } : {}),
+      ...(volumeName !== undefined ? { [LABELS.volume]: volumeName } : {}),
     };
     // stop-first for a service with a volume: its one task lets go of the data files before the next starts
     const order = stateful ? 'stop-first' : updateOrder(replicas, input.nodes);
@@ -341,7 +344,7 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
             ConfigName: input.configRef.name,
           }, ...fileMounts(name, input.files ?? [])],
           ...(svc.secrets.length > 0 ? { Secrets: secretMounts(svc.secrets, input.secrets ?? {}, name, svc.secretPaths) } : {}),
-          ...(svc.volume !== undefined ? { Mounts: volumeMounts(svc.volume, { [LABELS.app]: config.app, [LABELS.service]: name }) } : {}),
+          ...(svc.volume !== undefined && volumeName !== undefined ? { Mounts: volumeMounts(volumeName, svc.volume, { [LABELS.app]: config.app, [LABELS.service]: name }) } : {}),
         },
         RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
         // pinned where its volume is: a named volume lives on one node
@@ -398,6 +401,7 @@ export function placementConstraint(node: string): string {
  */
 export function planAccessory(
   app: string, name: string, accessory: AccessoryConfig, image: string, network: string, secrets: Record<string, SwarmSecretRef> = {}, files: readonly ProjectFileRef[] = [],
+  volumeNames?: Readonly<Record<string, string>>,
 ): ServiceSpec {
   const mounts = secretMounts(accessory.secrets, secrets, name, accessory.secretPaths);
   const configs = fileMounts(name, files);
@@ -423,7 +427,7 @@ export function planAccessory(
         ...(configs.length > 0 ? { Configs: configs } : {}),
         StopGracePeriod: durationNs(accessory.stopGracePeriod),
         StopSignal: accessory.stopSignal ?? 'SIGTERM',
-        ...(volume ? { Mounts: [{ Type: 'volume' as const, Source: volume.source, Target: volume.target, VolumeOptions: { Labels: labels } }] } : {}),
+        ...(volume ? { Mounts: [{ Type: 'volume' as const, Source: volumeNameOf(app, volume.source, volumeNames), Target: volume.target, VolumeOptions: { Labels: labels } }] } : {}),
       },
       RestartPolicy: { Condition: 'any', Delay: seconds(3), MaxAttempts: 0, Window: 0 },
       Placement: { Constraints: [placementConstraint(accessory.node)] },

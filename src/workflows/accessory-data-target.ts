@@ -7,7 +7,7 @@ import { nodeEngine, type Engine } from '../apply/docker.js';
 import { listServices, waitForServices } from '../apply/swarm.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError } from '../errors.js';
-import { accessoryVolume, helperContainerSpec, redisPasswordSecret } from '../plan/backup.js';
+import { accessoryVolume, accessoryVolumeOnCluster, helperContainerSpec, redisPasswordSecret } from '../plan/backup.js';
 import { LABELS } from '../plan/services.js';
 import { accessoryServiceName } from '../plan/names.js';
 import type { Logger } from '../util/log.js';
@@ -58,7 +58,9 @@ export function accessoryDataOn(cluster: Cluster, manager: Engine, config: DeplC
       const place = await findAccessory(manager, app, name);
       if (place === null) return null;
       const paused = place.containerId !== null && place.node !== null ? await isPaused(await engineOf(place.node), place.containerId) : false;
-      return { image: place.service.image, node: place.node, running: place.containerId !== null, paused };
+      // an accessory mounts one named volume (src/plan/services.ts planAccessory)
+      const volume = place.service.volumes?.[0];
+      return { image: place.service.image, node: place.node, running: place.containerId !== null, paused, ...(volume !== undefined ? { volume } : {}) };
     },
     async appServices() {
       return (await listServices(manager, { [LABELS.app]: app })).map((s) => ({ name: s.name, labels: s.labels, replicas: s.replicas }));
@@ -94,9 +96,11 @@ export function accessoryDataOn(cluster: Cluster, manager: Engine, config: DeplC
       return (await singleFile(await readArchive(engine, containerId, path))).stream;
     },
     async withVolume(name, node, fn) {
-      const volume = accessoryVolume(accessoryOf(name));
-      if (volume === null) throw new OperationError(`accessory ${name} has no volume`, undefined, 'ACCESSORY_NO_VOLUME');
+      const declared = accessoryVolume(accessoryOf(name));
+      if (declared === null) throw new OperationError(`accessory ${name} has no volume`, undefined, 'ACCESSORY_NO_VOLUME');
       const place = await findAccessory(manager, app, name);
+      // the volume its service mounts (app-scoped, or the unscoped one an older deploy keeps), never another app's
+      const volume = accessoryVolumeOnCluster(app, declared, place?.service.volumes?.[0]);
       const image = place?.service.image ?? accessoryOf(name).image;
       const engine = await engineOf(node);
       return withHelper(engine, helperContainerSpec(app, name, image, volume), (helper) => fn({

@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { AccessoryConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import {
-  accessoryType, accessoryVolume, backupKind, backupOutputPath, checkManifestFor, FORMAT, FORMAT_VERSION, keyCount, parseRestoreJournal, payloadFile, rdbVersion,
+  accessoryType, accessoryVolume, accessoryVolumeOnCluster, backupKind, backupOutputPath, checkManifestFor, FORMAT, FORMAT_VERSION, keyCount, parseRestoreJournal, payloadFile, rdbVersion,
   restoreJournalPath, type AccessoryVolume, type BackupKind, type BackupManifest, type RestoreJournal,
 } from '../plan/backup.js';
 import { backupCommand, planBackup, type BackupPlan, type BackupStep, type PlanRefusal } from '../plan/backup-plan.js';
@@ -167,7 +167,7 @@ async function readForBackup(port: AccessoryPort, t: AccessoryTarget, file: stri
   const redis = t.kind === 'redis' && place !== null && place.running && !place.paused && earlierRestore === null
     ? await readRedisSettings(data, t.name, t.volume, port.log)
     : undefined;
-  return { app: port.app, accessory: t.name, kind: t.kind, volume: t.volume, file, place, earlierRestore, ...(redis !== undefined ? { redis } : {}) };
+  return { app: port.app, accessory: t.name, kind: t.kind, volume: accessoryVolumeOnCluster(port.app, t.volume, place?.volume), file, place, earlierRestore, ...(redis !== undefined ? { redis } : {}) };
 }
 
 function backupApplier(port: AccessoryPort, t: AccessoryTarget, run: BackupRun): StepApplier<BackupStep> & { manifest?: BackupManifest } {

@@ -33,7 +33,7 @@ import type { BuildInput } from './release-target.js';
 import { issueEdgeCertificates } from './tls/certificates.js';
 import { syncEdgeCertificates } from './tls/edge-sync.js';
 
-const present = (s: InstalledService): PresentService => ({ name: s.name, labels: s.labels, createdAt: s.createdAt, replicas: s.replicas, image: s.image });
+const present = (s: InstalledService): PresentService => ({ name: s.name, labels: s.labels, createdAt: s.createdAt, replicas: s.replicas, image: s.image, ...(s.volumes !== undefined ? { volumes: s.volumes } : {}) });
 
 /** Only the tasks of this spec count as the service's (a service updated in place still runs old tasks for a while). */
 function awaitedService(spec: ServiceSpec): AwaitedService {

@@ -5,7 +5,7 @@ import { ensureBackupsDir, openPayload, redisRestoreArchive, verifyBackupFile, v
 import type { Remote } from '../apply/remote.js';
 import type { LoadedConfig } from '../config/load.js';
 import { isDeplError, OperationError, UserError } from '../errors.js';
-import { defaultBackupFileName, payloadFile, volumeArchiveParent, type BackupManifest, type RedisSettings } from '../plan/backup.js';
+import { accessoryVolumeOnCluster, defaultBackupFileName, payloadFile, volumeArchiveParent, type BackupManifest, type RedisSettings } from '../plan/backup.js';
 import { BACKUPS_FOLDER } from '../plan/operator-files.js';
 import { planRestore, restoreCommand, type RestorePlan, type RestoreStep } from '../plan/restore-plan.js';
 import { quote } from '../plan/shell.js';
@@ -118,7 +118,7 @@ async function readForRestore(port: AccessoryPort, t: AccessoryTarget, run: Rest
     });
   }
   return {
-    app: port.app, accessory: t.name, volume: t.volume, file: run.file, manifest: run.manifest, warnings: run.warnings, force: run.force,
+    app: port.app, accessory: t.name, volume: accessoryVolumeOnCluster(port.app, t.volume, place?.volume), file: run.file, manifest: run.manifest, warnings: run.warnings, force: run.force,
     place, pinnedNode: run.pinnedNode, services, earlier, liveRedis,
     freshCopy: await freeName(path.resolve(run.root, BACKUPS_FOLDER, defaultBackupFileName(port.app, t.name, run.now).replace(/\.tar$/, '-before-restore')), '.tar'),
     startedAt: run.now.toISOString(), by: operatorName(port),

@@ -173,7 +173,8 @@ describe('depl backup and restore of the Redis accessory', () => {
     const out = path.join(tc.dir, 'volume.tar');
     const run = await cli(['backup', 'redis', '--output', out]);
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/pause redis on node-2 to copy its volume redis-data[\s\S]*resume redis on node-2/);
+    // the volume on the cluster is app-scoped (<app>-redis-data); depl.yaml names it redis-data
+    expect(run.stderr).toMatch(new RegExp(`pause redis on node-2 to copy its volume ${app}-redis-data[\\s\\S]*resume redis on node-2`));
     const entries = await tarEntries(out);
     expect(entries.map((e) => e.name)).toEqual(['manifest.json', 'volume.tar']);
     expect(JSON.parse(entries[0]!.data.toString())).toMatchObject({ type: 'redis', payload: { kind: 'volume-tar' } });

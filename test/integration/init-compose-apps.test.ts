@@ -169,8 +169,8 @@ describe('compose app (3): a stateful web app with a database, deployed', () => 
       // the same volume: the note written through v1, and both versions' starts
       expect(JSON.parse(answer.body), host).toEqual({ db: true, notes: ['kept across versions'], starts: 2 });
     }
-    // v1's service is kept at 0 tasks: one version holds the volume
-    const replicas = (await execa('docker', ['exec', node, 'docker', 'service', 'ls', '--format', '{{.Name}} {{.Replicas}}', '--filter', `label=depl.volume=notes-data`])).stdout.split('\n').sort();
+    // v1's service is kept at 0 tasks: one version holds the volume (app-scoped: <app>-notes-data)
+    const replicas = (await execa('docker', ['exec', node, 'docker', 'service', 'ls', '--format', '{{.Name}} {{.Replicas}}', '--filter', `label=depl.volume=${name}-notes-data`])).stdout.split('\n').sort();
     expect(replicas).toEqual([`${name}-v1-notes 0/0`, `${name}-v2-notes 1/1`]);
     expect((await edgeGet(edge, `v1.${domain}`)).status).not.toBe(200);
   }, 1_200_000);

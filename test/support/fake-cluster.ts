@@ -266,10 +266,15 @@ function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, 
       if (v.services.length === 0) versions.splice(versions.indexOf(v), 1);
     }
   };
+  // the named volumes a service's spec mounts, as the swarm's listing gives them (src/apply/swarm.ts listServices)
+  const volumesOf = (name: string): { volumes?: string[] } => {
+    const mounts = (swarm.specs.get(name) as { TaskTemplate?: { ContainerSpec?: { Mounts?: { Type: string; Source?: string }[] } } } | undefined)?.TaskTemplate?.ContainerSpec?.Mounts;
+    return mounts === undefined ? {} : { volumes: mounts.filter((m) => m.Type === 'volume' && m.Source !== undefined).map((m) => m.Source!) };
+  };
   const present = (): PresentService[] => [
-    ...versions.flatMap((v) => v.services.map((name) => ({ name, labels: labelsOf(v, name), createdAt: v.createdAt, replicas: v.replicas?.[name] ?? 1, image: String((swarm.specs.get(name) as { TaskTemplate?: { ContainerSpec?: { Image?: string } } } | undefined)?.TaskTemplate?.ContainerSpec?.Image ?? '') }))),
+    ...versions.flatMap((v) => v.services.map((name) => ({ name, labels: labelsOf(v, name), createdAt: v.createdAt, replicas: v.replicas?.[name] ?? 1, image: String((swarm.specs.get(name) as { TaskTemplate?: { ContainerSpec?: { Image?: string } } } | undefined)?.TaskTemplate?.ContainerSpec?.Image ?? ''), ...volumesOf(name) }))),
     // the swarm lists the app's services by its depl.app label: another app's accessories on a shared swarm are not its
-    ...[...swarm.accessories.values()].filter((s) => s.labels['depl.app'] === app),
+    ...[...swarm.accessories.values()].filter((s) => s.labels['depl.app'] === app).map((s) => ({ ...s, ...volumesOf(s.name) })),
   ];
   return {
     appServices: async () => present(),
@@ -403,6 +408,8 @@ export interface FakeAccessory {
   /** Where its volume is mounted, and the volume's files under that mount point (folders end in `/`). */
   target: string;
   files: Map<string, Buffer>;
+  /** The named volume its service mounts, as the swarm lists it (absent: the swarm does not say). */
+  volume?: string;
   /** A Redis: its keys in memory, loaded from its files when it starts and written to them by BGSAVE and on stop. */
   redis?: { version: string; aof: boolean; keys: Record<string, string>; saves: number };
 }
@@ -460,7 +467,7 @@ function fakeAccessoryData(remote: Remote, dir: string, app: string, versions: I
       await alive();
       const accessory = accessories.get(name);
       if (accessory === undefined) return null;
-      return { image: accessory.image, node: accessory.node, running: accessory.replicas > 0 && !accessory.crashed, paused: accessory.paused };
+      return { image: accessory.image, node: accessory.node, running: accessory.replicas > 0 && !accessory.crashed, paused: accessory.paused, ...(accessory.volume !== undefined ? { volume: accessory.volume } : {}) };
     },
     async appServices() {
       await alive();
@@ -569,12 +576,15 @@ export function fakeVersion(app: string, label: string, createdAt: string): Inst
 
 /**
  * `swarm`: another fake cluster's swarm, shared (a second app with its own depl.yaml on the same cluster): its
- * objects and accessories are one set, each app lists its own by their depl.app label.
+ * objects and accessories are one set, each app lists its own by their depl.app label. `stateRoot`: another fake
+ * cluster's state root (`control.stateRoot`), shared as the manager's /var/lib/depl is: each app's release state,
+ * lock, intents and certificates under its own folder there.
  */
-export async function startFakeCluster(options: { app?: string; domain?: string; versions?: string[]; swarm?: FakeSwarm } = {}): Promise<FakeCluster> {
+export async function startFakeCluster(options: { app?: string; domain?: string; versions?: string[]; swarm?: FakeSwarm; stateRoot?: string } = {}): Promise<FakeCluster> {
   const app = options.app ?? 'shop';
   const domain = options.domain ?? 'shop.test';
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-fake-'));
+  const stateRoot = options.stateRoot ?? `${dir}/state`;
   const edgeDir = `${dir}/edge`;
   const local = new SpawnerRemote();
   let loaded: string | null = null;
@@ -662,7 +672,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
 
   // ---- certificates (ClusterPort.tls) ----
   const tlsState = { certificateDays: 90, refuseIssue: new Set<string>(), issuedIds: [] as string[] };
-  const tlsStoreOn = (remote: Remote): TlsStore => ({ remote, stateDir: `${dir}/state/${app}`, edgeDir });
+  const tlsStoreOn = (remote: Remote): TlsStore => ({ remote, stateDir: `${stateRoot}/${app}`, edgeDir });
   const fakeIssuer = (store: TlsStore): CertificateIssuer => ({
     async issue(spec) {
       if (tlsState.refuseIssue.has(spec.id)) throw new OperationError(`the fake CA refuses ${spec.names.join(', ')}`, 'Let the fake CA issue it (refuseIssue).', 'ACME_FAILED');
@@ -684,7 +694,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
       },
     },
     install: installOn(app, versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote)),
-    app, domain, site: site(remote), stateRemote: remote, stateRoot: `${dir}/state`, healthPath: '/healthz', log: silentLogger,
+    app, domain, site: site(remote), stateRemote: remote, stateRoot, healthPath: '/healthz', log: silentLogger,
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
     by: 'ops@test',
     tls: { store: tlsStoreOn(remote), issuerFor: async (store) => fakeIssuer(store) },

@@ -48,13 +48,13 @@ const volumeOf = (f: FakeCluster, service: string) =>
   (f.swarm.specs.get(service) as { TaskTemplate: { ContainerSpec: { Mounts: { Source: string }[] } } } | undefined)?.TaskTemplate.ContainerSpec.Mounts.map((m) => m.Source);
 
 describe('an accessory under its old name, on the fake cluster', () => {
-  it('the next buildinst stops it, removes it and makes it again as shop-redis on the same volume, answering to redis', async () => {
+  it('the next buildinst stops it, makes it again as shop-redis on the same volume, answering to redis, then removes it', async () => {
     fake = await startFakeCluster({ versions: ['v1'] });
     legacyRedis(fake);
     const plan = await readAndPlan(shop.port(), { ...shop.request('v2'), config: shop.loaded().config });
-    expect(plan.steps.filter((s) => s.kind.includes('accessory')).map((s) => s.kind)).toEqual(['stop-legacy-accessory', 'remove-legacy-accessory', 'create-accessory']);
+    expect(plan.steps.filter((s) => s.kind.includes('accessory')).map((s) => s.kind)).toEqual(['stop-legacy-accessory', 'create-accessory', 'remove-legacy-accessory']);
     await shop.buildinst('v2');
-    expect(fake.swarm.calls.filter((c) => /redis/.test(c))).toEqual(['stop-services redis', 'remove-service redis', 'create-service shop-redis', 'await-tasks shop-redis,shop-v2-web']);
+    expect(fake.swarm.calls.filter((c) => /redis/.test(c))).toEqual(['stop-services redis', 'create-service shop-redis', 'remove-service redis', 'await-tasks shop-redis,shop-v2-web']);
     expect([...fake.swarm.accessories.keys()]).toEqual(['shop-redis']);
     expect(volumeOf(fake, 'shop-redis')).toEqual(['redis-data']);
     expect((fake.swarm.specs.get('shop-redis') as { TaskTemplate: { Networks: unknown[] } }).TaskTemplate.Networks).toEqual([{ Target: 'shop-net', Aliases: ['redis'] }]);
@@ -67,8 +67,8 @@ describe('an accessory under its old name, on the fake cluster', () => {
     const steps = (await readAndPlan(shop.port(), { ...shop.request('v2'), config: shop.loaded().config })).steps;
     // from the step before the move to the new service (a kill before those is buildinst's own test's business)
     const first = steps.findIndex((s) => s.kind === 'stop-legacy-accessory') - 1;
-    const last = steps.findIndex((s) => s.kind === 'create-accessory');
-    expect(steps.slice(first + 1, last + 1).map((s) => s.kind)).toEqual(['stop-legacy-accessory', 'remove-legacy-accessory', 'create-accessory']);
+    const last = steps.findIndex((s) => s.kind === 'remove-legacy-accessory');
+    expect(steps.slice(first + 1, last + 1).map((s) => s.kind)).toEqual(['stop-legacy-accessory', 'create-accessory', 'remove-legacy-accessory']);
     for (let index = first; index <= last; index++) {
       await fake.close();
       fake = await startFakeCluster({ versions: ['v1'] });

@@ -102,12 +102,13 @@ describe('a stateful web service (an image with a named volume and an HTTP port)
     const [web] = specs(plan.steps);
     expect(web).toMatchObject({
       Name: 'notes-v1-web',
-      Labels: { 'depl.http': 'true', 'depl.port': '3000', 'depl.volume': 'notes-data' },
+      // a new app's volume is named after the app (two apps' notes-data are two volumes)
+      Labels: { 'depl.http': 'true', 'depl.port': '3000', 'depl.volume': 'notes-notes-data' },
       Mode: { Replicated: { Replicas: 1 } },
       UpdateConfig: { Order: 'stop-first' },
       TaskTemplate: {
         Placement: { Constraints: ['node.hostname==node-2'] },
-        ContainerSpec: { Mounts: [{ Type: 'volume', Source: 'notes-data', Target: '/data', VolumeOptions: { Labels: { 'depl.app': 'notes', 'depl.service': 'web' } } }] },
+        ContainerSpec: { Mounts: [{ Type: 'volume', Source: 'notes-notes-data', Target: '/data', VolumeOptions: { Labels: { 'depl.app': 'notes', 'depl.service': 'web' } } }] },
       },
     });
     expect(plan.url).toBe('http://v1.notes.test/');
@@ -133,6 +134,18 @@ describe('a stateful web service (an image with a named volume and an HTTP port)
       describe: "make version v2 live: the takeover stopped the live version v1's notes-v1-web", undo: 'make version v1 live again',
     });
     expect(plan.notes.join('\n')).toMatch(/this install stops notes-v1-web first \(stop-first takeover\), so the live domain notes\.test fails from that stop until version v2 passes its health check and goes live \(no zero downtime for a stateful service/);
+  });
+
+  it('an app deployed before volumes were app-scoped keeps its volume: the next version takes over notes-data, where the data is', () => {
+    const plan = planned(facts(statefulApp, { present: notesV1, state: live('v1') }));
+    const web = specs(plan.steps).find((spec) => spec.Name === 'notes-v2-web')!;
+    expect(web.Labels['depl.volume']).toBe('notes-data');
+    expect(web.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Source: 'notes-data', Target: '/data' })]);
+    // a version on the app-scoped volume (installed after the change) is taken over by name too
+    const scoped = notesV1.map((s) => (s.labels['depl.volume'] !== undefined ? { ...s, labels: { ...s.labels, 'depl.volume': 'notes-notes-data' } } : s));
+    const next = planned(facts(statefulApp, { present: scoped, state: live('v1') }));
+    expect(specs(next.steps).find((spec) => spec.Name === 'notes-v2-web')!.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Source: 'notes-notes-data' })]);
+    expect(kinds(next.steps)).toContain('stop-stateful');
   });
 
   it('takes over from a version that is not live without switching; a stopped version is not stopped again', () => {

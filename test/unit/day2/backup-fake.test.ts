@@ -113,6 +113,25 @@ describe('depl backup on the fake cluster', () => {
     }
   });
 
+  it('copies the volume the accessory runs on: the unscoped one an app deployed before keeps, else the app-scoped one', async () => {
+    const copied = async () => {
+      const dry = await backupAccessory(port(), dbTarget, { file: backupFile('db.tar'), now, dryRun: true });
+      return dry.plan.steps.flatMap((s) => (s.kind === 'copy-volume' ? [s.volume.name] : []));
+    };
+    // the swarm does not say (no service spec seen): the name a new install gives it
+    expect(await copied()).toEqual(['shop-pg-data']);
+    fake.accessories.get('db')!.volume = 'pg-data';
+    expect(await copied()).toEqual(['pg-data']);
+    fake.accessories.get('db')!.volume = 'shop-pg-data';
+    expect(await copied()).toEqual(['shop-pg-data']);
+    // and a restore replaces that same volume's files
+    const { manifest } = await backupAccessory(port(), dbTarget, { file: backupFile('db.tar'), now });
+    fake.accessories.get('db')!.volume = 'pg-data';
+    const restore = await restoreAccessory(port(), dbTarget, restoreRun(backupFile('db.tar'), manifest!, { dryRun: true, pinnedNode: 'node-1' }));
+    expect(restore.plan.steps.flatMap((s) => ('volume' in s && s.volume !== undefined ? [s.volume.name] : []))).toContain('pg-data');
+    expect(restore.plan.steps.flatMap((s) => ('volume' in s && s.volume !== undefined ? [s.volume.name] : []))).not.toContain('shop-pg-data');
+  });
+
   it('refuses a stopped or missing accessory, changing nothing', async () => {
     redis().replicas = 0;
     await expect(backupAccessory(port(), redisTarget, { file: backupFile('x.tar'), now })).rejects.toMatchObject({ code: 'ACCESSORY_NOT_RUNNING' });

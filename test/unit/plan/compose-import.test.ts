@@ -214,6 +214,6 @@ describe('an accessory from a Compose file', () => {
     const spec = planAccessory('shop', 'db', config.accessories.db!, 'postgres:16', 'shop-net', { postgres_password: { id: 's1', name: 'shop-postgres_password-1' } });
     expect(spec.TaskTemplate.ContainerSpec.Env).toEqual(['POSTGRES_USER=app', 'POSTGRES_PASSWORD_FILE=/run/secrets/postgres_password']);
     expect(spec.TaskTemplate.ContainerSpec.HealthCheck).toEqual({ Test: ['CMD', 'sh', '-c', 'pg_isready -U app'], Interval: 5e9, Timeout: 5e9, Retries: 5, StartPeriod: 60e9 });
-    expect(spec.TaskTemplate.ContainerSpec.Mounts?.[0]).toMatchObject({ Source: 'pg-data', Target: '/var/lib/postgresql/data' });
+    expect(spec.TaskTemplate.ContainerSpec.Mounts?.[0]).toMatchObject({ Source: 'shop-pg-data', Target: '/var/lib/postgresql/data' });
   });
 });

@@ -112,7 +112,7 @@ describe('accessory specs', () => {
     // the volume keeps the name depl.yaml gives it: an accessory moved from its old service name keeps its data
     expect(spec.Labels).toEqual({ 'depl.app': 'crawler', 'depl.accessory': 'redis' });
     expect(spec.TaskTemplate.ContainerSpec.Args).toEqual(['redis-server', '--appendonly', 'yes']);
-    expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([{ Type: 'volume', Source: 'redis-data', Target: '/data', VolumeOptions: { Labels: spec.Labels } }]);
+    expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([{ Type: 'volume', Source: 'crawler-redis-data', Target: '/data', VolumeOptions: { Labels: spec.Labels } }]);
     expect(spec.TaskTemplate.Placement).toEqual({ Constraints: ['node.role==manager'] });
     expect(spec.Mode).toEqual({ Replicated: { Replicas: 1 } });
     expect(spec.UpdateConfig.Order).toBe('stop-first');
