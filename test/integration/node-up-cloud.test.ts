@@ -17,7 +17,6 @@ import { LOCAL_LABEL_NODE, LOCAL_LABEL_PREFIX, localGateway } from '../../src/pl
 import { CANARY_COOKIE, VERSION_HEADER } from '../../src/plan/nginx.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 import { runCli } from '../support/cli.js';
-import { keepCrawlerBuildCache, seedCrawlerBuildCache } from '../support/build-cache.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
 import { prune } from '../../src/workflows/prune.js';
@@ -70,17 +69,12 @@ describe('local nodes like a fresh Nectar image (ubuntu + sudo, no Docker)', () 
       ensureBaseTarballs(log),
     ]);
     tc = cluster;
-    await seedCrawlerBuildCache(tc, log);
     // what depl init does: a random API token and Redis password in .depl/secrets
     await generateMissingSecrets(tc.dir, tc.loaded.config.secrets, new Date());
   });
 
   afterAll(async () => {
-    try {
-      if (tc !== undefined) await keepCrawlerBuildCache(tc, log);
-    } finally {
-      await tc?.stop();
-    }
+    await tc?.stop();
   });
 
   it('node-up installed Docker through sudo, on nodes that take ubuntu and refuse root', async () => {
