@@ -9,6 +9,7 @@ import { localGateway } from '../../src/plan/local-nodes.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { runCli } from '../support/cli.js';
+import { keepCrawlerBuildCache, seedCrawlerBuildCache } from '../support/build-cache.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
 import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
@@ -53,6 +54,7 @@ beforeAll(async () => {
     ensureBaseTarballs(log),
   ]);
   tc = cluster;
+  await seedCrawlerBuildCache(tc, log);
   await generateMissingSecrets(tc.dir, tc.loaded.config.secrets, new Date());
   engine = await managerEngine(tc.cluster);
   site = await startSyntheticSite({ pages: PAGES, branching: 10, pageDelayMs: 150, specials: false, host: localGateway(tc.subnet) });
@@ -61,7 +63,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await site?.close();
   await engine?.close();
-  await tc?.stop();
+  try {
+    if (tc !== undefined) await keepCrawlerBuildCache(tc, log);
+  } finally {
+    await tc?.stop();
+  }
 });
 
 const workerReplicas = async () => (await listServices(engine, { 'depl.app': app })).find((s) => s.name === `${app}-v1-worker`)?.replicas;

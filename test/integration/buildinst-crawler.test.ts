@@ -13,6 +13,7 @@ import { listVersions } from '../../src/workflows/versions.js';
 import { prune } from '../../src/workflows/prune.js';
 import { runCli } from '../support/cli.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
+import { keepCrawlerBuildCache, seedCrawlerBuildCache } from '../support/build-cache.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 import { waitFor } from '../support/wait.js';
@@ -36,12 +37,17 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     ]);
     test = cluster;
     loaded = test.loaded;
+    await seedCrawlerBuildCache(test, log);
     // what depl init does: a random API token and Redis password in .depl/secrets
     await generateMissingSecrets(test.dir, loaded.config.secrets, new Date());
   });
 
   afterAll(async () => {
-    await test?.stop();
+    try {
+      if (test !== undefined) await keepCrawlerBuildCache(test, log);
+    } finally {
+      await test?.stop();
+    }
   });
 
   it('installs a version reachable at <version>.<domain> through the edge', async () => {
@@ -49,6 +55,8 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(first.version).toBe('v1');
     expect(first.url).toBe('http://v1.shop.localhost/');
     expect(first.services).toEqual(['shop-v1-api', 'shop-v1-worker']);
+    const { build, distribute, install, total } = first.timings;
+    process.stderr.write(`buildinst v1 (first on this cluster): ${(total / 1000).toFixed(1)} s (build ${build} ms, distribute ${distribute} ms, install ${install} ms)\n`);
     const answer = await health('v1');
     expect(answer.status).toBe(200);
     expect(answer.version).toBe('v1');
