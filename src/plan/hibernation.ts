@@ -4,10 +4,11 @@ import type { PlanRefusal } from './backup-plan.js';
 
 /**
  * `depl hibernate` and `depl wake` as plans, from the hibernation record in the operator's folder and the
- * instances as Nova reports them. Hibernate: record that the deployment hibernates -> keep the release
- * document and a backup of every accessory with data in the operator's folder -> shelve every instance (a
- * shelved instance burns no Service Units) -> wait until all are shelved -> mark the record complete.
- * Wake: mark the record waking -> unshelve -> wait for ACTIVE and for every swarm node to be Ready -> put
+ * instances as their provider reports them (Nova's servers, or the local provider's node containers).
+ * Hibernate: record that the deployment hibernates -> keep the release document and a backup of every
+ * accessory with data in the operator's folder -> shelve every instance (a shelved instance burns no Service
+ * Units; a node container is stopped) -> wait until all are at rest -> mark the record complete.
+ * Wake: mark the record waking -> unshelve (start) -> wait until they run and every swarm node is Ready -> put
  * back what is missing (an accessory whose data is gone, from the hibernate backup; the release document,
  * from its copy) -> wait until the live version answers healthy on its hostnames -> remove the record.
  *
@@ -15,15 +16,61 @@ import type { PlanRefusal } from './backup-plan.js';
  * step is finished by the next run of the same command: what was done is not planned again.
  */
 
-/** One instance of the stack as Nova lists it. */
+/** One instance of the cluster as its provider lists it: a Nova server, or a local node container. */
 export interface CloudServer {
   id: string;
   name: string;
-  /** Nova's status: ACTIVE, SHUTOFF, SHELVED, SHELVED_OFFLOADED, BUILD, ERROR... */
+  /**
+   * Nova's status (ACTIVE, SHUTOFF, SHELVED, SHELVED_OFFLOADED, BUILD, ERROR...), or a node container's Docker
+   * state (running, exited, created, paused, restarting, dead).
+   */
   status: string;
-  /** Nova's OS-EXT-STS:task_state (`shelving`, `unshelving`...): null when no action is under way. */
+  /** Nova's OS-EXT-STS:task_state (`shelving`, `unshelving`...): null when no action is under way (always, for containers). */
   taskState: string | null;
 }
+
+/**
+ * What the instances are: Nova servers, put to rest by shelving (a shelved instance burns no SUs), or the
+ * local provider's node containers, put to rest by stopping them (their /var/lib/docker volume is kept). The
+ * plan's steps are the same for both (`shelve-server` is Nova's word for "put to rest"); what differs is
+ * which states mean "at rest" and "running", and the words people read.
+ */
+export type InstanceKind = 'nova' | 'node-containers';
+
+interface InstanceWords {
+  /** States of an instance at rest. */
+  atRest: ReadonlySet<string>;
+  /** The state of a running instance. */
+  running: string;
+  /** States it can be put to rest from (the provider's preconditions). */
+  canRest: ReadonlySet<string>;
+  /** A state it will not leave by itself. */
+  failed: string;
+  rest: string;
+  wake: string;
+  restState: string;
+  keeps: string;
+  instances: string;
+  /** Where an operator looks at them. */
+  look: string;
+}
+
+export const INSTANCE_WORDS: Record<InstanceKind, InstanceWords> = {
+  nova: {
+    atRest: new Set(['SHELVED', 'SHELVED_OFFLOADED']), running: 'ACTIVE', canRest: new Set(['ACTIVE', 'SHUTOFF', 'PAUSED', 'SUSPENDED']), failed: 'ERROR',
+    rest: 'shelve', wake: 'unshelve', restState: 'SHELVED or SHELVED_OFFLOADED', keeps: 'a shelved instance burns no SUs, its disk is kept',
+    instances: 'instance', look: 'openstack server list',
+  },
+  'node-containers': {
+    atRest: new Set(['exited', 'created']), running: 'running', canRest: new Set(['running', 'paused', 'restarting']), failed: 'dead',
+    rest: 'stop', wake: 'start', restState: 'stopped (exited)', keeps: 'its /var/lib/docker volume, with the swarm and the accessories\' data, is kept',
+    instances: 'node container', look: 'docker ps -a',
+  },
+};
+
+export const isAtRest = (server: Pick<CloudServer, 'status'>, kind: InstanceKind = 'nova') => INSTANCE_WORDS[kind].atRest.has(server.status);
+export const isRunning = (server: Pick<CloudServer, 'status'>, kind: InstanceKind = 'nova') => server.status === INSTANCE_WORDS[kind].running;
+export const hasFailed = (server: Pick<CloudServer, 'status'>, kind: InstanceKind = 'nova') => server.status === INSTANCE_WORDS[kind].failed;
 
 /** The hibernation record (`.depl/hibernation.json`): the one place that says the deployment hibernates. */
 export interface HibernationRecord {
@@ -42,6 +89,8 @@ export interface HibernationRecord {
   backups: Record<string, string>;
   /** When the wake began, while waking. */
   wakeStartedAt?: string;
+  /** What was put to rest; absent: Nova servers (records written before the local provider could hibernate). */
+  instances?: InstanceKind;
 }
 
 export const HIBERNATION_RECORD = 'hibernation.json';
@@ -58,6 +107,7 @@ export function parseHibernationRecord(text: string): HibernationRecord | null {
   if (typeof r.app !== 'string' || (r.phase !== 'hibernating' && r.phase !== 'waking') || typeof r.since !== 'string' || typeof r.by !== 'string') return null;
   if (typeof r.complete !== 'boolean' || (r.live !== null && typeof r.live !== 'string') || (r.releaseCopy !== null && typeof r.releaseCopy !== 'string')) return null;
   if (r.backups === null || typeof r.backups !== 'object' || Object.values(r.backups).some((f) => typeof f !== 'string')) return null;
+  if (r.instances !== undefined && !(r.instances in INSTANCE_WORDS)) return null;
   return r as HibernationRecord;
 }
 
@@ -69,14 +119,9 @@ export function renderHibernationRecord(record: HibernationRecord): string {
 export function describeHibernation(record: HibernationRecord): string {
   if (record.phase === 'waking') return `waking since ${record.wakeStartedAt ?? record.since} (hibernating since ${record.since}); a wake that is not running any more is finished by depl wake`;
   if (!record.complete) return `hibernating since ${record.since} (by ${record.by}), but depl hibernate did not finish: run depl hibernate again to finish it, or depl wake`;
-  return `hibernating since ${record.since} (by ${record.by}): every instance is shelved and burns no SUs; live version ${record.live ?? '(none)'}; depl wake brings it back`;
+  const resting = record.instances === 'node-containers' ? 'every node container is stopped' : 'every instance is shelved and burns no SUs';
+  return `hibernating since ${record.since} (by ${record.by}): ${resting}; live version ${record.live ?? '(none)'}; depl wake brings it back`;
 }
-
-const SHELVED = new Set(['SHELVED', 'SHELVED_OFFLOADED']);
-/** Nova shelves an instance in these states (its API reference's preconditions). */
-const SHELVABLE = new Set(['ACTIVE', 'SHUTOFF', 'PAUSED', 'SUSPENDED']);
-
-export const isShelved = (server: Pick<CloudServer, 'status'>) => SHELVED.has(server.status);
 
 // ---- hibernate ----
 
@@ -95,6 +140,8 @@ export interface HibernateRead {
   now: string;
   by: string;
   waitTimeoutMs: number;
+  /** What the instances are (default: Nova servers). */
+  instances?: InstanceKind;
 }
 
 export type HibernateStep =
@@ -110,40 +157,46 @@ export type HibernatePlanned = { ok: true; plan: HibernatePlan } | PlanRefusal;
 
 const refuse = (error: 'user' | 'operation', code: ErrorCode, message: string, hint?: string): PlanRefusal => ({ ok: false, error, code, message, ...(hint !== undefined ? { hint } : {}) });
 
-function unreadable(recordFile: string): PlanRefusal {
+function unreadable(recordFile: string, kind: InstanceKind): PlanRefusal {
+  const words = INSTANCE_WORDS[kind];
   return refuse('operation', 'HIBERNATION_RECORD_UNREADABLE', `${recordFile} cannot be read as a hibernation record`,
-    'Look at it: if the instances are all ACTIVE (openstack server list), the deployment is awake and the file can be removed.');
+    `Look at it: if the ${words.instances}s are all ${words.running} (${words.look}), the deployment is awake and the file can be removed.`);
 }
 
-function noServers(app: string): PlanRefusal {
-  return refuse('user', 'HIBERNATE_NO_SERVERS', `app ${app} has no instances on the cloud (no Heat stack, or it lists no servers)`, 'Run depl node-up first.');
+function noServers(app: string, kind: InstanceKind): PlanRefusal {
+  const where = kind === 'nova' ? 'on the cloud (no Heat stack, or it lists no servers)' : 'on this machine (no node containers)';
+  return refuse('user', 'HIBERNATE_NO_SERVERS', `app ${app} has no ${INSTANCE_WORDS[kind].instances}s ${where}`, 'Run depl node-up first.');
 }
 
-/** Instances Nova cannot shelve or unshelve now (ERROR, BUILD, RESIZE...): refused, naming each. */
-function stuck(servers: CloudServer[], verb: string): PlanRefusal {
+/** Instances the provider cannot put to rest or wake now (ERROR, BUILD, RESIZE..., a dead container): refused, naming each. */
+function stuck(servers: CloudServer[], verb: string, kind: InstanceKind): PlanRefusal {
+  const words = INSTANCE_WORDS[kind];
   return refuse('operation', 'SERVER_STATE', `cannot ${verb}: ${servers.map((s) => `${s.name} is ${s.status}${s.taskState ? ` (${s.taskState})` : ''}`).join(', ')}`,
-    'See openstack server show <name>; once the instance is ACTIVE or SHELVED again, run the command again.');
+    `See ${words.look}; once the ${words.instances} is ${words.running} or ${words.restState} again, run the command again.`);
 }
 
 export function planHibernate(read: HibernateRead): HibernatePlanned {
   const { record, servers } = read;
-  if (record === 'unreadable') return unreadable(read.recordFile);
+  const kind = read.instances ?? 'nova';
+  const words = INSTANCE_WORDS[kind];
+  const atRest = (s: CloudServer) => isAtRest(s, kind);
+  if (record === 'unreadable') return unreadable(read.recordFile, kind);
   if (record !== null && record.phase === 'waking') {
     return refuse('user', 'WAKE_INTERRUPTED', `a depl wake began at ${record.wakeStartedAt ?? '?'} and did not finish`,
       'Run depl wake to finish it (it puts back what is missing), then depl hibernate.');
   }
-  if (servers.length === 0) return noServers(read.app);
+  if (servers.length === 0) return noServers(read.app, kind);
   const command = 'depl hibernate';
-  const shelved = servers.filter(isShelved);
+  const shelved = servers.filter(atRest);
   if (record !== null && record.complete && shelved.length === servers.length) {
     return { ok: true, plan: { command, notes: [`already ${describeHibernation(record)}`], steps: [] } };
   }
   if (record === null && shelved.length > 0) {
-    return refuse('user', 'HIBERNATE_PARTLY_SHELVED', `instance${shelved.length === 1 ? '' : 's'} ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'is' : 'are'} shelved, but depl did not hibernate this deployment, so nothing of it was backed up`,
-      'Run depl wake to bring every instance back, then depl hibernate.');
+    return refuse('user', 'HIBERNATE_PARTLY_SHELVED', `${words.instances}${shelved.length === 1 ? '' : 's'} ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'is' : 'are'} ${words.restState}, but depl did not hibernate this deployment, so nothing of it was backed up`,
+      `Run depl wake to bring every ${words.instances} back, then depl hibernate.`);
   }
-  const busy = servers.filter((s) => !isShelved(s) && s.taskState === null && !SHELVABLE.has(s.status));
-  if (busy.length > 0) return stuck(busy, 'shelve');
+  const busy = servers.filter((s) => !atRest(s) && s.taskState === null && !words.canRest.has(s.status));
+  if (busy.length > 0) return stuck(busy, words.rest, kind);
 
   const notes: string[] = [];
   const steps: HibernateStep[] = [];
@@ -151,7 +204,7 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
   if (record === null) {
     steps.push({
       kind: 'record-hibernation', describe: `record in ${read.recordFile} that ${read.app} hibernates since ${since} (status and wake read it while the nodes are down)`,
-      record: { app: read.app, phase: 'hibernating', since, by: read.by, complete: false, live: null, releaseCopy: null, backups: {} },
+      record: { app: read.app, phase: 'hibernating', since, by: read.by, complete: false, live: null, releaseCopy: null, backups: {}, ...(kind === 'nova' ? {} : { instances: kind }) },
     });
   } else {
     notes.push(`an earlier depl hibernate (since ${record.since}, by ${record.by}) did not finish: this run finishes it`);
@@ -171,20 +224,20 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
   }
   if (keep.length > 0 && shelved.length > 0) {
     // the cluster is already partly down: what is not kept yet cannot be read from it any more
-    return refuse('operation', 'HIBERNATE_CANNOT_BACK_UP', `${keep.map((s) => (s.kind === 'backup-accessory' ? `the backup of ${s.accessory}` : 'the copy of the release document')).join(' and ')} is missing, and ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'is' : 'are'} already shelved`,
-      'Run depl wake (the data is still on the instances\' disks), then depl hibernate again.');
+    return refuse('operation', 'HIBERNATE_CANNOT_BACK_UP', `${keep.map((s) => (s.kind === 'backup-accessory' ? `the backup of ${s.accessory}` : 'the copy of the release document')).join(' and ')} is missing, and ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'is' : 'are'} already ${words.restState}`,
+      `Run depl wake (the data is still on the ${words.instances}s' disks), then depl hibernate again.`);
   }
   steps.push(...keep);
   for (const server of servers) {
-    if (isShelved(server)) continue;
+    if (atRest(server)) continue;
     if (server.taskState !== null) {
       notes.push(`${server.name} is ${server.status} (${server.taskState}): waited for, not asked again`);
       continue;
     }
-    steps.push({ kind: 'shelve-server', describe: `shelve ${server.name} (${server.status}; a shelved instance burns no SUs, its disk is kept)`, server: server.id, name: server.name });
+    steps.push({ kind: 'shelve-server', describe: `${words.rest} ${server.name} (${server.status}; ${words.keeps})`, server: server.id, name: server.name });
   }
   steps.push(
-    { kind: 'wait-shelved', describe: `wait until every instance (${servers.map((s) => s.name).join(', ')}) is SHELVED or SHELVED_OFFLOADED`, servers: servers.map((s) => s.id), timeoutMs: read.waitTimeoutMs },
+    { kind: 'wait-shelved', describe: `wait until every ${words.instances} (${servers.map((s) => s.name).join(', ')}) is ${words.restState}`, servers: servers.map((s) => s.id), timeoutMs: read.waitTimeoutMs },
     { kind: 'complete-hibernation', describe: `mark the hibernation complete in ${read.recordFile}` },
   );
   return { ok: true, plan: { command, notes, steps } };
@@ -200,6 +253,8 @@ export interface WakeRead {
   servers: CloudServer[];
   now: string;
   timeouts: { activeMs: number; swarmMs: number; healthyMs: number };
+  /** What the instances are (default: Nova servers). */
+  instances?: InstanceKind;
 }
 
 export type WakeStep =
@@ -218,18 +273,20 @@ export type WakePlanned = { ok: true; plan: WakePlan } | PlanRefusal;
 export function planWake(read: WakeRead): WakePlanned {
   const { record, servers } = read;
   const command = 'depl wake';
-  if (record === 'unreadable') return unreadable(read.recordFile);
-  if (servers.length === 0) return noServers(read.app);
-  const shelved = servers.filter(isShelved);
+  const kind = read.instances ?? 'nova';
+  const words = INSTANCE_WORDS[kind];
+  if (record === 'unreadable') return unreadable(read.recordFile, kind);
+  if (servers.length === 0) return noServers(read.app, kind);
+  const shelved = servers.filter((s) => isAtRest(s, kind));
   if (record === null && shelved.length === 0) {
-    return { ok: true, plan: { command, notes: [`${read.app} is awake: every instance runs (${servers.map((s) => `${s.name} ${s.status}`).join(', ')}), and it is not hibernating`], steps: [] } };
+    return { ok: true, plan: { command, notes: [`${read.app} is awake: every ${words.instances} runs (${servers.map((s) => `${s.name} ${s.status}`).join(', ')}), and it is not hibernating`], steps: [] } };
   }
-  const busy = servers.filter((s) => s.taskState === null && !isShelved(s) && s.status !== 'ACTIVE');
-  if (busy.length > 0) return stuck(busy, 'wake');
+  const busy = servers.filter((s) => s.taskState === null && !isAtRest(s, kind) && !isRunning(s, kind));
+  if (busy.length > 0) return stuck(busy, 'wake', kind);
   const notes: string[] = [];
   const steps: WakeStep[] = [];
   if (record === null) {
-    notes.push(`no hibernation record in ${read.recordFile}: ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'was' : 'were'} shelved by hand, so there is no backup to restore from`);
+    notes.push(`no hibernation record in ${read.recordFile}: ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'was' : 'were'} ${kind === 'nova' ? 'shelved' : 'stopped'} by hand, so there is no backup to restore from`);
   } else if (record.phase === 'hibernating') {
     if (!record.complete) notes.push(`depl hibernate (since ${record.since}) did not finish: waking undoes what it did`);
     steps.push({ kind: 'record-wake', describe: `record in ${read.recordFile} that the wake began (a hibernate refuses until it finished)`, record: { ...record, phase: 'waking', wakeStartedAt: read.now } });
@@ -241,10 +298,10 @@ export function planWake(read: WakeRead): WakePlanned {
       notes.push(`${server.name} is ${server.status} (${server.taskState}): waited for, not asked again`);
       continue;
     }
-    steps.push({ kind: 'unshelve-server', describe: `unshelve ${server.name} (${server.status})`, server: server.id, name: server.name });
+    steps.push({ kind: 'unshelve-server', describe: `${words.wake} ${server.name} (${server.status})`, server: server.id, name: server.name });
   }
   steps.push(
-    { kind: 'wait-active', describe: `wait until every instance (${servers.map((s) => s.name).join(', ')}) is ACTIVE`, servers: servers.map((s) => s.id), timeoutMs: read.timeouts.activeMs },
+    { kind: 'wait-active', describe: `wait until every ${words.instances} (${servers.map((s) => s.name).join(', ')}) is ${words.running}`, servers: servers.map((s) => s.id), timeoutMs: read.timeouts.activeMs },
     { kind: 'wait-swarm', describe: `wait until the swarm is whole: every node Ready (the swarm then restarts the services' tasks)`, timeoutMs: read.timeouts.swarmMs },
   );
   if (record !== null && record.releaseCopy !== null) {

@@ -12,7 +12,7 @@ import { requestThroughEdge } from '../apply/edge/site.js';
 import { OperationError, UserError } from '../errors.js';
 import { checkManifestFor, keyCount, type BackupManifest } from '../plan/backup.js';
 import {
-  isShelved, planHibernate, planWake, type CloudServer, type HibernatePlan, type HibernateStep, type HibernationRecord, type WakePlan, type WakeStep,
+  hasFailed, INSTANCE_WORDS, isAtRest, isRunning, planHibernate, planWake, type CloudServer, type HibernatePlan, type HibernateStep, type HibernationRecord, type WakePlan, type WakeStep,
 } from '../plan/hibernation.js';
 import { BACKUPS_FOLDER, DEPL_FOLDER } from '../plan/operator-files.js';
 import type { Logger } from '../util/log.js';
@@ -115,6 +115,7 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
       },
       now: now.toISOString(), by: target.by,
       waitTimeoutMs: target.timeouts?.shelveMs ?? DEFAULT_TIMEOUTS.shelveMs,
+      instances: target.servers.instances,
     });
     if (!planned.ok) throwRefusal(planned);
     const { plan } = planned;
@@ -155,7 +156,7 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
               await target.servers.shelve({ id: step.server, name: step.name });
               return;
             case 'wait-shelved':
-              await waitForServers(target, step.servers, step.timeoutMs, 'shelved', (s) => isShelved(s));
+              await waitForServers(target, step.servers, step.timeoutMs, 'rest', (s) => isAtRest(s, target.servers.instances));
               return;
             case 'complete-hibernation':
               await update((r) => ({ ...r, complete: true }));
@@ -170,22 +171,25 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
   });
 }
 
-/** Until every one of the servers is in the wanted state with no task under way; ERROR ends the wait. */
-async function waitForServers(target: HibernationTarget, ids: string[], timeoutMs: number, wanted: string, done: (s: CloudServer) => boolean): Promise<void> {
+/** Until every one of the servers is in the wanted state with no task under way; a failed state (Nova's ERROR, a dead container) ends the wait. */
+async function waitForServers(target: HibernationTarget, ids: string[], timeoutMs: number, goal: 'rest' | 'running', done: (s: CloudServer) => boolean): Promise<void> {
+  const kind = target.servers.instances;
+  const words = INSTANCE_WORDS[kind];
+  const wanted = goal === 'rest' ? words.restState : words.running;
   let last: CloudServer[] = [];
   await pollUntil(async () => {
     last = (await target.servers.list()).filter((s) => ids.includes(s.id));
-    const failed = last.filter((s) => s.status === 'ERROR');
+    const failed = last.filter((s) => hasFailed(s, kind));
     if (failed.length > 0) {
-      throw new OperationError(`${failed.map((s) => s.name).join(', ')} went to ERROR while being ${wanted}`, 'See openstack server show <name> (its fault); once it is fixed, run the command again.', 'SERVER_STATE');
+      throw new OperationError(`${failed.map((s) => s.name).join(', ')} went to ${words.failed} on the way to ${wanted}`, `See ${words.look} (and its fault or logs); once it is fixed, run the command again.`, 'SERVER_STATE');
     }
     return last.length === ids.length && last.every((s) => done(s) && s.taskState === null) ? true : undefined;
   }, {
     timeoutMs, intervalMs: target.pollMs ?? 5_000,
     onTimeout: () => {
       const waiting = last.filter((s) => !done(s) || s.taskState !== null).map((s) => `${s.name} ${s.status}${s.taskState ? ` (${s.taskState})` : ''}`);
-      throw new OperationError(`instances not ${wanted} after ${Math.round(timeoutMs / 1000)} s: ${waiting.join(', ') || 'some are no longer listed'}`,
-        'Nova is still working on them (openstack server list); run the command again to keep waiting.', wanted === 'shelved' ? 'HIBERNATE_TIMEOUT' : 'WAKE_TIMEOUT');
+      throw new OperationError(`${words.instances}s not ${wanted} after ${Math.round(timeoutMs / 1000)} s: ${waiting.join(', ') || 'some are no longer listed'}`,
+        `See ${words.look}; run the command again to keep waiting.`, goal === 'rest' ? 'HIBERNATE_TIMEOUT' : 'WAKE_TIMEOUT');
     },
   });
 }
@@ -207,6 +211,7 @@ export async function wake(target: HibernationTarget, run: HibernationRun = {}):
     const planned = planWake({
       app: target.app, domain: target.domain, record, recordFile: hibernationRecordPath(target), servers: await target.servers.list(), now: now.toISOString(),
       timeouts: { activeMs: timeouts.activeMs, swarmMs: timeouts.swarmMs, healthyMs: timeouts.healthyMs },
+      instances: target.servers.instances,
     });
     if (!planned.ok) throwRefusal(planned);
     const { plan } = planned;
@@ -220,7 +225,7 @@ export async function wake(target: HibernationTarget, run: HibernationRun = {}):
           switch (step.kind) {
             case 'record-wake': await writeHibernationRecord(target, step.record); return;
             case 'unshelve-server': await target.servers.unshelve({ id: step.server, name: step.name }); return;
-            case 'wait-active': await waitForServers(target, step.servers, step.timeoutMs, 'ACTIVE', (s) => s.status === 'ACTIVE'); return;
+            case 'wait-active': await waitForServers(target, step.servers, step.timeoutMs, 'running', (s) => isRunning(s, target.servers.instances)); return;
             case 'wait-swarm': await waitForSwarm(target, session, step.timeoutMs); return;
             case 'restore-release-state':
               if (await restoreReleaseDocument(target, await session.port(), step.file)) restored.push('the release document');

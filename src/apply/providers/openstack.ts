@@ -289,6 +289,7 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
     },
 
     servers: {
+      instances: 'nova',
       async list() {
         const found = await existingStack();
         return found === undefined ? [] : stackServers(nodesFromOutputs(name, found.stack.outputs), await nova.servers());

@@ -9,12 +9,11 @@ import type { StackServers } from '../../../src/apply/providers/types.js';
 import { writeInventory } from '../../../src/apply/inventory.js';
 import type { AccessoryConfig } from '../../../src/config/schema.js';
 import { parseConfig } from '../../../src/config/load.js';
-import { isDeplError, UserError } from '../../../src/errors.js';
+import { isDeplError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
 import type { AccessoryTarget } from '../../../src/workflows/backup.js';
 import { hibernate, wake, type HibernationTarget } from '../../../src/workflows/hibernation.js';
-import { hibernationTargetFor } from '../../../src/workflows/hibernation-target.js';
 import { hibernationStatus } from '../../../src/workflows/status.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
 import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
@@ -221,14 +220,5 @@ describe('depl hibernate and depl wake (fake cluster, emulated Nova)', () => {
     }
     expect(await statuses()).toEqual(['ACTIVE', 'ACTIVE']);
     await rm(path.join(root, '.depl', 'hibernation.json'));
-  });
-});
-
-describe('depl hibernate on the local provider', () => {
-  it('is refused with exit 2: it needs the openstack provider', async () => {
-    const loaded = { config: parseConfig(stringify({ app: 'shop', domain: 'shop.localhost', services: { api: { image: 'x' } } })), file: path.join(root, 'depl.yaml'), root };
-    const error = await hibernationTargetFor(loaded, silentLogger, 'hibernate').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(UserError);
-    expect(error).toMatchObject({ code: 'HIBERNATE_NEEDS_OPENSTACK', exitCode: 2, message: expect.stringContaining('depl hibernate needs the openstack provider') });
   });
 });

@@ -143,3 +143,40 @@ describe('the hibernation record', () => {
     expect(describeHibernation(record({ phase: 'waking', wakeStartedAt: 'T' }))).toMatch(/^waking since T/);
   });
 });
+
+describe('the local provider: node containers instead of Nova servers', () => {
+  const containers = (status: string) => ['node-1', 'node-2', 'node-3'].map((name) => server(name, status));
+
+  it('hibernate stops each running node container (Docker\'s states), and the record says they are containers', () => {
+    const planned = planHibernate(hibernateRead({ instances: 'node-containers', servers: containers('running') }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).toEqual(['record-hibernation', 'keep-release-state', 'backup-accessory', 'backup-accessory', 'shelve-server', 'shelve-server', 'shelve-server', 'wait-shelved', 'complete-hibernation']);
+    expect(planned.plan.steps[0]).toMatchObject({ record: { instances: 'node-containers' } });
+    expect(planned.plan.steps[4]!.describe).toMatch(/^stop node-1 \(running; its \/var\/lib\/docker volume/);
+    expect(planned.plan.steps[7]!.describe).toBe('wait until every node container (node-1, node-2, node-3) is stopped (exited)');
+    // exited containers are at rest: a complete record with every container exited is a no-op
+    const again = planHibernate(hibernateRead({ instances: 'node-containers', servers: containers('exited'), record: record({ instances: 'node-containers' }) }));
+    expect(again).toMatchObject({ ok: true, plan: { steps: [], notes: [expect.stringContaining('every node container is stopped')] } });
+    // a container stopped by hand while depl did not hibernate: nothing was backed up
+    expect(planHibernate(hibernateRead({ instances: 'node-containers', servers: [server('node-1', 'exited'), server('node-2', 'running')] })))
+      .toMatchObject({ ok: false, code: 'HIBERNATE_PARTLY_SHELVED', message: expect.stringContaining('node container node-1 is stopped (exited)') });
+    expect(planHibernate(hibernateRead({ instances: 'node-containers', servers: [server('node-1', 'dead'), server('node-2', 'running')] })))
+      .toMatchObject({ ok: false, code: 'SERVER_STATE', message: 'cannot stop: node-1 is dead', hint: expect.stringContaining('docker ps -a') });
+  });
+
+  it('wake starts each stopped container, waits for them to run and the swarm to be whole, then checks and brings the live version back', () => {
+    const planned = planWake(wakeRead({ instances: 'node-containers', servers: containers('exited'), record: record({ instances: 'node-containers' }) }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).toEqual(['record-wake', 'unshelve-server', 'unshelve-server', 'unshelve-server', 'wait-active', 'wait-swarm', 'restore-release-state', 'restore-accessory', 'wait-live', 'clear-record']);
+    expect(planned.plan.steps[1]!.describe).toBe('start node-1 (exited)');
+    expect(planned.plan.steps[4]!.describe).toBe('wait until every node container (node-1, node-2, node-3) is running');
+    // running containers and no record: awake; a Nova status means nothing to containers
+    expect(planWake(wakeRead({ instances: 'node-containers', servers: containers('running'), record: null }))).toMatchObject({ ok: true, plan: { steps: [] } });
+    expect(planWake(wakeRead({ instances: 'node-containers', servers: containers('SHELVED') }))).toMatchObject({ ok: false, code: 'SERVER_STATE' });
+  });
+
+  it('the record keeps what the instances are, and refuses a kind it does not know', () => {
+    expect(parseHibernationRecord(renderHibernationRecord(record({ instances: 'node-containers' })))).toEqual(record({ instances: 'node-containers' }));
+    expect(parseHibernationRecord(JSON.stringify({ ...record(), instances: 'lxc' }))).toBeNull();
+  });
+});
