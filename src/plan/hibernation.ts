@@ -72,6 +72,21 @@ export const isAtRest = (server: Pick<CloudServer, 'status'>, kind: InstanceKind
 export const isRunning = (server: Pick<CloudServer, 'status'>, kind: InstanceKind = 'nova') => server.status === INSTANCE_WORDS[kind].running;
 export const hasFailed = (server: Pick<CloudServer, 'status'>, kind: InstanceKind = 'nova') => server.status === INSTANCE_WORDS[kind].failed;
 
+/**
+ * Where hibernate keeps its backups. Always the operator's folder (`.depl/backups/`); with the openstack provider
+ * and an object store in the Keystone catalog, ALSO a private Swift container of the cluster's own, so the
+ * backups outlive this machine and another operator's depl wake can fetch them.
+ */
+export type BackupStore =
+  | { kind: 'folder'; folder: string }
+  | { kind: 'swift'; folder: string; container: string; endpoint: string };
+
+/** A backup uploaded to Swift: its object and the MD5 Swift confirmed (its ETag). */
+export interface StoredBackup {
+  object: string;
+  md5: string;
+}
+
 /** The hibernation record (`.depl/hibernation.json`): the one place that says the deployment hibernates. */
 export interface HibernationRecord {
   app: string;
@@ -91,6 +106,8 @@ export interface HibernationRecord {
   wakeStartedAt?: string;
   /** What was put to rest; absent: Nova servers (records written before the local provider could hibernate). */
   instances?: InstanceKind;
+  /** The Swift container the backups were uploaded to, and each uploaded file (by its path in this record) -> its object. */
+  swift?: { container: string; endpoint: string; objects: Record<string, StoredBackup> };
 }
 
 export const HIBERNATION_RECORD = 'hibernation.json';
@@ -108,7 +125,15 @@ export function parseHibernationRecord(text: string): HibernationRecord | null {
   if (typeof r.complete !== 'boolean' || (r.live !== null && typeof r.live !== 'string') || (r.releaseCopy !== null && typeof r.releaseCopy !== 'string')) return null;
   if (r.backups === null || typeof r.backups !== 'object' || Object.values(r.backups).some((f) => typeof f !== 'string')) return null;
   if (r.instances !== undefined && !(r.instances in INSTANCE_WORDS)) return null;
+  if (r.swift !== undefined && !validSwift(r.swift)) return null;
   return r as HibernationRecord;
+}
+
+function validSwift(swift: unknown): boolean {
+  const s = swift as Partial<NonNullable<HibernationRecord['swift']>> | null;
+  if (s === null || typeof s !== 'object' || typeof s.container !== 'string' || typeof s.endpoint !== 'string') return false;
+  if (s.objects === null || typeof s.objects !== 'object') return false;
+  return Object.values(s.objects).every((o) => o !== null && typeof o === 'object' && typeof o.object === 'string' && /^[0-9a-f]{32}$/.test(o.md5));
 }
 
 export function renderHibernationRecord(record: HibernationRecord): string {
@@ -137,6 +162,10 @@ export interface HibernateRead {
   present: { backups: Record<string, boolean>; releaseCopy: boolean };
   /** Where a new backup of each accessory goes, and the release document's copy (free names in .depl/). */
   files: { backups: Record<string, string>; releaseCopy: string };
+  /** Where the backups go (default: the operator's folder only). */
+  store?: BackupStore;
+  /** With Swift: the recorded uploads whose object Swift still holds with the recorded MD5 (by file). */
+  uploaded?: Record<string, boolean>;
   now: string;
   by: string;
   waitTimeoutMs: number;
@@ -148,6 +177,7 @@ export type HibernateStep =
   | { kind: 'record-hibernation'; describe: string; record: HibernationRecord }
   | { kind: 'keep-release-state'; describe: string; file: string }
   | { kind: 'backup-accessory'; describe: string; accessory: string; file: string }
+  | { kind: 'upload-backup'; describe: string; file: string; container: string; object: string }
   | { kind: 'shelve-server'; describe: string; server: string; name: string }
   | { kind: 'wait-shelved'; describe: string; servers: string[]; timeoutMs: number }
   | { kind: 'complete-hibernation'; describe: string };
@@ -179,6 +209,7 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
   const { record, servers } = read;
   const kind = read.instances ?? 'nova';
   const words = INSTANCE_WORDS[kind];
+  const store: BackupStore = read.store ?? { kind: 'folder', folder: '.depl/backups' };
   const atRest = (s: CloudServer) => isAtRest(s, kind);
   if (record === 'unreadable') return unreadable(read.recordFile, kind);
   if (record !== null && record.phase === 'waking') {
@@ -204,12 +235,16 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
   if (record === null) {
     steps.push({
       kind: 'record-hibernation', describe: `record in ${read.recordFile} that ${read.app} hibernates since ${since} (status and wake read it while the nodes are down)`,
-      record: { app: read.app, phase: 'hibernating', since, by: read.by, complete: false, live: null, releaseCopy: null, backups: {}, ...(kind === 'nova' ? {} : { instances: kind }) },
+      record: {
+        app: read.app, phase: 'hibernating', since, by: read.by, complete: false, live: null, releaseCopy: null, backups: {},
+        ...(kind === 'nova' ? {} : { instances: kind }),
+        ...(store.kind === 'swift' ? { swift: { container: store.container, endpoint: store.endpoint, objects: {} } } : {}),
+      },
     });
   } else {
     notes.push(`an earlier depl hibernate (since ${record.since}, by ${record.by}) did not finish: this run finishes it`);
   }
-  const keep: HibernateStep[] = [];
+  const keep: Array<Extract<HibernateStep, { kind: 'keep-release-state' | 'backup-accessory' }>> = [];
   if (record?.releaseCopy == null || !read.present.releaseCopy) {
     keep.push({ kind: 'keep-release-state', describe: `copy the release document (live version, history) from the manager to ${read.files.releaseCopy}`, file: read.files.releaseCopy });
   }
@@ -228,6 +263,22 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
       `Run depl wake (the data is still on the ${words.instances}s' disks), then depl hibernate again.`);
   }
   steps.push(...keep);
+  notes.push(store.kind === 'swift'
+    ? `the backups go to ${store.folder} and to the private Swift container ${store.container} (${store.endpoint}), where another operator's depl wake finds them`
+    : `the backups go to ${store.folder} (no object store in the cloud's catalog${kind === 'nova' ? '' : ': the local provider keeps them on this machine'})`);
+  if (store.kind === 'swift') {
+    // every kept file, new or from an earlier run, that Swift does not hold yet with its recorded MD5
+    const kept = [
+      ...keep.map((k) => k.file),
+      ...(record?.releaseCopy != null && read.present.releaseCopy ? [record.releaseCopy] : []),
+      ...read.accessories.flatMap((a) => (record?.backups[a] !== undefined && read.present.backups[a] === true ? [record.backups[a]] : [])),
+    ];
+    for (const file of kept) {
+      if (read.uploaded?.[file] === true) continue;
+      const object = objectNameOf(file);
+      steps.push({ kind: 'upload-backup', describe: `upload ${file} to Swift as ${store.container}/${object} (MD5 checked)`, file, container: store.container, object });
+    }
+  }
   for (const server of servers) {
     if (atRest(server)) continue;
     if (server.taskState !== null) {
@@ -243,6 +294,16 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
   return { ok: true, plan: { command, notes, steps } };
 }
 
+/** The object a backup file is stored as: its file name (they are unique per app and time in .depl/backups/). */
+export function objectNameOf(file: string): string {
+  return file.slice(file.lastIndexOf('/') + 1);
+}
+
+/** The Swift container of a cluster's hibernate backups: private (no ACL), named after its stack. */
+export function backupContainerName(stack: string): string {
+  return `${stack}-depl-backups`;
+}
+
 // ---- wake ----
 
 export interface WakeRead {
@@ -255,9 +316,15 @@ export interface WakeRead {
   timeouts: { activeMs: number; swarmMs: number; healthyMs: number };
   /** What the instances are (default: Nova servers). */
   instances?: InstanceKind;
+  /**
+   * Each file the record names (release copy, backups) -> where it is on this machine, or would go (another
+   * operator's machine has none of them at the recorded paths). Unlisted: at the recorded path, present.
+   */
+  local?: Record<string, { file: string; present: boolean }>;
 }
 
 export type WakeStep =
+  | { kind: 'fetch-backup'; describe: string; container: string; object: string; md5: string; file: string }
   | { kind: 'record-wake'; describe: string; record: HibernationRecord }
   | { kind: 'unshelve-server'; describe: string; server: string; name: string }
   | { kind: 'wait-active'; describe: string; servers: string[]; timeoutMs: number }
@@ -285,6 +352,26 @@ export function planWake(read: WakeRead): WakePlanned {
   if (busy.length > 0) return stuck(busy, 'wake', kind);
   const notes: string[] = [];
   const steps: WakeStep[] = [];
+  // the backups first, before anything changes: one that is neither here nor in Swift stops the wake here
+  const here = (file: string) => read.local?.[file] ?? { file, present: true };
+  const absent: string[] = [];
+  for (const file of record === null ? [] : [...(record.releaseCopy !== null ? [record.releaseCopy] : []), ...Object.values(record.backups)]) {
+    const local = here(file);
+    if (local.present) continue;
+    const stored = record?.swift?.objects[file];
+    if (stored === undefined) {
+      absent.push(file);
+      continue;
+    }
+    steps.push({
+      kind: 'fetch-backup', describe: `download ${record!.swift!.container}/${stored.object} from Swift to ${local.file} (MD5 ${stored.md5} checked)`,
+      container: record!.swift!.container, object: stored.object, md5: stored.md5, file: local.file,
+    });
+  }
+  if (absent.length > 0) {
+    return refuse('operation', 'WAKE_BACKUP_MISSING', `the hibernate backup${absent.length === 1 ? '' : 's'} ${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} not on this machine${record?.swift !== undefined ? ' and not in Swift' : ', and depl hibernate uploaded nothing to Swift (the cloud had no object store)'}`,
+      `Copy ${absent.length === 1 ? 'it' : 'them'} from the machine that ran depl hibernate to ${absent.map((f) => here(f).file).join(', ')}, then run depl wake again. Nothing was changed.`);
+  }
   if (record === null) {
     notes.push(`no hibernation record in ${read.recordFile}: ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'was' : 'were'} ${kind === 'nova' ? 'shelved' : 'stopped'} by hand, so there is no backup to restore from`);
   } else if (record.phase === 'hibernating') {
@@ -305,9 +392,11 @@ export function planWake(read: WakeRead): WakePlanned {
     { kind: 'wait-swarm', describe: `wait until the swarm is whole: every node Ready (the swarm then restarts the services' tasks)`, timeoutMs: read.timeouts.swarmMs },
   );
   if (record !== null && record.releaseCopy !== null) {
-    steps.push({ kind: 'restore-release-state', describe: `put the release document back from ${record.releaseCopy} if the manager has lost it`, file: record.releaseCopy });
+    const file = here(record.releaseCopy).file;
+    steps.push({ kind: 'restore-release-state', describe: `put the release document back from ${file} if the manager has lost it`, file });
   }
-  for (const [accessory, file] of Object.entries(record?.backups ?? {})) {
+  for (const [accessory, recorded] of Object.entries(record?.backups ?? {})) {
+    const file = here(recorded).file;
     steps.push({ kind: 'restore-accessory', describe: `check that ${accessory} still holds its data; if it does not, restore it from ${file}`, accessory, file });
   }
   if (record !== null && record.live !== null) {

@@ -1,7 +1,10 @@
 import type { LoadedConfig } from '../config/load.js';
+import { swiftBackupObjects } from '../apply/hibernation-objects.js';
 import { ensureDockerEngine } from '../apply/host/docker-engine.js';
 import { UserError } from '../errors.js';
 import { accessoryVolume } from '../plan/backup.js';
+import { backupContainerName } from '../plan/hibernation.js';
+import { openStackProviderSettings } from './adapter-slices.js';
 import type { Logger } from '../util/log.js';
 import { accessoryDataOn } from './accessory-data-target.js';
 import { accessoryTarget, operatorName } from './backup.js';
@@ -22,12 +25,16 @@ export async function hibernationTargetFor(loaded: LoadedConfig, log: Logger, co
   if (provider.servers === undefined) {
     throw new UserError(`depl ${command}: the ${provider.kind} provider cannot put its instances to rest`, 'Nothing was changed.', 'HIBERNATE_UNSUPPORTED_PROVIDER');
   }
+  // Swift when the cloud's catalog has an object store: the backups outlive this machine (else .depl/backups/ only)
+  const auth = await provider.objectStore?.();
+  const objects = auth === undefined ? undefined : await swiftBackupObjects(auth, backupContainerName(openStackProviderSettings(loaded).stack));
   const accessories = Object.entries(config.accessories).filter(([, a]) => accessoryVolume(a) !== null).map(([name]) => accessoryTarget(loaded, name, 'back up'));
   return {
     app: config.app,
     domain: config.domain,
     root: loaded.root,
     servers: provider.servers,
+    ...(objects !== undefined ? { objects } : {}),
     accessories,
     log,
     by: operatorName({}),

@@ -58,7 +58,8 @@ describe('depl demo: the main job on the embedded default', () => {
     expect(report.nodes.map((n) => n.state)).toEqual(['Ready', 'Ready', 'Ready']);
     expect(report.live, status.stdout).toMatch(/^[0-9]{8}-[0-9]{6}$/);
     expect(run.stdout).toContain(`Live version ${report.live}`);
-  });
+    // the demo's own CLI timeout: builds the node and crawler images, which takes longer than the default 300 s on a busy machine
+  }, 900_000);
 
   // the same cluster, after the demo: the generated token and Redis password did the crawl above
   it('shows no secret value in docker service/config inspect, container inspect or ps on any node; Redis refuses a client without the password', async () => {

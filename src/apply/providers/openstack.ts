@@ -10,6 +10,7 @@ import { KeystoneSession } from '../openstack/keystone.js';
 import { ensureManagedKeypair } from '../openstack/keypair.js';
 import { NovaClient, type NovaServer } from '../openstack/nova.js';
 import type { CloudServer } from '../../plan/hibernation.js';
+import { keystoneObjectStore } from '../openstack/swift.js';
 import { readTemplate } from '../openstack/template.js';
 import { readQuotas } from '../openstack/quota.js';
 import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, quotaUsageLines, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
@@ -287,6 +288,8 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
       const found = await existingStack();
       return found === undefined ? undefined : entryAddressFromOutputs(name, found.stack.outputs);
     },
+
+    objectStore: () => keystoneObjectStore(session),
 
     servers: {
       instances: 'nova',

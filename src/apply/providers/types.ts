@@ -1,5 +1,6 @@
 import type { CloudServer, InstanceKind } from '../../plan/hibernation.js';
 import type { Logger } from '../../util/log.js';
+import type { ObjectStoreAuth } from '../openstack/swift.js';
 
 /** A machine a provider made; bootstrap reaches it over SSH at `address`. */
 export interface ProvisionedNode {
@@ -39,6 +40,8 @@ export interface Provider {
   entryAddress?(): Promise<string | undefined>;
   /** The cluster's instances, which depl hibernate puts to rest (Nova: shelved; local: node containers stopped) and depl wake brings back. */
   servers?: StackServers;
+  /** OpenStack: the object store (Swift) of the Keystone catalog; undefined when the cloud has none. */
+  objectStore?(): Promise<ObjectStoreAuth | undefined>;
 }
 
 /** The instances of the cluster, and the two actions hibernate and wake take on them. */
