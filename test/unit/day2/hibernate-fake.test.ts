@@ -4,8 +4,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { readHibernationRecord, writeHibernationRecord } from '../../../src/apply/hibernation-record.js';
-import { createOpenStackProvider } from '../../../src/apply/providers/openstack.js';
-import type { StackServers } from '../../../src/apply/providers/types.js';
+import { createOpenStackProvider, type OpenStackProviderSettings } from '../../../src/apply/providers/openstack.js';
+import type { Provider, StackServers } from '../../../src/apply/providers/types.js';
+import { swiftBackupObjects } from '../../../src/apply/hibernation-objects.js';
+import { backupContainerName } from '../../../src/plan/hibernation.js';
 import { writeInventory } from '../../../src/apply/inventory.js';
 import type { AccessoryConfig } from '../../../src/config/schema.js';
 import { parseConfig } from '../../../src/config/load.js';
@@ -29,6 +31,8 @@ import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from
 let fake: FakeCluster;
 let emulator: OpenStackEmulator;
 let servers: StackServers;
+let cloud: Provider;
+let settings: OpenStackProviderSettings;
 let root: string;
 let tick = 0;
 let next = 1;
@@ -61,8 +65,9 @@ beforeAll(async () => {
     },
     behaviour: { serverActionMs: 5 },
   });
+  settings = openStackProviderSettings({ config: parseConfig(stringify({ app: 'shop', domain: fake.domain, provider: { type: 'openstack' }, services: { api: { image: 'x' } } })), file: path.join(root, 'depl.yaml'), root });
   const provider = await createOpenStackProvider(
-    openStackProviderSettings({ config: parseConfig(stringify({ app: 'shop', domain: fake.domain, provider: { type: 'openstack' }, services: { api: { image: 'x' } } })), file: path.join(root, 'depl.yaml'), root }),
+    settings,
     silentLogger, { env: passwordLoginEnv(emulator), cwd: root, interactive: false, pollMs: 10 },
   );
   const nodes = await provider.up(2, silentLogger);
@@ -71,6 +76,7 @@ beforeAll(async () => {
     nodes: nodes.map((n, i) => ({ name: n.name, address: n.address, role: i === 0 ? 'manager' : 'worker' })),
   });
   servers = provider.servers!;
+  cloud = provider;
 }, 60_000);
 afterAll(async () => {
   await emulator.close();
@@ -221,4 +227,29 @@ describe('depl hibernate and depl wake (fake cluster, emulated Nova)', () => {
     expect(await statuses()).toEqual(['ACTIVE', 'ACTIVE']);
     await rm(path.join(root, '.depl', 'hibernation.json'));
   });
+});
+
+describe('where hibernate keeps its backups is the cloud\'s catalog\'s say', () => {
+  it('no object-store in the catalog: the operator\'s folder only; with one: also a container named after the stack, at the catalog\'s URL', async () => {
+    expect(await cloud.objectStore!()).toBeUndefined();
+    const folderOnly = (await hibernate(target(), { dryRun: true })).plan;
+    expect(folderOnly.notes).toContain(`the backups go to ${path.join(root, '.depl', 'backups')} (no object store in the cloud's catalog)`);
+    expect(folderOnly.steps.map((s) => s.kind)).not.toContain('upload-backup');
+
+    // a cloud with Swift in its catalog (the URL is only named: nothing is sent to it here); it makes no servers
+    const none = async () => { throw new Error('this emulator makes no servers'); };
+    const withSwift = await startOpenStackEmulator({ servers: { createServer: none, deleteServer: none, stopServer: none, startServer: none }, services: { objectStore: 'http://127.0.0.1:9/v1/AUTH_demo' } });
+    try {
+      const other = await createOpenStackProvider(settings, silentLogger, { env: passwordLoginEnv(withSwift), cwd: root, interactive: false });
+      const auth = await other.objectStore!();
+      expect(auth).toBeDefined();
+      const objects = await swiftBackupObjects(auth!, backupContainerName(settings.stack));
+      expect(objects).toMatchObject({ container: `${settings.stack}-depl-backups`, endpoint: 'http://127.0.0.1:9/v1/AUTH_demo' });
+      const toSwift = (await hibernate(target({ objects }), { dryRun: true })).plan;
+      expect(toSwift.notes).toContain(`the backups go to ${path.join(root, '.depl', 'backups')} and to the private Swift container ${settings.stack}-depl-backups (http://127.0.0.1:9/v1/AUTH_demo), where another operator's depl wake finds them`);
+      expect(toSwift.steps.filter((s) => s.kind === 'upload-backup').map((s) => s.kind === 'upload-backup' && s.container)).toEqual([`${settings.stack}-depl-backups`, `${settings.stack}-depl-backups`, `${settings.stack}-depl-backups`]);
+    } finally {
+      await withSwift.close();
+    }
+  }, 30_000);
 });
