@@ -159,14 +159,14 @@ export function buildProgram(run: Runner): Command {
     .action((accessory, file, opts) => run(() => import('./commands/restore.js'), accessory, file, opts));
 
   program.command('hibernate')
-    .description('OpenStack: back up the accessories and the release state to .depl/backups/, then shelve every instance (no SUs burn); depl wake brings it back')
-    .option('--dry-run', 'print the plan (record, keep, back up, shelve, wait); change nothing')
+    .description('back up the accessories and the release state to .depl/backups/, then shelve every instance (OpenStack: no SUs burn) or stop the local node containers; depl wake brings it back')
+    .option('--dry-run', 'print the plan (record, keep, back up, shelve or stop, wait); change nothing')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((opts) => run(() => import('./commands/hibernate.js'), opts));
 
   program.command('wake')
-    .description('OpenStack: unshelve every instance, wait for the swarm to be whole, restore what is missing, and wait until the live version is healthy again')
-    .option('--dry-run', 'print the plan (unshelve, wait, restore what is missing, health check); change nothing')
+    .description('unshelve every instance (or start the local node containers), wait for the swarm to be whole, restore what is missing, and wait until the live version is healthy again')
+    .option('--dry-run', 'print the plan (unshelve or start, wait, restore what is missing, health check); change nothing')
     .option('--lock-wait <duration>', LOCK_WAIT_HELP)
     .action((opts) => run(() => import('./commands/wake.js'), opts));
 

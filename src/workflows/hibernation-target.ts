@@ -1,6 +1,10 @@
 import type { LoadedConfig } from '../config/load.js';
+import { swiftBackupObjects } from '../apply/hibernation-objects.js';
+import { ensureDockerEngine } from '../apply/host/docker-engine.js';
 import { UserError } from '../errors.js';
 import { accessoryVolume } from '../plan/backup.js';
+import { backupContainerName } from '../plan/hibernation.js';
+import { openStackProviderSettings } from './adapter-slices.js';
 import type { Logger } from '../util/log.js';
 import { accessoryDataOn } from './accessory-data-target.js';
 import { accessoryTarget, operatorName } from './backup.js';
@@ -9,24 +13,28 @@ import { openCluster, providerFor } from './cluster.js';
 import type { HibernationTarget } from './hibernation.js';
 
 /**
- * What depl hibernate and wake work on, from depl.yaml: the provider's instances (OpenStack only: the local
- * provider's nodes are containers, which burn nothing to shelve), the accessories with data, and the cluster,
- * opened by the steps that need it.
+ * What depl hibernate and wake work on, from depl.yaml: the provider's instances (Nova's servers, shelved; or
+ * the local provider's node containers, stopped), the accessories with data, and the cluster, opened by the
+ * steps that need it.
  */
 export async function hibernationTargetFor(loaded: LoadedConfig, log: Logger, command: 'hibernate' | 'wake', options: { interactive?: boolean; lockWaitMs?: number } = {}): Promise<HibernationTarget> {
   const { config } = loaded;
-  if (config.provider.type !== 'openstack') {
-    throw new UserError(`depl ${command} needs the openstack provider: it shelves and unshelves the cluster's instances through Nova, and this depl.yaml uses provider ${config.provider.type}`,
-      'Local nodes are containers on this machine and cost nothing while idle; depl node-down removes them. Nothing was changed.', 'HIBERNATE_NEEDS_OPENSTACK');
-  }
+  // the local nodes are containers of this machine's engine: started first when it is not answering (after a reboot)
+  if (config.provider.type === 'local') await ensureDockerEngine(log);
   const provider = await providerFor(loaded, log, { interactive: options.interactive });
-  if (provider.servers === undefined) throw new UserError(`the ${provider.kind} provider cannot shelve instances`, undefined, 'HIBERNATE_NEEDS_OPENSTACK');
+  if (provider.servers === undefined) {
+    throw new UserError(`depl ${command}: the ${provider.kind} provider cannot put its instances to rest`, 'Nothing was changed.', 'HIBERNATE_UNSUPPORTED_PROVIDER');
+  }
+  // Swift when the cloud's catalog has an object store: the backups outlive this machine (else .depl/backups/ only)
+  const auth = await provider.objectStore?.();
+  const objects = auth === undefined ? undefined : await swiftBackupObjects(auth, backupContainerName(openStackProviderSettings(loaded).stack));
   const accessories = Object.entries(config.accessories).filter(([, a]) => accessoryVolume(a) !== null).map(([name]) => accessoryTarget(loaded, name, 'back up'));
   return {
     app: config.app,
     domain: config.domain,
     root: loaded.root,
     servers: provider.servers,
+    ...(objects !== undefined ? { objects } : {}),
     accessories,
     log,
     by: operatorName({}),

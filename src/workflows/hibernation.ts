@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { ensureBackupsDir, verifyBackupFile } from '../apply/backup-file.js';
+import type { BackupObjects } from '../apply/hibernation-objects.js';
 import { hibernationRecordPath, readHibernationRecord, removeHibernationRecord, writeHibernationRecord } from '../apply/hibernation-record.js';
 import { writeFileAtomicLocal, DEPL_FILE_MODE } from '../apply/inventory.js';
 import { withFileLock } from '../apply/local/file-lock.js';
@@ -12,7 +13,7 @@ import { requestThroughEdge } from '../apply/edge/site.js';
 import { OperationError, UserError } from '../errors.js';
 import { checkManifestFor, keyCount, type BackupManifest } from '../plan/backup.js';
 import {
-  isShelved, planHibernate, planWake, type CloudServer, type HibernatePlan, type HibernateStep, type HibernationRecord, type WakePlan, type WakeStep,
+  hasFailed, INSTANCE_WORDS, isAtRest, isRunning, objectNameOf, planHibernate, type BackupStore, planWake, type CloudServer, type HibernatePlan, type HibernateStep, type HibernationRecord, type WakePlan, type WakeStep,
 } from '../plan/hibernation.js';
 import { BACKUPS_FOLDER, DEPL_FOLDER } from '../plan/operator-files.js';
 import type { Logger } from '../util/log.js';
@@ -47,6 +48,8 @@ export interface HibernationTarget {
    * health checks (else its files only). The caller closes it.
    */
   openPort(mode: 'files' | 'edge'): Promise<{ port: HibernationPort; close(): Promise<void> }>;
+  /** The cloud's object store (Swift, when the Keystone catalog has one): hibernate uploads its backups there too, wake fetches missing ones. */
+  objects?: BackupObjects;
   log: Logger;
   by: string;
   now?: () => Date;
@@ -105,6 +108,14 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
       for (const [accessory, file] of Object.entries(record.backups)) present.backups[accessory] = await verifyBackupFile(file).then(() => true, () => false);
     }
     const folder = (name: string) => path.join(target.root, BACKUPS_FOLDER, name);
+    const objects = target.objects;
+    const store: BackupStore = objects === undefined
+      ? { kind: 'folder', folder: path.join(target.root, BACKUPS_FOLDER) }
+      : { kind: 'swift', folder: path.join(target.root, BACKUPS_FOLDER), container: objects.container, endpoint: objects.endpoint };
+    const uploaded: Record<string, boolean> = {};
+    if (objects !== undefined && record !== null && record !== 'unreadable') {
+      for (const [file, stored] of Object.entries(record.swift?.objects ?? {})) uploaded[file] = await objects.has(stored.object, stored.md5);
+    }
     const planned = planHibernate({
       app: target.app, record, recordFile: hibernationRecordPath(target), servers,
       accessories: target.accessories.map((a) => a.name),
@@ -115,6 +126,8 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
       },
       now: now.toISOString(), by: target.by,
       waitTimeoutMs: target.timeouts?.shelveMs ?? DEFAULT_TIMEOUTS.shelveMs,
+      instances: target.servers.instances,
+      store, uploaded,
     });
     if (!planned.ok) throwRefusal(planned);
     const { plan } = planned;
@@ -149,13 +162,21 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
               await update((r) => ({ ...r, backups: { ...r.backups, [step.accessory]: step.file } }));
               return;
             }
+            case 'upload-backup': {
+              const md5 = await objects!.upload(step.file, step.object);
+              await update((r) => ({
+                ...r,
+                swift: { container: step.container, endpoint: objects!.endpoint, objects: { ...r.swift?.objects, [step.file]: { object: step.object, md5 } } },
+              }));
+              return;
+            }
             case 'shelve-server':
               // the manager goes down with the instances: its connection is closed first
               await session.close();
               await target.servers.shelve({ id: step.server, name: step.name });
               return;
             case 'wait-shelved':
-              await waitForServers(target, step.servers, step.timeoutMs, 'shelved', (s) => isShelved(s));
+              await waitForServers(target, step.servers, step.timeoutMs, 'rest', (s) => isAtRest(s, target.servers.instances));
               return;
             case 'complete-hibernation':
               await update((r) => ({ ...r, complete: true }));
@@ -170,22 +191,25 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
   });
 }
 
-/** Until every one of the servers is in the wanted state with no task under way; ERROR ends the wait. */
-async function waitForServers(target: HibernationTarget, ids: string[], timeoutMs: number, wanted: string, done: (s: CloudServer) => boolean): Promise<void> {
+/** Until every one of the servers is in the wanted state with no task under way; a failed state (Nova's ERROR, a dead container) ends the wait. */
+async function waitForServers(target: HibernationTarget, ids: string[], timeoutMs: number, goal: 'rest' | 'running', done: (s: CloudServer) => boolean): Promise<void> {
+  const kind = target.servers.instances;
+  const words = INSTANCE_WORDS[kind];
+  const wanted = goal === 'rest' ? words.restState : words.running;
   let last: CloudServer[] = [];
   await pollUntil(async () => {
     last = (await target.servers.list()).filter((s) => ids.includes(s.id));
-    const failed = last.filter((s) => s.status === 'ERROR');
+    const failed = last.filter((s) => hasFailed(s, kind));
     if (failed.length > 0) {
-      throw new OperationError(`${failed.map((s) => s.name).join(', ')} went to ERROR while being ${wanted}`, 'See openstack server show <name> (its fault); once it is fixed, run the command again.', 'SERVER_STATE');
+      throw new OperationError(`${failed.map((s) => s.name).join(', ')} went to ${words.failed} on the way to ${wanted}`, `See ${words.look} (and its fault or logs); once it is fixed, run the command again.`, 'SERVER_STATE');
     }
     return last.length === ids.length && last.every((s) => done(s) && s.taskState === null) ? true : undefined;
   }, {
     timeoutMs, intervalMs: target.pollMs ?? 5_000,
     onTimeout: () => {
       const waiting = last.filter((s) => !done(s) || s.taskState !== null).map((s) => `${s.name} ${s.status}${s.taskState ? ` (${s.taskState})` : ''}`);
-      throw new OperationError(`instances not ${wanted} after ${Math.round(timeoutMs / 1000)} s: ${waiting.join(', ') || 'some are no longer listed'}`,
-        'Nova is still working on them (openstack server list); run the command again to keep waiting.', wanted === 'shelved' ? 'HIBERNATE_TIMEOUT' : 'WAKE_TIMEOUT');
+      throw new OperationError(`${words.instances}s not ${wanted} after ${Math.round(timeoutMs / 1000)} s: ${waiting.join(', ') || 'some are no longer listed'}`,
+        `See ${words.look}; run the command again to keep waiting.`, goal === 'rest' ? 'HIBERNATE_TIMEOUT' : 'WAKE_TIMEOUT');
     },
   });
 }
@@ -204,9 +228,19 @@ export async function wake(target: HibernationTarget, run: HibernationRun = {}):
     const now = (target.now ?? (() => new Date()))();
     const record = await readHibernationRecord(target);
     const timeouts = { ...DEFAULT_TIMEOUTS, ...target.timeouts };
+    const local: Record<string, { file: string; present: boolean }> = {};
+    if (record !== null && record !== 'unreadable') {
+      for (const file of [...(record.releaseCopy !== null ? [record.releaseCopy] : []), ...Object.values(record.backups)]) {
+        // another operator's machine has the record (copied with the project) but not the files at its paths
+        const here = path.join(target.root, BACKUPS_FOLDER, objectNameOf(file));
+        local[file] = (await exists(file)) ? { file, present: true } : { file: here, present: await exists(here) };
+      }
+    }
     const planned = planWake({
       app: target.app, domain: target.domain, record, recordFile: hibernationRecordPath(target), servers: await target.servers.list(), now: now.toISOString(),
       timeouts: { activeMs: timeouts.activeMs, swarmMs: timeouts.swarmMs, healthyMs: timeouts.healthyMs },
+      instances: target.servers.instances,
+      local,
     });
     if (!planned.ok) throwRefusal(planned);
     const { plan } = planned;
@@ -218,9 +252,18 @@ export async function wake(target: HibernationTarget, run: HibernationRun = {}):
       await applyPlan(plan, {
         run: async (step: WakeStep) => {
           switch (step.kind) {
+            case 'fetch-backup':
+              if (target.objects === undefined || target.objects.container !== step.container) {
+                throw new OperationError(`the hibernate backups are in the Swift container ${step.container}, which depl cannot reach: this cloud's catalog has no object store${target.objects !== undefined ? ` (or it is ${target.objects.container})` : ''}`,
+                  `Copy ${step.object} from the machine that ran depl hibernate to ${step.file}, then run depl wake again. Nothing was changed.`, 'WAKE_BACKUP_MISSING');
+              }
+              await ensureBackupsDir(target.root);
+              await target.objects.download(step.object, step.md5, step.file);
+              target.log.step(`${step.object} downloaded from Swift (MD5 checked)`);
+              return;
             case 'record-wake': await writeHibernationRecord(target, step.record); return;
             case 'unshelve-server': await target.servers.unshelve({ id: step.server, name: step.name }); return;
-            case 'wait-active': await waitForServers(target, step.servers, step.timeoutMs, 'ACTIVE', (s) => s.status === 'ACTIVE'); return;
+            case 'wait-active': await waitForServers(target, step.servers, step.timeoutMs, 'running', (s) => isRunning(s, target.servers.instances)); return;
             case 'wait-swarm': await waitForSwarm(target, session, step.timeoutMs); return;
             case 'restore-release-state':
               if (await restoreReleaseDocument(target, await session.port(), step.file)) restored.push('the release document');

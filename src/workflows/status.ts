@@ -46,7 +46,7 @@ export async function hibernationStatus(loaded: ProjectFolder): Promise<{ report
     return { report: { hibernation: 'unreadable' }, human: `${hibernationRecordPath(loaded)} is not a hibernation record: depl hibernate and wake refuse until it is looked at` };
   }
   const inventory = await readInventory(loaded);
-  const state = record.phase === 'waking' ? 'waking' : 'shelved';
+  const state = record.phase === 'waking' ? 'waking' : record.instances === 'node-containers' ? 'stopped' : 'shelved';
   const nodes = (inventory?.nodes ?? []).map((n) => ({ name: n.name, address: n.address, role: n.role, state }));
   const human = [
     `hibernation: ${describeHibernation(record)}`,

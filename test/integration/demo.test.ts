@@ -18,6 +18,7 @@ describe('depl demo: the main job on the embedded default', () => {
   let dir: string;
   let prefix: string;
   let configFile: string;
+  let job: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'depl-demo-'));
@@ -46,6 +47,7 @@ describe('depl demo: the main job on the embedded default', () => {
     expect(run.stderr).toMatch(/Version [0-9]{8}-[0-9]{6} is successfully installed/);
     // the demo site: 11 crawlable pages, /private/ kept out by robots.txt, 32 distinct images
     expect(run.stdout).toMatch(/Crawl [0-9a-f-]{36}: done, 11 pages fetched, 1 skipped by robots\.txt, 32 images found:/);
+    job = /Crawl ([0-9a-f-]{36}): done/.exec(run.stdout)![1]!;
     expect(run.stdout).toContain('/img/harbour-2@2x.svg');
     expect(run.stdout).not.toContain('secret.svg');
     expect(run.stdout).toMatch(/curl -H 'Host: crawler\.localhost' http:\/\/[0-9.]+\/healthz/);
@@ -56,7 +58,8 @@ describe('depl demo: the main job on the embedded default', () => {
     expect(report.nodes.map((n) => n.state)).toEqual(['Ready', 'Ready', 'Ready']);
     expect(report.live, status.stdout).toMatch(/^[0-9]{8}-[0-9]{6}$/);
     expect(run.stdout).toContain(`Live version ${report.live}`);
-  });
+    // the demo's own CLI timeout: builds the node and crawler images, which takes longer than the default 300 s on a busy machine
+  }, 900_000);
 
   // the same cluster, after the demo: the generated token and Redis password did the crawl above
   it('shows no secret value in docker service/config inspect, container inspect or ps on any node; Redis refuses a client without the password', async () => {
@@ -107,4 +110,38 @@ describe('depl demo: the main job on the embedded default', () => {
     const jobs = (await execa('docker', ['exec', `${prefix}-node-1`, 'docker', 'service', 'ls', '-q', '--filter', 'label=depl.job'])).stdout.trim();
     expect(jobs).toBe('');
   });
+  // last: the local provider's hibernation (#30) on the demo's crawler and its crawl's data
+  it('hibernate stops the node containers after backing up Redis and the release state; wake starts them and the same live version answers with the same crawl results', async () => {
+    const cli = (args: string[]) => runCli([...args, '--config', configFile], { cwd: dir, timeoutMs: 600_000 });
+    const results = async () => {
+      const answer = await cli(['crawl', 'results', job, '--format', 'csv']);
+      expect(answer.exitCode, answer.stderr).toBe(0);
+      return answer.stdout;
+    };
+    const before = await results();
+    expect(before).toContain('/img/harbour-2@2x.svg');
+    const live = (JSON.parse((await cli(['status', '--json'])).stdout) as { live: string }).live;
+    const containerStates = async () => (await execa('docker', ['inspect', '-f', '{{.State.Status}}', ...[1, 2, 3].map((n) => `${prefix}-node-${n}`)])).stdout.trim().split('\n');
+
+    const started = Date.now();
+    const hibernated = await cli(['hibernate', '--json']);
+    expect(hibernated.exitCode, hibernated.stderr.slice(-3000)).toBe(0);
+    const hibernateSeconds = (Date.now() - started) / 1000;
+    expect(JSON.parse(hibernated.stdout)).toMatchObject({ changed: true, hibernation: { complete: true, live, instances: 'node-containers', backups: { redis: expect.any(String) } } });
+    expect(await containerStates()).toEqual(['exited', 'exited', 'exited']);
+    const status = await cli(['status']);
+    expect(status.stdout).toMatch(/^hibernation: hibernating since .*every node container is stopped/);
+
+    const waking = Date.now();
+    const woken = await cli(['wake', '--json']);
+    expect(woken.exitCode, woken.stderr.slice(-3000)).toBe(0);
+    const wakeSeconds = (Date.now() - waking) / 1000;
+    // the volumes survived the stop: nothing needed restoring
+    expect(JSON.parse(woken.stdout)).toEqual({ changed: true, restored: [], live });
+    expect(await containerStates()).toEqual(['running', 'running', 'running']);
+    const after = JSON.parse((await cli(['status', '--json'])).stdout) as { nodes: { state: string }[]; live: string };
+    expect(after).toMatchObject({ live, nodes: [{ state: 'Ready' }, { state: 'Ready' }, { state: 'Ready' }] });
+    expect(await results()).toBe(before);
+    process.stderr.write(`local hibernate ${hibernateSeconds.toFixed(1)} s, wake ${wakeSeconds.toFixed(1)} s (3 node containers)\n`);
+  }, 900_000);
 });

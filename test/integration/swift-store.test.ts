@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID, createHash } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,12 +25,22 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { startSwift, type TestKeystoneSwift, type TestSwift } from '../support/swift.js';
 import { png, serveImagePage, sha256Of } from '../support/synthetic-images.js';
 import { waitFor } from '../support/wait.js';
+import { readHibernationRecord } from '../../src/apply/hibernation-record.js';
+import { swiftBackupObjects, type BackupObjects } from '../../src/apply/hibernation-objects.js';
+import { writeInventory } from '../../src/apply/inventory.js';
+import type { AccessoryConfig } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/util/log.js';
+import type { AccessoryTarget } from '../../src/workflows/backup.js';
+import { hibernate, wake, type HibernationTarget } from '../../src/workflows/hibernation.js';
+import { switchVersion } from '../../src/workflows/switch.js';
+import { startFakeCluster, type FakeCluster } from '../support/fake-cluster.js';
+import { fakeNodeContainers, type FakeNodeContainers } from '../support/fake-node-containers.js';
 
 /**
- * depl's Swift client and the crawler's `swift` image store against a real Swift (Debian's proxy, account,
- * container and object servers on loopback) and a real Redis. No cluster. The Swift has two proxies on the same
- * storage: one with tempauth, one behind Keystone as Nectar's is (keystonemiddleware's authtoken and keystoneauth,
- * validating every token against the emulator's Keystone).
+ * depl's Swift client, the crawler's `swift` image store and depl hibernate's backups (on the fake cluster)
+ * against a real Swift (Debian's proxy, account, container and object servers on loopback) and a real Redis. No
+ * real cluster. The Swift has two proxies on the same storage: one with tempauth, one behind Keystone as Nectar's
+ * is (keystonemiddleware's authtoken and keystoneauth, validating every token against the emulator's Keystone).
  */
 let swift: TestSwift & { keystone?: TestKeystoneSwift };
 let redis: TestRedis;
@@ -353,4 +363,142 @@ describe('crawler image store in Swift', () => {
     // not before their time
     expect(Date.now() / 1000).toBeGreaterThanOrEqual(expiresAt - 2);
   });
+});
+
+/**
+ * depl hibernate's backups in a REAL Swift (test/support/swift.ts, tempauth), on the fake cluster: hibernate on
+ * one operator's machine uploads the accessory backup and the release document's copy to the cluster's own
+ * container, the record keeping each object's MD5; on another machine that has only the record, wake
+ * downloads them (MD5 checked) and restores the accessory that lost its data from them. An object changed in
+ * Swift since is refused before anything changes, and nothing half-downloaded is left behind.
+ */
+let fake: FakeCluster;
+let containers: FakeNodeContainers;
+let objects: BackupObjects;
+let backupClient: SwiftClient;
+const hibernateRoots: string[] = [];
+const keys = { 'job:7': 'done', 'job:7:images': '12' };
+const backupContainer = `shop-depl-backups-${randomBytes(3).toString('hex')}`;
+const NODES = ['node-1', 'node-2'];
+let hibernateTick = 0;
+
+const redisTarget: AccessoryTarget = {
+  name: 'redis', accessory: { image: 'redis:7', node: 'node-2', secrets: [] } as unknown as AccessoryConfig, volume: { name: 'redis-data', target: '/data' }, type: 'redis', kind: 'redis',
+};
+
+async function machine(): Promise<string> {
+  const root = await mkdtemp(path.join(tmpdir(), 'depl-hibernate-swift-'));
+  hibernateRoots.push(root);
+  await writeInventory({ root }, {
+    version: 1, app: 'shop', provider: 'openstack', network: 'shop', updatedAt: '2026-12-06T12:00:00Z',
+    nodes: NODES.map((name, i) => ({ name, address: `10.6.0.${i + 2}`, role: i === 0 ? 'manager' : 'worker' })),
+  });
+  return root;
+}
+
+function target(root: string): HibernationTarget {
+  const control = fake.freshControl();
+  return {
+    app: 'shop', domain: fake.domain, root, servers: containers.servers, objects, accessories: [redisTarget], log: silentLogger, by: 'ops@test', pollMs: 10,
+    now: () => new Date(Date.UTC(2026, 11, 6, 12, 0, hibernateTick++)),
+    timeouts: { shelveMs: 30_000, activeMs: 30_000, swarmMs: 30_000, healthyMs: 30_000 },
+    async openPort() {
+      if (containers.states.get('c-node-1') !== 'running') throw new Error('connect EHOSTUNREACH 10.6.0.2:22 (the manager is stopped)');
+      return { port: { ...control, accessoryData: control.accessoryData!, nodes: control.nodes! }, close: async () => {} };
+    },
+  };
+}
+
+const md5Of = async (file: string) => createHash('md5').update(await readFile(file)).digest('hex');
+
+/**
+ * Another operator's machine: the project's .depl/ with the hibernation record only. The first machine's
+ * backups are gone with it (they would be at paths of its own, which the record names).
+ */
+async function otherMachine(from: string): Promise<{ root: string; gone: Map<string, string> }> {
+  const root = await machine();
+  await copyFile(path.join(from, '.depl', 'hibernation.json'), path.join(root, '.depl', 'hibernation.json'));
+  const folder = path.join(from, '.depl', 'backups');
+  const gone = new Map<string, string>();
+  for (const name of await readdir(folder)) gone.set(name, await md5Of(path.join(folder, name)));
+  await rm(folder, { recursive: true });
+  return { root, gone };
+}
+
+describe('depl hibernate\'s backups in this Swift (fake cluster)', () => {
+  beforeAll(async () => {
+    fake = await startFakeCluster({ versions: ['v1', 'v2'] });
+    await switchVersion(fake.control, 'v2');
+    fake.accessories.set('redis', { image: 'redis:7', node: 'node-2', replicas: 1, paused: false, crashed: false, target: '/data', files: new Map(), redis: { version: '7.2.4', aof: true, keys: { ...keys }, saves: 0 } });
+    containers = fakeNodeContainers(fake.nodeStates, NODES);
+    objects = await swiftBackupObjects(auth, backupContainer);
+    backupClient = new SwiftClient(auth);
+  });
+
+  afterAll(async () => {
+    await Promise.all([fake?.close(), ...hibernateRoots.map((root) => rm(root, { recursive: true, force: true }))]);
+  });
+
+  it('hibernate uploads each backup with its MD5 recorded; wake on a machine without them downloads, checks and restores from them', async () => {
+    const first = await machine();
+    const dry = await hibernate(target(first), { dryRun: true });
+    expect(dry.plan.notes.join('\n')).toContain(`private Swift container ${backupContainer} (${swift.storageUrl})`);
+    const done = await hibernate(target(first));
+    expect(done.plan.steps.filter((s) => s.kind === 'upload-backup').length).toBe(2);
+    const record = await readHibernationRecord({ root: first });
+    if (record === null || record === 'unreadable') throw new Error('no record');
+    const files = [record.releaseCopy!, record.backups.redis!];
+    expect(Object.keys(record.swift!.objects).sort()).toEqual([...files].sort());
+    for (const file of files) {
+      const stored = record.swift!.objects[file]!;
+      expect(stored.md5).toBe(await md5Of(file));
+      expect(await backupClient.headObject(backupContainer, stored.object)).toMatchObject({ etag: stored.md5, bytes: (await stat(file)).size });
+    }
+    expect([...containers.states.values()]).toEqual(['exited', 'exited']);
+    // a second hibernate finds everything uploaded: nothing to do
+    expect((await hibernate(target(first))).plan.steps).toEqual([]);
+
+    // the volume did not survive, and the operator who wakes it is someone else
+    const redis = fake.accessories.get('redis')!;
+    redis.files.clear();
+    redis.redis!.keys = {};
+    const { root: second, gone } = await otherMachine(first);
+    const woken = await wake(target(second));
+    expect(woken.plan.steps.slice(0, 2).map((s) => s.kind)).toEqual(['fetch-backup', 'fetch-backup']);
+    expect(woken.restored).toEqual(['redis']);
+    expect(redis.redis!.keys).toEqual(keys);
+    expect([...containers.states.values()]).toEqual(['running', 'running']);
+    expect(await fake.get(fake.domain, '/healthz')).toMatchObject({ status: 200, version: 'v2' });
+    // the two downloaded (beside them, restore's copy of the empty data it replaced)
+    const fetched = (await readdir(path.join(second, '.depl', 'backups'))).filter((name) => gone.has(name)).sort();
+    expect(fetched).toEqual(files.map((f) => path.basename(f)).sort());
+    for (const name of fetched) {
+      const file = path.join(second, '.depl', 'backups', name);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(await md5Of(file)).toBe(gone.get(name));
+    }
+  }, 60_000);
+
+  it('wake refuses an object changed in Swift since hibernate, before anything changes, leaving no partial file', async () => {
+    const first = await machine();
+    await hibernate(target(first));
+    const record = await readHibernationRecord({ root: first });
+    if (record === null || record === 'unreadable') throw new Error('no record');
+    const redisObject = record.swift!.objects[record.backups.redis!]!.object;
+    const original = await readFile(record.backups.redis!);
+    await backupClient.putObject(backupContainer, redisObject, Buffer.concat([original, Buffer.from('tampered')]));
+
+    const { root: second } = await otherMachine(first);
+    const refused = await wake(target(second)).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'OBJECT_STORE_CORRUPT', message: expect.stringContaining(`${backupContainer}/${redisObject} from Swift has MD5`) });
+    expect([...containers.states.values()]).toEqual(['exited', 'exited']);
+    expect(await readHibernationRecord({ root: second })).toMatchObject({ phase: 'hibernating', complete: true });
+    expect((await readdir(path.join(second, '.depl', 'backups'))).filter((n) => n.endsWith('.part') || n === redisObject)).toEqual([]);
+
+    // the right bytes back: the next wake finishes
+    await backupClient.putObject(backupContainer, redisObject, original);
+    expect((await wake(target(second))).plan.steps.filter((s) => s.kind === 'fetch-backup').length).toBe(1);
+    expect([...containers.states.values()]).toEqual(['running', 'running']);
+    expect(await readHibernationRecord({ root: second })).toBeNull();
+  }, 60_000);
 });

@@ -12,6 +12,8 @@ export interface LocalNodeContainer {
   containerName: string;
   address: string;
   running: boolean;
+  /** Docker's state of the container: running, exited, created, paused, restarting, dead. */
+  state: string;
   /** The image it was created from (`depl-node:<hash>`, `depl-node-cloud:<hash>`). */
   image: string;
 }
@@ -72,6 +74,7 @@ export class LocalLauncher {
           containerName: (c.Names[0] ?? '').replace(/^\//, ''),
           address: localNodeAddress(this.subnet, index),
           running: c.State === 'running',
+          state: c.State,
           image: c.Image,
         };
       })
@@ -117,7 +120,7 @@ export class LocalLauncher {
     if (existing?.running) return { node: existing, change: 'none' };
     if (existing) {
       await this.docker.getContainer(existing.id).start();
-      return { node: { ...existing, running: true }, change: 'started' };
+      return { node: { ...existing, running: true, state: 'running' }, change: 'started' };
     }
     const { name, ...body } = nodeContainerSpec({ prefix: this.prefix, index, subnet: this.subnet, image, publicKey, project: this.project });
     // a volume left by a removed container belongs to the machine that is gone: a new node starts empty
@@ -126,9 +129,22 @@ export class LocalLauncher {
     const container = await this.docker.createContainer({ name, ...body });
     await container.start();
     return {
-      node: { id: container.id, index, name: body.Hostname, containerName: name, address: localNodeAddress(this.subnet, index), running: true, image },
+      node: { id: container.id, index, name: body.Hostname, containerName: name, address: localNodeAddress(this.subnet, index), running: true, state: 'running', image },
       change: 'created',
     };
+  }
+
+  /**
+   * Stops a node container (SIGTERM, then SIGKILL after its StopTimeout), keeping it and its volume: what
+   * depl hibernate does. One already stopped is left as it is.
+   */
+  async stopNode(id: string): Promise<void> {
+    await this.docker.getContainer(id).stop().catch((error: { statusCode?: number }) => { if (error.statusCode !== 304) throw error; });
+  }
+
+  /** Starts a stopped node container again (its init brings sshd and dockerd up); one already running is left as it is. */
+  async startNode(id: string): Promise<void> {
+    await this.docker.getContainer(id).start().catch((error: { statusCode?: number }) => { if (error.statusCode !== 304) throw error; });
   }
 
   /** Removes a node container and its volume, by id. */

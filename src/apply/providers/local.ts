@@ -4,7 +4,7 @@ import { ensureDockerEngine } from '../host/docker-engine.js';
 import { LocalLauncher } from '../local/launcher.js';
 import { ensureNodeImage } from '../local/node-image.js';
 import { nodeRecipe, type NodeImageKind } from '../local/node-recipe.js';
-import type { Provider, ProvisionedNode } from './types.js';
+import type { Provider, ProvisionedNode, StackServers } from './types.js';
 
 export interface LocalProviderOptions {
   /** `docker` (root login, Docker installed) or `cloud` (like a fresh Nectar Ubuntu image). Default docker. */
@@ -62,6 +62,22 @@ export class LocalProvider implements Provider {
   async list(log: Logger): Promise<ProvisionedNode[]> {
     await ensureDockerEngine(log);
     return (await this.launcher.list()).map((n) => ({ name: n.name, address: n.address }));
+  }
+
+  /**
+   * The node containers as the instances depl hibernate stops and depl wake starts (their volumes, with the
+   * swarm's state and the accessories' data, stay). Docker's stop and start finish before they return.
+   */
+  get servers(): StackServers {
+    const launcher = this.launcher;
+    return {
+      instances: 'node-containers',
+      async list() {
+        return (await launcher.list()).map((n) => ({ id: n.id, name: n.name, status: n.state, taskState: null }));
+      },
+      shelve: (server) => launcher.stopNode(server.id),
+      unshelve: (server) => launcher.startNode(server.id),
+    };
   }
 
   async down(log: Logger): Promise<void> {

@@ -10,6 +10,7 @@ import { KeystoneSession } from '../openstack/keystone.js';
 import { ensureManagedKeypair } from '../openstack/keypair.js';
 import { NovaClient, type NovaServer } from '../openstack/nova.js';
 import type { CloudServer } from '../../plan/hibernation.js';
+import { keystoneObjectStore } from '../openstack/swift.js';
 import { readTemplate } from '../openstack/template.js';
 import { readQuotas } from '../openstack/quota.js';
 import { addedDemand, checkQuota, flavorDemand, mergeDemand, quotaLines, quotaRefusal, quotaUsageLines, templateDemand, type QuotaCheck } from '../../plan/allocation.js';
@@ -288,7 +289,10 @@ export async function createOpenStackProvider(settings: OpenStackProviderSetting
       return found === undefined ? undefined : entryAddressFromOutputs(name, found.stack.outputs);
     },
 
+    objectStore: () => keystoneObjectStore(session),
+
     servers: {
+      instances: 'nova',
       async list() {
         const found = await existingStack();
         return found === undefined ? [] : stackServers(nodesFromOutputs(name, found.stack.outputs), await nova.servers());

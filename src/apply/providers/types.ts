@@ -1,5 +1,6 @@
-import type { CloudServer } from '../../plan/hibernation.js';
+import type { CloudServer, InstanceKind } from '../../plan/hibernation.js';
 import type { Logger } from '../../util/log.js';
+import type { ObjectStoreAuth } from '../openstack/swift.js';
 
 /** A machine a provider made; bootstrap reaches it over SSH at `address`. */
 export interface ProvisionedNode {
@@ -37,16 +38,21 @@ export interface Provider {
   allocation?(): Promise<{ lines: string[] } | undefined>;
   /** OpenStack: the one address the app is reached at (the stack's entry_address output, else the manager's); undefined without a stack. */
   entryAddress?(): Promise<string | undefined>;
-  /** OpenStack: the stack's instances, which depl hibernate shelves and depl wake unshelves. */
+  /** The cluster's instances, which depl hibernate puts to rest (Nova: shelved; local: node containers stopped) and depl wake brings back. */
   servers?: StackServers;
+  /** OpenStack: the object store (Swift) of the Keystone catalog; undefined when the cloud has none. */
+  objectStore?(): Promise<ObjectStoreAuth | undefined>;
 }
 
-/** The instances of the cluster on the cloud, and the two actions hibernate and wake take on them. */
+/** The instances of the cluster, and the two actions hibernate and wake take on them. */
 export interface StackServers {
-  /** The instances, in node order (the first is the manager); none when there is no stack. */
+  /** What they are: which of their states mean at rest and running (src/plan/hibernation.ts INSTANCE_WORDS). */
+  readonly instances: InstanceKind;
+  /** The instances, in node order (the first is the manager); none when there is no stack (no node containers). */
   list(): Promise<CloudServer[]>;
-  /** Asks the cloud to shelve it (returns at once: the status says when it is done). */
+  /** Puts it to rest: Nova's shelve (returns at once: the status says when it is done), or a node container's stop. Safe to repeat. */
   shelve(server: Pick<CloudServer, 'id' | 'name'>): Promise<void>;
+  /** Brings it back: Nova's unshelve, or a node container's start. Safe to repeat. */
   unshelve(server: Pick<CloudServer, 'id' | 'name'>): Promise<void>;
 }
 

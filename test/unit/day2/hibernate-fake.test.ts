@@ -4,17 +4,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { readHibernationRecord, writeHibernationRecord } from '../../../src/apply/hibernation-record.js';
-import { createOpenStackProvider } from '../../../src/apply/providers/openstack.js';
-import type { StackServers } from '../../../src/apply/providers/types.js';
+import { createOpenStackProvider, type OpenStackProviderSettings } from '../../../src/apply/providers/openstack.js';
+import type { Provider, StackServers } from '../../../src/apply/providers/types.js';
+import { swiftBackupObjects } from '../../../src/apply/hibernation-objects.js';
+import { backupContainerName } from '../../../src/plan/hibernation.js';
 import { writeInventory } from '../../../src/apply/inventory.js';
 import type { AccessoryConfig } from '../../../src/config/schema.js';
 import { parseConfig } from '../../../src/config/load.js';
-import { isDeplError, UserError } from '../../../src/errors.js';
+import { isDeplError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
 import type { AccessoryTarget } from '../../../src/workflows/backup.js';
 import { hibernate, wake, type HibernationTarget } from '../../../src/workflows/hibernation.js';
-import { hibernationTargetFor } from '../../../src/workflows/hibernation-target.js';
 import { hibernationStatus } from '../../../src/workflows/status.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
 import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
@@ -30,6 +31,8 @@ import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from
 let fake: FakeCluster;
 let emulator: OpenStackEmulator;
 let servers: StackServers;
+let cloud: Provider;
+let settings: OpenStackProviderSettings;
 let root: string;
 let tick = 0;
 let next = 1;
@@ -62,8 +65,9 @@ beforeAll(async () => {
     },
     behaviour: { serverActionMs: 5 },
   });
+  settings = openStackProviderSettings({ config: parseConfig(stringify({ app: 'shop', domain: fake.domain, provider: { type: 'openstack' }, services: { api: { image: 'x' } } })), file: path.join(root, 'depl.yaml'), root });
   const provider = await createOpenStackProvider(
-    openStackProviderSettings({ config: parseConfig(stringify({ app: 'shop', domain: fake.domain, provider: { type: 'openstack' }, services: { api: { image: 'x' } } })), file: path.join(root, 'depl.yaml'), root }),
+    settings,
     silentLogger, { env: passwordLoginEnv(emulator), cwd: root, interactive: false, pollMs: 10 },
   );
   const nodes = await provider.up(2, silentLogger);
@@ -72,6 +76,7 @@ beforeAll(async () => {
     nodes: nodes.map((n, i) => ({ name: n.name, address: n.address, role: i === 0 ? 'manager' : 'worker' })),
   });
   servers = provider.servers!;
+  cloud = provider;
 }, 60_000);
 afterAll(async () => {
   await emulator.close();
@@ -224,11 +229,27 @@ describe('depl hibernate and depl wake (fake cluster, emulated Nova)', () => {
   });
 });
 
-describe('depl hibernate on the local provider', () => {
-  it('is refused with exit 2: it needs the openstack provider', async () => {
-    const loaded = { config: parseConfig(stringify({ app: 'shop', domain: 'shop.localhost', services: { api: { image: 'x' } } })), file: path.join(root, 'depl.yaml'), root };
-    const error = await hibernationTargetFor(loaded, silentLogger, 'hibernate').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(UserError);
-    expect(error).toMatchObject({ code: 'HIBERNATE_NEEDS_OPENSTACK', exitCode: 2, message: expect.stringContaining('depl hibernate needs the openstack provider') });
-  });
+describe('where hibernate keeps its backups is the cloud\'s catalog\'s say', () => {
+  it('no object-store in the catalog: the operator\'s folder only; with one: also a container named after the stack, at the catalog\'s URL', async () => {
+    expect(await cloud.objectStore!()).toBeUndefined();
+    const folderOnly = (await hibernate(target(), { dryRun: true })).plan;
+    expect(folderOnly.notes).toContain(`the backups go to ${path.join(root, '.depl', 'backups')} (no object store in the cloud's catalog)`);
+    expect(folderOnly.steps.map((s) => s.kind)).not.toContain('upload-backup');
+
+    // a cloud with Swift in its catalog (the URL is only named: nothing is sent to it here); it makes no servers
+    const none = async () => { throw new Error('this emulator makes no servers'); };
+    const withSwift = await startOpenStackEmulator({ servers: { createServer: none, deleteServer: none, stopServer: none, startServer: none }, services: { objectStore: 'http://127.0.0.1:9/v1/AUTH_demo' } });
+    try {
+      const other = await createOpenStackProvider(settings, silentLogger, { env: passwordLoginEnv(withSwift), cwd: root, interactive: false });
+      const auth = await other.objectStore!();
+      expect(auth).toBeDefined();
+      const objects = await swiftBackupObjects(auth!, backupContainerName(settings.stack));
+      expect(objects).toMatchObject({ container: `${settings.stack}-depl-backups`, endpoint: 'http://127.0.0.1:9/v1/AUTH_demo' });
+      const toSwift = (await hibernate(target({ objects }), { dryRun: true })).plan;
+      expect(toSwift.notes).toContain(`the backups go to ${path.join(root, '.depl', 'backups')} and to the private Swift container ${settings.stack}-depl-backups (http://127.0.0.1:9/v1/AUTH_demo), where another operator's depl wake finds them`);
+      expect(toSwift.steps.filter((s) => s.kind === 'upload-backup').map((s) => s.kind === 'upload-backup' && s.container)).toEqual([`${settings.stack}-depl-backups`, `${settings.stack}-depl-backups`, `${settings.stack}-depl-backups`]);
+    } finally {
+      await withSwift.close();
+    }
+  }, 30_000);
 });

@@ -143,3 +143,108 @@ describe('the hibernation record', () => {
     expect(describeHibernation(record({ phase: 'waking', wakeStartedAt: 'T' }))).toMatch(/^waking since T/);
   });
 });
+
+describe('the local provider: node containers instead of Nova servers', () => {
+  const containers = (status: string) => ['node-1', 'node-2', 'node-3'].map((name) => server(name, status));
+
+  it('hibernate stops each running node container (Docker\'s states), and the record says they are containers', () => {
+    const planned = planHibernate(hibernateRead({ instances: 'node-containers', servers: containers('running') }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).toEqual(['record-hibernation', 'keep-release-state', 'backup-accessory', 'backup-accessory', 'shelve-server', 'shelve-server', 'shelve-server', 'wait-shelved', 'complete-hibernation']);
+    expect(planned.plan.steps[0]).toMatchObject({ record: { instances: 'node-containers' } });
+    expect(planned.plan.steps[4]!.describe).toMatch(/^stop node-1 \(running; its \/var\/lib\/docker volume/);
+    expect(planned.plan.steps[7]!.describe).toBe('wait until every node container (node-1, node-2, node-3) is stopped (exited)');
+    // exited containers are at rest: a complete record with every container exited is a no-op
+    const again = planHibernate(hibernateRead({ instances: 'node-containers', servers: containers('exited'), record: record({ instances: 'node-containers' }) }));
+    expect(again).toMatchObject({ ok: true, plan: { steps: [], notes: [expect.stringContaining('every node container is stopped')] } });
+    // a container stopped by hand while depl did not hibernate: nothing was backed up
+    expect(planHibernate(hibernateRead({ instances: 'node-containers', servers: [server('node-1', 'exited'), server('node-2', 'running')] })))
+      .toMatchObject({ ok: false, code: 'HIBERNATE_PARTLY_SHELVED', message: expect.stringContaining('node container node-1 is stopped (exited)') });
+    expect(planHibernate(hibernateRead({ instances: 'node-containers', servers: [server('node-1', 'dead'), server('node-2', 'running')] })))
+      .toMatchObject({ ok: false, code: 'SERVER_STATE', message: 'cannot stop: node-1 is dead', hint: expect.stringContaining('docker ps -a') });
+  });
+
+  it('wake starts each stopped container, waits for them to run and the swarm to be whole, then checks and brings the live version back', () => {
+    const planned = planWake(wakeRead({ instances: 'node-containers', servers: containers('exited'), record: record({ instances: 'node-containers' }) }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).toEqual(['record-wake', 'unshelve-server', 'unshelve-server', 'unshelve-server', 'wait-active', 'wait-swarm', 'restore-release-state', 'restore-accessory', 'wait-live', 'clear-record']);
+    expect(planned.plan.steps[1]!.describe).toBe('start node-1 (exited)');
+    expect(planned.plan.steps[4]!.describe).toBe('wait until every node container (node-1, node-2, node-3) is running');
+    // running containers and no record: awake; a Nova status means nothing to containers
+    expect(planWake(wakeRead({ instances: 'node-containers', servers: containers('running'), record: null }))).toMatchObject({ ok: true, plan: { steps: [] } });
+    expect(planWake(wakeRead({ instances: 'node-containers', servers: containers('SHELVED') }))).toMatchObject({ ok: false, code: 'SERVER_STATE' });
+  });
+
+  it('the record keeps what the instances are, and refuses a kind it does not know', () => {
+    expect(parseHibernationRecord(renderHibernationRecord(record({ instances: 'node-containers' })))).toEqual(record({ instances: 'node-containers' }));
+    expect(parseHibernationRecord(JSON.stringify({ ...record(), instances: 'lxc' }))).toBeNull();
+  });
+});
+
+describe('where the backups go: Swift when the cloud has it, else the operator\'s folder', () => {
+  const swift = { kind: 'swift' as const, folder: '/p/.depl/backups', container: 'shop-depl-backups', endpoint: 'https://swift.test/v1/AUTH_p' };
+  const md5 = 'd41d8cd98f00b204e9800998ecf8427e';
+
+  it('with an object store, uploads every kept file before shelving, and the record names the container', () => {
+    const planned = planHibernate(hibernateRead({ store: swift }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.steps.filter((s) => s.kind === 'upload-backup')).toEqual([
+      { kind: 'upload-backup', describe: expect.stringContaining('to Swift as shop-depl-backups/shop-release-h.json'), file: '/p/.depl/backups/shop-release-h.json', container: 'shop-depl-backups', object: 'shop-release-h.json' },
+      { kind: 'upload-backup', describe: expect.any(String), file: '/p/.depl/backups/shop-redis-h.tar', container: 'shop-depl-backups', object: 'shop-redis-h.tar' },
+      { kind: 'upload-backup', describe: expect.any(String), file: '/p/.depl/backups/shop-db-h.tar', container: 'shop-depl-backups', object: 'shop-db-h.tar' },
+    ]);
+    expect(kinds(planned.plan.steps).indexOf('upload-backup')).toBeGreaterThan(kinds(planned.plan.steps).lastIndexOf('backup-accessory'));
+    expect(kinds(planned.plan.steps).lastIndexOf('upload-backup')).toBeLessThan(kinds(planned.plan.steps).indexOf('shelve-server'));
+    expect(planned.plan.steps[0]).toMatchObject({ record: { swift: { container: 'shop-depl-backups', endpoint: swift.endpoint, objects: {} } } });
+    expect(planned.plan.notes).toContain('the backups go to /p/.depl/backups and to the private Swift container shop-depl-backups (https://swift.test/v1/AUTH_p), where another operator\'s depl wake finds them');
+  });
+
+  it('after an interrupted run uploads only what Swift does not hold with its recorded MD5, even once instances are shelved', () => {
+    const earlier = record({
+      complete: false, backups: { redis: '/p/.depl/backups/shop-redis-h.tar', db: '/p/.depl/backups/shop-db-h.tar' },
+      swift: { container: 'shop-depl-backups', endpoint: swift.endpoint, objects: { '/p/.depl/backups/shop-release-h.json': { object: 'shop-release-h.json', md5 }, '/p/.depl/backups/shop-redis-h.tar': { object: 'shop-redis-h.tar', md5 } } },
+    });
+    const planned = planHibernate(hibernateRead({
+      store: swift, record: earlier, present: { backups: { redis: true, db: true }, releaseCopy: true },
+      uploaded: { '/p/.depl/backups/shop-release-h.json': true, '/p/.depl/backups/shop-redis-h.tar': false },
+      servers: [server('shop-nodes-0', 'SHELVED_OFFLOADED'), server('shop-nodes-1')],
+    }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.steps.map((s) => (s.kind === 'upload-backup' ? s.object : s.kind))).toEqual(['shop-redis-h.tar', 'shop-db-h.tar', 'shelve-server', 'wait-shelved', 'complete-hibernation']);
+  });
+
+  it('without one (or on the local provider), keeps the operator\'s folder and plans no upload', () => {
+    const planned = planHibernate(hibernateRead({ store: { kind: 'folder', folder: '/p/.depl/backups' } }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(kinds(planned.plan.steps)).not.toContain('upload-backup');
+    expect(planned.plan.steps[0]).not.toHaveProperty('record.swift');
+    expect(planned.plan.notes).toContain('the backups go to /p/.depl/backups (no object store in the cloud\'s catalog)');
+  });
+
+  it('wake downloads, first and MD5-checked, each backup this machine lacks, and restores from where it put it', () => {
+    const withSwift = record({ swift: { container: 'shop-depl-backups', endpoint: swift.endpoint, objects: { '/p/.depl/backups/shop-release-h.json': { object: 'shop-release-h.json', md5 }, '/p/.depl/backups/shop-redis-h.tar': { object: 'shop-redis-h.tar', md5 } } } });
+    const elsewhere = (name: string) => ({ file: `/q/.depl/backups/${name}`, present: false });
+    const planned = planWake(wakeRead({ record: withSwift, local: { '/p/.depl/backups/shop-release-h.json': elsewhere('shop-release-h.json'), '/p/.depl/backups/shop-redis-h.tar': elsewhere('shop-redis-h.tar') } }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.steps.slice(0, 2)).toEqual([
+      { kind: 'fetch-backup', describe: expect.stringContaining('download shop-depl-backups/shop-release-h.json from Swift'), container: 'shop-depl-backups', object: 'shop-release-h.json', md5, file: '/q/.depl/backups/shop-release-h.json' },
+      { kind: 'fetch-backup', describe: expect.any(String), container: 'shop-depl-backups', object: 'shop-redis-h.tar', md5, file: '/q/.depl/backups/shop-redis-h.tar' },
+    ]);
+    expect(planned.plan.steps.find((s) => s.kind === 'restore-accessory')).toMatchObject({ accessory: 'redis', file: '/q/.depl/backups/shop-redis-h.tar' });
+    expect(planned.plan.steps.find((s) => s.kind === 'restore-release-state')).toMatchObject({ file: '/q/.depl/backups/shop-release-h.json' });
+    // downloaded already (a wake killed after it): not fetched again
+    const again = planWake(wakeRead({ record: withSwift, local: { '/p/.depl/backups/shop-redis-h.tar': { file: '/q/.depl/backups/shop-redis-h.tar', present: true } } }));
+    expect(again.ok && kinds(again.plan.steps)).not.toContain('fetch-backup');
+  });
+
+  it('wake refuses, changing nothing, when a backup is neither on this machine nor in Swift', () => {
+    const planned = planWake(wakeRead({ local: { '/p/.depl/backups/shop-redis-h.tar': { file: '/q/.depl/backups/shop-redis-h.tar', present: false } } }));
+    expect(planned).toMatchObject({ ok: false, code: 'WAKE_BACKUP_MISSING', message: expect.stringContaining('uploaded nothing to Swift'), hint: expect.stringContaining('/q/.depl/backups/shop-redis-h.tar') });
+  });
+
+  it('the record keeps the uploads, and refuses one whose MD5 is not an MD5', () => {
+    const withSwift = record({ swift: { container: 'c', endpoint: 'e', objects: { '/f': { object: 'f', md5 } } } });
+    expect(parseHibernationRecord(renderHibernationRecord(withSwift))).toEqual(withSwift);
+    expect(parseHibernationRecord(JSON.stringify({ ...withSwift, swift: { container: 'c', endpoint: 'e', objects: { '/f': { object: 'f', md5: 'x' } } } }))).toBeNull();
+  });
+});
