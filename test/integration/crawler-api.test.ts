@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -46,9 +47,12 @@ function configFor(redisUrl = redis.url, extra: Record<string, unknown> = {}): S
   });
 }
 
-async function startApi(config: ServiceConfig): Promise<string> {
+async function startApi(config: ServiceConfig, options: { redisUp?: boolean } = {}): Promise<string> {
   const connection = apiConnection(config.redis, config.api.redisTimeoutMs);
   connection.on('error', () => undefined);
+  // without an offline queue, a request that comes before the connection is up is a 503 (right for the API,
+  // which says try again): a test that asks at once waits for the connection as a running API has it
+  if ((options.redisUp ?? true) && connection.status !== 'ready') await once(connection, 'ready');
   const api = createCrawlerApi({ config, redis: connection, log: { error: () => undefined } });
   const server: Server = createServer(api.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -198,7 +202,7 @@ describe('crawler API', () => {
   });
 
   it('fails fast with 503 when Redis is unreachable, while /healthz stays up', async () => {
-    const base = await startApi(configFor(`redis://127.0.0.1:${await freePort()}`));
+    const base = await startApi(configFor(`redis://127.0.0.1:${await freePort()}`), { redisUp: false });
     const started = Date.now();
     const job = await call(base, 'GET', `/v1/jobs/${randomUUID()}`);
     const create = await call(base, 'POST', '/v1/jobs', json({ urls: ['http://x.test/'] }));
