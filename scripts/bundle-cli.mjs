@@ -97,26 +97,19 @@ const loaded = await build({
   ],
 });
 
-/**
- * The TLS renewal task that runs on the cluster (src/tls-renewer/main.ts) is one self-contained file: depl
- * copies it to the manager, where the node image runs it with nothing installed beside it.
- */
-const renewer = await build({
+/** A program that runs on the cluster as one self-contained file: depl copies it to the manager, where the node image runs it with nothing installed beside it. */
+const clusterProgram = (source, bundleName) => build({
   ...common,
-  entryPoints: [path.join(dist, 'tls-renewer', 'main.js')],
-  outfile: path.join(dist, 'tls-renewer.mjs'),
+  entryPoints: [path.join(dist, 'tls-renewer', source)],
+  outfile: path.join(dist, bundleName),
   minify: true,
   legalComments: 'none',
 });
 
-/** Its engine gate (src/tls-renewer/engine-gate.ts), the one program beside it with the Docker socket: one file too. */
-const gate = await build({
-  ...common,
-  entryPoints: [path.join(dist, 'tls-renewer', 'engine-gate.js')],
-  outfile: path.join(dist, 'tls-renewer-gate.mjs'),
-  minify: true,
-  legalComments: 'none',
-});
+// the TLS renewal task (src/tls-renewer/main.ts), and its engine gate (src/tls-renewer/engine-gate.ts), the one
+// program beside it with the Docker socket
+const renewer = await clusterProgram('main.js', 'tls-renewer.mjs');
+const gate = await clusterProgram('engine-gate.js', 'tls-renewer-gate.mjs');
 
 const kept = new Set([entry, loaded, renewer, gate].flatMap((b) => Object.keys(b.metafile.outputs)).map((f) => path.resolve(f)));
 async function prune(folder) {
