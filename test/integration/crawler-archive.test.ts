@@ -18,7 +18,7 @@ import { imageStoreFor } from '../../crawler/src/image-store.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { exportJobArchive } from '../../src/workflows/crawl-export.js';
 import { startInProcessWorker, waitForJob } from '../support/crawler.js';
-import { redisForFile } from '../support/redis.js';
+import { redisForFile } from '../support/redis-for-file.js';
 import { png, sha256Of } from '../support/synthetic-images.js';
 
 /**

@@ -9,7 +9,7 @@ import { JobStore, type ImageRecord, type PageRecord } from '../../crawler/src/j
 import { RobotsCache } from '../../crawler/src/worker/robots-cache.js';
 import { createSafeAgent, SafeFetcher } from '../../crawler/src/worker/safe-fetch.js';
 import { startInProcessWorker, waitForJob } from '../support/crawler.js';
-import { redisForFile } from '../support/redis.js';
+import { redisForFile } from '../support/redis-for-file.js';
 import { ENCODED_PAGES, MODERN_IMAGE_KINDS, startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
 
 /**

@@ -20,7 +20,7 @@ import { ServiceSecret } from '../../crawler/src/core/secret.js';
 import { downloadJobFiles, downloadJobZip, type DownloadProgress } from '../../src/workflows/crawl.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
-import { redisForFile } from '../support/redis.js';
+import { redisForFile } from '../support/redis-for-file.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { startSyntheticSite, startTripwire, type SyntheticSite } from '../support/synthetic-site.js';
 import { png, serveImagePage, sha256Of, syntheticImage } from '../support/synthetic-images.js';
