@@ -268,7 +268,11 @@ export class HeatClient {
       }
       lastStatus = stack.stack_status;
       // A new stack has no earlier status to confuse with, so its status alone is enough.
-      if (options.action === 'CREATE' || options.action === 'DELETE' || options.resumed) outcome ??= terminal(stack.stack_status);
+      if (outcome === undefined && (options.action === 'CREATE' || options.action === 'DELETE' || options.resumed)) {
+        outcome = terminal(stack.stack_status);
+        // the stack's own event can trail its status by a poll: the operator still reads how it ended
+        if (outcome !== undefined) options.log.step(`stack ${ref.name} ${outcome}${stack.stack_status_reason ? `: ${stack.stack_status_reason}` : ''}`);
+      }
       if (outcome === `${options.action}_COMPLETE`) return { stack };
       if (outcome !== undefined && (outcome.endsWith('_FAILED') || outcome === 'ROLLBACK_COMPLETE')) {
         throw new OperationError(
