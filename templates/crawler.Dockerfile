@@ -31,7 +31,8 @@ RUN npx tsc -p crawler/tsconfig.json --outDir /src/out/crawler --sourceMap false
 # step took 24-46 s (2026-12-07, classic builder, offline node image, a 2-core machine at load 18-20).
 FROM deps AS production-deps
 RUN npm prune -w @depl/crawler --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
- && rm -rf node_modules/@depl node_modules/@types node_modules/undici-types
+ && rm -rf node_modules/@depl node_modules/@types node_modules/undici-types \
+ && mkdir -p crawler/node_modules
 # (@depl/crawler is the workspace's own link; the shared lockfile marks @types/node as a production package
 #  because depl's @inquirer/* name it as a peer: type declarations are not run, so they stay out.)
 
@@ -41,6 +42,9 @@ ENV NODE_ENV=production
 # the crawler's own manifest ("type": "module")
 COPY --from=production-deps /src/crawler/package.json ./package.json
 COPY --from=production-deps /src/node_modules ./node_modules
+# npm nests a crawler dependency under crawler/node_modules when the hoisted place is taken by another version;
+# beside the compiled crawler it is found first, as it is in the workspace (usually empty).
+COPY --from=production-deps /src/crawler/node_modules ./dist/crawler/node_modules
 COPY --from=build /src/out ./dist
 USER nobody
 EXPOSE 8000
