@@ -34,6 +34,12 @@ export interface HeatBehaviour {
    * current cloud, so Heat answers 403 wherever it must make one. Default true.
    */
   refuseTrustsToApplicationCredentials?: boolean;
+  /**
+   * Heat persists a stack's new status before it adds the stack's own event (Stack.state_set): a client that
+   * lists events and then shows the stack can see the final status with no final event yet. Add the event this
+   * much later. Default 0.
+   */
+  stackEventLagMs?: number;
 }
 
 interface Server {
@@ -565,6 +571,8 @@ export class EmulatedHeat {
         stack.status = `${action}_FAILED`;
         stack.reason = error instanceof ResourceFailure ? `Resource ${action} failed: ${error.message}` : `${action} aborted: ${(error as Error).message}`;
       }
+      const lag = this.behaviour.stackEventLagMs ?? 0;
+      if (lag > 0) await new Promise((r) => setTimeout(r, lag));
       this.event(stack, stack.name, stack.id, stack.status, stack.reason);
       after?.();
     })();
