@@ -100,16 +100,16 @@ const loaded = await build({
 /** A program that runs on the cluster as one self-contained file: depl copies it to the manager, where the node image runs it with nothing installed beside it. */
 const clusterProgram = (source, bundleName) => build({
   ...common,
-  entryPoints: [path.join(dist, 'tls-renewer', source)],
+  entryPoints: [path.join(dist, source)],
   outfile: path.join(dist, bundleName),
   minify: true,
   legalComments: 'none',
 });
 
-// the TLS renewal task (src/tls-renewer/main.ts), and its engine gate (src/tls-renewer/engine-gate.ts), the one
-// program beside it with the Docker socket
-const renewer = await clusterProgram('main.js', 'tls-renewer.mjs');
-const gate = await clusterProgram('engine-gate.js', 'tls-renewer-gate.mjs');
+// the TLS renewal task (src/tls-renewer/main.ts), and the engine gate (src/engine-gate/main.ts), the one program
+// beside it, and beside each autoscale controller (in the controller's image), with the Docker socket
+const renewer = await clusterProgram('tls-renewer/main.js', 'tls-renewer.mjs');
+const gate = await clusterProgram('engine-gate/main.js', 'engine-gate.mjs');
 
 const kept = new Set([entry, loaded, renewer, gate].flatMap((b) => Object.keys(b.metafile.outputs)).map((f) => path.resolve(f)));
 async function prune(folder) {

@@ -80,3 +80,9 @@ export function checkSecretName(value: string): NameCheck {
  * service depl runs for the app itself (`<app>-edge`, `<app>-tls-renewer`): depl.yaml may not use them.
  */
 export const RESERVED_ACCESSORY_NAMES: readonly string[] = ['edge', 'tls-renewer'];
+
+/**
+ * The service of the autoscale controller's engine gate, `<app>-<version>-autoscaler-gate` (src/plan/autoscale-gate.ts);
+ * here, not beside AUTOSCALER_SERVICE in the config schema, because the gate program imports it and must not bundle zod.
+ */
+export const AUTOSCALER_GATE_SERVICE = 'autoscaler-gate';

@@ -5,8 +5,9 @@ import { runningContainerPath } from '../plan/tls/engine-gate.js';
 
 /**
  * The one small Docker Engine API client of the programs depl runs ON the cluster (the TLS renewal task,
- * src/tls-renewer/, which reaches only the engine gate's socket, the gate itself, and the autoscaler,
- * src/autoscaler/): plain HTTP on a unix socket speaking the Engine API, with only what they use. Both are bundled into one file with no node_modules beside them, so this is Node's http,
+ * src/tls-renewer/, and the autoscaler, src/autoscaler/, each of which reaches only its own engine gate's socket,
+ * and the gate itself, src/engine-gate/, the one with the Engine's socket): plain HTTP on a unix socket speaking
+ * the Engine API, with only what they use. Each is bundled into one file with no node_modules beside it, so this is Node's http,
  * not dockerode (which depl itself uses from the operator's machine, src/apply/docker.ts). depl's Engine
  * (src/apply/docker.ts) also answers the swarm reads every release command makes through it
  * (src/apply/swarm.ts): loading dockerode costs a command's start more than the whole read.

@@ -5,18 +5,22 @@ import {
   type ControllerSettings, type ControllerState, type ScaleDecision, type ScalePolicy,
 } from '../plan/autoscale.js';
 import { EngineSocket } from '../apply/engine-socket.js';
+import { AUTOSCALER_GATE_SOCKET } from '../plan/autoscale-gate.js';
 import { PoolController } from './pools.js';
 
 /**
  * The autoscale controller: `<app>-<version>-autoscaler`, one task on the manager (src/plan/autoscale.ts plans
  * it). While its version is live (release.json, read-only from the manager) it reads the backlog gauge from the
  * version's metrics service every interval, asks the pure `decideScale`, and sets the replicas of the version's
- * service through the manager's Engine API (the bind-mounted Docker socket, src/apply/engine-socket.ts: the client it shares with the TLS renewal task). Decisions go to stdout as JSON
- * lines (`depl logs autoscaler`) and to its state file, which `depl status` reads.
+ * service through the manager's Engine API. It has no Docker socket: it speaks to its version's engine gate
+ * (`<app>-<version>-autoscaler-gate`, src/plan/autoscale-gate.ts), which passes on only the inspect and the
+ * replicas of this version's autoscaled services within their bounds, with the Engine API client it shares with
+ * the TLS renewal task (src/apply/engine-socket.ts). Decisions go to stdout as JSON lines (`depl logs
+ * autoscaler`) and to its state file, which `depl status` reads.
  *
  * Bundled into one file by scripts/bundle-autoscaler.mjs and shipped as a tiny image (templates/autoscaler.Dockerfile).
  */
-const engine = new EngineSocket();
+const engine = new EngineSocket(AUTOSCALER_GATE_SOCKET);
 
 function emit(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...event })}\n`);

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { checkAppName, checkDomainName, checkHealthPath, checkSecretName, checkServiceName, RESERVED_ACCESSORY_NAMES, type NameCheck } from '../names.js';
+import { AUTOSCALER_GATE_SERVICE, checkAppName, checkDomainName, checkHealthPath, checkSecretName, checkServiceName, RESERVED_ACCESSORY_NAMES, type NameCheck } from '../names.js';
 import { looksSecret } from '../util/secret.js';
 
 const named = (check: (v: string) => NameCheck, what: string) =>
@@ -501,8 +501,10 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: [...at, 'metrics', 'bearer'], message: `"${secret}" is not declared in the top-level secrets: list (have: ${cfg.secrets.join(', ') || 'none'})` });
       }
     }
-    if (Object.keys(cfg.autoscale).length > 0 && AUTOSCALER_SERVICE in cfg.services) {
-      ctx.addIssue({ code: 'custom', path: ['services', AUTOSCALER_SERVICE], message: `"${AUTOSCALER_SERVICE}" is the name of the autoscale controller's service; rename this service` });
+    for (const reserved of [AUTOSCALER_SERVICE, AUTOSCALER_GATE_SERVICE]) {
+      if (Object.keys(cfg.autoscale).length > 0 && reserved in cfg.services) {
+        ctx.addIssue({ code: 'custom', path: ['services', reserved], message: `"${reserved}" is the name of the autoscale controller's ${reserved === AUTOSCALER_SERVICE ? 'service' : 'engine gate'}; rename this service` });
+      }
     }
     if (cfg.provider.type === 'openstack') {
       const poolOf = new Map<string, string>();

@@ -5,6 +5,7 @@ import { suRates } from './service-units.js';
 import { stackName } from './stack-name.js';
 import { quote } from './shell.js';
 import { LABELS, secretMounts, type ServiceSpec, type SwarmSecretRef } from './services.js';
+import { AUTOSCALER_GATE_DIR, autoscaleGateDir, GATES_FOLDER, planAutoscalerGate } from './autoscale-gate.js';
 
 /**
  * Autoscaling on queue depth, as data. Each installed version that has `autoscale:` in its depl.yaml gets a
@@ -90,19 +91,22 @@ export const CONTROLLER_RELEASE_DIR = '/run/depl/release';
 export const CONTROLLER_STATE_DIR = '/run/depl/autoscale';
 /**
  * The app folder's subfolders the controller must not see: the edge's (TLS certificates and keys), branch
- * database seeds (dumps of a database), accessories' restore records, and the renewal task's engine gate.
+ * database seeds (dumps of a database), accessories' restore records, the renewal task's engine gate, and the
+ * autoscalers' folder (it has its own state folder mounted; there every version's gate socket is, see below).
  */
-export const CONTROLLER_HIDDEN_DIRS = ['edge', 'seeds', 'accessories', 'edge-gate'] as const;
+export const CONTROLLER_HIDDEN_DIRS = ['edge', 'seeds', 'accessories', 'edge-gate', 'autoscale'] as const;
 /** The app folder's file the controller must not see: the ACME account key (src/apply/tls/store.ts). */
 export const CONTROLLER_HIDDEN_FILE = 'tls-account.json';
 
 /**
- * On the manager, before the controller starts: its state folder, and the paths its mounts hide (a mount needs
- * something to mount over; an empty account file reads as no account, and the next ACME order writes one).
+ * On the manager, before the controller starts: its state folder, its version's gate folder (0700: the gate's
+ * socket), and the paths its mounts hide (a mount needs something to mount over; an empty account file reads as
+ * no account, and the next ACME order writes one).
  */
-export function autoscalerFoldersLine(app: string, root = '/var/lib/depl'): string {
+export function autoscalerFoldersLine(app: string, version: string, root = '/var/lib/depl'): string {
   const file = quote(`${root}/${app}/${CONTROLLER_HIDDEN_FILE}`);
-  return `mkdir -p ${[autoscaleStateDir(app, root), ...CONTROLLER_HIDDEN_DIRS.map((dir) => `${root}/${app}/${dir}`)].map(quote).join(' ')} && { [ -e ${file} ] || (umask 077 && : > ${file}); }`;
+  const gate = quote(autoscaleGateDir(app, version, root));
+  return `mkdir -p ${[...new Set([autoscaleStateDir(app, root), ...CONTROLLER_HIDDEN_DIRS.map((dir) => `${root}/${app}/${dir}`)])].map(quote).join(' ')} && mkdir -p -m 700 ${gate} && { [ -e ${file} ] || (umask 077 && : > ${file}); }`;
 }
 
 /** On the manager: the app's state folder (release.json) and the controllers' files beside it. */
@@ -203,10 +207,12 @@ export function parseAutoscaleLabel(value: string | undefined): { min: number; m
 
 /**
  * The controller as a swarm service of the version: one replica on the manager (the node labelled
- * depl.edge=true, where the release document is), with the manager's Docker socket to scale services, the
- * app's state folder read-only (the edge's folder with the TLS keys, seeds, accessories' records and the engine
- * gate's socket hidden under empty tmpfs; the ACME account under /dev/null), its own
- * state folder writable, and the secret it sends to the metrics (a metrics-only token, see README).
+ * depl.edge=true, where the release document is), with no Docker socket: it scales through its version's engine
+ * gate (planControllerGate), whose socket folder is mounted at AUTOSCALER_GATE_DIR. The app's state folder is
+ * read-only (the edge's folder with the TLS keys, seeds, accessories' records, the renewal task's engine gate and
+ * the autoscalers' folder hidden under empty tmpfs; the ACME account under /dev/null), its own state folder
+ * writable but the other versions' gate sockets in it hidden, and the secret it sends to the metrics (a
+ * metrics-only token, see README).
  */
 export function planAutoscaler(input: {
   config: DeplConfig;
@@ -244,12 +250,14 @@ export function planAutoscaler(input: {
         StopGracePeriod: 5_000_000_000,
         StopSignal: 'SIGTERM',
         Mounts: [
-          { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
           { Type: 'bind', Source: `${root}/${config.app}`, Target: CONTROLLER_RELEASE_DIR, ReadOnly: true },
           // the edge's folder holds the TLS keys, seeds/ database dumps: empty tmpfs hide them (buildinst makes sure they exist to mount over)
           ...CONTROLLER_HIDDEN_DIRS.map((dir) => ({ Type: 'tmpfs' as const, Target: `${CONTROLLER_RELEASE_DIR}/${dir}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } })),
           { Type: 'bind', Source: '/dev/null', Target: `${CONTROLLER_RELEASE_DIR}/${CONTROLLER_HIDDEN_FILE}`, ReadOnly: true },
           { Type: 'bind', Source: autoscaleStateDir(config.app, root), Target: CONTROLLER_STATE_DIR },
+          // every version's gate socket is under its state folder: an empty tmpfs hides them, and its own is mounted apart
+          { Type: 'tmpfs', Target: `${CONTROLLER_STATE_DIR}/${GATES_FOLDER}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+          { Type: 'bind', Source: autoscaleGateDir(config.app, version, root), Target: AUTOSCALER_GATE_DIR },
         ],
         ...(mounts.length > 0 ? { Secrets: mounts } : {}),
       },
@@ -262,6 +270,21 @@ export function planAutoscaler(input: {
     RollbackConfig: policy,
     EndpointSpec: { Mode: 'dnsrr' },
   };
+}
+
+/**
+ * The controller's engine gate (src/plan/autoscale-gate.ts): the version's autoscaled services and their bounds
+ * from the same settings the controller gets; null when nothing is autoscaled.
+ */
+export function planControllerGate(input: { config: DeplConfig; version: string; image: string; branch?: string; stateRoot?: string }): ServiceSpec | null {
+  const settings = controllerSettings(input.config, input.version);
+  if (settings === null) return null;
+  return planAutoscalerGate({
+    app: input.config.app, version: input.version, image: input.image,
+    services: settings.policies.map((p) => ({ name: p.swarmService, min: p.min, max: p.max })),
+    ...(input.branch !== undefined ? { branch: input.branch } : {}),
+    ...(input.stateRoot !== undefined ? { stateRoot: input.stateRoot } : {}),
+  });
 }
 
 // ---- the decision --------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { ErrorCode } from '../error-codes.js';
 import { AUTOSCALER_SERVICE, type DeplConfig } from '../config/schema.js';
+import { AUTOSCALER_GATE_SERVICE } from '../names.js';
 import type { ChangePlan } from './change-plan.js';
-import { planAutoscaler } from './autoscale.js';
+import { planAutoscaler, planControllerGate } from './autoscale.js';
 import { parseDuration } from './duration.js';
 import {
   branchConfig, branchDatabaseJob, branchDatabaseOf, branchDatabaseScript, branchDatabaseSecretLabels, branchRecordSecret, DATABASE_GONE_EXIT, describeSeed, isRedisRecord,
@@ -57,7 +58,7 @@ export type InstallStep =
   | { kind: 'create-accessory'; spec: ServiceSpec; describe: string }
   /** Its secrets were rotated: updated in place (a restart), keeping the image it runs. */
   | { kind: 'update-accessory'; spec: ServiceSpec; describe: string }
-  | { kind: 'ensure-autoscaler-image'; nodeImage: string; describe: string }
+  | { kind: 'ensure-autoscaler-image'; nodeImage: string; version: string; describe: string }
   /**
    * depl.yaml's release phase: `command` as a one-off job (src/plan/jobs.ts) with the new version's spec of
    * `service` (image, config, secrets, env, network; its config and secret ids filled in as a service's are),
@@ -197,9 +198,9 @@ export function statefulTakeover(config: DeplConfig, version: string, present: r
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** The services a version is made of: depl.yaml's, and the autoscale controller when depl.yaml has autoscale:. */
+/** The services a version is made of: depl.yaml's, and the autoscale controller and its engine gate when depl.yaml has autoscale:. */
 export function versionServiceNames(config: DeplConfig): string[] {
-  return [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_SERVICE] : [])];
+  return [...Object.keys(config.services), ...(Object.keys(config.autoscale).length > 0 ? [AUTOSCALER_GATE_SERVICE, AUTOSCALER_SERVICE] : [])];
 }
 
 /** The release change that installs the version: its services and its http service as the edge reaches it. */
@@ -374,9 +375,11 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   const nodeImage = config.images.node ?? 'node:20-bookworm-slim';
   // the autoscale controller's image is made on the manager; its spec takes it from that step
   const autoscaler = Object.keys(config.autoscale).length === 0 ? null : planAutoscaler({ config, version, image: '', network: facts.cluster.network, secrets: secretRefs, ...(branch !== undefined ? { branch } : {}) });
-  if (autoscaler !== null) {
-    specs.push(autoscaler);
-    steps.push({ kind: 'ensure-autoscaler-image', nodeImage, describe: `ensure the autoscale controller's image on ${facts.cluster.manager} (from ${nodeImage}) and its record folder` });
+  // the Docker socket is its engine gate's (the same image), which passes on only the replicas of the version's autoscaled services
+  const autoscalerGate = autoscaler === null ? null : planControllerGate({ config, version, image: '', ...(branch !== undefined ? { branch } : {}) });
+  if (autoscaler !== null && autoscalerGate !== null) {
+    specs.push(autoscalerGate, autoscaler);
+    steps.push({ kind: 'ensure-autoscaler-image', nodeImage, version, describe: `ensure the autoscale controller's image on ${facts.cluster.manager} (from ${nodeImage}), its record folder and its engine gate's socket folder` });
   }
 
   if (request.http === undefined) stopWhileOthersRun(specs, version, facts, notes);
@@ -483,7 +486,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   }
   for (const spec of specs) {
     const built = builtImage(serviceOf(spec));
-    const fromAutoscaler = spec === autoscaler ? { autoscalerImage: true } : {};
+    const fromAutoscaler = spec === autoscaler || spec === autoscalerGate ? { autoscalerImage: true } : {};
     const before = redeploy ? replaced.find((r) => r.name === spec.Name) : undefined;
     if (before !== undefined) {
       steps.push({

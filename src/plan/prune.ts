@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../error-codes.js';
 import { autoscaleStateFile } from './autoscale.js';
+import { autoscaleGateDir } from './autoscale-gate.js';
 import { branchDatabaseJob, branchDatabaseScript, DATABASE_GONE_EXIT, isRedisRecord, recordName, type BranchDatabaseRecord, type SharedDatabase } from './branch-database.js';
 import { redisBranchScript, slotText, unsafeSlot, type SharedRedis } from './branch-redis.js';
 import { planBranchPrune, type BranchKeepReason } from './branch-prune.js';
@@ -63,6 +64,7 @@ export type PruneKeepReason = 'live' | 'canary' | 'previous' | 'recent' | Branch
 export type PruneStep =
   | { kind: 'release-change'; describe: string; request: ReleaseRequest }
   | { kind: 'sync-certificates'; describe: string }
+  /** `files`: the versions' controller records and engine gate folders (removed with rm -rf). */
   | { kind: 'remove-autoscale-state'; describe: string; files: string[] }
   | { kind: 'remove-services'; describe: string; version: string; services: string[] }
   | { kind: 'remove-jobs'; describe: string; jobs: string[] }
@@ -119,8 +121,9 @@ export function planPruneChange(read: PruneRead): PrunePlanned {
   if (staleStates.length > 0) {
     steps.push({
       kind: 'remove-autoscale-state',
-      files: staleStates.map((label) => autoscaleStateFile(read.app, label, read.stateRoot)),
-      describe: `remove the autoscale state of ${staleStates.join(', ')}`,
+      // each version's controller record, and its engine gate's socket folder
+      files: staleStates.flatMap((label) => [autoscaleStateFile(read.app, label, read.stateRoot), autoscaleGateDir(read.app, label, read.stateRoot)]),
+      describe: `remove the autoscale state and engine gate folder of ${staleStates.join(', ')}`,
     });
   }
   for (const version of remove) {

@@ -179,8 +179,11 @@ export interface InstallTarget {
   /** A swarm config by its (content-addressed) name: made when missing. Project files carry bytes. */
   ensureConfig(doc: Omit<ConfigDocument, 'data'> & { data: string | Buffer }): Promise<SwarmConfigRef>;
   ensureSecret(doc: SecretDocument): Promise<SwarmSecretRef>;
-  /** The autoscale controller's image on the manager, and its record folder; returns the image reference. */
-  ensureAutoscalerImage(nodeImage: string): Promise<string>;
+  /**
+   * The autoscale controller's image on the manager (it also carries the controller's engine gate), and the
+   * folders of `version`'s controller and gate; returns the image reference.
+   */
+  ensureAutoscalerImage(nodeImage: string, version: string): Promise<string>;
   createService(spec: ServiceSpec): Promise<void>;
   /** Updates the service of that name in place (rolling). */
   updateService(spec: ServiceSpec): Promise<void>;

@@ -130,7 +130,7 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
         await target.updateService(resolveSpec(step.spec, made, {}));
         return;
       case 'ensure-autoscaler-image':
-        made.autoscalerImage = await target.ensureAutoscalerImage(step.nodeImage);
+        made.autoscalerImage = await target.ensureAutoscalerImage(step.nodeImage, step.version);
         return;
       case 'ensure-network':
         await target.ensureNetwork(step.name, step.labels);

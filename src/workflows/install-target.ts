@@ -103,9 +103,9 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
     },
     ensureConfig: (doc) => ensureSwarmConfig(engine, doc),
     ensureSecret: (doc) => ensureSwarmSecret(engine, doc),
-    async ensureAutoscalerImage(nodeImage) {
+    async ensureAutoscalerImage(nodeImage, version) {
       const image = await ensureAutoscalerImage(engine, nodeImage, log);
-      await cluster.manager.shell(autoscalerFoldersLine(app));
+      await cluster.manager.shell(autoscalerFoldersLine(app, version));
       return image;
     },
     async createService(spec) {

@@ -186,7 +186,7 @@ function pruneApplier(control: ClusterPort, session: ReleaseSession): StepApplie
       switch (step.kind) {
         case 'release-change': await session.change(step.request); return;
         case 'sync-certificates': await session.syncCertificates(); return;
-        case 'remove-autoscale-state': await control.stateRemote.exec(['rm', '-f', ...step.files]); return;
+        case 'remove-autoscale-state': await control.stateRemote.exec(['rm', '-rf', '--', ...step.files]); return;
         case 'remove-services':
           if (control.swarm === undefined) throw new OperationError('this edge has no swarm whose services could be removed', undefined, 'NO_SWARM');
           await control.swarm.remove(step.services);

@@ -76,7 +76,11 @@ describe('autoscale: the crawler\'s workers follow the queue', () => {
   it('installs the version with its controller, the workers at min', async () => {
     const installed = await cli(['--json', 'buildinst', '--version', 'v1'], 600_000);
     expect(installed.exitCode, installed.stderr.slice(-3000)).toBe(0);
-    expect((JSON.parse(installed.stdout) as { services: string[] }).services).toEqual([`${app}-v1-api`, `${app}-v1-worker`, `${app}-v1-autoscaler`]);
+    expect((JSON.parse(installed.stdout) as { services: string[] }).services).toEqual([`${app}-v1-api`, `${app}-v1-worker`, `${app}-v1-autoscaler-gate`, `${app}-v1-autoscaler`]);
+    // the controller has no Docker socket, only its version's engine gate (through which it scales, in the next case)
+    const [controller] = (await tc.cluster.manager.exec(['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${app}-v1-autoscaler`, '--filter', 'status=running'])).stdout.trim().split('\n');
+    const sockets = "const fs=require('fs');console.log(fs.existsSync('/var/run/docker.sock'),fs.existsSync('/run/depl/engine-gate/engine.sock'))";
+    await pollUntil(async () => ((await tc.cluster.manager.exec(['docker', 'exec', controller!, 'node', '-e', sockets])).stdout.trim() === 'false true') || undefined, { timeoutMs: 30_000, intervalMs: 500, onTimeout: () => { throw new Error('the controller has a Docker socket, or its engine gate\'s socket never appeared'); } });
     const switched = await cli(['switch', 'v1']);
     expect(switched.exitCode, switched.stderr).toBe(0);
     expect(await workerReplicas()).toBe(MIN);

@@ -17,7 +17,7 @@ import { createService, ensureSwarmSecret, listServices, removeService, serviceR
 
 /**
  * Installs the TLS renewal task (src/tls-renewer/main.ts, bundled by `npm run build` into dist/tls-renewer.mjs) and
- * its engine gate (src/tls-renewer/engine-gate.ts, dist/tls-renewer-gate.mjs; the one of the two with the Docker
+ * its engine gate (src/engine-gate/main.ts, dist/engine-gate.mjs; the one of the two with the Docker
  * socket) on the manager: each bundle is copied once per content into the app's state folder, and the services
  * (src/plan/tls/renewal.ts, src/plan/tls/engine-gate.ts) created, or updated when their spec changed. The image is the node image the
  * cluster already has (the offline base image on local nodes), so nothing is built or pulled for it. With a
@@ -31,7 +31,7 @@ const hash = (value: string | Buffer, length = 12) => createHash('sha256').updat
 export async function ensureRenewalTask(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger; dns?: RenewerDnsCredential }): Promise<'created' | 'updated' | 'unchanged'> {
   const { settings, log } = options;
   const folder = renewerCodeDir(settings.app);
-  const [script, gateScript] = await Promise.all([copyBundle(manager, folder, 'tls-renewer.mjs', 'renewer'), copyBundle(manager, folder, 'tls-renewer-gate.mjs', 'gate')]);
+  const [script, gateScript] = await Promise.all([copyBundle(manager, folder, 'tls-renewer.mjs', 'renewer'), copyBundle(manager, folder, 'engine-gate.mjs', 'gate')]);
   // the gate's socket folder, and the folders the task's spec hides under empty mounts (a mount needs a mountpoint)
   const appDir = `${renewerStateRoot}/${settings.app}`;
   await manager.exec(['mkdir', '-p', engineGateDir(settings.app), ...RENEWER_HIDDEN_DIRS.map((dir) => `${appDir}/${dir}`)]);

@@ -2,13 +2,14 @@ import { edgeDir, edgeServiceName } from '../edge-service.js';
 import { probeFromInsideCommand } from '../nginx.js';
 import { LABELS, type ServiceSpec } from '../services.js';
 import type { Argv } from '../shell.js';
+import type { GateRequest } from '../engine-gate-request.js';
 import { RENEWER_ROLE, renewerStateRoot } from './renewal.js';
 
 /**
  * The engine gate, as data: the one program on the cluster that holds the manager's Docker socket for the TLS
  * renewal task, so the task itself does not. The task needs the Engine for one thing only: to check and
  * reload nginx inside the edge's container (the edge image has no other way in, and a swarm service cannot
- * share another's processes). The gate (src/tls-renewer/engine-gate.ts) is a swarm service of its own beside the
+ * share another's processes). The gate (src/engine-gate/main.ts, with this policy) is a swarm service of its own beside the
  * task; it listens on a unix socket in a folder the task also mounts and passes on exactly the four Engine API
  * calls that takes, and only for the edge's running container and these commands (renewerEdgeCommands).
  * Anything else gets 403 and never reaches the Engine: a task taken over through the ACME server's answers
@@ -57,13 +58,7 @@ export function runningContainerPath(service: string): string {
   return `/containers/json?filters=${filters}`;
 }
 
-/** One request the gate received. */
-export interface GateRequest {
-  method: string;
-  /** The path with its query, as sent (`/containers/json?filters=...`). */
-  path: string;
-  body: string;
-}
+export type { GateRequest };
 
 /** What the gate knows when it decides. */
 export interface GateFacts {

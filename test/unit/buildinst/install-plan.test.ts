@@ -128,6 +128,12 @@ describe('the install plan', () => {
     const order = kinds(scaled.steps);
     expect(order.indexOf('ensure-autoscaler-image')).toBeLessThan(order.indexOf('create-service crawler-v3-autoscaler'));
     expect(scaled.steps.find((s) => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-autoscaler')).toMatchObject({ autoscalerImage: true });
+    // and its engine gate, from the same image, before it: the one of the two with the Docker socket
+    expect(order.indexOf('create-service crawler-v3-autoscaler-gate')).toBeLessThan(order.indexOf('create-service crawler-v3-autoscaler'));
+    expect(scaled.steps.find((s) => s.kind === 'create-service' && s.spec.Name === 'crawler-v3-autoscaler-gate')).toMatchObject({ autoscalerImage: true });
+    expect(scaled.steps.find((s) => s.kind === 'ensure-autoscaler-image')).toMatchObject({ version: 'v3' });
+    const sockets = scaled.steps.flatMap((s) => (s.kind === 'create-service' ? [[s.spec.Name, JSON.stringify(s.spec).includes('docker.sock')] as const] : []));
+    expect(sockets.filter(([, socket]) => socket).map(([name]) => name)).toEqual(['crawler-v3-autoscaler-gate']);
   });
 
   it('tls: acme adds the certificates after the version is in and keeps the renewal task; the recorded scale wins over depl.yaml and is said', () => {

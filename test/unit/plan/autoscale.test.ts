@@ -3,7 +3,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
 import {
   controllerSettings, controllerSettingsSchema, decideScale, describeAutoscale, parseAutoscaleLabel, parseControllerState, parseGauge,
-  autoscalerFoldersLine, planAutoscaler, recordReading, startMemory, type ScaleMemory, type ScalePolicy,
+  autoscalerFoldersLine, planAutoscaler, planControllerGate, recordReading, startMemory, type ScaleMemory, type ScalePolicy,
 } from '../../../src/plan/autoscale.js';
 import { planVersionServices } from '../../../src/plan/services.js';
 import { crawlerYaml } from '../release/fixtures.js';
@@ -196,8 +196,11 @@ autoscale:
     expect(seen('/var/lib/depl/crawler/seeds/shop_db.dump')).toBe('hidden by tmpfs');
     expect(seen('/var/lib/depl/crawler/accessories/redis.restore.json')).toBe('hidden by tmpfs');
     expect(seen('/var/lib/depl/crawler/edge-gate/engine.sock')).toBe('hidden by tmpfs');
+    // its own version's engine gate, and no other version's
+    expect(seen('/var/lib/depl/crawler/autoscale/gates/v7/engine.sock')).toBe('visible');
+    expect(seen('/var/lib/depl/crawler/autoscale/gates/v8/engine.sock')).toBe('hidden by tmpfs');
     expect(seen('/etc/ssl/private/key.pem')).toBe('not mounted');
-    expect(autoscalerFoldersLine('crawler')).toBe('mkdir -p /var/lib/depl/crawler/autoscale /var/lib/depl/crawler/edge /var/lib/depl/crawler/seeds /var/lib/depl/crawler/accessories /var/lib/depl/crawler/edge-gate && { [ -e /var/lib/depl/crawler/tls-account.json ] || (umask 077 && : > /var/lib/depl/crawler/tls-account.json); }');
+    expect(autoscalerFoldersLine('crawler', 'v7')).toBe('mkdir -p /var/lib/depl/crawler/autoscale /var/lib/depl/crawler/edge /var/lib/depl/crawler/seeds /var/lib/depl/crawler/accessories /var/lib/depl/crawler/edge-gate && mkdir -p -m 700 /var/lib/depl/crawler/autoscale/gates/v7 && { [ -e /var/lib/depl/crawler/tls-account.json ] || (umask 077 && : > /var/lib/depl/crawler/tls-account.json); }');
   });
 
   it('plans the controller service on the manager, and the autoscaled service within its bounds, labelled with them', () => {
@@ -207,16 +210,36 @@ autoscale:
     expect(spec.Labels).toMatchObject({ 'depl.app': 'crawler', 'depl.version': 'v7', 'depl.service': 'autoscaler' });
     expect(spec.Mode.Replicated.Replicas).toBe(1);
     expect(spec.TaskTemplate.Placement?.Constraints).toEqual(['node.labels.depl.edge==true']);
+    // no Docker socket: it scales through its version's engine gate, whose socket folder alone it mounts
     expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([
-      { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
       { Type: 'bind', Source: '/var/lib/depl/crawler', Target: '/run/depl/release', ReadOnly: true },
       { Type: 'tmpfs', Target: '/run/depl/release/edge', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'tmpfs', Target: '/run/depl/release/seeds', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'tmpfs', Target: '/run/depl/release/accessories', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'tmpfs', Target: '/run/depl/release/edge-gate', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'tmpfs', Target: '/run/depl/release/autoscale', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'bind', Source: '/dev/null', Target: '/run/depl/release/tls-account.json', ReadOnly: true },
       { Type: 'bind', Source: '/var/lib/depl/crawler/autoscale', Target: '/run/depl/autoscale' },
+      { Type: 'tmpfs', Target: '/run/depl/autoscale/gates', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'bind', Source: '/var/lib/depl/crawler/autoscale/gates/v7', Target: '/run/depl/engine-gate' },
     ]);
+    expect(JSON.stringify(spec)).not.toMatch(/docker\.sock/);
+    expect(spec.TaskTemplate.Networks).toEqual([{ Target: 'crawler-net' }]);
+
+    // the gate holds the socket: beside it on the manager, the same image, no network, the version's autoscaled services and bounds
+    const gate = planControllerGate({ config, version: 'v7', image: 'depl-autoscaler:abc' })!;
+    expect(gate.Name).toBe('crawler-v7-autoscaler-gate');
+    expect(gate.Labels).toMatchObject({ 'depl.app': 'crawler', 'depl.version': 'v7', 'depl.service': 'autoscaler-gate' });
+    expect(gate.TaskTemplate.ContainerSpec.Image).toBe('depl-autoscaler:abc');
+    expect(gate.TaskTemplate.ContainerSpec.Command).toEqual(['node', '/opt/depl/engine-gate.mjs']);
+    expect(gate.TaskTemplate.ContainerSpec.Env).toContain(`DEPL_ENGINE_GATE=${JSON.stringify({ policy: 'scale', app: 'crawler', version: 'v7', services: [{ name: 'crawler-v7-worker', min: 1, max: 6 }] })}`);
+    expect(gate.TaskTemplate.ContainerSpec.Mounts).toEqual([
+      { Type: 'bind', Source: '/var/lib/depl/crawler/autoscale/gates/v7', Target: '/run/depl/engine-gate' },
+      { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
+    ]);
+    expect(gate.TaskTemplate.ContainerSpec.Secrets).toBeUndefined();
+    expect(gate.TaskTemplate.Networks).toEqual([]);
+    expect(gate.TaskTemplate.Placement?.Constraints).toEqual(spec.TaskTemplate.Placement?.Constraints);
     expect(spec.TaskTemplate.ContainerSpec.Secrets).toEqual([{ File: { Name: 'api_token', UID: '0', GID: '0', Mode: 0o444 }, SecretID: 's1', SecretName: 'crawler-api_token-1' }]);
     const args = spec.TaskTemplate.ContainerSpec.Args!;
     expect(args[0]).toBe('--settings');
@@ -237,6 +260,8 @@ autoscale:
   it('refuses a service named like the controller when something is autoscaled', () => {
     const text = autoscaled.replace('accessories:', '  autoscaler: { image: x:1 }\naccessories:');
     expect(problems(text)).toContain('services.autoscaler: "autoscaler" is the name of the autoscale controller\'s service; rename this service');
+    const gate = autoscaled.replace('accessories:', '  autoscaler-gate: { image: x:1 }\naccessories:');
+    expect(problems(gate)).toContain('services.autoscaler-gate: "autoscaler-gate" is the name of the autoscale controller\'s engine gate; rename this service');
   });
 });
 

@@ -52,7 +52,7 @@ describe('the prune plan', () => {
     expect(plan.steps).toEqual([
       { kind: 'release-change', request: { kind: 'prune', keep: 1 }, describe: 'take v1, v2 off the edge and record the prune' },
       { kind: 'sync-certificates', describe: 'drop the certificates no remaining version needs from the edge' },
-      { kind: 'remove-autoscale-state', files: ['/var/lib/depl/shop/autoscale/v1.json'], describe: 'remove the autoscale state of v1' },
+      { kind: 'remove-autoscale-state', files: ['/var/lib/depl/shop/autoscale/v1.json', '/var/lib/depl/shop/autoscale/gates/v1'], describe: 'remove the autoscale state and engine gate folder of v1' },
       { kind: 'remove-services', version: 'v1', services: ['shop-v1-web', 'shop-v1-worker'], describe: "remove version v1's services (shop-v1-web, shop-v1-worker)" },
       { kind: 'remove-services', version: 'v2', services: ['shop-v2-web', 'shop-v2-worker'], describe: "remove version v2's services (shop-v2-web, shop-v2-worker)" },
       { kind: 'remove-jobs', jobs: ['shop-job-web-a1'], describe: 'remove the finished jobs a killed depl run left (shop-job-web-a1)' },

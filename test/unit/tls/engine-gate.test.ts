@@ -7,7 +7,8 @@ import { EngineSocket } from '../../../src/apply/engine-socket.js';
 import {
   decideGateRequest, engineGateSocket, planEngineGateService, renewerEdgeCommands, runningContainerPath, type GateFacts,
 } from '../../../src/plan/tls/engine-gate.js';
-import { startEngineGate } from '../../../src/tls-renewer/gate-server.js';
+import { edgeGatePolicy } from '../../../src/engine-gate/policies.js';
+import { startEngineGate } from '../../../src/engine-gate/server.js';
 
 const EDGE = 'e'.repeat(64);
 const OTHER = 'f'.repeat(64);
@@ -120,7 +121,7 @@ describe('the engine gate between the renewal task and an Engine', () => {
     const engine = await engineStandIn(dir);
     const gateSocket = path.join(dir, 'engine.sock');
     const warnings: string[] = [];
-    const gate = await startEngineGate({ app: 'shop', socket: gateSocket, engine: new EngineSocket(engine.socket), log: { info: () => undefined, warn: (m) => warnings.push(m) } });
+    const gate = await startEngineGate({ socket: gateSocket, policy: edgeGatePolicy('shop'), engine: new EngineSocket(engine.socket), log: { info: () => undefined, warn: (m) => warnings.push(m) } });
     cleanups.push(() => new Promise((resolve) => gate.close(() => resolve())));
     expect((await stat(gateSocket)).mode & 0o777).toBe(0o600);
 
