@@ -18,6 +18,7 @@ import { readRedisSettings, redisInfo, redisSnapshot } from './accessory-redis.j
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from './apply-plan.js';
 import type { AccessoryData, ClusterPort } from './cluster-port.js';
 import { withPortLock } from './lock-session.js';
+import { clusterAccessFor } from './command-inputs.js';
 import { withManagerEngine } from './versions.js';
 
 /**
@@ -124,7 +125,7 @@ export async function backup(loaded: LoadedConfig, options: BackupOptions, log: 
 
 /** Opens the cluster and builds backup and restore's port on it (the manager's Engine API, the accessory's node). */
 export async function withAccessoryPort<T>(loaded: LoadedConfig, log: Logger, lockWaitMs: number | undefined, fn: (port: AccessoryPort, managerNode: string) => Promise<T>): Promise<T> {
-  return withManagerEngine(loaded, log, async (cluster, manager) => {
+  return withManagerEngine(clusterAccessFor(loaded), log, async (cluster, manager) => {
     const accessoryData = accessoryDataOn(cluster, manager, loaded.config, log);
     try {
       return await fn({ app: loaded.config.app, stateRemote: cluster.manager, log, lockWaitMs: lockWaitMs ?? 0, accessoryData }, cluster.managerNode.name);

@@ -21,6 +21,7 @@ import { LABELS } from '../plan/services.js';
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from './apply-plan.js';
 import { clusterPortFor, operator, type BranchDatabasePort, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseSession } from './release.js';
+import { clusterAccessFor } from './command-inputs.js';
 import { withManagerEngine } from './versions.js';
 
 export interface PruneResult {
@@ -52,7 +53,7 @@ export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Lo
   // `<app>/<service>` (under the registry when one is set): the repositories the app's builds are tagged in
   const repositories = versionImageTags(config, 'v').map((tag) => tag.slice(0, tag.lastIndexOf(':')));
   const selection: PruneSelection = options.branches !== undefined ? { branches: options.branches } : { keep: options.keep };
-  return withManagerEngine(loaded, log, async (cluster, engine) => {
+  return withManagerEngine(clusterAccessFor(loaded), log, async (cluster, engine) => {
     const control: ClusterPort = {
       ...(await clusterPortFor(cluster, config, log, { syncCertificates: true })),
       lockWaitMs: options.lockWaitMs ?? 0,

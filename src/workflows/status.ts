@@ -14,9 +14,10 @@ import type { Logger } from '../util/log.js';
 import { readAutoscaleStatus } from './autoscale-report.js';
 import { domainStatusLines, type DomainStatus } from '../plan/domain-records.js';
 import { designateFor, managedDomain, readDomainStatus } from './domain.js';
-import { openCluster, providerFor } from './cluster.js';
+import { providerFor } from './cluster.js';
+import { clusterAccessFor } from './command-inputs.js';
 import { readJobs } from './run.js';
-import { readingPort, readReleaseReport, type ReleaseReport } from './versions.js';
+import { readReleaseReport, type ReleaseReport } from './versions.js';
 
 /** Everything `depl status` reports, read over one SSH connection with one read of the release state. */
 export interface StatusReading {
@@ -76,13 +77,14 @@ export async function readStatus(loaded: LoadedConfig, log: Logger, options: { i
   const { app } = loaded.config;
   const allocation = readAllocation(loaded, log, options);
   const dns = readDns(loaded, log, options);
-  const cluster = await openCluster(loaded, log);
+  const access = clusterAccessFor(loaded);
+  const cluster = await access.open(log);
   try {
-    const port = await readingPort(cluster, loaded, log);
+    const port = await access.readingPort(cluster, log);
     const [nodes, release, jobs, certificates, renewal] = await Promise.all([
       readNodeTable(cluster, loaded),
       readReleaseReport(port),
-      readJobs(loaded, log, cluster),
+      readJobs(access, log, cluster),
       mode !== 'off' ? listCertificates(tlsStoreFor(cluster.manager, app)) : Promise.resolve([]),
       mode === 'acme' ? readRenewalTaskStatus(cluster.manager, await cluster.engine(), app) : Promise.resolve(undefined),
     ]);

@@ -10,6 +10,7 @@ import { OperationError, UserError } from '../../src/errors.js';
 import { silentLogger, createLogger } from '../../src/util/log.js';
 import { buildinst, type BuildinstResult } from '../../src/workflows/buildinst.js';
 import { listVersions } from '../../src/workflows/versions.js';
+import { clusterAccessFor } from '../../src/workflows/command-inputs.js';
 import { prune } from '../../src/workflows/prune.js';
 import { runCli } from '../support/cli.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
@@ -120,7 +121,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   });
 
   it('lists both versions (depl versions --json)', async () => {
-    const rows = await listVersions(loaded, log, test.cluster);
+    const rows = await listVersions(clusterAccessFor(loaded), log, test.cluster);
     expect(rows.map((r) => r.version)).toEqual(['v1', 'v2']);
     expect(rows[0]!.services).toEqual([
       { name: 'shop-v1-api', replicas: 2, running: 2 },
@@ -164,7 +165,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     const second = await configName();
     expect(second).not.toBe(before);
     expect((await health(label)).status).toBe(200);
-    const rows = await listVersions(loaded, log, test.cluster);
+    const rows = await listVersions(clusterAccessFor(loaded), log, test.cluster);
     expect(rows.filter((r) => r.version === label).map((r) => r.branch)).toEqual(['feature/Login']);
 
     // a failed redeploy putting the earlier deploy back is proven on the fake cluster (test/unit/buildinst/buildinst-fake)
@@ -210,7 +211,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     expect(result.kept).toEqual([{ version: 'v2', why: 'recent' }, { version: 'feature-login-48fad0', why: 'recent' }]);
     expect((await health('v1')).status).not.toBe(200);
     expect((await health('v2')).status).toBe(200);
-    const rows = await listVersions(loaded, log, test.cluster);
+    const rows = await listVersions(clusterAccessFor(loaded), log, test.cluster);
     expect(rows.map((r) => r.version)).toEqual(['v2', 'feature-login-48fad0']);
   });
 });

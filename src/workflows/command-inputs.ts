@@ -1,0 +1,30 @@
+import type { Cluster } from '../apply/cluster.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Logger } from '../util/log.js';
+import { openCluster } from './cluster.js';
+import { clusterPortFor, type ClusterPort } from './cluster-port.js';
+
+/**
+ * What a command cuts out of depl.yaml for its workflow, once, before calling it. Workflows take these narrow,
+ * typed inputs (the app's name, how to open its cluster...), never depl.yaml's loaded form, so what a workflow
+ * reads of depl.yaml shows in its signature. With adapter-slices.ts (what the adapters take), cluster.ts (the
+ * cluster) and cluster-port.ts (the port), this is where LoadedConfig stops in src/workflows
+ * (test/unit/workflows-config-imports.test.ts lists the files that still take it).
+ */
+
+/** A workflow that works on the cluster: the app's name and how to open the cluster node-up made. */
+export interface ClusterAccess {
+  app: string;
+  /** Opens the cluster from the inventory with one SSH connection to its manager; the caller closes it. */
+  open(log: Logger): Promise<Cluster>;
+  /** A port for reading only on an open cluster: no edge container, and the HTTPS settings not read (a read renders nothing). */
+  readingPort(cluster: Cluster, log: Logger): Promise<ClusterPort>;
+}
+
+export function clusterAccessFor(loaded: LoadedConfig): ClusterAccess {
+  return {
+    app: loaded.config.app,
+    open: (log) => openCluster(loaded, log),
+    readingPort: (cluster, log) => clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render: undefined } }),
+  };
+}
