@@ -1,5 +1,6 @@
 import type { Cluster } from '../apply/cluster.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { DeplConfig } from '../config/schema.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
 import { clusterPortFor, type ClusterPort } from './cluster-port.js';
@@ -27,4 +28,19 @@ export function clusterAccessFor(loaded: LoadedConfig): ClusterAccess {
     open: (log) => openCluster(loaded, log),
     readingPort: (cluster, log) => clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render: undefined } }),
   };
+}
+
+/** depl backup and restore: the accessories depl.yaml declares, where the backups go, and the cluster. */
+export interface AccessoryInputs {
+  /** depl.yaml's path, named when it declares no such accessory. */
+  file: string;
+  /** depl.yaml's folder: backups and safety copies go to its .depl/backups/. */
+  root: string;
+  config: Pick<DeplConfig, 'app' | 'accessories'>;
+  cluster: Pick<ClusterAccess, 'open'>;
+}
+
+export function accessoryInputsFor(loaded: LoadedConfig): AccessoryInputs {
+  const { app, accessories } = loaded.config;
+  return { file: loaded.file, root: loaded.root, config: { app, accessories }, cluster: clusterAccessFor(loaded) };
 }

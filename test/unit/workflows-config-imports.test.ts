@@ -15,7 +15,6 @@ const STILL_TAKE_LOADED_CONFIG = [
   'cluster.ts',
   'command-inputs.ts',
   // not yet cut (see each file: provider, SSH pool, local files)
-  'backup.ts',
   'buildinst.ts',
   'crawl.ts',
   'demo.ts',
@@ -27,7 +26,6 @@ const STILL_TAKE_LOADED_CONFIG = [
   'node-up.ts',
   'prune.ts',
   'release-target.ts',
-  'restore.ts',
   'secrets.ts',
   'status.ts',
   'tls/certificates.ts',
