@@ -1,9 +1,11 @@
+import path from 'node:path';
 import type { Cluster } from '../apply/cluster.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
+import { BACKUPS_FOLDER } from '../plan/operator-files.js';
 import type { Logger } from '../util/log.js';
 import { openCluster } from './cluster.js';
-import { clusterPortFor, type ClusterPort } from './cluster-port.js';
+import { clusterPortFor, type ClusterPort, type PortOptions } from './cluster-port.js';
 
 /**
  * What a command cuts out of depl.yaml for its workflow, once, before calling it. Workflows take these narrow,
@@ -20,6 +22,8 @@ export interface ClusterAccess {
   open(log: Logger): Promise<Cluster>;
   /** A port for reading only on an open cluster: no edge container, and the HTTPS settings not read (a read renders nothing). */
   readingPort(cluster: Cluster, log: Logger): Promise<ClusterPort>;
+  /** The port on an open cluster (clusterPortFor with depl.yaml's app, domain, services and TLS settings). */
+  portOn(cluster: Cluster, log: Logger, options?: Omit<PortOptions, 'issuing'>): Promise<ClusterPort>;
 }
 
 export function clusterAccessFor(loaded: LoadedConfig): ClusterAccess {
@@ -27,6 +31,7 @@ export function clusterAccessFor(loaded: LoadedConfig): ClusterAccess {
     app: loaded.config.app,
     open: (log) => openCluster(loaded, log),
     readingPort: (cluster, log) => clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render: undefined } }),
+    portOn: (cluster, log, options) => clusterPortFor(cluster, loaded.config, log, options),
   };
 }
 
@@ -43,4 +48,16 @@ export interface AccessoryInputs {
 export function accessoryInputsFor(loaded: LoadedConfig): AccessoryInputs {
   const { app, accessories } = loaded.config;
   return { file: loaded.file, root: loaded.root, config: { app, accessories }, cluster: clusterAccessFor(loaded) };
+}
+
+/** depl prune: depl.yaml's content (which image repositories, which branch databases), where dumps go, and the cluster. */
+export interface PruneInputs {
+  config: DeplConfig;
+  /** Where a branch database's dump goes before it is dropped: depl.yaml's .depl/backups/. */
+  backupsDir: string;
+  cluster: Pick<ClusterAccess, 'open' | 'portOn'>;
+}
+
+export function pruneInputsFor(loaded: LoadedConfig): PruneInputs {
+  return { config: loaded.config, backupsDir: path.resolve(loaded.root, BACKUPS_FOLDER), cluster: clusterAccessFor(loaded) };
 }

@@ -10,7 +10,7 @@ import { OperationError, UserError } from '../../src/errors.js';
 import { silentLogger, createLogger } from '../../src/util/log.js';
 import { buildinst, type BuildinstResult } from '../../src/workflows/buildinst.js';
 import { listVersions } from '../../src/workflows/versions.js';
-import { clusterAccessFor } from '../../src/workflows/command-inputs.js';
+import { clusterAccessFor, pruneInputsFor } from '../../src/workflows/command-inputs.js';
 import { prune } from '../../src/workflows/prune.js';
 import { runCli } from '../support/cli.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
@@ -206,7 +206,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   });
 
   it('prunes old versions of this app only, and the edge stops serving them', async () => {
-    const result = await prune(loaded, { keep: 2, cluster: test.cluster }, log);
+    const result = await prune(pruneInputsFor(loaded), { keep: 2, cluster: test.cluster }, log);
     expect(result.removed).toEqual(['v1']);
     expect(result.kept).toEqual([{ version: 'v2', why: 'recent' }, { version: 'feature-login-48fad0', why: 'recent' }]);
     expect((await health('v1')).status).not.toBe(200);

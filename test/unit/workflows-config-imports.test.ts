@@ -24,7 +24,6 @@ const STILL_TAKE_LOADED_CONFIG = [
   'node-down.ts',
   'node-up-plan.ts',
   'node-up.ts',
-  'prune.ts',
   'release-target.ts',
   'secrets.ts',
   'status.ts',
