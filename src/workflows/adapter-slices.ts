@@ -9,6 +9,7 @@ import type { LocalProviderConfig } from '../config/schema.js';
 import { managedKeyName, stackName } from '../plan/heat.js';
 import { localPrefixOf } from '../plan/local-nodes.js';
 import { projectFacts } from '../plan/operator-files.js';
+import type { BuildSource } from './release-target.js';
 
 /**
  * The one place depl.yaml's loaded form is cut into what each adapter needs: the adapters in src/apply take
@@ -47,4 +48,9 @@ export function openStackProviderSettings(loaded: LoadedConfig): OpenStackProvid
     stack: stackName(loaded.config),
     key: { name: managedKeyName(loaded.config), file: projectPaths(loaded).sshKey, configured: loaded.config.ssh.key },
   };
+}
+
+/** Where the services' build contexts and Dockerfiles are read from (src/workflows/release-target.ts resolveBuildInputs). */
+export function buildSource(loaded: LoadedConfig): BuildSource {
+  return { root: loaded.root, services: loaded.config.services, facts: projectFacts(loaded) };
 }

@@ -1,11 +1,21 @@
 import path from 'node:path';
 import type { Cluster } from '../apply/cluster.js';
+import type { Engine } from '../apply/docker.js';
+import { operatorHooks, type HookRunner } from '../apply/hooks.js';
+import { readProjectFiles } from '../apply/project-files.js';
+import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
+import { checkSeedFiles } from '../apply/seed-file.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { BACKUPS_FOLDER } from '../plan/operator-files.js';
+import type { ProjectFile } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
+import { buildSource, projectFilesSource, secretsSource } from './adapter-slices.js';
 import { openCluster } from './cluster.js';
-import { clusterPortFor, type ClusterPort, type PortOptions } from './cluster-port.js';
+import { clusterPortFor, type ClusterPort, type InstallTarget, type PortOptions } from './cluster-port.js';
+import { installTargetOn } from './install-target.js';
+import { resolveBuildInputs, type BuildInput } from './release-target.js';
+import { readCertificateFiles } from './tls/certificates.js';
 
 /**
  * What a command cuts out of depl.yaml for its workflow, once, before calling it. Workflows take these narrow,
@@ -60,4 +70,48 @@ export interface PruneInputs {
 
 export function pruneInputsFor(loaded: LoadedConfig): PruneInputs {
   return { config: loaded.config, backupsDir: path.resolve(loaded.root, BACKUPS_FOLDER), cluster: clusterAccessFor(loaded) };
+}
+
+/**
+ * depl buildinst: depl.yaml's content (what the pure install plan is made from), what it names in the project
+ * (read and checked before the cluster is reached: a problem there is exit 2 with nothing changed), the cluster,
+ * and the port's slices buildinst adds on it.
+ */
+export interface BuildinstInputs {
+  config: DeplConfig;
+  project: InstallProject;
+  cluster: Pick<ClusterAccess, 'open' | 'portOn'>;
+  /** The operator's hooks and the port's install slice (src/workflows/install-target.ts) on an open cluster. */
+  installOn(cluster: Cluster, engine: Engine, builds: readonly BuildInput[], log: Logger): { hooks: HookRunner; install: InstallTarget };
+}
+
+/** What buildinst reads from the operator's project folder. */
+export interface InstallProject {
+  /** The services' build contexts, read as they will be sent (a private key or secrets file in one is refused). */
+  buildInputs(): Promise<BuildInput[]>;
+  /** The declared secrets' values (the local secrets file; DEPL_SECRET_<NAME> in env overrides). */
+  secrets(env?: NodeJS.ProcessEnv): Promise<ResolvedSecret[]>;
+  /** depl.yaml's `files:`, read. */
+  files(): Promise<ProjectFile[]>;
+  /** perBranch accessories' seed files, checked: accessory -> absolute path. */
+  seedFiles(): Promise<Record<string, string>>;
+  /** tls: files that would be refused later (expired, a key others may read) refuse now. */
+  checkCertificateFiles(): Promise<void>;
+}
+
+export function buildinstInputsFor(loaded: LoadedConfig): BuildinstInputs {
+  return {
+    config: loaded.config,
+    project: {
+      buildInputs: () => resolveBuildInputs(buildSource(loaded)),
+      secrets: (env) => resolveSecrets(secretsSource(loaded), env),
+      files: () => readProjectFiles(projectFilesSource(loaded)),
+      seedFiles: () => checkSeedFiles(loaded),
+      async checkCertificateFiles() {
+        await readCertificateFiles(loaded);
+      },
+    },
+    cluster: clusterAccessFor(loaded),
+    installOn: (cluster, engine, builds, log) => ({ hooks: operatorHooks(loaded.root, loaded.config, log), install: installTargetOn(loaded, cluster, engine, builds, log) }),
+  };
 }
