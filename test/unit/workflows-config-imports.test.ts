@@ -28,7 +28,6 @@ const STILL_TAKE_LOADED_CONFIG = [
   'node-down.ts',
   'node-up-plan.ts',
   'node-up.ts',
-  'secrets.ts',
   'status.ts',
 ].sort();
 
