@@ -13,6 +13,7 @@ import { tlsSettings, type InstalledCertificate } from '../plan/tls/certificates
 import type { Logger } from '../util/log.js';
 import { readAutoscaleStatus } from './autoscale-report.js';
 import { domainStatusLines, type DomainStatus } from '../plan/domain-records.js';
+import { designateCloud } from './adapter-slices.js';
 import { designateFor, managedDomain, readDomainStatus } from './domain.js';
 import { providerFor } from './cluster.js';
 import { clusterAccessFor } from './command-inputs.js';
@@ -105,7 +106,7 @@ export async function readDns(loaded: LoadedConfig, log: Logger, options: { inte
   const managed = managedDomain(loaded.config);
   if (managed === undefined) return undefined;
   try {
-    const [designate, provider, inventory] = await Promise.all([designateFor(loaded, options), providerFor(loaded, log, options), readInventory(loaded)]);
+    const [designate, provider, inventory] = await Promise.all([designateFor(designateCloud(loaded), options), providerFor(loaded, log, options), readInventory(loaded)]);
     const entry = (await provider.entryAddress?.()) ?? inventory?.nodes[0]?.address ?? null;
     const status = await readDomainStatus(designate, managed, entry);
     return { status, lines: domainStatusLines(status) };

@@ -24,7 +24,6 @@ const STILL_TAKE_LOADED_CONFIG = [
   // not cut yet
   'crawl.ts',
   'demo.ts',
-  'domain.ts',
   'node-down.ts',
   'node-up-plan.ts',
   'node-up.ts',
