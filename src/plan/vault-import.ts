@@ -16,7 +16,7 @@ export type VaultPick = { values: { name: string; value: string }[] } | { refuse
  * The secrets to import: the names asked for, or else every secret depl.yaml declares that the vault holds. Each
  * must be declared in depl.yaml and be one scalar value a secret can hold.
  */
-export function pickVaultSecrets(document: unknown, requested: string[], declared: string[]): VaultPick {
+export function pickVaultSecrets(document: unknown, requested: string[], declared: readonly string[]): VaultPick {
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
     return { refuse: 'the vault does not hold variables (a YAML mapping of name: value)' };
   }

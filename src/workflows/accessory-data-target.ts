@@ -18,7 +18,7 @@ import type { AccessoryData } from './cluster-port.js';
  * manager's Engine API for the swarm, the accessory's node's engine for its container and volume (opened once
  * per node, closed by `close`), redis-cli over the node's SSH connection.
  */
-export function accessoryDataOn(cluster: Cluster, manager: Engine, config: DeplConfig, log: Logger): AccessoryData & { close(): Promise<void> } {
+export function accessoryDataOn(cluster: Cluster, manager: Engine, config: Pick<DeplConfig, 'app' | 'accessories'>, log: Logger): AccessoryData & { close(): Promise<void> } {
   const app = config.app;
   const engines = new Map<string, Promise<Engine>>();
   const engineOf = (node: string): Promise<Engine> => {

@@ -9,6 +9,8 @@ import type { LocalProviderConfig } from '../config/schema.js';
 import { managedKeyName, stackName } from '../plan/heat.js';
 import { localPrefixOf } from '../plan/local-nodes.js';
 import { projectFacts } from '../plan/operator-files.js';
+import type { DesignateCloud } from './domain.js';
+import type { BuildSource } from './release-target.js';
 
 /**
  * The one place depl.yaml's loaded form is cut into what each adapter needs: the adapters in src/apply take
@@ -47,4 +49,16 @@ export function openStackProviderSettings(loaded: LoadedConfig): OpenStackProvid
     stack: stackName(loaded.config),
     key: { name: managedKeyName(loaded.config), file: projectPaths(loaded).sshKey, configured: loaded.config.ssh.key },
   };
+}
+
+/** Where the services' build contexts and Dockerfiles are read from (src/workflows/release-target.ts resolveBuildInputs). */
+export function buildSource(loaded: LoadedConfig): BuildSource {
+  return { root: loaded.root, services: loaded.config.services, facts: projectFacts(loaded) };
+}
+
+/** The OpenStack provider's cloud for Designate (src/workflows/domain.ts designateFor). */
+export function designateCloud(loaded: LoadedConfig): DesignateCloud {
+  const provider = loaded.config.provider;
+  if (provider.type !== 'openstack') throw new Error('Designate asked of a local provider');
+  return { root: loaded.root, ...(provider.cloud !== undefined ? { cloud: provider.cloud } : {}), ...(provider.region !== undefined ? { region: provider.region } : {}) };
 }

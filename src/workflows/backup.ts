@@ -3,7 +3,6 @@ import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { ensureBackupsDir, verifyBackupFile, writeBackupFile, type PayloadFacts } from '../apply/backup-file.js';
 import { DEFAULT_STATE_ROOT } from '../apply/release-store.js';
-import type { LoadedConfig } from '../config/load.js';
 import type { AccessoryConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
 import {
@@ -18,6 +17,7 @@ import { readRedisSettings, redisInfo, redisSnapshot } from './accessory-redis.j
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from './apply-plan.js';
 import type { AccessoryData, ClusterPort } from './cluster-port.js';
 import { withPortLock } from './lock-session.js';
+import type { AccessoryInputs } from './command-inputs.js';
 import { withManagerEngine } from './versions.js';
 
 /**
@@ -59,11 +59,11 @@ export interface AccessoryTarget {
   kind: BackupKind;
 }
 
-export function accessoryTarget(loaded: LoadedConfig, name: string, verb: string): AccessoryTarget {
-  const accessory = loaded.config.accessories[name];
-  const names = Object.keys(loaded.config.accessories);
+export function accessoryTarget(declared: Pick<AccessoryInputs, 'file' | 'config'>, name: string, verb: string): AccessoryTarget {
+  const accessory = declared.config.accessories[name];
+  const names = Object.keys(declared.config.accessories);
   if (accessory === undefined) {
-    throw new UserError(`no accessory named "${name}" in ${loaded.file}`, names.length > 0 ? `Accessories: ${names.join(', ')}.` : 'depl.yaml declares no accessories.', 'NO_SUCH_ACCESSORY');
+    throw new UserError(`no accessory named "${name}" in ${declared.file}`, names.length > 0 ? `Accessories: ${names.join(', ')}.` : 'depl.yaml declares no accessories.', 'NO_SUCH_ACCESSORY');
   }
   const volume = accessoryVolume(accessory);
   if (volume === null) {
@@ -112,22 +112,22 @@ function checkOutput(file: string, dryRun: boolean): Promise<void> {
 }
 
 /** `depl backup <accessory>` from depl.yaml: the output checked, the cluster opened, the accessory backed up. */
-export async function backup(loaded: LoadedConfig, options: BackupOptions, log: Logger): Promise<BackupResult> {
-  const t = accessoryTarget(loaded, options.accessory, 'back up');
+export async function backup(inputs: AccessoryInputs, options: BackupOptions, log: Logger): Promise<BackupResult> {
+  const t = accessoryTarget(inputs, options.accessory, 'back up');
   const now = options.now ?? new Date();
   const dryRun = options.dryRun === true;
-  if (options.output === undefined && !dryRun) await ensureBackupsDir(loaded.root);
-  const file = backupOutputPath({ root: loaded.root, cwd: options.cwd ?? process.cwd(), ...(options.output !== undefined ? { output: options.output } : {}), app: loaded.config.app, accessory: t.name, at: now });
+  if (options.output === undefined && !dryRun) await ensureBackupsDir(inputs.root);
+  const file = backupOutputPath({ root: inputs.root, cwd: options.cwd ?? process.cwd(), ...(options.output !== undefined ? { output: options.output } : {}), app: inputs.config.app, accessory: t.name, at: now });
   await checkOutput(file, dryRun);
-  return withAccessoryPort(loaded, log, options.lockWaitMs, (port) => backupAccessory(port, t, { file, now, dryRun, ...(options.saveTimeoutMs !== undefined ? { saveTimeoutMs: options.saveTimeoutMs } : {}) }));
+  return withAccessoryPort(inputs, log, options.lockWaitMs, (port) => backupAccessory(port, t, { file, now, dryRun, ...(options.saveTimeoutMs !== undefined ? { saveTimeoutMs: options.saveTimeoutMs } : {}) }));
 }
 
 /** Opens the cluster and builds backup and restore's port on it (the manager's Engine API, the accessory's node). */
-export async function withAccessoryPort<T>(loaded: LoadedConfig, log: Logger, lockWaitMs: number | undefined, fn: (port: AccessoryPort, managerNode: string) => Promise<T>): Promise<T> {
-  return withManagerEngine(loaded, log, async (cluster, manager) => {
-    const accessoryData = accessoryDataOn(cluster, manager, loaded.config, log);
+export async function withAccessoryPort<T>(inputs: Pick<AccessoryInputs, 'config' | 'cluster'>, log: Logger, lockWaitMs: number | undefined, fn: (port: AccessoryPort, managerNode: string) => Promise<T>): Promise<T> {
+  return withManagerEngine(inputs.cluster, log, async (cluster, manager) => {
+    const accessoryData = accessoryDataOn(cluster, manager, inputs.config, log);
     try {
-      return await fn({ app: loaded.config.app, stateRemote: cluster.manager, log, lockWaitMs: lockWaitMs ?? 0, accessoryData }, cluster.managerNode.name);
+      return await fn({ app: inputs.config.app, stateRemote: cluster.manager, log, lockWaitMs: lockWaitMs ?? 0, accessoryData }, cluster.managerNode.name);
     } finally {
       await accessoryData.close();
     }
@@ -228,10 +228,10 @@ function backupApplier(port: AccessoryPort, t: AccessoryTarget, run: BackupRun):
  * The backup file checked against the accessory it would go into (before anyone is asked anything, and again
  * by restore): a damaged file or one of another kind of accessory is refused with exit 2, nothing changed.
  */
-export async function checkBackupFor(loaded: LoadedConfig, accessory: string, file: string): Promise<{ manifest: BackupManifest; warnings: string[] }> {
-  const t = accessoryTarget(loaded, accessory, 'restore');
+export async function checkBackupFor(inputs: Pick<AccessoryInputs, 'file' | 'config'>, accessory: string, file: string): Promise<{ manifest: BackupManifest; warnings: string[] }> {
+  const t = accessoryTarget(inputs, accessory, 'restore');
   const { manifest, head } = await verifyBackupFile(file);
-  const { refusals, warnings } = checkManifestFor(manifest, { app: loaded.config.app, accessory: t.name, type: t.type, volume: t.volume });
+  const { refusals, warnings } = checkManifestFor(manifest, { app: inputs.config.app, accessory: t.name, type: t.type, volume: t.volume });
   if (manifest.payload.kind === 'redis-rdb' && rdbVersion(head) === null) refusals.push('its dump.rdb is not an RDB file');
   if (refusals.length > 0) {
     throw new UserError(`${file} cannot be restored into ${t.name}: ${refusals.join('; ')}`, 'Nothing was changed. Pick a backup of this kind of accessory (manifest.json in the file says what it holds).', 'BACKUP_WRONG_TYPE');

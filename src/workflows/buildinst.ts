@@ -1,13 +1,9 @@
-import { projectFilesSource, secretsSource } from './adapter-slices.js';
 import type { Engine } from '../apply/docker.js';
 import type { Cluster } from '../apply/cluster.js';
 import { ensureBaseImages } from '../apply/base-images.js';
-import { operatorHooks } from '../apply/hooks.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import type { HeldLock } from '../apply/lock.js';
 import { readReleaseDocument } from '../apply/release-store.js';
-import { resolveSecrets } from '../apply/secrets-store.js';
-import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import type { HookFacts } from '../plan/hooks.js';
@@ -16,20 +12,16 @@ import { accessoryServiceName, serviceName } from '../plan/names.js';
 import { stateOf } from '../plan/release-state.js';
 import { versionsFromServices } from '../plan/releases.js';
 import { LABELS, planSecrets, type ProjectFile, type SecretDocument } from '../plan/services.js';
-import { readProjectFiles } from '../apply/project-files.js';
-import { checkSeedFiles } from '../apply/seed-file.js';
 import { tlsSettings } from '../plan/tls/certificates.js';
 import type { Logger } from '../util/log.js';
 import type { ApplyPlanOptions } from './apply-plan.js';
-import { openCluster } from './cluster.js';
-import { clusterPortFor, fencedControl, operator, type ClusterPort, type InstallTarget } from './cluster-port.js';
+import { fencedControl, operator, type ClusterPort, type InstallTarget } from './cluster-port.js';
 import { applyInstallPlan } from './install-apply.js';
 import { repairInterruptedInstall } from './install-repair.js';
-import { installTargetOn } from './install-target.js';
 import { withPortLock } from './lock-session.js';
 import { openRelease } from './release.js';
-import { releaseTarget, resolveBuildInputs } from './release-target.js';
-import { readCertificateFiles } from './tls/certificates.js';
+import type { BuildinstInputs } from './command-inputs.js';
+import { releaseTarget } from './release-target.js';
 
 export interface BuildinstOptions {
   version?: string;
@@ -75,37 +67,34 @@ export interface BuildinstResult {
  * live version is never touched. A failed branch redeploy puts the branch's services back to their earlier
  * specs instead, so the branch's earlier deploy keeps serving.
  */
-export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions, log: Logger): Promise<BuildinstResult> {
-  const { config } = loaded;
+export async function buildinst(inputs: BuildinstInputs, options: BuildinstOptions, log: Logger): Promise<BuildinstResult> {
+  const { config, project } = inputs;
   const target = releaseTarget(config.app, versionServiceNames(config), options, options.now ?? new Date());
   // refused before anything is read on the cluster: secrets in the build context (exit 2), a missing secret
-  const inputs = await resolveBuildInputs(loaded);
-  const secrets = planSecrets(config.app, await resolveSecrets(secretsSource(loaded), options.env));
-  const files = await readProjectFiles(projectFilesSource(loaded));
+  const builds = await project.buildInputs();
+  const secrets = planSecrets(config.app, await project.secrets(options.env));
+  const files = await project.files();
   // a branch database's seed file is checked before the cluster is reached (exit 2, nothing changed)
-  const seedFiles = target.branch !== undefined ? await checkSeedFiles(loaded) : {};
-  const cluster = options.cluster ?? (await openCluster(loaded, log));
+  const seedFiles = target.branch !== undefined ? await project.seedFiles() : {};
+  const cluster = options.cluster ?? (await inputs.cluster.open(log));
   try {
     const opened = await cluster.engine();
     const command = `depl buildinst ${target.branch !== undefined ? `--branch ${target.branch}` : `--version ${target.version}`}`;
     // the edge's site is the running edge's once the plan's ensure-edge step has run (it may not run yet)
     const port = {
-      ...(await clusterPortFor(cluster, config, log, { filesOnly: true })),
+      ...(await inputs.cluster.portOn(cluster, log, { filesOnly: true })),
       lockWaitMs: options.lockWaitMs ?? 0,
-      hooks: operatorHooks(loaded.root, loaded.config, log),
-      install: installTargetOn(loaded, cluster, opened, inputs, log),
+      ...inputs.installOn(cluster, opened, builds, log),
     };
-    const request = { loaded, version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), command, secrets, files, seedFiles, cluster: clusterFacts(cluster) };
+    const request = { config, version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), command, secrets, files, seedFiles, cluster: clusterFacts(cluster) };
     if (options.dryRun) {
       const baseImages = await missingBaseImages(config, opened);
-      const plan = await readAndPlan(port, { ...request, config: config, notes: baseImages.length > 0 ? [`images ${baseImages.join(', ')} are not on the manager: depl makes its offline ones first`] : [] });
+      const plan = await readAndPlan(port, { ...request, notes: baseImages.length > 0 ? [`images ${baseImages.join(', ')} are not on the manager: depl makes its offline ones first`] : [] });
       return { version: plan.version, url: plan.url, services: plan.services, plan, timings: { build: 0, distribute: 0, install: 0, total: 0 } };
     }
     return await withPortLock(port, command, (lock) => install(port, lock, request, options, {
       // tls: files that would be refused later (expired, a key others may read) stop the build now, exit 2
-      beforeChanges: async () => {
-        await readCertificateFiles(loaded);
-      },
+      beforeChanges: () => project.checkCertificateFiles(),
       finalConfig: () => withBaseImages(config, opened, log),
     }));
   } finally {
@@ -114,7 +103,8 @@ export async function buildinst(loaded: LoadedConfig, options: BuildinstOptions,
 }
 
 export interface InstallRequest {
-  loaded: LoadedConfig;
+  /** depl.yaml's content; readAndPlan plans from the final one (the offline base images put in). */
+  config: DeplConfig;
   version: string;
   branch?: string;
   command: string;
@@ -139,7 +129,7 @@ export async function install(
 ): Promise<BuildinstResult> {
   const started = Date.now();
   await repairEarlierInstall(port, lock, request.command);
-  const config = request.loaded.config;
+  const { config } = request;
   // refusals first (a version that exists, a live branch, a taken accessory name), before anything changes
   await readAndPlan(port, { ...request, config });
   await prepare.beforeChanges?.();
@@ -175,7 +165,7 @@ export async function install(
 }
 
 /** Reads what the plan is made from (the app's services, the release state, a redeploy's earlier specs) and plans; a refusal is a UserError. */
-export async function readAndPlan(port: ClusterPort & { install: InstallTarget }, request: InstallRequest & { config: DeplConfig; notes?: string[] }): Promise<InstallPlan> {
+export async function readAndPlan(port: ClusterPort & { install: InstallTarget }, request: InstallRequest & { notes?: string[] }): Promise<InstallPlan> {
   const { config, version } = request;
   const perBranch = request.branch !== undefined && Object.values(config.accessories).some((a) => a.perBranch !== undefined);
   const [present, doc, intent, branchDatabases] = await Promise.all([

@@ -1,7 +1,6 @@
 import { describeHolder, forceReleaseLock, lockStatus } from '../apply/lock.js';
-import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../util/log.js';
-import { openCluster } from './cluster.js';
+import type { ClusterAccess } from './command-inputs.js';
 
 /** `depl lock status` / `depl lock release`: what the command prints and its --json document. */
 export interface LockReport {
@@ -10,10 +9,10 @@ export interface LockReport {
 }
 
 /** Who holds the cluster lock, read on the manager (one connection, no lock taken). */
-export async function readLockStatus(loaded: LoadedConfig, log: Logger): Promise<LockReport> {
-  const cluster = await openCluster(loaded, log);
+export async function readLockStatus(access: Pick<ClusterAccess, 'app' | 'open'>, log: Logger): Promise<LockReport> {
+  const cluster = await access.open(log);
   try {
-    const status = await lockStatus(cluster.manager, loaded.config.app);
+    const status = await lockStatus(cluster.manager, access.app);
     if (status === null) return { json: { locked: false, holder: null }, human: 'The cluster lock is free.' };
     return {
       json: { locked: true, holder: status.holder, expiresInSeconds: status.expiresIn },
@@ -25,10 +24,10 @@ export async function readLockStatus(loaded: LoadedConfig, log: Logger): Promise
 }
 
 /** Releases a stale lock by force (the operator knows its holder is gone). */
-export async function releaseStaleLock(loaded: LoadedConfig, log: Logger): Promise<LockReport> {
-  const cluster = await openCluster(loaded, log);
+export async function releaseStaleLock(access: Pick<ClusterAccess, 'app' | 'open'>, log: Logger): Promise<LockReport> {
+  const cluster = await access.open(log);
   try {
-    const { released, holder } = await forceReleaseLock(cluster.manager, loaded.config.app);
+    const { released, holder } = await forceReleaseLock(cluster.manager, access.app);
     return { json: { released, holder }, human: released ? `Released the lock held by ${describeHolder(holder)}` : 'The cluster lock was free; nothing to release.' };
   } finally {
     await cluster.close();

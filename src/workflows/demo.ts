@@ -12,6 +12,7 @@ import { ensureDemoConfig } from './demo-config.js';
 import { withClusterPort } from './cluster-port.js';
 import { nodeUp } from './node-up.js';
 import { prune } from './prune.js';
+import { buildinstInputsFor, pruneInputsFor } from './command-inputs.js';
 import { switchVersion } from './switch.js';
 
 export interface DemoResult {
@@ -52,12 +53,12 @@ export async function runDemo(configFile: string, log: Logger, onCrawlProgress: 
   if (!edgeAddress) throw new OperationError('node-up reported no manager', "Run 'depl status' to see the cluster.", 'NO_MANAGER');
 
   log.step('4/6 depl buildinst: build the crawler image on the manager, install it as a new version, health-check it through nginx');
-  const installed = await buildinst(loaded, {}, log);
+  const installed = await buildinst(buildinstInputsFor(loaded), {}, log);
 
   log.step(`5/6 depl switch ${installed.version}: make it live on http://${loaded.config.domain}/`);
   const switched = await withClusterPort(loaded, log, (control) => switchVersion(control, installed.version));
   // keep the demo cluster small across repeated runs: the live and previous versions stay
-  await prune(loaded, { keep: 0 }, log).catch((error: Error) => log.warn(`prune skipped: ${error.message}`));
+  await prune(pruneInputsFor(loaded), { keep: 0 }, log).catch((error: Error) => log.warn(`prune skipped: ${error.message}`));
 
   const site = await startDemoSite(localGateway(subnet));
   try {

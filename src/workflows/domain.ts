@@ -1,5 +1,4 @@
 import type { DesignateClient, Zone } from '../apply/openstack/designate.js';
-import type { LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import type { PlanStep } from '../plan/change-plan.js';
@@ -29,12 +28,17 @@ export function managedDomain(config: Pick<DeplConfig, 'app' | 'domain' | 'provi
   return { app: config.app, domain: config.domain, zone: config.provider.dns.zone };
 }
 
+/** The provider's cloud as Designate is reached through it: clouds.yaml's entry and region, and depl.yaml's folder (a clouds.yaml beside it). */
+export interface DesignateCloud {
+  root: string;
+  cloud?: string;
+  region?: string;
+}
+
 /** Designate through the provider's cloud (the Keystone session is shared with Heat and Nova in this process). */
-export async function designateFor(loaded: LoadedConfig, options: { interactive?: boolean; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<DesignateClient> {
-  const provider = loaded.config.provider;
-  if (provider.type !== 'openstack') throw new Error('Designate asked of a local provider');
+export async function designateFor(cloud: DesignateCloud, options: { interactive?: boolean; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<DesignateClient> {
   const [{ openstackSession }, { DesignateClient }] = await Promise.all([import('../apply/providers/openstack.js'), import('../apply/openstack/designate.js')]);
-  const session = await openstackSession({ root: loaded.root }, { cloud: provider.cloud, region: provider.region }, options);
+  const session = await openstackSession({ root: cloud.root }, { cloud: cloud.cloud, region: cloud.region }, options);
   return new DesignateClient(session);
 }
 

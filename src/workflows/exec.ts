@@ -1,11 +1,11 @@
 import { nodeEngine } from '../apply/docker.js';
 import { execInContainer, type ExecIo } from '../apply/exec.js';
 import { serviceTasks } from '../apply/swarm.js';
-import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
 import { pickExecTask, planExec } from '../plan/jobs.js';
 import type { Logger } from '../util/log.js';
 import { resolveVersionService } from './run.js';
+import type { ClusterAccess } from './command-inputs.js';
 import { withManagerEngine } from './versions.js';
 
 export interface ExecOptions {
@@ -22,10 +22,10 @@ export interface ExecOptions {
  * depl exec: the command in one running task of the version's service, in that task's container, through the
  * Engine API of the node the task runs on (over SSH, as every node is reached). Returns its exit code.
  */
-export async function execInService(loaded: LoadedConfig, options: ExecOptions, log: Logger, io: ExecIo): Promise<{ exitCode: number; task: string; node: string }> {
-  const { app } = loaded.config;
+export async function execInService(access: Pick<ClusterAccess, 'app' | 'open'>, options: ExecOptions, log: Logger, io: ExecIo): Promise<{ exitCode: number; task: string; node: string }> {
+  const { app } = access;
   const request = planExec(options.command, options.tty, options.term);
-  return withManagerEngine(loaded, log, async (cluster, manager) => {
+  return withManagerEngine(access, log, async (cluster, manager) => {
     const { version, service } = await resolveVersionService(cluster, manager, app, { service: options.service, version: options.version, verb: 'exec' });
     const task = pickExecTask(await serviceTasks(manager, service.id));
     if (task === null) {

@@ -1,11 +1,11 @@
 import { readReleaseDocument } from '../apply/release-store.js';
 import { streamServiceLogs } from '../apply/logs.js';
 import { listServices } from '../apply/swarm.js';
-import type { LoadedConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
 import { selectLines, type LogLine, type LogRequest } from '../plan/logs.js';
 import { LABELS } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
+import type { ClusterAccess } from './command-inputs.js';
 import { withManagerEngine } from './versions.js';
 
 export interface LogsOptions {
@@ -21,9 +21,9 @@ export interface LogsOptions {
  * A one-off read collects everything, then sorts, filters and tails; `follow` prints the history that way,
  * then each new line as it comes, until `signal` aborts.
  */
-export async function streamLogs(loaded: LoadedConfig, options: LogsOptions, log: Logger, print: (line: LogLine) => void): Promise<{ version: string; services: string[] }> {
-  const { app } = loaded.config;
-  return withManagerEngine(loaded, log, async (cluster, engine) => {
+export async function streamLogs(access: Pick<ClusterAccess, 'app' | 'open'>, options: LogsOptions, log: Logger, print: (line: LogLine) => void): Promise<{ version: string; services: string[] }> {
+  const { app } = access;
+  return withManagerEngine(access, log, async (cluster, engine) => {
     const version = options.version ?? (await readReleaseDocument(cluster.manager, app)).live;
     if (version === null || version === undefined) throw new UserError('no version is live, so there is no default version to show', 'Name one: depl logs --version <version> (see depl versions).', 'NO_LIVE');
     const services = (await listServices(engine, { [LABELS.app]: app, [LABELS.version]: version }))

@@ -6,6 +6,7 @@ import type { Logger } from '../util/log.js';
 import { tlsSettings } from '../plan/tls/certificates.js';
 import { renewerServiceName } from '../plan/tls/renewal.js';
 import { providerFor } from './cluster.js';
+import { designateCloud } from './adapter-slices.js';
 import { designateFor, managedDomain, planDomainRemoval, removeDomainRecords } from './domain.js';
 
 export interface NodeDownPlan {
@@ -23,7 +24,7 @@ export async function planNodeDown(loaded: LoadedConfig, log: Logger, interactiv
   const nodes = [...listed];
   for (const node of inventory?.nodes ?? []) if (!nodes.some((n) => n.address === node.address)) nodes.push(node);
   const managed = managedDomain(loaded.config);
-  const records = managed === undefined ? undefined : await planDomainRemoval(await designateFor(loaded, { interactive }), managed);
+  const records = managed === undefined ? undefined : await planDomainRemoval(await designateFor(designateCloud(loaded), { interactive }), managed);
   return { nodes, records: records?.plan.steps.map((s) => `${s.name} ${s.type} ${s.records.join(',')}`) ?? [] };
 }
 
@@ -58,7 +59,7 @@ export async function nodeDown(loaded: LoadedConfig, log: Logger, interactive?: 
   // the records go before the addresses they point at: a released floating IP may soon be someone else's, and a
   // name still pointing there would send the app's users to them. A failure stops here; the next run retries.
   const managed = managedDomain(loaded.config);
-  if (managed !== undefined) await removeDomainRecords(await designateFor(loaded, { interactive }), managed, log);
+  if (managed !== undefined) await removeDomainRecords(await designateFor(designateCloud(loaded), { interactive }), managed, log);
   const provider = await providerFor(loaded, log, { interactive });
   await provider.down(log);
   const knownHosts = new KnownHosts(knownHostsPath(loaded));

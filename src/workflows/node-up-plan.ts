@@ -11,6 +11,7 @@ import type { Logger } from '../util/log.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { readSwarmFacts, swarmPlanOrRefuse } from './node-up-swarm.js';
 import type { DomainRecordPlan } from '../plan/domain-records.js';
+import { designateCloud } from './adapter-slices.js';
 import { designateFor, managedDomain, planDomain } from './domain.js';
 import type { Provider } from '../apply/providers/types.js';
 
@@ -32,7 +33,7 @@ export async function planNodeUp(loaded: LoadedConfig, log: Logger, options: { n
 async function domainPlan(loaded: LoadedConfig, provider: Provider, interactive: boolean | undefined): Promise<DomainRecordPlan | undefined> {
   const managed = managedDomain(loaded.config);
   if (managed === undefined) return undefined;
-  const designate = await designateFor(loaded, { interactive });
+  const designate = await designateFor(designateCloud(loaded), { interactive });
   return (await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null)).plan;
 }
 

@@ -13,7 +13,7 @@ import {
   parseIpsecProbe, staleNodeIds, type EncryptionSetting, type IpsecSupport,
 } from '../plan/bootstrap.js';
 import type { Logger } from '../util/log.js';
-import { projectPaths } from './adapter-slices.js';
+import { projectPaths, designateCloud } from './adapter-slices.js';
 import { providerFor, sshPoolFor } from './cluster.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
@@ -83,7 +83,7 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
   // the zero-config domain's zone and records are checked before anything is made: a missing zone or someone
   // else's record at the domain is refused (exit 2) with nothing changed
   const managed = managedDomain(config);
-  const designate = managed === undefined ? undefined : await designateFor(loaded, { interactive: options.interactive });
+  const designate = managed === undefined ? undefined : await designateFor(designateCloud(loaded), { interactive: options.interactive });
   if (managed !== undefined && designate !== undefined) await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null);
   const pool = await sshPoolFor(loaded, log, SSH_WAIT_MS);
   try {

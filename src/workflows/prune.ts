@@ -1,16 +1,13 @@
-import path from 'node:path';
 import { appLeftoversOn } from '../apply/app-leftovers.js';
 import type { Engine } from '../apply/docker.js';
 import { openDumpFile } from '../apply/dump-file.js';
 import { inspectServiceSpec, runJobService } from '../apply/jobs.js';
 import { labelledSecrets, removeService, removeSwarmSecret } from '../apply/swarm.js';
 import type { DeplConfig } from '../config/schema.js';
-import { BACKUPS_FOLDER } from '../plan/operator-files.js';
 import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels } from '../plan/branch-database.js';
 import { branchSharedOf } from '../plan/branch-shared.js';
 import type { JobEnd } from '../plan/jobs.js';
 import type { Cluster } from '../apply/cluster.js';
-import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
 import { autoscaleStateDir } from '../plan/autoscale.js';
 import { versionImageTags } from '../plan/images.js';
@@ -19,8 +16,9 @@ import type { Logger } from '../util/log.js';
 import { accessoryServiceName, legacyAccessoryServiceName } from '../plan/names.js';
 import { LABELS } from '../plan/services.js';
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from './apply-plan.js';
-import { clusterPortFor, operator, type BranchDatabasePort, type ClusterPort } from './cluster-port.js';
+import { operator, type BranchDatabasePort, type ClusterPort } from './cluster-port.js';
 import { withRelease, type ReleaseSession } from './release.js';
+import type { PruneInputs } from './command-inputs.js';
 import { withManagerEngine } from './versions.js';
 
 export interface PruneResult {
@@ -44,20 +42,21 @@ export interface PruneOptions {
 
 /**
  * Removes old versions of this app (only services labelled with its name), never the live, canary or previous
- * one, with what goes with them (src/plan/prune.ts). Holds the cluster lock. The port is built here from
- * depl.yaml: the manager's Engine API for the swarm's objects, each node's docker CLI for its image tags.
+ * one, with what goes with them (src/plan/prune.ts). Holds the cluster lock. The port is the command's (cut
+ * from depl.yaml by pruneInputsFor), with prune's own slices: the manager's Engine API for the swarm's objects,
+ * each node's docker CLI for its image tags.
  */
-export async function prune(loaded: LoadedConfig, options: PruneOptions, log: Logger): Promise<PruneResult> {
-  const { config } = loaded;
+export async function prune(inputs: PruneInputs, options: PruneOptions, log: Logger): Promise<PruneResult> {
+  const { config } = inputs;
   // `<app>/<service>` (under the registry when one is set): the repositories the app's builds are tagged in
   const repositories = versionImageTags(config, 'v').map((tag) => tag.slice(0, tag.lastIndexOf(':')));
   const selection: PruneSelection = options.branches !== undefined ? { branches: options.branches } : { keep: options.keep };
-  return withManagerEngine(loaded, log, async (cluster, engine) => {
+  return withManagerEngine(inputs.cluster, log, async (cluster, engine) => {
     const control: ClusterPort = {
-      ...(await clusterPortFor(cluster, config, log, { syncCertificates: true })),
+      ...(await inputs.cluster.portOn(cluster, log, { syncCertificates: true })),
       lockWaitMs: options.lockWaitMs ?? 0,
       leftovers: appLeftoversOn(cluster, engine, config.app, repositories, log),
-      branchDatabases: branchDatabasesOn(engine, config, path.resolve(loaded.root, BACKUPS_FOLDER), log),
+      branchDatabases: branchDatabasesOn(engine, config, inputs.backupsDir, log),
     };
     return pruneVersions(control, selection, { dryRun: options.dryRun });
   }, options.cluster);

@@ -1,10 +1,10 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import type { LoadedConfig } from '../config/load.js';
+import type { DeplConfig } from '../config/schema.js';
 import { readBuildContext, type BuildContext } from '../apply/build-context.js';
 import { UserError } from '../errors.js';
 import { checkVersionLabel } from '../names.js';
-import { projectFacts } from '../plan/operator-files.js';
+import type { ProjectFacts } from '../plan/operator-files.js';
 import { branchLabel, serviceName, versionFromTime } from '../plan/names.js';
 import { packagePath } from '../util/paths.js';
 
@@ -69,20 +69,27 @@ export interface BuildInput {
   dockerfile: string;
 }
 
+/** What the build inputs are read from: depl.yaml's folder, its services, and the operator's own files a context never sends. */
+export interface BuildSource {
+  root: string;
+  services: DeplConfig['services'];
+  facts: ProjectFacts;
+}
+
 /**
  * Build contexts are folders relative to depl.yaml. A Dockerfile is looked for there too, then among depl's
  * own templates (so `templates/crawler.Dockerfile` works from any project folder). Each context is read as it
  * will be sent, without the operator's files, and refused if it still holds a private key or secrets file.
  */
-export async function resolveBuildInputs(loaded: LoadedConfig): Promise<BuildInput[]> {
+export async function resolveBuildInputs(source: BuildSource): Promise<BuildInput[]> {
   const inputs: BuildInput[] = [];
-  for (const [service, svc] of Object.entries(loaded.config.services)) {
+  for (const [service, svc] of Object.entries(source.services)) {
     if (!svc.build) continue;
-    const contextDir = path.resolve(loaded.root, svc.build.context);
+    const contextDir = path.resolve(source.root, svc.build.context);
     if (!(await exists(contextDir))) {
       throw new UserError(`services.${service}.build.context: no folder at ${contextDir}`, 'Paths in depl.yaml are relative to its folder.', 'BUILD_CONTEXT_MISSING');
     }
-    const candidates = [path.resolve(loaded.root, svc.build.dockerfile), packagePath(svc.build.dockerfile)];
+    const candidates = [path.resolve(source.root, svc.build.dockerfile), packagePath(svc.build.dockerfile)];
     let dockerfile: string | undefined;
     for (const candidate of candidates) {
       if (await exists(candidate)) {
@@ -93,7 +100,7 @@ export async function resolveBuildInputs(loaded: LoadedConfig): Promise<BuildInp
     if (dockerfile === undefined) {
       throw new UserError(`services.${service}.build.dockerfile: no file at ${candidates[0]}`, 'Paths in depl.yaml are relative to its folder.', 'DOCKERFILE_MISSING');
     }
-    const context = await readBuildContext(contextDir, { label: `services.${service}.build.context`, project: projectFacts(loaded) });
+    const context = await readBuildContext(contextDir, { label: `services.${service}.build.context`, project: source.facts });
     inputs.push({ service, context, dockerfile });
   }
   return inputs;

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ensureBackupsDir, openPayload, redisRestoreArchive, verifyBackupFile, volumeRootOwner, writeBackupFile } from '../apply/backup-file.js';
 import type { Remote } from '../apply/remote.js';
-import type { LoadedConfig } from '../config/load.js';
 import { isDeplError, OperationError, UserError } from '../errors.js';
 import { accessoryVolumeOnCluster, defaultBackupFileName, payloadFile, volumeArchiveParent, type BackupManifest, type RedisSettings } from '../plan/backup.js';
 import { BACKUPS_FOLDER } from '../plan/operator-files.js';
@@ -12,6 +11,7 @@ import { quote } from '../plan/shell.js';
 import type { Logger } from '../util/log.js';
 import { readRedisSettings, verifyRedisLoaded } from './accessory-redis.js';
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from './apply-plan.js';
+import type { AccessoryInputs } from './command-inputs.js';
 import { withPortLock } from './lock-session.js';
 import {
   accessoryTarget, checkBackupFor, journalPath, manifestBase, operatorName, readRestoreJournal, throwRefusal, volumeManifest, withAccessoryPort,
@@ -49,12 +49,12 @@ export interface RestoreResult {
 }
 
 /** `depl restore <accessory> <file>` from depl.yaml. */
-export async function restore(loaded: LoadedConfig, options: RestoreOptions, log: Logger): Promise<RestoreResult> {
-  const t = accessoryTarget(loaded, options.accessory, 'restore');
+export async function restore(inputs: AccessoryInputs, options: RestoreOptions, log: Logger): Promise<RestoreResult> {
+  const t = accessoryTarget(inputs, options.accessory, 'restore');
   const file = path.resolve(options.file);
-  const { manifest, warnings } = await checkBackupFor(loaded, t.name, file);
-  return withAccessoryPort(loaded, log, options.lockWaitMs, (port, managerNode) => restoreAccessory(port, t, {
-    file, manifest, warnings, force: options.force === true, now: options.now ?? new Date(), root: loaded.root,
+  const { manifest, warnings } = await checkBackupFor(inputs, t.name, file);
+  return withAccessoryPort(inputs, log, options.lockWaitMs, (port, managerNode) => restoreAccessory(port, t, {
+    file, manifest, warnings, force: options.force === true, now: options.now ?? new Date(), root: inputs.root,
     pinnedNode: t.accessory.node === 'manager' ? managerNode : t.accessory.node, dryRun: options.dryRun === true,
     ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
   }));

@@ -5,7 +5,6 @@ import type { Engine } from '../apply/docker.js';
 import { inspectServiceSpec, listJobs, runJobService } from '../apply/jobs.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import { listServices, removeService, type InstalledService } from '../apply/swarm.js';
-import type { LoadedConfig } from '../config/load.js';
 import { OperationError, UserError } from '../errors.js';
 import {
   checkJobCommand, checkJobTarget, DEFAULT_JOB_TIMEOUT, JOB_START_TIMEOUT_MS, jobRow, jobTimeoutMs, leftoverJobs, planRunJob,
@@ -14,6 +13,7 @@ import {
 import { LABELS } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import type { Logger } from '../util/log.js';
+import type { ClusterAccess } from './command-inputs.js';
 import { withManagerEngine } from './versions.js';
 
 /**
@@ -64,13 +64,13 @@ export interface RunResult {
  * streamed as it comes, its exit code returned, the job removed afterwards (also on Ctrl-C, and when it outlives
  * its timeout, which fails the run). Jobs that an earlier, killed `depl run` left finished are removed first.
  */
-export async function runJob(loaded: LoadedConfig, options: RunOptions, log: Logger, io: RunIo): Promise<RunResult> {
-  const { app } = loaded.config;
+export async function runJob(access: Pick<ClusterAccess, 'app' | 'open'>, options: RunOptions, log: Logger, io: RunIo): Promise<RunResult> {
+  const { app } = access;
   // bad input is refused before any connection is made
   checkJobTarget(options.service, options.version);
   checkJobCommand(options.service, options.command, options.entrypoint);
   const timeoutMs = jobTimeoutMs(options.timeout);
-  return withManagerEngine(loaded, log, async (cluster, engine) => {
+  return withManagerEngine(access, log, async (cluster, engine) => {
     const { version, service } = await resolveVersionService(cluster, engine, app, { service: options.service, version: options.version, verb: 'run' });
     const spec = planRunJob({
       app, version, service: options.service, command: options.command,
@@ -126,6 +126,6 @@ export async function removeLeftoverJobs(engine: Engine, app: string, log: Logge
 }
 
 /** The app's jobs now on the swarm (running ones, and finished ones a killed `depl run` left), for depl status. */
-export async function readJobs(loaded: LoadedConfig, log: Logger, cluster?: Cluster): Promise<JobRow[]> {
-  return withManagerEngine(loaded, log, async (_cluster, engine) => (await listJobs(engine, loaded.config.app)).map(jobRow), cluster);
+export async function readJobs(access: Pick<ClusterAccess, 'app' | 'open'>, log: Logger, cluster?: Cluster): Promise<JobRow[]> {
+  return withManagerEngine(access, log, async (_cluster, engine) => (await listJobs(engine, access.app)).map(jobRow), cluster);
 }

@@ -1,15 +1,17 @@
 import path from 'node:path';
 import { parse } from 'yaml';
 import { viewVault } from '../apply/ansible.js';
-import { readSecretsFile, generateSecretValue, writeSecretsFile, secretsFilePath } from '../apply/secrets-store.js';
-import type { LoadedConfig } from '../config/load.js';
+import { readSecretsFile, generateSecretValue, writeSecretsFile, secretsFilePath, type SecretsSource } from '../apply/secrets-store.js';
 import { UserError } from '../errors.js';
 import { checkSecretName } from '../names.js';
 import { checkSecretValue, secretEnvName } from '../plan/secrets.js';
 import { ansibleVaultViewCommand, pickVaultSecrets } from '../plan/vault-import.js';
 import { Secret } from '../util/secret.js';
 
-/** `depl secrets set|list|rm`: the local secrets file. Values are never printed, only names and dates. */
+/**
+ * `depl secrets set|list|rm`: the local secrets file. Values are never printed, only names and dates. Each takes
+ * the secrets' slice of depl.yaml (its folder, its path, the declared names: adapter-slices.ts secretsSource).
+ */
 
 export interface SecretRow {
   name: string;
@@ -19,15 +21,15 @@ export interface SecretRow {
   changedAt: string | null;
 }
 
-export async function listSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): Promise<SecretRow[]> {
-  const entries = await readSecretsFile(loaded.root);
-  const names = [...new Set([...loaded.config.secrets, ...entries.map((e) => e.name)])].sort();
+export async function listSecrets(source: SecretsSource, env: NodeJS.ProcessEnv = process.env): Promise<SecretRow[]> {
+  const entries = await readSecretsFile(source.root);
+  const names = [...new Set([...source.declared, ...entries.map((e) => e.name)])].sort();
   return names.map((name) => {
     const entry = entries.find((e) => e.name === name);
     const fromEnv = env[secretEnvName(name)];
     return {
       name,
-      declared: loaded.config.secrets.includes(name),
+      declared: source.declared.includes(name),
       source: fromEnv ? 'env' : entry ? 'file' : 'missing',
       changedAt: entry?.changedAt ?? null,
     };
@@ -41,35 +43,35 @@ export interface SetSecretOptions {
   now: Date;
 }
 
-export async function setSecret(loaded: LoadedConfig, name: string, options: SetSecretOptions): Promise<{ name: string; changedAt: string; generated: boolean; file: string }> {
-  checkName(loaded, name);
+export async function setSecret(source: SecretsSource, name: string, options: SetSecretOptions): Promise<{ name: string; changedAt: string; generated: boolean; file: string }> {
+  checkName(source, name);
   const raw = options.generate ? generateSecretValue() : (await options.readValue()).replace(/\r?\n$/, '');
   const value = new Secret(raw);
   const check = checkSecretValue(value.reveal());
   if (!check.ok) throw new UserError(`the value for ${name} ${check.reason}`, 'Nothing was changed.', 'SECRET_VALUE');
-  const entries = (await readSecretsFile(loaded.root)).filter((e) => e.name !== name);
+  const entries = (await readSecretsFile(source.root)).filter((e) => e.name !== name);
   const changedAt = options.now.toISOString();
   entries.push({ name, value: value.reveal(), changedAt });
-  await writeSecretsFile(loaded.root, entries);
-  return { name, changedAt, generated: options.generate === true, file: secretsFilePath(loaded.root) };
+  await writeSecretsFile(source.root, entries);
+  return { name, changedAt, generated: options.generate === true, file: secretsFilePath(source.root) };
 }
 
-export async function removeSecret(loaded: LoadedConfig, name: string): Promise<{ name: string; removed: boolean; stillDeclared: boolean }> {
-  const entries = await readSecretsFile(loaded.root);
+export async function removeSecret(source: SecretsSource, name: string): Promise<{ name: string; removed: boolean; stillDeclared: boolean }> {
+  const entries = await readSecretsFile(source.root);
   const kept = entries.filter((e) => e.name !== name);
   if (kept.length === entries.length) {
-    throw new UserError(`no secret named ${name} in ${secretsFilePath(loaded.root)}`, 'See `depl secrets list`.', 'SECRET_NOT_FOUND');
+    throw new UserError(`no secret named ${name} in ${secretsFilePath(source.root)}`, 'See `depl secrets list`.', 'SECRET_NOT_FOUND');
   }
-  await writeSecretsFile(loaded.root, kept);
-  return { name, removed: true, stillDeclared: loaded.config.secrets.includes(name) };
+  await writeSecretsFile(source.root, kept);
+  return { name, removed: true, stillDeclared: source.declared.includes(name) };
 }
 
-function checkName(loaded: LoadedConfig, name: string): void {
+function checkName(source: SecretsSource, name: string): void {
   const check = checkSecretName(name);
   if (!check.ok) throw new UserError(`secret name "${name}" ${check.reason}`, undefined, 'SECRET_NAME');
-  if (!loaded.config.secrets.includes(name)) {
+  if (!source.declared.includes(name)) {
     throw new UserError(
-      `${loaded.file} does not declare a secret named ${name} (declared: ${loaded.config.secrets.join(', ') || 'none'})`,
+      `${source.file} does not declare a secret named ${name} (declared: ${source.declared.join(', ') || 'none'})`,
       `Add it to the top-level secrets: list first, and to the services that use it.`,
       'SECRET_UNDECLARED',
     );
@@ -87,7 +89,7 @@ export interface VaultImportOptions {
 }
 
 /** `depl secrets import --vault FILE`: named variables of an Ansible Vault file into the secrets file, never printed. */
-export async function importVaultSecrets(loaded: LoadedConfig, options: VaultImportOptions): Promise<{ imported: string[]; changedAt: string; file: string }> {
+export async function importVaultSecrets(source: SecretsSource, options: VaultImportOptions): Promise<{ imported: string[]; changedAt: string; file: string }> {
   for (const name of options.names) {
     const check = checkSecretName(name);
     if (!check.ok) throw new UserError(`secret name "${name}" ${check.reason}`, undefined, 'SECRET_NAME');
@@ -103,12 +105,12 @@ export async function importVaultSecrets(loaded: LoadedConfig, options: VaultImp
   } catch {
     throw new UserError(`${options.vaultFile} opens, but its content is not YAML variables`, 'An Ansible Vault file of name: value lines is expected. Nothing was changed.', 'VAULT_CONTENT');
   }
-  const pick = pickVaultSecrets(document, options.names, loaded.config.secrets);
+  const pick = pickVaultSecrets(document, options.names, source.declared);
   if ('refuse' in pick) throw new UserError(`${options.vaultFile}: ${pick.refuse}`, 'Nothing was changed.', 'VAULT_IMPORT');
   const imported = new Set(pick.values.map((v) => v.name));
   const changedAt = options.now.toISOString();
-  const entries = (await readSecretsFile(loaded.root)).filter((e) => !imported.has(e.name));
+  const entries = (await readSecretsFile(source.root)).filter((e) => !imported.has(e.name));
   for (const { name, value } of pick.values) entries.push({ name, value: new Secret(value).reveal(), changedAt });
-  await writeSecretsFile(loaded.root, entries);
-  return { imported: [...imported], changedAt, file: secretsFilePath(loaded.root) };
+  await writeSecretsFile(source.root, entries);
+  return { imported: [...imported], changedAt, file: secretsFilePath(source.root) };
 }

@@ -13,10 +13,12 @@ import { tlsSettings, type InstalledCertificate } from '../plan/tls/certificates
 import type { Logger } from '../util/log.js';
 import { readAutoscaleStatus } from './autoscale-report.js';
 import { domainStatusLines, type DomainStatus } from '../plan/domain-records.js';
+import { designateCloud } from './adapter-slices.js';
 import { designateFor, managedDomain, readDomainStatus } from './domain.js';
-import { openCluster, providerFor } from './cluster.js';
+import { providerFor } from './cluster.js';
+import { clusterAccessFor } from './command-inputs.js';
 import { readJobs } from './run.js';
-import { readingPort, readReleaseReport, type ReleaseReport } from './versions.js';
+import { readReleaseReport, type ReleaseReport } from './versions.js';
 
 /** Everything `depl status` reports, read over one SSH connection with one read of the release state. */
 export interface StatusReading {
@@ -76,13 +78,14 @@ export async function readStatus(loaded: LoadedConfig, log: Logger, options: { i
   const { app } = loaded.config;
   const allocation = readAllocation(loaded, log, options);
   const dns = readDns(loaded, log, options);
-  const cluster = await openCluster(loaded, log);
+  const access = clusterAccessFor(loaded);
+  const cluster = await access.open(log);
   try {
-    const port = await readingPort(cluster, loaded, log);
+    const port = await access.readingPort(cluster, log);
     const [nodes, release, jobs, certificates, renewal] = await Promise.all([
       readNodeTable(cluster, loaded),
       readReleaseReport(port),
-      readJobs(loaded, log, cluster),
+      readJobs(access, log, cluster),
       mode !== 'off' ? listCertificates(tlsStoreFor(cluster.manager, app)) : Promise.resolve([]),
       mode === 'acme' ? readRenewalTaskStatus(cluster.manager, await cluster.engine(), app) : Promise.resolve(undefined),
     ]);
@@ -103,7 +106,7 @@ export async function readDns(loaded: LoadedConfig, log: Logger, options: { inte
   const managed = managedDomain(loaded.config);
   if (managed === undefined) return undefined;
   try {
-    const [designate, provider, inventory] = await Promise.all([designateFor(loaded, options), providerFor(loaded, log, options), readInventory(loaded)]);
+    const [designate, provider, inventory] = await Promise.all([designateFor(designateCloud(loaded), options), providerFor(loaded, log, options), readInventory(loaded)]);
     const entry = (await provider.entryAddress?.()) ?? inventory?.nodes[0]?.address ?? null;
     const status = await readDomainStatus(designate, managed, entry);
     return { status, lines: domainStatusLines(status) };

@@ -1,14 +1,13 @@
 import type { Cluster } from '../apply/cluster.js';
 import type { Engine } from '../apply/docker.js';
 import { readInstallIntent } from '../apply/install-intent.js';
-import type { LoadedConfig } from '../config/load.js';
 import { consumersOnly } from '../plan/consumers.js';
 import { versionHost } from '../plan/names.js';
 import type { ReleaseState } from '../plan/release-state.js';
 import { releasesOf, type VersionRow } from '../plan/versions-table.js';
 import type { Logger } from '../util/log.js';
-import { openCluster } from './cluster.js';
-import { clusterPortFor, type ClusterPort } from './cluster-port.js';
+import type { ClusterPort } from './cluster-port.js';
+import type { ClusterAccess } from './command-inputs.js';
 import { readRelease } from './release.js';
 
 /** What `depl versions` and the release part of `depl status` report, from ONE read of the release state. */
@@ -48,14 +47,9 @@ export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain'
   };
 }
 
-/** A port for reading only: no edge container, and the HTTPS settings not read (a read renders nothing). */
-export function readingPort(cluster: Cluster, loaded: LoadedConfig, log: Logger): Promise<ClusterPort> {
-  return clusterPortFor(cluster, loaded.config, log, { filesOnly: true, tls: { render: undefined } });
-}
-
 /** Opens the cluster and its manager's engine (the cluster's one, over the same SSH connection) for a read or a change, and closes both afterwards. */
-export async function withManagerEngine<T>(loaded: LoadedConfig, log: Logger, fn: (cluster: Cluster, engine: Engine) => Promise<T>, given?: Cluster): Promise<T> {
-  const cluster = given ?? (await openCluster(loaded, log));
+export async function withManagerEngine<T>(access: Pick<ClusterAccess, 'open'>, log: Logger, fn: (cluster: Cluster, engine: Engine) => Promise<T>, given?: Cluster): Promise<T> {
+  const cluster = given ?? (await access.open(log));
   try {
     return await fn(cluster, await cluster.engine());
   } finally {
@@ -64,10 +58,10 @@ export async function withManagerEngine<T>(loaded: LoadedConfig, log: Logger, fn
 }
 
 /** `depl versions`: the installed versions with their marks and tasks. */
-export async function listVersions(loaded: LoadedConfig, log: Logger, given?: Cluster): Promise<VersionRow[]> {
-  const cluster = given ?? (await openCluster(loaded, log));
+export async function listVersions(access: Pick<ClusterAccess, 'open' | 'readingPort'>, log: Logger, given?: Cluster): Promise<VersionRow[]> {
+  const cluster = given ?? (await access.open(log));
   try {
-    return (await readReleaseReport(await readingPort(cluster, loaded, log))).versions;
+    return (await readReleaseReport(await access.readingPort(cluster, log))).versions;
   } finally {
     if (!given) await cluster.close();
   }

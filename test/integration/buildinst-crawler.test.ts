@@ -10,6 +10,7 @@ import { OperationError, UserError } from '../../src/errors.js';
 import { silentLogger, createLogger } from '../../src/util/log.js';
 import { buildinst, type BuildinstResult } from '../../src/workflows/buildinst.js';
 import { listVersions } from '../../src/workflows/versions.js';
+import { buildinstInputsFor, clusterAccessFor, pruneInputsFor } from '../../src/workflows/command-inputs.js';
 import { prune } from '../../src/workflows/prune.js';
 import { runCli } from '../support/cli.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
@@ -51,7 +52,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   });
 
   it('installs a version reachable at <version>.<domain> through the edge', async () => {
-    first = await buildinst(loaded, { version: 'v1', cluster: test.cluster }, log);
+    first = await buildinst(buildinstInputsFor(loaded), { version: 'v1', cluster: test.cluster }, log);
     expect(first.version).toBe('v1');
     expect(first.url).toBe('http://v1.shop.localhost/');
     expect(first.services).toEqual(['shop-v1-api', 'shop-v1-worker']);
@@ -98,10 +99,10 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     })();
     const started = Date.now();
     const [second, third] = await Promise.allSettled([
-      buildinst(loaded, { version: 'v2', cluster: test.cluster }, log),
+      buildinst(buildinstInputsFor(loaded), { version: 'v2', cluster: test.cluster }, log),
       // the third run starts once the second holds the cluster lock
       waitFor('buildinst v2 to hold the lock', async () => ((await lockStatus(test.cluster.manager, loaded.config.app))?.holder?.command === 'depl buildinst --version v2' ? true : undefined), 120_000, 100)
-        .then(() => buildinst(loaded, { version: 'v3', cluster: test.cluster }, log)),
+        .then(() => buildinst(buildinstInputsFor(loaded), { version: 'v3', cluster: test.cluster }, log)),
     ]);
     const elapsed = Date.now() - started;
     polling = false;
@@ -120,7 +121,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   });
 
   it('lists both versions (depl versions --json)', async () => {
-    const rows = await listVersions(loaded, log, test.cluster);
+    const rows = await listVersions(clusterAccessFor(loaded), log, test.cluster);
     expect(rows.map((r) => r.version)).toEqual(['v1', 'v2']);
     expect(rows[0]!.services).toEqual([
       { name: 'shop-v1-api', replicas: 2, running: 2 },
@@ -145,7 +146,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   it('redeploys a branch in place: same services, replaced; refuses another branch\'s label and a live branch', async () => {
     // sha256("feature/Login") starts 48fad0: the slug alone would be shared with a branch feature-login
     const label = 'feature-login-48fad0';
-    const one = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log);
+    const one = await buildinst(buildinstInputsFor(loaded), { branch: 'feature/Login', cluster: test.cluster }, log);
     expect(one.version).toBe(label);
     expect(one.services).toEqual([`shop-${label}-api`, `shop-${label}-worker`]);
     const apiSpec = async () => {
@@ -159,24 +160,24 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     const configName = async () => (await apiSpec()).TaskTemplate.ContainerSpec.Configs[0]!.ConfigName;
     const before = await configName();
     const changed: LoadedConfig = { ...loaded, config: { ...loaded.config, config: { ...loaded.config.config, worker: { concurrency: 8 } } } };
-    const two = await buildinst(changed, { branch: 'feature/Login', cluster: test.cluster }, log);
+    const two = await buildinst(buildinstInputsFor(changed), { branch: 'feature/Login', cluster: test.cluster }, log);
     expect(two.services).toEqual(one.services);
     const second = await configName();
     expect(second).not.toBe(before);
     expect((await health(label)).status).toBe(200);
-    const rows = await listVersions(loaded, log, test.cluster);
+    const rows = await listVersions(clusterAccessFor(loaded), log, test.cluster);
     expect(rows.filter((r) => r.version === label).map((r) => r.branch)).toEqual(['feature/Login']);
 
     // a failed redeploy putting the earlier deploy back is proven on the fake cluster (test/unit/buildinst/buildinst-fake)
 
     // a branch named like that label is another branch: refused before anything is built
-    const other = await buildinst(loaded, { branch: label, cluster: test.cluster }, log).catch((e: unknown) => e);
+    const other = await buildinst(buildinstInputsFor(loaded), { branch: label, cluster: test.cluster }, log).catch((e: unknown) => e);
     expect(other).toBeInstanceOf(UserError);
     expect((other as UserError).code).toBe('VERSION_OTHER_BRANCH');
 
     // a branch that is live is not redeployed: buildinst never changes what serves live traffic
     await writeReleaseDocument(test.cluster.manager, toDocument({ ...emptyReleaseState('shop'), live: label }));
-    const refused = await buildinst(loaded, { branch: 'feature/Login', cluster: test.cluster }, log).catch((e: unknown) => e);
+    const refused = await buildinst(buildinstInputsFor(loaded), { branch: 'feature/Login', cluster: test.cluster }, log).catch((e: unknown) => e);
     await writeReleaseDocument(test.cluster.manager, toDocument(emptyReleaseState('shop')));
     expect(refused).toBeInstanceOf(UserError);
     expect((refused as UserError).message).toMatch(new RegExp(`version ${label}\\) is live`));
@@ -188,7 +189,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
       ...loaded,
       config: { ...loaded.config, services: { ...loaded.config.services, api: { ...api, command: ['node', '-e', 'console.error("boom: cannot reach the database"); process.exit(3)', '--'] } } },
     };
-    const error = await buildinst(crashing, { version: 'bad1', cluster: test.cluster, tasksTimeoutMs: 90_000 }, log).catch((e: unknown) => e);
+    const error = await buildinst(buildinstInputsFor(crashing), { version: 'bad1', cluster: test.cluster, tasksTimeoutMs: 90_000 }, log).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OperationError);
     expect((error as OperationError).message).toMatch(/shop-bad1-api/);
     expect((error as OperationError).message).toMatch(/boom: cannot reach the database|exit code 3|non-zero exit \(3\)/);
@@ -205,12 +206,12 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
   });
 
   it('prunes old versions of this app only, and the edge stops serving them', async () => {
-    const result = await prune(loaded, { keep: 2, cluster: test.cluster }, log);
+    const result = await prune(pruneInputsFor(loaded), { keep: 2, cluster: test.cluster }, log);
     expect(result.removed).toEqual(['v1']);
     expect(result.kept).toEqual([{ version: 'v2', why: 'recent' }, { version: 'feature-login-48fad0', why: 'recent' }]);
     expect((await health('v1')).status).not.toBe(200);
     expect((await health('v2')).status).toBe(200);
-    const rows = await listVersions(loaded, log, test.cluster);
+    const rows = await listVersions(clusterAccessFor(loaded), log, test.cluster);
     expect(rows.map((r) => r.version)).toEqual(['v2', 'feature-login-48fad0']);
   });
 });

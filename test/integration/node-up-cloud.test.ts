@@ -20,6 +20,7 @@ import { runCli } from '../support/cli.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
 import { prune } from '../../src/workflows/prune.js';
+import { pruneInputsFor } from '../../src/workflows/command-inputs.js';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 
 const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
@@ -153,7 +154,7 @@ describe('local nodes like a fresh Nectar image (ubuntu + sudo, no Docker)', () 
     // v3 is neither live nor previous: prune (as the demo runs it, keeping none besides those) removes it,
     // its services through the Docker API over sudo and its images from the nodes through sudo
     expect((await cli(['buildinst', '--version', 'v3'], { timeoutMs: 600_000 })).exitCode).toBe(0);
-    const pruned = await prune(tc.loaded, { keep: 0 }, log);
+    const pruned = await prune(pruneInputsFor(tc.loaded), { keep: 0 }, log);
     expect(pruned.removed).toEqual(['v3']);
     const listed = await cli(['--json', 'versions']);
     expect((JSON.parse(listed.stdout) as { versions: { version: string }[] }).versions.map((v) => v.version)).toEqual(['v1', 'v2']);

@@ -15,7 +15,7 @@ type BuildinstOptions = { branch?: string; secrets?: InstallRequest['secrets']; 
 export function fakeBuildinst(fake: () => FakeCluster, yaml: string) {
   const loaded = (): LoadedConfig => ({ config: parseConfig(yaml), root: '/nonexistent', file: 'depl.yaml' } as unknown as LoadedConfig);
   const request = (version: string, options: BuildinstOptions = {}): InstallRequest => ({
-    loaded: loaded(), version, command: options.branch !== undefined ? `depl buildinst --branch ${options.branch}` : `depl buildinst --version ${version}`,
+    config: loaded().config, version, command: options.branch !== undefined ? `depl buildinst --branch ${options.branch}` : `depl buildinst --version ${version}`,
     ...(options.branch !== undefined ? { branch: options.branch } : {}),
     secrets: options.secrets ?? [], files: [], ...(options.seedFiles !== undefined ? { seedFiles: options.seedFiles } : {}), cluster: { network: appNetworkName(fake().app), nodes: ['m1', 'w1'], manager: 'm1' },
   });

@@ -3,11 +3,12 @@ import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { renderPlanText } from '../../plan/change-plan.js';
 import { buildinst } from '../../workflows/buildinst.js';
+import { buildinstInputsFor } from '../../workflows/command-inputs.js';
 
 export default async function command(ctx: CommandContext, opts: { version?: string; branch?: string; lockWait?: string; dryRun?: boolean }): Promise<void> {
   const lockWait = lockWaitMs(opts);
   const loaded = await requireConfig(ctx);
-  const result = await buildinst(loaded, { version: opts.version, branch: opts.branch, lockWaitMs: lockWait, dryRun: opts.dryRun }, ctx.log);
+  const result = await buildinst(buildinstInputsFor(loaded), { version: opts.version, branch: opts.branch, lockWaitMs: lockWait, dryRun: opts.dryRun }, ctx.log);
   if (opts.dryRun) {
     // the plan the applier would run, as data (--json) or as text; nothing was built or changed
     ctx.result({ dryRun: true, ...result.plan }, renderPlanText(result.plan));

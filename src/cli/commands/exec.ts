@@ -1,5 +1,6 @@
 import type { CommandContext, CommandOutcome } from '../context.js';
 import { requireConfig } from '../require-config.js';
+import { clusterAccessFor } from '../../workflows/command-inputs.js';
 import { execInService } from '../../workflows/exec.js';
 
 /**
@@ -11,7 +12,7 @@ export default async function command(ctx: CommandContext, service: string, comm
   const stdin = process.stdin;
   const tty = Boolean(stdin.isTTY) && Boolean(process.stdout.isTTY);
   try {
-    const result = await execInService(loaded, { service, version: opts.version, command: commandLine, tty, term: process.env.TERM }, ctx.log, {
+    const result = await execInService(clusterAccessFor(loaded), { service, version: opts.version, command: commandLine, tty, term: process.env.TERM }, ctx.log, {
       stdin,
       rawMode: tty ? stdin : undefined,
       stdout: process.stdout,

@@ -1,5 +1,6 @@
 import type { CommandContext } from '../context.js';
 import { requireConfig } from '../require-config.js';
+import { clusterAccessFor } from '../../workflows/command-inputs.js';
 import { formatLogLine, planLogRequest } from '../../plan/logs.js';
 import { streamLogs } from '../../workflows/logs.js';
 
@@ -20,7 +21,7 @@ export default async function command(ctx: CommandContext, service: string | und
   const request = planLogRequest(opts);
   const loaded = await requireConfig(ctx);
   const format = ctx.globals.json ? 'json' : opts.raw ? 'raw' : 'text';
-  await streamLogs(loaded, { service, version: opts.version, request }, ctx.log, (line) => {
+  await streamLogs(clusterAccessFor(loaded), { service, version: opts.version, request }, ctx.log, (line) => {
     process.stdout.write(formatLogLine(line, format) + '\n');
   });
 }

@@ -5,6 +5,7 @@ import type { CommandContext } from '../context.js';
 import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { prune } from '../../workflows/prune.js';
+import { pruneInputsFor } from '../../workflows/command-inputs.js';
 
 export default async function command(ctx: CommandContext, opts: { keep: number; branches?: string; lockWait?: string; dryRun?: boolean }): Promise<void> {
   const lockWait = lockWaitMs(opts);
@@ -13,7 +14,7 @@ export default async function command(ctx: CommandContext, opts: { keep: number;
     throw new UserError('--branches names no branch', 'Pass the branches that still exist, e.g. --branches main,feature/login; deploys of all others are removed.', 'PRUNE_BRANCHES');
   }
   const loaded = await requireConfig(ctx);
-  const result = await prune(loaded, { keep: opts.keep, lockWaitMs: lockWait, dryRun: opts.dryRun, ...(branches !== undefined ? { branches } : {}) }, ctx.log);
+  const result = await prune(pruneInputsFor(loaded), { keep: opts.keep, lockWaitMs: lockWait, dryRun: opts.dryRun, ...(branches !== undefined ? { branches } : {}) }, ctx.log);
   if (opts.dryRun) {
     // the same plan object the applier runs without --dry-run, and what its routing change would write
     const text = renderPlanText(result.plan).trimEnd();

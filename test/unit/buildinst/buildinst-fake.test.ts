@@ -10,6 +10,7 @@ import { buildinst as buildinstCommand, install, readAndPlan } from '../../../sr
 import { readRelease } from '../../../src/workflows/release.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
 import { readReleaseReport } from '../../../src/workflows/versions.js';
+import { buildinstInputsFor } from '../../../src/workflows/command-inputs.js';
 import { fakeBuildinst } from '../../support/fake-buildinst.js';
 import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
 
@@ -40,7 +41,7 @@ const intent = () => readInstallIntent(fake.control.stateRemote, fake.app, fake.
 describe('buildinst on the fake cluster', () => {
   it('refuses a bad version label or branch before anything is read or built (exit 2)', async () => {
     for (const options of [{ version: 'Bad_Label' }, { branch: '///' }, { version: 'a'.repeat(41) }]) {
-      const error = await buildinstCommand(loaded(), options, silentLogger).catch((e: unknown) => e);
+      const error = await buildinstCommand(buildinstInputsFor(loaded()), options, silentLogger).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UserError);
       expect((error as UserError).exitCode).toBe(2);
     }
@@ -151,7 +152,7 @@ describe("buildinst's release phase on the fake cluster", () => {
     const control = port({ ...fake.freshControl(), log: recording });
     const lock = await acquireLock(control.stateRemote, fake.app, { command: `depl buildinst --version ${version}`, root: control.stateRoot!, log: silentLogger });
     try {
-      return await install(control, lock, { ...request(version), loaded: releaseLoaded() }, { tasksTimeoutMs: 1_000, healthTimeoutMs: 1_000 }, {}, (index) => {
+      return await install(control, lock, { ...request(version), config: releaseLoaded().config }, { tasksTimeoutMs: 1_000, healthTimeoutMs: 1_000 }, {}, (index) => {
         if (index === killAfter) throw new Killed(`after step ${index + 1}`);
       });
     } finally {
@@ -215,7 +216,7 @@ describe("buildinst's release phase on the fake cluster", () => {
   });
 
   it('killed around the release phase, the next buildinst removes what was left and runs the release phase again', async () => {
-    const steps = (await readAndPlan(port(), { ...request('v3'), loaded: releaseLoaded(), config: releaseLoaded().config })).steps;
+    const steps = (await readAndPlan(port(), { ...request('v3'), config: releaseLoaded().config })).steps;
     const from = steps.findIndex((s) => s.kind === 'write-install-intent');
     const to = steps.findIndex((s) => s.kind === 'create-service');
     expect(steps.slice(from, to).map((s) => s.kind)).toEqual(['write-install-intent', 'await-tasks', 'release-phase']);

@@ -7,6 +7,7 @@ import { loadConfig, type LoadedConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { designateFor, ensureDomainRecords, managedDomain } from '../../../src/workflows/domain.js';
+import { designateCloud } from '../../../src/workflows/adapter-slices.js';
 import { providerFor } from '../../../src/workflows/cluster.js';
 import { nodeDown } from '../../../src/workflows/node-down.js';
 import { nodeUp } from '../../../src/workflows/node-up.js';
@@ -55,7 +56,7 @@ describe('node-up and node-down with provider.dns', () => {
 
   it('node-up refuses someone else\'s record at the domain before it makes anything (no stack)', async () => {
     const loaded = await project('clash');
-    const designate = await designateFor(loaded, { interactive: false });
+    const designate = await designateFor(designateCloud(loaded), { interactive: false });
     // another app of the project already answers at the name, made by its own depl
     await ensureDomainRecords(designate, { ...managedDomain(loaded.config)!, app: 'other' }, '198.51.100.8', silentLogger);
     const error = await nodeUp(loaded, silentLogger, { interactive: false }).catch((e: unknown) => e);
@@ -71,7 +72,7 @@ describe('node-up and node-down with provider.dns', () => {
     const provider = await providerFor(loaded, silentLogger, { interactive: false });
     const [manager] = await provider.up(1, silentLogger);
     expect(await provider.entryAddress!()).toBe(manager!.address);
-    await ensureDomainRecords(await designateFor(loaded, { interactive: false }), managedDomain(loaded.config)!, manager!.address, silentLogger);
+    await ensureDomainRecords(await designateFor(designateCloud(loaded), { interactive: false }), managedDomain(loaded.config)!, manager!.address, silentLogger);
     expect(emulator.designate.records('*.leaving.myproject.cloud.edu.au.', 'A')).toEqual([manager!.address]);
 
     const result = await nodeDown(loaded, silentLogger, false);

@@ -9,6 +9,7 @@ import { OperationError, UserError } from '../../../src/errors.js';
 import { ownerDescription } from '../../../src/plan/domain-records.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { designateFor, ensureDomainRecords, managedDomain, removeDomainRecords, type ManagedDomain } from '../../../src/workflows/domain.js';
+import { designateCloud } from '../../../src/workflows/adapter-slices.js';
 import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
 /**
@@ -37,7 +38,7 @@ describe('the zero-config domain\'s records in Designate', () => {
     zoneId = emulator.designate.addZone(zone);
     dir = await mkdtemp(path.join(os.tmpdir(), 'depl-domain-records-'));
     const config = parseConfig(stringify({ app: 'any', domain: 'any.myproject.cloud.edu.au', provider: { type: 'openstack', dns: { zone } }, services: { web: { image: 'web', port: 80, http: true } } }));
-    designate = await designateFor({ config, file: path.join(dir, 'depl.yaml'), root: dir }, { env: passwordLoginEnv(emulator), cwd: dir, interactive: false });
+    designate = await designateFor(designateCloud({ config, file: path.join(dir, 'depl.yaml'), root: dir }), { env: passwordLoginEnv(emulator), cwd: dir, interactive: false });
   });
   afterAll(async () => {
     await emulator?.close();

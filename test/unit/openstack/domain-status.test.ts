@@ -8,6 +8,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
 import { designateFor, ensureDomainRecords, managedDomain } from '../../../src/workflows/domain.js';
+import { designateCloud } from '../../../src/workflows/adapter-slices.js';
 import { readDns } from '../../../src/workflows/status.js';
 import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
@@ -49,7 +50,7 @@ describe('depl status: the zero-config domain\'s records', () => {
     const project = loaded();
     const provider = await createOpenStackProvider(openStackProviderSettings(project), silentLogger, { env: passwordLoginEnv(emulator), cwd: dir, interactive: false, pollMs: 10 });
     const [manager] = await provider.up(1, silentLogger);
-    const designate = await designateFor(project, { env: passwordLoginEnv(emulator), cwd: dir, interactive: false });
+    const designate = await designateFor(designateCloud(project), { env: passwordLoginEnv(emulator), cwd: dir, interactive: false });
     const managed = managedDomain(project.config)!;
 
     // nothing made yet: both missing

@@ -19,6 +19,7 @@ import { silentLogger } from '../../../src/util/log.js';
 import { redact } from '../../../src/util/redact.js';
 import { packageRoot } from '../../../src/util/paths.js';
 import { buildinst } from '../../../src/workflows/buildinst.js';
+import { buildinstInputsFor } from '../../../src/workflows/command-inputs.js';
 
 describe('build context', () => {
   let dir: string;
@@ -195,12 +196,12 @@ describe('a project folder sent as a build context', () => {
     const config = parseConfig('app: shop\ndomain: shop.test\nservices: { web: { build: { context: ., dockerfile: Dockerfile }, port: 80, http: true } }\n');
     // no .depl/inventory.json: had the refusal not come first, this would fail with NO_CLUSTER
     await rm(path.join(root, '.depl', 'inventory.json'));
-    const error = await buildinst({ config, file: path.join(root, 'depl.yaml'), root }, { version: 'v1' }, silentLogger).catch((e: unknown) => e);
+    const error = await buildinst(buildinstInputsFor({ config, file: path.join(root, 'depl.yaml'), root }), { version: 'v1' }, silentLogger).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).code).toBe('BUILD_CONTEXT_SECRET');
     expect((error as UserError).message).toContain('deploy.key: a private key (BEGIN OPENSSH PRIVATE KEY)');
     // --dry-run too: the refusal comes before the cluster is read for the plan
-    const dry = await buildinst({ config, file: path.join(root, 'depl.yaml'), root }, { version: 'v1', dryRun: true }, silentLogger).catch((e: unknown) => e);
+    const dry = await buildinst(buildinstInputsFor({ config, file: path.join(root, 'depl.yaml'), root }), { version: 'v1', dryRun: true }, silentLogger).catch((e: unknown) => e);
     expect(dry).toBeInstanceOf(UserError);
     expect((dry as UserError).exitCode).toBe(2);
     expect((dry as UserError).code).toBe('BUILD_CONTEXT_SECRET');

@@ -6,6 +6,7 @@ import { UserError } from '../../../src/errors.js';
 import { parseConfig } from '../../../src/config/load.js';
 import { packagePath } from '../../../src/util/paths.js';
 import { releaseTarget, resolveBuildInputs } from '../../../src/workflows/release-target.js';
+import { buildSource } from '../../../src/workflows/adapter-slices.js';
 import { crawlerYaml } from './fixtures.js';
 
 const now = new Date(Date.UTC(2026, 10, 22, 13, 5, 12));
@@ -61,18 +62,18 @@ describe('build inputs', () => {
   });
 
   it('finds the context beside depl.yaml and falls back to depl\'s own templates for the Dockerfile', async () => {
-    const inputs = await resolveBuildInputs({ config: parseConfig(crawlerYaml), file: path.join(dir, 'depl.yaml'), root: dir });
+    const inputs = await resolveBuildInputs(buildSource({ config: parseConfig(crawlerYaml), file: path.join(dir, 'depl.yaml'), root: dir }));
     expect(inputs).toEqual([{ service: 'api', context: { dir, files: [] }, dockerfile: packagePath('templates/crawler.Dockerfile') }]);
   });
 
   it('prefers a Dockerfile in the project, and rejects a missing context or Dockerfile', async () => {
     await mkdir(path.join(dir, 'templates'), { recursive: true });
     await writeFile(path.join(dir, 'templates', 'crawler.Dockerfile'), 'FROM scratch\n');
-    const inputs = await resolveBuildInputs({ config: parseConfig(crawlerYaml), file: path.join(dir, 'depl.yaml'), root: dir });
+    const inputs = await resolveBuildInputs(buildSource({ config: parseConfig(crawlerYaml), file: path.join(dir, 'depl.yaml'), root: dir }));
     expect(inputs[0]!.dockerfile).toBe(path.join(dir, 'templates', 'crawler.Dockerfile'));
     const missing = parseConfig(crawlerYaml.replace('context: .', 'context: ./nowhere'));
-    await expect(resolveBuildInputs({ config: missing, file: path.join(dir, 'depl.yaml'), root: dir })).rejects.toThrow(/services.api.build.context: no folder/);
+    await expect(resolveBuildInputs(buildSource({ config: missing, file: path.join(dir, 'depl.yaml'), root: dir }))).rejects.toThrow(/services.api.build.context: no folder/);
     const noFile = parseConfig(crawlerYaml.replace('templates/crawler.Dockerfile', 'docker/Nope.Dockerfile'));
-    await expect(resolveBuildInputs({ config: noFile, file: path.join(dir, 'depl.yaml'), root: dir })).rejects.toThrow(/services.api.build.dockerfile: no file/);
+    await expect(resolveBuildInputs(buildSource({ config: noFile, file: path.join(dir, 'depl.yaml'), root: dir }))).rejects.toThrow(/services.api.build.dockerfile: no file/);
   });
 });

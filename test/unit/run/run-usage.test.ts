@@ -1,23 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/config/load.js';
 import { isDeplError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { runJob } from '../../../src/workflows/run.js';
 
 /**
- * depl run refuses bad input before it connects anywhere: the config below names a cluster that does not exist
- * (a local provider under a prefix no node has), so reaching it would fail with another error than these.
+ * depl run refuses bad input before it connects anywhere: opening the cluster below fails with another error
+ * than these.
  */
-const loaded = {
-  config: parseConfig('app: shop\ndomain: shop.localhost\nprovider: { type: local, nodes: 1, prefix: no-such-cluster-here }\nservices:\n  web: { image: shop:1 }\n'),
-  file: '/nonexistent/depl.yaml',
-  root: '/nonexistent',
-};
+const access = { app: 'shop', open: () => Promise.reject(new Error('depl run opened the cluster before checking its input')) };
 const io = { stdout: process.stdout, stderr: process.stderr };
 
 async function refusal(options: Parameters<typeof runJob>[1]): Promise<{ exitCode: number | false; message: string }> {
   try {
-    await runJob(loaded, options, silentLogger, io);
+    await runJob(access, options, silentLogger, io);
   } catch (error) {
     return { exitCode: isDeplError(error) && error.exitCode, message: (error as Error).message };
   }

@@ -64,7 +64,7 @@ describe('secrets store and depl secrets set|list|rm', () => {
   });
 
   it('takes DEPL_SECRET_<NAME> over the file, and names what is missing without printing values', async () => {
-    await setSecret(loaded, 'api_token', { now: new Date(), readValue: async () => 'from-the-file-1234567890\n' });
+    await setSecret(secretsSource(loaded), 'api_token', { now: new Date(), readValue: async () => 'from-the-file-1234567890\n' });
     const error = await resolveSecrets(secretsSource(loaded), {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).message).toContain('no value for secret redis_password');
@@ -77,21 +77,21 @@ describe('secrets store and depl secrets set|list|rm', () => {
   });
 
   it('lists names, sources and change times, never values; rm removes; undeclared names are refused', async () => {
-    await setSecret(loaded, 'api_token', { now: new Date('2026-11-29T13:00:00Z'), readValue: async () => 'the-value-1234567890' });
-    const rows = await listSecrets(loaded, {});
+    await setSecret(secretsSource(loaded), 'api_token', { now: new Date('2026-11-29T13:00:00Z'), readValue: async () => 'the-value-1234567890' });
+    const rows = await listSecrets(secretsSource(loaded), {});
     expect(rows).toEqual([
       { name: 'api_token', declared: true, source: 'file', changedAt: '2026-11-29T13:00:00.000Z' },
       { name: 'redis_password', declared: true, source: 'missing', changedAt: null },
     ]);
     expect(JSON.stringify(rows)).not.toContain('the-value');
-    await expect(setSecret(loaded, 'nope', { now: new Date(), readValue: async () => 'x' })).rejects.toThrow(/does not declare a secret named nope/);
-    await expect(setSecret(loaded, 'api_token', { now: new Date(), readValue: async () => '' })).rejects.toThrow(/is empty/);
-    expect(await removeSecret(loaded, 'api_token')).toEqual({ name: 'api_token', removed: true, stillDeclared: true });
-    await expect(removeSecret(loaded, 'api_token')).rejects.toThrow(/no secret named api_token/);
+    await expect(setSecret(secretsSource(loaded), 'nope', { now: new Date(), readValue: async () => 'x' })).rejects.toThrow(/does not declare a secret named nope/);
+    await expect(setSecret(secretsSource(loaded), 'api_token', { now: new Date(), readValue: async () => '' })).rejects.toThrow(/is empty/);
+    expect(await removeSecret(secretsSource(loaded), 'api_token')).toEqual({ name: 'api_token', removed: true, stillDeclared: true });
+    await expect(removeSecret(secretsSource(loaded), 'api_token')).rejects.toThrow(/no secret named api_token/);
   });
 
   it('refuses a secrets file others can read', async () => {
-    await setSecret(loaded, 'api_token', { now: new Date(), generate: true, readValue: async () => '' });
+    await setSecret(secretsSource(loaded), 'api_token', { now: new Date(), generate: true, readValue: async () => '' });
     await chmod(secretsFilePath(root), 0o644);
     await expect(resolveSecrets(secretsSource(loaded), {})).rejects.toMatchObject({ message: expect.stringContaining('is readable by others (mode 644)'), hint: `Run: chmod 600 ${secretsFilePath(root)}` });
   });
