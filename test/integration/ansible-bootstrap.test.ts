@@ -55,6 +55,30 @@ async function nodeUpWith(tc: TestCluster, bootstrap: 'ssh' | 'ansible'): Promis
  * 30-80 s on a busy 2-core machine, so each claim gets one play. What needs no node (ansible-lint, node-up
  * without Ansible, vault import) is in ansible-tools.test.ts, beside the cluster files.
  */
+/**
+ * The Nectar-like nodes boot while the root nodes' cases run: their node-up is mostly apt fetching and installing
+ * docker.io on them (170-180 s here at load 15), which the file otherwise waited through after those cases. Stopped
+ * at the end of the file whichever cases ran.
+ */
+let nectarLikeCluster: Promise<TestCluster> | undefined;
+
+beforeAll(async () => {
+  await ensureAnsible(log);
+  nectarLikeCluster = startTestCluster({
+    nodes: 2,
+    app: 'ancloud',
+    log,
+    provider: { image: 'cloud' },
+    config: { bootstrap: 'ansible', ssh: { user: 'ubuntu', key: '.depl/id_ed25519' } },
+  });
+  // awaited by its describe's beforeAll, which reports its failure; not an unhandled rejection meanwhile
+  nectarLikeCluster.catch(() => {});
+}, 300_000);
+
+afterAll(async () => {
+  await (await nectarLikeCluster?.catch(() => undefined))?.stop();
+}, 300_000);
+
 describe('bootstrap: ansible on 3 local root nodes', () => {
   const images = testImages();
   const app = `an${images.suffix.slice(0, 4)}`;
@@ -62,7 +86,6 @@ describe('bootstrap: ansible on 3 local root nodes', () => {
   let tc: TestCluster;
 
   beforeAll(async () => {
-    await ensureAnsible(log);
     tc = await startClusterWithImages(images, ['busybox', 'nginx'], {
       nodes: 3,
       app,
@@ -172,19 +195,8 @@ describe('bootstrap: ansible on 2 local nodes like Nectar\'s (ubuntu + sudo, no 
   let tc: TestCluster;
 
   beforeAll(async () => {
-    await ensureAnsible(log);
-    tc = await startTestCluster({
-      nodes: 2,
-      app: 'ancloud',
-      log,
-      provider: { image: 'cloud' },
-      config: { bootstrap: 'ansible', ssh: { user: 'ubuntu', key: '.depl/id_ed25519' } },
-    });
+    tc = await nectarLikeCluster!;
   }, 900_000);
-
-  afterAll(async () => {
-    await tc?.stop();
-  });
 
   it('the play installs Docker through become and forms the same swarm; the operator\'s own second play changes nothing', async () => {
     expect(tc.nodeUp.changes.filter((c) => c.includes('by ansible/bootstrap.yml'))).toHaveLength(2);
