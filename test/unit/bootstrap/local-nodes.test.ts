@@ -73,13 +73,15 @@ describe('inventory and node table text', () => {
     expect(text).toContain('ansible_ssh_private_key_file="/p/.depl/id_ed25519"');
     expect(text).toContain(`ansible_ssh_common_args="-o UserKnownHostsFile=/p/.depl/known_hosts -o StrictHostKeyChecking=yes"`);
     expect(text).not.toContain('ansible_become');
+    // one SSH exec per task and host (a Python literal, read as a boolean)
+    expect(text).toContain('\nansible_pipelining=True\n');
     expect(renderAnsibleInventory({ nodes, user: 'ubuntu', port: 22, keyFile: 'k', knownHostsFile: 'h', ...app })).toContain('ansible_become=true');
   });
 
   it('quotes every value it writes: a newline or a space in a path declares no variable', () => {
     const text = renderAnsibleInventory({ nodes, user: 'root', port: 22, keyFile: '/p/my keys/id\nansible_become_exe=/tmp/evil', knownHostsFile: "/p/it's here\nansible_shell_executable=/tmp/evil", ...app });
     const variables = text.slice(text.indexOf('[all:vars]')).split('\n').filter((l) => l.includes('=')).map((l) => l.split('=')[0]);
-    expect(variables).toEqual(['ansible_user', 'ansible_port', 'ansible_ssh_private_key_file', 'ansible_ssh_common_args', 'ansible_python_interpreter', 'depl_app', 'depl_network_encrypted']);
+    expect(variables).toEqual(['ansible_user', 'ansible_port', 'ansible_ssh_private_key_file', 'ansible_ssh_common_args', 'ansible_python_interpreter', 'ansible_pipelining', 'depl_app', 'depl_network_encrypted']);
     expect(text).toContain('ansible_ssh_private_key_file="/p/my keys/id\\nansible_become_exe=/tmp/evil"');
     expect(text).toContain(`ansible_ssh_common_args="-o UserKnownHostsFile='/p/it'\\\\''s here\\nansible_shell_executable=/tmp/evil' -o StrictHostKeyChecking=yes"`);
     expect(() => renderAnsibleInventory({ nodes: [{ name: 'node-1 ansible_become_exe=x', address: '10.0.0.1', role: 'manager' }], user: 'root', port: 22, keyFile: 'k', knownHostsFile: 'h', ...app })).toThrow(/node name "node-1 ansible_become_exe=x" is not a host name/);
