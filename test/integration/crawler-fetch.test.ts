@@ -17,6 +17,17 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.write('<html><body><img src="/early.png">');
       res.end(`${'<p>filler</p>'.repeat(20_000)}<img src="/late.png"></body></html>`);
+    } else if (path === '/captcha') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html><head><title>Are you a robot?</title></head><body><div class="g-recaptcha"></div></body></html>');
+    } else if (path === '/denied') {
+      res.writeHead(403, { 'content-type': 'text/html' }).end('<title>Access denied</title>');
+    } else if (path === '/article-ascii' || path === '/article-accents') {
+      // an article about captchas, 30,000 characters long: content. In UTF-8 the accented one is 60 KB, so its
+      // first 32 KiB are only 16,384 characters: the classifier counts the characters of the text it is given
+      const letter = path === '/article-ascii' ? 'e' : 'é';
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.write('<title>Are you a robot?</title><div class="g-recaptcha"></div><p>');
+      res.end(`${letter.repeat(30_000)}</p>`);
     } else if (path === '/pdf') {
       res.writeHead(200, { 'content-type': 'application/pdf' }).end('%PDF <img src="/no.png">');
     } else if (path === '/to-file') {
@@ -52,6 +63,18 @@ describe('SafeFetcher', () => {
     if (page.kind !== 'html') return;
     expect(page.truncated).toBe(true);
     expect(page.extract.images.map((i) => i.url)).toEqual([`${origin}/early.png`]);
+  });
+
+  it('says whether a page or an error answer is a block page, counting a page\'s size in characters', async () => {
+    expect(await fetcher().fetchPage(`${origin}/captcha`)).toMatchObject({ kind: 'html', blockPage: { blocked: true, reason: 'captcha (HTTP 200)' } });
+    expect(await fetcher().fetchPage(`${origin}/denied`)).toMatchObject({ kind: 'http-error', blockPage: { blocked: true, reason: 'access denied (HTTP 403)' } });
+    expect(await fetcher().fetchPage(`${origin}/`)).toMatchObject({ kind: 'html', blockPage: { blocked: false } });
+    for (const article of ['/article-ascii', '/article-accents']) {
+      const page = await fetcher().fetchPage(`${origin}${article}`);
+      expect(page).toMatchObject({ kind: 'html', truncated: false, blockPage: { blocked: false } });
+      // nothing of the page is kept beyond its parse (no archive asked)
+      expect(page.exchange.body).toBeUndefined();
+    }
   });
 
   it('does not parse other content types', async () => {

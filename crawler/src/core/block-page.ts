@@ -11,13 +11,16 @@ export interface BlockPageEvidence {
   status: number;
   /** Response headers, names in lower case. */
   headers: Record<string, string | string[] | undefined>;
-  /** The start of the body as text (the fetch keeps its first BLOCK_PAGE_SNIFF_BYTES). */
+  /**
+   * The start of the body as text: a page's first BLOCK_PAGE_SNIFF_BYTES characters (the text its parser was
+   * given), an error answer's first BLOCK_PAGE_SNIFF_BYTES bytes decoded (it is not parsed).
+   */
   bodyStart: string;
 }
 
 export type BlockPageVerdict = { blocked: false } | { blocked: true; reason: string };
 
-/** Bytes of a body the classifier needs: block pages are small, and their signatures are near the top. */
+/** How much of a body the classifier needs: block pages are small, and their signatures are near the top. */
 export const BLOCK_PAGE_SNIFF_BYTES = 32 * 1024;
 
 /**

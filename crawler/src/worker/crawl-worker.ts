@@ -4,7 +4,6 @@ import type { Redis } from 'ioredis';
 import { imageStoreFor, type ImageStore } from '../image-store.js';
 import { createAddressPolicy } from '../core/address-policy.js';
 import { IMAGE_EXTENSIONS, readImageFacts } from '../core/image-type.js';
-import { classifyBlockPage } from '../core/block-page.js';
 import { ALLOW_ALL, robotsUrlFor, type RobotsRules } from '../core/robots.js';
 import { keepsImagesOut, keepsOutOfArchive, type OptOut } from '../core/robots-directives.js';
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
@@ -271,7 +270,7 @@ export class CrawlWorker {
     }
     // a rate-limit or block page is not content: the host is backed off, the page tried again later and, when
     // every try gave one, recorded as blocked with the reason (and kept in the archive as what the site answered)
-    const blockPage = fetched.kind === 'other' ? undefined : classifyBlockPage({ status: fetched.status, headers: fetched.exchange.headers, bodyStart: fetched.exchange.bodyStart });
+    const blockPage = fetched.kind === 'other' ? undefined : fetched.blockPage;
     if (blockPage?.blocked === true) {
       this.stats.blockPages++;
       await this.adaptToHost(url.host, { kind: 'http-error', status: 429, retryAfter: fetched.kind === 'http-error' ? fetched.retryAfter : undefined }, penalised);

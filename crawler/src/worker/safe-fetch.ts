@@ -5,7 +5,7 @@ import { TextDecoder } from 'node:util';
 import htmlEncodingSniffer from 'html-encoding-sniffer';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { AddressPolicy } from '../core/address-policy.js';
-import { BLOCK_PAGE_SNIFF_BYTES } from '../core/block-page.js';
+import { BLOCK_PAGE_SNIFF_BYTES, classifyBlockPage, type BlockPageVerdict } from '../core/block-page.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
 import { mergeOptOuts, optOutsFromHeader, optOutsFromMeta, productToken, type OptOut } from '../core/robots-directives.js';
 import { parseHttpUrl } from '../core/url.js';
@@ -96,15 +96,13 @@ export interface FetchLimits {
 
 /**
  * The last request and response of a fetch as they went over the wire (headers as undici gives them, names in
- * lower case), for the job's archive (WARC request and response records) and for block-page detection.
- * `body` is there only when the caller asked to keep it (an archive job); `bodyStart` always holds the first
- * BLOCK_PAGE_SNIFF_BYTES of what was read, as text, for pages and error answers.
+ * lower case), for the job's archive (WARC request and response records).
+ * `body` is there only when the caller asked to keep it (an archive job).
  */
 export interface Exchange extends WireExchange {
   body?: Buffer;
   /** The body was cut at the fetch's byte cap (the archive says so: WARC-Truncated). */
   bodyTruncated: boolean;
-  bodyStart: string;
   headers: Record<string, string | string[] | undefined>;
   /**
    * The 3xx answers on the way to this one, in the order they came (empty unless the caller kept bodies):
@@ -123,10 +121,15 @@ export interface RedirectHop extends WireExchange {
 /** A redirect's body is a short note for people; more than this of it is not kept. */
 export const REDIRECT_BODY_BYTES = 8 * 1024;
 
+/**
+ * A fetched page. `blockPage` says whether an HTML page or an error answer is a rate-limit or block page
+ * (core/block-page.ts), decided here from the start of its text while the fetch has it, so that text is not
+ * kept (nor decoded a second time) for the rest of the task.
+ */
 export type PageFetch =
-  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean; encoding: string; optOuts: OptOut[]; exchange: Exchange }
+  | { kind: 'html'; status: number; finalUrl: string; extract: PageExtract; truncated: boolean; encoding: string; optOuts: OptOut[]; blockPage: BlockPageVerdict; exchange: Exchange }
   | { kind: 'other'; status: number; finalUrl: string; contentType: string; optOuts: OptOut[]; exchange: Exchange }
-  | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string; exchange: Exchange };
+  | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string; blockPage: BlockPageVerdict; exchange: Exchange };
 
 export type BytesFetch =
   | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer; optOuts: OptOut[]; exchange: Exchange }
@@ -173,16 +176,17 @@ export class SafeFetcher {
       const { body, truncated } = await readCapped(response, keep.body === true ? this.limits.maxBodyBytes : BLOCK_PAGE_SNIFF_BYTES);
       const retryAfter = response.headers['retry-after'];
       return { kind: 'http-error', status, finalUrl, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
-        exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep, sniffedText(body, contentType)) };
+        blockPage: classifyBlockPage({ status, headers: response.headers, bodyStart: sniffedText(body, contentType) }),
+        exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep) };
     }
     if (!/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(contentType)) {
       // Only HTML is parsed; anything else is closed without reading it, unless the job archives what it fetched.
       if (keep.body !== true) {
         discard(response.body);
-        return { kind: 'other', status, finalUrl, contentType, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, Buffer.alloc(0), false, keep, '') };
+        return { kind: 'other', status, finalUrl, contentType, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, Buffer.alloc(0), false, keep) };
       }
       const { body, truncated } = await readCapped(response, this.limits.maxBodyBytes);
-      return { kind: 'other', status, finalUrl, contentType, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep, '') };
+      return { kind: 'other', status, finalUrl, contentType, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep) };
     }
     const extractor = createExtractor(finalUrl, { metaNames: [this.token] });
     // The encoding is sniffed (WHATWG) from the first 1024 bytes, then the body is decoded as it streams in.
@@ -191,10 +195,16 @@ export class SafeFetcher {
     let headBytes = 0;
     let bytes = 0;
     let truncated = false;
-    // the start of every page (for the block-page classifier), the whole page when it is archived
+    // the whole page when it is archived; otherwise no chunk outlives its parsing
     const kept: Buffer[] = [];
-    let keptBytes = 0;
     const keepAll = keep.body === true;
+    // the start of the page's text for the block-page classifier: the strings the extractor is given anyway
+    // (joined lazily by V8), so the page is neither copied nor decoded a second time for it
+    let textStart = '';
+    const parse = (text: string) => {
+      if (textStart.length < BLOCK_PAGE_SNIFF_BYTES) textStart += text;
+      extractor.write(text);
+    };
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       if (bytes > this.limits.maxBodyBytes) {
@@ -202,12 +212,9 @@ export class SafeFetcher {
         discard(response.body);
         break;
       }
-      if (keepAll || keptBytes < BLOCK_PAGE_SNIFF_BYTES) {
-        kept.push(chunk);
-        keptBytes += chunk.length;
-      }
+      if (keepAll) kept.push(chunk);
       if (decoder !== undefined) {
-        extractor.write(decoder.decode(chunk, { stream: true }));
+        parse(decoder.decode(chunk, { stream: true }));
         continue;
       }
       head.push(chunk);
@@ -215,21 +222,23 @@ export class SafeFetcher {
       if (headBytes >= SNIFF_BYTES) {
         const start = Buffer.concat(head);
         decoder = new TextDecoder(sniffHtmlEncoding(start, contentType));
-        extractor.write(decoder.decode(start, { stream: true }));
+        parse(decoder.decode(start, { stream: true }));
         head = [];
       }
     }
     if (decoder === undefined) {
       const start = Buffer.concat(head);
       decoder = new TextDecoder(sniffHtmlEncoding(start, contentType));
-      extractor.write(decoder.decode(start, { stream: true }));
+      parse(decoder.decode(start, { stream: true }));
     }
-    extractor.write(decoder.decode());
+    parse(decoder.decode());
     const extract = extractor.end();
     const optOuts = mergeOptOuts(this.headerOptOuts(response), optOutsFromMeta(extract.robotsMeta, this.token));
-    const body = Buffer.concat(kept);
-    const bodyStart = new TextDecoder(decoder.encoding).decode(body.subarray(0, BLOCK_PAGE_SNIFF_BYTES));
-    return { kind: 'html', status, finalUrl, extract, truncated, encoding: decoder.encoding, optOuts, exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep, bodyStart) };
+    // the page's first BLOCK_PAGE_SNIFF_BYTES characters (its size test counts characters, as the classifier does)
+    const bodyStart = textStart.length > BLOCK_PAGE_SNIFF_BYTES ? textStart.slice(0, BLOCK_PAGE_SNIFF_BYTES) : textStart;
+    const blockPage = classifyBlockPage({ status, headers: response.headers, bodyStart });
+    const body = keepAll ? Buffer.concat(kept) : Buffer.alloc(0);
+    return { kind: 'html', status, finalUrl, extract, truncated, encoding: decoder.encoding, optOuts, blockPage, exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep) };
   }
 
   /**
@@ -238,7 +247,7 @@ export class SafeFetcher {
    */
   async fetchBytes(url: string, maxBytes: number, signal?: AbortSignal, checkHop?: HopCheck, keep: KeepOptions = {}): Promise<BytesFetch> {
     const { response, finalUrl, release, sent } = await this.follow(url, 'image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5', signal, checkHop, keep.body === true);
-    const empty = (truncated: boolean) => exchangeOf(response, finalUrl, sent, Buffer.alloc(0), truncated, keep, '');
+    const empty = (truncated: boolean) => exchangeOf(response, finalUrl, sent, Buffer.alloc(0), truncated, keep);
     try {
       const status = response.statusCode;
       const contentType = String(response.headers['content-type'] ?? '');
@@ -246,7 +255,7 @@ export class SafeFetcher {
         const { body, truncated } = await readCapped(response, keep.body === true ? Math.min(maxBytes, this.limits.maxBodyBytes) : 0);
         const retryAfter = response.headers['retry-after'];
         return { kind: 'http-error', status, finalUrl, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
-          exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep, '') };
+          exchange: exchangeOf(response, finalUrl, sent, body, truncated, keep) };
       }
       const declared = Number(response.headers['content-length'] ?? NaN);
       if (Number.isFinite(declared) && declared > maxBytes) {
@@ -264,7 +273,7 @@ export class SafeFetcher {
         chunks.push(chunk);
       }
       const body = Buffer.concat(chunks);
-      return { kind: 'bytes', status, finalUrl, contentType, body, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, false, keep, '') };
+      return { kind: 'bytes', status, finalUrl, contentType, body, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, false, keep) };
     } finally {
       release();
     }
@@ -346,10 +355,10 @@ interface Sent {
   redirects: RedirectHop[];
 }
 
-function exchangeOf(response: Dispatcher.ResponseData, url: string, sent: Sent, body: Buffer, truncated: boolean, keep: KeepOptions, bodyStart: string): Exchange {
+function exchangeOf(response: Dispatcher.ResponseData, url: string, sent: Sent, body: Buffer, truncated: boolean, keep: KeepOptions): Exchange {
   return {
     url, date: sent.date, requestHeaders: requestHeadersOf(url, sent), status: response.statusCode,
-    statusText: STATUS_CODES[response.statusCode] ?? '', responseHeaders: headerPairs(response.headers), bodyTruncated: truncated, bodyStart, headers: response.headers,
+    statusText: STATUS_CODES[response.statusCode] ?? '', responseHeaders: headerPairs(response.headers), bodyTruncated: truncated, headers: response.headers,
     redirects: sent.redirects,
     ...(keep.body === true ? { body } : {}),
   };
