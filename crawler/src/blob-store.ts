@@ -7,7 +7,8 @@ import path from 'node:path';
  * content found at several URLs (or by several jobs) is one file. A file appears whole or not at all (written
  * under a temporary name, then renamed), so a worker killed mid-write leaves no half image behind a name.
  * The API reads the same directory: the services that share a store must share the path (one node's volume,
- * or a shared mount).
+ * or a shared mount). Who holds which content is kept in Redis (image-store.ts, DirectoryImageStore), so that
+ * deleting a job removes only the files no other job holds.
  */
 export class BlobStore {
   constructor(readonly root: string) {}
@@ -33,6 +34,17 @@ export class BlobStore {
       throw error;
     }
     return { location, written: true };
+  }
+
+  /** Removes a stored content; false when it was not there. */
+  async remove(location: string): Promise<boolean> {
+    try {
+      await unlink(this.fileOf(location));
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
   }
 
   async has(location: string): Promise<boolean> {

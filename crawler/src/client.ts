@@ -38,7 +38,13 @@ export class CrawlerClient {
   }
 
   cancel(id: string): Promise<JobDocument> {
-    return this.call<JobDocument>('DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
+    return this.call<JobDocument>('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** Deletes a job that is not running, with its data (204); a running one is refused (409 job_running). */
+  async delete(id: string): Promise<{ contentsRemoved: number; tasksRemoved: number }> {
+    const headers = await this.call<Record<string, string | string[] | undefined>>('DELETE', `/v1/jobs/${encodeURIComponent(id)}`, undefined, { noContent: true });
+    return { contentsRemoved: Number(headers['x-contents-removed'] ?? 0), tasksRemoved: Number(headers['x-tasks-removed'] ?? 0) };
   }
 
   /** Every image of a job, following the pagination. */
@@ -138,7 +144,8 @@ export class CrawlerClient {
     return new URL(path.replace(/^\//, ''), this.options.baseUrl.endsWith('/') ? this.options.baseUrl : `${this.options.baseUrl}/`);
   }
 
-  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  /** One JSON request; with `noContent`, a 204 answer's headers are returned instead of a body. */
+  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, options: { noContent?: boolean } = {}): Promise<T> {
     const headers = this.headers('application/json');
     if (body !== undefined) headers['content-type'] = 'application/json';
     const url = this.urlOf(path);
@@ -148,6 +155,7 @@ export class CrawlerClient {
       ...(this.options.dispatcher ? { dispatcher: this.options.dispatcher } : {}),
     });
     const text = await response.body.text();
+    if (options.noContent === true && response.statusCode === 204) return response.headers as T;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -4,7 +4,8 @@ import { BlobStore } from './blob-store.js';
 import type { ServiceConfig } from './config.js';
 import type { CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
-import { RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
+import { randomUUID } from 'node:crypto';
+import { END_BLOB_REMOVAL, HOLD_BLOB, LET_GO_BLOB, RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
 import { SwiftContainer } from './swift.js';
 import { keystoneAuth, tempAuth, type SwiftAuth } from './swift-auth.js';
 
@@ -19,8 +20,10 @@ import { keystoneAuth, tempAuth, type SwiftAuth } from './swift-auth.js';
  *   node whose volume keeps it (append-only file; `depl backup redis` copies it). The cost is memory: Redis holds
  *   every byte in RAM, so each job may keep at most `images.redisMaxJobBytes` (an image past it is recorded as
  *   `store-full`, not stored).
- * - `directory`: files under `images.storePath` (BlobStore). Only where every worker and the API see the same
- *   directory: one machine, or a shared mount on every node.
+ * - `directory`: files under `images.storePath` (BlobStore), one per content for all jobs (a content found by
+ *   two jobs is one file). Only where every worker and the API see the same directory: one machine, or a shared
+ *   mount on every node. Who holds each file is kept in Redis (HOLD_BLOB), so deleting a job removes only the files
+ *   no other job holds.
  * - `swift`: an OpenStack Swift container (images.swift), objects named <job>/<location>. Every replica reaches
  *   it over HTTP like Redis, without Redis's memory cost; the job's byte budget (images.swift.maxJobBytes) is
  *   still counted in Redis, in the job's blobs hash, so it expires with the job. The objects expire with the
@@ -42,10 +45,15 @@ export interface ImageStore {
    * the job's Redis keys by themselves makes them expire with the job once it has ended.
    */
   settle?(job: string): Promise<void>;
+  /**
+   * Deleting a job (job-deletion.ts, after the job is marked `deleting`): removes what the store keeps for the job
+   * and nobody else holds; returns how many contents were removed. `redis` keeps nothing outside the job's keys.
+   */
+  removeJob(job: string): Promise<number>;
 }
 
 export function imageStoreFor(config: ServiceConfig, redis: Redis, keys: CrawlerKeys): ImageStore {
-  if (config.images.store === 'directory') return new DirectoryImageStore(new BlobStore(config.images.storePath));
+  if (config.images.store === 'directory') return new DirectoryImageStore(new BlobStore(config.images.storePath), redis, keys);
   if (config.images.store === 'swift') {
     const swift = config.images.swift;
     if (swift === undefined) throw new Error('images.store is swift, but images.swift is missing');
@@ -91,22 +99,85 @@ export class RedisImageStore implements ImageStore {
     if (bytes === null) return null;
     return { stream: Readable.from([bytes]), bytes: bytes.length };
   }
+
+  /** The contents are a key of the job's (its blobs hash), removed with its other keys; STORE_BLOB refuses a job being deleted. */
+  async removeJob(job: string): Promise<number> {
+    return Math.max(0, await this.redis.hlen(this.keys.imageBlobs(job)) - 1);
+  }
 }
+
+const holdBlob = new LuaScript(HOLD_BLOB);
+const letGoBlob = new LuaScript(LET_GO_BLOB);
+const endBlobRemoval = new LuaScript(END_BLOB_REMOVAL);
+/** How long a content's removal mark lives when its remover dies before clearing it (a removal is one unlink). */
+const REMOVAL_MARK_MS = 30_000;
+/** How long a write waits for a content's removal to end before its task fails (and is retried later). */
+const REMOVAL_WAIT_MS = 5_000;
 
 export class DirectoryImageStore implements ImageStore {
   readonly kind = 'directory';
-  constructor(private readonly blobs: BlobStore) {}
+  constructor(private readonly blobs: BlobStore, private readonly redis: Redis, private readonly keys: CrawlerKeys) {}
 
-  put(_job: string, sha256: string, extension: string, bytes: Uint8Array) {
-    return this.blobs.put(sha256, extension, bytes);
+  /**
+   * The job takes hold of the content (HOLD_BLOB), then the file is written if it is not there. A job being
+   * deleted keeps nothing; one whose delete began while its file was being written lets go of it at once (the
+   * delete may have read the job's contents before this one was added).
+   */
+  async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
+    const location = BlobStore.locationOf(sha256, extension);
+    const existed = await this.blobs.has(location);
+    for (const started = Date.now(); ;) {
+      const held = Number(await holdBlob.run(this.redis, [this.keys.job(job), this.keys.storedLocations(job), this.keys.blobHolders(location), this.keys.blobRemoving(location)],
+        [job, location, existed ? 1 : 0, 24 * 3600]));
+      if (held === 0) return { location, written: false };
+      if (held === 1) break;
+      if (Date.now() - started > REMOVAL_WAIT_MS) throw new Error(`the image store's ${location} is being removed (a job's delete) for more than ${REMOVAL_WAIT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const written = await this.blobs.put(sha256, extension, bytes);
+    if (await jobGoneOrDeleting(this.redis, this.keys, job)) {
+      await this.letGo(job, location);
+      return { location, written: false };
+    }
+    return written;
   }
 
   open(_job: string, location: string) {
     return this.blobs.open(location);
   }
+
+  async removeJob(job: string): Promise<number> {
+    let removed = 0;
+    for (let cursor = '0'; ;) {
+      const [next, locations] = await this.redis.sscan(this.keys.storedLocations(job), cursor, 'COUNT', 500);
+      for (const location of locations) if (await this.letGo(job, location)) removed += 1;
+      if (next === '0') return removed;
+      cursor = next;
+    }
+  }
+
+  /** The job lets go of one content; its file is removed when nobody holds it any more. True when removed. */
+  private async letGo(job: string, location: string): Promise<boolean> {
+    const token = randomUUID();
+    const last = Number(await letGoBlob.run(this.redis, [this.keys.blobHolders(location), this.keys.blobRemoving(location)],
+      [job, this.keys.job(''), token, REMOVAL_MARK_MS]));
+    if (last !== 1) return false;
+    try {
+      return await this.blobs.remove(location);
+    } finally {
+      await endBlobRemoval.run(this.redis, [this.keys.blobRemoving(location)], [token]);
+    }
+  }
+}
+
+/** Is the job gone, or being deleted? (A write that finished after a delete began undoes itself.) */
+async function jobGoneOrDeleting(redis: Redis, keys: CrawlerKeys, job: string): Promise<boolean> {
+  const status = await redis.hget(keys.job(job), 'status');
+  return status === null || status === 'deleting';
 }
 
 const reserveBlob = new LuaScript(RESERVE_BLOB);
+const SWIFT_DELETES_IN_FLIGHT = 8;
 const releaseBlob = new LuaScript(RELEASE_BLOB);
 
 export class SwiftImageStore implements ImageStore {
@@ -122,7 +193,12 @@ export class SwiftImageStore implements ImageStore {
       // before writing it, so Swift is asked (put writes only what it does not have)
       const deleteAt = await this.deleteAt(job);
       if (deleteAt === null) return { location, written: false };
-      return { location, written: await this.swift.put(objectName(job, location), bytes, { deleteAt }) };
+      const written = await this.swift.put(objectName(job, location), bytes, { deleteAt });
+      if (written && await jobGoneOrDeleting(this.redis, this.keys, job)) {
+        await this.swift.delete(objectName(job, location));
+        return { location, written: false };
+      }
+      return { location, written };
     }
     try {
       const deleteAt = await this.deleteAt(job);
@@ -136,7 +212,25 @@ export class SwiftImageStore implements ImageStore {
       await releaseBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, TOTAL_FIELD]);
       throw error;
     }
+    // a delete that began meanwhile may have listed the job's objects before this one was there
+    if (await jobGoneOrDeleting(this.redis, this.keys, job)) {
+      await this.swift.delete(objectName(job, location));
+      return { location, written: false };
+    }
     return { location, written: true };
+  }
+
+  /** Objects are per job (<job>/...): every one under the job's name is removed. */
+  async removeJob(job: string): Promise<number> {
+    const names: string[] = [];
+    for await (const name of this.swift.list(objectName(job, ''))) names.push(name);
+    let removed = 0;
+    // a few DELETEs at a time: one round trip each, tens of ms to a distant Swift
+    const next = names.values();
+    await Promise.all(Array.from({ length: Math.min(SWIFT_DELETES_IN_FLIGHT, names.length) }, async () => {
+      for (const name of next) if (await this.swift.delete(name)) removed += 1;
+    }));
+    return removed;
   }
 
   open(job: string, location: string) {
@@ -158,12 +252,13 @@ export class SwiftImageStore implements ImageStore {
 
   /**
    * When an object written now expires (Unix seconds): with the job's record once the job has ended (its keys
-   * expire then); while it runs, provisionally, its retention plus unfinishedJobSeconds from now. Null: no job.
+   * expire then); while it runs, provisionally, its retention plus unfinishedJobSeconds from now. Null: no job
+   * (or one being deleted).
    */
   private async deleteAt(job: string): Promise<number | null> {
-    const [[leftError, left], [ttlError, ttl]] = await this.redis.multi().pttl(this.keys.job(job)).hget(this.keys.job(job), 'ttl').exec() as [[Error | null, number], [Error | null, string | null]];
-    if (leftError ?? ttlError) throw leftError ?? ttlError;
-    if (left === -2) return null;
+    const [[leftError, left], [ttlError, ttl], [statusError, status]] = await this.redis.multi().pttl(this.keys.job(job)).hget(this.keys.job(job), 'ttl').hget(this.keys.job(job), 'status').exec() as [[Error | null, number], [Error | null, string | null], [Error | null, string | null]];
+    if (leftError ?? ttlError ?? statusError) throw leftError ?? ttlError ?? statusError;
+    if (left === -2 || status === 'deleting') return null;
     if (left > 0) return Math.ceil((Date.now() + left) / 1000);
     return Math.floor(Date.now() / 1000) + Number(ttl ?? 0) + this.unfinishedJobSeconds;
   }

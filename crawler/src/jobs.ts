@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { JobRequest } from './core/job-request.js';
 import type { ImageKind } from './core/extract.js';
 import { DEFAULT_MAX_IMAGE_BYTES } from './core/job-request.js';
@@ -7,9 +7,9 @@ import { IMAGE_TYPES, type ImageType } from './core/image-type.js';
 import type { LinkScope } from './core/scope.js';
 import type { OptOut } from './core/robots-directives.js';
 import type { WireExchange } from './core/wire-exchange.js';
-import { CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
+import { allJobKeys, CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
-import { CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_ENTER, HOST_SLOT, PENALISE_HOST, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
+import { BEGIN_DELETE, CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_ENTER, HOST_SLOT, KEEP_WITH_JOB, PENALISE_HOST, PURGE_JOB_TASKS, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
 
 export { IMAGE_TASK_DEPTH, MAX_PAGES_PER_IMAGE };
 
@@ -17,7 +17,8 @@ export { IMAGE_TASK_DEPTH, MAX_PAGES_PER_IMAGE };
  * The job store: the only module that knows how jobs, pages and images are laid out in Redis.
  * The API uses the read/create/cancel half, workers the task half.
  */
-export type JobStatus = 'running' | 'done' | 'cancelled';
+/** `deleting`: a delete has begun (DELETE /v1/jobs/{id}); the job is gone once it has finished. */
+export type JobStatus = 'running' | 'done' | 'cancelled' | 'deleting';
 export type PageOutcome = 'fetched' | 'failed' | 'robots' | 'blocked' | 'cancelled';
 
 export interface JobCounts {
@@ -247,7 +248,13 @@ const scripts = {
   cancel: new LuaScript(CANCEL_JOB),
   hostEnter: new LuaScript(HOST_ENTER),
   completeImage: new LuaScript(COMPLETE_IMAGE),
+  beginDelete: new LuaScript(BEGIN_DELETE),
+  purgeTasks: new LuaScript(PURGE_JOB_TASKS),
+  keepWithJob: new LuaScript(KEEP_WITH_JOB),
 };
+
+/** Stream entries read per PURGE_JOB_TASKS call: Redis is held for about a millisecond per batch. */
+const PURGE_BATCH = 1000;
 
 export class JobStore {
   readonly keys: CrawlerKeys;
@@ -308,6 +315,43 @@ export class JobStore {
     const previous = await scripts.cancel.run(this.redis, [this.keys.job(id)], []);
     if (previous === null) return null;
     return this.get(id);
+  }
+
+  /**
+   * The first step of a delete (job-deletion.ts): marks the job `deleting`, after which nothing more is stored for
+   * it. 'not-found' when there is no such job, 'running' when it runs (it must be cancelled first).
+   */
+  async beginDelete(id: string): Promise<'not-found' | 'running' | 'deleting'> {
+    if (!isJobId(id)) return 'not-found';
+    const answer = await scripts.beginDelete.run(this.redis, [this.keys.job(id)], []);
+    return answer === null ? 'not-found' : (answer as 'running' | 'deleting');
+  }
+
+  /**
+   * Removes a deleted job's queued tasks: its entries in the shared stream (in batches) and its delayed tasks.
+   * Returns how many were removed. Tasks of other jobs are untouched.
+   */
+  async purgeTasks(id: string): Promise<number> {
+    let removed = 0;
+    for (let from = '-'; ;) {
+      const [last, count] = await scripts.purgeTasks.run(this.redis, [this.keys.tasks], [id, from, PURGE_BATCH]) as [string, number];
+      removed += Number(count);
+      if (last === '') break;
+      from = `(${last}`;
+    }
+    for (let cursor = '0'; ;) {
+      const [next, members] = await this.redis.zscan(this.keys.delayed, cursor, 'COUNT', PURGE_BATCH);
+      const ours = members.filter((member, i) => i % 2 === 0 && delayedTaskJob(member) === id);
+      if (ours.length > 0) removed += await this.redis.zrem(this.keys.delayed, ...ours);
+      if (next === '0') break;
+      cursor = next;
+    }
+    return removed;
+  }
+
+  /** The last step of a delete: every key of the job, in one command (so no completion sees half of them). */
+  async removeKeys(id: string): Promise<number> {
+    return this.redis.del(...allJobKeys(this.keys, id));
   }
 
   async images(id: string, offset: number, limit: number): Promise<{ total: number; items: ImageRecord[] }> {
@@ -460,7 +504,7 @@ export class JobStore {
    * list outlives the job's other keys by a day, whatever the order of their expiry.
    */
   async recordCapture(id: string, capture: Capture): Promise<void> {
-    await this.keepWithJob(this.keys.captures(id), (multi, key) => multi.rpush(key, JSON.stringify(capture)));
+    await this.keepWithJob(id, this.keys.captures(id), 'rpush', [JSON.stringify(capture)]);
   }
 
   async captures(id: string, offset: number, limit: number): Promise<{ total: number; items: Capture[] }> {
@@ -469,7 +513,7 @@ export class JobStore {
 
   /** Records an origin's robots.txt decision the first time a worker of the job takes it (HSETNX). */
   async recordRobotsDecision(id: string, decision: RobotsDecision): Promise<void> {
-    await this.keepWithJob(this.keys.robotsDecisions(id), (multi, key) => multi.hsetnx(key, decision.origin, JSON.stringify(decision)));
+    await this.keepWithJob(id, this.keys.robotsDecisions(id), 'hsetnx', [decision.origin, JSON.stringify(decision)]);
   }
 
   async robotsDecisions(id: string): Promise<RobotsDecision[]> {
@@ -477,16 +521,27 @@ export class JobStore {
     return values.map((v) => JSON.parse(v) as RobotsDecision).sort((a, b) => a.origin.localeCompare(b.origin));
   }
 
-  /** One write to a key of the job's that its completion scripts do not expire: it expires a day after the job's. */
-  private async keepWithJob(key: string, write: (multi: ChainableCommander, key: string) => ChainableCommander): Promise<void> {
-    const multi = write(this.redis.multi(), key);
-    if (this.jobTtlSeconds > 0) multi.expire(key, this.jobTtlSeconds + 24 * 3600);
-    await multi.exec();
+  /**
+   * One write to a key of the job's that its completion scripts do not expire: it expires a day after the job's
+   * (KEEP_WITH_JOB), and is not made at all once the job is gone or being deleted.
+   */
+  private async keepWithJob(id: string, key: string, command: 'rpush' | 'hsetnx', values: string[]): Promise<void> {
+    await scripts.keepWithJob.run(this.redis, [this.keys.job(id), key], [command, 24 * 3600, ...values]);
   }
 
   /** Counts one more takeover of a URL's task from a silent worker; returns the total. */
   async countTakeover(task: PageTask): Promise<number> {
     return this.redis.hincrby(this.keys.takeovers(task.job), task.url, 1);
+  }
+}
+
+/** The job of a delayed task (DELAY_TASK's member: JSON with `j`), or null for a member that is not one. */
+export function delayedTaskJob(member: string): string | null {
+  try {
+    const parsed = JSON.parse(member) as { j?: unknown };
+    return typeof parsed.j === 'string' ? parsed.j : null;
+  } catch {
+    return null;
   }
 }
 

@@ -52,6 +52,15 @@ export interface CrawlerKeys {
   captures(id: string): string;
   /** Provenance: origin -> JSON of the robots.txt decision the job's workers took for it (ROBOTS_DECISION). */
   robotsDecisions(id: string): string;
+  /** The `directory` store: the locations of the contents the job keeps there (what deleting the job lets go of). */
+  storedLocations(id: string): string;
+  /**
+   * The `directory` store, shared by every job: a content's holders (job ids; `*` for holders not recorded, i.e.
+   * a file that was there before references were kept). The file goes when its last holder lets it go.
+   */
+  blobHolders(location: string): string;
+  /** Held (SET PX) while a content without holders is being removed: nobody takes it meanwhile. */
+  blobRemoving(location: string): string;
 }
 
 export function crawlerKeys(prefix: string): CrawlerKeys {
@@ -80,7 +89,20 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
     hostInflight: (hostname) => `${prefix}host-inflight:${hostname}`,
     captures: (id) => `${job(id)}:captures`,
     robotsDecisions: (id) => `${job(id)}:robots`,
+    storedLocations: (id) => `${job(id)}:stored`,
+    blobHolders: (location) => `${prefix}blob-holders:${location}`,
+    blobRemoving: (location) => `${prefix}blob-removing:${location}`,
   };
+}
+
+/**
+ * Every key of a job that a delete removes: those that expire together once it has nothing in flight, and those
+ * that expire a day later or on their own (captures, robots decisions, the store's expiry claim, stored locations).
+ * The job's hash comes last: a delete cut short leaves it, marked `deleting`, for the next attempt.
+ */
+export function allJobKeys(keys: CrawlerKeys, id: string): string[] {
+  return [...jobKeyList(keys, id).filter((key) => key !== keys.job(id)), keys.captures(id), keys.robotsDecisions(id), keys.storeExpiry(id),
+    keys.storedLocations(id), keys.job(id)];
 }
 
 /** Every key that belongs to one job (they expire together once the job has nothing in flight). */

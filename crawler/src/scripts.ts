@@ -377,11 +377,11 @@ return evicted`;
 /**
  * Keeps one content of a job in the image store `redis` (image-store.ts) unless the job's budget has no room.
  * KEYS: the job's blobs hash, the job. ARGV: sha256, bytes, maxBytes, the total's field name.
- * Returns 1 when written, 0 when the job already had it (or is gone: a late redelivery must not leave a hash
- * behind that nothing expires), -(bytes used + 1) when it would not fit.
+ * Returns 1 when written, 0 when the job already had it (or is gone, or being deleted: a late redelivery must not
+ * leave a hash behind that nothing expires), -(bytes used + 1) when it would not fit.
  */
 export const STORE_BLOB = `
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HGET', KEYS[2], 'status') == 'deleting' then return 0 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local used = tonumber(redis.call('HGET', KEYS[1], ARGV[4]) or '0')
 if used + #ARGV[2] > tonumber(ARGV[3]) then return -(used + 1) end
@@ -392,10 +392,10 @@ return 1`;
 /**
  * A place in a job's budget for a content kept outside Redis (the `swift` store): KEYS[1] the job's blobs hash,
  * KEYS[2] the job; ARGV: sha256, bytes, the job's max bytes, the total's field. The content's field holds its size.
- * 0: the job is gone or the content already has its place; 1: reserved; -(used+1): no room.
+ * 0: the job is gone (or being deleted) or the content already has its place; 1: reserved; -(used+1): no room.
  */
 export const RESERVE_BLOB = `
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 or redis.call('HGET', KEYS[2], 'status') == 'deleting' then return 0 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local used = tonumber(redis.call('HGET', KEYS[1], ARGV[4]) or '0')
 local size = tonumber(ARGV[2])
@@ -409,3 +409,98 @@ export const RELEASE_BLOB = `
 local size = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[1], ARGV[2], -size) end
 return size`;
+
+
+/**
+ * The first step of deleting a job (job-deletion.ts). KEYS: job. Returns false when there is no such job,
+ * 'running' for a running job (refused: it is cancelled first), else marks it 'deleting' and returns 'deleting'.
+ * From the mark on, nothing more is stored for the job (STORE_BLOB, RESERVE_BLOB, HOLD_BLOB, KEEP_WITH_JOB refuse),
+ * its tasks complete as cancelled, and a delete cut short is taken up again by the next one.
+ */
+export const BEGIN_DELETE = `${NOW}
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return false end
+if status == 'running' then return 'running' end
+redis.call('HSET', KEYS[1], 'status', 'deleting', 'updatedAt', now)
+return 'deleting'`;
+
+/**
+ * The `directory` store, shared by all jobs: a job takes hold of a content before its file is written.
+ * KEYS: job, the job's stored locations, the content's holders, the content's removal mark.
+ * ARGV: job id, location, existed (1: the file was there before this call), extra seconds its record outlives the job.
+ * Returns 1 (held), 0 (the job is gone or being deleted: nothing to keep), -1 (the content is being removed by a
+ * delete that let go of its last holder: ask again in a moment). A file that was there while nobody held it
+ * predates this bookkeeping (or was left by a delete cut short): it gets the holder '*', which no delete removes.
+ */
+export const HOLD_BLOB = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'deleting' then return 0 end
+if redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
+if ARGV[3] == '1' and redis.call('SCARD', KEYS[3]) == 0 then redis.call('SADD', KEYS[3], '*') end
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0')
+if ttl and ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl + tonumber(ARGV[4])) end
+return 1`;
+
+/**
+ * A deleted job lets go of a content in the \`directory\` store. KEYS: the content's holders, its removal mark.
+ * ARGV: job id, the job keys' prefix (<prefix>job:), a token, the mark's lifetime (ms).
+ * Holders that are no job any more (expired, or being deleted) are dropped with it. Returns 1 when nobody holds
+ * the content now: the caller removes the file, then clears the mark (END_BLOB_REMOVAL); 0 when it stays.
+ */
+export const LET_GO_BLOB = `
+redis.call('SREM', KEYS[1], ARGV[1])
+for _, holder in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if holder ~= '*' then
+    local status = redis.call('HGET', ARGV[2] .. holder, 'status')
+    if not status or status == 'deleting' then redis.call('SREM', KEYS[1], holder) end
+  end
+end
+if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4]))
+return 1`;
+
+/** Clears a content's removal mark if it is still ours. KEYS: the mark. ARGV: the token. */
+export const END_BLOB_REMOVAL = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`;
+
+/**
+ * Removes a deleted job's tasks from the shared stream, one batch of entries at a time (Redis is not held for long).
+ * KEYS: tasks. ARGV: job id, the first entry id to read (exclusive after the first batch: '(' + id), batch size.
+ * Returns {the last entry id read, or '' at the end; how many were removed}. An entry a worker holds is removed
+ * too: the worker's completion finds no job and acknowledges it, and XAUTOCLAIM drops a removed entry.
+ */
+export const PURGE_JOB_TASKS = `
+local entries = redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', tonumber(ARGV[3]))
+local removed = 0
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'j' then
+      if fields[i + 1] == ARGV[1] then
+        redis.call('XDEL', KEYS[1], entry[1])
+        removed = removed + 1
+      end
+      break
+    end
+  end
+end
+if #entries < tonumber(ARGV[3]) then return {'', removed} end
+return {entries[#entries][1], removed}`;
+
+/**
+ * One write to a key of a job's that its completion scripts do not expire (captures, robots decisions), only while
+ * the job exists and is not being deleted (a worker finishing late must not bring back what a delete removed).
+ * KEYS: job, the key. ARGV: 'rpush' | 'hsetnx', extra seconds the key outlives the job, then the command's values.
+ */
+export const KEEP_WITH_JOB = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'deleting' then return 0 end
+if ARGV[1] == 'rpush' then redis.call('RPUSH', KEYS[2], ARGV[3])
+else redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[4]) end
+local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0')
+if ttl and ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl + tonumber(ARGV[2])) end
+return 1`;

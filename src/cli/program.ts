@@ -257,6 +257,15 @@ export function buildProgram(run: Runner): Command {
     .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
     .action((job, opts) => run(() => import('./commands/crawl-export.js'), job, opts));
 
+  crawl.command('delete')
+    .description('delete a job and its data: its record, queued tasks, results, and its contents in the image store (a content another job also holds stays); a running job is cancelled first; asks on a terminal, --yes otherwise')
+    .argument('<job>', 'job id')
+    .option('--dry-run', 'print the plan (cancel, delete); change nothing')
+    .option('--api <url>', 'crawler API base URL')
+    .option('--insecure', 'allow sending the API token over plain http to a non-loopback address')
+    .option('--cacert <file>', 'also trust this CA (PEM) for the API\'s HTTPS certificate')
+    .action((job, opts) => run(() => import('./commands/crawl-delete.js'), job, opts));
+
   for (const sub of [program, lock, secrets, tls, crawl]) sub.exitOverride();
   return program;
 }

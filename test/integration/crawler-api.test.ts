@@ -20,6 +20,8 @@ import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-sit
 import { waitFor } from '../support/wait.js';
 import { launchChromium } from '../support/chromium.js';
 import { png, serveImagePage, sha256Of, svg } from '../support/synthetic-images.js';
+import { BlobStore } from '../../crawler/src/blob-store.js';
+import { readdir } from 'node:fs/promises';
 
 /** The HTTP API in-process against a real Redis, plus the built server.ts as a process. */
 const TOKEN = 'api-test-token-0123-4567-89ab-cdef-XYZ';
@@ -116,7 +118,9 @@ describe('crawler API', () => {
       ['unknown job id', await call(base, 'GET', `/v1/jobs/${unknown}`), 404, /no job with id/],
       ['malformed job id', await call(base, 'GET', '/v1/jobs/..%2F..%2Fetc'), 404, /no job with id/],
       ['unknown job images', await call(base, 'GET', `/v1/jobs/${unknown}/images`), 404, /no job/],
-      ['unknown job cancel', await call(base, 'DELETE', `/v1/jobs/${unknown}`), 404, /no job/],
+      ['unknown job delete', await call(base, 'DELETE', `/v1/jobs/${unknown}`), 404, /no job/],
+      ['unknown job cancel', await call(base, 'POST', `/v1/jobs/${unknown}/cancel`), 404, /no job/],
+      ['missing token on cancel', await call(base, 'POST', `/v1/jobs/${unknown}/cancel`, { token: null }), 401, /bearer/],
       ['bad paging', await call(base, 'GET', `/v1/jobs/${unknown}/images?limit=0`), 400, /limit/],
       ['unknown route', await call(base, 'GET', '/v2/nothing'), 404, /no route/],
       ['wrong method', await call(base, 'PUT', '/v1/jobs'), 405, /PUT is not allowed/],
@@ -134,7 +138,7 @@ describe('crawler API', () => {
   /** One crawl worker in this process on the test's Redis, stopped by the closers. */
   const startWorker = (config: ServiceConfig) => startInProcessWorker(redis.url, config, (stop) => closers.push(stop), 200);
 
-  it('creates a job, reports progress and serves images and pages, paginated; DELETE cancels', async () => {
+  it('creates a job, reports progress and serves images and pages, paginated; POST cancel cancels', async () => {
     const site: SyntheticSite = await startSyntheticSite({ pages: 30, specials: false });
     closers.push(() => site.close());
     const config = configFor();
@@ -167,7 +171,7 @@ describe('crawler API', () => {
     const plain = await call(base, 'POST', '/v1/jobs', { body: `${site.origin}p/1.html\n${site.origin}p/2.html\n`, type: 'text/plain' });
     expect(plain.status).toBe(201);
     expect(plain.json.request.urls).toEqual([`${site.origin}p/1.html`, `${site.origin}p/2.html`]);
-    const cancelled = await call(base, 'DELETE', `/v1/jobs/${plain.json.id}`);
+    const cancelled = await call(base, 'POST', `/v1/jobs/${plain.json.id}/cancel`);
     expect(cancelled.status).toBe(200);
     expect(['cancelled', 'done']).toContain(cancelled.json.status);
 
@@ -177,6 +181,115 @@ describe('crawler API', () => {
     expect(metrics.text).toMatch(/crawler_redis_up 1/);
     const openapi = await call(base, 'GET', '/openapi.json');
     expect(Object.keys(openapi.json.paths)).toContain('/v1/jobs/{id}/images');
+  });
+
+  /** Every Redis key named after the job (its record, results, indexes, captures...). */
+  const keysOfJob = (config: ServiceConfig, id: string) => client.keys(`${config.keyPrefix}job:${id}*`);
+  /** The job's entries in the shared task stream and the delayed set. */
+  const queuedOf = async (config: ServiceConfig, id: string) => {
+    const entries = (await client.xrange(`${config.keyPrefix}tasks`, '-', '+')) as Array<[string, string[]]>;
+    const delayed = await client.zrange(`${config.keyPrefix}delayed`, 0, -1);
+    return entries.filter(([, fields]) => fields[fields.indexOf('j') + 1] === id).length + delayed.filter((m) => m.includes(id)).length;
+  };
+  const finished = (base: string, id: string) => waitFor(`job ${id} to end`, async () => {
+    const now = (await call(base, 'GET', `/v1/jobs/${id}`)).json;
+    return now.status !== 'running' ? now : undefined;
+  }, 15_000, 50);
+
+  it('DELETE removes a job with everything of it (record, queued and delayed tasks, results, stored images); refuses a running one with 409; a second DELETE is a 404', async () => {
+    const pictures = new Map([['/a.png', png(8, 8, 1)], ['/b.png', png(8, 8, 2)]]);
+    const site = await serveImagePage(pictures);
+    closers.push(site.close);
+    const config = configFor();
+    const base = await startApi(config);
+    // queued before any worker runs: the job stays running with its task in the stream, and one delayed (as DELAY_TASK keeps it)
+    const waiting = await call(base, 'POST', '/v1/jobs', json({ urls: [`${site.origin}/`], maxDepth: 0, fetchImages: true }));
+    await client.zadd(`${config.keyPrefix}delayed`, Date.now() + 60_000, JSON.stringify({ j: waiting.json.id, u: `${site.origin}/later`, d: 1, a: 2 }));
+    expect(await queuedOf(config, waiting.json.id)).toBe(2);
+    const refused = await call(base, 'DELETE', `/v1/jobs/${waiting.json.id}`);
+    expect([refused.status, refused.json.error.code]).toEqual([409, 'job_running']);
+    expect(refused.json.error.message).toMatch(/cancel it first \(POST \/v1\/jobs\/.*\/cancel/);
+    expect((await call(base, 'POST', `/v1/jobs/${waiting.json.id}/cancel`)).json.status).toBe('cancelled');
+
+    await startWorker(config);
+    const kept = await call(base, 'POST', '/v1/jobs', json({ urls: [`${site.origin}/`], maxDepth: 0, fetchImages: true, archive: true }));
+    const done = await finished(base, kept.json.id);
+    expect(done.counts).toMatchObject({ imageFiles: 2 });
+    const keptKeys = (await keysOfJob(config, kept.json.id)).sort();
+    expect(keptKeys).toEqual(expect.arrayContaining([`${config.keyPrefix}job:${kept.json.id}:blobs`, `${config.keyPrefix}job:${kept.json.id}:captures`]));
+
+    // the cancelled job: its tasks off the queues (the worker may have taken the stream's one meanwhile), its keys gone
+    const started = Date.now();
+    const deleted = await call(base, 'DELETE', `/v1/jobs/${waiting.json.id}`);
+    expect(deleted.status).toBe(204);
+    expect(deleted.text).toBe('');
+    expect(await queuedOf(config, waiting.json.id)).toBe(0);
+    expect(await keysOfJob(config, waiting.json.id)).toEqual([]);
+    expect((await call(base, 'GET', `/v1/jobs/${waiting.json.id}`)).status).toBe(404);
+    // idempotent: the same request again changes nothing and says the job is not there
+    expect((await call(base, 'DELETE', `/v1/jobs/${waiting.json.id}`)).json.error.code).toBe('job_not_found');
+
+    // the finished one: two images and the page's body in its blobs hash (the redis store), all gone with it
+    const second = await call(base, 'DELETE', `/v1/jobs/${kept.json.id}`);
+    expect(second.status).toBe(204);
+    expect(Number(second.headers['x-contents-removed'])).toBe(3);
+    expect(await keysOfJob(config, kept.json.id)).toEqual([]);
+    expect((await call(base, 'GET', `/v1/jobs/${kept.json.id}/files/${sha256Of(pictures.get('/a.png')!)}`)).status).toBe(404);
+    console.log(`two deletes took ${Date.now() - started} ms`);
+  });
+
+  it('deletes from the directory store only the files no other job holds; a file that was there before holders were recorded stays', async () => {
+    const x = png(9, 9, 11);
+    const shared = png(9, 9, 22);
+    const y = png(9, 9, 33);
+    const older = png(9, 9, 44);
+    const pictures = new Map([['/x.png', x], ['/shared.png', shared], ['/y.png', y], ['/older.png', older]]);
+    const site = await serveImagePage(pictures, { pages: { '/a.html': '<img src="/x.png"><img src="/shared.png"><img src="/older.png">', '/b.html': '<img src="/shared.png"><img src="/y.png">' } });
+    closers.push(site.close);
+    const storePath = await mkdtemp(path.join(tmpdir(), 'crawler-directory-store-'));
+    closers.push(() => import('node:fs/promises').then((fs) => fs.rm(storePath, { recursive: true, force: true })));
+    // a file an older crawler wrote (no holders recorded): someone may still use it
+    const blobs = new BlobStore(storePath);
+    await blobs.put(sha256Of(older), 'png', older);
+    const config = configFor(redis.url, { images: { store: 'directory', storePath } });
+    const base = await startApi(config);
+    await startWorker(config);
+    const a = await call(base, 'POST', '/v1/jobs', json({ urls: [`${site.origin}/a.html`], maxDepth: 0, fetchImages: true }));
+    const b = await call(base, 'POST', '/v1/jobs', json({ urls: [`${site.origin}/b.html`], maxDepth: 0, fetchImages: true }));
+    expect((await finished(base, a.json.id)).counts.imageFiles).toBe(3);
+    expect((await finished(base, b.json.id)).counts.imageFiles).toBe(2);
+    const files = async () => (await readdir(storePath, { recursive: true })).filter((name) => name.endsWith('.png')).map((name) => path.basename(name, '.png')).sort();
+    expect(await files()).toEqual([x, shared, y, older].map(sha256Of).sort());
+
+    const first = await call(base, 'DELETE', `/v1/jobs/${a.json.id}`);
+    expect([first.status, first.headers['x-contents-removed']]).toEqual([204, '1']);
+    // x was A's alone; the shared one is B's too, and B still serves it
+    expect(await files()).toEqual([shared, y, older].map(sha256Of).sort());
+    expect((await call(base, 'GET', `/v1/jobs/${b.json.id}/files/${sha256Of(shared)}`)).status).toBe(200);
+    expect((await call(base, 'DELETE', `/v1/jobs/${b.json.id}`)).headers['x-contents-removed']).toBe('2');
+    expect(await files()).toEqual([sha256Of(older)]);
+    expect(await client.keys(`${config.keyPrefix}blob-*`)).toEqual([`${config.keyPrefix}blob-holders:${BlobStore.locationOf(sha256Of(older), 'png')}`]);
+  });
+
+  it('depl crawl delete: refuses without --yes off a terminal (exit 2), prints the plan with --dry-run, cancels a running job and deletes it with --yes', async () => {
+    const config = configFor();
+    const base = await startApi(config);
+    const cwd = await mkdtemp(path.join(tmpdir(), 'depl-crawl-delete-'));
+    const env = { DEPL_API_TOKEN: TOKEN };
+    // no worker: the job stays running
+    const running = await call(base, 'POST', '/v1/jobs', json({ urls: ['http://x.test/'] }));
+    const id = running.json.id as string;
+    const unconfirmed = await runCli(['crawl', 'delete', id, '--api', base], { cwd, env });
+    expect(unconfirmed.exitCode).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/1\. cancel job [\s\S]*2\. delete job [\s\S]*Pass --yes to confirm/);
+    const dry = await runCli(['--json', 'crawl', 'delete', id, '--dry-run', '--api', base], { cwd, env });
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout).steps.map((step: { kind: string }) => step.kind)).toEqual(['cancel-job', 'delete-job']);
+    expect((await call(base, 'GET', `/v1/jobs/${id}`)).json.status).toBe('running');
+    const confirmed = await runCli(['crawl', 'delete', id, '--yes', '--api', base], { cwd, env });
+    expect(confirmed.exitCode, confirmed.stderr).toBe(0);
+    expect(confirmed.stdout).toMatch(new RegExp(`Deleted job ${id}: 0 stored contents and 1 queued task removed`));
+    expect(await keysOfJob(config, id)).toEqual([]);
   });
 
   it('reports the backlog autoscaling reads: tasks held by workers plus those not yet delivered', async () => {

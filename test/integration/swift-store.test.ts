@@ -14,6 +14,8 @@ import { CrawlerClient } from '../../crawler/src/client.js';
 import { loadServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
 import { imageStoreFor } from '../../crawler/src/image-store.js';
+import { SwiftContainer } from '../../crawler/src/swift.js';
+import { tempAuth } from '../../crawler/src/swift-auth.js';
 import { JobStore } from '../../crawler/src/jobs.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { KeystoneSession } from '../../src/apply/openstack/keystone.js';
@@ -22,7 +24,7 @@ import { downloadJobFiles } from '../../src/workflows/crawl.js';
 import { waitForJob } from '../support/crawler.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { startSwift, type TestKeystoneSwift, type TestSwift } from '../support/swift.js';
+import { expirerLog, startSwift, type TestKeystoneSwift, type TestSwift } from '../support/swift.js';
 import { png, serveImagePage, sha256Of } from '../support/synthetic-images.js';
 import { waitFor } from '../support/wait.js';
 import { readHibernationRecord } from '../../src/apply/hibernation-record.js';
@@ -68,16 +70,43 @@ beforeAll(async () => {
     return String(response.headers['x-subject-token']);
   };
   [swift, redis] = await Promise.all([
-    startSwift({ keystone: { authUrl: cloud.authUrl, serviceUser: { name: 'swift', password: 'swift-service-password', projectName: cloud.projectName }, projectId: cloud.projectId, readyToken: credentialToken } }),
+    startSwift({
+      keystone: { authUrl: cloud.authUrl, serviceUser: { name: 'swift', password: 'swift-service-password', projectName: cloud.projectName }, projectId: cloud.projectId, readyToken: credentialToken },
+      expirer: { intervalSeconds: 1 },
+    }),
     startRedis(),
   ]);
   keystoneAccount = swift.keystone!.accountUrl(cloud.projectId);
   client = new Redis(redis.url, { maxRetriesPerRequest: null });
   client.on('error', () => undefined);
   auth = tempAuthObjectStore({ authUrl: swift.authUrl, user: swift.user, key: swift.key });
+  await startExpiring();
   const session = new KeystoneSession({ authUrl: cloud.authUrl, regionName: cloud.region, interface: 'public', auth: { type: 'application_credential', id: CREDENTIAL.id, secret: CREDENTIAL.secret }, source: 'test' });
   projectAuth = (await keystoneObjectStore(session))!;
 });
+
+/**
+ * Swift's expirer daemon, shown without adding a wait to the file: an object written at the start with an
+ * X-Delete-At 2 s on; once Swift answers 404 for it, one container-updater sweep (the expirer's account then
+ * lists its task container) runs in the background while the other tests run; the file's last test checks the
+ * object has left the container's listing.
+ */
+const expiring = { name: 'soon.png', deleteAt: 0, written: 0, container: undefined as SwiftContainer | undefined, swept: Promise.resolve() };
+
+async function startExpiring(): Promise<void> {
+  const container = new SwiftContainer(tempAuth({ authUrl: swift.authUrl, user: swift.user, key: new ServiceSecret(swift.key) }), `expiring-${randomUUID().slice(0, 8)}`);
+  expiring.container = container;
+  expiring.written = Date.now();
+  expiring.deleteAt = Math.floor(expiring.written / 1000) + 2;
+  await container.put(expiring.name, Buffer.from('soon'), { deleteAt: expiring.deleteAt });
+  await container.put('later.png', Buffer.from('later'), { deleteAt: expiring.deleteAt + 3600 });
+  expiring.swept = (async () => {
+    await waitFor('Swift to answer 404 for the expired object', async () => (await container.head(expiring.name) ? undefined : true), 60_000, 250);
+    await swift.updateContainers!();
+  })();
+  // (awaited by the last test; a rejection here is reported there)
+  expiring.swept.catch(() => undefined);
+}
 
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
@@ -295,6 +324,21 @@ describe('crawler image store in Swift', () => {
     const kept = [];
     for await (const item of swiftClient.listObjects(container, { prefix: `${small.id}/` })) kept.push(item);
     expect(kept.length).toBe(1);
+
+    // deleting the first job removes its objects (they are its own, under <job>/) and its keys; the other job's object stays
+    const deleted = await fetch(`${baseUrl}/v1/jobs/${doc.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    expect(deleted.status).toBe(204);
+    // the three left: two images (one was deleted above) and the page's body
+    expect(deleted.headers.get('x-contents-removed')).toBe(String(objects.length - 1));
+    expect(await objectsOf(auth, container, doc.id)).toEqual([]);
+    expect(await client.keys(`${config.keyPrefix}job:${doc.id}*`)).toEqual([]);
+    expect((await objectsOf(auth, container, small.id)).length).toBe(1);
+    // a write for a job being deleted keeps nothing
+    await tightStore.cancel(small.id);
+    await client.hset(tightStore.keys.job(small.id), 'status', 'deleting');
+    const late = png(4, 4, 99);
+    expect(await imageStoreFor(tight, client, tightStore.keys).put(small.id, sha256Of(late), 'png', late)).toMatchObject({ written: false });
+    expect((await objectsOf(auth, container, small.id)).length).toBe(1);
   });
 
   it('on a Swift behind Keystone (Nectar\'s way): logs in with an application credential, logs in again after a 401, and the objects expire with their job', async () => {
@@ -345,7 +389,8 @@ describe('crawler image store in Swift', () => {
     expect(Math.abs(await deleteAtOf(projectAuth, container, provisional!.name) as number - (written + 3600 + config.images.swift!.unfinishedJobSeconds))).toBeLessThanOrEqual(3);
 
     // a job kept for seconds only: its objects carry that expiry, then Swift answers 404 for them as Redis
-    // forgets the job (the object server refuses an object past X-Delete-At; the expirer daemon would reap it later)
+    // forgets the job (the object server refuses an object past X-Delete-At; the expirer daemon removes such an
+    // object later: shown at the end of this file)
     const brief = new JobStore(client, config.keyPrefix, { jobTtlSeconds: 8 });
     const short = await waitForJob(brief, (await brief.create({ urls: [`${origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true })).id, 30_000);
     const names = (await objectsOf(projectAuth, container, short.id)).map((o) => o.name);
@@ -501,4 +546,24 @@ describe('depl hibernate\'s backups in this Swift (fake cluster)', () => {
     expect([...containers.states.values()]).toEqual(['running', 'running']);
     expect(await readHibernationRecord({ root: second })).toBeNull();
   }, 60_000);
+});
+
+describe('Swift\'s object expirer (started for this file)', () => {
+  it('has taken the object written at the start past its X-Delete-At out of the container listing', async () => {
+    const container = expiring.container!;
+    const listed = async () => {
+      const names = [];
+      for await (const name of container.list('')) names.push(name);
+      return names;
+    };
+    await expiring.swept;
+    const started = Date.now();
+    await waitFor('the expirer to remove the expired object from the listing', async () => ((await listed()).includes(expiring.name) ? undefined : true), 30_000, 200)
+      .catch(async (error: Error) => {
+        throw new Error(`${error.message}\n${await expirerLog(swift)}`);
+      });
+    // the other object, not due, is still listed; nothing but the expirer deletes in this container
+    expect(await listed()).toEqual(['later.png']);
+    console.log(`the expirer removed the object ${((Date.now() - expiring.deleteAt * 1000) / 1000).toFixed(1)} s after its X-Delete-At; this test waited ${Date.now() - started} ms`);
+  });
 });

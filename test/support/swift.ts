@@ -23,6 +23,8 @@ export interface TestSwift {
   /** The account's storage URL (http://127.0.0.1:<proxy>/v1/AUTH_test). */
   storageUrl: string;
   dir: string;
+  /** With the expirer: one sweep of swift-container-updater, so the expirer's account lists every task container. */
+  updateContainers?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,12 +60,29 @@ export interface TestKeystoneSwift {
 export const SWIFT_KEYSTONE_PACKAGES = [...SWIFT_PACKAGES, 'python3-keystonemiddleware'];
 
 /**
+ * Swift's object expirer (Debian's swift-object-expirer: its own package, with /etc/swift/object-expirer.conf,
+ * which is not used here), as a daemon. The proxy queues every object written with X-Delete-At in the hidden
+ * account .expiring_objects (a container per time slot and object hash, made by the container server when the
+ * object server records the task); the expirer lists that account every `intervalSeconds` and deletes what is
+ * due, which is what takes an expired object out of its container's listing (the object server alone only
+ * answers 404 for it). The account learns of those containers only from swift-container-updater (the container
+ * server does not tell it when it makes one on its own): without it the expirer finds nothing. Run as a daemon
+ * here its sweeps took from 0 to more than 25 s (forked per device, on the loaded 2-core machine), so a test runs
+ * one sweep itself when it needs one: TestSwift.updateContainers (swift-container-updater --once).
+ */
+export interface ExpirerOptions {
+  intervalSeconds: number;
+}
+
+export const SWIFT_EXPIRER_PACKAGES = [...SWIFT_PACKAGES, 'swift-object-expirer'];
+
+/**
  * The test Swift. With `keystone`, a second proxy on the same account, container and object servers runs
  * Keystone in front of them instead of tempauth, as Nectar's does: `authtoken` (keystonemiddleware: every token
  * validated with GET /v3/auth/tokens, nothing cached, so a revoked token is refused at once) and `keystoneauth`
  * (the token's roles in its project open AUTH_<project id>). One more Python process, not a second Swift.
  */
-export async function startSwift(options: { keystone?: SwiftKeystoneOptions } = {}): Promise<TestSwift & { keystone?: TestKeystoneSwift }> {
+export async function startSwift(options: { keystone?: SwiftKeystoneOptions; expirer?: ExpirerOptions } = {}): Promise<TestSwift & { keystone?: TestKeystoneSwift }> {
   let key = '';
   const tempauth: SwiftProxy = {
     name: 'proxy',
@@ -82,9 +101,15 @@ export async function startSwift(options: { keystone?: SwiftKeystoneOptions } = 
   };
   const keystone = options.keystone;
   if (keystone !== undefined) await ensureDebianPackages(SWIFT_KEYSTONE_PACKAGES, createLogger());
-  const started = await startSwiftServers([tempauth, ...(keystone === undefined ? [] : [keystoneProxy(keystone)])]);
+  if (options.expirer !== undefined) await ensureDebianPackages(SWIFT_EXPIRER_PACKAGES, createLogger());
+  const started = await startSwiftServers([tempauth, ...(keystone === undefined ? [] : [keystoneProxy(keystone)])], options.expirer);
   return {
     authUrl: `${started.proxies[0]!.url}/auth/v1.0`, user: 'test:tester', key, storageUrl: started.proxies[0]!.storageUrl, dir: started.dir, stop: started.stop,
+    ...(options.expirer === undefined ? {} : {
+      updateContainers: async () => {
+        await execa('swift-container-updater', [path.join(started.dir, 'container-updater.conf'), '--once'], { cwd: started.dir, timeout: 60_000 });
+      },
+    }),
     ...(keystone === undefined ? {} : { keystone: { proxyUrl: started.proxies[1]!.url, accountUrl: (projectId: string) => `${started.proxies[1]!.url}/v1/AUTH_${projectId}` } }),
   };
 }
@@ -125,7 +150,7 @@ interface SwiftProxy {
 }
 
 /** The account, container and object servers, a memcached and the proxies, each on a free loopback port, in a temp dir. */
-async function startSwiftServers(proxies: SwiftProxy[]): Promise<{ proxies: Array<{ url: string; storageUrl: string }>; dir: string; stop(): Promise<void> }> {
+async function startSwiftServers(proxies: SwiftProxy[], expirer?: ExpirerOptions): Promise<{ proxies: Array<{ url: string; storageUrl: string }>; dir: string; stop(): Promise<void> }> {
   await ensureSwift();
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-swift-'));
   const children: ChildProcess[] = [];
@@ -163,6 +188,28 @@ async function startSwiftServers(proxies: SwiftProxy[]): Promise<{ proxies: Arra
     children.push(launch('memcached', ['-l', '127.0.0.1', '-p', String(memcache), '-U', '0', '-u', user, '-m', '16'], dir, 'memcached'));
     for (const kind of ['account', 'container', 'object']) children.push(launch(`swift-${kind}-server`, [path.join(dir, `${kind}-server.conf`)], dir, kind));
     for (const proxy of proxies) children.push(launch('swift-proxy-server', [path.join(dir, `${proxy.name}-server.conf`)], dir, proxy.name));
+    if (expirer !== undefined) {
+      // the updater (run by updateContainers) reads the container server's config with its own section; recon files
+      // (stats) stay in the temp dir
+      await writeFile(path.join(dir, 'container-updater.conf'), `${server('container', container!)}[container-updater]\n${[
+        `interval = ${expirer.intervalSeconds}`, 'containers_per_second = 1000', `recon_cache_path = ${dir}`, 'log_level = INFO',
+        // an account update that fails (a busy machine's slow answer) would silence the account for 60 s
+        'account_suppression_time = 0', 'conn_timeout = 5', 'node_timeout = 10',
+      ].join('\n')}\n`);
+      // the expirer's own internal client: a proxy app in its process, reading the same rings
+      await writeFile(path.join(dir, 'object-expirer.conf'), [
+        '[DEFAULT]', `swift_dir = ${dir}`, `user = ${user}`, 'log_level = INFO',
+        '[object-expirer]', `interval = ${expirer.intervalSeconds}`, `report_interval = ${expirer.intervalSeconds}`, 'concurrency = 1', `recon_cache_path = ${dir}`,
+        // no memcache in its pipeline: nothing it reads is cached (a proxy caches an account's or container's absence,
+        // and the expirer's first passes run before the updater has told the account about its task containers)
+        '[pipeline:main]', 'pipeline = catch_errors proxy-server',
+        '[app:proxy-server]', 'use = egg:swift#proxy',
+        '[filter:catch_errors]', 'use = egg:swift#catch_errors',
+        '',
+      ].join('\n'));
+      // -v: its log lines on stderr, kept in <dir>/object-expirer.log for a failing test's message (expirerLog)
+      children.push(launch('swift-object-expirer', [path.join(dir, 'object-expirer.conf'), '-v'], dir, 'object-expirer'));
+    }
     // each server is a Python process that takes a few seconds to start on an idle machine, far longer on a busy one
     const started = await Promise.all(proxies.map(async (proxy, i) => {
       const url = `http://127.0.0.1:${proxyPorts[i]}`;
@@ -213,9 +260,19 @@ function launch(command: string, args: string[], dir: string, name: string): Chi
   return child;
 }
 
+/** The last lines the expirer logged (for a test that waited on it in vain). */
+export async function expirerLog(swift: TestSwift, lines = 15): Promise<string> {
+  const parts: string[] = [];
+  for (const name of ['object-expirer']) {
+    const text = await readFile(path.join(swift.dir, `${name}.log`), 'utf8').catch(() => '(no log)');
+    parts.push(`${name}:\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`);
+  }
+  return parts.join('\n');
+}
+
 async function logTail(dir: string, proxies: SwiftProxy[]): Promise<string> {
   const parts: string[] = [];
-  for (const name of [...proxies.map((proxy) => proxy.name), 'account', 'container', 'object', 'memcached']) {
+  for (const name of [...proxies.map((proxy) => proxy.name), 'account', 'container', 'object', 'object-expirer', 'memcached']) {
     const text = await readFile(path.join(dir, `${name}.log`), 'utf8').catch(() => '');
     if (text !== '') parts.push(`${name}: ${text.split('\n').slice(-5).join(' | ')}`);
   }

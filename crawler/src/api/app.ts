@@ -10,6 +10,7 @@ import { jobRequestFromText, parseJobRequest } from '../core/job-request.js';
 import { fileFilterSchema, filterImageFiles } from '../core/image-files.js';
 import type { ServiceConfig } from '../config.js';
 import { JobStore, isJobId } from '../jobs.js';
+import { deleteJob } from '../job-deletion.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { HttpError, readBody, sendError, sendJson } from './http-io.js';
 import { AuthFailureLimiter, tokenGuard } from './auth.js';
@@ -103,12 +104,28 @@ export function createCrawlerApi(deps: ApiDeps): CrawlerApi {
       },
     },
     {
-      method: 'DELETE', pattern: /^\/v1\/jobs\/([^/]+)\/?$/, name: '/v1/jobs/:id',
+      // stops a running job: no new page or image is started; what is in flight finishes; the data is kept
+      method: 'POST', pattern: /^\/v1\/jobs\/([^/]+)\/cancel$/, name: '/v1/jobs/:id/cancel',
       run: async (req, res, [id]) => {
         requireToken(req);
         const job = isJobId(id!) ? await store.cancel(id!) : null;
         if (job === null) throw new HttpError(404, 'job_not_found', `no job with id "${id!.slice(0, 64)}"`);
         sendJson(res, 200, job);
+      },
+    },
+    {
+      // removes everything of a job that is not running (job-deletion.ts); a running one is refused, cancel it first
+      method: 'DELETE', pattern: /^\/v1\/jobs\/([^/]+)\/?$/, name: '/v1/jobs/:id',
+      run: async (req, res, [id]) => {
+        requireToken(req);
+        const deleted = isJobId(id!) ? await deleteJob(store, blobs, id!).catch((error: unknown) => {
+          if (isRedisUnavailable(error)) throw error;
+          throw new HttpError(503, 'store_unavailable', `deleting job ${id} failed part way (${(error as Error).message}); it is marked deleting and nothing more is stored for it: send the DELETE again`, undefined, { 'retry-after': '5' });
+        }) : 'not-found';
+        if (deleted === 'not-found') throw new HttpError(404, 'job_not_found', `no job with id "${id!.slice(0, 64)}"`);
+        if (deleted === 'running') throw new HttpError(409, 'job_running', `job ${id} is still running: cancel it first (POST /v1/jobs/${id}/cancel, or depl crawl delete, which cancels and deletes), then delete it`);
+        res.writeHead(204, { 'x-contents-removed': String(deleted.contentsRemoved), 'x-tasks-removed': String(deleted.tasksRemoved) });
+        res.end();
       },
     },
     ...(['images', 'pages'] as const).map((kind): Route => ({

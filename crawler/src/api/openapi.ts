@@ -43,7 +43,7 @@ export const openApiDocument = {
         type: 'object',
         properties: {
           id: { type: 'string', format: 'uuid' },
-          status: { type: 'string', enum: ['running', 'done', 'cancelled'] },
+          status: { type: 'string', enum: ['running', 'done', 'cancelled', 'deleting'] },
           createdAt: { type: 'string', format: 'date-time' },
           updatedAt: { type: 'string', format: 'date-time' },
           finishedAt: { type: ['string', 'null'], format: 'date-time' },
@@ -93,7 +93,15 @@ export const openApiDocument = {
     },
     '/v1/jobs/{id}': {
       get: { summary: 'Job status and counts', parameters: [jobId], responses: { '200': { description: 'the job', content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } } }, ...errors(404, 503) } },
-      delete: { summary: 'Cancel a job', security: [{ bearer: [] }], parameters: [jobId], responses: { '200': { description: 'the cancelled job' }, ...errors(401, 404, 503) } },
+      delete: {
+        summary: 'Delete a job that is not running, with everything of it: its record, queued tasks, results and indexes, and its stored contents (in the directory store, only those no other job holds)',
+        description: 'A running job is refused with 409 job_running: cancel it first (POST /v1/jobs/{id}/cancel). While a delete is under way the job is listed with status deleting; a delete cut short (503 store_unavailable) is finished by sending it again. An unknown (or already deleted) job is a 404.',
+        security: [{ bearer: [] }], parameters: [jobId],
+        responses: { '204': { description: 'deleted; X-Contents-Removed and X-Tasks-Removed count what went from the image store and the queues' }, ...errors(401, 404, 409, 503) },
+      },
+    },
+    '/v1/jobs/{id}/cancel': {
+      post: { summary: 'Cancel a running job: no new page or image is started, what is in flight finishes, its data is kept (a job that has ended is returned unchanged)', security: [{ bearer: [] }], parameters: [jobId], responses: { '200': { description: 'the job', content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } } }, ...errors(401, 404, 503) } },
     },
     '/v1/jobs/{id}/images': {
       get: { summary: 'Images found (each once, with the page it was first found on)', parameters: [jobId, ...paging], responses: { '200': { description: 'a page of images' }, ...errors(400, 404, 503) } },

@@ -50,7 +50,7 @@ describe('the metrics-only token', () => {
 
   it('is refused on every job endpoint: it cannot submit, cancel or read jobs', async () => {
     const jobs = [
-      ['POST', '/v1/jobs'], ['GET', '/v1/jobs/0123456789abcdef'], ['DELETE', '/v1/jobs/0123456789abcdef'],
+      ['POST', '/v1/jobs'], ['GET', '/v1/jobs/0123456789abcdef'], ['DELETE', '/v1/jobs/0123456789abcdef'], ['POST', '/v1/jobs/0123456789abcdef/cancel'],
       ['GET', '/v1/jobs/0123456789abcdef/images'], ['GET', '/v1/jobs/0123456789abcdef/pages'], ['GET', '/openapi.json'],
     ] as const;
     for (const [method, path] of jobs) {
