@@ -111,7 +111,7 @@ export interface HibernationRecord {
    * object. `recordShared`: this record has a copy in the container too (HIBERNATION_RECORD_OBJECT), written after
    * the backups and before any instance is put to rest; from then on every change is written to both copies.
    */
-  swift?: { container: string; endpoint: string; objects: Record<string, StoredBackup>; recordShared?: boolean };
+  swift?: { container: string; endpoint: string; objects: Record<string, StoredBackup>; recordShared?: boolean; inventory?: StoredBackup };
 }
 
 export const HIBERNATION_RECORD = 'hibernation.json';
@@ -139,8 +139,14 @@ function validSwift(swift: unknown): boolean {
   const s = swift as Partial<NonNullable<HibernationRecord['swift']>> | null;
   if (s === null || typeof s !== 'object' || typeof s.container !== 'string' || typeof s.endpoint !== 'string') return false;
   if (s.objects === null || typeof s.objects !== 'object' || (s.recordShared !== undefined && typeof s.recordShared !== 'boolean')) return false;
-  return Object.values(s.objects).every((o) => o !== null && typeof o === 'object' && typeof o.object === 'string' && /^[0-9a-f]{32}$/.test(o.md5));
+  if (s.inventory !== undefined && !validStored(s.inventory)) return false;
+  return Object.values(s.objects).every(validStored);
 }
+
+const validStored = (o: unknown) => o !== null && typeof o === 'object' && typeof (o as StoredBackup).object === 'string' && /^[0-9a-f]{32}$/.test((o as StoredBackup).md5);
+
+/** The inventory's object beside the record: another machine's wake needs the nodes' addresses to reach them. */
+export const INVENTORY_OBJECT = 'inventory.json';
 
 export function renderHibernationRecord(record: HibernationRecord): string {
   return `${JSON.stringify(record, null, 2)}\n`;
@@ -177,6 +183,8 @@ export interface HibernateRead {
    * whether a wake removed Swift's copy. Unset: both current.
    */
   copies?: { localCurrent: boolean; cloudCurrent: boolean; cloudGone: boolean };
+  /** The inventory (.depl/inventory.json) when this machine has one: shared in Swift with the record. */
+  inventoryFile?: string;
   now: string;
   by: string;
   waitTimeoutMs: number;
@@ -189,7 +197,7 @@ export type HibernateStep =
   | { kind: 'keep-release-state'; describe: string; file: string }
   | { kind: 'backup-accessory'; describe: string; accessory: string; file: string }
   | { kind: 'upload-backup'; describe: string; file: string; container: string; object: string }
-  | { kind: 'share-record'; describe: string; container: string; object: string }
+  | { kind: 'share-record'; describe: string; container: string; object: string; inventory: string | null }
   | { kind: 'shelve-server'; describe: string; server: string; name: string }
   | { kind: 'wait-shelved'; describe: string; servers: string[]; timeoutMs: number }
   | { kind: 'complete-hibernation'; describe: string };
@@ -239,9 +247,10 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
     if (store.kind !== 'swift') return [];
     const copies = read.copies ?? { localCurrent: true, cloudCurrent: true, cloudGone: false };
     if (r?.swift?.recordShared === true && copies.localCurrent && copies.cloudCurrent) return [];
+    const inventory = read.inventoryFile ?? null;
     return [{
-      kind: 'share-record', container: store.container, object: HIBERNATION_RECORD_OBJECT,
-      describe: `write the hibernation record to Swift as ${store.container}/${HIBERNATION_RECORD_OBJECT} (MD5 checked), and to ${read.recordFile}: another operator's depl status and wake find it there`,
+      kind: 'share-record', container: store.container, object: HIBERNATION_RECORD_OBJECT, inventory,
+      describe: `write the hibernation record to Swift as ${store.container}/${HIBERNATION_RECORD_OBJECT}${inventory !== null ? ` with the inventory (${INVENTORY_OBJECT})` : ''} (MD5 checked), and to ${read.recordFile}: another operator's depl status and wake find it there`,
     }];
   };
   if (record !== null && record.complete && shelved.length === servers.length) {
@@ -349,6 +358,8 @@ export interface WakeRead {
    * operator's machine has none of them at the recorded paths). Unlisted: at the recorded path, present.
    */
   local?: Record<string, { file: string; present: boolean }>;
+  /** This machine's inventory: fetched from Swift when it has none and the record shared one. */
+  inventory?: { file: string; present: boolean };
 }
 
 export type WakeStep =
@@ -394,6 +405,13 @@ export function planWake(read: WakeRead): WakePlanned {
     steps.push({
       kind: 'fetch-backup', describe: `download ${record!.swift!.container}/${stored.object} from Swift to ${local.file} (MD5 ${stored.md5} checked)`,
       container: record!.swift!.container, object: stored.object, md5: stored.md5, file: local.file,
+    });
+  }
+  const inventory = record?.swift?.inventory;
+  if (inventory !== undefined && read.inventory !== undefined && !read.inventory.present) {
+    steps.push({
+      kind: 'fetch-backup', describe: `download the inventory ${record!.swift!.container}/${inventory.object} from Swift to ${read.inventory.file} (MD5 ${inventory.md5} checked): the nodes' addresses`,
+      container: record!.swift!.container, object: inventory.object, md5: inventory.md5, file: read.inventory.file,
     });
   }
   if (absent.length > 0) {

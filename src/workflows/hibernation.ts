@@ -5,7 +5,7 @@ import tar from 'tar-stream';
 import { ensureBackupsDir, verifyBackupFile } from '../apply/backup-file.js';
 import type { BackupObjects } from '../apply/hibernation-objects.js';
 import { clearHibernationRecord, hibernationRecordPath, readRecordCopies, saveHibernationRecord, shareHibernationRecord } from '../apply/hibernation-record.js';
-import { writeFileAtomicLocal, DEPL_FILE_MODE } from '../apply/inventory.js';
+import { inventoryPath, writeFileAtomicLocal, DEPL_FILE_MODE } from '../apply/inventory.js';
 import { withFileLock } from '../apply/local/file-lock.js';
 import type { StackServers } from '../apply/providers/types.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, releaseDocumentPath } from '../apply/release-store.js';
@@ -14,7 +14,7 @@ import { OperationError, UserError } from '../errors.js';
 import { checkManifestFor, keyCount, type BackupManifest } from '../plan/backup.js';
 import { chooseRecord, type ChosenRecord } from '../plan/hibernation-copies.js';
 import {
-  hasFailed, INSTANCE_WORDS, isAtRest, isRunning, objectNameOf, planHibernate, type BackupStore, planWake, type CloudServer, type HibernatePlan, type HibernateStep, type HibernationRecord, type WakePlan, type WakeStep,
+  hasFailed, INSTANCE_WORDS, INVENTORY_OBJECT, isAtRest, isRunning, objectNameOf, planHibernate, type BackupStore, planWake, type CloudServer, type HibernatePlan, type HibernateStep, type HibernationRecord, type WakePlan, type WakeStep,
 } from '../plan/hibernation.js';
 import { BACKUPS_FOLDER, DEPL_FOLDER } from '../plan/operator-files.js';
 import type { Logger } from '../util/log.js';
@@ -143,6 +143,7 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
       instances: target.servers.instances,
       store, uploaded,
       copies: { localCurrent: chosen.localCurrent, cloudCurrent: chosen.cloudCurrent, cloudGone: chosen.cloudGone },
+      ...((await exists(inventoryPath(target))) ? { inventoryFile: inventoryPath(target) } : {}),
     });
     if (!planned.ok) throwRefusal(planned);
     const { plan } = planned;
@@ -187,6 +188,10 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
             }
             case 'share-record':
               if (current === null) throw new Error('hibernate: the record is written by the plan\'s first step');
+              if (step.inventory !== null && current.swift !== undefined) {
+                const md5 = await objects!.upload(step.inventory, INVENTORY_OBJECT);
+                current = { ...current, swift: { ...current.swift, inventory: { object: INVENTORY_OBJECT, md5 } } };
+              }
               current = await shareHibernationRecord(target, objects, current);
               return;
             case 'shelve-server':
@@ -261,6 +266,7 @@ export async function wake(target: HibernationTarget, run: HibernationRun = {}):
       timeouts: { activeMs: timeouts.activeMs, swarmMs: timeouts.swarmMs, healthyMs: timeouts.healthyMs },
       instances: target.servers.instances,
       local,
+      inventory: { file: inventoryPath(target), present: await exists(inventoryPath(target)) },
     });
     if (!planned.ok) throwRefusal(planned);
     const { plan } = planned;

@@ -221,8 +221,17 @@ describe('where the backups go: Swift when the cloud has it, else the operator\'
     expect(order.indexOf('share-record')).toBe(order.lastIndexOf('upload-backup') + 1);
     expect(order.indexOf('share-record')).toBe(order.indexOf('shelve-server') - 1);
     expect(planned.plan.steps.find((s) => s.kind === 'share-record')).toEqual({
-      kind: 'share-record', container: 'shop-depl-backups', object: 'hibernation.json', describe: expect.stringContaining('write the hibernation record to Swift as shop-depl-backups/hibernation.json'),
+      kind: 'share-record', container: 'shop-depl-backups', object: 'hibernation.json', inventory: null, describe: expect.stringContaining('write the hibernation record to Swift as shop-depl-backups/hibernation.json'),
     });
+    // the inventory goes with it when this machine has one, and a machine without one fetches it first thing
+    const withInventory = planHibernate(hibernateRead({ store: swift, inventoryFile: '/p/.depl/inventory.json' }));
+    expect(withInventory.ok && withInventory.plan.steps.find((s) => s.kind === 'share-record')).toMatchObject({ inventory: '/p/.depl/inventory.json', describe: expect.stringContaining('with the inventory (inventory.json)') });
+    const inventory = { object: 'inventory.json', md5: 'd41d8cd98f00b204e9800998ecf8427e' };
+    const sharedWith = record({ swift: { container: 'shop-depl-backups', endpoint: swift.endpoint, objects: {}, recordShared: true, inventory } });
+    const fetching = planWake(wakeRead({ record: sharedWith, inventory: { file: '/q/.depl/inventory.json', present: false } }));
+    expect(fetching.ok && fetching.plan.steps[0]).toEqual({ kind: 'fetch-backup', container: 'shop-depl-backups', object: 'inventory.json', md5: inventory.md5, file: '/q/.depl/inventory.json', describe: expect.stringContaining('download the inventory') });
+    const having = planWake(wakeRead({ record: sharedWith, inventory: { file: '/q/.depl/inventory.json', present: true } }));
+    expect(having.ok && kinds(having.plan.steps)).not.toContain('fetch-backup');
     const shared = record({ swift: { container: 'shop-depl-backups', endpoint: swift.endpoint, objects: {}, recordShared: true } });
     const asleep = { store: swift, record: shared, present: { backups: { redis: true }, releaseCopy: true }, servers: nodes('SHELVED_OFFLOADED'), accessories: ['redis'] };
     // complete, every instance shelved, both copies the same: nothing to do
