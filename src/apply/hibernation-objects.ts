@@ -4,6 +4,7 @@ import { chmod, rename, rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OperationError } from '../errors.js';
+import { HIBERNATION_RECORD_OBJECT } from '../plan/hibernation.js';
 import { SwiftClient, type ObjectStoreAuth } from './openstack/swift.js';
 
 /**
@@ -22,6 +23,15 @@ export interface BackupObjects {
   has(object: string, md5: string): Promise<boolean>;
   /** Downloads the object to the file (0600), refusing bytes whose MD5 is not `md5`; nothing is left at `file` when it fails. */
   download(object: string, md5: string, file: string): Promise<void>;
+  /**
+   * The hibernation record's copy in the container (HIBERNATION_RECORD_OBJECT): its text, its bytes' MD5 checked
+   * against Swift's ETag (OBJECT_STORE_CORRUPT when they differ); null when Swift has none.
+   */
+  readRecord(): Promise<string | null>;
+  /** Writes the record's copy (sent with its MD5, which Swift checks: 422 on changed bytes). */
+  writeRecord(text: string): Promise<void>;
+  /** Removes the record's copy; a copy already gone is not an error. */
+  removeRecord(): Promise<void>;
 }
 
 export async function swiftBackupObjects(auth: ObjectStoreAuth, container: string): Promise<BackupObjects> {
@@ -57,6 +67,25 @@ export async function swiftBackupObjects(auth: ObjectStoreAuth, container: strin
         await rm(part, { force: true });
         throw error;
       }
+    },
+    async readRecord() {
+      const found = await client.getObject(container, HIBERNATION_RECORD_OBJECT);
+      if (found === null) return null;
+      const chunks: Buffer[] = [];
+      for await (const chunk of found.stream) chunks.push(chunk as Buffer);
+      const bytes = Buffer.concat(chunks);
+      const got = createHash('md5').update(bytes).digest('hex');
+      if (got !== found.etag) {
+        throw new OperationError(`${container}/${HIBERNATION_RECORD_OBJECT} from Swift has MD5 ${got}, but Swift's ETag says ${found.etag}`,
+          'The hibernation record in Swift is damaged; wake from the machine that ran depl hibernate (its .depl/hibernation.json), which writes Swift\'s copy again.', 'OBJECT_STORE_CORRUPT');
+      }
+      return bytes.toString('utf8');
+    },
+    async writeRecord(text) {
+      await client.putObject(container, HIBERNATION_RECORD_OBJECT, Buffer.from(text, 'utf8'), { contentType: 'application/json' });
+    },
+    async removeRecord() {
+      await client.deleteObject(container, HIBERNATION_RECORD_OBJECT);
     },
   };
 }

@@ -7,6 +7,7 @@ import {
 import { EngineSocket } from '../apply/engine-socket.js';
 import { AUTOSCALER_GATE_SOCKET } from '../plan/autoscale-gate.js';
 import { PoolController } from './pools.js';
+import { poolSwarmOn } from './pool-swarm.js';
 
 /**
  * The autoscale controller: `<app>-<version>-autoscaler`, one task on the manager (src/plan/autoscale.ts plans
@@ -67,7 +68,8 @@ class Controller {
 
   constructor(private readonly settings: ControllerSettings, state: ControllerState) {
     this.state = state;
-    if (settings.pools !== undefined) this.pools = new PoolController(settings.pools, emit);
+    // the pool nodes are drained through the same Engine socket before Heat removes them
+    if (settings.pools !== undefined) this.pools = new PoolController(settings.pools, emit, undefined, poolSwarmOn(engine));
   }
 
   async tick(): Promise<void> {

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { PoolScaler, poolCredentials, type PoolStackView } from '../apply/openstack/pool-scaler.js';
-import type { PoolSettings, PoolState } from '../plan/autoscale.js';
-import { decidePoolScale, otherSuPerHour, startPoolMemory } from '../plan/pool-autoscale.js';
+import type { PoolPolicySettings, PoolSettings, PoolState } from '../plan/autoscale.js';
+import { decidePoolScale, otherSuPerHour, startPoolMemory, type PoolDecision, type PoolMemory } from '../plan/pool-autoscale.js';
+import { goingPoolNodes, OVERDUE_HINT, planPoolShrink, POOL_DRAIN_GRACE_MS } from '../plan/pool-drain.js';
+import type { PoolSwarm } from './pool-swarm.js';
 
 /**
  * The controller's pool part (provider.pools.<name>.autoscale): every reading it reads the cluster's stack once,
@@ -17,7 +19,41 @@ export class PoolController {
     private readonly emit: (event: Record<string, unknown>) => void,
     /** The credential file's text (a swarm secret); tests hand it in directly. */
     private readonly readCredential: () => Promise<string> = () => readFile(settings.credentialFile, 'utf8'),
+    /** The pool nodes in the swarm: drained before a shrink reaches Heat (without it, Heat removes them as they are). */
+    private readonly swarm?: PoolSwarm,
   ) {}
+
+  /**
+   * A shrink, drain first (src/plan/pool-drain.ts): drains the nodes that go, or waits for them, or says the stack
+   * may be updated now. Returns the decision to apply (a hold while draining) and what the state keeps of it.
+   */
+  private async drainFirst(policy: PoolPolicySettings, decision: PoolDecision, memory: PoolMemory, before: PoolState | undefined, now: number): Promise<{ decision: PoolDecision; draining?: PoolState['draining']; error?: string }> {
+    if (this.swarm === undefined) return { decision };
+    const hold = (reason: string): PoolDecision => ({ ...decision, action: 'hold', to: decision.from, reason, memory: { ...decision.memory, lastChangeAt: memory.lastChangeAt } });
+    const known = before?.draining !== undefined && before.draining.to === decision.to ? before.draining.since : null;
+    const step = planPoolShrink({
+      stack: this.settings.stack, pool: policy.pool, from: decision.from, to: decision.to, nodes: await this.swarm.nodes(policy.pool),
+      drainingSince: known, now, graceMs: policy.drainGraceMs ?? POOL_DRAIN_GRACE_MS,
+    });
+    switch (step.kind) {
+      case 'drain-nodes':
+        for (const node of step.nodes) await this.swarm.drain(node.id);
+        this.emit({ event: 'pool-drain', pool: policy.pool, nodes: step.nodes.map((n) => n.hostname), from: decision.from, to: decision.to });
+        return { decision: hold(step.describe), draining: { since: known ?? now, to: decision.to } };
+      case 'wait-drained':
+        return { decision: hold(step.describe), draining: { since: step.drainingSince, to: decision.to } };
+      case 'update-stack':
+        return { decision: { ...decision, reason: `${decision.reason}; ${step.describe}` }, ...(step.overdue.length > 0 ? { error: `${step.describe}: ${OVERDUE_HINT}` } : {}) };
+    }
+  }
+
+  /** A shrink that is not wanted any more (work came back): the nodes it drained take tasks again. */
+  private async undrain(policy: PoolPolicySettings, draining: NonNullable<PoolState['draining']>): Promise<void> {
+    if (this.swarm === undefined) return;
+    const nodes = goingPoolNodes(this.settings.stack, policy.pool, draining.to, await this.swarm.nodes(policy.pool));
+    for (const node of nodes.filter((n) => n.availability === 'drain' && n.state.toLowerCase() === 'ready')) await this.swarm.activate(node.id);
+  }
+
 
   private async scalerFor(): Promise<PoolScaler> {
     this.scaler ??= PoolScaler.fromCredentials(poolCredentials(await this.readCredential(), this.settings.credentialFile), this.settings.stack);
@@ -54,6 +90,22 @@ export class PoolController {
       });
       let asked: string | undefined;
       let error: string | undefined;
+      let draining: PoolState['draining'];
+      try {
+        if (decision.action === 'shrink') {
+          const drained = await this.drainFirst(policy, decision, memory, before, now);
+          decision = drained.decision;
+          draining = drained.draining;
+          error = drained.error;
+        } else if (before?.draining !== undefined) {
+          await this.undrain(policy, before.draining);
+        }
+      } catch (e) {
+        // the swarm could not be read or changed: nothing is asked of Heat this reading
+        error = `draining before ${decision.action} ${decision.from}->${decision.to}: ${(e as Error).message}`;
+        draining = before?.draining;
+        decision = { ...decision, action: 'hold', to: decision.from, reason: `${decision.reason}, but the swarm did not answer`, memory: { ...decision.memory, lastChangeAt: memory.lastChangeAt } };
+      }
       if (decision.action !== 'hold') {
         try {
           const outcome = await (await this.scalerFor()).apply(policy.pool, decision, view);
@@ -76,6 +128,7 @@ export class PoolController {
         last: { at, action: decision.action, from: decision.from, to: decision.to, reason: decision.reason },
         ...(asked !== undefined ? { asked } : {}),
         memory: decision.memory,
+        ...(draining !== undefined ? { draining } : {}),
         ...(error !== undefined ? { error } : {}),
       };
     }

@@ -57,6 +57,8 @@ const poolPolicySchema = z.object({
   upCooldownMs: z.number().min(0),
   /** The backlog is read as the policy of this service (one of the pool's) reads it. */
   service: z.string().min(1),
+  /** How long a shrink waits for the nodes that go to drain before Heat removes them (default POOL_DRAIN_GRACE_MS). */
+  drainGraceMs: z.number().min(0).optional(),
 });
 export type PoolPolicySettings = z.infer<typeof poolPolicySchema>;
 
@@ -427,6 +429,8 @@ const poolStateSchema = z.object({
   /** What the last change asked of Heat (a stack update, a stack check), or that Heat was busy. */
   asked: z.string().optional(),
   memory: z.object({ lastChangeAt: z.number(), emptySince: z.number().nullable() }),
+  /** A shrink under way: the pool's nodes at index `to` and above were drained at `since` (src/plan/pool-drain.ts). */
+  draining: z.object({ since: z.number(), to: z.number() }).optional(),
   error: z.string().optional(),
 });
 export type PoolState = z.infer<typeof poolStateSchema>;

@@ -106,11 +106,17 @@ export interface HibernationRecord {
   wakeStartedAt?: string;
   /** What was put to rest; absent: Nova servers (records written before the local provider could hibernate). */
   instances?: InstanceKind;
-  /** The Swift container the backups were uploaded to, and each uploaded file (by its path in this record) -> its object. */
-  swift?: { container: string; endpoint: string; objects: Record<string, StoredBackup> };
+  /**
+   * The Swift container the backups were uploaded to, and each uploaded file (by its path in this record) -> its
+   * object. `recordShared`: this record has a copy in the container too (HIBERNATION_RECORD_OBJECT), written after
+   * the backups and before any instance is put to rest; from then on every change is written to both copies.
+   */
+  swift?: { container: string; endpoint: string; objects: Record<string, StoredBackup>; recordShared?: boolean; inventory?: StoredBackup };
 }
 
 export const HIBERNATION_RECORD = 'hibernation.json';
+/** The record's copy in the backups' Swift container: where another operator's depl wake and status find it. */
+export const HIBERNATION_RECORD_OBJECT = 'hibernation.json';
 
 export function parseHibernationRecord(text: string): HibernationRecord | null {
   let value: unknown;
@@ -132,9 +138,15 @@ export function parseHibernationRecord(text: string): HibernationRecord | null {
 function validSwift(swift: unknown): boolean {
   const s = swift as Partial<NonNullable<HibernationRecord['swift']>> | null;
   if (s === null || typeof s !== 'object' || typeof s.container !== 'string' || typeof s.endpoint !== 'string') return false;
-  if (s.objects === null || typeof s.objects !== 'object') return false;
-  return Object.values(s.objects).every((o) => o !== null && typeof o === 'object' && typeof o.object === 'string' && /^[0-9a-f]{32}$/.test(o.md5));
+  if (s.objects === null || typeof s.objects !== 'object' || (s.recordShared !== undefined && typeof s.recordShared !== 'boolean')) return false;
+  if (s.inventory !== undefined && !validStored(s.inventory)) return false;
+  return Object.values(s.objects).every(validStored);
 }
+
+const validStored = (o: unknown) => o !== null && typeof o === 'object' && typeof (o as StoredBackup).object === 'string' && /^[0-9a-f]{32}$/.test((o as StoredBackup).md5);
+
+/** The inventory's object beside the record: another machine's wake needs the nodes' addresses to reach them. */
+export const INVENTORY_OBJECT = 'inventory.json';
 
 export function renderHibernationRecord(record: HibernationRecord): string {
   return `${JSON.stringify(record, null, 2)}\n`;
@@ -166,6 +178,13 @@ export interface HibernateRead {
   store?: BackupStore;
   /** With Swift: the recorded uploads whose object Swift still holds with the recorded MD5 (by file). */
   uploaded?: Record<string, boolean>;
+  /**
+   * With Swift: whether each copy of the record is the record planned from (src/plan/hibernation-copies.ts), and
+   * whether a wake removed Swift's copy. Unset: both current.
+   */
+  copies?: { localCurrent: boolean; cloudCurrent: boolean; cloudGone: boolean };
+  /** The inventory (.depl/inventory.json) when this machine has one: shared in Swift with the record. */
+  inventoryFile?: string;
   now: string;
   by: string;
   waitTimeoutMs: number;
@@ -178,6 +197,7 @@ export type HibernateStep =
   | { kind: 'keep-release-state'; describe: string; file: string }
   | { kind: 'backup-accessory'; describe: string; accessory: string; file: string }
   | { kind: 'upload-backup'; describe: string; file: string; container: string; object: string }
+  | { kind: 'share-record'; describe: string; container: string; object: string; inventory: string | null }
   | { kind: 'shelve-server'; describe: string; server: string; name: string }
   | { kind: 'wait-shelved'; describe: string; servers: string[]; timeoutMs: number }
   | { kind: 'complete-hibernation'; describe: string };
@@ -217,10 +237,25 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
       'Run depl wake to finish it (it puts back what is missing), then depl hibernate.');
   }
   if (servers.length === 0) return noServers(read.app, kind);
+  if (record !== null && read.copies?.cloudGone === true) {
+    return refuse('user', 'HIBERNATION_RECORD_STALE', `${read.recordFile} says ${read.app} hibernates since ${record.since}, but Swift's copy of the record is gone: a depl wake removed it (on another machine, or here, stopped before it removed this one)`,
+      'Run depl wake first: it confirms the deployment is awake (or finishes waking it) and removes this record; then depl hibernate backs up the data as it is now.');
+  }
   const command = 'depl hibernate';
   const shelved = servers.filter(atRest);
+  const share = (r: HibernationRecord | null): Array<Extract<HibernateStep, { kind: 'share-record' }>> => {
+    if (store.kind !== 'swift') return [];
+    const copies = read.copies ?? { localCurrent: true, cloudCurrent: true, cloudGone: false };
+    if (r?.swift?.recordShared === true && copies.localCurrent && copies.cloudCurrent) return [];
+    const inventory = read.inventoryFile ?? null;
+    return [{
+      kind: 'share-record', container: store.container, object: HIBERNATION_RECORD_OBJECT, inventory,
+      describe: `write the hibernation record to Swift as ${store.container}/${HIBERNATION_RECORD_OBJECT}${inventory !== null ? ` with the inventory (${INVENTORY_OBJECT})` : ''} (MD5 checked), and to ${read.recordFile}: another operator's depl status and wake find it there`,
+    }];
+  };
   if (record !== null && record.complete && shelved.length === servers.length) {
-    return { ok: true, plan: { command, notes: [`already ${describeHibernation(record)}`], steps: [] } };
+    // a run stopped between writing this machine's copy and Swift's: the copy behind is written again
+    return { ok: true, plan: { command, notes: [`already ${describeHibernation(record)}`], steps: share(record) } };
   }
   if (record === null && shelved.length > 0) {
     return refuse('user', 'HIBERNATE_PARTLY_SHELVED', `${words.instances}${shelved.length === 1 ? '' : 's'} ${shelved.map((s) => s.name).join(', ')} ${shelved.length === 1 ? 'is' : 'are'} ${words.restState}, but depl did not hibernate this deployment, so nothing of it was backed up`,
@@ -278,6 +313,8 @@ export function planHibernate(read: HibernateRead): HibernatePlanned {
       const object = objectNameOf(file);
       steps.push({ kind: 'upload-backup', describe: `upload ${file} to Swift as ${store.container}/${object} (MD5 checked)`, file, container: store.container, object });
     }
+    // after the backups it names are in Swift, before anything is put to rest
+    steps.push(...share(record));
   }
   for (const server of servers) {
     if (atRest(server)) continue;
@@ -321,6 +358,8 @@ export interface WakeRead {
    * operator's machine has none of them at the recorded paths). Unlisted: at the recorded path, present.
    */
   local?: Record<string, { file: string; present: boolean }>;
+  /** This machine's inventory: fetched from Swift when it has none and the record shared one. */
+  inventory?: { file: string; present: boolean };
 }
 
 export type WakeStep =
@@ -368,6 +407,13 @@ export function planWake(read: WakeRead): WakePlanned {
       container: record!.swift!.container, object: stored.object, md5: stored.md5, file: local.file,
     });
   }
+  const inventory = record?.swift?.inventory;
+  if (inventory !== undefined && read.inventory !== undefined && !read.inventory.present) {
+    steps.push({
+      kind: 'fetch-backup', describe: `download the inventory ${record!.swift!.container}/${inventory.object} from Swift to ${read.inventory.file} (MD5 ${inventory.md5} checked): the nodes' addresses`,
+      container: record!.swift!.container, object: inventory.object, md5: inventory.md5, file: read.inventory.file,
+    });
+  }
   if (absent.length > 0) {
     return refuse('operation', 'WAKE_BACKUP_MISSING', `the hibernate backup${absent.length === 1 ? '' : 's'} ${absent.join(', ')} ${absent.length === 1 ? 'is' : 'are'} not on this machine${record?.swift !== undefined ? ' and not in Swift' : ', and depl hibernate uploaded nothing to Swift (the cloud had no object store)'}`,
       `Copy ${absent.length === 1 ? 'it' : 'them'} from the machine that ran depl hibernate to ${absent.map((f) => here(f).file).join(', ')}, then run depl wake again. Nothing was changed.`);
@@ -403,6 +449,9 @@ export function planWake(read: WakeRead): WakePlanned {
     const hosts = [read.domain, `${record.live}.${read.domain}`];
     steps.push({ kind: 'wait-live', describe: `wait until the live version ${record.live} answers healthy through the edge at ${hosts.join(' and ')}`, version: record.live, hosts, timeoutMs: read.timeouts.healthyMs });
   }
-  if (record !== null) steps.push({ kind: 'clear-record', describe: `remove ${read.recordFile}: ${read.app} is awake` });
+  if (record !== null) {
+    const shared = record.swift?.recordShared === true ? `Swift's copy ${record.swift.container}/${HIBERNATION_RECORD_OBJECT}, then ` : '';
+    steps.push({ kind: 'clear-record', describe: `remove ${shared}${read.recordFile}: ${read.app} is awake` });
+  }
   return { ok: true, plan: { command, notes, steps } };
 }

@@ -1,5 +1,6 @@
 import type { LoadedConfig } from '../config/load.js';
-import { swiftBackupObjects } from '../apply/hibernation-objects.js';
+import { swiftBackupObjects, type BackupObjects } from '../apply/hibernation-objects.js';
+import type { Provider } from '../apply/providers/types.js';
 import { ensureDockerEngine } from '../apply/host/docker-engine.js';
 import { UserError } from '../errors.js';
 import { accessoryVolume } from '../plan/backup.js';
@@ -11,6 +12,18 @@ import { accessoryTarget, operatorName } from './backup.js';
 import { clusterPortFor, swarmNodesOn } from './cluster-port.js';
 import { openCluster, providerFor } from './cluster.js';
 import type { HibernationTarget } from './hibernation.js';
+
+/** The cluster's backups container in Swift, when the provider's cloud has an object store (the local provider has none). */
+export async function backupObjectsOf(loaded: LoadedConfig, provider: Provider): Promise<BackupObjects | undefined> {
+  const auth = await provider.objectStore?.();
+  return auth === undefined ? undefined : swiftBackupObjects(auth, backupContainerName(openStackProviderSettings(loaded).stack));
+}
+
+/** For depl status: the same container, found through depl.yaml's provider (openstack only: nothing to log in to otherwise). */
+export async function backupObjectsFor(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean } = {}): Promise<BackupObjects | undefined> {
+  if (loaded.config.provider.type !== 'openstack') return undefined;
+  return backupObjectsOf(loaded, await providerFor(loaded, log, options));
+}
 
 /**
  * What depl hibernate and wake work on, from depl.yaml: the provider's instances (Nova's servers, shelved; or
@@ -26,8 +39,7 @@ export async function hibernationTargetFor(loaded: LoadedConfig, log: Logger, co
     throw new UserError(`depl ${command}: the ${provider.kind} provider cannot put its instances to rest`, 'Nothing was changed.', 'HIBERNATE_UNSUPPORTED_PROVIDER');
   }
   // Swift when the cloud's catalog has an object store: the backups outlive this machine (else .depl/backups/ only)
-  const auth = await provider.objectStore?.();
-  const objects = auth === undefined ? undefined : await swiftBackupObjects(auth, backupContainerName(openStackProviderSettings(loaded).stack));
+  const objects = await backupObjectsOf(loaded, provider);
   const accessories = Object.entries(config.accessories).filter(([, a]) => accessoryVolume(a) !== null).map(([name]) => accessoryTarget(loaded, name, 'back up'));
   return {
     app: config.app,

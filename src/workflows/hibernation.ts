@@ -4,16 +4,17 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { ensureBackupsDir, verifyBackupFile } from '../apply/backup-file.js';
 import type { BackupObjects } from '../apply/hibernation-objects.js';
-import { hibernationRecordPath, readHibernationRecord, removeHibernationRecord, writeHibernationRecord } from '../apply/hibernation-record.js';
-import { writeFileAtomicLocal, DEPL_FILE_MODE } from '../apply/inventory.js';
+import { clearHibernationRecord, hibernationRecordPath, readRecordCopies, saveHibernationRecord, shareHibernationRecord } from '../apply/hibernation-record.js';
+import { inventoryPath, writeFileAtomicLocal, DEPL_FILE_MODE } from '../apply/inventory.js';
 import { withFileLock } from '../apply/local/file-lock.js';
 import type { StackServers } from '../apply/providers/types.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, releaseDocumentPath } from '../apply/release-store.js';
 import { requestThroughEdge } from '../apply/edge/site.js';
 import { OperationError, UserError } from '../errors.js';
 import { checkManifestFor, keyCount, type BackupManifest } from '../plan/backup.js';
+import { chooseRecord, type ChosenRecord } from '../plan/hibernation-copies.js';
 import {
-  hasFailed, INSTANCE_WORDS, isAtRest, isRunning, objectNameOf, planHibernate, type BackupStore, planWake, type CloudServer, type HibernatePlan, type HibernateStep, type HibernationRecord, type WakePlan, type WakeStep,
+  hasFailed, INSTANCE_WORDS, INVENTORY_OBJECT, isAtRest, isRunning, objectNameOf, planHibernate, type BackupStore, planWake, type CloudServer, type HibernatePlan, type HibernateStep, type HibernationRecord, type WakePlan, type WakeStep,
 } from '../plan/hibernation.js';
 import { BACKUPS_FOLDER, DEPL_FOLDER } from '../plan/operator-files.js';
 import type { Logger } from '../util/log.js';
@@ -67,7 +68,19 @@ const DEFAULT_TIMEOUTS = { shelveMs: 20 * 60_000, activeMs: 20 * 60_000, swarmMs
 
 const lockDir = (target: Pick<HibernationTarget, 'root'>) => path.join(target.root, DEPL_FOLDER, 'hibernation.lock');
 const exists = (file: string) => stat(file).then(() => true, () => false);
+const isInside = (root: string, file: string) => !path.relative(path.resolve(root), path.resolve(file)).startsWith('..');
 const stamp = (at: Date) => at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+/**
+ * The record to plan from: this machine's copy, or Swift's (another machine's hibernate), chosen by
+ * src/plan/hibernation-copies.ts, whose notes (a disagreement, the copy's source) are logged.
+ */
+async function readRecord(target: HibernationTarget): Promise<ChosenRecord> {
+  const chosen = chooseRecord(await readRecordCopies(target, target.objects));
+  if (!chosen.ok) throwRefusal(chosen);
+  for (const note of chosen.notes) target.log.warn(note);
+  return chosen;
+}
 
 /** Runs fn with this machine's hibernation lock held (a dry run takes none). */
 function locked<T>(target: HibernationTarget, what: string, run: HibernationRun, fn: () => Promise<T>): Promise<T> {
@@ -100,7 +113,8 @@ export interface HibernateResult {
 export async function hibernate(target: HibernationTarget, run: HibernationRun = {}): Promise<HibernateResult> {
   return locked(target, 'depl hibernate', run, async () => {
     const now = (target.now ?? (() => new Date()))();
-    const record = await readHibernationRecord(target);
+    const chosen = await readRecord(target);
+    const { record } = chosen;
     const servers = await target.servers.list();
     const present = { backups: {} as Record<string, boolean>, releaseCopy: false };
     if (record !== null && record !== 'unreadable') {
@@ -128,6 +142,8 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
       waitTimeoutMs: target.timeouts?.shelveMs ?? DEFAULT_TIMEOUTS.shelveMs,
       instances: target.servers.instances,
       store, uploaded,
+      copies: { localCurrent: chosen.localCurrent, cloudCurrent: chosen.cloudCurrent, cloudGone: chosen.cloudGone },
+      ...((await exists(inventoryPath(target))) ? { inventoryFile: inventoryPath(target) } : {}),
     });
     if (!planned.ok) throwRefusal(planned);
     const { plan } = planned;
@@ -138,7 +154,7 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
     const update = async (change: (r: HibernationRecord) => HibernationRecord) => {
       if (current === null) throw new Error('hibernate: the record is written by the plan\'s first step');
       current = change(current);
-      await writeHibernationRecord(target, current);
+      await saveHibernationRecord(target, objects, current);
     };
     try {
       await applyPlan(plan, {
@@ -146,7 +162,7 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
           switch (step.kind) {
             case 'record-hibernation':
               current = step.record;
-              await writeHibernationRecord(target, current);
+              await saveHibernationRecord(target, objects, current);
               return;
             case 'keep-release-state': {
               const port = await session.port();
@@ -170,6 +186,14 @@ export async function hibernate(target: HibernationTarget, run: HibernationRun =
               }));
               return;
             }
+            case 'share-record':
+              if (current === null) throw new Error('hibernate: the record is written by the plan\'s first step');
+              if (step.inventory !== null && current.swift !== undefined) {
+                const md5 = await objects!.upload(step.inventory, INVENTORY_OBJECT);
+                current = { ...current, swift: { ...current.swift, inventory: { object: INVENTORY_OBJECT, md5 } } };
+              }
+              current = await shareHibernationRecord(target, objects, current);
+              return;
             case 'shelve-server':
               // the manager goes down with the instances: its connection is closed first
               await session.close();
@@ -226,14 +250,15 @@ export interface WakeResult {
 export async function wake(target: HibernationTarget, run: HibernationRun = {}): Promise<WakeResult> {
   return locked(target, 'depl wake', run, async () => {
     const now = (target.now ?? (() => new Date()))();
-    const record = await readHibernationRecord(target);
+    const { record } = await readRecord(target);
     const timeouts = { ...DEFAULT_TIMEOUTS, ...target.timeouts };
     const local: Record<string, { file: string; present: boolean }> = {};
     if (record !== null && record !== 'unreadable') {
       for (const file of [...(record.releaseCopy !== null ? [record.releaseCopy] : []), ...Object.values(record.backups)]) {
-        // another operator's machine has the record (copied with the project) but not the files at its paths
+        // another operator's machine has the record (from Swift, or copied with the project) but not the files at
+        // its paths: only this project's own folder is looked in, never the other machine's path
         const here = path.join(target.root, BACKUPS_FOLDER, objectNameOf(file));
-        local[file] = (await exists(file)) ? { file, present: true } : { file: here, present: await exists(here) };
+        local[file] = isInside(target.root, file) && (await exists(file)) ? { file, present: true } : { file: here, present: await exists(here) };
       }
     }
     const planned = planWake({
@@ -241,6 +266,7 @@ export async function wake(target: HibernationTarget, run: HibernationRun = {}):
       timeouts: { activeMs: timeouts.activeMs, swarmMs: timeouts.swarmMs, healthyMs: timeouts.healthyMs },
       instances: target.servers.instances,
       local,
+      inventory: { file: inventoryPath(target), present: await exists(inventoryPath(target)) },
     });
     if (!planned.ok) throwRefusal(planned);
     const { plan } = planned;
@@ -261,7 +287,7 @@ export async function wake(target: HibernationTarget, run: HibernationRun = {}):
               await target.objects.download(step.object, step.md5, step.file);
               target.log.step(`${step.object} downloaded from Swift (MD5 checked)`);
               return;
-            case 'record-wake': await writeHibernationRecord(target, step.record); return;
+            case 'record-wake': await saveHibernationRecord(target, target.objects, step.record); return;
             case 'unshelve-server': await target.servers.unshelve({ id: step.server, name: step.name }); return;
             case 'wait-active': await waitForServers(target, step.servers, step.timeoutMs, 'running', (s) => isRunning(s, target.servers.instances)); return;
             case 'wait-swarm': await waitForSwarm(target, session, step.timeoutMs); return;
@@ -272,7 +298,7 @@ export async function wake(target: HibernationTarget, run: HibernationRun = {}):
               if (await restoreIfMissing(target, await session.port(), step.accessory, step.file, now, timeouts.healthyMs)) restored.push(step.accessory);
               return;
             case 'wait-live': await waitForLive(target, step); return;
-            case 'clear-record': await removeHibernationRecord(target); return;
+            case 'clear-record': await clearHibernationRecord(target, target.objects, record === 'unreadable' ? null : record); return;
           }
         },
       }, { log: target.log, ...(run.afterStep !== undefined ? { afterStep: run.afterStep } : {}) });

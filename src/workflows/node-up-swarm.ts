@@ -2,6 +2,7 @@ import type { SwarmNodes } from '../apply/swarm-nodes.js';
 import { OperationError } from '../errors.js';
 import { overlayNetworkName, type SwarmNodeRow } from '../plan/bootstrap.js';
 import { planShrink, planSwarm, type SurplusNode, type SwarmFacts, type SwarmPlan, type SwarmStep } from '../plan/swarm-plan.js';
+import { OVERDUE_HINT } from '../plan/pool-drain.js';
 import type { Logger } from '../util/log.js';
 import { pollUntil } from '../util/poll.js';
 import { applyPlan, type ApplyPlanOptions } from './apply-plan.js';
@@ -118,7 +119,7 @@ function swarmApplier(swarm: SwarmNodes, app: string, { log, change }: ApplySwar
           change(`swarm: overlay network ${step.name} created${step.encrypted ? ' (encrypted)' : ''}`);
           return;
         case 'drain-node':
-          if (!(await swarm.drain(step.nodeId, DRAIN_WAIT_MS))) log.warn(`${step.node}: tasks still running after ${DRAIN_WAIT_MS / 1000} s of draining; removing it anyway`);
+          if (!(await swarm.drain(step.nodeId, DRAIN_WAIT_MS))) log.warn(`${step.node}: tasks still running after ${DRAIN_WAIT_MS / 1000} s of draining; removing it anyway: ${OVERDUE_HINT}`);
           return;
       }
     },

@@ -1,6 +1,8 @@
 import type { Cluster } from '../apply/cluster.js';
 import { readInventory, requireInventory, type ProjectFolder } from '../apply/inventory.js';
-import { hibernationRecordPath, readHibernationRecord } from '../apply/hibernation-record.js';
+import type { BackupObjects } from '../apply/hibernation-objects.js';
+import { hibernationRecordPath, readHibernationRecord, readRecordCopies } from '../apply/hibernation-record.js';
+import { chooseRecord, type RecordCopies } from '../plan/hibernation-copies.js';
 import { describeHibernation } from '../plan/hibernation.js';
 import { readRenewalTaskStatus, type RenewalTaskStatus } from '../apply/tls/renewal-task.js';
 import { listCertificates, tlsStoreFor } from '../apply/tls/store.js';
@@ -37,12 +39,24 @@ export interface StatusReading {
 }
 
 /**
- * `depl status` of a deployment depl hibernate recorded (.depl/hibernation.json): the record and the nodes of
- * the inventory, read on this machine only (the instances are shelved, or being shelved or unshelved).
- * null when there is no record.
+ * `depl status` of a deployment depl hibernate recorded (.depl/hibernation.json, or its copy in Swift when the
+ * cloud has an object store: another machine's hibernate): the record and the nodes of the inventory, read
+ * without reaching for the instances (they are shelved, or being shelved or unshelved). null when there is no
+ * record. A Swift that cannot be read leaves this machine's copy to go by, and says so.
  */
-export async function hibernationStatus(loaded: ProjectFolder): Promise<{ report: unknown; human: string } | null> {
-  const record = await readHibernationRecord(loaded);
+export async function hibernationStatus(loaded: ProjectFolder, objects?: () => Promise<BackupObjects | undefined>): Promise<{ report: unknown; human: string } | null> {
+  let copies: RecordCopies = { local: await readHibernationRecord(loaded), localFile: hibernationRecordPath(loaded) };
+  let unread: string | undefined;
+  try {
+    const store = objects === undefined ? undefined : await objects();
+    if (store !== undefined) copies = await readRecordCopies(loaded, store);
+  } catch (error) {
+    unread = `Swift's copy of the hibernation record could not be read (${(error as Error).message}): this machine's copy shown`;
+  }
+  const chosen = chooseRecord(copies);
+  if (!chosen.ok) return { report: { hibernation: 'conflict', code: chosen.code, message: chosen.message }, human: `hibernation: ${chosen.message}\n  ${chosen.hint ?? ''}`.trimEnd() };
+  const { record } = chosen;
+  const notes = [...(unread !== undefined ? [unread] : []), ...chosen.notes];
   if (record === null) return null;
   if (record === 'unreadable') {
     return { report: { hibernation: 'unreadable' }, human: `${hibernationRecordPath(loaded)} is not a hibernation record: depl hibernate and wake refuse until it is looked at` };
@@ -56,8 +70,10 @@ export async function hibernationStatus(loaded: ProjectFolder): Promise<{ report
     `live:     ${record.live ?? '(none)'} (when hibernated)`,
     ...Object.entries(record.backups).map(([accessory, file]) => `backup:   ${accessory} -> ${file}`),
     ...(record.releaseCopy !== null ? [`release:  ${record.releaseCopy}`] : []),
+    ...(record.swift?.recordShared === true ? [`record:   also in Swift, ${record.swift.container} (${chosen.from === 'swift' ? 'read from there: this machine has none' : chosen.cloudCurrent ? 'the same' : 'behind this machine\'s'})`] : []),
+    ...notes.map((n) => `note:     ${n}`),
   ];
-  return { report: { nodes, live: record.live, canary: null, hibernation: record }, human: human.join('\n') };
+  return { report: { nodes, live: record.live, canary: null, hibernation: record, recordFrom: chosen.from, ...(notes.length > 0 ? { notes } : {}) }, human: human.join('\n') };
 }
 
 /** The node table as the swarm itself reports it (over SSH on the manager), in the inventory's order. */

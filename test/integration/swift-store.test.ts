@@ -34,6 +34,7 @@ import type { AccessoryConfig } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { AccessoryTarget } from '../../src/workflows/backup.js';
 import { hibernate, wake, type HibernationTarget } from '../../src/workflows/hibernation.js';
+import { hibernationStatus } from '../../src/workflows/status.js';
 import { switchVersion } from '../../src/workflows/switch.js';
 import { startFakeCluster, type FakeCluster } from '../support/fake-cluster.js';
 import { fakeNodeContainers, type FakeNodeContainers } from '../support/fake-node-containers.js';
@@ -544,6 +545,21 @@ describe('depl hibernate\'s backups in this Swift (fake cluster)', () => {
     await backupClient.putObject(backupContainer, redisObject, original);
     expect((await wake(target(second))).plan.steps.filter((s) => s.kind === 'fetch-backup').length).toBe(1);
     expect([...containers.states.values()]).toEqual(['running', 'running']);
+    expect(await readHibernationRecord({ root: second })).toBeNull();
+  }, 60_000);
+  it('the record round trip: hibernate writes the record to Swift (its ETag its MD5); a machine with no record of its own sees it in status and wakes the cluster from it', async () => {
+    const first = await machine();
+    await hibernate(target(first));
+    const local = await readFile(path.join(first, '.depl', 'hibernation.json'));
+    expect(await backupClient.headObject(backupContainer, 'hibernation.json')).toMatchObject({ etag: createHash('md5').update(local).digest('hex'), bytes: local.byteLength });
+    expect(JSON.parse(local.toString())).toMatchObject({ complete: true, swift: { container: backupContainer, recordShared: true } });
+
+    const second = await machine();
+    expect((await hibernationStatus({ root: second }, async () => objects))?.human).toMatch(/^hibernation: hibernating since .* \(by ops@test\): every node container is stopped/);
+    const woken = await wake(target(second));
+    expect(woken.plan.steps.filter((s) => s.kind === 'fetch-backup').length).toBe(2);
+    expect([...containers.states.values()]).toEqual(['running', 'running']);
+    expect(await backupClient.headObject(backupContainer, 'hibernation.json')).toBeNull();
     expect(await readHibernationRecord({ root: second })).toBeNull();
   }, 60_000);
 });

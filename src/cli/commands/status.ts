@@ -4,6 +4,7 @@ import { formatNodeTable } from '../../plan/node-table.js';
 import { consumersRunning, type VersionRow } from '../../plan/versions-table.js';
 import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
 import { describeRenewalRecord } from '../../plan/tls/renewal.js';
+import { backupObjectsFor } from '../../workflows/hibernation-target.js';
 import { hibernationStatus, readStatus, type StatusReading } from '../../workflows/status.js';
 import { describeCertificates } from '../../workflows/tls/certificates.js';
 import type { JobRow } from '../../plan/jobs.js';
@@ -77,7 +78,7 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
 export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
   // a hibernating deployment's nodes are shelved: status says so from the record, without reaching for them
-  const hibernating = await hibernationStatus(loaded);
+  const hibernating = await hibernationStatus(loaded, () => backupObjectsFor(loaded, ctx.log, { interactive: ctx.interactive }));
   if (hibernating !== null) return ctx.result(hibernating.report, hibernating.human);
   const tls = tlsSettings(loaded.config);
   const { nodes, release, jobs, certificates: installed, renewal, autoscale, allocation, dns } = await readStatus(loaded, ctx.log, { interactive: ctx.interactive });

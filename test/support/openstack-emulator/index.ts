@@ -8,6 +8,7 @@ import { EmulatedServers, type ShelveBehaviour } from './nova-servers.js';
 import { EmulatedDesignate, type DesignateBackend } from './designate.js';
 import { DEFAULT_FLAVORS, EmulatedQuotas, type EmulatedFlavor, type QuotaLimits } from './quota.js';
 import { EmulatedKeystone, type EmulatedApplicationCredential, type EmulatedUser } from './keystone.js';
+import { EmulatedSwift } from './swift.js';
 
 export type { ServerDriver } from './heat.js';
 
@@ -59,9 +60,10 @@ export interface EmulatorOptions {
   /**
    * Optional services in the catalog (default: Neutron yes, Cinder no); one left out answers 404. `objectStore`:
    * the account URL of a real Swift (test/support/swift.ts) the catalog names as `object-store` (or a URL per
-   * region and interface, asked each time a catalog is made); the emulator serves no Swift itself.
+   * region and interface, asked each time a catalog is made); `'emulated'`: the emulator's own Swift subset
+   * (./swift.ts), at /object-store/v1/AUTH_<project>.
    */
-  services?: { network?: boolean; volume?: boolean; objectStore?: string | ((region: string, iface: string) => string) };
+  services?: { network?: boolean; volume?: boolean; objectStore?: 'emulated' | string | ((region: string, iface: string) => string) };
 }
 
 export interface RecordedRequest {
@@ -101,6 +103,8 @@ export interface OpenStackEmulator {
   quotas: EmulatedQuotas;
   /** Nova's view of the stacks' servers: status and task state by name (shelve, unshelve). */
   servers: Pick<EmulatedServers, 'statusOf'>;
+  /** The emulated Swift (`services.objectStore: 'emulated'`), else undefined. */
+  swift?: Pick<EmulatedSwift, 'object' | 'names' | 'corrupt'>;
   close(): Promise<void>;
 }
 
@@ -133,7 +137,9 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
   }));
   const requests: RecordedRequest[] = [];
   const designate = new EmulatedDesignate(projectId, options.dns, options.dnsPublishDelayMs);
-  const services = { network: options.services?.network ?? true, volume: options.services?.volume ?? false, objectStore: options.services?.objectStore };
+  const swift = options.services?.objectStore === 'emulated' ? new EmulatedSwift(`AUTH_${projectId}`) : undefined;
+  const objectStore = swift !== undefined ? () => `${base}${swift.accountPath}` : options.services?.objectStore;
+  const services = { network: options.services?.network ?? true, volume: options.services?.volume ?? false, objectStore };
   const quotas: EmulatedQuotas = new EmulatedQuotas(options.quotas ?? {}, options.flavors ?? DEFAULT_FLAVORS, (): StackHoldings => heat.holdings());
   const heat: EmulatedHeat = new EmulatedHeat(options.servers, behaviour, projectId, (name: string): boolean => nova.has(name), (flavor: string): string | undefined => quotas.novaRefusal(flavor));
 
@@ -146,6 +152,13 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
       void (async () => {
         const url = new URL(req.url ?? '/', 'http://127.0.0.1');
         const via = stripVia(url);
+        if (swift !== undefined && url.pathname.startsWith(swift.accountPath)) {
+          // Swift's bodies are bytes, not JSON: answered here, with the project's Keystone tokens
+          const issued = keystone.check(req.headers['x-auth-token'] as string | undefined);
+          const status = swift.handle(req, res, url.pathname, Buffer.concat(chunks), issued !== undefined && issued.projectId === projectId);
+          requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status, ...via });
+          return;
+        }
         let reply: Reply;
         try {
           const text = Buffer.concat(chunks).toString('utf8');
@@ -305,6 +318,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     designate,
     quotas,
     servers,
+    ...(swift !== undefined ? { swift } : {}),
     async close() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

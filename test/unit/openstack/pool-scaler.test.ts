@@ -13,6 +13,7 @@ import { decidePoolScale, startPoolMemory, type PoolDecision } from '../../../sr
 import { NECTAR_SU_RATES } from '../../../src/plan/service-units.js';
 import { silentLogger } from '../../../src/util/log.js';
 import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
+import { fakePoolSwarm } from '../../support/fake-pool-swarm.js';
 import { waitFor } from '../../support/wait.js';
 import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
@@ -190,4 +191,120 @@ describe('the pool scaler (the autoscaler\'s Heat calls)', () => {
     expect(() => poolCredentials('{"auth_url":"http://x/v3","application_credential_id":"a"}', '/run/secrets/pools')).toThrow(/\/run\/secrets\/pools is not an application credential for the pools/);
     expect(() => poolCredentials('not json', 'f')).toThrow(OperationError);
   });
+});
+
+describe('a pool shrink drains the nodes that go before Heat removes them', () => {
+  let emulator: OpenStackEmulator;
+  let dir: string;
+  let next = 1;
+  const live = new Set<string>();
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'depl-pool-drain-'));
+    live.clear();
+    emulator = await startOpenStackEmulator({
+      servers: {
+        createServer: async (name) => {
+          live.add(name);
+          return { address: `10.5.0.${next++}` };
+        },
+        deleteServer: async (name) => { live.delete(name); },
+      },
+      users: [{ name: 'demo', password: 'demo-password' }],
+      applicationCredentials: [{ id: 'pools-ac', secret: 'pools-secret', user: 'demo' }],
+      keypairs: { mine: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxQdR7JZqJ3L3cUeGq5rWm6F3VfQeZQ1Xo8kq0v4J2a me' },
+    });
+  });
+  afterEach(async () => {
+    await emulator.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('drains the newest nodes first, waits for their tasks, survives a controller killed in between, then updates the stack; work that comes back undoes the drain; a node that does not drain in time is reported', async () => {
+    const provider = await createOpenStackProvider(
+      openStackProviderSettings({
+        config: parseConfig(stringify({
+          app: 'crawler', domain: 'd.localhost',
+          provider: { type: 'openstack', nodes: 1, parameters: { key_name: 'mine' }, pools: { crawl: { flavor: 'p3.small', count: '1..3', preemptible: true, services: ['worker'] } } },
+          services: { api: { image: 'x', port: 8000, http: true }, worker: { image: 'x' } },
+        })),
+        file: path.join(dir, 'depl.yaml'), root: dir,
+      }),
+      silentLogger, { env: passwordLoginEnv(emulator), cwd: dir, interactive: false, pollMs: 10 },
+    );
+    await provider.up(1, silentLogger, { crawl: 3 });
+    const stack = emulator.stacks()[0]!.name;
+    const poolServers = () => emulator.stacks()[0]!.servers.filter((s) => /-crawl-\d+$/.test(s.name) && live.has(s.name)).map((s) => s.name).sort();
+    const patches = () => emulator.requests.filter((r) => r.method === 'PATCH').length;
+    const swarm = fakePoolSwarm('crawl', poolServers, patches);
+    for (const host of poolServers()) swarm.tasks.set(host, 2);
+    const scaler = PoolScaler.fromCredentials(poolCredentials(JSON.stringify({ auth_url: emulator.authUrl, application_credential_id: 'pools-ac', application_credential_secret: 'pools-secret', region_name: emulator.region }), 'the test'), stack);
+    const settled = async () => waitFor('the stack to settle', async () => {
+      const view = await scaler.read(['crawl']);
+      return view.busy ? undefined : view;
+    }, 10_000, 20);
+    const settings: PoolSettings = {
+      stack, credentialFile: '/run/secrets/pools', rates: { ...NECTAR_SU_RATES }, budget: {},
+      policies: [{ pool: 'crawl', flavor: 'p3.small', min: 1, max: 3, targetBacklog: 50, nodeRate: NECTAR_SU_RATES['p3.small']!, idleMs: 60_000, upCooldownMs: 0, service: 'worker', drainGraceMs: 120_000 }],
+    };
+    const events: Array<Record<string, unknown>> = [];
+    const credential = async () => JSON.stringify({ auth_url: emulator.authUrl, application_credential_id: 'pools-ac', application_credential_secret: 'pools-secret', region_name: emulator.region });
+    const controller = () => new PoolController(settings, (e) => events.push(e), credential, swarm);
+    const T = Date.parse('2027-01-10T00:00:00Z');
+    const empty = new Map([['worker', 0]]);
+
+    let state: Record<string, PoolState> = await controller().tick(T, empty, {}, true);
+    state = await controller().tick(T + 61_000, empty, state, false);
+    // the shrink to 1 drains crawl-2 and crawl-1 (Heat removes the highest indexes), nothing asked of Heat yet
+    expect(state.crawl).toMatchObject({ count: 3, last: { action: 'hold', from: 3, to: 3 }, draining: { since: T + 61_000, to: 1 } });
+    expect(state.crawl!.last.reason).toMatch(/crawl 3 -> 1: drain .*-crawl-2, .*-crawl-1 first/);
+    expect(swarm.log).toEqual([{ change: `drain ${stack}-crawl-2`, stackUpdatesBefore: 0 }, { change: `drain ${stack}-crawl-1`, stackUpdatesBefore: 0 }]);
+    expect(swarm.availability.get(`${stack}-crawl-0`)).toBeUndefined();
+    expect(events).toContainEqual(expect.objectContaining({ event: 'pool-drain', nodes: [`${stack}-crawl-2`, `${stack}-crawl-1`] }));
+
+    // their tasks still run: the next reading waits
+    state = await controller().tick(T + 70_000, empty, state, false);
+    expect(state.crawl!.last).toMatchObject({ action: 'hold', reason: expect.stringMatching(/draining, still running on .*-crawl-2 \(2 tasks\), .*-crawl-1 \(2 tasks\); waited 9 s of 120 s/) });
+    // the work comes back before they are gone: the shrink is off, the drained nodes take tasks again
+    state = await controller().tick(T + 75_000, new Map([['worker', 120]]), state, false);
+    expect(state.crawl!.draining).toBeUndefined();
+    expect(swarm.log.slice(2).map((l) => l.change).sort()).toEqual([`activate ${stack}-crawl-1`, `activate ${stack}-crawl-2`]);
+    expect(patches()).toBe(0);
+
+    // the queue empties again; the controller is killed after the drain, before its state was written: the next
+    // one finds the nodes drained and waits (its grace period starts again), as no task has left yet
+    state = await controller().tick(T + 80_000, empty, state, false);
+    const drainedState = await controller().tick(T + 141_000, empty, state, false);
+    expect(drainedState.crawl!.draining).toEqual({ since: T + 141_000, to: 1 });
+    // (the state file still has the reading before the drain)
+    state = await controller().tick(T + 150_000, empty, state, false);
+    expect(state.crawl).toMatchObject({ last: { action: 'hold' }, draining: { since: T + 150_000, to: 1 } });
+    expect(patches()).toBe(0);
+
+    // the workers handed their jobs back and stopped: the stack goes to 1, after every drain
+    swarm.tasks.set(`${stack}-crawl-2`, 0);
+    swarm.tasks.set(`${stack}-crawl-1`, 0);
+    state = await controller().tick(T + 160_000, empty, state, false);
+    expect(state.crawl).toMatchObject({ last: { action: 'shrink', from: 3, to: 1 }, asked: `stack update of ${stack}: pool_crawl_count 3 -> 1` });
+    expect(state.crawl!.draining).toBeUndefined();
+    expect(state.crawl!.error).toBeUndefined();
+    expect(swarm.log.filter((l) => l.change.startsWith('drain')).every((l) => l.stackUpdatesBefore === 0)).toBe(true);
+    await settled();
+    expect(poolServers()).toEqual([`${stack}-crawl-0`]);
+
+    // a node whose task ignores SIGTERM: after the grace period the stack is updated anyway, and the state says
+    // which node it was and what to do
+    await scaler.apply('crawl', { action: 'grow', from: 1, to: 2, wanted: 2, reason: 'test', memory: startPoolMemory(0) }, await scaler.read(['crawl']));
+    await settled();
+    swarm.tasks.set(`${stack}-crawl-1`, 1);
+    swarm.availability.delete(`${stack}-crawl-1`);
+    state = await controller().tick(T + 300_000, empty, {}, true);
+    state = await controller().tick(T + 361_000, empty, state, false);
+    expect(state.crawl!.draining).toEqual({ since: T + 361_000, to: 1 });
+    state = await controller().tick(T + 482_000, empty, state, false);
+    expect(state.crawl).toMatchObject({ last: { action: 'shrink', from: 2, to: 1 } });
+    expect(state.crawl!.error).toMatch(/-crawl-1 \(1 task\) still running after the 120 s grace period; the stack goes to 1 anyway .*: a task that does not stop on SIGTERM/);
+    await settled();
+    expect(poolServers()).toEqual([`${stack}-crawl-0`]);
+  }, 60_000);
 });

@@ -210,7 +210,47 @@ describe('where the backups go: Swift when the cloud has it, else the operator\'
       servers: [server('shop-nodes-0', 'SHELVED_OFFLOADED'), server('shop-nodes-1')],
     }));
     if (!planned.ok) throw new Error(planned.message);
-    expect(planned.plan.steps.map((s) => (s.kind === 'upload-backup' ? s.object : s.kind))).toEqual(['shop-redis-h.tar', 'shop-db-h.tar', 'shelve-server', 'wait-shelved', 'complete-hibernation']);
+    // the record is not in Swift yet (the run stopped before): it goes there after the backups, before any shelve
+    expect(planned.plan.steps.map((s) => (s.kind === 'upload-backup' ? s.object : s.kind))).toEqual(['shop-redis-h.tar', 'shop-db-h.tar', 'share-record', 'shelve-server', 'wait-shelved', 'complete-hibernation']);
+  });
+
+  it('shares the record in Swift after the backups and before any shelve; again only when a copy is behind', () => {
+    const planned = planHibernate(hibernateRead({ store: swift }));
+    if (!planned.ok) throw new Error(planned.message);
+    const order = kinds(planned.plan.steps);
+    expect(order.indexOf('share-record')).toBe(order.lastIndexOf('upload-backup') + 1);
+    expect(order.indexOf('share-record')).toBe(order.indexOf('shelve-server') - 1);
+    expect(planned.plan.steps.find((s) => s.kind === 'share-record')).toEqual({
+      kind: 'share-record', container: 'shop-depl-backups', object: 'hibernation.json', inventory: null, describe: expect.stringContaining('write the hibernation record to Swift as shop-depl-backups/hibernation.json'),
+    });
+    // the inventory goes with it when this machine has one, and a machine without one fetches it first thing
+    const withInventory = planHibernate(hibernateRead({ store: swift, inventoryFile: '/p/.depl/inventory.json' }));
+    expect(withInventory.ok && withInventory.plan.steps.find((s) => s.kind === 'share-record')).toMatchObject({ inventory: '/p/.depl/inventory.json', describe: expect.stringContaining('with the inventory (inventory.json)') });
+    const inventory = { object: 'inventory.json', md5: 'd41d8cd98f00b204e9800998ecf8427e' };
+    const sharedWith = record({ swift: { container: 'shop-depl-backups', endpoint: swift.endpoint, objects: {}, recordShared: true, inventory } });
+    const fetching = planWake(wakeRead({ record: sharedWith, inventory: { file: '/q/.depl/inventory.json', present: false } }));
+    expect(fetching.ok && fetching.plan.steps[0]).toEqual({ kind: 'fetch-backup', container: 'shop-depl-backups', object: 'inventory.json', md5: inventory.md5, file: '/q/.depl/inventory.json', describe: expect.stringContaining('download the inventory') });
+    const having = planWake(wakeRead({ record: sharedWith, inventory: { file: '/q/.depl/inventory.json', present: true } }));
+    expect(having.ok && kinds(having.plan.steps)).not.toContain('fetch-backup');
+    const shared = record({ swift: { container: 'shop-depl-backups', endpoint: swift.endpoint, objects: {}, recordShared: true } });
+    const asleep = { store: swift, record: shared, present: { backups: { redis: true }, releaseCopy: true }, servers: nodes('SHELVED_OFFLOADED'), accessories: ['redis'] };
+    // complete, every instance shelved, both copies the same: nothing to do
+    expect(planHibernate(hibernateRead({ ...asleep, copies: { localCurrent: true, cloudCurrent: true, cloudGone: false } }))).toMatchObject({ ok: true, plan: { steps: [] } });
+    // a run stopped between this machine's copy and Swift's: the copy behind is written again, nothing else
+    const behind = planHibernate(hibernateRead({ ...asleep, copies: { localCurrent: true, cloudCurrent: false, cloudGone: false } }));
+    expect(behind.ok && kinds(behind.plan.steps)).toEqual(['share-record']);
+    // Swift's copy removed by a wake (elsewhere, or here and stopped): the old backups must not be reused
+    expect(planHibernate(hibernateRead({ ...asleep, servers: nodes(), copies: { localCurrent: true, cloudCurrent: false, cloudGone: true } })))
+      .toMatchObject({ ok: false, code: 'HIBERNATION_RECORD_STALE', hint: expect.stringContaining('Run depl wake first') });
+  });
+
+  it('wake removes Swift\'s copy of a shared record before this machine\'s', () => {
+    const shared = record({ swift: { container: 'shop-depl-backups', endpoint: swift.endpoint, objects: {}, recordShared: true } });
+    const planned = planWake(wakeRead({ record: shared }));
+    if (!planned.ok) throw new Error(planned.message);
+    expect(planned.plan.steps.at(-1)).toEqual({ kind: 'clear-record', describe: 'remove Swift\'s copy shop-depl-backups/hibernation.json, then /p/.depl/hibernation.json: shop is awake' });
+    expect(parseHibernationRecord(renderHibernationRecord(shared))).toEqual(shared);
+    expect(parseHibernationRecord(JSON.stringify({ ...shared, swift: { ...shared.swift, recordShared: 'yes' } }))).toBeNull();
   });
 
   it('without one (or on the local provider), keeps the operator\'s folder and plans no upload', () => {
