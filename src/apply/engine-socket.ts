@@ -82,6 +82,13 @@ export class EngineSocket {
     return JSON.parse((await this.expect(answer, 200, `inspect ${name}`)).toString()) as EngineService;
   }
 
+  /** The swarm node, or null when the swarm has none of that id. */
+  async inspectNode(id: string): Promise<{ ID: string; Version: { Index: number }; Spec: Record<string, unknown> } | null> {
+    const answer = await this.request('GET', `/nodes/${encodeURIComponent(id)}`);
+    if (answer.status === 404) return null;
+    return JSON.parse((await this.expect(answer, 200, `inspect node ${id}`)).toString()) as { ID: string; Version: { Index: number }; Spec: Record<string, unknown> };
+  }
+
   /** What `docker service scale` does: the same spec with other replicas, at the version it was read at. */
   async setReplicas(service: EngineService, replicas: number): Promise<void> {
     const spec = { ...service.Spec, Mode: { Replicated: { Replicas: replicas } } };

@@ -1,4 +1,5 @@
 import { decideScaleGateRequest, scaleGateView, serviceToRead, type GateService, type ScaleGateSettings } from '../plan/autoscale-gate.js';
+import { decidePoolGateRequest, isPoolRequest, nodeToRead, poolTaskView } from '../plan/autoscale-pool-gate.js';
 import { edgeServiceName } from '../plan/edge-service.js';
 import { decideGateRequest, needsEdgeContainer } from '../plan/tls/engine-gate.js';
 import type { GatePolicy } from './server.js';
@@ -37,8 +38,18 @@ export function edgeGatePolicy(app: string): GatePolicy {
  */
 export function scaleGatePolicy(settings: ScaleGateSettings): GatePolicy {
   return {
-    passes: `the inspect and the replicas of ${settings.services.map((s) => `${s.name} (${s.min}..${s.max})`).join(', ')} only`,
+    passes: `the inspect and the replicas of ${settings.services.map((s) => `${s.name} (${s.min}..${s.max})`).join(', ')}${settings.pools !== undefined ? `, and the drain of the nodes of pool ${settings.pools.join(', ')},` : ''} only`,
     async handle(asked, engine) {
+      if (isPoolRequest(asked)) {
+        const pools = { app: settings.app, version: settings.version, pools: settings.pools ?? [] };
+        const nodeId = pools.pools.length > 0 ? nodeToRead(asked) : null;
+        const decision = decidePoolGateRequest(pools, asked, nodeId === null ? null : await engine.inspectNode(nodeId));
+        if (!decision.allow) return { refused: decision.reason, status: decision.status };
+        if (decision.kind === 'node-update') return engine.request('POST', decision.path, decision.body);
+        const answer = await engine.request('GET', decision.path);
+        if (decision.kind !== 'tasks' || answer.status !== 200) return answer;
+        return { status: 200, body: Buffer.from(JSON.stringify(poolTaskView(JSON.parse(answer.body.toString())))) };
+      }
       const id = serviceToRead(asked);
       const current: GateService | null = id === null ? null : await engine.inspectService(id);
       const decision = decideScaleGateRequest(settings, asked, current);

@@ -21,6 +21,11 @@ export interface ScaleGateSettings {
   version: string;
   /** The version's autoscaled services (their swarm names) and their bounds. */
   services: Array<{ name: string; min: number; max: number }>;
+  /**
+   * The worker pools the controller sizes (provider.pools.<name>.autoscale): before a shrink it drains the
+   * nodes that go, through this gate (src/plan/autoscale-pool-gate.ts decides).
+   */
+  pools?: string[];
 }
 
 /** Inside both containers: the folder where the gate makes its socket and the controller reaches it. */
@@ -107,7 +112,7 @@ export function scaleGateView(service: GateService): { ID: string; Version: { In
   return { ID: service.ID, Version: { Index: service.Version.Index }, Spec: { Name: service.Spec.Name, Mode: service.Spec.Mode } };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -120,7 +125,7 @@ function replicasOf(mode: unknown): number | null {
 }
 
 /** JSON equality, the order of an object's keys aside. */
-function sameJson(a: unknown, b: unknown): boolean {
+export function sameJson(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
   if (isObject(a) && isObject(b)) {
     const keys = Object.keys(a);
@@ -139,11 +144,12 @@ export function planAutoscalerGate(input: {
   version: string;
   image: string;
   services: ScaleGateSettings['services'];
+  pools?: string[];
   branch?: string;
   stateRoot?: string;
 }): ServiceSpec {
   const { app, version } = input;
-  const settings: ScaleGateSettings = { policy: 'scale', app, version, services: input.services };
+  const settings: ScaleGateSettings = { policy: 'scale', app, version, services: input.services, ...(input.pools !== undefined && input.pools.length > 0 ? { pools: input.pools } : {}) };
   const labels = {
     [LABELS.app]: app,
     [LABELS.version]: version,

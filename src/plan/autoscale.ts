@@ -284,6 +284,7 @@ export function planControllerGate(input: { config: DeplConfig; version: string;
   return planAutoscalerGate({
     app: input.config.app, version: input.version, image: input.image,
     services: settings.policies.map((p) => ({ name: p.swarmService, min: p.min, max: p.max })),
+    pools: (settings.pools?.policies ?? []).map((p) => p.pool),
     ...(input.branch !== undefined ? { branch: input.branch } : {}),
     ...(input.stateRoot !== undefined ? { stateRoot: input.stateRoot } : {}),
   });

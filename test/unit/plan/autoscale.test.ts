@@ -164,6 +164,9 @@ autoscale:
     });
     const secrets = planAutoscaler({ config, version: 'v7', image: 'i', network: 'n', secrets: { api_token: { id: 's1', name: 'crawler-api_token-1' }, os_pools: { id: 's2', name: 'crawler-os_pools-1' } } })!.TaskTemplate.ContainerSpec.Secrets!;
     expect(secrets.map((m) => [m.SecretName, m.File.Name])).toEqual([['crawler-api_token-1', 'api_token'], ['crawler-os_pools-1', 'os_pools']]);
+    // its engine gate passes on the drain of that pool's nodes (a shrink drains the nodes that go), and no other pool's
+    const gateEnv = planControllerGate({ config, version: 'v7', image: 'i' })!.TaskTemplate.ContainerSpec.Env!;
+    expect(JSON.parse(gateEnv.find((e) => e.startsWith('DEPL_ENGINE_GATE='))!.slice('DEPL_ENGINE_GATE='.length))).toMatchObject({ policy: 'scale', pools: ['crawl'] });
     // without autoscale on a pool: no pool settings
     expect(controllerSettings(parseConfig(pooled('    crawl: { flavor: p3.small, count: 0..4, services: [worker] }')), 'v7')!.pools).toBeUndefined();
 
