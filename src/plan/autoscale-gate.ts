@@ -1,5 +1,6 @@
 import { AUTOSCALER_GATE_SERVICE } from '../names.js';
 import type { GateRequest } from './engine-gate-request.js';
+import { engineGateServiceSpec } from './engine-gate-service.js';
 import { serviceName } from './names.js';
 import { LABELS, type ServiceSpec } from './services.js';
 
@@ -157,30 +158,13 @@ export function planAutoscalerGate(input: {
     [LABELS.http]: 'false',
     ...(input.branch !== undefined ? { [LABELS.branch]: input.branch } : {}),
   };
-  const policy = { Parallelism: 1, Delay: 0, FailureAction: 'pause' as const, Monitor: 5_000_000_000, Order: 'stop-first' as const };
-  return {
-    Name: serviceName(app, version, AUTOSCALER_GATE_SERVICE),
-    Labels: labels,
-    TaskTemplate: {
-      ContainerSpec: {
-        Image: input.image,
-        Command: ['node', GATE_PROGRAM],
-        Env: [`DEPL_ENGINE_GATE=${JSON.stringify(settings)}`, 'NODE_ENV=production'],
-        Labels: { [LABELS.app]: app, [LABELS.version]: version, [LABELS.service]: AUTOSCALER_GATE_SERVICE },
-        StopGracePeriod: 5_000_000_000,
-        StopSignal: 'SIGTERM',
-        Mounts: [
-          { Type: 'bind', Source: autoscaleGateDir(app, version, input.stateRoot), Target: AUTOSCALER_GATE_DIR },
-          { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
-        ],
-      },
-      RestartPolicy: { Condition: 'any', Delay: 2_000_000_000, MaxAttempts: 0, Window: 0 },
-      Placement: { Constraints: ['node.labels.depl.edge==true'] },
-      Networks: [],
-    },
-    Mode: { Replicated: { Replicas: 1 } },
-    UpdateConfig: policy,
-    RollbackConfig: policy,
-    EndpointSpec: { Mode: 'dnsrr' },
-  };
+  return engineGateServiceSpec({
+    name: serviceName(app, version, AUTOSCALER_GATE_SERVICE),
+    labels,
+    containerLabels: { [LABELS.app]: app, [LABELS.version]: version, [LABELS.service]: AUTOSCALER_GATE_SERVICE },
+    image: input.image,
+    program: GATE_PROGRAM,
+    settings,
+    mounts: [{ Type: 'bind', Source: autoscaleGateDir(app, version, input.stateRoot), Target: AUTOSCALER_GATE_DIR }],
+  });
 }

@@ -1,3 +1,4 @@
+import { engineGateServiceSpec } from '../engine-gate-service.js';
 import { edgeDir, edgeServiceName } from '../edge-service.js';
 import { probeFromInsideCommand } from '../nginx.js';
 import { LABELS, type ServiceSpec } from '../services.js';
@@ -132,31 +133,15 @@ export function decideGateRequest(app: string, request: GateRequest, facts: Gate
 export function planEngineGateService(options: { app: string; image: string; script: string; scriptHash: string }): ServiceSpec {
   const { app, image, script } = options;
   const labels = { [LABELS.app]: app, 'depl.role': RENEWER_ROLE, 'depl.renewer.script': options.scriptHash };
-  const policy = { Parallelism: 1, Delay: 0, FailureAction: 'pause' as const, Monitor: 5_000_000_000, Order: 'stop-first' as const };
-  return {
-    Name: engineGateServiceName(app),
-    Labels: labels,
-    TaskTemplate: {
-      ContainerSpec: {
-        Image: image,
-        Command: ['node', script],
-        Env: [`DEPL_ENGINE_GATE=${JSON.stringify({ app })}`, 'NODE_ENV=production'],
-        Labels: labels,
-        StopGracePeriod: 5_000_000_000,
-        StopSignal: 'SIGTERM',
-        Mounts: [
-          { Type: 'bind', Source: engineGateDir(app), Target: engineGateDir(app) },
-          { Type: 'bind', Source: script, Target: script, ReadOnly: true },
-          { Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' },
-        ],
-      },
-      RestartPolicy: { Condition: 'any', Delay: 2_000_000_000, MaxAttempts: 0, Window: 0 },
-      Placement: { Constraints: ['node.labels.depl.edge==true'] },
-      Networks: [],
-    },
-    Mode: { Replicated: { Replicas: 1 } },
-    UpdateConfig: policy,
-    RollbackConfig: policy,
-    EndpointSpec: { Mode: 'dnsrr' },
-  };
+  return engineGateServiceSpec({
+    name: engineGateServiceName(app),
+    labels,
+    image,
+    program: script,
+    settings: { app },
+    mounts: [
+      { Type: 'bind', Source: engineGateDir(app), Target: engineGateDir(app) },
+      { Type: 'bind', Source: script, Target: script, ReadOnly: true },
+    ],
+  });
 }
