@@ -2,17 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { imagesCsv, imagesJsonl } from '../../../crawler/src/client.js';
 import type { JobDocument } from '../../../crawler/src/jobs.js';
 import { describeJob, progressLine } from '../../../src/workflows/crawl.js';
+import { runningJob } from './job-fixture.js';
 
-const job: JobDocument = {
-  id: '6f1c1a52-8a35-4f5e-9d6b-1c2d3e4f5a6b',
-  status: 'running',
-  createdAt: '2026-11-22T15:00:00.000Z',
-  updatedAt: '2026-11-22T15:00:01.000Z',
-  finishedAt: null,
-  request: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false, fetchImages: false, maxImageBytes: 5 * 1024 * 1024, imageTypes: ['png'], archive: false },
-  counts: { queued: 40, pending: 10, fetched: 28, failed: 1, robots: 1, blocked: 0, cancelled: 0, images: 70, dataImages: 0, capped: 0, imagesStored: 0, imageFiles: 0, imagesNotStored: 0 },
-  maxPagesReached: false,
-};
+const job: JobDocument = runningJob();
 
 describe('depl crawl output', () => {
   it('writes RFC 4180 CSV: CRLF rows, quoted commas, quotes and line breaks', () => {

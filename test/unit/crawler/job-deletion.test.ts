@@ -4,17 +4,9 @@ import { delayedTaskJob } from '../../../crawler/src/jobs.js';
 import { allJobKeys, crawlerKeys } from '../../../crawler/src/keys.js';
 import { renderPlanText } from '../../../src/plan/change-plan.js';
 import { planCrawlDelete } from '../../../src/plan/crawl-delete.js';
+import { runningJob } from './job-fixture.js';
 
-const job: JobDocument = {
-  id: '6f1c1a52-8a35-4f5e-9d6b-1c2d3e4f5a6b',
-  status: 'running',
-  createdAt: '2026-11-22T15:00:00.000Z',
-  updatedAt: '2026-11-22T15:00:01.000Z',
-  finishedAt: null,
-  request: { urls: ['http://s.test/'], maxDepth: 2, maxPages: 100, scope: 'host', include: [], exclude: [], useSitemaps: false, fetchImages: true, maxImageBytes: 5 * 1024 * 1024, imageTypes: ['png'], archive: true },
-  counts: { queued: 40, pending: 10, fetched: 28, failed: 1, robots: 1, blocked: 0, cancelled: 0, images: 70, dataImages: 0, capped: 0, imagesStored: 50, imageFiles: 44, imagesNotStored: 3 },
-  maxPagesReached: false,
-};
+const job: JobDocument = runningJob({ request: { fetchImages: true, archive: true }, counts: { imagesStored: 50, imageFiles: 44, imagesNotStored: 3 } });
 
 describe('depl crawl delete: the plan', () => {
   it('cancels a running job first, then deletes it; says what goes and that it cannot be undone', () => {
