@@ -312,6 +312,8 @@ export class ReleaseSession {
     const expected = renderRoutingTable(routing).generation;
     if (control.noEdge) this.served = expected;
     if (resolved.outcome === 'clean' && this.served === expected) return;
+    // a cluster's first change: its edge has never been given a routing table, so nothing is being repaired
+    const firstTable = resolved.outcome === 'clean' && doc.edge.generation === null && doc.history.length === 0;
     const why = resolved.outcome === 'rolled-forward'
       ? doc.pending?.generation === doc.edge.generation
         ? `an interrupted \`${doc.pending?.command}\` did not change the edge's routing; recording it (if \`depl versions\` shows its services short of their replicas, run it again)`
@@ -319,14 +321,16 @@ export class ReleaseSession {
       : resolved.outcome === 'rolled-back'
         ? `an interrupted \`${doc.pending?.command}\` never reached the edge; putting the edge configuration back`
         : `the edge serves configuration ${this.served ?? '(no answer)'}, not ${expected} of the recorded state; re-applying it`;
-    control.log.warn(`repair: ${why}`);
+    if (firstTable) control.log.step(`the edge gets its first routing table (${expected})`);
+    else control.log.warn(`repair: ${why}`);
     if ((this.served !== expected || resolved.needsEdgeRewrite) && !control.noEdge) {
       this.runningConfig = undefined;
       await applyEdgeConfig(control.site, routing);
     }
     this.served = expected;
     const note = resolved.outcome === 'clean' ? 'edge re-applied' : `${resolved.outcome} ${doc.pending?.command ?? ''}`.trim();
-    this.state = { ...resolved.state, edge: { generation: expected }, history: [...resolved.state.history, { at: (control.now?.() ?? new Date()).toISOString(), action: 'repair', version: resolved.state.live, by: operator(control), note }] };
+    const repaired = { at: (control.now?.() ?? new Date()).toISOString(), action: 'repair' as const, version: resolved.state.live, by: operator(control), note };
+    this.state = { ...resolved.state, edge: { generation: expected }, history: firstTable ? resolved.state.history : [...resolved.state.history, repaired] };
     await this.record(this.state, null);
   }
 }
