@@ -1,7 +1,7 @@
-import http from 'node:http';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { REFUSED_BY_GATE, startEngineStandIn, type EngineCall, type EngineReply } from '../../support/engine-stand-in.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EngineSocket } from '../../../src/apply/engine-socket.js';
 import { scaleGatePolicy } from '../../../src/engine-gate/policies.js';
@@ -97,32 +97,20 @@ describe('the autoscaler\'s engine gate between the controller\'s client and an 
   });
 
   /** An Engine API on a unix socket holding one service (inspect by name or id, update at its version) that records every request reaching it. */
-  async function engineStandIn(dir: string): Promise<{ socket: string; seen: Array<{ method: string; path: string; body: string }>; service: GateService }> {
+  async function engineStandIn(dir: string): Promise<{ socket: string; seen: EngineCall[]; service: GateService }> {
     const socket = path.join(dir, 'docker.sock');
-    const seen: Array<{ method: string; path: string; body: string }> = [];
     const service = worker();
-    const server = http.createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (c: Buffer) => chunks.push(c));
-      request.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
-        seen.push({ method: request.method!, path: request.url!, body });
-        const send = (status: number, data: unknown) => {
-          response.writeHead(status, { 'content-type': 'application/json' });
-          response.end(JSON.stringify(data));
-        };
-        if (request.method === 'GET' && (request.url === '/services/shop-v7-worker' || request.url === `/services/${WORKER_ID}`)) return send(200, service);
-        if (request.method === 'POST' && request.url === `/services/${WORKER_ID}/update?version=${service.Version.Index}`) {
-          service.Spec = JSON.parse(body) as Record<string, unknown>;
-          service.Version.Index += 1;
-          return send(200, { Warnings: null });
-        }
-        return send(500, { message: 'the stand-in Engine was asked something the gate should have refused' });
-      });
+    const engine = await startEngineStandIn(socket, (call): EngineReply => {
+      if (call.method === 'GET' && (call.path === '/services/shop-v7-worker' || call.path === `/services/${WORKER_ID}`)) return [200, service];
+      if (call.method === 'POST' && call.path === `/services/${WORKER_ID}/update?version=${service.Version.Index}`) {
+        service.Spec = JSON.parse(call.body) as Record<string, unknown>;
+        service.Version.Index += 1;
+        return [200, { Warnings: null }];
+      }
+      return REFUSED_BY_GATE;
     });
-    await new Promise<void>((resolve) => server.listen(socket, resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
-    return { socket, seen, service };
+    cleanups.push(engine.close);
+    return { socket, seen: engine.seen, service };
   }
 
   it('lets the controller read and scale its service within bounds, and stops everything else at the gate', async () => {

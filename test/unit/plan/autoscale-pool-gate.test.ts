@@ -1,7 +1,7 @@
-import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { REFUSED_BY_GATE, startEngineStandIn, type EngineReply } from '../../support/engine-stand-in.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EngineSocket } from '../../../src/apply/engine-socket.js';
 import { poolSwarmOn } from '../../../src/autoscaler/pool-swarm.js';
@@ -73,35 +73,30 @@ describe('a pool drain through the autoscaler\'s engine gate', () => {
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const nodes = new Map([[POOL_NODE, poolNode()], [MANAGER, manager()]]);
     const tasks = [{ ID: 't1', NodeID: POOL_NODE, Spec: { ContainerSpec: { Env: ['REDIS_PASSWORD=secret'] } }, Status: { State: 'running' } }];
-    const seen: string[] = [];
     const engineSocket = path.join(dir, 'docker.sock');
-    const engine = http.createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (c: Buffer) => chunks.push(c));
-      request.on('end', () => {
-        seen.push(`${request.method} ${request.url}`);
-        const send = (status: number, data: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(data));
-        const url = new URL(request.url!, 'http://engine');
-        const filter = JSON.parse(url.searchParams.get('filters') ?? '{}') as { label?: string[]; node?: string[] };
-        if (request.method === 'GET' && url.pathname === '/nodes') {
-          return send(200, [...nodes.values()].filter((n) => filter.label === undefined || filter.label.every((l) => { const [k, v] = l.split('='); return (n.Spec.Labels as Record<string, string>)[k!] === v; })).map((n) => ({ ...n, Description: { Hostname: String((n.Spec.Labels as Record<string, string>)['depl.node']) }, Status: { State: 'ready' } })));
-        }
-        if (request.method === 'GET' && url.pathname === '/tasks') return send(200, tasks.filter((t) => filter.node?.includes(t.NodeID) ?? true));
-        const node = /^\/nodes\/([a-z0-9]+)(\/update)?$/.exec(url.pathname);
-        if (node !== null && nodes.has(node[1]!)) {
-          const n = nodes.get(node[1]!)!;
-          if (request.method === 'GET' && node[2] === undefined) return send(200, n);
-          if (request.method === 'POST' && node[2] !== undefined && Number(url.searchParams.get('version')) === n.Version.Index) {
-            n.Spec = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
-            n.Version.Index += 1;
-            return send(200, {});
-          }
-        }
-        return send(500, { message: 'the stand-in Engine was asked something the gate should have refused' });
-      });
+    const labelled = (n: GateNode, label: string) => {
+      const [key, value] = label.split('=');
+      return (n.Spec.Labels as Record<string, string>)[key!] === value;
+    };
+    const engine = await startEngineStandIn(engineSocket, (call): EngineReply => {
+      const url = new URL(call.path, 'http://engine');
+      const filter = JSON.parse(url.searchParams.get('filters') ?? '{}') as { label?: string[]; node?: string[] };
+      if (call.method === 'GET' && url.pathname === '/nodes') {
+        return [200, [...nodes.values()].filter((n) => (filter.label ?? []).every((l) => labelled(n, l))).map((n) => ({ ...n, Description: { Hostname: String((n.Spec.Labels as Record<string, string>)['depl.node']) }, Status: { State: 'ready' } }))];
+      }
+      if (call.method === 'GET' && url.pathname === '/tasks') return [200, tasks.filter((t) => filter.node?.includes(t.NodeID) ?? true)];
+      const node = /^\/nodes\/([a-z0-9]+)(\/update)?$/.exec(url.pathname);
+      const n = node === null ? undefined : nodes.get(node[1]!);
+      if (n !== undefined && call.method === 'GET' && node![2] === undefined) return [200, n];
+      if (n !== undefined && call.method === 'POST' && node![2] !== undefined && Number(url.searchParams.get('version')) === n.Version.Index) {
+        n.Spec = JSON.parse(call.body) as Record<string, unknown>;
+        n.Version.Index += 1;
+        return [200, {}];
+      }
+      return REFUSED_BY_GATE;
     });
-    await new Promise<void>((resolve) => engine.listen(engineSocket, resolve));
-    cleanups.push(() => new Promise((resolve) => engine.close(() => resolve())));
+    cleanups.push(engine.close);
+    const seen = () => engine.seen.map((c) => `${c.method} ${c.path}`);
     const settings: ScaleGateSettings = { policy: 'scale', app: 'shop', version: 'v7', services: [{ name: 'shop-v7-worker', min: 1, max: 4 }], pools: ['crawl'] };
     const gateSocket = path.join(dir, 'engine.sock');
     const gate = await startEngineGate({ socket: gateSocket, policy: scaleGatePolicy(settings), engine: new EngineSocket(engineSocket), log: { info: () => undefined, warn: () => undefined } });
@@ -117,10 +112,10 @@ describe('a pool drain through the autoscaler\'s engine gate', () => {
     // the tasks' specs (their environment) never reach the controller
     expect((await client.request('GET', `/tasks?filters=${filters({ node: [POOL_NODE] })}`)).body.toString()).not.toContain('secret');
     // the manager: neither drained nor listed, and nothing of it reaches the Engine but the gate's read
-    const before = seen.length;
+    const before = seen().length;
     await expect(swarm.drain(MANAGER)).rejects.toThrow(/403/);
     await expect(swarm.nodes('other')).rejects.toThrow(/403/);
     expect(nodes.get(MANAGER)!.Spec).toEqual(manager().Spec);
-    expect(seen.slice(before)).toEqual([`GET /nodes/${MANAGER}`]);
+    expect(seen().slice(before)).toEqual([`GET /nodes/${MANAGER}`]);
   });
 });

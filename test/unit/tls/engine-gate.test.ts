@@ -1,7 +1,7 @@
-import http from 'node:http';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { REFUSED_BY_GATE, startEngineStandIn, type EngineCall, type EngineReply } from '../../support/engine-stand-in.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EngineSocket } from '../../../src/apply/engine-socket.js';
 import {
@@ -84,35 +84,23 @@ describe('the engine gate between the renewal task and an Engine', () => {
    * An Engine API on a unix socket that answers the calls of `docker exec` for one container and records every
    * request that reaches it: what the gate lets through is what it sees.
    */
-  async function engineStandIn(dir: string): Promise<{ socket: string; seen: Array<{ method: string; path: string; body: string }> }> {
+  async function engineStandIn(dir: string): Promise<{ socket: string; seen: EngineCall[] }> {
     const socket = path.join(dir, 'docker.sock');
-    const seen: Array<{ method: string; path: string; body: string }> = [];
-    const server = http.createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (c: Buffer) => chunks.push(c));
-      request.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
-        seen.push({ method: request.method!, path: request.url!, body });
-        const send = (status: number, data: Buffer | string) => {
-          response.writeHead(status);
-          response.end(data);
-        };
-        if (request.url!.startsWith('/containers/json')) return send(200, JSON.stringify([{ Id: EDGE }]));
-        if (request.url === `/containers/${EDGE}/exec`) return send(201, JSON.stringify({ Id: EXEC }));
-        if (request.url === `/exec/${EXEC}/start`) {
-          const text = Buffer.from('nginx: configuration file test is successful\n');
-          const header = Buffer.alloc(8);
-          header[0] = 1;
-          header.writeUInt32BE(text.length, 4);
-          return send(200, Buffer.concat([header, text]));
-        }
-        if (request.url === `/exec/${EXEC}/json`) return send(200, JSON.stringify({ ExitCode: 0 }));
-        return send(500, JSON.stringify({ message: 'the stand-in Engine was asked something the gate should have refused' }));
-      });
+    const engine = await startEngineStandIn(socket, (call): EngineReply => {
+      if (call.path.startsWith('/containers/json')) return [200, JSON.stringify([{ Id: EDGE }])];
+      if (call.path === `/containers/${EDGE}/exec`) return [201, JSON.stringify({ Id: EXEC })];
+      if (call.path === `/exec/${EXEC}/start`) {
+        const text = Buffer.from('nginx: configuration file test is successful\n');
+        const header = Buffer.alloc(8);
+        header[0] = 1;
+        header.writeUInt32BE(text.length, 4);
+        return [200, Buffer.concat([header, text])];
+      }
+      if (call.path === `/exec/${EXEC}/json`) return [200, JSON.stringify({ ExitCode: 0 })];
+      return REFUSED_BY_GATE;
     });
-    await new Promise<void>((resolve) => server.listen(socket, resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
-    return { socket, seen };
+    cleanups.push(engine.close);
+    return { socket, seen: engine.seen };
   }
 
   it('runs the task\'s edge commands through to the Engine and stops everything else at the gate', async () => {
