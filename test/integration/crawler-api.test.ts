@@ -18,7 +18,7 @@ import { apiEntry, spawnService, startInProcessWorker, writeServiceConfig } from
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { startSyntheticSite, type SyntheticSite } from '../support/synthetic-site.js';
 import { waitFor } from '../support/wait.js';
-import { launchChromium } from '../support/chromium.js';
+import { ensureChromium, launchChromium } from '../support/chromium.js';
 import { png, serveImagePage, sha256Of, svg } from '../support/synthetic-images.js';
 import { BlobStore } from '../../crawler/src/blob-store.js';
 import { readdir } from 'node:fs/promises';
@@ -32,7 +32,10 @@ const closers: Array<() => Promise<unknown>> = [];
 beforeAll(async () => {
   redis = await startRedis();
   client = new Redis(redis.url);
-});
+  // the gallery's browser: installed here, where a fresh machine's wait behind the suite's other apt installs
+  // and the download fit the hook's time, rather than inside the gallery test's own 300 s
+  await ensureChromium();
+}, 1_200_000);
 
 afterAll(async () => {
   while (closers.length > 0) await closers.pop()!().catch(() => undefined);
