@@ -52,6 +52,8 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           // fake-cluster cases take 1-8 s on a busy 2-core machine, now two files at a time
           testTimeout: 20_000,
+          // ...and so do their beforeEach hooks that set a fake cluster up (10 s, vitest's default, was hit at load 28)
+          hookTimeout: 30_000,
         },
       },
       {
