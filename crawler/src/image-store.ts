@@ -5,7 +5,7 @@ import type { ServiceConfig } from './config.js';
 import type { CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { randomUUID } from 'node:crypto';
-import { END_BLOB_REMOVAL, HOLD_BLOB, LET_GO_BLOB, RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
+import { END_BLOB_REMOVAL, HOLD_BLOB, KEEP_UNHELD_BLOB, LET_GO_BLOB, RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
 import { SwiftContainer } from './swift.js';
 import { keystoneAuth, tempAuth, type SwiftAuth } from './swift-auth.js';
 
@@ -107,6 +107,7 @@ export class RedisImageStore implements ImageStore {
 }
 
 const holdBlob = new LuaScript(HOLD_BLOB);
+const keepUnheldBlob = new LuaScript(KEEP_UNHELD_BLOB);
 const letGoBlob = new LuaScript(LET_GO_BLOB);
 const endBlobRemoval = new LuaScript(END_BLOB_REMOVAL);
 /** How long a content's removal mark lives when its remover dies before clearing it (a removal is one unlink). */
@@ -125,12 +126,13 @@ export class DirectoryImageStore implements ImageStore {
    */
   async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
     const location = BlobStore.locationOf(sha256, extension);
-    const existed = await this.blobs.has(location);
     for (const started = Date.now(); ;) {
       const held = Number(await holdBlob.run(this.redis, [this.keys.job(job), this.keys.storedLocations(job), this.keys.blobHolders(location), this.keys.blobRemoving(location)],
-        [job, location, existed ? 1 : 0, 24 * 3600]));
+        [job, location, 24 * 3600]));
       if (held === 0) return { location, written: false };
-      if (held === 1) break;
+      // its first holder: a file there already, which nobody held, predates holders (KEEP_UNHELD_BLOB)
+      if (held === 1 && await this.blobs.has(location)) await keepUnheldBlob.run(this.redis, [this.keys.blobHolders(location)], [job]);
+      if (held > 0) break;
       if (Date.now() - started > REMOVAL_WAIT_MS) throw new Error(`the image store's ${location} is being removed (a job's delete) for more than ${REMOVAL_WAIT_MS} ms`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
