@@ -415,6 +415,21 @@ redis.call('HSET', KEYS[1], ARGV[1], size)
 redis.call('HINCRBY', KEYS[1], ARGV[4], size)
 return 1`;
 
+/**
+ * The `swift` store's settle (image-store.ts): the one worker that sets an ended job's objects to expire with its
+ * record takes this claim. KEYS: job, the job's claim (storeExpiry). Returns the record's PTTL (ms) when claimed,
+ * 0 when not: the job has not ended (its record does not expire yet), it is gone or being deleted (nothing of it
+ * is kept), or another worker has the claim. One script, so a delete that removes the job's keys cannot come
+ * between the look at the job and the claim (a claim made after it would outlive the job).
+ */
+export const CLAIM_STORE_EXPIRY = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'deleting' then return 0 end
+local left = redis.call('PTTL', KEYS[1])
+if left <= 0 then return 0 end
+if not redis.call('SET', KEYS[2], '1', 'PX', left, 'NX') then return 0 end
+return left`;
+
 /** Gives a reservation back (its write to the store failed): KEYS[1] the blobs hash; ARGV: sha256, the total's field. */
 export const RELEASE_BLOB = `
 local size = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
