@@ -19,7 +19,7 @@ const LOCAL_INTEGRATION_FILES = [
   // ansible-lint, node-up without Ansible and vault import: Ansible's tools, no node
   'ansible-tools',
   // the crawler on real Redis: their timing checks are lower bounds (delays kept), which a busy machine only lengthens
-  'crawler-worker', 'crawler-api', 'crawler-archive', 'crawler-standards', 'crawler-fetch',
+  'crawler-worker', 'crawler-api', 'crawler-archive', 'crawler-standards', 'crawler-fetch', 'crawler-deletion',
 ].map((name) => `test/integration/${name}.test.ts`);
 
 export default defineConfig({

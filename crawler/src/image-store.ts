@@ -5,7 +5,7 @@ import type { ServiceConfig } from './config.js';
 import type { CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { randomUUID } from 'node:crypto';
-import { END_BLOB_REMOVAL, HOLD_BLOB, LET_GO_BLOB, RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
+import { CLAIM_STORE_EXPIRY, END_BLOB_REMOVAL, HOLD_BLOB, KEEP_UNHELD_BLOB, LET_GO_BLOB, RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
 import { SwiftContainer } from './swift.js';
 import { keystoneAuth, tempAuth, type SwiftAuth } from './swift-auth.js';
 
@@ -29,7 +29,8 @@ import { keystoneAuth, tempAuth, type SwiftAuth } from './swift-auth.js';
  *   still counted in Redis, in the job's blobs hash, so it expires with the job. The objects expire with the
  *   job too, by Swift's own X-Delete-At: written while the job runs with a provisional expiry (see
  *   images.swift.unfinishedJobSeconds), set to the record's expiry by the first worker that sees the job ended
- *   (settle), and written after its end with that expiry at once.
+ *   (settle) or, for one whose write reached Swift as the job ended, by its writer, and written after its end with
+ *   that expiry at once.
  */
 export interface ImageStore {
   readonly kind: 'redis' | 'directory' | 'swift';
@@ -107,6 +108,7 @@ export class RedisImageStore implements ImageStore {
 }
 
 const holdBlob = new LuaScript(HOLD_BLOB);
+const keepUnheldBlob = new LuaScript(KEEP_UNHELD_BLOB);
 const letGoBlob = new LuaScript(LET_GO_BLOB);
 const endBlobRemoval = new LuaScript(END_BLOB_REMOVAL);
 /** How long a content's removal mark lives when its remover dies before clearing it (a removal is one unlink). */
@@ -125,12 +127,13 @@ export class DirectoryImageStore implements ImageStore {
    */
   async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
     const location = BlobStore.locationOf(sha256, extension);
-    const existed = await this.blobs.has(location);
     for (const started = Date.now(); ;) {
       const held = Number(await holdBlob.run(this.redis, [this.keys.job(job), this.keys.storedLocations(job), this.keys.blobHolders(location), this.keys.blobRemoving(location)],
-        [job, location, existed ? 1 : 0, 24 * 3600]));
+        [job, location, 24 * 3600]));
       if (held === 0) return { location, written: false };
-      if (held === 1) break;
+      // its first holder: a file there already, which nobody held, predates holders (KEEP_UNHELD_BLOB)
+      if (held === 1 && await this.blobs.has(location)) await keepUnheldBlob.run(this.redis, [this.keys.blobHolders(location)], [job]);
+      if (held > 0) break;
       if (Date.now() - started > REMOVAL_WAIT_MS) throw new Error(`the image store's ${location} is being removed (a job's delete) for more than ${REMOVAL_WAIT_MS} ms`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -179,6 +182,13 @@ async function jobGoneOrDeleting(redis: Redis, keys: CrawlerKeys, job: string): 
 const reserveBlob = new LuaScript(RESERVE_BLOB);
 const SWIFT_DELETES_IN_FLIGHT = 8;
 const releaseBlob = new LuaScript(RELEASE_BLOB);
+const claimStoreExpiry = new LuaScript(CLAIM_STORE_EXPIRY);
+
+/** When a Swift object expires (Unix seconds): `settled`, with its job's record (the job has ended); else provisionally. */
+interface ObjectExpiry {
+  at: number;
+  settled: boolean;
+}
 
 export class SwiftImageStore implements ImageStore {
   readonly kind = 'swift';
@@ -188,36 +198,51 @@ export class SwiftImageStore implements ImageStore {
     const location = BlobStore.locationOf(sha256, extension);
     const answer = Number(await reserveBlob.run(this.redis, [this.keys.imageBlobs(job), this.keys.job(job)], [sha256, bytes.byteLength, this.maxJobBytes, TOTAL_FIELD]));
     if (answer < 0) return { full: true as const, usedBytes: -answer - 1, maxBytes: this.maxJobBytes };
+    const name = objectName(job, location);
     if (answer === 0) {
       // the job is gone, or the content has its place: written already, or by a worker that may have died
       // before writing it, so Swift is asked (put writes only what it does not have)
-      const deleteAt = await this.deleteAt(job);
-      if (deleteAt === null) return { location, written: false };
-      const written = await this.swift.put(objectName(job, location), bytes, { deleteAt });
-      if (written && await jobGoneOrDeleting(this.redis, this.keys, job)) {
-        await this.swift.delete(objectName(job, location));
+      const expiry = await this.expiryOf(job);
+      if (expiry === null) return { location, written: false };
+      const written = await this.swift.put(name, bytes, { deleteAt: expiry.at });
+      // (an object there already that a delete removes meanwhile is in the delete's listing: it was there before)
+      if (!await this.afterWrite(job, name, expiry) && written) {
+        await this.swift.delete(name);
         return { location, written: false };
       }
       return { location, written };
     }
+    let expiry: ObjectExpiry | null;
     try {
-      const deleteAt = await this.deleteAt(job);
+      expiry = await this.expiryOf(job);
       // the job vanished between the reservation and now (ended and expired): nothing to keep, nothing reserved
-      if (deleteAt === null) {
+      if (expiry === null) {
         await releaseBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, TOTAL_FIELD]);
         return { location, written: false };
       }
-      await this.swift.put(objectName(job, location), bytes, { deleteAt });
+      await this.swift.put(name, bytes, { deleteAt: expiry.at });
     } catch (error) {
       await releaseBlob.run(this.redis, [this.keys.imageBlobs(job)], [sha256, TOTAL_FIELD]);
       throw error;
     }
-    // a delete that began meanwhile may have listed the job's objects before this one was there
-    if (await jobGoneOrDeleting(this.redis, this.keys, job)) {
-      await this.swift.delete(objectName(job, location));
+    if (!await this.afterWrite(job, name, expiry)) {
+      await this.swift.delete(name);
       return { location, written: false };
     }
     return { location, written: true };
+  }
+
+  /**
+   * The job is looked at again once its object is in Swift; false when the object must go. Meanwhile a delete may
+   * have begun and listed the job's objects before this one was there (false: it is removed here), or the job may
+   * have ended and settle listed them (this object, written with a provisional expiry, takes the record's now:
+   * it would outlive the job otherwise, and a write of a content already there moves that one's expiry too).
+   */
+  private async afterWrite(job: string, name: string, written: ObjectExpiry): Promise<boolean> {
+    const now = await this.expiryOf(job);
+    if (now === null) return false;
+    if (now.settled && !written.settled) await this.swift.expireAt(name, now.at);
+    return true;
   }
 
   /** Objects are per job (<job>/...): every one under the job's name is removed. */
@@ -240,27 +265,28 @@ export class SwiftImageStore implements ImageStore {
 
   /**
    * Once the job has ended its Redis record expires at a known time (COMPLETE_PAGE / COMPLETE_IMAGE set it):
-   * the first worker to see that sets every object of the job to expire then (SET NX: one worker per job).
+   * the first worker to see that sets every object of the job to expire then (CLAIM_STORE_EXPIRY: one worker per
+   * job, none once it is being deleted). An object written after the listing sets its own (afterWrite); one a
+   * delete removes meanwhile stays removed (Swift's POST does not make an object).
    */
   async settle(job: string): Promise<void> {
-    const left = await this.redis.pttl(this.keys.job(job));
+    const left = Number(await claimStoreExpiry.run(this.redis, [this.keys.job(job), this.keys.storeExpiry(job)], []));
     if (left <= 0) return;
-    if (await this.redis.set(this.keys.storeExpiry(job), '1', 'PX', left, 'NX') !== 'OK') return;
     const deleteAt = Math.ceil((Date.now() + left) / 1000);
     for await (const name of this.swift.list(objectName(job, ''))) await this.swift.expireAt(name, deleteAt);
   }
 
   /**
-   * When an object written now expires (Unix seconds): with the job's record once the job has ended (its keys
-   * expire then); while it runs, provisionally, its retention plus unfinishedJobSeconds from now. Null: no job
-   * (or one being deleted).
+   * When an object written now expires: with the job's record once the job has ended (its keys expire then);
+   * while it runs, provisionally, its retention plus unfinishedJobSeconds from now. Null: no job (or one being
+   * deleted).
    */
-  private async deleteAt(job: string): Promise<number | null> {
+  private async expiryOf(job: string): Promise<ObjectExpiry | null> {
     const [[leftError, left], [ttlError, ttl], [statusError, status]] = await this.redis.multi().pttl(this.keys.job(job)).hget(this.keys.job(job), 'ttl').hget(this.keys.job(job), 'status').exec() as [[Error | null, number], [Error | null, string | null], [Error | null, string | null]];
     if (leftError ?? ttlError ?? statusError) throw leftError ?? ttlError ?? statusError;
     if (left === -2 || status === 'deleting') return null;
-    if (left > 0) return Math.ceil((Date.now() + left) / 1000);
-    return Math.floor(Date.now() / 1000) + Number(ttl ?? 0) + this.unfinishedJobSeconds;
+    if (left > 0) return { at: Math.ceil((Date.now() + left) / 1000), settled: true };
+    return { at: Math.floor(Date.now() / 1000) + Number(ttl ?? 0) + this.unfinishedJobSeconds, settled: false };
   }
 }
 

@@ -14,7 +14,7 @@ export interface JobDeletion {
  * Redis or the store failing) leaves repairable by the next one:
  * 1. mark it `deleting`: from then on nothing more is stored for it (the store scripts refuse, a write that was
  *    under way undoes itself) and its remaining tasks complete as cancelled;
- * 2. take its tasks off the shared stream and the delayed set;
+ * 2. take its tasks off the delayed set, then the shared stream (after the mark no task of it is queued again);
  * 3. remove its contents from the image store (for `directory`, only those no other job holds);
  * 4. remove its keys, the job's record last in the same command.
  * Until step 4 the job is listed as `deleting`, so a second DELETE finds it and finishes; after it, 404.

@@ -9,7 +9,7 @@ import type { OptOut } from './core/robots-directives.js';
 import type { WireExchange } from './core/wire-exchange.js';
 import { allJobKeys, CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
-import { BEGIN_DELETE, CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_ENTER, HOST_SLOT, KEEP_WITH_JOB, PENALISE_HOST, PURGE_JOB_TASKS, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
+import { BEGIN_DELETE, CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, COUNT_TAKEOVER, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_ENTER, HOST_SLOT, KEEP_WITH_JOB, PENALISE_HOST, PURGE_JOB_TASKS, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
 
 export { IMAGE_TASK_DEPTH, MAX_PAGES_PER_IMAGE };
 
@@ -251,6 +251,7 @@ const scripts = {
   beginDelete: new LuaScript(BEGIN_DELETE),
   purgeTasks: new LuaScript(PURGE_JOB_TASKS),
   keepWithJob: new LuaScript(KEEP_WITH_JOB),
+  countTakeover: new LuaScript(COUNT_TAKEOVER),
 };
 
 /** Stream entries read per PURGE_JOB_TASKS call: Redis is held for about a millisecond per batch. */
@@ -328,23 +329,25 @@ export class JobStore {
   }
 
   /**
-   * Removes a deleted job's queued tasks: its entries in the shared stream (in batches) and its delayed tasks.
-   * Returns how many were removed. Tasks of other jobs are untouched.
+   * Removes a deleted job's queued tasks: its delayed tasks, then its entries in the shared stream (in batches).
+   * Returns how many were removed. Tasks of other jobs are untouched. In that order because tasks only move from
+   * the delayed set to the stream once the job is marked (PROMOTE_DUE; DELAY_TASK no longer puts its tasks aside):
+   * one that comes due while the delayed set is read is on the stream when the stream is read.
    */
   async purgeTasks(id: string): Promise<number> {
     let removed = 0;
-    for (let from = '-'; ;) {
-      const [last, count] = await scripts.purgeTasks.run(this.redis, [this.keys.tasks], [id, from, PURGE_BATCH]) as [string, number];
-      removed += Number(count);
-      if (last === '') break;
-      from = `(${last}`;
-    }
     for (let cursor = '0'; ;) {
       const [next, members] = await this.redis.zscan(this.keys.delayed, cursor, 'COUNT', PURGE_BATCH);
       const ours = members.filter((member, i) => i % 2 === 0 && delayedTaskJob(member) === id);
       if (ours.length > 0) removed += await this.redis.zrem(this.keys.delayed, ...ours);
       if (next === '0') break;
       cursor = next;
+    }
+    for (let from = '-'; ;) {
+      const [last, count] = await scripts.purgeTasks.run(this.redis, [this.keys.tasks], [id, from, PURGE_BATCH]) as [string, number];
+      removed += Number(count);
+      if (last === '') break;
+      from = `(${last}`;
     }
     return removed;
   }
@@ -455,7 +458,7 @@ export class JobStore {
 
   async delay(messageId: string, task: PageTask, delayMs: number): Promise<void> {
     const member = JSON.stringify({ j: task.job, u: task.url, d: task.depth, a: task.attempt });
-    await scripts.delay.run(this.redis, [this.keys.tasks, this.keys.delayed], [CONSUMER_GROUP, messageId, Math.max(0, Math.round(delayMs)), member]);
+    await scripts.delay.run(this.redis, [this.keys.tasks, this.keys.delayed, this.keys.job(task.job)], [CONSUMER_GROUP, messageId, Math.max(0, Math.round(delayMs)), member]);
   }
 
   async promoteDue(limit = 500): Promise<number> {
@@ -463,7 +466,7 @@ export class JobStore {
   }
 
   async release(messageId: string, task: PageTask): Promise<void> {
-    await scripts.release.run(this.redis, [this.keys.tasks], [CONSUMER_GROUP, messageId, task.job, task.url, task.depth, task.attempt]);
+    await scripts.release.run(this.redis, [this.keys.tasks, this.keys.job(task.job)], [CONSUMER_GROUP, messageId, task.job, task.url, task.depth, task.attempt]);
   }
 
   async hostSlot(hostname: string, intervalMs: number, maxWaitMs: number): Promise<{ reserved: boolean; waitMs: number; penaltyMs: number }> {
@@ -529,9 +532,9 @@ export class JobStore {
     await scripts.keepWithJob.run(this.redis, [this.keys.job(id), key], [command, 24 * 3600, ...values]);
   }
 
-  /** Counts one more takeover of a URL's task from a silent worker; returns the total. */
+  /** Counts one more takeover of a URL's task from a silent worker; returns the total (0: the job is gone or being deleted). */
   async countTakeover(task: PageTask): Promise<number> {
-    return this.redis.hincrby(this.keys.takeovers(task.job), task.url, 1);
+    return Number(await scripts.countTakeover.run(this.redis, [this.keys.job(task.job), this.keys.takeovers(task.job)], [task.url]));
   }
 }
 

@@ -242,16 +242,25 @@ ack()
 return 1`;
 
 /**
+ * A task of a job that is gone or being deleted is not queued again (DELAY_TASK, RELEASE_TASK): the delete may
+ * have taken the job's tasks off the queues already, and one put back after that would outlive it.
+ */
+const TASK_OF_LIVE_JOB = `local __status = redis.call('HGET', KEYS[#KEYS], 'status')
+local live = __status and __status ~= 'deleting'`;
+
+/**
  * Puts a task aside until later (retry backoff, or a host's politeness slot) and acknowledges its message.
- * KEYS: tasks, delayed. ARGV: group, messageId, delayMs, taskJson.
+ * KEYS: tasks, delayed, the task's job. ARGV: group, messageId, delayMs, taskJson. Returns 1, or 0 when the task
+ * was only acknowledged (its job is gone or being deleted).
  */
 export const DELAY_TASK = `${NOW}
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4])
+${TASK_OF_LIVE_JOB}
+if live then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[4]) end
 if ARGV[2] ~= '' then
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
   redis.call('XDEL', KEYS[1], ARGV[2])
 end
-return 1`;
+return live and 1 or 0`;
 
 /** Moves due delayed tasks onto the stream. KEYS: delayed, tasks. ARGV: limit. Returns how many moved. */
 export const PROMOTE_DUE = `${NOW}
@@ -265,13 +274,15 @@ return #due`;
 
 /**
  * Hands a held message back to the queue (graceful shutdown): a fresh copy for any worker, then ack.
- * KEYS: tasks. ARGV: group, messageId, jobId, url, depth, attempt.
+ * KEYS: tasks, the task's job. ARGV: group, messageId, jobId, url, depth, attempt. Returns 1, or 0 when the
+ * message was only acknowledged (its job is gone or being deleted).
  */
 export const RELEASE_TASK = `
-redis.call('XADD', KEYS[1], '*', 'j', ARGV[3], 'u', ARGV[4], 'd', ARGV[5], 'a', ARGV[6])
+${TASK_OF_LIVE_JOB}
+if live then redis.call('XADD', KEYS[1], '*', 'j', ARGV[3], 'u', ARGV[4], 'd', ARGV[5], 'a', ARGV[6]) end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
-return 1`;
+return live and 1 or 0`;
 
 /**
  * Per-host politeness shared by all workers: hands out request slots at least intervalMs apart, or the host's
@@ -404,6 +415,21 @@ redis.call('HSET', KEYS[1], ARGV[1], size)
 redis.call('HINCRBY', KEYS[1], ARGV[4], size)
 return 1`;
 
+/**
+ * The `swift` store's settle (image-store.ts): the one worker that sets an ended job's objects to expire with its
+ * record takes this claim. KEYS: job, the job's claim (storeExpiry). Returns the record's PTTL (ms) when claimed,
+ * 0 when not: the job has not ended (its record does not expire yet), it is gone or being deleted (nothing of it
+ * is kept), or another worker has the claim. One script, so a delete that removes the job's keys cannot come
+ * between the look at the job and the claim (a claim made after it would outlive the job).
+ */
+export const CLAIM_STORE_EXPIRY = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'deleting' then return 0 end
+local left = redis.call('PTTL', KEYS[1])
+if left <= 0 then return 0 end
+if not redis.call('SET', KEYS[2], '1', 'PX', left, 'NX') then return 0 end
+return left`;
+
 /** Gives a reservation back (its write to the store failed): KEYS[1] the blobs hash; ARGV: sha256, the total's field. */
 export const RELEASE_BLOB = `
 local size = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -414,8 +440,9 @@ return size`;
 /**
  * The first step of deleting a job (job-deletion.ts). KEYS: job. Returns false when there is no such job,
  * 'running' for a running job (refused: it is cancelled first), else marks it 'deleting' and returns 'deleting'.
- * From the mark on, nothing more is stored for the job (STORE_BLOB, RESERVE_BLOB, HOLD_BLOB, KEEP_WITH_JOB refuse),
- * its tasks complete as cancelled, and a delete cut short is taken up again by the next one.
+ * From the mark on, nothing more is stored or queued for the job (STORE_BLOB, RESERVE_BLOB, HOLD_BLOB, KEEP_WITH_JOB,
+ * DELAY_TASK and RELEASE_TASK refuse), its tasks complete as cancelled, and a delete cut short is taken up again by
+ * the next one.
  */
 export const BEGIN_DELETE = `${NOW}
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -427,20 +454,31 @@ return 'deleting'`;
 /**
  * The `directory` store, shared by all jobs: a job takes hold of a content before its file is written.
  * KEYS: job, the job's stored locations, the content's holders, the content's removal mark.
- * ARGV: job id, location, existed (1: the file was there before this call), extra seconds its record outlives the job.
- * Returns 1 (held), 0 (the job is gone or being deleted: nothing to keep), -1 (the content is being removed by a
- * delete that let go of its last holder: ask again in a moment). A file that was there while nobody held it
- * predates this bookkeeping (or was left by a delete cut short): it gets the holder '*', which no delete removes.
+ * ARGV: job id, location, extra seconds its record outlives the job.
+ * Returns 1 (held, by this job alone: the caller looks for a file nobody held, KEEP_UNHELD_BLOB), 2 (held, with
+ * others), 0 (the job is gone or being deleted: nothing to keep), -1 (the content is being removed by a delete that
+ * let go of its last holder: ask again in a moment).
  */
 export const HOLD_BLOB = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'deleting' then return 0 end
 if redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
-if ARGV[3] == '1' and redis.call('SCARD', KEYS[3]) == 0 then redis.call('SADD', KEYS[3], '*') end
-redis.call('SADD', KEYS[3], ARGV[1])
+local first = redis.call('SADD', KEYS[3], ARGV[1]) == 1 and redis.call('SCARD', KEYS[3]) == 1
 redis.call('SADD', KEYS[2], ARGV[2])
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0')
-if ttl and ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl + tonumber(ARGV[4])) end
+if ttl and ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl + tonumber(ARGV[3])) end
+if first then return 1 end
+return 2`;
+
+/**
+ * The `directory` store: a content's first holder found its file there already. Nobody held it, so it predates
+ * this bookkeeping (or a delete cut short left it): it gets the holder '*', which no delete removes. Looked for
+ * only once held, so that no removal comes between the look and this (a file seen just before another job's
+ * delete removed it is not taken for an old one). KEYS: the content's holders. ARGV: job id. Only while that job
+ * is its one holder: a file another job holds is that job's write.
+ */
+export const KEEP_UNHELD_BLOB = `
+if redis.call('SCARD', KEYS[1]) == 1 and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then redis.call('SADD', KEYS[1], '*') end
 return 1`;
 
 /**
@@ -490,6 +528,19 @@ for _, entry in ipairs(entries) do
 end
 if #entries < tonumber(ARGV[3]) then return {'', removed} end
 return {entries[#entries][1], removed}`;
+
+/**
+ * Counts one more takeover of a URL's task from a silent worker (the poison-task guard). KEYS: job, the job's
+ * takeovers. ARGV: url. Returns the count, or 0 when the job is gone or being deleted: nothing is counted for it
+ * (a count made after its delete would be a key nothing removes). The counts expire with an ended job's record.
+ */
+export const COUNT_TAKEOVER = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or status == 'deleting' then return 0 end
+local count = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then redis.call('PEXPIRE', KEYS[2], left) end
+return count`;
 
 /**
  * One write to a key of a job's that its completion scripts do not expire (captures, robots decisions), only while

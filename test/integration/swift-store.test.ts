@@ -13,15 +13,19 @@ import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { loadServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
-import { imageStoreFor } from '../../crawler/src/image-store.js';
-import { SwiftContainer } from '../../crawler/src/swift.js';
+import { imageStoreFor, SwiftImageStore } from '../../crawler/src/image-store.js';
+import { deleteJob } from '../../crawler/src/job-deletion.js';
+import { CONSUMER_GROUP } from '../../crawler/src/keys.js';
+import { SwiftContainer, type PutOptions } from '../../crawler/src/swift.js';
 import { tempAuth } from '../../crawler/src/swift-auth.js';
-import { JobStore } from '../../crawler/src/jobs.js';
+import { JobStore, taskFromFields } from '../../crawler/src/jobs.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { KeystoneSession } from '../../src/apply/openstack/keystone.js';
 import { keystoneObjectStore, SwiftClient, tempAuthObjectStore, type ObjectStoreAuth } from '../../src/apply/openstack/swift.js';
 import { downloadJobFiles } from '../../src/workflows/crawl.js';
 import { waitForJob } from '../support/crawler.js';
+import { deleteRacing, DELETE_BOUNDARIES } from '../support/delete-race.js';
+import { racingRedis } from '../support/redis-race.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { expirerLog, startSwift, type TestKeystoneSwift, type TestSwift } from '../support/swift.js';
@@ -408,6 +412,147 @@ describe('crawler image store in Swift', () => {
     }, 30_000, 200);
     // not before their time
     expect(Date.now() / 1000).toBeGreaterThanOrEqual(expiresAt - 2);
+  });
+});
+
+/**
+ * The `swift` store's writes and settle racing the job's delete and the job's end, in exact interleavings: a write
+ * or an expiry change is held inside the container (a stand-in that runs the other side first), or the other side
+ * runs once the store's first question to Redis has its answer.
+ */
+describe('crawler image store in Swift: racing the job\'s delete and its own settle', () => {
+  /** The container, except that its next write or expiry change waits for `race` (first come, first served). */
+  class HeldContainer extends SwiftContainer {
+    readonly holds: Array<{ method: 'put' | 'expireAt'; race: () => Promise<unknown> }> = [];
+
+    override async put(name: string, bytes: Uint8Array, options?: PutOptions): Promise<boolean> {
+      await this.held('put');
+      return super.put(name, bytes, options);
+    }
+
+    override async expireAt(name: string, deleteAt: number): Promise<boolean> {
+      await this.held('expireAt');
+      return super.expireAt(name, deleteAt);
+    }
+
+    private async held(method: 'put' | 'expireAt'): Promise<void> {
+      const at = this.holds.findIndex((hold) => hold.method === method);
+      if (at >= 0) await this.holds.splice(at, 1)[0]!.race();
+    }
+  }
+
+  /** A hold that says when it is reached and waits until released. */
+  function barrier(): { race: () => Promise<void>; reached: Promise<void>; release: () => void } {
+    let reach!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => { reach = resolve; });
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    return { race: () => { reach(); return released; }, reached, release };
+  }
+
+  const UNFINISHED_SECONDS = 3600;
+  const container = `crawler-race-${randomUUID().slice(0, 8)}`;
+
+  function scene() {
+    const jobs = new JobStore(client, `race-${randomUUID().slice(0, 8)}:`, { jobTtlSeconds: 3600 });
+    const held = new HeldContainer(tempAuth({ authUrl: swift.authUrl, user: swift.user, key: new ServiceSecret(swift.key) }), container);
+    const storeOn = (connection: Redis) => new SwiftImageStore(held, connection, jobs.keys, 10 * 1024 ** 2, UNFINISHED_SECONDS);
+    return { jobs, held, store: storeOn(client), storeOn };
+  }
+
+  /** A fetchImages job with its one task taken by a worker: completing that task ends the job. */
+  async function jobWithTask(jobs: JobStore): Promise<{ id: string; end(): Promise<number> }> {
+    const { id } = await jobs.create({ urls: ['http://site.test/'], maxDepth: 0, maxPages: 1, scope: 'host', fetchImages: true });
+    const reply = await client.xreadgroup('GROUP', CONSUMER_GROUP, 'worker-1', 'COUNT', 1, 'STREAMS', jobs.keys.tasks, '>') as Array<[string, Array<[string, string[]]>]>;
+    const [messageId, fields] = reply[0]![1][0]!;
+    const task = taskFromFields(fields)!;
+    return { id, end: () => jobs.complete(messageId, task, { outcome: 'fetched', page: { url: task.url, depth: 0, outcome: 'fetched' }, images: [], children: [] }) };
+  }
+
+  async function expectNothingLeftOf(jobs: JobStore, id: string): Promise<void> {
+    expect(await client.keys(`${jobs.keys.job(id)}*`)).toEqual([]);
+    expect(await objectsOf(auth, container, id)).toEqual([]);
+  }
+
+  it('a settle that a delete overtakes (after its claim, before its first expiry change, or after the delete) leaves no claim and no object behind', async () => {
+    for (const when of ['after settle asked Redis', 'before settle changes an expiry', 'before settle'] as const) {
+      const { jobs, held, store, storeOn } = scene();
+      const { id, end } = await jobWithTask(jobs);
+      for (const shade of [1, 2]) {
+        const bytes = png(5, 5, shade);
+        expect(await store.put(id, sha256Of(bytes), 'png', bytes)).toMatchObject({ written: true });
+      }
+      await end();
+      let deleted: Awaited<ReturnType<typeof deleteJob>> | undefined;
+      const deleteWhole = async () => { deleted = await deleteJob(jobs, store, id); };
+      if (when === 'after settle asked Redis') {
+        // whatever settle asks first, the delete runs whole once it has the answer
+        const racing = racingRedis(client, { command: '*', when: 'after' }, deleteWhole);
+        await storeOn(racing.redis).settle(id);
+        expect(racing.ran()).toBe(true);
+      } else if (when === 'before settle changes an expiry') {
+        held.holds.push({ method: 'expireAt', race: deleteWhole });
+        await store.settle(id);
+        expect(held.holds).toEqual([]);
+      } else {
+        await deleteWhole();
+        // a worker's completion that came after the delete (-1) settles too
+        await store.settle(id);
+      }
+      expect(deleted, when).toMatchObject({ outcome: 'deleted', contentsRemoved: 2 });
+      await expectNothingLeftOf(jobs, id);
+    }
+  });
+
+  it('a write that read its expiry while the job ran and reaches Swift after the job ended and settle ran takes the record\'s expiry', async () => {
+    const { jobs, held, store } = scene();
+    const { id, end } = await jobWithTask(jobs);
+    const there = png(5, 5, 3);
+    const fresh = png(5, 5, 4);
+    expect(await store.put(id, sha256Of(there), 'png', there)).toMatchObject({ written: true });
+    // two late writes (a task taken over from a worker that went silent, and its first worker coming back): a new
+    // content and one already there, both held in the container after reading their (provisional) expiry
+    const first = barrier();
+    const second = barrier();
+    held.holds.push({ method: 'put', race: first.race }, { method: 'put', race: second.race });
+    const writingFresh = store.put(id, sha256Of(fresh), 'png', fresh);
+    await first.reached;
+    const writingThere = store.put(id, sha256Of(there), 'png', there);
+    await second.reached;
+    await end();
+    await store.settle(id);
+    first.release();
+    second.release();
+    expect(await writingFresh).toMatchObject({ written: true });
+    expect(await writingThere).toMatchObject({ written: false });
+    const recordExpires = (Date.now() + await client.pttl(jobs.keys.job(id))) / 1000;
+    for (const object of await objectsOf(auth, container, id)) {
+      const at = await deleteAtOf(auth, container, object.name) as number;
+      expect(Math.abs(at - recordExpires), `${object.name} expires at ${at}, its job's record at ${recordExpires.toFixed(0)}`).toBeLessThanOrEqual(2);
+    }
+    expect((await objectsOf(auth, container, id)).length).toBe(2);
+  });
+
+  it('a write that took its place in the budget before the delete keeps nothing, wherever the delete is when it reaches Swift', async () => {
+    for (const at of DELETE_BOUNDARIES) {
+      const { jobs, held, store } = scene();
+      const { id } = await jobWithTask(jobs);
+      const kept = png(5, 5, 5);
+      expect(await store.put(id, sha256Of(kept), 'png', kept)).toMatchObject({ written: true });
+      // the task of the late write was in flight when the job was cancelled
+      expect((await jobs.cancel(id))?.status).toBe('cancelled');
+      const late = png(5, 5, 6);
+      const hold = barrier();
+      held.holds.push({ method: 'put', race: hold.race });
+      const writing = store.put(id, sha256Of(late), 'png', late);
+      await hold.reached;
+      const deleted = await deleteRacing(jobs, store, id, at, async () => {
+        hold.release();
+        expect(await writing, at).toMatchObject({ written: false });
+      });
+      expect(deleted, at).toMatchObject({ outcome: 'deleted' });
+      await expectNothingLeftOf(jobs, id);
+    }
   });
 });
 

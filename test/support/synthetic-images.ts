@@ -96,16 +96,20 @@ export const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).di
 /**
  * A site of image pages on a free loopback port: `images` (path -> bytes, sent as `contentType`, image/png by
  * default) and `pages` (path -> HTML), by default one page at / with an <img> tag per image. Paths are compared
- * decoded, so a test may name files with characters a URL escapes. Anything else is 404.
+ * decoded, so a test may name files with characters a URL escapes. Anything else is 404. `beforeImage`, when given,
+ * is awaited before an image is answered: a test holds a download in flight while it does what races with it.
  */
-export async function serveImagePage(images: Map<string, Buffer>, options: { pages?: Record<string, string>; contentType?: string } = {}): Promise<{ origin: string; close(): Promise<void> }> {
+export async function serveImagePage(images: Map<string, Buffer>, options: { pages?: Record<string, string>; contentType?: string; beforeImage?: (path: string) => Promise<void> } = {}): Promise<{ origin: string; close(): Promise<void> }> {
   const pages = options.pages ?? { '/': [...images.keys()].map((p) => `<img src="${p}">`).join('') };
   const server = createServer((req, res) => {
     const path = decodeURIComponent(req.url!);
     const bytes = images.get(path);
     if (pages[path] !== undefined) res.writeHead(200, { 'content-type': 'text/html' }).end(pages[path]);
-    else if (bytes !== undefined) res.writeHead(200, { 'content-type': options.contentType ?? 'image/png' }).end(bytes);
-    else res.writeHead(404).end();
+    else if (bytes !== undefined) {
+      const answer = () => res.writeHead(200, { 'content-type': options.contentType ?? 'image/png' }).end(bytes);
+      if (options.beforeImage === undefined) answer();
+      else void options.beforeImage(path).then(answer);
+    } else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
