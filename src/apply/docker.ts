@@ -85,6 +85,7 @@ export async function engineOverSsh(target: SshTarget, knownHosts: KnownHosts): 
       privateKey: target.privateKey,
       readyTimeout: 20_000,
       keepaliveInterval: 15_000,
+      authHandler: ['publickey'],
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
         knownHosts.check(target.host, target.port, key).then((verdict) => verify(verdict.kind === 'known'), () => verify(false));
       },

@@ -2,6 +2,7 @@ import { OperationError } from '../errors.js';
 import { describeFenceRefusal, fencedWriteCommand, type FenceRefusal, parseFenceRefusal } from '../plan/lock.js';
 import { quote, shellLine, type Argv } from '../plan/shell.js';
 import type { ExecOptions, ExecResult, Remote } from './remote.js';
+import { readFiles } from './remote-files.js';
 
 /** What a fenced remote needs of the lock this run holds (src/apply/lock.ts). */
 export interface Fence {
@@ -33,6 +34,10 @@ export class FencedRemote implements Remote {
 
   readFile(file: string): Promise<string | null> {
     return this.inner.readFile(file);
+  }
+
+  readFiles(files: readonly string[]): Promise<Array<string | null>> {
+    return readFiles(this.inner, files);
   }
 
   async shell(line: string, options: ExecOptions = {}): Promise<ExecResult> {

@@ -6,8 +6,12 @@ import { quote } from '../plan/shell.js';
 
 /** The install intent (src/plan/install-intent.ts) on the manager, next to the release document. */
 export async function readInstallIntent(remote: Remote, app: string, root = DEFAULT_STATE_ROOT): Promise<InstallIntent | null> {
+  return installIntentFrom(remote, app, root, await remote.readFile(installIntentPath(app, root)));
+}
+
+/** The intent from the text of its file (null: no install is under way), read by the caller. */
+export function installIntentFrom(remote: Pick<Remote, 'name'>, app: string, root: string, text: string | null): InstallIntent | null {
   const file = installIntentPath(app, root);
-  const text = await remote.readFile(file);
   if (text === null) return null;
   const parsed = parseInstallIntent(text);
   if (!parsed.ok) {

@@ -22,8 +22,12 @@ const legacyState = z.object({
 });
 
 export async function readReleaseDocument(remote: Remote, app: string, root = DEFAULT_STATE_ROOT): Promise<ReleaseDocument> {
+  return releaseDocumentFrom(remote, app, root, await remote.readFile(releaseDocumentPath(app, root)));
+}
+
+/** The document from the text of its file (null: there is none yet), read by the caller. */
+export async function releaseDocumentFrom(remote: Remote, app: string, root: string, text: string | null): Promise<ReleaseDocument> {
   const file = releaseDocumentPath(app, root);
-  const text = await remote.readFile(file);
   if (text === null) return migrateLegacy(remote, app, root);
   let parsed: unknown;
   try {

@@ -30,6 +30,11 @@ export interface Remote {
   /** The file's text, or null when it does not exist. */
   readFile(path: string): Promise<string | null>;
   /**
+   * Several files' texts (null for each that does not exist) in one round trip, where a round trip costs a
+   * command on the node (SSH). Absent: read one by one (src/apply/remote-files.ts readFiles).
+   */
+  readFiles?(paths: readonly string[]): Promise<Array<string | null>>;
+  /**
    * A new stream to the node's Docker Engine API over the connection this remote already has (src/apply/docker.ts
    * engineOn): one SSH connection per node serves commands and the Engine API alike. Absent on this machine,
    * whose engine is at its own socket.

@@ -93,6 +93,20 @@ export class SshRemote implements Remote {
     return result.stdout;
   }
 
+  /**
+   * One command prints every file after a `+` (or a lone `-` for one that does not exist), each ended by a NUL:
+   * text files hold no NUL, so one that does is reported unreadable rather than split wrongly.
+   */
+  async readFiles(files: readonly string[]): Promise<Array<string | null>> {
+    const script = 'for f; do if [ -e "$f" ]; then printf +; cat "$f" || exit 1; else printf -; fi; printf "\\0"; done';
+    const result = await this.exec(['sh', '-c', script, 'sh', ...files], { check: false });
+    const parts = result.stdout.split('\0');
+    if (result.code !== 0 || parts.length !== files.length + 1) {
+      throw new OperationError(`${this.name}: cannot read ${files.join(', ')}: ${result.stderr.trim() || 'a file holds a NUL byte'}`, undefined, 'REMOTE_READ_FAILED');
+    }
+    return parts.slice(0, files.length).map((part) => (part.startsWith('+') ? part.slice(1) : null));
+  }
+
   engineStream(): Promise<Duplex> {
     return new Promise<Duplex>((resolve, reject) => {
       const done = (error: Error | undefined, channel: ClientChannel) => {
@@ -181,6 +195,8 @@ async function attempt(target: SshTarget, knownHosts: KnownHosts, timeoutMs: num
     readyTimeout: timeoutMs,
     keepaliveInterval: 15_000,
     keepaliveCountMax: 4,
+    // the key only: ssh2 would first try the `none` method, a round trip every node refuses
+    authHandler: ['publickey'],
     // ask for a key type we have on record, so a comparison is meaningful
     ...(knownTypes.length > 0 ? { algorithms: { serverHostKey: knownTypes as never } } : {}),
     hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
@@ -348,6 +364,10 @@ export class PooledRemote implements Remote {
 
   async readFile(file: string): Promise<string | null> {
     return (await this.pool.remote(this.node)).readFile(file);
+  }
+
+  async readFiles(files: readonly string[]): Promise<Array<string | null>> {
+    return (await this.pool.remote(this.node)).readFiles(files);
   }
 
   async engineStream(): Promise<Duplex> {

@@ -3,6 +3,7 @@ import type { Cluster } from '../apply/cluster.js';
 import { ensureBaseImages } from '../apply/base-images.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import type { HeldLock } from '../apply/lock.js';
+import { readReleaseFiles } from '../apply/release-files.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import type { DeplConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
@@ -168,10 +169,9 @@ export async function install(
 export async function readAndPlan(port: ClusterPort & { install: InstallTarget }, request: InstallRequest & { notes?: string[] }): Promise<InstallPlan> {
   const { config, version } = request;
   const perBranch = request.branch !== undefined && Object.values(config.accessories).some((a) => a.perBranch !== undefined);
-  const [present, doc, intent, branchDatabases] = await Promise.all([
+  const [present, { doc, intent }, branchDatabases] = await Promise.all([
     port.install.appServices(),
-    readReleaseDocument(port.stateRemote, port.app, port.stateRoot),
-    readInstallIntent(port.stateRemote, port.app, port.stateRoot),
+    readReleaseFiles(port.stateRemote, port.app, port.stateRoot),
     perBranch ? port.install.branchDatabases() : [],
   ]);
   const installed = versionsFromServices(config.app, present);

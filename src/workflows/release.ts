@@ -1,6 +1,7 @@
 import { applyEdgeConfig, EdgeApplyError, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
 import { servedGeneration, servedReport } from '../apply/edge/site.js';
-import { readInstallIntent } from '../apply/install-intent.js';
+import { readReleaseFiles } from '../apply/release-files.js';
+import type { InstallIntent } from '../plan/install-intent.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
 import { consumerHandover, describeHandover } from '../plan/consumers.js';
@@ -75,6 +76,8 @@ export interface ReleaseView {
   expected: string;
   /** A change was interrupted and not repaired yet. */
   interrupted: boolean;
+  /** A buildinst that has not finished (or died): the install intent beside the document, read with it. */
+  installing: InstallIntent | null;
 }
 
 function clear(record: Record<string, number>): Record<string, number> {
@@ -100,8 +103,8 @@ export type ReleaseReadPort = Pick<ClusterPort, 'app' | 'domain' | 'stateRemote'
 
 /** Reads without the lock and without changing anything. */
 export async function readRelease(control: ReleaseReadPort): Promise<ReleaseView> {
-  const [doc, answered, installed] = await Promise.all([
-    readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
+  const [{ doc, intent }, answered, installed] = await Promise.all([
+    readReleaseFiles(control.stateRemote, control.app, control.stateRoot),
     control.noEdge ? null : servedGeneration(control.site),
     control.installed(),
   ]);
@@ -109,7 +112,7 @@ export async function readRelease(control: ReleaseReadPort): Promise<ReleaseView
   const expected = renderRoutingTable(routingFor(state, control.app, control.domain, installed)).generation;
   // no edge: nothing serves a routing, so there is none to disagree with the recorded state
   const served = control.noEdge ? expected : answered;
-  return { doc, state, installed, served, expected, interrupted: outcome !== 'clean' };
+  return { doc, state, installed, served, expected, interrupted: outcome !== 'clean', installing: intent };
 }
 
 /**
@@ -364,11 +367,13 @@ export async function openRelease(control: ClusterPort, command: string, options
     t.phases.lock = Math.round(performance.now() - startedAt);
     await pausePoint('after-lock');
   }
-  const [doc, report, installed, installing] = await Promise.all([
-    readReleaseDocument(control.stateRemote, control.app, control.stateRoot),
+  // a dry run leaves an interrupted install alone, so it reads the document only
+  const [{ doc, intent: installing }, report, installed] = await Promise.all([
+    options.dryRun
+      ? readReleaseDocument(control.stateRemote, control.app, control.stateRoot).then((read) => ({ doc: read, intent: null }))
+      : readReleaseFiles(control.stateRemote, control.app, control.stateRoot),
     control.noEdge ? null : servedReport(control.site),
     control.installed(),
-    options.dryRun ? null : readInstallIntent(control.stateRemote, control.app, control.stateRoot),
   ]);
   const served = report?.routing ?? null;
   const dryRun = options.dryRun === true;

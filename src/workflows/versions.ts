@@ -1,6 +1,5 @@
 import type { Cluster } from '../apply/cluster.js';
 import type { Engine } from '../apply/docker.js';
-import { readInstallIntent } from '../apply/install-intent.js';
 import { consumersOnly } from '../plan/consumers.js';
 import { versionHost } from '../plan/names.js';
 import type { ReleaseState } from '../plan/release-state.js';
@@ -23,7 +22,8 @@ export interface ReleaseReport extends Pick<ReleaseState, 'live' | 'previous' | 
  * through the port, the installed versions read once (the port's `installed`, the one reader of them).
  */
 export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain' | 'stateRemote' | 'stateRoot' | 'site' | 'noEdge' | 'installed' | 'swarm'>): Promise<ReleaseReport> {
-  const [view, installing] = await Promise.all([readRelease(port), readInstallIntent(port.stateRemote, port.app, port.stateRoot)]);
+  const view = await readRelease(port);
+  const installing = view.installing;
   const services = view.installed.flatMap((v) => v.services);
   const tasks = port.swarm !== undefined && services.length > 0 ? await port.swarm.tasks(services) : {};
   const { live, previous, canary, scale } = view.state;

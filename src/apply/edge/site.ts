@@ -3,7 +3,7 @@ import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, type NginxRenderOptions } from '../../plan/nginx.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
-import { edgeContainerQuery, edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
+import { edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
 import type { Remote } from '../remote.js';
@@ -140,11 +140,14 @@ export async function clusterEdgeSite(cluster: Cluster, app: string, tls?: { ren
   return { ...files, ...commands };
 }
 
-/** How to run nginx in the running edge container (one `docker ps` on the manager). */
+/**
+ * How to run nginx in the running edge container, found through the manager's Engine API on the cluster's
+ * connection (the stream the release read's service listing then reuses): a `docker ps` would cost every
+ * command that opens the edge an SSH session and a docker CLI start on the manager.
+ */
 async function edgeContainerCommands(cluster: Cluster, app: string): Promise<ReturnType<typeof edgeSiteCommands>> {
-  const containers = await cluster.manager.exec(edgeContainerQuery(app));
-  const id = containers.stdout.trim().split('\n')[0];
-  if (!id) {
+  const id = await (await cluster.engine()).api.runningContainerOf(edgeServiceName(app));
+  if (id === null) {
     throw new OperationError(`the edge service ${edgeServiceName(app)} has no running container on ${cluster.manager.name}`, 'Run `depl buildinst`, which starts the edge, or check `docker service ps ' + edgeServiceName(app) + '` on the manager.', 'EDGE_NOT_RUNNING');
   }
   return edgeSiteCommands(id);

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,14 +15,16 @@ const clientKey = generateParseableKeyPair();
 const clientPublic = (ssh2.utils.parseKey(clientKey.private) as ssh2.ParsedKey).getPublicSSH();
 
 /** An in-process SSH server on loopback: runs nothing, answers each exec with the command line it got. */
-function startServer(hostKey = generateParseableKeyPair().private, port = 0): Promise<{ server: ssh2.Server; port: number; execs: string[] }> {
+function startServer(hostKey = generateParseableKeyPair().private, port = 0): Promise<{ server: ssh2.Server; port: number; execs: string[]; authMethods: string[] }> {
   const execs: string[] = [];
+  const authMethods: string[] = [];
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
     let user = '';
     client.on('authentication', (ctx) => {
       user = ctx.username;
+      authMethods.push(ctx.method);
       const authorised = ctx.method === 'publickey' && ctx.key.data.equals(clientPublic);
-      if (authorised && ['root', 'ubuntu', 'asks'].includes(ctx.username)) return ctx.accept();
+      if (authorised && ['root', 'ubuntu', 'asks', 'shell'].includes(ctx.username)) return ctx.accept();
       ctx.reject(['publickey']);
     });
     client.on('ready', () => {
@@ -32,6 +35,14 @@ function startServer(hostKey = generateParseableKeyPair().private, port = 0): Pr
           const chunks: Buffer[] = [];
           stream.on('data', (c: Buffer) => chunks.push(c));
           stream.on('end', () => {
+            // user `shell`: scripts run in a real shell on this machine, so their output is what a node's would be
+            if (user === 'shell' && info.command.startsWith('sudo -n -- sh ')) {
+              const child = spawn('sh', ['-c', info.command.slice('sudo -n -- '.length)], { stdio: ['ignore', 'pipe', 'pipe'] });
+              child.stdout.pipe(stream, { end: false });
+              child.stderr.pipe(stream.stderr, { end: false });
+              child.on('close', (code) => { stream.exit(code ?? 1); stream.end(); });
+              return;
+            }
             if (user === 'asks' && info.command === 'sudo -n -- true') {
               stream.stderr.write('sudo: a password is required\n');
               stream.exit(1);
@@ -49,7 +60,7 @@ function startServer(hostKey = generateParseableKeyPair().private, port = 0): Pr
     });
     client.on('error', () => {});
   });
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, execs })));
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, execs, authMethods })));
 }
 
 describe('SSH remote', () => {
@@ -75,6 +86,29 @@ describe('SSH remote', () => {
     expect(execs).toEqual([`echo 'it'\\''s here' '$HOME'`]);
     expect(result).toEqual({ code: 0, stdout: `ran: echo 'it'\\''s here' '$HOME'\nstdin: abc\n`, stderr: '' });
     expect(await readFile(knownHosts.file, 'utf8')).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${port} ssh-ed25519 `));
+    await remote.close();
+  });
+
+  it('offers its key without first trying the `none` method (a round trip every node refuses)', async () => {
+    const { server, port, authMethods } = await startServer();
+    servers.push(server);
+    await (await connectSsh(target(port), { knownHosts, waitMs: 5000 })).close();
+    // ssh2 asks whether the key would do, then signs: both are publickey
+    expect(authMethods).toEqual(['publickey', 'publickey']);
+  });
+
+  it('reads several files in one command, null for those that do not exist, and refuses one holding a NUL', async () => {
+    const { server, port, execs } = await startServer();
+    servers.push(server);
+    await writeFile(path.join(dir, 'a.json'), '{"a": 1}\n');
+    await writeFile(path.join(dir, 'empty'), '');
+    await writeFile(path.join(dir, 'binary'), Buffer.from([1, 0, 2]));
+    const remote = await connectSsh({ ...target(port), user: 'shell' }, { knownHosts, waitMs: 5000 });
+    const files = [path.join(dir, 'a.json'), path.join(dir, 'missing'), path.join(dir, 'empty')];
+    expect(await remote.readFiles(files)).toEqual(['{"a": 1}\n', null, '']);
+    expect(execs.filter((c) => c !== 'sudo -n -- true')).toHaveLength(1);
+    await expect(remote.readFiles([path.join(dir, 'a.json'), path.join(dir, 'binary')])).rejects.toMatchObject({ code: 'REMOTE_READ_FAILED' });
+    await expect(remote.readFiles([path.join(dir, 'a.json'), dir])).rejects.toThrow(/cannot read .*Is a directory/);
     await remote.close();
   });
 
