@@ -26,7 +26,7 @@ export function buildProgram(run: Runner): Command {
     .description('write a commented depl.yaml for the app in this folder: from its compose.yaml, its Dockerfile, or the example crawler')
     .addOption(new Option('--provider <type>', 'where the nodes come from').choices(['local', 'openstack']).default('local'))
     .option('--app <name>', "application name (a DNS label; default: the compose file's name:, else the folder's name, asked on a terminal; the example: crawler)")
-    .option('--domain <domain>', 'domain the versions are served under (default: <app>.localhost)')
+    .option('--domain <domain>', "domain the versions are served under (default: <app>.localhost; with --provider openstack, <app>.<the project's zone> from Designate)")
     .option('--from <file>', 'a Compose file or Dockerfile to start from (default: the one in this folder)')
     .addOption(new Option('--example <app>', 'the example app, whatever the folder holds').choices(['crawler']))
     .option('--port <port>', 'with a Dockerfile: the port the service listens on (default: its EXPOSE, or 8000)', positiveInt)

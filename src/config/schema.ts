@@ -317,8 +317,11 @@ const acmeTls = z.strictObject({
     .default('letsencrypt'),
   /** PEM file of the CA that signed the directory's own HTTPS certificate (a private ACME server). */
   caBundle: relativeOrAbsolutePath.optional(),
-  /** http-01: one certificate per host, answered by the edge; dns-01: one wildcard `*.<domain>` through Designate. */
-  challenge: z.enum(['http-01', 'dns-01']).default('http-01'),
+  /**
+   * http-01: one certificate per host, answered by the edge; dns-01: one wildcard `*.<domain>` through Designate.
+   * Absent: see acmeChallenge (DNS-01 in the project's zone with the zero-config domain, else HTTP-01).
+   */
+  challenge: z.enum(['http-01', 'dns-01']).optional(),
   /** For dns-01 when the provider is not OpenStack: the cloud in clouds.yaml whose Designate holds the zone. */
   dnsCloud: z.string().min(1).optional(),
   hstsMaxAge,
@@ -327,6 +330,17 @@ const acmeTls = z.strictObject({
   /** How often the renewal task on the cluster looks at the certificates (sooner when one becomes due). */
   renewEvery: z.string().regex(/^\d+(s|m|h|d)$/, 'expected a duration like 12h').optional(),
 });
+
+export type AcmeChallenge = 'http-01' | 'dns-01';
+
+/**
+ * The ACME challenge `tls:` asks for, or its default: DNS-01 when depl keeps the domain's records in the project's
+ * Designate zone (provider.dns, the zero-config domain: one wildcard for every version, answered in the zone
+ * node-up already writes to), else HTTP-01. So `tls: { mode: acme, email: ... }` keeps DNS-01 on that zone.
+ */
+export function acmeChallenge(tls: { challenge?: AcmeChallenge | undefined }, provider: { type: string; dns?: { zone: string } | undefined }): AcmeChallenge {
+  return tls.challenge ?? (provider.type === 'openstack' && provider.dns !== undefined ? 'dns-01' : 'http-01');
+}
 
 /** A certificate chain and key the institution handed out, installed as they are. */
 const filesTls = z.strictObject({
@@ -546,7 +560,7 @@ export const configSchema = z
     if (tls?.mode === 'acme' && tls.challenge === 'dns-01' && cfg.provider.type !== 'openstack' && tls.dnsCloud === undefined) {
       ctx.addIssue({ code: 'custom', path: ['tls', 'dnsCloud'], message: 'dns-01 needs an OpenStack cloud with Designate: use the openstack provider or name a cloud from clouds.yaml here' });
     }
-    if (tls?.mode === 'acme' && tls.challenge === 'http-01' && tls.dnsCloud !== undefined) {
+    if (tls?.mode === 'acme' && acmeChallenge(tls, cfg.provider) === 'http-01' && tls.dnsCloud !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['tls', 'dnsCloud'], message: 'only used with challenge: dns-01' });
     }
   });
@@ -577,7 +591,9 @@ export type DeplConfig = z.infer<typeof configSchema>;
 export type ServiceConfig = DeplConfig['services'][string];
 export type AccessoryConfig = DeplConfig['accessories'][string];
 export type LocalProviderConfig = z.infer<typeof localProvider>;
-export type TlsConfig = z.infer<typeof tlsSchema>;
+type TlsSection = z.infer<typeof tlsSchema>;
+/** `tls:` as it applies (src/plan/tls/certificates.ts tlsSettings): defaults filled in, the ACME challenge decided. */
+export type TlsConfig = Exclude<TlsSection, { mode: 'acme' }> | (Extract<TlsSection, { mode: 'acme' }> & { challenge: AcmeChallenge });
 export type AutoscaleConfig = DeplConfig['autoscale'][string];
 export type ReleasePhaseConfig = NonNullable<DeplConfig['release']>;
 export type OpenStackProviderConfig = z.infer<typeof openstackProvider>;

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Resolver } from 'node:dns/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import Docker from 'dockerode';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parseDocument, stringify } from 'yaml';
 import { LocalLauncher } from '../../src/apply/local/launcher.js';
 import { ensureNodeImage } from '../../src/apply/local/node-image.js';
 import { ensureKeyPair } from '../../src/apply/ssh-keypair.js';
@@ -12,8 +15,11 @@ import { loadConfig } from '../../src/config/load.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 import { openCluster } from '../../src/workflows/cluster.js';
 import { runCli } from '../support/cli.js';
+import { loadImageOnNodes } from '../support/cluster.js';
+import { makeTestImages, testImages } from '../support/image-cluster.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
+import { designateOnPebble, startPebble, type TestPebble } from '../support/pebble.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
@@ -27,27 +33,43 @@ async function freeSubnet(): Promise<string> {
 }
 
 /**
- * The acceptance path for Nectar: `depl node-up` (the built CLI) with a password login from clouds.yaml +
- * secure.yaml, through Keystone and Heat (the emulator, with passing faults on the polls), whose servers are real local nodes (privileged
- * containers running sshd + dockerd), bootstrapped over SSH into a swarm exactly as on the cloud.
+ * The acceptance path for Nectar, with the built CLI as a user runs it: `depl init --provider openstack` with no
+ * domain takes `<app>.<the project's zone>` from Designate; `depl node-up` with a password login from clouds.yaml +
+ * secure.yaml, through Keystone and Heat (the emulator, with passing faults on the polls), whose servers are real
+ * local nodes (privileged containers running sshd + dockerd), bootstrapped over SSH into a swarm exactly as on the
+ * cloud, points the domain at it; `depl buildinst` gets its certificate by DNS-01 through the emulator's Designate
+ * from Pebble (standing in for Let's Encrypt), and after `depl switch` the live URL answers over HTTPS.
  */
-describe('depl node-up through the OpenStack provider', () => {
+describe('depl init, node-up and a live HTTPS URL through the OpenStack provider', () => {
   const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
   const prefix = `dos-${randomBytes(3).toString('hex')}`;
   const stack = `nodes-${randomBytes(2).toString('hex')}`;
   const password = `pw-${randomBytes(12).toString('hex')}`;
   const serverIndex = new Map<string, number>();
   const zone = 'myproject.cloud.edu.au.';
-  const domain = 'crawler.myproject.cloud.edu.au';
+  // the app is a compose file's (name: hello): its domain is the one init proposes in the project's zone
+  const app = 'hello';
+  const domain = `${app}.myproject.cloud.edu.au`;
+  const images = testImages();
+  let madeImages: Awaited<ReturnType<typeof makeTestImages>> | undefined;
   let launcher: LocalLauncher;
   let emulator: OpenStackEmulator;
+  let pebble: TestPebble;
   let dir: string;
   let env: Record<string, string>;
+  /** The first node's, where the edge runs and the domain's A records point (from node-up's own output). */
+  let managerAddress: string;
   const configFile = () => path.join(dir, 'depl.yaml');
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'depl-os-e2e-'));
     launcher = new LocalLauncher(prefix, await freeSubnet(), docker);
+    // the app's image and the edge's (nginx with its Lua module): the nodes cannot pull, so the test loads them
+    const [made, started] = await Promise.allSettled([makeTestImages(images, ['busybox', 'nginx']), startPebble()]);
+    // afterAll removes what was made, even when the other failed
+    if (made.status === 'fulfilled') madeImages = made.value;
+    if (started.status === 'fulfilled') pebble = started.value;
+    if (made.status === 'rejected' || started.status === 'rejected') throw made.status === 'rejected' ? made.reason : (started as PromiseRejectedResult).reason;
     const [image, key] = await Promise.all([ensureNodeImage(log), ensureKeyPair(path.join(dir, '.depl', 'id_ed25519'), 'depl-os-e2e')]);
     await launcher.ensureNetwork();
     let next = 1;
@@ -67,13 +89,17 @@ describe('depl node-up through the OpenStack provider', () => {
         },
       },
       users: [{ name: 'operator', domain: 'Default', password }],
+      projectName: 'myproject',
       behaviour: { stepDelayMs: 100 },
+      // Designate publishes to the DNS Pebble validates through (and this test resolves the domain with)
+      dns: designateOnPebble(pebble),
     });
     // the project's own zone, as Nectar makes one for every project: the zero-config domain lives in it
     emulator.designate.addZone(zone);
+    // under the name depl init writes into depl.yaml (provider.cloud: nectar)
     await writeFile(path.join(dir, 'clouds.yaml'), stringify({
       clouds: {
-        emu: {
+        nectar: {
           // a password login (Heat cannot make its trust from an application credential); the password
           // itself lives in secure.yaml, as the README suggests
           auth: { auth_url: emulator.authUrl, username: 'operator', user_domain_name: 'Default', project_id: emulator.projectId },
@@ -83,21 +109,21 @@ describe('depl node-up through the OpenStack provider', () => {
         },
       },
     }));
-    await writeFile(configFile(), stringify({
-      app: 'crawler',
-      domain,
-      provider: { type: 'openstack', cloud: 'emu', stack, nodes: 3, parameters: { flavor: 'm3.small' }, timeoutMinutes: 10, dns: { zone } },
-      // emulated nodes take root; Nectar's Ubuntu images want ssh.user: ubuntu
-      ssh: { user: 'root', key: '.depl/id_ed25519' },
-      services: { api: { image: 'crawler:1', port: 8000, http: true } },
+    await writeFile(path.join(dir, 'secure.yaml'), stringify({ clouds: { nectar: { auth: { password } } } }));
+    // the user's app: one HTTP service from an image (busybox's httpd), as a compose file names it
+    const serve = 'mkdir -p /www && echo hello from the live version > /www/index.html && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www';
+    await writeFile(path.join(dir, 'compose.yaml'), stringify({
+      name: app,
+      services: { web: { image: images.busybox, command: ['sh', '-c', serve], ports: ['8080:8080'], healthcheck: { test: ['CMD', 'wget', '-q', '-O', '-', 'http://localhost:8080/healthz'] } } },
     }));
-    await writeFile(path.join(dir, 'secure.yaml'), stringify({ clouds: { emu: { auth: { password } } } }));
     env = isolatedEnv(dir);
   });
 
   afterAll(async () => {
     await emulator?.close();
     await launcher?.removeAll();
+    await pebble?.stop();
+    await madeImages?.remove();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -111,6 +137,23 @@ describe('depl node-up through the OpenStack provider', () => {
     }
   }
 
+  it('depl init --provider openstack without --domain takes <app>.<the project\'s zone> from Designate, with DNS-01 there', async () => {
+    const run = await runCli(['--json', 'init', '--provider', 'openstack'], { cwd: dir, env });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ app, domain, provider: 'openstack', source: 'compose.yaml', services: ['web'], dns: { zone } });
+    const doc = parseDocument(await readFile(configFile(), 'utf8'));
+    expect(doc.toJS()).toMatchObject({ domain, provider: { type: 'openstack', cloud: 'nectar', dns: { zone } }, services: { web: { image: images.busybox, port: 8080, http: true, health: '/healthz' } } });
+    // what this machine needs and Nectar does not: a stack name of this run's, root on the emulated nodes (Nectar's
+    // Ubuntu images want ubuntu), the edge's image loaded on them (they cannot pull), and Pebble for Let's Encrypt.
+    // The tls: section names no challenge: on the project's zone it stays DNS-01
+    doc.setIn(['provider', 'stack'], stack);
+    doc.setIn(['provider', 'timeoutMinutes'], 10);
+    doc.setIn(['ssh', 'user'], 'root');
+    doc.setIn(['images', 'nginx'], images.nginx);
+    doc.set('tls', doc.createNode({ mode: 'acme', email: 'ops@example.org', directory: pebble.directory, caBundle: pebble.listenerCaFile }));
+    await writeFile(configFile(), doc.toString());
+  });
+
   it('creates the Heat stack, riding out a 503 page, a dropped connection and a 429 on its polls, and ends with a 3-node swarm', async () => {
     emulator.behaviour.faults = [
       { kind: 'html-503', method: 'GET', path: '/events' },
@@ -118,6 +161,7 @@ describe('depl node-up through the OpenStack provider', () => {
       { kind: 'throttle-429', method: 'GET', path: '/events', retryAfter: 1 },
     ];
     const started = Date.now();
+    const tokens = emulator.tokensIssued();
     const run = await runCli(['--json', 'node-up', '--config', configFile()], { cwd: dir, env, timeoutMs: 290_000 });
     expect(run.exitCode, run.stderr).toBe(0);
     log.info(`node-up (3 nodes via Heat) took ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -128,19 +172,20 @@ describe('depl node-up through the OpenStack provider', () => {
       [`${stack}-2`, 'worker', 'Ready'],
     ]);
     expect(run.stderr).toContain(`creating Heat stack ${stack} with 3 nodes`);
-    expect(run.stderr).toContain('key pair depl-crawler uploaded');
-    expect(emulator.keypairs()).toEqual(['depl-crawler']);
+    expect(run.stderr).toContain(`key pair depl-${app} uploaded`);
+    expect(emulator.keypairs()).toEqual([`depl-${app}`]);
     expect(run.stderr).toContain('nodes CREATE_COMPLETE');
     expect(emulator.requests.filter((r) => r.fault).map((r) => r.fault)).toEqual(['html-503', 'drop', 'throttle-429']);
     expect(emulator.behaviour.faults).toEqual([]);
     expect(run.stdout + run.stderr).not.toContain(password);
-    expect(emulator.tokensIssued()).toBe(1);
+    expect(emulator.tokensIssued()).toBe(tokens + 1);
     // exactly one stack, created by one POST
     expect(emulator.stacks()).toMatchObject([{ name: stack, status: 'CREATE_COMPLETE' }]);
     expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stacks'))).toHaveLength(1);
     expect(await swarmNodes()).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
     // the zero-config domain: both names point at the manager (where the edge runs), published in the project's zone
     const manager = result.nodes[0]!.address;
+    managerAddress = manager;
     expect(JSON.parse(run.stdout)).toMatchObject({ dns: { domain, zone, address: manager } });
     expect([emulator.designate.records(`${domain}.`, 'A'), emulator.designate.records(`*.${domain}.`, 'A')]).toEqual([[manager], [manager]]);
   });
@@ -172,6 +217,56 @@ describe('depl node-up through the OpenStack provider', () => {
     expect(emulator.requests.filter((r) => r.method === 'PUT')).toHaveLength(puts);
     expect((JSON.parse(run.stdout) as { changes: string[] }).changes).toEqual([]);
   });
+
+  it('buildinst gets the wildcard certificate by DNS-01 through Designate, and after switch the live URL answers over HTTPS', async () => {
+    const started = Date.now();
+    const cluster = await openCluster(await loadConfig(configFile()), silentLogger);
+    try {
+      await loadImageOnNodes(cluster, images.busybox, images.nginx);
+    } finally {
+      await cluster.close();
+    }
+    const build = await runCli(['--json', 'buildinst', '--version', 'v1', '--config', configFile()], { cwd: dir, env, timeoutMs: 240_000 });
+    expect(build.exitCode, build.stderr).toBe(0);
+    const installed = JSON.parse(build.stdout) as { url: string; httpsMissing?: string };
+    expect(installed.httpsMissing).toBeUndefined();
+    expect(installed.url).toBe(`https://v1.${domain}/`);
+    // one wildcard for the domain and every version, its challenge answered in the project's zone and taken away
+    expect(build.stderr).toContain(`issued the certificate for ${domain}, *.${domain}`);
+    await emulator.designate.settle();
+    expect(emulator.designate.records(`_acme-challenge.${domain}.`, 'TXT')).toEqual([]);
+    expect(emulator.requests.some((r) => r.method === 'POST' && r.path.includes('/recordsets'))).toBe(true);
+
+    const switched = await runCli(['--json', 'switch', 'v1', '--config', configFile()], { cwd: dir, env, timeoutMs: 120_000 });
+    expect(switched.exitCode, switched.stderr).toBe(0);
+    expect(JSON.parse(switched.stdout)).toMatchObject({ live: 'v1' });
+
+    // the name as the world finds it: the A record node-up made, published by Designate to the name server
+    const resolver = new Resolver();
+    resolver.setServers([pebble.dnsServer]);
+    const [address] = await resolver.resolve4(domain);
+    expect(address).toBe(managerAddress);
+    const live = await execa('curl', ['-sS', '-i', '--max-time', '10', '--cacert', pebble.rootsFile, '--resolve', `${domain}:443:${address}`, `https://${domain}/`], { reject: false });
+    expect(live.exitCode, live.stderr).toBe(0);
+    const [head = '', body = ''] = live.stdout.split(/\r?\n\r?\n/);
+    expect(head).toMatch(/^HTTP\/2 200/);
+    expect(head).toMatch(/x-depl-version: v1/i);
+    expect(body.trim()).toBe('hello from the live version');
+    // the certificate the edge serves is Pebble's wildcard (curl checked its chain against Pebble's root)
+    expect(await servedNames(address!, domain)).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
+    log.info(`init -> live HTTPS: loading images, buildinst with DNS-01 and switch took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  });
+
+  /** The names of the certificate the edge at `address` presents for `host`, verified against Pebble's root. */
+  function servedNames(address: string, host: string): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: address, port: 443, servername: host, ca: pebble.roots }, () => {
+        resolve((socket.getPeerCertificate().subjectaltname ?? '').split(', ').sort());
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
+  }
 
   it('node-down deletes the stack and its servers', async () => {
     const tokens = emulator.tokensIssued();

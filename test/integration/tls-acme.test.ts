@@ -12,7 +12,7 @@ import { silentLogger } from '../../src/util/log.js';
 import { ensureCertificates, readCertificateFiles } from '../../src/workflows/tls/certificates.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
-import { issueFromCa, makeCa, startPebble, type TestPebble } from '../support/pebble.js';
+import { designateOnPebble, issueFromCa, makeCa, startPebble, type TestPebble } from '../support/pebble.js';
 
 /**
  * Certificates without a cluster: the store is a folder on this machine (the same commands as on the
@@ -25,27 +25,13 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
   let dir: string;
   let env: Record<string, string>;
   const domain = 'app-dns01.test';
-  const published = new Map<string, string[]>();
 
   beforeAll(async () => {
     pebble = await startPebble();
     emulator = await startOpenStackEmulator({
       servers: { async createServer() { throw new Error('no servers here'); }, async deleteServer() {} },
       users: [{ name: 'alice', domain: 'Default', password: 'alice-pw' }],
-      dns: {
-        // like a real name server, an added value never makes the name empty for a moment
-        async publish(fqdn, type, records) {
-          if (type !== 'TXT') return;
-          const before = published.get(fqdn) ?? [];
-          if (before.every((v) => records.includes(v))) {
-            for (const value of records.filter((v) => !before.includes(v))) await pebble.setTxt(fqdn, value);
-          } else {
-            await pebble.clearTxt(fqdn);
-            for (const value of records) await pebble.setTxt(fqdn, value);
-          }
-          published.set(fqdn, records);
-        },
-      },
+      dns: designateOnPebble(pebble),
     });
     emulator.designate.addZone(`${domain}.`);
     dir = await mkdtemp(path.join(os.tmpdir(), 'depl-tls-acme-'));

@@ -118,11 +118,12 @@ export async function removeByPrefix(prefix: string): Promise<void> {
 }
 
 /**
- * Puts an image of this machine's engine on every node (no registry here): `docker save` once, then
- * `docker load` over SSH on all nodes in parallel. Services made from it need --no-resolve-image.
+ * Puts images of this machine's engine on every node (no registry here): `docker save` once (several tags go
+ * in one archive, one load per node), then `docker load` over SSH on all nodes in parallel. Services made from
+ * them need --no-resolve-image.
  */
-export async function loadImageOnNodes(cluster: Cluster, tag: string): Promise<void> {
-  const saved = await execa('docker', ['save', tag], { encoding: 'buffer', maxBuffer: 2 * 1024 ** 3 });
+export async function loadImageOnNodes(cluster: Cluster, ...tags: [string, ...string[]]): Promise<void> {
+  const saved = await execa('docker', ['save', ...tags], { encoding: 'buffer', maxBuffer: 2 * 1024 ** 3 });
   const archive = Buffer.from(saved.stdout);
   await Promise.all(cluster.nodes.map(async (node) => {
     const remote = await cluster.remote(node.name);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
 import { createLogger } from '../../src/util/log.js';
+import type { DesignateBackend } from './openstack-emulator/designate.js';
 import { freePort } from './redis.js';
 
 /**
@@ -25,6 +26,8 @@ export interface TestPebble {
   rootsFile: string;
   /** pebble-challtestsrv's management API: /set-txt, /clear-txt, /add-a, /clear-a. */
   challtestsrv: string;
+  /** pebble-challtestsrv's DNS server (`127.0.0.1:<port>`, UDP): what Pebble resolves through, for a Resolver. */
+  dnsServer: string;
   /** Point a host name at an address in the DNS Pebble validates through (default: 127.0.0.1). */
   addA(host: string, address: string): Promise<void>;
   /** Forget the addresses given to a host name (add-a adds to them). */
@@ -109,6 +112,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<TestPebb
       roots,
       rootsFile,
       challtestsrv,
+      dnsServer: `127.0.0.1:${dnsPort}`,
       addA: (host, address) => post('/add-a', { host: fqdn(host), addresses: [address] }),
       clearA: (host) => post('/clear-a', { host: fqdn(host) }),
       setTxt: (host, value) => post('/set-txt', { host: fqdn(host), value }),
@@ -121,6 +125,33 @@ export async function startPebble(options: PebbleOptions = {}): Promise<TestPebb
     await stopAll();
     throw new Error(`${(error as Error).message}\n${logs.join('\n').slice(-2000)}`);
   }
+}
+
+/**
+ * The name servers behind the emulator's Designate (its `dns` backend): each record set it publishes goes to
+ * pebble-challtestsrv, the DNS Pebble validates DNS-01 through and tests resolve the A records with. Like a real
+ * name server, a TXT value added to a name never leaves the name empty for a moment (two orders' challenges).
+ */
+export function designateOnPebble(pebble: Pick<TestPebble, 'setTxt' | 'clearTxt' | 'addA' | 'clearA'>): DesignateBackend {
+  const published = new Map<string, string[]>();
+  return {
+    async publish(fqdn, type, records) {
+      if (type === 'A') {
+        await pebble.clearA(fqdn);
+        for (const address of records) await pebble.addA(fqdn, address);
+        return;
+      }
+      if (type !== 'TXT') return;
+      const before = published.get(fqdn) ?? [];
+      if (before.every((v) => records.includes(v))) {
+        for (const value of records.filter((v) => !before.includes(v))) await pebble.setTxt(fqdn, value);
+      } else {
+        await pebble.clearTxt(fqdn);
+        for (const value of records) await pebble.setTxt(fqdn, value);
+      }
+      published.set(fqdn, records);
+    },
+  };
 }
 
 export interface TestCa {

@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { UserError } from '../../errors.js';
-import type { DeplConfig, TlsConfig } from '../../config/schema.js';
+import { acmeChallenge, type DeplConfig, type TlsConfig } from '../../config/schema.js';
 import { versionHost } from '../names.js';
 
 /**
@@ -19,14 +19,14 @@ export const RENEW_BEFORE_DAYS = 30;
 const DAY_MS = 86_400_000;
 
 /**
- * `tls:` as configured, or its default: off for the local provider, ACME with Let's Encrypt for a cloud, through
- * DNS-01 on the project's zone when depl keeps the domain's records there (provider.dns: one wildcard certificate
- * for every version, answered in the zone node-up already writes to, so nothing more is configured).
+ * `tls:` as configured, or its default: off for the local provider, ACME with Let's Encrypt for a cloud; the ACME
+ * challenge, when not given, is DNS-01 on the project's zone when depl keeps the domain's records there
+ * (provider.dns: one wildcard certificate for every version, answered in the zone node-up already writes to, so
+ * nothing more is configured), with or without a `tls:` section (config/schema.ts acmeChallenge).
  */
 export function tlsSettings(config: Pick<DeplConfig, 'provider' | 'tls'>): TlsConfig {
-  if (config.tls !== undefined) return config.tls;
-  if (config.provider.type === 'local') return { mode: 'off' };
-  return { mode: 'acme', directory: 'letsencrypt', challenge: config.provider.dns !== undefined ? 'dns-01' : 'http-01' };
+  const tls = config.tls ?? (config.provider.type === 'local' ? { mode: 'off' as const } : { mode: 'acme' as const, directory: 'letsencrypt' });
+  return tls.mode === 'acme' ? { ...tls, challenge: acmeChallenge(tls, config.provider) } : tls;
 }
 
 export function directoryUrl(directory: string): string {

@@ -111,6 +111,18 @@ describe('provider.dns in depl.yaml', () => {
     expect(tlsSettings(parseConfig(config(`, dns: { zone: "${zone}" }`)))).toEqual({ mode: 'acme', directory: 'letsencrypt', challenge: 'dns-01' });
     expect(tlsSettings(parseConfig(config('')))).toMatchObject({ challenge: 'http-01' });
   });
+  it('keeps DNS-01 on the zone when tls: is set without a challenge (an e-mail, another ACME directory); a challenge given wins', () => {
+    const zoned = (tls: string) => parseConfig(`${config(`, dns: { zone: "${zone}" }`)}tls: ${tls}\n`);
+    expect(tlsSettings(zoned('{ mode: acme, email: ops@example.edu }'))).toEqual({ mode: 'acme', directory: 'letsencrypt', email: 'ops@example.edu', challenge: 'dns-01' });
+    expect(tlsSettings(zoned('{ mode: acme, directory: letsencrypt-staging }'))).toMatchObject({ directory: 'letsencrypt-staging', challenge: 'dns-01' });
+    expect(tlsSettings(zoned('{ mode: acme, challenge: http-01 }'))).toMatchObject({ challenge: 'http-01' });
+    // without the zone, an ACME section still means HTTP-01
+    expect(tlsSettings(parseConfig(`${config('')}tls: { mode: acme, email: ops@example.edu }\n`))).toMatchObject({ challenge: 'http-01' });
+  });
+  it('takes tls.dnsCloud (the renewal task\'s credential) with the zone\'s DNS-01 default, and refuses it where the challenge is HTTP-01', () => {
+    expect(tlsSettings(parseConfig(`${config(`, dns: { zone: "${zone}" }`)}tls: { mode: acme, dnsCloud: renewer }\n`))).toMatchObject({ challenge: 'dns-01', dnsCloud: 'renewer' });
+    expect(() => parseConfig(`${config('')}tls: { mode: acme, dnsCloud: renewer }\n`)).toThrow(/tls\.dnsCloud.*only used with challenge: dns-01/s);
+  });
   it('refuses a domain outside the zone, and a zone without its trailing dot', () => {
     expect(() => parseConfig(config(', dns: { zone: "other.cloud.edu.au." }'))).toThrow(/domain.*not a name under provider.dns.zone "other.cloud.edu.au."/s);
     expect(() => parseConfig(config(', dns: { zone: "myproject.cloud.edu.au" }'))).toThrow(/must end with "."/);

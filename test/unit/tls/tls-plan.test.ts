@@ -54,7 +54,7 @@ describe('tls: in depl.yaml', () => {
 
   it('accepts acme with e-mail, staging or any https directory, a CA bundle, and files', () => {
     const staging = parseConfig(base + 'tls: { mode: acme, email: ops@example.org, directory: letsencrypt-staging }\n');
-    expect(staging.tls).toMatchObject({ mode: 'acme', email: 'ops@example.org', challenge: 'http-01' });
+    expect(tlsSettings(staging)).toMatchObject({ mode: 'acme', email: 'ops@example.org', challenge: 'http-01' });
     expect(directoryUrl('letsencrypt-staging')).toBe(ACME_DIRECTORIES['letsencrypt-staging']);
     expect(directoryUrl('letsencrypt')).toBe('https://acme-v02.api.letsencrypt.org/directory');
     const custom = parseConfig(base + 'tls: { mode: acme, directory: "https://acme.example.edu:14000/dir", caBundle: ca.pem, hstsMaxAge: 300 }\n');
@@ -251,14 +251,14 @@ describe('what depl status says of each certificate', () => {
   const cert = (id: string, names: string[], daysLeft: number): InstalledCertificate => ({ id, names, notBefore: NOW - 60 * DAY, notAfter: NOW + daysLeft * DAY, issuer: 'CN=test' });
 
   it('names an expired one as not served, and says who must renew one the renewal task cannot, from renewBefore ahead', () => {
-    const dns = parseConfig(base + 'provider: { type: openstack, cloud: nectar }\ntls: { mode: acme, challenge: dns-01 }\n').tls!;
+    const dns = tlsSettings(parseConfig(base + 'provider: { type: openstack, cloud: nectar }\ntls: { mode: acme, challenge: dns-01 }\n'));
     expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 40)], NOW, dns)).toEqual(['a.org, *.a.org: expires 2027-01-09T00:00:00.000Z (40 days left)']);
     expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 20)], NOW, dns)).toEqual([
       "a.org, *.a.org: expires 2026-12-20T00:00:00.000Z (20 days left); DUE: run depl tls renew (the renewal task renews DNS-01 wildcards only with an application credential in tls.dnsCloud (a password stays on the operator's machine))",
     ]);
-    const files = parseConfig(base + 'tls: { mode: files, cert: a.pem, key: a.key }\n').tls!;
+    const files = tlsSettings(parseConfig(base + 'tls: { mode: files, cert: a.pem, key: a.key }\n'));
     expect(describeCertificates([cert('files', ['a.org'], 5)], NOW, files)).toEqual(['a.org: expires 2026-12-05T00:00:00.000Z (5 days left); DUE: put the renewed files in place and run depl tls renew']);
-    const http = parseConfig(base + 'tls: { mode: acme }\n').tls!;
+    const http = tlsSettings(parseConfig(base + 'tls: { mode: acme }\n'));
     // HTTP-01 ones the task renews itself: nothing for the operator to do
     expect(describeCertificates([cert('a.org', ['a.org'], 5), cert('v1.a.org', ['v1.a.org'], -2)], NOW, http)).toEqual([
       'a.org: expires 2026-12-05T00:00:00.000Z (5 days left)',
