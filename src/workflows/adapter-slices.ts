@@ -4,6 +4,7 @@ import type { ProjectFilesSource } from '../apply/project-files.js';
 import type { LocalProviderSettings } from '../apply/providers/local.js';
 import type { OpenStackProviderSettings } from '../apply/providers/openstack.js';
 import type { SecretsSource } from '../apply/secrets-store.js';
+import type { SeedFileSource } from '../apply/seed-file.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { LocalProviderConfig } from '../config/schema.js';
 import { managedKeyName, stackName } from '../plan/heat.js';
@@ -49,6 +50,11 @@ export function openStackProviderSettings(loaded: LoadedConfig): OpenStackProvid
     stack: stackName(loaded.config),
     key: { name: managedKeyName(loaded.config), file: projectPaths(loaded).sshKey, configured: loaded.config.ssh.key },
   };
+}
+
+/** perBranch accessories' seed files and what they may not be (src/apply/seed-file.ts checkSeedFiles). */
+export function seedFileSource(loaded: LoadedConfig): SeedFileSource {
+  return { accessories: loaded.config.accessories, facts: projectFacts(loaded) };
 }
 
 /** Where the services' build contexts and Dockerfiles are read from (src/workflows/release-target.ts resolveBuildInputs). */

@@ -10,7 +10,7 @@ import type { DeplConfig } from '../config/schema.js';
 import { BACKUPS_FOLDER } from '../plan/operator-files.js';
 import type { ProjectFile } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
-import { buildSource, projectFilesSource, secretsSource } from './adapter-slices.js';
+import { buildSource, projectFilesSource, secretsSource, seedFileSource } from './adapter-slices.js';
 import { openCluster } from './cluster.js';
 import { clusterPortFor, type ClusterPort, type InstallTarget, type PortOptions } from './cluster-port.js';
 import { installTargetOn } from './install-target.js';
@@ -106,7 +106,7 @@ export function buildinstInputsFor(loaded: LoadedConfig): BuildinstInputs {
       buildInputs: () => resolveBuildInputs(buildSource(loaded)),
       secrets: (env) => resolveSecrets(secretsSource(loaded), env),
       files: () => readProjectFiles(projectFilesSource(loaded)),
-      seedFiles: () => checkSeedFiles(loaded),
+      seedFiles: () => checkSeedFiles(seedFileSource(loaded)),
       async checkCertificateFiles() {
         await readCertificateFiles(loaded);
       },
