@@ -12,7 +12,7 @@ import { ensureDemoConfig } from './demo-config.js';
 import { withClusterPort } from './cluster-port.js';
 import { nodeUp } from './node-up.js';
 import { prune } from './prune.js';
-import { buildinstInputsFor, pruneInputsFor } from './command-inputs.js';
+import { buildinstInputsFor, nodeInputsFor, pruneInputsFor } from './command-inputs.js';
 import { switchVersion } from './switch.js';
 
 export interface DemoResult {
@@ -47,7 +47,7 @@ export async function runDemo(configFile: string, log: Logger, onCrawlProgress: 
   const subnet = loaded.config.provider.subnet;
 
   log.step(`3/6 depl node-up: ${loaded.config.provider.nodes} local nodes (containers running sshd and dockerd), one Docker Swarm, over SSH`);
-  const cluster = await nodeUp(loaded, log);
+  const cluster = await nodeUp(nodeInputsFor(loaded), log);
   log.info(`   ${cluster.nodes.map((n) => `${n.name} ${n.address} ${n.role} ${n.state}`).join('; ')}${cluster.changes.length === 0 ? ' (already up: nothing changed)' : ''}`);
   const edgeAddress = cluster.nodes.find((n) => n.role === 'manager')?.address;
   if (!edgeAddress) throw new OperationError('node-up reported no manager', "Run 'depl status' to see the cluster.", 'NO_MANAGER');

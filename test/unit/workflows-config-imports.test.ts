@@ -18,17 +18,12 @@ const STILL_TAKE_LOADED_CONFIG = [
   // the port's install slice: reads tls.caBundle and the DNS cloud's credentials beside depl.yaml, and hands
   // LoadedConfig on to the certificate issuer in tls/certificates.ts
   'install-target.ts',
-  // changed in parallel by other work (hibernation, TLS): left as they are
-  'hibernation-target.ts',
+  // changed in parallel by other work (TLS): left as they are
   'tls/certificates.ts',
   'tls/renew.ts',
   // not cut yet
   'crawl.ts',
   'demo.ts',
-  'node-down.ts',
-  'node-up-plan.ts',
-  'node-up.ts',
-  'status.ts',
 ].sort();
 
 const src = path.resolve(import.meta.dirname, '../../src');
