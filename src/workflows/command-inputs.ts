@@ -15,11 +15,12 @@ import type { ProjectFile } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 import { buildSource, designateCloud, projectFilesSource, projectPaths, secretsSource, seedFileSource } from './adapter-slices.js';
 import { openCluster, providerFor, sshPoolFor } from './cluster.js';
-import { clusterPortFor, type ClusterPort, type InstallTarget, type PortOptions } from './cluster-port.js';
+import { clusterPortFor, withClusterPort, type ClusterPort, type InstallTarget, type PortOpener, type PortOptions } from './cluster-port.js';
 import { designateFor } from './domain.js';
 import { installTargetOn } from './install-target.js';
 import { resolveBuildInputs, type BuildInput } from './release-target.js';
 import { readCertificateFiles } from './tls/certificates.js';
+import type { TlsRenewInputs } from './tls/renew.js';
 
 /**
  * What a command cuts out of depl.yaml for its workflow, once, before calling it. Workflows take these narrow,
@@ -155,4 +156,13 @@ export function nodeInputsFor(loaded: LoadedConfig): NodeInputs {
 /** depl hibernate and wake: as node-up's, with depl.yaml's path (src/workflows/hibernation-target.ts). */
 export function hibernationInputsFor(loaded: LoadedConfig): NodeInputs & { file: string } {
   return { ...nodeInputsFor(loaded), file: loaded.file };
+}
+
+/** depl tls renew (src/workflows/tls/renew.ts). */
+export function tlsRenewInputsFor(loaded: LoadedConfig): TlsRenewInputs {
+  return {
+    config: loaded.config,
+    certificateFiles: () => readCertificateFiles(loaded),
+    withPort: (log, fn) => withClusterPort(loaded, log, fn),
+  };
 }

@@ -15,12 +15,6 @@ const STILL_TAKE_LOADED_CONFIG = [
   'cluster-port.ts',
   'cluster.ts',
   'command-inputs.ts',
-  // the port's install slice: reads tls.caBundle and the DNS cloud's credentials beside depl.yaml, and hands
-  // LoadedConfig on to the certificate issuer in tls/certificates.ts
-  'install-target.ts',
-  // changed in parallel by other work (TLS): left as they are
-  'tls/certificates.ts',
-  'tls/renew.ts',
   // not cut yet
   'crawl.ts',
   'demo.ts',
