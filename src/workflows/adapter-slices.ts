@@ -10,6 +10,7 @@ import type { LocalProviderConfig } from '../config/schema.js';
 import { managedKeyName, stackName } from '../plan/heat.js';
 import { localPrefixOf } from '../plan/local-nodes.js';
 import { projectFacts } from '../plan/operator-files.js';
+import type { CrawlInputs } from './crawl.js';
 import type { DesignateCloud } from './domain.js';
 import type { BuildSource } from './release-target.js';
 
@@ -67,4 +68,12 @@ export function designateCloud(loaded: LoadedConfig): DesignateCloud {
   const provider = loaded.config.provider;
   if (provider.type !== 'openstack') throw new Error('Designate asked of a local provider');
   return { root: loaded.root, ...(provider.cloud !== undefined ? { cloud: provider.cloud } : {}), ...(provider.region !== undefined ? { region: provider.region } : {}) };
+}
+
+/**
+ * What depl crawl reads of depl.yaml (src/workflows/crawl.ts crawlerClientFor). Cut here, not in command-inputs.ts:
+ * the crawl commands load none of the cluster's and buildinst's modules that one brings.
+ */
+export function crawlInputsFor(loaded: LoadedConfig): CrawlInputs {
+  return { config: loaded.config, root: loaded.root, secrets: secretsSource(loaded) };
 }

@@ -8,14 +8,15 @@ import type { Provider } from '../apply/providers/types.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
 import { checkSeedFiles } from '../apply/seed-file.js';
 import type { SshPool } from '../apply/ssh.js';
-import type { LoadedConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { BACKUPS_FOLDER } from '../plan/operator-files.js';
 import type { ProjectFile } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
-import { buildSource, designateCloud, projectFilesSource, projectPaths, secretsSource, seedFileSource } from './adapter-slices.js';
+import { buildSource, crawlInputsFor, designateCloud, projectFilesSource, projectPaths, secretsSource, seedFileSource } from './adapter-slices.js';
 import { openCluster, providerFor, sshPoolFor } from './cluster.js';
 import { clusterPortFor, withClusterPort, type ClusterPort, type InstallTarget, type PortOpener, type PortOptions } from './cluster-port.js';
+import type { CrawlInputs } from './crawl.js';
 import { designateFor } from './domain.js';
 import { installTargetOn } from './install-target.js';
 import { resolveBuildInputs, type BuildInput } from './release-target.js';
@@ -163,6 +164,31 @@ export function tlsRenewInputsFor(loaded: LoadedConfig): TlsRenewInputs {
   return {
     config: loaded.config,
     certificateFiles: () => readCertificateFiles(loaded),
+    withPort: (log, fn) => withClusterPort(loaded, log, fn),
+  };
+}
+
+/** depl demo: the depl.yaml it wrote or found, cut into the inputs of each command it runs. */
+export interface DemoInputs {
+  /** Named in what the demo prints; the demo refuses any provider but the local one. */
+  config: Pick<DeplConfig, 'domain' | 'provider'>;
+  nodes: NodeInputs;
+  buildinst: BuildinstInputs;
+  prune: PruneInputs;
+  crawl: CrawlInputs;
+  /** The port for the switch, over one SSH connection (withClusterPort). */
+  withPort: PortOpener;
+}
+
+/** Reads depl.yaml at `file` (after the demo made sure it is there) and cuts it for each of the demo's steps. */
+export async function demoInputsAt(file: string): Promise<DemoInputs> {
+  const loaded = await loadConfig(file);
+  return {
+    config: loaded.config,
+    nodes: nodeInputsFor(loaded),
+    buildinst: buildinstInputsFor(loaded),
+    prune: pruneInputsFor(loaded),
+    crawl: crawlInputsFor(loaded),
     withPort: (log, fn) => withClusterPort(loaded, log, fn),
   };
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 /**
  * depl.yaml's loaded form (LoadedConfig, and loadConfig that makes one) stops at the factories: a command cuts
  * it once into the port and the narrow inputs its workflow takes (src/workflows/command-inputs.ts), and the
- * adapters' slices (src/workflows/adapter-slices.ts). These workflow files still take it. The list only shrinks:
+ * adapters' slices (src/workflows/adapter-slices.ts). Only these factories take it. The list only shrinks:
  * a file that stops importing it must leave the list (the second test), and a new importer fails the first. No
  * adapter (src/apply) or planner (src/plan) takes it at all.
  */
@@ -15,9 +15,6 @@ const STILL_TAKE_LOADED_CONFIG = [
   'cluster-port.ts',
   'cluster.ts',
   'command-inputs.ts',
-  // not cut yet
-  'crawl.ts',
-  'demo.ts',
 ].sort();
 
 const src = path.resolve(import.meta.dirname, '../../src');
