@@ -14,6 +14,7 @@ import { LocalLauncher } from '../src/apply/local/launcher.js';
 import { ensureNodeImage } from '../src/apply/local/node-image.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger, silentLogger } from '../src/util/log.js';
+import { nodeInputsFor } from '../src/workflows/command-inputs.js';
 import { nodeUp } from '../src/workflows/node-up.js';
 
 async function freeSubnet(): Promise<string> {
@@ -32,13 +33,13 @@ async function timeCluster(nodes: number, rerun: boolean): Promise<{ upSeconds: 
     app: 'bench', domain: 'bench.localhost', provider: { type: 'local', nodes, subnet, prefix }, services: { web: { image: 'x:1' } },
   }));
   try {
-    const loaded = await loadConfig(path.join(dir, 'depl.yaml'));
+    const inputs = nodeInputsFor(await loadConfig(path.join(dir, 'depl.yaml')));
     const started = Date.now();
-    await nodeUp(loaded, silentLogger);
+    await nodeUp(inputs, silentLogger);
     const upSeconds = (Date.now() - started) / 1000;
     if (!rerun) return { upSeconds };
     const again = Date.now();
-    const second = await nodeUp(loaded, silentLogger);
+    const second = await nodeUp(inputs, silentLogger);
     if (second.changes.length > 0) throw new Error(`re-run changed things: ${second.changes.join('; ')}`);
     return { upSeconds, rerunSeconds: (Date.now() - again) / 1000 };
   } finally {

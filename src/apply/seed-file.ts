@@ -1,13 +1,19 @@
 import { createReadStream } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import path from 'node:path';
-import type { LoadedConfig } from '../config/load.js';
+import type { DeplConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { secretByName, secretInHead, SNIFF_BYTES } from '../plan/build-context.js';
-import { BACKUPS_FOLDER, operatorPaths, projectFacts } from '../plan/operator-files.js';
+import { BACKUPS_FOLDER, operatorPaths, type ProjectFacts } from '../plan/operator-files.js';
 import { projectSource } from '../plan/project-files.js';
 import { quote } from '../plan/shell.js';
 import type { Remote } from './remote.js';
+
+/** The accessories depl.yaml declares (their `seed:`), and the project's facts: its folder and depl's own files in it. */
+export interface SeedFileSource {
+  accessories: DeplConfig['accessories'];
+  facts: ProjectFacts;
+}
 
 /**
  * `seed: { file }` of perBranch accessories (src/plan/branch-database.ts): checked before the cluster is reached
@@ -15,19 +21,19 @@ import type { Remote } from './remote.js';
  * or copy of the secrets file), then streamed to the manager for the create job and removed after it.
  * Returns accessory -> absolute path.
  */
-export async function checkSeedFiles(loaded: LoadedConfig): Promise<Record<string, string>> {
+export async function checkSeedFiles(source: SeedFileSource): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  const facts = projectFacts(loaded);
-  const backups = path.resolve(loaded.root, BACKUPS_FOLDER);
+  const { facts } = source;
+  const backups = path.resolve(facts.root, BACKUPS_FOLDER);
   const operator = operatorPaths(facts);
-  for (const [name, accessory] of Object.entries(loaded.config.accessories)) {
+  for (const [name, accessory] of Object.entries(source.accessories)) {
     const seed = accessory.seed;
     if (seed === undefined || seed === 'schema') continue;
     const where = `accessories.${name}.seed.file`;
     const refuse = (message: string, hint: string) => new UserError(`${where}: ${message}`, hint, 'BRANCH_SEED_FILE');
     const checked = projectSource(seed.file);
     if (!checked.ok) throw refuse(checked.reason, 'Copy the dump into the project folder (such as .depl/backups/) and name it relative to depl.yaml.');
-    const absolute = path.join(loaded.root, checked.path);
+    const absolute = path.join(facts.root, checked.path);
     const within = (folder: string) => absolute === folder || absolute.startsWith(`${folder}${path.sep}`);
     if (!within(backups) && operator.some(within)) {
       throw refuse(`${absolute} is one of depl's own files (the cluster's key, secrets, config or credentials)`, `Seed from a dump: one prune wrote under ${BACKUPS_FOLDER}/, or a file of the app.`);

@@ -4,11 +4,13 @@ import type { ProjectFilesSource } from '../apply/project-files.js';
 import type { LocalProviderSettings } from '../apply/providers/local.js';
 import type { OpenStackProviderSettings } from '../apply/providers/openstack.js';
 import type { SecretsSource } from '../apply/secrets-store.js';
+import type { SeedFileSource } from '../apply/seed-file.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { LocalProviderConfig } from '../config/schema.js';
 import { managedKeyName, stackName } from '../plan/heat.js';
 import { localPrefixOf } from '../plan/local-nodes.js';
 import { projectFacts } from '../plan/operator-files.js';
+import type { CrawlInputs } from './crawl.js';
 import type { DesignateCloud } from './domain.js';
 import type { BuildSource } from './release-target.js';
 
@@ -51,6 +53,11 @@ export function openStackProviderSettings(loaded: LoadedConfig): OpenStackProvid
   };
 }
 
+/** perBranch accessories' seed files and what they may not be (src/apply/seed-file.ts checkSeedFiles). */
+export function seedFileSource(loaded: LoadedConfig): SeedFileSource {
+  return { accessories: loaded.config.accessories, facts: projectFacts(loaded) };
+}
+
 /** Where the services' build contexts and Dockerfiles are read from (src/workflows/release-target.ts resolveBuildInputs). */
 export function buildSource(loaded: LoadedConfig): BuildSource {
   return { root: loaded.root, services: loaded.config.services, facts: projectFacts(loaded) };
@@ -61,4 +68,12 @@ export function designateCloud(loaded: LoadedConfig): DesignateCloud {
   const provider = loaded.config.provider;
   if (provider.type !== 'openstack') throw new Error('Designate asked of a local provider');
   return { root: loaded.root, ...(provider.cloud !== undefined ? { cloud: provider.cloud } : {}), ...(provider.region !== undefined ? { region: provider.region } : {}) };
+}
+
+/**
+ * What depl crawl reads of depl.yaml (src/workflows/crawl.ts crawlerClientFor). Cut here, not in command-inputs.ts:
+ * the crawl commands load none of the cluster's and buildinst's modules that one brings.
+ */
+export function crawlInputsFor(loaded: LoadedConfig): CrawlInputs {
+  return { config: loaded.config, root: loaded.root, secrets: secretsSource(loaded) };
 }

@@ -16,6 +16,7 @@ import { installedVersions, removeServices, restoreServices, scaleServices, serv
 import { versionHost } from '../plan/names.js';
 import type { InstalledVersion } from '../plan/release-state.js';
 import type { EdgeTlsRender } from '../plan/tls/nginx.js';
+import type { TlsProject } from './tls/certificates.js';
 import { tlsSettings } from '../plan/tls/certificates.js';
 import { tlsStoreFor, type TlsStore } from '../apply/tls/store.js';
 import type { CertificateIssuer } from '../apply/tls/issuer.js';
@@ -271,10 +272,10 @@ export interface PortOptions {
   /** The HTTPS settings the caller already knows (saves reading them); a read passes `{ render: undefined }`. */
   tls?: { render: EdgeTlsRender | undefined };
   /**
-   * The loaded depl.yaml, given only where certificates may be issued (`tls`): the ACME client reads files named
+   * depl.yaml's TLS slice, given only where certificates may be issued (`tls`): the ACME client reads files named
    * relative to depl.yaml's folder (tls.caBundle) and a DNS-01 challenge the provider's credentials.
    */
-  issuing?: LoadedConfig;
+  issuing?: TlsProject;
 }
 
 export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: Logger, options: PortOptions = {}): Promise<ClusterPort> {
@@ -293,15 +294,15 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
     }
     : undefined;
   const tlsConfig = tlsSettings(config);
-  const loaded = options.issuing;
-  const tlsPort: TlsCertificates | undefined = loaded !== undefined && !filesOnly && tlsConfig.mode !== 'off'
+  const project = options.issuing;
+  const tlsPort: TlsCertificates | undefined = project !== undefined && !filesOnly && tlsConfig.mode !== 'off'
     ? {
       store: tlsStoreFor(cluster.manager, config.app),
       async issuerFor(store) {
         if (tlsConfig.mode !== 'acme') throw new UserError('tls: files certificates are not issued by depl', 'Put the renewed files in place and run depl tls renew.', 'TLS_NOT_ACME');
         const { acmeIssuerFor } = await import('./tls/certificates.js');
         const { edgeChallengeCheck } = await import('../apply/tls/responders.js');
-        return acmeIssuerFor({ loaded, store, log, edgeCheck: edgeChallengeCheck(`http://${cluster.managerNode.address}:80`) }, tlsConfig, store);
+        return acmeIssuerFor({ project, store, log, edgeCheck: edgeChallengeCheck(`http://${cluster.managerNode.address}:80`) }, tlsConfig, store);
       },
     }
     : undefined;
@@ -320,6 +321,9 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
     ...(noEdge ? { noEdge } : {}),
   };
 }
+
+/** withClusterPort on the command's depl.yaml, cut for a workflow that opens the port itself (tls renew, the demo's switch). */
+export type PortOpener = <T>(log: Logger, fn: (port: ClusterPort) => Promise<T>) => Promise<T>;
 
 /**
  * For commands: opens the cluster from the inventory, runs fn on its edge, closes the connections.

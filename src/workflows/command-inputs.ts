@@ -2,20 +2,26 @@ import path from 'node:path';
 import type { Cluster } from '../apply/cluster.js';
 import type { Engine } from '../apply/docker.js';
 import { operatorHooks, type HookRunner } from '../apply/hooks.js';
+import type { DesignateClient } from '../apply/openstack/designate.js';
 import { readProjectFiles } from '../apply/project-files.js';
+import type { Provider } from '../apply/providers/types.js';
 import { resolveSecrets, type ResolvedSecret } from '../apply/secrets-store.js';
 import { checkSeedFiles } from '../apply/seed-file.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { SshPool } from '../apply/ssh.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { DeplConfig } from '../config/schema.js';
 import { BACKUPS_FOLDER } from '../plan/operator-files.js';
 import type { ProjectFile } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
-import { buildSource, projectFilesSource, secretsSource } from './adapter-slices.js';
-import { openCluster } from './cluster.js';
-import { clusterPortFor, type ClusterPort, type InstallTarget, type PortOptions } from './cluster-port.js';
+import { buildSource, crawlInputsFor, designateCloud, projectFilesSource, projectPaths, secretsSource, seedFileSource } from './adapter-slices.js';
+import { openCluster, providerFor, sshPoolFor } from './cluster.js';
+import { clusterPortFor, withClusterPort, type ClusterPort, type InstallTarget, type PortOpener, type PortOptions } from './cluster-port.js';
+import type { CrawlInputs } from './crawl.js';
+import { designateFor } from './domain.js';
 import { installTargetOn } from './install-target.js';
 import { resolveBuildInputs, type BuildInput } from './release-target.js';
 import { readCertificateFiles } from './tls/certificates.js';
+import type { TlsRenewInputs } from './tls/renew.js';
 
 /**
  * What a command cuts out of depl.yaml for its workflow, once, before calling it. Workflows take these narrow,
@@ -106,12 +112,83 @@ export function buildinstInputsFor(loaded: LoadedConfig): BuildinstInputs {
       buildInputs: () => resolveBuildInputs(buildSource(loaded)),
       secrets: (env) => resolveSecrets(secretsSource(loaded), env),
       files: () => readProjectFiles(projectFilesSource(loaded)),
-      seedFiles: () => checkSeedFiles(loaded),
+      seedFiles: () => checkSeedFiles(seedFileSource(loaded)),
       async checkCertificateFiles() {
         await readCertificateFiles(loaded);
       },
     },
     cluster: clusterAccessFor(loaded),
     installOn: (cluster, engine, builds, log) => ({ hooks: operatorHooks(loaded.root, loaded.config, log), install: installTargetOn(loaded, cluster, engine, builds, log) }),
+  };
+}
+
+/**
+ * depl node-up (and its --dry-run), node-down and status: depl.yaml's content (node-up's swarm, pool and domain
+ * plans are made from it), its folder (the inventory files node-up writes beside it), and what it names of the
+ * machines: the provider, SSH and provider.dns's Designate, each reached when the workflow asks.
+ */
+export interface NodeInputs {
+  config: DeplConfig;
+  /** depl.yaml's folder: .depl/inventory.json, .depl/known_hosts, ansible/generated_hosts.ini and the pool hand-off beside it; Ansible runs there. */
+  root: string;
+  /** ssh.key resolved against depl.yaml's folder (the Ansible inventory names it). */
+  sshKey: string;
+  /** The provider depl.yaml names; the cluster's key pair is made when missing (local nodes authorise it). */
+  provider(log: Logger, options?: { interactive?: boolean }): Promise<Provider>;
+  /** One SSH connection per node (reused), host keys pinned in .depl/known_hosts. */
+  sshPool(log: Logger, waitMs?: number): Promise<SshPool>;
+  /** Designate through the provider's cloud: asked only for provider.dns (managedDomain), so only of an OpenStack provider. */
+  designate(options?: { interactive?: boolean; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<DesignateClient>;
+  cluster: ClusterAccess;
+}
+
+export function nodeInputsFor(loaded: LoadedConfig): NodeInputs {
+  return {
+    config: loaded.config,
+    root: loaded.root,
+    sshKey: projectPaths(loaded).sshKey,
+    provider: (log, options) => providerFor(loaded, log, options),
+    sshPool: (log, waitMs) => sshPoolFor(loaded, log, waitMs),
+    designate: (options) => designateFor(designateCloud(loaded), options),
+    cluster: clusterAccessFor(loaded),
+  };
+}
+
+/** depl hibernate and wake: as node-up's, with depl.yaml's path (src/workflows/hibernation-target.ts). */
+export function hibernationInputsFor(loaded: LoadedConfig): NodeInputs & { file: string } {
+  return { ...nodeInputsFor(loaded), file: loaded.file };
+}
+
+/** depl tls renew (src/workflows/tls/renew.ts). */
+export function tlsRenewInputsFor(loaded: LoadedConfig): TlsRenewInputs {
+  return {
+    config: loaded.config,
+    certificateFiles: () => readCertificateFiles(loaded),
+    withPort: (log, fn) => withClusterPort(loaded, log, fn),
+  };
+}
+
+/** depl demo: the depl.yaml it wrote or found, cut into the inputs of each command it runs. */
+export interface DemoInputs {
+  /** Named in what the demo prints; the demo refuses any provider but the local one. */
+  config: Pick<DeplConfig, 'domain' | 'provider'>;
+  nodes: NodeInputs;
+  buildinst: BuildinstInputs;
+  prune: PruneInputs;
+  crawl: CrawlInputs;
+  /** The port for the switch, over one SSH connection (withClusterPort). */
+  withPort: PortOpener;
+}
+
+/** Reads depl.yaml at `file` (after the demo made sure it is there) and cuts it for each of the demo's steps. */
+export async function demoInputsAt(file: string): Promise<DemoInputs> {
+  const loaded = await loadConfig(file);
+  return {
+    config: loaded.config,
+    nodes: nodeInputsFor(loaded),
+    buildinst: buildinstInputsFor(loaded),
+    prune: pruneInputsFor(loaded),
+    crawl: crawlInputsFor(loaded),
+    withPort: (log, fn) => withClusterPort(loaded, log, fn),
   };
 }

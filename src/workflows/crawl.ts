@@ -1,4 +1,3 @@
-import { secretsSource } from './adapter-slices.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -10,10 +9,10 @@ import { Agent } from 'undici';
 import { ZipFile } from 'yazl';
 import { CrawlerApiError, CrawlerClient, IMAGE_EXTENSIONS, type JobDocument } from '@depl/crawler/client';
 import { requireInventory } from '../apply/inventory.js';
-import { configPathFrom, loadConfig, type LoadedConfig } from '../config/load.js';
-import { OperationError, UserError, isDeplError, type ErrorCode } from '../errors.js';
+import type { DeplConfig } from '../config/schema.js';
+import { OperationError, UserError, type ErrorCode } from '../errors.js';
 import { registerSecret } from '../util/redact.js';
-import { resolveSecrets } from '../apply/secrets-store.js';
+import { resolveSecrets, type SecretsSource } from '../apply/secrets-store.js';
 import { secretNameAtPath } from '../plan/secrets.js';
 import { tlsSettings } from '../plan/tls/certificates.js';
 
@@ -27,7 +26,6 @@ import { tlsSettings } from '../plan/tls/certificates.js';
  */
 export interface CrawlApiOptions {
   api?: string;
-  configFile?: string;
   env?: NodeJS.ProcessEnv;
   /** Allow the token over plain http to a non-loopback address. */
   insecure?: boolean;
@@ -35,10 +33,21 @@ export interface CrawlApiOptions {
   caCert?: string;
 }
 
-export async function crawlerClientFor(options: CrawlApiOptions): Promise<{ client: CrawlerClient; where: string }> {
+/**
+ * What depl crawl reads of depl.yaml (cut by src/workflows/adapter-slices.ts crawlInputsFor): the domain, whether
+ * the edge serves HTTPS and whether the nodes are local, depl.yaml's folder (the inventory names the edge), and
+ * where the API token's value is (config.apiTokenFile names the secret).
+ */
+export interface CrawlInputs {
+  config: Pick<DeplConfig, 'domain' | 'provider' | 'tls' | 'config'>;
+  root: string;
+  secrets: SecretsSource;
+}
+
+/** The crawler API's client: `inputs` is undefined only with --api when there is no depl.yaml. */
+export async function crawlerClientFor(inputs: CrawlInputs | undefined, options: CrawlApiOptions): Promise<{ client: CrawlerClient; where: string }> {
   const env = options.env ?? process.env;
-  const loaded = await loadOptionalConfig(options.configFile, env, options.api === undefined);
-  const token = env.DEPL_API_TOKEN ?? (loaded ? await tokenFromSecrets(loaded, env) : undefined);
+  const token = env.DEPL_API_TOKEN ?? (inputs ? await tokenFromSecrets(inputs, env) : undefined);
   registerSecret(token);
   if (options.api !== undefined) {
     let url: URL;
@@ -52,10 +61,10 @@ export async function crawlerClientFor(options: CrawlApiOptions): Promise<{ clie
     const dispatcher = url.protocol === 'https:' && options.caCert ? new Agent({ connect: { ca: await caBundle(options.caCert) } }) : undefined;
     return { client: new CrawlerClient({ baseUrl: url.href, token, dispatcher }), where: url.href };
   }
-  const inventory = await requireInventory(loaded!);
+  const inventory = await requireInventory(inputs!);
   const edge = inventory.nodes.find((n) => n.role === 'manager');
   if (edge === undefined) throw new OperationError('the inventory lists no manager (the edge node)', "Run 'depl node-up', or pass --api URL.", 'NO_MANAGER');
-  const config = loaded!.config;
+  const { config } = inputs!;
   const domain = config.domain;
   if (tlsSettings(config).mode !== 'off') {
     // by address, so no DNS is needed; the certificate is checked against the domain (SNI and name)
@@ -92,21 +101,12 @@ async function caBundle(file: string): Promise<string[]> {
  * The token the deployed API reads: config.apiTokenFile points at /run/secrets/<name>, and that secret's value
  * is in the operator's secrets file (or DEPL_SECRET_<NAME>).
  */
-async function tokenFromSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const file = loaded.config.config.apiTokenFile;
+async function tokenFromSecrets(inputs: CrawlInputs, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const file = inputs.config.config.apiTokenFile;
   const name = typeof file === 'string' ? secretNameAtPath(file) : null;
-  if (name === null || !loaded.config.secrets.includes(name)) return undefined;
-  const [secret] = await resolveSecrets({ ...secretsSource(loaded), declared: [name] }, env);
+  if (name === null || !inputs.secrets.declared.includes(name)) return undefined;
+  const [secret] = await resolveSecrets({ ...inputs.secrets, declared: [name] }, env);
   return secret?.value.reveal();
-}
-
-async function loadOptionalConfig(file: string | undefined, env: NodeJS.ProcessEnv, required: boolean): Promise<LoadedConfig | undefined> {
-  try {
-    return await loadConfig(configPathFrom(file, env));
-  } catch (error) {
-    if (!required && isDeplError(error) && error.code === 'CONFIG_MISSING') return undefined;
-    throw error;
-  }
 }
 
 /**

@@ -1,5 +1,4 @@
 import { ensureDockerEngine } from '../apply/host/docker-engine.js';
-import { loadConfig } from '../config/load.js';
 import type { ImageRecord, JobDocument } from '@depl/crawler/client';
 import { startDemoSite } from '../demo/site-server.js';
 import { OperationError } from '../errors.js';
@@ -9,10 +8,9 @@ import type { Logger } from '../util/log.js';
 import { buildinst } from './buildinst.js';
 import { callApi, crawlerClientFor, waitForCrawl } from './crawl.js';
 import { ensureDemoConfig } from './demo-config.js';
-import { withClusterPort } from './cluster-port.js';
 import { nodeUp } from './node-up.js';
 import { prune } from './prune.js';
-import { buildinstInputsFor, pruneInputsFor } from './command-inputs.js';
+import { demoInputsAt } from './command-inputs.js';
 import { switchVersion } from './switch.js';
 
 export interface DemoResult {
@@ -40,30 +38,31 @@ export async function runDemo(configFile: string, log: Logger, onCrawlProgress: 
   const demoConfig = await ensureDemoConfig(configFile);
   if (demoConfig.created) log.info(`   wrote ${configFile}: the file \`depl init\` writes`);
   if (demoConfig.allowed) log.info(`   config.allow.networks gains ${demoConfig.allowed}, so the crawler may fetch the demo site on the cluster's bridge`);
-  const loaded = await loadConfig(configFile);
-  if (loaded.config.provider.type !== 'local') {
-    throw new OperationError(`the demo runs on the local provider; ${configFile} says "${loaded.config.provider.type}"`, 'Run it in a folder without a depl.yaml, or use the individual commands.', 'DEMO_PROVIDER');
+  const inputs = await demoInputsAt(configFile);
+  const { config } = inputs;
+  if (config.provider.type !== 'local') {
+    throw new OperationError(`the demo runs on the local provider; ${configFile} says "${config.provider.type}"`, 'Run it in a folder without a depl.yaml, or use the individual commands.', 'DEMO_PROVIDER');
   }
-  const subnet = loaded.config.provider.subnet;
+  const subnet = config.provider.subnet;
 
-  log.step(`3/6 depl node-up: ${loaded.config.provider.nodes} local nodes (containers running sshd and dockerd), one Docker Swarm, over SSH`);
-  const cluster = await nodeUp(loaded, log);
+  log.step(`3/6 depl node-up: ${config.provider.nodes} local nodes (containers running sshd and dockerd), one Docker Swarm, over SSH`);
+  const cluster = await nodeUp(inputs.nodes, log);
   log.info(`   ${cluster.nodes.map((n) => `${n.name} ${n.address} ${n.role} ${n.state}`).join('; ')}${cluster.changes.length === 0 ? ' (already up: nothing changed)' : ''}`);
   const edgeAddress = cluster.nodes.find((n) => n.role === 'manager')?.address;
   if (!edgeAddress) throw new OperationError('node-up reported no manager', "Run 'depl status' to see the cluster.", 'NO_MANAGER');
 
   log.step('4/6 depl buildinst: build the crawler image on the manager, install it as a new version, health-check it through nginx');
-  const installed = await buildinst(buildinstInputsFor(loaded), {}, log);
+  const installed = await buildinst(inputs.buildinst, {}, log);
 
-  log.step(`5/6 depl switch ${installed.version}: make it live on http://${loaded.config.domain}/`);
-  const switched = await withClusterPort(loaded, log, (control) => switchVersion(control, installed.version));
+  log.step(`5/6 depl switch ${installed.version}: make it live on http://${config.domain}/`);
+  const switched = await inputs.withPort(log, (control) => switchVersion(control, installed.version));
   // keep the demo cluster small across repeated runs: the live and previous versions stay
-  await prune(pruneInputsFor(loaded), { keep: 0 }, log).catch((error: Error) => log.warn(`prune skipped: ${error.message}`));
+  await prune(inputs.prune, { keep: 0 }, log).catch((error: Error) => log.warn(`prune skipped: ${error.message}`));
 
   const site = await startDemoSite(localGateway(subnet));
   try {
     log.step(`6/6 depl crawl submit ${site.url} --wait: the live version's workers crawl a demo website served from this machine`);
-    const { client, where } = await crawlerClientFor({ configFile });
+    const { client, where } = await crawlerClientFor(inputs.crawl, {});
     const submitted = await callApi(where, () => client.submit({ urls: [site.url], maxDepth: 3, maxPages: 50 }));
     const job = await waitForCrawl(client, where, submitted.id, onCrawlProgress);
     const images = await callApi(where, () => client.allImages(job.id));
@@ -71,7 +70,7 @@ export async function runDemo(configFile: string, log: Logger, onCrawlProgress: 
       version: switched.live,
       previous: switched.previous,
       edgeAddress,
-      domain: loaded.config.domain,
+      domain: config.domain,
       siteUrl: site.url,
       job,
       images,

@@ -16,7 +16,7 @@ import {
 import { ensureRenewalTask, removeRenewalTask } from '../apply/tls/renewal-task.js';
 import { ensureVersionNetwork, removeVersionNetwork, startServices, stopServices } from '../apply/version-network.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { DeplConfig } from '../config/schema.js';
 import { isDeplError, OperationError } from '../errors.js';
 import { autoscalerFoldersLine } from '../plan/autoscale.js';
 import { BRANCH_DATABASE_LABELS, recordFromLabels } from '../plan/branch-database.js';
@@ -30,7 +30,7 @@ import { resolveCloudCredentials } from '../config/clouds.js';
 import type { Logger } from '../util/log.js';
 import { clusterPortFor, type InstallTarget } from './cluster-port.js';
 import type { BuildInput } from './release-target.js';
-import { issueEdgeCertificates } from './tls/certificates.js';
+import { issueEdgeCertificates, type TlsProject } from './tls/certificates.js';
 import { syncEdgeCertificates } from './tls/edge-sync.js';
 
 const present = (s: InstalledService): PresentService => ({ name: s.name, labels: s.labels, createdAt: s.createdAt, replicas: s.replicas, image: s.image, ...(s.volumes !== undefined ? { volumes: s.volumes } : {}) });
@@ -45,9 +45,13 @@ function awaitedService(spec: ServiceSpec): AwaitedService {
   };
 }
 
-/** buildinst's slice of the port on a real cluster: the manager's Engine API over SSH, the nodes, the edge. */
-export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: Engine, inputs: readonly BuildInput[], log: Logger): InstallTarget {
-  const { config } = loaded;
+/**
+ * buildinst's slice of the port on a real cluster: the manager's Engine API over SSH, the nodes, the edge. It
+ * takes depl.yaml's content (the port it repairs with is made from it) and the TLS slice's folder and path
+ * (certificates and the renewal task read tls.caBundle and the DNS cloud's credentials beside depl.yaml).
+ */
+export function installTargetOn(project: TlsProject & { config: DeplConfig }, cluster: Cluster, engine: Engine, inputs: readonly BuildInput[], log: Logger): InstallTarget {
+  const { config } = project;
   const app = config.app;
   const registry = config.registry?.url;
   return {
@@ -87,7 +91,7 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
       const image = edge.image ?? (await ensureEdgeImage(engine, config.provider.type === 'local', log));
       await ensureEdgeService(cluster, engine, { app, image, https: edge.https });
       // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
-      if (edge.https) await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), loaded.config, edge.certificateVersions);
+      if (edge.https) await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), config, edge.certificateVersions);
       return clusterEdgeSite(cluster, app);
     },
     async buildImage(build) {
@@ -131,7 +135,7 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
     logTail: (service, lines) => serviceLogTail(engine, service, lines),
     async issueCertificates(versions, host) {
       try {
-        const certs = await issueEdgeCertificates(cluster, loaded, log, [...versions]);
+        const certs = await issueEdgeCertificates(cluster, project, log, [...versions]);
         const withheld = certs.withheld.find((w) => certificateCovers(w.names, host));
         let httpsMissing = certs.failed.find((f) => f.names.some((name) => certificateCovers([name], host)))?.reason;
         if (httpsMissing === undefined && withheld !== undefined) httpsMissing = describeWithheld(withheld);
@@ -146,7 +150,7 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
         return { httpsMissing: error.message, tlsWithheld: [] };
       }
     },
-    renewalTask: (mode, nodeImage) => renewalTaskFor(loaded, cluster, engine, mode, nodeImage, log),
+    renewalTask: (mode, nodeImage) => renewalTaskFor(project, cluster, engine, mode, nodeImage, log),
     async runJob(spec, options) {
       try {
         return await runJobService(engine, spec, options);
@@ -168,12 +172,12 @@ export function installTargetOn(loaded: LoadedConfig, cluster: Cluster, engine: 
  * tls: acme keeps a renewal task on the cluster (src/tls-renewer/main.ts) so certificates are renewed without an
  * operator; any other mode removes it. A task that cannot be installed is reported, not fatal: the version is in.
  */
-async function renewalTaskFor(loaded: LoadedConfig, cluster: Cluster, engine: Engine, mode: 'ensure' | 'remove', nodeImage: string, log: Logger): Promise<string | undefined> {
-  const { config } = loaded;
+async function renewalTaskFor(project: TlsProject, cluster: Cluster, engine: Engine, mode: 'ensure' | 'remove', nodeImage: string, log: Logger): Promise<string | undefined> {
+  const { config } = project;
   const tls = tlsSettings(config);
   try {
     if (mode === 'remove' || tls.mode !== 'acme') return (await removeRenewalTask(engine, config.app)) ? 'removed' : undefined;
-    const caBundle = tls.caBundle === undefined ? undefined : await readFile(path.resolve(loaded.root, tls.caBundle), 'utf8');
+    const caBundle = tls.caBundle === undefined ? undefined : await readFile(path.resolve(project.root, tls.caBundle), 'utf8');
     const settings: RenewerSettings = {
       app: config.app,
       domain: config.domain,
@@ -185,7 +189,7 @@ async function renewalTaskFor(loaded: LoadedConfig, cluster: Cluster, engine: En
       ...renewalTimes(tls),
       edgeUrl: `http://${cluster.managerNode.address}:80`,
     };
-    const dns = tls.challenge === 'dns-01' ? await renewerDnsFor(loaded, tls, log) : undefined;
+    const dns = tls.challenge === 'dns-01' ? await renewerDnsFor(project, tls, log) : undefined;
     return await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log, ...(dns !== undefined ? { dns } : {}) });
   } catch (error) {
     if (!isDeplError(error)) throw error;
@@ -199,11 +203,11 @@ async function renewalTaskFor(loaded: LoadedConfig, cluster: Cluster, engine: En
  * renewerDnsCredential says what it may be), or undefined when there is none to give, and the log says who
  * renews the wildcard then. Never asks for a password: none is ever handed to the cluster.
  */
-async function renewerDnsFor(loaded: LoadedConfig, tls: Extract<ReturnType<typeof tlsSettings>, { mode: 'acme' }>, log: Logger): Promise<RenewerDnsCredential | undefined> {
+async function renewerDnsFor(project: Pick<TlsProject, 'root'>, tls: Extract<ReturnType<typeof tlsSettings>, { mode: 'acme' }>, log: Logger): Promise<RenewerDnsCredential | undefined> {
   let credentials;
   let caCert: string | undefined;
   try {
-    credentials = tls.dnsCloud === undefined ? undefined : await resolveCloudCredentials({ cloud: tls.dnsCloud, configRoot: loaded.root, interactive: false });
+    credentials = tls.dnsCloud === undefined ? undefined : await resolveCloudCredentials({ cloud: tls.dnsCloud, configRoot: project.root, interactive: false });
     if (credentials?.caCertFile !== undefined) caCert = await readFile(credentials.caCertFile, 'utf8');
   } catch (error) {
     if (!isDeplError(error) && !(error instanceof Error && 'code' in error)) throw error;

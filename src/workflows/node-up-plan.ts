@@ -1,28 +1,26 @@
 import { readInventory } from '../apply/inventory.js';
 import type { ProvisionPlan, ProvisionedNode } from '../apply/providers/types.js';
 import { swarmNodesOverSsh, type SwarmNodes } from '../apply/swarm-nodes.js';
-import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
 import { decideNetworkEncryption, ipsecProbeCommand, parseIpsecProbe, type EncryptionSetting, type IpsecSupport, type SwarmInfo } from '../plan/bootstrap.js';
 import { planShrink, type SwarmPlan } from '../plan/swarm-plan.js';
 import { poolsOf } from '../plan/pool-placement.js';
 import { poolNotes, poolSurplus } from '../plan/pools.js';
 import type { Logger } from '../util/log.js';
-import { providerFor, sshPoolFor } from './cluster.js';
+import type { NodeInputs } from './command-inputs.js';
 import { readSwarmFacts, swarmPlanOrRefuse } from './node-up-swarm.js';
 import type { DomainRecordPlan } from '../plan/domain-records.js';
-import { designateCloud } from './adapter-slices.js';
-import { designateFor, managedDomain, planDomain } from './domain.js';
+import { managedDomain, planDomain } from './domain.js';
 import type { Provider } from '../apply/providers/types.js';
 
 /**
  * What `depl node-up` would change, without changing anything: the provider's own dry run (Heat's
  * preview for a stack), else a comparison of the nodes that exist with the count asked for.
  */
-export async function planNodeUp(loaded: LoadedConfig, log: Logger, options: { nodes?: number; interactive?: boolean; pools?: Record<string, number> } = {}): Promise<ProvisionPlan> {
-  const count = options.nodes ?? loaded.config.provider.nodes;
-  const provider = await providerFor(loaded, log, { interactive: options.interactive });
-  const dns = await domainPlan(loaded, provider, options.interactive);
+export async function planNodeUp(inputs: NodeInputs, log: Logger, options: { nodes?: number; interactive?: boolean; pools?: Record<string, number> } = {}): Promise<ProvisionPlan> {
+  const count = options.nodes ?? inputs.config.provider.nodes;
+  const provider = await inputs.provider(log, { interactive: options.interactive });
+  const dns = await domainPlan(inputs, provider, options.interactive);
   const pools = provider.poolCounts ? await provider.poolCounts(options.pools ?? {}) : {};
   const plan = provider.plan ? await provider.plan(count, log, pools) : compareNodes((await provider.list(log)).map((n) => n.name), count);
   if (dns === undefined) return plan;
@@ -30,10 +28,10 @@ export async function planNodeUp(loaded: LoadedConfig, log: Logger, options: { n
 }
 
 /** The zero-config domain's record plan (provider.dns), from the zone as it is and the entry address if the stack exists. */
-async function domainPlan(loaded: LoadedConfig, provider: Provider, interactive: boolean | undefined): Promise<DomainRecordPlan | undefined> {
-  const managed = managedDomain(loaded.config);
+async function domainPlan(inputs: NodeInputs, provider: Provider, interactive: boolean | undefined): Promise<DomainRecordPlan | undefined> {
+  const managed = managedDomain(inputs.config);
   if (managed === undefined) return undefined;
-  const designate = await designateFor(designateCloud(loaded), { interactive });
+  const designate = await inputs.designate({ interactive });
   return (await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null)).plan;
 }
 
@@ -70,16 +68,16 @@ const NOT_IN_SWARM: SwarmInfo = { state: 'inactive', nodeId: '', nodeAddr: '', i
  * nodes as they are, as the run would read them after provisioning. Nothing is installed or changed: a node whose
  * Docker does not answer yet counts as out of the swarm, and a node still to be made as a new one.
  */
-export async function dryRunNodeUp(loaded: LoadedConfig, log: Logger, options: { nodes?: number; interactive?: boolean; pools?: Record<string, number> } = {}): Promise<NodeUpDryRun> {
-  const count = options.nodes ?? loaded.config.provider.nodes;
-  const { config } = loaded;
-  const provider = await providerFor(loaded, log, { interactive: options.interactive });
+export async function dryRunNodeUp(inputs: NodeInputs, log: Logger, options: { nodes?: number; interactive?: boolean; pools?: Record<string, number> } = {}): Promise<NodeUpDryRun> {
+  const count = options.nodes ?? inputs.config.provider.nodes;
+  const { config } = inputs;
+  const provider = await inputs.provider(log, { interactive: options.interactive });
   const existing = (await provider.list(log)).filter((n) => n.pool === undefined);
-  const dns = await domainPlan(loaded, provider, options.interactive);
+  const dns = await domainPlan(inputs, provider, options.interactive);
   const pools = provider.poolCounts ? await provider.poolCounts(options.pools ?? {}) : {};
   const provision = provider.plan ? await provider.plan(count, log, pools) : compareNodes(existing.map((n) => n.name), count);
-  const previous = await readInventory(loaded);
-  const pool = await sshPoolFor(loaded, log, 10_000);
+  const previous = await readInventory(inputs);
+  const pool = await inputs.sshPool(log, 10_000);
   try {
     const kept = existing.slice(0, count);
     const reachable = new Map<string, ProvisionedNode>();

@@ -3,7 +3,6 @@ import { ansibleInventoryPath, knownHostsPath, readInventory, writeFileAtomicLoc
 import type { ProvisionedNode } from '../apply/providers/types.js';
 import type { SshPool, SshRemote } from '../apply/ssh.js';
 import { swarmNodesOverSsh, type SwarmNodes } from '../apply/swarm-nodes.js';
-import type { LoadedConfig } from '../config/load.js';
 import { OperationError } from '../errors.js';
 import { requireAnsiblePlaybook, runPlaybook } from '../apply/ansible.js';
 import { renderAnsibleInventory, type InventoryNode } from '../plan/ansible-inventory.js';
@@ -13,11 +12,10 @@ import {
   parseIpsecProbe, staleNodeIds, type EncryptionSetting, type IpsecSupport,
 } from '../plan/bootstrap.js';
 import type { Logger } from '../util/log.js';
-import { projectPaths, designateCloud } from './adapter-slices.js';
-import { providerFor, sshPoolFor } from './cluster.js';
+import type { NodeInputs } from './command-inputs.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
-import { designateFor, ensureDomainRecords, managedDomain, planDomain } from './domain.js';
+import { ensureDomainRecords, managedDomain, planDomain } from './domain.js';
 import { poolsOf } from '../plan/pool-placement.js';
 import { poolNotes, poolSurplus } from '../plan/pools.js';
 import { installPoolHandoff, preemptibleNodes, writePoolHandoffTree } from './pool-handoff.js';
@@ -69,9 +67,9 @@ function swarmOf(pool: SshPool, nodes: readonly ProvisionedNode[]): SwarmNodes {
  * the app's overlay network. Every step first looks at what is there, so a re-run on a healthy cluster
  * changes nothing, and a re-run after a failure or a lost node repairs it.
  */
-export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpOptions = {}): Promise<NodeUpResult> {
+export async function nodeUp(inputs: NodeInputs, log: Logger, options: NodeUpOptions = {}): Promise<NodeUpResult> {
   const started = Date.now();
-  const { config } = loaded;
+  const { config } = inputs;
   const count = options.nodes ?? config.provider.nodes;
   if (options.nodes !== undefined && options.nodes !== config.provider.nodes) {
     log.warn(`depl.yaml says provider.nodes: ${config.provider.nodes}; a later node-up without --nodes goes back to that. Set provider.nodes: ${count} to keep ${count} nodes.`);
@@ -79,15 +77,15 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
   const changes: string[] = [];
   const change = (line: string) => { changes.push(line); log.step(line); };
   if (config.bootstrap === 'ansible') await requireAnsiblePlaybook();
-  const provider = await providerFor(loaded, log, { interactive: options.interactive });
+  const provider = await inputs.provider(log, { interactive: options.interactive });
   // the zero-config domain's zone and records are checked before anything is made: a missing zone or someone
   // else's record at the domain is refused (exit 2) with nothing changed
   const managed = managedDomain(config);
-  const designate = managed === undefined ? undefined : await designateFor(designateCloud(loaded), { interactive: options.interactive });
+  const designate = managed === undefined ? undefined : await inputs.designate({ interactive: options.interactive });
   if (managed !== undefined && designate !== undefined) await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null);
-  const pool = await sshPoolFor(loaded, log, SSH_WAIT_MS);
+  const pool = await inputs.sshPool(log, SSH_WAIT_MS);
   try {
-    const previous = await readInventory(loaded);
+    const previous = await readInventory(inputs);
     const pools = provider.poolCounts ? await provider.poolCounts(options.pools ?? {}) : {};
     if (previous) {
       // the cluster's own nodes beyond the count, and the pool nodes at or above their pool's new count
@@ -106,8 +104,8 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
     const note = (line: string) => { notes.push(line); log.warn(line); };
     for (const line of poolNotes(poolsOf(config))) note(line);
     const swarm = config.bootstrap === 'ansible'
-      ? await bootstrapWithAnsible(loaded, provisioned, previous, pool, log, change, note)
-      : await bootstrapOverSsh(loaded, provisioned, previous, pool, log, change, note);
+      ? await bootstrapWithAnsible(inputs, provisioned, previous, pool, log, change, note)
+      : await bootstrapOverSsh(inputs, provisioned, previous, pool, log, change, note);
     const { liveIds, list, network } = swarm;
 
     const inventory: Inventory = {
@@ -118,8 +116,8 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
       nodes: provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' : 'worker', nodeId: liveIds[i], ...(node.pool !== undefined ? { pool: node.pool } : {}) })),
       updatedAt: new Date().toISOString(),
     };
-    await writeInventory(loaded, inventory);
-    await writeAnsibleInventory(loaded, inventory.nodes, network.encrypted);
+    await writeInventory(inputs, inventory);
+    await writeAnsibleInventory(inputs, inventory.nodes, network.encrypted);
 
     const rows = provisioned.map((node, i): NodeRow => {
       const row = list.find((r) => r.id === liveIds[i]);
@@ -141,16 +139,16 @@ export async function nodeUp(loaded: LoadedConfig, log: Logger, options: NodeUpO
 
 /** `bootstrap: ssh` (the default): Docker on every node, then the swarm part planned from what is there and applied. */
 async function bootstrapOverSsh(
-  loaded: LoadedConfig, provisioned: ProvisionedNode[], previous: Inventory | null, pool: SshPool, log: Logger,
+  inputs: NodeInputs, provisioned: ProvisionedNode[], previous: Inventory | null, pool: SshPool, log: Logger,
   change: (line: string) => void, note: (line: string) => void,
 ): Promise<SwarmOutcome> {
   const ready = await Promise.all(provisioned.map((node) => readyNode(node, pool, log, change)));
-  const encrypted = networkEncryption(loaded.config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })), note);
+  const encrypted = networkEncryption(inputs.config.network.encrypted as EncryptionSetting, provisioned.map((node, i) => ({ node: node.name, ipsec: ready[i]!.ipsec })), note);
   const formerIds = (previous?.nodes ?? []).flatMap((n) => (n.nodeId ? [n.nodeId] : []));
-  const outcome = await convergeSwarm(swarmOf(pool, provisioned), { app: loaded.config.app, nodes: provisioned, encrypted, formerIds }, { log, change, note });
+  const outcome = await convergeSwarm(swarmOf(pool, provisioned), { app: inputs.config.app, nodes: provisioned, encrypted, formerIds }, { log, change, note });
   // preemptible pools: each of their nodes hands its tasks off when the cloud shuts it down
   const byName = (name: string) => provisioned.find((n) => n.name === name)!;
-  await installPoolHandoff({ config: loaded.config, root: loaded.root, manager: provisioned[0]!, nodes: provisioned, remote: (name) => pool.remote(byName(name)), log, change, note });
+  await installPoolHandoff({ config: inputs.config, root: inputs.root, manager: provisioned[0]!, nodes: provisioned, remote: (name) => pool.remote(byName(name)), log, change, note });
   return outcome;
 }
 
@@ -160,7 +158,7 @@ async function bootstrapOverSsh(
  * (the encryption decision is node-up's, as for its own bootstrap); then the play; then the swarm as it is.
  */
 async function bootstrapWithAnsible(
-  loaded: LoadedConfig, provisioned: ProvisionedNode[], previous: Inventory | null, pool: SshPool, log: Logger,
+  inputs: NodeInputs, provisioned: ProvisionedNode[], previous: Inventory | null, pool: SshPool, log: Logger,
   change: (line: string) => void, note: (line: string) => void,
 ): Promise<SwarmOutcome> {
   const remotes = await Promise.all(provisioned.map(async (node) => {
@@ -172,10 +170,10 @@ async function bootstrapWithAnsible(
     node: provisioned[i]!.name,
     ipsec: parseIpsecProbe((await remote.exec(ipsecProbeCommand(), { check: false })).stdout),
   })));
-  const encrypted = networkEncryption(loaded.config.network.encrypted as EncryptionSetting, support, note);
+  const encrypted = networkEncryption(inputs.config.network.encrypted as EncryptionSetting, support, note);
   const roles = provisioned.map((node, i) => ({ name: node.name, address: node.address, role: i === 0 ? 'manager' as const : 'worker' as const, ...(node.pool !== undefined ? { pool: node.pool } : {}) }));
-  const inventoryFile = await writeAnsibleInventory(loaded, roles, encrypted);
-  const { recap } = await runPlaybook(ansiblePlaybookCommand({ inventory: inventoryFile, playbook: packagePath('ansible', 'bootstrap.yml') }), log, { cwd: loaded.root });
+  const inventoryFile = await writeAnsibleInventory(inputs, roles, encrypted);
+  const { recap } = await runPlaybook(ansiblePlaybookCommand({ inventory: inventoryFile, playbook: packagePath('ansible', 'bootstrap.yml') }), log, { cwd: inputs.root });
   for (const [host, counts] of recap) if (counts.changed > 0) change(`${host}: ${counts.changed} change${counts.changed === 1 ? '' : 's'} by ansible/bootstrap.yml`);
 
   const swarm = swarmOf(pool, provisioned);
@@ -186,7 +184,7 @@ async function bootstrapWithAnsible(
     change(`swarm: removed stale node entry ${id.slice(0, 12)}`);
   }
   const list = await waitReady(swarm, liveIds, provisioned.map((n) => n.name));
-  const name = overlayNetworkName(loaded.config.app);
+  const name = overlayNetworkName(inputs.config.app);
   const facts = await swarm.network(name);
   if (facts === null) throw new OperationError(`ansible/bootstrap.yml left no network ${name} on the manager`, 'Look at the play\'s output above, then re-run node-up.', 'NETWORK_MISMATCH');
   const mismatch = networkEncryptionMismatch(name, facts, encrypted);
@@ -230,20 +228,21 @@ async function drainSurplus(previous: Inventory, surplus: Inventory['nodes'], po
  * ansible/generated_hosts.ini beside depl.yaml, with the pool nodes in their groups; with preemptible pool nodes,
  * the hand-off's files under .depl/pool-handoff/ for the play to copy. Returns the inventory's path.
  */
-async function writeAnsibleInventory(loaded: LoadedConfig, nodes: InventoryNode[], networkEncrypted: boolean): Promise<string> {
-  const file = path.resolve(ansibleInventoryPath(loaded));
-  const preemptible = new Set(preemptibleNodes(loaded.config, nodes).map((n) => n.name));
+async function writeAnsibleInventory(inputs: Pick<NodeInputs, 'config' | 'root' | 'sshKey'>, nodes: InventoryNode[], networkEncrypted: boolean): Promise<string> {
+  const { config, root } = inputs;
+  const file = path.resolve(ansibleInventoryPath(inputs));
+  const preemptible = new Set(preemptibleNodes(config, nodes).map((n) => n.name));
   const manager = nodes.find((n) => n.role === 'manager');
-  const handoffDir = preemptible.size > 0 && manager !== undefined ? await writePoolHandoffTree(loaded.config, loaded.root, manager.address) : undefined;
+  const handoffDir = preemptible.size > 0 && manager !== undefined ? await writePoolHandoffTree(config, root, manager.address) : undefined;
   const text = renderAnsibleInventory({
     nodes: nodes.map((n) => (preemptible.has(n.name) ? { ...n, preemptible: true } : n)),
     ...(handoffDir !== undefined ? { poolHandoffDir: path.resolve(handoffDir) } : {}),
-    app: loaded.config.app,
+    app: config.app,
     networkEncrypted,
-    user: loaded.config.ssh.user,
-    port: loaded.config.ssh.port,
-    keyFile: projectPaths(loaded).sshKey,
-    knownHostsFile: knownHostsPath(loaded),
+    user: config.ssh.user,
+    port: config.ssh.port,
+    keyFile: inputs.sshKey,
+    knownHostsFile: knownHostsPath(inputs),
   });
   await writeFileAtomicLocal(file, text);
   return file;

@@ -6,7 +6,6 @@ import { chooseRecord, type RecordCopies } from '../plan/hibernation-copies.js';
 import { describeHibernation } from '../plan/hibernation.js';
 import { readRenewalTaskStatus, type RenewalTaskStatus } from '../apply/tls/renewal-task.js';
 import { listCertificates, tlsStoreFor } from '../apply/tls/store.js';
-import type { LoadedConfig } from '../config/load.js';
 import type { ControllerState } from '../plan/autoscale.js';
 import { nodeListCommand, parseNodeList } from '../plan/bootstrap.js';
 import type { JobRow } from '../plan/jobs.js';
@@ -15,10 +14,8 @@ import { tlsSettings, type InstalledCertificate } from '../plan/tls/certificates
 import type { Logger } from '../util/log.js';
 import { readAutoscaleStatus } from './autoscale-report.js';
 import { domainStatusLines, type DomainStatus } from '../plan/domain-records.js';
-import { designateCloud } from './adapter-slices.js';
-import { designateFor, managedDomain, readDomainStatus } from './domain.js';
-import { providerFor } from './cluster.js';
-import { clusterAccessFor } from './command-inputs.js';
+import type { NodeInputs } from './command-inputs.js';
+import { managedDomain, readDomainStatus } from './domain.js';
 import { readJobs } from './run.js';
 import { readReleaseReport, type ReleaseReport } from './versions.js';
 
@@ -76,9 +73,15 @@ export async function hibernationStatus(loaded: ProjectFolder, objects?: () => P
   return { report: { nodes, live: record.live, canary: null, hibernation: record, recordFrom: chosen.from, ...(notes.length > 0 ? { notes } : {}) }, human: human.join('\n') };
 }
 
+/**
+ * What depl status reads of depl.yaml: the app and its TLS, provider and domain settings, its folder (the
+ * inventory), and the cluster, the provider and Designate it names.
+ */
+export type StatusInputs = Pick<NodeInputs, 'config' | 'root' | 'cluster' | 'provider' | 'designate'>;
+
 /** The node table as the swarm itself reports it (over SSH on the manager), in the inventory's order. */
-export async function readNodeTable(cluster: Cluster, loaded: LoadedConfig): Promise<NodeTableRow[]> {
-  const inventory = await requireInventory(loaded);
+export async function readNodeTable(cluster: Cluster, project: ProjectFolder): Promise<NodeTableRow[]> {
+  const inventory = await requireInventory(project);
   const ids = parseNodeList((await cluster.manager.exec(nodeListCommand())).stdout).map((row) => row.id);
   if (ids.length === 0) return [];
   const inspected = await cluster.manager.exec(nodeInspectCommand(ids));
@@ -89,17 +92,17 @@ export async function readNodeTable(cluster: Cluster, loaded: LoadedConfig): Pro
  * `depl status`: the nodes, the release state (read once), jobs, certificates, the renewal task and the
  * autoscaler, the independent reads side by side on the manager's one connection.
  */
-export async function readStatus(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean } = {}): Promise<StatusReading> {
-  const mode = tlsSettings(loaded.config).mode;
-  const { app } = loaded.config;
-  const allocation = readAllocation(loaded, log, options);
-  const dns = readDns(loaded, log, options);
-  const access = clusterAccessFor(loaded);
+export async function readStatus(inputs: StatusInputs, log: Logger, options: { interactive?: boolean } = {}): Promise<StatusReading> {
+  const mode = tlsSettings(inputs.config).mode;
+  const { app } = inputs.config;
+  const allocation = readAllocation(inputs, log, options);
+  const dns = readDns(inputs, log, options);
+  const access = inputs.cluster;
   const cluster = await access.open(log);
   try {
     const port = await access.readingPort(cluster, log);
     const [nodes, release, jobs, certificates, renewal] = await Promise.all([
-      readNodeTable(cluster, loaded),
+      readNodeTable(cluster, inputs),
       readReleaseReport(port),
       readJobs(access, log, cluster),
       mode !== 'off' ? listCertificates(tlsStoreFor(cluster.manager, app)) : Promise.resolve([]),
@@ -118,11 +121,11 @@ export async function readStatus(loaded: LoadedConfig, log: Logger, options: { i
  * The zero-config domain's records (provider.dns) as Designate has them, against the entry address node-up points
  * them at (the provider's, else the manager's address, as node-up does). Unreadable: said, not fatal.
  */
-export async function readDns(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<StatusReading['dns']> {
-  const managed = managedDomain(loaded.config);
+export async function readDns(inputs: Omit<StatusInputs, 'cluster'>, log: Logger, options: { interactive?: boolean; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<StatusReading['dns']> {
+  const managed = managedDomain(inputs.config);
   if (managed === undefined) return undefined;
   try {
-    const [designate, provider, inventory] = await Promise.all([designateFor(designateCloud(loaded), options), providerFor(loaded, log, options), readInventory(loaded)]);
+    const [designate, provider, inventory] = await Promise.all([inputs.designate(options), inputs.provider(log, options), readInventory(inputs)]);
     const entry = (await provider.entryAddress?.()) ?? inventory?.nodes[0]?.address ?? null;
     const status = await readDomainStatus(designate, managed, entry);
     return { status, lines: domainStatusLines(status) };
@@ -135,10 +138,10 @@ export async function readDns(loaded: LoadedConfig, log: Logger, options: { inte
  * The allocation as the cloud reports it now (OpenStack only), read beside the cluster: a cloud that cannot be
  * reached makes status say so, not fail, since the cluster itself may be fine.
  */
-async function readAllocation(loaded: LoadedConfig, log: Logger, options: { interactive?: boolean }): Promise<StatusReading['allocation']> {
-  if (loaded.config.provider.type !== 'openstack') return undefined;
+async function readAllocation(inputs: Pick<StatusInputs, 'config' | 'provider'>, log: Logger, options: { interactive?: boolean }): Promise<StatusReading['allocation']> {
+  if (inputs.config.provider.type !== 'openstack') return undefined;
   try {
-    const provider = await providerFor(loaded, log, options);
+    const provider = await inputs.provider(log, options);
     const report = await provider.allocation?.();
     return report === undefined ? { lines: ['no Heat stack: nothing of the allocation in use'] } : { lines: report.lines };
   } catch (error) {

@@ -21,7 +21,7 @@ import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
 import { nodeUp } from '../../src/workflows/node-up.js';
 import { prune } from '../../src/workflows/prune.js';
-import { pruneInputsFor } from '../../src/workflows/command-inputs.js';
+import { nodeInputsFor, pruneInputsFor } from '../../src/workflows/command-inputs.js';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 
 const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
@@ -86,7 +86,7 @@ describe('local nodes like a fresh Nectar image (ubuntu + sudo, no Docker)', () 
     expect(tc.nodeUp.changes).toEqual(expect.arrayContaining(['node-1: Docker installed', 'node-2: Docker installed', 'node-1: dockerd started', 'node-2: dockerd started']));
     expect(tc.nodeUp.nodes.map((n) => `${n.name} ${n.role} ${n.state}`)).toEqual(['node-1 manager Ready', 'node-2 worker Ready']);
     expect((await (await tc.cluster.remote('node-2')).exec(['docker', 'info', '--format', '{{.Swarm.LocalNodeState}}'])).stdout.trim()).toBe('active');
-    expect((await nodeUp(tc.loaded, log)).changes).toEqual([]);
+    expect((await nodeUp(nodeInputsFor(tc.loaded), log)).changes).toEqual([]);
     expect(await onNode('node-2', 'stat -c %U /home/ubuntu/.ssh/authorized_keys; ls /root/.ssh 2>/dev/null | wc -l; sshd -T | grep -i ^permitrootlogin'))
       .toBe('ubuntu\n0\npermitrootlogin no');
     // depl logs in as ubuntu and acts as root through sudo

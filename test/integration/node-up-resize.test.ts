@@ -7,6 +7,7 @@ import { LOCAL_LABEL_PREFIX } from '../../src/plan/local-nodes.js';
 import { silentLogger } from '../../src/util/log.js';
 import { openCluster } from '../../src/workflows/cluster.js';
 import { nodeUp } from '../../src/workflows/node-up.js';
+import { nodeInputsFor } from '../../src/workflows/command-inputs.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
 import { runCli } from '../support/cli.js';
 import { loadImageOnNodes, startTestCluster, type TestCluster } from '../support/cluster.js';
@@ -75,7 +76,7 @@ describe('node-up --nodes, status and node-down through the CLI', () => {
     }, 30_000, 500);
     expect([...nodesWithTasks].sort()).toEqual(['node-1', 'node-2', 'node-3']);
 
-    const result = await nodeUp(tc.loaded, silentLogger, { nodes: 2 });
+    const result = await nodeUp(nodeInputsFor(tc.loaded), silentLogger, { nodes: 2 });
     expect(result.changes).toContain('node-3: drained and removed from the swarm');
     expect(result.nodes.map((n) => n.name)).toEqual(['node-1', 'node-2']);
     const rows = (await manager.exec(['docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}}'])).stdout.trim().split('\n').sort();

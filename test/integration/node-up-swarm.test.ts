@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDeplError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { nodeUp } from '../../src/workflows/node-up.js';
+import { nodeInputsFor } from '../../src/workflows/command-inputs.js';
 import { installPoolHandoff } from '../../src/workflows/pool-handoff.js';
 import type { DeplConfig } from '../../src/config/schema.js';
 import { importBusyboxImage } from '../support/busybox-image.js';
@@ -83,7 +84,7 @@ describe('node-up on the local provider', () => {
 
   it('changes nothing when re-run on a healthy cluster, in under 15 s', async () => {
     const started = Date.now();
-    const result = await nodeUp(tc.loaded, silentLogger);
+    const result = await nodeUp(nodeInputsFor(tc.loaded), silentLogger);
     expect(result.changes).toEqual([]);
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(result.nodes.map((n) => `${n.name} ${n.state}`)).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
@@ -91,7 +92,7 @@ describe('node-up on the local provider', () => {
 
   it('brings a killed node back into the swarm when re-run', async () => {
     await docker.getContainer(await nodeContainerId(tc, 2)).kill();
-    const result = await nodeUp(tc.loaded, silentLogger);
+    const result = await nodeUp(nodeInputsFor(tc.loaded), silentLogger);
     expect(result.nodes.map((n) => `${n.name} ${n.state}`)).toEqual(['node-1 Ready', 'node-2 Ready', 'node-3 Ready']);
     expect(await nodeRows(tc)).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
   });
@@ -99,7 +100,7 @@ describe('node-up on the local provider', () => {
   it('replaces a removed node with a new machine, trusts its new host key, and drops the stale swarm entry', async () => {
     const before = await nodeContainerId(tc, 3);
     await docker.getContainer(before).remove({ force: true });
-    const result = await nodeUp(tc.loaded, silentLogger);
+    const result = await nodeUp(nodeInputsFor(tc.loaded), silentLogger);
     expect(result.changes).toContain('node-3: joined the swarm');
     expect(await nodeContainerId(tc, 3)).not.toBe(before);
     expect(await nodeRows(tc)).toEqual(['node-1 Ready Leader', 'node-2 Ready', 'node-3 Ready']);
@@ -107,7 +108,7 @@ describe('node-up on the local provider', () => {
 
   it('rebuilds the swarm when the manager was lost: workers leave the dead swarm and join the new one', async () => {
     await docker.getContainer(await nodeContainerId(tc, 1)).remove({ force: true });
-    const result = await nodeUp(tc.loaded, silentLogger);
+    const result = await nodeUp(nodeInputsFor(tc.loaded), silentLogger);
     expect(result.changes).toEqual(expect.arrayContaining([
       'node-1: swarm initialised (manager)', 'node-2: joined the swarm', 'node-3: joined the swarm', `swarm: overlay network ${tc.cluster.network} created`,
     ]));
@@ -163,7 +164,7 @@ describe('node-up on the local provider', () => {
       return key !== '' && key !== oldKey ? true : undefined;
     }, 30_000, 100);
     const knownHosts = `${tc.dir}/.depl/known_hosts`;
-    const error = await nodeUp(tc.loaded, silentLogger).then(() => null, (e: unknown) => e);
+    const error = await nodeUp(nodeInputsFor(tc.loaded), silentLogger).then(() => null, (e: unknown) => e);
     expect(isDeplError(error) && error.code).toBe('HOST_KEY_CHANGED');
     expect((error as Error).message).toContain('node-2');
     expect((error as Error).message).toContain(knownHosts);

@@ -60,7 +60,7 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
   it('issues one wildcard certificate for <domain> and *.<domain> through Designate, keeps the key 0600, and takes the TXT records away', async () => {
     const { loaded, store } = await project('dns', { mode: 'acme', directory: pebble.directory, caBundle: pebble.listenerCaFile, challenge: 'dns-01', dnsCloud: 'emu', email: 'ops@example.org' });
     const started = performance.now();
-    const outcome = await ensureCertificates({ loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1', 'v2']);
+    const outcome = await ensureCertificates({ project: loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1', 'v2']);
     const ms = performance.now() - started;
     expect(outcome.failed).toEqual([]);
     expect(outcome.issued).toEqual([`wildcard.${domain}`]);
@@ -77,9 +77,9 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
     expect(emulator.requests.some((r) => r.method === 'POST' && r.path.includes('/recordsets'))).toBe(true);
 
     // a second run with nothing due changes nothing; a forced one renews with the same account
-    const again = await ensureCertificates({ loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1', 'v2', 'v3']);
+    const again = await ensureCertificates({ project: loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1', 'v2', 'v3']);
     expect(again.changed).toBe(false);
-    const forced = await ensureCertificates({ loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1'], { force: true });
+    const forced = await ensureCertificates({ project: loaded, store, log: silentLogger, openstack: { env, cwd: dir, interactive: false }, pollMs: 100 }, ['v1'], { force: true });
     expect(forced.failed).toEqual([]);
     expect(forced.renewed).toEqual([`wildcard.${domain}`]);
     expect(await readFile(path.join(certDir, 'fullchain.pem'), 'utf8')).not.toBe(chain);
@@ -88,7 +88,7 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
 
   it('an ACME server that cannot be reached is a clear per-certificate failure, not a crash', async () => {
     const { loaded, store } = await project('unreachable', { mode: 'acme', directory: 'https://127.0.0.1:9/dir', challenge: 'http-01' });
-    const outcome = await ensureCertificates({ loaded, store, log: silentLogger }, []);
+    const outcome = await ensureCertificates({ project: loaded, store, log: silentLogger }, []);
     expect(outcome.failed).toHaveLength(1);
     expect(outcome.failed[0]!.reason).toBe("the ACME directory https://127.0.0.1:9/dir cannot be read: connect ECONNREFUSED 127.0.0.1:9");
     expect(outcome.installed).toEqual([]);
@@ -99,7 +99,7 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
     const good = await issueFromCa(dir, ca, 'institution', [domain, `*.${domain}`]);
     const other = await issueFromCa(dir, ca, 'other', ['other.test']);
     const { loaded, store } = await project('files', { mode: 'files', cert: good.certFile, key: good.keyFile });
-    const outcome = await ensureCertificates({ loaded, store, log: silentLogger }, ['v1']);
+    const outcome = await ensureCertificates({ project: loaded, store, log: silentLogger }, ['v1']);
     expect(outcome.issued).toEqual(['files']);
     expect(outcome.installed[0]).toMatchObject({ id: 'files', names: [domain, `*.${domain}`] });
     const installed = await readFile(path.join(store.edgeDir, 'tls', 'files', 'fullchain.pem'), 'utf8');
@@ -109,7 +109,7 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).exitCode).toBe(2);
     expect((error as UserError).message).toBe(`the key ${other.keyFile} does not match the certificate ${good.certFile}`);
-    await expect(ensureCertificates({ loaded: wrong, store, log: silentLogger }, ['v1'])).rejects.toThrow(/does not match/);
+    await expect(ensureCertificates({ project: wrong, store, log: silentLogger }, ['v1'])).rejects.toThrow(/does not match/);
     expect(await readFile(path.join(store.edgeDir, 'tls', 'files', 'fullchain.pem'), 'utf8')).toBe(installed);
 
     const { loaded: elsewhere } = await project('files', { mode: 'files', cert: other.certFile, key: other.keyFile });

@@ -15,6 +15,7 @@ import { LOCAL_LABEL_PREFIX } from '../../src/plan/local-nodes.js';
 import type { RenewalRecord } from '../../src/plan/tls/renewal.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
 import { nodeDown } from '../../src/workflows/node-down.js';
+import { nodeInputsFor } from '../../src/workflows/command-inputs.js';
 import type { TestCluster } from '../support/cluster.js';
 import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 import { runLoad } from '../support/load.js';
@@ -253,7 +254,7 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     const lines: string[] = [];
     const log: Logger = { debug: () => {}, info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m), step: (m) => lines.push(m) };
     await tc.cluster.close();
-    await nodeDown(tc.loaded, log);
+    await nodeDown(nodeInputsFor(tc.loaded), log);
     expect(lines).toContain(`removed the certificate renewal task ${app}-tls-renewer`);
   });
 });

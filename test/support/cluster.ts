@@ -12,6 +12,7 @@ import { isDeplError } from '../../src/errors.js';
 import { createLogger, silentLogger, type Logger } from '../../src/util/log.js';
 import { openCluster } from '../../src/workflows/cluster.js';
 import { nodeUp, type NodeUpResult } from '../../src/workflows/node-up.js';
+import { nodeInputsFor } from '../../src/workflows/command-inputs.js';
 
 export interface TestClusterOptions {
   nodes?: number;
@@ -83,7 +84,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     await writeFile(configFile, stringify(document));
     const loaded = await loadConfig(configFile);
     try {
-      const result = await nodeUp(loaded, log);
+      const result = await nodeUp(nodeInputsFor(loaded), log);
       const cluster = await openCluster(loaded, log);
       return {
         dir, configFile, loaded, cluster, prefix, subnet, nodeUp: result,

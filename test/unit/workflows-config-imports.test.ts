@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * depl.yaml's loaded form (LoadedConfig, and loadConfig that makes one) stops at the factories: a command cuts
- * it once into the port and the narrow inputs its workflow takes (src/workflows/command-inputs.ts). These files
- * still take it. The list only shrinks: a file that stops importing it must leave the list (the second test), and
- * a new importer fails the first.
+ * it once into the port and the narrow inputs its workflow takes (src/workflows/command-inputs.ts), and the
+ * adapters' slices (src/workflows/adapter-slices.ts). Only these factories take it. The list only shrinks:
+ * a file that stops importing it must leave the list (the second test), and a new importer fails the first. No
+ * adapter (src/apply) or planner (src/plan) takes it at all.
  */
 const STILL_TAKE_LOADED_CONFIG = [
   // the factories: where depl.yaml is cut into the port, the cluster, the adapters' slices and the workflows' inputs
@@ -14,23 +15,9 @@ const STILL_TAKE_LOADED_CONFIG = [
   'cluster-port.ts',
   'cluster.ts',
   'command-inputs.ts',
-  // the port's install slice: reads tls.caBundle and the DNS cloud's credentials beside depl.yaml, and hands
-  // LoadedConfig on to the certificate issuer in tls/certificates.ts
-  'install-target.ts',
-  // changed in parallel by other work (hibernation, TLS): left as they are
-  'hibernation-target.ts',
-  'tls/certificates.ts',
-  'tls/renew.ts',
-  // not cut yet
-  'crawl.ts',
-  'demo.ts',
-  'node-down.ts',
-  'node-up-plan.ts',
-  'node-up.ts',
-  'status.ts',
 ].sort();
 
-const workflows = path.resolve(import.meta.dirname, '../../src/workflows');
+const src = path.resolve(import.meta.dirname, '../../src');
 
 /** Names a file imports from src/config/load.ts (static or dynamic `import()` type references). */
 function namesFromConfigLoad(text: string): string[] {
@@ -43,25 +30,31 @@ function namesFromConfigLoad(text: string): string[] {
   return names;
 }
 
-async function filesTakingLoadedConfig(): Promise<string[]> {
-  const files = (await readdir(workflows, { recursive: true })).filter((f) => f.endsWith('.ts'));
+/** The files under src/<folder> that import LoadedConfig or loadConfig, relative to that folder. */
+async function filesTakingLoadedConfig(folder: 'workflows' | 'apply' | 'plan'): Promise<string[]> {
+  const files = (await readdir(path.join(src, folder), { recursive: true })).filter((f) => f.endsWith('.ts'));
   const taking: string[] = [];
   for (const file of files) {
-    const names = namesFromConfigLoad(await readFile(path.join(workflows, file), 'utf8'));
+    const names = namesFromConfigLoad(await readFile(path.join(src, folder, file), 'utf8'));
     if (names.some((n) => n === 'LoadedConfig' || n === 'loadConfig' || n === 'import()')) taking.push(file.split(path.sep).join('/'));
   }
   return taking.sort();
 }
 
-describe('depl.yaml loaded form in src/workflows', () => {
+describe('depl.yaml\'s loaded form in src/workflows, src/apply and src/plan', () => {
   it('is imported by no workflow file but the listed ones', async () => {
-    const unexpected = (await filesTakingLoadedConfig()).filter((f) => !STILL_TAKE_LOADED_CONFIG.includes(f));
+    const unexpected = (await filesTakingLoadedConfig('workflows')).filter((f) => !STILL_TAKE_LOADED_CONFIG.includes(f));
     expect(unexpected, 'take a narrow input cut in src/workflows/command-inputs.ts instead of LoadedConfig').toEqual([]);
   });
 
   it('lists no file that no longer imports it (the list shrinks)', async () => {
-    const taking = new Set(await filesTakingLoadedConfig());
+    const taking = new Set(await filesTakingLoadedConfig('workflows'));
     expect(STILL_TAKE_LOADED_CONFIG.filter((f) => !taking.has(f))).toEqual([]);
+  });
+
+  it('is imported by no adapter (src/apply) and no planner (src/plan): they take slices cut in src/workflows/adapter-slices.ts', async () => {
+    expect(await filesTakingLoadedConfig('apply'), 'take a slice cut in src/workflows/adapter-slices.ts instead of LoadedConfig').toEqual([]);
+    expect(await filesTakingLoadedConfig('plan')).toEqual([]);
   });
 
   it('recognises the forms of import it looks for', () => {

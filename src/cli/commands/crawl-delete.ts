@@ -2,14 +2,14 @@ import { confirm } from '@inquirer/prompts';
 import { renderPlanText } from '../../plan/change-plan.js';
 import type { CommandContext } from '../context.js';
 import { UserError } from '../../errors.js';
-import { crawlerClientFor } from '../../workflows/crawl.js';
+import { crawlerClient } from '../crawl-client.js';
 import { deleteCrawlJob } from '../../workflows/crawl-delete.js';
 
 export interface DeleteOptions { dryRun?: boolean; api?: string; insecure?: boolean; cacert?: string }
 
 /** Deletes a crawl job and its data, after a confirmation on a terminal (--yes otherwise). */
 export default async function command(ctx: CommandContext, id: string, opts: DeleteOptions): Promise<void> {
-  const { client, where } = await crawlerClientFor({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
+  const { client, where } = await crawlerClient({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
   const done = await deleteCrawlJob(client, where, id, {
     dryRun: opts.dryRun === true, log: ctx.log,
     async confirm(plan) {

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { CommandContext } from '../context.js';
 import { UserError } from '../../errors.js';
-import { crawlerClientFor, downloadJobFiles, downloadJobZip, type DownloadProgress } from '../../workflows/crawl.js';
+import { crawlerClient } from '../crawl-client.js';
+import { downloadJobFiles, downloadJobZip, type DownloadProgress } from '../../workflows/crawl.js';
 
 export interface DownloadOptions {
   dir?: string; zip?: string | boolean; type?: string; minBytes?: string; maxBytes?: string; minWidth?: string; minHeight?: string;
@@ -14,7 +15,7 @@ export interface DownloadOptions {
  * an interrupted run (crawl.ts: downloadJobZip).
  */
 export default async function command(ctx: CommandContext, id: string, opts: DownloadOptions): Promise<void> {
-  const { client, where } = await crawlerClientFor({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
+  const { client, where } = await crawlerClient({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
   const name = `crawl-${id.replace(/[^A-Za-z0-9-]/g, '').slice(0, 64)}`;
   if (opts.zip !== undefined && opts.dir !== undefined) throw new UserError('--dir and --zip are two destinations; give one', 'Use --zip FILE for one archive, or --dir FOLDER for the files.', 'CRAWL_DOWNLOAD_DESTINATION');
   const filter = {

@@ -1,13 +1,13 @@
 import path from 'node:path';
 import type { CommandContext } from '../context.js';
-import { crawlerClientFor } from '../../workflows/crawl.js';
+import { crawlerClient } from '../crawl-client.js';
 import { exportJobArchive } from '../../workflows/crawl-export.js';
 
 export interface ExportOptions { format: 'wacz'; out?: string; api?: string; insecure?: boolean; cacert?: string }
 
 /** Writes an archive job's WACZ (default ./crawl-<job>.wacz), with progress on stderr. */
 export default async function command(ctx: CommandContext, id: string, opts: ExportOptions): Promise<void> {
-  const { client, where } = await crawlerClientFor({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
+  const { client, where } = await crawlerClient({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
   const file = path.resolve(opts.out ?? `crawl-${id.replace(/[^A-Za-z0-9-]/g, '').slice(0, 64)}.${opts.format}`);
   const tty = process.stderr.isTTY === true;
   const done = await exportJobArchive(client, where, id, file, (bytes, total) => {

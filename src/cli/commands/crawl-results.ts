@@ -1,6 +1,7 @@
 import type { CommandContext } from '../context.js';
 import { imagesCsvHeader, imagesCsvRows, imagesJsonl } from '@depl/crawler/client';
-import { callApi, crawlerClientFor } from '../../workflows/crawl.js';
+import { crawlerClient } from '../crawl-client.js';
+import { callApi } from '../../workflows/crawl.js';
 
 export type ResultsFormat = 'json' | 'csv' | 'jsonl';
 
@@ -9,7 +10,7 @@ export type ResultsFormat = 'json' | 'csv' | 'jsonl';
  * json (one array), jsonl (one object a line) or csv (RFC 4180, formula-guarded, --bom for spreadsheet apps).
  */
 export default async function command(ctx: CommandContext, id: string, opts: { format: ResultsFormat; bom?: boolean; api?: string; insecure?: boolean; cacert?: string }): Promise<void> {
-  const { client, where } = await crawlerClientFor({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
+  const { client, where } = await crawlerClient({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
   const format: ResultsFormat = ctx.globals.json ? 'json' : opts.format;
   // the job must exist before anything is written: a wrong id is an error, not an empty document
   await callApi(where, () => client.get(id));

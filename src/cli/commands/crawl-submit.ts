@@ -1,12 +1,13 @@
 import type { CommandContext } from '../context.js';
 import { OperationError, UserError } from '../../errors.js';
 import { parseDuration } from '../../plan/duration.js';
-import { callApi, crawlerClientFor, describeJob, progressLine, waitForCrawl } from '../../workflows/crawl.js';
+import { crawlerClient } from '../crawl-client.js';
+import { callApi, describeJob, progressLine, waitForCrawl } from '../../workflows/crawl.js';
 
 export default async function command(ctx: CommandContext, urls: string[], opts: { depth: number; maxPages: number; include?: string[]; exclude?: string[]; archive?: boolean; wait?: boolean; timeout?: string; api?: string; insecure?: boolean; cacert?: string }): Promise<void> {
   if (opts.timeout !== undefined && !opts.wait) throw new UserError('--timeout applies to --wait only', 'Add --wait, or drop --timeout.', 'BAD_TIMEOUT');
   const timeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout, '--timeout');
-  const { client, where } = await crawlerClientFor({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
+  const { client, where } = await crawlerClient({ api: opts.api, configFile: ctx.globals.config, insecure: opts.insecure, caCert: opts.cacert });
   let job = await callApi(where, () => client.submit({ urls, maxDepth: opts.depth, maxPages: opts.maxPages, include: opts.include ?? [], exclude: opts.exclude ?? [], ...(opts.archive ? { archive: true } : {}) }));
   if (opts.wait) {
     const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;

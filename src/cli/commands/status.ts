@@ -4,6 +4,7 @@ import { formatNodeTable } from '../../plan/node-table.js';
 import { consumersRunning, type VersionRow } from '../../plan/versions-table.js';
 import { certificatesServedAt, tlsSettings, type InstalledCertificate, type WithheldCertificate } from '../../plan/tls/certificates.js';
 import { describeRenewalRecord } from '../../plan/tls/renewal.js';
+import { nodeInputsFor } from '../../workflows/command-inputs.js';
 import { backupObjectsFor } from '../../workflows/hibernation-target.js';
 import { hibernationStatus, readStatus, type StatusReading } from '../../workflows/status.js';
 import { describeCertificates } from '../../workflows/tls/certificates.js';
@@ -77,11 +78,12 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
 
 export default async function command(ctx: CommandContext): Promise<void> {
   const loaded = await requireConfig(ctx);
+  const inputs = nodeInputsFor(loaded);
   // a hibernating deployment's nodes are shelved: status says so from the record, without reaching for them
-  const hibernating = await hibernationStatus(loaded, () => backupObjectsFor(loaded, ctx.log, { interactive: ctx.interactive }));
+  const hibernating = await hibernationStatus(inputs, () => backupObjectsFor(inputs, ctx.log, { interactive: ctx.interactive }));
   if (hibernating !== null) return ctx.result(hibernating.report, hibernating.human);
   const tls = tlsSettings(loaded.config);
-  const { nodes, release, jobs, certificates: installed, renewal, autoscale, allocation, dns } = await readStatus(loaded, ctx.log, { interactive: ctx.interactive });
+  const { nodes, release, jobs, certificates: installed, renewal, autoscale, allocation, dns } = await readStatus(inputs, ctx.log, { interactive: ctx.interactive });
   const now = Date.now();
   const withheld = new Map(certificatesServedAt(installed, now).withheld.map((w) => [w.id, w]));
   const report: Report = {

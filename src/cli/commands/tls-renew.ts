@@ -2,11 +2,12 @@ import type { CommandContext } from '../context.js';
 import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { renderPlanText } from '../../plan/change-plan.js';
+import { tlsRenewInputsFor } from '../../workflows/command-inputs.js';
 import { renewTlsFromConfig } from '../../workflows/tls/renew.js';
 
 export default async function command(ctx: CommandContext, opts: { force?: boolean; dryRun?: boolean; lockWait?: string }): Promise<void> {
   const loaded = await requireConfig(ctx);
-  const report = await renewTlsFromConfig(loaded, ctx.log, { force: opts.force === true, dryRun: opts.dryRun === true, lockWaitMs: lockWaitMs(opts) });
+  const report = await renewTlsFromConfig(tlsRenewInputsFor(loaded), ctx.log, { force: opts.force === true, dryRun: opts.dryRun === true, lockWaitMs: lockWaitMs(opts) });
   if (opts.dryRun) {
     ctx.result(report.plan, renderPlanText(report.plan));
     return;

@@ -3,11 +3,12 @@ import type { CommandContext } from '../context.js';
 import { lockWaitMs } from '../lock-wait.js';
 import { requireConfig } from '../require-config.js';
 import { wake } from '../../workflows/hibernation.js';
+import { hibernationInputsFor } from '../../workflows/command-inputs.js';
 import { hibernationTargetFor } from '../../workflows/hibernation-target.js';
 
 export default async function command(ctx: CommandContext, opts: { dryRun?: boolean; lockWait?: string }): Promise<void> {
   const loaded = await requireConfig(ctx);
-  const target = await hibernationTargetFor(loaded, ctx.log, 'wake', { interactive: ctx.interactive, lockWaitMs: lockWaitMs(opts) });
+  const target = await hibernationTargetFor(hibernationInputsFor(loaded), ctx.log, 'wake', { interactive: ctx.interactive, lockWaitMs: lockWaitMs(opts) });
   const { plan, restored, dryRun } = await wake(target, { dryRun: opts.dryRun === true });
   // the same plan object the applier runs without --dry-run
   if (dryRun) return ctx.result(plan, renderPlanText(plan).trimEnd());

@@ -1,7 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { LoadedConfig } from '../../config/load.js';
-import type { TlsConfig } from '../../config/schema.js';
+import type { DeplConfig, TlsConfig } from '../../config/schema.js';
 import { UserError, isDeplError } from '../../errors.js';
 import type { Cluster } from '../../apply/cluster.js';
 import {
@@ -40,12 +39,22 @@ import { syncEdgeCertificates, type EdgeTlsSync } from './edge-sync.js';
 import { registerSecret } from '../../util/redact.js';
 
 /**
+ * What the certificates read of depl.yaml: the app, its domain, TLS and provider settings (the DNS-01 cloud), its
+ * folder (tls: files and caBundle are named relative to it, a clouds.yaml beside it) and its path (named in hints).
+ */
+export interface TlsProject {
+  config: Pick<DeplConfig, 'app' | 'domain' | 'tls' | 'provider'>;
+  root: string;
+  file: string;
+}
+
+/**
  * Certificates for a release: work out which are wanted (plan/tls/certificates.ts), issue the missing ones, renew
  * those with fewer than 30 days left, install `tls: files` as given, drop those no host needs. A host whose
  * certificate cannot be had is reported, not fatal: its version stays reachable over HTTP.
  */
 export interface CertificateContext {
-  loaded: LoadedConfig;
+  project: TlsProject;
   store: TlsStore;
   log: Logger;
   /** HTTP-01: asks the edge for a challenge file the way the CA will (see httpChallengeResponder). */
@@ -74,20 +83,20 @@ export interface CertificateOutcome {
  * `tls: files`, read and checked before anything changes (exit 2): a key readable by others, a key that does
  * not match its certificate, or a certificate outside its validity at `now`.
  */
-export async function readCertificateFiles(loaded: LoadedConfig, now: number = Date.now()): Promise<{ chain: string; key: string; names: string[]; notAfter: number } | undefined> {
-  const tls = tlsSettings(loaded.config);
+export async function readCertificateFiles(project: TlsProject, now: number = Date.now()): Promise<{ chain: string; key: string; names: string[]; notAfter: number } | undefined> {
+  const tls = tlsSettings(project.config);
   if (tls.mode !== 'files') return undefined;
-  const certFile = path.resolve(loaded.root, tls.cert);
-  const keyFile = path.resolve(loaded.root, tls.key);
+  const certFile = path.resolve(project.root, tls.cert);
+  const keyFile = path.resolve(project.root, tls.key);
   const unreadable = (file: string, what: string) => (error: Error): never => {
-    throw new UserError(`cannot read the TLS ${what} ${file}: ${error.message}`, `Fix tls.${what} in ${loaded.file}.`, 'TLS_FILE_UNREADABLE');
+    throw new UserError(`cannot read the TLS ${what} ${file}: ${error.message}`, `Fix tls.${what} in ${project.file}.`, 'TLS_FILE_UNREADABLE');
   };
   assertKeyFilePrivate((await stat(keyFile).catch(unreadable(keyFile, 'key'))).mode, keyFile);
   const [chain, key] = await Promise.all([readFile(certFile, 'utf8').catch(unreadable(certFile, 'cert')), readFile(keyFile, 'utf8').catch(unreadable(keyFile, 'key'))]);
   registerSecret(key);
   const pair = inspectCertificatePair(chain, key, { cert: certFile, key: keyFile });
   assertCertificateValid(pair, now, certFile);
-  const domain = loaded.config.domain;
+  const domain = project.config.domain;
   if (!certificateCovers(pair.names, domain)) {
     throw new UserError(`the certificate ${certFile} does not cover ${domain} (it covers: ${pair.names.join(', ') || 'no names'})`, `Use a certificate for ${domain} (and *.${domain} for the version hosts).`, 'TLS_CERT_WRONG_NAME');
   }
@@ -100,16 +109,16 @@ export async function ensureCertificates(
   versions: readonly string[],
   options: { force?: boolean; files?: Awaited<ReturnType<typeof readCertificateFiles>> } = {},
 ): Promise<CertificateOutcome> {
-  const { loaded, store, log } = ctx;
-  const tls = tlsSettings(loaded.config);
+  const { project, store, log } = ctx;
+  const tls = tlsSettings(project.config);
   const now = (ctx.now ?? Date.now)();
   const before = tls.mode === 'off' ? [] : await listCertificates(store);
   const outcome: CertificateOutcome = { tls, installed: before, issued: [], renewed: [], removed: [], failed: [], changed: false };
   if (tls.mode === 'off') return outcome;
 
-  const wanted = wantedCertificates(tls, loaded.config.domain, versions);
+  const wanted = wantedCertificates(tls, project.config.domain, versions);
   if (tls.mode === 'files') {
-    const files = options.files ?? (await readCertificateFiles(loaded, now))!;
+    const files = options.files ?? (await readCertificateFiles(project, now))!;
     const current = await store.remote.readFile(certificatePaths(store, FILES_ID).chain);
     if (current !== files.chain) {
       await installCertificate(store, FILES_ID, { chain: files.chain, key: files.key });
@@ -152,7 +161,7 @@ export async function ensureCertificates(
  * reached stops every certificate at once.
  */
 export async function acmeIssuerFor(ctx: CertificateContext, tls: Extract<TlsConfig, { mode: 'acme' }>, store: TlsStore = ctx.store): Promise<CertificateIssuer> {
-  const caBundle = tls.caBundle === undefined ? undefined : await readCaBundle(ctx.loaded, tls.caBundle);
+  const caBundle = tls.caBundle === undefined ? undefined : await readCaBundle(ctx.project, tls.caBundle);
   const responder = await responderFor({ ...ctx, store }, tls);
   return acmeIssuer(store, {
     directory: directoryUrl(tls.directory),
@@ -162,10 +171,10 @@ export async function acmeIssuerFor(ctx: CertificateContext, tls: Extract<TlsCon
   }, async () => responder, ctx.log);
 }
 
-async function readCaBundle(loaded: LoadedConfig, file: string): Promise<string> {
-  const resolved = path.resolve(loaded.root, file);
+async function readCaBundle(project: TlsProject, file: string): Promise<string> {
+  const resolved = path.resolve(project.root, file);
   const text = await readFile(resolved, 'utf8').catch((error: Error) => {
-    throw new UserError(`cannot read tls.caBundle ${resolved}: ${error.message}`, `Fix tls.caBundle in ${loaded.file}.`, 'TLS_FILE_UNREADABLE');
+    throw new UserError(`cannot read tls.caBundle ${resolved}: ${error.message}`, `Fix tls.caBundle in ${project.file}.`, 'TLS_FILE_UNREADABLE');
   });
   if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new UserError(`tls.caBundle ${resolved} holds no PEM certificate`, undefined, 'TLS_FILE_UNREADABLE');
   return text;
@@ -173,11 +182,11 @@ async function readCaBundle(loaded: LoadedConfig, file: string): Promise<string>
 
 async function responderFor(ctx: CertificateContext, tls: Extract<TlsConfig, { mode: 'acme' }>): Promise<ChallengeResponder> {
   if (tls.challenge === 'http-01') return httpChallengeResponder(ctx.store, ctx.edgeCheck);
-  const provider = ctx.loaded.config.provider;
+  const provider = ctx.project.config.provider;
   const cloud = tls.dnsCloud !== undefined ? { cloud: tls.dnsCloud } : provider.type === 'openstack' ? { cloud: provider.cloud, region: provider.region } : undefined;
   if (cloud === undefined) throw new UserError('dns-01 needs an OpenStack cloud', 'Set tls.dnsCloud to a cloud in clouds.yaml.', 'TLS_NO_DNS_CLOUD');
   const [{ openstackSession }, { DesignateClient }] = await Promise.all([import('../../apply/providers/openstack.js'), import('../../apply/openstack/designate.js')]);
-  const session = await openstackSession(ctx.loaded, cloud, ctx.openstack ?? {}, ctx.log);
+  const session = await openstackSession(ctx.project, cloud, ctx.openstack ?? {}, ctx.log);
   return dnsChallengeResponder(new DesignateClient(session));
 }
 
@@ -199,22 +208,22 @@ export type EdgeCertificatesResult = CertificateOutcome & EdgeTlsSync;
  */
 export async function issueEdgeCertificates(
   cluster: Cluster,
-  loaded: LoadedConfig,
+  project: TlsProject,
   log: Logger,
   versions: readonly string[],
   options: EdgeCertificatesOptions = {},
 ): Promise<EdgeCertificatesResult> {
-  const store = tlsStoreFor(cluster.manager, loaded.config.app);
-  const tls = tlsSettings(loaded.config);
+  const store = tlsStoreFor(cluster.manager, project.config.app);
+  const tls = tlsSettings(project.config);
   const now = options.now ?? Date.now;
   const outcome: CertificateOutcome = tls.mode === 'off'
     ? { tls, installed: [], issued: [], renewed: [], removed: [], failed: [], changed: false }
     : await ensureCertificates(
-      { loaded, store, log, pollMs: options.pollMs, openstack: options.openstack, now, edgeCheck: edgeChallengeCheck(`http://${cluster.managerNode.address}:80`) },
+      { project, store, log, pollMs: options.pollMs, openstack: options.openstack, now, edgeCheck: edgeChallengeCheck(`http://${cluster.managerNode.address}:80`) },
       versions,
       { force: options.force },
     );
-  const synced = await syncEdgeCertificates(store, loaded.config, versions, { now });
+  const synced = await syncEdgeCertificates(store, project.config, versions, { now });
   for (const cert of synced.withheld) log.warn(describeWithheld(cert));
   return { ...outcome, ...synced, removed: [...outcome.removed, ...synced.removed] };
 }

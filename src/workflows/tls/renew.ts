@@ -8,12 +8,12 @@ import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import { planTlsRenew, type TlsRenewPlan, type TlsRenewStep } from '../../plan/tls/renew-plan.js';
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from '../apply-plan.js';
 import { acquirePortLock, openRelease } from '../release.js';
-import { fencedControl, withClusterPort, type ClusterPort } from '../cluster-port.js';
-import type { LoadedConfig } from '../../config/load.js';
+import { fencedControl, type ClusterPort, type PortOpener } from '../cluster-port.js';
+import type { DeplConfig } from '../../config/schema.js';
 import { tlsSettings } from '../../plan/tls/certificates.js';
 import { renewalTimes } from '../../plan/tls/renewal.js';
 import type { Logger } from '../../util/log.js';
-import { describeCertificates, readCertificateFiles } from './certificates.js';
+import { describeCertificates, type readCertificateFiles } from './certificates.js';
 
 /**
  * `depl tls renew`: read (the store, the edge's HTTPS settings, the routed versions), plan
@@ -144,14 +144,22 @@ export interface TlsRenewReport {
   lines: string[];
 }
 
+/** What `depl tls renew` reads of depl.yaml: its TLS settings, the tls: files they name, and the port it opens (which may issue). */
+export interface TlsRenewInputs {
+  config: Pick<DeplConfig, 'provider' | 'tls'>;
+  /** tls: files, read and checked (src/workflows/tls/certificates.ts readCertificateFiles); undefined for acme. */
+  certificateFiles(): ReturnType<typeof readCertificateFiles>;
+  withPort: PortOpener;
+}
+
 /** `depl tls renew [--force] [--dry-run]` from depl.yaml: opens the cluster, plans, applies (unless a dry run), reports. */
-export async function renewTlsFromConfig(loaded: LoadedConfig, log: Logger, options: { force?: boolean; dryRun?: boolean; lockWaitMs?: number }): Promise<TlsRenewReport> {
-  const tls = tlsSettings(loaded.config);
+export async function renewTlsFromConfig(inputs: TlsRenewInputs, log: Logger, options: { force?: boolean; dryRun?: boolean; lockWaitMs?: number }): Promise<TlsRenewReport> {
+  const tls = tlsSettings(inputs.config);
   if (tls.mode === 'off') throw new UserError('tls is off in depl.yaml: there is nothing to renew', 'Set tls: { mode: acme, email: ... } (or files) first.', 'TLS_OFF');
   // tls: files is read and checked before anything changes (a bad file exits 2 with nothing touched)
-  const files = await readCertificateFiles(loaded);
+  const files = await inputs.certificateFiles();
   const settings: TlsRenewSettings = { tls, renewBeforeMs: renewalTimes(tls).renewBeforeMs, ...(files !== undefined ? { files } : {}), ...(options.force ? { force: true } : {}) };
-  return withClusterPort(loaded, log, async (port) => {
+  return inputs.withPort(log, async (port) => {
     const result = await renewTls({ ...port, lockWaitMs: options.lockWaitMs ?? 0 }, settings, { ...(options.dryRun ? { dryRun: true } : {}) });
     const installed = await listCertificates(port.tls!.store);
     const now = Date.now();

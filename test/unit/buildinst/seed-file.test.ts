@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkSeedFiles } from '../../../src/apply/seed-file.js';
-import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
+import { parseConfig } from '../../../src/config/load.js';
+import { seedFileSource } from '../../../src/workflows/adapter-slices.js';
 
 /** `seed: { file }` is checked before the cluster is reached (src/apply/seed-file.ts): a dump of the project, never one of depl's own files or a key. */
 let root: string;
@@ -18,7 +19,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const loaded = (file: string): LoadedConfig => ({
+const seeding = (file: string) => seedFileSource({
   root, file: path.join(root, 'depl.yaml'),
   config: parseConfig(`
 app: shop
@@ -37,7 +38,7 @@ secrets: [db_password]
 
 describe('a branch database seed file', () => {
   it('may be a dump prune wrote under .depl/backups (resolved against depl.yaml\'s folder)', async () => {
-    expect(await checkSeedFiles(loaded('.depl/backups/shop-db-main.sql'))).toEqual({ db: path.join(root, '.depl', 'backups', 'shop-db-main.sql') });
+    expect(await checkSeedFiles(seeding('.depl/backups/shop-db-main.sql'))).toEqual({ db: path.join(root, '.depl', 'backups', 'shop-db-main.sql') });
   });
 
   it.each([
@@ -49,11 +50,11 @@ describe('a branch database seed file', () => {
     ['.depl/backups/missing.sql', 'no file at'],
     ['.depl/backups', 'not a regular file'],
   ])('refuses %s (exit 2, nothing changed): %s', async (file, why) => {
-    await expect(checkSeedFiles(loaded(file))).rejects.toMatchObject({ exitCode: 2, code: 'BRANCH_SEED_FILE', message: expect.stringContaining(why) });
+    await expect(checkSeedFiles(seeding(file))).rejects.toMatchObject({ exitCode: 2, code: 'BRANCH_SEED_FILE', message: expect.stringContaining(why) });
   });
 
   it('refuses a symlink, which may point out of the project', async () => {
     await symlink('/etc/hostname', path.join(root, 'link.sql'));
-    await expect(checkSeedFiles(loaded('link.sql'))).rejects.toMatchObject({ code: 'BRANCH_SEED_FILE', message: expect.stringContaining('not a regular file') });
+    await expect(checkSeedFiles(seeding('link.sql'))).rejects.toMatchObject({ code: 'BRANCH_SEED_FILE', message: expect.stringContaining('not a regular file') });
   });
 });

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { crawlerClientFor } from '../../../src/workflows/crawl.js';
+import { crawlerClient } from '../../../src/cli/crawl-client.js';
 
 async function project(withInventory: boolean): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-crawl-target-'));
@@ -19,17 +19,17 @@ async function project(withInventory: boolean): Promise<string> {
 
 describe('where depl crawl sends requests', () => {
   it('defaults to the live version through the edge: the manager node, with the domain as Host', async () => {
-    const target = await crawlerClientFor({ configFile: await project(true), env: {} });
+    const target = await crawlerClient({ configFile: await project(true), env: {} });
     expect(target.where).toBe('http://shop.localhost/ (edge 192.168.77.11)');
   });
 
   it('says to run node-up when there is no cluster and no --api', async () => {
-    await expect(crawlerClientFor({ configFile: await project(false), env: {} })).rejects.toThrow(/no cluster yet/);
+    await expect(crawlerClient({ configFile: await project(false), env: {} })).rejects.toThrow(/no cluster yet/);
   });
 
   it('takes --api without any depl.yaml, and refuses a non-http one', async () => {
     const missing = path.join(await mkdtemp(path.join(tmpdir(), 'depl-crawl-none-')), 'depl.yaml');
-    expect((await crawlerClientFor({ api: 'http://127.0.0.1:8000', configFile: missing, env: {} })).where).toBe('http://127.0.0.1:8000/');
-    await expect(crawlerClientFor({ api: 'file:///x', configFile: missing, env: {} })).rejects.toThrow(/http\(s\)/);
+    expect((await crawlerClient({ api: 'http://127.0.0.1:8000', configFile: missing, env: {} })).where).toBe('http://127.0.0.1:8000/');
+    await expect(crawlerClient({ api: 'file:///x', configFile: missing, env: {} })).rejects.toThrow(/http\(s\)/);
   });
 });

@@ -9,6 +9,7 @@ import { silentLogger } from '../../../src/util/log.js';
 import { designateFor, ensureDomainRecords, managedDomain } from '../../../src/workflows/domain.js';
 import { designateCloud } from '../../../src/workflows/adapter-slices.js';
 import { providerFor } from '../../../src/workflows/cluster.js';
+import { nodeInputsFor } from '../../../src/workflows/command-inputs.js';
 import { nodeDown } from '../../../src/workflows/node-down.js';
 import { nodeUp } from '../../../src/workflows/node-up.js';
 import { planNodeUp } from '../../../src/workflows/node-up-plan.js';
@@ -45,7 +46,7 @@ describe('node-up and node-down with provider.dns', () => {
   }
 
   it('node-up --plan shows the records it would make, before the stack exists', async () => {
-    const plan = await planNodeUp(await project('planned'), silentLogger, { interactive: false });
+    const plan = await planNodeUp(nodeInputsFor(await project('planned')), silentLogger, { interactive: false });
     expect(plan.lines).toEqual(expect.arrayContaining([
       'DNS records (provider.dns):',
       `  + create planned.myproject.cloud.edu.au. A (the entry address, known once the stack exists) in zone ${zone}`,
@@ -59,7 +60,7 @@ describe('node-up and node-down with provider.dns', () => {
     const designate = await designateFor(designateCloud(loaded), { interactive: false });
     // another app of the project already answers at the name, made by its own depl
     await ensureDomainRecords(designate, { ...managedDomain(loaded.config)!, app: 'other' }, '198.51.100.8', silentLogger);
-    const error = await nodeUp(loaded, silentLogger, { interactive: false }).catch((e: unknown) => e);
+    const error = await nodeUp(nodeInputsFor(loaded), silentLogger, { interactive: false }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect(error).toMatchObject({ code: 'DNS_RECORD_CONFLICT' });
     expect((error as Error).message).toContain('clash.myproject.cloud.edu.au. A 198.51.100.8');
@@ -75,7 +76,7 @@ describe('node-up and node-down with provider.dns', () => {
     await ensureDomainRecords(await designateFor(designateCloud(loaded), { interactive: false }), managedDomain(loaded.config)!, manager!.address, silentLogger);
     expect(emulator.designate.records('*.leaving.myproject.cloud.edu.au.', 'A')).toEqual([manager!.address]);
 
-    const result = await nodeDown(loaded, silentLogger, false);
+    const result = await nodeDown(nodeInputsFor(loaded), silentLogger, false);
     expect(result.records).toEqual([`leaving.myproject.cloud.edu.au. A ${manager!.address}`, `*.leaving.myproject.cloud.edu.au. A ${manager!.address}`]);
     await emulator.designate.settle();
     expect(emulator.designate.records('leaving.myproject.cloud.edu.au.', 'A')).toEqual([]);

@@ -9,6 +9,7 @@ import { silentLogger } from '../../../src/util/log.js';
 import { openStackProviderSettings } from '../../../src/workflows/adapter-slices.js';
 import { designateFor, ensureDomainRecords, managedDomain } from '../../../src/workflows/domain.js';
 import { designateCloud } from '../../../src/workflows/adapter-slices.js';
+import { nodeInputsFor } from '../../../src/workflows/command-inputs.js';
 import { readDns } from '../../../src/workflows/status.js';
 import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
@@ -54,7 +55,7 @@ describe('depl status: the zero-config domain\'s records', () => {
     const managed = managedDomain(project.config)!;
 
     // nothing made yet: both missing
-    const before = await readDns(project, silentLogger, { interactive: false });
+    const before = await readDns(nodeInputsFor(project), silentLogger, { interactive: false });
     expect(before).toMatchObject({ status: { zone, entryAddress: manager!.address, records: [{ addresses: [], depl: false }, { addresses: [], depl: false }] } });
     expect((before as { lines: string[] }).lines).toEqual([
       `zone ${zone}, entry address ${manager!.address}`,
@@ -63,7 +64,7 @@ describe('depl status: the zero-config domain\'s records', () => {
     ]);
 
     await ensureDomainRecords(designate, managed, manager!.address, silentLogger);
-    const kept = await readDns(project, silentLogger, { interactive: false });
+    const kept = await readDns(nodeInputsFor(project), silentLogger, { interactive: false });
     expect((kept as { lines: string[] }).lines.slice(1)).toEqual([
       `shop.myproject.cloud.edu.au. A ${manager!.address} (depl's): matches the entry address`,
       `*.shop.myproject.cloud.edu.au. A ${manager!.address} (depl's): matches the entry address`,
@@ -71,7 +72,7 @@ describe('depl status: the zero-config domain\'s records', () => {
 
     // depl's records pointing elsewhere (the cluster was made again at another address): status says so
     await ensureDomainRecords(designate, managed, '203.0.113.99', silentLogger);
-    const stale = await readDns(project, silentLogger, { interactive: false });
+    const stale = await readDns(nodeInputsFor(project), silentLogger, { interactive: false });
     expect((stale as { status: { records: Array<{ matches: boolean }> } }).status.records.map((r) => r.matches)).toEqual([false, false]);
     expect((stale as { lines: string[] }).lines[1]).toBe("shop.myproject.cloud.edu.au. A 203.0.113.99 (depl's): does NOT match the entry address: run 'depl node-up' to point it there");
   });
@@ -79,13 +80,13 @@ describe('depl status: the zero-config domain\'s records', () => {
   it('a zone that is not the project\'s: status says what Designate answered, and does not fail', async () => {
     const project = loaded();
     const other = { ...project, config: { ...project.config, provider: { ...project.config.provider, dns: { zone: 'elsewhere.example.' } } } } as typeof project;
-    const dns = await readDns({ ...other, config: { ...other.config, domain: 'shop.elsewhere.example' } }, silentLogger, { interactive: false });
+    const dns = await readDns(nodeInputsFor({ ...other, config: { ...other.config, domain: 'shop.elsewhere.example' } }), silentLogger, { interactive: false });
     expect(dns).toEqual({ error: expect.stringMatching(/^provider\.dns\.zone elsewhere\.example\. is not a Designate zone of this project \(it has: myproject\.cloud\.edu\.au\.\)/) });
   });
 
   it('no provider.dns: nothing to show', async () => {
     const project = loaded();
     const plain = { ...project, config: { ...project.config, provider: { ...project.config.provider, dns: undefined } } } as typeof project;
-    expect(await readDns(plain, silentLogger, { interactive: false })).toBeUndefined();
+    expect(await readDns(nodeInputsFor(plain), silentLogger, { interactive: false })).toBeUndefined();
   });
 });

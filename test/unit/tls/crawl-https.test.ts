@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../../src/errors.js';
-import { crawlerClientFor, isLoopbackHost } from '../../../src/workflows/crawl.js';
+import { crawlerClient } from '../../../src/cli/crawl-client.js';
+import { isLoopbackHost } from '../../../src/workflows/crawl.js';
 
 async function project(extra: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'depl-crawl-tls-'));
@@ -19,26 +20,26 @@ async function project(extra: string): Promise<string> {
 
 describe('depl crawl and the API token on the wire', () => {
   it('uses https to the edge, named by the domain, when tls: is on', async () => {
-    const target = await crawlerClientFor({ configFile: await project('provider: { type: openstack }\n'), env: {} });
+    const target = await crawlerClient({ configFile: await project('provider: { type: openstack }\n'), env: {} });
     expect(target.where).toBe('https://shop.example.org/ (edge 203.0.113.11)');
   });
 
   it('refuses to send the token over plain http to a cloud edge, unless --insecure', async () => {
     const configFile = await project('provider: { type: openstack }\ntls: { mode: "off" }\n');
-    const refused = await crawlerClientFor({ configFile, env: {} }).catch((e: unknown) => e);
+    const refused = await crawlerClient({ configFile, env: {} }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(UserError);
     expect((refused as UserError).code).toBe('CRAWL_INSECURE');
     expect((refused as UserError).message).toBe('refusing to send the API token over plain http to 203.0.113.11: anyone on the path could read it');
-    expect((await crawlerClientFor({ configFile, env: {}, insecure: true })).where).toBe('http://shop.example.org/ (edge 203.0.113.11)');
+    expect((await crawlerClient({ configFile, env: {}, insecure: true })).where).toBe('http://shop.example.org/ (edge 203.0.113.11)');
   });
 
   it('--api: plain http only to loopback with a token; https anywhere; no token, no refusal', async () => {
     const configFile = await project('');
-    await expect(crawlerClientFor({ api: 'http://198.51.100.7:8000', configFile, env: {} })).rejects.toThrow(/refusing to send the API token/);
-    expect((await crawlerClientFor({ api: 'http://127.0.0.1:8000', configFile, env: {} })).where).toBe('http://127.0.0.1:8000/');
-    expect((await crawlerClientFor({ api: 'https://198.51.100.7', configFile, env: {} })).where).toBe('https://198.51.100.7/');
+    await expect(crawlerClient({ api: 'http://198.51.100.7:8000', configFile, env: {} })).rejects.toThrow(/refusing to send the API token/);
+    expect((await crawlerClient({ api: 'http://127.0.0.1:8000', configFile, env: {} })).where).toBe('http://127.0.0.1:8000/');
+    expect((await crawlerClient({ api: 'https://198.51.100.7', configFile, env: {} })).where).toBe('https://198.51.100.7/');
     const noToken = path.join(await mkdtemp(path.join(tmpdir(), 'depl-crawl-none-')), 'depl.yaml');
-    expect((await crawlerClientFor({ api: 'http://198.51.100.7:8000', configFile: noToken, env: {} })).where).toBe('http://198.51.100.7:8000/');
+    expect((await crawlerClient({ api: 'http://198.51.100.7:8000', configFile: noToken, env: {} })).where).toBe('http://198.51.100.7:8000/');
   });
 
   it('knows loopback when it sees it', () => {
