@@ -2,12 +2,14 @@ import type { Argv } from './shell.js';
 
 /**
  * The cluster lock as data: the shell lines that acquire, renew, release and read the lease on the manager.
- * The lease is a directory `<state>/<app>/lock` holding `holder.json` (who) and `expires` (epoch seconds on
+ * The lease is a directory `<state>/<app>/lease/lock` holding `holder.json` (who) and `expires` (epoch seconds on
  * the manager's clock, so operators' clocks never matter). Every change happens under `flock` on
- * `<state>/<app>/lock.guard`, so "is it expired? then it is mine" is one atomic step even when two runs
- * race to take over the same dead holder's lease.
+ * `<state>/<app>/lease/lock.guard`, so "is it expired? then it is mine" is one atomic step even when two runs
+ * race to take over the same dead holder's lease. All three live in the folder `lease/` of their own, so the
+ * renewal task, which takes the lock, mounts that folder and not the app's (src/plan/tls/renewal.ts); a
+ * cluster where the lease was still `<state>/<app>/lock` is moved by src/plan/state-layout.ts.
  *
- * Fencing: every acquisition takes the next number of a counter beside the lease (`<state>/<app>/lock.fence`,
+ * Fencing: every acquisition takes the next number of a counter beside the lease (`<state>/<app>/lease/lock.fence`,
  * which outlives releases) and writes it into the lease (`lock/fence`). A write that depends on holding the
  * lock runs through `fencedWriteCommand`: under the same guard, it checks that the lease still carries this
  * run's number and has not expired, and only then writes. A run that stalled past its lease (a suspended
@@ -27,8 +29,13 @@ export interface LeaseHolder {
   token: string;
 }
 
+/** The folder of the lease, its guard and its fencing counter: everything a holder of the lock writes to take it. */
+export function leaseFolder(root: string, app: string): string {
+  return `${root}/${app}/lease`;
+}
+
 export function leaseDir(root: string, app: string): string {
-  return `${root}/${app}/lock`;
+  return `${leaseFolder(root, app)}/lock`;
 }
 
 /** The guard is held for the few milliseconds a script runs, never while depl works. */

@@ -9,8 +9,8 @@ const dir = leaseDir('/var/lib/depl', 'shop');
 
 /** The lines as they cross SSH (Kamal-style: commands are data, asserted as strings). */
 describe('cluster lease commands', () => {
-  it('keeps the lease in <state>/<app>/lock, changed only under flock on lock.guard', () => {
-    expect(dir).toBe('/var/lib/depl/shop/lock');
+  it('keeps the lease in <state>/<app>/lease/lock, changed only under flock on lease/lock.guard', () => {
+    expect(dir).toBe('/var/lib/depl/shop/lease/lock');
     for (const argv of [acquireLeaseCommand(dir, holder, 60), renewLeaseCommand(dir, holder.token, 60), releaseLeaseCommand(dir, holder.token), breakLeaseCommand(dir)]) {
       expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
       expect(argv[2]).toContain('exec 9>>"$1.guard"; flock -w 30 9');
