@@ -49,10 +49,12 @@ const NEXT_FENCE = 'fence=$(cat "$1.fence" 2>/dev/null || true); case "$fence" i
 
 /**
  * Takes the lease if it is free or expired, or when it is held under `replaceToken` (a holder the caller
- * saw die on its own machine). Prints `acquired|taken-over <expires> <now> <fence>` (taken-over: the previous
- * holder's JSON follows), or `held <expires> <now>` and the holder's JSON.
+ * saw die on its own machine). Prints `acquired|taken-over <expires> <now> <fence> <layout>` (taken-over: the
+ * previous holder's JSON follows), or `held <expires> <now>` and the holder's JSON. `<layout>` is the number in
+ * the file `layoutFile` (0 when there is none, src/plan/state-layout.ts), read in the same round trip: every
+ * command checks it once it holds the lock.
  */
-export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = ''): Argv {
+export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = '', layoutFile = ''): Argv {
   const script = [
     'set -eu',
     'mkdir -p "${1%/*}"',
@@ -69,10 +71,11 @@ export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds
     'HOLDER=$2',
     WRITE,
     NEXT_FENCE,
-    'echo "$status $((now + $3)) $now $fence"',
+    'layout=; [ -z "$5" ] || read -r layout < "$5" 2>/dev/null || true; case "$layout" in ""|*[!0-9]*) layout=0;; esac',
+    'echo "$status $((now + $3)) $now $fence $layout"',
     '[ -z "$old" ] || printf "%s\\n" "$old"',
   ].join('\n');
-  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken];
+  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken, layoutFile];
 }
 
 /** Pushes the expiry out if the lease is still ours: `renewed <expires> <now>`, else `lost` and who has it. */
@@ -162,9 +165,9 @@ export function describeFenceRefusal(refusal: FenceRefusal): string {
 }
 
 export type LeaseAnswer =
-  | { status: 'acquired'; expiresAt: number; now: number; fence: number }
+  | { status: 'acquired'; expiresAt: number; now: number; fence: number; layout: number }
   | { status: 'renewed'; expiresAt: number; now: number }
-  | { status: 'taken-over'; expiresAt: number; now: number; previous: LeaseHolder | null; fence: number }
+  | { status: 'taken-over'; expiresAt: number; now: number; previous: LeaseHolder | null; fence: number; layout: number }
   | { status: 'held'; expiresAt: number; now: number; holder: LeaseHolder | null }
   | { status: 'lost'; holder: LeaseHolder | null }
   | { status: 'released' | 'not-mine' | 'free' | 'guard-timeout'; holder: LeaseHolder | null };
@@ -172,15 +175,15 @@ export type LeaseAnswer =
 /** Reads what one of the scripts above printed. Times are epoch seconds on the manager. */
 export function parseLeaseAnswer(stdout: string): LeaseAnswer {
   const [first = '', ...rest] = stdout.split('\n');
-  const [status = '', a, b, c] = first.trim().split(' ');
+  const [status = '', a, b, c, d] = first.trim().split(' ');
   const holder = parseHolder(rest.join('\n'));
   switch (status) {
     case 'acquired':
-      return { status, expiresAt: Number(a), now: Number(b), fence: Number(c) };
+      return { status, expiresAt: Number(a), now: Number(b), fence: Number(c), layout: Number(d ?? 0) || 0 };
     case 'renewed':
       return { status, expiresAt: Number(a), now: Number(b) };
     case 'taken-over':
-      return { status, expiresAt: Number(a), now: Number(b), previous: holder, fence: Number(c) };
+      return { status, expiresAt: Number(a), now: Number(b), previous: holder, fence: Number(c), layout: Number(d ?? 0) || 0 };
     case 'held':
       return { status, expiresAt: Number(a), now: Number(b), holder };
     case 'lost':

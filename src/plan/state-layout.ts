@@ -33,9 +33,9 @@ export function layoutFile(root: string, app: string): string {
   return `${root}/${app}/layout`;
 }
 
-/** Whether the layout file's content (null: there is none) says STATE_LAYOUT or later. */
-export function layoutIsCurrent(content: string | null): boolean {
-  return content !== null && Number(content.trim()) >= STATE_LAYOUT;
+/** Whether the layout file's number (as the lock's acquisition read it, 0 when there is none) is STATE_LAYOUT or later. */
+export function layoutIsCurrent(layout: number): boolean {
+  return layout >= STATE_LAYOUT;
 }
 
 /** Layout 1's lease holder token that says it moved: an earlier depl shows the holder's command as the reason. */
@@ -118,10 +118,10 @@ export interface LayoutMigration {
 }
 
 /**
- * What moves the app's folder to STATE_LAYOUT, from its layout file's content (null: none, layout 1) and the app's
+ * What moves the app's folder to STATE_LAYOUT, from its layout file's number (0: none, layout 1) and the app's
  * services as the swarm has them; null when it has that layout already.
  */
-export function planStateLayout(input: { root: string; app: string; layout: string | null; services: readonly PresentSpec[]; at: string }): LayoutMigration | null {
+export function planStateLayout(input: { root: string; app: string; layout: number; services: readonly PresentSpec[]; at: string }): LayoutMigration | null {
   if (layoutIsCurrent(input.layout)) return null;
   const planned = input.services.flatMap((s) => [planControllerUpgrade(input.app, s), planRenewerUpgrade(input.app, s)]).filter((u): u is ServiceUpgrade => u !== null);
   const upgrades = planned.filter((u): u is Exclude<ServiceUpgrade, { kind: 'report' }> => u.kind !== 'report')

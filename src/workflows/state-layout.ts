@@ -4,7 +4,7 @@ import { OperationError } from '../errors.js';
 import { describeLeaseHolder } from '../plan/lock.js';
 import type { ServiceSpec } from '../plan/services.js';
 import { shellLine } from '../plan/shell.js';
-import { layoutFile, layoutIsCurrent, parsePrepareAnswer, planStateLayout, STATE_LAYOUT, type LayoutMigration } from '../plan/state-layout.js';
+import { layoutIsCurrent, parsePrepareAnswer, planStateLayout, STATE_LAYOUT, type LayoutMigration } from '../plan/state-layout.js';
 import type { ClusterPort } from './cluster-port.js';
 
 export type LayoutPort = Pick<ClusterPort, 'stateRemote' | 'app' | 'stateRoot' | 'log' | 'upgrades' | 'now'>;
@@ -13,12 +13,13 @@ const withImage = (spec: ServiceSpec, image: string): ServiceSpec => ({ ...spec,
 
 /**
  * Right after the lock is taken: an app folder an earlier depl left in an earlier layout is moved to this depl's
- * (src/plan/state-layout.ts), before anything reads it. One read when it is current. Every write goes through
- * the lock's fence; each step may be killed, and the next command does what is left.
+ * (src/plan/state-layout.ts), before anything reads it. The lock's acquisition read the layout file in its own
+ * round trip, so a current folder costs nothing more. Every write goes through the lock's fence; each step may be
+ * killed, and the next command does what is left.
  */
-export async function ensureStateLayout(port: LayoutPort, lock: Pick<HeldLock, 'fenced'>): Promise<LayoutMigration | null> {
+export async function ensureStateLayout(port: LayoutPort, lock: Pick<HeldLock, 'fenced' | 'stateLayout'>): Promise<LayoutMigration | null> {
   const root = port.stateRoot ?? DEFAULT_STATE_ROOT;
-  const layout = await port.stateRemote.readFile(layoutFile(root, port.app));
+  const layout = lock.stateLayout;
   if (layoutIsCurrent(layout)) return null;
   const services = port.upgrades !== undefined ? await port.upgrades.specs() : [];
   const plan = planStateLayout({ root, app: port.app, layout, services, at: (port.now?.() ?? new Date()).toISOString() });

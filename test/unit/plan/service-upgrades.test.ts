@@ -87,8 +87,8 @@ describe('the renewal task an earlier depl installed', () => {
 describe('the move to state layout 2', () => {
   const at = '2026-12-07T08:00:00.000Z';
   it('nothing when the layout file says 2; otherwise the files, then the controllers, then the renewal task, then the layout file', () => {
-    expect(planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: '2\n', services: [{ name: 'shop-v1-autoscaler', spec: withSocket }], at })).toBeNull();
-    const plan = planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: null, services: [{ name: 'shop-tls-renewer', spec: earlier }, { name: 'shop-v1-autoscaler', spec: withSocket }], at })!;
+    expect(planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: 2, services: [{ name: 'shop-v1-autoscaler', spec: withSocket }], at })).toBeNull();
+    const plan = planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: 0, services: [{ name: 'shop-tls-renewer', spec: earlier }, { name: 'shop-v1-autoscaler', spec: withSocket }], at })!;
     expect(plan.prepare.slice(3)).toEqual(['depl-layout', '/var/lib/depl/shop', expect.stringContaining('"token":"moved-to-lease"')]);
     expect(plan.upgrades.map((u) => u.service)).toEqual(['shop-v1-autoscaler', 'shop-tls-renewer']);
     expect(plan.finish).toEqual(['sh', '-c', expect.stringContaining('mv -f "$d/layout.tmp" "$d/layout"'), 'depl-layout', '/var/lib/depl/shop', '2']);
@@ -97,7 +97,7 @@ describe('the move to state layout 2', () => {
   it('a service it cannot plan holds the layout file back: every command says so again until it is dealt with', () => {
     const unreadable = json(withSocket);
     (unreadable.TaskTemplate as { ContainerSpec: { Args: string[] } }).ContainerSpec.Args = [];
-    const plan = planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: null, services: [{ name: 'shop-v1-autoscaler', spec: unreadable }], at })!;
+    const plan = planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: 0, services: [{ name: 'shop-v1-autoscaler', spec: unreadable }], at })!;
     expect(plan.reports.map((r) => r.service)).toEqual(['shop-v1-autoscaler']);
     expect(plan.finish).toBeNull();
   });
