@@ -8,6 +8,7 @@ import {
 import { onInterrupt } from '../util/interrupt.js';
 import { FencedRemote, type Fence } from './fenced-remote.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { layoutFile } from '../plan/state-layout.js';
 import { pollUntil } from '../util/poll.js';
 import { DEFAULT_STATE_ROOT } from './release-store.js';
 import type { Remote } from './remote.js';
@@ -24,6 +25,8 @@ export interface HeldLock {
   holder: LockHolder;
   /** This acquisition's fencing number: higher than that of every earlier holder of this app's lock. */
   fence: number;
+  /** The app folder's state layout as the acquisition found it (src/plan/state-layout.ts; 0: no layout file). */
+  stateLayout: number;
   /** True once another run took the lease over (this run stopped renewing in time). */
   readonly lost: boolean;
   /**
@@ -54,6 +57,7 @@ export function lockDir(app: string, root = DEFAULT_STATE_ROOT): string {
 
 export async function acquireLock(remote: Remote, app: string, options: AcquireOptions): Promise<HeldLock> {
   const dir = lockDir(app, options.root);
+  const layout = layoutFile(options.root ?? DEFAULT_STATE_ROOT, app);
   const log = options.log ?? silentLogger;
   const ttlSeconds = Math.max(1, Math.round((options.ttlMs ?? DEFAULT_LEASE_MS) / 1000));
   const user = userInfo().username;
@@ -71,10 +75,10 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
   let answer: Extract<LeaseAnswer, { status: 'acquired' | 'taken-over' }>;
   try {
     answer = await pollUntil(async () => {
-      let tried = await run(acquireLeaseCommand(dir, me, ttlSeconds));
+      let tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, '', layout));
       if (tried.status === 'held' && tried.holder !== null && diedHere(tried.holder)) {
         log.warn(`the cluster lock is held by ${describeLeaseHolder(tried.holder)}, a process that no longer runs on this machine`);
-        tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, tried.holder.token));
+        tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, tried.holder.token, layout));
       }
       if (tried.status === 'acquired' || tried.status === 'taken-over') return tried;
       if (tried.status !== 'held' && tried.status !== 'guard-timeout') throw new Error(`unexpected answer from the lock script: ${tried.status}`);
@@ -102,10 +106,10 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
   if (answer.status === 'taken-over') {
     log.warn(`took over the cluster lock: the lease of ${describeLeaseHolder(answer.previous)} had expired or its process was gone`);
   }
-  return holdLease(remote, dir, me, answer.fence, ttlSeconds, log, release, unregister);
+  return holdLease(remote, dir, me, answer.fence, answer.layout, ttlSeconds, log, release, unregister);
 }
 
-function holdLease(remote: Remote, dir: string, me: LockHolder, fence: number, ttlSeconds: number, log: Logger, release: () => Promise<void>, unregister: () => void): HeldLock {
+function holdLease(remote: Remote, dir: string, me: LockHolder, fence: number, stateLayout: number, ttlSeconds: number, log: Logger, release: () => Promise<void>, unregister: () => void): HeldLock {
   let lost = false;
   let renewing: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
@@ -124,6 +128,7 @@ function holdLease(remote: Remote, dir: string, me: LockHolder, fence: number, t
   return {
     holder: me,
     fence,
+    stateLayout,
     get lost() {
       return lost;
     },

@@ -137,6 +137,16 @@ export async function listServices(engine: Engine, labels: Record<string, string
   }
 }
 
+/** The app's services' specs as the swarm has them (one Engine API read). */
+export async function appServiceSpecs(engine: Engine, app: string): Promise<Array<{ name: string; spec: Record<string, unknown> }>> {
+  try {
+    const services = await engine.docker.listServices({ filters: JSON.stringify({ label: [`${LABELS.app}=${app}`] }) } as object);
+    return services.map((s) => ({ name: s.Spec?.Name ?? s.ID, spec: (s.Spec ?? {}) as Record<string, unknown> }));
+  } catch (error) {
+    throw fail(engine, 'cannot list services', error);
+  }
+}
+
 /** The app's services with their labels: one Engine API read (what the installed versions are made from). */
 export async function appServiceSummaries(engine: Engine, app: string): Promise<ServiceSummary[]> {
   const filters = encodeURIComponent(JSON.stringify({ label: [`${LABELS.app}=${app}`] }));

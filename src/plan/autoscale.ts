@@ -4,7 +4,7 @@ import { serviceName } from './names.js';
 import { suRates } from './service-units.js';
 import { stackName } from './stack-name.js';
 import { quote } from './shell.js';
-import { LABELS, secretMounts, type ServiceSpec, type SwarmSecretRef } from './services.js';
+import { LABELS, secretMounts, type SecretMount, type ServiceSpec, type SwarmSecretRef } from './services.js';
 import { AUTOSCALER_GATE_DIR, autoscaleGateDir, GATES_FOLDER, planAutoscalerGate } from './autoscale-gate.js';
 
 /**
@@ -92,23 +92,20 @@ export type ControllerSettings = z.infer<typeof controllerSettingsSchema>;
 export const CONTROLLER_RELEASE_DIR = '/run/depl/release';
 export const CONTROLLER_STATE_DIR = '/run/depl/autoscale';
 /**
- * The app folder's subfolders the controller must not see: the edge's (TLS certificates and keys), branch
- * database seeds (dumps of a database), accessories' restore records, the renewal task's engine gate, and the
- * autoscalers' folder (it has its own state folder mounted; there every version's gate socket is, see below).
+ * The app folder's subfolders the controller must not see: the edge's (TLS certificates and keys), the TLS state
+ * (the ACME account key), the cluster lock's lease, branch database seeds (dumps of a database), accessories'
+ * restore records, the renewal task's engine gate, and the autoscalers' folder (it has its own state folder
+ * mounted; there every version's gate socket is, see below).
  */
-export const CONTROLLER_HIDDEN_DIRS = ['edge', 'seeds', 'accessories', 'edge-gate', 'autoscale'] as const;
-/** The app folder's file the controller must not see: the ACME account key (src/apply/tls/store.ts). */
-export const CONTROLLER_HIDDEN_FILE = 'tls-account.json';
+export const CONTROLLER_HIDDEN_DIRS = ['edge', 'tls', 'lease', 'seeds', 'accessories', 'edge-gate', 'autoscale'] as const;
 
 /**
  * On the manager, before the controller starts: its state folder, its version's gate folder (0700: the gate's
- * socket), and the paths its mounts hide (a mount needs something to mount over; an empty account file reads as
- * no account, and the next ACME order writes one).
+ * socket), and the folders its mounts hide (a mount needs something to mount over).
  */
 export function autoscalerFoldersLine(app: string, version: string, root = '/var/lib/depl'): string {
-  const file = quote(`${root}/${app}/${CONTROLLER_HIDDEN_FILE}`);
   const gate = quote(autoscaleGateDir(app, version, root));
-  return `mkdir -p ${[...new Set([autoscaleStateDir(app, root), ...CONTROLLER_HIDDEN_DIRS.map((dir) => `${root}/${app}/${dir}`)])].map(quote).join(' ')} && mkdir -p -m 700 ${gate} && { [ -e ${file} ] || (umask 077 && : > ${file}); }`;
+  return `mkdir -p ${[...new Set([autoscaleStateDir(app, root), ...CONTROLLER_HIDDEN_DIRS.map((dir) => `${root}/${app}/${dir}`)])].map(quote).join(' ')} && mkdir -p -m 700 ${gate}`;
 }
 
 /** On the manager: the app's state folder (release.json) and the controllers' files beside it. */
@@ -211,10 +208,10 @@ export function parseAutoscaleLabel(value: string | undefined): { min: number; m
  * The controller as a swarm service of the version: one replica on the manager (the node labelled
  * depl.edge=true, where the release document is), with no Docker socket: it scales through its version's engine
  * gate (planControllerGate), whose socket folder is mounted at AUTOSCALER_GATE_DIR. The app's state folder is
- * read-only (the edge's folder with the TLS keys, seeds, accessories' records, the renewal task's engine gate and
- * the autoscalers' folder hidden under empty tmpfs; the ACME account under /dev/null), its own state folder
- * writable but the other versions' gate sockets in it hidden, and the secret it sends to the metrics (a
- * metrics-only token, see README).
+ * read-only (the edge's folder with the TLS keys, the TLS state with the ACME account, the lock's lease, seeds,
+ * accessories' records, the renewal task's engine gate and the autoscalers' folder hidden under empty tmpfs), its
+ * own state folder writable but the other versions' gate sockets in it hidden, and the secret it sends to the
+ * metrics (a metrics-only token, see README).
  */
 export function planAutoscaler(input: {
   config: DeplConfig;
@@ -228,12 +225,20 @@ export function planAutoscaler(input: {
   const { config, version } = input;
   const settings = controllerSettings(config, version);
   if (settings === null) return null;
-  const root = input.stateRoot ?? '/var/lib/depl';
   const poolCredentials = config.provider.type === 'openstack' ? Object.values(config.provider.pools).flatMap((p) => (p.autoscale !== undefined ? [p.autoscale.credential] : [])) : [];
   const secretNames = [...new Set([...Object.values(config.autoscale).flatMap((a) => (a.metrics.bearer !== undefined ? [a.metrics.bearer] : [])), ...poolCredentials])];
-  const mounts = secretMounts(secretNames, input.secrets ?? {}, AUTOSCALER_SERVICE);
+  return controllerServiceSpec({
+    settings, image: input.image, network: input.network, secrets: secretMounts(secretNames, input.secrets ?? {}, AUTOSCALER_SERVICE),
+    ...(input.branch !== undefined ? { branch: input.branch } : {}), root: input.stateRoot ?? '/var/lib/depl',
+  });
+}
+
+/** The controller's service from its settings (planAutoscaler; src/plan/autoscale-upgrade.ts from an earlier spec's). */
+export function controllerServiceSpec(input: { settings: ControllerSettings; image: string; network: string; secrets: SecretMount[]; branch?: string; root: string }): ServiceSpec {
+  const { settings, root } = input;
+  const { app, version } = settings;
   const labels = {
-    [LABELS.app]: config.app,
+    [LABELS.app]: app,
     [LABELS.version]: version,
     [LABELS.service]: AUTOSCALER_SERVICE,
     [LABELS.http]: 'false',
@@ -241,27 +246,26 @@ export function planAutoscaler(input: {
   };
   const policy = { Parallelism: 1, Delay: 0, FailureAction: 'pause' as const, Monitor: 5_000_000_000, Order: 'stop-first' as const };
   return {
-    Name: serviceName(config.app, version, AUTOSCALER_SERVICE),
+    Name: serviceName(app, version, AUTOSCALER_SERVICE),
     Labels: labels,
     TaskTemplate: {
       ContainerSpec: {
         Image: input.image,
         Command: ['node', '/opt/depl/autoscaler.mjs'],
         Args: ['--settings', JSON.stringify(settings)],
-        Labels: { [LABELS.app]: config.app, [LABELS.version]: version, [LABELS.service]: AUTOSCALER_SERVICE },
+        Labels: { [LABELS.app]: app, [LABELS.version]: version, [LABELS.service]: AUTOSCALER_SERVICE },
         StopGracePeriod: 5_000_000_000,
         StopSignal: 'SIGTERM',
         Mounts: [
-          { Type: 'bind', Source: `${root}/${config.app}`, Target: CONTROLLER_RELEASE_DIR, ReadOnly: true },
-          // the edge's folder holds the TLS keys, seeds/ database dumps: empty tmpfs hide them (buildinst makes sure they exist to mount over)
+          { Type: 'bind', Source: `${root}/${app}`, Target: CONTROLLER_RELEASE_DIR, ReadOnly: true },
+          // the edge's folder holds the TLS keys, tls/ the ACME account, seeds/ database dumps: empty tmpfs hide them (buildinst makes sure they exist to mount over)
           ...CONTROLLER_HIDDEN_DIRS.map((dir) => ({ Type: 'tmpfs' as const, Target: `${CONTROLLER_RELEASE_DIR}/${dir}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } })),
-          { Type: 'bind', Source: '/dev/null', Target: `${CONTROLLER_RELEASE_DIR}/${CONTROLLER_HIDDEN_FILE}`, ReadOnly: true },
-          { Type: 'bind', Source: autoscaleStateDir(config.app, root), Target: CONTROLLER_STATE_DIR },
+          { Type: 'bind', Source: autoscaleStateDir(app, root), Target: CONTROLLER_STATE_DIR },
           // every version's gate socket is under its state folder: an empty tmpfs hides them, and its own is mounted apart
           { Type: 'tmpfs', Target: `${CONTROLLER_STATE_DIR}/${GATES_FOLDER}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
-          { Type: 'bind', Source: autoscaleGateDir(config.app, version, root), Target: AUTOSCALER_GATE_DIR },
+          { Type: 'bind', Source: autoscaleGateDir(app, version, root), Target: AUTOSCALER_GATE_DIR },
         ],
-        ...(mounts.length > 0 ? { Secrets: mounts } : {}),
+        ...(input.secrets.length > 0 ? { Secrets: input.secrets } : {}),
       },
       RestartPolicy: { Condition: 'any', Delay: 2_000_000_000, MaxAttempts: 0, Window: 0 },
       Placement: { Constraints: ['node.labels.depl.edge==true'] },
@@ -281,12 +285,18 @@ export function planAutoscaler(input: {
 export function planControllerGate(input: { config: DeplConfig; version: string; image: string; branch?: string; stateRoot?: string }): ServiceSpec | null {
   const settings = controllerSettings(input.config, input.version);
   if (settings === null) return null;
+  return controllerGateSpec({ settings, image: input.image, ...(input.branch !== undefined ? { branch: input.branch } : {}), ...(input.stateRoot !== undefined ? { root: input.stateRoot } : {}) });
+}
+
+/** The gate of the controller with these settings. */
+export function controllerGateSpec(input: { settings: ControllerSettings; image: string; branch?: string; root?: string }): ServiceSpec {
+  const { settings } = input;
   return planAutoscalerGate({
-    app: input.config.app, version: input.version, image: input.image,
+    app: settings.app, version: settings.version, image: input.image,
     services: settings.policies.map((p) => ({ name: p.swarmService, min: p.min, max: p.max })),
     pools: (settings.pools?.policies ?? []).map((p) => p.pool),
     ...(input.branch !== undefined ? { branch: input.branch } : {}),
-    ...(input.stateRoot !== undefined ? { stateRoot: input.stateRoot } : {}),
+    ...(input.root !== undefined ? { stateRoot: input.root } : {}),
   });
 }
 

@@ -85,3 +85,8 @@ export function versionImageTags(config: DeplConfig, version: string): string[] 
 export function removeImagesCommand(tags: string[]): Argv {
   return ['docker', 'image', 'rm', ...tags];
 }
+
+/** The node base image: the renewal task, the autoscale controller and its gate run on it (depl.yaml's images.node). */
+export function nodeImageOf(config: Pick<DeplConfig, 'images'>): string {
+  return config.images.node ?? 'node:20-bookworm-slim';
+}

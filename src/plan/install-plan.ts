@@ -10,7 +10,7 @@ import {
   redisRecordLabels, seedFileOnManager, sharedDatabaseOf, type BranchDatabase, type BranchDatabaseRecord, type BranchSeed,
 } from './branch-database.js';
 import { allocateRedisSlot, branchRedisConfig, describeSlot, isRedisAccessory, keyPrefixEnv, redisBranchScript, sharedRedisOf, slotText, type RedisSlot, type SharedRedis } from './branch-redis.js';
-import { planImages, type ImageBuild } from './images.js';
+import { nodeImageOf, planImages, type ImageBuild } from './images.js';
 import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
 import { accessoryServiceName, serviceName, versionHost, versionNetworkName, volumeNameOf } from './names.js';
@@ -372,7 +372,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   });
   const builtImage = (service: string) => images.builds.find((b) => b.usedBy.includes(service))?.tag;
   const serviceOf = (spec: ServiceSpec) => spec.Labels[LABELS.service] ?? '';
-  const nodeImage = config.images.node ?? 'node:20-bookworm-slim';
+  const nodeImage = nodeImageOf(config);
   // the autoscale controller's image is made on the manager; its spec takes it from that step
   const autoscaler = Object.keys(config.autoscale).length === 0 ? null : planAutoscaler({ config, version, image: '', network: facts.cluster.network, secrets: secretRefs, ...(branch !== undefined ? { branch } : {}) });
   // the Docker socket is its engine gate's (the same image), which passes on only the replicas of the version's autoscaled services

@@ -2,12 +2,14 @@ import type { Argv } from './shell.js';
 
 /**
  * The cluster lock as data: the shell lines that acquire, renew, release and read the lease on the manager.
- * The lease is a directory `<state>/<app>/lock` holding `holder.json` (who) and `expires` (epoch seconds on
+ * The lease is a directory `<state>/<app>/lease/lock` holding `holder.json` (who) and `expires` (epoch seconds on
  * the manager's clock, so operators' clocks never matter). Every change happens under `flock` on
- * `<state>/<app>/lock.guard`, so "is it expired? then it is mine" is one atomic step even when two runs
- * race to take over the same dead holder's lease.
+ * `<state>/<app>/lease/lock.guard`, so "is it expired? then it is mine" is one atomic step even when two runs
+ * race to take over the same dead holder's lease. All three live in the folder `lease/` of their own, so the
+ * renewal task, which takes the lock, mounts that folder and not the app's (src/plan/tls/renewal.ts); a
+ * cluster where the lease was still `<state>/<app>/lock` is moved by src/plan/state-layout.ts.
  *
- * Fencing: every acquisition takes the next number of a counter beside the lease (`<state>/<app>/lock.fence`,
+ * Fencing: every acquisition takes the next number of a counter beside the lease (`<state>/<app>/lease/lock.fence`,
  * which outlives releases) and writes it into the lease (`lock/fence`). A write that depends on holding the
  * lock runs through `fencedWriteCommand`: under the same guard, it checks that the lease still carries this
  * run's number and has not expired, and only then writes. A run that stalled past its lease (a suspended
@@ -27,8 +29,13 @@ export interface LeaseHolder {
   token: string;
 }
 
+/** The folder of the lease, its guard and its fencing counter: everything a holder of the lock writes to take it. */
+export function leaseFolder(root: string, app: string): string {
+  return `${root}/${app}/lease`;
+}
+
 export function leaseDir(root: string, app: string): string {
-  return `${root}/${app}/lock`;
+  return `${leaseFolder(root, app)}/lock`;
 }
 
 /** The guard is held for the few milliseconds a script runs, never while depl works. */
@@ -42,10 +49,12 @@ const NEXT_FENCE = 'fence=$(cat "$1.fence" 2>/dev/null || true); case "$fence" i
 
 /**
  * Takes the lease if it is free or expired, or when it is held under `replaceToken` (a holder the caller
- * saw die on its own machine). Prints `acquired|taken-over <expires> <now> <fence>` (taken-over: the previous
- * holder's JSON follows), or `held <expires> <now>` and the holder's JSON.
+ * saw die on its own machine). Prints `acquired|taken-over <expires> <now> <fence> <layout>` (taken-over: the
+ * previous holder's JSON follows), or `held <expires> <now>` and the holder's JSON. `<layout>` is the number in
+ * the file `layoutFile` (0 when there is none, src/plan/state-layout.ts), read in the same round trip: every
+ * command checks it once it holds the lock.
  */
-export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = ''): Argv {
+export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = '', layoutFile = ''): Argv {
   const script = [
     'set -eu',
     'mkdir -p "${1%/*}"',
@@ -62,10 +71,11 @@ export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds
     'HOLDER=$2',
     WRITE,
     NEXT_FENCE,
-    'echo "$status $((now + $3)) $now $fence"',
+    'layout=; [ -z "$5" ] || read -r layout < "$5" 2>/dev/null || true; case "$layout" in ""|*[!0-9]*) layout=0;; esac',
+    'echo "$status $((now + $3)) $now $fence $layout"',
     '[ -z "$old" ] || printf "%s\\n" "$old"',
   ].join('\n');
-  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken];
+  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken, layoutFile];
 }
 
 /** Pushes the expiry out if the lease is still ours: `renewed <expires> <now>`, else `lost` and who has it. */
@@ -155,9 +165,9 @@ export function describeFenceRefusal(refusal: FenceRefusal): string {
 }
 
 export type LeaseAnswer =
-  | { status: 'acquired'; expiresAt: number; now: number; fence: number }
+  | { status: 'acquired'; expiresAt: number; now: number; fence: number; layout: number }
   | { status: 'renewed'; expiresAt: number; now: number }
-  | { status: 'taken-over'; expiresAt: number; now: number; previous: LeaseHolder | null; fence: number }
+  | { status: 'taken-over'; expiresAt: number; now: number; previous: LeaseHolder | null; fence: number; layout: number }
   | { status: 'held'; expiresAt: number; now: number; holder: LeaseHolder | null }
   | { status: 'lost'; holder: LeaseHolder | null }
   | { status: 'released' | 'not-mine' | 'free' | 'guard-timeout'; holder: LeaseHolder | null };
@@ -165,15 +175,15 @@ export type LeaseAnswer =
 /** Reads what one of the scripts above printed. Times are epoch seconds on the manager. */
 export function parseLeaseAnswer(stdout: string): LeaseAnswer {
   const [first = '', ...rest] = stdout.split('\n');
-  const [status = '', a, b, c] = first.trim().split(' ');
+  const [status = '', a, b, c, d] = first.trim().split(' ');
   const holder = parseHolder(rest.join('\n'));
   switch (status) {
     case 'acquired':
-      return { status, expiresAt: Number(a), now: Number(b), fence: Number(c) };
+      return { status, expiresAt: Number(a), now: Number(b), fence: Number(c), layout: Number(d ?? 0) || 0 };
     case 'renewed':
       return { status, expiresAt: Number(a), now: Number(b) };
     case 'taken-over':
-      return { status, expiresAt: Number(a), now: Number(b), previous: holder, fence: Number(c) };
+      return { status, expiresAt: Number(a), now: Number(b), previous: holder, fence: Number(c), layout: Number(d ?? 0) || 0 };
     case 'held':
       return { status, expiresAt: Number(a), now: Number(b), holder };
     case 'lost':

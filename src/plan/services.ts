@@ -96,7 +96,7 @@ export function planSecrets(app: string, values: readonly { name: string; value:
   }));
 }
 
-type SecretMount = { File: { Name: string; UID: string; GID: string; Mode: number }; SecretID: string; SecretName: string };
+export type SecretMount = { File: { Name: string; UID: string; GID: string; Mode: number }; SecretID: string; SecretName: string };
 
 /**
  * Mounts at /run/secrets/<name> (tmpfs, only in the services that list the secret), or at the path the
@@ -196,6 +196,8 @@ export interface ServiceSpec {
       Configs?: ConfigMount[];
       Secrets?: SecretMount[];
       Mounts?: { Type: 'volume' | 'bind' | 'tmpfs'; Source?: string; Target: string; ReadOnly?: boolean; VolumeOptions?: { Labels: Record<string, string> }; TmpfsOptions?: { SizeBytes: number; Mode: number } }[];
+      /** The container's root file system read-only (what it writes goes to its mounts). */
+      ReadOnly?: boolean;
       HealthCheck?: { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number };
     };
     RestartPolicy: { Condition: 'none' | 'on-failure' | 'any'; Delay: number; MaxAttempts: number; Window: number };

@@ -12,7 +12,7 @@ import type { EdgeTlsRender } from '../plan/tls/nginx.js';
 import { certificatesServedAt, describeWithheld } from '../plan/tls/certificates.js';
 import { edgeDir, edgeServiceName } from '../plan/edge-service.js';
 import {
-  nextCheckDelay, renewalRecordPath, renewerStateRoot, type RenewalRecord, type RenewerDnsCredential, type RenewerSettings,
+  nextCheckDelay, renewalRecordPath, renewerStateRoot, tlsStateDir, type RenewalRecord, type RenewerDnsCredential, type RenewerSettings,
 } from '../plan/tls/renewal.js';
 import { decideRenewals, describeSpan } from '../plan/tls/renewal-decision.js';
 import { runInterruptCleanups } from '../util/interrupt.js';
@@ -27,7 +27,7 @@ import { renewerEdgeCommands } from '../plan/tls/engine-gate.js';
  * Designate with the application credential buildinst gave it as a secret), and reloads the
  * edge's nginx gracefully. A certificate that expired (or became valid) since the edge last rendered is taken
  * out of (or put into) the edge the same way, so an expired one is never served for longer than a round. Each round's decisions go to its log (`docker service logs <app>-tls-renewer`) and
- * its outcome to <state>/<app>/tls-renewal.json, which `depl status` shows.
+ * its outcome to <state>/<app>/tls/renewal.json, which `depl status` shows.
  */
 const settings = JSON.parse(process.env.DEPL_RENEWER ?? 'null') as RenewerSettings | null;
 const base = createLogger({ color: false });
@@ -39,7 +39,7 @@ if (settings === null) {
   process.exit(2);
 }
 const local = new LocalRemote();
-const store: TlsStore = { remote: local, stateDir: `${renewerStateRoot}/${settings.app}`, edgeDir: edgeDir(settings.app) };
+const store: TlsStore = { remote: local, accountDir: tlsStateDir(settings.app), edgeDir: edgeDir(settings.app) };
 
 let stopping = false;
 let wake: (() => void) | undefined;

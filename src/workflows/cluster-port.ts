@@ -29,6 +29,9 @@ import type { BranchDatabaseRecord } from '../plan/branch-database.js';
 import type { BranchDatabaseFound } from '../plan/prune.js';
 import type { DumpFile } from '../apply/dump-file.js';
 import type { PresentService } from '../plan/install-plan.js';
+import type { PresentSpec } from '../plan/inspected-spec.js';
+import type { RenewerSettings } from '../plan/tls/renewal.js';
+import { serviceUpgradesOn } from './service-upgrades.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmConfigRef, SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 
@@ -87,6 +90,25 @@ export interface ClusterPort {
   accessoryData?: AccessoryData;
   /** The swarm's nodes as the manager lists them (depl wake waits until every one is Ready). Absent: not this port's business. */
   nodes?: SwarmNodes;
+  /**
+   * The app's services as an earlier depl installed them, and installing them again as this depl plans them
+   * (src/plan/state-layout.ts, run when the lock is taken). Absent: the state layout's files move, and its
+   * services wait for a command that has this.
+   */
+  upgrades?: ServiceUpgrades;
+}
+
+// ---- the state layout's move: services an earlier depl installed ----
+
+export interface ServiceUpgrades {
+  /** The app's services' specs as the swarm has them (its `depl.app` label). */
+  specs(): Promise<PresentSpec[]>;
+  /** Installs the renewal task again from its earlier spec's settings, image and DNS-01 secret, with this depl's code and mounts. */
+  renewer(upgrade: { settings: RenewerSettings; image: string; dnsSecret?: SwarmSecretRef }): Promise<void>;
+  /** This depl's autoscale controller image on the manager (built once when missing) and the version's folders. */
+  controllerImage(version: string): Promise<string>;
+  /** Creates the service, or updates it to `spec`. */
+  put(spec: ServiceSpec): Promise<void>;
 }
 
 // ---- depl wake's slice of the port: is the swarm whole? ----
@@ -318,6 +340,7 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
     lockWaitMs: 0,
     installed: () => installedOnCluster(cluster, config.app),
     swarm: swarmOn(cluster),
+    upgrades: serviceUpgradesOn(cluster, config, log),
     ...(noEdge ? { noEdge } : {}),
   };
 }

@@ -53,7 +53,7 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
     await import('node:fs/promises').then((fs) => fs.mkdir(folder, { recursive: true }));
     await writeFile(file, stringify({ app: name, domain, services: { web: { image: 'web:1', port: 8080, http: true } }, tls }));
     const loaded = await loadConfig(file);
-    const store: TlsStore = { remote: new LocalRemote(), stateDir: path.join(folder, 'state'), edgeDir: path.join(folder, 'state', 'edge') };
+    const store: TlsStore = { remote: new LocalRemote(), accountDir: path.join(folder, 'state', 'tls'), edgeDir: path.join(folder, 'state', 'edge') };
     return { loaded, store, folder };
   }
 
@@ -70,7 +70,7 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
     const chain = await readFile(path.join(certDir, 'fullchain.pem'), 'utf8');
     expect(chainsTo(chain, pebble.roots)).toBe(true);
     expect((await stat(path.join(certDir, 'privkey.pem'))).mode & 0o777).toBe(0o600);
-    expect((await stat(path.join(store.stateDir, 'tls-account.json'))).mode & 0o777).toBe(0o600);
+    expect((await stat(path.join(store.accountDir, 'account.json'))).mode & 0o777).toBe(0o600);
 
     await emulator.designate.settle();
     expect(emulator.designate.records(`_acme-challenge.${domain}.`, 'TXT')).toEqual([]);

@@ -65,7 +65,7 @@ function servedSerial(host: string): Promise<string> {
 }
 
 async function renewalRecord(): Promise<RenewalRecord | null> {
-  const text = await tc.cluster.manager.readFile(`/var/lib/depl/${app}/tls-renewal.json`);
+  const text = await tc.cluster.manager.readFile(`/var/lib/depl/${app}/tls/renewal.json`);
   return text === null ? null : (JSON.parse(text) as RenewalRecord);
 }
 
@@ -210,7 +210,14 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     const tryGate = `const s='/var/lib/depl/${app}/edge-gate/engine.sock';const r=require('http').request({socketPath:s,path:'/containers/create',method:'POST',headers:{'content-type':'application/json'}},(a)=>{console.log('gate '+a.statusCode+' socket '+require('fs').existsSync('/var/run/docker.sock'))});r.end('{"Image":"busybox","HostConfig":{"Privileged":true}}')`;
     const fromTask = await tc.cluster.manager.exec(['docker', 'exec', renewerContainer!, 'node', '-e', tryGate]);
     expect(fromTask.stdout.trim()).toBe('gate 403 socket false');
-    const stored = (await tc.cluster.manager.exec(['sh', '-c', `stat -c '%a %n' /var/lib/depl/${app}/edge/tls/*/privkey.pem /var/lib/depl/${app}/tls-account.json`])).stdout.trim().split('\n');
+    // of the app's folder it sees only what it writes (and its code and gate): no release.json to read, and a write
+    // where it would be fails, its own file system being read-only
+    const tryState = await tc.cluster.manager.exec(['docker', 'exec', renewerContainer!, 'sh', '-c', `for f in /var/lib/depl/${app}/*; do echo "\${f##*/}"; done; echo junk >> /var/lib/depl/${app}/release.json`], { check: false });
+    expect(tryState.stdout.trim().split('\n').sort()).toEqual(['edge', 'edge-gate', 'lease', 'renewer', 'tls']);
+    expect(tryState.code).not.toBe(0);
+    expect(tryState.stderr).toMatch(/Read-only file system/);
+    expect(JSON.parse((await tc.cluster.manager.readFile(`/var/lib/depl/${app}/release.json`))!)).toHaveProperty('live');
+    const stored = (await tc.cluster.manager.exec(['sh', '-c', `stat -c '%a %n' /var/lib/depl/${app}/edge/tls/*/privkey.pem /var/lib/depl/${app}/tls/account.json`])).stdout.trim().split('\n');
     for (const line of stored) expect(line).toMatch(/^600 /);
     const configs = (await tc.cluster.manager.exec(['sh', '-c', 'for c in $(docker config ls -q); do docker config inspect --format "{{.Spec.Data}}" "$c"; done'])).stdout;
     expect(configs.trim().split('\n').filter(Boolean).map((b64) => Buffer.from(b64, 'base64').toString()).join('\n')).not.toMatch(/PRIVATE KEY/);

@@ -12,6 +12,7 @@ import { SpawnerRemote } from './spawner-remote.js';
 import type { ExecOptions, ExecResult, Remote } from '../../src/apply/remote.js';
 import type { CertificateIssuer } from '../../src/apply/tls/issuer.js';
 import { installCertificate, type TlsStore } from '../../src/apply/tls/store.js';
+import { planRenewerService, renewerCodeDir, tlsStateDir } from '../../src/plan/tls/renewal.js';
 import { OperationError } from '../../src/errors.js';
 import { renderRoutingTable } from '../../src/plan/edge-routing.js';
 import { CANARY_COOKIE, CONFIG_PROBE_PATH, PROBE_HOST, VERSION_HEADER, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
@@ -672,7 +673,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
 
   // ---- certificates (ClusterPort.tls) ----
   const tlsState = { certificateDays: 90, refuseIssue: new Set<string>(), issuedIds: [] as string[] };
-  const tlsStoreOn = (remote: Remote): TlsStore => ({ remote, stateDir: `${stateRoot}/${app}`, edgeDir });
+  const tlsStoreOn = (remote: Remote): TlsStore => ({ remote, accountDir: tlsStateDir(app, stateRoot), edgeDir });
   const fakeIssuer = (store: TlsStore): CertificateIssuer => ({
     async issue(spec) {
       if (tlsState.refuseIssue.has(spec.id)) throw new OperationError(`the fake CA refuses ${spec.names.join(', ')}`, 'Let the fake CA issue it (refuseIssue).', 'ACME_FAILED');
@@ -698,6 +699,29 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
     by: 'ops@test',
     tls: { store: tlsStoreOn(remote), issuerFor: async (store) => fakeIssuer(store) },
+    // services an earlier depl installed (tests put their specs in swarm.specs), installed again as depl plans them
+    upgrades: {
+      async specs() {
+        await remote.exec(['true']);
+        return [...swarm.specs.entries()].filter(([, spec]) => (spec.Labels as Record<string, string> | undefined)?.['depl.app'] === app).map(([name, spec]) => ({ name, spec }));
+      },
+      async renewer(upgrade) {
+        await remote.exec(['true']);
+        const spec = planRenewerService({ settings: upgrade.settings, image: upgrade.image, script: `${renewerCodeDir(app)}/renewer-fake.mjs`, scriptHash: 'fake', ...(upgrade.dnsSecret !== undefined ? { dnsSecret: upgrade.dnsSecret } : {}) });
+        swarm.calls.push(`install-renewal-task ${spec.Name}`);
+        swarm.specs.set(spec.Name, spec as unknown as Record<string, unknown>);
+      },
+      async controllerImage(version) {
+        await remote.exec(['true']);
+        swarm.calls.push(`ensure-autoscaler-image ${version}`);
+        return 'depl-autoscaler:fake';
+      },
+      async put(spec) {
+        await remote.exec(['true']);
+        swarm.calls.push(`${swarm.specs.has(spec.Name) ? 'update' : 'create'}-service ${spec.Name}`);
+        swarm.specs.set(spec.Name, spec as unknown as Record<string, unknown>);
+      },
+    },
     swarm: {
       async scale(targets) {
         await remote.exec(['true']);

@@ -3,11 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { OperationError } from '../../errors.js';
 import { quote } from '../../plan/shell.js';
 import {
-  planRenewerService, renewalRecordPath, renewerCodeDir, renewerServiceName, renewerStateRoot, RENEWER_DNS_SECRET, RENEWER_HIDDEN_DIRS, RENEWER_ROLE,
+  planRenewerService, renewalRecordPath, renewerCodeDir, renewerFolders, renewerServiceName, RENEWER_DNS_SECRET, RENEWER_ROLE,
   type RenewalRecord, type RenewerDnsCredential, type RenewerSettings,
 } from '../../plan/tls/renewal.js';
-import { LABELS, planSecrets, type ServiceSpec } from '../../plan/services.js';
-import { engineGateDir, planEngineGateService } from '../../plan/tls/engine-gate.js';
+import { LABELS, planSecrets, type ServiceSpec, type SwarmSecretRef } from '../../plan/services.js';
+import { planEngineGateService } from '../../plan/tls/engine-gate.js';
 import { Secret } from '../../util/secret.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
@@ -28,18 +28,23 @@ const SPEC_LABEL = 'depl.renewer.spec';
 
 const hash = (value: string | Buffer, length = 12) => createHash('sha256').update(value).digest('hex').slice(0, length);
 
-export async function ensureRenewalTask(manager: Remote, engine: Engine, options: { settings: RenewerSettings; image: string; log: Logger; dns?: RenewerDnsCredential }): Promise<'created' | 'updated' | 'unchanged'> {
+export async function ensureRenewalTask(
+  manager: Remote,
+  engine: Engine,
+  options: { settings: RenewerSettings; image: string; log: Logger } & ({ dns?: RenewerDnsCredential } | { dnsSecret: SwarmSecretRef }),
+): Promise<'created' | 'updated' | 'unchanged'> {
   const { settings, log } = options;
   const folder = renewerCodeDir(settings.app);
+  // the folders the task mounts (a bind mount's source must exist); the code folder first, the bundles go there
+  await manager.exec(['mkdir', '-p', ...renewerFolders(settings.app)]);
   const [script, gateScript] = await Promise.all([copyBundle(manager, folder, 'tls-renewer.mjs', 'renewer'), copyBundle(manager, folder, 'engine-gate.mjs', 'gate')]);
-  // the gate's socket folder, and the folders the task's spec hides under empty mounts (a mount needs a mountpoint)
-  const appDir = `${renewerStateRoot}/${settings.app}`;
-  await manager.exec(['mkdir', '-p', engineGateDir(settings.app), ...RENEWER_HIDDEN_DIRS.map((dir) => `${appDir}/${dir}`)]);
   // the gate first: the task's first reload goes through it
   const gate = await ensureService(engine, planEngineGateService({ app: settings.app, image: options.image, script: gateScript.path, scriptHash: gateScript.hash }), log, 'the engine gate of the renewal task');
   const scriptHash = `${script.hash}-${gateScript.hash}`;
-  const [dnsDocument] = options.dns === undefined ? [] : planSecrets(settings.app, [{ name: RENEWER_DNS_SECRET, value: new Secret(JSON.stringify(options.dns)) }]);
-  const dnsSecret = dnsDocument === undefined ? undefined : await ensureSwarmSecret(engine, dnsDocument);
+  // an earlier task's secret is kept as it is (src/plan/tls/renewal-upgrade.ts); a credential from depl.yaml is ensured
+  const dns = 'dns' in options ? options.dns : undefined;
+  const [dnsDocument] = dns === undefined ? [] : planSecrets(settings.app, [{ name: RENEWER_DNS_SECRET, value: new Secret(JSON.stringify(dns)) }]);
+  const dnsSecret = 'dnsSecret' in options ? options.dnsSecret : dnsDocument === undefined ? undefined : await ensureSwarmSecret(engine, dnsDocument);
   const spec = planRenewerService({ settings, image: options.image, script: script.path, scriptHash, ...(dnsSecret !== undefined ? { dnsSecret } : {}) });
   const task = await ensureService(engine, spec, log, 'the certificate renewal task');
   // bundles of earlier depl versions: the services no longer run them

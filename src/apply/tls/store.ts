@@ -4,6 +4,8 @@ import { quote } from '../../plan/shell.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import { certificatesServedAt, challengeFileName, subjectNames, type InstalledCertificate } from '../../plan/tls/certificates.js';
 import type { Remote } from '../remote.js';
+import { edgeDir } from '../../plan/edge-service.js';
+import { ACME_ACCOUNT_FILE, tlsStateDir } from '../../plan/tls/renewal.js';
 
 /**
  * Certificates and keys on the manager. Everything lives under the app's edge directory, which the edge
@@ -13,19 +15,18 @@ import type { Remote } from '../remote.js';
  *   <edge>/tls/<id>/fullchain.pem   certificate, then intermediates (0644)
  *   <edge>/tls/<id>/privkey.pem     its key (0600, root)
  *   <edge>/acme-challenge/<token>   HTTP-01 answers while an order is open
- *   <state>/tls-account.json        the ACME account key and URL (0600), outside what the edge mounts
+ *   <state>/tls/account.json        the ACME account key and URL (0600), outside what the edge mounts
  */
 export interface TlsStore {
   remote: Remote;
   /** The edge directory (mounted into the edge container at the same path). */
   edgeDir: string;
-  /** The app's state directory on the manager (parent of the edge directory). */
-  stateDir: string;
+  /** Where the ACME account is kept (`<state>/<app>/tls`, src/plan/tls/renewal.ts tlsStateDir). */
+  accountDir: string;
 }
 
 export function tlsStoreFor(remote: Remote, app: string): TlsStore {
-  const stateDir = `/var/lib/depl/${app}`;
-  return { remote, stateDir, edgeDir: `${stateDir}/edge` };
+  return { remote, accountDir: tlsStateDir(app), edgeDir: edgeDir(app) };
 }
 
 export function certificatePaths(store: Pick<TlsStore, 'edgeDir'>, id: string): { dir: string; chain: string; key: string } {
@@ -142,7 +143,7 @@ export interface AcmeAccount {
 
 /** The ACME account for one directory (a new key is made when the directory changes). */
 export async function readAccount(store: TlsStore, directory: string): Promise<AcmeAccount | null> {
-  const text = await store.remote.readFile(`${store.stateDir}/tls-account.json`);
+  const text = await store.remote.readFile(`${store.accountDir}/${ACME_ACCOUNT_FILE}`);
   if (text === null) return null;
   try {
     const account = JSON.parse(text) as AcmeAccount;
@@ -153,7 +154,8 @@ export async function readAccount(store: TlsStore, directory: string): Promise<A
 }
 
 export async function saveAccount(store: TlsStore, account: AcmeAccount): Promise<void> {
-  await store.remote.shell(`set -e; umask 077; mkdir -p ${quote(store.stateDir)}; cat > ${quote(`${store.stateDir}/tls-account.json.tmp`)}; mv -f ${quote(`${store.stateDir}/tls-account.json.tmp`)} ${quote(`${store.stateDir}/tls-account.json`)}`, {
+  const file = `${store.accountDir}/${ACME_ACCOUNT_FILE}`;
+  await store.remote.shell(`set -e; umask 077; mkdir -p ${quote(store.accountDir)}; cat > ${quote(`${file}.tmp`)}; mv -f ${quote(`${file}.tmp`)} ${quote(file)}`, {
     stdin: JSON.stringify(account),
   });
 }

@@ -4,7 +4,7 @@ import { probeFromInsideCommand } from '../nginx.js';
 import { LABELS, type ServiceSpec } from '../services.js';
 import type { Argv } from '../shell.js';
 import type { GateRequest } from '../engine-gate-request.js';
-import { RENEWER_ROLE, renewerStateRoot } from './renewal.js';
+import { engineGateDir, RENEWER_ROLE } from './renewal.js';
 
 /**
  * The engine gate, as data: the one program on the cluster that holds the manager's Docker socket for the TLS
@@ -23,10 +23,7 @@ export function engineGateServiceName(app: string): string {
   return `${app}${GATE_SERVICE_SUFFIX}`;
 }
 
-/** The gate's folder on the manager: its socket is made there and the renewal task reaches it there. */
-export function engineGateDir(app: string): string {
-  return `${renewerStateRoot}/${app}/edge-gate`;
-}
+export { engineGateDir };
 
 export function engineGateSocket(app: string): string {
   return `${engineGateDir(app)}/engine.sock`;

@@ -5,6 +5,8 @@ import { LABELS, type ServiceSpec, type SwarmSecretRef } from '../services.js';
 import { nextServingChange, type InstalledCertificate } from './certificates.js';
 import { decideRenewals } from './renewal-decision.js';
 import { renewerServiceName } from '../names.js';
+import { edgeDir } from '../edge-service.js';
+import { leaseFolder } from '../lock.js';
 
 /**
  * The renewal task on the cluster, as data: what it decides for each certificate at a given time, when it
@@ -108,9 +110,25 @@ export function renewerCodeDir(app: string): string {
   return `${renewerStateRoot}/${app}/renewer`;
 }
 
+/** The engine gate's folder on the manager (src/plan/tls/engine-gate.ts): its socket is made there and the task reaches it there. */
+export function engineGateDir(app: string): string {
+  return `${renewerStateRoot}/${app}/edge-gate`;
+}
+
+/**
+ * The app's TLS state on the manager, outside what the edge mounts: the ACME account (ACME_ACCOUNT_FILE) and the
+ * task's record of its last round; the task writes both, so they are in a folder of their own that it mounts.
+ */
+export function tlsStateDir(app: string, root = renewerStateRoot): string {
+  return `${root}/${app}/tls`;
+}
+
+/** The ACME account key and URL (0600), in tlsStateDir. */
+export const ACME_ACCOUNT_FILE = 'account.json';
+
 /** Where the task records its last round. */
-export function renewalRecordPath(app: string): string {
-  return `${renewerStateRoot}/${app}/tls-renewal.json`;
+export function renewalRecordPath(app: string, root = renewerStateRoot): string {
+  return `${tlsStateDir(app, root)}/renewal.json`;
 }
 
 /** tls.renewBefore / tls.renewEvery as milliseconds (the schema checked their form). */
@@ -170,35 +188,53 @@ export function describeRenewalRecord(record: RenewalRecord | null, running: boo
   return `renewal task: ${state}; last round ${record.at}: ${what}; next ${record.next}`;
 }
 
-/** The app's folders the task has no use for, hidden under empty mounts (ensureRenewalTask makes them first). */
-export const RENEWER_HIDDEN_DIRS = ['seeds', 'accessories', 'autoscale'] as const;
+type Mount = NonNullable<ServiceSpec['TaskTemplate']['ContainerSpec']['Mounts']>[number];
+
+/**
+ * What the task sees of the manager, and nothing else: the folders it writes, mounted read-write, and its code and
+ * its engine gate's socket read-only. The app's folder itself is not mounted, so the release document
+ * (release.json), install intents, branch database seeds, accessories' records and the autoscalers' state are not
+ * there at all (a file replaced by rename, as release.json is, could not be pinned read-only by a mount of its
+ * own). What it writes:
+ * - lease/: the cluster lock (a folder made and removed there, its guard and its fencing counter; src/plan/lock.ts);
+ * - tls/: the ACME account and its round's record, files it replaces by rename;
+ * - edge/: certificates and keys (tls/, 0600 files, never in a config, a secret or the spec), HTTP-01 answers
+ *   (acme-challenge/), and nginx.conf, which a reload re-renders.
+ * Read-only: the engine gate's socket folder (edge-gate/, src/plan/tls/engine-gate.ts: a socket is connected to,
+ * never written, through a read-only mount), and its own code folder (renewer/: the task cannot change what it,
+ * the gate, or their next start, runs). Every source is made on the manager before the task starts
+ * (renewerFolders).
+ */
+export function renewerMounts(app: string): Mount[] {
+  const bind = (source: string, readOnly: boolean): Mount => ({ Type: 'bind', Source: source, Target: source, ...(readOnly ? { ReadOnly: true } : {}) });
+  return [
+    bind(leaseFolder(renewerStateRoot, app), false),
+    bind(tlsStateDir(app), false),
+    bind(edgeDir(app), false),
+    bind(engineGateDir(app), true),
+    bind(renewerCodeDir(app), true),
+    // the container's own files are read-only too; node may want a scratch folder
+    { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: 16 * 1024 * 1024, Mode: 0o1777 } },
+  ];
+}
+
+/** The folders the task's mounts need on the manager (a bind mount's source must exist). */
+export function renewerFolders(app: string): string[] {
+  return renewerMounts(app).flatMap((m) => (m.Type === 'bind' && m.Source !== undefined ? [m.Source] : []));
+}
 
 /**
  * The task's swarm service: one replica on the manager (the store, the lock and the edge are there), on the
- * manager's own network (it reaches the ACME server and the edge as the manager does), with the app's state
- * folder bind-mounted at the same path. What it needs there:
- * - the cluster lock: a folder made and removed inside the app's folder, next to its guard and fence files,
- *   so the folder itself (a bind mount's source must exist, and the lock comes and goes);
- * - the ACME account key (tls-account.json) and its round's record (tls-renewal.json), files it replaces;
- * - the edge's folder: certificates and keys (tls/, 0600 files, never in a config, a secret or the spec),
- *   HTTP-01 answers (acme-challenge/), and nginx.conf, which a reload re-renders;
- * - the engine gate's socket (edge-gate/, src/plan/tls/engine-gate.ts), to check and reload nginx inside the
- *   edge's container: the task has no Docker socket, and the gate runs nothing there but those commands.
- * What it has no use for is hidden under empty mounts: branch database seeds (seeds/), accessories'
- * files (accessories/) and the autoscalers' state (autoscale/). The release document (release.json) stays
- * visible: a file replaced by rename cannot be hidden by a mount without making it on the manager.
+ * manager's own network (it reaches the ACME server and the edge as the manager does), with the folders of
+ * renewerMounts at their own paths and a read-only root file system.
  * With DNS-01 and an application credential (renewerDnsCredential), that is mounted as a swarm secret of this
  * service alone (0400 root), never put in its environment, which `docker service inspect` shows.
- * Its own code folder (renewer/: its bundle and the gate's) is mounted read-only over the writable folder: the
- * task cannot change what it, the gate, or their next start, runs. `scriptHash` is the bundles' content hash:
- * a new bundle is a spec change, so the task restarts.
+ * `scriptHash` is the bundles' content hash: a new bundle is a spec change, so the task restarts.
  */
 export function planRenewerService(options: { settings: RenewerSettings; image: string; script: string; scriptHash: string; dnsSecret?: SwarmSecretRef }): ServiceSpec {
   const { image, script, dnsSecret } = options;
   const { dnsCredentialFile: _given, ...rest } = options.settings;
   const settings: RenewerSettings = dnsSecret !== undefined ? { ...rest, dnsCredentialFile: RENEWER_DNS_FILE } : rest;
-  const appDir = `${renewerStateRoot}/${settings.app}`;
-  const codeDir = renewerCodeDir(settings.app);
   const labels = { [LABELS.app]: settings.app, 'depl.role': RENEWER_ROLE, 'depl.renewer.script': options.scriptHash };
   const policy = { Parallelism: 1, Delay: 0, FailureAction: 'pause' as const, Monitor: 5_000_000_000, Order: 'stop-first' as const };
   return {
@@ -215,11 +251,8 @@ export function planRenewerService(options: { settings: RenewerSettings; image: 
         // a round in progress finishes its ACME order or is abandoned whole (the store changes in one rename)
         StopGracePeriod: 20_000_000_000,
         StopSignal: 'SIGTERM',
-        Mounts: [
-          { Type: 'bind', Source: appDir, Target: appDir },
-          { Type: 'bind', Source: codeDir, Target: codeDir, ReadOnly: true },
-          ...RENEWER_HIDDEN_DIRS.map((dir) => ({ Type: 'tmpfs' as const, Target: `${appDir}/${dir}`, TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } })),
-        ],
+        Mounts: renewerMounts(settings.app),
+        ReadOnly: true,
       },
       RestartPolicy: { Condition: 'any', Delay: 10_000_000_000, MaxAttempts: 0, Window: 0 },
       // beside the edge (the manager): its files and its container are there

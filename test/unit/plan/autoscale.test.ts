@@ -181,7 +181,7 @@ autoscale:
     ]);
   });
 
-  it('gives the controller no TLS key: the edge\'s folder (certificates, keys) and the ACME account are hidden under its read-only view of the app folder', () => {
+  it('gives the controller no TLS key: the edge\'s folder (certificates, keys) and the TLS state (the ACME account) are hidden under its read-only view of the app folder', () => {
     const config = parseConfig(autoscaled);
     const mounts = planAutoscaler({ config, version: 'v7', image: 'i', network: 'n', secrets: { api_token: { id: 's1', name: 'crawler-api_token-1' } } })!.TaskTemplate.ContainerSpec.Mounts!;
     const seen = (hostPath: string) => {
@@ -194,7 +194,9 @@ autoscale:
     };
     expect(seen('/var/lib/depl/crawler/release.json')).toBe('visible');
     expect(seen('/var/lib/depl/crawler/edge/tls/crawler.example.org/privkey.pem')).toBe('hidden by tmpfs');
-    expect(seen('/var/lib/depl/crawler/tls-account.json')).toBe('hidden by bind /dev/null');
+    expect(seen('/var/lib/depl/crawler/tls/account.json')).toBe('hidden by tmpfs');
+    // the lock's lease (who holds it, and its fencing counter)
+    expect(seen('/var/lib/depl/crawler/lease/lock/holder.json')).toBe('hidden by tmpfs');
     // a branch database's seed dump, an accessory's restore record, the renewal task's engine gate
     expect(seen('/var/lib/depl/crawler/seeds/shop_db.dump')).toBe('hidden by tmpfs');
     expect(seen('/var/lib/depl/crawler/accessories/redis.restore.json')).toBe('hidden by tmpfs');
@@ -203,7 +205,7 @@ autoscale:
     expect(seen('/var/lib/depl/crawler/autoscale/gates/v7/engine.sock')).toBe('visible');
     expect(seen('/var/lib/depl/crawler/autoscale/gates/v8/engine.sock')).toBe('hidden by tmpfs');
     expect(seen('/etc/ssl/private/key.pem')).toBe('not mounted');
-    expect(autoscalerFoldersLine('crawler', 'v7')).toBe('mkdir -p /var/lib/depl/crawler/autoscale /var/lib/depl/crawler/edge /var/lib/depl/crawler/seeds /var/lib/depl/crawler/accessories /var/lib/depl/crawler/edge-gate && mkdir -p -m 700 /var/lib/depl/crawler/autoscale/gates/v7 && { [ -e /var/lib/depl/crawler/tls-account.json ] || (umask 077 && : > /var/lib/depl/crawler/tls-account.json); }');
+    expect(autoscalerFoldersLine('crawler', 'v7')).toBe('mkdir -p /var/lib/depl/crawler/autoscale /var/lib/depl/crawler/edge /var/lib/depl/crawler/tls /var/lib/depl/crawler/lease /var/lib/depl/crawler/seeds /var/lib/depl/crawler/accessories /var/lib/depl/crawler/edge-gate && mkdir -p -m 700 /var/lib/depl/crawler/autoscale/gates/v7');
   });
 
   it('plans the controller service on the manager, and the autoscaled service within its bounds, labelled with them', () => {
@@ -217,11 +219,12 @@ autoscale:
     expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([
       { Type: 'bind', Source: '/var/lib/depl/crawler', Target: '/run/depl/release', ReadOnly: true },
       { Type: 'tmpfs', Target: '/run/depl/release/edge', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'tmpfs', Target: '/run/depl/release/tls', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
+      { Type: 'tmpfs', Target: '/run/depl/release/lease', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'tmpfs', Target: '/run/depl/release/seeds', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'tmpfs', Target: '/run/depl/release/accessories', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'tmpfs', Target: '/run/depl/release/edge-gate', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'tmpfs', Target: '/run/depl/release/autoscale', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
-      { Type: 'bind', Source: '/dev/null', Target: '/run/depl/release/tls-account.json', ReadOnly: true },
       { Type: 'bind', Source: '/var/lib/depl/crawler/autoscale', Target: '/run/depl/autoscale' },
       { Type: 'tmpfs', Target: '/run/depl/autoscale/gates', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
       { Type: 'bind', Source: '/var/lib/depl/crawler/autoscale/gates/v7', Target: '/run/depl/engine-gate' },

@@ -134,7 +134,7 @@ describe('hooks around a switch', () => {
   it('post-switch sees the DEPL_* variables; rollback and promote run the switch hooks, saying which they are', async () => {
     const out = path.join(project, 'seen');
     await hook('pre-switch', `echo "pre $DEPL_COMMAND $DEPL_VERSION live=$DEPL_LIVE" >> "${out}"`);
-    await hook('post-switch', `env | grep ^DEPL_ | sort >> "${out}"; echo "lock: $(ls "${control.stateRoot}/${fake.app}")" >> "${out}"`);
+    await hook('post-switch', `env | grep ^DEPL_ | sort >> "${out}"; echo "lock: $(ls -d "${control.stateRoot}/${fake.app}/lease/lock" 2>&1)" >> "${out}"`);
     const result = await switchVersion(control, 'v2');
     expect(result.hookFailures).toBeUndefined();
     const seen = await readFile(out, 'utf8');
@@ -144,7 +144,7 @@ describe('hooks around a switch', () => {
       'DEPL_PERFORMER=ops@test', 'DEPL_PREVIOUS=v1', 'DEPL_VERSION=v2',
     ]);
     // the hook ran while depl held the lock
-    expect(seen).toMatch(/^lock: .*lock/m);
+    expect(seen).toMatch(/^lock: \/.*\/lease\/lock$/m);
     await writeFile(out, '');
     await rollback(control);
     await setCanary(control, 'v3', 10);

@@ -343,7 +343,7 @@ describe('release changes with the ACME server unreachable', () => {
       file: path.join(fake.dir, 'depl.yaml'),
       root: fake.dir,
     };
-    const store: TlsStore = { remote: control.stateRemote, stateDir: `${control.stateRoot}/${fake.app}`, edgeDir: `${fake.dir}/edge` };
+    const store: TlsStore = { remote: control.stateRemote, accountDir: `${control.stateRoot}/${fake.app}/tls`, edgeDir: `${fake.dir}/edge` };
     // the live host's certificate is good for a month, v1's for a day, v3's for a month; v2 has none.
     await installCertificate(store, fake.domain, selfSigned(fake.domain, 30));
     await installCertificate(store, `v1.${fake.domain}`, selfSigned(`v1.${fake.domain}`, 1));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import {
-  describeRenewalRecord, nextCheckDelay, planRenewerService, renewalTimes, renewerDnsCredential, RENEW_RETRY_MS, type RenewerSettings,
+  describeRenewalRecord, nextCheckDelay, planRenewerService, renewalTimes, renewerMounts, renewerDnsCredential, RENEW_RETRY_MS, type RenewerSettings,
 } from '../../../src/plan/tls/renewal.js';
 import type { CloudCredentials } from '../../../src/config/clouds.js';
 import { decideRenewals } from '../../../src/plan/tls/renewal-decision.js';
@@ -110,21 +110,15 @@ describe('renewal settings and the task as data', () => {
     app: 'shop', domain: 'shop.example.org', directory: 'https://acme.test/dir', challenge: 'http-01', renewBeforeMs: 30 * DAY, everyMs: 3_600_000, edgeUrl: 'http://10.0.0.5:80',
   };
 
-  it('the service runs beside the edge with the state folder and its code read-only, without the Docker socket, and carries no key', () => {
+  it('the service runs beside the edge with only the folders it writes and its code read-only, without the Docker socket, and carries no key', () => {
     const spec = planRenewerService({ settings, image: 'node:20-bookworm-slim', script: '/var/lib/depl/shop/renewer/renewer-abc.mjs', scriptHash: 'abc' });
     expect(spec.Name).toBe('shop-tls-renewer');
     expect(spec.Labels).toMatchObject({ 'depl.app': 'shop', 'depl.role': 'tls-renewer', 'depl.renewer.script': 'abc' });
     expect(spec.Labels['depl.version']).toBeUndefined();
     expect(spec.TaskTemplate.ContainerSpec.Command).toEqual(['node', '/var/lib/depl/shop/renewer/renewer-abc.mjs']);
-    expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual([
-      { Type: 'bind', Source: '/var/lib/depl/shop', Target: '/var/lib/depl/shop' },
-      // its code and the engine gate's read-only, over the writable state folder
-      { Type: 'bind', Source: '/var/lib/depl/shop/renewer', Target: '/var/lib/depl/shop/renewer', ReadOnly: true },
-      // what it has no use for: branch database seeds, accessories' files, the autoscalers' state
-      { Type: 'tmpfs', Target: '/var/lib/depl/shop/seeds', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
-      { Type: 'tmpfs', Target: '/var/lib/depl/shop/accessories', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
-      { Type: 'tmpfs', Target: '/var/lib/depl/shop/autoscale', TmpfsOptions: { SizeBytes: 4096, Mode: 0o500 } },
-    ]);
+    expect(spec.TaskTemplate.ContainerSpec.Mounts).toEqual(renewerMounts('shop'));
+    // and nothing else of the manager: its own files are read-only too
+    expect(spec.TaskTemplate.ContainerSpec.ReadOnly).toBe(true);
     // no Docker socket anywhere in it: nginx is reached through the engine gate's socket in its state folder
     expect(JSON.stringify(spec)).not.toMatch(/docker\.sock/);
     expect(spec.TaskTemplate.Placement?.Constraints).toEqual(['node.labels.depl.edge==true']);
