@@ -29,7 +29,14 @@ export default defineConfig({
     // files get the forks pool capped at one worker and unit files the threads pool. That pool's default is
     // one thread less than the cores (one on this 2-core machine); unit files spend much of their time waiting
     // on the processes the fake cluster's shell lines start, so two at a time on two cores is faster.
-    poolOptions: { forks: { minForks: 1, maxForks: 1 }, threads: { minThreads: 1, maxThreads: Math.max(2, availableParallelism()) } },
+    // `isolate: false` here is what lets a threads worker run more than one file: the pool reads it from the root
+    // config only (a project's `isolate` decides just whether a worker resets its modules between files). Without
+    // it every unit file got a new worker that loaded depl and its libraries again (`--project unit test/unit/plan`,
+    // 27 files, load ~24: 73.7 s -> 19.7 s; the whole unit project at load ~20: 1045 s -> 556 s, and no more time
+    // with no file running between two files: 290 s -> 15 s). The pool then runs its projects one after the
+    // other (unit, integration-local), each project's files two at a time; integration-local keeps a fresh module
+    // graph per file with its own `isolate: true` below.
+    poolOptions: { forks: { minForks: 1, maxForks: 1 }, threads: { minThreads: 1, maxThreads: Math.max(2, availableParallelism()), isolate: false } },
     projects: [
       {
         resolve: { alias: [crawlerSources] },
@@ -37,8 +44,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           pool: 'threads',
-          // One worker runs many files and loads depl's modules and its libraries once, not once per file: measured
-          // back to back on 27 plan and config files, 89 s -> 20 s (most of it importing). Safe here because no
+          // One worker runs many files and loads depl's modules and its libraries once, not once per file (with the
+          // pool's `isolate: false` above, which is what takes effect; this one keeps a worker from resetting its
+          // modules between files). Safe here because no
           // unit file mocks a module, stubs a global or leaves the environment changed (the two that set
           // process.env put it back), and the fake cluster's shared pieces (its spawner child, a cache of
           // self-signed certificates by names and days) hold nothing a file can change. One thing did carry over:
@@ -74,6 +82,9 @@ export default defineConfig({
         test: {
           name: 'integration-local',
           include: LOCAL_INTEGRATION_FILES,
+          // each file with its modules loaded afresh, as when every file had a worker of its own (the pool's
+          // `isolate: false` above lets a worker run several files)
+          isolate: true,
           // beside the cluster files (same group), in the threads pool: the forks pool is theirs alone
           pool: 'threads',
           sequence: { groupOrder: 1 },

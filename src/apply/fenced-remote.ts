@@ -53,8 +53,10 @@ export class FencedRemote implements Remote {
 
   async writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const temp = `${file}.tmp-fenced-${this.lease.fence}`;
-    // umask: the file is never readable beyond `mode`, not even while it is written
-    await this.shell(`mkdir -p ${quote(file.replace(/\/[^/]*$/, '') || '/')} && umask 077 && cat > ${quote(temp)} && chmod ${mode.toString(8)} ${quote(temp)} && mv -f ${quote(temp)} ${quote(file)}`, { stdin: content });
+    const folder = quote(file.replace(/\/[^/]*$/, '') || '/');
+    // umask: the file is never readable beyond `mode`, not even while it is written; the folder is there on every
+    // write but the first, and `[ -d ]` is the shell's own where `mkdir` is one more process under the guard
+    await this.shell(`{ [ -d ${folder} ] || mkdir -p ${folder}; } && umask 077 && cat > ${quote(temp)} && chmod ${mode.toString(8)} ${quote(temp)} && mv -f ${quote(temp)} ${quote(file)}`, { stdin: content });
   }
 
   /** The connection is the caller's: closing the fenced view of it closes nothing. */

@@ -35,8 +35,10 @@ const formatMs = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1
  * output goes to stderr (stdout stays depl's, one JSON document with --json); stdin is the operator's; the
  * environment is an allowlist (src/plan/hooks.ts hookEnvironment): depl's secrets and credentials stay out.
  */
-export function localHooks(root: string, log: Logger, options: { timeoutMs?: number } = {}): HookRunner {
+export function localHooks(root: string, log: Logger, options: { timeoutMs?: number; killGraceMs?: number } = {}): HookRunner {
   const timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+  // a test's hook that ignores TERM is killed sooner than an operator's would be; the order (TERM, then KILL) is the same
+  const killGraceMs = options.killGraceMs ?? HOOK_KILL_GRACE_MS;
   return {
     async run(hook, facts) {
       const inv = hookInvocation(root, hook, facts);
@@ -56,7 +58,7 @@ export function localHooks(root: string, log: Logger, options: { timeoutMs?: num
         const timer = setTimeout(() => {
           timedOut = true;
           child.kill('SIGTERM');
-          setTimeout(() => child.kill('SIGKILL'), HOOK_KILL_GRACE_MS).unref();
+          setTimeout(() => child.kill('SIGKILL'), killGraceMs).unref();
         }, timeoutMs);
         child.once('error', (error) => {
           clearTimeout(timer);

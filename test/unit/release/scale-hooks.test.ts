@@ -157,7 +157,7 @@ describe('hooks around a switch', () => {
   it('a pre-switch hook that hangs is stopped after hooks.timeout (TERM ignored: KILL), and the switch is refused', async () => {
     await hook('pre-switch', 'trap "" TERM; while :; do sleep 1; done');
     const before = await doc();
-    const hanging = { ...control, hooks: localHooks(project, silentLogger, { timeoutMs: 300 }) };
+    const hanging = { ...control, hooks: localHooks(project, silentLogger, { timeoutMs: 300, killGraceMs: 200 }) };
     const error = await switchVersion(hanging, 'v2').catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'HOOK_TIMEOUT', message: 'the pre-switch hook .depl/hooks/pre-switch did not finish within 300ms and was stopped (hooks.timeout in depl.yaml): depl switch stopped before changing anything' });
     expect(await doc()).toEqual(before);
