@@ -55,8 +55,8 @@ describe('cluster lock', () => {
 
   it('renews the lease while held', async () => {
     const held = await acquireLock(remote, app, { command: 'depl buildinst', root, ttlMs: 2_000 });
-    const first = await readFile(path.join(root, app, 'lock', 'expires'), 'utf8');
-    await pollUntil(async () => ((await readFile(path.join(root, app, 'lock', 'expires'), 'utf8')) !== first ? true : undefined), {
+    const first = await readFile(path.join(lockDir(app, root), 'expires'), 'utf8');
+    await pollUntil(async () => ((await readFile(path.join(lockDir(app, root), 'expires'), 'utf8')) !== first ? true : undefined), {
       timeoutMs: 5_000, intervalMs: 100, onTimeout: () => { throw new Error('the lease was not renewed'); },
     });
     expect(held.lost).toBe(false);
@@ -92,10 +92,10 @@ describe('cluster lock', () => {
   });
 
   it('reads a lock left by a depl from before leases (no expiry file) as held for one lease from when it was made', async () => {
-    await mkdir(path.join(root, app, 'lock'), { recursive: true });
-    await writeFile(path.join(root, app, 'lock', 'holder.json'), JSON.stringify({ holder: 'me@old', pid: 1, command: 'switch v1', time: '2026-11-20T10:00:00Z', token: 'aa' }));
+    await mkdir(lockDir(app, root), { recursive: true });
+    await writeFile(path.join(lockDir(app, root), 'holder.json'), JSON.stringify({ holder: 'me@old', pid: 1, command: 'switch v1', time: '2026-11-20T10:00:00Z', token: 'aa' }));
     expect(await lockStatus(remote, app, root)).toMatchObject({ holder: { holder: 'me@old', since: '2026-11-20T10:00:00Z' }, expiresIn: expect.any(Number) });
-    await utimes(path.join(root, app, 'lock'), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    await utimes(lockDir(app, root), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
     const held = await acquireLock(remote, app, { command: 'depl switch v2', root });
     await held.release();
   });
