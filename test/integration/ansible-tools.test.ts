@@ -19,7 +19,9 @@ const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : si
  */
 describe('bootstrap: ansible, before any node', () => {
   it('the playbook and its roles pass Debian\'s ansible-lint at its strictest profile, no rule skipped', async () => {
-    await ensureDebianPackages(['ansible-lint'], log);
+    // the lint resolves the community.docker modules the roles use: they come with `ansible`, not with ansible-lint
+    // (which needs only ansible-core); a machine with ansible-lint alone failed with "couldn't resolve module"
+    await ensureDebianPackages(['ansible', 'ansible-lint'], log);
     const lint = await runAnsible('ansible-lint', ['-c', '.ansible-lint', 'bootstrap.yml', 'roles'], path.dirname(BOOTSTRAP_PLAYBOOK), 300_000);
     expect(lint.exitCode, lint.output).toBe(0);
     expect(lint.output).toMatch(/Passed with production profile: 0 failure\(s\), 0 warning\(s\)/);
