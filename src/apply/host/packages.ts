@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { OperationError } from '../../errors.js';
+import { dpkgWasInterrupted, FINISH_INTERRUPTED_DPKG } from '../../plan/apt-recovery.js';
 import type { Logger } from '../../util/log.js';
 
 let aptUpdated = false;
@@ -37,7 +38,20 @@ export async function ensureDebianPackages(packages: string[], log: Logger): Pro
     if (update.exitCode !== 0) throw new OperationError(`apt-get update failed:\n${String(update.all).split('\n').slice(-10).join('\n')}`, undefined, 'HOST_PACKAGES_FAILED');
     aptUpdated = true;
   }
-  const result = await apt(['install', '-y', '-qq', '--no-install-recommends', ...missing]);
+  const install = () => apt(['install', '-y', '-qq', '--no-install-recommends', ...missing]);
+  let result = await install();
+  if (result.exitCode !== 0 && dpkgWasInterrupted(String(result.all))) {
+    log.warn(`repair: an earlier dpkg run on this machine was interrupted; finishing it (${FINISH_INTERRUPTED_DPKG.join(' ')}) before installing ${missing.join(', ')}`);
+    const finished = await execa('flock', ['-w', '900', APT_LOCK, ...FINISH_INTERRUPTED_DPKG], { env, reject: false, all: true });
+    if (finished.exitCode !== 0) {
+      throw new OperationError(
+        `an earlier dpkg run on this machine was interrupted, and finishing it failed:\n${String(finished.all).split('\n').slice(-10).join('\n')}`,
+        `Run \`${FINISH_INTERRUPTED_DPKG.join(' ')}\` as root and fix what it reports, then run depl again.`,
+        'HOST_PACKAGES_FAILED',
+      );
+    }
+    result = await install();
+  }
   if (result.exitCode !== 0) {
     throw new OperationError(`apt-get install ${missing.join(' ')} failed:\n${String(result.all).split('\n').slice(-10).join('\n')}`, undefined, 'HOST_PACKAGES_FAILED');
   }
