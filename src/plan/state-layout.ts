@@ -54,7 +54,10 @@ export function movedLeaseHolder(at: string): LeaseHolder {
   };
 }
 
-/** Step 1, as one script run on the manager: prints `prepared`, or `held <expires> <now>` and the holder's JSON. */
+/**
+ * Step 1, as one script run on the manager: prints `prepared moved` (it found an earlier depl's files) or
+ * `prepared fresh`, or `held <expires> <now>` and the holder's JSON.
+ */
 export function prepareLayoutCommand(root: string, app: string, at: string): Argv {
   const script = [
     'set -eu',
@@ -66,6 +69,8 @@ export function prepareLayoutCommand(root: string, app: string, at: string): Arg
     '  exp=$(cat "$d/lock/expires" 2>/dev/null || true); case "$exp" in ""|*[!0-9]*) exp=$(( $(stat -c %Y "$d/lock") + 60 ));; esac',
     '  if [ "$exp" -gt "$now" ]; then echo "held $exp $now"; cat "$d/lock/holder.json" 2>/dev/null || true; exit 0; fi',
     'fi',
+    // anything an earlier depl left: a fresh app folder (a new cluster's first command) has nothing to move
+    'earlier=fresh; if [ -e "$d/lock" ] || [ -s "$d/tls-account.json" ] || [ -f "$d/tls-renewal.json" ]; then earlier=moved; fi',
     'mkdir -p "$d/lock" "$d/lease" "$d/tls"',
     'printf "%s\\n" "$2" > "$d/lock/holder.json.tmp" && mv -f "$d/lock/holder.json.tmp" "$d/lock/holder.json"',
     `echo ${NEVER} > "$d/lock/expires.tmp" && mv -f "$d/lock/expires.tmp" "$d/lock/expires"`,
@@ -76,7 +81,7 @@ export function prepareLayoutCommand(root: string, app: string, at: string): Arg
     '  : > "$d/tls-account.json"',
     'fi',
     'if [ -f "$d/tls-renewal.json" ]; then mv -f "$d/tls-renewal.json" "$d/tls/renewal.json"; fi',
-    'echo prepared',
+    'echo "prepared $earlier"',
   ].join('\n');
   return ['sh', '-c', script, 'depl-layout', `${root}/${app}`, JSON.stringify(movedLeaseHolder(at))];
 }
@@ -94,11 +99,12 @@ export function finishLayoutCommand(root: string, app: string): Argv {
   return ['sh', '-c', script, 'depl-layout', `${root}/${app}`, String(STATE_LAYOUT)];
 }
 
-export type PrepareAnswer = { status: 'prepared' } | { status: 'held'; expiresInSeconds: number; holder: LeaseHolder | null } | { status: 'guard-timeout' };
+export type PrepareAnswer = { status: 'prepared'; moved: boolean } | { status: 'held'; expiresInSeconds: number; holder: LeaseHolder | null } | { status: 'guard-timeout' };
 
 export function parsePrepareAnswer(stdout: string): PrepareAnswer {
   const first = stdout.split('\n')[0]?.trim() ?? '';
-  if (first === 'prepared') return { status: 'prepared' };
+  // (a bare `prepared`: the same script before it said what it found)
+  if (first === 'prepared' || first.startsWith('prepared ')) return { status: 'prepared', moved: first !== 'prepared fresh' };
   if (first === 'guard-timeout') return { status: 'guard-timeout' };
   const answer = parseLeaseAnswer(stdout);
   if (answer.status !== 'held') throw new Error(`unexpected answer from the layout script: ${stdout.slice(0, 200)}`);

@@ -34,7 +34,8 @@ export async function ensureStateLayout(port: LayoutPort, lock: Pick<HeldLock, '
       'LOCKED',
     );
   }
-  port.log.info(`the app's folder on ${port.stateRemote.name} moves to state layout ${STATE_LAYOUT}: the lock is now lease/lock, the ACME account tls/account.json`);
+  // a new cluster's first command only lays the folders out: nothing of an earlier depl's moved, nothing to say
+  if (answer.moved) port.log.info(`the app's folder on ${port.stateRemote.name} moves to state layout ${STATE_LAYOUT}: the lock is now lease/lock, the ACME account tls/account.json`);
   for (const upgrade of plan.upgrades) {
     port.log.warn(`repair: ${upgrade.why}`);
     if (port.upgrades === undefined) break;
