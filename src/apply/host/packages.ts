@@ -32,7 +32,8 @@ export async function ensureDebianPackages(packages: string[], log: Logger): Pro
   // Another apt (unattended-upgrades on a fresh VM, or a second depl or test process installing its own
   // packages) holds dpkg's lock: wait for it instead of failing. flock serialises depl's own runs, update
   // included (its list lock has no wait option); DPkg::Lock::Timeout waits for anyone else's.
-  const apt = (args: string[]) => execa('flock', ['-w', '900', APT_LOCK, 'apt-get', '-o', 'DPkg::Lock::Timeout=600', ...args], { env, reject: false, all: true });
+  const underAptLock = (argv: readonly string[]) => execa('flock', ['-w', '900', APT_LOCK, ...argv], { env, reject: false, all: true });
+  const apt = (args: string[]) => underAptLock(['apt-get', '-o', 'DPkg::Lock::Timeout=600', ...args]);
   if (!aptUpdated) {
     const update = await apt(['update', '-qq']);
     if (update.exitCode !== 0) throw new OperationError(`apt-get update failed:\n${String(update.all).split('\n').slice(-10).join('\n')}`, undefined, 'HOST_PACKAGES_FAILED');
@@ -42,7 +43,7 @@ export async function ensureDebianPackages(packages: string[], log: Logger): Pro
   let result = await install();
   if (result.exitCode !== 0 && dpkgWasInterrupted(String(result.all))) {
     log.warn(`repair: an earlier dpkg run on this machine was interrupted; finishing it (${FINISH_INTERRUPTED_DPKG.join(' ')}) before installing ${missing.join(', ')}`);
-    const finished = await execa('flock', ['-w', '900', APT_LOCK, ...FINISH_INTERRUPTED_DPKG], { env, reject: false, all: true });
+    const finished = await underAptLock(FINISH_INTERRUPTED_DPKG);
     if (finished.exitCode !== 0) {
       throw new OperationError(
         `an earlier dpkg run on this machine was interrupted, and finishing it failed:\n${String(finished.all).split('\n').slice(-10).join('\n')}`,
