@@ -1,3 +1,5 @@
+import { parseHttpDate } from './http-date.js';
+
 /**
  * Retry policy for page fetches: transient failures (network errors, timeouts, 5xx, 429) are retried with
  * exponential backoff and jitter, honouring Retry-After; permanent ones (404 and other 4xx, robots.txt,
@@ -19,11 +21,21 @@ export function backoffMs(attempt: number, baseMs: number, random: number, retry
   return Math.min(Math.round(wait), 10 * 60_000);
 }
 
-/** Retry-After as milliseconds: delta-seconds or an HTTP date (relative to `now`). */
+/**
+ * The longest wait a Retry-After is taken at: a site that asks for a week (or sends a date far in the future by
+ * mistake) is waited out for a day, the caller's own caps (backoffMs, maxHostBackoffMs) apply below that.
+ */
+export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Retry-After (RFC 9110 10.2.3) as milliseconds from `now`: delta-seconds (digits only) or an HTTP-date in any
+ * of its three forms (a date in the past is 0). Anything else (`1.5`, `-1`, `soon`, two values) is no
+ * Retry-After: undefined, and the caller's own backoff applies. Capped at MAX_RETRY_AFTER_MS.
+ */
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
+  const date = parseHttpDate(text, now);
+  return date === undefined ? undefined : Math.min(Math.max(0, date - now), MAX_RETRY_AFTER_MS);
 }
