@@ -16,7 +16,8 @@ const network = z.string().superRefine((value, ctx) => {
 });
 
 const robotsCacheSchema = z.strictObject({
-  ttlSeconds: z.number().int().min(1).default(3600),
+  /** RFC 9309 2.4: a cached robots.txt is not used for more than 24 hours. */
+  ttlSeconds: z.number().int().min(1).max(86_400).default(3600),
   /** Origins whose parsed rules one worker process keeps, and their approximate size in memory. */
   maxEntries: z.number().int().min(1).default(1000),
   maxBytes: z.number().int().min(1024).default(16 * 1024 * 1024),

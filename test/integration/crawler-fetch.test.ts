@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAddressPolicy } from '../../crawler/src/core/address-policy.js';
-import { createSafeAgent, isBlocked, resolveAllowed, SafeFetcher } from '../../crawler/src/worker/safe-fetch.js';
+import { ROBOTS_MIN_REDIRECTS } from '../../crawler/src/core/robots.js';
+import { createSafeAgent, isBlocked, resolveAllowed, SafeFetcher, TooManyRedirectsError } from '../../crawler/src/worker/safe-fetch.js';
 
 /** The SSRF-safe fetcher against a loopback server: limits, content types, redirect checks. */
 let server: Server;
@@ -32,6 +33,11 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/pdf' }).end('%PDF <img src="/no.png">');
     } else if (path === '/to-file') {
       res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+    } else if (path.startsWith('/hops/')) {
+      // /hops/N redirects N more times, then answers a robots.txt
+      const left = Number(path.slice('/hops/'.length));
+      if (left > 0) res.writeHead(301, { location: `/hops/${left - 1}` }).end();
+      else res.writeHead(200, { 'content-type': 'text/plain' }).end('User-agent: *\nDisallow: /\n');
     } else if (path === '/loop') {
       res.writeHead(302, { location: '/loop' }).end();
     } else if (path === '/slow') {
@@ -85,6 +91,14 @@ describe('SafeFetcher', () => {
     const error = await fetcher().fetchPage(`${origin}/to-file`).catch((e: unknown) => e);
     expect(isBlocked(error)).toBe(true);
     await expect(fetcher().fetchPage(`${origin}/loop`)).rejects.toThrow(/more than 2 redirects/);
+  });
+
+  it('follows at least five redirects to a robots.txt (RFC 9309 2.3.1.2) whatever the pages\' limit, and says when there were more', async () => {
+    expect(ROBOTS_MIN_REDIRECTS).toBe(5);
+    // the pages' limit here is 2
+    await expect(fetcher().fetchText(`${origin}/hops/3`, 1024)).rejects.toBeInstanceOf(TooManyRedirectsError);
+    expect(await fetcher().fetchText(`${origin}/hops/5`, 1024, undefined, ROBOTS_MIN_REDIRECTS)).toEqual({ status: 200, body: 'User-agent: *\nDisallow: /\n' });
+    await expect(fetcher().fetchText(`${origin}/hops/6`, 1024, undefined, ROBOTS_MIN_REDIRECTS)).rejects.toBeInstanceOf(TooManyRedirectsError);
   });
 
   it('times out a page that does not answer', async () => {

@@ -1,3 +1,4 @@
+import { productToken } from './robots-directives.js';
 import { compileRobotsPattern, matchRobotsPattern, type RobotsPattern, type StepCounter } from './robots-pattern.js';
 
 /** What the crawler needs from a host's robots.txt. */
@@ -32,6 +33,39 @@ export function normalisePercentEncoding(path: string): string {
   });
 }
 
+/** RFC 3986 gen-delims that may stand in a query as data (`#` ends it): `?baz=https://x` is `?baz=https%3A%2F%2Fx`. */
+const QUERY_DELIMITERS = /[:/?[\]@]/g;
+
+/**
+ * The query of a path as RFC 9309 2.2.2 compares it (its table: `/foo/bar?baz=https://foo.bar` is matched as
+ * `/foo/bar?baz=https%3A%2F%2Ffoo.bar`): after the first `?`, the reserved delimiters are percent-encoded, so a
+ * rule and a URL match whichever of the two ways each wrote them. `&`, `=` and `+` are kept: encoded, they mean
+ * something else in a query.
+ */
+function encodeQueryDelimiters(path: string): string {
+  const question = path.indexOf('?');
+  if (question < 0) return path;
+  const query = path.slice(question + 1).replace(QUERY_DELIMITERS, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${path.slice(0, question + 1)}${query}`;
+}
+
+/**
+ * A URL's path and query as rules are matched against (RFC 9309 2.2.2, 2.2.3): percent-encoding normalised, and
+ * a literal `*` or `$` percent-encoded, as a rule must write them (`%2A`, `%24`) to match them verbatim.
+ */
+export function robotsMatchPath(pathAndQuery: string): string {
+  return encodeQueryDelimiters(normalisePercentEncoding(pathAndQuery)).replace(/\*/g, '%2A').replace(/\$/g, '%24');
+}
+
+/** RFC 9309 2.3.1.2: at least five consecutive redirects are followed to a robots.txt, across hosts. */
+export const ROBOTS_MIN_REDIRECTS = 5;
+
+/**
+ * What fetching a robots.txt gave: an HTTP status and body, or more redirects than were followed, which
+ * RFC 9309 2.3.1.2 lets a crawler take as "unavailable" (allow all), as this crawler does.
+ */
+export type RobotsStatus = number | 'too-many-redirects';
+
 /** RFC 9309 2.5: crawlers parse at least the first 500 KiB; the rest of a larger file is ignored. */
 export const MAX_ROBOTS_BYTES = 500 * 1024;
 
@@ -53,14 +87,20 @@ export interface RobotsGroup {
   crawlDelay?: number;
 }
 
-/** A product token as robots.txt groups are keyed: lower case, without a version or comment. */
-function productToken(userAgent: string): string {
-  const lower = userAgent.toLowerCase();
-  const slash = lower.indexOf('/');
-  return (slash >= 0 ? lower.slice(0, slash) : lower).trim();
+/**
+ * The product token a user-agent line names (RFC 9309 2.2.1: letters, `_` and `-`; digits are taken too, as
+ * crawlers' names have them), lower case: `Googlebot/2.1 (+http://...)` names `googlebot`; a value starting
+ * with `*` is the group for every crawler.
+ */
+function lineProductToken(value: string): string {
+  if (value.startsWith('*')) return '*';
+  return (/^[A-Za-z0-9_-]*/.exec(value)?.[0] ?? '').toLowerCase();
 }
 
-/** A pattern as written, with non-ASCII percent-encoded (as URLs are) and then normalised like a URL's path. */
+/**
+ * A pattern as written, with non-ASCII percent-encoded (as URLs are) and then normalised like a URL's path; a `$`
+ * before the end is a literal dollar (2.2.3), encoded as a URL's is.
+ */
 function normalisePattern(pattern: string): string {
   let encoded = pattern;
   try {
@@ -68,13 +108,16 @@ function normalisePattern(pattern: string): string {
   } catch {
     // a lone surrogate: kept as written
   }
-  return normalisePercentEncoding(encoded);
+  const anchored = encoded.endsWith('$');
+  const body = encodeQueryDelimiters(normalisePercentEncoding(anchored ? encoded.slice(0, -1) : encoded)).replace(/\$/g, '%24');
+  return anchored ? `${body}$` : body;
 }
 
 /**
- * The groups of a robots.txt (RFC 9309 2.1): consecutive user-agent lines open a group that the following rule
- * lines belong to; groups naming one agent are merged; lines without a colon are ignored, as are rules before
- * any user-agent line. Sitemap lines belong to no group.
+ * The groups of a robots.txt (RFC 9309 2.1, 2.2): one or more user-agent lines followed by rules (allow and
+ * disallow); a user-agent line after a rule starts the next group, other lines (Crawl-delay, Sitemap, unknown
+ * keys) do not end a run of user-agent lines. Groups naming one agent are merged; lines without a colon are
+ * ignored, as are rules before any user-agent line. Sitemap lines belong to no group.
  */
 export function parseRobotsTxt(body: string): { groups: Map<string, RobotsGroup>; sitemaps: string[] } {
   const groups = new Map<string, RobotsGroup>();
@@ -96,7 +139,8 @@ export function parseRobotsTxt(body: string): { groups: Map<string, RobotsGroup>
     if (key === '') continue;
     if (key === 'user-agent') {
       if (!inAgentLines) agents = [];
-      if (value !== '') agents.push(productToken(value));
+      const token = lineProductToken(value);
+      if (token !== '') agents.push(token);
     } else if (key === 'allow' || key === 'disallow') {
       const rule = value === '' ? undefined : { pattern: compileRobotsPattern(normalisePattern(value)), allow: key === 'allow' };
       // an empty Disallow still gives its agents a group (of no rules), which then wins over `*`
@@ -113,21 +157,25 @@ export function parseRobotsTxt(body: string): { groups: Map<string, RobotsGroup>
     } else if (key === 'sitemap' && value !== '') {
       sitemaps.push(value);
     }
-    inAgentLines = key === 'user-agent';
+    if (key === 'user-agent') inAgentLines = true;
+    else if (key === 'allow' || key === 'disallow') inAgentLines = false;
   }
   return { groups, sitemaps };
 }
 
 /**
- * Rules from a robots.txt fetch outcome (RFC 9309): a 2xx body is parsed; 4xx means "no rules" (allow all).
- * 5xx and network errors are transient and are not handled here: the caller retries the page later
- * (RFC 9309 2.3.1.4: meanwhile nothing of the origin is fetched).
+ * Rules from a robots.txt fetch outcome (RFC 9309 2.3.1): a 2xx body is parsed; 4xx is "unavailable", no rules
+ * (allow all, 2.3.1.3), except 429: a site that rate-limits its robots.txt is asking for less, not giving leave
+ * (the RFC allows but does not require allow-all; Google's crawlers read 429 as unreachable too).
+ * 5xx, 429 and network errors are "unreachable" (2.3.1.4: complete disallow): this throws, the caller fetches
+ * nothing of the origin and retries the page later. More redirects than followed are "unavailable" (2.3.1.2).
  * Matching follows the RFC: the group of the most specific product token (else `*`), the longest matching
  * Allow/Disallow pattern wins, Allow wins a tie, `*` matches any run of characters and a final `$` anchors.
  * Only the first MAX_ROBOTS_BYTES of the body are read.
  */
-export function robotsFromResponse(robotsUrl: string, status: number, body: string, userAgent: string): RobotsRules {
-  if (status >= 400 && status < 500) return ALLOW_ALL;
+export function robotsFromResponse(robotsUrl: string, status: RobotsStatus, body: string, userAgent: string): RobotsRules {
+  if (status === 'too-many-redirects') return ALLOW_ALL;
+  if (status >= 400 && status < 500 && status !== 429) return ALLOW_ALL;
   if (status < 200 || status >= 300) throw new Error(`robots.txt answered ${status}`);
   const { groups, sitemaps } = parseRobotsTxt(body.length > MAX_ROBOTS_BYTES ? body.slice(0, MAX_ROBOTS_BYTES) : body);
   const group = groups.get(productToken(userAgent)) ?? groups.get('*');
@@ -161,7 +209,7 @@ export function decideRobots(robots: URL, rules: RobotsRule[], url: string, coun
   }
   // URLs of another origin are governed by their own file; /robots.txt itself is always allowed (2.2.2)
   if (parsed.origin !== robots.origin || parsed.pathname === robots.pathname) return true;
-  const path = normalisePercentEncoding(parsed.pathname + parsed.search);
+  const path = robotsMatchPath(parsed.pathname + parsed.search);
   for (const rule of rules) {
     if (matchRobotsPattern(rule.pattern, path, counter)) return rule.allow;
     if (counter.steps > ROBOTS_DECISION_STEPS) return false;

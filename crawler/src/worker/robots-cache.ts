@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
-import { MAX_ROBOTS_BYTES, robotsFromResponse, robotsUrlFor, type RobotsRules } from '../core/robots.js';
+import { MAX_ROBOTS_BYTES, ROBOTS_MIN_REDIRECTS, robotsFromResponse, robotsUrlFor, type RobotsRules, type RobotsStatus } from '../core/robots.js';
 import type { WorkerConfig } from '../config.js';
 import type { CrawlerKeys } from '../keys.js';
 import { LuaScript } from '../lua.js';
 import { STORE_ROBOTS } from '../scripts.js';
-import type { SafeFetcher } from './safe-fetch.js';
+import { TooManyRedirectsError, type SafeFetcher } from './safe-fetch.js';
 
 const storeRobots = new LuaScript(STORE_ROBOTS);
 
@@ -82,14 +82,13 @@ export class RobotsCache {
     const robotsUrl = robotsUrlFor(url);
     const key = this.keys.robots(url.origin);
     const shared = await this.redis.get(key);
-    let answer: { status: number; body: string };
+    let answer: { status: RobotsStatus; body: string };
     if (shared !== null) {
-      answer = JSON.parse(shared) as { status: number; body: string };
+      answer = JSON.parse(shared) as { status: RobotsStatus; body: string };
     } else {
-      const fetched = await this.fetcher.fetchText(robotsUrl, MAX_ROBOTS_BYTES);
-      answer = { status: fetched.status, body: fetched.status >= 200 && fetched.status < 300 ? compactRobots(fetched.body) : '' };
-      // 5xx is transient: not cached, robotsFromResponse throws and the page is retried later.
-      if (answer.status < 500) {
+      answer = await this.fetchAnswer(robotsUrl);
+      // 5xx and 429 are transient: not cached, robotsFromResponse throws and the page is retried later.
+      if (answer.status === 'too-many-redirects' || (answer.status < 500 && answer.status !== 429)) {
         const { ttlSeconds, sharedMaxEntries, sharedMaxBytes } = this.limits;
         await storeRobots.run(this.redis, [key, this.keys.robotsIndex, this.keys.robotsSizes, this.keys.robotsBytes],
           [JSON.stringify(answer), ttlSeconds, sharedMaxEntries, sharedMaxBytes]);
@@ -98,6 +97,16 @@ export class RobotsCache {
     const rules = robotsFromResponse(robotsUrl, answer.status, answer.body, this.userAgent);
     this.remember(url.origin, rules, answer.body);
     return rules;
+  }
+
+  private async fetchAnswer(robotsUrl: string): Promise<{ status: RobotsStatus; body: string }> {
+    try {
+      const fetched = await this.fetcher.fetchText(robotsUrl, MAX_ROBOTS_BYTES, undefined, ROBOTS_MIN_REDIRECTS);
+      return { status: fetched.status, body: fetched.status >= 200 && fetched.status < 300 ? compactRobots(fetched.body) : '' };
+    } catch (error) {
+      if (error instanceof TooManyRedirectsError) return { status: 'too-many-redirects', body: '' };
+      throw error;
+    }
   }
 
   private remember(origin: string, rules: RobotsRules, body: string): void {

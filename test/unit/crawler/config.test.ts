@@ -15,6 +15,11 @@ describe('service config', () => {
     expect(config.allow).toEqual({ hosts: [], networks: [] });
   });
 
+  it('keeps a robots.txt at most 24 hours (RFC 9309 2.4)', () => {
+    expect(parseServiceConfig({ ...minimal, worker: { robotsCache: { ttlSeconds: 86_400 } } }).worker.robotsCache.ttlSeconds).toBe(86_400);
+    expect(() => parseServiceConfig({ ...minimal, worker: { robotsCache: { ttlSeconds: 86_401 } } })).toThrow(/worker\.robotsCache\.ttlSeconds/);
+  });
+
   it('names every invalid key', () => {
     expect(() => parseServiceConfig({ redis: 'http://x', apiToken: 'a-long-token', allow: { networks: ['10.0.0.0/99'] } }))
       .toThrow(/redis: expected a redis:\/\/.*allow\.networks\.0: "10\.0\.0\.0\/99" is not an IP/);
