@@ -12,6 +12,9 @@ export type OptOut = (typeof OPT_OUTS)[number];
 const RULES_WITH_VALUES = new Set(['unavailable_after', 'max-snippet', 'max-image-preview', 'max-video-preview']);
 const ALL_RULES = new Set<string>([...OPT_OUTS, 'none', 'all', 'nosnippet', 'indexifembedded', 'notranslate', 'nocache', ...RULES_WITH_VALUES]);
 
+/** What a crawler's name looks like where a header names one (`googlebot-news:`); a date's `Jun-10 15:` is not one. */
+const USER_AGENT_NAME = /^[a-z0-9_-]+$/;
+
 /** The token a site names this crawler by: the user agent's first product name, lower-cased (`depl-crawler`). */
 export function productToken(userAgent: string): string {
   return (/^[^\s/]+/.exec(userAgent.trim())?.[0] ?? '').toLowerCase();
@@ -20,7 +23,9 @@ export function productToken(userAgent: string): string {
 /**
  * The opt-outs that apply to this crawler in `X-Robots-Tag` header values. A value may start with a user
  * agent (`otherbot: noindex, nofollow`): its rules apply to that crawler only, up to the next user agent
- * named in the same value. Unknown rules are ignored, as search engines do.
+ * named in the same value. Unknown rules are ignored, as search engines do; so is the rest of a rule's value after
+ * a comma (`unavailable_after: Friday, 25-Jun-10 15:00:00 GMT`): only a crawler's name before a colon changes
+ * whom the following rules are for.
  */
 export function optOutsFromHeader(values: readonly string[], token: string): OptOut[] {
   const found = new Set<OptOut>();
@@ -31,7 +36,7 @@ export function optOutsFromHeader(values: readonly string[], token: string): Opt
       const colon = rule.indexOf(':');
       if (colon > 0) {
         const name = rule.slice(0, colon).trim();
-        if (!RULES_WITH_VALUES.has(name) && !ALL_RULES.has(name)) {
+        if (!RULES_WITH_VALUES.has(name) && !ALL_RULES.has(name) && USER_AGENT_NAME.test(name)) {
           appliesToUs = name === token;
           rule = rule.slice(colon + 1).trim();
         }

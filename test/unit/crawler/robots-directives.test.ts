@@ -25,6 +25,9 @@ describe('X-Robots-Tag and robots meta opt-outs', () => {
 
   it('does not take a rule with a value of its own for a user agent', () => {
     expect(optOutsFromHeader(['unavailable_after: 25 Jun 2010 15:00:00 PST, noindex'], token)).toEqual(['noindex']);
+    // an RFC 850 date has a comma of its own: what follows it is still the date, not a crawler's name
+    expect(optOutsFromHeader(['unavailable_after: Friday, 25-Jun-10 15:00:00 GMT, noindex'], token)).toEqual(['noindex']);
+    expect(optOutsFromHeader(['depl-crawler: unavailable_after: Friday, 25-Jun-10 15:00:00 GMT, noai'], token)).toEqual(['noai']);
   });
 
   it('reads <meta name="robots"> and a meta named after this crawler, never one for another crawler', () => {
