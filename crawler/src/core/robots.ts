@@ -70,6 +70,17 @@ export type RobotsStatus = number | 'too-many-redirects';
 export const MAX_ROBOTS_BYTES = 500 * 1024;
 
 /**
+ * The part of a robots.txt read up to the parsing limit (2.5) that is whole lines: a file cut at the limit ends
+ * in a piece of a line (`Allow: /p` of `Allow: /public/`), which read as a rule would allow or disallow more
+ * than the site wrote. `cut` says the file was longer than what was read.
+ */
+export function wholeLines(body: string, cut: boolean): string {
+  if (!cut) return body;
+  const lastEnd = Math.max(body.lastIndexOf('\n'), body.lastIndexOf('\r'));
+  return body.slice(0, lastEnd + 1);
+}
+
+/**
  * Work one decision may cost (character comparisons, see robots-pattern.ts): each rule is linear in the path,
  * but a file may hold tens of thousands of `*` rules. A real file's rules mostly fail on their first characters;
  * a decision that would cost more than this (a few milliseconds) is answered "disallowed": a file the crawler

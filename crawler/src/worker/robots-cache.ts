@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { MAX_ROBOTS_BYTES, ROBOTS_MIN_REDIRECTS, robotsFromResponse, robotsUrlFor, type RobotsRules, type RobotsStatus } from '../core/robots.js';
+import { MAX_ROBOTS_BYTES, ROBOTS_MIN_REDIRECTS, robotsFromResponse, robotsUrlFor, wholeLines, type RobotsRules, type RobotsStatus } from '../core/robots.js';
 import type { WorkerConfig } from '../config.js';
 import type { CrawlerKeys } from '../keys.js';
 import { LuaScript } from '../lua.js';
@@ -102,7 +102,9 @@ export class RobotsCache {
   private async fetchAnswer(robotsUrl: string): Promise<{ status: RobotsStatus; body: string }> {
     try {
       const fetched = await this.fetcher.fetchText(robotsUrl, MAX_ROBOTS_BYTES, undefined, ROBOTS_MIN_REDIRECTS);
-      return { status: fetched.status, body: fetched.status >= 200 && fetched.status < 300 ? compactRobots(fetched.body) : '' };
+      if (fetched.status < 200 || fetched.status >= 300) return { status: fetched.status, body: '' };
+      // the fetch reads at most MAX_ROBOTS_BYTES: a body that long was cut there
+      return { status: fetched.status, body: compactRobots(wholeLines(fetched.body, Buffer.byteLength(fetched.body) >= MAX_ROBOTS_BYTES)) };
     } catch (error) {
       if (error instanceof TooManyRedirectsError) return { status: 'too-many-redirects', body: '' };
       throw error;

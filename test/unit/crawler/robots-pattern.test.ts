@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileRobotsPattern, matchRobotsPattern } from '../../../crawler/src/core/robots-pattern.js';
-import { decideRobots, MAX_ROBOTS_BYTES, parseRobotsTxt, ROBOTS_DECISION_STEPS, robotsFromResponse } from '../../../crawler/src/core/robots.js';
+import { decideRobots, MAX_ROBOTS_BYTES, parseRobotsTxt, ROBOTS_DECISION_STEPS, robotsFromResponse, wholeLines } from '../../../crawler/src/core/robots.js';
 
 /** The meaning RFC 9309 gives a pattern, as a backtracking RegExp: fine for short random inputs only. */
 function reference(pattern: string, path: string): boolean {
@@ -74,6 +74,12 @@ describe('robots.txt patterns (RFC 9309 2.2.2) in linear time', () => {
     const rules = robotsFromResponse('http://h.test/robots.txt', 200, `User-agent: *\nDisallow: /early\n${filler}Disallow: /late\n`, 'depl');
     expect(rules.isAllowed('http://h.test/early')).toBe(false);
     expect(rules.isAllowed('http://h.test/late')).toBe(true);
+  });
+
+  it('drops the piece of a line a file cut at the parsing limit ends in, so it is not read as a broader rule (2.5)', () => {
+    expect(wholeLines('User-agent: *\nDisallow: /private\nAllow: /p', true)).toBe('User-agent: *\nDisallow: /private\n');
+    expect(wholeLines('User-agent: *\r\nDisallow: /x\r\nAll', true)).toBe('User-agent: *\r\nDisallow: /x\r\n');
+    expect(wholeLines('User-agent: *\nAllow: /p', false)).toBe('User-agent: *\nAllow: /p');
   });
 
   it('keeps Crawl-delay per group and ignores rules before any User-agent line', () => {
