@@ -92,6 +92,8 @@ export interface Capture extends WireExchange {
   bodyWithheld?: 'store-full';
   /** The 3xx answers from `requested` to `url`, in order: each becomes its own response record in the WARC. */
   redirects?: CapturedRedirect[];
+  /** An HTML page's title: the archive's page list names the page by it. */
+  title?: string;
 }
 
 /** A redirect on the way to a capture: its Location is among its response headers. */

@@ -128,6 +128,7 @@ interface PageEntry {
   id: string;
   url: string;
   ts: string;
+  title?: string;
   status: number;
 }
 
@@ -159,7 +160,10 @@ async function writeWarc(file: string, source: WaczSource, provenance: WaczProve
         records += await writeCapture(out, capture, source.job.id, source.blobs);
         // a page reached through redirects is listed at the URL asked for (the chain's start), as replay opens it there and follows the 3xx records
         const start = capture.redirects?.[0];
-        if (capture.kind === 'page') pages.push({ id: createHash('sha256').update(key).digest('hex').slice(0, 24), url: start?.url ?? capture.url, ts: start?.date ?? capture.date, status: capture.status });
+        if (capture.kind === 'page') {
+          pages.push({ id: createHash('sha256').update(key).digest('hex').slice(0, 24), url: start?.url ?? capture.url, ts: start?.date ?? capture.date,
+            ...(capture.title !== undefined ? { title: capture.title } : {}), status: capture.status });
+        }
       }
       if (items.length < pageSize) break;
     }
@@ -247,7 +251,8 @@ async function writeIndex(warcFile: string, indexFile: string): Promise<void> {
 
 function pagesJsonl(pages: PageEntry[]): string {
   const header = { format: 'json-pages-1.0', id: 'pages', title: 'All Pages' };
-  return [header, ...pages.map((p) => ({ id: p.id, url: p.url, ts: p.ts, status: p.status }))].map((line) => `${JSON.stringify(line)}\n`).join('');
+  // WACZ 1.1.1 "pages.jsonl": url and ts required; id and title (the page's, when it has one) as replay tools list pages
+  return [header, ...pages.map((p) => ({ id: p.id, url: p.url, ts: p.ts, ...(p.title !== undefined ? { title: p.title } : {}), status: p.status }))].map((line) => `${JSON.stringify(line)}\n`).join('');
 }
 
 async function sha256Of(file: string): Promise<string> {

@@ -24,7 +24,12 @@ export interface PageExtract {
   imagesDropped: number;
   /** `<meta name content>` pairs that speak to crawlers (name `robots` or one of the extractor's `metaNames`). */
   robotsMeta: Array<{ name: string; content: string }>;
+  /** The document's title (its first `<title>` outside SVG, white space collapsed, at most MAX_TITLE characters). */
+  title?: string;
 }
+
+/** A title longer than this is cut: it names a page in the archive's page list (WACZ pages.jsonl). */
+export const MAX_TITLE = 1000;
 
 /**
  * Caps, applied after canonicalising and de-duplicating (so `page.html#a` and `page.html#b` are one link),
@@ -91,6 +96,9 @@ export function createExtractor(pageUrl: string, options: { metaNames?: readonly
   let pictureDepth = 0;
   let pictureSources: Array<{ raw: string; kind: ImageKind }> = [];
   let svgDepth = 0;
+  /** The title's text while inside the document's <title>; `title` once it closed. */
+  let titleText: string | undefined;
+  let title: string | undefined;
   let styleText: string | undefined;
 
   const addImage = (raw: string | undefined, alt: string, kind: ImageKind) => {
@@ -181,6 +189,10 @@ export function createExtractor(pageUrl: string, options: { metaNames?: readonly
       case 'style':
         styleText = '';
         break;
+      case 'title':
+        // SVG has <title> elements of its own; the document's is the first outside it
+        if (svgDepth === 0 && title === undefined) titleText ??= '';
+        break;
       case 'base':
         if (baseHref === undefined && attribs.href !== undefined) baseHref = attribs.href;
         break;
@@ -207,15 +219,19 @@ export function createExtractor(pageUrl: string, options: { metaNames?: readonly
     } else if (name === 'style' && styleText !== undefined) {
       addCss(styleText);
       styleText = undefined;
+    } else if (name === 'title' && titleText !== undefined) {
+      title = titleText.replace(/\s+/g, ' ').trim().slice(0, MAX_TITLE);
+      titleText = undefined;
     }
   };
   const scanner = new TagScanner({
     keepAttribute: (tag, name) => READ_ON_ANY_TAG.has(name) || (TAGS_READ.has(tag) && ATTRIBUTES_READ.has(name)),
     onOpenTag,
     onCloseTag,
-    wantsText: () => styleText !== undefined,
+    wantsText: () => styleText !== undefined || titleText !== undefined,
     onText(text) {
       if (styleText !== undefined && styleText.length < 1_000_000) styleText += text;
+      if (titleText !== undefined && titleText.length < 4 * MAX_TITLE) titleText += text;
     },
   });
 
@@ -227,6 +243,7 @@ export function createExtractor(pageUrl: string, options: { metaNames?: readonly
       scanner.end();
       // an unclosed <style> runs to the end of the document
       if (styleText !== undefined) onCloseTag('style');
+      if (titleText !== undefined) onCloseTag('title');
       flushPicture('');
       const base = resolveBase(pageUrl, baseHref);
       const images: FoundImage[] = [];
@@ -251,7 +268,7 @@ export function createExtractor(pageUrl: string, options: { metaNames?: readonly
       }
       if (rawLinksCapped) linksDropped++;
       if (rawImagesCapped) imagesDropped++;
-      return { images, links, dataImages, linksDropped, imagesDropped, robotsMeta };
+      return { images, links, dataImages, linksDropped, imagesDropped, robotsMeta, ...(title !== undefined && title !== '' ? { title } : {}) };
     },
   };
 }

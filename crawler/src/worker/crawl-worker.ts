@@ -299,7 +299,7 @@ export class CrawlWorker {
       return;
     }
     // the site's noarchive keeps a page out of the archive (it is still crawled)
-    if (!keepsOutOfArchive(fetched.optOuts)) await this.archive(task, meta, fetched.exchange);
+    if (!keepsOutOfArchive(fetched.optOuts)) await this.archive(task, meta, fetched.exchange, undefined, fetched.kind === 'html' ? fetched.extract.title : undefined);
     if (fetched.kind === 'other') {
       await this.finish(messageId, task, {
         outcome: 'fetched', page: { url: task.url, depth: task.depth, outcome: 'fetched', status: fetched.status, finalUrl: fetched.finalUrl, images: 0, links: 0, ...optOutFields(fetched.optOuts, 0) }, images: [], children: [],
@@ -453,7 +453,7 @@ export class CrawlWorker {
    * there is not written twice), the request and response metadata as the job's capture, before the task
    * completes so a finished job has every capture.
    */
-  private async archive(task: PageTask, meta: JobMeta, exchange: Exchange, storedAt?: string): Promise<void> {
+  private async archive(task: PageTask, meta: JobMeta, exchange: Exchange, storedAt?: string, title?: string): Promise<void> {
     if (!meta.options.archive) return;
     const body = exchange.body ?? Buffer.alloc(0);
     let kept: Capture['body'];
@@ -471,6 +471,7 @@ export class CrawlWorker {
       ...(kept !== undefined ? { body: kept } : {}),
       ...(withheld ? { bodyWithheld: 'store-full' as const } : {}),
       ...(exchange.redirects.length > 0 ? { redirects: exchange.redirects.map(capturedRedirect) } : {}),
+      ...(title !== undefined ? { title } : {}),
     });
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createExtractor, extractPage } from '../../../crawler/src/core/extract.js';
+import { createExtractor, extractPage, MAX_TITLE } from '../../../crawler/src/core/extract.js';
 import { parseSrcset } from '../../../crawler/src/core/srcset.js';
 
 describe('parseSrcset', () => {
@@ -138,13 +138,22 @@ describe('extractPage', () => {
     const html = `<html><head><meta property="og:image" content="/og.png"><base href="/b/"></head><body>
       <picture><source data-srcset="l1.webp 1x, l2.webp 2x"><img src="p&amp;q.png" alt="&quot;quoted&quot;"></picture>
       <div style="background:url('/bg.png')"></div><svg><image href="s.png"/></svg><a href="x.html#frag">x</a>
-      <style>.x{background:url(/style.png)}</style><img data-src="lazy.png"></body></html>`;
+      <style>.x{background:url(/style.png)}</style><img data-src="lazy.png"><title>T&amp;itle</title></body></html>`;
     const whole = extractPage(page, html);
     expect(whole.images).toHaveLength(8);
+    expect(whole.title).toBe('T&itle');
     for (const size of [1, 2, 3, 13, 64]) {
       const extractor = createExtractor(page);
       for (let i = 0; i < html.length; i += size) extractor.write(html.slice(i, i + size));
       expect(extractor.end()).toEqual(whole);
     }
+  });
+
+  it('keeps the document\'s title for the archive\'s page list: the first outside SVG, entities decoded, white space collapsed, capped', () => {
+    expect(extractPage(page, '<svg><title>icon</title></svg><head><title>\n  Caf&eacute; &amp; <b>bar</b>\n</title><title>second</title>').title).toBe('Caf\u00e9 & <b>bar</b>');
+    expect(extractPage(page, '<title>unclosed').title).toBe('unclosed');
+    expect(extractPage(page, '<title>  </title><p>no title</p>').title).toBeUndefined();
+    expect(extractPage(page, '<p>none</p>').title).toBeUndefined();
+    expect(extractPage(page, `<title>${'x'.repeat(5000)}</title>`).title).toHaveLength(MAX_TITLE);
   });
 });

@@ -24,7 +24,7 @@ const captures: Capture[] = [
     kind: 'page', requested: 'http://s.test/', url: 'http://s.test/home', date: '2026-12-07T10:00:01.250Z',
     requestHeaders: [['host', 's.test'], ['user-agent', 'depl-crawler/0.1']], status: 200, statusText: 'OK',
     responseHeaders: [['content-type', 'text/html; charset=utf-8'], ['content-length', String(HTML.length)], ['transfer-encoding', 'chunked']],
-    body: { sha256: sha256(HTML), bytes: HTML.length, location: 'html', truncated: false },
+    body: { sha256: sha256(HTML), bytes: HTML.length, location: 'html', truncated: false }, title: 'Home',
     redirects: [{ url: 'http://s.test/', date: '2026-12-07T10:00:01.000Z', requestHeaders: [['host', 's.test']], status: 301, statusText: 'Moved Permanently', responseHeaders: [['location', '/home']], body: Buffer.from('moved').toString('base64') }],
   },
   {
@@ -124,11 +124,11 @@ describe('WACZ export per WACZ 1.1.1 and WARC 1.1', async () => {
     expect(JSON.parse(entries.get('datapackage-digest.json')!.data.toString('utf8'))).toEqual({ path: 'datapackage.json', hash: `sha256:${sha256(text)}` });
   });
 
-  it('lists pages in pages/pages.jsonl after its header line, each with url, an RFC 3339 ts and an id ("pages.jsonl")', () => {
+  it('lists pages in pages/pages.jsonl after its header line, each with url, an RFC 3339 ts, an id and its title ("pages.jsonl")', () => {
     const lines = entries.get('pages/pages.jsonl')!.data.toString('utf8').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines[0]).toEqual({ format: 'json-pages-1.0', id: 'pages', title: 'All Pages' });
     expect(lines.slice(1)).toHaveLength(1);
-    expect(lines[1]).toMatchObject({ url: 'http://s.test/', ts: '2026-12-07T10:00:01.000Z' });
+    expect(lines[1]).toMatchObject({ url: 'http://s.test/', ts: '2026-12-07T10:00:01.000Z', title: 'Home' });
     expect(typeof lines[1]!.id).toBe('string');
   });
 
