@@ -169,5 +169,42 @@ describe('the crawler and the web standards', () => {
     expect(stored).toContain(store.keys.robots(origins.at(-1)!));
     expect(stored).not.toContain(store.keys.robots(origins[0]!));
   });
-});
 
+  it('takes an unreachable robots.txt as a complete disallow, follows five redirects to one and allows all past them (RFC 9309 2.3.1)', async () => {
+    // one origin per case: robots.txt answering 503; behind 5 redirects (followed, though pages take 2); behind 6
+    const hits: string[] = [];
+    const origins: string[] = [];
+    for (const robots of ['503', 'hops-5', 'hops-6']) {
+      const server = createServer((req, res) => {
+        const path = req.url ?? '/';
+        hits.push(`${robots} ${path}`);
+        const hop = /^\/r(\d+)$/.exec(path);
+        if (path === '/robots.txt' && robots === '503') res.writeHead(503, { 'retry-after': '0' }).end();
+        else if (path === '/robots.txt') res.writeHead(302, { location: `/r${Number(robots.slice(5)) - 1}` }).end();
+        else if (hop !== null && hop[1] !== '0') res.writeHead(301, { location: `/r${Number(hop[1]) - 1}` }).end();
+        else if (hop !== null) res.writeHead(200, { 'content-type': 'text/plain' }).end('User-agent: *\nDisallow: /no\n');
+        else res.writeHead(200, { 'content-type': 'text/html' }).end('<a href="/no">no</a>');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+      origins.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    }
+    const [unreachable, fiveHops, sixHops] = origins as [string, string, string];
+    const config = configFor({ maxAttempts: 2, maxRedirects: 2 });
+    await startWorker(config);
+    const { doc, pages } = await crawl(config, { urls: origins.map((o) => `${o}/`), maxDepth: 1 });
+    expect(doc.status).toBe('done');
+    const records = byUrl(pages);
+    // 2.3.1.4: nothing of the origin fetched; after every try the page is recorded as disallowed, saying why
+    expect(records.get(`${unreachable}/`)).toMatchObject({ outcome: 'robots', error: expect.stringMatching(/robots\.txt answered 503: unreachable/) });
+    expect(hits.filter((h) => h.startsWith('503 ') && h !== '503 /robots.txt')).toEqual([]);
+    // 2.3.1.2: five redirects are followed and the file found there governs the first origin
+    expect(records.get(`${fiveHops}/`)).toMatchObject({ outcome: 'fetched' });
+    expect(hits).toContain('hops-5 /r0');
+    expect(hits).not.toContain('hops-5 /no');
+    // the unreachable origin's start page and the five-hop origin's /no (known disallowed when found: counted only)
+    expect(doc.counts.robots).toBe(2);
+    // more than five: unavailable, everything allowed
+    expect(records.get(`${sixHops}/no`)).toMatchObject({ outcome: 'fetched' });
+  });
+});

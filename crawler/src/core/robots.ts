@@ -10,6 +10,19 @@ export interface RobotsRules {
   sitemaps: string[];
 }
 
+/**
+ * A robots.txt that answered 5xx or 429, or not at all: RFC 9309 2.3.1.4 "unreachable", a complete disallow for
+ * its origin while it lasts. The page is tried again later; when every try found it so, it is recorded as
+ * disallowed (`robots`), not as a failure of the page.
+ */
+export class RobotsUnreachableError extends Error {
+  readonly code = 'ERR_ROBOTS_UNREACHABLE';
+}
+
+export function isRobotsUnreachable(error: unknown): error is RobotsUnreachableError {
+  return error instanceof RobotsUnreachableError;
+}
+
 export const ALLOW_ALL: RobotsRules = { isAllowed: () => true, crawlDelaySeconds: undefined, sitemaps: [] };
 
 /** The URL of the robots.txt that governs `url`. */
@@ -187,7 +200,7 @@ export function parseRobotsTxt(body: string): { groups: Map<string, RobotsGroup>
 export function robotsFromResponse(robotsUrl: string, status: RobotsStatus, body: string, userAgent: string): RobotsRules {
   if (status === 'too-many-redirects') return ALLOW_ALL;
   if (status >= 400 && status < 500 && status !== 429) return ALLOW_ALL;
-  if (status < 200 || status >= 300) throw new Error(`robots.txt answered ${status}`);
+  if (status < 200 || status >= 300) throw new RobotsUnreachableError(`robots.txt answered ${status}: unreachable, nothing of ${new URL(robotsUrl).origin} is fetched (RFC 9309 2.3.1.4)`);
   const { groups, sitemaps } = parseRobotsTxt(body.length > MAX_ROBOTS_BYTES ? body.slice(0, MAX_ROBOTS_BYTES) : body);
   const group = groups.get(productToken(userAgent)) ?? groups.get('*');
   // longest first, Allow before Disallow at one length: the first rule that matches decides

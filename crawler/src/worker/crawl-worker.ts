@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { imageStoreFor, type ImageStore } from '../image-store.js';
 import { createAddressPolicy } from '../core/address-policy.js';
 import { IMAGE_EXTENSIONS, readImageFacts } from '../core/image-type.js';
-import { ALLOW_ALL, robotsUrlFor, type RobotsRules } from '../core/robots.js';
+import { ALLOW_ALL, isRobotsUnreachable, robotsUrlFor, type RobotsRules } from '../core/robots.js';
 import { keepsImagesOut, keepsOutOfArchive, type OptOut } from '../core/robots-directives.js';
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
@@ -512,6 +512,13 @@ export class CrawlWorker {
     }
     if (task.attempt < this.options.config.worker.maxAttempts) {
       await this.retry(messageId, task, retryAfterMs);
+      return;
+    }
+    if (isRobotsUnreachable(error)) {
+      // its origin's robots.txt was unreachable on every try: a complete disallow (RFC 9309 2.3.1.4), not a failure
+      const message = error.message;
+      if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'robots', error: message });
+      else await this.finish(messageId, task, { outcome: 'robots', page: { url: task.url, depth: task.depth, outcome: 'robots', error: message }, images: [], children: [] });
       return;
     }
     if (image) await this.finishImage(messageId, task, { url: task.url, outcome: 'failed', error: describe(error) });

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
-import { MAX_ROBOTS_BYTES, ROBOTS_MIN_REDIRECTS, robotsFromResponse, robotsUrlFor, wholeLines, type RobotsRules, type RobotsStatus } from '../core/robots.js';
+import { MAX_ROBOTS_BYTES, ROBOTS_MIN_REDIRECTS, robotsFromResponse, RobotsUnreachableError, robotsUrlFor, wholeLines, type RobotsRules, type RobotsStatus } from '../core/robots.js';
 import type { WorkerConfig } from '../config.js';
 import type { CrawlerKeys } from '../keys.js';
 import { LuaScript } from '../lua.js';
 import { STORE_ROBOTS } from '../scripts.js';
-import { TooManyRedirectsError, type SafeFetcher } from './safe-fetch.js';
+import { isBlocked, TooManyRedirectsError, type SafeFetcher } from './safe-fetch.js';
 
 const storeRobots = new LuaScript(STORE_ROBOTS);
 
@@ -107,7 +107,9 @@ export class RobotsCache {
       return { status: fetched.status, body: compactRobots(wholeLines(fetched.body, Buffer.byteLength(fetched.body) >= MAX_ROBOTS_BYTES)) };
     } catch (error) {
       if (error instanceof TooManyRedirectsError) return { status: 'too-many-redirects', body: '' };
-      throw error;
+      // an address the crawler may not connect to stays a refusal of its own (the page is recorded as blocked)
+      if (isBlocked(error)) throw error;
+      throw new RobotsUnreachableError(`robots.txt unreachable (${(error as Error).message}): nothing of ${new URL(robotsUrl).origin} is fetched (RFC 9309 2.3.1.4)`, { cause: error });
     }
   }
 

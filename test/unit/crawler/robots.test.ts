@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalisePercentEncoding, robotsFromResponse } from '../../../crawler/src/core/robots.js';
+import { normalisePercentEncoding, robotsFromResponse, RobotsUnreachableError } from '../../../crawler/src/core/robots.js';
 
 const UA = 'depl-crawler/0.1 (+https://example.invalid)';
 const rulesOf = (body: string) => robotsFromResponse('http://s.test/robots.txt', 200, body, UA);
@@ -132,7 +132,8 @@ describe('robots.txt per RFC 9309', () => {
       expect(robotsFromResponse('http://s.test/robots.txt', status, 'User-agent: *\nDisallow: /\n', UA).isAllowed('http://s.test/x'), String(status)).toBe(true);
     }
     for (const status of [429, 500, 502, 503, 504]) {
-      expect(() => robotsFromResponse('http://s.test/robots.txt', status, '', UA), String(status)).toThrow(String(status));
+      expect(() => robotsFromResponse('http://s.test/robots.txt', status, '', UA), String(status)).toThrow(RobotsUnreachableError);
+      expect(() => robotsFromResponse('http://s.test/robots.txt', status, '', UA), String(status)).toThrow(`robots.txt answered ${status}: unreachable`);
     }
     expect(robotsFromResponse('http://s.test/robots.txt', 'too-many-redirects', '', UA).isAllowed('http://s.test/x')).toBe(true);
   });
