@@ -8,7 +8,7 @@ import {
 import { onInterrupt } from '../util/interrupt.js';
 import { FencedRemote, type Fence } from './fenced-remote.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { layoutFile } from '../plan/state-layout.js';
+import { earlierLockPath, layoutFile } from '../plan/state-layout.js';
 import { pollUntil } from '../util/poll.js';
 import { DEFAULT_STATE_ROOT } from './release-store.js';
 import type { Remote } from './remote.js';
@@ -58,6 +58,7 @@ export function lockDir(app: string, root = DEFAULT_STATE_ROOT): string {
 export async function acquireLock(remote: Remote, app: string, options: AcquireOptions): Promise<HeldLock> {
   const dir = lockDir(app, options.root);
   const layout = layoutFile(options.root ?? DEFAULT_STATE_ROOT, app);
+  const earlierLock = earlierLockPath(options.root ?? DEFAULT_STATE_ROOT, app);
   const log = options.log ?? silentLogger;
   const ttlSeconds = Math.max(1, Math.round((options.ttlMs ?? DEFAULT_LEASE_MS) / 1000));
   const user = userInfo().username;
@@ -75,10 +76,10 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
   let answer: Extract<LeaseAnswer, { status: 'acquired' | 'taken-over' }>;
   try {
     answer = await pollUntil(async () => {
-      let tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, '', layout));
+      let tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, '', layout, earlierLock));
       if (tried.status === 'held' && tried.holder !== null && diedHere(tried.holder)) {
         log.warn(`the cluster lock is held by ${describeLeaseHolder(tried.holder)}, a process that no longer runs on this machine`);
-        tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, tried.holder.token, layout));
+        tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, tried.holder.token, layout, earlierLock));
       }
       if (tried.status === 'acquired' || tried.status === 'taken-over') return tried;
       if (tried.status !== 'held' && tried.status !== 'guard-timeout') throw new Error(`unexpected answer from the lock script: ${tried.status}`);

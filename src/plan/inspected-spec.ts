@@ -56,3 +56,29 @@ export function envValue(spec: Record<string, unknown>, name: string): string | 
   const entry = (env as unknown[]).find((e): e is string => typeof e === 'string' && e.startsWith(`${name}=`));
   return entry?.slice(name.length + 1);
 }
+
+/**
+ * Whether a container of the spec can read the manager's file or folder `hostPath`: it holds the Docker socket
+ * (whoever does reads any file of the manager), or a bind mount shows it and no deeper mount covers it there
+ * (an empty tmpfs, or /dev/null bound over a file, hides what is under it). Symbolic links are not followed.
+ */
+export function seesHostPath(spec: Record<string, unknown>, hostPath: string): boolean {
+  if (mountsDockerSocket(spec)) return true;
+  const mounts = containerOf(spec).Mounts;
+  if (!Array.isArray(mounts)) return false;
+  const all = (mounts as Partial<Mount>[]).filter((m): m is Partial<Mount> & { Target: string } => typeof m.Target === 'string');
+  const under = (path: string, folder: string) => path === folder || path.startsWith(`${folder.replace(/\/$/, '')}/`);
+  return all.some((shown) => {
+    if (shown.Type !== 'bind' || typeof shown.Source !== 'string' || !under(hostPath, shown.Source)) return false;
+    const inside = `${shown.Target}${hostPath.slice(shown.Source.length)}`;
+    // the deepest mount over that path inside the container decides what is there
+    const deepest = all.filter((m) => under(inside, m.Target)).sort((a, b) => b.Target.length - a.Target.length)[0];
+    return deepest?.Type === 'bind' && typeof deepest.Source === 'string' && `${deepest.Source}${inside.slice(deepest.Target.length)}` === hostPath;
+  });
+}
+
+/** The replicas a replicated spec asks for; undefined for another mode (or none written). */
+export function replicasOf(spec: Record<string, unknown>): number | undefined {
+  const replicas = (spec.Mode as { Replicated?: { Replicas?: unknown } } | undefined)?.Replicated?.Replicas;
+  return typeof replicas === 'number' ? replicas : undefined;
+}

@@ -52,9 +52,10 @@ const NEXT_FENCE = 'fence=$(cat "$1.fence" 2>/dev/null || true); case "$fence" i
  * saw die on its own machine). Prints `acquired|taken-over <expires> <now> <fence> <layout>` (taken-over: the
  * previous holder's JSON follows), or `held <expires> <now>` and the holder's JSON. `<layout>` is the number in
  * the file `layoutFile` (0 when there is none, src/plan/state-layout.ts), read in the same round trip: every
- * command checks it once it holds the lock.
+ * command checks it once it holds the lock. A layout that a file says but whose fence at `earlierLock` (the lock's
+ * place before layout 2) is not a plain file any more reads as 1: the fence is put back before anything else.
  */
-export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = '', layoutFile = ''): Argv {
+export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = '', layoutFile = '', earlierLock = ''): Argv {
   const script = [
     'set -eu',
     'mkdir -p "${1%/*}"',
@@ -72,10 +73,11 @@ export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds
     WRITE,
     NEXT_FENCE,
     'layout=; [ -z "$5" ] || read -r layout < "$5" 2>/dev/null || true; case "$layout" in ""|*[!0-9]*) layout=0;; esac',
+    '[ "$layout" -eq 0 ] || [ -z "$6" ] || { [ -f "$6" ] && [ ! -L "$6" ]; } || layout=1',
     'echo "$status $((now + $3)) $now $fence $layout"',
     '[ -z "$old" ] || printf "%s\\n" "$old"',
   ].join('\n');
-  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken, layoutFile];
+  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken, layoutFile, earlierLock];
 }
 
 /** Pushes the expiry out if the lease is still ours: `renewed <expires> <now>`, else `lost` and who has it. */

@@ -109,6 +109,8 @@ export interface ServiceUpgrades {
   controllerImage(version: string): Promise<string>;
   /** Creates the service, or updates it to `spec`. */
   put(spec: ServiceSpec): Promise<void>;
+  /** Scales the service to no replicas and returns once none of its tasks runs (its spec stays, to be planned again). */
+  stop(service: string): Promise<void>;
 }
 
 // ---- depl wake's slice of the port: is the swarm whole? ----

@@ -1,10 +1,14 @@
 import type { Cluster } from '../apply/cluster.js';
-import { appServiceSpecs, restoreServices } from '../apply/swarm.js';
+import { appServiceSpecs, restoreServices, scaleServices, serviceReplicas } from '../apply/swarm.js';
 import type { DeplConfig } from '../config/schema.js';
 import { autoscalerFoldersLine } from '../plan/autoscale.js';
 import { nodeImageOf } from '../plan/images.js';
+import { OperationError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import { pollUntil } from '../util/poll.js';
 import type { ServiceUpgrades } from './cluster-port.js';
+
+const STOP_WAIT_MS = 60_000;
 
 /**
  * The port's `upgrades` on a real cluster: the manager's Engine and files (src/plan/state-layout.ts says what to
@@ -25,5 +29,21 @@ export function serviceUpgradesOn(cluster: Pick<Cluster, 'engine' | 'manager'>, 
     },
     // what puts an interrupted redeploy's services back: an update to the spec, or a create when it is gone
     put: async (spec) => restoreServices(await cluster.engine(), [{ name: spec.Name, spec: spec as unknown as Record<string, unknown> }]),
+    async stop(service) {
+      const engine = await cluster.engine();
+      await scaleServices(engine, [{ service, replicas: 0 }]);
+      // its task gets SIGTERM and then SIGKILL after its stop grace period: a minute covers any an earlier depl set
+      await pollUntil(async () => ((await serviceReplicas(engine, [service]))[service]?.running ?? 0) === 0 ? true : undefined, {
+        timeoutMs: STOP_WAIT_MS,
+        intervalMs: 500,
+        onTimeout: () => {
+          throw new OperationError(
+            `${service} still runs ${STOP_WAIT_MS / 1000} s after it was scaled to 0 replicas, before the ACME account moves where it could read it`,
+            `See why with \`docker service ps ${service}\` on the manager; the next depl command tries again (nothing moved).`,
+            'SERVICE_STOP_TIMEOUT',
+          );
+        },
+      });
+    },
   };
 }

@@ -721,6 +721,13 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         swarm.calls.push(`${swarm.specs.has(spec.Name) ? 'update' : 'create'}-service ${spec.Name}`);
         swarm.specs.set(spec.Name, spec as unknown as Record<string, unknown>);
       },
+      async stop(service) {
+        await remote.exec(['true']);
+        const spec = swarm.specs.get(service);
+        if (spec === undefined) throw new Error(`no such service: ${service}`);
+        swarm.calls.push(`stop-service ${service}`);
+        swarm.specs.set(service, { ...spec, Mode: { Replicated: { Replicas: 0 } } });
+      },
     },
     swarm: {
       async scale(targets) {

@@ -19,14 +19,14 @@ describe('cluster lease commands', () => {
   });
 
   it('acquire: mkdir, or take over an expired lease (or the named dead holder\'s), writing holder and expiry on the manager\'s clock', () => {
-    const argv = acquireLeaseCommand(dir, holder, 60, 'aaaa', '/var/lib/depl/shop/layout');
-    expect(argv.slice(3)).toEqual(['depl-lock', dir, JSON.stringify(holder), '60', 'aaaa', '/var/lib/depl/shop/layout']);
+    const argv = acquireLeaseCommand(dir, holder, 60, 'aaaa', '/var/lib/depl/shop/layout', '/var/lib/depl/shop/lock');
+    expect(argv.slice(3)).toEqual(['depl-lock', dir, JSON.stringify(holder), '60', 'aaaa', '/var/lib/depl/shop/layout', '/var/lib/depl/shop/lock']);
     // the app folder's state layout comes back in the same answer (src/plan/state-layout.ts)
     expect(argv[2]).toContain('echo "$status $((now + $3)) $now $fence $layout"');
     expect(argv[2]).toContain('if mkdir "$1" 2>/dev/null; then status=acquired');
     expect(argv[2]).toContain('if [ "$exp" -gt "$now" ] && { [ -z "$4" ] || ! grep -qF "\\"token\\":\\"$4\\"" "$1/holder.json" 2>/dev/null; }; then');
     expect(argv[2]).toContain('echo $((now + $3)) > "$1/expires.tmp" && mv -f "$1/expires.tmp" "$1/expires"');
-    expect(acquireLeaseCommand(dir, holder, 60).slice(-2)).toEqual(['', '']);
+    expect(acquireLeaseCommand(dir, holder, 60).slice(-3)).toEqual(['', '', '']);
     // the holder's JSON travels as one quoted argument, whatever the command line holds
     expect(shellLine(argv)).toContain(`'{"holder":"ann@laptop","host":"laptop","pid":4242,"command":"switch v2 --note '\\''it'\\''s fine'\\''"`);
   });

@@ -86,10 +86,13 @@ describe('the renewal task an earlier depl installed', () => {
 
 describe('the move to state layout 2', () => {
   const at = '2026-12-07T08:00:00.000Z';
-  it('nothing when the layout file says 2; otherwise the files, then the controllers, then the renewal task, then the layout file', () => {
+  it('nothing when the layout file says 2; otherwise the fence, the stops, the files, then the controllers, then the renewal task, then the layout file', () => {
     expect(planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: 2, services: [{ name: 'shop-v1-autoscaler', spec: withSocket }], at })).toBeNull();
     const plan = planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: 0, services: [{ name: 'shop-tls-renewer', spec: earlier }, { name: 'shop-v1-autoscaler', spec: withSocket }], at })!;
-    expect(plan.prepare.slice(3)).toEqual(['depl-layout', '/var/lib/depl/shop', expect.stringContaining('"token":"moved-to-lease"')]);
+    expect(plan.prepare.slice(3)).toEqual(['depl-layout', '/var/lib/depl/shop', expect.stringMatching(/lease\/lock on 2026-12-07T08:00:00.000Z.*\n.*upgrade depl/), '2']);
+    // both could read tls/account.json (the app's folder read-write; the Docker socket): stopped before it moves
+    expect(plan.stops).toEqual(['shop-tls-renewer', 'shop-v1-autoscaler']);
+    expect(plan.move).toEqual(['sh', '-c', expect.stringContaining('mv "$d/tls-account.json" "$d/tls/account.json"'), 'depl-layout', '/var/lib/depl/shop']);
     expect(plan.upgrades.map((u) => u.service)).toEqual(['shop-v1-autoscaler', 'shop-tls-renewer']);
     expect(plan.finish).toEqual(['sh', '-c', expect.stringContaining('mv -f "$d/layout.tmp" "$d/layout"'), 'depl-layout', '/var/lib/depl/shop', '2']);
   });
@@ -99,6 +102,9 @@ describe('the move to state layout 2', () => {
     (unreadable.TaskTemplate as { ContainerSpec: { Args: string[] } }).ContainerSpec.Args = [];
     const plan = planStateLayout({ root: '/var/lib/depl', app: 'shop', layout: 0, services: [{ name: 'shop-v1-autoscaler', spec: unreadable }], at })!;
     expect(plan.reports.map((r) => r.service)).toEqual(['shop-v1-autoscaler']);
+    // it holds the Docker socket: stopped, and kept so
+    expect(plan.stops).toEqual(['shop-v1-autoscaler']);
+    expect(plan.keptStopped).toEqual(['shop-v1-autoscaler']);
     expect(plan.finish).toBeNull();
   });
 });

@@ -3,10 +3,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { forceReleaseLock, lockStatus } from '../../../src/apply/lock.js';
 import { readReleaseDocument } from '../../../src/apply/release-store.js';
 import { isDeplError } from '../../../src/errors.js';
-import { acquireLeaseCommand, parseLeaseAnswer, type LeaseHolder } from '../../../src/plan/lock.js';
+import { parseLeaseAnswer } from '../../../src/plan/lock.js';
 import { renewerMounts } from '../../../src/plan/tls/renewal.js';
 import type { ClusterPort, ServiceUpgrades } from '../../../src/workflows/cluster-port.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
+import { earlierAcquire, earlierBreak } from '../../support/earlier-lock-commands.js';
 import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-cluster.js';
 
 /**
@@ -41,6 +42,7 @@ function earlierRenewer(): Record<string, unknown> {
       },
       Networks: [{ Target: 'host-network-id' }],
     },
+    Mode: { Replicated: { Replicas: 1 } },
   };
 }
 
@@ -111,10 +113,35 @@ async function expectMoved(): Promise<void> {
   expect(await lockStatus(fake.control.stateRemote, fake.app, fake.control.stateRoot)).toBeNull();
 }
 
-/** An earlier depl trying to take the lock where it kept it. */
+/** An earlier depl trying to take the lock where it kept it, with its own script (test/support/earlier-lock-commands.ts). */
 async function earlierDeplTakesTheLock(): Promise<ReturnType<typeof parseLeaseAnswer>> {
-  const holder: LeaseHolder = { holder: 'old@laptop', host: 'laptop', pid: 1, command: 'switch v1', since: '2026-11-01T00:00:00Z', token: 'earlier' };
-  return parseLeaseAnswer((await fake.control.stateRemote.exec(acquireLeaseCommand(`${appDir}/lock`, holder, 60))).stdout);
+  const holder = { holder: 'old@laptop', host: 'laptop', pid: 1, command: 'switch v1', since: '2026-11-01T00:00:00Z', token: 'earlier' };
+  return parseLeaseAnswer((await fake.control.stateRemote.exec(earlierAcquire(`${appDir}/lock`, holder, 60))).stdout);
+}
+
+/**
+ * The services an earlier depl installed that still run and could read the ACME account where it was moved to
+ * (where it was, they saw it before the move too): the Docker socket reads any file; otherwise a bind of the
+ * app's folder (or of /var/lib/depl/shop, the renewal task's own path) shows it unless a mount over tls/ hides it.
+ */
+async function earlierServicesThatSeeTheMovedAccount(): Promise<string[]> {
+  if (!(await exists(`${appDir}/tls/account.json`))) return [];
+  const at = 'tls/account.json';
+  const seeing: string[] = [];
+  for (const [name, spec] of fake.swarm.specs) {
+    const replicas = (spec.Mode as { Replicated?: { Replicas?: number } } | undefined)?.Replicated?.Replicas ?? 1;
+    const mounts = (spec.TaskTemplate as { ContainerSpec: { Mounts?: Array<{ Type: string; Source?: string; Target: string }> } }).ContainerSpec.Mounts ?? [];
+    if (replicas === 0) continue;
+    if (mounts.some((m) => m.Source === '/var/run/docker.sock')) {
+      if (!name.endsWith('-gate')) seeing.push(name);
+      continue;
+    }
+    const app = mounts.find((m) => m.Type === 'bind' && (m.Source === appDir || m.Source === '/var/lib/depl/shop'));
+    if (app === undefined) continue;
+    const hiddenAt = [`${app.Target}/${at.split('/')[0]}`, `${app.Target}/${at}`];
+    if (!mounts.some((m) => m !== app && hiddenAt.includes(m.Target))) seeing.push(name);
+  }
+  return seeing;
 }
 
 beforeEach(async () => {
@@ -130,11 +157,17 @@ describe('the next command on a cluster an earlier depl left', () => {
   it('moves the lock and the ACME account, keeps the release state, and installs the renewal task and the controller again without what they do not need', async () => {
     await switchVersion(fake.control, 'v2');
     await expectMoved();
-    // controllers first, the gate before its controller; the renewal task last (it takes the lock where it is now)
-    expect(fake.swarm.calls).toEqual(['ensure-autoscaler-image v1', 'create-service shop-v1-autoscaler-gate', 'update-service shop-v1-autoscaler', 'install-renewal-task shop-tls-renewer']);
-    // an earlier depl (or an earlier renewal task) finds the lock held for good, and says by what
-    const answer = await earlierDeplTakesTheLock();
-    expect(answer).toMatchObject({ status: 'held', holder: { command: expect.stringMatching(/upgrade depl/) } });
+    // what could read the account where it goes is stopped first; then controllers, the gate before its controller;
+    // the renewal task last (it takes the lock where it is now)
+    expect(fake.swarm.calls).toEqual([
+      'stop-service shop-tls-renewer', 'stop-service shop-v1-autoscaler',
+      'ensure-autoscaler-image v1', 'create-service shop-v1-autoscaler-gate', 'update-service shop-v1-autoscaler', 'install-renewal-task shop-tls-renewer',
+    ]);
+    // an earlier depl (or an earlier renewal task) finds the lock held for good; its `depl lock release` removes nothing
+    expect(await earlierDeplTakesTheLock()).toMatchObject({ status: 'held' });
+    expect((await fake.control.stateRemote.exec(earlierBreak(`${appDir}/lock`))).stdout.trim()).toBe('free');
+    expect(await earlierDeplTakesTheLock()).toMatchObject({ status: 'held' });
+    expect(await readFile(`${appDir}/lock`, 'utf8')).toMatch(/upgrade depl/);
     // the next command finds nothing to move
     fake.swarm.calls.length = 0;
     await switchVersion(fake.control, 'v1');
@@ -158,7 +191,9 @@ describe('the next command on a cluster an earlier depl left', () => {
   });
 
   const killAt: Array<[string, (upgrades: ServiceUpgrades, kill: () => never) => Partial<ServiceUpgrades>]> = [
-    ['after the files moved, before any service', (_, kill) => ({ controllerImage: async () => kill() })],
+    ['after the lock was fenced, before any service was stopped', (_, kill) => ({ stop: async () => kill() })],
+    ['after the first service was stopped', (upgrades, kill) => ({ stop: async (service) => { await upgrades.stop(service); kill(); } })],
+    ['after the files moved, before any service was installed again', (_, kill) => ({ controllerImage: async () => kill() })],
     ['after the controller\'s gate was made', (upgrades, kill) => ({ put: async (spec) => { await upgrades.put(spec); kill(); } })],
     ['after the renewal task was installed, before the layout was recorded', (upgrades, kill) => ({ renewer: async (u) => { await upgrades.renewer(u); kill(); } })],
   ];
@@ -166,6 +201,8 @@ describe('the next command on a cluster an earlier depl left', () => {
     const { control, kill } = fake.killable();
     const killed: ClusterPort = { ...control, upgrades: { ...control.upgrades!, ...dying(control.upgrades!, kill) } };
     await expect(switchVersion(killed, 'v2')).rejects.toBeInstanceOf(Killed);
+    // until the next command, nothing an earlier depl started can read the account where it moved
+    expect(await earlierServicesThatSeeTheMovedAccount()).toEqual([]);
     // nothing was lost half-way: the account is in one of its two places, the release state as it was
     const account = (await exists(`${appDir}/tls/account.json`)) ? `${appDir}/tls/account.json` : `${appDir}/tls-account.json`;
     expect(await readFile(account, 'utf8')).toBe(ACCOUNT);
@@ -175,5 +212,61 @@ describe('the next command on a cluster an earlier depl left', () => {
     await forceReleaseLock(fake.control.stateRemote, fake.app, fake.control.stateRoot);
     await switchVersion(fake.freshControl(), 'v2');
     await expectMoved();
+  });
+});
+
+describe('a cluster an earlier depl could still reach after the move', () => {
+  /** As the first layout 2 left it: a lease folder at lock/ that never expires (which an earlier depl's `lock release` removes). */
+  async function movedByTheFirstLayout2(): Promise<void> {
+    await switchVersion(fake.control, 'v2');
+    await rm(`${appDir}/lock`, { force: true });
+    await mkdir(`${appDir}/lock`);
+    await writeFile(`${appDir}/lock/holder.json`, JSON.stringify({ holder: 'depl (state layout 2)', host: '-', pid: 0, command: 'none', since: '2026-12-06T00:00:00Z', token: 'moved-to-lease' }));
+    await writeFile(`${appDir}/lock/expires`, '4102444800\n');
+    fake.swarm.calls.length = 0;
+  }
+  const warningsOf = (warnings: string[]): ClusterPort => ({ ...fake.control, log: { ...fake.control.log, warn: (m: string) => warnings.push(m) } });
+
+  it('whose lease folder an earlier depl\'s `lock release` removed: the next command fences it again for good and says what may have happened', async () => {
+    await movedByTheFirstLayout2();
+    expect((await fake.control.stateRemote.exec(earlierBreak(`${appDir}/lock`))).stdout).toMatch(/^released/);
+    const warnings: string[] = [];
+    await switchVersion(warningsOf(warnings), 'v1');
+    expect(warnings.join('\n')).toMatch(/fence at .*\/shop\/lock.*had been removed.*put back.*without this depl's lock/);
+    expect(await readFile(`${appDir}/lock`, 'utf8')).toMatch(/upgrade depl/);
+    expect(await earlierDeplTakesTheLock()).toMatchObject({ status: 'held' });
+    // once fenced, the next command says nothing more
+    warnings.length = 0;
+    await switchVersion(warningsOf(warnings), 'v2');
+    expect(warnings).toEqual([]);
+  });
+
+  it('that an earlier depl then took: refused while it holds it, naming it, and the fix', async () => {
+    await movedByTheFirstLayout2();
+    await fake.control.stateRemote.exec(earlierBreak(`${appDir}/lock`));
+    expect(await earlierDeplTakesTheLock()).toMatchObject({ status: 'acquired' });
+    const refused = await switchVersion(fake.control, 'v1').catch((error: unknown) => error);
+    expect(isDeplError(refused) && refused.code).toBe('LOCKED');
+    expect((refused as Error).message).toMatch(/a depl from before state layout 2 took the cluster lock .* held by old@laptop/);
+    expect(isDeplError(refused) && refused.hint).toMatch(/make every operator use this depl/);
+    expect((await readReleaseDocument(fake.control.stateRemote, fake.app, fake.control.stateRoot)).live).toBe('v2');
+  });
+
+  it('a service this depl cannot plan that could read the account is stopped before the account moves, and stays stopped until it is dealt with', async () => {
+    const unreadable = controllerWithTheSocket(fake.control.stateRoot!);
+    const spec = unreadable.TaskTemplate as { ContainerSpec: { Args: string[] } };
+    spec.ContainerSpec.Args = ['--settings', '{not json'];
+    fake.swarm.specs.set('shop-v1-autoscaler', unreadable);
+    const warnings: string[] = [];
+    await switchVersion(warningsOf(warnings), 'v2');
+    expect(fake.swarm.calls).toEqual(['stop-service shop-tls-renewer', 'stop-service shop-v1-autoscaler', 'install-renewal-task shop-tls-renewer']);
+    expect(warnings.join('\n')).toMatch(/shop-v1-autoscaler has settings that are not JSON.*left stopped \(it could read the ACME account where it is now\)/);
+    expect(await readFile(`${appDir}/tls/account.json`, 'utf8')).toBe(ACCOUNT);
+    expect(await exists(`${appDir}/layout`)).toBe(false);
+    expect(await earlierServicesThatSeeTheMovedAccount()).toEqual([]);
+    // the next command says so again, and stops nothing more
+    fake.swarm.calls.length = 0;
+    await switchVersion(fake.control, 'v1');
+    expect(fake.swarm.calls).toEqual([]);
   });
 });
