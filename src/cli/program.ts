@@ -31,6 +31,8 @@ export function buildProgram(run: Runner): Command {
     .addOption(new Option('--example <app>', 'the example app, whatever the folder holds').choices(['crawler']))
     .option('--port <port>', 'with a Dockerfile: the port the service listens on (default: its EXPOSE, or 8000)', positiveInt)
     .option('--health <path>', 'with a Dockerfile: the health path that answers 200 (default: /)')
+    .option('--no-tls', 'plain HTTP: write tls: { mode: off } (default with --provider openstack: HTTPS from Let\'s Encrypt, by DNS-01 in the project\'s zone for its domain)')
+    .option('--tls-email <address>', "contact address of the ACME account (default: asked on a terminal, else none; Let's Encrypt needs none)")
     .option('--force', 'overwrite an existing file')
     .action((opts) => run(() => import('./commands/init.js'), opts));
 

@@ -306,11 +306,14 @@ export const AUTOSCALER_SERVICE = 'autoscaler';
 
 const hstsMaxAge = z.number().int().min(0).max(63_072_000).optional();
 
+/** tls.email: what depl.yaml accepts as the ACME account's contact address (`depl init --tls-email` checks the same). */
+export const contactEmail = z.email('expected an e-mail address');
+
 /** ACME (RFC 8555): Let's Encrypt by default; `letsencrypt-staging` or any https directory URL. */
 const acmeTls = z.strictObject({
   mode: z.literal('acme'),
-  /** Contact address the CA writes to about expiring certificates and problems. */
-  email: z.email('expected an e-mail address').optional(),
+  /** Contact address the CA writes to about expiring certificates and problems. Optional in RFC 8555 (7.3). */
+  email: contactEmail.optional(),
   directory: z
     .string()
     .refine((v) => v === 'letsencrypt' || v === 'letsencrypt-staging' || /^https:\/\/[^\s/]+(\/\S*)?$/.test(v), 'expected "letsencrypt", "letsencrypt-staging" or an https:// ACME directory URL')

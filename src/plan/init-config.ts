@@ -1,6 +1,7 @@
 import { parse } from 'yaml';
 import { visible } from '../util/terminal-text.js';
 import type { ComposeImport, DraftAccessory, DraftService } from './compose-import.js';
+import { initTlsSection, type InitTls } from './tls/init-tls.js';
 import { yamlComment, yamlText } from './yaml-render.js';
 
 /** Renders the commented depl.yaml that `depl init` writes. Pure: the template text is passed in. */
@@ -13,6 +14,8 @@ export interface InitChoices {
    * took from Designate); written as provider.dns.zone.
    */
   dnsZone?: string;
+  /** The tls: section (src/plan/tls/init-tls.ts initTls); absent: none written, the provider's default applies. */
+  tls?: InitTls;
   /**
    * Where the example crawler's build context is, as depl.yaml will name it: `.` inside depl's own
    * repository, else depl's package folder (see exampleContext), so the example builds from any folder.
@@ -77,15 +80,20 @@ function scalarPlaceholders(choices: InitChoices): Record<string, string> {
     __CRAWLER_CONTEXT__: context,
     __CRAWLER_DOCKERFILE__: `${context === '.' ? '' : `${context}/`}templates/crawler.Dockerfile`,
     ...(choices.dnsZone !== undefined ? { __DNS_ZONE__: choices.dnsZone } : {}),
+    ...(choices.tls?.mode === 'acme' && choices.tls.email !== undefined ? { __TLS_EMAIL__: choices.tls.email } : {}),
   };
 }
 
-// a function replacement: a value's `$&` or `$'` is text, not a pattern for String.replace
-const withProvider = (template: string, choices: InitChoices) => template.replace('__PROVIDER__', () => providerText(choices));
+// a function replacement: a value's `$&` or `$'` is text, not a pattern for String.replace; the tls: section and
+// a blank line, or nothing, take its placeholder's whole line
+const withSections = (template: string, choices: InitChoices) => {
+  const tls = initTlsSection(choices.tls);
+  return template.replace('__PROVIDER__', () => providerText(choices)).replace(/^__TLS__\n/m, () => (tls === '' ? '' : `${tls}\n`));
+};
 
 /** The template with each value in its place, rendered as a YAML scalar: whatever it holds, it stays that one scalar. */
 export function renderInitConfig(template: string, choices: InitChoices): string {
-  let text = withProvider(template, choices);
+  let text = withSections(template, choices);
   for (const [placeholder, value] of Object.entries(scalarPlaceholders(choices))) text = text.replaceAll(placeholder, () => yamlText(value));
   return text;
 }
@@ -103,7 +111,7 @@ export function intendedInitDocument(template: string, choices: InitChoices): Re
     if (typeof node === 'object' && node !== null) return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, put(v)]));
     return node;
   };
-  return put(parse(withProvider(template, choices))) as Record<string, unknown>;
+  return put(parse(withSections(template, choices))) as Record<string, unknown>;
 }
 
 /** An app made from what `depl init` found in the folder: a Compose file, or a lone Dockerfile. */

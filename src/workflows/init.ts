@@ -13,13 +13,14 @@ import { appFromCompose, dockerfileApp, exampleContext, INIT_OPENSTACK_CLOUD, in
 import { renderedDifferences } from '../plan/yaml-render.js';
 import { checkAppName, checkDomainName, checkHealthPath } from '../names.js';
 import { proposeDomain, zoneHolding } from '../plan/domain-records.js';
+import { checkContactEmail, initTls, type InitTls } from '../plan/tls/init-tls.js';
 import { packagePath, packageRoot } from '../util/paths.js';
 import { visible } from '../util/terminal-text.js';
 
 /** The Compose Specification's file names, in the order `docker compose` looks for them. */
 export const COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
 
-export interface InitRequest extends Omit<InitChoices, 'app' | 'domain'> {
+export interface InitRequest extends Omit<InitChoices, 'app' | 'domain' | 'tls'> {
   /** --app; absent: the compose file's name:, else the folder's name (asked on a terminal), or crawler for the example. */
   app?: string;
   /**
@@ -27,6 +28,10 @@ export interface InitRequest extends Omit<InitChoices, 'app' | 'domain'> {
    * domain, asked to confirm on a terminal), else <app>.localhost.
    */
   domain?: string;
+  /** --no-tls: write `tls: { mode: off }` (plain HTTP) instead of the provider's HTTPS. */
+  noTls?: boolean;
+  /** --tls-email: the ACME account's contact address (absent: asked on a terminal, else none; see src/plan/tls/init-tls.ts). */
+  tlsEmail?: string;
   /** Where compose secrets' `environment:` values are read (default: this process's environment). */
   env?: NodeJS.ProcessEnv;
   /** The depl.yaml to write; its folder is the one looked at. */
@@ -62,6 +67,8 @@ export interface InitResult {
   dockerignores: string[];
   /** The zero-config domain: the Designate zone depl keeps the domain's records in, and how it was chosen. */
   dns?: { zone: string; note: string };
+  /** The tls: section written, and why; absent when none was (the local provider's default: off). */
+  tls?: InitTls & { note: string };
 }
 
 type Source = { kind: 'compose' | 'dockerfile'; file: string } | { kind: 'example' };
@@ -73,6 +80,7 @@ type Source = { kind: 'compose' | 'dockerfile'; file: string } | { kind: 'exampl
  * replaced without --force.
  */
 export async function initConfig(req: InitRequest): Promise<InitResult> {
+  checkTlsFlags(req);
   const folder = path.dirname(req.file);
   const source = await chooseSource(req, folder);
   const template = await readFile(packagePath('templates', 'depl.example.yaml'), 'utf8');
@@ -81,10 +89,12 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
   let result: Omit<InitResult, 'file' | 'generatedSecrets' | 'secretsFile' | 'dockerignores' | 'importedSecrets'>;
   let secretValues: SecretValueSource[] = [];
   let dns: ChosenDomain;
+  let tls: ChosenTls;
   if (source.kind === 'example') {
     const app = req.app ?? 'crawler';
     dns = await chooseDomain(req, app, folder);
-    const choices = { ...req, app, domain: dns.domain, dnsZone: dns.zone, exampleContext: exampleContext(folder, packageRoot, path.relative) };
+    tls = await chooseTls(req, dns);
+    const choices = { ...req, app, domain: dns.domain, dnsZone: dns.zone, tls: tls.tls, exampleContext: exampleContext(folder, packageRoot, path.relative) };
     text = renderInitConfig(template, choices);
     intended = intendedInitDocument(template, choices);
     const config = parseConfig(text, req.file);
@@ -105,7 +115,8 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
     }
     const app = await appName(req, composeName, folder);
     dns = await chooseDomain(req, app, folder);
-    const choices = { ...req, app, domain: dns.domain, dnsZone: dns.zone };
+    tls = await chooseTls(req, dns);
+    const choices = { ...req, app, domain: dns.domain, dnsZone: dns.zone, tls: tls.tls };
     text = renderImportedConfig(template, choices, draft, relative);
     intended = intendedImportedDocument(template, choices, draft);
     result = { app, domain: choices.domain, source: relative, services: Object.keys(draft.services), accessories: Object.keys(draft.accessories), secrets: draft.secrets, notTranslated: draft.notTranslated, verdicts };
@@ -135,7 +146,41 @@ export async function initConfig(req: InitRequest): Promise<InitResult> {
     file: req.file, ...result, notTranslated: [...result.notTranslated, ...imported.notes], importedSecrets: imported.names,
     generatedSecrets, secretsFile: secretsFilePath(folder), dockerignores,
     ...(dns.zone !== undefined && dns.note !== undefined ? { dns: { zone: dns.zone, note: dns.note } } : {}),
+    ...(tls.tls !== undefined && tls.note !== undefined ? { tls: { ...tls.tls, note: tls.note } } : {}),
   };
+}
+
+type ChosenTls = ReturnType<typeof initTls>;
+
+/** --no-tls and --tls-email, checked before anything is asked or read (exit 2, nothing written). */
+function checkTlsFlags(req: InitRequest): void {
+  if (req.tlsEmail === undefined) return;
+  if (req.noTls === true) throw new UserError('--tls-email and --no-tls exclude each other', 'Pass --tls-email for HTTPS with that contact address, or --no-tls for plain HTTP.', 'INIT_USAGE');
+  if (req.provider === 'local') {
+    throw new UserError('--tls-email is for certificates from Let\'s Encrypt, which the local provider\'s nodes cannot get (nothing on the internet reaches them)', 'Leave it out: the local provider serves plain HTTP.', 'INIT_USAGE');
+  }
+  const check = checkContactEmail(req.tlsEmail);
+  if (!check.ok) throw new UserError(`--tls-email "${visible(req.tlsEmail)}" ${check.reason}`, 'Pass an address of your own that receives mail, or leave --tls-email out: the account needs none.', 'INIT_TLS_EMAIL');
+}
+
+/**
+ * The tls: section for the chosen domain (src/plan/tls/init-tls.ts initTls). For ACME without --tls-email, a
+ * terminal is asked for the account's contact address, which may be left empty; without one, there is none.
+ */
+async function chooseTls(req: InitRequest, domain: ChosenDomain): Promise<ChosenTls> {
+  const choose = (email: string | undefined) => initTls({
+    provider: req.provider, domain: domain.domain, off: req.noTls === true,
+    ...(domain.zone !== undefined ? { dnsZone: domain.zone } : {}), ...(email !== undefined ? { email } : {}),
+  });
+  const chosen = choose(req.tlsEmail);
+  if (chosen.tls?.mode !== 'acme' || req.tlsEmail !== undefined || req.ask === undefined) return chosen;
+  const validate = (v: string) => {
+    if (v.trim() === '') return true;
+    const check = checkContactEmail(v.trim());
+    return check.ok ? true : `the address ${check.reason}`;
+  };
+  const answer = (await req.ask({ message: 'Contact e-mail for the Let\'s Encrypt account (optional: Enter for none)', default: '', validate })).trim();
+  return answer === '' ? chosen : choose(answer);
 }
 
 interface ChosenDomain {

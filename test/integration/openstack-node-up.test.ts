@@ -8,14 +8,17 @@ import Docker from 'dockerode';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument, stringify } from 'yaml';
+import { ensureBaseImages } from '../../src/apply/base-images.js';
+import { engineAtSocket } from '../../src/apply/docker.js';
 import { LocalLauncher } from '../../src/apply/local/launcher.js';
 import { ensureNodeImage } from '../../src/apply/local/node-image.js';
 import { ensureKeyPair } from '../../src/apply/ssh-keypair.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
+import { pollUntil } from '../../src/util/poll.js';
 import { openCluster } from '../../src/workflows/cluster.js';
 import { runCli } from '../support/cli.js';
-import { loadImageOnNodes } from '../support/cluster.js';
+import { loadImageOnManager, loadImageOnNodes } from '../support/cluster.js';
 import { makeTestImages, testImages } from '../support/image-cluster.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
@@ -38,7 +41,8 @@ async function freeSubnet(): Promise<string> {
  * secure.yaml, through Keystone and Heat (the emulator, with passing faults on the polls), whose servers are real
  * local nodes (privileged containers running sshd + dockerd), bootstrapped over SSH into a swarm exactly as on the
  * cloud, points the domain at it; `depl buildinst` gets its certificate by DNS-01 through the emulator's Designate
- * from Pebble (standing in for Let's Encrypt), and after `depl switch` the live URL answers over HTTPS.
+ * from Pebble (standing in for Let's Encrypt) with the tls: section init wrote, and after `depl switch` the live URL
+ * answers over HTTPS, the renewal task runs beside the edge and `depl status` shows the domain's records in place.
  */
 describe('depl init, node-up and a live HTTPS URL through the OpenStack provider', () => {
   const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
@@ -55,6 +59,8 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
   let launcher: LocalLauncher;
   let emulator: OpenStackEmulator;
   let pebble: TestPebble;
+  /** The offline node base image (this machine's Node on Debian): the renewal task and its engine gate run on it. */
+  let nodeImage: string;
   let dir: string;
   let env: Record<string, string>;
   /** The first node's, where the edge runs and the domain's A records point (from node-up's own output). */
@@ -64,12 +70,15 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'depl-os-e2e-'));
     launcher = new LocalLauncher(prefix, await freeSubnet(), docker);
-    // the app's image and the edge's (nginx with its Lua module): the nodes cannot pull, so the test loads them
-    const [made, started] = await Promise.allSettled([makeTestImages(images, ['busybox', 'nginx']), startPebble()]);
-    // afterAll removes what was made, even when the other failed
+    // the app's image, the edge's (nginx with its Lua module) and the node image the renewal task runs on: the
+    // nodes cannot pull, so the test loads them (the node image is the machine's offline one, kept like a cache)
+    const [made, started, base] = await Promise.allSettled([makeTestImages(images, ['busybox', 'nginx']), startPebble(), ensureBaseImages(engineAtSocket(), log)]);
+    // afterAll removes what was made, even when another failed
     if (made.status === 'fulfilled') madeImages = made.value;
     if (started.status === 'fulfilled') pebble = started.value;
-    if (made.status === 'rejected' || started.status === 'rejected') throw made.status === 'rejected' ? made.reason : (started as PromiseRejectedResult).reason;
+    const failed = [made, started, base].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    nodeImage = (base as PromiseFulfilledResult<Awaited<ReturnType<typeof ensureBaseImages>>>).value.node;
     const [image, key] = await Promise.all([ensureNodeImage(log), ensureKeyPair(path.join(dir, '.depl', 'id_ed25519'), 'depl-os-e2e')]);
     await launcher.ensureNetwork();
     let next = 1;
@@ -137,20 +146,27 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     }
   }
 
-  it('depl init --provider openstack without --domain takes <app>.<the project\'s zone> from Designate, with DNS-01 there', async () => {
+  it('depl init --provider openstack without --domain takes <app>.<the project\'s zone> from Designate, and HTTPS by DNS-01 there', async () => {
     const run = await runCli(['--json', 'init', '--provider', 'openstack'], { cwd: dir, env });
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ app, domain, provider: 'openstack', source: 'compose.yaml', services: ['web'], dns: { zone } });
+    expect(JSON.parse(run.stdout)).toMatchObject({ app, domain, provider: 'openstack', source: 'compose.yaml', services: ['web'], dns: { zone }, tls: { mode: 'acme', challenge: 'dns-01' } });
     const doc = parseDocument(await readFile(configFile(), 'utf8'));
-    expect(doc.toJS()).toMatchObject({ domain, provider: { type: 'openstack', cloud: 'nectar', dns: { zone } }, services: { web: { image: images.busybox, port: 8080, http: true, health: '/healthz' } } });
+    // HTTPS from the first buildinst with no edit: ACME, no challenge named (DNS-01 follows provider.dns), no contact address
+    expect(doc.toJS()).toMatchObject({
+      domain, provider: { type: 'openstack', cloud: 'nectar', dns: { zone } }, services: { web: { image: images.busybox, port: 8080, http: true, health: '/healthz' } },
+      tls: { mode: 'acme', directory: 'letsencrypt' },
+    });
+    expect(Object.keys(doc.toJS().tls as object).sort()).toEqual(['directory', 'mode']);
     // what this machine needs and Nectar does not: a stack name of this run's, root on the emulated nodes (Nectar's
-    // Ubuntu images want ubuntu), the edge's image loaded on them (they cannot pull), and Pebble for Let's Encrypt.
-    // The tls: section names no challenge: on the project's zone it stays DNS-01
+    // Ubuntu images want ubuntu), the edge's and the node image loaded on them (they cannot pull), and Pebble for
+    // Let's Encrypt: only its directory and the CA of its HTTPS change in init's tls: section
     doc.setIn(['provider', 'stack'], stack);
     doc.setIn(['provider', 'timeoutMinutes'], 10);
     doc.setIn(['ssh', 'user'], 'root');
     doc.setIn(['images', 'nginx'], images.nginx);
-    doc.set('tls', doc.createNode({ mode: 'acme', email: 'ops@example.org', directory: pebble.directory, caBundle: pebble.listenerCaFile }));
+    doc.setIn(['images', 'node'], nodeImage);
+    doc.setIn(['tls', 'directory'], pebble.directory);
+    doc.setIn(['tls', 'caBundle'], pebble.listenerCaFile);
     await writeFile(configFile(), doc.toString());
   });
 
@@ -222,7 +238,14 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     const started = Date.now();
     const cluster = await openCluster(await loadConfig(configFile()), silentLogger);
     try {
-      await loadImageOnNodes(cluster, images.busybox, images.nginx);
+      // the node image (the renewal task's) on the manager alone, where the task runs beside the edge, while the
+      // app's and the edge's go to every node
+      const loading = Date.now();
+      const took = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
+      await Promise.all([
+        loadImageOnNodes(cluster, images.busybox, images.nginx).then(() => log.info(`the app's and the edge's images on 4 nodes: ${took(loading)}`)),
+        loadImageOnManager(cluster, nodeImage).then(() => log.info(`the node image on the manager: ${took(loading)}`)),
+      ]);
     } finally {
       await cluster.close();
     }
@@ -255,6 +278,33 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     // the certificate the edge serves is Pebble's wildcard (curl checked its chain against Pebble's root)
     expect(await servedNames(address!, domain)).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
     log.info(`init -> live HTTPS: loading images, buildinst with DNS-01 and switch took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  });
+
+  it('depl status: the renewal task runs beside the edge and has recorded a round; the domain\'s records point at the entry address', async () => {
+    const started = Date.now();
+    interface Status {
+      tls: { mode: string; certificates: Array<{ id: string }>; renewal?: { installed: boolean; running: boolean; last: { outcome: string; decisions: string[] } | null } };
+      dns?: { zone: string; entryAddress: string | null; records: Array<{ name: string; addresses: string[]; depl: boolean; matches: boolean | null }> };
+    }
+    // the task's first round starts with its container and ends in a record; status is asked until it shows one
+    const status = await pollUntil(async () => {
+      const run = await runCli(['--json', 'status', '--config', configFile()], { cwd: dir, env, timeoutMs: 60_000 });
+      expect(run.exitCode, run.stderr).toBe(0);
+      const report = JSON.parse(run.stdout) as Status;
+      return report.tls.renewal?.last ? report : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1000, onTimeout: () => { throw new Error('the renewal task recorded no round within 60 s'); } });
+    expect(status.tls).toMatchObject({ mode: 'acme', certificates: [{ id: `wildcard.${domain}` }], renewal: { installed: true, running: true } });
+    // the wildcard was just issued: nothing due, and the round says why
+    expect(status.tls.renewal!.last!.outcome).toBe('nothing-due');
+    expect(status.tls.renewal!.last!.decisions.join('\n')).toContain(domain);
+    expect(status.dns).toMatchObject({
+      zone, entryAddress: managerAddress,
+      records: [
+        { name: `${domain}.`, addresses: [managerAddress], depl: true, matches: true },
+        { name: `*.${domain}.`, addresses: [managerAddress], depl: true, matches: true },
+      ],
+    });
+    log.info(`status with the renewal task's first round took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
   /** The names of the certificate the edge at `address` presents for `host`, verified against Pebble's root. */

@@ -15,6 +15,9 @@ interface InitOptions {
   example?: 'crawler';
   port?: number;
   health?: string;
+  /** false with --no-tls (commander's negated option). */
+  tls: boolean;
+  tlsEmail?: string;
 }
 
 export default async function init(ctx: CommandContext, opts: InitOptions): Promise<void> {
@@ -30,11 +33,13 @@ export default async function init(ctx: CommandContext, opts: InitOptions): Prom
   const ask = ctx.interactive
     ? async (q: { message: string; default: string; validate: (v: string) => true | string }) => (await import('@inquirer/prompts')).input(q)
     : undefined;
-  const result = await initConfig({ ...opts, force: opts.force ?? false, file: configPathFrom(ctx.globals.config), ask });
+  const { tls, ...rest } = opts;
+  const result = await initConfig({ ...rest, noTls: !tls, force: opts.force ?? false, file: configPathFrom(ctx.globals.config), ask });
 
   // the notes quote the Compose file's keys and values: each is shown as one line, control characters escaped
   const lines = [`Wrote ${visible(result.file)} for app ${result.app} at ${result.domain} from ${visible(result.source)} (provider: ${opts.provider}).`];
   if (result.dns !== undefined) lines.push(`  note: ${result.dns.note}`);
+  if (result.tls !== undefined) lines.push(`  ${visible(result.tls.note)}`);
   lines.push(`  services: ${result.services.join(', ')}`);
   if (result.accessories.length > 0) lines.push(`  accessories: ${result.accessories.join(', ')}`);
   if (result.notTranslated.length > 0) lines.push('  not translated (also listed in the file):', ...result.notTranslated.map((l) => `    - ${visible(l)}`));

@@ -32,7 +32,7 @@ describe('depl init proposes <app>.<the project\'s zone> for the openstack provi
   const init = (dir: string, extra: Partial<Parameters<typeof initConfig>[0]> = {}) =>
     initConfig({ provider: 'openstack', example: 'crawler', force: false, env: {}, file: path.join(dir, 'depl.yaml'), ...extra });
 
-  it('one zone, no terminal: takes <app>.<zone> with a note, writes provider.dns.zone, and TLS becomes DNS-01 there', async () => {
+  it('one zone, no terminal: takes <app>.<zone> with a note, writes provider.dns.zone and tls: acme, DNS-01 there, with no contact address', async () => {
     const { dir } = await project(['myproject.cloud.edu.au.']);
     const result = await init(dir);
     expect(result.domain).toBe('crawler.myproject.cloud.edu.au');
@@ -44,6 +44,9 @@ describe('depl init proposes <app>.<the project\'s zone> for the openstack provi
     expect(config.provider).toMatchObject({ type: 'openstack', cloud: 'nectar', dns: { zone: 'myproject.cloud.edu.au.' } });
     expect(tlsSettings(config)).toMatchObject({ mode: 'acme', challenge: 'dns-01' });
     expect(text).toContain('node-up points <domain> and *.<domain>');
+    // HTTPS from the first buildinst, written down rather than left to a default, and said in init's output
+    expect(config.tls).toEqual({ mode: 'acme', directory: 'letsencrypt' });
+    expect(result.tls).toEqual({ mode: 'acme', challenge: 'dns-01', note: expect.stringMatching(/^tls: acme with Let's Encrypt, one wildcard certificate for crawler\.myproject\.cloud\.edu\.au and \*\.crawler\.myproject\.cloud\.edu\.au at the first buildinst, proven by DNS-01 in myproject\.cloud\.edu\.au\. .*no contact address/) });
   });
 
   it('several zones: the one named after the project, the others named in the note', async () => {
@@ -57,17 +60,60 @@ describe('depl init proposes <app>.<the project\'s zone> for the openstack provi
   it('on a terminal: asks with the proposal as default; a typed name in another of the zones is kept there, a name of one\'s own is not kept', async () => {
     const { dir } = await project(['lab.example.org.', 'myproject.cloud.edu.au.']);
     const asked: string[] = [];
-    const first = await init(dir, { ask: async (q) => { asked.push(`${q.message} [${q.default}]`); return 'www.lab.example.org'; } });
-    expect(asked).toEqual([expect.stringMatching(/^Domain \(the project has 2 DNS zones; myproject\.cloud\.edu\.au\. is the one named after the project "myproject"; others: lab\.example\.org\.; .*\) \[crawler\.myproject\.cloud\.edu\.au\]$/)]);
-    expect(parseConfig(await readFile(first.file, 'utf8')).provider).toMatchObject({ dns: { zone: 'lab.example.org.' } });
+    const first = await init(dir, { ask: async (q) => { asked.push(`${q.message} [${q.default}]`); return q.message.startsWith('Domain') ? 'www.lab.example.org' : ''; } });
+    expect(asked).toEqual([
+      expect.stringMatching(/^Domain \(the project has 2 DNS zones; myproject\.cloud\.edu\.au\. is the one named after the project "myproject"; others: lab\.example\.org\.; .*\) \[crawler\.myproject\.cloud\.edu\.au\]$/),
+      // then the ACME account's contact: Enter leaves it out
+      'Contact e-mail for the Let\'s Encrypt account (optional: Enter for none) []',
+    ]);
+    expect(parseConfig(await readFile(first.file, 'utf8'))).toMatchObject({ provider: { dns: { zone: 'lab.example.org.' } }, tls: { mode: 'acme' } });
+    expect(parseConfig(await readFile(first.file, 'utf8')).tls).not.toHaveProperty('email');
     expect(first.domain).toBe('www.lab.example.org');
 
-    const own = await init(dir, { force: true, ask: async () => 'crawler.my-university.edu' });
+    const own = await init(dir, { force: true, ask: async (q) => (q.message.startsWith('Domain') ? 'crawler.my-university.edu' : ' ops@my-university.edu ') });
     const config = parseConfig(await readFile(own.file, 'utf8'));
     expect(config.domain).toBe('crawler.my-university.edu');
     expect(config.provider).not.toHaveProperty('dns');
     expect(own.dns).toBeUndefined();
+    expect(config.tls).toEqual({ mode: 'acme', directory: 'letsencrypt', email: 'ops@my-university.edu' });
     expect(tlsSettings(config)).toMatchObject({ challenge: 'http-01' });
+    expect(own.tls?.note).toContain('proven by HTTP-01 through the edge once crawler.my-university.edu and *.crawler.my-university.edu point at the cluster; account contact ops@my-university.edu.');
+  });
+
+  it('the contact question refuses an address Let\'s Encrypt would refuse, and takes an empty answer', async () => {
+    const { dir } = await project(['myproject.cloud.edu.au.']);
+    const checks: Array<true | string> = [];
+    await init(dir, { ask: async (q) => {
+      if (q.message.startsWith('Contact')) checks.push(q.validate('me@example.org'), q.validate('nonsense'), q.validate(''), q.validate('me@uni.edu.au'));
+      return q.default;
+    } });
+    expect(checks).toEqual([expect.stringContaining('reserved for examples'), 'the address is not an e-mail address', true, true]);
+  });
+
+  it('--no-tls writes tls: { mode: off }; --tls-email writes the contact without asking', async () => {
+    const { dir } = await project(['myproject.cloud.edu.au.']);
+    const off = await init(dir, { noTls: true, ask: async (q) => q.default });
+    expect(parseConfig(await readFile(off.file, 'utf8')).tls).toEqual({ mode: 'off' });
+    expect(off.tls).toEqual({ mode: 'off', note: expect.stringContaining('tls: off (--no-tls)') });
+
+    const asked: string[] = [];
+    const given = await init(dir, { force: true, tlsEmail: 'ops@uni.edu.au', ask: async (q) => { asked.push(q.message); return q.default; } });
+    expect(asked).toEqual([expect.stringMatching(/^Domain /)]);
+    expect(parseConfig(await readFile(given.file, 'utf8')).tls).toEqual({ mode: 'acme', directory: 'letsencrypt', email: 'ops@uni.edu.au' });
+  });
+
+  it('--tls-email with --no-tls, on the local provider, or at a reserved domain: refused (exit 2) before any cloud is asked, nothing written', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-init-domain-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    // no clouds.yaml: a refusal about the flags comes first
+    const env = { OS_CLIENT_CONFIG_FILE: path.join(dir, 'missing-clouds.yaml') };
+    await expect(init(dir, { env, noTls: true, tlsEmail: 'ops@uni.edu.au' })).rejects.toMatchObject({ code: 'INIT_USAGE', message: '--tls-email and --no-tls exclude each other' });
+    await expect(init(dir, { env, provider: 'local', tlsEmail: 'ops@uni.edu.au' })).rejects.toMatchObject({ code: 'INIT_USAGE', message: expect.stringContaining('local provider') });
+    const reserved = await init(dir, { env, tlsEmail: 'you@example.org' }).catch((e: unknown) => e);
+    expect(reserved).toBeInstanceOf(UserError);
+    expect(reserved).toMatchObject({ code: 'INIT_TLS_EMAIL', message: '--tls-email "you@example.org" is at example.org, a domain reserved for examples that receives no mail (Let\'s Encrypt refuses it)' });
+    await expect(init(dir, { env, tlsEmail: 'nonsense' })).rejects.toMatchObject({ code: 'INIT_TLS_EMAIL', message: '--tls-email "nonsense" is not an e-mail address' });
+    await expect(stat(path.join(dir, 'depl.yaml'))).rejects.toThrow();
   });
 
   it('several zones none named after the project, or no zone, without a terminal: refused (exit 2) and nothing written', async () => {
