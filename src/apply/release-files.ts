@@ -17,10 +17,19 @@ export type InstallIntentRead = { ok: true; intent: InstallIntent | null } | { o
 /**
  * The release document and the install intent beside it, in one read of the manager: every command that
  * changes a release (and `depl versions`) needs both, and each read over SSH is a command run on the node.
+ * `alreadyRead`: their texts as the lock's acquisition read them (HeldLock.reads), which saves the read.
  */
-export async function readReleaseFiles(remote: Remote, app: string, root = DEFAULT_STATE_ROOT): Promise<{ doc: ReleaseDocument; intent: InstallIntentRead }> {
-  const [docText, intentText] = await readFiles(remote, [releaseDocumentPath(app, root), installIntentPath(app, root)]);
+export async function readReleaseFiles(remote: Remote, app: string, root = DEFAULT_STATE_ROOT, alreadyRead?: ReadonlyMap<string, string | null> | null): Promise<{ doc: ReleaseDocument; intent: InstallIntentRead }> {
+  const files = releaseFilePaths(app, root);
+  const [docText, intentText] = alreadyRead != null && files.every((file) => alreadyRead.has(file))
+    ? files.map((file) => alreadyRead.get(file)!)
+    : await readFiles(remote, files);
   return { doc: await releaseDocumentFrom(remote, app, root, docText ?? null), intent: intentRead(remote, app, root, intentText ?? null) };
+}
+
+/** The release document's and the install intent's files: what a release change reads first (with the lock, HeldLock.reads). */
+export function releaseFilePaths(app: string, root = DEFAULT_STATE_ROOT): string[] {
+  return [releaseDocumentPath(app, root), installIntentPath(app, root)];
 }
 
 function intentRead(remote: Pick<Remote, 'name'>, app: string, root: string, text: string | null): InstallIntentRead {

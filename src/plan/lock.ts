@@ -1,3 +1,4 @@
+import { parseFileTexts, PRINT_FILES } from './file-texts.js';
 import type { Argv } from './shell.js';
 
 /**
@@ -52,9 +53,11 @@ const NEXT_FENCE = 'fence=$(cat "$1.fence" 2>/dev/null || true); case "$fence" i
  * saw die on its own machine). Prints `acquired|taken-over <expires> <now> <fence> <layout>` (taken-over: the
  * previous holder's JSON follows), or `held <expires> <now>` and the holder's JSON. `<layout>` is the number in
  * the file `layoutFile` (0 when there is none, src/plan/state-layout.ts), read in the same round trip: every
- * command checks it once it holds the lock.
+ * command checks it once it holds the lock. `reads`: files printed once the lease is held, after a NUL
+ * (src/plan/file-texts.ts; `leaseReads`): what the command reads first (the release state) costs no round trip of
+ * its own.
  */
-export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = '', layoutFile = ''): Argv {
+export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = '', layoutFile = '', reads: readonly string[] = []): Argv {
   const script = [
     'set -eu',
     'mkdir -p "${1%/*}"',
@@ -74,8 +77,16 @@ export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds
     'layout=; [ -z "$5" ] || read -r layout < "$5" 2>/dev/null || true; case "$layout" in ""|*[!0-9]*) layout=0;; esac',
     'echo "$status $((now + $3)) $now $fence $layout"',
     '[ -z "$old" ] || printf "%s\\n" "$old"',
+    'shift 5',
+    `[ "$#" -eq 0 ] || { printf "\\0"; ${PRINT_FILES}; }`,
   ].join('\n');
-  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken, layoutFile];
+  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken, layoutFile, ...reads];
+}
+
+/** The texts of the files acquireLeaseCommand read once it held the lease, or null when it printed none. */
+export function leaseReads(stdout: string, count: number): Array<string | null> | null {
+  const start = stdout.indexOf('\0');
+  return count === 0 || start < 0 ? null : parseFileTexts(stdout.slice(start + 1), count);
 }
 
 /** Pushes the expiry out if the lease is still ours: `renewed <expires> <now>`, else `lost` and who has it. */
@@ -174,7 +185,9 @@ export type LeaseAnswer =
 
 /** Reads what one of the scripts above printed. Times are epoch seconds on the manager. */
 export function parseLeaseAnswer(stdout: string): LeaseAnswer {
-  const [first = '', ...rest] = stdout.split('\n');
+  // files the acquisition read follow a NUL (leaseReads)
+  const nul = stdout.indexOf('\0');
+  const [first = '', ...rest] = (nul < 0 ? stdout : stdout.slice(0, nul)).split('\n');
   const [status = '', a, b, c, d] = first.trim().split(' ');
   const holder = parseHolder(rest.join('\n'));
   switch (status) {

@@ -1,6 +1,6 @@
 import { applyEdgeConfig, EdgeApplyError, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
 import { servedGeneration, servedReport } from '../apply/edge/site.js';
-import { intentToActOn, readReleaseFiles } from '../apply/release-files.js';
+import { intentToActOn, readReleaseFiles, releaseFilePaths } from '../apply/release-files.js';
 import type { InstallIntent } from '../plan/install-intent.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
@@ -350,10 +350,11 @@ export class ReleaseSession {
 export async function withRelease<T>(control: ClusterPort, command: string, options: { dryRun?: boolean }, fn: (session: ReleaseSession) => Promise<T>): Promise<T> {
   const startedAt = performance.now();
   if (options.dryRun) return fn(await openRelease(control, command, { dryRun: true, startedAt }));
-  const lock = await acquirePortLock(control, command);
+  // the release files are read in the lock's own round trip
+  const lock = await acquirePortLock(control, command, { read: releaseFilePaths(control.app, control.stateRoot ?? DEFAULT_STATE_ROOT) });
   let session: ReleaseSession | undefined;
   try {
-    session = await openRelease(fencedControl(control, lock), command, { startedAt });
+    session = await openRelease(fencedControl(control, lock), command, { startedAt, read: lock.reads });
     await session.syncCertificates();
     return await fn(session);
   } finally {
@@ -365,7 +366,7 @@ export async function withRelease<T>(control: ClusterPort, command: string, opti
 }
 
 /** Reads (and repairs) the release state for a caller that already holds the lock, or for a dry run. */
-export async function openRelease(control: ClusterPort, command: string, options: { dryRun?: boolean; startedAt?: number } = {}): Promise<ReleaseSession> {
+export async function openRelease(control: ClusterPort, command: string, options: { dryRun?: boolean; startedAt?: number; read?: ReadonlyMap<string, string | null> | null } = {}): Promise<ReleaseSession> {
   const t = timer();
   const startedAt = options.startedAt ?? performance.now();
   if (!options.dryRun) {
@@ -377,7 +378,7 @@ export async function openRelease(control: ClusterPort, command: string, options
     options.dryRun
       ? readReleaseDocument(control.stateRemote, control.app, control.stateRoot).then((read) => ({ doc: read, installing: null }))
       // a command that takes the lock repairs the install the intent names: an unreadable one is refused
-      : readReleaseFiles(control.stateRemote, control.app, control.stateRoot).then((read) => ({ doc: read.doc, installing: intentToActOn(read.intent) })),
+      : readReleaseFiles(control.stateRemote, control.app, control.stateRoot, options.read).then((read) => ({ doc: read.doc, installing: intentToActOn(read.intent) })),
     control.noEdge ? null : servedReport(control.site),
     control.installed(),
   ]);
