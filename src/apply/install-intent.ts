@@ -17,7 +17,9 @@ export function installIntentFrom(remote: Pick<Remote, 'name'>, app: string, roo
   if (!parsed.ok) {
     throw new OperationError(
       `${remote.name}:${file} is not a depl install intent (${parsed.problem})`,
-      `It names a buildinst that did not finish. Check \`depl versions\`, remove any half-installed version with \`depl prune\`, then remove ${file}.`,
+      `It names a buildinst that did not finish, and every command that takes the lock (buildinst, switch, prune...) refuses until it is gone: ` +
+        `look at it on ${remote.name} (it names the version being installed), remove ${file}, then \`depl versions\` lists that version if its services were left: ` +
+        'install it again with `depl buildinst --version <it>` or remove it with `depl prune`.',
       'RELEASE_STATE_CORRUPT',
     );
   }

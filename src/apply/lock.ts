@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { OperationError } from '../errors.js';
 import {
-  acquireLeaseCommand, breakLeaseCommand, describeLeaseHolder, leaseDir, leaseStatusCommand, parseLeaseAnswer, releaseLeaseCommand, renewLeaseCommand,
+  acquireLeaseCommand, breakLeaseCommand, describeLeaseHolder, leaseDir, leaseReads, leaseStatusCommand, parseLeaseAnswer, releaseLeaseCommand, renewLeaseCommand,
   type LeaseAnswer, type LeaseHolder,
 } from '../plan/lock.js';
 import { onInterrupt } from '../util/interrupt.js';
@@ -27,6 +27,13 @@ export interface HeldLock {
   fence: number;
   /** The app folder's state layout as the acquisition found it (src/plan/state-layout.ts; 0: no layout file). */
   stateLayout: number;
+  /**
+   * The files AcquireOptions.read named, as they were once the lease was held (null: not there), read in the
+   * acquisition's own round trip; null when none were asked for, or when they no longer are what they were
+   * (`forgetReads`: the caller changed the folder since, as a state layout move does).
+   */
+  readonly reads: ReadonlyMap<string, string | null> | null;
+  forgetReads(): void;
   /** True once another run took the lease over (this run stopped renewing in time). */
   readonly lost: boolean;
   /**
@@ -47,6 +54,8 @@ export interface AcquireOptions {
   root?: string;
   log?: Logger;
   onWait?: (holder: LockHolder | null) => void;
+  /** Files to read once the lease is held, in the same round trip (HeldLock.reads). */
+  read?: readonly string[];
 }
 
 export const DEFAULT_LEASE_MS = 60_000;
@@ -64,7 +73,14 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
   const user = userInfo().username;
   const host = hostname();
   const me: LockHolder = { holder: `${user}@${host}`, host, pid: process.pid, command: options.command, since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
-  const run = async (argv: readonly string[]): Promise<LeaseAnswer> => parseLeaseAnswer((await remote.exec(argv)).stdout);
+  const reads = options.read ?? [];
+  let readTexts: Array<string | null> | null = null;
+  const run = async (argv: readonly string[]): Promise<LeaseAnswer> => {
+    const { stdout } = await remote.exec(argv);
+    const answer = parseLeaseAnswer(stdout);
+    if (answer.status === 'acquired' || answer.status === 'taken-over') readTexts = leaseReads(stdout, reads.length);
+    return answer;
+  };
   const release = async () => {
     const answer = await run(releaseLeaseCommand(dir, me.token));
     if (answer.status === 'not-mine') log.warn(`the cluster lock was no longer ours (held by ${describeLeaseHolder(answer.holder)}); left it`);
@@ -76,10 +92,10 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
   let answer: Extract<LeaseAnswer, { status: 'acquired' | 'taken-over' }>;
   try {
     answer = await pollUntil(async () => {
-      let tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, '', layout, earlierLock));
+      let tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, '', layout, earlierLock, reads));
       if (tried.status === 'held' && tried.holder !== null && diedHere(tried.holder)) {
         log.warn(`the cluster lock is held by ${describeLeaseHolder(tried.holder)}, a process that no longer runs on this machine`);
-        tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, tried.holder.token, layout, earlierLock));
+        tried = await run(acquireLeaseCommand(dir, me, ttlSeconds, tried.holder.token, layout, earlierLock, reads));
       }
       if (tried.status === 'acquired' || tried.status === 'taken-over') return tried;
       if (tried.status !== 'held' && tried.status !== 'guard-timeout') throw new Error(`unexpected answer from the lock script: ${tried.status}`);
@@ -107,10 +123,15 @@ export async function acquireLock(remote: Remote, app: string, options: AcquireO
   if (answer.status === 'taken-over') {
     log.warn(`took over the cluster lock: the lease of ${describeLeaseHolder(answer.previous)} had expired or its process was gone`);
   }
-  return holdLease(remote, dir, me, answer.fence, answer.layout, ttlSeconds, log, release, unregister);
+  const texts: Array<string | null> | null = readTexts;
+  const read = texts === null ? null : new Map(reads.map((file, i) => [file, texts[i] ?? null]));
+  return holdLease(remote, dir, me, answer.fence, answer.layout, read, ttlSeconds, log, release, unregister);
 }
 
-function holdLease(remote: Remote, dir: string, me: LockHolder, fence: number, stateLayout: number, ttlSeconds: number, log: Logger, release: () => Promise<void>, unregister: () => void): HeldLock {
+function holdLease(
+  remote: Remote, dir: string, me: LockHolder, fence: number, stateLayout: number, read: Map<string, string | null> | null, ttlSeconds: number,
+  log: Logger, release: () => Promise<void>, unregister: () => void,
+): HeldLock {
   let lost = false;
   let renewing: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
@@ -130,6 +151,12 @@ function holdLease(remote: Remote, dir: string, me: LockHolder, fence: number, s
     holder: me,
     fence,
     stateLayout,
+    get reads() {
+      return read;
+    },
+    forgetReads() {
+      read = null;
+    },
     get lost() {
       return lost;
     },

@@ -4,6 +4,7 @@ import { Client, parseKey } from './ssh2-client.js';
 import { OperationError } from '../errors.js';
 import { asRoot, engineStreamCommand, needsSudo, shellAsRoot, sudoProbeCommand, sudoProblem, sudoVerdict } from '../plan/privilege.js';
 import { quote, shellLine, type Argv } from '../plan/shell.js';
+import { parseFileTexts, PRINT_FILES } from '../plan/file-texts.js';
 import type { Logger } from '../util/log.js';
 import { fingerprint, KnownHosts, knownHostsName } from './known-hosts.js';
 import type { ExecOptions, ExecResult, Remote } from './remote.js';
@@ -93,18 +94,14 @@ export class SshRemote implements Remote {
     return result.stdout;
   }
 
-  /**
-   * One command prints every file after a `+` (or a lone `-` for one that does not exist), each ended by a NUL:
-   * text files hold no NUL, so one that does is reported unreadable rather than split wrongly.
-   */
+  /** One command prints every file (src/plan/file-texts.ts). */
   async readFiles(files: readonly string[]): Promise<Array<string | null>> {
-    const script = 'for f; do if [ -e "$f" ]; then printf +; cat "$f" || exit 1; else printf -; fi; printf "\\0"; done';
-    const result = await this.exec(['sh', '-c', script, 'sh', ...files], { check: false });
-    const parts = result.stdout.split('\0');
-    if (result.code !== 0 || parts.length !== files.length + 1) {
+    const result = await this.exec(['sh', '-c', PRINT_FILES, 'sh', ...files], { check: false });
+    const texts = result.code === 0 ? parseFileTexts(result.stdout, files.length) : null;
+    if (texts === null) {
       throw new OperationError(`${this.name}: cannot read ${files.join(', ')}: ${result.stderr.trim() || 'a file holds a NUL byte'}`, undefined, 'REMOTE_READ_FAILED');
     }
-    return parts.slice(0, files.length).map((part) => (part.startsWith('+') ? part.slice(1) : null));
+    return texts;
   }
 
   engineStream(): Promise<Duplex> {

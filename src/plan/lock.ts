@@ -1,3 +1,4 @@
+import { parseFileTexts, PRINT_FILES } from './file-texts.js';
 import type { Argv } from './shell.js';
 
 /**
@@ -54,8 +55,18 @@ const NEXT_FENCE = 'fence=$(cat "$1.fence" 2>/dev/null || true); case "$fence" i
  * the file `layoutFile` (0 when there is none, src/plan/state-layout.ts), read in the same round trip: every
  * command checks it once it holds the lock. A layout that a file says but whose fence at `earlierLock` (the lock's
  * place before layout 2) is not a plain file any more reads as 1: the fence is put back before anything else.
+ * `reads`: files printed once the lease is held, after a NUL (src/plan/file-texts.ts; `leaseReads`): what the
+ * command reads first (the release state) costs no round trip of its own.
  */
-export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds: number, replaceToken = '', layoutFile = '', earlierLock = ''): Argv {
+export function acquireLeaseCommand(
+  dir: string,
+  holder: LeaseHolder,
+  ttlSeconds: number,
+  replaceToken = '',
+  layoutFile = '',
+  earlierLock = '',
+  reads: readonly string[] = [],
+): Argv {
   const script = [
     'set -eu',
     'mkdir -p "${1%/*}"',
@@ -76,8 +87,16 @@ export function acquireLeaseCommand(dir: string, holder: LeaseHolder, ttlSeconds
     '[ "$layout" -eq 0 ] || [ -z "$6" ] || { [ -f "$6" ] && [ ! -L "$6" ]; } || layout=1',
     'echo "$status $((now + $3)) $now $fence $layout"',
     '[ -z "$old" ] || printf "%s\\n" "$old"',
+    'shift 6',
+    `[ "$#" -eq 0 ] || { printf "\\0"; ${PRINT_FILES}; }`,
   ].join('\n');
-  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken, layoutFile, earlierLock];
+  return ['sh', '-c', script, 'depl-lock', dir, JSON.stringify(holder), String(ttlSeconds), replaceToken, layoutFile, earlierLock, ...reads];
+}
+
+/** The texts of the files acquireLeaseCommand read once it held the lease, or null when it printed none. */
+export function leaseReads(stdout: string, count: number): Array<string | null> | null {
+  const start = stdout.indexOf('\0');
+  return count === 0 || start < 0 ? null : parseFileTexts(stdout.slice(start + 1), count);
 }
 
 /** Pushes the expiry out if the lease is still ours: `renewed <expires> <now>`, else `lost` and who has it. */
@@ -176,7 +195,9 @@ export type LeaseAnswer =
 
 /** Reads what one of the scripts above printed. Times are epoch seconds on the manager. */
 export function parseLeaseAnswer(stdout: string): LeaseAnswer {
-  const [first = '', ...rest] = stdout.split('\n');
+  // files the acquisition read follow a NUL (leaseReads)
+  const nul = stdout.indexOf('\0');
+  const [first = '', ...rest] = (nul < 0 ? stdout : stdout.slice(0, nul)).split('\n');
   const [status = '', a, b, c, d] = first.trim().split(' ');
   const holder = parseHolder(rest.join('\n'));
   switch (status) {

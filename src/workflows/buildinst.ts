@@ -3,7 +3,7 @@ import type { Cluster } from '../apply/cluster.js';
 import { ensureBaseImages } from '../apply/base-images.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import type { HeldLock } from '../apply/lock.js';
-import { readReleaseFiles } from '../apply/release-files.js';
+import { intentToActOn, readReleaseFiles } from '../apply/release-files.js';
 import { readReleaseDocument } from '../apply/release-store.js';
 import type { DeplConfig } from '../config/schema.js';
 import { UserError } from '../errors.js';
@@ -171,7 +171,7 @@ export async function readAndPlan(port: ClusterPort & { install: InstallTarget }
   const perBranch = request.branch !== undefined && Object.values(config.accessories).some((a) => a.perBranch !== undefined);
   const [present, { doc, intent }, branchDatabases] = await Promise.all([
     port.install.appServices(),
-    readReleaseFiles(port.stateRemote, port.app, port.stateRoot),
+    readReleaseFiles(port.stateRemote, port.app, port.stateRoot).then((read) => ({ doc: read.doc, intent: intentToActOn(read.intent) })),
     perBranch ? port.install.branchDatabases() : [],
   ]);
   const installed = versionsFromServices(config.app, present);

@@ -9,19 +9,22 @@ import { ensureStateLayout } from './state-layout.js';
  * keeps its state (the manager, under its state root), waited for as long as the port says (`--lock-wait`;
  * 0 refuses at once naming the holder); writes made while holding it go through `lock.fenced(...)`. Once it
  * is held, an app folder an earlier depl left in an earlier layout is moved (src/workflows/state-layout.ts).
+ * `read`: files read in the acquisition's round trip (HeldLock.reads), what the command reads first.
  */
 export type LockPort = Pick<ClusterPort, 'stateRemote' | 'app' | 'lockWaitMs' | 'stateRoot' | 'log' | 'upgrades' | 'now'>;
 
-export async function acquirePortLock(control: LockPort, command: string): Promise<HeldLock> {
+export async function acquirePortLock(control: LockPort, command: string, options: { read?: readonly string[] } = {}): Promise<HeldLock> {
   const lock = await acquireLock(control.stateRemote, control.app, {
     command,
+    ...(options.read !== undefined ? { read: options.read } : {}),
     waitMs: control.lockWaitMs ?? 0,
     root: control.stateRoot ?? DEFAULT_STATE_ROOT,
     log: control.log,
     onWait: (holder) => control.log.info(`waiting for the cluster lock, held by ${describeHolder(holder)}`),
   });
   try {
-    await ensureStateLayout(control, lock);
+    // files read with the lock were read where an earlier layout had them: read again where they are now
+    if ((await ensureStateLayout(control, lock)) !== null) lock.forgetReads();
   } catch (error) {
     await lock.release();
     throw error;

@@ -1,6 +1,6 @@
 import { applyEdgeConfig, EdgeApplyError, liveConfigPath, readRoutingFile, routingFile, type AppliedEdge } from '../apply/edge/config.js';
 import { servedGeneration, servedReport } from '../apply/edge/site.js';
-import { readReleaseFiles } from '../apply/release-files.js';
+import { intentToActOn, readReleaseFiles, releaseFilePaths } from '../apply/release-files.js';
 import type { InstallIntent } from '../plan/install-intent.js';
 import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
@@ -78,6 +78,8 @@ export interface ReleaseView {
   interrupted: boolean;
   /** A buildinst that has not finished (or died): the install intent beside the document, read with it. */
   installing: InstallIntent | null;
+  /** The install intent's file could not be read as one: which file, why, and what to do (the state is shown anyway). */
+  intentUnreadable?: { file: string; problem: string; hint: string };
 }
 
 function clear(record: Record<string, number>): Record<string, number> {
@@ -112,7 +114,10 @@ export async function readRelease(control: ReleaseReadPort): Promise<ReleaseView
   const expected = renderRoutingTable(routingFor(state, control.app, control.domain, installed)).generation;
   // no edge: nothing serves a routing, so there is none to disagree with the recorded state
   const served = control.noEdge ? expected : answered;
-  return { doc, state, installed, served, expected, interrupted: outcome !== 'clean', installing: intent };
+  return {
+    doc, state, installed, served, expected, interrupted: outcome !== 'clean', installing: intent.ok ? intent.intent : null,
+    ...(intent.ok ? {} : { intentUnreadable: { file: intent.file, problem: intent.error.message, hint: intent.error.hint ?? '' } }),
+  };
 }
 
 /**
@@ -345,10 +350,11 @@ export class ReleaseSession {
 export async function withRelease<T>(control: ClusterPort, command: string, options: { dryRun?: boolean }, fn: (session: ReleaseSession) => Promise<T>): Promise<T> {
   const startedAt = performance.now();
   if (options.dryRun) return fn(await openRelease(control, command, { dryRun: true, startedAt }));
-  const lock = await acquirePortLock(control, command);
+  // the release files are read in the lock's own round trip
+  const lock = await acquirePortLock(control, command, { read: releaseFilePaths(control.app, control.stateRoot ?? DEFAULT_STATE_ROOT) });
   let session: ReleaseSession | undefined;
   try {
-    session = await openRelease(fencedControl(control, lock), command, { startedAt });
+    session = await openRelease(fencedControl(control, lock), command, { startedAt, read: lock.reads });
     await session.syncCertificates();
     return await fn(session);
   } finally {
@@ -360,7 +366,7 @@ export async function withRelease<T>(control: ClusterPort, command: string, opti
 }
 
 /** Reads (and repairs) the release state for a caller that already holds the lock, or for a dry run. */
-export async function openRelease(control: ClusterPort, command: string, options: { dryRun?: boolean; startedAt?: number } = {}): Promise<ReleaseSession> {
+export async function openRelease(control: ClusterPort, command: string, options: { dryRun?: boolean; startedAt?: number; read?: ReadonlyMap<string, string | null> | null } = {}): Promise<ReleaseSession> {
   const t = timer();
   const startedAt = options.startedAt ?? performance.now();
   if (!options.dryRun) {
@@ -368,10 +374,11 @@ export async function openRelease(control: ClusterPort, command: string, options
     await pausePoint('after-lock');
   }
   // a dry run leaves an interrupted install alone, so it reads the document only
-  const [{ doc, intent: installing }, report, installed] = await Promise.all([
+  const [{ doc, installing }, report, installed] = await Promise.all([
     options.dryRun
-      ? readReleaseDocument(control.stateRemote, control.app, control.stateRoot).then((read) => ({ doc: read, intent: null }))
-      : readReleaseFiles(control.stateRemote, control.app, control.stateRoot),
+      ? readReleaseDocument(control.stateRemote, control.app, control.stateRoot).then((read) => ({ doc: read, installing: null }))
+      // a command that takes the lock repairs the install the intent names: an unreadable one is refused
+      : readReleaseFiles(control.stateRemote, control.app, control.stateRoot, options.read).then((read) => ({ doc: read.doc, installing: intentToActOn(read.intent) })),
     control.noEdge ? null : servedReport(control.site),
     control.installed(),
   ]);

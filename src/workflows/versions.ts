@@ -7,13 +7,15 @@ import { releasesOf, type VersionRow } from '../plan/versions-table.js';
 import type { Logger } from '../util/log.js';
 import type { ClusterPort } from './cluster-port.js';
 import type { ClusterAccess } from './command-inputs.js';
-import { readRelease } from './release.js';
+import { readRelease, type ReleaseView } from './release.js';
 
 /** What `depl versions` and the release part of `depl status` report, from ONE read of the release state. */
 export interface ReleaseReport extends Pick<ReleaseState, 'live' | 'previous' | 'canary' | 'scale'> {
   /** A change was interrupted and not repaired yet (the next command that takes the lock repairs it). */
   interrupted: boolean;
   versions: VersionRow[];
+  /** The install intent's file is not one: the report is made without it, and says so (src/workflows/release.ts). */
+  intentUnreadable?: ReleaseView['intentUnreadable'];
 }
 
 /**
@@ -31,6 +33,7 @@ export async function readReleaseReport(port: Pick<ClusterPort, 'app' | 'domain'
   const consumers = consumersOnly(view.installed);
   return {
     live, previous, canary, scale, interrupted: view.interrupted,
+    ...(view.intentUnreadable !== undefined ? { intentUnreadable: view.intentUnreadable } : {}),
     versions: view.installed.map((v) => ({
       ...(installing?.version === v.label ? { installing: { command: installing.command, by: installing.by, at: installing.at } } : {}),
       version: v.label,
@@ -61,8 +64,15 @@ export async function withManagerEngine<T>(access: Pick<ClusterAccess, 'open'>, 
 export async function listVersions(access: Pick<ClusterAccess, 'open' | 'readingPort'>, log: Logger, given?: Cluster): Promise<VersionRow[]> {
   const cluster = given ?? (await access.open(log));
   try {
-    return (await readReleaseReport(await access.readingPort(cluster, log))).versions;
+    const report = await readReleaseReport(await access.readingPort(cluster, log));
+    if (report.intentUnreadable !== undefined) log.warn(describeUnreadableIntent(report.intentUnreadable));
+    return report.versions;
   } finally {
     if (!given) await cluster.close();
   }
+}
+
+/** The line status, stats and versions print when the install intent cannot be read: the file, why, what to do. */
+export function describeUnreadableIntent(unreadable: NonNullable<ReleaseView['intentUnreadable']>): string {
+  return `the install intent is unreadable: ${unreadable.problem}. ${unreadable.hint}`;
 }

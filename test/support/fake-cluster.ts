@@ -932,7 +932,10 @@ class DyingRemote implements Remote {
 
   async exec(argv: Argv, options?: ExecOptions): Promise<ExecResult> {
     this.alive();
-    return this.inner.exec(argv, options);
+    const result = await this.inner.exec(argv, options);
+    // the lock's acquisition (its holder's JSON is the lock script's second argument) read the release state with it
+    if (this.point === 'after-lock' && argv[3] === 'depl-lock' && argv[5]?.startsWith('{') === true && /^(acquired|taken-over) /.test(result.stdout)) this.die();
+    return result;
   }
 
   async shell(line: string, options?: ExecOptions): Promise<ExecResult> {

@@ -4,6 +4,7 @@ import { parseDuration } from '../../plan/duration.js';
 import { formatStats } from '../../plan/stats.js';
 import { withClusterPort } from '../../workflows/cluster-port.js';
 import { edgeStats } from '../../workflows/stats.js';
+import { describeUnreadableIntent } from '../../workflows/versions.js';
 
 export default async function command(ctx: CommandContext, opts: { since: string }): Promise<void> {
   const windowMs = parseDuration(opts.since, '--since');
@@ -12,5 +13,6 @@ export default async function command(ctx: CommandContext, opts: { since: string
   const marks: Record<string, string> = {};
   if (stats.live) marks[stats.live] = 'live';
   if (stats.canary) marks[stats.canary.version] = `canary ${stats.canary.weight}%`;
-  ctx.result(stats, `Requests through the edge in the last ${opts.since}:\n${formatStats(stats, marks)}`);
+  const warning = stats.intentUnreadable !== undefined ? `\n\nwarning: ${describeUnreadableIntent(stats.intentUnreadable)}` : '';
+  ctx.result(stats, `Requests through the edge in the last ${opts.since}:\n${formatStats(stats, marks)}${warning}`);
 }

@@ -7,6 +7,7 @@ import { describeRenewalRecord } from '../../plan/tls/renewal.js';
 import { nodeInputsFor } from '../../workflows/command-inputs.js';
 import { backupObjectsFor } from '../../workflows/hibernation-target.js';
 import { hibernationStatus, readStatus, type StatusReading } from '../../workflows/status.js';
+import { describeUnreadableIntent } from '../../workflows/versions.js';
 import { describeCertificates } from '../../workflows/tls/certificates.js';
 import type { JobRow } from '../../plan/jobs.js';
 import { describeAutoscale, type ControllerState } from '../../plan/autoscale.js';
@@ -34,6 +35,8 @@ interface Report {
   autoscale: ControllerState | null;
   allocation?: StatusReading['allocation'];
   dns?: DomainStatus | { error: string };
+  /** The install intent's file is not one: the rest is reported without it. */
+  intentUnreadable?: StatusReading['release']['intentUnreadable'];
 }
 
 function shortService(name: string, version: string): string {
@@ -49,6 +52,7 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
   for (const v of report.versions.filter((r) => r.installing !== undefined)) {
     lines.push(`  ${v.version}: being installed by \`${v.installing!.command}\` (${v.installing!.by}, since ${v.installing!.at}); if that run is gone, the next depl command removes it`);
   }
+  if (report.intentUnreadable !== undefined) lines.push(`  warning: ${describeUnreadableIntent(report.intentUnreadable)}`);
   const consuming = consumersRunning(report.versions);
   // a consumers-only app: live is the version whose consumers run; two listed means a handover under way
   if (consuming !== null) lines.push(`consumers: ${consuming.length === 0 ? 'none run' : `${consuming.join(', ')}'s run`}`);
@@ -107,6 +111,7 @@ export default async function command(ctx: CommandContext): Promise<void> {
     autoscale,
     ...(allocation !== undefined ? { allocation } : {}),
     ...(dns !== undefined ? { dns: 'error' in dns ? dns : dns.status } : {}),
+    ...(release.intentUnreadable !== undefined ? { intentUnreadable: release.intentUnreadable } : {}),
   };
   const dnsLines = dns === undefined ? undefined
     : 'error' in dns ? [`dns:      could not be read from Designate (${dns.error})`] : ['dns:', ...dns.lines.map((l) => `  ${l}`)];

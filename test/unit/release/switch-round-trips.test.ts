@@ -7,8 +7,9 @@ import { startFakeCluster, type FakeCluster } from '../../support/fake-cluster.j
 /**
  * What a `depl switch` asks of the manager, on the fake cluster: every call is a round trip over the one SSH
  * connection on a real cluster (a channel and a process on the node), so each one is time the operator waits.
- * The release state is read once, the lock taken and given back once, the change written in three steps
- * (intent, routing table, record): a new round trip in the switch path has to show up here.
+ * The plan of round trips is pinned here as data: the lock taken with the release state read in the same
+ * command, the change written in three fenced steps (intent, routing table, record), the lock given back. A new
+ * round trip in the switch path has to show up here.
  */
 let fake: FakeCluster;
 
@@ -41,23 +42,44 @@ function recorded(): { control: ClusterPort; calls: string[] } {
   return { control, calls };
 }
 
-it('a switch reads the release state once and makes seven round trips to the manager', async () => {
+/** Each recorded call as the step it is: the plan of round trips. */
+function plan(calls: string[]): string[] {
+  return calls.map((call) => {
+    if (call === 'installed') return 'list installed versions (swarm)';
+    if (call.startsWith('exec sh -c') && call.includes(' depl-lock ')) {
+      if (call.includes('mkdir "$1" 2>/dev/null')) return `lock + read ${call.match(/\/state\/shop\/[\w.]+\.json/g)?.join(' ') ?? 'nothing'}`;
+      if (call.includes('rm -rf "$1"; echo released')) return 'unlock';
+    }
+    if (call.startsWith('shell ') && call.includes('depl-fence')) {
+      if (/release\.json'*$/.test(call)) return 'fenced write release.json';
+      if (call.includes('/routing.next')) return 'fenced write routing';
+    }
+    if (call.startsWith('read ')) return call;
+    return `other: ${call.slice(0, 80)}`;
+  });
+}
+
+it('a switch takes the lock and reads the release state in one round trip: five to the manager in all', async () => {
   const { control, calls } = recorded();
   expect(await switchVersion(control, 'v2')).toMatchObject({ live: 'v2', previous: 'v1' });
-  expect(calls.filter((c) => c === 'read /state/shop/release.json')).toHaveLength(1);
-  expect(calls.filter((c) => c === 'read /state/shop/installing.json')).toHaveLength(1);
-  expect(calls.filter((c) => c === 'installed')).toHaveLength(1);
-  // lock, the two reads, intent, routing table, record, unlock (the edge's answers come over HTTP here)
-  expect(calls.filter((c) => c !== 'installed')).toHaveLength(7);
-  expect(calls.filter((c) => c.startsWith('shell ') && c.includes('/release.json'))).toHaveLength(2);
-  expect(calls.filter((c) => c.startsWith('shell ') && c.includes('/routing'))).toHaveLength(1);
+  expect(plan(calls)).toEqual([
+    'lock + read /state/shop/release.json /state/shop/installing.json',
+    'list installed versions (swarm)',
+    'fenced write release.json',
+    'fenced write routing',
+    'fenced write release.json',
+    'unlock',
+  ]);
 });
 
-it('a switch to the version already live reads the state once and changes no edge file', async () => {
+it('a switch to the version already live reads the state with the lock and changes no edge file', async () => {
   const { control, calls } = recorded();
   expect(await switchVersion(control, 'v1')).toMatchObject({ live: 'v1' });
-  expect(calls.filter((c) => c === 'read /state/shop/release.json')).toHaveLength(1);
-  // lock, the two reads, record (a history entry), unlock: no intent, no routing table
-  expect(calls.filter((c) => c.includes('/routing'))).toEqual([]);
-  expect(calls.filter((c) => c !== 'installed')).toHaveLength(5);
+  // the record is a history entry: no intent, no routing table
+  expect(plan(calls)).toEqual([
+    'lock + read /state/shop/release.json /state/shop/installing.json',
+    'list installed versions (swarm)',
+    'fenced write release.json',
+    'unlock',
+  ]);
 });
