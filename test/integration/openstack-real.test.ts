@@ -23,7 +23,7 @@ import { runCli } from '../support/cli.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startCloudServices, type CloudServices } from '../support/openstack-emulator/cloud-services.js';
 import { startFaultProxy, type FaultProxy } from '../support/openstack-emulator/fault-proxy.js';
-import { startHeat, startKeystone, type RealHeat, type RealKeystone } from '../support/openstack-real/services.js';
+import { heatKeystoneFor, planKeystone, startHeat, startKeystone, type RealHeat, type RealKeystone } from '../support/openstack-real/services.js';
 import { openStackProviderSettings } from '../../src/workflows/adapter-slices.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -101,15 +101,27 @@ describe('depl against real Keystone and real Heat', () => {
   const relays = new Map<string, { port: number; connections: () => number; close: () => Promise<void> }>();
   /** Region two's public Heat endpoint: a load balancer that can fail as real ones do. */
   let balancer: FaultProxy;
+  let heatStarting: Promise<RealHeat> | undefined;
 
   beforeAll(async () => {
-    keystone = await startKeystone(createLogger());
     const heatPort = await new Promise<number>((resolve) => {
       const s = net.createServer().listen(0, '127.0.0.1', () => {
         const { port } = s.address() as net.AddressInfo;
         s.close(() => resolve(port));
       });
     });
+    // heat-all starts beside Keystone (it asks Keystone nothing until a request comes); stopped in afterAll
+    // whichever of them failed
+    let keystonePlan = await planKeystone();
+    while (keystonePlan.port === heatPort) keystonePlan = await planKeystone();
+    heatStarting = startHeat(heatKeystoneFor(keystonePlan), createLogger(), heatPort);
+    heatStarting.catch(() => {});
+    dir = await mkdtemp(path.join(os.tmpdir(), 'depl-os-real-'));
+    // Nova's servers are real local nodes that take the key depl uploads as its key pair
+    launcher = new LocalLauncher(prefix, await freeSubnet(), docker);
+    const nodesReady = Promise.all([ensureNodeImage(log), ensureKeyPair(path.join(dir, 'swarm', '.depl', 'id_ed25519'), 'depl-os-real'), launcher.ensureNetwork()]);
+    nodesReady.catch(() => {});
+    keystone = await startKeystone(createLogger(), keystonePlan);
     // region one's public endpoint is Heat itself; every other region/interface goes through a relay of its own
     for (const region of keystone.regions) {
       for (const iface of ['public', 'internal', 'admin']) {
@@ -127,12 +139,8 @@ describe('depl against real Keystone and real Heat', () => {
       return `http://127.0.0.1:${port}/v1/%(tenant_id)s`;
     };
     await keystone.addService('orchestration', 'heat', heatUrl);
-    dir = await mkdtemp(path.join(os.tmpdir(), 'depl-os-real-'));
-    // Nova's servers are real local nodes that take the key depl uploads as its key pair
-    launcher = new LocalLauncher(prefix, await freeSubnet(), docker);
-    const [image, key] = await Promise.all([ensureNodeImage(log), ensureKeyPair(path.join(dir, 'swarm', '.depl', 'id_ed25519'), 'depl-os-real')]);
+    const [image, key] = await nodesReady;
     nodeKey = key;
-    await launcher.ensureNetwork();
     let next = 1;
     cloud = await startCloudServices({
       servers: {
@@ -151,11 +159,11 @@ describe('depl against real Keystone and real Heat', () => {
     await keystone.addService('compute', 'nova', () => cloud.endpoints.compute);
     await keystone.addService('image', 'glance', () => cloud.endpoints.image);
     await keystone.addService('network', 'neutron', () => cloud.endpoints.network);
-    heat = await startHeat(keystone, createLogger(), heatPort);
+    heat = await heatStarting;
   }, 600_000);
 
   afterAll(async () => {
-    await heat?.stop();
+    await (await heatStarting?.catch(() => undefined))?.stop();
     await keystone?.stop();
     await cloud?.close();
     await launcher?.removeAll();

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { acquireLock } from '../../src/apply/lock.js';
-import { listCertificates, tlsStoreFor } from '../../src/apply/tls/store.js';
+import { installCertificate, listCertificates, tlsStoreFor } from '../../src/apply/tls/store.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import buildinstCommand from '../../src/cli/commands/buildinst.js';
 import statusCommand from '../../src/cli/commands/status.js';
@@ -19,7 +19,7 @@ import { nodeInputsFor } from '../../src/workflows/command-inputs.js';
 import type { TestCluster } from '../support/cluster.js';
 import { startClusterWithImages, testImages } from '../support/image-cluster.js';
 import { runLoad } from '../support/load.js';
-import { startPebble, type TestPebble } from '../support/pebble.js';
+import { certificateBetween, startPebble, type TestPebble } from '../support/pebble.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -42,6 +42,8 @@ let ctx: CommandContext;
 const results: unknown[] = [];
 const VALIDITY_SECONDS = 120;
 const RENEW_BEFORE_SECONDS = 90;
+/** How long after the task's next round the certificate put in for the expiry case runs out. */
+const EXPIRING_SECONDS = 15;
 
 /** curl as an operator would run it: the name resolved to the edge node, Pebble's root trusted. */
 async function curl(url: string): Promise<{ code: number; status: string; headers: string; body: string }> {
@@ -225,17 +227,31 @@ describe('depl buildinst with tls: acme against Pebble', () => {
 
   it('when its renewals fail, the task takes the expired certificate out of the edge (plain HTTP, no redirect) and puts a renewed one back', async () => {
     const store = tlsStoreFor(tc.cluster.manager, app);
-    // Pebble's validation of the live domain now reaches nothing: every renewal of it fails until it expires
+    // Pebble's validation of the live domain now reaches nothing: every renewal of it fails
     await pebble.clearA(domain);
     await pebble.addA(domain, '127.0.0.2');
-    // a renewal already under way may still succeed: the certificate that expires lives at most one validity
+    // Waiting for Pebble's certificate to run out took up to its whole life and a retry (212 s of CI's serial lane).
+    // Instead the live domain's certificate is replaced, under the cluster lock as a depl command would, by one that
+    // expires EXPIRING_SECONDS after the task's next round (a throwaway CA's: the task reads only its dates and names).
+    // That round finds it due and fails to renew it; the task then wakes when it expires and takes it out of the edge.
+    const lock = await acquireLock(tc.cluster.manager, app, { command: 'depl test puts in a certificate about to expire', waitMs: 120_000 });
+    let expiresAt: Date;
+    try {
+      const next = Date.parse((await renewalRecord())?.next ?? '') || Date.now();
+      expiresAt = new Date(Math.max(next, Date.now()) + EXPIRING_SECONDS * 1000);
+      const expiring = await certificateBetween(pebble.dir, domain, new Date(Date.now() - 3_600_000), expiresAt);
+      await installCertificate({ ...store, remote: lock.fenced(tc.cluster.manager) }, domain, expiring);
+    } finally {
+      await lock.release();
+    }
     const plain = await waitFor('the task to take the expired certificate out of the edge', tolerant(async () => {
       const answer = await curl(`http://${domain}/`);
       return /^HTTP\/1.1 200/.test(answer.status) ? answer : undefined;
-    }), VALIDITY_SECONDS * 1000 + 120_000, 1000);
+    }), expiresAt.getTime() - Date.now() + 90_000, 500);
     expect(plain.body.trim()).toBe('hello');
     // the store keeps the expired certificate until a renewal replaces it
     const { notAfter } = (await listCertificates(store)).find((c) => c.id === domain)!;
+    expect(notAfter).toBe(Math.floor(expiresAt.getTime() / 1000) * 1000);
     expect(Date.now()).toBeGreaterThanOrEqual(notAfter);
     expect((await curl(`https://${domain}/`)).code).not.toBe(0);
     const expiredLine = `${domain}: certificate EXPIRED ${new Date(notAfter).toISOString()}; not served: plain HTTP until it is renewed`;
@@ -253,7 +269,7 @@ describe('depl buildinst with tls: acme against Pebble', () => {
     // validation works again: the task's next try renews it and the edge serves HTTPS again (graceful reload)
     await pebble.clearA(domain);
     await pebble.addA(domain, address);
-    await waitFor('HTTPS back for the live domain', tolerant(async () => (/^HTTP\/2 200/.test((await curl(`https://${domain}/`)).status) ? true : undefined)), 150_000, 1000);
+    await waitFor('HTTPS back for the live domain', tolerant(async () => (/^HTTP\/2 200/.test((await curl(`https://${domain}/`)).status) ? true : undefined)), 150_000, 500);
     expect((await curl(`http://${domain}/`)).status).toMatch(/^HTTP\/1.1 301/);
   });
 

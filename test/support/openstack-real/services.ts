@@ -145,7 +145,37 @@ export interface RealKeystone {
   stop(): Promise<void>;
 }
 
-export async function startKeystone(log: Logger): Promise<RealKeystone> {
+/**
+ * Where Keystone will listen and the service user Heat signs in with, chosen before either starts: heat-all
+ * needs only these in its configuration (it asks Keystone nothing until a request comes), so it starts beside
+ * Keystone instead of after it (each takes 20-50 s to answer on a busy 2-core machine).
+ */
+export interface KeystonePlan {
+  port: number;
+  heatUser: { name: string; password: string };
+}
+
+export async function planKeystone(): Promise<KeystonePlan> {
+  return { port: await freePort(), heatUser: { name: 'heat', password: `heat-${Math.random().toString(36).slice(2)}` } };
+}
+
+/** What heat-all's configuration takes from Keystone (known from its plan before Keystone answers). */
+export interface HeatKeystone {
+  authUrl: string;
+  baseUrl: string;
+  region: string;
+  heatUser: { name: string; password: string };
+}
+
+const KEYSTONE_REGIONS: [string, string] = ['RegionOne', 'RegionTwo'];
+
+export function heatKeystoneFor(plan: KeystonePlan): HeatKeystone {
+  const baseUrl = `http://127.0.0.1:${plan.port}`;
+  return { authUrl: `${baseUrl}/v3`, baseUrl, region: KEYSTONE_REGIONS[0], heatUser: plan.heatUser };
+}
+
+export async function startKeystone(log: Logger, plan?: KeystonePlan): Promise<RealKeystone> {
+  const { port, heatUser: heatServiceUser } = plan ?? (await planKeystone());
   await ensureDebianPackages(KEYSTONE_PACKAGES, log);
   const cache = await bootstrappedKeystone(log);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-keystone-'));
@@ -153,7 +183,6 @@ export async function startKeystone(log: Logger): Promise<RealKeystone> {
   await writeFile(path.join(dir, 'keystone.conf'), keystoneConf(dir));
   // sqlite without WAL answers "database is locked" (HTTP 500) now and then
   await execa('/usr/bin/python3', ['-c', `import sqlite3; sqlite3.connect(${JSON.stringify(path.join(dir, 'keystone.db'))}).execute('PRAGMA journal_mode=WAL')`]);
-  const port = await freePort();
   const logFile = path.join(dir, 'uwsgi.log');
   const child = execa(
     'uwsgi',
@@ -196,7 +225,7 @@ export async function startKeystone(log: Logger): Promise<RealKeystone> {
   }
   const id = (r: { body: unknown }, key: string) => ((r.body as Record<string, { id: string }>)[key]!).id;
 
-  const regions: [string, string] = ['RegionOne', 'RegionTwo'];
+  const regions = KEYSTONE_REGIONS;
   for (const region of regions) await admin('POST', '/regions', { region: { id: region } });
   const roles = (await admin('GET', '/roles')).body as { roles: Array<{ id: string; name: string }> };
   const member = roles.roles.find((r) => r.name === 'member')!.id;
@@ -208,8 +237,7 @@ export async function startKeystone(log: Logger): Promise<RealKeystone> {
   await admin('PUT', `/projects/${projectId}/users/${userId}/roles/${member}`);
   // Heat's service user
   const serviceProject = id(await admin('POST', '/projects', { project: { name: 'service', domain_id: 'default' } }), 'project');
-  const heatUserPassword = `heat-${Math.random().toString(36).slice(2)}`;
-  const heatUser = id(await admin('POST', '/users', { user: { name: 'heat', password: heatUserPassword, domain_id: 'default' } }), 'user');
+  const heatUser = id(await admin('POST', '/users', { user: { name: heatServiceUser.name, password: heatServiceUser.password, domain_id: 'default' } }), 'user');
   await admin('PUT', `/projects/${serviceProject}/users/${heatUser}/roles/${adminRole}`);
   // heat_stack_owner is what Heat's policy lets manage stacks besides member; heat_stack_user is for its own users
   await admin('POST', '/roles', { role: { name: 'heat_stack_user' } });
@@ -231,7 +259,7 @@ export async function startKeystone(log: Logger): Promise<RealKeystone> {
   const restricted = await credential('depl-restricted', false);
   const unrestricted = await credential('depl-unrestricted', true);
 
-  const keystone: RealKeystone & { heatUser: { name: string; password: string }; dir: string } = {
+  const keystone: RealKeystone & { dir: string } = {
     authUrl,
     baseUrl,
     regions,
@@ -240,7 +268,6 @@ export async function startKeystone(log: Logger): Promise<RealKeystone> {
     user: { ...user, id: userId },
     restricted,
     unrestricted,
-    heatUser: { name: 'heat', password: heatUserPassword },
     dir,
     adminToken,
     admin: (method, pathname, body) => admin(method, pathname, body),
@@ -265,27 +292,25 @@ export async function startKeystone(log: Logger): Promise<RealKeystone> {
 }
 
 export interface RealHeat {
-  /** http://127.0.0.1:<port>/v1/<project> for the test project */
-  url: string;
   port: number;
   logFile: string;
   stop(): Promise<void>;
 }
 
 /**
- * heat-all behind that Keystone. The orchestration endpoints are registered by the caller (the URLs
- * per region and interface are the test's to choose); `port` is where heat-api listens.
+ * heat-all behind the Keystone of that plan (heatKeystoneFor), which need not answer yet. The orchestration
+ * endpoints are registered by the caller (the URLs per region and interface are the test's to choose); `port`
+ * is where heat-api listens.
  */
-export async function startHeat(keystone: RealKeystone, log: Logger, port?: number): Promise<RealHeat> {
+export async function startHeat(keystone: HeatKeystone, log: Logger, port?: number): Promise<RealHeat> {
   await ensureDebianPackages(HEAT_PACKAGES, log);
-  const ks = keystone as RealKeystone & { heatUser: { name: string; password: string } };
   const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-heat-'));
   const heatPort = port ?? (await freePort());
   const auth = (section: string) => `[${section}]
 auth_type = password
 auth_url = ${keystone.authUrl}
-username = ${ks.heatUser.name}
-password = ${ks.heatUser.password}
+username = ${keystone.heatUser.name}
+password = ${keystone.heatUser.password}
 user_domain_id = default
 ${section === 'trustee' ? '' : 'project_name = service\nproject_domain_id = default\n'}`;
   await writeFile(path.join(dir, 'heat.conf'), `[DEFAULT]
@@ -295,7 +320,7 @@ num_engine_workers = 1
 # update ("ResourcePropertiesData with id N not found") for good; the legacy engine does not
 convergence_engine = false
 log_dir = ${dir}
-region_name_for_services = ${keystone.regions[0]}
+region_name_for_services = ${keystone.region}
 [database]
 connection = sqlite:///${dir}/heat.db
 [heat_api]
@@ -328,7 +353,6 @@ driver = noop
     throw error;
   }
   return {
-    url: `http://127.0.0.1:${heatPort}/v1/${keystone.projectId}`,
     port: heatPort,
     logFile,
     async stop() {
