@@ -461,7 +461,10 @@ if not status or status == 'deleting' then
 end
 local left = redis.call('PTTL', KEYS[1])
 if left <= 0 then
-  if tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0') > 0 then redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
+  -- (written when the job's place is missing or has come due, not at every one of its completions)
+  if tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0') > 0 then
+    local due = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or '0')
+    if due <= now then redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1]) end
   else redis.call('ZREM', KEYS[3], ARGV[1]) end
   return 0
 end

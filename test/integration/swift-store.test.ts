@@ -644,6 +644,20 @@ describe('crawler image store in Swift: racing the job\'s delete and its own set
     expect(await settledObjects(jobs, id)).toEqual({ settled: 3, of: 3 });
   });
 
+  it('a job that ends without a worker settling it (its last worker killed after recording the end) is settled by a sweep', async () => {
+    const { jobs, storeOn } = scene();
+    const store = storeOn(client, { runningLookMs: 300 });
+    const { id, end } = await jobWithTask(jobs);
+    const bytes = png(5, 5, 77);
+    expect(await store.put(id, sha256Of(bytes), 'png', bytes)).toMatchObject({ written: true });
+    // each completion of a running job settles nothing, but keeps the job in the due set, to be looked at again
+    await store.settle(id);
+    expect(Number(await client.zscore(jobs.keys.storeSettleDue, id))).toBeGreaterThan(0);
+    await end();
+    await waitFor('a sweep to settle the ended job', async () => (await store.settleDue() > 0 && await client.zscore(jobs.keys.storeSettleDue, id) === null ? true : undefined), 10_000, 100);
+    expect(await settledObjects(jobs, id)).toEqual({ settled: 1, of: 1 });
+  });
+
   it('two deletes of a job at once count each of its objects once, also when Swift answers both DELETEs of an object with 204', async () => {
     for (const answer of ['swift', 'removed'] as const) {
       const { jobs, held, store } = scene();
