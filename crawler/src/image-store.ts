@@ -5,7 +5,7 @@ import type { ServiceConfig } from './config.js';
 import type { CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
 import { randomUUID } from 'node:crypto';
-import { CLAIM_STORE_EXPIRY, END_BLOB_REMOVAL, HOLD_BLOB, KEEP_UNHELD_BLOB, LET_GO_BLOB, RELEASE_BLOB, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
+import { CLAIM_REMOVAL, CLAIM_STORE_EXPIRY, END_BLOB_REMOVAL, END_STORE_EXPIRY, EXTEND_STORE_EXPIRY, HOLD_BLOB, KEEP_UNHELD_BLOB, LET_GO_BLOB, RELEASE_BLOB, REMOVE_JOB_BLOBS, RESERVE_BLOB, STORE_BLOB } from './scripts.js';
 import { SwiftContainer } from './swift.js';
 import { keystoneAuth, tempAuth, type SwiftAuth } from './swift-auth.js';
 
@@ -46,6 +46,8 @@ export interface ImageStore {
    * the job's Redis keys by themselves makes them expire with the job once it has ended.
    */
   settle?(job: string): Promise<void>;
+  /** Run by every worker now and then: settles the jobs whose settle is due again (one cut short, or never run). */
+  settleDue?(): Promise<number>;
   /**
    * Deleting a job (job-deletion.ts, after the job is marked `deleting`): removes what the store keeps for the job
    * and nobody else holds; returns how many contents were removed. `redis` keeps nothing outside the job's keys.
@@ -82,6 +84,7 @@ export function swiftAuthFor(config: ServiceConfig): SwiftAuth {
 /** The name of the job's contents' byte total inside its blobs hash (content fields are 64 hex digits). */
 const TOTAL_FIELD = '#bytes';
 const storeBlob = new LuaScript(STORE_BLOB);
+const removeJobBlobs = new LuaScript(REMOVE_JOB_BLOBS);
 
 export class RedisImageStore implements ImageStore {
   readonly kind = 'redis';
@@ -101,9 +104,12 @@ export class RedisImageStore implements ImageStore {
     return { stream: Readable.from([bytes]), bytes: bytes.length };
   }
 
-  /** The contents are a key of the job's (its blobs hash), removed with its other keys; STORE_BLOB refuses a job being deleted. */
+  /**
+   * The contents are a key of the job's (its blobs hash), removed whole by the delete that counts them (two deletes
+   * at once count them once); STORE_BLOB refuses a job being deleted, so nothing brings the hash back.
+   */
   async removeJob(job: string): Promise<number> {
-    return Math.max(0, await this.redis.hlen(this.keys.imageBlobs(job)) - 1);
+    return Number(await removeJobBlobs.run(this.redis, [this.keys.imageBlobs(job)], [TOTAL_FIELD]));
   }
 }
 
@@ -159,11 +165,21 @@ export class DirectoryImageStore implements ImageStore {
     }
   }
 
-  /** The job lets go of one content; its file is removed when nobody holds it any more. True when removed. */
+  /**
+   * The job lets go of one content; its file is removed when nobody holds it any more. True when this call removed
+   * it. While another delete removes it, this one waits (at most the removal mark's life, after which a remover
+   * that died has left it to this one).
+   */
   private async letGo(job: string, location: string): Promise<boolean> {
     const token = randomUUID();
-    const last = Number(await letGoBlob.run(this.redis, [this.keys.blobHolders(location), this.keys.blobRemoving(location)],
-      [job, this.keys.job(''), token, REMOVAL_MARK_MS]));
+    let last: number;
+    for (const started = Date.now(); ;) {
+      last = Number(await letGoBlob.run(this.redis, [this.keys.blobHolders(location), this.keys.blobRemoving(location)],
+        [job, this.keys.job(''), token, REMOVAL_MARK_MS]));
+      if (last >= 0) break;
+      if (Date.now() - started > REMOVAL_MARK_MS + REMOVAL_WAIT_MS) throw new Error(`the image store's ${location} is being removed by another delete for more than ${REMOVAL_MARK_MS + REMOVAL_WAIT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     if (last !== 1) return false;
     try {
       return await this.blobs.remove(location);
@@ -182,7 +198,25 @@ async function jobGoneOrDeleting(redis: Redis, keys: CrawlerKeys, job: string): 
 const reserveBlob = new LuaScript(RESERVE_BLOB);
 const SWIFT_DELETES_IN_FLIGHT = 8;
 const releaseBlob = new LuaScript(RELEASE_BLOB);
+const claimRemoval = new LuaScript(CLAIM_REMOVAL);
 const claimStoreExpiry = new LuaScript(CLAIM_STORE_EXPIRY);
+const extendStoreExpiry = new LuaScript(EXTEND_STORE_EXPIRY);
+const endStoreExpiry = new LuaScript(END_STORE_EXPIRY);
+/** How long a settle holds its job (renewed while it works; a worker killed mid-settle holds it no longer). */
+const SETTLE_LEASE_MS = 60_000;
+/** How much later a settle that failed (Swift refusing or out of reach) is tried again. */
+const SETTLE_RETRY_MS = 30_000;
+/** How often the sweep looks at a running job (it settles one that ended without a worker seeing it). */
+const RUNNING_JOB_SETTLE_LOOK_MS = 60_000;
+/** Jobs one sweep settles at most (the next sweep takes the rest). */
+const SETTLE_SWEEP_BATCH = 20;
+
+/** The Swift store's settle timings (the defaults above; tests shorten them). */
+export interface SettleTiming {
+  leaseMs?: number;
+  retryMs?: number;
+  runningLookMs?: number;
+}
 
 /** When a Swift object expires (Unix seconds): `settled`, with its job's record (the job has ended); else provisionally. */
 interface ObjectExpiry {
@@ -192,7 +226,11 @@ interface ObjectExpiry {
 
 export class SwiftImageStore implements ImageStore {
   readonly kind = 'swift';
-  constructor(private readonly swift: SwiftContainer, private readonly redis: Redis, private readonly keys: CrawlerKeys, readonly maxJobBytes: number, private readonly unfinishedJobSeconds: number) {}
+  private readonly settleTiming: Required<SettleTiming>;
+  constructor(private readonly swift: SwiftContainer, private readonly redis: Redis, private readonly keys: CrawlerKeys, readonly maxJobBytes: number, private readonly unfinishedJobSeconds: number,
+    settle: SettleTiming = {}) {
+    this.settleTiming = { leaseMs: settle.leaseMs ?? SETTLE_LEASE_MS, retryMs: settle.retryMs ?? SETTLE_RETRY_MS, runningLookMs: settle.runningLookMs ?? RUNNING_JOB_SETTLE_LOOK_MS };
+  }
 
   async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
     const location = BlobStore.locationOf(sha256, extension);
@@ -245,7 +283,11 @@ export class SwiftImageStore implements ImageStore {
     return true;
   }
 
-  /** Objects are per job (<job>/...): every one under the job's name is removed. */
+  /**
+   * Objects are per job (<job>/...): every one under the job's name is removed. Each is counted once, whatever the
+   * deletes running at once: by the delete that claims it first (CLAIM_REMOVAL), which removes it (a DELETE that
+   * fails gives the claim back); another delete removes it too, uncounted (DELETE is idempotent).
+   */
   async removeJob(job: string): Promise<number> {
     const names: string[] = [];
     for await (const name of this.swift.list(objectName(job, ''))) names.push(name);
@@ -253,7 +295,16 @@ export class SwiftImageStore implements ImageStore {
     // a few DELETEs at a time: one round trip each, tens of ms to a distant Swift
     const next = names.values();
     await Promise.all(Array.from({ length: Math.min(SWIFT_DELETES_IN_FLIGHT, names.length) }, async () => {
-      for (const name of next) if (await this.swift.delete(name)) removed += 1;
+      for (const name of next) {
+        const claimed = Number(await claimRemoval.run(this.redis, [this.keys.job(job), this.keys.removedContents(job)], [name]));
+        try {
+          await this.swift.delete(name);
+        } catch (error) {
+          if (claimed === 1) await this.redis.srem(this.keys.removedContents(job), name);
+          throw error;
+        }
+        removed += claimed;
+      }
     }));
     return removed;
   }
@@ -265,15 +316,50 @@ export class SwiftImageStore implements ImageStore {
 
   /**
    * Once the job has ended its Redis record expires at a known time (COMPLETE_PAGE / COMPLETE_IMAGE set it):
-   * the first worker to see that sets every object of the job to expire then (CLAIM_STORE_EXPIRY: one worker per
-   * job, none once it is being deleted). An object written after the listing sets its own (afterWrite); one a
-   * delete removes meanwhile stays removed (Swift's POST does not make an object).
+   * the first worker to see that sets every object of the job to expire then, under a lease on the job
+   * (CLAIM_STORE_EXPIRY: one worker at a time, none once it is being deleted). Setting the same expiry twice
+   * changes nothing, so a settle cut short is simply run again: one that fails (Swift answering 503 for an object)
+   * gives its lease back and the job is due again a little later; one whose worker dies leaves a lease that lapses,
+   * with the job due when it does. Due jobs are taken up by every worker's sweep (settleDue). An object written
+   * after the listing sets its own expiry (afterWrite); one a delete removes meanwhile stays removed (Swift's POST
+   * does not make an object).
    */
   async settle(job: string): Promise<void> {
-    const left = Number(await claimStoreExpiry.run(this.redis, [this.keys.job(job), this.keys.storeExpiry(job)], []));
+    const token = randomUUID();
+    const keys = [this.keys.job(job), this.keys.storeExpiry(job), this.keys.storeSettleDue];
+    const left = Number(await claimStoreExpiry.run(this.redis, keys, [job, token, this.settleTiming.leaseMs, this.settleTiming.runningLookMs]));
     if (left <= 0) return;
     const deleteAt = Math.ceil((Date.now() + left) / 1000);
-    for await (const name of this.swift.list(objectName(job, ''))) await this.swift.expireAt(name, deleteAt);
+    try {
+      let renewed = Date.now();
+      for await (const name of this.swift.list(objectName(job, ''))) {
+        if (Date.now() - renewed > this.settleTiming.leaseMs / 3) {
+          // the lease lapsed and another worker took the job over: it finishes
+          if (Number(await extendStoreExpiry.run(this.redis, keys, [job, token, this.settleTiming.leaseMs])) === 0) return;
+          renewed = Date.now();
+        }
+        await this.swift.expireAt(name, deleteAt);
+      }
+    } catch (error) {
+      await endStoreExpiry.run(this.redis, keys, [job, token, this.settleTiming.retryMs]).catch(() => undefined);
+      throw error;
+    }
+    await endStoreExpiry.run(this.redis, keys, [job, token, 'settled']);
+  }
+
+  /**
+   * The sweep every worker runs (crawl-worker.ts): settles the jobs that are due (storeSettleDue), those whose
+   * settle failed or whose settler went silent, and running jobs as they end without a worker there to see it.
+   * Every due job is tried; the first failure is thrown after. Returns how many were due.
+   */
+  async settleDue(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const due = await this.redis.zrangebyscore(this.keys.storeSettleDue, '-inf', now, 'LIMIT', 0, SETTLE_SWEEP_BATCH);
+    const failed: Error[] = [];
+    for (const job of due) await this.settle(job).catch((error: Error) => failed.push(error));
+    if (failed.length > 0) throw new Error(`setting the expiry of ${failed.length} of ${due.length} due jobs' stored contents failed (tried again later): ${failed[0]!.message}`);
+    return due.length;
   }
 
   /**

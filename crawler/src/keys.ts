@@ -32,10 +32,19 @@ export interface CrawlerKeys {
   /** The image store `redis` (image-store.ts): sha256 -> the content's bytes, and the field '#bytes' their total. */
   imageBlobs(id: string): string;
   /**
-   * The `swift` store: taken (SET NX, expiring with the job's record) by the one worker that sets the job's
-   * objects' exact expiry once the job has ended (image-store.ts, SwiftImageStore.settle).
+   * The `swift` store: the lease (SET NX, never outliving the job's record) of the one worker that sets the job's
+   * objects' exact expiry once the job has ended, then 'settled' until the record expires (image-store.ts,
+   * SwiftImageStore.settle).
    */
   storeExpiry(id: string): string;
+  /**
+   * The `swift` store, shared by every job: the jobs whose objects' expiry is still to be set, scored by when a
+   * worker's sweep looks at them (SwiftImageStore.settleDue): a running job, one whose settle failed, one whose
+   * settler's lease lapses then.
+   */
+  storeSettleDue: string;
+  /** The `swift` store, while the job is being deleted: the objects its deletes have claimed to remove, each counted by one (CLAIM_REMOVAL). */
+  removedContents(id: string): string;
   /** How often each URL's task was taken over from a silent worker (poison-task guard). */
   takeovers(id: string): string;
   robots(origin: string): string;
@@ -80,6 +89,8 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
     imageFiles: (id) => `${job(id)}:imagefiles`,
     imageBlobs: (id) => `${job(id)}:blobs`,
     storeExpiry: (id) => `${job(id)}:store-expiry`,
+    storeSettleDue: `${prefix}store-settle-due`,
+    removedContents: (id) => `${job(id)}:removed`,
     robots: (origin) => `${prefix}robots:${origin}`,
     robotsIndex: `${prefix}robots-index`,
     robotsSizes: `${prefix}robots-sizes`,
@@ -97,12 +108,12 @@ export function crawlerKeys(prefix: string): CrawlerKeys {
 
 /**
  * Every key of a job that a delete removes: those that expire together once it has nothing in flight, and those
- * that expire a day later or on their own (captures, robots decisions, the store's expiry claim, stored locations).
+ * that expire a day later or on their own (captures, robots decisions, the store's expiry claim, stored locations, removed contents).
  * The job's hash comes last: a delete cut short leaves it, marked `deleting`, for the next attempt.
  */
 export function allJobKeys(keys: CrawlerKeys, id: string): string[] {
   return [...jobKeyList(keys, id).filter((key) => key !== keys.job(id)), keys.captures(id), keys.robotsDecisions(id), keys.storeExpiry(id),
-    keys.storedLocations(id), keys.job(id)];
+    keys.storedLocations(id), keys.removedContents(id), keys.job(id)];
 }
 
 /** Every key that belongs to one job (they expire together once the job has nothing in flight). */

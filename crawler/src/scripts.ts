@@ -401,6 +401,32 @@ redis.call('HINCRBY', KEYS[1], ARGV[4], #ARGV[2])
 return 1`;
 
 /**
+ * Deleting a job kept in the image store `redis`: its contents (the blobs hash) go in one step, counted by the
+ * delete that removes them. KEYS: the job's blobs hash. ARGV: the total's field name. Returns how many contents
+ * were removed: 0 for a second delete of the same job that comes after (they are counted once, whatever the
+ * interleaving of the two).
+ */
+export const REMOVE_JOB_BLOBS = `
+local fields = redis.call('HLEN', KEYS[1])
+if fields == 0 then return 0 end
+local contents = fields - redis.call('HEXISTS', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[1])
+return contents`;
+
+/**
+ * Deleting a job kept in the image store \`swift\`: each object a delete found under the job is claimed before it is
+ * removed, and counted by the delete that claims it. Swift's answers cannot count: two DELETEs of one object that
+ * arrive together may both be answered 204, and an object one delete removed is not in the listing of a second,
+ * which may then finish (the job's keys gone) before the first has counted it. Claimed first, an object is either
+ * counted by the delete that removes it, or still in Swift when a second delete lists it, and claimed there.
+ * KEYS: job, the job's removed contents. ARGV: the object's name. Returns 1 when claimed here; 0 when claimed
+ * already, or when the job's delete has finished (its keys are gone).
+ */
+export const CLAIM_REMOVAL = `
+if redis.call('HGET', KEYS[1], 'status') ~= 'deleting' then return 0 end
+return redis.call('SADD', KEYS[2], ARGV[1])`;
+
+/**
  * A place in a job's budget for a content kept outside Redis (the `swift` store): KEYS[1] the job's blobs hash,
  * KEYS[2] the job; ARGV: sha256, bytes, the job's max bytes, the total's field. The content's field holds its size.
  * 0: the job is gone (or being deleted) or the content already has its place; 1: reserved; -(used+1): no room.
@@ -417,18 +443,74 @@ return 1`;
 
 /**
  * The `swift` store's settle (image-store.ts): the one worker that sets an ended job's objects to expire with its
- * record takes this claim. KEYS: job, the job's claim (storeExpiry). Returns the record's PTTL (ms) when claimed,
- * 0 when not: the job has not ended (its record does not expire yet), it is gone or being deleted (nothing of it
- * is kept), or another worker has the claim. One script, so a delete that removes the job's keys cannot come
- * between the look at the job and the claim (a claim made after it would outlive the job).
+ * record takes this claim, a lease (ARGV[3] ms, renewed while it works: EXTEND_STORE_EXPIRY) that a settle cut
+ * short (Swift failing, the worker killed) gives back or lets lapse, so that the job is settled again.
+ * KEYS: job, the job's claim (storeExpiry), the jobs still to settle (storeSettleDue). ARGV: job id, the lease's
+ * token, leaseMs, how much later a running job is looked at again (ms).
+ * Returns the record's PTTL (ms) when claimed (the job is then due again at the lease's end, for whoever finds it
+ * lapsed), 0 when not: the job has not ended (it is due again later), it is kept for ever (no expiry to set) or
+ * gone or being deleted (nothing of it is kept: it leaves the due set), another worker has the lease, or it is
+ * settled. One script, so a delete that removes the job's keys cannot come between the look at the job and the
+ * claim (a claim made after it would outlive the job).
  */
-export const CLAIM_STORE_EXPIRY = `
+export const CLAIM_STORE_EXPIRY = `${NOW}
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'deleting' then return 0 end
+if not status or status == 'deleting' then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 0
+end
+local left = redis.call('PTTL', KEYS[1])
+if left <= 0 then
+  -- (written when the job's place is missing or has come due, not at every one of its completions)
+  if tonumber(redis.call('HGET', KEYS[1], 'ttl') or '0') > 0 then
+    local due = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or '0')
+    if due <= now then redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1]) end
+  else redis.call('ZREM', KEYS[3], ARGV[1]) end
+  return 0
+end
+if not redis.call('SET', KEYS[2], ARGV[2], 'PX', math.min(left, tonumber(ARGV[3])), 'NX') then
+  if redis.call('GET', KEYS[2]) == 'settled' then redis.call('ZREM', KEYS[3], ARGV[1]) end
+  return 0
+end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
+return left`;
+
+/**
+ * A settle still holding its lease (CLAIM_STORE_EXPIRY) keeps it another ARGV[3] ms (never past the job's record),
+ * and the job's place in the due set moves with it. KEYS: job, claim, due set. ARGV: job id, token, leaseMs.
+ * Returns 1, or 0 when the lease is no longer this settle's (it lapsed and another worker took the job over).
+ */
+export const EXTEND_STORE_EXPIRY = `${NOW}
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
 local left = redis.call('PTTL', KEYS[1])
 if left <= 0 then return 0 end
-if not redis.call('SET', KEYS[2], '1', 'PX', left, 'NX') then return 0 end
-return left`;
+redis.call('SET', KEYS[2], ARGV[2], 'PX', math.min(left, tonumber(ARGV[3])))
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
+return 1`;
+
+/**
+ * The end of a settle that held its lease. KEYS: job, claim, due set. ARGV: job id, token, 'settled' or the ms
+ * after which a failed settle is tried again. Settled: the claim becomes 'settled' until the record expires (no
+ * worker settles the job again) and the job leaves the due set. Failed: the lease is given back and the job is due
+ * again then. Returns 1, or 0 when the lease was no longer this settle's (the worker that took it over ends it).
+ */
+export const END_STORE_EXPIRY = `${NOW}
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+local left = redis.call('PTTL', KEYS[1])
+if not status or status == 'deleting' or left <= 0 then
+  redis.call('DEL', KEYS[2])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 1
+end
+if ARGV[3] == 'settled' then
+  redis.call('SET', KEYS[2], 'settled', 'PX', left)
+  redis.call('ZREM', KEYS[3], ARGV[1])
+else
+  redis.call('DEL', KEYS[2])
+  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
+end
+return 1`;
 
 /** Gives a reservation back (its write to the store failed): KEYS[1] the blobs hash; ARGV: sha256, the total's field. */
 export const RELEASE_BLOB = `
@@ -485,10 +567,14 @@ return 1`;
  * A deleted job lets go of a content in the \`directory\` store. KEYS: the content's holders, its removal mark.
  * ARGV: job id, the job keys' prefix (<prefix>job:), a token, the mark's lifetime (ms).
  * Holders that are no job any more (expired, or being deleted) are dropped with it. Returns 1 when nobody holds
- * the content now: the caller removes the file, then clears the mark (END_BLOB_REMOVAL); 0 when it stays.
+ * the content now: the caller removes the file, then clears the mark (END_BLOB_REMOVAL); 0 when it stays; -1 when
+ * the job no longer held it and another delete is removing it now (a second delete of the same job, or one taking
+ * up a delete cut short): the caller asks again once that removal has ended. Taking the mark over instead let two
+ * deletes both remove the file and both count it, and the later removal could take the file of a job that wrote
+ * it again in between.
  */
 export const LET_GO_BLOB = `
-redis.call('SREM', KEYS[1], ARGV[1])
+local held = redis.call('SREM', KEYS[1], ARGV[1]) == 1
 for _, holder in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if holder ~= '*' then
     local status = redis.call('HGET', ARGV[2] .. holder, 'status')
@@ -496,6 +582,7 @@ for _, holder in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   end
 end
 if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
+if not held and redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', tonumber(ARGV[4]))
 return 1`;

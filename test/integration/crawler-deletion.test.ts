@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { DirectoryImageStore, imageStoreFor, type ImageStore } from '../../crawl
 import { deleteJob, type JobDeletion } from '../../crawler/src/job-deletion.js';
 import { delayedTaskJob, IMAGE_TASK_DEPTH, JobStore, taskFromFields, type PageTask } from '../../crawler/src/jobs.js';
 import { CONSUMER_GROUP } from '../../crawler/src/keys.js';
+import { HOLD_BLOB, LET_GO_BLOB } from '../../crawler/src/scripts.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
 import { Redis } from 'ioredis';
 import { pollUntil } from '../../src/util/poll.js';
@@ -33,7 +34,13 @@ const cleanups = redis.cleanups;
  * written or after, while the worker waits.
  */
 class HeldBlobStore extends BlobStore {
-  hold?: { when: 'after-look' | 'before-write' | 'after-write'; race: () => Promise<unknown> };
+  hold?: { when: 'after-look' | 'before-write' | 'after-write' | 'before-remove'; race: () => Promise<unknown> };
+
+  override async remove(location: string) {
+    const hold = this.take('before-remove');
+    if (hold !== undefined) await hold.race();
+    return super.remove(location);
+  }
 
   override async has(location: string) {
     const there = await super.has(location);
@@ -113,6 +120,29 @@ async function cancelledWithTasksInFlight(scene: Scene): Promise<{ id: string; o
   }
   expect((await jobs.cancel(id))?.status).toBe('cancelled');
   return { id, other, inFlight };
+}
+
+/** The connection, counting the calls of one Lua script: `twice` resolves when it is sent a second time. */
+function scriptCalls(connection: Redis, script: string): { redis: Redis; twice: Promise<void> } {
+  const sha = createHash('sha1').update(script).digest('hex');
+  let calls = 0;
+  let second!: () => void;
+  const twice = new Promise<void>((resolve) => { second = resolve; });
+  const proxy = new Proxy(connection, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      return (...args: unknown[]) => {
+        if ((property === 'evalsha' && args[0] === sha) || (property === 'eval' && args[0] === script)) {
+          calls += 1;
+          if (calls === 2) second();
+        }
+        return method.apply(target, args);
+      };
+    },
+  });
+  return { redis: proxy, twice };
 }
 
 async function recordStored(scene: Scene, held: Held, bytes: Buffer): Promise<number> {
@@ -225,6 +255,42 @@ describe('deleting a job while a worker still writes for it', () => {
     expect(await redis.client.keys(`${scene.config.keyPrefix}*`)).toEqual([jobs.keys.tasks]);
   });
 
+  it('directory store: two deletes of a job removing its file at once count it once, and leave the file another job writes meanwhile', async () => {
+    const scene = await sceneFor('directory');
+    const { jobs, store } = scene;
+    const location = BlobStore.locationOf(sha256Of(LATE), 'png');
+    const id = (await jobs.create({ urls: ['http://deleted.test/'], maxDepth: 0, maxPages: 1, scope: 'host', fetchImages: true })).id;
+    await take(scene, 1);
+    expect(await store.put(id, sha256Of(LATE), 'png', LATE)).toMatchObject({ written: true });
+    expect((await jobs.cancel(id))?.status).toBe('cancelled');
+    const writer = (await jobs.create({ urls: ['http://writer.test/'], maxDepth: 0, maxPages: 1, scope: 'host', fetchImages: true })).id;
+    await take(scene, 1);
+    // the first delete has let go of the file (nobody holds it now) and is about to remove it
+    let resume!: () => void;
+    const resumed = new Promise<void>((resolve) => { resume = resolve; });
+    let reached!: () => void;
+    const removing = new Promise<void>((resolve) => { reached = resolve; });
+    scene.blobs!.hold = { when: 'before-remove', race: () => { reached(); return resumed; } };
+    const first = deleteJob(jobs, store, id);
+    await removing;
+    // a second delete of the job, then the writer job storing the same content: each either ends, or waits for the
+    // first delete's removal (it asks Redis again)
+    const secondAsks = scriptCalls(redis.client, LET_GO_BLOB);
+    const second = deleteJob(jobs, new DirectoryImageStore(scene.blobs!, secondAsks.redis, jobs.keys), id);
+    await Promise.race([second, secondAsks.twice]);
+    const writerAsks = scriptCalls(redis.client, HOLD_BLOB);
+    const writing = new DirectoryImageStore(scene.blobs!, writerAsks.redis, jobs.keys).put(writer, sha256Of(LATE), 'png', LATE);
+    await Promise.race([writing, writerAsks.twice]);
+    resume();
+    const deletes = [await first, await second] as JobDeletion[];
+    expect(deletes.map((deleted) => deleted.outcome)).toEqual(['deleted', 'deleted']);
+    expect(deletes.reduce((n, deleted) => n + deleted.contentsRemoved, 0), 'X-Contents-Removed of the two deletes').toBe(1);
+    expect(await writing).toMatchObject({ location });
+    expect(existsSync(path.join(scene.blobs!.root, location)), 'the writer job\'s file').toBe(true);
+    expect(await redis.client.smembers(jobs.keys.blobHolders(location))).toEqual([writer]);
+    expect(await redis.client.keys(`${jobs.keys.job(id)}*`)).toEqual([]);
+  });
+
   it('a delayed task that comes due while the delete takes the job\'s tasks off the queues does not stay queued', async () => {
     const scene = await sceneFor('redis');
     const { id, other, inFlight } = await cancelledWithTasksInFlight(scene);
@@ -243,15 +309,17 @@ describe('deleting a job while a worker still writes for it', () => {
       for (const at of DELETE_BOUNDARIES) {
         const scene = await sceneFor(kind);
         const { id, other, inFlight } = await cancelledWithTasksInFlight(scene);
-        const keys = (await redis.client.keys(`${scene.jobs.keys.job(id)}*`)).length;
+        // (the `redis` store's contents are the job's blobs hash: it goes with them, not with the other keys)
+        const keys = (await redis.client.keys(`${scene.jobs.keys.job(id)}*`)).filter((key) => kind !== 'redis' || key !== scene.jobs.keys.imageBlobs(id)).length;
         let second: Awaited<ReturnType<typeof deleteJob>> | undefined;
         const first = await deleteRacing(scene.jobs, scene.store, id, at, async () => { second = await deleteJob(scene.jobs, scene.store, id); });
         if (at === 'record gone') expect(second).toBe('not-found');
         else expect(second).toMatchObject({ outcome: 'deleted' });
         const both = [first, second].filter((d): d is JobDeletion => typeof d === 'object');
-        expect(both.reduce((n, d) => n + d.keysRemoved, 0), `keys removed with the second delete at "${at}"`).toBe(keys);
-        // files are removed once (the `redis` store's contents are its blobs hash, gone with the keys)
-        if (kind === 'directory') expect(both.reduce((n, d) => n + d.contentsRemoved, 0), `files removed with the second delete at "${at}"`).toBe(1);
+        // the contents are removed and counted once, in X-Contents-Removed: A and SHARED in the job's own blobs hash
+        // (redis); A alone in the directory, where SHARED stays for the other job
+        expect.soft(both.reduce((n, d) => n + d.contentsRemoved, 0), `contents counted with the second delete at "${at}"`).toBe(kind === 'redis' ? 2 : 1);
+        expect.soft(both.reduce((n, d) => n + d.keysRemoved, 0), `keys removed with the second delete at "${at}"`).toBe(keys);
         for (const held of inFlight) await recordStored(scene, held, LATE);
         await expectNothingLeftOf(scene, id, other, inFlight.map((held) => held.messageId));
       }

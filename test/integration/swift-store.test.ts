@@ -13,10 +13,10 @@ import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { loadServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
-import { imageStoreFor, SwiftImageStore } from '../../crawler/src/image-store.js';
+import { imageStoreFor, SwiftImageStore, type SettleTiming } from '../../crawler/src/image-store.js';
 import { deleteJob } from '../../crawler/src/job-deletion.js';
 import { CONSUMER_GROUP } from '../../crawler/src/keys.js';
-import { SwiftContainer, type PutOptions } from '../../crawler/src/swift.js';
+import { SwiftContainer, SwiftError, type PutOptions } from '../../crawler/src/swift.js';
 import { tempAuth } from '../../crawler/src/swift-auth.js';
 import { JobStore, taskFromFields } from '../../crawler/src/jobs.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
@@ -346,6 +346,31 @@ describe('crawler image store in Swift', () => {
     expect((await objectsOf(auth, container, small.id)).length).toBe(1);
   });
 
+  it('a worker\'s sweep settles a job whose settler died: once its lease lapses, the objects expire with the job', async () => {
+    const container = `crawler-${randomUUID().slice(0, 8)}`;
+    const config = await swiftConfig(container);
+    const jobs = new JobStore(client, config.keyPrefix, { jobTtlSeconds: 3600 });
+    const store = imageStoreFor(config, client, jobs.keys);
+    const { id } = await jobs.create({ urls: ['http://site.test/'], maxDepth: 0, maxPages: 1, scope: 'host', fetchImages: true });
+    const reply = await client.xreadgroup('GROUP', CONSUMER_GROUP, 'a-worker-that-dies', 'COUNT', 1, 'STREAMS', jobs.keys.tasks, '>') as Array<[string, Array<[string, string[]]>]>;
+    const [messageId, fields] = reply[0]![1][0]!;
+    for (const shade of [41, 42]) {
+      const bytes = png(5, 5, shade);
+      expect(await store.put(id, sha256Of(bytes), 'png', bytes)).toMatchObject({ written: true });
+    }
+    const task = taskFromFields(fields)!;
+    await jobs.complete(messageId, task, { outcome: 'fetched', page: { url: task.url, depth: 0, outcome: 'fetched' }, images: [], children: [] });
+    // what that worker left when it was killed in the middle of settling: its lease (lapsing in a second), and the
+    // job due when it lapses (CLAIM_STORE_EXPIRY)
+    const [seconds] = await client.time();
+    await client.set(jobs.keys.storeExpiry(id), 'lease-of-the-killed-worker', 'PX', 1000);
+    await client.zadd(jobs.keys.storeSettleDue, Number(seconds) * 1000 + 1000, id);
+    await startWorker(config);
+    await expiryFollowsJob(auth, container, id, jobs);
+    expect(await client.get(jobs.keys.storeExpiry(id))).toBe('settled');
+    expect(await client.zscore(jobs.keys.storeSettleDue, id)).toBeNull();
+  });
+
   it('on a Swift behind Keystone (Nectar\'s way): logs in with an application credential, logs in again after a 401, and the objects expire with their job', async () => {
     const contents = new Map([['/k1.png', png(8, 8, 33)], ['/k2.png', png(8, 8, 66)]]);
     const origin = await startSite(contents);
@@ -421,9 +446,16 @@ describe('crawler image store in Swift', () => {
  * runs once the store's first question to Redis has its answer.
  */
 describe('crawler image store in Swift: racing the job\'s delete and its own settle', () => {
-  /** The container, except that its next write or expiry change waits for `race` (first come, first served). */
+  /**
+   * The container, except that a write, expiry change or delete waits for `race` (first come, first served; the
+   * next call, or the one after `skip` more), which may also throw what Swift's answer would. `deleteAnswer`
+   * 'removed' stands in for Swift answering 204 to a DELETE of an object another DELETE has just removed (what two
+   * DELETEs of one object that reach an object server together may both get: each reads the object as there
+   * before either writes its tombstone); this test's Swift, with one object server, answers the later one 404.
+   */
   class HeldContainer extends SwiftContainer {
-    readonly holds: Array<{ method: 'put' | 'expireAt'; race: () => Promise<unknown> }> = [];
+    readonly holds: Array<{ method: 'put' | 'expireAt' | 'delete'; race: () => Promise<unknown>; skip?: number }> = [];
+    deleteAnswer: 'swift' | 'removed' = 'swift';
 
     override async put(name: string, bytes: Uint8Array, options?: PutOptions): Promise<boolean> {
       await this.held('put');
@@ -435,9 +467,22 @@ describe('crawler image store in Swift: racing the job\'s delete and its own set
       return super.expireAt(name, deleteAt);
     }
 
-    private async held(method: 'put' | 'expireAt'): Promise<void> {
+    override async delete(name: string): Promise<boolean> {
+      await this.held('delete');
+      const removed = await super.delete(name);
+      return this.deleteAnswer === 'removed' || removed;
+    }
+
+    private async held(method: 'put' | 'expireAt' | 'delete'): Promise<void> {
       const at = this.holds.findIndex((hold) => hold.method === method);
-      if (at >= 0) await this.holds.splice(at, 1)[0]!.race();
+      if (at < 0) return;
+      const hold = this.holds[at]!;
+      if ((hold.skip ?? 0) > 0) {
+        hold.skip! -= 1;
+        return;
+      }
+      this.holds.splice(at, 1);
+      await hold.race();
     }
   }
 
@@ -456,7 +501,7 @@ describe('crawler image store in Swift: racing the job\'s delete and its own set
   function scene() {
     const jobs = new JobStore(client, `race-${randomUUID().slice(0, 8)}:`, { jobTtlSeconds: 3600 });
     const held = new HeldContainer(tempAuth({ authUrl: swift.authUrl, user: swift.user, key: new ServiceSecret(swift.key) }), container);
-    const storeOn = (connection: Redis) => new SwiftImageStore(held, connection, jobs.keys, 10 * 1024 ** 2, UNFINISHED_SECONDS);
+    const storeOn = (connection: Redis, settle?: SettleTiming) => new SwiftImageStore(held, connection, jobs.keys, 10 * 1024 ** 2, UNFINISHED_SECONDS, settle);
     return { jobs, held, store: storeOn(client), storeOn };
   }
 
@@ -531,6 +576,105 @@ describe('crawler image store in Swift: racing the job\'s delete and its own set
       expect(Math.abs(at - recordExpires), `${object.name} expires at ${at}, its job's record at ${recordExpires.toFixed(0)}`).toBeLessThanOrEqual(2);
     }
     expect((await objectsOf(auth, container, id)).length).toBe(2);
+  });
+
+  /** A job that has ended with `count` objects in Swift, each written while it ran (a provisional expiry). */
+  async function endedWithObjects(jobs: JobStore, store: SwiftImageStore, count: number): Promise<string> {
+    const { id, end } = await jobWithTask(jobs);
+    for (let shade = 1; shade <= count; shade++) {
+      const bytes = png(5, 5, 100 + shade);
+      expect(await store.put(id, sha256Of(bytes), 'png', bytes)).toMatchObject({ written: true });
+    }
+    await end();
+    return id;
+  }
+
+  /** How many of the job's objects expire with its record (within 2 s), of how many. */
+  async function settledObjects(jobs: JobStore, id: string): Promise<{ settled: number; of: number }> {
+    const recordExpires = (Date.now() + await client.pttl(jobs.keys.job(id))) / 1000;
+    const objects = await objectsOf(auth, container, id);
+    const expiries = await Promise.all(objects.map((object) => deleteAtOf(auth, container, object.name)));
+    return { settled: expiries.filter((at) => at !== undefined && Math.abs(at - recordExpires) <= 2).length, of: objects.length };
+  }
+
+  it('a settle that Swift fails midway (503 for one object) gives its lease back: the job is due again, and a worker\'s sweep sets every object\'s expiry', async () => {
+    const { jobs, held, storeOn } = scene();
+    const store = storeOn(client, { retryMs: 300 });
+    const id = await endedWithObjects(jobs, store, 3);
+    // Swift answers the second expiry change with a 503, as an overloaded proxy or object server does
+    held.holds.push({ method: 'expireAt', skip: 1, race: async () => { throw new SwiftError(`Swift refused POST ${id}/... (HTTP 503): Service Unavailable`, 503); } });
+    await expect(store.settle(id)).rejects.toThrow(/HTTP 503/);
+    expect(await settledObjects(jobs, id)).toEqual({ settled: 1, of: 3 });
+    // nobody holds the job, and it is due again shortly
+    expect(await client.get(jobs.keys.storeExpiry(id))).toBeNull();
+    expect(Number(await client.zscore(jobs.keys.storeSettleDue, id))).toBeGreaterThan(0);
+    // another worker's sweep takes it up once it is due; after that the job is settled and due no more
+    const other = storeOn(client, { retryMs: 300 });
+    await waitFor('a sweep to settle the job', async () => (await other.settleDue() > 0 && await client.zscore(jobs.keys.storeSettleDue, id) === null ? true : undefined), 10_000, 100);
+    expect(await settledObjects(jobs, id)).toEqual({ settled: 3, of: 3 });
+    expect(await client.get(jobs.keys.storeExpiry(id))).toBe('settled');
+    // settled jobs are not settled again: no expiry change is sent
+    held.holds.push({ method: 'expireAt', race: async () => { throw new Error('a settled job was settled again'); } });
+    await store.settle(id);
+    expect(await other.settleDue()).toBe(0);
+    held.holds.length = 0;
+  });
+
+  it('a settle whose worker dies midway holds the job until its lease lapses; then another worker\'s sweep settles it, and the first coming back changes nothing', async () => {
+    const { jobs, held, storeOn } = scene();
+    const dying = storeOn(client, { leaseMs: 1500 });
+    const id = await endedWithObjects(jobs, dying, 3);
+    // the worker stops answering after its first expiry change (killed, or stalled)
+    const stalled = barrier();
+    held.holds.push({ method: 'expireAt', skip: 1, race: stalled.race });
+    const dyingSettle = dying.settle(id);
+    await stalled.reached;
+    // while its lease runs, another worker's settle leaves the job alone
+    const other = storeOn(client, { leaseMs: 1500 });
+    await other.settle(id);
+    expect(await settledObjects(jobs, id)).toEqual({ settled: 1, of: 3 });
+    await waitFor('a sweep to settle the job once the lease lapsed', async () => (await other.settleDue() > 0 && await client.zscore(jobs.keys.storeSettleDue, id) === null ? true : undefined), 10_000, 100);
+    expect(await settledObjects(jobs, id)).toEqual({ settled: 3, of: 3 });
+    expect(await client.get(jobs.keys.storeExpiry(id))).toBe('settled');
+    // the stalled worker goes on: it finds its lease gone and stops; the job stays settled, due no more
+    stalled.release();
+    await dyingSettle;
+    expect(await client.get(jobs.keys.storeExpiry(id))).toBe('settled');
+    expect(await client.zscore(jobs.keys.storeSettleDue, id)).toBeNull();
+    expect(await settledObjects(jobs, id)).toEqual({ settled: 3, of: 3 });
+  });
+
+  it('a job that ends without a worker settling it (its last worker killed after recording the end) is settled by a sweep', async () => {
+    const { jobs, storeOn } = scene();
+    const store = storeOn(client, { runningLookMs: 300 });
+    const { id, end } = await jobWithTask(jobs);
+    const bytes = png(5, 5, 77);
+    expect(await store.put(id, sha256Of(bytes), 'png', bytes)).toMatchObject({ written: true });
+    // each completion of a running job settles nothing, but keeps the job in the due set, to be looked at again
+    await store.settle(id);
+    expect(Number(await client.zscore(jobs.keys.storeSettleDue, id))).toBeGreaterThan(0);
+    await end();
+    await waitFor('a sweep to settle the ended job', async () => (await store.settleDue() > 0 && await client.zscore(jobs.keys.storeSettleDue, id) === null ? true : undefined), 10_000, 100);
+    expect(await settledObjects(jobs, id)).toEqual({ settled: 1, of: 1 });
+  });
+
+  it('two deletes of a job at once count each of its objects once, also when Swift answers both DELETEs of an object with 204', async () => {
+    for (const answer of ['swift', 'removed'] as const) {
+      const { jobs, held, store } = scene();
+      const id = await endedWithObjects(jobs, store, 3);
+      held.deleteAnswer = answer;
+      // the first delete has listed the job's objects; its DELETE of one of them waits while the second delete runs
+      const hold = barrier();
+      held.holds.push({ method: 'delete', race: hold.race });
+      const first = deleteJob(jobs, store, id);
+      await hold.reached;
+      const second = await deleteJob(jobs, store, id);
+      hold.release();
+      const both = [await first, second];
+      expect(both.map((deleted) => typeof deleted === 'object' && deleted.outcome), answer).toEqual(['deleted', 'deleted']);
+      expect(both.reduce((n, deleted) => n + (typeof deleted === 'object' ? deleted.contentsRemoved : 0), 0), `X-Contents-Removed of the two deletes (Swift's answer: ${answer})`).toBe(3);
+      await expectNothingLeftOf(jobs, id);
+    }
   });
 
   it('a write that took its place in the budget before the delete keeps nothing, wherever the delete is when it reaches Swift', async () => {

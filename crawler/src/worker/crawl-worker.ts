@@ -44,6 +44,8 @@ interface Held {
 const MAX_INLINE_HOST_WAIT_MS = 2000;
 /** A task whose host has hostConcurrency requests in flight is looked at again this much later. */
 const HOST_FULL_RETRY_MS = 100;
+/** How often a worker settles the jobs whose settle is due again (image-store.ts, settleDue). */
+const SETTLE_SWEEP_MS = 1000;
 /** Tasks taken over more often than this are recorded as failed: they probably crash whoever runs them. */
 const MAX_TAKEOVERS = 5;
 
@@ -96,6 +98,9 @@ export class CrawlWorker {
     this.every(Math.max(100, Math.floor(visibility / 3)), () => this.heartbeat(), true);
     this.every(Math.max(100, Math.floor(visibility / 2)), () => this.takeOver());
     this.every(250, () => this.store.promoteDue().then(() => undefined));
+    // beside the delayed tasks' promotion, the store's own due work: a settle that failed or whose worker died
+    const { blobs } = this;
+    if (blobs.settleDue !== undefined) this.every(SETTLE_SWEEP_MS, () => blobs.settleDue!().then(() => undefined));
 
     this.loops.push(this.readLoop());
   }
@@ -438,14 +443,14 @@ export class CrawlWorker {
 
   /**
    * After a result is recorded: a job that keeps contents in a store of their own (Swift) has them expire with
-   * its record once it has ended. A failure leaves the provisional expiry they were written with: logged, not
-   * the task's failure (its result is recorded).
+   * its record once it has ended. A failure is logged, not the task's failure (its result is recorded): the
+   * store has the job due again, and a worker's sweep settles it then.
    */
   private async settleStore(job: string): Promise<void> {
     // a job known to keep nothing needs nothing; one whose settings this process no longer holds is settled anyway
     const options = this.metaCache.get(job)?.meta?.options;
     if (this.blobs.settle === undefined || (options !== undefined && !options.fetchImages && !options.archive)) return;
-    await this.blobs.settle(job).catch((error: Error) => this.options.log.warn(`setting the expiry of job ${job}'s stored contents failed (they keep their provisional one): ${error.message}`));
+    await this.blobs.settle(job).catch((error: Error) => this.options.log.warn(`setting the expiry of job ${job}'s stored contents failed (tried again later): ${error.message}`));
   }
 
   /**
