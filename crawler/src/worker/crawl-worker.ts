@@ -40,6 +40,11 @@ interface Held {
   busy: boolean;
 }
 
+/**
+ * How long one read of the task stream blocks. A stop waits for the read in progress, so a worker told to stop
+ * takes up to this plus its shutdown grace (and the hand-back) before it is done.
+ */
+export const READ_BLOCK_MS = 1000;
 /** Waits above this are not slept through: the task goes back as a delayed task. */
 const MAX_INLINE_HOST_WAIT_MS = 2000;
 /** A task whose host has hostConcurrency requests in flight is looked at again this much later. */
@@ -157,7 +162,7 @@ export class CrawlWorker {
       }
       let reply: unknown;
       try {
-        reply = await reader.xreadgroup('GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', free, 'BLOCK', 1000, 'STREAMS', this.store.keys.tasks, '>');
+        reply = await reader.xreadgroup('GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', free, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.store.keys.tasks, '>');
       } catch (error) {
         if (this.stopping) break;
         const message = (error as Error).message;
