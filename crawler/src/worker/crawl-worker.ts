@@ -9,7 +9,7 @@ import { keepsImagesOut, keepsOutOfArchive, type OptOut } from '../core/robots-d
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
 import { pageMatchBudget, urlFilter, type LinkFilter, type MatchBudget } from '../core/url-patterns.js';
-import type { ServiceConfig } from '../config.js';
+import { robotsNameOf, type ServiceConfig } from '../config.js';
 import { isImageTask, JobStore, taskFromFields, type Capture, type CapturedRedirect, type ImageFetchRecord, type ImageFile, type JobMeta, type PageRecord, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { RobotsCache } from './robots-cache.js';
@@ -89,8 +89,9 @@ export class CrawlWorker {
       maxBodyBytes: config.worker.maxBodyBytes,
       maxRedirects: config.worker.maxRedirects,
       userAgent: config.worker.userAgent,
+      robotsName: robotsNameOf(config.worker),
     });
-    this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, config.worker.userAgent, config.worker.robotsCache);
+    this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, robotsNameOf(config.worker), config.worker.robotsCache);
     this.blobs = imageStoreFor(config, options.redis, this.store.keys);
   }
 
