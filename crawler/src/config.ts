@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { z } from 'zod';
 import { validateNetwork } from './core/address-policy.js';
+import { PRODUCT_TOKEN, productToken } from './core/robots-directives.js';
 import { ServiceSecret } from './core/secret.js';
 
 /**
@@ -51,6 +52,11 @@ const workerSchema = z.strictObject({
    */
   hostConcurrency: z.number().int().min(0).max(1024).default(0),
   userAgent: z.string().min(1).default('depl-crawler/0.1 (+https://github.com/depl)'),
+  /**
+   * The product token robots.txt groups, X-Robots-Tag and robots metas name this crawler by (RFC 9309 2.2.1).
+   * Unset: taken from userAgent (robotsNameOf).
+   */
+  robotsName: z.string().regex(PRODUCT_TOKEN, 'expected a robots.txt product token: letters, "-" and "_" only (RFC 9309 2.2.1), e.g. depl-crawler').optional(),
   /** On SIGTERM, in-flight pages get this long to finish; the rest are handed back. */
   shutdownGraceMs: z.number().int().min(0).default(10_000),
   /** robots.txt answers: kept this long, bounded in this process and in Redis (shared by all workers). */
@@ -264,6 +270,11 @@ export async function readSecretFiles(config: ServiceConfig, options: LoadOption
     out.swiftKey = await read(key, file!);
   }
   return out;
+}
+
+/** The product token this crawler answers to in robots.txt and opt-out headers: robotsName, else the user agent's. */
+export function robotsNameOf(worker: Pick<ServiceConfig['worker'], 'userAgent' | 'robotsName'>): string {
+  return (worker.robotsName ?? productToken(worker.userAgent)).toLowerCase();
 }
 
 export function parseServiceConfig(raw: unknown, source = 'config'): ServiceConfig {

@@ -8,7 +8,7 @@ import { createSafeAgent, isBlocked, resolveAllowed, SafeFetcher, TooManyRedirec
 /** The SSRF-safe fetcher against a loopback server: limits, content types, redirect checks. */
 let server: Server;
 let origin: string;
-const limits = { timeoutMs: 2000, maxBodyBytes: 64 * 1024, maxRedirects: 2, userAgent: 'test' };
+const limits = { timeoutMs: 2000, maxBodyBytes: 64 * 1024, maxRedirects: 2, userAgent: 'test', robotsName: 'test' };
 const allowLoopback = createAddressPolicy({ hosts: [], networks: ['127.0.0.1/32'] });
 
 beforeAll(async () => {

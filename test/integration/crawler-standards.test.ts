@@ -144,7 +144,7 @@ describe('the crawler and the web standards', () => {
     });
     const config = configFor({ robotsCache: { ttlSeconds: 120, maxEntries: 4, maxBytes: 1024 * 1024, sharedMaxEntries: 6, sharedMaxBytes: 30 * 1024 } });
     const store = new JobStore(redis.client, config.keyPrefix);
-    const fetcher = new SafeFetcher(createSafeAgent(createAddressPolicy(config.allow), { connectTimeoutMs: 2000 }), { timeoutMs: 5000, maxBodyBytes: 1 << 20, maxRedirects: 2, userAgent: 'depl-crawler' });
+    const fetcher = new SafeFetcher(createSafeAgent(createAddressPolicy(config.allow), { connectTimeoutMs: 2000 }), { timeoutMs: 5000, maxBodyBytes: 1 << 20, maxRedirects: 2, userAgent: 'depl-crawler', robotsName: 'depl-crawler' });
     const cache = new RobotsCache(redis.client, store.keys, fetcher, 'depl-crawler', config.worker.robotsCache);
     for (const [i, origin] of origins.entries()) {
       const rules = await cache.rulesFor(new URL(`${origin}/`));

@@ -3,7 +3,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import yauzl from 'yauzl';
@@ -18,7 +18,7 @@ import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { CrawlerClient } from '../../crawler/src/client.js';
 import { ServiceSecret } from '../../crawler/src/core/secret.js';
 import { downloadJobFiles, downloadJobZip, type DownloadProgress } from '../../src/workflows/crawl.js';
-import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
+import { CrawlWorker, READ_BLOCK_MS } from '../../crawler/src/worker/crawl-worker.js';
 import { spawnService, waitForJob, workerEntry, writeServiceConfig, type ServiceProcess } from '../support/crawler.js';
 import { redisForFile } from '../support/redis-for-file.js';
 import { pollUntil } from '../../src/util/poll.js';
@@ -32,6 +32,8 @@ import { png, serveImagePage, sha256Of, syntheticImage } from '../support/synthe
 const redis = redisForFile({ appendOnly: true });
 const cleanups = redis.cleanups;
 const silent = { info: () => undefined, warn: () => undefined };
+/** Beyond the worker's own stop bound: Redis hand-back, quitting its connections and the process exit, under load. */
+const SHUTDOWN_ALLOWANCE_MS = 2500;
 
 function configFor(overrides: Partial<ServiceConfig['worker']> = {}, allowNetworks = ['127.0.0.1/32']): ServiceConfig {
   return parseServiceConfig({
@@ -426,18 +428,34 @@ describe('crawler workers', () => {
   });
 
   it('back off from a host that answers 429 for its Retry-After, across workers, then recover step by step', async () => {
-    // the first page request after the start page is answered 429 with Retry-After: 1; every other one is a page
+    // The promise: no request to the host STARTS after the 429 is received until its Retry-After (1 s) has passed,
+    // then one request per penalty (1 s, shrinking by a fifth per answer), from both workers together. Requests
+    // the workers started before the 429 existed are in flight, not violations; under load they reach this server
+    // hundreds of ms late, so the server tells them apart by causality, not by a time allowance: it holds every
+    // page request until all the workers' places (2 x concurrency) are taken, so each of those was started
+    // before any page answer existed. Only then does it answer one 429, and the others once the back-off is in
+    // Redis, where every worker reads it (a worker freed by one of those answers before that could not know).
     const times: Array<{ url: string; at: number }> = [];
+    const held: Array<{ res: ServerResponse; url: string }> = [];
     let throttledAt: number | undefined;
+    const config = configFor({ concurrency: 4 });
+    const workerPlaces = 2 * config.worker.concurrency;
+    let penaltyKey = '';
+    const answerPage = (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/html' }).end('a page');
     const server = createServer((req, res) => {
       times.push({ url: req.url!, at: Date.now() });
       if (req.url === '/') {
         res.writeHead(200, { 'content-type': 'text/html' }).end(Array.from({ length: 12 }, (_, i) => `<a href="/p/${i}">${i}</a>`).join(''));
       } else if (req.url!.startsWith('/p/') && throttledAt === undefined) {
+        held.push({ res, url: req.url! });
+        if (held.length < workerPlaces) return;
         throttledAt = Date.now();
-        res.writeHead(429, { 'retry-after': '1' }).end();
+        held[0]!.res.writeHead(429, { 'retry-after': '1' }).end();
+        void pollUntil(async () => ((await redis.client.exists(penaltyKey)) === 1 ? true : undefined), {
+          timeoutMs: 10_000, intervalMs: 5, onTimeout: () => undefined,
+        }).finally(() => held.slice(1).forEach((h) => answerPage(h.res)));
       } else if (req.url!.startsWith('/p/')) {
-        res.writeHead(200, { 'content-type': 'text/html' }).end('a page');
+        answerPage(res);
       } else {
         res.writeHead(404).end();
       }
@@ -448,21 +466,28 @@ describe('crawler workers', () => {
       server.close(resolve);
     }));
     const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const config = configFor({ concurrency: 4 });
+    penaltyKey = crawlerKeys(config.keyPrefix).hostPenalty(host);
     const store = new JobStore(redis.client, config.keyPrefix);
     const workers = [await startInProcessWorker(config), await startInProcessWorker(config)];
     const job = await store.create({ urls: [`http://${host}/`], maxDepth: 1, maxPages: 100, scope: 'host' });
     const doc = await waitForJob(store, job.id, 30_000);
     expect(doc.counts).toMatchObject({ fetched: 13, failed: 0 });
     expect(workers.reduce((sum, w) => sum + w.stats.hostBackoffs, 0)).toBe(1);
-    // what was in flight when the 429 went out may still arrive; nothing is sent after it until Retry-After passed
-    const after = times.filter((t) => t.at > throttledAt! + 100);
-    expect(after.length).toBeGreaterThan(3);
-    expect(after.filter((t) => t.at < throttledAt! + 950), JSON.stringify(times)).toEqual([]);
-    // then one request per penalty (1 s, shrinking by a fifth per answer), from both workers together
-    const gaps = after.slice(1).map((t, i) => t.at - after[i]!.at);
-    gaps.forEach((gap, i) => expect(gap, JSON.stringify(gaps)).toBeGreaterThan(1000 * 0.8 ** (i + 1) - 30));
-    const left = Number(await redis.client.get(crawlerKeys(config.keyPrefix).hostPenalty(host)));
+    // the page requests in flight, then the 4 pages left and the throttled one again
+    const pageTimes = times.filter((t) => t.url.startsWith('/p/'));
+    expect(pageTimes.slice(0, workerPlaces).every((t) => t.at <= throttledAt!), JSON.stringify(times)).toBe(true);
+    const later = pageTimes.slice(workerPlaces).map((t) => t.at).sort((a, b) => a - b);
+    expect(later.length, JSON.stringify(times)).toBe(12 - workerPlaces + 1);
+    // Each request arrives no earlier than its slot; slots come from Redis' clock (the same host clock, both in
+    // whole ms: 2 ms allowed) and start at the 429's receipt (after throttledAt) plus Retry-After, each at least
+    // the penalty of its grant after the one before. Checked cumulatively, so a request sent late (a busy event
+    // loop) cannot make the one after it look early.
+    let earliest = throttledAt! + 1000;
+    later.forEach((at, i) => {
+      expect(at, `request ${i} after the 429: ${JSON.stringify(times)}`).toBeGreaterThanOrEqual(earliest - 2);
+      earliest += 1000 * 0.8 ** (i + 1);
+    });
+    const left = Number(await redis.client.get(penaltyKey));
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThan(1000);
   });
@@ -586,7 +611,10 @@ describe('crawler workers', () => {
     worker!.child.kill('SIGTERM');
     const exit = await worker!.exited;
     expect(exit.code, worker!.output()).toBe(0);
-    expect(Date.now() - started).toBeLessThan(3000);
+    // The worker's own bound: the task read in progress (READ_BLOCK_MS) plus the grace, then handing back and
+    // closing; that last part and the process exit get a stated allowance for a loaded 2-core machine (seen: up to
+    // ~2 s at load 25).
+    expect(Date.now() - started).toBeLessThan(READ_BLOCK_MS + config.worker.shutdownGraceMs + SHUTDOWN_ALLOWANCE_MS);
     expect(worker!.output()).toMatch(/SIGTERM: finishing/);
     // Nothing is left pending in the group: held pages went back to the stream for the next worker.
     const pending = (await redis.client.xpending(store.keys.tasks, 'workers')) as [number, ...unknown[]];

@@ -15,9 +15,18 @@ const ALL_RULES = new Set<string>([...OPT_OUTS, 'none', 'all', 'nosnippet', 'ind
 /** What a crawler's name looks like where a header names one (`googlebot-news:`); a date's `Jun-10 15:` is not one. */
 const USER_AGENT_NAME = /^[a-z0-9_-]+$/;
 
-/** The token a site names this crawler by: the user agent's first product name, lower-cased (`depl-crawler`). */
+/** What a robots.txt product token may hold (RFC 9309 2.2.1): letters, "-" and "_". */
+export const PRODUCT_TOKEN = /^[A-Za-z_-]+$/;
+
+/**
+ * The token a site names this crawler by in robots.txt, X-Robots-Tag and robots metas, lower-cased: the product
+ * in a browser-style `compatible;` comment when the user agent has one (`Mozilla/5.0 (compatible;
+ * depl-crawler/1.0; +https://...)` is `depl-crawler`, not `mozilla`, as sites address Googlebot), else the user
+ * agent's first product (`depl-crawler/0.1 (+https://...)`).
+ */
 export function productToken(userAgent: string): string {
-  return (/^[^\s/]+/.exec(userAgent.trim())?.[0] ?? '').toLowerCase();
+  const compatible = /[(;]\s*compatible\s*;\s*([^\s/;()]+)/i.exec(userAgent)?.[1];
+  return (compatible ?? /^[^\s/]+/.exec(userAgent.trim())?.[0] ?? '').toLowerCase();
 }
 
 /**

@@ -1,4 +1,3 @@
-import { productToken } from './robots-directives.js';
 import { compileRobotsPattern, matchRobotsPattern, type RobotsPattern, type StepCounter } from './robots-pattern.js';
 
 /** What the crawler needs from a host's robots.txt. */
@@ -197,12 +196,12 @@ export function parseRobotsTxt(body: string): { groups: Map<string, RobotsGroup>
  * Allow/Disallow pattern wins, Allow wins a tie, `*` matches any run of characters and a final `$` anchors.
  * Only the first MAX_ROBOTS_BYTES of the body are read.
  */
-export function robotsFromResponse(robotsUrl: string, status: RobotsStatus, body: string, userAgent: string): RobotsRules {
+export function robotsFromResponse(robotsUrl: string, status: RobotsStatus, body: string, token: string): RobotsRules {
   if (status === 'too-many-redirects') return ALLOW_ALL;
   if (status >= 400 && status < 500 && status !== 429) return ALLOW_ALL;
   if (status < 200 || status >= 300) throw new RobotsUnreachableError(`robots.txt answered ${status}: unreachable, nothing of ${new URL(robotsUrl).origin} is fetched (RFC 9309 2.3.1.4)`);
   const { groups, sitemaps } = parseRobotsTxt(body.length > MAX_ROBOTS_BYTES ? body.slice(0, MAX_ROBOTS_BYTES) : body);
-  const group = groups.get(productToken(userAgent)) ?? groups.get('*');
+  const group = groups.get(token.toLowerCase()) ?? groups.get('*');
   // longest first, Allow before Disallow at one length: the first rule that matches decides
   const rules = [...(group?.rules ?? [])].sort((a, b) => b.pattern.source.length - a.pattern.source.length || Number(b.allow) - Number(a.allow));
   const robots = new URL(robotsUrl);

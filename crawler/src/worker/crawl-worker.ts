@@ -9,7 +9,7 @@ import { keepsImagesOut, keepsOutOfArchive, type OptOut } from '../core/robots-d
 import { backoffMs, parseRetryAfter, verdictForStatus } from '../core/retry.js';
 import { inScopeOfAny } from '../core/scope.js';
 import { pageMatchBudget, urlFilter, type LinkFilter, type MatchBudget } from '../core/url-patterns.js';
-import type { ServiceConfig } from '../config.js';
+import { robotsNameOf, type ServiceConfig } from '../config.js';
 import { isImageTask, JobStore, taskFromFields, type Capture, type CapturedRedirect, type ImageFetchRecord, type ImageFile, type JobMeta, type PageRecord, type PageResult, type PageTask } from '../jobs.js';
 import { CONSUMER_GROUP } from '../keys.js';
 import { RobotsCache } from './robots-cache.js';
@@ -40,6 +40,11 @@ interface Held {
   busy: boolean;
 }
 
+/**
+ * How long one read of the task stream blocks. A stop waits for the read in progress, so a worker told to stop
+ * takes up to this plus its shutdown grace (and the hand-back) before it is done.
+ */
+export const READ_BLOCK_MS = 1000;
 /** Waits above this are not slept through: the task goes back as a delayed task. */
 const MAX_INLINE_HOST_WAIT_MS = 2000;
 /** A task whose host has hostConcurrency requests in flight is looked at again this much later. */
@@ -86,8 +91,9 @@ export class CrawlWorker {
       maxBodyBytes: config.worker.maxBodyBytes,
       maxRedirects: config.worker.maxRedirects,
       userAgent: config.worker.userAgent,
+      robotsName: robotsNameOf(config.worker),
     });
-    this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, config.worker.userAgent, config.worker.robotsCache);
+    this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, robotsNameOf(config.worker), config.worker.robotsCache);
     this.blobs = imageStoreFor(config, options.redis, this.store.keys);
   }
 
@@ -162,7 +168,7 @@ export class CrawlWorker {
       }
       let reply: unknown;
       try {
-        reply = await reader.xreadgroup('GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', free, 'BLOCK', 1000, 'STREAMS', this.store.keys.tasks, '>');
+        reply = await reader.xreadgroup('GROUP', CONSUMER_GROUP, this.consumer, 'COUNT', free, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.store.keys.tasks, '>');
       } catch (error) {
         if (this.stopping) break;
         const message = (error as Error).message;

@@ -42,7 +42,8 @@ export class RobotsCache {
     private readonly redis: Redis,
     private readonly keys: CrawlerKeys,
     private readonly fetcher: SafeFetcher,
-    private readonly userAgent: string,
+    /** The product token this crawler's robots.txt group is found by (config: robotsNameOf). */
+    private readonly robotsName: string,
     private readonly limits: RobotsCacheLimits,
   ) {}
 
@@ -94,7 +95,7 @@ export class RobotsCache {
           [JSON.stringify(answer), ttlSeconds, sharedMaxEntries, sharedMaxBytes]);
       }
     }
-    const rules = robotsFromResponse(robotsUrl, answer.status, answer.body, this.userAgent);
+    const rules = robotsFromResponse(robotsUrl, answer.status, answer.body, this.robotsName);
     this.remember(url.origin, rules, answer.body);
     return rules;
   }

@@ -7,7 +7,7 @@ import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { AddressPolicy } from '../core/address-policy.js';
 import { BLOCK_PAGE_SNIFF_BYTES, classifyBlockPage, type BlockPageVerdict } from '../core/block-page.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
-import { mergeOptOuts, optOutsFromHeader, optOutsFromMeta, productToken, type OptOut } from '../core/robots-directives.js';
+import { mergeOptOuts, optOutsFromHeader, optOutsFromMeta, type OptOut } from '../core/robots-directives.js';
 import { parseHttpUrl } from '../core/url.js';
 import type { WireExchange } from '../core/wire-exchange.js';
 
@@ -97,6 +97,8 @@ export interface FetchLimits {
   maxBodyBytes: number;
   maxRedirects: number;
   userAgent: string;
+  /** The product token X-Robots-Tag and robots metas may name this crawler by (config: robotsNameOf). */
+  robotsName: string;
 }
 
 /**
@@ -154,7 +156,7 @@ export class SafeFetcher {
   private readonly token: string;
 
   constructor(private readonly agent: Agent, private readonly limits: FetchLimits) {
-    this.token = productToken(limits.userAgent);
+    this.token = limits.robotsName.toLowerCase();
   }
 
   /** The opt-outs the response's X-Robots-Tag headers state for this crawler. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { applyEnvOverrides, loadServiceConfig, parseServiceConfig } from '../../../crawler/src/config.js';
+import { applyEnvOverrides, loadServiceConfig, parseServiceConfig, robotsNameOf } from '../../../crawler/src/config.js';
 
 const minimal = { redis: 'redis://127.0.0.1:6379', apiToken: 'a-long-token' };
 
@@ -18,6 +18,14 @@ describe('service config', () => {
   it('keeps a robots.txt at most 24 hours (RFC 9309 2.4)', () => {
     expect(parseServiceConfig({ ...minimal, worker: { robotsCache: { ttlSeconds: 86_400 } } }).worker.robotsCache.ttlSeconds).toBe(86_400);
     expect(() => parseServiceConfig({ ...minimal, worker: { robotsCache: { ttlSeconds: 86_401 } } })).toThrow(/worker\.robotsCache\.ttlSeconds/);
+  });
+
+  it('answers robots.txt and opt-outs to the configured robotsName, else to the user agent\'s product token', () => {
+    expect(robotsNameOf(parseServiceConfig(minimal).worker)).toBe('depl-crawler');
+    const browserLike = { userAgent: 'Mozilla/5.0 (compatible; Depl-Crawler/1.0; +https://example.org/bot)' };
+    expect(robotsNameOf(parseServiceConfig({ ...minimal, worker: browserLike }).worker)).toBe('depl-crawler');
+    expect(robotsNameOf(parseServiceConfig({ ...minimal, worker: { ...browserLike, robotsName: 'Depl_Research' } }).worker)).toBe('depl_research');
+    expect(() => parseServiceConfig({ ...minimal, worker: { robotsName: 'depl-crawler/1.0' } })).toThrow(/worker\.robotsName: expected a robots\.txt product token: letters, "-" and "_" only/);
   });
 
   it('names every invalid key', () => {

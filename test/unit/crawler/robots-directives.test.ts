@@ -8,6 +8,15 @@ describe('X-Robots-Tag and robots meta opt-outs', () => {
   it('names this crawler by its user agent\'s product token', () => {
     expect(token).toBe('depl-crawler');
     expect(productToken('  Mozilla/5.0 (compatible)')).toBe('mozilla');
+    expect(productToken('Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0')).toBe('mozilla');
+  });
+
+  it('names it by the product of a browser-style "compatible;" comment, as sites address such crawlers', () => {
+    expect(productToken('Mozilla/5.0 (compatible; depl-crawler/1.0; +https://example.org/bot)')).toBe('depl-crawler');
+    expect(productToken('Mozilla/5.0 (Compatible;Depl_Crawler; +https://example.org/bot)')).toBe('depl_crawler');
+    expect(productToken('Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)')).toBe('bingbot');
+    const compatible = productToken('Mozilla/5.0 (compatible; depl-crawler/1.0)');
+    expect(optOutsFromHeader(['depl-crawler: noai', 'mozilla: noindex'], compatible)).toEqual(['noai']);
   });
 
   it('reads rules for every crawler, case-insensitively, across several header values', () => {

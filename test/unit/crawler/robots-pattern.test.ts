@@ -83,7 +83,7 @@ describe('robots.txt patterns (RFC 9309 2.2.2) in linear time', () => {
   });
 
   it('keeps Crawl-delay per group and ignores rules before any User-agent line', () => {
-    const rules = robotsFromResponse('http://h.test/robots.txt', 200, 'Disallow: /orphan\nUser-agent: a\nUser-agent: depl\nCrawl-delay: 2.5\nDisallow: /x\n', 'depl/1.0');
+    const rules = robotsFromResponse('http://h.test/robots.txt', 200, 'Disallow: /orphan\nUser-agent: a\nUser-agent: depl\nCrawl-delay: 2.5\nDisallow: /x\n', 'depl');
     expect(rules.crawlDelaySeconds).toBe(2.5);
     expect(rules.isAllowed('http://h.test/x')).toBe(false);
     expect(rules.isAllowed('http://h.test/orphan')).toBe(true);

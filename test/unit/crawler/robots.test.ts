@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { normalisePercentEncoding, robotsFromResponse, RobotsUnreachableError } from '../../../crawler/src/core/robots.js';
 
-const UA = 'depl-crawler/0.1 (+https://example.invalid)';
-const rulesOf = (body: string) => robotsFromResponse('http://s.test/robots.txt', 200, body, UA);
+const TOKEN = 'Depl-Crawler'; // case-insensitive (RFC 9309 2.2.1)
+const rulesOf = (body: string) => robotsFromResponse('http://s.test/robots.txt', 200, body, TOKEN);
 
 describe('robots.txt per RFC 9309', () => {
   it('matches after normalising percent-encoding of unreserved characters, in URLs and in patterns (2.2.2)', () => {
@@ -51,7 +51,7 @@ describe('robots.txt per RFC 9309', () => {
     expect(rules.isAllowed('http://s.test/c')).toBe(true);
     expect(rules.isAllowed('http://s.test/a')).toBe(false);
     expect(rules.isAllowed('http://s.test/b')).toBe(false);
-    const other = robotsFromResponse('http://s.test/robots.txt', 200, 'User-agent: somebot\nDisallow: /\n', UA);
+    const other = robotsFromResponse('http://s.test/robots.txt', 200, 'User-agent: somebot\nDisallow: /\n', TOKEN);
     expect(other.isAllowed('http://s.test/c')).toBe(true);
   });
 
@@ -129,12 +129,12 @@ describe('robots.txt per RFC 9309', () => {
 
   it('takes 4xx as "unavailable" (allow all, 2.3.1.3), 429, 5xx as "unreachable" (2.3.1.4), too many redirects as unavailable (2.3.1.2)', () => {
     for (const status of [400, 401, 403, 404, 410]) {
-      expect(robotsFromResponse('http://s.test/robots.txt', status, 'User-agent: *\nDisallow: /\n', UA).isAllowed('http://s.test/x'), String(status)).toBe(true);
+      expect(robotsFromResponse('http://s.test/robots.txt', status, 'User-agent: *\nDisallow: /\n', TOKEN).isAllowed('http://s.test/x'), String(status)).toBe(true);
     }
     for (const status of [429, 500, 502, 503, 504]) {
-      expect(() => robotsFromResponse('http://s.test/robots.txt', status, '', UA), String(status)).toThrow(RobotsUnreachableError);
-      expect(() => robotsFromResponse('http://s.test/robots.txt', status, '', UA), String(status)).toThrow(`robots.txt answered ${status}: unreachable`);
+      expect(() => robotsFromResponse('http://s.test/robots.txt', status, '', TOKEN), String(status)).toThrow(RobotsUnreachableError);
+      expect(() => robotsFromResponse('http://s.test/robots.txt', status, '', TOKEN), String(status)).toThrow(`robots.txt answered ${status}: unreachable`);
     }
-    expect(robotsFromResponse('http://s.test/robots.txt', 'too-many-redirects', '', UA).isAllowed('http://s.test/x')).toBe(true);
+    expect(robotsFromResponse('http://s.test/robots.txt', 'too-many-redirects', '', TOKEN).isAllowed('http://s.test/x')).toBe(true);
   });
 });
