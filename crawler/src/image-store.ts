@@ -133,16 +133,12 @@ export class DirectoryImageStore implements ImageStore {
    */
   async put(job: string, sha256: string, extension: string, bytes: Uint8Array) {
     const location = BlobStore.locationOf(sha256, extension);
-    for (const started = Date.now(); ;) {
-      const held = Number(await holdBlob.run(this.redis, [this.keys.job(job), this.keys.storedLocations(job), this.keys.blobHolders(location), this.keys.blobRemoving(location)],
-        [job, location, 24 * 3600]));
-      if (held === 0) return { location, written: false };
-      // its first holder: a file there already, which nobody held, predates holders (KEEP_UNHELD_BLOB)
-      if (held === 1 && await this.blobs.has(location)) await keepUnheldBlob.run(this.redis, [this.keys.blobHolders(location)], [job]);
-      if (held > 0) break;
-      if (Date.now() - started > REMOVAL_WAIT_MS) throw new Error(`the image store's ${location} is being removed (a job's delete) for more than ${REMOVAL_WAIT_MS} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const held = await whileRemoved(REMOVAL_WAIT_MS, `the image store's ${location} is being removed (a job's delete)`, async () =>
+      Number(await holdBlob.run(this.redis, [this.keys.job(job), this.keys.storedLocations(job), this.keys.blobHolders(location), this.keys.blobRemoving(location)],
+        [job, location, 24 * 3600])));
+    if (held === 0) return { location, written: false };
+    // its first holder: a file there already, which nobody held, predates holders (KEEP_UNHELD_BLOB)
+    if (held === 1 && await this.blobs.has(location)) await keepUnheldBlob.run(this.redis, [this.keys.blobHolders(location)], [job]);
     const written = await this.blobs.put(sha256, extension, bytes);
     if (await jobGoneOrDeleting(this.redis, this.keys, job)) {
       await this.letGo(job, location);
@@ -172,20 +168,28 @@ export class DirectoryImageStore implements ImageStore {
    */
   private async letGo(job: string, location: string): Promise<boolean> {
     const token = randomUUID();
-    let last: number;
-    for (const started = Date.now(); ;) {
-      last = Number(await letGoBlob.run(this.redis, [this.keys.blobHolders(location), this.keys.blobRemoving(location)],
-        [job, this.keys.job(''), token, REMOVAL_MARK_MS]));
-      if (last >= 0) break;
-      if (Date.now() - started > REMOVAL_MARK_MS + REMOVAL_WAIT_MS) throw new Error(`the image store's ${location} is being removed by another delete for more than ${REMOVAL_MARK_MS + REMOVAL_WAIT_MS} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const last = await whileRemoved(REMOVAL_MARK_MS + REMOVAL_WAIT_MS, `the image store's ${location} is being removed by another delete`, async () =>
+      Number(await letGoBlob.run(this.redis, [this.keys.blobHolders(location), this.keys.blobRemoving(location)],
+        [job, this.keys.job(''), token, REMOVAL_MARK_MS])));
     if (last !== 1) return false;
     try {
       return await this.blobs.remove(location);
     } finally {
       await endBlobRemoval.run(this.redis, [this.keys.blobRemoving(location)], [token]);
     }
+  }
+}
+
+/**
+ * Runs a Lua step of the directory store until it answers 0 or more: a negative answer means another delete is
+ * removing the content's file (its removal mark is up), so it is asked again every 50 ms, for at most `limitMs`.
+ */
+async function whileRemoved(limitMs: number, what: string, step: () => Promise<number>): Promise<number> {
+  for (const started = Date.now(); ;) {
+    const answer = await step();
+    if (answer >= 0) return answer;
+    if (Date.now() - started > limitMs) throw new Error(`${what} for more than ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
