@@ -1,6 +1,6 @@
 import { createTwoFilesPatch } from 'diff';
 import { renderRoutingTable } from './edge-routing.js';
-import { renderNginxConfig, type NginxRenderOptions } from './nginx.js';
+import { edgeSettingsFor, renderNginxConfig, type NginxRenderOptions } from './nginx.js';
 import type { Routing } from './release-state.js';
 
 /**
@@ -18,7 +18,7 @@ export interface EdgeFile {
 export function plannedEdgeFiles(routing: Routing, render: NginxRenderOptions, paths: { routing: string; nginxConf: string }, current: { routing: string | null; nginxConf: string | null }): EdgeFile[] {
   return [
     { path: paths.routing, current: current.routing, next: renderRoutingTable(routing).text },
-    { path: paths.nginxConf, current: current.nginxConf, next: renderNginxConfig({ app: routing.app }, render) },
+    { path: paths.nginxConf, current: current.nginxConf, next: renderNginxConfig(edgeSettingsFor(render, routing.app), render) },
   ];
 }
 

@@ -205,10 +205,10 @@ export class ReleaseSession {
       const site = control.site;
       const [{ edgeFilesDiff, plannedEdgeFiles }, routingNow, nginxConfNow] = await Promise.all([
         import('../plan/edge-diff.js'),
-        readRoutingFile(site),
+        readRoutingFile(site, routing.app),
         site.remote.readFile(liveConfigPath(site)),
       ]);
-      const files = plannedEdgeFiles(routing, site.render, { routing: routingFile(site), nginxConf: liveConfigPath(site) }, { routing: routingNow, nginxConf: nginxConfNow });
+      const files = plannedEdgeFiles(routing, site.render, { routing: routingFile(site, routing.app), nginxConf: liveConfigPath(site) }, { routing: routingNow, nginxConf: nginxConfNow });
       change.nginxDiff = edgeFilesDiff(files, this.command);
       return change;
     }

@@ -10,6 +10,7 @@ import { routingFor } from '../../src/plan/release-state.js';
 import { syncRelease } from '../../src/workflows/release.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { computeStats } from '../../src/plan/stats.js';
+import { renderEdgeApps } from '../../src/plan/edge-apps.js';
 import { parseEdgeReport } from '../../src/plan/edge-routing.js';
 import { CONFIG_PROBE_PATH, configGeneration, PROBE_HOST } from '../../src/plan/nginx.js';
 import { abortCanary, promoteCanary, runCanary, setCanary } from '../../src/workflows/canary.js';
@@ -343,5 +344,90 @@ describe('the routing probe on real nginx', () => {
     } finally {
       await strict.stop();
     }
+  });
+});
+
+describe("the cluster's edge on real nginx: several apps, each with its own routing table", () => {
+  const gitea = `g${process.pid}`;
+  const api = `a${process.pid}`;
+  let shared: LocalEdge;
+  let servers: VersionServer[] = [];
+  /** The edge as one app's commands see it: its own table, its own generation at the probe. */
+  const siteOf = (name: string) => ({ ...shared.site, probeApp: name });
+  const at = (host: string) => requestThroughEdge(shared.site, host, '/');
+  const listApps = (apps: { app: string; domain: string }[]) => writeFile(`${shared.dir}/apps`, renderEdgeApps(apps));
+
+  beforeAll(async () => {
+    shared = await startLocalEdge(gitea, { cluster: true });
+    servers = await Promise.all([startVersionServer(gitea, 'g1'), startVersionServer(api, 'a1'), startVersionServer(api, 'a2')]);
+  });
+  afterAll(async () => {
+    await shared?.stop();
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  it('routes each app at its own hosts, and a switch of one leaves the other untouched', async () => {
+    const [g1, a1, a2] = servers as [VersionServer, VersionServer, VersionServer];
+    await listApps([{ app: gitea, domain: 'git.lab.test' }, { app: api, domain: 'api.lab.test' }]);
+    const giteaApplied = await applyEdgeConfig(siteOf(gitea), { app: gitea, domain: 'git.lab.test', live: 'g1', versions: [g1.edgeVersion] });
+    // the edge started with the cluster's settings: no app's table reloads them, each is read live
+    expect(giteaApplied.reloaded).toBe(false);
+    const apiApplied = await applyEdgeConfig(siteOf(api), { app: api, domain: 'api.lab.test', live: 'a1', versions: [a1.edgeVersion, a2.edgeVersion] });
+    expect(apiApplied.reloaded).toBe(false);
+    expect(await at('git.lab.test')).toMatchObject({ status: 200, version: 'g1' });
+    expect(await at('g1.git.lab.test')).toMatchObject({ status: 200, version: 'g1' });
+    expect(await at('api.lab.test')).toMatchObject({ status: 200, version: 'a1' });
+    expect(await at('a2.api.lab.test')).toMatchObject({ status: 200, version: 'a2' });
+    // another app's version label under this app's domain is not routed
+    expect((await at('a2.git.lab.test')).status).toBe(404);
+    expect((await at('lab.test')).status).toBe(404);
+
+    // gitea answers every request while the api switches, and its generation never moves
+    const giteaBefore = (await edgeReport(siteOf(gitea))).routing;
+    const workers = await execa('ps', ['-o', 'pid=', '--ppid', String(shared.pid)]);
+    let stop = false;
+    const answers: (number | string)[] = [];
+    const load = (async () => {
+      while (!stop) {
+        const answer = await at('git.lab.test');
+        answers.push(answer.status === 200 ? String(answer.version) : answer.status);
+      }
+    })();
+    const switched = await applyEdgeConfig(siteOf(api), { app: api, domain: 'api.lab.test', live: 'a2', versions: [a1.edgeVersion, a2.edgeVersion] });
+    stop = true;
+    await load;
+    expect(switched.reloaded).toBe(false);
+    expect(await at('api.lab.test')).toMatchObject({ status: 200, version: 'a2' });
+    expect(answers.length).toBeGreaterThan(0);
+    expect(new Set(answers)).toEqual(new Set(['g1']));
+    expect((await edgeReport(siteOf(gitea))).routing).toBe(giteaBefore);
+    // no reload: the same workers serve
+    expect((await execa('ps', ['-o', 'pid=', '--ppid', String(shared.pid)])).stdout).toBe(workers.stdout);
+  });
+
+  it("keeps one app's last good table when its file is torn or names a host it did not claim, and the other's as it is", async () => {
+    const apiFile = `${shared.dir}/routes/${api}`;
+    const good = await readFile(apiFile, 'utf8');
+    const giteaGeneration = (await edgeReport(siteOf(gitea))).routing;
+    await writeFile(apiFile, good.replace(/\nend\n$/, '\n'));
+    await until(async () => (await readFile(`${shared.dir}/logs/error.log`, 'utf8')).includes(`ignoring ${apiFile}: no end line`), 'the torn table logged');
+    expect(await at('api.lab.test')).toMatchObject({ status: 200, version: 'a2' });
+    // a table for the other app's domain: refused, so one app cannot take another's traffic by writing a table
+    await writeFile(apiFile, good.replace('domain api.lab.test', 'domain git.lab.test').replace(/generation \S+/, 'generation 0000beef'));
+    await until(async () => (await readFile(`${shared.dir}/logs/error.log`, 'utf8')).includes('is not the one app'), 'the unclaimed domain logged');
+    expect(await at('git.lab.test')).toMatchObject({ status: 200, version: 'g1' });
+    expect(await at('api.lab.test')).toMatchObject({ status: 200, version: 'a2' });
+    expect((await edgeReport(siteOf(gitea))).routing).toBe(giteaGeneration);
+    await writeFile(apiFile, good);
+  });
+
+  it('stops routing an app taken off the list, and serves the others from a restart on', async () => {
+    await listApps([{ app: gitea, domain: 'git.lab.test' }]);
+    await until(async () => (await at('api.lab.test')).status === 404, "the api's hosts no longer routed");
+    expect((await edgeReport(siteOf(api))).routing).toBeNull();
+    expect(await at('git.lab.test')).toMatchObject({ status: 200, version: 'g1' });
+    await shared.restart();
+    expect(await at('git.lab.test')).toMatchObject({ status: 200, version: 'g1' });
+    expect((await at('a2.api.lab.test')).status).toBe(404);
   });
 });

@@ -11,7 +11,7 @@ import { EDGE_PACKAGES } from '../../src/apply/base-images.js';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
 import type { InstalledVersion, RoutedVersion } from '../../src/plan/release-state.js';
 import type { ClusterPort } from '../../src/workflows/cluster-port.js';
-import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
+import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, edgeSettingsFor, PROBE_HOST, renderNginxConfig, type NginxRenderOptions } from '../../src/plan/nginx.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 
 /**
@@ -29,25 +29,30 @@ export interface LocalEdge {
   stop(): Promise<void>;
 }
 
-export async function startLocalEdge(app: string, options: { probeAllow?: string[] } = {}): Promise<LocalEdge> {
+/**
+ * `cluster`: the cluster's edge (docs/ARCHITECTURE.md): it reads the app list at `<dir>/apps` and each listed app's
+ * table at `<dir>/routes/<app>`; the site's probe then needs the app it asks about (`{ ...site, probeApp }`).
+ */
+export async function startLocalEdge(app: string, options: { probeAllow?: string[]; cluster?: boolean } = {}): Promise<LocalEdge> {
   await ensureDebianPackages(EDGE_PACKAGES, createLogger());
   const dir = await mkdtemp(path.join(tmpdir(), `depl-edge-${app}-`));
   // nginx workers run as nobody and reopen the logs after a rotation: they must reach the directory.
   await chmod(dir, 0o755);
   await mkdir(path.join(dir, 'logs'), { recursive: true });
   await mkdir(path.join(dir, 'tmp'), { recursive: true });
+  if (options.cluster === true) await mkdir(path.join(dir, 'routes'), { recursive: true });
   const port = await freePort();
   const render: NginxRenderOptions = {
     listen: { port, address: '127.0.0.1' },
     paths: {
       pid: `${dir}/nginx.pid`, accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: `${dir}/tmp`,
-      routing: `${dir}/routing`, modules: DEBIAN_NGINX_MODULES,
+      ...(options.cluster === true ? { apps: `${dir}/apps`, routes: `${dir}/routes` } : { routing: `${dir}/routing` }), modules: DEBIAN_NGINX_MODULES,
     },
     workerProcesses: 2,
     ...(options.probeAllow !== undefined ? { probeAllow: options.probeAllow } : {}),
   };
   const remote = new LocalRemote();
-  await remote.writeFileAtomic(`${dir}/nginx.conf`, renderNginxConfig({ app }, render));
+  await remote.writeFileAtomic(`${dir}/nginx.conf`, renderNginxConfig(edgeSettingsFor(render, app), render));
   const url = `http://127.0.0.1:${port}`;
   let master!: ResultPromise;
   let pid = 0;

@@ -1,6 +1,6 @@
 import { OperationError, type ErrorCode } from '../../errors.js';
 import { renderRoutingTable, type EdgeReport } from '../../plan/edge-routing.js';
-import { configGeneration, renderNginxConfig, type EdgeSettings } from '../../plan/nginx.js';
+import { appRoutingPath, configGeneration, edgeSettingsFor, renderNginxConfig, type EdgeSettings } from '../../plan/nginx.js';
 import type { Routing } from '../../plan/release-state.js';
 import { quote } from '../../plan/shell.js';
 import { pausePoint } from '../../util/pause-point.js';
@@ -45,13 +45,14 @@ export function liveConfigPath(site: Pick<EdgeSite, 'dir'>): string {
   return `${site.dir}/nginx.conf`;
 }
 
-export function routingFile(site: Pick<EdgeSite, 'render'>): string {
-  return site.render.paths.routing;
+/** App `app`'s routing table on this edge (the edge's one table, or the app's own on the cluster's edge). */
+export function routingFile(site: Pick<EdgeSite, 'render'>, app: string): string {
+  return appRoutingPath(site.render.paths, app);
 }
 
 /** The routing table the edge reads, or null before the first. */
-export async function readRoutingFile(site: EdgeSite): Promise<string | null> {
-  return filesOf(site).readFile(routingFile(site));
+export async function readRoutingFile(site: EdgeSite, app: string): Promise<string | null> {
+  return filesOf(site).readFile(routingFile(site, app));
 }
 
 /**
@@ -61,9 +62,9 @@ export async function readRoutingFile(site: EdgeSite): Promise<string | null> {
  */
 export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options: { runningConfig?: string } = {}): Promise<AppliedEdge> {
   const table = renderRoutingTable(routing);
-  const settings: EdgeSettings = { app: routing.app };
+  const settings: EdgeSettings = edgeSettingsFor(site.render, routing.app);
   const applied: AppliedEdge = { generation: table.generation, reloaded: false, writeMs: 0, confirmMs: 0, checkMs: 0, reloadMs: 0 };
-  const file = routingFile(site);
+  const file = routingFile(site, routing.app);
   let routingWritten = false;
   const writeRouting = async () => {
     const started = performance.now();
@@ -96,7 +97,7 @@ export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options:
     await rotated;
     // nginx rejected the settings: nothing was written, the edge runs what it ran
     if (!routingWritten || !(error instanceof OperationError)) throw error;
-    throw await putPreviousRoutingBack(site, error, needsReload ? running?.config : undefined);
+    throw await putPreviousRoutingBack(site, routing.app, error, needsReload ? running?.config : undefined);
   }
   applied.confirmMs = performance.now() - written;
   await rotated;
@@ -129,8 +130,8 @@ function keepPreviousLine(file: string): string {
  * file when asked, and polls it) must then report the previous generation, and the previous settings when
  * they were changed. Only then does the error say the previous one is served: depl records what it reports.
  */
-async function putPreviousRoutingBack(site: EdgeSite, error: OperationError, previousConfig: string | undefined): Promise<EdgeApplyError> {
-  const file = routingFile(site);
+async function putPreviousRoutingBack(site: EdgeSite, app: string, error: OperationError, previousConfig: string | undefined): Promise<EdgeApplyError> {
+  const file = routingFile(site, app);
   const previous = `${file}.previous`;
   let restoredGeneration: string | null;
   try {

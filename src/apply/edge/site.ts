@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
-import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, type NginxRenderOptions } from '../../plan/nginx.js';
+import { DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, probePath, type NginxRenderOptions } from '../../plan/nginx.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import { edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
@@ -45,6 +45,8 @@ export interface EdgeSite {
    * (an edge on this machine, in tests).
    */
   probe?: Argv;
+  /** On the cluster's edge (several apps' tables): the app whose routing generation the probe over `url` reports. */
+  probeApp?: string;
 }
 
 export interface EdgeAnswer {
@@ -93,9 +95,9 @@ function getOnce(url: URL, host: string, timeoutMs: number): Promise<{ statusCod
  * generations. A cluster's edge answers only from inside its container (`site.probe`, over the SSH
  * connection depl has, or the renewal task's Engine API); an edge without one is asked over HTTP.
  */
-export async function edgeReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe'>>, timeoutMs = 2_000): Promise<EdgeReport & { status: number }> {
+export async function edgeReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe' | 'probeApp'>>, timeoutMs = 2_000): Promise<EdgeReport & { status: number }> {
   if (site.probe === undefined || site.remote === undefined) {
-    const answer = await requestThroughEdge(site, PROBE_HOST, CONFIG_PROBE_PATH, timeoutMs);
+    const answer = await requestThroughEdge(site, PROBE_HOST, probePath(site.probeApp), timeoutMs);
     return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
   }
   const raw = await site.remote.exec(site.probe, { check: false, timeoutMs: Math.max(timeoutMs, 5_000) });
@@ -104,12 +106,12 @@ export async function edgeReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<Edge
 }
 
 /** The routing generation the edge serves now; null when it does not answer or has no routing table. */
-export async function servedGeneration(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe'>>, timeoutMs = 2_000): Promise<string | null> {
+export async function servedGeneration(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe' | 'probeApp'>>, timeoutMs = 2_000): Promise<string | null> {
   return (await servedReport(site, timeoutMs))?.routing ?? null;
 }
 
 /** What the edge reports it runs, null when it does not answer. */
-export async function servedReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe'>>, timeoutMs = 2_000): Promise<EdgeReport | null> {
+export async function servedReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<EdgeSite, 'remote' | 'probe' | 'probeApp'>>, timeoutMs = 2_000): Promise<EdgeReport | null> {
   try {
     const report = await edgeReport(site, timeoutMs);
     return report.status === 200 ? report : null;
