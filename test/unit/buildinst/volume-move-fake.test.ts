@@ -22,7 +22,11 @@ accessories:
 `;
 
 let fake: FakeCluster;
+let other: FakeCluster | undefined;
 afterEach(async () => {
+  // blog shares shop's state root: closed first
+  await other?.close();
+  other = undefined;
   await fake.close();
 });
 const shop = fakeBuildinst(() => fake, yaml);
@@ -63,7 +67,7 @@ const mountsOf = (service: string) => (fake.swarm.specs.get(service) as { TaskTe
 
 /** Where a finished move leaves shop: data in the app-scoped volumes, every service on them, the old volumes gone. */
 async function expectMoved(why: string) {
-  expect([...fake.swarm.volumes.keys()].sort(), why).toEqual(['shop-files', 'shop-pg-data']);
+  expect([...fake.swarm.volumes.keys()].filter((name) => !name.startsWith('blog-')).sort(), why).toEqual(['shop-files', 'shop-pg-data']);
   expect(Object.fromEntries(fake.swarm.volumes.get('shop-pg-data')!.files), why).toEqual({ PG_VERSION: '16', 'base/1/1259': 'rows' });
   expect(fake.swarm.volumes.get('shop-pg-data')!.node, why).toBe('w1');
   expect(Object.fromEntries(fake.swarm.volumes.get('shop-files')!.files), why).toEqual({ 'avatars/1.png': 'png' });
@@ -143,5 +147,80 @@ describe('moving volumes into their app-scoped names, on the fake cluster', () =
     fake.swarm.unreachableNodes.clear();
     await shop.buildinst('v2');
     await expectMoved('once w1 is back');
+  }, 60_000);
+});
+
+describe('two apps on one swarm, one of them (or both) deployed before volume names were app-scoped', () => {
+  // blog: workers and a db with the same depl.yaml volume name (one edge per app: blog has no http service)
+  const blogYaml = `
+app: blog
+domain: blog.test
+images: { node: depl-base/node:20, redis: depl-base/redis:7 }
+services:
+  worker: { build: { context: ., dockerfile: Dockerfile }, replicas: 1 }
+accessories:
+  db: { image: depl-base/postgres:16, node: w1, port: 5432, volume: "pg-data:/var/lib/postgresql/data" }
+`;
+  const blog = fakeBuildinst(() => other!, blogYaml);
+
+  /** blog's db, on `volume`, beside shop on the same swarm and state root. */
+  async function withBlog(volume: string, files: Record<string, string>): Promise<FakeCluster> {
+    const b = await startFakeCluster({ app: 'blog', domain: 'blog.test', versions: [], swarm: fake.swarm, stateRoot: fake.control.stateRoot });
+    const labels = { 'depl.app': 'blog', 'depl.accessory': 'db' };
+    b.swarm.accessories.set('blog-db', { name: 'blog-db', labels, createdAt: '2026-11-01T00:00:00Z', replicas: 1, image: 'depl-base/postgres:16' });
+    b.swarm.specs.set('blog-db', { Name: 'blog-db', Labels: labels, TaskTemplate: { ContainerSpec: { Image: 'depl-base/postgres:16', Mounts: [{ Type: 'volume', Source: volume, Target: '/var/lib/postgresql/data' }] } } });
+    if (!b.swarm.volumes.has(volume)) b.swarm.volumes.set(volume, { node: 'w1', files: new Map(Object.entries(files)) });
+    return b;
+  }
+
+  /** Everything of blog's on the swarm: its services' specs and replicas, secrets, configs, networks, volumes, its state files. */
+  const blogsThings = () => {
+    const mine = (name: string) => name.startsWith('blog-') || name.startsWith('blog/');
+    return structuredClone({
+      specs: [...fake.swarm.specs.entries()].filter(([name]) => mine(name)),
+      accessories: [...fake.swarm.accessories.values()].filter((s) => mine(s.name)),
+      secrets: [...fake.swarm.secrets.keys()].filter(mine),
+      configs: [...fake.swarm.configs.keys()].filter(mine),
+      networks: [...fake.swarm.networks.entries()].filter(([name]) => mine(name)),
+      volumes: [...fake.swarm.volumes.entries()].filter(([name]) => mine(name)).map(([name, v]) => [name, v.node, Object.fromEntries(v.files)]),
+      versions: other!.versions,
+    });
+  };
+
+  it("shop's move takes its own volume only: blog's db, its volume and its data are as they were", async () => {
+    fake = await earlierShop();
+    other = await withBlog('blog-pg-data', { PG_VERSION: '16', 'base/1/1259': 'blog rows' });
+    await blog.buildinst('b1');
+    const before = blogsThings();
+    await shop.buildinst('v2');
+    await expectMoved('shop beside blog');
+    expect(blogsThings()).toEqual(before);
+    expect(fake.swarm.calls.filter((c) => c.includes('blog-db'))).toEqual([]);
+  }, 60_000);
+
+  it("both on one unscoped volume: refused while blog's db runs on it; once stopped, shop moves a copy and keeps the volume for blog, whose next buildinst moves its own", async () => {
+    fake = await earlierShop();
+    other = await withBlog('pg-data', {});
+    const calls = fake.swarm.calls.length;
+    await expect(shop.buildinst('v2')).rejects.toMatchObject({
+      code: 'VOLUME_SHARED', exitCode: 2, message: expect.stringContaining('blog-db (app blog) also runs on it: its files would change during the copy'),
+    });
+    expect(fake.swarm.calls.slice(calls)).toEqual(['locate-volumes pg-data,files']);
+    // the operator stops blog's db, as the hint says
+    fake.swarm.accessories.set('blog-db', { ...fake.swarm.accessories.get('blog-db')!, replicas: 0 });
+    const before = blogsThings();
+    await shop.buildinst('v2');
+    expect(mountsOf('shop-db')).toEqual(['shop-pg-data']);
+    expect(Object.fromEntries(fake.swarm.volumes.get('shop-pg-data')!.files)).toEqual({ PG_VERSION: '16', 'base/1/1259': 'rows' });
+    // kept: blog still mounts it
+    expect(fake.swarm.volumes.has('pg-data')).toBe(true);
+    expect(fake.swarm.calls).not.toContain('remove-volume w1 pg-data');
+    expect(blogsThings()).toEqual(before);
+    // blog's next buildinst moves its own copy (its db stays stopped: it was), and the unscoped volume goes
+    await blog.buildinst('b1');
+    expect((fake.swarm.specs.get('blog-db') as { TaskTemplate: { ContainerSpec: { Mounts: { Source: string }[] } } }).TaskTemplate.ContainerSpec.Mounts[0]!.Source).toBe('blog-pg-data');
+    expect(Object.fromEntries(fake.swarm.volumes.get('blog-pg-data')!.files)).toEqual({ PG_VERSION: '16', 'base/1/1259': 'rows' });
+    expect([...fake.swarm.volumes.keys()].sort()).toEqual(['blog-pg-data', 'shop-files', 'shop-pg-data']);
+    expect(mountsOf('shop-db')).toEqual(['shop-pg-data']);
   }, 60_000);
 });
