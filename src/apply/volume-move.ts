@@ -75,14 +75,28 @@ export async function repointServices(manager: Engine, services: readonly string
   }
 }
 
-export async function removeVolume(cluster: Cluster, node: string, volume: string): Promise<{ removed: true } | { removed: false; reason: string }> {
+/**
+ * Removes the volume on the node. Containers that ended still name it (the swarm keeps a few of each service's ended
+ * tasks, and the copy job's container goes a moment after its service): those are removed first; one that runs
+ * keeps the volume, and after `timeoutMs` the engine's refusal is the reason returned.
+ */
+export async function removeVolume(cluster: Cluster, node: string, volume: string, timeoutMs = 30_000): Promise<{ removed: true } | { removed: false; reason: string }> {
   return onNode(cluster, node, async (engine) => {
-    try {
-      await engine.docker.getVolume(volume).remove();
-      return { removed: true as const };
-    } catch (error) {
-      if (statusOf(error) === 404) return { removed: true as const };
-      return { removed: false as const, reason: apiMessage(error) };
-    }
+    let reason = '';
+    const done = await pollUntil(async () => {
+      const holding = await engine.docker.listContainers({ all: true, filters: JSON.stringify({ volume: [volume] }) } as object) as { Id: string; State?: string }[];
+      for (const container of holding.filter((c) => c.State !== 'running' && c.State !== 'paused' && c.State !== 'restarting')) {
+        await engine.docker.getContainer(container.Id).remove({ v: false }).catch(() => undefined);
+      }
+      try {
+        await engine.docker.getVolume(volume).remove();
+        return true;
+      } catch (error) {
+        if (statusOf(error) === 404) return true;
+        reason = apiMessage(error);
+        return undefined;
+      }
+    }, { timeoutMs, intervalMs: 500, maxIntervalMs: 2000, onTimeout: () => false });
+    return done ? { removed: true as const } : { removed: false as const, reason };
   });
 }
