@@ -275,7 +275,10 @@ export function planVolumeMoves(facts: VolumeMoveFacts, command: string): { ok: 
     }
     if (move.node !== null) {
       const keeping = facts.others.filter((s) => (s.volumes ?? []).includes(move.from));
-      if (keeping.length > 0) {
+      if (present.length === 0) {
+        // nothing says the copy was verified (no service of the move is left to mount either volume): the old one stays
+        notes.push(`volume ${move.from} is kept on ${move.node}: none of the services that mounted it is left, so nothing shows its copy ${move.to} was verified`);
+      } else if (keeping.length > 0) {
         notes.push(`volume ${move.from} is kept on ${move.node}: ${keeping.map((s) => `${s.name} (app ${s.labels[LABELS.app] ?? 'none'})`).join(', ')} still mount${keeping.length === 1 ? 's' : ''} it; that app moves its own copy at its next buildinst`);
       } else {
         steps.push({ kind: 'remove-old-volume', volume: move.volume, node: move.node, from: move.from, describe: `remove ${move.from} on ${move.node}: its data is in ${move.to}` });

@@ -95,6 +95,10 @@ describe('moving a volume into its app-scoped name', () => {
     // all pointed and started: the old volumes' removal (already gone is fine) and the record
     const done = facts({ record, present: [web('v1', 1, 'notes-files'), web('v0', 0, 'notes-files'), db('notes-pg-data', 1)] });
     expect(kinds(done)).toEqual(['start-users files', 'remove-old-volume files', 'start-users pg-data', 'remove-old-volume pg-data', 'clear-record']);
+    // the services are gone (removed meanwhile): nothing shows the copy was verified, so the old volumes stay
+    const gone = facts({ record, present: [] });
+    expect(kinds(gone)).toEqual(['clear-record']);
+    expect(plan(gone).notes).toContain('volume pg-data is kept on node-1: none of the services that mounted it is left, so nothing shows its copy notes-pg-data was verified');
     expect(plan(done).notes[0]).toMatch(/an interrupted move of volumes files, pg-data \(by ops@laptop at 2026-12-07T12:00:00.000Z\) is finished first/);
   });
 
