@@ -186,7 +186,7 @@ export function volumeCopyJob(app: string, move: Pick<RecordedMove, 'volume' | '
 export const VOLUME_MOVE_LABELS = { from: 'depl.volume-move.from', to: 'depl.volume-move.to' } as const;
 
 /**
- * The copy: the target emptied (a killed copy's part), `cp -a`, then both trees listed with each entry's type,
+ * The copy: the target emptied (a killed copy's part), `cp -a` and the root's owner and mode, then both trees listed with each entry's type,
  * size, mode, owner and a file's SHA-256: the listings must be equal. `requireEmpty`: no move was recorded before
  * this one, so a target with files is someone's data, not a killed copy's, and is not touched.
  */
@@ -198,6 +198,9 @@ export function volumeCopyScript(requireEmpty: boolean): string {
     ...(requireEmpty ? [`if [ -n "$(ls -A ${to})" ]; then echo "the new volume already holds files: not overwritten" >&2; exit ${COPY_EXIT.targetNotEmpty}; fi`] : []),
     `find ${to} -mindepth 1 -maxdepth 1 -exec rm -rf {} +`,
     `cp -a ${from}/. ${to}/`,
+    // the volume's own folder too (a database refuses a data folder of another owner or mode), which cp may leave as it found it
+    `chown "$(stat -c '%u:%g' ${from})" ${to}`,
+    `chmod "$(stat -c '%a' ${from})" ${to}`,
     'listing() { cd "$1" && find . | LC_ALL=C sort | while IFS= read -r f; do if [ -f "$f" ] && [ ! -L "$f" ]; then echo "$f $(stat -c \'%s %a %u:%g\' "$f") $(sha256sum < "$f" | cut -d\' \' -f1)"; else echo "$f $(stat -c \'%F %a %u:%g\' "$f")"; fi; done; }',
     `a=$(listing ${from}); b=$(listing ${to})`,
     `if [ "$a" != "$b" ]; then echo "the copy differs from the volume:" >&2; printf '%s\\n' "$a" > /tmp/a; printf '%s\\n' "$b" > /tmp/b; diff /tmp/a /tmp/b >&2 || true; exit ${COPY_EXIT.differs}; fi`,

@@ -155,6 +155,8 @@ describe("the copy job's script, run by sh on two folders", () => {
     const to = path.join(dir, 'to');
     await mkdir(path.join(from, 'base', '16384'), { recursive: true });
     await mkdir(to);
+    // a database's data folder: 0700 (the new volume's folder is 0755 as Docker makes it)
+    await chmod(from, 0o700);
     await writeFile(path.join(from, 'base', '16384', 'PG_VERSION'), '16\n');
     await writeFile(path.join(from, 'secret.key'), 'k');
     await chmod(path.join(from, 'secret.key'), 0o600);
@@ -166,6 +168,21 @@ describe("the copy job's script, run by sh on two folders", () => {
     expect(await outcome(script(true, from, to))).toMatchObject({ code: 3, err: expect.stringContaining('not overwritten') });
     expect(await outcome(script(false, from, to))).toMatchObject({ code: 0 });
     expect((await run('ls', [to])).stdout.split('\n')).not.toContain('leftover');
+  });
+
+  it("gives the new volume's folder the old one's mode, also where cp leaves it as it found it (busybox)", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'depl-volume-'));
+    const from = path.join(dir, 'from');
+    const to = path.join(dir, 'to');
+    const bin = path.join(dir, 'bin');
+    await mkdir(from, { mode: 0o700 });
+    await mkdir(to, { mode: 0o755 });
+    await mkdir(bin);
+    await writeFile(path.join(from, 'PG_VERSION'), '16');
+    await writeFile(path.join(bin, 'cp'), `#!/bin/sh\n/bin/cp "$@" && chmod 755 ${to}\n`);
+    await chmod(path.join(bin, 'cp'), 0o755);
+    expect(await outcome(`PATH=${bin}:$PATH\n${script(true, from, to)}`)).toMatchObject({ code: 0 });
+    expect((await run('stat', ['-c', '%a', to])).stdout.trim()).toBe('700');
   });
 
   it('fails with exit 4, naming the difference, when the copy is not the volume (a cp that loses a byte)', async () => {
