@@ -190,7 +190,7 @@ export interface StoppedService {
  * other versions' services holding the same volume that still run are stopped before this version's starts.
  */
 export function statefulTakeover(config: DeplConfig, version: string, present: readonly PresentService[]): StoppedService[] {
-  const names = volumeNames(config, present);
+  const names = volumeNames(config);
   const volumes = new Set(Object.values(config.services).flatMap((s) => (s.volume !== undefined ? [volumeNameOf(config.app, parseVolume(s.volume).source, names)] : [])));
   return present
     .filter((s) => s.labels[LABELS.volume] !== undefined && volumes.has(s.labels[LABELS.volume]!) && s.labels[LABELS.version] !== version && s.replicas > 0)
@@ -219,8 +219,8 @@ const named = (name: string): SwarmSecretRef => ({ id: '', name });
 export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan } | { ok: false; refusal: Refusal } {
   const { config, version, branch } = facts;
   const app = config.app;
-  // depl.yaml's volumes on the cluster: app-scoped, or the unscoped name the app already uses (its data is there)
-  const volumes = volumeNames(config, facts.present);
+  // depl.yaml's volumes on the cluster, app-scoped (one under the unscoped name was moved before: src/plan/volume-move.ts)
+  const volumes = volumeNames(config);
   const request = installRequest(config, version, branch);
   // refusals first (a version that exists, a live branch), before anything changes
   const release = planRelease(facts.state, request, { installed: [...facts.installed], at: facts.at, by: facts.by });

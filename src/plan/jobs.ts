@@ -23,11 +23,12 @@ export const JOB_LABELS = {
 
 /**
  * What a job is for: `run` (an operator's `depl run`), `release` (depl.yaml's release phase, run by buildinst) or
- * `database` (a branch database made, dumped or dropped: src/plan/branch-database.ts).
+ * `database` (a branch database made, dumped or dropped: src/plan/branch-database.ts) or `volume` (a volume copied
+ * into its app-scoped name: src/plan/volume-move.ts).
  * It is the value of the `depl.job` label, so `depl run`'s clean-up of leftover jobs never takes a release job
  * that a buildinst is waiting on.
  */
-export type JobPurpose = 'run' | 'release' | 'database';
+export type JobPurpose = 'run' | 'release' | 'database' | 'volume';
 
 /** A job name fits Docker's 63 characters: app (<= 20) + `-release-` + service (<= 20) + `-` + 6 hex. */
 export function jobName(app: string, service: string, id: string, purpose: JobPurpose = 'run'): string {

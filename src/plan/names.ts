@@ -106,13 +106,13 @@ export function appStateDir(app: string, root = '/var/lib/depl'): string {
 
 /**
  * A named volume of depl.yaml (`redis-data:/data`) on the cluster: `<app>-<volume>`, so two apps' `redis-data`
- * are two volumes. An app deployed before volumes were app-scoped keeps the name it has (src/plan/volume-names.ts).
+ * are two volumes. One an earlier depl made under the unscoped name is moved into it by buildinst (src/plan/volume-move.ts).
  */
 export function appVolumeName(app: string, volume: string): string {
   return `${app}-${volume}`;
 }
 
-/** The name a volume had before volume names were app-scoped: depl.yaml's name alone. */
+/** The name a volume had before volume names were app-scoped, depl.yaml's name alone: what buildinst moves out of. */
 export function legacyVolumeName(volume: string): string {
   return volume;
 }

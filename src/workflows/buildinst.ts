@@ -23,6 +23,7 @@ import { withPortLock } from './lock-session.js';
 import { openRelease } from './release.js';
 import type { BuildinstInputs } from './command-inputs.js';
 import { releaseTarget } from './release-target.js';
+import { moveLegacyVolumes, planVolumeMove } from './volume-move.js';
 
 export interface BuildinstOptions {
   version?: string;
@@ -90,7 +91,15 @@ export async function buildinst(inputs: BuildinstInputs, options: BuildinstOptio
     const request = { config, version: target.version, ...(target.branch !== undefined ? { branch: target.branch } : {}), command, secrets, files, seedFiles, cluster: clusterFacts(cluster) };
     if (options.dryRun) {
       const baseImages = await missingBaseImages(config, opened);
-      const plan = await readAndPlan(port, { ...request, notes: baseImages.length > 0 ? [`images ${baseImages.join(', ')} are not on the manager: depl makes its offline ones first`] : [] });
+      // volumes under their unscoped names are moved first; the install is planned with the app-scoped ones
+      const moves = await planVolumeMove(port, config, command);
+      const plan = await readAndPlan(port, {
+        ...request,
+        notes: [
+          ...(baseImages.length > 0 ? [`images ${baseImages.join(', ')} are not on the manager: depl makes its offline ones first`] : []),
+          ...moves.notes, ...moves.steps.map((step, index) => `volume move, before the install: ${index + 1}. ${step.describe}`),
+        ],
+      });
       return { version: plan.version, url: plan.url, services: plan.services, plan, timings: { build: 0, distribute: 0, install: 0, total: 0 } };
     }
     return await withPortLock(port, command, (lock) => install(port, lock, request, options, {
@@ -134,6 +143,8 @@ export async function install(
   // refusals first (a version that exists, a live branch, a taken accessory name), before anything changes
   await readAndPlan(port, { ...request, config });
   await prepare.beforeChanges?.();
+  // volumes an earlier depl made under depl.yaml's names alone go into their app-scoped names before the install is planned
+  await moveLegacyVolumes(port, lock, config, request.command, { ...(options.tasksTimeoutMs !== undefined ? { tasksTimeoutMs: options.tasksTimeoutMs } : {}) });
   const plan = await readAndPlan(port, { ...request, config: (await prepare.finalConfig?.()) ?? config });
   const recorded = stateOf(await readReleaseDocument(port.stateRemote, port.app, port.stateRoot));
   const hookFacts: HookFacts = {

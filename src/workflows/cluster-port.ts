@@ -27,6 +27,7 @@ import type { AccessoryPlacement } from '../plan/backup-plan.js';
 import type { Frame, JobEnd, JobSpec } from '../plan/jobs.js';
 import type { BranchDatabaseRecord } from '../plan/branch-database.js';
 import type { BranchDatabaseFound } from '../plan/prune.js';
+import type { VolumeLocation } from '../plan/volume-move.js';
 import type { DumpFile } from '../apply/dump-file.js';
 import type { PresentService } from '../plan/install-plan.js';
 import type { PresentSpec } from '../plan/inspected-spec.js';
@@ -249,6 +250,22 @@ export interface InstallTarget {
   stopServices(services: readonly string[], timeoutMs: number): Promise<void>;
   /** Scales the services back to these replicas (returns at once). */
   startServices(targets: readonly ScaleTarget[]): Promise<void>;
+  /** Volumes moved into their app-scoped names (src/plan/volume-move.ts). */
+  volumes: VolumeMoveTarget;
+}
+
+/** What moving a volume into its app-scoped name needs besides stopping and starting services and running a job. */
+export interface VolumeMoveTarget {
+  /** Services of any app that mount one of these named volumes. */
+  mounting(volumes: readonly string[]): Promise<PresentService[]>;
+  /** By volume name: the nodes whose engine has a volume of that name, and the nodes that could not be asked. */
+  locate(volumes: readonly string[]): Promise<Record<string, VolumeLocation>>;
+  /** Until no container on the node mounts the volume (a stopped task's container may take a moment to let go). */
+  awaitFree(node: string, volume: string, timeoutMs: number): Promise<void>;
+  /** The services' specs with their mounts of `from` on `to` (src/plan/volume-move.ts repointedSpec); replicas as they are. */
+  repoint(services: readonly string[], from: string, to: string): Promise<void>;
+  /** Removes the volume on the node (one already gone counts as removed); the engine's reason when it refuses. */
+  remove(node: string, volume: string): Promise<{ removed: true } | { removed: false; reason: string }>;
 }
 
 /** What `depl prune` needs to back up and drop branch databases. */

@@ -14,6 +14,7 @@ import {
   serviceLogTail, serviceTasks, updateService, waitForServices, type AwaitedService, type InstalledService,
 } from '../apply/swarm.js';
 import { ensureRenewalTask, removeRenewalTask } from '../apply/tls/renewal-task.js';
+import { awaitVolumeFree, locateVolumes, removeVolume, repointServices, servicesMounting } from '../apply/volume-move.js';
 import { ensureVersionNetwork, removeVersionNetwork, startServices, stopServices } from '../apply/version-network.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
 import type { DeplConfig } from '../config/schema.js';
@@ -165,6 +166,13 @@ export function installTargetOn(project: TlsProject & { config: DeplConfig }, cl
     removeNetwork: (name) => removeVersionNetwork(engine, name),
     stopServices: (services, timeoutMs) => stopServices(engine, services, timeoutMs),
     startServices: (targets) => startServices(engine, targets),
+    volumes: {
+      mounting: (volumes) => servicesMounting(engine, volumes),
+      locate: (volumes) => locateVolumes(cluster, volumes),
+      awaitFree: (node, volume, timeoutMs) => awaitVolumeFree(cluster, node, volume, timeoutMs),
+      repoint: (services, from, to) => repointServices(engine, services, from, to),
+      remove: (node, volume) => removeVolume(cluster, node, volume),
+    },
   };
 }
 

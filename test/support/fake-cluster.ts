@@ -30,6 +30,7 @@ import type { PresentService } from '../../src/plan/install-plan.js';
 import type { ServiceSpec } from '../../src/plan/services.js';
 import { accessoryServiceName, edgeServiceName } from '../../src/plan/names.js';
 import { EDGE_ROLE_LABEL } from '../../src/plan/edge-service.js';
+import { COPY_EXIT, repointedSpec, VOLUME_MOVE_LABELS } from '../../src/plan/volume-move.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -162,6 +163,18 @@ export interface FakeSwarm {
    * fails (what a seed that breaks halfway leaves), so the caller must drop it again.
    */
   failDatabaseJobs: Set<'create' | 'drop' | 'dump'>;
+  // ---- named volumes on the nodes (src/plan/volume-move.ts moves one into its app-scoped name) ----
+  /** Volumes by name: the node whose engine has it and its files (path -> content). */
+  volumes: Map<string, FakeVolume>;
+  /** Nodes whose engine cannot be reached: what they hold is not listed. */
+  unreachableNodes: Set<string>;
+  /** The next volume copy job finds its copy different from the volume (exit 4), as a disk that fills up would. */
+  corruptNextCopy: boolean;
+}
+
+export interface FakeVolume {
+  node: string;
+  files: Map<string, string>;
 }
 
 /**
@@ -224,6 +237,46 @@ function fakeDatabaseJob(swarm: FakeSwarm, spec: JobSpec, action: 'create' | 'dr
   }
   swarm.databases.delete(database);
   return exited(0);
+}
+
+/** The named volumes a spec mounts. */
+function fakeMounts(spec: Record<string, unknown>): string[] {
+  const mounts = (spec as { TaskTemplate?: { ContainerSpec?: { Mounts?: { Type: string; Source?: string }[] } } }).TaskTemplate?.ContainerSpec?.Mounts ?? [];
+  return mounts.filter((m) => m.Type === 'volume' && m.Source !== undefined).map((m) => m.Source!);
+}
+
+/**
+ * A volume copy job (src/plan/volume-move.ts) on the fake node: it runs only where its placement pins it and
+ * where that node has the volume; the new volume is made on that node, emptied, filled and compared, as the
+ * job's script does (a new volume with files refuses when the script asks for an empty one).
+ */
+function fakeVolumeCopy(swarm: FakeSwarm, spec: JobSpec, write: (frame: Frame) => void): JobEnd {
+  const from = spec.Labels[VOLUME_MOVE_LABELS.from]!;
+  const to = spec.Labels[VOLUME_MOVE_LABELS.to]!;
+  const node = (spec.TaskTemplate.Placement?.Constraints ?? []).map((c) => /^node\.hostname==(.+)$/.exec(c)?.[1]).find((n) => n !== undefined);
+  const source = swarm.volumes.get(from);
+  if (node === undefined || swarm.unreachableNodes.has(node)) return { kind: 'not-started', detail: `no node ${node ?? '(none)'} to run on` };
+  if (source === undefined || source.node !== node) {
+    // docker would make an empty one: the job copies nothing and says so
+    write({ stream: 2, payload: Buffer.from(`${from} is not on ${node}\n`) });
+    return { kind: 'ended', progress: { kind: 'exited', exitCode: 1 } };
+  }
+  const target = swarm.volumes.get(to) ?? { node, files: new Map<string, string>() };
+  swarm.volumes.set(to, target);
+  const script = spec.TaskTemplate.ContainerSpec.Args.join(' ');
+  if (script.includes('not overwritten') && target.files.size > 0) {
+    write({ stream: 2, payload: Buffer.from('the new volume already holds files: not overwritten\n') });
+    return { kind: 'ended', progress: { kind: 'exited', exitCode: COPY_EXIT.targetNotEmpty } };
+  }
+  target.files = new Map(source.files);
+  if (swarm.corruptNextCopy) {
+    swarm.corruptNextCopy = false;
+    target.files.set([...target.files.keys()][0] ?? 'x', 'truncated');
+    write({ stream: 2, payload: Buffer.from('the copy differs from the volume:\n') });
+    return { kind: 'ended', progress: { kind: 'exited', exitCode: COPY_EXIT.differs } };
+  }
+  write({ stream: 1, payload: Buffer.from(`copied and verified: ${source.files.size} entries\n`) });
+  return { kind: 'ended', progress: { kind: 'exited', exitCode: 0 } };
 }
 
 function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
@@ -367,6 +420,7 @@ function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, 
       swarm.jobs.set(spec.Name, spec as unknown as Record<string, unknown>);
       const action = spec.Labels[BRANCH_DATABASE_LABELS.action];
       if (action !== undefined) return fakeDatabaseJob(swarm, spec, action as 'create' | 'drop' | 'dump', options.write);
+      if (spec.Labels[VOLUME_MOVE_LABELS.from] !== undefined) return fakeVolumeCopy(swarm, spec, options.write);
       const outcome = swarm.jobOutcome;
       if (outcome.output !== '') options.write({ stream: 1, payload: Buffer.from(outcome.output) });
       return 'timedOut' in outcome ? { kind: 'timed-out' } : { kind: 'ended', progress: { kind: 'exited', exitCode: outcome.exitCode } };
@@ -391,6 +445,47 @@ function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, 
     async startServices(targets) {
       await record(`start-services ${targets.map((t) => `${t.service}=${t.replicas}`).join(',')}`);
       for (const v of versions) for (const t of targets) if (v.services.includes(t.service)) v.replicas = { ...v.replicas, [t.service]: t.replicas };
+      for (const t of targets) {
+        const accessory = swarm.accessories.get(t.service);
+        if (accessory !== undefined) swarm.accessories.set(t.service, { ...accessory, replicas: t.replicas });
+      }
+    },
+    volumes: {
+      async mounting(names) {
+        // this app's services as listed, and every other app's on the shared swarm (their specs say what they mount)
+        const others = [...swarm.specs.entries()].filter(([, spec]) => (spec.Labels as Record<string, string> | undefined)?.['depl.app'] !== app).map(([name, spec]): PresentService => ({
+          name, labels: (spec.Labels ?? {}) as Record<string, string>, createdAt: '2026-12-01T00:00:00Z', image: '',
+          replicas: swarm.accessories.get(name)?.replicas ?? (spec as { Mode?: { Replicated?: { Replicas?: number } } }).Mode?.Replicated?.Replicas ?? 1, volumes: fakeMounts(spec),
+        }));
+        return [...present(), ...others].filter((s) => (s.volumes ?? []).some((v) => names.includes(v)));
+      },
+      async locate(names) {
+        await record(`locate-volumes ${names.join(',')}`);
+        return Object.fromEntries(names.map((name) => {
+          const volume = swarm.volumes.get(name);
+          const reachable = volume !== undefined && !swarm.unreachableNodes.has(volume.node);
+          return [name, { nodes: reachable ? [volume.node] : [], unreachable: [...swarm.unreachableNodes].sort() }];
+        }));
+      },
+      async awaitFree(node, volume) {
+        await record(`await-volume-free ${node} ${volume}`);
+      },
+      async repoint(services, from, to) {
+        await record(`repoint ${services.join(',')} ${from}->${to}`);
+        for (const name of services) {
+          const spec = swarm.specs.get(name);
+          if (spec !== undefined) swarm.specs.set(name, repointedSpec(spec, from, to));
+        }
+      },
+      async remove(node, name) {
+        await record(`remove-volume ${node} ${name}`);
+        const volume = swarm.volumes.get(name);
+        if (volume === undefined || volume.node !== node) return { removed: true };
+        const users = [...swarm.specs.entries()].filter(([, spec]) => fakeMounts(spec).includes(name)).map(([service]) => service);
+        if (users.length > 0) return { removed: false, reason: `volume is in use - [${users.join(', ')}]` };
+        swarm.volumes.delete(name);
+        return { removed: true };
+      },
     },
   };
 }
@@ -683,7 +778,8 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
   });
 
   const swarm: FakeSwarm = options.swarm ?? { images: new Map(), distributed: new Map(), configs: new Map(), secrets: new Map(), specs: new Map(), accessories: new Map(), failing: new Set(), edges: new Map(), calls: [],
-    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map(), secretLabels: new Map(), databases: new Map(), failDatabaseJobs: new Set(), occupiedRedis: new Set() };
+    jobs: new Map(), jobOutcome: { exitCode: 0, output: '' }, networks: new Map(), secretLabels: new Map(), databases: new Map(), failDatabaseJobs: new Set(), occupiedRedis: new Set(),
+    volumes: new Map(), unreachableNodes: new Set(), corruptNextCopy: false };
   const accessories = new Map<string, FakeAccessory>();
   const nodeStates = new Map<string, string>();
   const makeControl = (remote: Remote): ClusterPort => ({

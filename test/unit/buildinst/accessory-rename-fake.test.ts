@@ -7,7 +7,8 @@ import { Killed, startFakeCluster, type FakeCluster } from '../../support/fake-c
 
 /**
  * Accessories are app-scoped (`<app>-<accessory>`, answering to `<accessory>` on the app's network): one made
- * under its old name (the accessory alone) is moved by the next buildinst, its volume kept by name; and two apps,
+ * under its old name (the accessory alone) is moved by the next buildinst, its volume's data moved into the
+ * app-scoped volume first (src/plan/volume-move.ts); and two apps,
  * each with its own depl.yaml and its own `redis`, install on one swarm without touching each other's.
  */
 const shopYaml = `
@@ -42,6 +43,7 @@ function legacyRedis(f: FakeCluster): void {
     Name: 'redis', Labels: labels,
     TaskTemplate: { ContainerSpec: { Image: 'depl-base/redis:7', Mounts: [{ Type: 'volume', Source: 'redis-data', Target: '/data' }] }, Networks: [{ Target: 'shop-net' }] },
   });
+  f.swarm.volumes.set('redis-data', { node: 'm1', files: new Map([['dump.rdb', 'shop keys']]) });
 }
 
 const volumeOf = (f: FakeCluster, service: string) =>
@@ -54,9 +56,16 @@ describe('an accessory under its old name, on the fake cluster', () => {
     const plan = await readAndPlan(shop.port(), { ...shop.request('v2'), config: shop.loaded().config });
     expect(plan.steps.filter((s) => s.kind.includes('accessory')).map((s) => s.kind)).toEqual(['stop-legacy-accessory', 'create-accessory', 'remove-legacy-accessory']);
     await shop.buildinst('v2');
-    expect(fake.swarm.calls.filter((c) => /redis/.test(c))).toEqual(['stop-services redis', 'create-service shop-redis', 'remove-service redis', 'await-tasks shop-redis,shop-v2-web']);
+    // its volume is moved into the app-scoped one first (src/plan/volume-move.ts), then the service
+    expect(fake.swarm.calls.filter((c) => /redis|run-job/.test(c))).toEqual([
+      'locate-volumes redis-data', 'stop-services redis', 'await-volume-free m1 redis-data', expect.stringMatching(/^run-job shop-volume-move-[0-9a-f]{6}$/),
+      'repoint redis redis-data->shop-redis-data', 'start-services redis=1', 'remove-volume m1 redis-data',
+      'stop-services redis', 'create-service shop-redis', 'remove-service redis', 'await-tasks shop-redis,shop-v2-web',
+    ]);
     expect([...fake.swarm.accessories.keys()]).toEqual(['shop-redis']);
-    expect(volumeOf(fake, 'shop-redis')).toEqual(['redis-data']);
+    expect(volumeOf(fake, 'shop-redis')).toEqual(['shop-redis-data']);
+    expect([...fake.swarm.volumes.keys()]).toEqual(['shop-redis-data']);
+    expect(fake.swarm.volumes.get('shop-redis-data')?.files.get('dump.rdb')).toBe('shop keys');
     expect((fake.swarm.specs.get('shop-redis') as { TaskTemplate: { Networks: unknown[] } }).TaskTemplate.Networks).toEqual([{ Target: 'shop-net', Aliases: ['redis'] }]);
     expect((await fake.get('v2.shop.test', '/healthz')).status).toBe(200);
   }, 60_000);
@@ -77,7 +86,8 @@ describe('an accessory under its old name, on the fake cluster', () => {
       await shop.buildinst('v2');
       expect([...fake.swarm.accessories.keys()], `after a kill after step ${index + 1} (${steps[index]!.kind})`).toEqual(['shop-redis']);
       expect(fake.swarm.accessories.get('shop-redis')?.replicas, `step ${index + 1}`).toBe(1);
-      expect(volumeOf(fake, 'shop-redis'), `step ${index + 1}`).toEqual(['redis-data']);
+      expect(volumeOf(fake, 'shop-redis'), `step ${index + 1}`).toEqual(['shop-redis-data']);
+      expect(fake.swarm.volumes.get('shop-redis-data')?.files.get('dump.rdb'), `step ${index + 1}`).toBe('shop keys');
       expect(fake.swarm.calls.filter((c) => c === 'create-service shop-redis'), `step ${index + 1}`).toHaveLength(1);
       expect(fake.versions.find((v) => v.label === 'v2')?.services, `step ${index + 1}`).toEqual(['shop-v2-web']);
       expect(await readInstallIntent(fake.control.stateRemote, fake.app, fake.control.stateRoot), `step ${index + 1}`).toBeNull();

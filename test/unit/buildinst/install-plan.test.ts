@@ -67,19 +67,19 @@ describe('the install plan', () => {
     expect(kinds(rotated.steps).indexOf('update-accessory crawler-redis')).toBeLessThan(kinds(rotated.steps).indexOf('write-install-intent'));
   });
 
-  it("names a new app's volumes after the app, and keeps the unscoped volume an app deployed before already uses, whatever another app has", () => {
+  it("names every app's volumes after the app, whatever another app has (one under the unscoped name is moved before the install is planned)", () => {
     const created = (plan: ReturnType<typeof planned>) =>
       (plan.steps.find((s) => s.kind === 'create-accessory') as Extract<InstallStep, { kind: 'create-accessory' }>).spec.TaskTemplate.ContainerSpec.Mounts;
     expect(created(planned(facts(crawlerYaml)))).toEqual([expect.objectContaining({ Type: 'volume', Source: 'crawler-redis-data', Target: '/data' })]);
     // another app's redis on the unscoped redis-data is not this app's data: this app still gets its own volume
     const otherApps = [{ ...service('redis', { 'depl.app': 'shop', 'depl.accessory': 'redis' }), volumes: ['redis-data'] }];
     expect(created(planned(facts(crawlerYaml, { present: otherApps })))).toEqual([expect.objectContaining({ Source: 'crawler-redis-data' })]);
-    // this app's accessory on redis-data (deployed before volumes were app-scoped): a secret rotation restarts it on the same volume
+    // this app's accessory still on redis-data (a dry run reads it before buildinst moves it, src/plan/volume-move.ts): the install is the one after the move
     const yaml = `${crawlerYaml.replace('    port: 6379\n', '    port: 6379\n    secrets: [redis_password]\n')}secrets: [redis_password]\n`;
     const onOld: PresentService = { ...redisPresent, labels: { ...redisPresent.labels, 'depl.secrets': 'crawler-redis_password-old' }, volumes: ['redis-data'] };
     const rotated = planned(facts(yaml, { present: [onOld], secrets: [{ secret: 'redis_password', name: 'crawler-redis_password-def' }] }));
     const update = rotated.steps.find((s) => s.kind === 'update-accessory') as Extract<InstallStep, { kind: 'update-accessory' }>;
-    expect(update.spec.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Source: 'redis-data', Target: '/data' })]);
+    expect(update.spec.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Source: 'crawler-redis-data', Target: '/data' })]);
   });
 
   it('with a registry, images are pushed once; without, copied to the nodes; an accessory off the manager gets its image there', () => {
@@ -155,26 +155,26 @@ describe('the install plan', () => {
   });
 
   it('an accessory under its old name (the accessory alone) is stopped, made again app-scoped on the volume it had, then removed', () => {
-    // as the swarm lists it: made before names were app-scoped, its volume too
-    const legacy: PresentService = { ...service('redis', { 'depl.app': 'crawler', 'depl.accessory': 'redis' }, 'depl-base/redis:7'), volumes: ['redis-data'] };
+    // as the swarm lists it: made before names were app-scoped; its volume already moved into the app-scoped one (src/plan/volume-move.ts)
+    const legacy: PresentService = { ...service('redis', { 'depl.app': 'crawler', 'depl.accessory': 'redis' }, 'depl-base/redis:7'), volumes: ['crawler-redis-data'] };
     const plan = planned(facts(crawlerYaml, { present: [legacy] }));
     const accessorySteps = plan.steps.filter((s) => s.kind.includes('accessory'));
     expect(accessorySteps.map((s) => ('spec' in s ? `${s.kind} ${s.spec.Name}` : `${s.kind} ${'name' in s ? s.name : ''}`))).toEqual([
       'stop-legacy-accessory redis', 'create-accessory crawler-redis', 'remove-legacy-accessory redis',
     ]);
     const created = accessorySteps.find((s) => s.kind === 'create-accessory') as Extract<InstallStep, { kind: 'create-accessory' }>;
-    expect(created.spec.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Source: 'redis-data', Target: '/data' })]);
+    expect(created.spec.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Source: 'crawler-redis-data', Target: '/data' })]);
     expect(created.spec.TaskTemplate.Networks).toEqual([{ Target: 'crawler-net', Aliases: ['redis'] }]);
     // none can be undone: the move goes forward only (the accessory is kept under its new name whatever fails later)
     expect(accessorySteps.every((s) => !('undo' in s))).toBe(true);
-    expect(plan.notes.join('\n')).toMatch(/accessory redis still runs as the service redis .* its volume redis-data keeps its name and data/);
+    expect(plan.notes.join('\n')).toMatch(/accessory redis still runs as the service redis .* its volume crawler-redis-data keeps its name and data/);
     // killed after the stop: the next plan creates (on the same volume: the stopped service still names it) and removes;
     // after the create: it only removes; after the removal: nothing is left to move
     const stopped = planned(facts(crawlerYaml, { present: [{ ...legacy, replicas: 0 }] }));
     expect(kinds(stopped.steps).filter((k) => k.includes('accessory'))).toEqual(['create-accessory crawler-redis', 'remove-legacy-accessory']);
     const again = stopped.steps.find((s) => s.kind === 'create-accessory') as Extract<InstallStep, { kind: 'create-accessory' }>;
-    expect(again.spec.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Source: 'redis-data' })]);
-    const made: PresentService = { ...redisPresent, volumes: ['redis-data'] };
+    expect(again.spec.TaskTemplate.ContainerSpec.Mounts).toEqual([expect.objectContaining({ Source: 'crawler-redis-data' })]);
+    const made: PresentService = { ...redisPresent, volumes: ['crawler-redis-data'] };
     expect(kinds(planned(facts(crawlerYaml, { present: [{ ...legacy, replicas: 0 }, made] })).steps).filter((k) => k.includes('accessory'))).toEqual(['remove-legacy-accessory']);
     expect(kinds(planned(facts(crawlerYaml, { present: [made] })).steps).filter((k) => k.includes('accessory'))).toEqual([]);
     expect(kinds(planned(facts(crawlerYaml)).steps).filter((k) => k.includes('accessory'))).toEqual(['create-accessory crawler-redis']);

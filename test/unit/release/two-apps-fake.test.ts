@@ -8,15 +8,16 @@ import { backupAccessory, type AccessoryPort, type AccessoryTarget } from '../..
 import { pruneVersions } from '../../../src/workflows/prune.js';
 import { restoreAccessory } from '../../../src/workflows/restore.js';
 import { rollback } from '../../../src/workflows/rollback.js';
+import { scaleServices } from '../../../src/workflows/scale.js';
 import { switchVersion } from '../../../src/workflows/switch.js';
 import { startFakeCluster, type FakeAccessory, type FakeCluster } from '../../support/fake-cluster.js';
 
 /**
  * Two apps, each with its own depl.yaml, on one cluster: one swarm (services, secrets, configs, accessories) and one
  * state root on the manager (release state, lock, intents under each app's folder). The same version labels in
- * both (v1..v4), the same accessory name (redis). One app's switch, rollback, prune, backup and restore change
- * that app and leave everything of the other as it was: its services, accessory and its data, secrets, routing
- * and release state. Both ways round. (Each app's edge is its own here; one shared edge is not built yet.)
+ * both (v1..v4), the same accessory name (redis). One app's switch, rollback, scale, prune, backup and restore change
+ * that app and leave everything of the other as it was: its services, accessory and its data, secrets, configs,
+ * networks, volumes, routing and release state. Both ways round. (Each app's edge is its own here; one shared edge is not built yet.)
  */
 let clusters: FakeCluster[] = [];
 let backups: string | undefined;
@@ -50,6 +51,8 @@ async function twoApps(first: string, second: string): Promise<[FakeCluster, Fak
       for (const name of v.services) fake.swarm.specs.set(name, { Name: name, Labels: { 'depl.app': fake.app, 'depl.version': v.label, 'depl.service': name.split('-').at(-1)! } });
     }
     fake.swarm.secrets.set(`${fake.app}-token-1`, 'id');
+    fake.swarm.networks.set(`${fake.app}-v4-net`, { 'depl.app': fake.app, 'depl.version': 'v4' });
+    fake.swarm.volumes.set(`${fake.app}-redis-data`, { node: 'node-1', files: new Map([['appendonlydir/appendonly.aof.1.base.rdb', fake.app]]) });
     fake.swarm.configs.set(`${fake.app}-config-1`, 'id');
     fake.swarm.accessories.set(`${fake.app}-redis`, { name: `${fake.app}-redis`, labels: { 'depl.app': fake.app, 'depl.accessory': 'redis' }, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image: 'redis:7' });
     fake.accessories.set('redis', { ...redisOf({ [`${fake.app}:1`]: fake.app }), volume: `${fake.app}-redis-data` });
@@ -94,6 +97,8 @@ async function everythingOf(fake: FakeCluster) {
     specs: [...fake.swarm.specs.entries()].filter(([name]) => mine(name)),
     secrets: [...fake.swarm.secrets.keys()].filter(mine),
     configs: [...fake.swarm.configs.keys()].filter(mine),
+    networks: [...fake.swarm.networks.entries()].filter(([name]) => mine(name)),
+    volumes: [...fake.swarm.volumes.entries()].filter(([name]) => mine(name)).map(([name, v]) => [name, v.node, Object.fromEntries(v.files)]),
     accessories: [...fake.swarm.accessories.values()].filter((s) => mine(s.name)),
     redis: { replicas: redis.replicas, paused: redis.paused, keys: { ...redis.redis!.keys }, files: [...redis.files.keys()].sort(), volume: redis.volume },
     leftovers: structuredClone(fake.leftovers),
@@ -104,7 +109,7 @@ const portOf = (fake: FakeCluster): AccessoryPort => ({ ...fake.control, accesso
 
 describe.each([['shop', 'blog'], ['blog', 'shop']])('two apps on one cluster: %s, then %s acting', (first, second) => {
   // one case per direction (the setup is most of the time): each command, then all of the other app compared
-  it(`${second}'s switch, rollback, prune, backup and restore change ${second} only`, async () => {
+  it(`${second}'s switch, rollback, scale, prune, backup and restore change ${second} only`, async () => {
     const [a, b] = await twoApps(first, second);
     const before = await everythingOf(a);
 
@@ -114,6 +119,11 @@ describe.each([['shop', 'blog'], ['blog', 'shop']])('two apps on one cluster: %s
     expect((await rollback(b.control)).live).toBe('v4');
     expect((await b.get(b.domain)).version).toBe('v4');
     expect(await everythingOf(a), 'after the rollback').toEqual(before);
+    // the same service names in both apps: b's live workers only
+    const scaled = await scaleServices(b.control, { worker: 3 }, { waitMs: 1_000 });
+    expect(scaled.services).toEqual([expect.objectContaining({ service: `${b.app}-v4-worker`, replicas: 3 })]);
+    expect(b.versions.find((v) => v.label === 'v4')?.replicas?.[`${b.app}-v4-worker`]).toBe(3);
+    expect(await everythingOf(a), 'after the scale').toEqual(before);
 
     // the same version labels in both apps: only b's old versions, objects and image tags go
     const pruned = await pruneVersions(b.control, { keep: 1 });
