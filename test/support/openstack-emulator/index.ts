@@ -82,6 +82,8 @@ export interface RecordedRequest {
   interface: string;
   /** 'html-503', 'drop', ...: the fault it met. */
   fault?: Fault['kind'];
+  /** The application credential whose token the request carried, when it carried one. */
+  credential?: string;
 }
 
 export interface OpenStackEmulator {
@@ -232,7 +234,8 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
   }
 
   function send(res: http.ServerResponse, req: http.IncomingMessage, url: URL, reply: Reply, via: { region: string; interface: string }): void {
-    requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: reply.status, ...via });
+    const credential = keystone.tokens.get(req.headers['x-auth-token'] as string)?.credential?.id;
+    requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: reply.status, ...via, ...(credential !== undefined ? { credential } : {}) });
     const payload = reply.body === undefined || reply.status === 204 ? '' : JSON.stringify(reply.body);
     res.writeHead(reply.status, { ...(payload ? { 'content-type': 'application/json' } : {}), ...reply.headers, 'content-length': Buffer.byteLength(payload) });
     res.end(payload);
