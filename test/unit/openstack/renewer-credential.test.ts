@@ -169,6 +169,17 @@ describe('the renewal task\'s DNS credential, made by node-up', () => {
     }
   });
 
+  it('a node-up that signs in with a restricted application credential: Keystone lets none make another, and depl says to use the password', async () => {
+    const holder = new MemoryHolder();
+    await holdRenewerCredential(scope('login'), await prepareRenewerCredential(scope('login')), holder);
+    const { KeystoneSession: Session } = await import('../../../src/apply/openstack/keystone.js');
+    const { DesignateClient: Client } = await import('../../../src/apply/openstack/designate.js');
+    const signedIn = new Client(new Session({ authUrl: emulator.authUrl, interface: 'public', auth: holder.only().auth, source: 'test' }));
+    const error = await prepareRenewerCredential({ ...scope('login2'), designate: signedIn }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'APP_CREDENTIAL_REFUSED', exitCode: 2, hint: expect.stringContaining('sign in with your password for node-up') });
+    expect((error as Error).message).toContain("Using method 'application_credential' is not allowed for managing additional application credentials");
+  });
+
   it('a Designate that refuses tokens with access rules: exit 2, and the credential it could not use is deleted', async () => {
     emulator.behaviour.dnsServiceType = null;
     try {
