@@ -309,7 +309,7 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
   it('depl status: the renewal task runs beside the edge and has recorded a round; the domain\'s records point at the entry address', async () => {
     const started = Date.now();
     interface Status {
-      tls: { mode: string; certificates: Array<{ id: string }>; renewal?: { installed: boolean; running: boolean; last: { outcome: string; decisions: string[] } | null } };
+      tls: { mode: string; certificates: Array<{ id: string }>; renewal?: { installed: boolean; running: boolean; last: { outcome: string; decisions: string[] } | null; dnsCredential?: { id: string; expires: string | null } } };
       dns?: { zone: string; entryAddress: string | null; records: Array<{ name: string; addresses: string[]; depl: boolean; matches: boolean | null }> };
     }
     // the task's first round starts with its container and ends in a record; status is asked until it shows one
@@ -322,6 +322,8 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     expect(status.tls).toMatchObject({ mode: 'acme', certificates: [{ id: `wildcard.${domain}` }], renewal: { installed: true, running: true } });
     // the wildcard was just issued: nothing due, and the round says why
     expect(status.tls.renewal!.last!.outcome).toBe('nothing-due');
+    // the credential node-up gave the task, and until when (a year out: no warning)
+    expect(status.tls.renewal!.dnsCredential).toEqual({ id: emulator.applicationCredentials()[0]!.id, expires: expect.stringMatching(/^20\d\d-/) });
     expect(status.tls.renewal!.last!.decisions.join('\n')).toContain(domain);
     expect(status.dns).toMatchObject({
       zone, entryAddress: managerAddress,
