@@ -1,3 +1,4 @@
+import { RENEWER_CREDENTIAL_LABELS } from '../plan/tls/renewer-credential.js';
 import type { SwarmObject } from '../plan/prune.js';
 import type { Argv } from '../plan/shell.js';
 import type { JobListing } from '../plan/jobs.js';
@@ -91,8 +92,11 @@ export function appLeftoversOn(cluster: Cluster, engine: Engine, app: string, re
           if (network !== undefined) use(`network/${network.Name}`, name);
         }
       }
-      const objects = (kind: 'config' | 'secret', list: { ID: string; Spec?: { Name?: string } }[]): SwarmObject[] =>
-        list.map((o) => ({ kind, name: o.Spec?.Name ?? o.ID, usedBy: users.get(`${kind}/${o.Spec?.Name ?? o.ID}`) ?? [] }));
+      const objects = (kind: 'config' | 'secret', list: { ID: string; Spec?: { Name?: string; Labels?: Record<string, string> } }[]): SwarmObject[] =>
+        list.map((o) => ({
+          kind, name: o.Spec?.Name ?? o.ID, usedBy: users.get(`${kind}/${o.Spec?.Name ?? o.ID}`) ?? [],
+          ...(o.Spec?.Labels?.[RENEWER_CREDENTIAL_LABELS.credential] !== undefined ? { heldForRenewer: true } : {}),
+        }));
       return [
         ...objects('config', configs), ...objects('secret', secrets),
         ...networks.map((n): SwarmObject => ({ kind: 'network', name: n.Name, usedBy: users.get(`network/${n.Name}`) ?? [] })),

@@ -70,9 +70,9 @@ export async function ensureSwarmSecret(engine: Engine, doc: SecretDocument): Pr
 }
 
 /** The app's swarm secrets that carry this label, with their labels (branch databases' records). */
-export async function labelledSecrets(engine: Engine, app: string, label: string): Promise<{ name: string; labels: Record<string, string> }[]> {
+export async function labelledSecrets(engine: Engine, app: string, label: string): Promise<{ id: string; name: string; labels: Record<string, string> }[]> {
   const listed = await engine.docker.listSecrets({ filters: JSON.stringify({ label: [`depl.app=${app}`, label] }) } as object).catch((e) => { throw fail(engine, 'cannot list swarm secrets', e); });
-  return listed.map((s) => ({ name: s.Spec?.Name ?? s.ID, labels: (s.Spec?.Labels ?? {}) as Record<string, string> }));
+  return listed.map((s) => ({ id: s.ID, name: s.Spec?.Name ?? s.ID, labels: (s.Spec?.Labels ?? {}) as Record<string, string> }));
 }
 
 /** Removes a swarm secret by name; one already gone is not an error (swarm refuses one a service mounts). */

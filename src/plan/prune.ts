@@ -22,6 +22,8 @@ export interface SwarmObject {
   kind: 'config' | 'secret' | 'network';
   name: string;
   usedBy: string[];
+  /** A secret node-up keeps for the renewal task before any task mounts it (src/plan/tls/renewer-credential.ts): node-up and node-down retire it. */
+  heldForRenewer?: boolean;
 }
 
 export type PruneSelection = { keep: number } | { branches: string[] };
@@ -136,7 +138,7 @@ export function planPruneChange(read: PruneRead): PrunePlanned {
   if (jobs.length > 0) steps.push({ kind: 'remove-jobs', jobs, describe: `remove the finished jobs a killed depl run left (${jobs.join(', ')})` });
 
   // a branch database's record goes with its database (above), never as an unused secret
-  const unused = read.configs.filter((c) => c.usedBy.every((s) => goneServices.has(s)) && !(c.kind === 'secret' && records.has(c.name)));
+  const unused = read.configs.filter((c) => c.usedBy.every((s) => goneServices.has(s)) && !(c.kind === 'secret' && (records.has(c.name) || c.heldForRenewer === true)));
   const configs = unused.filter((c) => c.kind === 'config').map((c) => c.name).sort();
   const secrets = unused.filter((c) => c.kind === 'secret').map((c) => c.name).sort();
   const networks = unused.filter((c) => c.kind === 'network').map((c) => c.name).sort();

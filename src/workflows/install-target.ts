@@ -28,6 +28,9 @@ import { EDGE_ROLE_LABEL } from '../plan/edge-service.js';
 import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls/certificates.js';
 import { renewalTimes, renewerDnsCredential, type RenewerDnsCredential, type RenewerSettings } from '../plan/tls/renewal.js';
 import { resolveCloudCredentials } from '../config/clouds.js';
+import { heldRenewerCredentials } from '../apply/tls/renewer-secret.js';
+import { currentHeldCredential, heldCredentialWarning, renewerCredentialWanted } from '../plan/tls/renewer-credential.js';
+import type { SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 import { clusterPortFor, type InstallTarget } from './cluster-port.js';
 import type { BuildInput } from './release-target.js';
@@ -197,13 +200,29 @@ async function renewalTaskFor(project: TlsProject, cluster: Cluster, engine: Eng
       ...renewalTimes(tls),
       edgeUrl: `http://${cluster.managerNode.address}:80`,
     };
-    const dns = tls.challenge === 'dns-01' ? await renewerDnsFor(project, tls, log) : undefined;
-    return await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log, ...(dns !== undefined ? { dns } : {}) });
+    const nodeUps = tls.challenge === 'dns-01' && renewerCredentialWanted(config) ? await nodeUpCredential(engine, config.app, log) : undefined;
+    const dns = tls.challenge === 'dns-01' && !renewerCredentialWanted(config) ? await renewerDnsFor(project, tls, log) : undefined;
+    return await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log, ...(dns !== undefined ? { dns } : nodeUps !== undefined ? { dnsSecret: nodeUps } : {}) });
   } catch (error) {
     if (!isDeplError(error)) throw error;
     log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);
     return `not installed: ${error.message}`;
   }
+}
+
+/**
+ * The zero-config domain's DNS-01: the swarm secret holding the credential node-up made for the task
+ * (src/plan/tls/renewer-credential.ts), said ahead when it is close to its end; none: the log says who renews.
+ */
+async function nodeUpCredential(engine: Engine, app: string, log: Logger): Promise<SwarmSecretRef | undefined> {
+  const held = currentHeldCredential(await heldRenewerCredentials(engine, app));
+  if (held === undefined) {
+    log.info('the renewal task has no DNS credential from node-up (run depl node-up, which makes one): until then run depl tls renew before the wildcard is due');
+    return undefined;
+  }
+  const warning = heldCredentialWarning(held, Date.now());
+  if (warning !== undefined) log.warn(warning);
+  return held.ref;
 }
 
 /**

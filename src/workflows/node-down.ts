@@ -6,6 +6,7 @@ import { tlsSettings } from '../plan/tls/certificates.js';
 import { renewerServiceName } from '../plan/tls/renewal.js';
 import type { NodeInputs } from './command-inputs.js';
 import { managedDomain, planDomainRemoval, removeDomainRecords } from './domain.js';
+import { deleteRenewerCredentials } from './tls/renewer-credential.js';
 
 export interface NodeDownPlan {
   /** Node names that will go (from the provider, and the inventory for nodes it no longer lists). */
@@ -57,7 +58,12 @@ export async function nodeDown(inputs: NodeInputs, log: Logger, interactive?: bo
   // the records go before the addresses they point at: a released floating IP may soon be someone else's, and a
   // name still pointing there would send the app's users to them. A failure stops here; the next run retries.
   const managed = managedDomain(inputs.config);
-  if (managed !== undefined) await removeDomainRecords(await inputs.designate({ interactive }), managed, log);
+  if (managed !== undefined) {
+    const designate = await inputs.designate({ interactive });
+    await removeDomainRecords(designate, managed, log);
+    // the renewal task's credentials (node-up's): with the task gone, nothing uses them
+    await deleteRenewerCredentials({ app: inputs.config.app, designate, log });
+  }
   const provider = await inputs.provider(log, { interactive });
   await provider.down(log);
   const knownHosts = new KnownHosts(knownHostsPath(inputs));

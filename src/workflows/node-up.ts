@@ -16,6 +16,9 @@ import type { NodeInputs } from './command-inputs.js';
 import { convergeSwarm, shrinkSwarm, waitReady, type SwarmOutcome } from './node-up-swarm.js';
 import { packagePath } from '../util/paths.js';
 import { ensureDomainRecords, managedDomain, planDomain } from './domain.js';
+import { holdRenewerCredential, prepareRenewerCredential } from './tls/renewer-credential.js';
+import { renewerCredentialWanted } from '../plan/tls/renewer-credential.js';
+import { swarmCredentialHolder } from '../apply/tls/renewer-secret.js';
 import { poolsOf } from '../plan/pool-placement.js';
 import { poolNotes, poolSurplus } from '../plan/pools.js';
 import { installPoolHandoff, preemptibleNodes, writePoolHandoffTree } from './pool-handoff.js';
@@ -82,7 +85,13 @@ export async function nodeUp(inputs: NodeInputs, log: Logger, options: NodeUpOpt
   // else's record at the domain is refused (exit 2) with nothing changed
   const managed = managedDomain(config);
   const designate = managed === undefined ? undefined : await inputs.designate({ interactive: options.interactive });
-  if (managed !== undefined && designate !== undefined) await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null);
+  const zone = managed !== undefined && designate !== undefined ? (await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null)).zone : undefined;
+  // the renewal task's DNS credential is made now, before anything else: a cloud that refuses it stops node-up with
+  // nothing created (src/workflows/tls/renewer-credential.ts)
+  const renewer = managed !== undefined && designate !== undefined && zone !== undefined && renewerCredentialWanted(config)
+    ? { app: config.app, domain: config.domain, designate, zone, now: Date.now, log }
+    : undefined;
+  const prepared = renewer === undefined ? undefined : await prepareRenewerCredential(renewer);
   const pool = await inputs.sshPool(log, SSH_WAIT_MS);
   try {
     const previous = await readInventory(inputs);
@@ -130,6 +139,14 @@ export async function nodeUp(inputs: NodeInputs, log: Logger, options: NodeUpOpt
       const records = await ensureDomainRecords(designate, managed, address, log);
       for (const step of records.steps) changes.push(`DNS: ${step.describe}`);
       dns = { domain: managed.domain, zone: managed.zone, address };
+    }
+    if (renewer !== undefined && prepared !== undefined) {
+      const cluster = await inputs.cluster.open(log);
+      try {
+        for (const line of await holdRenewerCredential(renewer, prepared, swarmCredentialHolder(await cluster.engine(), config.app))) change(`TLS: ${line}`);
+      } finally {
+        await cluster.close();
+      }
     }
     return { nodes: rows, network: network.name, encrypted: network.encrypted, changes, notes, ...(dns ? { dns } : {}), seconds: (Date.now() - started) / 1000 };
   } finally {

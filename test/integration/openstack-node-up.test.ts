@@ -43,6 +43,10 @@ async function freeSubnet(): Promise<string> {
  * cloud, points the domain at it; `depl buildinst` gets its certificate by DNS-01 through the emulator's Designate
  * from Pebble (standing in for Let's Encrypt) with the tls: section init wrote, and after `depl switch` the live URL
  * answers over HTTPS, the renewal task runs beside the edge and `depl status` shows the domain's records in place.
+ * node-up also makes the task's own DNS credential (an application credential for the zone's recordsets, kept in a
+ * swarm secret the task mounts), and node-down deletes it. (The task renewing the wildcard itself with it is shown
+ * without nodes in tls-acme.test.ts: here the emulator and Pebble listen on this machine's loopback, which the task,
+ * on a node, cannot reach.)
  */
 describe('depl init, node-up and a live HTTPS URL through the OpenStack provider', () => {
   const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
@@ -194,7 +198,17 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     expect(emulator.requests.filter((r) => r.fault).map((r) => r.fault)).toEqual(['html-503', 'drop', 'throttle-429']);
     expect(emulator.behaviour.faults).toEqual([]);
     expect(run.stdout + run.stderr).not.toContain(password);
-    expect(emulator.tokensIssued()).toBe(tokens + 1);
+    // the operator's token, and one of the renewal task's new credential (node-up reads the zone with it once)
+    expect(emulator.tokensIssued()).toBe(tokens + 2);
+    // the renewal task's DNS credential: the zone's recordsets only, the member role, in a swarm secret and nowhere else
+    const [credential, ...more] = emulator.applicationCredentials();
+    expect(more).toEqual([]);
+    expect(credential).toMatchObject({ name: expect.stringMatching(new RegExp(`^depl-${app}-tls-renewer-dns01-`)), roles: ['member'], user: 'operator' });
+    expect(credential!.accessRules!.every((r) => r.service === 'dns' && r.path.includes('/recordsets'))).toBe(true);
+    expect(run.stdout + run.stderr).not.toContain(credential!.secret);
+    const told = (JSON.parse(run.stdout) as { changes: string[] }).changes.filter((c) => c.startsWith('TLS: '));
+    expect(told).toEqual([`TLS: the renewal task's DNS credential ${credential!.id} (restricted to ${zone}'s recordsets) is in the swarm secret ${told[0]?.split(' swarm secret ')[1]}`]);
+    expect(await readFile(configFile(), 'utf8')).not.toContain(credential!.secret);
     // exactly one stack, created by one POST
     expect(emulator.stacks()).toMatchObject([{ name: stack, status: 'CREATE_COMPLETE' }]);
     expect(emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stacks'))).toHaveLength(1);
@@ -277,13 +291,25 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     expect(body.trim()).toBe('hello from the live version');
     // the certificate the edge serves is Pebble's wildcard (curl checked its chain against Pebble's root)
     expect(await servedNames(address!, domain)).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
+    // the renewal task mounts the swarm secret node-up made, at the file its settings name
+    const inspected = await openCluster(await loadConfig(configFile()), silentLogger).then(async (c) => {
+      try {
+        return (await c.manager.exec(['docker', 'service', 'inspect', `${app}-tls-renewer`, '--format', '{{json .Spec.TaskTemplate.ContainerSpec}}'])).stdout;
+      } finally {
+        await c.close();
+      }
+    });
+    const container = JSON.parse(inspected) as { Secrets?: Array<{ SecretName: string; File: { Name: string } }>; Env: string[] };
+    expect(container.Secrets).toEqual([expect.objectContaining({ SecretName: expect.stringContaining('depl-tls-renewer-dns'), File: expect.objectContaining({ Name: '/run/secrets/depl-tls-renewer-dns' }) })]);
+    expect(container.Env.join('\n')).toContain('"dnsCredentialFile":"/run/secrets/depl-tls-renewer-dns"');
+    expect(inspected).not.toContain(emulator.applicationCredentials()[0]!.secret);
     log.info(`init -> live HTTPS: loading images, buildinst with DNS-01 and switch took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
   it('depl status: the renewal task runs beside the edge and has recorded a round; the domain\'s records point at the entry address', async () => {
     const started = Date.now();
     interface Status {
-      tls: { mode: string; certificates: Array<{ id: string }>; renewal?: { installed: boolean; running: boolean; last: { outcome: string; decisions: string[] } | null } };
+      tls: { mode: string; certificates: Array<{ id: string }>; renewal?: { installed: boolean; running: boolean; last: { outcome: string; decisions: string[] } | null; dnsCredential?: { id: string; expires: string | null } } };
       dns?: { zone: string; entryAddress: string | null; records: Array<{ name: string; addresses: string[]; depl: boolean; matches: boolean | null }> };
     }
     // the task's first round starts with its container and ends in a record; status is asked until it shows one
@@ -296,6 +322,8 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     expect(status.tls).toMatchObject({ mode: 'acme', certificates: [{ id: `wildcard.${domain}` }], renewal: { installed: true, running: true } });
     // the wildcard was just issued: nothing due, and the round says why
     expect(status.tls.renewal!.last!.outcome).toBe('nothing-due');
+    // the credential node-up gave the task, and until when (a year out: no warning)
+    expect(status.tls.renewal!.dnsCredential).toEqual({ id: emulator.applicationCredentials()[0]!.id, expires: expect.stringMatching(/^20\d\d-/) });
     expect(status.tls.renewal!.last!.decisions.join('\n')).toContain(domain);
     expect(status.dns).toMatchObject({
       zone, entryAddress: managerAddress,
@@ -318,7 +346,7 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     });
   }
 
-  it('node-down deletes the stack and its servers', async () => {
+  it('node-down deletes the stack and its servers, the domain\'s records and the renewal task\'s credential', async () => {
     const tokens = emulator.tokensIssued();
     const run = await runCli(['--yes', 'node-down', '--config', configFile()], { cwd: dir, env, timeoutMs: 120_000 });
     expect(run.exitCode, run.stderr).toBe(0);
@@ -330,5 +358,7 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     expect(run.stdout).toContain('and 2 DNS records');
     await emulator.designate.settle();
     expect([emulator.designate.records(`${domain}.`, 'A'), emulator.designate.records(`*.${domain}.`, 'A')]).toEqual([[], []]);
+    // and the renewal task's credential in Keystone
+    expect(emulator.applicationCredentials()).toEqual([]);
   });
 });

@@ -13,6 +13,8 @@ import { loadConfig } from '../../src/config/load.js';
 import { openCluster } from '../../src/workflows/cluster.js';
 import { HeatClient } from '../../src/apply/openstack/heat.js';
 import { KeystoneSession } from '../../src/apply/openstack/keystone.js';
+import { ApplicationCredentials } from '../../src/apply/openstack/application-credentials.js';
+import { renewerCredentialRequest } from '../../src/plan/tls/renewer-credential.js';
 import { createOpenStackProvider } from '../../src/apply/providers/openstack.js';
 import type { CloudCredentials, OpenStackAuth } from '../../src/config/clouds.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -183,6 +185,30 @@ describe('depl against real Keystone and real Heat', () => {
     }
     const wrong = await new KeystoneSession(credentials({ ...passwordAuth(), password: 'not-it' } as OpenStackAuth)).token().catch((e: unknown) => e);
     expect((wrong as Error).message).toMatch(/^Keystone rejected the credentials from test: /);
+  });
+
+  it('the renewal task\'s DNS credential as real Keystone makes it: accepted as asked (member role, access rules, expiry), refused to a restricted login as depl says, deleted', async () => {
+    // the emulator answers these as this does (test/unit/openstack/renewer-credential.test.ts)
+    const session = new KeystoneSession(credentials(passwordAuth()));
+    const asked = renewerCredentialRequest({ app: 'realcheck', domain: 'realcheck.example.org', zone: { id: 'zone1', name: 'example.org.' }, dnsEndpoint: 'https://dns.example.org:9001/', roles: await session.roles(), now: Date.now() });
+    if ('refuse' in asked) throw new Error(asked.refuse);
+    const owner = new ApplicationCredentials(session);
+    const made = await owner.create(asked.body);
+    try {
+      const rules = asked.body.application_credential.access_rules as Array<Record<string, string>>;
+      expect(made.accessRules).toEqual(rules.map((r) => ({ ...r, id: expect.any(String) })));
+      expect(made.expiresAt).toBe(Date.parse(asked.body.application_credential.expires_at as string));
+      expect((await owner.list()).find((c) => c.id === made.id)).toMatchObject({ name: asked.body.application_credential.name, expiresAt: made.expiresAt });
+      // the same name again is Keystone's 409 (the planner counts up instead)
+      expect(await owner.create(asked.body).catch((e: Error) => e.message)).toMatch(/HTTP 409.*Duplicate entry found with name depl-realcheck-tls-renewer-dns01-/);
+      const restricted = new ApplicationCredentials(new KeystoneSession(credentials({ type: 'application_credential', id: keystone.restricted.id, secret: keystone.restricted.secret })));
+      const refused = await restricted.create(asked.body).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(UserError);
+      expect(refused).toMatchObject({ code: 'APP_CREDENTIAL_REFUSED', hint: expect.stringContaining('sign in with your password for node-up') });
+    } finally {
+      await owner.delete(made.id);
+    }
+    expect((await owner.list()).some((c) => c.id === made.id)).toBe(false);
   });
 
   it('picks the orchestration endpoint of the region and interface asked for, and talks to Heat through it', async () => {

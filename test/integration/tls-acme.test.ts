@@ -10,6 +10,11 @@ import { loadConfig } from '../../src/config/load.js';
 import { UserError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 import { ensureCertificates, readCertificateFiles } from '../../src/workflows/tls/certificates.js';
+import { acmeIssuer } from '../../src/apply/tls/issuer.js';
+import { designateResponderWith } from '../../src/apply/tls/responders.js';
+import type { RenewerDnsCredential } from '../../src/plan/tls/renewal.js';
+import { designateFor } from '../../src/workflows/domain.js';
+import { deleteRenewerCredentials, holdRenewerCredential, prepareRenewerCredential } from '../../src/workflows/tls/renewer-credential.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
 import { designateOnPebble, issueFromCa, makeCa, startPebble, type TestPebble } from '../support/pebble.js';
@@ -84,6 +89,32 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
     expect(forced.renewed).toEqual([`wildcard.${domain}`]);
     expect(await readFile(path.join(certDir, 'fullchain.pem'), 'utf8')).not.toBe(chain);
     console.log(`DNS-01 wildcard issuance against Pebble + emulated Designate: ${Math.round(ms)} ms`);
+  });
+
+  it('the renewal task\'s DNS-01 path with the credential node-up made: the wildcard renewed through Designate with that credential alone', async () => {
+    const designate = await designateFor({ root: dir, cloud: 'emu' }, { env, cwd: dir, interactive: false });
+    const zone = (await designate.zoneNamed(`${domain}.`))!;
+    const holder = { secrets: [] as string[], held: async () => [], store: async (d: { data: { reveal(): string } }) => { holder.secrets.push(d.data.reveal()); }, retire: async () => true };
+    const scope = { app: 'task', domain, designate, zone, now: Date.now, log: silentLogger };
+    await holdRenewerCredential(scope, await prepareRenewerCredential(scope), holder);
+    // what the task reads from its swarm secret (src/tls-renewer/main.ts)
+    const credential = JSON.parse(holder.secrets[0]!) as RenewerDnsCredential;
+    const { store } = await project('task', { mode: 'acme', directory: pebble.directory });
+    const from = emulator.requests.length;
+    const issuer = acmeIssuer(store, { directory: pebble.directory, caBundle: pebble.listenerCa, pollMs: 100 }, () => designateResponderWith(credential), silentLogger);
+    await issuer.issue({ id: `wildcard.${domain}`, names: [domain, `*.${domain}`] });
+    const chain = await readFile(path.join(store.edgeDir, 'tls', `wildcard.${domain}`, 'fullchain.pem'), 'utf8');
+    expect(chainsTo(chain, pebble.roots)).toBe(true);
+    await emulator.designate.settle();
+    expect(emulator.requests.slice(from).filter((r) => r.path.startsWith('/dns/')).map((r) => [r.method, r.credential ?? 'no credential', r.status < 300])).toEqual(
+      expect.arrayContaining([['POST', credential.auth.id, true]]),
+    );
+    // every Designate call came with the task's credential, and only its zone's recordsets were asked for
+    for (const r of emulator.requests.slice(from).filter((q) => q.path.startsWith('/dns/'))) {
+      expect([r.credential, r.path.startsWith(`/dns/v2/zones/${zone.id}/recordsets`), r.status < 300]).toEqual([credential.auth.id, true, true]);
+    }
+    expect(emulator.designate.records(`_acme-challenge.${domain}.`, 'TXT')).toEqual([]);
+    await deleteRenewerCredentials({ app: 'task', designate, log: silentLogger });
   });
 
   it('an ACME server that cannot be reached is a clear per-certificate failure, not a crash', async () => {

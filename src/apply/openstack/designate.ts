@@ -22,7 +22,7 @@ export class DesignateClient {
   private base?: string;
 
   constructor(
-    private readonly session: KeystoneSession,
+    readonly session: KeystoneSession,
     private readonly options: { sleep?: (ms: number) => Promise<void>; activeTimeoutMs?: number } = {},
   ) {}
 

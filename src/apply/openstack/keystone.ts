@@ -27,6 +27,8 @@ interface Token {
   catalog: CatalogService[];
   projectId?: string;
   projectName?: string;
+  userId?: string;
+  roles: string[];
 }
 
 export interface KeystoneOptions {
@@ -70,6 +72,21 @@ export class KeystoneSession {
   /** The token's project name (Nectar names each project's DNS zone after it). */
   async projectName(): Promise<string | undefined> {
     return (await this.valid()).projectName;
+  }
+
+  /** The signed-in user (application credentials are made under /v3/users/<id>/). */
+  async userId(): Promise<string | undefined> {
+    return (await this.valid()).userId;
+  }
+
+  /** The token's role names in its project (an application credential may carry only these). */
+  async roles(): Promise<string[]> {
+    return (await this.valid()).roles;
+  }
+
+  /** The Keystone v3 base URL (as the auth URL names it, or as Keystone's version document does). */
+  async identityUrl(): Promise<string> {
+    return this.discoverIdentity();
   }
 
   /** Forget the token (after a 401 from a service: it was revoked or expired early). */
@@ -154,14 +171,14 @@ export class KeystoneSession {
     const value = header(response, 'x-subject-token');
     if (!value) throw new OperationError(`Keystone at ${base} answered without an X-Subject-Token header`, undefined, 'OPENSTACK_PROTOCOL');
     registerSecret(value);
-    const body = response.body as { token?: { expires_at?: string; issued_at?: string; catalog?: CatalogService[]; project?: { id?: string; name?: string } } };
+    const body = response.body as { token?: { expires_at?: string; issued_at?: string; catalog?: CatalogService[]; project?: { id?: string; name?: string }; user?: { id?: string }; roles?: Array<{ name?: string }> } };
     const expiresAt = Date.parse(body.token?.expires_at ?? '');
     if (!Number.isFinite(expiresAt)) throw new OperationError('Keystone answered with a token without a valid expires_at', undefined, 'OPENSTACK_PROTOCOL');
     const issuedAt = Date.parse(body.token?.issued_at ?? '');
     const now = this.now();
     const life = expiresAt - (Number.isFinite(issuedAt) ? issuedAt : now);
     const margin = Math.min(this.options.renewMarginMs ?? 5 * 60_000, Math.max(0, life / 4));
-    return { value, expiresAt, renewAt: expiresAt - margin, catalog: body.token?.catalog ?? [], projectId: body.token?.project?.id, projectName: body.token?.project?.name };
+    return { value, expiresAt, renewAt: expiresAt - margin, catalog: body.token?.catalog ?? [], projectId: body.token?.project?.id, projectName: body.token?.project?.name, userId: body.token?.user?.id, roles: (body.token?.roles ?? []).flatMap((r) => (r.name ? [r.name] : [])) };
   }
 
   /** The v3 base URL: the auth URL itself when it names v3, else found through Keystone's version document. */

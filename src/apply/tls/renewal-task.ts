@@ -9,6 +9,8 @@ import {
 import { LABELS, planSecrets, type ServiceSpec, type SwarmSecretRef } from '../../plan/services.js';
 import { planEngineGateService } from '../../plan/tls/engine-gate.js';
 import { Secret } from '../../util/secret.js';
+import { currentHeldCredential, heldCredentialWarning } from '../../plan/tls/renewer-credential.js';
+import { heldRenewerCredentials } from './renewer-secret.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
 import type { Engine } from '../docker.js';
@@ -95,15 +97,21 @@ export interface RenewalTaskStatus {
   replicas: string | null;
   running: boolean;
   last: RenewalRecord | null;
+  /** The DNS credential node-up gave the task (the zero-config domain's DNS-01), and a warning when it is close to its end. */
+  dnsCredential?: { id: string; expires: string | null; warning?: string };
 }
 
 /** For `depl status`: is the task there and running, and what did its last round do. */
 export async function readRenewalTaskStatus(manager: Remote, engine: Engine, app: string): Promise<RenewalTaskStatus> {
   const name = renewerServiceName(app);
-  const [listed, recordText] = await Promise.all([
+  const [listed, recordText, held] = await Promise.all([
     serviceReplicas(engine, [name]),
     manager.readFile(renewalRecordPath(app)),
+    heldRenewerCredentials(engine, app),
   ]);
+  const credential = currentHeldCredential(held);
+  const warning = credential === undefined ? undefined : heldCredentialWarning(credential, Date.now());
+  const dnsCredential = credential === undefined ? undefined : { id: credential.credentialId, expires: credential.expiresAt === null ? null : new Date(credential.expiresAt).toISOString(), ...(warning !== undefined ? { warning } : {}) };
   const tasks = listed[name];
   const replicas = tasks === undefined ? null : `${tasks.running}/${tasks.desired}`;
   let last: RenewalRecord | null = null;
@@ -112,5 +120,5 @@ export async function readRenewalTaskStatus(manager: Remote, engine: Engine, app
   } catch {
     last = null;
   }
-  return { installed: tasks !== undefined, replicas, running: replicas !== null && /^[1-9]\d*\//.test(replicas), last };
+  return { installed: tasks !== undefined, replicas, running: replicas !== null && /^[1-9]\d*\//.test(replicas), last, ...(dnsCredential !== undefined ? { dnsCredential } : {}) };
 }

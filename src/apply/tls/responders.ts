@@ -38,7 +38,7 @@ export function httpChallengeResponder(store: TlsStore, check?: (host: string, t
 }
 
 /** DNS-01 through Designate: one TXT value per authorization on _acme-challenge.<domain>, removed after the order. */
-export function dnsChallengeResponder(designate: DesignateClient): ChallengeResponder {
+export function dnsChallengeResponder(designate: DesignateClient, knownZone?: Zone): ChallengeResponder {
   const presented: Array<{ zone: Zone; fqdn: string; value: string }> = [];
   // a wildcard and its apex put two values on one recordset: one change at a time
   let queue: Promise<unknown> = Promise.resolve();
@@ -47,7 +47,7 @@ export function dnsChallengeResponder(designate: DesignateClient): ChallengeResp
     present(identifier, _token, keyAuthorization) {
       const run = queue.then(async () => {
         const fqdn = dnsChallengeRecord(identifier);
-        const zone = await designate.zoneFor(fqdn);
+        const zone = knownZone !== undefined && inZone(fqdn, knownZone) ? knownZone : await designate.zoneFor(fqdn);
         await designate.addTxt(zone, fqdn, keyAuthorization);
         presented.push({ zone, fqdn, value: keyAuthorization });
       });
@@ -79,7 +79,12 @@ export async function designateResponderWith(given: RenewerDnsCredential): Promi
     { authUrl: given.authUrl, ...(given.regionName !== undefined ? { regionName: given.regionName } : {}), interface: given.interface, auth: given.auth, source: 'the renewal task\'s DNS credential' },
     { dispatcher: new Agent({ connect }) },
   );
-  return dnsChallengeResponder(new DesignateClient(session));
+  return dnsChallengeResponder(new DesignateClient(session), given.zone);
+}
+
+function inZone(fqdn: string, zone: Zone): boolean {
+  const name = fqdn.endsWith('.') ? fqdn : `${fqdn}.`;
+  return name === zone.name || name.endsWith(`.${zone.name}`);
 }
 
 /** Asks the edge at `edgeUrl` for a challenge file the way the CA will (null: no answer), for httpChallengeResponder. */

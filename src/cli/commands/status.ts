@@ -63,6 +63,8 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
   lines.push(`tls:      ${report.tls.mode}${report.tls.mode !== 'off' && installed.length === 0 ? ' (no certificate yet)' : ''}`);
   for (const line of describeCertificates(installed, now, tls)) lines.push(`  ${line}`);
   if (report.tls.renewal !== undefined) lines.push(`  ${describeRenewalRecord(report.tls.renewal.last, report.tls.renewal.running)}`);
+  const dnsCredential = report.tls.renewal?.dnsCredential;
+  if (dnsCredential !== undefined) lines.push(`  ${dnsCredential.warning ?? `renewal task's DNS credential (node-up's): ${dnsCredential.id}, expires ${dnsCredential.expires ?? 'never'}`}`);
   // `depl run` jobs: running ones, and finished ones a killed depl run left (the next run or prune removes those)
   lines.push(`jobs:     ${report.jobs.length === 0 ? '(none)' : ''}`.trimEnd());
   for (const j of report.jobs) {

@@ -69,6 +69,11 @@ export interface RenewerDnsCredential {
   auth: ApplicationCredentialAuth;
   caCert?: string;
   insecure?: boolean;
+  /**
+   * The zone the TXT records go in, when the credential may reach only its recordsets (node-up's, whose access
+   * rules do not let it list zones: src/plan/tls/renewer-credential.ts).
+   */
+  zone?: { id: string; name: string };
 }
 
 /** The task's DNS-01 credential's name as a depl secret (its swarm secret is named after it and its value). */

@@ -34,6 +34,13 @@ export interface EmulatorBehaviour extends HeatBehaviour, ShelveBehaviour {
   rejectCredentials?: boolean;
   /** Faults still to happen, first match first. */
   faults?: Fault[];
+  /** How Keystone makes application credentials (default 'access-rules', as Keystone since Train). */
+  applicationCredentials?: 'access-rules' | 'no-access-rules' | 'forbidden';
+  /**
+   * The service_type Designate's keystonemiddleware is configured with (default 'dns'); null: none, so it
+   * refuses every token with access rules (401), as keystonemiddleware does.
+   */
+  dnsServiceType?: string | null;
 }
 
 export interface EmulatorOptions {
@@ -75,6 +82,8 @@ export interface RecordedRequest {
   interface: string;
   /** 'html-503', 'drop', ...: the fault it met. */
   fault?: Fault['kind'];
+  /** The application credential whose token the request carried, when it carried one. */
+  credential?: string;
 }
 
 export interface OpenStackEmulator {
@@ -90,6 +99,8 @@ export interface OpenStackEmulator {
   requests: RecordedRequest[];
   /** Names of the Nova key pairs. */
   keypairs(): string[];
+  /** The application credentials Keystone holds (those given at the start and those made through its API). */
+  applicationCredentials(): readonly EmulatedApplicationCredential[];
   /** How many tokens Keystone has issued. */
   tokensIssued(): number;
   /** Forget every token, as a revocation would: the next Heat call with one gets a 401. */
@@ -136,6 +147,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     roles: u.roles ?? ['member', 'reader'],
   }));
   const requests: RecordedRequest[] = [];
+  const applicationCredentials = [...(options.applicationCredentials ?? [])];
   const designate = new EmulatedDesignate(projectId, options.dns, options.dnsPublishDelayMs);
   const swift = options.services?.objectStore === 'emulated' ? new EmulatedSwift(`AUTH_${projectId}`) : undefined;
   const objectStore = swift !== undefined ? () => `${base}${swift.accountPath}` : options.services?.objectStore;
@@ -222,7 +234,8 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
   }
 
   function send(res: http.ServerResponse, req: http.IncomingMessage, url: URL, reply: Reply, via: { region: string; interface: string }): void {
-    requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: reply.status, ...via });
+    const credential = keystone.tokens.get(req.headers['x-auth-token'] as string)?.credential?.id;
+    requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, status: reply.status, ...via, ...(credential !== undefined ? { credential } : {}) });
     const payload = reply.body === undefined || reply.status === 204 ? '' : JSON.stringify(reply.body);
     res.writeHead(reply.status, { ...(payload ? { 'content-type': 'application/json' } : {}), ...reply.headers, 'content-length': Buffer.byteLength(payload) });
     res.end(payload);
@@ -240,14 +253,17 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
       const rest = path.slice('/compute'.length);
       // version documents are public, as on a real cloud
       if (rest === '' || rest === '/' || rest === '/v2.1' || rest === '/v2.1/') return nova.handle(method, rest, body);
-      if (!keystone.check(token)) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } } };
+      const issued = keystone.check(token);
+      if (!issued || !keystone.allowedAt(issued, { type: 'compute' }, method, path)) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } } };
       return nova.handle(method, rest, body);
     }
     if (path === '/dns' || path.startsWith('/dns/')) {
       const rest = path.slice('/dns'.length);
       if (rest === '' || rest === '/') return designate.handle(method, rest, url.searchParams, body, `${base}/dns`);
       const issued = keystone.check(token);
-      if (!issued) return { status: 401, body: { code: 401, type: 'unauthorized', message: 'The request you have made requires authentication.' } };
+      const dnsType = behaviour.dnsServiceType === undefined ? 'dns' : behaviour.dnsServiceType ?? undefined;
+      // the path as the service sees it, its mount point included (webob's request.path), without the query
+      if (!issued || !keystone.allowedAt(issued, { type: dnsType }, method, path)) return { status: 401, body: { code: 401, type: 'unauthorized', message: 'The request you have made requires authentication.' } };
       return designate.handle(method, rest, url.searchParams, body, `${base}/dns`);
     }
     if (services.network && (path === '/network' || path.startsWith('/network/'))) {
@@ -265,7 +281,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     if (path.startsWith('/orchestration/v1/')) {
       const issued = keystone.check(token);
       // keystonemiddleware's answer to a missing, unknown or expired token
-      if (!issued) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } } };
+      if (!issued || !keystone.allowedAt(issued, { type: 'orchestration' }, method, path)) return { status: 401, body: { error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' } } };
       if (!(path === prefix || path.startsWith(prefix + '/')) || issued.projectId !== projectId) {
         return heatError(403, 'Forbidden', 'You are not authorized to complete this action.');
       }
@@ -291,9 +307,10 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     region,
     otherRegions: options.otherRegions ?? [],
     users,
-    applicationCredentials: options.applicationCredentials ?? [],
+    applicationCredentials,
     tokenTtlSeconds: options.tokenTtlSeconds ?? 3600,
     rejectCredentials: () => behaviour.rejectCredentials === true,
+    applicationCredentialSupport: () => behaviour.applicationCredentials ?? 'access-rules',
     now: () => Date.now(),
     services,
   });
@@ -312,6 +329,7 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
     behaviour,
     requests,
     tokensIssued: () => keystone.issued,
+    applicationCredentials: () => applicationCredentials,
     revokeTokens: () => keystone.tokens.clear(),
     stacks: () => heat.list(),
     preempt: (serverName) => heat.preempt(serverName),

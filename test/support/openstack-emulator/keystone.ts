@@ -16,6 +16,21 @@ export interface EmulatedApplicationCredential {
   secret: string;
   /** Owner, for lookups by name. */
   user?: string;
+  description?: string | null;
+  /** ms since the epoch; after it Keystone refuses the credential (401). */
+  expiresAt?: number;
+  /** Role names it carries (default: all its user's). */
+  roles?: string[];
+  unrestricted?: boolean;
+  /** What its tokens may be used for (keystonemiddleware checks them at each service), when restricted so. */
+  accessRules?: AccessRule[];
+}
+
+export interface AccessRule {
+  id: string;
+  service: string;
+  method: string;
+  path: string;
 }
 
 export interface IssuedToken {
@@ -27,6 +42,8 @@ export interface IssuedToken {
   applicationCredential: boolean;
   /** Role names in the project: what GET /v3/auth/tokens lets it validate. */
   roles: string[];
+  /** The application credential it was issued for (its access rules restrict where the token works). */
+  credential?: EmulatedApplicationCredential;
   /** The token document as issued, without its catalog (a validation adds it back unless ?nocatalog). */
   document: Record<string, unknown>;
 }
@@ -54,6 +71,12 @@ export interface KeystoneConfig {
    * elsewhere: one for every endpoint, or one per region and interface).
    */
   services: { network: boolean; volume: boolean; objectStore?: string | ((region: string, iface: string) => string) };
+  /**
+   * Application credentials as this cloud's Keystone makes them: 'access-rules' (Train and later: restricted
+   * credentials with access rules), 'no-access-rules' (before Train: the schema lets unknown properties through, so
+   * `access_rules` is silently dropped), 'forbidden' (policy refuses identity:create_application_credential).
+   */
+  applicationCredentialSupport: () => 'access-rules' | 'no-access-rules' | 'forbidden';
 }
 
 const DOMAIN = { id: 'default', name: 'Default' };
@@ -112,8 +135,116 @@ export class EmulatedKeystone {
     if (method === 'GET' && (path === '/identity/v3' || path === '/identity/v3/')) return { status: 200, body: { version: this.versionDoc() } };
     if (method === 'POST' && path === '/identity/v3/auth/tokens') return this.issue(body);
     if ((method === 'GET' || method === 'HEAD') && path === '/identity/v3/auth/tokens') return this.validate(request);
+    const credentials = /^\/identity\/v3\/users\/([^/]+)\/application_credentials(?:\/([^/]+))?$/.exec(path);
+    if (credentials) return this.applicationCredentialCall(method, decodeURIComponent(credentials[1]!), credentials[2] === undefined ? undefined : decodeURIComponent(credentials[2]), body, request);
     if (path.startsWith('/identity/')) return { status: 404, body: { error: { code: 404, title: 'Not Found', message: `Could not find ${path}.` } } };
     return undefined;
+  }
+
+  /**
+   * /v3/users/{user}/application_credentials[/{id}], as Keystone 22 answers (keystone/api/users.py): the caller's own
+   * user only (403 naming the policy), never with a restricted application credential's token (403), roles only
+   * among the caller's (400), a name once per user (409), the secret shown on create only; each refusal with
+   * Keystone's message.
+   */
+  private applicationCredentialCall(method: string, userId: string, id: string | undefined, body: unknown, request: KeystoneRequest): Reply {
+    const caller = this.check(request.authToken);
+    if (!caller) return unauthorized;
+    const forbidden = (action: string): Reply => ({ status: 403, body: { error: { code: 403, title: 'Forbidden', message: `You are not authorized to perform the requested action: ${action}.` } } });
+    const restrictedCaller = caller.credential !== undefined && caller.credential.unrestricted !== true;
+    const mine = () => this.config.applicationCredentials.filter((c) => this.config.users.find((u) => u.name === c.user)?.id === userId);
+    const notFound = (what: string): Reply => ({ status: 404, body: { error: { code: 404, title: 'Not Found', message: `Could not find application credential: ${what}.` } } });
+    if (id === undefined && (method === 'GET' || method === 'HEAD')) {
+      if (caller.userId !== userId) return forbidden('identity:list_application_credentials');
+      const name = request.query?.get('name');
+      const listed = mine().filter((c) => name === null || name === undefined || c.name === name);
+      return { status: 200, body: { application_credentials: listed.map((c) => this.credentialView(c)), links: { self: `${this.config.baseUrl}/identity/v3/users/${userId}/application_credentials`, previous: null, next: null } } };
+    }
+    if (id === undefined && method === 'POST') {
+      if (this.config.applicationCredentialSupport() === 'forbidden') return forbidden('identity:create_application_credential');
+      const given = (body as { application_credential?: Record<string, unknown> } | undefined)?.application_credential ?? {};
+      const badInput = (message: string): Reply => ({ status: 400, body: { error: { code: 400, title: 'Bad Request', message } } });
+      if (typeof given.name !== 'string' || given.name.length === 0) return badInput("Invalid input for field 'name': 'name' is a required property");
+      const withRules = this.config.applicationCredentialSupport() === 'access-rules';
+      const rules = withRules ? given.access_rules : undefined;
+      if (rules !== undefined) {
+        if (!Array.isArray(rules)) return badInput(`Invalid input for field 'access_rules': ${JSON.stringify(rules)} is not of type 'array'`);
+        for (const rule of rules as Array<Record<string, unknown>>) {
+          const extra = Object.keys(rule).find((k) => !['path', 'method', 'service', 'id'].includes(k));
+          if (extra !== undefined) return badInput(`Invalid input for field 'access_rules/0': Additional properties are not allowed ('${extra}' was unexpected)`);
+          if (typeof rule.method !== 'string' || !/^(POST|GET|HEAD|PATCH|PUT|DELETE)$/.test(rule.method)) return badInput(`Invalid input for field 'access_rules/0/method': ${JSON.stringify(rule.method)} does not match '^(POST|GET|HEAD|PATCH|PUT|DELETE)$'`);
+          if (typeof rule.path !== 'string' || !rule.path.startsWith('/') || rule.path.length > 225) return badInput(`Invalid input for field 'access_rules/0/path': ${JSON.stringify(rule.path)} does not match '^\\/.*'`);
+        }
+      }
+      if (restrictedCaller) return forbidden("Using method 'application_credential' is not allowed for managing additional application credentials");
+      if (caller.userId !== userId) return forbidden('Cannot create an application credential for another user');
+      const requested = Array.isArray(given.roles) ? (given.roles as Array<{ name?: string; id?: string }>).map((r) => r.name ?? r.id?.replace(/0$/, '') ?? '') : caller.roles;
+      if (requested.some((r) => !caller.roles.includes(r))) return badInput('Invalid application credential: Cannot create an application credential with unassigned role');
+      let expiresAt: number | undefined;
+      if (typeof given.expires_at === 'string') {
+        expiresAt = Date.parse(given.expires_at);
+        if (!Number.isFinite(expiresAt)) return badInput('Timestamp not in expected format. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.');
+        if (expiresAt < this.config.now()) return badInput("The 'expires_at' must not be before now. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.");
+      }
+      const owner = this.config.users.find((u) => u.id === userId)!;
+      if (mine().some((c) => c.name === given.name)) {
+        return { status: 409, body: { error: { code: 409, title: 'Conflict', message: `Conflict occurred attempting to store application_credential - Duplicate entry found with name ${given.name}.` } } };
+      }
+      const created: EmulatedApplicationCredential = {
+        id: randomUUID().replace(/-/g, ''),
+        name: given.name,
+        secret: typeof given.secret === 'string' && given.secret.length > 0 ? given.secret : randomBytes(64).toString('base64url'),
+        user: owner.name,
+        description: typeof given.description === 'string' ? given.description : null,
+        ...(expiresAt !== undefined ? { expiresAt } : {}),
+        roles: requested,
+        unrestricted: given.unrestricted === true,
+        ...(rules !== undefined ? { accessRules: (rules as Array<Omit<AccessRule, 'id'>>).map((r) => ({ id: randomUUID().replace(/-/g, ''), service: r.service, method: r.method, path: r.path })) } : {}),
+      };
+      this.config.applicationCredentials.push(created);
+      return { status: 201, body: { application_credential: { ...this.credentialView(created), secret: created.secret } } };
+    }
+    if (id !== undefined && (method === 'GET' || method === 'DELETE')) {
+      const action = method === 'GET' ? 'identity:get_application_credential' : 'identity:delete_application_credential';
+      if (caller.userId !== userId) return forbidden(action);
+      const found = mine().find((c) => c.id === id);
+      if (method === 'DELETE' && restrictedCaller) return forbidden("Using method 'application_credential' is not allowed for managing additional application credentials");
+      if (found === undefined) return notFound(id);
+      if (method === 'GET') return { status: 200, body: { application_credential: this.credentialView(found) } };
+      this.config.applicationCredentials.splice(this.config.applicationCredentials.indexOf(found), 1);
+      // its tokens die with it
+      for (const [value, token] of this.tokens) if (token.credential === found) this.tokens.delete(value);
+      return { status: 204 };
+    }
+    return { status: 405, body: { error: { code: 405, title: 'Method Not Allowed', message: `The method ${method} is not allowed for the requested URL.` } } };
+  }
+
+  private credentialView(c: EmulatedApplicationCredential): Record<string, unknown> {
+    const withRules = this.config.applicationCredentialSupport() !== 'no-access-rules';
+    return {
+      id: c.id,
+      name: c.name ?? c.id,
+      description: c.description ?? null,
+      expires_at: c.expiresAt === undefined ? null : new Date(c.expiresAt).toISOString().replace('Z', '000'),
+      project_id: this.config.projectId,
+      roles: (c.roles ?? []).map((name) => ({ id: `${name}0`, name, domain_id: null })),
+      unrestricted: c.unrestricted === true,
+      ...(withRules ? { access_rules: c.accessRules ?? [] } : {}),
+      links: { self: `${this.config.baseUrl}/identity/v3/application_credentials/${c.id}` },
+    };
+  }
+
+  /**
+   * keystonemiddleware's check of a token's access rules at a service (auth_token validate_allowed_request): a
+   * token of a credential with access rules passes only a request that one of them allows (the rule's service is
+   * the service's type; its path, with `*` one segment and `**` any, matches the request's path); otherwise, and
+   * at a service whose middleware has no service_type configured, 401. Tokens without access rules pass.
+   */
+  allowedAt(token: IssuedToken, service: { type: string | undefined }, method: string, path: string): boolean {
+    const rules = token.credential?.accessRules;
+    if (rules === undefined) return true;
+    if (service.type === undefined) return false;
+    return rules.some((rule) => rule.method === method && rule.service === service.type && accessRulePattern(rule.path).test(path));
   }
 
   private issue(body: unknown): Reply {
@@ -138,6 +269,8 @@ export class EmulatedKeystone {
       const c = auth.identity!.application_credential as { id?: string; name?: string; secret?: string; user?: { name?: string } };
       appCred = applicationCredentials.find((x) => (c?.id ? x.id === c.id : x.name === c?.name && x.user === c?.user?.name) && x.secret === c?.secret);
       if (!appCred) return unauthorized;
+      // Keystone: "The application credential has expired" is a 401 like any refused credential
+      if (appCred.expiresAt !== undefined && appCred.expiresAt <= this.config.now()) return unauthorized;
       // an application credential acts as the user who made it
       user = users.find((x) => x.name === appCred!.user) ?? users[0];
     } else {
@@ -154,7 +287,7 @@ export class EmulatedKeystone {
     const value = 'gAAAAAB' + randomBytes(48).toString('base64url');
     const now = this.config.now();
     const expiresAt = now + this.config.tokenTtlSeconds * 1000;
-    const roles = project ? user!.roles : [];
+    const roles = project ? (appCred?.roles ?? user!.roles) : [];
     const token = {
       methods,
       user: { id: user!.id, name: user!.name, domain: DOMAIN, password_expires_at: null },
@@ -168,9 +301,18 @@ export class EmulatedKeystone {
             roles: roles.map((name) => ({ id: `${name}0`, name })),
           }
         : {}),
-      ...(appCred ? { application_credential: { id: appCred.id, name: appCred.name ?? appCred.id, restricted: true } } : {}),
+      ...(appCred
+        ? {
+            application_credential: {
+              id: appCred.id,
+              name: appCred.name ?? appCred.id,
+              restricted: appCred.unrestricted !== true,
+              ...(appCred.accessRules !== undefined ? { access_rules: appCred.accessRules } : {}),
+            },
+          }
+        : {}),
     };
-    this.tokens.set(value, { value, expiresAt, projectId: project, userId: user!.id, applicationCredential: appCred !== undefined, roles, document: token });
+    this.tokens.set(value, { value, expiresAt, projectId: project, userId: user!.id, applicationCredential: appCred !== undefined, roles, document: token, ...(appCred ? { credential: appCred } : {}) });
     this.issued += 1;
     return { status: 201, headers: { 'x-subject-token': value }, body: { token: this.withCatalog(token, project !== undefined) } };
   }
@@ -209,6 +351,17 @@ export class EmulatedKeystone {
     if (!token || token.expiresAt <= this.config.now()) return undefined;
     return token;
   }
+}
+
+/** An access rule's path as keystonemiddleware reads it: `{tag}` and `*` one path segment, `**` anything. */
+function accessRulePattern(path: string): RegExp {
+  let out = '';
+  for (const token of path.matchAll(/(\{[^}]*\})|(\*\*)|(\*)|([^{}*])/g)) {
+    if (token[1] !== undefined || token[3] !== undefined) out += '[^/]+';
+    else if (token[2] !== undefined) out += '.*';
+    else out += token[4]!.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${out}$`);
 }
 
 function domainMatches(given: { id?: string; name?: string } | undefined, domainName: string): boolean {

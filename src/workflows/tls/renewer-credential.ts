@@ -1,0 +1,154 @@
+import { readFile } from 'node:fs/promises';
+import { ApplicationCredentials } from '../../apply/openstack/application-credentials.js';
+import type { DesignateClient, Zone } from '../../apply/openstack/designate.js';
+import { OpenStackApiError } from '../../apply/openstack/http.js';
+import { KeystoneSession } from '../../apply/openstack/keystone.js';
+import { UserError } from '../../errors.js';
+import { planSecrets, type SecretDocument } from '../../plan/services.js';
+import { dnsChallengeRecord } from '../../plan/tls/certificates.js';
+import { RENEWER_DNS_SECRET, type RenewerDnsCredential } from '../../plan/tls/renewal.js';
+import {
+  credentialNeededUpFront, credentialsToDelete, heldCredentialLabels, ownCredentials, planCredentialHolding, renewerCredentialRequest,
+  type HeldCredential, type ListedCredential,
+} from '../../plan/tls/renewer-credential.js';
+import type { Logger } from '../../util/log.js';
+import { Secret } from '../../util/secret.js';
+
+/**
+ * The renewal task's DNS-01 credential on a zero-config domain (src/plan/tls/renewer-credential.ts decides): node-up
+ * makes it with the operator's login before anything else is made (a cloud that refuses stops node-up with nothing
+ * created, exit 2), hands it to the swarm once the swarm is there, and retires older ones; node-down deletes them.
+ * Why node-up: it is the one command that holds the operator's Keystone login and already keeps the zone's records;
+ * the credential is a cloud resource of the cluster, made and removed with it. buildinst only mounts the swarm
+ * secret into the task and never needs the operator's password.
+ */
+export interface CredentialHolder {
+  /** The swarm secrets holding one, from their labels. */
+  held(): Promise<HeldCredential[]>;
+  store(document: SecretDocument): Promise<void>;
+  /** Removes one; false when a running task still mounts it (swarm refuses). */
+  retire(secret: string): Promise<boolean>;
+}
+
+export interface RenewerCredentialScope {
+  app: string;
+  domain: string;
+  /** The zone's Designate client, on the operator's Keystone session. */
+  designate: DesignateClient;
+  zone: Zone;
+  now: () => number;
+  log: Logger;
+}
+
+export interface PreparedCredential {
+  own: ListedCredential[];
+  /** Made this run: its id, expiry and what the task is given. */
+  made?: { id: string; expiresAt: number | null; credential: RenewerDnsCredential };
+}
+
+/** Before anything is made: this app's credentials in Keystone, and a new one when none has long enough left. */
+export async function prepareRenewerCredential(scope: RenewerCredentialScope): Promise<PreparedCredential> {
+  const credentials = new ApplicationCredentials(scope.designate.session);
+  const own = ownCredentials(scope.app, await credentials.list());
+  if (!credentialNeededUpFront(own, scope.now())) return { own };
+  return { own, made: await makeCredential(scope, credentials, own) };
+}
+
+/**
+ * Once the swarm is there: the task's secret holds the current credential (the one made this run, or the one it
+ * held already; one is made now when neither is usable), older secrets are removed, and in Keystone every credential
+ * of this app that no secret still holds is deleted. Returns what changed, one line each.
+ */
+export async function holdRenewerCredential(scope: RenewerCredentialScope, prepared: PreparedCredential, holder: CredentialHolder): Promise<string[]> {
+  const credentials = new ApplicationCredentials(scope.designate.session);
+  const changes: string[] = [];
+  const held = await holder.held();
+  const plan = planCredentialHolding({ own: prepared.own, held, ...(prepared.made ? { made: prepared.made.id } : {}), now: scope.now() });
+  let made = prepared.made;
+  if (plan.create) made = await makeCredential(scope, credentials, await credentials.list());
+  let current = plan.current;
+  if (made !== undefined) {
+    current = made.id;
+    const [document] = planSecrets(scope.app, [{ name: RENEWER_DNS_SECRET, value: new Secret(JSON.stringify(made.credential)) }]);
+    await holder.store({ ...document!, labels: { ...document!.labels, ...heldCredentialLabels(scope.app, made.id, made.expiresAt) } });
+    changes.push(`the renewal task's DNS credential ${made.id} (restricted to ${scope.zone.name}'s recordsets) is in the swarm secret ${document!.name}`);
+  }
+  const stillHeld: string[] = [];
+  for (const secret of plan.retireSecrets) {
+    const entry = held.find((h) => h.secret === secret)!;
+    if (await holder.retire(secret)) changes.push(`removed the swarm secret ${secret} of the replaced DNS credential`);
+    else stillHeld.push(entry.credentialId);
+  }
+  // listed again: a credential made in an earlier, interrupted run is deleted too
+  const own = ownCredentials(scope.app, await credentials.list());
+  for (const stale of credentialsToDelete(own, [...(current !== undefined ? [current] : []), ...stillHeld])) {
+    await credentials.delete(stale.id);
+    changes.push(`deleted the replaced application credential ${stale.name}`);
+  }
+  for (const id of stillHeld) scope.log.info(`the renewal task still uses the DNS credential ${id}: it is deleted by the next node-up, once depl buildinst has given the task the new one`);
+  return changes;
+}
+
+/** node-down: every credential node-up made for this app, in Keystone. */
+export async function deleteRenewerCredentials(scope: Pick<RenewerCredentialScope, 'app' | 'designate' | 'log'>): Promise<string[]> {
+  const credentials = new ApplicationCredentials(scope.designate.session);
+  const own = ownCredentials(scope.app, await credentials.list());
+  for (const c of own) {
+    await credentials.delete(c.id);
+    scope.log.step(`deleted the renewal task's application credential ${c.name}`);
+  }
+  return own.map((c) => c.name);
+}
+
+/**
+ * Makes one, then signs in with it and reads the zone's challenge records as the task will: a Designate that refuses
+ * tokens with access rules (its keystonemiddleware has no service_type) is found here, and the credential deleted.
+ */
+async function makeCredential(scope: RenewerCredentialScope, credentials: ApplicationCredentials, listed: readonly ListedCredential[]): Promise<NonNullable<PreparedCredential['made']>> {
+  const session = scope.designate.session;
+  const request = renewerCredentialRequest({
+    app: scope.app, domain: scope.domain, zone: scope.zone, dnsEndpoint: await session.endpoint('dns'), roles: await session.roles(), now: scope.now(),
+    taken: listed.map((c) => c.name),
+  });
+  if ('refuse' in request) throw new UserError(`the renewal task's DNS credential cannot be made: ${request.refuse}`, request.hint, 'APP_CREDENTIAL_REFUSED');
+  const created = await credentials.create(request.body);
+  if (created.accessRules === undefined) {
+    scope.log.warn(`this cloud's Keystone keeps no access rules (it is older than Train): the renewal task's credential can do what the member role can in the project until ${created.expiresAt === null ? 'it is deleted' : new Date(created.expiresAt).toISOString()}, not only change ${scope.zone.name}'s records. To narrow it, make one yourself and name its cloud in tls.dnsCloud.`);
+  }
+  const given = session.credentials;
+  const caCert = given.caCertFile === undefined ? undefined : await readFile(given.caCertFile, 'utf8');
+  const credential: RenewerDnsCredential = {
+    authUrl: given.authUrl,
+    ...(given.regionName !== undefined ? { regionName: given.regionName } : {}),
+    interface: given.interface,
+    auth: { type: 'application_credential', id: created.id, secret: created.secret },
+    ...(caCert !== undefined ? { caCert } : {}),
+    ...(given.insecure === true ? { insecure: true } : {}),
+    zone: scope.zone,
+  };
+  try {
+    await checkCredential(scope, credential);
+  } catch (error) {
+    await credentials.delete(created.id).catch((e: Error) => scope.log.warn(`could not delete the application credential ${created.id}: ${e.message} (openstack application credential delete ${created.id})`));
+    throw error;
+  }
+  return { id: created.id, expiresAt: created.expiresAt, credential };
+}
+
+async function checkCredential(scope: RenewerCredentialScope, credential: RenewerDnsCredential): Promise<void> {
+  const { DesignateClient } = await import('../../apply/openstack/designate.js');
+  const session = new KeystoneSession({ ...scope.designate.session.credentials, auth: credential.auth, source: 'the renewal task\'s new DNS credential' }, { ...(scope.designate.session.dispatcher ? { dispatcher: scope.designate.session.dispatcher } : {}) });
+  try {
+    await new DesignateClient(session).recordSetsNamed(scope.zone, dnsChallengeRecord(scope.domain));
+  } catch (error) {
+    if (error instanceof OpenStackApiError && (error.status === 401 || error.status === 403)) {
+      throw new UserError(
+        `Designate refused the renewal task's new credential, restricted to ${scope.zone.name}'s recordsets (HTTP ${error.status}): this cloud's DNS service does not accept tokens with access rules`,
+        'Ask the cloud\'s operators to set service_type = dns in Designate\'s [keystone_authtoken], or make an application credential for the zone yourself and name its cloud in tls.dnsCloud. Nothing was created.',
+        'DNS_ACCESS_RULES_REFUSED',
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../../src/config/load.js';
+import {
+  credentialNeededUpFront, credentialsToDelete, currentHeldCredential, heldCredentialLabels, heldCredentialWarning, heldFromLabels, keystoneTime, ownCredentials,
+  planCredentialHolding, RENEWER_CREDENTIAL_LIFETIME_MS, renewerAccessRules, renewerCredentialName, renewerCredentialRequest, renewerCredentialWanted, type ListedCredential,
+} from '../../../src/plan/tls/renewer-credential.js';
+
+const NOW = Date.parse('2026-12-07T13:00:00Z');
+const DAY = 86_400_000;
+const zone = { id: 'z1', name: 'myproject.cloud.edu.au.' };
+const request = (roles: string[], dnsEndpoint = 'https://designate.rc.nectar.org.au:9001/') =>
+  renewerCredentialRequest({ app: 'shop', domain: 'shop.myproject.cloud.edu.au', zone, dnsEndpoint, roles, now: NOW });
+const cred = (id: string, daysLeft: number | null, app = 'shop'): ListedCredential => ({ id, name: `depl-${app}-tls-renewer-dns01-${id}`, expiresAt: daysLeft === null ? null : NOW + daysLeft * DAY });
+
+describe('the renewal task\'s DNS credential, as data', () => {
+  it('asks Keystone for the member role only, the zone\'s recordsets only, an expiry, and a name that says whose and what for', () => {
+    const asked = request(['reader', 'member', 'load-balancer_member']);
+    expect(asked).toEqual({
+      body: {
+        application_credential: {
+          name: 'depl-shop-tls-renewer-dns01-20261207T130000000Z',
+          description: expect.stringContaining('TLS renewal task of shop writes _acme-challenge TXT records for shop.myproject.cloud.edu.au in myproject.cloud.edu.au.'),
+          expires_at: new Date(NOW + RENEWER_CREDENTIAL_LIFETIME_MS).toISOString(),
+          roles: [{ name: 'member' }],
+          unrestricted: false,
+          access_rules: [
+            { service: 'dns', method: 'GET', path: '/v2/zones/z1/recordsets' },
+            { service: 'dns', method: 'POST', path: '/v2/zones/z1/recordsets' },
+            { service: 'dns', method: 'GET', path: '/v2/zones/z1/recordsets/*' },
+            { service: 'dns', method: 'PUT', path: '/v2/zones/z1/recordsets/*' },
+            { service: 'dns', method: 'DELETE', path: '/v2/zones/z1/recordsets/*' },
+          ],
+        },
+      },
+    });
+  });
+
+  it('names each by when it was made, and a name already taken with a count (Keystone takes a name once per user)', () => {
+    expect(renewerCredentialName('shop', NOW, ['depl-shop-tls-renewer-dns01-20261207T130000000Z'])).toBe('depl-shop-tls-renewer-dns01-20261207T130000000Z-2');
+  });
+
+  it('writes the rules at the path Designate sees: its catalog URL\'s path, then /v2 once', () => {
+    expect(renewerAccessRules('http://127.0.0.1:5000/dns/', 'z')[0]!.path).toBe('/dns/v2/zones/z/recordsets');
+    expect(renewerAccessRules('https://dns.example.org/v2', 'z')[0]!.path).toBe('/v2/zones/z/recordsets');
+  });
+
+  it('refuses, naming the roles, when the operator is no member of the project (a reader cannot write records)', () => {
+    expect(request(['reader'])).toEqual({ refuse: expect.stringContaining('your roles in the project (reader) do not include member'), hint: expect.stringContaining('tls.dnsCloud') });
+  });
+
+  it('is wanted for the zero-config domain\'s DNS-01 only, and never when the operator names a credential (tls.dnsCloud)', () => {
+    const config = (extra: Record<string, unknown>) => parseConfig(stringify({ app: 'shop', domain: 'shop.myproject.cloud.edu.au', provider: { type: 'openstack', dns: { zone: zone.name } }, services: { web: { image: 'web', port: 80, http: true } }, ...extra }));
+    expect(renewerCredentialWanted(config({}))).toBe(true);
+    expect(renewerCredentialWanted(config({ tls: { mode: 'acme', directory: 'letsencrypt' } }))).toBe(true);
+    expect(renewerCredentialWanted(config({ tls: { mode: 'acme', dnsCloud: 'dns-only' } }))).toBe(false);
+    expect(renewerCredentialWanted(config({ tls: { mode: 'acme', challenge: 'http-01' } }))).toBe(false);
+    expect(renewerCredentialWanted(config({ tls: { mode: 'off' } }))).toBe(false);
+    expect(renewerCredentialWanted(parseConfig(stringify({ app: 'shop', domain: 'shop.example.org', provider: { type: 'openstack' }, services: { web: { image: 'web', port: 80, http: true } } })))).toBe(false);
+  });
+
+  it('up front: one is made when none of this app\'s has more than 60 days left (the operator\'s own credentials do not count)', () => {
+    const listed = [cred('a', 10), cred('b', 400, 'other'), { id: 'mine', name: 'my-laptop', expiresAt: null }];
+    expect(ownCredentials('shop', listed).map((c) => c.id)).toEqual(['a']);
+    expect(credentialNeededUpFront(ownCredentials('shop', listed), NOW)).toBe(true);
+    expect(credentialNeededUpFront([cred('a', 61)], NOW)).toBe(false);
+    expect(credentialNeededUpFront([], NOW)).toBe(true);
+  });
+
+  it('once the swarm is there: the one made this run wins and every other secret goes', () => {
+    const held = [{ secret: 's-old', credentialId: 'old', expiresAt: NOW + 30 * DAY }];
+    expect(planCredentialHolding({ own: [cred('old', 30), cred('new', 365)], held, made: 'new', now: NOW })).toEqual({ current: 'new', create: false, retireSecrets: ['s-old'] });
+  });
+
+  it('a re-run keeps the held one while it has long enough; a lost or expiring one is replaced', () => {
+    const held = [{ secret: 's1', credentialId: 'c1', expiresAt: NOW + 200 * DAY }];
+    expect(planCredentialHolding({ own: [cred('c1', 200)], held, now: NOW })).toEqual({ current: 'c1', create: false, retireSecrets: [] });
+    // deleted in Keystone behind depl's back
+    expect(planCredentialHolding({ own: [], held, now: NOW })).toEqual({ current: undefined, create: true, retireSecrets: ['s1'] });
+    // a cluster made again: Keystone has one, the new swarm holds none (its secret went with the old nodes)
+    expect(planCredentialHolding({ own: [cred('c1', 200)], held: [], now: NOW })).toEqual({ current: undefined, create: true, retireSecrets: [] });
+    expect(planCredentialHolding({ own: [cred('c1', 59)], held: [{ ...held[0]!, expiresAt: NOW + 59 * DAY }], now: NOW })).toMatchObject({ create: true, retireSecrets: ['s1'] });
+  });
+
+  it('deletes in Keystone all of the app\'s but the current one and those a running task still mounts', () => {
+    const own = [cred('a', 1), cred('b', 300), cred('c', 365)];
+    expect(credentialsToDelete(own, ['c', 'b']).map((c) => c.id)).toEqual(['a']);
+    expect(credentialsToDelete(own, []).map((c) => c.id)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('the secret\'s labels carry the credential and its end, and read back; buildinst mounts the newest', () => {
+    const labels = heldCredentialLabels('shop', 'c1', NOW + 365 * DAY);
+    expect(labels).toEqual({ 'depl.app': 'shop', 'depl.renewer.credential': 'c1', 'depl.renewer.expires': '2027-12-07T13:00:00.000Z' });
+    expect(heldFromLabels('s1', labels)).toEqual({ secret: 's1', credentialId: 'c1', expiresAt: NOW + 365 * DAY });
+    expect(heldFromLabels('s2', { 'depl.app': 'shop' })).toBeUndefined();
+    const older = { secret: 's0', credentialId: 'c0', expiresAt: NOW + DAY };
+    expect(currentHeldCredential([older, heldFromLabels('s1', labels)!])?.secret).toBe('s1');
+  });
+
+  it('buildinst says ahead when the credential is close to its end, and that node-up replaces it', () => {
+    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 61 * DAY }, NOW)).toBeUndefined();
+    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 20 * DAY }, NOW)).toBe("the renewal task's DNS credential expires at 2026-12-27T13:00:00.000Z; run depl node-up before then, which replaces it");
+    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW - DAY }, NOW)).toMatch(/expired at 2026-12-06T13:00:00.000Z: it cannot renew the DNS-01 wildcard; run depl node-up/);
+  });
+
+  it('reads Keystone\'s times, which carry no zone (UTC)', () => {
+    expect(keystoneTime('2027-12-07T13:00:00.000000')).toBe(Date.parse('2027-12-07T13:00:00Z'));
+    expect(keystoneTime('2027-12-07T13:00:00Z')).toBe(Date.parse('2027-12-07T13:00:00Z'));
+    expect(keystoneTime(null)).toBeNull();
+  });
+});
