@@ -13,7 +13,6 @@ import { createLogger, silentLogger, type Logger } from '../../src/util/log.js';
 import { openCluster } from '../../src/workflows/cluster.js';
 import { nodeUp, type NodeUpResult } from '../../src/workflows/node-up.js';
 import { nodeInputsFor } from '../../src/workflows/command-inputs.js';
-import { startAptCache } from './apt-cache.js';
 
 export interface TestClusterOptions {
   nodes?: number;
@@ -64,24 +63,16 @@ export async function freeSubnet(): Promise<string> {
 /**
  * A real local swarm for an integration test: a temporary depl.yaml with its own subnet and container
  * prefix (so several test files and engineers' runs coexist), `node-up` run on it, and a Cluster opened.
- * Call stop() in afterAll. The node image is built once per machine (about a minute) and cached. Nodes like
- * Nectar's (provider.image: cloud) install docker.io from the Debian archive at node-up: theirs is answered from
- * the tests' apt cache on this machine (./apt-cache.ts), filled once.
+ * Call stop() in afterAll. The node image is built once per machine (about a minute) and cached.
  */
 export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
   const log = options.log ?? (process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-cluster-'));
   const prefix = `dt-${randomBytes(3).toString('hex')}`;
   const configFile = path.join(dir, 'depl.yaml');
-  const aptCache = options.provider?.image === 'cloud' ? await startAptCache() : undefined;
-  let unredirect = async () => {};
-  const stopAll = async () => {
-    await removeByPrefix(prefix);
-    await unredirect();
-  };
+  const stopAll = async () => removeByPrefix(prefix);
   for (let attempt = 1; ; attempt += 1) {
     const subnet = await freeSubnet();
-    if (aptCache) unredirect = await aptCache.redirect(subnet);
     const app = options.app ?? 'testapp';
     const document = {
       app,
@@ -100,10 +91,6 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
         async stop() {
           await cluster.close().catch(() => {});
           await stopAll();
-          if (aptCache) {
-            await aptCache.close();
-            log.info(`apt cache: ${aptCache.served.hits} answers from the cache, ${aptCache.served.fetched} fetched from the archive`);
-          }
           await rm(dir, { recursive: true, force: true });
         },
       };
@@ -111,7 +98,6 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       await stopAll();
       // another run took the same subnet between our look and our create: pick another
       if (isDeplError(error) && error.code === 'LOCAL_SUBNET_TAKEN' && attempt < 5) continue;
-      await aptCache?.close();
       await rm(dir, { recursive: true, force: true });
       throw error;
     }
