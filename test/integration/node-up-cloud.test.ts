@@ -16,6 +16,7 @@ import { isDeplError } from '../../src/errors.js';
 import { LOCAL_LABEL_NODE, LOCAL_LABEL_PREFIX, localGateway } from '../../src/plan/local-nodes.js';
 import { CANARY_COOKIE, VERSION_HEADER } from '../../src/plan/nginx.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
+import { keepCrawlerBuildCache, seedCrawlerBuildCache } from '../support/build-cache.js';
 import { runCli } from '../support/cli.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 import { crawlerDeployment } from '../support/crawler-deployment.js';
@@ -73,12 +74,19 @@ describe('local nodes like a fresh Nectar image (ubuntu + sudo, no Docker)', () 
       ensureBaseTarballs(log),
     ]);
     tc = cluster;
+    // the crawler's build steps from the tests' cache: buildinst's build and the rest over sudo are what this
+    // file shows, not the crawler's npm ci (demo.test.ts builds from nothing)
+    await seedCrawlerBuildCache(tc, log);
     // what depl init does: a random API token and Redis password in .depl/secrets
     await generateMissingSecrets(tc.dir, tc.loaded.config.secrets, new Date());
   });
 
   afterAll(async () => {
-    await tc?.stop();
+    try {
+      if (tc !== undefined) await keepCrawlerBuildCache(tc, log);
+    } finally {
+      await tc?.stop();
+    }
   });
 
   it('node-up installed Docker through sudo, on nodes that take ubuntu and refuse root', async () => {
