@@ -4,7 +4,7 @@ import { CrawlerClient, type JobDocument } from '../crawler/src/client.js';
 import { JobStore } from '../crawler/src/jobs.js';
 import { apiEntry, workerEntry, writeServiceConfig } from '../test/support/crawler.js';
 import { freePort, startRedis, type TestRedis } from '../test/support/redis.js';
-import { childRun, cpuMsOf, peakRssMbOf, redisCpuMs, spawnService, startSiteProcess, type ServiceChild, type SiteInfo } from './crawl-processes.js';
+import { childRun, cpuMsOf, deployedNodeFlags, peakRssMbOf, redisCpuMs, spawnService, startSiteProcess, type ServiceChild, type SiteInfo } from './crawl-processes.js';
 import { contentsDigest } from './image-contents.js';
 
 /**
@@ -63,7 +63,7 @@ export async function imageFetching(concurrency: number, rounds: number): Promis
     const memory = crawlee!.rssMb / ours!.rssMb;
     return [
       `synthetic site with image fetching: ${pages} pages naming ${site.images} image URLs of ${site.contents} distinct contents (PNG, JPEG, GIF, SVG; real files, true types); concurrency ${concurrency} per crawler (Crawlee: ${concurrency} for pages and ${concurrency} for images); best of ${rounds} (Crawlee ${Math.min(rounds, 2)}) by wall time`,
-      `depl (1 worker + API, fetchImages, image store: redis) ${describe(ours!)}; Redis peak RSS ${redisPeakMb} MB (this comparison's own Redis, jobs deleted after each run)`,
+      `depl (1 worker + API, fetchImages, image store: redis; node ${deployedNodeFlags('worker').join(' ')}) ${describe(ours!)}; Redis peak RSS ${redisPeakMb} MB (this comparison's own Redis, jobs deleted after each run)`,
       `Crawlee CheerioCrawler + HttpCrawler for the images (in-memory) ${describe(crawlee!)}`,
       `both fetched the same ${site.images} image URLs and kept the same ${site.contents} contents (digest ${site.contentsDigest.slice(0, 12)})`,
       `ratio depl / Crawlee with images: pages/s ${(pagesPerSecond(ours!) / pagesPerSecond(crawlee!)).toFixed(1)}x, images/s ${(imagesPerSecond(ours!) / imagesPerSecond(crawlee!)).toFixed(1)}x (goal >= 10x: ${throughput >= 10 ? 'met' : 'not met'}); ` +

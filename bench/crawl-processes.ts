@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { parse } from 'yaml';
+import { renderInitConfig } from '../src/plan/init-config.js';
 
 /** The crawl benchmark's processes (bench/crawl.ts, bench/crawl-images.ts) and what /proc and Redis say they used. */
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -14,9 +16,21 @@ export interface ServiceChild {
   exited: Promise<unknown>;
 }
 
-/** A crawler service as deployed (node <entry> --config URL), with extra node flags (--cpu-prof). */
+/**
+ * The node flags a crawler service is deployed with: those of its command in the example depl.yaml that `depl init`
+ * writes (templates/depl.example.yaml, `[node, <flags>..., dist/crawler/<service>/...]`).
+ */
+export function deployedNodeFlags(service: 'api' | 'worker'): string[] {
+  const template = readFileSync(path.join(here, '..', 'templates', 'depl.example.yaml'), 'utf8');
+  const example = parse(renderInitConfig(template, { app: 'crawler', domain: 'crawler.localhost', provider: 'local' })) as { services: Record<string, { command: string[] }> };
+  const command = example.services[service]!.command;
+  return command.slice(1, command.findIndex((arg) => arg.startsWith('dist/')));
+}
+
+/** A crawler service as deployed (node <its flags> <entry> --config URL), with extra node flags (--cpu-prof). */
 export function spawnService(entry: string, configUrl: string, nodeArgs: string[] = []): ServiceChild {
-  const child = spawn(process.execPath, [...nodeArgs, entry, '--config', configUrl], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const service = entry.includes(`${path.sep}api${path.sep}`) ? 'api' : 'worker';
+  const child = spawn(process.execPath, [...deployedNodeFlags(service), ...nodeArgs, entry, '--config', configUrl], { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   child.stderr!.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-4000); });
   return { child, output: () => output, exited: new Promise((resolve) => child.once('exit', resolve)) };
