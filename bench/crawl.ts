@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,8 @@ import { workerEntry, writeServiceConfig } from '../test/support/crawler.js';
 import { EDGE_PACKAGES } from '../src/apply/base-images.js';
 import { ensureDebianPackages } from '../src/apply/host/packages.js';
 import { createLogger } from '../src/util/log.js';
+import { imageFetching } from './crawl-images.js';
+import { childRun, cpuMsOf, peakRssMbOf, redisCpuMs, spawnService, startSiteProcess } from './crawl-processes.js';
 
 /**
  * Crawl throughput: our worker processes (crawler/dist/worker/main.js against a local redis-server, Redis
@@ -22,15 +24,16 @@ import { createLogger } from '../src/util/log.js';
  *   - docs: a real static site, the Python 3.11 documentation from Debian's python3.11-doc package (Sphinx
  *     pages, ~93 KB on average, long tables of contents), served by nginx on loopback; one profiled run of our
  *     worker there says where its CPU goes.
+ *   - images: the synthetic site again, serving every image its pages name, crawled with image fetching on
+ *     (crawl-images.ts).
  * What each crawler does on every page is written in crawlee-run.ts and crawler/src/worker/crawl-worker.ts.
- * Env: BENCH_CRAWL_SITES (default "synthetic,docs"), BENCH_CRAWL_PAGES (synthetic, default 2000),
+ * Env: BENCH_CRAWL_SITES (default "synthetic,docs,images"), BENCH_CRAWL_PAGES (synthetic, default 2000),
  * BENCH_CRAWL_CONCURRENCY (default 32), BENCH_CRAWL_ROUNDS (default 3), BENCH_CRAWL_REVS (git revisions
  * whose worker is built and measured beside today's on the docs site, for the CPU per page before/after;
  * default "3e6da58^,3e6da58": before #15 and #15 as landed).
  */
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.join(here, '..');
-const viteNode = path.join(repo, 'node_modules', '.bin', 'vite-node');
 const DOCS_PACKAGE = 'python3.11-doc';
 const DOCS_ROOT = '/usr/share/doc/python3.11/html';
 
@@ -54,7 +57,7 @@ const row = (name: string, r: Run) => `${name.padEnd(40)} ${rate(r).toFixed(0).p
   (r.images !== undefined ? `, ${r.images} images` : '') + (r.rssMb !== undefined ? `, ${r.rssMb} MB RSS` : '');
 
 export async function main(): Promise<string[]> {
-  const sites = (process.env.BENCH_CRAWL_SITES ?? 'synthetic,docs').split(',');
+  const sites = (process.env.BENCH_CRAWL_SITES ?? 'synthetic,docs,images').split(',');
   const concurrency = Number(process.env.BENCH_CRAWL_CONCURRENCY ?? 32);
   // The machine is shared: runs are interleaved and the best of `rounds` is kept for each setup. Every
   // process crawls once to warm up (JIT, sockets) before the measured crawl.
@@ -64,6 +67,7 @@ export async function main(): Promise<string[]> {
   try {
     if (sites.includes('synthetic')) lines.push(...(await syntheticSite(redis.url, concurrency, rounds)));
     if (sites.includes('docs')) lines.push(...(await docsSite(redis.url, concurrency, rounds)));
+    if (sites.includes('images')) lines.push(...(await imageFetching(concurrency, rounds)));
   } finally {
     await redis.stop();
   }
@@ -80,9 +84,9 @@ async function syntheticSite(redisUrl: string, concurrency: number, rounds: numb
     let crawlee: Run | undefined;
     const ours = new Map<number, Run>();
     for (let round = 0; round < rounds; round++) {
-      bare = better(bare, note('synthetic: bare loop', await childRun('bare-loop-run.ts', [site.seed, String(concurrency)])));
+      bare = better(bare, note('synthetic: bare loop', await childRun<Run>('bare-loop-run.ts', [site.seed, String(concurrency)])));
       for (const processes of [1, 2, 4]) ours.set(processes, better(ours.get(processes), note(`synthetic: depl ${processes} worker(s)`, await ourWorkers(current, redisUrl, site.seed, processes, concurrency))));
-      if (round < 2) crawlee = better(crawlee, note('synthetic: Crawlee defaults', await childRun('crawlee-run.ts', [site.seed, String(concurrency), 'disk'])));
+      if (round < 2) crawlee = better(crawlee, note('synthetic: Crawlee defaults', await childRun<Run>('crawlee-run.ts', [site.seed, String(concurrency), 'disk'])));
     }
     // Scaling where the workers, not this 2-CPU machine, are the limit: every page takes 50 ms to answer
     // and each process has 8 pages in flight, so one process can do at most 160 pages/s.
@@ -124,8 +128,8 @@ async function docsSite(redisUrl: string, concurrency: number, rounds: number): 
       ours = better(ours, note('docs: depl 1 worker', await ourWorkers(current, redisUrl, seed, 1, concurrency)));
       ours2 = better(ours2, note('docs: depl 2 workers', await ourWorkers(current, redisUrl, seed, 2, concurrency / 2)));
       // Crawlee takes minutes here: at most two rounds of it (as on the synthetic site)
-      if (round < 2) crawlee = better(crawlee, note('docs: Crawlee defaults', await childRun('crawlee-run.ts', [seed, String(concurrency), 'disk'])));
-      if (round < 2) crawleeMemory = better(crawleeMemory, note('docs: Crawlee in-memory', await childRun('crawlee-run.ts', [seed, String(concurrency), 'memory'])));
+      if (round < 2) crawlee = better(crawlee, note('docs: Crawlee defaults', await childRun<Run>('crawlee-run.ts', [seed, String(concurrency), 'disk'])));
+      if (round < 2) crawleeMemory = better(crawleeMemory, note('docs: Crawlee in-memory', await childRun<Run>('crawlee-run.ts', [seed, String(concurrency), 'memory'])));
       for (const build of builds) older.set(build.name, better(older.get(build.name), note(`docs: worker at ${build.name}`, await ourWorkers(build, redisUrl, seed, 1, concurrency))));
     }
     const bytes = await averageHtmlBytes(DOCS_ROOT);
@@ -160,7 +164,7 @@ async function ourWorkers(build: WorkerBuild, redisUrl: string, seed: string, pr
   // Only what every revision's config schema knows; the rest are the defaults a deployment gets.
   const config = { redis: redisUrl, keyPrefix: `bench-${process.pid}-${Date.now()}-${processes}:`, allow: { networks: ['127.0.0.1/32'] }, worker: { concurrency } };
   const configUrl = await writeServiceConfig(config);
-  const workers = Array.from({ length: processes }, () => spawnWorker(build.entry, configUrl, nodeArgs));
+  const workers = Array.from({ length: processes }, () => spawnService(build.entry, configUrl, nodeArgs));
   const client = new Redis(redisUrl);
   try {
     const { JobStore } = (await import(pathToFileURL(build.jobs).href)) as typeof import('../crawler/src/jobs.js');
@@ -176,7 +180,7 @@ async function ourWorkers(build: WorkerBuild, redisUrl: string, seed: string, pr
     const request = { urls: [seed], maxDepth: 20, maxPages: 1_000_000, scope: 'host' as const };
     const warmUp = await store.create(request);
     while ((await store.get(warmUp.id))?.status === 'running') await new Promise((resolve) => setTimeout(resolve, 20));
-    const cpuBefore = workers.map((w) => cpuMsOf(w.child));
+    const cpuBefore = workers.map((w) => cpuMsOf(w.child.pid));
     const redisBefore = await redisCpuMs(client);
     const started = performance.now();
     const job = await store.create(request);
@@ -184,8 +188,8 @@ async function ourWorkers(build: WorkerBuild, redisUrl: string, seed: string, pr
       const doc = await store.get(job.id);
       if (doc !== null && doc.status !== 'running') {
         const ms = performance.now() - started;
-        const cpuMs = workers.reduce((sum, w, i) => sum + cpuMsOf(w.child) - cpuBefore[i]!, 0);
-        const rssMb = Math.max(...workers.map((w) => rssMbOf(w.child)));
+        const cpuMs = workers.reduce((sum, w, i) => sum + cpuMsOf(w.child.pid) - cpuBefore[i]!, 0);
+        const rssMb = Math.max(...workers.map((w) => peakRssMbOf(w.child.pid)));
         return { pages: doc.counts.fetched, ms, cpuMs, rssMb, redisCpuMs: (await redisCpuMs(client)) - redisBefore, images: doc.counts.images };
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -195,14 +199,6 @@ async function ourWorkers(build: WorkerBuild, redisUrl: string, seed: string, pr
     await Promise.all(workers.map((w) => w.exited));
     client.disconnect();
   }
-}
-
-/** A worker process as deployed (node <entry> --config URL), with extra node flags (--cpu-prof). */
-function spawnWorker(entry: string, configUrl: string, nodeArgs: string[]): { child: ChildProcess; output: () => string; exited: Promise<unknown> } {
-  const child = spawn(process.execPath, [...nodeArgs, entry, '--config', configUrl], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let output = '';
-  child.stderr!.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-4000); });
-  return { child, output: () => output, exited: new Promise((resolve) => child.once('exit', resolve)) };
 }
 
 /**
@@ -254,32 +250,6 @@ export async function extractionCost(builds: WorkerBuild[]): Promise<Array<[stri
   const best = new Map<string, number>();
   for (let round = 0; round < 3; round++) for (const m of modules) best.set(m.name, Math.min(best.get(m.name) ?? Infinity, once(m)));
   return [...best];
-}
-
-/** A peer in its own process (bare-loop-run.ts, crawlee-run.ts): it prints one JSON line with its Run. */
-async function childRun(script: string, args: string[]): Promise<Run> {
-  const child = spawn(viteNode, [path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  await new Promise((resolve) => child.once('exit', resolve));
-  const line = out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
-  if (line === undefined) throw new Error(`${script} printed no result: ${out.slice(-500)}`);
-  return JSON.parse(line) as Run;
-}
-
-async function startSiteProcess(args: string[]): Promise<{ origin: string; seed: string; stop(): void }> {
-  const child: ChildProcess = spawn(viteNode, [path.join(here, 'site-process.ts'), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buffer += d.toString();
-      const nl = buffer.indexOf('\n');
-      if (nl >= 0) resolve(buffer.slice(0, nl));
-    });
-    child.once('exit', (code) => reject(new Error(`site process exited with ${code}`)));
-  });
-  const info = JSON.parse(line) as { origin: string; seed: string };
-  return { ...info, stop: () => child.stdin!.end() };
 }
 
 /** Debian's nginx serving a folder on a free loopback port (one worker, no access log), stopped by its pid. */
@@ -370,32 +340,6 @@ async function profileSummary(dir: string, cpuMsPerPage: number): Promise<string
   const busy = [...samples.values()].reduce((a, b) => a + b, 0);
   return [...samples].sort((a, b) => b[1] - a[1])
     .map(([area, n]) => `${area} ${((100 * n) / busy).toFixed(0)}% (${((n / busy) * cpuMsPerPage).toFixed(2)})`).join(', ');
-}
-
-/** CPU Redis has used so far (INFO cpu), in ms. */
-async function redisCpuMs(client: Redis): Promise<number> {
-  const info = await client.info('cpu');
-  const read = (key: string) => Number(new RegExp(`${key}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return (read('used_cpu_user') + read('used_cpu_sys')) * 1000;
-}
-
-/** utime + stime of a child from /proc (Linux), in ms. */
-function cpuMsOf(child: ChildProcess): number {
-  try {
-    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-function rssMbOf(child: ChildProcess): number {
-  try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-    return match ? Math.round(Number(match[1]) / 1024) : 0;
-  } catch {
-    return 0;
-  }
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

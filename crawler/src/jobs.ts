@@ -354,9 +354,16 @@ export class JobStore {
     return removed;
   }
 
-  /** The last step of a delete: every key of the job, in one command (so no completion sees half of them). */
+  /**
+   * The last step of a delete: every key of the job, in one command (so no completion sees half of them), and in
+   * the same transaction its place in the Swift store's settle due set (shared by all jobs, so not a key of its
+   * own): nothing puts it back once the job's keys are gone, and no sweep has to find it gone first.
+   */
   async removeKeys(id: string): Promise<number> {
-    return this.redis.del(...allJobKeys(this.keys, id));
+    const replies = await this.redis.multi().del(...allJobKeys(this.keys, id)).zrem(this.keys.storeSettleDue, id).exec();
+    const failed = replies?.find(([error]) => error !== null)?.[0];
+    if (replies === null || failed) throw failed ?? new Error(`removing job ${id}'s keys was not run (the transaction was discarded)`);
+    return Number(replies[0]![1]);
   }
 
   async images(id: string, offset: number, limit: number): Promise<{ total: number; items: ImageRecord[] }> {

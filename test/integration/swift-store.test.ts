@@ -517,7 +517,21 @@ describe('crawler image store in Swift: racing the job\'s delete and its own set
   async function expectNothingLeftOf(jobs: JobStore, id: string): Promise<void> {
     expect(await client.keys(`${jobs.keys.job(id)}*`)).toEqual([]);
     expect(await objectsOf(auth, container, id)).toEqual([]);
+    expect(await client.zscore(jobs.keys.storeSettleDue, id), 'the job\'s place in the settle due set').toBeNull();
   }
+
+  it('a delete takes the job out of the settle due set itself: no sweep has to find it gone first', async () => {
+    const { jobs, store } = scene();
+    const { id } = await jobWithTask(jobs);
+    const bytes = png(5, 5, 9);
+    expect(await store.put(id, sha256Of(bytes), 'png', bytes)).toMatchObject({ written: true });
+    // a completion while the job ran has put it in the due set, to be looked at again a minute later
+    await store.settle(id);
+    expect(Number(await client.zscore(jobs.keys.storeSettleDue, id))).toBeGreaterThan(0);
+    expect((await jobs.cancel(id))?.status).toBe('cancelled');
+    expect(await deleteJob(jobs, store, id)).toMatchObject({ outcome: 'deleted', contentsRemoved: 1 });
+    await expectNothingLeftOf(jobs, id);
+  });
 
   it('a settle that a delete overtakes (after its claim, before its first expiry change, or after the delete) leaves no claim and no object behind', async () => {
     for (const when of ['after settle asked Redis', 'before settle changes an expiry', 'before settle'] as const) {

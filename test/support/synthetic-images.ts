@@ -29,12 +29,17 @@ function chunk(type: string, data: Buffer): Buffer {
 
 /** A valid truecolor PNG of one colour. */
 export function png(width: number, height: number, shade: number): Buffer {
+  const row = Buffer.alloc(width * 3, shade % 256);
+  return truecolorPng(width, height, () => row);
+}
+
+/** A valid truecolor PNG whose row y holds the width * 3 bytes `rowAt(y)` gives (RGB, unfiltered). */
+export function truecolorPng(width: number, height: number, rowAt: (y: number) => Buffer): Buffer {
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header.set([8, 2, 0, 0, 0], 8);
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, shade % 256)]);
-  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, (_, y) => [Buffer.from([0]), rowAt(y)]).flat()));
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { benchImage, type BenchImage } from './bench-images.js';
 import { syntheticImage } from './synthetic-images.js';
 
 /**
@@ -41,6 +42,11 @@ export interface SiteOptions {
    * one too large for the image tests.
    */
   images?: boolean;
+  /**
+   * Serve the images the pages name as whole files with their true Content-Type (bench-images.ts), each made once
+   * (with `prerender`, all before the site answers): what a benchmark's crawlers download and hash.
+   */
+  benchImages?: boolean;
 }
 
 export interface SyntheticSite {
@@ -73,6 +79,11 @@ export async function startSyntheticSite(options: SiteOptions): Promise<Syntheti
   const shortcutOf = (i: number) => (37 * i + 11) % options.pages;
   let origin = '';
   let flakyServed = false;
+  const benchFiles = new Map<string, BenchImage | undefined>();
+  const benchFile = (path: string) => {
+    if (!benchFiles.has(path)) benchFiles.set(path, benchImage(path));
+    return benchFiles.get(path);
+  };
 
   const pageHtml = (i: number): Buffer => {
     const cached = cache.get(i);
@@ -150,7 +161,7 @@ ${i === 0 && options.standards ? `<a href="/%70rivate/encoded.html">spelled diff
       res.writeHead(302, { location: '/private/target.html' }).end();
       return;
     }
-    const image = options.images ? syntheticImage(path) : undefined;
+    const image = options.benchImages ? benchFile(path) : options.images ? syntheticImage(path) : undefined;
     if (image !== undefined) return send(res, 200, image.contentType, image.bytes);
     const encoded = options.standards ? ENCODED_PAGES.find((p) => path === `/enc/${p.name}.html`) : undefined;
     if (encoded !== undefined) return send(res, 200, encoded.contentType, encoded.body());
@@ -180,6 +191,7 @@ ${i === 0 && options.standards ? `<a href="/%70rivate/encoded.html">spelled diff
       expected.images.add(new URL(page.image, origin).href);
     }
   }
+  if (options.benchImages && options.prerender) for (const url of expected.images) benchFile(new URL(url).pathname);
   if (options.images && options.pages > 0) {
     expected.images.add(`${origin}private/hidden.png`);
     expected.images.add(`${origin}big/huge.png`);
