@@ -10,8 +10,9 @@ import { silentLogger, type Logger } from '../../src/util/log.js';
 /**
  * PostgreSQL for tests, where images cannot be pulled: Debian's postgresql-15 installed on depl's offline
  * base image, with an entrypoint that keeps the official image's contract (POSTGRES_USER, POSTGRES_PASSWORD
- * or POSTGRES_PASSWORD_FILE, PGDATA initialised on first start, password logins from the network), so a
- * Compose file written for `postgres:16` runs on it unchanged. Built once per machine on this Docker Engine
+ * or POSTGRES_PASSWORD_FILE, PGDATA initialised on first start with POSTGRES_DB (default: the user) made in it,
+ * password logins from the network), so a Compose file written for `postgres:16` runs on it unchanged (a
+ * `postgres://shop@db/shop` URL finds its database). Built once per machine on this Docker Engine
  * (the tag carries the recipe's hash) and loaded into a node's engine with `docker save | docker load`.
  */
 const ENTRYPOINT = `#!/bin/sh
@@ -28,6 +29,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   printf '%s' "$POSTGRES_PASSWORD" > /run/postgresql/pw && chown postgres /run/postgresql/pw
   su postgres -s /bin/sh -c "initdb -D '$PGDATA' -U '$user' --pwfile=/run/postgresql/pw --auth=scram-sha-256" >/dev/null
   rm -f /run/postgresql/pw
+  db="\${POSTGRES_DB:-$user}"
+  if [ "$db" != postgres ]; then
+    printf 'CREATE DATABASE "%s" OWNER "%s"\\n' "$db" "$user" | su postgres -s /bin/sh -c "postgres --single -D '$PGDATA' postgres" >/dev/null
+  fi
   echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
 fi
 exec su postgres -s /bin/sh -c "exec postgres -D '$PGDATA' -c listen_addresses='*'"
