@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { parseJsonDocument } from './json-document.js';
 import type { InstalledVersion, ReleaseState } from './release-state.js';
 
 /**
@@ -45,15 +46,8 @@ export function installIntentPath(app: string, root: string): string {
 }
 
 export function parseInstallIntent(text: string): { ok: true; intent: InstallIntent } | { ok: false; problem: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, problem: 'not JSON' };
-  }
-  const parsed = installIntentSchema.safeParse(value);
-  if (!parsed.success) return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
-  return { ok: true, intent: parsed.data };
+  const parsed = parseJsonDocument(installIntentSchema, text);
+  return parsed.ok ? { ok: true, intent: parsed.value } : parsed;
 }
 
 export function renderInstallIntent(intent: InstallIntent): string {

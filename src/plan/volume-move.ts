@@ -4,6 +4,7 @@ import type { DeplConfig } from '../config/schema.js';
 import type { ErrorCode } from '../error-codes.js';
 import type { ChangePlan } from './change-plan.js';
 import { JOB_LABELS, jobName, type JobSpec } from './jobs.js';
+import { parseJsonDocument } from './json-document.js';
 import { appVolumeName, legacyVolumeName } from './names.js';
 import type { ScaleTarget } from './scale.js';
 import { LABELS, parseVolume } from './services.js';
@@ -48,15 +49,8 @@ export function volumeMoveRecordPath(app: string, root: string): string {
 }
 
 export function parseVolumeMoveRecord(text: string): { ok: true; record: VolumeMoveRecord } | { ok: false; problem: string } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, problem: 'not JSON' };
-  }
-  const parsed = recordSchema.safeParse(value);
-  if (!parsed.success) return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
-  return { ok: true, record: parsed.data };
+  const parsed = parseJsonDocument(recordSchema, text);
+  return parsed.ok ? { ok: true, record: parsed.value } : parsed;
 }
 
 export function renderVolumeMoveRecord(record: VolumeMoveRecord): string {
