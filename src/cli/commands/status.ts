@@ -61,9 +61,11 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
   const scale = Object.entries(report.scale ?? {});
   lines.push(`scale:    ${scale.length === 0 ? "depl.yaml's replicas" : `${scale.map(([s, n]) => `${s}=${n}`).join(', ')} (set with depl scale; kept by new versions)`}`);
   lines.push(`tls:      ${report.tls.mode}${report.tls.mode !== 'off' && installed.length === 0 ? ' (no certificate yet)' : ''}`);
-  for (const line of describeCertificates(installed, now, tls)) lines.push(`  ${line}`);
-  if (report.tls.renewal !== undefined) lines.push(`  ${describeRenewalRecord(report.tls.renewal.last, report.tls.renewal.running)}`);
   const dnsCredential = report.tls.renewal?.dnsCredential;
+  // node-up's credential, not run out, in a running task: a due DNS-01 wildcard is the task's to renew
+  const taskRenewsDns01 = report.tls.renewal?.running === true && dnsCredential !== undefined && (dnsCredential.expires === null || Date.parse(dnsCredential.expires) > now);
+  for (const line of describeCertificates(installed, now, tls, taskRenewsDns01)) lines.push(`  ${line}`);
+  if (report.tls.renewal !== undefined) lines.push(`  ${describeRenewalRecord(report.tls.renewal.last, report.tls.renewal.running)}`);
   if (dnsCredential !== undefined) lines.push(`  ${dnsCredential.warning ?? `renewal task's DNS credential (node-up's): ${dnsCredential.id}, expires ${dnsCredential.expires ?? 'never'}`}`);
   // `depl run` jobs: running ones, and finished ones a killed depl run left (the next run or prune removes those)
   lines.push(`jobs:     ${report.jobs.length === 0 ? '(none)' : ''}`.trimEnd());

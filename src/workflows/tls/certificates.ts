@@ -231,8 +231,10 @@ export async function issueEdgeCertificates(
 /**
  * One line per certificate for `depl status` and `depl tls renew`: those the edge does not serve say so, and one
  * due that the renewal task cannot renew (DNS-01, files) says who must, from `renewBefore` ahead.
+ * `taskRenewsDns01`: the running renewal task holds a usable DNS credential (node-up's), so a due DNS-01
+ * wildcard is the task's to renew, not the operator's.
  */
-export function describeCertificates(installed: readonly InstalledCertificate[], now: number, tls?: TlsConfig): string[] {
+export function describeCertificates(installed: readonly InstalledCertificate[], now: number, tls?: TlsConfig, taskRenewsDns01 = false): string[] {
   const withheld = new Map(certificatesServedAt(installed, now).withheld.map((w) => [w.id, w]));
   const renewBeforeMs = tls === undefined ? undefined : renewalTimes(tls).renewBeforeMs;
   return installed.map((c) => {
@@ -242,7 +244,11 @@ export function describeCertificates(installed: readonly InstalledCertificate[],
     const line = `${c.names.join(', ')}: expires ${new Date(c.notAfter).toISOString()} (${days} day${days === 1 ? '' : 's'} left)`;
     if (renewBeforeMs === undefined || !renewalDue(c, now, renewBeforeMs)) return line;
     if (c.id === FILES_ID) return `${line}; DUE: put the renewed files in place and run depl tls renew`;
-    if (tls?.mode === 'acme' && tls.challenge === 'dns-01') return `${line}; DUE: run depl tls renew (${DNS01_RENEWAL_NOTE})`;
+    if (tls?.mode === 'acme' && tls.challenge === 'dns-01') {
+      return taskRenewsDns01
+        ? `${line}; DUE: the renewal task renews it on its next round with its DNS credential (depl tls renew does it now)`
+        : `${line}; DUE: run depl tls renew (${DNS01_RENEWAL_NOTE})`;
+    }
     return line;
   });
 }

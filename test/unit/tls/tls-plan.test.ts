@@ -256,6 +256,10 @@ describe('what depl status says of each certificate', () => {
     expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 20)], NOW, dns)).toEqual([
       "a.org, *.a.org: expires 2026-12-20T00:00:00.000Z (20 days left); DUE: run depl tls renew (the renewal task renews DNS-01 wildcards only with an application credential in tls.dnsCloud (a password stays on the operator's machine))",
     ]);
+    // a running task holding node-up's DNS credential renews it itself
+    expect(describeCertificates([cert('wildcard.a.org', ['a.org', '*.a.org'], 20)], NOW, dns, true)).toEqual([
+      'a.org, *.a.org: expires 2026-12-20T00:00:00.000Z (20 days left); DUE: the renewal task renews it on its next round with its DNS credential (depl tls renew does it now)',
+    ]);
     const files = tlsSettings(parseConfig(base + 'tls: { mode: files, cert: a.pem, key: a.key }\n'));
     expect(describeCertificates([cert('files', ['a.org'], 5)], NOW, files)).toEqual(['a.org: expires 2026-12-05T00:00:00.000Z (5 days left); DUE: put the renewed files in place and run depl tls renew']);
     const http = tlsSettings(parseConfig(base + 'tls: { mode: acme }\n'));
