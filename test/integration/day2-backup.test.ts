@@ -18,7 +18,8 @@ import { startClusterWithImages, testImages } from '../support/image-cluster.js'
  * cluster really has and changes nothing; with --force the restore brings back the same keys and values (and
  * not what was written after the backup). The copy it kept of the replaced data is a volume backup: restored
  * after the version is gone (no --force), it brings that state back. Last, the generic path (backup.kind:
- * volume): the container paused while its whole volume is copied, then resumed.
+ * volume): the container paused while its whole volume is copied, then resumed. And a Redis on the unscoped
+ * volume an earlier depl made is moved into the app-scoped one by the next buildinst (a real copy job on its node).
  *
  * The refusals (bad input: test/unit/day2/restore-command.test.ts; a version using the accessory), the undo of
  * a failed restore and the repair after a killed one are proven on the fake cluster at every step
@@ -185,5 +186,32 @@ describe('depl backup and restore of the Redis accessory', () => {
     const paused = await execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', 'inspect', '-f', '{{.State.Paused}} {{.State.Running}}', container]);
     expect(paused.stdout.trim()).toBe('false true');
     expect(await snapshotOfKeys()).toEqual([`${prefix}after string written after the backup`]);
+  });
+});
+
+describe('a Redis an earlier depl left on the unscoped volume redis-data', () => {
+  it('is moved into <app>-redis-data by the next buildinst: a job on its node copies and checks it, its keys are kept, the old volume goes', async () => {
+    const onNode2 = (args: string[]) => execa('docker', ['exec', `${tc.prefix}-node-2`, 'docker', ...args]);
+    const before = await snapshotOfKeys();
+    expect(before.length).toBeGreaterThan(0);
+    // as an earlier depl left it: the accessory's data on redis-data (a copy of the app-scoped one, which then goes;
+    // the folder itself keeps its owner and mode, which a copy of its contents does not carry and Redis needs).
+    // --mount-add alone replaces the mount at /data: with --mount-rm /data beside it the CLI drops both
+    await tc.cluster.manager.exec(['docker', 'service', 'scale', '--detach=false', `${app}-redis=0`]);
+    await onNode2(['run', '--rm', '-v', `${app}-redis-data:/from`, '-v', 'redis-data:/to', busybox, 'sh', '-c', 'cp -a /from/. /to/ && chown "$(stat -c %u:%g /from)" /to && chmod "$(stat -c %a /from)" /to']);
+    await tc.cluster.manager.exec(['docker', 'service', 'update', '--detach=false', '--mount-add', 'type=volume,source=redis-data,target=/data', '--replicas', '1', `${app}-redis`]);
+    await onNode2(['container', 'prune', '-f']);
+    await onNode2(['volume', 'rm', `${app}-redis-data`]);
+    expect(await snapshotOfKeys()).toEqual(before);
+
+    const install = await cli(['buildinst', '--version', 'v2']);
+    expect(install.exitCode, install.stderr.slice(-3000)).toBe(0);
+    expect(install.stderr).toMatch(new RegExp(`redis-data -> ${app}-redis-data: copied and verified: \\d+ entries`));
+    expect(await snapshotOfKeys()).toEqual(before);
+    const mounts = await tc.cluster.manager.exec(['docker', 'service', 'inspect', '-f', '{{range .Spec.TaskTemplate.ContainerSpec.Mounts}}{{.Source}} {{end}}', `${app}-redis`]);
+    expect(mounts.stdout.trim()).toBe(`${app}-redis-data`);
+    const volumes = (await onNode2(['volume', 'ls', '-q'])).stdout.split('\n');
+    expect(volumes).toContain(`${app}-redis-data`);
+    expect(volumes).not.toContain('redis-data');
   });
 });
