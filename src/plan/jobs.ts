@@ -167,6 +167,20 @@ export function jobWait(progress: JobProgress, elapsedMs: number, timeoutMs: num
   return { kind: 'wait' };
 }
 
+/** How a job that did not exit 0 ended, for an error that names the job: "its job <this>". */
+export function describeJobEnd(end: JobEnd, timeoutMs: number): string {
+  if (end.kind === 'timed-out') return `did not finish within ${timeoutMs / 60_000} minutes`;
+  if (end.kind === 'not-started') return `was not started (${end.detail})`;
+  const progress = end.progress;
+  if (progress.kind === 'failed') return `did not run (${progress.reason})`;
+  return `exited with ${progress.exitCode}`;
+}
+
+/** The exit code of a job that ran to its end, else null. */
+export function jobExitCode(end: JobEnd): number | null {
+  return end.kind === 'ended' && end.progress.kind === 'exited' ? end.progress.exitCode : null;
+}
+
 /** The labels that find every job of an app (the Engine API's `label` filter). */
 export function jobFilter(app: string): Record<string, string> {
   return { [LABELS.app]: app, [JOB_LABELS.job]: 'run' };

@@ -6,7 +6,7 @@ import { OperationError } from '../errors.js';
 import type { HookFacts } from '../plan/hooks.js';
 import { versionHost } from '../plan/names.js';
 import { resolveJob, resolveSpec, type InstallPlan, type InstallStep } from '../plan/install-plan.js';
-import { JOB_START_TIMEOUT_MS, type Frame, type JobEnd, type JobSpec } from '../plan/jobs.js';
+import { describeJobEnd, JOB_START_TIMEOUT_MS, jobExitCode, type Frame, type JobEnd, type JobSpec } from '../plan/jobs.js';
 import type { ServiceSpec, SecretDocument } from '../plan/services.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { Secret } from '../util/secret.js';
@@ -342,7 +342,7 @@ async function branchDatabase(
     if (upload !== undefined) await removeSeedFile(run.port.stateRemote, upload.to).catch((error: Error) => log.warn(`could not remove the seed copy ${upload.to} on the manager: ${error.message}`));
   }
   const { end, output } = ran;
-  if (end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0) return;
+  if (jobExitCode(end) === 0) return;
   const what = jobEndText(end);
   if (step.create) {
     await dropBranchDatabase(run, step, made).catch((error: Error) => log.warn(`could not drop the half-made ${step.database} again: ${error.message}; depl prune drops it`));
@@ -362,7 +362,7 @@ async function branchDatabase(
 async function branchRedis(run: InstallRun, step: Extract<InstallStep, { kind: 'branch-redis' }>, made: { configs: Record<string, string>; secrets: Record<string, string> }, interruptible: <T>(work: Promise<T>) => Promise<T>, signal: AbortSignal): Promise<void> {
   run.port.log.step(step.describe);
   const { end, output } = await runDatabaseJob(run, resolveJob(step.job, made), interruptible, signal);
-  if (!(end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0)) {
+  if (jobExitCode(end) !== 0) {
     throw new OperationError(
       `${step.accessory} ${step.mode === 'database' ? `database ${step.slot}` : `prefix ${step.slot}`} cannot be this branch's: its job ${jobEndText(end)}` + (output.trim() !== '' ? `\n--- last output of ${step.job.Name} ---\n${output.trimEnd()}` : ''),
       `Check that ${step.accessory} runs (depl logs ${step.accessory}) and what the output says, then run buildinst again.`,
@@ -375,7 +375,7 @@ async function branchRedis(run: InstallRun, step: Extract<InstallStep, { kind: '
 /** Empties a branch's Redis slot (the undo of its step), then removes its record, which frees the number. */
 async function emptyBranchRedis(run: InstallRun, step: Extract<InstallStep, { kind: 'branch-redis' }>, made: { configs: Record<string, string>; secrets: Record<string, string> }): Promise<void> {
   const { end, output } = await runDatabaseJob(run, resolveJob(step.dropJob, made), (work) => work);
-  if (!(end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0)) {
+  if (jobExitCode(end) !== 0) {
     throw new OperationError(`emptying ${step.accessory} ${step.slot} failed: its job ${jobEndText(end)}${output.trim() !== '' ? `: ${output.trim()}` : ''}`, 'depl prune empties it once it can.', 'BRANCH_DATABASE_FAILED');
   }
   await run.port.install.removeSecret(step.secret);
@@ -385,7 +385,7 @@ async function emptyBranchRedis(run: InstallRun, step: Extract<InstallStep, { ki
 /** Drops a new branch's database and user (the undo of its step), then removes its record secret. */
 async function dropBranchDatabase(run: InstallRun, step: Extract<InstallStep, { kind: 'branch-database' }>, made: { configs: Record<string, string>; secrets: Record<string, string> }): Promise<void> {
   const { end, output } = await runDatabaseJob(run, resolveJob(step.dropJob, made), (work) => work);
-  if (!(end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0)) {
+  if (jobExitCode(end) !== 0) {
     throw new OperationError(`dropping branch database ${step.database} failed: its job ${jobEndText(end)}${output.trim() !== '' ? `: ${output.trim()}` : ''}`, 'depl prune drops it once it can.', 'BRANCH_DATABASE_FAILED');
   }
   await run.port.install.removeSecret(step.secret);
@@ -402,13 +402,7 @@ async function runDatabaseJob(run: InstallRun, job: JobSpec, interruptible: <T>(
   return { end, output };
 }
 
-function jobEndText(end: JobEnd): string {
-  if (end.kind === 'timed-out') return `did not finish within ${BRANCH_DATABASE_TIMEOUT_MS / 60_000} minutes`;
-  if (end.kind === 'not-started') return `was not started (${end.detail})`;
-  const progress = end.progress;
-  if (progress.kind === 'failed') return `did not run (${progress.reason})`;
-  return `exited with ${progress.exitCode}`;
-}
+const jobEndText = (end: JobEnd) => describeJobEnd(end, BRANCH_DATABASE_TIMEOUT_MS);
 
 /** The release phase's output kept for the error: its last lines, at most this many bytes. */
 const RELEASE_OUTPUT_KEPT = 16_384;

@@ -6,7 +6,7 @@ import { labelledSecrets, removeService, removeSwarmSecret } from '../apply/swar
 import type { DeplConfig } from '../config/schema.js';
 import { BRANCH_DATABASE_LABELS, DATABASE_GONE_EXIT, recordFromLabels } from '../plan/branch-database.js';
 import { branchSharedOf } from '../plan/branch-shared.js';
-import type { JobEnd } from '../plan/jobs.js';
+import { jobExitCode, type JobEnd } from '../plan/jobs.js';
 import type { Cluster } from '../apply/cluster.js';
 import { OperationError, UserError } from '../errors.js';
 import { autoscaleStateDir } from '../plan/autoscale.js';
@@ -83,7 +83,7 @@ async function edgeDiffOf(plan: PrunePlan, session: ReleaseSession): Promise<str
 /** How long a branch database's dump or drop may take. */
 const DATABASE_JOB_TIMEOUT_MS = 30 * 60_000;
 
-const jobSucceeded = (end: JobEnd) => end.kind === 'ended' && end.progress.kind === 'exited' && end.progress.exitCode === 0;
+const jobSucceeded = (end: JobEnd) => jobExitCode(end) === 0;
 
 function jobEndText(end: JobEnd): string {
   if (end.kind === 'timed-out') return 'it did not finish in time';

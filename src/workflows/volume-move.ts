@@ -2,7 +2,7 @@ import type { HeldLock } from '../apply/lock.js';
 import { clearVolumeMoveRecord, readVolumeMoveRecord, writeVolumeMoveRecord } from '../apply/volume-move-record.js';
 import type { DeplConfig } from '../config/schema.js';
 import { OperationError, UserError } from '../errors.js';
-import type { Frame } from '../plan/jobs.js';
+import { describeJobEnd, jobExitCode, type Frame } from '../plan/jobs.js';
 import { legacyVolumeName } from '../plan/names.js';
 import { LABELS, parseVolume } from '../plan/services.js';
 import { COPY_EXIT, planVolumeMoves, VOLUME_COPY_TIMEOUT_MS, type VolumeMovePlan, type VolumeMoveStep } from '../plan/volume-move.js';
@@ -77,7 +77,7 @@ async function applyVolumeMove(port: Port, lock: Pick<HeldLock, 'fenced'>, plan:
           output = (output + Buffer.from(frame.payload).toString('utf8')).slice(-8_192);
         };
         const end = await target.runJob(step.job, { timeoutMs: VOLUME_COPY_TIMEOUT_MS, write });
-        const exit = end.kind === 'ended' && end.progress.kind === 'exited' ? end.progress.exitCode : null;
+        const exit = jobExitCode(end);
         if (exit === 0) {
           log.step(`${step.from} -> ${step.to}: ${output.trim().split('\n').pop() ?? 'copied'}`);
           return;
@@ -87,8 +87,7 @@ async function applyVolumeMove(port: Port, lock: Pick<HeldLock, 'fenced'>, plan:
           const gone = await target.volumes.remove(step.node, step.to).catch((error: Error) => ({ removed: false as const, reason: error.message }));
           if (!gone.removed) log.warn(`the partial copy ${step.to} on ${step.node} is left: ${gone.reason}`);
         }
-        const what = end.kind === 'timed-out' ? `did not finish within ${VOLUME_COPY_TIMEOUT_MS / 60_000} minutes` : end.kind === 'not-started' ? `was not started (${end.detail})`
-          : end.progress.kind === 'failed' ? `did not run (${end.progress.reason})` : `exited with ${end.progress.exitCode}`;
+        const what = describeJobEnd(end, VOLUME_COPY_TIMEOUT_MS);
         throw new OperationError(
           `volume ${step.from} could not be copied into ${step.to} on ${step.node}: the copy job ${what}${output.trim() !== '' ? `\n--- its output ---\n${output.trimEnd()}` : ''}`,
           exit === COPY_EXIT.targetNotEmpty
