@@ -12,6 +12,10 @@ import { readSwarmFacts, swarmPlanOrRefuse } from './node-up-swarm.js';
 import type { DomainRecordPlan } from '../plan/domain-records.js';
 import { managedDomain, planDomain } from './domain.js';
 import type { Provider } from '../apply/providers/types.js';
+import { heldRenewerCredentials } from '../apply/tls/renewer-secret.js';
+import type { DesignateClient, Zone } from '../apply/openstack/designate.js';
+import { renewerCredentialWanted, type HeldCredential, type RenewerCredentialPlan } from '../plan/tls/renewer-credential.js';
+import { planRenewerCredentialNow } from './tls/renewer-credential.js';
 
 /**
  * What `depl node-up` would change, without changing anything: the provider's own dry run (Heat's
@@ -20,19 +24,56 @@ import type { Provider } from '../apply/providers/types.js';
 export async function planNodeUp(inputs: NodeInputs, log: Logger, options: { nodes?: number; interactive?: boolean; pools?: Record<string, number> } = {}): Promise<ProvisionPlan> {
   const count = options.nodes ?? inputs.config.provider.nodes;
   const provider = await inputs.provider(log, { interactive: options.interactive });
-  const dns = await domainPlan(inputs, provider, options.interactive);
+  const domain = await domainPlan(inputs, provider, options.interactive);
+  const dns = domain?.plan;
   const pools = provider.poolCounts ? await provider.poolCounts(options.pools ?? {}) : {};
   const plan = provider.plan ? await provider.plan(count, log, pools) : compareNodes((await provider.list(log)).map((n) => n.name), count);
   if (dns === undefined) return plan;
-  return { ...plan, lines: [...plan.lines, ...dnsLines(dns)], resources: { ...plan.resources, dns: dns.steps.map((s) => s.describe) } };
+  const credential = renewerCredentialWanted(inputs.config) ? await credentialPlan(inputs, domain!, log) : undefined;
+  return {
+    ...plan,
+    lines: [...plan.lines, ...dnsLines(dns), ...(credential ? credentialLines(credential) : [])],
+    resources: { ...plan.resources, dns: dns.steps.map((s) => s.describe), ...(credential ? { renewerCredential: credential.steps.map((s) => s.describe) } : {}) },
+    ...(credential ? { renewerCredential: credential } : {}),
+  };
 }
 
 /** The zero-config domain's record plan (provider.dns), from the zone as it is and the entry address if the stack exists. */
-async function domainPlan(inputs: NodeInputs, provider: Provider, interactive: boolean | undefined): Promise<DomainRecordPlan | undefined> {
+async function domainPlan(inputs: NodeInputs, provider: Provider, interactive: boolean | undefined): Promise<{ plan: DomainRecordPlan; designate: DesignateClient; zone: Zone } | undefined> {
   const managed = managedDomain(inputs.config);
   if (managed === undefined) return undefined;
   const designate = await inputs.designate({ interactive });
-  return (await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null)).plan;
+  const { zone, plan } = await planDomain(designate, managed, (await provider.entryAddress?.()) ?? null);
+  return { plan, designate, zone };
+}
+
+/**
+ * The renewal task's DNS credential (src/plan/tls/renewer-credential.ts), from Keystone and, when there is a
+ * cluster, the swarm's secrets: the same decisions node-up applies.
+ */
+async function credentialPlan(inputs: NodeInputs, domain: { designate: DesignateClient; zone: Zone }, log: Logger): Promise<RenewerCredentialPlan> {
+  const scope = { app: inputs.config.app, designate: domain.designate, zone: domain.zone, now: Date.now };
+  if ((await readInventory(inputs)) === null) return planRenewerCredentialNow(scope, []);
+  let held: HeldCredential[] | { unknown: string };
+  try {
+    const cluster = await inputs.cluster.open(log);
+    try {
+      held = await heldRenewerCredentials(await cluster.engine(), inputs.config.app);
+    } finally {
+      await cluster.close();
+    }
+  } catch (error) {
+    held = { unknown: (error as Error).message };
+  }
+  return planRenewerCredentialNow(scope, held);
+}
+
+function credentialLines(plan: RenewerCredentialPlan): string[] {
+  return [
+    `The renewal task's DNS credential (${plan.action}):`,
+    ...plan.notes.map((n) => `  = ${n}`),
+    ...plan.steps.map((s) => `  + ${s.describe}`),
+  ];
 }
 
 function dnsLines(plan: DomainRecordPlan): string[] {
@@ -73,7 +114,7 @@ export async function dryRunNodeUp(inputs: NodeInputs, log: Logger, options: { n
   const { config } = inputs;
   const provider = await inputs.provider(log, { interactive: options.interactive });
   const existing = (await provider.list(log)).filter((n) => n.pool === undefined);
-  const dns = await domainPlan(inputs, provider, options.interactive);
+  const dns = (await domainPlan(inputs, provider, options.interactive))?.plan;
   const pools = provider.poolCounts ? await provider.poolCounts(options.pools ?? {}) : {};
   const provision = provider.plan ? await provider.plan(count, log, pools) : compareNodes(existing.map((n) => n.name), count);
   const previous = await readInventory(inputs);

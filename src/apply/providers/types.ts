@@ -65,4 +65,6 @@ export interface ProvisionPlan {
   allocation?: unknown;
   /** OpenStack: the repair of pools that lost nodes (src/plan/pools.ts planPoolRecovery), as node-up applies it. */
   recovery?: unknown;
+  /** provider.dns: the renewal task's DNS credential (src/plan/tls/renewer-credential.ts planRenewerCredential), as node-up applies it. */
+  renewerCredential?: unknown;
 }

@@ -1,5 +1,7 @@
 import type { DeplConfig } from '../../config/schema.js';
+import type { ChangePlan } from '../change-plan.js';
 import { tlsSettings } from './certificates.js';
+import { RENEWER_DNS_SECRET } from './renewal.js';
 import { LABELS } from '../services.js';
 
 /**
@@ -191,4 +193,84 @@ export function renewerCredentialWanted(config: Pick<DeplConfig, 'provider' | 't
 /** The one buildinst mounts into the task: the newest a swarm secret holds (node-up retires the others). */
 export function currentHeldCredential<T extends HeldCredential>(held: readonly T[]): T | undefined {
   return [...held].sort((a, b) => (b.expiresAt ?? Infinity) - (a.expiresAt ?? Infinity))[0];
+}
+
+/** A step of the credential's plan, as node-up (or buildinst's rotation) carries it out. */
+export type RenewerCredentialStep =
+  | { kind: 'create-credential'; describe: string; undo: string }
+  | { kind: 'retire-secret'; secret: string; describe: string }
+  | { kind: 'delete-credential'; id: string; describe: string };
+
+export interface RenewerCredentialPlan extends ChangePlan<RenewerCredentialStep> {
+  /** create: none usable to replace; reuse: the held one has long enough; rotate: the held one is within RENEWER_CREDENTIAL_ROTATE_MS of its end. */
+  action: 'create' | 'reuse' | 'rotate';
+}
+
+const days = (ms: number) => Math.floor(ms / DAY_MS);
+const untilText = (expiresAt: number | null, now: number) => (expiresAt === null
+  ? 'never expires'
+  : expiresAt <= now ? `expired ${days(now - expiresAt)} days ago (${new Date(expiresAt).toISOString()})` : `expires in ${days(expiresAt - now)} days (${new Date(expiresAt).toISOString()})`);
+
+/**
+ * What node-up will do about the task's credential, as the steps it takes: composed of the decisions it applies
+ * (credentialNeededUpFront, then planCredentialHolding and credentialsToDelete), from this app's credentials in
+ * Keystone and the swarm secrets holding one (none: no swarm yet). The secret the running task mounts is removed
+ * only once the task has the new one, so its credential is kept until then.
+ */
+export function planRenewerCredential(input: {
+  command: string;
+  app: string;
+  zone: string;
+  own: readonly ListedCredential[];
+  held: readonly HeldCredential[];
+  now: number;
+}): RenewerCredentialPlan {
+  const { own, held, now } = input;
+  const NEW = '(made by this run)';
+  const upFront = credentialNeededUpFront(own, now);
+  const holding = planCredentialHolding({ own, held, ...(upFront ? { made: NEW } : {}), now });
+  const create = upFront || holding.create;
+  const mounted = currentHeldCredential(held);
+  const known = new Map(own.map((c) => [c.id, c]));
+  const notes: string[] = [];
+  const steps: RenewerCredentialStep[] = [];
+  let action: RenewerCredentialPlan['action'] = 'create';
+  if (!create) {
+    action = 'reuse';
+    const kept = known.get(holding.current!)!;
+    notes.push(`the renewal task's DNS credential ${kept.name} (${kept.id}) ${untilText(kept.expiresAt, now)}: kept`);
+  } else {
+    const replaced = mounted !== undefined ? known.get(mounted.credentialId) : undefined;
+    if (replaced !== undefined) {
+      action = 'rotate';
+      notes.push(`the renewal task's DNS credential ${replaced.name} (${replaced.id}) ${untilText(replaced.expiresAt, now)}, less than ${days(RENEWER_CREDENTIAL_ROTATE_MS)}: a new one replaces it`);
+    } else if (mounted !== undefined) {
+      notes.push(`the swarm's secret ${mounted.secret} names the credential ${mounted.credentialId}, which Keystone no longer has: a new one replaces it`);
+    } else {
+      notes.push(held.length === 0 && own.length > 0
+        ? 'no swarm secret holds any of this app\'s credentials (Keystone never shows a secret again): a new one is made'
+        : 'the renewal task has no DNS credential yet: one is made');
+    }
+    steps.push({
+      kind: 'create-credential',
+      describe: `make the application credential ${renewerCredentialPrefix(input.app)}<now> (member role, ${input.zone}'s recordsets only, ${untilText(now + RENEWER_CREDENTIAL_LIFETIME_MS, now)}) in a new swarm secret ${RENEWER_DNS_SECRET}, mounted into the renewal task alone`,
+      undo: 'delete it in Keystone',
+    });
+  }
+  const stillMounted: string[] = [];
+  for (const secret of holding.retireSecrets) {
+    const entry = held.find((h) => h.secret === secret)!;
+    if (mounted !== undefined && secret === mounted.secret) {
+      stillMounted.push(entry.credentialId);
+      steps.push({ kind: 'retire-secret', secret, describe: `remove the swarm secret ${secret} once the renewal task no longer mounts it (depl buildinst gives it the new one); its credential ${entry.credentialId} is deleted then` });
+    } else {
+      steps.push({ kind: 'retire-secret', secret, describe: `remove the swarm secret ${secret}, which holds the credential ${entry.credentialId}` });
+    }
+  }
+  const current = create ? [] : [holding.current!];
+  for (const stale of credentialsToDelete(own, [...current, ...stillMounted])) {
+    const why = held.some((h) => h.credentialId === stale.id) ? 'replaced' : 'leftover';
+    steps.push({ kind: 'delete-credential', id: stale.id, describe: `delete the ${why} application credential ${stale.name} (${untilText(stale.expiresAt, now)}${why === 'leftover' ? '; no swarm secret holds it' : ''})` });
+  }
+  return { command: input.command, action, notes, steps };
 }

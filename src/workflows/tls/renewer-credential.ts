@@ -8,8 +8,8 @@ import { planSecrets, type SecretDocument } from '../../plan/services.js';
 import { dnsChallengeRecord } from '../../plan/tls/certificates.js';
 import { RENEWER_DNS_SECRET, type RenewerDnsCredential } from '../../plan/tls/renewal.js';
 import {
-  credentialNeededUpFront, credentialsToDelete, heldCredentialLabels, ownCredentials, planCredentialHolding, renewerCredentialRequest,
-  type HeldCredential, type ListedCredential,
+  credentialNeededUpFront, credentialsToDelete, heldCredentialLabels, ownCredentials, planCredentialHolding, planRenewerCredential, renewerCredentialRequest,
+  type HeldCredential, type ListedCredential, type RenewerCredentialPlan,
 } from '../../plan/tls/renewer-credential.js';
 import type { Logger } from '../../util/log.js';
 import { Secret } from '../../util/secret.js';
@@ -87,6 +87,18 @@ export async function holdRenewerCredential(scope: RenewerCredentialScope, prepa
   }
   for (const id of stillHeld) scope.log.info(`the renewal task still uses the DNS credential ${id}: it is deleted by the next node-up, once depl buildinst has given the task the new one`);
   return changes;
+}
+
+/**
+ * `depl node-up --plan`: what node-up will do about the credential (src/plan/tls/renewer-credential.ts
+ * planRenewerCredential), from this app's credentials in Keystone and the swarm secrets holding one (`held`
+ * undefined: the swarm could not be asked, and the plan says it assumed none). Changes nothing.
+ */
+export async function planRenewerCredentialNow(scope: Pick<RenewerCredentialScope, 'app' | 'designate' | 'zone' | 'now'>, held: readonly HeldCredential[] | { unknown: string }): Promise<RenewerCredentialPlan> {
+  const own = ownCredentials(scope.app, await new ApplicationCredentials(scope.designate.session).list());
+  const asked = 'unknown' in held ? [] : held;
+  const plan = planRenewerCredential({ command: 'depl node-up', app: scope.app, zone: scope.zone.name, own, held: asked, now: scope.now() });
+  return 'unknown' in held ? { ...plan, notes: [`the swarm's secrets could not be read (${held.unknown}): planned as if it holds none`, ...plan.notes] } : plan;
 }
 
 /** node-down: every credential node-up made for this app, in Keystone. */

@@ -13,6 +13,7 @@ import { nodeInputsFor } from '../../../src/workflows/command-inputs.js';
 import { nodeDown } from '../../../src/workflows/node-down.js';
 import { nodeUp } from '../../../src/workflows/node-up.js';
 import { planNodeUp } from '../../../src/workflows/node-up-plan.js';
+import { prepareRenewerCredential } from '../../../src/workflows/tls/renewer-credential.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
 /**
@@ -39,9 +40,9 @@ describe('node-up and node-down with provider.dns', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function project(app: string): Promise<LoadedConfig> {
+  async function project(app: string, more: Record<string, unknown> = {}): Promise<LoadedConfig> {
     const file = path.join(dir, `${app}.yaml`);
-    await writeFile(file, stringify({ app, domain: `${app}.myproject.cloud.edu.au`, provider: { type: 'openstack', cloud: 'emu', nodes: 1, parameters: { key_name: 'mine' }, dns: { zone } }, services: { web: { image: 'web', port: 80, http: true } } }));
+    await writeFile(file, stringify({ app, domain: `${app}.myproject.cloud.edu.au`, provider: { type: 'openstack', cloud: 'emu', nodes: 1, parameters: { key_name: 'mine' }, dns: { zone } }, services: { web: { image: 'web', port: 80, http: true } }, ...more }));
     return loadConfig(file);
   }
 
@@ -53,6 +54,30 @@ describe('node-up and node-down with provider.dns', () => {
       `  + create *.planned.myproject.cloud.edu.au. A (the entry address, known once the stack exists) in zone ${zone}`,
     ]));
     expect(emulator.designate.records('planned.myproject.cloud.edu.au.', 'A')).toEqual([]);
+  });
+
+  it('node-up --plan says what it will do about the renewal task\'s DNS credential, and makes none', async () => {
+    const loaded = await project('cred', { tls: { mode: 'acme', directory: 'letsencrypt' } });
+    const posts = () => emulator.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/application_credentials')).length;
+    const before = posts();
+    const first = await planNodeUp(nodeInputsFor(loaded), silentLogger, { interactive: false });
+    expect(first.lines).toEqual(expect.arrayContaining([
+      'The renewal task\'s DNS credential (create):',
+      '  = the renewal task has no DNS credential yet: one is made',
+      expect.stringMatching(new RegExp(`^  \\+ make the application credential depl-cred-tls-renewer-dns01-<now> \\(member role, ${zone.replace(/\./g, '\\.')}'s recordsets only, expires in 365 days`)),
+    ]));
+    expect(posts()).toBe(before);
+    // one left by a node-up that failed before the swarm held it: a new one is made and that one deleted
+    const designate = await designateFor(designateCloud(loaded), { interactive: false });
+    const zoneRow = (await designate.zoneNamed(zone))!;
+    await prepareRenewerCredential({ app: 'cred', domain: loaded.config.domain, designate, zone: zoneRow, now: Date.now, log: silentLogger });
+    const [left] = emulator.applicationCredentials().filter((c) => c.name?.startsWith('depl-cred-'));
+    const second = await planNodeUp(nodeInputsFor(loaded), silentLogger, { interactive: false });
+    expect(second.resources.renewerCredential).toEqual([
+      expect.stringMatching(/^make the application credential depl-cred-tls-renewer-dns01-<now>/),
+      `delete the leftover application credential ${left!.name} (expires in 364 days (${new Date(left!.expiresAt!).toISOString()}); no swarm secret holds it)`,
+    ]);
+    expect(emulator.applicationCredentials().filter((c) => c.name?.startsWith('depl-cred-'))).toHaveLength(1);
   });
 
   it('node-up refuses someone else\'s record at the domain before it makes anything (no stack)', async () => {

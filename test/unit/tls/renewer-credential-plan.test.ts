@@ -3,7 +3,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
 import {
   credentialNeededUpFront, credentialsToDelete, currentHeldCredential, heldCredentialLabels, heldCredentialWarning, heldFromLabels, keystoneTime, ownCredentials,
-  planCredentialHolding, RENEWER_CREDENTIAL_LIFETIME_MS, renewerAccessRules, renewerCredentialName, renewerCredentialRequest, renewerCredentialWanted, type ListedCredential,
+  planCredentialHolding, planRenewerCredential, RENEWER_CREDENTIAL_LIFETIME_MS, renewerAccessRules, renewerCredentialName, renewerCredentialRequest, renewerCredentialWanted, type ListedCredential,
 } from '../../../src/plan/tls/renewer-credential.js';
 
 const NOW = Date.parse('2026-12-07T13:00:00Z');
@@ -101,6 +101,58 @@ describe('the renewal task\'s DNS credential, as data', () => {
     expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 61 * DAY }, NOW)).toBeUndefined();
     expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 20 * DAY }, NOW)).toBe("the renewal task's DNS credential expires at 2026-12-27T13:00:00.000Z; run depl node-up before then, which replaces it");
     expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW - DAY }, NOW)).toMatch(/expired at 2026-12-06T13:00:00.000Z: it cannot renew the DNS-01 wildcard; run depl node-up/);
+  });
+
+  describe('node-up --plan: what node-up will do about it', () => {
+    const plan = (own: ListedCredential[], held: Array<{ secret: string; credentialId: string; expiresAt: number | null }>) =>
+      planRenewerCredential({ command: 'depl node-up', app: 'shop', zone: zone.name, own, held, now: NOW });
+    const making = `make the application credential depl-shop-tls-renewer-dns01-<now> (member role, myproject.cloud.edu.au.'s recordsets only, expires in 365 days (2027-12-07T13:00:00.000Z)) in a new swarm secret depl-tls-renewer-dns, mounted into the renewal task alone`;
+
+    it('create: none yet', () => {
+      expect(plan([], [])).toEqual({
+        command: 'depl node-up', action: 'create', notes: ['the renewal task has no DNS credential yet: one is made'],
+        steps: [{ kind: 'create-credential', describe: making, undo: 'delete it in Keystone' }],
+      });
+    });
+
+    it('reuse: the held one has more than 60 days left, nothing changes', () => {
+      expect(plan([cred('c1', 200)], [{ secret: 's1', credentialId: 'c1', expiresAt: NOW + 200 * DAY }])).toEqual({
+        command: 'depl node-up', action: 'reuse', steps: [],
+        notes: ['the renewal task\'s DNS credential depl-shop-tls-renewer-dns01-c1 (c1) expires in 200 days (2027-06-25T13:00:00.000Z): kept'],
+      });
+    });
+
+    it('rotate: the held one expires in 59 days; its secret goes once the task has the new one, and its credential then', () => {
+      const rotated = plan([cred('c1', 59)], [{ secret: 's1', credentialId: 'c1', expiresAt: NOW + 59 * DAY }]);
+      expect(rotated.action).toBe('rotate');
+      expect(rotated.notes).toEqual(['the renewal task\'s DNS credential depl-shop-tls-renewer-dns01-c1 (c1) expires in 59 days (2027-02-04T13:00:00.000Z), less than 60: a new one replaces it']);
+      expect(rotated.steps).toEqual([
+        { kind: 'create-credential', describe: making, undo: 'delete it in Keystone' },
+        { kind: 'retire-secret', secret: 's1', describe: 'remove the swarm secret s1 once the renewal task no longer mounts it (depl buildinst gives it the new one); its credential c1 is deleted then' },
+      ]);
+    });
+
+    it('delete a leftover: one no secret holds (a run that failed before the swarm held it, or an earlier cluster\'s), and an older secret', () => {
+      const cleaned = plan([cred('c1', 300), cred('orphan', 350), cred('old', 100)], [
+        { secret: 's1', credentialId: 'c1', expiresAt: NOW + 300 * DAY },
+        { secret: 's0', credentialId: 'old', expiresAt: NOW + 100 * DAY },
+      ]);
+      expect(cleaned.action).toBe('reuse');
+      expect(cleaned.steps).toEqual([
+        { kind: 'retire-secret', secret: 's0', describe: 'remove the swarm secret s0, which holds the credential old' },
+        { kind: 'delete-credential', id: 'orphan', describe: 'delete the leftover application credential depl-shop-tls-renewer-dns01-orphan (expires in 350 days (2027-11-22T13:00:00.000Z); no swarm secret holds it)' },
+        { kind: 'delete-credential', id: 'old', describe: 'delete the replaced application credential depl-shop-tls-renewer-dns01-old (expires in 100 days (2027-03-17T13:00:00.000Z))' },
+      ]);
+    });
+
+    it('a cluster made again: Keystone\'s credential is in no secret (its secret is never shown again): a new one, and the old one deleted', () => {
+      const again = plan([cred('c1', 300)], []);
+      expect(again.action).toBe('create');
+      expect(again.notes).toEqual(['no swarm secret holds any of this app\'s credentials (Keystone never shows a secret again): a new one is made']);
+      expect(again.steps.map((s) => s.kind)).toEqual(['create-credential', 'delete-credential']);
+      // deleted behind depl's back: the secret names one Keystone no longer has
+      expect(plan([], [{ secret: 's1', credentialId: 'gone', expiresAt: NOW + 300 * DAY }]).notes).toEqual(['the swarm\'s secret s1 names the credential gone, which Keystone no longer has: a new one replaces it']);
+    });
   });
 
   it('reads Keystone\'s times, which carry no zone (UTC)', () => {
