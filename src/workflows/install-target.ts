@@ -18,7 +18,7 @@ import { awaitVolumeFree, locateVolumes, removeVolume, repointServices, services
 import { ensureVersionNetwork, removeVersionNetwork, startServices, stopServices } from '../apply/version-network.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
 import type { DeplConfig } from '../config/schema.js';
-import { isDeplError, OperationError } from '../errors.js';
+import { isDeplError, OperationError, UserError } from '../errors.js';
 import { autoscalerFoldersLine } from '../plan/autoscale.js';
 import { BRANCH_DATABASE_LABELS, recordFromLabels } from '../plan/branch-database.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
@@ -28,14 +28,15 @@ import { EDGE_ROLE_LABEL } from '../plan/edge-service.js';
 import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls/certificates.js';
 import { renewalTimes, renewerDnsCredential, type RenewerDnsCredential, type RenewerSettings } from '../plan/tls/renewal.js';
 import { resolveCloudCredentials } from '../config/clouds.js';
-import { heldRenewerCredentials } from '../apply/tls/renewer-secret.js';
-import { currentHeldCredential, heldCredentialWarning, renewerCredentialWanted } from '../plan/tls/renewer-credential.js';
-import type { SwarmSecretRef } from '../plan/services.js';
+import { swarmCredentialHolder } from '../apply/tls/renewer-secret.js';
+import { renewerCredentialWanted } from '../plan/tls/renewer-credential.js';
 import type { Logger } from '../util/log.js';
 import { clusterPortFor, type InstallTarget } from './cluster-port.js';
 import type { BuildInput } from './release-target.js';
 import { issueEdgeCertificates, type TlsProject } from './tls/certificates.js';
 import { syncEdgeCertificates } from './tls/edge-sync.js';
+import { renewerCredentialForTask } from './tls/renewer-credential.js';
+import { designateFor, managedDomain } from './domain.js';
 
 const present = (s: InstalledService): PresentService => ({ name: s.name, labels: s.labels, createdAt: s.createdAt, replicas: s.replicas, image: s.image, ...(s.volumes !== undefined ? { volumes: s.volumes } : {}) });
 
@@ -200,9 +201,19 @@ async function renewalTaskFor(project: TlsProject, cluster: Cluster, engine: Eng
       ...renewalTimes(tls),
       edgeUrl: `http://${cluster.managerNode.address}:80`,
     };
-    const nodeUps = tls.challenge === 'dns-01' && renewerCredentialWanted(config) ? await nodeUpCredential(engine, config.app, log) : undefined;
+    // the zero-config domain's DNS-01: node-up's credential, replaced here first when it is close to its end
+    const nodeUps = tls.challenge === 'dns-01' && renewerCredentialWanted(config)
+      ? await renewerCredentialForTask({ app: config.app, holder: swarmCredentialHolder(engine, config.app), signIn: () => operatorDesignate(project), now: Date.now, log })
+      : undefined;
+    for (const line of nodeUps?.changes ?? []) log.step(`TLS: ${line}`);
     const dns = tls.challenge === 'dns-01' && !renewerCredentialWanted(config) ? await renewerDnsFor(project, tls, log) : undefined;
-    return await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log, ...(dns !== undefined ? { dns } : nodeUps !== undefined ? { dnsSecret: nodeUps } : {}) });
+    const outcome = await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log, ...(dns !== undefined ? { dns } : nodeUps?.ref !== undefined ? { dnsSecret: nodeUps.ref } : {}) });
+    // the task mounts the new credential now: the replaced one goes (a failure leaves it to the next buildinst or node-up)
+    if (nodeUps !== undefined) {
+      const retired = await nodeUps.retire().catch((error: Error) => [`the replaced DNS credential stays until the next depl buildinst or node-up: ${error.message}`]);
+      for (const line of retired) log.step(`TLS: ${line}`);
+    }
+    return outcome;
   } catch (error) {
     if (!isDeplError(error)) throw error;
     log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);
@@ -211,18 +222,17 @@ async function renewalTaskFor(project: TlsProject, cluster: Cluster, engine: Eng
 }
 
 /**
- * The zero-config domain's DNS-01: the swarm secret holding the credential node-up made for the task
- * (src/plan/tls/renewer-credential.ts), said ahead when it is close to its end; none: the log says who renews.
+ * The operator's Designate and the zero-config domain's zone, for replacing the task's credential: the provider's
+ * cloud from clouds.yaml (and secure.yaml or OS_PASSWORD), never asked for a password (buildinst may run unattended).
  */
-async function nodeUpCredential(engine: Engine, app: string, log: Logger): Promise<SwarmSecretRef | undefined> {
-  const held = currentHeldCredential(await heldRenewerCredentials(engine, app));
-  if (held === undefined) {
-    log.info('the renewal task has no DNS credential from node-up (run depl node-up, which makes one): until then run depl tls renew before the wildcard is due');
-    return undefined;
-  }
-  const warning = heldCredentialWarning(held, Date.now());
-  if (warning !== undefined) log.warn(warning);
-  return held.ref;
+async function operatorDesignate(project: TlsProject) {
+  const { config } = project;
+  const managed = managedDomain(config);
+  if (managed === undefined || config.provider.type !== 'openstack') throw new OperationError('the task\'s DNS credential is made for provider.dns only', undefined, 'TLS_NO_DNS_CLOUD');
+  const designate = await designateFor({ root: project.root, ...(config.provider.cloud !== undefined ? { cloud: config.provider.cloud } : {}), ...(config.provider.region !== undefined ? { region: config.provider.region } : {}) }, { interactive: false });
+  const zone = await designate.zoneNamed(managed.zone);
+  if (zone === undefined) throw new UserError(`provider.dns.zone ${managed.zone} is not a Designate zone of this project`, 'Fix provider.dns.zone in depl.yaml.', 'DNS_ZONE_MISSING');
+  return { designate, zone, domain: managed.domain };
 }
 
 /**

@@ -12,11 +12,12 @@ import { LABELS } from '../services.js';
  * (where the cloud's Keystone has access rules: Train and later), an expiry, and a name that says whose it is and
  * what for. Its id and secret go into one swarm secret mounted into the renewal task alone (src/plan/tls/renewal.ts);
  * depl.yaml and the terminal never see them. node-up reuses it while it has RENEWER_CREDENTIAL_ROTATE_MS left, then
- * makes a new one and retires the old; node-down deletes every one it made.
+ * makes a new one and retires the old, and so does buildinst (renewerCredentialDue), which gives the task the new
+ * one in the same run; node-down deletes every one it made.
  */
 const DAY_MS = 24 * 3600_000;
 export const RENEWER_CREDENTIAL_LIFETIME_MS = 365 * DAY_MS;
-/** A credential with less than this left is replaced by the next node-up (buildinst warns from then on). */
+/** A credential with no more than this left is replaced by the next buildinst or node-up (status warns from then on). */
 export const RENEWER_CREDENTIAL_ROTATE_MS = 60 * DAY_MS;
 /** Designate's policy lets a project member change its recordsets; a reader cannot. */
 const DNS_WRITER_ROLES = ['member', 'Member', '_member_'];
@@ -115,6 +116,7 @@ export function renewerCredentialRequest(input: CredentialRequestInput): { body:
 }
 
 const usable = (expiresAt: number | null, now: number) => expiresAt === null || expiresAt - now > RENEWER_CREDENTIAL_ROTATE_MS;
+const days = (ms: number) => Math.floor(ms / DAY_MS);
 
 /**
  * Before anything is made (the cluster's secrets cannot be read yet): make a credential now when none of this app's
@@ -162,15 +164,23 @@ export function heldFromLabels(secret: string, labels: Record<string, string>): 
 }
 
 /**
- * buildinst's line when the held credential is close to its end (the task then cannot renew the wildcard), or
- * undefined while it has long enough.
+ * Whether the credential the task holds is to be replaced now (none held, or within RENEWER_CREDENTIAL_ROTATE_MS of
+ * its end): node-up replaces it, and so does buildinst, which holds the cluster lock and gives the task the new one.
+ */
+export function renewerCredentialDue(held: Pick<HeldCredential, 'expiresAt'> | undefined, now: number): boolean {
+  return held === undefined || !usable(held.expiresAt, now);
+}
+
+/**
+ * The line `depl status` (and buildinst, when it could not replace it) says while the held credential is close to
+ * its end (the task then cannot renew the wildcard), or undefined while it has long enough: what to run, exactly.
  */
 export function heldCredentialWarning(held: HeldCredential, now: number): string | undefined {
   if (usable(held.expiresAt, now)) return undefined;
   const when = new Date(held.expiresAt!).toISOString();
   return held.expiresAt! <= now
-    ? `the renewal task's DNS credential expired at ${when}: it cannot renew the DNS-01 wildcard; run depl node-up, which makes a new one`
-    : `the renewal task's DNS credential expires at ${when}; run depl node-up before then, which replaces it`;
+    ? `the renewal task's DNS credential expired at ${when}: it cannot renew the DNS-01 wildcard; run depl buildinst (or depl node-up), which replaces it with your cloud login`
+    : `the renewal task's DNS credential expires at ${when} (in ${days(held.expiresAt! - now)} days); the next depl buildinst (or depl node-up) replaces it with your cloud login: run one before then`;
 }
 
 /** Keystone's expires_at (ISO, without a zone, in UTC; null: never) as ms. */
@@ -206,7 +216,6 @@ export interface RenewerCredentialPlan extends ChangePlan<RenewerCredentialStep>
   action: 'create' | 'reuse' | 'rotate';
 }
 
-const days = (ms: number) => Math.floor(ms / DAY_MS);
 const untilText = (expiresAt: number | null, now: number) => (expiresAt === null
   ? 'never expires'
   : expiresAt <= now ? `expired ${days(now - expiresAt)} days ago (${new Date(expiresAt).toISOString()})` : `expires in ${days(expiresAt - now)} days (${new Date(expiresAt).toISOString()})`);

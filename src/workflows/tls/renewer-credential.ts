@@ -8,9 +8,11 @@ import { planSecrets, type SecretDocument } from '../../plan/services.js';
 import { dnsChallengeRecord } from '../../plan/tls/certificates.js';
 import { RENEWER_DNS_SECRET, type RenewerDnsCredential } from '../../plan/tls/renewal.js';
 import {
-  credentialNeededUpFront, credentialsToDelete, heldCredentialLabels, ownCredentials, planCredentialHolding, planRenewerCredential, renewerCredentialRequest,
-  type HeldCredential, type ListedCredential, type RenewerCredentialPlan,
+  credentialNeededUpFront, credentialsToDelete, currentHeldCredential, heldCredentialLabels, heldCredentialWarning, ownCredentials, planCredentialHolding,
+  planRenewerCredential, renewerCredentialDue, renewerCredentialRequest, type HeldCredential, type ListedCredential, type RenewerCredentialPlan,
 } from '../../plan/tls/renewer-credential.js';
+import type { SwarmSecretRef } from '../../plan/services.js';
+import { isDeplError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { Secret } from '../../util/secret.js';
 
@@ -19,8 +21,9 @@ import { Secret } from '../../util/secret.js';
  * makes it with the operator's login before anything else is made (a cloud that refuses stops node-up with nothing
  * created, exit 2), hands it to the swarm once the swarm is there, and retires older ones; node-down deletes them.
  * Why node-up: it is the one command that holds the operator's Keystone login and already keeps the zone's records;
- * the credential is a cloud resource of the cluster, made and removed with it. buildinst only mounts the swarm
- * secret into the task and never needs the operator's password.
+ * the credential is a cloud resource of the cluster, made and removed with it. buildinst mounts the swarm secret into
+ * the task, and replaces the credential first when it is close to its end (renewerCredentialForTask): it holds the
+ * cluster lock and reinstalls the task, so the task gets the new one in the same run.
  */
 export interface CredentialHolder {
   /** The swarm secrets holding one, from their labels. */
@@ -85,7 +88,7 @@ export async function holdRenewerCredential(scope: RenewerCredentialScope, prepa
     await credentials.delete(stale.id);
     changes.push(`deleted the replaced application credential ${stale.name}`);
   }
-  for (const id of stillHeld) scope.log.info(`the renewal task still uses the DNS credential ${id}: it is deleted by the next node-up, once depl buildinst has given the task the new one`);
+  for (const id of stillHeld) scope.log.info(`the renewal task still uses the DNS credential ${id}: it is deleted once the task has the new one (depl buildinst gives it, then deletes the old one; or the next node-up)`);
   return changes;
 }
 
@@ -99,6 +102,48 @@ export async function planRenewerCredentialNow(scope: Pick<RenewerCredentialScop
   const asked = 'unknown' in held ? [] : held;
   const plan = planRenewerCredential({ command: 'depl node-up', app: scope.app, zone: scope.zone.name, own, held: asked, now: scope.now() });
   return 'unknown' in held ? { ...plan, notes: [`the swarm's secrets could not be read (${held.unknown}): planned as if it holds none`, ...plan.notes] } : plan;
+}
+
+/** The swarm's secrets as buildinst mounts one: each with its reference. */
+export interface MountableCredentialHolder extends CredentialHolder {
+  held(): Promise<Array<HeldCredential & { ref: SwarmSecretRef }>>;
+}
+
+/**
+ * buildinst, under the cluster lock, before it (re)installs the renewal task: the secret the task is to mount. When
+ * the held credential is due (none, or 60 days or less left: src/plan/tls/renewer-credential.ts renewerCredentialDue)
+ * it is replaced as node-up replaces it, with the operator's login (`signIn`: the provider's cloud, never asked for
+ * a password, as buildinst may run unattended), so the task is given the new one in this run; `retire`, called once
+ * the task mounts it, removes the old secret and deletes the old credential. A login that cannot be had, or a cloud
+ * that refuses, is a warning saying what to run: the version is installed all the same.
+ */
+export async function renewerCredentialForTask(
+  input: { app: string; holder: MountableCredentialHolder; signIn: () => Promise<Omit<RenewerCredentialScope, 'now' | 'log' | 'app'>>; now: () => number; log: Logger },
+): Promise<{ ref: SwarmSecretRef | undefined; changes: string[]; retire(): Promise<string[]> }> {
+  const { holder, log } = input;
+  const current = currentHeldCredential(await holder.held());
+  const nothing = async () => [];
+  if (!renewerCredentialDue(current, input.now())) return { ref: current!.ref, changes: [], retire: nothing };
+  let scope: RenewerCredentialScope;
+  let changes: string[];
+  try {
+    scope = { ...(await input.signIn()), app: input.app, now: input.now, log };
+    changes = await holdRenewerCredential(scope, await prepareRenewerCredential(scope), holder);
+  } catch (error) {
+    if (!isDeplError(error)) throw error;
+    const said = current === undefined
+      ? 'the renewal task has no DNS credential from node-up: run depl node-up, which makes one; until then run depl tls renew before the wildcard is due'
+      : heldCredentialWarning(current, input.now())!;
+    log.warn(`${said} (buildinst could not replace it: ${error.message})`);
+    return { ref: current?.ref, changes: [], retire: nothing };
+  }
+  const made = currentHeldCredential(await holder.held());
+  return {
+    ref: made?.ref,
+    changes,
+    // the task mounts the new one now: the old secret can go, and with it the old credential
+    retire: async () => holdRenewerCredential(scope, { own: ownCredentials(input.app, await new ApplicationCredentials(scope.designate.session).list()) }, holder),
+  };
 }
 
 /** node-down: every credential node-up made for this app, in Keystone. */

@@ -8,7 +8,7 @@ import { KeystoneSession } from '../../../src/apply/openstack/keystone.js';
 import { designateResponderWith } from '../../../src/apply/tls/responders.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
-import type { SecretDocument } from '../../../src/plan/services.js';
+import type { SecretDocument, SwarmSecretRef } from '../../../src/plan/services.js';
 import type { RenewerDnsCredential } from '../../../src/plan/tls/renewal.js';
 import { heldFromLabels, type HeldCredential } from '../../../src/plan/tls/renewer-credential.js';
 import type { Logger } from '../../../src/util/log.js';
@@ -17,7 +17,7 @@ import { nodeInputsFor } from '../../../src/workflows/command-inputs.js';
 import { designateFor } from '../../../src/workflows/domain.js';
 import { nodeUp } from '../../../src/workflows/node-up.js';
 import {
-  deleteRenewerCredentials, holdRenewerCredential, prepareRenewerCredential, type CredentialHolder, type RenewerCredentialScope,
+  deleteRenewerCredentials, holdRenewerCredential, prepareRenewerCredential, renewerCredentialForTask, type MountableCredentialHolder, type RenewerCredentialScope,
 } from '../../../src/workflows/tls/renewer-credential.js';
 import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
@@ -36,11 +36,14 @@ describe('the renewal task\'s DNS credential, made by node-up', () => {
   const DAY = 86_400_000;
 
   /** The swarm's secrets, in memory: what node-up stores, and which a running task mounts. */
-  class MemoryHolder implements CredentialHolder {
+  class MemoryHolder implements MountableCredentialHolder {
     readonly secrets = new Map<string, SecretDocument>();
     readonly mounted = new Set<string>();
-    async held(): Promise<HeldCredential[]> {
-      return [...this.secrets.values()].flatMap((d) => heldFromLabels(d.name, d.labels) ?? []);
+    async held(): Promise<Array<HeldCredential & { ref: SwarmSecretRef }>> {
+      return [...this.secrets.values()].flatMap((d) => {
+        const held = heldFromLabels(d.name, d.labels);
+        return held === undefined ? [] : [{ ...held, ref: { id: `id-${d.name}`, name: d.name } }];
+      });
     }
     async store(document: SecretDocument): Promise<void> {
       this.secrets.set(document.name, document);
@@ -137,6 +140,58 @@ describe('the renewal task\'s DNS credential, made by node-up', () => {
     expect(next).toEqual([expect.stringContaining('removed the swarm secret'), expect.stringContaining(`deleted the replaced application credential ${first!.name}`)]);
     expect(mine('rotate')).toHaveLength(1);
     expect(holder.only().auth.id).toBe(mine('rotate')[0]!.id);
+  });
+
+  it('buildinst, under the lock, replaces one close to its end with the operator\'s login, gives the task the new one, then retires the old', async () => {
+    const holder = new MemoryHolder();
+    const start = Date.now();
+    await holdRenewerCredential(scope('build', start), await prepareRenewerCredential(scope('build', start)), holder);
+    const [first] = mine('build');
+    const firstSecret = [...holder.secrets.keys()][0]!;
+    holder.mounted.add(firstSecret);
+    let signIns = 0;
+    const signIn = async () => {
+      signIns += 1;
+      return { designate, zone, domain: 'build.myproject.cloud.edu.au' };
+    };
+    // 100 days on, 265 left: the task keeps its secret and buildinst asks Keystone nothing
+    const asked = emulator.requests.length;
+    const early = await renewerCredentialForTask({ app: 'build', holder, signIn, now: () => start + 100 * DAY, log });
+    expect(early.ref?.name).toBe(firstSecret);
+    expect(early.changes).toEqual([]);
+    expect(await early.retire()).toEqual([]);
+    expect([signIns, emulator.requests.length]).toEqual([0, asked]);
+    // 310 days on, 55 left: a new one before the task is installed, the old one still mounted and kept
+    const later = start + 310 * DAY;
+    const rotation = await renewerCredentialForTask({ app: 'build', holder, signIn, now: () => later, log });
+    expect(signIns).toBe(1);
+    expect(rotation.ref?.name).not.toBe(firstSecret);
+    expect(rotation.changes).toEqual([expect.stringMatching(/^the renewal task's DNS credential \S+ \(restricted to myproject\.cloud\.edu\.au\.'s recordsets\) is in the swarm secret /)]);
+    expect(mine('build')).toHaveLength(2);
+    // the task now mounts the new one: the old secret goes, and the old credential in Keystone
+    holder.mounted.clear();
+    holder.mounted.add(rotation.ref!.name);
+    expect(await rotation.retire()).toEqual([`removed the swarm secret ${firstSecret} of the replaced DNS credential`, `deleted the replaced application credential ${first!.name}`]);
+    expect(mine('build').map((c) => c.id)).toEqual([holder.only().auth.id]);
+    expect(mine('build')[0]!.id).not.toBe(first!.id);
+  });
+
+  it('buildinst that cannot sign in leaves the task its credential and says exactly what to run', async () => {
+    const holder = new MemoryHolder();
+    const start = Date.now();
+    await holdRenewerCredential(scope('nologin', start), await prepareRenewerCredential(scope('nologin', start)), holder);
+    const secret = [...holder.secrets.keys()][0]!;
+    // a clouds.yaml entry without its password, and buildinst never prompts
+    await writeFile(path.join(dir, 'clouds.yaml'), stringify({ clouds: { nopw: { auth: { auth_url: emulator.authUrl, username: 'demo', user_domain_name: 'Default', project_id: emulator.projectId } } } }));
+    const signIn = async () => ({ designate: await designateFor({ root: dir, cloud: 'nopw' }, { interactive: false, env: {} }), zone, domain: 'nologin.myproject.cloud.edu.au' });
+    lines.length = 0;
+    const outcome = await renewerCredentialForTask({ app: 'nologin', holder, signIn, now: () => start + 340 * DAY, log });
+    expect(outcome.ref?.name).toBe(secret);
+    expect(outcome.changes).toEqual([]);
+    expect(lines.filter((l) => l.startsWith('WARN'))).toEqual([
+      expect.stringMatching(/^WARN the renewal task's DNS credential expires at \S+ \(in 25 days\); the next depl buildinst \(or depl node-up\) replaces it with your cloud login: run one before then \(buildinst could not replace it: .*password/),
+    ]);
+    expect(mine('nologin')).toHaveLength(1);
   });
 
   it('a credential made by a run that failed before the swarm held it is deleted by the next run, not piled up', async () => {

@@ -3,7 +3,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
 import {
   credentialNeededUpFront, credentialsToDelete, currentHeldCredential, heldCredentialLabels, heldCredentialWarning, heldFromLabels, keystoneTime, ownCredentials,
-  planCredentialHolding, planRenewerCredential, RENEWER_CREDENTIAL_LIFETIME_MS, renewerAccessRules, renewerCredentialName, renewerCredentialRequest, renewerCredentialWanted, type ListedCredential,
+  planCredentialHolding, planRenewerCredential, RENEWER_CREDENTIAL_LIFETIME_MS, renewerCredentialDue, renewerAccessRules, renewerCredentialName, renewerCredentialRequest, renewerCredentialWanted, type ListedCredential,
 } from '../../../src/plan/tls/renewer-credential.js';
 
 const NOW = Date.parse('2026-12-07T13:00:00Z');
@@ -97,10 +97,17 @@ describe('the renewal task\'s DNS credential, as data', () => {
     expect(currentHeldCredential([older, heldFromLabels('s1', labels)!])?.secret).toBe('s1');
   });
 
-  it('buildinst says ahead when the credential is close to its end, and that node-up replaces it', () => {
+  it('status says ahead when the credential is close to its end, and that the next buildinst (or node-up) replaces it', () => {
     expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 61 * DAY }, NOW)).toBeUndefined();
-    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 20 * DAY }, NOW)).toBe("the renewal task's DNS credential expires at 2026-12-27T13:00:00.000Z; run depl node-up before then, which replaces it");
-    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW - DAY }, NOW)).toMatch(/expired at 2026-12-06T13:00:00.000Z: it cannot renew the DNS-01 wildcard; run depl node-up/);
+    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 20 * DAY }, NOW)).toBe("the renewal task's DNS credential expires at 2026-12-27T13:00:00.000Z (in 20 days); the next depl buildinst (or depl node-up) replaces it with your cloud login: run one before then");
+    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW - DAY }, NOW)).toMatch(/expired at 2026-12-06T13:00:00.000Z: it cannot renew the DNS-01 wildcard; run depl buildinst \(or depl node-up\)/);
+  });
+
+  it('is to be replaced when none is held or it has 60 days or less left', () => {
+    expect(renewerCredentialDue(undefined, NOW)).toBe(true);
+    expect(renewerCredentialDue({ expiresAt: NOW + 60 * DAY }, NOW)).toBe(true);
+    expect(renewerCredentialDue({ expiresAt: NOW + 61 * DAY }, NOW)).toBe(false);
+    expect(renewerCredentialDue({ expiresAt: null }, NOW)).toBe(false);
   });
 
   describe('node-up --plan: what node-up will do about it', () => {
