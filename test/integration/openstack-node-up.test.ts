@@ -12,8 +12,12 @@ import { ensureBaseImages } from '../../src/apply/base-images.js';
 import { engineAtSocket } from '../../src/apply/docker.js';
 import { LocalLauncher } from '../../src/apply/local/launcher.js';
 import { ensureNodeImage } from '../../src/apply/local/node-image.js';
+import { acquireLock } from '../../src/apply/lock.js';
 import { ensureKeyPair } from '../../src/apply/ssh-keypair.js';
+import { installCertificate, listCertificates, tlsStoreFor } from '../../src/apply/tls/store.js';
 import { loadConfig } from '../../src/config/load.js';
+import { LOCAL_LABEL_PREFIX } from '../../src/plan/local-nodes.js';
+import type { RenewalRecord } from '../../src/plan/tls/renewal.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { openCluster } from '../../src/workflows/cluster.js';
@@ -22,7 +26,7 @@ import { loadImageOnManager, loadImageOnNodes } from '../support/cluster.js';
 import { makeTestImages, testImages } from '../support/image-cluster.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
-import { designateOnPebble, startPebble, type TestPebble } from '../support/pebble.js';
+import { certificateBetween, designateOnPebble, startPebble, type TestPebble } from '../support/pebble.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
@@ -44,9 +48,9 @@ async function freeSubnet(): Promise<string> {
  * from Pebble (standing in for Let's Encrypt) with the tls: section init wrote, and after `depl switch` the live URL
  * answers over HTTPS, the renewal task runs beside the edge and `depl status` shows the domain's records in place.
  * node-up also makes the task's own DNS credential (an application credential for the zone's recordsets, kept in a
- * swarm secret the task mounts), and node-down deletes it. (The task renewing the wildcard itself with it is shown
- * without nodes in tls-acme.test.ts: here the emulator and Pebble listen on this machine's loopback, which the task,
- * on a node, cannot reach.)
+ * swarm secret the task mounts), and the task, on the manager, renews the wildcard itself with it through Designate
+ * when it comes close to its end, with no depl command run: the emulator and Pebble listen on the cluster bridge's
+ * gateway, where the nodes reach this machine (the traffic stays on it). node-down deletes the credential.
  */
 describe('depl init, node-up and a live HTTPS URL through the OpenStack provider', () => {
   const log = process.env.DEPL_TEST_VERBOSE ? createLogger({ verbose: true }) : silentLogger;
@@ -74,9 +78,15 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'depl-os-e2e-'));
     launcher = new LocalLauncher(prefix, await freeSubnet(), docker);
-    // the app's image, the edge's (nginx with its Lua module) and the node image the renewal task runs on: the
-    // nodes cannot pull, so the test loads them (the node image is the machine's offline one, kept like a cache)
-    const [made, started, base] = await Promise.allSettled([makeTestImages(images, ['busybox', 'nginx']), startPebble(), ensureBaseImages(engineAtSocket(), log)]);
+    await launcher.ensureNetwork();
+    // the nodes' bridge's gateway: the renewal task, on the manager, reaches Keystone, Designate and Pebble there
+    const [network] = await docker.listNetworks({ filters: { label: [`${LOCAL_LABEL_PREFIX}=${prefix}`] } });
+    const gateway = network?.IPAM?.Config?.[0]?.Gateway;
+    if (!gateway) throw new Error(`no gateway on the bridge of the nodes ${prefix}`);
+    // the app's image, the edge's (nginx with its Lua module, and the shell tools the renewal task runs in it to
+    // reload it) and the node image the renewal task runs on: the nodes cannot pull, so the test loads them (the node
+    // image is the machine's offline one, kept like a cache)
+    const [made, started, base] = await Promise.allSettled([makeTestImages(images, ['busybox', 'nginx'], { edgeShell: true }), startPebble({ listenHost: gateway }), ensureBaseImages(engineAtSocket(), log)]);
     // afterAll removes what was made, even when another failed
     if (made.status === 'fulfilled') madeImages = made.value;
     if (started.status === 'fulfilled') pebble = started.value;
@@ -84,7 +94,6 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     if (failed !== undefined) throw failed.reason;
     nodeImage = (base as PromiseFulfilledResult<Awaited<ReturnType<typeof ensureBaseImages>>>).value.node;
     const [image, key] = await Promise.all([ensureNodeImage(log), ensureKeyPair(path.join(dir, '.depl', 'id_ed25519'), 'depl-os-e2e')]);
-    await launcher.ensureNetwork();
     let next = 1;
     emulator = await startOpenStackEmulator({
       // each Nova server is a real local node that takes this key, as a cloud server takes the key pair
@@ -106,6 +115,7 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
       behaviour: { stepDelayMs: 100 },
       // Designate publishes to the DNS Pebble validates through (and this test resolves the domain with)
       dns: designateOnPebble(pebble),
+      listenHost: gateway,
     });
     // the project's own zone, as Nectar makes one for every project: the zero-config domain lives in it
     emulator.designate.addZone(zone);
@@ -171,6 +181,9 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     doc.setIn(['images', 'node'], nodeImage);
     doc.setIn(['tls', 'directory'], pebble.directory);
     doc.setIn(['tls', 'caBundle'], pebble.listenerCaFile);
+    // the renewal task looks every 5 s (its default is 12 h): it then finds, within seconds, the wildcard this test
+    // puts in close to its end, which on a cloud would come due by the passing of days it wakes up for
+    doc.setIn(['tls', 'renewEvery'], '5s');
     await writeFile(configFile(), doc.toString());
   });
 
@@ -290,7 +303,7 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     expect(head).toMatch(/x-depl-version: v1/i);
     expect(body.trim()).toBe('hello from the live version');
     // the certificate the edge serves is Pebble's wildcard (curl checked its chain against Pebble's root)
-    expect(await servedNames(address!, domain)).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
+    expect((await served(address!, domain)).names).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
     // the renewal task mounts the swarm secret node-up made, at the file its settings name
     const inspected = await openCluster(await loadConfig(configFile()), silentLogger).then(async (c) => {
       try {
@@ -335,11 +348,72 @@ describe('depl init, node-up and a live HTTPS URL through the OpenStack provider
     log.info(`status with the renewal task's first round took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 
-  /** The names of the certificate the edge at `address` presents for `host`, verified against Pebble's root. */
-  function servedNames(address: string, host: string): Promise<string[]> {
+  it('the renewal task renews the wildcard close to its end itself, through Designate with node-up\'s credential, and the edge serves the new one', async () => {
+    const started = Date.now();
+    const id = `wildcard.${domain}`;
+    const credential = emulator.applicationCredentials()[0]!;
+    const cluster = await openCluster(await loadConfig(configFile()), silentLogger);
+    try {
+      const store = tlsStoreFor(cluster.manager, app);
+      const renewalRecord = async () => {
+        const text = await cluster.manager.readFile(`/var/lib/depl/${app}/tls/renewal.json`);
+        return text === null ? null : (JSON.parse(text) as RenewalRecord);
+      };
+      const before = await served(managerAddress, `v1.${domain}`);
+      // the wildcard replaced by one with a day left (due: renewBefore is 30 days), under the cluster lock as a depl
+      // command would; a throwaway CA's, as the task reads only its dates and names
+      const lock = await acquireLock(cluster.manager, app, { command: 'depl test puts in a wildcard close to its end', waitMs: 60_000 });
+      let shortLived: string;
+      try {
+        const pair = await certificateBetween(pebble.dir, [domain, `*.${domain}`], new Date(Date.now() - 3_600_000), new Date(Date.now() + 86_400_000));
+        shortLived = pair.chain;
+        await installCertificate({ ...store, remote: lock.fenced(cluster.manager) }, id, pair);
+      } finally {
+        await lock.release();
+      }
+      const since = new Date().toISOString();
+      const seen = emulator.requests.length;
+      // no depl command from here on: only the task can renew it
+      const renewed = await pollUntil(async () => {
+        const record = await renewalRecord().catch(() => null);
+        if (record === null || record.at < since || !record.renewed.includes(id)) return undefined;
+        const now = await served(managerAddress, `v1.${domain}`).catch(() => undefined);
+        return now !== undefined && now.serial !== before.serial ? { record, now } : undefined;
+      }, {
+        timeoutMs: 60_000, intervalMs: 500,
+        onTimeout: async () => {
+          const logs = await cluster.manager.exec(['docker', 'service', 'logs', '--raw', '--tail', '40', `${app}-tls-renewer`], { check: false });
+          throw new Error(`the renewal task did not renew ${id} within 60 s\nrecord: ${JSON.stringify(await renewalRecord())}\ntask log:\n${logs.stdout}${logs.stderr}`);
+        },
+      });
+      // Pebble's (the TLS check trusted only its root), for both names, a new serial; the throwaway never reached the edge's HTTPS
+      expect(renewed.now.names).toEqual([`DNS:*.${domain}`, `DNS:${domain}`]);
+      expect(renewed.record.failed).toEqual([]);
+      const [stored] = (await listCertificates(store)).filter((c) => c.id === id);
+      expect(stored!.serial).toBe(renewed.now.serial);
+      expect(stored!.notAfter - Date.now()).toBeGreaterThan(86_400_000);
+      expect((await cluster.manager.readFile(`${store.edgeDir}/tls/${id}/fullchain.pem`))).not.toBe(shortLived);
+      // the challenge was answered in the project's zone by the task itself, signed in with node-up's credential
+      const dnsCalls = emulator.requests.slice(seen).filter((r) => r.path.startsWith('/dns/v2/'));
+      expect(dnsCalls.filter((r) => r.method === 'POST' && r.path.endsWith('/recordsets')).map((r) => [r.status, r.credential])).toEqual([[202, credential.id]]);
+      expect(dnsCalls.every((r) => r.credential === credential.id)).toBe(true);
+      await emulator.designate.settle();
+      expect(emulator.designate.records(`_acme-challenge.${domain}.`, 'TXT')).toEqual([]);
+      const logs = await cluster.manager.exec(['docker', 'service', 'logs', '--raw', `${app}-tls-renewer`]);
+      expect(logs.stdout + logs.stderr).toContain(`renewed the certificate for ${domain}, *.${domain}`);
+      expect(logs.stdout + logs.stderr).not.toContain(credential.secret);
+    } finally {
+      await cluster.close();
+    }
+    log.info(`the renewal task's own DNS-01 renewal of the wildcard took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  });
+
+  /** The certificate the edge at `address` presents for `host` (names, serial), verified against Pebble's root. */
+  function served(address: string, host: string): Promise<{ names: string[]; serial: string }> {
     return new Promise((resolve, reject) => {
       const socket = tls.connect({ host: address, port: 443, servername: host, ca: pebble.roots }, () => {
-        resolve((socket.getPeerCertificate().subjectaltname ?? '').split(', ').sort());
+        const peer = socket.getPeerCertificate();
+        resolve({ names: (peer.subjectaltname ?? '').split(', ').sort(), serial: peer.serialNumber });
         socket.end();
       });
       socket.on('error', reject);

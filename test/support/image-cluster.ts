@@ -21,13 +21,16 @@ export function testImages(): TestImages {
   return { suffix, busybox: `depl-test-busybox:${suffix}`, nginx: `depl-test-nginx:${suffix}` };
 }
 
-/** Makes the images on this machine's engine; `remove()` deletes them again (by tag). */
-export async function makeTestImages(images: TestImages, which: ReadonlyArray<'busybox' | 'nginx'>): Promise<{ tags: string[]; remove(): Promise<void> }> {
+/**
+ * Makes the images on this machine's engine; `remove()` deletes them again (by tag). `edgeShell`: the nginx image
+ * also has the shell tools the renewal task runs in the edge (a cluster where the task reloads it).
+ */
+export async function makeTestImages(images: TestImages, which: ReadonlyArray<'busybox' | 'nginx'>, options: { edgeShell?: boolean } = {}): Promise<{ tags: string[]; remove(): Promise<void> }> {
   const tags = which.map((w) => images[w]);
   const remove = async () => {
     for (const tag of tags) await docker.getImage(tag).remove({ force: true }).catch(() => {});
   };
-  const made = await Promise.allSettled(which.map((w) => (w === 'busybox' ? importBusyboxImage(images.busybox) : importNginxImage(images.nginx))));
+  const made = await Promise.allSettled(which.map((w) => (w === 'busybox' ? importBusyboxImage(images.busybox) : importNginxImage(images.nginx, undefined, { shell: options.edgeShell === true }))));
   const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
   if (failed !== undefined) {
     await remove();

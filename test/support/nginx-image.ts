@@ -14,14 +14,21 @@ import { silentLogger, type Logger } from '../../src/util/log.js';
  * packages; this one only avoids a minute of debootstrap in a test that is about the edge.
  */
 const BINARIES = ['/usr/sbin/nginx', `${DEBIAN_NGINX_MODULES}/ndk_http_module.so`, `${DEBIAN_NGINX_MODULES}/ngx_http_lua_module.so`];
+/**
+ * `shell`: what the renewal task runs in the edge's container through the engine gate besides nginx
+ * (src/plan/tls/engine-gate.ts renewerEdgeCommands: the probe is bash with /dev/tcp and cat, the process list sh and
+ * tr), as the base edge image has. Without it the image has no shell at all (edge-image-probe.test.ts needs that).
+ */
+const SHELL_TOOLS = ['/bin/bash', '/bin/sh', '/usr/bin/cat', '/usr/bin/tr'];
 const LUA_LIBRARIES = '/usr/share/lua/5.1';
 
-export async function importNginxImage(tag: string, log: Logger = silentLogger): Promise<void> {
+export async function importNginxImage(tag: string, log: Logger = silentLogger, options: { shell?: boolean } = {}): Promise<void> {
   await ensureDebianPackages(EDGE_PACKAGES, log);
   const root = await mkdtemp(path.join(os.tmpdir(), 'depl-nginx-image-'));
   try {
-    const files = new Set(BINARIES);
-    for (const binary of BINARIES) {
+    const binaries = [...BINARIES, ...(options.shell ? SHELL_TOOLS : [])];
+    const files = new Set(binaries);
+    for (const binary of binaries) {
       for (const line of (await execa('ldd', [binary])).stdout.split('\n')) {
         const file = /(\/\S+)/.exec(line.includes('=>') ? line.split('=>')[1]! : line)?.[1];
         if (file !== undefined) files.add(file);
@@ -29,6 +36,7 @@ export async function importNginxImage(tag: string, log: Logger = silentLogger):
     }
     for (const file of files) {
       await mkdir(path.join(root, path.dirname(file)), { recursive: true });
+      // copyFile follows a link: /bin/sh becomes dash itself
       await copyFile(file, path.join(root, file));
     }
     await cp(LUA_LIBRARIES, path.join(root, LUA_LIBRARIES), { recursive: true, dereference: true });

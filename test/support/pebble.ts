@@ -183,10 +183,12 @@ export async function issueFromCa(dir: string, ca: TestCa, base: string, dnsName
 }
 
 /**
- * A self-signed certificate for `host` valid only between two past or future moments (`openssl ca`, since
- * `openssl req -x509` cannot back-date): how an expired or not yet valid certificate looks in the store.
+ * A self-signed certificate for `host` (or several names, the first its subject) valid only between two past or
+ * future moments (`openssl ca`, since `openssl req -x509` cannot back-date): how an expired, not yet valid or
+ * nearly expired certificate looks in the store.
  */
-export async function certificateBetween(dir: string, host: string, notBefore: Date, notAfter: Date): Promise<{ chain: string; key: string }> {
+export async function certificateBetween(dir: string, host: string | readonly string[], notBefore: Date, notAfter: Date): Promise<{ chain: string; key: string }> {
+  const names = typeof host === 'string' ? [host] : host;
   const work = await mkdtemp(path.join(dir, 'between-'));
   const asn1 = (d: Date) => d.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
   await writeFile(path.join(work, 'ca.cnf'), [
@@ -195,7 +197,7 @@ export async function certificateBetween(dir: string, host: string, notBefore: D
   ].join('\n'));
   await writeFile(path.join(work, 'index.txt'), '');
   await writeFile(path.join(work, 'serial'), '01\n');
-  await execa('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'req.csr', '-subj', `/CN=${host}`, '-addext', `subjectAltName=DNS:${host}`], { cwd: work });
+  await execa('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'req.csr', '-subj', `/CN=${names[0]}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`], { cwd: work });
   await execa('openssl', ['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'req.csr', '-out', 'cert.pem', '-notext', '-startdate', asn1(notBefore), '-enddate', asn1(notAfter)], { cwd: work });
   return { chain: await readFile(path.join(work, 'cert.pem'), 'utf8'), key: await readFile(path.join(work, 'key.pem'), 'utf8') };
 }

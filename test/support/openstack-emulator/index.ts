@@ -71,6 +71,11 @@ export interface EmulatorOptions {
    * (./swift.ts), at /object-store/v1/AUTH_<project>.
    */
   services?: { network?: boolean; volume?: boolean; objectStore?: 'emulated' | string | ((region: string, iface: string) => string) };
+  /**
+   * The address the emulator listens on and names in its catalog (default 127.0.0.1): a Docker bridge's gateway
+   * when a program on the nodes signs in (the renewal task with node-up's credential), which reach this machine there.
+   */
+  listenHost?: string;
 }
 
 export interface RecordedRequest {
@@ -87,7 +92,7 @@ export interface RecordedRequest {
 }
 
 export interface OpenStackEmulator {
-  /** http://127.0.0.1:<port> */
+  /** http://<listenHost>:<port> */
   url: string;
   /** The Keystone v3 URL to put in clouds.yaml / OS_AUTH_URL. */
   authUrl: string;
@@ -120,8 +125,8 @@ export interface OpenStackEmulator {
 }
 
 /**
- * A stand-in for an OpenStack cloud (Keystone v3 + the Heat v1 subset depl uses), on plain HTTP on a free
- * loopback port. Both depl and the real `openstack` client talk to it; its servers come from `servers`.
+ * A stand-in for an OpenStack cloud (Keystone v3 + the Heat v1 subset depl uses), on plain HTTP on a free port of
+ * loopback (or of listenHost). Both depl and the real `openstack` client talk to it; its servers come from `servers`.
  */
 /**
  * OS_* variables that log the emulator's default user in with its password, as an operator's openrc does (a
@@ -136,6 +141,7 @@ export function passwordLoginEnv(emulator: Pick<OpenStackEmulator, 'authUrl' | '
 
 export async function startOpenStackEmulator(options: EmulatorOptions): Promise<OpenStackEmulator> {
   const region = options.region ?? 'Melbourne';
+  const listenHost = options.listenHost ?? '127.0.0.1';
   const projectId = options.projectId ?? randomUUID().replace(/-/g, '');
   const projectName = options.projectName ?? 'depl-test-project';
   const behaviour: EmulatorBehaviour = options.behaviour ?? {};
@@ -295,10 +301,10 @@ export async function startOpenStackEmulator(options: EmulatorOptions): Promise<
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(0, listenHost, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://${listenHost}:${port}`;
   // requests only arrive after listen(), so route() never sees keystone before this line
   const keystone = new EmulatedKeystone({
     baseUrl: base,
