@@ -190,7 +190,9 @@ export async function readAndPlan(port: ClusterPort & { install: InstallTarget }
   // another app's (or no app's) service under the name one of this app's accessories takes
   const accessoryNames = Object.keys(config.accessories).map((name) => accessoryServiceName(config.app, name));
   const foreign = await port.install.servicesNamed(accessoryNames.filter((name) => !present.some((s) => s.name === name)));
-  const [otherEdges, edgeApps] = await Promise.all([port.install.edgesOfOtherApps?.() ?? [], readEdgeApps(port.stateRemote, port.stateRoot)]);
+  // the edge's app list only for an app the edge routes: one without an http service claims nothing there
+  const routed = Object.values(config.services).some((s) => s.http);
+  const [otherEdges, edgeApps] = await Promise.all([port.install.edgesOfOtherApps?.() ?? [], routed ? readEdgeApps(port.stateRemote, port.stateRoot) : { apps: [] }]);
   const earlierNames = installed.some((v) => v.label === version)
     ? present.filter((s) => s.labels[LABELS.version] === version && versionServiceNames(config).some((name) => serviceName(config.app, version, name) === s.name)).map((s) => s.name)
     : [];

@@ -107,4 +107,14 @@ describe("an app's hosts on the cluster's edge", () => {
     expect(done.plan.steps.map((s) => s.kind)).not.toContain('claim-edge-hosts');
     expect((await blogFake.get('b1.blog.test', '/healthz')).status).toBe(200);
   }, 60_000);
+
+  it("an app without an http service neither reads nor writes the list: a torn one refuses only the apps the edge routes", async () => {
+    blogFake = await startFakeCluster({ app: 'blog', domain: 'blog.test', versions: [] });
+    const file = edgeAppsPath(blogFake.control.stateRoot);
+    await blogFake.control.stateRemote.writeFileAtomic(file, 'depl-edge-apps 1\napp blog blog.test\n');
+    const workers = fakeBuildinst(() => blogFake, blogYaml.replace('port: 8080, http: true, health: /healthz, ', ''));
+    await workers.buildinst('w1');
+    expect(await appsText(blogFake)).toBe('depl-edge-apps 1\napp blog blog.test\n');
+    await expect(blog.buildinst('b1')).rejects.toMatchObject({ code: 'EDGE_APPS_INVALID', exitCode: 2 });
+  }, 60_000);
 });
