@@ -18,6 +18,16 @@ import { shellLine, type Argv } from './shell.js';
  */
 export const EDGE_APPS_FORMAT = 'depl-edge-apps 1';
 
+/** The cluster edge's folder on the manager, beside the apps' folders: `_` keeps it out of every app name (a DNS label). */
+export function clusterEdgeDir(root = '/var/lib/depl'): string {
+  return `${root}/_edge`;
+}
+
+/** The app list: which apps the cluster's edge routes, at which domains. */
+export function edgeAppsPath(root?: string): string {
+  return `${clusterEdgeDir(root)}/apps`;
+}
+
 export interface EdgeApp {
   app: string;
   domain: string;

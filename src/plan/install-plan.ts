@@ -10,6 +10,7 @@ import {
   redisRecordLabels, seedFileOnManager, sharedDatabaseOf, type BranchDatabase, type BranchDatabaseRecord, type BranchSeed,
 } from './branch-database.js';
 import { allocateRedisSlot, branchRedisConfig, describeSlot, isRedisAccessory, keyPrefixEnv, redisBranchScript, sharedRedisOf, slotText, type RedisSlot, type SharedRedis } from './branch-redis.js';
+import { claimEdgeHosts, type EdgeApp } from './edge-apps.js';
 import { nodeImageOf, planImages, type ImageBuild } from './images.js';
 import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
@@ -36,6 +37,13 @@ import {
 export type HookName = 'pre-build' | 'pre-install' | 'post-install';
 
 export type InstallStep =
+  /**
+   * The app's hosts on the cluster's edge (src/plan/edge-apps.ts), claimed before any other step: written by
+   * compare-and-set (planned again on a fresh read when another app's command wrote the list meanwhile, so a host
+   * another app claimed in between is refused then, nothing else done). `before`: the domain claimed until now
+   * (null: none), what the undo puts back.
+   */
+  | { kind: 'claim-edge-hosts'; app: string; domain: string; before: string | null; describe: string; undo: string }
   /** An operator hook (.depl/hooks); post-install's failure is reported, never undone. */
   | { kind: 'hook'; hook: HookName; describe: string }
   /** The edge service (idempotent), its HTTPS settings from the store, then the release state read under the lock. */
@@ -153,6 +161,8 @@ export interface InstallFacts {
   present: readonly PresentService[];
   /** Services of other apps (or none) named like one of depl.yaml's accessories. */
   foreign: readonly PresentService[];
+  /** The cluster edge's app list as read (src/plan/edge-apps.ts): which app answers which hosts. */
+  edgeApps?: readonly EdgeApp[];
   /** Other apps' edge services on this swarm: each app has its own edge, on ports 80 and 443 of the edge nodes. */
   otherEdges?: readonly PresentService[];
   /** The release state as recorded. */
@@ -236,6 +246,9 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
       },
     };
   }
+  // the hosts first: two apps answering one host is a conflict of names, whatever runs the edge
+  const claim = request.http !== undefined ? claimEdgeHosts(facts.edgeApps ?? [], app, config.domain) : null;
+  if (claim !== null && !claim.ok) return { ok: false, refusal: claim.refusal };
   const otherEdge = request.http !== undefined ? facts.otherEdges?.[0] : undefined;
   if (otherEdge !== undefined) {
     return {
@@ -278,6 +291,14 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
     ? `version ${version}${branch !== undefined ? ` (branch ${branch})` : ''}: a new version`
     : `version ${version}: branch ${branch}'s earlier deploy is redeployed in place; a failure puts it back`);
 
+  if (claim?.ok === true && claim.changed) {
+    const before = facts.edgeApps?.find((a) => a.app === app)?.domain ?? null;
+    steps.push({
+      kind: 'claim-edge-hosts', app, domain: config.domain, before,
+      describe: `claim ${config.domain} and its version hosts for app ${app} in the edge's app list${before !== null ? ` (was ${before})` : ''}`,
+      undo: before !== null ? `claim ${before} again for app ${app}` : `take app ${app}'s claim off the edge's app list`,
+    });
+  }
   steps.push({ kind: 'hook', hook: 'pre-build', describe: 'run the pre-build hook (when .depl/hooks has one)' });
   const https = facts.tls !== 'off';
   if (request.http !== undefined) {

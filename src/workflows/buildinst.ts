@@ -1,6 +1,7 @@
 import type { Engine } from '../apply/docker.js';
 import type { Cluster } from '../apply/cluster.js';
 import { ensureBaseImages } from '../apply/base-images.js';
+import { readEdgeApps } from '../apply/edge/apps.js';
 import { readInstallIntent } from '../apply/install-intent.js';
 import type { HeldLock } from '../apply/lock.js';
 import { intentToActOn, readReleaseFiles } from '../apply/release-files.js';
@@ -189,13 +190,15 @@ export async function readAndPlan(port: ClusterPort & { install: InstallTarget }
   // another app's (or no app's) service under the name one of this app's accessories takes
   const accessoryNames = Object.keys(config.accessories).map((name) => accessoryServiceName(config.app, name));
   const foreign = await port.install.servicesNamed(accessoryNames.filter((name) => !present.some((s) => s.name === name)));
-  const otherEdges = await port.install.edgesOfOtherApps?.() ?? [];
+  // the edge's app list only for an app the edge routes: one without an http service claims nothing there
+  const routed = Object.values(config.services).some((s) => s.http);
+  const [otherEdges, edgeApps] = await Promise.all([port.install.edgesOfOtherApps?.() ?? [], routed ? readEdgeApps(port.stateRemote, port.stateRoot) : { apps: [] }]);
   const earlierNames = installed.some((v) => v.label === version)
     ? present.filter((s) => s.labels[LABELS.version] === version && versionServiceNames(config).some((name) => serviceName(config.app, version, name) === s.name)).map((s) => s.name)
     : [];
   const planned = planInstall({
     config, version, ...(request.branch !== undefined ? { branch: request.branch } : {}), command: request.command,
-    present, foreign: foreign.filter((s) => s.labels[LABELS.app] !== config.app), otherEdges, state: stateOf(doc), installed,
+    present, foreign: foreign.filter((s) => s.labels[LABELS.app] !== config.app), otherEdges, edgeApps: edgeApps.apps, state: stateOf(doc), installed,
     earlierSpecs: earlierNames.length > 0 ? await port.install.earlierSpecs(earlierNames) : [],
     secrets: request.secrets.map((s) => ({ secret: s.secret, name: s.name })),
     files: request.files, branchDatabases, ...(request.seedFiles !== undefined ? { seedFiles: request.seedFiles } : {}), ...(port.stateRoot !== undefined ? { stateRoot: port.stateRoot } : {}),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { claimEdgeApp, releaseEdgeApp } from '../apply/edge/apps.js';
 import { applyEdgeConfig } from '../apply/edge/config.js';
 import { clearInstallIntent, writeInstallIntent } from '../apply/install-intent.js';
 import type { HeldLock } from '../apply/lock.js';
@@ -79,6 +80,9 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
   const runStep = async (step: InstallStep): Promise<void> => {
     if (interrupt.stopped) throw new Interrupted();
     switch (step.kind) {
+      case 'claim-edge-hosts':
+        await claimEdgeApp(manager(), port.stateRoot, step.app, step.domain);
+        return;
       case 'hook': {
         if (step.hook === 'pre-install') mark('install');
         const ran = await port.hooks?.run(step.hook, run.hookFacts);
@@ -228,6 +232,9 @@ export async function applyInstallPlan(run: InstallRun): Promise<InstallOutcome>
       throw error;
     };
     switch (step.kind) {
+      case 'claim-edge-hosts':
+        await releaseEdgeApp(manager(), port.stateRoot, step.app, step.before).catch(note);
+        return;
       case 'create-service':
         await target.removeService(step.spec.Name).catch(note);
         return;

@@ -13,7 +13,9 @@ const facts = (yaml: string, over: Partial<InstallFacts> = {}): InstallFacts => 
   return {
     config, version: 'v3', command: 'depl buildinst --version v3', present, foreign: [], state: emptyReleaseState(config.app),
     installed: versionsFromServices(config.app, [...present]), earlierSpecs: [], secrets: [],
-    cluster: { network: 'crawler-net', nodes: ['m1', 'w1', 'w2'], manager: 'm1' }, tls: 'off', at: '2026-12-06T10:00:00Z', by: 'ops@test', ...over,
+    cluster: { network: 'crawler-net', nodes: ['m1', 'w1', 'w2'], manager: 'm1' }, tls: 'off', at: '2026-12-06T10:00:00Z', by: 'ops@test',
+    // the app's hosts are claimed on the cluster's edge already (its first install did it): most plans have no claim step
+    edgeApps: [{ app: config.app, domain: config.domain }], ...over,
   };
 };
 const planned = (f: InstallFacts) => {
@@ -26,6 +28,25 @@ const service = (name: string, labels: Record<string, string>, image = ''): Pres
 const redisPresent = service('crawler-redis', { 'depl.app': 'crawler', 'depl.accessory': 'redis' }, 'depl-base/redis:7');
 
 describe('the install plan', () => {
+  it("claims the app's hosts on the cluster's edge before any other step, undone by taking the claim back; another app's host is refused", () => {
+    const first = planned(facts(crawlerYaml, { edgeApps: [{ app: 'blog', domain: 'blog.example' }] }));
+    expect(first.steps[0]).toEqual({
+      kind: 'claim-edge-hosts', app: 'crawler', domain: 'crawler.localhost', before: null,
+      describe: "claim crawler.localhost and its version hosts for app crawler in the edge's app list", undo: "take app crawler's claim off the edge's app list",
+    });
+    expect(kinds(first.steps).slice(0, 3)).toEqual(['claim-edge-hosts', 'hook pre-build', 'ensure-edge']);
+    // a changed domain: the earlier claim is what the undo puts back
+    expect(planned(facts(crawlerYaml, { edgeApps: [{ app: 'crawler', domain: 'old.example' }] })).steps[0]).toMatchObject({ before: 'old.example', undo: 'claim old.example again for app crawler' });
+    // claimed already: no step
+    expect(kinds(planned(facts(crawlerYaml)).steps)[0]).toBe('hook pre-build');
+    // another app answers the version host v1.crawler.localhost's parent: refused, naming both apps and the host
+    const refused = planInstall(facts(crawlerYaml, { edgeApps: [{ app: 'blog', domain: 'v1.crawler.localhost' }] }));
+    expect(refused).toEqual({ ok: false, refusal: expect.objectContaining({ code: 'HOST_TAKEN', message: expect.stringMatching(/host v1\.crawler\.localhost .*app blog .*app crawler/) }) });
+    // no http service: nothing to route, nothing claimed
+    const workers = crawlerYaml.replace(/ {4}http: true\n/g, '');
+    expect(kinds(planned(facts(workers, { edgeApps: [] })).steps)).not.toContain('claim-edge-hosts');
+  });
+
   it('an http app with an accessory: build, distribute, config, accessory, intent, services, tasks, edge, health, record, in that order', () => {
     const plan = planned(facts(crawlerYaml));
     expect(kinds(plan.steps)).toEqual([
