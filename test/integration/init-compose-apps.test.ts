@@ -19,6 +19,8 @@ import { importNginxImage } from '../support/nginx-image.js';
  *     reach their own backend by its compose name;
  * (3) a stateful web app (an image with a named volume and a published port) with a database, whose data
  *     survives the next version's stop-first takeover.
+ * The two apps run at the same time, each on its own cluster (CI's serial lane ran them one after the other:
+ * 79 + 62 s); the cases of one app stay in order (`it.sequential`: its deploy needs its init).
  */
 
 const edgeGet = async (edge: string, host: string, urlPath = '/') => {
@@ -36,7 +38,7 @@ async function fixtureApp(fixture: string, tag: string): Promise<{ dir: string; 
   return { dir, configFile, cli: (args: string[]) => runCli([...args, '--config', configFile], { cwd: dir, timeoutMs: 600_000 }) };
 }
 
-describe('compose app (2): an nginx proxy in front of a backend, deployed', () => {
+describe.concurrent('compose app (2): an nginx proxy in front of a backend, deployed', () => {
   let app: Awaited<ReturnType<typeof fixtureApp>>;
   const prefix = `cp-${randomBytes(3).toString('hex')}`;
   const name = `cp${randomBytes(2).toString('hex')}`;
@@ -53,7 +55,7 @@ describe('compose app (2): an nginx proxy in front of a backend, deployed', () =
     await rm(path.dirname(app.dir), { recursive: true, force: true });
   });
 
-  it('init: the proxy is the http service with its nginx.conf as a file, the backend and PostgreSQL share the secret', async () => {
+  it.sequential('init: the proxy is the http service with its nginx.conf as a file, the backend and PostgreSQL share the secret', async () => {
     const init = await app.cli(['init', '--app', name, '--domain', domain]);
     expect(init.exitCode, init.stderr).toBe(0);
     expect(init.stdout).toMatch(/proxy: runs as service proxy, reached through the edge/);
@@ -64,7 +66,7 @@ describe('compose app (2): an nginx proxy in front of a backend, deployed', () =
     expect(await readFile(app.configFile, 'utf8')).not.toContain(password);
   });
 
-  it('two versions side by side: each proxy reaches its own version\'s backend as backend:8000, and the live domain the live one\'s', async () => {
+  it.sequential('two versions side by side: each proxy reaches its own version\'s backend as backend:8000, and the live domain the live one\'s', async () => {
     await upOneNodeWithOfflinePostgres(app.configFile, prefix, app.cli);
     const node = `${prefix}-node-1`;
     const nginx = `depl-test/nginx-proxy:${randomBytes(3).toString('hex')}`;
@@ -115,7 +117,7 @@ describe('compose app (2): an nginx proxy in front of a backend, deployed', () =
   }, 1_200_000);
 });
 
-describe('compose app (3): a stateful web app with a database, deployed', () => {
+describe.concurrent('compose app (3): a stateful web app with a database, deployed', () => {
   let app: Awaited<ReturnType<typeof fixtureApp>>;
   const prefix = `cn-${randomBytes(3).toString('hex')}`;
   const name = `cn${randomBytes(2).toString('hex')}`;
@@ -130,7 +132,7 @@ describe('compose app (3): a stateful web app with a database, deployed', () => 
     await rm(path.dirname(app.dir), { recursive: true, force: true });
   });
 
-  it('init: the web app becomes a stateful service the edge routes, and the verdict says what its takeover means', async () => {
+  it.sequential('init: the web app becomes a stateful service the edge routes, and the verdict says what its takeover means', async () => {
     const init = await app.cli(['init', '--app', name, '--domain', domain]);
     expect(init.exitCode, init.stderr).toBe(0);
     expect(init.stdout).toMatch(/notes: runs as service notes, reached through the edge at <version>\.<domain> and the live domain, one task with its volume notes-data pinned to the manager, kept across versions; a new version takes the volume over stop-first/);
@@ -139,7 +141,7 @@ describe('compose app (3): a stateful web app with a database, deployed', () => 
     expect(config.accessories['notes-db']).toMatchObject({ volume: 'notes-pg:/var/lib/postgresql/data' });
   });
 
-  it('its data survives the next version, which takes the volume over stop-first and goes live', async () => {
+  it.sequential('its data survives the next version, which takes the volume over stop-first and goes live', async () => {
     await upOneNodeWithOfflinePostgres(app.configFile, prefix, app.cli);
     const node = `${prefix}-node-1`;
     await offlineImageFor(app.configFile, 'notes-web:1.0', path.join(repoRoot, 'test', 'fixtures', 'notes-web-image'), node);

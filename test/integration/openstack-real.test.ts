@@ -227,7 +227,11 @@ describe('depl against real Keystone and real Heat', () => {
     }
   });
 
-  it('a token revoked while waiting for a stack: depl logs in again and the wait ends', async () => {
+  // The next four cases run at the same time (it.concurrent): each has stacks, folders and tokens of its own, and much
+  // of their time is waiting on Heat (the first one's stack takes 8 s): 34 s one after the other in CI; 84.6 s
+  // one after the other and 61.3 s side by side at load ~20. The endpoint case above counts the relays'
+  // connections and the node-up case below scripts the balancer's faults: those two run alone.
+  it.concurrent('a token revoked while waiting for a stack: depl logs in again and the wait ends', async () => {
     const session = new KeystoneSession(credentials(passwordAuth(), { regionName: keystone.regions[0] }));
     const client = new HeatClient(session);
     const ref = await client.create('revoked-mid-wait', { template: NO_SERVERS, parameters: { wait: '8' } });
@@ -260,7 +264,7 @@ describe('depl against real Keystone and real Heat', () => {
     return folder;
   }
 
-  it('an application-credential stack create is refused (trusts) with depl\'s specific hint; the password one succeeds', async () => {
+  it.concurrent('an application-credential stack create is refused (trusts) with depl\'s specific hint; the password one succeeds', async () => {
     // the CLI, with a restricted credential: exit 2, the hint, no stack
     const acFolder = await project('ac-restricted', { application_credential_id: keystone.restricted.id, application_credential_secret: keystone.restricted.secret }, {});
     const run = await runCli(['node-up', '--config', path.join(acFolder, 'depl.yaml')], { cwd: acFolder, env: isolatedEnv(acFolder), timeoutMs: 180_000 });
@@ -292,7 +296,7 @@ describe('depl against real Keystone and real Heat', () => {
     expect(await provider.list(log)).toEqual([]);
   });
 
-  it('the stack owner\'s restricted application credential updates a stack a password login made: Heat makes no trust for its trustor', async () => {
+  it.concurrent('the stack owner\'s restricted application credential updates a stack a password login made: Heat makes no trust for its trustor', async () => {
     // what the autoscale controller does to a pool's count (src/apply/openstack/pool-scaler.ts), and the emulator copies
     const owner = new HeatClient(new KeystoneSession(credentials(passwordAuth())));
     const ref = await owner.create(`ac-update-${randomBytes(2).toString('hex')}`, { template: NO_SERVERS, parameters: { count: '1' } });
@@ -306,7 +310,7 @@ describe('depl against real Keystone and real Heat', () => {
     await owner.delete(ref);
   });
 
-  it('a broken copy of heat/stack.yaml (a misspelled property inside the ResourceGroup) is refused by Heat itself, nothing made', async () => {
+  it.concurrent('a broken copy of heat/stack.yaml (a misspelled property inside the ResourceGroup) is refused by Heat itself, nothing made', async () => {
     const broken = (await readFile(packagePath('heat', 'stack.yaml'), 'utf8')).replace('          flavor: { get_param: flavor }', '          flavour: { get_param: flavor }');
     expect(broken).toContain('flavour:');
     const folder = await project('broken', { username: keystone.user.name, user_domain_name: 'Default', project_id: keystone.projectId }, { parameters: { key_name: 'somebody' } }, broken);

@@ -51,11 +51,17 @@ async function subnetsInUse(): Promise<Set<string>> {
   return used;
 }
 
+/** Subnets this test process gave out: two clusters a file brings up at once do not draw the same one. */
+const handedOut = new Set<string>();
+
 export async function freeSubnet(): Promise<string> {
   const used = await subnetsInUse();
   for (let tries = 0; tries < 200; tries += 1) {
     const subnet = `10.213.${Math.floor(Math.random() * 250) + 1}.0/24`;
-    if (!used.has(subnet)) return subnet;
+    if (!used.has(subnet) && !handedOut.has(subnet)) {
+      handedOut.add(subnet);
+      return subnet;
+    }
   }
   throw new Error('no free 10.213.X.0/24 subnet on this machine: remove old test networks (docker network ls)');
 }
