@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { OperationError } from '../errors.js';
 import { emptyReleaseState, HISTORY_ACTIONS, parseReleaseDocument, toDocument, type ReleaseDocument } from '../plan/release-state.js';
+import type { StdinFile } from '../plan/stdin-files.js';
 import type { Remote } from './remote.js';
 
 /**
@@ -44,7 +45,13 @@ export async function releaseDocumentFrom(remote: Remote, app: string, root: str
 }
 
 export async function writeReleaseDocument(remote: Remote, doc: ReleaseDocument, root = DEFAULT_STATE_ROOT): Promise<void> {
-  await remote.writeFileAtomic(releaseDocumentPath(doc.app, root), JSON.stringify(doc, null, 2) + '\n', 0o644);
+  const { file, content, mode } = releaseDocumentFile(doc, root);
+  await remote.writeFileAtomic(file, content, mode);
+}
+
+/** The document as the file it is written to (a caller that writes it in a command of its own: src/apply/edge/config.ts). */
+export function releaseDocumentFile(doc: ReleaseDocument, root = DEFAULT_STATE_ROOT): StdinFile {
+  return { file: releaseDocumentPath(doc.app, root), content: JSON.stringify(doc, null, 2) + '\n', mode: 0o644 };
 }
 
 /** A cluster deployed by an older depl: its marks become the document (written by the next change). */

@@ -397,11 +397,13 @@ export async function withClusterPort<T>(loaded: LoadedConfig, log: Logger, fn: 
  * The edge's files are fenced only where they are on the manager that holds the lease.
  */
 export function fencedControl(control: ClusterPort, lock: Pick<HeldLock, 'fenced'>): ClusterPort {
-  const fenceSite = (site: EdgeSite): EdgeSite => (site.remote === control.stateRemote ? { ...site, remote: lock.fenced(site.remote) } : site);
+  // one fenced view of the manager: a workflow that finds the edge's files on it writes both in one command
+  const state = lock.fenced(control.stateRemote);
+  const fenceSite = (site: EdgeSite): EdgeSite => (site.remote === control.stateRemote ? { ...site, remote: state } : site);
   const tls = control.tls;
   return {
     ...control,
-    stateRemote: lock.fenced(control.stateRemote),
+    stateRemote: state,
     site: fenceSite(control.site),
     // certificates and keys a stale run installs must not replace those of the run that holds the lock now
     ...(tls !== undefined && tls.store.remote === control.stateRemote ? { tls: { ...tls, store: { ...tls.store, remote: lock.fenced(tls.store.remote) } } } : {}),

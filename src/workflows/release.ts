@@ -2,7 +2,7 @@ import { applyEdgeConfig, EdgeApplyError, liveConfigPath, readRoutingFile, routi
 import { servedGeneration, servedReport } from '../apply/edge/site.js';
 import { intentToActOn, readReleaseFiles, releaseFilePaths } from '../apply/release-files.js';
 import type { InstallIntent } from '../plan/install-intent.js';
-import { DEFAULT_STATE_ROOT, readReleaseDocument, writeReleaseDocument } from '../apply/release-store.js';
+import { DEFAULT_STATE_ROOT, readReleaseDocument, releaseDocumentFile, writeReleaseDocument } from '../apply/release-store.js';
 import { OperationError, UserError } from '../errors.js';
 import { consumerHandover, describeHandover } from '../plan/consumers.js';
 import { describeStatefulHandover, handoverIsEmpty, statefulHandover } from '../plan/stateful-handover.js';
@@ -219,8 +219,13 @@ export class ReleaseSession {
       throw new OperationError('this edge has no swarm whose services could be scaled', undefined, 'NO_SWARM');
     }
     const scales = scale.length > 0 && control.swarm !== undefined;
-    if (generation !== this.served || scales) {
-      await this.record(before, { next: change.after, generation, command: this.command });
+    const intent = toDocument(before, { next: change.after, generation, command: this.command });
+    // Only the edge changes, and its files are on the manager that holds the state: the intent is written by
+    // the command that writes the routing table, just before it (one round trip; a depl killed between the two
+    // files is as one killed after a separate intent write, src/apply/edge/config.ts)
+    const intentWithRouting = generation !== this.served && !scales && control.site.files === undefined && control.site.remote === control.stateRemote;
+    if ((generation !== this.served || scales) && !intentWithRouting) {
+      await writeReleaseDocument(control.stateRemote, intent, control.stateRoot ?? DEFAULT_STATE_ROOT);
       t.phase('recordIntent');
       await pausePoint('after-intent');
     }
@@ -237,7 +242,10 @@ export class ReleaseSession {
       const runningConfig = this.runningConfig;
       this.runningConfig = undefined;
       try {
-        change.applied = await applyEdgeConfig(control.site, routing, runningConfig !== undefined ? { runningConfig } : {});
+        change.applied = await applyEdgeConfig(control.site, routing, {
+          ...(runningConfig !== undefined ? { runningConfig } : {}),
+          ...(intentWithRouting ? { before: releaseDocumentFile(intent, control.stateRoot ?? DEFAULT_STATE_ROOT) } : {}),
+        });
       } catch (error) {
         // Nothing written (nginx rejected the settings) or the previous files put back: the committed state is
         // what the files say, whatever the edge answers right now (an edge still serving the new routing is

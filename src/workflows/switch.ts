@@ -18,7 +18,9 @@ export interface SwitchResult {
    * Where the time went (ms): lock, read (release document, installed versions, what the edge serves; repair),
    * plan, checks (health), recordIntent, routingWrite (the routing table in place; nginxCheck + reload when
    * the settings changed too), edgeConfirm (the edge reports the new generation), record, confirm (a request
-   * to <domain> answered by the new version) and, once the lock is given back, unlock.
+   * to <domain> answered by the new version) and, once the lock is given back, unlock. Where the intent is
+   * written by the routing table's own command there is no recordIntent: routingWrite holds both, and the
+   * edge's first answer when the manager asks it in that command (edgeConfirm then only what was left).
    */
   phases: Record<string, number>;
   /** The state change and the nginx diff (a dry run stops there). */

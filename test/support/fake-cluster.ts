@@ -1038,6 +1038,13 @@ class DyingRemote implements Remote {
     this.alive();
     // a write of the release document under the lock's fence (src/apply/fenced-remote.ts) is a shell line
     if (/\/release\.json'?$/.test(line)) return this.stateWrite(String(options?.stdin ?? ''), () => this.inner.shell(line, options));
+    // The intent written by the routing table's own command (src/plan/stdin-files.ts), and depl dies while the
+    // table's bytes are still on their way: the command gets the intent's bytes only, and must leave the table.
+    const intentBytes = /release\.json/.test(line) && line.includes('/routing.next') ? Number(/ bs=(\d+) /.exec(line)?.[1]) : NaN;
+    if (this.point === 'after-intent' && Number.isInteger(intentBytes)) {
+      await this.inner.shell(line, { ...options, check: false, stdin: Buffer.from(options?.stdin as Buffer | string).subarray(0, intentBytes) });
+      this.die();
+    }
     const result = await this.inner.shell(line, options);
     // The routing table is written (the edge may already read it); depl dies before it hears the edge confirm.
     if (line.includes('/routing.next') && this.point === 'after-config-written') this.die();

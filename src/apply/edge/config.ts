@@ -2,10 +2,11 @@ import { OperationError, type ErrorCode } from '../../errors.js';
 import { renderRoutingTable, type EdgeReport } from '../../plan/edge-routing.js';
 import { appRoutingPath, configGeneration, edgeSettingsFor, renderNginxConfig, type EdgeSettings } from '../../plan/nginx.js';
 import type { Routing } from '../../plan/release-state.js';
-import { quote } from '../../plan/shell.js';
+import { quote, shellLine } from '../../plan/shell.js';
+import { keepPreviousLine, stdinFilesLine, type StdinFile } from '../../plan/stdin-files.js';
 import { pausePoint } from '../../util/pause-point.js';
 import { pollUntil } from '../../util/poll.js';
-import { edgeReport, type EdgeSite } from './site.js';
+import { edgeReport, edgeReportFrom, PROBE_TIMEOUT_S, type EdgeSite } from './site.js';
 
 /**
  * Puts what the edge serves in place, in two layers (see src/plan/edge-lua.ts for the design):
@@ -60,26 +61,50 @@ export async function readRoutingFile(site: EdgeSite, app: string): Promise<stri
  * routing table in place and confirmed by the edge (no reload). A stale `runningConfig` costs at most a
  * needless reload: the settings are rewritten whenever it differs from what depl renders.
  */
-export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options: { runningConfig?: string } = {}): Promise<AppliedEdge> {
+export interface EdgeApplyOptions {
+  /** The nginx settings generation the caller's own probe of the edge reported (saves asking again). */
+  runningConfig?: string;
+  /**
+   * A file written in the same command just before the routing table, where the edge's files are (the release
+   * state's intent, src/workflows/release.ts): one round trip for both, the intent still first.
+   */
+  before?: StdinFile;
+}
+
+export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options: EdgeApplyOptions = {}): Promise<AppliedEdge> {
   const table = renderRoutingTable(routing);
   const settings: EdgeSettings = edgeSettingsFor(site.render, routing.app);
   const applied: AppliedEdge = { generation: table.generation, reloaded: false, writeMs: 0, confirmMs: 0, checkMs: 0, reloadMs: 0 };
   const file = routingFile(site, routing.app);
   let routingWritten = false;
-  const writeRouting = async () => {
-    const started = performance.now();
-    // One round trip: keep the previous table (the way back; none when there was none, so a stale copy from an
-    // earlier run is never mistaken for it), write the new one beside it and rename it in.
-    await filesOf(site).shell(`${keepPreviousLine(file)} && cat > ${quote(`${file}.next`)} && mv -f ${quote(`${file}.next`)} ${quote(file)}`, { stdin: table.text });
-    routingWritten = true;
-    applied.writeMs = performance.now() - started;
-  };
   // Settings first, when they changed: a configuration nginx rejects stops everything before the routing
   // changes; one it accepts loads the new routing in its init (an edge coming from a configuration without
   // the routing table, or from older routing code, serves the right versions from its first new worker).
-  // `runningConfig`: what the caller's own probe of the edge reported, under the lock (saves asking again)
   const running = options.runningConfig !== undefined ? { config: options.runningConfig } : await edgeReport(site).catch(() => null);
   const needsReload = running?.config !== configGeneration(settings, site.render);
+  // Without a reload, where nginx runs on the node that holds its files, the command that writes the table also
+  // asks the probe (which makes the edge re-read it) and looks at the access log's size: one round trip from the
+  // intent to the edge's first answer. With a reload the edge is asked once the new settings are in.
+  const together = !needsReload && site.files === undefined && site.probe !== undefined ? { probe: site.probe, rotate: site.reopenLogs !== undefined } : undefined;
+  let firstReport: (EdgeReport & { status: number }) | undefined;
+  let logRotated = false;
+  const writeRouting = async () => {
+    const started = performance.now();
+    // keep the previous table (the way back; none when there was none, so a stale copy from an earlier run is
+    // never mistaken for it), write the new one beside it and rename it in
+    const { line, stdin } = stdinFilesLine([...(options.before !== undefined ? [options.before] : []), { file, content: table.text, mode: 0o644, keepPrevious: true }]);
+    if (together === undefined) {
+      await filesOf(site).shell(line, { stdin });
+    } else {
+      // the probe's own failure is not the write's: its answer (or none) is looked at below
+      const asked = `${line} && { timeout ${PROBE_TIMEOUT_S} ${shellLine(together.probe)} || true; }${together.rotate ? `; ${rotateLogLine(site)}` : ''}`;
+      const result = await site.remote.shell(asked, { stdin });
+      firstReport = edgeReportFrom(result.stdout);
+      logRotated = result.stderr.includes(LOG_ROTATED);
+    }
+    routingWritten = true;
+    applied.writeMs = performance.now() - started;
+  };
   let written = 0;
   // Log rotation goes beside the confirmation, off the critical path.
   let rotated: Promise<void> = Promise.resolve();
@@ -91,8 +116,9 @@ export async function applyEdgeConfig(site: EdgeSite, routing: Routing, options:
     }
     written = performance.now();
     await pausePoint('after-config-written');
-    rotated = rotateAccessLog(site).catch(() => undefined);
-    await waitForEdge(site, (r) => r.routing === table.generation, `the new routing ${table.generation}`);
+    rotated = (together?.rotate === true ? (logRotated ? reopenLogs(site) : Promise.resolve()) : rotateAccessLog(site)).catch(() => undefined);
+    const confirmed = (r: EdgeReport & { status: number }) => r.status === 200 && r.routing === table.generation;
+    if (firstReport === undefined || !confirmed(firstReport)) await waitForEdge(site, (r) => r.routing === table.generation, `the new routing ${table.generation}`);
   } catch (error) {
     await rotated;
     // nginx rejected the settings: nothing was written, the edge runs what it ran
@@ -120,9 +146,6 @@ export class EdgeApplyError extends OperationError {
   }
 }
 
-function keepPreviousLine(file: string): string {
-  return `if [ -f ${quote(file)} ]; then cp -p ${quote(file)} ${quote(`${file}.previous`)}; else rm -f ${quote(`${file}.previous`)}; fi`;
-}
 
 /**
  * After a change the edge did not confirm (or whose reload did not take, which already put the previous
@@ -251,10 +274,22 @@ const DEFAULT_ROTATE_BYTES = 256 * 1024 * 1024;
 /** Keeps the access log bounded: moved aside (replacing the older one) and reopened by nginx. */
 export async function rotateAccessLog(site: EdgeSite): Promise<void> {
   if (site.reopenLogs === undefined) return;
+  const moved = await filesOf(site).shell(rotateLogLine(site), { check: false });
+  if (moved.stderr.includes(LOG_ROTATED)) await reopenLogs(site);
+}
+
+/** What rotateLogLine prints on stderr when it moved the log. */
+const LOG_ROTATED = 'depl-log-rotated';
+
+/** Moves the access log aside when it is over the limit, saying so on stderr; exits 0 either way. */
+function rotateLogLine(site: Pick<EdgeSite, 'dir' | 'rotateLogBytes'>): string {
   const file = quote(`${site.dir}/logs/access.log`);
   const limit = site.rotateLogBytes ?? DEFAULT_ROTATE_BYTES;
-  const moved = await filesOf(site).shell(`[ -f ${file} ] && [ "$(wc -c < ${file})" -gt ${limit} ] && mv -f ${file} ${file}.1`, { check: false });
-  if (moved.code === 0) await site.remote.exec(site.reopenLogs, { check: false });
+  return `if [ -f ${file} ] && [ "$(wc -c < ${file})" -gt ${limit} ]; then mv -f ${file} ${file}.1 && echo ${LOG_ROTATED} >&2; fi; true`;
+}
+
+async function reopenLogs(site: EdgeSite): Promise<void> {
+  if (site.reopenLogs !== undefined) await site.remote.exec(site.reopenLogs, { check: false });
 }
 
 /** Pids of nginx workers that still accept connections; null when the site cannot list processes. */

@@ -100,8 +100,16 @@ export async function edgeReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<Edge
     const answer = await requestThroughEdge(site, PROBE_HOST, probePath(site.probeApp), timeoutMs);
     return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
   }
-  const raw = await site.remote.exec(site.probe, { check: false, timeoutMs: Math.max(timeoutMs, 5_000) });
-  const answer = parseRawHttpAnswer(raw.stdout);
+  const raw = await site.remote.exec(site.probe, { check: false, timeoutMs: Math.max(timeoutMs, PROBE_TIMEOUT_S * 1000) });
+  return edgeReportFrom(raw.stdout);
+}
+
+/** How long the probe (`site.probe`) may take on the node, in seconds. */
+export const PROBE_TIMEOUT_S = 5;
+
+/** The report in the probe's raw HTTP answer (`site.probe`'s output); status 0 when there is none. */
+export function edgeReportFrom(probeOutput: string): EdgeReport & { status: number } {
+  const answer = parseRawHttpAnswer(probeOutput);
   return { ...parseEdgeReport(answer.status === 200 ? answer.body : ''), status: answer.status };
 }
 
