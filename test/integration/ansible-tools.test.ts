@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { execa } from 'execa';
 import { ensureDebianPackages } from '../../src/apply/host/packages.js';
+import { renderAnsibleInventory } from '../../src/plan/ansible-inventory.js';
 import { readSecretsFile } from '../../src/apply/secrets-store.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 import { BOOTSTRAP_PLAYBOOK, ensureAnsible, runAnsible } from '../support/ansible.js';
@@ -45,6 +47,37 @@ describe('bootstrap: ansible, before any node', () => {
       expect(run.stderr).toContain('apt-get install ansible');
       expect(run.stderr).toContain('community.docker');
       expect(await readdir(dir)).toEqual(['bin', 'depl.yaml']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the inventory node-up writes, as Ansible reads it', () => {
+  it('keeps a newline, a quote or a space in a path or the app name inside its one value: no variable of their own', async () => {
+    await ensureAnsible(log);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-inventory-'));
+    try {
+      // what depl.yaml's checks refuse today (ssh.key, app), rendered anyway: the inventory must not rely on them
+      const keyFile = '/home/u/my keys/id"x\nansible_become_exe=/tmp/evil';
+      const knownHostsFile = "/home/u/it's/known_hosts\nansible_connection=local";
+      const app = 'shop\nansible_user=root';
+      const file = path.join(dir, 'hosts.ini');
+      await writeFile(file, renderAnsibleInventory({
+        nodes: [{ name: 'node-1', address: '10.0.0.2', role: 'manager' }, { name: 'node-2', address: '10.0.0.3', role: 'worker' }],
+        user: 'debian', port: 22, keyFile, knownHostsFile, app, networkEncrypted: true,
+      }));
+      const listed = await execa('ansible-inventory', ['-i', file, '--list'], { cwd: dir, env: { ANSIBLE_INVENTORY_UNPARSED_FAILED: 'True' } });
+      const hostvars = (JSON.parse(listed.stdout) as { _meta: { hostvars: Record<string, Record<string, unknown>> } })._meta.hostvars;
+      expect(Object.keys(hostvars).sort()).toEqual(['node-1', 'node-2']);
+      for (const vars of Object.values(hostvars)) {
+        expect(vars).toMatchObject({ ansible_user: 'debian', ansible_ssh_private_key_file: keyFile, depl_app: app, ansible_become: 'true' });
+        expect(vars).not.toHaveProperty('ansible_become_exe');
+        expect(vars).not.toHaveProperty('ansible_connection');
+        // ssh's arguments, which Ansible splits as a shell would: a real shell gets the path back whole
+        const split = await execa('sh', ['-c', `for a in ${vars.ansible_ssh_common_args as string}; do printf '%s\\0' "$a"; done`]);
+        expect(split.stdout.split('\0').filter(Boolean)).toEqual(['-o', `UserKnownHostsFile=${knownHostsFile}`, '-o', 'StrictHostKeyChecking=yes']);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

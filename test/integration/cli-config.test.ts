@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,6 +139,32 @@ describe('depl CLI: help, init and config errors, run as a user would', () => {
       expect(output).toContain('config.redis: has a password in its URL');
       for (const value of ['90417730551', 's3cr3t-Pa55w0rd-value', 'inline-redis-pw', 'inline-token-value-123']) expect(output).not.toContain(value);
     }
+  });
+
+  it('refuses an ssh.key with a newline and an accessory node with inventory words in it, naming each, before node-up plans anything, exit 2', async () => {
+    const folder = await mkdtemp(path.join(dir, 'inventory-'));
+    const file = path.join(folder, 'depl.yaml');
+    // each would have gone into the Ansible inventory node-up writes: a line of its own, and words on a host's line
+    await writeFile(file, [
+      'app: crawler',
+      'domain: crawler.localhost',
+      `provider: { type: local, nodes: 1, prefix: "dt-inv-${process.pid}" }`,
+      'bootstrap: ansible',
+      'ssh: { key: "id_ed25519\\nansible_become_exe=/tmp/evil" }',
+      'services:',
+      '  api: { image: api:1, port: 8000, http: true }',
+      'accessories:',
+      '  redis: { image: "redis:7", node: "node-1 ansible_become=true" }',
+    ].join('\n'));
+    // (not node-up itself: without the checks, this test would start a node)
+    for (const command of [['node-up', '--plan'], ['status']]) {
+      const run = await runCli(['--config', file, ...command], { cwd: folder });
+      expect(run.exitCode, `${command.join(' ')}: ${run.stderr}`).toBe(2);
+      expect(run.stderr).toContain('ssh.key: expected a path without control characters (no newline, tab or escape)');
+      expect(run.stderr).toContain('accessories.redis.node: expected "manager" or a node\'s hostname (like node-2): "node-1 ansible_become=true"');
+    }
+    // nothing made: no .depl/ (key, known hosts), no inventory
+    expect(await readdir(folder)).toEqual(['depl.yaml']);
   });
 
   it('refuses a health path that names another host (//host), exit 2', async () => {

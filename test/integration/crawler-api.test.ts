@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCrawlerApi } from '../../crawler/src/api/app.js';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
 import { apiConnection } from '../../crawler/src/redis.js';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pollUntil } from '../../src/util/poll.js';
@@ -373,6 +373,41 @@ describe('crawler API', () => {
     const blocked = await call(base, 'POST', '/v1/jobs', submit);
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('as a service with a metrics-only token from its file: that token reads /metrics and opens nothing else', async () => {
+    const metricsToken = `metrics-${randomUUID()}`;
+    const dir = await mkdtemp(path.join(tmpdir(), 'crawler-metrics-token-'));
+    await writeFile(path.join(dir, 'metrics_token'), `${metricsToken}\n`, { mode: 0o600 });
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    // the autoscaler's view, as depl deploys it: the token in a secret file, job reads not public
+    const service = spawnService(apiEntry, await writeServiceConfig({
+      ...configFor(), apiToken: TOKEN, metricsTokenFile: path.join(dir, 'metrics_token'), port, host: '127.0.0.1',
+      api: { ...configFor().api, public: { jobReads: false, openapi: false, metrics: false } },
+    }));
+    closers.push(async () => { if (service.child.exitCode === null) service.child.kill('SIGKILL'); });
+    await waitFor('the API to be ready', async () => ((await call(base, 'GET', '/readyz').then((r) => r.status, () => 0)) === 200 ? true : undefined), 10_000, 100)
+      .catch((error: Error) => { throw new Error(`${error.message}\n${service.output()}`); });
+    const job = await call(base, 'POST', '/v1/jobs', json({ urls: ['http://127.0.0.1:9/'] }));
+    expect(job.status).toBe(201);
+    const id = (job.json as { id: string }).id;
+
+    const metrics = await call(base, 'GET', '/metrics', { token: metricsToken });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/crawler_redis_up 1/);
+    const asMetrics = [
+      ['submit', await call(base, 'POST', '/v1/jobs', { ...json({ urls: ['http://127.0.0.1:9/'] }), token: metricsToken })],
+      ['read', await call(base, 'GET', `/v1/jobs/${id}`, { token: metricsToken })],
+      ['pages', await call(base, 'GET', `/v1/jobs/${id}/pages`, { token: metricsToken })],
+      ['cancel', await call(base, 'POST', `/v1/jobs/${id}/cancel`, { token: metricsToken })],
+      ['delete', await call(base, 'DELETE', `/v1/jobs/${id}`, { token: metricsToken })],
+    ] as const;
+    expect(asMetrics.map(([what, r]) => [what, r.status])).toEqual(asMetrics.map(([what]) => [what, 401]));
+    // the job is as it was, and the API token still reads it
+    expect((await call(base, 'GET', `/v1/jobs/${id}`)).status).toBe(200);
+    service.child.kill('SIGTERM');
+    expect((await service.exited).code, service.output()).toBe(0);
   });
 
   it('is driven by depl crawl submit --wait / status / results with --api and DEPL_API_TOKEN', async () => {

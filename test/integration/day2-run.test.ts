@@ -160,6 +160,29 @@ describe('depl run', () => {
   });
 });
 
+describe('depl logs', () => {
+  it("removes a task's terminal escape sequences and shows its other control characters escaped; --raw prints them as written", async () => {
+    const marker = `esc-${randomBytes(4).toString('hex')}`;
+    // a task writes to its own output (its PID 1's stdout, which the swarm logs): clear the screen, retitle the
+    // window, colour, a bell
+    const wrote = await runCli(['exec', 'web', '--version', 'v1', '--', 'sh', '-c', `printf '\\033[2J\\033]0;owned\\007${marker} \\033[31mred\\033[0m\\007 end\\n' > /proc/1/fd/1`], { cwd: tc.dir });
+    expect(wrote.exitCode, wrote.stderr).toBe(0);
+    const logs = (...extra: string[]) => runCli(['logs', 'web', '--version', 'v1', '--grep', marker, ...extra], { cwd: tc.dir });
+    const shown = await pollUntil(async () => {
+      const run = await logs();
+      return run.stdout.includes(marker) ? run : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1_000, onTimeout: () => { throw new Error('the line never reached depl logs'); } });
+    expect(shown.exitCode, shown.stderr).toBe(0);
+    expect(shown.stdout.trim().split('\n')).toHaveLength(1);
+    expect(shown.stdout.trim()).toMatch(new RegExp(`^\\S+ v1 web \\d+\\.\\w{5} \\S+ \\| ${marker} red\\\\u0007 end$`));
+    // eslint-disable-next-line no-control-regex -- control characters are what this looks for
+    expect(shown.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+    const raw = await logs('--raw');
+    expect(raw.exitCode, raw.stderr).toBe(0);
+    expect(raw.stdout).toContain(`| \u001b[2J\u001b]0;owned\u0007${marker} \u001b[31mred\u001b[0m\u0007 end`);
+  });
+});
+
 describe('depl exec', () => {
   it("runs in a running task's container on its node, returning its output and exit code; stdin is piped in", async () => {
     const result = await runCli(['exec', 'web', '--version', 'v1', '--', 'sh', '-c', 'echo "in $(hostname)"; echo oops >&2; exit 4'], { cwd: tc.dir });

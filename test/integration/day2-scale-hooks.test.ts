@@ -103,12 +103,22 @@ describe('switch hooks', () => {
     expect(await lockStatus(tc.cluster.manager, app)).toBeNull();
   });
 
-  it('switches once the hook passes; post-switch sees the DEPL_* variables; the app\'s scale holds after the switch', async () => {
+  it('switches once the hook passes; post-switch sees the DEPL_* variables and none of depl\'s credentials; the app\'s scale holds after the switch', async () => {
     await rm(path.join(tc.dir, 'hooks.log'), { force: true });
     await logEnv('pre-switch');
     await logEnv('post-switch');
-    const run = await cli('--json', 'switch', 'v2');
+    await writeFile(path.join(tc.dir, '.depl', 'hooks', 'post-switch'), `${await readFile(path.join(tc.dir, '.depl', 'hooks', 'post-switch'), 'utf8')}env > hook-env.txt\n`);
+    // what an operator's shell may hold when it runs depl: OpenStack credentials, a depl secret, an SSH agent
+    const credentials = { OS_PASSWORD: `os-pw-${suffix}`, OS_APPLICATION_CREDENTIAL_SECRET: `os-ac-${suffix}`, DEPL_SECRET_API_TOKEN: `tok-${suffix}`, SSH_AUTH_SOCK: `/tmp/agent-${suffix}` };
+    const run = await runCli(['--json', 'switch', 'v2'], { cwd: tc.dir, timeoutMs: 240_000, env: credentials });
     expect(run.exitCode, run.stderr).toBe(0);
+    const hookEnv = await readFile(path.join(tc.dir, 'hook-env.txt'), 'utf8');
+    expect(hookEnv).toMatch(/^DEPL_LIVE=v2$/m);
+    expect(hookEnv).toMatch(/^PATH=/m);
+    for (const [name, value] of Object.entries(credentials)) {
+      expect(hookEnv).not.toContain(`${name}=`);
+      expect(hookEnv).not.toContain(value);
+    }
     expect(JSON.parse(run.stdout)).toEqual({ live: 'v2', previous: 'v1' });
     expect(await served()).toBe('v2');
     const ran = (await hookLog()).trim().split('\n');

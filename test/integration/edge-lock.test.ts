@@ -91,6 +91,25 @@ describe('cluster lock', () => {
     await held.release();
   });
 
+  it('fences off a run whose lock was broken: its writes are refused on the manager, the next holder\'s are not', async () => {
+    const stale = await acquireLock(remote, app, { command: 'depl switch v1', root });
+    await forceReleaseLock(remote, app, root);
+    const next = await acquireLock(remote, app, { command: 'depl switch v2', root });
+    const before = toDocument({ ...emptyReleaseState(app), live: 'v2' });
+    await writeReleaseDocument(next.fenced(remote), before, root);
+    // the stale run has not noticed (its next renewal is far off): the manager's check of the fencing number refuses
+    expect(stale.lost).toBe(false);
+    const late = toDocument({ ...emptyReleaseState(app), live: 'v1' });
+    await expect(writeReleaseDocument(stale.fenced(remote), late, root)).rejects.toMatchObject({ code: 'LOCK_LOST', message: expect.stringMatching(/^this run no longer holds the cluster lock: .*; it wrote nothing more to /) });
+    await expect(stale.fenced(remote).shell(`echo late > ${path.join(root, app, 'late')}`)).rejects.toMatchObject({ code: 'LOCK_LOST' });
+    expect(await readReleaseDocument(remote, app, root)).toEqual(before);
+    await expect(readFile(path.join(root, app, 'late'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    await stale.release();
+    expect(await lockStatus(remote, app, root)).toMatchObject({ holder: { command: 'depl switch v2' } });
+    await next.release();
+    await rm(path.join(root, app, 'release.json'));
+  });
+
   it('reads a lock left by a depl from before leases (no expiry file) as held for one lease from when it was made', async () => {
     await mkdir(lockDir(app, root), { recursive: true });
     await writeFile(path.join(lockDir(app, root), 'holder.json'), JSON.stringify({ holder: 'me@old', pid: 1, command: 'switch v1', time: '2026-11-20T10:00:00Z', token: 'aa' }));

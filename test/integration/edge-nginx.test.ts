@@ -2,7 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyEdgeConfig } from '../../src/apply/edge/config.js';
+import { applyEdgeConfig, EdgeApplyError } from '../../src/apply/edge/config.js';
 import { readSiteLogs } from '../../src/apply/edge/logs.js';
 import { edgeReport, requestThroughEdge } from '../../src/apply/edge/site.js';
 import { readReleaseDocument } from '../../src/apply/release-store.js';
@@ -119,6 +119,33 @@ describe('the edge on real nginx', () => {
     // neither the configuration nor the routing changed: the switch to v2 it carried did not happen
     expect(parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body)).toEqual(reportBefore);
     expect(reportBefore.config).toBe(configGeneration({ app }, edge.site.render));
+    expect((await get(domain)).version).toBe('v1');
+  });
+
+  it('puts the previous routing back when the reload that came with it fails, and says the edge serves it only once it does', async () => {
+    // v1 live (as the rollback above left it; set here when this case runs alone)
+    const start = { ...(await recordedRouting())!, live: 'v1' };
+    await applyEdgeConfig(edge.site, start);
+    const liveBefore = await readFile(`${edge.dir}/nginx.conf`, 'utf8');
+    const routingBefore = await readFile(`${edge.dir}/routing`, 'utf8');
+    const reportBefore = parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body);
+    expect((await get(domain)).version).toBe('v1');
+    // settings nginx accepts (one more worker) need a reload, and the first reload fails after the routing file
+    // was written; the one that puts the previous settings back works
+    const failedOnce = `${edge.dir}/reload-failed-once`;
+    const failing = {
+      ...edge.site,
+      reload: ['sh', '-c', `[ -e ${failedOnce} ] || { touch ${failedOnce}; echo reload refused >&2; exit 1; }; kill -HUP ${edge.pid}`],
+      render: { ...edge.site.render, workerProcesses: 3 },
+    };
+    const error = await applyEdgeConfig(failing, { ...start, live: 'v2' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EdgeApplyError);
+    expect((error as EdgeApplyError).outcome).toBe('restored');
+    expect((error as EdgeApplyError).message).toMatch(/reload refused.*; the previous configuration was put back and reloaded; the previous routing \S+ and settings were put back and the edge serves it$/s);
+    // what depl says is what is there: the previous files, served
+    expect(await readFile(`${edge.dir}/routing`, 'utf8')).toBe(routingBefore);
+    expect(await readFile(`${edge.dir}/nginx.conf`, 'utf8')).toBe(liveBefore);
+    expect(parseEdgeReport((await get(PROBE_HOST, CONFIG_PROBE_PATH)).body)).toEqual(reportBefore);
     expect((await get(domain)).version).toBe('v1');
   });
 

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { designateFor } from '../../src/workflows/domain.js';
 import { deleteRenewerCredentials, holdRenewerCredential, prepareRenewerCredential } from '../../src/workflows/tls/renewer-credential.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
-import { designateOnPebble, issueFromCa, makeCa, startPebble, type TestPebble } from '../support/pebble.js';
+import { certificateBetween, designateOnPebble, issueFromCa, makeCa, startPebble, type TestPebble } from '../support/pebble.js';
 
 /**
  * Certificates without a cluster: the store is a folder on this machine (the same commands as on the
@@ -145,6 +145,38 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
 
     const { loaded: elsewhere } = await project('files', { mode: 'files', cert: other.certFile, key: other.keyFile });
     await expect(readCertificateFiles(elsewhere)).rejects.toThrow(`does not cover ${domain} (it covers: other.test)`);
+  });
+
+  it('tls: files refuses an expired certificate and a key others may read, exit 2 naming the file and the fix, and installs neither', async () => {
+    const ca = await makeCa(dir, 'depl test institution CA');
+    const good = await issueFromCa(dir, ca, 'readable', [domain, `*.${domain}`]);
+    const { loaded, store } = await project('files-refused', { mode: 'files', cert: good.certFile, key: good.keyFile });
+    const installed = path.join(store.edgeDir, 'tls', 'files', 'fullchain.pem');
+    const refusal = async (project: typeof loaded) => {
+      const error = await readCertificateFiles(project).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as UserError).exitCode).toBe(2);
+      await expect(ensureCertificates({ project, store, log: silentLogger }, ['v1'])).rejects.toBeInstanceOf(UserError);
+      await expect(stat(installed)).rejects.toMatchObject({ code: 'ENOENT' });
+      return error as UserError;
+    };
+
+    await chmod(good.keyFile, 0o644);
+    const readable = await refusal(loaded);
+    expect([readable.code, readable.message, readable.hint]).toEqual(['TLS_KEY_READABLE', `the private key ${good.keyFile} is readable by others (mode 644)`, `Run chmod 600 ${good.keyFile} (only its owner may read it).`]);
+    await chmod(good.keyFile, 0o600);
+
+    // real openssl's certificate for the domain that ran out an hour ago
+    const expiredAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    const old = await certificateBetween(dir, domain, new Date(expiredAt.getTime() - 86_400_000), expiredAt);
+    const oldCert = path.join(dir, 'expired.pem');
+    const oldKey = path.join(dir, 'expired.key');
+    await writeFile(oldCert, old.chain);
+    await writeFile(oldKey, old.key, { mode: 0o600 });
+    const { loaded: expiredProject } = await project('files-refused', { mode: 'files', cert: oldCert, key: oldKey });
+    const expired = await refusal(expiredProject);
+    expect([expired.code, expired.message]).toEqual(['TLS_CERT_EXPIRED', `the certificate ${oldCert} expired ${expiredAt.toISOString()} (notAfter)`]);
+    expect(expired.hint).toContain(`put it (and its key) in place of ${oldCert}`);
   });
 });
 

@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -241,15 +242,25 @@ describe('HTTPS at the edge with certificates from Pebble', () => {
     expect((error as { exitCode?: number }).exitCode).toBe(1);
     expect((error as Error).message).toMatch(/could not be issued[\s\S]*cannot be read: connect ECONNREFUSED/);
     expect((await curl(`https://${domain}/`)).status).toMatch(/^HTTP\/2 200/);
-    // with the CA out of reach a switch and a rollback go through at once: they never ask it
-    await writeFile(file, stringify({ ...doc, tls: { ...doc.tls, directory: 'https://127.0.0.1:9/dir' } }));
+    // with the CA out of reach a switch and a rollback go through at once: they never ask it. Out of reach as in
+    // an incident: it takes the connection and never answers (refused at once would cost a client nothing); and
+    // Pebble's one-hour certificates are due, which a change that issued would renew first
+    const connections: Socket[] = [];
+    const silent = createServer((socket) => { connections.push(socket); });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    await writeFile(file, stringify({ ...doc, tls: { ...doc.tls, directory: `https://127.0.0.1:${(silent.address() as AddressInfo).port}/dir` } }));
     try {
       const started = performance.now();
-      await switchCommand(ctx, 'v1');
-      await rollbackCommand(ctx);
+      // a change that waited on the CA would wait as long as it does not answer: the test gives up at 30 s
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`the switch and rollback waited 30 s; ${connections.length} connection(s) to the CA`)), 30_000); });
+      await Promise.race([(async () => { await switchCommand(ctx, 'v1'); await rollbackCommand(ctx); })(), gaveUp]).finally(() => clearTimeout(timer));
+      expect(connections).toHaveLength(0);
       expect(performance.now() - started).toBeLessThan(30_000);
     } finally {
       await writeFile(file, stringify(doc));
+      for (const socket of connections) socket.destroy();
+      silent.close();
     }
     expect((await curl(`https://v2.${domain}/`)).status).toMatch(/^HTTP\/2 200/);
   });
