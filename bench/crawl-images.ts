@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import { CrawlerClient, type JobDocument } from '../crawler/src/client.js';
 import { JobStore } from '../crawler/src/jobs.js';
@@ -6,6 +9,7 @@ import { apiEntry, workerEntry, writeServiceConfig } from '../test/support/crawl
 import { freePort, startRedis, type TestRedis } from '../test/support/redis.js';
 import { childRun, cpuMsOf, deployedNodeFlags, peakRssMbOf, redisCpuMs, spawnService, startSiteProcess, type ServiceChild, type SiteInfo } from './crawl-processes.js';
 import { contentsDigest } from './image-contents.js';
+import { profileSummary } from './cpu-profile.js';
 
 /**
  * Crawling with image fetching on (a job's `fetchImages: true`), depl against Crawlee in the same run, on the
@@ -29,6 +33,8 @@ interface ImageRun {
   /** depl: the worker and the API together; Crawlee: its process. */
   cpuMs: number;
   redisCpuMs?: number;
+  /** depl: the worker's share of cpuMs. */
+  workerCpuMs?: number;
   /** Peak RSS: depl's worker and API added up (each process's own peak); Crawlee's process. */
   rssMb: number;
   workerRssMb?: number;
@@ -58,6 +64,7 @@ export async function imageFetching(concurrency: number, rounds: number): Promis
       if (round < 2) crawlee = faster(crawlee, noted('images: Crawlee', await childRun<ImageRun>('crawlee-run.ts', [site.seed, String(concurrency), 'memory', 'images'])));
     }
     const redisPeakMb = peakRssMbOf(redis.pid());
+    const profile = await workerProfile(redis, site, concurrency);
     requireSameImages(site, ours!, crawlee!);
     const throughput = Math.min(pagesPerSecond(ours!) / pagesPerSecond(crawlee!), imagesPerSecond(ours!) / imagesPerSecond(crawlee!));
     const memory = crawlee!.rssMb / ours!.rssMb;
@@ -68,11 +75,24 @@ export async function imageFetching(concurrency: number, rounds: number): Promis
       `both fetched the same ${site.images} image URLs and kept the same ${site.contents} contents (digest ${site.contentsDigest.slice(0, 12)})`,
       `ratio depl / Crawlee with images: pages/s ${(pagesPerSecond(ours!) / pagesPerSecond(crawlee!)).toFixed(1)}x, images/s ${(imagesPerSecond(ours!) / imagesPerSecond(crawlee!)).toFixed(1)}x (goal >= 10x: ${throughput >= 10 ? 'met' : 'not met'}); ` +
         `CPU per page or image ${(cpuPerRequest(crawlee!) / cpuPerRequest(ours!)).toFixed(1)}x less (Redis included)`,
+      profile,
       `memory: depl's worker + API peak ${ours!.rssMb} MB against Crawlee's ${crawlee!.rssMb} MB: 1/${memory.toFixed(1)} (goal at most 1/5: ${memory >= 5 ? 'met' : 'not met'}); with Redis ${ours!.rssMb + redisPeakMb} MB: 1/${(crawlee!.rssMb / (ours!.rssMb + redisPeakMb)).toFixed(1)}`,
     ];
   } finally {
     await redis.stop();
     site.stop();
+  }
+}
+
+/** One more run of ours with the worker under V8's CPU profiler: where its time per page or image goes. */
+async function workerProfile(redis: TestRedis, site: SiteInfo, concurrency: number): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'crawl-images-profile-'));
+  try {
+    const run = await deplRun(redis, site, concurrency, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+    const perRequest = run.workerCpuMs! / (run.pages + run.imagesFetched);
+    return `profile of the worker with images (warm-up + measured crawl; ${perRequest.toFixed(2)} ms of the worker's CPU per page or image measured, profiler included; share of the worker's busy samples and ms per page or image): ${await profileSummary(dir, perRequest)}`;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -97,7 +117,7 @@ function requireSameImages(site: SiteInfo, ours: ImageRun, crawlee: ImageRun): v
  * job is submitted, polled, its contents listed and then deleted through the API (with the bearer token), as
  * `depl crawl` does.
  */
-async function deplRun(redis: TestRedis, site: SiteInfo, concurrency: number): Promise<ImageRun> {
+async function deplRun(redis: TestRedis, site: SiteInfo, concurrency: number, workerNodeArgs: string[] = []): Promise<ImageRun> {
   const token = randomBytes(24).toString('hex');
   const port = await freePort();
   const config = {
@@ -105,7 +125,7 @@ async function deplRun(redis: TestRedis, site: SiteInfo, concurrency: number): P
     worker: { concurrency }, apiToken: token, port, host: '127.0.0.1',
   };
   const configUrl = await writeServiceConfig(config);
-  const worker = spawnService(workerEntry, configUrl);
+  const worker = spawnService(workerEntry, configUrl, workerNodeArgs);
   const api = spawnService(apiEntry, configUrl);
   const client = new Redis(redis.url);
   const crawler = new CrawlerClient({ baseUrl: `http://127.0.0.1:${port}`, token });
@@ -118,12 +138,14 @@ async function deplRun(redis: TestRedis, site: SiteInfo, concurrency: number): P
     const request = { urls: [site.seed], maxDepth: 20, maxPages: 100_000, scope: 'host' as const, fetchImages: true };
     const warmUp = await untilEnded(crawler, (await crawler.submit(request)).id);
     await crawler.delete(warmUp.id);
-    const cpuBefore = cpuMsOf(worker.child.pid) + cpuMsOf(api.child.pid);
+    const workerCpuBefore = cpuMsOf(worker.child.pid);
+    const apiCpuBefore = cpuMsOf(api.child.pid);
     const redisBefore = await redisCpuMs(client);
     const started = performance.now();
     const job = await untilEnded(crawler, (await crawler.submit(request)).id);
     const ms = performance.now() - started;
-    const cpuMs = cpuMsOf(worker.child.pid) + cpuMsOf(api.child.pid) - cpuBefore;
+    const workerCpuMs = cpuMsOf(worker.child.pid) - workerCpuBefore;
+    const cpuMs = workerCpuMs + cpuMsOf(api.child.pid) - apiCpuBefore;
     const redisCpu = (await redisCpuMs(client)) - redisBefore;
     const workerRssMb = peakRssMbOf(worker.child.pid);
     const apiRssMb = peakRssMbOf(api.child.pid);
@@ -132,7 +154,7 @@ async function deplRun(redis: TestRedis, site: SiteInfo, concurrency: number): P
     return {
       pages: job.counts.fetched, imagesFetched: job.counts.imagesStored + job.counts.imagesNotStored,
       contents: files.length, contentsDigest: contentsDigest(files.map((f) => f.sha256)),
-      ms, cpuMs, redisCpuMs: redisCpu, rssMb: workerRssMb + apiRssMb, workerRssMb, apiRssMb,
+      ms, cpuMs, workerCpuMs, redisCpuMs: redisCpu, rssMb: workerRssMb + apiRssMb, workerRssMb, apiRssMb,
     };
   } finally {
     for (const service of [worker, api]) service.child.kill('SIGTERM');

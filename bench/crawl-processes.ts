@@ -12,6 +12,7 @@ const viteNode = path.join(here, '..', 'node_modules', '.bin', 'vite-node');
 
 export interface ServiceChild {
   child: ChildProcess;
+  /** Its stderr: the first and the last 4,000 characters (a start line stays however much it logs after). */
   output: () => string;
   exited: Promise<unknown>;
 }
@@ -31,9 +32,13 @@ export function deployedNodeFlags(service: 'api' | 'worker'): string[] {
 export function spawnService(entry: string, configUrl: string, nodeArgs: string[] = []): ServiceChild {
   const service = entry.includes(`${path.sep}api${path.sep}`) ? 'api' : 'worker';
   const child = spawn(process.execPath, [...deployedNodeFlags(service), ...nodeArgs, entry, '--config', configUrl], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let output = '';
-  child.stderr!.on('data', (d: Buffer) => { output = (output + d.toString()).slice(-4000); });
-  return { child, output: () => output, exited: new Promise((resolve) => child.once('exit', resolve)) };
+  let head = '';
+  let tail = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    if (head.length < 4000) head += d.toString();
+    else tail = (tail + d.toString()).slice(-4000);
+  });
+  return { child, output: () => head + tail, exited: new Promise((resolve) => child.once('exit', resolve)) };
 }
 
 /** A peer in its own process (bare-loop-run.ts, crawlee-run.ts): it prints one JSON line with its result. */

@@ -12,7 +12,8 @@ import { EDGE_PACKAGES } from '../src/apply/base-images.js';
 import { ensureDebianPackages } from '../src/apply/host/packages.js';
 import { createLogger } from '../src/util/log.js';
 import { imageFetching } from './crawl-images.js';
-import { childRun, cpuMsOf, peakRssMbOf, redisCpuMs, spawnService, startSiteProcess } from './crawl-processes.js';
+import { profileSummary } from './cpu-profile.js';
+import { childRun, cpuMsOf, peakRssMbOf, redisCpuMs, spawnService, startSiteProcess, type ServiceChild } from './crawl-processes.js';
 
 /**
  * Crawl throughput: our worker processes (crawler/dist/worker/main.js against a local redis-server, Redis
@@ -170,13 +171,9 @@ async function ourWorkers(build: WorkerBuild, redisUrl: string, seed: string, pr
     const { JobStore } = (await import(pathToFileURL(build.jobs).href)) as typeof import('../crawler/src/jobs.js');
     const store = new JobStore(client, config.keyPrefix);
     await store.ensureGroup();
-    // Workers are up when their consumers appear in the group.
-    for (let i = 0; i < 400; i++) {
-      const consumers = (await client.xinfo('CONSUMERS', store.keys.tasks, 'workers')) as unknown[];
-      if (consumers.length >= processes) break;
-      if (workers.some((w) => w.child.exitCode !== null)) throw new Error(`worker (${build.name}) exited: ${workers.map((w) => w.output()).join('\n').slice(-500)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // Each worker says when it reads the task stream (`consumer ... started`, printed by every revision benchmarked);
+    // a consumer appears in the group only once it has read a task, so the group cannot tell before the first job.
+    await untilWorkersStarted(workers, build.name);
     const request = { urls: [seed], maxDepth: 20, maxPages: 1_000_000, scope: 'host' as const };
     const warmUp = await store.create(request);
     while ((await store.get(warmUp.id))?.status === 'running') await new Promise((resolve) => setTimeout(resolve, 20));
@@ -198,6 +195,23 @@ async function ourWorkers(build: WorkerBuild, redisUrl: string, seed: string, pr
     for (const w of workers) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));
     client.disconnect();
+  }
+}
+
+/** How long worker processes get to start (load the config, connect, create the group) before the run fails. */
+const WORKER_START_LIMIT_MS = 30_000;
+
+/** Waits until every worker process has said it reads tasks; fails at once when one exits, and after the limit. */
+export async function untilWorkersStarted(workers: ServiceChild[], name: string): Promise<void> {
+  const started = Date.now();
+  while (!workers.every((w) => / started /.test(w.output()))) {
+    const dead = workers.find((w) => w.child.exitCode !== null || w.child.signalCode !== null);
+    if (dead !== undefined) throw new Error(`a worker (${name}) exited before it started: ${dead.output().slice(-500)}`);
+    if (Date.now() - started > WORKER_START_LIMIT_MS) {
+      const waiting = workers.filter((w) => !/ started /.test(w.output())).length;
+      throw new Error(`${waiting} of ${workers.length} worker(s) (${name}) did not start within ${WORKER_START_LIMIT_MS / 1000} s: ${workers.map((w) => w.output()).join('\n').slice(-500)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -289,57 +303,6 @@ async function averageHtmlBytes(root: string): Promise<{ files: number; mean: nu
   }
   sizes.sort((a, b) => a - b);
   return { files: sizes.length, mean: sizes.reduce((a, b) => a + b, 0) / sizes.length, median: sizes[Math.floor(sizes.length / 2)]! };
-}
-
-/**
- * Where the worker's CPU went, from its V8 CPU profile: every sample is charged to the innermost frame of its
- * stack that belongs to one of these areas (so Node's URL parser called by canonicalUrl counts as
- * canonicalising, undici's socket reads as HTTP). Given as shares of the busy samples and, from those, ms of
- * the CPU per page measured for the same run (a profile's own time deltas are wall time: on a busy machine
- * they include time the process waited for a core).
- */
-const AREAS: Array<[string, (url: string, fn: string) => boolean]> = [
-  ['GC', (_, fn) => fn === '(garbage collector)'],
-  ['parse HTML (htmlparser2)', (url) => /htmlparser2|domhandler|entities|core\/tag-scanner\./.test(url)],
-  ['decode (TextDecoder, sniffing)', (url, fn) => /html-encoding-sniffer|whatwg-encoding|internal\/encoding/.test(url) || /sniffHtmlEncoding|^decode$/.test(fn)],
-  ['canonicalise URLs', (url) => /core\/url\.|internal\/url/.test(url)],
-  ['extract (handlers, srcset, css)', (url) => /core\/(extract|srcset)\./.test(url)],
-  ['robots, scope, filters', (url) => /robots|core\/(scope|url-patterns)\./.test(url)],
-  ['Redis round trips (ioredis, scripts)', (url) => /ioredis|redis-parser|denque|cluster-key-slot|\/jobs\.js|\/lua\.js/.test(url)],
-  ['HTTP (undici, sockets, streams)', (url) => /undici|safe-fetch|node:net|internal\/streams|node:stream|_http/.test(url)],
-  ['worker loop', (url) => /crawl-worker/.test(url)],
-];
-
-async function profileSummary(dir: string, cpuMsPerPage: number): Promise<string> {
-  const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
-  if (file === undefined) return 'no profile written';
-  const profile = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as {
-    nodes: Array<{ id: number; callFrame: { functionName: string; url: string }; children?: number[] }>; samples: number[]; timeDeltas: number[];
-  };
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-  const areaCache = new Map<number, string>();
-  const areaOf = (id: number): string => {
-    const cached = areaCache.get(id);
-    if (cached !== undefined) return cached;
-    const { url, functionName } = byId.get(id)!.callFrame;
-    let area: string;
-    if (functionName === '(idle)' || functionName === '(root)') area = 'idle';
-    else if (functionName === '(program)') area = 'other';
-    else area = AREAS.find(([, test]) => test(url, functionName))?.[0] ?? (parent.has(id) ? areaOf(parent.get(id)!) : 'other');
-    areaCache.set(id, area);
-    return area;
-  };
-  const samples = new Map<string, number>();
-  for (const id of profile.samples) {
-    const area = areaOf(id);
-    samples.set(area, (samples.get(area) ?? 0) + 1);
-  }
-  samples.delete('idle');
-  const busy = [...samples.values()].reduce((a, b) => a + b, 0);
-  return [...samples].sort((a, b) => b[1] - a[1])
-    .map(([area, n]) => `${area} ${((100 * n) / busy).toFixed(0)}% (${((n / busy) * cpuMsPerPage).toFixed(2)})`).join(', ');
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

@@ -319,7 +319,7 @@ export class SwiftImageStore implements ImageStore {
   }
 
   /**
-   * Once the job has ended its Redis record expires at a known time (COMPLETE_PAGE / COMPLETE_IMAGE set it):
+   * Once the job has ended its Redis record expires at a known time (COMPLETE_PAGE / COMPLETE_IMAGES set it):
    * the first worker to see that sets every object of the job to expire then, under a lease on the job
    * (CLAIM_STORE_EXPIRY: one worker at a time, none once it is being deleted). Setting the same expiry twice
    * changes nothing, so a settle cut short is simply run again: one that fails (Swift answering 503 for an object)

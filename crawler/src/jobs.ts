@@ -9,7 +9,7 @@ import type { OptOut } from './core/robots-directives.js';
 import type { WireExchange } from './core/wire-exchange.js';
 import { allJobKeys, CONSUMER_GROUP, crawlerKeys, IMAGE_TASK_DEPTH, jobKeyList, type CrawlerKeys } from './keys.js';
 import { LuaScript } from './lua.js';
-import { BEGIN_DELETE, CANCEL_JOB, COMPLETE_IMAGE, COMPLETE_PAGE, COUNT_TAKEOVER, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_ENTER, HOST_SLOT, KEEP_WITH_JOB, PENALISE_HOST, PURGE_JOB_TASKS, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
+import { BEGIN_DELETE, CANCEL_JOB, COMPLETE_IMAGES, COMPLETE_PAGE, COUNT_TAKEOVER, CREATE_JOB, DELAY_TASK, EASE_HOST, HOST_ENTER, HOST_SLOT, KEEP_WITH_JOB, PENALISE_HOST, PURGE_JOB_TASKS, MAX_PAGES_PER_IMAGE, PROMOTE_DUE, RELEASE_TASK } from './scripts.js';
 
 export { IMAGE_TASK_DEPTH, MAX_PAGES_PER_IMAGE };
 
@@ -249,12 +249,15 @@ const scripts = {
   easeHost: new LuaScript(EASE_HOST),
   cancel: new LuaScript(CANCEL_JOB),
   hostEnter: new LuaScript(HOST_ENTER),
-  completeImage: new LuaScript(COMPLETE_IMAGE),
+  completeImages: new LuaScript(COMPLETE_IMAGES),
   beginDelete: new LuaScript(BEGIN_DELETE),
   purgeTasks: new LuaScript(PURGE_JOB_TASKS),
   keepWithJob: new LuaScript(KEEP_WITH_JOB),
   countTakeover: new LuaScript(COUNT_TAKEOVER),
 };
+
+/** Image results recorded per COMPLETE_IMAGES call at most (Redis is held for well under a millisecond). */
+const IMAGE_BATCH_LIMIT = 64;
 
 /** Stream entries read per PURGE_JOB_TASKS call: Redis is held for about a millisecond per batch. */
 const PURGE_BATCH = 1000;
@@ -262,6 +265,8 @@ const PURGE_BATCH = 1000;
 export class JobStore {
   readonly keys: CrawlerKeys;
   private completions: Array<{ keys: string[]; args: Array<string | number>; resolve(value: unknown): void; reject(error: unknown): void }> = [];
+  /** Image results waiting for this turn's COMPLETE_IMAGES, per job (completeImage). */
+  private imageResults = new Map<string, Array<{ args: string[]; resolve(value: number): void; reject(error: unknown): void }>>();
   /** How long a finished job's data is kept (0: forever). */
   private readonly jobTtlSeconds: number;
   constructor(readonly redis: Redis, prefix: string, options: { jobTtlSeconds?: number } = {}) {
@@ -457,12 +462,38 @@ export class JobStore {
     }
   }
 
-  /** Records an image task's result (COMPLETE_IMAGE); `file` with a stored content. Returns 1, or 0 for a duplicate. */
-  async completeImage(messageId: string, task: PageTask, record: ImageFetchRecord, file?: Omit<ImageFile, 'urls'>): Promise<number> {
+  /**
+   * Records an image task's result; `file` with a stored content. Returns 1, or 0 for a duplicate (-1: the job is
+   * gone). The results of one job that are ready in the same turn of the event loop go to Redis in one
+   * COMPLETE_IMAGES call (at most IMAGE_BATCH_LIMIT each): with 32 images in flight several finish together.
+   */
+  completeImage(messageId: string, task: PageTask, record: ImageFetchRecord, file?: Omit<ImageFile, 'urls'>): Promise<number> {
+    let batch = this.imageResults.get(task.job);
+    if (batch === undefined) {
+      batch = [];
+      this.imageResults.set(task.job, batch);
+      if (this.imageResults.size === 1) setImmediate(() => this.flushImageResults());
+    }
+    // the fields COMPLETE_IMAGES reads per result (IMAGE_RESULT_FIELDS)
+    const args = [messageId, task.url, JSON.stringify(record), record.outcome, file?.sha256 ?? '', file === undefined ? '' : JSON.stringify(file)];
+    return new Promise((resolve, reject) => batch.push({ args, resolve, reject }));
+  }
+
+  private flushImageResults(): void {
+    const batches = this.imageResults;
+    this.imageResults = new Map();
     const k = this.keys;
-    const others = jobKeyList(k, task.job).filter((key) => key !== k.job(task.job) && key !== k.imageFetches(task.job) && key !== k.imageFiles(task.job));
-    return Number(await scripts.completeImage.run(this.redis, [k.job(task.job), k.imageFetches(task.job), k.imageFiles(task.job), k.tasks, ...others],
-      [CONSUMER_GROUP, messageId, task.url, JSON.stringify(record), record.outcome, file?.sha256 ?? '', file === undefined ? '' : JSON.stringify(file)]));
+    for (const [job, results] of batches) {
+      const others = jobKeyList(k, job).filter((key) => key !== k.job(job) && key !== k.imageFetches(job) && key !== k.imageFiles(job));
+      const keys = [k.job(job), k.imageFetches(job), k.imageFiles(job), k.tasks, ...others];
+      for (let from = 0; from < results.length; from += IMAGE_BATCH_LIMIT) {
+        const part = results.slice(from, from + IMAGE_BATCH_LIMIT);
+        scripts.completeImages.run(this.redis, keys, [CONSUMER_GROUP, ...part.flatMap((r) => r.args)]).then(
+          (answers) => part.forEach((r, i) => r.resolve(Number((answers as unknown[])[i]))),
+          (error: unknown) => { for (const r of part) r.reject(error); },
+        );
+      }
+    }
   }
 
   async delay(messageId: string, task: PageTask, delayMs: number): Promise<void> {

@@ -4,6 +4,9 @@
  */
 import { IMAGE_TASK_DEPTH } from './keys.js';
 
+/** ARGV entries per result of COMPLETE_IMAGES (messageId, url, recordJson, outcome, sha256, fileJson). */
+export const IMAGE_RESULT_FIELDS = 6;
+
 /** Pages remembered per image URL (fetchImages jobs): a logo is on every page of a site; its listing names the first ones. */
 export const MAX_PAGES_PER_IMAGE = 50;
 
@@ -193,41 +196,63 @@ if prev then return 2 end
 return 1`;
 
 /**
- * Records what downloading one image URL gave. KEYS: job, imageFetches, imageFiles, tasks, then the job's other
- * keys (they expire together when nothing is in flight). ARGV: group, messageId, url, recordJson, outcome,
+ * Records what downloading image URLs of one job gave: every result a worker had ready in the same turn of its
+ * event loop, in one call (one command to send and parse, the job's keys named once, not once per image).
+ * KEYS: job, imageFetches, imageFiles, tasks, then the job's other keys (they expire together when nothing is in
+ * flight). ARGV: group, then per result (IMAGE_RESULT_FIELDS of them): messageId, url, recordJson, outcome,
  * sha256, fileJson (type, bytes, width, height, location).
- * A stored content is listed once under its hash with every URL it came from (imageFiles: sha256 -> JSON).
- * A redelivered task finds its URL in imageFetches and is only acknowledged.
- * Returns 1 when recorded, 0 for a duplicate, -1 when the job no longer exists.
+ * Each result is taken as if alone, in order: a stored content is listed once under its hash with every URL it
+ * came from (imageFiles: sha256 -> JSON); a URL already in imageFetches (a redelivered task, or the same URL twice
+ * in the batch) is only acknowledged. The whole batch is one atomic step, so a worker killed while sending it
+ * leaves every one of its messages unacknowledged (taken over later) or every one recorded.
+ * Returns per result: 1 when recorded, 0 for a duplicate, -1 when the job no longer exists.
  */
-export const COMPLETE_IMAGE = `${NOW}
-local function ack()
-  if ARGV[2] ~= '' then
-    redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
-    redis.call('XDEL', KEYS[4], ARGV[2])
+export const COMPLETE_IMAGES = `${NOW}
+local function ack(messageId)
+  if messageId ~= '' then
+    redis.call('XACK', KEYS[4], ARGV[1], messageId)
+    redis.call('XDEL', KEYS[4], messageId)
   end
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then ack() return -1 end
-if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then ack() return 0 end
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-if ARGV[5] == 'stored' then
-  redis.call('HINCRBY', KEYS[1], 'imagesStored', 1)
-  local known = redis.call('HGET', KEYS[3], ARGV[6])
-  local file
-  if known then
-    file = cjson.decode(known)
+local answers = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  for i = 2, #ARGV, ${IMAGE_RESULT_FIELDS} do
+    ack(ARGV[i])
+    table.insert(answers, -1)
+  end
+  return answers
+end
+local recorded, stored, newFiles = 0, 0, 0
+for i = 2, #ARGV, ${IMAGE_RESULT_FIELDS} do
+  local messageId, url, record, outcome, sha256, fileJson = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  if redis.call('HSETNX', KEYS[2], url, record) == 0 then
+    table.insert(answers, 0)
   else
-    file = cjson.decode(ARGV[7])
-    file.urls = {}
-    redis.call('HINCRBY', KEYS[1], 'imageFiles', 1)
+    recorded = recorded + 1
+    if outcome == 'stored' then
+      stored = stored + 1
+      local known = redis.call('HGET', KEYS[3], sha256)
+      local file
+      if known then
+        file = cjson.decode(known)
+      else
+        file = cjson.decode(fileJson)
+        file.urls = {}
+        newFiles = newFiles + 1
+      end
+      table.insert(file.urls, url)
+      redis.call('HSET', KEYS[3], sha256, cjson.encode(file))
+    end
+    table.insert(answers, 1)
   end
-  table.insert(file.urls, ARGV[3])
-  redis.call('HSET', KEYS[3], ARGV[6], cjson.encode(file))
-else
-  redis.call('HINCRBY', KEYS[1], 'imagesNotStored', 1)
+  ack(messageId)
 end
+if recorded == 0 then return answers end
+if stored > 0 then redis.call('HINCRBY', KEYS[1], 'imagesStored', stored) end
+if newFiles > 0 then redis.call('HINCRBY', KEYS[1], 'imageFiles', newFiles) end
+if recorded > stored then redis.call('HINCRBY', KEYS[1], 'imagesNotStored', recorded - stored) end
 local status = redis.call('HGET', KEYS[1], 'status')
-local pending = redis.call('HINCRBY', KEYS[1], 'pending', -1)
+local pending = redis.call('HINCRBY', KEYS[1], 'pending', -recorded)
 redis.call('HSET', KEYS[1], 'updatedAt', now)
 if pending <= 0 and status == 'running' then redis.call('HSET', KEYS[1], 'status', 'done', 'finishedAt', now) end
 if pending <= 0 then
@@ -238,8 +263,7 @@ if pending <= 0 then
     end
   end
 end
-ack()
-return 1`;
+return answers`;
 
 /**
  * A task of a job that is gone or being deleted is not queued again (DELAY_TASK, RELEASE_TASK): the delete may

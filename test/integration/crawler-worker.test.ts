@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
+import { workerConnection } from '../../crawler/src/redis.js';
 import yauzl from 'yauzl';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { parseServiceConfig, type ServiceConfig } from '../../crawler/src/config.js';
-import { JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
+import { IMAGE_TASK_DEPTH, JobStore, type ImageRecord, type JobDocument, type PageRecord } from '../../crawler/src/jobs.js';
 import { PATTERN_LIMITS } from '../../crawler/src/core/url-patterns.js';
 import { crawlerKeys } from '../../crawler/src/keys.js';
 import { RedisImageStore } from '../../crawler/src/image-store.js';
@@ -46,8 +46,9 @@ function configFor(overrides: Partial<ServiceConfig['worker']> = {}, allowNetwor
 }
 
 async function startInProcessWorker(config: ServiceConfig): Promise<CrawlWorker> {
-  const commands = new Redis(redis.url, { maxRetriesPerRequest: null });
-  const reader = new Redis(redis.url, { maxRetriesPerRequest: null });
+  // the deployed worker's connections: its commands pipelined, its blocking reads on a connection of their own
+  const commands = workerConnection(redis.url, undefined, { pipelined: true });
+  const reader = workerConnection(redis.url);
   for (const connection of [commands, reader]) connection.on('error', () => undefined);
   const worker = new CrawlWorker({ config, redis: commands, reader, log: silent });
   await worker.start();
@@ -546,6 +547,87 @@ describe('crawler workers', () => {
     await expectExactCrawl(store, doc, site);
     // The killed worker's messages were taken over by the others.
     expect(await redis.client.hlen(store.keys.takeovers(job.id))).toBeGreaterThan(0);
+  });
+
+  it('lose no image of a batch and fetch none twice when its worker is killed with SIGKILL mid-batch', async () => {
+    // 48 image URLs of 32 contents (/i16.png..: the first 16 again). After the first 12 answers the site holds every
+    // image request, so the worker killed then has a full batch claimed and in flight, and results recorded before.
+    const contents = new Map(Array.from({ length: 48 }, (_, i) => [`/i${i}.png`, png(4 + (i % 32), 4, (i % 32) * 7)]));
+    const hits = new Map<string, number>();
+    let answered = 0;
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => { openGate = resolve; });
+    const site = await serveImagePage(contents, {
+      beforeImage: async (pathname) => {
+        hits.set(pathname, (hits.get(pathname) ?? 0) + 1);
+        if (++answered > 12) await gate;
+      },
+    });
+    cleanups.push(async () => {
+      openGate();
+      await site.close();
+    });
+    const config = configFor({ concurrency: 8, visibilityTimeoutMs: 1000 });
+    const store = new JobStore(redis.client, config.keyPrefix);
+    const [doomed] = await startWorkerProcesses(config, 1);
+    const job = await store.create({ urls: [`${site.origin}/`], maxDepth: 0, maxPages: 5, scope: 'host', fetchImages: true });
+    await waitForJob(store, job.id, 30_000, (d) => d.counts.imagesStored >= 12);
+    // its batch: the image requests the gate holds, read off the stream and neither recorded nor acknowledged
+    const consumer = /consumer (\S+) started/.exec(doomed!.output())![1]!;
+    const held = await pollUntil(async () => {
+      const entries = (await redis.client.xpending(store.keys.tasks, 'workers', '-', '+', 100, consumer)) as Array<[string, ...unknown[]]>;
+      return entries.length >= config.worker.concurrency ? entries.map(([id]) => id) : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 20, onTimeout: () => { throw new Error(`the worker never held a full batch: ${doomed!.output()}`); } });
+    doomed!.child.kill('SIGKILL');
+    await doomed!.exited;
+    const heldUrls = new Set<string>();
+    for (const id of held) {
+      const [entry] = (await redis.client.xrange(store.keys.tasks, id, id)) as Array<[string, string[]]>;
+      const fields = entry![1];
+      heldUrls.add(new URL(fields[fields.indexOf('u') + 1]!).pathname);
+    }
+    expect(heldUrls.size).toBe(held.length);
+    expect((await store.get(job.id))!.counts.imagesStored).toBe(12);
+    openGate();
+    // another worker takes the killed one's messages over once they have been idle for the visibility timeout
+    await startWorkerProcesses(config, 1);
+    const doc = await waitForJob(store, job.id, 30_000);
+    expect(doc.status).toBe('done');
+    expect(doc.counts).toMatchObject({ pending: 0, imagesStored: 48, imagesNotStored: 0, imageFiles: 32 });
+    expect(await redis.client.hlen(store.keys.imageFetches(job.id))).toBe(48);
+    const files = await store.imageFiles(job.id);
+    const listed = files.flatMap((f) => f.urls.map((u) => new URL(u).pathname)).sort();
+    expect(listed).toEqual([...contents.keys()].sort());
+    for (const file of files) for (const url of file.urls) expect(sha256Of(contents.get(new URL(url).pathname)!), url).toBe(file.sha256);
+    // asked for again only where the killed worker's batch held it (once more, or once: a task it had read but not
+    // yet sent); nothing it had recorded was fetched again
+    for (const pathname of contents.keys()) {
+      if (heldUrls.has(pathname)) expect([1, 2], pathname).toContain(hits.get(pathname));
+      else expect(hits.get(pathname), pathname).toBe(1);
+    }
+    expect(await redis.client.hlen(store.keys.takeovers(job.id))).toBe(heldUrls.size);
+  });
+
+  it('record image results ready together in one step, each URL once', async () => {
+    const config = configFor();
+    const store = new JobStore(redis.client, config.keyPrefix);
+    const job = await store.create({ urls: ['http://127.0.0.1:9/'], maxDepth: 0, maxPages: 1, scope: 'host', fetchImages: true });
+    await redis.client.hset(store.keys.job(job.id), 'pending', 3);
+    const file = { sha256: 'a'.repeat(64), type: 'png' as const, bytes: 10, width: 1, height: 1, location: `sha256/aa/${'a'.repeat(64)}.png` };
+    const task = (url: string) => ({ job: job.id, url, depth: IMAGE_TASK_DEPTH, attempt: 1 });
+    const stored = (url: string) => ({ url, outcome: 'stored' as const, sha256: file.sha256 });
+    // issued in one turn: one COMPLETE_IMAGES call; the same URL twice (a redelivered copy) counts once
+    const answers = await Promise.all([
+      store.completeImage('', task('http://x/1.png'), stored('http://x/1.png'), file),
+      store.completeImage('', task('http://x/2.png'), stored('http://x/2.png'), file),
+      store.completeImage('', task('http://x/1.png'), stored('http://x/1.png'), file),
+      store.completeImage('', task('http://x/3.png'), { url: 'http://x/3.png', outcome: 'not-image' }),
+    ]);
+    expect(answers).toEqual([1, 1, 0, 1]);
+    const doc = (await store.get(job.id))!;
+    expect(doc.counts).toMatchObject({ pending: 0, imagesStored: 2, imagesNotStored: 1, imageFiles: 1 });
+    expect(doc.status).toBe('done');
+    expect((await store.imageFile(job.id, file.sha256))!.urls).toEqual(['http://x/1.png', 'http://x/2.png']);
   });
 
   it('complete a crawl across a Redis restart (append-only file)', async () => {

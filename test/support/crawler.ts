@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Redis } from 'ioredis';
+import { workerConnection } from '../../crawler/src/redis.js';
 import type { ServiceConfig } from '../../crawler/src/config.js';
 import type { JobDocument, JobStore } from '../../crawler/src/jobs.js';
 import { CrawlWorker } from '../../crawler/src/worker/crawl-worker.js';
@@ -55,8 +55,9 @@ export async function waitForJob(store: JobStore, id: string, timeoutMs: number,
  * the deployed worker has); `onStop` receives what stops it and closes the connections, for the test's cleanups.
  */
 export async function startInProcessWorker(redisUrl: string, config: ServiceConfig, onStop: (stop: () => Promise<void>) => void, graceMs = 300): Promise<CrawlWorker> {
-  const commands = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const reader = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  // the deployed worker's connections: its commands pipelined, its blocking reads on a connection of their own
+  const commands = workerConnection(redisUrl, undefined, { pipelined: true });
+  const reader = workerConnection(redisUrl);
   for (const connection of [commands, reader]) connection.on('error', () => undefined);
   const worker = new CrawlWorker({ config, redis: commands, reader, log: { info: () => undefined, warn: () => undefined } });
   await worker.start();

@@ -16,7 +16,7 @@ const log = {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string' } }, strict: true });
   const config = await loadServiceConfig(values.config, process.env, { readToken: false });
-  const redis = workerConnection(config.redis, config.redisPassword);
+  const redis = workerConnection(config.redis, config.redisPassword, { pipelined: true });
   const reader = workerConnection(config.redis, config.redisPassword);
   for (const connection of [redis, reader]) connection.on('error', (error: Error) => log.warn(`redis: ${error.message}`));
   const worker = new CrawlWorker({ config, redis, reader, log });
