@@ -1,10 +1,10 @@
 import type { ChangePlan } from './change-plan.js';
 import { claimEdgeHosts, clusterEdgeDir, edgeAppsPath, type EdgeApp } from './edge-apps.js';
-import { CLUSTER_EDGE_SETTINGS, DEBIAN_NGINX_MODULES, renderNginxConfig, type NginxRenderOptions } from './nginx.js';
-import { EDGE_ROLE_LABEL } from './edge-service.js';
+import { CLUSTER_EDGE_SETTINGS, renderNginxConfig, type NginxRenderOptions } from './nginx.js';
+import { edgeContainerRenderOptions, nginxEdgeServiceSpec } from './edge-service.js';
 import { appNetworkName } from './names.js';
 import type { ErrorCode } from '../error-codes.js';
-import type { ServiceSpec, UpdatePolicy } from './services.js';
+import type { ServiceSpec } from './services.js';
 
 /**
  * The cluster's one edge (docs/ARCHITECTURE.md, "The edge: one per cluster") as data: the swarm service
@@ -24,16 +24,7 @@ export function clusterRoutesFile(app: string, root?: string): string {
 /** nginx in the cluster edge's container: Docker's DNS, every listed app's table read from `_edge/routes`. */
 export function clusterEdgeRenderOptions(root?: string): NginxRenderOptions {
   const dir = clusterEdgeDir(root);
-  return {
-    listen: { port: 80 },
-    resolver: '127.0.0.11',
-    resolverValidSeconds: 5,
-    paths: {
-      pid: '/run/nginx.pid', accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: '/tmp',
-      apps: edgeAppsPath(root), routes: `${dir}/routes`, modules: DEBIAN_NGINX_MODULES,
-    },
-    workerProcesses: 'auto',
-  };
+  return edgeContainerRenderOptions(dir, { apps: edgeAppsPath(root), routes: `${dir}/routes` });
 }
 
 /** An edge an earlier depl ran for one app: its service, network and routing table as that edge reads it. */
@@ -131,33 +122,5 @@ export function planClusterEdge(facts: ClusterEdgeFacts): { ok: true; plan: Clus
  * carries no depl.app label: no app lists it as its own, so no app's prune or removal takes it away.
  */
 export function planClusterEdgeService(image: string, networks: readonly string[], https: boolean, root?: string): ServiceSpec {
-  const dir = clusterEdgeDir(root);
-  const labels = { [EDGE_ROLE_LABEL]: 'edge' };
-  // a host-mode port cannot be held by two tasks: stop first (SIGQUIT: nginx's graceful stop)
-  const policy: UpdatePolicy = { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: 5_000_000_000, Order: 'stop-first' };
-  return {
-    Name: CLUSTER_EDGE_SERVICE,
-    Labels: labels,
-    TaskTemplate: {
-      ContainerSpec: {
-        Image: image,
-        Command: ['nginx'],
-        Args: ['-c', `${dir}/nginx.conf`, '-g', 'daemon off;'],
-        Labels: labels,
-        StopGracePeriod: 30_000_000_000,
-        StopSignal: 'SIGQUIT',
-        Mounts: [{ Type: 'bind', Source: dir, Target: dir }],
-      },
-      RestartPolicy: { Condition: 'any', Delay: 1_000_000_000, MaxAttempts: 0, Window: 0 },
-      Placement: { Constraints: ['node.labels.depl.edge==true'] },
-      Networks: [...new Set(networks)].map((Target) => ({ Target })),
-    },
-    Mode: { Replicated: { Replicas: 1 } },
-    UpdateConfig: policy,
-    RollbackConfig: policy,
-    EndpointSpec: {
-      Mode: 'dnsrr',
-      Ports: [80, ...(https ? [443] : [])].map((port) => ({ Protocol: 'tcp' as const, TargetPort: port, PublishedPort: port, PublishMode: 'host' as const })),
-    },
-  };
+  return nginxEdgeServiceSpec({ name: CLUSTER_EDGE_SERVICE, labels: {}, dir: clusterEdgeDir(root), image, networks, https });
 }

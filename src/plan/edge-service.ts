@@ -1,6 +1,6 @@
 import { quote, shellLine, type Argv } from './shell.js';
 import { LABELS, type ServiceSpec, type UpdatePolicy } from './services.js';
-import { CONFIG_PROBE_PATH, PROBE_HOST, PROBE_SCRIPT } from './nginx.js';
+import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, PROBE_SCRIPT, type NginxRenderOptions } from './nginx.js';
 import { appStateDir, edgeServiceName } from './names.js';
 
 /**
@@ -61,34 +61,59 @@ export function edgeSiteCommands(id: string): { nginx: (args: readonly string[])
  * reading its configuration from the bind-mounted edge directory; 443 too when tls: is on.
  */
 export function planEdgeService(app: string, image: string, network: string, https = false): ServiceSpec {
-  const dir = edgeDir(app);
-  const labels = { [LABELS.app]: app, [EDGE_ROLE_LABEL]: 'edge' };
+  return nginxEdgeServiceSpec({ name: edgeServiceName(app), labels: { [LABELS.app]: app }, dir: edgeDir(app), image, networks: [network], https });
+}
+
+/**
+ * An edge's nginx as a swarm service (an app's `<app>-edge`, or the cluster's `depl_edge`): on the node labelled
+ * depl.edge=true, ports 80 (and 443 with HTTPS) published in host mode (no routing mesh here), on the networks
+ * whose services it routes (Docker's DNS resolves them), its files bind-mounted at the same path.
+ */
+export function nginxEdgeServiceSpec(edge: { name: string; labels: Record<string, string>; dir: string; image: string; networks: readonly string[]; https: boolean }): ServiceSpec {
+  const labels = { ...edge.labels, [EDGE_ROLE_LABEL]: 'edge' };
   // SIGQUIT is nginx's graceful shutdown; a host-mode port cannot be held by two tasks, so stop first.
   const policy: UpdatePolicy = { Parallelism: 1, Delay: 0, FailureAction: 'pause', Monitor: 5_000_000_000, Order: 'stop-first' };
   return {
-    Name: edgeServiceName(app),
+    Name: edge.name,
     Labels: labels,
     TaskTemplate: {
       ContainerSpec: {
-        Image: image,
+        Image: edge.image,
         Command: ['nginx'],
-        Args: ['-c', `${dir}/nginx.conf`, '-g', 'daemon off;'],
+        Args: ['-c', `${edge.dir}/nginx.conf`, '-g', 'daemon off;'],
         Labels: labels,
         StopGracePeriod: 30_000_000_000,
         StopSignal: 'SIGQUIT',
-        Mounts: [{ Type: 'bind', Source: dir, Target: dir }],
+        Mounts: [{ Type: 'bind', Source: edge.dir, Target: edge.dir }],
       },
       RestartPolicy: { Condition: 'any', Delay: 1_000_000_000, MaxAttempts: 0, Window: 0 },
       Placement: { Constraints: ['node.labels.depl.edge==true'] },
-      Networks: [{ Target: network }],
+      Networks: [...new Set(edge.networks)].map((Target) => ({ Target })),
     },
     Mode: { Replicated: { Replicas: 1 } },
     UpdateConfig: policy,
     RollbackConfig: policy,
     EndpointSpec: {
       Mode: 'dnsrr',
-      Ports: [80, ...(https ? [443] : [])].map((port) => ({ Protocol: 'tcp' as const, TargetPort: port, PublishedPort: port, PublishMode: 'host' as const })),
+      Ports: [80, ...(edge.https ? [443] : [])].map((port) => ({ Protocol: 'tcp' as const, TargetPort: port, PublishedPort: port, PublishMode: 'host' as const })),
     },
+  };
+}
+
+/**
+ * nginx in an edge's container: Docker's DNS, its pid, logs and temp files in the container or its bind-mounted
+ * folder `dir`, and the routing it reads (one app's table, or the cluster edge's app list and tables).
+ */
+export function edgeContainerRenderOptions(dir: string, tables: Pick<NginxRenderOptions['paths'], 'routing' | 'apps' | 'routes'>): NginxRenderOptions {
+  return {
+    listen: { port: 80 },
+    resolver: '127.0.0.11',
+    resolverValidSeconds: 5,
+    paths: {
+      pid: '/run/nginx.pid', accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: '/tmp',
+      ...tables, modules: DEBIAN_NGINX_MODULES,
+    },
+    workerProcesses: 'auto',
   };
 }
 

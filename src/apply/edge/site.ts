@@ -1,9 +1,9 @@
 import http from 'node:http';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
-import { DEBIAN_NGINX_MODULES, parseRawHttpAnswer, PROBE_HOST, probePath, type NginxRenderOptions } from '../../plan/nginx.js';
+import { parseRawHttpAnswer, PROBE_HOST, probePath, type NginxRenderOptions } from '../../plan/nginx.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
-import { edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
+import { edgeContainerRenderOptions, edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
 import type { Remote } from '../remote.js';
@@ -131,16 +131,7 @@ export async function servedReport(site: Pick<EdgeSite, 'url'> & Partial<Pick<Ed
 /** Render options for nginx in the edge container: Docker's DNS, files in the bind-mounted directory. */
 export function containerRenderOptions(app: string): NginxRenderOptions {
   const dir = edgeDir(app);
-  return {
-    listen: { port: 80 },
-    resolver: '127.0.0.11',
-    resolverValidSeconds: 5,
-    paths: {
-      pid: '/run/nginx.pid', accessLog: `${dir}/logs/access.log`, errorLog: `${dir}/logs/error.log`, temp: '/tmp',
-      routing: `${dir}/routing`, modules: DEBIAN_NGINX_MODULES,
-    },
-    workerProcesses: 'auto',
-  };
+  return edgeContainerRenderOptions(dir, { routing: `${dir}/routing` });
 }
 
 /** The edge container on the manager (the edge node), found by its swarm service. */
