@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { OperationError } from '../errors.js';
 import { describeFenceRefusal, fencedWriteCommand, type FenceRefusal, parseFenceRefusal } from '../plan/lock.js';
 import { quote, shellLine, type Argv } from '../plan/shell.js';
@@ -53,7 +54,7 @@ export class FencedRemote implements Remote {
 
   async writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const temp = `${file}.tmp-fenced-${this.lease.fence}`;
-    const folder = quote(file.replace(/\/[^/]*$/, '') || '/');
+    const folder = quote(posix.dirname(file));
     // umask: the file is never readable beyond `mode`, not even while it is written; the folder is there on every
     // write but the first, and `[ -d ]` is the shell's own where `mkdir` is one more process under the guard
     await this.shell(`{ [ -d ${folder} ] || mkdir -p ${folder}; } && umask 077 && cat > ${quote(temp)} && chmod ${mode.toString(8)} ${quote(temp)} && mv -f ${quote(temp)} ${quote(file)}`, { stdin: content });

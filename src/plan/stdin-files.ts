@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { quote } from './shell.js';
 
 /** A file a command writes from its stdin (stdinFilesLine). */
@@ -21,7 +22,7 @@ export function stdinFilesLine(files: readonly StdinFile[]): { line: string; std
   const parts = files.map((f) => ({ ...f, bytes: Buffer.from(f.content) }));
   const line = parts.map(({ file, mode, keepPrevious, bytes }) => {
     const next = quote(`${file}.next`);
-    const folder = quote(file.replace(/\/[^/]*$/, '') || '/');
+    const folder = quote(posix.dirname(file));
     const read = bytes.length === 0 ? `: > ${next}` : `dd bs=${bytes.length} count=1 iflag=fullblock status=none > ${next}`;
     const keep = keepPrevious === true ? ` && ${keepPreviousLine(file)}` : '';
     return `{ { [ -d ${folder} ] || mkdir -p ${folder}; } && (umask 077 && ${read}) && [ "$(wc -c < ${next})" -eq ${bytes.length} ] && chmod ${mode.toString(8)} ${next}${keep} && mv -f ${next} ${quote(file)} || { rm -f ${next}; false; }; }`;

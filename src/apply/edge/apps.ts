@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { OperationError, UserError } from '../../errors.js';
 import { claimEdgeHosts, EDGE_APPS_CHANGED, edgeAppsPath, edgeAppsWriteLine, parseEdgeApps, releaseEdgeHosts, type EdgeApp, type EdgeClaim } from '../../plan/edge-apps.js';
 import { quote } from '../../plan/shell.js';
@@ -15,7 +16,7 @@ export async function readEdgeApps(manager: Remote, root?: string): Promise<{ te
 /** Writes `text` if the file is still `read`; false when another app's command changed it meanwhile. */
 async function writeIfUnchanged(manager: Remote, root: string | undefined, text: string, read: string | null): Promise<boolean> {
   const file = edgeAppsPath(root);
-  const folder = file.replace(/\/[^/]*$/, '');
+  const folder = posix.dirname(file);
   const result = await manager.shell(`mkdir -p ${quote(folder)} && ${edgeAppsWriteLine(file, read)}`, { stdin: text, check: false });
   if (result.code === EDGE_APPS_CHANGED) return false;
   if (result.code !== 0) throw new OperationError(`${manager.name}: writing ${file} failed (exit ${result.code}): ${result.stderr.trim()}`, undefined, 'REMOTE_COMMAND_FAILED');

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { OperationError } from '../../errors.js';
 import { clusterEdgeDir } from '../../plan/edge-apps.js';
 import { CLUSTER_EDGE_NETWORK, CLUSTER_EDGE_SERVICE, type LegacyEdge } from '../../plan/cluster-edge.js';
@@ -50,7 +51,7 @@ export function clusterEdgeHostOn(cluster: Pick<Cluster, 'engine' | 'manager' | 
     },
     ensureNetwork: async (name) => ensureVersionNetwork(await engine(), cluster.network, name, { [EDGE_ROLE_LABEL]: 'edge' }),
     async copyFile(from, to) {
-      const folder = to.replace(/\/[^/]*$/, '');
+      const folder = posix.dirname(to);
       await manager.shell(`mkdir -p ${quote(folder)} && cp -p ${quote(from)} ${quote(`${to}.next`)} && mv -f ${quote(`${to}.next`)} ${quote(to)}`);
     },
     async removeEdge(service) {
