@@ -2,10 +2,13 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { LocalRemote } from '../../src/apply/local-remote.js';
-import type { TlsStore } from '../../src/apply/tls/store.js';
+import { installCertificate, readEdgeTlsRender, type TlsStore } from '../../src/apply/tls/store.js';
+import { applyEdgeConfig } from '../../src/apply/edge/config.js';
+import { describeWithheld } from '../../src/plan/tls/certificates.js';
 import { loadConfig } from '../../src/config/load.js';
 import { UserError } from '../../src/errors.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -14,9 +17,12 @@ import { acmeIssuer } from '../../src/apply/tls/issuer.js';
 import { designateResponderWith } from '../../src/apply/tls/responders.js';
 import type { RenewerDnsCredential } from '../../src/plan/tls/renewal.js';
 import { designateFor } from '../../src/workflows/domain.js';
+import { syncEdgeCertificates } from '../../src/workflows/tls/edge-sync.js';
 import { deleteRenewerCredentials, holdRenewerCredential, prepareRenewerCredential } from '../../src/workflows/tls/renewer-credential.js';
 import { isolatedEnv } from '../support/openstack-emulator/client.js';
 import { startOpenStackEmulator, type OpenStackEmulator } from '../support/openstack-emulator/index.js';
+import { startLocalEdge, startVersionServer } from '../support/local-edge.js';
+import { freePort } from '../support/redis.js';
 import { certificateBetween, designateOnPebble, issueFromCa, makeCa, startPebble, type TestPebble } from '../support/pebble.js';
 
 /**
@@ -177,6 +183,59 @@ describe('tls: certificates from Pebble (DNS-01 through Designate) and from file
     const expired = await refusal(expiredProject);
     expect([expired.code, expired.message]).toEqual(['TLS_CERT_EXPIRED', `the certificate ${oldCert} expired ${expiredAt.toISOString()} (notAfter)`]);
     expect(expired.hint).toContain(`put it (and its key) in place of ${oldCert}`);
+  });
+
+  it('a certificate not valid yet is left out of a real nginx edge: its host is served over plain HTTP with no redirect, the valid one over HTTPS; tls: files refuses it', async () => {
+    const app = `later${process.pid}`;
+    const { loaded, store, folder } = await project(app, { mode: 'acme', directory: pebble.directory, email: 'ops@example.org' });
+    // real openssl certificates (times are whole seconds): v1's valid now, v2's from tomorrow (a clock ahead, or an issuer's)
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const validFrom = new Date(now + 86_400_000);
+    await installCertificate(store, `v1.${domain}`, await certificateBetween(dir, `v1.${domain}`, new Date(now - 3_600_000), new Date(now + 86_400_000)));
+    const later = await certificateBetween(dir, `v2.${domain}`, validFrom, new Date(now + 2 * 86_400_000));
+    await installCertificate(store, `v2.${domain}`, later);
+
+    const sync = await syncEdgeCertificates(store, loaded.config, ['v1', 'v2']);
+    expect(sync.withheld).toEqual([{ id: `v2.${domain}`, names: [`v2.${domain}`], reason: 'not-yet-valid', at: validFrom.getTime() }]);
+    expect(sync.withheld.map(describeWithheld)).toEqual([`v2.${domain}: certificate not valid before ${validFrom.toISOString()}; not served: plain HTTP until then`]);
+
+    // Debian's nginx on loopback renders what the sync wrote, as the edge reads it from the store
+    const edge = await startLocalEdge(app);
+    const servers = await Promise.all(['v1', 'v2'].map((v) => startVersionServer(app, v)));
+    try {
+      const https = (await readEdgeTlsRender(store.remote, store.edgeDir))!;
+      const site = { ...edge.site, render: { ...edge.site.render, tls: { ...https, port: await freePort() } } };
+      await applyEdgeConfig(site, { app, domain, versions: servers.map((s) => s.edgeVersion) });
+      const curl = async (scheme: 'http' | 'https', host: string) => {
+        const port = scheme === 'https' ? site.render.tls.port : edge.port;
+        // -k: whether nginx offers a certificate at all is the question here, not whether curl trusts it
+        const run = await execa('curl', ['-sS', '-i', '-k', '--max-time', '10', '--resolve', `${host}:${port}:127.0.0.1`, `${scheme}://${host}:${port}/`], { reject: false });
+        return { code: run.exitCode, status: run.stdout.split('\n')[0] ?? '', out: run.stdout + run.stderr };
+      };
+      const plain = await curl('http', `v2.${domain}`);
+      expect(plain.status, plain.out).toMatch(/^HTTP\/1.1 200/);
+      expect(plain.out).toContain('"version":"v2"');
+      // no server offers the certificate: the default https server refuses the name in the handshake
+      expect((await curl('https', `v2.${domain}`)).code).not.toBe(0);
+      // the valid one is served, and plain HTTP for its host redirects into it
+      const secure = await curl('https', `v1.${domain}`);
+      expect(secure.status, secure.out).toMatch(/^HTTP\/2 200/);
+      expect((await curl('http', `v1.${domain}`)).status).toMatch(/^HTTP\/1.1 301/);
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+      await edge.stop();
+    }
+
+    // tls: files refuses the same certificate before anything is installed
+    const laterCert = path.join(folder, 'later.pem');
+    const laterKey = path.join(folder, 'later.key');
+    await writeFile(laterCert, later.chain);
+    await writeFile(laterKey, later.key, { mode: 0o600 });
+    const { loaded: filesProject } = await project(`${app}-files`, { mode: 'files', cert: laterCert, key: laterKey });
+    const refused = await readCertificateFiles(filesProject).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(UserError);
+    expect([(refused as UserError).code, (refused as UserError).exitCode, (refused as UserError).message])
+      .toEqual(['TLS_CERT_NOT_YET_VALID', 2, `the certificate ${laterCert} is not valid before ${validFrom.toISOString()} (notBefore)`]);
   });
 });
 
