@@ -230,3 +230,48 @@ describe('the cluster lock over SSH', () => {
     expect(await readReleaseDocument(tc.cluster.manager, app)).toMatchObject({ live: 'v2' });
   });
 });
+
+describe('the first command on a cluster an earlier depl left (state layout 1)', () => {
+  it('stops an earlier depl\'s service that could read the ACME account, and waits for its task to end, before the account moves; the layout is recorded once that service is gone', async () => {
+    const appDir = `/var/lib/depl/${app}`;
+    const witness = `/tmp/depl-witness-${suffix}`;
+    const earlier = `${app}-old-autoscaler`;
+    const account = '{"key":"-----BEGIN EC PRIVATE KEY-----\\nearlier\\n-----END EC PRIVATE KEY-----"}';
+    const shell = (script: string, ...args: string[]) => tc.cluster.manager.exec(['sh', '-c', script, 'sh', ...args]);
+    const started = Date.now();
+    // the folder as an earlier depl left it: no layout file, the ACME account beside release.json
+    await shell('set -e; rm -f "$1/layout"; rm -rf "$1/tls"; umask 077; printf %s "$2" > "$1/tls-account.json"; mkdir -p "$3"', appDir, account, witness);
+    // an earlier depl's controller: the app's folder read-only with tls/ not hidden, settings this depl cannot read.
+    // It notes each moment it sees the account in tls/, and goes on looking for a second after SIGTERM: a move
+    // made before its task has ended (not just been asked to) is seen.
+    const watch = 'stopping=0; trap "stopping=1" TERM; n=0; echo watching > /witness/log; '
+      + 'while [ $n -lt 20 ]; do [ -e /run/depl/release/tls/account.json ] && echo seen >> /witness/log; [ $stopping = 1 ] && n=$((n+1)); usleep 50000; done';
+    await tc.cluster.manager.exec(['docker', 'service', 'create', '--detach', '--no-resolve-image', '--name', earlier,
+      '--label', `depl.app=${app}`, '--label', 'depl.version=old', '--label', 'depl.service=autoscaler', '--label', 'depl.http=false',
+      '--mount', `type=bind,source=${appDir},target=/run/depl/release,readonly`, '--mount', `type=bind,source=${witness},target=/witness`,
+      busybox, 'sh', '-c', watch]);
+    const log = async () => (await shell('cat "$1/log" 2>/dev/null || true', witness)).stdout.trim().split('\n');
+    await waitFor(`${earlier} to watch`, async () => ((await log()).includes('watching') ? true : undefined));
+
+    // (after the cases above v2 is live; alone, v1 is)
+    const [first, second] = (await readReleaseDocument(tc.cluster.manager, app)).live === 'v2' ? ['v1', 'v2'] : ['v2', 'v1'];
+    const moved = await runCli(['switch', first!], { cwd: tc.dir });
+    expect(moved.exitCode, moved.stderr).toBe(0);
+    expect(moved.stderr).toContain(`stopping ${earlier}, which an earlier depl installed with more than it needs, before the ACME account moves into tls/`);
+    expect(moved.stderr).toMatch(new RegExp(`the autoscale controller ${earlier} has settings this depl cannot read .*: this depl cannot install it again safely, so it is left stopped \\(it could read the ACME account where it is now\\)`));
+    expect(await log()).toEqual(['watching']);
+    expect((await tc.cluster.manager.exec(['docker', 'service', 'inspect', earlier, '--format', '{{.Spec.Mode.Replicated.Replicas}}'])).stdout.trim()).toBe('0');
+    expect(await tc.cluster.manager.readFile(`${appDir}/tls/account.json`)).toBe(account);
+    // the layout is not recorded while a service is reported: the next command looks again
+    expect((await shell('ls "$1"', appDir)).stdout.split('\n')).not.toContain('layout');
+    expect(await readReleaseDocument(tc.cluster.manager, app)).toMatchObject({ live: first });
+
+    await tc.cluster.manager.exec(['docker', 'service', 'rm', earlier]);
+    const finished = await runCli(['switch', second!], { cwd: tc.dir });
+    expect(finished.exitCode, finished.stderr).toBe(0);
+    expect((await tc.cluster.manager.readFile(`${appDir}/layout`))?.trim()).toBe('2');
+    expect((await shell('ls "$1"', appDir)).stdout.split('\n').filter((f) => f.startsWith('tls-'))).toEqual([]);
+    await shell('rm -rf "$1"', witness);
+    process.stderr.write(`state layout move with an earlier depl's service on a real swarm: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  });
+});
