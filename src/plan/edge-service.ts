@@ -2,6 +2,7 @@ import { quote, shellLine, type Argv } from './shell.js';
 import { LABELS, type ServiceSpec, type UpdatePolicy } from './services.js';
 import { CONFIG_PROBE_PATH, DEBIAN_NGINX_MODULES, PROBE_HOST, PROBE_SCRIPT, type NginxRenderOptions } from './nginx.js';
 import { appStateDir, edgeServiceName } from './names.js';
+import { parseFileTexts, PRINT_FILES } from './file-texts.js';
 
 /**
  * The edge as data: its swarm service, where its files live, and the commands that check, reload and list
@@ -21,28 +22,62 @@ export function edgeContainerQuery(app: string): Argv {
 /** Exit code of edgeProbeCommand when the edge service has no running container on the node. */
 export const EDGE_PROBE_NO_CONTAINER = 3;
 
+/** Where the manager keeps the edge container it found (`pid netns id`), by edge service: under /run, gone at a reboot. */
+export const EDGE_CONTAINER_CACHE_DIR = '/run/depl';
+
+/**
+ * The shell test that the cache line in "$cache" (`pid netns id`, written by edgeProbeCommand) still names the
+ * running edge container: while that pid has that network namespace it is the same process, so the same container.
+ * Sets $pid, $ns and $id.
+ */
+const CACHED_CONTAINER_VALID = '{ read -r pid ns id < "$cache" && [ -n "$id" ] && [ -n "$ns" ] && [ "$(readlink "/proc/$pid/ns/net")" = "$ns" ]; } 2>/dev/null';
+
 /**
  * The edge's probe asked on the manager inside the network of the edge's running container (found when
  * asked, so it works while a restart replaces the container): the probe answers nothing but that network's
  * loopback (src/plan/nginx.ts PROBE_ALLOW). nsenter enters the container's network namespace only, so the
  * node's own bash makes the request and the edge image needs no shell. Runs as root (depl's commands on a
  * node do). Prints the raw HTTP/1.0 answer; exits EDGE_PROBE_NO_CONTAINER without a running container.
- * The container's pid is kept in `cacheDir` with its network namespace: while that process still has that
- * namespace it is the same container, and the two docker CLI calls (most of a probe's time) are skipped.
+ * The container's pid is kept in `cacheDir` with its network namespace and its id: while that process still has
+ * that namespace it is the same container, and the two docker CLI calls (most of a probe's time) are skipped; the
+ * next command that opens the edge reads the id from there (cachedEdgeContainerCommand) instead of asking the Engine.
  */
-export function edgeProbeCommand(app: string, port = 80, cacheDir = '/run/depl'): Argv {
+export function edgeProbeCommand(app: string, port = 80, cacheDir = EDGE_CONTAINER_CACHE_DIR): Argv {
   const script = [
-    'cache="$1/edge-probe-$2"',
-    'if ! { read -r pid ns < "$cache" && [ -n "$ns" ] && [ "$(readlink "/proc/$pid/ns/net")" = "$ns" ]; } 2>/dev/null; then',
+    'cache="$1/edge-container-$2"',
+    `if ! ${CACHED_CONTAINER_VALID}; then`,
     `  id=$(${shellLine(edgeContainerQuery(app))} | head -n 1)`,
     `  [ -n "$id" ] || { echo "no running container of $2" >&2; exit ${EDGE_PROBE_NO_CONTAINER}; }`,
     '  pid=$(docker inspect --format "{{.State.Pid}}" "$id") || exit $?',
-    '  ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) && [ -n "$ns" ] && mkdir -p "$1" && echo "$pid $ns" > "$cache.$$" && mv "$cache.$$" "$cache"',
+    '  ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) && [ -n "$ns" ] && mkdir -p "$1" && echo "$pid $ns $id" > "$cache.$$" && mv "$cache.$$" "$cache"',
     'fi',
     'shift 2',
     'exec nsenter --target "$pid" --net bash -c "$@"',
   ].join('\n');
   return ['sh', '-c', script, 'depl-edge-probe', cacheDir, edgeServiceName(app), PROBE_SCRIPT, 'depl-probe', String(port), CONFIG_PROBE_PATH, PROBE_HOST];
+}
+
+/**
+ * Prints the files named after the cache folder (PRINT_FILES: the edge's HTTPS settings, when asked for) and then
+ * the id of the edge's running container as the last probe on the node found it (nothing when the cache no longer
+ * names a running container): opening the edge costs this one command instead of it and an Engine API lookup.
+ */
+export function cachedEdgeContainerCommand(app: string, files: readonly string[], cacheDir = EDGE_CONTAINER_CACHE_DIR): Argv {
+  const script = [
+    'cache="$1/edge-container-$2"',
+    'shift 2',
+    PRINT_FILES,
+    `if ${CACHED_CONTAINER_VALID}; then printf %s "$id"; fi`,
+  ].join('\n');
+  return ['sh', '-c', script, 'depl-edge-files', cacheDir, edgeServiceName(app), ...files];
+}
+
+/** What cachedEdgeContainerCommand printed: the files' texts and the cached container id (null: none, or not an id), or null when it cannot be split so. */
+export function parseCachedEdgeContainer(printed: string, count: number): { texts: Array<string | null>; container: string | null } | null {
+  const texts = parseFileTexts(printed, count);
+  if (texts === null) return null;
+  const last = printed.split('\0')[count]!.trim();
+  return { texts, container: /^[0-9a-f]{12,64}$/.test(last) ? last : null };
 }
 
 /** How to run nginx, reload it, list its processes and reopen its logs inside the edge container `id`. */

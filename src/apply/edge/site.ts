@@ -3,11 +3,11 @@ import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
 import { parseRawHttpAnswer, PROBE_HOST, probePath, type NginxRenderOptions } from '../../plan/nginx.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
-import { edgeContainerRenderOptions, edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands } from '../../plan/edge-service.js';
+import { cachedEdgeContainerCommand, edgeContainerRenderOptions, edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands, parseCachedEdgeContainer } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
 import type { Remote } from '../remote.js';
-import { readEdgeTlsRender } from '../tls/store.js';
+import { parseEdgeTlsRender, readEdgeTlsRender, renderFile } from '../tls/store.js';
 
 /** One running nginx that serves the edge, where its files are, and how to reach it over HTTP. */
 export interface EdgeSite {
@@ -134,17 +134,28 @@ export function containerRenderOptions(app: string): NginxRenderOptions {
   return edgeContainerRenderOptions(dir, { routing: `${dir}/routing` });
 }
 
-/** The edge container on the manager (the edge node), found by its swarm service. */
+/**
+ * The edge container on the manager (the edge node), found by its swarm service: one command reads the HTTPS
+ * settings and the container the last probe on the manager found (src/plan/edge-service.ts); only when that
+ * container no longer runs (or no probe ran since the manager started) is the Engine asked.
+ */
 export async function clusterEdgeSite(cluster: Cluster, app: string, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeSite> {
-  // two independent round trips, side by side: the running container, and the HTTPS settings file
-  const [commands, files] = await Promise.all([edgeContainerCommands(cluster, app), clusterEdgeFiles(cluster, app, tls)]);
-  return { ...files, ...commands };
+  const dir = edgeDir(app);
+  const files = tls === undefined ? [renderFile({ edgeDir: dir })] : [];
+  const read = await cluster.manager.exec(cachedEdgeContainerCommand(app, files), { check: false });
+  const found = read.code === 0 ? parseCachedEdgeContainer(read.stdout, files.length) : null;
+  if (found === null) {
+    throw new OperationError(`${cluster.manager.name}: cannot read ${[...files, 'the edge container it found'].join(', ')}: ${read.stderr.trim() || 'a file holds a NUL byte'}`, undefined, 'REMOTE_READ_FAILED');
+  }
+  const https = tls !== undefined ? tls.render : parseEdgeTlsRender(found.texts[0] ?? null, cluster.manager.name, dir);
+  const commands = found.container !== null ? edgeSiteCommands(found.container) : await edgeContainerCommands(cluster, app);
+  return { ...(await clusterEdgeFiles(cluster, app, { render: https })), ...commands };
 }
 
 /**
  * How to run nginx in the running edge container, found through the manager's Engine API on the cluster's
- * connection (the stream the release read's service listing then reuses): a `docker ps` would cost every
- * command that opens the edge an SSH session and a docker CLI start on the manager.
+ * connection when the manager's cache does not name it (a `docker ps` would cost an SSH session and a docker CLI
+ * start on the manager): EDGE_NOT_RUNNING when it has none.
  */
 async function edgeContainerCommands(cluster: Cluster, app: string): Promise<ReturnType<typeof edgeSiteCommands>> {
   const id = await (await cluster.engine()).api.runningContainerOf(edgeServiceName(app));

@@ -112,12 +112,16 @@ export async function writeEdgeTlsRender(store: TlsStore, render: EdgeTlsRender 
 
 /** The HTTPS part of the edge's configuration, or undefined when TLS is off (or was never set up). */
 export async function readEdgeTlsRender(remote: Remote, edgeDir: string): Promise<EdgeTlsRender | undefined> {
-  const text = await remote.readFile(renderFile({ edgeDir }));
+  return parseEdgeTlsRender(await remote.readFile(renderFile({ edgeDir })), remote.name, edgeDir);
+}
+
+/** The HTTPS settings' file as read from `remoteName` (null: not there, so none). */
+export function parseEdgeTlsRender(text: string | null, remoteName: string, edgeDir: string): EdgeTlsRender | undefined {
   if (text === null) return undefined;
   try {
     return JSON.parse(text) as EdgeTlsRender;
   } catch (error) {
-    throw new OperationError(`${remote.name}:${renderFile({ edgeDir })} is not valid JSON`, 'Run depl tls renew to rewrite it.', 'EDGE_TLS_CORRUPT', { cause: error });
+    throw new OperationError(`${remoteName}:${renderFile({ edgeDir })} is not valid JSON`, 'Run depl tls renew to rewrite it.', 'EDGE_TLS_CORRUPT', { cause: error });
   }
 }
 

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { edgeReport } from '../../../src/apply/edge/site.js';
 import { LocalRemote } from '../../../src/apply/local-remote.js';
 import type { ExecOptions, ExecResult, Remote } from '../../../src/apply/remote.js';
-import { EDGE_PROBE_NO_CONTAINER, edgeProbeCommand } from '../../../src/plan/edge-service.js';
+import { cachedEdgeContainerCommand, EDGE_PROBE_NO_CONTAINER, edgeProbeCommand, parseCachedEdgeContainer } from '../../../src/plan/edge-service.js';
 import { CONFIG_PROBE_PATH, PROBE_HOST, parseRawHttpAnswer, probeFromInsideCommand } from '../../../src/plan/nginx.js';
 import type { Argv } from '../../../src/plan/shell.js';
 
@@ -70,10 +70,49 @@ describe('the edge\'s probe is asked from inside its container', () => {
     for (let i = 0; i < 3; i++) expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe })).toMatchObject({ routing: '1234abcd', status: 200 });
     expect(calls().map((c) => c[0])).toEqual(['docker', 'docker', 'nsenter', 'nsenter', 'nsenter']);
     // a cached pid whose namespace is not the one recorded (the container was replaced) is looked up again
-    await writeFile(path.join(dir, 'run', 'edge-probe-shop-edge'), `${process.pid} net:[1]\n`);
+    await writeFile(path.join(dir, 'run', 'edge-container-shop-edge'), `${process.pid} net:[1] c0ffee\n`);
     expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe })).toMatchObject({ status: 200 });
     expect(calls().map((c) => c[0]).slice(5)).toEqual(['docker', 'docker', 'nsenter']);
     expect(seen).toHaveLength(4);
+  });
+
+  it('the next command that opens the edge reads the container the probe found, with the files it asks for, in one command', async () => {
+    const id = 'c0ffee00c0ffee00';
+    const { remote, calls, dir } = await managerWithDocker(id, process.pid);
+    const run = path.join(dir, 'run');
+    const settings = path.join(dir, 'tls-render.json');
+    await writeFile(settings, '{"certificates":[]}\n');
+    const read = async (files: string[]) => {
+      const result = await remote.exec(cachedEdgeContainerCommand('shop', files, run));
+      return parseCachedEdgeContainer(result.stdout, files.length);
+    };
+    // before any probe on this node: the files, and no container (the caller asks the Engine)
+    expect(await read([settings, path.join(dir, 'missing')])).toEqual({ texts: ['{"certificates":[]}\n', null], container: null });
+    await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop', port, run) });
+    const asked = calls().length;
+    expect(await read([settings])).toEqual({ texts: ['{"certificates":[]}\n'], container: id });
+    expect(await read([])).toEqual({ texts: [], container: id });
+    // docker is not asked for it
+    expect(calls()).toHaveLength(asked);
+    const [pid, ns] = readFileSync(path.join(run, 'edge-container-shop-edge'), 'utf8').trim().split(' ');
+    // nor anything that is not a container id
+    await writeFile(path.join(run, 'edge-container-shop-edge'), `${pid} ${ns} $(reboot)\n`);
+    expect(await read([])).toEqual({ texts: [], container: null });
+    // nor a container replaced since (its pid no longer has the namespace recorded)
+    await writeFile(path.join(run, 'edge-container-shop-edge'), `${pid} net:[1] ${id}\n`);
+    expect(await read([])).toEqual({ texts: [], container: null });
+  });
+
+  it('a cache line an earlier depl wrote (pid and namespace, no id) is looked up again, so the id is kept from then on', async () => {
+    const { remote, calls, dir } = await managerWithDocker('c0ffee00c0ffee00', process.pid);
+    const run = path.join(dir, 'run');
+    const probe = edgeProbeCommand('shop', port, run);
+    await edgeReport({ url: 'http://192.0.2.1:80', remote, probe });
+    const line = readFileSync(path.join(run, 'edge-container-shop-edge'), 'utf8').trim().split(' ');
+    await writeFile(path.join(run, 'edge-container-shop-edge'), `${line[0]} ${line[1]}\n`);
+    await edgeReport({ url: 'http://192.0.2.1:80', remote, probe });
+    expect(calls().map((c) => c[0])).toEqual(['docker', 'docker', 'nsenter', 'docker', 'docker', 'nsenter']);
+    expect(readFileSync(path.join(run, 'edge-container-shop-edge'), 'utf8').trim().split(' ')).toEqual(line);
   });
 
   it('says so when the edge has no running container', async () => {
