@@ -13,16 +13,16 @@ export function edgeDir(app: string): string {
 
 export { edgeServiceName };
 
-/** The running container of the edge service on the manager. */
-export function edgeContainerQuery(app: string): Argv {
-  return ['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${edgeServiceName(app)}`, '--filter', 'status=running'];
+/** The running container of an edge service (`<app>-edge`, or the cluster's `depl_edge`) on the manager. */
+export function edgeContainerQuery(service: string): Argv {
+  return ['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${service}`, '--filter', 'status=running'];
 }
 
 /** Exit code of edgeProbeCommand when the edge service has no running container on the node. */
 export const EDGE_PROBE_NO_CONTAINER = 3;
 
 /**
- * The edge's probe asked on the manager inside the network of the edge's running container (found when
+ * The probe of the edge service `service` asked on the manager inside the network of the edge's running container (found when
  * asked, so it works while a restart replaces the container): the probe answers nothing but that network's
  * loopback (src/plan/nginx.ts PROBE_ALLOW). nsenter enters the container's network namespace only, so the
  * node's own bash makes the request and the edge image needs no shell. Runs as root (depl's commands on a
@@ -30,11 +30,11 @@ export const EDGE_PROBE_NO_CONTAINER = 3;
  * The container's pid is kept in `cacheDir` with its network namespace: while that process still has that
  * namespace it is the same container, and the two docker CLI calls (most of a probe's time) are skipped.
  */
-export function edgeProbeCommand(app: string, port = 80, cacheDir = '/run/depl'): Argv {
+export function edgeProbeCommand(service: string, port = 80, cacheDir = '/run/depl', path = CONFIG_PROBE_PATH): Argv {
   const script = [
     'cache="$1/edge-probe-$2"',
     'if ! { read -r pid ns < "$cache" && [ -n "$ns" ] && [ "$(readlink "/proc/$pid/ns/net")" = "$ns" ]; } 2>/dev/null; then',
-    `  id=$(${shellLine(edgeContainerQuery(app))} | head -n 1)`,
+    `  id=$(${shellLine(edgeContainerQuery(service))} | head -n 1)`,
     `  [ -n "$id" ] || { echo "no running container of $2" >&2; exit ${EDGE_PROBE_NO_CONTAINER}; }`,
     '  pid=$(docker inspect --format "{{.State.Pid}}" "$id") || exit $?',
     '  ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) && [ -n "$ns" ] && mkdir -p "$1" && echo "$pid $ns" > "$cache.$$" && mv "$cache.$$" "$cache"',
@@ -42,7 +42,7 @@ export function edgeProbeCommand(app: string, port = 80, cacheDir = '/run/depl')
     'shift 2',
     'exec nsenter --target "$pid" --net bash -c "$@"',
   ].join('\n');
-  return ['sh', '-c', script, 'depl-edge-probe', cacheDir, edgeServiceName(app), PROBE_SCRIPT, 'depl-probe', String(port), CONFIG_PROBE_PATH, PROBE_HOST];
+  return ['sh', '-c', script, 'depl-edge-probe', cacheDir, service, PROBE_SCRIPT, 'depl-probe', String(port), path, PROBE_HOST];
 }
 
 /** How to run nginx, reload it, list its processes and reopen its logs inside the edge container `id`. */

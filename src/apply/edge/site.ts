@@ -170,6 +170,6 @@ export async function clusterEdgeFiles(cluster: Cluster, app: string, tls?: { re
     reload: [],
     render: https === undefined ? render : { ...render, tls: https },
     url: `http://${cluster.managerNode.address}:80`,
-    probe: edgeProbeCommand(app, render.listen.port),
+    probe: edgeProbeCommand(edgeServiceName(app), render.listen.port),
   };
 }
