@@ -53,6 +53,8 @@ export interface ClusterEdgeFacts {
 }
 
 export type ClusterEdgeStep =
+  /** The image looked into before anything changes: a refused one must not cost an earlier edge its place. */
+  | { kind: 'check-edge-image'; image: string; describe: string }
   | { kind: 'ensure-edge-network'; name: string; describe: string }
   /** The earlier edge's table copied to the app's file on the cluster's edge, before that edge goes. */
   | { kind: 'copy-routing'; app: string; from: string; to: string; describe: string }
@@ -80,6 +82,7 @@ export function routedDomain(routing: string): string | null {
 export function planClusterEdge(facts: ClusterEdgeFacts): { ok: true; plan: ClusterEdgePlan } | { ok: false; refusal: ClusterEdgeRefusal } {
   const steps: ClusterEdgeStep[] = [];
   const notes: string[] = [];
+  if (!facts.edgeExists) steps.push({ kind: 'check-edge-image', image: facts.image, describe: `check that ${facts.image} has nginx's Lua module (the edge routes with it) before anything changes` });
   if (!facts.networkExists) steps.push({ kind: 'ensure-edge-network', name: CLUSTER_EDGE_NETWORK, describe: `create the overlay network ${CLUSTER_EDGE_NETWORK} that the apps' http services join` });
   let apps = [...facts.apps];
   const legacy = [...facts.legacy].sort((a, b) => a.app.localeCompare(b.app));

@@ -14,9 +14,9 @@ export function edgeDir(app: string): string {
 
 export { edgeServiceName };
 
-/** The running container of the edge service on the manager. */
-export function edgeContainerQuery(app: string): Argv {
-  return ['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${edgeServiceName(app)}`, '--filter', 'status=running'];
+/** The running container of an edge service (`<app>-edge`, or the cluster's `depl_edge`) on the manager. */
+export function edgeContainerQuery(service: string): Argv {
+  return ['docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${service}`, '--filter', 'status=running'];
 }
 
 /** Exit code of edgeProbeCommand when the edge service has no running container on the node. */
@@ -33,7 +33,7 @@ export const EDGE_CONTAINER_CACHE_DIR = '/run/depl';
 const CACHED_CONTAINER_VALID = '{ read -r pid ns id < "$cache" && [ -n "$id" ] && [ -n "$ns" ] && [ "$(readlink "/proc/$pid/ns/net")" = "$ns" ]; } 2>/dev/null';
 
 /**
- * The edge's probe asked on the manager inside the network of the edge's running container (found when
+ * The probe of the edge service `service` asked on the manager inside the network of the edge's running container (found when
  * asked, so it works while a restart replaces the container): the probe answers nothing but that network's
  * loopback (src/plan/nginx.ts PROBE_ALLOW). nsenter enters the container's network namespace only, so the
  * node's own bash makes the request and the edge image needs no shell. Runs as root (depl's commands on a
@@ -42,11 +42,11 @@ const CACHED_CONTAINER_VALID = '{ read -r pid ns id < "$cache" && [ -n "$id" ] &
  * that namespace it is the same container, and the two docker CLI calls (most of a probe's time) are skipped; the
  * next command that opens the edge reads the id from there (cachedEdgeContainerCommand) instead of asking the Engine.
  */
-export function edgeProbeCommand(app: string, port = 80, cacheDir = EDGE_CONTAINER_CACHE_DIR): Argv {
+export function edgeProbeCommand(service: string, port = 80, cacheDir = EDGE_CONTAINER_CACHE_DIR, path = CONFIG_PROBE_PATH): Argv {
   const script = [
     'cache="$1/edge-container-$2"',
     `if ! ${CACHED_CONTAINER_VALID}; then`,
-    `  id=$(${shellLine(edgeContainerQuery(app))} | head -n 1)`,
+    `  id=$(${shellLine(edgeContainerQuery(service))} | head -n 1)`,
     `  [ -n "$id" ] || { echo "no running container of $2" >&2; exit ${EDGE_PROBE_NO_CONTAINER}; }`,
     '  pid=$(docker inspect --format "{{.State.Pid}}" "$id") || exit $?',
     '  ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null) && [ -n "$ns" ] && mkdir -p "$1" && echo "$pid $ns $id" > "$cache.$$" && mv "$cache.$$" "$cache"',
@@ -54,7 +54,7 @@ export function edgeProbeCommand(app: string, port = 80, cacheDir = EDGE_CONTAIN
     'shift 2',
     'exec nsenter --target "$pid" --net bash -c "$@"',
   ].join('\n');
-  return ['sh', '-c', script, 'depl-edge-probe', cacheDir, edgeServiceName(app), PROBE_SCRIPT, 'depl-probe', String(port), CONFIG_PROBE_PATH, PROBE_HOST];
+  return ['sh', '-c', script, 'depl-edge-probe', cacheDir, service, PROBE_SCRIPT, 'depl-probe', String(port), path, PROBE_HOST];
 }
 
 /**
@@ -62,14 +62,14 @@ export function edgeProbeCommand(app: string, port = 80, cacheDir = EDGE_CONTAIN
  * the id of the edge's running container as the last probe on the node found it (nothing when the cache no longer
  * names a running container): opening the edge costs this one command instead of it and an Engine API lookup.
  */
-export function cachedEdgeContainerCommand(app: string, files: readonly string[], cacheDir = EDGE_CONTAINER_CACHE_DIR): Argv {
+export function cachedEdgeContainerCommand(service: string, files: readonly string[], cacheDir = EDGE_CONTAINER_CACHE_DIR): Argv {
   const script = [
     'cache="$1/edge-container-$2"',
     'shift 2',
     PRINT_FILES,
     `if ${CACHED_CONTAINER_VALID}; then printf %s "$id"; fi`,
   ].join('\n');
-  return ['sh', '-c', script, 'depl-edge-files', cacheDir, edgeServiceName(app), ...files];
+  return ['sh', '-c', script, 'depl-edge-files', cacheDir, service, ...files];
 }
 
 /** What cachedEdgeContainerCommand printed: the files' texts and the cached container id (null: none, or not an id), or null when it cannot be split so. */

@@ -11,6 +11,7 @@ import {
 } from './branch-database.js';
 import { allocateRedisSlot, branchRedisConfig, describeSlot, isRedisAccessory, keyPrefixEnv, redisBranchScript, sharedRedisOf, slotText, type RedisSlot, type SharedRedis } from './branch-redis.js';
 import { claimEdgeHosts, type EdgeApp } from './edge-apps.js';
+import { CLUSTER_EDGE_NETWORK, CLUSTER_EDGE_SERVICE } from './cluster-edge.js';
 import { nodeImageOf, planImages, type ImageBuild } from './images.js';
 import { planRunJob, type JobSpec } from './jobs.js';
 import type { ServiceRestore } from './install-intent.js';
@@ -46,8 +47,12 @@ export type InstallStep =
   | { kind: 'claim-edge-hosts'; app: string; domain: string; before: string | null; describe: string; undo: string }
   /** An operator hook (.depl/hooks); post-install's failure is reported, never undone. */
   | { kind: 'hook'; hook: HookName; describe: string }
-  /** The edge service (idempotent), its HTTPS settings from the store, then the release state read under the lock. */
-  | { kind: 'ensure-edge'; image?: string; https: boolean; certificateVersions: string[]; describe: string }
+  /**
+   * The edge service (idempotent), its HTTPS settings from the store, then the release state read under the lock.
+   * `cluster`: the cluster's one edge `depl_edge` (src/plan/cluster-edge.ts, taking over earlier apps' own edges),
+   * once another app's edge or depl_edge is on the swarm; else the app's own `<app>-edge`, which alone carries HTTPS.
+   */
+  | { kind: 'ensure-edge'; image?: string; https: boolean; cluster: boolean; certificateVersions: string[]; describe: string }
   | ({ kind: 'build-image'; describe: string } & ImageBuild)
   /** `nodes`: node names that must have the image; with a registry it is pushed once and they pull it. */
   | { kind: 'distribute-image'; image: string; nodes: 'all' | string[]; registry?: string; describe: string }
@@ -163,8 +168,11 @@ export interface InstallFacts {
   foreign: readonly PresentService[];
   /** The cluster edge's app list as read (src/plan/edge-apps.ts): which app answers which hosts. */
   edgeApps?: readonly EdgeApp[];
-  /** Other apps' edge services on this swarm: each app has its own edge, on ports 80 and 443 of the edge nodes. */
-  otherEdges?: readonly PresentService[];
+  /**
+   * The edge services on this swarm that are not this app's own: other apps' `<app>-edge` (an earlier depl's, or one
+   * alone on its cluster) and the cluster's `depl_edge` (no app label); `ports` as published.
+   */
+  otherEdges?: readonly (PresentService & { ports?: readonly number[] })[];
   /** The release state as recorded. */
   state: ReleaseState;
   installed: readonly InstalledVersion[];
@@ -249,17 +257,8 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   // the hosts first: two apps answering one host is a conflict of names, whatever runs the edge
   const claim = request.http !== undefined ? claimEdgeHosts(facts.edgeApps ?? [], app, config.domain) : null;
   if (claim !== null && !claim.ok) return { ok: false, refusal: claim.refusal };
-  const otherEdge = request.http !== undefined ? facts.otherEdges?.[0] : undefined;
-  if (otherEdge !== undefined) {
-    return {
-      ok: false,
-      refusal: {
-        message: `app ${otherEdge.labels[LABELS.app] ?? '?'}'s edge (${otherEdge.name}) already holds ports 80 and 443 of this cluster's edge nodes: depl runs one edge per app, and app ${app}'s (it has an http service) could not start beside it`,
-        hint: `Give app ${app} a cluster of its own, or run it without http: true services here (accessories and workers share a cluster; only one app per cluster is routed by an edge).`,
-        code: 'EDGE_TAKEN',
-      },
-    };
-  }
+  const edge = request.http !== undefined ? edgeFor(app, facts.tls !== 'off', facts.otherEdges ?? []) : null;
+  if (edge !== null && !edge.ok) return { ok: false, refusal: edge.refusal };
   for (const name of Object.keys(config.accessories)) {
     const service = accessoryServiceName(app, name);
     const other = [...facts.present, ...facts.foreign].find((s) => s.name === service && !isAccessoryOf(s, app, name));
@@ -303,11 +302,15 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   const https = facts.tls !== 'off';
   if (request.http !== undefined) {
     const routedHttp = facts.present.filter((s) => s.labels[LABELS.http] === 'true').map((s) => s.labels[LABELS.version]).filter((l): l is string => l !== undefined);
+    const cluster = edge?.ok === true && edge.cluster;
     steps.push({
-      kind: 'ensure-edge', ...(config.images.nginx !== undefined ? { image: config.images.nginx } : {}), https,
+      kind: 'ensure-edge', ...(config.images.nginx !== undefined ? { image: config.images.nginx } : {}), https, cluster,
       certificateVersions: https ? [...new Set([...routedHttp, version])] : [],
-      describe: `ensure the edge runs (${config.images.nginx ?? "depl's edge image"}${https ? ', HTTPS from the certificate store' : ''}) and read the release state under the lock`,
+      describe: cluster
+        ? `ensure the cluster's edge ${CLUSTER_EDGE_SERVICE} runs (${config.images.nginx ?? "depl's edge image"}; the apps' own edges taken over, their routing kept) and read the release state under the lock`
+        : `ensure the edge runs (${config.images.nginx ?? "depl's edge image"}${https ? ', HTTPS from the certificate store' : ''}) and read the release state under the lock`,
     });
+    if (cluster) notes.push(`app ${app} is routed by the cluster's edge ${CLUSTER_EDGE_SERVICE} (another app's http services are on this cluster): its http services join ${CLUSTER_EDGE_NETWORK}, and its routing is its own file there`);
   } else {
     notes.push('no service has http: true: no edge; the version is not routed');
   }
@@ -389,6 +392,7 @@ export function planInstall(facts: InstallFacts): { ok: true; plan: InstallPlan 
   const serviceSecretRefs = { ...secretRefs, ...Object.fromEntries(branchDbs.map((db) => [db.shared.passwordSecret, named(db.secret)])) };
   const specs = planVersionServices({
     config: serviceConfig, version, images: images.services, network: facts.cluster.network, versionNetwork, configRef: named(document.name), secrets: serviceSecretRefs, files: fileRefs,
+    ...(edge?.ok === true && edge.cluster ? { edgeNetwork: CLUSTER_EDGE_NETWORK } : {}),
     nodes: facts.cluster.nodes.length, ...(branch !== undefined ? { branch } : {}), scale, volumeNames: volumes,
   });
   const builtImage = (service: string) => images.builds.find((b) => b.usedBy.includes(service))?.tag;
@@ -699,4 +703,30 @@ function resolveMounts<C extends Pick<ServiceSpec['TaskTemplate']['ContainerSpec
 /** Whether the swarm lists this service as app `app`'s accessory `accessory` (its labels, whatever its name). */
 function isAccessoryOf(service: Pick<PresentService, 'labels'>, app: string, accessory: string): boolean {
   return service.labels[LABELS.app] === app && service.labels[LABELS.accessory] === accessory;
+}
+
+/**
+ * Which edge routes app `app`'s http services: its own `<app>-edge` while no other edge is on the swarm (HTTPS is
+ * served by an app's own edge only, so far), the cluster's `depl_edge` once another app's edge or depl_edge is there
+ * (src/plan/cluster-edge.ts takes the apps' own edges over). Refused (EDGE_TAKEN) where HTTPS would be lost: this
+ * app has TLS on, or another app's own edge serves HTTPS (it publishes 443), and the edges would have to be one.
+ */
+export function edgeFor(app: string, https: boolean, otherEdges: readonly (PresentService & { ports?: readonly number[] })[]): { ok: true; cluster: boolean } | { ok: false; refusal: Refusal } {
+  if (otherEdges.length === 0) return { ok: true, cluster: false };
+  const secure = otherEdges.find((e) => e.name !== CLUSTER_EDGE_SERVICE && (e.ports ?? []).includes(443));
+  if (https || secure !== undefined) {
+    const holder = secure ?? otherEdges[0]!;
+    const whose = holder.name === CLUSTER_EDGE_SERVICE ? "the cluster's edge" : `app ${holder.labels[LABELS.app] ?? '?'}'s edge`;
+    return {
+      ok: false,
+      refusal: {
+        message: secure !== undefined
+          ? `${whose} (${holder.name}) serves HTTPS on this cluster's edge nodes, and the cluster's one edge that would route app ${app} beside it carries no HTTPS yet: app ${app} (it has an http service) cannot be routed here without taking that away`
+          : `app ${app} has TLS on, and ${whose} (${holder.name}) already holds ports 80 and 443 of this cluster's edge nodes: several apps share the cluster's one edge, which carries no HTTPS yet`,
+        hint: `Give app ${app} a cluster of its own, or run both apps with tls: off here (the cluster's edge routes several apps over HTTP), or app ${app} without http: true services.`,
+        code: 'EDGE_TAKEN',
+      },
+    };
+  }
+  return { ok: true, cluster: true };
 }

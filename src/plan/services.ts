@@ -279,6 +279,8 @@ export interface VersionServicesInput {
    * name as an alias, so the version's services reach each other as compose named them (`backend:8000`).
    */
   versionNetwork?: string;
+  /** The cluster edge's network (src/plan/cluster-edge.ts), which the http services join so that depl_edge reaches them. */
+  edgeNetwork?: string;
 }
 
 /**
@@ -353,7 +355,7 @@ export function planVersionServices(input: VersionServicesInput): ServiceSpec[] 
         // and kept on its pool, or off every pool (src/plan/pools.ts)
         ...placement([...(svc.volume !== undefined ? [placementConstraint(svc.node ?? 'manager')] : []), ...poolConstraints(poolsOf(config), name)]),
         ...taskResources(svc.resources),
-        Networks: serviceNetworks(input.network, input.versionNetwork, name, svc.aliases),
+        Networks: [...serviceNetworks(input.network, input.versionNetwork, name, svc.aliases), ...(svc.http && input.edgeNetwork !== undefined ? [{ Target: input.edgeNetwork }] : [])],
       },
       Mode: { Replicated: { Replicas: replicas } },
       UpdateConfig: { Parallelism: 1, Delay: seconds(1), FailureAction: 'rollback', Monitor: seconds(10), Order: order },

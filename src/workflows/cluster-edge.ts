@@ -33,6 +33,8 @@ export async function ensureClusterEdge(host: ClusterEdgeHost, manager: Remote, 
   for (const note of plan.notes) log.warn(note);
   const run = async (step: ClusterEdgeStep): Promise<void> => {
     switch (step.kind) {
+      case 'check-edge-image':
+        return host.checkImage(step.image);
       case 'ensure-edge-network':
         return host.ensureNetwork(step.name);
       case 'copy-routing':

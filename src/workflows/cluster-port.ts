@@ -190,14 +190,17 @@ export interface InstallTarget {
   appServices(): Promise<PresentService[]>;
   /** Services of any app with these names (an accessory's name taken by another app). */
   servicesNamed(names: readonly string[]): Promise<PresentService[]>;
-  /** The edge services of other apps on this swarm (an edge holds ports 80 and 443 of the edge nodes). */
-  edgesOfOtherApps?(): Promise<PresentService[]>;
+  /** The edge services on this swarm not this app's own (other apps' and the cluster's depl_edge), with their published ports. */
+  edgesOfOtherApps?(): Promise<(PresentService & { ports?: number[] })[]>;
   /** The specs these services have now, their images pinned (what a failed branch redeploy puts back). */
   earlierSpecs(names: readonly string[]): Promise<ServiceRestore[]>;
   /** A port for repairing an interrupted buildinst before this one reads (the edge may not run yet). */
   repairPort(): Promise<{ port: ClusterPort; edgeRunning: boolean }>;
-  /** Starts the edge if needed with HTTPS settings from the store; returns the edge as now running. */
-  ensureEdge(edge: { image?: string; https: boolean; certificateVersions: readonly string[] }): Promise<EdgeSite>;
+  /**
+   * Starts the edge if needed with HTTPS settings from the store; returns the edge as now running. `cluster`: the
+   * cluster's depl_edge, the apps' own edges taken over (src/workflows/cluster-edge.ts), instead of the app's own.
+   */
+  ensureEdge(edge: { image?: string; https: boolean; cluster: boolean; certificateVersions: readonly string[] }): Promise<EdgeSite>;
   /** Builds on the manager; returns the image id. */
   buildImage(build: ImageBuild): Promise<string>;
   /** Puts the image on the nodes (all, or those named); returns a line saying what it did. */

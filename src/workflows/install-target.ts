@@ -5,6 +5,8 @@ import type { Cluster } from '../apply/cluster.js';
 import { distributeImage } from '../apply/distribute.js';
 import type { Engine } from '../apply/docker.js';
 import { clusterEdgeSite } from '../apply/edge/site.js';
+import { clusterEdgeHostOn } from '../apply/edge/cluster-edge.js';
+import { ensureClusterEdge } from './cluster-edge.js';
 import { ensureEdgeImage } from '../apply/edge-image.js';
 import { ensureEdgeService } from '../apply/edge/service.js';
 import { runJobService } from '../apply/jobs.js';
@@ -39,6 +41,7 @@ import { renewerCredentialForTask } from './tls/renewer-credential.js';
 import { designateFor, managedDomain } from './domain.js';
 
 const present = (s: InstalledService): PresentService => ({ name: s.name, labels: s.labels, createdAt: s.createdAt, replicas: s.replicas, image: s.image, ...(s.volumes !== undefined ? { volumes: s.volumes } : {}) });
+const presentEdge = (s: InstalledService): PresentService & { ports?: number[] } => ({ ...present(s), ...(s.ports !== undefined ? { ports: s.ports } : {}) });
 
 /** Only the tasks of this spec count as the service's (a service updated in place still runs old tasks for a while). */
 function awaitedService(spec: ServiceSpec): AwaitedService {
@@ -68,7 +71,7 @@ export function installTargetOn(project: TlsProject & { config: DeplConfig }, cl
       return (await listServices(engine, {})).filter((s) => names.includes(s.name)).map(present);
     },
     async edgesOfOtherApps() {
-      return (await listServices(engine, { [EDGE_ROLE_LABEL]: 'edge' })).filter((s) => s.labels[LABELS.app] !== app).map(present);
+      return (await listServices(engine, { [EDGE_ROLE_LABEL]: 'edge' })).filter((s) => s.labels[LABELS.app] !== app).map(presentEdge);
     },
     async earlierSpecs(names) {
       const restores: ServiceRestore[] = [];
@@ -94,6 +97,11 @@ export function installTargetOn(project: TlsProject & { config: DeplConfig }, cl
     },
     async ensureEdge(edge) {
       const image = edge.image ?? (await ensureEdgeImage(engine, config.provider.type === 'local', log));
+      if (edge.cluster) {
+        // the plan refused HTTPS here: the cluster's edge carries none yet
+        await ensureClusterEdge(clusterEdgeHostOn(cluster, cluster.manager), cluster.manager, { image, https: false, command: `depl buildinst (app ${app})` }, log);
+        return clusterEdgeSite(cluster, app);
+      }
       await ensureEdgeService(cluster, engine, { app, image, https: edge.https });
       // the edge answers ACME challenges before any order is placed: HTTPS settings as the store has them
       if (edge.https) await syncEdgeCertificates(tlsStoreFor(cluster.manager, app), config, edge.certificateVersions);

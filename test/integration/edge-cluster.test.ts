@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { managerEngine } from '../../src/apply/docker.js';
 import { readSiteLogs } from '../../src/apply/edge/logs.js';
 import { ensureEdgeService } from '../../src/apply/edge/service.js';
-import { edgeReport, requestThroughEdge } from '../../src/apply/edge/site.js';
+import { edgeReport, requestThroughEdge, servedReport } from '../../src/apply/edge/site.js';
+import { claimEdgeApp } from '../../src/apply/edge/apps.js';
+import { clusterEdgeHostOn } from '../../src/apply/edge/cluster-edge.js';
+import { CLUSTER_EDGE_NETWORK, CLUSTER_EDGE_SERVICE } from '../../src/plan/cluster-edge.js';
+import { appNetworkName } from '../../src/plan/names.js';
+import { ensureClusterEdge } from '../../src/workflows/cluster-edge.js';
 import { CONFIG_PROBE_PATH, parseRawHttpAnswer, PROBE_HOST, PROBE_SCRIPT } from '../../src/plan/nginx.js';
 import { readReleaseDocument } from '../../src/apply/release-store.js';
 import { syncRelease } from '../../src/workflows/release.js';
@@ -204,5 +209,52 @@ describe('the edge on a local swarm', () => {
     expect(stats.versions.map((v) => v.version)).toEqual(['v2', 'v1', 'v3']);
     await lockCommand(ctx, 'status');
     expect(results.pop()).toEqual({ locked: false, holder: null });
+  });
+});
+
+describe("two apps behind the cluster's one edge", () => {
+  // last in this file: it takes the app's own edge over, which the cases above run on
+  it("a second app's buildinst-like arrival takes app 1's edge over into depl_edge; each app switches its own hosts, the other's answers unchanged", async () => {
+    const started = performance.now();
+    const manager = tc.cluster.manager;
+    const app2 = `${app}-b`;
+    const domain2 = `${app2}.localhost`;
+    const config2 = { ...tc.loaded.config, app: app2, domain: domain2 };
+    // what app 2's buildinst does before its edge step: its hosts claimed, its app network there (node-up makes it)
+    await claimEdgeApp(manager, undefined, app2, domain2);
+    await manager.exec(['docker', 'network', 'create', '--driver', 'overlay', '--attachable', appNetworkName(app2)]);
+    const plan = await ensureClusterEdge(clusterEdgeHostOn(tc.cluster, manager), manager, { image: nginx, https: false, command: 'depl buildinst (app 2)' }, silentLogger);
+    expect(plan.steps.map((s) => s.kind)).toEqual(['check-edge-image', 'ensure-edge-network', 'copy-routing', 'claim-hosts', 'remove-legacy-edge', 'create-cluster-edge']);
+    const edges = (await manager.exec(['docker', 'service', 'ls', '--format', '{{.Name}}', '--filter', 'label=depl.role=edge'])).stdout.split('\n').filter(Boolean);
+    expect(edges).toEqual([CLUSTER_EDGE_SERVICE]);
+    // app 2's http services join depl_edge-net, as buildinst makes them
+    await Promise.all(['v1', 'v2'].map((version) => startBusyboxVersion(manager, { app: app2, version, network: CLUSTER_EDGE_NETWORK, image: busybox, health: true })));
+    await Promise.all([waitRunning(`${app2}-v1-web`, 1), waitRunning(`${app2}-v2-web`, 1)]);
+    // app 1's commands find the cluster's edge, and its routing was carried over: its live version is served
+    const port1 = await clusterPortFor(tc.cluster, tc.loaded.config, silentLogger);
+    expect(port1.site.dir).toBe('/var/lib/depl/_edge');
+    const live1 = (await readReleaseDocument(manager, app))!.live!;
+    expect(await requestThroughEdge(port1.site, domain, '/healthz')).toMatchObject({ status: 200, version: live1 });
+    const port2 = await clusterPortFor(tc.cluster, config2, silentLogger);
+    await switchVersion(port2, 'v1');
+    const served1 = await servedReport(port1.site);
+    expect(await requestThroughEdge(port2.site, domain2, '/')).toMatchObject({ status: 200, version: 'v1' });
+    expect(await requestThroughEdge(port2.site, `v2.${domain2}`, '/')).toMatchObject({ status: 200, version: 'v2', body: 'v2\n' });
+    // app 2 switches: its own table only; app 1's generation and answers stay as they were
+    await switchVersion(port2, 'v2');
+    expect(await requestThroughEdge(port2.site, domain2, '/')).toMatchObject({ status: 200, version: 'v2' });
+    expect(await servedReport(port1.site)).toEqual(served1);
+    expect(await requestThroughEdge(port1.site, domain, '/healthz')).toMatchObject({ status: 200, version: live1 });
+    // app 1's v3 is no version of app 2: not routed under app 2's domain
+    expect(await requestThroughEdge(port2.site, `v3.${domain2}`, '/')).toMatchObject({ status: 404 });
+    // and app 1 switches through its command on the cluster's edge, app 2 unchanged
+    const other1 = live1 === 'v1' ? 'v2' : 'v1';
+    const results: unknown[] = [];
+    const ctx: CommandContext = { globals: { config: tc.configFile, json: true }, log: silentLogger, interactive: false, progress: false, result: (data) => results.push(data) };
+    await switchCommand(ctx, other1);
+    expect(results.pop()).toEqual({ live: other1, previous: live1 });
+    expect(await requestThroughEdge(port1.site, domain, '/healthz')).toMatchObject({ status: 200, version: other1 });
+    expect(await requestThroughEdge(port2.site, domain2, '/')).toMatchObject({ status: 200, version: 'v2' });
+    console.log(`two apps on the cluster's edge: ${((performance.now() - started) / 1000).toFixed(1)} s (takeover, app 2's versions, three switches)`);
   });
 });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { UserError } from '../../src/errors.js';
 import { quote } from '../../src/plan/shell.js';
 import type { ClusterEdgeHost } from '../../src/apply/edge/cluster-edge.js';
 import type { Remote } from '../../src/apply/remote.js';
@@ -57,6 +58,10 @@ export function fakeClusterEdgeHost(swarm: FakeEdgeSwarm, manager: Remote, root:
     async removeEdge(service) {
       call(`remove-edge ${service}`);
       swarm.edges.delete(service);
+    },
+    async checkImage(image) {
+      call(`check-image ${image}`);
+      if (image.startsWith('no-lua/')) throw new UserError(`the edge image ${image} has no nginx Lua module (fake)`, undefined, 'EDGE_IMAGE_NO_LUA');
     },
     async createEdge(spec: ServiceSpec, nginxConf: string) {
       call(`create-edge ${spec.Name}`);

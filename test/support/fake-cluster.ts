@@ -30,6 +30,8 @@ import type { PresentService } from '../../src/plan/install-plan.js';
 import type { ServiceSpec } from '../../src/plan/services.js';
 import { accessoryServiceName, edgeServiceName } from '../../src/plan/names.js';
 import { EDGE_ROLE_LABEL } from '../../src/plan/edge-service.js';
+import { ensureClusterEdge } from '../../src/workflows/cluster-edge.js';
+import { fakeClusterEdgeHost, fakeEdgeSwarm } from './fake-cluster-edge.js';
 import { COPY_EXIT, repointedSpec, VOLUME_MOVE_LABELS } from '../../src/plan/volume-move.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -279,7 +281,29 @@ function fakeVolumeCopy(swarm: FakeSwarm, spec: JobSpec, write: (frame: Frame) =
   return { kind: 'ended', progress: { kind: 'exited', exitCode: 0 } };
 }
 
-function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort): InstallTarget {
+/**
+ * The cluster's edge made on the fake swarm's edges and networks by the real workflow, through the cluster edge's fake
+ * host (test/support/fake-cluster-edge.ts): an app's own edge (depl.app label) is an earlier edge to take over. What
+ * it did is written back to the swarm however it ended (a failed or killed run leaves what it did).
+ */
+async function ensureFakeClusterEdge(swarm: FakeSwarm, app: string, manager: { remote: Remote; stateRoot: string }): Promise<void> {
+  const view = fakeEdgeSwarm();
+  const appOf = (s: PresentService) => s.labels['depl.app'];
+  for (const [name, s] of swarm.edges) view.edges.set(name, { ...(appOf(s) !== undefined ? { app: appOf(s)! } : {}), networks: appOf(s) !== undefined ? [`${appOf(s)!}-net`] : [] });
+  for (const name of swarm.networks.keys()) view.networks.add(name);
+  view.calls = swarm.calls;
+  try {
+    await ensureClusterEdge(fakeClusterEdgeHost(view, manager.remote, manager.stateRoot), manager.remote, { image: 'depl-edge:fake', https: false, command: `depl buildinst (app ${app})`, root: manager.stateRoot }, silentLogger);
+  } finally {
+    for (const name of [...swarm.edges.keys()]) if (!view.edges.has(name)) swarm.edges.delete(name);
+    for (const [name, edge] of view.edges) {
+      if (!swarm.edges.has(name)) swarm.edges.set(name, { name, labels: { ...(edge.app !== undefined ? { 'depl.app': edge.app } : {}), [EDGE_ROLE_LABEL]: 'edge' }, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image: 'depl-edge:fake' });
+    }
+    for (const name of view.networks) if (!swarm.networks.has(name)) swarm.networks.set(name, { [EDGE_ROLE_LABEL]: 'edge' });
+  }
+}
+
+function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, site: () => EdgeSite, get: FakeCluster['get'], repair: () => ClusterPort, manager: { remote: Remote; stateRoot: string }): InstallTarget {
   const labelsOf = (v: InstalledVersion, name: string): Record<string, string> => {
     const spec = swarm.specs.get(name) as { Labels?: Record<string, string> } | undefined;
     if (spec?.Labels !== undefined) return spec.Labels;
@@ -338,10 +362,17 @@ function installOn(app: string, versions: InstalledVersion[], swarm: FakeSwarm, 
       return names.map((name) => ({ name, spec: swarm.specs.get(name) ?? { Name: name, Labels: labelsOf(versions.find((v) => v.services.includes(name))!, name) } }));
     },
     repairPort: async () => ({ port: repair(), edgeRunning: true }),
-    async ensureEdge() {
+    async ensureEdge(edge) {
+      if (edge.cluster) {
+        // the cluster's edge made, and the apps' own edges taken over, by the real workflow on this swarm's edges (the
+        // fake's HTTP edge stays the app's own: it does not route several apps)
+        await record('ensure-cluster-edge');
+        await ensureFakeClusterEdge(swarm, app, manager);
+        return site();
+      }
       await record('ensure-edge');
-      const edge = edgeServiceName(app);
-      swarm.edges.set(edge, { name: edge, labels: { 'depl.app': app, [EDGE_ROLE_LABEL]: 'edge' }, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image: 'depl-edge:fake' });
+      const own = edgeServiceName(app);
+      swarm.edges.set(own, { name: own, labels: { 'depl.app': app, [EDGE_ROLE_LABEL]: 'edge' }, createdAt: '2026-12-01T00:00:00Z', replicas: 1, image: 'depl-edge:fake' });
       return site();
     },
     async buildImage(build) {
@@ -790,7 +821,7 @@ export async function startFakeCluster(options: { app?: string; domain?: string;
         return [...nodeStates.entries()].map(([name, state]) => ({ name, state }));
       },
     },
-    install: installOn(app, versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote)),
+    install: installOn(app, versions, swarm, () => site(remote), (host, urlPath) => fake.get(host, urlPath), () => makeControl(remote), { remote, stateRoot }),
     app, domain, site: site(remote), stateRemote: remote, stateRoot, healthPath: '/healthz', log: silentLogger,
     installed: async () => versions.map((v) => ({ ...v, replicas: { ...v.replicas } })),
     by: 'ops@test',

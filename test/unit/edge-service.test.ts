@@ -29,7 +29,7 @@ describe('the edge service', () => {
   });
 
   it('finds, checks, reloads and reopens logs of nginx in its container with these commands', () => {
-    expect(edgeContainerQuery('shop')).toEqual(['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=shop-edge', '--filter', 'status=running']);
+    expect(edgeContainerQuery('shop-edge')).toEqual(['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=shop-edge', '--filter', 'status=running']);
     const site = edgeSiteCommands('c0ffee');
     expect(site.nginx(['-t', '-q'])).toEqual(['docker', 'exec', 'c0ffee', 'nginx', '-t', '-q']);
     expect(site.reload).toEqual(['docker', 'kill', '--signal', 'HUP', 'c0ffee']);

@@ -2,16 +2,17 @@ import { posix } from 'node:path';
 import { OperationError } from '../../errors.js';
 import { clusterEdgeDir } from '../../plan/edge-apps.js';
 import { CLUSTER_EDGE_NETWORK, CLUSTER_EDGE_SERVICE, type LegacyEdge } from '../../plan/cluster-edge.js';
-import { edgeDir, EDGE_ROLE_LABEL } from '../../plan/edge-service.js';
+import { edgeDir, edgeProbeCommand, EDGE_ROLE_LABEL } from '../../plan/edge-service.js';
 import { appNetworkName } from '../../plan/names.js';
 import { quote } from '../../plan/shell.js';
 import type { ServiceSpec } from '../../plan/services.js';
 import { LABELS } from '../../plan/services.js';
 import { pollUntil } from '../../util/poll.js';
+import { checkEdgeImage, runEdgeService } from './service.js';
 import type { Cluster } from '../cluster.js';
 import type { Engine } from '../docker.js';
 import type { Remote } from '../remote.js';
-import { createService, listServices, removeService, serviceTasks } from '../swarm.js';
+import { listServices, removeService, serviceTasks } from '../swarm.js';
 import { ensureVersionNetwork } from '../version-network.js';
 
 /**
@@ -26,7 +27,9 @@ export interface ClusterEdgeHost {
   copyFile(from: string, to: string): Promise<void>;
   /** Removes the service and returns once none of its tasks runs (its host ports are free). */
   removeEdge(service: string): Promise<void>;
-  /** Creates depl_edge (its folders first, and `nginxConf` where there is no configuration yet) and returns once its task runs. */
+  /** Refuses (UserError) an image that cannot be depl's edge (src/apply/edge/service.ts checkEdgeImage). */
+  checkImage(image: string): Promise<void>;
+  /** Creates depl_edge (its folders first, and `nginxConf` where there is no configuration yet) and returns once its nginx answers. */
   createEdge(spec: ServiceSpec, nginxConf: string): Promise<void>;
 }
 
@@ -64,17 +67,13 @@ export function clusterEdgeHostOn(cluster: Pick<Cluster, 'engine' | 'manager' | 
         },
       });
     },
+    checkImage: async (image) => checkEdgeImage(manager, image),
     async createEdge(spec, nginxConf) {
       const dir = clusterEdgeDir(root);
-      await manager.exec(['mkdir', '-p', `${dir}/logs`, `${dir}/routes`]);
-      if ((await manager.readFile(`${dir}/nginx.conf`)) === null) await manager.writeFileAtomic(`${dir}/nginx.conf`, nginxConf);
-      const e = await engine();
-      await createService(e, spec);
-      await pollUntil(async () => ((await serviceTasks(e, spec.Name).catch(() => [])).some((t) => t.state === 'running') ? true : undefined), {
-        timeoutMs: 90_000, intervalMs: 500,
-        onTimeout: () => {
-          throw new OperationError(`the cluster's edge ${spec.Name} did not start within 90s`, `Check \`docker service ps --no-trunc ${spec.Name}\` on the manager.`, 'EDGE_NOT_RUNNING');
-        },
+      // the image was looked into by the plan's first step, before any earlier edge went
+      await runEdgeService(manager, await engine(), {
+        spec, folders: ['mkdir', '-p', `${dir}/logs`, `${dir}/routes`], configFile: `${dir}/nginx.conf`, firstConfig: nginxConf,
+        probe: edgeProbeCommand(spec.Name), checkImage: false,
       });
     },
   };

@@ -1,14 +1,16 @@
 import { OperationError, UserError } from '../../errors.js';
-import { edgeDir, edgeDirsCommand, edgeImageProbe, edgeServiceName, EDGE_PROBE_MISSING_MODULE, EDGE_ROLE_LABEL, planEdgeService } from '../../plan/edge-service.js';
+import { edgeDir, edgeDirsCommand, edgeImageProbe, edgeProbeCommand, edgeServiceName, EDGE_PROBE_MISSING_MODULE, EDGE_ROLE_LABEL, planEdgeService } from '../../plan/edge-service.js';
 import { DEBIAN_NGINX_MODULES, renderNginxConfig } from '../../plan/nginx.js';
+import type { ServiceSpec } from '../../plan/services.js';
+import type { Argv } from '../../plan/shell.js';
 import { pollUntil } from '../../util/poll.js';
 import type { Remote } from '../remote.js';
 import { LABELS } from '../../plan/services.js';
 import type { Cluster } from '../cluster.js';
 import type { Engine } from '../docker.js';
-import { createService, listServices, serviceTasks, updateService } from '../swarm.js';
+import { createService, listServices, serviceTasks, updateService, type InstalledService } from '../swarm.js';
 import { liveConfigPath } from './config.js';
-import { clusterEdgeSite, containerRenderOptions, edgeReport } from './site.js';
+import { containerRenderOptions, edgeReport } from './site.js';
 
 /**
  * The edge service (src/plan/edge-service.ts) on the cluster: created once, updated when its spec (image)
@@ -16,21 +18,51 @@ import { clusterEdgeSite, containerRenderOptions, edgeReport } from './site.js';
  */
 export async function ensureEdgeService(cluster: Cluster, engine: Engine, opts: { app: string; image: string; https?: boolean }): Promise<void> {
   const { app, image } = opts;
-  const manager = cluster.manager;
   const spec = planEdgeService(app, image, cluster.network, opts.https === true);
   const existing = (await listServices(engine, { [LABELS.app]: app, [EDGE_ROLE_LABEL]: 'edge' })).find((s) => s.name === spec.Name);
-  // before anything is written: a refused image changes nothing
-  if (existing === undefined || existing.image !== image) await checkEdgeImage(manager, image);
-  await manager.exec(edgeDirsCommand(app));
-  const site = { dir: edgeDir(app) };
-  if ((await manager.readFile(liveConfigPath(site))) === null) {
-    // Before the first routing table there is nothing to serve: every host gets a 404.
-    await manager.writeFileAtomic(liveConfigPath(site), renderNginxConfig({ app }, containerRenderOptions(app)));
-  }
-  if (existing === undefined) await createService(engine, spec);
   // an edge made before tls: was turned on publishes 443 too (the task restarts once)
-  else if (existing.image !== image || (opts.https === true && existing.ports !== undefined && !existing.ports.includes(443))) await updateService(engine, existing, spec);
-  await waitForEdgeContainer(cluster, engine, app);
+  const update = existing !== undefined && (existing.image !== image || (opts.https === true && existing.ports !== undefined && !existing.ports.includes(443)));
+  await runEdgeService(cluster.manager, engine, {
+    spec,
+    folders: edgeDirsCommand(app),
+    configFile: liveConfigPath({ dir: edgeDir(app) }),
+    // Before the first routing table there is nothing to serve: every host gets a 404.
+    firstConfig: renderNginxConfig({ app }, containerRenderOptions(app)),
+    probe: edgeProbeCommand(edgeServiceName(app), containerRenderOptions(app).listen.port),
+    checkImage: existing === undefined || existing.image !== image,
+  }, existing !== undefined ? { existing, update } : undefined);
+}
+
+/** An edge's nginx service as it is made to run: what the swarm runs, its files, and how to ask it whether nginx answers. */
+export interface EdgeLaunch {
+  spec: ServiceSpec;
+  /** Makes the folders the service bind-mounts (and its logs folder) on the manager, the edge node. */
+  folders: Argv;
+  /** Its nginx.conf, written with `firstConfig` only when there is none (a running edge's stays as it is). */
+  configFile: string;
+  firstConfig: string;
+  /** The edge's probe, asked inside its container on the manager (edgeProbeCommand). */
+  probe: Argv;
+  /** Whether the image is looked into first (it is new here, or changes): false when it was checked already. */
+  checkImage: boolean;
+}
+
+const EDGE_START_MS = 90_000;
+
+/**
+ * The one way an edge's nginx service is made to run, an app's `<app>-edge` and the cluster's `depl_edge` alike:
+ * its image checked before anything is written (a refused image changes nothing), its folders and first
+ * configuration, the service created (or updated, when `existing` must change), then waited for until nginx
+ * answers its probe inside the container (a task that runs but whose nginx has not read its configuration yet, or
+ * refused it, is not an edge that serves).
+ */
+export async function runEdgeService(manager: Remote, engine: Engine, edge: EdgeLaunch, present?: { existing: InstalledService; update: boolean }): Promise<void> {
+  if (edge.checkImage) await checkEdgeImage(manager, edge.spec.TaskTemplate.ContainerSpec.Image);
+  await manager.exec(edge.folders);
+  if ((await manager.readFile(edge.configFile)) === null) await manager.writeFileAtomic(edge.configFile, edge.firstConfig);
+  if (present === undefined) await createService(engine, edge.spec);
+  else if (present.update) await updateService(engine, present.existing, edge.spec);
+  await waitForEdgeNginx(manager, engine, edge.spec.Name, edge.probe);
 }
 
 /** Refuses an image that cannot be depl's edge before it replaces (or becomes) the running one. */
@@ -45,20 +77,18 @@ export async function checkEdgeImage(manager: Remote, image: string): Promise<vo
   throw new UserError(`the edge image ${image} could not be checked on ${manager.name} (exit ${probe.code}): ${said}`, `It must be pullable from the manager or loaded on it. ${fix}`, 'EDGE_IMAGE_UNUSABLE');
 }
 
-async function waitForEdgeContainer(cluster: Cluster, engine: Engine, app: string): Promise<void> {
-  const name = edgeServiceName(app);
+async function waitForEdgeNginx(manager: Remote, engine: Engine, service: string, probe: Argv): Promise<void> {
   let state = '';
   await pollUntil(async () => {
-    const site = await clusterEdgeSite(cluster, app).catch(() => null);
-    if (site !== null && (await edgeReport(site).catch(() => null))?.status === 200) return true;
+    if ((await edgeReport({ url: '', remote: manager, probe }).catch(() => null))?.status === 200) return true;
     // the newest task's state and error, for the message if it never runs
-    const latest = (await serviceTasks(engine, name).catch(() => [])).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+    const latest = (await serviceTasks(engine, service).catch(() => [])).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
     state = latest === undefined ? '' : [latest.state, latest.error].filter(Boolean).join(' ');
     return undefined;
   }, {
-    timeoutMs: 90_000, intervalMs: 500,
+    timeoutMs: EDGE_START_MS, intervalMs: 500,
     onTimeout: () => {
-      throw new OperationError(`the edge service ${name} did not start within 90s (${state || 'no task'})`, `Check \`docker service ps --no-trunc ${name}\` and \`docker service logs ${name}\` on ${cluster.manager.name}.`, 'EDGE_NOT_RUNNING');
+      throw new OperationError(`the edge service ${service} did not start within ${EDGE_START_MS / 1000}s (${state || 'no task'})`, `Check \`docker service ps --no-trunc ${service}\` and \`docker service logs ${service}\` on ${manager.name}.`, 'EDGE_NOT_RUNNING');
     },
   });
 }

@@ -2,12 +2,14 @@ import http from 'node:http';
 import { UserError, OperationError } from '../../errors.js';
 import { parseEdgeReport, type EdgeReport } from '../../plan/edge-routing.js';
 import { parseRawHttpAnswer, PROBE_HOST, probePath, type NginxRenderOptions } from '../../plan/nginx.js';
+import { CLUSTER_EDGE_SERVICE, clusterEdgeRenderOptions } from '../../plan/cluster-edge.js';
+import { clusterEdgeDir } from '../../plan/edge-apps.js';
 import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import { cachedEdgeContainerCommand, edgeContainerRenderOptions, edgeDir, edgeProbeCommand, edgeServiceName, edgeSiteCommands, parseCachedEdgeContainer } from '../../plan/edge-service.js';
 import type { Argv } from '../../plan/shell.js';
 import type { Cluster } from '../cluster.js';
 import type { Remote } from '../remote.js';
-import { parseEdgeTlsRender, readEdgeTlsRender, renderFile } from '../tls/store.js';
+import { readEdgeTlsRender } from '../tls/store.js';
 
 /** One running nginx that serves the edge, where its files are, and how to reach it over HTTP. */
 export interface EdgeSite {
@@ -135,52 +137,75 @@ export function containerRenderOptions(app: string): NginxRenderOptions {
 }
 
 /**
- * The edge container on the manager (the edge node), found by its swarm service: one command reads the HTTPS
- * settings and the container the last probe on the manager found (src/plan/edge-service.ts); only when that
- * container no longer runs (or no probe ran since the manager started) is the Engine asked.
+ * The edge that routes app `app` on the manager (the edge node): the cluster's `depl_edge` once it was made (every
+ * app's own edge was taken over before it: src/plan/cluster-edge.ts), else the app's own `<app>-edge`. The
+ * container of either is read from what the last probe on the manager found (src/plan/edge-service.ts); only when
+ * that container no longer runs (or no probe ran since the manager started) is the Engine asked.
  */
 export async function clusterEdgeSite(cluster: Cluster, app: string, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeSite> {
-  const dir = edgeDir(app);
-  const files = tls === undefined ? [renderFile({ edgeDir: dir })] : [];
-  const read = await cluster.manager.exec(cachedEdgeContainerCommand(app, files), { check: false });
-  const found = read.code === 0 ? parseCachedEdgeContainer(read.stdout, files.length) : null;
-  if (found === null) {
-    throw new OperationError(`${cluster.manager.name}: cannot read ${[...files, 'the edge container it found'].join(', ')}: ${read.stderr.trim() || 'a file holds a NUL byte'}`, undefined, 'REMOTE_READ_FAILED');
+  // independent round trips, side by side: the cached container of either edge, and the files (which say which it is)
+  const [shared, own, files] = await Promise.all([cachedEdgeContainer(cluster, CLUSTER_EDGE_SERVICE), cachedEdgeContainer(cluster, edgeServiceName(app)), clusterEdgeFiles(cluster, app, tls)]);
+  const service = files.probeApp !== undefined ? CLUSTER_EDGE_SERVICE : edgeServiceName(app);
+  const cached = files.probeApp !== undefined ? shared : own;
+  const commands = cached !== null ? edgeSiteCommands(cached) : await edgeContainerCommands(cluster, service);
+  if (commands === null) {
+    throw new OperationError(`the edge service ${service} has no running container on ${cluster.manager.name}`, `Run \`depl buildinst\`, which starts the edge, or check \`docker service ps ${service}\` on the manager.`, 'EDGE_NOT_RUNNING');
   }
-  const https = tls !== undefined ? tls.render : parseEdgeTlsRender(found.texts[0] ?? null, cluster.manager.name, dir);
-  const commands = found.container !== null ? edgeSiteCommands(found.container) : await edgeContainerCommands(cluster, app);
-  return { ...(await clusterEdgeFiles(cluster, app, { render: https })), ...commands };
+  return { ...files, ...commands };
+}
+
+/** The running container of the edge service that the manager's last probe found; null when the cache names none that runs. */
+async function cachedEdgeContainer(cluster: Cluster, service: string): Promise<string | null> {
+  const read = await cluster.manager.exec(cachedEdgeContainerCommand(service, []), { check: false });
+  const found = read.code === 0 ? parseCachedEdgeContainer(read.stdout, 0) : null;
+  return found?.container ?? null;
 }
 
 /**
- * How to run nginx in the running edge container, found through the manager's Engine API on the cluster's
- * connection when the manager's cache does not name it (a `docker ps` would cost an SSH session and a docker CLI
- * start on the manager): EDGE_NOT_RUNNING when it has none.
+ * How to run nginx in the running container of the edge service (null: none runs), found through the manager's
+ * Engine API on the cluster's connection when the manager's cache does not name it: a `docker ps` would cost an
+ * SSH session and a docker CLI start on the manager.
  */
-async function edgeContainerCommands(cluster: Cluster, app: string): Promise<ReturnType<typeof edgeSiteCommands>> {
-  const id = await (await cluster.engine()).api.runningContainerOf(edgeServiceName(app));
-  if (id === null) {
-    throw new OperationError(`the edge service ${edgeServiceName(app)} has no running container on ${cluster.manager.name}`, 'Run `depl buildinst`, which starts the edge, or check `docker service ps ' + edgeServiceName(app) + '` on the manager.', 'EDGE_NOT_RUNNING');
-  }
-  return edgeSiteCommands(id);
+async function edgeContainerCommands(cluster: Cluster, service: string): Promise<ReturnType<typeof edgeSiteCommands> | null> {
+  const id = await (await cluster.engine()).api.runningContainerOf(service);
+  return id === null ? null : edgeSiteCommands(id);
+}
+
+/** Whether the cluster's edge was made: its nginx.conf is written before depl_edge is created, and the apps' own edges are gone by then. */
+async function clusterEdgeMade(manager: Remote): Promise<boolean> {
+  return (await manager.exec(['test', '-f', liveClusterEdgeConfig()], { check: false })).code === 0;
+}
+
+function liveClusterEdgeConfig(): string {
+  return `${clusterEdgeDir()}/nginx.conf`;
 }
 
 /**
- * The files of the cluster's edge, readable even while its container is down. The edge renders HTTPS from
- * what the last certificate refresh wrote next to its files (src/apply/tls/store.ts); a caller that has just
- * refreshed them passes what it wrote (`tls`) and saves the read.
+ * The files of the edge that routes app `app`, readable even while its container is down. An app's own edge renders
+ * HTTPS from what the last certificate refresh wrote next to its files (src/apply/tls/store.ts); a caller that has
+ * just refreshed them passes what it wrote (`tls`) and saves the read. On the cluster's edge the app's routing is its
+ * own file (`_edge/routes/<app>`) and the probe reports the app's generation (`?app=`); it serves no HTTPS yet.
  */
 export async function clusterEdgeFiles(cluster: Cluster, app: string, tls?: { render: EdgeTlsRender | undefined }): Promise<EdgeSite> {
   if (!/^[a-z0-9-]+$/.test(app)) throw new UserError(`app name "${app}" is not a DNS label`, undefined, 'BAD_APP_NAME');
+  const url = `http://${cluster.managerNode.address}:80`;
+  const nginx = (): never => { throw new OperationError('the edge container is not known here', undefined, 'EDGE_CONTAINER_UNKNOWN'); };
+  const [shared, https] = await Promise.all([
+    clusterEdgeMade(cluster.manager),
+    tls !== undefined ? tls.render : readEdgeTlsRender(cluster.manager, edgeDir(app)),
+  ]);
+  if (shared) {
+    const render = clusterEdgeRenderOptions();
+    return { remote: cluster.manager, dir: clusterEdgeDir(), nginx, reload: [], render, url, probe: edgeProbeCommand(CLUSTER_EDGE_SERVICE, render.listen.port, undefined, probePath(app)), probeApp: app };
+  }
   const render = containerRenderOptions(app);
-  const https = tls !== undefined ? tls.render : await readEdgeTlsRender(cluster.manager, edgeDir(app));
   return {
     remote: cluster.manager,
     dir: edgeDir(app),
-    nginx: () => { throw new OperationError('the edge container is not known here', undefined, 'EDGE_CONTAINER_UNKNOWN'); },
+    nginx,
     reload: [],
     render: https === undefined ? render : { ...render, tls: https },
-    url: `http://${cluster.managerNode.address}:80`,
-    probe: edgeProbeCommand(app, render.listen.port),
+    url,
+    probe: edgeProbeCommand(edgeServiceName(app), render.listen.port),
   };
 }

@@ -123,14 +123,14 @@ describe('two apps on one swarm, each with its own depl.yaml and its own redis',
     expect((await other!.get('b2.blog.test', '/healthz')).status).toBe(200);
   }, 60_000);
 
-  it("a second app with an http service is refused before any step: one edge per app, and the first app's holds the edge nodes' ports", async () => {
+  it("a second app with an http service is routed by the cluster's edge: the first app's own edge is taken over, both answer", async () => {
     fake = await startFakeCluster({ versions: [] });
-    other = await startFakeCluster({ app: 'blog', domain: 'blog.test', versions: [], swarm: fake.swarm });
+    other = await startFakeCluster({ app: 'blog', domain: 'blog.test', versions: [], swarm: fake.swarm, stateRoot: fake.control.stateRoot });
     await blog.buildinst('b1');
-    const calls = [...fake.swarm.calls];
-    const refused = await shop.buildinst('s1').catch((error: unknown) => error);
-    expect(refused).toMatchObject({ code: 'EDGE_TAKEN', exitCode: 2, message: expect.stringContaining("app blog's edge (blog-edge) already holds ports 80 and 443") });
-    expect(fake.swarm.calls).toEqual(calls);
+    expect([...fake.swarm.edges.keys()]).toEqual(['blog-edge']);
+    await shop.buildinst('s1');
+    expect([...fake.swarm.edges.keys()]).toEqual(['depl_edge']);
     expect((await other.get('b1.blog.test', '/healthz')).status).toBe(200);
+    expect((await fake.get('s1.shop.test', '/healthz')).status).toBe(200);
   }, 60_000);
 });

@@ -33,9 +33,9 @@ const blog = fakeBuildinst(() => blogFake, blogYaml);
 const shopAt = (domain: string) => fakeBuildinst(() => shopFake!, shopYaml(domain));
 const appsText = (f: FakeCluster) => f.control.stateRemote.readFile(edgeAppsPath(f.control.stateRoot));
 
-async function twoApps(): Promise<void> {
+async function twoApps(shopDomain = 'shop.blog.test'): Promise<void> {
   blogFake = await startFakeCluster({ app: 'blog', domain: 'blog.test', versions: [] });
-  shopFake = await startFakeCluster({ app: 'shop', domain: 'shop.blog.test', versions: [], swarm: blogFake.swarm, stateRoot: blogFake.control.stateRoot });
+  shopFake = await startFakeCluster({ app: 'shop', domain: shopDomain, versions: [], swarm: blogFake.swarm, stateRoot: blogFake.control.stateRoot });
 }
 
 describe("an app's hosts on the cluster's edge", () => {
@@ -116,5 +116,62 @@ describe("an app's hosts on the cluster's edge", () => {
     await workers.buildinst('w1');
     expect(await appsText(blogFake)).toBe('depl-edge-apps 1\napp blog blog.test\n');
     await expect(blog.buildinst('b1')).rejects.toMatchObject({ code: 'EDGE_APPS_INVALID', exitCode: 2 });
+  }, 60_000);
+});
+
+describe("two apps with http services on one cluster: the cluster's edge", () => {
+  const kindsOf = (plan: { steps: { kind: string }[] }) => plan.steps.map((s) => s.kind);
+  const networksOf = (f: FakeCluster, service: string) => (f.swarm.specs.get(service) as { TaskTemplate: { Networks: { Target: string }[] } }).TaskTemplate.Networks.map((n) => n.Target);
+  const shop = () => shopAt('shop.test');
+
+  it("the second app's install claims its hosts, then takes the first app's own edge over into depl_edge before anything is built; its http service joins depl_edge-net", async () => {
+    await twoApps('shop.test');
+    await blog.buildinst('b1');
+    expect(networksOf(blogFake, 'blog-b1-web')).toEqual(['blog-net', 'blog-b1-net']);
+    const before = blogFake.swarm.calls.length;
+    const done = await shop().buildinst('s1');
+    expect(kindsOf(done.plan).slice(0, 4)).toEqual(['claim-edge-hosts', 'hook', 'ensure-edge', 'build-image']);
+    expect(done.plan.steps[2]).toMatchObject({ kind: 'ensure-edge', cluster: true });
+    expect(done.plan.notes).toContainEqual(expect.stringContaining("app shop is routed by the cluster's edge depl_edge"));
+    expect(blogFake.swarm.calls.slice(before, before + 5)).toEqual(['ensure-cluster-edge', 'check-image depl-edge:fake', 'ensure-network depl_edge-net', 'remove-edge blog-edge', 'create-edge depl_edge']);
+    expect(blogFake.swarm.calls.indexOf('create-edge depl_edge')).toBeLessThan(blogFake.swarm.calls.indexOf('build-image shop/web:s1'));
+    expect([...blogFake.swarm.edges.keys()]).toEqual(['depl_edge']);
+    expect(networksOf(shopFake!, 'shop-s1-web')).toEqual(['shop-net', 'shop-s1-net', 'depl_edge-net']);
+    expect((await readEdgeApps(blogFake.control.stateRemote, blogFake.control.stateRoot)).apps).toEqual([{ app: 'blog', domain: 'blog.test' }, { app: 'shop', domain: 'shop.test' }]);
+    // the first app's next install is on the cluster's edge too, which is there: nothing to take over
+    const next = await blog.buildinst('b2');
+    expect(next.plan.steps.find((s) => s.kind === 'ensure-edge')).toMatchObject({ cluster: true });
+    expect(networksOf(blogFake, 'blog-b2-web')).toEqual(['blog-net', 'blog-b2-net', 'depl_edge-net']);
+    expect(blogFake.swarm.calls.filter((c) => c.startsWith('create-edge') || c.startsWith('remove-edge'))).toEqual(['remove-edge blog-edge', 'create-edge depl_edge']);
+  }, 60_000);
+
+  it("HTTPS stays with an app's own edge: a second app with TLS on, or beside an edge that serves HTTPS, is refused with EDGE_TAKEN, nothing changed", async () => {
+    await twoApps();
+    await blog.buildinst('b1');
+    const calls = [...blogFake.swarm.calls];
+    const secure = fakeBuildinst(() => shopFake!, `${shopYaml('shop.test')}tls: { mode: acme, email: ops@shop.test }\n`);
+    await expect(secure.buildinst('s1')).rejects.toMatchObject({ code: 'EDGE_TAKEN', exitCode: 2, message: expect.stringContaining('app shop has TLS on') });
+    blogFake.swarm.edges.set('blog-edge', { ...blogFake.swarm.edges.get('blog-edge')!, ports: [80, 443] } as never);
+    await expect(shop().buildinst('s1')).rejects.toMatchObject({ code: 'EDGE_TAKEN', exitCode: 2, message: expect.stringContaining("app blog's edge (blog-edge) serves HTTPS") });
+    expect(blogFake.swarm.calls).toEqual(calls);
+    expect((await readEdgeApps(blogFake.control.stateRemote, blogFake.control.stateRoot)).apps).toEqual([{ app: 'blog', domain: 'blog.test' }]);
+    expect([...blogFake.swarm.edges.keys()]).toEqual(['blog-edge']);
+  }, 60_000);
+
+  it("a failed install after the takeover takes back its claim and keeps the cluster's edge (forward only); killed after the takeover, the next install finds nothing to take over", async () => {
+    await twoApps('shop.test');
+    await blog.buildinst('b1');
+    shopFake!.swarm.failing.add('shop-s1-web');
+    await expect(shop().buildinst('s1')).rejects.toMatchObject({ code: 'TASKS_FAILED' });
+    expect((await readEdgeApps(blogFake.control.stateRemote, blogFake.control.stateRoot)).apps).toEqual([{ app: 'blog', domain: 'blog.test' }]);
+    expect([...blogFake.swarm.edges.keys()]).toEqual(['depl_edge']);
+    expect((await blogFake.get('b1.blog.test', '/healthz')).status).toBe(200);
+    shopFake!.swarm.failing.delete('shop-s1-web');
+    // killed right after the edge step (claim 0, hook 1, ensure-edge 2)
+    await expect(shop().buildinst('s1', 2)).rejects.toBeInstanceOf(Killed);
+    const done = await shop().buildinst('s1');
+    expect(kindsOf(done.plan)).not.toContain('claim-edge-hosts');
+    expect(blogFake.swarm.calls.filter((c) => c.startsWith('create-edge') || c.startsWith('remove-edge'))).toEqual(['remove-edge blog-edge', 'create-edge depl_edge']);
+    expect((await shopFake!.get('s1.shop.test', '/healthz')).status).toBe(200);
   }, 60_000);
 });

@@ -27,9 +27,9 @@ describe('the plan of the cluster edge', () => {
   it('a cluster without an edge: its network, then depl_edge on it, with no app label (no app prunes it) and the apps list and routes in its nginx.conf', () => {
     const planned = planClusterEdge(facts());
     if (!planned.ok) throw new Error(planned.refusal.message);
-    expect(planned.plan.steps.map((s) => s.kind)).toEqual(['ensure-edge-network', 'create-cluster-edge']);
+    expect(planned.plan.steps.map((s) => s.kind)).toEqual(['check-edge-image', 'ensure-edge-network', 'create-cluster-edge']);
     expect(planned.plan.notes).toEqual([]);
-    const create = planned.plan.steps[1]!;
+    const create = planned.plan.steps[2]!;
     if (create.kind !== 'create-cluster-edge') throw new Error(create.kind);
     expect(create.spec).toMatchObject({
       Name: CLUSTER_EDGE_SERVICE, Labels: { 'depl.role': 'edge' },
@@ -38,7 +38,7 @@ describe('the plan of the cluster edge', () => {
     });
     expect(create.spec.Labels['depl.app']).toBeUndefined();
     expect(create.nginxConf).toContain('/var/lib/depl/_edge/routes/<app> for the apps /var/lib/depl/_edge/apps lists');
-    expect(planClusterEdge(facts({ https: true })).ok && (planClusterEdge(facts({ https: true })) as { plan: { steps: { spec?: { EndpointSpec: { Ports: unknown[] } } }[] } }).plan.steps[1]!.spec!.EndpointSpec.Ports).toHaveLength(2);
+    expect(planClusterEdge(facts({ https: true })).ok && (planClusterEdge(facts({ https: true })) as { plan: { steps: { spec?: { EndpointSpec: { Ports: unknown[] } } }[] } }).plan.steps[2]!.spec!.EndpointSpec.Ports).toHaveLength(2);
     // all there: nothing to do
     expect(planClusterEdge(facts({ edgeExists: true, networkExists: true }))).toEqual({ ok: true, plan: { command: 'depl buildinst --version v2', notes: [], steps: [] } });
   });
@@ -47,19 +47,20 @@ describe('the plan of the cluster edge', () => {
     const planned = planClusterEdge(facts({ legacy: [shopLegacy], networkExists: true }));
     if (!planned.ok) throw new Error(planned.refusal.message);
     expect(planned.plan.steps.map((s) => s.describe)).toEqual([
+      "check that depl-edge:1 has nginx's Lua module (the edge routes with it) before anything changes",
       "copy app shop's routing from its earlier edge shop-edge to the cluster's edge",
       "claim shop.test and its version hosts for app shop in the edge's app list",
       "remove app shop's earlier edge shop-edge and wait until it lets go of ports 80/443",
       "create the cluster's edge depl_edge (depl-edge:1) on depl_edge-net, shop-net and wait until it answers",
     ]);
-    expect(planned.plan.steps[0]).toMatchObject({ from: '/var/lib/depl/shop/edge/routing', to: clusterRoutesFile('shop', '/var/lib/depl') });
+    expect(planned.plan.steps[1]).toMatchObject({ from: '/var/lib/depl/shop/edge/routing', to: clusterRoutesFile('shop', '/var/lib/depl') });
     expect(planned.plan.notes[0]).toMatch(/requests arriving between the earlier edge's graceful stop and depl_edge's start \(a second or two\) are refused; this happens once/);
     // no step can be undone: forward only, finished by the next run
     expect(planned.plan.steps.filter((s) => 'undo' in s)).toEqual([]);
     // claimed already (an interrupted takeover): not claimed again
     expect(planClusterEdge(facts({ legacy: [shopLegacy], apps: [{ app: 'shop', domain: 'shop.test' }] })).ok && true).toBe(true);
     const again = planClusterEdge(facts({ legacy: [shopLegacy], apps: [{ app: 'shop', domain: 'shop.test' }], networkExists: true, edgeExists: false }));
-    expect(again.ok && again.plan.steps.map((s) => s.kind)).toEqual(['copy-routing', 'remove-legacy-edge', 'create-cluster-edge']);
+    expect(again.ok && again.plan.steps.map((s) => s.kind)).toEqual(['check-edge-image', 'copy-routing', 'remove-legacy-edge', 'create-cluster-edge']);
   });
 
   it("refuses, changing nothing, an earlier edge whose table names no domain, or whose domain another app has claimed", () => {
@@ -67,7 +68,7 @@ describe('the plan of the cluster edge', () => {
     expect(planClusterEdge(facts({ legacy: [shopLegacy], apps: [{ app: 'blog', domain: 'shop.test' }] }))).toEqual({ ok: false, refusal: expect.objectContaining({ code: 'HOST_TAKEN', message: expect.stringContaining('app blog') }) });
     // an edge that never routed anything has nothing to copy or claim
     const bare = planClusterEdge(facts({ legacy: [{ ...shopLegacy, routing: null }], networkExists: true }));
-    expect(bare.ok && bare.plan.steps.map((s) => s.kind)).toEqual(['remove-legacy-edge', 'create-cluster-edge']);
+    expect(bare.ok && bare.plan.steps.map((s) => s.kind)).toEqual(['check-edge-image', 'remove-legacy-edge', 'create-cluster-edge']);
   });
 });
 
@@ -96,7 +97,7 @@ describe("the takeover of an earlier depl's edge on the fake cluster", () => {
     const swarm = fakeEdgeSwarm();
     await legacyEdge(swarm, manager, root, 'shop', shopRouting);
     await run(swarm);
-    expect(swarm.calls).toEqual(['ensure-network depl_edge-net', 'copy shop/edge/routing _edge/routes/shop', 'remove-edge shop-edge', 'create-edge depl_edge']);
+    expect(swarm.calls).toEqual(['check-image depl-edge:1', 'ensure-network depl_edge-net', 'copy shop/edge/routing _edge/routes/shop', 'remove-edge shop-edge', 'create-edge depl_edge']);
     await expectTakenOver(swarm, 'taken over');
     expect((await run(swarm)).steps).toEqual([]);
   });
@@ -108,7 +109,7 @@ describe("the takeover of an earlier depl's edge on the fake cluster", () => {
       const { planClusterEdgeOn } = await import('../../../src/workflows/cluster-edge.js');
       return planClusterEdgeOn(fakeClusterEdgeHost(swarm, manager, root), manager, request());
     })();
-    expect(plan.steps).toHaveLength(5);
+    expect(plan.steps).toHaveLength(6);
     for (let index = 0; index < plan.steps.length; index++) {
       await rm(root, { recursive: true, force: true });
       const swarm = fakeEdgeSwarm();
@@ -128,6 +129,16 @@ describe("the takeover of an earlier depl's edge on the fake cluster", () => {
       await run(swarm);
       await expectTakenOver(swarm, `${failing} failed once`);
     }
+  });
+
+  it('an image without the Lua module is refused before anything changes: the earlier edge keeps serving', async () => {
+    const swarm = fakeEdgeSwarm();
+    await legacyEdge(swarm, manager, root, 'shop', shopRouting);
+    const host = fakeClusterEdgeHost(swarm, manager, root);
+    await expect(ensureClusterEdge(host, manager, { ...request(), image: 'no-lua/nginx:1' }, silentLogger)).rejects.toMatchObject({ code: 'EDGE_IMAGE_NO_LUA' });
+    expect(swarm.calls).toEqual(['check-image no-lua/nginx:1']);
+    expect([...swarm.edges.keys()]).toEqual(['shop-edge']);
+    expect(await manager.readFile(clusterRoutesFile('shop', root))).toBeNull();
   });
 
   it('depl_edge cannot start while the earlier edge holds the port: the order is what makes it work', async () => {

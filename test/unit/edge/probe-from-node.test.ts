@@ -54,7 +54,7 @@ describe('the edge\'s probe is asked from inside its container', () => {
 
   it('on the manager: finds the edge service\'s running container and asks inside its network with nsenter', async () => {
     const { remote, calls, dir } = await managerWithDocker('c0ffee');
-    expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop', port, path.join(dir, 'run')) })).toMatchObject({ routing: '1234abcd', status: 200 });
+    expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop-edge', port, path.join(dir, 'run')) })).toMatchObject({ routing: '1234abcd', status: 200 });
     expect(calls()).toEqual([
       ['docker', 'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=shop-edge', '--filter', 'status=running'],
       ['docker', 'inspect', '--format', '{{.State.Pid}}', 'c0ffee'],
@@ -66,7 +66,7 @@ describe('the edge\'s probe is asked from inside its container', () => {
   it('keeps the container\'s pid with its network namespace: while they still match, docker is not asked again', async () => {
     // the stand-in container's pid is this process's: its namespace is real, so the cache can be checked
     const { remote, calls, dir } = await managerWithDocker('c0ffee', process.pid);
-    const probe = edgeProbeCommand('shop', port, path.join(dir, 'run'));
+    const probe = edgeProbeCommand('shop-edge', port, path.join(dir, 'run'));
     for (let i = 0; i < 3; i++) expect(await edgeReport({ url: 'http://192.0.2.1:80', remote, probe })).toMatchObject({ routing: '1234abcd', status: 200 });
     expect(calls().map((c) => c[0])).toEqual(['docker', 'docker', 'nsenter', 'nsenter', 'nsenter']);
     // a cached pid whose namespace is not the one recorded (the container was replaced) is looked up again
@@ -83,12 +83,12 @@ describe('the edge\'s probe is asked from inside its container', () => {
     const settings = path.join(dir, 'tls-render.json');
     await writeFile(settings, '{"certificates":[]}\n');
     const read = async (files: string[]) => {
-      const result = await remote.exec(cachedEdgeContainerCommand('shop', files, run));
+      const result = await remote.exec(cachedEdgeContainerCommand('shop-edge', files, run));
       return parseCachedEdgeContainer(result.stdout, files.length);
     };
     // before any probe on this node: the files, and no container (the caller asks the Engine)
     expect(await read([settings, path.join(dir, 'missing')])).toEqual({ texts: ['{"certificates":[]}\n', null], container: null });
-    await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop', port, run) });
+    await edgeReport({ url: 'http://192.0.2.1:80', remote, probe: edgeProbeCommand('shop-edge', port, run) });
     const asked = calls().length;
     expect(await read([settings])).toEqual({ texts: ['{"certificates":[]}\n'], container: id });
     expect(await read([])).toEqual({ texts: [], container: id });
@@ -106,7 +106,7 @@ describe('the edge\'s probe is asked from inside its container', () => {
   it('a cache line an earlier depl wrote (pid and namespace, no id) is looked up again, so the id is kept from then on', async () => {
     const { remote, calls, dir } = await managerWithDocker('c0ffee00c0ffee00', process.pid);
     const run = path.join(dir, 'run');
-    const probe = edgeProbeCommand('shop', port, run);
+    const probe = edgeProbeCommand('shop-edge', port, run);
     await edgeReport({ url: 'http://192.0.2.1:80', remote, probe });
     const line = readFileSync(path.join(run, 'edge-container-shop-edge'), 'utf8').trim().split(' ');
     await writeFile(path.join(run, 'edge-container-shop-edge'), `${line[0]} ${line[1]}\n`);
@@ -117,10 +117,10 @@ describe('the edge\'s probe is asked from inside its container', () => {
 
   it('says so when the edge has no running container', async () => {
     const { remote } = await managerWithDocker('');
-    const result = await remote.exec(edgeProbeCommand('shop', 80, '/nonexistent/depl'), { check: false });
+    const result = await remote.exec(edgeProbeCommand('shop-edge', 80, '/nonexistent/depl'), { check: false });
     expect(result.code).toBe(EDGE_PROBE_NO_CONTAINER);
     expect(result.stderr).toContain('no running container of shop-edge');
-    expect(await edgeReport({ url, remote, probe: edgeProbeCommand('shop', port, '/nonexistent/depl') })).toMatchObject({ status: 0, routing: null });
+    expect(await edgeReport({ url, remote, probe: edgeProbeCommand('shop-edge', port, '/nonexistent/depl') })).toMatchObject({ status: 0, routing: null });
     expect(seen).toEqual([]);
   });
 
