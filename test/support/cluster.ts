@@ -13,6 +13,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/util/log.js';
 import { openCluster } from '../../src/workflows/cluster.js';
 import { nodeUp, type NodeUpResult } from '../../src/workflows/node-up.js';
 import { nodeInputsFor } from '../../src/workflows/command-inputs.js';
+import { removeDockerObjects } from './background-removal.js';
 
 export interface TestClusterOptions {
   nodes?: number;
@@ -36,7 +37,7 @@ export interface TestCluster {
   prefix: string;
   subnet: string;
   nodeUp: NodeUpResult;
-  /** Removes the node containers, their volumes and the bridge this cluster made (by id), and the folder. */
+  /** Removes the node containers, their volumes and the bridge this cluster made (by id, in the background in a vitest run), and the folder. */
   stop(): Promise<void>;
 }
 
@@ -76,7 +77,6 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const dir = await mkdtemp(path.join(os.tmpdir(), 'depl-cluster-'));
   const prefix = `dt-${randomBytes(3).toString('hex')}`;
   const configFile = path.join(dir, 'depl.yaml');
-  const stopAll = async () => removeByPrefix(prefix);
   for (let attempt = 1; ; attempt += 1) {
     const subnet = await freeSubnet();
     const app = options.app ?? 'testapp';
@@ -96,12 +96,15 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
         dir, configFile, loaded, cluster, prefix, subnet, nodeUp: result,
         async stop() {
           await cluster.close().catch(() => {});
-          await stopAll();
+          await removeByPrefix(prefix);
           await rm(dir, { recursive: true, force: true });
         },
       };
     } catch (error) {
-      await stopAll();
+      // gone before the next attempt, which makes the same names
+      await removeByPrefix(prefix, { wait: true }).catch((leftover: unknown) => {
+        throw new AggregateError([error, leftover], `node-up of test cluster ${prefix} failed, and removing what it made failed too`);
+      });
       // another run took the same subnet between our look and our create: pick another
       if (isDeplError(error) && error.code === 'LOCAL_SUBNET_TAKEN' && attempt < 5) continue;
       await rm(dir, { recursive: true, force: true });
@@ -110,18 +113,23 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   }
 }
 
-/** Every container, volume and network labelled with this cluster's unique prefix, removed by id. */
-export async function removeByPrefix(prefix: string): Promise<void> {
+/**
+ * Every container, volume and network labelled with this cluster's unique prefix, removed by id: listed now,
+ * removed in the background in a vitest run (see background-removal.ts; the run's end waits for it and fails on
+ * what is left). `wait: true` returns once they are gone, for a caller that makes the same names again.
+ */
+export async function removeByPrefix(prefix: string, options: { wait?: boolean } = {}): Promise<void> {
   const label = { label: [`${LOCAL_LABEL_PREFIX}=${prefix}`] };
-  for (const c of await docker.listContainers({ all: true, filters: label })) {
-    await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
-  }
-  for (const v of (await docker.listVolumes({ filters: label })).Volumes ?? []) {
-    await docker.getVolume(v.Name).remove({ force: true }).catch(() => {});
-  }
-  for (const n of await docker.listNetworks({ filters: label })) {
-    await docker.getNetwork(n.Id).remove().catch(() => {});
-  }
+  const [containers, volumes, networks] = await Promise.all([
+    docker.listContainers({ all: true, filters: label }),
+    docker.listVolumes({ filters: label }),
+    docker.listNetworks({ filters: label }),
+  ]);
+  await removeDockerObjects(prefix, {
+    containers: containers.map((c) => c.Id),
+    volumes: (volumes.Volumes ?? []).map((v) => v.Name),
+    networks: networks.map((n) => n.Id),
+  }, options);
 }
 
 /**
