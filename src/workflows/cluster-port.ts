@@ -33,6 +33,9 @@ import type { PresentService } from '../plan/install-plan.js';
 import type { PresentSpec } from '../plan/inspected-spec.js';
 import type { RenewerSettings } from '../plan/tls/renewal.js';
 import { serviceUpgradesOn } from './service-upgrades.js';
+import { renewerCredentialWanted } from '../plan/tls/renewer-credential.js';
+import { swarmCredentialHolderOn } from '../apply/tls/renewer-secret.js';
+import { operatorDesignate, type RenewerCredentialRun } from './tls/renewer-credential.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmConfigRef, SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 
@@ -167,6 +170,12 @@ export interface TlsCertificates {
   store: TlsStore;
   /** The one issuer, writing into `store` (a run holding the lock passes the lock's fenced view of it). */
   issuerFor(store: TlsStore): Promise<CertificateIssuer>;
+  /**
+   * provider.dns with DNS-01 and no tls.dnsCloud: the renewal task's node-up credential, kept current by `depl tls
+   * renew` as by buildinst (src/workflows/tls/renewer-credential.ts keepRenewerCredential): the swarm secrets holding
+   * one, and the operator's login. Absent: the task has no such credential.
+   */
+  renewerCredential?: Pick<RenewerCredentialRun, 'holder' | 'signIn'>;
 }
 
 export interface SwarmReplicas {
@@ -348,6 +357,7 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
         const { edgeChallengeCheck } = await import('../apply/tls/responders.js');
         return acmeIssuerFor({ project, store, log, edgeCheck: edgeChallengeCheck(`http://${cluster.managerNode.address}:80`) }, tlsConfig, store);
       },
+      ...(renewerCredentialWanted(config) ? { renewerCredential: { holder: swarmCredentialHolderOn(cluster, config.app), signIn: () => operatorDesignate(project) } } : {}),
     }
     : undefined;
   return {

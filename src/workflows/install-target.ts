@@ -20,12 +20,12 @@ import { awaitVolumeFree, locateVolumes, removeVolume, repointServices, services
 import { ensureVersionNetwork, removeVersionNetwork, startServices, stopServices } from '../apply/version-network.js';
 import { tlsStoreFor } from '../apply/tls/store.js';
 import type { DeplConfig } from '../config/schema.js';
-import { isDeplError, OperationError, UserError } from '../errors.js';
+import { isDeplError, OperationError } from '../errors.js';
 import { autoscalerFoldersLine } from '../plan/autoscale.js';
 import { BRANCH_DATABASE_LABELS, recordFromLabels } from '../plan/branch-database.js';
 import type { ServiceRestore } from '../plan/install-intent.js';
 import type { PresentService } from '../plan/install-plan.js';
-import { LABELS, pinnedSpec, specImageId, type ServiceSpec } from '../plan/services.js';
+import { LABELS, pinnedSpec, specImageId, type ServiceSpec, type SwarmSecretRef } from '../plan/services.js';
 import { EDGE_ROLE_LABEL } from '../plan/edge-service.js';
 import { certificateCovers, describeWithheld, directoryUrl, tlsSettings } from '../plan/tls/certificates.js';
 import { renewalTimes, renewerDnsCredential, type RenewerDnsCredential, type RenewerSettings } from '../plan/tls/renewal.js';
@@ -37,8 +37,7 @@ import { clusterPortFor, type InstallTarget } from './cluster-port.js';
 import type { BuildInput } from './release-target.js';
 import { issueEdgeCertificates, type TlsProject } from './tls/certificates.js';
 import { syncEdgeCertificates } from './tls/edge-sync.js';
-import { renewerCredentialForTask } from './tls/renewer-credential.js';
-import { designateFor, managedDomain } from './domain.js';
+import { keepRenewerCredential, operatorDesignate } from './tls/renewer-credential.js';
 
 const present = (s: InstalledService): PresentService => ({ name: s.name, labels: s.labels, createdAt: s.createdAt, replicas: s.replicas, image: s.image, ...(s.volumes !== undefined ? { volumes: s.volumes } : {}) });
 const presentEdge = (s: InstalledService): PresentService & { ports?: number[] } => ({ ...present(s), ...(s.ports !== undefined ? { ports: s.ports } : {}) });
@@ -209,38 +208,22 @@ async function renewalTaskFor(project: TlsProject, cluster: Cluster, engine: Eng
       ...renewalTimes(tls),
       edgeUrl: `http://${cluster.managerNode.address}:80`,
     };
-    // the zero-config domain's DNS-01: node-up's credential, replaced here first when it is close to its end
-    const nodeUps = tls.challenge === 'dns-01' && renewerCredentialWanted(config)
-      ? await renewerCredentialForTask({ app: config.app, holder: swarmCredentialHolder(engine, config.app), signIn: () => operatorDesignate(project), now: Date.now, log })
-      : undefined;
-    for (const line of nodeUps?.changes ?? []) log.step(`TLS: ${line}`);
     const dns = tls.challenge === 'dns-01' && !renewerCredentialWanted(config) ? await renewerDnsFor(project, tls, log) : undefined;
-    const outcome = await ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log, ...(dns !== undefined ? { dns } : nodeUps?.ref !== undefined ? { dnsSecret: nodeUps.ref } : {}) });
-    // the task mounts the new credential now: the replaced one goes (a failure leaves it to the next buildinst or node-up)
-    if (nodeUps !== undefined) {
-      const retired = await nodeUps.retire().catch((error: Error) => [`the replaced DNS credential stays until the next depl buildinst or node-up: ${error.message}`]);
-      for (const line of retired) log.step(`TLS: ${line}`);
-    }
+    const install = (dnsSecret?: SwarmSecretRef) => ensureRenewalTask(cluster.manager, engine, { settings, image: nodeImage, log, ...(dns !== undefined ? { dns } : dnsSecret !== undefined ? { dnsSecret } : {}) });
+    if (tls.challenge !== 'dns-01' || !renewerCredentialWanted(config)) return await install();
+    // the zero-config domain's DNS-01: node-up's credential, kept current by the plan tls renew and node-up --plan show
+    let outcome: Awaited<ReturnType<typeof install>> | undefined;
+    const kept = await keepRenewerCredential({
+      command: 'depl buildinst', app: config.app, holder: swarmCredentialHolder(engine, config.app), signIn: () => operatorDesignate(project), now: Date.now, log,
+      mount: { how: 'install', give: async (ref) => { outcome = await install(ref); } },
+    });
+    if (outcome === undefined) outcome = await install(kept.ref);
     return outcome;
   } catch (error) {
     if (!isDeplError(error)) throw error;
     log.warn(`the certificate renewal task is not installed: ${error.message}; certificates are renewed by depl commands only`);
     return `not installed: ${error.message}`;
   }
-}
-
-/**
- * The operator's Designate and the zero-config domain's zone, for replacing the task's credential: the provider's
- * cloud from clouds.yaml (and secure.yaml or OS_PASSWORD), never asked for a password (buildinst may run unattended).
- */
-async function operatorDesignate(project: TlsProject) {
-  const { config } = project;
-  const managed = managedDomain(config);
-  if (managed === undefined || config.provider.type !== 'openstack') throw new OperationError('the task\'s DNS credential is made for provider.dns only', undefined, 'TLS_NO_DNS_CLOUD');
-  const designate = await designateFor({ root: project.root, ...(config.provider.cloud !== undefined ? { cloud: config.provider.cloud } : {}), ...(config.provider.region !== undefined ? { region: config.provider.region } : {}) }, { interactive: false });
-  const zone = await designate.zoneNamed(managed.zone);
-  if (zone === undefined) throw new UserError(`provider.dns.zone ${managed.zone} is not a Designate zone of this project`, 'Fix provider.dns.zone in depl.yaml.', 'DNS_ZONE_MISSING');
-  return { designate, zone, domain: managed.domain };
 }
 
 /**

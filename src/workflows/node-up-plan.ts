@@ -14,7 +14,7 @@ import { managedDomain, planDomain } from './domain.js';
 import type { Provider } from '../apply/providers/types.js';
 import { heldRenewerCredentials } from '../apply/tls/renewer-secret.js';
 import type { DesignateClient, Zone } from '../apply/openstack/designate.js';
-import { renewerCredentialWanted, type HeldCredential, type RenewerCredentialPlan } from '../plan/tls/renewer-credential.js';
+import { renderCredentialPlanLines, renewerCredentialWanted, type HeldCredential, type RenewerCredentialPlan } from '../plan/tls/renewer-credential.js';
 import { planRenewerCredentialNow } from './tls/renewer-credential.js';
 
 /**
@@ -32,7 +32,7 @@ export async function planNodeUp(inputs: NodeInputs, log: Logger, options: { nod
   const credential = renewerCredentialWanted(inputs.config) ? await credentialPlan(inputs, domain!, log) : undefined;
   return {
     ...plan,
-    lines: [...plan.lines, ...dnsLines(dns), ...(credential ? credentialLines(credential) : [])],
+    lines: [...plan.lines, ...dnsLines(dns), ...(credential ? renderCredentialPlanLines(credential) : [])],
     resources: { ...plan.resources, dns: dns.steps.map((s) => s.describe), ...(credential ? { renewerCredential: credential.steps.map((s) => s.describe) } : {}) },
     ...(credential ? { renewerCredential: credential } : {}),
   };
@@ -66,14 +66,6 @@ async function credentialPlan(inputs: NodeInputs, domain: { designate: Designate
     held = { unknown: (error as Error).message };
   }
   return planRenewerCredentialNow(scope, held);
-}
-
-function credentialLines(plan: RenewerCredentialPlan): string[] {
-  return [
-    `The renewal task's DNS credential (${plan.action}):`,
-    ...plan.notes.map((n) => `  = ${n}`),
-    ...plan.steps.map((s) => `  + ${s.describe}`),
-  ];
 }
 
 function dnsLines(plan: DomainRecordPlan): string[] {

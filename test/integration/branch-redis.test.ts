@@ -3,7 +3,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisBranchScript, type RedisSlot, type SharedRedis } from '../../src/plan/branch-redis.js';
+import { allocateRedisSlot, branchKeyPrefix, branchRedisConfig, redisBranchScript, type RedisRecordSlot, type RedisSlot, type SharedRedis } from '../../src/plan/branch-redis.js';
+import type { DeplConfig } from '../../src/config/schema.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 /**
@@ -120,5 +121,77 @@ describe('Redis branch slots on a real redis-server', () => {
     expect((await run('prefix', slot, 'drop')).exitCode).toBe(0);
     expect((await inDb(0, (c) => c.keys('*'))).sort()).toEqual(['depl-branch:feat-ab:z', 'session:1']);
     expect(await run('prefix', slot, 'dump')).toMatchObject({ exitCode: 4 });
+  }, 20_000);
+
+  it('two branches each get their own database number, see only their own keys, and pruning one (after its backup) leaves the other and the main line', async () => {
+    await inDb(0, async (c) => {
+      await c.flushall();
+      await c.set('jobs:1', 'main');
+    });
+    const redisShared = shared('database');
+    // as buildinst allocates them: the lowest number no record holds, recorded before the next branch asks
+    const records: RedisRecordSlot[] = [];
+    const slots = new Map<string, RedisSlot>();
+    for (const branch of ['feat-a', 'feat-b']) {
+      const allocated = allocateRedisSlot(redisShared, branch, `secret-${branch}`, records);
+      if (!allocated.ok) throw new Error(allocated.message);
+      expect(await run('database', allocated.slot, 'create', true)).toMatchObject({ exitCode: 0 });
+      records.push({ accessory: 'redis', version: branch, secret: `secret-${branch}`, redis: allocated.slot });
+      slots.set(branch, allocated.slot);
+    }
+    expect([...slots.values()]).toEqual([{ mode: 'database', number: 1 }, { mode: 'database', number: 2 }]);
+    // each branch's services connect with the URL its deploy is given (depl.yaml's, rewritten to its number)
+    const config = { services: {}, config: { redis: `redis://:${encodeURIComponent(PASSWORD)}@redis:${redis.port}/0` } } as unknown as DeplConfig;
+    const urlOf = (branch: string) => (branchRedisConfig(config, [{ shared: redisShared, slot: slots.get(branch)! }]).config as { redis: string }).redis.replace('@redis:', '@127.0.0.1:');
+    expect(urlOf('feat-a')).toMatch(/\/1$/);
+    const clients = new Map(['feat-a', 'feat-b'].map((b) => [b, new Redis(urlOf(b), { lazyConnect: true })]));
+    try {
+      for (const [branch, c] of clients) {
+        await c.connect();
+        await c.set('jobs:1', branch);
+        await c.rpush('queue', `${branch}-1`, `${branch}-2`);
+      }
+      for (const [branch, c] of clients) {
+        expect(await c.get('jobs:1')).toBe(branch);
+        expect(await c.lrange('queue', 0, -1)).toEqual([`${branch}-1`, `${branch}-2`]);
+        expect(await c.dbsize()).toBe(2);
+      }
+    } finally {
+      for (const c of clients.values()) c.disconnect();
+    }
+    // prune feat-a: its keys dumped first (the backup), then its number flushed
+    const backup = await run('database', slots.get('feat-a')!, 'dump');
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    expect(backup.stdout.trim().split('\n')).toHaveLength(2);
+    expect(await run('database', slots.get('feat-a')!, 'drop')).toMatchObject({ exitCode: 0 });
+    expect(await inDb(1, (c) => c.dbsize())).toBe(0);
+    expect(await inDb(2, (c) => c.get('jobs:1'))).toBe('feat-b');
+    expect(await inDb(2, (c) => c.lrange('queue', 0, -1))).toEqual(['feat-b-1', 'feat-b-2']);
+    expect(await inDb(0, (c) => c.get('jobs:1'))).toBe('main');
+    // the backup brings feat-a's keys back
+    const file = path.join(redis.dir, 'feat-a.redis');
+    await writeFile(file, backup.stdout);
+    const loaded = await execa('sh', ['-c', `redis-cli -h 127.0.0.1 -p ${redis.port} -n 1 < "$1"`, 'sh', file], { env: { REDISCLI_AUTH: PASSWORD }, reject: false });
+    expect(loaded.exitCode, String(loaded.stderr)).toBe(0);
+    expect(await inDb(1, (c) => c.get('jobs:1'))).toBe('feat-a');
+  }, 20_000);
+
+  it('two branches by key prefix: each dump holds only its own keys, and pruning one deletes only its keys', async () => {
+    await inDb(0, async (c) => {
+      await c.flushdb();
+      await c.set('jobs:1', 'main');
+    });
+    const a: RedisSlot = { mode: 'prefix', prefix: branchKeyPrefix('feat-a') };
+    const b: RedisSlot = { mode: 'prefix', prefix: branchKeyPrefix('feat-b') };
+    for (const slot of [a, b]) expect(await run('prefix', slot, 'create', true)).toMatchObject({ exitCode: 0 });
+    await inDb(0, async (c) => {
+      for (const slot of [a, b]) if (slot.mode === 'prefix') await c.set(`${slot.prefix}jobs:1`, slot.prefix);
+    });
+    const dumpA = await run('prefix', a, 'dump');
+    const dumpB = await run('prefix', b, 'dump');
+    expect(dumpA.stdout.trim().split('\n').slice(1).map((l) => l.split(' ')[1])).toEqual(['"depl-branch:feat-a:jobs:1"']);
+    expect(dumpB.stdout.trim().split('\n').slice(1).map((l) => l.split(' ')[1])).toEqual(['"depl-branch:feat-b:jobs:1"']);
+    expect(await run('prefix', a, 'drop')).toMatchObject({ exitCode: 0 });
+    expect((await inDb(0, (c) => c.keys('*'))).sort()).toEqual(['depl-branch:feat-b:jobs:1', 'jobs:1']);
   }, 20_000);
 });

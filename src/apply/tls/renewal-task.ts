@@ -9,7 +9,7 @@ import {
 import { LABELS, planSecrets, type ServiceSpec, type SwarmSecretRef } from '../../plan/services.js';
 import { planEngineGateService } from '../../plan/tls/engine-gate.js';
 import { Secret } from '../../util/secret.js';
-import { currentHeldCredential, heldCredentialWarning } from '../../plan/tls/renewer-credential.js';
+import { currentHeldCredential, heldCredentialWarning, pendingCredentialRetirements } from '../../plan/tls/renewer-credential.js';
 import { heldRenewerCredentials } from './renewer-secret.js';
 import type { Logger } from '../../util/log.js';
 import { packagePath } from '../../util/paths.js';
@@ -98,7 +98,7 @@ export interface RenewalTaskStatus {
   running: boolean;
   last: RenewalRecord | null;
   /** The DNS credential node-up gave the task (the zero-config domain's DNS-01), and a warning when it is close to its end. */
-  dnsCredential?: { id: string; expires: string | null; warning?: string };
+  dnsCredential?: { id: string; expires: string | null; warning?: string; pending?: string[] };
 }
 
 /** For `depl status`: is the task there and running, and what did its last round do. */
@@ -111,7 +111,11 @@ export async function readRenewalTaskStatus(manager: Remote, engine: Engine, app
   ]);
   const credential = currentHeldCredential(held);
   const warning = credential === undefined ? undefined : heldCredentialWarning(credential, Date.now());
-  const dnsCredential = credential === undefined ? undefined : { id: credential.credentialId, expires: credential.expiresAt === null ? null : new Date(credential.expiresAt).toISOString(), ...(warning !== undefined ? { warning } : {}) };
+  const pending = pendingCredentialRetirements(held);
+  const dnsCredential = credential === undefined ? undefined : {
+    id: credential.credentialId, expires: credential.expiresAt === null ? null : new Date(credential.expiresAt).toISOString(),
+    ...(warning !== undefined ? { warning } : {}), ...(pending.length > 0 ? { pending } : {}),
+  };
   const tasks = listed[name];
   const replicas = tasks === undefined ? null : `${tasks.running}/${tasks.desired}`;
   let last: RenewalRecord | null = null;

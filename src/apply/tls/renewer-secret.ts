@@ -35,3 +35,13 @@ export function swarmCredentialHolder(engine: Engine, app: string) {
     },
   };
 }
+
+/** The same, on a cluster whose Engine connection is opened when first asked for (the port's, for `depl tls renew`). */
+export function swarmCredentialHolderOn(cluster: { engine(): Promise<Engine> }, app: string): ReturnType<typeof swarmCredentialHolder> {
+  const on = async () => swarmCredentialHolder(await cluster.engine(), app);
+  return {
+    held: async () => (await on()).held(),
+    store: async (document) => (await on()).store(document),
+    retire: async (secret) => (await on()).retire(secret),
+  };
+}

@@ -67,6 +67,7 @@ function human(report: Report, installed: InstalledCertificate[], now: number, t
   for (const line of describeCertificates(installed, now, tls, taskRenewsDns01)) lines.push(`  ${line}`);
   if (report.tls.renewal !== undefined) lines.push(`  ${describeRenewalRecord(report.tls.renewal.last, report.tls.renewal.running)}`);
   if (dnsCredential !== undefined) lines.push(`  ${dnsCredential.warning ?? `renewal task's DNS credential (node-up's): ${dnsCredential.id}, expires ${dnsCredential.expires ?? 'never'}`}`);
+  for (const pending of dnsCredential?.pending ?? []) lines.push(`  pending: ${pending}`);
   // `depl run` jobs: running ones, and finished ones a killed depl run left (the next run or prune removes those)
   lines.push(`jobs:     ${report.jobs.length === 0 ? '(none)' : ''}`.trimEnd());
   for (const j of report.jobs) {

@@ -33,7 +33,20 @@ export function planRenewerUpgrade(app: string, present: PresentSpec): RenewerUp
   if (present.name !== renewerServiceName(app) || labelsOf(present.spec)['depl.role'] !== RENEWER_ROLE) return null;
   const container = containerOf(present.spec);
   if (sameMounts(container.Mounts, renewerMounts(app)) && container.ReadOnly === true) return null;
-  const hint = 'Run `depl tls renew`, which installs the renewal task again from depl.yaml.';
+  const read = readRenewerSpec(app, present);
+  return read.kind === 'report'
+    ? read
+    : { ...read, why: `the renewal task ${present.name} mounts more of the manager than it needs (an earlier depl's spec): it is installed again with only the folders it writes` };
+}
+
+/**
+ * What a renewal task was given, read back from its spec: its settings (its environment), its image and its DNS-01
+ * secret, so it can be installed again as this depl plans it (an upgrade, or `depl tls renew` giving it a new DNS
+ * credential); a spec whose settings cannot be read is reported.
+ */
+export function readRenewerSpec(app: string, present: PresentSpec): Omit<Extract<RenewerUpgrade, { kind: 'renewer' }>, 'why'> | Extract<RenewerUpgrade, { kind: 'report' }> {
+  const container = containerOf(present.spec);
+  const hint = 'Run `depl buildinst`, which installs the renewal task again from depl.yaml.';
   let raw: unknown;
   try {
     raw = JSON.parse(envValue(present.spec, 'DEPL_RENEWER') ?? 'null');
@@ -50,12 +63,5 @@ export function planRenewerUpgrade(app: string, present: PresentSpec): RenewerUp
     ? (container.Secrets as Array<{ File?: { Name?: string }; SecretID?: string; SecretName?: string }>).find((s) => s.File?.Name === RENEWER_DNS_FILE)
     : undefined;
   const dnsSecret = secret?.SecretID !== undefined && secret.SecretName !== undefined ? { id: secret.SecretID, name: secret.SecretName } : undefined;
-  return {
-    kind: 'renewer',
-    service: present.name,
-    settings: settings as RenewerSettings,
-    image: container.Image,
-    ...(dnsSecret !== undefined ? { dnsSecret } : {}),
-    why: `the renewal task ${present.name} mounts more of the manager than it needs (an earlier depl's spec): it is installed again with only the folders it writes`,
-  };
+  return { kind: 'renewer', service: present.name, settings: settings as RenewerSettings, image: container.Image, ...(dnsSecret !== undefined ? { dnsSecret } : {}) };
 }

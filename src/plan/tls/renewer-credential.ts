@@ -12,8 +12,8 @@ import { LABELS } from '../services.js';
  * (where the cloud's Keystone has access rules: Train and later), an expiry, and a name that says whose it is and
  * what for. Its id and secret go into one swarm secret mounted into the renewal task alone (src/plan/tls/renewal.ts);
  * depl.yaml and the terminal never see them. node-up reuses it while it has RENEWER_CREDENTIAL_ROTATE_MS left, then
- * makes a new one and retires the old, and so does buildinst (renewerCredentialDue), which gives the task the new
- * one in the same run; node-down deletes every one it made.
+ * makes a new one and retires the old, and so do buildinst and tls renew (renewerCredentialDue), which give the task
+ * the new one in the same run by the same plan (planRenewerCredential); node-down deletes every one it made.
  */
 const DAY_MS = 24 * 3600_000;
 export const RENEWER_CREDENTIAL_LIFETIME_MS = 365 * DAY_MS;
@@ -165,22 +165,64 @@ export function heldFromLabels(secret: string, labels: Record<string, string>): 
 
 /**
  * Whether the credential the task holds is to be replaced now (none held, or within RENEWER_CREDENTIAL_ROTATE_MS of
- * its end): node-up replaces it, and so does buildinst, which holds the cluster lock and gives the task the new one.
+ * its end): node-up replaces it, and so do buildinst and tls renew, which hold the cluster lock and give the task the new one.
  */
 export function renewerCredentialDue(held: Pick<HeldCredential, 'expiresAt'> | undefined, now: number): boolean {
   return held === undefined || !usable(held.expiresAt, now);
 }
 
+/** Which commands replace the task's credential with the operator's login, as the warnings name them. */
+const REPLACED_BY = 'the next depl buildinst, depl tls renew or depl node-up';
+
 /**
- * The line `depl status` (and buildinst, when it could not replace it) says while the held credential is close to
- * its end (the task then cannot renew the wildcard), or undefined while it has long enough: what to run, exactly.
+ * The line `depl status` (and buildinst or tls renew, when they could not replace it) says while the held credential
+ * is close to its end (the task then cannot renew the wildcard), or undefined while it has long enough: what to run.
  */
 export function heldCredentialWarning(held: HeldCredential, now: number): string | undefined {
   if (usable(held.expiresAt, now)) return undefined;
   const when = new Date(held.expiresAt!).toISOString();
   return held.expiresAt! <= now
-    ? `the renewal task's DNS credential expired at ${when}: it cannot renew the DNS-01 wildcard; run depl buildinst (or depl node-up), which replaces it with your cloud login`
-    : `the renewal task's DNS credential expires at ${when} (in ${days(held.expiresAt! - now)} days); the next depl buildinst (or depl node-up) replaces it with your cloud login: run one before then`;
+    ? `the renewal task's DNS credential expired at ${when}: it cannot renew the DNS-01 wildcard; run depl buildinst, depl tls renew or depl node-up, which replaces it with your cloud login`
+    : `the renewal task's DNS credential expires at ${when} (in ${days(held.expiresAt! - now)} days); ${REPLACED_BY} replaces it with your cloud login: run one before then`;
+}
+
+/**
+ * The swarm secrets of replaced credentials still there (besides the current one): a run swarm refused to remove one
+ * for (a task being replaced still mounted it) leaves it and its credential in Keystone, and the next run that signs
+ * in removes both. One line each, for `depl status`.
+ */
+export function pendingCredentialRetirements(held: readonly HeldCredential[]): string[] {
+  const current = currentHeldCredential(held);
+  return held.filter((h) => h !== current).map(pendingRetirement);
+}
+
+/** One replaced credential's secret swarm kept (pendingCredentialRetirements), as status and the run that left it say. */
+export function pendingRetirement(held: Pick<HeldCredential, 'secret' | 'credentialId'>): string {
+  return `the swarm secret ${held.secret} of the replaced DNS credential ${held.credentialId} is still there (swarm kept it while a task being replaced mounted it): ${REPLACED_BY} removes it and deletes the credential in Keystone`;
+}
+
+/**
+ * buildinst and tls renew sign in only when the swarm alone shows something to do: the credential the task holds is
+ * due (none, or within RENEWER_CREDENTIAL_ROTATE_MS of its end), or a replaced one's secret is still there. Otherwise
+ * this is their plan (nothing changes, Keystone is not asked); undefined: sign in and plan with Keystone's list
+ * (planRenewerCredential).
+ */
+export function renewerCredentialWithoutLogin(input: { command: string; held: readonly HeldCredential[]; now: number }): RenewerCredentialPlan | undefined {
+  const current = currentHeldCredential(input.held);
+  if (current === undefined || input.held.length > 1 || renewerCredentialDue(current, input.now)) return undefined;
+  return {
+    command: input.command, action: 'reuse', steps: [],
+    notes: [`the renewal task's DNS credential ${current.credentialId} (swarm secret ${current.secret}) ${untilText(current.expiresAt, input.now)}: kept (Keystone not asked)`],
+  };
+}
+
+/** Why buildinst or tls renew changed nothing about the credential when they could not sign in or Keystone refused. */
+export function renewerCredentialBlocked(input: { command: string; held: readonly HeldCredential[]; now: number; reason: string }): RenewerCredentialPlan {
+  const current = currentHeldCredential(input.held);
+  const said = current === undefined
+    ? 'the renewal task has no DNS credential from node-up: run depl node-up, which makes one; until then run depl tls renew before the wildcard is due'
+    : heldCredentialWarning(current, input.now) ?? pendingCredentialRetirements(input.held).join('; ');
+  return { command: input.command, action: 'blocked', steps: [], notes: [`${said} (${input.command} could not sign in to replace it: ${input.reason})`] };
 }
 
 /** Keystone's expires_at (ISO, without a zone, in UTC; null: never) as ms. */
@@ -205,26 +247,37 @@ export function currentHeldCredential<T extends HeldCredential>(held: readonly T
   return [...held].sort((a, b) => (b.expiresAt ?? Infinity) - (a.expiresAt ?? Infinity))[0];
 }
 
-/** A step of the credential's plan, as node-up (or buildinst's rotation) carries it out. */
+/** A step of the credential's plan, as node-up, buildinst or tls renew carries it out. */
 export type RenewerCredentialStep =
   | { kind: 'create-credential'; describe: string; undo: string }
-  | { kind: 'retire-secret'; secret: string; describe: string }
+  /** buildinst installs the renewal task with the secret; tls renew installs it again from its spec (`secret`: the held one to mount when none is made). */
+  | { kind: 'mount-credential'; secret?: string; describe: string }
+  | { kind: 'retire-secret'; secret: string; credentialId: string; describe: string }
   | { kind: 'delete-credential'; id: string; describe: string };
 
 export interface RenewerCredentialPlan extends ChangePlan<RenewerCredentialStep> {
-  /** create: none usable to replace; reuse: the held one has long enough; rotate: the held one is within RENEWER_CREDENTIAL_ROTATE_MS of its end. */
-  action: 'create' | 'reuse' | 'rotate';
+  /**
+   * create: none usable to replace; reuse: the held one has long enough; rotate: the held one is within
+   * RENEWER_CREDENTIAL_ROTATE_MS of its end; blocked: the operator's login could not be had (nothing changes).
+   */
+  action: 'create' | 'reuse' | 'rotate' | 'blocked';
 }
 
 const untilText = (expiresAt: number | null, now: number) => (expiresAt === null
   ? 'never expires'
   : expiresAt <= now ? `expired ${days(now - expiresAt)} days ago (${new Date(expiresAt).toISOString()})` : `expires in ${days(expiresAt - now)} days (${new Date(expiresAt).toISOString()})`);
 
+/** How a command gives the renewal task the current secret: buildinst installs the task; tls renew installs it again from its spec. */
+export type TaskMount = 'install' | 'reinstall';
+
 /**
- * What node-up will do about the task's credential, as the steps it takes: composed of the decisions it applies
- * (credentialNeededUpFront, then planCredentialHolding and credentialsToDelete), from this app's credentials in
- * Keystone and the swarm secrets holding one (none: no swarm yet). The secret the running task mounts is removed
- * only once the task has the new one, so its credential is kept until then.
+ * What node-up, buildinst or tls renew will do about the task's credential, as the steps they take: composed of the
+ * decisions node-up applies (credentialNeededUpFront, then planCredentialHolding and credentialsToDelete), from this
+ * app's credentials in Keystone and the swarm secrets holding one (none: no swarm yet). node-up does not touch the
+ * task (`mount` absent): the secret the running task mounts is removed only once the task has the new one (the next
+ * buildinst or tls renew), so its credential is kept until then. buildinst and tls renew give the task the current
+ * secret (`mount`) before any older one is removed; swarm may still keep one a task being replaced mounts, and its
+ * credential then stays for the next run (pendingCredentialRetirements).
  */
 export function planRenewerCredential(input: {
   command: string;
@@ -233,6 +286,7 @@ export function planRenewerCredential(input: {
   own: readonly ListedCredential[];
   held: readonly HeldCredential[];
   now: number;
+  mount?: TaskMount;
 }): RenewerCredentialPlan {
   const { own, held, now } = input;
   const NEW = '(made by this run)';
@@ -263,23 +317,44 @@ export function planRenewerCredential(input: {
     steps.push({
       kind: 'create-credential',
       describe: `make the application credential ${renewerCredentialPrefix(input.app)}<now> (member role, ${input.zone}'s recordsets only, ${untilText(now + RENEWER_CREDENTIAL_LIFETIME_MS, now)}) in a new swarm secret ${RENEWER_DNS_SECRET}, mounted into the renewal task alone`,
-      undo: 'delete it in Keystone',
+      undo: 'delete it in Keystone and remove its swarm secret',
+    });
+  }
+  const keptSecret = create ? undefined : held.find((h) => h.credentialId === holding.current)?.secret;
+  if (input.mount !== undefined && (create || holding.retireSecrets.length > 0)) {
+    const which = keptSecret === undefined ? 'the new secret' : `the swarm secret ${keptSecret}`;
+    steps.push({
+      kind: 'mount-credential',
+      ...(keptSecret !== undefined ? { secret: keptSecret } : {}),
+      describe: input.mount === 'install'
+        ? `install the renewal task with ${which}`
+        : `install the renewal task again with ${which} (its settings and image as the swarm has them), when one is installed`,
     });
   }
   const stillMounted: string[] = [];
   for (const secret of holding.retireSecrets) {
     const entry = held.find((h) => h.secret === secret)!;
-    if (mounted !== undefined && secret === mounted.secret) {
+    const base = { kind: 'retire-secret' as const, secret, credentialId: entry.credentialId };
+    if (input.mount === undefined && mounted !== undefined && secret === mounted.secret) {
       stillMounted.push(entry.credentialId);
-      steps.push({ kind: 'retire-secret', secret, describe: `remove the swarm secret ${secret} once the renewal task no longer mounts it (depl buildinst gives it the new one); its credential ${entry.credentialId} is deleted then` });
+      steps.push({ ...base, describe: `remove the swarm secret ${secret} once the renewal task no longer mounts it (depl buildinst or tls renew gives it the new one); its credential ${entry.credentialId} is deleted then` });
     } else {
-      steps.push({ kind: 'retire-secret', secret, describe: `remove the swarm secret ${secret}, which holds the credential ${entry.credentialId}` });
+      steps.push({ ...base, describe: `remove the swarm secret ${secret}, which holds the credential ${entry.credentialId} (should swarm keep it while a task being replaced mounts it, it and its credential go on the next run)` });
     }
   }
   const current = create ? [] : [holding.current!];
   for (const stale of credentialsToDelete(own, [...current, ...stillMounted])) {
     const why = held.some((h) => h.credentialId === stale.id) ? 'replaced' : 'leftover';
-    steps.push({ kind: 'delete-credential', id: stale.id, describe: `delete the ${why} application credential ${stale.name} (${untilText(stale.expiresAt, now)}${why === 'leftover' ? '; no swarm secret holds it' : ''})` });
+    steps.push({ kind: 'delete-credential', id: stale.id, describe: `delete the ${why} application credential ${stale.name} (${untilText(stale.expiresAt, now)}${why === 'leftover' ? '; no swarm secret holds it)' : ') once its swarm secret is removed'}` });
   }
   return { command: input.command, action, notes, steps };
+}
+
+/** The credential's plan as node-up --plan, and tls renew (with or without --dry-run), print it. */
+export function renderCredentialPlanLines(plan: RenewerCredentialPlan): string[] {
+  return [
+    `The renewal task's DNS credential (${plan.action}):`,
+    ...plan.notes.map((n) => `  = ${n}`),
+    ...plan.steps.map((s) => `  + ${s.describe}`),
+  ];
 }

@@ -8,7 +8,13 @@ import type { EdgeTlsRender } from '../../plan/tls/nginx.js';
 import { planTlsRenew, type TlsRenewPlan, type TlsRenewStep } from '../../plan/tls/renew-plan.js';
 import { applyPlan, type ApplyPlanOptions, type StepApplier } from '../apply-plan.js';
 import { acquirePortLock, openRelease } from '../release.js';
-import { fencedControl, type ClusterPort, type PortOpener } from '../cluster-port.js';
+import { fencedControl, type ClusterPort, type PortOpener, type ServiceUpgrades } from '../cluster-port.js';
+import type { PresentSpec } from '../../plan/inspected-spec.js';
+import type { SwarmSecretRef } from '../../plan/services.js';
+import { readRenewerSpec } from '../../plan/tls/renewal-upgrade.js';
+import { renewerServiceName } from '../../plan/tls/renewal.js';
+import type { RenewerCredentialPlan } from '../../plan/tls/renewer-credential.js';
+import { keepRenewerCredential } from './renewer-credential.js';
 import type { DeplConfig } from '../../config/schema.js';
 import { tlsSettings } from '../../plan/tls/certificates.js';
 import { renewalTimes } from '../../plan/tls/renewal.js';
@@ -33,6 +39,8 @@ export interface TlsRenewSettings {
 export interface TlsRenewResult {
   plan: TlsRenewPlan;
   failed: Array<{ id: string; names: string[]; reason: string }>;
+  /** provider.dns: the renewal task's node-up credential, as buildinst keeps it (its plan, and replaced ones kept for the next run). */
+  credential?: { plan: RenewerCredentialPlan; pending: string[] };
 }
 
 /** The edge's HTTPS settings for the store's certificates valid at `now`. */
@@ -110,7 +118,9 @@ export async function renewTls(port: ClusterPort, settings: TlsRenewSettings, op
   const withTls = { ...unsynced, tls: tlsPort };
   if (options.dryRun) {
     const session = await openRelease(withTls, command, { dryRun: true });
-    return { plan: await readAndPlan(withTls, session.routing(), settings, command), failed: [] };
+    const plan = await readAndPlan(withTls, session.routing(), settings, command);
+    const credential = await keepTaskCredential(withTls, command, true);
+    return { plan, failed: [], ...(credential !== undefined ? { credential } : {}) };
   }
   const lock = await acquirePortLock(port, command);
   try {
@@ -121,10 +131,37 @@ export async function renewTls(port: ClusterPort, settings: TlsRenewSettings, op
     const plan = await readAndPlan(fenced, routing, settings, command);
     const failed: TlsRenewResult['failed'] = [];
     await applyPlan(plan, tlsRenewApplier(fenced, routing, settings, failed), { log: port.log, ...(options.afterStep !== undefined ? { afterStep: options.afterStep } : {}) });
-    return { plan, failed };
+    const credential = await keepTaskCredential(fenced, command, false);
+    return { plan, failed, ...(credential !== undefined ? { credential } : {}) };
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The renewal task's node-up credential (provider.dns), kept current by the same plan buildinst applies
+ * (keepRenewerCredential): an operator who only runs `depl tls renew` has it replaced before it ends. The task, when
+ * installed, is given a new secret by installing it again from its own spec (its settings and image) with that secret;
+ * with none installed, the next buildinst mounts it.
+ */
+async function keepTaskCredential(port: ClusterPort & { tls: NonNullable<ClusterPort['tls']> }, command: string, dryRun: boolean): Promise<TlsRenewResult['credential']> {
+  const given = port.tls.renewerCredential;
+  if (given === undefined) return undefined;
+  const { upgrades } = port;
+  const task = upgrades === undefined ? undefined : (await upgrades.specs()).find((s) => s.name === renewerServiceName(port.app));
+  const kept = await keepRenewerCredential({
+    command, app: port.app, ...given, now: () => (port.now?.() ?? new Date()).getTime(), log: port.log,
+    ...(task !== undefined && upgrades !== undefined ? { mount: { how: 'reinstall' as const, give: (ref: SwarmSecretRef) => giveRenewerSecret(upgrades, port.app, task, ref) } } : {}),
+  }, { dryRun });
+  return { plan: kept.plan, pending: kept.pending };
+}
+
+/** The renewal task installed again as its spec has it, mounting `ref` as its DNS credential (nothing when it does already). */
+async function giveRenewerSecret(upgrades: ServiceUpgrades, app: string, task: PresentSpec, ref: SwarmSecretRef): Promise<void> {
+  const read = readRenewerSpec(app, task);
+  if (read.kind === 'report') throw new OperationError(`${read.why}: it cannot be given the new DNS credential`, read.hint, 'RENEWER_SPEC_UNREADABLE');
+  if (read.dnsSecret?.name === ref.name) return;
+  await upgrades.renewer({ settings: read.settings, image: read.image, dnsSecret: ref });
 }
 
 /** `depl tls renew`: every failure ends the command with exit 1 once all were tried. */
@@ -140,6 +177,8 @@ export function throwIfRenewFailed(result: TlsRenewResult): void {
 /** What `depl tls renew` prints: the plan it ran (or would run), and the store's certificates afterwards. */
 export interface TlsRenewReport {
   plan: TlsRenewPlan;
+  /** provider.dns: the renewal task's DNS credential's plan, and replaced ones kept for the next run. */
+  credential?: TlsRenewResult['credential'];
   certificates: Array<{ id: string; names: string[]; notAfter: string }>;
   lines: string[];
 }
@@ -165,6 +204,7 @@ export async function renewTlsFromConfig(inputs: TlsRenewInputs, log: Logger, op
     const now = Date.now();
     const report: TlsRenewReport = {
       plan: result.plan,
+      ...(result.credential !== undefined ? { credential: result.credential } : {}),
       certificates: installed.map((c) => ({ id: c.id, names: c.names, notAfter: new Date(c.notAfter).toISOString() })),
       lines: describeCertificates(installed, now, tls),
     };

@@ -3,16 +3,19 @@ import { ApplicationCredentials } from '../../apply/openstack/application-creden
 import type { DesignateClient, Zone } from '../../apply/openstack/designate.js';
 import { OpenStackApiError } from '../../apply/openstack/http.js';
 import { KeystoneSession } from '../../apply/openstack/keystone.js';
-import { UserError } from '../../errors.js';
+import { designateFor, managedDomain } from '../domain.js';
+import type { TlsProject } from './certificates.js';
 import { planSecrets, type SecretDocument } from '../../plan/services.js';
 import { dnsChallengeRecord } from '../../plan/tls/certificates.js';
 import { RENEWER_DNS_SECRET, type RenewerDnsCredential } from '../../plan/tls/renewal.js';
 import {
   credentialNeededUpFront, credentialsToDelete, currentHeldCredential, heldCredentialLabels, heldCredentialWarning, ownCredentials, planCredentialHolding,
-  planRenewerCredential, renewerCredentialDue, renewerCredentialRequest, type HeldCredential, type ListedCredential, type RenewerCredentialPlan,
+  pendingRetirement, planRenewerCredential, renewerCredentialBlocked, renewerCredentialRequest, renewerCredentialWithoutLogin,
+  type HeldCredential, type ListedCredential, type RenewerCredentialPlan, type TaskMount,
 } from '../../plan/tls/renewer-credential.js';
 import type { SwarmSecretRef } from '../../plan/services.js';
-import { isDeplError } from '../../errors.js';
+import { isDeplError, OperationError, UserError } from '../../errors.js';
+import { applyPlan } from '../apply-plan.js';
 import type { Logger } from '../../util/log.js';
 import { Secret } from '../../util/secret.js';
 
@@ -21,9 +24,9 @@ import { Secret } from '../../util/secret.js';
  * makes it with the operator's login before anything else is made (a cloud that refuses stops node-up with nothing
  * created, exit 2), hands it to the swarm once the swarm is there, and retires older ones; node-down deletes them.
  * Why node-up: it is the one command that holds the operator's Keystone login and already keeps the zone's records;
- * the credential is a cloud resource of the cluster, made and removed with it. buildinst mounts the swarm secret into
- * the task, and replaces the credential first when it is close to its end (renewerCredentialForTask): it holds the
- * cluster lock and reinstalls the task, so the task gets the new one in the same run.
+ * the credential is a cloud resource of the cluster, made and removed with it. buildinst and tls renew keep it current
+ * by one plan (keepRenewerCredential): under the cluster lock they replace it when it is close to its end and give the
+ * task the new one in the same run, and finish retiring a replaced one an earlier run left.
  */
 export interface CredentialHolder {
   /** The swarm secrets holding one, from their labels. */
@@ -72,9 +75,8 @@ export async function holdRenewerCredential(scope: RenewerCredentialScope, prepa
   let current = plan.current;
   if (made !== undefined) {
     current = made.id;
-    const [document] = planSecrets(scope.app, [{ name: RENEWER_DNS_SECRET, value: new Secret(JSON.stringify(made.credential)) }]);
-    await holder.store({ ...document!, labels: { ...document!.labels, ...heldCredentialLabels(scope.app, made.id, made.expiresAt) } });
-    changes.push(`the renewal task's DNS credential ${made.id} (restricted to ${scope.zone.name}'s recordsets) is in the swarm secret ${document!.name}`);
+    const secret = await storeCredential(scope, made, holder);
+    changes.push(`the renewal task's DNS credential ${made.id} (restricted to ${scope.zone.name}'s recordsets) is in the swarm secret ${secret}`);
   }
   const stillHeld: string[] = [];
   for (const secret of plan.retireSecrets) {
@@ -88,8 +90,15 @@ export async function holdRenewerCredential(scope: RenewerCredentialScope, prepa
     await credentials.delete(stale.id);
     changes.push(`deleted the replaced application credential ${stale.name}`);
   }
-  for (const id of stillHeld) scope.log.info(`the renewal task still uses the DNS credential ${id}: it is deleted once the task has the new one (depl buildinst gives it, then deletes the old one; or the next node-up)`);
+  for (const id of stillHeld) scope.log.info(`the renewal task still uses the DNS credential ${id}: it is deleted once the task has the new one (depl buildinst or tls renew gives it, then deletes the old one; or the next node-up)`);
   return changes;
+}
+
+/** A credential made this run into its own swarm secret (labelled with its id and expiry); returns the secret's name. */
+async function storeCredential(scope: Pick<RenewerCredentialScope, 'app'>, made: NonNullable<PreparedCredential['made']>, holder: CredentialHolder): Promise<string> {
+  const [document] = planSecrets(scope.app, [{ name: RENEWER_DNS_SECRET, value: new Secret(JSON.stringify(made.credential)) }]);
+  await holder.store({ ...document!, labels: { ...document!.labels, ...heldCredentialLabels(scope.app, made.id, made.expiresAt) } });
+  return document!.name;
 }
 
 /**
@@ -104,46 +113,139 @@ export async function planRenewerCredentialNow(scope: Pick<RenewerCredentialScop
   return 'unknown' in held ? { ...plan, notes: [`the swarm's secrets could not be read (${held.unknown}): planned as if it holds none`, ...plan.notes] } : plan;
 }
 
-/** The swarm's secrets as buildinst mounts one: each with its reference. */
+/** The swarm's secrets as buildinst and tls renew mount one: each with its reference. */
 export interface MountableCredentialHolder extends CredentialHolder {
   held(): Promise<Array<HeldCredential & { ref: SwarmSecretRef }>>;
 }
 
+/** What buildinst and tls renew need to keep the task's credential current. */
+export interface RenewerCredentialRun {
+  /** As the plan names it: `depl buildinst`, `depl tls renew`. */
+  command: string;
+  app: string;
+  holder: MountableCredentialHolder;
+  /** The operator's Designate and the zone: the provider's cloud, never asked for a password (buildinst may run unattended). */
+  signIn: () => Promise<Omit<RenewerCredentialScope, 'now' | 'log' | 'app'>>;
+  now: () => number;
+  log: Logger;
+  /** How this command gives the renewal task a secret (src/plan/tls/renewer-credential.ts TaskMount), and doing it; absent: no task is installed. */
+  mount?: { how: TaskMount; give(ref: SwarmSecretRef): Promise<void> };
+}
+
+export interface KeptCredential {
+  plan: RenewerCredentialPlan;
+  /** The secret the task is to mount (the new one when one was made); undefined: none is held. */
+  ref: SwarmSecretRef | undefined;
+  /** The plan gave the task its secret (otherwise buildinst installs the task with `ref`). */
+  mounted: boolean;
+  /** Replaced credentials kept because swarm kept their secret (a task being replaced mounted it): the next run removes them. */
+  pending: string[];
+}
+
 /**
- * buildinst, under the cluster lock, before it (re)installs the renewal task: the secret the task is to mount. When
- * the held credential is due (none, or 60 days or less left: src/plan/tls/renewer-credential.ts renewerCredentialDue)
- * it is replaced as node-up replaces it, with the operator's login (`signIn`: the provider's cloud, never asked for
- * a password, as buildinst may run unattended), so the task is given the new one in this run; `retire`, called once
- * the task mounts it, removes the old secret and deletes the old credential. A login that cannot be had, or a cloud
- * that refuses, is a warning saying what to run: the version is installed all the same.
+ * buildinst and tls renew, under the cluster lock: the task's credential kept current by ONE plan
+ * (src/plan/tls/renewer-credential.ts planRenewerCredential, as node-up --plan shows it), applied step by step. The
+ * swarm's secrets are read first; only when they show something to do (the held credential is due: none, or 60 days
+ * or less left; or a replaced one's secret is still there) is the operator's login asked for (`signIn`), and Keystone's
+ * list planned from. A new credential is made and stored, the task given it (`mount`), then older secrets removed and
+ * their credentials deleted; a secret swarm keeps (a task being replaced still mounts it) keeps its credential, which
+ * the next run deletes. A login that cannot be had, or a cloud that refuses, is a warning saying what to run: the
+ * task keeps the credential it has. `dryRun`: the plan only (Keystone is read, nothing changes).
  */
-export async function renewerCredentialForTask(
-  input: { app: string; holder: MountableCredentialHolder; signIn: () => Promise<Omit<RenewerCredentialScope, 'now' | 'log' | 'app'>>; now: () => number; log: Logger },
-): Promise<{ ref: SwarmSecretRef | undefined; changes: string[]; retire(): Promise<string[]> }> {
-  const { holder, log } = input;
-  const current = currentHeldCredential(await holder.held());
-  const nothing = async () => [];
-  if (!renewerCredentialDue(current, input.now())) return { ref: current!.ref, changes: [], retire: nothing };
+export async function keepRenewerCredential(run: RenewerCredentialRun, options: { dryRun?: boolean } = {}): Promise<KeptCredential> {
+  const { holder, log, command } = run;
+  const held = await holder.held();
+  const now = run.now();
+  const current = currentHeldCredential(held);
+  const unchanged = (plan: RenewerCredentialPlan): KeptCredential => ({ plan, ref: current?.ref, mounted: false, pending: [] });
+  const quiet = renewerCredentialWithoutLogin({ command, held, now });
+  if (quiet !== undefined) return unchanged(quiet);
   let scope: RenewerCredentialScope;
-  let changes: string[];
+  let credentials: ApplicationCredentials;
+  let plan: RenewerCredentialPlan;
   try {
-    scope = { ...(await input.signIn()), app: input.app, now: input.now, log };
-    changes = await holdRenewerCredential(scope, await prepareRenewerCredential(scope), holder);
+    scope = { ...(await run.signIn()), app: run.app, now: run.now, log };
+    credentials = new ApplicationCredentials(scope.designate.session);
+    const own = ownCredentials(run.app, await credentials.list());
+    plan = planRenewerCredential({ command, app: run.app, zone: scope.zone.name, own, held, now, ...(run.mount !== undefined ? { mount: run.mount.how } : {}) });
   } catch (error) {
     if (!isDeplError(error)) throw error;
-    const said = current === undefined
-      ? 'the renewal task has no DNS credential from node-up: run depl node-up, which makes one; until then run depl tls renew before the wildcard is due'
-      : heldCredentialWarning(current, input.now())!;
-    log.warn(`${said} (buildinst could not replace it: ${error.message})`);
-    return { ref: current?.ref, changes: [], retire: nothing };
+    const blocked = renewerCredentialBlocked({ command, held, now, reason: error.message });
+    log.warn(blocked.notes[0]!);
+    return unchanged(blocked);
   }
-  const made = currentHeldCredential(await holder.held());
-  return {
-    ref: made?.ref,
-    changes,
-    // the task mounts the new one now: the old secret can go, and with it the old credential
-    retire: async () => holdRenewerCredential(scope, { own: ownCredentials(input.app, await new ApplicationCredentials(scope.designate.session).list()) }, holder),
-  };
+  if (options.dryRun) return unchanged(plan);
+
+  let made: { id: string; secret: string } | undefined;
+  let mountedRef: SwarmSecretRef | undefined;
+  let mountFailed = false;
+  const kept = new Set<string>();
+  const pending: string[] = [];
+  try {
+    await applyPlan(plan, {
+      async run(step) {
+        switch (step.kind) {
+          case 'create-credential': {
+            const fresh = await makeCredential(scope, credentials, await credentials.list());
+            made = { id: fresh.id, secret: await storeCredential(scope, fresh, holder) };
+            return;
+          }
+          case 'mount-credential': {
+            const name = made?.secret ?? step.secret;
+            const ref = (await holder.held()).find((h) => h.secret === name)?.ref;
+            if (ref === undefined) throw new OperationError(`the swarm secret ${name ?? '(none)'} of the renewal task's DNS credential is not there`, 'Run the command again.', 'RENEWER_SECRET_GONE');
+            try {
+              await run.mount!.give(ref);
+            } catch (error) {
+              mountFailed = true;
+              throw error;
+            }
+            mountedRef = ref;
+            return;
+          }
+          case 'retire-secret': {
+            if (await holder.retire(step.secret)) return;
+            kept.add(step.credentialId);
+            const line = pendingRetirement(step);
+            pending.push(line);
+            log.info(line);
+            return;
+          }
+          case 'delete-credential':
+            // its secret is still there: deleting the credential would leave a task being replaced without one
+            if (kept.has(step.id)) return;
+            await credentials.delete(step.id);
+            return;
+        }
+      },
+      async undo(step) {
+        if (step.kind !== 'create-credential' || made === undefined) return;
+        // a secret swarm keeps is mounted somewhere: its credential stays, and the next run sorts them out
+        if (await holder.retire(made.secret)) await credentials.delete(made.id);
+      },
+    }, { log });
+  } catch (error) {
+    if (!isDeplError(error) || mountFailed) throw error;
+    const said = current === undefined ? 'the renewal task has no DNS credential' : heldCredentialWarning(current, now) ?? 'the renewal task keeps its DNS credential';
+    log.warn(`${said} (${command} could not replace it: ${error.message})`);
+    return { plan, ref: current?.ref, mounted: false, pending };
+  }
+  const ref = mountedRef ?? (made !== undefined ? (await holder.held()).find((h) => h.secret === made!.secret)?.ref : current?.ref);
+  return { plan, ref, mounted: mountedRef !== undefined, pending };
+}
+
+/**
+ * The operator's Designate and the zero-config domain's zone, for replacing the task's credential: the provider's
+ * cloud from clouds.yaml (and secure.yaml or OS_PASSWORD), never asked for a password (buildinst may run unattended).
+ */
+export async function operatorDesignate(project: TlsProject): Promise<Omit<RenewerCredentialScope, 'now' | 'log' | 'app'>> {
+  const { config } = project;
+  const managed = managedDomain(config);
+  if (managed === undefined || config.provider.type !== 'openstack') throw new OperationError('the task\'s DNS credential is made for provider.dns only', undefined, 'TLS_NO_DNS_CLOUD');
+  const designate = await designateFor({ root: project.root, ...(config.provider.cloud !== undefined ? { cloud: config.provider.cloud } : {}), ...(config.provider.region !== undefined ? { region: config.provider.region } : {}) }, { interactive: false });
+  const zone = await designate.zoneNamed(managed.zone);
+  if (zone === undefined) throw new UserError(`provider.dns.zone ${managed.zone} is not a Designate zone of this project`, 'Fix provider.dns.zone in depl.yaml.', 'DNS_ZONE_MISSING');
+  return { designate, zone, domain: managed.domain };
 }
 
 /** node-down: every credential node-up made for this app, in Keystone. */

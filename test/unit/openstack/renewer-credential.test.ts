@@ -10,14 +10,14 @@ import { loadConfig } from '../../../src/config/load.js';
 import { UserError } from '../../../src/errors.js';
 import type { SecretDocument, SwarmSecretRef } from '../../../src/plan/services.js';
 import type { RenewerDnsCredential } from '../../../src/plan/tls/renewal.js';
-import { heldFromLabels, type HeldCredential } from '../../../src/plan/tls/renewer-credential.js';
+import { heldFromLabels, pendingCredentialRetirements, type HeldCredential } from '../../../src/plan/tls/renewer-credential.js';
 import type { Logger } from '../../../src/util/log.js';
 import { designateCloud } from '../../../src/workflows/adapter-slices.js';
 import { nodeInputsFor } from '../../../src/workflows/command-inputs.js';
 import { designateFor } from '../../../src/workflows/domain.js';
 import { nodeUp } from '../../../src/workflows/node-up.js';
 import {
-  deleteRenewerCredentials, holdRenewerCredential, prepareRenewerCredential, renewerCredentialForTask, type MountableCredentialHolder, type RenewerCredentialScope,
+  deleteRenewerCredentials, holdRenewerCredential, keepRenewerCredential, prepareRenewerCredential, type MountableCredentialHolder, type RenewerCredentialRun, type RenewerCredentialScope,
 } from '../../../src/workflows/tls/renewer-credential.js';
 import { passwordLoginEnv, startOpenStackEmulator, type OpenStackEmulator } from '../../support/openstack-emulator/index.js';
 
@@ -39,6 +39,8 @@ describe('the renewal task\'s DNS credential, made by node-up', () => {
   class MemoryHolder implements MountableCredentialHolder {
     readonly secrets = new Map<string, SecretDocument>();
     readonly mounted = new Set<string>();
+    /** Secrets a task being replaced still mounts (swarm refuses to remove them until it is gone). */
+    readonly lingering = new Set<string>();
     async held(): Promise<Array<HeldCredential & { ref: SwarmSecretRef }>> {
       return [...this.secrets.values()].flatMap((d) => {
         const held = heldFromLabels(d.name, d.labels);
@@ -49,7 +51,7 @@ describe('the renewal task\'s DNS credential, made by node-up', () => {
       this.secrets.set(document.name, document);
     }
     async retire(secret: string): Promise<boolean> {
-      if (this.mounted.has(secret)) return false;
+      if (this.mounted.has(secret) || this.lingering.has(secret)) return false;
       this.secrets.delete(secret);
       return true;
     }
@@ -142,6 +144,20 @@ describe('the renewal task\'s DNS credential, made by node-up', () => {
     expect(holder.only().auth.id).toBe(mine('rotate')[0]!.id);
   });
 
+  /** buildinst's run of the plan: it installs the task with the secret it is given (the holder's `mounted`). */
+  const buildinstRun = (holder: MemoryHolder, signIn: RenewerCredentialRun['signIn'], now: number, mounts: string[] = [], app = 'build'): RenewerCredentialRun => ({
+    command: 'depl buildinst', app, holder, signIn, now: () => now, log,
+    mount: {
+      how: 'install',
+      async give(ref) {
+        mounts.push(ref.name);
+        // the task's spec mounts the new secret alone; its old task may still hold the old one (lingering)
+        holder.mounted.clear();
+        holder.mounted.add(ref.name);
+      },
+    },
+  });
+
   it('buildinst, under the lock, replaces one close to its end with the operator\'s login, gives the task the new one, then retires the old', async () => {
     const holder = new MemoryHolder();
     const start = Date.now();
@@ -156,24 +172,72 @@ describe('the renewal task\'s DNS credential, made by node-up', () => {
     };
     // 100 days on, 265 left: the task keeps its secret and buildinst asks Keystone nothing
     const asked = emulator.requests.length;
-    const early = await renewerCredentialForTask({ app: 'build', holder, signIn, now: () => start + 100 * DAY, log });
-    expect(early.ref?.name).toBe(firstSecret);
-    expect(early.changes).toEqual([]);
-    expect(await early.retire()).toEqual([]);
+    const early = await keepRenewerCredential(buildinstRun(holder, signIn, start + 100 * DAY));
+    expect(early).toMatchObject({ ref: { name: firstSecret }, mounted: false, pending: [], plan: { action: 'reuse', steps: [] } });
     expect([signIns, emulator.requests.length]).toEqual([0, asked]);
-    // 310 days on, 55 left: a new one before the task is installed, the old one still mounted and kept
-    const later = start + 310 * DAY;
-    const rotation = await renewerCredentialForTask({ app: 'build', holder, signIn, now: () => later, log });
+    // 310 days on, 55 left: a new one, the task installed with it, then the old secret and credential go
+    const mounts: string[] = [];
+    const rotation = await keepRenewerCredential(buildinstRun(holder, signIn, start + 310 * DAY, mounts));
     expect(signIns).toBe(1);
+    expect(rotation.plan.action).toBe('rotate');
+    expect(rotation.plan.steps.map((s) => s.kind)).toEqual(['create-credential', 'mount-credential', 'retire-secret', 'delete-credential']);
     expect(rotation.ref?.name).not.toBe(firstSecret);
-    expect(rotation.changes).toEqual([expect.stringMatching(/^the renewal task's DNS credential \S+ \(restricted to myproject\.cloud\.edu\.au\.'s recordsets\) is in the swarm secret /)]);
-    expect(mine('build')).toHaveLength(2);
-    // the task now mounts the new one: the old secret goes, and the old credential in Keystone
-    holder.mounted.clear();
-    holder.mounted.add(rotation.ref!.name);
-    expect(await rotation.retire()).toEqual([`removed the swarm secret ${firstSecret} of the replaced DNS credential`, `deleted the replaced application credential ${first!.name}`]);
+    expect([rotation.mounted, mounts]).toEqual([true, [rotation.ref!.name]]);
+    expect(rotation.pending).toEqual([]);
+    expect([...holder.secrets.keys()]).toEqual([rotation.ref!.name]);
     expect(mine('build').map((c) => c.id)).toEqual([holder.only().auth.id]);
     expect(mine('build')[0]!.id).not.toBe(first!.id);
+  });
+
+  it('a secret swarm keeps (a task being replaced still mounts it) keeps its credential; the next run removes both, and status says so meanwhile', async () => {
+    const holder = new MemoryHolder();
+    const start = Date.now();
+    await holdRenewerCredential(scope('linger', start), await prepareRenewerCredential(scope('linger', start)), holder);
+    const [first] = mine('linger');
+    const firstSecret = [...holder.secrets.keys()][0]!;
+    const signIn = async () => ({ designate, zone, domain: 'linger.myproject.cloud.edu.au' });
+    // the old task is still being replaced when buildinst removes its secret: swarm refuses
+    holder.lingering.add(firstSecret);
+    const rotation = await keepRenewerCredential(buildinstRun(holder, signIn, start + 310 * DAY, [], 'linger'));
+    expect(rotation.pending).toEqual([`the swarm secret ${firstSecret} of the replaced DNS credential ${first!.id} is still there (swarm kept it while a task being replaced mounted it): the next depl buildinst, depl tls renew or depl node-up removes it and deletes the credential in Keystone`]);
+    expect(holder.secrets.size).toBe(2);
+    expect(mine('linger').map((c) => c.id)).toContain(first!.id);
+    // what status says, from the swarm alone
+    expect(pendingCredentialRetirements(await holder.held())).toEqual(rotation.pending);
+    // the next buildinst, days later with the new one far from its end, signs in only for this and finishes it
+    holder.lingering.clear();
+    const next = await keepRenewerCredential(buildinstRun(holder, signIn, start + 312 * DAY, [], 'linger'));
+    expect(next.plan.action).toBe('reuse');
+    expect(next.plan.steps.map((s) => s.kind)).toEqual(['mount-credential', 'retire-secret', 'delete-credential']);
+    expect(next.pending).toEqual([]);
+    expect([...holder.secrets.keys()]).toEqual([rotation.ref!.name]);
+    expect(mine('linger').map((c) => c.id)).toEqual([holder.only().auth.id]);
+    expect(pendingCredentialRetirements(await holder.held())).toEqual([]);
+    // and the one after asks Keystone nothing
+    const asked = emulator.requests.length;
+    expect((await keepRenewerCredential(buildinstRun(holder, signIn, start + 313 * DAY, [], 'linger'))).plan.steps).toEqual([]);
+    expect(emulator.requests.length).toBe(asked);
+    await deleteRenewerCredentials({ app: 'linger', designate, log });
+  });
+
+  it('a dry run plans with Keystone\'s list and changes nothing', async () => {
+    const holder = new MemoryHolder();
+    const start = Date.now();
+    await holdRenewerCredential(scope('dry', start), await prepareRenewerCredential(scope('dry', start)), holder);
+    const before = [mine('dry').map((c) => c.id), [...holder.secrets.keys()]];
+    const posts = credentialPosts();
+    const run = { ...buildinstRun(holder, async () => ({ designate, zone, domain: 'dry.myproject.cloud.edu.au' }), start + 320 * DAY, [], 'dry'), command: 'depl tls renew' };
+    const dry = await keepRenewerCredential({ ...run, mount: { ...run.mount!, how: 'reinstall' } }, { dryRun: true });
+    expect(dry.plan.action).toBe('rotate');
+    expect(dry.plan.steps.map((s) => s.describe)).toEqual([
+      expect.stringMatching(/^make the application credential depl-dry-tls-renewer-dns01-<now>/),
+      'install the renewal task again with the new secret (its settings and image as the swarm has them), when one is installed',
+      expect.stringMatching(/^remove the swarm secret \S+, which holds the credential/),
+      expect.stringMatching(/^delete the replaced application credential depl-dry-tls-renewer-dns01-\S+ \(expires in 45 days .*\) once its swarm secret is removed$/),
+    ]);
+    expect([mine('dry').map((c) => c.id), [...holder.secrets.keys()]]).toEqual(before);
+    expect(credentialPosts()).toBe(posts);
+    await deleteRenewerCredentials({ app: 'dry', designate, log });
   });
 
   it('buildinst that cannot sign in leaves the task its credential and says exactly what to run', async () => {
@@ -185,11 +249,10 @@ describe('the renewal task\'s DNS credential, made by node-up', () => {
     await writeFile(path.join(dir, 'clouds.yaml'), stringify({ clouds: { nopw: { auth: { auth_url: emulator.authUrl, username: 'demo', user_domain_name: 'Default', project_id: emulator.projectId } } } }));
     const signIn = async () => ({ designate: await designateFor({ root: dir, cloud: 'nopw' }, { interactive: false, env: {} }), zone, domain: 'nologin.myproject.cloud.edu.au' });
     lines.length = 0;
-    const outcome = await renewerCredentialForTask({ app: 'nologin', holder, signIn, now: () => start + 340 * DAY, log });
-    expect(outcome.ref?.name).toBe(secret);
-    expect(outcome.changes).toEqual([]);
+    const outcome = await keepRenewerCredential(buildinstRun(holder, signIn, start + 340 * DAY, [], 'nologin'));
+    expect(outcome).toMatchObject({ ref: { name: secret }, mounted: false, plan: { action: 'blocked', steps: [] } });
     expect(lines.filter((l) => l.startsWith('WARN'))).toEqual([
-      expect.stringMatching(/^WARN the renewal task's DNS credential expires at \S+ \(in 25 days\); the next depl buildinst \(or depl node-up\) replaces it with your cloud login: run one before then \(buildinst could not replace it: .*password/),
+      expect.stringMatching(/^WARN the renewal task's DNS credential expires at \S+ \(in 25 days\); the next depl buildinst, depl tls renew or depl node-up replaces it with your cloud login: run one before then \(depl buildinst could not sign in to replace it: .*password/),
     ]);
     expect(mine('nologin')).toHaveLength(1);
   });

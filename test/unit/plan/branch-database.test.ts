@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { quote as shellQuote } from '../../../src/plan/shell.js';
 import { parseConfig } from '../../../src/config/load.js';
 import {
   branchConfig, branchDatabaseJob, branchDatabaseOf, branchDatabaseScript, branchName, createSql, databaseEngine, dropSql, quoteMysqlIdentifier, quoteMysqlLiteral,
@@ -90,6 +91,26 @@ describe('branch database SQL and jobs', () => {
     ].join('\n'));
     expect(dropSql(db)).toBe("DROP DATABASE IF EXISTS `shop_feature_login`;\nDROP USER IF EXISTS 'shop_feature_login'@'%';\n");
     expect(branchDatabaseScript(db, 'create')).toContain('*[!0-9a-f]*) echo "the branch password is not the hex depl generates" >&2; exit 3');
+  });
+
+  it('mysql: hostile names from the accessory\'s environment reach the SQL only as [a-z0-9_] and the shell only quoted', async () => {
+    const hostile = "shop`$(touch /tmp/pwned)`'; DROP DATABASE mysql; -- \"x\"";
+    const shared: SharedDatabase = { ...my, database: hostile, user: hostile, adminUser: `root'$(id)` };
+    const db = branchDatabaseOf('shop', shared, 'feature-login');
+    expect([db.database, db.user]).toEqual([expect.stringMatching(/^[a-z0-9_]+$/), expect.stringMatching(/^[a-z0-9_]+$/)]);
+    const sql = createSql(db) + dropSql(db);
+    expect(sql).not.toContain('DROP DATABASE mysql');
+    expect(sql.match(/`[^`]*`/g)!.every((identifier) => /^`[a-z0-9_]+`$/.test(identifier))).toBe(true);
+    const { execa } = await import('execa');
+    for (const action of ['create', 'drop', 'dump'] as const) {
+      const script = branchDatabaseScript(db, action, action === 'create' ? { seed: 'schema' } : {});
+      // the raw name (it has a single quote) can only be in the script inside a quoted word, never as it is
+      expect(script).not.toContain(hostile);
+      expect(script).not.toContain("root'$(id)");
+      // and the shell reads the whole script as valid syntax (nothing is run: -n)
+      expect((await execa('sh', ['-n', '-c', script], { reject: false })).exitCode).toBe(0);
+    }
+    expect(branchDatabaseScript(db, 'create', { seed: 'schema' })).toContain(shellQuote(hostile));
   });
 
   it('the job runs the script with the accessory\'s spec, without its volume or health check, the branch password mounted', () => {

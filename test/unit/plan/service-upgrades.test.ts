@@ -77,10 +77,10 @@ describe('the renewal task an earlier depl installed', () => {
     expect(mounts(now)).toEqual(json(renewerMounts('shop')));
   });
 
-  it('whose settings cannot be read: reported, for depl tls renew', () => {
+  it('whose settings cannot be read: reported, for depl buildinst (which installs it from depl.yaml)', () => {
     const broken = json(earlier);
     (broken.TaskTemplate as { ContainerSpec: { Env: string[] } }).ContainerSpec.Env = ['DEPL_RENEWER={not json'];
-    expect(planRenewerUpgrade('shop', { name: 'shop-tls-renewer', spec: broken })).toMatchObject({ kind: 'report', hint: expect.stringMatching(/depl tls renew/) });
+    expect(planRenewerUpgrade('shop', { name: 'shop-tls-renewer', spec: broken })).toMatchObject({ kind: 'report', hint: expect.stringMatching(/depl buildinst/) });
   });
 });
 

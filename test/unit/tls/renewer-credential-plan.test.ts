@@ -3,7 +3,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
 import {
   credentialNeededUpFront, credentialsToDelete, currentHeldCredential, heldCredentialLabels, heldCredentialWarning, heldFromLabels, keystoneTime, ownCredentials,
-  planCredentialHolding, planRenewerCredential, RENEWER_CREDENTIAL_LIFETIME_MS, renewerCredentialDue, renewerAccessRules, renewerCredentialName, renewerCredentialRequest, renewerCredentialWanted, type ListedCredential,
+  pendingCredentialRetirements, planCredentialHolding, planRenewerCredential, renewerCredentialBlocked, renewerCredentialWithoutLogin, RENEWER_CREDENTIAL_LIFETIME_MS, renewerCredentialDue, renewerAccessRules, renewerCredentialName, renewerCredentialRequest, renewerCredentialWanted, type ListedCredential,
 } from '../../../src/plan/tls/renewer-credential.js';
 
 const NOW = Date.parse('2026-12-07T13:00:00Z');
@@ -97,10 +97,10 @@ describe('the renewal task\'s DNS credential, as data', () => {
     expect(currentHeldCredential([older, heldFromLabels('s1', labels)!])?.secret).toBe('s1');
   });
 
-  it('status says ahead when the credential is close to its end, and that the next buildinst (or node-up) replaces it', () => {
+  it('status says ahead when the credential is close to its end, and that the next buildinst, tls renew or node-up replaces it', () => {
     expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 61 * DAY }, NOW)).toBeUndefined();
-    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 20 * DAY }, NOW)).toBe("the renewal task's DNS credential expires at 2026-12-27T13:00:00.000Z (in 20 days); the next depl buildinst (or depl node-up) replaces it with your cloud login: run one before then");
-    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW - DAY }, NOW)).toMatch(/expired at 2026-12-06T13:00:00.000Z: it cannot renew the DNS-01 wildcard; run depl buildinst \(or depl node-up\)/);
+    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW + 20 * DAY }, NOW)).toBe("the renewal task's DNS credential expires at 2026-12-27T13:00:00.000Z (in 20 days); the next depl buildinst, depl tls renew or depl node-up replaces it with your cloud login: run one before then");
+    expect(heldCredentialWarning({ secret: 's', credentialId: 'c', expiresAt: NOW - DAY }, NOW)).toMatch(/expired at 2026-12-06T13:00:00.000Z: it cannot renew the DNS-01 wildcard; run depl buildinst, depl tls renew or depl node-up/);
   });
 
   it('is to be replaced when none is held or it has 60 days or less left', () => {
@@ -118,7 +118,7 @@ describe('the renewal task\'s DNS credential, as data', () => {
     it('create: none yet', () => {
       expect(plan([], [])).toEqual({
         command: 'depl node-up', action: 'create', notes: ['the renewal task has no DNS credential yet: one is made'],
-        steps: [{ kind: 'create-credential', describe: making, undo: 'delete it in Keystone' }],
+        steps: [{ kind: 'create-credential', describe: making, undo: 'delete it in Keystone and remove its swarm secret' }],
       });
     });
 
@@ -134,8 +134,8 @@ describe('the renewal task\'s DNS credential, as data', () => {
       expect(rotated.action).toBe('rotate');
       expect(rotated.notes).toEqual(['the renewal task\'s DNS credential depl-shop-tls-renewer-dns01-c1 (c1) expires in 59 days (2027-02-04T13:00:00.000Z), less than 60: a new one replaces it']);
       expect(rotated.steps).toEqual([
-        { kind: 'create-credential', describe: making, undo: 'delete it in Keystone' },
-        { kind: 'retire-secret', secret: 's1', describe: 'remove the swarm secret s1 once the renewal task no longer mounts it (depl buildinst gives it the new one); its credential c1 is deleted then' },
+        { kind: 'create-credential', describe: making, undo: 'delete it in Keystone and remove its swarm secret' },
+        { kind: 'retire-secret', secret: 's1', credentialId: 'c1', describe: 'remove the swarm secret s1 once the renewal task no longer mounts it (depl buildinst or tls renew gives it the new one); its credential c1 is deleted then' },
       ]);
     });
 
@@ -146,9 +146,9 @@ describe('the renewal task\'s DNS credential, as data', () => {
       ]);
       expect(cleaned.action).toBe('reuse');
       expect(cleaned.steps).toEqual([
-        { kind: 'retire-secret', secret: 's0', describe: 'remove the swarm secret s0, which holds the credential old' },
+        { kind: 'retire-secret', secret: 's0', credentialId: 'old', describe: 'remove the swarm secret s0, which holds the credential old (should swarm keep it while a task being replaced mounts it, it and its credential go on the next run)' },
         { kind: 'delete-credential', id: 'orphan', describe: 'delete the leftover application credential depl-shop-tls-renewer-dns01-orphan (expires in 350 days (2027-11-22T13:00:00.000Z); no swarm secret holds it)' },
-        { kind: 'delete-credential', id: 'old', describe: 'delete the replaced application credential depl-shop-tls-renewer-dns01-old (expires in 100 days (2027-03-17T13:00:00.000Z))' },
+        { kind: 'delete-credential', id: 'old', describe: 'delete the replaced application credential depl-shop-tls-renewer-dns01-old (expires in 100 days (2027-03-17T13:00:00.000Z)) once its swarm secret is removed' },
       ]);
     });
 
@@ -159,6 +159,56 @@ describe('the renewal task\'s DNS credential, as data', () => {
       expect(again.steps.map((s) => s.kind)).toEqual(['create-credential', 'delete-credential']);
       // deleted behind depl's back: the secret names one Keystone no longer has
       expect(plan([], [{ secret: 's1', credentialId: 'gone', expiresAt: NOW + 300 * DAY }]).notes).toEqual(['the swarm\'s secret s1 names the credential gone, which Keystone no longer has: a new one replaces it']);
+    });
+  });
+
+  describe('buildinst and tls renew: the same plan, giving the task the secret before any older one goes', () => {
+    const held = (secret: string, credentialId: string, daysLeft: number) => ({ secret, credentialId, expiresAt: NOW + daysLeft * DAY });
+    const plan = (own: ListedCredential[], secrets: ReturnType<typeof held>[], mount: 'install' | 'reinstall') =>
+      planRenewerCredential({ command: mount === 'install' ? 'depl buildinst' : 'depl tls renew', app: 'shop', zone: zone.name, own, held: secrets, now: NOW, mount });
+
+    it('rotate: make, give the task the new secret, remove the old secret, delete the old credential', () => {
+      const rotated = plan([cred('c1', 59)], [held('s1', 'c1', 59)], 'reinstall');
+      expect(rotated.action).toBe('rotate');
+      expect(rotated.steps.slice(1)).toEqual([
+        { kind: 'mount-credential', describe: 'install the renewal task again with the new secret (its settings and image as the swarm has them), when one is installed' },
+        { kind: 'retire-secret', secret: 's1', credentialId: 'c1', describe: 'remove the swarm secret s1, which holds the credential c1 (should swarm keep it while a task being replaced mounts it, it and its credential go on the next run)' },
+        { kind: 'delete-credential', id: 'c1', describe: 'delete the replaced application credential depl-shop-tls-renewer-dns01-c1 (expires in 59 days (2027-02-04T13:00:00.000Z)) once its swarm secret is removed' },
+      ]);
+    });
+
+    it('a replaced one\'s secret swarm kept: the task given the current secret, then the old secret and credential go', () => {
+      const finished = plan([cred('c1', 50), cred('c2', 360)], [held('s1', 'c1', 50), held('s2', 'c2', 360)], 'install');
+      expect(finished.action).toBe('reuse');
+      expect(finished.steps.map((s) => [s.kind, s.describe])).toEqual([
+        ['mount-credential', 'install the renewal task with the swarm secret s2'],
+        ['retire-secret', expect.stringMatching(/^remove the swarm secret s1, which holds the credential c1/)],
+        ['delete-credential', expect.stringMatching(/^delete the replaced application credential depl-shop-tls-renewer-dns01-c1 /)],
+      ]);
+      expect(finished.steps[0]).toMatchObject({ secret: 's2' });
+    });
+
+    it('nothing due and nothing pending: no step, and no login asked for', () => {
+      expect(plan([cred('c2', 300)], [held('s2', 'c2', 300)], 'install').steps).toEqual([]);
+      expect(renewerCredentialWithoutLogin({ command: 'depl buildinst', held: [held('s2', 'c2', 300)], now: NOW })).toEqual({
+        command: 'depl buildinst', action: 'reuse', steps: [],
+        notes: ['the renewal task\'s DNS credential c2 (swarm secret s2) expires in 300 days (2027-10-03T13:00:00.000Z): kept (Keystone not asked)'],
+      });
+      // due, none held, or a replaced one's secret still there: sign in
+      expect(renewerCredentialWithoutLogin({ command: 'c', held: [held('s1', 'c1', 60)], now: NOW })).toBeUndefined();
+      expect(renewerCredentialWithoutLogin({ command: 'c', held: [], now: NOW })).toBeUndefined();
+      expect(renewerCredentialWithoutLogin({ command: 'c', held: [held('s1', 'c1', 50), held('s2', 'c2', 360)], now: NOW })).toBeUndefined();
+    });
+
+    it('status names what is pending, from the swarm alone; a run that cannot sign in says what to run', () => {
+      expect(pendingCredentialRetirements([held('s1', 'c1', 50), held('s2', 'c2', 360)])).toEqual([
+        'the swarm secret s1 of the replaced DNS credential c1 is still there (swarm kept it while a task being replaced mounted it): the next depl buildinst, depl tls renew or depl node-up removes it and deletes the credential in Keystone',
+      ]);
+      expect(pendingCredentialRetirements([held('s2', 'c2', 360)])).toEqual([]);
+      expect(renewerCredentialBlocked({ command: 'depl tls renew', held: [held('s1', 'c1', 50), held('s2', 'c2', 360)], now: NOW, reason: 'no password' }).notes).toEqual([
+        expect.stringMatching(/^the swarm secret s1 of the replaced DNS credential c1 is still there .* \(depl tls renew could not sign in to replace it: no password\)$/),
+      ]);
+      expect(renewerCredentialBlocked({ command: 'depl buildinst', held: [], now: NOW, reason: 'x' })).toMatchObject({ action: 'blocked', steps: [], notes: [expect.stringMatching(/^the renewal task has no DNS credential from node-up: run depl node-up/)] });
     });
   });
 
