@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { OperationError } from '../../src/errors.js';
 import { LocalRemote } from '../../src/apply/local-remote.js';
 import type { ExecOptions, ExecResult, Remote } from '../../src/apply/remote.js';
-import type { Argv } from '../../src/plan/shell.js';
+import { shellLine, type Argv } from '../../src/plan/shell.js';
 
 interface Reply { id: number; code: number; stdout: string; stderr: string; timedOut: boolean }
 
@@ -29,6 +29,10 @@ export class SpawnerRemote implements Remote {
   }
 
   shell(line: string, options: ExecOptions = {}): Promise<ExecResult> {
+    // `exec <quoted argv>` (every fenced write, src/apply/fenced-remote.ts): a shell that only replaces itself
+    // with the command. Started directly, it is the same process with the same arguments, one `sh` fewer.
+    const replaced = execArgv(line);
+    if (replaced !== null) return this.run(replaced[0]!, replaced.slice(1), line, options);
     return this.run('sh', ['-c', line], line, options);
   }
 
@@ -58,6 +62,26 @@ export class SpawnerRemote implements Remote {
     }
     return out;
   }
+}
+
+/**
+ * The command of a line `exec <argv quoted as shellLine quotes it>`, or null for any other line. The words are
+ * read back and quoted again: only a line that is exactly that quoting of them counts, so the shell would have
+ * run this argv and nothing else (no expansion, redirection or second command in it).
+ */
+export function execArgv(line: string): string[] | null {
+  if (!line.startsWith('exec ')) return null;
+  const words: string[] = [];
+  const word = /([A-Za-z0-9_@%+=:,./-]+|(?:'[^']*'|\\')+)(?: |$)/y;
+  for (let at = 'exec '.length; at < line.length;) {
+    word.lastIndex = at;
+    const match = word.exec(line);
+    if (match === null) return null;
+    const text = match[1]!;
+    words.push(text.startsWith("'") || text.startsWith('\\') ? text.replace(/'([^']*)'|\\'/g, (_, quoted: string | undefined) => quoted ?? "'") : text);
+    at = word.lastIndex;
+  }
+  return words.length > 0 && `exec ${shellLine(words)}` === line ? words : null;
 }
 
 /** One child per test worker, started on first use; it never holds the worker open and ends with it. */
