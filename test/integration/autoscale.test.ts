@@ -4,7 +4,8 @@ import { ensureBaseTarballs } from '../../src/apply/base-images.js';
 import { managerEngine, type Engine } from '../../src/apply/docker.js';
 import { generateMissingSecrets } from '../../src/apply/secrets-store.js';
 import { listServices } from '../../src/apply/swarm.js';
-import type { ControllerState } from '../../src/plan/autoscale.js';
+import { GATES_FOLDER } from '../../src/plan/autoscale-gate.js';
+import { CONTROLLER_HIDDEN_DIRS, CONTROLLER_RELEASE_DIR, CONTROLLER_STATE_DIR, type ControllerState } from '../../src/plan/autoscale.js';
 import { localGateway } from '../../src/plan/local-nodes.js';
 import { createLogger, silentLogger } from '../../src/util/log.js';
 import { pollUntil } from '../../src/util/poll.js';
@@ -84,6 +85,22 @@ describe('autoscale: the crawler\'s workers follow the queue', () => {
     const switched = await cli(['switch', 'v1']);
     expect(switched.exitCode, switched.stderr).toBe(0);
     expect(await workerReplicas()).toBe(MIN);
+
+    // it reads the release document, and nothing of the folders it must not: each holds a probe file on the manager
+    const appDir = `/var/lib/depl/${app}`;
+    const probe = `probe-${suffix}`;
+    const probed = CONTROLLER_HIDDEN_DIRS.map((dir) => `${appDir}/${dir}/${probe}`);
+    await tc.cluster.manager.exec(['sh', '-c', 'for f in "$@"; do echo secret > "$f"; done', 'probe', ...probed]);
+    try {
+      const onManager = (await tc.cluster.manager.exec(['sh', '-c', 'ls "$@"', 'ls', ...probed, `${appDir}/autoscale/${GATES_FOLDER}`])).stdout.split('\n');
+      expect(onManager).toEqual(expect.arrayContaining([...probed, 'v1']));
+      const look = `const fs=require('fs');const r='${CONTROLLER_RELEASE_DIR}';console.log(JSON.stringify({release:fs.readFileSync(r+'/release.json','utf8').includes('"live"'),`
+        + `hidden:Object.fromEntries(${JSON.stringify(CONTROLLER_HIDDEN_DIRS)}.map((d)=>[d,fs.readdirSync(r+'/'+d)])),gates:fs.readdirSync('${CONTROLLER_STATE_DIR}/${GATES_FOLDER}')}))`;
+      const seen = JSON.parse((await tc.cluster.manager.exec(['docker', 'exec', controller!, 'node', '-e', look])).stdout) as unknown;
+      expect(seen).toEqual({ release: true, hidden: Object.fromEntries(CONTROLLER_HIDDEN_DIRS.map((dir) => [dir, []])), gates: [] });
+    } finally {
+      await tc.cluster.manager.exec(['rm', '-f', ...probed]);
+    }
   }, 600_000);
 
   it('scales the workers from min to max under a crawl and back to min after the cooldown, losing no page', async () => {
