@@ -38,6 +38,9 @@ beforeAll(async () => {
       const left = Number(path.slice('/hops/'.length));
       if (left > 0) res.writeHead(301, { location: `/hops/${left - 1}` }).end();
       else res.writeHead(200, { 'content-type': 'text/plain' }).end('User-agent: *\nDisallow: /\n');
+    } else if (path === '/latin1-robots') {
+      // 3,000 bytes of windows-1252 (é is one byte 0xE9, three once decoded as UTF-8's U+FFFD), no final newline
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(Buffer.from(`User-agent: *\n# ${'\u00e9'.repeat(2960)}\nDisallow: /x`, 'latin1'));
     } else if (path === '/loop') {
       res.writeHead(302, { location: '/loop' }).end();
     } else if (path === '/slow') {
@@ -97,8 +100,17 @@ describe('SafeFetcher', () => {
     expect(ROBOTS_MIN_REDIRECTS).toBe(5);
     // the pages' limit here is 2
     await expect(fetcher().fetchText(`${origin}/hops/3`, 1024)).rejects.toBeInstanceOf(TooManyRedirectsError);
-    expect(await fetcher().fetchText(`${origin}/hops/5`, 1024, undefined, ROBOTS_MIN_REDIRECTS)).toEqual({ status: 200, body: 'User-agent: *\nDisallow: /\n' });
+    expect(await fetcher().fetchText(`${origin}/hops/5`, 1024, undefined, ROBOTS_MIN_REDIRECTS)).toEqual({ status: 200, body: 'User-agent: *\nDisallow: /\n', truncated: false });
     await expect(fetcher().fetchText(`${origin}/hops/6`, 1024, undefined, ROBOTS_MIN_REDIRECTS)).rejects.toBeInstanceOf(TooManyRedirectsError);
+  });
+
+  it('says whether a text answer was cut at its cap by the bytes read, not by the length of the decoded text (RFC 9309 2.5)', async () => {
+    const whole = await fetcher().fetchText(`${origin}/latin1-robots`, 4000);
+    // decoded, its 2,960 bytes 0xE9 are 8,880 bytes of U+FFFD: more than the cap, yet nothing was cut
+    expect(Buffer.byteLength(whole.body)).toBeGreaterThan(4000);
+    expect(whole).toMatchObject({ status: 200, truncated: false });
+    expect(whole.body.endsWith('Disallow: /x')).toBe(true);
+    expect(await fetcher().fetchText(`${origin}/latin1-robots`, 1000)).toMatchObject({ status: 200, truncated: true });
   });
 
   it('times out a page that does not answer', async () => {

@@ -290,7 +290,7 @@ export class SafeFetcher {
    * GET a small text resource (robots.txt) with the same safety and a size cap; `minRedirects` raises the number
    * of redirects followed (robots.txt: at least five, RFC 9309 2.3.1.2) above the configured one.
    */
-  async fetchText(url: string, maxBytes: number, signal?: AbortSignal, minRedirects = 0): Promise<{ status: number; body: string }> {
+  async fetchText(url: string, maxBytes: number, signal?: AbortSignal, minRedirects = 0): Promise<{ status: number; body: string; truncated: boolean }> {
     const { response, release } = await this.follow(url, 'text/plain,*/*;q=0.5', signal, undefined, false, Math.max(minRedirects, this.limits.maxRedirects));
     try {
       return await readText(response, maxBytes);
@@ -414,10 +414,14 @@ function sniffedText(body: Buffer, contentType: string): string {
   }
 }
 
-/** A text answer (robots.txt, a sitemap): what fits is kept (RFC 9309 2.5: the first 500 KiB of a robots.txt are parsed), the rest is not read. */
-async function readText(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ status: number; body: string }> {
-  const { body } = await readCapped(response, maxBytes);
-  return { status: response.statusCode, body: body.toString('utf8') };
+/**
+ * A text answer (robots.txt, a sitemap): what fits is kept (RFC 9309 2.5: the first 500 KiB of a robots.txt are
+ * parsed), the rest is not read; `truncated` says there was more (the decoded text's length cannot: bytes that are
+ * not UTF-8 decode to three bytes each).
+ */
+async function readText(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ status: number; body: string; truncated: boolean }> {
+  const { body, truncated } = await readCapped(response, maxBytes);
+  return { status: response.statusCode, body: body.toString('utf8'), truncated };
 }
 
 /** Closes a body we do not want; the listener keeps undici's AbortError from becoming an uncaught exception. */
