@@ -7,6 +7,7 @@ import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { AddressPolicy } from '../core/address-policy.js';
 import { BLOCK_PAGE_SNIFF_BYTES, classifyBlockPage, type BlockPageVerdict } from '../core/block-page.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
+import { ByteBudget } from './byte-budget.js';
 import { mergeOptOuts, optOutsFromHeader, optOutsFromMeta, type OptOut } from '../core/robots-directives.js';
 import { parseHttpUrl } from '../core/url.js';
 import type { WireExchange } from '../core/wire-exchange.js';
@@ -99,6 +100,8 @@ export interface FetchLimits {
   userAgent: string;
   /** The product token X-Robots-Tag and robots metas may name this crawler by (config: robotsNameOf). */
   robotsName: string;
+  /** Image body bytes held at once by this fetcher's callers (byte-budget.ts); unset: no bound but each image's cap. */
+  imageBytesInFlight?: number;
 }
 
 /**
@@ -139,7 +142,9 @@ export type PageFetch =
   | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string; blockPage: BlockPageVerdict; exchange: Exchange };
 
 export type BytesFetch =
-  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer; optOuts: OptOut[]; exchange: Exchange }
+  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer; optOuts: OptOut[]; exchange: Exchange;
+    /** Gives the body's bytes back to the in-flight budget: the caller calls it once it is done with the body. */
+    release(): void }
   | { kind: 'too-large'; status: number; finalUrl: string; contentType: string; exchange: Exchange }
   | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string; exchange: Exchange };
 
@@ -154,9 +159,11 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 export class SafeFetcher {
   /** The name a site's X-Robots-Tag or robots meta may address this crawler by. */
   private readonly token: string;
+  private readonly imageBudget: ByteBudget | undefined;
 
   constructor(private readonly agent: Agent, private readonly limits: FetchLimits) {
     this.token = limits.robotsName.toLowerCase();
+    this.imageBudget = limits.imageBytesInFlight === undefined ? undefined : new ByteBudget(limits.imageBytesInFlight);
   }
 
   /** The opt-outs the response's X-Robots-Tag headers state for this crawler. */
@@ -269,18 +276,26 @@ export class SafeFetcher {
         discard(response.body);
         return { kind: 'too-large', status, finalUrl, contentType, exchange: empty(true) };
       }
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        if (bytes > maxBytes) {
-          discard(response.body);
-          return { kind: 'too-large', status, finalUrl, contentType, exchange: empty(true) };
+      // the body's place in the in-flight budget, before it is read: its declared size, else the most it may be
+      const release = await this.imageBudget?.take(Number.isFinite(declared) ? declared : maxBytes) ?? (() => undefined);
+      let handedOver = false;
+      try {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          bytes += chunk.length;
+          if (bytes > maxBytes) {
+            discard(response.body);
+            return { kind: 'too-large', status, finalUrl, contentType, exchange: empty(true) };
+          }
+          chunks.push(chunk);
         }
-        chunks.push(chunk);
+        const body = Buffer.concat(chunks);
+        handedOver = true;
+        return { kind: 'bytes', status, finalUrl, contentType, body, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, false, keep), release };
+      } finally {
+        if (!handedOver) release();
       }
-      const body = Buffer.concat(chunks);
-      return { kind: 'bytes', status, finalUrl, contentType, body, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, false, keep) };
     } finally {
       release();
     }
