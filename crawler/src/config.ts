@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
+import { request } from './undici-on-use.js';
 import { z } from 'zod';
 import { validateNetwork } from './core/address-policy.js';
 import { PRODUCT_TOKEN, productToken } from './core/robots-directives.js';
