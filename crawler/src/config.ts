@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
+import { request } from './undici-on-use.js';
 import { z } from 'zod';
 import { validateNetwork } from './core/address-policy.js';
 import { PRODUCT_TOKEN, productToken } from './core/robots-directives.js';
@@ -34,6 +34,11 @@ const workerSchema = z.strictObject({
   visibilityTimeoutMs: z.number().int().min(200).default(30_000),
   fetchTimeoutMs: z.number().int().min(100).default(15_000),
   maxBodyBytes: z.number().int().min(1024).default(5 * 1024 * 1024),
+  /**
+   * Image bodies held at once by one worker process, in bytes (worker/byte-budget.ts): a download that would go over
+   * waits before reading its body. Without it, `concurrency` images at a job's maxImageBytes each would be the bound.
+   */
+  imageBytesInFlight: z.number().int().min(1024).default(64 * 1024 * 1024),
   maxRedirects: z.number().int().min(0).max(20).default(5),
   maxAttempts: z.number().int().min(1).max(20).default(3),
   retryBaseMs: z.number().int().min(1).default(1000),

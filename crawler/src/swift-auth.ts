@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './undici-on-use.js';
 import type { ServiceSecret } from './core/secret.js';
 
 /**

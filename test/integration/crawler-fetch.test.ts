@@ -38,6 +38,11 @@ beforeAll(async () => {
       const left = Number(path.slice('/hops/'.length));
       if (left > 0) res.writeHead(301, { location: `/hops/${left - 1}` }).end();
       else res.writeHead(200, { 'content-type': 'text/plain' }).end('User-agent: *\nDisallow: /\n');
+    } else if (path === '/latin1-robots') {
+      // 3,000 bytes of windows-1252 (é is one byte 0xE9, three once decoded as UTF-8's U+FFFD), no final newline
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(Buffer.from(`User-agent: *\n# ${'\u00e9'.repeat(2960)}\nDisallow: /x`, 'latin1'));
+    } else if (path === '/bytes-600') {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': '600' }).end(Buffer.alloc(600, 1));
     } else if (path === '/loop') {
       res.writeHead(302, { location: '/loop' }).end();
     } else if (path === '/slow') {
@@ -97,8 +102,39 @@ describe('SafeFetcher', () => {
     expect(ROBOTS_MIN_REDIRECTS).toBe(5);
     // the pages' limit here is 2
     await expect(fetcher().fetchText(`${origin}/hops/3`, 1024)).rejects.toBeInstanceOf(TooManyRedirectsError);
-    expect(await fetcher().fetchText(`${origin}/hops/5`, 1024, undefined, ROBOTS_MIN_REDIRECTS)).toEqual({ status: 200, body: 'User-agent: *\nDisallow: /\n' });
+    expect(await fetcher().fetchText(`${origin}/hops/5`, 1024, undefined, ROBOTS_MIN_REDIRECTS)).toEqual({ status: 200, body: 'User-agent: *\nDisallow: /\n', truncated: false });
     await expect(fetcher().fetchText(`${origin}/hops/6`, 1024, undefined, ROBOTS_MIN_REDIRECTS)).rejects.toBeInstanceOf(TooManyRedirectsError);
+  });
+
+  it('says whether a text answer was cut at its cap by the bytes read, not by the length of the decoded text (RFC 9309 2.5)', async () => {
+    const whole = await fetcher().fetchText(`${origin}/latin1-robots`, 4000);
+    // decoded, its 2,960 bytes 0xE9 are 8,880 bytes of U+FFFD: more than the cap, yet nothing was cut
+    expect(Buffer.byteLength(whole.body)).toBeGreaterThan(4000);
+    expect(whole).toMatchObject({ status: 200, truncated: false });
+    expect(whole.body.endsWith('Disallow: /x')).toBe(true);
+    expect(await fetcher().fetchText(`${origin}/latin1-robots`, 1000)).toMatchObject({ status: 200, truncated: true });
+  });
+
+  it('holds image bodies within its in-flight budget: a download that would go over waits, before its body, for one to be released', async () => {
+    const budgeted = new SafeFetcher(createSafeAgent(allowLoopback, { connectTimeoutMs: 1000 }), { ...limits, imageBytesInFlight: 1000 });
+    const first = await budgeted.fetchBytes(`${origin}/bytes-600`, 10_000);
+    let secondRead = false;
+    const second = budgeted.fetchBytes(`${origin}/bytes-600`, 10_000).then((fetched) => { secondRead = true; return fetched; });
+    // its answer has come (a second request, a second connection), yet its 600 bytes do not fit beside the first's
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(secondRead).toBe(false);
+    if (first.kind !== 'bytes') throw new Error(`expected bytes, got ${first.kind}`);
+    first.release();
+    const fetched = await second;
+    expect(fetched).toMatchObject({ kind: 'bytes', status: 200 });
+    if (fetched.kind === 'bytes') {
+      expect(fetched.body.length).toBe(600);
+      fetched.release();
+    }
+    // a body that is too large gives its place back itself
+    expect(await budgeted.fetchBytes(`${origin}/bytes-600`, 100)).toMatchObject({ kind: 'too-large' });
+    const third = await budgeted.fetchBytes(`${origin}/bytes-600`, 10_000);
+    expect(third.kind).toBe('bytes');
   });
 
   it('times out a page that does not answer', async () => {

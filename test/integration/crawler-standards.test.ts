@@ -170,6 +170,24 @@ describe('the crawler and the web standards', () => {
     expect(stored).not.toContain(store.keys.robots(origins[0]!));
   });
 
+  it('keeps a robots.txt read from the shared cache only for what is left of its TTL there (RFC 9309 2.4: at most 24 hours from its fetch)', async () => {
+    const config = configFor({ robotsCache: { ttlSeconds: 3600, maxEntries: 10, maxBytes: 1024 * 1024, sharedMaxEntries: 10, sharedMaxBytes: 1024 * 1024 } });
+    const store = new JobStore(redis.client, config.keyPrefix);
+    const fetcher = new SafeFetcher(createSafeAgent(createAddressPolicy(config.allow), { connectTimeoutMs: 2000 }), { timeoutMs: 5000, maxBodyBytes: 1 << 20, maxRedirects: 2, userAgent: 'depl-crawler', robotsName: 'depl-crawler' });
+    const cache = new RobotsCache(redis.client, store.keys, fetcher, 'depl-crawler', config.worker.robotsCache);
+    // another worker fetched it long ago: 1.5 s of its hour are left (nothing listens on the origin: no fetch here)
+    const origin = 'http://127.0.0.1:9';
+    await redis.client.set(store.keys.robots(origin), JSON.stringify({ status: 200, body: 'User-agent: *\nDisallow: /private' }), 'PX', 1500);
+    const url = new URL(`${origin}/`);
+    expect((await cache.rulesFor(url)).isAllowed(`${origin}/private/a`)).toBe(false);
+    expect(cache.peek(url)).toBeDefined();
+    const started = Date.now();
+    while (cache.peek(url) !== undefined && Date.now() - started < 20_000) await new Promise((resolve) => setTimeout(resolve, 50));
+    // gone from the process with the shared copy, not an hour after this worker read it
+    expect(cache.peek(url)).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
   it('takes an unreachable robots.txt as a complete disallow, follows five redirects to one and allows all past them (RFC 9309 2.3.1)', async () => {
     // one origin per case: robots.txt answering 503; behind 5 redirects (followed, though pages take 2); behind 6
     const hits: string[] = [];

@@ -14,7 +14,7 @@ import { isImageTask, JobStore, taskFromFields, type Capture, type CapturedRedir
 import { CONSUMER_GROUP } from '../keys.js';
 import { RobotsCache } from './robots-cache.js';
 import { sitemapUrls } from './sitemaps.js';
-import { createSafeAgent, isBlocked, isRobotsDisallowed, RobotsDisallowedError, SafeFetcher, type Exchange, type RedirectHop } from './safe-fetch.js';
+import { createSafeAgent, isBlocked, isRobotsDisallowed, RobotsDisallowedError, SafeFetcher, type BytesFetch, type Exchange, type RedirectHop } from './safe-fetch.js';
 
 export interface WorkerLog {
   info(message: string): void;
@@ -92,6 +92,7 @@ export class CrawlWorker {
       maxRedirects: config.worker.maxRedirects,
       userAgent: config.worker.userAgent,
       robotsName: robotsNameOf(config.worker),
+      imageBytesInFlight: config.worker.imageBytesInFlight,
     });
     this.robots = new RobotsCache(options.redis, this.store.keys, this.fetcher, robotsNameOf(config.worker), config.worker.robotsCache);
     this.blobs = imageStoreFor(config, options.redis, this.store.keys);
@@ -397,6 +398,15 @@ export class CrawlWorker {
       await this.finishImage(messageId, task, { url: task.url, outcome: 'failed', status: fetched.status, finalUrl: fetched.finalUrl });
       return;
     }
+    try {
+      await this.recordImage(messageId, task, meta, fetched);
+    } finally {
+      if (fetched.kind === 'bytes') fetched.release();
+    }
+  }
+
+  /** A downloaded image's result: too large, opted out, not an image, not wanted, or stored (the body is still held). */
+  private async recordImage(messageId: string, task: PageTask, meta: JobMeta, fetched: Exclude<BytesFetch, { kind: 'http-error' }>): Promise<void> {
     const seen = { url: task.url, status: fetched.status, finalUrl: fetched.finalUrl, contentType: fetched.contentType };
     if (fetched.kind === 'too-large') {
       await this.finishImage(messageId, task, { ...seen, outcome: 'too-large', error: `larger than maxImageBytes (${meta.options.maxImageBytes})` });

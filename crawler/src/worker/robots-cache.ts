@@ -28,6 +28,18 @@ export function compactRobots(body: string): string {
 }
 
 /**
+ * How long this process may keep an answer read from the shared cache: what is left of its life there (Redis'
+ * PTTL, from Redis' own clock), never more than ttlSeconds. A copy kept the full ttlSeconds from the moment it was
+ * read would live up to twice that from its fetch. A key without an expiry (-1, not written by STORE_ROBOTS) gets
+ * ttlSeconds; one gone meanwhile (-2) none.
+ */
+export function localKeepMs(sharedLeftMs: number, ttlSeconds: number): number {
+  const ttlMs = ttlSeconds * 1000;
+  if (sharedLeftMs === -1) return ttlMs;
+  return Math.max(0, Math.min(sharedLeftMs, ttlMs));
+}
+
+/**
  * robots.txt per origin: parsed rules kept in this process, the (compacted) answer shared with other workers in
  * Redis, so a site sees one robots.txt request per TTL, not one per worker. Both are bounded in entries and
  * bytes (a crawl over thousands of origins must not grow a worker or Redis without limit): the process keeps
@@ -82,10 +94,14 @@ export class RobotsCache {
   private async load(url: URL): Promise<RobotsRules> {
     const robotsUrl = robotsUrlFor(url);
     const key = this.keys.robots(url.origin);
-    const shared = await this.redis.get(key);
+    // the shared copy with the time it has left: it was fetched up to ttlSeconds ago, and this process may keep it
+    // only for what is left of that (RFC 9309 2.4: a cached robots.txt SHOULD NOT be used for more than 24 hours)
+    const [shared, leftMs] = await this.sharedCopy(key);
     let answer: { status: RobotsStatus; body: string };
+    let keepMs = this.limits.ttlSeconds * 1000;
     if (shared !== null) {
       answer = JSON.parse(shared) as { status: RobotsStatus; body: string };
+      keepMs = localKeepMs(leftMs, this.limits.ttlSeconds);
     } else {
       answer = await this.fetchAnswer(robotsUrl);
       // 5xx and 429 are transient: not cached, robotsFromResponse throws and the page is retried later.
@@ -96,16 +112,24 @@ export class RobotsCache {
       }
     }
     const rules = robotsFromResponse(robotsUrl, answer.status, answer.body, this.robotsName);
-    this.remember(url.origin, rules, answer.body);
+    this.remember(url.origin, rules, answer.body, keepMs);
     return rules;
+  }
+
+  /** The shared answer and its remaining life in ms (PTTL), read together. */
+  private async sharedCopy(key: string): Promise<[string | null, number]> {
+    const replies = await this.redis.multi().get(key).pttl(key).exec();
+    const failed = replies?.find(([error]) => error !== null)?.[0];
+    if (replies === null || failed) throw failed ?? new Error('reading the shared robots.txt copy was not run (the transaction was discarded)');
+    return [replies[0]![1] as string | null, Number(replies[1]![1])];
   }
 
   private async fetchAnswer(robotsUrl: string): Promise<{ status: RobotsStatus; body: string }> {
     try {
       const fetched = await this.fetcher.fetchText(robotsUrl, MAX_ROBOTS_BYTES, undefined, ROBOTS_MIN_REDIRECTS);
       if (fetched.status < 200 || fetched.status >= 300) return { status: fetched.status, body: '' };
-      // the fetch reads at most MAX_ROBOTS_BYTES: a body that long was cut there
-      return { status: fetched.status, body: compactRobots(wholeLines(fetched.body, Buffer.byteLength(fetched.body) >= MAX_ROBOTS_BYTES)) };
+      // the fetch reads at most MAX_ROBOTS_BYTES: a longer file was cut there, and its last piece of a line is dropped
+      return { status: fetched.status, body: compactRobots(wholeLines(fetched.body, fetched.truncated)) };
     } catch (error) {
       if (error instanceof TooManyRedirectsError) return { status: 'too-many-redirects', body: '' };
       // an address the crawler may not connect to stays a refusal of its own (the page is recorded as blocked)
@@ -114,12 +138,12 @@ export class RobotsCache {
     }
   }
 
-  private remember(origin: string, rules: RobotsRules, body: string): void {
+  private remember(origin: string, rules: RobotsRules, body: string, keepMs: number): void {
     const previous = this.local.get(origin);
     if (previous !== undefined) this.drop(origin, previous);
     // the text as UTF-16, the parsed rules (about as large again) and the map entry itself
     const bytes = 4 * body.length + 512;
-    this.local.set(origin, { rules, expires: Date.now() + this.limits.ttlSeconds * 1000, bytes });
+    this.local.set(origin, { rules, expires: Date.now() + keepMs, bytes });
     this.localBytes += bytes;
     for (const [oldest, entry] of this.local) {
       if (this.local.size <= this.limits.maxEntries && this.localBytes <= this.limits.maxBytes) break;

@@ -7,6 +7,7 @@ import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { AddressPolicy } from '../core/address-policy.js';
 import { BLOCK_PAGE_SNIFF_BYTES, classifyBlockPage, type BlockPageVerdict } from '../core/block-page.js';
 import { createExtractor, type PageExtract } from '../core/extract.js';
+import { ByteBudget } from './byte-budget.js';
 import { mergeOptOuts, optOutsFromHeader, optOutsFromMeta, type OptOut } from '../core/robots-directives.js';
 import { parseHttpUrl } from '../core/url.js';
 import type { WireExchange } from '../core/wire-exchange.js';
@@ -99,6 +100,8 @@ export interface FetchLimits {
   userAgent: string;
   /** The product token X-Robots-Tag and robots metas may name this crawler by (config: robotsNameOf). */
   robotsName: string;
+  /** Image body bytes held at once by this fetcher's callers (byte-budget.ts); unset: no bound but each image's cap. */
+  imageBytesInFlight?: number;
 }
 
 /**
@@ -139,7 +142,9 @@ export type PageFetch =
   | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string; blockPage: BlockPageVerdict; exchange: Exchange };
 
 export type BytesFetch =
-  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer; optOuts: OptOut[]; exchange: Exchange }
+  | { kind: 'bytes'; status: number; finalUrl: string; contentType: string; body: Buffer; optOuts: OptOut[]; exchange: Exchange;
+    /** Gives the body's bytes back to the in-flight budget: the caller calls it once it is done with the body. */
+    release(): void }
   | { kind: 'too-large'; status: number; finalUrl: string; contentType: string; exchange: Exchange }
   | { kind: 'http-error'; status: number; finalUrl: string; retryAfter?: string; exchange: Exchange };
 
@@ -154,9 +159,11 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 export class SafeFetcher {
   /** The name a site's X-Robots-Tag or robots meta may address this crawler by. */
   private readonly token: string;
+  private readonly imageBudget: ByteBudget | undefined;
 
   constructor(private readonly agent: Agent, private readonly limits: FetchLimits) {
     this.token = limits.robotsName.toLowerCase();
+    this.imageBudget = limits.imageBytesInFlight === undefined ? undefined : new ByteBudget(limits.imageBytesInFlight);
   }
 
   /** The opt-outs the response's X-Robots-Tag headers state for this crawler. */
@@ -269,18 +276,26 @@ export class SafeFetcher {
         discard(response.body);
         return { kind: 'too-large', status, finalUrl, contentType, exchange: empty(true) };
       }
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        if (bytes > maxBytes) {
-          discard(response.body);
-          return { kind: 'too-large', status, finalUrl, contentType, exchange: empty(true) };
+      // the body's place in the in-flight budget, before it is read: its declared size, else the most it may be
+      const release = await this.imageBudget?.take(Number.isFinite(declared) ? declared : maxBytes) ?? (() => undefined);
+      let handedOver = false;
+      try {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        for await (const chunk of response.body as AsyncIterable<Buffer>) {
+          bytes += chunk.length;
+          if (bytes > maxBytes) {
+            discard(response.body);
+            return { kind: 'too-large', status, finalUrl, contentType, exchange: empty(true) };
+          }
+          chunks.push(chunk);
         }
-        chunks.push(chunk);
+        const body = Buffer.concat(chunks);
+        handedOver = true;
+        return { kind: 'bytes', status, finalUrl, contentType, body, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, false, keep), release };
+      } finally {
+        if (!handedOver) release();
       }
-      const body = Buffer.concat(chunks);
-      return { kind: 'bytes', status, finalUrl, contentType, body, optOuts: this.headerOptOuts(response), exchange: exchangeOf(response, finalUrl, sent, body, false, keep) };
     } finally {
       release();
     }
@@ -290,7 +305,7 @@ export class SafeFetcher {
    * GET a small text resource (robots.txt) with the same safety and a size cap; `minRedirects` raises the number
    * of redirects followed (robots.txt: at least five, RFC 9309 2.3.1.2) above the configured one.
    */
-  async fetchText(url: string, maxBytes: number, signal?: AbortSignal, minRedirects = 0): Promise<{ status: number; body: string }> {
+  async fetchText(url: string, maxBytes: number, signal?: AbortSignal, minRedirects = 0): Promise<{ status: number; body: string; truncated: boolean }> {
     const { response, release } = await this.follow(url, 'text/plain,*/*;q=0.5', signal, undefined, false, Math.max(minRedirects, this.limits.maxRedirects));
     try {
       return await readText(response, maxBytes);
@@ -414,10 +429,14 @@ function sniffedText(body: Buffer, contentType: string): string {
   }
 }
 
-/** A text answer (robots.txt, a sitemap): what fits is kept (RFC 9309 2.5: the first 500 KiB of a robots.txt are parsed), the rest is not read. */
-async function readText(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ status: number; body: string }> {
-  const { body } = await readCapped(response, maxBytes);
-  return { status: response.statusCode, body: body.toString('utf8') };
+/**
+ * A text answer (robots.txt, a sitemap): what fits is kept (RFC 9309 2.5: the first 500 KiB of a robots.txt are
+ * parsed), the rest is not read; `truncated` says there was more (the decoded text's length cannot: bytes that are
+ * not UTF-8 decode to three bytes each).
+ */
+async function readText(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ status: number; body: string; truncated: boolean }> {
+  const { body, truncated } = await readCapped(response, maxBytes);
+  return { status: response.statusCode, body: body.toString('utf8'), truncated };
 }
 
 /** Closes a body we do not want; the listener keeps undici's AbortError from becoming an uncaught exception. */

@@ -74,8 +74,8 @@ describe('the example crawler as depl init writes it', () => {
     const specs = planVersionServices({ config, version: 'v1', images: { api: 'crawler/api:v1', worker: 'crawler/api:v1' }, network: 'n', configRef: { id: 'c', name: 'crawler-config-x' }, nodes: 3,
       secrets: { api_token: { id: 's1', name: 'crawler-api_token-1' }, redis_password: { id: 's2', name: 'crawler-redis_password-1' } } });
     expect(specs.map((s) => s.TaskTemplate.ContainerSpec.Args)).toEqual([
-      ['node', '--max-semi-space-size=4', '--heap-growing-percent=20', 'dist/crawler/api/server.js', '--config', 'file:///run/depl/config.json'],
-      ['node', '--max-semi-space-size=4', '--heap-growing-percent=20', 'dist/crawler/worker/main.js', '--config', 'file:///run/depl/config.json'],
+      ['node', '--max-semi-space-size=4', '--heap-growing-percent=20', '--liftoff-only', 'dist/crawler/api/server.js', '--config', 'file:///run/depl/config.json'],
+      ['node', '--max-semi-space-size=4', '--heap-growing-percent=20', '--liftoff-only', 'dist/crawler/worker/main.js', '--config', 'file:///run/depl/config.json'],
     ]);
   });
 });
