@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pollUntil } from '../../src/util/poll.js';
+import { isAlive } from '../../src/apply/host/docker-engine.js';
 
 /**
  * Each cluster file of the integration project's serial lane removed its nodes, their volumes and bridge in its
@@ -69,15 +70,6 @@ export async function removeDockerObjects(label: string, objects: DockerObjects,
     if (problems.length > 0) throw new Error(`could not remove test cluster ${label}'s Docker objects:\n${problems.join('\n')}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

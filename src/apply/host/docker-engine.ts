@@ -65,7 +65,8 @@ export async function ensureDockerEngine(log: Logger, options: { socketPath?: st
   });
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this id runs (signal 0 asks without sending anything). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
