@@ -35,7 +35,7 @@ import type { RenewerSettings } from '../plan/tls/renewal.js';
 import { serviceUpgradesOn } from './service-upgrades.js';
 import { renewerCredentialWanted } from '../plan/tls/renewer-credential.js';
 import { swarmCredentialHolderOn } from '../apply/tls/renewer-secret.js';
-import { operatorDesignate, type RenewerCredentialRun } from './tls/renewer-credential.js';
+import type { RenewerCredentialRun } from './tls/renewer-credential.js';
 import type { ConfigDocument, SecretDocument, ServiceSpec, SwarmConfigRef, SwarmSecretRef } from '../plan/services.js';
 import type { Logger } from '../util/log.js';
 
@@ -357,7 +357,13 @@ export async function clusterPortFor(cluster: Cluster, config: DeplConfig, log: 
         const { edgeChallengeCheck } = await import('../apply/tls/responders.js');
         return acmeIssuerFor({ project, store, log, edgeCheck: edgeChallengeCheck(`http://${cluster.managerNode.address}:80`) }, tlsConfig, store);
       },
-      ...(renewerCredentialWanted(config) ? { renewerCredential: { holder: swarmCredentialHolderOn(cluster, config.app), signIn: () => operatorDesignate(project) } } : {}),
+      ...(renewerCredentialWanted(config) ? {
+        renewerCredential: {
+          holder: swarmCredentialHolderOn(cluster, config.app),
+          // the operator's cloud (the OpenStack clients, undici) loads only when a run has a credential to change
+          signIn: async () => (await import('./tls/renewer-credential.js')).operatorDesignate(project),
+        },
+      } : {}),
     }
     : undefined;
   return {
