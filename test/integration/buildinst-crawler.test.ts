@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeThroughEdge } from '../../src/apply/health.js';
 import { ensureBaseTarballs } from '../../src/apply/base-images.js';
-import { readReleaseDocument, writeReleaseDocument } from '../../src/apply/release-store.js';
-import { readInstallIntent } from '../../src/apply/install-intent.js';
+import { writeReleaseDocument } from '../../src/apply/release-store.js';
 import { emptyReleaseState, toDocument } from '../../src/plan/release-state.js';
-import { LABELS } from '../../src/plan/services.js';
-import { listServices, serviceReplicas } from '../../src/apply/swarm.js';
+import { listServices } from '../../src/apply/swarm.js';
 import { managerEngine } from '../../src/apply/docker.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { OperationError, UserError } from '../../src/errors.js';
@@ -170,47 +168,7 @@ describe('depl buildinst deploys the crawler on a local swarm', () => {
     const rows = await listVersions(clusterAccessFor(loaded), log, test.cluster);
     expect(rows.filter((r) => r.version === label).map((r) => r.branch)).toEqual(['feature/Login']);
 
-    // a failed redeploy leaves what was there: the worker's new command exits at once, the branch's services go
-    // back to the second deploy's specs and run them, and nothing is recorded (step by step on the fake cluster too)
-    const specOf = async (service: string) => {
-      const engine = await managerEngine(test.cluster);
-      try {
-        return ((await engine.docker.getService(`shop-${label}-${service}`).inspect()).Spec as { TaskTemplate: { ContainerSpec: { Image: string; Labels: Record<string, string> } } }).TaskTemplate.ContainerSpec;
-      } finally {
-        await engine.close();
-      }
-    };
-    const deployed = { api: await specOf('api'), worker: await specOf('worker') };
-    const history = (await readReleaseDocument(test.cluster.manager, 'shop')).history;
-    const worker = changed.config.services.worker!;
-    const crashing: LoadedConfig = { ...changed, config: { ...changed.config, services: { ...changed.config.services, worker: { ...worker, command: ['node', '-e', 'process.exit(3)', '--'] } } } };
-    const failedAt = Date.now();
-    const failed = await buildinst(buildinstInputsFor(crashing), { branch: 'feature/Login', cluster: test.cluster, tasksTimeoutMs: 90_000 }, log).catch((e: unknown) => e);
-    process.stderr.write(`failed branch redeploy, put back: ${((Date.now() - failedAt) / 1000).toFixed(1)} s\n`);
-    expect(failed).toBeInstanceOf(OperationError);
-    expect((failed as OperationError).message).toMatch(new RegExp(`shop-${label}-worker`));
-    for (const service of ['api', 'worker'] as const) {
-      const { Image: image, ...restored } = await specOf(service);
-      const { Image: before, ...rest } = deployed[service];
-      expect(restored, service).toEqual(rest);
-      // put back pinned: the tag it ran, or the id of the image it ran (a failed redeploy's build may have moved the tag)
-      expect([before, rest.Labels[LABELS.imageId]], service).toContain(image);
-    }
-    expect(await configName()).toBe(second);
-    const running = await waitFor('the earlier deploy\'s workers to run again', async () => {
-      const engine = await managerEngine(test.cluster);
-      try {
-        const counts = (await serviceReplicas(engine, [`shop-${label}-worker`]))[`shop-${label}-worker`];
-        return counts !== undefined && counts.desired > 0 && counts.running === counts.desired ? counts : undefined;
-      } finally {
-        await engine.close();
-      }
-    }, 60_000, 500);
-    expect(running.running).toBeGreaterThan(0);
-    expect((await health(label)).status).toBe(200);
-    expect((await readReleaseDocument(test.cluster.manager, 'shop')).history).toEqual(history);
-    expect(await readInstallIntent(test.cluster.manager, 'shop')).toBeNull();
-    expect((await listVersions(clusterAccessFor(loaded), log, test.cluster)).filter((r) => r.version === label).map((r) => r.services.map((s) => s.name))).toEqual([one.services]);
+    // a failed redeploy putting the earlier deploy back is proven on the fake cluster (test/unit/buildinst/buildinst-fake)
 
     // a branch named like that label is another branch: refused before anything is built
     const other = await buildinst(buildinstInputsFor(loaded), { branch: label, cluster: test.cluster }, log).catch((e: unknown) => e);
